@@ -280,8 +280,8 @@ def tensor_repr(tensor) -> str:
     if tangent is not None:
         suffixes.append(f"tangent={tangent!r}")
     text = _add_suffixes(prefix + text, suffixes, indent)
-    if prefix != "tensor(" and any((c.__module__, c.__qualname__) in _PARAMETERS
-                                   for c in cls.__mro__):
+    if prefix != "tensor(" and (getattr(tensor, "_is_param", False) or any(
+            (c.__module__, c.__qualname__) in _PARAMETERS for c in cls.__mro__)):
         text = f"Parameter({text})"  # a Parameter subclass's repr, as torch's
     return text
 

@@ -16,6 +16,7 @@ from dlpy.random import get_rng
 from dlpy.tensor import (
     Tensor,
     _ElementCountError,
+    _refuse_quantized,
     default_complex_dtype,
     default_dtype,
     is_narrow_float,
@@ -88,6 +89,26 @@ class CreationError(RuntimeError, ValueError):
     """A size, count or bound a factory refuses: torch's RuntimeError (a ValueError too)."""
 
 
+def plain_dtype(dtype, name: str = "a creation function"):
+    """A factory's ``dtype=`` as given (None stays None), a quantized dtype (quint8, ...)
+    refused as torch's factories refuse it: its RuntimeError / NotImplementedError (dlpy's
+    QuantizedOpError, a TypeError as numpy's refusal was), naming ``name``."""
+    if isinstance(dtype, tuple):  # dlpy.ao's QDtype
+        _refuse_quantized(dtype, name)
+    return dtype
+
+
+def _check_length(name: str, count: float, itemsize: int = 8) -> None:
+    """torch's refusal of a range (arange, range) with more values than an int64 counts ("invalid
+    size, possible overflow?") or whose bytes do not (its storage size overflows): RuntimeError
+    (CreationError) both, where numpy's is a ValueError or a MemoryError."""
+    if not count < 2.0 ** 63:
+        raise CreationError(f"{name}: invalid size, possible overflow? ({count:g} values)")
+    if count * itemsize >= 2.0 ** 63:
+        raise CreationError(f"{name}: storage size calculation overflowed with sizes="
+                            f"[{int(count)}]")
+
+
 def _shape(name: str, shape, size=None) -> tuple[int, ...]:
     """The sizes given as ``f(2, 3)``, ``f((2, 3))``, ``f([2, 3])`` or ``f(size=(2, 3))``
     (ints, or one-value integer tensors, as torch's)."""
@@ -157,6 +178,7 @@ def tensor(data, dtype=None, requires_grad: bool = False, *,
     floats the default dtype (float32 unless dlpy.set_default_dtype), bools bool, complex
     numbers complex64 (with float32), a mix the widest; numpy arrays keep their dtype."""
     _place("tensor", device, pin_memory)
+    dtype = plain_dtype(dtype, "tensor")
     if isinstance(data, Tensor):
         import warnings
 
@@ -284,6 +306,8 @@ def arange(start=None, end=None, step=1, *, dtype=None, requires_grad: bool = Fa
     if backwards:
         raise RuntimeError(f"arange: the bounds go against the step's sign (start {start}, end "
                            f"{end}, step {step}), as torch refuses")
+    _check_length("arange", (end - start) / step)
+    dtype = plain_dtype(dtype, "arange")
     if dtype is None:
         ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
         dtype = np.int64 if ints else default_dtype()
@@ -424,7 +448,8 @@ def zeros_like(input, dtype=None, requires_grad: bool = False, *, device=None,
     """Zeros of x's shape and dtype (or ``dtype``), in x's memory order (``memory_format``)."""
     _place("zeros_like", device, pin_memory, layout)
     data = _data(input, "zeros_like")
-    values = np.zeros(data.shape, dtype=data.dtype if dtype is None else dtype)
+    dtype = data.dtype if dtype is None else plain_dtype(dtype, "zeros_like")
+    values = np.zeros(data.shape, dtype=dtype)
     return Tensor(_laid_like("zeros_like", values, data, memory_format),
                   requires_grad=requires_grad)
 
@@ -433,7 +458,8 @@ def ones_like(input, dtype=None, requires_grad: bool = False, *, device=None,
               pin_memory: bool = False, memory_format=None, layout=None) -> Tensor:
     _place("ones_like", device, pin_memory, layout)
     data = _data(input, "ones_like")
-    values = np.ones(data.shape, dtype=data.dtype if dtype is None else dtype)
+    dtype = data.dtype if dtype is None else plain_dtype(dtype, "ones_like")
+    values = np.ones(data.shape, dtype=dtype)
     return Tensor(_laid_like("ones_like", values, data, memory_format),
                   requires_grad=requires_grad)
 
@@ -445,7 +471,7 @@ def full(size, fill_value, *, dtype=None, requires_grad: bool = False, device=No
     _place("full", device, pin_memory, layout)
     size = _shape("full", size if isinstance(size, (tuple, list)) else (size,))
     value = _fill_value("full", fill_value)
-    dtype = _fill_dtype(value) if dtype is None else dtype
+    dtype = _fill_dtype(value) if dtype is None else plain_dtype(dtype, "full")
     value = _checked("full", value, dtype)
     return Tensor(np.full(size, value, dtype=dtype), requires_grad=requires_grad)
 
@@ -456,7 +482,7 @@ def full_like(input, fill_value, dtype=None, requires_grad: bool = False, *, dev
     _place("full_like", device, pin_memory, layout)
     data = _data(input, "full_like")
     value = _fill_value("full_like", fill_value)
-    dtype = data.dtype if dtype is None else dtype
+    dtype = data.dtype if dtype is None else plain_dtype(dtype, "full_like")
     value = _checked("full_like", value, dtype)
     values = np.full(data.shape, value, dtype=dtype)
     return Tensor(_laid_like("full_like", values, data, memory_format),
@@ -485,10 +511,18 @@ def empty(*shape, dtype=None, requires_grad: bool = False,
     return Tensor(values, requires_grad=requires_grad)
 
 
-def eye(n: int, m: int | None = None, *, dtype=None, requires_grad: bool = False,
+_SQUARE = object()  # eye's m when it is not given
+
+
+def eye(n: int, m: int = _SQUARE, *, dtype=None, requires_grad: bool = False,
         device=None, pin_memory: bool = False, layout=None) -> Tensor:
-    """The (n, m) identity matrix (m defaults to n)."""
+    """The (n, m) identity matrix (m defaults to n; an explicit None is refused, a TypeError
+    as torch's, whose eye takes (n) or (n, m))."""
     _place("eye", device, pin_memory, layout)
+    if m is None:
+        raise TypeError("eye() received an invalid combination of arguments: m must be an int, "
+                        "got None (leave it out for a square matrix)")
+    m = None if m is _SQUARE else m
     n, m = (_index("eye", v) if isinstance(v, Tensor) else v for v in (n, m))
     n = _count("eye", "n", n)
     m = n if m is None else _count("eye", "m", m)
@@ -510,6 +544,7 @@ def linspace(start, end, steps: int, *, dtype=None, requires_grad: bool = False,
             raise RuntimeError(f"linspace: complex ends can't be safely cast to {dtype}")
     dtype = np.dtype(default_dtype(dtype))
     _not_bool("linspace", dtype)
+    _ends_fit("linspace", start, end, dtype)
     part = _complex_parts(dtype)
     if part is not None:  # the real and imaginary parts each as a real linspace
         start, end = complex(start), complex(end)
@@ -527,6 +562,17 @@ def _scalar_ends(name: str, start, end) -> None:
                                 f"got {what} with {value.ndim} dimension(s).")
 
 
+def _ends_fit(name: str, start, end, dtype: np.dtype) -> None:
+    """torch's check that linspace's / logspace's real ends convert to ``dtype`` ("value cannot
+    be converted to type ... without overflow"): a float end out of an integer dtype's range
+    (or not finite), an int end past it (a negative one down to -max for an unsigned dtype,
+    which wraps), a finite end past a float dtype's max."""
+    for value in (start, end):
+        value = value.item() if isinstance(value, Tensor) else value
+        if not isinstance(value, (complex, np.complexfloating)):
+            _checked(name, value, dtype)
+
+
 def _not_bool(name: str, dtype: np.dtype) -> None:
     if dtype.kind == "b":
         raise NoKernelError(f'"{name}_cpu" not implemented for \'Bool\'')
@@ -542,8 +588,8 @@ def _linspace(start: float, end: float, steps: int, dtype: np.dtype) -> np.ndarr
     index = np.arange(steps)
     forward = index < steps // 2
     count = np.where(forward, index, steps - 1 - index).astype(np.float64)
-    if dtype.kind in "biu":
-        first, last = float(int(start)), float(int(end))
+    if dtype.kind in "biu":  # the ends truncated, wrapped into the dtype (-2 is 254 in uint8)
+        first, last = (float(np.array(int(v), np.int64).astype(dtype)) for v in (start, end))
         step = (last - first) / (steps - 1)
         values = np.where(forward, _fma(step, count, first, np.float64),
                           _fma(-step, count, last, np.float64))
@@ -740,13 +786,14 @@ def logspace(start, end, steps: int, base: float = 10.0, *, dtype=None,
     _scalar_ends("logspace", start, end)
     dtype = np.dtype(default_dtype(dtype))
     _not_bool("logspace", dtype)
+    _ends_fit("logspace", start, end, dtype)
     if dtype.kind == "c" or isinstance(start, complex) or isinstance(end, complex):
         values = np.power(complex(base), np.linspace(complex(start), complex(end), steps))
     elif steps <= 1:
         values = np.power(float(base), np.full(steps, float(start)))
     else:
-        if dtype.kind in "biu":
-            first, last = float(int(start)), float(int(end))
+        if dtype.kind in "biu":  # the ends truncated, wrapped into the dtype
+            first, last = (float(np.array(int(v), np.int64).astype(dtype)) for v in (start, end))
             span = last - first
         else:
             first, last = (float(np.asarray(v).astype(dtype)) for v in (start, end))

@@ -448,10 +448,11 @@ def smooth_l1_loss(input: Tensor, target, size_average=None, reduce=None,  # noq
         losses = _piecewise_loss("smooth_l1_loss", input.detach(), target.detach(), reduction,
                                  beta, 1 / beta, 1.0, "bfloat16")
         op = _loss.SmoothL1LowPrecision(target.data, losses.data, reduction, beta)
-        return op(input, target) if target.requires_grad else op(input)
+        return _node(op(input, target) if target.requires_grad else op(input),
+                     "SmoothL1LossBackward0")
     losses = _piecewise_loss("smooth_l1_loss", input, target, reduction, beta, 1 / beta, 1.0,
                              "bfloat16")
-    return _reduce("smooth_l1_loss", losses, reduction)
+    return _node(_reduce("smooth_l1_loss", losses, reduction), "SmoothL1LossBackward0")
 
 
 @autocast_policy(FP32)
@@ -469,7 +470,7 @@ def huber_loss(input: Tensor, target, reduction: str = "mean",  # noqa: A002
                              "float16", True)
     if weight is not None:
         return _loss_weight("huber_loss", losses, input, weight, reduction, False)
-    return _reduce("huber_loss", losses, reduction)
+    return _node(_reduce("huber_loss", losses, reduction), "HuberLossBackward0")
 
 
 @autocast_policy(FP32)
@@ -486,11 +487,23 @@ def nll_loss(input: Tensor, target, weight=None, size_average=None,
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction("nll_loss", reduction)
     _refuse_inference(input, target)
+    ndim = input.ndim
     if input.ndim == 1:
         target = _one_label(target)
     elif input.ndim > 2:
         input, target = _classes_last("nll_loss", input, target)
-    return _nll_loss(input, target, reduction, ignore_index, weight)
+    out = _nll_loss(input, target, reduction, ignore_index, weight)
+    if ndim <= 2:  # torch's node: NllLoss, NllLoss2D for more axes (a view of it, unreduced,
+        return _node(out, "NllLossBackward0")  # but for 4)
+    return _node(out, "NllLoss2DBackward0") if ndim == 4 or reduction != "none" else out
+
+
+def _node(out, name: str):
+    """``out`` with its node named torch's ``name`` (the op that makes torch's output: its
+    losses' and shuffles' own kernels, where dlpy's is a composite)."""
+    from dlpy.node_names import named
+
+    return named(out, name)
 
 
 def _one_label(target):
@@ -1106,11 +1119,12 @@ def soft_margin_loss(input: Tensor, target, size_average=None, reduce=None,  # n
         raise RuntimeError(f"{name}: not differentiable with respect to argument 'target': it "
                            f"cannot have requires_grad True (detach it), as torch's")
     if is_low_precision(_data(input).dtype):  # torch's kernel, each step rounded
-        return _loss.SoftMarginLowPrecision(np.asarray(_data(target)), reduction)(input)
+        return _node(_loss.SoftMarginLowPrecision(np.asarray(_data(target)), reduction)(input),
+                     "SoftMarginLossBackward0")
     margins = input * _constant(_data(target), _float_dtype(input))
     losses = binary_cross_entropy_with_logits(margins, np.ones(margins.shape, margins.dtype),
                                               "none")
-    return _reduce(name, losses, reduction)
+    return _node(_reduce(name, losses, reduction), "SoftMarginLossBackward0")
 
 
 @autocast_policy(FP32)
@@ -1258,7 +1272,7 @@ def multi_margin_loss(input: Tensor, target, p: int = 1, margin: float = 1.0,  #
         weight = _loss.check_class_weight(name, weight, classes, _float_dtype(input))
         hinge = hinge * weight[flat][:, None]
     losses = reshape(sum(hinge, 1) / classes, labels.shape)
-    return _reduce(name, losses, reduction)
+    return _node(_reduce(name, losses, reduction), "MultiMarginLossBackward0")
 
 
 @autocast_policy(FP32)
@@ -1495,7 +1509,7 @@ def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:  # noqa: A002
     n = len(lead)
     y = reshape(input, (*lead, c // (r * r), r, r, h, w))
     y = permute(y, (*range(n), n, n + 3, n + 1, n + 4, n + 2))  # (..., C, H, r, W, r)
-    return reshape(y, (*lead, c // (r * r), h * r, w * r))
+    return _node(reshape(y, (*lead, c // (r * r), h * r, w * r)), "PixelShuffleBackward0")
 
 
 def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:  # noqa: A002
@@ -1511,7 +1525,7 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:  # noqa: A0
     n = len(lead)
     y = reshape(input, (*lead, c, h // r, r, w // r, r))
     y = permute(y, (*range(n), n, n + 2, n + 4, n + 1, n + 3))  # (..., C, r, r, H, W)
-    return reshape(y, (*lead, c * r * r, h // r, w // r))
+    return _node(reshape(y, (*lead, c * r * r, h // r, w // r)), "PixelUnshuffleBackward0")
 
 
 EMBEDDING_BAG_MODES = ("sum", "mean", "max")
@@ -1624,15 +1638,16 @@ def embedding_bag(input, weight: Tensor, offsets=None, max_norm=None,  # noqa: A
         if per_sample_weights is not None:
             per_sample_weights = getitem(per_sample_weights, np.flatnonzero(kept))
     lengths = np.diff(indptr)
+    node = "EmbeddingBagBackward0"  # torch's one kernel, whatever the mode
     if mode == "max":
-        return _bag_max(weight, ids, indptr, lengths)
+        return _node(_bag_max(weight, ids, indptr, lengths), node)
     if per_sample_weights is not None:  # the sum's values, which get their gradient
-        return sparse_linear(SparseRows(indptr, ids, per_sample_weights.data, count), weight,
-                             sparse, values=per_sample_weights)
+        return _node(sparse_linear(SparseRows(indptr, ids, per_sample_weights.data, count),
+                                   weight, sparse, values=per_sample_weights), node)
     sums = sparse_linear(SparseRows(indptr, ids, np.ones(ids.size), count), weight, sparse)
     if mode == "mean":  # the sum over the count (an empty bag's 0 over 1)
-        return BagMean(lengths)(sums)
-    return sums
+        return _node(BagMean(lengths)(sums), node)
+    return _node(sums, node)
 
 
 def _bag_max(weight: Tensor, ids: np.ndarray, indptr: np.ndarray,
@@ -1998,7 +2013,7 @@ def channel_shuffle(input: Tensor, groups: int) -> Tensor:  # noqa: A002
                        f"({groups})")
     n, c, *rest = shape
     y = swapaxes(reshape(input, (n, groups, c // groups, *rest)), 1, 2)
-    return reshape(y, shape)
+    return _node(reshape(y, shape), "ChannelShuffleBackward0")
 
 
 def pdist(input: Tensor, p: float = 2.0) -> Tensor:  # noqa: A002
@@ -2078,7 +2093,8 @@ def multilabel_margin_loss(input: Tensor, target, size_average=None,  # noqa: A0
     hinge = relu(1.0 - unsqueeze(picked, 2) + unsqueeze(scores, 1))  # (rows, j, i)
     pairs = valid[:, :, None] & ~is_target[:, None, :]
     losses = sum(where(pairs, hinge, 0.0), (1, 2)) / classes
-    return _reduce(name, reshape(losses, shape[:-1]), reduction)
+    return _node(_reduce(name, reshape(losses, shape[:-1]), reduction),
+                 "MultilabelMarginLossBackward0")
 
 
 def _deprecated_upsample(name: str) -> None:

@@ -29,7 +29,7 @@ def named(out, name: str):
 
 def rename_scalar_overload(out, name: str, first, second):
     """torch's node for f(number, tensor) is ``name``Backward1, for f(tensor, number)
-    ``name``Backward2 (its Scalar overloads); ``out`` returned."""
+    ``name``Backward2 (its Scalar overloads, with no edge for the number); ``out`` returned."""
     op = getattr(out, "op", None)
     if op is not None:
         number = (int, float, np.number)
@@ -37,6 +37,55 @@ def rename_scalar_overload(out, name: str, first, second):
             rename(op, f"{name}Backward1")
         elif isinstance(second, number):
             rename(op, f"{name}Backward2")
+    return drop_numbers(out, first, second)
+
+
+# op -> torch's edges for its next_functions where they are not dlpy's inputs one by one:
+# dlpy's input indices in torch's order, None for an edge torch lists with no node (an
+# optional input given as None: conv's bias); an input left out has no edge (the constant
+# dlpy makes of a Python number, which torch's Scalar overloads take as no tensor)
+_edges: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def edges(out, order):
+    """``out`` with its node's next_functions in torch's ``order`` (see _edges)."""
+    op = getattr(out, "op", None)
+    if op is not None and all(i is None or i < len(op.inputs) for i in order):
+        _edges[op] = tuple(order)
+    return out
+
+
+def edge_order(op):
+    """``op``'s edges as torch lists them (see _edges), or None: its inputs one by one."""
+    if not _edges:
+        return None
+    try:
+        return _edges.get(op)
+    except TypeError:  # an unhashable node (a user's class with __eq__)
+        return None
+
+
+def drop_numbers(out, *operands):
+    """``out``, whose node took ``operands`` as its inputs (in order), with no edge for those
+    that are Python numbers, as torch's Scalar overloads (2 - x: RsubBackward1, x's edge
+    only)."""
+    op = getattr(out, "op", None)
+    if op is not None and len(op.inputs) == len(operands):
+        keep = tuple(i for i, v in enumerate(operands)
+                     if not isinstance(v, (int, float, complex, np.number)))
+        if len(keep) < len(operands):
+            _edges[op] = keep
+    return out
+
+
+def optional_edges(out, kind, *given):
+    """``out``, whose node (an op of class ``kind``) took the inputs torch's takes, those
+    given (True in ``given``) only: torch's edges with (None, 0) for the others (conv's
+    bias=None, batch_norm's weight and bias)."""
+    op = getattr(out, "op", None)
+    if isinstance(op, kind) and not all(given) and len(op.inputs) == sum(map(bool, given)):
+        count = iter(range(len(given)))
+        _edges[op] = tuple(next(count) if g else None for g in given)
     return out
 
 
@@ -47,7 +96,7 @@ _NAMES = {
     "Identity": "Clone", "Relayout": "Clone", "LogSumExp": "Logsumexp", "CumSum": "Cumsum",
     "LogCumSumExp": "Logcumsumexp",
     "CumProd": "Cumprod", "LayerNorm": "NativeLayerNorm", "BatchNorm": "NativeBatchNorm",
-    "GroupNorm": "NativeGroupNorm", "SoftmaxCrossEntropy": "NllLoss",
+    "GroupNorm": "NativeGroupNorm",
     "BCEWithLogits": "BinaryCrossEntropyWithLogits", "MSELoss": "MseLoss",
     "Norm": "LinalgVectorNorm",
     "Dropout": "Mul", "ConvNd": "Convolution", "Conv1d": "Convolution",
@@ -74,6 +123,9 @@ _NAMES = {
     "Eig": "LinalgEig", "Eigvals": "LinalgEig", "QR": "LinalgQr",
     "Cholesky": "LinalgCholeskyEx", "LUFactor": "LinalgLuFactorEx",
     "SolveTriangular": "LinalgSolveTriangular", "PReLU": "PreluKernel",
+    "AffineGrid": "AffineGridGenerator",
+    # torch's x.real / x.imag: a select of view_as_real(x)
+    "Real": "Select", "Imag": "Select",
 }
 
 
@@ -98,7 +150,9 @@ def torch_name(op) -> str:
 # whole names: torch's 1-d pools are its 2-d ones between an unsqueeze and a squeeze
 _WHOLE_NAMES = {"MaxPool1d": "SqueezeBackward1", "AvgPool1d": "SqueezeBackward1",
                 "MaxUnpool1d": "SqueezeBackward1", "FloorDivide": "DivBackward2",
-                "Ndtr": "MulBackward1"}  # torch's ndtr: a composite ending in a mul
+                "Ndtr": "MulBackward1",  # torch's ndtr: a composite ending in a mul
+                # torch's composites: x - tanh(x), x * rsqrt(mean(x^2) + eps) (* weight)
+                "Tanhshrink": "SubBackward0", "RMSNorm": "MulBackward0"}
 
 
 def class_name(kind: str) -> str:
@@ -136,6 +190,8 @@ def _fft(op) -> str:
 
 def _linear(op) -> str:
     dims = _ndims(op)
+    if dims == (1, 2):  # torch's (1, n) @ W.T, squeezed
+        return "SqueezeBackward4"
     if dims[0] != 2:
         return "ViewBackward0" if len(dims) > 2 else "UnsafeViewBackward0"
     return "AddmmBackward0" if len(dims) > 2 else "MmBackward0"
@@ -233,6 +289,20 @@ def _pad(op) -> str:
     return f"{kind}Pad{op.dims}DBackward0"
 
 
+def _cross_entropy(op) -> str:
+    """F.cross_entropy's node: torch's composite's last op for probabilities (the mean's
+    division, else the negation) and label smoothing (an add); NllLoss, NllLoss2D for more
+    than 2 axes (a view of it unreduced, but for 4)."""
+    if getattr(op.labels, "dtype", np.dtype(np.int64)).kind not in "iu":
+        return "DivBackward1" if op.reduction == "mean" else "NegBackward0"
+    if op.smoothing:
+        return "AddBackward0"
+    ndim = np.ndim(op.inputs[0].data) if op.inputs else 2
+    if ndim <= 2:
+        return "NllLossBackward0"
+    return "NllLoss2DBackward0" if ndim == 4 or op.reduction != "none" else "ViewBackward0"
+
+
 _SPECIAL = {"Pad": _pad, "MatMul": _matmul, "Linear": _linear, "Transpose": _transpose,
             "Reshape": _reshape, "GetItem": _getitem, "Triangle": _described,
             "Modulo": _described, "Sum": _reduction, "Mean": _reduction, "Max": _reduction,
@@ -247,4 +317,6 @@ _SPECIAL = {"Pad": _pad, "MatMul": _matmul, "Linear": _linear, "Transpose": _tra
             "ComplexCopySlices": lambda op: "torch::autograd::CopySlices",
             "ViewOfBase": lambda op: "AsStridedBackward0",
             "SlopeGrad": lambda op: op.node_name, "FFT": _fft,
-            "Resample": lambda op: op.node_name}
+            "Resample": lambda op: op.node_name,
+            "SoftmaxCrossEntropy": _cross_entropy,
+            "GridSample": lambda op: f"GridSampler{np.ndim(op.inputs[0].data) - 2}DBackward0"}

@@ -3475,8 +3475,15 @@ class Op:
     def next_functions(self) -> tuple:
         """One ``(node, 0)`` per input, as torch's: the op that made it, an ``AccumulateGrad``
         for a leaf that requires grad, or None for an input that needs no gradient. The op
-        holds the AccumulateGrad nodes it gave (as torch's edges do): their hooks live with it."""
-        edges = tuple((_grad_node(t), 0) for t in self.inputs)
+        holds the AccumulateGrad nodes it gave (as torch's edges do): their hooks live with it.
+        Where torch's edges are not the inputs one by one (no edge for a Python number, one
+        with no node for bias=None) they are listed as torch's (node_names.edge_order)."""
+        from dlpy.node_names import edge_order
+
+        inputs, order = self.inputs, edge_order(self)
+        if order is not None:
+            inputs = tuple(None if i is None else inputs[i] for i in order)
+        edges = tuple((None if t is None else _grad_node(t), 0) for t in inputs)
         held = tuple(n for n, _ in edges if type(n) is AccumulateGrad)
         if held:
             _held_accumulate_nodes[self] = held

@@ -20,6 +20,7 @@ import weakref
 import numpy as np
 
 from dlpy.creation import check_int_bounds as _check_int_bounds
+from dlpy.creation import plain_dtype as _plain_dtype
 from dlpy.device import CPU as _CPU
 from dlpy.device import META as _META
 from dlpy.device import MetaArray as _MetaArray
@@ -282,7 +283,7 @@ def _type(self, dtype=None):
     if isinstance(dtype, str) and dtype.split(".")[-1] in _TYPE_NAMES.values():
         dtype = next(k for k, v in _TYPE_NAMES.items() if v == dtype.split(".")[-1])
     try:
-        dtype = np.dtype(dtype)
+        dtype = np.dtype(_plain_dtype(dtype, "type"))  # a quantized dtype: torch's RuntimeError
     except TypeError:
         if isinstance(dtype, str):  # torch: a name it does not know is a ValueError
             raise ValueError(f"invalid type: {dtype!r}") from None

@@ -17,9 +17,17 @@ import numpy as np
 
 from dlpy.amp.dtypes import check_float8
 from dlpy.amp.state import FP32, LOWER, autocast_policy
-from dlpy.creation import _laid_like, _place, check_int_bounds, numpy_source
+from dlpy.creation import (
+    CreationError,
+    _check_length,
+    _laid_like,
+    _place,
+    check_int_bounds,
+    numpy_source,
+    plain_dtype,
+)
 from dlpy.ops import ArgDtypeError, ArgError, NoKernelError, check_dim
-from dlpy.ops.einsum import _scaled_sum  # beta * input + alpha * product
+from dlpy.ops.einsum import _scaled_sum, _shared_low_precision  # beta * input + alpha * product
 from dlpy.ops.indexing import check_histogram_dtypes
 from dlpy.ops.linalg import QRResult, SlogdetResult
 from dlpy.return_types import structseq_repr, subtype
@@ -66,8 +74,19 @@ def addbmm(input, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
     if isinstance(batch2, Tensor) and batch2.ndim < 3:  # torch: "Dimension out of range"
         raise _BatchDimError(f"addbmm: expected batch2 to be 3-D (b, m, p), got shape "
                              f"{tuple(batch2.shape)}")
-    return named(_scaled_sum("addbmm", input, bmm(batch1, batch2).sum(0), beta, alpha),
-                 "AddbmmBackward0")
+    products = bmm(batch1, batch2)
+    if _shared_low_precision(input, batch1, batch2) is not None and len(products) > 0:
+        # float16/bfloat16: torch's loop of addmm_, one batch at a time, rounded after each
+        from dlpy.ops.einsum import addmm
+
+        result = input
+        for b in builtins.range(len(products)):
+            result = addmm(result, batch1[b], batch2[b], beta=beta if b == 0 else 1,
+                           alpha=alpha)
+        return named(result, "AddbmmBackward0")
+    # (the batch sum keeps an integer dtype: torch's result is input's)
+    return named(_scaled_sum("addbmm", input, products.sum(0, dtype=products.dtype), beta,
+                             alpha, blas=True), "AddbmmBackward0")
 
 
 def addmv(input, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
@@ -75,7 +94,8 @@ def addmv(input, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor:  # noq
     from dlpy.node_names import named
     from dlpy.ops.einsum import mv
 
-    return named(_scaled_sum("addmv", input, mv(mat, vec), beta, alpha), "AddmvBackward0")
+    return named(_scaled_sum("addmv", input, mv(mat, vec), beta, alpha, blas=True),
+                 "AddmvBackward0")
 
 
 def addr(input, vec1: Tensor, vec2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
@@ -83,7 +103,15 @@ def addr(input, vec1: Tensor, vec2: Tensor, *, beta=1, alpha=1) -> Tensor:  # no
     from dlpy.node_names import named
     from dlpy.ops.einsum import outer
 
-    return named(_scaled_sum("addr", input, outer(vec1, vec2), beta, alpha), "AddrBackward0")
+    product = outer(vec1, vec2)
+    kind = np.result_type(_data(input), product.data).kind
+    for what, value in (("beta", beta), ("alpha", alpha)):  # torch's check_addr_scalar
+        if isinstance(value, (bool, np.bool_)) and kind != "b":
+            raise ArgError(f"Boolean {what} only supported for Boolean results.")
+        if kind in "biu" and not isinstance(value, (int, np.integer, np.bool_)):
+            raise ArgError(f"For integral input tensors, argument {what} must not be a "
+                           f"floating point number.")
+    return named(_scaled_sum("addr", input, product, beta, alpha), "AddrBackward0")
 
 
 def chain_matmul(*matrices) -> Tensor:
@@ -186,7 +214,9 @@ def renorm(input: Tensor, p, dim: int, maxnorm) -> Tensor:  # noqa: A002
     axes = tuple(i for i in _range(x.ndim) if i != dim)
     norms = x.norm(p, axes, True)
     factor = (maxnorm / (norms + 1e-7)).where(norms.data > maxnorm, 1.0)
-    return x * factor
+    from dlpy.node_names import named  # torch's one kernel (a composite here)
+
+    return named(x * factor, "RenormBackward0")
 
 
 # ----------------------------------------------------------------- integration and gradients
@@ -219,6 +249,10 @@ trapz = trapezoid
 
 
 def _steps(name, y, x, dim):
+    if isinstance(x, (numbers.Number, np.number, np.bool_)):  # trapz(y, 0.5) meaning dx=0.5
+        raise TypeError(f"{name}() received an invalid combination of arguments - got (Tensor, "
+                        f"{type(x).__name__}): x must be a Tensor of sample points; a spacing "
+                        f"goes in dx=")
     x = _tensor(x)
     if x.ndim == 1:
         if x.shape[0] != y.shape[dim]:
@@ -582,6 +616,7 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     """torch.as_tensor: a Tensor as is, or data converted (sharing a numpy array's memory when
     the dtype already fits); Python floats become the default dtype, ints int64 (as torch)."""
     _place("as_tensor", device, False)
+    dtype = plain_dtype(dtype, "as_tensor")
     if isinstance(data, Tensor):
         return data if dtype is None or data.dtype == np.dtype(dtype) else data.astype(dtype)
     if isinstance(data, np.ndarray):
@@ -598,6 +633,7 @@ def asarray(obj, *, dtype=None, device=None, copy=None,
     cast, a Python sequence). A Tensor comes back itself when nothing changes; a copy or cast
     of it is recorded (``requires_grad`` unspecified: as the Tensor's, torch 2.13's)."""
     _place("asarray", device, False)
+    dtype = plain_dtype(dtype, "asarray")
     if isinstance(obj, Tensor):
         same = dtype is None or obj.data.dtype == np.dtype(dtype)
         if copy is False and not same:
@@ -652,7 +688,8 @@ def scalar_tensor(s, dtype=None, requires_grad: bool = False, *, device=None,
 def range(start=0, end=None, step=1, dtype=None, requires_grad: bool = False, *,  # noqa: A001
           device=None, layout=None) -> Tensor:
     """torch.range (deprecated in torch): start to end inclusive, every step (the default
-    dtype unless ``dtype``)."""
+    dtype unless ``dtype``); torch's RuntimeErrors for a zero step, bounds that are not finite
+    or go against the step's sign, and more values than an int64 counts."""
     _place("range", device, False, layout)
     warnings.warn("torch.range is deprecated and will be removed in a future release because its "
                   "behavior is inconsistent with Python's range builtin. Instead, use "
@@ -662,7 +699,12 @@ def range(start=0, end=None, step=1, dtype=None, requires_grad: bool = False, *,
     if end is None:
         start, end = 0, start
     if step == 0:
-        raise ValueError("range: step must be nonzero")
+        raise CreationError("range: step must be nonzero")
+    if not (math.isfinite(start) and math.isfinite(end)):
+        raise CreationError(f"range: unsupported range: {start} -> {end}")
+    if (end < start) if step > 0 else (end > start):
+        raise CreationError("range: upper bound and lower bound inconsistent with step sign")
+    _check_length("range", (end - start) / step + 1)
     count = int(math.floor((end - start) / step)) + 1
     return Tensor((start + np.arange(max(count, 0)) * step).astype(dtype),
                   requires_grad=requires_grad)
@@ -876,7 +918,10 @@ def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None, eps: flo
     flat = x.reshape(x.shape[:x.ndim - len(shape)] + (math.prod(shape),))
     weight = None if weight is None else _tensor(weight).reshape(-1)
     bias = None if bias is None else _tensor(bias).reshape(-1)
-    return _layer_norm(flat, weight, bias, eps).reshape(x.shape)
+    from dlpy.node_names import named  # torch's node (here a view of dlpy's, over one axis)
+
+    return named(_layer_norm(flat, weight, bias, eps).reshape(x.shape),
+                 "NativeLayerNormBackward0")
 
 
 def batch_norm(input: Tensor, weight, bias, running_mean, running_var, training: bool,  # noqa: A002
@@ -1285,6 +1330,7 @@ TOP_LEVEL = sorted(
 EXACT_OUT = frozenset("""
     abs absolute neg negative floor ceil round trunc fix sign sgn frac bitwise_not nan_to_num
     clamp clip where amax amin argmax argmin nonzero mm matmul bmm mv dot index_select gather
+    addmm addmv baddbmm addbmm
     masked_select take inverse norm""".split())
 
 
@@ -1355,8 +1401,9 @@ def write_out(name: str, result, out, exact: bool | None = None, warn: bool = Tr
         raise RuntimeError(f"{name}: expected out tensor to have dtype {result.dtype}, but got "
                            f"{out.dtype} instead")
     kind = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
-    if kind.get(result.dtype.kind, 2) > kind.get(out.dtype.kind, 2):
-        # (a random draw into integers: torch has no kernel, its NotImplementedError)
+    if kind.get(result.dtype.kind, 2) > kind.get(out.dtype.kind, 2) and name not in ("all", "any"):
+        # (all/any: a uint8 result goes into a bool out too, as torch's; a random draw into
+        # integers: torch has no kernel, its NotImplementedError)
         error = TypeError if name in _JOIN_OUT else NoKernelError if name in (
             "rand", "randn", "normal") else RuntimeError
         raise error(f"{name}: result type {result.dtype} can't be cast to the desired "

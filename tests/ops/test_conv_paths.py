@@ -366,6 +366,13 @@ DEPTHWISE_CASES = [
     ((2, 12, 9, 8), (8, 3, 3, 2), dict(stride=(2, 1), dilation=(1, 2), groups=4)),  # 3 -> 2
     ((1, 14, 7, 9), (4, 7, 2, 3), dict(stride=3, padding=2, groups=2)),  # 7 -> 2, strided
     ((3, 6, 15), (9, 2, 3), dict(padding=1, groups=3)),  # 1-d, 2 -> 3
+    # strided, rows W = s_w out_w wide and outputs past conv_banded's NARROW: dx through the
+    # whole rows' flat runs (unsplit sums the copies of a column phase in E, then sets x)
+    ((2, 3, 9, 32), (3, 1, 3, 3), dict(stride=2, padding=1, groups=3)),  # MobileNetV2's
+    ((2, 4, 8, 34), (8, 2, 3, 3), dict(stride=2, padding=1, groups=2)),  # 2 -> 4, odd out_w
+    ((1, 4, 7, 48), (4, 2, 3, 5), dict(stride=(2, 3), padding=(1, 2), groups=2)),  # runs
+    # of a column phase overlapping in part; below, odd columns unreached (gradient zero)
+    ((2, 2, 6, 32), (2, 1, 3, 3), dict(stride=2, padding=2, dilation=2, groups=2)),
 ]
 
 
@@ -418,7 +425,8 @@ def test_grouped_matches_im2col(x_shape, w_shape, settings, grads, rng, monkeypa
 @pytest.mark.parametrize("x_shape, w_shape, settings, path", [  # the big ones on fewer values
     *(one_sample(*case, "depthwise") for case in [
         ((1, 4, 7, 8), *DEPTHWISE_CASES[1][1:]), DEPTHWISE_CASES[3], DEPTHWISE_CASES[6],
-        ((1, 12, 6, 6), *DEPTHWISE_CASES[10][1:])]),
+        ((1, 12, 6, 6), *DEPTHWISE_CASES[10][1:]), ((1, 3, 5, 32), *DEPTHWISE_CASES[13][1:]),
+        ((1, 4, 5, 48), *DEPTHWISE_CASES[15][1:])]),
     (*POINTWISE_CASES[2], "pointwise"), (*POINTWISE_CASES[3], "pointwise"),
     ((1, 16, 5, 6), *GROUPED_CASES[0][1:], "grouped"), one_sample(*GROUPED_CASES[3], "grouped")])
 def test_new_paths_gradcheck(x_shape, w_shape, settings, path, rng, monkeypatch):

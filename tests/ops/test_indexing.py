@@ -355,3 +355,17 @@ def test_scatter_reduce_keyword_adds_or_multiplies_as_torch():
     np.testing.assert_allclose(s.grad, [[3.0, 1.0, 1.0], [30.0, 24.0, 20.0]])
     with pytest.raises(ValueError, match="reduce must be 'add' or 'multiply', got 'sum'"):
         dlpy.ones(3).scatter(0, np.array([0]), 1.0, reduce="sum")
+
+
+def test_low_precision_scatter_add_accumulates_in_float32():
+    """float16 scatter_add (and gather's backward) add up in float32, rounded once, as torch's
+    CPU kernel: 2048 + 4 * 1 is 2052; index_add and put(accumulate=True) round each add, as
+    torch's (2048 + 1 rounds back to 2048 every time)."""
+    x = Tensor(np.full(2, 2048.0, dtype=np.float16))
+    ones, index = Tensor(np.ones(4, dtype=np.float16)), np.zeros(4, dtype=np.int64)
+    assert dlpy.scatter_add(x, 0, index, ones).data.tolist() == [2052.0, 2048.0]
+    assert dlpy.index_add(x, 0, Tensor(index), ones).data.tolist() == [2048.0, 2048.0]
+    assert dlpy.put(x, Tensor(index), ones, accumulate=True).data.tolist() == [2048.0, 2048.0]
+    w = Tensor(np.zeros(3, dtype=np.float16), requires_grad=True)
+    dlpy.gather(w, 0, np.zeros(3000, dtype=np.int64)).sum().backward()
+    assert w.grad.data.tolist() == [3000.0, 0.0, 0.0]

@@ -2,16 +2,31 @@
 make_optim_rest_fixtures.py (rest.npz) in dlpy: the cases of tests/fixtures/cases_optim.py built
 with dlpy.optim, the stored gradients fed step by step, and the checks every optimiser gets."""
 
+import contextlib
 import json
 
 import numpy as np
 
+import dlpy
 import dlpy.functional as F
 from dlpy import Tensor, nn, optim
 from dlpy.nn import Linear, Parameter, load_checkpoint, save_checkpoint
 
 STEPS = 10  # the steps stored per case
 NO_GRAD_STEP = 3  # parameter 1 gets no gradient before this step
+
+
+@contextlib.contextmanager
+def default_float64():
+    """dlpy's default dtype float64 meanwhile, as torch's when the fixtures were recorded
+    (torch.set_default_dtype(torch.float64)): NAdam's mu_product and ASGD's eta and mu, kept
+    in torch's scalar dtype, are float64 there."""
+    before = dlpy.get_default_dtype()
+    dlpy.set_default_dtype(np.float64)
+    try:
+        yield
+    finally:
+        dlpy.set_default_dtype(before)
 
 
 def load(path) -> dict[str, np.ndarray]:
@@ -46,10 +61,12 @@ def check_cases_are_the_fixtures(cases, reference):
 
 
 def check_steps_match_torch(cases, case, reference):
-    """Every parameter after every step as torch's, and ASGD's averages where stored."""
+    """Every parameter after every step as torch's, and ASGD's averages where stored (under
+    the default dtype torch's were recorded with)."""
     params, opt = build(cases, case, reference)
     for t in range(STEPS):
-        run(case, reference, params, opt, [t])
+        with default_float64():
+            run(case, reference, params, opt, [t])
         for i, p in enumerate(params):
             np.testing.assert_allclose(p.data, reference[f"{case}:afters{i}"][t], rtol=1e-12,
                                        atol=1e-15, err_msg=f"{case}: step {t}, parameter {i}")

@@ -200,8 +200,9 @@ def test_adadelta_takes_torchs_flags_and_positional_foreach():
     Adadelta([p], 1.0, 0.9, 1e-6, 0.0, True, capturable=False)
     with pytest.raises(TypeError, match="unexpected keyword argument 'fused'"):
         Adadelta([p], fused=True)
-    with pytest.raises(ValueError, match="Adadelta: differentiable=True is not supported"):
-        Adadelta([p], differentiable=True)
+    p.grad = nn.Parameter(np.ones(3)).detach()
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
+        Adadelta([p], differentiable=True).step()  # torch's in-place update under autograd
     with pytest.raises(TypeError, match="unexpected keyword argument 'foreach'"):
         Muon([nn.Parameter(np.ones((2, 2)))], foreach=True)  # as torch's Muon
 

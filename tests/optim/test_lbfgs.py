@@ -307,3 +307,27 @@ def test_errors(make, error, match):
         p.grad = np.ones(p.shape)
     with pytest.raises(error, match=match):
         make(params)
+
+
+def test_older_checkpoint_without_al_loads(reference):
+    """A flat state dict written before the state kept torch's ``al`` (and its numbers as
+    float64) loads: the next steps land on the same bits, and the state is torch's again."""
+    case = "rosenbrock_wolfe"
+    params, opt, closure, _, _ = _setup(case, reference)
+    opt.step(closure)
+    saved = opt.state_dict(torch_layout=False)
+    old = {k: v for k, v in saved.items() if k != "state.0.al"}
+    for key in ("state.0.t", "state.0.H_diag"):
+        old[key] = np.asarray(float(old[key]), dtype=np.float64)
+    opt.step(closure)
+    whole = _flat(params)
+
+    fresh_params, restored, fresh_closure, _, _ = _setup(case, reference)
+    restored.step(fresh_closure)  # to the saved point, then the old checkpoint over it
+    restored.load_state_dict(old)
+    state = restored.state[0]
+    assert "al" not in state and isinstance(state["d"], dlpy.Tensor)
+    assert isinstance(state["old_dirs"], list) and isinstance(state["ro"][0], dlpy.Tensor)
+    restored.step(fresh_closure)
+    np.testing.assert_array_equal(_flat(fresh_params), whole)
+    assert len(restored.state[0]["al"]) == restored.param_groups[0]["history_size"]

@@ -42,7 +42,8 @@ def test_steps_match_torch(case, reference):
                                   "radam", "adamax_groups", "adam_amsgrad"])
 def test_a_parameter_without_gradient_is_skipped(case, reference):
     params, opt = _build(case, reference)
-    replay.run(case, reference, params, opt, range(NO_GRAD_STEP + 1))
+    with replay.default_float64():  # (torch's when recorded: NAdam's mu_product float64)
+        replay.run(case, reference, params, opt, range(NO_GRAD_STEP + 1))
     np.testing.assert_array_equal(params[1].data,
                                   reference[f"{case}:afters1"][NO_GRAD_STEP - 1])
     assert int(opt.state[1]["step"]) == NO_GRAD_STEP  # one behind the others
@@ -121,10 +122,11 @@ def test_state_slots_have_torchs_names():
         "step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
     nadam = slots(NAdam)
     assert set(nadam) == {"step", "exp_avg", "exp_avg_sq", "mu_product"}
-    # a float64 number whatever the parameters' dtype; the arrays follow the parameter
-    assert nadam["mu_product"].shape == () and nadam["mu_product"].dtype == np.float64
+    # one number of torch's scalar dtype (float32: the default dtype's), multiplied in it;
+    # the arrays follow the parameter
+    assert nadam["mu_product"].shape == () and nadam["mu_product"].dtype == np.float32
     assert nadam["exp_avg"].dtype == np.float32
-    assert float(nadam["mu_product"]) == 0.9 * (1 - 0.5 * 0.96 ** 0.004)
+    assert nadam["mu_product"] == np.float32(0.9 * (1 - 0.5 * 0.96 ** 0.004))
 
 
 @pytest.mark.parametrize("make", [

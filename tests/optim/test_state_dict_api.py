@@ -177,8 +177,20 @@ def test_torch_switches_errors():
         optim.SGD([p], lr=0.1, capturable=True)  # torch's SGD has none
     with pytest.raises(TypeError, match="unexpected keyword argument 'fast'"):
         optim.Adam([p], fast=True)
-    with pytest.raises(ValueError, match="Adam: differentiable=True is not supported"):
-        optim.Adam([p], differentiable=True)
+    # differentiable=True: taken, as torch's; its step fails on a parameter that requires
+    # grad (torch's in-place update under the autograd), is the plain step on one that does not
+    opt = optim.Adam([p], differentiable=True)
+    p.grad = dlpy.tensor(np.ones(2))
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
+        opt.step()
+    q = dlpy.tensor(np.ones(2))
+    q.grad = dlpy.tensor(np.ones(2))
+    opt = optim.Adam([q], lr=0.1, differentiable=True)
+    opt.step()
+    np.testing.assert_allclose(q.data, [0.9, 0.9])
+    q.grad = dlpy.tensor(np.ones(2), requires_grad=True)
+    with pytest.raises(NotImplementedError, match="differentiable=True with a gradient"):
+        opt.step()
     with pytest.raises(RuntimeError, match="`fused` and `foreach` cannot be `True` together"):
         optim.Adam([p], foreach=True, fused=True)
     # the groups hold them (the constructor's, or a group's own), as PyTorch's param_groups do

@@ -94,15 +94,46 @@ def register_module_full_backward_hook(hook):
     return _add_global_hook(_global_backward_hooks, hook, "register_module_full_backward_hook")
 
 
-class Parameter(Tensor):
+class _ParameterMeta(type):
+    """torch's: ``isinstance(t, Parameter)`` is also True for an instance of a Tensor subclass
+    that ``Parameter(t)`` made a parameter (marked ``_is_param``)."""
+
+    def __instancecheck__(cls, instance) -> bool:
+        if cls is Parameter and isinstance(instance, Tensor) and \
+                getattr(instance, "_is_param", False):
+            return True
+        return super().__instancecheck__(instance)
+
+
+class Parameter(Tensor, metaclass=_ParameterMeta):
     """A tensor that a Module owns and an optimiser updates (requires_grad by default). Float
     and complex data keep their dtype (a complex one makes a ComplexParameter); other data
     becomes the default dtype (float32 unless dlpy.set_default_dtype). ``Parameter(t)`` of a
     float Tensor shares its memory, as torch's (a change of one is seen by the other); an
-    array or a list is copied; no data is an empty one, as torch's."""
+    array or a list is copied; no data is an empty one, as torch's. ``Parameter(t)`` of an
+    instance of a Tensor subclass of the user's is, as torch's, ``t.detach()`` (of t's class,
+    on its memory) marked a parameter: ``isinstance(p, Parameter)`` holds and modules
+    register it."""
 
     __torch_function__ = _disabled_torch_function_impl  # ops give plain Tensors
     __slots__ = ()
+
+    def __new__(cls, data=None, requires_grad: bool = True, dtype=None):
+        kind = type(data)
+        if cls is Parameter and isinstance(data, Tensor) and not isinstance(
+                data, (Parameter, ComplexTensor)) and kind is not Tensor and \
+                kind.__module__.partition(".")[0] != "dlpy":  # (dlpy's own kinds: below)
+            marked = data.detach().requires_grad_(requires_grad)
+            if type(marked) is not kind:  # torch's check and message
+                raise RuntimeError(
+                    f"Creating a Parameter from an instance of type {kind.__name__} requires "
+                    f"that detach() returns an instance of the same type, but return type "
+                    f"{type(marked).__name__} was found instead. To use the type as a "
+                    "Parameter, please correct the detach() semantics defined by its "
+                    "__torch_dispatch__() implementation.")
+            marked._is_param = True
+            return marked
+        return super().__new__(cls)
 
     def __init__(self, data=None, requires_grad: bool = True, dtype=None):
         if data is None:

@@ -597,9 +597,10 @@ def add(input, other, *, alpha=1):  # noqa: A002 - torch's names
     if _promotion.needs_promotion(a, b):
         a, b = _promotion.promote(a, b)
     try:
-        return Add()(a, b)
+        out = Add()(a, b)
     except ValueError as err:
         raise _broadcast_error("add", a, b) or err from None
+    return _number_first(out, input)
 
 
 _BOOL_SUB = ("Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
@@ -629,9 +630,14 @@ def sub(input, other, *, alpha=1):  # noqa: A002 - torch's names
             raise RuntimeError(_BOOL_SUB)
         a, b = _promotion.promote(a, b)
     try:
-        return Sub()(a, b)
+        out = Sub()(a, b)
     except ValueError as err:
         raise _broadcast_error("sub", a, b) or err from None
+    if isinstance(input, _NUMBER):  # number - tensor: torch's rsub(Tensor, Scalar), no edge
+        from dlpy.node_names import drop_numbers  # for the number
+
+        drop_numbers(out, input, other)
+    return out
 
 
 def mul(input, other):  # noqa: A002 - torch's names
@@ -639,12 +645,26 @@ def mul(input, other):  # noqa: A002 - torch's names
     if _promotion.needs_promotion(a, b):
         half = _promotion.opmath_scalar(a, b)
         if half is not None:  # float16/bfloat16 with a number: float32, rounded once
-            return HalfScalarMul(half[0])(*half[1])
+            return _number_first(HalfScalarMul(half[0])(*half[1]), input)
         a, b = _promotion.promote(a, b)
     try:
-        return Mul()(a, b)
+        out = Mul()(a, b)
     except ValueError as err:
         raise _broadcast_error("mul", a, b) or err from None
+    return _number_first(out, input)
+
+
+_NUMBER = (int, float, complex, np.number)
+
+
+def _number_first(out, input):  # noqa: A002
+    """number + tensor, number * tensor: torch's node is the tensor's method's (x.add(2)),
+    the tensor's edge first, the number's (a wrapped 0-d tensor: no node) second."""
+    if isinstance(input, _NUMBER):
+        from dlpy.node_names import edges
+
+        edges(out, (1, 0))
+    return out
 
 
 def div(input, other, *, rounding_mode=None):  # noqa: A002 - torch's names

@@ -263,22 +263,24 @@ class Complex(Op):
 
 
 class Polar(Op):
-    """z = r (cos t + i sin t);  dr = Re(g conj(e^{it})), dt = Re(conj(g) i z)."""
+    """z = r (cos t + i sin t);  dr = Re(conj(g) sgn(z)), dt = Re(conj(g) i z), torch's
+    formula: sgn(z) is e^{it} where r > 0, so dr is 0 where r = 0 and flips its sign where
+    r < 0 (torch's polar_backward)."""
 
     def forward(self, r, t):
-        self.unit = np.cos(t) + 1j * np.sin(t)
-        self.z = (r * self.unit).astype(complex_dtype(np.result_type(r, t)), copy=False)
+        self.z = (r * (np.cos(t) + 1j * np.sin(t))).astype(
+            complex_dtype(np.result_type(r, t)), copy=False)
         return self.z
 
     def backward(self, grad_output):
-        r_grad = (grad_output * np.conj(self.unit)).real
+        size = np.abs(self.z)
+        sign = np.where(size == 0, 0, self.z / np.where(size == 0, 1, size))
+        r_grad = (np.conj(grad_output) * sign).real
         t_grad = (np.conj(grad_output) * 1j * self.z).real
         return r_grad, t_grad
 
     def backward_graph(self, grad_output, output):
-        r, t = self.inputs
-        unit = complex(t.cos(), t.sin())
-        return real(grad_output * conj(unit)), real(conj(grad_output) * 1j * output)
+        return real(conj(grad_output) * sgn(output)), real(conj(grad_output) * 1j * output)
 
 
 class ViewAsReal(Op):

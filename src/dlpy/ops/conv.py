@@ -20,6 +20,7 @@ from numpy.lib.stride_tricks import as_strided, sliding_window_view
 from dlpy.amp.dtypes import float32_compute, is_low_precision
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.layouts import laid_like, suggests_channels_last
+from dlpy.node_names import optional_edges
 from dlpy.ops import (
     ArgDtypeError,
     NoKernelError,
@@ -1165,7 +1166,8 @@ def _conv(nd: int, x, weight, bias, stride, padding, dilation, groups) -> Tensor
         if any(t % 2 for t in totals):
             x = pad(x, tuple(w for t in reversed(totals) for w in (0, t % 2)))
     inputs = (x, weight) if bias is None else (x, weight, bias)
-    return op(stride, padding, dilation, groups)(*inputs)
+    return optional_edges(op(stride, padding, dilation, groups)(*inputs), op, True, True,
+                          bias is not None)  # torch's (None, 0) edge for bias=None
 
 
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None,  # noqa: A002 - torch's
@@ -1420,7 +1422,8 @@ def _conv_transpose(nd: int, x, weight, bias, stride, padding, output_padding, g
         raise ConvError(f"{name}: bias must have shape ({w_shape[1] * groups},), got "
                         f"{_shape_of(bias)}")
     inputs = (x, weight) if bias is None else (x, weight, bias)
-    return op(stride, padding, output_padding, dilation, groups)(*inputs)
+    return optional_edges(op(stride, padding, output_padding, dilation, groups)(*inputs), op,
+                          True, True, bias is not None)  # torch's (None, 0) edge for bias=None
 
 
 def conv_transpose1d(input: Tensor, weight: Tensor,  # noqa: A002 - torch's name

@@ -3,6 +3,9 @@ inverse, composed from slices). Products have exact gradients also where x holds
 
 from __future__ import annotations
 
+import numbers
+import operator
+
 import numpy as np
 
 from dlpy.amp.dtypes import float32_compute, is_low_precision
@@ -15,6 +18,18 @@ from dlpy.ops.rearrange import Flip
 from dlpy.ops.reduce import accumulate_input, in_dtype
 from dlpy.ops.shape import concat, getitem, reshape
 from dlpy.tensor import Op, Tensor
+
+
+class _DiffTypeError(ArgError, TypeError):
+    """diff's n that is not an int (a float, a bool, None), or a number as prepend/append:
+    dlpy's ArgError, and torch's TypeError (its argument parser refuses it)."""
+
+
+def _tensor_input(name: str, x) -> None:
+    """torch's refusal of a non-tensor input (a list, a number) to the ops that take none."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not "
+                        f"{type(x).__name__}")
 
 
 def _shape_of(x) -> tuple[int, ...]:
@@ -49,7 +64,8 @@ def _exclusive_cumprod(a: np.ndarray, axis: int) -> np.ndarray:
 
 @float32_compute  # float16/bfloat16: float32 running sums rounded once, as torch's CPU kernel
 class CumSum(Op):
-    """y[i] = x[0] + ... + x[i] along dim;  dx[i] = g[i] + ... + g[n-1]."""
+    """y[i] = x[0] + ... + x[i] along dim (from +0.0, as torch's: never -0.0);
+    dx[i] = g[i] + ... + g[n-1]."""
 
     contiguous_output = True  # torch's result is contiguous whatever x's strides
 
@@ -62,10 +78,13 @@ class CumSum(Op):
         self.dim = dim
 
     def forward(self, x):
-        return _scan(np.add, x, self.dim)
+        y = _scan(np.add, x, self.dim)
+        if y.dtype.kind in "fc":  # torch's sums start from +0: a -0.0 prefix gives +0.0
+            y += 0.0
+        return y
 
     def forward_low_precision(self, x):  # float16/bfloat16: a float32 accumulator, as torch's
-        return np.cumsum(x.astype(np.float32), axis=self.dim)
+        return np.cumsum(x.astype(np.float32), axis=self.dim) + np.float32(0)
 
     def backward(self, grad_output):
         return (_reverse_cumsum(grad_output, self.dim),)
@@ -93,15 +112,22 @@ class CumProd(Op):
         self.y = _scan(np.multiply, x, self.dim)
         return self.y
 
+    low = None  # float16/bfloat16 x: backward rounds each step to it, as torch's
+
     def forward_low_precision(self, x):  # float16/bfloat16: a float32 accumulator, as torch's
-        self.x = x.astype(np.float32)
+        self.low, self.x = x.dtype, x.astype(np.float32)
         self.y = np.cumprod(self.x, axis=self.dim)
         return self.y
 
     def backward(self, grad_output):
-        x, y, dim = self.x, self.y, self.dim
+        x, y, dim, low = self.x, self.y, self.dim, self.low
         zero = x == 0
         if not zero.any():
+            if low is not None:  # torch's g * y and its reverse cumsum, each rounded to x's dtype
+                def rounded(a):
+                    return a.astype(low).astype(np.float32)
+
+                return (rounded(_reverse_cumsum(rounded(grad_output * y), dim)) / x,)
             return (_reverse_cumsum(grad_output * y, dim) / x,)
         zeros_so_far = np.cumsum(zero, axis=dim)
         before = zeros_so_far == 0
@@ -237,13 +263,19 @@ def diff(input: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) ->
     """torch.diff: x[1:] - x[:-1] along dim, n times; ``prepend``/``append`` (tensors of x's
     number of dims) are joined on first; n == 0 gives x itself (without them, as torch).
     Composed from slices and sub, so backward is theirs."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+    if isinstance(n, (bool, np.bool_)) or not hasattr(type(n), "__index__"):
+        raise _DiffTypeError(f"diff: n must be an int >= 0, got {n!r}")
+    n = operator.index(n)  # an int, a numpy integer or a 0-d integer tensor, as torch's
+    if n < 0:
         raise ArgError(f"diff: n must be an int >= 0, got {n!r}")
     shape = _shape_of(input)
     if not shape:
         raise ArgError("diff: x must have at least one axis, got shape ()")
     dim = check_dim("diff", dim, len(shape))
-    for extra in (prepend, append):
+    for label, extra in (("prepend", prepend), ("append", append)):
+        if isinstance(extra, (numbers.Number, np.number, np.bool_)):
+            raise _DiffTypeError(f"diff(): argument '{label}' must be Tensor, not "
+                                 f"{type(extra).__name__}")
         if extra is not None and len(_shape_of(extra)) != len(shape):
             raise ArgError("diff expects prepend or append to be the same dimension as input")
     if n == 0:
@@ -323,6 +355,7 @@ def logcumsumexp(input: Tensor, dim: int) -> Tensor:
     (O(n^2) memory along dim); float16 and bfloat16 computed in float32 and rounded once."""
     from dlpy.ops.reduce import logsumexp
 
+    _tensor_input("logcumsumexp", input)
     dim = check_dim("logcumsumexp", dim, input.ndim, scalar_ok=True)
     if input.dtype.kind in "biu":  # torch's kernel has floats and complex numbers only
         from dlpy.amp.dtypes import _torch_name
@@ -354,6 +387,7 @@ def _running(name: str, x: Tensor, dim: int, better):
     from dlpy.ops.reduce import VALUES_INDICES
     from dlpy.ops.shape import GetItem
 
+    _tensor_input(name, x)
     refuse(name, x)  # complex numbers have no order, as torch
     result = VALUES_INDICES[name]
     dim = check_dim(name, dim, x.ndim, scalar_ok=True)

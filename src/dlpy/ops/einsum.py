@@ -530,16 +530,24 @@ def _einsum_lowered(equation: str, a, b) -> Tensor:
     return einsum(equation, a, b)
 
 
-def _scaled_sum(name: str, input, product: Tensor, beta, alpha) -> Tensor:
+def _scaled_sum(name: str, input, product: Tensor, beta, alpha, *,  # noqa: A002
+                blas: bool = False) -> Tensor:
     """beta * input + alpha * product, with input broadcast to product's shape; beta 0 ignores
     input (its NaN and inf too; its gradient is 0), as torch. An integer product takes the
-    scalars as ints (torch converts them to its dtype)."""
+    scalars as ints (torch converts them to its dtype); a 0-d tensor not requiring grad is a
+    number, as torch's binding. ``blas``: torch's BLAS-backed kernels (addmm, addmv, addbmm),
+    where alpha 0 ignores the product (NaN and inf in the operands too), as gemm/gemv."""
     complex_product = product.dtype.kind == "c"
+    scalars = []
     for what, value in (("beta", beta), ("alpha", alpha)):
+        if isinstance(value, Tensor) and value.ndim == 0 and not value.requires_grad:
+            value = value.data.item()  # torch's Number arguments take such a tensor
         if not isinstance(value, (int, float, np.integer, np.floating)) and not (
                 complex_product and isinstance(value, (complex, np.complexfloating))):
             raise ArgDtypeError(f"{name}: {what} must be a number (complex ones for complex "
                                 f"tensors only), got {value!r}")  # True is 1, as torch
+        scalars.append(value)
+    beta, alpha = scalars
     shape = _shape_of(input)
     try:
         if np.broadcast_shapes(shape, product.shape) != product.shape:
@@ -547,9 +555,15 @@ def _scaled_sum(name: str, input, product: Tensor, beta, alpha) -> Tensor:
     except ValueError:
         raise ShapeError(f"{name}: input of shape {tuple(shape)} does not broadcast to the "
                          f"product's shape {tuple(product.shape)}") from None
-    number = int if product.dtype.kind in "iub" else complex if complex_product else float
+    kind = product.dtype.kind  # (a bool product, addr's: the scalars as bools, as torch)
+    number = bool if kind == "b" else int if kind in "iu" else complex if complex_product \
+        else float
     alpha, beta = number(alpha), number(beta)
-    if alpha != 1:
+    if alpha == 0 and blas:  # a zero value and gradient, whatever the product holds
+        from dlpy.ops.mask import where
+
+        product = where(np.zeros(product.shape, dtype=bool), product, 0)
+    elif alpha != 1:
         product = mul(product, alpha)
     if beta == 0:
         if isinstance(input, Tensor) and input.requires_grad:  # a zero gradient, as torch's
@@ -567,9 +581,11 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tens
     low = _shared_low_precision(input, mat1, mat2)
     if low is not None:  # float16/bfloat16: all in float32, rounded once, as torch's kernel
         input, mat1, mat2 = (cast(t, np.float32) for t in (input, mat1, mat2))
-        return named(cast(_scaled_sum("addmm", input, mm(mat1, mat2), beta, alpha), low),
+        return named(cast(_scaled_sum("addmm", input, mm(mat1, mat2), beta, alpha, blas=True),
+                          low),
                      "AddmmBackward0")
-    return named(_scaled_sum("addmm", input, mm(mat1, mat2), beta, alpha), "AddmmBackward0")
+    return named(_scaled_sum("addmm", input, mm(mat1, mat2), beta, alpha, blas=True),
+                 "AddmmBackward0")
 
 
 def _shared_low_precision(*values):

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from dlpy.amp.dtypes import _torch_name as torch_dtype_name
-from dlpy.amp.dtypes import check_float8
+from dlpy.amp.dtypes import check_float8, is_low_precision
 from dlpy.amp.state import PROMOTE, autocast_policy
 from dlpy.node_names import named, rename
 from dlpy.ops import ArgDtypeError, ArgError, NoKernelError, check_dim
@@ -122,7 +122,7 @@ class Gather(Op):
             np.add.at(values, (inverse.reshape(self.index.shape),) + where[1:], grad_output)
             return (SparseGrad(rows, values, self.shape),)
         grad = np.zeros(self.shape, dtype=grad_output.dtype)
-        np.add.at(grad, where, grad_output)
+        _add_at(grad, where, grad_output)  # torch's scatter_add
         return (grad,)
 
     def backward_graph(self, grad_output, output):
@@ -153,21 +153,34 @@ class IndexSelect(Op):
         return (add_at(self.shape, self.dim, self.index, grad_output),)
 
 
+def _add_at(target: np.ndarray, where, values: np.ndarray, wide: bool = True) -> None:
+    """np.add.at(target, where, values) (repeats accumulate); ``wide``: float16/bfloat16 in a
+    float32 accumulator rounded once, as torch's CPU scatter_add (index_add and index_put round
+    each add: np.add.at itself, wide=False)."""
+    if not wide or not is_low_precision(target.dtype):
+        np.add.at(target, where, values)
+        return
+    total = target.astype(np.float32)
+    np.add.at(total, where, values.astype(np.float32))
+    target[...] = total
+
+
 class ScatterAdd(Op):
     """y = x with src[i, j] added at y[i, index[i, j]] for dim 1 (repeats accumulate), as
     torch.scatter_add;  dx = g, dsrc = g read back at those positions (0 where src is past
-    index's shape)."""
+    index's shape). float16/bfloat16 add up in float32 (``wide``, torch's scatter_add) or in
+    their own dtype, rounding each add (torch's index_add)."""
 
     complex_ok = True
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
-    def __init__(self, dim: int, index: np.ndarray):
-        self.dim, self.index = dim, index
+    def __init__(self, dim: int, index: np.ndarray, wide: bool = True):
+        self.dim, self.index, self.wide = dim, index, wide
 
     def forward(self, x, src):
         self.src_shape = src.shape
         y = x.copy()
-        np.add.at(y, _positions(self.index, self.dim), src[_leading(self.index.shape)])
+        _add_at(y, _positions(self.index, self.dim), src[_leading(self.index.shape)], self.wide)
         return y
 
     def backward(self, grad_output):
@@ -204,11 +217,12 @@ def _src_grad_graph(op, grad_output):
 
 def add_at(shape: tuple[int, ...], dim: int, index: np.ndarray, values: Tensor) -> Tensor:
     """Zeros of ``shape`` with values[..., j, ...] added at position index[j] of dim (repeats
-    add up): the gradient of ``np.take(x, index, axis=dim)`` as a recorded ScatterAdd."""
+    add up, rounding each add as torch's index_add): the gradient of ``np.take(x, index,
+    axis=dim)`` as a recorded ScatterAdd."""
     where = [1] * values.ndim
     where[dim] = -1
     full = np.broadcast_to(index.reshape(where), values.shape)
-    return ScatterAdd(dim, full)(Tensor(np.zeros(shape, dtype=values.dtype)), values)
+    return ScatterAdd(dim, full, wide=False)(Tensor(np.zeros(shape, dtype=values.dtype)), values)
 
 
 class Scatter(Op):
@@ -348,15 +362,21 @@ def index_select(input: Tensor, dim: int, index) -> Tensor:
 
 def scatter_add(input: Tensor, dim: int, index, src) -> Tensor:
     """torch.scatter_add: x with src[i][j] added at [i][index[i][j]] for dim 1, repeats adding
-    up; index no larger than src on any axis, nor than x on the axes other than dim. Gradients
-    reach x and src (also where src is larger than index, which PyTorch's backward refuses)."""
+    up (float16/bfloat16 in float32, rounded once, as torch's); index no larger than src on any
+    axis, nor than x on the axes other than dim. Gradients reach x and src (also where src is
+    larger than index, which PyTorch's backward refuses)."""
+    return _scatter_add(input, dim, index, src, wide=True)
+
+
+def _scatter_add(input: Tensor, dim: int, index, src, wide: bool) -> Tensor:
+    """scatter_add; ``wide`` False: float16/bfloat16 round each add (index_add's)."""
     _check_scatter_index(index)
     if not _shape_of(input) and isinstance(input, Tensor):
         return _scalar_scatter(scatter_add, input, dim, index, src)
     dim, index = _check_index("scatter_add", input, dim, index, _shape_of(src))
     _check_source("scatter_add", input, src)
     _check_complex_src("scatter_add", input, src)
-    return ScatterAdd(dim, index)(input, src)
+    return ScatterAdd(dim, index, wide)(input, src)
 
 
 def _named(out: Tensor, name: str) -> Tensor:
@@ -683,7 +703,8 @@ def put(x: Tensor, index, source: Tensor, accumulate: bool = False) -> Tensor:
         raise IndexError(f"put: index out of range for a tensor of {size} elements")
     index = index % max(size, 1)
     flat, values = reshape(x, (size,)), reshape(source, (index.size,))
-    out = scatter_add(flat, 0, index, values) if accumulate else scatter(flat, 0, index, values)
+    out = (_scatter_add(flat, 0, index, values, wide=False) if accumulate  # index_put's adds
+           else scatter(flat, 0, index, values))
     return _named(reshape(out, x.shape), "PutBackward0")
 
 
@@ -752,8 +773,8 @@ def index_add(input: Tensor, dim: int, index, source: Tensor, *, alpha=1) -> Ten
     elif alpha != 1 and input.dtype.itemsize == 2 and input.dtype.kind not in "iu":
         alpha = float(np.asarray(alpha, input.dtype))  # float16/bfloat16: rounded as torch's
     dim, full = _along("index_add", input, dim, index, _data(source).shape)
-    return _named(scatter_add(input, dim, full, source if alpha == 1 else source * alpha),
-                  "IndexAddBackward0")
+    return _named(_scatter_add(input, dim, full, source if alpha == 1 else source * alpha,
+                               wide=False), "IndexAddBackward0")
 
 
 @autocast_policy(PROMOTE)
@@ -949,7 +970,10 @@ class ScatterReduce(Op):
         y = x.copy() if self.include_self else np.where(touched, np.asarray(start, x.dtype), x)
         ufunc = {"sum": np.add, "mean": np.add, "prod": np.multiply, "amax": np.maximum,
                  "amin": np.minimum}[self.reduce]
-        ufunc.at(y, where, src)
+        if ufunc is np.add:  # float16/bfloat16: a float32 accumulator, as torch's scatter_add
+            _add_at(y, where, src)
+        else:
+            ufunc.at(y, where, src)
         count = np.zeros(x.shape, dtype=np.int64)
         np.add.at(count, where, 1)
         count = count + (touched & self.include_self)

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 
 from dlpy.amp.dtypes import check_float8
-from dlpy.node_names import rename
+from dlpy.node_names import edges, rename
 from dlpy.ops import ArgDtypeError, ArgError
 from dlpy.ops import promotion as _promotion
 from dlpy.random import get_rng
@@ -125,6 +125,8 @@ def masked_fill(x, mask, value):
     out = where(mask, value, x)
     if type(out.op) is Where:  # (renamed, not node_name: free() would drop that)
         rename(out.op, f"MaskedFillBackward{int(named)}")
+        if len(out.op.inputs) == 2:  # torch's edges: x's, then a tensor value's (a number has
+            edges(out, (1, 0) if named else (1,))  # none)
     return out
 
 

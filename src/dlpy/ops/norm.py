@@ -412,7 +412,7 @@ def _with_running_stats(name: str, when: str, x, weight, bias, eps, mean_array, 
     dtype = np.float32 if low else x.dtype
     op = BatchNorm(eps, False, weight is not None, bias is not None,
                    mean_array.astype(dtype), var_array.astype(dtype))
-    return op(*[a for a in (x, weight, bias) if a is not None])
+    return _optional_edges(op(*[a for a in (x, weight, bias) if a is not None]), weight, bias)
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training: bool = False,
@@ -442,7 +442,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if is_low_precision(input.dtype) and all(p is None or p.dtype == input.dtype for p in
                                          (weight, bias, mean_array, var_array)):
         op.stats_dtype = input.dtype
-    y = op(*[a for a in (input, weight, bias) if a is not None])
+    y = _optional_edges(op(*[a for a in (input, weight, bias) if a is not None]), weight, bias)
     if mean_array is not None and count > 0:  # an empty batch leaves them (as PyTorch)
         unbiased_var = op.batch_var * (count / (count - 1))
         # float16/bfloat16 buffers: updated in float32, rounded once (numpy would round
@@ -691,7 +691,25 @@ def group_norm_unchecked(x, num_groups: int, weight=None, bias=None, eps: float 
     eps = real_number("group_norm", "eps", eps)
     _check_affine("group_norm", x.shape, x.shape[1], weight, bias)
     args = [a for a in (x, weight, bias) if a is not None]
-    return GroupNorm(int(num_groups), eps, weight is not None, bias is not None)(*args)
+    return _optional_edges(GroupNorm(int(num_groups), eps, weight is not None,
+                                     bias is not None)(*args), weight, bias)
+
+
+def _view_node(y):
+    """torch's instance_norm: a view of a batch norm of the (1, N * C, *) reshaped input."""
+    from dlpy.node_names import edges, named
+
+    if getattr(y, "op", None) is not None:  # (its inputs one by one: no None edges)
+        edges(named(y, "ViewBackward0"), range(len(y.op.inputs)))
+    return y
+
+
+def _optional_edges(y, weight, bias):
+    """torch's native batch / group norm nodes list an edge (None, 0) for a weight or bias
+    given as None."""
+    from dlpy.node_names import optional_edges
+
+    return optional_edges(y, (BatchNorm, GroupNorm), True, weight is not None, bias is not None)
 
 
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
@@ -706,9 +724,9 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     """
     input, momentum, eps, mean_array, var_array = _checked_norm_inputs(
         "instance_norm", input, running_mean, running_var, weight, bias, momentum, eps)
-    if not use_input_stats:
-        return _with_running_stats("instance_norm", "use_input_stats=False", input, weight, bias,
-                                   eps, mean_array, var_array)
+    if not use_input_stats:  # (torch's node: a view of its batch_norm's)
+        return _view_node(_with_running_stats("instance_norm", "use_input_stats=False", input,
+                                              weight, bias, eps, mean_array, var_array))
     count = int(np.prod(input.shape[2:]))  # values per instance
     if count == 1:
         raise ValueError(f"instance_norm: expected more than 1 spatial element when using the "
@@ -717,7 +735,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     if is_low_precision(input.dtype) and all(p is None or p.dtype == input.dtype for p in
                                          (weight, bias, mean_array, var_array)):
         op.stats_dtype = input.dtype  # torch's instance_norm is its batch_norm: its rounding
-    y = op(*[a for a in (input, weight, bias) if a is not None])
+    y = _view_node(op(*[a for a in (input, weight, bias) if a is not None]))
     if mean_array is not None and input.shape[0] > 0 and count > 0:
         unbiased_var = op.var * (count / (count - 1))  # (N, C)
         mean_array[...] = momentum * op.mean.mean(axis=0) + (1.0 - momentum) * mean_array

@@ -649,7 +649,8 @@ def fmod(input: Tensor, other) -> Tensor:  # noqa: A002 - torch's names
     if _promotion.needs_promotion(a, b):
         a, b = _promotion.promote(a, b)
     out = Modulo(np.fmod, _trunc_divide)(a, _as_tensor(b, a))
-    return _torch_node(out, "FmodBackward1") if isinstance(other, Tensor) else out
+    return _torch_node(out, "FmodBackward1") if isinstance(other, Tensor) else \
+        _drop_numbers(out, input, other)
 
 
 def remainder(input: Tensor, other) -> Tensor:  # noqa: A002 - torch's names
@@ -666,7 +667,7 @@ def remainder(input: Tensor, other) -> Tensor:  # noqa: A002 - torch's names
         return _no_derivative("remainder", out, other)
     # torch's remainder(Tensor, Tensor) is RemainderBackward1, (Tensor, Scalar) Backward0
     return _torch_node(out, "RemainderBackward1") if isinstance(other, Tensor) \
-        and isinstance(input, Tensor) else out
+        and isinstance(input, Tensor) else _drop_numbers(out, input, other)
 
 
 def _remainder(a, b):
@@ -711,7 +712,8 @@ def copysign(input: Tensor, other) -> Tensor:  # noqa: A002 - torch's names
     if a.dtype.kind in "biu":
         a = a.astype(np.float32)
     out = Copysign()(a, b)  # torch's copysign(Tensor, Scalar): CopysignBackward1
-    return out if isinstance(other, Tensor) else _torch_node(out, "CopysignBackward1")
+    return out if isinstance(other, Tensor) else _drop_numbers(
+        _torch_node(out, "CopysignBackward1"), input, other)
 
 
 def _no_integers(name: str, *operands) -> None:
@@ -958,22 +960,33 @@ def float_power(input: Tensor, exponent) -> Tensor:  # noqa: A002 - torch's name
         exponent = exponent.astype(dtype)
     elif complex_ and not isinstance(exponent, Tensor):
         exponent = complex(exponent)
+    if isinstance(input, (int, float, complex, np.number)) and isinstance(exponent, Tensor):
+        # torch's float_power(Scalar, Tensor): PowBackward2, no edge for the number
+        return _drop_numbers(_torch_node(x ** exponent, "PowBackward2"), input, exponent)
     return x ** exponent
 
 
 def heaviside(input: Tensor, values) -> Tensor:  # noqa: A002 - torch's name
-    """0 where x < 0, 1 where x > 0, ``values`` where x == 0; not differentiable (no
-    gradient), as PyTorch."""
+    """0 where x < 0, 1 where x > 0, ``values`` where x == 0; not differentiable, as PyTorch:
+    where an input requires grad the result does too, and backward through it raises torch's
+    RuntimeError."""
     x = input
     _tensor_other("heaviside", values)
     _complex.refuse("heaviside", x, values)
     _check_broadcast("heaviside", x, values)
+    tracked = [t for t in (x, values) if isinstance(t, Tensor) and t.requires_grad]
     data, values = _data(x), _data(values)
     if data.dtype != values.dtype:
         raise RuntimeError("heaviside: x and values must have the same dtype, got "
                            f"{data.dtype} and {values.dtype}, as torch")
     # torch's x == 0 ? values : x > 0 (nan gives 0; numpy's heaviside gives nan)
-    return Tensor(np.where(data == 0, values, data > 0).astype(data.dtype))
+    out = np.where(data == 0, values, data > 0).astype(data.dtype)
+    if tracked:
+        from dlpy.node_names import named
+        from dlpy.ops.indexing import _NoDerivative
+
+        return named(_NoDerivative("heaviside", out)(*tracked), "torch::autograd::NotImplemented")
+    return Tensor(out)
 
 
 def lerp(input: Tensor, end: Tensor, weight) -> Tensor:
@@ -1006,6 +1019,13 @@ def lerp(input: Tensor, end: Tensor, weight) -> Tensor:
     small = np.abs(weight.data) < 0.5
     return _torch_node(where(small, input + weight * diff, end - diff * (1 - weight)),
                        "LerpBackward1")
+
+
+def _drop_numbers(out, *operands):
+    """``out`` with no edge for its Python-number operands, as torch's Scalar overloads."""
+    from dlpy.node_names import drop_numbers
+
+    return drop_numbers(out, *operands)
 
 
 def _torch_node(out, name: str):
@@ -1287,7 +1307,10 @@ def pow(input, exponent) -> Tensor:  # noqa: A001, A002 - PyTorch's names
     if x.dtype != exponent.dtype:
         dtype = np.result_type(x.dtype, exponent.dtype)
         x, exponent = x.astype(dtype), exponent.astype(dtype)
-    return Pow()(x, exponent)
+    out = Pow()(x, exponent)  # number ** tensor: torch's pow(Scalar, Tensor), no edge for
+    # the number; a tensor base (requiring grad or not): pow(Tensor, Tensor), PowBackward1
+    return _torch_node(out, "PowBackward1") if isinstance(input, Tensor) else _drop_numbers(
+        out, input, exponent)
 
 
 def _integers(name: str, *values, bools: bool = False) -> list[np.ndarray]:

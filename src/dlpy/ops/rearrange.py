@@ -358,13 +358,16 @@ def _atleast(name: str, tensors, ndim: int):
     (1, n, 1)); a tuple for several tensors (or one sequence)."""
     single = len(tensors) == 1 and not isinstance(tensors[0], (tuple, list))
     items = tensors[0] if len(tensors) == 1 and not single else tensors
+    from dlpy.node_names import named
+
     out = []
     for x in items:
         x = _tensor(x)
         if x.ndim < ndim:
             lifted = {0: (1,) * ndim, 1: ((1,) + x.shape + (1,))[:ndim],
                       2: x.shape + (1,)}[x.ndim]
-            x = x.reshape(lifted)
+            # torch's node: a view of a 0-d tensor, unsqueezes of the others
+            x = named(x.reshape(lifted), "UnsqueezeBackward0") if x.ndim else x.reshape(lifted)
         out.append(x)
     return out[0] if single else tuple(out)
 
@@ -566,6 +569,7 @@ def column_stack(tensors) -> Tensor:
 
 def block_diag(*tensors) -> Tensor:
     """The tensors (0-D, 1-D: one row, or 2-D) on the diagonal of a matrix of zeros."""
+    from dlpy.node_names import named
     from dlpy.ops.shape import concat
 
     blocks = []
@@ -594,7 +598,7 @@ def block_diag(*tensors) -> Tensor:
                  Tensor(np.zeros((r, width - left - c), dtype))]
         rows.append(concat(parts, 1))
         left += c
-    return concat(rows, 0)
+    return named(concat(rows, 0), "BlockDiagBackward0")
 
 
 def meshgrid(*tensors, indexing: str = "ij") -> tuple[Tensor, ...]:

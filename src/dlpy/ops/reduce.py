@@ -84,6 +84,18 @@ def _dtype_of(x) -> np.dtype:
     return x.data.dtype if isinstance(x, Tensor) else np.asarray(x).dtype
 
 
+def _dtype_arg(name, dtype) -> np.dtype:
+    """A reduction's ``dtype=`` as a numpy dtype: a dlpy dtype or a Python type (float: float64,
+    as torch's); a string (numpy's 'float32') or anything else is torch's TypeError."""
+    try:
+        if isinstance(dtype, str):
+            raise TypeError
+        return np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name}(): argument 'dtype' must be torch.dtype (dlpy.float64, ...), "
+                        f"not {type(dtype).__name__}") from None
+
+
 def accumulate_input(name, x, dtype):
     """torch's ``dtype=`` on sum, prod, cumsum, ...: x cast to dtype first (a recorded cast:
     the gradient flows back and arrives in x's dtype) -> (x, the result's dtype or None).
@@ -94,11 +106,7 @@ def accumulate_input(name, x, dtype):
         if source.kind != "u":  # uint64 too: torch sums it to int64
             return x, None
         dtype = np.int64
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"{name}: dtype must be a dtype (dlpy.float64, ...), got "
-                        f"{dtype!r}") from None
+    dtype = _dtype_arg(name, dtype)
     if dtype == source:
         return x, dtype
     if getattr(x, "requires_grad", False) and not _floating_or_complex(dtype):
@@ -130,7 +138,7 @@ def _mean_input(name, x, dtype):
 
 
 def _mean_dtype(name, dtype) -> np.dtype:
-    dtype = np.dtype(dtype)
+    dtype = _dtype_arg(name, dtype)
     if not _floating_or_complex(dtype):
         raise RuntimeError(f"{name}(): could not infer output dtype. Optional dtype must be "
                            f"either a floating point or complex dtype. Got: {_torch_name(dtype)}")
@@ -147,7 +155,7 @@ def norm_input(name, x, dtype):
                            f"{_torch_name(source)}")
     if dtype is None:
         return x
-    dtype = np.dtype(dtype)
+    dtype = _dtype_arg(name, dtype)
     if not _floating_or_complex(dtype):
         raise RuntimeError(f"{name}: dtype should be floating point or complex, but got "
                            f"{_torch_name(dtype)}")
@@ -159,6 +167,12 @@ def norm_input(name, x, dtype):
                            f"convertible without narrowing to the specified dtype "
                            f"({_torch_name(dtype)})")
     return accumulate_input(name, x, dtype)[0]
+
+
+def _rounded(array, low):
+    """A float32 array rounded to float16/bfloat16 ``low`` and back: torch's rounding of each
+    step of a low-precision formula."""
+    return array.astype(low).astype(np.float32)
 
 
 def _keep(op, tensor):
@@ -336,6 +350,8 @@ class Var(Op):
 
     root = False
 
+    low = None  # float16/bfloat16 x: backward rounds each step to it, as torch's formula
+
     def __init__(self, axes, keepdims, correction):
         self.axes, self.keepdims, self.correction = axes, keepdims, correction
 
@@ -350,10 +366,26 @@ class Var(Op):
         self.y = y
         return y if self.keepdims else np.squeeze(y, axis=self.axes)
 
+    def forward_low_precision(self, x):
+        """float16/bfloat16: computed in float32, the output rounded once; backward then
+        reads the rounded output and x - (the rounded mean), rounded, as torch's."""
+        self.low, wide = x.dtype, x.astype(np.float32)
+        y = self.forward(wide)
+        self.y = _rounded(self.y, self.low)
+        self.deviation = _rounded(wide - _rounded(wide.mean(axis=self.axes, keepdims=True),
+                                                  self.low), self.low)
+        return y.astype(self.low)
+
     def backward(self, grad_output):
         if not self.keepdims:
             grad_output = np.expand_dims(grad_output, self.axes)
         with np.errstate(divide="ignore", invalid="ignore"):
+            if self.low is not None:  # torch's var_backward(g / (2 std)) for std, each step
+                if self.root:  # rounded to x's dtype
+                    grad_output = np.where(self.y == 0, 0, _rounded(
+                        grad_output / _rounded(self.y * 2, self.low), self.low))
+                scale = _rounded(grad_output * np.float32(2 / float(self.dof)), self.low)
+                return (self.deviation * scale,)
             if self.root:  # d std = d var / (2 std), and 0 where std = 0, as PyTorch
                 scale = np.where(self.y == 0, 0, grad_output / (self.y * self.dof))
             else:
@@ -391,6 +423,8 @@ class Norm(Op):
 
     saves = (0, "output")  # read by backward (in-place checks, Op.saves)
 
+    low = None  # float16/bfloat16 x: backward rounds as torch's (p = 2)
+
     def __init__(self, p, axes, keepdims):
         self.p, self.axes, self.keepdims = p, axes, keepdims
 
@@ -412,6 +446,14 @@ class Norm(Op):
         self.x, self.y = x, y.astype(x.dtype, copy=False)
         return self.y if self.keepdims else np.squeeze(self.y, axis=axes)
 
+    def forward_low_precision(self, x):
+        """float16/bfloat16: computed in float32, the output rounded once; backward reads the
+        rounded norm."""
+        self.low = x.dtype
+        y = self.forward(x.astype(np.float32))
+        self.y = _rounded(self.y, self.low)
+        return y.astype(self.low)
+
     def backward(self, grad_output):
         if not self.keepdims:
             grad_output = np.expand_dims(grad_output, self.axes)
@@ -425,6 +467,8 @@ class Norm(Op):
         if p == 1:
             return (np.sign(x) * grad_output,)
         with np.errstate(divide="ignore", invalid="ignore"):
+            if p == 2 and self.low is not None:  # torch's g * (x / y), each rounded
+                return (grad_output * np.where(y == 0, 0, _rounded(x / y, self.low)),)
             scale = np.where(y == 0, 0, grad_output / (y if p == 2 else y ** (p - 1)))
             if p == 2:
                 return (x * scale,)

@@ -41,6 +41,7 @@ class Adafactor(Optimizer):
     accepts_complex = False  # as torch's
 
     torch_flags = ("foreach",)
+    number_step_message = "`state_steps` argument must contain a list of singleton tensors"
     scratch_arrays = 3
 
     def __init__(self, params: Params, lr: float = 1e-2, beta2_decay: float = -0.8,

@@ -295,11 +295,13 @@ class NAdam(Optimizer):
     m, v as Adam;  d = sqrt(v / (1 - b2^t)) + eps;
     p -= lr (1 - mu_t) / (1 - prod mu_1..t) * g / d + lr mu_t+1 / (1 - prod mu_1..t+1) * m / d.
 
-    State: ``exp_avg``, ``exp_avg_sq``, ``mu_product`` (one float64 number)."""
+    State: ``exp_avg``, ``exp_avg_sq``, ``mu_product`` (one number of torch's scalar dtype,
+    float32 unless the default dtype is float64; the parameter's once loaded, as torch's)."""
 
     torch_flags = ("capturable", "differentiable", "foreach")
 
-    scalar_slots = {"mu_product": np.float64}
+    scalar_slots = {"mu_product": np.float32}
+    torch_tensor_slots = {"mu_product": "mu_products"}  # (a plain number: torch's refusal)
 
     def __init__(self, params: Params, lr: float = 2e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -332,8 +334,7 @@ class NAdam(Optimizer):
         bias2 = 1.0 - beta2 ** t
         mu = beta1 * (1.0 - 0.5 * (0.96 ** (t * momentum_decay)))
         mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * momentum_decay)))
-        state["mu_product"] *= mu
-        mu_product = float(state["mu_product"])
+        mu_product = _times(state, "mu_product", mu)
         grad_size = -lr * (1.0 - mu) / (1.0 - mu_product)
         avg_size = (-lr * mu_next) / (1.0 - mu_product * mu_next)
         for (p, g, m, v), (s, d) in self._blocks(param, grad, state["exp_avg"],
@@ -356,8 +357,7 @@ class NAdam(Optimizer):
                          group["weight_decay"], group["maximize"])
         mu = beta1 * (1.0 - 0.5 * (0.96 ** (t * momentum_decay)))
         mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * momentum_decay)))
-        state["mu_product"][...] = _F32(state["mu_product"]) * _F32(mu)
-        mu_product = float(state["mu_product"])
+        mu_product = _times(state, "mu_product", mu)
         m, v = _low_moments(state, g, beta1, beta2, dtype)
         denom = _round(np.sqrt(_round(v / _F32(1.0 - beta2 ** t), dtype)), dtype)
         denom = _plus(denom, eps, dtype)  # two addcdiv_, each rounded
@@ -535,12 +535,13 @@ class ASGD(Optimizer):
     then eta = lr / (1 + lambd * lr * t) ** alpha and mu = 1 / max(1, t - t0). The averaged
     parameters are ``state[i]["ax"]``.
 
-    State: ``ax``, ``eta``, ``mu`` (one float64 number each; PyTorch keeps them in its default
-    dtype, float32 unless set to float64)."""
+    State: ``ax``, ``eta``, ``mu`` (one number each, of torch's scalar dtype: float32 unless
+    the default dtype is float64; the parameter's once loaded, as torch's)."""
 
     torch_flags = ("capturable", "differentiable", "foreach")
+    torch_number_step = True  # (torch's ASGD counts from a number step, leaving it as it is)
 
-    scalar_slots = {"eta": np.float64, "mu": np.float64}
+    scalar_slots = {"eta": np.float32, "mu": np.float32}
 
     def __init__(self, params: Params, lr: float = 1e-2, lambd: float = 1e-4,
                  alpha: float = 0.75, t0: float = 1e6, weight_decay: float = 0, *,
@@ -571,35 +572,65 @@ class ASGD(Optimizer):
     def _update(self, param, grad, state, group):
         lr, lambd, alpha, t0 = group["lr"], group["lambd"], group["alpha"], group["t0"]
         weight_decay, maximize = group["weight_decay"], group["maximize"]
-        eta, mu = float(state["eta"]), float(state["mu"])
-        state["step"] += 1
+        eta, mu = float(state["eta"]), state["mu"]
+        step = _count_step(state)
         for (p, g, ax), (s, d) in self._blocks(param, grad, state["ax"]):
             g = _effective_grad(p, g, s, weight_decay, maximize)
             p *= 1.0 - lambd * eta
             np.multiply(g, -eta, out=d)
             p += d
+            mu = _number_slot(mu, "item")
             if mu != 1.0:
                 np.subtract(p, ax, out=d)
                 d *= mu
                 ax += d
             else:
                 np.copyto(ax, p)
-        step = float(state["step"])
-        state["eta"][...] = lr / ((1 + lambd * lr * step) ** alpha)
+        _number_slot(state["eta"], "copy_")[...] = lr / ((1 + lambd * lr * step) ** alpha)
         state["mu"][...] = 1 / max(1, step - t0)
 
     def _update_low_precision(self, param, grad, state, group):
         """torch's single-tensor ASGD on a float16/bfloat16 parameter; its eta and mu are
         float32 tensors there, read here rounded to float32."""
-        eta, mu, dtype = float(_F32(state["eta"])), float(_F32(state["mu"])), param.dtype
-        state["step"] += 1
+        eta, dtype = float(state["eta"]), param.dtype
+        step = _count_step(state)
         p, g = _low_grad(param, grad, group["weight_decay"], group["maximize"])
         p = _round(p * _F32(1.0 - group["lambd"] * eta), dtype)  # mul_, add_(g, alpha=-eta)
         param[...] = p = _add(p, g, -eta, dtype)
+        mu = _number_slot(state["mu"], "item")
         ax = state["ax"]  # ax.add_(param.sub(ax).mul_(mu)), or ax.copy_(param)
         p = param.astype(_F32)
         ax[...] = ax + _round(_round(p - ax, dtype) * _F32(mu), dtype) if mu != 1.0 else param
-        step = float(state["step"])
         lr, alpha = group["lr"], group["alpha"]
-        state["eta"][...] = lr / ((1 + group["lambd"] * lr * step) ** alpha)
+        _number_slot(state["eta"], "copy_")[...] = \
+            lr / ((1 + group["lambd"] * lr * step) ** alpha)
         state["mu"][...] = 1 / max(1, step - group["t0"])
+
+
+def _times(state: dict[str, Any], slot: str, factor: float) -> float:
+    """``state[slot] *= factor`` as torch's on its 0-d tensor (in the tensor's dtype, in
+    place: a reference held sees it); a plain number the user set is multiplied without
+    changing the state (torch's ``*=`` rebinds its local name). The product, as a float."""
+    value = state[slot]
+    if not isinstance(value, np.ndarray):
+        return float(value * factor)
+    value *= value.dtype.type(factor)
+    return float(value)
+
+
+def _count_step(state: dict[str, Any]) -> float:
+    """``step += 1`` as torch's: a 0-d array in place; a plain number the user set (which
+    torch's ASGD takes) counted without changing the state. The new count, as a float."""
+    step = state["step"]
+    if not isinstance(step, np.ndarray):
+        return float(step + 1)
+    step += 1
+    return float(step)
+
+
+def _number_slot(value: Any, method: str) -> Any:
+    """A one-number slot torch's step calls ``method`` on (ASGD's ``mu.item()``,
+    ``eta.copy_``): a plain number the user set fails there, as torch's AttributeError."""
+    if isinstance(value, np.ndarray):
+        return value
+    raise AttributeError(f"'{type(value).__name__}' object has no attribute '{method}'")

@@ -34,8 +34,11 @@ from dlpy.tensor import Tensor, enable_grad, increment_version
 
 # state (PyTorch's names) -> kind: "count" (an int), "number" (one number of the parameters'
 # dtype, saved in float64), "loss" (a float), "vector" (n,), "history" (entries, n), "numbers"
-# (entries,)
-_STATE = {"func_evals": "count", "n_iter": "count", "d": "vector", "t": "number",
+# (entries,), "al" (the two-loop recursion's coefficients: history_size entries, those not yet
+# computed None; saved as the computed ones). The step keeps them as torch's: Python numbers
+# for the counts, the loss and a number torch holds as one (t = lr, H_diag = 1), else Tensors
+# (0-d for the numbers) and lists of Tensors, which in-place writes and held references share
+_STATE = {"func_evals": "count", "n_iter": "count", "al": "al", "d": "vector", "t": "number",
           "old_dirs": "history", "old_stps": "history", "ro": "numbers", "H_diag": "number",
           "prev_flat_grad": "vector", "prev_loss": "loss"}
 
@@ -136,6 +139,32 @@ def _state_number(value, dtype: np.dtype):
         return np.asarray(value).astype(dtype).reshape(())[()]
     low = _Low(float(value), dtype)
     return low if low.value == float(value) else float(value)
+
+
+def _value(x):
+    """A state's number as the step computes with it: a 0-d Tensor's value (a numpy scalar
+    of its dtype; a _Low for float16/bfloat16), a Python number as it is."""
+    if isinstance(x, Tensor):
+        array = x.data
+        if _low(array):
+            return _Low(np.asarray(array, _F32).reshape(()), array.dtype)
+        return array.reshape(())[()]
+    return x
+
+
+def _wrap(x):
+    """A number or array the step computed as the state holds it: a numpy scalar or a _Low
+    (torch's 0-d Tensor) and an array as Tensors, a Python number as it is."""
+    if isinstance(x, _Low):
+        return Tensor(np.asarray(x.value, _F32).astype(x.dtype))
+    if isinstance(x, (np.generic, np.ndarray)):
+        return Tensor(np.asarray(x))
+    return x
+
+
+def _array(x) -> np.ndarray:
+    """A state's vector (a Tensor, or an array) as the array the step reads and writes."""
+    return x.data if isinstance(x, Tensor) else np.asarray(x)
 
 
 def _dot(a: np.ndarray, b: np.ndarray):
@@ -306,12 +335,14 @@ class LBFGS(Optimizer):
     ``line_search_fn``: None (fixed step ``lr``) or ``"strong_wolfe"``. Returns the closure's
     first loss.
 
-    State (``state[0]``, PyTorch's names): ``func_evals``, ``n_iter``, the last direction ``d``
-    and step ``t``, the history ``old_dirs`` (gradient changes y), ``old_stps`` (steps s),
-    ``ro`` (1 / y.s), ``H_diag``, ``prev_flat_grad``, ``prev_loss``."""
+    State (``opt.state[first parameter]``, PyTorch's names and types): ``func_evals`` and
+    ``n_iter`` (ints), the two-loop coefficients ``al`` (a list), the last direction ``d`` and
+    step ``t``, the history ``old_dirs`` (gradient changes y), ``old_stps`` (steps s), ``ro``
+    (1 / y.s; lists of Tensors), ``H_diag``, ``prev_flat_grad``, ``prev_loss`` (a float)."""
 
     accepts_complex = True  # as torch's: the flat vector holds their view_as_real pairs
-    torch_state_tensors = False  # its state_dict's arrays stay as they are
+    # its opt.state[p] is the step's own dict (torch's objects: numbers, Tensors, lists)
+    torch_state_tensors = False
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1,
                  max_iter: int = 20, max_eval: int | None = None, tolerance_grad: float = 1e-7,
@@ -420,8 +451,9 @@ class LBFGS(Optimizer):
                 return closure()
 
         self.step_count += 1
-        # one state for the whole problem, kept as PyTorch's: the first parameter's
-        state = self.state[0]
+        # one state for the whole problem, kept as PyTorch's: the first parameter's entry of
+        # opt.state (torch's defaultdict: reading it makes the entry)
+        state = self.state[self._params[0]]
         state.setdefault("func_evals", 0)
         state.setdefault("n_iter", 0)
 
@@ -433,10 +465,18 @@ class LBFGS(Optimizer):
         if _max_abs(flat_grad) <= tolerance_grad:  # already optimal
             return orig_loss
 
-        d, t = state.get("d"), state.get("t")
+        # the state's Tensors are read as arrays and numbers; those the step replaces are
+        # stored back as new Tensors, those it keeps (H_diag without a new pair, the
+        # prev_flat_grad it copies into, the history lists it appends to) stay the same objects
+        d, t = state.get("d"), _value(state.get("t"))
+        d = None if d is None else _array(d)
         old_dirs, old_stps, ro = state.get("old_dirs"), state.get("old_stps"), state.get("ro")
         H_diag = state.get("H_diag")  # noqa: N806 - PyTorch's name
-        prev_flat_grad, prev_loss = state.get("prev_flat_grad"), state.get("prev_loss")
+        kept_H_diag, H_diag = H_diag, _value(H_diag)  # noqa: N806
+        prev_flat_grad = state.get("prev_flat_grad")
+        kept_prev = prev_flat_grad
+        prev_flat_grad = None if prev_flat_grad is None else _array(prev_flat_grad)
+        prev_loss = state.get("prev_loss")
 
         n_iter = 0
         while n_iter < max_iter:
@@ -447,7 +487,7 @@ class LBFGS(Optimizer):
             if state["n_iter"] == 1:
                 d = -flat_grad
                 old_dirs, old_stps, ro = [], [], []
-                H_diag = 1  # noqa: N806
+                H_diag = kept_H_diag = 1  # noqa: N806
             else:
                 y = flat_grad - prev_flat_grad
                 s = _scaled(d, t)
@@ -457,21 +497,27 @@ class LBFGS(Optimizer):
                         old_dirs.pop(0)
                         old_stps.pop(0)
                         ro.pop(0)
-                    old_dirs.append(y)
-                    old_stps.append(s)
-                    ro.append(1.0 / ys)
+                    old_dirs.append(Tensor(y))
+                    old_stps.append(Tensor(s))
+                    ro.append(_wrap(1.0 / ys))
                     H_diag = ys / _dot(y, y)  # noqa: N806 - the initial Hessian's scale
-                # the two-loop recursion: d = -H g
+                    kept_H_diag = None
+                # the two-loop recursion: d = -H g (its coefficients kept in the state, as
+                # torch's: a list of history_size entries made once)
                 num_old = len(old_dirs)
-                al = [None] * num_old
+                if "al" not in state:
+                    state["al"] = [None] * history_size
+                al = state["al"]
+                coefficients = [None] * num_old
                 q = -flat_grad
                 for i in range(num_old - 1, -1, -1):
-                    al[i] = _dot(old_stps[i], q) * ro[i]
-                    _axpy(q, -al[i], old_dirs[i])
+                    coefficients[i] = _dot(_array(old_stps[i]), q) * _value(ro[i])
+                    al[i] = _wrap(coefficients[i])
+                    _axpy(q, -coefficients[i], _array(old_dirs[i]))
                 d = r = _scaled(q, H_diag)
                 for i in range(num_old):
-                    be_i = _dot(old_dirs[i], r) * ro[i]
-                    _axpy(r, al[i] - be_i, old_stps[i])
+                    be_i = _dot(_array(old_dirs[i]), r) * _value(ro[i])
+                    _axpy(r, coefficients[i] - be_i, _array(old_stps[i]))
 
             if prev_flat_grad is None:
                 prev_flat_grad = flat_grad.copy()
@@ -520,19 +566,49 @@ class LBFGS(Optimizer):
             if abs(loss - prev_loss) < tolerance_change:
                 break
 
-        state.update({"d": d, "t": t, "old_dirs": old_dirs, "old_stps": old_stps, "ro": ro,
-                      "H_diag": H_diag, "prev_flat_grad": prev_flat_grad,
-                      "prev_loss": prev_loss})
+        state["d"] = Tensor(d)
+        state["t"] = _wrap(t)
+        state["old_dirs"], state["old_stps"], state["ro"] = old_dirs, old_stps, ro
+        state["H_diag"] = kept_H_diag if kept_H_diag is not None else _wrap(H_diag)
+        state["prev_flat_grad"] = kept_prev if isinstance(kept_prev, Tensor) \
+            and kept_prev.data is prev_flat_grad else Tensor(prev_flat_grad)
+        state["prev_loss"] = prev_loss
         return orig_loss
 
     # ----------------------------------------------------------------- state
     def _torch_state(self, flat: dict[str, np.ndarray]) -> dict[str, Any]:
-        """PyTorch's layout: ``line_search_fn`` None again (the flat layout's "")."""
+        """PyTorch's layout: ``line_search_fn`` None again (the flat layout's ""), the state
+        opt.state's own dicts, as torch's (``sd["state"][0] is opt.state[p]``: its Tensors
+        and lists are the step's)."""
         out = super()._torch_state(flat)
         for group in out["param_groups"]:
             if group.get("line_search_fn") == "":
                 group["line_search_fn"] = None
+        out["state"] = {i: list.__getitem__(self.state, i) for i in self._state.entries()}
         return out
+
+    def _flat_value(self, slot: str, value: Any) -> Any:
+        """One state entry (the step's Tensors, lists and numbers, an older state's arrays, or
+        a torch state's tensors) as the flat layout's array; an unknown name as it is."""
+        kind, dtype = _STATE.get(slot), self._dtype
+        if kind is None or value is None:
+            return value
+        if kind == "count":
+            return np.asarray(int(_value(value)), dtype=np.int64)
+        if kind in ("number", "loss"):
+            return np.array(float(_value(value)), dtype=np.float64)
+        if kind == "vector":
+            return np.array(_array(value), dtype=dtype)
+        if isinstance(value, (np.ndarray, Tensor)) and _array(value).ndim == 0:
+            value = [value]  # (one number: an entry)
+        entries = list(value)
+        if kind == "history":
+            return np.array([_array(v) for v in entries], dtype=dtype).reshape(
+                len(entries), self._numel)
+        if kind == "al":  # the computed coefficients: the entries before the first None
+            entries = entries[:next((i for i, v in enumerate(entries) if v is None),
+                                    len(entries))]
+        return np.array([float(_value(v)) for v in entries], dtype=dtype).reshape(len(entries))
 
     def _flat_state_dict(self) -> dict[str, np.ndarray]:
         """``group.0.<setting>`` (``line_search_fn`` as a string, "" for None),
@@ -545,25 +621,24 @@ class LBFGS(Optimizer):
             out[f"group.0.{key}"] = np.asarray("" if value is None else value)
         out["group.0.params"] = np.arange(len(self._params), dtype=np.int64)
         out["step_count"] = np.asarray(self.step_count, dtype=np.int64)
-        dtype = self._dtype
-        for name, value in self.state[0].items():
-            kind = _STATE[name]
-            if kind == "count":
-                value = np.asarray(value, dtype=np.int64)
-            elif kind == "history":
-                value = np.array(value, dtype=dtype).reshape(len(value), self._numel)
-            elif kind == "numbers":
-                value = np.array([float(v) for v in value], dtype=dtype).reshape(len(value))
-            elif kind == "vector":
-                value = np.array(value, dtype=dtype)
-            else:
-                value = np.array(float(value), dtype=np.float64)
-            out[f"state.0.{name}"] = value
+        for name, value in list.__getitem__(self.state, 0).items():
+            if name in _STATE and value is not None:  # (a key of the user's: not an array)
+                out[f"state.0.{name}"] = self._flat_value(name, value)
         return out
+
+    def _flat_from_nested(self, state: dict[str, Any]) -> dict[str, np.ndarray]:
+        """PyTorch's layout (the step's Tensors and lists, or an older dlpy state's arrays)
+        as the flat layout's arrays."""
+        saved = state.get("state")
+        if isinstance(saved, dict):
+            state = {**state, "state": {
+                index: {slot: self._flat_value(slot, value) for slot, value in slots.items()}
+                if isinstance(slots, dict) else slots for index, slots in saved.items()}}
+        return super()._flat_from_nested(state)
 
     def _load_flat_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Restore the settings and the state of ``state_dict``; strict about names and
-        sizes."""
+        sizes. A state saved before ``al`` was kept (dlpy's older checkpoints) loads too."""
         name = "LBFGS.load_state_dict"
         expected = {f"group.0.{key}" for key in (*self._defaults, "params")} | {"step_count"}
         missing = sorted(expected - set(state))
@@ -596,20 +671,23 @@ class LBFGS(Optimizer):
             shape = {"vector": (numel,), "history": (value.shape[:1] + (numel,))}.get(kind)
             if kind in ("count", "number", "loss") and value.size != 1 or \
                     shape is not None and value.shape != shape or \
-                    kind == "numbers" and value.ndim != 1:
+                    kind in ("numbers", "al") and value.ndim != 1:
                 raise ValueError(f"{name}: {key} has shape {value.shape}, which does not fit "
                                  f"{numel} parameter values")
             if kind == "count":
                 restored[slot] = int(value)
             elif kind == "loss":
                 restored[slot] = float(value)
-            elif kind == "number":  # of the parameters' dtype, as computed
-                restored[slot] = _state_number(value, dtype)
+            elif kind == "number":  # of the parameters' dtype, as computed: a 0-d Tensor
+                restored[slot] = _wrap(_state_number(value, dtype))
             elif kind == "vector":
-                restored[slot] = value.astype(dtype, copy=True)
+                restored[slot] = Tensor(value.astype(dtype, copy=True))
+            elif kind == "history":
+                restored[slot] = [Tensor(row.astype(dtype, copy=True)) for row in value]
             else:
-                restored[slot] = [row.astype(dtype, copy=True) for row in value] \
-                    if kind == "history" else [_state_number(v, dtype) for v in value]
+                restored[slot] = [_wrap(_state_number(v, dtype)) for v in value]
+                if kind == "al":  # (history_size entries, those not computed None)
+                    restored[slot] += [None] * (settings["history_size"] - len(value))
         lengths = {len(restored[k]) for k in ("old_dirs", "old_stps", "ro") if k in restored}
         if len(lengths) > 1:
             raise ValueError(f"{name}: old_dirs, old_stps and ro hold different numbers of "
@@ -617,3 +695,45 @@ class LBFGS(Optimizer):
         self.param_groups[0].update(settings)
         self.step_count = int(state["step_count"])
         self.state = [restored] + [{} for _ in self._params[1:]]
+
+    def _adopt(self, given: Any, saved_groups: Any) -> None:
+        """After load_state_dict of PyTorch's layout: the entries in the loaded state's order,
+        and the state the given one, as torch's load casts it: a new dict and new lists
+        holding the given Tensors (a copy where the parameters' dtype differs), numbers as
+        they are; an older dlpy state's arrays as the flat load restored them."""
+        order = self.__dict__["_order"] = {}
+        if not isinstance(given, dict):
+            return
+        dtype = self._params[0].data.dtype
+        cast_to = dtype if dtype.kind == "f" else None  # (torch: floating parameters only)
+
+        def cast(value):
+            if isinstance(value, Tensor):
+                if cast_to is None or value.data.dtype == cast_to:
+                    return value
+                return Tensor(value.data.astype(cast_to))
+            if isinstance(value, (list, tuple)):
+                return type(value)(cast(v) for v in value)
+            return value
+
+        def torch_kind(value) -> bool:
+            if isinstance(value, (list, tuple)):
+                return all(v is None or isinstance(v, Tensor) for v in value)
+            return not isinstance(value, np.ndarray)
+
+        for key, slots in given.items():
+            if not (isinstance(key, (int, np.integer)) and not isinstance(key, bool)
+                    or isinstance(key, str) and key.isdigit()):
+                continue
+            index = int(key)
+            if not 0 <= index < len(self.params):
+                continue
+            order.setdefault(index)
+            if index != 0 or not isinstance(slots, dict):
+                continue
+            raw = list.__getitem__(self.state, 0)
+            adopted = {slot: cast(value) if torch_kind(value) else raw[slot]
+                       for slot, value in slots.items() if slot in raw}
+            adopted.update({slot: value for slot, value in raw.items() if slot not in adopted})
+            raw.clear()
+            raw.update(adopted)

@@ -32,10 +32,10 @@ import numpy as np
 
 from dlpy.amp.dtypes import is_low_precision
 from dlpy.hooks import add_hook
-from dlpy.ops import ArgError
+from dlpy.ops import ArgError, UnsupportedArgError
 from dlpy.ops.complex import complex_dtype
 from dlpy.sparse_grad import SparseGrad
-from dlpy.tensor import ShapeError, Tensor, _bump
+from dlpy.tensor import ShapeError, Tensor, _bump, default_dtype
 
 # PyTorch's implementation switches (for loops or fused kernels, CUDA graphs, a differentiable
 # step): dlpy has one implementation, so they change nothing; accepted so PyTorch code runs
@@ -300,20 +300,21 @@ class Optimizer:
         return shape
 
     def _init_state(self, param: np.ndarray, group: dict[str, Any]) -> dict[str, np.ndarray]:
-        """A parameter's state before its first step: every slot zeros, the step count 0."""
-        state = {slot: np.zeros((), self.scalar_slots[slot]) if slot in self.scalar_slots
+        """A parameter's state before its first step: every slot zeros, the step count 0 (the
+        one-number slots, NAdam's mu_product, of torch's scalar dtype as the step)."""
+        state = {slot: np.zeros((), _scalar_dtype(group)) if slot in self.scalar_slots
                  else np.zeros_like(param) for slot in self._slots(group)}
-        state["step"] = self._step_zero()
+        state["step"] = self._step_zero(group)
         return state
 
-    def _step_zero(self) -> np.ndarray:
-        """A parameter's step count before its first step: as PyTorch's, a 0-d float32 array
-        that the steps count up in place (``opt.state[p]["step"]`` is a Tensor on it, so a
-        reference the user holds sees the count and the user's in-place writes reach the
-        next step); an int64 one where PyTorch keeps none (SGD's) or a Python int
-        (SparseAdam's)."""
+    def _step_zero(self, group: dict[str, Any] | None = None) -> np.ndarray:
+        """A parameter's step count before its first step: as PyTorch's, a 0-d array of its
+        scalar dtype (float32; float64 under set_default_dtype(float64), but fused) that the
+        steps count up in place (``opt.state[p]["step"]`` is a Tensor on it, so a reference
+        the user holds sees the count and the user's in-place writes reach the next step); an
+        int64 one where PyTorch keeps none (SGD's) or a Python int (SparseAdam's)."""
         torch_float = self.torch_step and not self.torch_step_int
-        return np.zeros((), dtype=np.float32 if torch_float else np.int64)
+        return np.zeros((), dtype=_scalar_dtype(group) if torch_float else np.int64)
 
     @property
     def lr(self) -> float:
@@ -360,6 +361,10 @@ class Optimizer:
         name = type(self).__name__
         numeric = {}  # groups with Tensor settings: a copy with their numbers, for the updates
         tensor_hypers = self.__dict__.get("_tensor_hypers")
+        # torch's step runs with the autograd on where the constructor's differentiable is
+        # (a group's own flag changes only its formulas)
+        differentiable = "differentiable" in self.torch_flags and \
+            self.defaults.get("differentiable")
         for g, group in enumerate(self.param_groups):
             lr = group["lr"]  # a schedule may have set it
             plain = type(lr) is float  # (the common case, without isinstance's costs)
@@ -374,9 +379,13 @@ class Optimizer:
                     or not math.isfinite(lr) or lr < 0:
                 where = f" (parameter group {g})" if len(self.param_groups) > 1 else ""
                 raise ValueError(f"{name}.step: lr must be finite and >= 0, got {lr}{where}")
+            if differentiable:
+                _check_differentiable(name, group)
         self.step_count += 1
         # (plain indexing: ParamStates' own __getitem__ costs; list() would call its __len__)
         states = list.copy(self.state)
+        # a step set to a plain number (state["step"] = 5): torch's step refuses the group
+        refused = self._number_step_group(states) if self.__dict__.get("_number_steps") else None
         # the per-parameter work below is the step's overhead on small models: attributes read
         # once, the slots once per group (unless a subclass makes them depend on the shape)
         by_group = type(self)._param_slots is Optimizer._param_slots
@@ -387,6 +396,8 @@ class Optimizer:
             grad = p._grad  # a Tensor (its array is read), a SparseGrad or None
             if grad is None:
                 continue
+            if refused is not None and group is refused:
+                self._refuse_number_step(states, group)
             if numeric:
                 group = numeric.get(id(group), group)
             data = p.data
@@ -447,6 +458,44 @@ class Optimizer:
                 update(data, grad, state, group)
             # changed in place by numpy: an op recorded before refuses its backward, as torch's
             _bump(data)
+
+    # whether PyTorch's step takes a "step" set to a plain number (ASGD's: counted locally)
+    torch_number_step = False
+    # PyTorch's message when its step finds a "step" that is not a Tensor
+    number_step_message = ("API has changed, `state_steps` argument must contain a list of "
+                           "singleton tensors")
+    # the one-number slots torch's step refuses as plain numbers (NAdam's mu_product), with
+    # the name its message gives them
+    torch_tensor_slots: dict[str, str] = {}
+
+    def _number_step_group(self, states: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """The first group with a parameter that has a gradient and a ``step`` (or one of
+        ``torch_tensor_slots``) set to a plain number, which torch's step refuses (None where
+        there is none, or the class takes it)."""
+        slots = ("step",) if not self.torch_number_step else ()
+        slots += tuple(self.torch_tensor_slots)
+        for i, p, group in self._indexed():
+            if p._grad is not None and any(
+                    states[i].get(slot) is not None
+                    and not isinstance(states[i].get(slot), np.ndarray) for slot in slots):
+                return group
+        return None
+
+    def _refuse_number_step(self, states: list[dict[str, Any]], group: dict[str, Any]) -> None:
+        """torch's refusal of a group holding a number ``step`` (RuntimeError), after its
+        _init_group made the state of the group's parameters that had none."""
+        members = [i for i, p, own in self._indexed() if own is group and p._grad is not None]
+        for i in members:
+            if not states[i]:
+                states[i].update(self._fresh_state(self.params[i].data, group))
+                self._state_made(i)
+        if self.torch_number_step or all(isinstance(states[i].get("step"), np.ndarray)
+                                         for i in members):
+            name = next(slot for slot in self.torch_tensor_slots for i in members
+                        if not isinstance(states[i].get(slot), np.ndarray))
+            raise _NumberStepError(f"API has changed, `{self.torch_tensor_slots[name]}` "
+                                   "argument must contain a list of singleton tensors")
+        raise _NumberStepError(self.number_step_message)
 
     def _fresh_state(self, data: np.ndarray, group: dict[str, Any]) -> dict[str, np.ndarray]:
         """A parameter's state before its first step; a complex parameter's made on its
@@ -515,12 +564,24 @@ class Optimizer:
                 continue
             raw = list.__getitem__(self.state, index)
             for slot, value in slots.items():
-                if not isinstance(value, Tensor) or slot not in raw or slot in self.scalar_slots:
+                if slot in self.scalar_slots and slot in raw and isinstance(value, (int, float)) \
+                        and not isinstance(value, bool):
+                    # a number: torch's __setstate__ makes it a Tensor of its scalar dtype
+                    raw[slot] = np.array(value, dtype=_scalar_dtype(group_of[index]))
+                    continue
+                if not isinstance(value, Tensor) or slot not in raw:
                     continue
                 array, target = value.data, raw[slot]
                 if not isinstance(array, np.ndarray) or not isinstance(target, np.ndarray):
                     continue
-                if slot == "step":
+                if slot in self.scalar_slots:
+                    # torch's load casts it to a floating parameter's dtype (NAdam's
+                    # mu_product, ASGD's eta and mu): the given Tensor where it is of it
+                    dtype = self.params[index].data.dtype
+                    dtype = dtype if dtype.kind == "f" else array.dtype
+                    raw[slot] = np.array(array.reshape(()), dtype=dtype)
+                    keep = array.dtype == dtype and array.ndim == 0
+                elif slot == "step":
                     if not self.torch_step or self.torch_step_int:
                         continue
                     group = group_of[index]
@@ -561,10 +622,20 @@ class Optimizer:
             raise TypeError(f"{name}.state[p][{key!r}]: expected a Tensor or a number, got "
                             f"{type(value).__name__}")
         target = raw[key]
-        if key == "step" and isinstance(value, Tensor) and array.ndim == 0 \
-                and array.dtype.kind in "fiu" and array.flags.writeable and not self.torch_step_int:
-            raw[key] = array  # the Tensor itself from now on, counted in place (torch's)
+        if (key == "step" or key in self.scalar_slots) and isinstance(value, Tensor) \
+                and array.ndim == 0 and array.dtype.kind in ("fiu" if key == "step" else "f") \
+                and array.flags.writeable and not (key == "step" and self.torch_step_int):
+            # the Tensor itself from now on, counted (multiplied, copied into) in place
+            raw[key] = array
             self.__dict__.setdefault("_views", {})[(index, key)] = value
+            return
+        if not isinstance(value, Tensor) and isinstance(value, (int, float)) and (
+                key == "step" and not self.torch_step_int or key in self.scalar_slots):
+            # a plain number, kept as one (torch's dict holds it): most of torch's steps refuse
+            # a number step, ASGD's counts from it without changing it, NAdam's multiplies
+            # its mu_product without changing it
+            raw[key] = value
+            self._number_steps = True
             return
         if key == "step" or key in self.scalar_slots:
             if array.size != 1:
@@ -751,6 +822,9 @@ class Optimizer:
             live = list.__getitem__(self.state, int(index))
             for slot, value in slots.items():
                 array = live.get(slot)
+                if isinstance(array, (int, float)) and (slot == "step" and live_step
+                                                        or slot in self.scalar_slots):
+                    slots[slot] = array  # a number the user set, as torch's dict holds it
                 if not isinstance(value, Tensor) or not isinstance(array, np.ndarray):
                     continue
                 if slot == "step" and live_step and array.ndim == 0 \
@@ -785,8 +859,10 @@ class Optimizer:
             if slot == "step" or (scalars and slot in self.scalar_slots):
                 if slot == "step" and self.torch_step_int:
                     out[slot] = int(value)
-                elif slot == "step" and self.torch_step and index is not None \
-                        and isinstance(value, np.ndarray) and value.ndim == 0:
+                elif not isinstance(value, np.ndarray) and (slot != "step" or self.torch_step):
+                    out[slot] = value  # a number the user set, as torch's dict holds it
+                elif (slot != "step" or self.torch_step) and index is not None \
+                        and value.ndim == 0:
                     out[slot] = self._view(index, slot, value)
                 elif slot != "step" or self.torch_step:
                     dtype = np.float32 if slot == "step" else scalar_dtype
@@ -829,16 +905,10 @@ class Optimizer:
             state = flat
         if not self._torch_style_state:
             self._load_flat_state_dict(state)
-            if given is not None and self.torch_state_tensors:
+            if given is not None:  # (LBFGS: its own _adopt)
                 self._adopt(given, saved_groups)
             if user_keys:
                 self.__dict__["_extras"] = user_keys
-            if extras is not None and self.scalar_slots:
-                # torch's load casts every state tensor but ``step`` to its floating
-                # parameter's dtype: NAdam's mu_product, ASGD's eta and mu show it from then on
-                self.__dict__["_loaded_scalars"] = {
-                    i for i, p in enumerate(self.params)
-                    if list.__getitem__(self.state, i) and p.data.dtype.kind == "f"}
         for group, extra in zip(self.param_groups, extras or ()):
             group.update(extra)
             if any(k != "lr" and _has_tensor(v) for k, v in extra.items()):
@@ -1005,7 +1075,8 @@ class Optimizer:
         out["step_count"] = np.asarray(self.step_count, dtype=np.int64)
         for i, state in enumerate(self.state):
             for slot, value in state.items():
-                out[f"state.{i}.{slot}"] = value.copy()
+                out[f"state.{i}.{slot}"] = value.copy() if isinstance(value, np.ndarray) \
+                    else np.asarray(value)  # (a number set by the user)
         return out
 
     def _groups_from_state(self, state: dict[str, np.ndarray]) -> list[dict[str, Any]]:
@@ -1105,6 +1176,8 @@ class Optimizer:
                     f"{self._slot_shape(parts[2], self.params[index].data.shape)})"
                 )
             dtype = scalars.get(parts[2], self.params[index].dtype)
+            if parts[2] in self.scalar_slots and value.dtype.kind == "f":
+                dtype = value.dtype  # (float32 as torch's, float64 as dlpy's older states)
             new_state[index][parts[2]] = value.astype(dtype, copy=True)
         for index, slots in enumerate(new_state):
             allowed = {*self._param_slots(self.params[index].ndim, group_of[index]), "step"}
@@ -1259,9 +1332,7 @@ class _LiveState(dict):
         """Show the stored state (the live Tensors) and the user's keys."""
         optimizer, index = self._optimizer, self._index
         raw = list.__getitem__(optimizer.state, index)
-        loaded = index in optimizer.__dict__.get("_loaded_scalars", ())
-        shown = optimizer._torch_slots(raw, scalars=True, index=index, scalar_dtype=(
-            optimizer.params[index].data.dtype if loaded else np.float32))
+        shown = optimizer._torch_slots(raw, scalars=True, index=index)
         dict.clear(self)
         dict.update(self, shown)
         extras = optimizer.__dict__.get("_extras", {}).get(index)
@@ -1322,16 +1393,43 @@ def _complex_state(state: dict[str, np.ndarray], shape: tuple[int, ...]) -> dict
             if value.shape == pairs else value for key, value in state.items()}
 
 
+def _check_differentiable(owner: str, group: dict[str, Any]) -> None:
+    """An optimiser made with ``differentiable=True``: torch's step runs with the autograd
+    on, so its in-place update of a parameter that requires grad fails (RuntimeError); on
+    parameters that do not, it is the plain step, unless a gradient requires grad (torch
+    records the step in the graph, which dlpy's numpy steps cannot)."""
+    for p in group["params"]:
+        grad = p._grad
+        if grad is None:
+            continue
+        if p.requires_grad:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
+                               "operation.")
+        if isinstance(grad, Tensor) and grad.requires_grad:
+            raise UnsupportedArgError(f"{owner}: differentiable=True with a gradient that "
+                                      "requires grad (a step recorded by the autograd) is not "
+                                      "supported: dlpy's steps are not recorded")
+
+
+class _NumberStepError(RuntimeError):
+    """torch's step on a state whose ``step`` is a plain number (RuntimeError)."""
+
+
+def _scalar_dtype(group: dict[str, Any] | None = None) -> np.dtype:
+    """torch's _get_scalar_dtype: the dtype of a step count and the one-number slots
+    (float32; float64 under set_default_dtype(float64), but for a fused group)."""
+    if group is not None and group.get("fused"):
+        return np.dtype(np.float32)
+    return np.dtype(np.float64 if default_dtype() == np.float64 else np.float32)
+
+
 def _check_torch_flags(owner: str, accepted: tuple[str, ...], flags: dict[str, Any]) -> None:
     """PyTorch's implementation switches a constructor takes (``foreach``...): no effect in
-    dlpy, but ``differentiable=True`` (a step the autograd records) is not possible; any other
+    dlpy (``differentiable=True`` is checked by the step: _check_differentiable); any other
     keyword is Python's TypeError."""
-    for key, value in flags.items():
+    for key in flags:
         if key not in accepted:
             raise TypeError(f"{owner}.__init__() got an unexpected keyword argument {key!r}")
-        if key == "differentiable" and value:
-            raise ArgError(f"{owner}: differentiable=True is not supported (dlpy's steps "
-                           "are not recorded by the autograd)")
     if flags.get("foreach") and flags.get("fused"):
         raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
 
