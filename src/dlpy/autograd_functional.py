@@ -38,11 +38,11 @@ __all__ = ["hessian", "hvp", "jacobian", "jvp", "vhp", "vjp"]
 
 
 def _as_tuple(name: str, what: str, values) -> tuple[bool, tuple[Tensor, ...]]:
-    """(was it a tuple?, the tensors). A list passes for func's outputs, not for the inputs (as
-    torch's)."""
-    if what == "inputs" and isinstance(values, list):
-        raise TypeError(f"{name}: inputs must be a Tensor or a tuple of Tensors, got a list")
-    is_tuple = isinstance(values, (tuple, list))
+    """(was it a tuple?, the tensors). A list is refused, for the inputs and for func's
+    outputs alike (torch's TypeError)."""
+    if isinstance(values, list):
+        raise TypeError(f"{name}: {what} must be a Tensor or a tuple of Tensors, got a list")
+    is_tuple = isinstance(values, tuple)
     values = tuple(values) if is_tuple else (values,)
     for i, t in enumerate(values):
         if not isinstance(t, Tensor):
@@ -161,9 +161,11 @@ def _call(name: str, func: Callable, leaves: tuple[Tensor, ...]):
 
 
 def _scalar_output(name: str, func: Callable, leaves: tuple[Tensor, ...]) -> Tensor:
-    """func's output, which must be a single Tensor with one element (hessian, vhp, hvp)."""
+    """func's output, which must be a single Tensor with one element (hessian, vhp, hvp); what
+    is not a Tensor nor a tuple of Tensors is a TypeError, as torch's."""
     with enable_grad():
         out = func(*leaves)
+    _as_tuple(name, "the output of func", out)
     if not isinstance(out, Tensor) or out.data.size != 1:
         got = (f"shape {out.shape}" if isinstance(out, Tensor) else type(out).__name__)
         raise AutogradError(f"{name}: func must return a single Tensor with one element, got "
@@ -191,9 +193,13 @@ def _check_strategy(name: str, what: str, strategy: str, vectorize: bool) -> Non
                                   "vectorize=True (as torch's)")
 
 
-def _forward_jacobian(name: str, func: Callable, inputs, create_graph: bool, strict: bool):
+def _forward_jacobian(name: str, func: Callable, inputs, create_graph: bool, strict: bool,
+                      vectorize: bool):
     """strategy='forward-mode': the columns by forward-mode AD (torch.func.jacfwd), so an
-    autograd.Function's jvp is what runs, as torch's; the layout as the reverse mode's."""
+    autograd.Function's jvp is what runs, as torch's; the layout as the reverse mode's, but in
+    torch's containers: for tuple inputs a list per output (and a list of them for tuple
+    outputs), for one input a tuple over tuple outputs. create_graph, then strict, then
+    vectorize are refused in torch's order."""
     from dlpy.func import jacfwd
     if create_graph:
         raise NotImplementedError(f"{name}: create_graph=True and strategy='forward-mode' are "
@@ -201,6 +207,7 @@ def _forward_jacobian(name: str, func: Callable, inputs, create_graph: bool, str
     if strict:
         raise RuntimeError(f"{name}: strict=True and strategy='forward-mode' are not supported "
                            "together (as torch's)")
+    _check_strategy(name, "strategy", "forward-mode", vectorize)
     inputs_tuple, inputs = _as_tuple(name, "inputs", inputs)
     outputs_tuple = False
 
@@ -212,9 +219,10 @@ def _forward_jacobian(name: str, func: Callable, inputs, create_graph: bool, str
 
     cols = jacfwd(outputs, argnums=tuple(range(len(inputs))))(*inputs)
     blocks = [Tensor(np.array(block.data)) for row in cols for block in row]
-    rows = [tuple(blocks[i * len(inputs):(i + 1) * len(inputs)]) for i in range(len(cols))]
-    rows = [row if inputs_tuple else row[0] for row in rows]
-    return tuple(rows) if outputs_tuple else rows[0]
+    rows = [blocks[i * len(inputs):(i + 1) * len(inputs)] for i in range(len(cols))]
+    if not inputs_tuple:
+        rows = tuple(row[0] for row in rows)
+    return rows if outputs_tuple else rows[0]
 
 
 def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = False,
@@ -228,9 +236,9 @@ def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = 
     basis), as torch's (``func_batching.jacobian_rows``); one pass per row without it, with
     ``strict``, or where a backward cannot be batched."""
     name = "jacobian"
+    if strategy == "forward-mode":  # (its checks in torch's order)
+        return _forward_jacobian(name, func, inputs, create_graph, strict, vectorize)
     _check_strategy(name, "strategy", strategy, vectorize)
-    if strategy == "forward-mode":
-        return _forward_jacobian(name, func, inputs, create_graph, strict)
     if strict and vectorize:
         raise AutogradError(f"{name}: strict=True and vectorize=True are not supported together "
                             "(as torch's); set one of them to False")
@@ -284,8 +292,17 @@ def hessian(func: Callable, inputs, create_graph: bool = False, strict: bool = F
             vectorize: bool = False, outer_jacobian_strategy: str = "reverse-mode"):
     """The Hessian of ``func`` (which returns one one-element Tensor) at ``inputs``, as
     torch's: the Jacobian of its gradient. For inputs of shapes I a Tensor of shape I + I, or
-    for a tuple of inputs a tuple of tuples, block [i][j] of shape I_i + I_j."""
+    for a tuple of inputs a tuple of tuples, block [i][j] of shape I_i + I_j (a list of lists
+    with outer_jacobian_strategy='forward-mode', torch's containers for that strategy, whose
+    refusals of create_graph and strict it shares, as the outer Jacobian's)."""
     name = "hessian"
+    forward = outer_jacobian_strategy == "forward-mode"
+    if forward and create_graph:
+        raise NotImplementedError(f"{name}: create_graph=True and outer_jacobian_strategy="
+                                  "'forward-mode' are not supported together (as torch's)")
+    if forward and strict:
+        raise RuntimeError(f"{name}: strict=True and outer_jacobian_strategy='forward-mode' are "
+                           "not supported together (as torch's)")
     _check_strategy(name, "outer_jacobian_strategy", outer_jacobian_strategy, vectorize)
     inputs_tuple, inputs = _as_tuple(name, "inputs", inputs)
 
@@ -304,7 +321,9 @@ def hessian(func: Callable, inputs, create_graph: bool = False, strict: bool = F
 
     result = jacobian(gradient, inputs, create_graph=create_graph, strict=strict,
                       vectorize=vectorize)
-    return result if inputs_tuple else result[0][0]
+    if not inputs_tuple:
+        return result[0][0]
+    return [list(row) for row in result] if forward else result
 
 
 def vjp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool = False):

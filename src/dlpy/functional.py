@@ -623,8 +623,11 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
     """sum((x1 / max(|x1|, eps)) * (x2 / max(|x2|, eps))) along dim, x1 and x2 broadcast first,
-    as torch's (which leaves the clamping to eps out of the gradient, and so does this)."""
+    as torch's (which leaves the clamping to eps out of the gradient, and so does this); a
+    negative eps is refused first, as torch's."""
     eps = _real_number("cosine_similarity", "eps", eps)
+    if eps < 0:
+        raise ArgError(f"cosine_similarity: eps must be non-negative, got: {eps:g}")
     shapes = [np.shape(as_array(v)) for v in (x1, x2)]
     try:
         shape = np.broadcast_shapes(*shapes)
@@ -1939,17 +1942,27 @@ def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: fl
     """softmax((logits + g) / tau) along ``dim``, g = -log(E) with E ~ Exponential(1) (Gumbel
     noise from ``rng`` or dlpy's generator), as torch's F.gumbel_softmax; with ``hard`` the
     one-hot of its argmax in forward and the soft sample's gradient (straight-through).
-    ``eps`` is unused, as in PyTorch."""
+    ``eps`` is unused, as in PyTorch (which warns when one is given); integer or bool logits
+    are refused (torch's exponential noise has no such dtype), and a 0-d one is a sample of
+    one class (dim -1 or 0), as torch's."""
     name = "gumbel_softmax"
+    if eps != 1e-10:
+        warnings.warn("`eps` parameter is deprecated and has no effect.", stacklevel=2)
     tau = _real_number(name, "tau", tau)
     if tau <= 0:
         raise ValueError(f"{name}: tau must be > 0, got {tau}")
+    dtype = logits.dtype if isinstance(logits, Tensor) else np.asarray(logits).dtype
+    if not is_floating_dtype(dtype):
+        raise ArgDtypeError(f"{name}: the Gumbel noise is continuous: expected floating-point "
+                            f"logits, got {_TORCH_DTYPE_NAMES.get(np.dtype(dtype).name, dtype)}")
     shape = np.shape(_data(logits))
-    axis = _dim(name, dim, len(shape))
+    axis = _dim(name, dim, len(shape) or 1)
     gumbels = -np.log(get_rng(rng).exponential(1.0, shape)).astype(_float_dtype(logits))
     soft = softmax((logits + gumbels) / tau, axis)
     if not _flag(name, "hard", hard):
         return soft
+    if not shape:
+        return soft - soft.detach() + np.ones((), dtype=soft.dtype)
     index = np.expand_dims(np.argmax(soft.data, axis=axis), axis)
     one_hot_sample = np.zeros(shape, dtype=soft.dtype)
     np.put_along_axis(one_hot_sample, index, 1.0, axis=axis)

@@ -17,6 +17,7 @@ i dL/dy); the others (ldl_factor, geqrf, ormqr, ...) refuse them with a TypeErro
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -31,6 +32,7 @@ from dlpy.ops.linalg import (
     EighResult,
     LinAlgArgError,
     LinAlgArgTypeError,
+    LinAlgDimError,
     LinAlgDtypeError,
     LinAlgError,
     QRResult,
@@ -94,20 +96,30 @@ def _shape_of(x) -> tuple[int, ...]:
     return np.shape(x.data if isinstance(x, Tensor) else x)
 
 
+def _int_arg(name: str, what: str, value):
+    """``value`` as a Python int: an int (not a bool) or a 0-d integer tensor, as torch's int
+    arguments take (through __index__); anything else torch's TypeError."""
+    if isinstance(value, Tensor) and value.ndim == 0 and value.dtype.kind in "iu":
+        return int(value.item())
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise LinAlgArgTypeError(f"{name}(): argument '{what}' must be int, not "
+                                 f"{type(value).__name__}")
+    return int(value)
+
+
 def diagonal(A: Tensor, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:  # noqa: N803
     """torch.linalg.diagonal: ``F.diagonal`` with the last two axes as the default matrices."""
     return _diagonal(A, offset, dim1, dim2)
 
 
 def matrix_power(A: Tensor, n: int) -> Tensor:  # noqa: N803 - PyTorch's names
-    """torch.linalg.matrix_power: A^n for an int n by repeated squaring (matmuls); n = 0 gives
-    the identity (gradient 0), n < 0 the power of inv(A)."""
+    """torch.linalg.matrix_power: A^n for an int n (or a 0-d integer tensor) by repeated
+    squaring (matmuls); n = 0 gives the identity (gradient 0), n < 0 the power of inv(A)."""
     shape = _shape_of(A)
     if len(shape) < 2 or shape[-1] != shape[-2]:
         raise LinAlgArgError(f"matrix_power: expected square matrices (..., n, n), got shape "
                              f"{shape}")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise TypeError(f"matrix_power: n must be an int, got {n!r}")
+    n = _int_arg("linalg_matrix_power", "n", n)
     if n == 0:  # the identity, joined to A by a where that sends it no gradient
         eye = np.broadcast_to(np.eye(shape[-1], dtype=_dtype_of(A)), shape)  # A's dtype, int too
         return where(np.zeros(shape, dtype=bool), A, eye)
@@ -478,11 +490,16 @@ def _no_half(name: str, A) -> None:  # noqa: N803
         raise NotImplementedError(f"{name}: not implemented for float16")
 
 
-def _pivots(name: str, pivots, batch: tuple[int, ...], k: int) -> np.ndarray:
-    """pivots as an int array (*batch, k) of 1-based row numbers; anything else a ValueError."""
+def _pivots(name: str, pivots, batch: tuple[int, ...], k: int, int32: bool = False) -> np.ndarray:
+    """pivots as an int array (*batch, k) of 1-based row numbers; anything else a ValueError.
+    ``int32``: a pivots tensor must be int32, as lu_factor's (torch's RuntimeError for lu_solve
+    and lu_unpack)."""
     array = np.asarray(pivots.data if isinstance(pivots, Tensor) else pivots)
     if array.dtype.kind not in "iu":
         raise LinAlgDtypeError(f"{name}: pivots must be integers, got {array.dtype}")
+    if int32 and isinstance(pivots, Tensor) and array.dtype != np.int32:
+        raise LinAlgDtypeError(f"{name}: pivots should be a Tensor of scalar type torch.int32, "
+                               f"got {array.dtype}")
     if array.shape != tuple(batch) + (k,):
         raise LinAlgArgError(f"{name}: expected pivots of shape {tuple(batch) + (k,)}, got "
                              f"{array.shape}")
@@ -531,7 +548,7 @@ def lu_unpack(LU_data: Tensor, LU_pivots, unpack_data: bool = True,  # noqa: N80
     from dlpy.ops.linalg import _flag
 
     shape = _matrices("lu_unpack", LU_data, square=False, complex_ok=True)
-    pivots = _pivots("lu_unpack", LU_pivots, shape[:-2], min(shape[-2:]))
+    pivots = _pivots("lu_unpack", LU_pivots, shape[:-2], min(shape[-2:]), int32=True)
     return _unpack(_tensor(LU_data), pivots, _flag("lu_unpack", "unpack_data", unpack_data),
                    _flag("lu_unpack", "unpack_pivots", unpack_pivots))
 
@@ -557,7 +574,8 @@ def lu_solve(LU: Tensor, pivots, B: Tensor, *, left: bool = True,  # noqa: N803
     shape = _matrices("lu_solve", LU, complex_ok=True)
     same_dtype("lu_solve", "LU", LU, "B", B)
     n = shape[-1]
-    p = permutation_matrix(_pivots("lu_solve", pivots, shape[:-2], n), n, _dtype_of(LU))
+    p = permutation_matrix(_pivots("lu_solve", pivots, shape[:-2], n, int32=True), n,
+                           _dtype_of(LU))
     left = _flag("lu_solve", "left", left)
     adjoint = _flag("lu_solve", "adjoint", adjoint)
     b_shape = _shape_of(B)
@@ -665,11 +683,13 @@ def vander(x: Tensor, *, N: int | None = None) -> Tensor:  # noqa: N803
 @autocast_policy(FP32)
 def tensorinv(A: Tensor, ind: int = 2) -> Tensor:  # noqa: N803
     """torch.linalg.tensorinv: the inverse of A read as a prod(shape[:ind]) x prod(shape[ind:])
-    (square) matrix, shaped shape[ind:] + shape[:ind]."""
+    (square) matrix, shaped shape[ind:] + shape[:ind]. ``ind`` an int (or a 0-d integer
+    tensor: a float is torch's TypeError) > 0."""
     import math
 
     shape = _shape_of(A)
-    if isinstance(ind, bool) or not isinstance(ind, (int, np.integer)) or ind <= 0:
+    ind = _int_arg("linalg_tensorinv", "ind", ind)
+    if ind <= 0:
         raise LinAlgArgError(f"tensorinv: ind must be a positive int, got {ind!r}")
     rows, cols = math.prod(shape[:ind]), math.prod(shape[ind:])
     if ind > len(shape) or rows != cols:
@@ -727,9 +747,14 @@ def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver: str | None = None) -> Lst
     (..., m, k) or a vector (..., m) (solve's rule), batch axes broadcast; X = pinv(A) B with
     singular values at or below rcond * the largest dropped (rcond None: eps * max(m, n)), so
     its gradient is torch's (through pinv). As torch on the CPU, by ``driver`` (default
-    'gelsy'): ``rank`` (int64) for all but 'gels', ``singular_values`` for 'gelsd' and
+    'gelsy', any case): ``rank`` (int64) for all but 'gels', ``singular_values`` for 'gelsd' and
     'gelss', ``residuals`` (the squared column norms of A X - B, differentiable) for all but
-    'gelsy' when m > n and every A has full rank; the others are empty tensors."""
+    'gelsy' when m > n and every A has full rank; the others are empty tensors. B has A's
+    number of axes or one fewer (a RuntimeError otherwise, as torch). 'gelsy' finds the rank
+    as LAPACK's, by QR with column pivoting (the leading columns kept while R11's condition
+    stays under 1 / rcond), and its solution for a rank-deficient A is the minimum-norm one
+    of those columns' problem (its complete orthogonal factorisation), not the truncated
+    pinv's."""
     from dlpy.ops.linalg import Pinv
     from dlpy.ops.shape import unsqueeze
 
@@ -737,11 +762,16 @@ def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver: str | None = None) -> Lst
     b_shape = _shape_of(B)
     if driver is None:
         driver = "gelsy"
+    if isinstance(driver, str):
+        driver = driver.lower()  # torch takes any case
     if driver not in _DRIVERS:
         raise LinAlgArgError(f"lstsq: driver must be one of {', '.join(_DRIVERS)}, got {driver!r}")
     if rcond is not None and (isinstance(rcond, bool) or not isinstance(
             rcond, (int, float, np.integer, np.floating))):
         raise TypeError(f"lstsq: rcond must be a number or None, got {rcond!r}")
+    if not 0 <= len(shape) - len(b_shape) <= 1:
+        raise LinAlgArgError("torch.linalg.lstsq: input.dim() must be greater or equal to "
+                             "other.dim() and (input.dim() - other.dim()) <= 1")
     vector = _is_vector_rhs(shape, b_shape)
     m, n = shape[-2:]
     if (not vector and len(b_shape) < 2) or b_shape[-1 if vector else -2] != m:
@@ -762,6 +792,12 @@ def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver: str | None = None) -> Lst
     rank = (values > rcond * largest).sum(-1).astype(np.int64)
     b = unsqueeze(B, -1) if vector else B
     solution = matmul(Pinv(0.0, float(rcond))(A), b)
+    if driver == "gelsy" and (m < n or (rank < n).any()):  # (A of full column rank: the
+        a = A.data if isinstance(A, Tensor) else np.asarray(A)  # pivoted QR's R11s are too)
+        rank, inverse = _gelsy(a, float(rcond))
+        if (rank < min(m, n)).any():  # its values, the truncated pinv's gradient
+            exact = inverse @ (b.data if isinstance(b, Tensor) else np.asarray(b))
+            solution = solution + _constant((exact - solution.data).astype(solution.dtype))
     empty = _constant(np.zeros((0,), np.finfo(dtype).dtype))  # real, as the values
     residuals = empty
     if m > n and driver != "gelsy" and (driver == "gels" or (rank == n).all()):
@@ -772,6 +808,46 @@ def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver: str | None = None) -> Lst
                        _constant(np.zeros((0,), np.int64)) if driver == "gels" else
                        _constant(rank),
                        _constant(values) if driver in ("gelsd", "gelss") else empty)
+
+
+def _gelsy(a: np.ndarray, rcond: float) -> tuple[np.ndarray, np.ndarray]:
+    """(rank, G) of LAPACK's gelsy for each matrix of a (..., m, n): QR with column pivoting
+    (geqp3: the remaining column of largest norm first), the rank r the longest leading R11
+    with sigma_min >= rcond * sigma_max (LAPACK estimates these incrementally), and G (n, m)
+    with X = G B the minimum-norm solution of the first r rows of R: P [R11 R12]^+ Q1^H."""
+    shape, (m, n) = a.shape[:-2], a.shape[-2:]
+    flat = a.reshape((math.prod(shape), m, n))
+    ranks = np.zeros(flat.shape[0], np.int64)
+    inverses = np.zeros((flat.shape[0], n, m), a.dtype)
+    for index, matrix in enumerate(flat):
+        r_part, order = matrix.copy(), np.arange(n)
+        q = np.eye(m, dtype=a.dtype)
+        for j in range(min(m, n)):  # Householder QR, pivoting on the trailing column norms
+            best = j + int(np.argmax(np.linalg.norm(r_part[j:, j:], axis=0)))
+            r_part[:, [j, best]], order[[j, best]] = r_part[:, [best, j]], order[[best, j]]
+            x = r_part[j:, j]
+            norm = np.linalg.norm(x)
+            if norm == 0:
+                continue
+            v = x.copy()
+            v[0] += (x[0] / abs(x[0]) if x[0] != 0 else 1) * norm
+            v /= np.linalg.norm(v)
+            r_part[j:] -= 2 * np.outer(v, v.conj() @ r_part[j:])
+            q[:, j:] -= 2 * np.outer(q[:, j:] @ v, v.conj())
+        diagonal = np.abs(np.diagonal(r_part))
+        rank = 0
+        if diagonal.size and diagonal[0] > 0:
+            rank = 1
+            while rank < diagonal.size:
+                values = np.linalg.svd(r_part[:rank + 1, :rank + 1], compute_uv=False)
+                if values[-1] < rcond * values[0]:
+                    break
+                rank += 1
+        ranks[index] = rank
+        if rank:
+            inverse = np.linalg.pinv(r_part[:rank]) @ q[:, :rank].conj().T  # (n, m), pivoted
+            inverses[index][order] = inverse
+    return ranks.reshape(shape), inverses.reshape(shape + (n, m))
 
 
 # ------------------------------------------------------------------ Householder reflectors
@@ -819,7 +895,9 @@ def _householder_inputs(name: str, A, tau, complex_ok: bool = False)\
     _no_half(name, A)
     same_dtype(name, "A", A, "tau", tau)
     tau_shape = _shape_of(tau)
-    if len(tau_shape) < 1 or tau_shape[:-1] != shape[:-2] or tau_shape[-1] > shape[-1]:
+    if len(tau_shape) < 1:  # torch's IndexError (its tau.size(-1))
+        raise LinAlgDimError(f"{name}: Dimension specified as -1 but tensor has no dimensions")
+    if tau_shape[:-1] != shape[:-2] or tau_shape[-1] > shape[-1]:
         raise LinAlgArgError(f"{name}: expected tau of shape {shape[:-2]} + (k,) with k <= "
                              f"{shape[-1]}, got {tau_shape} for A {shape}")
     return _tensor(A), _tensor(tau)
@@ -830,11 +908,15 @@ def householder_product(A: Tensor, tau: Tensor) -> Tensor:  # noqa: N803
     """torch.linalg.householder_product (torch.orgqr): the first n columns of
     H_1 ... H_k, H_i = I - tau_i v_i v_i^T with v_i the i-th column of A (..., m, n) below the
     diagonal and 1 on it, tau (..., k), k <= n <= m: geqrf's Q. Differentiable in A and tau
-    (reflections applied one at a time)."""
+    (reflections applied one at a time). With k = 0 (no reflector) the identities' columns stay
+    in the graph, as torch's, and send A and tau no gradient (None)."""
     A, tau = _householder_inputs("householder_product", A, tau, complex_ok=True)  # noqa: N806
     m, n = A.shape[-2:]
     if n > m:
         raise LinAlgArgError(f"householder_product: expected m >= n, got A of shape {A.shape}")
+    if tau.shape[-1] == 0:  # A's batch of identities, in the graph if A or tau is
+        eye = np.broadcast_to(np.eye(m, n, dtype=A.dtype), A.shape).copy()
+        return _Unreached(eye)(A, tau) if A.requires_grad or tau.requires_grad else _constant(eye)
     return _apply_reflectors("householder_product", A, tau, _constant(np.eye(m, n,
                                                                             dtype=A.dtype)),
                              True, False)
@@ -902,6 +984,20 @@ class _NoDerivative(Op):
 
     def backward(self, grad_output):
         raise NotImplementedError(f"the derivative for '{self.op_name}' is not implemented.")
+
+
+class _Unreached(Op):
+    """An output (``value``) that stays in the graph of its inputs but sends them no gradient
+    (None), as torch's outputs that do not depend on the inputs they are recorded with."""
+
+    def __init__(self, value: np.ndarray):
+        self.value = value
+
+    def forward(self, *inputs):
+        return self.value
+
+    def backward(self, grad_output):
+        return (None,) * len(self.inputs)
 
 
 class _NotImplementedNode(_NoDerivative):
@@ -1045,7 +1141,8 @@ def ldl_factor(A: Tensor, *, hermitian: bool = False) -> LDLFactorResult:  # noq
 
 def ldl_solve(LD: Tensor, pivots, B: Tensor, *, hermitian: bool = False) -> Tensor:  # noqa: N803
     """torch.linalg.ldl_solve: X with A X = B from ldl_factor's (LD, pivots); B (..., n, k),
-    batch axes broadcast. Differentiable in B (A^-1 g, A symmetric)."""
+    batch axes broadcast, of LD's dtype (a RuntimeError otherwise, as torch). Differentiable
+    in B (A^-1 g, A symmetric)."""
     from dlpy.ops.linalg import _flag
     from dlpy.ops.linalg_more import LDLSolve
 
@@ -1055,10 +1152,11 @@ def ldl_solve(LD: Tensor, pivots, B: Tensor, *, hermitian: bool = False) -> Tens
     array = _pivots("ldl_solve", pivots, shape[:-2], n)
     b_shape = _shape_of(B)
     if len(b_shape) < 2 or b_shape[-2] != n:  # torch: IndexError for a B of under 2 axes
-        from dlpy.ops.linalg import LinAlgDimError
-
         raise (LinAlgDimError if len(b_shape) < 2 else LinAlgArgError)(
             f"ldl_solve: LD {shape} and B {b_shape} do not fit (B must be (..., {n}, k))")
+    if _dtype_of(B) != _dtype_of(LD):
+        raise LinAlgDtypeError(f"Expected b and A to have the same dtype, but found b of type "
+                               f"{_dtype_of(B)} and A of type {_dtype_of(LD)} instead.")
     ld = LD.data if isinstance(LD, Tensor) else np.asarray(LD)
     return LDLSolve(ld, array)(B)
 

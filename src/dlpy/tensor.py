@@ -698,6 +698,9 @@ class SparseOperandError(TypeError, NotImplementedError):
         self.tensor = tensor
 
 
+_NO_DTYPE = object()  # Tensor.view's dtype when it is not given (None is refused, as torch's)
+
+
 class Tensor:
     """An n-dimensional array that can record the ops applied to it and differentiate them.
 
@@ -2007,15 +2010,27 @@ class Tensor:
     def __setitem__(self, index, value) -> None:
         """``x[index] = value`` (a number, array or Tensor broadcast to x[index]'s shape, cast
         to x's dtype), in place by the rules above; a value that requires grad gets its
-        gradient (g at the positions it was written to)."""
-        index = _shape._plain_index(index)
+        gradient (g at the positions it was written to). As torch's: a complex number with
+        an imaginary part is refused by a real x; x[False] = value checks the value and writes
+        nothing; a byte mask (the only index tensor) with one value is refused (torch's
+        masked_fill_ takes bool masks only). Unlike torch, arrays, lists and numpy scalars are
+        values too."""
         if value is None or isinstance(value, (str, bytes)):
             raise TypeError(f"setitem: a tensor's elements are numbers: cannot assign "
                             f"{type(value).__name__} (torch's TypeError)")
+        if isinstance(value, complex) and self.data.dtype.kind not in "cb":  # (bool: nonzero)
+            if value.imag != 0:
+                raise InPlaceCastError(f"setitem: value cannot be converted to type "
+                                       f"{self.dtype} without overflow")
+            value = value.real
+        _check_byte_mask_fill(index, value)
+        index = _shape._plain_index(index)
         if type(value) in (int, float) and self.data.dtype.kind in "iu":
             from dlpy.creation import _checked  # torch's: -1 wraps into uint8, 300 into int8
 
             value = _checked("setitem", value, self.data.dtype)  # is refused
+        if index is False:
+            return  # torch's: nothing is written (nor checked against the value's shape)
         source = value.data if isinstance(value, Tensor) else value
         if type(source) is not np.ndarray and isinstance(value, Tensor) and \
                 isinstance(self.data, np.ndarray):
@@ -2031,6 +2046,10 @@ class Tensor:
             raise RuntimeError(f"setitem: Index put requires the source and destination dtypes "
                                f"match, got {self.dtype} for the destination and {value.dtype} "
                                "for the source")
+        if (advanced and isinstance(value, Tensor) and value.data.dtype.kind == "c"
+                and self.data.dtype.kind not in "cb" and np.any(value.data.imag)):  # a fill
+            raise InPlaceCastError(f"setitem: value cannot be converted to type {self.dtype} "
+                                   "without overflow")
         put = advanced and _index_put(index, self.shape)
         if advanced and type(index) is tuple:  # torch's placement of the indexed axes
             split = _shape._torch_order(index, self.ndim)
@@ -2313,12 +2332,23 @@ class Tensor:
             dims = tuple(dims[0])
         return _shape.permute(self, dims)
 
-    def view(self, *shape, size=None):
+    def view(self, *shape, size=None, dtype=_NO_DTYPE):
         """``reshape`` that shares the memory, as PyTorch's (torch's keyword ``size`` too): a
         tensor that views another's memory out of order (``x.t()``, ``x.permute(...)``) and
         cannot be reshaped without a copy raises RuntimeError (use reshape or contiguous()
-        first). ``view(dtype)``: the same bytes read as another dtype (no gradient)."""
+        first). ``view(dtype)`` or ``view(dtype=dtype)``: the same bytes read as another dtype
+        (no gradient); a dtype mixed with sizes, or a keyword of the wrong kind, raises
+        torch's TypeError."""
+        if dtype is not _NO_DTYPE:
+            if shape or size is not None or not isinstance(dtype, (type, np.dtype)):
+                raise TypeError(f"view() received an invalid combination of arguments: "
+                                f"dtype={type(dtype).__name__} with sizes {shape or size}; "
+                                "expected (dtype) or (*size)")
+            return _view_dtype(self, dtype)
         if size is not None:
+            if isinstance(size, (type, np.dtype)):
+                raise TypeError("view() received an invalid combination of arguments: size= "
+                                "takes a tuple of ints, got a dtype (use dtype=)")
             shape = (size, *shape)
         if len(shape) == 1 and isinstance(shape[0], (type, np.dtype)):
             return _view_dtype(self, shape[0])
@@ -2841,6 +2871,19 @@ class _OrderedIndex(NamedTuple):
     advanced: tuple
 
 
+def _check_byte_mask_fill(index, value) -> None:
+    """torch's refusal of x[byte_mask] = one value (masked_fill_ takes bool masks only): a
+    uint8 tensor the only index tensor (besides ints, slices, None, Ellipsis), the value a
+    number or a one-element tensor."""
+    items = index if type(index) is tuple else (index,)
+    tensors = [i for i in items if isinstance(i, (Tensor, list)) and np.ndim(
+        i.data if isinstance(i, Tensor) else 1)]
+    if (len(tensors) == 1 and isinstance(tensors[0], Tensor) and tensors[0].data.dtype == np.uint8
+            and np.size(value.data if isinstance(value, Tensor) else value) == 1):
+        raise RuntimeError("setitem: masked_fill_ only supports boolean masks, but got mask with "
+                           "dtype unsigned char")
+
+
 def _is_mask(index) -> bool:
     """Whether ``index`` is one boolean mask (torch's setitem with it and a 0-d value fills)."""
     items = index if type(index) is tuple else (index,)
@@ -2896,6 +2939,9 @@ def _put(x: Tensor, value, index, into: np.ndarray | None = None,
         value = Tensor(np.asarray(value, dtype=x.dtype))
     elif value.dtype != x.dtype:
         value = _arith.cast(value, x.dtype)
+    extra = value.ndim - len(positions.shape)
+    if extra > 0 and all(n == 1 for n in value.shape[:extra]):  # torch drops leading ones
+        value = value.reshape(value.shape[extra:])
     value = _indexing.expanded_to(value, positions.shape,
                                   f"setitem: a value of shape {value.shape} does not "
                                   f"broadcast to x[index]'s shape {positions.shape}")
@@ -3725,7 +3771,8 @@ def _reshapes_in_place(array: np.ndarray, shape: tuple[int, ...]) -> bool:
 def _view_dtype(tensor: Tensor, dtype) -> Tensor:
     """``t.view(dtype)``: the same memory read as ``dtype`` (a last axis of another length
     where the item sizes differ), without a gradient and not a view for ``_base``, as torch's;
-    torch's checks of the last axis, strides and storage offset where the sizes differ."""
+    torch's checks of the last axis, strides and storage offset where the sizes differ. An
+    empty result has torch's strides of a new tensor of its shape."""
     dtype = np.dtype(dtype)
     data = tensor.data
     old, new = data.itemsize, dtype.itemsize
@@ -3734,7 +3781,11 @@ def _view_dtype(tensor: Tensor, dtype) -> Tensor:
         if data.shape[-1] == 1 or data.size == 0:  # any last stride reads the same memory
             data = np.lib.stride_tricks.as_strided(
                 data, strides=data.strides[:-1] + (old,), writeable=data.flags.writeable)
-    return Tensor(data.view(dtype))
+    out = data.view(dtype)
+    if out.size == 0 and old != new:  # zero strides: stride() reads a new tensor's
+        out = np.lib.stride_tricks.as_strided(out, strides=(0,) * out.ndim,
+                                              writeable=out.flags.writeable)
+    return Tensor(out)
 
 
 def _check_view_dtype(tensor: Tensor, data: np.ndarray, dtype: np.dtype) -> None:

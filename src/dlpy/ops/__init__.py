@@ -110,7 +110,11 @@ def check_dim(name: str, dim, ndim: int, scalar_ok: bool = False,
 
 
 def __getattr__(name: str):
-    """``dlpy.ops.<namespace>``: the custom ops defined there (dlpy.library), as torch.ops."""
+    """``dlpy.ops.<namespace>``: the custom ops defined there (dlpy.library), as torch.ops;
+    ``dlpy.ops.aten``: PyTorch's built-in ops by their ATen names (dlpy.aten)."""
+    if name == "aten":
+        from dlpy.aten import aten
+        return aten
     library = sys.modules.get("dlpy.library")
     if library is None or name.startswith("__"):
         raise AttributeError(f"module 'dlpy.ops' has no attribute {name!r}")

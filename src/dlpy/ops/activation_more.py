@@ -495,6 +495,15 @@ def glu(input, dim=-1):
     return GLU(axis)(input)
 
 
+def _threshold_setting(what, setting):
+    """threshold's threshold or value: a real number, nan included (as torch's: a nan value
+    fills every x <= threshold with nan; with a nan threshold, x <= threshold is never true and
+    every x is kept)."""
+    if isinstance(setting, (float, np.floating)) and np.isnan(setting):
+        return float(setting)
+    return real_number("threshold", what, setting, finite=False)
+
+
 def threshold(input, threshold, value, inplace=False):  # noqa: A002 - PyTorch's names
     """x where x > threshold, else value; in place with ``inplace=True``."""
     if inplace:
@@ -502,8 +511,8 @@ def threshold(input, threshold, value, inplace=False):  # noqa: A002 - PyTorch's
 
         return threshold_(input, threshold, value)
     floating_only("threshold", input, "b")
-    return Threshold(real_number("threshold", "threshold", threshold, finite=False),
-                     real_number("threshold", "value", value, finite=False))(input)
+    return Threshold(_threshold_setting("threshold", threshold),
+                     _threshold_setting("value", value))(input)
 
 
 def tanhshrink(input):

@@ -292,7 +292,11 @@ class ViewAsReal(Op):
     def forward(self, z):
         # a view, as torch's: writing to it writes z (the new axis of one is contiguous,
         # as numpy's dtype view needs)
-        return z[..., None].view(real_dtype(z.dtype))
+        out = z[..., None].view(real_dtype(z.dtype))
+        if out.size == 0:  # zero strides: stride() reads a new tensor's, as torch's
+            out = np.lib.stride_tricks.as_strided(out, strides=(0,) * out.ndim,
+                                                  writeable=out.flags.writeable)
+        return out
 
     def backward(self, grad_output):
         return (grad_output[..., 0] + 1j * grad_output[..., 1],)
@@ -405,9 +409,18 @@ def polar(abs, angle) -> Tensor:  # noqa: A002 - torch.polar's names
     return mark(Polar()(*_real_pair("polar", ("abs", "angle"), abs, angle)))
 
 
+def _tensor_input(name: str, input) -> Tensor:  # noqa: A002
+    """``input`` where it is a Tensor, else torch's TypeError (no list or number)."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not "
+                        f"{type(input).__name__}")
+    return input
+
+
 def view_as_real(input) -> Tensor:
-    """A complex tensor of shape (...) as a real one of shape (..., 2), a view of x."""
-    input = _as_tensor(input)
+    """A complex tensor of shape (...) as a real one of shape (..., 2), a view of x (a Tensor
+    only, as torch's)."""
+    input = _tensor_input("view_as_real", input)
     if input.data.dtype.kind != "c":
         raise ViewAsError(f"view_as_real: expected a complex tensor, got {input.dtype}")
     return ViewAsReal()(input)
@@ -416,8 +429,8 @@ def view_as_real(input) -> Tensor:
 @autocast_policy(FP32)
 def view_as_complex(input) -> Tensor:
     """A real tensor of shape (..., 2) as a complex one of shape (...), a view of x where its
-    last axis is contiguous (else a copy)."""
-    input = _as_tensor(input)
+    last axis is contiguous (else a copy); a Tensor only, as torch's."""
+    input = _tensor_input("view_as_complex", input)
     if input.data.dtype not in (np.float32, np.float64):
         raise ViewAsError(f"view_as_complex: expected a float32 or float64 tensor, got "
                           f"{input.dtype}")

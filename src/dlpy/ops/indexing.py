@@ -1075,7 +1075,14 @@ def index_put(x: Tensor, indices, values, accumulate: bool = False) -> Tensor:
     """torch.index_put (out of place): x with x[indices] = values (``indices`` a tuple of index
     tensors, as x[indices] reads), or with accumulate added (repeats add up). A None among
     the indices is an IndexNoneError, torch's TypeError (its signature takes tensors only;
-    dlpy also takes lists and arrays)."""
+    dlpy also takes lists and arrays); values that are not a Tensor, or an accumulate that is
+    not a bool, are torch's TypeError."""
+    if not isinstance(values, Tensor):
+        raise TypeError(f"index_put: argument 'values' must be Tensor, not "
+                        f"{type(values).__name__}")
+    if not isinstance(accumulate, (bool, np.bool_)):
+        raise TypeError(f"index_put: argument 'accumulate' must be bool, not "
+                        f"{type(accumulate).__name__}")
     if not isinstance(indices, (tuple, list)):
         raise TypeError(f"index_put: indices must be a tuple of index tensors, got "
                         f"{type(indices).__name__}")
@@ -1089,7 +1096,6 @@ def index_put(x: Tensor, indices, values, accumulate: bool = False) -> Tensor:
         positions = np.arange(int(np.prod(shape))).reshape(shape)[index]
     except (IndexError, TypeError, ValueError) as err:
         raise IndexError(f"index_put: indices are invalid for shape {shape}: {err}") from None
-    values = values if isinstance(values, Tensor) else Tensor(np.asarray(values, x.dtype))
     _check_source("index_put", x, values)
     values = expanded_to(values, positions.shape,
                          f"index_put: values of shape {values.shape} do not broadcast to "

@@ -553,11 +553,14 @@ def _is_vector_rhs(a_shape, b_shape) -> bool:
 @autocast_policy(FP32)
 def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:  # noqa: N803
     """torch.linalg.solve: X with A X = B (``left=False``: X A = B); A (..., n, n), B (..., n, k)
-    or a vector (..., n) (torch's rule; not with ``left=False``), batch axes broadcast. A singular
-    A is a LinAlgError."""
+    or a vector (..., n) (torch's rule; not with ``left=False``), batch axes broadcast; a number
+    or a list for B is torch's TypeError. A singular A is a LinAlgError."""
     from dlpy.ops.shape import swapaxes
 
     a_shape = _matrices("solve", A, complex_ok=True)
+    if isinstance(B, (bool, int, float, complex, list, tuple)):  # torch takes tensors only
+        raise LinAlgArgTypeError(f"linalg_solve(): argument 'B' (position 2) must be Tensor, "
+                                 f"not {type(B).__name__}")
     b_shape = _shape_of(B)
     if not _flag("solve", "left", left):  # X A = B is A^T X^T = B^T
         if _is_vector_rhs(a_shape, b_shape):  # torch: a vector B never fits X A = B
@@ -1182,12 +1185,18 @@ def pinv(A: Tensor, rcond=None, hermitian: bool = False, *, atol=None,  # noqa: 
 def tolerances(name: str, A, atol, rtol):  # noqa: N803
     """(atol, rtol) of pinv / matrix_rank: singular values at or below max(atol, rtol * the
     largest) count as zero; rtol by default eps * max(m, n), 0 where atol > 0 is given. Each
-    is a number, or a tensor of one per matrix (an array (..., 1) against the values (..., k))."""
+    is a number, or a tensor of one per matrix (an array (..., 1) against the values (..., k)),
+    whose shape must broadcast with A's batch axes (a LinAlgArgError, torch's RuntimeError)."""
     shape = _shape_of(A)
     values = []
     for what, value in (("atol", atol), ("rtol", rtol)):
         if isinstance(value, Tensor) and value.dtype.kind in "fiu":  # torch's Tensor overload
             data = value.data.astype(np.float64)
+            try:  # one per matrix: it broadcasts against A's batch axes
+                np.broadcast_shapes(data.shape, tuple(shape[:-2]))
+            except ValueError:
+                raise LinAlgArgError(f"{name}: {what} of shape {data.shape} does not broadcast "
+                                     f"with A's batch shape {tuple(shape[:-2])}") from None
             values.append(float(data) if data.ndim == 0 else data[..., None])
             continue
         if value is not None and (isinstance(value, bool)

@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from dlpy.amp.dtypes import float32_compute, is_low_precision
-from dlpy.ops import ArgDtypeError
+from dlpy.ops import ArgDtypeError, ArgError
 from dlpy.ops.shape import squeeze, swapaxes, unsqueeze
 from dlpy.tensor import Op, ShapeError, Tensor, as_array
 
@@ -239,13 +239,14 @@ def _shape(value) -> tuple[int, ...]:
 def bilinear(input1, input2, weight, bias=None):
     """y[..., o] = sum_ij x1[..., i] weight[o, i, j] x2[..., j] + bias[o], as torch's
     F.bilinear: x1 (..., in1) and x2 (..., in2) with the same leading axes, weight
-    (out, in1, in2), bias (out,), all of one dtype. A composite: x1 through a linear map to
-    (..., out, in2), then a product with x2 summed over in2."""
+    (out, in1, in2) (another rank is an ArgError: torch's RuntimeError), bias (out,), all of
+    one dtype. A composite: x1 through a linear map to (..., out, in2), then a product with
+    x2 summed over in2."""
     input1, input2, weight = (v if isinstance(v, Tensor) else Tensor(v)
                               for v in (input1, input2, weight))
     w_shape = np.shape(as_array(weight))
     if len(w_shape) != 3:
-        raise ValueError(f"bilinear: expected weight (out, in1, in2), got shape {w_shape}")
+        raise ArgError(f"bilinear: expected weight (out, in1, in2), got shape {w_shape}")
     out, in1, in2 = w_shape
     if input1.ndim == 0 or input2.ndim == 0 or input1.shape[:-1] != input2.shape[:-1]:
         raise ShapeError(f"bilinear: expected x1 (..., in1) and x2 (..., in2) with the same "

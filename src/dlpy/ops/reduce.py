@@ -417,7 +417,7 @@ class Norm(Op):
     non-zeros; p < 0 gives 0 where some x is 0);  dx = g sign(x) |x|^(p-1) / y^(p-1), p = 2:
     g x / y; p = +-inf: g sign(x) shared among the positions that reach the max (min); p = 0:
     none (as torch). Where y = 0 the gradient is 0 (as PyTorch), so normalising a zero vector
-    gives no nan."""
+    gives no nan (p = 2: g times 0, nan for a nan g, as torch's)."""
 
     contiguous_output = True  # torch's result is contiguous whatever x's strides
 
@@ -467,11 +467,11 @@ class Norm(Op):
         if p == 1:
             return (np.sign(x) * grad_output,)
         with np.errstate(divide="ignore", invalid="ignore"):
-            if p == 2 and self.low is not None:  # torch's g * (x / y), each rounded
-                return (grad_output * np.where(y == 0, 0, _rounded(x / y, self.low)),)
-            scale = np.where(y == 0, 0, grad_output / (y if p == 2 else y ** (p - 1)))
-            if p == 2:
-                return (x * scale,)
+            if p == 2:  # torch's g * (x / y) (each rounded for float16/bfloat16), x / y taken
+                # as 0 where y = 0: a nan or inf g still gives nan there, as torch's
+                unit = x / y if self.low is None else _rounded(x / y, self.low)
+                return (grad_output * np.where(y == 0, 0, unit),)
+            scale = np.where(y == 0, 0, grad_output / y ** (p - 1))
             magnitude = np.abs(x)
             # sign(x) |x|^(p-1), with 0^(negative) taken as 0 where x is 0 (p < 1)
             powered = np.where(magnitude == 0, 0, magnitude ** (p - 1))

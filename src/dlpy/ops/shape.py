@@ -10,7 +10,7 @@ import numpy as np
 from dlpy.amp.state import PROMOTE, autocast_policy
 from dlpy.layouts import suggested_format
 from dlpy.node_names import named
-from dlpy.ops import DimError, RepeatedDimError, int_of
+from dlpy.ops import ArgError, DimError, RepeatedDimError, int_of
 from dlpy.slice_grad import SliceGrad
 from dlpy.tensor import Op, ShapeError, Tensor
 
@@ -352,6 +352,14 @@ def _plain_item(item):
         return array
     if isinstance(item, (list, range)):  # x[range(n), t]: a sequence, as torch's
         array = np.asarray(item)
+        if array.dtype.kind == "f":  # torch's: a list of numbers is cast to int64 (truncated)
+            if not np.isfinite(array).all():
+                raise ArgError(f"getitem: {item!r}: value cannot be converted to type int64 "
+                               "without overflow")
+            return array.astype(np.int64)
+        if array.dtype.kind == "c":
+            raise TypeError(f"getitem: {item!r}: 'complex' object cannot be interpreted as an "
+                            "integer")
         return array.astype(np.int64) if array.size == 0 else array
     if type(item) is slice:
         if (type(item.start) in _BOUNDS and type(item.stop) in _BOUNDS
