@@ -431,3 +431,24 @@ def test_function_ops_and_init_are_version_checked():
     with pytest.raises(RuntimeError, match="modified in place"):
         out.sum().backward()
 
+
+
+def test_writes_into_a_region_of_an_expanded_or_unfolded_tensor_reach_its_base():
+    b = dlpy.arange(4.0)
+    e = b.expand(3, 4)
+    e[0].fill_(1.0)  # a view whose own elements are distinct: written to b, as torch's (dlpy
+    np.testing.assert_array_equal(b.data, [1.0, 1.0, 1.0, 1.0])  # used to change a copy)
+    e[0][1:3] = 5.0
+    e[1, 3] = 7.0
+    np.testing.assert_array_equal(b.data, [1.0, 5.0, 5.0, 7.0])
+    with pytest.raises(RuntimeError, match="more than one element of the written-to tensor"):
+        e[:, 0] = 2.0  # three elements of e share b[0]
+    w = dlpy.arange(6.0)
+    w.unfold(0, 3, 1)[:, 0] = 1.0  # b[0..3], once each
+    np.testing.assert_array_equal(w.data, [1.0, 1.0, 1.0, 1.0, 4.0, 5.0])
+    x = dlpy.arange(5.0)
+    with pytest.raises(RuntimeError, match="some elements of the input tensor and the "
+                                           "written-to tensor refer to a single memory"):
+        x[1:] = x[:-1]  # partly overlapping source: torch's refusal (numpy would copy)
+    x[:2] = x[3:]  # disjoint memory of the same tensor is fine
+    np.testing.assert_array_equal(x.data, [3.0, 4.0, 2.0, 3.0, 4.0])

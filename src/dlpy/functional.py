@@ -562,7 +562,13 @@ def kl_div(input: Tensor, target, size_average=None, reduce=None,  # noqa: A002
     default, not the true KL), "batchmean" (the sum over the size of axis 0: the KL per
     sample), "sum" or "none". Both inputs may need gradients and broadcast, as torch's.
     Arguments in torch's order, with its deprecated size_average and reduce; "mean" warns, as
-    torch's."""
+    torch's; as torch's, reduction="batchmean" still divides by the size of axis 0 when the
+    deprecated arguments choose the reduction instead."""
+    if (size_average is not None and not isinstance(size_average, str) or reduce is not None) \
+            and reduction == "batchmean":
+        losses = _kl_div(input, target, _legacy_reduction(size_average, reduce, "mean"),
+                         log_target)
+        return losses / input.shape[0] if input.ndim else losses
     if size_average is None and reduce is None and reduction == "mean":
         warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the "
                       "support size.'batchmean' divides only by the batch size, and aligns with "
@@ -889,6 +895,11 @@ def _adaptive_avg_pool(nd: int, x: Tensor, output_size) -> Tensor:
     sizes, dtype = _adaptive_size(name, output_size, shape, nd), _float_dtype(x)
     if np.dtype(x.dtype if isinstance(x, Tensor) else np.asarray(x).dtype).kind in "biu":
         raise NoKernelError(f"{name}: expected a floating-point x, got {x.dtype}, as torch's")
+    if all(n == 1 for n in sizes) and 0 in shape[-nd:]:  # torch's global pool is a mean, which
+        with warnings.catch_warnings():  # checks nothing: NaN when empty (numpy's warning)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            y = x.mean(dim=tuple(range(-nd, 0)), keepdim=True)
+        return _torch_node(y, "SqueezeBackward1" if nd == 1 else "MeanBackward1")
     _check_adaptive_input(name, shape, nd)
     finite = bool(np.isfinite(_data(x)).all())
     low = x.dtype if isinstance(x, Tensor) and is_low_precision(x.dtype) else None
@@ -1000,13 +1011,15 @@ def _adaptive_max_pool(nd: int, x: Tensor, output_size,
                                  first[..., None], axis=-1)[..., 0].astype(np.int64)
     leading = np.ix_(*(np.arange(n) for n in lead))  # each leading axis, broadcast
     index = tuple(a.reshape(a.shape + (1,) * nd) for a in leading) + (indices,)
-    y = _in_format_of(getitem(reshape(x, (*lead, plane)), index), x)
+    y = getitem(reshape(x, (*lead, plane)), index)
+    if nd == 2:  # torch's 3-d pool gives contiguous results, even for a channels-last-3d x
+        y = _in_format_of(y, x)
     _torch_node(y, "SqueezeBackward1" if nd == 1 else f"AdaptiveMaxPool{nd}DBackward0")
     if not return_indices:
         return y
     from dlpy.layouts import laid_like
 
-    return y, Tensor(laid_like(indices, np.asarray(getattr(x, "data", x))))
+    return y, Tensor(laid_like(indices, np.asarray(getattr(x, "data", x))) if nd == 2 else indices)
 
 
 def adaptive_max_pool1d(input: Tensor, output_size,
@@ -1315,8 +1328,12 @@ def gaussian_nll_loss(input: Tensor, target, var, full: bool = False,  # noqa: A
     _check_reduction(name, reduction)
     eps = _real_number(name, "eps", eps)
     shape, dtype = np.shape(_data(input)), _float_dtype(input)
-    if isinstance(var, (int, float, np.integer, np.floating)) and not isinstance(var, bool):
+    if isinstance(var, float):
         var = np.full(shape, var, dtype=dtype)
+    elif not isinstance(var, (Tensor, np.ndarray)):  # torch takes a float or a tensor (dlpy
+        # an array too), not an int nor a bool
+        raise TypeError(f"{name}: var must be a float or a Tensor, got "
+                        f"{type(var).__name__}")
     var_shape, var_data = np.shape(_data(var)), _data(var)
     if var_data.size and var_data.min() < 0:
         raise ValueError(f"{name}: var has negative entries (it must be >= 0), the smallest "
@@ -2079,8 +2096,8 @@ def triplet_margin_with_distance_loss(anchor: Tensor, positive: Tensor, negative
 def multilabel_margin_loss(input: Tensor, target, size_average=None,  # noqa: A002
                            reduce=None, reduction: str = "mean") -> Tensor:
     """The multi-label hinge loss of scores x (N, C) (or (C,)) and targets y of x's shape
-    holding class indices up to the first -1: sum over targets j and non-target classes i of
-    max(0, 1 - (x[y_j] - x[i])) / C, as torch's."""
+    holding class indices up to the first -1 (every entry, even after it, in [-1, C)): sum
+    over targets j and non-target classes i of max(0, 1 - (x[y_j] - x[i])) / C, as torch's."""
     name = "multilabel_margin_loss"
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(name, reduction)
@@ -2094,9 +2111,9 @@ def multilabel_margin_loss(input: Tensor, target, size_average=None,  # noqa: A0
     rows, classes = (1, shape[0]) if len(shape) == 1 else shape or (1, 1)  # () as torch: (1, 1)
     labels = labels.reshape(rows, classes).astype(np.int64)
     valid = np.cumprod(labels >= 0, axis=1).astype(bool)  # up to the first -1
-    if np.any(labels[valid] >= classes):
-        raise ArgError(f"{name}: target indices must lie in [-1, {classes}), got "
-                       f"{labels.max()}")
+    if labels.size and (labels.min() < -1 or labels.max() >= classes):  # all, as torch: even
+        bad = labels.min() if labels.min() < -1 else labels.max()  # those after the first -1
+        raise ArgError(f"{name}: target indices must lie in [-1, {classes}), got {bad}")
     picked_labels = np.where(valid, labels, 0)
     is_target = np.zeros((rows, classes), dtype=bool)
     target_rows, target_columns = np.nonzero(valid)

@@ -108,12 +108,14 @@ class check_sparse_tensor_invariants:  # noqa: N801 - torch's name
 
 
 # ----------------------------------------------------------------- checks of user input
-def _index_array(name: str, what: str, value, ndim: int, kinds: str = "iu") -> np.ndarray:
+def _index_array(name: str, what: str, value, ndim: int, kinds: str = "iu",
+                 kind_error: type = SparseTypeError, dim_error: type = SparseValueError
+                 ) -> np.ndarray:
     array = np.asarray(value.data if isinstance(value, Tensor) else value)
     if array.dtype.kind not in kinds and not (array.size == 0 and array.dtype.kind == "f"):
-        raise SparseTypeError(f"{name}: {what} must be integers (int64), got {array.dtype}")
+        raise kind_error(f"{name}: {what} must be integers (int64), got {array.dtype}")
     if array.ndim != ndim:
-        error = SparseDimError if array.ndim == 0 else SparseValueError  # torch's classes
+        error = SparseDimError if array.ndim == 0 else dim_error  # torch's classes
         raise error(f"{name}: {what} must have {ndim} dimension{'s' * (ndim > 1)}, got "
                     f"shape {array.shape}")
     return array.astype(np.int64, copy=False)
@@ -274,8 +276,9 @@ def _compressed(name, layout, compressed_indices, plain_indices, values, size, d
     by_row = layout in _BY_ROW
     c_name, p_name = ("crow_indices", "col_indices") if by_row else ("ccol_indices",
                                                                      "row_indices")
-    crow = _index_array(name, c_name, compressed_indices, 1)
-    col = _index_array(name, p_name, plain_indices, 1)
+    # float indices: torch's index conversion has no kernel for them (NotImplementedError)
+    crow = _index_array(name, c_name, compressed_indices, 1, kind_error=SparseNoKernelError)
+    col = _index_array(name, p_name, plain_indices, 1, kind_error=SparseNoKernelError)
     if size is not None and len(size) < 2:
         raise SparseDimError(f"{name}: size must have at least 2 dims, got {tuple(size)}")
     values = _values_tensor(name, values, dtype, requires_grad)
@@ -320,8 +323,9 @@ def _batched(name, layout, compressed_indices, plain_indices, values, size, dtyp
     (B, nnz)."""
     c_name, p_name = (("crow_indices", "col_indices") if layout is sparse_csr
                       else ("ccol_indices", "row_indices"))
-    crow = _index_array(name, c_name, compressed_indices, 2)
-    col = _index_array(name, p_name, plain_indices, 2)
+    # (plain indices of fewer dims: torch's IndexError, "Dimension out of range")
+    crow = _index_array(name, c_name, compressed_indices, 2, dim_error=SparseDimError)
+    col = _index_array(name, p_name, plain_indices, 2, dim_error=SparseDimError)
     values = _values_tensor(name, values, dtype, requires_grad)
     batch, nnz = col.shape
     if values.ndim != 2 or values.shape != col.shape or crow.shape[0] != batch:
@@ -647,6 +651,7 @@ class SparseTensor(OnCPU):
         """CSR of a 2-D tensor with no dense dims (coalesced first)."""
         if self.layout is sparse_csr:
             return self
+        self._not_blocked("sparse_compressed_to_sparse_csr")
         s = self._matrix("to_sparse_csr")
         crow, col = _like(self, _crow(s._ind[0], self.shape[0]), s._ind[1])
         return SparseTensor(sparse_csr, s._v, self.shape, crow=crow, col=col)
@@ -655,16 +660,37 @@ class SparseTensor(OnCPU):
         """CSC of a 2-D tensor with no dense dims: entries column by column."""
         if self.layout is sparse_csc:
             return self
+        self._not_blocked("sparse_compressed_to_sparse_csc")
         s = self._matrix("to_sparse_csc")
         order = np.lexsort(s._ind)  # by column, then row
         rows, cols = s._ind[:, order]
         crow, col = _like(self, _crow(cols, self.shape[1]), rows)
         return SparseTensor(sparse_csc, GetItem(order)(s._v), self.shape, crow=crow, col=col)
 
+    def _not_blocked(self, name: str) -> None:
+        """torch converts BSR / BSC to CSR / CSC by no kernel (RuntimeError)."""
+        if self.layout in _BLOCKED:
+            raise RuntimeError(f"{name}: expected SparseCsr or SparseCsc layout but got "
+                               f"{self.layout.name}, as torch")
+
+    def _blocks_kept(self, layout: Layout, blocksize) -> None:
+        """torch converts BSR / BSC to BSR / BSC only with the blocksize kept."""
+        if self.layout in _BLOCKED:
+            size = [blocksize] * 2 if isinstance(blocksize, (int, np.integer)) else blocksize
+            if [int(b) for b in size] != list(self._v.shape[1:]):
+                raise RuntimeError(f"to_{layout.name}: conversion from {self.layout.name} to "
+                                   f"{layout.name} with blocksize changed from "
+                                   f"{list(self._v.shape[1:])} to {list(size)} is not supported, "
+                                   "as torch")
+
     def to_sparse_bsr(self, blocksize) -> SparseTensor:
+        """BSR of the dense form; from BSR / BSC only with the blocksize kept, as torch."""
+        self._blocks_kept(sparse_bsr, blocksize)
         return to_sparse_blocked(self.to_dense(), sparse_bsr, blocksize)
 
     def to_sparse_bsc(self, blocksize) -> SparseTensor:
+        """BSC of the dense form; from BSR / BSC only with the blocksize kept, as torch."""
+        self._blocks_kept(sparse_bsc, blocksize)
         return to_sparse_blocked(self.to_dense(), sparse_bsc, blocksize)
 
     def astype(self, dtype) -> SparseTensor:
@@ -1085,8 +1111,12 @@ def _known_coalesced(x: SparseTensor) -> bool:
 
 
 def _layout_of(a: SparseTensor, b: SparseTensor, out: SparseTensor) -> SparseTensor:
+    """out (COO) in the layout of a and b when they share a compressed one (BSR / BSC: a's
+    blocksize)."""
     if a.layout is b.layout and a.layout in (sparse_csr, sparse_csc):
         return out.to_sparse(a.layout)
+    if a.layout is b.layout and a.layout in _BLOCKED:
+        return to_sparse_blocked(out.to_dense(), a.layout, a._v.shape[1:])
     return out
 
 
@@ -1094,11 +1124,22 @@ def add(input, other, *, alpha=1):
     """torch.add with a sparse operand: sparse + sparse is sparse (both coalesced, the union
     of their entries, summed); dense + sparse is dense."""
     if isinstance(input, SparseTensor) and isinstance(other, SparseTensor):
+        if sparse_coo in (input.layout, other.layout) and input.layout is not other.layout:
+            raise RuntimeError(f"add: {input.layout.name} + {other.layout.name} is not "
+                               "supported, as torch")
+        if input.layout is not sparse_coo:  # compressed: one layout, one dtype, as torch's
+            if input.layout is not other.layout:
+                raise RuntimeError(f"add: expected {input.layout.name} operands, got "
+                                   f"{other.layout.name}, as torch")
+            if input.dtype != other.dtype:
+                raise RuntimeError(f"add: expected operands of one dtype, got {input.dtype} and "
+                                   f"{other.dtype}, as torch")
         a, b = _coalesced_pair("add", input, other)
         b_values = b._v if alpha == 1 else b._v * alpha
         indices = np.concatenate([a._ind, b._ind], axis=1)
         joined = SparseTensor(sparse_coo, concat([a._v, b_values], 0), a.shape, indices=indices)
-        if np.result_type(a.dtype, b.dtype) == np.float16:  # torch has no float16 kernel
+        if np.result_type(a.dtype, b.dtype) == np.float16 and input.layout is sparse_coo:
+            # torch has no float16 COO kernel
             raise SparseNoKernelError('"cadd_sparse" not implemented for \'Half\'')
         out = _layout_of(input, other, joined.coalesce())
         if out._crow is not None:  # the index dtypes of the first operand, as torch's
@@ -1215,11 +1256,16 @@ def matmul(mat1, mat2):
     operand's values and the dense operand's array."""
     if isinstance(mat1, SparseTensor) and isinstance(mat2, SparseTensor):
         # the product of the dense right side, its nonzeros kept (torch: the structural ones)
-        return _sparse_dense("sparse.mm", mat1, mat2.to_dense()).to_sparse()
+        out = _sparse_dense("sparse.mm", mat1, mat2.to_dense()).to_sparse()
+        both_csr = mat1.layout is sparse_csr and mat2.layout is sparse_csr
+        return out.to_sparse_csr() if both_csr else out  # CSR @ CSR is CSR, as torch's
     if isinstance(mat1, SparseTensor):
         return _sparse_dense("sparse.mm", mat1, mat2)
     if isinstance(mat2, SparseTensor):  # D @ S = (S^T @ D^T)^T
         dense = _as_dense("sparse.mm", mat1)
+        if mat2.layout in _BLOCKED:  # torch has no CPU kernel of dense @ BSR / BSC
+            raise RuntimeError(f"addmm: computation on CPU is not implemented for Strided + "
+                               f"Strided @ {mat2.layout.name}, as torch")
         if dense.ndim == 1:
             return _sparse_dense("sparse.mm", mat2.t(), dense)
         if dense.ndim != 2:
@@ -1287,6 +1333,11 @@ def sum(input, dim=None, dtype=None):  # noqa: A001 - torch.sparse.sum's name
     sequence): sparse while some sparse dim is left, else dense."""
     if not isinstance(input, SparseTensor):
         raise SparseTypeError(f"sparse.sum: expected a sparse tensor, got {type(input).__name__}")
+    if input.layout is not sparse_coo and dim is not None:  # dims checked first, as torch
+        for d in ((dim,) if np.ndim(dim) == 0 else dim):
+            _dim("sparse.sum", d, input.ndim)
+        raise SparseNoKernelError(f"sparse.sum: no kernel over a dim for {input.layout.name} "
+                                  "tensors (aten::_indices), as torch")
     if input.layout is not sparse_coo:
         raise RuntimeError(f"sparse.sum: coalesce expected sparse coordinate tensor layout but "
                            f"got {input.layout.name}, as torch")
@@ -1481,8 +1532,9 @@ def to_sparse_blocked(x: Tensor, layout: Layout, blocksize) -> SparseTensor:
     """BSR (blocks row by row) or BSC (column by column) of a matrix: the (R, C) blocks with
     any nonzero element."""
     name = f"to_{layout.name}"
-    try:
-        r, c = (int(b) for b in blocksize)
+    try:  # an int: square blocks, as torch's
+        r, c = ((int(blocksize),) * 2 if isinstance(blocksize, (int, np.integer))
+                else (int(b) for b in blocksize))
     except (TypeError, ValueError):
         raise SparseTypeError(f"{name}: blocksize must be a pair of ints, got "
                               f"{blocksize!r}") from None

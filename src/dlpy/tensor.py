@@ -1614,6 +1614,16 @@ class Tensor:
         # unrecorded
         expanded = (base is not None and not self.data.flags.writeable
                     and base.data.flags.writeable and _views.repeats_elements(self.data))
+        if base is not None and not expanded and not self.data.flags.writeable \
+                and base.data.flags.writeable:
+            # a view of an expanded or unfolded tensor whose own elements are distinct
+            # (``e[0]`` of ``b.expand(3, 4)``): written through to its base's memory, as torch's
+            try:
+                self.data.flags.writeable = True
+            except ValueError:  # (a window of unfold: numpy keeps it read-only)
+                alias = _writable_alias(self.data, _buffer(base.data))
+                if alias is not None:
+                    self.data = alias
         recording = _grad_enabled and (self.requires_grad or any(
             isinstance(o, Tensor) and o.requires_grad for o in operands))
         if expanded and (recording or name not in ("fill_", "zero_")):
@@ -1645,6 +1655,9 @@ class Tensor:
             _bump(base.data)
             return self
         if not self.data.flags.writeable:  # a read-only array: the tensor gets one of its own
+            if base is not None and base.data.flags.writeable:  # (never a view's silent copy)
+                raise RuntimeError(f"{name}: cannot write through this view into its base's "
+                                   "memory; clone() the tensor before changing it")
             self.data = self.data.copy()
         if write is not None:
             write(self.data)
@@ -2074,6 +2087,19 @@ class Tensor:
                 and _writes_itself(self.data, index, value.data)):
             _bump(self.data)  # x[i] += v: the view changed x already; writing it back is a no-op
             return
+        # torch's overlap rules: copy_'s for a region, index_put's (any overlap) for an index
+        # array; a mask with one value is a fill, unchecked
+        if (isinstance(value, Tensor) and isinstance(source, np.ndarray) and source.size
+                and not (advanced and source.size == 1 and _is_mask(index))
+                and np.may_share_memory(source, self.data)):
+            region = self.data if advanced else _region(self.data, index)
+            if region.size and np.may_share_memory(source, region):
+                _check_partial_overlap("setitem", region, source, full_ok=not advanced)
+        if not advanced and not self.data.flags.writeable and _views.repeats_elements(self.data):
+            region = self[index]  # x.expand(3, 4)[0] = v: torch writes the region when its
+            if not _views.repeats_elements(region.data):  # own elements are distinct
+                region[...] = value
+                return
         base = getattr(self, "_view_of", None)
         if self.data.flags.writeable and (base is None or _buffer(base.data)
                                           is not _buffer(self.data)):
@@ -2211,8 +2237,11 @@ class Tensor:
     # matrix products, diagonals and linear algebra (ops/einsum.py, ops/linalg.py), imported
     # when first used
     def mm(self, mat2):
+        """self @ mat2, matrices; a sparse mat2 goes to its product (dense @ sparse)."""
         from dlpy.ops.einsum import mm
-        return mm(self, mat2)
+        from dlpy.sparse_tensor import SparseTensor
+        from dlpy.sparse_tensor import mm as sparse_mm
+        return sparse_mm(self, mat2) if isinstance(mat2, SparseTensor) else mm(self, mat2)
 
     def bmm(self, mat2):
         from dlpy.ops.einsum import bmm
@@ -2820,6 +2849,12 @@ def _redirect_all(value: Tensor, stand_ins: dict, since) -> None:
                 stack.append(t)
 
 
+def _region(array: np.ndarray, index) -> np.ndarray:
+    """``array[index]`` for a basic index, as an array (a 0-d one for ints on every axis)."""
+    index = index if type(index) is tuple else (index,)
+    return array[index if Ellipsis in index else index + (Ellipsis,)]
+
+
 def _writes_itself(array: np.ndarray, index, value: np.ndarray) -> bool:
     """Whether ``array[index] = value`` writes value over its own memory (a basic index)."""
     if value.base is None or _buffer(value) is not _buffer(array) or not _shape._is_basic(index):
@@ -2833,10 +2868,12 @@ def _writes_itself(array: np.ndarray, index, value: np.ndarray) -> bool:
             and target.__array_interface__["data"][0] == value.__array_interface__["data"][0])
 
 
-def _check_partial_overlap(name: str, out: np.ndarray, src: np.ndarray) -> None:
+def _check_partial_overlap(name: str, out: np.ndarray, src: np.ndarray,
+                           full_ok: bool = True) -> None:
     """torch's refusal to write to memory an input partly shares (dense arrays over the same
-    bytes with other strides, or overlapping bytes at another place); the same array, or
-    layouts too hard to tell, pass."""
+    bytes with other strides, or overlapping bytes at another place); the same array (unless
+    ``full_ok`` is False: index_put's rule), or layouts too hard to tell, pass. For arrays whose
+    bounds meet (np.may_share_memory)."""
     def bounds(a):  # the first and one-past-the-last byte a reaches
         start = a.__array_interface__["data"][0]
         reach = [(n - 1) * s for n, s in zip(a.shape, a.strides)]
@@ -2849,7 +2886,7 @@ def _check_partial_overlap(name: str, out: np.ndarray, src: np.ndarray) -> None:
 
     if not (dense(out) and dense(src)):
         return
-    if bounds(out) == bounds(src) and out.strides == src.strides:
+    if full_ok and bounds(out) == bounds(src) and out.strides == src.strides:
         return
     raise RuntimeError(f"{name}: unsupported operation: some elements of the input tensor and "
                        "the written-to tensor refer to a single memory location; clone() the "
@@ -2983,6 +3020,19 @@ def _view_like(array: np.ndarray, base: np.ndarray, copied: np.ndarray) -> np.nd
         return np.ndarray(array.shape, array.dtype, buffer=new_owner, offset=start,
                           strides=array.strides)
     except (TypeError, ValueError, BufferError):
+        return None
+
+
+def _writable_alias(array: np.ndarray, owner) -> np.ndarray | None:
+    """A writeable array on ``array``'s elements in ``owner``'s memory (same shape, strides and
+    place), or None when numpy cannot make one (owner not a writeable contiguous array)."""
+    if type(owner) is not np.ndarray or not owner.flags.writeable:
+        return None
+    offset = array.__array_interface__["data"][0] - owner.__array_interface__["data"][0]
+    try:
+        return np.ndarray(array.shape, array.dtype, buffer=owner, offset=offset,
+                          strides=array.strides)
+    except (TypeError, ValueError):
         return None
 
 
@@ -3591,6 +3641,13 @@ def sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     extra = grad.ndim - len(shape)
     if extra < 0:
         raise ValueError(f"sum_to_shape: gradient {grad.shape} has fewer axes than {shape}")
+    if type(grad) is np.ndarray and grad.dtype.itemsize == 2 and grad.dtype.kind != "c" and (
+            grad.dtype == np.float16 or grad.dtype.name == "bfloat16"):
+        # half precision: one sum accumulated in float32 and rounded once, as torch's sum_to
+        axes = tuple(range(extra)) + tuple(extra + i for i, n in enumerate(shape)
+                                           if n == 1 and grad.shape[extra + i] != 1)
+        if all(n == 1 for i, n in enumerate(shape) if grad.shape[extra + i] != n):
+            return grad.sum(axis=axes, dtype=np.float32).astype(grad.dtype).reshape(shape)
     if extra:
         grad = grad.sum(axis=tuple(range(extra)))
     axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)

@@ -499,7 +499,7 @@ def _x(*shape):
     (lambda: nn.AvgPool1d(2)(_x(8)), ValueError,
      r"avg_pool1d: expected x \(N, C, L\) or unbatched \(C, L\), got \(8,\)"),
     (lambda: nn.MaxUnpool2d(2)(_x(1, 1, 2, 2), np.zeros((1, 1, 2, 2), np.float32)), TypeError,
-     r"max_unpool2d: indices must be integers"),
+     r"max_unpool2d: indices must be int64"),
 ])
 def test_new_errors(make, error, message):
     with pytest.raises(error, match=message):

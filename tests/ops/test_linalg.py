@@ -452,7 +452,8 @@ def test_solve_triangular_shape_errors(a_shape, b_shape, left, message):
 def test_type_errors():
     with pytest.raises(TypeError, match="det: expected a floating point tensor, got int64"):
         LA.det(Tensor(np.eye(2, dtype=np.int64)))
-    with pytest.raises(TypeError, match=r"linalg_matrix_power\(\): argument 'n' must be int, not float"):
+    with pytest.raises(TypeError,
+                       match=r"linalg_matrix_power\(\): argument 'n' must be int, not float"):
         LA.matrix_power(Tensor(np.eye(2)), 2.0)
     with pytest.raises(TypeError, match="cholesky: upper must be True or False"):
         LA.cholesky(Tensor(np.eye(2)), upper=1)

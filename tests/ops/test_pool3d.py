@@ -177,7 +177,7 @@ def _zeros(*shape):
     (lambda: F.max_unpool3d(_zeros(1, 1, 2, 2, 2), np.full((1, 1, 2, 2, 2), 64), 2),
      ValueError, r"max_unpool3d: found an invalid index 64: the output planes are 4x4x4"),
     (lambda: F.max_unpool3d(_zeros(1, 1, 2, 2, 2), np.zeros((1, 1, 2, 2, 2)), 2), TypeError,
-     r"max_unpool3d: indices must be integers \(max_pool3d's return_indices\), got float64"),
+     r"max_unpool3d: indices must be int64 \(max_pool3d's return_indices\), got float64"),
     (lambda: F.max_unpool3d(_zeros(1, 1, 2, 2, 2), np.zeros((1, 1, 2, 2), np.int64), 2),
      ValueError, r"max_unpool3d: expected indices of x's shape \(1, 1, 2, 2, 2\), got "
                  r"\(1, 1, 2, 2\)"),

@@ -16,7 +16,8 @@ ReduceOp, the object collectives; ``dlpy.distributed.nn.functional`` (differenti
 collectives) and ``dlpy.distributed.optim.ZeroRedundancyOptimizer``; ``dlpy.distributed.fsdp``
 (FullyShardedDataParallel) and ``dlpy.distributed.pipelining`` (GPipe and 1F1B schedules);
 ``init_device_mesh``/``DeviceMesh`` and ``dlpy.distributed.tensor`` (DTensor, tensor parallelism
-in ``dlpy.distributed.tensor.parallel``). See docs/distributed.md.
+in ``dlpy.distributed.tensor.parallel``); the key-value stores ``TCPStore``, ``FileStore``,
+``HashStore``, ``PrefixStore`` (``dlpy.distributed.store``). See docs/distributed.md.
 """
 
 from dlpy.distributed.ddp import DistributedDataParallel
@@ -40,6 +41,7 @@ from dlpy.distributed.group import (
     world_size,
 )
 from dlpy.distributed.sampler import DistributedSampler
+from dlpy.distributed.store import FileStore, HashStore, PrefixStore, Store, TCPStore
 from dlpy.distributed.torch_api import (
     Backend,
     DebugLevel,
@@ -121,11 +123,16 @@ __all__ = [
     "DistStoreError",
     "DistributedDataParallel",
     "DistributedSampler",
+    "FileStore",
+    "HashStore",
     "GroupMember",
     "P2POp",
+    "PrefixStore",
     "ProcessGroup",
     "QueueEmptyError",
     "ReduceOp",
+    "Store",
+    "TCPStore",
     "Work",
     "ZeroRedundancyOptimizer",
     "all_gather",

@@ -87,8 +87,7 @@ class DistNetworkError(DistError):
 
 
 class DistStoreError(DistError):
-    """torch's key-value store error (dlpy has no Store: the MPI launcher connects the
-    ranks)."""
+    """torch's key-value store error (a Store's get or wait that timed out...)."""
 
 
 class QueueEmptyError(DistStoreError):
@@ -168,6 +167,7 @@ class _State:
         self.groups: list[ProcessGroup] = []
         self.group_count = 0  # torch's get_pg_count: the default group and each new_group
         self.backend = Backend.MPI  # the name init_process_group was given (get_backend)
+        self.store: Any = None  # the Store init_process_group was given
 
 
 _state = _State()
@@ -331,11 +331,27 @@ def init_process_group(backend: str | None = None, init_method: str | None = Non
     """torch's init_process_group over MPI: the ranks are those the MPI launcher started (a
     ``world_size``/``rank`` given must match them); ``backend`` may be any of torch's names
     ("gloo", "nccl", "mpi", "cpu:gloo,cuda:nccl"...), the transport is MPI all the same;
-    ``init_method`` and ``store`` are not needed (the launcher connects the ranks) and ignored.
-    ``timeout`` is monitored_barrier's default (MPI collectives have no timeout)."""
+    ``init_method`` is not needed (the launcher connects the ranks) and ignored; a ``store``
+    (a dlpy.distributed Store) needs ``world_size`` and ``rank``, as torch's, which must be
+    the launcher's all the same (the transport stays MPI; the store is kept as the default
+    group's). ``timeout`` is monitored_barrier's default (MPI collectives have no timeout)."""
     if _state.initialized:
         raise ValueError("init_process_group: trying to initialize the default process group "
                          "twice! (call destroy_process_group first)")
+    if store is not None:
+        from dlpy.distributed.store import Store
+        from dlpy.ops import ArgAssertionError
+
+        if init_method is not None:
+            raise ArgAssertionError("Cannot specify both init_method and store.")
+        if not isinstance(store, Store):
+            raise TypeError(f"init_process_group: store must be a torch.distributed Store "
+                            f"(TCPStore, FileStore, HashStore, PrefixStore), got "
+                            f"{type(store).__name__}")
+        if not world_size > 0:
+            raise ArgAssertionError("world_size must be positive if using store")
+        if not rank >= 0:
+            raise ArgAssertionError("rank must be non-negative if using store")
     if backend is not None:
         _backend_names("init_process_group", backend)
     if timeout is not None and not isinstance(timeout, datetime.timedelta):
@@ -343,17 +359,20 @@ def init_process_group(backend: str | None = None, init_method: str | None = Non
                         f"{type(timeout).__name__}")
     _process.init(required=True)
     size, me = _process.world_size(), _process.rank()
+    with_store = " (dlpy's transport is MPI, a store does not connect the processes)" \
+        if store is not None else ""
     if world_size != -1 and world_size != size:
         raise ValueError(f"init_process_group: world_size={world_size} but the MPI launcher "
-                         f"started {size} process(es) (mpirun -n {size}); leave world_size=-1 "
-                         f"or launch {world_size}")
+                         f"started {size} process(es) (mpirun -n {size}){with_store}; leave "
+                         f"world_size=-1 or launch {world_size}")
     if rank != -1 and rank != me:
         raise ValueError(f"init_process_group: rank={rank} but the MPI launcher gave this "
-                         f"process rank {me}; leave rank=-1")
+                         f"process rank {me}{with_store}; leave rank=-1")
     _state.timeout = timeout or datetime.timedelta(minutes=30)
     _state.backend = Backend(backend) if backend is not None and ":" not in backend \
         and "," not in backend else Backend.MPI
     _state.initialized = True
+    _state.store = store
     _state.group_count += 1
     GroupMember.WORLD = _world()
 
@@ -369,6 +388,7 @@ def destroy_process_group(group: Any = None) -> None:
             _free(_state.world, world=True)
             _state.world = None
         _state.initialized = False
+        _state.store = None
         _state.group_count = 0
         GroupMember.WORLD = None
     elif isinstance(group, ProcessGroup):

@@ -788,6 +788,9 @@ def clamp(input, min=None, max=None):  # noqa: A002 - PyTorch's names
     min <= x <= max, bounds included, as torch.clamp."""
     if min is None and max is None:
         raise ArgError("clamp: at least one of min and max must be given")
+    from dlpy.ops.complex import refuse
+
+    refuse("clamp", input)  # before reading the bounds: a complex one is no error of its own
     if (isinstance(min, Tensor) and max is not None and not isinstance(max, Tensor)
             or isinstance(max, Tensor) and min is not None and not isinstance(min, Tensor)):
         bound = min if isinstance(min, Tensor) else max

@@ -327,6 +327,29 @@ def _half_pow_factor(x, p, power):
     return (np.float32(p) * power.astype(np.float32)).astype(x.dtype)
 
 
+def complex_scalar_power(x: np.ndarray, p) -> np.ndarray:
+    """x ** p for a complex x and a Python number p, as PyTorch's CPU kernel: 0.5, -0.5 and -1
+    by sqrt, 1 / sqrt and 1 / x (inf + nan j at 0, where numpy's power gives nan + nan j); 2, 3
+    and -2 by x * x, x * x * x and 1 / (x * x) (numpy's power rounds complex64 differently);
+    other complex p with torch's values at 0 (ops/complex.py's power); numpy's power else."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if p == 0.5:
+            return np.sqrt(x)
+        if p == -0.5:
+            return 1 / np.sqrt(x)
+        if p == -1:
+            return 1 / x
+        if p == 2:
+            return x * x
+        if p == 3:
+            return x * x * x
+        if p == -2:
+            return 1 / (x * x)
+        if type(p) is complex and p != 0:
+            return _complex.power(x, p)
+        return x**p
+
+
 class Power(Op):
     """y = x ** p for a constant p;  dx = g * p * x ** (p - 1). A complex p (complex x only):
     torch's values at x = 0 (ops/complex.py's power)."""
@@ -345,20 +368,14 @@ class Power(Op):
 
     def complex_forward(self, x):
         self.x = x
-        p = self.exponent
-        if type(p) is complex and p != 0:
-            return _complex.power(x, p)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if p == -0.5:  # rsqrt as torch's: 1 / sqrt(z) (inf + nan j at 0)
-                return 1 / np.sqrt(x)
-            return x**p
+        return complex_scalar_power(x, self.exponent)
 
     def backward(self, grad_output):
         p = self.exponent
         if p == 0:  # d/dx x**0 = 0 everywhere, also at x = 0 where x**-1 is inf
             return (np.zeros_like(grad_output),)
-        if type(p) is complex:
-            return (grad_output * p * _complex.power(self.x, p - 1),)
+        if self.x.dtype.kind == "c":  # (p * x ** (p - 1)), x ** (p - 1) as torch's forward
+            return (grad_output * p * complex_scalar_power(self.x, p - 1),)
         power = integer_power(self.x, p - 1)
         if self.x.itemsize == 2 and self.x.dtype.kind in "fV":  # float16/bfloat16: torch's
             return (grad_output * _half_pow_factor(self.x, p, power),)  # roundings
@@ -424,7 +441,12 @@ class Abs(Op):
 
 
 def _sign0(x: np.ndarray) -> np.ndarray:
-    """sign(x), 0 at a real nan (torch's sgn: (0 < x) - (x < 0))."""
+    """sign(x), 0 at a real nan (torch's sgn: (0 < x) - (x < 0)); a complex x's z / |z|, 0 at
+    0, as torch's sgn (nan + nan j at an infinity, where numpy's sign gives -1 at -inf)."""
+    if x.dtype.kind == "c":
+        zero = x == 0
+        with np.errstate(invalid="ignore"):
+            return np.where(zero, 0, x / np.where(zero, 1, np.abs(x))).astype(x.dtype, copy=False)
     s = np.sign(x)
     if s.dtype.kind != "c" and s.ndim:
         np.copyto(s, 0, where=s != s)

@@ -1497,8 +1497,8 @@ def _max_unpool(nd: int, x, indices, kernel_size, stride, padding, output_size) 
     kernel = _ntuple(kernel_size, nd, f"{name}: kernel_size")
     stride = kernel if stride is None else _ntuple(stride, nd, f"{name}: stride")
     padding = _ntuple(padding, nd, f"{name}: padding")
-    if min(kernel) < 1 or min(stride) < 1 or min(padding) < 0:
-        raise ValueError(f"{name}: need kernel_size >= 1, stride >= 1, padding >= 0, got "
+    if min(kernel) < 1 or min(stride) < 0 or min(padding) < 0:  # (stride 0: torch's too)
+        raise ValueError(f"{name}: need kernel_size >= 1, stride >= 0, padding >= 0, got "
                          f"{_show(kernel)}, {_show(stride)}, {_show(padding)}")
     shape = _shape_of(x)
     _check_pool_rank(name, shape, SPATIAL[nd][0])
@@ -1508,8 +1508,8 @@ def _max_unpool(nd: int, x, indices, kernel_size, stride, padding, output_size) 
     if np.dtype(getattr(x, "dtype", np.float32)).kind in "biu":
         raise NotImplementedError(f"{name}: expected a floating-point x, got "
                                   f"{np.dtype(x.dtype)}, as torch")
-    if index.dtype.kind not in "iu":
-        raise ArgDtypeError(f"{name}: indices must be integers (max_pool{nd}d's "
+    if index.dtype != np.int64:  # torch: int64 only (not int32, uint8...)
+        raise ArgDtypeError(f"{name}: indices must be int64 (max_pool{nd}d's "
                             f"return_indices), got {index.dtype}")
     if index.shape != shape:
         raise ConvError(f"{name}: expected indices of x's shape {shape}, got {index.shape}")

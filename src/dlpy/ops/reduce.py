@@ -411,6 +411,52 @@ class Std(Var):
     root = True
 
 
+class ComplexVar(Var):
+    """var of a complex z, real: the variances of the real and imaginary parts added, as
+    torch's;  dz = 2 (z - mean) g / (n - correction), torch's var_backward: the real factor
+    times the complex deviation (inf times a deviation is inf where n = correction, not nan).
+    Over every axis (``every_axis``: no dim given) with n <= correction: g times nan where z is
+    the mean, inf elsewhere, a real gradient (0 imaginary part), as torch's."""
+
+    complex_ok = True
+
+    def __init__(self, axes, keepdims, correction, every_axis):
+        super().__init__(axes, keepdims, correction)
+        self.every_axis = every_axis
+
+    def forward(self, z):
+        count = math.prod(z.shape[a] for a in self.axes)
+        dof = count - self.correction
+        self.dof = z.real.dtype.type(dof if dof > 0 else 0)
+        with np.errstate(divide="ignore", invalid="ignore"):  # (an empty z: nan, no warning)
+            self.deviation = z - z.sum(axis=self.axes, keepdims=True) / z.real.dtype.type(count)
+            y = (np.square(self.deviation.real).sum(axis=self.axes, keepdims=True) / self.dof
+                 + np.square(self.deviation.imag).sum(axis=self.axes, keepdims=True) / self.dof)
+            if self.root:
+                y = np.sqrt(y)
+        self.y = y
+        return y if self.keepdims else np.squeeze(y, axis=self.axes)
+
+    def backward(self, grad_output):
+        if not self.keepdims:
+            grad_output = np.expand_dims(grad_output, self.axes)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.root:  # torch's std_backward: var's of g / (2 std), 0 where std = 0
+                grad_output = np.where(self.y == 0, 0, grad_output / (self.y * 2))
+            if self.every_axis and self.dof <= 0:
+                grad = grad_output * np.where(self.deviation == 0, np.nan, np.inf)
+                return (grad.astype(self.deviation.dtype),)
+            return (grad_output * (2 / self.dof) * self.deviation,)
+
+
+class ComplexStd(ComplexVar):
+    """sqrt(var) of a complex z, as ComplexVar."""
+
+    saves = (0, "output")  # read by backward (in-place checks, Op.saves)
+
+    root = True
+
+
 @float32_compute  # float16/bfloat16 arrays: computed in float32, output rounded
 class Norm(Op):
     """y = (sum |x|^p)^(1/p) over axes (p = inf: max |x|, -inf: min |x|, 0: the count of
@@ -738,17 +784,11 @@ def _moment(name, input, axis, legacy, keepdims, correction, unbiased, dim, keep
                       UserWarning, stacklevel=3)
     root = name.startswith("std")
     if isinstance(input, Tensor) and input.data.dtype.kind == "c":  # real, as torch's
-        variance = _complex_var(input, axes, keepdims, correction)
-        return variance.sqrt() if root else variance
+        op = (ComplexStd if root else ComplexVar)(axes, keepdims, correction,
+                                                  axis is None or not shape)
+        return named(op(input), "StdBackward0" if root else "VarBackward0")
     _floating_only(name.split("_")[0], input)
     return (Std if root else Var)(axes, keepdims, correction)(input)
-
-
-def _complex_var(z, axes, keepdims, correction) -> Tensor:
-    """sum(|z - mean|^2) / (n - correction): the variances of the two parts added, real (as
-    torch's var of a complex tensor)."""
-    return (Var(axes, keepdims, correction)(_complex.real(z))
-            + Var(axes, keepdims, correction)(_complex.imag(z)))
 
 
 def std(input, axis=None, *legacy, keepdims=None, correction=None, unbiased=None, dim=None,
