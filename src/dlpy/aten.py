@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from dlpy._aten_schemas import NUMBERS_AS_TENSORS, SCHEMAS
-from dlpy.library import OpCallError, _find_proxy, _proxy_type
+from dlpy.library import OpCallError, _find_proxy, _proxy_type, _split_top
 from dlpy.tensor import Tensor
 
 __all__ = ["OpOverload", "OpOverloadPacket", "aten"]
@@ -34,22 +34,6 @@ class _NoSchemaMatchError(OpCallError):
 
 
 # ---------------------------------------------------------------------------- schemas
-def _split_top(text: str) -> list[str]:
-    """``text`` split at the commas outside brackets and parentheses."""
-    parts, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        if ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            parts.append(text[start:i].strip())
-            start = i + 1
-    if text[start:].strip():
-        parts.append(text[start:].strip())
-    return parts
-
-
 _ENUM_DEFAULTS = {"Mean": 1, "Sum": 2, "contiguous_format": "contiguous_format",
                   "long": "long", "None": None, "True": True, "False": False}
 

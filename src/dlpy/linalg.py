@@ -28,6 +28,7 @@ from dlpy.ops import check_dim
 from dlpy.ops.arithmetic import abs as _abs
 from dlpy.ops.arithmetic import mul
 from dlpy.ops.complex import conj, real
+from dlpy.ops.indexing import _NoDerivative, _NoFormula
 from dlpy.ops.linalg import (
     EighResult,
     LinAlgArgError,
@@ -967,23 +968,11 @@ def geqrf(input: Tensor) -> GeqrfResult:  # noqa: A002
     _matrices("geqrf", input, square=False)
     a, tau = geqrf_numpy(input.data if isinstance(input, Tensor) else np.asarray(input))
     if isinstance(input, Tensor) and input.requires_grad:  # in the graph, as torch's
-        return GeqrfResult(named(_NoDerivative("geqrf", a)(input), "GeqrfBackward0"),
-                           named(_NoDerivative("geqrf", tau)(input), "GeqrfBackward0"))
+        return GeqrfResult(named(_NoFormula("geqrf", a)(input), "GeqrfBackward0"),
+                           named(_NoFormula("geqrf", tau)(input), "GeqrfBackward0"))
     return GeqrfResult(_constant(a), _constant(tau))
 
 
-class _NoDerivative(Op):
-    """An output computed beside the graph (``value``) that stays in it, as torch's outputs of
-    an op with no derivative do: backward through it raises torch's NotImplementedError."""
-
-    def __init__(self, name: str, value: np.ndarray):
-        self.op_name, self.value = name, value
-
-    def forward(self, x):
-        return self.value
-
-    def backward(self, grad_output):
-        raise NotImplementedError(f"the derivative for '{self.op_name}' is not implemented.")
 
 
 class _Unreached(Op):
@@ -998,16 +987,6 @@ class _Unreached(Op):
 
     def backward(self, grad_output):
         return (None,) * len(self.inputs)
-
-
-class _NotImplementedNode(_NoDerivative):
-    """As _NoDerivative, for the ops whose torch node is "NotImplemented" (ldl_factor_ex):
-    backward raises torch's RuntimeError "derivative for aten::<op> is not implemented"."""
-
-    def backward(self, grad_output):
-        from dlpy.tensor import AutogradError
-
-        raise AutogradError(f"derivative for aten::{self.op_name} is not implemented")
 
 
 # ------------------------------------------------------------------ with a Cholesky factor
@@ -1125,7 +1104,7 @@ def ldl_factor_ex(A: Tensor, *, hermitian: bool = False,  # noqa: N803
     if _check_errors("ldl_factor_ex", check_errors):
         raise_info("ldl_factor_ex", info, _zero_block)
     if isinstance(A, Tensor) and A.requires_grad:
-        ld = named(_NotImplementedNode("linalg_ldl_factor_ex", ld)(A), "NotImplemented")
+        ld = named(_NoDerivative("linalg_ldl_factor_ex", ld)(A), "NotImplemented")
     return LDLFactorExResult(ld if isinstance(ld, Tensor) else _constant(ld),
                              _constant(pivots), _constant(info))
 

@@ -944,6 +944,14 @@ class _NoDerivative(Op):
         raise AutogradError(f"derivative for aten::{self.op_name} is not implemented")
 
 
+class _NoFormula(_NoDerivative):
+    """``_NoDerivative`` of an op whose torch node says so with a NotImplementedError (unique,
+    geqrf): "the derivative for 'name' is not implemented."."""
+
+    def backward(self, grad_output):
+        raise NotImplementedError(f"the derivative for '{self.op_name}' is not implemented.")
+
+
 # ----------------------------------------------------------------- scatter_reduce,
 # index_reduce, index_put, and torch's choice among ties for kthvalue
 _REDUCTIONS = ("sum", "prod", "mean", "amax", "amin")

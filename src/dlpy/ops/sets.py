@@ -18,32 +18,20 @@ from dlpy.ops import (
     check_dim,
     real_number,
 )
-from dlpy.tensor import Op, Tensor
+from dlpy.ops.indexing import _NoFormula
+from dlpy.tensor import Tensor
 
 
 def _data(value) -> np.ndarray:
     return np.asarray(value.data if isinstance(value, Tensor) else value)
 
 
-class _NoDerivative(Op):
-    """The values of an op torch has no derivative for (unique), computed beside the graph
-    (``value``) but in it where the input requires grad: backward raises torch's
-    NotImplementedError."""
-
-    def __init__(self, name: str, value: np.ndarray):
-        self.op_name, self.value = name, value
-
-    def forward(self, x):
-        return self.value
-
-    def backward(self, grad_output):
-        raise NotImplementedError(f"the derivative for '{self.op_name}' is not implemented.")
 
 
 def _values(values, x, op_name: str, node_name: str) -> Tensor:
     """``values`` as a Tensor, a node of x's graph (torch's ``node_name``) when x is tracked."""
     if isinstance(x, Tensor):
-        return named(_NoDerivative(op_name, values)(x), node_name)
+        return named(_NoFormula(op_name, values)(x), node_name)
     return Tensor(values)
 
 

@@ -721,13 +721,7 @@ class LBFGS(Optimizer):
                 return all(v is None or isinstance(v, Tensor) for v in value)
             return not isinstance(value, np.ndarray)
 
-        for key, slots in given.items():
-            if not (isinstance(key, (int, np.integer)) and not isinstance(key, bool)
-                    or isinstance(key, str) and key.isdigit()):
-                continue
-            index = int(key)
-            if not 0 <= index < len(self.params):
-                continue
+        for index, slots in self._given_entries(given):
             order.setdefault(index)
             if index != 0 or not isinstance(slots, dict):
                 continue

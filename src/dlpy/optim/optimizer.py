@@ -25,7 +25,7 @@ import inspect
 import math
 import sys
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -541,6 +541,17 @@ class Optimizer:
         for key in ("_order", "_live", "_views"):
             self.__dict__.pop(key, None)
 
+    def _given_entries(self, given: dict) -> Iterator[tuple[int, Any]]:
+        """The (flat parameter index, its state) pairs of a loaded state dict's ``state``,
+        in its order: keys that are ints (or digit strings) naming one of the parameters."""
+        for key, slots in given.items():
+            if not (isinstance(key, (int, np.integer)) and not isinstance(key, bool)
+                    or isinstance(key, str) and key.isdigit()):
+                continue
+            index = int(key)
+            if 0 <= index < len(self.params):
+                yield index, slots
+
     def _adopt(self, given: Any, saved_groups: Any) -> None:
         """After load_state_dict of PyTorch's layout: the entries in the loaded state's order,
         and its Tensors kept as the state's own where torch's load keeps them (a slot of the
@@ -552,13 +563,7 @@ class Optimizer:
         group_of = [saved if isinstance(saved, dict) else {}
                     for saved, own in zip(saved_groups, self.param_groups)
                     for _ in own["params"]]
-        for key, slots in given.items():
-            if not (isinstance(key, (int, np.integer)) and not isinstance(key, bool)
-                    or isinstance(key, str) and key.isdigit()):
-                continue
-            index = int(key)
-            if not 0 <= index < len(self.params):
-                continue
+        for index, slots in self._given_entries(given):
             order.setdefault(index)
             if not isinstance(slots, dict):
                 continue
