@@ -637,6 +637,8 @@ class SparseTensor(OnCPU):
             values = self._v.reshape(-1)
         else:
             indices, values = self._coo(), self._v
+            if self._crow.ndim == 2:  # batched: (B, nnz, ...) values, batch by batch
+                values = values.reshape((-1,) + tuple(values.shape[2:]))
         return SparseTensor(sparse_coo, values, self.shape, indices=indices,
                             coalesced=_sorted_distinct(_keys(indices, self.shape)))
 
@@ -1114,10 +1116,29 @@ def _layout_of(a: SparseTensor, b: SparseTensor, out: SparseTensor) -> SparseTen
     """out (COO) in the layout of a and b when they share a compressed one (BSR / BSC: a's
     blocksize)."""
     if a.layout is b.layout and a.layout in (sparse_csr, sparse_csc):
-        return out.to_sparse(a.layout)
+        return _coo_to_batched(out, a.layout) if out.ndim == 3 else out.to_sparse(a.layout)
     if a.layout is b.layout and a.layout in _BLOCKED:
         return to_sparse_blocked(out.to_dense(), a.layout, a._v.shape[1:])
     return out
+
+
+def _coo_to_batched(x: SparseTensor, layout: Layout) -> SparseTensor:
+    """A coalesced (B, m, n) COO tensor as a batch of CSR / CSC matrices of one nnz each."""
+    batch = x.shape[0]
+    b, r, c = x._ind
+    counts = np.bincount(b, minlength=batch)
+    if np.any(counts != counts[0]):
+        raise RuntimeError(f"to_{layout.name}: expected the same number of specified elements "
+                           f"per batch, got {counts.tolist()}")
+    nnz = int(counts[0]) if counts.size else 0
+    by_row = layout is sparse_csr
+    compressed, plain = (r, c) if by_row else (c, r)
+    order = np.lexsort((plain, compressed, b))
+    values = GetItem(order)(x._v).reshape((batch, nnz) + tuple(x._v.shape[1:]))
+    size = x.shape[1] if by_row else x.shape[2]
+    crow = np.stack([_crow(compressed[order][b[order] == i], size) for i in range(batch)])
+    return SparseTensor(layout, values, x.shape, crow=crow.astype(np.int64),
+                        col=plain[order].reshape(batch, nnz).astype(np.int64))
 
 
 def add(input, other, *, alpha=1):
@@ -1134,6 +1155,9 @@ def add(input, other, *, alpha=1):
             if input.dtype != other.dtype:
                 raise RuntimeError(f"add: expected operands of one dtype, got {input.dtype} and "
                                    f"{other.dtype}, as torch")
+            if input._crow.ndim == 2 and input is not other:  # torch: x + x only
+                raise RuntimeError(f"add: batched {input.layout.name} + {other.layout.name} of "
+                                   "two distinct tensors fails, as torch (a shape error)")
         a, b = _coalesced_pair("add", input, other)
         b_values = b._v if alpha == 1 else b._v * alpha
         indices = np.concatenate([a._ind, b._ind], axis=1)
