@@ -2101,6 +2101,13 @@ class Tensor:
                 region[...] = value
                 return
         base = getattr(self, "_view_of", None)
+        if (advanced and base is not None and not self.data.flags.writeable
+                and base.data.flags.writeable and _buffer(base.data) is _buffer(self.data)
+                and not (_grad_enabled and (self.requires_grad or getattr(
+                    value, "requires_grad", False)))
+                and _views.repeats_elements(self.data)):
+            _index_put_expanded(self, base, index, write, source)
+            return
         if self.data.flags.writeable and (base is None or _buffer(base.data)
                                           is not _buffer(self.data)):
             compute = functools.partial(_put, into=self.data, index_put=put)  # (recording: rebased)
@@ -2847,6 +2854,34 @@ def _redirect_all(value: Tensor, stand_ins: dict, since) -> None:
             if t.requires_grad and id(t) not in seen:
                 seen.add(id(t))
                 stack.append(t)
+
+
+def _index_put_expanded(tensor: Tensor, base: Tensor, index, write, source) -> None:
+    """``tensor[index] = value`` with an index array or mask into an expanded tensor (one whose
+    elements share memory), unrecorded: as torch's (deprecated, with its warning), each element
+    written lands in the base's memory; where several share one place, the last written wins."""
+    import warnings
+
+    if type(index) is _OrderedIndex:
+        basic = index.basic
+    else:
+        basic = tuple(slice(None) if type(i) is np.ndarray else i
+                      for i in (index if type(index) is tuple else (index,)))
+    if _views.repeats_elements(tensor.data[basic]):  # (e[0, [1, 2]]: e[0] is index_put's)
+        fill = np.size(source) == 1 and _is_mask(index)
+        warnings.warn(f"Use of {'masked_fill_' if fill else 'index_put_'} on expanded tensors "
+                      "is deprecated. Please clone() the tensor before performing this "
+                      "operation. This also applies to advanced indexing e.g. tensor[indices] "
+                      "= tensor", UserWarning, stacklevel=3)
+    values = tensor.data.copy()
+    write(values)  # the values as the index writes them, then only those written go back
+    written = np.zeros(tensor.shape, dtype=bool)
+    if type(index) is _OrderedIndex:
+        written[index.basic][index.advanced] = True
+    else:
+        written[index] = True
+    base.data.flat[_views.positions(base.data, tensor.data)[written]] = values[written]
+    _bump(base.data)
 
 
 def _region(array: np.ndarray, index) -> np.ndarray:

@@ -32,7 +32,7 @@ from dlpy.ops import ArgError
 from dlpy.ops import rnn as rnn_ops
 from dlpy.ops.promotion import promote_types
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor, parameter_dtype
+from dlpy.tensor import Tensor, is_floating_dtype, parameter_dtype
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
@@ -54,6 +54,12 @@ class _HiddenIndexError(_HiddenCountError, IndexError):
 class _StateTypeError(RNNError, AttributeError):
     """A state given as a tuple or list (of Tensors) where a Tensor is expected: an RNNError,
     and the AttributeError of torch's ``hx.dim()`` (a tuple is no Tensor)."""
+
+
+class _CellStateItemError(_HiddenCountError, _StateTypeError):
+    """An LSTMCell's hx holding something other than a Tensor (None, a number, a tuple): the
+    AttributeError of torch's ``hx[i].dim()``, checked before the count (a _HiddenCountError
+    and a _StateTypeError, the classes raised before)."""
 
 
 def _positive_int(name: str, what: str, value, minimum: int = 1) -> int:
@@ -284,8 +290,8 @@ class _RNNBase(Module):
     def _check_state(self, state, what: str, shape: tuple[int, ...], size: str,
                      dtype) -> Tensor:
         """The state, of ``shape`` and (outside autocast) ``dtype``; a float64 LSTM's c0
-        may be of any dtype that promotes to float64 (torch's native cells then multiply it
-        in, where its float32 LSTM, oneDNN's, refuses)."""
+        may be of any dtype that promotes to float64, bfloat16 too (torch's native cells then
+        multiply it in, where its float32 LSTM, oneDNN's, refuses)."""
         _refuse_sequence(type(self).__name__, what, state)
         state = _as_tensor(state)
         if state.shape != shape:
@@ -293,7 +299,8 @@ class _RNNBase(Module):
                 f"{type(self).__name__}: expected {what} of shape {shape} "
                 f"(num_layers * num_directions, batch, {size}), got {state.shape}")
         if not _autocasting() and not (what == "c0" and np.dtype(dtype) == np.float64 and
-                                       state.dtype.kind in "biuf"):
+                                       (state.dtype.kind in "biuf"
+                                        or is_floating_dtype(state.dtype))):
             _check_dtype(type(self).__name__, what, state, dtype)
         return state
 
@@ -632,6 +639,12 @@ class LSTMCell(_CellBase):
         super().__init__("LSTM", input_size, hidden_size, bias, rng, dtype, device)
 
     def forward(self, input, hx=None):  # noqa: A002 - torch's argument name
+        if isinstance(hx, (tuple, list)) and _as_tensor(input).ndim in (1, 2):
+            for i, state in enumerate(hx):  # torch's hx[i].dim(), before the count (numpy
+                if not isinstance(state, (Tensor, np.ndarray)):  # arrays: dlpy's, kept)
+                    raise _CellStateItemError(
+                        f"LSTMCell: hx[{i}] must be a Tensor, got {type(state).__name__} "
+                        f"('{type(state).__name__}' object has no attribute 'dim')")
         if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
             # (torch's lstm_cell: a RuntimeError for a tuple of another length, a TypeError for
             # a Tensor)

@@ -184,13 +184,26 @@ class Conj(Op):
         return (conj(grad_output),)
 
 
+def _part_strides(z, part):
+    """An empty z's real / imaginary part with torch's strides: twice those stride() reads
+    of z (numpy's zero strides of a new empty array read as contiguous ones), as torch's."""
+    if z.size or any(z.strides):
+        return part  # numpy's part view: z's byte strides, twice z's in elements
+    strides, step = [0] * z.ndim, z.itemsize
+    for axis in range(z.ndim - 1, -1, -1):
+        strides[axis] = step
+        step *= max(z.shape[axis], 1)
+    return np.lib.stride_tricks.as_strided(part, strides=tuple(strides),
+                                           writeable=part.flags.writeable)
+
+
 class Real(Op):
     """y = Re(z);  dz = g (a real gradient: the imaginary part gets none)."""
 
     complex_ok = True
 
     def forward(self, z):
-        return z.real  # a view, as torch's: writing to it writes z
+        return _part_strides(z, z.real)  # a view, as torch's: writing to it writes z
 
     def backward(self, grad_output):
         return (grad_output,)  # the engine makes it complex, 0 imaginary part
@@ -205,7 +218,7 @@ class Imag(Op):
     complex_ok = True
 
     def forward(self, z):
-        return z.imag  # a view, as torch's: writing to it writes z
+        return _part_strides(z, z.imag)  # a view, as torch's: writing to it writes z
 
     def backward(self, grad_output):
         return (grad_output * 1j,)
