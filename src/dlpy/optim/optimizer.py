@@ -363,8 +363,8 @@ class Optimizer:
         tensor_hypers = self.__dict__.get("_tensor_hypers")
         # torch's step runs with the autograd on where the constructor's differentiable is
         # (a group's own flag changes only its formulas)
-        differentiable = "differentiable" in self.torch_flags and \
-            self.defaults.get("differentiable")
+        differentiable = "differentiable" in self.torch_flags and (  # (the cached dict: no
+            self.__dict__.get("_public_defaults") or self.defaults).get("differentiable")  # call)
         for g, group in enumerate(self.param_groups):
             lr = group["lr"]  # a schedule may have set it
             plain = type(lr) is float  # (the common case, without isinstance's costs)
