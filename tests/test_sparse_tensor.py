@@ -401,6 +401,44 @@ def test_gradcheck_mm_of_wide_rows_of_uneven_length():
         dlpy.sparse_coo_tensor(indices, v, (5, 12)).to_sparse_csr(), d), values, dense)
 
 
+@pytest.mark.parametrize("reduce", ["sum", "mean", "amax", "amin", "max", "min"])
+def test_mm_reduce(reduce):
+    """torch.sparse.mm(csr, dense, reduce): each row's stored products mat1[i, k] * mat2[k]
+    reduced (an empty row gives 0); gradients of the values and the dense operand."""
+    rng = np.random.default_rng(21)
+    indices = _uneven(rng, [2, 0, 3, 1], 5)
+    values = dlpy.tensor(rng.standard_normal(indices.shape[1]), requires_grad=True)
+    dense = dlpy.tensor(rng.standard_normal((5, 3)), requires_grad=True)
+    s = dlpy.sparse_coo_tensor(indices, values, (4, 5)).to_sparse_csr()
+    out = dlpy.sparse.mm(s, dense, reduce)
+    fn = {"sum": np.sum, "mean": np.mean, "amax": np.max, "max": np.max, "amin": np.min,
+          "min": np.min}[reduce]
+    expected = np.zeros((4, 3))
+    for i in range(4):
+        k = indices[1][indices[0] == i]
+        if len(k):
+            expected[i] = fn(values.data[indices[0] == i][:, None] * dense.data[k], axis=0)
+    assert_close(out.data, expected)
+    assert gradcheck(lambda v, d: dlpy.sparse.mm(
+        dlpy.sparse_coo_tensor(indices, v, (4, 5)).to_sparse_csr(), d, reduce), values, dense)
+
+
+def test_mm_reduce_refusals():
+    s = dlpy.tensor([[1.0, 0.0], [0.0, 2.0]]).to_sparse_csr()
+    d = dlpy.ones(2, 2)
+    with pytest.raises(RuntimeError, match="prod has not been enabled"):
+        dlpy.sparse.mm(s, d, "prod")
+    with pytest.raises(RuntimeError, match="must be either sum"):
+        dlpy.sparse.mm(s, d, "median")
+    with pytest.raises(NotImplementedError):  # torch's kernel: CSR only
+        dlpy.sparse.mm(s.to_sparse_coo(), d, "mean")
+    with pytest.raises(NotImplementedError):  # a reduce given: that kernel, even "sum"
+        dlpy.sparse.mm(s.to_sparse_coo(), d, "sum")
+    expected = np.array([[1., 1], [2, 2]], dtype=np.float32)
+    assert_close(dlpy.sparse.mm(s, d, "sum").data, expected)
+    assert_close(dlpy.sparse.mm(s.to_sparse_coo(), d).data, expected)
+
+
 def test_spmm_is_mm():
     """torch.spmm (the GCN papers' code): a sparse matrix times a dense one is dense, with the
     gradient of the dense operand; two dense operands are a plain mm."""

@@ -11,4 +11,10 @@ _has_torch_function = _overrides.has_torch_function
 _has_torch_function_unary = _overrides.has_torch_function_unary
 _has_torch_function_variadic = _overrides.has_torch_function_variadic
 
+
+def _is_torch_function_enabled() -> bool:
+    """Whether arguments' ``__torch_function__`` are called (False inside
+    DisableTorchFunctionSubclass / DisableTorchFunction)."""
+    return not _overrides._subclass_off
+
 __all__ = ["DisableTorchFunction", "DisableTorchFunctionSubclass"]

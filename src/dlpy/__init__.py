@@ -386,6 +386,14 @@ from dlpy import torch_misc as _torch_misc  # noqa: E402
 globals().update({_name: getattr(_torch_misc, _name) for _name in _torch_misc.TOP_LEVEL})
 __all__ += _torch_misc.TOP_LEVEL
 
+# torch's ATen-level "native" functions: native_layer_norm/batch_norm/group_norm/dropout,
+# embedding_bag's four outputs, grid_sampler, conv_tbc, the functional RNNs (native_functions.py)
+from dlpy import native_functions as _native_functions  # noqa: E402
+
+globals().update({_name: getattr(_native_functions, _name)
+                  for _name in _native_functions.TOP_LEVEL})
+__all__ += _native_functions.TOP_LEVEL
+
 # torch._foreach_* (one op over lists of tensors: optimisers, soft target updates), not in
 # __all__ as torch's are private names (dlpy/foreach_ops.py)
 from dlpy import foreach_ops as _foreach_ops  # noqa: E402
@@ -403,6 +411,13 @@ from dlpy import legacy_types as _legacy_types  # noqa: E402
 
 globals().update({_name: getattr(_legacy_types, _name) for _name in _legacy_types.TOP_LEVEL})
 __all__ += _legacy_types.TOP_LEVEL
+
+# torch's miscellaneous names: sym_* helpers, newaxis, build flags, set_default_tensor_type,
+# the legacy typed storages, from_file, as_strided_scatter (dlpy/legacy_misc.py)
+from dlpy import legacy_misc as _legacy_misc  # noqa: E402
+
+globals().update({_name: getattr(_legacy_misc, _name) for _name in _legacy_misc.TOP_LEVEL})
+__all__ += _legacy_misc.TOP_LEVEL
 
 # torch's math constants, Python floats as torch's: torch.pi, torch.e, torch.inf, torch.nan
 import math as _math  # noqa: E402
@@ -539,6 +554,10 @@ __all__ += ["jagged", "sparse", "sparse_bsc", "sparse_bsc_tensor", "sparse_bsr",
 for _name, _function in _sparse_tensor.TOP_LEVEL_SPARSE.items():
     globals()[_name] = _sparse_tensor._sparse_top_level(_name, globals()[_name], _function)
 del _name, _function
+# torch's private check of compressed tensors' arguments (not in __all__, as torch's)
+_validate_sparse_compressed_tensor_args = _sparse_tensor.validate_sparse_compressed_tensor_args
+globals().update(_sparse_tensor.SPARSE_FUNCTIONS)  # torch.hspmm, smm, sspaddmm, ...
+__all__ += list(_sparse_tensor.SPARSE_FUNCTIONS)
 
 
 def spmm(input, mat2):  # noqa: A002 - PyTorch's name
@@ -642,6 +661,10 @@ def __getattr__(name: str):  # noqa: F811 - extends the lazy lookup above with t
         from dlpy.func import vmap as _vmap
 
         return _vmap
+    if name == "Tag":  # torch.Tag, the op schema tags (dlpy/library.py)
+        from dlpy.library import Tag as _Tag
+
+        return _Tag
     return _getattr_lazy(name)
 
 
@@ -649,7 +672,7 @@ _dir_lazy = __dir__
 
 
 def __dir__():  # noqa: F811 - the lazy names above and vmap
-    return sorted(set(_dir_lazy()) | {"vmap"})
+    return sorted(set(_dir_lazy()) | {"Tag", "vmap"})
 
 
 from dlpy import saved_values as _saved_values  # noqa: E402

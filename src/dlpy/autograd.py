@@ -18,21 +18,29 @@ differentiated again: a Hessian-vector product, a gradient penalty, a MAML inner
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import sys
-from collections.abc import Sequence
+import types
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from dlpy.sparse_grad import SparseGrad
 from dlpy.tensor import (
+    AccumulateGrad,
     AutogradError,
+    Op,
     Tensor,
     _backpropagate,
     _backward_graph,
     _backward_into,
     _check_grad_output,
     _DecoratorContextManager,
+    _grad_node,
     _graph_grad,
+    _stand_ins,
     detect_anomaly,
     enable_grad,
     inference_mode,
@@ -47,14 +55,33 @@ __all__ = ["Function", "FunctionCtx", "Variable", "backward", "detect_anomaly", 
            "set_detect_anomaly", "set_grad_enabled", "set_multithreading_enabled"]
 
 
-def Variable(data, requires_grad: bool = False, volatile: bool = False):  # noqa: N802
-    """torch.autograd.Variable, the old wrapper: a Tensor of ``data`` (a Tensor is no copy, as
-    torch's: the same data)."""
-    if isinstance(data, Tensor):
+class _VariableType(type):
+    """Variable's metaclass: every Tensor is a Variable (``isinstance(x, Variable)``), as in
+    torch, where Variable and Tensor merged."""
+
+    def __instancecheck__(cls, instance) -> bool:
+        return isinstance(instance, Tensor)
+
+    def __call__(cls, data=None, requires_grad: bool = False, volatile: bool = False):
+        if data is None:
+            data = Tensor(np.zeros(0, np.float32))
+        if not isinstance(data, Tensor):
+            raise TypeError(f"Variable data has to be a tensor, but got {type(data).__name__}")
         out = data.detach()
         out.requires_grad = requires_grad
         return out
-    return Tensor(data, requires_grad=requires_grad)
+
+
+class Variable(metaclass=_VariableType):
+    """torch.autograd.Variable, the old wrapper: ``Variable(tensor)`` is a Tensor of the same
+    data (no copy, as torch's; ``requires_grad`` sets its flag, ``volatile`` is ignored);
+    data that is no tensor is a TypeError; no data: an empty float32 tensor."""
+
+
+# torch.autograd.variable, the legacy module holding Variable
+variable = types.ModuleType("dlpy.autograd.variable", "torch.autograd.variable: Variable.")
+variable.Variable = Variable
+sys.modules[variable.__name__] = variable
 
 
 _multithreading = [True]
@@ -82,6 +109,29 @@ class set_multithreading_enabled(_DecoratorContextManager):  # noqa: N801 - torc
 
     def clone(self) -> set_multithreading_enabled:
         return set_multithreading_enabled(self.mode)
+
+
+_grad_layout_enforced = [True]
+
+
+class enforce_grad_layout_policy(_DecoratorContextManager):  # noqa: N801 - torch's name
+    """torch.autograd.enforce_grad_layout_policy(enable=True): sets the flag at once (back
+    to ``prev`` at the end of a ``with`` block, as torch's). In torch it lets an accumulated
+    gradient keep the incoming gradient's strides instead of its parameter's; dlpy's
+    gradients hold the same values either way, so the flag changes nothing here."""
+
+    def __init__(self, enable: bool = True):
+        self.prev, self.mode = _grad_layout_enforced[0], enable
+        _grad_layout_enforced[0] = bool(enable)
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc) -> None:
+        _grad_layout_enforced[0] = self.prev
+
+    def clone(self) -> enforce_grad_layout_policy:
+        return enforce_grad_layout_policy(self.mode)
 
 
 class _NotATensorError(TypeError, RuntimeError):
@@ -143,7 +193,7 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
          grad_outputs=None, retain_graph: bool | None = None, create_graph: bool = False,
          only_inputs: bool = True, allow_unused: bool | None = None,
          is_grads_batched: bool = False, *,
-         materialize_grads: bool = False) -> tuple[Tensor | None, ...]:
+         materialize_grads: bool = False) -> tuple[Tensor | None, ...] | dict:
     """The gradients of ``outputs`` with respect to ``inputs`` (a tuple, one per input).
 
     grad_outputs: the vector of the vector-Jacobian product, one per output (each output with
@@ -159,6 +209,9 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
     is_grads_batched: each grad_output has a leading batch dimension; one pass per entry, the
     gradients stacked along it (torch's vmap over the backward, done here as a loop).
     only_inputs: torch's deprecated flag, ignored (with its warning when False).
+    outputs and inputs may be GradientEdges (``graph.get_gradient_edge``): an input edge is
+    the gradient with respect to its tensor (None, or an error, where the outputs do not
+    reach it; materialize_grads refuses that), an output edge starts the pass there.
     """
     if not only_inputs:
         import warnings
@@ -166,6 +219,17 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
         warnings.warn("only_inputs argument is deprecated and is ignored now (defaults to "
                       "True). To accumulate gradient for other parts of the graph, please use "
                       "torch.autograd.backward.", UserWarning, stacklevel=2)
+    if type(inputs) is dict:  # named inputs (dict(model.named_parameters())): named results
+        keys = list(inputs)
+        found = grad(outputs, _dict_inputs("grad", inputs), grad_outputs, retain_graph,
+                     create_graph, only_inputs, allow_unused, is_grads_batched,
+                     materialize_grads=materialize_grads)
+        return dict(zip(keys, found))
+    inputs = _dict_inputs("grad", inputs)
+    if retain_graph is None and _keep_graph[0]:  # vmap calling func once per sample
+        retain_graph = True
+    outputs = _edge_outputs("autograd.grad", outputs)  # GradientEdges: their tensors
+    inputs, edges = _edge_inputs(outputs, inputs)
     if is_grads_batched:
         return _batched_grad(outputs, inputs, grad_outputs, retain_graph, create_graph,
                              allow_unused, materialize_grads)
@@ -205,6 +269,9 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
                     "have been used in the graph. Set allow_unused=True if this is the desired "
                     "behavior (it gives None for that input)"
                 )
+            if materialize_grads and i in edges:
+                raise RuntimeError("materialize_grads cannot be used when the given input is a "
+                                   "GradientEdge")
             results.append(Tensor(np.zeros(t.shape, dtype=t.dtype), requires_grad=create_graph)
                            if materialize_grads else None)
             continue
@@ -213,9 +280,33 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
             continue
         if isinstance(g, Tensor):  # a constant of the create_graph pass
             g = g.data
-        g = g.dense() if isinstance(g, SparseGrad) else np.array(g, dtype=t.dtype)
+        dtype = t.dtype
+        if engine._grad_dtype_count and t.op is None:  # a leaf's grad_dtype, as torch's
+            dtype = engine._wanted_grad_dtype(t)
+            dtype = g.dtype if dtype is None else dtype
+        g = g.dense() if isinstance(g, SparseGrad) else np.array(g, dtype=dtype)
         results.append(sparse[i]._sparse_grad(g) if i in sparse else Tensor(g))
     return tuple(results)
+
+
+def _dict_inputs(name: str, inputs):
+    """grad/backward's ``inputs`` given as a dict (torch 2.13): its values, as a tuple; other
+    Mappings are refused, as torch's."""
+    if type(inputs) is dict:
+        if not inputs:
+            raise RuntimeError(f"`inputs` argument to `{name}()` cannot be empty.")
+        return tuple(inputs.values())
+    if isinstance(inputs, Mapping):
+        raise TypeError(f"`inputs` argument to `{name}()` must be a dict, not "
+                        f"{type(inputs).__name__}. Other Mapping types are not supported.")
+    if hasattr(inputs, "__next__"):  # a generator or iterator: read once, here
+        return tuple(inputs)
+    return inputs
+
+
+# > 0 while vmap runs its function for a sample that another follows: autograd.grad's
+# retain_graph=None then keeps the graph (torch's vmap makes one batched call)
+_keep_graph = [0]
 
 
 def _sparse_inputs(inputs):
@@ -268,16 +359,27 @@ def backward(tensors: Tensor | Sequence[Tensor], grad_tensors=None,
     """``sum(t.backward(g))`` over several tensors in one pass: each leaf's ``.grad`` gets
     the sum of the gradients from all of them (a tensor shared by their graphs is visited
     once). ``inputs``: only these tensors' ``.grad`` accumulate (leaves or not), and only the
-    ops on a path to them run, as torch's. ``create_graph=True``: the ``.grad`` become Tensors
-    with a graph (added to by recorded ops), to differentiate again; the graph is kept."""
+    ops on a path to them run, as torch's; a GradientEdge there is its tensor (an op's edge:
+    its gradient is computed and kept nowhere, as torch's), and ``tensors`` may be edges
+    too. ``create_graph=True``: the ``.grad`` become Tensors with a graph (added to by
+    recorded ops), to differentiate again; the graph is kept."""
     if sys.modules["dlpy.tensor"]._transform_depth[0]:
         sys.modules["dlpy.tensor"]._backward_in_transform()
     if isinstance(tensors, (list, tuple)) and not tensors:
         return  # no roots: nothing to do (torch's engine runs no pass)
-    tensors = _as_list("autograd.backward", "tensors", tensors)
+    tensors = _as_list("autograd.backward", "tensors",
+                       _edge_outputs("autograd.backward", tensors))
+    discard = frozenset()  # an op's GradientEdge among inputs: its gradient is kept nowhere
+    inputs = _dict_inputs("backward", inputs)
+    if inputs is not None:
+        inputs, edges = _edge_inputs(tensors, inputs)
+        if edges:
+            given = {id(t) for i, t in enumerate(inputs) if not edges.get(i)}
+            discard = frozenset(id(t) for i, t in enumerate(inputs)
+                                if edges.get(i) and id(t) not in given)
     if create_graph:
         root_grads = _root_grads("autograd.backward", tensors, grad_tensors, graph=True)
-        _backward_graph("autograd.backward", tensors, root_grads, inputs)
+        _backward_graph("autograd.backward", tensors, root_grads, inputs, discard)
         if retain_graph is False:
             _free_pass(tensors, None)
         return
@@ -285,7 +387,8 @@ def backward(tensors: Tensor | Sequence[Tensor], grad_tensors=None,
     if inputs is None:
         _backpropagate(tensors, root_grads, bool(retain_graph))
     else:
-        _backward_into("autograd.backward", tensors, root_grads, bool(retain_graph), inputs)
+        _backward_into("autograd.backward", tensors, root_grads, bool(retain_graph), inputs,
+                       discard)
 
 
 def _free_pass(roots: list[Tensor], capture: set[int] | None) -> None:
@@ -502,6 +605,7 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: f
 # work while this file stays a module.
 from dlpy import autograd_functional as functional  # noqa: E402
 from dlpy.autograd_function import Function, FunctionCtx, once_differentiable  # noqa: E402
+from dlpy.overrides import is_tensor_like  # noqa: E402, F401 - torch.autograd.is_tensor_like
 
 sys.modules[f"{__name__}.functional"] = functional
 # torch.autograd.function (``from torch.autograd.function import once_differentiable``)
@@ -582,6 +686,234 @@ def register_multi_grad_hook(tensors, fn, *, mode: str = "all") -> _MultiHandle:
     return _MultiHandle(tuple(t.register_hook(hook_of(i)) for i, t in enumerate(tensors)))
 
 
+class GradientEdge(NamedTuple):
+    """torch.autograd.graph.GradientEdge: where a gradient enters the graph, ``node`` (a
+    ``grad_fn``, or a leaf's AccumulateGrad) and ``output_nr``, which of its outputs (0: dlpy's
+    nodes have one output each). As ``inputs`` of grad/backward: the gradient with respect to
+    that output (of a tensor one no longer holds, too); as ``outputs``: a pass starting there.
+    ``ownership_token``: torch's field for Python-made nodes, None here."""
+
+    node: object
+    output_nr: int
+    ownership_token: object = None
+
+
+def get_gradient_edge(tensor: Tensor) -> GradientEdge:
+    """torch.autograd.graph.get_gradient_edge: the edge of ``tensor``, ``(grad_fn, output_nr)``
+    or a leaf's ``(AccumulateGrad, 0)``; ``grad(loss, get_gradient_edge(t))`` is
+    ``grad(loss, t)``. RuntimeError for a tensor that does not require gradients. The node
+    keeps a reference to the tensor, so the edge can start a pass (``outputs``) after the
+    tensor itself was dropped."""
+    if not tensor.requires_grad:
+        raise RuntimeError("It is not possible to get the gradient edge for a Tensor that does "
+                           "not require gradients")
+    node = _grad_node(tensor)
+    if node is tensor.op:
+        try:  # a cycle op <-> tensor, collected with the graph; free() drops it
+            node.__dict__["_edge_output"] = tensor
+        except AttributeError:  # (a node without a __dict__: found by searching the graph)
+            pass
+    return GradientEdge(node, tensor.output_nr)
+
+
+def _edge_tensor(edge: GradientEdge, graph: list[Tensor] | None = None) -> Tensor | None:
+    """The tensor whose gradient ``edge`` stands for: a leaf's (AccumulateGrad), the output
+    get_gradient_edge noted on the node (or its value before an in-place change, the one the
+    node made), else the tensor of ``graph`` (a pass's tensors) that the node made; None
+    when none is known."""
+    node = edge.node
+    if type(node) is AccumulateGrad:
+        return node.variable
+    if not isinstance(node, Op):
+        raise _NotATensorError(f"GradientEdge: node must be a grad_fn, got "
+                               f"{type(node).__name__}")
+    if edge.output_nr != 0:
+        raise AutogradError(f"GradientEdge: output_nr {edge.output_nr} of {node.name()}: dlpy's "
+                            "nodes have one output each (output_nr 0)")
+    tensor = getattr(node, "__dict__", {}).get("_edge_output")
+    while tensor is not None and tensor.op is not node:  # changed in place since: the value
+        tensor = _stand_ins.get(tensor.op) if tensor.op is not None else None  # node made
+    if tensor is None and graph is not None:
+        tensor = next((t for t in graph if t.op is node), None)
+    return tensor
+
+
+def _edge_outputs(name: str, outputs):
+    """grad/backward's ``outputs`` with each GradientEdge replaced by its tensor (the pass
+    starts there); an edge whose tensor is not known is refused."""
+    if isinstance(outputs, GradientEdge):
+        outputs = [outputs]
+    elif isinstance(outputs, Tensor) or not any(isinstance(o, GradientEdge) for o in outputs):
+        return outputs
+    resolved = []
+    for i, out in enumerate(outputs):
+        if isinstance(out, GradientEdge):
+            tensor = _edge_tensor(out)
+            if tensor is None:
+                raise AutogradError(
+                    f"{name}: outputs[{i}] is a GradientEdge of {out.node.name()} whose tensor "
+                    "dlpy does not know: take the edge with get_gradient_edge(tensor)")
+            out = tensor
+        resolved.append(out)
+    return resolved
+
+
+def _edge_inputs(outputs, inputs) -> tuple[object, dict[int, bool]]:
+    """grad/backward's ``inputs`` with each GradientEdge replaced by its tensor (found in the
+    graph of ``outputs`` where the node does not say it), and the edges' positions: True for
+    an op's output (its gradient is kept nowhere by backward), False for a leaf's. An edge the
+    outputs do not reach is a tensor of no graph (so: unused)."""
+    if isinstance(inputs, GradientEdge):
+        inputs = [inputs]
+    elif isinstance(inputs, (Tensor, dict)) or not any(
+            isinstance(t, GradientEdge) for t in inputs):
+        return inputs, {}
+    graph, resolved, edges = None, [], {}
+    for i, t in enumerate(inputs):
+        if isinstance(t, GradientEdge):
+            edges[i] = type(t.node) is not AccumulateGrad
+            tensor = _edge_tensor(t)
+            if tensor is None:
+                if graph is None:
+                    from dlpy.tensor import _topological_order
+                    roots = _as_list("autograd.grad", "outputs", outputs)
+                    graph = _topological_order(roots)
+                tensor = _edge_tensor(t, graph)
+            t = tensor if tensor is not None else Tensor(np.zeros(0), requires_grad=True)
+        resolved.append(t)
+    return resolved, edges
+
+
+class _AllowMutationOnSavedContext:
+    """What an ``allow_mutation_on_saved_tensors`` block yields, as torch's: its state, a copy
+    of the memory of each tensor changed in place in the block, taken before the change (by
+    the id of the array owning that memory: (clock, owner, bytes) triples). ``clear()``
+    drops them (as the block's end does)."""
+
+    def __init__(self):
+        self.copies: dict[int, list[tuple]] = {}
+
+    def clear(self) -> None:
+        self.copies.clear()
+
+
+class _MutationWatch:
+    """The engine's side of allow_mutation_on_saved_tensors (``dlpy.tensor._mutation_watch``,
+    kept once a block was opened): the clocks of the open block and of the closed ones (the
+    engine's clock, moved on at each block's start and end, so the ops recorded in a block
+    are those with its clocks)."""
+
+    def __init__(self):
+        self.open: _AllowMutationOnSavedContext | None = None
+        self.start = 0
+        self.starts: list[int] = []  # closed blocks: [starts[k], ends[k]) in clock ticks
+        self.ends: list[int] = []
+
+    def before_write(self, tensor: Tensor) -> None:
+        """Copy the memory ``tensor`` writes to (all of its owner's bytes, so any view of it
+        can be rebuilt on the copy), unless a copy was taken since the last change."""
+        from dlpy.tensor import _buffer
+
+        engine = sys.modules["dlpy.tensor"]
+        owner = _buffer(tensor.data)
+        taken = self.open.copies.setdefault(id(owner), [])
+        if taken and taken[-1][0] == engine._clock and taken[-1][1] is owner:
+            return  # nothing changed since that copy (every change moves the clock on)
+        raw = None
+        if (type(owner) is np.ndarray and owner.dtype.kind not in "OV" and owner.size
+                and (owner.flags.c_contiguous or owner.flags.f_contiguous)):
+            raw = owner.ravel(order="A").view(np.uint8).copy()  # its bytes in memory order
+        taken.append((engine._clock, owner, raw))
+
+    def admits(self, node: Tensor, op) -> bool:
+        """Whether ``op`` (which made ``node``) was recorded in the open block; an op recorded
+        in a closed block that reads saved values refuses, as torch's unpack hook."""
+        tick = node._tick
+        if self.open is not None and tick >= self.start:
+            return True
+        k = bisect.bisect_right(self.starts, tick) - 1
+        if k >= 0 and tick < self.ends[k] and _reads_saved(op):
+            raise AssertionError("Trying to backward outside of the "
+                                 "'allow_mutation_on_saved_tensors' contextin which the graph "
+                                 "was originally recorded.")
+        return False
+
+    def restore(self, op, tick: int) -> bool:
+        """Give ``op`` (recorded at ``tick``) the values its saved arrays held then: each array
+        of op's state in memory changed in place in the block since ``tick`` becomes the same
+        view of the copy taken before the first such change. False where that cannot be (no
+        copy of that time, or memory numpy cannot copy so): the usual refusal. Memory never
+        changed in place in the block (dlpy's own marks, as a stand-in's) is left as it is."""
+        from dlpy.tensor import _buffer, _marks
+
+        state, copies, rebuilt = op.__dict__, self.open.copies, {}
+        for key, value in list(state.items()):
+            arrays = (value,) if type(value) is np.ndarray else value if type(value) in (
+                tuple, list) else ()
+            for array in arrays:
+                if type(array) is not np.ndarray or id(array) in rebuilt:
+                    continue
+                owner = _buffer(array)
+                taken, entry = copies.get(id(owner)), _marks.get(id(owner))
+                if not taken or entry is None or entry[1] <= tick:
+                    continue  # not changed in place in the block since op recorded
+                copy = next((raw for clock, held, raw in taken if clock >= tick and held is owner),
+                            None)
+                if copy is None:
+                    return False
+                start = array.__array_interface__["data"][0] - owner.__array_interface__["data"][0]
+                rebuilt[id(array)] = np.ndarray(array.shape, array.dtype, buffer=copy,
+                                                offset=start, strides=array.strides)
+            if type(value) is np.ndarray and id(value) in rebuilt:
+                state[key] = rebuilt[id(value)]
+            elif arrays and any(id(a) in rebuilt for a in arrays if type(a) is np.ndarray):
+                state[key] = type(value)(rebuilt.get(id(a), a) if type(a) is np.ndarray else a
+                                         for a in value)
+        return True
+
+
+def _reads_saved(op) -> bool:
+    """Whether ``op``'s backward reads a saved tensor (an input or its output; Op.saves). A
+    0-d constant that needs no gradient (where a Python number went: torch saves the number,
+    not a tensor) does not count."""
+    from dlpy.tensor import _reads
+
+    inputs, saves = op.inputs, op.saves
+    return _reads(saves, "output", inputs) or any(
+        _reads(saves, i, inputs) and (t.requires_grad or t.data.ndim)
+        for i, t in enumerate(inputs))
+
+
+@contextlib.contextmanager
+def allow_mutation_on_saved_tensors():
+    """torch.autograd.graph.allow_mutation_on_saved_tensors: in the block, a tensor saved for
+    backward may be changed in place (recorded or under no_grad): its memory is copied before
+    the change and the backward of the ops recorded in the block reads the copy, the values
+    they saved (torch clones on mutation). Yields the block's state. A graph recorded in the
+    block backpropagates there only: after the block, an op of it that reads a saved value
+    refuses (AssertionError, as torch's); blocks cannot be nested (RuntimeError). Changes not
+    made by an in-place method (an optimizer's step, numpy writes) are not copied."""
+    engine = sys.modules["dlpy.tensor"]
+    watch = engine._mutation_watch
+    if watch is None:
+        watch = engine._mutation_watch = _MutationWatch()
+    if watch.open is not None:
+        raise RuntimeError("allow_mutation_on_saved_tensors contexts cannot be nested")
+    ctx = _AllowMutationOnSavedContext()
+    engine._clock += 1  # the block's ops are those recorded from this tick on
+    watch.open, watch.start = ctx, engine._clock
+    engine._before_in_place = watch.before_write
+    try:
+        yield ctx
+    finally:
+        engine._before_in_place = None
+        engine._clock += 1
+        watch.starts.append(watch.start)
+        watch.ends.append(engine._clock)
+        watch.open = None
+        ctx.clear()
+
+
 def _graph_module():
     """``dlpy.autograd.graph``, as torch.autograd.graph: ``Node`` (the class of every
     ``grad_fn``, for isinstance) and ``increment_version``. A module object made here, so
@@ -628,8 +960,14 @@ def _graph_module():
     module.saved_tensors_hooks, module.save_on_cpu = saved_tensors_hooks, save_on_cpu
     module.disable_saved_tensors_hooks = disable_saved_tensors_hooks
     module.register_multi_grad_hook = register_multi_grad_hook
+    module.GradientEdge, module.get_gradient_edge = GradientEdge, get_gradient_edge
+    module.allow_mutation_on_saved_tensors = allow_mutation_on_saved_tensors
+    module._AllowMutationOnSavedContext = _AllowMutationOnSavedContext
+    for public in (GradientEdge, get_gradient_edge, allow_mutation_on_saved_tensors):
+        public.__module__ = module.__name__
     module.__all__ = ["Node", "increment_version", "saved_tensors_hooks", "save_on_cpu",
-                      "disable_saved_tensors_hooks", "register_multi_grad_hook"]
+                      "disable_saved_tensors_hooks", "register_multi_grad_hook",
+                      "GradientEdge", "get_gradient_edge", "allow_mutation_on_saved_tensors"]
     return module
 
 

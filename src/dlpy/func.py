@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from dlpy import autograd as _autograd
 from dlpy import forward_ad as _forward
 from dlpy import func_batching as _batching
 from dlpy import random as _random
@@ -49,7 +50,7 @@ from dlpy.tensor import (
 
 __all__ = ["functional_call", "functionalize", "grad", "grad_and_value", "hessian", "jacfwd",
            "jacrev", "jvp", "linearize", "replace_all_batch_norm_modules_",
-           "stack_module_state", "vjp", "vmap"]
+           "rearrange", "stack_module_state", "vjp", "vmap"]
 
 _TREE = "Tensors (or nested tuples, lists and dicts of them)"
 
@@ -833,7 +834,12 @@ def vmap(func: Callable, in_dims=0, out_dims=0, randomness: str = "error", *,
             if randomness == "same" and start is not None:
                 _random._default.bit_generator.state = start
             before = _generator_state() if randomness == "error" else None
-            out = func(*_unflatten(spec, sliced), **kwargs)
+            keep = i < size - 1  # autograd.grad in func keeps the graph for the next sample
+            _autograd._keep_graph[0] += keep
+            try:
+                out = func(*_unflatten(spec, sliced), **kwargs)
+            finally:
+                _autograd._keep_graph[0] -= keep
             if randomness == "error" and _generator_state() != before:
                 raise RuntimeError(f"{name}: func drew from the default random generator with "
                                    "randomness='error'; pass randomness='different' or 'same'")
@@ -1171,3 +1177,75 @@ def replace_all_batch_norm_modules_(root):
             module.num_batches_tracked = None
             module.track_running_stats = False
     return root
+
+
+def _rearrange_side(pattern: str, side: str) -> list[list[str]]:
+    """One side of a rearrange pattern: its dims, each a list of axis names (one name, or the
+    names of a parenthesised group; '...' for the dims an ellipsis stands for)."""
+    groups, group = [], None
+    for token in side.replace("(", " ( ").replace(")", " ) ").split():
+        if token == "(":
+            if group is not None:
+                raise ArgError(f"rearrange: nested parentheses in {pattern!r}")
+            group = []
+        elif token == ")":
+            if group is None:
+                raise ArgError(f"rearrange: unbalanced parentheses in {pattern!r}")
+            groups.append(group)
+            group = None
+        elif token != "..." and not token.isidentifier():
+            raise ArgError(f"rearrange: invalid axis name {token!r} in {pattern!r}")
+        elif group is not None:
+            group.append(token)
+        else:
+            groups.append([token])
+    if group is not None:
+        raise ArgError(f"rearrange: unbalanced parentheses in {pattern!r}")
+    return groups
+
+
+def rearrange(tensor, pattern: str, **axes_lengths: int) -> Tensor:
+    """torch.func.rearrange (einops' rearrange): reorders, merges and splits the dims of
+    ``tensor`` (or of a stacked list/tuple of tensors) as ``pattern`` says, e.g.
+    ``"b h w c -> b (c h w)"`` or ``"b (h1 h) w c -> (b h1) h w c"`` with ``h1=2``; a
+    group split on the left needs the sizes of all but one of its axes in ``axes_lengths``;
+    ``...`` stands for the dims not named. Every name on one side must be on the other."""
+    if isinstance(tensor, (list, tuple)):
+        tensor = stack(list(tensor))
+    if pattern.count("->") != 1:
+        raise ArgError(f"rearrange: the pattern must hold exactly one '->', got {pattern!r}")
+    left, right = (_rearrange_side(pattern, side) for side in pattern.split("->"))
+    names_left = [n for g in left for n in g]
+    names_right = [n for g in right for n in g]
+    if len(set(names_left)) != len(names_left) or sorted(names_left) != sorted(names_right):
+        raise ArgError(f"rearrange: each axis must appear once on each side of {pattern!r}")
+    shape = list(tensor.shape)
+    if "..." in names_left:
+        at = next(i for i, g in enumerate(left) if "..." in g)
+        if left[at] != ["..."]:
+            raise ArgError(f"rearrange: an ellipsis cannot be in a group in {pattern!r}")
+        count = len(shape) - (len(left) - 1)
+        dots = [f"...{i}" for i in range(max(count, 0))]
+        left = left[:at] + [[d] for d in dots] + left[at + 1:]
+        right = [h for g in right  # a lone "..." stays apart, one in a group is merged
+                 for h in ([[d] for d in dots] if g == ["..."] else
+                           [[d for n in g for d in (dots if n == "..." else [n])]])]
+    if len(left) != len(shape):
+        raise ArgError(f"rearrange: {pattern!r} names {len(left)} dims, the tensor has "
+                       f"{len(shape)}")
+    sizes = {n: int(v) for n, v in axes_lengths.items()}
+    for group, size in zip(left, shape):
+        unknown = [n for n in group if n not in sizes]
+        known = int(np.prod([sizes[n] for n in group if n in sizes]))
+        if len(unknown) > 1:
+            raise ArgError(f"rearrange: cannot infer the sizes of {unknown} in {pattern!r}")
+        if unknown:
+            if known == 0 or size % known:
+                raise ArgError(f"rearrange: dim of size {size} cannot be split by {known}")
+            sizes[unknown[0]] = size // known
+        elif known != size:
+            raise ArgError(f"rearrange: dim of size {size} does not match {group} = {known}")
+    atoms = [n for g in left for n in g]
+    order = [atoms.index(n) for g in right for n in g]
+    out = tensor.reshape([sizes[n] for n in atoms]).permute(order)
+    return out.reshape([int(np.prod([sizes[n] for n in g])) for g in right])

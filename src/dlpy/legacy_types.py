@@ -56,6 +56,13 @@ class _LegacyTensor(metaclass=_LegacyTensorType):
                 raise TypeError(f"{name}: expected a tensor of dtype {cls.dtype_name} "
                                 f"(got {data.dtype.name}); convert it with .to()")
             return data.view(data.shape)  # an alias sharing the memory, as torch's
+        from dlpy.storage import TypedStorage
+
+        if isinstance(data, TypedStorage):  # a tensor over the storage's memory
+            if data.dtype.name != cls.dtype_name:
+                raise TypeError(f"{name}: expected a storage of dtype {cls.dtype_name} "
+                                f"(got {data.dtype.name})")
+            return Tensor(data._elements())
         if not isinstance(data, (list, tuple, np.ndarray)):
             raise TypeError(f"{name}: data must be a sequence (got {type(data).__name__})")
         return creation.tensor(data, dtype=dtype, device=device)

@@ -49,7 +49,9 @@ Bad arguments raise OpCallError, a TypeError and (as torch's) a RuntimeError.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import enum
 import functools
 import inspect
 import operator
@@ -1119,6 +1121,31 @@ def _device_types(device_types: Any, where: str) -> list[str | None]:
     return out
 
 
+class Tag(enum.Enum):
+    """torch.Tag: what an op's schema is tagged with (``custom_op(..., tags=Tag.inplace)``);
+    dlpy accepts them and does not act on them."""
+
+    core = 0
+    data_dependent_output = 1
+    dynamic_output_shape = 2
+    flexible_layout = 3
+    generated = 4
+    inplace = 5
+    inplace_view = 6
+    needs_contiguous_strides = 7
+    needs_exact_strides = 8
+    needs_fixed_stride_order = 9
+    nondeterministic_bitwise = 10
+    nondeterministic_seeded = 11
+    out = 12
+    pointwise = 13
+    pt2_compliant_tag = 14
+    reduction = 15
+    view_copy = 16
+    maybe_aliasing_or_mutating = 17
+    cudagraph_unsafe = 18
+
+
 class CustomOpDef:
     """What ``@custom_op`` makes: callable as the function it wraps, with ``register_*``
     methods. ``_opoverload`` is ``dlpy.ops.<ns>.<name>.default``."""
@@ -1168,9 +1195,47 @@ class CustomOpDef:
         batch under ``dlpy.func.vmap`` (``in_dims``: 0 or None per argument)."""
         return register_vmap(self, func)
 
+    @contextlib.contextmanager
+    def set_kernel_enabled(self, device_type: str, enabled: bool = True):
+        """Context manager turning off (``enabled=False``) or back on the kernel registered for
+        ``device_type`` with ``register_kernel``; while off, the op runs the function it was
+        made from. The previous state comes back on exit."""
+        kernels = self._opoverload._kernels
+        if device_type not in kernels and not enabled:
+            yield
+            return
+        disabled = getattr(self, "_disabled_kernels", {})
+        self._disabled_kernels = disabled
+        saved = dict(kernels), dict(disabled)
+        if not enabled and device_type not in disabled:
+            disabled[device_type] = kernels[device_type]
+            kernels[device_type] = self._init_fn
+        elif enabled and device_type in disabled:
+            kernels[device_type] = disabled.pop(device_type)
+        try:
+            yield
+        finally:
+            kernels.clear()
+            kernels.update(saved[0])
+            disabled.clear()
+            disabled.update(saved[1])
+
     def register_autocast(self, device_type: str, cast_inputs) -> None:
         raise NotImplementedError(f"{self._qualname}.register_autocast: dlpy's autocast does "
                                   f"not dispatch custom ops; cast the inputs in the kernel")
+
+
+def _tagged_returns(schema: str, tags: Any) -> str:
+    """An inferred schema whose single Tensor return aliases its single mutated argument when
+    ``tags`` hold ``Tag.inplace`` or ``Tag.out`` (torch: ``(Tensor(a0!) x) -> Tensor(a0!)``):
+    such an op returns the tensor it changed."""
+    tags = tags if isinstance(tags, (tuple, list, set)) else (tags,)
+    if not any(tag in (Tag.inplace, Tag.out) for tag in tags):
+        return schema
+    mutated = re.findall(r"Tensor\((a\d+)!\)", schema)
+    if len(mutated) == 1 and schema.endswith("-> Tensor"):
+        return f"{schema[:-len('Tensor')]}Tensor({mutated[0]}!)"
+    return schema
 
 
 def custom_op(name: str, fn: Callable | None = None, /, *,
@@ -1194,6 +1259,8 @@ def custom_op(name: str, fn: Callable | None = None, /, *,
                                  f"schema suggests that the op mutates {expected} which is "
                                  f"different from what was provided to us in `mutates_args`. "
                                  f"Please make these consistent.")
+        if schema is None:
+            schema_str = _tagged_returns(schema_str, tags)
         result = CustomOpDef(ns, opname, schema_str, fn)
         result.register_kernel(device_types)(fn)
         return result

@@ -25,6 +25,7 @@ table keyed by them).
 from __future__ import annotations
 
 import collections
+import functools
 import types as _types
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -38,7 +39,7 @@ __all__ = [
     "TorchFunctionMode", "enable_dispatch", "get_default_nowrap_functions",
     "get_ignored_functions", "get_overridable_functions", "handle_torch_function",
     "has_torch_function", "has_torch_function_unary", "has_torch_function_variadic",
-    "is_tensor_like",
+    "is_tensor_like", "is_tensor_method_or_property", "wrap_torch_function",
 ]
 
 
@@ -171,6 +172,46 @@ def handle_torch_function(public_api: Callable, relevant_args: Iterable, *args, 
 def is_tensor_like(inp: Any) -> bool:
     """A Tensor, or an instance of a type with ``__torch_function__``."""
     return type(inp) is Tensor or hasattr(inp, "__torch_function__")
+
+
+def is_tensor_method_or_property(func: Callable) -> bool:
+    """Whether ``func`` is a method or property of Tensor (``Tensor.add``, ``Tensor.grad``'s
+    getter), not a module-level function such as ``dlpy.add`` (torch's helper for overriders:
+    such functions get the tensor itself as their first argument)."""
+    return func in _tensor_members() or getattr(func, "__name__", None) == "__get__"
+
+
+def _tensor_members() -> set:
+    """Tensor's methods and properties' getters, as in the class dicts along its MRO."""
+    members = set()
+    for kind in Tensor.__mro__[:-1]:
+        for value in vars(kind).values():
+            if isinstance(value, property):
+                value = value.fget
+            if callable(value):
+                try:
+                    members.add(value)
+                except TypeError:  # an unhashable callable: not a method
+                    pass
+    return members
+
+
+def wrap_torch_function(dispatcher: Callable):
+    """Decorator making a user function overridable by ``__torch_function__`` (and modes):
+    ``dispatcher`` has the function's signature and returns the arguments to check for
+    overrides; when one overrides, the call goes to ``handle_torch_function``."""
+
+    def inner(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def wrapped(*args, **kwargs):
+            relevant_args = dispatcher(*args, **kwargs)
+            if has_torch_function(relevant_args):
+                return handle_torch_function(wrapped, relevant_args, *args, **kwargs)
+            return func(*args, **kwargs)
+
+        return wrapped
+
+    return inner
 
 
 class DisableTorchFunctionSubclass:

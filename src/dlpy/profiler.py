@@ -171,6 +171,20 @@ _SORT_KEYS = ("cpu_time", "cpu_time_total", "self_cpu_time_total", "cpu_memory_u
               "self_cpu_memory_usage", "count")
 
 
+def _averaged(events: Iterable, group_by_input_shape: bool, profile_memory: bool) -> EventList:
+    """The events grouped by name (and input shapes): one ``FunctionEventAvg`` each, in order
+    of first appearance."""
+    rows: dict = {}
+    for event in sorted(events, key=lambda e: e.start_ns):
+        shapes = event.input_shapes if group_by_input_shape else None
+        key = (event.name, str(shapes))
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = FunctionEventAvg(event.name, event.kind, shapes)
+        row.add(event)
+    return EventList(rows.values(), group_by_input_shape, profile_memory)
+
+
 class EventList(list):
     """Events (``prof.events()``) or their averages (``prof.key_averages()``), with
     ``table()``."""
@@ -181,11 +195,20 @@ class EventList(list):
         self.grouped_by_shape = grouped_by_shape
         self.profile_memory = profile_memory
 
+    def key_averages(self, group_by_input_shape: bool = False) -> EventList:
+        """One ``FunctionEventAvg`` per name (and input shapes) of these events, in order of
+        first appearance (as ``profile.key_averages``)."""
+        return _averaged(self, group_by_input_shape, self.profile_memory)
+
     def table(self, sort_by: str | None = None, row_limit: int = 100,
-              max_name_column_width: int = 55) -> str:
+              max_name_column_width: int = 55, max_src_column_width: int = 75,
+              max_shapes_column_width: int = 80, header: str | None = None,
+              top_level_events_only: bool = False, time_unit: str | None = None) -> str:
         """PyTorch's table: a row per entry, sorted by ``sort_by`` (largest first; None keeps
         the order of first appearance), at most ``row_limit`` rows, and the total self time
-        of all entries."""
+        of all entries. torch's layout keywords (source/shape column widths, ``header``,
+        ``top_level_events_only``, ``time_unit``) are accepted; dlpy's rows have no source or
+        shape columns and every recorded event is a top-level one."""
         if sort_by is not None and sort_by not in _SORT_KEYS:
             raise ValueError(f"table: sort_by must be None or one of {', '.join(_SORT_KEYS)}, "
                              f"got {sort_by!r}")
@@ -717,15 +740,7 @@ class profile:  # noqa: N801 - torch's name
         if group_by_input_shape and not self.record_shapes:
             raise ValueError("key_averages: group_by_input_shape needs "
                              "profile(record_shapes=True)")
-        rows: dict = {}
-        for event in sorted(self._events, key=lambda e: e.start_ns):
-            shapes = event.input_shapes if group_by_input_shape else None
-            key = (event.name, str(shapes))
-            row = rows.get(key)
-            if row is None:
-                row = rows[key] = FunctionEventAvg(event.name, event.kind, shapes)
-            row.add(event)
-        return EventList(rows.values(), group_by_input_shape, self.profile_memory)
+        return _averaged(self._events, group_by_input_shape, self.profile_memory)
 
     def export_chrome_trace(self, path: str | os.PathLike) -> None:
         """Write the events as Chrome's trace format (JSON: open it in chrome://tracing or

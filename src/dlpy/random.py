@@ -67,6 +67,14 @@ def fork_rng(devices=None, enabled: bool = True, _caller: str = "fork_rng",
         set_rng_state(state)
 
 
+def thread_safe_generator():
+    """The generator a data transform should draw from (torch.random.thread_safe_generator):
+    None, meaning the default generator. torch gives each DataLoader worker thread its own
+    generator here; dlpy's workers are processes (or the main thread), which already have
+    their own default generator."""
+    return None
+
+
 def get_rng(rng: np.random.Generator | None) -> np.random.Generator:
     """``rng`` itself, or the default generator when it is None."""
     return default_generator() if rng is None else rng

@@ -122,9 +122,10 @@ def _index_array(name: str, what: str, value, ndim: int, kinds: str = "iu",
 
 
 def _kept_dtype(array: np.ndarray, value) -> np.ndarray:
-    """``array`` (int64) in the index dtype the user gave: int32 stays int32, as torch's."""
+    """``array`` (int64) in the integer index dtype the user gave: int32 stays int32 (int16,
+    int8, uint8 too, which torch keeps unless invariants are checked), as torch's."""
     given = value.dtype if isinstance(value, (Tensor, np.ndarray)) else None
-    return array.astype(np.int32) if given == np.int32 else array
+    return array.astype(given) if given is not None and np.dtype(given).kind in "iu" else array
 
 
 def _values_tensor(name: str, values, dtype, requires_grad: bool) -> Tensor:
@@ -267,104 +268,97 @@ def sparse_compressed_tensor(compressed_indices, plain_indices, values, size=Non
 
 def _compressed(name, layout, compressed_indices, plain_indices, values, size, dtype, device,
                 requires_grad, check_invariants) -> SparseTensor:
-    """A compressed sparse matrix: pointers along the compressed dim (rows for CSR / BSR,
-    columns for CSC / BSC) into the plain indices and values (of blocks, for BSR / BSC)."""
+    """A compressed sparse tensor: pointers along the compressed dim (rows for CSR / BSR,
+    columns for CSC / BSC) into the plain indices and values (of blocks, for BSR / BSC).
+    Leading batch dims are those of the indices beyond the last, compressed (*B, m + 1) and
+    plain (*B, nnz), each batch with one nnz; values (*B, nnz, [R, C,] *dense_dims): the
+    dims after the entries (and blocks) are dense dims, as torch's hybrid tensors."""
     as_device(device, name)
-    if np.ndim(compressed_indices) == 2 and layout in (sparse_csr, sparse_csc):
-        return _batched(name, layout, compressed_indices, plain_indices, values, size, dtype,
-                        requires_grad)
     by_row = layout in _BY_ROW
     c_name, p_name = ("crow_indices", "col_indices") if by_row else ("ccol_indices",
                                                                      "row_indices")
     # float indices: torch's index conversion has no kernel for them (NotImplementedError)
-    crow = _index_array(name, c_name, compressed_indices, 1, kind_error=SparseNoKernelError)
-    col = _index_array(name, p_name, plain_indices, 1, kind_error=SparseNoKernelError)
+    ndim = max(int(np.ndim(compressed_indices.data if isinstance(compressed_indices, Tensor)
+                            else compressed_indices)), 1)
+    crow = _index_array(name, c_name, compressed_indices, ndim, kind_error=SparseNoKernelError)
+    # (plain indices of other dims: torch's IndexError when batched, "Dimension out of range")
+    col = _index_array(name, p_name, plain_indices, ndim, kind_error=SparseNoKernelError,
+                       dim_error=SparseDimError if ndim > 1 else SparseValueError)
     if size is not None and len(size) < 2:
         raise SparseDimError(f"{name}: size must have at least 2 dims, got {tuple(size)}")
     values = _values_tensor(name, values, dtype, requires_grad)
-    nnz = col.size
+    nb, batch, nnz = ndim - 1, crow.shape[:-1], col.shape[-1]
     blocked = layout in _BLOCKED
-    if (values.ndim != (3 if blocked else 1)) or values.shape[0] != nnz:
-        raise SparseValueError(f"{name}: values must be "
-                               f"{'(nnz, R, C) blocks' if blocked else '1-D'} "
-                               f"with one per {p_name[:-8]} index (nnz={nnz}), got shape "
-                               f"{values.shape}")
-    if crow.size == 0 or crow[0] != 0 or crow[-1] != nnz or np.any(np.diff(crow) < 0):
-        raise SparseValueError(f"{name}: {c_name} must rise from 0 to nnz={nnz}, got "
-                               f"{crow[:8].tolist()}{'...' if crow.size > 8 else ''}")
-    block = values.shape[1:] if blocked else (1, 1)
-    c_axis = 0 if by_row else 1  # the compressed dim
+    if col.shape[:-1] != batch or values.ndim < nb + 1 + 2 * blocked \
+            or tuple(values.shape[:nb + 1]) != batch + (nnz,):
+        raise SparseValueError(f"{name}: expected {c_name} (*B, m + 1), {p_name} (*B, nnz) and "
+                               f"values (*B, nnz{', R, C' if blocked else ''}, *dense_dims) of "
+                               f"one batch shape, got {crow.shape}, {col.shape} and "
+                               f"{tuple(values.shape)}")
+    if crow.shape[-1] == 0 or np.any(crow[..., 0] != 0) or np.any(crow[..., -1] != nnz) \
+            or np.any(np.diff(crow, axis=-1) < 0):
+        raise SparseValueError(f"{name}: {c_name} must rise from 0 to nnz={nnz} (in each batch), "
+                               f"got {crow.reshape(-1)[:8].tolist()}"
+                               f"{'...' if crow.size > 8 else ''}")
+    block = tuple(values.shape[nb + 1:nb + 3]) if blocked else (1, 1)
+    dense = tuple(values.shape[nb + 1 + 2 * blocked:])
+    c_axis = 0 if by_row else 1  # the compressed dim of the matrix
     if size is None:
         counts = [0, 0]
-        counts[c_axis], counts[1 - c_axis] = crow.size - 1, int(col.max()) + 1 if nnz else 0
-        size = (counts[0] * block[0], counts[1] * block[1])
+        counts[c_axis] = crow.shape[-1] - 1
+        counts[1 - c_axis] = int(col.max()) + 1 if col.size else 0
+        size = batch + (counts[0] * block[0], counts[1] * block[1]) + dense
     else:
         size = _size(name, size)
-        if len(size) != 2 or size[c_axis] != (crow.size - 1) * block[c_axis] \
-                or size[1 - c_axis] % block[1 - c_axis]:
-            raise SparseValueError(f"{name}: size must be 2-D with {crow.size - 1} "
-                                   f"{'rows' if by_row else 'columns'} (of blocks {block}; the "
-                                   f"length "
-                                   f"of {c_name} - 1), got {size}")
-    _check_range(name, p_name, col[None], (size[1 - c_axis] // block[1 - c_axis],))
+        matrix = size[nb:nb + 2]
+        if len(size) != nb + 2 + len(dense) or size[:nb] != batch or size[nb + 2:] != dense \
+                or matrix[c_axis] != (crow.shape[-1] - 1) * block[c_axis] \
+                or matrix[1 - c_axis] % block[1 - c_axis]:
+            raise SparseValueError(f"{name}: size must be {nb + 2 + len(dense)}-D with "
+                                   f"{crow.shape[-1] - 1} {'rows' if by_row else 'columns'} "
+                                   f"(of blocks {block}; the length of {c_name} - 1), batch dims "
+                                   f"{batch} and dense dims {dense}, got {size}")
+    plain_size = size[nb + 1 - c_axis] // block[1 - c_axis]
+    _check_range(name, p_name, col.reshape(1, -1), (plain_size,))
     if check_invariants or check_sparse_tensor_invariants.is_enabled():
-        rows = np.repeat(np.arange(crow.size - 1), np.diff(crow))
-        if not _sorted_distinct(rows * max(size[1 - c_axis], 1) + col):
+        for array, value in ((crow, compressed_indices), (col, plain_indices)):
+            if _kept_dtype(array, value).dtype not in (np.int32, np.int64):
+                raise SparseValueError(f"{name}: {c_name} and {p_name} dtype must be int32 or "
+                                       f"int64, got {_kept_dtype(array, value).dtype}")
+        slices = np.repeat(np.arange(crow.size // crow.shape[-1] * (crow.shape[-1] - 1)),
+                           np.diff(crow.reshape(-1, crow.shape[-1]), axis=-1).reshape(-1))
+        if not _sorted_distinct(slices * max(plain_size, 1) + col.reshape(-1)):
             raise SparseValueError(f"{name}: the {p_name} of each compressed slice must be sorted "
-                                   f"and "
-                                   "distinct (check_sparse_tensor_invariants)")
+                                   "and distinct (check_sparse_tensor_invariants)")
     return SparseTensor(layout, values, tuple(size), crow=_kept_dtype(crow, compressed_indices),
                         col=_kept_dtype(col, plain_indices))
 
 
-def _batched(name, layout, compressed_indices, plain_indices, values, size, dtype,
-             requires_grad) -> SparseTensor:
-    """A batch of CSR / CSC matrices of one nnz each: crow (B, m + 1), col and values
-    (B, nnz)."""
-    c_name, p_name = (("crow_indices", "col_indices") if layout is sparse_csr
-                      else ("ccol_indices", "row_indices"))
-    # (plain indices of fewer dims: torch's IndexError, "Dimension out of range")
-    crow = _index_array(name, c_name, compressed_indices, 2, dim_error=SparseDimError)
-    col = _index_array(name, p_name, plain_indices, 2, dim_error=SparseDimError)
-    values = _values_tensor(name, values, dtype, requires_grad)
-    batch, nnz = col.shape
-    if values.ndim != 2 or values.shape != col.shape or crow.shape[0] != batch:
-        raise SparseValueError(f"{name}: expected crow (B, m + 1), col and values (B, nnz) of one "
-                               f"batch size, got {crow.shape}, {col.shape} and "
-                               f"{tuple(values.shape)}")
-    if np.any(crow[:, 0] != 0) or np.any(crow[:, -1] != nnz) or np.any(np.diff(crow) < 0):
-        raise SparseValueError(f"{name}: {c_name} of each batch must rise from 0 to nnz={nnz}")
-    c_axis = 1 if layout is sparse_csr else 2
-    if size is None:
-        size = [batch, 0, 0]
-        size[c_axis], size[3 - c_axis] = crow.shape[1] - 1, int(col.max()) + 1 if nnz else 0
-    size = _size(name, size)
-    if len(size) != 3 or size[0] != batch or size[c_axis] != crow.shape[1] - 1:
-        raise SparseValueError(f"{name}: size must be (B, m, n) with B={batch} and "
-                               f"{crow.shape[1] - 1} compressed slices, got {size}")
-    _check_range(name, p_name, col.reshape(1, -1), (size[3 - c_axis],))
-    return SparseTensor(layout, values, size, crow=_kept_dtype(crow, compressed_indices),
-                        col=_kept_dtype(col, plain_indices))
-
-
-def _batched_coo(crow: np.ndarray, col: np.ndarray, by_row: bool) -> np.ndarray:
-    """(3, B * nnz) the (batch, row, col) of every entry of a batched CSR / CSC."""
-    batch, nnz = col.shape
-    compressed = np.concatenate([_csr_rows(c) for c in crow])
-    plain = col.reshape(-1).astype(np.int64)
-    index = np.repeat(np.arange(batch), nnz)
-    return np.stack([index, compressed, plain] if by_row else [index, plain, compressed])
-
-
-def _csr_rows(crow: np.ndarray) -> np.ndarray:
-    return np.repeat(np.arange(crow.size - 1), np.diff(crow))
+def validate_sparse_compressed_tensor_args(compressed_indices, plain_indices, values, size,
+                                           layout) -> None:
+    """torch._validate_sparse_compressed_tensor_args: raise (RuntimeError) where the arguments
+    break a compressed layout's invariants (index ranges, sorted distinct plain indices of
+    each slice, shapes, index dtypes); None when they hold."""
+    if layout not in (sparse_csr, sparse_csc, sparse_bsr, sparse_bsc):
+        raise SparseValueError("validate_sparse_compressed_tensor_args expected sparse compressed "
+                               f"tensor layout but got {layout!r}")
+    dtypes = [np.asarray(a.data if isinstance(a, Tensor) else a).dtype
+              for a in (compressed_indices, plain_indices)]
+    if dtypes[0] != dtypes[1]:
+        raise SparseValueError("compressed and plain indices must have the same dtype, got "
+                               f"{dtypes[0]} and {dtypes[1]}")
+    if dtypes[0] not in (np.int32, np.int64):
+        raise SparseValueError(f"compressed and plain indices dtype must be int32 or int64, got "
+                               f"{dtypes[0]}")
+    _compressed("validate_sparse_compressed_tensor_args", layout, compressed_indices,
+                plain_indices, values, size, None, None, False, True)
 
 
 def _like(x: SparseTensor, crow: np.ndarray, col: np.ndarray):
     """crow and col in the index dtypes of the compressed tensor x (int64 for COO)."""
-    if x._crow is None:
+    if x._crow is None or x._crow.dtype != np.int32:  # other dtypes become int64, as torch's
         return crow, col
-    return crow.astype(x._crow.dtype, copy=False), col.astype(x._col.dtype, copy=False)
+    return crow.astype(np.int32, copy=False), col.astype(np.int32, copy=False)
 
 
 def _crow(rows: np.ndarray, num_rows: int) -> np.ndarray:
@@ -535,14 +529,37 @@ class SparseTensor(OnCPU):
 
     # ------------------------------------------------------------- parts
     def _coo(self) -> np.ndarray:
-        """(sparse_dim, nnz) the index of every entry (of every block, for BSR / BSC)."""
+        """(sparse_dim, nnz) the index of every entry (of every block, for BSR / BSC: its
+        block row and column); a compressed tensor's batch indices first, entries in its
+        order (batch by batch, slice by slice)."""
         if self.layout is sparse_coo:
             return self._ind
-        if self._crow.ndim == 2:
-            return _batched_coo(self._crow, self._col, self.layout is sparse_csr)
-        if self.layout in _BY_ROW:
-            return np.stack([_csr_rows(self._crow), self._col])
-        return np.stack([self._col, _csr_rows(self._crow)])
+        nb = self._crow.ndim - 1
+        batch = self._crow.shape[:-1]
+        slices = self._crow.reshape(-1, self._crow.shape[-1]).astype(np.int64)
+        counts = np.diff(slices, axis=-1).reshape(-1)
+        compressed = np.repeat(np.tile(np.arange(slices.shape[-1] - 1), slices.shape[0]),
+                               counts)
+        plain = self._col.reshape(-1).astype(np.int64)
+        index = np.unravel_index(np.repeat(np.arange(slices.shape[0]), self._col.shape[-1]),
+                                 batch) if nb else ()
+        matrix = [compressed, plain] if self.layout in _BY_ROW else [plain, compressed]
+        return np.stack([*index, *matrix]).reshape(nb + 2, -1)
+
+    def _entries(self):
+        """The (batch dims + 2, N) index and the (N, *dense_dims) values of every stored
+        element of a compressed tensor, a block's elements row by row, in its order."""
+        nb = self._crow.ndim - 1
+        index = self._coo()
+        values = self._v.reshape((-1,) + tuple(self._v.shape[nb + 1:]))
+        if self.layout in _BLOCKED:
+            r, c = self._v.shape[nb + 1:nb + 3]
+            within_r, within_c = np.divmod(np.arange(r * c), c)
+            index = np.concatenate([np.repeat(index[:nb], r * c, axis=1),
+                                    (index[nb][:, None] * r + within_r).reshape(1, -1),
+                                    (index[nb + 1][:, None] * c + within_c).reshape(1, -1)])
+            values = values.reshape((-1,) + tuple(self._v.shape[nb + 3:]))
+        return index, values
 
     def indices(self) -> Tensor:
         """The (sparse_dim, nnz) indices of a coalesced COO tensor (``_indices()``: any)."""
@@ -609,65 +626,67 @@ class SparseTensor(OnCPU):
         if dtype is not None:
             raise SparseValueError("to_dense: the dtype argument is not supported for sparse "
                                    "tensors, as torch")
-        if self.layout in _BLOCKED:
-            (rows, cols), (r, c) = self._coo(), self._v.shape[1:]
-            grid = (self.shape[0] // r, self.shape[1] // c, r, c)
-            return IndexAdd((rows, cols), grid)(self._v).permute(0, 2, 1, 3).reshape(self.shape)
-        values = self._v if self._crow is None or self._crow.ndim == 1 else self._v.reshape(-1)
-        return IndexAdd(tuple(self._coo()), self.shape)(values)
+        if self.layout is sparse_coo:
+            return IndexAdd(tuple(self._ind), self.shape)(self._v)
+        index, values = self._entries()
+        return IndexAdd(tuple(index), self.shape)(values)
 
-    def to_sparse(self, layout: Layout | None = None, blocksize=None) -> SparseTensor:
+    def to_sparse(self, layout: Layout | None = None, blocksize=None, dense_dim=None
+                  ) -> SparseTensor:
+        self._no_dense_dim("to_sparse", layout or sparse_coo, dense_dim)
         if layout is None or layout is sparse_coo:
             return self.to_sparse_coo()
         if layout in (sparse_csr, sparse_csc):
             return self.to_sparse_csr() if layout is sparse_csr else self.to_sparse_csc()
         if layout in _BLOCKED and blocksize is not None:
-            return to_sparse_blocked(self.to_dense(), layout, blocksize)
+            return self.to_sparse_bsr(blocksize) if layout is sparse_bsr \
+                else self.to_sparse_bsc(blocksize)
         raise SparseValueError(f"to_sparse: layout must be dlpy.sparse_coo, sparse_csr, sparse_csc "
                                f"(or sparse_bsr / sparse_bsc with a blocksize), got {layout!r}")
 
     def to_sparse_coo(self) -> SparseTensor:
         if self.layout is sparse_coo:
             return self
-        if self.layout in _BLOCKED:  # every element of every block, block by block
-            (rows, cols), (r, c) = self._coo(), self._v.shape[1:]
-            within_r, within_c = np.divmod(np.arange(r * c), c)
-            indices = np.stack([(rows[:, None] * r + within_r).reshape(-1),
-                                (cols[:, None] * c + within_c).reshape(-1)])
-            values = self._v.reshape(-1)
-        else:
-            indices, values = self._coo(), self._v
-            if self._crow.ndim == 2:  # batched: (B, nnz, ...) values, batch by batch
-                values = values.reshape((-1,) + tuple(values.shape[2:]))
+        # every element of every block, block by block; the batch dims become sparse dims
+        indices, values = self._entries()
+        if self.layout is sparse_csc:  # torch's: column by column, not flagged coalesced
+            return SparseTensor(sparse_coo, values, self.shape, indices=indices)
         return SparseTensor(sparse_coo, values, self.shape, indices=indices,
-                            coalesced=_sorted_distinct(_keys(indices, self.shape)))
+                            coalesced=_sorted_distinct(_keys(indices,
+                                                             self.shape[:len(indices)])))
 
-    def _matrix(self, name: str) -> SparseTensor:
-        """This 2-D tensor with no dense dims as a coalesced COO tensor."""
-        if self.ndim != 2 or self.dense_dim():
-            raise SparseValueError(f"{name}: expected a 2-D tensor with no dense dims, got "
-                                   f"shape {self.shape} with {self.dense_dim()} dense dims")
-        return self.to_sparse_coo().coalesce()
+    def _no_dense_dim(self, name: str, layout: Layout, dense_dim) -> None:
+        """torch converts a sparse tensor to another layout with no dense_dim argument."""
+        if dense_dim is not None:
+            raise RuntimeError(f"{name}: conversion from {self.layout.name} to {layout.name} "
+                               "with dense_dim argument given is not supported, as torch")
 
-    def to_sparse_csr(self) -> SparseTensor:
-        """CSR of a 2-D tensor with no dense dims (coalesced first)."""
-        if self.layout is sparse_csr:
+    def _compressed_as(self, layout: Layout) -> SparseTensor:
+        """This CSR / CSC / COO (sparse_dim 2) tensor in CSR or CSC, batches and dense dims
+        kept, the index dtypes of a compressed one."""
+        if self.layout is layout:
             return self
-        self._not_blocked("sparse_compressed_to_sparse_csr")
-        s = self._matrix("to_sparse_csr")
-        crow, col = _like(self, _crow(s._ind[0], self.shape[0]), s._ind[1])
-        return SparseTensor(sparse_csr, s._v, self.shape, crow=crow, col=col)
+        self._not_blocked(f"sparse_compressed_to_{layout.name}")
+        if self.layout is sparse_coo:
+            if self.sparse_dim() != 2:
+                raise SparseValueError(f"coo_to_{layout.name}: conversion from Sparse to "
+                                       f"{layout.name} for input tensors with sparse_dim()!=2 "
+                                       "is not supported, as torch")
+            s = self.coalesce()
+            return _from_coo(layout, s._ind, s._v, self.shape, 0)
+        out = _from_coo(layout, *self._entries(), self.shape, self._crow.ndim - 1)
+        out._crow, out._col = _like(self, out._crow, out._col)
+        return out
 
-    def to_sparse_csc(self) -> SparseTensor:
-        """CSC of a 2-D tensor with no dense dims: entries column by column."""
-        if self.layout is sparse_csc:
-            return self
-        self._not_blocked("sparse_compressed_to_sparse_csc")
-        s = self._matrix("to_sparse_csc")
-        order = np.lexsort(s._ind)  # by column, then row
-        rows, cols = s._ind[:, order]
-        crow, col = _like(self, _crow(cols, self.shape[1]), rows)
-        return SparseTensor(sparse_csc, GetItem(order)(s._v), self.shape, crow=crow, col=col)
+    def to_sparse_csr(self, dense_dim=None) -> SparseTensor:
+        """CSR of a COO (sparse_dim 2) or CSC tensor, batches and dense dims kept."""
+        self._no_dense_dim("to_sparse_csr", sparse_csr, dense_dim)
+        return self._compressed_as(sparse_csr)
+
+    def to_sparse_csc(self, dense_dim=None) -> SparseTensor:
+        """CSC of a COO (sparse_dim 2) or CSR tensor: entries column by column."""
+        self._no_dense_dim("sparse_compressed_to_sparse_csc", sparse_csc, dense_dim)
+        return self._compressed_as(sparse_csc)
 
     def _not_blocked(self, name: str) -> None:
         """torch converts BSR / BSC to CSR / CSC by no kernel (RuntimeError)."""
@@ -679,21 +698,36 @@ class SparseTensor(OnCPU):
         """torch converts BSR / BSC to BSR / BSC only with the blocksize kept."""
         if self.layout in _BLOCKED:
             size = [blocksize] * 2 if isinstance(blocksize, (int, np.integer)) else blocksize
-            if [int(b) for b in size] != list(self._v.shape[1:]):
+            nb = self._crow.ndim - 1
+            block = list(self._v.shape[nb + 1:nb + 3])
+            if [int(b) for b in size] != block:
                 raise RuntimeError(f"to_{layout.name}: conversion from {self.layout.name} to "
                                    f"{layout.name} with blocksize changed from "
-                                   f"{list(self._v.shape[1:])} to {list(size)} is not supported, "
+                                   f"{block} to {list(size)} is not supported, "
                                    "as torch")
 
-    def to_sparse_bsr(self, blocksize) -> SparseTensor:
-        """BSR of the dense form; from BSR / BSC only with the blocksize kept, as torch."""
-        self._blocks_kept(sparse_bsr, blocksize)
-        return to_sparse_blocked(self.to_dense(), sparse_bsr, blocksize)
+    def _to_blocked(self, layout: Layout, blocksize, dense_dim) -> SparseTensor:
+        """BSR / BSC of the dense form (dense dims kept); from BSR / BSC only with the
+        blocksize kept, from a batched CSR / CSC not at all, as torch."""
+        self._no_dense_dim(f"to_{layout.name}", layout, dense_dim)
+        self._blocks_kept(layout, blocksize)
+        if self.layout is sparse_coo and self.sparse_dim() != 2:
+            raise SparseValueError(f"coo_to_{layout.name}: conversion from Sparse to "
+                                   f"{layout.name} for input tensors with sparse_dim()!=2 is not "
+                                   "supported, as torch")
+        if self.layout in (sparse_csr, sparse_csc) and self._crow.ndim > 1:
+            raise RuntimeError(f"sparse_compressed_to_{layout.name}: conversion from "
+                               f"{self.layout.name} to {layout.name} for batched inputs is not "
+                               "supported, as torch")
+        return to_sparse_blocked(self.to_dense(), layout, blocksize, self.dense_dim())
 
-    def to_sparse_bsc(self, blocksize) -> SparseTensor:
+    def to_sparse_bsr(self, blocksize, dense_dim=None) -> SparseTensor:
+        """BSR of the dense form; from BSR / BSC only with the blocksize kept, as torch."""
+        return self._to_blocked(sparse_bsr, blocksize, dense_dim)
+
+    def to_sparse_bsc(self, blocksize, dense_dim=None) -> SparseTensor:
         """BSC of the dense form; from BSR / BSC only with the blocksize kept, as torch."""
-        self._blocks_kept(sparse_bsc, blocksize)
-        return to_sparse_blocked(self.to_dense(), sparse_bsc, blocksize)
+        return self._to_blocked(sparse_bsc, blocksize, dense_dim)
 
     def astype(self, dtype) -> SparseTensor:
         return self._with_values(self._v.astype(dtype))
@@ -734,6 +768,204 @@ class SparseTensor(OnCPU):
         """The number of a one-element tensor, as torch's."""
         return self.to_dense().item()
 
+    def bfloat16(self) -> SparseTensor:
+        return self._with_values(self._v.bfloat16())
+
+    def short(self) -> SparseTensor:
+        return self.to(np.int16)
+
+    def byte(self) -> SparseTensor:
+        return self.to(np.uint8)
+
+    def char(self) -> SparseTensor:
+        return self.to(np.int8)
+
+    def type(self, dtype=None, non_blocking: bool = False, **kwargs):
+        """With no dtype, the type's name as torch's ("torch.sparse.DoubleTensor"); with one
+        (a dtype or a type name, sparse or not), the tensor with its values cast to it."""
+        if dtype is None:
+            prefix, name = self._v.type().split(".", 1)
+            return f"{prefix}.sparse.{name}"
+        if isinstance(dtype, str):
+            dtype = dtype.replace(".sparse.", ".")
+        values = self._v.type(dtype)
+        return self if values is self._v else self._with_values(values)
+
+    def element_size(self) -> int:
+        """The bytes of one value, as torch's."""
+        return self._v.element_size()
+
+    @property
+    def itemsize(self) -> int:
+        return self._v.element_size()
+
+    @property
+    def nbytes(self) -> int:
+        raise RuntimeError("nbytes is not defined for sparse tensors.  If you want the size of "
+                           "the constituent tensors, add the nbytes of the indices and values. "
+                           "If you want the size of the equivalent dense tensor, multiply "
+                           "numel() by element_size()")
+
+    def contiguous(self, memory_format=None):
+        """torch's sparse tensors have no contiguous(): RuntimeError."""
+        raise RuntimeError("unsupported memory format option Contiguous")
+
+    def any(self) -> Tensor:
+        """Whether some stored value is nonzero (a dense 0-d bool tensor), as torch's."""
+        return self._v.any()
+
+    def conj(self) -> SparseTensor:
+        """The conjugate (the values' conj; a real tensor as it is)."""
+        values = self._v.conj()
+        return self if values is self._v else self._with_values(values)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad: bool = False,
+                  **kwargs) -> SparseTensor:
+        """An all-zero COO tensor of ``size`` (no entries, every dim sparse), this dtype."""
+        size = _size("new_zeros", size[0] if len(size) == 1 and not isinstance(
+            size[0], (int, np.integer)) else size)
+        values = Tensor(np.zeros(0, dtype=self.dtype if dtype is None else dtype))
+        if requires_grad:
+            values.requires_grad_()
+        return SparseTensor(sparse_coo, values, size,
+                            indices=np.zeros((len(size), 0), dtype=np.int64), coalesced=True)
+
+    new_empty = new_zeros
+
+    def unsqueeze(self, dim: int) -> SparseTensor:
+        """A new dim of size 1 at ``dim``: a sparse dim (a row of zeros in the indices) where
+        dim <= sparse_dim, else a dense one; not coalesced, as torch's."""
+        self._need("unsqueeze")
+        dim = _dim("unsqueeze", dim, self.ndim + 1)
+        shape = self.shape[:dim] + (1,) + self.shape[dim:]
+        sparse_dim, single, values = self.sparse_dim(), self._nnz() <= 1, self._v
+        if dim <= sparse_dim:
+            indices = np.insert(self._ind, dim, 0, axis=0)
+            return SparseTensor(sparse_coo, values, shape, indices=indices, coalesced=single)
+        return SparseTensor(sparse_coo, values.unsqueeze(dim - sparse_dim + 1), shape,
+                            indices=self._ind, coalesced=single)
+
+    def sparse_mask(self, mask: SparseTensor) -> SparseTensor:
+        """This tensor's (coalesced) values at mask's stored entries, zero where it has none,
+        in mask's pattern (COO)."""
+        return sparse_mask(self, mask)
+
+    def sspaddmm(self, mat1, mat2, *, beta=1, alpha=1) -> SparseTensor:
+        return sspaddmm(self, mat1, mat2, beta=beta, alpha=alpha)
+
+    def smm(self, mat2) -> SparseTensor:
+        return smm(self, mat2)
+
+    def hspmm(self, mat2) -> SparseTensor:
+        return hspmm(self, mat2)
+
+    def addmm_(self, mat1, mat2, *, beta=1, alpha=1):
+        """torch writes addmm into a dense result only: RuntimeError for a sparse self."""
+        raise RuntimeError("addmm_sparse_dense: expected strided result tensor, got tensor with "
+                           "layout Sparse")
+
+    # ------------------------------------------------------------- in place
+    def _become(self, other: SparseTensor, name: str) -> SparseTensor:
+        """self <- other (pattern, values, shape), as an in-place op; returns self."""
+        self._v._check_in_place(name)
+        self.layout, self._v, self.shape = other.layout, other._v, other.shape
+        self._ind, self._crow, self._col = other._ind, other._crow, other._col
+        self._coalesced = other._coalesced
+        return self
+
+    def _in_place_of(self, name: str, out: SparseTensor) -> SparseTensor:
+        """self <- out, out's values cast to this dtype (torch's in-place rule: a result type
+        that cannot be cast, float into an int tensor, is a RuntimeError)."""
+        if out.dtype != self.dtype:
+            if not np.can_cast(out.dtype, self.dtype, "same_kind"):
+                raise SparseTypeError(f"{name}: result type {out.dtype} can't be cast to the "
+                                      f"desired output type {self.dtype}")
+            out = out._with_values(out._v.astype(self.dtype))
+        return self._become(out, name)
+
+    def zero_(self) -> SparseTensor:
+        """No entries left (shape, sparse and dense dims kept), coalesced, as torch's."""
+        self._need("zero_")
+        values = Tensor(np.zeros((0,) + tuple(self._v.shape[1:]), dtype=self.dtype))
+        values.requires_grad_(self.requires_grad)
+        return self._become(SparseTensor(sparse_coo, values, self.shape,
+                                         indices=self._ind[:, :0], coalesced=True), "zero_")
+
+    def copy_(self, src, non_blocking: bool = False) -> SparseTensor:
+        """self <- src's pattern, shape and values (cast to this dtype), as torch's sparse
+        copy_; a dense src is torch's RuntimeError."""
+        if not isinstance(src, SparseTensor) or src.layout is not self.layout:
+            raise RuntimeError("copy_() between dense and sparse Tensors is not implemented! "
+                               "Found self type = sparse and src type = "
+                               f"{getattr(src, 'layout', type(src).__name__)}")
+        _resize_check(self, src.shape, src.sparse_dim(), src.dense_dim())
+        values = src._v.astype(self.dtype) if src.dtype != self.dtype else src._v.clone()
+        return self._become(src._with_values(values), "copy_")
+
+    def detach_(self) -> SparseTensor:
+        self._v = self._v.detach()
+        return self
+
+    def t_(self) -> SparseTensor:
+        return self._become(self.t(), "t_")
+
+    def transpose_(self, dim0: int, dim1: int) -> SparseTensor:
+        return self._become(self.transpose(dim0, dim1), "transpose_")
+
+    def neg_(self) -> SparseTensor:
+        self._v.neg_()
+        return self
+
+    negative_ = neg_
+
+    def mul_(self, other) -> SparseTensor:
+        """self *= other (a number, a 0-d tensor, or a sparse tensor)."""
+        if not isinstance(other, SparseTensor) and np.ndim(_scalar_of(other)) == 0:
+            self._v.mul_(other)
+            self._coalesced = self._nnz() == 0  # torch's scalar mul_ clears the flag
+            return self
+        return self._in_place_of("mul_", mul(self, other))
+
+    def div_(self, other) -> SparseTensor:
+        """self /= a number (or a 0-d tensor)."""
+        return self._in_place_of("div_", self / other)
+
+    true_divide_ = div_
+
+    def add_(self, other, *, alpha=1) -> SparseTensor:
+        return self._in_place_of("add_", add(self, other, alpha=alpha))
+
+    def sub_(self, other, *, alpha=1) -> SparseTensor:
+        return self._in_place_of("sub_", sub(self, other, alpha=alpha))
+
+    def sparse_resize_(self, size, sparse_dim: int, dense_dim: int) -> SparseTensor:
+        """Change the shape keeping the entries, as torch's: a non-empty tensor keeps its
+        sparse and dense dims and does not shrink a sparse size below its entries' indices
+        nor change a dense size (RuntimeError)."""
+        size = _size("sparse_resize_", size)
+        _resize_check(self, size, sparse_dim, dense_dim)
+        self.shape = Size(size)
+        return self
+
+    def sparse_resize_and_clear_(self, size, sparse_dim: int, dense_dim: int) -> SparseTensor:
+        """Any shape, sparse and dense dims; the entries removed (coalesced, none)."""
+        size = _size("sparse_resize_and_clear_", size)
+        if sparse_dim + dense_dim != len(size):
+            raise RuntimeError(f"number of dimensions must be sparse_dim ({sparse_dim}) + "
+                               f"dense_dim ({dense_dim}), but got {len(size)}")
+        values = Tensor(np.zeros((0,) + size[sparse_dim:], dtype=self.dtype))
+        values.requires_grad_(self.requires_grad)
+        return self._become(SparseTensor(sparse_coo, values, size,
+                                         indices=np.zeros((sparse_dim, 0), dtype=np.int64),
+                                         coalesced=True), "sparse_resize_and_clear_")
+
+    def resize_as_(self, other, memory_format=None) -> SparseTensor:
+        """sparse_resize_ to other's shape, sparse and dense dims."""
+        if not isinstance(other, SparseTensor):  # torch: no SparseCPU kernel of resize_
+            raise SparseNoKernelError("Could not run 'aten::resize_' with arguments from the "
+                                      "'SparseCPU' backend")
+        return self.sparse_resize_(other.shape, other.sparse_dim(), other.dense_dim())
+
     # ------------------------------------------------------------- what torch refuses
     def view(self, *shape):
         raise NotImplementedError("view: could not run 'aten::view' with arguments from the "
@@ -757,6 +989,25 @@ class SparseTensor(OnCPU):
         return method
 
     max = _no_kernel("max")
+    # not zero-preserving, or a view torch's sparse tensors cannot be: no SparseCPU kernel
+    angle = _no_kernel("angle")
+
+    def _dense_only(name: str):
+        def method(self, *args, **kwargs):
+            raise SparseOperandError(self)  # dlpy.exp(sparse)'s: a NotImplementedError too
+
+        method.__name__ = method.__qualname__ = name
+        method.__doc__ = f"torch has no ``{name}`` of sparse tensors (not zero-preserving)."
+        return method
+
+    exp, cos, log = _dense_only("exp"), _dense_only("cos"), _dense_only("log")
+    del _dense_only
+    narrow = _no_kernel("as_strided")
+    squeeze = _no_kernel("as_strided")
+    unsqueeze_ = _no_kernel("as_strided_")
+    isclose = _no_kernel("eq.Tensor")
+    pow_ = _no_kernel("pow_.Scalar")
+    square_ = _no_kernel("pow_.Scalar")
     min = _no_kernel("min")
     amax = _no_kernel("amax")
     amin = _no_kernel("amin")
@@ -828,7 +1079,9 @@ class SparseTensor(OnCPU):
         if isinstance(other, SparseTensor) or np.ndim(_scalar_of(other)) != 0:
             raise SparseTypeError("floor_divide: a sparse tensor can be divided by a number "
                                   "(or a 0-d tensor) only")
-        return self._with_values(self._v // _scalar_of(other))
+        return _unary(self, lambda v: v // _scalar_of(other))
+
+    floor_divide = __floordiv__
 
     # ------------------------------------------------------------- shape ops
     def transpose(self, dim0: int, dim1: int) -> SparseTensor:
@@ -836,6 +1089,9 @@ class SparseTensor(OnCPU):
         transposed); CSR: the transposed matrix in CSR (torch gives CSC)."""
         dim0, dim1 = _dim("transpose", dim0, self.ndim), _dim("transpose", dim1, self.ndim)
         if self.layout is not sparse_coo:  # CSR <-> CSC, BSR <-> BSC: the same arrays
+            if self.dense_dim():
+                raise SparseValueError("transpose(): hybrid sparse compressed tensors with dense "
+                                       "dimensions are not supported, as torch")
             if dim0 == dim1:
                 return self
             if {dim0, dim1} != {self.ndim - 2, self.ndim - 1}:
@@ -932,7 +1188,7 @@ class SparseTensor(OnCPU):
                                   "only, as torch's")
         return self._with_values(self._v / _scalar_of(other))
 
-    div = __truediv__
+    div = true_divide = __truediv__
 
     def __add__(self, other):
         return add(self, other)
@@ -976,22 +1232,17 @@ class SparseTensor(OnCPU):
         if self.layout is not sparse_coo and not keepdim:
             raise RuntimeError(f"sum: reduction operations on {self.layout.name[7:].upper()} "
                                "tensors with keepdim=False is unsupported, as torch")
+        if self.layout is not sparse_coo:
+            return _compressed_sum(self, dim, dtype)
         out = sum(self, dim, dtype=dtype)
         if not keepdim or dim is None:
             return out
         dims = sorted(_dim("sum", d, self.ndim) for d in ((dim,) if np.ndim(dim) == 0 else dim))
         if isinstance(out, Tensor):  # every sparse dim reduced: dense
             return out.reshape(tuple(1 if d in dims else n for d, n in enumerate(self.shape)))
-        sparse_dim = self.sparse_dim()
-        indices = out._ind
-        for d in (d for d in dims if d < sparse_dim):
-            indices = np.insert(indices, d, 0, axis=0)
-        values = out._v
-        for d in (d for d in dims if d >= sparse_dim):
-            values = values.unsqueeze(d - sparse_dim + 1)
-        shape = tuple(1 if d in dims else n for d, n in enumerate(self.shape))
-        return SparseTensor(sparse_coo, values, shape, indices=indices,
-                            coalesced=out._coalesced)
+        for d in dims:  # torch's: the sum's reduced dims unsqueezed back (as sparse dims
+            out = out.unsqueeze(d)  # where they fall among them)
+        return out
 
     def pow(self, exponent) -> SparseTensor:
         _no_compressed("pow", self)
@@ -1055,29 +1306,50 @@ class SparseTensor(OnCPU):
 
 # zero-preserving element-wise functions torch has for sparse tensors: f(values) of the
 # coalesced tensor (a repeated index's entries summed first, as f of the sum)
-UNARY = """abs asin asinh atan atanh ceil erf erfinv expm1 floor frac log1p relu round sign
-    sin sinh sqrt square tan tanh trunc""".split()
+UNARY = """abs asin asinh atan atanh ceil deg2rad erf erfinv expm1 floor frac log1p nan_to_num
+    rad2deg relu round sgn sign signbit sin sinh sqrt square tan tanh trunc isnan isinf isposinf
+    isneginf""".split()
+# the in-place forms torch has (of a coalesced tensor only): f_ of the values
+UNARY_IN_PLACE = [name for name in UNARY if name not in ("square", "signbit") and name[:2] != "is"]
 
 
 def _unary(x: SparseTensor, function) -> SparseTensor:
+    """function of the values of the coalesced tensor (COO). Its gradient reaches the values
+    (torch's sparse backward of sin, sqrt, tanh, ... fails for want of sparse ops; dlpy's
+    does not)."""
     if x.layout is sparse_coo:
         x = x.coalesce()
     return x._with_values(function(x._v))
 
 
 def _unary_method(name: str):
-    def method(self):
+    def method(self, *args, **kwargs):
         from dlpy import functional
 
-        return _unary(self, getattr(functional, name))
+        function = getattr(functional, name, None) or getattr(Tensor, name)
+        return _unary(self, lambda v: function(v, *args, **kwargs))
 
     method.__name__ = method.__qualname__ = name
     method.__doc__ = f"{name} of the stored values (zero stays zero), as torch's."
     return method
 
 
+def _unary_in_place(name: str):
+    def method(self, *args, **kwargs):
+        if self.layout is sparse_coo and not self._coalesced:
+            raise RuntimeError(f"{name}_ requires coalesced input")
+        getattr(self._v, name + "_")(*args, **kwargs)
+        return self
+
+    method.__name__ = method.__qualname__ = name + "_"
+    method.__doc__ = f"{name} of the stored values in place (a coalesced tensor), as torch's."
+    return method
+
+
 for _name in UNARY:
     setattr(SparseTensor, _name, _unary_method(_name))
+for _name in UNARY_IN_PLACE:
+    setattr(SparseTensor, _name + "_", _unary_in_place(_name))
 SparseTensor.__abs__ = SparseTensor.abs
 del _name
 
@@ -1113,32 +1385,40 @@ def _known_coalesced(x: SparseTensor) -> bool:
 
 
 def _layout_of(a: SparseTensor, b: SparseTensor, out: SparseTensor) -> SparseTensor:
-    """out (COO) in the layout of a and b when they share a compressed one (BSR / BSC: a's
-    blocksize)."""
+    """out (COO, coalesced) in the layout of a and b when they share a compressed one (a's
+    batch dims; BSR / BSC: a's blocksize)."""
     if a.layout is b.layout and a.layout in (sparse_csr, sparse_csc):
-        return _coo_to_batched(out, a.layout) if out.ndim == 3 else out.to_sparse(a.layout)
+        return _from_coo(a.layout, out._ind, out._v, out.shape, a._crow.ndim - 1)
     if a.layout is b.layout and a.layout in _BLOCKED:
-        return to_sparse_blocked(out.to_dense(), a.layout, a._v.shape[1:])
+        nb = a._crow.ndim - 1
+        return to_sparse_blocked(out.to_dense(), a.layout, a._v.shape[nb + 1:nb + 3],
+                                 a.dense_dim())
     return out
 
 
-def _coo_to_batched(x: SparseTensor, layout: Layout) -> SparseTensor:
-    """A coalesced (B, m, n) COO tensor as a batch of CSR / CSC matrices of one nnz each."""
-    batch = x.shape[0]
-    b, r, c = x._ind
-    counts = np.bincount(b, minlength=batch)
-    if np.any(counts != counts[0]):
-        raise RuntimeError(f"to_{layout.name}: expected the same number of specified elements "
-                           f"per batch, got {counts.tolist()}")
-    nnz = int(counts[0]) if counts.size else 0
-    by_row = layout is sparse_csr
-    compressed, plain = (r, c) if by_row else (c, r)
-    order = np.lexsort((plain, compressed, b))
-    values = GetItem(order)(x._v).reshape((batch, nnz) + tuple(x._v.shape[1:]))
-    size = x.shape[1] if by_row else x.shape[2]
-    crow = np.stack([_crow(compressed[order][b[order] == i], size) for i in range(batch)])
-    return SparseTensor(layout, values, x.shape, crow=crow.astype(np.int64),
-                        col=plain[order].reshape(batch, nnz).astype(np.int64))
+def _from_coo(layout: Layout, index: np.ndarray, values: Tensor, shape, nb: int,
+              block=(1, 1)) -> SparseTensor:
+    """The compressed tensor (int64 indices) of the distinct entries at ``index`` (batch dims
+    + 2, N): the batch indices, then the (block) row and column; values (N, [R, C,]
+    *dense_dims). Each batch must hold one number of entries, as torch's."""
+    batch, by_row = tuple(shape[:nb]), layout in _BY_ROW
+    count = int(np.prod(batch, dtype=np.int64))
+    which = (np.ravel_multi_index(tuple(index[:nb]), batch) if nb
+             else np.zeros(index.shape[1], dtype=np.int64))
+    rows, cols = index[nb], index[nb + 1]
+    compressed, plain = (rows, cols) if by_row else (cols, rows)
+    slices = shape[nb] // block[0] if by_row else shape[nb + 1] // block[1]
+    counts = np.bincount(which, minlength=count)
+    if count and np.any(counts != counts[0]):
+        raise SparseValueError("Expect the same number of specified elements per batch.")
+    nnz = int(counts[0]) if count else 0
+    order = np.lexsort((plain, compressed, which))
+    per_slice = np.bincount(which * slices + compressed, minlength=count * slices)
+    crow = np.concatenate([np.zeros((count, 1), dtype=np.int64),
+                           np.cumsum(per_slice.reshape(count, slices), axis=1)], axis=1)
+    values = GetItem(order)(values).reshape(batch + (nnz,) + tuple(values.shape[1:]))
+    return SparseTensor(layout, values, tuple(shape), crow=crow.reshape(batch + (slices + 1,)),
+                        col=plain[order].astype(np.int64).reshape(batch + (nnz,)))
 
 
 def add(input, other, *, alpha=1):
@@ -1165,6 +1445,8 @@ def add(input, other, *, alpha=1):
         if np.result_type(a.dtype, b.dtype) == np.float16 and input.layout is sparse_coo:
             # torch has no float16 COO kernel
             raise SparseNoKernelError('"cadd_sparse" not implemented for \'Half\'')
+        if input.layout is sparse_coo and not (input._coalesced and other._coalesced):
+            return _merge_add(input, other, alpha)
         out = _layout_of(input, other, joined.coalesce())
         if out._crow is not None:  # the index dtypes of the first operand, as torch's
             out._crow, out._col = _like(input, out._crow, out._col)
@@ -1186,6 +1468,36 @@ def add(input, other, *, alpha=1):
         raise SparseValueError(f"add: dense {dense.shape} and sparse {sparse.shape} must have one "
                                "shape")
     return dense + (sparse.to_dense() if alpha == 1 else sparse.to_dense() * alpha)
+
+
+def _merge_add(t: SparseTensor, s: SparseTensor, alpha) -> SparseTensor:
+    """t + alpha * s of two COO tensors (of one shape and sparse dims), one of them not
+    coalesced, as torch's kernel: one pass over both in their stored order, the smaller index
+    first and two equal ones summed into one entry (so a repeated index may stay repeated);
+    coalesced only when both are (an empty s: t as it is)."""
+    sizes = t.shape[:t.sparse_dim()]
+    tk, sk = _keys(t._ind, sizes).tolist(), _keys(s._ind, sizes).tolist()
+    nt, ns = len(tk), len(sk)
+    pos_t, pos_s, take = np.empty(nt, np.int64), np.empty(ns, np.int64), []
+    i = j = r = 0
+    while i < nt or j < ns:
+        cmp = (-1 if i >= nt else 1 if j >= ns else
+               (tk[i] < sk[j]) - (tk[i] > sk[j]))  # 1: t's index first, -1: s's, 0: equal
+        if cmp >= 0:
+            pos_t[i], i = r, i + 1
+            take.append(t._ind[:, i - 1])
+        if cmp <= 0:
+            pos_s[j], j = r, j + 1
+            if cmp < 0:
+                take.append(s._ind[:, j - 1])
+        r += 1
+    s_values = s._v if alpha == 1 else s._v * alpha
+    dense_shape = tuple(t._v.shape[1:])
+    values = IndexAdd((np.concatenate([pos_t, pos_s]),), (r,) + dense_shape)(
+        concat([t._v, s_values], 0))
+    indices = (np.stack(take, axis=1) if take else t._ind[:, :0]).astype(np.int64)
+    coalesced = t._coalesced if ns == 0 else t._coalesced and s._coalesced
+    return SparseTensor(sparse_coo, values, t.shape, indices=indices, coalesced=coalesced)
 
 
 def sub(input, other, *, alpha=1):
@@ -1284,6 +1596,9 @@ def matmul(mat1, mat2):
         both_csr = mat1.layout is sparse_csr and mat2.layout is sparse_csr
         return out.to_sparse_csr() if both_csr else out  # CSR @ CSR is CSR, as torch's
     if isinstance(mat1, SparseTensor):
+        if mat1.layout is sparse_bsc:  # torch has no CPU kernel of BSC @ dense
+            raise RuntimeError("addmm: computation on CPU is not implemented for Strided + "
+                               "sparse_bsc @ Strided, as torch")
         return _sparse_dense("sparse.mm", mat1, mat2)
     if isinstance(mat2, SparseTensor):  # D @ S = (S^T @ D^T)^T
         dense = _as_dense("sparse.mm", mat1)
@@ -1299,13 +1614,48 @@ def matmul(mat1, mat2):
     raise SparseTypeError("sparse.mm: expects a sparse operand")
 
 
-def mm(mat1, mat2):
+_MM_REDUCTIONS = {"sum": "sum", "mean": "mean", "amax": "amax", "amin": "amin", "max": "amax",
+                  "min": "amin"}
+
+
+def mm(mat1, mat2, reduce=None):
     """torch.sparse.mm / torch.mm: as ``matmul`` but both operands matrices (a vector is
-    torch's IndexError)."""
+    torch's IndexError). ``reduce`` (torch.sparse.mm's; given, it takes torch's reduction
+    kernel, which needs a CSR mat1 and a dense mat2): how out[i, j] combines row i's stored
+    products mat1[i, k] * mat2[k, j]: "sum" (the matrix product), "mean", "amax" / "max" or
+    "amin" / "min"; a row with no stored entry gives 0."""
+    if reduce is not None and reduce not in _MM_REDUCTIONS:
+        if reduce == "prod":
+            raise SparseValueError("sparse_mm_reduce: reduce type of prod has not been enabled.")
+        raise SparseValueError(f"reduce argument must be either sum, prod, mean, amax or amin, "
+                               f"got {reduce}")
     for x in (mat1, mat2):
         if not isinstance(x, SparseTensor) and getattr(x, "ndim", 2) != 2:
             raise SparseDimError(f"sparse.mm: expected 2-D matrices, got a {x.ndim}-D operand")
-    return matmul(mat1, mat2)
+    if reduce is None:
+        return matmul(mat1, mat2)
+    return _mm_reduce(mat1, mat2, _MM_REDUCTIONS[reduce])
+
+
+def _mm_reduce(s, d, reduce: str) -> Tensor:
+    """sparse.mm's reduction kernel: "sum" the product; otherwise each stored (i, k, v) gives
+    the row v * d[k] (nnz, n), reduced into out[i] by index_reduce (a row with none keeps its
+    0); gradients flow to s's values and d through those ops."""
+    if not isinstance(s, SparseTensor) or s.layout is not sparse_csr \
+            or isinstance(d, SparseTensor):
+        kind = s.layout.name if isinstance(s, SparseTensor) else "Strided"
+        raise SparseNoKernelError(f"Could not run 'aten::_sparse_mm_reduce_impl' with a {kind} "
+                                  "operand: torch's kernel takes a CSR mat1 and a dense mat2")
+    d = _as_dense("sparse_mm_reduce", d)
+    _check_mm("sparse_mm_reduce", s, d)
+    if reduce == "sum":
+        return _sparse_dense("sparse_mm_reduce", s, d)
+    from dlpy.ops.indexing import index_reduce
+
+    rows, cols = s._coo()
+    products = s._v.reshape(-1, 1) * GetItem((cols,))(d)  # (nnz, n)
+    zeros = d.new_zeros((s.shape[0], d.shape[1]))
+    return index_reduce(zeros, 0, Tensor(rows), products, reduce, include_self=False)
 
 
 def bmm(input, mat2) -> Tensor:  # noqa: A002 - torch's names
@@ -1383,6 +1733,38 @@ def sum(input, dim=None, dtype=None):  # noqa: A001 - torch.sparse.sum's name
     shape = tuple(n for d, n in enumerate(input.shape) if d not in dims)
     out = SparseTensor(sparse_coo, values, shape, indices=s._ind[kept])
     return out.coalesce()
+
+
+def _compressed_sum(input: SparseTensor, dim, dtype) -> SparseTensor:
+    """torch's sum(dim, keepdim=True) of a 2-D CSR tensor (the only compressed one it has a
+    kernel for): CSR, the reduced dims of size 1, an entry where a stored one was summed
+    (integers summed as int64, as torch's); the index dtypes kept."""
+    dims = [_dim("sum", d, input.ndim) for d in ((dim,) if np.ndim(dim) == 0 else dim)]
+    if input.layout is not sparse_csr:
+        raise RuntimeError("sum: currently the only compressed sparse format supported for "
+                           f"sum.dim_IntList is CSR, but got layout {input.layout.name}, as torch")
+    if input.ndim != 2 or len(set(dims)) != len(dims):
+        raise RuntimeError(f"sum: of a CSR tensor over dims {dims}: expected a 2-D tensor "
+                           f"with no dense dims and distinct dims, got shape {input.shape}")
+    if input.dtype == np.bool_:
+        raise SparseNoKernelError('"_sparse_csr_sum_cpu" not implemented for \'Bool\'')
+    if dtype is None and input.dtype.kind in "iu":
+        dtype = np.int64
+    values = input._v if dtype is None else input._v.astype(dtype)
+    index = input._coo()
+    kept = [d for d in range(2) if d not in dims]
+    if not kept:
+        index, values = np.zeros((2, min(input._nnz(), 1)), dtype=np.int64), values.sum()
+        values = values.reshape(-1)[:index.shape[1]]
+    else:
+        summed = sum(SparseTensor(sparse_coo, values, input.shape, indices=index), dims)
+        index = np.zeros((2, summed._nnz()), dtype=np.int64)
+        index[kept[0]] = summed._ind[0]
+        values = summed._v
+    shape = tuple(1 if d in dims else n for d, n in enumerate(input.shape))
+    out = _from_coo(sparse_csr, index, values, shape, 0)
+    out._crow, out._col = _like(input, out._crow, out._col)
+    return out
 
 
 def _segments(name: str, input: SparseTensor, dim: int):
@@ -1482,10 +1864,221 @@ def index_select(input, dim: int, index) -> SparseTensor:
                         coalesced=picks.size <= 1)
 
 
+def _resize_check(x: SparseTensor, size: tuple, sparse_dim: int, dense_dim: int) -> None:
+    """torch's rules of sparse_resize_ (and copy_): the dims must add up; a tensor with
+    entries keeps its sparse and dense dims, does not shrink a sparse size and keeps its dense
+    sizes (torch would grow them over uninitialized memory; dlpy refuses)."""
+    if sparse_dim + dense_dim != len(size):
+        raise RuntimeError(f"'len(size) == sparse_dim + dense_dim' is not satisfied: len(size) = "
+                           f"{len(size)}, sparse_dim = {sparse_dim}, dense_dim = {dense_dim}")
+    if not x._nnz():
+        x._ind = np.zeros((sparse_dim, 0), dtype=np.int64)
+        x._v = x._v.reshape((0,) + size[sparse_dim:])
+        return
+    for what, old, new in (("sparse", x.sparse_dim(), sparse_dim),
+                           ("dense", x.dense_dim(), dense_dim)):
+        if old != new:
+            raise RuntimeError(f"changing the number of {what} dimensions (from {old} to {new}) "
+                               "on a non-empty sparse tensor is not supported.")
+    old_sparse, new_sparse = list(x.shape[:sparse_dim]), list(size[:sparse_dim])
+    if any(n < o for n, o in zip(new_sparse, old_sparse)):
+        raise RuntimeError(f"shrinking the size of sparse dimensions (from {old_sparse} to "
+                           f"{new_sparse}) on a non-empty sparse tensor is not supported.")
+    old_dense, new_dense = list(x.shape[sparse_dim:]), list(size[sparse_dim:])
+    if any(n < o for n, o in zip(new_dense, old_dense)):
+        raise RuntimeError(f"shrinking the size of dense dimensions (from {old_dense} to "
+                           f"{new_dense}) on a non-empty sparse tensor is not supported.")
+    if new_dense != old_dense:
+        raise SparseValueError("sparse_resize_: growing a dense dim of a non-empty sparse tensor "
+                               "is not supported (torch leaves the new values uninitialized)")
+
+
+# ----------------------------------------------------------------- products (hspmm, smm)
+def _coo_mm_args(name: str, mat1, mat2, kind: str = "hspmm"):
+    """mat1 a COO matrix, mat2 a dense one of its dtype, (m, k) @ (k, n), as torch checks."""
+    if not isinstance(mat1, SparseTensor):
+        if kind == "hspmm":
+            raise SparseNoKernelError(f"Could not run 'aten::{name}' with arguments from the "
+                                      "'CPU' backend")
+        raise RuntimeError("tensor.sspaddmm(...) can only be called on sparse tensors")
+    if mat1.layout is not sparse_coo:
+        raise SparseNoKernelError(f"Could not run 'aten::{name}' with arguments from the "
+                                  f"'Sparse{mat1._layout_letters().capitalize()}CPU' backend")
+    dense = _as_dense(name, mat2)
+    if mat1.sparse_dim() != 2 or mat1.dense_dim():
+        raise RuntimeError(f"{name}: Argument #2: matrices expected, got {mat1.sparse_dim()} "
+                           f"sparse and {mat1.dense_dim()} dense dims")
+    if dense.ndim != 2:
+        raise RuntimeError(f"{name}: Argument #3: matrices expected, got {dense.ndim}D tensor")
+    if dense.shape[0] != mat1.shape[1]:
+        raise RuntimeError(f"{name}: Argument #3: Expected dim 0 size {mat1.shape[1]}, got "
+                           f"{dense.shape[0]}")
+    if dense.dtype != mat1.dtype:
+        raise SparseTypeError(f"{name}: expected scalar type {mat1.dtype} but found "
+                              f"{dense.dtype}")
+    return mat1.coalesce(), dense
+
+
+def _row_products(s: SparseTensor, dense: Tensor):
+    """The distinct rows of a coalesced COO matrix that hold entries and the rows of
+    ``s @ dense`` there (rows, a (len(rows), n) Tensor of the graph)."""
+    rows = np.unique(s._ind[0])
+    crow = _crow(s._ind[0], s.shape[0])
+    product = _ops.sparse_dense_mm(crow, s._ind[1], s._v, s.shape[1], dense)
+    return rows, GetItem(rows)(product)
+
+
+def hspmm(mat1, mat2) -> SparseTensor:
+    """torch.hspmm: COO (m, k) @ dense (k, n) as a hybrid COO tensor (one sparse dim, the
+    rows of mat1 that hold entries; one dense dim, their product rows); not coalesced, as
+    torch's (unless empty)."""
+    s, dense = _coo_mm_args("hspmm", mat1, mat2)
+    rows, values = _row_products(s, dense)
+    return SparseTensor(sparse_coo, values, (s.shape[0], dense.shape[1]),
+                        indices=rows[None].astype(np.int64), coalesced=rows.size == 0)
+
+
+hsmm = hspmm
+
+
+def sspaddmm(input, mat1, mat2, *, beta=1, alpha=1) -> SparseTensor:  # noqa: A002
+    """torch.sspaddmm: ``beta * input + alpha * (mat1 @ mat2)`` as a COO tensor: input's
+    entries (kept as they are, scaled) then every element of the product's rows where mat1
+    holds entries; not coalesced, as torch's."""
+    name = "sspaddmm"
+    if not isinstance(input, SparseTensor) or input.layout is not sparse_coo:
+        raise RuntimeError("sspaddmm: self.is_sparse() INTERNAL ASSERT FAILED: expected a "
+                           "sparse COO input")
+    s, dense = _coo_mm_args(name, mat1, mat2, kind="sspaddmm")
+    if input.shape != (s.shape[0], dense.shape[1]):
+        raise RuntimeError(f"{name}: Argument #1: Expected dim 0 size {s.shape[0]}, got "
+                           f"{input.shape[0]}" if input.shape[0] != s.shape[0] else
+                           f"{name}: Argument #1: Expected dim 1 size {dense.shape[1]}, got "
+                           f"{input.shape[1]}")
+    if input.dtype != s.dtype:
+        raise SparseTypeError(f"dtype of values ({s.dtype}) must match dtype of sparse tensor "
+                              f"({input.dtype})")
+    rows, products = _row_products(s, dense)
+    n = dense.shape[1]
+    indices = np.concatenate([input._ind.astype(np.int64),
+                              np.stack([np.repeat(rows, n), np.tile(np.arange(n), rows.size)])],
+                             axis=1)
+    values = concat([input._v * beta if beta != 1 else input._v,
+                     (products * alpha if alpha != 1 else products).reshape(-1)], 0)
+    return SparseTensor(sparse_coo, values, input.shape, indices=indices,
+                        coalesced=indices.shape[1] == 0)
+
+
+saddmm = sspaddmm
+
+
+def smm(input, mat2) -> SparseTensor:  # noqa: A002 - torch's names
+    """torch.smm: COO (m, k) @ dense (k, n) as a COO matrix: every element of the product's
+    rows where input holds entries (sspaddmm of an empty input)."""
+    s, dense = _coo_mm_args("smm", input, mat2, kind="sspaddmm")
+    empty = SparseTensor(sparse_coo, Tensor(np.zeros(0, dtype=s.dtype)),
+                         (s.shape[0], dense.shape[1]), indices=np.zeros((2, 0), dtype=np.int64),
+                         coalesced=True)
+    return sspaddmm(empty, s, dense, beta=0)
+
+
+def dsmm(input, mat2) -> Tensor:  # noqa: A002 - torch's names
+    """torch.dsmm: COO (m, k) @ dense (k, n), dense."""
+    s, dense = _coo_mm_args("dsmm", input, mat2, kind="sspaddmm")
+    return _sparse_dense("dsmm", s, dense)
+
+
+def spdiags(diagonals, offsets, shape, layout: Layout | None = None) -> SparseTensor:
+    """torch.sparse.spdiags: a (m, n) matrix whose diagonal ``offsets[d]`` holds
+    ``diagonals[d]`` read by column (element (j - offset, j) is diagonals[d, j], as scipy's);
+    COO (not coalesced), or CSR / CSC."""
+    diagonals = _as_dense("spdiags", diagonals)
+    if layout not in (None, sparse_coo, sparse_csr, sparse_csc):
+        raise RuntimeError(f"Only output layouts (Sparse, SparseCsc, SparseCsr) are supported, "
+                           f"got {getattr(layout, 'name', layout)}")
+    if not isinstance(offsets, Tensor):
+        raise SparseTypeError("spdiags: offsets must be a tensor")
+    if offsets.dtype != np.int64:
+        raise RuntimeError(f"Offset Tensor must have dtype Long but got {offsets.dtype}")
+    if offsets.ndim > 1:
+        raise RuntimeError("Offsets must be scalar or vector")
+    if diagonals.ndim > 2:
+        raise RuntimeError("Diagonals must be vector or matrix")
+    shape = _size("spdiags", shape)
+    if len(shape) != 2:
+        raise RuntimeError("Output shape must be 2d")
+    offs = offsets.data.reshape(-1)
+    if diagonals.ndim < 2:
+        diagonals = diagonals.reshape(1, -1)
+    if diagonals.shape[0] != offs.size:
+        raise RuntimeError(f"Number of diagonals ({diagonals.shape[0]}) does not match the "
+                           f"number of offsets ({offs.size})")
+    if np.unique(offs).size != offs.size:
+        raise RuntimeError("Offset tensor contains duplicate values")
+    m, n = shape
+    rows, cols, which = [], [], []
+    for d, k in enumerate(offs.tolist()):
+        j = np.arange(max(0, k), min(n, m + k, diagonals.shape[1]))
+        rows.append(j - k)
+        cols.append(j)
+        which.append(np.stack([np.full(j.size, d), j]))
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    picks = tuple(np.concatenate(which, axis=1)) if which else (np.zeros(0, np.int64),) * 2
+    out = SparseTensor(sparse_coo, GetItem(picks)(diagonals), shape,
+                       indices=np.stack([rows, cols]).astype(np.int64),
+                       coalesced=rows.size == 0)
+    return out if layout in (None, sparse_coo) else out.to_sparse(layout)
+
+
+# ----------------------------------------------------------------- copies of the parts
+def _copy_of(accessor: str):
+    def function(input, *, out=None):  # noqa: A002 - torch's name
+        if isinstance(input, SparseTensor) and input.layout is sparse_coo \
+                and accessor in ("indices", "values"):
+            raise SparseNoKernelError(f"Could not run 'aten::{accessor}_copy' with arguments "
+                                      "from the 'SparseCPU' backend")
+        if not isinstance(input, SparseTensor):
+            raise RuntimeError(f"{accessor}_copy: expected a sparse tensor, got a dense one")
+        return getattr(input, accessor)().clone()
+
+    function.__name__ = function.__qualname__ = f"{accessor}_copy"
+    function.__doc__ = (f"torch.{accessor}_copy: a copy of ``input.{accessor}()`` (COO's "
+                        "indices / values: no kernel, as torch's).")
+    return function
+
+
+indices_copy = _copy_of("indices")
+values_copy = _copy_of("values")
+crow_indices_copy = _copy_of("crow_indices")
+col_indices_copy = _copy_of("col_indices")
+ccol_indices_copy = _copy_of("ccol_indices")
+row_indices_copy = _copy_of("row_indices")
+
+
 # ----------------------------------------------------------------- dense -> sparse
-def sparse_mask(x: Tensor, mask: SparseTensor) -> SparseTensor:
+def sparse_mask(x, mask: SparseTensor) -> SparseTensor:
     """torch's Tensor.sparse_mask(mask): x's entries at mask's stored indices, in mask's
-    layout and pattern; the gradient reaches x."""
+    layout and pattern; the gradient reaches x. A sparse x: its coalesced values there (zero
+    where it has none), in mask's pattern."""
+    if isinstance(x, SparseTensor) and isinstance(mask, SparseTensor):
+        if x.shape != mask.shape:
+            raise RuntimeError(f"sparse_mask(): operands have incompatible sizes; self has size "
+                               f"{list(x.shape)} but mask has size {list(mask.shape)}")
+        if x.layout is not sparse_coo or x.sparse_dim() != mask.sparse_dim():
+            raise RuntimeError("sparse_mask: expected a COO tensor with the mask's sparse dims")
+        if not np.can_cast(np.result_type(x.dtype, mask.dtype), x.dtype, "same_kind"):
+            raise SparseTypeError(f"sparse_mask: Can't convert result type "
+                                  f"{np.result_type(x.dtype, mask.dtype)} to output {x.dtype}")
+        coo = mask.to_sparse_coo() if mask.layout is not sparse_coo else mask
+        s, sizes = x.coalesce(), x.shape[:x.sparse_dim()]
+        keys, have = _keys(coo._ind, sizes), _keys(s._ind, sizes)
+        if have.size == 0:
+            values = Tensor(np.zeros((keys.size,) + tuple(s._v.shape[1:]), dtype=x.dtype))
+        else:
+            at = np.minimum(np.searchsorted(have, keys), have.size - 1)
+            found = (have[at] == keys).reshape((-1,) + (1,) * (s._v.ndim - 1))
+            values = GetItem(at)(s._v) * Tensor(found.astype(s._v.dtype))
+        return mask._with_values(values)
     if not isinstance(mask, SparseTensor):  # torch: no kernel for a strided mask
         raise SparseNoKernelError("sparse_mask: expected a COO or CSR/CSC mask, got a dense "
                                   "tensor")
@@ -1514,85 +2107,92 @@ def to_sparse_coo(x: Tensor, sparse_dim: int | None = None) -> SparseTensor:
                         indices=np.stack(where).astype(np.int64), coalesced=True)
 
 
-def _to_batched(x: Tensor, layout: Layout) -> SparseTensor:
-    """A (B, m, n) dense tensor as a batch of CSR / CSC matrices of one nnz each."""
-    name = f"to_{layout.name}"
-    by_row = layout is sparse_csr
-    nonzero = x.data != 0 if by_row else (x.data != 0).transpose(0, 2, 1)
-    counts = nonzero.reshape(x.shape[0], -1).sum(axis=1)
-    if np.any(counts != counts[0]):
-        raise SparseValueError(f"{name}: expected the same number of specified elements per batch, "
-                               f"got {counts.tolist()}")
-    batch, compressed, plain = np.nonzero(nonzero)
-    where = (batch, compressed, plain) if by_row else (batch, plain, compressed)
-    nnz = int(counts[0]) if counts.size else 0
-    crow = np.stack([_crow(compressed[batch == b], nonzero.shape[1])
-                     for b in range(x.shape[0])])
-    return SparseTensor(layout, GetItem(where)(x).reshape(x.shape[0], nnz), x.shape,
-                        crow=crow.astype(np.int64), col=plain.reshape(x.shape[0], nnz))
-
-
-def to_sparse_csr(x: Tensor) -> SparseTensor:
-    if x.ndim == 3:
-        return _to_batched(x, sparse_csr)
-    if x.ndim != 2:
-        raise SparseDimError(f"to_sparse_csr: expected a 2-D tensor, got shape {x.shape}")
-    return to_sparse_coo(x).to_sparse_csr()
-
-
-def to_sparse_csc(x: Tensor) -> SparseTensor:
-    """The nonzero entries of a matrix, column by column (CSC)."""
-    if x.ndim == 3:
-        return _to_batched(x, sparse_csc)
-    if x.ndim != 2:
-        error = SparseDimError if x.ndim < 2 else SparseValueError  # torch's classes
-        raise error(f"to_sparse_csc: expected a 2-D tensor, got shape {x.shape}")
-    cols, rows = np.nonzero(x.data.T != 0)  # column-major
-    return SparseTensor(sparse_csc, GetItem((rows, cols))(x), x.shape,
-                        crow=_crow(cols, x.shape[1]), col=rows)
-
-
-def to_sparse_blocked(x: Tensor, layout: Layout, blocksize) -> SparseTensor:
-    """BSR (blocks row by row) or BSC (column by column) of a matrix: the (R, C) blocks with
-    any nonzero element."""
-    name = f"to_{layout.name}"
-    try:  # an int: square blocks, as torch's
-        r, c = ((int(blocksize),) * 2 if isinstance(blocksize, (int, np.integer))
-                else (int(b) for b in blocksize))
+def _blocksize(name: str, blocksize):
+    """(R, C) of a blocksize argument (an int: square blocks, as torch's)."""
+    try:
+        size = ((int(blocksize),) * 2 if isinstance(blocksize, (int, np.integer))
+                else tuple(int(b) for b in blocksize))
     except (TypeError, ValueError):
         raise SparseTypeError(f"{name}: blocksize must be a pair of ints, got "
                               f"{blocksize!r}") from None
-    if x.ndim != 2:
-        raise SparseValueError(f"{name}: expected a 2-D tensor, got shape {x.shape}")
-    if r < 1 or c < 1 or x.shape[0] % r or x.shape[1] % c:
-        raise SparseValueError(f"{name}: the shape {tuple(x.shape)} must be a multiple of the "
-                               f"blocksize ({r}, {c})")
-    grid = x.reshape(x.shape[0] // r, r, x.shape[1] // c, c).permute(0, 2, 1, 3)
-    nonzero = (grid.data != 0).any(axis=(2, 3))
-    if layout is sparse_bsr:
-        rows, cols = np.nonzero(nonzero)
-        crow, plain = _crow(rows, nonzero.shape[0]), cols
+    if len(size) != 2:
+        raise SparseTypeError(f"{name}: blocksize needs to be a tuple of size 2, but got "
+                              f"{len(size)}")
+    return size
+
+
+def to_sparse_compressed(x: Tensor, layout: Layout, blocksize=None, dense_dim=None
+                         ) -> SparseTensor:
+    """A dense tensor in CSR / CSC (or BSR / BSC of (R, C) blocks): its last ``dense_dim``
+    dims (0 by default) dense, the two before them the matrix, any before those batch dims;
+    the entries (blocks) with a nonzero element, each batch holding one number of them. The
+    gradient reaches x at the entries."""
+    name = f"dense_to_{layout.name}"
+    blocked = layout in _BLOCKED
+    block = _blocksize(name, blocksize) if blocked else (1, 1)
+    if x.ndim < 2:
+        raise SparseDimError(f"{name}: expected a tensor of at least 2 dims, got shape "
+                             f"{tuple(x.shape)}")
+    dense_dim = 0 if dense_dim is None else dense_dim
+    if isinstance(dense_dim, bool) or not isinstance(dense_dim, (int, np.integer)) \
+            or not 0 <= dense_dim <= x.ndim - 2:
+        raise SparseValueError(f"{name}: dense_dim argument must be in [0,{x.ndim - 2}] range, "
+                               f"but {dense_dim} is given")
+    nb = x.ndim - 2 - dense_dim
+    batch, (m, n), dense = x.shape[:nb], x.shape[nb:nb + 2], x.shape[nb + 2:]
+    if nb and not np.prod(batch):
+        raise SparseValueError(f"to_{layout.name}: Expected product of batch dimensions to be "
+                               "non-zero.")
+    r, c = block
+    if r < 1 or c < 1 or m % r or n % c:
+        raise SparseValueError(f"{name}: tensor sparse size ({m},{n}) must be divisible by "
+                               f"given blocksize ({r},{c})")
+    if blocked:  # (*B, m / R, n / C, R, C, *dense)
+        grid = x.reshape(tuple(batch) + (m // r, r, n // c, c) + tuple(dense))
+        axes = list(range(nb)) + [nb, nb + 2, nb + 1, nb + 3] + list(range(nb + 4, grid.ndim))
+        grid = grid.permute(*axes)
     else:
-        cols, rows = np.nonzero(nonzero.T)
-        crow, plain = _crow(cols, nonzero.shape[1]), rows
-    return SparseTensor(layout, GetItem((rows, cols))(grid), x.shape, crow=crow, col=plain)
+        grid = x
+    nonzero = grid.data != 0
+    if nonzero.ndim > nb + 2:
+        nonzero = nonzero.any(axis=tuple(range(nb + 2, nonzero.ndim)))
+    where = np.nonzero(nonzero)
+    return _from_coo(layout, np.stack(where).reshape(nb + 2, -1), GetItem(where)(grid),
+                     x.shape, nb, block)
+
+
+def to_sparse_csr(x: Tensor, dense_dim=None) -> SparseTensor:
+    """The nonzero entries of a (batch of) matrix in CSR."""
+    return to_sparse_compressed(x, sparse_csr, dense_dim=dense_dim)
+
+
+def to_sparse_csc(x: Tensor, dense_dim=None) -> SparseTensor:
+    """The nonzero entries of a (batch of) matrix, column by column (CSC)."""
+    return to_sparse_compressed(x, sparse_csc, dense_dim=dense_dim)
+
+
+def to_sparse_blocked(x: Tensor, layout: Layout, blocksize, dense_dim=None) -> SparseTensor:
+    """BSR (blocks row by row) or BSC (column by column) of a (batch of) matrix: the (R, C)
+    blocks with any nonzero element."""
+    return to_sparse_compressed(x, layout, blocksize, dense_dim)
 
 
 def tensor_to_sparse(x: Tensor, sparse_dim=None, *, layout: Layout | None = None,
-                     blocksize=None):
-    """Tensor.to_sparse(sparse_dim) or Tensor.to_sparse(layout=..., blocksize=...)."""
+                     blocksize=None, dense_dim=None):
+    """Tensor.to_sparse(sparse_dim) or Tensor.to_sparse(layout=..., blocksize=...,
+    dense_dim=...)."""
     if isinstance(sparse_dim, Layout):
         sparse_dim, layout = None, sparse_dim
     if layout is None or layout is sparse_coo:
+        if dense_dim is not None and sparse_dim is None:  # torch's: the dims before dense_dim
+            sparse_dim = x.ndim - dense_dim
         return to_sparse_coo(x, sparse_dim)
-    if layout is sparse_csr:
-        return to_sparse_csr(x)
-    if layout is sparse_csc:
-        return to_sparse_csc(x)
+    if layout in (sparse_csr, sparse_csc):
+        return to_sparse_compressed(x, layout, dense_dim=dense_dim)
     if layout in _BLOCKED:
         if blocksize is None:
             raise SparseValueError(f"to_sparse: layout {layout!r} needs a blocksize")
-        return to_sparse_blocked(x, layout, blocksize)
+        return to_sparse_compressed(x, layout, blocksize, dense_dim)
     if layout is strided:
         return x
     raise SparseValueError(f"to_sparse: unknown layout {layout!r}")
@@ -1631,7 +2231,39 @@ TOP_LEVEL_SPARSE = {
     "narrow_copy": lambda input, dim, start, length: input.narrow_copy(dim, start, length),
     "sum": lambda input, dim=None, keepdim=False, *, dtype=None: input.sum(dim, keepdim, dtype),
     "t": SparseTensor.t, "transpose": _transpose, "sub": sub, "mv": mv,
+    "unsqueeze": lambda input, dim: input.unsqueeze(dim),
+    "conj": lambda input: input.conj(),
+    "div": lambda input, other, *, rounding_mode=None: _div(input, other, rounding_mode),
+    "floor_divide": lambda input, other: _div(input, other, "floor"),
+    **{name: getattr(SparseTensor, name) for name in ("sgn", "signbit", "nan_to_num",
+                                                      "deg2rad", "rad2deg")},
 }
+
+# torch's functions of sparse tensors only (dlpy.<name>)
+SPARSE_FUNCTIONS = {
+    "hspmm": hspmm, "hsmm": hsmm, "smm": smm, "sspaddmm": sspaddmm, "saddmm": saddmm,
+    "dsmm": dsmm, "indices_copy": indices_copy, "values_copy": values_copy,
+    "crow_indices_copy": crow_indices_copy, "col_indices_copy": col_indices_copy,
+    "ccol_indices_copy": ccol_indices_copy, "row_indices_copy": row_indices_copy,
+}
+
+
+def _div(input, other, rounding_mode=None):
+    """torch.div with a sparse operand: a sparse tensor by a number or 0-d tensor (rounded
+    as ``rounding_mode`` says, "floor" or "trunc")."""
+    if not isinstance(input, SparseTensor):
+        raise SparseTypeError("div: a dense tensor cannot be divided by a sparse one, as torch")
+    if rounding_mode is None:
+        return input / other
+    if rounding_mode not in ("floor", "trunc"):
+        raise SparseValueError(f"div expected rounding_mode to be one of None, 'trunc', or "
+                               f"'floor' but found '{rounding_mode}'")
+    if isinstance(other, SparseTensor) or np.ndim(_scalar_of(other)) != 0:
+        raise SparseTypeError("div: a sparse tensor can be divided by a number (or a 0-d "
+                              "tensor) only, as torch's")
+    from dlpy import functional
+
+    return _unary(input, lambda v: functional.div(v, other, rounding_mode=rounding_mode))
 
 
 def _sparse_only(name: str):

@@ -7,6 +7,10 @@ from __future__ import annotations
 import numpy as np
 
 
+class StorageSliceError(ValueError, RuntimeError):
+    """A typed storage indexed with a slice (torch's RuntimeError)."""
+
+
 class UntypedStorage:
     """The memory a tensor shares with its views, as bytes (``x.untyped_storage()``), or
     ``UntypedStorage(nbytes)``: new zeroed memory."""
@@ -139,12 +143,24 @@ class TypedStorage:
     def tolist(self) -> list:
         return self._elements().tolist()
 
+    def _index(self, index) -> int:
+        """An element index (negative from the end): a slice is torch's RuntimeError, a place
+        out of range an IndexError."""
+        if isinstance(index, slice):
+            raise StorageSliceError("slices are only supported in UntypedStorage.__getitem__")
+        size = self.size()
+        if not -size <= index < size:
+            raise IndexError(f"index {index} out of range for storage of size {size}")
+        return index % size
+
     def __getitem__(self, index):
-        value = self._elements()[index]
-        return value.tolist()
+        return self._elements()[self._index(index)].tolist()
 
     def __setitem__(self, index, value) -> None:
-        self._elements()[index] = value
+        self._elements()[self._index(index)] = value
+
+    def __iter__(self):
+        return iter(self.tolist())
 
     def fill_(self, value) -> TypedStorage:
         self._elements()[...] = value
@@ -152,6 +168,60 @@ class TypedStorage:
 
     def is_shared(self) -> bool:
         return self._untyped.is_shared()
+
+    def clone(self) -> TypedStorage:
+        """A copy in new memory."""
+        return TypedStorage(self._untyped.clone(), self.dtype)
+
+    def copy_(self, source, non_blocking: bool = False) -> TypedStorage:
+        """Copies ``source``'s elements (as many, converted to this dtype) in place."""
+        values = np.asarray(source.tolist()) if isinstance(source, TypedStorage) else source
+        self._elements()[...] = values
+        return self
+
+    def resize_(self, size: int) -> TypedStorage:
+        """Resizes to ``size`` elements, keeping the first ones."""
+        self._untyped.resize_(int(size) * self.dtype.itemsize)
+        return self
+
+    def _to(self, dtype) -> TypedStorage:
+        values = self._elements().astype(dtype)
+        return TypedStorage(UntypedStorage(values.view(np.uint8)), values.dtype)
+
+    def type(self, dtype=None):
+        """Without an argument the legacy type's name (``'torch.FloatStorage'``)."""
+        from dlpy.legacy_misc import storage_type_of
+
+        if dtype is None:
+            return f"torch.{storage_type_of(self.dtype).__name__}"
+        return self._to(getattr(dtype, "dtype", dtype))
+
+    def double(self) -> TypedStorage:
+        return self._to(np.float64)
+
+    def float(self) -> TypedStorage:
+        return self._to(np.float32)
+
+    def half(self) -> TypedStorage:
+        return self._to(np.float16)
+
+    def long(self) -> TypedStorage:
+        return self._to(np.int64)
+
+    def int(self) -> TypedStorage:
+        return self._to(np.int32)
+
+    def short(self) -> TypedStorage:
+        return self._to(np.int16)
+
+    def char(self) -> TypedStorage:
+        return self._to(np.int8)
+
+    def byte(self) -> TypedStorage:
+        return self._to(np.uint8)
+
+    def bool(self) -> TypedStorage:
+        return self._to(np.bool_)
 
     def __repr__(self) -> str:
         values = "".join(f" {v}\n" for v in self.tolist())

@@ -207,6 +207,12 @@ _detect_anomaly = False
 # forward_ad's, while a dual level is open: _in_place asks it for a compute that also moves
 # the tangent of the new value onto the tensor (None: nothing to follow)
 _dual_in_place = None
+# autograd.graph.allow_mutation_on_saved_tensors (dlpy/autograd.py): ``_before_in_place(t)``
+# copies t's memory before an in-place change, only while such a block is open; ``_mutation_watch``
+# (None until a block was first opened) lets _check_versions give an op recorded in an open
+# block the values it saved, and refuse (torch's AssertionError) one recorded in a closed block
+_before_in_place = None
+_mutation_watch = None
 
 _anomaly_check_nan = True  # detect_anomaly(check_nan=False): record where ops were made only
 # passes of autograd.grad or backward(inputs=) running now: a reentrant checkpoint refuses them
@@ -830,6 +836,34 @@ class Tensor:
         self._grad = None
 
     @property
+    def grad_dtype(self) -> np.dtype | None:
+        """The dtype a leaf's ``.grad`` must have, as torch's: its own dtype unless set. Set to
+        another dtype, backward casts the gradients it accumulates to it and ``.grad =``
+        takes only that dtype; set to None, ``.grad =`` takes any dtype. Leaves only."""
+        if self.op is not None:
+            raise RuntimeError("grad_dtype can only be accessed on leaf tensors.")
+        return self.__dict__.get("_grad_dtype", self.data.dtype)
+
+    @grad_dtype.setter
+    def grad_dtype(self, value) -> None:
+        global _grad_dtype_count
+        if self.op is not None:
+            raise RuntimeError("grad_dtype can only be set on leaf tensors.")
+        if value is not None:
+            if isinstance(value, (str, type)) or not isinstance(value, np.dtype):
+                raise RuntimeError(f"grad_dtype must be a torch.dtype or None, but got "
+                                   f"{type(value).__name__}")
+            grad = self._grad
+            if grad is not None and grad.dtype != value:
+                raise RuntimeError(
+                    f"Cannot set grad_dtype to {value} because there is already a gradient "
+                    f"with dtype {grad.dtype}. Please clear the gradient (.grad = None) before "
+                    "changing grad_dtype, or ensure the new grad_dtype matches the existing "
+                    "gradient's dtype.")
+        self.__dict__["_grad_dtype"] = value
+        _grad_dtype_count += 1
+
+    @property
     def shape(self) -> Size:
         return _tuple_new(Size, self.data.shape)
 
@@ -996,6 +1030,10 @@ class Tensor:
         """
         if _transform_depth[0]:
             _backward_in_transform()
+        if inputs is not None and not isinstance(inputs, Tensor):
+            from dlpy.autograd import _dict_inputs
+
+            inputs = _dict_inputs("backward", inputs)  # a dict: its values
         if create_graph:
             from dlpy.autograd import backward
 
@@ -1607,6 +1645,8 @@ class Tensor:
         ``reshape``: the result may change the shape (unsqueeze_, t_): self takes its array
         (a view of the same memory when nothing is recorded) instead of writing into it."""
         self._check_in_place(name)
+        if _before_in_place is not None:  # allow_mutation_on_saved_tensors: keep the old values
+            _before_in_place(self)
         base = getattr(self, "_view_of", None)
         if base is not None and _buffer(base.data) is not _buffer(self.data):
             base = None  # (its base took another array)
@@ -3127,8 +3167,12 @@ def _check_versions(node: Tensor, op: Op, scheduled: _Scheduled) -> None:
     changed in place after op recorded node, its output, as torch refuses (called only once
     something has changed). An input that changed but is not read is fine; one rebased since
     (a recorded in-place op gave the tensor a new value and op) is replaced in op.inputs by
-    the stand-in holding the value op used, so its gradient flows to the right history."""
+    the stand-in holding the value op used, so its gradient flows to the right history.
+    In an allow_mutation_on_saved_tensors block, a read of a changed array gets the copy taken
+    before the change instead (``_mutation_watch.restore``)."""
     tick, inputs, saves = node._tick, op.inputs, op.saves
+    watch = _mutation_watch  # None unless an allow_mutation_on_saved_tensors block was opened
+    allowed = watch is not None and watch.admits(node, op)
     rewired = None
     for i, tensor in enumerate(inputs):
         rebased = getattr(tensor, "_tick", 0) > tick
@@ -3137,8 +3181,8 @@ def _check_versions(node: Tensor, op: Op, scheduled: _Scheduled) -> None:
             if entry is None or entry[1] <= tick:
                 continue
         old = _stand_in(tensor, tick) if rebased else None
-        if _reads(saves, i, inputs) or (rebased and (
-                old is None or (old.requires_grad and old not in scheduled))):
+        if (_reads(saves, i, inputs) and not (allowed and watch.restore(op, tick))) or (
+                rebased and (old is None or (old.requires_grad and old not in scheduled))):
             # read, or rebased with no stand-in on the pass: refuse, never guess
             raise _modified_error(f"input {i}", op, tensor, tick)
         if rebased:
@@ -3148,7 +3192,8 @@ def _check_versions(node: Tensor, op: Op, scheduled: _Scheduled) -> None:
         op.inputs = tuple(rewired)
     if _reads(saves, "output", inputs):
         entry = _marks.get(id(_buffer(node.data)))
-        if entry is not None and entry[1] > tick:
+        if entry is not None and entry[1] > tick and not (
+                allowed and watch.restore(op, tick)):
             raise _modified_error("the output", op, node, tick)
 
 
@@ -3314,7 +3359,7 @@ class HookResultError(TypeError, RuntimeError):
 def _run_post_hooks(tensor: Tensor) -> None:
     for hook in list(tensor._post_hooks.values()):
         result = hook(tensor)
-        if result is not None:
+        if result is not None and result is not tensor:  # the leaf itself (p.add_(...)): ok
             raise HookResultError("register_post_accumulate_grad_hook: a hook must return None "
                                   f"(it is called for its effect), got a "
                                   f"{type(result).__name__}")
@@ -3701,12 +3746,20 @@ _passes: list[list] = []
 def _backpropagate(roots: list[Tensor], root_grads: list[np.ndarray], retain_graph: bool,
                    capture: set[int] | None = None, create_graph: bool = False
                    ) -> dict[int, np.ndarray]:
-    """See _backpropagate_pass; this one notes the pass in _passes while it runs."""
+    """See _backpropagate_pass; this one notes the pass in _passes while it runs. Grad mode
+    is ``create_graph`` during the pass, as torch's engine sets it: hooks and custom
+    Functions' backward see ``is_grad_enabled()`` False in a plain backward (so a
+    post-accumulate hook may update its leaf in place) and record nothing."""
     _passes.append([None, None])
+    mode = _grad_mode[0]
+    if mode and not create_graph:
+        _set_grad_mode(False)
     try:
         return _backpropagate_pass(roots, root_grads, retain_graph, capture, create_graph)
     finally:
         _passes.pop()
+        if mode and not create_graph:
+            _set_grad_mode(mode)
 
 
 def _backpropagate_pass(roots: list[Tensor], root_grads: list[np.ndarray], retain_graph: bool,
@@ -3826,9 +3879,11 @@ def _pass_order(roots: list[Tensor], capture: set[int] | None
 
 
 def _backward_into(name: str, roots: list[Tensor], root_grads: list, retain_graph: bool,
-                   inputs) -> None:
+                   inputs, discard: frozenset = frozenset()) -> None:
     """backward(inputs=...): only the ops on a path to ``inputs`` run, and only their
-    ``.grad`` accumulate (leaves or not; one the pass does not reach keeps its ``.grad``)."""
+    ``.grad`` accumulate (leaves or not; one the pass does not reach keeps its ``.grad``).
+    ``discard``: ids of inputs whose gradient is computed but kept nowhere (a GradientEdge of
+    an op's output, as torch's)."""
     global _selective_passes
     targets = _targets(name, inputs)
     _selective_passes += 1
@@ -3838,7 +3893,7 @@ def _backward_into(name: str, roots: list[Tensor], root_grads: list, retain_grap
         _selective_passes -= 1
     for t in {id(t): t for t in targets}.values():
         grad = captured.get(id(t))
-        if grad is None or (t.op is not None and t.retains_grad):
+        if grad is None or id(t) in discard or (t.op is not None and t.retains_grad):
             continue  # retain_grad's hook already gave a non-leaf its .grad in the pass
         _accumulate(t, grad, False)  # the pass's may be shared: copied
         if t.op is None and getattr(t, "_post_hooks", None):
@@ -3957,6 +4012,10 @@ def _accumulate(node: Tensor, grad, fresh: bool) -> None:
     ``grad``, so a first gradient keeps it without a copy."""
     if type(grad) is not np.ndarray and not isinstance(grad, SparseGrad):
         grad, fresh = np.array(grad), True  # a numpy scalar from an op: an array of its own
+    if _grad_dtype_count:  # a grad_dtype set somewhere: the gradient cast to the leaf's
+        wanted = _wanted_grad_dtype(node)
+        if wanted is not None and grad.dtype != wanted:
+            grad, fresh = (grad if type(grad) is np.ndarray else grad.dense()).astype(wanted), True
     existing = node._grad
     if existing is None:
         if type(grad) is np.ndarray:
@@ -4024,9 +4083,15 @@ def _as_grad(tensor: Tensor, value) -> Tensor | SparseGrad:
         if value.shape != tensor.shape:
             raise RuntimeError(f"grad: assigned a gradient of shape {value.shape} to a tensor "
                                f"of shape {tensor.shape}; the shapes must match")
-        if value.dtype != tensor.dtype:
+        wanted = _wanted_grad_dtype(tensor)
+        if wanted is not None and value.dtype != wanted:
+            if wanted == tensor.dtype:
+                raise RuntimeError(f"grad: assigned a gradient of dtype {value.dtype} to a "
+                                   f"tensor of dtype {tensor.dtype}; the dtypes must match (as "
+                                   "torch)")
             raise RuntimeError(f"grad: assigned a gradient of dtype {value.dtype} to a tensor "
-                               f"of dtype {tensor.dtype}; the dtypes must match (as torch)")
+                               f"with grad_dtype {wanted}; the gradient must match the "
+                               "tensor's grad_dtype (set grad_dtype to None to allow any)")
         return value
     if getattr(value, "is_sparse", False) is True and hasattr(value, "sparse_dim"):
         return _sparse_tensor_grad(tensor, value)
@@ -4038,8 +4103,19 @@ def _as_grad(tensor: Tensor, value) -> Tensor | SparseGrad:
     if array.shape != tensor.shape:
         raise RuntimeError(f"grad: assigned a gradient of shape {array.shape} to a tensor of "
                            f"shape {tensor.shape}; the shapes must match")
-    return _grad_tensor(array if array.dtype == tensor.dtype
-                        else array.astype(tensor.dtype))
+    wanted = _wanted_grad_dtype(tensor) if _grad_dtype_count else tensor.dtype
+    if wanted is None:
+        wanted = array.dtype
+    return _grad_tensor(array if array.dtype == wanted else array.astype(wanted))
+
+
+_grad_dtype_count = 0  # grad_dtype assignments so far: nothing checks a leaf's until one
+
+
+def _wanted_grad_dtype(tensor: Tensor) -> np.dtype | None:
+    """The dtype ``tensor.grad`` must have: its grad_dtype if set (None: any), else its own."""
+    return tensor.__dict__.get("_grad_dtype", tensor.data.dtype) if _grad_dtype_count \
+        else tensor.data.dtype
 
 
 def _sparse_tensor_grad(tensor: Tensor, value) -> Tensor | SparseGrad:
@@ -4058,10 +4134,11 @@ def _sparse_tensor_grad(tensor: Tensor, value) -> Tensor | SparseGrad:
 
 
 def _backward_graph(name: str, roots: list[Tensor], root_grads: list[Tensor],
-                    inputs) -> None:
+                    inputs, discard: frozenset = frozenset()) -> None:
     """backward(create_graph=True): the gradients of the pass are Tensors with a graph
-    (``_backpropagate_graph``), added to the ``.grad`` of every leaf (or of ``inputs``) by a
-    recorded add, so a ``.grad`` can be differentiated again."""
+    (``_backpropagate_graph``), added to the ``.grad`` of every leaf (or of ``inputs``, but
+    those in ``discard``, as _backward_into) by a recorded add, so a ``.grad`` can be
+    differentiated again."""
     if inputs is None:
         targets = [t for t in _topological_order(roots) if t.op is None]
     else:
@@ -4070,10 +4147,13 @@ def _backward_graph(name: str, roots: list[Tensor], root_grads: list[Tensor],
     with set_grad_enabled(True):
         for t in {id(t): t for t in targets}.values():
             grad = captured.get(id(t))
-            if grad is None:
+            if grad is None or id(t) in discard:
                 continue
+            wanted = _wanted_grad_dtype(t)
             if grad.op is None:  # a constant: an array of its own, as a plain pass's
-                grad = _grad_tensor(np.array(grad.data))
+                grad = _grad_tensor(np.array(grad.data, dtype=wanted))
+            elif wanted is not None and grad.dtype != wanted:
+                grad = grad.to(wanted)
             existing = t._grad
             if existing is None:
                 t._grad = grad

@@ -880,40 +880,46 @@ del _name
 
 # ----------------------------------------------------------------- sparse layouts
 # (dlpy/sparse_tensor.py, imported on first use): a dense tensor is strided
-def _to_sparse(self, sparse_dim=None, *, layout=None, blocksize=None):
-    """torch's to_sparse(sparse_dim) / to_sparse(layout=..., blocksize=...): a COO (CSR, CSC,
-    BSR, BSC) tensor of the nonzero entries; gradients flow back to this tensor at them."""
+def _to_sparse(self, sparse_dim=None, *, layout=None, blocksize=None, dense_dim=None):
+    """torch's to_sparse(sparse_dim) / to_sparse(layout=..., blocksize=..., dense_dim=...): a
+    COO (CSR, CSC, BSR, BSC) tensor of the nonzero entries; gradients flow back to this
+    tensor at them."""
     from dlpy.sparse_tensor import tensor_to_sparse
 
-    return tensor_to_sparse(self, sparse_dim, layout=layout, blocksize=blocksize)
+    return tensor_to_sparse(self, sparse_dim, layout=layout, blocksize=blocksize,
+                            dense_dim=dense_dim)
 
 
-def _to_sparse_csc(self):
-    """torch's to_sparse_csc(): the nonzero entries of a matrix in CSC."""
+def _to_sparse_csc(self, dense_dim=None):
+    """torch's to_sparse_csc(dense_dim=None): the nonzero entries of a (batch of) matrix in
+    CSC, the last dense_dim dims dense."""
     from dlpy.sparse_tensor import to_sparse_csc
 
-    return to_sparse_csc(self)
+    return to_sparse_csc(self, dense_dim)
 
 
-def _to_sparse_bsr(self, blocksize):
-    """torch's to_sparse_bsr(blocksize): the nonzero (R, C) blocks of a matrix, row by row."""
+def _to_sparse_bsr(self, blocksize, dense_dim=None):
+    """torch's to_sparse_bsr(blocksize, dense_dim=None): the nonzero (R, C) blocks of a
+    (batch of) matrix, row by row."""
     from dlpy.sparse_tensor import sparse_bsr, to_sparse_blocked
 
-    return to_sparse_blocked(self, sparse_bsr, blocksize)
+    return to_sparse_blocked(self, sparse_bsr, blocksize, dense_dim)
 
 
-def _to_sparse_bsc(self, blocksize):
-    """torch's to_sparse_bsc(blocksize): the nonzero (R, C) blocks, column by column."""
+def _to_sparse_bsc(self, blocksize, dense_dim=None):
+    """torch's to_sparse_bsc(blocksize, dense_dim=None): the nonzero (R, C) blocks, column
+    by column."""
     from dlpy.sparse_tensor import sparse_bsc, to_sparse_blocked
 
-    return to_sparse_blocked(self, sparse_bsc, blocksize)
+    return to_sparse_blocked(self, sparse_bsc, blocksize, dense_dim)
 
 
-def _to_sparse_csr(self):
-    """torch's to_sparse_csr(): the nonzero entries of a matrix in CSR."""
+def _to_sparse_csr(self, dense_dim=None):
+    """torch's to_sparse_csr(dense_dim=None): the nonzero entries of a (batch of) matrix in
+    CSR, the last dense_dim dims dense."""
     from dlpy.sparse_tensor import to_sparse_csr
 
-    return to_sparse_csr(self)
+    return to_sparse_csr(self, dense_dim)
 
 
 def _strided():
@@ -948,6 +954,11 @@ _attach("layout", property(lambda self: _strided(), doc="dlpy.strided, as torch'
 from dlpy import torch_misc as _torch_misc  # noqa: E402
 
 for _name, _function in _torch_misc.TENSOR_METHODS.items():
+    _attach(_name, _function)
+# Tensor.storage_type, the legacy resize / resize_as, as_strided_scatter (dlpy/legacy_misc.py)
+from dlpy import legacy_misc as _legacy_misc  # noqa: E402
+
+for _name, _function in _legacy_misc.TENSOR_METHODS.items():
     _attach(_name, _function)
 _attach("dequantize", _method("dequantize", lambda self: self.float(),
                               "torch's dequantize() of a plain tensor: it as float32."))

@@ -218,7 +218,7 @@ def _mismatch_text(identifier: str, equality: bool, extra: str | None, absolute,
                                       ("relative", relative, relative_at, rtol)):
         text += (f"{kind.title()} difference: {diff}" if at is None else
                  f"Greatest {kind} difference: {diff} at index {at}")
-        text += f" (up to {tolerance} allowed)\n" if tolerance > 0 else "\n"
+        text += "\n" if equality else f" (up to {tolerance} allowed)\n"
     return text.strip()
 
 
@@ -333,6 +333,11 @@ def assert_close(actual, expected, *, allow_subclasses: bool = True,
                          f"no {'rtol' if rtol is None else 'atol'}.")
     try:
         pairs = list(_leaves(actual, expected))
+        for a, e, where in pairs:  # allow_subclasses=False: tensor-likes of one type only
+            if (not allow_subclasses and _is_tensor_like(a) and _is_tensor_like(e)
+                    and type(a) is not type(e)):
+                raise _Mismatch(TypeError, f"No comparison pair was able to handle inputs of "
+                                f"type {_type_text(a)} and {_type_text(e)}.", where)
     except _Mismatch as mismatch:
         raise mismatch.error() from None
     for a, e, where in pairs:
@@ -352,6 +357,29 @@ def assert_close(actual, expected, *, allow_subclasses: bool = True,
             mismatch.where = where
             raise mismatch.error(msg) from None
 
+
+
+def assert_allclose(actual, expected, rtol=None, atol=None, equal_nan: bool = True,
+                    msg: str = "") -> None:
+    """torch.testing.assert_allclose (deprecated: warns a FutureWarning; assert_close
+    replaces it): ``expected`` that is no tensor becomes one of ``actual``'s dtype; both
+    tolerances or neither (then the dtypes' defaults); dtypes need not match; nan equals nan
+    unless ``equal_nan`` is False."""
+    import warnings
+
+    warnings.warn("`torch.testing.assert_allclose()` is deprecated since 1.12 and will be "
+                  "removed in a future release. Please use `torch.testing.assert_close()` "
+                  "instead.", FutureWarning, stacklevel=2)
+    from dlpy.creation import tensor
+
+    if not isinstance(actual, Tensor):
+        actual = tensor(actual)
+    if not isinstance(expected, Tensor):
+        expected = tensor(expected, dtype=actual.dtype)
+    if rtol is None and atol is None:
+        rtol, atol = _tolerances((actual.dtype, expected.dtype), None, None)
+    assert_close(actual, expected, rtol=rtol, atol=atol, equal_nan=equal_nan,
+                 check_dtype=False, check_stride=False, msg=msg or None)
 
 def _bounds(dtype: np.dtype, low, high, lowest, highest, default_low, default_high):
     """make_tensor's [low, high): the defaults, torch's checks, clamped to the dtype's range
@@ -376,6 +404,12 @@ def _bounds(dtype: np.dtype, low, high, lowest, highest, default_low, default_hi
     return (math.ceil(low), math.ceil(high)) if dtype.kind in "biu" else (low, high)
 
 
+def _torch_text(value) -> str:
+    """A dtype or memory format as torch prints it (``torch.int64``, ``torch.channels_last``)."""
+    name = getattr(value, "name", None) if not isinstance(value, np.dtype) else value.name
+    return f"torch.{name}" if isinstance(name, str) else str(value)
+
+
 def make_tensor(*shape, dtype, device=None, low: float | None = None,
                 high: float | None = None, requires_grad: bool = False,
                 noncontiguous: bool = False, exclude_zero: bool = False, memory_format=None,
@@ -392,10 +426,12 @@ def make_tensor(*shape, dtype, device=None, low: float | None = None,
         shape = tuple(shape[0])
     dtype = np.dtype(dtype)
     if noncontiguous and memory_format is not None:
-        raise ValueError("make_tensor: the parameters `noncontiguous` and `memory_format` are "
-                         "mutually exclusive")
+        raise ValueError(f"The parameters `noncontiguous` and `memory_format` are mutually "
+                         f"exclusive, but got noncontiguous={noncontiguous} and "
+                         f"memory_format={_torch_text(memory_format)}")
     if requires_grad and dtype.kind not in "fc":
-        raise ValueError(f"make_tensor: requires_grad needs a floating dtype, got {dtype}")
+        raise ValueError(f"`requires_grad=True` is not supported for boolean and integral "
+                         f"dtypes, but got dtype={_torch_text(dtype)}")
     generator = get_rng(rng)
     noncontiguous = noncontiguous and int(np.prod(shape)) > 1
     drawn = (*shape[:-1], 2 * shape[-1]) if noncontiguous else shape

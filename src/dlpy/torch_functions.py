@@ -26,7 +26,7 @@ from dlpy.creation import (
     numpy_source,
     plain_dtype,
 )
-from dlpy.ops import ArgDtypeError, ArgError, NoKernelError, check_dim
+from dlpy.ops import ArgDtypeError, ArgError, ArgIndexError, NoKernelError, check_dim
 from dlpy.ops.einsum import _scaled_sum, _shared_low_precision  # beta * input + alpha * product
 from dlpy.ops.indexing import check_histogram_dtypes
 from dlpy.ops.linalg import QRResult, SlogdetResult
@@ -1043,13 +1043,100 @@ concat = concatenate  # torch.concat(tensors, dim=...); dlpy's concat(xs, axis) 
 
 
 def typename(obj) -> str:
-    """torch.typename: "dlpy.FloatTensor" for a tensor (see Tensor.type()), else the type's
-    qualified name."""
+    """torch.typename: "dlpy.FloatTensor" for a tensor (see Tensor.type()); for a class or a
+    function its own qualified name ("module.Name"), for any other object its type's (a
+    builtin's without the module), as torch's."""
     if isinstance(obj, Tensor):
         return obj.type()
-    kind = type(obj)
-    return kind.__qualname__ if kind.__module__ == "builtins" else (
-        f"{kind.__module__}.{kind.__qualname__}")
+    if hasattr(obj, "__qualname__") or hasattr(obj, "__name__"):
+        module = getattr(obj, "__module__", "") or ""
+        name = getattr(obj, "__qualname__", None) or obj.__name__
+    else:
+        module, name = type(obj).__module__ or "", type(obj).__qualname__
+    return name if module in ("", "builtins") else f"{module}.{name}"
+
+
+def hash_tensor(input, dim=None, *, keepdim: bool = False, mode: int = 0) -> Tensor:  # noqa: A002
+    """torch.hash_tensor: the xor of the elements' 64-bit patterns (floats widened to float64,
+    integers and bools to int64, then read as uint64), over all elements or over ``dim`` (an int
+    or a tuple of ints, kept as size 1 with ``keepdim``): a uint64 tensor. Only mode 0 (xor);
+    an empty tensor needs a dim, and a reduced dim may not be empty (torch's IndexError)."""
+    if mode != 0:
+        raise ArgError(f"Unknown hash_tensor mode: {mode}")
+    data = np.asarray(input.data)
+    if data.dtype.kind == "c":
+        raise NoKernelError(f'"xor_sum_cpu" not implemented for {data.dtype.name}')
+    wide = data.astype(np.float64 if data.dtype.kind == "f" else np.int64)
+    bits = np.ascontiguousarray(wide).view(np.uint64).reshape(data.shape)
+    dims = () if dim is None else (dim,) if isinstance(dim, numbers.Integral) else tuple(dim)
+    if not dims and bits.size == 0:
+        raise ArgError("hash_tensor: Expected reduction dim to be specified for input.numel() "
+                       "== 0. Specify the reduction dim with the 'dim' argument.")
+    axes = tuple(sorted({check_dim("hash_tensor", d, bits.ndim) for d in dims})) if dims else (
+        tuple(builtins.range(bits.ndim)))
+    for axis in axes:
+        if bits.shape[axis] == 0:
+            raise ArgIndexError(f"hash_tensor: Expected reduction dim {axis} to have non-zero "
+                                "size.")
+    out = np.bitwise_xor.reduce(bits, axis=axes, keepdims=keepdim)
+    return Tensor(np.asarray(out, dtype=np.uint64))
+
+
+def _quantized_pool(name: str, input, pool):  # noqa: A002
+    """A max pooling of a per-tensor quantized tensor: ``pool`` on its integers (the affine map
+    keeps the order), the result with the input's qdtype, scale and zero point."""
+    from dlpy.ao.qtensor import QTensor
+
+    if not isinstance(input, QTensor) or input._axis is not None:
+        raise ArgError(f"{name}: expected a per-tensor quantized tensor")
+    ints = Tensor(input.int_repr().data.astype(np.float64))
+    return QTensor(pool(ints).data, input.dtype, input.q_scale(), input.q_zero_point())
+
+
+def quantized_max_pool1d(input, kernel_size, stride=(), padding=0, dilation=1,  # noqa: A002
+                         ceil_mode: bool = False):
+    """torch.quantized_max_pool1d: max_pool1d over a quantized (C, L) or (N, C, L) tensor; an
+    empty stride is the kernel size."""
+    from dlpy import functional
+
+    return _quantized_pool("quantized_max_pool1d", input, lambda x: functional.max_pool1d(
+        x, kernel_size, list(stride) or None, padding, dilation, ceil_mode))
+
+
+def quantized_max_pool2d(input, kernel_size, stride=(), padding=0, dilation=1,  # noqa: A002
+                         ceil_mode: bool = False):
+    """torch.quantized_max_pool2d: max_pool2d over a quantized (C, H, W) or (N, C, H, W)
+    tensor; an empty stride is the kernel size."""
+    from dlpy import functional
+
+    return _quantized_pool("quantized_max_pool2d", input, lambda x: functional.max_pool2d(
+        x, kernel_size, list(stride) or None, padding, dilation, ceil_mode))
+
+
+def quantized_batch_norm(input, weight, bias, mean, var, eps: float, output_scale: float,  # noqa: A002
+                         output_zero_point: int):
+    """torch.quantized_batch_norm: batch normalisation (inference, channels on dim 1) of a
+    quantized tensor, (x - mean) / sqrt(var + eps) * weight + bias on its dequantized values,
+    quantized again per tensor with ``output_scale`` / ``output_zero_point`` and its qdtype."""
+    from dlpy.ao.qtensor import QTensor, dequantize_array, quantize_array
+
+    if not isinstance(input, QTensor) or input._axis is not None:
+        raise ArgError("quantized_batch_norm: expected a per-tensor quantized tensor")
+    if input.ndim < 2:
+        raise ArgError(f"quantized_batch_norm: expected at least 2 dims, got {input.ndim}")
+    shape = [1, -1] + [1] * (input.ndim - 2)
+    channels = input.shape[1]
+
+    def per_channel(value, default):
+        return (np.full(channels, default, np.float64) if value is None
+                else np.asarray(value.data, np.float64)).reshape(shape)
+
+    x = dequantize_array(input.int_repr().data, input.q_scale(), input.q_zero_point())
+    y = (x - per_channel(mean, 0.0)) / np.sqrt(per_channel(var, 1.0) + eps) * per_channel(
+        weight, 1.0) + per_channel(bias, 0.0)
+    q = quantize_array(y.astype(np.float32), np.float64(output_scale), int(output_zero_point),
+                       input.dtype.qmin, input.dtype.qmax)
+    return QTensor(q, input.dtype, float(output_scale), int(output_zero_point))
 
 
 def is_anomaly_enabled() -> bool:
@@ -1315,7 +1402,8 @@ TOP_LEVEL = sorted(
      "scalar_tensor", "set_printoptions", "slogdet", "svd",
      "trapezoid", "trapz", "unravel_index", "celu_", "selu_", "rrelu_", "threshold_",
      "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "is_same_size", "is_signed",
-     "rsub", "concat", "concatenate", "typename", "is_anomaly_enabled",
+     "rsub", "concat", "concatenate", "typename", "hash_tensor", "quantized_max_pool1d",
+     "quantized_max_pool2d", "quantized_batch_norm", "is_anomaly_enabled",
      "is_anomaly_check_nan_enabled", "set_anomaly_enabled",
      "constant_pad_nd", "frobenius_norm", "nuclear_norm",
      "rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell"}

@@ -447,7 +447,25 @@ def empty_permuted(size, physical_layout, *, dtype=None, device=None,
 
 def _dim_order(self, *, ambiguity_check=False) -> tuple[int, ...]:
     """The dimensions from the outermost in memory to the innermost (by stride, ties in
-    order), as torch's Tensor.dim_order."""
+    order), as torch's Tensor.dim_order. ``ambiguity_check=True`` refuses (RuntimeError) a
+    tensor with several orders (a size-1 dim, or two neighbouring dims of equal stride); a
+    list of memory formats refuses such a tensor unless exactly one of them fits it; anything
+    else than a bool or a list of memory formats is a TypeError, as torch's."""
+    from dlpy.layouts import memory_format as _memory_format
+
+    if not isinstance(ambiguity_check, bool) and (
+            not isinstance(ambiguity_check, list)
+            or not all(isinstance(f, _memory_format) for f in ambiguity_check)):
+        raise TypeError("The ambiguity_check argument must be a bool or a list of memory "
+                        "formats.")
+    if ambiguity_check is not False:
+        strides = self.stride()
+        several = (any(a == b for a, b in zip(strides, strides[1:]))
+                   or any(size == 1 for size in self.shape))
+        formats = ambiguity_check if isinstance(ambiguity_check, list) else []
+        if several and sum(bool(self.is_contiguous(memory_format=f)) for f in formats) != 1:
+            raise RuntimeError("The tensor does not have unique dim order, or cannot map to "
+                               "exact one of the given memory formats.")
     strides = self.data.strides
     return tuple(sorted(range(self.data.ndim), key=lambda d: (-strides[d], d)))
 

@@ -183,3 +183,33 @@ def test_batch_size_none_in_workers():
 def test_batch_size_none_errors(kwargs, message):
     with pytest.raises(ValueError, match=f"DataLoader: {message}"):
         DataLoader([1, 2], batch_size=None, **kwargs)
+
+
+def test_default_collate_fn_map_extends_default_collate():
+    """A type added to default_collate_fn_map is collated by its handler, at the top and
+    inside tuples and dicts (torch's way); the built-in handlers are the map's."""
+    from dlpy.data._utils.collate import collate, collate_int_fn, default_collate_fn_map
+
+    class Custom:
+        def __init__(self, v):
+            self.v = v
+
+    def handler(batch, *, collate_fn_map=None):
+        return [c.v for c in batch]
+
+    assert default_collate_fn_map[int] is collate_int_fn
+    default_collate_fn_map[Custom] = handler
+    try:
+        assert default_collate([Custom(1), Custom(2)]) == [1, 2]
+        got = default_collate([{"a": (Custom(3), 1)}, {"a": (Custom(4), 2)}])
+        assert got["a"][0] == [3, 4]
+        np.testing.assert_array_equal(got["a"][1].numpy(), [1, 2])
+    finally:
+        del default_collate_fn_map[Custom]
+    with pytest.raises(TypeError):
+        default_collate([Custom(1)])
+    joined = collate([(1, "a"), (2, "b")], collate_fn_map={
+        int: collate_int_fn, str: lambda batch, *, collate_fn_map=None: "".join(batch)})
+    np.testing.assert_array_equal(joined[0].numpy(), [1, 2])
+    assert joined[1] == "ab"
+    assert default_collate([np.str_("a"), np.str_("b")]) == [np.str_("a"), np.str_("b")]

@@ -252,3 +252,20 @@ def test_log_prob_gradcheck_in_parameters_and_value(rng):
     probs = Tensor(rng.uniform(0.1, 1, (2, 4)), requires_grad=True)
     assert gradcheck(lambda p: D.Categorical(probs=p).log_prob(np.array([[0, 3], [2, 2]]))
                      + D.Categorical(probs=p).entropy(), probs)
+
+
+def test_poisson_integer_rate_kept_as_torch():
+    """Poisson(torch.tensor([4])) (the documented example): the rate stays int64, so the
+    mean, variance and mode are integers, and sampling is refused as torch's (no integer
+    kernel); a float rate samples."""
+    import dlpy
+    from dlpy.distributions import Poisson
+
+    m = Poisson(dlpy.tensor([4]))
+    assert m.mean.dtype == np.int64 and m.mode.dtype == np.int64
+    np.testing.assert_allclose(m.stddev.numpy(), [2.0])
+    np.testing.assert_allclose(m.log_prob(dlpy.tensor([3.0])).numpy(),
+                               [3 * np.log(4) - 4 - np.log(6)], rtol=1e-6)
+    with pytest.raises(NotImplementedError, match="poisson_cpu"):
+        m.sample()
+    assert Poisson(dlpy.tensor([4.0])).sample((2,)).shape == (2, 1)

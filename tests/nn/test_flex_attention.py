@@ -78,7 +78,8 @@ def test_flex_attention_matches_pytorch(ref, case):
     np.testing.assert_allclose(aux.lse.data, ref[f"{case}:lse"], rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(aux.max_scores.data, ref[f"{case}:max_scores"], rtol=1e-12,
                                atol=1e-13)
-    assert not aux.lse.requires_grad and not aux.max_scores.requires_grad
+    # torch's logsumexp is differentiable (its backward takes grad_logsumexp), max_scores not
+    assert aux.lse.requires_grad and not aux.max_scores.requires_grad
     out.backward(ref[f"{case}:grad_out"])
     for key, t in tensors.items():
         np.testing.assert_allclose(t.grad, ref[f"{case}:grad_{key}"], rtol=1e-10, atol=1e-12,
@@ -321,10 +322,10 @@ def test_errors_name_what_was_expected():
         flex_attention(q, k, k)
     with pytest.raises(ValueError, match="multiple of the key/value heads, got Hq=4 and Hkv=3"):
         flex_attention(q, rand4(1, 3, 3, 2), rand4(1, 3, 3, 2), enable_gqa=True)
-    with pytest.raises(ValueError, match=r"query must be 4-D \(B, H, L, E\), got \(4, 3, 2\)"):
+    with pytest.raises(ValueError, match=r"must be 4-D \(B, H, L, E\), got \(4, 3, 2\)"):
         flex_attention(rand4(4, 3, 2), k, k)
-    with pytest.raises(TypeError, match="one float dtype, got float32, float64, float64"):
-        flex_attention(rand4(1, 2, 3, 2, dtype=np.float32), k, k)
+    with pytest.raises(TypeError, match="must be floating point, got int64, float64, float64"):
+        flex_attention(rand4(1, 2, 3, 2, dtype=np.int64), k, k)
     with pytest.raises(ValueError, match=r"created for block_mask.shape=\(1, 1, 4, 4\) but got "
                                          "q_len=3 and kv_len=3"):
         flex_attention(k, k, k, block_mask=block(causal, 4, 4))
@@ -336,7 +337,7 @@ def test_errors_name_what_was_expected():
         flex_attention(k, k, k, return_lse=True, return_aux=AuxRequest(lse=True))
     with pytest.raises(TypeError, match="return_aux must be an AuxRequest or None, got True"):
         flex_attention(k, k, k, return_aux=True)
-    with pytest.raises(ValueError, match="key/value's batch must be query's or 1, got Bq=3"):
+    with pytest.raises(ValueError, match="key/value's batch 2 differs from query's 3"):
         flex_attention(rand4(3, 2, 3, 2), rand4(2, 2, 3, 2), rand4(2, 2, 3, 2))
     with pytest.raises(TypeError, match="returned the Python bool False, not a boolean Tensor"):
         create_block_mask(lambda b, h, q_idx, kv_idx: False, 1, 1, 4, 4)
@@ -366,3 +367,80 @@ def test_errors_name_what_was_expected():
         F.scaled_dot_product_attention(q, rand4(1, 3, 3, 2), rand4(1, 3, 3, 2), enable_gqa=True)
     with pytest.raises(ValueError, match="does not broadcast to the scores"):
         F.scaled_dot_product_attention(k, k, k, attn_mask=causal_lower_right(2, 3))
+
+
+def test_block_mask_slicing_and_as_tuple():
+    """bm[i] keeps the indexed axes (as torch's slices of one), recomputes the q-block
+    tensors, keeps seq_lengths; its mask_mod raises, so flex_attention refuses it."""
+    def heads_apart(b, h, q_idx, kv_idx):
+        return (h == 0) | (q_idx >= kv_idx)
+
+    block_mask = create_block_mask(heads_apart, 2, 3, 6, 7, BLOCK_SIZE=2)
+    sliced = block_mask[1, -1]
+    assert sliced.shape == (1, 1, 6, 7) and sliced.seq_lengths == (6, 7)
+    np.testing.assert_array_equal(sliced.to_dense().data, block_mask.to_dense().data[1:, 2:])
+    np.testing.assert_array_equal(sliced.q_indices.data, block_mask.q_indices.data[1:, 2:])
+    rows = block_mask[:, 1:, 1:]
+    np.testing.assert_array_equal(rows.kv_num_blocks.data, block_mask.kv_num_blocks.data[:, 1:, 1:])
+    with pytest.raises(RuntimeError, match="sliced BlockMask"):
+        flex_attention(rand4(1, 1, 6, 2), rand4(1, 1, 7, 2), rand4(1, 1, 7, 2),
+                       block_mask=sliced)
+    flat = block_mask.as_tuple()
+    assert flat[:2] == (6, 7) and flat[-3:-1] == (2, 2) and flat[-1] is heads_apart
+    assert flat[2] is block_mask.kv_num_blocks and len(flat) == 17
+    assert block_mask.as_tuple(flatten=False)[0] == (6, 7)
+    merged = create_block_mask(causal, 1, 1, 6, 6, BLOCK_SIZE=2, separate_full_blocks=False)
+    assert merged.full_kv_num_blocks is None and "full_kv_indices=None" in repr(merged)
+    np.testing.assert_array_equal(merged.kv_num_blocks.data, [[[1, 2, 3]]])
+
+
+def test_mask_mod_of_b_and_h_evaluated_for_the_call():
+    """A BlockMask made with B / H None evaluates a mask_mod that reads b or h again for the
+    call's batch and heads (torch's eager flex_attention applies the mask_mod itself)."""
+    def first_batch_sees_all(b, h, q_idx, kv_idx):
+        return (b == 0) | (q_idx >= kv_idx)
+
+    q = rand4(2, 2, 4, 3)
+    out = flex_attention(q, q, q, block_mask=create_block_mask(first_batch_sees_all, None,
+                                                               None, 4, 4))
+    full = flex_attention(q[:1], q[:1], q[:1])
+    causal_out = flex_attention(q[1:], q[1:], q[1:],
+                                block_mask=create_block_mask(causal, None, None, 4, 4))
+    np.testing.assert_allclose(out.data[:1], full.data, rtol=1e-12)
+    np.testing.assert_allclose(out.data[1:], causal_out.data, rtol=1e-12)
+
+
+def test_mixed_and_low_precision_dtypes():
+    """Key / value may differ from the query's float dtype; the output is the query's. A
+    bfloat16 query: float32 scores and softmax, the weights rounded to bfloat16 before P v."""
+    q, k, v = (Tensor(np.linspace(-1, 1, 24).reshape(1, 2, 4, 3) * s) for s in (1, 0.5, 2))
+    out = flex_attention(q.float(), k, v)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.data, flex_attention(q, k, v).data, rtol=1e-6)
+    low, lse = flex_attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), return_lse=True)
+    assert low.dtype == dlpy.bfloat16 and lse.dtype == np.float32
+    np.testing.assert_allclose(low.float().data, out.data, rtol=2e-2, atol=1e-2)
+
+
+def test_lse_gradient_reaches_captured_tables():
+    """The logsumexp is differentiable through the scores: d lse / d scores = the weights."""
+    q = rand4(1, 2, 3, 2)
+    table = Tensor(np.zeros((1, 2, 3, 3)), requires_grad=True)
+    out, lse = flex_attention(q, q, q, lambda s, b, h, qi, ki: s + table[b, h, qi, ki],
+                              block_mask=create_block_mask(causal, None, None, 3, 3),
+                              return_lse=True)
+    lse.sum().backward()
+    np.testing.assert_allclose(table.grad.sum(-1), np.ones((1, 2, 3)), rtol=1e-12)
+    assert (table.grad[np.triu(np.ones((3, 3), bool), 1)[None, None].repeat(2, 1)] == 0).all()
+
+
+def test_kernel_options_checked_as_torch():
+    k = rand4(1, 2, 3, 2)
+    with pytest.raises(ValueError, match="invalid BACKEND value 'CUDNN'"):
+        flex_attention(k, k, k, kernel_options={"BACKEND": "CUDNN"})
+    with pytest.raises(AssertionError, match="OUTPUT_MAX must not be in kernel_options"):
+        flex_attention(k, k, k, kernel_options={"OUTPUT_MAX": True})
+    with pytest.raises(RuntimeError, match="FORCE_USE_FLEX_ATTENTION"):
+        flex_attention(k, k, k, kernel_options={"BACKEND": "AUTO",
+                                                "FORCE_USE_FLEX_ATTENTION": True})
+    assert flex_attention(k, k, k, kernel_options={"BACKEND": "TRITON"}).shape == k.shape

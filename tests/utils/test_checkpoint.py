@@ -252,3 +252,52 @@ def test_gradcheck_through_checkpoint():
     assert gradcheck(lambda x: checkpoint_sequential(model, 2, x, use_reentrant=False), x)
     with pytest.raises(ValueError, match="only supported when use_reentrant=False"):
         checkpoint(model, x, debug=True, use_reentrant=True)
+
+
+def test_selective_checkpoint_policies_change_no_value():
+    """create_selective_checkpoint_contexts: the policy is asked about each op of the forward
+    (never the recomputation), and whatever it answers the gradients are checkpoint's."""
+    import functools
+
+    from dlpy.aten import aten
+    from dlpy.utils.checkpoint import (
+        CheckpointPolicy,
+        create_selective_checkpoint_contexts,
+        set_checkpoint_early_stop,
+    )
+
+    x0 = np.sin(np.arange(12.0)).reshape(3, 4)
+    w0 = np.cos(np.arange(16.0)).reshape(4, 4)
+
+    def fn(x, w):
+        return F.sigmoid((x @ w) @ w) * 2
+
+    def grads(**kwargs):
+        x, w = Tensor(x0, requires_grad=True), Tensor(w0, requires_grad=True)
+        out = checkpoint(fn, x, w, use_reentrant=False, **kwargs)
+        out.sum().backward()
+        return out.numpy(), x.grad.numpy(), w.grad.numpy()
+
+    asked = []
+
+    def policy(ctx, op, *args, **kwargs):
+        asked.append(ctx.is_recompute)
+        return CheckpointPolicy.PREFER_RECOMPUTE
+
+    plain = grads()
+    for context_fn in (functools.partial(create_selective_checkpoint_contexts, policy),
+                       functools.partial(create_selective_checkpoint_contexts,
+                                         [aten.mm.default])):
+        for got, want in zip(grads(context_fn=context_fn), plain):
+            np.testing.assert_array_equal(got, want)
+    assert asked and not any(asked)
+    with set_checkpoint_early_stop(False):
+        for got, want in zip(grads(), plain):
+            np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="OpOverload"):
+        create_selective_checkpoint_contexts([aten.mm])
+    with pytest.raises(TypeError):
+        create_selective_checkpoint_contexts(3)
+    with pytest.raises(AssertionError):
+        grads(context_fn=functools.partial(create_selective_checkpoint_contexts,
+                                           lambda ctx, op, *a, **k: "save"))

@@ -48,36 +48,93 @@ def default_collate(batch: Sequence, where: str = "") -> Any:
     holds them; mappings key by key (their type kept), named tuples field by field, other
     sequences field by field into a list (a list item's type kept). Numpy arrays of strings
     or objects are stacked into one numpy array (torch refuses them). Items of different
-    shapes are a ValueError (pad them in your own ``collate_fn``)."""
+    shapes are a ValueError (pad them in your own ``collate_fn``). The leaves are collated by
+    ``default_collate_fn_map``'s handlers: add a type there to collate it (torch's way of
+    extending ``default_collate``)."""
+    return collate(batch, collate_fn_map=default_collate_fn_map, where=where)
+
+
+def collate(batch: Sequence, *, collate_fn_map: dict | None = None, where: str = "") -> Any:
+    """torch's general collate: the handler ``collate_fn_map`` gives the first item's type
+    (its exact type, else the first key it is an instance of) collates the batch, called as
+    ``handler(batch, collate_fn_map=collate_fn_map)``; mappings, named tuples and other
+    sequences are collated key by key or field by field with the same map; anything else is
+    a TypeError. ``where`` names the field in error messages."""
     first = batch[0]
-    if isinstance(first, Tensor):
-        return _stack_tensors(batch, where)
-    if isinstance(first, (str, bytes)):
-        return batch
-    if isinstance(first, (np.ndarray, np.generic)):
-        stacked = _stack(batch, where)
-        return stacked if stacked.dtype.kind in "OSUV" else Tensor(stacked)
-    if isinstance(first, float):
-        return tensor(list(batch), dtype=np.float64)
-    if isinstance(first, int):  # bools too: torch.tensor's inference (bool, int64, float32)
-        return tensor(list(batch))
+    if collate_fn_map is not None:
+        handler = collate_fn_map.get(type(first))
+        if handler is None:
+            handler = next((fn for kind, fn in collate_fn_map.items()
+                            if isinstance(first, kind)), None)
+        if handler is not None:
+            if getattr(handler, "_names_field", False):  # dlpy's own: their messages name it
+                return handler(batch, collate_fn_map=collate_fn_map, where=where)
+            return handler(batch, collate_fn_map=collate_fn_map)
     if isinstance(first, Mapping):
         return _like_mapping(first, {
-            key: default_collate([item[key] for item in batch], f"{where}[{key!r}]")
+            key: collate([item[key] for item in batch], collate_fn_map=collate_fn_map,
+                         where=f"{where}[{key!r}]")
             for key in first})
-    if isinstance(first, Sequence):
+    if isinstance(first, Sequence) and not isinstance(first, (str, bytes)):
         sizes = {len(item) for item in batch}
         if len(sizes) != 1:
             raise CollateError(f"DataLoader: the items of a batch have {sorted(sizes)} fields"
                              f"{' in field ' + where if where else ''}; every item must have "
                              "the same number")
-        fields = [default_collate(samples, f"{where}[{i}]")
+        fields = [collate(samples, collate_fn_map=collate_fn_map, where=f"{where}[{i}]")
                   for i, samples in enumerate(zip(*batch))]
         if isinstance(first, tuple):  # a list, as torch's; a named tuple keeps its type
             return type(first)(*fields) if hasattr(first, "_fields") else fields
         return _like_sequence(first, fields)
     raise TypeError(f"DataLoader: cannot collate items of type {type(first).__name__}{where}; "
                     "pass a collate_fn")
+
+
+def _names_field(handler: Callable) -> Callable:
+    """Mark one of dlpy's collate handlers: ``collate`` passes it ``where`` too."""
+    handler._names_field = True
+    return handler
+
+
+@_names_field
+def collate_tensor_fn(batch, *, collate_fn_map=None, where: str = ""):
+    """Tensors stacked along a new first axis (dtypes promoted, through autograd)."""
+    return _stack_tensors(batch, where)
+
+
+@_names_field
+def collate_numpy_array_fn(batch, *, collate_fn_map=None, where: str = ""):
+    """Numpy arrays (and numpy scalars) stacked into a Tensor of their dtype; arrays of
+    strings or objects into one numpy array."""
+    stacked = _stack(batch, where)
+    return stacked if stacked.dtype.kind in "OSUV" else Tensor(stacked)
+
+
+def collate_float_fn(batch, *, collate_fn_map=None):
+    """Python floats into a float64 Tensor."""
+    return tensor(list(batch), dtype=np.float64)
+
+
+def collate_int_fn(batch, *, collate_fn_map=None):
+    """Python ints (and bools) into a Tensor as ``torch.tensor`` infers it."""
+    return tensor(list(batch))
+
+
+def collate_str_fn(batch, *, collate_fn_map=None):
+    """Strings and bytes: the batch as it is."""
+    return batch
+
+
+# torch.utils.data._utils.collate.default_collate_fn_map: type -> handler (add your own)
+default_collate_fn_map: dict = {
+    Tensor: collate_tensor_fn,
+    np.ndarray: collate_numpy_array_fn,
+    (np.bool_, np.number, np.object_): collate_numpy_array_fn,  # (numpy strings: str's)
+    float: collate_float_fn,
+    int: collate_int_fn,
+    str: collate_str_fn,
+    bytes: collate_str_fn,
+}
 
 
 def default_convert(data: Any) -> Any:

@@ -17,6 +17,7 @@ from dlpy.distributions.distribution import (
     broadcast_all,
     probs_to_logits,
 )
+from dlpy.ops import NoKernelError
 from dlpy.ops.special import lgamma, xlogy
 from dlpy.tensor import Tensor
 
@@ -282,7 +283,12 @@ class Poisson(Distribution):
     support = constraints.nonnegative_integer
 
     def __init__(self, rate, validate_args: bool | None = None):
-        (self.rate,) = broadcast_all("Poisson", ("rate",), rate)
+        if isinstance(rate, Tensor) and rate.dtype.kind in "iub":
+            # an integer Tensor kept as it is, as torch's broadcast_all: its mean, variance
+            # and mode are integers, and sampling it is refused (no integer poisson kernel)
+            self.rate = rate
+        else:
+            (self.rate,) = broadcast_all("Poisson", ("rate",), rate)
         super().__init__(self.rate.shape, validate_args=validate_args)
 
     @property
@@ -300,6 +306,9 @@ class Poisson(Distribution):
     def sample(self, sample_shape=(), *, generator=None, rng=None) -> Tensor:
         shape = self._extended_shape(sample_shape)
         rate = self.rate.data
+        if rate.dtype.kind != "f":
+            raise NoKernelError(f"Poisson.sample: \"poisson_cpu\" not implemented for "
+                                f"{rate.dtype} rates (as torch's; give a float rate)")
         counts = self._rng(generator, rng).poisson(np.broadcast_to(rate, shape))
         return Tensor(counts.astype(rate.dtype))
 

@@ -334,11 +334,24 @@ def save(ep: ExportedProgram, f: Any, *, extra_files: dict[str, str | bytes] | N
     write_archive(f, ep._root, meta, extra_files)
 
 
+def register_dataclass(cls: type, *, serialized_type_name: str | None = None) -> None:
+    """Lets instances of the dataclass ``cls`` be inputs and outputs of exported programs
+    (torch.export.register_dataclass): registers it as a pytree node whose children are its
+    fields (``dlpy.utils._pytree.register_dataclass``)."""
+    from dlpy.utils._pytree import register_dataclass as _register
+
+    _register(cls, serialized_type_name=serialized_type_name)
+
+
 def load(f: Any, *, extra_files: dict | None = None) -> ExportedProgram:
     """The ExportedProgram saved in ``f`` by ``save`` (or ``dlpy.jit.save``); every node is
     checked against dlpy's allow-list (SerializationError when the file was tampered with).
-    ``extra_files``: a dict whose names are filled with the bytes saved under them."""
+    ``extra_files``: a dict whose names are filled with the text saved under them (str, as
+    torch.export.load; ``dlpy.jit.load`` gives bytes)."""
     gm, meta = read_archive(f, extra_files)
+    for name, content in (extra_files or {}).items():
+        if isinstance(content, bytes):
+            extra_files[name] = content.decode("utf-8")
     user_inputs, ranges = program_meta(gm, meta, str(getattr(f, "name", f)))
     order = meta.get("state_order", [])
     if not isinstance(order, list) or not all(isinstance(n, str) for n in order):

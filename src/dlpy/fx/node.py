@@ -13,6 +13,11 @@ class TargetTypeError(TypeError, ValueError):
     dlpy's TypeError, torch.fx's ValueError."""
 
 
+Target = Any
+"""What a node calls: a callable (call_function) or a name (the other opcodes); typing only."""
+Argument = Any
+"""A node argument: a Node, a constant, or tuples/lists/dicts/slices of them; typing only."""
+
 OPCODES = ("placeholder", "get_attr", "call_function", "call_method", "call_module", "output")
 
 

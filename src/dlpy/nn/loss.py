@@ -106,6 +106,19 @@ class NLLLoss(_Loss):
                           reduction=self.reduction)
 
 
+
+class NLLLoss2d(NLLLoss):
+    """torch.nn.NLLLoss2d (deprecated: warns a FutureWarning): NLLLoss."""
+
+    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+                 reduction: str = "mean"):
+        import warnings
+
+        warnings.warn("NLLLoss2d has been deprecated. Please use NLLLoss instead as a drop-in "
+                      "replacement and see https://pytorch.org/docs/main/nn.html#torch.nn."
+                      "NLLLoss for more details.", FutureWarning, stacklevel=2)
+        super().__init__(weight, size_average, ignore_index, reduce, reduction)
+
 class SmoothL1Loss(_Loss):
     """0.5 d^2 / beta where |d| < beta, else |d| - beta / 2 (``F.smooth_l1_loss``)."""
 

@@ -24,7 +24,8 @@ from typing import Any, NamedTuple
 __all__ = [
     "GetAttrKey", "LeafSpec", "MappingKey", "PyTree", "SequenceKey", "TreeSpec", "is_namedtuple",
     "is_namedtuple_class", "is_namedtuple_instance", "key_get", "keystr", "map_only",
-    "register_pytree_node", "tree_all", "tree_all_only", "tree_any", "tree_any_only",
+    "register_constant", "register_dataclass", "register_pytree_node", "tree_all",
+    "tree_all_only", "tree_any", "tree_any_only",
     "tree_flatten", "tree_flatten_with_path", "tree_is_leaf", "tree_iter", "tree_leaves",
     "tree_leaves_with_path", "tree_map", "tree_map_", "tree_map_only", "tree_map_only_",
     "tree_map_with_path", "tree_structure", "tree_unflatten", "treespec_dict", "treespec_leaf",
@@ -65,6 +66,46 @@ def register_pytree_node(cls: type, flatten_fn: Callable, unflatten_fn: Callable
         raise ValueError(f"Both to_dumpable_context and from_dumpable_context for {cls} must "
                          "be None or registered.")
     SUPPORTED_NODES[cls] = NodeDef(cls, flatten_fn, unflatten_fn, flatten_with_keys_fn)
+
+
+def register_dataclass(cls: type, *, field_names: list[str] | None = None,
+                       drop_field_names: list[str] | None = None,
+                       serialized_type_name: str | None = None) -> None:
+    """Makes the dataclass ``cls`` a node whose children are its fields (``field_names``, by
+    default every field set by ``__init__``, less ``drop_field_names``, which are left to
+    their defaults when unflattening); key paths name the fields (``GetAttrKey``)."""
+    if field_names is None:
+        if not dataclasses.is_dataclass(cls):
+            raise ValueError(f"register_dataclass: {cls} is not a dataclass; pass "
+                             f"field_names to register it")
+        dropped = set(drop_field_names or ())
+        field_names = [f.name for f in dataclasses.fields(cls)
+                       if f.init and f.name not in dropped]
+    names = list(field_names)
+
+    def flatten(obj):
+        return [getattr(obj, name) for name in names], names
+
+    def unflatten(values, context):
+        return cls(**dict(zip(context, values)))
+
+    def flatten_with_keys(obj):
+        return [(GetAttrKey(name), getattr(obj, name)) for name in names], names
+
+    register_pytree_node(cls, flatten, unflatten, serialized_type_name=serialized_type_name,
+                         flatten_with_keys_fn=flatten_with_keys)
+
+
+def register_constant(cls: type) -> None:
+    """Makes instances of ``cls`` (hashable, with ``__eq__``) constants: nodes without
+    children whose value is kept in the treespec (flattening gives no leaf for them;
+    unflattening gives the value back; two specs are equal when the constants are)."""
+    if cls.__hash__ is None or cls.__eq__ is object.__eq__:
+        raise TypeError(f"register_constant: {cls} must be hashable and define __eq__ to be "
+                        f"a pytree constant")
+
+    register_pytree_node(cls, lambda obj: ([], obj), lambda values, obj: obj,
+                         flatten_with_keys_fn=lambda obj: ([], obj))
 
 
 # ----------------------------------------------------------------- key path entries

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Compare", "Measurement", "TaskSpec", "Timer", "select_unit", "trim_sigfig"]
+__all__ = ["Colorize", "Compare", "Language", "Measurement", "TaskSpec", "Timer", "select_unit",
+           "trim_sigfig"]
 
 _MAX_SIGNIFICANT_FIGURES = 4
 _MIN_CONFIDENCE_INTERVAL = 25e-9  # 25 ns
@@ -326,6 +327,14 @@ def _dedent(code: str) -> str:
 # ------------------------------------------------------------------------- Compare
 BEST, GOOD, BAD, VERY_BAD = "\033[92m", "\033[34m", "\033[2m\033[91m", "\033[31m"
 BOLD, TERMINATE = "\033[1m", "\033[0m"
+
+
+class Language(enum.Enum):
+    """The language of a Timer's statement (torch.utils.benchmark.Language); dlpy times Python
+    only."""
+
+    PYTHON = 0
+    CPP = 1
 
 
 class Colorize(enum.Enum):

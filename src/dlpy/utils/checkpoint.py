@@ -20,6 +20,7 @@ differentiated again.
 from __future__ import annotations
 
 import contextlib
+import enum
 import functools
 import sys
 import warnings
@@ -32,7 +33,8 @@ from dlpy.random import default_generator
 from dlpy.tensor import Op, Tensor, _backpropagate, enable_grad, is_grad_enabled, no_grad
 from dlpy.utils._pytree import tree_leaves, tree_structure, tree_unflatten
 
-__all__ = ["checkpoint", "checkpoint_sequential"]
+__all__ = ["CheckpointPolicy", "SelectiveCheckpointContext", "checkpoint", "checkpoint_sequential",
+           "create_selective_checkpoint_contexts", "set_checkpoint_early_stop"]
 
 
 class Checkpoint(Op):
@@ -333,3 +335,107 @@ def checkpoint_sequential(functions, segments: int, input, use_reentrant: bool |
         input = _checkpoint(run(chunk), (input,), {}, use_reentrant, preserve, "default",
                             chunk)
     return run(functions[end:])(input)
+
+
+class CheckpointPolicy(enum.Enum):
+    """What selective checkpointing does with one op's output (torch's values): save it for
+    backward or recompute it, as a must or a preference. dlpy recomputes the whole function
+    whatever the policy says; the gradients are the same."""
+
+    MUST_SAVE = 0
+    PREFER_SAVE = 1
+    MUST_RECOMPUTE = 2
+    PREFER_RECOMPUTE = 3
+    MUST_CPU_OFFLOAD = 4
+    PREFER_CPU_OFFLOAD = 5
+
+
+class SelectiveCheckpointContext:
+    """What a selective-checkpointing policy function gets first: ``is_recompute`` (False: as
+    torch's, the policy is only asked during the forward) and ``op_output``."""
+
+    def __init__(self, *, is_recompute: bool, op_output=None) -> None:
+        self.is_recompute = is_recompute
+        self.op_output = op_output
+
+
+class _PolicyMode:
+    """The forward context of ``create_selective_checkpoint_contexts``: asks
+    ``policy_fn(ctx, op, *inputs)`` about every op the checkpointed function calls (``op`` is
+    dlpy's op) and checks the answer is a CheckpointPolicy (a bool: True MUST_SAVE, False
+    PREFER_RECOMPUTE, as torch's)."""
+
+    def __init__(self, policy_fn: Callable) -> None:
+        self.policy_fn = policy_fn
+        self._swap = None
+
+    def _wrap(self, inner: Callable) -> Callable:
+        def call(op, *inputs):
+            policy = self.policy_fn(SelectiveCheckpointContext(is_recompute=False), op, *inputs)
+            if isinstance(policy, bool):
+                policy = CheckpointPolicy.MUST_SAVE if policy else CheckpointPolicy.PREFER_RECOMPUTE
+            if not isinstance(policy, CheckpointPolicy):
+                raise AssertionError(f"policy_fn must return a CheckpointPolicy or a bool, got "
+                                     f"{type(policy).__name__}")
+            return inner(op, *inputs)
+
+        return call
+
+    def __enter__(self):
+        from dlpy.autograd_function import swap_call_sites
+
+        self._swap = swap_call_sites(2, op_call=self._wrap)
+        self._swap.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        swap, self._swap = self._swap, None
+        return swap.__exit__(*exc)
+
+
+def create_selective_checkpoint_contexts(policy_fn_or_list, allow_cache_entry_mutation=False):
+    """The ``context_fn`` result of selective checkpointing (pass it through
+    ``functools.partial`` as ``checkpoint(..., use_reentrant=False, context_fn=...)``): a pair
+    of context managers, the forward's and the recomputation's. ``policy_fn_or_list``: a
+    function ``policy_fn(ctx, op, *args, **kwargs) -> CheckpointPolicy`` asked about each op
+    of the forward, or a list of aten OpOverloads to save (``torch.ops.aten.mm.default``;
+    the others PREFER_RECOMPUTE). dlpy recomputes the whole function in backward whatever the
+    policies, so they change no value; a list holding something else than an OpOverload is a
+    ValueError, anything else than a list or a function a TypeError, as torch's."""
+    from dlpy.aten import OpOverload, OpOverloadPacket
+
+    if isinstance(policy_fn_or_list, list):
+        for op in policy_fn_or_list:
+            if not isinstance(op, OpOverload):
+                extra = ("Please update the OpOverloadPacket to a specific OpOverload."
+                         "For example, if you have `torch.ops.aten.mm`, change it to "
+                         "`torch.ops.aten.mm.default`."
+                         if isinstance(op, OpOverloadPacket) else "")
+                raise ValueError(f"Expected op in `op_list` to be an OpOverload but got: {op} "
+                                 f"of type {type(op)}. {extra}")
+        ops = list(policy_fn_or_list)
+
+        def policy_fn(ctx, op, *args, **kwargs):
+            return (CheckpointPolicy.MUST_SAVE if op in ops
+                    else CheckpointPolicy.PREFER_RECOMPUTE)
+    elif callable(policy_fn_or_list):
+        policy_fn = policy_fn_or_list
+    else:
+        raise TypeError("policy_fn_or_list must be either a function or a list of ops.")
+    return _PolicyMode(policy_fn), contextlib.nullcontext()
+
+
+_early_stop = True  # set_checkpoint_early_stop's switch
+
+
+@contextlib.contextmanager
+def set_checkpoint_early_stop(enable: bool):
+    """Within the block, non-reentrant checkpoints stop their recomputation as soon as the
+    tensors backward needs are computed (True, the default) or run it whole (False), as
+    torch's; dlpy always recomputes the whole function, so only the switch is kept."""
+    global _early_stop
+    previous, _early_stop = _early_stop, bool(enable)
+    try:
+        yield
+    finally:
+        _early_stop = previous

@@ -1,6 +1,18 @@
 """torch.utils.data._utils.collate's names (``from torch.utils.data._utils.collate import
-default_collate``): dlpy.data.loader's."""
+default_collate``, ``default_collate_fn_map``): dlpy.data.loader's."""
 
-from dlpy.data.loader import default_collate, default_convert
+from dlpy.data.loader import (
+    collate,
+    collate_float_fn,
+    collate_int_fn,
+    collate_numpy_array_fn,
+    collate_str_fn,
+    collate_tensor_fn,
+    default_collate,
+    default_collate_fn_map,
+    default_convert,
+)
 
-__all__ = ["default_collate", "default_convert"]
+__all__ = ["collate", "collate_float_fn", "collate_int_fn", "collate_numpy_array_fn",
+           "collate_str_fn", "collate_tensor_fn", "default_collate", "default_collate_fn_map",
+           "default_convert"]
