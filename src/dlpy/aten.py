@@ -200,30 +200,6 @@ def _index(self, indices):
     return self[tuple(slice(None) if i is None else i for i in indices)]
 
 
-def _native_layer_norm(input, normalized_shape, weight, bias, eps):
-    dlpy = _dlpy()
-    dims = tuple(range(input.ndim - len(normalized_shape), input.ndim))
-    out = _F().layer_norm(input, list(normalized_shape), weight, bias, eps)
-    mean = dlpy.mean(input, dims, keepdim=True)
-    var = dlpy.var(input, dims, correction=0, keepdim=True)
-    return out, mean.detach(), dlpy.rsqrt(var + eps).detach()
-
-
-def _native_batch_norm(input, weight, bias, running_mean, running_var, training, momentum,
-                       eps):
-    dlpy = _dlpy()
-    dims = tuple(d for d in range(input.ndim) if d != 1)
-    if training:
-        mean = dlpy.mean(input, dims).detach()
-        invstd = dlpy.rsqrt(dlpy.var(input, dims, correction=0) + eps).detach()
-    out = _F().batch_norm(input, running_mean, running_var, weight, bias, training,
-                          momentum, eps)
-    if not training:
-        empty = dlpy.empty(0, dtype=input.dtype)
-        return out, empty, dlpy.empty(0, dtype=input.dtype)
-    return out, mean, invstd
-
-
 def _nll_loss_forward(self, target, weight, reduction, ignore_index):
     dlpy = _dlpy()
     out = _F().nll_loss(self, target, weight, ignore_index=ignore_index,
@@ -294,14 +270,6 @@ def _loss(name: str, *keys: str) -> Callable:
     return loss
 
 
-def _native_dropout(input, p, train):
-    dlpy = _dlpy()
-    if not train or p == 0:
-        return input.clone(), dlpy.ones(input.shape, dtype=dlpy.bool)
-    out = _F().dropout(input, p, True)
-    return out, out != 0
-
-
 def _sort_stable(self, stable=None, dim=-1, descending=False):
     return _dlpy().sort(self, dim=dim, descending=descending, stable=bool(stable))
 
@@ -353,6 +321,17 @@ def _f(name: str) -> Callable:
     return lambda *args, **kwargs: getattr(_F(), name)(*args, **kwargs)
 
 
+def _native(name: str) -> Callable:
+    """torch.<name> of dlpy.native_functions (the kernels with their saved statistics)."""
+    return lambda *args, **kwargs: getattr(_native_functions(), name)(*args, **kwargs)
+
+
+def _native_functions():
+    from dlpy import native_functions
+
+    return native_functions
+
+
 def _inplace_fill(self, value):
     return self.fill_(value)
 
@@ -397,10 +376,10 @@ _IMPLS: dict[str, Callable] = {
     "convolution.default": _convolution, "conv1d.default": _f("conv1d"),
     "conv1d.padding": _f("conv1d"), "conv2d.default": _f("conv2d"),
     "conv2d.padding": _f("conv2d"), "linear.default": _f("linear"),
-    "native_layer_norm.default": _native_layer_norm,
+    "native_layer_norm.default": _native("native_layer_norm"),
     "layer_norm.default": lambda input, normalized_shape, weight=None, bias=None, eps=1e-5,
     cudnn_enable=True: _F().layer_norm(input, list(normalized_shape), weight, bias, eps),
-    "native_batch_norm.default": _native_batch_norm,
+    "native_batch_norm.default": _native("native_batch_norm"),
     "batch_norm.default": lambda input, weight, bias, running_mean, running_var, training,
     momentum, eps, cudnn_enabled: _F().batch_norm(input, running_mean, running_var, weight,
                                                   bias, training, momentum, eps),
@@ -414,7 +393,7 @@ _IMPLS: dict[str, Callable] = {
                                         "ignore_index", "label_smoothing"),
     "embedding.default": lambda weight, indices, padding_idx=-1, scale_grad_by_freq=False,
     sparse=False: _F().embedding(indices, weight, None if padding_idx == -1 else padding_idx),
-    "dropout.default": _f("dropout"), "native_dropout.default": _native_dropout,
+    "dropout.default": _f("dropout"), "native_dropout.default": _native("native_dropout"),
     "zeros.default": _creation("zeros"), "ones.default": _creation("ones"),
     "empty.memory_format": _creation("empty"), "full.default": _creation("full"),
     "arange.default": _creation("arange"), "arange.start": _creation("arange"),

@@ -15,6 +15,7 @@ import warnings
 
 import numpy as np
 
+from dlpy.legacy_types import _LegacyType
 from dlpy.ops import ArgError
 from dlpy.overrides import (  # noqa: F401 - exported (TOP_LEVEL)
     DisableTorchFunction,
@@ -158,7 +159,7 @@ def set_default_tensor_type(t, /) -> None:
 
 
 # ----------------------------------------------------------------- legacy typed storages
-class _LegacyStorageType(type):
+class _LegacyStorageType(_LegacyType):
     """The metaclass of torch.FloatStorage & co: calling one makes a TypedStorage of its dtype;
     ``isinstance(s, FloatStorage)`` is whether ``s`` is a TypedStorage of float32."""
 
@@ -189,16 +190,9 @@ class _LegacyStorageType(type):
     def __instancecheck__(cls, instance) -> bool:
         return isinstance(instance, TypedStorage) and instance.dtype == np.dtype(cls.dtype)
 
-    def __repr__(cls) -> str:
-        return f"<class 'dlpy.{cls.__name__}'>"
-
     @property
     def dtype(cls):
-        if cls.dtype_name == "bfloat16":
-            from dlpy.amp.dtypes import bfloat16
-
-            return bfloat16
-        return np.dtype(cls.dtype_name)
+        return cls._named_dtype()
 
 
 _STORAGES = {"FloatStorage": "float32", "DoubleStorage": "float64", "HalfStorage": "float16",

@@ -12,7 +12,23 @@ import numpy as np
 from dlpy.tensor import Tensor
 
 
-class _LegacyTensorType(type):
+class _LegacyType(type):
+    """A legacy class of one dtype, named by ``dtype_name`` (the tensor types here, the
+    storages of legacy_misc): shown as ``dlpy.<Name>``."""
+
+    def __repr__(cls) -> str:
+        return f"<class 'dlpy.{cls.__name__}'>"
+
+    def _named_dtype(cls):
+        """The dtype ``dtype_name`` names: dlpy's bfloat16, or numpy's dtype."""
+        if cls.dtype_name == "bfloat16":
+            from dlpy.amp.dtypes import bfloat16
+
+            return bfloat16
+        return np.dtype(cls.dtype_name)
+
+
+class _LegacyTensorType(_LegacyType):
     """The metaclass: ``isinstance(x, FloatTensor)`` is ``x.dtype == float32`` for a dense
     Tensor (torch's tensortype)."""
 
@@ -20,16 +36,10 @@ class _LegacyTensorType(type):
         return (type(instance) is not cls and isinstance(instance, Tensor)
                 and instance.dtype.name == cls.dtype_name)
 
-    def __repr__(cls) -> str:
-        return f"<class 'dlpy.{cls.__name__}'>"
-
     @property
     def dtype(cls):
-        if cls.dtype_name == "bfloat16":
-            from dlpy.amp.dtypes import bfloat16
-
-            return bfloat16
-        return np.dtype(cls.dtype_name).type
+        dtype = cls._named_dtype()
+        return dtype if cls.dtype_name == "bfloat16" else dtype.type
 
 
 class _LegacyTensor(metaclass=_LegacyTensorType):
