@@ -547,3 +547,54 @@ def test_vjp_and_saved_tensors_after_a_change_as_torch():
     a.add_(1)  # a saved tensor changed in place: reading it is refused
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         _ = y.op.saved_tensors
+
+
+def test_double_backward_through_saved_outputs_of_several():
+    # the double backward tutorial's Sinh: exp(x) and exp(-x) are returned (and saved), so the
+    # gradient of backward's result flows back through them into the Function
+    class Sinh(Function):
+        @staticmethod
+        def forward(ctx, x):
+            expx, expnegx = dlpy.exp(x), dlpy.exp(-x)
+            ctx.save_for_backward(expx, expnegx)
+            return (expx - expnegx) / 2, expx, expnegx
+
+        @staticmethod
+        def backward(ctx, grad_out, grad_exp, grad_negexp):
+            expx, expnegx = ctx.saved_tensors
+            return grad_out * (expx + expnegx) / 2 + grad_exp * expx - grad_negexp * expnegx
+
+    values = np.array([0.2, -0.7, 1.1])
+    x = Tensor(values, requires_grad=True)
+    (g,) = grad(Sinh.apply(x)[0].sum(), [x], create_graph=True)
+    np.testing.assert_allclose(g.data, np.cosh(values))
+    (gg,) = grad(g.sum(), [x])
+    np.testing.assert_allclose(gg.data, np.sinh(values))
+    assert dlpy.autograd.gradgradcheck(lambda t: Sinh.apply(t)[0], x)
+
+
+def test_gradcheck_forward_ad_only_function():
+    # a Function with a jvp and no backward: check_backward_ad=False checks forward mode only
+    class Exp(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.result = dlpy.exp(x)
+            return ctx.result
+
+        @staticmethod
+        def jvp(ctx, tangent):
+            return tangent * ctx.result
+
+    class WrongExp(Exp):
+        @staticmethod
+        def jvp(ctx, tangent):
+            return tangent * ctx.result * 2
+
+    x = Tensor(np.array([[0.1, -0.4], [1.2, 0.3]]), requires_grad=True)
+    options = dict(check_forward_ad=True, check_backward_ad=False)
+    assert dlpy.autograd.gradcheck(Exp.apply, (x,), **options)
+    assert not dlpy.autograd.gradcheck(WrongExp.apply, (x,), raise_exception=False, **options)
+    with pytest.raises(RuntimeError, match="forward mode"):
+        dlpy.autograd.gradcheck(WrongExp.apply, (x,), **options)
+    with pytest.raises(NotImplementedError):  # the backward check needs a backward
+        dlpy.autograd.gradcheck(Exp.apply, (x,))

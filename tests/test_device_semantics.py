@@ -12,7 +12,7 @@ import pytest
 import dlpy
 from dlpy import nn
 from dlpy.masked import masked_tensor
-from dlpy.nested import nested_tensor
+from dlpy.nested import jagged, nested_tensor
 from dlpy.nn.utils_rnn import pack_sequence
 from dlpy.optim.swa_utils import AveragedModel, update_bn
 
@@ -107,7 +107,7 @@ def test_python_scalars_of_several_elements_raise_as_torch():
 def test_bool_of_the_special_tensors():
     kept = masked_tensor(dlpy.tensor([1.0, 0.0, 3.0]), dlpy.tensor([True, False, True]))
     one = dlpy.sparse_coo_tensor([[0]], [2.0], (1,))
-    nested = nested_tensor([dlpy.ones(3), dlpy.ones(2)])
+    nested = nested_tensor([dlpy.ones(3), dlpy.ones(2)], layout=jagged)
     for value in (kept, nested, dlpy.sparse_coo_tensor([[0]], [2.0], (2,))):
         with pytest.raises(RuntimeError, match="more than one value is ambiguous"):
             bool(value)
@@ -146,7 +146,7 @@ def test_to_of_sparse_nested_masked():
     _check_to(csr, lambda s: s.values())
     assert csr.to(np.float64).layout is dlpy.sparse_csr
     np.testing.assert_array_equal(csr.to(np.float64).col_indices().data, [1, 0])
-    _check_to(nested_tensor([dlpy.ones(3), dlpy.ones(2)]), lambda n: n.values())
+    _check_to(nested_tensor([dlpy.ones(3), dlpy.ones(2)], layout=jagged), lambda n: n.values())
     mask = dlpy.tensor([True, False, True])
     masked = masked_tensor(dlpy.tensor([1.0, 2.0, 3.0]), mask)
     _check_to(masked, lambda m: m.get_data())
@@ -199,8 +199,8 @@ def test_masked_eq_ne_elementwise_hash_by_identity():
 
 
 def test_nested_eq_ne_elementwise_hash_by_identity():
-    n = nested_tensor([dlpy.tensor([1.0, 2.0, 3.0]), dlpy.tensor([4.0, 5.0])])
-    m = nested_tensor([dlpy.tensor([1.0, 0.0, 3.0]), dlpy.tensor([4.0, 6.0])])
+    n = nested_tensor([dlpy.tensor([1.0, 2.0, 3.0]), dlpy.tensor([4.0, 5.0])], layout=jagged)
+    m = nested_tensor([dlpy.tensor([1.0, 0.0, 3.0]), dlpy.tensor([4.0, 6.0])], layout=jagged)
     for result, expected in ((n == m, [[True, False, True], [True, False]]),
                              (n != m, [[False, True, False], [False, True]]),
                              (n == 2.0, [[False, True, False], [False, False]]),
@@ -211,7 +211,7 @@ def test_nested_eq_ne_elementwise_hash_by_identity():
         assert [t.data.tolist() for t in result.unbind()] == expected
     assert (n == None) is False and (n == "x") is False and (n == [1]) is False  # noqa: E711
     with pytest.raises(ValueError, match="eq: nested tensors of different structure"):
-        n == nested_tensor([dlpy.ones(1), dlpy.ones(1)])  # noqa: B015
+        n == nested_tensor([dlpy.ones(1), dlpy.ones(1)], layout=jagged)  # noqa: B015
     assert hash(n) == hash(n) and hash(n) != hash(m) and n in {n} and m not in {n}
 
 

@@ -72,3 +72,21 @@ def test_convert_conv_weight_memory_format_as_torchs():
     assert model[2].weight.is_contiguous()  # a 3-d conv is the other function's
     nn.utils.convert_conv3d_weight_memory_format(model, dlpy.channels_last_3d)
     assert model[2].weight.is_contiguous(memory_format=dlpy.channels_last_3d)
+
+
+def test_size_one_axes_strides_as_torchs():
+    """A size-1 axis's stride, as torch's: a fresh channels-last tensor's steps over the axes
+    inside it; ``to(memory_format=)`` copies unless the tensor already suggests the format,
+    ``contiguous(memory_format=)`` only when it is not contiguous in it."""
+    cl = dlpy.channels_last
+    x = dlpy.zeros(2, 3, 1, 1)
+    y = x.to(memory_format=cl)
+    assert y.stride() == (3, 1, 3, 3) and x.contiguous(memory_format=cl) is x
+    assert y.to(memory_format=dlpy.contiguous_format).stride() == (3, 1, 1, 1)
+    assert y.to(memory_format=cl) is y and y.contiguous() is y
+    assert x.clone(memory_format=cl).stride() == (3, 1, 3, 3)
+    assert dlpy.empty_like(x, memory_format=cl).stride() == (3, 1, 3, 3)
+    w = nn.Conv2d(4, 4, 3, groups=4).to(memory_format=cl).weight  # (4, 1, 3, 3)
+    assert w.stride() == (9, 1, 3, 1)
+    z = dlpy.zeros(2, 1, 4, 5)
+    assert z.contiguous(memory_format=cl) is z and z.to(memory_format=cl).stride() == (20, 1, 5, 1)

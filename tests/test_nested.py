@@ -18,6 +18,8 @@ from dlpy import nn
 from dlpy.nested import NestedTensor
 from dlpy.testing import assert_close, gradcheck
 
+JAGGED = dlpy.nested.jagged  # these tests are of the jagged layout (not the default)
+
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "masked_nested" / "nested.npz"
 LIB = SimpleNamespace(nested=dlpy.nested, F=F, cat=dlpy.cat,
                       layer_norm=lambda x, w, b: F.layer_norm(x, w, b))
@@ -33,7 +35,7 @@ def _run(case, arrays):
     lengths, _, dense_shapes, fn = NESTED_CASES[case]
     components = [dlpy.tensor(arrays[f"c{i}"], requires_grad=True) for i in range(len(lengths))]
     dense = [dlpy.tensor(arrays[f"d{k}"], requires_grad=True) for k in range(len(dense_shapes))]
-    out = fn(LIB, dlpy.nested.as_nested_tensor(components), *dense)
+    out = fn(LIB, dlpy.nested.as_nested_tensor(components, layout=JAGGED), *dense)
     if isinstance(out, NestedTensor):
         out = dlpy.nested.to_padded_tensor(out, 0.0)
     return out, components, dense
@@ -66,7 +68,7 @@ def test_gradcheck(case):
                                    for s in dense_shapes]
 
     def function(*leaves):
-        out = fn(LIB, dlpy.nested.as_nested_tensor(list(leaves[:n])), *leaves[n:])
+        out = fn(LIB, dlpy.nested.as_nested_tensor(list(leaves[:n]), layout=JAGGED), *leaves[n:])
         return dlpy.nested.to_padded_tensor(out, 0.0) if isinstance(out, NestedTensor) else out
 
     assert gradcheck(function, *leaves)
@@ -75,7 +77,7 @@ def test_gradcheck(case):
 # ----------------------------------------------------------------- structure
 def test_parts_and_constructors():
     a, b = np.ones((2, 3)), np.zeros((4, 3))
-    nt = dlpy.nested.nested_tensor([a, b], requires_grad=True)
+    nt = dlpy.nested.nested_tensor([a, b], requires_grad=True, layout=JAGGED)
     assert nt.shape == (2, None, 3) and nt.dim() == 3 and nt.is_nested and len(nt) == 2
     assert nt.is_leaf and nt.requires_grad and nt.layout is dlpy.nested.jagged
     assert nt.offsets().data.tolist() == [0, 2, 6] and nt.lengths() is None
@@ -85,9 +87,9 @@ def test_parts_and_constructors():
     assert isinstance(nt.grad, NestedTensor)
     assert_close(nt.grad.values(), np.full((6, 3), 2.0))
     dense = dlpy.tensor(np.arange(24.0).reshape(2, 4, 3), requires_grad=True)
-    from_dense = dlpy.nested.as_nested_tensor(dense)
+    from_dense = dlpy.nested.as_nested_tensor(dense, layout=JAGGED)
     assert from_dense.offsets().data.tolist() == [0, 4, 8]
-    assert dlpy.nested.as_nested_tensor(from_dense) is from_dense
+    assert dlpy.nested.as_nested_tensor(from_dense, layout=JAGGED) is from_dense
     from_dense.sum(1).sum().backward()
     assert_close(dense.grad, np.ones((2, 4, 3)))
     values = dlpy.tensor(np.arange(10.0).reshape(5, 2))
@@ -101,7 +103,7 @@ def test_views_with_holes_match_dense_slicing():
     rng = np.random.default_rng(0)
     x = dlpy.tensor(rng.standard_normal((3, 6, 4)), requires_grad=True)
     start, length = np.array([1, 0, 3]), np.array([3, 6, 2])
-    nt = dlpy.nested.narrow(x, 1, start, length)
+    nt = dlpy.nested.narrow(x, 1, start, length, layout=JAGGED)
     assert nt.lengths().data.tolist() == [3, 6, 2]
     parts = [x.data[i, s:s + n] for i, (s, n) in enumerate(zip(start, length))]
     for got, want in zip(nt.unbind(), parts):
@@ -128,7 +130,7 @@ def test_views_with_holes_match_dense_slicing():
 
 
 def test_dense_operand_per_sequence_and_reflected():
-    nt = dlpy.nested.nested_tensor([np.ones((2, 3)), np.ones((1, 3))])
+    nt = dlpy.nested.nested_tensor([np.ones((2, 3)), np.ones((1, 3))], layout=JAGGED)
     scale = dlpy.tensor(np.array([[[2.0, 2.0, 2.0]], [[5.0, 5.0, 5.0]]]))
     assert_close((scale * nt).values(), np.array([[2.0] * 3, [2.0] * 3, [5.0] * 3]))
     assert_close((1.0 - nt).values(), np.zeros((3, 3)))
@@ -136,7 +138,8 @@ def test_dense_operand_per_sequence_and_reflected():
 
 
 def test_padded_output_size_and_transposed_padding():
-    nt = dlpy.nested.nested_tensor([np.ones((2, 2, 3)), np.ones((1, 2, 3))])  # (B, j, H, D)
+    # (B, j, H, D)
+    nt = dlpy.nested.nested_tensor([np.ones((2, 2, 3)), np.ones((1, 2, 3))], layout=JAGGED)
     padded = dlpy.nested.to_padded_tensor(nt.transpose(1, 2), 0.0)
     assert padded.shape == (2, 2, 2, 3) and padded.data[1, :, 1].sum() == 0
     wide = nt.to_padded_tensor(-1.0, output_size=(2, 3, 2, 4))
@@ -149,15 +152,15 @@ def test_causal_attention_cross_lengths_and_dropout():
     rng = np.random.default_rng(2)
     q_parts = [rng.standard_normal((n, 2, 3)) for n in (4, 2)]
     kv_parts = [rng.standard_normal((n, 2, 3)) for n in (5, 3)]
-    q = dlpy.nested.nested_tensor(q_parts).transpose(1, 2)
-    kv = dlpy.nested.nested_tensor(kv_parts).transpose(1, 2)
+    q = dlpy.nested.nested_tensor(q_parts, layout=JAGGED).transpose(1, 2)
+    kv = dlpy.nested.nested_tensor(kv_parts, layout=JAGGED).transpose(1, 2)
     for causal in (False, True):
         out = F.scaled_dot_product_attention(q, kv, kv, is_causal=causal).transpose(1, 2)
         for got, qi, ki in zip(out.unbind(), q_parts, kv_parts):
             qh, kh = (dlpy.tensor(a).transpose(0, 1) for a in (qi, ki))
             want = F.scaled_dot_product_attention(qh, kh, kh, is_causal=causal)
             assert_close(got, want.transpose(0, 1))
-    nt = dlpy.nested.nested_tensor(q_parts)
+    nt = dlpy.nested.nested_tensor(q_parts, layout=JAGGED)
     assert_close(F.dropout(nt, 0.5, training=False).values(), nt.values())
     dropped = F.dropout(nt, 0.5, training=True).values().data
     assert set(np.unique(np.round(dropped / nt.values().data, 12))) <= {0.0, 2.0}
@@ -199,7 +202,8 @@ def test_transformer_block_nested_equals_padded_and_masked():
     block = EncoderBlock(d)
 
     def nested_loss(parts):
-        y = block(dlpy.nested.as_nested_tensor(parts)).mean(1)  # (B, d): mean over each sequence
+        # (B, d): mean over each sequence
+        y = block(dlpy.nested.as_nested_tensor(parts, layout=JAGGED)).mean(1)
         return ((y - dlpy.tensor(np.stack(targets))) ** 2).sum()
 
     parts = [dlpy.tensor(s, requires_grad=True) for s in sequences]
@@ -238,8 +242,9 @@ def test_transformer_block_nested_equals_padded_and_masked():
 
 # ----------------------------------------------------------------- errors
 def test_errors():
-    nt = dlpy.nested.nested_tensor([np.ones((2, 3)), np.ones((1, 3))])
-    other = dlpy.nested.nested_tensor([np.ones((1, 3)), np.ones((2, 3))])
+    nt = dlpy.nested.nested_tensor([np.ones((2, 3)), np.ones((1, 3))], layout=JAGGED)
+    other = dlpy.nested.nested_tensor([np.ones((1, 3)), np.ones((2, 3))],
+                                     layout=JAGGED)
     with pytest.raises(ValueError, match="add: nested tensors of different structure"):
         nt + other
     with pytest.raises(ValueError, match=r"mul: a dense operand of shape \(2,\) does not "
@@ -247,9 +252,9 @@ def test_errors():
         nt * dlpy.tensor([1.0, 2.0])
     with pytest.raises(ValueError, match="nested_tensor: the components must have at least one "
                                          "dim and equal dims after the first"):
-        dlpy.nested.nested_tensor([np.ones((2, 3)), np.ones((2, 4))])
-    with pytest.raises(ValueError, match="nested_tensor: dlpy has the jagged layout only"):
-        dlpy.nested.nested_tensor([np.ones((2, 3))], layout=dlpy.strided)
+        dlpy.nested.nested_tensor([np.ones((2, 3)), np.ones((2, 4))], layout=JAGGED)
+    with pytest.raises(ValueError, match="nested_tensor: Specified layout is unsupported"):
+        dlpy.nested.nested_tensor([np.ones((2, 3))], layout=dlpy.sparse_coo)
     with pytest.raises(ValueError, match="nested_tensor_from_jagged: offsets must be "
                                          "non-decreasing"):
         dlpy.nested.nested_tensor_from_jagged(dlpy.tensor(np.ones((4, 2))), np.array([0, 3, 2]))
@@ -257,7 +262,7 @@ def test_errors():
                                         "integer tensor"):
         dlpy.nested.nested_tensor_from_jagged(dlpy.tensor(np.ones((4, 2))), np.array([0.0, 4.0]))
     with pytest.raises(ValueError, match="narrow: start .* must stay inside dim 1"):
-        dlpy.nested.narrow(dlpy.tensor(np.ones((2, 3))), 1, 2, 2)
+        dlpy.nested.narrow(dlpy.tensor(np.ones((2, 3))), 1, 2, 2, layout=JAGGED)
     with pytest.raises(NotImplementedError, match="sum: not supported on the batch dim"):
         nt.sum(0)
     with pytest.raises(NotImplementedError, match="cat: not supported on the ragged dim"):

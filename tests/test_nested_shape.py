@@ -16,6 +16,8 @@ from dlpy import functional as F
 from dlpy.nested import NestedTensor
 from dlpy.testing import assert_close, gradcheck
 
+JAGGED = dlpy.nested.jagged  # these tests are of the jagged layout (not the default)
+
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "masked_nested" / "shape_nested.npz"
 LIB = SimpleNamespace(nested=dlpy.nested, F=F, cat=dlpy.cat)
 
@@ -31,7 +33,7 @@ def _function(case):
     n = len(lengths)
 
     def function(*leaves):
-        out = fn(LIB, dlpy.nested.as_nested_tensor(list(leaves[:n])), *leaves[n:])
+        out = fn(LIB, dlpy.nested.as_nested_tensor(list(leaves[:n]), layout=JAGGED), *leaves[n:])
         return dlpy.nested.to_padded_tensor(out, 0.0) if isinstance(out, NestedTensor) else out
 
     return function
@@ -63,7 +65,7 @@ def test_holes_survive_the_shape_ops_and_chunk_keeps_them():
     rng = np.random.default_rng(2)
     dense = dlpy.tensor(rng.standard_normal((3, 5, 4)), requires_grad=True)
     start, length = np.array([1, 0, 2]), np.array([3, 2, 1])
-    nt = dlpy.nested.narrow(dense, 1, start, length)  # a view with holes
+    nt = dlpy.nested.narrow(dense, 1, start, length, layout=JAGGED)  # a view with holes
     pieces = nt.reshape(3, -1, 2, 2).narrow(-1, 1, 1).chunk(2, 0)
     assert [len(p) for p in pieces] == [2, 1]
     for i, component in enumerate(pieces[0].unbind() + pieces[1].unbind()):
@@ -77,7 +79,8 @@ def test_holes_survive_the_shape_ops_and_chunk_keeps_them():
 
 def test_transposed_layout_and_masked_select():
     rng = np.random.default_rng(4)
-    nt = dlpy.nested.nested_tensor([rng.standard_normal((k, 6)) for k in (2, 3)])
+    nt = dlpy.nested.nested_tensor([rng.standard_normal((k, 6)) for k in (2, 3)],
+                                   layout=JAGGED)
     heads = nt.unflatten(-1, (2, 3)).transpose(1, 2)  # (B, H, j, D)
     assert heads.shape == (2, 2, None, 3)
     assert heads.unsqueeze(-1).shape == (2, 2, None, 3, 1)
@@ -109,6 +112,7 @@ def test_transposed_layout_and_masked_select():
      TypeError, "mask must be boolean"),
 ])
 def test_what_torch_refuses_is_refused_clearly(call, error, message):
-    nt = dlpy.nested.nested_tensor([np.ones((k, 4)) for k in (1, 3, 2)])
+    nt = dlpy.nested.nested_tensor([np.ones((k, 4)) for k in (1, 3, 2)],
+                                   layout=JAGGED)
     with pytest.raises(error, match=message):
         call(nt)

@@ -233,7 +233,7 @@ def test_handle_torch_function_for_user_functions(logging):
 
 def test_nested_masked_complex_unaffected(logging):
     dlpy.ones(1).as_subclass(logging[0])  # dispatch installed
-    nested = dlpy.nested.nested_tensor([dlpy.ones(2), dlpy.ones(3)])
+    nested = dlpy.nested.nested_tensor([dlpy.ones(2), dlpy.ones(3)], layout=dlpy.nested.jagged)
     assert type(F.relu(nested)).__name__ == "NestedTensor"
     masked = dlpy.masked.masked_tensor(dlpy.ones(3), dlpy.tensor([True, False, True]))
     assert type(F.relu(masked)).__name__ == "MaskedTensor"

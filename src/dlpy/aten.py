@@ -759,3 +759,75 @@ def _packet_at(name: str) -> OpOverloadPacket:
 
 def _overload_at(name: str, overload: str) -> OpOverload:
     return getattr(getattr(aten, name), overload)
+
+
+# ------------------------------------------------------------- dlpy's ops as aten overloads
+# dlpy's op class -> the aten overload torch's dispatcher runs for the same call, where there
+# is one whatever the arguments (an element-wise op given a Python number is torch's
+# ``.Tensor`` overload too: the number is wrapped)
+_OP_CLASS_OVERLOADS = {
+    **{kind: (kind.lower(), "default") for kind in (
+        "Sin", "Cos", "Tan", "Sinh", "Cosh", "Asin", "Acos", "Atan", "Tanh", "Sigmoid", "Exp",
+        "Expm1", "Log", "Log1p", "Abs", "Neg", "Sqrt", "Erf")},
+    "ReLU": ("relu", "default"), "GELU": ("gelu", "default"), "SiLU": ("silu", "default"),
+    "ELU": ("elu", "default"), "LeakyReLU": ("leaky_relu", "default"),
+    "Softplus": ("softplus", "default"), "Maximum": ("maximum", "default"),
+    "Add": ("add", "Tensor"), "Sub": ("sub", "Tensor"), "Mul": ("mul", "Tensor"),
+    "Div": ("div", "Tensor"), "Power": ("pow", "Tensor_Scalar"), "Pow": ("pow", "Tensor_Tensor"),
+    "Softmax": ("_softmax", "default"), "LogSoftmax": ("_log_softmax", "default"),
+    "Expand": ("expand", "default"), "Cast": ("_to_copy", "default"),
+}
+
+
+def _ndim(value: Any) -> int:
+    return len(value.shape) if isinstance(value, Tensor) else 0
+
+
+def _matmul_overload(op: Any, inputs: tuple) -> tuple[str, str] | None:
+    a, b = (_ndim(x) for x in inputs[:2])
+    if a == b == 2:
+        return "mm", "default"
+    if a == b == 3 and inputs[0].shape[0] == inputs[1].shape[0]:
+        return "bmm", "default"
+    if a == b == 1:
+        return "dot", "default"
+    if (a, b) == (2, 1):
+        return "mv", "default"
+    return None  # torch's matmul reshapes (views, then mm or bmm)
+
+
+def _linear_overload(op: Any, inputs: tuple) -> tuple[str, str] | None:
+    if _ndim(inputs[0]) != 2:
+        return None  # torch's linear views a batch as a matrix first
+    return ("addmm", "default") if len(inputs) > 2 and inputs[2] is not None else ("mm",
+                                                                                    "default")
+
+
+def _reduction_overload(name: str) -> Callable:
+    def overload(op: Any, inputs: tuple) -> tuple[str, str]:
+        if getattr(op, "dim_given", True):
+            return name, "dim_IntList" if name == "sum" else "dim"
+        return name, "default"
+
+    return overload
+
+
+def _transpose_overload(op: Any, inputs: tuple) -> tuple[str, str] | None:
+    return ("t", "default") if getattr(op, "node_name", None) == "TBackward0" else None
+
+
+_OP_CLASS_RULES: dict[str, Callable] = {
+    "MatMul": _matmul_overload, "Linear": _linear_overload, "Sum": _reduction_overload("sum"),
+    "Mean": _reduction_overload("mean"), "Transpose": _transpose_overload,
+}
+
+
+def overload_of(op: Any, inputs: tuple = ()) -> OpOverload | None:
+    """The aten overload (``dlpy.ops.aten.mm.default``) that torch runs for the call of dlpy's
+    op ``op`` on ``inputs``: what torch's dispatch-level hooks (selective checkpointing's
+    policy functions) see; None where dlpy's op has no single counterpart (torch's op
+    decomposes, or the match depends on more than the op and its inputs' ranks)."""
+    kind = type(op).__name__
+    rule = _OP_CLASS_RULES.get(kind)
+    found = rule(op, inputs) if rule is not None else _OP_CLASS_OVERLOADS.get(kind)
+    return None if found is None else _overload_at(*found)

@@ -52,7 +52,7 @@ from dlpy.tensor import (
 __all__ = ["Function", "FunctionCtx", "Variable", "backward", "detect_anomaly", "enable_grad",
            "forward_ad", "functional", "grad", "gradcheck", "gradgradcheck", "graph",
            "inference_mode", "is_multithreading_enabled", "no_grad", "once_differentiable",
-           "set_detect_anomaly", "set_grad_enabled", "set_multithreading_enabled"]
+           "profiler", "set_detect_anomaly", "set_grad_enabled", "set_multithreading_enabled"]
 
 
 class _VariableType(type):
@@ -466,8 +466,10 @@ def gradcheck(func, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: floa
     (reentrant) and must give zeros for a zero grad_output. inputs: a Tensor or a tuple
     (non-Tensors pass through). Returns True, or raises GradcheckError (False with
     raise_exception=False). Each output counts through a fixed random projection (seed), as
-    torch's fast_mode, not the whole Jacobian. torch's other switches (fast_mode,
-    check_batched_grad, ...) are accepted and ignored."""
+    torch's fast_mode, not the whole Jacobian. check_forward_ad=True also checks forward
+    mode (``_forward_ad_check``); check_backward_ad=False skips the backward checks (a
+    Function with only a jvp). torch's other switches (fast_mode, check_batched_grad, ...) are
+    accepted and ignored."""
     from dlpy import testing
     _torch_options("gradcheck", options)
     if not (check_forward_ad or check_backward_ad):
@@ -480,6 +482,10 @@ def gradcheck(func, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: floa
     low = _low_precision("gradcheck", inputs)
 
     def check():
+        if check_forward_ad:
+            _forward_ad_check(func, inputs, eps, atol, rtol, seed)
+        if not check_backward_ad:
+            return True
         count = len(_differentiable_outputs(func(*inputs)))
         for k in range(count):
             def output(*args, k=k):
@@ -495,6 +501,40 @@ def gradcheck(func, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: floa
             _backward_properties(func, inputs, nondet_tol, seed)
         return True
     return _checked("gradcheck", check, raise_exception)
+
+
+def _forward_ad_check(func, inputs: tuple, eps: float, atol: float, rtol: float,
+                      seed: int) -> None:
+    """gradcheck's check_forward_ad: for each input that requires grad, the tangents forward
+    mode (``forward_ad``) gives the outputs for a fixed random tangent of that input (seed)
+    against central differences along it, within atol + rtol * |numeric|; GradcheckError
+    naming the output and input where they disagree."""
+    from dlpy import testing
+    rng = np.random.default_rng(seed)
+    plain = [t.detach() if isinstance(t, Tensor) else t for t in inputs]
+    for i, t in enumerate(inputs):
+        if not (isinstance(t, Tensor) and t.requires_grad):
+            continue
+        tangent = Tensor(rng.standard_normal(t.shape).astype(t.dtype))
+        with forward_ad.dual_level():
+            args = list(plain)
+            args[i] = forward_ad.make_dual(plain[i], tangent)
+            tangents = [forward_ad.unpack_dual(o).tangent
+                        for o in _differentiable_outputs(func(*args))]
+        with no_grad():
+            moved = [[plain[i] + sign * eps * tangent if j == i else a
+                      for j, a in enumerate(plain)] for sign in (1, -1)]
+            plus, minus = (_differentiable_outputs(func(*m)) for m in moved)
+        for k, (got, a, b) in enumerate(zip(tangents, plus, minus)):
+            numeric = (np.asarray(a.data) - np.asarray(b.data)) / (2 * eps)
+            analytic = np.zeros_like(numeric) if got is None else np.asarray(got.data)
+            if not np.allclose(analytic, numeric, atol=atol, rtol=rtol):
+                error = testing.GradcheckError(
+                    f"Jacobian computed with forward mode mismatch for output {k} with respect "
+                    f"to input {i}: largest error "
+                    f"{np.max(np.abs(analytic - numeric)):.3g} (atol={atol}, rtol={rtol})")
+                error.input = i
+                raise error
 
 
 def _differentiable_outputs(out) -> list:
@@ -612,9 +652,12 @@ sys.modules[f"{__name__}.functional"] = functional
 from dlpy import autograd_function as function  # noqa: E402
 
 sys.modules[f"{__name__}.function"] = function
+# torch.autograd.profiler (dlpy/autograd_profiler.py), importable as dlpy.autograd.profiler
+from dlpy import autograd_profiler as profiler  # noqa: E402
 from dlpy import forward_ad  # noqa: E402 - torch.autograd.forward_ad (dlpy/forward_ad.py)
 
 sys.modules[f"{__name__}.forward_ad"] = forward_ad
+sys.modules[f"{__name__}.profiler"] = profiler
 # torch.autograd.gradcheck the module (GradcheckError, the deprecated Jacobian helpers); the
 # attribute dlpy.autograd.gradcheck stays the function, as torch's
 from dlpy import autograd_gradcheck as _gradcheck_module  # noqa: E402

@@ -507,14 +507,18 @@ class BackwardCFunction(Op):
         return self._gradients(split_grads(self, grad_output), output)
 
     def _saved_in_graph(self, output: Tensor) -> tuple:
+        """The saved tensors with the saved outputs read from the recorded ``output``; each
+        part of a packed output is read by an ``OutputOf`` (as the Function's own outputs),
+        so that a gradient through it reaches this op as that output's (torch's double
+        backward through an intermediate forward returned and saved: Sinh's exp(x))."""
         saved = list(self.ctx._saved)
         for i, k in self.saved_outputs.items():
             if self.layout is None:
                 saved[i] = output
             else:
                 start, shape, dtype = self.layout[k]
-                part = output[start:start + int(np.prod(shape))].reshape(shape)
-                saved[i] = part if part.dtype == dtype else cast(part, dtype)
+                size = int(output.shape[0])
+                saved[i] = OutputOf(self, k, start, shape, dtype, size)(output)
         return tuple(saved)
 
     def _gradients(self, split: list, output: Tensor | None = None) -> tuple:

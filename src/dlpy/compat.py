@@ -132,15 +132,22 @@ class _AliasLoader(importlib.abc.Loader):
         target = _resolve(name)
         sys.modules[name] = target
         self.finder.aliased.add(name)
-        if not hasattr(target, "__path__"):
-            # a dlpy module standing in for a torch package (dlpy.nn.utils for torch.nn.utils)
-            # registers its submodules in sys.modules (dlpy.nn.utils.rnn): alias them now, as
-            # the import system asks no finder below a parent that is not a package
-            prefix = f"{target.__name__}."
-            for key, submodule in list(sys.modules.items()):
-                if key.startswith(prefix) and submodule is not None:
-                    sys.modules[name + key[len(target.__name__):]] = submodule
-                    self.finder.aliased.add(name + key[len(target.__name__):])
+        # a dlpy module standing in for a torch package (dlpy.nn.utils for torch.nn.utils)
+        # registers its submodules in sys.modules (dlpy.nn.utils.rnn): alias them now, as the
+        # import system asks no finder below a parent that is not a package. A package's
+        # loaded submodules are aliased too (where the names map back): importing one later
+        # then finds it in sys.modules, as torch's does, and the import system leaves the
+        # parent's attribute of that name alone (dlpy.ao.quantization.fuse_modules stays the
+        # function that shadows its module, as torch's)
+        package = hasattr(target, "__path__")
+        prefix = f"{target.__name__}."
+        for key, submodule in list(sys.modules.items()):
+            if key.startswith(prefix) and submodule is not None:
+                alias = name + key[len(target.__name__):]
+                if package and (alias in sys.modules or dlpy_name(alias) != key):
+                    continue
+                sys.modules[alias] = submodule
+                self.finder.aliased.add(alias)
         parent_name, _, child = name.rpartition(".")
         # the import system sets `parent.child` next: note dlpy modules that did not have it
         parent = sys.modules.get(parent_name) if parent_name else None

@@ -2393,15 +2393,16 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         return type(input).__dlpy_function__("cross_entropy", input, target, reduction,
                                               ignore_index, label_smoothing, weight)
     _refuse_inference(input, target)
-    if input.ndim == 1:
+    array = input.data if type(input) is Tensor else input  # (the properties cost a call each)
+    if array.ndim == 1:
         target = _one_label(target)
-    if (input.dtype.itemsize == 2 and is_low_precision(input.dtype) and isinstance(target, Tensor)
+    if (array.dtype.itemsize == 2 and is_low_precision(array.dtype) and isinstance(target, Tensor)
             and (target.dtype.kind in "iu" or weight is None and ignore_index == -100 and (
                 target.dtype.kind == "f" or is_low_precision(target.dtype))
                  and target.shape == input.shape)):
         return _cross_entropy_low_precision(input, target, reduction, ignore_index, weight,
                                             label_smoothing)
-    if input.ndim > 2:
+    if array.ndim > 2:
         input, target = _classes_last("cross_entropy", input, target)
     return _cross_entropy(input, target, reduction, ignore_index, label_smoothing, weight)
 

@@ -56,6 +56,22 @@ def _checked(name: str, fmt, ndim: int) -> memory_format:
     return fmt
 
 
+def _is_dense_in_order(array: np.ndarray, order) -> bool:
+    """Whether ``array``'s strides are exactly those of a fresh dense array whose axes lie in
+    memory in ``order`` (outermost first), size-1 axes included (torch's empty_like(format)
+    strides: a size-1 axis steps over the axes inside it); a size-1 axis of stride 0 (numpy's
+    new axis, which ``stride()`` shows as the contiguous step) passes for the row-major order."""
+    step = array.itemsize
+    row_major = tuple(order) == tuple(range(array.ndim))
+    for axis in reversed(order):
+        size, stride = array.shape[axis], array.strides[axis]
+        if stride != step and not (size == 1 and stride == 0 and row_major) \
+                and not (size == 1 and array.size == 0):
+            return False
+        step *= max(size, 1)
+    return True
+
+
 def is_in_format(array: np.ndarray, fmt: memory_format) -> bool:
     """Whether ``array`` lies in memory as ``fmt`` says (torch's is_contiguous(fmt))."""
     if fmt in _ORDER:
@@ -79,8 +95,9 @@ def suggested_format(array: np.ndarray) -> memory_format | None:
     4-d (5-d) one whose strides run C, W, H, (D,) N from the innermost, else None (contiguous;
     an ambiguous one, as a contiguous (N, 1, 1, 1), too, as torch's; None for what is not an
     ndarray: vmap's batched stand-ins have no memory order)."""
-    if type(array) is not np.ndarray or array.ndim not in _SUGGEST_ORDER \
-            or array.flags.c_contiguous:
+    if type(array) is not np.ndarray or array.ndim not in _SUGGEST_ORDER:
+        return None
+    if array.flags.c_contiguous and 1 not in array.shape[1:]:  # (a size-1 axis: ambiguous)
         return None
     fmt, order = _SUGGEST_ORDER[array.ndim]
     shape, strides = array.shape, array.strides
@@ -102,14 +119,18 @@ def laid_like(result: np.ndarray, array: np.ndarray) -> np.ndarray:
 
 
 def laid_out(array: np.ndarray, fmt: memory_format) -> np.ndarray:
-    """``array`` (the same shape and values) in ``fmt``'s memory order: itself if it already
-    is, else a copy."""
-    if fmt is preserve_format or is_in_format(array, fmt):
+    """``array`` (the same shape and values) in ``fmt``'s memory order with the strides torch
+    gives a fresh tensor of that format (``clone(memory_format=)``, ``empty_like``, a
+    conversion's copy; a size-1 axis's stride included: (3, 1, 3, 3) for a channels-last
+    (2, 3, 1, 1)): itself if it already has them, else a copy."""
+    if fmt is preserve_format:
+        return array
+    order = _ORDER[fmt][1] if fmt in _ORDER else tuple(range(array.ndim))
+    if (fmt not in _ORDER or array.ndim == len(order)) and _is_dense_in_order(array, order):
         return array
     if fmt in _ORDER:
-        order = _ORDER[fmt][1]
-        return np.ascontiguousarray(array.transpose(order)).transpose(np.argsort(order))
-    return np.ascontiguousarray(array)
+        return np.array(array.transpose(order), order="C").transpose(np.argsort(order))
+    return np.array(array, order="C")
 
 
 class Relayout(Op):
@@ -133,9 +154,20 @@ class Relayout(Op):
 
 
 def to_format(x: Tensor, fmt, name: str = "to") -> Tensor:
-    """``x`` itself when it already lies as ``fmt`` says, else a recorded copy that does."""
+    """``x`` itself when it already lies as ``fmt`` says, else a recorded copy that does (with
+    a fresh tensor's strides, ``laid_out``). What "already lies" means follows torch: for
+    ``contiguous(memory_format=)`` that ``is_contiguous(fmt)`` holds (a size-1 axis's stride
+    never matters); for ``to(memory_format=)`` that fmt is the format x suggests
+    (``suggest_memory_format()``: a contiguous (2, 3, 1, 1) is copied to channels-last
+    strides, a channels-last one to contiguous strides, though both are "contiguous" in
+    either format)."""
     fmt = _checked(name, fmt, x.ndim)
-    if fmt is preserve_format or is_in_format(x.data, fmt):
+    if fmt is preserve_format:
+        return x
+    if name == "to" and x.ndim in _SUGGEST_ORDER:
+        if (suggested_format(x.data) or contiguous_format) is fmt:
+            return x
+    elif is_in_format(x.data, fmt):
         return x
     return Relayout(fmt)(x)
 

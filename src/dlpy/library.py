@@ -40,8 +40,9 @@ tensors (or numpy arrays); one that returns an input or a view of it is an error
 Differences from torch: there is no dispatcher, so no dispatch keys beyond those mapped here
 (``Library.impl``: CPU, CompositeExplicitAutograd = the kernel; CompositeImplicitAutograd,
 Autograd = a kernel differentiated by its dlpy ops; Meta = the fake); ``dlpy.compile`` runs
-custom ops eagerly like everything else; no ``register_autocast``, ``register_torch_dispatch``
-or ``get_ctx`` (fake shapes are static); ``triton_op`` is refused. Fake tensors are ordinary
+custom ops eagerly like everything else; ``register_autocast`` casts an op's floating
+inputs inside CPU autocast blocks; no ``register_torch_dispatch`` or ``get_ctx`` (fake shapes
+are static); ``triton_op`` is refused. Fake tensors are ordinary
 Tensors over a zero-strided array (shapes and dtypes of torch's FakeTensor, values all zero),
 used by ``opcheck`` and by ``dlpy.export`` (``node.meta["val"]``).
 Bad arguments raise OpCallError, a TypeError and (as torch's) a RuntimeError.
@@ -70,8 +71,8 @@ from dlpy.tensor import Tensor, increment_version, is_grad_enabled, no_grad
 
 __all__ = ["CustomOpDef", "FunctionSchema", "Library", "OpCheckError", "OpOverload",
            "OpOverloadPacket", "custom_op", "define", "fake_tensor", "get_ctx", "impl",
-           "impl_abstract", "infer_schema", "opcheck", "register_autograd", "register_fake",
-           "register_kernel", "register_vmap", "triton_op", "wrap_triton"]
+           "impl_abstract", "infer_schema", "opcheck", "register_autocast", "register_autograd",
+           "register_fake", "register_kernel", "register_vmap", "triton_op", "wrap_triton"]
 
 _NO_DEFAULT = object()
 
@@ -663,6 +664,7 @@ class OpOverload:
         self._backward: Callable | None = None
         self._setup_context: Callable | None = None
         self._vmap: Callable | None = None
+        self._autocast: dict[str, Any] = {}  # device type -> cast_inputs (register_autocast)
         self._function: type[Function] | None = None
         self._defined_by_custom_op = False
 
@@ -750,7 +752,34 @@ class OpOverload:
                          if type(t) is batching.BatchedTensor), default=0)
             if level:
                 return self._batched(batching, level, args, kwargs)
+        if self._autocast:
+            cast = self._autocast_call(args, kwargs)
+            if cast is not None:
+                return cast
         return self._dispatch(args, kwargs)
+
+    def _autocast_call(self, args: tuple, kwargs: dict):
+        """The call under an enabled CPU autocast when ``register_autocast`` gave the op a
+        rule for "cpu" (None otherwise): floating tensor arguments other than float64 (in
+        lists too) cast to ``cast_inputs``, the op run with autocast off, as torch's."""
+        from dlpy.amp import state
+
+        dtype = self._autocast.get("cpu")
+        if dtype is None or not state.active or not state.thread_state().enabled:
+            return None
+        from dlpy.amp.autocast_mode import autocast
+
+        target, thread = np.dtype(dtype), state.thread_state()
+
+        def cast(value):
+            if isinstance(value, (list, tuple)):
+                return type(value)(cast(v) for v in value)
+            return state._cast_to(value, target, thread)
+
+        args = tuple(cast(a) for a in args)
+        kwargs = {k: cast(v) for k, v in kwargs.items()}
+        with autocast("cpu", enabled=False):
+            return self._dispatch(args, kwargs)
 
     def _kernel(self) -> tuple[Callable, bool]:
         """(the kernel, whether it is a composite recorded by its dlpy ops)."""
@@ -1221,8 +1250,12 @@ class CustomOpDef:
             disabled.update(saved[1])
 
     def register_autocast(self, device_type: str, cast_inputs) -> None:
-        raise NotImplementedError(f"{self._qualname}.register_autocast: dlpy's autocast does "
-                                  f"not dispatch custom ops; cast the inputs in the kernel")
+        """Inside an autocast block of ``device_type``, floating tensor inputs (not float64)
+        are cast to ``cast_inputs`` and the op runs with autocast off (``register_autocast``);
+        a second rule for the same device type leaves the first, as torch's."""
+        if not isinstance(device_type, str):
+            raise ValueError(f"Expected `device_type` of type `str`, got: `{type(device_type)}`")
+        _autocast_rule(self._opoverload, device_type, cast_inputs, None, keep=True)
 
 
 def _tagged_returns(schema: str, tags: Any) -> str:
@@ -1339,6 +1372,35 @@ def register_autograd(op: Any, backward: Callable, /, *, setup_context: Callable
     if lib is not None:
         lib._undo.append(lambda: (setattr(overload, "_backward", old[0]),
                                   setattr(overload, "_setup_context", old[1])))
+
+
+def _autocast_rule(overload: OpOverload, device_type: str, cast_inputs, lib: Library | None,
+                   keep: bool = False) -> None:
+    from dlpy.amp.autocast_mode import is_autocast_available
+
+    if not is_autocast_available(device_type):
+        raise ValueError(f"Device type '{device_type}' does not support autocast.")
+    if keep and overload._autocast.get(device_type) is not None:
+        return
+    old = overload._autocast.get(device_type)
+    overload._autocast[device_type] = cast_inputs
+    if lib is not None:
+        lib._undo.append(lambda: overload._autocast.__setitem__(device_type, old) if old
+                         is not None else overload._autocast.pop(device_type, None))
+
+
+def register_autocast(op: Any, device_type: str, cast_inputs, /, *,
+                      lib: Library | None = None) -> None:
+    """torch.library.register_autocast: inside an autocast block of ``device_type`` (dlpy's
+    autocast runs on "cpu"; a rule for another autocast device type is kept and never
+    applies), ``op``'s floating tensor arguments other than float64 are cast to
+    ``cast_inputs`` and the op runs with autocast off, so the ops of its kernel run in
+    their inputs' dtypes. ``op``: a CustomOpDef, OpOverload or 'mylib::foo'."""
+    if isinstance(op, CustomOpDef):
+        op.register_autocast(device_type, cast_inputs)
+        return
+    overload = _lookup(op, "register_autocast")
+    _autocast_rule(overload, device_type, cast_inputs, lib)
 
 
 def register_vmap(op: Any, func: Callable | None = None, /, *, lib: Library | None = None):

@@ -37,7 +37,8 @@ from dlpy.tensor import Tensor
 __all__ = [
     "BaseTorchFunctionMode", "DisableTorchFunction", "DisableTorchFunctionSubclass",
     "TorchFunctionMode", "enable_dispatch", "get_default_nowrap_functions",
-    "get_ignored_functions", "get_overridable_functions", "handle_torch_function",
+    "get_ignored_functions", "get_overridable_functions", "get_testing_overrides",
+    "handle_torch_function",
     "has_torch_function", "has_torch_function_unary", "has_torch_function_variadic",
     "is_tensor_like", "is_tensor_method_or_property", "wrap_torch_function",
 ]
@@ -562,3 +563,23 @@ def get_overridable_functions() -> dict[Any, list[Callable]]:
     ignored = get_ignored_functions()
     return collections.defaultdict(list, {home: [f for f in functions if f not in ignored]
                                           for home, functions in _public.items()})
+
+
+def _testing_override(function: Callable) -> Callable:
+    """A dummy returning -1 whose signature (``inspect.signature``, through ``__wrapped__``)
+    is ``function``'s."""
+    def dummy(*args, **kwargs):
+        return -1
+
+    dummy.__wrapped__ = function
+    dummy.__name__ = dummy.__qualname__ = getattr(function, "__name__", "dummy")
+    return dummy
+
+
+def get_testing_overrides() -> dict[Callable, Callable]:
+    """torch.overrides.get_testing_overrides: ``{overridable callable: dummy}`` for every
+    callable of ``get_overridable_functions`` (a property by its ``__get__``, as torch's),
+    each dummy taking any arguments and returning -1, for testing ``__torch_function__``
+    coverage; installs dispatch."""
+    return {function: _testing_override(function)
+            for functions in get_overridable_functions().values() for function in functions}

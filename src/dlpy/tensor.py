@@ -1527,7 +1527,11 @@ class Tensor:
         """A copy whose gradient flows back to this tensor (an identity op); its memory in
         this tensor's order (``preserve_format``, torch's default), or ``memory_format``'s."""
         out = _arith.identity(self)
-        out.data = self.data.copy(order="K")  # a copy: fill_ on one leaves the other alone
+        if type(self.data) is not np.ndarray or _dense_memory(self.data):  # (vmap's stand-ins)
+            out.data = self.data.copy(order="K")  # a copy: fill_ on one leaves the other alone
+        else:  # overlapping (expanded) or with gaps: dense strides in this tensor's axis order
+            out.data = _dense_like(self.data)
+            out.data[...] = self.data
         if memory_format is not None:
             from dlpy.layouts import _checked, laid_out
 
@@ -4004,6 +4008,36 @@ def _dense_memory(array: np.ndarray) -> bool:
             return False
         expected *= size
     return True
+
+
+def _dense_like(array: np.ndarray, dtype=None) -> np.ndarray:
+    """An empty dense array of ``array``'s shape and dtype (or ``dtype``) whose axes lie in
+    memory in the order of ``array``'s strides (torch's infer_dense_strides, which empty_like /
+    clone(preserve_format) use for a tensor that is not non-overlapping and dense): axes sorted
+    by stride, innermost last, with a stride-0 (expanded) axis never moved past another, so an
+    expanded tensor's copy is row-major, as torch's."""
+    sizes, strides = array.shape, [abs(s) for s in array.strides]
+
+    def should_swap(dim0: int, dim1: int) -> int:
+        if strides[dim0] == 0 or strides[dim1] == 0:
+            return 0
+        if strides[dim0] != strides[dim1]:
+            return -1 if strides[dim0] < strides[dim1] else 1
+        return 1 if sizes[dim0] > sizes[dim1] else 0
+
+    perm = list(range(array.ndim - 1, -1, -1))  # innermost first, as torch's
+    for i in range(1, array.ndim):  # torch's stable insertion sort
+        dim1 = i
+        for dim0 in range(i - 1, -1, -1):
+            comparison = should_swap(perm[dim0], perm[dim1])
+            if comparison > 0:
+                perm[dim0], perm[dim1] = perm[dim1], perm[dim0]
+                dim1 = dim0
+            elif comparison < 0:
+                break
+    order = perm[::-1]  # outermost first
+    out = np.empty([sizes[a] for a in order], dtype=array.dtype if dtype is None else dtype)
+    return out.transpose(np.argsort(order))
 
 
 def _accumulate(node: Tensor, grad, fresh: bool) -> None:

@@ -612,7 +612,17 @@ def convolution(input, weight, bias, stride, padding, dilation, transposed, outp
     return getattr(F, f"conv{dims}d")(input, weight, bias, stride, padding, dilation, groups)
 
 
+def _module_load(self, other, assign: bool = False):
+    """Tensor.module_load: what ``load_state_dict`` swaps into a parameter or buffer when
+    torch.__future__'s swap flag is set: ``other.detach()`` with ``assign``, else
+    ``self.copy_(other).detach()`` (a subclass may override it)."""
+    if assign:
+        return other.detach()
+    return self.copy_(other).detach()
+
+
 TENSOR_METHODS = {
+    "module_load": _module_load,
     "as_strided": as_strided, "nonzero_static": nonzero_static, "new": _new,
     "share_memory_": _share_memory_, "is_shared": _is_shared, "pin_memory": _pin_memory,
     "is_pinned": _is_pinned, "conj_physical": conj_physical, "resolve_conj": resolve_conj,

@@ -160,7 +160,7 @@ def test_quantize_dynamic_keeps_outputs_close():
 
 
 def test_errors():
-    with pytest.raises(ValueError, match=r"fuse_modules: cannot fuse \['ReLU', 'Linear'\]"):
+    with pytest.raises(ValueError, match=r"did not find fuser method for: .*ReLU.*Linear"):
         q.fuse_modules(_mlp(0), [["2", "3"]])
     with pytest.raises(TypeError, match="prepare: expected an nn.Module, got int"):
         q.prepare(3)

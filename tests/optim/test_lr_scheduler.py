@@ -93,6 +93,19 @@ def test_report_schedule_step_lr():
     assert sched.get_last_lr() == [pytest.approx(1e-4)]
 
 
+def test_step_lr_float_step_size_as_torch():
+    # torch takes a float step_size (its language-modeling tutorial passes 1.0); values
+    # recorded with torch 2.13
+    opt = _opt(1.0)
+    sched = lr_scheduler.StepLR(opt, 1.0, gamma=0.5)
+    np.testing.assert_allclose(_lrs(sched, opt, 3), [1.0, 0.5, 0.25])
+    opt = _opt(1.0)
+    sched = lr_scheduler.StepLR(opt, 2.5, gamma=0.5)
+    np.testing.assert_allclose(_lrs(sched, opt, 7), [1.0, 1.0, 1.0, 1.0, 1.0, 0.5, 0.5])
+    with pytest.raises(ValueError, match="positive number"):
+        lr_scheduler.StepLR(_opt(), step_size=-1.5)
+
+
 @pytest.mark.parametrize("name", MAKERS)
 def test_matches_pytorch(name, reference):
     opt = _opt(0.1)

@@ -298,6 +298,7 @@ def test_selective_checkpoint_policies_change_no_value():
         create_selective_checkpoint_contexts([aten.mm])
     with pytest.raises(TypeError):
         create_selective_checkpoint_contexts(3)
-    with pytest.raises(AssertionError):
-        grads(context_fn=functools.partial(create_selective_checkpoint_contexts,
-                                           lambda ctx, op, *a, **k: "save"))
+    # a policy's answer is not checked (torch's): any value runs, the values unchanged
+    for got, want in zip(grads(context_fn=functools.partial(
+            create_selective_checkpoint_contexts, lambda ctx, op, *a, **k: "save")), plain):
+        np.testing.assert_array_equal(got, want)

@@ -32,16 +32,19 @@ from dlpy.export._program import (
     TensorArgument,
     ValueRange,
     _UserInput,
+    output_leaves,
 )
 from dlpy.export._serialize import SerializationError, read_archive, write_archive
+from dlpy.export._unflatten import InterpreterModule, UnflattenedModule, unflatten
 from dlpy.fx._symbolic_trace import Tracer, _assert_specialized
 from dlpy.fx.graph_module import GraphModule
 from dlpy.nn.module import Module
 from dlpy.tensor import Tensor, no_grad
 
 __all__ = ["ConstantArgument", "Dim", "ExportGraphSignature", "ExportedProgram", "InputKind",
-           "InputSpec", "OutputKind", "OutputSpec", "SerializationError", "TensorArgument",
-           "ValueRange", "default_decompositions", "dims", "export", "load", "save"]
+           "InputSpec", "InterpreterModule", "OutputKind", "OutputSpec", "SerializationError",
+           "TensorArgument", "UnflattenedModule", "ValueRange", "default_decompositions", "dims",
+           "export", "load", "register_dataclass", "save", "unflatten"]
 
 
 class _DimHint:
@@ -236,6 +239,7 @@ def export(mod: Module, args: tuple, kwargs: dict | None = None, *,
                 graph.erase_node(node)
                 graph.erase_node(placeholder)
     restore_argument_names(graph, set(specialised.values()))
+    output_leaves(graph)  # outputs pytree can flatten (registered dataclasses), else an error
     specialised = {name: name for name in specialised.values()}
     # tracer.root: mod, or for a mod that is a leaf layer the holder of its state
     gm = GraphModule(tracer.root, graph, type(mod).__name__)

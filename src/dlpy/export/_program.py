@@ -4,6 +4,7 @@ are parameters, buffers, constants, user inputs) and the input shapes it accepts
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from enum import Enum, auto
@@ -122,7 +123,10 @@ class ExportGraphSignature:
 
     @property
     def buffers_to_mutate(self) -> dict[str, str]:
-        return {}  # buffers are updated in place (BatchNorm's statistics), not returned
+        """Output name -> buffer, for the buffers the program updates (only a functional
+        program, after run_decompositions, returns them, as torch's)."""
+        return {s.arg.name: s.target for s in self.output_specs
+                if s.kind is OutputKind.BUFFER_MUTATION}
 
 
 @dataclass(frozen=True)
@@ -179,6 +183,9 @@ class ExportedProgram:
         self.example_inputs = example_inputs
         self._lifted: GraphModule | None = None
         self._signature: ExportGraphSignature | None = None
+        # run_decompositions' programs are functional, as torch's: the buffers a layer updates
+        # (BatchNorm's statistics in training) are outputs too (BUFFER_MUTATION specs)
+        self._functional = False
 
     # ---------------------------------------------------------------- lifted form
     def _lift(self) -> None:
@@ -212,6 +219,7 @@ class ExportedProgram:
                                                  else None))
         env: dict[Node, Any] = {}
         output_specs: list[OutputSpec] = []
+        mutated: list[str] = []  # targets of the buffers the program updates, in call order
         for node in source.nodes:
             if node.op == "placeholder":
                 env[node] = graph.node_copy(node)
@@ -222,6 +230,8 @@ class ExportedProgram:
             elif node.op == "get_attr" and node.target in placeholders:
                 env[node] = placeholders[node.target]
             elif node.op == "call_module" and _module_state(resolve(root, node.target)):
+                mutated += [f"{node.target}.{name}" for name in
+                            _mutated_buffers(resolve(root, node.target))]
                 module_state = {name: placeholders[f"{node.target}.{name}"] for name, _ in
                                 _module_state(resolve(root, node.target))}
                 module = graph.get_attr(node.target)
@@ -230,13 +240,22 @@ class ExportedProgram:
                     map_arg(node.kwargs, env.__getitem__)))
             elif node.op == "output":
                 result = map_arg(node.args[0], env.__getitem__)
-                graph.output(result)
                 flat: list[Any] = []
                 _flatten(result, flat)
                 output_specs = [OutputSpec(OutputKind.USER_OUTPUT, TensorArgument(v.name)
                                            if isinstance(v, Node) else
                                            ConstantArgument("", v), None) for v in flat]
+                mutated = list(dict.fromkeys(mutated)) if self._functional else []
+                if mutated:  # (updated buffers..., user outputs...), flat, as torch's
+                    output_specs[:0] = [OutputSpec(OutputKind.BUFFER_MUTATION, TensorArgument(
+                        placeholders[t].name), t) for t in mutated]
+                    result = tuple(placeholders[t] for t in mutated) + tuple(flat)
+                graph.output(result)
             else:
+                layer = _layer_call(node, root) if node.op == "call_function" else None
+                if layer is not None:
+                    mutated += [layer[1][name] for name in _mutated_buffers(layer[0])
+                                if name in layer[1]]
                 env[node] = graph.node_copy(node, env.__getitem__)
         self._lifted = GraphModule(root, graph, type(root).__name__)
         self._signature = ExportGraphSignature(input_specs, output_specs)
@@ -295,8 +314,10 @@ class ExportedProgram:
                 raise TypeError(f"run_decompositions: the decomposition of {key!r} must be a "
                                 f"function, got {type(value).__name__}")
         root = decompose(self._root, table)
-        return ExportedProgram(root, self._user_inputs, self.range_constraints,
-                               self.example_inputs, self._state_order)
+        program = ExportedProgram(root, self._user_inputs, self.range_constraints,
+                                  self.example_inputs, self._state_order)
+        program._functional = True
+        return program
 
     def __call__(self, *args, **kwargs):
         raise TypeError("ExportedProgram: cannot be called directly; call "
@@ -314,6 +335,23 @@ class ExportedProgram:
     __repr__ = __str__
 
 
+def _mutated_buffers(module: Module) -> list[str]:
+    """The buffers (names in ``module``) a call of the layer updates: a training-mode
+    BatchNorm's running statistics and batch count."""
+    from dlpy.nn.norm import _BatchNorm
+
+    if isinstance(module, _BatchNorm) and module.training and module.track_running_stats:
+        return [name for name in ("running_mean", "running_var", "num_batches_tracked")
+                if name in module._buffers]
+    return []
+
+
+def _layer_call(node: Node, root: Module):
+    from dlpy.export._decompositions import _layer_call as layer_call
+
+    return layer_call(node, root)
+
+
 def _module_state(module: Module) -> list[tuple[str, Any]]:
     state = [(n, p) for n, p in module.named_parameters()]
     state += [(n, b) for n, b in module.named_buffers() if b is not None]
@@ -321,14 +359,45 @@ def _module_state(module: Module) -> list[tuple[str, Any]]:
 
 
 def _flatten(value: Any, out: list) -> None:
+    """The leaves of a graph's output, as torch.export flattens it with pytree: tuples, lists,
+    dicts, and dataclasses (a traced ``Out(a=add, b=mul)`` is a node building one) registered
+    with ``register_dataclass``; an unregistered dataclass is refused (RuntimeError)."""
     if isinstance(value, (tuple, list)):
         for v in value:
             _flatten(v, out)
     elif isinstance(value, dict):
         for v in value.values():
             _flatten(v, out)
+    elif isinstance(value, Node) and value.op == "call_function" \
+            and isinstance(value.target, type) and dataclasses.is_dataclass(value.target):
+        from dlpy.utils._pytree import SUPPORTED_NODES
+
+        node_def = SUPPORTED_NODES.get(value.target)
+        if node_def is None:
+            raise _UnknownOutputError(
+                f"Found {value.target} in output, which is not a known type. If this type "
+                f"holds tensors, you need to register a pytree for it (dlpy.export."
+                f"register_dataclass)")
+        children, _ = node_def.flatten_fn(value.target(**value.kwargs))
+        for v in children:
+            _flatten(v, out)
     else:
         out.append(value)
+
+
+class _UnknownOutputError(TypeError, RuntimeError):
+    """An exported program's output holds a type pytree cannot flatten (torch's
+    RuntimeError)."""
+
+
+def output_leaves(graph: Graph) -> list[Any]:
+    """The flat outputs of ``graph`` (Nodes and constants); checks every container in the
+    output is one pytree can flatten."""
+    flat: list[Any] = []
+    for node in graph.nodes:
+        if node.op == "output":
+            _flatten(node.args[0], flat)
+    return flat
 
 
 class _InputCheck:

@@ -9,7 +9,10 @@ rewrite it, and run it again as generated Python code (``GraphModule``).
 
 from dlpy.fx import passes, proxy, subgraph_rewriter
 from dlpy.fx._symbolic_trace import (
+    PH,
     Attribute,
+    PHBase,
+    PHWithMeta,
     Proxy,
     TraceError,
     Tracer,
@@ -23,7 +26,8 @@ from dlpy.fx.node import Node, map_arg
 from dlpy.fx.subgraph_rewriter import replace_pattern, replace_pattern_with_filters
 
 __all__ = [
-    "Attribute", "Graph", "GraphModule", "Interpreter", "Node", "Proxy", "PythonCode",
+    "PH", "Attribute", "Graph", "GraphModule", "Interpreter", "Node", "PHBase", "PHWithMeta",
+    "Proxy", "PythonCode",
     "TraceError", "Tracer", "Transformer", "map_arg", "passes", "proxy", "replace_pattern",
     "replace_pattern_with_filters", "subgraph_rewriter", "symbolic_trace", "wrap",
 ]

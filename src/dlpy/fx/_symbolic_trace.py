@@ -11,6 +11,7 @@ included; outside a trace nothing is swapped, so normal calls cost the same.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import dis
 import functools
 import inspect
@@ -27,7 +28,8 @@ from dlpy.autograd_function import swap_call_sites
 from dlpy.fx.graph import BINARY_OPERATORS, UNARY_OPERATORS, Graph
 from dlpy.fx.node import Node, map_aggregate
 
-__all__ = ["Attribute", "Proxy", "TraceError", "Tracer", "symbolic_trace", "wrap"]
+__all__ = ["PH", "Attribute", "PHBase", "PHWithMeta", "Proxy", "TraceError", "Tracer",
+           "symbolic_trace", "wrap"]
 
 
 class TraceError(ValueError):
@@ -137,6 +139,33 @@ def _find_proxy(args: tuple, kwargs: dict) -> Proxy | None:
     return found[0] if found else None
 
 
+# ---------------------------------------------------------------------------- PH
+class PHBase:
+    """An input placeholder in ``concrete_args`` (torch.fx.PH): the argument is not
+    specialised but stays an input of the traced graph (a placeholder named ``<arg>_1``)."""
+
+    def __repr__(self) -> str:
+        return "PH"
+
+
+PH = PHBase()
+
+
+class PHWithMeta(PHBase):
+    """A PH whose attributes (``ph_key`` and any set on it) are set on its placeholder
+    node."""
+
+    def __init__(self, ph_key: str | None = None) -> None:
+        super().__init__()
+        self.ph_key = ph_key
+
+
+def _contains_placeholder(value: Any) -> bool:
+    found = []
+    map_aggregate(value, lambda v: found.append(v) if isinstance(v, PHBase) else v)
+    return bool(found)
+
+
 # ---------------------------------------------------------------------------- Tracer
 class Tracer:
     """torch.fx.Tracer: ``trace(root, concrete_args)`` runs ``root``'s forward on Proxies and
@@ -211,6 +240,9 @@ class Tracer:
                                                    np.generic, np.dtype, type)) \
                 or callable(a):
             return a
+        if dataclasses.is_dataclass(a):  # built again by a node: ``Out(a=add, b=mul)``
+            return self.create_node("call_function", type(a), (), {
+                f.name: self.create_arg(getattr(a, f.name)) for f in dataclasses.fields(a)})
         raise NotImplementedError(f"argument of type: {type(a).__name__}")
 
     # ---------------------------------------------------------------- modules
@@ -293,8 +325,21 @@ class Tracer:
                 raise NotImplementedError(f"symbolic_trace: *args and **kwargs parameters "
                                           f"({p}) of {root_fn.__qualname__} are not supported")
             default = inspect.Signature.empty if p.default is p.empty else p.default
-            if p.name in concrete_args:
+            if p.name in concrete_args and isinstance(concrete_args[p.name], PHBase):
+                # fx.PH: the argument stays an input (a placeholder ``y_1``), as torch's
+                arg = self.create_proxy("placeholder", f"{p.name}_1",
+                                        () if default is inspect.Signature.empty else (default,),
+                                        {})
+                if concrete_args[p.name] is not PH:  # a PHWithMeta's attributes: the node's
+                    for key, value in vars(concrete_args[p.name]).items():
+                        if not key.startswith("__"):
+                            setattr(arg.node, key, value)
+            elif p.name in concrete_args:
                 value = concrete_args[p.name]
+                if _contains_placeholder(value):
+                    raise NotImplementedError(f"symbolic_trace: concrete_args[{p.name!r}] holds "
+                                              f"fx.PH inside a container; only a whole "
+                                              f"argument may be PH")
                 node = self.graph.placeholder(f"{p.name}_1", default_value=default)
                 self.create_node("call_function", _assert_specialized,
                                  (node, value, f"{p.name} has been specialized to have value "

@@ -138,11 +138,31 @@ class Transformer(Interpreter):
         submod = self.fetch_attr(target)
         return self.tracer.call_module(submod, submod.forward, args, kwargs)
 
+    def run_node(self, n: Node) -> Any:
+        """As Interpreter's; a call_function's target is given as ``dlpy.neg`` reads while
+        transforming (its recording version), so ``target == torch.neg`` holds in an
+        override."""
+        if n.op != "call_function":
+            return super().run_node(n)
+        from dlpy.fx._symbolic_trace import _WRAPPERS
+
+        args, kwargs = self.fetch_args_kwargs_from_env(n)
+        return self.call_function(_WRAPPERS.get(id(n.target), n.target), args, kwargs)
+
     def call_function(self, target, args: tuple, kwargs: dict) -> Any:
-        return self.tracer.create_proxy("call_function", target, args, kwargs)
+        from dlpy.fx._symbolic_trace import _ORIGINALS
+
+        return self.tracer.create_proxy("call_function", _ORIGINALS.get(id(target), target),
+                                        args, kwargs)
 
     def transform(self) -> GraphModule:
-        result = super().run(enable_io_processing=False)
+        """The rewritten GraphModule. The graph runs with dlpy's functions and Tensor methods
+        recording (as in ``symbolic_trace``), so an override may call them on Proxies
+        (``return dlpy.sigmoid(*args)`` in ``call_function``)."""
+        from dlpy.fx._symbolic_trace import _Patcher
+
+        with _Patcher(self.tracer, {}):
+            result = super().run(enable_io_processing=False)
         if result is not None:
             self.new_graph.output(
                 map_aggregate(result, lambda a: a.node if isinstance(a, Proxy) else a))

@@ -1,4 +1,7 @@
-"""torch.nested with the jagged layout: batches of sequences of different lengths, no padding.
+"""torch.nested: the default strided layout (dlpy/nested/strided.py: components that may differ
+in every dim, ``nested_tensor([a, b])``) and the jagged layout, below.
+
+The jagged layout: batches of sequences of different lengths, no padding.
 
     x = dlpy.nested.as_nested_tensor([a, b, c], layout=dlpy.nested.jagged)  # a (3, d), b (5, d)
     h = F.linear(x, w)                         # (B, j, d) -> (B, j, out) on x.values()
@@ -30,22 +33,55 @@ from dlpy.nested.nested_tensor import (
     cat,
     jagged,
     scaled_dot_product_attention,
-    to_padded_tensor,
 )
-from dlpy.ops import ArgDtypeError, ArgError, ArgTypeAssertionError
+from dlpy.nested.nested_tensor import to_padded_tensor as _jagged_padded
+from dlpy.nested.strided import StridedNestedTensor
+from dlpy.nested.strided import to_padded_tensor as _strided_padded
+from dlpy.ops import ArgDtypeError, ArgError, ArgTypeAssertionError, NoKernelError
+from dlpy.sparse_tensor import strided
 from dlpy.tensor import Tensor, as_array
 
 __all__ = [
-    "NestedTensor", "as_nested_tensor", "cat", "jagged", "masked_select", "narrow",
-    "nested_tensor",
+    "NestedTensor", "StridedNestedTensor", "as_nested_tensor", "cat", "jagged", "masked_select",
+    "narrow", "nested_tensor",
     "nested_tensor_from_jagged", "scaled_dot_product_attention", "to_padded_tensor",
 ]
 
 
 def _check_layout(name: str, layout) -> None:
-    if layout is not None and layout is not jagged:
-        raise ArgError(f"{name}: dlpy has the jagged layout only (dlpy.nested.jagged), got "
-                         f"{layout!r}")
+    if layout is not None and layout is not jagged and layout is not strided:
+        raise ArgError(f"{name}: Specified layout is unsupported for nested tensors: "
+                       f"{layout!r} (dlpy.strided, the default, or dlpy.nested.jagged)")
+
+
+def _strided_components(name: str, tensor_list) -> list:
+    """The components of a strided nested tensor: tensors (or nested lists of numbers) of one
+    number of dims, in the first one's dtype (torch casts the others to it)."""
+    if not isinstance(tensor_list, (list, tuple)):
+        raise TypeError(f"{name}: Only lists (List[Tensor] and List[List...[Scalar]]) are "
+                        f"accepted in nested_tensor, got {type(tensor_list).__name__}")
+    components = [_as_component(t) for t in tensor_list]
+    for i, c in enumerate(components):
+        if c.ndim != components[0].ndim:
+            raise ArgError(f"{name}: All Tensors given to nested_tensor must have the same "
+                           f"dimension. Found dimension {c.ndim} for Tensor at index {i} and "
+                           f"dimension {components[0].ndim} for Tensor at index 0.")
+    return [c if c.dtype == components[0].dtype else c.to(components[0].dtype)
+            for c in components]
+
+
+def _strided(components, dtype, ndim: int | None = None) -> StridedNestedTensor:
+    if dtype is not None:
+        components = [c.to(dtype) for c in components]
+    dtype = components[0].dtype if components else (dtype or _default_dtype())
+    return StridedNestedTensor(components, dtype,
+                               components[0].ndim + 1 if components else (ndim or 1))
+
+
+def _default_dtype():
+    from dlpy.torch_functions import get_default_dtype
+
+    return get_default_dtype()
 
 
 def _components(name: str, tensor_list) -> list:
@@ -82,10 +118,16 @@ def _offsets_of(lengths) -> np.ndarray:
 def nested_tensor(tensor_list, *, dtype=None, layout=None, device=None, requires_grad=False,
                   pin_memory=False) -> NestedTensor:
     """torch.nested.nested_tensor: a new leaf nested tensor holding copies of the components
-    (j, *inner) (no gradient reaches them; as_nested_tensor keeps the graph)."""
+    (no gradient reaches them; as_nested_tensor keeps the graph). The default layout is
+    torch's, strided (components of one number of dims, any sizes); layout=dlpy.nested.jagged
+    takes components (j, *inner) that differ in their first dim only."""
     _check_layout("nested_tensor", layout)
     as_device(device, "nested_tensor")
     check_pin_memory(pin_memory, "nested_tensor")
+    if layout is not jagged:
+        components = _strided_components("nested_tensor", tensor_list)
+        out = _strided([Tensor(np.array(c.data)) for c in components], dtype)
+        return out.requires_grad_() if requires_grad else out
     if isinstance(tensor_list, (list, tuple)):
         tensor_list = [_as_component(t) for t in tensor_list]
     shapes = _components("nested_tensor", tensor_list)
@@ -99,11 +141,33 @@ def nested_tensor(tensor_list, *, dtype=None, layout=None, device=None, requires
 def as_nested_tensor(ts, dtype=None, device=None, layout=None) -> NestedTensor:
     """torch.nested.as_nested_tensor: a nested tensor on the components themselves (their cat
     is the values, so gradients reach them), or on a dense (B, n, *inner) tensor (every
-    sequence of length n); a nested tensor is returned as it is (or cast to dtype)."""
+    sequence of length n); a nested tensor is returned as it is (or cast to dtype). The default
+    layout is strided (components copied by a graph op: gradients reach them)."""
     _check_layout("as_nested_tensor", layout)
     as_device(device, "as_nested_tensor")
-    if isinstance(ts, NestedTensor):
+    if getattr(type(ts), "is_nested", False) is True:  # torch: layout None is no match
+        if layout is not ts.layout:
+            raise ArgError("as_nested_tensor(): Converting between nested tensor layouts is "
+                           f"not supported ({ts.layout} to {layout})")
         return ts if dtype is None else ts.to(dtype)
+    if layout is not jagged:
+        if isinstance(ts, Tensor):
+            if ts.ndim < 2:
+                raise ArgError("as_nested_tensor(): Expected tensor argument to have "
+                               f"dim() > 1, got shape {ts.shape}")
+            return _strided(list(ts.unbind(0)), dtype)
+        if not isinstance(ts, (list, tuple)) or not all(isinstance(t, Tensor) for t in ts):
+            raise TypeError("as_nested_tensor(): Expected first argument to be a tensor or a "
+                            "list / tuple of tensors")
+        components = _strided_components("as_nested_tensor", ts)
+        if not any(c.requires_grad for c in components):
+            return _strided([c.detach() for c in components], dtype)
+        # one copy of all the components (as torch's buffer): a gradient that reaches one
+        # component gives the others zeros, not None
+        buffer = F.cat([c.reshape(-1) for c in components], 0)
+        ends = np.cumsum([c.numel() for c in components]).tolist()
+        return _strided([buffer[end - c.numel():end].reshape(c.shape)
+                         for c, end in zip(components, ends)], dtype)
     if isinstance(ts, Tensor):
         if ts.ndim < 2:
             raise ArgError(f"as_nested_tensor: a dense tensor needs (B, n, ...), got shape "
@@ -134,6 +198,17 @@ def _int_array(name: str, what: str, value) -> np.ndarray:
         raise TypeError(f"{name}: {what} must be a 1-D integer tensor, got {array.dtype} of "
                         f"shape {array.shape}")
     return array.astype(array.dtype if array.dtype in (np.int32, np.int64) else np.int64)
+
+
+def to_padded_tensor(input, padding, output_size=None) -> Tensor:
+    """torch.nested.to_padded_tensor: a dense tensor, each component padded after its end to
+    the longest (or to ``output_size``, one size per dim, none smaller) with ``padding``."""
+    if isinstance(input, StridedNestedTensor):
+        return _strided_padded(input, padding, output_size)
+    if not isinstance(input, NestedTensor):
+        raise NoKernelError(f"to_padded_tensor: expected a nested tensor, got "
+                            f"{type(input).__name__}")
+    return _jagged_padded(input, padding, output_size)
 
 
 def nested_tensor_from_jagged(values, offsets=None, lengths=None, jagged_dim=None,
@@ -173,8 +248,15 @@ def nested_tensor_from_jagged(values, offsets=None, lengths=None, jagged_dim=Non
 def narrow(tensor, dim: int, start, length, layout=None) -> NestedTensor:
     """torch.nested.narrow: of a dense (B, n, *inner) tensor, sequence i = tensor[i,
     start[i] : start[i] + length[i]] (start and length ints or (B,) tensors) as a jagged view
-    with holes (gradients reach the tensor)."""
+    with holes (gradients reach the tensor). The default (strided) layout narrows dim 0 only:
+    components start .. start + length - 1 of ``as_nested_tensor(tensor)``, as torch's."""
     _check_layout("narrow", layout)
+    if layout is not jagged:
+        if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool)
+                   for n in (start, length)):
+            raise ArgError("narrow: start and length must be integers for the strided layout "
+                           "NT impl")
+        return as_nested_tensor(tensor).narrow(dim, start, length)
     if not isinstance(tensor, Tensor) or tensor.ndim < 2:
         raise TypeError("narrow: expected a dense tensor of at least 2 dims (B, n, ...)")
     if dim != 1:

@@ -94,6 +94,49 @@ def register_module_full_backward_hook(hook):
     return _add_global_hook(_global_backward_hooks, hook, "register_module_full_backward_hook")
 
 
+# torch's global registration hooks: ``hook(module, name, value)`` when a parameter, buffer
+# or child module is registered (by assignment too); a value returned replaces it
+_global_parameter_registration_hooks: dict[int, Any] = {}
+_global_buffer_registration_hooks: dict[int, Any] = {}
+_global_module_registration_hooks: dict[int, Any] = {}
+
+
+def register_module_parameter_registration_hook(hook):
+    """``hook(module, name, param)`` each time a module registers a parameter (not None);
+    returning a value registers that instead. A removable handle."""
+    from dlpy.hooks import add_hook
+
+    return add_hook(_global_parameter_registration_hooks, hook,
+                    "register_module_parameter_registration_hook")
+
+
+def register_module_buffer_registration_hook(hook):
+    """``hook(module, name, buffer)`` each time a module registers a buffer (None too);
+    returning a value registers that instead. A removable handle."""
+    from dlpy.hooks import add_hook
+
+    return add_hook(_global_buffer_registration_hooks, hook,
+                    "register_module_buffer_registration_hook")
+
+
+def register_module_module_registration_hook(hook):
+    """``hook(module, name, submodule)`` each time a module registers a child (None too, as
+    torch's); returning a value registers that instead. A removable handle."""
+    from dlpy.hooks import add_hook
+
+    return add_hook(_global_module_registration_hooks, hook,
+                    "register_module_module_registration_hook")
+
+
+def _registered(hooks: dict, module, name: str, value):
+    """``value`` after the global registration ``hooks``, each given the last one's result."""
+    for hook in list(hooks.values()):
+        output = hook(module, name, value)
+        if output is not None:
+            value = output
+    return value
+
+
 class _ParameterMeta(type):
     """torch's: ``isinstance(t, Parameter)`` is also True for an instance of a Tensor subclass
     that ``Parameter(t)`` made a parameter (marked ``_is_param``)."""
@@ -316,6 +359,8 @@ class Module:
             buffers.pop(name, None)
             self.register_buffer(name, value.data, persistent=value.persistent)
             return
+        if value is None and name in self._modules and _global_module_registration_hooks:
+            value = _registered(_global_module_registration_hooks, self, name, None)
         if value is None and (name in self._parameters or name in self._modules):
             # the name stays (in its place), as torch's: `(b): None` in repr
             (self._parameters if name in self._parameters else self._modules)[name] = None
@@ -323,12 +368,19 @@ class Module:
             return
         if name in buffers and not isinstance(value, (Parameter, Module)):
             value = _as_buffer(value)
+            if _global_buffer_registration_hooks:
+                value = _registered(_global_buffer_registration_hooks, self, name, value)
             buffers[name] = value  # assigning to a buffer replaces its array (as PyTorch)
             object.__setattr__(self, name, value)
             return
         # a parameter (module) replaced by another keeps its place in the order, as PyTorch
         kind = self._parameters if isinstance(value, Parameter) else \
             self._modules if isinstance(value, Module) else None
+        if kind is not None and (_global_parameter_registration_hooks
+                                 or _global_module_registration_hooks):
+            value = _registered(_global_parameter_registration_hooks
+                                if kind is self._parameters
+                                else _global_module_registration_hooks, self, name, value)
         for registry in (self._parameters, self._modules, buffers):
             if registry is not kind:
                 registry.pop(name, None)
@@ -363,6 +415,8 @@ class Module:
             raise TypeError(f"cannot assign '{_type_name(array)}' object to buffer '{name}' "
                             "(torch Tensor or None required)")
         value = _as_buffer(array)
+        if _global_buffer_registration_hooks:  # None too, as torch's
+            value = _registered(_global_buffer_registration_hooks, self, name, value)
         self._buffers[name] = value
         if persistent:
             self._non_persistent.discard(name)
@@ -684,6 +738,11 @@ class Module:
         self._check_name(name, "module", self._modules)
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{_type_name(module)} is not a Module subclass")
+        if module is None and _global_module_registration_hooks:
+            module = _registered(_global_module_registration_hooks, self, name, None)
+            if module is not None:
+                setattr(self, name, module)
+                return
         if module is None:  # registered without a module, as torch's: `(name): None`
             self._parameters.pop(name, None)
             self.__dict__.get("_buffers", {}).pop(name, None)

@@ -206,7 +206,9 @@ def matmul(a, b):
 def linear(x, weight, bias=None):
     """x (..., in) @ weight(out, in)^T + bias (out,) -> (..., out); a 1-D weight (in,) without
     bias gives x @ weight (...,), as torch's."""
-    x_shape, w_shape = _shape(x), _shape(weight)
+    # (a plain Tensor's or array's shape read here: _shape's call costs more than its test)
+    x_shape = x.data.shape if isinstance(x, Tensor) else _shape(x)
+    w_shape = weight.data.shape if isinstance(weight, Tensor) else _shape(weight)
     if len(w_shape) != 2 or len(x_shape) == 0 or x_shape[-1] != w_shape[1]:
         if len(w_shape) == 1 and len(x_shape) and x_shape[-1] == w_shape[0] and bias is None:
             return matmul(x, weight)
@@ -216,7 +218,7 @@ def linear(x, weight, bias=None):
         )
     if bias is None:
         return Linear()(x, weight)
-    b_shape = _shape(bias)
+    b_shape = bias.data.shape if isinstance(bias, Tensor) else _shape(bias)
     if b_shape != (w_shape[0],):  # torch's: any bias that broadcasts to the output
         from dlpy.ops import broadcasts_to
         from dlpy.ops.arithmetic import add

@@ -345,8 +345,10 @@ class StepLR(LRScheduler):
     ``StepLR(optimizer, step_size=2, gamma=0.1)``."""
 
     def __init__(self, optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
+        # a float step_size is taken, as PyTorch's (the language-modeling tutorial passes 1.0)
         _period("StepLR", "step_size", step_size)
-        self.step_size = _positive_int("StepLR", "step_size", step_size)
+        self.step_size = _positive_int("StepLR", "step_size", step_size) \
+            if isinstance(step_size, int) else _positive_number("StepLR", "step_size", step_size)
         self.gamma = _finite("StepLR", "gamma", gamma)
         super().__init__(optimizer, last_epoch)
 

@@ -37,6 +37,8 @@ from dlpy.ops.complex import complex_dtype
 from dlpy.sparse_grad import SparseGrad
 from dlpy.tensor import ShapeError, Tensor, _bump, default_dtype
 
+_tensor_zero_grad = Tensor.zero_grad  # (zero_grad's test for the plain method)
+
 # PyTorch's implementation switches (for loops or fused kernels, CUDA graphs, a differentiable
 # step): dlpy has one implementation, so they change nothing; accepted so PyTorch code runs
 TORCH_FLAGS = ("foreach", "fused", "capturable", "differentiable")
@@ -335,7 +337,10 @@ class Optimizer:
         """Forget the gradients: set to None (PyTorch's default) or, with
         ``set_to_none=False``, fill them with zeros."""
         for p in self.params:
-            p.zero_grad(set_to_none)
+            if set_to_none is True and type(p).zero_grad is _tensor_zero_grad:
+                p._grad = None  # (Tensor.zero_grad's, without a call per parameter)
+            else:
+                p.zero_grad(set_to_none)
 
     def _indexed(self):
         """(flat index, parameter, its group) over every group in order."""
@@ -392,7 +397,8 @@ class Optimizer:
         group_slots: dict[int, tuple[str, ...]] = {}
         accepts_sparse, accepts_dense = self.accepts_sparse, self.accepts_dense
         update, low_update = self._update, getattr(self, "_update_low_precision", None)
-        for i, p, group in self._indexed():
+        # (_indexed's pairs in one list: a generator's resumption costs more per parameter)
+        for i, (p, group) in enumerate([(p, g) for g in self.param_groups for p in g["params"]]):
             grad = p._grad  # a Tensor (its array is read), a SparseGrad or None
             if grad is None:
                 continue

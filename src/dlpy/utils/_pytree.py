@@ -10,13 +10,18 @@ trees are mapped together when the others have the first's structure down to its
 a deque's maxlen is not compared, other types and a custom node's context must match. Key
 paths (``tree_flatten_with_path``, ``keystr``, ``key_get``) name each leaf by ``SequenceKey``,
 ``MappingKey`` and ``GetAttrKey`` entries; a custom node has them when registered with
-``flatten_with_keys_fn``.
+``flatten_with_keys_fn``. ``treespec_dumps``/``treespec_loads`` write a spec as torch's JSON
+(protocol 1) and read it back, for the types registered with a ``serialized_type_name``.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import enum
+import functools
+import importlib
+import json
 import types
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
@@ -29,7 +34,7 @@ __all__ = [
     "tree_flatten", "tree_flatten_with_path", "tree_is_leaf", "tree_iter", "tree_leaves",
     "tree_leaves_with_path", "tree_map", "tree_map_", "tree_map_only", "tree_map_only_",
     "tree_map_with_path", "tree_structure", "tree_unflatten", "treespec_dict", "treespec_leaf",
-    "treespec_pprint", "treespec_tuple",
+    "treespec_dumps", "treespec_loads", "treespec_pprint", "treespec_tuple",
 ]
 
 PyTree = Any
@@ -44,6 +49,19 @@ class NodeDef(NamedTuple):
 
 
 SUPPORTED_NODES: dict[type, NodeDef] = {}
+
+
+class _SerializeNodeDef(NamedTuple):
+    type: type
+    serialized_type_name: str
+    to_dumpable_context: Callable | None
+    from_dumpable_context: Callable | None
+
+
+NO_SERIALIZED_TYPE_NAME_FOUND = "NO_SERIALIZED_TYPE_NAME_FOUND"
+DEFAULT_TREESPEC_SERIALIZATION_PROTOCOL = 1
+SUPPORTED_SERIALIZED_TYPES: dict[type, _SerializeNodeDef] = {}
+SERIALIZED_TYPE_TO_PYTHON_TYPE: dict[str, type] = {}
 
 
 def register_pytree_node(cls: type, flatten_fn: Callable, unflatten_fn: Callable, *,
@@ -66,6 +84,11 @@ def register_pytree_node(cls: type, flatten_fn: Callable, unflatten_fn: Callable
         raise ValueError(f"Both to_dumpable_context and from_dumpable_context for {cls} must "
                          "be None or registered.")
     SUPPORTED_NODES[cls] = NodeDef(cls, flatten_fn, unflatten_fn, flatten_with_keys_fn)
+    name = NO_SERIALIZED_TYPE_NAME_FOUND if serialized_type_name is None \
+        else serialized_type_name
+    SUPPORTED_SERIALIZED_TYPES[cls] = _SerializeNodeDef(cls, name, to_dumpable_context,
+                                                        from_dumpable_context)
+    SERIALIZED_TYPE_TO_PYTHON_TYPE[name] = cls
 
 
 def register_dataclass(cls: type, *, field_names: list[str] | None = None,
@@ -218,23 +241,71 @@ def _deque_flatten(d):
     return list(d), d.maxlen
 
 
+def _namedtuple_serialize(cls: type) -> str:
+    node = SUPPORTED_SERIALIZED_TYPES.get(cls)
+    if node is None:
+        raise NotImplementedError(f"Can't serialize TreeSpec of namedtuple class {cls} because "
+                                  f"we didn't register a serializated_type_name. Please register "
+                                  f"using `_register_namedtuple`.")
+    return node.serialized_type_name
+
+
+def _namedtuple_deserialize(name: str) -> type:
+    if name not in SERIALIZED_TYPE_TO_PYTHON_TYPE:
+        raise NotImplementedError(f"Can't deserialize TreeSpec of namedtuple class {name} "
+                                  f"because we couldn't find a serializated name.")
+    return SERIALIZED_TYPE_TO_PYTHON_TYPE[name]
+
+
+def _register_namedtuple(cls: type, *, serialized_type_name: str) -> None:
+    """Gives the namedtuple class ``cls`` a name for ``treespec_dumps`` (its instances are
+    nodes already)."""
+    SUPPORTED_SERIALIZED_TYPES[cls] = _SerializeNodeDef(cls, serialized_type_name, None, None)
+    SERIALIZED_TYPE_TO_PYTHON_TYPE[serialized_type_name] = cls
+
+
+def _defaultdict_serialize(context) -> dict:
+    factory, keys = context
+    return {"default_factory_module": factory.__module__,
+            "default_factory_name": factory.__qualname__, "dict_context": keys}
+
+
+def _defaultdict_deserialize(dumpable: Any) -> list:
+    expected = {"default_factory_module", "default_factory_name", "dict_context"}
+    if not isinstance(dumpable, dict) or set(dumpable) != expected:
+        raise AssertionError(f"dumpable_context keys must be {expected}, got {dumpable!r}")
+    module = importlib.import_module(dumpable["default_factory_module"])
+    return [getattr(module, dumpable["default_factory_name"]), dumpable["dict_context"]]
+
+
 register_pytree_node(tuple, _tuple_flatten, lambda values, _: tuple(values),
+                     serialized_type_name="builtins.tuple",
                      flatten_with_keys_fn=_sequence_keys(_tuple_flatten))
 register_pytree_node(list, _tuple_flatten, lambda values, _: list(values),
+                     serialized_type_name="builtins.list",
                      flatten_with_keys_fn=_sequence_keys(_tuple_flatten))
 register_pytree_node(dict, _dict_flatten, lambda values, keys: dict(zip(keys, values)),
+                     serialized_type_name="builtins.dict",
                      flatten_with_keys_fn=_dict_keys)
 register_pytree_node(collections.namedtuple, _namedtuple_flatten,
-                     lambda values, cls: cls(*values), flatten_with_keys_fn=_namedtuple_keys)
+                     lambda values, cls: cls(*values), flatten_with_keys_fn=_namedtuple_keys,
+                     serialized_type_name="collections.namedtuple",
+                     to_dumpable_context=_namedtuple_serialize,
+                     from_dumpable_context=_namedtuple_deserialize)
 register_pytree_node(collections.OrderedDict, _dict_flatten,
                      lambda values, keys: collections.OrderedDict(zip(keys, values)),
+                     serialized_type_name="collections.OrderedDict",
                      flatten_with_keys_fn=_dict_keys)
 register_pytree_node(collections.defaultdict, _defaultdict_flatten,
                      lambda values, context: collections.defaultdict(
                          context[0], zip(context[1], values)),
+                     serialized_type_name="collections.defaultdict",
+                     to_dumpable_context=_defaultdict_serialize,
+                     from_dumpable_context=_defaultdict_deserialize,
                      flatten_with_keys_fn=_defaultdict_keys)
 register_pytree_node(collections.deque, _deque_flatten,
                      lambda values, maxlen: collections.deque(values, maxlen=maxlen),
+                     serialized_type_name="collections.deque",
                      flatten_with_keys_fn=_sequence_keys(_deque_flatten))
 
 _DICT_TYPES = frozenset({dict, collections.OrderedDict, collections.defaultdict})
@@ -609,3 +680,91 @@ class _Asterisk(str):
 def treespec_pprint(treespec: TreeSpec) -> str:
     """The structure with ``*`` for each leaf: ``{'a': (*, [*, *])}``."""
     return repr(tree_unflatten([_Asterisk("*")] * treespec.num_leaves, treespec))
+
+
+# ----------------------------------------------------------------- serialization
+class EnumEncoder(json.JSONEncoder):
+    """JSON for contexts holding Enum members (written by module, class and member name)."""
+
+    def default(self, obj: object) -> Any:
+        if isinstance(obj, enum.Enum):
+            return {"__enum__": True,
+                    "fqn": f"{type(obj).__module__}:{type(obj).__qualname__}",
+                    "name": obj.name}
+        return super().default(obj)
+
+
+def _enum_object_hook(obj: dict) -> Any:
+    if "__enum__" in obj:
+        module, _, qualname = obj["fqn"].partition(":")
+        cls: Any = importlib.import_module(module)
+        for attr in qualname.split("."):
+            cls = getattr(cls, attr)
+        return cls[obj["name"]]
+    return obj
+
+
+def _treespec_to_json(spec: TreeSpec) -> dict:
+    if spec.is_leaf():
+        return {"type": None, "context": None, "children_spec": []}
+    node = SUPPORTED_SERIALIZED_TYPES.get(spec.type)
+    if node is None:
+        raise NotImplementedError(f"Serializing {spec.type} in pytree is not registered.")
+    if node.serialized_type_name == NO_SERIALIZED_TYPE_NAME_FOUND:
+        raise NotImplementedError(f"No registered serialization name for {spec.type} found. "
+                                  f"Please update your _register_pytree_node call with a "
+                                  f"`serialized_type_name` kwarg.")
+    if node.to_dumpable_context is None:
+        try:
+            context = json.dumps(spec.context, cls=EnumEncoder)
+        except TypeError as error:
+            raise TypeError("Unable to serialize context. Please make the context json "
+                            "dump-able, or register a custom serializer using "
+                            "_register_pytree_node.") from error
+    else:
+        context = node.to_dumpable_context(spec.context)
+    return {"type": node.serialized_type_name, "context": context,
+            "children_spec": [_treespec_to_json(child) for child in spec.children_specs]}
+
+
+def _json_to_treespec(schema: dict) -> TreeSpec:
+    if schema["type"] is None and schema["context"] is None \
+            and len(schema["children_spec"]) == 0:
+        return _LEAF_SPEC
+    if schema["type"] not in SERIALIZED_TYPE_TO_PYTHON_TYPE:
+        raise NotImplementedError(f"Deserializing {schema['type']} in pytree is not "
+                                  f"registered.")
+    cls = SERIALIZED_TYPE_TO_PYTHON_TYPE[schema["type"]]
+    node = SUPPORTED_SERIALIZED_TYPES[cls]
+    if node.from_dumpable_context is None:
+        try:
+            context = json.loads(schema["context"], object_hook=_enum_object_hook)
+        except TypeError as error:
+            raise TypeError("Unable to deserialize context. Please make the context json "
+                            "load-able, or register a custom serializer using "
+                            "_register_pytree_node.") from error
+    else:
+        context = node.from_dumpable_context(schema["context"])
+    return TreeSpec(cls, context, [_json_to_treespec(c) for c in schema["children_spec"]])
+
+
+def treespec_dumps(treespec: TreeSpec, protocol: int | None = None) -> str:
+    """``treespec`` as torch's JSON string: ``[protocol, {"type": "builtins.dict", "context":
+    "[\\"a\\"]", "children_spec": [...]}]`` (a leaf: type and context null). Every node type
+    needs a ``serialized_type_name`` (NotImplementedError otherwise)."""
+    if not isinstance(treespec, TreeSpec):
+        raise TypeError(f"treespec_dumps: expected a TreeSpec, got {type(treespec).__name__}")
+    if protocol is None:
+        protocol = DEFAULT_TREESPEC_SERIALIZATION_PROTOCOL
+    if protocol != 1:
+        raise ValueError(f"Unknown protocol {protocol}. Available protocols: [1]")
+    return json.dumps((protocol, _treespec_to_json(treespec)), cls=EnumEncoder)
+
+
+@functools.lru_cache
+def treespec_loads(serialized: str) -> TreeSpec:
+    """The TreeSpec ``treespec_dumps`` wrote (one object per string, as torch's cache)."""
+    protocol, schema = json.loads(serialized)
+    if protocol != 1:
+        raise ValueError(f"Unknown protocol {protocol}. Available protocols: [1]")
+    return _json_to_treespec(schema)

@@ -362,21 +362,22 @@ class SelectiveCheckpointContext:
 class _PolicyMode:
     """The forward context of ``create_selective_checkpoint_contexts``: asks
     ``policy_fn(ctx, op, *inputs)`` about every op the checkpointed function calls (``op`` is
-    dlpy's op) and checks the answer is a CheckpointPolicy (a bool: True MUST_SAVE, False
-    PREFER_RECOMPUTE, as torch's)."""
+    torch's aten overload for dlpy's op, ``dlpy.aten.overload_of``: ``aten.mm.default``,
+    ``aten.sin.default``...; dlpy's op itself where it has no single one). The answers (a
+    CheckpointPolicy, or a bool: True MUST_SAVE) are not checked, as torch's."""
 
     def __init__(self, policy_fn: Callable) -> None:
         self.policy_fn = policy_fn
         self._swap = None
 
     def _wrap(self, inner: Callable) -> Callable:
+        from dlpy.aten import overload_of
+
         def call(op, *inputs):
-            policy = self.policy_fn(SelectiveCheckpointContext(is_recompute=False), op, *inputs)
-            if isinstance(policy, bool):
-                policy = CheckpointPolicy.MUST_SAVE if policy else CheckpointPolicy.PREFER_RECOMPUTE
-            if not isinstance(policy, CheckpointPolicy):
-                raise AssertionError(f"policy_fn must return a CheckpointPolicy or a bool, got "
-                                     f"{type(policy).__name__}")
+            shown = overload_of(op, inputs) or op
+            # (torch checks no answer: anything but MUST_SAVE / PREFER_SAVE recomputes; dlpy
+            # recomputes the whole function whatever the answers)
+            self.policy_fn(SelectiveCheckpointContext(is_recompute=False), shown, *inputs)
             return inner(op, *inputs)
 
         return call

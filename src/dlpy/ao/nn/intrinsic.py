@@ -1,6 +1,7 @@
 """torch.ao.nn.intrinsic: float layers fused by ``fuse_modules`` so that quantization treats
 them as one (one requantization after the ReLU instead of two); ``fuse_modules_qat`` keeps a
-conv's batch norm (ConvBn2d, ConvBnReLU2d) for ``prepare_qat`` to fold while training."""
+conv's or linear's batch norm (ConvBn1d/2d/3d, ConvBnReLU1d/2d/3d, LinearBn1d) for
+``prepare_qat`` (which folds ConvBn2d and ConvBnReLU2d while training)."""
 
 from __future__ import annotations
 
@@ -41,13 +42,38 @@ class BNReLU2d(_Fused):
     layer_types = (nn.BatchNorm2d, nn.ReLU)
 
 
+class BNReLU3d(_Fused):
+    layer_types = (nn.BatchNorm3d, nn.ReLU)
+
+
+class ConvBn1d(_Fused):
+    layer_types = (nn.Conv1d, nn.BatchNorm1d)
+
+
 class ConvBn2d(_Fused):
     layer_types = (nn.Conv2d, nn.BatchNorm2d)
+
+
+class ConvBn3d(_Fused):
+    layer_types = (nn.Conv3d, nn.BatchNorm3d)
+
+
+class ConvBnReLU1d(_Fused):
+    layer_types = (nn.Conv1d, nn.BatchNorm1d, nn.ReLU)
 
 
 class ConvBnReLU2d(_Fused):
     layer_types = (nn.Conv2d, nn.BatchNorm2d, nn.ReLU)
 
 
-__all__ = ["BNReLU2d", "ConvBn2d", "ConvBnReLU2d", "ConvReLU1d", "ConvReLU2d", "ConvReLU3d",
+class ConvBnReLU3d(_Fused):
+    layer_types = (nn.Conv3d, nn.BatchNorm3d, nn.ReLU)
+
+
+class LinearBn1d(_Fused):
+    layer_types = (nn.Linear, nn.BatchNorm1d)
+
+
+__all__ = ["BNReLU2d", "BNReLU3d", "ConvBn1d", "ConvBn2d", "ConvBn3d", "ConvBnReLU1d",
+           "ConvBnReLU2d", "ConvBnReLU3d", "ConvReLU1d", "ConvReLU2d", "ConvReLU3d", "LinearBn1d",
            "LinearReLU"]

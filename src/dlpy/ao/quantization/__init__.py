@@ -34,6 +34,7 @@ from dlpy.ao.quantization.fake_quantize import (
     fake_quantize_per_channel_affine,
     fake_quantize_per_tensor_affine,
 )
+from dlpy.ao.quantization.fuse_modules import fuse_known_modules
 from dlpy.ao.quantization.observer import (
     HistogramObserver,
     MinMaxObserver,
@@ -57,6 +58,11 @@ from dlpy.ao.quantization.qconfig import (
     get_default_qconfig,
     per_channel_dynamic_qconfig,
 )
+from dlpy.ao.quantization.qconfig_mapping import (
+    QConfigMapping,
+    get_default_qat_qconfig_mapping,
+    get_default_qconfig_mapping,
+)
 from dlpy.ao.quantization.quantize import (
     DeQuantStub,
     QuantStub,
@@ -74,7 +80,8 @@ from dlpy.ao.quantization.quantize import (
 __all__ = [
     "DeQuantStub", "FakeQuantize", "FusedMovingAvgObsFakeQuantize", "HistogramObserver",
     "MinMaxObserver", "MovingAverageMinMaxObserver", "MovingAveragePerChannelMinMaxObserver",
-    "ObserverBase", "PerChannelMinMaxObserver", "PlaceholderObserver", "QConfig", "QDtype",
+    "ObserverBase", "PerChannelMinMaxObserver", "PlaceholderObserver", "QConfig",
+    "QConfigMapping", "QDtype",
     "QTensor", "QuantStub", "QuantWrapper", "_fake_quantize_learnable_per_tensor_affine",
     "convert", "default_dynamic_qconfig", "default_dynamic_quant_observer", "default_fake_quant",
     "default_fused_act_fake_quant", "default_fused_per_channel_wt_fake_quant",
@@ -83,8 +90,9 @@ __all__ = [
     "default_qat_qconfig", "default_qconfig", "default_weight_fake_quant",
     "default_weight_observer", "dequantize", "disable_fake_quant", "disable_observer",
     "enable_fake_quant", "enable_observer", "fake_quantize_per_channel_affine",
-    "fake_quantize_per_tensor_affine", "fuse_modules", "fuse_modules_qat",
-    "get_default_qat_qconfig", "get_default_qconfig", "per_channel_affine",
+    "fake_quantize_per_tensor_affine", "fuse_known_modules", "fuse_modules", "fuse_modules_qat",
+    "get_default_qat_qconfig", "get_default_qat_qconfig_mapping", "get_default_qconfig",
+    "get_default_qconfig_mapping", "per_channel_affine",
     "per_channel_dynamic_qconfig", "per_channel_symmetric", "per_tensor_affine",
     "per_tensor_symmetric", "prepare", "prepare_qat", "propagate_qconfig_", "qint32", "qint8",
     "quantize", "quantize_dynamic", "quantize_per_channel", "quantize_per_tensor", "quint8",

@@ -27,6 +27,7 @@ from dlpy.ao.qtensor import (
     quantize_per_channel,
     quantize_per_tensor,
 )
+from dlpy.ao.quantization.fuse_modules import fuse_modules, fuse_modules_qat  # noqa: F401
 from dlpy.ao.quantization.qconfig import default_dynamic_qconfig
 
 
@@ -254,65 +255,4 @@ def quantize_weight(layer: nn.Module, weight_observer=None) -> tuple[QTensor, nn
     return quantize_per_tensor(weight, float(scale[0]), int(zero_point[0]), qint8), observer
 
 
-def _fuse_bn(layer_type):
-    return lambda layer, bn: nn.utils.fuse_conv_bn_eval(layer, bn) if layer_type is not \
-        nn.Linear else nn.utils.fuse_linear_bn_eval(layer, bn)
-
-
-_FUSIONS = {
-    (nn.Conv1d, nn.ReLU): intrinsic.ConvReLU1d,
-    (nn.Conv2d, nn.ReLU): intrinsic.ConvReLU2d,
-    (nn.Conv3d, nn.ReLU): intrinsic.ConvReLU3d,
-    (nn.Linear, nn.ReLU): intrinsic.LinearReLU,
-    (nn.BatchNorm2d, nn.ReLU): intrinsic.BNReLU2d,
-    (nn.Conv1d, nn.BatchNorm1d): _fuse_bn(nn.Conv1d),
-    (nn.Conv2d, nn.BatchNorm2d): _fuse_bn(nn.Conv2d),
-    (nn.Conv3d, nn.BatchNorm3d): _fuse_bn(nn.Conv3d),
-    (nn.Conv1d, nn.BatchNorm1d, nn.ReLU): lambda conv, bn, relu: intrinsic.ConvReLU1d(
-        nn.utils.fuse_conv_bn_eval(conv, bn), relu),
-    (nn.Conv2d, nn.BatchNorm2d, nn.ReLU): lambda conv, bn, relu: intrinsic.ConvReLU2d(
-        nn.utils.fuse_conv_bn_eval(conv, bn), relu),
-    (nn.Conv3d, nn.BatchNorm3d, nn.ReLU): lambda conv, bn, relu: intrinsic.ConvReLU3d(
-        nn.utils.fuse_conv_bn_eval(conv, bn), relu),
-    (nn.Linear, nn.BatchNorm1d): _fuse_bn(nn.Linear),
-}
-# fuse_modules_qat keeps a conv's batch norm for prepare_qat (qat.ConvBn2d folds it)
-_QAT_FUSIONS = {**_FUSIONS, (nn.Conv2d, nn.BatchNorm2d): intrinsic.ConvBn2d,
-                (nn.Conv2d, nn.BatchNorm2d, nn.ReLU): intrinsic.ConvBnReLU2d}
-
-
-def _fuse(name: str, fusions: dict, model: nn.Module, modules_to_fuse,
-          inplace: bool) -> nn.Module:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"{name}: expected an nn.Module, got {type(model).__name__}")
-    model = model if inplace else copy.deepcopy(model)
-    groups = [modules_to_fuse] if modules_to_fuse and isinstance(modules_to_fuse[0], str) \
-        else modules_to_fuse
-    for names in groups:
-        layers = [model.get_submodule(name) for name in names]
-        fuse = fusions.get(tuple(type(layer) for layer in layers))
-        if fuse is None:
-            raise ValueError(f"{name}: cannot fuse {[type(m).__name__ for m in layers]} "
-                             f"({list(names)}); fusable: "
-                             f"{[[t.__name__ for t in key] for key in fusions]}")
-        fused = fuse(*layers)
-        qconfig = getattr(layers[0], "qconfig", None)
-        if qconfig is not None:
-            fused.qconfig = qconfig
-        model.set_submodule(names[0], fused)
-        for name_ in names[1:]:
-            model.set_submodule(name_, nn.Identity())
-    return model
-
-
-def fuse_modules(model: nn.Module, modules_to_fuse, inplace: bool = False) -> nn.Module:
-    """Fuse each list of dotted names (conv+relu, linear+relu, bn+relu, conv+bn(+relu),
-    linear+bn; the batch norms folded in eval mode): the first becomes the fused layer, the
-    rest Identity."""
-    return _fuse("fuse_modules", _FUSIONS, model, modules_to_fuse, inplace)
-
-
-def fuse_modules_qat(model: nn.Module, modules_to_fuse, inplace: bool = False) -> nn.Module:
-    """fuse_modules for quantization-aware training: Conv2d + BatchNorm2d (+ ReLU) become
-    intrinsic.ConvBn2d (ConvBnReLU2d), the batch norm kept, for prepare_qat."""
-    return _fuse("fuse_modules_qat", _QAT_FUSIONS, model, modules_to_fuse, inplace)
+# fuse_modules and fuse_modules_qat live in fuse_modules.py (torch's module of them)
