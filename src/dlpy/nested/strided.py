@@ -32,7 +32,7 @@ import numpy as np
 
 from dlpy import functional as F
 from dlpy.device import OnCPU
-from dlpy.masked.maskedtensor import OperandError
+from dlpy.masked.maskedtensor import ArithmeticOperators, OperandError
 from dlpy.ops import ArgError, DimError
 from dlpy.sparse_tensor import strided
 from dlpy.tensor import Tensor, _comparable
@@ -63,7 +63,7 @@ UNSUPPORTED = ("acos", "asin", "atan", "ceil", "cosh", "exp", "expm1", "floor", 
                "min", "amax", "amin", "prod", "permute", "flatten", "t", "unflatten")
 
 
-class StridedNestedTensor(OnCPU):
+class StridedNestedTensor(ArithmeticOperators, OnCPU):
     """A strided nested tensor (see the module's docstring); made by dlpy.nested's
     ``nested_tensor`` / ``as_nested_tensor`` (layout None or dlpy.strided) and its ops."""
 
@@ -287,24 +287,6 @@ class StridedNestedTensor(OnCPU):
         out = [function(o, c) if reflected else function(c, o) for c, o in pairs]
         return self._like(out, self._contiguous)
 
-    def __add__(self, other):
-        return self._binary("add", F.add, other)
-
-    def __radd__(self, other):
-        return self._binary("add", F.add, other, True)
-
-    def __sub__(self, other):
-        return self._binary("sub", F.sub, other)
-
-    def __mul__(self, other):
-        return self._binary("mul", F.mul, other)
-
-    def __rmul__(self, other):
-        return self._binary("mul", F.mul, other, True)
-
-    def __truediv__(self, other):
-        return self._binary("div", F.div, other)
-
     def __rsub__(self, other):
         raise _unsupported("aten::rsub.Scalar")
 
@@ -330,7 +312,7 @@ class StridedNestedTensor(OnCPU):
     def sub(self, other, *, alpha=1) -> StridedNestedTensor:
         return self._binary("sub", lambda a, b: F.sub(a, b, alpha=alpha), other)
 
-    mul, div = __mul__, __truediv__
+    pow = __pow__  # (the refusal, not ArithmeticOperators')
 
     def _compare(self, name: str, function, other):
         """A comparison with a number: a nested tensor of bools (torch has no kernel for two
@@ -372,20 +354,6 @@ class StridedNestedTensor(OnCPU):
         for c, o in zip(self._components, self._other(name, other)):
             getattr(c, name)(o)
         return self
-
-    def add_(self, other):
-        return self._inplace("add_", other)
-
-    def sub_(self, other):
-        return self._inplace("sub_", other)
-
-    def mul_(self, other):
-        return self._inplace("mul_", other)
-
-    def div_(self, other):
-        return self._inplace("div_", other)
-
-    __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
 
     def zero_(self) -> StridedNestedTensor:
         for c in self._components:
