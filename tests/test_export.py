@@ -175,11 +175,13 @@ def test_non_tensor_inputs_are_specialised_and_defaults_dropped():
             return x * k if mask is None else x * k * mask
 
     ep = export(Scale(), (Tensor(np.ones(3)), 3.0))
-    assert ep.graph_signature.user_inputs == ["x", "k"]
+    assert ep.graph_signature.user_inputs == ["x", 3.0]  # a constant: its value, as torch
     m = ep.module()
     np.testing.assert_array_equal(m(Tensor(np.ones(3)), 3.0).data, [3.0, 3.0, 3.0])
     with pytest.raises(ValueError, match="k has been specialized to have value 3.0"):
-        m(Tensor(np.ones(3)), k=4.0)
+        m(Tensor(np.ones(3)), 4.0)
+    with pytest.raises(ValueError, match="kwarg keyword mismatch"):  # exported positionally
+        m(Tensor(np.ones(3)), k=3.0)
 
 
 def test_strict_catches_what_the_trace_cannot_see():
@@ -382,3 +384,19 @@ def test_a_training_batch_norm_root_exports_as_a_wrapped_one():
     np.testing.assert_allclose(ep.module()(x).data, eager(x).data, rtol=1e-6)
     for key, value in eager.state_dict().items():  # the program updates the layer's buffers
         np.testing.assert_allclose(layer.state_dict()[key].numpy(), value.numpy(), rtol=1e-6)
+
+
+def test_structured_inputs_are_flattened_by_path():
+    class M(nn.Module):
+        def forward(self, xs, d):
+            return xs[0] + xs[1] * d["k"]
+
+    args = ([Tensor(np.ones(2)), Tensor(np.ones(2))], {"k": Tensor(np.full(2, 3.0))})
+    ep = export(M(), args)
+    assert ep.graph_signature.user_inputs == ["xs_0", "xs_1", "d_k"]
+    m = ep.module()
+    np.testing.assert_array_equal(
+        m([Tensor(np.zeros(2)), Tensor(np.ones(2))], {"k": Tensor(np.full(2, 2.0))}).data,
+        [2.0, 2.0])
+    with pytest.raises(ValueError, match="exported input tree spec"):
+        m((Tensor(np.zeros(2)), Tensor(np.ones(2))), {"k": Tensor(np.ones(2))})

@@ -133,6 +133,153 @@ def laid_out(array: np.ndarray, fmt: memory_format) -> np.ndarray:
     return np.array(array, order="C")
 
 
+def torch_strides(array: np.ndarray) -> list:
+    """``array``'s strides in elements as torch's ``stride()`` shows them: a size-1 axis of
+    numpy stride 0 (a new axis) steps over the axes inside it (unsqueeze's rule)."""
+    size = array.itemsize or 1
+    strides = [s // size for s in array.strides]
+    shape = array.shape
+    for axis in range(len(shape) - 1, -1, -1):
+        if shape[axis] == 1 and strides[axis] == 0:
+            strides[axis] = shape[axis + 1] * strides[axis + 1] if axis + 1 < len(shape) else 1
+    return strides
+
+
+def _dense(shape, strides) -> bool:
+    """torch's is_non_overlapping_and_dense, from sizes and element strides."""
+    expected = 1
+    for stride, size in sorted((s, n) for s, n in zip(strides, shape) if n != 1):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def iterator_order(shape, operands) -> list | None:
+    """The memory order (outermost axis first) torch's TensorIterator gives the result of an
+    element-wise op of ``shape`` on ``operands`` (arrays in the op's argument order), or None
+    for the row-major one. As torch's reorder_dimensions: the axes sorted by the operands'
+    strides (a broadcast axis, stride 0, deciding nothing), the first operand that tells two
+    axes apart deciding, equal strides putting the smaller axis inside; an insertion sort whose
+    swaps skip the undecided axes between (torch's, not numpy's, which shifts them and lets
+    row-major order win conflicts)."""
+    ndim = len(shape)
+    table = []
+    for array in operands:
+        if array.ndim == 0:  # all strides 0: decides nothing
+            continue
+        offset, strides = ndim - array.ndim, torch_strides(array)
+        table.append([0] * offset + [0 if n == 1 and shape[offset + i] != 1 else strides[i]
+                                     for i, n in enumerate(array.shape)])
+
+    def should_swap(dim0: int, dim1: int) -> int:
+        for strides in table:
+            stride0, stride1 = strides[dim0], strides[dim1]
+            if stride0 == 0 or stride1 == 0:
+                continue
+            if stride0 != stride1:
+                return -1 if stride0 < stride1 else 1
+            if shape[dim0] > shape[dim1]:
+                return 1
+        return 0
+
+    perm = list(range(ndim - 1, -1, -1))  # innermost first
+    for i in range(1, ndim):
+        dim1 = i
+        for dim0 in range(i - 1, -1, -1):
+            comparison = should_swap(perm[dim0], perm[dim1])
+            if comparison > 0:
+                perm[dim0], perm[dim1] = perm[dim1], perm[dim0]
+                dim1 = dim0
+            elif comparison < 0:
+                break
+    order = perm[::-1]
+    return None if order == list(range(ndim)) else order
+
+
+def with_strides(array: np.ndarray, strides) -> np.ndarray:
+    """A copy of ``array`` with exactly ``strides`` (in elements, non-negative, dense: a size-1
+    axis's arbitrary stride kept, as torch's empty_strided)."""
+    size = array.itemsize
+    buffer = np.empty(array.size, array.dtype)
+    out = np.ndarray(array.shape, array.dtype, buffer, 0, tuple(s * size for s in strides))
+    out[...] = array
+    return out
+
+
+def iterator_layout(result: np.ndarray, *operands) -> np.ndarray:
+    """``result`` (numpy's output of an element-wise op on ``operands``, numpy's order 'K')
+    in the memory order torch's TensorIterator gives it: with operands all of the result's
+    shape, row-major when all are contiguous, channels-last when all are, their strides when
+    all share them and are dense (fast_set_up); else dense in ``iterator_order``. Itself when
+    it already lies so, else a copy. Callers skip this for a row-major first operand (the
+    common path: numpy's order is torch's there)."""
+    if type(result) is not np.ndarray or result.ndim < 2 or not result.size \
+            or result.base is not None:  # (a view: the op chose its memory itself)
+        return result
+    operands = [a for a in operands if type(a) is np.ndarray]
+    shape = result.shape
+    if all(a.shape == shape for a in operands):
+        if all(a.flags.c_contiguous for a in operands):
+            return row_major_array(result)
+        for fmt in _ORDER:
+            if _ORDER[fmt][0] == result.ndim and all(is_in_format(a, fmt) for a in operands):
+                return laid_out(result, fmt)
+        strides = torch_strides(operands[0])
+        if _dense(shape, strides) and all(torch_strides(a) == strides for a in operands[1:]):
+            return result if torch_strides(result) == strides else with_strides(result, strides)
+    order = iterator_order(shape, operands)
+    if order is None:
+        return row_major_array(result)
+    out = np.empty([shape[a] for a in order], result.dtype).transpose(np.argsort(order))
+    if out.strides == result.strides:
+        return result
+    out[...] = result
+    return out
+
+
+def row_major_array(array: np.ndarray) -> np.ndarray:
+    """``array`` with a new row-major array's strides (size-1 axes' too): itself or a copy."""
+    from dlpy.tensor import row_major
+
+    return row_major(array)
+
+
+def follows_inputs(cls):
+    """Class decorator for an element-wise op: its forward's result laid out as torch's
+    TensorIterator lays it (``iterator_layout``) unless the first input is row-major, where
+    numpy's order is torch's (one flag test on the common path)."""
+    import functools
+
+    forward = cls.forward
+
+    # (an operand without .flags, a number or an array-like stored as a tensor's data, keeps
+    # numpy's layout; the try costs nothing when nothing is raised)
+    if forward.__code__.co_argcount == 2:  # unary: no argument tuple on the hot path
+        def laid_forward(self, x):
+            result = forward(self, x)
+            try:
+                if x.flags.c_contiguous:
+                    return result
+            except AttributeError:
+                return result
+            return iterator_layout(result, x)
+    else:
+        def laid_forward(self, a, b):
+            result = forward(self, a, b)
+            try:
+                if a.flags.c_contiguous:
+                    return result
+            except AttributeError:
+                return result
+            return iterator_layout(result, a, b)
+
+    functools.update_wrapper(laid_forward, forward)
+
+    cls.forward = laid_forward
+    return cls
+
+
 class Relayout(Op):
     """y = x in another memory order (a copy);  dx = g."""
 

@@ -1161,7 +1161,12 @@ class Tensor:
             dtype = _promotion.result_type(self, other)  # torch compares in the promoted dtype
             data, other_data = data.astype(dtype, copy=False), other_data.astype(dtype, copy=False)
         try:
-            return Tensor(op(data, other_data))
+            result = op(data, other_data)
+            if type(data) is np.ndarray and not data.flags.c_contiguous:  # torch's order
+                from dlpy.layouts import iterator_layout
+
+                result = iterator_layout(result, data, other_data)
+            return Tensor(result)
         except TypeError:
             if getattr(type(other), "__array_ufunc__", False) is None or \
                     isinstance(other, (str, type(None))):
@@ -1529,6 +1534,11 @@ class Tensor:
         out = _arith.identity(self)
         if type(self.data) is not np.ndarray or _dense_memory(self.data):  # (vmap's stand-ins)
             out.data = self.data.copy(order="K")  # a copy: fill_ on one leaves the other alone
+            if type(self.data) is np.ndarray and out.data.strides != self.data.strides \
+                    and self.data.size:  # a size-1 axis's stride too: torch's empty_strided
+                from dlpy.layouts import torch_strides, with_strides
+
+                out.data = with_strides(self.data, torch_strides(self.data))
         else:  # overlapping (expanded) or with gaps: dense strides in this tensor's axis order
             out.data = _dense_like(self.data)
             out.data[...] = self.data

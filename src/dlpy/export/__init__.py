@@ -6,22 +6,28 @@
     dlpy.export.save(ep, "model.pt2");  ep = dlpy.export.load("model.pt2")
 
 The graph is dlpy.fx's (dlpy.nn's layers stay one node each; other modules are traced
-through). Inputs must be tensors (other values are specialised: the graph checks they come
-back equal). A dynamic dim is checked at export by running the program with that dim changed;
-one the program cannot change (a Linear's in_features) is an error. The saved file is a zip of
-JSON, generated code (for reading) and safetensors: loading runs no pickle and no stored code.
+through). Inputs are flattened with pytree as torch's: a list, tuple, dict, NamedTuple or
+registered dataclass of tensors is one placeholder per leaf, named by its path (``xs_0``,
+``d_k``, ``o_a``), and ``ep.module()`` takes the same structure (``ep.call_spec.in_spec``);
+other values are specialised (the graph checks they come back equal). A dynamic dim is
+checked at export by running the program with that dim changed; one the program cannot
+change (a Linear's in_features) is an error. The saved file is a zip of JSON, generated code
+(for reading) and safetensors: loading runs no pickle and no stored code.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
+import re
 from typing import Any
 
 import numpy as np
 
 from dlpy.export._decompositions import default_decompositions
 from dlpy.export._program import (
+    CallSpec,
     ConstantArgument,
     ExportedProgram,
     ExportGraphSignature,
@@ -39,11 +45,14 @@ from dlpy.export._unflatten import InterpreterModule, UnflattenedModule, unflatt
 from dlpy.fx._symbolic_trace import Tracer, _assert_specialized
 from dlpy.fx.graph_module import GraphModule
 from dlpy.nn.module import Module
+from dlpy.ops import ArgError
 from dlpy.tensor import Tensor, no_grad
+from dlpy.utils import _pytree as pytree
 
-__all__ = ["ConstantArgument", "Dim", "ExportGraphSignature", "ExportedProgram", "InputKind",
-           "InputSpec", "InterpreterModule", "OutputKind", "OutputSpec", "SerializationError",
-           "TensorArgument", "UnflattenedModule", "ValueRange", "default_decompositions", "dims",
+__all__ = ["CallSpec", "ConstantArgument", "Dim", "ExportGraphSignature", "ExportedProgram",
+           "InputKind", "InputSpec", "InterpreterModule", "OutputKind", "OutputSpec",
+           "SerializationError", "TensorArgument", "UnflattenedModule", "ValueRange",
+           "default_decompositions", "dims",
            "export", "load", "register_dataclass", "save", "unflatten"]
 
 
@@ -196,6 +205,59 @@ def restore_argument_names(graph, names: set[str]) -> None:
                 graph._graph_namespace._used_names.add(name)  # never given out again
 
 
+def _is_structured(value: Any) -> bool:
+    """Whether an input is a pytree container (list, tuple, dict, NamedTuple, registered
+    dataclass or node) that export flattens into one input per leaf."""
+    return value is not None and not _is_tensor(value) and not pytree.tree_is_leaf(value)
+
+
+def _key_name(key: Any) -> str:
+    """One step of a pytree key path as it appears in a placeholder's name."""
+    if isinstance(key, pytree.SequenceKey):
+        return str(key.idx)
+    if isinstance(key, pytree.MappingKey):
+        return str(key.key)
+    if isinstance(key, pytree.GetAttrKey):
+        return key.name
+    return str(key)
+
+
+def _leaf_name(name: str, path: tuple) -> str:
+    """The placeholder name of the leaf at ``path`` in argument ``name`` (``d_a_0`` for
+    ``d["a"][0]``), as torch.export names it."""
+    return re.sub(r"[^0-9a-zA-Z_]", "_", "_".join([name, *(_key_name(k) for k in path)]))
+
+
+class _ExportTracer(Tracer):
+    """The Tracer of export: an argument that is a pytree container is given to ``forward``
+    as that container with one placeholder per leaf (a tensor leaf a Proxy, another value
+    specialised: checked when called), instead of one placeholder for the whole argument."""
+
+    def __init__(self, structured: dict[str, Any]):
+        super().__init__()
+        self.structured = structured  # argument name -> its example value
+        self.leaf_names: dict[str, tuple[str, tuple]] = {}  # placeholder -> (argument, path)
+
+    def create_proxy(self, kind: str, target: Any, args: tuple, kwargs: dict, *rest, **kw):
+        if kind != "placeholder" or target not in self.structured:
+            return super().create_proxy(kind, target, args, kwargs, *rest, **kw)
+        flat, spec = pytree.tree_flatten_with_path(self.structured[target])
+        leaves = []
+        for path, value in flat:
+            name = _leaf_name(target, path)
+            if _is_tensor(value):
+                proxy = super().create_proxy("placeholder", name, (), {})
+                self.leaf_names[proxy.node.target] = (target, path)
+                leaves.append(proxy)
+                continue
+            node = self.graph.placeholder(name)
+            self.leaf_names[node.target] = (target, path)
+            self.create_node("call_function", _assert_specialized, (
+                node, value, f"Guard failed: {target}{pytree.keystr(path)} == {value!r}"), {})
+            leaves.append(value)
+        return pytree.tree_unflatten(leaves, spec)
+
+
 def export(mod: Module, args: tuple, kwargs: dict | None = None, *,
            dynamic_shapes: Any = None, strict: bool = False,
            preserve_module_call_signature: tuple = ()) -> ExportedProgram:
@@ -221,17 +283,36 @@ def export(mod: Module, args: tuple, kwargs: dict | None = None, *,
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             raise NotImplementedError(f"export: {type(mod).__name__}.forward takes {p}; "
                                       f"*args/**kwargs are not supported")
+    for name, value in values.items():
+        for leaf in pytree.tree_leaves(value):
+            if dataclasses.is_dataclass(leaf) and not isinstance(leaf, type):
+                raise ValueError(f"export: input {name!r} holds a {type(leaf).__name__}, an "
+                                 f"unregistered dataclass. Unsupported input type "
+                                 f"{type(leaf)}: use torch.export.register_dataclass")
+    structured = {k: v for k, v in values.items() if _is_structured(v)}
     concrete = {p.name: p.default for p in params if p.name not in values}
-    concrete.update({k: v for k, v in values.items() if not _is_tensor(v)})
-    dynamic = _dynamic_dims(dynamic_shapes, [p.name for p in params], values)
-
-    tracer = Tracer()
+    concrete.update({k: v for k, v in values.items()
+                     if not _is_tensor(v) and k not in structured})
+    dynamic_shapes = _structured_dynamic_shapes(dynamic_shapes, [p.name for p in params],
+                                                values, structured)
+    tracer = _ExportTracer(structured)
     graph = tracer.trace(mod, concrete)
+    # every placeholder's value in the example and where it is in (args, kwargs)
+    positions = {p.name: ((pytree.SequenceKey(0), pytree.SequenceKey(i)) if i < len(args)
+                          else (pytree.SequenceKey(1), pytree.MappingKey(p.name)))
+                 for i, p in enumerate(params) if p.name in values}
+    leaf_values = {k: v for k, v in values.items() if k not in structured}
+    paths = {k: positions[k] for k in leaf_values}
+    for placeholder, (name, path) in tracer.leaf_names.items():
+        leaf_values[placeholder] = pytree.key_get(values[name], path)
+        paths[placeholder] = positions[name] + tuple(path)
     # an argument left at its default is no input at all (as torch.export): drop its check
     specialised: dict[str, str] = {}  # placeholder -> argument name
     for node in list(graph.nodes):
         if node.op == "call_function" and node.target is _assert_specialized:
             placeholder = node.args[0]
+            if placeholder.target in tracer.leaf_names:
+                continue
             name = placeholder.target.removesuffix("_1")
             if name in values:
                 specialised[placeholder.target] = name
@@ -239,6 +320,8 @@ def export(mod: Module, args: tuple, kwargs: dict | None = None, *,
                 graph.erase_node(node)
                 graph.erase_node(placeholder)
     restore_argument_names(graph, set(specialised.values()))
+    values = leaf_values
+    dynamic = _dynamic_dims(dynamic_shapes, list(values), values)
     output_leaves(graph)  # outputs pytree can flatten (registered dataclasses), else an error
     specialised = {name: name for name in specialised.values()}
     # tracer.root: mod, or for a mod that is a leaf layer the holder of its state
@@ -252,7 +335,7 @@ def export(mod: Module, args: tuple, kwargs: dict | None = None, *,
         value = values[name]
         ordered.append(name)
         if not _is_tensor(value):
-            user_inputs.append(_UserInput(node.target, "constant"))
+            user_inputs.append(_UserInput(node.target, "constant", value=value))
             continue
         shape: list[int | str] = list(np.shape(value.data if isinstance(value, Tensor)
                                                else value))
@@ -269,19 +352,73 @@ def export(mod: Module, args: tuple, kwargs: dict | None = None, *,
             shape[axis] = dim.__name__
         dtype = (value.data if isinstance(value, Tensor) else value).dtype.str
         user_inputs.append(_UserInput(node.target, "tensor", shape, dtype))
-    _check(mod, gm, args, kwargs, ordered, values, dynamic, strict)
+    traced = _check(mod, gm, args, kwargs, ordered, values, dynamic, strict)
     if any(getattr(type(n.target), "_is_custom_op", False) for n in graph.nodes):
         from dlpy.library import annotate_fake  # node.meta["val"] from the fake kernels
 
         annotate_fake(gm, [values[name] for name in ordered])
     order = [n for n, _ in mod.named_parameters()] + [n for n, _ in mod.named_buffers()]
-    return ExportedProgram(gm, user_inputs, ranges, (args, kwargs), order)
+    call_spec = CallSpec(pytree.tree_structure((args, kwargs)), pytree.tree_structure(traced))
+    return ExportedProgram(gm, user_inputs, ranges, (args, kwargs), order, call_spec,
+                           [paths[name] for name in ordered])
+
+
+def _structured_dynamic_shapes(dynamic_shapes: Any, names: list[str], values: dict[str, Any],
+                               structured: dict[str, Any]) -> Any:
+    """``dynamic_shapes`` with the spec of each structured input (given in the input's own
+    structure: ``{"xs": [{0: batch}, None]}``, ``{"o": Inp(a={0: batch}, b=None)}``) spread
+    over its leaves' placeholder names (``{"xs_0": {0: batch}}``)."""
+    if not structured or dynamic_shapes is None:
+        return dynamic_shapes
+    if isinstance(dynamic_shapes, (tuple, list)):
+        if len(dynamic_shapes) > len(names):
+            raise ValueError(f"export: dynamic_shapes has {len(dynamic_shapes)} entries but "
+                             f"the inputs are {names}")
+        dynamic_shapes = dict(zip(names, dynamic_shapes))
+    if not isinstance(dynamic_shapes, dict):
+        return dynamic_shapes
+    result = {}
+    for name, spec in dynamic_shapes.items():
+        if name not in structured:
+            result[name] = spec
+        elif spec is not None:
+            _spread(name, (), structured[name], spec, result)
+    return result
+
+
+def _spread(name: str, path: tuple, value: Any, spec: Any, out: dict) -> None:
+    """Put the per-tensor specs of ``spec`` (the structure of ``value``) in ``out``, by
+    the placeholder names of ``value``'s tensor leaves."""
+    if spec is None:
+        return
+    if not _is_structured(value):
+        if _is_tensor(value):
+            out[_leaf_name(name, path)] = spec
+        return
+    handler = pytree.SUPPORTED_NODES[pytree._node_type(value)]
+    children, context = handler.flatten_fn(value)
+    keyed = handler.flatten_with_keys_fn(value)[0] if handler.flatten_with_keys_fn else \
+        [(pytree.SequenceKey(i), child) for i, child in enumerate(children)]
+    if isinstance(value, dict) and isinstance(spec, dict):
+        parts = [spec.get(k) for k in context]
+    elif type(spec) is type(value) or isinstance(spec, (tuple, list)) \
+            and isinstance(value, (tuple, list)):
+        parts = pytree.SUPPORTED_NODES[pytree._node_type(spec)].flatten_fn(spec)[0]
+    else:
+        raise ArgError(f"export: dynamic_shapes[{name!r}]{pytree.keystr(path)} must have "
+                         f"the structure of the input ({type(value).__name__}), got "
+                         f"{type(spec).__name__}")
+    if len(parts) != len(children):
+        raise ArgError(f"export: dynamic_shapes[{name!r}]{pytree.keystr(path)} has "
+                         f"{len(parts)} entries but the input has {len(children)}")
+    for (key, child), part in zip(keyed, parts):
+        _spread(name, (*path, key), child, part, out)
 
 
 def _check(mod: Module, gm: GraphModule, args: tuple, kwargs: dict, ordered: list[str],
-           values: dict, dynamic: dict[str, dict[int, Dim]], strict: bool) -> None:
+           values: dict, dynamic: dict[str, dict[int, Dim]], strict: bool) -> Any:
     """Run the program on the example inputs (and the module, when strict), then with each
-    dynamic dim changed; buffers are put back afterwards."""
+    dynamic dim changed; buffers are put back afterwards. Returns the example's outputs."""
     with no_grad(), _KeepBuffers(mod):
         traced = gm(*(values[name] for name in ordered))
         if strict:
@@ -294,7 +431,7 @@ def _check(mod: Module, gm: GraphModule, args: tuple, kwargs: dict, ordered: lis
                                      f"(Python-side effects or data-dependent values the "
                                      f"trace cannot see)")
         if not dynamic:
-            return
+            return traced
         sizes: dict[str, tuple[int, int]] = {}
         for name, axes in dynamic.items():
             value = values[name]
@@ -304,7 +441,7 @@ def _check(mod: Module, gm: GraphModule, args: tuple, kwargs: dict, ordered: lis
                 if other >= max(dim.min, 1) and dim.__name__ not in sizes:
                     sizes[dim.__name__] = (size, other)
         if not sizes:
-            return
+            return traced
         changed = {}
         for name, value in values.items():
             if name in dynamic:
@@ -322,6 +459,7 @@ def _check(mod: Module, gm: GraphModule, args: tuple, kwargs: dict, ordered: lis
                              f"with dynamic dims changed ({shown}): {type(error).__name__}: "
                              f"{str(error).splitlines()[0] if str(error) else ''}. Mark "
                              f"those dims static (None) in dynamic_shapes") from None
+    return traced
 
 
 def save(ep: ExportedProgram, f: Any, *, extra_files: dict[str, str | bytes] | None = None

@@ -19,7 +19,7 @@ from dlpy.fx.node import Node, map_arg
 from dlpy.nn.module import Module
 from dlpy.tensor import Tensor
 
-__all__ = ["ConstantArgument", "ExportGraphSignature", "ExportedProgram", "InputKind",
+__all__ = ["CallSpec", "ConstantArgument", "ExportGraphSignature", "ExportedProgram", "InputKind",
            "InputSpec", "OutputKind", "OutputSpec", "TensorArgument", "ValueRange"]
 
 
@@ -100,7 +100,9 @@ class ExportGraphSignature:
 
     @property
     def user_inputs(self) -> list[str]:
-        return [s.arg.name for s in self.input_specs if s.kind is InputKind.USER_INPUT]
+        """The user inputs' placeholder names (a constant input: its value, as torch's)."""
+        return [s.arg.name if isinstance(s.arg, TensorArgument) or s.arg.value is None
+                else s.arg.value for s in self.input_specs if s.kind is InputKind.USER_INPUT]
 
     @property
     def user_outputs(self) -> list[Any]:
@@ -141,6 +143,15 @@ class ValueRange:
 
 
 @dataclass
+class CallSpec:
+    """How a call of the exported module is flattened (torch.export's ``ep.call_spec``):
+    ``in_spec`` the pytree structure of ``(args, kwargs)``, ``out_spec`` the outputs'."""
+
+    in_spec: Any
+    out_spec: Any
+
+
+@dataclass
 class _UserInput:
     """What a user input must look like: a tensor of ``shape`` (ints, or names of dynamic
     dimensions), or a constant (checked by the graph itself)."""
@@ -149,6 +160,7 @@ class _UserInput:
     kind: str  # "tensor" | "constant" | "any" (dlpy.jit's: not checked)
     shape: list[int | str] = field(default_factory=list)
     dtype: str = ""
+    value: Any = None  # a constant's example value
 
     def to_json(self) -> dict:
         return {"name": self.name, "kind": self.kind, "shape": self.shape, "dtype": self.dtype}
@@ -175,8 +187,13 @@ class ExportedProgram:
     def __init__(self, root: GraphModule, user_inputs: list[_UserInput],
                  range_constraints: dict[str, ValueRange],
                  example_inputs: tuple[tuple, dict] | None = None,
-                 state_order: list[str] | None = None):
+                 state_order: list[str] | None = None, call_spec: CallSpec | None = None,
+                 input_paths: list[tuple] | None = None):
         self._root = root
+        # in_spec/out_spec, and each placeholder's key path in (args, kwargs): None for a
+        # loaded program (its module() takes the placeholders, flat)
+        self.call_spec = call_spec or CallSpec(None, None)
+        self._input_paths = input_paths
         self._state_order = list(state_order or ())  # the module's named_parameters/buffers
         self._user_inputs = user_inputs
         self.range_constraints = dict(range_constraints)
@@ -225,7 +242,7 @@ class ExportedProgram:
                 env[node] = graph.node_copy(node)
                 user = next(u for u in self._user_inputs if u.name == node.target)
                 arg = TensorArgument(env[node].name) if user.kind == "tensor" else \
-                    ConstantArgument(env[node].name, None)
+                    ConstantArgument(env[node].name, user.value)
                 input_specs.append(InputSpec(InputKind.USER_INPUT, arg, None))
             elif node.op == "get_attr" and node.target in placeholders:
                 env[node] = placeholders[node.target]
@@ -296,6 +313,9 @@ class ExportedProgram:
         """A Module running the program (sharing this program's parameters), which refuses
         inputs whose shapes the export did not allow."""
         gm = GraphModule(self._root, copy.deepcopy(self._root.graph), type(self._root).__name__)
+        if self.call_spec.in_spec is not None and self._input_paths is not None:
+            gm.register_forward_pre_hook(_InputFlatten(self.call_spec.in_spec,
+                                                       self._input_paths), with_kwargs=True)
         gm.register_forward_pre_hook(_InputCheck(type(self._root).__name__, self._user_inputs,
                                                  self.range_constraints))
         return gm
@@ -315,12 +335,13 @@ class ExportedProgram:
                                 f"function, got {type(value).__name__}")
         root = decompose(self._root, table)
         program = ExportedProgram(root, self._user_inputs, self.range_constraints,
-                                  self.example_inputs, self._state_order)
+                                  self.example_inputs, self._state_order, self.call_spec,
+                                  self._input_paths)
         program._functional = True
         return program
 
     def __call__(self, *args, **kwargs):
-        raise TypeError("ExportedProgram: cannot be called directly; call "
+        raise _DirectCallError("ExportedProgram: cannot be called directly; call "
                         "exported_program.module()(...) instead")
 
     def __str__(self) -> str:
@@ -400,6 +421,63 @@ def output_leaves(graph: Graph) -> list[Any]:
     return flat
 
 
+class _DirectCallError(TypeError, RuntimeError):
+    """An ExportedProgram called directly instead of through ``module()`` (torch's
+    RuntimeError)."""
+
+
+class _StructureError(TypeError, ValueError):
+    """Inputs of ``ep.module()`` whose pytree structure is not the exported one (torch's
+    ValueError)."""
+
+
+def _same_structure(a: Any, b: Any) -> bool:
+    """Whether two TreeSpecs are the same structure, a dict's keys in any order (as torch's
+    ``eq_spec``)."""
+    if a.is_leaf() or b.is_leaf():
+        return a.is_leaf() and b.is_leaf()
+    if str(a.type) != str(b.type):
+        return False
+    if a.type in (dict,) and b.type in (dict,):
+        if set(a.context) != set(b.context):
+            return False
+    elif a.context != b.context:
+        return False
+    return a.num_children == b.num_children and all(
+        _same_structure(x, y) for x, y in zip(a.children(), b.children()))
+
+
+class _InputShapeError(ValueError, AssertionError):
+    """An input of ``ep.module()`` whose shape the export does not allow (torch's guard
+    AssertionError)."""
+
+
+class _InputFlatten:
+    """The first forward pre-hook of ``ExportedProgram.module()``: the call's ``(args,
+    kwargs)`` (kwargs in any order) must have the exported pytree structure (``in_spec``);
+    they become the placeholders' values, flat, each read at its key path."""
+
+    def __init__(self, in_spec: Any, paths: list[tuple]):
+        self.in_spec, self.paths = in_spec, paths
+
+    def __call__(self, module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        from dlpy.utils import _pytree as pytree
+
+        expected = list(self.in_spec.child(1).context)
+        if set(kwargs) != set(expected):
+            raise _StructureError(f"Ran into a kwarg keyword mismatch: Got the following "
+                                  f"keywords {list(kwargs)} but expected {expected}")
+        call = (tuple(args), {k: kwargs[k] for k in expected})
+        received = pytree.tree_structure(call)
+        if not _same_structure(self.in_spec, received):
+            raise _StructureError(f"Trying to flatten user inputs with exported input tree "
+                                  f"spec: \n{self.in_spec}\nbut actually got inputs with tree "
+                                  f"spec of: \n{received}.\nPlease check that the inputs have "
+                                  f"the same number and type of args and kwargs as the ones "
+                                  f"you used when tracing.")
+        return tuple(pytree.key_get(call, path) for path in self.paths), {}
+
+
 class _InputCheck:
     """The forward pre-hook of ``ExportedProgram.module()``: each tensor input's rank and
     static sizes as exported, dynamic sizes in their range and equal where they share a Dim."""
@@ -419,20 +497,21 @@ class _InputCheck:
             shape = tuple(value.shape)
             expected = tuple(spec.shape)
             if len(shape) != len(expected):
-                raise ValueError(f"{self.owner}: input {spec.name!r} must have {len(expected)} "
-                                 f"dims (exported as {expected}), got shape {shape}")
+                raise _InputShapeError(f"{self.owner}: input {spec.name!r} must have "
+                                       f"{len(expected)} dims (exported as {expected}), "
+                                       f"got shape {shape}")
             for axis, (size, dim) in enumerate(zip(shape, expected)):
                 where = f"{spec.name}.shape[{axis}]"
                 if isinstance(dim, int):
                     if size != dim:
-                        raise ValueError(f"{self.owner}: expected {where} == {dim} (a static "
+                        raise _InputShapeError(f"{self.owner}: expected {where} == {dim} (a static "
                                          f"dim of the export), got {size}")
                     continue
                 bounds = self.ranges[dim]
                 if size not in bounds:
-                    raise ValueError(f"{self.owner}: expected {where} (dim {dim!r}) in "
+                    raise _InputShapeError(f"{self.owner}: expected {where} (dim {dim!r}) in "
                                      f"[{bounds.lower}, {bounds.upper}], got {size}")
                 if dim in seen and seen[dim][0] != size:
-                    raise ValueError(f"{self.owner}: {where} and {seen[dim][1]} share dim "
+                    raise _InputShapeError(f"{self.owner}: {where} and {seen[dim][1]} share dim "
                                      f"{dim!r} and must be equal, got {size} and {seen[dim][0]}")
                 seen.setdefault(dim, (size, where))

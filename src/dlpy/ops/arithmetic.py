@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from dlpy.amp.dtypes import refuse_float8
+from dlpy.layouts import follows_inputs
 from dlpy.ops import ArgError, norm
 from dlpy.ops import complex as _complex
 from dlpy.ops import promotion as _promotion
@@ -30,6 +31,7 @@ class Identity(Op):
         return (grad_output,)
 
 
+@follows_inputs
 class Add(Op):
     """y = a + b;  da = g, db = g."""
 
@@ -50,6 +52,7 @@ class Add(Op):
         return grad_output, grad_output
 
 
+@follows_inputs
 class Sub(Op):
     """y = a - b;  da = g, db = -g."""
 
@@ -137,6 +140,7 @@ def _one_node_alpha(a, b, alpha) -> bool:
             and type(alpha) in (int, float))
 
 
+@follows_inputs
 class Mul(Op):
     """y = a * b;  da = g * b, db = g * a."""
 
@@ -197,6 +201,7 @@ def _product_sums(grad_output, other, shape):
     return grad_output * other
 
 
+@follows_inputs
 class Div(Op):
     """y = a / b;  da = g / b, db = -g * y / b."""
 
@@ -251,6 +256,7 @@ class HalfScalarDiv(Div):
         return self.y
 
 
+@follows_inputs
 class Neg(Op):
     """y = -x;  dx = -g."""
 
@@ -350,6 +356,7 @@ def complex_scalar_power(x: np.ndarray, p) -> np.ndarray:
         return x**p
 
 
+@follows_inputs
 class Power(Op):
     """y = x ** p for a constant p;  dx = g * p * x ** (p - 1). A complex p (complex x only):
     torch's values at x = 0 (ops/complex.py's power)."""
@@ -419,6 +426,7 @@ def slope_grad(grad_output, slope, x, node_name: str = "MulBackward0"):
     return SlopeGrad(slope, node_name)(grad_output, x)
 
 
+@follows_inputs
 class Abs(Op):
     """y = |x|;  dx = g * sign(x) (0 at x = 0, as in PyTorch; for complex z, sign(z) = z/|z|)."""
 
@@ -455,6 +463,7 @@ def _sign0(x: np.ndarray) -> np.ndarray:
     return s
 
 
+@follows_inputs
 class Exp(Op):
     """y = exp(x);  dx = g * y."""
 
@@ -474,6 +483,7 @@ class Exp(Op):
         return (grad_output * output,)
 
 
+@follows_inputs
 class Log(Op):
     """y = log(x);  dx = g / x."""
 
@@ -493,6 +503,7 @@ class Log(Op):
         return (grad_output / self.inputs[0],)
 
 
+@follows_inputs
 class Sqrt(Op):
     """y = sqrt(x);  dx = g / (2 y)."""
 
@@ -512,6 +523,7 @@ class Sqrt(Op):
         return (grad_output / (output * 2),)
 
 
+@follows_inputs
 class Cast(Op):
     """y = x as another dtype;  dx = g (the engine casts it back to x's dtype)."""
 
@@ -534,8 +546,6 @@ class Cast(Op):
             out = x.astype(np.float32).astype(self.dtype)  # float32, as torch's (nan, inf,
         else:  # negatives to uint8 wrap)
             out = x.astype(self.dtype)
-        if 0 in x.strides and any(s == 0 and n > 1 for s, n in zip(x.strides, x.shape)):
-            out = _iterator_layout(out, x.strides)  # an expanded input: torch's layout
         return out
 
     def backward(self, grad_output):
@@ -546,27 +556,6 @@ class Cast(Op):
 
     def describe(self) -> str:
         return f"Cast({self.dtype})"
-
-
-def _iterator_layout(array: np.ndarray, strides: tuple) -> np.ndarray:
-    """``array`` laid out as torch's TensorIterator lays out the result of one input with
-    ``strides``: axes ordered by stride, an axis of stride 0 left where it stands (numpy's
-    order "K" puts it innermost instead)."""
-    perm = list(range(array.ndim))[::-1]  # fastest first
-    for i in range(1, len(perm)):
-        dim1 = i
-        for dim0 in range(i - 1, -1, -1):
-            s0, s1 = strides[perm[dim0]], strides[perm[dim1]]
-            if s0 == 0 or s1 == 0 or s0 == s1:  # ambiguous: no swap
-                continue
-            if s0 < s1:
-                break
-            perm[dim0], perm[dim1] = perm[dim1], perm[dim0]
-            dim1 = dim0
-    order = perm[::-1]  # slowest first
-    out = np.empty([array.shape[a] for a in order], array.dtype).transpose(np.argsort(order))
-    out[...] = array
-    return out
 
 
 def _broadcast_error(name, a, b):

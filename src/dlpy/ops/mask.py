@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 
 from dlpy.amp.dtypes import check_float8
+from dlpy.layouts import iterator_layout
 from dlpy.node_names import edges, rename
 from dlpy.ops import ArgDtypeError, ArgError
 from dlpy.ops import promotion as _promotion
@@ -24,7 +25,11 @@ class Where(Op):
         self.condition = condition
 
     def forward(self, a, b):
-        return np.where(self.condition, a, b)
+        condition = self.condition
+        out = np.where(condition, a, b)
+        if type(condition) is np.ndarray and condition.flags.c_contiguous:
+            return out
+        return iterator_layout(out, condition, a, b)  # torch's: the condition's order first
 
     def backward(self, grad_output):
         zero = np.zeros((), dtype=grad_output.dtype)
