@@ -98,17 +98,24 @@ def _is_tensor(value: Any) -> bool:
     return isinstance(value, (Tensor, np.ndarray))
 
 
+def _by_name(dynamic_shapes: Any, names: list[str]) -> Any:
+    """``dynamic_shapes`` given as a tuple/list in argument order as a dict by argument name
+    (anything else as it is)."""
+    if isinstance(dynamic_shapes, (tuple, list)):
+        if len(dynamic_shapes) > len(names):
+            raise ValueError(f"export: dynamic_shapes has {len(dynamic_shapes)} entries but "
+                             f"the inputs are {names}")
+        return dict(zip(names, dynamic_shapes))
+    return dynamic_shapes
+
+
 def _dynamic_dims(dynamic_shapes: Any, names: list[str], values: dict[str, Any]
                   ) -> dict[str, dict[int, Dim]]:
     """``dynamic_shapes`` (a dict by argument name, or a tuple/list in argument order; per
     tensor a dict axis -> Dim or a tuple of Dim/None) as name -> {axis: Dim}."""
     if dynamic_shapes is None:
         return {}
-    if isinstance(dynamic_shapes, (tuple, list)):
-        if len(dynamic_shapes) > len(names):
-            raise ValueError(f"export: dynamic_shapes has {len(dynamic_shapes)} entries but "
-                             f"the inputs are {names}")
-        dynamic_shapes = dict(zip(names, dynamic_shapes))
+    dynamic_shapes = _by_name(dynamic_shapes, names)
     if not isinstance(dynamic_shapes, dict):
         raise TypeError(f"export: dynamic_shapes must be a dict, tuple or list, got "
                         f"{type(dynamic_shapes).__name__}")
@@ -370,11 +377,7 @@ def _structured_dynamic_shapes(dynamic_shapes: Any, names: list[str], values: di
     over its leaves' placeholder names (``{"xs_0": {0: batch}}``)."""
     if not structured or dynamic_shapes is None:
         return dynamic_shapes
-    if isinstance(dynamic_shapes, (tuple, list)):
-        if len(dynamic_shapes) > len(names):
-            raise ValueError(f"export: dynamic_shapes has {len(dynamic_shapes)} entries but "
-                             f"the inputs are {names}")
-        dynamic_shapes = dict(zip(names, dynamic_shapes))
+    dynamic_shapes = _by_name(dynamic_shapes, names)
     if not isinstance(dynamic_shapes, dict):
         return dynamic_shapes
     result = {}
