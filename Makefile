@@ -10,6 +10,7 @@ $(BIN)/python:
 
 install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps -r tests/requirements-torch-libraries.txt
 
 test: install
 	$(BIN)/ruff check src tests benchmarks examples

@@ -22,7 +22,7 @@ def ref():
 
 def test_jacobian_of_one_input_and_one_output(ref):
     x = Tensor(ref["jacobian:softmax:x"])
-    J = jacobian(lambda x: F.softmax(x, axis=-1), x)
+    J = jacobian(lambda x: F.softmax(x, dim=-1), x)
     assert isinstance(J, Tensor) and J.shape == (4, 4) and not J.requires_grad
     np.testing.assert_allclose(J.data, ref["jacobian:softmax"], rtol=1e-12, atol=1e-15)
     assert x.grad is None and not x.requires_grad  # the caller's tensor is left alone

@@ -361,9 +361,9 @@ def test_a_root_that_is_a_leaf_layer_exports_with_its_state_unprefixed(name):
     signature = ep.graph_signature
     assert signature.parameters == [k for k, _ in layer.named_parameters()]
     assert signature.buffers == [k for k, _ in layer.named_buffers()]
-    # the forward's argument: Linear's and LSTM's are torch's "input", which the graph renames
-    # "input_1" as it shadows a builtin (torch.export keeps "input")
-    assert signature.user_inputs == (["input_1"] if name in ("linear", "lstm") else ["x"])
+    # the forward's argument: torch's "input" (each layer's), a builtin's name the exported
+    # graph keeps (as torch.export's; fx's symbolic_trace says "input_1")
+    assert signature.user_inputs == ["input"]
     assert all(ep.state_dict[k] is p for k, p in layer.named_parameters())
     want = first_output(layer(x)).data
     np.testing.assert_array_equal(first_output(ep.module()(x)).data, want)

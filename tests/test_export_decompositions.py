@@ -1,7 +1,9 @@
-"""ExportedProgram.run_decompositions: composite functions and layers lowered to primitive ops
-(linear -> transpose + matmul + add, layer_norm -> mean / sub / mul / sqrt / div, gelu ->
-erf, ...); the lowered program gives the same outputs and gradients, keeps its signature and
-dynamic dims, and saves and loads."""
+"""ExportedProgram.run_decompositions: by default the aten ops decomposed as torch's default
+table does (linear -> permute + addmm, conv2d -> convolution, batch_norm ->
+_native_batch_norm_legit_*...); with primitive_decompositions(), composite functions and layers
+lowered to primitive ops (linear -> transpose + matmul + add, layer_norm -> mean / sub / mul /
+sqrt / div, gelu -> erf, ...); the lowered program gives the same outputs and gradients, keeps
+its signature and dynamic dims, and saves and loads."""
 
 import io
 import math
@@ -12,7 +14,9 @@ from cases_export import leaf_roots
 
 import dlpy.functional as F
 from dlpy import Tensor, nn
+from dlpy.aten import aten
 from dlpy.export import Dim, default_decompositions, export, load, save
+from dlpy.export._decompositions import primitive_decompositions
 
 COMPOSITES = {"linear", "layer_norm", "gelu", "silu", "softmax", "log_softmax"}
 
@@ -28,20 +32,36 @@ class Block(nn.Module):
     def forward(self, x):
         h = self.act(self.norm(self.fc(x)))
         h = F.gelu(F.linear(h, self.w), approximate="tanh")
-        return F.log_softmax(F.silu(h), -1) + F.softmax(h, axis=0)
+        return F.log_softmax(F.silu(h), -1) + F.softmax(h, dim=0)
 
 
 def _functions(ep):
-    return {getattr(n.target, "__name__", n.target) for n in ep.graph.nodes
-            if n.op == "call_function"}
+    """The ops the graph calls: an aten overload by its op's name (``linear``), another
+    function by its name."""
+    return {getattr(n.target, "_opname", getattr(n.target, "__name__", n.target))
+            for n in ep.graph.nodes if n.op == "call_function"}
 
 
-def test_default_decompositions_lower_to_primitives_with_equal_outputs_and_gradients():
+def test_default_decompositions_are_torchs_aten_ones():
+    rng = np.random.default_rng(0)
+    model = Block(rng)
+    x = Tensor(rng.standard_normal((5, 4)))
+    ep = export(model, (x,))
+    assert {"linear", "layer_norm", "gelu", "silu", "softmax", "log_softmax"} <= _functions(ep)
+    lowered = ep.run_decompositions()
+    assert {"permute", "addmm", "mm", "native_layer_norm", "gelu", "sigmoid", "mul",
+            "_softmax", "_log_softmax", "getitem"} == _functions(lowered) - {"add"}
+    np.testing.assert_allclose(lowered.module()(x).data, model(x).data, rtol=1e-12)
+    assert all(isinstance(k, type(aten.linear.default)) for k in default_decompositions())
+    assert aten.linear.default in default_decompositions()
+
+
+def test_primitive_decompositions_lower_to_primitives_with_equal_outputs_and_gradients():
     rng = np.random.default_rng(0)
     model = Block(rng)
     x = Tensor(rng.standard_normal((5, 4)))
     ep = export(model, (x,), dynamic_shapes={"x": {0: Dim("batch", max=8)}})
-    lowered = ep.run_decompositions()
+    lowered = ep.run_decompositions(primitive_decompositions())
     assert not COMPOSITES & _functions(lowered)
     assert not [n for n in lowered.graph.nodes if n.op == "call_module"]
     assert {"matmul", "transpose", "erf", "tanh", "sigmoid", "exp", "log", "amax", "mean",
@@ -49,7 +69,7 @@ def test_default_decompositions_lower_to_primitives_with_equal_outputs_and_gradi
     # the same placeholders in the same order (the output is another node)
     assert lowered.graph_signature.input_specs == ep.graph_signature.input_specs
     assert lowered.range_constraints == ep.range_constraints
-    assert "functional_call" in _functions(ep)  # the original program is left as it was
+    assert "linear" in _functions(ep)  # the original program is left as it was
     for batch in (5, 7):
         xb = Tensor(rng.standard_normal((batch, 4)), requires_grad=True)
         want = ep.module()(xb)
@@ -77,11 +97,11 @@ def test_a_custom_table_keeps_or_adds_decompositions():
     model = Block(rng)
     x = Tensor(rng.standard_normal((2, 4)))
     ep = export(model, (x,))
-    table = default_decompositions()
+    table = primitive_decompositions()
     del table[F.gelu], table[nn.GELU]  # keep gelu as one op
     kept = ep.run_decompositions(table)
     assert "gelu" in _functions(kept) and "erf" not in _functions(kept)
-    assert [n.target for n in kept.graph.nodes if n.op == "call_module"] == ["act"]
+    assert not [n.target for n in kept.graph.nodes if n.op == "call_module"]
     assert ep.run_decompositions({}).graph_module.code == ep.graph_module.code
 
     def relu(x):  # a decomposition may call another decomposed function: lowered in turn
@@ -101,7 +121,7 @@ def test_a_custom_table_keeps_or_adds_decompositions():
 def test_gelu_decompositions_match_their_formulas():
     x = Tensor(np.linspace(-3, 3, 7))
     exact = 0.5 * x.data * (1 + np.vectorize(math.erf)(x.data / math.sqrt(2)))
-    ep = export(nn.GELU(), (x,)).run_decompositions()
+    ep = export(nn.GELU(), (x,)).run_decompositions(primitive_decompositions())
     np.testing.assert_allclose(ep.module()(x).data, exact, rtol=1e-14)
     np.testing.assert_allclose(ep.module()(x).data, F.gelu(x).data, rtol=1e-12)
 
@@ -113,7 +133,7 @@ def _layers(ep, model):
             if n.op in ("get_attr", "call_module") and n.target.isdigit()]
 
 
-def test_conv_net_layers_lower_in_eval_and_stay_while_training():
+def test_conv_net_layers_lower_in_eval_and_while_training():
     rng = np.random.default_rng(2)
     model = nn.Sequential(nn.Conv2d(1, 3, 3, rng=rng, dtype=np.float64),
                           nn.BatchNorm2d(3, dtype=np.float64), nn.ReLU(), nn.Dropout(0.5),
@@ -125,14 +145,19 @@ def test_conv_net_layers_lower_in_eval_and_stay_while_training():
     model.eval()
     ep = export(model, (x,))
     lowered = ep.run_decompositions()
-    assert _layers(lowered, model) == ["Conv2d"]
+    assert _layers(lowered, model) == []
+    assert {"convolution", "_native_batch_norm_legit_no_training", "relu", "clone", "view",
+            "permute", "addmm", "tanh", "getitem"} == _functions(lowered)
     # every buffer stays an input, num_batches_tracked too (unused), as torch's
     assert lowered.graph_signature.input_specs == ep.graph_signature.input_specs
     np.testing.assert_allclose(lowered.module()(x).data, model(x).data, rtol=1e-12,
                                atol=1e-12)
     model.train()
     training = export(model, (x,)).run_decompositions()
-    assert _layers(training, model) == ["Conv2d", "BatchNorm2d", "Dropout"]
+    assert {"_native_batch_norm_legit_functional", "native_dropout",
+            "add"} <= _functions(training)
+    assert sorted(training.graph_signature.buffers_to_mutate.values()) == [
+        "1.num_batches_tracked", "1.running_mean", "1.running_var"]
 
 
 def test_a_root_that_is_a_leaf_layer_lowers_as_a_wrapped_one():
@@ -148,4 +173,22 @@ def test_a_root_that_is_a_leaf_layer_lowers_as_a_wrapped_one():
         np.testing.assert_allclose(lowered.module()(x).data, layer(x).data, rtol=1e-6,
                                    atol=1e-6)
     training = export(nn.BatchNorm2d(3), (Tensor(np.ones((2, 3, 2, 2))),)).run_decompositions()
-    assert _functions(training) == {"functional_call"}  # it updates its buffers: kept
+    # it updates its buffers: new values, outputs of the functional program
+    assert _functions(training) == {"add", "_native_batch_norm_legit_functional", "getitem"}
+
+
+def test_a_decomposed_program_loads_decomposed_and_functional():
+    model = nn.Sequential(nn.Linear(3, 2, dtype=np.float64), nn.BatchNorm1d(2, dtype=np.float64))
+    x = Tensor(np.arange(12.0).reshape(4, 3))
+    lowered = export(model, (x,)).run_decompositions()
+    buffer = io.BytesIO()
+    save(lowered, buffer)
+    buffer.seek(0)
+    loaded = load(buffer)
+    assert [str(n.target) for n in loaded.graph.nodes if n.op == "call_function"] == [
+        str(n.target) for n in lowered.graph.nodes if n.op == "call_function"]
+    assert loaded.graph_signature.buffers_to_mutate == lowered.graph_signature.buffers_to_mutate
+    # the loaded graph's values come from zeros of the saved shapes: meta["val"] shapes agree
+    assert [n.meta["val"].shape for n in loaded.graph.nodes
+            if isinstance(n.meta.get("val"), Tensor)] == [
+        n.meta["val"].shape for n in lowered.graph.nodes if isinstance(n.meta.get("val"), Tensor)]

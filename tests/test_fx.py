@@ -112,8 +112,7 @@ def test_outputs_and_gradients_equal_the_module(name):
 def test_transformer_encoder_layer_traced_as_root_with_concrete_args():
     rng = _rng()
     layer = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, rng=rng, batch_first=True)
-    gm = fx.symbolic_trace(layer, concrete_args={"src_mask": None, "is_causal": False,
-                                                 "key_padding_mask": None, "attn_mask": None})
+    gm = fx.symbolic_trace(layer, concrete_args={"src_mask": None, "is_causal": False})
     ops = [n.target for n in gm.graph.nodes if n.op == "call_module"]
     assert ops == ["self_attn", "dropout1", "norm1", "linear1", "dropout", "linear2",
                    "dropout2", "norm2"]

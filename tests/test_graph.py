@@ -129,7 +129,8 @@ def test_validate_finds_an_op_instance_used_twice():
     y = Tensor(np.ones(2), requires_grad=True)
     add = Add()
     first = add(x, x)
-    second = add(y, y)  # overwrote the op's inputs: first now claims to come from y
+    second = Add()(y, y)
+    second.op = add  # two tensors claim one op instance (calling it again is its backward)
     with pytest.raises(ValueError, match=r"validate: one Add op produced 2 tensors \[\(2,\), "
                                          r"\(2,\)\]; create a new op instance for every call"):
         graph.validate(first * second)

@@ -39,7 +39,7 @@ FAMILIES = {
     "shape": lambda: (F.concat([_p(2, 3), _p(1, 3)], axis=0).reshape(9).view(3, 3).T[1:, :2]
                       .transpose(1, 0).sum() + F.stack([_p(2), _p(2)], axis=1).sum()
                       + F.swapaxes(_p(2, 3), 0, 1).sum()),
-    "softmax": lambda: (F.softmax(_p(2, 3), axis=0) * F.log_softmax(_p(2, 3), -1)).sum(),
+    "softmax": lambda: (F.softmax(_p(2, 3), dim=0) * F.log_softmax(_p(2, 3), -1)).sum(),
     "norm": lambda: F.layer_norm(_p(2, 4), _p(4), _p(4)).sum(),
     "loss": lambda: F.cross_entropy(_p(4, 3), [0, 1, 2, 0]) + F.mse_loss(_p(3), np.ones(3))
     + F.l1_loss(_p(3), np.zeros(3)) + F.binary_cross_entropy_with_logits(_p(3), np.ones(3)),
@@ -70,7 +70,7 @@ def test_graph_is_drawable_and_valid_after_backward(family):
 
 def test_free_drops_only_the_saved_arrays():
     x = _p(2, 3)
-    y = F.softmax(x, axis=0)
+    y = F.softmax(x, dim=0)
     op = y.op
     assert hasattr(op, "y")  # saved for backward
     y.sum().backward()
@@ -88,7 +88,7 @@ def test_attention_settings_survive_backward():
 
 def test_an_op_freed_twice_keeps_its_settings():
     x = Tensor(np.ones((2, 3)), requires_grad=True)
-    y = F.softmax(x, axis=1)
+    y = F.softmax(x, dim=1)
     op = y.op
     (y * y).sum().backward()
     op.free()  # a second time: the settings stay, the saved output is gone

@@ -72,8 +72,8 @@ OPS = {
     "GetItemFancy": (lambda a: (a * a)[[0, 0, 2]] * a[[1, 1, 0]], (3, 2)),
     "Concat": (lambda a, b: F.concat([a * a, a[:, :2] * b], 1), (2, 3), (2, 2)),
     "Stack": (lambda a, b: F.stack([a * b, b * b], 1), (2, 3), (2, 3)),
-    "Softmax": (lambda a: F.softmax(a * a, axis=0), (3, 4)),
-    "LogSoftmax": (lambda a: F.log_softmax(a * a, axis=-1), (3, 4)),
+    "Softmax": (lambda a: F.softmax(a * a, dim=0), (3, 4)),
+    "LogSoftmax": (lambda a: F.log_softmax(a * a, dim=-1), (3, 4)),
     "Sin": (lambda a: a.sin(), (4,)),
     "Cos": (lambda a: a.cos(), (4,)),
     "Tan": (lambda a: a.tan(), (4,)),
@@ -175,7 +175,7 @@ def two_outputs(a, b):
 
 
 def scalar(a, b):
-    return (a.exp() * b).sum() + (a * b).sum() ** 2 + F.log_softmax(a * b, axis=0).sum() * 0.5
+    return (a.exp() * b).sum() + (a * b).sum() ** 2 + F.log_softmax(a * b, dim=0).sum() * 0.5
 
 
 def test_functional_products_match_torch(ref):
@@ -258,7 +258,7 @@ def test_gradient_penalty_matches_torch(ref):
     weights = tuple(Tensor(ref[f"gp:{k}"], requires_grad=True) for k in ("w1", "b1", "w2"))
     scores = critic(x, *weights)
     (dx,) = grad(scores, x, Tensor(np.ones(scores.shape)), create_graph=True)
-    penalty = ((dx.norm(axis=1) - 1) ** 2).mean()
+    penalty = ((dx.norm(dim=1) - 1) ** 2).mean()
     np.testing.assert_allclose(penalty.data, ref["gp:penalty"], rtol=1e-14)
     for name, g in zip(("w1", "b1", "w2"), grad(penalty, weights, retain_graph=True)):
         np.testing.assert_allclose(g.data, ref[f"gp:grad_{name}"], rtol=1e-12, err_msg=name)

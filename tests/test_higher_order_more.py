@@ -41,10 +41,10 @@ OPS = {
                            (2, 3), (2, 3)),
     "BinaryCrossEntropyNone": (lambda a: F.binary_cross_entropy(a.sigmoid(), TARGETS,
                                                                 reduction="none"), (2, 3)),
-    "nll_loss": (lambda a: F.nll_loss(F.log_softmax(a, axis=1), np.array([0, 2])), (2, 3)),
+    "nll_loss": (lambda a: F.nll_loss(F.log_softmax(a, dim=1), np.array([0, 2])), (2, 3)),
     "smooth_l1": (lambda a, b: F.smooth_l1_loss(a * a, b, beta=0.5) + F.huber_loss(a, b * b),
                   (2, 3), (2, 3)),
-    "kl_div": (lambda a, b: F.kl_div(F.log_softmax(a, axis=1), F.softmax(b, axis=1),
+    "kl_div": (lambda a, b: F.kl_div(F.log_softmax(a, dim=1), F.softmax(b, dim=1),
                                      reduction="batchmean"), (2, 3), (2, 3)),
     "margin_losses": (lambda a, b: F.margin_ranking_loss(a, b, np.array([1.0, -1.0, 1.0]))
                       + F.soft_margin_loss(a * b, np.array([1.0, -1.0, 1.0])), (3,), (3,)),
@@ -164,7 +164,7 @@ def test_wgan_gp_critic_loss_with_bce_with_logits_matches_torch(ref):
     mix = ref["gp:mix"]
     mixed = Tensor(mix * ref["gp:real"] + (1 - mix) * ref["gp:fake"], requires_grad=True)
     (dx,) = grad(critic(mixed, *weights).sum(), mixed, create_graph=True)
-    penalty = ((dx.norm(axis=1) - 1) ** 2).mean()
+    penalty = ((dx.norm(dim=1) - 1) ** 2).mean()
     loss = (F.binary_cross_entropy_with_logits(critic(Tensor(ref["gp:real"]), *weights),
                                                np.ones((4, 1)))
             + F.binary_cross_entropy_with_logits(critic(Tensor(ref["gp:fake"]), *weights),
@@ -185,7 +185,7 @@ def test_hessian_vector_product_through_a_transformer_encoder_layer_matches_torc
                            for name, _ in layer.named_parameters()})
     names, params = zip(*layer.named_parameters())
     x, w = Tensor(ref["transformer:x"], requires_grad=True), Tensor(ref["transformer:w"])
-    y = layer(x, key_padding_mask=PADDING)
+    y = layer(x, src_key_padding_mask=PADDING)
     loss = (y * y * w).sum()
     np.testing.assert_allclose(loss.data, ref["transformer:loss"], rtol=1e-13)
     grads = grad(loss, params, create_graph=True)
@@ -257,7 +257,7 @@ def test_a_checkpointed_block_can_be_differentiated_twice():
 
     def penalty(run):
         (dx,) = grad(run(x).sum(), x, create_graph=True)
-        return ((dx.norm(axis=1) - 1) ** 2).mean()
+        return ((dx.norm(dim=1) - 1) ** 2).mean()
 
     plain = penalty(block)
     checkpointed = penalty(lambda x: checkpoint(block, x, use_reentrant=False))

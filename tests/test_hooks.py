@@ -158,6 +158,25 @@ def test_global_module_hooks_run_before_each_modules_own_as_torchs():
     assert log == ["own pre", "own post"]  # removed
 
 
+
+def test_global_deprecated_backward_hook_and_its_kind_lock(monkeypatch):
+    from dlpy.nn import module as M
+
+    monkeypatch.setattr(M, "_global_is_full_backward_hook", None)  # a fresh process's state
+    seen = []
+    handle = M.register_module_backward_hook(
+        lambda m, gi, go: seen.append((type(m).__name__, gi[0].shape, go[0].shape)))
+    relu = nn.ReLU()
+    try:
+        relu(Tensor(np.ones(3), requires_grad=True) * 2).sum().backward()
+    finally:
+        handle.remove()
+    assert seen == [("ReLU", (3,), (3,))]
+    # as torch's: the first global backward hook's kind stays, removed or not
+    with pytest.raises(RuntimeError, match="Cannot use both regular backward hooks"):
+        M.register_module_full_backward_hook(lambda m, gi, go: None)
+    assert "register_module_backward_hook" in M.__all__
+
 def test_always_called_forward_hooks_run_when_forward_raises():
     class Failing(nn.Module):
         def forward(self, x):

@@ -279,9 +279,8 @@ def test_memory_and_bit_flags():
     z = dlpy.tensor(np.array([1 + 2j]))
     np.testing.assert_array_equal(dlpy.conj_physical(z).data, [1 - 2j])
     r = dlpy.Tensor(np.array([1.0, 2.0]), requires_grad=True)
-    copy = dlpy.conj_physical(r)
-    assert copy is not r
-    copy.sum().backward()
+    assert dlpy.conj_physical(r) is r  # a real tensor: itself, as torch's (no node)
+    (dlpy.conj_physical(r) * 1).sum().backward()
     np.testing.assert_array_equal(r.grad, [1.0, 1.0])
 
 
@@ -350,3 +349,14 @@ def test_dense_tensor_flags_and_storage_identity_as_torchs():
     assert not any(getattr(x, flag) for flag in ("is_nested", "is_meta", "is_quantized",
                                                    "is_mkldnn", "is_xpu", "is_mps"))
     assert dlpy.ones(2, 2).to_sparse().sparse_dim() == 2
+
+
+def test_private_assert_raises_assertion_error_with_the_message():
+    # torch._assert (timm's PatchEmbed checks input sizes with it)
+    dlpy._assert(True, "never shown")
+    dlpy._assert(dlpy.tensor(1.0), "never shown")  # a one-element tensor by its truth
+    with pytest.raises(AssertionError, match="height 8 != 12"):
+        dlpy._assert(8 == 12, "height 8 != 12")
+    with pytest.raises(AssertionError, match="zero"):
+        dlpy._assert(dlpy.tensor(0), "zero")
+    assert "_assert" in dir(dlpy)

@@ -101,7 +101,7 @@ def test_plain_subclass_gradients_equal_plain_ones():
     a, b = rng.standard_normal((3, 4)), rng.standard_normal((4, 2))
 
     def loss(x, w):
-        return (F.softmax(F.relu(x @ w) * 2.0, axis=-1)[:, 0] ** 2).mean()
+        return (F.softmax(F.relu(x @ w) * 2.0, dim=-1)[:, 0] ** 2).mean()
 
     x, w = dlpy.Tensor(a, requires_grad=True), dlpy.Tensor(b, requires_grad=True)
     loss(x, w).backward()

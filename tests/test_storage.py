@@ -58,3 +58,33 @@ def test_frombuffer_storage_starts_at_offset():
     t.add_(1)
     assert list(buffer) == [0, 0, 0, 1, 1, 1, 1, 1]
     assert np.shares_memory(t.numpy(), np.frombuffer(buffer, np.uint8))
+
+
+def test_getsizeof_counts_the_memory():
+    """sys.getsizeof of a storage counts its bytes, as torch's (torchinfo's input size)."""
+    import sys
+
+    x = dlpy.zeros(10)
+    assert sys.getsizeof(x.untyped_storage()) - sys.getsizeof(dlpy.zeros(0).untyped_storage()) \
+        == 40
+    assert sys.getsizeof(x.storage()) - sys.getsizeof(dlpy.zeros(0).storage()) == 40
+
+
+def test_untyped_storage_from_file(tmp_path):
+    """UntypedStorage.from_file maps a file's first bytes (safetensors loads through it):
+    private by default (writes never reach the file), shared ones do; too many bytes refused."""
+    path = tmp_path / "bytes.bin"
+    path.write_bytes(bytes(range(8)))
+    private = dlpy.UntypedStorage.from_file(str(path), False, 6)
+    assert private.nbytes() == 6 and private.tolist() == [0, 1, 2, 3, 4, 5]
+    t = dlpy.asarray(private, dtype=dlpy.uint8).view(dtype=dlpy.int16)
+    assert t.tolist() == [256, 770, 1284]
+    private[0] = 9
+    assert path.read_bytes()[0] == 0
+    shared = dlpy.UntypedStorage.from_file(str(path), shared=True, nbytes=8)
+    shared[1] = 7
+    del shared
+    assert path.read_bytes()[:2] == bytes([0, 7])
+    assert dlpy.UntypedStorage.from_file(str(path), False, 0).nbytes() == 0
+    with pytest.raises(RuntimeError, match="unable to mmap 9 bytes"):
+        dlpy.UntypedStorage.from_file(str(path), False, 9)

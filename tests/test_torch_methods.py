@@ -69,7 +69,8 @@ REDUCTIONS = {
     "sum": (F.sum, Tensor.sum), "mean": (F.mean, Tensor.mean), "max": (F.amax, Tensor.amax),
     "logsumexp": (F.logsumexp, Tensor.logsumexp),
     "var": (F.var, Tensor.var), "std": (F.std, Tensor.std),
-    "norm": (lambda x, **k: F.norm(x, 2, **k), lambda x, **k: x.norm(2, **k)),
+    # (torch's norm is Python-defined: Tensor.norm and torch.norm refuse axis=/keepdims=)
+    "norm": (lambda x, **k: F.norm(x, 2, **k),),
 }
 
 
@@ -92,13 +93,20 @@ def test_dim_and_keepdim_are_axis_and_keepdims(name, dim, keepdim):
                                   "var", "std", "norm"])
 def test_axis_and_dim_together_is_an_error(name):
     x = Tensor(np.ones((2, 3)))
-    for fn in (getattr(F, name), getattr(Tensor, name)):
+    for fn in (getattr(F, name),) + ((getattr(Tensor, name),) if name != "norm" else ()):
         with pytest.raises(TypeError, match=rf"{name}: give axis or dim \(the same thing\), "
                                             "not both"):
             fn(x, axis=0, dim=0)
         with pytest.raises(TypeError, match=rf"{name}: give keepdims or keepdim \(the same "
                                             r"thing\), not both"):
             fn(x, dim=0, keepdims=True, keepdim=True)
+
+
+def test_norm_refuses_numpy_aliases_as_torchs():
+    x = Tensor(np.ones((2, 3)))
+    for call in (lambda: x.norm(2, axis=0), lambda: dlpy.norm(x, 2, keepdims=True)):
+        with pytest.raises(TypeError, match="unexpected keyword argument"):
+            call()
 
 
 @pytest.mark.parametrize("name", ["argmax", "argmin", "all", "any"])

@@ -1,6 +1,7 @@
 """torch._C's names that Python code of the ``__torch_function__`` protocol reaches for:
 ``DisableTorchFunctionSubclass``, ``DisableTorchFunction``, ``_disabled_torch_function_impl``
-and ``_has_torch_function*`` (dlpy/overrides.py has them)."""
+and ``_has_torch_function*`` (dlpy/overrides.py has them); and ``_log_api_usage_once``, which
+libraries built on torch call as they start (torchmetrics' Metric)."""
 
 from dlpy import overrides as _overrides
 
@@ -16,5 +17,10 @@ def _is_torch_function_enabled() -> bool:
     """Whether arguments' ``__torch_function__`` are called (False inside
     DisableTorchFunctionSubclass / DisableTorchFunction)."""
     return not _overrides._subclass_off
+
+def _log_api_usage_once(event: str) -> None:
+    """torch's usage-logging hook (a library names its API once per process): dlpy logs
+    nothing."""
+
 
 __all__ = ["DisableTorchFunction", "DisableTorchFunctionSubclass"]

@@ -77,6 +77,7 @@ def __dir__():
 # on first use: dlpy.bfloat16 is ml_dtypes' (an ImportError saying what to install without it)
 _LAZY += ("amp", "cpu")
 _LAZY += ("version", "torch_version")  # torch.version, torch.torch_version
+_LAZY += ("futures", "types")  # torch.futures (dlpy/futures.py), torch.types (dlpy/types.py)
 _AMP = {"bfloat16": "bfloat16", "float8_e4m3fn": "float8_e4m3fn", "float8_e5m2": "float8_e5m2",
         "autocast": "autocast",
         **{name: name for name in (
@@ -385,6 +386,11 @@ from dlpy import torch_misc as _torch_misc  # noqa: E402
 
 globals().update({_name: getattr(_torch_misc, _name) for _name in _torch_misc.TOP_LEVEL})
 __all__ += _torch_misc.TOP_LEVEL
+# the ones torch gives out= (and torch.angle)
+for _name in ("angle", "as_strided_copy", "conj_physical", "view_as_complex_copy",
+              "view_as_real_copy"):
+    globals()[_name] = _no_out(globals()[_name])
+del _name
 
 # torch's ATen-level "native" functions: native_layer_norm/batch_norm/group_norm/dropout,
 # embedding_bag's four outputs, grid_sampler, conv_tbc, the functional RNNs (native_functions.py)
@@ -591,15 +597,25 @@ def as_masked_tensor(data, mask):
 # top level as torch's; fake quantization imported on first call; dlpy.ao imported on first use
 from dlpy.ao.qtensor import (  # noqa: E402
     dequantize,
+    empty_quantized,
+    int_repr,
     per_channel_affine,
     per_channel_symmetric,
     per_tensor_affine,
     per_tensor_symmetric,
+    q_per_channel_axis,
+    q_per_channel_scales,
+    q_per_channel_zero_points,
+    q_scale,
+    q_zero_point,
     qint8,
     qint32,
+    qscheme,
     quantize_per_channel,
     quantize_per_tensor,
     quantize_per_tensor_dynamic,
+    quint2x4,
+    quint4x2,
     quint8,
 )
 
@@ -608,7 +624,11 @@ __all__ += ["_fake_quantize_learnable_per_tensor_affine", "ao", "dequantize",
             "fake_quantize_per_channel_affine", "fake_quantize_per_tensor_affine",
             "per_channel_affine", "per_channel_symmetric", "per_tensor_affine",
             "per_tensor_symmetric", "qint32", "qint8", "quantize_per_channel",
-            "quantize_per_tensor", "quantize_per_tensor_dynamic", "quint8"]
+            "quantize_per_tensor", "quantize_per_tensor_dynamic", "quint8",
+            # the quantized tensors' accessors as functions, the packed dtypes
+            "empty_quantized", "int_repr", "q_per_channel_axis", "q_per_channel_scales",
+            "q_per_channel_zero_points", "q_scale", "q_zero_point", "qscheme", "quint2x4",
+            "quint4x2"]
 
 
 def fake_quantize_per_tensor_affine(input, scale, zero_point, quant_min: int, quant_max: int):
@@ -665,14 +685,23 @@ def __getattr__(name: str):  # noqa: F811 - extends the lazy lookup above with t
         from dlpy.library import Tag as _Tag
 
         return _Tag
+    if name in _LAZY_FROM:  # torch.parse_schema, torch.Stream, ... (imported on first use)
+        return getattr(__import__(_LAZY_FROM[name], fromlist=["_"]), name)
     return _getattr_lazy(name)
+
+
+# torch.parse_schema / FunctionSchema / Argument (dlpy/aten.py), the device-generic
+# torch.Stream / Event (dlpy/accelerator.py)
+_LAZY_FROM = {"parse_schema": "dlpy.aten", "FunctionSchema": "dlpy.aten",
+              "Argument": "dlpy.aten", "Stream": "dlpy.accelerator", "Event": "dlpy.accelerator",
+              "_assert": "dlpy.torch_functions"}
 
 
 _dir_lazy = __dir__
 
 
 def __dir__():  # noqa: F811 - the lazy names above and vmap
-    return sorted(set(_dir_lazy()) | {"Tag", "vmap"})
+    return sorted(set(_dir_lazy()) | {"Tag", "vmap"} | set(_LAZY_FROM))
 
 
 from dlpy import saved_values as _saved_values  # noqa: E402
@@ -682,3 +711,7 @@ _saved_values.install()  # grad_fn._saved_self, ... on the op classes, once they
 from dlpy import return_types as _return_types  # noqa: E402
 
 _return_types.install()  # torch's names on the result types (max, sort, linalg_svd, ...)
+
+from dlpy import numpy_aliases as _numpy_aliases  # noqa: E402
+
+_numpy_aliases.install()  # torch's axis=/keepdims=/x=/x2= on the builtins' counterparts

@@ -15,8 +15,8 @@ NotImplementedError when called.
 
 from __future__ import annotations
 
-import ast
 import numbers
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -24,9 +24,10 @@ import numpy as np
 
 from dlpy._aten_schemas import NUMBERS_AS_TENSORS, SCHEMAS
 from dlpy.library import OpCallError, _find_proxy, _proxy_type, _split_top
+from dlpy.ops import ArgError
 from dlpy.tensor import Tensor
 
-__all__ = ["OpOverload", "OpOverloadPacket", "aten"]
+__all__ = ["Argument", "FunctionSchema", "OpOverload", "OpOverloadPacket", "aten", "parse_schema"]
 
 
 class _NoSchemaMatchError(OpCallError):
@@ -34,80 +35,417 @@ class _NoSchemaMatchError(OpCallError):
 
 
 # ---------------------------------------------------------------------------- schemas
-_ENUM_DEFAULTS = {"Mean": 1, "Sum": 2, "contiguous_format": "contiguous_format",
-                  "long": "long", "None": None, "True": True, "False": False}
+# torch's schema parser (torch.parse_schema, the schemas of torch.ops.aten): the type names
+# of the schema language, the Python spelling of each (an Argument's ``type``), the enum
+# defaults it reads as numbers
+_TYPE_NAMES = {"Tensor": "Tensor", "int": "int", "SymInt": "int", "float": "float",
+               "bool": "bool", "SymBool": "bool", "str": "str", "Scalar": "number",
+               "ScalarType": "int", "Layout": "int", "MemoryFormat": "int", "Device": "Device",
+               "Generator": "Generator", "Any": "Any", "complex": "complex",
+               "Storage": "Storage", "Stream": "Stream", "QScheme": "QScheme",
+               "NoneType": "NoneType", "AnyEnumType": "AnyEnumType", "Future": "Future",
+               "Await": "Await"}
+_SCALAR_TYPES = {name: code for code, names in enumerate((
+    ("uint8",), ("int8",), ("int16", "short"), ("int32", "int"), ("int64", "long"),
+    ("float16", "half"), ("float32", "float"), ("float64", "double"), ("complex32", "chalf"),
+    ("complex64", "cfloat"), ("complex128", "cdouble"), ("bool",), ("qint8",), ("quint8",),
+    ("qint32",), ("bfloat16",))) for name in names}
+_ENUM_DEFAULTS = {"int": {"Mean": 1}, "Layout": {"strided": 0},
+                  "MemoryFormat": {"contiguous_format": 0}, "ScalarType": _SCALAR_TYPES}
+_NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
+_IDENT = re.compile(r"[A-Za-z_]\w*")
 
 
-def _default(text: str) -> Any:
-    if text in _ENUM_DEFAULTS:
-        return _ENUM_DEFAULTS[text]
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
+class SchemaError(ArgError):
+    """A schema string torch's parser refuses: dlpy's ArgError (ValueError) and torch's
+    RuntimeError."""
 
 
-class Argument:
-    """One argument of an aten schema, as torch's ``Argument``: name, type, default."""
+class SchemaType:
+    """An argument's type, as torch's (``str()``: ``Tensor``, ``Optional[List[int]]``,
+    ``number`` for Scalar, ``int`` for ScalarType / Layout / MemoryFormat); ``kind`` is the
+    node ("base", "optional", "list", "dict", "tuple" or "future"/"await")."""
 
-    def __init__(self, text: str, kwarg_only: bool):
-        type_part, eq, default = text.partition("=")
-        self.type_str, self.name = type_part.rsplit(" ", 1)
-        self.kwarg_only = kwarg_only
-        self.has_default = bool(eq)
-        self.default_value = _default(default) if eq else None
-        bare = self.type_str
-        while "(" in bare:  # alias annotations: Tensor(a!), t[](a), Dict(str, t)
-            i = bare.index("(")
-            j = bare.index(")", i)
-            bare = bare[:i] + bare[j + 1:]
-        self.base = bare.split("[")[0].rstrip("?")
-        self.optional = bare.endswith("?")
-        self.is_list = "[" in bare
-        self.elem_optional = "?[" in bare
-        size = bare[bare.index("[") + 1:bare.index("]")] if self.is_list else ""
-        self.list_size = int(size) if size.isdigit() else None
-        self.is_out = "!" in self.type_str
+    def __init__(self, kind: str, name: str = "", items: tuple = (), size: int | None = None):
+        self.kind, self.name, self.items, self.size = kind, name, items, size
 
-    def __repr__(self) -> str:
-        return f"{self.type_str} {self.name}" + (
-            f"={self.default_value!r}" if self.has_default else "")
+    def __str__(self) -> str:
+        if self.kind == "base":
+            return _TYPE_NAMES.get(self.name, self.name)
+        inner = ", ".join(str(t) for t in self.items)
+        return {"optional": "Optional", "list": "List", "dict": "Dict", "tuple": "Tuple",
+                "future": "Future", "await": "Await"}[self.kind] + f"[{inner}]"
+
+    __repr__ = __str__
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, SchemaType) and str(self) == str(other)
+
+    def __hash__(self) -> int:
+        return hash(str(self))
 
 
-class FunctionSchema:
-    """An aten op's schema: ``str()`` is torch's string; ``name``, ``overload_name``,
-    ``arguments`` and ``returns`` (their type strings) as torch's FunctionSchema."""
+class AliasInfo:
+    """An alias annotation (``Tensor(a!)``, ``Tensor(a -> *)``): torch's ``_AliasInfo``."""
 
     def __init__(self, text: str):
-        self._text = text
-        head, _, rest = text.partition("(")
-        self.name, _, self.overload_name = head.partition(".")
-        depth, end = 1, -1
-        while depth:  # the parenthesis that closes the arguments
-            end += 1
-            depth += (rest[end] == "(") - (rest[end] == ")")
-        args, returns = rest[:end], rest[end + 1:].strip()
-        self.arguments: list[Argument] = []
-        kwarg_only = False
-        for part in _split_top(args):
-            if part == "*":
-                kwarg_only = True
-            else:
-                self.arguments.append(Argument(part, kwarg_only))
-        returns = returns[2:].strip() if returns.startswith("->") else returns
-        if returns.startswith("(") and returns.endswith(")"):
-            self.returns = _split_top(returns[1:-1])
-        else:
-            self.returns = [returns] if returns and returns != "()" else []
-        self.positional = [a for a in self.arguments if not a.kwarg_only]
-        self.by_name = {a.name: a for a in self.arguments}
-        self.is_mutable = any(a.is_out for a in self.arguments)
+        self._text = " ".join(text.split())
+        before, arrow, after = self._text.rstrip("!").partition("->")
+        self.is_write = self._text.endswith("!")
+        self.before_set = {s.strip() for s in before.split("|")}
+        self.after_set = {s.strip() for s in after.split("|")} if arrow else set(self.before_set)
 
     def __str__(self) -> str:
         return self._text
 
+
+class _TypeReader:
+    """Reads one schema type (``Tensor(a!)?[]``, ``int[2]?``, ``Dict(str, Tensor)``,
+    ``(int, int)``) into (its SchemaType, its alias annotation, its text as torch prints it,
+    whether a list's elements may be None)."""
+
+    def __init__(self, text: str, where: str, allow_typevars: bool):
+        self.text, self.where, self.typevars = text, where, allow_typevars
+
+    def fail(self, message: str):
+        raise SchemaError(f"{message}:\n{self.where}")
+
+    def read(self) -> tuple[SchemaType, AliasInfo | None, str, bool]:
+        self.i = 0
+        kind, alias, shown, elem_optional = self._type()
+        if self.text[self.i:].strip():
+            self.fail(f"expected ident but found {self.text[self.i:].strip()!r}")
+        return kind, alias, shown, elem_optional
+
+    def _skip(self) -> None:
+        while self.i < len(self.text) and self.text[self.i].isspace():
+            self.i += 1
+
+    def _group(self) -> str:
+        """The text between the parenthesis at ``i`` and the one that closes it."""
+        depth, start = 0, self.i
+        for j in range(self.i, len(self.text)):
+            depth += (self.text[j] == "(") - (self.text[j] == ")")
+            if depth == 0:
+                self.i = j + 1
+                return self.text[start + 1:j]
+        self.fail("expected ) but found 'eof'")
+
+    def _type(self) -> tuple[SchemaType, AliasInfo | None, str, bool]:
+        self._skip()
+        if self.text.startswith("(", self.i):  # a tuple type
+            items = [_TypeReader(t, self.where, self.typevars).read()
+                     for t in _split_top(self._group())]
+            kind = SchemaType("tuple", items=tuple(t[0] for t in items))
+            shown = "(" + ", ".join(t[2] for t in items) + ")"
+            alias = None
+        else:
+            match = _IDENT.match(self.text, self.i)
+            if match is None:
+                self.fail(f"expected ident but found {self.text[self.i:self.i + 1]!r}")
+            name = match.group()
+            self.i = match.end()
+            self._skip()
+            known = name in _TYPE_NAMES and name not in ("Future", "Await")
+            if name in ("Dict", "Future", "Await") and self.text.startswith("(", self.i):
+                items = [_TypeReader(t, self.where, self.typevars).read()
+                         for t in _split_top(self._group())]
+                kind = SchemaType(name.lower() if name != "Dict" else "dict",
+                                  items=tuple(t[0] for t in items))
+                shown, alias = f"{name}({', '.join(t[2] for t in items)})", None
+            elif known or (self.typevars and name[:1].islower()):
+                kind, shown, alias = SchemaType("base", name), name, None
+            else:
+                self.fail("unknown type specifier. Common valid schema types include Tensor, "
+                          "SymInt, int, float, bool, Scalar")
+        self._skip()
+        if self.text.startswith("(", self.i):  # an alias annotation: Tensor(a!)
+            alias = AliasInfo(self._group())
+            shown += f"({alias})"
+        elem_optional = False
+        while True:  # suffixes: ? and [N], in any order
+            self._skip()
+            if self.text.startswith("?", self.i):
+                self.i += 1
+                kind, shown = SchemaType("optional", items=(kind,)), shown + "?"
+            elif self.text.startswith("[", self.i):
+                end = self.text.find("]", self.i)
+                size = self.text[self.i + 1:end].strip() if end > 0 else "x"
+                if not (size == "" or size.isdigit()):
+                    self.fail(f"expected number but found {size!r}")
+                self.i = end + 1
+                elem_optional = kind.kind == "optional"
+                if alias is not None and "(" in shown:  # Tensor(a)?[]: torch's Tensor?(a)[]
+                    shown = shown.replace(f"({alias})", "") + f"({alias})"
+                kind = SchemaType("list", items=(kind,), size=int(size) if size else None)
+                shown += f"[{size}]"
+                if self.text.startswith("(", self.i):  # Tensor(a)[] written Tensor[](a)
+                    alias = AliasInfo(self._group())
+                    shown += f"({alias})"
+            else:
+                return kind, alias, shown, elem_optional
+
+
+def _number(text: str) -> int | float:
+    return float(text) if any(c in text for c in ".eE") else int(text)
+
+
+def _float_str(value: float) -> str:
+    """A float default as torch prints it: 17 significant digits, a '.' if it has none."""
+    text = f"{value:.17g}"
+    return text if any(c in text for c in ".en") else text + "."
+
+
+class Argument:
+    """One argument (or return) of a schema, as torch's ``Argument``: ``name`` ('' for an
+    unnamed return), ``type`` (its Python spelling: ``str(type)``), ``default_value`` (None
+    when there is none: ``has_default_value()``), ``kwarg_only``, ``N`` (an ``int[2]``'s 2),
+    ``alias_info``, ``is_write`` and ``is_out`` (written to, and keyword-only: an out=)."""
+
+    def __init__(self, text: str, kwarg_only: bool, where: str = "", allow_typevars: bool = True,
+                 is_return: bool = False):
+        where = where or text
+        declaration, eq, default = _split_default(text)
+        declaration = declaration.strip()
+        match = re.search(r"\s([A-Za-z_]\w*)$", declaration)
+        if match is None and not is_return:
+            tail = declaration.split()[-1] if declaration.split() else "eof"
+            kind = "number" if tail[:1].isdigit() else "eof" if tail == "eof" else tail
+            raise SchemaError(f"expected ident but found {kind!r} here:\n{where}")
+        type_text = declaration[:match.start()] if match else declaration
+        if match and is_return and not type_text.strip():
+            type_text, match = declaration, None  # a return of one word: its type
+        self.name = match.group(1) if match else ""
+        reader = _TypeReader(type_text, where, allow_typevars)
+        self.type, self.alias_info, self.type_str, self.elem_optional = reader.read()
+        self.real_type = self.type
+        self.kwarg_only = kwarg_only
+        bare = self.type.items[0] if self.type.kind == "optional" else self.type
+        self.optional = self.type.kind == "optional"
+        self.is_list = bare.kind == "list"
+        self.N = self.list_size = bare.size if self.is_list else None
+        element = bare.items[0] if self.is_list else bare
+        element = element.items[0] if element.kind == "optional" else element
+        self.base = element.name if element.kind == "base" else element.kind
+        self.is_write = self.alias_info is not None and self.alias_info.is_write
+        self.is_out = self.is_write and kwarg_only
+        self.has_default = bool(eq)
+        self.default_value = self._default(default.strip(), where) if eq else None
+
+    def has_default_value(self) -> bool:
+        return self.has_default
+
+    def _default(self, text: str, where: str) -> Any:
+        """The default written ``text`` as a value of this argument's type."""
+        def invalid():
+            raise SchemaError(f"\ninvalid numeric default value:\n{where}")
+
+        if text == "None":
+            if self.is_list and not self.optional:
+                raise SchemaError(f"expected [ but found 'None' here:\n{where}")
+            return None
+        if self.is_list:
+            if self.base not in ("int", "SymInt", "float", "bool", "complex"):
+                raise SchemaError(f"\nlists are only supported for float, int and complex "
+                                  f"types:\n{where}")
+            if text.startswith("[") and text.endswith("]"):
+                return [self._scalar(t, where, invalid) for t in _split_top(text[1:-1])]
+            if self.list_size is None:
+                raise SchemaError(f"expected [ but found {text!r} here:\n{where}")
+            value = self._scalar(text, where, invalid)  # int[2] k=1: [1, 1] (int[2]? k=1: 1)
+            return value if self.optional else [value] * self.list_size
+        return self._scalar(text, where, invalid)
+
+    def _scalar(self, text: str, where: str, invalid: Callable) -> Any:
+        if not text:
+            raise SchemaError(f"expected number but found ')' here:\n{where}")
+        if text[:1] in "\"'" and text[-1:] == text[:1] and len(text) > 1:
+            if self.base == "Device":
+                from dlpy.device import device
+                return device(text[1:-1])
+            return text[1:-1] if self.base in ("str", "Any", "t") else invalid()
+        if text in ("True", "False"):
+            return text == "True"
+        enum = _ENUM_DEFAULTS.get(self.base, {})
+        if text in enum:
+            return enum[text]
+        if not _NUMBER.match(text):
+            invalid()
+        value = _number(text)
+        return float(value) if self.base in ("float", "SymFloat") else value
+
+    def _default_str(self, value: Any = None, top: bool = True) -> str:
+        value = self.default_value if top else value
+        if isinstance(value, list) and self.type_str.startswith("int[") and len(value) > 1 \
+                and all(v == value[0] for v in value):
+            return self._default_str(value[0], False)  # torch's: int[2] padding=0
+        if isinstance(value, list):
+            return "[" + ", ".join(self._default_str(v, False) for v in value) + "]"
+        if isinstance(value, str):
+            return f'"{value}"'
+        if isinstance(value, float):
+            return _float_str(value)
+        return str(value)  # None, True, ints, a device (cpu, cuda:1)
+
+    def __str__(self) -> str:
+        text = f"{self.type_str} {self.name}".rstrip()
+        return text + (f"={self._default_str()}" if self.has_default else "")
+
     def __repr__(self) -> str:
-        return self._text
+        return f"<torch.Argument {self}>"
+
+
+def _split_default(text: str) -> tuple[str, bool, str]:
+    """``Type name=default`` split at its '=' (outside brackets and quotes)."""
+    depth, quote = 0, None
+    for i, c in enumerate(text):
+        if quote:
+            quote = None if c == quote else quote
+        elif c in "\"'":
+            quote = c
+        elif c in "([":
+            depth += 1
+        elif c in ")]":
+            depth -= 1
+        elif c == "=" and depth == 0:
+            return text[:i], True, text[i + 1:]
+    return text, False, ""
+
+
+def _closing(text: str, start: int) -> int:
+    """The index of the parenthesis closing the one at ``start`` (-1: none)."""
+    depth, quote = 0, None
+    for i in range(start, len(text)):
+        c = text[i]
+        if quote:
+            quote = None if c == quote else quote
+        elif c in "\"'":
+            quote = c
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1
+
+
+class FunctionSchema:
+    """An op's schema, as torch's ``FunctionSchema`` (``torch.parse_schema``'s result and
+    ``torch.ops.aten.add.Tensor._schema``): ``name`` (``aten::add``), ``overload_name``,
+    ``arguments`` and ``returns`` (Arguments), ``is_mutable``; ``str()`` is the schema as
+    torch prints it (types and defaults written one way: ``float x=2.`` ,``str s="a"``,
+    ``ScalarType d=4``); equal schemas print alike. A malformed string raises torch's
+    RuntimeError (a SchemaError)."""
+
+    def __init__(self, text: str, allow_typevars: bool = True):
+        self._text = text
+        where = text
+        stripped = text.strip()
+        match = re.match(r"([A-Za-z_]\w*(?:::[A-Za-z_]\w*)?)", stripped)
+        if match is None:
+            found = stripped[:1] or "eof"
+            raise SchemaError(f"expected ident but found {found!r} here:\n{where}")
+        self.name = match.group(1)
+        rest = stripped[match.end():]
+        self.overload_name = ""
+        if rest.startswith("."):
+            overload = _IDENT.match(rest, 1)
+            if overload is None:
+                raise SchemaError(f"expected ident but found {rest[1:2] or 'eof'!r} here:\n"
+                                  f"{where}")
+            self.overload_name = overload.group()
+            rest = rest[overload.end():]
+        rest = rest.lstrip()
+        if not rest:
+            raise SchemaError("Tried to parse a function schema but only the operator name "
+                              "was given")
+        if not rest.startswith("("):
+            raise SchemaError(f"expected eof but found {rest.split()[0]!r} here:\n{where}")
+        end = _closing(rest, 0)
+        if end < 0:
+            raise SchemaError(f"expected ) but found 'eof' here:\n{where}")
+        args, returns = rest[1:end], rest[end + 1:].strip()
+        if not returns.startswith("->"):
+            raise SchemaError(f"expected arrow but found {returns[:1] or 'eof'!r} here:\n"
+                              f"{where}")
+        returns = returns[2:].strip()
+        self.arguments: list[Argument] = []
+        self.is_vararg = False
+        kwarg_only = False
+        for part in _split_top(args):
+            if part == "*":
+                kwarg_only = True
+            elif part == "...":
+                self.is_vararg = True
+            else:
+                self.arguments.append(Argument(part, kwarg_only, where, allow_typevars))
+        seen_default = False
+        for a in self.arguments:
+            if a.has_default and not a.kwarg_only:
+                seen_default = True
+            elif seen_default and not a.kwarg_only:
+                raise SchemaError("!seen_default_arg || arg.kwarg_only() INTERNAL ASSERT "
+                                  "FAILED: a positional argument without a default follows "
+                                  "one with a default")
+        if not returns:
+            raise SchemaError(f"expected ident but found 'eof' here:\n{where}")
+        self.is_varret = returns == "..."
+        if self.is_varret:
+            parts = []
+        elif returns.startswith("(") and _closing(returns, 0) == len(returns) - 1:
+            parts = _split_top(returns[1:-1])
+        elif returns.startswith("("):
+            raise SchemaError(f"expected ident but found 'eof' here:\n{where}")
+        else:
+            parts = [returns]
+        self.returns = [Argument(p, False, where, allow_typevars, is_return=True)
+                        for p in parts]
+        self.positional = [a for a in self.arguments if not a.kwarg_only]
+        self.by_name = {a.name: a for a in self.arguments}
+        self.is_mutable = any(a.is_write for a in self.arguments)
+
+    def __str__(self) -> str:
+        overload = f".{self.overload_name}" if self.overload_name else ""
+        parts, starred = [], False
+        for a in self.arguments:
+            if a.kwarg_only and not starred:
+                parts.append("*")
+                starred = True
+            parts.append(str(a))
+        if self.is_vararg:
+            parts.append("...")
+        if self.is_varret:
+            returns = "..."
+        elif len(self.returns) == 1:
+            returns = str(self.returns[0])
+        else:
+            returns = "(" + ", ".join(str(r) for r in self.returns) + ")"
+        return f"{self.name}{overload}({', '.join(parts)}) -> {returns}"
+
+    __repr__ = __str__
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, FunctionSchema):
+            raise TypeError(f"__eq__(): incompatible function arguments: expected a "
+                            f"FunctionSchema, got {type(other).__name__}")
+        return str(self) == str(other)
+
+    def __ne__(self, other) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+
+def parse_schema(schema: str, allow_typevars: bool = True) -> FunctionSchema:
+    """torch.parse_schema: the FunctionSchema of a schema string
+    (``"aten::add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor"``);
+    ``allow_typevars=False`` refuses type variables (``t``). Not a string: TypeError."""
+    if not isinstance(schema, str) or not isinstance(allow_typevars, bool):
+        raise TypeError(f"parse_schema(): incompatible function arguments: expected (schema: "
+                        f"str, allow_typevars: bool = True), got {type(schema).__name__}")
+    return FunctionSchema(schema, allow_typevars)
 
 
 # ---------------------------------------------------------------------------- argument types
@@ -332,6 +670,16 @@ def _native_functions():
     return native_functions
 
 
+def _batch_norm_functional(input, weight, bias, running_mean, running_var, training,  # noqa: A002
+                           momentum, eps):
+    """aten._native_batch_norm_legit_functional: native_batch_norm's (out, save_mean,
+    save_invstd) and the updated running statistics as new tensors (the inputs unchanged)."""
+    mean, var = running_mean.clone(), running_var.clone()
+    out, save_mean, save_invstd = _native_functions().native_batch_norm(
+        input, weight, bias, mean, var, training, momentum, eps)
+    return out, save_mean, save_invstd, mean, var
+
+
 def _inplace_fill(self, value):
     return self.fill_(value)
 
@@ -380,6 +728,15 @@ _IMPLS: dict[str, Callable] = {
     "layer_norm.default": lambda input, normalized_shape, weight=None, bias=None, eps=1e-5,
     cudnn_enable=True: _F().layer_norm(input, list(normalized_shape), weight, bias, eps),
     "native_batch_norm.default": _native("native_batch_norm"),
+    "_native_batch_norm_legit_functional.default": _batch_norm_functional,
+    "_native_batch_norm_legit_no_training.default": lambda input, weight, bias, running_mean,
+    running_var, momentum, eps: _native_functions().native_batch_norm(
+        input, weight, bias, running_mean, running_var, False, momentum, eps),
+    "_native_batch_norm_legit.no_stats": lambda input, weight, bias, training, momentum,
+    eps: _native_functions().native_batch_norm(input, weight, bias, None, None, training,
+                                               momentum, eps),
+    "scaled_dot_product_attention.default": _f("scaled_dot_product_attention"),
+    "numpy_T.default": lambda self: self.permute(*reversed(range(self.ndim))),
     "batch_norm.default": lambda input, weight, bias, running_mean, running_var, training,
     momentum, eps, cudnn_enabled: _F().batch_norm(input, running_mean, running_var, weight,
                                                   bias, training, momentum, eps),
@@ -416,6 +773,8 @@ _IMPLS: dict[str, Callable] = {
         size, fill_value, **{"dtype": self.dtype,
                              **{k: v for k, v in kw.items() if v is not None}}),
     "copy_.default": lambda self, src, non_blocking=False: self.copy_(src),
+    # functional copy_: a new tensor of self's shape and dtype holding src (broadcast)
+    "copy.default": lambda self, src, non_blocking=False: self.clone().copy_(src),
     "clone.default": lambda self, memory_format=None: self.clone(),
     "detach.default": lambda self: self.detach(), "_to_copy.default": _to_copy,
     "to.dtype": _to("dtype"), "to.other": _to("other"), "to.device": _to("device"),
@@ -433,6 +792,8 @@ _IMPLS: dict[str, Callable] = {
     "div_.Tensor": _method("div_"), "div_.Scalar": _method("div_"),
     "abs_.default": _method("abs_"), "relu_.default": _method("relu_"),
     "sigmoid_.default": _method("sigmoid_"),
+    "linalg_vector_norm.default": lambda self, ord=2, dim=None, keepdim=False, dtype=None:
+    _dlpy().linalg.vector_norm(self, ord, _dims(dim), keepdim, dtype=dtype),
     "sort.default": _tuple(_d("sort")), "sort.stable": _tuple(_sort_stable),
     "topk.default": _tuple(_d("topk")), "var_mean.correction": None,
     "expand_as.default": _method("expand_as"), "view_as.default": _method("view_as"),
@@ -499,6 +860,11 @@ def _generic(opname: str) -> Callable | None:
 
 
 # ---------------------------------------------------------------------------- overloads
+# dlpy.utils._python_dispatch.redispatch while dispatch modes or subclasses are about: calling
+# an overload then goes through them (None otherwise: the overload runs)
+_dispatcher: Callable | None = None
+
+
 class OpOverload:
     """``dlpy.ops.aten.add.Tensor``: one ATen op of one schema."""
 
@@ -526,7 +892,7 @@ class OpOverload:
     @property
     def is_view(self) -> bool:
         returns = self._schema.returns
-        return bool(returns) and "(" in returns[0] and "!" not in returns[0]
+        return bool(returns) and returns[0].alias_info is not None and not returns[0].is_write
 
     def name(self) -> str:
         overload = "" if self._overloadname == "default" else f".{self._overloadname}"
@@ -614,6 +980,8 @@ class OpOverload:
         return self._impl
 
     def __call__(self, /, *args, **kwargs):  # (``self=`` is the schema's first argument)
+        if _dispatcher is not None:  # a TorchDispatchMode or __torch_dispatch__ class is about
+            return _dispatcher(self, args, kwargs)
         args, kwargs = self._bind(args, kwargs)
         return self._run(args, kwargs)
 
@@ -644,7 +1012,7 @@ class OpOverload:
         returns = self._schema.returns
         if len(returns) > 1 and isinstance(result, tuple) and type(result) is not tuple:
             result = tuple(result)  # torch's ops return plain tuples, not named ones
-        elif len(returns) == 1 and returns[0].startswith("Tensor") and "[]" in returns[0] \
+        elif len(returns) == 1 and returns[0].base == "Tensor" and returns[0].is_list \
                 and isinstance(result, tuple):
             result = list(result)
         return result

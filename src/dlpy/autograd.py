@@ -1034,3 +1034,53 @@ def _grad_mode_module():
 
 grad_mode = _grad_mode_module()
 sys.modules[grad_mode.__name__] = grad_mode
+
+
+def _anomaly_mode_module():
+    """torch.autograd.anomaly_mode: detect_anomaly and set_detect_anomaly (dlpy.tensor's)."""
+    module = types.ModuleType(f"{__name__}.anomaly_mode", "torch.autograd.anomaly_mode's "
+                              "anomaly detection blocks")
+    module.__all__ = ["detect_anomaly", "set_detect_anomaly"]
+    module.detect_anomaly, module.set_detect_anomaly = detect_anomaly, set_detect_anomaly
+    return module
+
+
+anomaly_mode = _anomaly_mode_module()
+sys.modules[anomaly_mode.__name__] = anomaly_mode
+
+
+# torch.autograd's profiler enums and checks (torch.autograd.ProfilerActivity is
+# torch.profiler's), and the view-replay switch
+from dlpy.autograd_profiler import DeviceType, ProfilerState  # noqa: E402, F401
+from dlpy.profiler import ProfilerActivity, kineto_available  # noqa: E402, F401
+
+_view_replay = [False]
+
+
+def is_view_replay_enabled() -> bool:
+    """Whether autograd replays views' original view functions (torch's switch for
+    functionalized tensors; off at start). dlpy's views always keep their view function, so
+    the switch only reads back what ``_force_original_view_tracking`` set."""
+    return _view_replay[0]
+
+
+class _force_original_view_tracking(_DecoratorContextManager):  # noqa: N801 - torch's name
+    """Set the view-replay switch at once (as torch's) and back to the previous value at the
+    end of a ``with`` block; as a decorator, only while the decorated function runs."""
+
+    def __init__(self, mode: bool) -> None:
+        self.prev, self.mode = _view_replay[0], bool(mode)
+        _view_replay[0] = self.mode
+
+    def __call__(self, function):
+        _view_replay[0] = self.prev
+        return super().__call__(function)
+
+    def __enter__(self) -> None:
+        _view_replay[0] = self.mode
+
+    def __exit__(self, *exc) -> None:
+        _view_replay[0] = self.prev
+
+    def clone(self):
+        return self.__class__(self.mode)

@@ -303,9 +303,10 @@ class saved_tensors_hooks:  # noqa: N801 - torch's name
     """torch.autograd.graph.saved_tensors_hooks: within the block, ``pack_hook(tensor)`` is
     called for each tensor a custom Function saves (``ctx.save_for_backward``) and
     ``unpack_hook(packed)`` gives it back when backward reads ``ctx.saved_tensors`` (it must
-    give a Tensor: TypeError). As torch's, a tensor saved through the hooks is not checked
-    for in-place changes. dlpy's built-in ops keep their arrays without calling the hooks.
-    ``with ... as h`` gives None, as torch's."""
+    give a Tensor: TypeError). The built-in ops pack what they save for backward too, once
+    each, in torch's order, and their backward (or ``grad_fn._saved_*``) computes with what
+    unpack gives (dlpy.tensor._pack_saved). As torch's, a tensor saved through the hooks is
+    not checked for in-place changes. ``with ... as h`` gives None, as torch's."""
 
     def __init__(self, pack_hook: Callable, unpack_hook: Callable):
         self.pack_hook, self.unpack_hook = pack_hook, unpack_hook
@@ -318,9 +319,11 @@ class saved_tensors_hooks:  # noqa: N801 - torch's name
                 raise TypeError(f"saved_tensors_hooks: the pack and unpack hooks must be "
                                 f"callable, got {type(hook).__name__}")
         _saved_hooks.append((self.pack_hook, self.unpack_hook))
+        _engine._pack_hooks = _saved_hooks[-1]  # the built-in ops pack with them (Op.__call__)
 
     def __exit__(self, *exc) -> None:
         _saved_hooks.pop()
+        _engine._pack_hooks = _saved_hooks[-1] if _saved_hooks else None
 
 
 class save_on_cpu(saved_tensors_hooks):  # noqa: N801 - torch's name
@@ -948,3 +951,17 @@ def once_differentiable(backward: Callable) -> Callable:
 
     wrapper.once_differentiable = True
     return wrapper
+
+
+class InplaceFunction(Function):
+    """torch.autograd.function.InplaceFunction: a Function whose instance carries an
+    ``inplace`` flag (``InplaceFunction(inplace=True)``; default False), for legacy
+    Functions that choose between an in-place and an out-of-place forward. Subclass it as a
+    Function (static forward and backward, ``apply``)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
+
+__all__ += ["InplaceFunction"]

@@ -18,14 +18,58 @@ with ``key_averages``, ``table``, ``total_average``, ``self_cpu_time_total`` and
 
 from __future__ import annotations
 
+import enum
 import os
 from collections.abc import Callable
 
 from dlpy import profiler as _profiler
 from dlpy.profiler import EventList, FunctionEvent, FunctionEventAvg, record_function
 
-__all__ = ["EventList", "FunctionEvent", "FunctionEventAvg", "emit_itt", "emit_nvtx", "profile",
-           "record_function"]
+__all__ = ["DeviceType", "EventList", "FunctionEvent", "FunctionEventAvg", "ProfilerState",
+           "emit_itt", "emit_nvtx", "profile", "record_function"]
+
+
+class DeviceType(enum.IntEnum):
+    """torch.autograd.DeviceType (c10's device types as the profiler names them): torch's
+    members and values. dlpy's events are all on the CPU."""
+
+    CPU = 0
+    CUDA = 1
+    MKLDNN = 2
+    OPENGL = 3
+    OPENCL = 4
+    IDEEP = 5
+    HIP = 6
+    FPGA = 7
+    MAIA = 8
+    XLA = 9
+    Vulkan = 10
+    Metal = 11
+    XPU = 12
+    MPS = 13
+    MTIA = 19
+    Meta = 14
+    HPU = 15
+    VE = 16
+    Lazy = 17
+    IPU = 18
+    PrivateUse1 = 20
+
+
+class ProfilerState(enum.IntEnum):
+    """torch.autograd.ProfilerState: the profiler's modes, torch's members and values (dlpy's
+    profiler records CPU events only, whatever the mode)."""
+
+    Disabled = 0
+    CPU = 1
+    CUDA = 2
+    NVTX = 3
+    ITT = 4
+    PRIVATEUSE1 = 5
+    KINETO = 6
+    KINETO_GPU_FALLBACK = 7
+    KINETO_PRIVATEUSE1_FALLBACK = 8
+    KINETO_PRIVATEUSE1 = 9
 
 
 class _NotReentrantError(RuntimeError):

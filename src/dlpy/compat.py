@@ -37,19 +37,39 @@ nothing else:
 Line numbers are kept; transformed code is never written to a ``.pyc`` (a plain ``python`` run
 of the same files compiles them afresh); the finder serving the program's modules is removed
 after the run, and the program's modules loaded through it leave ``sys.modules``.
-``install()``/``as_torch()`` give the aliases only: code they import is not rewritten. While
-they stand, numpy's floating-point warnings are off (torch gives inf and nan silently).
+``install()``/``as_torch()`` give the aliases, and one rewrite: an installed library written
+for torch (a ``.py`` file of site-packages, not dlpy's, whose source imports torch, torchvision
+or torchaudio: ``torchinfo`` reads ``inputs[0].data.size()``) imported while they stand is
+compiled with the same ``X.data`` rewrite (``_LibraryFinder``; it stays loaded after, as any
+module imported under the aliases); other code they import is not rewritten. While they stand,
+numpy's floating-point warnings are off (torch gives inf and nan silently).
+
+A library's rewritten code is kept on disk (``library_code``), as Python keeps ``.pyc`` files
+but apart from them: ``<cache>/compat/<interpreter>/<key[:2]>/<key>`` under ``DLPY_CACHE_DIR``
+(else ``$XDG_CACHE_HOME/dlpy``, else ``~/.cache/dlpy``), the key a SHA-256 of the file's source
+bytes, its path, this module's own source (the rewrite) and the interpreter's bytecode magic and
+optimisation level: everything the compiled code depends on, so an entry is never stale (an edit
+of the library, of dlpy's rewrite, another Python, is another key). Parsing and rewriting a big
+library (torchmetrics: 300 files) takes seconds; loading its entries, tens of milliseconds.
+Entries are written whole (a temporary file, then a rename) and checked on reading (a digest of
+their bytes); a folder that cannot be written leaves them unwritten. It is dlpy's cache, not
+Python's ``__pycache__``: ``PYTHONDONTWRITEBYTECODE`` (set in many containers to keep ``.pyc``
+files out of source folders) does not turn it off; ``DLPY_COMPAT_CACHE=0`` does.
 """
 
 from __future__ import annotations
 
 import ast
 import contextlib
+import functools
+import hashlib
 import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import marshal
 import os
+import re
 import runpy
 import sys
 import sysconfig
@@ -66,6 +86,11 @@ MODULE_MAP = {
     "torch": "dlpy",
     "torch.nn.functional": "dlpy.functional",
     "torch.utils.data": "dlpy.data",
+    # torch's legacy names of its quantization modules (torch.quantization.quantize_dynamic)
+    "torch.quantization": "dlpy.ao.quantization",
+    "torch.nn.quantized": "dlpy.ao.nn.quantized",
+    "torch.nn.intrinsic": "dlpy.ao.nn.intrinsic",
+    "torch.nn.qat": "dlpy.ao.nn.qat",
     "torchvision": "dlpy.vision",
     "torchaudio": "dlpy.audio",
 }
@@ -186,6 +211,10 @@ def install() -> None:
             setattr(parent, child, importlib.import_module(module_name))
             finder.attributes_added.append((parent, child))
     sys.meta_path.insert(0, finder)
+    _state["library_finder"] = _LibraryFinder()
+    index = next((i for i, f in enumerate(sys.meta_path)
+                  if f is importlib.machinery.PathFinder), len(sys.meta_path))
+    sys.meta_path.insert(index, _state["library_finder"])
     # torch.__version__ is the PyTorch version dlpy follows (dlpy/version.py), so a program's
     # version gates take that branch; dlpy's own version comes back with uninstall()
     import dlpy
@@ -212,6 +241,8 @@ def uninstall() -> None:
         return
     with contextlib.suppress(ValueError):
         sys.meta_path.remove(finder)
+    with contextlib.suppress(ValueError):
+        sys.meta_path.remove(_state.pop("library_finder", None))
     for name in [n for n in sys.modules if _is_torch_name(n)]:
         del sys.modules[name]
     for parent, child in reversed(finder.attributes_added):
@@ -457,6 +488,128 @@ class _ProgramFinder(importlib.abc.MetaPathFinder):
             return None
         spec.loader = _ProgramLoader(fullname, spec.origin)
         self.loaded.append(fullname)
+        return spec
+
+
+# a line of source importing torch (torchvision, torchaudio): `import torch.nn as nn`,
+# `from torch import Tensor`, `import numpy as np, torch`
+_IMPORTS_TORCH = re.compile(
+    rb"^[ \t]*(?:from[ \t]+torch(?:vision|audio)?[ \t.]|import[ \t][^#\n]*"
+    rb"\btorch(?:vision|audio)?\b)", re.M)
+
+
+def is_torch_library_file(path: str | None, source: bytes | None = None) -> bool:
+    """Whether ``path`` is a ``.py`` file of an installed package (site-packages, dist-packages)
+    written for torch: its source (``source``, else read) imports torch, torchvision or
+    torchaudio. dlpy's own files never are (dlpy may be installed there too)."""
+    if not path or not path.endswith(".py"):
+        return False
+    real = os.path.realpath(path)
+    parts = real.split(os.sep)
+    if "site-packages" not in parts and "dist-packages" not in parts:
+        return False
+    if _inside(real, _dlpy_folder()):
+        return False
+    if source is None:
+        try:
+            with open(real, "rb") as file:
+                source = file.read()
+        except OSError:
+            return False
+    # (a file naming none of them is decided without the pattern's line-by-line search)
+    return b"torch" in source and _IMPORTS_TORCH.search(source) is not None
+
+
+@functools.cache
+def _dlpy_folder() -> str:
+    """dlpy's own folder, links resolved."""
+    return os.path.realpath(os.path.dirname(sys.modules["dlpy"].__file__))
+
+
+def _code_cache_folder() -> str | None:
+    """Where ``library_code`` keeps this interpreter's entries (None: the cache is off)."""
+    if os.environ.get("DLPY_COMPAT_CACHE", "1") == "0":
+        return None
+    root = os.environ.get("DLPY_CACHE_DIR")
+    if not root:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
+                                                                 ".cache")
+        root = os.path.join(base, "dlpy")
+    return os.path.join(root, "compat", sys.implementation.cache_tag or "python")
+
+
+_rewrite_digest: list[bytes] = []  # the hash of this module's source, read once
+
+
+def _code_key(source: bytes, path: str) -> str:
+    """The cache key of ``path``'s rewritten code: what the code object depends on."""
+    if not _rewrite_digest:
+        with open(__file__, "rb") as file:
+            _rewrite_digest.append(hashlib.sha256(file.read()).digest())
+    digest = hashlib.sha256(importlib.util.MAGIC_NUMBER)
+    for part in (_rewrite_digest[0], str(sys.flags.optimize).encode(),
+                 os.fsencode(path), source):
+        digest.update(len(part).to_bytes(8, "little"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def library_code(source: bytes, path: str) -> types.CodeType:
+    """``program_code(source, path)`` through the on-disk cache of rewritten code (the module's
+    docstring): an entry found and intact is loaded, else the source is compiled and its entry
+    written (best effort: a cache that cannot be read or written only costs the compiling)."""
+    folder = _code_cache_folder()
+    if folder is None:
+        return program_code(source, path)
+    try:
+        key = _code_key(source, path)
+    except OSError:  # this module's source unreadable (a zip): no key that covers the rewrite
+        return program_code(source, path)
+    entry = os.path.join(folder, key[:2], key)
+    try:
+        with open(entry, "rb") as file:
+            stored = file.read()
+        check, payload = stored[:32], stored[32:]
+        if hashlib.sha256(payload).digest() == check:
+            code = marshal.loads(payload)
+            if isinstance(code, types.CodeType) and code.co_filename == path:
+                return code
+    except (OSError, EOFError, ValueError, TypeError):
+        pass
+    code = program_code(source, path)
+    payload = marshal.dumps(code)
+    temporary = f"{entry}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(entry), exist_ok=True)
+        with open(temporary, "wb") as file:
+            file.write(hashlib.sha256(payload).digest() + payload)
+        os.replace(temporary, entry)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+    return code
+
+
+class _LibraryLoader(_ProgramLoader):
+    """An installed library's module: rewritten as a program's (``_ProgramLoader``), its code
+    kept in the cache of rewritten code (``library_code``)."""
+
+    def source_to_code(self, data, path, *, _optimize=-1):
+        return library_code(data, path)
+
+
+class _LibraryFinder(importlib.abc.MetaPathFinder):
+    """While the aliases stand (before the path finder): an installed library's module written
+    for torch (``is_torch_library_file``) is served by ``_ProgramLoader``, so its ``X.data``
+    reads and stores as torch's (a Tensor, never dlpy's numpy array); any other module is left
+    to the finders after it."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        if (spec is None or type(spec.loader) is not importlib.machinery.SourceFileLoader
+                or not is_torch_library_file(spec.origin)):
+            return None
+        spec.loader = _LibraryLoader(fullname, spec.origin)
         return spec
 
 

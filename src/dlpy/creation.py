@@ -79,12 +79,12 @@ def _laid_like(name: str, values: np.ndarray, like: np.ndarray, memory_format) -
         if like.flags.c_contiguous:
             return values
         if like.size and all(like.strides):  # like's axes in its memory order, made dense
-            axes = np.argsort([-s for s in like.strides], kind="stable")
+            axes = np.argsort([-abs(s) for s in like.strides], kind="stable")
             return np.ascontiguousarray(values.transpose(axes)).transpose(np.argsort(axes))
         if like.size:  # expanded (a stride 0): torch's infer_dense_strides, as clone's
-            from dlpy.tensor import _dense_like
+            from dlpy.layouts import dense_like
 
-            out = _dense_like(like, values.dtype)
+            out = dense_like(like, values.dtype)
             out[...] = values
             return out
         fmt = suggested_format(like) or preserve_format  # (torch's suggest_memory_format)

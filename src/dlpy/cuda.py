@@ -8,6 +8,7 @@ training script's bookkeeping run unchanged; anything that needs a GPU (``curren
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 NO_CUDA = "dlpy runs on the CPU (numpy); there is no CUDA device"
@@ -184,14 +185,8 @@ class device:  # noqa: N801 - torch's name
         _no_device("device")
 
 
-class amp:  # noqa: N801 - torch.cuda.amp's namespace
-    """torch.cuda.amp.autocast / GradScaler: raise (no device; mixed precision is not part of
-    dlpy)."""
+# torch.cuda.amp, the deprecated CUDA spellings of torch.amp (dlpy/cuda_amp.py): disabled
+# without a device, as a torch without CUDA; importable as dlpy.cuda.amp
+from dlpy import cuda_amp as amp  # noqa: E402
 
-    class autocast:  # noqa: N801
-        def __init__(self, *args, **kwargs):
-            _no_device("amp.autocast")
-
-    class GradScaler:
-        def __init__(self, *args, **kwargs):
-            _no_device("amp.GradScaler")
+sys.modules[f"{__name__}.amp"] = amp

@@ -48,8 +48,8 @@ from dlpy.tensor import (
     is_grad_enabled,
 )
 
-__all__ = ["functional_call", "functionalize", "grad", "grad_and_value", "hessian", "jacfwd",
-           "jacrev", "jvp", "linearize", "replace_all_batch_norm_modules_",
+__all__ = ["debug_unwrap", "functional_call", "functionalize", "grad", "grad_and_value",
+           "hessian", "jacfwd", "jacrev", "jvp", "linearize", "replace_all_batch_norm_modules_",
            "rearrange", "stack_module_state", "vjp", "vmap"]
 
 _TREE = "Tensors (or nested tuples, lists and dicts of them)"
@@ -1249,3 +1249,20 @@ def rearrange(tensor, pattern: str, **axes_lengths: int) -> Tensor:
     order = [atoms.index(n) for g in right for n in g]
     out = tensor.reshape([sizes[n] for n in atoms]).permute(order)
     return out.reshape([int(np.prod([sizes[n] for n in g])) for g in right])
+
+
+def debug_unwrap(tensor, *, recurse: bool = True):
+    """torch.func.debug_unwrap: inside ``vmap``, the plain tensor a batched one stands for (the
+    batch axis first; with ``recurse``, through every vmap level, else one level); any other
+    tensor is returned as it is (TypeError for a non-tensor, as torch's). For debugging only
+    (printing in a debugger): computing with the result inside the transformed function is
+    undefined, as in torch."""
+    from dlpy.tensor import Tensor
+
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"debug_unwrap: expected a Tensor, got {type(tensor).__name__}")
+    while isinstance(tensor, _batching.BatchedTensor):
+        tensor = tensor.value
+        if not recurse:
+            break
+    return tensor

@@ -3,6 +3,7 @@ from them with no hand-written backward."""
 
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import numpy as np
@@ -247,10 +248,10 @@ def _loss_weight(name: str, losses: Tensor, input, weight, reduction: str,  # no
     return _reduce(name, losses, reduction)
 
 
-def cat(tensors, dim: int = 0, *, axis=None) -> Tensor:
-    """torch.cat: ``concat`` under PyTorch's names (``axis``: numpy's name for dim, which
-    torch takes too)."""
-    return concat(tensors, axis=dim if axis is None else axis)
+def cat(tensors, dim: int = 0) -> Tensor:
+    """torch.cat: ``concat`` under PyTorch's names (torch.cat's ``axis=``, numpy's name for dim,
+    comes from dlpy/numpy_aliases.py, as every builtin's)."""
+    return concat(tensors, axis=dim)
 
 
 def _count(name: str, what: str, value, minimum: int) -> int:
@@ -1083,7 +1084,7 @@ def _flag(name: str, what: str, value) -> bool:
 
 
 @autocast_policy(FP32)
-def margin_ranking_loss(input1: Tensor, input2: Tensor, target, margin: float = 0.0,
+def margin_ranking_loss(input1: Tensor, input2: Tensor, target, margin: float = 0,
                         size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     """max(0, -y (x1 - x2) + margin): x1 should rank above x2 where the label y is 1, below
     where it is -1. The three broadcast together but need the same number of axes, as PyTorch's
@@ -1144,7 +1145,7 @@ def soft_margin_loss(input: Tensor, target, size_average=None, reduce=None,  # n
 
 
 @autocast_policy(FP32)
-def cosine_embedding_loss(input1: Tensor, input2: Tensor, target, margin: float = 0.0,
+def cosine_embedding_loss(input1: Tensor, input2: Tensor, target, margin: float = 0,
                           size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     """1 - cos(x1, x2) where the label y is 1, max(0, cos(x1, x2) - margin) where it is -1 (0
     for other labels), cos along the last axis: x1, x2 (N, D) with y (N,), or (D,) with a 0-D
@@ -1189,7 +1190,7 @@ def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
 
 @autocast_policy(FP32)
 def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor,
-                        margin: float = 1.0, p: float = 2.0, eps: float = 1e-6,
+                        margin: float = 1.0, p: float = 2, eps: float = 1e-6,
                         swap: bool = False, size_average=None, reduce=None,
                         reduction: str = "mean") -> Tensor:
     """max(0, margin + d(a, p) - d(a, n)), d the pairwise_distance(p, eps) along the last
@@ -1591,7 +1592,7 @@ def _bags(name: str, ids: np.ndarray, offsets, include_last_offset: bool):
 
 
 def embedding_bag(input, weight: Tensor, offsets=None, max_norm=None,  # noqa: A002
-                  norm_type: float = 2.0, scale_grad_by_freq: bool = False, mode: str = "mean",
+                  norm_type: float = 2, scale_grad_by_freq: bool = False, mode: str = "mean",
                   sparse: bool = False, per_sample_weights=None,
                   include_last_offset: bool = False, padding_idx: int | None = None) -> Tensor:
     """The sum, mean or max of each bag of rows of weight (num_embeddings, D) -> (bags, D), as
@@ -1920,6 +1921,7 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,  # noqa
         data = _data(input)
         slopes = np.where(data > 0, 1.0, get_rng(rng).uniform(lower, upper, data.shape))
         out = Dropout(slopes)(input)
+    out.data = _engine.row_major(out.data)  # torch's rrelu_with_noise: a row-major result
     if out.op is not None:
         _rename(out.op, "RreluWithNoiseBackward0")  # torch's node, training or not
     return out
@@ -1954,7 +1956,7 @@ def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
     return Dropout(keep * a)(input) + shift
 
 
-def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: float = 1e-10,
+def gumbel_softmax(logits: Tensor, tau: float = 1, hard: bool = False, eps: float = 1e-10,
                    dim: int = -1, *, rng=None) -> Tensor:
     """softmax((logits + g) / tau) along ``dim``, g = -log(E) with E ~ Exponential(1) (Gumbel
     noise from ``rng`` or dlpy's generator), as torch's F.gumbel_softmax; with ``hard`` the
@@ -2361,18 +2363,19 @@ def _softmax_args(name, x, dim, dtype, axis, stacklevel):
     return x, dim
 
 
-def softmax(input, dim=None, _stacklevel=3, dtype=None, *, axis=None):
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
     """exp(x) / sum(exp(x)) along ``dim`` (not given: torch's implicit choice, with its
-    warning)."""
-    input, dim = _softmax_args("softmax", input, dim, dtype, axis, _stacklevel)
+    warning); no numpy ``axis=``, as torch's Python-defined F.softmax (torch.softmax and
+    Tensor.softmax, builtins, take it: dlpy/numpy_aliases.py)."""
+    input, dim = _softmax_args("softmax", input, dim, dtype, None, _stacklevel)
     if type(input) is not Tensor and _takes_call(input):
         return type(input).__dlpy_function__("softmax", input, dim)
     return _softmax(input, dim)
 
 
-def log_softmax(input, dim=None, _stacklevel=3, dtype=None, *, axis=None):
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     """x - logsumexp(x) along ``dim`` (not given: torch's implicit choice, as softmax's)."""
-    input, dim = _softmax_args("log_softmax", input, dim, dtype, axis, _stacklevel)
+    input, dim = _softmax_args("log_softmax", input, dim, dtype, None, _stacklevel)
     if type(input) is not Tensor and _takes_call(input):
         return type(input).__dlpy_function__("log_softmax", input, dim)
     return _log_softmax(input, dim)
@@ -2476,9 +2479,11 @@ def _classes_last(name: str, logits, labels):
 
 
 for _plain in (_relu, _gelu, _silu, _linear, _matmul, _softmax, _log_softmax, _cross_entropy):
-    globals()[_plain.__name__].__doc__ = _plain.__doc__
-    globals()[_plain.__name__].__wrapped__ = _plain
-del _plain
+    _light = globals()[_plain.__name__]
+    _light.__doc__, _light.__wrapped__ = _plain.__doc__, _plain
+    # inspect.signature: the light function's own parameters (torch's names), not _plain's
+    _light.__signature__ = inspect.signature(_light, follow_wrapped=False)
+del _plain, _light
 cross_entropy.__doc__ = """Softmax cross-entropy of logits (N, C), (C,) or, as torch's, (N, C, d1,
 ..., dK) (the classes on axis 1) against integer labels (N,), () or (N, d1, ..., dK), or
 probabilities shaped as the logits. reduction: "mean", "sum" or "none" (the per-element losses,
@@ -2524,6 +2529,14 @@ def layer_norm(input, *args, **kwargs):  # noqa: A002 - PyTorch's name
 
 
 layer_norm = _dispatching("layer_norm", layer_norm)
+
+
+def _torch_layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # noqa: A002
+    """torch's F.layer_norm parameters (what ``inspect.signature(layer_norm)`` shows)."""
+
+
+layer_norm.__signature__ = inspect.signature(_torch_layer_norm)
+del _torch_layer_norm
 _scaled_dot_product_attention = scaled_dot_product_attention
 
 
@@ -2536,6 +2549,12 @@ def scaled_dot_product_attention(query, key, value, *args, **kwargs):
 
 scaled_dot_product_attention.__doc__ = _scaled_dot_product_attention.__doc__
 scaled_dot_product_attention.__wrapped__ = _scaled_dot_product_attention
+_parameters = list(inspect.signature(_scaled_dot_product_attention).parameters.values())
+# inspect.signature: the implementation's parameters with torch's names for the first three
+scaled_dot_product_attention.__signature__ = inspect.Signature(
+    [p.replace(name=name) for p, name in zip(_parameters, ("query", "key", "value"))]
+    + _parameters[3:])
+del _parameters
 
 
 def _dispatching_sequence(name: str, function):
@@ -2568,12 +2587,21 @@ from dlpy.ops.linear_cross_entropy import linear_cross_entropy  # noqa: E402
 __all__ += ["linear_cross_entropy"]
 
 
-def multi_head_attention_forward(*args, **kwargs):
-    """torch's F.multi_head_attention_forward, nn.MultiheadAttention's computation (in
-    dlpy/nn/attention/functional.py, imported at the first call: dlpy.nn loads lazily)."""
+def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_heads,
+                                 in_proj_weight, in_proj_bias, bias_k, bias_v, add_zero_attn,
+                                 dropout_p, out_proj_weight, out_proj_bias, training=True,
+                                 key_padding_mask=None, need_weights=True, attn_mask=None,
+                                 use_separate_proj_weight=False, q_proj_weight=None,
+                                 k_proj_weight=None, v_proj_weight=None, static_k=None,
+                                 static_v=None, average_attn_weights=True, is_causal=False, *,
+                                 rng=None):
+    """torch's F.multi_head_attention_forward (its parameters; ``rng``: dlpy's dropout
+    generator), nn.MultiheadAttention's computation (in dlpy/nn/attention/functional.py,
+    imported at the first call: dlpy.nn loads lazily)."""
+    arguments = dict(locals())
     from dlpy.nn.attention import functional
 
-    return functional.multi_head_attention_forward(*args, **kwargs)
+    return functional.multi_head_attention_forward(**arguments)
 
 
 __all__ += ["multi_head_attention_forward"]
@@ -2583,3 +2611,11 @@ from dlpy.ops.grouped_mm import grouped_mm  # noqa: E402
 
 native_channel_shuffle = channel_shuffle  # torch's name for the same kernel
 __all__ += ["conv_tbc", "grouped_mm", "native_channel_shuffle"]
+
+# torch.nn.functional re-exports the __torch_function__ protocol's helpers (torch.overrides')
+from dlpy.overrides import (  # noqa: E402, F401
+    handle_torch_function,
+    has_torch_function,
+    has_torch_function_unary,
+    has_torch_function_variadic,
+)

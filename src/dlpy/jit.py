@@ -15,13 +15,18 @@ is an error there too, where torch.jit.trace would silently record the branch ta
 
 from __future__ import annotations
 
+import builtins
+import collections.abc
 import contextlib
 import copy
 import functools
 import inspect
+import numbers
 import types
+import typing
+import warnings
 from collections.abc import Callable, Iterator
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 
@@ -33,9 +38,16 @@ from dlpy.nn.module import Module
 from dlpy.ops import ArgError
 from dlpy.tensor import Tensor, no_grad
 
-__all__ = ["Final", "Future", "RecursiveScriptModule", "ScriptFunction", "ScriptModule",
-           "TracedModule", "TracerWarning", "annotate", "export", "fork", "freeze", "ignore",
-           "is_scripting", "is_tracing", "load", "save", "script", "trace", "unused", "wait"]
+__all__ = ["Attribute", "Error", "Final", "Future", "RecursiveScriptModule", "ScriptFunction",
+           "ScriptModule", "ScriptWarning", "TopLevelTracedModule", "TracedModule",
+           "TracerWarning", "TracingCheckError", "annotate", "enable_onednn_fusion", "export",
+           "fork", "freeze", "fuser", "ignore", "interface", "is_scripting", "is_tracing",
+           "isinstance", "last_executed_optimized_graph", "load", "onednn_fusion_enabled",
+           "optimize_for_inference", "optimized_execution", "run_frozen_optimizations", "save",
+           "script", "script_if_tracing", "set_fusion_strategy", "strict_fusion", "trace",
+           "trace_module", "unused", "wait"]
+
+_isinstance = builtins.isinstance  # (this module's ``isinstance`` is torch.jit.isinstance)
 
 _ACTIVE = {"tracing": 0, "scripting": 0}
 
@@ -61,6 +73,49 @@ class _FreezeTypeError(TypeError, RuntimeError):
 
 class TracerWarning(Warning):
     """torch.jit.TracerWarning: a trace may not generalise to other inputs."""
+
+
+class ScriptWarning(Warning):
+    """torch.jit.ScriptWarning: a warning about scripted code."""
+
+
+class Error(Exception):
+    """torch.jit.Error: the error a TorchScript program raises (torch's JIT exception)."""
+
+
+class TracingCheckError(Exception):
+    """torch.jit.TracingCheckError: a traced function's check (``check_trace``) failed."""
+
+    def __init__(self, graph_diff_error: str | None, tensor_compare_error: str | None,
+                 extra_msg: str | None = None) -> None:
+        self.message = "Tracing failed sanity checks!\n"
+        if extra_msg is not None:
+            self.message += extra_msg + "\n"
+        if graph_diff_error is not None:
+            self.message += "ERROR: Graphs differed across invocations!\n" + graph_diff_error
+        if tensor_compare_error is not None:
+            self.message += ("ERROR: Tensor-valued Constant nodes differed in value across "
+                             "invocations. This often indicates that the tracer has encountered "
+                             "untraceable code.\n" + tensor_compare_error)
+        super().__init__(self.message)
+
+
+class _ModuleArgError(TypeError, AttributeError):
+    """A jit function given something that is not the module it needs: a TypeError, and
+    torch's AttributeError."""
+
+
+class _ScriptArgError(TypeError, RuntimeError):
+    """A jit function given a module that is not a ScriptModule: a TypeError, and torch's
+    RuntimeError."""
+
+
+class Attribute(NamedTuple):
+    """torch.jit.Attribute(value, type): outside TorchScript, the pair (a ScriptModule's
+    attribute declared with a type)."""
+
+    value: Any
+    type: Any
 
 
 def is_tracing() -> bool:
@@ -126,20 +181,20 @@ def trace(func: Module | Callable, example_inputs: Any = None, optimize: Any = N
     """torch.jit.trace: a TracedModule of ``func`` (a Module: dlpy.export.export on the
     example inputs; a function: dlpy.fx.symbolic_trace). ``check_trace``: the traced program
     must give the module's outputs on the examples. Input shapes are not fixed (as torch)."""
-    if isinstance(example_inputs, (Tensor, np.ndarray)):
+    if _isinstance(example_inputs, (Tensor, np.ndarray)):
         example_inputs = (example_inputs,)
     if example_inputs is None and example_kwarg_inputs is None:
         raise ValueError("jit.trace: give example_inputs (a tensor or a tuple of them) or "
                          "example_kwarg_inputs")
-    if isinstance(example_inputs, list):  # torch takes a list of inputs as the tuple
+    if _isinstance(example_inputs, list):  # torch takes a list of inputs as the tuple
         example_inputs = tuple(example_inputs)
-    if example_inputs is not None and not isinstance(example_inputs, tuple):
+    if example_inputs is not None and not _isinstance(example_inputs, tuple):
         raise TypeError(f"jit.trace: example_inputs must be a Tensor or a tuple, got "
                         f"{type(example_inputs).__name__}")
-    if isinstance(func, ScriptModule):
+    if _isinstance(func, ScriptModule):
         return func
     with _active("tracing"):
-        if isinstance(func, Module):
+        if _isinstance(func, Module):
             from dlpy.export import export
 
             ep = export(func, example_inputs or (), example_kwarg_inputs, strict=check_trace)
@@ -165,31 +220,39 @@ def _compare(traced: Any, eager: Any, tolerance: float, func: Any) -> None:
                              f"gives other outputs than the original on the example inputs")
 
 
+class _JitTracer(Tracer):
+    """jit's tracer: buffers are Proxies and updates to them are recorded (``self.count +=
+    1`` runs at every call of the compiled module, as TorchScript's)."""
+
+    proxy_buffer_attributes = True
+    inplace_operators = True
+
+
 def _symbolic(root: Module | Callable, what: str) -> GraphModule:
     """A symbolic trace of ``root`` with every argument a placeholder; if that fails, once
     more with the arguments that have defaults fixed to them (optional masks); if that fails
     too and ``root`` is one of dlpy.nn's layers, the layer called as a leaf child is
     (``Tracer.trace_leaf_root``: nn.Linear, nn.LSTM)."""
-    fn = type(root).forward if isinstance(root, Module) else root
-    name = type(root).__name__ if isinstance(root, Module) else getattr(root, "__name__", "fn")
+    fn = type(root).forward if _isinstance(root, Module) else root
+    name = type(root).__name__ if _isinstance(root, Module) else getattr(root, "__name__", "fn")
     leaf = Tracer().is_leaf_root(root)
     # a layer's own checks on a Proxy raise anything (BatchNorm's ValueError on x.ndim)
     failures = Exception if leaf else (TraceError, TypeError, NotImplementedError)
     try:
-        graph = (tracer := Tracer())._trace_forward(root, None)
+        graph = (tracer := _JitTracer())._trace_forward(root, None)
     except failures as first:
         params = list(inspect.signature(fn).parameters.values())
         defaults = {p.name: p.default for p in params if p.default is not p.empty}
         try:
             if not defaults:
                 raise first
-            graph = (tracer := Tracer())._trace_forward(root, defaults)
+            graph = (tracer := _JitTracer())._trace_forward(root, defaults)
             from dlpy.export import restore_argument_names
 
             restore_argument_names(graph, set(defaults))
         except failures:
             if leaf:  # called as a leaf child is
-                graph = (tracer := Tracer()).trace_leaf_root(root)
+                graph = (tracer := _JitTracer()).trace_leaf_root(root)
                 return GraphModule(tracer.root, graph, name)
             raise TraceError(
                 f"jit.{what}: {name} cannot be compiled: {first}. dlpy has no TorchScript "
@@ -204,14 +267,14 @@ def script(obj: Any, optimize: Any = None, _frames_up: int = 0, _rcb: Any = None
     """torch.jit.script on a dlpy module or function: a symbolic trace (no TorchScript
     compiler). Arguments with defaults become placeholders with those defaults, or, when the
     forward cannot take a placeholder for them, fixed to the default."""
-    if isinstance(obj, ScriptModule):
+    if _isinstance(obj, ScriptModule):
         return obj
-    if not (isinstance(obj, Module) or isinstance(obj, types.FunctionType)):
+    if not (_isinstance(obj, Module) or _isinstance(obj, types.FunctionType)):
         raise TypeError(f"jit.script: expected a dlpy Module or a function, got "
                         f"{type(obj).__name__}")
     with _active("scripting"):
         gm = _symbolic(obj, "script")
-    if isinstance(obj, Module):
+    if _isinstance(obj, Module):
         return _wrap(RecursiveScriptModule, gm, type(obj).__name__)
     return _wrap(ScriptFunction, gm, obj.__name__)
 
@@ -250,26 +313,16 @@ def annotate(the_type: Any, the_value: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------- fork / wait
-class Future:
-    """torch.Future as ``fork`` returns it outside TorchScript: the call has already run."""
-
-    def __init__(self, value: Any) -> None:
-        self._value = value
-
-    def wait(self) -> Any:
-        return self._value
-
-    def value(self) -> Any:
-        return self._value
-
-    def done(self) -> bool:
-        return True
+# torch.jit.Future is torch.futures.Future (dlpy/futures.py): fork gives a completed one
+from dlpy.futures import Future  # noqa: E402
 
 
 def fork(func: Callable, *args, **kwargs) -> Future:
     """torch.jit.fork: ``func(*args, **kwargs)`` run now (as torch does in eager mode), its
     result in a Future for ``wait``."""
-    return Future(func(*args, **kwargs))
+    future = Future()
+    future.set_result(func(*args, **kwargs))
+    return future
 
 
 def wait(future: Future) -> Any:
@@ -281,7 +334,7 @@ def wait(future: Future) -> Any:
 def save(m: ScriptModule, f: Any, _extra_files: dict | None = None) -> None:
     """Write a ScriptModule to ``f`` in dlpy.export's safe format (JSON node table, generated
     code for reading, safetensors weights), with ``_extra_files`` (name -> str or bytes)."""
-    if not isinstance(m, ScriptModule):
+    if not _isinstance(m, ScriptModule):
         raise _SaveTypeError(f"jit.save: expected a ScriptModule (from dlpy.jit.script or "
                              f"dlpy.jit.trace), got {type(m).__name__}")
     inputs = [{"name": n.target, "kind": "any", "shape": [], "dtype": ""}
@@ -326,7 +379,7 @@ def freeze(mod: ScriptModule, preserved_attrs: list[str] | None = None,
     """torch.jit.freeze: a copy of an eval-mode ScriptModule whose parameters and buffers are
     constants: the graph's get_attr nodes are replaced by the values (no parameters are left),
     and nodes computed only from constants are computed once (random ones excepted)."""
-    if not isinstance(mod, ScriptModule):
+    if not _isinstance(mod, ScriptModule):
         raise _FreezeTypeError(f"jit.freeze: expected a ScriptModule (use dlpy.jit.script or "
                                f"dlpy.jit.trace first), got {type(mod).__name__}")
     if mod.training:
@@ -337,7 +390,7 @@ def freeze(mod: ScriptModule, preserved_attrs: list[str] | None = None,
     root = Module()
     object.__setattr__(root, "training", False)
     for node in list(graph.nodes):
-        if node.op == "call_module" or node.op == "get_attr" and isinstance(
+        if node.op == "call_module" or node.op == "get_attr" and _isinstance(
                 resolve(mod, node.target), Module):  # (the layer a traced leaf root calls)
             *prefix, field = node.target.split(".")
             owner = root
@@ -352,9 +405,9 @@ def freeze(mod: ScriptModule, preserved_attrs: list[str] | None = None,
             node.target = node.target.replace(".", "_")
         elif node.op == "get_attr":
             value = resolve(mod, node.target)
-            if isinstance(value, Tensor):
+            if _isinstance(value, Tensor):
                 value = Tensor(value.data.copy())
-            elif isinstance(value, np.ndarray):
+            elif _isinstance(value, np.ndarray):
                 value = value.copy()
             _replace(node, value)
     for node in list(graph.nodes):
@@ -368,6 +421,7 @@ def freeze(mod: ScriptModule, preserved_attrs: list[str] | None = None,
             _replace(node, value)
     frozen = RecursiveScriptModule(root, graph, type(mod).__name__)
     object.__setattr__(frozen, "training", False)
+    object.__setattr__(frozen, "_dlpy_frozen", True)
     return frozen
 
 
@@ -376,3 +430,238 @@ def _replace(node, value: Any) -> None:
     for user in list(node.users):
         user.replace_input_with(node, value)
     node.graph.erase_node(node)
+
+
+# ---------------------------------------------------------------------------- eager helpers
+def _container_missing(name: str) -> None:
+    if name.endswith("ict"):
+        raise RuntimeError(f"Attempted to use {name} without contained types. Please add "
+                           f"contained type, e.g. {name}[int, int]")
+    raise RuntimeError(f"Attempted to use {name} without a contained type. Please add a "
+                       f"contained type, e.g. {name}[int]")
+
+
+_RAW_CONTAINERS = {dict: "dict", list: "list", tuple: "tuple", typing.Dict: "Dict",  # noqa: UP006
+                   typing.List: "List", typing.Optional: "Optional",  # noqa: UP006
+                   typing.Tuple: "Tuple"}  # noqa: UP006
+
+
+def _check_args_exist(target_type: Any) -> None:
+    try:
+        name = _RAW_CONTAINERS.get(target_type)
+    except TypeError:  # an unhashable "type": isinstance refuses it below
+        name = None
+    if name:
+        _container_missing(name)
+
+
+def _check_empty(obj: Any) -> None:
+    if _isinstance(obj, (list, dict, tuple)) and len(obj) == 0:
+        warnings.warn("The inner type of a container is lost when calling torch.jit.isinstance "
+                      "in eager mode. For example, List[int] would become list and therefore "
+                      "falsely return True for List[float] or List[str].", stacklevel=3)
+
+
+def _element_matches(value: Any, the_type: Any) -> bool:
+    if typing.get_origin(the_type):
+        return _container_matches(value, the_type)
+    return _isinstance(value, the_type)
+
+
+def _container_matches(obj: Any, target_type: Any) -> bool:
+    """torch's eager check of ``obj`` against List[T] / Dict[K, V] / Tuple[...] / Optional[T]
+    / Union[...] (element by element; an empty container matches any element type)."""
+    origin = typing.get_origin(target_type)
+    _check_args_exist(target_type)
+    args = typing.get_args(target_type)
+    if origin is None:
+        return False
+    if origin is list:
+        _check_empty(obj)
+        return _isinstance(obj, list) and all(_element_matches(e, args[0]) for e in obj)
+    if origin is dict:
+        _check_empty(obj)
+        return _isinstance(obj, dict) and all(
+            _isinstance(k, args[0]) and _element_matches(v, args[1]) for k, v in obj.items())
+    if origin is tuple:
+        _check_empty(obj)
+        return _isinstance(obj, tuple) and len(obj) == len(args) and all(
+            _element_matches(e, t) for e, t in zip(obj, args))
+    if origin is typing.Union or origin is types.UnionType:  # Optional too
+        if obj is None:
+            return True
+        for t in args:
+            if typing.get_origin(t):
+                return _container_matches(obj, t)  # (torch's: the first container type decides)
+            if _isinstance(obj, t):
+                return True
+    return False
+
+
+def isinstance(obj: Any, target_type: Any) -> bool:  # noqa: A001 - torch's name
+    """torch.jit.isinstance in eager mode: Python's isinstance that also checks the element
+    types of typing containers (``List[int]``, ``Dict[str, Tensor]``, ``Tuple[int, str]``,
+    ``Optional[...]``, nested); a container with no element type is a RuntimeError, an empty
+    one matches (with torch's warning that its element type is lost)."""
+    if _isinstance(target_type, collections.abc.Container):
+        if not _isinstance(target_type, tuple):
+            raise RuntimeError("The second argument to `torch.jit.isinstance` must be a type "
+                               "or a tuple of types")
+        return any(isinstance(obj, t) for t in target_type)
+    if typing.get_origin(target_type):
+        return _container_matches(obj, target_type)
+    _check_args_exist(target_type)
+    return _isinstance(obj, target_type)
+
+
+def script_if_tracing(fn: Callable) -> Callable:
+    """torch.jit.script_if_tracing: ``fn`` compiled only when a trace calls it; called as it
+    is otherwise. dlpy's traces are symbolic, so they follow ``fn``'s ops either way: the
+    wrapper always calls ``fn`` (``__wrapped__`` / ``__original_fn`` are ``fn``)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return fn(*args, **kwargs)
+
+    wrapper.__original_fn = fn  # type: ignore[attr-defined]
+    wrapper.__script_if_tracing_wrapper = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def trace_module(mod: Module, inputs: dict, optimize: Any = None, check_trace: bool = True,
+                 check_inputs: Any = None, check_tolerance: float = 1e-5, strict: bool = True,
+                 _force_outplace: bool = False, _module_class: Any = None,
+                 _compilation_unit: Any = None, example_inputs_is_kwarg: bool = False,
+                 _store_inputs: bool = True) -> ScriptModule:
+    """torch.jit.trace_module: ``mod`` traced on ``inputs`` = {method name: example inputs}.
+    dlpy traces ``forward`` only (the module's ``trace``); another method is a
+    NotImplementedError, a name the module lacks an AttributeError (as torch's)."""
+    if not _isinstance(mod, Module):
+        raise _ModuleArgError("expected torch.nn.Module as the first argument")
+    if not _isinstance(inputs, dict):
+        raise _ModuleArgError("expected a dictionary of (method_name, input) pairs")
+    for name in inputs:
+        getattr(mod, name)  # torch's AttributeError for a method the module lacks
+    if set(inputs) != {"forward"}:
+        raise NotImplementedError(f"jit.trace_module: dlpy traces forward only, got methods "
+                                  f"{sorted(inputs)}")
+    example = inputs["forward"]
+    if example_inputs_is_kwarg:
+        return trace(mod, None, check_trace=check_trace, check_tolerance=check_tolerance,
+                     example_kwarg_inputs=example)
+    return trace(mod, example, check_trace=check_trace, check_tolerance=check_tolerance)
+
+
+TopLevelTracedModule = TracedModule  # (torch's name for what trace_module returns)
+
+
+def run_frozen_optimizations(mod: ScriptModule, optimize_numerics: bool = True,
+                             preserved_methods: list[str] | None = None) -> None:
+    """torch.jit.run_frozen_optimizations: in place on a frozen module; dlpy's ``freeze``
+    already folds the constants, so nothing is left to do (None, as torch's)."""
+    if not _isinstance(mod, ScriptModule):
+        raise _ModuleArgError(f"'{type(mod).__name__}' object has no attribute '_c'")
+
+
+def optimize_for_inference(mod: ScriptModule, other_methods: list[str] | None = None
+                           ) -> ScriptModule:
+    """torch.jit.optimize_for_inference: ``mod`` frozen (put in eval mode first, as torch's,
+    unless it already is frozen) and optimised; its outputs are the module's."""
+    if not _isinstance(mod, ScriptModule):
+        raise _ScriptArgError("optimize_for_inference expects a ScriptModule as input. Please "
+                              "use torch.jit.script or torch.jit.trace to script your "
+                              "'nn.Module'.")
+    if not getattr(mod, "_dlpy_frozen", False):
+        mod = freeze(mod.eval(), preserved_attrs=other_methods)
+    run_frozen_optimizations(mod, preserved_methods=other_methods)
+    return mod
+
+
+# ---------------------------------------------------------------------------- fuser settings
+_FUSION = {"strategy": [("STATIC", 2), ("DYNAMIC", 10)], "onednn": False}
+
+
+def set_fusion_strategy(strategy: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """torch.jit.set_fusion_strategy: the (``"STATIC"`` or ``"DYNAMIC"``, depth) pairs the
+    JIT fuser specialises with; kept (dlpy has no fuser), the previous ones returned."""
+    warnings.warn("`torch.jit.set_fusion_strategy` is deprecated. Please use `torch.compile` "
+                  "instead.", DeprecationWarning, stacklevel=2)
+    if not _isinstance(strategy, (list, tuple)) or not all(
+            _isinstance(p, (list, tuple)) and len(p) == 2 and _isinstance(p[0], str)
+            and _isinstance(p[1], int) for p in strategy):
+        raise TypeError("set_fusion_strategy(): incompatible function arguments: expected a "
+                        "list of (str, int) pairs")
+    for kind, _ in strategy:
+        if kind not in ("STATIC", "DYNAMIC"):
+            raise ValueError(f"FusionBehavior only supported 'STATIC' or 'DYNAMIC', got: "
+                             f"{kind}")
+    previous, _FUSION["strategy"] = _FUSION["strategy"], [(k, int(d)) for k, d in strategy]
+    return previous
+
+
+def enable_onednn_fusion(enabled: bool) -> None:
+    """torch.jit.enable_onednn_fusion: the oneDNN (LLGA) fusion flag, kept (no fuser here)."""
+    if not (enabled is None or _isinstance(enabled, (numbers.Number, np.bool_))):
+        raise TypeError(f"enable_onednn_fusion(): incompatible function arguments: expected "
+                        f"a bool, got {type(enabled).__name__}")
+    _FUSION["onednn"] = bool(enabled)
+
+
+def onednn_fusion_enabled() -> bool:
+    """torch.jit.onednn_fusion_enabled: the flag ``enable_onednn_fusion`` set."""
+    return _FUSION["onednn"]
+
+
+@contextlib.contextmanager
+def optimized_execution(should_optimize: bool) -> Iterator[None]:
+    """torch.jit.optimized_execution: a context in which the JIT's graph optimisation is on
+    or off; accepted (dlpy runs the traced graph as it is)."""
+    yield
+
+
+_FUSERS = ("fuser0", "fuser1", "fuser2", "fuser3", "none")
+
+
+@contextlib.contextmanager
+def fuser(name: str) -> Iterator[None]:
+    """torch.jit.fuser(name): the JIT fuser of the block (``fuser0`` legacy, ``fuser1`` NNC,
+    ``fuser2`` nvFuser, ``fuser3`` oneDNN, ``none``); checked and accepted."""
+    if name not in _FUSERS:
+        raise ArgError(f"unrecognized fuser option (name: {name})")
+    yield
+
+
+class strict_fusion:  # noqa: N801 - torch's name
+    """torch.jit.strict_fusion: a block whose ops must all fuse in TorchScript; outside
+    scripting a no-op that warns, as torch's."""
+
+    def __init__(self) -> None:
+        if not is_scripting():
+            warnings.warn("Only works in script mode", stacklevel=2)
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+def interface(obj: Any) -> Any:
+    """torch.jit.interface: a class declaring methods (each with its return type annotated)
+    that TorchScript modules implement; the class is returned unchanged."""
+    if not inspect.isclass(obj):
+        raise RuntimeError("interface must be applied to a class")
+    warnings.warn("`torch.jit.interface` is deprecated. Please use `torch.compile` instead.",
+                  DeprecationWarning, stacklevel=2)
+    for name, member in vars(obj).items():
+        if inspect.isfunction(member) and not name.startswith("__") \
+                and "return" not in getattr(member, "__annotations__", {}):
+            raise RuntimeError(f"interface declarations must have a return type annotated.: "
+                               f"{obj.__name__}.{name}")
+    return obj
+
+
+def last_executed_optimized_graph() -> None:
+    """torch.jit.last_executed_optimized_graph: the graph the JIT last optimised; None (dlpy
+    optimises none)."""
+    return None

@@ -156,20 +156,26 @@ def _dense(shape, strides) -> bool:
 
 
 def iterator_order(shape, operands) -> list | None:
-    """The memory order (outermost axis first) torch's TensorIterator gives the result of an
-    element-wise op of ``shape`` on ``operands`` (arrays in the op's argument order), or None
-    for the row-major one. As torch's reorder_dimensions: the axes sorted by the operands'
-    strides (a broadcast axis, stride 0, deciding nothing), the first operand that tells two
-    axes apart deciding, equal strides putting the smaller axis inside; an insertion sort whose
-    swaps skip the undecided axes between (torch's, not numpy's, which shifts them and lets
-    row-major order win conflicts)."""
+    """The memory order (outermost axis first) torch gives a dense result of ``shape`` laid out
+    after ``operands`` (arrays in the op's argument order, each broadcastable to ``shape``), or
+    None for the row-major one: torch's one stride sort, which both TensorIterator (the result
+    of an element-wise op: reorder_dimensions) and empty_like / clone of a tensor that is not
+    non-overlapping and dense (infer_dense_strides: one operand, ``dense_like``) use.
+
+    The axes are sorted by the operands' strides (torch's, ``torch_strides``), innermost the
+    smallest; a stride 0 (a broadcast or expanded axis) decides nothing, the first operand that
+    tells two axes apart deciding; equal strides put the smaller axis inside. An insertion sort
+    whose swaps skip the undecided axes between (torch's, not numpy's, which shifts them and lets
+    row-major order win conflicts). A negative stride (a numpy view torch cannot have: np.flip's
+    inside a kernel or a backward, as a gradient a hook sees) counts by its absolute value: as
+    the tensor torch holds there, its flip re-materialised in its input's memory order."""
     ndim = len(shape)
     table = []
     for array in operands:
         if array.ndim == 0:  # all strides 0: decides nothing
             continue
         offset, strides = ndim - array.ndim, torch_strides(array)
-        table.append([0] * offset + [0 if n == 1 and shape[offset + i] != 1 else strides[i]
+        table.append([0] * offset + [0 if n == 1 and shape[offset + i] != 1 else abs(strides[i])
                                      for i, n in enumerate(array.shape)])
 
     def should_swap(dim0: int, dim1: int) -> int:
@@ -197,6 +203,24 @@ def iterator_order(shape, operands) -> list | None:
     return None if order == list(range(ndim)) else order
 
 
+def empty_in_order(shape, order, dtype) -> np.ndarray:
+    """An empty dense array of ``shape`` whose axes lie in memory in ``order`` (outermost first;
+    None: row-major)."""
+    if order is None:
+        return np.empty(shape, dtype)
+    return np.empty([shape[a] for a in order], dtype).transpose(np.argsort(order))
+
+
+def dense_like(array: np.ndarray, dtype=None) -> np.ndarray:
+    """An empty dense array of ``array``'s shape and dtype (or ``dtype``) whose axes lie in
+    memory in the order of ``array``'s strides (torch's infer_dense_strides, which empty_like /
+    clone(preserve_format) use for a tensor that is not non-overlapping and dense:
+    ``iterator_order`` of ``array`` alone), so an expanded tensor's copy is row-major where its
+    stride-0 axes leave the order open, as torch's."""
+    return empty_in_order(array.shape, iterator_order(array.shape, (array,)),
+                          array.dtype if dtype is None else dtype)
+
+
 def with_strides(array: np.ndarray, strides) -> np.ndarray:
     """A copy of ``array`` with exactly ``strides`` (in elements, non-negative, dense: a size-1
     axis's arbitrary stride kept, as torch's empty_strided)."""
@@ -214,10 +238,11 @@ def iterator_layout(result: np.ndarray, *operands) -> np.ndarray:
     all share them and are dense (fast_set_up); else dense in ``iterator_order``. Itself when
     it already lies so, else a copy. Callers skip this for a row-major first operand (the
     common path: numpy's order is torch's there)."""
-    if type(result) is not np.ndarray or result.ndim < 2 or not result.size \
-            or result.base is not None:  # (a view: the op chose its memory itself)
+    if type(result) is not np.ndarray or result.ndim < 2 or not result.size:
         return result
     operands = [a for a in operands if type(a) is np.ndarray]
+    if result.base is not None and any(np.may_share_memory(result, a) for a in operands):
+        return result  # a view of an input: the op chose its memory itself
     shape = result.shape
     if all(a.shape == shape for a in operands):
         if all(a.flags.c_contiguous for a in operands):
@@ -231,10 +256,31 @@ def iterator_layout(result: np.ndarray, *operands) -> np.ndarray:
     order = iterator_order(shape, operands)
     if order is None:
         return row_major_array(result)
-    out = np.empty([shape[a] for a in order], result.dtype).transpose(np.argsort(order))
+    out = empty_in_order(shape, order, result.dtype)
     if out.strides == result.strides:
         return result
     out[...] = result
+    return out
+
+
+def laid_as_inputs(result, *operands):
+    """``result`` (an array computed by numpy from ``operands``: arrays, numbers) laid out as
+    torch's TensorIterator lays an element-wise op's result over those operands
+    (``iterator_layout``): itself at once when every array operand is row-major (the common
+    path), so a function built of several numpy steps, or a mask that a ``where`` decides the
+    order by, follows torch's one kernel."""
+    for array in operands:
+        if type(array) is np.ndarray and not array.flags.c_contiguous:
+            return iterator_layout(result, *operands)
+    return result
+
+
+def laid_result(out: Tensor, *operands) -> Tensor:
+    """``out``, the fresh result of an element-wise function composed of several ops (its
+    last op saving no array of it), with its array laid out as torch's one TensorIterator over
+    ``operands`` (tensors, numbers) lays it: the first operand decides, not the last op's."""
+    arrays = [t.data if isinstance(t, Tensor) else t for t in operands]
+    out.data = laid_as_inputs(out.data, *arrays)
     return out
 
 
@@ -245,17 +291,45 @@ def row_major_array(array: np.ndarray) -> np.ndarray:
     return row_major(array)
 
 
-def follows_inputs(cls):
+def follows_inputs(cls=None, *, numpy_order: bool = True):
     """Class decorator for an element-wise op: its forward's result laid out as torch's
-    TensorIterator lays it (``iterator_layout``) unless the first input is row-major, where
-    numpy's order is torch's (one flag test on the common path)."""
+    TensorIterator lays it (``iterator_layout``) unless the inputs say row-major, one flag test
+    on the common path. ``numpy_order`` (the default): forward computes with numpy's ufuncs,
+    whose order 'K' is torch's whenever the first input is row-major, so that alone is tested;
+    False, for a forward that builds its result in row-major order whatever the inputs (a
+    kernel on the flattened values): every input is tested (a row-major first input broadcast
+    against a transposed one gives the transposed order). Subclasses that override forward are
+    laid out too. An input without ``.flags`` (a number, an array-like) decides nothing."""
+    if cls is None:
+        return lambda cls: follows_inputs(cls, numpy_order=numpy_order)
+    _lay_forward(cls, numpy_order)
+    own = cls.__dict__.get("__init_subclass__")
+
+    def __init_subclass__(sub, **kwargs):
+        if own is not None:  # (another decorator's, float32_compute's: it wraps first)
+            own.__func__(sub, **kwargs)
+        else:
+            super(cls, sub).__init_subclass__(**kwargs)
+        if "forward" in sub.__dict__:
+            _lay_forward(sub, numpy_order)
+
+    cls.__init_subclass__ = classmethod(__init_subclass__)
+    return cls
+
+
+def _lay_forward(cls, numpy_order: bool) -> None:
+    """Wraps ``cls.forward`` (see follows_inputs): a fixed-arity wrapper for the one- and
+    two-input forwards (no argument tuple on the hot path)."""
     import functools
+    import inspect
 
     forward = cls.forward
+    code = inspect.unwrap(forward).__code__
+    arity = code.co_argcount if not (code.co_flags & inspect.CO_VARARGS
+                                     or inspect.unwrap(forward).__defaults__) else 0
 
-    # (an operand without .flags, a number or an array-like stored as a tensor's data, keeps
-    # numpy's layout; the try costs nothing when nothing is raised)
-    if forward.__code__.co_argcount == 2:  # unary: no argument tuple on the hot path
+    # (the try costs nothing when nothing is raised)
+    if arity == 2:  # unary: x row-major gives a row-major result, whatever the kernel
         def laid_forward(self, x):
             result = forward(self, x)
             try:
@@ -264,7 +338,7 @@ def follows_inputs(cls):
             except AttributeError:
                 return result
             return iterator_layout(result, x)
-    else:
+    elif arity == 3 and numpy_order:  # a row-major a: numpy's order is torch's (one test)
         def laid_forward(self, a, b):
             result = forward(self, a, b)
             try:
@@ -273,11 +347,19 @@ def follows_inputs(cls):
             except AttributeError:
                 return result
             return iterator_layout(result, a, b)
+    else:
+        def laid_forward(self, *arrays):
+            result = forward(self, *arrays)
+            first = arrays[0]
+            if numpy_order and getattr(first, "flags", None) is not None \
+                    and first.flags.c_contiguous:
+                return result
+            if all(getattr(a, "flags", None) is None or a.flags.c_contiguous for a in arrays):
+                return result
+            return iterator_layout(result, *arrays)
 
     functools.update_wrapper(laid_forward, forward)
-
     cls.forward = laid_forward
-    return cls
 
 
 class Relayout(Op):

@@ -3,7 +3,10 @@
 and the SymInt / SymFloat / SymBool classes (dlpy traces no symbolic shapes: nothing is ever
 their instance), newaxis, the build flags, the legacy set_default_tensor_type, the legacy typed
 storages (torch.FloatStorage, ...: classes whose call makes a TypedStorage of their dtype),
-from_file, as_strided_ / as_strided_scatter, Tensor.resize / resize_as (deprecated).
+from_file, as_strided_ / as_strided_scatter, Tensor.resize / resize_as (deprecated), the removed
+linear algebra (eig, lstsq, solve, symeig, matrix_rank: torch's RuntimeError naming their
+replacements), the removed Variable API (Tensor.volatile, reinforce), legacy_contiguous_format,
+fork / wait, slice_inverse and Tensor.record_stream.
 ``dlpy/__init__.py`` exports TOP_LEVEL; ``tensor_methods.py`` attaches TENSOR_METHODS."""
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import warnings
 
 import numpy as np
 
+from dlpy.layouts import contiguous_format as legacy_contiguous_format  # noqa: F401 - TOP_LEVEL
 from dlpy.legacy_types import _LegacyType
 from dlpy.ops import ArgError
 from dlpy.overrides import (  # noqa: F401 - exported (TOP_LEVEL)
@@ -321,11 +325,144 @@ def _resize_as(self, tensor) -> Tensor:
         return _resize(self, *tensor.shape)
 
 
-TOP_LEVEL = ["SymInt", "SymFloat", "SymBool", "sym_int", "sym_float", "sym_max", "sym_min",
+# ----------------------------------------------------------------- removed linear algebra
+# torch.eig, lstsq, solve, symeig, matrix_rank (and the Tensor methods) were removed in 1.9;
+# torch keeps the names to say what replaces them: RuntimeError, whatever the arguments
+_REMOVED = "This function was deprecated since version 1.9 and is now removed."
+
+
+def matrix_rank(input, tol=None, symmetric=False, *, out=None) -> Tensor:  # noqa: A002
+    """torch.matrix_rank (removed): RuntimeError naming torch.linalg.matrix_rank."""
+    raise RuntimeError(
+        f"{_REMOVED}\nPlease use the `torch.linalg.matrix_rank` function instead. The parameter "
+        "'symmetric' was renamed in `torch.linalg.matrix_rank()` to 'hermitian'.")
+
+
+def solve(input, A, *, out=None) -> tuple[Tensor, Tensor]:  # noqa: A002
+    """torch.solve (removed): RuntimeError naming torch.linalg.solve."""
+    raise RuntimeError(
+        f"{_REMOVED} `torch.solve` is deprecated in favor of `torch.linalg.solve`. "
+        "`torch.linalg.solve` has its arguments reversed and does not return the LU "
+        "factorization.\n\nTo get the LU factorization see `torch.lu`, which can be used with "
+        "`torch.lu_solve` or `torch.lu_unpack`.\nX = torch.solve(B, A).solution should be "
+        "replaced with:\nX = torch.linalg.solve(A, B)")
+
+
+def lstsq(input, A, *, out=None) -> tuple[Tensor, Tensor]:  # noqa: A002
+    """torch.lstsq (removed): RuntimeError naming torch.linalg.lstsq."""
+    raise RuntimeError(
+        f"{_REMOVED} `torch.lstsq` is deprecated in favor of `torch.linalg.lstsq`.\n"
+        "`torch.linalg.lstsq` has reversed arguments and does not return the QR decomposition "
+        "in the returned tuple (although it returns other information about the problem).\n\n"
+        "To get the QR decomposition consider using `torch.linalg.qr`.\n\nThe returned "
+        "solution in `torch.lstsq` stored the residuals of the solution in the last m - n "
+        "columns of the returned value whenever m > n. In torch.linalg.lstsq, the residuals "
+        "are in the field 'residuals' of the returned named tuple.\n\nThe unpacking of the "
+        "solution, as in\nX, _ = torch.lstsq(B, A).solution[:A.size(1)]\nshould be replaced "
+        "with:\nX = torch.linalg.lstsq(A, B).solution")
+
+
+def symeig(input, eigenvectors=False, upper=True, *, out=None) -> tuple[Tensor, Tensor]:  # noqa: A002
+    """torch.symeig (removed): RuntimeError naming torch.linalg.eigvalsh / eigh."""
+    raise RuntimeError(
+        f"{_REMOVED} The default behavior has changed from using the upper triangular portion "
+        "of the matrix by default to using the lower triangular portion.\n\nL, _ = "
+        "torch.symeig(A, upper=upper) should be replaced with:\nL = torch.linalg.eigvalsh(A, "
+        "UPLO='U' if upper else 'L')\n\nand\n\nL, V = torch.symeig(A, eigenvectors=True) "
+        "should be replaced with:\nL, V = torch.linalg.eigh(A, UPLO='U' if upper else 'L')")
+
+
+def eig(self, eigenvectors: bool = False, *, e=None, v=None) -> tuple[Tensor, Tensor]:
+    """torch.eig (removed): RuntimeError naming torch.linalg.eig / eigvals."""
+    raise RuntimeError(
+        f"{_REMOVED} `torch.linalg.eig` returns complex tensors of dtype `cfloat` or `cdouble` "
+        "rather than real tensors mimicking complex tensors.\n\nL, _ = torch.eig(A) should be "
+        "replaced with:\nL_complex = torch.linalg.eigvals(A)\n\nand\n\nL, V = torch.eig(A, "
+        "eigenvectors=True) should be replaced with:\nL_complex, V_complex = "
+        "torch.linalg.eig(A)")
+
+
+# ----------------------------------------------------------------- removed Variable API
+def _volatile(self) -> bool:
+    """Tensor.volatile (removed with Variable): False, with torch's UserWarning."""
+    warnings.warn("volatile was removed (Variable.volatile is always False)", UserWarning,
+                  stacklevel=2)
+    return False
+
+
+def _set_volatile(self, value) -> None:
+    warnings.warn("volatile was removed and now has no effect. Use `with torch.no_grad():` "
+                  "instead.", UserWarning, stacklevel=2)
+
+
+def _reinforce(self, reward):
+    """Tensor.reinforce (removed): RuntimeError pointing to torch.distributions."""
+    raise RuntimeError(
+        "reinforce() was removed.\nUse torch.distributions instead.\nSee "
+        "https://pytorch.org/docs/main/distributions.html\n\nInstead of:\n\nprobs = "
+        "policy_network(state)\naction = probs.multinomial()\nnext_state, reward = "
+        "env.step(action)\naction.reinforce(reward)\naction.backward()\n\nUse:\n\nprobs = "
+        "policy_network(state)\n# NOTE: categorical is equivalent to what used to be called "
+        "multinomial\nm = torch.distributions.Categorical(probs)\naction = m.sample()\n"
+        "next_state, reward = env.step(action)\nloss = -m.log_prob(action) * reward\n"
+        "loss.backward()\n")
+
+
+# ----------------------------------------------------------------- streams, futures, views
+def _record_stream(self, stream) -> None:
+    """Tensor.record_stream(stream): a CUDA caching-allocator hint; a CPU tensor has no kernel
+    (torch's NotImplementedError, a RuntimeError), anything but a Stream is a RuntimeError."""
+    from dlpy.accelerator import Stream
+    from dlpy.tensor_methods import _NoDenseKernelError
+
+    if not isinstance(stream, Stream):
+        raise RuntimeError(f"record_stream: unknown parameter type {type(stream).__name__} "
+                           f"(expected a Stream)")
+    raise _NoDenseKernelError("Could not run 'aten::record_stream' with arguments from the "
+                              "'CPU' backend")
+
+
+def fork(func, *args, **kwargs):
+    """torch.fork (torch.jit.fork): ``func(*args, **kwargs)`` run now, its result in a Future
+    (dlpy.futures.Future) for ``wait``."""
+    from dlpy.jit import fork as _fork
+
+    return _fork(func, *args, **kwargs)
+
+
+def wait(future):
+    """torch.wait (torch.jit.wait): a Future's result; anything else is a TypeError."""
+    from dlpy.futures import Future
+
+    if not isinstance(future, Future):
+        raise TypeError(f"wait(): incompatible function arguments: expected a Future, got "
+                        f"{type(future).__name__}")
+    return future.wait()
+
+
+def slice_inverse(input, src, dim: int = 0, start=None, end=None, step: int = 1) -> Tensor:  # noqa: A002
+    """torch.slice_inverse (the inverse of ``src = base.slice(dim, start, end, step)``, used
+    by functionalization): ``input`` viewed with src's sizes, strides and storage offset (the
+    slice arguments only name the slice; input must hold that geometry)."""
+    if not isinstance(src, Tensor):
+        raise TypeError(f"slice_inverse(): argument 'src' must be Tensor, not "
+                        f"{type(src).__name__}")
+    return input.as_strided(tuple(src.shape), src.stride(), src.storage_offset())
+
+
+TOP_LEVEL = ["matrix_rank", "solve", "lstsq", "symeig", "eig", "fork", "wait", "slice_inverse",
+             "legacy_contiguous_format",
+             "SymInt", "SymFloat", "SymBool", "sym_int", "sym_float", "sym_max", "sym_min",
              "sym_not", "sym_sqrt", "sym_ite", "sym_sum", "sym_fresh_size", "newaxis",
              "has_lapack", "has_spectral", "has_mkl", "has_openmp", "is_distributed",
              "compiled_with_cxx11_abi", "set_default_tensor_type", "from_file", "as_strided_",
              "as_strided_scatter", "DisableTorchFunction", "DisableTorchFunctionSubclass",
              *_STORAGES]
 TENSOR_METHODS = {"storage_type": _storage_type, "resize": _resize, "resize_as": _resize_as,
-                  "as_strided_scatter": as_strided_scatter}
+                  "as_strided_scatter": as_strided_scatter,
+                  "eig": lambda self, eigenvectors=False: eig(self, eigenvectors),
+                  "lstsq": lambda self, other: lstsq(self, other),
+                  "solve": lambda self, other: solve(self, other),
+                  "symeig": lambda self, eigenvectors=False: symeig(self, eigenvectors),
+                  "volatile": property(_volatile, _set_volatile), "reinforce": _reinforce,
+                  "record_stream": _record_stream, "slice_inverse": slice_inverse}

@@ -41,10 +41,12 @@ Differences from torch: there is no dispatcher, so no dispatch keys beyond those
 (``Library.impl``: CPU, CompositeExplicitAutograd = the kernel; CompositeImplicitAutograd,
 Autograd = a kernel differentiated by its dlpy ops; Meta = the fake); ``dlpy.compile`` runs
 custom ops eagerly like everything else; ``register_autocast`` casts an op's floating
-inputs inside CPU autocast blocks; no ``register_torch_dispatch`` or ``get_ctx`` (fake shapes
-are static); ``triton_op`` is refused. Fake tensors are ordinary
-Tensors over a zero-strided array (shapes and dtypes of torch's FakeTensor, values all zero),
-used by ``opcheck`` and by ``dlpy.export`` (``node.meta["val"]``).
+inputs inside CPU autocast blocks; ``register_torch_dispatch`` gives an op's behaviour under
+a TorchDispatchMode class (or ``__torch_dispatch__`` subclass), and a custom op reaches the
+modes entered as one call; no ``get_ctx`` (fake shapes are static); ``triton_op`` is
+refused. Fake tensors are ordinary Tensors over a zero-strided array (shapes and dtypes of
+torch's FakeTensor, values all zero), used by ``opcheck`` and by ``dlpy.export``
+(``node.meta["val"]``).
 Bad arguments raise OpCallError, a TypeError and (as torch's) a RuntimeError.
 """
 
@@ -72,7 +74,8 @@ from dlpy.tensor import Tensor, increment_version, is_grad_enabled, no_grad
 __all__ = ["CustomOpDef", "FunctionSchema", "Library", "OpCheckError", "OpOverload",
            "OpOverloadPacket", "custom_op", "define", "fake_tensor", "get_ctx", "impl",
            "impl_abstract", "infer_schema", "opcheck", "register_autocast", "register_autograd",
-           "register_fake", "register_kernel", "register_vmap", "triton_op", "wrap_triton"]
+           "register_fake", "register_kernel", "register_torch_dispatch", "register_vmap",
+           "triton_op", "wrap_triton"]
 
 _NO_DEFAULT = object()
 
@@ -756,6 +759,11 @@ class OpOverload:
             cast = self._autocast_call(args, kwargs)
             if cast is not None:
                 return cast
+        dispatching = sys.modules.get("dlpy.aten")
+        if dispatching is not None and dispatching._dispatcher is not None:  # modes about
+            from dlpy.utils._python_dispatch import custom_op_call
+
+            return custom_op_call(self, args, kwargs)
         return self._dispatch(args, kwargs)
 
     def _autocast_call(self, args: tuple, kwargs: dict):
@@ -1219,6 +1227,11 @@ class CustomOpDef:
         backward returns one gradient per positional input (None for a non-Tensor)."""
         register_autograd(self, backward, setup_context=setup_context)
 
+    def register_torch_dispatch(self, torch_dispatch_class, fn: Callable | None = None, /):
+        """``fn(mode, func, types, args, kwargs)`` runs the op under a mode of exactly
+        ``torch_dispatch_class`` (see ``register_torch_dispatch``); a decorator without fn."""
+        return register_torch_dispatch(self, torch_dispatch_class, fn)
+
     def register_vmap(self, func: Callable | None = None):
         """``func(info, in_dims, *args) -> (output, out_dims)`` runs the op on a whole
         batch under ``dlpy.func.vmap`` (``in_dims``: 0 or None per argument)."""
@@ -1416,6 +1429,26 @@ def register_vmap(op: Any, func: Callable | None = None, /, *, lib: Library | No
     return inner if func is None else inner(func)
 
 
+def register_torch_dispatch(op: Any, torch_dispatch_class, func: Callable | None = None, /, *,
+                            lib: Library | None = None):
+    """``torch.library.register_torch_dispatch``: under a TorchDispatchMode of exactly the type
+    ``torch_dispatch_class`` (or for that ``__torch_dispatch__`` subclass's tensors), ``op``
+    (``"mylib::foo"``, an op or a custom op; aten ops too) reaches ``func(mode, func, types,
+    args, kwargs)`` in place of the class's ``__torch_dispatch__``. A decorator without
+    ``func``."""
+    from dlpy.utils._python_dispatch import register_torch_dispatch as register
+
+    if isinstance(op, CustomOpDef):
+        op = op._opoverload
+    return register(op, torch_dispatch_class, func, lib=lib)
+
+
+def fallthrough_kernel():
+    """``torch.library.fallthrough_kernel``: the kernel that passes a dispatch key through;
+    dlpy has no dispatch keys, so ``Library.impl`` with it changes nothing."""
+    raise NotImplementedError("fallthrough_kernel should never be called")
+
+
 def get_ctx():
     raise NotImplementedError("get_ctx: dlpy's fake tensors have static shapes only; an op "
                               "whose output shape depends on its values cannot have a fake "
@@ -1478,6 +1511,8 @@ class Library:
         ``dispatch_key``: CPU / CompositeExplicitAutograd (the kernel, differentiated by
         register_autograd), CompositeImplicitAutograd / Autograd (differentiated through
         its dlpy ops), Meta (the fake kernel)."""
+        if fn is fallthrough_kernel:  # passes its key through: dlpy has no keys to pass
+            return
         if with_keyset:
             raise NotImplementedError(f"{self}.impl: dlpy has no dispatch key sets "
                                       f"(with_keyset=True)")

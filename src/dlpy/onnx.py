@@ -19,8 +19,13 @@ package: ``pip install dlpy[onnx]``.
 from __future__ import annotations
 
 import copy
+import enum
 import math
 import os
+import re
+import sys
+import types
+import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Any, NamedTuple
@@ -30,6 +35,7 @@ import numpy as np
 from dlpy.ao.quantization import fake_quantize
 from dlpy.graph import _walk
 from dlpy.ops import (
+    UnsupportedArgError,
     activation,
     activation_more,
     arithmetic,
@@ -53,7 +59,11 @@ from dlpy.ops import (
 )
 from dlpy.tensor import Op, Tensor, enable_grad
 
-__all__ = ["CONVERTERS", "export", "is_in_onnx_export"]
+__all__ = ["CONVERTERS", "JitScalarType", "ONNXProgram", "OnnxExporterError",
+           "OperatorExportTypes", "TensorProtoDataType", "TrainingMode", "errors", "export",
+           "is_in_onnx_export", "producer_name", "producer_version",
+           "register_custom_op_symbolic", "select_model_mode_for_export",
+           "unregister_custom_op_symbolic", "utils"]
 
 _exporting = 0  # how many exports are tracing a model now
 
@@ -1332,16 +1342,76 @@ def _value_info(ex, name: str, t: Tensor, dims: dict[int, str]):
         name, ex.helper.np_dtype_to_tensor_dtype(t.dtype), shape)
 
 
-def export(model, args, f=None, input_names: list[str] | None = None,
+def export(model, args=(), f=None, input_names: list[str] | None = None,
            output_names: list[str] | None = None, dynamic_axes: dict | None = None,
-           opset_version: int = _MIN_OPSET):
+           opset_version: int | None = _MIN_OPSET, *, kwargs: dict | None = None,
+           dynamo: bool | None = None, verbose: bool | None = None, export_params: bool = True,
+           keep_initializers_as_inputs: bool = False, training: TrainingMode | None = None,
+           operator_export_type: OperatorExportTypes | None = None,
+           do_constant_folding: bool = True, custom_opsets: dict | None = None,
+           external_data: bool = True, dynamic_shapes: Any = None, report: bool = False,
+           optimize: bool = True, verify: bool = False, profile: bool = False,
+           dump_exported_program: bool = False, artifacts_dir: Any = ".",
+           custom_translation_table: dict | None = None,
+           export_modules_as_functions: bool = False, autograd_inlining: bool = True):
     """Trace ``model(*args)`` and write it as an ONNX model to ``f`` (a path or a binary file;
-    None writes nothing); returns the ``onnx.ModelProto``.
+    None writes nothing); returns the ``onnx.ModelProto``, or with torch's ``dynamo=True`` an
+    ``ONNXProgram`` holding it, with ``dynamo=False`` (torch's legacy exporter) None.
 
     ``args``: a Tensor (or numpy array) or a tuple of them and other values passed as they are.
     ``dynamic_axes``: {input or output name: {axis: dim name}} (or a list of axes), as in
-    torch.onnx.export. The model runs in eval mode (its mode is restored afterwards).
+    torch.onnx.export. The model runs in eval mode (its mode is restored afterwards):
+    ``training`` must leave it so (EVAL, or PRESERVE of a model in eval mode). The other
+    keywords of torch's exporters are accepted where dlpy's exporter does what they ask
+    (``verbose``, ``do_constant_folding``, the dynamo exporter's reporting and optimising
+    switches); others are an UnsupportedArgError naming them.
     """
+    if dynamo is False:
+        warnings.warn("You are using the legacy TorchScript-based ONNX export. Starting in "
+                      "PyTorch 2.9, the new torch.export-based ONNX exporter has become the "
+                      "default.", DeprecationWarning, stacklevel=2)
+    _check_export_options(model, kwargs, export_params, keep_initializers_as_inputs, training,
+                          operator_export_type, dynamic_shapes, custom_translation_table,
+                          export_modules_as_functions)
+    proto = _export(model, args, f, input_names, output_names, dynamic_axes,
+                    _MIN_OPSET if opset_version is None else opset_version)
+    if dynamo is None:
+        return proto
+    return ONNXProgram(proto) if dynamo else None
+
+
+def _check_export_options(model, kwargs, export_params, keep_initializers_as_inputs,
+                          training, operator_export_type, dynamic_shapes,
+                          custom_translation_table, export_modules_as_functions) -> None:
+    """torch.onnx.export's keywords that would ask dlpy's exporter for what it does not do."""
+    refused = []
+    if kwargs:
+        refused.append("kwargs (keyword inputs)")
+    if not export_params:
+        refused.append("export_params=False")
+    if keep_initializers_as_inputs:
+        refused.append("keep_initializers_as_inputs=True")
+    if training not in (None, TrainingMode.EVAL):
+        if not isinstance(training, TrainingMode):
+            raise TypeError(f"export: training must be a torch.onnx.TrainingMode, got "
+                            f"{type(training).__name__}")
+        if training is TrainingMode.TRAINING or getattr(model, "training", False):
+            refused.append(f"training={training} (dlpy exports the model in eval mode)")
+    if operator_export_type not in (None, OperatorExportTypes.ONNX):
+        refused.append(f"operator_export_type={operator_export_type}")
+    if dynamic_shapes is not None:
+        refused.append("dynamic_shapes (use dynamic_axes)")
+    if custom_translation_table:
+        refused.append("custom_translation_table")
+    if export_modules_as_functions:
+        refused.append("export_modules_as_functions")
+    if refused:
+        raise UnsupportedArgError(f"export: dlpy's ONNX exporter does not support "
+                                  f"{', '.join(refused)}")
+
+
+def _export(model, args, f, input_names, output_names, dynamic_axes, opset_version):
+    """The export itself (see ``export``): the checked ModelProto, written to ``f``."""
     onnx = _import_onnx()
     _refuse_quantized(model)
     if isinstance(opset_version, bool) or not isinstance(opset_version, int) \
@@ -1562,3 +1632,312 @@ def _dim_name(ex, trace, twin, spec, input_names, t: Tensor, axis: int, name: st
             if (a.shape[input_axis], b.shape[input_axis]) == change:
                 return dim
     return f"{name}_dim_{axis}"
+
+
+# ----------------------------------------------------------------------------- torch.onnx API
+producer_name = "dlpy"  # what an exported model's producer_name says (torch's: "pytorch")
+try:
+    from importlib.metadata import version as _version
+
+    producer_version = _version("dlpy")
+except Exception:  # (not installed as a package: the source tree's version)
+    producer_version = "0.1.0"
+
+
+class OnnxExporterError(RuntimeError):
+    """torch.onnx.OnnxExporterError: an error of the ONNX exporter."""
+
+
+class OnnxExporterWarning(UserWarning):
+    """torch.onnx.errors.OnnxExporterWarning: a warning of the ONNX exporter."""
+
+
+class UnsupportedOperatorError(OnnxExporterError):
+    """torch.onnx.errors.UnsupportedOperatorError: an operator with no ONNX mapping at this
+    opset."""
+
+    def __init__(self, name: str, version: int, supported_version: int | None) -> None:
+        if supported_version is not None:
+            msg = (f"Exporting the operator '{name}' to ONNX opset version {version} is not "
+                   f"supported. Support for this operator was added in version "
+                   f"{supported_version}, try exporting with this version")
+        else:
+            msg = (f"Exporting the operator '{name}' to ONNX opset version {version} is not "
+                   f"supported")
+        super().__init__(msg)
+
+
+class SymbolicValueError(OnnxExporterError):
+    """torch.onnx.errors.SymbolicValueError: an error about a value of the graph."""
+
+    def __init__(self, msg: str, value: Any) -> None:
+        super().__init__(f"{msg}  [Caused by the value '{value}'.]")
+
+
+errors = types.ModuleType(f"{__name__}.errors", "torch.onnx.errors: the exporter's errors")
+errors.__dict__.update(OnnxExporterError=OnnxExporterError,
+                       OnnxExporterWarning=OnnxExporterWarning,
+                       SymbolicValueError=SymbolicValueError,
+                       UnsupportedOperatorError=UnsupportedOperatorError)
+sys.modules[errors.__name__] = errors  # (import torch.onnx.errors)
+
+
+class _IntEnum(enum.Enum):
+    """A pybind11 enum of torch._C._onnx: ``int()`` gives its value, but it is no int."""
+
+    def __int__(self) -> int:
+        return self.value
+
+    def __index__(self) -> int:
+        return self.value
+
+
+class TrainingMode(_IntEnum):
+    """torch.onnx.TrainingMode: the mode a model is exported in."""
+
+    EVAL = 0
+    PRESERVE = 1
+    TRAINING = 2
+
+
+class OperatorExportTypes(_IntEnum):
+    """torch.onnx.OperatorExportTypes: how the legacy exporter writes ops (ONNX ones only,
+    or ATen fallbacks)."""
+
+    ONNX = 0
+    ONNX_ATEN = 1
+    ONNX_ATEN_FALLBACK = 2
+    ONNX_FALLTHROUGH = 3
+
+
+TensorProtoDataType = _IntEnum("TensorProtoDataType", [
+    ("UNDEFINED", 0), ("FLOAT", 1), ("UINT8", 2), ("INT8", 3), ("UINT16", 4), ("INT16", 5),
+    ("INT32", 6), ("INT64", 7), ("STRING", 8), ("BOOL", 9), ("FLOAT16", 10), ("DOUBLE", 11),
+    ("UINT32", 12), ("UINT64", 13), ("COMPLEX64", 14), ("COMPLEX128", 15), ("BFLOAT16", 16),
+    ("FLOAT8E4M3FN", 17), ("FLOAT8E4M3FNUZ", 18), ("FLOAT8E5M2", 19), ("FLOAT8E5M2FNUZ", 20)],
+    module=__name__, qualname="TensorProtoDataType")
+TensorProtoDataType.__doc__ = "torch.onnx.TensorProtoDataType: ONNX's element types."
+
+# JitScalarType member: (scalar name, torch name, dlpy dtype name, ONNX type)
+_SCALAR_TYPES = {
+    "UINT8": ("Byte", "uint8_t", "uint8", "UINT8"),
+    "INT8": ("Char", "int8_t", "int8", "INT8"),
+    "INT16": ("Short", "int16_t", "int16", "INT16"),
+    "INT": ("Int", "int", "int32", "INT32"),
+    "INT64": ("Long", "int64_t", "int64", "INT64"),
+    "HALF": ("Half", "half", "float16", "FLOAT16"),
+    "FLOAT": ("Float", "float", "float32", "FLOAT"),
+    "DOUBLE": ("Double", "double", "float64", "DOUBLE"),
+    "COMPLEX32": ("ComplexHalf", "complex32", "complex32", "UNDEFINED"),
+    "COMPLEX64": ("ComplexFloat", "complex64", "complex64", "COMPLEX64"),
+    "COMPLEX128": ("ComplexDouble", "complex128", "complex128", "COMPLEX128"),
+    "BOOL": ("Bool", "bool", "bool", "BOOL"),
+    "QINT8": ("QInt8", "qint8", "qint8", "INT8"),
+    "QUINT8": ("QUInt8", "quint8", "quint8", "UINT8"),
+    "QINT32": ("QInt32", "qint32", "qint32", "INT32"),
+    "BFLOAT16": ("BFloat16", "bfloat16", "bfloat16", "BFLOAT16"),
+    "FLOAT8E5M2": ("Float8E5M2", "float8_e5m2", "float8_e5m2", "FLOAT8E5M2"),
+    "FLOAT8E4M3FN": ("Float8E4M3FN", "float8_e4m3fn", "float8_e4m3fn", "FLOAT8E4M3FN"),
+    "FLOAT8E5M2FNUZ": ("Float8E5M2FNUZ", "float8_e5m2fnuz", "float8_e5m2fnuz",
+                       "FLOAT8E5M2FNUZ"),
+    "FLOAT8E4M3FNUZ": ("Float8E4M3FNUZ", "float8_e4m3fnuz", "float8_e4m3fnuz",
+                       "FLOAT8E4M3FNUZ"),
+    "UNDEFINED": ("Undefined", None, None, "UNDEFINED"),
+}
+
+
+# the order of torch's table from scalar to ONNX types (its inverse keeps the last of each)
+_ONNX_ORDER = ("BOOL", "UINT8", "INT8", "INT16", "INT", "INT64", "HALF", "FLOAT", "DOUBLE",
+               "COMPLEX64", "COMPLEX128", "BFLOAT16", "UNDEFINED", "COMPLEX32", "QINT8", "QUINT8",
+               "QINT32", "FLOAT8E5M2", "FLOAT8E4M3FN", "FLOAT8E5M2FNUZ", "FLOAT8E4M3FNUZ")
+
+
+def _dlpy_dtype(name: str | None):
+    import dlpy
+
+    return getattr(dlpy, name, None) if name else None
+
+
+class JitScalarType(enum.IntEnum):
+    """torch.onnx.JitScalarType: torch's scalar types with their names, dtypes and ONNX
+    element types (``from_dtype``, ``from_onnx_type``, ``dtype``, ``onnx_type``...)."""
+
+    UINT8 = 0
+    INT8 = 1
+    INT16 = 2
+    INT = 3
+    INT64 = 4
+    HALF = 5
+    FLOAT = 6
+    DOUBLE = 7
+    COMPLEX32 = 8
+    COMPLEX64 = 9
+    COMPLEX128 = 10
+    BOOL = 11
+    QINT8 = 12
+    QUINT8 = 13
+    QINT32 = 14
+    BFLOAT16 = 15
+    FLOAT8E5M2 = 16
+    FLOAT8E4M3FN = 17
+    FLOAT8E5M2FNUZ = 18
+    FLOAT8E4M3FNUZ = 19
+    UNDEFINED = 20
+
+    @classmethod
+    def from_dtype(cls, dtype: Any) -> JitScalarType:
+        """The scalar type of a dtype; anything else is an OnnxExporterError."""
+        for member in cls:
+            target = _dlpy_dtype(_SCALAR_TYPES[member.name][2])
+            try:
+                if target is not None and dtype is not None \
+                        and not isinstance(dtype, str) and dtype == target:
+                    return member
+            except TypeError:
+                continue
+        raise OnnxExporterError(f"Unknown dtype: {dtype}")
+
+    @classmethod
+    def from_onnx_type(cls, onnx_type: Any) -> JitScalarType:
+        """The scalar type of an ONNX element type (torch's table: where several map to one
+        ONNX type, the last one listed: INT8 gives QINT8)."""
+        inverse = {int(TensorProtoDataType[_SCALAR_TYPES[k][3]]): cls[k] for k in _ONNX_ORDER}
+        try:
+            key = int(onnx_type)
+        except (TypeError, ValueError):
+            key = None
+        if key not in inverse:
+            raise OnnxExporterError(f"Unknown onnx_type: {onnx_type}")
+        return inverse[key]
+
+    def scalar_name(self) -> str:
+        """The JIT scalar type name (``"Float"``)."""
+        return _SCALAR_TYPES[self.name][0]
+
+    def torch_name(self) -> str:
+        """The C++ type name (``"float"``, ``"int64_t"``)."""
+        if _SCALAR_TYPES[self.name][1] is None:
+            raise KeyError(self)
+        return _SCALAR_TYPES[self.name][1]
+
+    def dtype(self) -> Any:
+        """The dtype (a KeyError where dlpy has none, as torch's for UNDEFINED)."""
+        dtype = _dlpy_dtype(_SCALAR_TYPES[self.name][2])
+        if dtype is None:
+            raise KeyError(self)
+        return dtype
+
+    def onnx_type(self) -> TensorProtoDataType:
+        """The ONNX element type."""
+        return TensorProtoDataType[_SCALAR_TYPES[self.name][3]]
+
+    def onnx_compatible(self) -> bool:
+        """Whether ONNX has an element type for it."""
+        return self not in (JitScalarType.UNDEFINED, JitScalarType.COMPLEX32)
+
+
+@contextmanager
+def select_model_mode_for_export(model, mode: TrainingMode):
+    """torch.onnx.select_model_mode_for_export: the model in ``mode`` (EVAL, TRAINING, or
+    PRESERVE: as it is) inside the block, its mode restored after."""
+    if not isinstance(mode, TrainingMode):
+        raise TypeError(f"'mode' should be a torch.onnx.TrainingMode enum, but got "
+                        f"'{type(mode)}'.")
+    originally_training = getattr(model, "training", False)
+    if hasattr(model, "train") and mode is not TrainingMode.PRESERVE:
+        model.train(mode is TrainingMode.TRAINING)
+    try:
+        yield
+    finally:
+        if hasattr(model, "train") and mode is not TrainingMode.PRESERVE:
+            model.train(originally_training)
+
+
+_CUSTOM_SYMBOLICS: dict[str, dict[int, Callable]] = {}  # name -> opset -> symbolic function
+
+
+def _custom_op_name(symbolic_name: str) -> str:
+    if symbolic_name.startswith("::"):
+        symbolic_name = f"aten{symbolic_name}"
+    if not re.match(r"^[a-zA-Z0-9-_]+::[a-zA-Z-_]+[a-zA-Z0-9-_]*$", symbolic_name):
+        raise OnnxExporterError(f"Failed to register operator {symbolic_name}. The symbolic name "
+                                f"must match the format domain::name, and should start with a "
+                                f"letter and contain only alphanumeric characters")
+    if symbolic_name.split("::")[0] == "onnx":
+        raise ValueError(f"Failed to register operator {symbolic_name}. onnx domain cannot be "
+                         f"modified.")
+    return symbolic_name
+
+
+def register_custom_op_symbolic(symbolic_name: str, symbolic_fn: Callable,
+                                opset_version: int) -> None:
+    """torch.onnx.register_custom_op_symbolic: the legacy exporter's ``symbolic_fn(g, *inputs)``
+    for the op ``domain::name`` from ``opset_version`` on, checked and kept. dlpy's exporter
+    maps its own op classes (``CONVERTERS``), not TorchScript nodes, so a kept symbolic is not
+    called: an op dlpy cannot convert stays a NotImplementedError naming it."""
+    _CUSTOM_SYMBOLICS.setdefault(_custom_op_name(symbolic_name), {})[opset_version] = symbolic_fn
+
+
+def unregister_custom_op_symbolic(symbolic_name: str, opset_version: int) -> None:
+    """torch.onnx.unregister_custom_op_symbolic: forget what ``register_custom_op_symbolic``
+    kept (torch's warning where the name was registered but not at this opset)."""
+    name = _custom_op_name(symbolic_name)
+    if name not in _CUSTOM_SYMBOLICS:
+        return
+    if _CUSTOM_SYMBOLICS[name].pop(opset_version, None) is None:
+        warnings.warn(f"No custom function registered for '{name}' opset {opset_version}",
+                      stacklevel=2)
+
+
+class ONNXProgram:
+    """torch.onnx.ONNXProgram as ``export(..., dynamo=True)`` returns it: ``model_proto``,
+    ``save(path)``, and a call that runs the model in onnxruntime on tensors (their outputs,
+    as tensors)."""
+
+    def __init__(self, model_proto) -> None:
+        self.model_proto = model_proto
+        self._session = None
+
+    def __repr__(self) -> str:
+        return f"ONNXProgram(model_proto=<{self.model_proto.graph.name}>)"
+
+    def save(self, destination, *, include_initializers: bool = True,
+             keep_initializers_as_inputs: bool = False, external_data: bool | None = None
+             ) -> None:
+        """Write the model to ``destination`` (a path or a binary file)."""
+        onnx = _import_onnx()
+        if isinstance(destination, (str, os.PathLike)):
+            onnx.save(self.model_proto, destination)
+        else:
+            destination.write(self.model_proto.SerializeToString())
+
+    def initialize_inference_session(self, initializer: Callable | None = None) -> None:
+        """Start the onnxruntime session calls use (``initializer(model bytes)`` if given)."""
+        data = self.model_proto.SerializeToString()
+        if initializer is not None:
+            self._session = initializer(data)
+            return
+        import onnxruntime as ort
+
+        self._session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+
+    def release(self) -> None:
+        """Drop the inference session."""
+        self._session = None
+
+    def __call__(self, *args, **kwargs) -> list[Tensor]:
+        if self._session is None:
+            self.initialize_inference_session()
+        arrays = [getattr(a, "data", a) for a in (*args, *kwargs.values())
+                  if isinstance(a, (Tensor, np.ndarray))]
+        feeds = {i.name: np.asarray(a) for i, a in zip(self._session.get_inputs(), arrays)}
+        return [Tensor(out) for out in self._session.run(None, feeds)]
+
+
+# torch.onnx.utils: the legacy exporter's functions
+utils = types.ModuleType(f"{__name__}.utils", "torch.onnx.utils: the legacy exporter's API")
+utils.__dict__.update(export=export, errors=errors,
+                      register_custom_op_symbolic=register_custom_op_symbolic,
+                      unregister_custom_op_symbolic=unregister_custom_op_symbolic,
+                      select_model_mode_for_export=select_model_mode_for_export)
+sys.modules[utils.__name__] = utils  # (import torch.onnx.utils)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import collections
 import functools
 import types as _types
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -56,7 +57,9 @@ _installed = False
 _subclass_off = 0  # DisableTorchFunctionSubclass / DisableTorchFunction depth
 _all_off = 0  # DisableTorchFunction depth (modes off too)
 _modes: list[TorchFunctionMode] = []  # the mode stack, innermost last
-_overriding: dict[type, bool] = {}  # type -> whether its __torch_function__ takes part
+# type -> whether its __torch_function__ takes part; weak, so a subclass defined and dropped
+# (with it any __torch_dispatch__ call sites it installed) can be collected
+_overriding: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
 _PLAIN = frozenset({int, float, bool, str, complex, type(None), slice, type(Ellipsis),
                     np.ndarray, np.dtype, type})
 
@@ -355,6 +358,10 @@ def subclass_defined(cls: type) -> None:
     if "__torch_function__" not in vars(cls) and hasattr(cls, "__dlpy_function__"):
         cls.__torch_function__ = _disabled_torch_function_impl
     _overriding.pop(cls, None)
+    if "__torch_dispatch__" in vars(cls):  # ops given its instances go to it
+        from dlpy.utils._python_dispatch import subclass_defined as dispatch_subclass
+
+        dispatch_subclass(cls)
     if not _installed and _overrides(cls):
         _install()
 
@@ -373,6 +380,9 @@ _STATE = frozenset({
     "get_deterministic_debug_mode", "set_float32_matmul_precision",
     "get_float32_matmul_precision", "promote_types", "can_cast", "typename", "is_tensor",
     "is_storage", "load", "save", "compile", "broadcast_shapes",
+    # the dispatch machinery itself (nn.functional re-exports it, as torch's)
+    "handle_torch_function", "has_torch_function", "has_torch_function_unary",
+    "has_torch_function_variadic",
 })
 # dispatched (modes see them) but no argument can override them, as torch's ignored factories
 _FACTORIES = frozenset({

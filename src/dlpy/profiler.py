@@ -24,13 +24,17 @@ CPU profiler: every thread's ops are recorded, with its thread id.
 from __future__ import annotations
 
 import functools
+import gzip
 import json
 import numbers
 import os
+import socket
 import sys
 import threading
 import time
+import types
 import warnings
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from enum import Enum
 
@@ -38,11 +42,14 @@ import numpy as np
 
 from dlpy.autograd_function import swap_call_sites
 from dlpy.ops import ArgAssertionError
+from dlpy.optim.optimizer import register_optimizer_step_post_hook
 from dlpy.tensor import Op, Tensor
 
 __all__ = [
-    "EventList", "FunctionEvent", "FunctionEventAvg", "ProfilerAction", "ProfilerActivity",
-    "profile", "record_function", "schedule", "supported_activities",
+    "EventList", "FunctionEvent", "FunctionEventAvg", "KinetoStepTracker", "ProfilerAction",
+    "ProfilerActivity", "kineto_available", "profile", "record_function",
+    "register_optimizer_step_post_hook", "schedule", "supported_activities",
+    "tensorboard_trace_handler",
 ]
 
 _now = time.perf_counter_ns  # the clock; a test may replace it with a fake one
@@ -107,9 +114,10 @@ class FunctionEvent:
     ``profile_memory``. Times in microseconds, as torch's."""
 
     __slots__ = ("name", "kind", "thread", "start_ns", "end_ns", "input_shapes",
-                 "children_ns", "self_cpu_memory_usage", "cpu_memory_usage")
+                 "children_ns", "self_cpu_memory_usage", "cpu_memory_usage", "trace_name")
 
     def __init__(self, name: str, kind: str, input_shapes: list | None = None):
+        self.trace_name = name  # the name in a Chrome trace (ProfilerStep#N keeps its N)
         if kind == RANGE and name.startswith("ProfilerStep#"):  # torch's events: one name
             name = "ProfilerStep*"
         self.name, self.kind, self.input_shapes = name, kind, input_shapes
@@ -750,7 +758,7 @@ class profile:  # noqa: N801 - torch's name
         pid = os.getpid()
         trace = []
         for e in sorted(self._events, key=lambda e: (e.start_ns, -e.end_ns)):
-            entry = {"name": e.name, "ph": "X",
+            entry = {"name": e.trace_name, "ph": "X",
                      "cat": "user_annotation" if e.kind == RANGE else "cpu_op",
                      "ts": (e.start_ns - self._start_ns) / 1000,
                      "dur": (e.end_ns - e.start_ns) / 1000, "pid": pid, "tid": e.thread,
@@ -760,5 +768,88 @@ class profile:  # noqa: N801 - torch's name
             if self.profile_memory:
                 entry["args"]["Memory"] = e.self_cpu_memory_usage
             trace.append(entry)
-        document = {"traceEvents": trace, "displayTimeUnit": "ms"}
-        atomic_write_bytes(path, json.dumps(document).encode())
+        document = {"schemaVersion": 1, "deviceProperties": [], "traceEvents": trace,
+                    "traceName": os.fspath(path), "displayTimeUnit": "ms"}
+        data = json.dumps(document).encode()
+        if os.fspath(path).endswith(".gz"):  # (torch's: a path ending .gz is gzipped)
+            data = gzip.compress(data)
+        atomic_write_bytes(path, data)
+
+
+def tensorboard_trace_handler(dir_name: str, worker_name: str | None = None,
+                              use_gzip: bool = False, use_python_export: bool = False
+                              ) -> Callable[[profile], None]:
+    """torch.profiler.tensorboard_trace_handler: an ``on_trace_ready`` that writes each trace
+    to ``dir_name`` (created if needed) as ``<worker>.<time in ns>.pt.trace.json`` (``.gz``
+    with ``use_gzip``) by ``export_chrome_trace``; the worker defaults to
+    ``<host name>_<pid>``: what TensorBoard's profiler plugin reads."""
+
+    def handler_fn(prof: profile) -> None:
+        nonlocal worker_name
+        if not os.path.isdir(dir_name):
+            try:
+                os.makedirs(dir_name, exist_ok=True)
+            except Exception as error:
+                raise RuntimeError("Can't create directory: " + dir_name) from error
+        if not worker_name:
+            worker_name = f"{socket.gethostname()}_{os.getpid()}"
+        file_name = f"{worker_name}.{time.time_ns()}.pt.trace.json"  # (ns: no name clash)
+        if use_gzip:
+            file_name += ".gz"
+        prof.export_chrome_trace(os.path.join(dir_name, file_name))
+
+    return handler_fn
+
+
+class KinetoStepTracker:
+    """torch.profiler.KinetoStepTracker: the global step count, the most steps any requester
+    (an optimiser, the profiler) has counted; class-level state, as torch's."""
+
+    _current_step = 0
+    _step_dict: dict[str, int] = defaultdict(int)
+
+    @classmethod
+    def init_step_count(cls, requester: str) -> None:
+        """Start counting for ``requester`` at the current step."""
+        cls._step_dict[requester] = cls._current_step
+
+    @classmethod
+    def erase_step_count(cls, requester: str) -> bool:
+        """Stop counting for ``requester``; whether it was counted."""
+        return cls._step_dict.pop(requester, None) is not None
+
+    @classmethod
+    def increment_step(cls, requester: str) -> int:
+        """One more step of ``requester`` (counted from now if it was not); the global step,
+        with torch's warning when it jumps by more than one."""
+        if requester not in cls._step_dict:
+            cls.init_step_count(requester)
+        cls._step_dict[requester] += 1
+        new_step = max(cls._step_dict.values())
+        if new_step > cls._current_step:
+            if new_step - cls._current_step > 1:
+                warnings.warn(f"Profiler step count has increased more than 1 - current_step = "
+                              f"{cls._current_step} step dict =  {cls._step_dict}",
+                              stacklevel=2)
+            cls._current_step = new_step
+        return cls._current_step
+
+    @classmethod
+    def current_step(cls) -> int:
+        """The latest step of any requester."""
+        return cls._current_step
+
+
+def kineto_available() -> bool:
+    """torch.profiler.kineto_available: True (dlpy's ``profile`` records what torch's
+    Kineto-based one does on the CPU)."""
+    return True
+
+
+# torch.profiler.profiler: the module profile, schedule and the trace handler come from
+profiler = types.ModuleType(f"{__name__}.profiler", "torch.profiler.profiler: profile, "
+                            "schedule, tensorboard_trace_handler, ProfilerAction...")
+profiler.__dict__.update({name: globals()[name] for name in (
+    "ProfilerAction", "ProfilerActivity", "profile", "record_function", "schedule",
+    "supported_activities", "tensorboard_trace_handler", "kineto_available")})
+sys.modules[profiler.__name__] = profiler  # (import torch.profiler.profiler)

@@ -6,6 +6,8 @@ would slow every attribute read of every op): nothing here runs while recording.
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 
 _FREED = ("Trying to backward through the graph a second time (or directly access saved tensors "
@@ -21,6 +23,7 @@ def _input(i, when=None):
         if when is not None and not op.inputs[when].requires_grad:
             return None
         return op.inputs[i]
+    read.what = i  # which saved tensor it is (saved_tensors_hooks' packed ones)
     return read
 
 
@@ -29,6 +32,7 @@ def _result(attr):
         from dlpy.tensor import Tensor
 
         return Tensor(getattr(op, attr))
+    read.what = "output"
     return read
 
 
@@ -36,6 +40,9 @@ def _relu_result(op):
     from dlpy.tensor import Tensor
 
     return Tensor(np.where(op.mask, op.inputs[0].data, 0).astype(op.inputs[0].data.dtype))
+
+
+_relu_result.what = "output"
 
 
 def _number(value):
@@ -83,16 +90,93 @@ _SAVED = {
 }
 
 
-def saved_value(op, name: str):
-    """``op``'s saved value ``name`` as torch's node gives it; AttributeError for one the op
-    (or dlpy) does not have."""
+def _entry(op, name: str):
     entry = _SAVED.get(type(op).__name__, {}).get(name)
     if entry is None or (type(op).__name__ == "MatMul" and op.name() != "MmBackward0"):
         raise AttributeError(f"'{op.name()}' object has no attribute '{name}'")
-    read, is_tensor = entry
+    return entry
+
+
+def _packed_entry(op, read):
+    """The saved_tensors_hooks entry of op's saved tensor that ``read`` reads, or None."""
+    for packed in op.__dict__.get("_packed", ()):
+        if packed.what == read.what:
+            return packed
+    return None
+
+
+def saved_value(op, name: str):
+    """``op``'s saved value ``name`` as torch's node gives it; AttributeError for one the op
+    (or dlpy) does not have. A tensor packed by saved_tensors_hooks is what unpack gives."""
+    read, is_tensor = _entry(op, name)
     if is_tensor and op.freed:
         raise RuntimeError(_FREED)
+    if is_tensor:
+        packed = _packed_entry(op, read)
+        if packed is not None:  # what unpack gave, as a tensor of its own (torch's)
+            return _alias(packed.unpacked())
     return read(op)
+
+
+def _alias(tensor):
+    """A new Tensor on ``tensor``'s array, without its graph."""
+    from dlpy.tensor import Tensor
+
+    return Tensor(tensor.data)
+
+
+class SavedTensor:
+    """``grad_fn._raw_saved_<name>``, torch's SavedTensor: one tensor a node saved, with
+    ``unpack()`` (what ``_saved_<name>`` gives) and ``register_hooks(pack, unpack)``, which
+    packs it now and has backward read what unpack gives (once per saved tensor, and not
+    where a saved_tensors_hooks block packed it already)."""
+
+    def __init__(self, op, name: str):
+        self._op, self._name = op, name
+
+    def unpack(self):
+        return saved_value(self._op, self._name)
+
+    def register_hooks(self, pack_hook, unpack_hook) -> None:
+        engine = importlib.import_module("dlpy.tensor")  # the module (dlpy.tensor is a function)
+        op = self._op
+        read, _ = _entry(op, self._name)
+        if not (callable(pack_hook) and callable(unpack_hook)):
+            raise TypeError("register_hooks(): incompatible function arguments: the pack and "
+                            "unpack hooks must be callable")
+        if op.freed:
+            raise RuntimeError(_FREED)
+        if _packed_entry(op, read) is not None:
+            raise RuntimeError("Calling register_hooks on a saved tensor whose hooks have "
+                               "already been set. Hint: only one pair of hooks is allowed at a "
+                               "time.")
+        tensor = read(op)
+        if tensor is None:
+            raise RuntimeError("Calling register_hooks on a saved tensor with value None is "
+                               "forbidden")
+        # pack gets a tensor of its own on the saved values, as torch's
+        packed = engine.pack_one(op, read.what, _alias(tensor), pack_hook, unpack_hook,
+                                 [t.data for t in op.inputs] + [tensor.data])
+        op.__dict__.setdefault("_packed", []).append(packed)
+
+
+def result_array(op):
+    """The array of the output ``op`` saved (what its ``_saved_result`` reads), or None where
+    dlpy does not know where the op keeps it."""
+    entry = _SAVED.get(type(op).__name__, {}).get("_saved_result")
+    if entry is None or op.freed:
+        return None
+    try:
+        return entry[0](op).data
+    except AttributeError:  # packed by saved_tensors_hooks and not unpacked
+        return None
+
+
+def raw_saved_value(op, name: str) -> SavedTensor:
+    """``grad_fn._raw_saved_<name>``: a SavedTensor for a saved tensor (one of a freed graph
+    too, as torch's: its ``unpack()`` refuses)."""
+    _entry(op, name)
+    return SavedTensor(op, name)
 
 
 def install() -> None:
@@ -108,5 +192,8 @@ def install() -> None:
             classes.setdefault(cls.__name__, []).append(cls)
     for kind, names in _SAVED.items():
         for cls in classes.get(kind, ()):
-            for name in names:
+            for name, (_, is_tensor) in names.items():
                 setattr(cls, name, property(lambda op, name=name: saved_value(op, name)))
+                if is_tensor:
+                    setattr(cls, "_raw" + name,
+                            property(lambda op, name=name: raw_saved_value(op, name)))

@@ -966,6 +966,11 @@ class SparseTensor(OnCPU):
                                       "'SparseCPU' backend")
         return self.sparse_resize_(other.shape, other.sparse_dim(), other.dense_dim())
 
+    def resize_as_sparse_(self, the_template) -> SparseTensor:
+        """sparse_resize_ to the template's shape, sparse and dense dims (a dense template:
+        no sparse dims), as torch's; a compressed (CSR...) template is refused."""
+        return resize_as_sparse_(self, the_template)
+
     # ------------------------------------------------------------- what torch refuses
     def view(self, *shape):
         raise NotImplementedError("view: could not run 'aten::view' with arguments from the "
@@ -1972,6 +1977,27 @@ def sspaddmm(input, mat1, mat2, *, beta=1, alpha=1) -> SparseTensor:  # noqa: A0
 saddmm = sspaddmm
 
 
+def resize_as_sparse_(input, the_template) -> SparseTensor:  # noqa: A002 - torch's names
+    """torch.resize_as_sparse_: ``input`` (a COO tensor) sparse-resized in place to the
+    template's shape, sparse and dense dims (a dense template has no sparse dims, its dims
+    dense), under sparse_resize_'s rules; a dense input or a compressed template raises
+    RuntimeError, a template that is no tensor TypeError."""
+    if not isinstance(the_template, (Tensor, SparseTensor)):
+        raise TypeError(f"resize_as_sparse_(): argument 'the_template' (position 1) must be "
+                        f"Tensor, not {type(the_template).__name__}")
+    if not isinstance(input, SparseTensor) or input.layout is not sparse_coo:
+        raise RuntimeError("resize_as_sparse_: self.is_sparse() INTERNAL ASSERT FAILED: "
+                           "expected a sparse COO tensor")
+    if isinstance(the_template, SparseTensor):
+        if the_template.layout is not sparse_coo:
+            raise RuntimeError("resize_as_sparse_compressed_: self  expected sparse compressed "
+                               "tensor layout but got Sparse")
+        dims = the_template.sparse_dim(), the_template.dense_dim()
+    else:
+        dims = 0, the_template.ndim
+    return input.sparse_resize_(tuple(the_template.shape), *dims)
+
+
 def smm(input, mat2) -> SparseTensor:  # noqa: A002 - torch's names
     """torch.smm: COO (m, k) @ dense (k, n) as a COO matrix: every element of the product's
     rows where input holds entries (sspaddmm of an empty input)."""
@@ -2242,6 +2268,7 @@ TOP_LEVEL_SPARSE = {
 # torch's functions of sparse tensors only (dlpy.<name>)
 SPARSE_FUNCTIONS = {
     "hspmm": hspmm, "hsmm": hsmm, "smm": smm, "sspaddmm": sspaddmm, "saddmm": saddmm,
+    "resize_as_sparse_": resize_as_sparse_,
     "dsmm": dsmm, "indices_copy": indices_copy, "values_copy": values_copy,
     "crow_indices_copy": crow_indices_copy, "col_indices_copy": col_indices_copy,
     "ccol_indices_copy": ccol_indices_copy, "row_indices_copy": row_indices_copy,

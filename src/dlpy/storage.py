@@ -4,11 +4,18 @@ owns the memory (the end of the tensor's ``.base`` chain); writes through them s
 tensor over that memory."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 
 class StorageSliceError(ValueError, RuntimeError):
     """A typed storage indexed with a slice (torch's RuntimeError)."""
+
+
+class StorageFileError(ValueError, RuntimeError):
+    """``UntypedStorage.from_file`` asked for more bytes than the file has (torch's
+    RuntimeError)."""
 
 
 class UntypedStorage:
@@ -28,6 +35,21 @@ class UntypedStorage:
             buffer = np.frombuffer(bytearray(bytes(buffer)), np.uint8)  # a sequence of bytes
         self._buffer = buffer
 
+    @classmethod
+    def from_file(cls, filename, shared: bool = False, nbytes: int = 0) -> UntypedStorage:
+        """The first ``nbytes`` bytes of the file ``filename``, mapped into memory (torch's
+        ``UntypedStorage.from_file``; safetensors loads through it): ``shared`` writes go to the
+        file, else the mapping is private (copy on write: the file never changes). A file
+        shorter than ``nbytes`` is torch's RuntimeError."""
+        nbytes = int(nbytes)
+        size = os.path.getsize(filename)
+        if nbytes > size:
+            raise StorageFileError(f"unable to mmap {nbytes} bytes from file <{filename}>: "
+                                   f"the file has {size} bytes")
+        if nbytes == 0:
+            return cls(0)
+        return cls(np.memmap(filename, np.uint8, "r+" if shared else "c", shape=(nbytes,)))
+
     def _bytes(self) -> np.ndarray:
         """The memory as a 1-D uint8 array sharing it."""
         buffer = self._buffer
@@ -39,6 +61,10 @@ class UntypedStorage:
 
     size = nbytes
     __len__ = nbytes
+
+    def __sizeof__(self) -> int:
+        # the memory counts, as torch's (``sys.getsizeof(x.untyped_storage())``)
+        return object.__sizeof__(self) + self.nbytes()
 
     def element_size(self) -> int:
         return 1
@@ -130,6 +156,9 @@ class TypedStorage:
 
     def nbytes(self) -> int:
         return self.size() * self.dtype.itemsize
+
+    def __sizeof__(self) -> int:
+        return object.__sizeof__(self) + self.nbytes()  # the memory counts, as torch's
 
     def element_size(self) -> int:
         return self.dtype.itemsize

@@ -8,6 +8,7 @@ order, asks each op for the gradients of its inputs and accumulates them, so a t
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import numbers
@@ -787,6 +788,14 @@ class Tensor:
         """torch's ``Tensor._make_subclass``: a ``cls`` leaf on ``data``'s values (no graph)."""
         return _overrides.make_subclass(cls, data, require_grad)
 
+    @staticmethod
+    def _make_wrapper_subclass(cls, size, *args, **kwargs) -> Tensor:
+        """torch's wrapper-subclass maker: a ``cls`` instance of ``size`` whose ops go to
+        ``cls.__torch_dispatch__`` (see ``dlpy.utils._python_dispatch``)."""
+        from dlpy.utils._python_dispatch import make_wrapper_subclass
+
+        return make_wrapper_subclass(cls, size, *args, **kwargs)
+
     def __init__(self, data=(), requires_grad: bool = False, dtype=None, name: str | None = None):
         if isinstance(data, Tensor):
             data = data.data
@@ -1363,13 +1372,14 @@ class Tensor:
     def mean(self, axis=None, keepdims=None, *, dim=None, keepdim=None, dtype=None):
         return _reduce.mean(self, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
 
-    def max(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
+    def max(self, dim=None, keepdim=None, *, axis=None, keepdims=None, other=None):
         """PyTorch's: x.max() the value, x.max(1) / max(dim=1) (values, indices); with axis=
-        the values alone (as amax): see ``dlpy.functional.max``."""
-        return _reduce.max(self, dim, keepdim, axis=axis, keepdims=keepdims)
+        the values alone (as amax); x.max(other=y) the element-wise maximum: see
+        ``dlpy.functional.max``."""
+        return _reduce.max(self, dim, keepdim, axis=axis, keepdims=keepdims, other=other)
 
-    def min(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
-        return _reduce.min(self, dim, keepdim, axis=axis, keepdims=keepdims)
+    def min(self, dim=None, keepdim=None, *, axis=None, keepdims=None, other=None):
+        return _reduce.min(self, dim, keepdim, axis=axis, keepdims=keepdims, other=other)
 
     def logsumexp(self, axis=None, keepdims=None, *, dim=None, keepdim=None):
         return _reduce.logsumexp(self, axis, keepdims, dim=dim, keepdim=keepdim)
@@ -1442,13 +1452,24 @@ class Tensor:
         return Tensor(out.astype(np.uint8) if self.data.dtype == np.uint8 else out)  # (torch's)
 
     def isnan(self) -> Tensor:
-        return Tensor(np.isnan(self.data))
+        return self._test(np.isnan)
 
     def isinf(self) -> Tensor:
-        return Tensor(np.isinf(self.data))
+        return self._test(np.isinf)
 
     def isfinite(self) -> Tensor:
-        return Tensor(np.isfinite(self.data))
+        return self._test(np.isfinite)
+
+    def _test(self, test) -> Tensor:
+        """A bool tensor of ``test`` (a numpy ufunc) on the values, laid out as this tensor
+        (torch's element-wise order: an expanded one's too)."""
+        data = self.data
+        result = test(data)
+        if type(data) is np.ndarray and not data.flags.c_contiguous:
+            from dlpy.layouts import iterator_layout
+
+            result = iterator_layout(result, data)
+        return Tensor(result)
 
     def eq(self, other) -> Tensor:
         """Element-wise ``==`` as a boolean mask (the operator's); a Tensor or number only."""
@@ -1499,7 +1520,7 @@ class Tensor:
         if kind == "c":  # 1 / 0j is inf + nanj, as torch's (numpy's power gives nan + nanj)
             return named(_arith.div(1, self), "ReciprocalBackward0")
         x = self if kind not in "biu" else _arith.cast(self, default_dtype())
-        return named(_arith.power(x, -1), "ReciprocalBackward0")
+        return named(_arith.reciprocal(x), "ReciprocalBackward0")
 
     def rsqrt(self):
         from dlpy.node_names import named
@@ -1540,7 +1561,9 @@ class Tensor:
 
                 out.data = with_strides(self.data, torch_strides(self.data))
         else:  # overlapping (expanded) or with gaps: dense strides in this tensor's axis order
-            out.data = _dense_like(self.data)
+            from dlpy.layouts import dense_like
+
+            out.data = dense_like(self.data)
             out.data[...] = self.data
         if memory_format is not None:
             from dlpy.layouts import _checked, laid_out
@@ -1902,11 +1925,12 @@ class Tensor:
                              f"tensor's shape {self.shape}")
         return value
 
-    def copy_(self, src, non_blocking: bool = False) -> Tensor:
-        """This tensor's values replaced by ``src`` (a Tensor, array or number) broadcast to its
-        shape and cast to its dtype, in place (the gradient reaches src, as torch's, unless
-        this tensor's dtype cannot hold one). ``non_blocking``: accepted (CPU only)."""
-        src = self._source("copy_", "src", src)
+    def copy_(self, other, non_blocking: bool = False) -> Tensor:
+        """This tensor's values replaced by ``other`` (the source: a Tensor, array or number;
+        torch's Tensor.copy_ names it ``other``) broadcast to its shape and cast to its dtype,
+        in place (the gradient reaches it, as torch's, unless this tensor's dtype cannot hold
+        one). ``non_blocking``: accepted (CPU only)."""
+        src = self._source("copy_", "src", other)
         if isinstance(self.data, np.ndarray) and not isinstance(src.data, np.ndarray):
             _check_not_batched("copy_", src.data)  # a batched src into an unbatched tensor
         if src.data.size and self.data.size and np.may_share_memory(src.data, self.data):
@@ -2215,9 +2239,10 @@ class Tensor:
         """(values, indices): indices an int64 Tensor, as torch.topk."""
         return _indexing.topk(self, k, dim, largest, sorted)
 
-    def expand(self, *sizes, size=None):
+    def expand(self, *sizes, size=None, implicit: bool = False):
         """Broadcast to ``sizes`` (``expand(2, -1, 3)``, a tuple or torch's keyword ``size``); a
-        copy, not a view."""
+        copy, not a view. ``implicit`` (torch's tracer's mark of a broadcast it inserted) is
+        accepted and changes nothing."""
         if size is not None:
             sizes = (size, *sizes)
         return _rearrange.expand(self, *sizes)
@@ -2229,8 +2254,14 @@ class Tensor:
             raise TypeError("repeat() missing 1 required positional argument: 'repeats'")
         return _rearrange.repeat(self, *sizes)
 
-    def flip(self, *dims):
-        """Reversed along ``dims`` (``flip(0, 1)`` or ``flip((0, 1))``)."""
+    def flip(self, *dims_, dims=None):
+        """Reversed along ``dims`` (``flip(0, 1)``, ``flip((0, 1))`` or torch's keyword
+        ``flip(dims=(0, 1))``)."""
+        if dims is not None:
+            if dims_:
+                raise TypeError("flip() got multiple values for argument 'dims'")
+            dims_ = (dims,)
+        dims = dims_
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
             dims = tuple(dims[0])
         return _rearrange.flip(self, dims)
@@ -2312,9 +2343,9 @@ class Tensor:
         from dlpy.ops.einsum import mv
         return mv(self, vec)
 
-    def dot(self, other):
+    def dot(self, tensor):
         from dlpy.ops.einsum import dot
-        return dot(self, other)
+        return dot(self, tensor)
 
     def outer(self, vec2):
         from dlpy.ops.einsum import outer
@@ -2480,12 +2511,16 @@ class Tensor:
 
         return to_format(out, fmt)
 
-    def float(self):
-        """This tensor as float32 (itself when it is float32 already, as torch's)."""
-        return self if self.data.dtype == np.float32 else _arith.cast(self, np.float32)
+    def float(self, *, memory_format=None):
+        """This tensor as float32 (itself when it is float32 already, as torch's);
+        ``memory_format`` as ``to``'s (None: torch's preserve_format)."""
+        out = self if self.data.dtype == np.float32 else _arith.cast(self, np.float32)
+        return out if memory_format is None else out.to(memory_format=memory_format)
 
-    def double(self):
-        return self if self.data.dtype == np.float64 else _arith.cast(self, np.float64)
+    def double(self, *, memory_format=None):
+        """This tensor as float64, as ``float``."""
+        out = self if self.data.dtype == np.float64 else _arith.cast(self, np.float64)
+        return out if memory_format is None else out.to(memory_format=memory_format)
 
     def transpose(self, *axes, dim0=None, dim1=None):
         """Two ints: those two axes swapped, as torch's ``transpose(dim0, dim1)`` (on a 2-d
@@ -2680,8 +2715,8 @@ for _name in (
 ):
     if not hasattr(Tensor, _name):  # never replace a method the class defines
         setattr(Tensor, _name, _functional_method(_name))
-if not hasattr(Tensor, "swapaxes"):
-    Tensor.swapaxes = _functional_method("swapdims")
+if not hasattr(Tensor, "swapaxes"):  # torch's keywords axis0 / axis1 (swapdims': dim0 / dim1)
+    Tensor.swapaxes = _functional_method("swapaxes")
 # the inverse and hyperbolic trigonometric functions, numpy's aliases, and more (as torch)
 for _name in (
     "acos", "acosh", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh",
@@ -3265,6 +3300,230 @@ def _stand_in(tensor: Tensor, tick: int) -> Tensor | None:
 _post_hook_count = 0  # register_post_accumulate_grad_hook calls so far
 _node_hook_count = 0  # grad_fn.register_hook / register_prehook calls so far
 
+# ------------------------------------------------- saved_tensors_hooks on the built-in ops
+# torch.autograd.graph.saved_tensors_hooks: the (pack, unpack) of the innermost block open, or
+# None (set by dlpy.autograd_function's blocks); Op.__call__ packs only while it is not None
+_pack_hooks = None
+_packed_count = 0  # nodes packed so far: a reverse pass looks for packed nodes only after one
+
+
+def _saved_order(op: Op, inputs: tuple) -> list:
+    """What ``op`` saves for backward, in the order torch's node saves it: ``op.pack_order``'s
+    list where the op has one, else from ``Op.saves`` (input indices, "output", (i, j) for
+    input i when input j requires grad; "inputs" is each input, then the output). An entry
+    is an input's index, "output", or another key of the op's (``Op.saved_array``)."""
+    if not op.saves_tensors:  # torch's node saves only sizes
+        return []
+    count = len(inputs)
+    if op.pack_order is not None:
+        order = op.pack_order(inputs)
+        if order is not None:
+            return order
+    order = []
+    for entry in op.saves:
+        if entry == "inputs":
+            order.extend(range(count))
+        elif type(entry) is tuple:
+            if entry[1] < count and inputs[entry[1]].requires_grad:
+                order.append(entry[0])
+        else:
+            order.append(entry)
+    # each once; not an input the call did not give, nor a Python number made a tensor
+    # (torch saves its wrapped number without packing it)
+    return [what for what in dict.fromkeys(order) if what == "output" or (
+        type(what) is int and what < count and "_wrapped_number" not in inputs[what].__dict__)]
+
+
+def _pack_saved(op: Op, out: Tensor) -> None:
+    """Pack what ``op`` (recorded, its output ``out``) saved for backward with the hooks of
+    the innermost saved_tensors_hooks block: ``pack(tensor)`` once per saved tensor (the input
+    or output itself, as torch's, or a tensor on what the op derived: a transposed weight, a
+    mean), in torch's order.
+    Each packed value is kept with the unpack hook and the names of the op's attributes that
+    hold that array, which backward sets to what unpack gives (``_unpack_saved``). The op
+    drops those attributes (and its ``unpacked_rebuilds``) and holds its inputs made by other
+    ops through stand-ins (``_graph_input``), so that what pack kept is all that is kept
+    (the tutorial's offloading to disk frees the activations). As torch's, a packed tensor is
+    not checked for in-place changes (``op.saves`` becomes ())."""
+    global _packed_count
+    pack, unpack = _pack_hooks
+    inputs = op.inputs
+    order = _saved_order(op, inputs)
+    if order:
+        arrays = [t.data for t in inputs] + [out.data]
+        packed = []
+        for what in order:
+            if what == "output":
+                tensor = out
+            elif type(what) is int:
+                tensor = inputs[what]
+            else:  # something the op made: a tensor of its own on it
+                tensor = Tensor(op.saved_array(what))
+            packed.append(pack_one(op, what, tensor, pack, unpack, arrays))
+        state = op.__dict__
+        for entry in packed:  # what backward reads comes from unpack now
+            for name, _ in entry.names:
+                state.pop(name, None)
+        for name in op.unpacked_rebuilds:
+            state.pop(name, None)
+        state["_packed"] = packed
+        state["saves"] = ()
+        _packed_count += 1
+    if any(t.op is not None and type(t) is Tensor for t in inputs):
+        op.inputs = tuple(_graph_input(op, i, t) for i, t in enumerate(inputs))
+
+
+def _graph_input(op: Op, i: int, tensor: Tensor) -> Tensor:
+    """The input ``tensor`` (made by another op) as ``op`` (recorded in a saved_tensors_hooks
+    block) holds it: a stand-in of the same node without its values (a broadcast zero of its
+    shape and dtype, no memory), once the op that made it reads nothing of it but through its
+    own packed values; else ``tensor``. While ``tensor`` lives, the next traversal of the
+    graph puts it back (``_restore_graph_inputs``: its hooks, retain_grad, autograd.grad);
+    when only the graph held it, its array is freed with it."""
+    producer = tensor.op
+    if tensor.op is None or type(tensor) is not Tensor or _reads(
+            producer.saves, "output", producer.inputs):
+        return tensor
+    stand_in = tensor.__dict__.get("_graph_stand_in")
+    if stand_in is None:
+        stand_in = Tensor.__new__(Tensor)
+        data = tensor.data
+        stand_in.data = np.broadcast_to(np.zeros((), dtype=data.dtype), data.shape)
+        stand_in._grad = None
+        stand_in.name = None
+        stand_in._hooks = None
+        stand_in.op = producer
+        stand_in.requires_grad = True
+        stand_in._tick = tensor._tick
+        stand_in.__dict__["_stands_in"] = True
+        tensor.__dict__["_graph_stand_in"] = stand_in
+    if len(_graph_stand_ins) >= _graph_stand_ins_limit[0]:
+        _prune_graph_stand_ins()
+    _graph_stand_ins.append((weakref.ref(op), i, weakref.ref(tensor), stand_in))
+    return stand_in
+
+
+# (op, input index, the tensor, its stand-in) of each input a packed op holds by a stand-in
+_graph_stand_ins: list = []
+_graph_stand_ins_limit = [1024]  # pruned of dead ops when this long (then twice as long)
+
+
+def _prune_graph_stand_ins() -> None:
+    """Forget the stand-ins of ops that are gone."""
+    _graph_stand_ins[:] = [e for e in _graph_stand_ins if e[0]() is not None]
+    _graph_stand_ins_limit[0] = max(1024, 2 * len(_graph_stand_ins))
+
+
+def _restore_graph_inputs() -> None:
+    """Before a traversal of the graph: each stand-in whose tensor still lives (the user's, a
+    view's, another op's) gives its place in its op's inputs back to that tensor, so the
+    graph meets the tensor itself (its hooks, its retained gradient, autograd.grad's inputs,
+    one node however many ops read it). A stand-in whose tensor is gone stays for good."""
+    entries = _graph_stand_ins[:]
+    _graph_stand_ins.clear()
+    for op_ref, i, tensor_ref, stand_in in entries:
+        op, tensor = op_ref(), tensor_ref()
+        if op is None or tensor is None:
+            continue
+        inputs = op.inputs
+        if i < len(inputs) and inputs[i] is stand_in:
+            op.inputs = inputs[:i] + (tensor,) + inputs[i + 1:]
+
+
+def pack_one(op: Op, what, tensor: Tensor, pack, unpack, arrays: list | None = None) -> _Packed:
+    """``pack(tensor)``, the saved ``what`` of ``op`` (an input's index, "output" or a key
+    of the op's), as a _Packed that knows the op's attributes holding its array (and their
+    shapes): the array itself, or a view of all of it at another shape (matmul's vector as
+    a row) that is no other saved array.
+    ``arrays``: the op's inputs' and output's arrays (default: the inputs' and this one)."""
+    global _packed_count
+    array = tensor.data
+    if arrays is None:
+        arrays = [t.data for t in op.inputs] + [array]
+    names = []
+    if type(what) is int or what == "output":
+        for name, value in list(op.__dict__.items())[op._num_settings:]:
+            if value is array:
+                names.append((name, None))
+            elif (type(value) is np.ndarray and _reshaped_view(value, array)
+                  and not any(value is a for a in arrays)):
+                names.append((name, value.shape))
+    _packed_count += 1
+    return _Packed(what, tuple(names), unpack, pack(tensor))
+
+
+def _reshaped_view(value: np.ndarray, array: np.ndarray) -> bool:
+    """Whether ``value`` (no saved array itself) is ``array`` at another shape, a view of all
+    of it (matmul's vector as a row)."""
+    return (value.base is not None and value.size == array.size and value.shape != array.shape
+            and (value.base is array or value.base is array.base is not None))
+
+
+class _Packed:
+    """One tensor a node saved, packed: which (input index or "output"), the op's attributes
+    holding its array, the unpack hook and what pack gave."""
+
+    __slots__ = ("what", "names", "unpack", "value")
+
+    def __init__(self, what, names: tuple, unpack, value):
+        self.what, self.names, self.unpack, self.value = what, names, unpack, value
+
+    def unpacked(self) -> Tensor:
+        """unpack(value), which must be a Tensor (TypeError, as torch's)."""
+        tensor = self.unpack(self.value)
+        if not isinstance(tensor, Tensor):
+            raise TypeError("Output of saved tensor unpack_hook expected to be a Tensor but got "
+                            f"result of type {type(tensor).__name__}")
+        return tensor
+
+
+def _unpack_saved(op: Op) -> None:
+    """Before ``op``'s backward: unpack each tensor it packed, in order, and give its
+    attributes that held the saved array the unpacked one (reshaped as they were), a key of
+    the op's its attribute of that name, an input held by a stand-in its values, so that
+    backward computes with what unpack gave, as torch's (``op.use_unpacked`` for an op whose
+    backward reads something made from it). An unpacked tensor that does not fit (a shape
+    of another size) fails there or in backward: ``UnpackedFitError``."""
+    state = op.__dict__
+    inputs = op.inputs
+    for name in op.unpacked_rebuilds:  # None where nothing unpacked gives it (not read)
+        state.setdefault(name, None)
+    for entry in state["_packed"]:
+        array = entry.unpacked().data
+        what = entry.what
+        try:
+            for name, shape in entry.names:
+                state[name] = array if shape is None else np.reshape(array, shape)
+            if type(what) is int:
+                tensor = inputs[what]
+                if "_stands_in" in tensor.__dict__ and np.shape(array) == tensor.data.shape:
+                    tensor.data = array  # a stand-in: its values back
+            elif what != "output" and type(what) is str:
+                state[what] = array
+            op.use_unpacked(what, array)
+        except ValueError as error:
+            raise UnpackedFitError(op, error) from None
+
+
+class UnpackedFitError(ValueError, RuntimeError):
+    """A saved_tensors_hooks unpack hook gave a tensor that backward cannot use in place of
+    the saved one (a shape numpy cannot fit in): torch's RuntimeError from the op it reaches."""
+
+    def __init__(self, op: Op, error: Exception):
+        super().__init__(f"{op.name()}: a tensor a saved_tensors_hooks unpack hook gave does "
+                         f"not fit the saved one: {error}")
+
+
+def _unpacked_grads(op: Op, grad_output: np.ndarray) -> list:
+    """``_checked_grads`` for an op whose saved tensors came from unpack hooks: numpy's
+    refusal of their shapes is ``UnpackedFitError`` (torch's RuntimeError)."""
+    try:
+        return _checked_grads(op, grad_output)
+    except ValueError as error:
+        if isinstance(error, RuntimeError):
+            raise
+        raise UnpackedFitError(op, error) from None
+
 
 class _NodeState:
     __slots__ = ("metadata", "hooks", "pre_hooks")
@@ -3305,6 +3564,19 @@ class AccumulateGrad:
 
     def name(self) -> str:
         return "torch::autograd::AccumulateGrad"  # torch's name() (its class: AccumulateGrad)
+
+    def __call__(self, *grads) -> tuple:
+        """``node(grad)``, torch's call of an AccumulateGrad: ``grad`` added to the leaf's
+        ``.grad`` (a copy of it the first time); gives (), as torch's (None adds nothing)."""
+        if len(grads) != 1:
+            raise TypeError(f"expected 1 arguments, got {len(grads)} instead")
+        grad = grads[0]
+        if grad is None:
+            return ()
+        if not isinstance(grad, Tensor):
+            raise TypeError("argument 0 is not a Variable")
+        _accumulate(self.variable, grad.data, False)
+        return ()
 
     @property
     def metadata(self) -> dict:
@@ -3538,6 +3810,12 @@ class Op:
     # keeps the op, and a second backward through it works as torch's
     saves_tensors = True
     _num_settings = 0  # the first entries of __dict__ that __init__ set, itself included
+    # saved_tensors_hooks: None, or a method ``pack_order(inputs) -> list`` giving what
+    # torch's node saves, in its order, where ``saves`` does not tell it (see _saved_order);
+    # and the attributes forward made from a packed value that ``use_unpacked`` makes again
+    # (dropped when packed)
+    pack_order = None
+    unpacked_rebuilds: tuple = ()
 
     def __init_subclass__(cls, **kwargs):
         # Count the attributes an op's __init__ sets (its settings) once, when it is made, so
@@ -3580,6 +3858,8 @@ class Op:
 
     def __call__(self, *inputs) -> Tensor:
         # The hot path of every op: kept to one pass over the inputs and no extra allocations.
+        if self.inputs:  # a recorded node, called as torch's Node: its backward
+            return _call_node(self, inputs)
         record = False
         for t in inputs:
             # a number, an array or a complex tensor (a complex Parameter too: ComplexParameter
@@ -3621,6 +3901,8 @@ class Op:
             out._tick = _clock
             out.op = self
             out.requires_grad = True
+            if _pack_hooks is not None:  # a saved_tensors_hooks block is open
+                _pack_saved(self, out)
         else:
             out.op = None
             out.requires_grad = False
@@ -3643,6 +3925,17 @@ class Op:
             state.clear()
         state["inputs"] = inputs
         state["freed"] = True
+
+    def use_unpacked(self, what, array: np.ndarray) -> None:
+        """Backward is about to read ``array``, what a saved_tensors_hooks unpack hook gave for
+        the saved ``what`` (an input's index or "output"); the attributes that held the saved
+        array hold it already. An op whose backward reads something made from it (relu's
+        mask) makes that again here."""
+
+    def saved_array(self, what) -> np.ndarray:
+        """The array of ``what``, a key of ``pack_order`` that is no input nor the output
+        (torch saves it: a mean, an index, a transposed weight): the attribute of that name."""
+        return getattr(self, what)
 
     def describe(self) -> str:
         """A short label for graph drawings."""
@@ -3695,6 +3988,102 @@ class Op:
         return _add_node_hook(self, _state_of(self).pre_hooks, hook, "register_prehook")
 
 
+class NodeCallError(ValueError, RuntimeError):
+    """A gradient given to a node call that its backward cannot take (its shape)."""
+
+
+def _call_node(op: Op, grad_outputs: tuple):
+    """``y.grad_fn(grad)``, torch's Node.__call__: the gradients of op's inputs for ``grad``,
+    the gradient of its output (a Tensor, or None: no gradients), from op's backward as it
+    gives them (at a broadcast shape, not summed) and without accumulating anything: a tuple,
+    or a Tensor for an op of one input; None where an input needs no gradient. The graph's
+    saved tensors must still be there (RuntimeError after a backward freed them);
+    saved_tensors_hooks' packed ones are unpacked. In grad mode the gradients record a graph
+    where ``grad`` or an input requires grad, as torch's (``_graph_node_call``)."""
+    if len(grad_outputs) != 1:
+        raise TypeError(f"expected 1 arguments, got {len(grad_outputs)} instead")
+    grad = grad_outputs[0]
+    count = len(op.inputs)
+    if grad is None:
+        return None if count == 1 else (None,) * count
+    if not isinstance(grad, Tensor):
+        raise TypeError("argument 0 is not a Variable")
+    if op.freed:
+        raise RuntimeError(_FREED_MESSAGE)
+    if _packed_count and "_packed" in op.__dict__:
+        _unpack_saved(op)
+    try:
+        grads = op.backward(grad.data)
+    except ValueError as error:  # numpy's broadcasting refused the gradient's shape
+        if "_packed" in op.__dict__:  # (or an unpacked tensor's)
+            raise UnpackedFitError(op, error) from None
+        raise NodeCallError(f"{op.name()}: the gradient given does not fit its output: "
+                            f"{error}") from None
+    if _grad_enabled and (grad.requires_grad or any(t.requires_grad for t in op.inputs)):
+        graph = _graph_node_call(op, grad, count)
+        if graph is not None:
+            return graph
+    if type(grads) is not tuple:
+        grads = tuple(grads) if isinstance(grads, list) else (grads,)
+    out = []
+    for tensor, g in zip(op.inputs, grads):
+        if g is None or not tensor.requires_grad:
+            out.append(None)
+            continue
+        if type(g) is not np.ndarray:
+            g = g.dense() if isinstance(g, (SliceGrad, SparseGrad)) else np.asarray(g)
+        if g.dtype != tensor.data.dtype and not (g.dtype.kind == "c"
+                                                 and tensor.data.dtype.kind == "c"):
+            g = (g.real if g.dtype.kind == "c" else g).astype(tensor.data.dtype)
+        out.append(Tensor(g))
+    return out[0] if count == 1 else tuple(out)
+
+
+def _graph_node_call(op: Op, grad: Tensor, count: int):
+    """A node call in grad mode, as torch's: the gradients from ``op.backward_graph``, so
+    that they record a graph where ``grad`` or what the op saved requires grad (mul's
+    operands, exp's result: saved_values' result, else the output computed again from the
+    inputs by a copy of the op); None where dlpy cannot (no backward_graph), for the plain
+    call's gradients."""
+    from dlpy.saved_values import result_array
+
+    data = result_array(op)
+    if data is None:  # the output's values again, from a copy of the op (its state kept)
+        try:
+            data = np.asarray(copy.copy(op).forward(*[t.data for t in op.inputs]))
+        except Exception:  # noqa: BLE001 - no graph then, as before
+            return None
+    output = Tensor.__new__(Tensor)
+    output.data, output._grad, output.name, output._hooks = data, None, None, None
+    output.op, output.requires_grad, output._tick = op, True, _clock
+    try:
+        grads = op.backward_graph(grad, output)
+    except NotImplementedError:
+        return None
+    except ValueError as error:  # numpy's broadcasting refused the gradient's shape
+        raise NodeCallError(f"{op.name()}: the gradient given does not fit its output: "
+                            f"{error}") from None
+    if type(grads) is not tuple:
+        grads = tuple(grads) if isinstance(grads, list) else (grads,)
+    out = []
+    for tensor, g in zip(op.inputs, grads):
+        if g is None or not tensor.requires_grad:
+            out.append(None)
+            continue
+        g = _graph_grad(g, tensor.data.dtype)
+        out.append(g)
+    return out[0] if count == 1 else tuple(out)
+
+
+# torch's message for reading a freed graph's saved tensors (a node call, grad_fn._saved_*)
+_FREED_MESSAGE = (
+    "Trying to backward through the graph a second time (or directly access saved tensors "
+    "after they have already been freed). Saved intermediate values of the graph are freed "
+    "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+    "backward through the graph a second time or if you need to access saved tensors after "
+    "calling backward.")
+
+
 def _as_tensors(inputs) -> tuple[tuple[Tensor, ...], bool | None]:
     """Tensors pass through; numbers and arrays become constants of the first tensor's float
     (or complex) dtype, a complex constant with a float tensor that precision's complex dtype.
@@ -3718,7 +4107,10 @@ def _as_tensors(inputs) -> tuple[tuple[Tensor, ...], bool | None]:
                     x.dtype.kind == "c" if type(x) is np.ndarray else
                     type(x) is not float and type(x) is not int and np.iscomplexobj(x))):
                 constant_dtype = _complex.complex_dtype(dtype)
+            number = type(x) is not np.ndarray
             x = Tensor(np.asarray(x, dtype=constant_dtype))
+            if number:  # torch's wrapped number: saved without saved_tensors_hooks packing it
+                x._wrapped_number = True
         if type(x) is not Tensor and isinstance(x, ComplexTensor):
             complex_seen = True
         elif x.requires_grad:
@@ -3802,6 +4194,7 @@ def _backpropagate_pass(roots: list[Tensor], root_grads: list[np.ndarray], retai
     captured: dict[int, np.ndarray] = {}
     post_hooks = _post_hook_count > 0  # checked once per pass: nothing per leaf until used
     node_hooks = _node_hook_count > 0
+    packed = _packed_count > 0
     scheduled = None  # the tensors of the pass, as a set once an in-place change needs it
     for node in reversed(order):
         grad = grads.pop(id(node), None)
@@ -3844,10 +4237,16 @@ def _backpropagate_pass(roots: list[Tensor], root_grads: list[np.ndarray], retai
         if node._tick < _clock:  # something changed in place since op recorded node
             scheduled = scheduled or _Scheduled(order)
             _check_versions(node, op, scheduled)
+        if packed and "_packed" in op.__dict__:  # saved_tensors_hooks packed what op saved
+            _unpack_saved(op)
         if type(grad) is not np.ndarray and isinstance(grad, SparseGrad):
             grad = grad.dense()  # sparse gradients stay sparse only in leaves
         if node_hooks and op in _node_state:
-            parent_grads = _hooked_grads(op, grad, _checked_grads, ())
+            parent_grads = _hooked_grads(
+                op, grad, _unpacked_grads if packed and "_packed" in op.__dict__
+                else _checked_grads, ())
+        elif packed and "_packed" in op.__dict__:
+            parent_grads = _unpacked_grads(op, grad)
         else:
             parent_grads = _checked_grads(op, grad)
         if _detect_anomaly:
@@ -4002,10 +4401,13 @@ def _leaf_layout(data: np.ndarray, grad: np.ndarray, fresh: bool):
             if not is_in_format(grad, channels_last):
                 return laid_out(grad, channels_last), True
             return grad, fresh
-    if _dense_memory(data) and grad.strides != data.strides:
-        out = np.empty_like(data, dtype=grad.dtype, order="K")  # data's axis order
-        out[...] = grad
-        return out, True
+    if _dense_memory(data):
+        if grad.strides != data.strides:
+            out = np.empty_like(data, dtype=grad.dtype, order="K")  # data's axis order
+            out[...] = grad
+            return out, True
+    elif not grad.flags.c_contiguous:  # an expanded or sliced leaf: a row-major gradient
+        return np.ascontiguousarray(grad), True
     return grad, fresh
 
 
@@ -4018,36 +4420,6 @@ def _dense_memory(array: np.ndarray) -> bool:
             return False
         expected *= size
     return True
-
-
-def _dense_like(array: np.ndarray, dtype=None) -> np.ndarray:
-    """An empty dense array of ``array``'s shape and dtype (or ``dtype``) whose axes lie in
-    memory in the order of ``array``'s strides (torch's infer_dense_strides, which empty_like /
-    clone(preserve_format) use for a tensor that is not non-overlapping and dense): axes sorted
-    by stride, innermost last, with a stride-0 (expanded) axis never moved past another, so an
-    expanded tensor's copy is row-major, as torch's."""
-    sizes, strides = array.shape, [abs(s) for s in array.strides]
-
-    def should_swap(dim0: int, dim1: int) -> int:
-        if strides[dim0] == 0 or strides[dim1] == 0:
-            return 0
-        if strides[dim0] != strides[dim1]:
-            return -1 if strides[dim0] < strides[dim1] else 1
-        return 1 if sizes[dim0] > sizes[dim1] else 0
-
-    perm = list(range(array.ndim - 1, -1, -1))  # innermost first, as torch's
-    for i in range(1, array.ndim):  # torch's stable insertion sort
-        dim1 = i
-        for dim0 in range(i - 1, -1, -1):
-            comparison = should_swap(perm[dim0], perm[dim1])
-            if comparison > 0:
-                perm[dim0], perm[dim1] = perm[dim1], perm[dim0]
-                dim1 = dim0
-            elif comparison < 0:
-                break
-    order = perm[::-1]  # outermost first
-    out = np.empty([sizes[a] for a in order], dtype=array.dtype if dtype is None else dtype)
-    return out.transpose(np.argsort(order))
 
 
 def _accumulate(node: Tensor, grad, fresh: bool) -> None:
@@ -4067,6 +4439,8 @@ def _accumulate(node: Tensor, grad, fresh: bool) -> None:
             if type(data) is np.ndarray and not data.flags.c_contiguous \
                     and grad.shape == data.shape:
                 grad, fresh = _leaf_layout(node.data, grad, fresh)
+                if not fresh:  # a copy in the layout chosen (ndarray.copy is row-major)
+                    grad, fresh = grad.copy(order="K"), True
             node._grad = _grad_tensor(grad if fresh else grad.copy())
         else:  # a SparseGrad
             node._grad = grad if fresh else grad.copy()
@@ -4271,6 +4645,8 @@ def _backpropagate_graph_pass(roots: list[Tensor], root_grads: list[Tensor], cap
             if node._tick < _clock:  # something changed in place since op recorded node
                 scheduled = scheduled or _Scheduled(order)
                 _check_versions(node, op, scheduled)
+            if _packed_count and "_packed" in op.__dict__:
+                _unpack_saved(op)
             if _node_hook_count and op in _node_state:
                 parent_grads = _hooked_grads(op, grad, _checked_graph_grads, (node,))
             else:
@@ -4447,6 +4823,8 @@ def _checked_graph_grads(op: Op, grad_output: Tensor, output: Tensor) -> list[Te
 def _topological_order(roots: Tensor | list[Tensor]) -> list[Tensor]:
     """Tensors that need gradients, each after all of its inputs: a depth-first search with an
     explicit stack of (node, iterator over its inputs), so no recursion limit."""
+    if _graph_stand_ins:  # saved_tensors_hooks' stand-ins give way to the live tensors
+        _restore_graph_inputs()
     order: list[Tensor] = []
     visited: set[int] = set()
     for root in roots if isinstance(roots, list) else [roots]:

@@ -104,19 +104,27 @@ Tensor.addmm = _method("addmm", _addmm, "functional.addmm(self, ...), or sparse.
                                         "is a sparse tensor, as torch.Tensor.addmm.")
 
 
-def _varargs(name: str, function):
-    """A method taking sizes as ``f(2, 3)`` or ``f((2, 3))``."""
-    def method(self, *sizes):
+def _varargs(name: str, function, keyword: str):
+    """A method taking sizes as ``f(2, 3)``, ``f((2, 3))`` or by torch's keyword
+    (``f(dims=(2, 3))``, ``keyword`` naming it)."""
+    def method(self, *sizes, **named):
+        if named:
+            wrong = [k for k in named if k != keyword]
+            if wrong:
+                raise TypeError(f"{name}() got an unexpected keyword argument '{wrong[0]}'")
+            if sizes:
+                raise TypeError(f"{name}() got multiple values for argument '{keyword}'")
+            sizes = (named[keyword],)
         return function(self, sizes[0] if len(sizes) == 1 and isinstance(
             sizes[0], (tuple, list)) else sizes)
 
-    return _method(name, method, f"functional.{name}(self, sizes), sizes given as ints or one "
-                                 "tuple, as torch.Tensor's.")
+    return _method(name, method, f"functional.{name}(self, sizes), sizes given as ints, one "
+                                 f"tuple or keyword ``{keyword}``, as torch.Tensor's.")
 
 
-Tensor.tile = _varargs("tile", lambda self, dims: _functional("tile")(self, dims))
+Tensor.tile = _varargs("tile", lambda self, dims: _functional("tile")(self, dims), "dims")
 Tensor.sum_to_size = _varargs("sum_to_size",
-                              lambda self, size: _functional("sum_to_size")(self, *size))
+                              lambda self, size: _functional("sum_to_size")(self, *size), "size")
 
 
 def _functional(name: str):
@@ -233,15 +241,17 @@ CASTS = {"int": np.int32, "long": np.int64, "short": np.int16, "byte": np.uint8,
 
 
 def _cast(name: str, dtype):
-    def method(self):
+    def method(self, *, memory_format=None):
         """This tensor as {dtype} (itself when of it already); to a non-float dtype the result
-        has no gradient (as torch)."""
+        has no gradient (as torch); ``memory_format`` as ``to``'s."""
         target = _amp_dtype(dtype)
         if self.data.dtype == target:
-            return self
-        source = (self.detach() if self.requires_grad and not is_floating_dtype(np.dtype(target))
-                  else self)
-        return _arith.cast(source, target)
+            out = self
+        else:
+            source = (self.detach() if self.requires_grad
+                      and not is_floating_dtype(np.dtype(target)) else self)
+            out = _arith.cast(source, target)
+        return out if memory_format is None else out.to(memory_format=memory_format)
 
     label = dtype if isinstance(dtype, str) else np.dtype(dtype).name
     return _method(name, method, f"This tensor cast to {label} (no gradient unless a float "
@@ -627,11 +637,16 @@ def _fill_diagonal_(self, fill_value, wrap: bool = False) -> Tensor:
     return self._in_place("fill_diagonal_", Tensor.masked_fill, mask, fill_value)
 
 
-def _resize_(self, *sizes) -> Tensor:
+def _resize_(self, *sizes, size=None, memory_format=None) -> Tensor:
     """A new shape in place (no gradient), as torch's: contiguous over the memory from this
     tensor's first element (shrinking keeps that memory, and views keep sharing it; growing
     past its end moves to new memory holding the old values, zeros after them where torch
-    leaves them uninitialised). The same shape changes nothing."""
+    leaves them uninitialised). The same shape changes nothing. The shape as ints, one tuple
+    or torch's keyword ``size``; ``memory_format`` accepted (the result is row-major)."""
+    if size is not None:
+        if sizes:
+            raise TypeError("resize_() got multiple values for argument 'size'")
+        sizes = (size,)
     if self.requires_grad:
         raise RuntimeError("resize_: cannot resize a tensor that requires grad")
     shape = tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) \
@@ -669,8 +684,10 @@ def _storage_after(array: np.ndarray) -> np.ndarray | None:
     return raw.view(array.dtype)
 
 
-def _resize_as_(self, other) -> Tensor:
-    return self.resize_(np.shape(other.data if isinstance(other, Tensor) else other))
+def _resize_as_(self, the_template, *, memory_format=None) -> Tensor:
+    """resize_ to ``the_template``'s shape (torch's name for it)."""
+    return self.resize_(np.shape(the_template.data if isinstance(the_template, Tensor)
+                                 else the_template))
 
 
 def _set_(self, source=None, storage_offset: int = 0, size=None, stride=None) -> Tensor:
@@ -734,9 +751,45 @@ def _map_(self, tensor, callable) -> Tensor:  # noqa: A002 - PyTorch's name
     return self._in_place("map_", None, write=write)
 
 
+def _map2_(self, x, y, callable) -> Tensor:  # noqa: A002 - PyTorch's name
+    """Each value replaced by callable(value, x's value, y's value), Python numbers (x and y
+    broadcast to this tensor's shape, of its dtype), in place; torch's legacy map2_. The
+    results are cast to the dtype (an int tensor truncates)."""
+    if any(isinstance(t, Tensor) and t.requires_grad for t in (self, x, y)):
+        raise RuntimeError("Can't call map2_() on Variable that requires grad. Use "
+                           "var.detach().map2_() instead.")
+    for label, t in (("x", x), ("y", y)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"map2_(): argument '{label}' must be Tensor, not "
+                            f"{type(t).__name__}")
+        if t.dtype != self.dtype:
+            raise TypeError(f"map2_: expected a tensor of dtype {self.dtype} for argument "
+                            f"'{label}' (got {t.dtype})")
+    try:
+        xs, ys = (np.broadcast_to(t.data, self.shape) for t in (x, y))
+    except ValueError as error:  # torch's RuntimeError (x, y expand to self's shape)
+        raise ShapeError(f"map2_: {error}") from None
+    kind = {"b": bool, "f": float, "c": complex}.get(self.dtype.kind, int)
+
+    def cast(value):
+        if not isinstance(value, (int, float, complex, np.number)) or (
+                kind is not complex and isinstance(value, (complex, np.complexfloating))):
+            raise TypeError(f"must be real number, not {type(value).__name__}")
+        return kind(value)
+
+    values = np.array([cast(callable(a, b, c)) for a, b, c in zip(
+        self.data.reshape(-1).tolist(), xs.reshape(-1).tolist(), ys.reshape(-1).tolist())],
+        dtype=self.dtype).reshape(self.shape)
+
+    def write(array):
+        array[...] = values
+
+    return self._in_place("map2_", None, write=write)
+
+
 for _name, _function in (("detach_", _detach_), ("fill_diagonal_", _fill_diagonal_),
                          ("resize_", _resize_), ("resize_as_", _resize_as_), ("set_", _set_),
-                         ("apply_", _apply_), ("map_", _map_)):
+                         ("apply_", _apply_), ("map_", _map_), ("map2_", _map2_)):
     _attach(_name, _method(_name, _function, _function.__doc__ or f"torch.Tensor.{_name}."))
 
 
@@ -943,8 +996,50 @@ _attach("to_sparse_csr", _to_sparse_csr)
 _attach("to_sparse_csc", _to_sparse_csc)
 _attach("to_sparse_bsr", _to_sparse_bsr)
 _attach("to_sparse_bsc", _to_sparse_bsc)
-_attach("to_dense", _method("to_dense", lambda self, dtype=None: self if dtype is None
-                            else self.astype(dtype), "A dense tensor is its own dense form."))
+_attach("to_dense", _method("to_dense", lambda self, dtype=None, *, masked_grad=None:
+                            self if dtype is None else self.astype(dtype),
+                            "A dense tensor is its own dense form (``masked_grad``, torch's "
+                            "choice of a sparse input's gradient layout, changes nothing)."))
+
+
+def _hash_tensor(self, dim=None, *, keepdim: bool = False, mode: int = 0):
+    from dlpy.torch_functions import hash_tensor
+
+    return hash_tensor(self, dim, keepdim=keepdim, mode=mode)
+
+
+_attach("hash_tensor", _method("hash_tensor", _hash_tensor,
+                               "torch.hash_tensor(self, dim, keepdim=, mode=), as "
+                               "torch.Tensor.hash_tensor."))
+
+
+def _dense_refusal(name: str, error: type[Exception], message: str):
+    def refuse(self, *args, **kwargs):
+        raise error(f"{name}: {message}")
+
+    return _method(name, refuse, f"torch's {name} of a dense tensor: refused, as torch's "
+                                 f"({message}).")
+
+
+class _NoDenseKernelError(NoKernelError, RuntimeError):
+    """An op torch has no dense (CPU) kernel for: dlpy's NoKernelError (NotImplementedError)
+    and torch's RuntimeError."""
+
+
+# sparse and nested ops called on a dense tensor (their own kinds have them)
+for _name, _error, _message in (
+        ("smm", RuntimeError, "tensor.sspaddmm(...) can only be called on sparse tensors"),
+        ("sspaddmm", RuntimeError, "self.is_sparse() INTERNAL ASSERT FAILED: not a sparse "
+                                   "tensor"),
+        ("resize_as_sparse_", RuntimeError, "self.is_sparse() INTERNAL ASSERT FAILED: not a "
+                                            "sparse tensor"),
+        ("sparse_resize_", _NoDenseKernelError, "Could not run 'aten::sparse_resize_' with "
+                                                "arguments from the 'CPU' backend"),
+        ("sparse_resize_and_clear_", _NoDenseKernelError, "Could not run "
+         "'aten::sparse_resize_and_clear_' with arguments from the 'CPU' backend"),
+        ("to_padded_tensor", _NoDenseKernelError, "Could not run 'aten::to_padded_tensor' "
+                                                  "with arguments from the 'CPU' backend")):
+    _attach(_name, _dense_refusal(_name, _error, _message))
 _attach("is_sparse", property(lambda self: False, doc="False: a dense (strided) tensor."))
 _attach("is_sparse_csr", property(lambda self: False, doc="False: a dense (strided) tensor."))
 _attach("layout", property(lambda self: _strided(), doc="dlpy.strided, as torch's."))
@@ -966,7 +1061,7 @@ _attach("dequantize", _method("dequantize", lambda self: self.float(),
 
 def _quantized_only(name: str):
     def refuse(self, *args, **kwargs):
-        raise NoKernelError(f"{name}: not implemented for a plain (not quantized) tensor; "
+        raise _NoDenseKernelError(f"{name}: not implemented for a plain (not quantized) tensor; "
                             f"quantize_per_tensor / quantize_per_channel make quantized ones")
 
     return _method(name, refuse, f"torch's {name}() of a plain tensor: refused (torch has no "

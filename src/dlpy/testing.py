@@ -2,7 +2,7 @@
 
     from dlpy.testing import gradcheck
     x = dlpy.Tensor(np.random.randn(3, 4), requires_grad=True)   # float64
-    gradcheck(lambda x: F.softmax(x, axis=-1), x)
+    gradcheck(lambda x: F.softmax(x, dim=-1), x)
 """
 
 from __future__ import annotations

@@ -565,6 +565,14 @@ def is_tensor(obj) -> bool:
     return isinstance(obj, Tensor)
 
 
+def _assert(condition, message) -> None:
+    """torch._assert: ``assert condition, message`` as a function (torch's traceable assert,
+    as timm's PatchEmbed checks input sizes): an AssertionError with ``message`` when
+    ``condition`` is false (a one-element tensor by its truth; bool() refuses a larger one)."""
+    if not condition:
+        raise AssertionError(message)
+
+
 def is_floating_point(input) -> bool:  # noqa: A002
     if not isinstance(input, Tensor):  # torch's: a Python float is not a tensor
         raise TypeError(f"is_floating_point: expected a Tensor, got {type(input).__name__}")
@@ -785,8 +793,26 @@ def can_cast(from_, to) -> bool:
     return _category(_as_dtype("can_cast", from_)) <= _category(_as_dtype("can_cast", to))
 
 
-def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool = False) -> Tensor:
-    """torch.isin: whether each element occurs in test_elements (a bool tensor)."""
+def _overload_keyword(function: str, name: str, value, other_name: str, other):
+    """The argument given as ``name`` or as ``other_name`` (torch's name for it in another
+    overload); both, or neither, is torch's TypeError."""
+    if other is None:
+        if value is None:
+            raise TypeError(f"{function}() missing required argument '{name}'")
+        return value
+    if value is not None:
+        raise TypeError(f"{function}() got both '{name}' and '{other_name}'")
+    return other
+
+
+def isin(elements=None, test_elements=None, *, assume_unique: bool = False, invert: bool = False,
+         element=None, test_element=None) -> Tensor:
+    """torch.isin: whether each element occurs in test_elements (a bool tensor). A number in
+    either place goes by torch's singular keyword for it too: ``element=`` (one number looked
+    up in test_elements) or ``test_element=`` (the one number looked for)."""
+    elements = _overload_keyword("isin", "elements", elements, "element", element)
+    test_elements = _overload_keyword("isin", "test_elements", test_elements, "test_element",
+                                      test_element)
     elements, test_elements = _data(elements), _data(test_elements)
     if elements.itemsize == 1 or test_elements.itemsize == 1:  # float8, bool: torch refuses
         if np.bool_ in (elements.dtype, test_elements.dtype):
@@ -915,13 +941,19 @@ def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None, eps: flo
     if len(shape) > x.ndim or tuple(x.shape[x.ndim - len(shape):]) != shape:
         raise ShapeError(f"layer_norm: normalized_shape {shape} must be the input's last axes, "
                          f"got input of shape {x.shape}")
-    flat = x.reshape(x.shape[:x.ndim - len(shape)] + (math.prod(shape),))
-    weight = None if weight is None else _tensor(weight).reshape(-1)
-    bias = None if bias is None else _tensor(bias).reshape(-1)
+    # (over one axis: the tensors themselves, which torch's node saves)
+    flat = x if len(shape) == 1 else x.reshape(x.shape[:x.ndim - len(shape)] + (math.prod(shape),))
+    weight = None if weight is None else _flat(_tensor(weight))
+    bias = None if bias is None else _flat(_tensor(bias))
     from dlpy.node_names import named  # torch's node (here a view of dlpy's, over one axis)
 
     return named(_layer_norm(flat, weight, bias, eps).reshape(x.shape),
                  "NativeLayerNormBackward0")
+
+
+def _flat(tensor: Tensor) -> Tensor:
+    """``tensor`` as one axis: itself when it is one already."""
+    return tensor if tensor.ndim == 1 else tensor.reshape(-1)
 
 
 def batch_norm(input: Tensor, weight, bias, running_mean, running_var, training: bool,  # noqa: A002

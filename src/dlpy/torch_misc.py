@@ -133,6 +133,36 @@ def set_num_interop_threads(num: int) -> None:
     _interop_threads = _positive("set_num_interop_threads", num)
 
 
+def init_num_threads() -> None:
+    """torch.init_num_threads (a worker thread's pool set up): nothing to do, numpy's BLAS
+    pool is set up when it loads."""
+
+
+# ----------------------------------------------------------------- device modules
+_DEVICE_MODULES = {"cpu": "dlpy.cpu", "cuda": "dlpy.cuda", "mps": "dlpy.mps"}
+
+
+def get_device_module(device=None):
+    """torch.get_device_module: the module of a device type (``dlpy.cpu`` for "cpu",
+    ``dlpy.cuda``, ``dlpy.mps``); None is the current accelerator's, the CPU's here. A type
+    with no module (meta, xpu, ...) raises RuntimeError, as does a value that is no device."""
+    import importlib
+
+    from dlpy.device import device as _device
+
+    if device is None:
+        kind = "cpu"
+    elif isinstance(device, (str, _device)):
+        kind = _device(device).type
+    else:
+        raise RuntimeError(f"Invalid value of device '{device}', expect torch.device, str, or "
+                           f"None")
+    if kind not in _DEVICE_MODULES:
+        raise RuntimeError(f"Device '{kind}' does not have a corresponding module registered as "
+                           f"'torch.{kind}'.")
+    return importlib.import_module(_DEVICE_MODULES[kind])
+
+
 # ----------------------------------------------------------------- settings with no effect
 _deterministic = {"mode": False, "warn_only": False}
 _DEBUG_MODES = {"default": 0, "warn": 1, "error": 2}
@@ -369,11 +399,12 @@ def nonzero_static(input, *, size: int, fill_value: int = -1) -> Tensor:  # noqa
 
 # ----------------------------------------------------------------- bits dlpy never sets
 def conj_physical(input) -> Tensor:  # noqa: A002
-    """torch.conj_physical: the conjugate, computed (dlpy's conj always is); real: a copy."""
+    """torch.conj_physical: the conjugate, computed (dlpy's conj always is); a real tensor is
+    returned itself, as torch's."""
     from dlpy.ops.complex import conj
 
     input = input if isinstance(input, Tensor) else Tensor(np.asarray(input))  # noqa: A001
-    return conj(input) if input.dtype.kind == "c" else input.clone()
+    return conj(input) if input.dtype.kind == "c" else input
 
 
 def resolve_conj(input) -> Tensor:  # noqa: A002
@@ -635,7 +666,8 @@ TENSOR_METHODS = {
 
 TOP_LEVEL = [
     "finfo", "iinfo", "Size", "get_num_threads", "set_num_threads", "get_num_interop_threads",
-    "set_num_interop_threads", "use_deterministic_algorithms",
+    "set_num_interop_threads", "init_num_threads", "get_device_module",
+    "use_deterministic_algorithms",
     "are_deterministic_algorithms_enabled", "is_deterministic_algorithms_warn_only_enabled",
     "set_deterministic_debug_mode", "get_deterministic_debug_mode",
     "set_float32_matmul_precision", "get_float32_matmul_precision", "as_strided",

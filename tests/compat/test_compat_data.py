@@ -282,3 +282,49 @@ def test_only_program_files(tmp_path):
     assert not compat.is_program_file(
         str(tmp_path / "venv" / "lib" / "site-packages" / "m.py"), str(tmp_path))
     assert not compat.is_program_file(dlpy.__file__, str(tmp_path.anchor))
+
+
+def test_installed_torch_libraries_rewritten(tmp_path, monkeypatch):
+    """An installed package's module that imports torch, imported under the aliases, reads
+    ``.data`` as torch's (torchinfo's ``inputs[0].data.size()``); one that never names torch,
+    dlpy's own and an imported-before one stay as they are."""
+    site = tmp_path / "lib" / "site-packages"
+    site.mkdir(parents=True)
+    kind = "def kind(t):\n    return type(t.data).__name__\n"
+    (site / "fake_torchlib.py").write_text("import numpy as np, torch\n" + kind)
+    (site / "fake_fromlib.py").write_text("from torch.nn import functional\n" + kind)
+    (site / "fake_plainlib.py").write_text("# import torch in a comment is no import\n" + kind)
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("DLPY_CACHE_DIR", str(tmp_path / "cache"))  # not the user's cache
+    try:
+        with compat.as_torch():
+            import fake_fromlib
+            import fake_plainlib
+            import fake_torchlib
+            import torch
+
+            t = torch.ones(2)
+            kinds = [m.kind(t) for m in (fake_torchlib, fake_fromlib, fake_plainlib)]
+            assert kinds == ["_DataView", "_DataView", "ndarray"]
+            assert fake_torchlib.kind(np.ones(2)) == "memoryview"  # anything else's own .data
+        assert not any(isinstance(f, compat._LibraryFinder) for f in sys.meta_path)
+        assert not list(site.rglob("*.pyc"))  # the rewrite is never cached
+    finally:
+        for name in ("fake_torchlib", "fake_fromlib", "fake_plainlib"):
+            sys.modules.pop(name, None)
+
+
+def test_torch_library_files():
+    import dlpy
+
+    lib = "/venv/lib/python3.11/site-packages/pkg/m.py"
+    for line in ("import torch", "import torch.nn as nn", "from torch import nn",
+                 "from torchvision.models import resnet18", "  import os, torch",
+                 "from torch.nn import functional"):
+        assert compat.is_torch_library_file(lib, f"x = 1\n{line}\n".encode()), line
+    for line in ("import torchinfo", "# import torch", "from torchinfo import summary",
+                 "x = 'torch'", "import numpy"):
+        assert not compat.is_torch_library_file(lib, f"{line}\n".encode()), line
+    assert not compat.is_torch_library_file("/home/u/prog/m.py", b"import torch\n")
+    assert not compat.is_torch_library_file(lib[:-3] + ".pyc", b"import torch\n")
+    assert not compat.is_torch_library_file(dlpy.__file__, b"import torch\n")

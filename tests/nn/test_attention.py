@@ -25,7 +25,7 @@ def composite_attention(q, k, v, mask=None):
     scores = F.matmul(q, F.swapaxes(k, -1, -2)) * (1.0 / np.sqrt(q.shape[-1]))
     if mask is not None:
         scores = F.masked_fill(scores, np.broadcast_to(mask, scores.shape), -1e9)
-    return F.matmul(F.softmax(scores, axis=-1), v)
+    return F.matmul(F.softmax(scores, dim=-1), v)
 
 
 def rand(rng, *shape):

@@ -194,9 +194,11 @@ def test_encoder_takes_pytorchs_keywords():
     x = Tensor(rng.standard_normal((2, 5, 8)).astype(np.float32))
     padding = np.array([[False] * 3 + [True] * 2, [False] * 5])
     causal = Transformer.generate_square_subsequent_mask(5)
-    ours = encoder(x, key_padding_mask=padding, attn_mask=causal).data
+    ours = encoder(x, causal, padding).data  # torch's order
     theirs = encoder(x, mask=causal, src_key_padding_mask=padding).data
     np.testing.assert_array_equal(ours, theirs)
+    with pytest.raises(TypeError):  # torch's parameters only (dlpy's old keywords are gone)
+        encoder(x, key_padding_mask=padding)
     np.testing.assert_array_equal(encoder(x, src_key_padding_mask=padding, is_causal=True).data,
                                   ours)
     layer = encoder.layers[0]
@@ -231,7 +233,7 @@ def test_custom_encoder_and_decoder_are_called_with_pytorchs_keywords():
     padding = np.array([[False, False, True, True], [False] * 4])
     out = model(src, tgt, src_key_padding_mask=padding, memory_key_padding_mask=padding,
                 tgt_is_causal=True)
-    memory = encoder(src, key_padding_mask=padding)
+    memory = encoder(src, src_key_padding_mask=padding)
     np.testing.assert_array_equal(out.data, decoder(tgt, memory, memory_key_padding_mask=padding,
                                                     tgt_is_causal=True).data)
 

@@ -17,7 +17,7 @@ SMALL = dict(d_model=8, num_heads=2, dim_feedforward=16, dropout=0.0, batch_firs
 def assert_matches_fixture(model, fx):
     model.load_state_dict(fx["param"])
     x = Tensor(fx["input"]["x"], requires_grad=True)
-    out = model(x, key_padding_mask=fx["mask"]["key_padding_mask"])
+    out = model(x, src_key_padding_mask=fx["mask"]["key_padding_mask"])
     out.backward(fx["grad_output"])
     assert out.dtype == np.float64
     assert np.abs(out.data - fx["out"]).max() < TOLERANCE
@@ -51,8 +51,8 @@ def test_padded_positions_do_not_change_real_positions():
     padding[0, 4:] = padding[2, 1:] = True
     changed = x.copy()
     changed[padding] = rng.standard_normal((7, 8)) * 50
-    out = encoder(Tensor(x), key_padding_mask=padding).data
-    out_changed = encoder(Tensor(changed), key_padding_mask=padding).data
+    out = encoder(Tensor(x), src_key_padding_mask=padding).data
+    out_changed = encoder(Tensor(changed), src_key_padding_mask=padding).data
     np.testing.assert_allclose(out[~padding], out_changed[~padding], atol=1e-5)
     assert not np.allclose(out[padding], out_changed[padding])
     # and a sequence padded to length 6 gives what the unpadded sequence gives

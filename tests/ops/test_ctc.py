@@ -46,7 +46,7 @@ def test_every_fixture_case_is_tested(fixture_cases):
 
 
 def test_infeasible_loss_is_inf_and_zero_infinity_zeroes_it(rng):
-    lp = F.log_softmax(Tensor(rng.standard_normal((4, 2, 3))), axis=-1)
+    lp = F.log_softmax(Tensor(rng.standard_normal((4, 2, 3))), dim=-1)
     targets = np.array([[1, 1, 1], [1, 2, 0]])  # [1, 1, 1] needs 5 frames
     loss = F.ctc_loss(lp, targets, [4, 4], [3, 2], reduction="none")
     assert np.isinf(loss.data[0]) and np.isfinite(loss.data[1])
@@ -88,7 +88,7 @@ def test_gradcheck_through_log_softmax(reduction, blank, rng):
     targets = np.array([[1, 1, 2], [2, 1, 0], [1, 2, 1]])  # 0 only as padding
 
     def loss(x):
-        return F.ctc_loss(F.log_softmax(x, axis=-1), targets, [7, 6, 5], [3, 2, 1],
+        return F.ctc_loss(F.log_softmax(x, dim=-1), targets, [7, 6, 5], [3, 2, 1],
                           blank=blank, reduction=reduction)
 
     assert gradcheck(loss, logits)
@@ -97,7 +97,7 @@ def test_gradcheck_through_log_softmax(reduction, blank, rng):
 def test_gradient_with_respect_to_log_probs_is_pytorchs(rng):
     """d loss / d log_probs[t, n, c] = p - posterior (not the exact -posterior): the rows sum
     to 0 over classes in the frames of each input, and are 0 after its end."""
-    lp = Tensor(F.log_softmax(Tensor(rng.standard_normal((6, 2, 4))), axis=-1).data,
+    lp = Tensor(F.log_softmax(Tensor(rng.standard_normal((6, 2, 4))), dim=-1).data,
                 requires_grad=True)
     F.ctc_loss(lp, np.array([[1, 2], [3, 3]]), [6, 4], [2, 2], reduction="sum").backward()
     np.testing.assert_allclose(lp.grad.sum(axis=-1), 0.0, atol=1e-12)
@@ -106,7 +106,7 @@ def test_gradient_with_respect_to_log_probs_is_pytorchs(rng):
 
 def test_nn_ctc_loss_and_float32(rng):
     lp = F.log_softmax(Tensor(rng.standard_normal((6, 2, 4)).astype(np.float32),
-                              requires_grad=True), axis=-1)
+                              requires_grad=True), dim=-1)
     criterion = nn.CTCLoss(blank=0, reduction="sum")
     loss = criterion(lp, np.array([[1, 2], [3, 3]]), np.array([6, 5]), np.array([2, 2]))
     expected = F.ctc_loss(lp, np.array([[1, 2], [3, 3]]), [6, 5], [2, 2], reduction="sum")
@@ -129,10 +129,10 @@ def test_linear_model_learns_to_emit_a_label_sequence():
     layer = nn.Linear(8, 5, rng=rng, dtype=np.float64)
     optimizer = Adam(layer.parameters(), lr=0.05)
     target = np.array([[1, 2, 2, 3]])
-    before = greedy_decode(F.log_softmax(layer(features), axis=-1).data[:, 0])
+    before = greedy_decode(F.log_softmax(layer(features), dim=-1).data[:, 0])
     for _ in range(150):
         optimizer.zero_grad()
-        log_probs = F.log_softmax(layer(features), axis=-1)
+        log_probs = F.log_softmax(layer(features), dim=-1)
         loss = F.ctc_loss(log_probs, target, [12], [4])
         loss.backward()
         optimizer.step()

@@ -63,10 +63,12 @@ def test_dropped_fraction_is_p(fn, shape, spatial_axes):
     assert abs(dropped.mean() - 0.3) < 4 * np.sqrt(0.3 * 0.7 / dropped.size)
 
 
+_RANKS = {"dropout1d": 3, "dropout2d": 4, "dropout3d": 5}  # (by name: dispatch may wrap F.*)
+
+
 @pytest.mark.parametrize("fn", [F.dropout1d, F.dropout2d, F.dropout3d])
 def test_identity_when_not_training_or_p_is_zero(fn, rng):
-    x = Tensor(rng.standard_normal((2, 3, 2, 2, 2)[:(3 if fn is F.dropout1d else 4 if
-                                                     fn is F.dropout2d else 5)]))
+    x = Tensor(rng.standard_normal((2, 3, 2, 2, 2)[:_RANKS[fn.__name__]]))
     assert fn(x, 0.5, training=False) is x
     assert fn(x, 0.0) is x
     assert F.alpha_dropout(x, 0.5) is x  # torch's F.alpha_dropout defaults to training=False
@@ -127,7 +129,7 @@ def test_alpha_dropout_gradient_and_dtype(dtype, rng):
 
 @pytest.mark.parametrize("fn", [F.dropout1d, F.dropout2d, F.dropout3d])
 def test_channel_dropout_keeps_float32(fn, rng):
-    shape = (2, 3, 4, 2, 2)[:(3 if fn is F.dropout1d else 4 if fn is F.dropout2d else 5)]
+    shape = (2, 3, 4, 2, 2)[:_RANKS[fn.__name__]]
     x = Tensor(rng.standard_normal(shape).astype(np.float32), requires_grad=True)
     y = fn(x, 0.5, True, np.random.default_rng(0))
     y.backward(np.ones(shape, dtype=np.float32))

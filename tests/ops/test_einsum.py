@@ -259,3 +259,21 @@ def test_product_type_errors():
         F.diagonal(x, 1.0)
     with pytest.raises(TypeError):  # beta and alpha are keyword-only, as torch's
         F.addmm(x, x, x, 0.5, 2)
+
+
+def test_result_changed_in_place_keeps_the_gradient():
+    """backward reads the other operands, never the result (torch saves no output): y += b on
+    einsum's result is allowed, and a change of an operand that is read is still refused."""
+    a = Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    w = Tensor(np.arange(12.0).reshape(3, 4) / 10, requires_grad=True)
+    y = F.einsum("ij,jk->ik", a, w)
+    y += 1.0
+    y.sum().backward()
+    np.testing.assert_allclose(a.grad.data, np.ones((2, 4)) @ w.data.T)
+    np.testing.assert_allclose(w.grad.data, a.data.T @ np.ones((2, 4)))
+    b = Tensor(np.ones((2, 3)))  # needs no grad: read for w's gradient only
+    x = Tensor(np.ones((3, 4)), requires_grad=True)
+    z = F.einsum("ij,jk->ik", b, x)
+    b.mul_(2.0)
+    with pytest.raises(RuntimeError, match="modified"):
+        z.sum().backward()

@@ -141,3 +141,23 @@ def test_small_resnet_learns_synthetic_digits():
         losses.append(float(loss.data))
     assert np.isfinite(losses).all()
     assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_weights_enums_name_torchvisions_downloads():
+    """torchvision's weights enums by name (code naming them imports and compares); a member
+    given as weights= is refused, as a download."""
+    assert models.VGG16_Weights.DEFAULT is models.VGG16_Weights.IMAGENET1K_V1
+    assert list(models.VGG16_Weights) == [models.VGG16_Weights.IMAGENET1K_V1,
+                                          models.VGG16_Weights.IMAGENET1K_FEATURES]
+    assert models.VGG16_Weights.verify("IMAGENET1K_V1") is models.VGG16_Weights.IMAGENET1K_V1
+    assert models.VGG11_BN_Weights.verify(None) is None
+    assert models.VGG11_Weights.DEFAULT.url.endswith("/vgg11-8a719046.pth")
+    assert models.VGG16_BN_Weights.DEFAULT.meta["num_params"] == 138365992
+    assert repr(models.VGG16_Weights.DEFAULT) == "VGG16_Weights.IMAGENET1K_V1"
+    with pytest.raises(TypeError, match="expected VGG16_Weights"):
+        models.VGG16_Weights.verify(models.VGG11_Weights.DEFAULT)
+    with pytest.raises(ValueError, match=r"vgg16: VGG16_Weights\.IMAGENET1K_V1 names "
+                                         r"torchvision's download .*dlpy downloads nothing"):
+        models.vgg16(weights=models.VGG16_Weights.DEFAULT)
+    with pytest.raises(RuntimeError, match="dlpy downloads nothing"):
+        models.VGG16_Weights.DEFAULT.get_state_dict(progress=False)

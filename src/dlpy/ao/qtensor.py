@@ -24,9 +24,15 @@ class QuantizedOpError(ArgDtypeError, NotImplementedError):
     dlpy's ArgDtypeError (TypeError, RuntimeError) and torch's NotImplementedError."""
 
 
+class QuantizedDtypeError(NoKernelError, RuntimeError):
+    """What torch's quantized dtypes and tensors do not have (is_signed, a kernel for a
+    plain tensor): dlpy's NoKernelError (NotImplementedError) and torch's RuntimeError."""
+
+
 class QDtype(NamedTuple):
     """A quantized dtype: its name, the numpy integer type underneath and its range; torch's
-    dtype flags (``is_floating_point``, ``is_complex``, ``itemsize``; ``is_signed`` refused)."""
+    dtype flags (``is_floating_point``, ``is_complex``, ``itemsize``; ``is_signed`` refused).
+    quint4x2 / quint2x4 hold 4- / 2-bit values, two / four to a byte (``bits``)."""
 
     name: str
     storage: type
@@ -50,26 +56,44 @@ class QDtype(NamedTuple):
 
     @property
     def is_signed(self) -> bool:
-        raise NoKernelError("isSignedType not supported for quantized types")
+        raise QuantizedDtypeError("isSignedType not supported for quantized types")
+
+    @property
+    def bits(self) -> int:
+        """The bits of one value: 4 for quint4x2, 2 for quint2x4, the storage's otherwise."""
+        return {"quint4x2": 4, "quint2x4": 2}.get(self.name, 8 * self.itemsize)
 
 
 quint8 = QDtype("quint8", np.uint8, 0, 255)
 qint8 = QDtype("qint8", np.int8, -128, 127)
 qint32 = QDtype("qint32", np.int32, -(2 ** 31), 2 ** 31 - 1)
-QDTYPES = {"quint8": quint8, "qint8": qint8, "qint32": qint32}
+quint4x2 = QDtype("quint4x2", np.uint8, 0, 15)
+quint2x4 = QDtype("quint2x4", np.uint8, 0, 3)
+QDTYPES = {"quint8": quint8, "qint8": qint8, "qint32": qint32, "quint4x2": quint4x2,
+           "quint2x4": quint2x4}
+SUB_BYTE = (quint4x2, quint2x4)  # packed: torch quantizes them per tensor only
 
 
 class QScheme(str):
-    """torch.per_tensor_affine and friends: a named constant (a str, so it prints and compares)."""
+    """torch.qscheme: per_tensor_affine and friends, named constants (a str, so it prints and
+    compares). As torch's, the class makes no new instances (TypeError); copies and pickles
+    are the constants themselves."""
+
+    def __new__(cls, *args, **kwargs):
+        raise TypeError("cannot create 'torch.qscheme' instances")
 
     def __repr__(self) -> str:
         return f"dlpy.{self}"
 
+    def __reduce__(self) -> str:
+        return str(self)  # the module's constant of that name
 
-per_tensor_affine = QScheme("per_tensor_affine")
-per_tensor_symmetric = QScheme("per_tensor_symmetric")
-per_channel_affine = QScheme("per_channel_affine")
-per_channel_symmetric = QScheme("per_channel_symmetric")
+
+per_tensor_affine = str.__new__(QScheme, "per_tensor_affine")
+per_tensor_symmetric = str.__new__(QScheme, "per_tensor_symmetric")
+per_channel_affine = str.__new__(QScheme, "per_channel_affine")
+per_channel_symmetric = str.__new__(QScheme, "per_channel_symmetric")
+qscheme = QScheme
 QSCHEMES = (per_tensor_affine, per_tensor_symmetric, per_channel_affine, per_channel_symmetric)
 
 
@@ -221,8 +245,18 @@ class QTensor:
         return True
 
     def int_repr(self) -> Tensor:
-        """The stored integers as a Tensor of uint8 / int8 / int32 (a copy)."""
-        return Tensor(self._int.copy())
+        """The stored integers as a Tensor of uint8 / int8 / int32 (a copy); quint4x2 and
+        quint2x4 as torch stores them: the values in order packed into uint8 bytes, two or
+        four to a byte, the first in the low bits (one dimension)."""
+        if self.dtype not in SUB_BYTE:
+            return Tensor(self._int.copy())
+        bits = self.dtype.bits
+        per_byte = 8 // bits
+        flat = self._int.reshape(-1).astype(np.uint16)
+        flat = np.concatenate([flat, np.zeros(-flat.size % per_byte, np.uint16)])
+        shifts = (np.arange(per_byte) * bits).astype(np.uint16)
+        packed = (flat.reshape(-1, per_byte) << shifts).sum(axis=1)
+        return Tensor(packed.astype(np.uint8))
 
     def qscheme(self) -> QScheme:
         return self._qscheme
@@ -261,6 +295,13 @@ class QTensor:
         float64 scales per channel (torch keeps doubles there)."""
         if self._axis is None:
             return np.float32(self._scale), self._zero_point
+        if self._axis >= self.ndim:  # (empty_quantized of fewer dims)
+            raise ArgError(f"Channel axis out of range in per channel affine dequantization. "
+                           f"Got:{self._axis} Expected: [0, {self.ndim})")
+        channels = self._int.shape[self._axis]
+        if self._scale.size != channels:  # (empty_quantized of another shape)
+            raise ArgError(f"length of scales must equal to channel, expected {channels} got, "
+                           f"{self._scale.size}")
         shape = _channel_shape(self.ndim, self._axis)
         return self._scale.reshape(shape), self._zero_point.reshape(shape)
 
@@ -292,6 +333,8 @@ class QTensor:
     def relu(self) -> QTensor:
         """max(x, 0) on the integers: max(q, zero_point), qparams kept (as torch's)."""
         self._per_tensor("relu")
+        if self.dtype in SUB_BYTE:
+            raise QuantizedOpError(f'"qrelu" not implemented for {self.dtype.name}')
         return self.with_ints(np.maximum(self._int, self._zero_point))
 
     @classmethod
@@ -358,9 +401,10 @@ def quantize_per_tensor(input, scale: float, zero_point: int, dtype):
     if scale_array.size != 1:
         raise ArgError(f"quantize_per_tensor: expected one scale, got {scale_array.size}")
     zero_point = int(np.asarray(_array(zero_point)).reshape(-1)[0])
-    if not dtype.qmin <= zero_point <= dtype.qmax:
-        raise ArgError(f"quantize_per_tensor: zero_point must be in [{dtype.qmin}, "
-                         f"{dtype.qmax}] for {dtype.name}, got {zero_point}")
+    low, high = (dtype.qmin, dtype.qmax) if dtype not in SUB_BYTE else (0, 255)  # torch: the
+    if not low <= zero_point <= high:  # storage's range for the packed dtypes
+        raise ArgError(f"quantize_per_tensor: zero_point must be in [{low}, "
+                         f"{high}] for {dtype.name}, got {zero_point}")
     q = quantize_array(data, scale_array.reshape(()), zero_point, dtype.qmin, dtype.qmax)
     return QTensor(q, dtype, np.asarray(_array(scale), np.float64).reshape(()), zero_point)
 
@@ -371,9 +415,9 @@ def quantize_per_tensor_dynamic(input, dtype, reduce_range: bool) -> QTensor:
     if dtype == np.float16:
         return input.half()
     dtype = check_qdtype("quantize_per_tensor_dynamic", dtype)
-    if dtype is qint32:
+    if dtype is qint32 or dtype in SUB_BYTE:
         raise ArgDtypeError("quantize_per_tensor_dynamic: dtype must be dlpy.quint8, "
-                            "dlpy.qint8 or float16, got dlpy.qint32")
+                            f"dlpy.qint8 or float16, got {dtype!r}")
     data = _float_input("quantize_per_tensor_dynamic", input)
     if data.size == 0:
         raise ArgError("quantize_per_tensor_dynamic: the input is empty (no range)")
@@ -388,6 +432,9 @@ def quantize_per_channel(input, scales, zero_points, axis: int, dtype) -> QTenso
         raise TypeError(f"quantize_per_channel(): argument 'axis' must be int, not "
                         f"{type(axis).__name__}")
     dtype = check_qdtype("quantize_per_channel", dtype)
+    if dtype in SUB_BYTE:
+        raise QuantizedOpError(f'"quantize_tensor_per_channel_affine" not implemented for '
+                               f"'{dtype.name}'")
     data = _float_input("quantize_per_channel", input)
     # torch: Tensors of scales must be floating point, scales and zero points one-dimensional
     if isinstance(scales, Tensor) and np.dtype(scales.dtype).kind != "f":
@@ -433,3 +480,72 @@ def dequantize(tensor) -> Tensor:
     if not isinstance(tensor, QTensor):
         raise TypeError(f"dequantize: expected a QTensor, got {type(tensor).__name__}")
     return tensor.dequantize()
+
+
+# ---------------------------------------------------------------------------- torch.q_scale, ...
+def _quantized_input(name: str, input) -> QTensor:  # noqa: A002 - torch's names
+    """``input`` when it is quantized; a plain Tensor has no kernel (torch's
+    NotImplementedError, a RuntimeError), anything else is a TypeError."""
+    if isinstance(input, QTensor):
+        return input
+    if isinstance(input, Tensor):
+        raise QuantizedDtypeError(f"Could not run 'aten::{name}' with arguments from the 'CPU' "
+                                  f"backend (a plain tensor: quantized tensors only)")
+    raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not "
+                    f"{type(input).__name__}")
+
+
+def q_scale(input) -> float:  # noqa: A002 - torch's names
+    """torch.q_scale: a per-tensor quantized tensor's scale (per channel: RuntimeError)."""
+    return _quantized_input("q_scale", input).q_scale()
+
+
+def q_zero_point(input) -> int:  # noqa: A002
+    """torch.q_zero_point: a per-tensor quantized tensor's zero point."""
+    return _quantized_input("q_zero_point", input).q_zero_point()
+
+
+def q_per_channel_scales(input) -> Tensor:  # noqa: A002
+    """torch.q_per_channel_scales: a per-channel quantized tensor's scales (float64)."""
+    return _quantized_input("q_per_channel_scales", input).q_per_channel_scales()
+
+
+def q_per_channel_zero_points(input) -> Tensor:  # noqa: A002
+    """torch.q_per_channel_zero_points: a per-channel quantized tensor's zero points."""
+    return _quantized_input("q_per_channel_zero_points", input).q_per_channel_zero_points()
+
+
+def q_per_channel_axis(input) -> int:  # noqa: A002
+    """torch.q_per_channel_axis: the axis a per-channel quantized tensor's channels run on."""
+    return _quantized_input("q_per_channel_axis", input).q_per_channel_axis()
+
+
+def int_repr(input) -> Tensor:  # noqa: A002
+    """torch.int_repr: a quantized tensor's stored integers."""
+    return _quantized_input("int_repr", input).int_repr()
+
+
+def empty_quantized(size, qtensor, *, dtype=None, layout=None, device=None, pin_memory=None,
+                    memory_format=None) -> QTensor:
+    """torch.empty_quantized: a quantized tensor of ``size`` with ``qtensor``'s quantizer
+    (scale and zero point, or per-channel scales, zero points and axis) and its dtype (or
+    ``dtype``, a quantized one). torch leaves the integers uninitialized; dlpy's are 0."""
+    if not isinstance(size, (list, tuple)) or not all(
+            isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in size):
+        raise TypeError(f"empty_quantized(): argument 'size' (position 1) must be tuple of "
+                        f"ints, not {type(size).__name__}")
+    qtensor = _quantized_input("empty_quantized", qtensor)
+    if dtype is not None and not isinstance(dtype, QDtype):
+        raise ArgError("Creation of quantized tensor requires quantized dtype like torch.quint8")
+    if memory_format is not None:
+        raise ArgError("Cannot set memory_format both in TensorOptions and explicit argument; "
+                       "please delete the redundant setter.")
+    size = tuple(int(n) for n in size)
+    if any(n < 0 for n in size):
+        raise ArgError(f"Trying to create tensor with negative dimension "
+                       f"{min(size)}: {list(size)}")
+    dtype = dtype or qtensor.dtype
+    axis = qtensor._axis  # (checked against the size when the values are read, as torch)
+    ints = np.zeros(size, dtype=dtype.storage)
+    return QTensor(ints, dtype, qtensor._scale, qtensor._zero_point, axis=axis,
+                   qscheme=qtensor._qscheme)

@@ -4,6 +4,22 @@ dlpy computes with numpy on the CPU, so none of these backends is available and 
 change nothing; scripts that set them (``dlpy.backends.cudnn.benchmark = True``) run unchanged.
 """
 
-from dlpy.backends import cpu, cuda, cudnn, mkl, mkldnn, mps, openmp, opt_einsum
+from dlpy.backends import (
+    cpu,
+    cuda,
+    cudnn,
+    cusparselt,
+    kleidiai,
+    mha,
+    miopen,
+    mkl,
+    mkldnn,
+    mps,
+    nnpack,
+    openmp,
+    opt_einsum,
+    quantized,
+)
 
-__all__ = ["cpu", "cuda", "cudnn", "mkl", "mkldnn", "mps", "openmp", "opt_einsum"]
+__all__ = ["cpu", "cuda", "cudnn", "cusparselt", "kleidiai", "mha", "miopen", "mkl", "mkldnn",
+           "mps", "nnpack", "openmp", "opt_einsum", "quantized"]

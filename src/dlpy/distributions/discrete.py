@@ -146,7 +146,7 @@ class Categorical(Distribution):
     @_derived
     def probs(self) -> Tensor:
         """softmax(logits)."""
-        return F.softmax(self.logits, axis=-1)
+        return F.softmax(self.logits, dim=-1)
 
     @property
     def param_shape(self) -> tuple[int, ...]:

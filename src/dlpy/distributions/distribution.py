@@ -21,6 +21,16 @@ from dlpy.tensor import Tensor, default_dtype, no_grad
 __all__ = ["Distribution", "as_tensors", "broadcast_all"]
 
 
+def draw(sampler, sample_shape, generator=None, rng=None) -> Tensor:
+    """``sampler(sample_shape)`` (a distribution's bound ``sample`` or ``rsample``), passing
+    dlpy's ``generator=`` / ``rng=`` only when one is given: a subclass written for torch
+    overrides ``rsample(self, sample_shape=torch.Size())`` without them, and ``sample()``,
+    ``Independent`` and ``TransformedDistribution`` still reach it."""
+    extra = {name: value for name, value in (("generator", generator), ("rng", rng))
+             if value is not None}
+    return sampler(sample_shape, **extra)
+
+
 def _shape_text(shape: tuple) -> str:
     return str(tuple(int(n) for n in shape))
 
@@ -113,9 +123,11 @@ class Distribution:
         """The parameters given (or computed at construction), in arg_constraints' order."""
         return [name for name in self.arg_constraints if name in self.__dict__]
 
-    def expand(self, batch_shape) -> Distribution:
+    def expand(self, batch_shape, _instance=None) -> Distribution:
         """A new distribution with its parameters broadcast to ``batch_shape`` (which
-        ``batch_shape`` must broadcast to); it is not validated again."""
+        ``batch_shape`` must broadcast to); it is not validated again. ``_instance``: the
+        object to fill instead of a new one (torch's argument, which a subclass's own
+        ``expand`` passes from ``_get_checked_instance``)."""
         batch_shape = _sample_shape(f"{type(self).__name__}.expand", batch_shape)
         try:
             ok = np.broadcast_shapes(self._batch_shape, batch_shape) == batch_shape
@@ -125,7 +137,7 @@ class Distribution:
             raise ExpandError(f"{type(self).__name__}.expand: batch_shape "
                              f"{_shape_text(self._batch_shape)} does not broadcast to "
                              f"{_shape_text(batch_shape)}")
-        new = self.__new__(type(self))
+        new = self.__new__(type(self)) if _instance is None else _instance
         new.__dict__.update(self.__dict__)
         for name in self._given_params():
             value = self.__dict__[name]
@@ -137,6 +149,16 @@ class Distribution:
         Distribution.__init__(new, batch_shape, self._event_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new
+
+    def _get_checked_instance(self, cls, _instance=None) -> Distribution:
+        """torch's helper for a subclass's ``expand``: ``_instance`` when given, else a new
+        uninitialised object of ``type(self)``; NotImplementedError when that type has its own
+        ``__init__`` but inherits ``cls``'s expand (it would not know the new arguments)."""
+        if _instance is None and type(self).__init__ != cls.__init__:
+            raise NotImplementedError(
+                f"Subclass {type(self).__name__} of {cls.__name__} that defines a custom "
+                "__init__ method must also define a custom .expand() method.")
+        return self.__new__(type(self)) if _instance is None else _instance
 
     def _expand_extra(self, new: Distribution, batch_shape: tuple) -> None:
         """Hook for expand: state besides the parameters (a wrapped distribution)."""
@@ -164,7 +186,7 @@ class Distribution:
         """Draw ``sample_shape`` samples (shape ``sample_shape + batch_shape + event_shape``),
         recording no graph. ``generator`` (or ``rng``): a numpy Generator, by default dlpy's."""
         with no_grad():
-            return self.rsample(sample_shape, generator=generator, rng=rng)
+            return draw(self.rsample, sample_shape, generator, rng)
 
     def rsample(self, sample_shape=(), *, generator: np.random.Generator | None = None,
                 rng: np.random.Generator | None = None) -> Tensor:
@@ -352,7 +374,7 @@ def probs_to_logits(probs: Tensor, is_binary: bool = False) -> Tensor:
 
 def logits_to_probs(logits: Tensor, is_binary: bool = False) -> Tensor:
     """sigmoid(logits) when binary, else softmax over the last axis."""
-    return F.sigmoid(logits) if is_binary else F.softmax(logits, axis=-1)
+    return F.sigmoid(logits) if is_binary else F.softmax(logits, dim=-1)
 
 
 LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)

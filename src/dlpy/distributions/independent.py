@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from dlpy.distributions import constraints
-from dlpy.distributions.distribution import Distribution, sum_rightmost
+from dlpy.distributions.distribution import Distribution, draw, sum_rightmost
 from dlpy.tensor import Tensor
 
 __all__ = ["Independent"]
@@ -69,10 +69,10 @@ class Independent(Distribution):
         return self.base_dist.variance
 
     def sample(self, sample_shape=(), *, generator=None, rng=None) -> Tensor:
-        return self.base_dist.sample(sample_shape, generator=generator, rng=rng)
+        return draw(self.base_dist.sample, sample_shape, generator, rng)
 
     def rsample(self, sample_shape=(), *, generator=None, rng=None) -> Tensor:
-        return self.base_dist.rsample(sample_shape, generator=generator, rng=rng)
+        return draw(self.base_dist.rsample, sample_shape, generator, rng)
 
     def log_prob(self, value) -> Tensor:
         return sum_rightmost(self.base_dist.log_prob(value), self.reinterpreted_batch_ndims)

@@ -106,7 +106,7 @@ class MixtureSameFamily(Distribution):
     def log_prob(self, value) -> Tensor:
         value = self._pad(self._value(value))
         log_prob = self.component_distribution.log_prob(value)
-        log_mix = F.log_softmax(self.mixture_distribution.logits, axis=-1)
+        log_mix = F.log_softmax(self.mixture_distribution.logits, dim=-1)
         return F.logsumexp(log_prob + log_mix, axis=-1)
 
     def sample(self, sample_shape=(), *, generator=None, rng=None) -> Tensor:

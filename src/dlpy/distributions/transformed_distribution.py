@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from dlpy.distributions import constraints
-from dlpy.distributions.distribution import Distribution, _shape_text, sum_rightmost
+from dlpy.distributions.distribution import Distribution, _shape_text, draw, sum_rightmost
 from dlpy.distributions.independent import Independent
 from dlpy.distributions.transforms import ComposeTransform, Transform
 from dlpy.tensor import Tensor, no_grad
@@ -85,13 +85,13 @@ class TransformedDistribution(Distribution):
 
     def sample(self, sample_shape=(), *, generator=None, rng=None) -> Tensor:
         with no_grad():
-            x = self.base_dist.sample(sample_shape, generator=generator, rng=rng)
+            x = draw(self.base_dist.sample, sample_shape, generator, rng)
             for transform in self.transforms:
                 x = transform(x)
             return x
 
     def rsample(self, sample_shape=(), *, generator=None, rng=None) -> Tensor:
-        x = self.base_dist.rsample(sample_shape, generator=generator, rng=rng)
+        x = draw(self.base_dist.rsample, sample_shape, generator, rng)
         for transform in self.transforms:
             x = transform(x)
         return x

@@ -681,7 +681,7 @@ class SoftmaxTransform(_VectorTransform):
     """y = softmax(x) over the last axis (not bijective: inv gives log y)."""
 
     def _call(self, x):
-        return F.softmax(x, axis=-1)
+        return F.softmax(x, dim=-1)
 
     def _inverse(self, y):
         return y.log()

@@ -130,7 +130,7 @@ def _deep_terms(model, ids: np.ndarray, selector: np.ndarray, direction: np.ndar
     x = model.positions(x)
     x = x + Tensor((selector[None, :] @ model.prompt_embedding.weight.data)
                    .astype(np.float32))[:, None, :]
-    x = model.encoder(x, key_padding_mask=padding)
+    x = model.encoder(x, src_key_padding_mask=padding)
     out = model.deep_out(masked_mean(x, padding))   # (1, outputs)
     along = F.sum(out * direction[None, :].astype(np.float32))
     along.backward()

@@ -282,7 +282,7 @@ class EssayNet(nn.Module):
             x = self.project(self.embedding(batch["ids"]))  # (B, T, d_model)
             x = self.positions(x)
             x = x + F.matmul(Tensor(selector), self.prompt_embedding.weight)[:, None, :]
-            x = self.encoder(x, key_padding_mask=batch["padding"])
+            x = self.encoder(x, src_key_padding_mask=batch["padding"])
             out["deep"] = self.deep_out(masked_mean(x, batch["padding"]))
         if self.num_lm_features > 0:
             out["lm"] = self.lm_linear(Tensor(batch["lm"]))
@@ -331,7 +331,7 @@ class SeedNet(nn.Module):
 
     def forward(self, batch: dict) -> Tensor:
         x = self.positions(self.embedding(batch["ids"]))  # added, not multiplied
-        x = F.relu(self.encoder(x, key_padding_mask=batch["padding"]))
+        x = F.relu(self.encoder(x, src_key_padding_mask=batch["padding"]))
         per_token = self.out(x)  # (B, T, 1)
         return F.sigmoid(masked_mean(per_token, batch["padding"]))  # (B, 1)
 

@@ -21,11 +21,16 @@ import dataclasses
 import inspect
 import math
 import re
+import sys
+import types
 from typing import Any
 
 import numpy as np
 
+from dlpy.export import _unflatten as _unflatten_module
 from dlpy.export._decompositions import default_decompositions
+from dlpy.export._draft_export import draft_export
+from dlpy.export._dynamic_shapes import AdditionalInputs, Constraint, ShapesCollection
 from dlpy.export._program import (
     CallSpec,
     ConstantArgument,
@@ -33,6 +38,8 @@ from dlpy.export._program import (
     ExportGraphSignature,
     InputKind,
     InputSpec,
+    ModuleCallEntry,
+    ModuleCallSignature,
     OutputKind,
     OutputSpec,
     TensorArgument,
@@ -41,7 +48,12 @@ from dlpy.export._program import (
     output_leaves,
 )
 from dlpy.export._serialize import SerializationError, read_archive, write_archive
-from dlpy.export._unflatten import InterpreterModule, UnflattenedModule, unflatten
+from dlpy.export._unflatten import (
+    FlatArgsAdapter,
+    InterpreterModule,
+    UnflattenedModule,
+    unflatten,
+)
 from dlpy.fx._symbolic_trace import Tracer, _assert_specialized
 from dlpy.fx.graph_module import GraphModule
 from dlpy.nn.module import Module
@@ -49,11 +61,12 @@ from dlpy.ops import ArgError
 from dlpy.tensor import Tensor, no_grad
 from dlpy.utils import _pytree as pytree
 
-__all__ = ["CallSpec", "ConstantArgument", "Dim", "ExportGraphSignature", "ExportedProgram",
-           "InputKind", "InputSpec", "InterpreterModule", "OutputKind", "OutputSpec",
-           "SerializationError", "TensorArgument", "UnflattenedModule", "ValueRange",
-           "default_decompositions", "dims",
-           "export", "load", "register_dataclass", "save", "unflatten"]
+__all__ = ["AdditionalInputs", "CallSpec", "ConstantArgument", "Constraint", "Dim",
+           "ExportGraphSignature", "ExportedProgram", "FlatArgsAdapter", "InputKind",
+           "InputSpec", "InterpreterModule", "ModuleCallEntry", "ModuleCallSignature",
+           "OutputKind", "OutputSpec", "SerializationError", "ShapesCollection",
+           "TensorArgument", "UnflattenedModule", "ValueRange", "default_decompositions", "dims",
+           "draft_export", "export", "load", "register_dataclass", "save", "unflatten"]
 
 
 class _DimHint:
@@ -61,7 +74,7 @@ class _DimHint:
         self.name = name
 
     def __repr__(self) -> str:
-        return f"Dim.{self.name}"
+        return f"DimHint({self.name})"  # torch's
 
 
 class Dim:
@@ -229,21 +242,34 @@ def _key_name(key: Any) -> str:
     return str(key)
 
 
-def _leaf_name(name: str, path: tuple) -> str:
+def _leaf_name(name: str, path: tuple, keyword: bool = False) -> str:
     """The placeholder name of the leaf at ``path`` in argument ``name`` (``d_a_0`` for
-    ``d["a"][0]``), as torch.export names it."""
-    return re.sub(r"[^0-9a-zA-Z_]", "_", "_".join([name, *(_key_name(k) for k in path)]))
+    ``d["a"][0]``), as torch.export names it; in a ``**kwargs`` argument (``keyword``) the
+    path alone (``scale``, ``a_b``)."""
+    parts = [] if keyword else [name]
+    return re.sub(r"[^0-9a-zA-Z_]", "_", "_".join([*parts, *(_key_name(k) for k in path)]))
 
 
 class _ExportTracer(Tracer):
     """The Tracer of export: an argument that is a pytree container is given to ``forward``
     as that container with one placeholder per leaf (a tensor leaf a Proxy, another value
-    specialised: checked when called), instead of one placeholder for the whole argument."""
+    specialised: checked when called), instead of one placeholder for the whole argument.
+    Buffers are Proxies and ``+=`` is recorded in place, so the updates a forward makes to its
+    buffers are in the program (torch.export's non-strict tracing)."""
 
-    def __init__(self, structured: dict[str, Any]):
+    proxy_buffer_attributes = True
+    inplace_operators = True
+
+    def __init__(self, structured: dict[str, Any], var_keyword: str | None = None):
         super().__init__()
         self.structured = structured  # argument name -> its example value
         self.leaf_names: dict[str, tuple[str, tuple]] = {}  # placeholder -> (argument, path)
+        self.var_keyword = var_keyword  # the name of forward's ``**kwargs``, if any
+
+    def var_argument(self, parameter: inspect.Parameter) -> Any:
+        """``*args`` (a tuple) and ``**kwargs`` (a dict) are structured inputs: one
+        placeholder per leaf (``args_0``, ``args_1``; a keyword's own name)."""
+        return self.create_proxy("placeholder", parameter.name, (), {})
 
     def create_proxy(self, kind: str, target: Any, args: tuple, kwargs: dict, *rest, **kw):
         if kind != "placeholder" or target not in self.structured:
@@ -251,7 +277,7 @@ class _ExportTracer(Tracer):
         flat, spec = pytree.tree_flatten_with_path(self.structured[target])
         leaves = []
         for path, value in flat:
-            name = _leaf_name(target, path)
+            name = _leaf_name(target, path, target == self.var_keyword)
             if _is_tensor(value):
                 proxy = super().create_proxy("placeholder", name, (), {})
                 self.leaf_names[proxy.node.target] = (target, path)
@@ -265,17 +291,37 @@ class _ExportTracer(Tracer):
         return pytree.tree_unflatten(leaves, spec)
 
 
+class _ArgsTypeError(TypeError, RuntimeError):
+    """``export``'s example args not given as a tuple (torch's UserError, a RuntimeError)."""
+
+
 def export(mod: Module, args: tuple, kwargs: dict | None = None, *,
            dynamic_shapes: Any = None, strict: bool = False,
            preserve_module_call_signature: tuple = ()) -> ExportedProgram:
     """torch.export.export: ``mod`` traced (dlpy.fx) for the example ``args``/``kwargs``.
-    ``dynamic_shapes``: which dims may change (see Dim); every other dim of a tensor input is
-    static. ``strict=True`` also checks that the traced program gives the module's own outputs
-    on the example inputs (a difference means Python-side effects the trace cannot see)."""
+    ``dynamic_shapes``: which dims may change (see Dim; or a ShapesCollection, or an
+    AdditionalInputs, whose added inputs the program is then checked to accept); every other
+    dim of a tensor input is static. A ``forward(self, *args, **kwargs)`` takes each leaf of
+    ``args`` as ``args_0``, ``args_1``..., each keyword by its name. ``strict=True`` also
+    checks that the traced program gives the module's own outputs on the example inputs (a
+    difference means Python-side effects the trace cannot see)."""
+    additional = dynamic_shapes if isinstance(dynamic_shapes, AdditionalInputs) else None
+    if isinstance(dynamic_shapes, (AdditionalInputs, ShapesCollection)) \
+            and isinstance(args, tuple):
+        dynamic_shapes = dynamic_shapes.dynamic_shapes(mod, args, kwargs)
+    program = _export(mod, args, kwargs, dynamic_shapes, strict)
+    if additional is not None:
+        additional.verify(program)
+    return program
+
+
+def _export(mod: Module, args: tuple, kwargs: dict | None, dynamic_shapes: Any,
+            strict: bool) -> ExportedProgram:
+    """``export`` for a ``dynamic_shapes`` in its plain form."""
     if not isinstance(mod, Module):
         raise TypeError(f"export: expected a dlpy.nn.Module, got {type(mod).__name__}")
     if not isinstance(args, tuple):
-        raise TypeError(f"export: args must be a tuple of example inputs, got "
+        raise _ArgsTypeError(f"export: args must be a tuple of example inputs, got "
                         f"{type(args).__name__} (write (x,) for one input)")
     kwargs = dict(kwargs or {})
     signature = inspect.signature(type(mod).forward)
@@ -286,33 +332,46 @@ def export(mod: Module, args: tuple, kwargs: dict | None = None, *,
                         f"{type(mod).__name__}.forward{signature}: {error}") from None
     params = list(signature.parameters.values())[1:]
     values = {p.name: bound.arguments[p.name] for p in params if p.name in bound.arguments}
-    for p in params:
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            raise NotImplementedError(f"export: {type(mod).__name__}.forward takes {p}; "
-                                      f"*args/**kwargs are not supported")
+    forward_arg_names = _forward_arg_names(params, values)
+    var_positional = next((p.name for p in params if p.kind is p.VAR_POSITIONAL), None)
+    var_keyword = next((p.name for p in params if p.kind is p.VAR_KEYWORD), None)
+    if var_positional is not None:
+        values[var_positional] = tuple(values.get(var_positional, ()))
+    if var_keyword is not None:
+        values[var_keyword] = dict(values.get(var_keyword, {}))
+    before = len(args) - len(values.get(var_positional, ()))  # positions before ``*args``
     for name, value in values.items():
         for leaf in pytree.tree_leaves(value):
             if dataclasses.is_dataclass(leaf) and not isinstance(leaf, type):
                 raise ValueError(f"export: input {name!r} holds a {type(leaf).__name__}, an "
                                  f"unregistered dataclass. Unsupported input type "
                                  f"{type(leaf)}: use torch.export.register_dataclass")
-    structured = {k: v for k, v in values.items() if _is_structured(v)}
+    structured = {k: v for k, v in values.items()
+                  if _is_structured(v) or k in (var_positional, var_keyword)}
     concrete = {p.name: p.default for p in params if p.name not in values}
     concrete.update({k: v for k, v in values.items()
                      if not _is_tensor(v) and k not in structured})
     dynamic_shapes = _structured_dynamic_shapes(dynamic_shapes, [p.name for p in params],
-                                                values, structured)
-    tracer = _ExportTracer(structured)
+                                                values, structured, var_keyword)
+    tracer = _ExportTracer(structured, var_keyword)
     graph = tracer.trace(mod, concrete)
     # every placeholder's value in the example and where it is in (args, kwargs)
-    positions = {p.name: ((pytree.SequenceKey(0), pytree.SequenceKey(i)) if i < len(args)
+    positions = {p.name: ((pytree.SequenceKey(0), pytree.SequenceKey(i))
+                          if i < len(args) and p.kind in (p.POSITIONAL_ONLY,
+                                                          p.POSITIONAL_OR_KEYWORD)
                           else (pytree.SequenceKey(1), pytree.MappingKey(p.name)))
                  for i, p in enumerate(params) if p.name in values}
     leaf_values = {k: v for k, v in values.items() if k not in structured}
     paths = {k: positions[k] for k in leaf_values}
     for placeholder, (name, path) in tracer.leaf_names.items():
         leaf_values[placeholder] = pytree.key_get(values[name], path)
-        paths[placeholder] = positions[name] + tuple(path)
+        if name == var_positional:  # args_i is the call's positional argument before + i
+            paths[placeholder] = (pytree.SequenceKey(0), pytree.SequenceKey(
+                before + path[0].idx), *path[1:])
+        elif name == var_keyword:  # a keyword of **kwargs is one of the call's kwargs
+            paths[placeholder] = (pytree.SequenceKey(1), *path)
+        else:
+            paths[placeholder] = positions[name] + tuple(path)
     # an argument left at its default is no input at all (as torch.export): drop its check
     specialised: dict[str, str] = {}  # placeholder -> argument name
     for node in list(graph.nodes):
@@ -366,12 +425,34 @@ def export(mod: Module, args: tuple, kwargs: dict | None = None, *,
         annotate_fake(gm, [values[name] for name in ordered])
     order = [n for n, _ in mod.named_parameters()] + [n for n, _ in mod.named_buffers()]
     call_spec = CallSpec(pytree.tree_structure((args, kwargs)), pytree.tree_structure(traced))
-    return ExportedProgram(gm, user_inputs, ranges, (args, kwargs), order, call_spec,
-                           [paths[name] for name in ordered])
+    program = ExportedProgram(gm, user_inputs, ranges, (args, kwargs), order, call_spec,
+                              [paths[name] for name in ordered])
+    program.module_call_graph = [ModuleCallEntry("", ModuleCallSignature(
+        [], [], call_spec.in_spec, call_spec.out_spec, forward_arg_names))] + [
+        ModuleCallEntry(name) for name, _ in mod.named_modules(remove_duplicate=False) if name]
+    return program
+
+
+def _forward_arg_names(params: list[inspect.Parameter], values: dict[str, Any]) -> list[str]:
+    """The names of the inputs given to forward, as torch.export lists them
+    (``ModuleCallSignature.forward_arg_names``): ``*args`` as ``args_0``..., ``**kwargs`` by
+    its keys."""
+    names: list[str] = []
+    for p in params:
+        if p.name not in values:
+            continue
+        if p.kind is p.VAR_POSITIONAL:
+            names += [f"{p.name}_{i}" for i in range(len(values[p.name]))]
+        elif p.kind is p.VAR_KEYWORD:
+            names += list(values[p.name])
+        else:
+            names.append(p.name)
+    return names
 
 
 def _structured_dynamic_shapes(dynamic_shapes: Any, names: list[str], values: dict[str, Any],
-                               structured: dict[str, Any]) -> Any:
+                               structured: dict[str, Any], var_keyword: str | None = None
+                               ) -> Any:
     """``dynamic_shapes`` with the spec of each structured input (given in the input's own
     structure: ``{"xs": [{0: batch}, None]}``, ``{"o": Inp(a={0: batch}, b=None)}``) spread
     over its leaves' placeholder names (``{"xs_0": {0: batch}}``)."""
@@ -385,18 +466,20 @@ def _structured_dynamic_shapes(dynamic_shapes: Any, names: list[str], values: di
         if name not in structured:
             result[name] = spec
         elif spec is not None:
-            _spread(name, (), structured[name], spec, result)
+            _spread(name, (), structured[name], spec, result, name == var_keyword)
     return result
 
 
-def _spread(name: str, path: tuple, value: Any, spec: Any, out: dict) -> None:
+def _spread(name: str, path: tuple, value: Any, spec: Any, out: dict,
+            keyword: bool = False) -> None:
     """Put the per-tensor specs of ``spec`` (the structure of ``value``) in ``out``, by
-    the placeholder names of ``value``'s tensor leaves."""
+    the placeholder names of ``value``'s tensor leaves (``keyword``: ``value`` is
+    ``**kwargs``, its leaves named without the argument's name)."""
     if spec is None:
         return
     if not _is_structured(value):
         if _is_tensor(value):
-            out[_leaf_name(name, path)] = spec
+            out[_leaf_name(name, path, keyword)] = spec
         return
     handler = pytree.SUPPORTED_NODES[pytree._node_type(value)]
     children, context = handler.flatten_fn(value)
@@ -415,13 +498,17 @@ def _spread(name: str, path: tuple, value: Any, spec: Any, out: dict) -> None:
         raise ArgError(f"export: dynamic_shapes[{name!r}]{pytree.keystr(path)} has "
                          f"{len(parts)} entries but the input has {len(children)}")
     for (key, child), part in zip(keyed, parts):
-        _spread(name, (*path, key), child, part, out)
+        _spread(name, (*path, key), child, part, out, keyword)
 
 
 def _check(mod: Module, gm: GraphModule, args: tuple, kwargs: dict, ordered: list[str],
            values: dict, dynamic: dict[str, dict[int, Dim]], strict: bool) -> Any:
     """Run the program on the example inputs (and the module, when strict), then with each
     dynamic dim changed; buffers are put back afterwards. Returns the example's outputs."""
+    # the runs update copies of the inputs: export leaves the example inputs as they were
+    values = {name: Tensor(np.array(v.data, copy=True)) if isinstance(v, Tensor)
+              else np.array(v, copy=True) if isinstance(v, np.ndarray) else v
+              for name, v in values.items()}
     with no_grad(), _KeepBuffers(mod):
         traced = gm(*(values[name] for name in ordered))
         if strict:
@@ -475,7 +562,9 @@ def save(ep: ExportedProgram, f: Any, *, extra_files: dict[str, str | bytes] | N
     meta = {"kind": "exported_program", "inputs": [u.to_json() for u in ep._user_inputs],
             "range_constraints": {k: [v.lower, None if v.upper == math.inf else v.upper]
                                   for k, v in ep.range_constraints.items()},
-            "state_order": ep._state_order}
+            "state_order": ep._state_order,
+            # run_decompositions' programs load decomposed (and functional)
+            "decomposed": sorted(ep._decomposed), "functional": ep._functional}
     write_archive(f, ep._root, meta, extra_files)
 
 
@@ -502,7 +591,13 @@ def load(f: Any, *, extra_files: dict | None = None) -> ExportedProgram:
     if not isinstance(order, list) or not all(isinstance(n, str) for n in order):
         raise SerializationError(f"load: {getattr(f, 'name', f)}: bad state_order (tampered "
                                  f"with)")
-    return ExportedProgram(gm, user_inputs, ranges, None, order)
+    program = ExportedProgram(gm, user_inputs, ranges, None, order)
+    decomposed = meta.get("decomposed", [])
+    if not isinstance(decomposed, list) or not all(isinstance(n, str) for n in decomposed):
+        raise SerializationError(f"load: {getattr(f, 'name', f)}: bad decomposed ops (tampered "
+                                 f"with)")
+    program._decomposed, program._functional = set(decomposed), bool(meta.get("functional"))
+    return program
 
 
 def program_meta(gm: GraphModule, meta: dict, name: str
@@ -535,3 +630,29 @@ def program_meta(gm: GraphModule, meta: dict, name: str
         user_inputs.append(_UserInput(placeholder, spec["kind"], list(spec["shape"]),
                                       str(spec.get("dtype", ""))))
     return user_inputs, ranges
+
+
+
+# torch.export's submodules, for ``from torch.export.graph_signature import InputKind`` and the
+# like: modules of the names above (the same objects as ``dlpy.export.X``).
+def _torch_submodule(name: str, doc: str, names: list[str]) -> types.ModuleType:
+    module = types.ModuleType(f"{__name__}.{name}", doc)
+    module.__all__ = names
+    for key in names:
+        setattr(module, key, globals()[key])
+    sys.modules[module.__name__] = module
+    return module
+
+
+dynamic_shapes = _torch_submodule(
+    "dynamic_shapes", "torch.export.dynamic_shapes: Dim, dims and the dynamic_shapes builders.",
+    ["AdditionalInputs", "Constraint", "Dim", "ShapesCollection", "dims"])
+exported_program = _torch_submodule(
+    "exported_program", "torch.export.exported_program: ExportedProgram.",
+    ["ExportedProgram", "ModuleCallEntry", "ModuleCallSignature", "default_decompositions"])
+graph_signature = _torch_submodule(
+    "graph_signature", "torch.export.graph_signature: the signature classes.",
+    ["ConstantArgument", "ExportGraphSignature", "InputKind", "InputSpec", "OutputKind",
+     "OutputSpec", "TensorArgument"])
+# torch.export.unflatten the module is _unflatten's; the attribute stays the function, as torch's
+sys.modules[f"{__name__}.unflatten"] = _unflatten_module

@@ -19,7 +19,7 @@ from typing import Any
 from dlpy import functional as F
 from dlpy import nn
 
-__all__ = ["default_decompositions", "decompose"]
+__all__ = ["decompose", "default_decompositions", "primitive_decompositions"]
 
 
 def _axis(name: str, axis, kwargs: dict):
@@ -138,8 +138,20 @@ def _log_softmax_layer(module, x):
 
 
 def default_decompositions() -> dict[Any, Callable]:
-    """torch.export.default_decompositions: a new dict (edit it freely) from the function or
-    layer class to decompose to its decomposition."""
+    """torch.export.default_decompositions: a new dict (edit it freely) from the aten
+    overload to decompose (``aten.linear.default``...) to dlpy's decomposition of it, as
+    ``ep.graph`` shows them (dlpy.export._aten_graph). A custom entry is keyed by the dlpy
+    function or layer class it replaces (``{F.relu: my_relu}``, see this module's doc);
+    ``primitive_decompositions()`` holds dlpy's own ones."""
+    from dlpy.export._aten_graph import core_decompositions
+
+    return core_decompositions()
+
+
+def primitive_decompositions() -> dict[Any, Callable]:
+    """dlpy's decompositions of composite functions and layers into primitive dlpy functions
+    (linear -> transpose + matmul + add, layer_norm -> mean / sub / sqrt, gelu -> erf...),
+    for ``run_decompositions(primitive_decompositions())``: a new dict."""
     return {
         F.linear: linear, F.layer_norm: layer_norm, F.gelu: gelu, F.silu: silu,
         F.softmax: softmax, F.log_softmax: log_softmax, F.dropout: dropout,
@@ -232,6 +244,7 @@ def decompose(gm, table: dict[Any, Callable], max_rounds: int = 8):
             return gm
         decomposed = 0
         tracer = Tracer()
+        tracer.proxy_buffer_attributes = True  # a decomposed layer's buffers are get_attr
         tracer.graph, tracer.root = Graph(), gm
         tracer.tensor_attrs, tracer._paths, tracer._parameter_proxy_cache = {}, None, {}
         tracer.submodule_paths = None

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from dlpy.export._aten_graph import lower
 from dlpy.export._serialize import resolve
 from dlpy.fx.graph import Graph
 from dlpy.fx.graph_module import GraphModule
@@ -20,7 +21,8 @@ from dlpy.nn.module import Module
 from dlpy.tensor import Tensor
 
 __all__ = ["CallSpec", "ConstantArgument", "ExportGraphSignature", "ExportedProgram", "InputKind",
-           "InputSpec", "OutputKind", "OutputSpec", "TensorArgument", "ValueRange"]
+           "InputSpec", "ModuleCallEntry", "ModuleCallSignature", "OutputKind", "OutputSpec",
+           "TensorArgument", "ValueRange"]
 
 
 class InputKind(Enum):
@@ -36,6 +38,7 @@ class OutputKind(Enum):
     USER_OUTPUT = auto()
     LOSS_OUTPUT = auto()
     BUFFER_MUTATION = auto()
+    PARAMETER_MUTATION = auto()
     GRADIENT_TO_PARAMETER = auto()
     GRADIENT_TO_USER_INPUT = auto()
     USER_INPUT_MUTATION = auto()
@@ -124,6 +127,13 @@ class ExportGraphSignature:
                 if s.kind is InputKind.CONSTANT_TENSOR}
 
     @property
+    def user_inputs_to_mutate(self) -> dict[str, str]:
+        """Output name -> user input, for the inputs the program updates in place (only a
+        functional program, after run_decompositions, returns them, as torch's)."""
+        return {s.arg.name: s.target for s in self.output_specs
+                if s.kind is OutputKind.USER_INPUT_MUTATION}
+
+    @property
     def buffers_to_mutate(self) -> dict[str, str]:
         """Output name -> buffer, for the buffers the program updates (only a functional
         program, after run_decompositions, returns them, as torch's)."""
@@ -149,6 +159,29 @@ class CallSpec:
 
     in_spec: Any
     out_spec: Any
+
+
+@dataclass
+class ModuleCallSignature:
+    """How a module of the program is called (torch.export's): its flat ``inputs`` and
+    ``outputs`` (arguments, empty for the root), the pytree structures ``in_spec`` of its
+    ``(args, kwargs)`` and ``out_spec`` of its result, and the root's ``forward_arg_names``
+    (the user inputs' names: ``x``, ``args_0`` for ``*args``, a ``**kwargs`` key)."""
+
+    inputs: list[Any]
+    outputs: list[Any]
+    in_spec: Any
+    out_spec: Any
+    forward_arg_names: list[str] | None = None
+
+
+@dataclass
+class ModuleCallEntry:
+    """One module of ``ep.module_call_graph``: its path (``""`` the root, ``"seq.0"``) and its
+    call signature (the root's; None for a submodule)."""
+
+    fqn: str
+    signature: ModuleCallSignature | None = None
 
 
 @dataclass
@@ -203,6 +236,9 @@ class ExportedProgram:
         # run_decompositions' programs are functional, as torch's: the buffers a layer updates
         # (BatchNorm's statistics in training) are outputs too (BUFFER_MUTATION specs)
         self._functional = False
+        self._decomposed: set[str] = set()  # the aten ops ep.graph shows decomposed
+        # the root's call signature and one entry per submodule (export fills it)
+        self.module_call_graph: list[ModuleCallEntry] = []
 
     # ---------------------------------------------------------------- lifted form
     def _lift(self) -> None:
@@ -237,6 +273,7 @@ class ExportedProgram:
         env: dict[Node, Any] = {}
         output_specs: list[OutputSpec] = []
         mutated: list[str] = []  # targets of the buffers the program updates, in call order
+        inputs_mutated: list[Node] = []  # the user inputs it updates (a functional program)
         for node in source.nodes:
             if node.op == "placeholder":
                 env[node] = graph.node_copy(node)
@@ -259,14 +296,15 @@ class ExportedProgram:
                 result = map_arg(node.args[0], env.__getitem__)
                 flat: list[Any] = []
                 _flatten(result, flat)
-                output_specs = [OutputSpec(OutputKind.USER_OUTPUT, TensorArgument(v.name)
-                                           if isinstance(v, Node) else
-                                           ConstantArgument("", v), None) for v in flat]
-                mutated = list(dict.fromkeys(mutated)) if self._functional else []
-                if mutated:  # (updated buffers..., user outputs...), flat, as torch's
-                    output_specs[:0] = [OutputSpec(OutputKind.BUFFER_MUTATION, TensorArgument(
-                        placeholders[t].name), t) for t in mutated]
-                    result = tuple(placeholders[t] for t in mutated) + tuple(flat)
+                mutated = _in_state_order(mutated + _buffer_updates(source, state),
+                                          list(state)) if self._functional else []
+                inputs_mutated = [env[n] for n in _input_updates(source)] \
+                    if self._functional else []
+                if mutated or inputs_mutated:
+                    # (updated buffers..., updated user inputs..., user outputs...), flat, as
+                    # torch's
+                    result = tuple(placeholders[t] for t in mutated) + tuple(inputs_mutated) \
+                        + tuple(flat)
                 graph.output(result)
             else:
                 layer = _layer_call(node, root) if node.op == "call_function" else None
@@ -274,8 +312,60 @@ class ExportedProgram:
                     mutated += [layer[1][name] for name in _mutated_buffers(layer[0])
                                 if name in layer[1]]
                 env[node] = graph.node_copy(node, env.__getitem__)
+        # the nodes as torch's aten calls (dlpy's calls where there is no rule), each with
+        # its value on the example inputs in meta["val"]
+        # a functional program (run_decompositions') updates no buffer in place
+        core = self._decomposed | (_FUNCTIONALIZED if self._functional else set())
+        graph, _ = lower(graph, root, self._placeholder_values(input_specs), core,
+                         len(mutated) + len(inputs_mutated),
+                         {s.arg.name for s in input_specs if s.kind is InputKind.USER_INPUT})
+        for spec, node in zip(input_specs, [n for n in graph.nodes if n.op == "placeholder"]):
+            spec.arg.name = node.name  # (a user input named ``input`` keeps its name)
+        output = next(n for n in graph.nodes if n.op == "output").args[0]
+        if mutated:
+            output_specs = [OutputSpec(OutputKind.BUFFER_MUTATION, TensorArgument(v.name), t)
+                            for v, t in zip(output, mutated)]
+            output = output[len(mutated):]
+        if inputs_mutated:
+            output_specs += [OutputSpec(OutputKind.USER_INPUT_MUTATION, TensorArgument(v.name),
+                                        placeholder.target)
+                             for v, placeholder in zip(output, inputs_mutated)]
+            output = output[len(inputs_mutated):]
+        flat: list[Any] = []
+        _flatten(output, flat)
+        output_specs += [OutputSpec(OutputKind.USER_OUTPUT, TensorArgument(v.name)
+                                    if isinstance(v, Node) else ConstantArgument("", v), None)
+                         for v in flat]
         self._lifted = GraphModule(root, graph, type(root).__name__)
         self._signature = ExportGraphSignature(input_specs, output_specs)
+
+    def _placeholder_values(self, input_specs: list[InputSpec]) -> dict[str, Any]:
+        """Each placeholder's example value, by name: the state's tensors and the example
+        inputs (a loaded program's: zeros of the saved shapes, a dynamic dim at its lower
+        bound, at least 2)."""
+        values: dict[str, Any] = {}
+        users = iter(self._user_inputs)
+        paths = iter(self._input_paths or ())
+        for spec in input_specs:
+            if spec.kind is not InputKind.USER_INPUT:
+                values[spec.arg.name] = resolve(self._root, spec.target)
+                continue
+            user, path = next(users, None), next(paths, None)
+            if self.example_inputs is not None and path is not None:
+                from dlpy.utils import _pytree as pytree
+
+                values[spec.arg.name] = pytree.key_get(self.example_inputs, path)
+            elif user is not None and user.kind == "tensor":
+                import dlpy
+
+                shape = [d if isinstance(d, int) else min(
+                    max(self.range_constraints[d].lower, 2), self.range_constraints[d].upper)
+                    for d in user.shape]
+                values[spec.arg.name] = dlpy.tensor(np.zeros(shape, dtype=np.dtype(
+                    user.dtype or "float32")))
+            elif user is not None:
+                values[spec.arg.name] = user.value
+        return values
 
     @property
     def graph_module(self) -> GraphModule:
@@ -313,6 +403,7 @@ class ExportedProgram:
         """A Module running the program (sharing this program's parameters), which refuses
         inputs whose shapes the export did not allow."""
         gm = GraphModule(self._root, copy.deepcopy(self._root.graph), type(self._root).__name__)
+        _in_order(gm, self._state_order)
         if self.call_spec.in_spec is not None and self._input_paths is not None:
             gm.register_forward_pre_hook(_InputFlatten(self.call_spec.in_spec,
                                                        self._input_paths), with_kwargs=True)
@@ -321,11 +412,15 @@ class ExportedProgram:
         return gm
 
     def run_decompositions(self, decomp_table: dict | None = None) -> ExportedProgram:
-        """A new ExportedProgram (sharing the weights) whose graph calls primitive ops only:
-        every function or dlpy.nn layer in ``decomp_table`` (None: ``default_decompositions()``:
-        linear, layer_norm, gelu, silu, softmax, log_softmax and their layers; ``{}``: none)
-        replaced by the ops its decomposition calls (linear -> transpose + matmul + add, ...),
-        repeatedly until none is left."""
+        """A new ExportedProgram (sharing the weights), functional (the buffers it updates are
+        outputs too: BUFFER_MUTATION), whose graph shows the aten overloads keyed in
+        ``decomp_table`` decomposed as torch 2.13 does (None: ``default_decompositions()``,
+        linear -> permute + addmm, batch_norm -> _native_batch_norm_legit_functional...;
+        ``{}``: none). A key that is a dlpy function or dlpy.nn layer class is a custom
+        decomposition: the program's calls of it are replaced by the ops it calls, repeatedly
+        until none is left (``primitive_decompositions()``: dlpy's, to primitive ops)."""
+        from dlpy.aten import OpOverload
+        from dlpy.export._aten_graph import core_rule
         from dlpy.export._decompositions import decompose, default_decompositions
 
         table = default_decompositions() if decomp_table is None else dict(decomp_table)
@@ -333,11 +428,19 @@ class ExportedProgram:
             if not callable(value):
                 raise TypeError(f"run_decompositions: the decomposition of {key!r} must be a "
                                 f"function, got {type(value).__name__}")
-        root = decompose(self._root, table)
+            if isinstance(key, OpOverload) and value is not core_rule(key):
+                raise NotImplementedError(f"run_decompositions: {key} has dlpy's own "
+                                          f"decomposition only; key a custom one by the dlpy "
+                                          f"function or layer it replaces")
+        aten_ops = {key.__name__ for key in table if isinstance(key, OpOverload)}
+        root = decompose(self._root, {k: v for k, v in table.items()
+                                      if not isinstance(k, OpOverload)})
         program = ExportedProgram(root, self._user_inputs, self.range_constraints,
                                   self.example_inputs, self._state_order, self.call_spec,
                                   self._input_paths)
         program._functional = True
+        program._decomposed = self._decomposed | aten_ops
+        program.module_call_graph = list(self.module_call_graph)
         return program
 
     def __call__(self, *args, **kwargs):
@@ -354,6 +457,66 @@ class ExportedProgram:
                 f"Graph signature:\n{specs}\nRange constraints: {ranges}\n")
 
     __repr__ = __str__
+
+
+# the in-place ops a functional program (run_decompositions') writes out of place
+_FUNCTIONALIZED = {"add_.Tensor", "sub_.Tensor", "mul_.Tensor", "div_.Tensor", "copy_.default"}
+
+
+def _buffer_updates(graph: Graph, state: dict[str, Any]) -> list[str]:
+    """The buffers (targets) a traced forward updates itself: in place (``self.buf.add_(x)``,
+    ``self.buf += x``, through the results of such calls too) or by assignment
+    (``_assign_buffer``), in the order of the updates."""
+    from dlpy.fx._symbolic_trace import _assign_buffer
+
+    buffers = {t for t, (kind, _, _) in state.items() if kind is InputKind.BUFFER}
+    holds: dict[Node, str] = {}  # node -> the buffer whose tensor it is
+    updated: list[str] = []
+    for node in graph.nodes:
+        if node.op == "get_attr" and node.target in buffers:
+            holds[node] = node.target
+        elif node.op == "call_function" and node.target is _assign_buffer \
+                and node.args[0] in holds:
+            updated.append(holds[node.args[0]])
+        elif node.op == "call_method" and node.args and node.args[0] in holds \
+                and node.target.endswith("_") and not node.target.startswith("_"):
+            holds[node] = holds[node.args[0]]
+            updated.append(holds[node])
+    return updated
+
+
+def _input_updates(graph: Graph) -> list[Node]:
+    """The user inputs (placeholders, in input order) a traced forward updates in place
+    (``x.add_(1)``, ``x += 1``, ``x.copy_(y)``, through the results of such calls too)."""
+    holds: dict[Node, Node] = {}  # node -> the input whose tensor it is
+    updated: set[Node] = set()
+    for node in graph.nodes:
+        if node.op == "placeholder":
+            holds[node] = node
+        elif node.op == "call_method" and node.args and node.args[0] in holds \
+                and node.target.endswith("_") and not node.target.startswith("_"):
+            holds[node] = holds[node.args[0]]
+            updated.add(holds[node])
+    return [node for node in graph.nodes if node in updated]
+
+
+def _in_state_order(targets: list[str], order: list[str]) -> list[str]:
+    """``targets`` without repeats, in the order of the program's state (as torch lists
+    buffer mutations: by input)."""
+    rank = {name: i for i, name in enumerate(order)}
+    return sorted(dict.fromkeys(targets), key=lambda t: rank.get(t, len(rank)))
+
+
+def _in_order(gm: GraphModule, order: list[str]) -> None:
+    """``gm``'s parameters and buffers (each module's registries) put in the exported
+    module's order (as torch's ``ep.module()`` registers them), not the graph's."""
+    rank = {name: i for i, name in enumerate(order)}
+    for prefix, module in gm.named_modules():
+        for registry in (module._parameters, module._buffers):
+            items = sorted(registry.items(), key=lambda item: rank.get(
+                f"{prefix}.{item[0]}".lstrip("."), len(rank)))
+            registry.clear()
+            registry.update(items)
 
 
 def _mutated_buffers(module: Module) -> list[str]:

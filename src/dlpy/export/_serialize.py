@@ -67,7 +67,7 @@ def allowed_functions() -> dict[str, Any]:
         import dlpy
         from dlpy import functional
         from dlpy.func import functional_call
-        from dlpy.fx._symbolic_trace import _ORIGINALS, _assert_specialized
+        from dlpy.fx._symbolic_trace import _ORIGINALS, _assert_specialized, _assign_buffer
 
         table: dict[str, Any] = {}
         for module in (functional, dlpy):
@@ -85,6 +85,7 @@ def allowed_functions() -> dict[str, Any]:
         table["builtins.getattr"] = builtins.getattr
         table["dlpy.func.functional_call"] = functional_call
         table["dlpy.fx._symbolic_trace._assert_specialized"] = _assert_specialized
+        table["dlpy.fx._symbolic_trace._assign_buffer"] = _assign_buffer  # (buffer updates)
         for name, value in table.items():
             _NAME_OF.setdefault(id(value), name)
             # (and by what it wraps: dlpy.overrides swaps dispatching wrappers in and out of

@@ -3,11 +3,29 @@ module's hierarchy (``m.fc1.weight`` as before export), running the program when
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 from dlpy.nn.module import Module
 
-__all__ = ["InterpreterModule", "UnflattenedModule", "unflatten"]
+__all__ = ["FlatArgsAdapter", "InterpreterModule", "UnflattenedModule", "unflatten"]
+
+
+class FlatArgsAdapter(abc.ABC):
+    """torch.export.FlatArgsAdapter: adapts the flat inputs of a call of an unflattened
+    module to the exported program's (``unflatten(ep, flat_args_adapter=...)``). Subclass it
+    and define ``adapt(target_spec, input_spec, input_args, metadata=None, obj=None)`` (the
+    class itself is abstract); ``get_flat_arg_paths`` may name the inputs' paths."""
+
+    @abc.abstractmethod
+    def adapt(self, target_spec: Any, input_spec: Any, input_args: list[Any],
+              metadata: dict[str, Any] | None = None, obj: Any | None = None) -> list[Any]:
+        """The flat inputs ``input_args`` (of structure ``input_spec``) as the program's
+        (of ``target_spec``)."""
+
+    def get_flat_arg_paths(self) -> list[str]:
+        """The key paths of the flat inputs (none by default)."""
+        return []
 
 
 class _NotAProgramError(TypeError, AttributeError):

@@ -81,6 +81,13 @@ class Proxy:
     __hash__ = object.__hash__
 
 
+# Python's in-place operators and the Tensor methods that do them in place
+_INPLACE_METHODS = {"add": "add_", "sub": "sub_", "mul": "mul_", "truediv": "div_",
+                    "floordiv": "floor_divide_", "mod": "remainder_", "pow": "pow_",
+                    "and": "bitwise_and_", "or": "bitwise_or_", "xor": "bitwise_xor_",
+                    "lshift": "bitwise_left_shift_", "rshift": "bitwise_right_shift_"}
+
+
 def _binary(name: str):
     target = getattr(operator, name)
 
@@ -99,6 +106,19 @@ for _name in BINARY_OPERATORS:
     setattr(Proxy, _dunder, _forward)
     if _name not in ("eq", "ne", "lt", "gt", "le", "ge", "getitem"):
         setattr(Proxy, f"__r{_name.rstrip('_')}__", _reflected)
+
+
+def _inplace(name: str):
+    def inplace(self, rhs):
+        return self.tracer.inplace_operator(self, name, rhs)
+
+    return inplace
+
+
+# ``x += y``: the tracer decides (Tracer.inplace_operator): torch.fx's Proxy has no in-place
+# operators, so Python falls back to ``x + y``; export records the in-place method ``add_``
+for _name in _INPLACE_METHODS:
+    setattr(Proxy, f"__i{_name}__", _inplace(_name))
 for _name in UNARY_OPERATORS:
     setattr(Proxy, f"__{_name}__", (lambda target: lambda self: self.tracer.create_proxy(
         "call_function", target, (self,), {}))(getattr(operator, _name)))
@@ -170,7 +190,19 @@ def _contains_placeholder(value: Any) -> bool:
 class Tracer:
     """torch.fx.Tracer: ``trace(root, concrete_args)`` runs ``root``'s forward on Proxies and
     returns the Graph. Override ``is_leaf_module`` to choose which submodules stay one
-    ``call_module`` node (dlpy.nn's layers by default, not Sequential)."""
+    ``call_module`` node (dlpy.nn's layers by default, not Sequential).
+
+    ``proxy_buffer_attributes`` (torch's): whether a buffer read in a traced forward is a
+    ``get_attr`` Proxy; False (torch.fx's default) leaves it the real tensor, so what is done
+    to it alone runs at trace time (``self.count += 1`` updates the buffer once, while
+    tracing) and it becomes a ``get_attr`` node where it meets a Proxy. dlpy.export and
+    dlpy.jit set it, and ``inplace_operators``: ``x += y`` on a Proxy recorded as ``x.add_(y)``
+    (else as ``x + y``, torch.fx's), a traced value assigned to a buffer
+    (``self.count = self.count + 1``) recorded as that buffer's update at the end of the graph
+    (``_assign_buffer``)."""
+
+    proxy_buffer_attributes: bool = False
+    inplace_operators: bool = False
 
     def __init__(self, autowrap_modules: tuple = (math,),
                  autowrap_functions: tuple[Callable, ...] = (),
@@ -184,6 +216,46 @@ class Tracer:
         self.root = None
         self.submodule_paths: dict[int, str] | None = None
         self.tensor_attrs: dict[int, str] = {}
+        # (module, buffer name) -> the Proxy assigned to it in the forward being traced (None:
+        # no forward is being traced)
+        self._assigned: dict[tuple[int, str], tuple[Any, Proxy]] | None = None
+
+    # ---------------------------------------------------------------- mutation
+    def inplace_operator(self, proxy: Proxy, name: str, rhs: Any) -> Any:
+        """``proxy <op>= rhs`` (``name``: ``"add"``...): the in-place method recorded
+        (``call_method add_``) when ``inplace_operators``, else NotImplemented (Python then
+        records ``proxy <op> rhs``, as torch.fx)."""
+        if not self.inplace_operators:
+            return NotImplemented
+        return self.create_proxy("call_method", _INPLACE_METHODS[name], (proxy, rhs), {})
+
+    def assign_buffer(self, module: Any, name: str, value: Proxy) -> bool:
+        """``module.<name> = value`` in a traced forward, ``name`` a buffer of ``module``:
+        later reads of the attribute in this trace give ``value``; with
+        ``proxy_buffer_attributes`` the graph ends by writing it into the buffer (torch.export's
+        ``copy_``). The module itself is left as it was. False outside a trace (refused)."""
+        if self._assigned is None:
+            return False
+        key = (id(module), name)
+        self._assigned.pop(key, None)  # (kept in the order of the last assignment)
+        self._assigned[key] = (module, value)
+        return True
+
+    def _record_assignments(self) -> None:
+        """The buffer updates ``assign_buffer`` saw, as ``_assign_buffer(get_attr, value)``
+        nodes (with ``proxy_buffer_attributes``)."""
+        assigned, self._assigned = self._assigned or {}, None
+        if not self.proxy_buffer_attributes:
+            return
+        paths = {id(m): n for n, m in self.root.named_modules()}
+        for (_, name), (module, value) in assigned.items():
+            path = f"{paths[id(module)]}.{name}".lstrip(".")
+            buffer = self._get_attr_proxy(path).node
+            if module is not self.root and _updated_in_place(value.node, buffer):
+                # a child's ``self.steps += 1``: the buffer's own tensor, nothing to write
+                # (torch.export records assignments to the root's attributes only)
+                continue
+            self.create_node("call_function", _assign_buffer, (buffer, value.node), {})
 
     # ---------------------------------------------------------------- nodes
     def create_node(self, kind: str, target: Any, args: tuple, kwargs: dict,
@@ -220,6 +292,12 @@ class Tracer:
             return slice(self.create_arg(a.start), self.create_arg(a.stop),
                          self.create_arg(a.step))
         if isinstance(a, (Tensor, np.ndarray)):
+            if not self.proxy_buffer_attributes and isinstance(a, Tensor) \
+                    and hasattr(self.root, "named_parameters"):
+                # torch.fx's: the parameter or buffer it is now, a get_attr node each use
+                for name, value in [*self.root.named_parameters(), *self.root.named_buffers()]:
+                    if value is a:
+                        return self.create_node("get_attr", name, (), {})
             path = self._attribute_paths().get(id(a))
             if path is not None:
                 return self._get_attr_proxy(path).node
@@ -268,8 +346,12 @@ class Tracer:
         return self.create_proxy("call_module", module_qualified_name, args, kwargs)
 
     def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict) -> Any:
-        """A parameter or buffer read in a traced forward: a ``get_attr`` proxy (one a
-        name)."""
+        """A parameter read in a traced forward (a buffer too with
+        ``proxy_buffer_attributes``): a ``get_attr`` proxy (one a name)."""
+        from dlpy.nn.module import Parameter
+
+        if not (self.proxy_buffer_attributes or isinstance(attr_val, Parameter)):
+            return attr_val  # a buffer or constant: the tensor (torch.fx's)
         path = self._attribute_paths().get(id(attr_val))
         return attr_val if path is None else self._get_attr_proxy(path)
 
@@ -320,10 +402,15 @@ class Tracer:
             raise ValueError(f"symbolic_trace: concrete_args names {sorted(unknown)}, which "
                              f"are not parameters of {root_fn.__qualname__}")
         positional, keyword = [], {}
+        trees: list[Any] = []  # each parameter's structure (a container of PH: its leaves)
         for p in params:
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-                raise NotImplementedError(f"symbolic_trace: *args and **kwargs parameters "
-                                          f"({p}) of {root_fn.__qualname__} are not supported")
+                value = self.var_argument(p)
+                if p.kind == p.VAR_POSITIONAL:
+                    positional.extend(value)
+                else:
+                    keyword.update(value)
+                continue
             default = inspect.Signature.empty if p.default is p.empty else p.default
             if p.name in concrete_args and isinstance(concrete_args[p.name], PHBase):
                 # fx.PH: the argument stays an input (a placeholder ``y_1``), as torch's
@@ -334,12 +421,11 @@ class Tracer:
                     for key, value in vars(concrete_args[p.name]).items():
                         if not key.startswith("__"):
                             setattr(arg.node, key, value)
+            elif p.name in concrete_args and _contains_placeholder(concrete_args[p.name]):
+                arg = self._container_placeholders(p.name, concrete_args[p.name], default)
+                trees.append(concrete_args[p.name])
             elif p.name in concrete_args:
                 value = concrete_args[p.name]
-                if _contains_placeholder(value):
-                    raise NotImplementedError(f"symbolic_trace: concrete_args[{p.name!r}] holds "
-                                              f"fx.PH inside a container; only a whole "
-                                              f"argument may be PH")
                 node = self.graph.placeholder(f"{p.name}_1", default_value=default)
                 self.create_node("call_function", _assert_specialized,
                                  (node, value, f"{p.name} has been specialized to have value "
@@ -349,11 +435,57 @@ class Tracer:
                 arg = self.create_proxy("placeholder", p.name,
                                         () if default is inspect.Signature.empty else (default,),
                                         {})
+            if len(trees) < len(positional) + len(keyword) + 1:
+                trees.append(_LEAF)
             if p.kind == p.KEYWORD_ONLY:
                 keyword[p.name] = arg
             else:
                 positional.append(arg)
+        if any(tree is not _LEAF for tree in trees):
+            # forward takes the arguments as they were and flattens them (torch's _in_spec)
+            from dlpy.utils import _pytree as pytree
+
+            self.graph._pytree_in = ([p.name for p in params], pytree.tree_structure(
+                tuple(trees), is_leaf=lambda v: isinstance(v, PHBase) or v is _LEAF))
         return functools.partial(root_fn, **keyword), positional
+
+    def _container_placeholders(self, name: str, value: Any, default: Any) -> Any:
+        """``concrete_args[name]`` a container holding fx.PH (torch.fx's): each leaf is a
+        placeholder ``name_1``, ``name_2``...; a PH leaf's Proxy is passed on, another leaf
+        is specialised (``eq`` and ``_assert`` nodes for a number, a string, a bool; None
+        checked by ``_assert_is_none``) and passed on as it is."""
+        from dlpy.torch_functions import _assert
+        from dlpy.utils import _pytree as pytree
+
+        count = 0
+
+        def replace(leaf: Any) -> Any:
+            nonlocal count
+            count += 1
+            out = self.create_proxy("placeholder", f"{name}_{count}",
+                                    () if default is inspect.Signature.empty else (default,),
+                                    {})
+            if isinstance(leaf, PHBase):
+                if leaf is not PH:
+                    for key, attr in vars(leaf).items():
+                        if not key.startswith("__"):
+                            setattr(out.node, key, attr)
+                return out
+            message = f"{name} has been specialized to have value {leaf} but got another value"
+            if isinstance(leaf, (bool, int, float, complex, str)):
+                eq = self.create_proxy("call_function", operator.eq, (out, leaf), {})
+                self.create_proxy("call_function", _assert, (eq, message), {})
+            elif leaf is None:
+                self.create_proxy("call_function", _assert_is_none, (out, message), {})
+            return leaf
+
+        return pytree.tree_map(replace, value, is_leaf=lambda v: isinstance(v, PHBase))
+
+    def var_argument(self, parameter: inspect.Parameter) -> Any:
+        """The value of a ``*args`` (a tuple) or ``**kwargs`` (a dict) parameter of the traced
+        forward: not supported by symbolic_trace (dlpy.export's tracer gives its leaves)."""
+        raise NotImplementedError(f"symbolic_trace: *args and **kwargs parameters "
+                                  f"({parameter}) are not supported")
 
     def trace(self, root, concrete_args: dict[str, Any] | None = None) -> Graph:
         """The Graph of ``root`` (a Module, or a function) called on Proxies. A root that is
@@ -395,12 +527,16 @@ class Tracer:
                                         f"got {type(root).__name__}")
         self.graph.owning_module = self.root if is_module else None
         fn_globals = getattr(inspect.unwrap(fn), "__globals__", {})
+        self._assigned = {}
         try:
             with _Patcher(self, fn_globals):
                 call, args = self.create_args_for_root(fn, is_module, concrete_args)
                 result = call(root, *args) if is_module else call(*args)
-                self.create_node("output", "output", (self.create_arg(result),), {})
+                result = self.create_arg(result)
+                self._record_assignments()
+                self.create_node("output", "output", (result,), {})
         except Exception:
+            self._assigned = None
             if is_module:
                 for name in self.tensor_attrs.values():  # constants it kept on the root
                     root.__dict__.pop(name, None)
@@ -492,6 +628,60 @@ class GraphAppendingTracer(Tracer):
         self._parameter_proxy_cache = {}
 
 
+def _updated_in_place(node: Node, buffer: Node) -> bool:
+    """Whether ``node`` is ``buffer``'s tensor after in-place calls (``buffer.add_(1)``,
+    ``.mul_(2).add_(x)``)."""
+    while node.op == "call_method" and node.target.endswith("_") and node.args:
+        node = node.args[0]
+    return node is buffer
+
+
+def _assign_buffer(buffer: Any, value: Any) -> Any:
+    """What a traced ``self.<buffer> = value`` records (dlpy.export, dlpy.jit): ``value``
+    written into the buffer in place (torch.export's ``aten.copy_``), so the module running
+    the graph sees it updated."""
+    buffer.copy_(value)
+    return buffer
+
+
+class _Leaf:
+    """A parameter that is one leaf of the traced forward's inputs (in ``_pytree_in``)."""
+
+    def __repr__(self) -> str:
+        return "*"
+
+
+_LEAF = _Leaf()
+
+
+def _assert_is_none(value: Any, message: str) -> None:
+    """torch.fx's check of an input specialised to None."""
+    if value is not None:
+        from dlpy.ops import ArgAssertionError
+
+        raise ArgAssertionError(message)
+
+
+def _tree_flatten_spec(tree: Any, spec: Any) -> list[Any]:
+    """The leaves of ``tree`` read by the structure ``spec`` (torch.fx._pytree's
+    tree_flatten_spec): a list's or tuple's children by position, a dict's by key (an
+    IndexError or KeyError when one is missing; extra ones are not read)."""
+    if spec.is_leaf():
+        return [tree]
+    if spec.type in (list, tuple):
+        children = [tree[i] for i in range(spec.num_children)]
+    elif spec.type is dict:
+        children = [tree[key] for key in spec.context]
+    else:
+        from dlpy.utils import _pytree as pytree
+
+        children = pytree.SUPPORTED_NODES[spec.type].flatten_fn(tree)[0]
+    out: list[Any] = []
+    for child, child_spec in zip(children, spec.children()):
+        out += _tree_flatten_spec(child, child_spec)
+    return out
+
+
 def _assert_specialized(value: Any, expected: Any, message: str) -> None:
     """What ``concrete_args`` leave in the graph: the argument must be what was traced."""
     same = value is expected if expected is None or isinstance(expected, bool) else \
@@ -541,6 +731,9 @@ def _method_recording(name: str, method: Callable) -> Callable:
         proxy = _find_proxy(args, kwargs)
         if proxy is None:
             return method(self, *args, **kwargs)
+        if name in _TENSOR_FIRST:  # ``tensor + proxy``: torch.fx's ``tensor.add(proxy)``
+            return proxy.tracer.create_proxy("call_method", _TENSOR_FIRST[name],
+                                             (self, *args), kwargs)
         if gives_way:
             return NotImplemented
         if name == "__getitem__":
@@ -551,6 +744,14 @@ def _method_recording(name: str, method: Callable) -> Callable:
     return wrapper
 
 
+# a binary operator with a tensor first and a Proxy second, recorded as torch.fx records it:
+# the Tensor method of that name (``add``...; the dunder itself where torch has no such name)
+_TENSOR_FIRST = {f"__{n}__": n for n in ("add", "sub", "mul", "matmul", "pow", "eq", "ne",
+                                         "lt", "gt", "le", "ge")}
+_TENSOR_FIRST.update({"__truediv__": "div"}, **{f"__{n}__": f"__{n}__" for n in (
+    "floordiv", "mod", "and", "or", "xor", "lshift", "rshift")})
+# ``buffer += proxy`` (a real buffer, torch.fx's default): its in-place method, ``add_``
+_TENSOR_FIRST.update({f"__i{n}__": method for n, method in _INPLACE_METHODS.items()})
 _REFLECTABLE = {f"__{n.rstrip('_')}__" for n in BINARY_OPERATORS} - {"__getitem__"}
 _REFLECTABLE |= {f"__r{n[2:]}" for n in _REFLECTABLE}
 _TENSOR_METHODS: dict[str, tuple[Callable, Callable]] | None = None
@@ -668,6 +869,8 @@ class _Patcher:
 
             def module_getattribute(mod, name):
                 value = object.__getattribute__(mod, name)
+                if tracer._assigned and (id(mod), name) in tracer._assigned:
+                    return tracer._assigned[id(mod), name][1]  # a traced buffer assignment
                 if isinstance(value, (np.ndarray, Tensor)):  # a parameter or buffer: get_attr
                     return tracer.getattr(name, value, tracer._parameter_proxy_cache)
                 if isinstance(value, types.FunctionType) and id(value) in _WRAPPERS:

@@ -257,6 +257,8 @@ class Graph:
         g = Graph()
         output = g.graph_copy(self, {})
         g.output(output)
+        if hasattr(self, "_pytree_in"):  # forward's arguments flattened (fx.PH in containers)
+            g._pytree_in = self._pytree_in
         return g
 
     # ------------------------------------------------------------------ checking
@@ -398,13 +400,15 @@ class _CodeGen:
     def generate(self) -> PythonCode:
         nodes = list(self.graph.nodes)
         self.taken = {n.name for n in nodes} | {n.target for n in nodes if n.op == "placeholder"}
-        last_use: dict[Node, Node] = {}
-        for node in nodes:
-            for arg in node._input_nodes:
-                last_use[arg] = node
+        # each value freed after its last use, the values one node frees in the order of its
+        # arguments (torch.fx's: nodes walked backwards, a value's first sighting its last use)
+        seen: set[Node] = set()
         to_free: dict[Node, list[Node]] = {}
-        for value, user in last_use.items():
-            to_free.setdefault(user, []).append(value)
+        for node in reversed(nodes):
+            for arg in node._input_nodes:
+                if arg not in seen:
+                    seen.add(arg)
+                    to_free.setdefault(node, []).append(arg)
         signature, body = [self.root_module], []
         for node in nodes:
             if node.op == "placeholder":
@@ -421,6 +425,18 @@ class _CodeGen:
             if free:
                 line += ";  " + " = ".join([n.name for n in free] + ["None"])
             body.append(line)
+        pytree_in = getattr(self.graph, "_pytree_in", None)
+        if pytree_in is not None:  # forward takes the arguments whole and flattens them
+            from dlpy.fx._symbolic_trace import _tree_flatten_spec
+
+            names, spec = pytree_in
+            self.globals["_in_spec"] = spec
+            leaves = [n.name for n in nodes if n.op == "placeholder"]
+            body = [line for line in body if not any(line == f"{n.name} = {n.target}"
+                                                     for n in nodes if n.op == "placeholder")]
+            body.insert(0, f"{', '.join(leaves)}, = {self.add_global(_tree_flatten_spec)}("
+                           f"[{', '.join(names)}], _in_spec)")
+            signature = [self.root_module, *names]
         if not body:
             body.append("pass")
         src = "\n\n\ndef forward(" + ", ".join(signature) + "):\n"

@@ -65,7 +65,7 @@ class MaskedLM(nn.Module):
                 f"{ids.shape}"
             )
         x = self.dropout(self.positions(self.embed(ids)))
-        return self.encoder(x, key_padding_mask=key_padding_mask)
+        return self.encoder(x, src_key_padding_mask=key_padding_mask)
 
     def head_states(self, hidden: Tensor, positions=None) -> Tensor:
         """The states the vocabulary projection reads at ``positions`` (flat indices into

@@ -235,8 +235,7 @@ from dlpy.nn.lazy import (  # noqa: E402
     UninitializedParameter,
 )
 from dlpy.nn.module import Buffer  # noqa: E402
-from dlpy.nn.rnn import _CellBase as RNNCellBase  # noqa: E402
-from dlpy.nn.rnn import _RNNBase as RNNBase  # noqa: E402
+from dlpy.nn.rnn import RNNBase, RNNCellBase  # noqa: E402
 
 __all__ += [
     "Buffer", "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d", "LazyConv1d",
@@ -251,6 +250,9 @@ from dlpy.nn.linear_cross_entropy import (  # noqa: E402
 )
 
 __all__ += ["LinearCrossEntropyLoss", "LinearCrossEntropyOptions"]
+from dlpy.nn.container import Container  # noqa: E402
+
+__all__ += ["Container"]
 __all__ += ["DataParallel"]
 
 

@@ -76,9 +76,11 @@ class AdaptiveLogSoftmaxWithLoss(Module):
                            f"{self.in_features}) or ({self.in_features},), got {x.shape}")
         return (x, True) if x.ndim == 2 else (x.reshape(1, -1), False)
 
-    def forward(self, x: Tensor, target) -> ASMOutput:
-        """x (batch, in_features) and target (batch,) of class indices, or (in_features,) and a
-        single index; output (batch,) (or ()) and loss, a number."""
+    def forward(self, input_: Tensor, target_) -> ASMOutput:
+        """input_ (batch, in_features) and target_ (batch,) of class indices, or (in_features,)
+        and a single index (torch's parameter names); output (batch,) (or ()) and loss, a
+        number."""
+        x, target = input_, target_
         target = as_array(target)
         if target.ndim > 1 or not np.issubdtype(target.dtype, np.integer):
             raise ArgError(f"AdaptiveLogSoftmaxWithLoss: target must be 0-D or 1-D integers, "
@@ -96,23 +98,23 @@ class AdaptiveLogSoftmaxWithLoss(Module):
         # head column per row: the class itself in the shortlist, else its cluster's entry
         cluster = np.searchsorted(self.cutoffs, target, side="right")  # 0 = shortlist
         head_index = np.where(cluster == 0, target, self.shortlist_size + cluster - 1)
-        head_logprob = F.log_softmax(self.head(x), axis=1)
+        head_logprob = F.log_softmax(self.head(x), dim=1)
         output = F.gather(head_logprob, 1, head_index.reshape(-1, 1)).reshape(-1)
         for i in range(1, len(self.cutoffs)):
             rows = np.flatnonzero(cluster == i)
             if rows.size == 0:
                 continue
             local = (target[rows] - self.cutoffs[i - 1]).reshape(-1, 1)
-            cluster_logprob = F.log_softmax(self.tail[i - 1](F.index_select(x, 0, rows)), axis=1)
+            cluster_logprob = F.log_softmax(self.tail[i - 1](F.index_select(x, 0, rows)), dim=1)
             output = index_add(output, 0, rows, F.gather(cluster_logprob, 1, local).reshape(-1))
         loss = (-output).mean()
         return ASMOutput(output if batched else output.reshape(()), loss)
 
     def _full_log_prob(self, x: Tensor, head_output: Tensor) -> Tensor:
-        head_logprob = F.log_softmax(head_output, axis=1)
+        head_logprob = F.log_softmax(head_output, dim=1)
         parts = [head_logprob[:, :self.shortlist_size]]
         for i, tail in enumerate(self.tail):
-            cluster_logprob = F.log_softmax(tail(x), axis=1)
+            cluster_logprob = F.log_softmax(tail(x), dim=1)
             parts.append(cluster_logprob + head_logprob[:, self.shortlist_size + i:
                                                         self.shortlist_size + i + 1])
         return F.cat(parts, dim=1)

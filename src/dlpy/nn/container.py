@@ -133,6 +133,16 @@ def _hide_indices(container: Module) -> list[str]:
     return [key for key in Module.__dir__(container) if not key.isdigit()]
 
 
+class Container(Module):
+    """torch's oldest container: ``Container(name=module, ...)`` registers each keyword's module
+    under its name (Module does all it did; kept for code that subclasses it)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__()
+        for key, value in kwargs.items():
+            self.add_module(key, value)
+
+
 class ModuleList(Module):
     """A list of modules whose parameters the parent sees (``layers.0.weight``...), with
     torch's list methods: indexing and slices, ``append``, ``extend``, ``insert``, ``pop``,

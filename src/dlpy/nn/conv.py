@@ -10,7 +10,8 @@ import math
 import numpy as np
 
 from dlpy import functional as F
-from dlpy.nn.linear import reset_uniform
+from dlpy.device import as_device
+from dlpy.nn.linear import reset_uniform, run_reset_override
 from dlpy.nn.module import Module, Parameter
 from dlpy.ops import ArgError, DimError
 from dlpy.ops.conv import (
@@ -102,72 +103,112 @@ def _check_input(name: str, x, channels: int, spatial: str, padded: bool = False
 
 
 class _ConvNd(Module):
-    """x (N, in_channels, *spatial) -> (N, out_channels, *out); weight
-    (out_channels, in_channels / groups, *kernel_size), bias (out_channels,) as in PyTorch.
+    """The convolutions' base, transposed ones too (torch's ``_ConvNd``): weight
+    (out_channels, in_channels / groups, *kernel_size), or (in_channels, out_channels / groups,
+    *kernel_size) when ``transposed``, and bias (out_channels,), as PyTorch.
 
-    Initialised as PyTorch does: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in =
-    in_channels / groups * prod(kernel_size). padding: an int, one per axis, "valid" or "same"
-    (stride 1). dilation and groups as F.conv2d. padding_mode "reflect", "replicate" or
-    "circular" pads with F.pad in that mode, then convolves without padding, as PyTorch. An
-    unbatched input (in_channels, *spatial) gives (out_channels, *out). The settings are kept as
-    tuples of one int per spatial axis, as PyTorch.
+    torch's arguments, all positional (a subclass calls ``super().__init__(in_channels,
+    out_channels, kernel_size, stride, padding, dilation, transposed, output_padding, groups,
+    bias, padding_mode)``), then device and dtype, and dlpy's keyword ``rng``: each size an int
+    or one per spatial axis (``nd`` of the class, or for a class that names none, as many as
+    kernel_size has), kept as tuples. padding: an int, one per axis, "valid" or "same" (stride
+    1); padding_mode "reflect", "replicate" or "circular" pads with F.pad in that mode, then
+    convolves without padding (a transposed one takes "zeros" only). Initialised as PyTorch:
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = the weight's axis 1 times the kernel's size; a
+    subclass's own reset_parameters then runs, as torch's. forward is the convolution (an
+    unbatched input (in_channels, *spatial) gives (out_channels, *out)); ``_conv_forward(x,
+    weight, bias)`` the same with another weight and bias.
     """
 
-    nd = 2
-    function = staticmethod(F.conv2d)
+    nd: int | None = None  # the spatial axes: 1, 2 or 3 (None: len(kernel_size))
+    function = None  # F.conv1d/2d/3d (None: by the number of axes)
     transposed = False  # torch's attribute (its _ConvNd holds both kinds)
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
-                 rng: np.random.Generator | None = None, dtype=None):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride, padding,
+                 dilation, transposed: bool, output_padding, groups: int, bias: bool,
+                 padding_mode: str, device=None, dtype=None, *,
+                 rng: np.random.Generator | None = None):
         dtype = parameter_dtype(dtype, type(self).__name__)
         super().__init__()
-        name, nd = type(self).__name__, self.nd
+        name = type(self).__name__
+        as_device(device, name)  # the CPU only
+        nd = self.nd or len(kernel_size)  # (torch's len() of an int: a TypeError)
+        transposed = bool(transposed)
+        if transposed and padding_mode != "zeros":  # (before the other checks, as torch's)
+            raise ValueError(f'{name}: only padding_mode "zeros" is supported, as in PyTorch, '
+                             f"got {padding_mode!r}")
         self.groups = _check_channels(name, in_channels, out_channels, groups)
         self.padding_mode = _padding_mode(name, padding_mode)
+        self.transposed = transposed
         rng = get_rng(rng)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _ntuple(kernel_size, nd, f"{name}: kernel_size")
         if min(self.kernel_size) < 1:
-            raise ArgError(f"{name}: kernel_size must be >= 1, got {kernel_size!r}")
+            raise (ValueError if transposed else ArgError)(
+                f"{name}: kernel_size must be >= 1, got {kernel_size!r}")
         self.stride = _ntuple(stride, nd, f"{name}: stride")
-        self.padding = _padding(name, padding, self.stride)  # a tuple, "valid" or "same"
-        self.dilation = _dilation(dilation, name, nd)
-        self.output_padding = (0,) * nd  # torch's convolutions have it too
+        if transposed:
+            self.padding = _ntuple(padding, nd, f"{name}: padding")
+            self.output_padding = _ntuple(output_padding, nd, f"{name}: output_padding")
+            self.dilation = _dilation(dilation, name, nd)
+            # output_padding is checked by forward, as torch's: an output_size there replaces it
+            _check_transpose_settings(name, self.stride, self.padding, (0,) * nd, self.dilation)
+        else:
+            self.padding = _padding(name, padding, self.stride)  # a tuple, "valid" or "same"
+            self.dilation = _dilation(dilation, name, nd)
+            self.output_padding = _ntuple(output_padding, nd, f"{name}: output_padding")
         # torch's attribute: F.pad's widths for a padding_mode (a list for "same"/"valid");
         # a plain attribute, so that a subclass or user may set it, as torch's forward reads it
         widths = _mode_widths(self.padding, self.kernel_size, self.dilation)
         self._reversed_padding_repeated_twice = list(widths) if isinstance(self.padding, str) \
             else widths
-        fan_in = in_channels // self.groups * math.prod(self.kernel_size)
+        first, second = (in_channels, out_channels) if transposed else \
+            (out_channels, in_channels)
+        fan_in = second // self.groups * math.prod(self.kernel_size)
         bound = 1.0 / math.sqrt(fan_in) if fan_in else 0.0  # (0 for an empty weight)
-        shape = (out_channels, in_channels // self.groups, *self.kernel_size)
+        shape = (first, second // self.groups, *self.kernel_size)
         self.weight = Parameter(rng.uniform(-bound, bound, shape), dtype=dtype)
         self.register_parameter("bias", Parameter(rng.uniform(-bound, bound, out_channels),
                                                   dtype=dtype) if bias else None)
+        run_reset_override(self)
 
     def reset_parameters(self) -> None:
         """weight and bias redrawn in place from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with the
-        default generator, as PyTorch's."""
-        reset_uniform(self, self.in_channels // self.groups * math.prod(self.kernel_size))
+        default generator, fan_in the weight's axis 1 times the kernel's size, as PyTorch's."""
+        reset_uniform(self, self.weight.shape[1] * math.prod(self.kernel_size))
 
-    def forward(self, x: Tensor) -> Tensor:
-        _check_input(type(self).__name__, x, self.in_channels, SPATIAL[self.nd][0],
-                     self.padding_mode != "zeros")
-        return self._conv_forward(x, self.weight, self.bias)
+    def _function(self):
+        """The functional convolution of the layer's kind and number of axes."""
+        if self.function is not None:
+            return self.function
+        functions = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d) \
+            if self.transposed else (F.conv1d, F.conv2d, F.conv3d)
+        return functions[len(self.kernel_size) - 1]
+
+    def forward(self, input: Tensor) -> Tensor:
+        _check_input(type(self).__name__, input, self.in_channels,
+                     SPATIAL[len(self.kernel_size)][0], self.padding_mode != "zeros")
+        return self._conv_forward(input, self.weight, self.bias)
 
     def _conv_forward(self, x: Tensor, weight, bias) -> Tensor:
         """torch's: the layer's convolution with another weight and bias (a subclass's forward
         standardises or reparametrises the weight, then calls this)."""
+        function = self._function()
         if self.padding_mode != "zeros":
-            return self.function(F.pad(x, self._reversed_padding_repeated_twice,
-                                       self.padding_mode),
-                                 weight, bias, self.stride, 0, self.dilation, self.groups)
-        return self.function(x, weight, bias, self.stride, self.padding, self.dilation,
-                             self.groups)
+            return function(F.pad(x, self._reversed_padding_repeated_twice, self.padding_mode),
+                            weight, bias, self.stride, 0, self.dilation, self.groups)
+        return function(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
         return _conv_repr(self)
+
+
+def _conv_init(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+               dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+               rng: np.random.Generator | None = None, dtype=None):
+    """Conv1d/2d/3d's constructor: PyTorch's arguments in its order, then rng and dtype."""
+    _ConvNd.__init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation,
+                     False, 0, groups, bias, padding_mode, dtype=dtype, rng=rng)
 
 
 class Conv1d(_ConvNd):
@@ -176,6 +217,7 @@ class Conv1d(_ConvNd):
 
     nd = 1
     function = staticmethod(F.conv1d)
+    __init__ = _conv_init
 
 
 class Conv2d(_ConvNd):
@@ -185,6 +227,7 @@ class Conv2d(_ConvNd):
 
     nd = 2
     function = staticmethod(F.conv2d)
+    __init__ = _conv_init
 
 
 class Conv3d(_ConvNd):
@@ -194,6 +237,7 @@ class Conv3d(_ConvNd):
 
     nd = 3
     function = staticmethod(F.conv3d)
+    __init__ = _conv_init
 
 
 def _transpose_output_padding(name: str, x_shape, output_size, kernel, stride, padding,
@@ -222,64 +266,25 @@ def _transpose_output_padding(name: str, x_shape, output_size, kernel, stride, p
     return tuple(n - m for n, m in zip(size, smallest))
 
 
-class _ConvTransposeNd(Module):
-    """The transposed convolutions: weight (in_channels, out_channels / groups, *kernel), bias
-    (out_channels,), initialised as PyTorch's: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in =
-    out_channels / groups * kernel size (the weight's axis 1 times its kernel, PyTorch's
-    fan_in of that shape), so a torch state dict loads unchanged and gives torch's output.
-    PyTorch's arguments in its order (output_padding, groups, bias, dilation, padding_mode), then
-    rng and dtype. forward(x, output_size=None): output_size picks the output_padding, as
-    PyTorch. The settings are kept as tuples of one int per spatial axis."""
+class _ConvTransposeNd(_ConvNd):
+    """The transposed convolutions (a _ConvNd, as torch's): weight (in_channels, out_channels /
+    groups, *kernel), bias (out_channels,), initialised as PyTorch's: U(-1/sqrt(fan_in),
+    1/sqrt(fan_in)) with fan_in = out_channels / groups * kernel size (the weight's axis 1 times
+    its kernel, PyTorch's fan_in of that shape), so a torch state dict loads unchanged and gives
+    torch's output. torch's positional arguments, as _ConvNd's (padding_mode "zeros" only).
+    forward(x, output_size=None): output_size picks the output_padding, as PyTorch. The settings
+    are kept as tuples of one int per spatial axis."""
 
-    nd = 2
-    function = staticmethod(F.conv_transpose2d)
     transposed = True
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
-                 padding_mode: str = "zeros", rng: np.random.Generator | None = None,
-                 dtype=None):
-        dtype = parameter_dtype(dtype, type(self).__name__)
-        super().__init__()
-        name, nd = type(self).__name__, self.nd
-        if padding_mode != "zeros":
-            raise ValueError(f'{name}: only padding_mode "zeros" is supported, as in PyTorch, '
-                             f"got {padding_mode!r}")
-        self.groups = _check_channels(name, in_channels, out_channels, groups)
-        self.padding_mode = padding_mode
-        rng = get_rng(rng)
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = _ntuple(kernel_size, nd, f"{name}: kernel_size")
-        if min(self.kernel_size) < 1:
-            raise ValueError(f"{name}: kernel_size must be >= 1, got {kernel_size!r}")
-        self.stride = _ntuple(stride, nd, f"{name}: stride")
-        self.padding = _ntuple(padding, nd, f"{name}: padding")
-        self.output_padding = _ntuple(output_padding, nd, f"{name}: output_padding")
-        self.dilation = _dilation(dilation, name, nd)
-        self._reversed_padding_repeated_twice = _mode_widths(self.padding, self.kernel_size,
-                                                             self.dilation)  # torch's attribute
-        # output_padding is checked by forward, as torch's: an output_size there replaces it
-        _check_transpose_settings(name, self.stride, self.padding, (0,) * nd, self.dilation)
-        fan_in = out_channels // self.groups * math.prod(self.kernel_size)
-        bound = 1.0 / math.sqrt(fan_in) if fan_in else 0.0  # (0 for an empty weight)
-        shape = (in_channels, out_channels // self.groups, *self.kernel_size)
-        self.weight = Parameter(rng.uniform(-bound, bound, shape), dtype=dtype)
-        self.register_parameter("bias", Parameter(rng.uniform(-bound, bound, out_channels),
-                                                  dtype=dtype) if bias else None)
-
-    def reset_parameters(self) -> None:
-        """weight and bias redrawn in place from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in =
-        out_channels / groups * kernel size, as PyTorch's."""
-        reset_uniform(self, self.out_channels // self.groups * math.prod(self.kernel_size))
-
-    def forward(self, x: Tensor, output_size=None) -> Tensor:
+    def forward(self, input: Tensor, output_size=None) -> Tensor:
         name = type(self).__name__
-        _check_input(name, x, self.in_channels, SPATIAL[self.nd][0])
+        _check_input(name, input, self.in_channels, SPATIAL[len(self.kernel_size)][0])
         output_padding = self.output_padding if output_size is None else \
-            _transpose_output_padding(name, x.shape, output_size, self.kernel_size, self.stride,
+            _transpose_output_padding(name, input.shape, output_size, self.kernel_size, self.stride,
                                       self.padding, self.dilation)
-        return self.function(x, self.weight, self.bias, self.stride, self.padding,
-                             output_padding, self.groups, self.dilation)
+        return self._function()(input, self.weight, self.bias, self.stride, self.padding,
+                                output_padding, self.groups, self.dilation)
 
     def _output_padding(self, input, output_size, stride, padding, kernel_size,  # noqa: A002
                         num_spatial_dims: int, dilation=None):
@@ -292,8 +297,16 @@ class _ConvTransposeNd(Module):
             type(self).__name__, tuple(input.shape), output_size,
             tuple(kernel_size)[:num_spatial_dims], tuple(stride), tuple(padding), dilation))
 
-    def extra_repr(self) -> str:
-        return _conv_repr(self)
+
+def _conv_transpose_init(self, in_channels: int, out_channels: int, kernel_size, stride=1,
+                         padding=0, output_padding=0, groups: int = 1, bias: bool = True,
+                         dilation=1, padding_mode: str = "zeros",
+                         rng: np.random.Generator | None = None, dtype=None):
+    """ConvTranspose1d/2d/3d's constructor: PyTorch's arguments in its order (output_padding,
+    groups, bias, dilation, padding_mode), then rng and dtype."""
+    _ConvTransposeNd.__init__(self, in_channels, out_channels, kernel_size, stride, padding,
+                              dilation, True, output_padding, groups, bias, padding_mode,
+                              dtype=dtype, rng=rng)
 
 
 class ConvTranspose1d(_ConvTransposeNd):
@@ -302,6 +315,7 @@ class ConvTranspose1d(_ConvTransposeNd):
 
     nd = 1
     function = staticmethod(F.conv_transpose1d)
+    __init__ = _conv_transpose_init
 
 
 class ConvTranspose2d(_ConvTransposeNd):
@@ -311,6 +325,7 @@ class ConvTranspose2d(_ConvTransposeNd):
 
     nd = 2
     function = staticmethod(F.conv_transpose2d)
+    __init__ = _conv_transpose_init
 
 
 class ConvTranspose3d(_ConvTransposeNd):
@@ -319,6 +334,7 @@ class ConvTranspose3d(_ConvTransposeNd):
 
     nd = 3
     function = staticmethod(F.conv_transpose3d)
+    __init__ = _conv_transpose_init
 
 
 class _MaxPoolNd(Module):
@@ -344,8 +360,8 @@ class _MaxPoolNd(Module):
         self.padding, self.dilation = padding, dilation
         self.return_indices, self.ceil_mode = bool(return_indices), bool(ceil_mode)
 
-    def forward(self, x: Tensor):
-        return self.function(x, self.kernel_size, self.stride, self.padding, self.dilation,
+    def forward(self, input: Tensor):
+        return self.function(input, self.kernel_size, self.stride, self.padding, self.dilation,
                              self.ceil_mode, self.return_indices)
 
     def extra_repr(self) -> str:
@@ -374,32 +390,36 @@ class MaxPool3d(_MaxPoolNd):
     function = staticmethod(F.max_pool3d)
 
 
+def _avg_pool_init(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                   count_include_pad: bool = True, divisor_override: int | None = None) -> None:
+    """AvgPool2d/3d's constructor (AvgPool1d's without divisor_override): the settings checked,
+    then kept as PyTorch keeps them: tuples of one int for 1d, as given for 2d and 3d (stride
+    None is kernel_size)."""
+    Module.__init__(self)
+    name, nd = type(self).__name__, self.nd
+    tuples = (_ntuple(kernel_size, nd, f"{name}: kernel_size"),
+              None if stride is None else _ntuple(stride, nd, f"{name}: stride"),
+              _ntuple(padding, nd, f"{name}: padding"))
+    if nd == 1:
+        kernel_size, stride, padding = tuples
+    self.kernel_size = kernel_size
+    self.stride = kernel_size if stride is None else stride
+    self.padding = padding
+    self.ceil_mode, self.count_include_pad = bool(ceil_mode), bool(count_include_pad)
+    self.divisor_override = divisor_override
+
+
 class _AvgPoolNd(Module):
     """Mean over kernel_size windows every stride (default kernel_size), as F.avg_pool1d / 2d /
-    3d: (N, C, *spatial) or (C, *spatial) -> (..., *out). The settings checked, then kept as
-    PyTorch keeps them: tuples of one int for 1d, as given for 2d and 3d (stride None is
-    kernel_size)."""
+    3d: (N, C, *spatial) or (C, *spatial) -> (..., *out). torch's base: its constructor takes
+    nothing (a subclass sets kernel_size, stride, padding, ...); the layers' take the
+    settings."""
 
     nd = 2
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
-                 count_include_pad: bool = True, divisor_override: int | None = None):
-        super().__init__()
-        name, nd = type(self).__name__, self.nd
-        tuples = (_ntuple(kernel_size, nd, f"{name}: kernel_size"),
-                  None if stride is None else _ntuple(stride, nd, f"{name}: stride"),
-                  _ntuple(padding, nd, f"{name}: padding"))
-        if nd == 1:
-            kernel_size, stride, padding = tuples
-        self.kernel_size = kernel_size
-        self.stride = kernel_size if stride is None else stride
-        self.padding = padding
-        self.ceil_mode, self.count_include_pad = bool(ceil_mode), bool(count_include_pad)
-        self.divisor_override = divisor_override
-
-    def forward(self, x: Tensor) -> Tensor:
-        return _avg_pool(self.nd, x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                         self.count_include_pad, self.divisor_override)
+    def forward(self, input: Tensor) -> Tensor:
+        return _avg_pool(self.nd, input, self.kernel_size, self.stride, self.padding,
+                         self.ceil_mode, self.count_include_pad, self.divisor_override)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -413,13 +433,14 @@ class AvgPool1d(_AvgPoolNd):
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                  count_include_pad: bool = True):
-        super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad)
+        _avg_pool_init(self, kernel_size, stride, padding, ceil_mode, count_include_pad)
 
 
 class AvgPool2d(_AvgPoolNd):
     """Average pooling of (N, C, H, W) or (C, H, W) -> (..., H_out, W_out), as F.avg_pool2d."""
 
     nd = 2
+    __init__ = _avg_pool_init
 
 
 class AvgPool3d(_AvgPoolNd):
@@ -427,6 +448,7 @@ class AvgPool3d(_AvgPoolNd):
     F.avg_pool3d."""
 
     nd = 3
+    __init__ = _avg_pool_init
 
 
 class _AdaptiveAvgPoolNd(Module):
@@ -438,8 +460,8 @@ class _AdaptiveAvgPoolNd(Module):
         super().__init__()
         self.output_size = output_size
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.function(x, self.output_size)
+    def forward(self, input: Tensor) -> Tensor:
+        return self.function(input, self.output_size)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
@@ -476,8 +498,8 @@ class _AdaptiveMaxPoolNd(Module):
         super().__init__()
         self.output_size, self.return_indices = output_size, bool(return_indices)
 
-    def forward(self, x: Tensor):
-        return self.function(x, self.output_size, self.return_indices)
+    def forward(self, input: Tensor):
+        return self.function(input, self.output_size, self.return_indices)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
@@ -501,26 +523,29 @@ class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
     function = staticmethod(F.adaptive_max_pool3d)
 
 
+def _max_unpool_init(self, kernel_size, stride=None, padding=0) -> None:
+    """MaxUnpool1d/2d/3d's constructor: the settings checked and kept as tuples."""
+    Module.__init__(self)
+    name, nd = type(self).__name__, self.nd
+    self.kernel_size = _ntuple(kernel_size, nd, f"{name}: kernel_size")
+    if min(self.kernel_size) < 1:
+        raise ValueError(f"{name}: kernel_size must be >= 1, got {kernel_size!r}")
+    self.stride = self.kernel_size if stride is None else \
+        _ntuple(stride, nd, f"{name}: stride")
+    self.padding = _ntuple(padding, nd, f"{name}: padding")
+
+
 class _MaxUnpoolNd(Module):
     """The partial inverse of the max pools, as F.max_unpool1d / 2d / 3d: forward(x, indices,
     output_size=None) puts each value of x (N, C, *spatial) or (C, *spatial) back at its index
-    (the pool's return_indices) in a zero (..., *out). The settings kept as tuples."""
+    (the pool's return_indices) in a zero (..., *out). torch's base: its constructor takes
+    nothing; the layers' take the settings and keep them as tuples."""
 
     nd = 2
     function = staticmethod(F.max_unpool2d)
 
-    def __init__(self, kernel_size, stride=None, padding=0):
-        super().__init__()
-        name, nd = type(self).__name__, self.nd
-        self.kernel_size = _ntuple(kernel_size, nd, f"{name}: kernel_size")
-        if min(self.kernel_size) < 1:
-            raise ValueError(f"{name}: kernel_size must be >= 1, got {kernel_size!r}")
-        self.stride = self.kernel_size if stride is None else \
-            _ntuple(stride, nd, f"{name}: stride")
-        self.padding = _ntuple(padding, nd, f"{name}: padding")
-
-    def forward(self, x: Tensor, indices, output_size=None) -> Tensor:
-        return self.function(x, indices, self.kernel_size, self.stride, self.padding,
+    def forward(self, input: Tensor, indices, output_size=None) -> Tensor:
+        return self.function(input, indices, self.kernel_size, self.stride, self.padding,
                              output_size)
 
     def extra_repr(self) -> str:
@@ -532,6 +557,7 @@ class MaxUnpool1d(_MaxUnpoolNd):
 
     nd = 1
     function = staticmethod(F.max_unpool1d)
+    __init__ = _max_unpool_init
 
 
 class MaxUnpool2d(_MaxUnpoolNd):
@@ -539,6 +565,7 @@ class MaxUnpool2d(_MaxUnpoolNd):
 
     nd = 2
     function = staticmethod(F.max_unpool2d)
+    __init__ = _max_unpool_init
 
 
 class MaxUnpool3d(_MaxUnpoolNd):
@@ -547,6 +574,7 @@ class MaxUnpool3d(_MaxUnpoolNd):
 
     nd = 3
     function = staticmethod(F.max_unpool3d)
+    __init__ = _max_unpool_init
 
 
 class Flatten(Module):
@@ -557,8 +585,8 @@ class Flatten(Module):
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
 
-    def forward(self, x: Tensor) -> Tensor:
-        return x.flatten(self.start_dim, self.end_dim)
+    def forward(self, input: Tensor) -> Tensor:
+        return input.flatten(self.start_dim, self.end_dim)
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
@@ -578,25 +606,25 @@ class Unflatten(Module):
         # show as torch's); as torch's, a bad dim or bad sizes fail only when called
         self.dim, self.unflattened_size = dim, unflattened_size
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, input: Tensor) -> Tensor:
         if isinstance(self.dim, bool) or not isinstance(self.dim, (int, np.integer)):
             raise TypeError(f"Unflatten: dim must be an int, got {self.dim!r}")
         sizes = tuple(int(n) for n in self.unflattened_size)
         if not sizes or any(n < -1 for n in sizes) or sizes.count(-1) > 1:
             raise ArgError(f"Unflatten: unflattened_size must be sizes >= 0 with at most one "
                            f"-1, got {sizes}")
-        if not -x.ndim <= self.dim < x.ndim:
+        if not -input.ndim <= self.dim < input.ndim:
             # (torch's IndexError, a RuntimeError for a tensor with no axes)
-            raise (DimError if x.ndim else ArgError)(
-                f"Unflatten: dim {self.dim} is out of range for shape {x.shape}")
-        dim = self.dim % x.ndim
-        n = x.shape[dim]
+            raise (DimError if input.ndim else ArgError)(
+                f"Unflatten: dim {self.dim} is out of range for shape {input.shape}")
+        dim = self.dim % input.ndim
+        n = input.shape[dim]
         known = math.prod(s for s in sizes if s != -1)
         fits = n % known == 0 if -1 in sizes and known else known == n
         if not fits:
             raise ShapeError(f"Unflatten: sizes {sizes} do not multiply to the size {n} of axis "
-                             f"{dim} of {x.shape}")
-        return x.reshape(*x.shape[:dim], *sizes, *x.shape[dim + 1:])
+                             f"{dim} of {input.shape}")
+        return input.reshape(*input.shape[:dim], *sizes, *input.shape[dim + 1:])
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
@@ -612,10 +640,10 @@ class _LPPoolNd(Module):
         self.norm_type, self.kernel_size, self.stride = norm_type, kernel_size, stride
         self.ceil_mode = ceil_mode
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, input: Tensor) -> Tensor:
         function = (F.lp_pool1d, F.lp_pool2d, F.lp_pool3d)[self.nd - 1]
         # float(p), as torch's layer: an integer x is then powered in floating point
-        return function(x, float(self.norm_type), self.kernel_size, self.stride,
+        return function(input, float(self.norm_type), self.kernel_size, self.stride,
                         self.ceil_mode)
 
     def extra_repr(self) -> str:

@@ -88,8 +88,8 @@ class Embedding(Module):
         return cls(*weight.shape, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse,
                    _weight=weight, _freeze=freeze)
 
-    def forward(self, ids) -> Tensor:
-        return F.embedding(ids, self.weight, self.padding_idx, self.max_norm, self.norm_type,
+    def forward(self, input) -> Tensor:
+        return F.embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
                            self.scale_grad_by_freq, self.sparse)
 
     def extra_repr(self) -> str:

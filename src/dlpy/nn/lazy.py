@@ -236,11 +236,6 @@ class LazyModuleMixin:
         if module.cls_to_become is not None:
             module.__class__ = module.cls_to_become
 
-    def forward(self, *args, **kwargs):
-        """Called directly (not through the module's call): the pre-hook's work first."""
-        LazyModuleMixin._infer_parameters(self, args, kwargs)
-        return self.forward(*args, **kwargs)
-
     def _size_of(self, x: np.ndarray) -> int:
         raise NotImplementedError
 

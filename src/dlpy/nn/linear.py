@@ -48,6 +48,18 @@ def reset_uniform(layer: Module, fan_in: int) -> None:
             init.uniform_(param, -bound, bound)
 
 
+def run_reset_override(layer: Module) -> None:
+    """torch's layers end their ``__init__`` with ``self.reset_parameters()``, so a subclass's
+    own reset_parameters (its initialisation) runs at construction: so it does here, where the
+    reset_parameters the layer's class finds is one defined outside dlpy (dlpy's own layers
+    draw their values in ``__init__``, from ``rng``)."""
+    for klass in type(layer).__mro__:
+        if "reset_parameters" in vars(klass):
+            if not klass.__module__.startswith("dlpy."):
+                layer.reset_parameters()
+            return
+
+
 class Linear(Module):
     """y = x @ weight^T + bias; weight (out_features, in_features) as in PyTorch.
 
@@ -67,6 +79,7 @@ class Linear(Module):
         self.weight = Parameter(weight, dtype=dtype)
         self.register_parameter("bias", Parameter(rng.uniform(-bound, bound, out_features),
                                                   dtype=dtype) if bias else None)
+        run_reset_override(self)
 
     def reset_parameters(self) -> None:
         """weight and bias redrawn in place from U(-1/sqrt(in), 1/sqrt(in)) (the default
@@ -99,21 +112,21 @@ class ReLU(Module):
         super().__init__()
         self.inplace = inplace  # change x in place and return it (F.relu_)
 
-    def forward(self, x):
-        return F.relu(x, self.inplace)
+    def forward(self, input):
+        return F.relu(input, self.inplace)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
 
 
 class Sigmoid(Module):
-    def forward(self, x):
-        return F.sigmoid(x)
+    def forward(self, input):
+        return F.sigmoid(input)
 
 
 class Tanh(Module):
-    def forward(self, x):
-        return F.tanh(x)
+    def forward(self, input):
+        return F.tanh(input)
 
 
 class GELU(Module):
@@ -125,8 +138,8 @@ class GELU(Module):
             raise ArgError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
 
-    def forward(self, x):
-        return F.gelu(x, approximate=self.approximate)
+    def forward(self, input):
+        return F.gelu(input, approximate=self.approximate)
 
     def extra_repr(self) -> str:
         return f"approximate={self.approximate!r}"
@@ -139,8 +152,8 @@ class SiLU(Module):
         super().__init__()
         self.inplace = inplace
 
-    def forward(self, x):
-        return F.silu(x, self.inplace) if self.inplace else F.silu(x)
+    def forward(self, input):
+        return F.silu(input, self.inplace) if self.inplace else F.silu(input)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
@@ -152,8 +165,8 @@ class LeakyReLU(Module):
         self.negative_slope = setting("LeakyReLU", "negative_slope", negative_slope)
         self.inplace = inplace
 
-    def forward(self, x):
-        return F.leaky_relu(x, self.negative_slope, self.inplace)
+    def forward(self, input):
+        return F.leaky_relu(input, self.negative_slope, self.inplace)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
@@ -165,8 +178,8 @@ class ELU(Module):
         self.alpha = setting("ELU", "alpha", alpha)
         self.inplace = inplace
 
-    def forward(self, x):
-        return F.elu(x, self.alpha, self.inplace)
+    def forward(self, input):
+        return F.elu(input, self.alpha, self.inplace)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
@@ -180,8 +193,8 @@ class Softplus(Module):
         self.beta = setting("Softplus", "beta", beta)
         self.threshold = setting("Softplus", "threshold", threshold, finite=False)
 
-    def forward(self, x):
-        return F.softplus(x, self.beta, self.threshold)
+    def forward(self, input):
+        return F.softplus(input, self.beta, self.threshold)
 
     def extra_repr(self) -> str:
         return f"beta={self.beta}, threshold={self.threshold}"
@@ -207,16 +220,17 @@ class Hardtanh(Module):
                                     f"min_val ({self.min_val})")
         self.inplace = inplace
 
-    def forward(self, x):
-        return F.hardtanh(x, self.min_val, self.max_val, self.inplace)
+    def forward(self, input):
+        return F.hardtanh(input, self.min_val, self.max_val, self.inplace)
 
     def extra_repr(self) -> str:
         return f"min_val={self.min_val}, max_val={self.max_val}" + \
             (", inplace=True" if self.inplace else "")
 
 
-class Softmax(Module):
-    """softmax over axis ``dim``; without one (deprecated), torch's implicit choice with its
+class _SoftmaxDim(Module):
+    """What Softmax, LogSoftmax and Softmin share (each a Module of its own, as torch's, not a
+    Softmax): the axis ``dim``; without one (deprecated), torch's implicit choice with its
     warning: axis 0 of a 0-, 1- or 3-d input, else axis 1."""
 
     def __init__(self, dim: int | None = None):
@@ -234,18 +248,23 @@ class Softmax(Module):
                       UserWarning, stacklevel=3)
         return 0 if x.ndim in (0, 1, 3) else 1
 
-    def forward(self, x):
-        return F.softmax(x, self._dim(x))
-
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
 
 
-class LogSoftmax(Softmax):
+class Softmax(_SoftmaxDim):
+    """softmax over axis ``dim``; without one (deprecated), torch's implicit choice with its
+    warning: axis 0 of a 0-, 1- or 3-d input, else axis 1."""
+
+    def forward(self, input):
+        return F.softmax(input, self._dim(input))
+
+
+class LogSoftmax(_SoftmaxDim):
     """log_softmax over axis ``dim``."""
 
-    def forward(self, x):
-        return F.log_softmax(x, self._dim(x))
+    def forward(self, input):
+        return F.log_softmax(input, self._dim(input))
 
 
 class Identity(Module):
@@ -254,8 +273,8 @@ class Identity(Module):
     def __init__(self, *args, **kwargs):
         super().__init__()
 
-    def forward(self, x):
-        return x
+    def forward(self, input):
+        return input
 
 
 class PReLU(Module):
@@ -279,8 +298,8 @@ class PReLU(Module):
 
         init.constant_(self.weight, self.init)
 
-    def forward(self, x):
-        return F.prelu(x, self.weight)
+    def forward(self, input):
+        return F.prelu(input, self.weight)
 
     def extra_repr(self) -> str:
         return f"num_parameters={self.num_parameters}"
@@ -293,8 +312,8 @@ class SELU(Module):
         super().__init__()
         self.inplace = inplace
 
-    def forward(self, x):
-        return F.selu(x, self.inplace)
+    def forward(self, input):
+        return F.selu(input, self.inplace)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
@@ -310,8 +329,8 @@ class CELU(Module):
             raise ArgError("CELU: alpha must be nonzero, got 0.0")
         self.inplace = inplace
 
-    def forward(self, x):
-        return F.celu(x, self.alpha, self.inplace)
+    def forward(self, input):
+        return F.celu(input, self.alpha, self.inplace)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
@@ -324,8 +343,8 @@ class Mish(Module):
         super().__init__()
         self.inplace = inplace
 
-    def forward(self, x):
-        return F.mish(x, self.inplace) if self.inplace else F.mish(x)
+    def forward(self, input):
+        return F.mish(input, self.inplace) if self.inplace else F.mish(input)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
@@ -339,8 +358,8 @@ class Hardswish(Module):
         super().__init__()
         self.inplace = inplace
 
-    def forward(self, x):
-        return F.hardswish(x, self.inplace) if self.inplace else F.hardswish(x)
+    def forward(self, input):
+        return F.hardswish(input, self.inplace) if self.inplace else F.hardswish(input)
 
 
 class Hardsigmoid(Module):
@@ -351,22 +370,22 @@ class Hardsigmoid(Module):
         super().__init__()
         self.inplace = inplace
 
-    def forward(self, x):
-        return F.hardsigmoid(x, self.inplace) if self.inplace else F.hardsigmoid(x)
+    def forward(self, input):
+        return F.hardsigmoid(input, self.inplace) if self.inplace else F.hardsigmoid(input)
 
 
 class Softsign(Module):
     """x / (1 + |x|)."""
 
-    def forward(self, x):
-        return F.softsign(x)
+    def forward(self, input):
+        return F.softsign(input)
 
 
 class LogSigmoid(Module):
     """log(sigmoid(x)), stable for large |x|."""
 
-    def forward(self, x):
-        return F.logsigmoid(x)
+    def forward(self, input):
+        return F.logsigmoid(input)
 
 
 class GLU(Module):
@@ -376,8 +395,8 @@ class GLU(Module):
         super().__init__()
         self.dim = dim
 
-    def forward(self, x):
-        return F.glu(x, self.dim)
+    def forward(self, input):
+        return F.glu(input, self.dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
@@ -392,8 +411,8 @@ class Threshold(Module):
         self.value = setting("Threshold", "value", value, finite=False)
         self.inplace = inplace
 
-    def forward(self, x):
-        return F.threshold(x, self.threshold, self.value, self.inplace)
+    def forward(self, input):
+        return F.threshold(input, self.threshold, self.value, self.inplace)
 
     def extra_repr(self) -> str:
         return f"threshold={self.threshold}, value={self.value}" + \
@@ -403,8 +422,8 @@ class Threshold(Module):
 class Tanhshrink(Module):
     """x - tanh(x)."""
 
-    def forward(self, x):
-        return F.tanhshrink(x)
+    def forward(self, input):
+        return F.tanhshrink(input)
 
 
 class Softshrink(Module):
@@ -416,8 +435,8 @@ class Softshrink(Module):
         if self.lambd < 0:
             raise ArgError(f"Softshrink: lambd must be >= 0, got {self.lambd}")
 
-    def forward(self, x):
-        return F.softshrink(x, self.lambd)
+    def forward(self, input):
+        return F.softshrink(input, self.lambd)
 
     def extra_repr(self) -> str:
         return str(self.lambd)
@@ -430,8 +449,8 @@ class Hardshrink(Module):
         super().__init__()
         self.lambd = setting("Hardshrink", "lambd", lambd, finite=False)
 
-    def forward(self, x):
-        return F.hardshrink(x, self.lambd)
+    def forward(self, input):
+        return F.hardshrink(input, self.lambd)
 
     def extra_repr(self) -> str:
         return str(self.lambd)
@@ -443,18 +462,18 @@ class ReLU6(Hardtanh):
     def __init__(self, inplace: bool = False):
         super().__init__(0.0, 6.0, inplace)
 
-    def forward(self, x):
-        return F.relu6(x, self.inplace)
+    def forward(self, input):
+        return F.relu6(input, self.inplace)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
 
 
-class Softmin(Softmax):
+class Softmin(_SoftmaxDim):
     """softmax(-x) over axis ``dim`` (or torch's implicit choice, as Softmax's)."""
 
-    def forward(self, x):
-        return F.softmin(x, self._dim(x))
+    def forward(self, input):
+        return F.softmin(input, self._dim(input))
 
 
 class Bilinear(Module):
@@ -503,8 +522,8 @@ class RReLU(Module):
         self.rng = rng  # lower > upper is refused by the forward (F.rrelu), as torch's
         self.inplace = inplace
 
-    def forward(self, x):
-        return F.rrelu(x, self.lower, self.upper, self.training, self.inplace, rng=self.rng)
+    def forward(self, input):
+        return F.rrelu(input, self.lower, self.upper, self.training, self.inplace, rng=self.rng)
 
     def extra_repr(self) -> str:
         return f"lower={self.lower}, upper={self.upper}" + (", inplace=True" if self.inplace
@@ -514,7 +533,7 @@ class RReLU(Module):
 class Softmax2d(Module):
     """softmax over the channels of (N, C, H, W) or (C, H, W) (axis -3)."""
 
-    def forward(self, x):
-        if x.ndim not in (3, 4):
-            raise ValueError(f"Softmax2d: expected x (N, C, H, W) or (C, H, W), got {x.shape}")
-        return F.softmax(x, -3)
+    def forward(self, input):
+        if input.ndim not in (3, 4):
+            raise ValueError(f"Softmax2d: expected x (N, C, H, W) or (C, H, W), got {input.shape}")
+        return F.softmax(input, -3)

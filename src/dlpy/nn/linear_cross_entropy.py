@@ -9,26 +9,26 @@ import numpy as np
 
 from dlpy import functional as F
 from dlpy.nn.linear import Linear
-from dlpy.nn.loss import _Loss
+from dlpy.nn.loss import _WeightedLoss
 from dlpy.ops.linear_cross_entropy import LinearCrossEntropyOptions
 from dlpy.tensor import Tensor
 
 __all__ = ["LinearCrossEntropyLoss", "LinearCrossEntropyOptions"]
 
 
-class LinearCrossEntropyLoss(_Loss):
+class LinearCrossEntropyLoss(_WeightedLoss):
     """loss(input (N, in_features), target) = cross_entropy(self.linear(input), target).
 
     ``self.linear`` is a Linear(in_features, num_classes * prod(out_features)) whose weight
     (and bias) are reshaped to (num_classes, *out_features, in_features) for a K-dimensional
-    loss, as torch's; ``options``: see F.linear_cross_entropy.
+    loss, as torch's; ``weight`` (num_classes,) a buffer, as torch's _WeightedLoss;
+    ``options``: see F.linear_cross_entropy.
     """
 
     def __init__(self, in_features: int, num_classes: int, *, out_features: tuple = (),
                  bias: bool = False, dtype=None, reduction: str = "mean", weight=None,
                  ignore_index: int | None = None, label_smoothing: float = 0.0,
                  options: LinearCrossEntropyOptions | None = None, rng=None):
-        super().__init__(reduction)
         if weight is not None and np.shape(weight.data if isinstance(weight, Tensor)
                                             else weight) != (num_classes,):
             raise ValueError(f"LinearCrossEntropyLoss: expected weight shape {(num_classes,)}, "
@@ -36,8 +36,9 @@ class LinearCrossEntropyLoss(_Loss):
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError("LinearCrossEntropyLoss: label_smoothing must be in [0, 1], got "
                              f"{label_smoothing}")
+        super().__init__(weight, reduction=reduction)
         self.num_classes, self.out_features = num_classes, tuple(out_features)
-        self.weight, self.ignore_index = weight, ignore_index
+        self.ignore_index = ignore_index
         self.label_smoothing, self.options = label_smoothing, options
         self.linear = Linear(in_features, math.prod(self.out_features, start=num_classes),
                              bias=bias, rng=rng, dtype=dtype)

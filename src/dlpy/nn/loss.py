@@ -11,6 +11,11 @@ from dlpy.tensor import Tensor
 
 
 class _Loss(Module):
+    """The losses' base (torch's ``_Loss``): ``reduction``, from torch's deprecated
+    size_average and reduce where either is given (with its warning). dlpy's losses refuse an
+    unknown reduction here; a loss defined outside dlpy (a subclass with reductions of its own)
+    keeps any, as torch's base."""
+
     reductions = ("mean", "sum", "none")
 
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
@@ -18,7 +23,8 @@ class _Loss(Module):
         if size_average is not None or reduce is not None:
             reduction = _legacy_reduction(size_average, reduce, reduction)
         # torch's deprecated spelling of "mean" is kept as given; the function warns on it
-        if reduction not in self.reductions and reduction != "elementwise_mean":
+        if type(self).__module__.startswith("dlpy.") and reduction not in self.reductions \
+                and reduction != "elementwise_mean":
             raise ValueError(
                 f"{type(self).__name__}: reduction must be {', '.join(self.reductions[:-1])} or "
                 f"{self.reductions[-1]}, got {reduction!r}"
@@ -34,7 +40,16 @@ class _Loss(Module):
             setattr(self, name, weight)
 
 
-class CrossEntropyLoss(_Loss):
+class _WeightedLoss(_Loss):
+    """A loss with a ``weight`` (torch's ``_WeightedLoss``): a buffer (None, or a Tensor: in
+    state_dict, moved by .to/.double), then torch's size_average, reduce and reduction."""
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
+        self._weight_buffer("weight", weight)
+
+
+class CrossEntropyLoss(_WeightedLoss):
     """loss(logits (..., classes), target): integer class labels (...) or probabilities
     (..., classes); log-softmax and negative log-likelihood in one fused op. Labels equal to
     ``ignore_index`` count nothing; ``label_smoothing`` mixes in the uniform distribution
@@ -42,8 +57,7 @@ class CrossEntropyLoss(_Loss):
 
     def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
                  reduction: str = "mean", label_smoothing: float = 0.0):
-        super().__init__(size_average, reduce, reduction)
-        self._weight_buffer("weight", weight)
+        super().__init__(weight, size_average, reduce, reduction)
         self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002 - PyTorch's name
@@ -91,14 +105,13 @@ class BCEWithLogitsLoss(_Loss):
                                                   pos_weight=self.pos_weight)
 
 
-class NLLLoss(_Loss):
+class NLLLoss(_WeightedLoss):
     """loss(log-probabilities (..., classes), integer labels (...)): -log_probs at each label;
     ``ignore_index`` and ``weight`` as CrossEntropyLoss (``F.nll_loss``)."""
 
     def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
                  reduction: str = "mean"):
-        super().__init__(size_average, reduce, reduction)
-        self._weight_buffer("weight", weight)
+        super().__init__(weight, size_average, reduce, reduction)
         self.ignore_index = ignore_index
 
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
@@ -158,14 +171,13 @@ class KLDivLoss(_Loss):
         return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
 
 
-class BCELoss(_Loss):
+class BCELoss(_WeightedLoss):
     """loss(probabilities, targets in [0, 1]) of the same shape: binary cross-entropy with each
     log clamped at -100, as PyTorch's; ``weight`` scales each element
     (``F.binary_cross_entropy``)."""
 
     def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
-        super().__init__(size_average, reduce, reduction)
-        self._weight_buffer("weight", _weight("BCELoss", weight))
+        super().__init__(_weight("BCELoss", weight), size_average, reduce, reduction)
 
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
         return F.binary_cross_entropy(input, target, self.weight, reduction=self.reduction)
@@ -231,27 +243,27 @@ class TripletMarginLoss(_Loss):
                                      self.swap, reduction=self.reduction)
 
 
-class MultiLabelSoftMarginLoss(_Loss):
+class MultiLabelSoftMarginLoss(_WeightedLoss):
     """loss(logits (N, C), 0/1 labels (N, C)): the binary cross-entropy of each class, times
     ``weight``, averaged over the classes (``F.multilabel_soft_margin_loss``)."""
 
     def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
-        super().__init__(size_average, reduce, reduction)
-        self._weight_buffer("weight", _weight("MultiLabelSoftMarginLoss", weight))
+        super().__init__(_weight("MultiLabelSoftMarginLoss", weight), size_average, reduce,
+                         reduction)
 
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
         return F.multilabel_soft_margin_loss(input, target, self.weight,
                                              reduction=self.reduction)
 
 
-class MultiMarginLoss(_Loss):
+class MultiMarginLoss(_WeightedLoss):
     """loss(scores (N, C), labels (N,)): the multi-class hinge loss, sum over j != y of
     max(0, margin - x[y] + x[j])^p / C, times weight[y] (``F.multi_margin_loss``). PyTorch's
     arguments in its order (p, margin, weight, size_average, reduce, reduction)."""
 
     def __init__(self, p: int = 1, margin: float = 1.0, weight=None, size_average=None,
                  reduce=None, reduction: str = "mean"):
-        super().__init__(size_average, reduce, reduction)
+        _Loss.__init__(self, size_average, reduce, reduction)
         if isinstance(p, bool) or p not in (1, 2):
             raise ValueError(f"MultiMarginLoss: p must be 1 or 2, got {p!r}")
         if weight is not None and hasattr(weight, "ndim") and weight.ndim != 1:  # torch's words

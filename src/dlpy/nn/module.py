@@ -40,6 +40,13 @@ class _GlobalHooks(dict):
         return value
 
 
+# torch.nn.modules.module's public names (Parameter, defined here too, is torch.nn.parameter's)
+__all__ = ["register_module_forward_pre_hook", "register_module_forward_hook",
+           "register_module_full_backward_pre_hook", "register_module_backward_hook",
+           "register_module_full_backward_hook", "register_module_buffer_registration_hook",
+           "register_module_module_registration_hook",
+           "register_module_parameter_registration_hook", "Module"]
+
 # torch.nn.modules.module's global hooks (register_module_forward_hook, ...): every module's
 # call runs them before its own; ids are unique across all hooks, so the flag sets can mix
 _global_forward_pre_hooks: dict[int, Any] = _GlobalHooks()
@@ -88,10 +95,53 @@ def register_module_full_backward_pre_hook(hook):
                             "register_module_full_backward_pre_hook")
 
 
+_global_is_full_backward_hook: bool | None = None  # the kind of the first global backward hook
+
+
+def _global_backward_hook_kind(full: bool) -> None:
+    """Global backward hooks are all full ones or all the deprecated kind: the first one
+    registered decides for the rest of the process, removed or not (torch's RuntimeError)."""
+    global _global_is_full_backward_hook
+    if _global_is_full_backward_hook is not None and _global_is_full_backward_hook != full:
+        raise RuntimeError("Cannot use both regular backward hooks and full backward hooks as "
+                           "a global Module hook. Please use only one of them.")
+    _global_is_full_backward_hook = full
+
+
 def register_module_full_backward_hook(hook):
     """``hook(module, grad_input, grad_output)`` for every module's backward, before its own.
     A removable handle."""
+    _global_backward_hook_kind(True)
     return _add_global_hook(_global_backward_hooks, hook, "register_module_full_backward_hook")
+
+
+def register_module_backward_hook(hook):
+    """Deprecated (as torch's, which calls it the old kind): ``hook(module, grad_input,
+    grad_output)`` for every module's backward, run as ``Module.register_backward_hook`` runs
+    its hook (modules called with one tensor input). A removable handle."""
+    _global_backward_hook_kind(False)
+    return _add_global_hook(_global_backward_hooks, _deprecated_backward_hook(hook),
+                            "register_module_backward_hook")
+
+
+def _deprecated_backward_hook(hook):
+    """The deprecated backward hook as a full one: for a module with one positional tensor
+    input that is what torch's old hook sees when the forward is one autograd node (an
+    activation); a module called with several inputs refuses in backward, where torch's old
+    hook would see another node's gradients."""
+    if not callable(hook):
+        raise TypeError(f"register_backward_hook: a hook must be callable, got "
+                        f"{type(hook).__name__}")
+
+    def single_input(module, grad_input, grad_output):
+        if len(grad_input) != 1:
+            raise ValueError(
+                f"{type(module).__name__}.register_backward_hook: the deprecated hook is "
+                f"supported for one input only, the module got {len(grad_input)}; use "
+                "register_full_backward_hook")
+        return hook(module, grad_input, grad_output)
+
+    return single_input
 
 
 # torch's global registration hooks: ``hook(module, name, value)`` when a parameter, buffer
@@ -350,6 +400,10 @@ class Module:
                 raise TypeError(f"cannot assign '{_type_name(value)}' as child module "
                                 f"'{name}' (torch.nn.Module or None expected)")
             if name in buffers and not isinstance(value, Module) and not _array_like(value):
+                from dlpy.fx._symbolic_trace import Proxy
+
+                if isinstance(value, Proxy) and value.tracer.assign_buffer(self, name, value):
+                    return  # a traced forward's buffer update: recorded by its tracer
                 raise TypeError(f"cannot assign '{_type_name(value)}' as buffer '{name}' "
                                 "(torch.nn.Buffer, torch.Tensor or None expected)")
         if isinstance(value, Buffer):  # nn.Buffer: registered as one
@@ -424,7 +478,9 @@ class Module:
             self._non_persistent.add(name)
         object.__setattr__(self, name, value)
 
-    def forward(self, *args, **kwargs):
+    def forward(self, *input) -> None:  # noqa: A002 - torch's signature
+        """The forward of a Module that defines none (torch's ``_forward_unimplemented(self,
+        *input)``): torch's NotImplementedError naming the class."""
         raise NotImplementedError(f"Module [{type(self).__name__}] is missing the required "
                                   "\"forward\" function")  # (torch's words)
 
@@ -580,18 +636,7 @@ class Module:
         refuses in backward, where torch's old hook would see another node's gradients."""
         warnings.warn("register_backward_hook is deprecated and does not see every grad_input "
                       "as torch's; use register_full_backward_hook", FutureWarning, stacklevel=2)
-
-        def single_input(module, grad_input, grad_output):
-            if len(grad_input) != 1:
-                raise ValueError(
-                    f"{type(module).__name__}.register_backward_hook: the deprecated hook is "
-                    f"supported for one input only, the module got {len(grad_input)}; use "
-                    "register_full_backward_hook")
-            return hook(module, grad_input, grad_output)
-
-        if not callable(hook):
-            raise TypeError(f"register_backward_hook: a hook must be callable, got "
-                            f"{type(hook).__name__}")
+        single_input = _deprecated_backward_hook(hook)
         from dlpy.hooks import add_hook
 
         self._backward_hook_kind(False)

@@ -8,7 +8,7 @@ import numpy as np
 
 from dlpy import functional as F
 from dlpy.device import as_device
-from dlpy.nn.linear import setting
+from dlpy.nn.linear import run_reset_override, setting
 from dlpy.nn.module import Module, Parameter
 from dlpy.ops import ArgError, real_number
 from dlpy.ops.norm import _normalized_shape, sync_batch_norm
@@ -47,14 +47,15 @@ class LayerNorm(Module):
         """weight ones, bias zeros, in place (PyTorch's)."""
         reset_affine(self)
 
-    def forward(self, x):
+    def forward(self, input):
         shape = self.normalized_shape
-        if len(x.shape) < len(shape) or tuple(x.shape[len(x.shape) - len(shape):]) != shape:
+        if len(input.shape) < len(shape) \
+                or tuple(input.shape[len(input.shape) - len(shape):]) != shape:
             raise ShapeError(f"LayerNorm: expected input (*, {', '.join(map(str, shape))}) for "
-                             f"normalized_shape {shape}, got {tuple(x.shape)}")
+                             f"normalized_shape {shape}, got {tuple(input.shape)}")
         if len(shape) == 1:  # the last axis: the fused op directly
-            return F.layer_norm(x, self.weight, self.bias, self.eps)
-        return F.layer_norm(x, shape, self.weight, self.bias, self.eps)
+            return F.layer_norm(input, self.weight, self.bias, self.eps)
+        return F.layer_norm(input, shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
         return (f"{self.normalized_shape}, eps={self.eps}, "
@@ -109,6 +110,7 @@ class _NormBase(Module):
                              if tracked else None)
         self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64)
                              if tracked else None)
+        run_reset_override(self)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
@@ -139,12 +141,21 @@ class _NormBase(Module):
         self.reset_running_stats()
         reset_affine(self)
 
+    def _check_input_dim(self, input) -> None:  # noqa: A002 - torch's name
+        """torch's check of the input's rank, which forward calls first (a subclass overrides
+        it to take other ranks): one of ``ranks``, else a ValueError; a class with no ranks
+        has none to check against (torch's NotImplementedError)."""
+        if not self.ranks:
+            raise NotImplementedError(f"{type(self).__name__}: _check_input_dim is not "
+                                      f"implemented (a subclass defines it)")
+        if input.ndim not in self.ranks:
+            raise ValueError(f"{type(self).__name__}: expected {self.expected}, got a "
+                             f"{input.ndim}D input of shape {input.shape}")
+
     def _checked_input(self, x) -> Tensor:
-        """x as a Tensor, its rank one of ``ranks``."""
+        """x as a Tensor, checked by ``_check_input_dim``."""
         x = x if isinstance(x, Tensor) else Tensor(x)
-        if x.ndim not in self.ranks:
-            raise ValueError(f"{type(self).__name__}: expected {self.expected}, got a {x.ndim}D "
-                             f"input of shape {x.shape}")
+        self._check_input_dim(x)
         return x
 
 
@@ -155,11 +166,11 @@ class _BatchNorm(_NormBase):
     mode, the running statistics. weight (ones) and bias (zeros), (num_features,), with affine.
     """
 
-    def forward(self, x):
-        x = self._checked_input(x)
-        if x.shape[1] != self.num_features and (self.affine or self.track_running_stats):
+    def forward(self, input):
+        input = self._checked_input(input)
+        if input.shape[1] != self.num_features and (self.affine or self.track_running_stats):
             raise ShapeError(f"{type(self).__name__}: expected {self.num_features} channels on "
-                             f"axis 1, got an input of shape {x.shape}")
+                             f"axis 1, got an input of shape {input.shape}")
         # PyTorch's rules: the buffers are updated only while training with
         # track_running_stats; eval mode without them normalises with the batch's statistics
         counting = self.training and self.track_running_stats and \
@@ -168,7 +179,7 @@ class _BatchNorm(_NormBase):
         if momentum is None:  # the cumulative average over the batches seen, this one too
             momentum = 1.0 / (float(self.num_batches_tracked.data) + 1) if counting else 0.0
         pass_running = not self.training or self.track_running_stats
-        y = F.batch_norm(x, self.running_mean if pass_running else None,
+        y = F.batch_norm(input, self.running_mean if pass_running else None,
                          self.running_var if pass_running else None, self.weight, self.bias,
                          self.training or (self.running_mean is None and
                                            self.running_var is None),
@@ -222,27 +233,25 @@ class SyncBatchNorm(_BatchNorm):
                          bias=bias)
         self.process_group = None
 
-    def _checked_input(self, x) -> Tensor:
-        x = x if isinstance(x, Tensor) else Tensor(x)
-        if x.ndim < 2:
+    def _check_input_dim(self, input) -> None:  # noqa: A002 - torch's name
+        if input.ndim < 2:
             raise ValueError(f"SyncBatchNorm: expected at least a 2D input (N, C, *), got a "
-                             f"{x.ndim}D input of shape {x.shape}")
-        return x
+                             f"{input.ndim}D input of shape {input.shape}")
 
-    def forward(self, x):
+    def forward(self, input):
         from dlpy import distributed
 
         if not self.training or distributed.world_size() == 1:
-            return super().forward(x)
-        x = self._checked_input(x)
-        if x.shape[1] != self.num_features:
+            return super().forward(input)
+        input = self._checked_input(input)
+        if input.shape[1] != self.num_features:
             raise ValueError(f"SyncBatchNorm: expected {self.num_features} channels on axis 1, "
-                             f"got an input of shape {x.shape}")
+                             f"got an input of shape {input.shape}")
         counting = self.track_running_stats and self.num_batches_tracked is not None
         momentum = self.momentum
         if momentum is None:  # the cumulative average over the batches seen, this one too
             momentum = 1.0 / (float(self.num_batches_tracked.data) + 1) if counting else 0.0
-        y = sync_batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+        y = sync_batch_norm(input, self.running_mean, self.running_var, self.weight, self.bias,
                             momentum, self.eps, distributed.all_sum)
         if counting:
             self.num_batches_tracked.data += 1
@@ -280,24 +289,30 @@ def _dropout(module: Module, function, x):
     return function(x, module.p, module.training, rng=module.rng)
 
 
-class Dropout(Module):
-    """Zero elements with probability p while training (scaling the rest by 1 / (1 - p));
-    identity in eval mode. ``inplace=True`` changes x in place while training, as torch's."""
+class _DropoutNd(Module):
+    """The dropouts' base (torch's ``_DropoutNd``): the probability ``p`` in [0, 1] and
+    ``inplace``, which a subclass's forward reads; ``rng`` (dlpy's) the generator, None the
+    default one, drawn at call time."""
 
     inplace = False  # (a layer pickled before it had the attribute)
 
     def __init__(self, p: float = 0.5, inplace: bool = False, rng=None):
         super().__init__()
         if not 0 <= p <= 1:
-            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
+            raise ValueError(f"{type(self).__name__}: p must be in [0, 1], got {p}")
         self.p, self.inplace = p, bool(inplace)
         self.rng = rng  # None: the default generator (dlpy.manual_seed), drawn at call time
 
-    def forward(self, x):
-        return _dropout(self, F.dropout, x)
-
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout(_DropoutNd):
+    """Zero elements with probability p while training (scaling the rest by 1 / (1 - p));
+    identity in eval mode. ``inplace=True`` changes x in place while training, as torch's."""
+
+    def forward(self, input):
+        return _dropout(self, F.dropout, input)
 
 
 class GroupNorm(Module):
@@ -324,12 +339,12 @@ class GroupNorm(Module):
         """weight ones, bias zeros, in place (PyTorch's)."""
         reset_affine(self)
 
-    def forward(self, x):
-        x = x if isinstance(x, Tensor) else Tensor(x)
-        if self.affine and (x.ndim < 2 or x.shape[1] != self.num_channels):
+    def forward(self, input):
+        input = input if isinstance(input, Tensor) else Tensor(input)
+        if self.affine and (input.ndim < 2 or input.shape[1] != self.num_channels):
             raise ShapeError(f"GroupNorm: expected input (N, {self.num_channels}, *), got "
-                             f"{x.shape}")
-        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+                             f"{input.shape}")
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
         return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
@@ -373,23 +388,23 @@ class _InstanceNorm(_NormBase):
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
 
-    def forward(self, x):
-        x = self._checked_input(x)
+    def forward(self, input):
+        input = self._checked_input(input)
         name = type(self).__name__
-        unbatched = x.ndim == self.ranks[0]
-        channels = x.shape[0 if unbatched else 1]
+        unbatched = input.ndim == self.ranks[0]
+        channels = input.shape[0 if unbatched else 1]
         if channels != self.num_features:
             if self.affine or self.track_running_stats:
                 # torch: affine's ValueError, the running buffers' RuntimeError without it
                 error = ValueError if self.affine else ArgError
                 raise error(f"{name}: expected {self.num_features} channels on axis "
-                            f"{0 if unbatched else 1}, got an input of shape {x.shape}")
+                            f"{0 if unbatched else 1}, got an input of shape {input.shape}")
             warnings.warn(f"{name}: the input's {channels} channels are not num_features "
                           f"({self.num_features}), which is unused without affine or "
                           f"track_running_stats (as PyTorch)", UserWarning, stacklevel=2)
         if unbatched:
-            x = x.unsqueeze(0)
-        y = F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+            input = input.unsqueeze(0)
+        y = F.instance_norm(input, self.running_mean, self.running_var, self.weight, self.bias,
                             self.training or not self.track_running_stats,
                             0.0 if self.momentum is None else self.momentum, self.eps)
         return y.squeeze(0) if unbatched else y
@@ -461,16 +476,15 @@ class _ResponseNorm(Module):
 class LocalResponseNorm(_ResponseNorm):
     """x / (k + alpha / size * sum of x^2 over ``size`` neighbouring channels)^beta."""
 
-    def forward(self, x):
-        return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
+    def forward(self, input):
+        return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
 
 
-class _ChannelDropout(Module):
+class _ChannelDropout(_DropoutNd):
     """Dropout of whole channels (or alpha dropout) while training; identity in eval mode;
     ``inplace=True`` changes x in place while training, as torch's."""
 
     function = staticmethod(F.dropout1d)
-    inplace = False  # (a layer pickled before it had the attribute)
 
     def __init__(self, p: float = 0.5, inplace: bool = False, rng=None):
         super().__init__()
@@ -480,11 +494,8 @@ class _ChannelDropout(Module):
         self.p, self.inplace = p, bool(inplace)
         self.rng = rng  # None: the default generator (dlpy.manual_seed), drawn at call time
 
-    def forward(self, x):
-        return _dropout(self, self.function, x)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}, inplace={self.inplace}"
+    def forward(self, input):
+        return _dropout(self, self.function, input)
 
 
 class Dropout1d(_ChannelDropout):
@@ -549,13 +560,13 @@ class CrossMapLRN2d(_ResponseNorm):
     def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1):
         super().__init__(size, alpha, beta, k)  # k's default an int, as torch's (its repr)
 
-    def forward(self, x):
-        if not isinstance(x, Tensor):
-            x = Tensor(np.asarray(x))
-        if x.ndim != 4:
+    def forward(self, input):
+        if not isinstance(input, Tensor):
+            input = Tensor(np.asarray(input))
+        if input.ndim != 4:
             raise ValueError(f"CrossMapLRN2d: expected a 4-d input (N, C, H, W), got shape "
-                             f"{tuple(x.shape)}")
-        window = Tensor(cross_map_window(x.shape[1], self.size).astype(x.dtype))
-        sums = F.einsum("cd,ndhw->nchw", window, x * x)
+                             f"{tuple(input.shape)}")
+        window = Tensor(cross_map_window(input.shape[1], self.size).astype(input.dtype))
+        sums = F.einsum("cd,ndhw->nchw", window, input * input)
         scale = sums * (self.alpha / self.size) + self.k
-        return x * scale ** -self.beta
+        return input * scale ** -self.beta

@@ -33,11 +33,15 @@ def _widths(name: str, padding, count: int, exact: bool = True) -> tuple[int, ..
 
 
 class _PadNd(Module):
+    """What the padding layers share: ``padding`` (F.pad's widths, last axis first), set by
+    the layer's constructor (or, as torch's bases leave it, by a subclass's), padded in
+    ``mode`` over ``axes`` axes."""
+
     mode = "constant"
     axes = 1  # the padded axes: 1, 2 or 3
 
-    def __init__(self, padding):
-        super().__init__()
+    def _set_padding(self, padding) -> None:
+        """``padding``: an int (the same each side) or 2 * axes ints, kept as a tuple."""
         try:
             self.padding = _widths(type(self).__name__, padding, 2 * self.axes,
                                    exact=self.mode != "constant")
@@ -65,9 +69,20 @@ class _PadNd(Module):
         return f"{self.padding}"
 
 
+class _Widths:
+    """The constructor of the reflection, replication and circular layers: ``padding`` only."""
+
+    def __init__(self, padding):
+        super().__init__()
+        self._set_padding(padding)
+
+
 class _ConstantPadNd(_PadNd):
-    def __init__(self, padding, value: float):
-        super().__init__(padding)
+    """Constant padding with ``value`` (torch's base: ``__init__(value)``; the layers, and a
+    subclass, set ``padding``)."""
+
+    def __init__(self, value: float):
+        super().__init__()
         self.value = value
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
@@ -77,24 +92,53 @@ class _ConstantPadNd(_PadNd):
         return f"padding={self.padding}, value={self.value}"
 
 
-class ConstantPad1d(_ConstantPadNd):
+class _ConstantWidths:
+    """The constructor of the constant padding layers: ``padding``, then ``value``."""
+
+    def __init__(self, padding, value: float):
+        super().__init__(value)
+        self._set_padding(padding)
+
+
+class _ReflectionPadNd(_PadNd):
+    """Padding with the values mirrored at each edge (torch's base)."""
+
+    mode = "reflect"
+
+
+class _ReplicationPadNd(_PadNd):
+    """Padding with the edge values repeated (torch's base)."""
+
+    mode = "replicate"
+
+
+class _CircularPadNd(_PadNd):
+    """Padding wrapped around (torch's base)."""
+
+    mode = "circular"
+
+
+class ConstantPad1d(_ConstantWidths, _ConstantPadNd):
     """Pads the last axis with ``value``: padding an int or (left, right)."""
 
 
-class ConstantPad2d(_ConstantPadNd):
+class ConstantPad2d(_ConstantWidths, _ConstantPadNd):
     """Pads the last two axes with ``value``: padding an int or (left, right, top, bottom)."""
 
     axes = 2
 
 
-class ConstantPad3d(_ConstantPadNd):
+class ConstantPad3d(_ConstantWidths, _ConstantPadNd):
     """Pads the last three axes with ``value``: padding an int or (left, right, top, bottom,
     front, back)."""
 
     axes = 3
 
 
-class _ZeroPadNd(_ConstantPadNd):
+class _ZeroPadNd:
+    """The zero padding layers (each a ConstantPad of its rank, as torch's): ``padding`` only,
+    value 0."""
+
     def __init__(self, padding):
         super().__init__(padding, 0.0)
 
@@ -102,71 +146,61 @@ class _ZeroPadNd(_ConstantPadNd):
         return f"{self.padding}"
 
 
-class ZeroPad1d(_ZeroPadNd):
+class ZeroPad1d(_ZeroPadNd, ConstantPad1d):
     """Pads the last axis with zeros: padding an int or (left, right)."""
 
 
-class ZeroPad2d(_ZeroPadNd):
+class ZeroPad2d(_ZeroPadNd, ConstantPad2d):
     """Pads the last two axes with zeros: padding an int or (left, right, top, bottom)."""
+
+
+class ZeroPad3d(_ZeroPadNd, ConstantPad3d):
+    """Pads the last three axes with zeros: padding an int or six ints."""
+
+
+class ReflectionPad1d(_Widths, _ReflectionPadNd):
+    """(C, L) or (N, C, L): the values mirrored at each end (no edge repeat), widths below L."""
+
+
+class ReflectionPad2d(_Widths, _ReflectionPadNd):
+    """(C, H, W) or (N, C, H, W): the values mirrored at each edge, widths below the size."""
 
     axes = 2
 
 
-class ZeroPad3d(_ZeroPadNd):
-    """Pads the last three axes with zeros: padding an int or six ints."""
+class ReflectionPad3d(_Widths, _ReflectionPadNd):
+    """(C, D, H, W) or (N, C, D, H, W): the values mirrored at each face."""
 
     axes = 3
 
 
-class ReflectionPad1d(_PadNd):
-    """(C, L) or (N, C, L): the values mirrored at each end (no edge repeat), widths below L."""
-
-    mode = "reflect"
-
-
-class ReflectionPad2d(_PadNd):
-    """(C, H, W) or (N, C, H, W): the values mirrored at each edge, widths below the size."""
-
-    mode, axes = "reflect", 2
-
-
-class ReflectionPad3d(_PadNd):
-    """(C, D, H, W) or (N, C, D, H, W): the values mirrored at each face."""
-
-    mode, axes = "reflect", 3
-
-
-class ReplicationPad1d(_PadNd):
+class ReplicationPad1d(_Widths, _ReplicationPadNd):
     """(C, L) or (N, C, L): the end values repeated."""
 
-    mode = "replicate"
 
-
-class ReplicationPad2d(_PadNd):
+class ReplicationPad2d(_Widths, _ReplicationPadNd):
     """(C, H, W) or (N, C, H, W): the edge values repeated."""
 
-    mode, axes = "replicate", 2
+    axes = 2
 
 
-class ReplicationPad3d(_PadNd):
+class ReplicationPad3d(_Widths, _ReplicationPadNd):
     """(C, D, H, W) or (N, C, D, H, W): the face values repeated."""
 
-    mode, axes = "replicate", 3
+    axes = 3
 
 
-class CircularPad1d(_PadNd):
+class CircularPad1d(_Widths, _CircularPadNd):
     """(C, L) or (N, C, L): wrapped around (the other end's values), widths up to L."""
 
-    mode = "circular"
 
-
-class CircularPad2d(_PadNd):
+class CircularPad2d(_Widths, _CircularPadNd):
     """(C, H, W) or (N, C, H, W): wrapped around, as a torus."""
 
-    mode, axes = "circular", 2
+    axes = 2
 
 
-class CircularPad3d(_PadNd):
+class CircularPad3d(_Widths, _CircularPadNd):
     """(C, D, H, W) or (N, C, D, H, W): wrapped around along each axis."""
 
-    mode, axes = "circular", 3
+    axes = 3

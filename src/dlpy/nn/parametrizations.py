@@ -64,7 +64,7 @@ def _weight_norm(weight_g: Tensor, weight_v: Tensor, dim: int) -> Tensor:
     (kept as size-1 axes), or of the whole tensor for dim -1."""
     axes = _norm_axes(weight_v.ndim, dim)
     # no axes (a 1-d weight along dim 0): each element's own norm, |v| (0/0 is NaN, as torch's)
-    norm = weight_v.norm(2, axis=axes, keepdims=dim != -1) if axes else weight_v.abs()
+    norm = weight_v.norm(2, dim=axes, keepdim=dim != -1) if axes else weight_v.abs()
     return weight_v * (weight_g / norm)
 
 

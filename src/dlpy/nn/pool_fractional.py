@@ -40,8 +40,8 @@ class _FractionalMaxPoolNd(Module):
         else:
             self._random_samples = None
 
-    def forward(self, x: Tensor):
-        return self.function(x, self.kernel_size, self.output_size, self.output_ratio,
+    def forward(self, input: Tensor):
+        return self.function(input, self.kernel_size, self.output_size, self.output_ratio,
                              self.return_indices, self._random_samples, rng=self.rng)
     # no extra_repr: torch prints FractionalMaxPool2d()
 

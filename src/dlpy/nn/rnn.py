@@ -26,6 +26,7 @@ from dlpy import functional as F
 from dlpy.amp import state as amp_state
 from dlpy.amp.dtypes import is_low_precision
 from dlpy.device import as_device
+from dlpy.nn.linear import run_reset_override
 from dlpy.nn.module import Module, Parameter
 from dlpy.nn.utils_rnn import PackedSequence, packed_index, pad_packed_sequence
 from dlpy.ops import ArgError
@@ -190,13 +191,18 @@ def _check_flag(name: str, flag: str, value) -> None:
         raise TypeError(f"{name}: {flag} must be True or False, got {value!r}")
 
 
-class _RNNBase(Module):
-    """The stack of layers (and directions) shared by RNN, LSTM and GRU."""
+class RNNBase(Module):
+    """The stack of layers (and directions) shared by RNN, LSTM and GRU (torch's ``RNNBase``,
+    with its arguments in its order, then dlpy's keyword ``rng``): ``mode`` "RNN_TANH",
+    "RNN_RELU", "LSTM" or "GRU" picks the gates; the parameters weight_ih_l{k}, weight_hh_l{k},
+    bias_ih_l{k}, bias_hh_l{k} (weight_hr_l{k} with proj_size; "_reverse" ones when
+    bidirectional) drawn from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), then a subclass's
+    own reset_parameters runs, as torch's."""
 
     def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, rng=None, dtype=None, proj_size: int = 0,
-                 device=None):
+                 bidirectional: bool = False, proj_size: int = 0, device=None, dtype=None, *,
+                 rng=None):
         dtype = parameter_dtype(dtype, type(self).__name__)
         super().__init__()
         name = type(self).__name__
@@ -225,6 +231,9 @@ class _RNNBase(Module):
         self.dropout = float(dropout)
         self.rng = rng  # None: the default generator, drawn at call time (dropout)
         init_rng = get_rng(rng)
+        if mode not in _GATES:
+            raise ValueError(f"{name}: unrecognized RNN mode {mode!r} (expected one of "
+                             f"{', '.join(_GATES)})")
         gate_size = _GATES[mode] * self.hidden_size
         directions = 2 if bidirectional else 1
         for layer in range(self.num_layers):
@@ -238,6 +247,7 @@ class _RNNBase(Module):
                     shapes["weight_hr"] = (self.proj_size, self.hidden_size)
                 _add_parameters(self, shapes, f"_l{layer}{suffix}", self.hidden_size, init_rng,
                                 dtype)
+        run_reset_override(self)
 
     def reset_parameters(self) -> None:
         """Every weight and bias redrawn in place from U(-1/sqrt(hidden_size),
@@ -449,7 +459,10 @@ class _RNNBase(Module):
         return text
 
 
-class RNN(_RNNBase):
+_RNNBase = RNNBase  # (dlpy's older name)
+
+
+class RNN(RNNBase):
     """Elman RNN: h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), act tanh or relu.
 
     Input (L, N, input_size), (N, L, input_size) with batch_first, unbatched (L, input_size)
@@ -466,7 +479,7 @@ class RNN(_RNNBase):
         rnn_ops.check_nonlinearity("RNN", nonlinearity)
         super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size,
                          hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         rng, dtype, device=device)
+                         device=device, dtype=dtype, rng=rng)
         self.nonlinearity = nonlinearity
 
     def forward(self, input, hx=None):  # noqa: A002 - torch's argument names
@@ -474,7 +487,7 @@ class RNN(_RNNBase):
         return output, h_n
 
 
-class LSTM(_RNNBase):
+class LSTM(RNNBase):
     """Long short-term memory, gates i, f, g, o:
     c_t = f * c_{t-1} + i * g, h_t = o * tanh(c_t).
 
@@ -489,7 +502,7 @@ class LSTM(_RNNBase):
                  device=None):
         dtype = parameter_dtype(dtype, type(self).__name__)
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first,
-                         dropout, bidirectional, rng, dtype, proj_size, device)
+                         dropout, bidirectional, proj_size, device, dtype, rng=rng)
 
     def forward(self, input, hx=None):  # noqa: A002 - torch's argument name
         if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
@@ -503,7 +516,7 @@ class LSTM(_RNNBase):
         return output, (h_n, c_n)
 
 
-class GRU(_RNNBase):
+class GRU(RNNBase):
     """Gated recurrent unit, gates r, z, n (PyTorch's formula):
     n = tanh(W_in x + b_in + r * (W_hn h + b_hn)), h_t = (1 - z) * n + z * h_{t-1}.
 
@@ -517,7 +530,7 @@ class GRU(_RNNBase):
         dtype = parameter_dtype(dtype, type(self).__name__)
         _no_proj_size("GRU", proj_size)
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first,
-                         dropout, bidirectional, rng, dtype, device=device)
+                         dropout, bidirectional, device=device, dtype=dtype, rng=rng)
 
     def forward(self, input, hx=None):  # noqa: A002 - torch's argument names
         output, h_n, _ = self._forward(input, None if hx is None else (hx, None))
@@ -525,11 +538,15 @@ class GRU(_RNNBase):
 
 
 # ---------------------------------------------------------------------------------- cells
-class _CellBase(Module):
-    """One step of RNN / LSTM / GRU: the parameters and the checks the three cells share."""
+class RNNCellBase(Module):
+    """One step of RNN / LSTM / GRU (torch's ``RNNCellBase``, with its arguments in its order,
+    then dlpy's keyword ``rng``): weight_ih (num_chunks * hidden_size, input_size), weight_hh
+    (num_chunks * hidden_size, hidden_size) and, with bias, bias_ih and bias_hh (num_chunks *
+    hidden_size,), drawn from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), then a subclass's
+    own reset_parameters runs, as torch's; and the checks the three cells share."""
 
-    def __init__(self, mode: str, input_size: int, hidden_size: int, bias: bool = True,
-                 rng=None, dtype=None, device=None):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool, num_chunks: int,
+                 device=None, dtype=None, *, rng=None):
         dtype = parameter_dtype(dtype, type(self).__name__)
         super().__init__()
         name = type(self).__name__
@@ -538,7 +555,7 @@ class _CellBase(Module):
         self.hidden_size = _positive_int(name, "hidden_size", hidden_size)
         _check_flag(name, "bias", bias)
         self.bias = bias
-        gate_size = _GATES[mode] * self.hidden_size
+        gate_size = _positive_int(name, "num_chunks", num_chunks) * self.hidden_size
         shapes = {"weight_ih": (gate_size, self.input_size),
                   "weight_hh": (gate_size, self.hidden_size)}
         if bias:
@@ -547,6 +564,7 @@ class _CellBase(Module):
         if not bias:  # the names there, set to None, as torch's
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
+        run_reset_override(self)
 
     def reset_parameters(self) -> None:
         """Every weight and bias redrawn in place from U(-1/sqrt(hidden_size),
@@ -592,6 +610,14 @@ class _CellBase(Module):
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+
+
+class _CellBase(RNNCellBase):
+    """dlpy's cells: the gates of ``mode`` ("RNN_TANH", "RNN_RELU", "LSTM", "GRU")."""
+
+    def __init__(self, mode: str, input_size: int, hidden_size: int, bias: bool = True,
+                 rng=None, dtype=None, device=None):
+        super().__init__(input_size, hidden_size, bias, _GATES[mode], device, dtype, rng=rng)
 
 
 class RNNCell(_CellBase):

@@ -197,15 +197,11 @@ class TransformerEncoderLayer(_Layer):
     """
 
     def forward(self, src: Tensor, src_mask=None, src_key_padding_mask=None,
-                is_causal: bool = False, *, key_padding_mask=None, attn_mask=None) -> Tensor:
-        """torch's call: src_mask (seq, seq): True = not allowed (or float, added to the
-        scores); src_key_padding_mask (batch, seq): True marks padding (dlpy's keywords
-        attn_mask, key_padding_mask work too). Padded positions still get outputs; real
-        positions never see them."""
-        owner = "TransformerEncoderLayer"
-        key_padding_mask = pick(owner, "key_padding_mask", key_padding_mask,
-                                "src_key_padding_mask", src_key_padding_mask)
-        attn_mask = pick(owner, "attn_mask", attn_mask, "src_mask", src_mask)
+                is_causal: bool = False) -> Tensor:
+        """torch's call (its parameters): src_mask (seq, seq): True = not allowed (or float,
+        added to the scores); src_key_padding_mask (batch, seq): True marks padding. Padded
+        positions still get outputs; real positions never see them."""
+        key_padding_mask, attn_mask = src_key_padding_mask, src_mask
         x = src  # (seq, d_model) unbatched: self_attn takes it as it is
         if self.norm_first:
             x = x + self._attention(self.norm1(x), key_padding_mask, attn_mask, is_causal)
@@ -387,21 +383,18 @@ class TransformerEncoder(_Stack):
     layer_class = TransformerEncoderLayer
 
     def forward(self, src: Tensor, mask=None, src_key_padding_mask=None,
-                is_causal: bool | None = None, *, key_padding_mask=None,
-                attn_mask=None) -> Tensor:
-        """torch's call: src in the layers' layout, (seq, batch, d_model) or with batch_first
-        (batch, seq, d_model), mask (seq, seq), src_key_padding_mask (batch, seq); dlpy's
-        keywords attn_mask, key_padding_mask work too."""
-        x, owner = src, "TransformerEncoder"
-        key_padding_mask = pick(owner, "key_padding_mask", key_padding_mask,
-                                "src_key_padding_mask", src_key_padding_mask)
-        attn_mask = pick(owner, "attn_mask", attn_mask, "mask", mask)
+                is_causal: bool | None = None) -> Tensor:
+        """torch's call (its parameters): src in the layers' layout, (seq, batch, d_model) or
+        with batch_first (batch, seq, d_model), mask (seq, seq), src_key_padding_mask (batch,
+        seq). Each layer is called as torch's calls it (src_mask=, is_causal=,
+        src_key_padding_mask= keywords)."""
+        x, key_padding_mask, attn_mask = src, src_key_padding_mask, mask
         keep = self._nested_keep(x, key_padding_mask, attn_mask)
         is_causal = _detect_is_causal_mask(attn_mask, is_causal,
                                            _seq_len(x, self.layers[0].batch_first))
         for layer in self.layers:
-            x = layer(x, key_padding_mask=key_padding_mask, attn_mask=attn_mask,
-                      is_causal=is_causal)
+            x = layer(x, src_mask=attn_mask, is_causal=is_causal,
+                      src_key_padding_mask=key_padding_mask)
         if keep is not None:  # torch's nested-tensor path pads its output back with zeros
             x = x.masked_fill(Tensor(~keep[..., None]), 0.0)
         return x if self.norm is None else self.norm(x)

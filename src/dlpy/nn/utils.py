@@ -568,3 +568,20 @@ for _name in convert_parameters.__all__:
     setattr(convert_parameters, _name, globals()[_name])
 _sys.modules[convert_parameters.__name__] = convert_parameters
 __all__ += ["convert_parameters"]
+
+# torch.nn.utils.clip_grad (the gradient clipping functions), torch.nn.utils.init (skip_init)
+# and torch.nn.utils.memory_format (the convolution weights' memory format): modules of the
+# functions above, the same objects as dlpy.nn.utils'
+for _name, _doc, _names in (
+        ("clip_grad", "torch.nn.utils.clip_grad: gradient clipping.",
+         ["clip_grad_norm", "clip_grad_norm_", "clip_grad_value_"]),
+        ("init", "torch.nn.utils.init: skip_init.", ["skip_init"]),
+        ("memory_format", "torch.nn.utils.memory_format: convolution weights' memory format.",
+         ["convert_conv2d_weight_memory_format", "convert_conv3d_weight_memory_format"])):
+    _module = type(_sys)(f"{__name__}.{_name}", _doc)
+    _module.__all__ = _names
+    for _key in _names:
+        setattr(_module, _key, globals()[_key])
+    _sys.modules[_module.__name__] = _module
+    globals()[_name] = _module
+__all__ += ["clip_grad", "init", "memory_format"]  # noqa: F822 - set through globals()

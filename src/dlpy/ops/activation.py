@@ -5,6 +5,7 @@ import math
 import numpy as np
 
 from dlpy.amp.dtypes import check_float8, float32_compute
+from dlpy.layouts import follows_inputs, iterator_layout, laid_as_inputs
 from dlpy.ops import ArgDtypeError, ArgError, NoKernelError, real_number
 from dlpy.ops import promotion as _promotion
 from dlpy.ops.arithmetic import slope_grad
@@ -223,10 +224,17 @@ class ReLU(Op):
             check_float8("clamp_min_scalar_cpu", x)
         dead = np.less_equal(x, 0)
         self.mask = np.logical_not(dead, out=dead) if dead.ndim else ~dead  # (no 2nd array)
-        return np.maximum(x, 0)  # keeps x's dtype; faster than np.where
+        if x.flags.c_contiguous:  # (follows_inputs' test inline: the hot path pays no call)
+            return np.maximum(x, 0)  # keeps x's dtype; faster than np.where
+        return iterator_layout(np.maximum(x, 0), x)  # torch's order (an expanded x's too)
 
     def backward(self, grad_output):
         return (grad_output * self.mask,)
+
+    def use_unpacked(self, what, array):
+        """saved_tensors_hooks: torch's node saves the result and passes the gradient where
+        it is not <= 0 (a nan passes): the mask made again from what unpack gave."""
+        self.mask = np.logical_not(np.less_equal(array, 0))
 
     def backward_graph(self, grad_output, output):
         # relu'' = 0 almost everywhere; torch's node is threshold_backward's
@@ -253,6 +261,7 @@ def _sigmoid_into(x, out):
     return np.reciprocal(out, out=out)
 
 
+@follows_inputs
 @float32_compute  # float16/bfloat16: one rounding of the float32 result
 class Sigmoid(Op):
     """y = 1 / (1 + exp(-x));  dx = g * y * (1 - y). Computed without overflow for large |x|;
@@ -302,6 +311,7 @@ class Sigmoid(Op):
         return (grad_output * output * (1 - output),)
 
 
+@follows_inputs
 @float32_compute  # float16/bfloat16: one rounding of the float32 result
 class Tanh(Op):
     """y = tanh(x);  dx = g * (1 - y^2)."""
@@ -422,6 +432,7 @@ def _x_sigmoid_grad(x, z, grad_output, coefficients=None):
     return grad.reshape(x.shape)
 
 
+@follows_inputs
 @float32_compute  # float16/bfloat16: one rounding of the float32 result
 class GELU(Op):
     """y = x * Phi(x) with Phi the standard normal CDF (PyTorch's exact GELU);
@@ -459,6 +470,7 @@ class GELU(Op):
         return (grad_output * (cdf + x * pdf),)
 
 
+@follows_inputs
 @float32_compute  # float16/bfloat16: one rounding of the float32 result
 class GELUTanh(Op):
     """PyTorch's GELU(approximate="tanh"): y = x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715
@@ -494,6 +506,7 @@ class GELUTanh(Op):
         return (grad_output * ((t + 1) * 0.5 + x * 0.5 * (1 - t * t) * du),)
 
 
+@follows_inputs
 @float32_compute  # float16/bfloat16: one rounding of the float32 result
 class SiLU(Op):
     """y = x * sigmoid(x);  dx = g * s * (1 + x * (1 - s)), s = sigmoid(x). No overflow."""
@@ -547,6 +560,7 @@ def _times_slope(x, slope):
     return x * slope
 
 
+@follows_inputs
 class LeakyReLU(Op):
     """y = x if x > 0 else slope * x;  dx = g if x > 0 else slope * g (slope at 0, as PyTorch)."""
 
@@ -584,6 +598,7 @@ class LeakyReLU(Op):
         return (slope_grad(grad_output, slope, self.inputs[0], "LeakyReluBackwardBackward0"),)
 
 
+@follows_inputs
 @float32_compute  # float16/bfloat16: one rounding of the float32 result
 class ELU(Op):
     """y = x if x > 0 else alpha * (exp(x) - 1);  dx = g if x > 0 else alpha * exp(x) * g
@@ -612,6 +627,7 @@ class ELU(Op):
         return (grad_output * where(self.inputs[0].data > 0, 1.0, output + self.alpha),)
 
 
+@follows_inputs
 @float32_compute  # float16/bfloat16: one rounding of the float32 result
 class Softplus(Op):
     """y = log(1 + exp(beta x)) / beta, or x where beta x > threshold (PyTorch's linear region);
@@ -645,6 +661,7 @@ class Softplus(Op):
         return (grad_output * where(z < threshold, (self.inputs[0] * self.beta).sigmoid(), fixed),)
 
 
+@follows_inputs
 class Clamp(Op):
     """y = min(max(x, low), high), a bound of None left out;  dx = g where low <= x <= high
     (PyTorch's clamp: a value at a bound passes the gradient), or low < x < high with
@@ -874,11 +891,15 @@ def _clamp_by_tensors(x, min, max):  # noqa: A002 - PyTorch's names
     keep = np.ones(xv.shape, bool) if low is None else xv >= lv
     if high is not None:
         keep = keep & (xv <= hv)
-    out = where(keep, x, np.asarray(value))
+
+    def laid(mask):  # where's order is its mask's: torch's one kernel's over x and the bounds
+        return laid_as_inputs(mask, xv, lv, hv)
+
+    out = where(laid(keep), x, np.asarray(value))
     if low is not None:
-        out = where((xv < lv) & (lv < hv) if high is not None else xv < lv, low, out)
+        out = where(laid((xv < lv) & (lv < hv) if high is not None else xv < lv), low, out)
     if high is not None:
-        out = where((xv > hv) | (hv < lv) if low is not None else xv > hv, high, out)
+        out = where(laid((xv > hv) | (hv < lv) if low is not None else xv > hv), high, out)
     if floating and np.isnan(value).any():  # nan kept where hi < lo picked hi's gradient
         np.copyto(out.data, value)
     if out.op is not None:

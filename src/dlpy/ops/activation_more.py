@@ -6,6 +6,7 @@ import numpy as np
 
 from dlpy.amp.dtypes import float32_compute, is_low_precision
 from dlpy.amp.state import LOWER, autocast_policy
+from dlpy.layouts import follows_inputs
 from dlpy.ops import ArgDtypeError, ArgError, check_dim, real_number
 from dlpy.ops import promotion as _promotion
 from dlpy.ops.activation import _GELU_BLOCK as _BLOCK
@@ -22,7 +23,7 @@ from dlpy.ops.arithmetic import neg, slope_grad
 from dlpy.ops.mask import where
 from dlpy.ops.shape import concat
 from dlpy.ops.softmax import softmax
-from dlpy.tensor import Op, ShapeError, Tensor, as_array
+from dlpy.tensor import Op, ShapeError, Tensor, as_array, row_major
 
 
 class _ValueOverflowError(OverflowError, RuntimeError):
@@ -35,6 +36,7 @@ SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
 
+@follows_inputs
 class PReLU(Op):
     """y = x if x > 0 else weight * x, one weight per channel (axis 1) or one for all;
     dx = g if x > 0 else weight * g (weight at 0, as PyTorch); dweight = sum(g * x where x <= 0).
@@ -68,6 +70,7 @@ class PReLU(Op):
         return x_grad, w_grad
 
 
+@follows_inputs
 @float32_compute  # float16/bfloat16: one rounding of the float32 result
 class ScaledELU(Op):
     """PyTorch's elu kernel: y = scale * x if x > 0 else scale * alpha * (exp(input_scale * x)
@@ -103,6 +106,7 @@ class ScaledELU(Op):
         return (grad_output * where(self.x > 0, self.scale, negative),)
 
 
+@follows_inputs
 @float32_compute  # float16/bfloat16: one rounding of the float32 result
 class Mish(Op):
     """y = x * tanh(softplus(x));  dx = g * (t + x * sigmoid(x) * (1 - t^2)), t = tanh(softplus
@@ -133,6 +137,7 @@ def _scratch(buffer: np.ndarray, block: np.ndarray) -> np.ndarray:
     return buffer[:block.size].reshape(block.shape)
 
 
+@follows_inputs
 @float32_compute  # float16/bfloat16: one rounding of the float32 result
 class Hardswish(Op):
     """y = x * min(max(x + 3, 0), 6) / 6;  dx = g * (x / 3 + 1/2) for -3 < x < 3, g for x >= 3,
@@ -194,6 +199,7 @@ class Hardswish(Op):
         return (grad_output * where(inside, x / 3 + 0.5, (self.x >= 3).astype(x.dtype)),)
 
 
+@follows_inputs
 @float32_compute  # float16/bfloat16: one rounding of the float32 result
 class Hardsigmoid(Op):
     """y = min(max(x + 3, 0), 6) / 6;  dx = g / 6 for -3 < x < 3, else 0 (0 at +-3, as PyTorch)."""
@@ -248,8 +254,8 @@ class LogSigmoid(Op):
     buffer = None  # float16/bfloat16: exp(-|x|) in x's dtype, torch's saved buffer
 
     def forward(self, x):
-        self.x = x
-        return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
+        self.x = x  # (row-major whatever x's strides: torch's log_sigmoid_forward's output)
+        return row_major(np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x))))
 
     def forward_low_precision(self, x):
         """float16/bfloat16: the float32 result (rounded once by the caller); backward reads
@@ -303,6 +309,7 @@ class GLU(Op):
         return (concat([a_grad, a_grad * a * (1 - s)], self.axis),)
 
 
+@follows_inputs
 class Threshold(Op):
     """y = value where x <= threshold, else x;  dx = g where x > threshold (0 at the threshold,
     as PyTorch); nan stays nan with its gradient, as PyTorch's."""
@@ -328,6 +335,7 @@ class Threshold(Op):
                            "ThresholdBackwardBackward0"),)
 
 
+@follows_inputs
 @float32_compute  # float16/bfloat16: one rounding of the float32 result
 class Tanhshrink(Op):
     """y = x - tanh(x);  dx = g * tanh(x)^2 (no cancellation near 0)."""
@@ -357,6 +365,7 @@ class Tanhshrink(Op):
         return (grad_output * t * t,)
 
 
+@follows_inputs
 class Shrink(Op):
     """|x| <= lambd gives 0 and no gradient (at +-lambd too, as PyTorch), elsewhere
     softshrink: y = x - sign(x) lambd, hardshrink: y = x; dx = g there."""

@@ -206,24 +206,31 @@ class Div(Op):
     """y = a / b;  da = g / b, db = -g * y / b."""
 
     complex_ok = "holomorphic"
-    saves = (1, ("output", 1), (0, 1))  # read by backward (in-place checks, Op.saves)
+    # read by backward (in-place checks, Op.saves), in torch's order: other, then self when
+    # other requires grad (torch's node saves these, not the result)
+    saves = (1, (0, 1))
 
     def forward(self, a, b):
         if a.itemsize == 1 or b.itemsize == 1:  # float8: torch refuses
             refuse_float8("div_cpu", a, b)
-        self.b = b
-        self.y = a / b
-        return self.y
+        self.a, self.b = a, b
+        return a / b
 
     def backward(self, grad_output):
         a_grad = grad_output / self.b
         if not self.inputs[1].requires_grad:
             b_grad = None
-        elif self.y.itemsize == 2:  # float16/bfloat16: torch's order of roundings, -g * (y / b)
-            b_grad = -grad_output * (self.y / self.b)
         else:
-            b_grad = -a_grad * self.y
+            y = self.quotient()
+            if y.itemsize == 2:  # float16/bfloat16: torch's order of roundings, -g * (y / b)
+                b_grad = -grad_output * (y / self.b)
+            else:
+                b_grad = -a_grad * y
         return a_grad if self.inputs[0].requires_grad else None, b_grad
+
+    def quotient(self) -> np.ndarray:
+        """a / b again, for other's gradient (torch's node keeps the operands, not it)."""
+        return self.a / self.b
 
     def backward_graph(self, grad_output, output):
         a_grad = grad_output / self.inputs[1]
@@ -247,12 +254,18 @@ class HalfScalarDiv(Div):
     """y = a / b for a float16/bfloat16 array and a float32 constant (a number), either side:
     the float32 quotient rounded once to ``dtype``, as torch's CPU kernel."""
 
+    saves = (1, ("output", 1))  # read by backward (in-place checks, Op.saves)
+
     def __init__(self, dtype):
         self.dtype = dtype
 
     def forward(self, a, b):
         self.b = b
         self.y = (a / b).astype(self.dtype)
+        return self.y
+
+    def quotient(self) -> np.ndarray:
+        """the rounded quotient, as torch's kernel gave it"""
         return self.y
 
 
@@ -393,6 +406,31 @@ class Power(Op):
         if p == 0:
             return (Tensor(np.zeros_like(grad_output.data)),)
         return (grad_output * (x ** (p - 1) * p),)
+
+
+class Reciprocal(Power):
+    """y = 1 / x for a float32/float64 x (Power at p = -1), whose backward reads its result
+    as torch's ReciprocalBackward0: dx = -g * y * y (saved_tensors_hooks pack the result)."""
+
+    saves = ("output",)  # read by backward (in-place checks, Op.saves)
+
+    def __init__(self):
+        super().__init__(-1.0)
+
+    def forward(self, x):
+        self.y = integer_power(x, -1.0)
+        return self.y
+
+    def backward(self, grad_output):
+        y = self.y
+        return (-(grad_output * (y * y)).astype(y.dtype, copy=False),)
+
+
+def reciprocal(x):
+    """1 / x: Reciprocal for a float32/float64 tensor, else x ** -1."""
+    if isinstance(x, Tensor) and x.data.dtype.kind == "f" and x.data.itemsize >= 4:
+        return Reciprocal()(x)
+    return power(x, -1)
 
 
 class SlopeGrad(Op):

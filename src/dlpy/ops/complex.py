@@ -24,6 +24,7 @@ import functools
 import numpy as np
 
 from dlpy.amp.state import FP32, autocast_policy
+from dlpy.layouts import follows_inputs
 from dlpy.ops import ArgDtypeError, ArgError, NoKernelError
 from dlpy.overrides import _disabled_torch_function_impl
 from dlpy.tensor import Op, Tensor, _note_view
@@ -227,6 +228,7 @@ class Imag(Op):
         return (grad_output * 1j,)
 
 
+@follows_inputs
 class Angle(Op):
     """y = atan2(Im z, Re z);  dz = g i z / |z|^2 (0 at z = 0). A real x gives 0 or pi, with
     a zero gradient, as PyTorch's."""
@@ -259,6 +261,7 @@ class Angle(Op):
         return (where(zero, 0.0, grad_output * 1j * z / where(zero, 1.0, square)),)
 
 
+@follows_inputs
 class Complex(Op):
     """z = real + i imag (broadcast);  d real = Re(g), d imag = Im(g)."""
 
@@ -275,6 +278,7 @@ class Complex(Op):
         return real(grad_output), imag(grad_output)
 
 
+@follows_inputs
 class Polar(Op):
     """z = r (cos t + i sin t);  dr = Re(conj(g) sgn(z)), dt = Re(conj(g) i z), torch's
     formula: sgn(z) is e^{it} where r > 0, so dr is 0 where r = 0 and flips its sign where

@@ -50,8 +50,9 @@ def _scan(ufunc, a: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _reverse_cumsum(a: np.ndarray, axis: int) -> np.ndarray:
-    """out[i] = sum of a[i:] along axis."""
-    return np.flip(_scan(np.add, np.flip(a, axis), axis), axis)
+    """out[i] = sum of a[i:] along axis: a new array in a's memory order (no reversed view:
+    a gradient a hook sees has torch's strides, as its flip's copy)."""
+    return np.flip(_scan(np.add, np.flip(a, axis), axis), axis).copy(order="K")
 
 
 def _exclusive_cumprod(a: np.ndarray, axis: int) -> np.ndarray:

@@ -143,6 +143,10 @@ class Einsum(Op):
 
     def __init__(self, equation: str, inputs: list[list[int]], output: list[int]):
         self.equation, self.input_labels, self.output_labels = equation, inputs, output
+        # backward reads operand i only for another operand's gradient, never the output (as
+        # torch's bmm decomposition saves): the result may be changed in place (y += bias)
+        self.saves = tuple((i, k) for i in range(len(inputs)) for k in range(len(inputs))
+                           if k != i)
 
     def forward(self, *operands):
         if len({x.dtype for x in operands}) > 1:

@@ -453,13 +453,17 @@ def _check_complex_src(name: str, x, src) -> None:
                         f"{src_dtype}")
 
 
-def repeat_interleave(input: Tensor, repeats=None, dim: int | None = None, *,
+def repeat_interleave(input: Tensor | None = None, repeats=None, dim: int | None = None, *,
                       output_size: int | None = None) -> Tensor:
     """torch.repeat_interleave: each value along dim repeated ``repeats`` times in place
     ([a, b] -> [a, a, b, b]); repeats an int or one count per position (a 1-D integer array);
     dim None works on the flattened x. index_select with a repeated index, so repeats add up in
-    backward. Without repeats, x holds the counts of 0, 1, 2, ... ([2, 0, 1] -> [0, 0, 2]).
-    ``output_size``, the result's length along dim, is checked."""
+    backward. Without repeats, x holds the counts of 0, 1, 2, ... ([2, 0, 1] -> [0, 0, 2]), as
+    does ``repeats=`` alone (torch's one-argument overload's keyword)."""
+    if input is None:
+        if repeats is None:
+            raise TypeError("repeat_interleave() missing required argument 'repeats'")
+        input, repeats = repeats, None  # noqa: A001
     if repeats is None:
         counts = _index_array("repeat_interleave", input, "repeats")
         if counts.ndim != 1:
@@ -687,25 +691,25 @@ def take(input: Tensor, index) -> Tensor:
     return GetItem(index % max(size, 1), "TakeBackward0")(reshape(input, (size,)))
 
 
-def put(x: Tensor, index, source: Tensor, accumulate: bool = False) -> Tensor:
-    """torch.put (out of place): x flattened, source's elements written (or with accumulate,
+def put(input: Tensor, index, source: Tensor, accumulate: bool = False) -> Tensor:
+    """torch.put (out of place): input flattened, source's elements written (or with accumulate,
     added) at ``index``, reshaped back;  dx = g where nothing was written (everywhere with
     accumulate), dsource = g at its positions."""
     if isinstance(index, Tensor) and index.dtype != np.int64:
         raise IndexDtypeError(f"put_(): Expected a long tensor for index, got {index.dtype}")
     index = _index_array("put", index).reshape(-1)
-    _check_source("put", x, source)
-    size = _data(x).size
+    _check_source("put", input, source)
+    size = _data(input).size
     if index.size != _data(source).size:
         raise IndexShapeError(f"put: index has {index.size} elements and source "
                          f"{_data(source).size}; they must match")
     if index.size and (index.min() < -size or index.max() >= size):
         raise IndexError(f"put: index out of range for a tensor of {size} elements")
     index = index % max(size, 1)
-    flat, values = reshape(x, (size,)), reshape(source, (index.size,))
+    flat, values = reshape(input, (size,)), reshape(source, (index.size,))
     out = (_scatter_add(flat, 0, index, values, wide=False) if accumulate  # index_put's adds
            else scatter(flat, 0, index, values))
-    return _named(reshape(out, x.shape), "PutBackward0")
+    return _named(reshape(out, input.shape), "PutBackward0")
 
 
 def _along(name: str, x, dim, index, shape):
@@ -796,26 +800,26 @@ def index_copy(input: Tensor, dim: int, index, source: Tensor) -> Tensor:
     return _named(scatter(input, dim, full, source), "IndexCopyBackward0")
 
 
-def index_fill(x: Tensor, dim: int, index, value) -> Tensor:
-    """torch.index_fill (out of place): x with the slices index[i] of dim set to value; index
+def index_fill(input: Tensor, dim: int, index, value) -> Tensor:
+    """torch.index_fill (out of place): input with the slices index[i] of dim set to value; index
     int64, negative positions counted from the end (unlike index_add/index_copy), a 0-d x read
-    as one element."""
-    dim = check_dim("index_fill", dim, x.ndim, scalar_ok=True)
+    as one element (the first argument is torch's ``input``)."""
+    dim = check_dim("index_fill", dim, input.ndim, scalar_ok=True)
     if isinstance(index, Tensor) and index.dtype != np.int64:  # a float index too: IndexError
         raise IndexError("index_fill_(): Expected dtype int64 for index.")
     index = _index_array("index_fill", index)
     if index.dtype != np.int64:
         raise IndexError("index_fill_(): Expected dtype int64 for index.")
     name = f"IndexFillBackward{int(isinstance(value, Tensor))}"  # a number's, a tensor's
-    if not x.ndim:
-        return _named(reshape(index_fill(reshape(x, (1,)), 0, index, value), ()), name)
-    size = x.shape[dim]
+    if not input.ndim:
+        return _named(reshape(index_fill(reshape(input, (1,)), 0, index, value), ()), name)
+    size = input.shape[dim]
     if index.size and (index.min() < -size or index.max() >= size):
         bad = index.min() if index.min() < -size else index.max()
         raise IndexError(f"index_fill: index {bad} is out of bounds for dimension {dim} with "
                          f"size {size}")
     index = np.where(index < 0, index + size, index)
-    shape = list(x.shape)
+    shape = list(input.shape)
     shape[dim] = len(_index_array("index_fill", index).reshape(-1))
     if isinstance(value, Tensor):  # a 0-d tensor's value, as torch's index_fill(Tensor value)
         if value.ndim:
@@ -825,36 +829,37 @@ def index_fill(x: Tensor, dim: int, index, value) -> Tensor:
             # each counted once however often the index repeats it (torch's)
             index = np.unique(index)
             shape[dim] = index.size
-            dim, full = _along("index_fill", x, dim, index, tuple(shape))
-            value = value if value.dtype == x.dtype else value.to(x.dtype)
-            return _named(scatter(x, dim, full, expand(value, tuple(shape))), name)
+            dim, full = _along("index_fill", input, dim, index, tuple(shape))
+            value = value if value.dtype == input.dtype else value.to(input.dtype)
+            return _named(scatter(input, dim, full, expand(value, tuple(shape))), name)
         value = value.item()
-    dim, full = _along("index_fill", x, dim, index, tuple(shape))
+    dim, full = _along("index_fill", input, dim, index, tuple(shape))
     if isinstance(value, (bool, np.bool_)):  # torch's True / False: 1 / 0 of x's dtype
         value = int(value)
-    return _named(scatter(x, dim, full, value=value), name)
+    return _named(scatter(input, dim, full, value=value), name)
 
 
-def masked_scatter(x: Tensor, mask, source: Tensor) -> Tensor:
-    """torch.masked_scatter (out of place): where mask holds, x takes source's elements in
-    order (row-major); x and mask broadcast together (a mask with more axes makes a larger
+def masked_scatter(input: Tensor, mask, source: Tensor) -> Tensor:
+    """torch.masked_scatter (out of place): where mask holds, input takes source's elements in
+    order (row-major); input and mask broadcast together (a mask with more axes makes a larger
     result, as torch's; the in-place form refuses it)."""
     mask = _mask_array("masked_scatter", mask)
     try:
-        shape = np.broadcast_shapes(mask.shape, tuple(x.shape))
+        shape = np.broadcast_shapes(mask.shape, tuple(input.shape))
     except ValueError as err:  # numpy's text, as torch's RuntimeError too
         raise ShapeError(str(err)) from None
-    if shape != tuple(x.shape):
-        x = expand(x, shape)
+    if shape != tuple(input.shape):
+        input = expand(input, shape)
     mask = np.broadcast_to(mask, shape)
-    _check_source("masked_scatter", x, source)
+    _check_source("masked_scatter", input, source)
     count = int(mask.sum())
     if _data(source).size < count:
         raise ArgError(f"masked_scatter: source has {_data(source).size} elements, the mask "
                        f"selects {count}")
     positions = np.flatnonzero(mask)
     values = reshape(source, (_data(source).size,))[:count]
-    return _named(reshape(scatter(reshape(x, (x.data.size,)), 0, positions, values), x.shape),
+    flat = reshape(input, (input.data.size,))
+    return _named(reshape(scatter(flat, 0, positions, values), input.shape),
                   "MaskedScatterBackward0")
 
 
@@ -1079,12 +1084,12 @@ def index_reduce(input: Tensor, dim: int, index, source, reduce: str, *,
                                  include_self=include_self), "IndexReduceBackward0")
 
 
-def index_put(x: Tensor, indices, values, accumulate: bool = False) -> Tensor:
-    """torch.index_put (out of place): x with x[indices] = values (``indices`` a tuple of index
-    tensors, as x[indices] reads), or with accumulate added (repeats add up). A None among
-    the indices is an IndexNoneError, torch's TypeError (its signature takes tensors only;
-    dlpy also takes lists and arrays); values that are not a Tensor, or an accumulate that is
-    not a bool, are torch's TypeError."""
+def index_put(input: Tensor, indices, values, accumulate: bool = False) -> Tensor:
+    """torch.index_put (out of place): input with input[indices] = values (``indices`` a tuple
+    of index tensors, as input[indices] reads), or with accumulate added (repeats add up). A
+    None among the indices is an IndexNoneError, torch's TypeError (its signature takes tensors
+    only; dlpy also takes lists and arrays); values that are not a Tensor, or an accumulate
+    that is not a bool, are torch's TypeError."""
     if not isinstance(values, Tensor):
         raise TypeError(f"index_put: argument 'values' must be Tensor, not "
                         f"{type(values).__name__}")
@@ -1099,16 +1104,16 @@ def index_put(x: Tensor, indices, values, accumulate: bool = False) -> Tensor:
             raise IndexNoneError(f"index_put: expected Tensor as element {k} of indices, but got "
                             "NoneType")
     index = tuple(np.asarray(i.data if isinstance(i, Tensor) else i) for i in indices)
-    shape = _shape_of(x)
+    shape = _shape_of(input)
     try:
         positions = np.arange(int(np.prod(shape))).reshape(shape)[index]
     except (IndexError, TypeError, ValueError) as err:
         raise IndexError(f"index_put: indices are invalid for shape {shape}: {err}") from None
-    _check_source("index_put", x, values)
+    _check_source("index_put", input, values)
     values = expanded_to(values, positions.shape,
                          f"index_put: values of shape {values.shape} do not broadcast to "
                          f"x[indices]'s shape {positions.shape}")
-    return _named(put(x, positions, values, accumulate=accumulate), "IndexPutBackward0")
+    return _named(put(input, positions, values, accumulate=accumulate), "IndexPutBackward0")
 
 
 def expanded_to(value: Tensor, shape: tuple[int, ...], message: str) -> Tensor:

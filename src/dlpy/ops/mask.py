@@ -11,7 +11,7 @@ from dlpy.node_names import edges, rename
 from dlpy.ops import ArgDtypeError, ArgError
 from dlpy.ops import promotion as _promotion
 from dlpy.random import get_rng
-from dlpy.tensor import Op, ShapeError, Tensor, as_array, is_floating_dtype
+from dlpy.tensor import Op, ShapeError, Tensor, as_array, is_floating_dtype, row_major
 
 
 class Where(Op):
@@ -23,6 +23,14 @@ class Where(Op):
 
     def __init__(self, condition):
         self.condition = condition
+
+    def pack_order(self, inputs):
+        """torch's node saves the condition (saved_tensors_hooks packs it; unpack gives the
+        one backward reads)."""
+        return ["condition"]
+
+    def saved_array(self, what):
+        return np.asarray(self.condition)
 
     def forward(self, a, b):
         condition = self.condition
@@ -96,9 +104,9 @@ def where(condition, input=_ONLY_CONDITION, other=_ONLY_CONDITION):
     return Where(condition)(input, other)
 
 
-def masked_fill(x, mask, value):
-    """x with value wherever mask (broadcast to x's shape) is True."""
-    x_shape = np.shape(x.data if isinstance(x, Tensor) else x)
+def masked_fill(input, mask, value):
+    """input with value wherever mask (broadcast to input's shape) is True."""
+    x_shape = np.shape(input.data if isinstance(input, Tensor) else input)
     mask_shape = np.shape(mask.data if isinstance(mask, Tensor) else mask)
     try:  # out of place, torch broadcasts x and mask together (masked_fill_ keeps x's shape)
         np.broadcast_shapes(mask_shape, x_shape)
@@ -108,26 +116,29 @@ def masked_fill(x, mask, value):
     if isinstance(value, Tensor) and value.ndim:
         raise ArgError(f"masked_fill: only a 0-dimensional value tensor is supported, got "
                          f"shape {tuple(value.shape)}")
-    if isinstance(x, Tensor) and x.data.itemsize == 1:  # float8: torch refuses
-        check_float8("masked_fill", x.data)
-    if isinstance(x, Tensor) and x.data.dtype.kind in "biuf":  # a complex value: real part
-        value = _real_value("masked_fill", value, x.data.dtype)
-    if isinstance(x, Tensor) and isinstance(value, (bool, int, float, np.number)) \
-            and x.data.dtype.kind in "biu":  # the value in x's dtype, as torch's
-        _check_fits("masked_fill", value, x.data.dtype)
-        value = np.array(value).astype(x.data.dtype)
-    elif isinstance(x, Tensor) and isinstance(value, (int, float, np.number)) \
-            and is_floating_dtype(x.data.dtype):
-        _check_fits("masked_fill", value, x.data.dtype)
-    if isinstance(x, Tensor) and isinstance(value, Tensor) and value.dtype != x.dtype:
+    if isinstance(input, Tensor) and input.data.itemsize == 1:  # float8: torch refuses
+        check_float8("masked_fill", input.data)
+    if isinstance(input, Tensor) and input.data.dtype.kind in "biuf":  # a complex value: real part
+        value = _real_value("masked_fill", value, input.data.dtype)
+    if isinstance(input, Tensor) and isinstance(value, (bool, int, float, np.number)) \
+            and input.data.dtype.kind in "biu":  # the value in x's dtype, as torch's
+        _check_fits("masked_fill", value, input.data.dtype)
+        value = np.array(value).astype(input.data.dtype)
+    elif isinstance(input, Tensor) and isinstance(value, (int, float, np.number)) \
+            and is_floating_dtype(input.data.dtype):
+        _check_fits("masked_fill", value, input.data.dtype)
+    if isinstance(input, Tensor) and isinstance(value, Tensor) and value.dtype != input.dtype:
         from dlpy.ops.arithmetic import cast  # the result keeps x's dtype, as torch's
 
-        value = cast(value, x.dtype)
+        value = cast(value, input.dtype)
     if (mask.dtype if isinstance(mask, Tensor) else np.asarray(mask).dtype) != np.bool_:
         raise ArgDtypeError("masked_fill: the mask must be boolean (torch's masked_fill takes "
                             "no uint8 mask, where does)")
     named = isinstance(value, Tensor)  # torch's node for a tensor value: MaskedFillBackward1
-    out = where(mask, value, x)
+    out = where(mask, value, input)
+    # torch fills a row-major clone of x (broadcast with mask): its result's strides
+    if type(out.data) is np.ndarray:  # (under vmap a batched array: laid out by its rule)
+        out.data = row_major(out.data)
     if type(out.op) is Where:  # (renamed, not node_name: free() would drop that)
         rename(out.op, f"MaskedFillBackward{int(named)}")
         if len(out.op.inputs) == 2:  # torch's edges: x's, then a tensor value's (a number has
@@ -204,7 +215,7 @@ def _check_floating(name, x):
                             f"values are scaled by 1 / (1 - p)), got {dtype}")
 
 
-def dropout(input, p=0.5, training=True, inplace=False, rng=None):
+def dropout(input, p=0.5, training=True, inplace=False, *, rng=None):
     """Zero each element with probability p and scale the rest by 1/(1-p) (p = 1: all zeros);
     identity when not training or p == 0; ``inplace`` changes x and returns it, as torch's.
     rng: a numpy Generator (None: the default one, dlpy.manual_seed)."""
@@ -240,7 +251,7 @@ def _channel_dropout(name, x, p, training, inplace, rng, batched=True):
                     lambda generator: (generator.random(mask_shape) >= p) / (1.0 - p))
 
 
-def dropout1d(input, p=0.5, training=True, inplace=False, rng=None):
+def dropout1d(input, p=0.5, training=True, inplace=False, *, rng=None):
     """Zero whole channels of x (N, C, L) or unbatched (C, L) with probability p, scaling the
     rest by 1 / (1 - p); identity when not training or p == 0."""
     shape = np.shape(as_array(input))
@@ -250,7 +261,7 @@ def dropout1d(input, p=0.5, training=True, inplace=False, rng=None):
     return _channel_dropout("dropout1d", input, p, training, inplace, rng, len(shape) == 3)
 
 
-def dropout2d(input, p=0.5, training=True, inplace=False, rng=None):
+def dropout2d(input, p=0.5, training=True, inplace=False, *, rng=None):
     """Zero whole channels of x (N, C, H, W) with probability p, scaling the rest by
     1 / (1 - p); identity when not training or p == 0. A 3D input is read as (N, C, L), as
     torch 2.13's dropout2d does (with a warning): use dropout1d for that, or add a batch axis
@@ -271,7 +282,7 @@ def dropout2d(input, p=0.5, training=True, inplace=False, rng=None):
     return _channel_dropout("dropout2d", input, p, training, inplace, rng)
 
 
-def dropout3d(input, p=0.5, training=True, inplace=False, rng=None):
+def dropout3d(input, p=0.5, training=True, inplace=False, *, rng=None):
     """Zero whole channels of x (N, C, D, H, W) or unbatched (C, D, H, W) with probability p,
     scaling the rest by 1 / (1 - p); identity when not training or p == 0. Other ranks warn
     and are read as unbatched (per entry of the first axis), as torch's."""
@@ -290,7 +301,7 @@ def dropout3d(input, p=0.5, training=True, inplace=False, rng=None):
 _ALPHA_PRIME = 1.7580993408473766
 
 
-def alpha_dropout(input, p=0.5, training=False, inplace=False, rng=None):
+def alpha_dropout(input, p=0.5, training=False, inplace=False, *, rng=None):
     """Alpha dropout (for SELU networks), as torch's: each element dropped with probability p is
     set to -1.7580993408473766 (SELU's floor), then y = a * (kept or floor) + b with
     a = 1 / sqrt((alpha'^2 p + 1)(1 - p)) and b = a * alpha' * p, so that a zero-mean,
@@ -306,7 +317,8 @@ def alpha_dropout(input, p=0.5, training=False, inplace=False, rng=None):
         if not isinstance(input, Tensor):
             raise TypeError(f"alpha_dropout: inplace=True needs a Tensor, got "
                             f"{type(input).__name__}")
-        return input._in_place("alpha_dropout_", lambda t: alpha_dropout(t, p, True, False, rng))
+        return input._in_place("alpha_dropout_",
+                               lambda t: alpha_dropout(t, p, True, False, rng=rng))
     if p == 1:
         return Dropout(np.zeros((), np.float64))(input)
     if not isinstance(input, Tensor):

@@ -25,7 +25,56 @@ class MatMul(Op):
 
     float8_ok = True  # torch's mm and linear run on float8 (amp/dtypes.py's _float8)
     complex_ok = "holomorphic"
-    saves = ((0, 1), (1, 0))  # read by backward (in-place checks, Op.saves)
+    # read by backward (in-place checks, Op.saves), in torch's order (saved_tensors_hooks):
+    # mat2 when self requires grad, then self when mat2 does
+    saves = ((1, 0), (0, 1))
+    unpacked_rebuilds = ("a", "b")  # (saved_tensors_hooks: made again from the unpacked)
+
+    def pack_order(self, inputs):
+        """What torch's node packs (saved_tensors_hooks), by the product matmul runs: dot
+        (self, tensor) and mv (self, vec) their operands, each when the other requires grad;
+        mm (mat2, then self) a vector as a row; a batch of matrices times a matrix or a
+        vector folded into rows; batches both bmm's (mat2, then self) at the broadcast
+        batch, flattened into one axis."""
+        a, b = inputs
+        a_grad, b_grad = a.requires_grad, b.requires_grad
+        if a.ndim <= 2 and b.ndim > 2:
+            return None  # (torch's transposed products: not followed)
+        if b.ndim == 1:  # dot, mv (a batch of matrices folded into rows)
+            return [w for w, keep in ((0 if a.ndim <= 2 else "a_rows", b_grad), (1, a_grad))
+                    if keep]
+        if a.ndim <= 2 or b.ndim == 2:  # mm: a vector as a row, a batch folded into rows
+            first = "a" if a.ndim == 1 else 0 if a.ndim == 2 else "a_rows"
+            return [w for w, keep in ((1, a_grad), (first, b_grad)) if keep]
+        return [w for w, keep in (("b_bmm", a_grad), ("a_bmm", b_grad)) if keep]
+
+    def saved_array(self, what):
+        """The arrays torch's products save (pack_order): a's rows, a and b as bmm's."""
+        a, b = self.a, self.b
+        if what == "a_rows":
+            return _rows(a)
+        if what == "a":
+            return a
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        x = a if what == "a_bmm" else b
+        return np.broadcast_to(x, batch + x.shape[-2:]).reshape((-1,) + x.shape[-2:])
+
+    def use_unpacked(self, what, array):
+        """saved_tensors_hooks: a and b (as forward kept them) from what unpack gave for a
+        derived key (an input itself is put back by the engine)."""
+        if type(what) is int:
+            return
+        a, b = self.inputs[0].shape, self.inputs[1].shape
+        if what == "a":  # the vector as a row, as torch's mm gets it
+            self.a = array
+        elif what == "a_rows":
+            self.a = np.reshape(array, a)
+        else:
+            batch = tuple(np.broadcast_shapes(a[:-2], b[:-2]))
+            if what == "a_bmm":
+                self.a = np.reshape(array, batch + a[-2:])
+            else:
+                self.b = np.reshape(array, batch + b[-2:])
 
     def forward(self, a, b):
         if a.dtype.kind == "b" and b.dtype.kind == "b":
@@ -55,7 +104,7 @@ class MatMul(Op):
             if self.a_vector:
                 a_grad = a_grad[..., 0, :]
         if self.inputs[1].requires_grad:
-            if b.ndim == 2 and a.ndim > 2:
+            if a.ndim > 2 and max(self.inputs[1].ndim, 2) == 2:  # (b: None if not read)
                 # a (..., m, k) @ b (k, n): fold the batch into the rows, one GEMM
                 b_grad = _rows(a).T @ _rows(g)
             else:
@@ -105,6 +154,29 @@ class Linear(Op):
     float8_ok = True  # torch's mm and linear run on float8 (amp/dtypes.py's _float8)
     complex_ok = "holomorphic"
     saves = ((0, 1), (1, 0))  # read by backward (in-place checks, Op.saves)
+    unpacked_rebuilds = ("x", "weight")  # (saved_tensors_hooks: made again from the unpacked)
+
+    def pack_order(self, inputs):
+        """What torch's node packs (saved_tensors_hooks): x (its rows: a vector as one, a
+        batch folded) when the weight requires grad and weight.t() when x does; in that
+        order for addmm (a bias, with x of at most 2 axes or contiguous), the other way
+        round for mm (no bias, or torch's matmul then add)."""
+        x, weight = inputs[0], inputs[1]
+        rows = (0 if x.ndim == 2 else "x_rows", weight.requires_grad)
+        weight_t = ("weight_t", x.requires_grad)
+        fused = len(inputs) > 2 and (x.ndim <= 2 or x.data.flags.c_contiguous)
+        return [w for w, keep in ((rows, weight_t) if fused else (weight_t, rows)) if keep]
+
+    def saved_array(self, what):
+        """weight.t(), or x's rows (pack_order)."""
+        return self.weight.T if what == "weight_t" else _rows(np.atleast_2d(self.x))
+
+    def use_unpacked(self, what, array):
+        """saved_tensors_hooks: x and the weight (as forward kept them) from what unpack gave."""
+        if what == "weight_t":
+            self.weight = np.swapaxes(array, -1, -2)
+        else:
+            self.x = np.reshape(array, self.inputs[0].shape)
 
     def complex_forward(self, x, weight, bias=None):
         self.x, self.weight = x, weight

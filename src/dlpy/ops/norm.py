@@ -23,9 +23,40 @@ class LayerNorm(Op):
     # backward reads x (create_graph recomputes from it) and the weight, never y or the
     # bias: an in-place activation after the norm is fine, as in torch
     saves = (0, 1)
+    unpacked_rebuilds = ("xhat", "inv_std", "weight")  # (saved_tensors_hooks)
 
     def __init__(self, eps):
         self.eps = eps
+
+    def pack_order(self, inputs):
+        """torch's NativeLayerNormBackward0 packs (saved_tensors_hooks) the bias, the input,
+        the weight (those given), then the mean and 1/std, (..., 1) each."""
+        given = {2: len(inputs) > 2, 0: True, 1: len(inputs) > 1}
+        return [w for w in (2, 0, 1) if given[w]] + ["mean", "rstd"]
+
+    def saved_array(self, what):
+        """The mean (from the input, as forward's) or 1/std of each row."""
+        if what == "rstd":
+            return self.inv_std
+        x = np.ascontiguousarray(self.inputs[0].data)
+        d = x.shape[-1]
+        return (x @ np.full(d, 1.0 / max(d, 1), dtype=x.dtype))[..., None]
+
+    def use_unpacked(self, what, array):
+        """saved_tensors_hooks: the weight, and xhat from the unpacked input, mean and
+        1/std (after the last of them)."""
+        if what == 0:
+            self._x = array
+            if len(self.inputs) == 1:
+                self.weight = None
+        elif what == 1:
+            self.weight = array
+        elif what == "mean":
+            self._mean = array
+        elif what == "rstd":
+            self.inv_std = array
+            self.xhat = (self._x - self._mean) * array
+            del self._x, self._mean
 
     def forward(self, x, weight=None, bias=None):
         if x.dtype.kind != "f":

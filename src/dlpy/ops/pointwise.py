@@ -10,15 +10,17 @@ from typing import NamedTuple
 import numpy as np
 
 from dlpy.amp.dtypes import check_float8
+from dlpy.layouts import follows_inputs, laid_as_inputs, laid_result
 from dlpy.ops import ArgDtypeError, ArgError, NoKernelError, real_number
 from dlpy.ops import complex as _complex
 from dlpy.ops import promotion as _promotion
 from dlpy.ops.activation import _erf, _erf_float32, _erfc, _erfc_float32
 from dlpy.ops.mask import where
 from dlpy.return_types import structseq_repr
-from dlpy.tensor import IntegerDivisionError, Op, ShapeError, Tensor
+from dlpy.tensor import IntegerDivisionError, Op, ShapeError, Tensor, row_major
 
 
+@follows_inputs
 class Sin(Op):
     """y = sin(x);  dx = g * cos(x)."""
 
@@ -36,6 +38,7 @@ class Sin(Op):
         return (grad_output * self.inputs[0].cos(),)
 
 
+@follows_inputs
 class Cos(Op):
     """y = cos(x);  dx = -g * sin(x)."""
 
@@ -53,6 +56,7 @@ class Cos(Op):
         return (-grad_output * self.inputs[0].sin(),)
 
 
+@follows_inputs
 class Tan(Op):
     """y = tan(x);  dx = g * (1 + y^2)."""
 
@@ -69,6 +73,7 @@ class Tan(Op):
         return (grad_output * (1 + output * output),)
 
 
+@follows_inputs
 class _OfInput(Op):
     """An element-wise op whose derivative is a function of x alone: ``forward`` saves x,
     ``derivative(x, lib)`` gives dy/dx from numpy (``lib`` np) or from recorded ops (``lib``
@@ -168,6 +173,7 @@ class Cosh(_OfInput):
         return x.sinh() if isinstance(x, Tensor) else np.sinh(x)
 
 
+@follows_inputs
 class Atan2(Op):
     """z = atan2(y, x), the angle of the point (x, y);  dy = g x / r^2, dx = -g y / r^2 with
     r^2 = x^2 + y^2, and 0 where r^2 is 0 (as PyTorch)."""
@@ -202,6 +208,7 @@ def _half_density(x: np.ndarray, grad_output: np.ndarray, scale: float) -> np.nd
     return _scaled(np.exp(-(x * x)), scale) * grad_output
 
 
+@follows_inputs
 class Erf(Op):
     """y = erf(x) (float32: tanh(x P(x^2)) in float64; otherwise in float64 by Cody's rational
     approximations);  dx = g * 2 / sqrt(pi) * exp(-x^2)."""
@@ -230,6 +237,7 @@ class Erf(Op):
         return (grad_output * (2 / math.sqrt(math.pi)) * (-x * x).exp(),)
 
 
+@follows_inputs
 class Erfc(Op):
     """y = erfc(x) = 1 - erf(x), computed in float64 to about 1e-15 relative (so its upper tail
     is not the 0 of 1 - erf);  dx = -g * 2 / sqrt(pi) * exp(-x^2)."""
@@ -260,6 +268,7 @@ class Erfc(Op):
         return (grad_output * (-2 / math.sqrt(math.pi)) * (-x * x).exp(),)
 
 
+@follows_inputs
 class Log1p(Op):
     """y = log(1 + x), accurate for small x;  dx = g / (1 + x)."""
 
@@ -276,6 +285,7 @@ class Log1p(Op):
         return (grad_output / (1 + self.inputs[0]),)
 
 
+@follows_inputs
 class Expm1(Op):
     """y = exp(x) - 1, accurate for small x;  dx = g * (y + 1)."""
 
@@ -292,6 +302,7 @@ class Expm1(Op):
         return (grad_output * (output + 1),)
 
 
+@follows_inputs
 class Exp2(Op):
     """y = 2^x (exact at integers, unlike exp(x log 2) in float32);  dx = g * y * log(2)."""
 
@@ -321,6 +332,7 @@ _STEP_KERNELS = {"sign": "sign_cpu", "floor": "floor_vml_cpu", "ceil": "ceil_vml
                  "round": "round_vml_cpu", "trunc": "trunc_vml_cpu"}
 
 
+@follows_inputs
 class Step(Op):
     """y = a piecewise-constant function of x (sign, floor, ceil, round);  dx = 0 everywhere, as
     PyTorch (the jumps have no gradient either)."""
@@ -350,6 +362,7 @@ class Step(Op):
         return f"Step({self.function.__name__})"
 
 
+@follows_inputs
 class Maximum(Op):
     """y = max(a, b) element-wise (broadcast);  the gradient goes to the larger input, and half
     to each where a == b (PyTorch's rule). ``Maximum(smaller=True)`` is minimum."""
@@ -567,6 +580,7 @@ def _as_tensor(value, like=None) -> Tensor:
     return Tensor(np.asarray(value, dtype=dtype))
 
 
+@follows_inputs
 class Modulo(Op):
     """z = a - q * b: fmod (q = trunc(a / b), C's %) or remainder (q = floor_divide(a, b),
     Python's % and torch's div(rounding_mode="floor"), exact where floor(a / b) is not);
@@ -681,6 +695,7 @@ def _remainder(a, b):
     return r
 
 
+@follows_inputs
 class Copysign(Op):
     """z = |a| with the sign bit of b (-0.0 counts as negative);  da = g * z / a, 0 at a == 0;
     db = 0 (a zero gradient, as PyTorch's)."""
@@ -723,6 +738,7 @@ def _no_integers(name: str, *operands) -> None:
                                   "tensors, as torch (make one of them floating first)")
 
 
+@follows_inputs
 class Hypot(Op):
     """z = sqrt(a^2 + b^2) without overflow (inf where either is inf, even with a nan);
     da = g * a / z, db = g * b / z (PyTorch's formula)."""
@@ -752,6 +768,7 @@ def hypot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - torch's names
     return Hypot()(_as_tensor(a, _as_tensor(b)), b)
 
 
+@follows_inputs
 class LogAddExp(Op):
     """z = log(exp(a) + exp(b)) (base e, or log2(2^a + 2^b) with base 2) as torch's kernel:
     max(a, b) + log1p(exp(-|a - b|)), a itself where a == b is infinite; da = g / (1 +
@@ -814,6 +831,7 @@ def logaddexp2(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - torch's 
     return _torch_node(_logaddexp("logaddexp2", input, other, 2.0), "Logaddexp2Backward0")
 
 
+@follows_inputs
 class Logit(Op):
     """y = log(x / (1 - x)), x first clamped to [eps, 1 - eps] when eps >= 0 is given;
     dx = g / (x (1 - x)), 0 where the clamp cut x, nan outside [0, 1] without a clamp (torch's
@@ -862,6 +880,7 @@ def logit(input: Tensor, eps: float | None = None) -> Tensor:
     return Logit(eps)(_promotion.floating(input))
 
 
+@follows_inputs
 class Sinc(Op):
     """y = sin(pi x) / (pi x), 1 at x = 0;  dx = g (pi x cos(pi x) - sin(pi x)) / (x x pi), 0
     where x x pi is 0, in torch's order of operations (its float32 rounding near 0)."""
@@ -980,7 +999,7 @@ def heaviside(input: Tensor, values) -> Tensor:  # noqa: A002 - torch's name
         raise RuntimeError("heaviside: x and values must have the same dtype, got "
                            f"{data.dtype} and {values.dtype}, as torch")
     # torch's x == 0 ? values : x > 0 (nan gives 0; numpy's heaviside gives nan)
-    out = np.where(data == 0, values, data > 0).astype(data.dtype)
+    out = laid_as_inputs(np.where(data == 0, values, data > 0).astype(data.dtype), data, values)
     if tracked:
         from dlpy.node_names import named
         from dlpy.ops.indexing import _NoDerivative
@@ -1014,11 +1033,11 @@ def lerp(input: Tensor, end: Tensor, weight) -> Tensor:
         if isinstance(w, complex) and input.data.dtype.kind != "c":
             raise RuntimeError("lerp: a complex weight cannot be converted to the real dtype "
                                f"{input.dtype}, as torch")
-        return _torch_node(input + w * diff if abs(w) < 0.5 else end - diff * (1 - w),
-                           "LerpBackward0")
+        out = input + w * diff if abs(w) < 0.5 else end - diff * (1 - w)
+        return _torch_node(laid_result(out, input, end), "LerpBackward0")  # (start's order)
     small = np.abs(weight.data) < 0.5
-    return _torch_node(where(small, input + weight * diff, end - diff * (1 - weight)),
-                       "LerpBackward1")
+    out = where(small, input + weight * diff, end - diff * (1 - weight))
+    return _torch_node(laid_result(out, input, end, weight), "LerpBackward1")
 
 
 def _drop_numbers(out, *operands):
@@ -1099,8 +1118,8 @@ def nan_to_num(input: Tensor, nan: float = 0.0, posinf: float | None = None,
     fill = np.where(np.isnan(data), nan, np.where(data > 0,
                                                   info.max if posinf is None else posinf,
                                                   info.min if neginf is None else neginf))
-    return _torch_node(where(np.isfinite(data), input, fill.astype(data.dtype)),
-                       "NanToNumBackward0")
+    finite = laid_as_inputs(np.isfinite(data), data)  # (where's order: the mask's, as x's)
+    return _torch_node(where(finite, input, fill.astype(data.dtype)), "NanToNumBackward0")
 
 
 def _replacement(what: str, value) -> float | None:
@@ -1139,17 +1158,18 @@ def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A00
         if tolerance < 0:
             raise RuntimeError(f"isclose: {what} must be greater than or equal to zero, but "
                                f"got {tolerance:g}")
+    operands = a, b  # (the result in their order, as torch's element-wise steps)
     close = a == b
     if equal_nan and a.dtype.kind in "fc":
         close |= np.isnan(a) & np.isnan(b)
     if rtol == 0 and atol == 0:
-        return Tensor(close)
+        return Tensor(laid_as_inputs(close, *operands))
     if a.dtype.kind in "biu":
         a, b = a.astype(np.float32), b.astype(np.float32)
     with np.errstate(invalid="ignore", over="ignore"):
         error = np.abs(a - b)
         close |= np.isfinite(error) & (error <= atol + np.abs(rtol * b))
-    return Tensor(close)
+    return Tensor(laid_as_inputs(close, *operands))
 
 
 def allclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A002
@@ -1170,7 +1190,8 @@ def _logical(name, function, *values) -> Tensor:
     if len(values) == 2:
         _tensor_other(name, values[1])
         _check_broadcast(name, *values)
-    return Tensor(function(*[_data(v) for v in values]))
+    arrays = [_data(v) for v in values]
+    return Tensor(laid_as_inputs(function(*arrays), *arrays))
 
 
 def logical_and(input, other) -> Tensor:  # noqa: A002 - PyTorch's names
@@ -1197,7 +1218,7 @@ def _bitwise(name, function, *values) -> Tensor:
     if function in (np.left_shift, np.right_shift) and arrays[0].dtype.kind == "b" \
             and arrays[1].dtype.kind == "b":  # torch has no bool shift kernel
         raise NotImplementedError(f"{name}: not implemented for bool tensors, as torch")
-    return Tensor(function(*arrays))
+    return Tensor(laid_as_inputs(function(*arrays), *arrays))
 
 
 def bitwise_and(input, other) -> Tensor:  # noqa: A002 - PyTorch's names
@@ -1234,7 +1255,8 @@ def fmax(input, other) -> Tensor:  # noqa: A002 - PyTorch's names
     _check_broadcast("fmax", a, b)
     a, b = _as_tensor(a, _as_tensor(b)), _as_tensor(b, _as_tensor(a))
     _complex.refuse("fmax", a, b)
-    return _torch_node(where((a.data >= b.data) | np.isnan(b.data), a, b), "FmaxBackward0")
+    larger = laid_as_inputs((a.data >= b.data) | np.isnan(b.data), a.data, b.data)
+    return _torch_node(where(larger, a, b), "FmaxBackward0")  # (in torch's order: a's first)
 
 
 def fmin(input, other) -> Tensor:  # noqa: A002 - PyTorch's names
@@ -1243,14 +1265,18 @@ def fmin(input, other) -> Tensor:  # noqa: A002 - PyTorch's names
     _check_broadcast("fmin", a, b)
     a, b = _as_tensor(a, _as_tensor(b)), _as_tensor(b, _as_tensor(a))
     _complex.refuse("fmin", a, b)
-    return _torch_node(where((a.data <= b.data) | np.isnan(b.data), a, b), "FminBackward0")
+    smaller = laid_as_inputs((a.data <= b.data) | np.isnan(b.data), a.data, b.data)
+    return _torch_node(where(smaller, a, b), "FminBackward0")
 
 
+@follows_inputs
 class Pow(Op):
     """z = a ** b, both tensors (broadcast);  da = g * b * a^(b-1), db = g * z * log(a), 0 where
     a == 0 and b >= 0 (PyTorch's choice). Holomorphic for complex a, b (a real b >= 0 there)."""
 
     complex_ok = "holomorphic"
+    # read by backward (in-place checks, Op.saves), in torch's order (saved_tensors_hooks)
+    saves = (1, 0, "output")
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -1309,8 +1335,10 @@ def pow(input, exponent) -> Tensor:  # noqa: A001, A002 - PyTorch's names
         x, exponent = x.astype(dtype), exponent.astype(dtype)
     out = Pow()(x, exponent)  # number ** tensor: torch's pow(Scalar, Tensor), no edge for
     # the number; a tensor base (requiring grad or not): pow(Tensor, Tensor), PowBackward1
-    return _torch_node(out, "PowBackward1") if isinstance(input, Tensor) else _drop_numbers(
-        out, input, exponent)
+    if isinstance(input, Tensor):
+        return _torch_node(out, "PowBackward1")
+    out.data = row_major(out.data)  # torch's pow(Scalar, Tensor): a row-major result
+    return _drop_numbers(out, input, exponent)
 
 
 def _integers(name: str, *values, bools: bool = False) -> list[np.ndarray]:
@@ -1394,6 +1422,7 @@ def frexp(input) -> FrexpResult:
     return FrexpResult(mantissa, Tensor(exponent.astype(np.int32)))
 
 
+@follows_inputs
 class Nextafter(Op):
     """z = the next float after a toward b;  da = g, db = 0 (torch's gradient)."""
 
@@ -1425,12 +1454,14 @@ def signbit(input) -> Tensor:
     """torch.signbit: whether the sign bit is set (True for -0.0), a bool tensor."""
     if isinstance(input, _complex.ComplexTensor):
         raise NoKernelError(f"signbit: complex tensors are not supported, got {input.dtype}")
-    return Tensor(np.signbit(_data(input)))
+    data = _data(input)
+    return Tensor(laid_as_inputs(np.signbit(data), data))
 
 
 def _infinite(test, input) -> Tensor:
     try:
-        return Tensor(test(_data(input)))
+        data = _data(input)
+        return Tensor(laid_as_inputs(test(data), data))
     except TypeError as err:  # numpy's refusal of complex values: torch's RuntimeError
         raise ArgDtypeError(*err.args) from None
 
@@ -1461,6 +1492,7 @@ def sgn(input: Tensor) -> Tensor:
     return _torch_node(sign(input), "SgnBackward0")
 
 
+@follows_inputs
 class FloorDivide(Op):
     """z = floor(a / b) for floats, as torch's div_floor (numpy's floor_divide: the quotient of
     a - fmod(a, b), so inf // 2 is nan and -1 // inf is -1); zero gradients, as torch's."""
@@ -1535,6 +1567,7 @@ def _bessel_i1(x: np.ndarray) -> np.ndarray:
     return out
 
 
+@follows_inputs
 class I0(Op):
     """y = I0(x), the modified Bessel function of order 0;  dx = g * I1(x)."""
 
@@ -1567,6 +1600,7 @@ def polygamma_array(n: int, x) -> np.ndarray:
         return sign * math.exp(math.lgamma(n + 1.0)) * zeta_array(float(n + 1), x)
 
 
+@follows_inputs
 class Polygamma(Op):
     """y = psi^(n)(x);  dx = g * psi^(n+1)(x)."""
 

@@ -128,7 +128,9 @@ class Flip(Op):
         return np.flip(x, self.dims).copy(order="K")
 
     def backward(self, grad_output):
-        return (np.flip(grad_output, self.dims),)
+        # a new array in g's memory order, as torch's flip: never a reversed view (a hook or a
+        # retained .grad would see its negative strides)
+        return (np.flip(grad_output, self.dims).copy(order="K"),)
 
     def backward_graph(self, grad_output, output):
         return (Flip(self.dims)(grad_output),)

@@ -677,11 +677,23 @@ def _values_at(x, axis: int, indices: np.ndarray, keepdims: bool, node_name: str
     return GetItem(tuple(index), node_name)(x)
 
 
-def max(input, dim=None, keepdim=None, *, axis=None, keepdims=None):  # noqa: A001
+def _binary_other(name, dim, keepdim, other):
+    """torch.max / min's binary overload ``(input, other)`` named by keyword: ``other`` in
+    dim's place (with a dim or keepdim too it matches no overload: torch's TypeError)."""
+    if other is None:
+        return dim
+    if dim is not None or keepdim is not None:
+        raise TypeError(f"{name}() received an invalid combination of arguments: other= "
+                        "with dim or keepdim")
+    return other
+
+
+def max(input, dim=None, keepdim=None, *, axis=None, keepdims=None, other=None):  # noqa: A001
     """PyTorch's max: with one int dim (x.max(1), dim=1) or keepdim=, MaxResult(values,
     indices) along it; with axis= (or no axis, or a tuple of axes) the values alone, as
     torch.amax (ties share the gradient); with a tensor in dim's place (``torch.max(a, b)``)
-    the element-wise maximum, as torch's overload."""
+    or as torch's keyword ``other`` the element-wise maximum, as torch's overload."""
+    dim = _binary_other("max", dim, keepdim, other)
     if isinstance(dim, Tensor):
         from dlpy.ops.pointwise import maximum
 
@@ -689,8 +701,10 @@ def max(input, dim=None, keepdim=None, *, axis=None, keepdims=None):  # noqa: A0
     return _extreme("max", Max, input, axis, keepdims, dim, keepdim)
 
 
-def min(input, dim=None, keepdim=None, *, axis=None, keepdims=None):  # noqa: A001
-    """The min, as ``max`` (a tensor in dim's place: the element-wise minimum)."""
+def min(input, dim=None, keepdim=None, *, axis=None, keepdims=None, other=None):  # noqa: A001
+    """The min, as ``max`` (a tensor in dim's place or as ``other``: the element-wise
+    minimum)."""
+    dim = _binary_other("min", dim, keepdim, other)
     if isinstance(dim, Tensor):
         from dlpy.ops.pointwise import minimum
 

@@ -81,10 +81,10 @@ def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A0
                     inverse.reshape(-1), counts, return_inverse, return_counts)
 
 
-def unique_consecutive(x, return_inverse: bool = False, return_counts: bool = False,
+def unique_consecutive(input, return_inverse: bool = False, return_counts: bool = False,
                        dim: int | None = None):
     """torch.unique_consecutive: each run of equal values (slices along dim) kept once."""
-    data = _data(x)
+    data = _data(input)
     if data.itemsize == 1:  # float8: torch refuses
         check_float8("unique", data)
     _refuse_complex("unique_consecutive", data)
@@ -103,7 +103,7 @@ def unique_consecutive(x, return_inverse: bool = False, return_counts: bool = Fa
         values, shape = np.moveaxis(moved[starts], 0, dim), (moved.shape[0],)
     inverse = (np.cumsum(starts) - 1).reshape(shape)
     counts = np.diff(np.append(np.flatnonzero(starts), starts.size))
-    values = _values(values, x, "unique_consecutive", "UniqueConsecutiveBackward0")
+    values = _values(values, input, "unique_consecutive", "UniqueConsecutiveBackward0")
     return _results(values, inverse, counts, return_inverse, return_counts)
 
 

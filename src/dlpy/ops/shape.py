@@ -78,6 +78,24 @@ class GetItem(Op):
         if node_name is not None:
             self.node_name = node_name
 
+    def pack_order(self, inputs):
+        """torch's IndexBackward0 saves the index tensors (ints or a bool mask), one per
+        advanced item, packed by saved_tensors_hooks; a basic index saves none."""
+        items = self.index if type(self.index) is tuple else (self.index,)
+        return [("index", k) for k, item in enumerate(items) if type(item) is np.ndarray]
+
+    def saved_array(self, what):
+        return (self.index if type(self.index) is tuple else (self.index,))[what[1]]
+
+    def use_unpacked(self, what, array):
+        """saved_tensors_hooks: the index item from what unpack gave."""
+        if type(self.index) is tuple:
+            items = list(self.index)
+            items[what[1]] = array
+            self.index = tuple(items)
+        else:
+            self.index = array
+
     def forward(self, x):
         self.shape, self.dtype = x.shape, x.dtype
         out = x[self.index]

@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from dlpy.layouts import follows_inputs
 from dlpy.node_names import rename_scalar_overload
 from dlpy.ops.activation import _erf, _erfc_outer
 from dlpy.ops.mask import where
@@ -373,6 +374,7 @@ def gammainc_grad_a_array(a, x) -> np.ndarray:
     return out.reshape(shape)
 
 
+@follows_inputs
 class Lgamma(Op):
     """y = log |Gamma(x)|;  dx = g * digamma(x)."""
 
@@ -387,6 +389,7 @@ class Lgamma(Op):
         return (grad_output * Digamma()(self.inputs[0]),)
 
 
+@follows_inputs
 class Digamma(Op):
     """y = psi(x) = d/dx lgamma(x);  dx = g * trigamma(x)."""
 
@@ -401,6 +404,7 @@ class Digamma(Op):
         return (grad_output * Trigamma()(self.inputs[0]),)
 
 
+@follows_inputs
 class Trigamma(Op):
     """y = psi'(x), digamma's derivative (torch.polygamma(1, x));  dx = g * psi''(x). For
     digamma's second derivatives; a third raises (no backward_graph)."""
@@ -413,6 +417,7 @@ class Trigamma(Op):
         return (grad_output * tetragamma_array(self.x),)
 
 
+@follows_inputs
 class Xlogy(Op):
     """z = x * log(y), and 0 where x == 0 unless y is nan (torch.xlogy);
     dx = xlogy(g, y), but 0 where x == 0 and y <= 0 (PyTorch's choice where z is not
@@ -445,6 +450,7 @@ class Xlogy(Op):
         return x_grad, y_grad
 
 
+@follows_inputs
 class Erfinv(Op):
     """y = erfinv(x), the inverse of erf on (-1, 1);  dx = g * sqrt(pi) / 2 * exp(y^2)."""
 
@@ -461,6 +467,7 @@ class Erfinv(Op):
         return (grad_output * (math.sqrt(math.pi) / 2) * (output * output).exp(),)
 
 
+@follows_inputs(numpy_order=False)
 class Gammainc(Op):
     """z = P(a, x), the regularized lower incomplete gamma function;
     dx = g * x^(a-1) e^-x / Gamma(a). The gradient of a is not implemented (as PyTorch)."""

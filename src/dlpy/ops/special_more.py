@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from dlpy.layouts import follows_inputs
 from dlpy.node_names import rename_scalar_overload
 from dlpy.ops import NoKernelError
 from dlpy.ops.activation import _erf, _erfc
@@ -416,6 +417,7 @@ def gammaincc_array(a, x):
 
 # ------------------------------------------------------------------------- ops with gradients
 
+@follows_inputs
 class _Unary(Op):
     """y = f(x) computed in float64 by ``kernel`` and cast to x's floating dtype."""
 
@@ -529,6 +531,7 @@ class LogNdtr(_Unary):
         return (grad_output / _SQRT_2PI * np.exp(-(self.y + 0.5 * self.x * self.x)),)
 
 
+@follows_inputs
 class Entr(Op):
     """y = -x log x (0 at 0, -inf below);  dx = -g * (1 + log x)."""
 
@@ -544,6 +547,7 @@ class Entr(Op):
             return (-grad_output * (1 + np.log(self.x)),)
 
 
+@follows_inputs
 class Xlog1py(Op):
     """z = x * log1p(y), 0 where x == 0 unless y is nan (torch.special.xlog1py);
     dx = xlog1py(g, y), 0 where x == 0 and y <= -1;  dy = g * x / (1 + y)."""
@@ -570,6 +574,7 @@ class Xlog1py(Op):
         return x_grad, y_grad
 
 
+@follows_inputs(numpy_order=False)
 class Gammaincc(Op):
     """z = Q(a, x) = 1 - P(a, x);  dx = -g * x^(a-1) e^-x / Gamma(a). The gradient of a is not
     implemented (as PyTorch)."""
@@ -588,6 +593,7 @@ class Gammaincc(Op):
             return None, -grad_output * density
 
 
+@follows_inputs(numpy_order=False)
 class Zeta(Op):
     """z = zeta(x, q), the Hurwitz zeta function;  dq = -g * x * zeta(x + 1, q). The gradient
     of x is not implemented (as PyTorch): backward raises."""

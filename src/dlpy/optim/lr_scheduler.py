@@ -1133,6 +1133,11 @@ class ChainedScheduler(LRScheduler):
             _set_lr(group, lr)
 
 
+class _LRScheduler(LRScheduler):
+    """torch's deprecated name of LRScheduler (old code subclasses it, overriding
+    ``get_lr``): a subclass, as torch's, so its ``__name__`` stays ``_LRScheduler``."""
+
+
 __all__ = ["ChainedScheduler", "ConstantLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts",
            "CyclicLR", "ExponentialLR", "LRScheduler", "LambdaLR", "LinearLR", "MultiStepLR",
            "MultiplicativeLR", "OneCycleLR", "PolynomialLR", "ReduceLROnPlateau",

@@ -71,6 +71,21 @@ class _StateTypeError(AttributeError, TypeError):
     name, and torch's TypeError."""
 
 
+class _RequiredParameter:
+    """The type of ``required``: one object, shown as torch's."""
+
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+# torch.optim.optimizer.required: a default a parameter group must set (``defaults =
+# dict(lr=required)``); a group leaving it out is a ValueError, as torch's
+required = _RequiredParameter()
+
+# torch.optim.optimizer.ParamsT: what an optimiser's ``params`` may be (an annotation)
+ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]] | Iterable[tuple[str, Tensor]]
+
+
 def torch_layout_default(torch_layout: bool | None) -> bool:
     """``state_dict(torch_layout=None)``: PyTorch's layout while dlpy.compat is installed."""
     if torch_layout is not None:
@@ -266,6 +281,10 @@ class Optimizer:
                           "github.com/pytorch/pytorch/issues/40967 for more information",
                           stacklevel=3)
         public = self.__dict__.get("_public_defaults") or {}  # (as the user may have set)
+        for key, value in self._defaults.items():
+            if public.get(key, value) is required and key not in group:
+                raise ValueError("parameter group didn't specify a value of required "
+                                 f"optimization parameter {key}")
         settings = {**{k: public.get(k, v) for k, v in self._defaults.items()},
                     **{k: v for k, v in group.items() if k != "params"}}
         # torch takes one-element Tensors (lr, betas, weight_decay, momentum...) and keeps
@@ -285,7 +304,10 @@ class Optimizer:
         self.state.extend({} for _ in params)
 
     def _check_group(self, settings: dict[str, Any]) -> dict[str, Any]:
-        """Validate and normalise one group's settings (subclasses add theirs)."""
+        """Validate and normalise one group's settings (subclasses add theirs); a user's
+        optimiser may have no ``lr`` (torch's base class checks none)."""
+        if "lr" not in settings:
+            return settings
         _check_hyper(type(self).__name__, lr=settings["lr"])
         return {**settings, "lr": _num(settings["lr"])}
 

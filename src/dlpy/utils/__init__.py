@@ -9,7 +9,8 @@ import weakref
 
 from dlpy.utils import checkpoint
 
-_LAZY = ("_pytree", "benchmark", "dlpack", "flop_counter", "hooks", "module_tracker")
+_LAZY = ("_pytree", "_python_dispatch", "benchmark", "dlpack", "flop_counter", "hooks",
+         "module_tracker")
 __all__ = ["benchmark", "checkpoint", "dlpack", "flop_counter", "hooks", "module_tracker",
            "swap_tensors"]
 
@@ -63,6 +64,24 @@ def swap_tensors(t1, t2) -> None:
     for base in bases.values():
         base._views = [weakref.ref(other[id(ref())]) if id(ref()) in other else ref
                        for ref in base._views]
+
+
+def set_module(obj, mod: str) -> None:
+    """torch.utils.set_module: set ``obj.__module__`` to ``mod`` (for nicer printing); ``mod``
+    must be a string (TypeError otherwise, as torch's)."""
+    if not isinstance(mod, str):
+        raise TypeError("The mod argument should be a string")
+    obj.__module__ = mod
+
+
+__all__ += ["set_module"]
+_LAZY += ("collect_env", "deterministic")
+
+
+def __dir__() -> list[str]:
+    """The module's names and the submodules imported on first use (as torch's dir lists
+    them)."""
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def __getattr__(name: str):

@@ -33,8 +33,14 @@ from dlpy.random import default_generator
 from dlpy.tensor import Op, Tensor, _backpropagate, enable_grad, is_grad_enabled, no_grad
 from dlpy.utils._pytree import tree_leaves, tree_structure, tree_unflatten
 
-__all__ = ["CheckpointPolicy", "SelectiveCheckpointContext", "checkpoint", "checkpoint_sequential",
-           "create_selective_checkpoint_contexts", "set_checkpoint_early_stop"]
+__all__ = ["CheckpointError", "CheckpointPolicy", "SelectiveCheckpointContext", "checkpoint",
+           "checkpoint_sequential", "create_selective_checkpoint_contexts",
+           "set_checkpoint_early_stop"]
+
+
+class CheckpointError(RuntimeError):
+    """torch.utils.checkpoint.CheckpointError: the recomputation during backward did not
+    match the forward (an output's shape or dtype changed; determinism_check="default")."""
 
 
 class Checkpoint(Op):
@@ -108,7 +114,7 @@ class Checkpoint(Op):
                 raise RuntimeError(f"checkpoint: the recomputed {_name(self.function)} "
                                    f"returned no tensor at output {position}")
             if self.check and (out.shape != shape or out.dtype != dtype):
-                raise RuntimeError(
+                raise CheckpointError(
                     f"checkpoint: recomputing {_name(self.function)} gave output {position} "
                     f"of shape {out.shape} {out.dtype}, the forward {shape} {dtype}; the "
                     "function must do the same thing both times"

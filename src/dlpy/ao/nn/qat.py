@@ -56,11 +56,11 @@ class Linear(_QATMixin, nn.Linear):
     def _like(cls, layer, qconfig):
         return cls(layer.in_features, layer.out_features, layer.bias is not None, qconfig)
 
-    def forward(self, x):
-        if x.shape[-1:] != (self.in_features,):
+    def forward(self, input):
+        if input.shape[-1:] != (self.in_features,):
             raise ValueError(f"{type(self).__name__}: expected input (..., {self.in_features}), "
-                             f"got {x.shape}")
-        out = F.linear(x, self.weight_fake_quant(self.weight), self.bias)
+                             f"got {input.shape}")
+        out = F.linear(input, self.weight_fake_quant(self.weight), self.bias)
         return F.relu(out) if self.fused else out
 
 
@@ -86,13 +86,13 @@ class Conv2d(_QATMixin, nn.Conv2d):
                    layer.padding, layer.dilation, layer.groups, layer.bias is not None,
                    layer.padding_mode, qconfig)
 
-    def forward(self, x):
+    def forward(self, input):
         weight = self.weight_fake_quant(self.weight)
         if self.padding_mode != "zeros":
-            x = F.pad(x, self._reversed_padding_repeated_twice, self.padding_mode)
-            out = F.conv2d(x, weight, self.bias, self.stride, 0, self.dilation, self.groups)
+            input = F.pad(input, self._reversed_padding_repeated_twice, self.padding_mode)
+            out = F.conv2d(input, weight, self.bias, self.stride, 0, self.dilation, self.groups)
         else:
-            out = F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation,
+            out = F.conv2d(input, weight, self.bias, self.stride, self.padding, self.dilation,
                            self.groups)
         return F.relu(out) if self.fused else out
 

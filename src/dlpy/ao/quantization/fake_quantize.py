@@ -321,18 +321,18 @@ class FakeQuantize(Module):
     def disable_observer(self) -> None:
         self.enable_observer(False)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, X: Tensor) -> Tensor:
         if self.observer_enabled.data[0]:
-            self.activation_post_process(x)
+            self.activation_post_process(X)
             scale, zero_point = self._forward_qparams()
             _store(self.scale, scale)
             _store(self.zero_point, zero_point)
         if not self.fake_quant_enabled.data[0]:
-            return x
+            return X
         if self.is_per_channel:
-            return fake_quantize_per_channel_affine(x, self.scale.data, self.zero_point.data,
+            return fake_quantize_per_channel_affine(X, self.scale.data, self.zero_point.data,
                                                     self.ch_axis, self.quant_min, self.quant_max)
-        return fake_quantize_per_tensor_affine(x, self.scale.data, self.zero_point.data,
+        return fake_quantize_per_tensor_affine(X, self.scale.data, self.zero_point.data,
                                                self.quant_min, self.quant_max)
 
     def extra_repr(self) -> str:

@@ -247,11 +247,11 @@ class MinMaxObserver(UniformQuantizationObserverBase):
         _store(self.min_val, np.minimum(low, self.min_val.data))
         _store(self.max_val, np.maximum(high, self.max_val.data))
 
-    def forward(self, x):
-        data = _observed(x)
+    def forward(self, x_orig):
+        data = _observed(x_orig)
         if data.size:
             self._update(data.min(), data.max())
-        return x
+        return x_orig
 
     def reset_min_max_vals(self) -> None:
         _store(self.min_val, np.inf)
@@ -309,17 +309,17 @@ class PerChannelMinMaxObserver(UniformQuantizationObserverBase):
         _store(self.min_val, np.minimum(low, self.min_val.data))
         _store(self.max_val, np.maximum(high, self.max_val.data))
 
-    def forward(self, x):
-        data = _observed(x)
+    def forward(self, x_orig):
+        data = _observed(x_orig)
         if data.size == 0:
-            return x
+            return x_orig
         # torch flattens the dims after the channel's: one more dim at least (IndexError)
         if data.ndim < 2 or not -data.ndim <= self.ch_axis < data.ndim:
             raise DimError(f"{type(self).__name__}: ch_axis {self.ch_axis} is out of range "
                            f"for an input of shape {data.shape} (at least 2 dims)")
         rows = np.moveaxis(data, self.ch_axis, 0).reshape(data.shape[self.ch_axis], -1)
         self._update(rows.min(axis=1), rows.max(axis=1))
-        return x
+        return x_orig
 
     def reset_min_max_vals(self) -> None:
         self.min_val, self.max_val = np.zeros(0, F32), np.zeros(0, F32)  # new buffers, as torch
@@ -374,22 +374,22 @@ class HistogramObserver(UniformQuantizationObserverBase):
         self.dst_nbins = 2 ** (8 if self.dtype.qmax < 2 ** 8 else 32)
         self.upsample_rate = 16
 
-    def forward(self, x):
-        data = _observed(x).reshape(-1)
-        kind = np.dtype(x.dtype).kind if isinstance(x, Tensor) else "f"
+    def forward(self, x_orig):
+        data = _observed(x_orig).reshape(-1)
+        kind = np.dtype(x_orig.dtype).kind if isinstance(x_orig, Tensor) else "f"
         if data.size and kind not in "fV":  # torch.histc: floating point only (V: bfloat16)
             raise NoKernelError(f"HistogramObserver: histc is not implemented for "
-                                f"{np.dtype(x.dtype).name}")
+                                f"{np.dtype(x_orig.dtype).name}")
         data = data[np.isfinite(data)] if not np.all(np.isfinite(data)) else data
         if data.size == 0:
-            return x
+            return x_orig
         x_min, x_max = data.min(), data.max()
         min_val, max_val, histogram = self.min_val.data, self.max_val.data, self.histogram.data
         if min_val == np.inf or max_val == -np.inf:
             _store(self.min_val, x_min)
             _store(self.max_val, x_max)
             _store(self.histogram, histc(data, self.bins, x_min, x_max))
-            return x
+            return x_orig
         new_min, new_max = min(min_val, x_min), max(max_val, x_max)
         update = histc(data, self.bins, new_min, new_max)
         if new_min == min_val and new_max == max_val:
@@ -402,7 +402,7 @@ class HistogramObserver(UniformQuantizationObserverBase):
         _store(self.histogram, combined)
         _store(self.min_val, new_min)
         _store(self.max_val, new_max)
-        return x
+        return x_orig
 
     def _upscale(self, update_min, update_max) -> np.ndarray:
         """The old histogram re-binned onto [update_min, update_max] (each bin split into

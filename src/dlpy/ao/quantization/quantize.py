@@ -56,8 +56,8 @@ class QuantWrapper(nn.Module):
         self.quant, self.dequant = QuantStub(qconfig), DeQuantStub(qconfig)
         self.module = module
 
-    def forward(self, x):
-        return self.dequant(self.module(self.quant(x)))
+    def forward(self, X):
+        return self.dequant(self.module(self.quant(X)))
 
 
 # float (or QAT) layer -> quantized layer; QAT swaps

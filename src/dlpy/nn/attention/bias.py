@@ -7,6 +7,13 @@ import enum
 
 import numpy as np
 
+from dlpy.backends.cuda import (  # noqa: F401 - importable from here, as torch's
+    SDPAParams,
+    can_use_efficient_attention,
+    can_use_flash_attention,
+    is_flash_attention_available,
+)
+
 __all__ = ["CausalBias", "CausalVariant", "causal_lower_right", "causal_upper_left"]
 
 

@@ -2,7 +2,7 @@
 
 ``attend`` is the one code path: the in-projections, bias_k/bias_v, static keys and values,
 zero attention, the masks and the fused attention, batch-first. MultiheadAttention
-(multihead.py) calls it with its parameters and applies its out_proj module;
+(multihead.py) calls it with its parameters and applies out_proj's weight and bias (F.linear);
 ``multi_head_attention_forward`` is torch's sequence-first functional form around it.
 """
 

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from dlpy import functional as F
 from dlpy.nn.attention.functional import AssertedShapeError, as_tensor, attend
 from dlpy.nn.linear import NonDynamicallyQuantizableLinear
 from dlpy.nn.module import Module, Parameter
@@ -170,7 +171,10 @@ class MultiHeadAttention(Module):
             add_zero_attn=self.add_zero_attn, key_padding_mask=key_padding_mask,
             attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0, rng=self.rng,
             owner="MultiHeadAttention", nan_masked_rows=need_weights)
-        out = to_batch_first(self.out_proj(out), self.batch_first)  # out_proj as a module
+        # out_proj's parameters through F.linear, as torch's (its module is never called: its
+        # hooks do not run, torchinfo and module trackers do not see it run)
+        out = to_batch_first(F.linear(out, self.out_proj.weight, self.out_proj.bias),
+                             self.batch_first)
         if not need_weights:
             return out
         return out, as_tensor(weights.mean(1) if average_attn_weights else weights)

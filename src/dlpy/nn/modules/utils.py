@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+__all__ = ["consume_prefix_in_state_dict_if_present"]
+
 
 def _ntuple(n: int, name: str = "parse"):
     def parse(x):
@@ -39,3 +41,14 @@ def consume_prefix_in_state_dict_if_present(state_dict: dict[str, Any], prefix: 
         for key in list(metadata.keys()):
             if key and (key == prefix.replace(".", "") or key.startswith(prefix)):
                 metadata[key[len(prefix):]] = metadata.pop(key)
+
+
+def _list_with_default(out_size, defaults) -> list:
+    """An adaptive pool's output size with each None taken from ``defaults``' trailing sizes
+    (the input's), as torch's: an int is returned as it is; ``defaults`` must be longer than
+    ``out_size`` (else torch's ValueError)."""
+    if isinstance(out_size, int):
+        return out_size
+    if len(defaults) <= len(out_size):
+        raise ValueError(f"Input dimension should be at least {len(out_size) + 1}")
+    return [v if v is not None else d for v, d in zip(out_size, defaults[-len(out_size):])]

@@ -4,7 +4,7 @@ names: ``model.load_state_dict(torchvision_model.state_dict())`` works unchanged
 installed: see ``load_weights``)."""
 
 from dlpy.vision.models import segmentation
-from dlpy.vision.models._weights import load_weights, weights_path
+from dlpy.vision.models._weights import Weights, WeightsEnum, load_weights, weights_path
 from dlpy.vision.models.alexnet import AlexNet, alexnet
 from dlpy.vision.models.convnext import (
     ConvNeXt,
@@ -101,7 +101,18 @@ from dlpy.vision.models.swin_transformer import (
     swin_v2_s,
     swin_v2_t,
 )
-from dlpy.vision.models.vgg import VGG, make_layers, vgg11, vgg11_bn, vgg16, vgg16_bn
+from dlpy.vision.models.vgg import (
+    VGG,
+    VGG11_BN_Weights,
+    VGG11_Weights,
+    VGG16_BN_Weights,
+    VGG16_Weights,
+    make_layers,
+    vgg11,
+    vgg11_bn,
+    vgg16,
+    vgg16_bn,
+)
 from dlpy.vision.models.vision_transformer import (
     EncoderBlock,
     VisionTransformer,
@@ -134,4 +145,7 @@ __all__ = [
     "inception_v3", "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3", "regnet_y_128gf",
     "swin_b", "swin_s", "swin_t", "swin_v2_b", "swin_v2_s", "swin_v2_t", "vit_h_14",
     "vit_l_16", "vit_l_32",
+    # torchvision's weights enums, by name (no download)
+    "VGG11_BN_Weights", "VGG11_Weights", "VGG16_BN_Weights", "VGG16_Weights", "Weights",
+    "WeightsEnum",
 ]

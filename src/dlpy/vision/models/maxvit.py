@@ -97,7 +97,7 @@ class RelativePositionalMultiHeadAttention(nn.Module):
         bias = _relative_position_bias(self.relative_position_bias_table,
                                        self.relative_position_index.data.reshape(-1),
                                        [self.size, self.size])
-        out = F.softmax(scores + bias, axis=-1) @ v
+        out = F.softmax(scores + bias, dim=-1) @ v
         return self.merge(F.reshape(F.permute(out, (0, 1, 3, 2, 4)), (b, g, p, d)))
 
 

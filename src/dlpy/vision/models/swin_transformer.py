@@ -110,7 +110,7 @@ def shifted_window_attention(input, qkv_weight, proj_weight, relative_position_b
         mask = _shift_mask(pad_h, pad_w, window_size, shift).astype(attn.dtype)
         attn = F.reshape(attn, (b, num_windows, num_heads, n, n)) + Tensor(mask[None, :, None])
         attn = F.reshape(attn, (b * num_windows, num_heads, n, n))
-    attn = F.dropout(F.softmax(attn, axis=-1), attention_dropout, training, rng=rng)
+    attn = F.dropout(F.softmax(attn, dim=-1), attention_dropout, training, rng=rng)
     x = F.reshape(F.swapaxes(attn @ v, 1, 2), (b * num_windows, n, c))
     x = F.dropout(F.linear(x, proj_weight, proj_bias), dropout, training, rng=rng)
     x = F.reshape(x, (b, rows, cols, window_size[0], window_size[1], c))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dlpy import functional as F
 from dlpy import nn
 from dlpy.nn import init
-from dlpy.vision.models._weights import load_weights, weights_path
+from dlpy.vision.models._weights import Weights, WeightsEnum, load_weights, weights_path
 
 CFGS = {
     "A": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
@@ -60,6 +60,46 @@ class VGG(nn.Module):
 
     def forward(self, x):
         return self.classifier(F.flatten(self.avgpool(self.features(x)), 1))
+
+
+_URL = "https://download.pytorch.org/models/"
+
+
+def _imagenet(file: str, num_params: int) -> Weights:
+    return Weights(_URL + file, {"num_params": num_params, "categories_count": 1000,
+                                 "min_size": (32, 32)})
+
+
+class VGG11_Weights(WeightsEnum):  # noqa: N801 - torchvision's name
+    """torchvision's published VGG-11 weights, by name (see ``WeightsEnum``)."""
+
+    IMAGENET1K_V1 = _imagenet("vgg11-8a719046.pth", 132863336)
+    DEFAULT = IMAGENET1K_V1
+
+
+class VGG11_BN_Weights(WeightsEnum):  # noqa: N801
+    """torchvision's published VGG-11-BN weights, by name."""
+
+    IMAGENET1K_V1 = _imagenet("vgg11_bn-6002323d.pth", 132868840)
+    DEFAULT = IMAGENET1K_V1
+
+
+class VGG16_Weights(WeightsEnum):  # noqa: N801
+    """torchvision's published VGG-16 weights, by name (``IMAGENET1K_FEATURES``: the feature
+    extractor's, without the classifier's values)."""
+
+    IMAGENET1K_V1 = _imagenet("vgg16-397923af.pth", 138357544)
+    IMAGENET1K_FEATURES = Weights(_URL + "vgg16_features-amdegroot-88682ab5.pth",
+                                  {"num_params": 138357544, "categories_count": 0,
+                                   "min_size": (32, 32)})
+    DEFAULT = IMAGENET1K_V1
+
+
+class VGG16_BN_Weights(WeightsEnum):  # noqa: N801
+    """torchvision's published VGG-16-BN weights, by name."""
+
+    IMAGENET1K_V1 = _imagenet("vgg16_bn-6c64b313.pth", 138365992)
+    DEFAULT = IMAGENET1K_V1
 
 
 def _vgg(name: str, cfg: str, batch_norm: bool, weights, num_classes: int, rng,

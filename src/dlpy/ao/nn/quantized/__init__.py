@@ -368,8 +368,8 @@ class Quantize(nn.Module):
         self.register_buffer("scale", np.array([scale], F32))  # shape (1,), as torch's
         self.register_buffer("zero_point", np.array([zero_point], np.int64))
 
-    def forward(self, x) -> QTensor:
-        return quantize_per_tensor(x, float(self.scale.data[0]), int(self.zero_point.data[0]),
+    def forward(self, X) -> QTensor:
+        return quantize_per_tensor(X, float(self.scale.data[0]), int(self.zero_point.data[0]),
                                    self.dtype)
 
     @classmethod
@@ -385,8 +385,8 @@ class Quantize(nn.Module):
 class DeQuantize(nn.Module):
     """QTensor -> float32 Tensor (what DeQuantStub becomes)."""
 
-    def forward(self, x):
-        return _check_qtensor("DeQuantize", x).dequantize()
+    def forward(self, Xq):
+        return _check_qtensor("DeQuantize", Xq).dequantize()
 
     @classmethod
     def from_float(cls, module):

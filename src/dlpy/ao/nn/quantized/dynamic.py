@@ -134,8 +134,8 @@ class LSTM(nn.Module):
             outputs[t] = h
         return outputs, h, c
 
-    def forward(self, x, hx=None):
-        data = np.asarray(x.data if isinstance(x, Tensor) else x, F32)
+    def forward(self, input, hx=None):
+        data = np.asarray(input.data if isinstance(input, Tensor) else input, F32)
         unbatched = data.ndim == 2
         if data.ndim not in (2, 3) or data.shape[-1] != self.input_size:
             raise ValueError(f"dynamic.LSTM: expected input (L, N, {self.input_size}) or "

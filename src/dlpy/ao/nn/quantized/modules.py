@@ -45,8 +45,8 @@ class ReLU6(nn.Module):
         super().__init__()
         self.inplace = inplace
 
-    def forward(self, x):
-        return qF.relu6(x) if isinstance(x, QTensor) else F.relu6(x)
+    def forward(self, input):
+        return qF.relu6(input) if isinstance(input, QTensor) else F.relu6(input)
 
     @classmethod
     def from_float(cls, module):
@@ -56,8 +56,8 @@ class ReLU6(nn.Module):
 class Hardswish(_OutputQParams):
     """x * relu6(x + 3) / 6 on the dequantized input, requantized to (scale, zero_point)."""
 
-    def forward(self, x):
-        return qF.hardswish(x, float(self.scale), int(self.zero_point))
+    def forward(self, input):
+        return qF.hardswish(input, float(self.scale), int(self.zero_point))
 
     @classmethod
     def from_float(cls, module):
@@ -71,8 +71,8 @@ class ELU(_OutputQParams):
         super().__init__(scale, zero_point)
         self.alpha = alpha
 
-    def forward(self, x):
-        return qF.elu(x, float(self.scale), int(self.zero_point), self.alpha)
+    def forward(self, input):
+        return qF.elu(input, float(self.scale), int(self.zero_point), self.alpha)
 
     @classmethod
     def from_float(cls, module):
@@ -87,8 +87,8 @@ class LeakyReLU(_OutputQParams):
         super().__init__(scale, zero_point)
         self.negative_slope, self.inplace = negative_slope, inplace
 
-    def forward(self, x):
-        return qF.leaky_relu(x, self.negative_slope, scale=float(self.scale),
+    def forward(self, input):
+        return qF.leaky_relu(input, self.negative_slope, scale=float(self.scale),
                             zero_point=int(self.zero_point))
 
     @classmethod
@@ -103,10 +103,10 @@ class Sigmoid(_OutputQParams):
     def __init__(self, output_scale: float = 1.0 / 256, output_zero_point: int = 0):
         super().__init__(output_scale, output_zero_point)
 
-    def forward(self, x):
-        if not isinstance(x, QTensor):  # a float input (outside the quantized part): as nn
-            return F.sigmoid(x)
-        return qF.sigmoid(x, float(self.scale), int(self.zero_point))
+    def forward(self, input):
+        if not isinstance(input, QTensor):  # a float input (outside the quantized part): as nn
+            return F.sigmoid(input)
+        return qF.sigmoid(input, float(self.scale), int(self.zero_point))
 
     @classmethod
     def from_float(cls, module):
@@ -181,8 +181,8 @@ class Dropout(nn.Module):
         super().__init__()
         self.p, self.inplace = p, inplace
 
-    def forward(self, x):
-        return x  # quantized models run in eval mode: the identity, QTensor or not
+    def forward(self, input):
+        return input  # quantized models run in eval mode: the identity, QTensor or not
 
     @classmethod
     def from_float(cls, module):
@@ -199,9 +199,9 @@ class MaxPool2d(nn.Module):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.dilation, self.ceil_mode = dilation, ceil_mode
 
-    def forward(self, x):
-        pool = qF.max_pool2d if isinstance(x, QTensor) else F.max_pool2d
-        return pool(x, self.kernel_size, self.stride, self.padding, self.dilation,
+    def forward(self, input):
+        pool = qF.max_pool2d if isinstance(input, QTensor) else F.max_pool2d
+        return pool(input, self.kernel_size, self.stride, self.padding, self.dilation,
                     self.ceil_mode)
 
     @classmethod

@@ -1,0 +1,7 @@
+"""torch.optim.adagrad, the module PyTorch keeps Adagrad in
+(``from torch.optim.adagrad import Adagrad``): dlpy.optim.adaptive's Adagrad,
+the same class as ``dlpy.optim.Adagrad``."""
+
+from dlpy.optim.adaptive import Adagrad
+
+__all__ = ["Adagrad"]

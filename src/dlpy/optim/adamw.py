@@ -1,0 +1,7 @@
+"""torch.optim.adamw, the module PyTorch keeps AdamW in
+(``from torch.optim.adamw import AdamW``): dlpy.optim.optimizer's AdamW,
+the same class as ``dlpy.optim.AdamW``."""
+
+from dlpy.optim.optimizer import AdamW
+
+__all__ = ["AdamW"]

@@ -1,0 +1,7 @@
+"""torch.optim.nadam, the module PyTorch keeps NAdam in
+(``from torch.optim.nadam import NAdam``): dlpy.optim.adaptive's NAdam,
+the same class as ``dlpy.optim.NAdam``."""
+
+from dlpy.optim.adaptive import NAdam
+
+__all__ = ["NAdam"]

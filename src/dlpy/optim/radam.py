@@ -1,0 +1,7 @@
+"""torch.optim.radam, the module PyTorch keeps RAdam in
+(``from torch.optim.radam import RAdam``): dlpy.optim.adaptive's RAdam,
+the same class as ``dlpy.optim.RAdam``."""
+
+from dlpy.optim.adaptive import RAdam
+
+__all__ = ["RAdam"]

@@ -1,0 +1,164 @@
+"""dlpy.utils._python_dispatch: TorchDispatchMode and __torch_dispatch__ subclasses. The
+torch-recorded area ``torch_dispatch_mode`` compares what modes see with torch's; these tests
+check what it cannot: the call sites are swapped only while needed and put back after, the
+op runs once under a pass-through mode, and gradients flow through modes."""
+
+import gc
+
+import numpy as np
+
+import dlpy
+from dlpy import aten as aten_module
+from dlpy.autograd_function import PLAIN_CALL_SITES
+from dlpy.tensor import Op, Tensor
+from dlpy.utils import _python_dispatch as pd
+from dlpy.utils._pytree import tree_map
+
+
+class Log(pd.TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.funcs = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.funcs.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+
+def _plain_call_sites() -> bool:
+    return (Op.__call__ is PLAIN_CALL_SITES["op_call"] and aten_module._dispatcher is None
+            and not getattr(Tensor.add_, "__dlpy_dispatching__", False)
+            and not getattr(dlpy.ones, "__dlpy_dispatching__", False))
+
+
+def test_call_sites_swapped_only_inside_modes():
+    assert _plain_call_sites()
+    with Log() as outer:
+        assert not _plain_call_sites()
+        with Log():
+            dlpy.ones(2) + 1
+        dlpy.ones(2).add_(1)
+    assert _plain_call_sites()
+    assert outer.funcs == ["aten.ones.default", "aten.add.Tensor", "aten.ones.default",
+                           "aten.add_.Tensor"]
+
+
+def test_call_sites_back_after_an_error():
+    class Boom(pd.TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            raise ValueError("boom")
+
+    try:
+        with Boom():
+            dlpy.ones(2).neg()
+    except ValueError:
+        pass
+    assert _plain_call_sites()
+    assert pd._get_current_dispatch_mode_stack() == []
+
+
+def test_random_factory_draws_once():
+    dlpy.manual_seed(3)
+    expected = dlpy.randn(4).data.copy()
+    dlpy.manual_seed(3)
+    with Log() as m:
+        drawn = dlpy.randn(4)
+        after = dlpy.randn(1)
+    np.testing.assert_array_equal(drawn.data, expected)
+    dlpy.manual_seed(3)
+    dlpy.randn(4)
+    np.testing.assert_array_equal(after.data, dlpy.randn(1).data)
+    assert m.funcs == ["aten.randn.default"] * 2
+
+
+def test_gradients_through_a_mode():
+    x = dlpy.tensor([[1.0, -2.0], [3.0, 0.5]], requires_grad=True)
+    w = dlpy.tensor([[0.5, 1.0], [-1.0, 2.0]])
+    with Log() as m:
+        loss = (dlpy.functional.linear(x, w).relu() * x).sum()
+        loss.backward()
+    x2 = dlpy.tensor(x.data, requires_grad=True)
+    (dlpy.functional.linear(x2, w).relu() * x2).sum().backward()
+    np.testing.assert_allclose(x.grad.data, x2.grad.data)
+    assert m.funcs[:4] == ["aten.t.default", "aten.mm.default", "aten.relu.default",
+                           "aten.detach.default"]
+
+
+def test_wrapper_subclass_round_trip_and_collection():
+    class Wrapped(Tensor):
+        @staticmethod
+        def __new__(cls, elem):
+            return Tensor._make_wrapper_subclass(cls, elem.shape, dtype=elem.dtype)
+
+        def __init__(self, elem):
+            self.elem = elem
+
+        __torch_function__ = dlpy._C._disabled_torch_function_impl
+
+        @classmethod
+        def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
+            def unwrap(e):
+                return e.elem if isinstance(e, cls) else e
+
+            def wrap(e):
+                return cls(e) if isinstance(e, Tensor) else e
+
+            return tree_map(wrap, func(*tree_map(unwrap, args), **tree_map(unwrap,
+                                                                            kwargs or {})))
+
+    x = Wrapped(dlpy.tensor([1.0, 2.0, 3.0]))
+    y = (x * 2 + 1).sum()
+    assert type(y) is Wrapped and float(y.elem.item()) == 15.0
+    assert not _plain_call_sites()  # a dispatch subclass is alive
+    del Wrapped, x, y
+    gc.collect()
+    assert _plain_call_sites()  # collected: the plain call sites are back
+
+
+def test_shown_functions_restored_and_quiet():
+    """The methods and functions shown with the caller's arguments are swapped only inside a
+    mode; the ops they run are below them (one aten call each)."""
+    import dlpy.functional as F
+
+    plain = (Tensor.__dict__["softmax"], dlpy.stack, F.layer_norm, Tensor.__dict__["__matmul__"])
+    seen = []
+
+    class Log(pd.TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            seen.append((str(func), args[1:] if func is aten_module.aten._softmax.default
+                         else ()))
+            return func(*args, **(kwargs or {}))
+
+    x = dlpy.tensor([[1.0, 2.0], [3.0, 5.0]], requires_grad=True)
+    with Log():
+        y = x.softmax(-1)
+        F.layer_norm(x, (2,))
+    assert seen == [("aten._softmax.default", (-1, False)), ("aten.detach.default", ()),
+                    ("aten.native_layer_norm.default", ())]
+    assert y.requires_grad and y.grad_fn is not None
+    assert (Tensor.__dict__["softmax"], dlpy.stack, F.layer_norm,
+            Tensor.__dict__["__matmul__"]) == plain
+
+
+def test_register_torch_dispatch_exact_type():
+    """A rule registered for a mode class runs under that class only (not its subclasses)."""
+    from dlpy import library
+
+    @library.custom_op("tdm_unit::twice", mutates_args=())
+    def twice(x: Tensor) -> Tensor:
+        return x * 2
+
+    class Mode(pd.BaseTorchDispatchMode):
+        pass
+
+    class Sub(Mode):
+        pass
+
+    library.register_torch_dispatch("tdm_unit::twice", Mode,
+                                    lambda mode, func, types, args, kwargs: args[0] + 100)
+    x = dlpy.tensor([1.0, 2.0])
+    with Mode():
+        assert twice(x).tolist() == [101.0, 102.0]
+    with Sub():
+        assert twice(x).tolist() == [2.0, 4.0]
+    assert twice(x).tolist() == [2.0, 4.0]
