@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from dlpy._aten_schemas import NUMBERS_AS_TENSORS, SCHEMAS
-from dlpy.library import OpCallError, _find_proxy, _proxy_type, _split_top
+from dlpy.library import OpCallError, _find_proxy, _proxy_type, _split_top, _top_level
 from dlpy.ops import ArgError
 from dlpy.tensor import Tensor
 
@@ -297,19 +297,8 @@ class Argument:
 
 def _split_default(text: str) -> tuple[str, bool, str]:
     """``Type name=default`` split at its '=' (outside brackets and quotes)."""
-    depth, quote = 0, None
-    for i, c in enumerate(text):
-        if quote:
-            quote = None if c == quote else quote
-        elif c in "\"'":
-            quote = c
-        elif c in "([":
-            depth += 1
-        elif c in ")]":
-            depth -= 1
-        elif c == "=" and depth == 0:
-            return text[:i], True, text[i + 1:]
-    return text, False, ""
+    at = _top_level(text, "=")
+    return (text[:at[0]], True, text[at[0] + 1:]) if at else (text, False, "")
 
 
 def _closing(text: str, start: int) -> int:

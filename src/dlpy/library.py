@@ -192,9 +192,9 @@ class FunctionSchema:
         return any(a.mutable for a in self.arguments)
 
 
-def _split_top(text: str) -> list[str]:
-    """``text`` split at commas outside brackets and quotes."""
-    parts, depth, quote, start = [], 0, None, 0
+def _top_level(text: str, char: str) -> list[int]:
+    """The positions of ``char`` in ``text`` outside brackets and quotes."""
+    found, depth, quote = [], 0, None
     for i, c in enumerate(text):
         if quote:
             quote = None if c == quote else quote
@@ -204,9 +204,17 @@ def _split_top(text: str) -> list[str]:
             depth += 1
         elif c in ")]":
             depth -= 1
-        elif c == "," and depth == 0:
-            parts.append(text[start:i].strip())
-            start = i + 1
+        elif c == char and depth == 0:
+            found.append(i)
+    return found
+
+
+def _split_top(text: str) -> list[str]:
+    """``text`` split at commas outside brackets and quotes."""
+    parts, start = [], 0
+    for i in _top_level(text, ","):
+        parts.append(text[start:i].strip())
+        start = i + 1
     last = text[start:].strip()
     return parts + [last] if last else parts
 

@@ -13,7 +13,7 @@ import functools
 import inspect
 import numbers
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from sys import getrefcount as _getrefcount
 from typing import NamedTuple
 
@@ -4023,19 +4023,27 @@ def _call_node(op: Op, grad_outputs: tuple):
         graph = _graph_node_call(op, grad, count)
         if graph is not None:
             return graph
+    return _node_call_results(op, grads, count, _plain_node_grad)
+
+
+def _plain_node_grad(g, tensor: Tensor) -> Tensor:
+    """A node call's gradient (an array, a SliceGrad or a SparseGrad) for ``tensor``: a
+    Tensor of its dtype (a real one's part of a complex gradient)."""
+    if type(g) is not np.ndarray:
+        g = g.dense() if isinstance(g, (SliceGrad, SparseGrad)) else np.asarray(g)
+    if g.dtype != tensor.data.dtype and not (g.dtype.kind == "c"
+                                             and tensor.data.dtype.kind == "c"):
+        g = (g.real if g.dtype.kind == "c" else g).astype(tensor.data.dtype)
+    return Tensor(g)
+
+
+def _node_call_results(op: Op, grads, count: int, convert: Callable):
+    """A node call's result: per input of ``op``, None (no gradient, or the input needs none)
+    or ``convert(gradient, input)``; one value for a one-input node, else a tuple."""
     if type(grads) is not tuple:
         grads = tuple(grads) if isinstance(grads, list) else (grads,)
-    out = []
-    for tensor, g in zip(op.inputs, grads):
-        if g is None or not tensor.requires_grad:
-            out.append(None)
-            continue
-        if type(g) is not np.ndarray:
-            g = g.dense() if isinstance(g, (SliceGrad, SparseGrad)) else np.asarray(g)
-        if g.dtype != tensor.data.dtype and not (g.dtype.kind == "c"
-                                                 and tensor.data.dtype.kind == "c"):
-            g = (g.real if g.dtype.kind == "c" else g).astype(tensor.data.dtype)
-        out.append(Tensor(g))
+    out = [None if g is None or not tensor.requires_grad else convert(g, tensor)
+           for tensor, g in zip(op.inputs, grads)]
     return out[0] if count == 1 else tuple(out)
 
 
@@ -4063,16 +4071,8 @@ def _graph_node_call(op: Op, grad: Tensor, count: int):
     except ValueError as error:  # numpy's broadcasting refused the gradient's shape
         raise NodeCallError(f"{op.name()}: the gradient given does not fit its output: "
                             f"{error}") from None
-    if type(grads) is not tuple:
-        grads = tuple(grads) if isinstance(grads, list) else (grads,)
-    out = []
-    for tensor, g in zip(op.inputs, grads):
-        if g is None or not tensor.requires_grad:
-            out.append(None)
-            continue
-        g = _graph_grad(g, tensor.data.dtype)
-        out.append(g)
-    return out[0] if count == 1 else tuple(out)
+    return _node_call_results(op, grads, count, lambda g, tensor: _graph_grad(
+        g, tensor.data.dtype))
 
 
 # torch's message for reading a freed graph's saved tensors (a node call, grad_fn._saved_*)

@@ -1232,6 +1232,18 @@ def _nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, 
                                            ignore_index], {}, True
 
 
+# the rules a Tensor method and the torch function of its name share
+_SHOWN_BOTH: dict[str, Callable] = {
+    "sum": _dim_reduction("sum", "dim_IntList"), "mean": _dim_reduction("mean", "dim"),
+    "max": _max_min_dim("max"), "min": _max_min_dim("min"), "sort": _sort, "topk": _topk,
+    "chunk": _chunk, "split": _split, "unbind": _unbind,
+    "argmax": _arg_reduction("argmax"), "argmin": _arg_reduction("argmin"),
+    "amax": _amax_amin("amax"), "amin": _amax_amin("amin"),
+    "var": _var_std("var"), "std": _var_std("std"), "norm": _norm,
+    "masked_fill": _masked_fill, "gather": _gather, "scatter": _scatter,
+    "index_select": _index_select, "clamp": _clamp_call, "clip": _clamp_call,
+}
+
 # owner ("Tensor", "dlpy", "F": dlpy.functional, "linalg") -> name -> rule
 _SHOWN_CALLS: dict[str, dict[str, Callable]] = {
     "Tensor": {
@@ -1244,14 +1256,7 @@ _SHOWN_CALLS: dict[str, dict[str, Callable]] = {
         "log_softmax": _tensor_method_softmax("_log_softmax"),
         "unsqueeze": _dim_call("unsqueeze"), "squeeze": _squeeze,
         "transpose": _dim_call("transpose", "int"),
-        "sum": _dim_reduction("sum", "dim_IntList"), "mean": _dim_reduction("mean", "dim"),
-        "max": _max_min_dim("max"), "min": _max_min_dim("min"), "sort": _sort, "topk": _topk,
-        "chunk": _chunk, "split": _split, "unbind": _unbind,
-        "argmax": _arg_reduction("argmax"), "argmin": _arg_reduction("argmin"),
-        "amax": _amax_amin("amax"), "amin": _amax_amin("amin"),
-        "var": _var_std("var"), "std": _var_std("std"), "norm": _norm,
-        "masked_fill": _masked_fill, "gather": _gather, "scatter": _scatter,
-        "index_select": _index_select, "clamp": _clamp_call, "clip": _clamp_call,
+        **_SHOWN_BOTH,
         "type_as": _type_as, "__rpow__": _rpow,
         "rsqrt": lambda self: (aten.rsqrt.default, [self], {}) if isinstance(self, Tensor)
         else None,
@@ -1265,14 +1270,7 @@ _SHOWN_CALLS: dict[str, dict[str, Callable]] = {
         "unsqueeze": _dim_call("unsqueeze"), "squeeze": _squeeze,
         "transpose": _dim_call("transpose", "int"), "stack": _joined("stack"),
         "cat": _joined("cat"), "concat": _joined("cat"), "concatenate": _joined("cat"),
-        "sum": _dim_reduction("sum", "dim_IntList"), "mean": _dim_reduction("mean", "dim"),
-        "max": _max_min_dim("max"), "min": _max_min_dim("min"), "sort": _sort, "topk": _topk,
-        "chunk": _chunk, "split": _split, "unbind": _unbind,
-        "argmax": _arg_reduction("argmax"), "argmin": _arg_reduction("argmin"),
-        "amax": _amax_amin("amax"), "amin": _amax_amin("amin"),
-        "var": _var_std("var"), "std": _var_std("std"), "norm": _norm,
-        "masked_fill": _masked_fill, "gather": _gather, "scatter": _scatter,
-        "index_select": _index_select, "clamp": _clamp_call, "clip": _clamp_call,
+        **_SHOWN_BOTH,
         "rsqrt": lambda input: (aten.rsqrt.default, [input], {})  # noqa: A002
         if isinstance(input, Tensor) else None,
         "reciprocal": lambda input: (aten.reciprocal.default, [input], {})  # noqa: A002
