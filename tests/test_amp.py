@@ -488,3 +488,35 @@ def test_custom_fwd_casts_a_functions_inputs_and_custom_bwd_restores_the_state()
     # autocast off as forward did (torch/amp/autocast_mode.py)
     assert seen == {"forward": (np.dtype(np.float32), False), "backward": False}
     assert x.grad.dtype == BF16 and x.grad.float().tolist() == [2.0, 2.0, 2.0]
+
+
+def test_a_disabled_block_does_not_import_ml_dtypes_and_still_reports_bfloat16():
+    """``autocast("cpu", enabled=False)`` (x-transformers wraps its rotary code in it) leaves the
+    unset default dtype unresolved: ml_dtypes' slow import waits until the dtype is read."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, dlpy\n"
+            "with dlpy.autocast('cpu', enabled=False):\n"
+            "    inside = dlpy.is_autocast_enabled('cpu')\n"
+            "@dlpy.autocast('cpu', enabled=False)\n"
+            "def f():\n"
+            "    return 1\n"
+            "f()\n"
+            "print(inside, 'ml_dtypes' in sys.modules)\n")
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")})
+    assert ran.stdout.split() == ["False", "False"], ran.stderr
+    block = dlpy.autocast("cpu", enabled=False)
+    assert block.fast_dtype == BF16
+    with dlpy.autocast("cpu", enabled=False):
+        assert dlpy.get_autocast_dtype("cpu") == BF16 and not dlpy.is_autocast_enabled("cpu")
+    # a dtype set before the block is made is the one it reports, and restored after it
+    dlpy.set_autocast_dtype("cpu", dlpy.float16)
+    try:
+        with dlpy.autocast("cpu", enabled=False) as block:
+            assert dlpy.get_autocast_dtype("cpu") == np.float16
+        assert block.fast_dtype == np.float16 and dlpy.get_autocast_dtype("cpu") == np.float16
+    finally:
+        dlpy.set_autocast_dtype("cpu", dlpy.bfloat16)

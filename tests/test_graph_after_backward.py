@@ -35,7 +35,7 @@ FAMILIES = {
     "activation": lambda: (F.relu(_p(3, 2)) + F.sigmoid(_p(3, 2)) + F.tanh(_p(3, 2))
                            + F.gelu(_p(3, 2))).sum(),
     "matmul": lambda: (F.matmul(_p(2, 3), _p(3, 4)) + F.linear(_p(2, 3), _p(4, 3), _p(4))).sum(),
-    "reduce": lambda: _p(2, 3).sum(axis=0).mean() + _p(2, 3).max(axis=1).sum(),
+    "reduce": lambda: _p(2, 3).sum(axis=0).mean() + _p(2, 3).amax(axis=1).sum(),
     "shape": lambda: (F.concat([_p(2, 3), _p(1, 3)], axis=0).reshape(9).view(3, 3).T[1:, :2]
                       .transpose(1, 0).sum() + F.stack([_p(2), _p(2)], axis=1).sum()
                       + F.swapaxes(_p(2, 3), 0, 1).sum()),

@@ -58,7 +58,7 @@ OPS = {
     "Clamp": (lambda a: a.clamp(-0.5, 0.7) * a + F.hardtanh(a) * a, (6,)),
     "Sum": (lambda a: (a * a).sum(1) * F.sum(a, (0, 2), keepdims=True).sum(), (2, 3, 2)),
     "Mean": (lambda a: (a * a).mean(0) + (a * a).mean(), (3, 2)),
-    "Max": (lambda a: (a * a).max(axis=1) + (a * a).min(), (3, 4)),
+    "Max": (lambda a: (a * a).amax(axis=1) + (a * a).min(), (3, 4)),
     "LogSumExp": (lambda a: (a * a).logsumexp(1) + F.logsumexp(a, (0, 1), keepdims=True),
                   (3, 4)),
     "Var": (lambda a: a.var(axis=1) + a.var(correction=0), (3, 4)),

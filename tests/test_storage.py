@@ -88,3 +88,58 @@ def test_untyped_storage_from_file(tmp_path):
     assert dlpy.UntypedStorage.from_file(str(path), False, 0).nbytes() == 0
     with pytest.raises(RuntimeError, match="unable to mmap 9 bytes"):
         dlpy.UntypedStorage.from_file(str(path), False, 9)
+
+
+def test_asarray_of_untyped_storage_reads_its_bytes_as_dtype():
+    """torch.asarray / as_tensor / tensor of a storage: its memory read as the dtype, shared
+    (as torch's), whole elements only; no dtype: int64 (torch infers it from byte values)."""
+    t = dlpy.arange(4, dtype=dlpy.float64)
+    storage = t.untyped_storage()
+    a = dlpy.asarray(storage, dtype=dlpy.float64)
+    assert a.dtype == dlpy.float64 and a.tolist() == [0.0, 1.0, 2.0, 3.0]
+    a[0] = 5.0
+    assert t[0].item() == 5.0  # shared
+    assert dlpy.asarray(storage).dtype == dlpy.int64 and dlpy.asarray(storage).shape == (4,)
+    assert dlpy.asarray(dlpy.UntypedStorage(5), dtype=dlpy.int16).shape == (2,)
+    assert dlpy.asarray(dlpy.UntypedStorage(0)).dtype == dlpy.get_default_dtype()
+    b = dlpy.asarray(storage, dtype=dlpy.uint8)
+    assert b.shape == (32,) and b[8:16].tolist() == list(np.float64(1.0).tobytes())
+    copied = dlpy.asarray(storage, dtype=dlpy.float64, copy=True)
+    copied[1] = -1.0
+    assert t[1].item() == 1.0
+    with pytest.raises(ValueError):
+        dlpy.asarray(storage, dtype=dlpy.float64, copy=False)  # torch's refusal
+    c = dlpy.as_tensor(storage, dtype=dlpy.float64)
+    d = dlpy.tensor(storage, dtype=dlpy.float64)
+    c[2] = 7.0
+    assert d[2].item() == 7.0 and t[2].item() == 7.0  # both share it, as torch's
+
+
+def test_tensor_of_typed_storage_keeps_its_dtype():
+    """A TypedStorage gives its own dtype; another dtype is torch's RuntimeError."""
+    t = dlpy.arange(3, dtype=dlpy.float32)
+    assert dlpy.asarray(t.storage()).dtype == dlpy.float32
+    assert dlpy.tensor(t.storage()).tolist() == [0.0, 1.0, 2.0]
+    with pytest.raises(RuntimeError, match="Expected a Storage of type Double"):
+        dlpy.asarray(t.storage(), dtype=dlpy.float64)
+
+
+def test_asarray_of_a_file_storage_slice(tmp_path):
+    """safetensors' loading path: UntypedStorage.from_file, a byte slice, asarray as uint8,
+    then a view as the tensor's dtype."""
+    path = tmp_path / "data.bin"
+    values = np.arange(6, dtype=np.float64)
+    path.write_bytes(b"head" + values.tobytes())
+    storage = dlpy.UntypedStorage.from_file(str(path), shared=False, nbytes=4 + values.nbytes)
+    raw = dlpy.asarray(storage[4:], dtype=dlpy.uint8)
+    assert raw.shape == (48,)
+    assert raw.view(dlpy.float64).tolist() == values.tolist()
+
+
+def test_getsizeof_of_storage_matches_torch():
+    """sys.getsizeof(UntypedStorage): 64 bytes plus the memory, torch's numbers (torchinfo's
+    total_input)."""
+    import sys
+
+    assert sys.getsizeof(dlpy.UntypedStorage(0)) == 64
+    assert sys.getsizeof(dlpy.zeros(4, dtype=dlpy.float64).untyped_storage()) == 96

@@ -255,7 +255,7 @@ def test_methods_are_their_functions():
     rng = np.random.default_rng(0)
     data = rng.standard_normal((2, 3, 4))
     cases = [
-        (lambda t: t.min(axis=1), lambda t: F.min(t, axis=1)),
+        (lambda t: t.min(axis=1)[0], lambda t: F.min(t, axis=1).values),
         (lambda t: t.min(), F.min),
         (lambda t: t.logsumexp(-1, True), lambda t: F.logsumexp(t, -1, keepdims=True)),
         (lambda t: t.var(0), lambda t: F.var(t, 0)),

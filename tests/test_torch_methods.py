@@ -164,19 +164,26 @@ def test_result_types_are_named_as_torchs_and_pickle():
         return_types.sort((x,))
 
 
-def test_max_keeps_dlpys_meaning_with_axis():
-    # dlpy's spellings (axis=, no axis, several axes): the values, ties sharing the gradient
+def test_max_with_an_axis_is_torchs_max_dim():
+    # no axis, or dlpy's several axes (positional): the values, ties sharing the gradient
     x = Tensor(np.array([[1.0, 3.0, 3.0], [0.0, -1.0, 2.0]]), requires_grad=True)
-    for result in (x.max(), x.max(axis=1), x.max(axis=1, keepdims=True), F.max(x, axis=1),
-                   F.min(x, (0, 1)), x.min(axis=0, keepdims=False), x.amax(1)):
+    for result in (x.max(), F.min(x, (0, 1)), x.amax(1), x.amax(axis=1)):
         assert type(result) is Tensor
-    x.max(axis=1).backward(np.array([1.0, 1.0]))
+    x.amax(axis=1).backward(np.array([1.0, 1.0]))
     np.testing.assert_array_equal(x.grad, [[0, 0.5, 0.5], [0, 0, 1]])
-    # PyTorch's spellings (one int dim, positional or dim=, or keepdim=): (values, indices)
+    # one int dim (positional, dim= or torch's numpy alias axis=), keepdim=: (values, indices)
     for result in (x.max(1), x.max(dim=1), x.max(1, keepdim=True), x.max(axis=1, keepdim=False),
-                   F.max(x, 1), F.max(x, dim=0), x.min(-1), x.min(dim=-1),
+                   F.max(x, 1), F.max(x, dim=0), x.min(-1), x.min(dim=-1), x.max(axis=1),
+                   F.max(x, axis=1), x.min(axis=0, keepdims=True), x.max(axis=-1, keepdims=False),
                    F.min(x, 0, keepdim=True), x.max(1, keepdims=True)):
         assert isinstance(result, MaxResult)
+    x.grad = None
+    x.max(axis=1).values.backward(np.array([1.0, 1.0]))  # to the first maximum, as torch's
+    np.testing.assert_array_equal(x.grad, [[0, 1, 0], [0, 0, 1]])
+    for bad in (lambda: x.max(axis=(0, 1)), lambda: x.max(keepdims=True),
+                lambda: F.min(x, axis=None, keepdims=False)):
+        with pytest.raises(TypeError):  # torch's: max(dim) takes one int
+            bad()
     values, indices = x.max(1)  # the habit this rule is for
     np.testing.assert_array_equal(values.numpy(), [3.0, 2.0])
     np.testing.assert_array_equal(indices, [1, 2])

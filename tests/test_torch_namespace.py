@@ -109,6 +109,20 @@ def test_compile_functions_and_decorators():
     assert dlpy.compiler.disable()(double) is double
 
 
+def test_compiler_markers_give_the_function_back():
+    """allow_in_graph (einx calls it on its ops when it finds a torch backend) and
+    assume_constant_result: the function itself, as torch's; a list gives a list."""
+    def double(x):
+        return 2 * x
+
+    assert dlpy.compiler.allow_in_graph(double) is double
+    assert dlpy.compiler.allow_in_graph((double, abs)) == [double, abs]
+    with pytest.raises(AssertionError, match="allow_in_graph expects a callable"):
+        dlpy.compiler.allow_in_graph(3)
+    assert dlpy.compiler.assume_constant_result(double) is double
+    assert double._dynamo_marked_constant is True
+
+
 def test_vmap_is_func_vmap():
     assert dlpy.vmap is dlpy.func.vmap and "vmap" in dir(dlpy)
     x = dlpy.randn(4, 3)

@@ -620,7 +620,8 @@ from dlpy.ao.qtensor import (  # noqa: E402
 )
 
 _LAZY += ("ao",)
-__all__ += ["_fake_quantize_learnable_per_tensor_affine", "ao", "dequantize",
+__all__ += ["_fake_quantize_learnable_per_tensor_affine", "_fused_moving_avg_obs_fq_helper",
+            "choose_qparams_optimized", "fused_moving_avg_obs_fake_quant", "ao", "dequantize",
             "fake_quantize_per_channel_affine", "fake_quantize_per_tensor_affine",
             "per_channel_affine", "per_channel_symmetric", "per_tensor_affine",
             "per_tensor_symmetric", "qint32", "qint8", "quantize_per_channel",
@@ -644,6 +645,39 @@ def fake_quantize_per_channel_affine(input, scale, zero_point, axis: int, quant_
     from dlpy.ao.quantization import fake_quantize_per_channel_affine as _function
 
     return _function(input, scale, zero_point, axis, quant_min, quant_max)
+
+
+def choose_qparams_optimized(input, numel: int, n_bins: int, ratio: float, bit_width: int):  # noqa: A002
+    """torch.choose_qparams_optimized: see dlpy.ao.quantization.fake_quantize."""
+    from dlpy.ao.quantization.fake_quantize import choose_qparams_optimized as _function
+
+    return _function(input, numel, n_bins, ratio, bit_width)
+
+
+def fused_moving_avg_obs_fake_quant(input, observer_on, fake_quant_on, running_min,  # noqa: A002
+                                    running_max, scale, zero_point, averaging_const: float,
+                                    quant_min: int, quant_max: int, ch_axis: int,
+                                    per_row_fake_quant: bool = False,
+                                    symmetric_quant: bool = False):
+    """torch.fused_moving_avg_obs_fake_quant: see dlpy.ao.quantization.fake_quantize."""
+    from dlpy.ao.quantization.fake_quantize import fused_moving_avg_obs_fake_quant as _function
+
+    return _function(input, observer_on, fake_quant_on, running_min, running_max, scale,
+                     zero_point, averaging_const, quant_min, quant_max, ch_axis,
+                     per_row_fake_quant, symmetric_quant)
+
+
+def _fused_moving_avg_obs_fq_helper(input, observer_on, fake_quant_on, running_min,  # noqa: A002
+                                    running_max, scale, zero_point, averaging_const: float,
+                                    quant_min: int, quant_max: int, ch_axis: int,
+                                    per_row_fake_quant: bool = False,
+                                    symmetric_quant: bool = False):
+    """torch._fused_moving_avg_obs_fq_helper: see dlpy.ao.quantization.fake_quantize."""
+    from dlpy.ao.quantization.fake_quantize import _fused_moving_avg_obs_fq_helper as _function
+
+    return _function(input, observer_on, fake_quant_on, running_min, running_max, scale,
+                     zero_point, averaging_const, quant_min, quant_max, ch_axis,
+                     per_row_fake_quant, symmetric_quant)
 
 
 def _fake_quantize_learnable_per_tensor_affine(x, scale, zero_point, quant_min: int,
@@ -685,6 +719,8 @@ def __getattr__(name: str):  # noqa: F811 - extends the lazy lookup above with t
         from dlpy.library import Tag as _Tag
 
         return _Tag
+    if name == "torch":  # torch.torch is torch itself (libraries write torch.torch.Tensor)
+        return sys.modules[__name__]
     if name in _LAZY_FROM:  # torch.parse_schema, torch.Stream, ... (imported on first use)
         return getattr(__import__(_LAZY_FROM[name], fromlist=["_"]), name)
     return _getattr_lazy(name)

@@ -204,7 +204,8 @@ def _values_str(array: np.ndarray, indent: int) -> str:
 # dlpy's classes that stand for torch's plain Tensor (a Parameter adds its header)
 _PLAIN = {("dlpy.tensor", "Tensor"), ("dlpy.ops.complex", "ComplexTensor"),
           ("dlpy.nn.module", "Parameter"), ("dlpy.nn.module", "ComplexParameter"),
-          ("dlpy.nn.module", "Buffer"), ("dlpy.compat", "_DataView")}
+          ("dlpy.nn.module", "Buffer"), ("dlpy.compat", "_DataView"),
+          ("dlpy.compat", "_ComplexDataView")}
 _PARAMETERS = {("dlpy.nn.module", "Parameter"), ("dlpy.nn.module", "ComplexParameter")}
 
 

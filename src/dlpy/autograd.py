@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlpy._caller import user_stacklevel as _user_stacklevel
 from dlpy.sparse_grad import SparseGrad
 from dlpy.tensor import (
     AccumulateGrad,
@@ -218,7 +219,8 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
 
         warnings.warn("only_inputs argument is deprecated and is ignored now (defaults to "
                       "True). To accumulate gradient for other parts of the graph, please use "
-                      "torch.autograd.backward.", UserWarning, stacklevel=2)
+                      "torch.autograd.backward.", UserWarning,
+                      stacklevel=_user_stacklevel())
     if type(inputs) is dict:  # named inputs (dict(model.named_parameters())): named results
         keys = list(inputs)
         found = grad(outputs, _dict_inputs("grad", inputs), grad_outputs, retain_graph,

@@ -78,6 +78,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from dlpy.ops.complex import ComplexTensor
 from dlpy.overrides import _disabled_torch_function_impl
 from dlpy.tensor import Tensor, _buffer, _marks, no_grad
 
@@ -91,6 +92,7 @@ MODULE_MAP = {
     "torch.nn.quantized": "dlpy.ao.nn.quantized",
     "torch.nn.intrinsic": "dlpy.ao.nn.intrinsic",
     "torch.nn.qat": "dlpy.ao.nn.qat",
+    "torch.nn.quantizable": "dlpy.ao.nn.quantizable",
     "torchvision": "dlpy.vision",
     "torchaudio": "dlpy.audio",
 }
@@ -301,14 +303,24 @@ class _DataView(Tensor):
         return Tensor, (self.data,)
 
 
+class _ComplexDataView(_DataView, ComplexTensor):
+    """A complex Tensor's ``.data`` under the rewrite: a ``_DataView`` that is also a
+    ComplexTensor, so a change through it is no more tracked than a real one's (torchdiffeq's
+    ``k.data[i] = f`` on a complex state) and complex ops keep their rules."""
+
+    __slots__ = ()
+
+
 def tensor_data(value):
     """``value.data`` as torch reads it: for a dlpy Tensor, a Tensor on the same array with no
     graph (``detach()``; its in-place methods write into value's array); anything else's own
     ``.data``."""
     if isinstance(value, Tensor):
         view = value.detach()
-        if type(view) is Tensor:  # (a complex tensor or a subclass's detach stays as it is)
+        if type(view) is Tensor:  # (a subclass's detach stays as it is)
             view.__class__ = _DataView
+        elif type(view) is ComplexTensor:
+            view.__class__ = _ComplexDataView
         return view
     return value.data
 

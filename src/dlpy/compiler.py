@@ -16,9 +16,9 @@ from typing import Any
 from dlpy.nn.module import Module
 from dlpy.ops import ArgTypeAssertionError
 
-__all__ = ["OptimizedModule", "compile", "disable", "get_default_backend", "is_compiling",
-           "is_dynamo_compiling", "is_exporting", "list_backends", "reset",
-           "set_default_backend"]
+__all__ = ["OptimizedModule", "allow_in_graph", "assume_constant_result", "compile", "disable",
+           "get_default_backend", "is_compiling", "is_dynamo_compiling", "is_exporting",
+           "list_backends", "reset", "set_default_backend"]
 
 # torch 2.13's backend names (torch._dynamo.list_backends(None)) and inductor's modes
 BACKENDS = (
@@ -145,6 +145,23 @@ def disable(fn: Callable | None = None, recursive: bool = True, *, reason: str |
     """torch.compiler.disable: ``fn`` itself (nothing is ever compiled); a decorator too."""
     if fn is None:
         return lambda fn: fn
+    return fn
+
+
+def allow_in_graph(fn):
+    """torch.compiler.allow_in_graph: ``fn`` itself (there is no graph to put it in); a list or
+    tuple of callables gives a list of them. Raises as torch for something not callable (einx
+    marks its operations so when it finds a torch backend)."""
+    if isinstance(fn, (list, tuple)):
+        return [allow_in_graph(f) for f in fn]
+    if not callable(fn):
+        raise ArgTypeAssertionError("allow_in_graph expects a callable")
+    return fn
+
+
+def assume_constant_result(fn):
+    """torch.compiler.assume_constant_result: ``fn`` itself, marked as torch marks it."""
+    fn._dynamo_marked_constant = True
     return fn
 
 

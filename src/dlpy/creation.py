@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from dlpy._caller import user_stacklevel
 from dlpy.device import as_device, check_pin_memory
 from dlpy.ops import ArgDtypeError, NoKernelError
 from dlpy.random import get_rng
@@ -182,7 +183,8 @@ def tensor(data, dtype=None, requires_grad: bool = False, *,
            device=None, pin_memory: bool = False) -> Tensor:
     """A new tensor holding a copy of ``data``, of torch.tensor's dtype: Python ints int64,
     floats the default dtype (float32 unless dlpy.set_default_dtype), bools bool, complex
-    numbers complex64 (with float32), a mix the widest; numpy arrays keep their dtype."""
+    numbers complex64 (with float32), a mix the widest; numpy arrays keep their dtype; a
+    storage's memory is read as ``dtype`` and shared, as torch's (dlpy.storage.storage_elements)."""
     _place("tensor", device, pin_memory)
     dtype = plain_dtype(dtype, "tensor")
     if isinstance(data, Tensor):
@@ -191,12 +193,17 @@ def tensor(data, dtype=None, requires_grad: bool = False, *,
         warnings.warn("To copy construct from a tensor, it is recommended to use "
                       "sourceTensor.detach().clone() or sourceTensor.detach().clone()"
                       ".requires_grad_(True), rather than torch.tensor(sourceTensor).",
-                      UserWarning, stacklevel=2)  # torch's words
+                      UserWarning, stacklevel=user_stacklevel())  # torch's words
         data = data.data
     elif isinstance(data, np.ndarray):
         numpy_source(data)
     elif data is None:
         raise _NoDtypeError("tensor: could not infer dtype of NoneType")
+    else:
+        from dlpy.storage import TypedStorage, UntypedStorage, storage_elements
+
+        if isinstance(data, (UntypedStorage, TypedStorage)):  # its memory as dtype: torch
+            return Tensor(storage_elements(data, dtype), requires_grad=requires_grad)  # shares it
     if isinstance(data, np.ndarray):
         array = narrow_float(data, np.dtype(dtype)) if dtype is not None and is_narrow_float(
             dtype) else np.array(data, dtype=dtype, copy=True)

@@ -21,6 +21,9 @@ __all__ = ["DEVICE_TYPES", "META", "MetaArray", "OnCPU", "as_device", "device",
 DEVICE_TYPES = ("cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip", "ve",
                 "fpga", "maia", "xla", "lazy", "vulkan", "mps", "meta", "hpu", "mtia",
                 "privateuseone")
+# the name of the PrivateUse1 device type, once torch.utils.rename_privateuse1_backend gave it
+# one (dlpy/utils/backend_registration.py): a device string may then name it
+PRIVATEUSE1 = ["privateuseone"]
 
 
 def _index(value, text) -> int:
@@ -56,7 +59,7 @@ class device:  # noqa: N801 - torch's name
         kind, colon, number = type.partition(":")
         if not kind.replace("_", "").isalpha():  # torch's: "bfloat16" is no device string
             raise RuntimeError(f"Invalid device string: {type!r}")
-        if kind not in DEVICE_TYPES:
+        if kind not in DEVICE_TYPES and kind != PRIVATEUSE1[0]:
             raise RuntimeError(f"Expected one of {', '.join(DEVICE_TYPES)} device type at start "
                                f"of device string: {type}")
         if colon:

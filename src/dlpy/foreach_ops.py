@@ -102,8 +102,7 @@ def _export(name: str, plain, inplace) -> None:
     TOP_LEVEL.extend([plain.__name__, inplace.__name__])
 
 
-for _name in ("add", "sub", "mul", "div", "maximum", "minimum", "pow", "clamp_min",
-              "clamp_max", "lerp", "copy"):
+for _name in ("add", "sub", "mul", "div", "pow", "clamp_min", "clamp_max", "lerp", "copy"):
     _export(_name, *_binary(_name))
 for _name in ("abs", "neg", "sqrt", "rsqrt", "exp", "log", "reciprocal", "sign", "sigmoid",
               "tanh", "zero", "ceil", "floor", "round", "trunc", "frac", "expm1", "log1p",
@@ -115,6 +114,34 @@ del _name, _foreach_copy  # noqa: F821 - torch has only the in-place _foreach_co
 TOP_LEVEL.remove("_foreach_copy")
 del _foreach_zero  # noqa: F821 - and only _foreach_zero_
 TOP_LEVEL.remove("_foreach_zero")
+
+
+def _extreme(method: str, clamp: str):
+    """``_foreach_maximum``/``_foreach_minimum``: elementwise against a Tensor (NaN wins, as
+    ``torch.maximum``) or, as torch's foreach ops allow where ``Tensor.maximum`` does not, a
+    number (``clamp_min``/``clamp_max``: an integer tensor against a float becomes float).
+    The in-place forms write the result back (``copy_``: torch has no ``Tensor.maximum_``)."""
+    def one(t, o):
+        return getattr(t, method)(o) if isinstance(o, Tensor) else getattr(t, clamp)(o)
+
+    def plain(self, other):
+        ts = _list(f"_foreach_{method}", self)
+        return tuple(one(t, o) for t, o in zip(ts, _others(method, other, len(ts))))
+
+    def inplace(self, other):
+        ts = _list(f"_foreach_{method}_", self)
+        for t, o in zip(ts, _others(method, other, len(ts))):
+            if isinstance(o, Tensor):
+                t.copy_(getattr(t, method)(o))
+            else:
+                getattr(t, clamp + "_")(o)
+        return self
+
+    return plain, inplace
+
+
+_export("maximum", *_extreme("maximum", "clamp_min"))
+_export("minimum", *_extreme("minimum", "clamp_max"))
 
 
 def _foreach_lerp(self, tensors1, weight):  # noqa: F811 - a list of weights goes one a tensor

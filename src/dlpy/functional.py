@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 
 from dlpy import tensor as _engine
+from dlpy._caller import user_stacklevel as _user_stacklevel
 from dlpy.amp.dtypes import is_low_precision
 from dlpy.amp.state import FP32, LOWER, autocast_policy
 from dlpy.ops import ArgDtypeError, ArgError, DimError, NoKernelError
@@ -230,7 +231,7 @@ def _warn_target_size(name: str, input, target) -> None:  # noqa: A002 - PyTorch
         warnings.warn(f"{name}: using a target size ({target_shape}) that is different to the "
                       f"input size ({tuple(input.shape)}). This will likely lead to incorrect "
                       f"results due to broadcasting. Please ensure they have the same size.",
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=_user_stacklevel(("functional.py", "ops")))
 
 
 def _loss_weight(name: str, losses: Tensor, input, weight, reduction: str,  # noqa: A002
@@ -574,7 +575,8 @@ def kl_div(input: Tensor, target, size_average=None, reduce=None,  # noqa: A002
         warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the "
                       "support size.'batchmean' divides only by the batch size, and aligns with "
                       "the KL div math definition.'mean' will be changed to behave the same as "
-                      "'batchmean' in the next major release.", UserWarning, stacklevel=2)
+                      "'batchmean' in the next major release.", UserWarning,
+                      stacklevel=_user_stacklevel(("functional.py", "ops")))
     reduction = _legacy_reduction(size_average, reduce, reduction)
     return _kl_div(input, target, reduction, log_target)
 
@@ -1966,7 +1968,8 @@ def gumbel_softmax(logits: Tensor, tau: float = 1, hard: bool = False, eps: floa
     one class (dim -1 or 0), as torch's."""
     name = "gumbel_softmax"
     if eps != 1e-10:
-        warnings.warn("`eps` parameter is deprecated and has no effect.", stacklevel=2)
+        warnings.warn("`eps` parameter is deprecated and has no effect.",
+                      stacklevel=_user_stacklevel())
     tau = _real_number(name, "tau", tau)
     if tau <= 0:
         raise ValueError(f"{name}: tau must be > 0, got {tau}")
@@ -2131,7 +2134,7 @@ def multilabel_margin_loss(input: Tensor, target, size_average=None,  # noqa: A0
 
 def _deprecated_upsample(name: str) -> None:
     warnings.warn(f"`nn.functional.{name}` is deprecated. Use `nn.functional.interpolate` "
-                  f"instead.", stacklevel=3)
+                  f"instead.", stacklevel=_user_stacklevel())
 
 
 def upsample(input: Tensor, size=None, scale_factor=None, mode: str = "nearest",  # noqa: A002
@@ -2356,7 +2359,7 @@ def _softmax_args(name, x, dim, dtype, axis, stacklevel):
     if dim is None:
         warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the "
                       f"call to include dim=X as an argument.", UserWarning,
-                      stacklevel=stacklevel)
+                      stacklevel=_user_stacklevel() if stacklevel == 3 else stacklevel)
         dim = 0 if np.ndim(x.data if isinstance(x, Tensor) else x) in (0, 1, 3) else 1
     if dtype is not None:
         x = (x if isinstance(x, Tensor) else Tensor(x)).to(dtype=dtype)

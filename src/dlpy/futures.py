@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 __all__ = ["Future", "collect_all", "wait_all"]
 
@@ -22,9 +22,13 @@ _COMPLETED_TWICE = ("Attempting to mark a completed Future as complete again. No
                     "Future can only be marked completed once.")
 
 
-class Future:
+T = TypeVar("T")
+
+
+class Future(Generic[T]):
     """A value or an exception that is set once, with callbacks run when it is
-    (``devices`` is accepted for torch's signature; dlpy has only the CPU)."""
+    (``devices`` is accepted for torch's signature; dlpy has only the CPU). Generic like
+    torch's, so annotations such as ``Future[Tensor]`` evaluate."""
 
     def __init__(self, *, devices: list | None = None) -> None:
         self._done = False

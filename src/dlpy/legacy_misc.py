@@ -18,6 +18,7 @@ import warnings
 
 import numpy as np
 
+from dlpy._caller import user_stacklevel
 from dlpy.layouts import contiguous_format as legacy_contiguous_format  # noqa: F401 - TOP_LEVEL
 from dlpy.legacy_types import _LegacyType
 from dlpy.ops import ArgError
@@ -301,7 +302,7 @@ def as_strided_scatter(input, src, size, stride, storage_offset=None) -> Tensor:
 def _resize(self, *sizes) -> Tensor:
     """Tensor.resize(*sizes) (deprecated, warns): the tensor viewed in that shape, which must
     hold as many elements (autograd's resize changes the shape only)."""
-    warnings.warn("non-inplace resize is deprecated", UserWarning, stacklevel=2)
+    warnings.warn("non-inplace resize is deprecated", UserWarning, stacklevel=user_stacklevel())
     count = 1
     for n in sizes:
         count = count * n if isinstance(n, numbers.Integral) else None
@@ -319,7 +320,7 @@ def _resize(self, *sizes) -> Tensor:
 
 def _resize_as(self, tensor) -> Tensor:
     """Tensor.resize_as(tensor) (deprecated, warns): resize to ``tensor``'s shape."""
-    warnings.warn("non-inplace resize_as is deprecated", UserWarning, stacklevel=2)
+    warnings.warn("non-inplace resize_as is deprecated", UserWarning, stacklevel=user_stacklevel())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return _resize(self, *tensor.shape)

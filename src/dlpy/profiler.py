@@ -846,10 +846,208 @@ def kineto_available() -> bool:
     return True
 
 
+# ---------------------------------------------------------------- the execution trace
+class ExecutionTraceObserver:
+    """torch.profiler.ExecutionTraceObserver: a record of the ops (and ``record_function``
+    ranges) that run between ``start()`` and ``stop()``, as a graph of nodes, written as JSON
+    (Chakra's execution-trace schema) to the file given to ``register_callback`` when the
+    observer is unregistered (``unregister_callback``, ``cleanup``, or its deletion); a
+    ``.gz`` path is written compressed. The document holds ``schema``, ``pid``, ``time``,
+    ``start_ts``, ``nodes`` and ``finish_ts``; each node ``id``, ``name``, ``ctrl_deps`` (its
+    parent's id), ``inputs`` and ``outputs`` (``values``, ``shapes``, ``types``, ``strides``;
+    dlpy fills the input shapes) and ``attrs`` (``rf_id``, ``tid``, ...). Node 1 is the
+    process (written last), each recording thread has a node (its ops' root). Recording uses
+    the profiler's hooks (a private ``profile(record_shapes=True)`` while running)."""
+
+    SCHEMA = "1.1.1-chakra.0.0.4"
+    _PROCESS, _THREAD = ("[pytorch|profiler|execution_trace|process]",
+                         "[pytorch|profiler|execution_trace|thread]")
+
+    def __init__(self) -> None:
+        self._registered = False
+        self._execution_trace_running = False
+        self.extra_resources_collection = False
+        self.resources_dir: str = ""
+        self.output_file_path: str = ""
+        self.output_file_path_observer: str = ""
+        self._events: list[FunctionEvent] = []
+        self._profile: profile | None = None
+        self._start_ms = 0
+
+    def __del__(self) -> None:
+        self.unregister_callback()
+
+    @staticmethod
+    def build_execution_trace_obs_from_env() -> ExecutionTraceObserver | None:
+        """An observer registered on a temporary ``.et.json`` file if the environment sets
+        ENABLE_PYTORCH_EXECUTION_TRACE=1 (and collecting extra resources with
+        ENABLE_PYTORCH_EXECUTION_TRACE_EXTRAS=1), else None."""
+        if os.environ.get("ENABLE_PYTORCH_EXECUTION_TRACE", "0") != "1":
+            return None
+        import tempfile
+
+        with tempfile.NamedTemporaryFile("w+t", suffix=".et.json", delete=False) as fp:
+            filename = fp.name
+        et = ExecutionTraceObserver().register_callback(filename)
+        et.set_extra_resource_collection(
+            os.environ.get("ENABLE_PYTORCH_EXECUTION_TRACE_EXTRAS", "0") == "1")
+        return et
+
+    def set_extra_resource_collection(self, val) -> None:
+        """Collect the extra resources (a ``<trace>_resources`` folder beside the trace)."""
+        self.extra_resources_collection = val
+        if self.extra_resources_collection:
+            self.get_resources_dir(can_create=True)
+
+    def register_callback(self, output_file_path: str) -> ExecutionTraceObserver:
+        """Register the observer, to write to ``output_file_path`` (created now; a path that
+        cannot be written leaves it unregistered, with a warning). Registering again keeps the
+        first path. Returns the observer."""
+        if not self._registered:
+            self.output_file_path = output_file_path
+            if output_file_path.endswith(".gz"):
+                import tempfile
+
+                with tempfile.NamedTemporaryFile("w+b", suffix=".json", delete=False) as fp:
+                    output_file_path = fp.name
+            self.output_file_path_observer = output_file_path
+            try:
+                with open(output_file_path, "w"):
+                    pass
+            except OSError as error:
+                warnings.warn(f"Failed to open output file: {output_file_path} ({error})",
+                              stacklevel=2)
+                return self
+            self._registered = True
+            self._events, self._start_ms = [], time.monotonic_ns() // 1_000_000
+        return self
+
+    def get_resources_dir(self, can_create=False) -> str | None:
+        """The resources folder (with extra resource collection; None otherwise)."""
+        if not self.extra_resources_collection:
+            return None
+        if not self.resources_dir:
+            path = ExecutionTraceObserver.get_resources_dir_for_et_path(
+                self.output_file_path, create_dir=can_create)
+            if not path:
+                return None
+            self.resources_dir = path
+        return self.resources_dir
+
+    @staticmethod
+    def get_resources_dir_for_et_path(trace_path, create_dir: bool = False) -> str | None:
+        """``<folder>/<trace name without extension>_resources`` for ``trace_path`` if it
+        exists (or is created, with ``create_dir``), else None."""
+        work_dir, file_name = os.path.split(trace_path)
+        resource_dir = os.path.join(work_dir, os.path.splitext(file_name)[0] + "_resources")
+        if not os.path.exists(resource_dir):
+            if not create_dir:
+                return None
+            try:
+                os.mkdir(resource_dir)
+            except OSError:
+                warnings.warn(f"Execution trace exception when creating {resource_dir}",
+                              stacklevel=2)
+                return None
+        return resource_dir
+
+    def unregister_callback(self) -> None:
+        """Stop, write the trace and unregister (nothing if not registered)."""
+        if not getattr(self, "_registered", False):
+            return
+        self.stop()
+        document = self._document()
+        text = json.dumps(document)
+        if self.output_file_path.endswith("gz"):
+            with gzip.open(self.output_file_path, "wt") as out:
+                out.write(text)
+            if self.output_file_path_observer != self.output_file_path:
+                os.remove(self.output_file_path_observer)
+        else:
+            with open(self.output_file_path_observer, "w") as out:
+                out.write(text)
+        self._registered = False
+
+    @property
+    def is_registered(self):
+        """Whether the observer is registered."""
+        return self._registered
+
+    def is_running(self):
+        """Whether the observer records now."""
+        return self._execution_trace_running
+
+    def start(self) -> None:
+        """Start recording (if registered and not running)."""
+        if self._registered and not self._execution_trace_running:
+            self._profile = profile(record_shapes=True)
+            self._profile.start()
+            self._execution_trace_running = True
+
+    def stop(self) -> None:
+        """Stop recording; what was recorded stays for the trace."""
+        if self._execution_trace_running:
+            self._profile.stop()
+            self._events.extend(self._profile.events())
+            self._profile = None
+            self._execution_trace_running = False
+
+    def cleanup(self) -> None:
+        """unregister_callback: finalize the output."""
+        self.unregister_callback()
+
+    def get_output_file_path(self) -> str | None:
+        """The output path, or None before ``register_callback``."""
+        return self.output_file_path or None
+
+    def _document(self) -> dict:
+        """The trace: the events as nodes, each under the innermost event of its thread that
+        encloses it (else its thread's node), ids in order of starting; finished first
+        first, the process node last."""
+        events = sorted(self._events, key=lambda e: (e.start_ns, -e.end_ns))
+        ids, parents, open_by_thread = {}, {}, {}
+        threads: dict[int, int] = {}
+        next_id = 2
+        for event in events:
+            if event.thread not in threads:
+                threads[event.thread] = next_id
+                next_id += 1
+            stack = open_by_thread.setdefault(event.thread, [])
+            while stack and stack[-1].end_ns <= event.start_ns:
+                stack.pop()
+            ids[id(event)] = next_id
+            next_id += 1
+            parents[id(event)] = ids[id(stack[-1])] if stack else threads[event.thread]
+            stack.append(event)
+
+        def node(node_id, name, parent, shapes, tid):
+            attrs = [{"name": "rf_id", "type": "uint64", "value": node_id},
+                     {"name": "tid", "type": "uint64", "value": tid},
+                     {"name": "op_schema", "type": "string", "value": ""}]
+            return {"id": node_id, "name": name, "ctrl_deps": parent,
+                    "inputs": {"values": [], "shapes": shapes, "types": [], "strides": []},
+                    "outputs": {"values": [], "shapes": [], "types": [], "strides": []},
+                    "attrs": attrs}
+
+        nodes = [node(number, self._THREAD, 1, [], tid) for tid, number in threads.items()]
+        for event in sorted(events, key=lambda e: e.end_ns):
+            nodes.append(node(ids[id(event)], event.trace_name, parents[id(event)],
+                              event.input_shapes or [], event.thread))
+        nodes.append(node(1, self._PROCESS, 1, [], 0))
+        now = time.localtime()
+        return {"schema": self.SCHEMA, "pid": os.getpid(),
+                "time": time.strftime("%Y-%m-%d %H:%M:%S", now), "start_ts": self._start_ms,
+                "nodes": nodes, "finish_ts": time.monotonic_ns() // 1_000_000}
+
+
+__all__ += ["ExecutionTraceObserver"]
+
+
 # torch.profiler.profiler: the module profile, schedule and the trace handler come from
 profiler = types.ModuleType(f"{__name__}.profiler", "torch.profiler.profiler: profile, "
                             "schedule, tensorboard_trace_handler, ProfilerAction...")
 profiler.__dict__.update({name: globals()[name] for name in (
-    "ProfilerAction", "ProfilerActivity", "profile", "record_function", "schedule",
-    "supported_activities", "tensorboard_trace_handler", "kineto_available")})
+    "ExecutionTraceObserver", "ProfilerAction", "ProfilerActivity", "profile",
+    "record_function", "schedule", "supported_activities", "tensorboard_trace_handler",
+    "kineto_available")})
 sys.modules[profiler.__name__] = profiler  # (import torch.profiler.profiler)

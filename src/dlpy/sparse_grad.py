@@ -99,6 +99,12 @@ class SparseGrad:
 
     # torch's sparse COO tensor's attributes, where they do not clash with indices / values
     @property
+    def data(self) -> SparseGrad:
+        """torch's ``grad.data`` of a sparse gradient (a detached alias): the gradient itself,
+        which records no graph (optimisers written for torch test ``p.grad.data.is_sparse``)."""
+        return self
+
+    @property
     def layout(self):
         from dlpy.sparse_tensor import sparse_coo
 

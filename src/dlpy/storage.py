@@ -18,6 +18,11 @@ class StorageFileError(ValueError, RuntimeError):
     RuntimeError)."""
 
 
+# the size of torch's UntypedStorage object without its memory, as its ``__sizeof__`` counts it
+# (64 with the 16 bytes ``sys.getsizeof`` adds for the garbage collector's header)
+_STORAGE_OBJECT_BYTES = 48
+
+
 class UntypedStorage:
     """The memory a tensor shares with its views, as bytes (``x.untyped_storage()``), or
     ``UntypedStorage(nbytes)``: new zeroed memory."""
@@ -63,8 +68,10 @@ class UntypedStorage:
     __len__ = nbytes
 
     def __sizeof__(self) -> int:
-        # the memory counts, as torch's (``sys.getsizeof(x.untyped_storage())``)
-        return object.__sizeof__(self) + self.nbytes()
+        """The memory counts, as torch's: ``sys.getsizeof(x.untyped_storage())`` is 64 bytes
+        (torch's storage object with CPython's garbage-collector header) plus ``nbytes()``
+        (torchinfo's ``total_input`` sums it)."""
+        return _STORAGE_OBJECT_BYTES + self.nbytes()
 
     def element_size(self) -> int:
         return 1
@@ -293,3 +300,32 @@ def view_storage(storage, dtype, storage_offset: int, size, stride) -> np.ndarra
                            f"elements")
     return np.lib.stride_tricks.as_strided(
         elements[storage_offset:], size, tuple(s * itemsize for s in stride))
+
+
+class StorageDtypeError(ValueError, RuntimeError):
+    """A typed storage given to a tensor constructor with another dtype (torch's
+    RuntimeError)."""
+
+
+def storage_elements(storage, dtype=None) -> np.ndarray:
+    """The memory of ``storage`` as a 1-D array sharing it, as torch's tensor constructors
+    (``torch.asarray`` / ``as_tensor`` / ``tensor``) read a storage: a TypedStorage's elements
+    in its dtype (another ``dtype`` is torch's RuntimeError); an UntypedStorage's bytes viewed
+    as ``dtype``, as many whole elements as fit (no ``dtype``: int64, the dtype torch infers
+    from a sequence of byte values; an empty storage gives an empty tensor of the default
+    dtype). Read as an array, not byte by byte (safetensors loads through this)."""
+    from dlpy.tensor import _TORCH_DTYPE_NAMES, default_dtype
+
+    if isinstance(storage, TypedStorage):
+        if dtype is not None and np.dtype(dtype) != storage.dtype:
+            names = _TORCH_DTYPE_NAMES
+            raise StorageDtypeError(
+                f"Expected a Storage of type {names.get(np.dtype(dtype).name, dtype)} or an "
+                f"UntypedStorage, but got {names.get(storage.dtype.name, storage.dtype)}")
+        dtype = storage.dtype
+        storage = storage.untyped()
+    elif dtype is None:
+        dtype = np.int64 if storage.nbytes() else default_dtype(None)
+    data = np.asarray(storage._bytes())  # (a memory-mapped file's bytes: a plain view of them)
+    itemsize = np.dtype(dtype).itemsize
+    return data[:data.size - data.size % itemsize].view(dtype)

@@ -1373,9 +1373,8 @@ class Tensor:
         return _reduce.mean(self, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
 
     def max(self, dim=None, keepdim=None, *, axis=None, keepdims=None, other=None):
-        """PyTorch's: x.max() the value, x.max(1) / max(dim=1) (values, indices); with axis=
-        the values alone (as amax); x.max(other=y) the element-wise maximum: see
-        ``dlpy.functional.max``."""
+        """PyTorch's: x.max() the value, x.max(1) / max(dim=1) / max(axis=1) (values,
+        indices); x.max(other=y) the element-wise maximum: see ``dlpy.functional.max``."""
         return _reduce.max(self, dim, keepdim, axis=axis, keepdims=keepdims, other=other)
 
     def min(self, dim=None, keepdim=None, *, axis=None, keepdims=None, other=None):
@@ -1482,12 +1481,16 @@ class Tensor:
             raise _compare_type_error("ne", other)
         return self._compare(other, np.not_equal)
 
-    def add(self, other, *, alpha=1):
-        """self + alpha * other."""
+    def add(self, other, *more, alpha=1):
+        """self + alpha * other (torch's deprecated ``add(alpha, other)`` too)."""
+        if more:
+            (other,), alpha = _pointwise.number_first("add", (other,), more, alpha, "alpha")
         return _arith.add(self, other, alpha=alpha)
 
-    def sub(self, other, *, alpha=1):
-        """self - alpha * other."""
+    def sub(self, other, *more, alpha=1):
+        """self - alpha * other (torch's deprecated ``sub(alpha, other)`` too)."""
+        if more:
+            (other,), alpha = _pointwise.number_first("sub", (other,), more, alpha, "alpha")
         return _arith.sub(self, other, alpha=alpha)
 
     def mul(self, other):
@@ -1976,11 +1979,17 @@ class Tensor:
                                "uniform_")
         return self._in_place("uniform_", _filled, values)
 
-    def add_(self, other, *, alpha=1) -> Tensor:
-        """self += alpha * other, in place; returns self (as every method ending in ``_``)."""
+    def add_(self, other, *more, alpha=1) -> Tensor:
+        """self += alpha * other, in place; returns self (as every method ending in ``_``).
+        torch's deprecated ``add_(alpha, other)`` too."""
+        if more:
+            (other,), alpha = _pointwise.number_first("add_", (other,), more, alpha, "alpha")
         return self._in_place("add_", lambda x, o: x.add(o, alpha=alpha), other)
 
-    def sub_(self, other, *, alpha=1) -> Tensor:
+    def sub_(self, other, *more, alpha=1) -> Tensor:
+        """self -= alpha * other, in place (torch's deprecated ``sub_(alpha, other)`` too)."""
+        if more:
+            (other,), alpha = _pointwise.number_first("sub_", (other,), more, alpha, "alpha")
         return self._in_place("sub_", lambda x, o: x.sub(o, alpha=alpha), other)
 
     def mul_(self, other) -> Tensor:
@@ -2062,13 +2071,19 @@ class Tensor:
 
         return self._in_place("index_fill_", fill, mask, value)
 
-    def addcmul_(self, tensor1, tensor2, *, value=1) -> Tensor:
-        """self += value * tensor1 * tensor2, in place."""
+    def addcmul_(self, tensor1, tensor2, *more, value=1) -> Tensor:
+        """self += value * tensor1 * tensor2, in place (torch's deprecated ``addcmul_(value,
+        tensor1, tensor2)`` too)."""
+        (tensor1, tensor2), value = _pointwise.number_first("addcmul_", (tensor1, tensor2),
+                                                            more, value)
         return self._in_place("addcmul_", lambda x, a, b: _pointwise.addcmul(x, a, b, value=value),
                               tensor1, tensor2)  # torch's int truncation of a float value
 
-    def addcdiv_(self, tensor1, tensor2, *, value=1) -> Tensor:
-        """self += value * tensor1 / tensor2, in place."""
+    def addcdiv_(self, tensor1, tensor2, *more, value=1) -> Tensor:
+        """self += value * tensor1 / tensor2, in place (torch's deprecated ``addcdiv_(value,
+        tensor1, tensor2)`` too)."""
+        (tensor1, tensor2), value = _pointwise.number_first("addcdiv_", (tensor1, tensor2),
+                                                            more, value)
         return self._in_place("addcdiv_", lambda x, a, b: _pointwise.addcdiv(x, a, b, value=value),
                               tensor1, tensor2)  # torch's refusal of integer tensor1 / tensor2
 
@@ -2756,12 +2771,45 @@ _OPERANDS: tuple[type, ...] = (Tensor, int, float, complex, np.ndarray, np.gener
 
 
 def _takes_operand(method):
+    reflected = _reflected_name(method.__name__)
+
     def operator(self, other):
         if isinstance(other, _OPERANDS) or _operand_like(other):
+            if (reflected is not None and isinstance(other, (list, tuple))
+                    and _answers_itself(type(other), reflected)):
+                return NotImplemented
             return method(self, other)
         return NotImplemented
 
     return functools.wraps(method)(operator)
+
+
+_COMPARISON_REFLECTED = {"__lt__": "__gt__", "__le__": "__ge__", "__gt__": "__lt__",
+                         "__ge__": "__le__"}
+
+
+def _reflected_name(name: str) -> str | None:
+    """The method Python tries on the other operand after ``name`` answers NotImplemented
+    (``__mul__``/``__imul__``: ``__rmul__``, ``__lt__``: ``__gt__``); None for a reflected
+    method (Python has already asked the other operand)."""
+    if name in _COMPARISON_REFLECTED:
+        return _COMPARISON_REFLECTED[name]
+    if name.startswith("__r"):
+        return None
+    return "__r" + name[3 if name.startswith("__i") else 2:]
+
+
+def _answers_itself(kind: type, reflected: str) -> bool:
+    """Whether a list or tuple subclass defines the reflected operator itself (a container of
+    tensors with its own arithmetic, ``dt * nested`` calling ``nested.__rmul__(dt)``): dlpy's
+    leniency of taking a list or tuple of numbers as an operand steps aside for it, and the
+    operator answers NotImplemented, as torch's does for every list or tuple."""
+    for klass in kind.__mro__:
+        if klass in (list, tuple, object):
+            return False
+        if reflected in vars(klass):
+            return True
+    return False
 
 
 def _operand_like(other) -> bool:

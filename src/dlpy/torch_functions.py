@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlpy._caller import user_stacklevel
 from dlpy.amp.dtypes import check_float8
 from dlpy.amp.state import FP32, LOWER, autocast_policy
 from dlpy.creation import (
@@ -184,7 +185,8 @@ def cov(input: Tensor, *, correction: int = 1, fweights=None, aweights=None) -> 
         divisor = total - correction * (weights * _tensor(aweights).reshape(-1)).sum() / total
     if divisor.data <= 0:
         warnings.warn("cov(): degrees of freedom is <= 0. Correction should be strictly less "
-                      "than the number of observations.", UserWarning, stacklevel=2)
+                      "than the number of observations.", UserWarning,
+                      stacklevel=user_stacklevel())
         divisor = divisor * 0
     centred = x - mean
     out = centred @ (centred if weights is None else centred * weights).t() / divisor
@@ -617,12 +619,13 @@ def _warn_read_only(array: np.ndarray) -> None:
                       "non-writable tensors. This means writing to this tensor will result in "
                       "undefined behavior. You may want to copy the array to protect its data or "
                       "make it writable before converting it to a tensor.", UserWarning,
-                      stacklevel=3)
+                      stacklevel=user_stacklevel())
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
     """torch.as_tensor: a Tensor as is, or data converted (sharing a numpy array's memory when
-    the dtype already fits); Python floats become the default dtype, ints int64 (as torch)."""
+    the dtype already fits, or a storage's: storage_elements); Python floats become the default
+    dtype, ints int64 (as torch)."""
     _place("as_tensor", device, False)
     dtype = plain_dtype(dtype, "as_tensor")
     if isinstance(data, Tensor):
@@ -632,6 +635,10 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
         if dtype is not None and data.dtype != np.dtype(dtype) and is_narrow_float(dtype):
             return Tensor(narrow_float(data, np.dtype(dtype)))  # through float32, as torch
         return Tensor(data if dtype is None else data.astype(dtype, copy=False))
+    if is_storage(data):  # its memory as dtype, shared
+        from dlpy.storage import storage_elements
+
+        return Tensor(storage_elements(data, dtype))
     return Tensor(_numbers("as_tensor", python_array(data, dtype)))
 
 
@@ -639,7 +646,8 @@ def asarray(obj, *, dtype=None, device=None, copy=None,
             requires_grad: bool | None = None) -> Tensor:
     """torch.asarray: as_tensor, with copy=True forcing a copy and copy=False refusing one (a
     cast, a Python sequence). A Tensor comes back itself when nothing changes; a copy or cast
-    of it is recorded (``requires_grad`` unspecified: as the Tensor's, torch 2.13's)."""
+    of it is recorded (``requires_grad`` unspecified: as the Tensor's, torch 2.13's). A storage
+    gives its memory read as ``dtype`` (dlpy.storage.storage_elements), shared unless copied."""
     _place("asarray", device, False)
     dtype = plain_dtype(dtype, "asarray")
     if isinstance(obj, Tensor):
@@ -660,6 +668,10 @@ def asarray(obj, *, dtype=None, device=None, copy=None,
         if dtype is not None and obj.dtype != np.dtype(dtype):
             raise ValueError(f"asarray: can't alias {obj.dtype} data into dtype "
                              f"{np.dtype(dtype)} (copy=False)")
+    if is_storage(obj):  # its memory as dtype (shared unless copy=True)
+        from dlpy.storage import storage_elements
+
+        obj = storage_elements(obj, dtype)
     if isinstance(obj, np.ndarray):
         array = np.array(obj, dtype=dtype, copy=True) if copy else obj.astype(
             dtype if dtype is not None else obj.dtype, copy=False)
@@ -702,7 +714,7 @@ def range(start=0, end=None, step=1, dtype=None, requires_grad: bool = False, *,
     warnings.warn("torch.range is deprecated and will be removed in a future release because its "
                   "behavior is inconsistent with Python's range builtin. Instead, use "
                   "torch.arange, which produces values in [start, end).", UserWarning,
-                  stacklevel=3)
+                  stacklevel=user_stacklevel())
     dtype = default_dtype(dtype)
     if end is None:
         start, end = 0, start
@@ -1534,7 +1546,8 @@ def write_out(name: str, result, out, exact: bool | None = None, warn: bool = Tr
 
             warnings.warn(f"{name}: an output with one or more elements was resized since it "
                           f"had shape {list(out.shape)}, which does not match the required "
-                          f"output shape {list(result.shape)}", UserWarning, stacklevel=3)
+                          f"output shape {list(result.shape)}", UserWarning,
+                          stacklevel=user_stacklevel())
         out.data = np.empty(result.shape, dtype=out.dtype)
     if differentiable:
         return out.copy_(result)

@@ -200,6 +200,33 @@ def test_data_changes_not_tracked(tmp_path, capsys):
     np.testing.assert_allclose(res["exp"][1], [2.0, 2.0 * np.exp(2.0)], rtol=1e-6)
 
 
+def test_complex_data_changes_not_tracked(tmp_path, capsys):
+    """A complex tensor's .data is untracked as a real one's (torchdiffeq writes its complex
+    Runge-Kutta stages with ``k.data[..., i] = f`` after ops read k), and stays complex: its
+    own ops, repr and refusals are a complex tensor's."""
+    script = _script(tmp_path, """
+        import json
+        import torch
+
+        w = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+        k = torch.zeros(1, 2, dtype=torch.complex128) * w
+        a = k[..., :1] * w                 # reads k, then k changes through .data
+        d = k.data
+        d[..., 1] = 1j
+        (a.abs().sum() + k.abs().sum()).backward()
+        try:
+            d < d
+            order = "compared"
+        except RuntimeError:
+            order = "refused"
+        print(json.dumps([k._version, str(d.dtype), repr(d), order, w.grad.item()]))
+        """)
+    compat.run([str(script)])
+    version, dtype, text, order, grad = json.loads(capsys.readouterr().out)
+    assert (version, dtype, order, grad) == (0, "complex128", "refused", 0.0)
+    assert text == "tensor([[0.+0.j, 0.+1.j]], dtype=torch.complex128)"
+
+
 def test_traceback_lines_and_main_module(tmp_path):
     script = _script(tmp_path, """
         import pickle, sys, torch, torch.nn as nn

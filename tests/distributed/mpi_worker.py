@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 
+import dlpy
 from dlpy import distributed, nn, optim
 from dlpy import functional as F
 from dlpy.distributed import DistributedDataParallel, DistributedSampler
@@ -89,6 +90,80 @@ def equivalence(dtype_name: str, optimizer_name: str) -> None:
     gathered = distributed.gather_object([p.data.copy() for p in net.parameters()])
     if gathered is not None:
         assert all(np.array_equal(a, b) for a, b in zip(gathered[0], gathered[1]))
+
+
+class UsedNet(nn.Module):
+    """Net without the unused parameter: backward reaches every parameter, so the averaging
+    happens inside it (bucket by bucket, overlapped with the rest of backward)."""
+
+    def __init__(self, rng: np.random.Generator):
+        super().__init__()
+        self.layers = nn.Sequential(nn.Linear(12, 16, rng=rng), nn.Tanh(), nn.LayerNorm(16),
+                                    nn.Linear(16, 16, rng=rng), nn.Tanh(),
+                                    nn.Linear(16, 5, rng=rng))
+        for p in self.parameters():
+            p.data = p.data.astype(np.float64)
+
+    def forward(self, x, detach_first_bias: bool = False):
+        if not detach_first_bias:
+            return self.layers(x)
+        first = self.layers[0]  # the first bias then gets no gradient
+        return self.layers[1:](dlpy.tensor(x) @ first.weight.T + first.bias.detach())
+
+
+def overlap() -> None:
+    """Averaging inside backward, overlapped (buckets sent as they fill) or not, with gradients
+    set to None or zeroed in place (then they are views of the buckets): the same parameters,
+    equal to one process with the global batch; then a backward that misses a parameter and
+    a weighted average_gradients after it (the buckets it sent are dropped)."""
+    x, y = make_data(64, np.float64)
+    world, rank, batch = distributed.world_size(), distributed.rank(), 8
+    results = {}
+    for sends in (True, False):
+        for set_to_none in (True, False):
+            net = UsedNet(np.random.default_rng(rank))  # the broadcast makes them rank 0's
+            model = DistributedDataParallel(net, bucket_mb=0.0005, overlap=sends)
+            assert len(model.buckets) >= 3, len(model.buckets)
+            opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+            for step in range(4):
+                rows = slice(step * world * batch + rank * batch,
+                             step * world * batch + (rank + 1) * batch)
+                opt.zero_grad(set_to_none=set_to_none)
+                F.cross_entropy(model(x[rows]), y[rows]).backward()
+                assert model._synced and not model._requests
+                opt.step()
+            results[sends, set_to_none] = [p.data.copy() for p in net.parameters()]
+    single = UsedNet(np.random.default_rng(0))
+    opt = optim.SGD(single.parameters(), lr=0.1, momentum=0.9)
+    for step in range(4):
+        rows = slice(step * world * batch, (step + 1) * world * batch)
+        opt.zero_grad()
+        F.cross_entropy(single(x[rows]), y[rows]).backward()
+        opt.step()
+    for key, params in results.items():
+        worst = max(float(np.abs(a - b.data).max()) for a, b in zip(params, single.parameters()))
+        assert worst < 1e-12, (key, worst)
+    # a backward that misses the first layer's bias sends the later buckets; the weighted
+    # average after it starts again from the ranks' own gradients
+    net = UsedNet(np.random.default_rng(0))
+    model = DistributedDataParallel(net, bucket_mb=0.0005)
+    mine = slice(0, 3) if rank == 0 else slice(3, 10)
+    first = net.layers[0]
+    for _ in range(2):  # the second time the gradients are views of the buckets, zeroed
+        for p in net.parameters():
+            if p.grad is not None:
+                p.grad.data[...] = 0
+        out = model(x[mine], detach_first_bias=True)
+        F.cross_entropy(out, y[mine]).backward()
+        assert model._requests, "nothing was sent during the incomplete backward"
+        model.average_gradients(weight=len(y[mine]))
+    reference = UsedNet(np.random.default_rng(0))
+    F.cross_entropy(reference(x[:10], detach_first_bias=True), y[:10]).backward()
+    worst = max(float(np.abs(a.grad.data - b.grad.data).max())
+                for a, b in zip(net.parameters(), reference.parameters()) if b.grad is not None)
+    assert worst < 1e-12 and first.bias.grad is None, worst
+    if distributed.is_main():
+        print(f"ok overlap: {len(results)} settings equal one process", flush=True)
 
 
 def weighted() -> None:
@@ -255,7 +330,7 @@ def lm(corpus: str, out: str, signal_at: str = "", tokenizer: str = "") -> None:
 
 SCENARIOS = {"lm": lm, "equivalence": equivalence, "weighted": weighted, "broadcast": broadcast,
              "mismatch": mismatch, "sampler": sampler, "abort": abort, "map_gather": map_gather,
-             "refused": refused}
+             "refused": refused, "overlap": overlap}
 
 if __name__ == "__main__":
     distributed.init(required=True)

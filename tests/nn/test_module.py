@@ -34,6 +34,17 @@ def test_named_parameters_are_dotted_and_in_assignment_order():
     assert make().num_parameters() == 3 * 4 + 4 + 16 + 4 + 8 + 2 + 2 + 2
 
 
+def test_num_parameters_takes_hugging_face_keywords():
+    """A model listing nn.Module before Hugging Face's ModuleUtilsMixin reaches Module's
+    num_parameters: it takes the mixin's keywords with its meaning."""
+    model = nn.Sequential(nn.Embedding(10, 3), nn.Linear(3, 2), nn.LayerNorm(2))
+    model[2].weight.requires_grad_(False)
+    assert model.num_parameters() == 30 + 6 + 2 + 2 + 2
+    assert model.num_parameters(exclude_embeddings=True) == 6 + 2 + 2 + 2
+    assert model.num_parameters(only_trainable=True) == 30 + 6 + 2 + 2
+    assert model.num_parameters(only_trainable=True, exclude_embeddings=True) == 6 + 2 + 2
+
+
 def test_shared_parameter_is_listed_once():
     model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
     model[1].weight = model[0].weight
@@ -346,3 +357,23 @@ def test_named_children_get_submodule_get_parameter_and_registration():
         holder.add_module("x", 3)
     with pytest.raises(TypeError, match="cannot assign 'numpy.ndarray' object to parameter 'w'"):
         holder.register_parameter("w", np.ones(1))
+
+
+def test_a_childs_own_state_dict_is_called():
+    """As torch's (torchmetrics' Metric overrides state_dict): a parent's state_dict calls each
+    child's state_dict, so an override's entries are in the parent's dict."""
+
+    class Child(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = nn.Linear(2, 2)
+
+        def state_dict(self, *args, destination=None, prefix="", keep_vars=False):
+            state = super().state_dict(destination=destination, prefix=prefix,
+                                       keep_vars=keep_vars)
+            state[prefix + "extra"] = np.ones(1)
+            return state
+
+    model = nn.Sequential(Child(), nn.Linear(2, 1))
+    assert list(model.state_dict()) == ["0.inner.weight", "0.inner.bias", "0.extra",
+                                        "1.weight", "1.bias"]

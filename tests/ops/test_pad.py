@@ -124,3 +124,18 @@ def test_float32_stays_float32(rng):
 def test_errors(make, error, message):
     with pytest.raises(error, match=message):
         make()
+
+
+def test_widths_may_be_0d_integer_tensors():
+    """torch takes a 0-d integer Tensor as a width (``(max_len - lens[i], 0)``); a float one, or
+    a bool, is still a TypeError."""
+    import dlpy
+
+    x = Tensor(np.arange(3.0))
+    got = F.pad(x, (dlpy.tensor(2), dlpy.tensor(-1, dtype=dlpy.int32)), value=7.0)
+    np.testing.assert_array_equal(got.data, [7.0, 7.0, 0.0, 1.0])
+    np.testing.assert_array_equal(F.pad(x, [dlpy.tensor(1), 0]).data, [0.0, 0.0, 1.0, 2.0])
+    with pytest.raises(TypeError, match="pad must be a tuple of ints"):
+        F.pad(x, (dlpy.tensor(2.0), 0))
+    with pytest.raises(TypeError, match="pad must be a tuple of ints"):
+        F.pad(x, (True, 0))

@@ -16,15 +16,15 @@ TORCH_CASES = {
     "mean_axis": lambda x: x.mean(axis=-1),
     "mean_keepdims": lambda x: x.mean((1, 3), keepdims=True),
     "max_all": lambda x: x.max(),
-    "max_axis": lambda x: F.max(x, axis=1),
-    "max_keepdims": lambda x: x.max(axis=0, keepdims=True),
-    "max_ties": lambda x: x.max(axis=1),  # ties share the gradient equally, as torch.amax
+    "max_axis": lambda x: F.amax(x, axis=1),  # (max(x, axis=1) is torch's (values, indices))
+    "max_keepdims": lambda x: x.amax(axis=0, keepdims=True),
+    "max_ties": lambda x: x.amax(axis=1),  # ties share the gradient equally, as torch.amax
     "sum_of_squares": F.sum_of_squares,
     "sum_of_squares_weighted": lambda x, weight: F.sum_of_squares(x, weight),
     "min_all": lambda x: x.min(),
-    "min_axis": lambda x: F.min(x, axis=1),
-    "min_keepdims": lambda x: x.min((0, 2), keepdims=True),
-    "min_ties": lambda x: x.min(axis=1),  # ties share the gradient equally, as torch.amin
+    "min_axis": lambda x: F.amin(x, axis=1),
+    "min_keepdims": lambda x: x.amin((0, 2), keepdims=True),
+    "min_ties": lambda x: x.amin(axis=1),  # ties share the gradient equally, as torch.amin
     "logsumexp_all": F.logsumexp,
     "logsumexp_axis": lambda x: x.logsumexp(1),
     "logsumexp_keepdims": lambda x: F.logsumexp(x, (0, 2), keepdims=True),
@@ -106,8 +106,6 @@ def test_max_of_repeated_maxima_shares_the_gradient():
                                   "var", "std", "norm"])
 def test_axis_errors(name):
     fn = getattr(F, name) if name != "norm" else lambda x, axis: F.norm(x, 2, axis)
-    if name in ("max", "min"):  # a positional int is PyTorch's max(dim): axis= here
-        fn = (lambda f: lambda x, axis: f(x, axis=axis))(getattr(F, name))
     x = Tensor(np.ones((2, 3)))
     with pytest.raises(ValueError, match=rf"{name}: axis 2 is out of range for a tensor with 2"):
         fn(x, 2)
@@ -127,7 +125,7 @@ def test_max_of_empty_is_an_error():
 
 def test_min_of_repeated_minima_shares_the_gradient():
     x = Tensor(np.array([[4.0, -1.0, -1.0], [0.0, 2.0, 3.0]]), requires_grad=True)
-    x.min(axis=1).backward(np.array([1.0, 2.0]))
+    x.amin(axis=1).backward(np.array([1.0, 2.0]))
     np.testing.assert_allclose(x.grad, [[0.0, 0.5, 0.5], [2.0, 0.0, 0.0]])
 
 

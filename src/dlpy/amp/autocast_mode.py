@@ -227,10 +227,15 @@ class autocast:  # noqa: N801 - PyTorch's name
             raise RuntimeError(f"autocast: unsupported device_type {device_type!r} (dlpy "
                                f"autocasts on 'cpu' only)")
         self.device = device_type
-        self.fast_dtype = get_autocast_dtype(device_type)
+        # a disabled CPU block over the thread's unset dtype (bfloat16) leaves it unresolved:
+        # ``autocast("cpu", enabled=False)`` (libraries wrap their float32 code in it) then
+        # never imports ml_dtypes (fast_dtype resolves it when read)
+        lazy = (device_type == "cpu" and dtype is None and not enabled
+                and _state.thread_state().dtype is None)
+        self._fast_dtype = None if lazy else get_autocast_dtype(device_type)
         if dtype is not None:
             try:
-                self.fast_dtype = np.dtype(dtype).type
+                self._fast_dtype = np.dtype(dtype).type
             except TypeError:
                 raise TypeError(f"autocast: expected dtype a dtype, got {dtype!r}") from None
         self._enabled = bool(enabled)
@@ -246,12 +251,25 @@ class autocast:  # noqa: N801 - PyTorch's name
         self._cache_enabled = (_state.thread_state().cache_enabled if cache_enabled is None
                                else bool(cache_enabled))
 
+    @property
+    def fast_dtype(self):
+        """The dtype the block casts to (the thread's autocast dtype when made, unless given);
+        unresolved, the unset default's bfloat16."""
+        if self._fast_dtype is None:
+            self._fast_dtype = _state.autocast_dtype_named("bfloat16")
+        return self._fast_dtype
+
+    @fast_dtype.setter
+    def fast_dtype(self, dtype) -> None:
+        self._fast_dtype = dtype
+
     def __enter__(self):
         if self.device != "cpu":  # a disabled CUDA block: the CPU's state is not touched
             return self
         state = _state.thread_state()
         self._previous = (state.enabled, state.dtype, state.cache_enabled)
-        dtype = np.dtype(self.fast_dtype)
+        # unresolved (a disabled block made over the unset default): stays the unset default
+        dtype = None if self._fast_dtype is None else np.dtype(self._fast_dtype)
         self._open = self._enabled
         state.enabled, state.dtype = self._open, dtype
         state.cache_enabled = self._cache_enabled
@@ -278,7 +296,9 @@ class autocast:  # noqa: N801 - PyTorch's name
     def __call__(self, function):
         @functools.wraps(function)
         def autocast_function(*args, **kwargs):
-            with autocast(self.device, self.fast_dtype, self._enabled, self._cache_enabled):
+            unresolved = self._fast_dtype is None and _state.thread_state().dtype is None
+            with autocast(self.device, None if unresolved else self.fast_dtype, self._enabled,
+                          self._cache_enabled):
                 return function(*args, **kwargs)
 
         return autocast_function

@@ -7,8 +7,14 @@ with equal local batches of mean losses, that is the gradient of the mean loss o
 batch, and N ranks with local batch b follow one process with batch N x b.
 
 The gradients travel in a few large contiguous buffers (buckets of ``bucket_mb``, 25 MB by
-default, per dtype, in parameter order), each summed with one in-place ``Allreduce`` of mpi4py's
-buffer API: one call per tensor would pay the latency of a collective hundreds of times a step.
+default, per dtype, in reverse parameter order), each summed with one in-place allreduce of
+mpi4py's buffer API: one call per tensor would pay the latency of a collective hundreds of times
+a step. As torch's, the averaging inside ``backward()`` overlaps with it: backward reaches the
+last layers' parameters first, so the buckets hold the parameters last to first, and a bucket
+whose every gradient is accumulated is sent at once (a non-blocking ``Iallreduce``) while
+backward goes on to the earlier layers; the last gradient waits for what is still in flight.
+Each later gradient's hook tests the requests in flight (MPI moves a non-blocking collective on
+only inside its calls).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import numpy as np
 from dlpy.distributed import group
 from dlpy.nn.module import Module, Parameter
 from dlpy.sparse_grad import dense
-from dlpy.tensor import increment_version
+from dlpy.tensor import Tensor, increment_version
 
 
 class _Bucket:
@@ -116,7 +122,10 @@ class DistributedDataParallel(Module):
     backward cannot tell that it is done: without it, or ``find_unused_parameters=True``, the
     next forward raises, as torch's). Calling the wrapper calls ``module``; save ``model.module``
     (or the wrapper's state_dict, whose names start with ``module.``, as torch's). In a single
-    process (world size 1) it is a pass-through and nothing is copied. ``device_ids``,
+    process (world size 1) it is a pass-through and nothing is copied. ``overlap=False``
+    (dlpy's) sends every bucket only once the whole backward is done, one blocking
+    ``Allreduce`` each (the same sums: MPI adds the ranks' buffers in one order either way).
+    ``device_ids``,
     ``output_device``, ``dim``, ``gradient_as_bucket_view`` and ``static_graph`` are accepted
     for torch's code and change nothing (CPU, and the gradients always end as views of a
     bucket).
@@ -128,7 +137,7 @@ class DistributedDataParallel(Module):
                  find_unused_parameters: bool = False, check_reduction: bool = False,
                  gradient_as_bucket_view: bool = False, static_graph: bool = False, *,
                  mixed_precision: Any = None, bucket_mb: float = 25.0,
-                 forward_sync_buffers: bool | None = None):
+                 forward_sync_buffers: bool | None = None, overlap: bool = True):
         super().__init__()
         if not isinstance(module, Module):
             raise TypeError(f"DistributedDataParallel: expected a dlpy.nn.Module, got "
@@ -159,9 +168,16 @@ class DistributedDataParallel(Module):
         self._pending = False     # a forward ran that its backward has still to average
         self._ready: set[int] = set()  # ids of the parameters whose gradient is accumulated
         self._synced = False      # the last backward averaged the gradients
+        self.overlap = bool(overlap)
+        self._left: list[int] = []  # per bucket: its gradients still to be accumulated
+        self._requests: list[tuple[_Bucket, Any]] = []  # buckets in flight, their requests
+        self._next = 0
         if self.world_size > 1:
             self._check_same_parameters()
-            self.buckets = make_buckets(list(module.parameters()), int(bucket_mb * 2**20))
+            # last to first: backward accumulates the last layers' gradients first
+            self.buckets = make_buckets(list(module.parameters())[::-1], int(bucket_mb * 2**20))
+            self._bucket_of = {id(p): i for i, bucket in enumerate(self.buckets)
+                               for p in bucket.params}
             if init_sync:
                 self.broadcast_parameters()
                 self._broadcast_buffers()
@@ -179,6 +195,7 @@ class DistributedDataParallel(Module):
             missing = [name for name, p in self.module.named_parameters()
                        if p.requires_grad and id(p) not in self._ready]
             self._pending = False
+            self._drop_in_flight()
             raise RuntimeError(
                 f"DistributedDataParallel: expected the previous backward to average the "
                 f"gradients before a new forward, but {len(missing)} parameter(s) got no "
@@ -195,6 +212,10 @@ class DistributedDataParallel(Module):
             # parameters the output does not depend on will get no gradient: ready already
             used = _leaves_reached(output)
             self._ready = {id(p) for p in self._trainable if id(p) not in used}
+        if self._pending:
+            self._left = [sum(p.requires_grad and id(p) not in self._ready for p in b.params)
+                          for b in self.buckets]
+            self._next = 0  # the next bucket to send: they go in order
         return output
 
     @contextlib.contextmanager
@@ -209,14 +230,56 @@ class DistributedDataParallel(Module):
             self.require_backward_grad_sync = previous
 
     def _grad_ready(self, param: Parameter) -> None:
-        """The post-accumulate hook of every trainable parameter: average once all are in."""
-        if not self._pending:
+        """The post-accumulate hook of every trainable parameter: send a bucket once its
+        gradients are all in (with ``overlap``), average once every parameter's is."""
+        if not self._pending or id(param) in self._ready:
             return
         self._ready.add(id(param))
+        if self.overlap:
+            if self._requests:  # let MPI move what is in flight
+                from mpi4py import MPI
+
+                MPI.Request.Testall([request for _, request in self._requests])
+            self._left[self._bucket_of[id(param)]] -= 1
+            # in bucket order, as torch's reducer: every rank issues the collectives in one order
+            while self._next < len(self.buckets) and self._left[self._next] == 0:
+                self._send(self.buckets[self._next])
+                self._next += 1
         if len(self._ready) == len(self._trainable):
             self._pending = False
-            self._allreduce(1.0)
+            if self.overlap:
+                self._finish()
+            else:
+                self._allreduce(1.0)
             self._synced = True
+
+    def _send(self, bucket: _Bucket) -> None:
+        """Pack one bucket's gradients and start its non-blocking allreduce. A gradient that
+        is still a view of the bucket (the last average's, accumulated into) gets its own copy
+        first: the rank's own gradients stay intact until the average replaces them, for
+        ``average_gradients`` after a backward that did not reach every parameter."""
+        from mpi4py import MPI
+
+        for p in bucket.params:
+            if isinstance(p.grad, Tensor) and p.grad.data.base is bucket.buffer:
+                p.grad = p.grad.data.copy()
+        bucket.pack_gradients(1.0)
+        start = time.perf_counter()
+        request = self._comm.Iallreduce(MPI.IN_PLACE, bucket.buffer, op=MPI.SUM)
+        self.comm_seconds += time.perf_counter() - start
+        self._requests.append((bucket, request))
+
+    def _finish(self) -> None:
+        """Wait for every bucket's allreduce (all are sent once every gradient is in) and
+        unpack the averages."""
+        from mpi4py import MPI
+
+        start = time.perf_counter()
+        requests, self._requests = self._requests, []
+        MPI.Request.Waitall([request for _, request in requests])
+        self.comm_seconds += time.perf_counter() - start
+        for bucket, _ in requests:
+            bucket.unpack_gradients()
 
     def _check_same_parameters(self) -> None:
         mine = [(name, p.data.shape, str(p.data.dtype))
@@ -275,7 +338,17 @@ class DistributedDataParallel(Module):
                     "forward and backward inside `with model.no_sync():`")
             return
         self._pending, self._ready = False, set()
+        self._drop_in_flight()
         self._allreduce(float(weight))
+
+    def _drop_in_flight(self) -> None:
+        """Complete the buckets a backward that did not reach every parameter sent, and drop
+        their sums: the averaging starts again from the ranks' own gradients (kept intact)."""
+        if self._requests:
+            from mpi4py import MPI
+
+            requests, self._requests = self._requests, []
+            MPI.Request.Waitall([request for _, request in requests])
 
     def _allreduce(self, weight: float) -> None:
         from mpi4py import MPI
@@ -292,7 +365,6 @@ class DistributedDataParallel(Module):
 
 def _leaves_reached(output: Any) -> set[int]:
     """The ids of the leaf tensors (parameters) that ``output``'s recorded graph reaches."""
-    from dlpy.tensor import Tensor
 
     stack, seen_ops, leaves = [output], set(), set()
     while stack:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 import warnings
 from typing import Any, ClassVar
 
@@ -24,6 +23,7 @@ import numpy as np
 
 from dlpy import functional as F
 from dlpy import nn
+from dlpy._caller import user_stacklevel
 from dlpy.models import _hf
 from dlpy.nn.module import state_dict_once
 from dlpy.random import get_rng
@@ -532,13 +532,9 @@ def tied_names(model) -> dict[str, str]:
 
 
 def _user_level() -> int:
-    """warnings' stacklevel of the first caller outside dlpy/models: the warning names the
-    user's line, whether from_pretrained was called directly or through an Auto class."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    frame, level = sys._getframe(1), 1
-    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == here:
-        frame, level = frame.f_back, level + 1
-    return level
+    """warnings' stacklevel of the first caller outside dlpy: the warning names the user's
+    line, whether from_pretrained was called directly or through an Auto class."""
+    return user_stacklevel() - 1  # counted from the function that warns, not from this helper
 
 
 def _load_dtype(dtype, config: dict, state: dict):

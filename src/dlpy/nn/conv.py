@@ -185,7 +185,10 @@ class _ConvNd(Module):
             if self.transposed else (F.conv1d, F.conv2d, F.conv3d)
         return functions[len(self.kernel_size) - 1]
 
-    def forward(self, input: Tensor) -> Tensor:
+    def _checked_forward(self, input: Tensor) -> Tensor:
+        """Conv1d/2d/3d's forward: the input's shape checked, then ``_conv_forward`` with the
+        layer's own weight and bias. ``_ConvNd`` itself has no forward, as torch's: a subclass
+        that defines none raises Module's "missing the required forward" error."""
         _check_input(type(self).__name__, input, self.in_channels,
                      SPATIAL[len(self.kernel_size)][0], self.padding_mode != "zeros")
         return self._conv_forward(input, self.weight, self.bias)
@@ -218,6 +221,7 @@ class Conv1d(_ConvNd):
     nd = 1
     function = staticmethod(F.conv1d)
     __init__ = _conv_init
+    forward = _ConvNd._checked_forward
 
 
 class Conv2d(_ConvNd):
@@ -228,6 +232,7 @@ class Conv2d(_ConvNd):
     nd = 2
     function = staticmethod(F.conv2d)
     __init__ = _conv_init
+    forward = _ConvNd._checked_forward
 
 
 class Conv3d(_ConvNd):
@@ -238,6 +243,7 @@ class Conv3d(_ConvNd):
     nd = 3
     function = staticmethod(F.conv3d)
     __init__ = _conv_init
+    forward = _ConvNd._checked_forward
 
 
 def _transpose_output_padding(name: str, x_shape, output_size, kernel, stride, padding,

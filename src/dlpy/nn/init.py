@@ -16,6 +16,7 @@ import warnings
 
 import numpy as np
 
+from dlpy._caller import user_stacklevel
 from dlpy.random import get_rng
 from dlpy.tensor import Tensor, increment_version, is_floating_dtype
 
@@ -254,7 +255,8 @@ def _kaiming_std(tensor: Tensor, a: float, mode: str, nonlinearity: str, caller:
     it checks the other arguments)."""
     _check_tensor(tensor, caller)
     if 0 in tensor.shape:
-        warnings.warn(f"{caller}: initializing a zero-element tensor is a no-op", stacklevel=3)
+        warnings.warn(f"{caller}: initializing a zero-element tensor is a no-op",
+                      stacklevel=user_stacklevel())
         return None
     fan = _calculate_correct_fan(tensor, mode, caller)
     return calculate_gain(nonlinearity, a) / math.sqrt(fan)

@@ -341,7 +341,9 @@ class Module:
         super().__init_subclass__(**kwargs)
         if cls.get_extra_state is not Module.get_extra_state or \
                 cls.set_extra_state is not Module.set_extra_state or \
-                cls._save_to_state_dict is not Module._save_to_state_dict:
+                cls._save_to_state_dict is not Module._save_to_state_dict or \
+                (cls.state_dict is not Module.state_dict  # a child's own state_dict is called,
+                 and not cls.__module__.startswith("dlpy.")):  # as torch's (torchmetrics')
             Module._state_extras_used = True
         if cls.__module__.startswith("dlpy.") and "__init__" in cls.__dict__:
             _accept_device(cls)
@@ -927,8 +929,19 @@ class Module:
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
-    def num_parameters(self) -> int:
-        return int(sum(p.data.size for p in self.parameters()))
+    def num_parameters(self, only_trainable: bool = False,
+                       exclude_embeddings: bool = False) -> int:
+        """The number of parameter elements (each shared parameter once). The keywords are
+        those of Hugging Face's ``ModuleUtilsMixin.num_parameters``, which this method would
+        otherwise hide from a model that lists ``nn.Module`` before that mixin:
+        ``only_trainable`` counts those that require grad, ``exclude_embeddings`` leaves out
+        the weights of ``nn.Embedding`` layers."""
+        skip = set()
+        if exclude_embeddings:
+            from dlpy.nn.embedding import Embedding
+            skip = {id(m.weight) for m in self.modules() if isinstance(m, Embedding)}
+        return int(sum(p.data.size for p in self.parameters()
+                       if id(p) not in skip and (p.requires_grad or not only_trainable)))
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the parameters' gradients: None (PyTorch's default) or zero-filled arrays."""

@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 
 from dlpy import functional as F
+from dlpy._caller import user_stacklevel
 from dlpy.device import as_device
 from dlpy.nn import init
 from dlpy.nn.attention import MultiheadAttention, check_batch_first, pick
@@ -369,7 +370,7 @@ class _Stack(Module):
         if self.enable_nested_tensor:
             if warn:
                 warnings.warn("enable_nested_tensor is True, but self.use_nested_tensor is False "
-                              f"because {why}", stacklevel=4)
+                              f"because {why}", stacklevel=user_stacklevel())
             self.use_nested_tensor = False
 
 

@@ -12,6 +12,7 @@ import itertools
 
 import numpy as np
 
+from dlpy._caller import user_stacklevel
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.creation import _linspace as _torch_linspace
 from dlpy.ops import ArgDtypeError, ArgError, UnsupportedArgError
@@ -413,7 +414,7 @@ def _check_flag(name: str, what: str, value) -> bool:
         warnings.warn("Default grid_sample and affine_grid behavior has changed to "
                       "align_corners=False since 1.3.0. Please specify align_corners=True if "
                       "the old behavior is desired. See the documentation of grid_sample for "
-                      "details.", UserWarning, stacklevel=3)
+                      "details.", UserWarning, stacklevel=user_stacklevel())
         return False
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name}: {what} must be True or False, got {value!r}")

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 
+from dlpy._caller import user_stacklevel
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops import ArgDtypeError, ArgError, NoKernelError
 from dlpy.ops.activation import softplus
@@ -15,7 +16,7 @@ def _mean_alias(reduction: str) -> str:
     """torch's deprecated spelling "elementwise_mean" of "mean" (with its warning)."""
     if reduction == "elementwise_mean":
         warnings.warn("reduction='elementwise_mean' is deprecated. Please use reduction='mean' "
-                      "instead.", UserWarning, stacklevel=4)
+                      "instead.", UserWarning, stacklevel=user_stacklevel("ops/loss.py"))
         return "mean"
     return reduction
 
@@ -33,7 +34,8 @@ def _legacy_reduction(size_average, reduce, reduction: str, alias: bool = True) 
     reduction = "none" if reduce is not None and not reduce else \
         "mean" if size_average else "sum"
     warnings.warn(f"size_average and reduce args will be deprecated, please use "
-                  f"reduction='{reduction}' instead.", UserWarning, stacklevel=3)
+                  f"reduction='{reduction}' instead.", UserWarning,
+                  stacklevel=user_stacklevel("ops/loss.py"))
     return reduction
 
 

@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 
+from dlpy._caller import user_stacklevel
 from dlpy.amp.dtypes import check_float8
 from dlpy.layouts import iterator_layout
 from dlpy.node_names import edges, rename
@@ -273,12 +274,14 @@ def dropout2d(input, p=0.5, training=True, inplace=False, *, rng=None):
         warnings.warn(f"dropout2d: received a {len(shape)}D input of shape {shape}, where a 3D "
                       "or 4D one is expected (deprecated by torch, which will refuse it in a "
                       "future release): each (n, c) of x (N, C, ...) is dropped whole; use "
-                      "dropout for an element-wise dropout", UserWarning, stacklevel=2)
+                      "dropout for an element-wise dropout", UserWarning,
+                      stacklevel=user_stacklevel(("functional.py", "ops")))
     if len(shape) == 3:
         warnings.warn("dropout2d: a 3D input is read as (N, C, L) and each (n, c) row is dropped "
                       "whole, as torch 2.13's dropout2d (which will read it as an unbatched "
                       "(C, H, W) in a future release); use dropout1d for (N, C, L), or add a "
-                      "batch axis to a (C, H, W) image", UserWarning, stacklevel=2)
+                      "batch axis to a (C, H, W) image", UserWarning,
+                      stacklevel=user_stacklevel(("functional.py", "ops")))
     return _channel_dropout("dropout2d", input, p, training, inplace, rng)
 
 
@@ -293,7 +296,7 @@ def dropout3d(input, p=0.5, training=True, inplace=False, *, rng=None):
                       "or 5D one is expected (deprecated by torch, which will refuse it in a "
                       "future release): it is read as unbatched (C, ...), each entry of its "
                       "first axis dropped whole; use dropout for an element-wise dropout",
-                      UserWarning, stacklevel=2)
+                      UserWarning, stacklevel=user_stacklevel(("functional.py", "ops")))
     return _channel_dropout("dropout3d", input, p, training, inplace, rng, len(shape) == 5)
 
 

@@ -8,6 +8,7 @@ import numpy as np
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.layouts import channels_last, laid_out, suggests_channels_last
 from dlpy.node_names import named
+from dlpy.ops import int_of
 from dlpy.tensor import Op, Tensor
 
 MODES = ("constant", "reflect", "replicate", "circular")
@@ -163,8 +164,11 @@ class PadError(RuntimeError, ValueError):
 def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) -> Tensor:
     """x with its last len(pad) // 2 axes padded, in PyTorch's order: pad = (last axis before,
     last axis after, second last before, ...). A negative width crops. mode: "constant" (with
-    value, default 0), "reflect" (no edge repeat), "replicate" (edge repeated) or "circular"."""
+    value, default 0), "reflect" (no edge repeat), "replicate" (edge repeated) or "circular".
+    A width may be a 0-d integer Tensor, as torch's (``(max_len - lens[i], 0)``)."""
     shape = _shape_of(input)
+    if isinstance(pad, (tuple, list)):
+        pad = tuple(p if (i := int_of(p)) is None else i for p in pad)
     if not isinstance(pad, (tuple, list)) or not all(
             isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in pad):
         raise TypeError(f"pad: pad must be a tuple of ints, got {pad!r}")

@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlpy._caller import user_stacklevel
 from dlpy.amp.dtypes import check_float8
 from dlpy.layouts import follows_inputs, laid_as_inputs, laid_result
 from dlpy.ops import ArgDtypeError, ArgError, NoKernelError, real_number
@@ -1056,8 +1057,53 @@ def _torch_node(out, name: str):
     return out
 
 
-def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
-    """x + value * tensor1 * tensor2, out of place."""
+def scalar_argument(name: str, what: str, value):
+    """A Scalar argument (addcmul's ``value``, add's ``alpha``) as torch takes it: a number, or
+    a 0-d Tensor that needs no gradient (its item); other Tensors torch's TypeError."""
+    if isinstance(value, Tensor):
+        if value.ndim != 0 or value.requires_grad:
+            raise TypeError(f"{name}(): argument '{what}' must be Number, not Tensor")
+        return value.item()
+    return value
+
+
+_number_first_warned: list[bool] = []
+
+
+def number_first(name: str, operands: tuple, more: tuple, value, what: str = "value",
+                 default=1) -> tuple[tuple, object]:
+    """torch's deprecated overloads that take the number first, positionally:
+    ``addcmul(input, value, tensor1, tensor2)``, ``add_(alpha, other)``: ``operands`` (the
+    positional arguments after ``input``, the first one being the number) and ``more`` (the
+    ones past the current form's count) as (the operands of the current form, the number), with
+    torch's deprecation warning; ``more`` empty gives them back unchanged. Any other extra
+    positional argument is torch's TypeError. The warning comes once a process, as torch's
+    (``TORCH_WARN_ONCE``)."""
+    if not more:
+        return operands, value
+    count = len(operands)
+    if len(more) != 1 or isinstance(operands[0], Tensor) or not isinstance(
+            operands[0], (int, float, complex, np.number)) or value is not default:
+        raise TypeError(f"{name}() takes {count + 1} positional arguments but "
+                        f"{count + 1 + len(more)} were given")
+    import warnings
+
+    if _number_first_warned:
+        return (*operands[1:], *more), operands[0]
+    _number_first_warned.append(True)
+    names = ", ".join(["Tensor tensor1", "Tensor tensor2"][:count] if count == 2 else
+                      ["Tensor other"])
+    warnings.warn(f"This overload of {name} is deprecated:\n\t{name}(Number {what}, {names})\n"
+                  f"Consider using one of the following signatures instead:\n\t{name}({names}, "
+                  f"*, Number {what} = 1)", UserWarning, stacklevel=user_stacklevel())
+    return (*operands[1:], *more), operands[0]
+
+
+def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *more, value=1) -> Tensor:
+    """x + value * tensor1 * tensor2, out of place (``value`` a number or a 0-d Tensor; torch's
+    deprecated ``addcmul(x, value, tensor1, tensor2)`` too)."""
+    (tensor1, tensor2), value = number_first("addcmul", (tensor1, tensor2), more, value)
+    value = scalar_argument("addcmul", "value", value)
     if all(_data(t).dtype.kind in "biu" for t in (input, tensor1, tensor2)):
         if all(_data(t).dtype.kind == "b" for t in (input, tensor1, tensor2)):
             raise NotImplementedError("addcmul: not implemented for bool tensors, as torch")
@@ -1084,9 +1130,11 @@ def _same_low_precision(*tensors):
     return None
 
 
-def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
-    """x + value * tensor1 / tensor2, out of place."""
-    value = _complex.number("addcdiv", "value", value)
+def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *more, value=1) -> Tensor:
+    """x + value * tensor1 / tensor2, out of place (``value`` a number or a 0-d Tensor; torch's
+    deprecated ``addcdiv(x, value, tensor1, tensor2)`` too)."""
+    (tensor1, tensor2), value = number_first("addcdiv", (tensor1, tensor2), more, value)
+    value = _complex.number("addcdiv", "value", scalar_argument("addcdiv", "value", value))
     if _data(tensor1).dtype.kind in "biu" and _data(tensor2).dtype.kind in "biu":
         raise RuntimeError("addcdiv: integer tensor1 and tensor2 are refused, as torch's "
                            "(which no longer divides them as integers); use "

@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlpy._caller import user_stacklevel
 from dlpy.amp.dtypes import _torch_name, check_float8, float32_compute, refuse_bool, refuse_float8
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.node_names import named
@@ -628,10 +629,13 @@ class MinResult(MaxResult):
 
 
 def _extreme(name, op, x, axis, keepdims, dim, keepdim):
-    """max or min. Given one int dim (positional, as PyTorch's x.max(1), or dim=) or keepdim=,
-    it is PyTorch's max(dim): (values, indices) along that axis; otherwise (no axis, axis=,
-    several axes) dlpy's: the values alone, ties sharing the gradient (torch.amax)."""
-    torch_form = (dim is not None and not isinstance(dim, (tuple, list))) or keepdim is not None
+    """max or min. Given one int dim (positional, as PyTorch's x.max(1), dim= or its numpy
+    alias axis=) or keepdim= / keepdims=, it is PyTorch's max(dim): (values, indices) along
+    that axis (a tuple of axes there is torch's TypeError); with no axis the value over every
+    axis, and with a positional tuple of axes dlpy's values alone, ties sharing the gradient
+    (as torch.amax)."""
+    torch_form = (dim is not None and not isinstance(dim, (tuple, list))) or keepdim is not None \
+        or (name in ("max", "min") and (axis is not None or keepdims is not None))
     axis, keepdims = resolve_axis(name, axis, dim, keepdims, keepdim)
     shape = _shape(x)
     if isinstance(x, Tensor) and x.data.itemsize == 1:  # float8: torch's kernel refuses
@@ -689,10 +693,11 @@ def _binary_other(name, dim, keepdim, other):
 
 
 def max(input, dim=None, keepdim=None, *, axis=None, keepdims=None, other=None):  # noqa: A001
-    """PyTorch's max: with one int dim (x.max(1), dim=1) or keepdim=, MaxResult(values,
-    indices) along it; with axis= (or no axis, or a tuple of axes) the values alone, as
-    torch.amax (ties share the gradient); with a tensor in dim's place (``torch.max(a, b)``)
-    or as torch's keyword ``other`` the element-wise maximum, as torch's overload."""
+    """PyTorch's max: with one int dim (x.max(1), dim=1, or torch's alias axis=1) or
+    keepdim=, MaxResult(values, indices) along it; with no axis (or dlpy's positional tuple of
+    axes) the values alone, as torch.amax (ties share the gradient); with a tensor in dim's
+    place (``torch.max(a, b)``) or as torch's keyword ``other`` the element-wise maximum, as
+    torch's overload."""
     dim = _binary_other("max", dim, keepdim, other)
     if isinstance(dim, Tensor):
         from dlpy.ops.pointwise import maximum
@@ -795,7 +800,7 @@ def _moment(name, input, axis, legacy, keepdims, correction, unbiased, dim, keep
 
         warnings.warn(f"{name}(): degrees of freedom is <= 0. Correction should be strictly "
                       "less than the reduction factor (input numel divided by output numel).",
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=user_stacklevel())
     root = name.startswith("std")
     if isinstance(input, Tensor) and input.data.dtype.kind == "c":  # real, as torch's
         op = (ComplexStd if root else ComplexVar)(axes, keepdims, correction,

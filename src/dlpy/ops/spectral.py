@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from dlpy._caller import user_stacklevel
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.device import as_device
 from dlpy.ops import ArgDtypeError, ArgError, DimError, NoKernelError
@@ -351,7 +352,7 @@ def _stft_settings(name: str, n_fft, hop_length, win_length, window, dtype):
         warnings.warn(f"{name}: no window was given, so a rectangular one is used (spectral "
                       "leakage); pass window=torch.hann_window(...), or window=torch.ones(...) "
                       "to keep the rectangular one without this warning", UserWarning,
-                      stacklevel=4)  # the caller of stft (past autocast_policy's wrapper)
+                      stacklevel=user_stacklevel())  # the caller of stft, past any wrapper
         window = Tensor(np.ones(win_length, real_dtype(dtype)))
     window = _as_tensor(window)
     if window.shape != (win_length,):
@@ -366,13 +367,27 @@ def _stft_settings(name: str, n_fft, hop_length, win_length, window, dtype):
 @autocast_policy(FP32)
 def stft(input, n_fft: int, hop_length: int | None = None, win_length: int | None = None,  # noqa: A002
          window=None, center: bool = True, pad_mode: str = "reflect", normalized: bool = False,
-         onesided: bool | None = None, return_complex: bool | None = None) -> Tensor:
+         onesided: bool | None = None, return_complex: bool | None = None,
+         align_to_window: bool | None = None) -> Tensor:
     """The short-time Fourier transform, as torch.stft: (length,) or (batch, length) ->
     complex (..., n_fft // 2 + 1 or n_fft frequencies, frames), frame t the DFT of
     x[t hop : t hop + n_fft] * window (x padded by n_fft // 2 each side with ``pad_mode``
     when ``center``); ``normalized`` scales by n_fft^-1/2. ``return_complex`` must be given
     for a real input and window; False (deprecated, as torch) gives view_as_real's
-    (..., 2) of the result."""
+    (..., 2) of the result.
+
+    ``align_to_window`` (torch 2.13; only with ``center=False``, else a RuntimeError): frame t
+    puts the window's first sample (not the zero-padded n_fft frame's) at x[t hop], so a
+    window shorter than n_fft covers x[t hop : t hop + win_length] and there are
+    1 + (length - win_length) // hop frames: x is zero-padded by (n_fft - win_length) // 2
+    each side, as torch's. As torch, the signal must still hold n_fft samples, and when
+    n_fft - win_length is odd and the last frame would run past that padding (torch reads
+    out of its storage) it is an error."""
+    if center and align_to_window is not None:  # torch's Python wrapper, before anything else
+        raise ArgError("stft align_to_window should only be set when center = false")
+    if align_to_window is not None and not isinstance(align_to_window, (bool, np.bool_)):
+        raise TypeError(f"stft(): argument 'align_to_window' must be bool or None, not "
+                        f"{type(align_to_window).__name__}")
     x = _as_tensor(input)
     if x.data.dtype == np.float16 or x.data.dtype.name == "bfloat16":  # as torch's CPU FFTs
         raise ArgDtypeError(f"stft: {x.data.dtype.name} is not supported, convert to float32 "
@@ -389,7 +404,7 @@ def stft(input, n_fft: int, hop_length: int | None = None, win_length: int | Non
     if return_complex is False:
         warnings.warn("stft with return_complex=False is deprecated (as in torch): pass "
                       "return_complex=True and take view_as_real(...) of the result",
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=user_stacklevel())
     onesided = not is_complex if onesided is None else onesided
     if onesided and is_complex:
         raise ArgError("stft: onesided=True needs a real input and window; pass "
@@ -403,7 +418,19 @@ def stft(input, n_fft: int, hop_length: int | None = None, win_length: int | Non
     if not 0 < n_fft <= length:
         raise ArgError(f"stft: n_fft ({n_fft}) must be at most the (padded) signal length "
                        f"{length}")
-    frames = mark(Frames(length, n_fft, hop)(x)) * window  # (..., n_frames, n_fft)
+    win_length = n_fft if win_length is None else int(win_length)
+    if align_to_window and win_length < n_fft:
+        side = (n_fft - win_length) // 2
+        n_frames = 1 + (length - win_length) // hop
+        if (n_frames - 1) * hop + n_fft > length + 2 * side:
+            raise ArgError(f"stft: with align_to_window, the last of {n_frames} frames "
+                           f"(n_fft {n_fft}, hop {hop}) runs past the signal ({length} samples "
+                           f"padded by {side} each side); torch refuses it too")
+        x = _pad_last(x, side, side, "constant")
+        frames = mark(Frames(x.shape[-1], n_fft, hop)(x))
+        frames = getitem(frames, (Ellipsis, slice(0, n_frames), slice(None))) * window
+    else:
+        frames = mark(Frames(length, n_fft, hop)(x)) * window  # (..., n_frames, n_fft)
     axis, norm = frames.ndim - 1, "ortho" if normalized else "backward"
     if onesided:
         spectrum = RFFT(frames.shape, (axis,), (n_fft,), norm)(frames)

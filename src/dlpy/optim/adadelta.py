@@ -82,3 +82,9 @@ class Adadelta(Optimizer):
         delta = _round(_round(delta / std, dtype) * g, dtype)  # delta.div_(std).mul_(g)
         u[...] = _round(u.astype(_F32) * _F32(rho), dtype) + _F32(1.0 - rho) * delta * delta
         param[...] = _add(p, delta, -lr, dtype)
+
+
+# torch.optim.adadelta.adadelta, the functional form (imported last: it uses the class above)
+from dlpy.optim._functional import adadelta  # noqa: E402
+
+__all__ = ["Adadelta", "adadelta"]

@@ -21,6 +21,7 @@ rate all groups share and sets it for every group.
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import math
 import sys
@@ -30,12 +31,37 @@ from typing import Any
 
 import numpy as np
 
+from dlpy._caller import user_stacklevel
 from dlpy.amp.dtypes import is_low_precision
 from dlpy.hooks import add_hook
 from dlpy.ops import ArgError, UnsupportedArgError
 from dlpy.ops.complex import complex_dtype
+from dlpy.optim._optimizer_helpers import (  # noqa: F401 - torch.optim.optimizer's names
+    _capturable_doc,
+    _default_to_fused_or_foreach,
+    _device_dtype_check_for_fused,
+    _differentiable_doc,
+    _disable_dynamo_if_unsupported,
+    _foreach_doc,
+    _foreach_supported_types,
+    _fused_doc,
+    _get_capturable_supported_devices,
+    _get_foreach_kernels_supported_devices,
+    _get_fused_kernels_supported_devices,
+    _get_scalar_dtype,
+    _get_value,
+    _maximize_doc,
+    _params_doc,
+    _stack_if_compiling,
+    _to_scalar,
+    _use_grad_for_differentiable,
+    _view_as_real,
+)
 from dlpy.sparse_grad import SparseGrad
 from dlpy.tensor import ShapeError, Tensor, _bump, default_dtype
+
+# torch.optim.optimizer's public names (the module's other names are dlpy's or torch's helpers)
+__all__ = ["Optimizer", "register_optimizer_step_pre_hook", "register_optimizer_step_post_hook"]
 
 _tensor_zero_grad = Tensor.zero_grad  # (zero_grad's test for the plain method)
 
@@ -145,6 +171,47 @@ class Optimizer:
                     and cls._update is Optimizer._update:
                 cls._torch_style_state = True
 
+    @staticmethod
+    def profile_hook_step(func):
+        """torch's decorator of a ``step``: the step pre-hooks (global, then the optimiser's;
+        one may return new ``(args, kwargs)``) before it and the post-hooks after, as torch's
+        wrapper. (As in torch, a class whose ``step`` is decorated runs them twice: every
+        class's ``step`` runs them already, ``__init_subclass__``.)"""
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            self = args[0]
+            own = self.__dict__
+            for hook in [*_GLOBAL_STEP_PRE_HOOKS.values(),
+                         *own.get("_step_pre_hooks", {}).values()]:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError(f"{func} must return None or a tuple of (new_args, "
+                                           f"new_kwargs), but got {result}.")
+                    args, kwargs = result
+            out = func(*args, **kwargs)
+            for hook in [*own.get("_step_post_hooks", {}).values(),
+                         *_GLOBAL_STEP_POST_HOOKS.values()]:
+                hook(self, args, kwargs)
+            return out
+
+        return wrapper
+
+    @staticmethod
+    def _group_tensors_by_device_and_dtype(tensorlistlist, with_indices: bool = False):
+        """torch's grouping of parallel tensor lists for its for-each kernels: {(device,
+        dtype): (the lists' entries of that parameter device and dtype, their indices with
+        ``with_indices``)}, by the first list's tensors, in order."""
+        groups: dict[Any, tuple[list[list[Any]], list[int]]] = {}
+        for i, first in enumerate(tensorlistlist[0]):
+            key = (first.device, first.dtype) if first is not None else (None, None)
+            lists, indices = groups.setdefault(key, ([[] for _ in tensorlistlist], []))
+            for out, source in zip(lists, tensorlistlist):
+                out.append(source[i] if i < len(source) else None)
+            if with_indices:  # (torch's are empty without)
+                indices.append(i)
+        return groups
+
     def _init_hooks(self) -> None:
         """Empty tables of the step and state-dict hooks (handle id -> hook)."""
         self._step_pre_hooks: dict[int, Any] = {}
@@ -210,6 +277,8 @@ class Optimizer:
                                        if isinstance(p, Tensor) and id(p) in position}
             for i, entries in extras.items():  # (torch's dict: kept through opt.state[p])
                 self._state[self.params[i]] = entries
+            self._state.keyed.update((k, v) for k, v in value.items()
+                                     if ParamStates._is_keyed(k))
             return
         self.__dict__.pop("_extras", None)  # (the user's keys go with the state they were in)
         self.__dict__.pop("_loaded_scalars", None)
@@ -279,7 +348,7 @@ class Optimizer:
             warnings.warn("optimizer contains a parameter group with duplicate parameters; in "
                           "future, this will cause an error; see "
                           "github.com/pytorch/pytorch/issues/40967 for more information",
-                          stacklevel=3)
+                          stacklevel=user_stacklevel())
         public = self.__dict__.get("_public_defaults") or {}  # (as the user may have set)
         for key, value in self._defaults.items():
             if public.get(key, value) is required and key not in group:
@@ -305,8 +374,10 @@ class Optimizer:
 
     def _check_group(self, settings: dict[str, Any]) -> dict[str, Any]:
         """Validate and normalise one group's settings (subclasses add theirs); a user's
-        optimiser may have no ``lr`` (torch's base class checks none)."""
-        if "lr" not in settings:
+        optimiser may have no ``lr``, and one written the torch way (its own ``step``) keeps
+        its settings as given: torch's base class checks none (AdaFactor's ``lr=None`` asks it
+        for a relative step size)."""
+        if "lr" not in settings or self._torch_style_state:
             return settings
         _check_hyper(type(self).__name__, lr=settings["lr"])
         return {**settings, "lr": _num(settings["lr"])}
@@ -343,7 +414,10 @@ class Optimizer:
     @property
     def lr(self) -> float:
         """The learning rate of every group (an error if the groups differ: then read
-        ``param_groups[i]["lr"]``)."""
+        ``param_groups[i]["lr"]``). An optimiser written the torch way that sets its own
+        ``self.lr`` (torch's Optimizer has no ``lr``) keeps that value as a plain attribute."""
+        if "lr" in self.__dict__:
+            return self.__dict__["lr"]
         lrs = [group["lr"] for group in self.param_groups]
         if any(lr != lrs[0] for lr in lrs):
             raise ValueError(f"{type(self).__name__}.lr: the parameter groups have different "
@@ -352,8 +426,18 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value: float) -> None:
+        if self._torch_style_state or "lr" in self.__dict__ or "param_groups" not in self.__dict__:
+            self.__dict__["lr"] = value  # (a torch-style subclass's own attribute)
+            return
         for group in self.param_groups:
             group["lr"] = value
+
+    def _patch_step_function(self) -> None:
+        """torch's hook that wraps the class's ``step`` for profiling and the step hooks, as
+        optimisers written for torch (wrappers around another one) call from ``__init__``:
+        dlpy wraps ``step`` once per class already (``__init_subclass__``), so nothing more
+        is needed but the profiler name torch sets."""
+        self._zero_grad_profile_name = f"Optimizer.zero_grad#{type(self).__name__}.zero_grad"
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the gradients: set to None (PyTorch's default) or, with
@@ -471,21 +555,33 @@ class Optimizer:
                     "gradients (nn.Embedding(sparse=True), sparse_linear(..., sparse=True)): "
                     "use Adam for the dense parameters"
                 )
-            dtype = data.dtype
-            if grad.dtype != dtype:
-                grad = grad.astype(dtype)
-            if dtype.kind == "c":  # as torch: each complex number a pair of reals
-                update(_as_real(data), _as_real(grad),
-                       {key: _as_real(value) for key, value in state.items()}, group)
-            elif not sparse and dtype.itemsize == 2 and low_update is not None \
-                    and is_low_precision(dtype):
-                with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                    # torch's inf/nan where float16 underflows (an eps of 0), without warnings
-                    low_update(data, grad, state, group)
-            else:
-                update(data, grad, state, group)
-            # changed in place by numpy: an op recorded before refuses its backward, as torch's
-            _bump(data)
+            self._update_array(data, grad, state, group, sparse, update, low_update)
+
+    def _update_array(self, data: np.ndarray, grad: Any, state: dict[str, np.ndarray],
+                      group: dict[str, Any], sparse: bool, update=None,
+                      low_update=None) -> None:
+        """One parameter's update in place, the class's rule for its dtype (``_update``;
+        complex numbers as pairs of reals, as torch; float16/bfloat16 through
+        ``_update_low_precision``, torch's rounding), then the array's version bumped. Shared
+        by ``step`` and the functional forms (dlpy.optim._functional); ``update`` and
+        ``low_update`` are the bound methods where the caller has them already."""
+        if update is None:
+            update, low_update = self._update, getattr(self, "_update_low_precision", None)
+        dtype = data.dtype
+        if grad.dtype != dtype:
+            grad = grad.astype(dtype)
+        if dtype.kind == "c":  # as torch: each complex number a pair of reals
+            update(_as_real(data), _as_real(grad),
+                   {key: _as_real(value) for key, value in state.items()}, group)
+        elif not sparse and dtype.itemsize == 2 and low_update is not None \
+                and is_low_precision(dtype):
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                # torch's inf/nan where float16 underflows (an eps of 0), without warnings
+                low_update(data, grad, state, group)
+        else:
+            update(data, grad, state, group)
+        # changed in place by numpy: an op recorded before refuses its backward, as torch's
+        _bump(data)
 
     # whether PyTorch's step takes a "step" set to a plain number (ASGD's: counted locally)
     torch_number_step = False
@@ -1005,7 +1101,8 @@ class Optimizer:
             packed["params"] = list(range(start, start + count))
             groups.append(packed)
             start += count
-        states = {i: state for i, state in enumerate(list.__iter__(self.state)) if state}
+        states = dict(self.state.keyed)  # (torch's dict's keys that are no parameter)
+        states.update((i, state) for i, state in enumerate(list.__iter__(self.state)) if state)
         return {"state": states, "param_groups": groups}
 
     def _load_user_state_dict(self, state: dict[str, Any]) -> None:
@@ -1025,19 +1122,26 @@ class Optimizer:
         for g, own in zip(saved, self.param_groups):
             index.update(zip(g["params"], own["params"]))
         states = [{} for _ in self.params]
+        keyed = {}  # (torch's load keeps a key that names no parameter as it is)
         position = {id(p): i for i, p in enumerate(self.params)}
         for key, slots in state["state"].items():
             param = index.get(key)
             if param is None:
+                if ParamStates._is_keyed(key):
+                    keyed[key] = slots
                 continue
             states[position[id(param)]] = {
                 slot: value.to(param.dtype) if isinstance(value, Tensor) and slot != "step"
                 and value.is_floating_point() else value for slot, value in slots.items()}
         self.state = states
+        self.state.keyed.update(keyed)
         for g, own in zip(saved, self.param_groups):
             names = own.get("param_names")
             own.clear()
-            own.update({k: v for k, v in g.items() if k != "params"})
+            # a copy of the saved settings, as torch's (which deep-copies the groups): a
+            # Tensor the step updates in place (Prodigy's d_numerator) is not shared with the
+            # optimiser the state dict came from
+            own.update({k: copy.deepcopy(v) for k, v in g.items() if k != "params"})
             own["params"] = [index[i] for i in g["params"]]
             if names is not None and "param_names" not in own:
                 own["param_names"] = names
@@ -1239,13 +1343,30 @@ class ParamStates(list):
     indexed by a parameter (torch's ``opt.state[p]``) it gives that parameter's state as
     PyTorch holds it (``Optimizer._torch_slots``: Tensors sharing the arrays; {} before the
     parameter's first step), ``p in opt.state`` says whether it has any and ``len`` counts
-    those that have."""
+    those that have.
 
-    __slots__ = ("_optimizer",)
+    Keys that are neither parameters nor list positions (a string: MADGRAD's
+    ``opt.state["k"]``, a counter kept for the whole optimiser) are entries of torch's
+    ``defaultdict(dict)`` too: kept apart (``keyed``), reading a missing one makes it ``{}``,
+    and ``keys``/``items``/``len``/``in`` and the state dict count them (first, as they are
+    usually made before any parameter's)."""
+
+    __slots__ = ("_optimizer", "_keyed")
 
     def __init__(self, optimizer: Optimizer, states=()):
         super().__init__(states)
         self._optimizer = optimizer
+        self._keyed: dict[Any, Any] = {}
+
+    @staticmethod
+    def _is_keyed(key) -> bool:
+        """Whether ``key`` is one of torch's dict keys that is no parameter and no position."""
+        return not isinstance(key, (Tensor, int, slice, np.integer))
+
+    @property
+    def keyed(self) -> dict[Any, Any]:
+        """The entries under keys that are not parameters (torch's dict's other keys)."""
+        return self._keyed
 
     def _index(self, param: Tensor) -> int:
         for i, p in enumerate(self._optimizer.params):
@@ -1267,6 +1388,8 @@ class ParamStates(list):
         return optimizer._torch_style_state or not optimizer.torch_state_tensors
 
     def __getitem__(self, key):
+        if self._is_keyed(key):  # (torch's defaultdict: a missing key makes its {})
+            return self._keyed.setdefault(key, {})
         if isinstance(key, Tensor):
             index = self._checked_index(key)
             # torch's defaultdict: reading a parameter's state makes its (empty) entry
@@ -1289,6 +1412,9 @@ class ParamStates(list):
     def __setitem__(self, key, value) -> None:
         """``opt.state[p] = {...}`` (torch's dict): the parameter's state replaced, ``{}``
         starting it afresh."""
+        if self._is_keyed(key):
+            self._keyed[key] = value
+            return
         if not isinstance(key, Tensor):
             list.__setitem__(self, key, value)
             return
@@ -1306,6 +1432,9 @@ class ParamStates(list):
             live[entry] = item
 
     def __delitem__(self, key) -> None:
+        if self._is_keyed(key):
+            del self._keyed[key]
+            return
         if not isinstance(key, Tensor):
             list.__delitem__(self, key)
             return
@@ -1325,18 +1454,21 @@ class ParamStates(list):
     def __len__(self) -> int:
         """How many parameters have an entry (torch's: those that took a step, or whose
         ``opt.state[p]`` was read: its defaultdict made one)."""
-        return sum(1 for index in range(list.__len__(self)) if self._has_state(index))
+        return len(self._keyed) + sum(1 for index in range(list.__len__(self))
+                                      if self._has_state(index))
 
     def __contains__(self, key) -> bool:
+        if self._is_keyed(key):
+            return key in self._keyed
         if isinstance(key, Tensor):
             index = self._index(key)
             return index >= 0 and self._has_state(index)
         return list.__contains__(self, key)
 
     # torch's ``optimizer.state`` is a dict: parameter -> its state, those that have one
-    def keys(self) -> list[Tensor]:
+    def keys(self) -> list[Any]:
         params = self._optimizer.params
-        return [params[i] for i in self.entries()]
+        return [*self._keyed, *(params[i] for i in self.entries())]
 
     def values(self) -> list[dict[str, Any]]:
         return [self[p] for p in self.keys()]
@@ -1347,6 +1479,12 @@ class ParamStates(list):
     def get(self, key, default=None):
         """dict.get: a parameter's state, or ``default`` where it has none (yet)."""
         return self[key] if key in self else default
+
+    def setdefault(self, key, default=None):
+        """dict.setdefault: the entry under ``key``, set to ``default`` first if it has none."""
+        if key not in self:
+            self[key] = default
+        return self[key]
 
 
 class _LiveState(dict):
@@ -1470,6 +1608,9 @@ def _check_torch_flags(owner: str, accepted: tuple[str, ...], flags: dict[str, A
 # hooks of every optimiser's step (torch.optim.optimizer.register_optimizer_step_pre_hook)
 _GLOBAL_STEP_PRE_HOOKS: dict[int, Any] = {}
 _GLOBAL_STEP_POST_HOOKS: dict[int, Any] = {}
+# (torch's names of those tables)
+_global_optimizer_pre_hooks = _GLOBAL_STEP_PRE_HOOKS
+_global_optimizer_post_hooks = _GLOBAL_STEP_POST_HOOKS
 
 
 def register_optimizer_step_pre_hook(hook):

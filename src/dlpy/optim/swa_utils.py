@@ -47,6 +47,9 @@ from dlpy.nn.module import Module
 from dlpy.optim.lr_scheduler import LRScheduler, _param_groups, _per_group
 from dlpy.tensor import Tensor, increment_version, no_grad
 
+__all__ = ["AveragedModel", "update_bn", "SWALR", "get_ema_multi_avg_fn", "get_swa_multi_avg_fn",
+           "get_ema_avg_fn", "get_swa_avg_fn"]
+
 # multi_avg_fn(averaged, current, num_averaged): update the `averaged` arrays in place
 MultiAvgFn = Callable[[Sequence[np.ndarray], Sequence[np.ndarray], int], None]
 

@@ -68,3 +68,99 @@ def to_sparse_semi_structured(original_tensor, transposed: bool = False):
 
 __all__ += ["SparseSemiStructuredTensor", "SparseSemiStructuredTensorCUSPARSELT",
             "SparseSemiStructuredTensorCUTLASS", "spsolve", "to_sparse_semi_structured"]
+
+
+def _sparse_requiring_grad(obj, layouts, anyway: bool = False) -> bool:
+    """Whether ``obj`` is a tensor of one of the sparse ``layouts`` that requires grad (or
+    ``anyway``); dlpy's sparse tensors are their own classes, beside Tensor."""
+    return (isinstance(getattr(obj, "layout", None), type(next(iter(layouts))))
+            and obj.layout in layouts
+            and (anyway or bool(getattr(obj, "requires_grad", False))))
+
+
+def as_sparse_gradcheck(gradcheck):
+    """torch.sparse.as_sparse_gradcheck: wrap ``gradcheck`` (torch.autograd.gradcheck, or a
+    functools.partial of it) so that it takes functions of sparse tensors (COO, CSR, CSC, BSR,
+    BSC) and functions returning them. Each sparse input that requires grad is passed to
+    ``gradcheck`` as its values (a strided tensor; every element specified, unless
+    ``masked=True``, which checks only the specified ones), rebuilt into the sparse tensor
+    inside the function; each sparse output that requires grad is made dense
+    (``to_dense(masked_grad=masked)``). ``gradcheck`` itself sees strided tensors only."""
+    import dlpy
+
+    def gradcheck_with_sparse_support(func, inputs, **kwargs):
+        """gradcheck(func, inputs, **kwargs) for sparse inputs and outputs (``masked``: check
+        the specified elements only)."""
+        masked = kwargs.pop("masked", False)
+        layouts = {dlpy.sparse_coo, dlpy.sparse_csr, dlpy.sparse_csc, dlpy.sparse_bsr,
+                   dlpy.sparse_bsc}
+        compressed = layouts - {dlpy.sparse_coo}
+        blocked = {dlpy.sparse_bsr, dlpy.sparse_bsc}
+        marker = "__STRIDED_REPRESENTATION__"
+
+        def to_strided(args):
+            args = args if isinstance(args, (list, tuple)) else (args,)
+            flat = []
+            for obj in args:
+                if not _sparse_requiring_grad(obj, layouts):
+                    flat.append(obj)
+                    continue
+                d = {"layout": obj.layout, "shape": obj.shape}
+                if not masked:  # every element specified (zeros where none was)
+                    batch = obj.ndim - obj.dense_dim() - obj.sparse_dim()
+                    blocksize = (obj.values().shape[batch + 1:batch + 3]
+                                 if obj.layout in blocked else None)
+                    full = dlpy.ones(obj.shape, dtype=dlpy.bool).to_sparse(
+                        layout=obj.layout, blocksize=blocksize, dense_dim=obj.dense_dim())
+                    obj = obj.to_dense().sparse_mask(full)
+                if obj.layout is dlpy.sparse_coo:
+                    d.update(indices=obj._indices(), is_coalesced=obj.is_coalesced())
+                    values = obj._values()
+                elif obj.layout in (dlpy.sparse_csr, dlpy.sparse_bsr):
+                    d.update(compressed_indices=obj.crow_indices(),
+                             plain_indices=obj.col_indices())
+                    values = obj.values()
+                else:
+                    d.update(compressed_indices=obj.ccol_indices(),
+                             plain_indices=obj.row_indices())
+                    values = obj.values()
+                flat.extend((marker, d, values.requires_grad_(True)))
+            return tuple(flat)
+
+        def from_strided(args):
+            restored, args = [], list(args)
+            while args:
+                a = args.pop(0)
+                if isinstance(a, str) and a == marker:
+                    d, values = args.pop(0), args.pop(0)
+                    if d["layout"] is dlpy.sparse_coo:
+                        a = dlpy.sparse_coo_tensor(d["indices"], values, size=d["shape"],
+                                                   is_coalesced=d["is_coalesced"])
+                    elif d["layout"] in compressed:
+                        a = dlpy.sparse_compressed_tensor(
+                            d["compressed_indices"], d["plain_indices"], values,
+                            size=d["shape"], layout=d["layout"])
+                    else:
+                        raise NotImplementedError(f"conversion of {d['layout']} strided "
+                                                  f"representation to tensor")
+                restored.append(a)
+            return tuple(restored)
+
+        def func_wrapper(*args, **kwargs):
+            outputs = func(*from_strided(args), **kwargs)
+            many = isinstance(outputs, (list, tuple))
+            # dlpy's gradcheck takes its finite differences under no_grad, where no output
+            # requires grad: there every sparse output is made dense
+            numeric = not dlpy.is_grad_enabled()
+            strided = tuple(
+                o.to_dense(masked_grad=masked)
+                if _sparse_requiring_grad(o, layouts, numeric) else o
+                for o in (tuple(outputs) if many else (outputs,)))
+            return strided if many else strided[0]
+
+        return gradcheck(func_wrapper, to_strided(inputs), **kwargs)
+
+    return gradcheck_with_sparse_support
+
+
+__all__ += ["as_sparse_gradcheck"]

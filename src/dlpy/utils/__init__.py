@@ -81,10 +81,21 @@ _LAZY += ("collect_env", "deterministic")
 def __dir__() -> list[str]:
     """The module's names and the submodules imported on first use (as torch's dir lists
     them)."""
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_LAZY_FROM))
+
+
+# torch.utils' names from its submodules (imported on first use)
+_LAZY_FROM = {"ThroughputBenchmark": "throughput_benchmark",
+              "rename_privateuse1_backend": "backend_registration",
+              "generate_methods_for_privateuse1_backend": "backend_registration"}
+_LAZY += ("backend_registration", "throughput_benchmark")
+__all__ += ["ThroughputBenchmark", "generate_methods_for_privateuse1_backend",
+            "rename_privateuse1_backend"]
 
 
 def __getattr__(name: str):
     if name in _LAZY:
         return importlib.import_module(f"dlpy.utils.{name}")
+    if name in _LAZY_FROM:
+        return getattr(importlib.import_module(f"dlpy.utils.{_LAZY_FROM[name]}"), name)
     raise AttributeError(f"module 'dlpy.utils' has no attribute {name!r}")

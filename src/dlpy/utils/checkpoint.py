@@ -211,7 +211,7 @@ def _checkpoint(function: Callable, args: tuple, kwargs: dict, use_reentrant: bo
     if use_reentrant and not any(isinstance(a, Tensor) and a.requires_grad for a in args):
         # torch's CheckpointFunction: only the arguments connect the outputs to the graph
         warnings.warn("None of the inputs have requires_grad=True. Gradients will be None",
-                      UserWarning, stacklevel=4)
+                      UserWarning, stacklevel=2)  # checkpoint's line, as torch's
         with no_grad():
             return function(*args)
     forward_context = recompute_context = None

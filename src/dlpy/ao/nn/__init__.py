@@ -1,7 +1,7 @@
 """torch.ao.nn: ``intrinsic`` (fused float layers), ``qat`` (layers with fake-quantized
-weights, trainable) and ``quantized`` (integer layers; ``quantized.dynamic`` for dynamic
-quantization)."""
+weights, trainable), ``quantized`` (integer layers; ``quantized.dynamic`` for dynamic
+quantization) and ``quantizable`` (LSTM and MultiheadAttention decomposed for observers)."""
 
-from dlpy.ao.nn import intrinsic, qat, quantized
+from dlpy.ao.nn import intrinsic, qat, quantizable, quantized
 
-__all__ = ["intrinsic", "qat", "quantized"]
+__all__ = ["intrinsic", "qat", "quantizable", "quantized"]

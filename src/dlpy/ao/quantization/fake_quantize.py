@@ -12,6 +12,8 @@ dy/dscale = qmin - zero_point (qmax - zero_point), dy/dzero_point = -scale; both
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from dlpy.amp.dtypes import _torch_name
@@ -37,6 +39,7 @@ from dlpy.ao.quantization.observer import (
 )
 from dlpy.nn.module import Module
 from dlpy.ops import ArgAssertionError, ArgError, ArgIndexError, NoKernelError
+from dlpy.return_types import structseq_repr
 from dlpy.tensor import Op, Tensor, is_grad_enabled
 
 F32 = np.float32
@@ -396,3 +399,210 @@ def enable_fake_quant(module) -> None:
     """For ``model.apply``: a FakeQuantize fake-quantizes again."""
     if isinstance(module, FakeQuantize):
         module.enable_fake_quant()
+
+
+# ------------------------------------------------------------------ torch's fused kernels
+def _float32_data(tensor: Tensor) -> np.ndarray:
+    """A Tensor's float32 array, as torch's kernels read one (``data_ptr<float>``): another
+    dtype is torch's 'expected scalar type Float' RuntimeError."""
+    if np.dtype(tensor.dtype) != F32:
+        raise ArgError(f"expected scalar type Float but found "
+                       f"{_torch_name(np.dtype(tensor.dtype)).capitalize()}")
+    return tensor.data
+
+
+def _half(value: np.float32) -> np.float32:
+    return F32(np.float16(value))
+
+
+def _quant_loss(x: np.ndarray, low: np.float32, high: np.float32, bit_width: int) -> np.float32:
+    """The L2 error of quantizing ``x`` to ``bit_width`` bits over [low, high], in float32 as
+    torch's ``calculate_quant_loss`` (low rounded to float16, the scale rounded to float16,
+    the squared errors summed in order)."""
+    low = _half(low)
+    data_range = F32(high - low)
+    qmax = F32((1 << bit_width) - 1)
+    scale = F32(1.0) if data_range == 0 else _half(data_range / qmax)
+    inverse = F32(1.0) if scale == 0 else F32(1.0) / scale
+    q = np.maximum(F32(0.0), np.minimum(np.rint((x - low) * inverse), qmax))
+    error = x - (q * scale + low)
+    return np.sqrt(np.cumsum(error * error, dtype=F32)[-1])
+
+
+def choose_qparams_optimized(input: Tensor, numel: int, n_bins: int, ratio: float,  # noqa: A002
+                             bit_width: int) -> tuple[Tensor, Tensor]:
+    """torch.choose_qparams_optimized: a greedy search for the range of the first ``numel``
+    values of a float32 tensor that quantizes them (to ``bit_width`` bits) with the least L2
+    error: starting from [min, max], each step moves one end inward by (max - min) / n_bins,
+    whichever loses less, until (1 - ratio) * n_bins steps are left; the best local optimum
+    wins. Returns (max, min) as one-element float32 tensors, torch's order."""
+    name = "choose_qparams_optimized"
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not "
+                        f"{type(input).__name__}")
+    for position, label, value, kinds in ((2, "numel", numel, (int, np.integer)),
+                                          (3, "n_bins", n_bins, (int, np.integer)),
+                                          (4, "ratio", ratio, (int, float, np.number)),
+                                          (5, "bit_width", bit_width, (int, np.integer))):
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            kind = "float" if label == "ratio" else "int"
+            raise TypeError(f"{name}(): argument '{label}' (position {position}) must be "
+                            f"{kind}, not {type(value).__name__}")
+    data = _float32_data(input)
+    if data.size == 0:
+        raise ValueError("input tensor is empty and has no data")
+    if numel < 0 or numel > data.size:
+        raise ArgError("numel is out of the bound of input tensor")
+    x = np.ascontiguousarray(data).reshape(-1)[:numel]
+    with np.errstate(all="ignore"):
+        low, high = F32(x.min()), F32(x.max())
+        step = F32(high - low) / F32(n_bins)
+        min_bins = F32(float(F32(n_bins)) * (1.0 - float(ratio)))
+        best = current = _quant_loss(x, low, high, bit_width)
+        cur_min, cur_max, threshold = low, high, F32(min_bins * step)
+        while F32(cur_min + threshold) < cur_max:
+            loss_left = _quant_loss(x, F32(cur_min + step), cur_max, bit_width)
+            loss_right = _quant_loss(x, cur_min, F32(cur_max - step), bit_width)
+            if current < loss_left and current < loss_right and current < best:
+                best, low, high = current, cur_min, cur_max  # a local optimum
+            if loss_left < loss_right:
+                cur_min, current = F32(cur_min + step), loss_left
+            else:
+                cur_max, current = F32(cur_max - step), loss_right
+    return Tensor(np.array([high], F32)), Tensor(np.array([low], F32))
+
+
+class FusedObsFqResult(NamedTuple):
+    """torch._fused_moving_avg_obs_fq_helper's (output, mask)."""
+
+    output: Tensor
+    mask: Tensor
+
+
+FusedObsFqResult._torch_name = "_fused_moving_avg_obs_fq_helper"
+FusedObsFqResult.__repr__ = structseq_repr
+
+
+class FakeQuantizeMasked(Op):
+    """y = x where ``mask`` holds the fake-quantized values; dy/dx = mask (the fused kernel's
+    straight-through gradient)."""
+
+    saves = ()
+
+    def __init__(self, y: np.ndarray, mask: np.ndarray):
+        self.y, self.mask = y, mask
+
+    def forward(self, x):
+        return self.y
+
+    def backward(self, grad_output):
+        return (grad_output * self.mask,)
+
+
+def _switch(name: str, label: str, position: int, flag) -> bool:
+    if not isinstance(flag, Tensor):
+        raise TypeError(f"{name}(): argument '{label}' (position {position}) must be Tensor, "
+                        f"not {type(flag).__name__}")
+    if flag.data.size != 1:
+        raise ArgError(f"a Tensor with {flag.data.size} elements cannot be converted to Scalar")
+    return bool(int(flag.data.reshape(-1)[0]))
+
+
+def _moving_average(running: np.ndarray, current: np.ndarray, averaging_const: float) -> None:
+    """running += c (current - running), in float32, where running is finite (else current)."""
+    c = F32(averaging_const)
+    for i in range(current.size):
+        old = running[i]
+        running[i] = current[i] if np.isinf(old) else F32(old + c * F32(current[i] - old))
+
+
+def _fused_moving_avg_obs_fq_helper(self: Tensor, observer_on: Tensor, fake_quant_on: Tensor,
+                                    running_min: Tensor, running_max: Tensor, scale: Tensor,
+                                    zero_point: Tensor, averaging_const: float, quant_min: int,
+                                    quant_max: int, ch_axis: int,
+                                    per_row_fake_quant: bool = False,
+                                    symmetric_quant: bool = False) -> FusedObsFqResult:
+    """torch._fused_moving_avg_obs_fq_helper: the fused observe-and-fake-quantize of the default
+    QAT configuration, on float32 buffers updated in place. With ``observer_on``, the running
+    min/max move toward the input's (per row of ``ch_axis`` 0 with ``per_row_fake_quant``; an
+    infinite running value takes the input's at once); with ``fake_quant_on``, (scale,
+    zero_point) are chosen from them with fbgemm's ChooseQuantizationParams (``symmetric_quant``
+    keeps zero exact) and the input is fake-quantized with them. Returns (output, mask), the
+    mask where the quantized value fell in [quant_min, quant_max] (all True when fake
+    quantization is off and the output is a copy)."""
+    name = "_fused_moving_avg_obs_fq_helper"
+    if not isinstance(self, Tensor):
+        raise TypeError(f"{name}(): argument 'self' (position 1) must be Tensor, not "
+                        f"{type(self).__name__}")
+    if ch_axis >= self.ndim:
+        raise ArgError("Error in fused_moving_avg_obs_fake_quant_cpu: ch_axis must be < "
+                       "self.dim()")
+    observe = _switch(name, "observer_on", 2, observer_on)
+    rows = per_row_fake_quant
+    if rows:
+        size = self.shape[ch_axis]
+        if running_min.data.size == 0:  # torch sizes empty buffers to the channels
+            running_min.data = np.full(size, np.inf, F32)
+            running_max.data = np.full(size, -np.inf, F32)
+            scale.data = np.zeros(size, scale.dtype)
+            zero_point.data = np.zeros(size, zero_point.dtype)
+    if observe:
+        if rows and ch_axis != 0:
+            raise ArgError("Per-channel FakeQuant in fused_moving_avg_obs_fake_quant is only "
+                           "supported on axis == 0")
+        x = _float32_data(self)
+        if rows:
+            flat = x.reshape(x.shape[0], -1)
+            current_min, current_max = flat.min(axis=1), flat.max(axis=1)
+        else:
+            current_min, current_max = x.min().reshape(1), x.max().reshape(1)
+        low, high = _float32_data(running_min), _float32_data(running_max)
+        _moving_average(low.reshape(-1), current_min, averaging_const)
+        _moving_average(high.reshape(-1), current_max, averaging_const)
+    if not _switch(name, "fake_quant_on", 3, fake_quant_on):
+        return FusedObsFqResult(self.clone(), Tensor(np.ones(self.shape, bool)))
+    if rows:
+        low, high = _float32_data(running_min), _float32_data(running_max)
+    else:
+        for buffer in (running_min, running_max):
+            if buffer.data.size != 1:
+                raise ArgError(f"a Tensor with {buffer.data.size} elements cannot be "
+                               f"converted to Scalar")
+        low, high = running_min.data.reshape(-1)[:1], running_max.data.reshape(-1)[:1]
+    new_scale, new_zero_point = choose_qparams(low, high, quant_min, quant_max,
+                                               symmetric_quant)
+    scale.data.reshape(-1)[:new_scale.size] = new_scale
+    zero_point.data.reshape(-1)[:new_zero_point.size] = new_zero_point
+    _check_range_message(quant_min, quant_max)
+    x = self.data
+    if rows:
+        shape = [1] * x.ndim
+        shape[ch_axis] = -1
+        y, mask = fake_quantize_array(x, new_scale.reshape(shape),
+                                      new_zero_point.reshape(shape), quant_min, quant_max,
+                                      float32_out=False)
+    else:
+        y, mask = fake_quantize_array(x, new_scale[0], int(new_zero_point[0]), quant_min,
+                                      quant_max)
+    return FusedObsFqResult(FakeQuantizeMasked(y, mask)(self), Tensor(mask))
+
+
+def _check_range_message(quant_min: int, quant_max: int) -> None:
+    if quant_min > quant_max:  # torch's fake-quantize kernels' words
+        raise ArgError("`quant_min` should be less than or equal to `quant_max`.")
+
+
+def fused_moving_avg_obs_fake_quant(self: Tensor, observer_on: Tensor, fake_quant_on: Tensor,
+                                    running_min: Tensor, running_max: Tensor, scale: Tensor,
+                                    zero_point: Tensor, averaging_const: float, quant_min: int,
+                                    quant_max: int, ch_axis: int,
+                                    per_row_fake_quant: bool = False,
+                                    symmetric_quant: bool = False) -> Tensor:
+    """torch.fused_moving_avg_obs_fake_quant: ``_fused_moving_avg_obs_fq_helper``'s output (an
+    empty input is returned as a copy, its buffers untouched)."""
+    if isinstance(self, Tensor) and self.data.size == 0:
+        return self.clone()
+    return _fused_moving_avg_obs_fq_helper(
+        self, observer_on, fake_quant_on, running_min, running_max, scale, zero_point,
+        averaging_const, quant_min, quant_max, ch_axis, per_row_fake_quant,
+        symmetric_quant).output
