@@ -344,3 +344,28 @@ def test_removing_the_last_global_hook_puts_module_calls_back_on_the_plain_path(
     assert seen == []
     m(dlpy.ones(2))  # the hook from before, and the one added now (read after forward)
     assert seen == [1, 1]
+
+
+def test_gradient_hooks_see_one_tensor_until_one_replaces_it():
+    """As torch's: the hooks of a tensor get the same gradient Tensor object (an attribute one
+    hook sets is there for the next, as captum's LRP relies on), and a hook's returned Tensor
+    is what the next one gets."""
+    x = dlpy.tensor(np.ones(3), requires_grad=True)
+    y = x * 2
+    seen = []
+
+    def mark(g):
+        g.mark = "set"
+
+    def read_and_replace(g):
+        seen.append(getattr(g, "mark", None))
+        out = g * 3
+        out.mark = "returned"
+        return out
+
+    y.register_hook(mark)
+    y.register_hook(read_and_replace)
+    y.register_hook(lambda g: seen.append(getattr(g, "mark", None)))
+    y.sum().backward()
+    assert seen == ["set", "returned"]
+    np.testing.assert_array_equal(x.grad.data, [6.0, 6.0, 6.0])

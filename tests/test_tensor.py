@@ -373,3 +373,39 @@ def test_numpy_reads_a_tensor_as_its_values():
     assert copied is not t.data and np.array_equal(copied, t.data)
     assert int(np.asarray(Tensor(np.array(3)))) == 3
     assert type(np.ones(2) + t) is Tensor and type(np.ones(2) * t) is Tensor
+
+
+def test_a_list_or_tuple_subclass_with_its_own_reflected_operator_answers_it():
+    """A plain list or tuple of numbers is an operand (dlpy's leniency); a subclass defining the
+    reflected operator (a container of tensors with its own arithmetic) gets to answer, as for
+    torch, whose operators return NotImplemented for every sequence."""
+
+    class Nested(tuple):
+        def __rmul__(self, other):
+            return Nested(other * v for v in self)
+
+        def __gt__(self, other):
+            return "gt"
+
+    t = Tensor(np.array(2.0))
+    n = Nested((Tensor(np.ones(2)), Tensor(np.arange(3.0))))
+    assert type(t * n) is Nested
+    np.testing.assert_array_equal((t * n)[1].data, [0.0, 2.0, 4.0])
+    assert (t < n) == "gt"
+    u = Tensor(np.ones(2))
+    u *= Nested((1.0,))  # in place: __imul__ steps aside, then __mul__, then __rmul__
+    assert type(u) is Nested
+    np.testing.assert_array_equal((t * (1.0, 2.0)).data, [2.0, 4.0])  # plain tuples: values
+    np.testing.assert_array_equal((t + Nested((1.0, 2.0))).data, [3.0, 4.0])  # no __radd__
+
+
+def test_standard_gamma_draws_with_a_reparameterised_gradient():
+    alpha = Tensor(np.array([0.5, 2.0, 30.0]), requires_grad=True)
+    draws = dlpy._standard_gamma(alpha)
+    assert draws.shape == (3,) and draws.dtype == dlpy.float64 and (draws.data > 0).all()
+    draws.sum().backward()
+    assert np.isfinite(alpha.grad).all()
+    many = dlpy._standard_gamma(Tensor(np.full(20000, 3.0, np.float32)))
+    assert many.dtype == dlpy.float32 and abs(float(many.mean()) - 3.0) < 0.1
+    with pytest.raises(NotImplementedError):
+        dlpy._standard_gamma(Tensor(np.array([1, 2])))

@@ -13,12 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cases_common import encode_parts, error_record
+from cases_common import distribution_defaults, encode_parts, error_record
 from cases_torch_semantics import EXPRS, SNIPPETS
 
 import dlpy
 from dlpy import compat, overrides
 
+# each case starts from the distributions' defaults, as the recorder's (cases_common)
+reset_distributions = distribution_defaults(dlpy.distributions.Distribution)
 TORCH = json.loads((Path(__file__).parent / "fixtures" / "torch_semantics.json").read_text())
 
 
@@ -134,6 +136,7 @@ def test_as_torch(chunk):
         import torch.nn.functional as F
 
         for expression in EXPRESSION_CHUNKS[chunk]:
+            reset_distributions()
             try:
                 got = encode(eval(expression, {"torch": torch, "nn": torch.nn, "F": F,
                                                "np": np}))
@@ -155,6 +158,7 @@ def test_snippet_as_torch(chunk):
             torch.manual_seed(0)
             torch.autograd.set_detect_anomaly(False)  # as the recorder: modes from defaults
             torch.set_grad_enabled(True)
+            reset_distributions()  # (zuko's import changes them for the process)
             scope = {"torch": torch, "nn": torch.nn, "F": F, "np": np}
             try:
                 exec(SNIPPETS[name], scope)

@@ -482,10 +482,45 @@ globals().update(_DTYPES)
 __all__ += list(_DTYPES)
 
 
+class _AbsentDtype:
+    """A torch dtype dlpy has no tensors of (``torch.complex32`` / ``chalf``, torch's
+    experimental ComplexHalf; numpy has none): it exists so that code naming it runs
+    (``dtype in (torch.float16, torch.complex32)``), with torch's dtype attributes; asking
+    numpy for it (a tensor of this dtype) is a TypeError."""
+
+    __slots__ = ("name", "itemsize", "is_floating_point", "is_complex", "is_signed")
+
+    def __init__(self, name: str, itemsize: int, *, is_complex: bool):
+        self.name, self.itemsize = name, itemsize
+        self.is_floating_point, self.is_complex, self.is_signed = False, is_complex, True
+
+    def __repr__(self) -> str:
+        return self.name
+
+    @property
+    def dtype(self):  # numpy's np.dtype(x) asks for it: no array of this dtype
+        raise TypeError(f"dlpy has no {self.name} tensors (numpy has no such dtype)")
+
+    def to_complex(self):
+        """torch's ``dtype.to_complex()``: itself (a complex dtype)."""
+        return self
+
+    def to_real(self):
+        """torch's ``dtype.to_real()``: complex32's real part, float16."""
+        return _np.dtype(_np.float16)
+
+    def __reduce__(self) -> str:
+        return self.name  # pickled by name: dlpy.complex32, the one instance
+
+
+complex32 = chalf = _AbsentDtype("complex32", 4, is_complex=True)
+__all__ += ["complex32", "chalf"]
+
+
 class _DtypeKind(type):
     def __instancecheck__(cls, value) -> bool:
-        return isinstance(value, _np.dtype) or (isinstance(value, type)
-                                                and issubclass(value, _np.generic))
+        return isinstance(value, (_np.dtype, _AbsentDtype)) or (
+            isinstance(value, type) and issubclass(value, _np.generic))
 
 
 class dtype(metaclass=_DtypeKind):  # noqa: N801 - torch's name
@@ -727,10 +762,11 @@ def __getattr__(name: str):  # noqa: F811 - extends the lazy lookup above with t
 
 
 # torch.parse_schema / FunctionSchema / Argument (dlpy/aten.py), the device-generic
-# torch.Stream / Event (dlpy/accelerator.py)
-_LAZY_FROM = {"parse_schema": "dlpy.aten", "FunctionSchema": "dlpy.aten",
+# torch.Stream / Event (dlpy/accelerator.py), torch.Future (dlpy/futures.py)
+_LAZY_FROM = {"parse_schema": "dlpy.aten", "FunctionSchema": "dlpy.aten", "Future": "dlpy.futures",
               "Argument": "dlpy.aten", "Stream": "dlpy.accelerator", "Event": "dlpy.accelerator",
-              "_assert": "dlpy.torch_functions"}
+              "_assert": "dlpy.torch_functions", "_assert_async": "dlpy.torch_functions",
+              "_standard_gamma": "dlpy.torch_functions"}
 
 
 _dir_lazy = __dir__

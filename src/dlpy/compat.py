@@ -32,7 +32,11 @@ nothing else:
 - a call ``X.Tensor(...)`` or ``Tensor(...)`` becomes ``__dlpy_tensor_new__(X.Tensor, ...)``
   (``tensor_new``): for dlpy's Tensor, torch's legacy constructor (``torch.Tensor(2, 3)`` a
   zero-filled shape, ``torch.Tensor([1, 2])`` data of the default float dtype, as
-  ``torch.FloatTensor``); anything else's ``Tensor`` is called as written.
+  ``torch.FloatTensor``); anything else's ``Tensor`` is called as written;
+- a read of torch.dtype's own attributes ``X.is_floating_point`` / ``X.is_complex`` /
+  ``X.is_signed`` (not a call of them: a Tensor's method calls stay) and ``X.to_real`` /
+  ``X.to_complex`` becomes ``__dlpy_dtype_attr__(X, name)`` (``dtype_attribute``): for a dtype
+  (dlpy's are numpy's, which lack them) torch's answer, for anything else ``X.name``.
 
 Line numbers are kept; transformed code is never written to a ``.pyc`` (a plain ``python`` run
 of the same files compiles them afresh); the finder serving the program's modules is removed
@@ -40,7 +44,7 @@ after the run, and the program's modules loaded through it leave ``sys.modules``
 ``install()``/``as_torch()`` give the aliases, and one rewrite: an installed library written
 for torch (a ``.py`` file of site-packages, not dlpy's, whose source imports torch, torchvision
 or torchaudio: ``torchinfo`` reads ``inputs[0].data.size()``) imported while they stand is
-compiled with the same ``X.data`` rewrite (``_LibraryFinder``; it stays loaded after, as any
+compiled with the same rewrite (``_LibraryFinder``; it stays loaded after, as any
 module imported under the aliases); other code they import is not rewritten. While they stand,
 numpy's floating-point warnings are off (torch gives inf and nan silently).
 
@@ -375,17 +379,73 @@ def tensor_new(cls, *args, **kwargs):
     return getattr(legacy_types, name)(*args, **kwargs)
 
 
+DTYPE_ATTRIBUTE = "__dlpy_dtype_attr__"
+# torch.dtype's own attributes, which dlpy's dtypes (numpy's, immutable types) lack; the flags
+# are read as attributes (never called on a dtype), the conversions called
+DTYPE_FLAGS = frozenset({"is_floating_point", "is_complex", "is_signed"})
+DTYPE_ATTRIBUTES = DTYPE_FLAGS | {"to_real", "to_complex"}
+
+
+def _dtype_to_complex(dtype: np.dtype) -> np.dtype:
+    """torch's ``dtype.to_complex()``: the complex dtype with ``dtype``'s real part."""
+    from dlpy.tensor import is_floating_dtype
+
+    if dtype.kind == "c":
+        return dtype
+    if dtype == np.float16:  # torch's complex32, a dtype dlpy names but has no tensors of
+        import dlpy
+
+        return dlpy.complex32
+    if is_floating_dtype(dtype):
+        return np.dtype(np.complex128 if dtype == np.float64 else np.complex64)
+    raise RuntimeError(f"Unknown Complex ScalarType for {dtype.name}")
+
+
+def dtype_attribute(value, name: str):
+    """``value.<name>`` for ``name`` one of torch.dtype's own attributes (DTYPE_ATTRIBUTES):
+    for a dtype, torch's flag (``is_floating_point``, ``is_complex``, ``is_signed``) or
+    conversion method (``to_real()``, ``to_complex()``); anything else's own attribute (a
+    Tensor's ``is_floating_point`` method, ``torch.is_complex``)."""
+    if not isinstance(value, np.dtype):
+        return getattr(value, name)
+    from dlpy.tensor import is_floating_dtype
+
+    if name == "is_floating_point":
+        return is_floating_dtype(value)
+    if name == "is_complex":
+        return value.kind == "c"
+    if name == "is_signed":
+        return value.kind in "ifc" or is_floating_dtype(value)
+    if name == "to_real":
+        return lambda: (np.dtype(np.float64 if value == np.complex128 else np.float32)
+                        if value.kind == "c" else value)
+    if name == "to_complex":
+        return lambda: _dtype_to_complex(value)
+    return getattr(value, name)
+
+
 # the names the rewritten code calls, put in each rewritten module's globals
-HELPERS = {DATA_LOAD: tensor_data, DATA_STORE: data_target, TENSOR_NEW: tensor_new}
+HELPERS = {DATA_LOAD: tensor_data, DATA_STORE: data_target, TENSOR_NEW: tensor_new,
+           DTYPE_ATTRIBUTE: dtype_attribute}
 
 
 class DataAccess(ast.NodeTransformer):
     """``X.data`` (load) -> ``__dlpy_data__(X)``; ``X.data = v`` (store, augmented store) ->
     ``__dlpy_data_target__(X).data = v``. ``del X.data``, ``case X.data:`` and annotations stay.
     ``X.Tensor(...)`` and ``Tensor(...)`` -> ``__dlpy_tensor_new__(X.Tensor, ...)``
-    (``tensor_new``: torch's legacy constructor when X.Tensor is dlpy's Tensor)."""
+    (``tensor_new``: torch's legacy constructor when X.Tensor is dlpy's Tensor).
+    ``X.is_floating_point`` / ``is_complex`` / ``is_signed`` read (not called: a Tensor's method
+    call stays as it is) and ``X.to_real`` / ``X.to_complex`` -> ``__dlpy_dtype_attr__(X, name)``
+    (``dtype_attribute``: torch.dtype's attributes when X is a dtype)."""
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in DTYPE_FLAGS:
+            # x.is_floating_point(): a method call (dtypes' flags are not callable)
+            func.value = self.visit(func.value)
+            node.args = [self.visit(arg) for arg in node.args]
+            node.keywords = [self.visit(keyword) for keyword in node.keywords]
+            return node
         self.generic_visit(node)
         func = node.func
         if not ((isinstance(func, ast.Attribute) and func.attr == "Tensor")
@@ -397,6 +457,10 @@ class DataAccess(ast.NodeTransformer):
 
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
         self.generic_visit(node)
+        if node.attr in DTYPE_ATTRIBUTES and isinstance(node.ctx, ast.Load):
+            call = ast.Call(func=ast.Name(id=DTYPE_ATTRIBUTE, ctx=ast.Load()),
+                            args=[node.value, ast.Constant(node.attr)], keywords=[])
+            return ast.copy_location(call, node)
         if node.attr != "data" or isinstance(node.ctx, ast.Del):
             return node
         if isinstance(node.ctx, ast.Load):

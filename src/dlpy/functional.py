@@ -2393,8 +2393,10 @@ def softmin(input, dim=None, _stacklevel=3, dtype=None):
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
                   reduction="mean", label_smoothing=0.0):
-    weight, reduction = _weight_or_reduction(weight, reduction)
-    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if weight is not None or size_average is not None or reduce is not None \
+            or reduction == "elementwise_mean":  # (the calls only where they change something)
+        weight, reduction = _weight_or_reduction(weight, reduction)
+        reduction = _legacy_reduction(size_average, reduce, reduction)
     if type(input) is not Tensor and _takes_call(input):  # a DTensor: loss_parallel's
         return type(input).__dlpy_function__("cross_entropy", input, target, reduction,
                                               ignore_index, label_smoothing, weight)

@@ -1065,7 +1065,10 @@ class Tensor:
                     f"backward: grad_output must be given for a non-scalar tensor of shape "
                     f"{self.shape}"
                 )
-            grad_output = np.ones_like(self.data)
+            data = self.data
+            # (a loss, 0-d: one C call; np.ones_like's Python wrapper makes two)
+            grad_output = np.array(1, data.dtype) if data.ndim == 0 and type(data) is \
+                np.ndarray else np.ones_like(data)
         else:
             _check_grad_output("backward", grad_output, self.dtype)
             grad_output = np.asarray(
@@ -3224,7 +3227,8 @@ def _bump(array: np.ndarray, previous: int | None = None, tick: bool = True) -> 
     global _clock
     if tick:
         _clock += 1
-    buffer = _buffer(array)
+    # (an array that owns its memory, an optimiser's parameter: _buffer's call saved)
+    buffer = array if type(array) is np.ndarray and array.base is None else _buffer(array)
     key = id(buffer)
     entry = _marks.get(key)
     if entry is None:
@@ -3911,8 +3915,9 @@ class Op:
         record = False
         for t in inputs:
             # a number, an array or a complex tensor (a complex Parameter too: ComplexParameter
-            # subclasses ComplexTensor); a real Parameter goes on as a Tensor
-            if type(t) is not Tensor and (not isinstance(t, Tensor) or isinstance(t, _ROUTED)):
+            # subclasses ComplexTensor); a real Parameter goes on as a Tensor (_plain_kinds:
+            # the set's test costs less than the two isinstance calls, for every parameter)
+            if type(t) is not Tensor and type(t) not in _plain_kinds and _routed(t):
                 if isinstance(t, _PIECES):  # a DTensor: refused unless the op is its own
                     t._check_op(self)
                 else:
@@ -4237,7 +4242,9 @@ def _backpropagate_pass(roots: list[Tensor], root_grads: list[np.ndarray], retai
         existing = grads.get(id(root))
         grads[id(root)] = grad if existing is None else existing + grad
         shared.add(id(grad))
-    order, needed = _pass_order(roots, capture)
+    # (a plain backward needs only the order: _pass_order's call saved)
+    order, needed = (_topological_order(roots), None) if capture is None else \
+        _pass_order(roots, capture)
     _passes[-1][:] = order, needed
     captured: dict[int, np.ndarray] = {}
     post_hooks = _post_hook_count > 0  # checked once per pass: nothing per leaf until used
@@ -4751,12 +4758,15 @@ def _run_hooks(node: Tensor, hooks: dict, grad):
     create_graph the hooks get a Tensor (as PyTorch's) and what they return becomes one."""
     graph = isinstance(grad, Tensor)
     keep = None  # retain_grad's hook runs last, after every other hook (as torch's)
+    shown = None  # the Tensor the hooks get: one object until a hook replaces the gradient,
+    # as torch's (captum's LRP marks it in one hook and reads the mark in the next)
     for hook in list(hooks.values()):
         if getattr(hook, "retains_grad", False):
             keep = hook
             continue
-        result = hook(grad if graph or isinstance(grad, SparseGrad)
-                      else _grad_tensor(np.asarray(grad)))
+        if not (graph or isinstance(grad, SparseGrad)) and shown is None:
+            shown = _grad_tensor(np.asarray(grad))
+        returned = result = hook(grad if graph or isinstance(grad, SparseGrad) else shown)
         if result is None:
             continue
         if not isinstance(result, (Tensor, SparseGrad, np.ndarray)):
@@ -4774,8 +4784,11 @@ def _run_hooks(node: Tensor, hooks: dict, grad):
             raise RuntimeError(f"register_hook: a hook returned a gradient of shape "
                                f"{tuple(result.shape)} for a tensor of shape {node.shape}")
         grad = result
+        # the next hook gets the returned Tensor itself where it is the new gradient
+        shown = returned if isinstance(returned, Tensor) and returned.data is result else None
     if keep is not None:
-        keep(grad if graph or isinstance(grad, SparseGrad) else _grad_tensor(np.asarray(grad)))
+        keep(grad if graph or isinstance(grad, SparseGrad)
+             else shown if shown is not None else _grad_tensor(np.asarray(grad)))
     return grad
 
 
@@ -4883,8 +4896,8 @@ def _topological_order(roots: Tensor | list[Tensor]) -> list[Tensor]:
         while stack:
             node, parents = stack[-1]
             for parent in parents:
-                if parent.requires_grad and id(parent) not in visited:
-                    visited.add(id(parent))
+                if parent.requires_grad and (key := id(parent)) not in visited:
+                    visited.add(key)
                     op = parent.op
                     if op is None:  # a leaf has no inputs to wait for: it follows at once
                         order.append(parent)
@@ -4922,6 +4935,16 @@ from dlpy.ops.complex import ComplexTensor  # noqa: E402
 # whose .data is only this process's piece of their value (register_piece_type)
 _PIECES: tuple[type, ...] = ()
 _ROUTED: tuple[type, ...] = (ComplexTensor,)
+_plain_kinds: set[type] = set()  # Tensor subclasses Op.__call__ has taken as plain (Parameter)
+
+
+def _routed(t) -> bool:
+    """Whether Op.__call__ routes input ``t`` (not a Tensor, or one of ``_ROUTED``); a Tensor
+    subclass it takes as plain is remembered in ``_plain_kinds``."""
+    if isinstance(t, Tensor) and not isinstance(t, _ROUTED):
+        _plain_kinds.add(type(t))
+        return False
+    return True
 
 
 def _dim_error(name: str, dim, ndim: int) -> Exception:
@@ -4948,3 +4971,4 @@ def register_piece_type(cls: type) -> None:
     that would compute on the piece as if it were the whole."""
     global _PIECES, _ROUTED
     _PIECES, _ROUTED = (*_PIECES, cls), (*_ROUTED, cls)
+    _plain_kinds.clear()  # (a subclass of cls among them is routed from now on)

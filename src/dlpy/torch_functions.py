@@ -502,6 +502,19 @@ def poisson(input, generator=None) -> Tensor:  # noqa: A002
     return Tensor(np.asarray(_rng(generator).poisson(rates)).astype(rates.dtype))
 
 
+def _standard_gamma(input, generator=None) -> Tensor:  # noqa: A002
+    """torch._standard_gamma: a Gamma(input, 1) draw per element, in input's dtype,
+    differentiable in input by implicit reparameterisation (as ``Gamma.rsample``; libraries
+    call it to sample Gamma-based distributions of their own)."""
+    from dlpy.distributions.continuous import _standard_gamma as draw
+
+    alpha = input if isinstance(input, Tensor) else Tensor(_data(input))
+    if alpha.data.dtype.kind != "f":
+        raise NoKernelError(f"_standard_gamma: expected floating-point concentrations, got "
+                            f"{alpha.data.dtype}")
+    return draw(alpha, alpha.shape, _rng(generator))
+
+
 class _BinomialDtypeError(TypeError, ValueError):
     """binomial of an integer count or prob: a TypeError, and torch's ValueError."""
 
@@ -573,6 +586,22 @@ def _assert(condition, message) -> None:
     ``condition`` is false (a one-element tensor by its truth; bool() refuses a larger one)."""
     if not condition:
         raise AssertionError(message)
+
+
+def _assert_async(tensor, assert_msg=None) -> None:
+    """torch._assert_async: check that ``tensor`` (one element) is nonzero, as torch's CPU
+    kernel does at once: a RuntimeError naming ``assert_msg`` (or torch's own message) when it
+    is zero; a tensor of no or several elements is a RuntimeError as its truth is."""
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"_assert_async(): argument 'input' (position 1) must be Tensor, not "
+                        f"{type(tensor).__name__}")
+    data = tensor.data
+    if data.size != 1:
+        raise ArgError(f"Boolean value of Tensor with {'no' if data.size == 0 else 'more than one'}"
+                       f" value{'s' if data.size == 0 else ''} is ambiguous")
+    if not data.reshape(()).item():
+        raise ArgError(assert_msg if assert_msg is not None
+                       else "Expected Tensor with single nonzero value, but got zero")
 
 
 def is_floating_point(input) -> bool:  # noqa: A002

@@ -169,3 +169,28 @@ def test_distribute_module_replicates_and_hooks(mesh):
     assert seen == ["in", "out"] and isinstance(out, DTensor)
     out.to_local().sum().backward()
     assert model.weight.grad.shape == (2, 3)
+
+
+def test_implicit_replication_takes_plain_tensors_as_replicate(mesh):
+    # torch.distributed.tensor.experimental.implicit_replication (and the old
+    # torch.distributed._tensor path): a plain Tensor next to a DTensor is a Replicate one
+    from dlpy.distributed._tensor.experimental import implicit_replication as old_path
+
+    from dlpy.distributed.tensor.experimental import implicit_replication
+
+    assert old_path is implicit_replication
+    dt = distribute_tensor(Tensor(np.arange(4.0).reshape(2, 2)), mesh, [Shard(0)])
+    w = Tensor(np.array([[1.0, 2.0], [3.0, 4.0]]), requires_grad=True)
+    with pytest.raises(RuntimeError, match="mixed Tensor and DTensor"):
+        dt @ w
+    with implicit_replication():
+        out = dt @ w
+        total = dt + Tensor(np.ones(2))
+        lin = F.linear(dt, w)
+    assert out.placements == (Shard(0),) and total.placements == (Shard(0),)
+    assert np.array_equal(out.full_tensor().data, np.arange(4.0).reshape(2, 2) @ w.data)
+    assert np.array_equal(total.full_tensor().data, np.arange(4.0).reshape(2, 2) + 1)
+    lin.to_local().sum().backward()
+    assert np.array_equal(w.grad.data, np.array([[2.0, 4.0], [2.0, 4.0]]))
+    with pytest.raises(RuntimeError, match="mixed Tensor and DTensor"):
+        dt + Tensor(np.ones(2))

@@ -1,6 +1,8 @@
 """reshape, squeeze, unsqueeze, flatten, transpose, permute, .T, swapaxes, indexing, concat,
 stack: gradients, PyTorch values, errors."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -194,3 +196,21 @@ def test_squeeze_unsqueeze_flatten_permute_errors():
         x.permute(0, 1)
     with pytest.raises(ValueError, match=r"permute: axes \(0, 2, 2\) are not a permutation"):
         F.permute(x, (0, 2, -1))
+
+
+def test_list_read_as_tuple_warns_at_the_callers_line():
+    """torch's deprecation warning: a list holding a sequence, slice, tensor, None or Ellipsis
+    indexes as a tuple (x[[[0, 1], [1, 0]]] is x[[0, 1], [1, 0]]) and warns, reading or
+    writing, at the line that indexed; a flat list of ints is an index array, silently."""
+    x = Tensor(np.arange(16.0).reshape(4, 4))
+    for index in ([[0, 1], [1, 0]], [slice(None), 0], [None, 0], [0, [1, 2]]):
+        with pytest.warns(UserWarning, match="non-tuple sequence for multidimensional") as got:
+            value = x[index]
+        assert got[0].filename == __file__
+        np.testing.assert_array_equal(value.data, x.data[tuple(index)])
+        with pytest.warns(UserWarning, match="non-tuple sequence") as got:
+            x[index] = 1.0
+        assert got[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(x[[0, 2]].data, x.data[[0, 2]])

@@ -66,34 +66,55 @@ class Constraint:
 
 
 class _Dependent(Constraint):
-    """A placeholder for a parameter whose valid values depend on others: never checked."""
+    """A placeholder for a parameter whose valid values depend on others: never checked.
+    ``is_discrete`` / ``event_dim`` are what was given; reading one not given is a
+    NotImplementedError, as torch's (it cannot be determined statically)."""
 
-    def __init__(self, *, is_discrete: bool = False, event_dim: int = 0):
-        self.is_discrete, self.event_dim = is_discrete, event_dim
+    def __init__(self, *, is_discrete=NotImplemented, event_dim=NotImplemented):
+        self._is_discrete, self._event_dim = is_discrete, event_dim
 
-    def __call__(self, *, is_discrete: bool = False, event_dim: int = 0) -> _Dependent:
+    @property
+    def is_discrete(self) -> bool:
+        if self._is_discrete is NotImplemented:
+            raise NotImplementedError(".is_discrete cannot be determined statically")
+        return self._is_discrete
+
+    @property
+    def event_dim(self) -> int:
+        if self._event_dim is NotImplemented:
+            raise NotImplementedError(".event_dim cannot be determined statically")
+        return self._event_dim
+
+    def __call__(self, *, is_discrete=NotImplemented, event_dim=NotImplemented) -> _Dependent:
+        """A dependent constraint with these (the others as this one's)."""
+        if is_discrete is NotImplemented:
+            is_discrete = self._is_discrete
+        if event_dim is NotImplemented:
+            event_dim = self._event_dim
         return _Dependent(is_discrete=is_discrete, event_dim=event_dim)
 
     def check(self, value) -> np.ndarray:
-        raise ValueError("a dependent constraint cannot be checked")
+        raise ValueError("Cannot determine validity of dependent constraint: a dependent "
+                         "constraint cannot be checked")
 
 
-class dependent_property(property, _Dependent):  # noqa: N801 - PyTorch's name
-    """A property that, read on the class, is a dependent constraint (Uniform's support)."""
+class _DependentProperty(property, _Dependent):
+    """A property that, read on the class, is a dependent constraint (Uniform's support):
+    ``@dependent_property`` or ``@dependent_property(is_discrete=..., event_dim=...)``."""
 
-    def __init__(self, fn=None, *, is_discrete: bool = False, event_dim: int = 0):
+    def __init__(self, fn=None, *, is_discrete=NotImplemented, event_dim=NotImplemented):
         property.__init__(self, fn)
-        self.is_discrete, self.event_dim = is_discrete, event_dim
+        self._is_discrete, self._event_dim = is_discrete, event_dim
 
     def __call__(self, fn):
-        return dependent_property(fn, is_discrete=self.is_discrete, event_dim=self.event_dim)
+        return _DependentProperty(fn, is_discrete=self._is_discrete, event_dim=self._event_dim)
 
 
 def is_dependent(constraint) -> bool:
     return isinstance(constraint, _Dependent)
 
 
-class independent(Constraint):  # noqa: N801 - PyTorch's name
+class _IndependentConstraint(Constraint):
     """``base`` with ``reinterpreted_batch_ndims`` more rightmost axes in one event."""
 
     def __init__(self, base: Constraint, reinterpreted_batch_ndims: int):
@@ -105,8 +126,16 @@ class independent(Constraint):  # noqa: N801 - PyTorch's name
                                     f"{reinterpreted_batch_ndims}")
         self.base, self.reinterpreted_batch_ndims = base, reinterpreted_batch_ndims
         self.base_constraint = base  # torch's name
-        self.is_discrete = base.is_discrete
-        self.event_dim = base.event_dim + reinterpreted_batch_ndims
+
+    @property
+    def is_discrete(self) -> bool:
+        """The base's (read when asked: a dependent base has none)."""
+        return self.base.is_discrete
+
+    @property
+    def event_dim(self) -> int:
+        """The base's event_dim plus reinterpreted_batch_ndims."""
+        return self.base.event_dim + self.reinterpreted_batch_ndims
 
     def check(self, value) -> np.ndarray:
         result = self.base.check(value)
@@ -148,7 +177,7 @@ class _OneHot(Constraint):
         return ((value == 0) | (value == 1)).all(-1) & (value.sum(-1) == 1)
 
 
-class greater_than(Constraint):  # noqa: N801 - PyTorch's name
+class _GreaterThan(Constraint):
     """(lower_bound, inf]."""
 
     def __init__(self, lower_bound):
@@ -161,7 +190,7 @@ class greater_than(Constraint):  # noqa: N801 - PyTorch's name
         return f"GreaterThan(lower_bound={_bound(self.lower_bound)})"
 
 
-class greater_than_eq(greater_than):  # noqa: N801 - PyTorch's name
+class _GreaterThanEq(_GreaterThan):
     """[lower_bound, inf)."""
 
     def check(self, value) -> np.ndarray:
@@ -171,7 +200,7 @@ class greater_than_eq(greater_than):  # noqa: N801 - PyTorch's name
         return f"GreaterThanEq(lower_bound={_bound(self.lower_bound)})"
 
 
-class less_than(Constraint):  # noqa: N801 - PyTorch's name
+class _LessThan(Constraint):
     """[-inf, upper_bound)."""
 
     def __init__(self, upper_bound):
@@ -184,7 +213,7 @@ class less_than(Constraint):  # noqa: N801 - PyTorch's name
         return f"LessThan(upper_bound={_bound(self.upper_bound)})"
 
 
-class interval(Constraint):  # noqa: N801 - PyTorch's name
+class _Interval(Constraint):
     """[lower_bound, upper_bound]."""
 
     def __init__(self, lower_bound, upper_bound):
@@ -195,11 +224,11 @@ class interval(Constraint):  # noqa: N801 - PyTorch's name
         return (_array(self.lower_bound) <= value) & (value <= _array(self.upper_bound))
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__.title().replace('_', '')}(lower_bound="
+        return (f"{type(self).__name__.lstrip('_')}(lower_bound="
                 f"{_bound(self.lower_bound)}, upper_bound={_bound(self.upper_bound)})")
 
 
-class half_open_interval(interval):  # noqa: N801 - PyTorch's name
+class _HalfOpenInterval(_Interval):
     """[lower_bound, upper_bound)."""
 
     def check(self, value) -> np.ndarray:
@@ -207,7 +236,7 @@ class half_open_interval(interval):  # noqa: N801 - PyTorch's name
         return (_array(self.lower_bound) <= value) & (value < _array(self.upper_bound))
 
 
-class integer_interval(interval):  # noqa: N801 - PyTorch's name
+class _IntegerInterval(_Interval):
     """The integers in [lower_bound, upper_bound]."""
 
     is_discrete = True
@@ -217,7 +246,7 @@ class integer_interval(interval):  # noqa: N801 - PyTorch's name
         return (value % 1 == 0) & super().check(value)
 
 
-class _IntegerGreaterThan(greater_than_eq):
+class _IntegerGreaterThan(_GreaterThanEq):
     """The integers >= lower_bound."""
 
     is_discrete = True
@@ -362,7 +391,7 @@ def block_lengths(name: str, lengths, count: int, what: str) -> list[int]:
     return lengths
 
 
-class cat(Constraint):  # noqa: N801 - PyTorch's name
+class _Cat(Constraint):
     """``cseq[i]`` on the i-th block (of ``lengths[i]``, default 1) along ``dim``, as torch.cat
     puts them together."""
 
@@ -387,7 +416,7 @@ class cat(Constraint):  # noqa: N801 - PyTorch's name
                                for c, a, b in zip(self.cseq, bounds, bounds[1:])], self.dim)
 
 
-class stack(Constraint):  # noqa: N801 - PyTorch's name
+class _Stack(Constraint):
     """``cseq[i]`` on the i-th slice along ``dim``, as torch.stack puts them together."""
 
     def __init__(self, cseq, dim: int = 0):
@@ -429,6 +458,18 @@ class MixtureSameFamilyConstraint(Constraint):
     def __repr__(self) -> str:
         return f"MixtureSameFamilyConstraint({self.base_constraint!r})"
 
+
+# PyTorch's public names of the constraint classes (the classes carry its private names)
+greater_than = _GreaterThan
+greater_than_eq = _GreaterThanEq
+less_than = _LessThan
+interval = _Interval
+half_open_interval = _HalfOpenInterval
+integer_interval = _IntegerInterval
+independent = _IndependentConstraint
+cat = _Cat
+stack = _Stack
+dependent_property = _DependentProperty
 
 dependent = _Dependent()
 boolean = _Boolean()

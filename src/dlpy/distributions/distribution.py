@@ -9,6 +9,9 @@ generator (``dlpy.manual_seed``) or the numpy Generator passed as ``generator=``
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Callable
+from functools import update_wrapper
 
 import numpy as np
 
@@ -16,7 +19,7 @@ import dlpy.functional as F
 from dlpy.creation import _generator
 from dlpy.distributions import constraints
 from dlpy.size import Size
-from dlpy.tensor import Tensor, default_dtype, no_grad
+from dlpy.tensor import Tensor, default_dtype, enable_grad, no_grad
 
 __all__ = ["Distribution", "as_tensors", "broadcast_all"]
 
@@ -60,6 +63,32 @@ class _derived:  # noqa: N801 - a property-like decorator
         return self.fn(instance)
 
 
+class lazy_property:  # noqa: N801 - torch's name
+    """A decorator: the method runs on the first access of the attribute (gradients enabled,
+    as torch's), and its value is then stored on the instance under the method's name, so
+    later accesses read it. On the class it is a ``property`` too (``isinstance(...,
+    property)``: what a distribution's argument validation and Sphinx look for)."""
+
+    def __init__(self, wrapped: Callable) -> None:
+        self.wrapped = wrapped
+        update_wrapper(self, wrapped)
+
+    def __get__(self, instance, obj_type=None):
+        if instance is None:
+            return _lazy_property_and_property(self.wrapped)
+        with enable_grad():
+            value = self.wrapped(instance)
+        setattr(instance, self.wrapped.__name__, value)
+        return value
+
+
+class _lazy_property_and_property(lazy_property, property):  # noqa: N801 - torch's name
+    """A lazy_property read from its class: a property as well."""
+
+    def __init__(self, wrapped: Callable) -> None:
+        property.__init__(self, wrapped)
+
+
 class Distribution:
     """The base class: ``batch_shape``, ``event_shape``, ``sample``, ``rsample``, ``log_prob``,
     ``entropy``, ``mean``, ``variance``, ``stddev``, ``cdf``/``icdf`` where a family has them.
@@ -71,16 +100,35 @@ class Distribution:
 
     has_rsample = False
     has_enumerate_support = False
-    arg_constraints: dict[str, constraints.Constraint] = {}
-    support: constraints.Constraint | None = None
     _validate_args = __debug__
+    # the class whose parameters the generic expand() knows: each of dlpy's own classes
+    # (set by __init_subclass__); a user's subclass inherits its parent's
+    _expand_owner: type | None = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.startswith("dlpy."):
+            cls._expand_owner = cls
+
+    @property
+    def arg_constraints(self) -> dict[str, constraints.Constraint]:
+        """Each parameter's constraint (name -> Constraint), as a class dict or a property; the
+        base class has none: NotImplementedError, as torch's (validation then warns)."""
+        raise NotImplementedError
+
+    @property
+    def support(self) -> constraints.Constraint:
+        """The constraint the values of ``log_prob`` / ``cdf`` lie in; the base class has none:
+        NotImplementedError, as torch's (value validation then warns and checks only shapes)."""
+        raise NotImplementedError
 
     @staticmethod
     def set_default_validate_args(value: bool) -> None:
-        """Turn argument validation on or off for distributions made without ``validate_args``."""
-        if not isinstance(value, (bool, np.bool_)):
+        """Turn argument validation on or off for distributions made without ``validate_args``
+        (anything equal to True or False, as torch's ``value in [True, False]``)."""
+        if value not in (True, False):
             raise ValueError(f"set_default_validate_args: expected True or False, got {value!r}")
-        Distribution._validate_args = bool(value)
+        Distribution._validate_args = value
 
     def __init__(self, batch_shape=(), event_shape=(), validate_args: bool | None = None):
         self._batch_shape = Size(int(n) for n in batch_shape)
@@ -91,18 +139,34 @@ class Distribution:
                                 f"None, got {validate_args!r}")
             self._validate_args = bool(validate_args)
         if self._validate_args:
-            for name in self._given_params():
-                constraint = self.arg_constraints[name]
-                if constraints.is_dependent(constraint):
-                    continue
-                value = self.__dict__[name]
-                valid = constraint.check(value.data)
-                if not np.all(valid):
-                    raise ValueError(
-                        f"{type(self).__name__}: expected parameter {name} (shape "
-                        f"{_shape_text(value.shape)}) to satisfy the constraint {constraint!r}, "
-                        f"but found invalid values"
-                        f"{_first_invalid(value.data, valid, constraint.event_dim)}")
+            self._validate_params()
+
+    def _validate_params(self) -> None:
+        """Check every parameter of ``arg_constraints`` (read with getattr, as torch's: a
+        property works, one not set yet is an AttributeError), skipping dependent constraints
+        and lazily computed parameters not computed yet (a ``lazy_property``, or dlpy's
+        ``_derived`` probs/logits twin). A class without ``arg_constraints`` warns."""
+        try:
+            arg_constraints = self.arg_constraints
+        except NotImplementedError:
+            arg_constraints = {}
+            warnings.warn(f"{type(self)} does not define `arg_constraints`. Please set "
+                          "`arg_constraints = {}` or initialize the distribution with "
+                          "`validate_args=False` to turn off validation.", stacklevel=3)
+        for name, constraint in arg_constraints.items():
+            if constraints.is_dependent(constraint):
+                continue
+            if name not in self.__dict__ and isinstance(getattr(type(self), name, None),
+                                                        (lazy_property, _derived)):
+                continue
+            value = getattr(self, name)
+            data = value.data if isinstance(value, Tensor) else np.asarray(value)
+            valid = np.asarray(constraint.check(data))
+            if not np.all(valid):
+                raise ValueError(
+                    f"{type(self).__name__}: expected parameter {name} (shape "
+                    f"{_shape_text(data.shape)}) to satisfy the constraint {constraint!r}, "
+                    f"but found invalid values{_first_invalid(data, valid, constraint.event_dim)}")
 
     # ------------------------------------------------------------------ shapes
     @property
@@ -127,7 +191,15 @@ class Distribution:
         """A new distribution with its parameters broadcast to ``batch_shape`` (which
         ``batch_shape`` must broadcast to); it is not validated again. ``_instance``: the
         object to fill instead of a new one (torch's argument, which a subclass's own
-        ``expand`` passes from ``_get_checked_instance``)."""
+        ``expand`` passes from ``_get_checked_instance``). Without ``_instance``, a subclass
+        written outside dlpy needs its own ``expand`` when it defines ``__init__`` (torch's
+        ``_get_checked_instance`` rule), and a direct subclass of Distribution always does
+        (torch's base has no generic expand): NotImplementedError."""
+        if _instance is None:
+            owner = type(self)._expand_owner
+            if owner is None or owner is Distribution:
+                raise NotImplementedError(f"{type(self).__name__} does not implement expand")
+            _instance = self._get_checked_instance(owner)
         batch_shape = _sample_shape(f"{type(self).__name__}.expand", batch_shape)
         try:
             ok = np.broadcast_shapes(self._batch_shape, batch_shape) == batch_shape
@@ -137,7 +209,7 @@ class Distribution:
             raise ExpandError(f"{type(self).__name__}.expand: batch_shape "
                              f"{_shape_text(self._batch_shape)} does not broadcast to "
                              f"{_shape_text(batch_shape)}")
-        new = self.__new__(type(self)) if _instance is None else _instance
+        new = _instance
         new.__dict__.update(self.__dict__)
         for name in self._given_params():
             value = self.__dict__[name]
@@ -188,6 +260,12 @@ class Distribution:
         with no_grad():
             return draw(self.rsample, sample_shape, generator, rng)
 
+    def sample_n(self, n: int) -> Tensor:
+        """``sample((n,))``; deprecated (a FutureWarning), as torch's."""
+        warnings.warn("`sample_n(n)` will be deprecated. Use `sample((n,))` instead.",
+                      FutureWarning, stacklevel=2)
+        return self.sample((n,))
+
     def rsample(self, sample_shape=(), *, generator: np.random.Generator | None = None,
                 rng: np.random.Generator | None = None) -> Tensor:
         """A reparameterised sample: a differentiable function of the parameters and of noise
@@ -221,7 +299,9 @@ class Distribution:
 
     def _value(self, value, method: str = "log_prob") -> Tensor:
         """``value`` as a float Tensor of the parameters' dtype (Tensors keep theirs), checked
-        against the shapes and the support when validating."""
+        against the shapes and the support when validating. dlpy's families take numbers and
+        arrays here, where torch's ``_validate_sample`` (what a user's subclass calls) refuses
+        anything but a Tensor."""
         value = _as_float_tensor(value, self._dtype())
         if self._validate_args:
             self._validate_sample(value, method)
@@ -237,18 +317,31 @@ class Distribution:
         return default_dtype()
 
     def _validate_sample(self, value: Tensor, method: str = "log_prob") -> None:
+        """Check a value given to ``log_prob`` / ``cdf`` (what a subclass calls when
+        ``self._validate_args``): a Tensor (else ValueError, as torch's), whose rightmost axes
+        are ``event_shape``, broadcasting with ``batch_shape + event_shape``, within
+        ``support`` (a class without one warns and checks only the shapes)."""
         name = f"{type(self).__name__}.{method}"
+        if not isinstance(value, Tensor):
+            raise ValueError(f"{name}: The value argument to log_prob must be a Tensor, got "
+                             f"{type(value).__name__}")
         shape, event = value.shape, self._event_shape
         if shape[len(shape) - len(event):] != event or len(shape) < len(event):
             raise ValueError(f"{name}: the rightmost axes of value {_shape_text(shape)} must "
-                             f"match event_shape {_shape_text(event)}")
+                             f"match event_shape {_shape_text(event)} (the right-most size of "
+                             "value must match event_shape)")
         expected = self._batch_shape + event
         for i, j in zip(reversed(shape), reversed(expected)):
             if i != 1 and j != 1 and i != j:
                 raise ValueError(f"{name}: value {_shape_text(shape)} does not broadcast with "
-                                 f"batch_shape + event_shape {_shape_text(expected)}")
-        support = self.support
-        if support is None:  # a subclass that declares none: only the shapes are checked
+                                 f"batch_shape + event_shape {_shape_text(expected)} (value "
+                                 "is not broadcastable)")
+        try:
+            support = self.support
+        except NotImplementedError:
+            warnings.warn(f"{type(self)} does not define `support` to enable sample "
+                          "validation. Please initialize the distribution with "
+                          "`validate_args=False` to turn off validation.", stacklevel=3)
             return
         valid = support.check(value.data)
         if not np.all(valid):

@@ -89,8 +89,9 @@ def _dispatch_kl(type_p: type, type_q: type):
     right_q, right_p = min(_Match(*reversed(m)) for m in matches).types
     left, right = _KL_REGISTRY[left_p, left_q], _KL_REGISTRY[right_p, right_q]
     if left is not right:
-        warnings.warn(f"kl_divergence: ambiguous for ({type_p.__name__}, {type_q.__name__}); "
-                      f"register_kl({left_p.__name__}, {right_q.__name__}) to choose",
+        warnings.warn(f"Ambiguous kl_divergence({type_p.__name__}, {type_q.__name__}) "
+                      f"(kl_divergence: ambiguous for ({type_p.__name__}, {type_q.__name__})). "
+                      f"Please register_kl({left_p.__name__}, {right_q.__name__}) to choose",
                       RuntimeWarning, stacklevel=3)
     return left
 

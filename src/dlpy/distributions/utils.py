@@ -16,18 +16,20 @@ import broadcast_all, probs_to_logits, lazy_property``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import update_wrapper
-from typing import Any
-
 from dlpy.creation import tensor
-from dlpy.distributions.distribution import EULER_GAMMA, clamp_probs, logits_to_probs
+from dlpy.distributions.distribution import (  # noqa: F401 - re-exported
+    EULER_GAMMA,
+    _lazy_property_and_property,
+    clamp_probs,
+    lazy_property,
+    logits_to_probs,
+)
 from dlpy.distributions.distribution import probs_to_logits as _probs_to_logits
 from dlpy.distributions.distribution import sum_rightmost as _sum_rightmost
 from dlpy.distributions.transforms import tril_matrix_to_vec, vec_to_tril_matrix
 from dlpy.ops.rearrange import broadcast_tensors
 from dlpy.overrides import is_tensor_like
-from dlpy.tensor import Tensor, default_dtype, enable_grad
+from dlpy.tensor import Tensor, default_dtype
 
 __all__ = ["broadcast_all", "clamp_probs", "lazy_property", "logits_to_probs",
            "probs_to_logits", "tril_matrix_to_vec", "vec_to_tril_matrix"]
@@ -53,32 +55,6 @@ def probs_to_logits(probs: Tensor, is_binary: bool = False) -> Tensor:
     """log(p) (the log-odds log(p) - log1p(-p) when ``is_binary``), p clamped to
     [eps, 1 - eps]."""
     return _probs_to_logits(probs, is_binary)
-
-
-class lazy_property:  # noqa: N801 - torch's name
-    """A decorator: the method runs on the first access of the attribute (gradients enabled,
-    as torch's), and its value is then stored on the instance under the method's name, so
-    later accesses read it. On the class it is a ``property`` too (``isinstance(...,
-    property)``: what a distribution's argument validation and Sphinx look for)."""
-
-    def __init__(self, wrapped: Callable[[Any], Any]) -> None:
-        self.wrapped = wrapped
-        update_wrapper(self, wrapped)
-
-    def __get__(self, instance, obj_type=None):
-        if instance is None:
-            return _lazy_property_and_property(self.wrapped)
-        with enable_grad():
-            value = self.wrapped(instance)
-        setattr(instance, self.wrapped.__name__, value)
-        return value
-
-
-class _lazy_property_and_property(lazy_property, property):  # noqa: N801 - torch's name
-    """A lazy_property read from its class: a property as well."""
-
-    def __init__(self, wrapped: Callable[[Any], Any]) -> None:
-        property.__init__(self, wrapped)
 
 
 # (torch's private helper, for code that imports it)

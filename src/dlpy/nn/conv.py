@@ -180,7 +180,11 @@ class _ConvNd(Module):
     def _function(self):
         """The functional convolution of the layer's kind and number of axes."""
         if self.function is not None:
-            return self.function
+            # F's current binding: the __torch_function__ dispatch swaps F.conv2d for a
+            # dispatching one (an overriding argument, ExpandedWeight, then sees the call)
+            current = getattr(F, self.function.__name__, None)
+            return current if getattr(current, "__wrapped__", None) is self.function \
+                else self.function
         functions = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d) \
             if self.transposed else (F.conv1d, F.conv2d, F.conv3d)
         return functions[len(self.kernel_size) - 1]

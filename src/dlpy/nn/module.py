@@ -321,6 +321,21 @@ def _numeric(dtype: np.dtype) -> bool:
     """A floating or complex dtype: what ``Module.to`` casts to a complex dtype."""
     return is_floating_dtype(dtype) or dtype.kind == "c"
 
+
+class _LazyHookDict:
+    """A Module's hook dict as an attribute, made empty on first read (a non-data descriptor:
+    once made, the instance's own entry is read). Reading it turns on state_dict's hooked path,
+    since the reader may add hooks to it directly."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, module, owner=None):
+        if module is None:
+            return self
+        return module._hooks(self.name)
+
+
 class Module:
     """Base class of layers and models.
 
@@ -333,6 +348,12 @@ class Module:
     # get/set_extra_state or _save_to_state_dict: until then state_dict takes its plain path and
     # pays nothing for either (load_state_dict also looks for _load_from_state_dict overrides)
     _state_extras_used = False
+    # torch's state-dict hook dicts, which code written for torch reads directly
+    _state_dict_hooks = _LazyHookDict()
+    _state_dict_pre_hooks = _LazyHookDict()
+    _state_dict_post_hooks = _LazyHookDict()
+    _load_state_dict_pre_hooks = _LazyHookDict()
+    _load_state_dict_post_hooks = _LazyHookDict()
     # the version ``state_dict()`` records in ``_metadata`` for this module's entries, which a
     # ``_load_from_state_dict`` override may read to convert an older layout (torch's)
     _version: int = 1
@@ -646,6 +667,9 @@ class Module:
                         "register_backward_hook")
 
     def _hooks(self, name: str) -> dict:
+        """The module's hook dict ``name``, made on first use (most modules never have one);
+        torch's state-dict hook dicts read as attributes (``self._state_dict_hooks``, as
+        opacus' DPMultiheadAttention does) are made this way too (``_LazyHookDict``)."""
         hooks = self.__dict__.get(name)
         if hooks is None:
             hooks = OrderedDict()  # (torch's hook dicts are OrderedDicts)

@@ -585,3 +585,27 @@ for _name, _doc, _names in (
     _sys.modules[_module.__name__] = _module
     globals()[_name] = _module
 __all__ += ["clip_grad", "init", "memory_format"]  # noqa: F822 - set through globals()
+
+
+# torch.nn.utils._per_sample_grad (call_for_per_sample_grads) and torch.nn.utils._expanded_weights
+# (ExpandedWeight): dlpy/nn/_per_sample_grad.py and dlpy/nn/_expanded_weights.py, imported when a
+# name is first asked for (defining ExpandedWeight turns the __torch_function__ dispatch on)
+def _lazy_submodule(name: str, target: str, names: list[str], doc: str):
+    def __getattr__(attr: str):
+        import importlib
+
+        return getattr(importlib.import_module(target), attr)
+
+    module = type(_sys)(f"{__name__}.{name}", doc)
+    module.__all__ = names
+    module.__getattr__ = __getattr__
+    _sys.modules[module.__name__] = module
+    return module
+
+
+_per_sample_grad = _lazy_submodule(
+    "_per_sample_grad", "dlpy.nn._per_sample_grad", ["call_for_per_sample_grads"],
+    "torch.nn.utils._per_sample_grad: call_for_per_sample_grads.")
+_expanded_weights = _lazy_submodule(
+    "_expanded_weights", "dlpy.nn._expanded_weights", ["ExpandedWeight"],
+    "torch.nn.utils._expanded_weights: ExpandedWeight.")

@@ -92,13 +92,20 @@ def _pair(a: np.ndarray, a_labels: list[int], b: np.ndarray, b_labels: list[int]
 
 
 def _path(operands, out: list[int]) -> list[tuple[int, ...]]:
-    """The pairwise order of np.einsum_path (greedy), on compact labels (numpy takes < 52)."""
+    """The pairwise order, on compact labels (numpy takes < 52): as torch's, opt_einsum's
+    ``contract_path`` with ``torch.backends.opt_einsum.strategy`` where that package is
+    installed and enabled, else np.einsum_path's greedy one."""
+    from dlpy.backends import opt_einsum as backend
+
     names: dict[int, int] = {}
     for label in [label for _, labels in operands for label in labels] + out:
         names.setdefault(label, len(names))
     if len(names) > len(_LETTERS):
         return [(0, 1)] * (len(operands) - 1)  # left to right
     args = [x for array, labels in operands for x in (array, [names[label] for label in labels])]
+    if backend.enabled and backend.is_available():
+        return list(backend.get_opt_einsum().contract_path(
+            *args, [names[label] for label in out], optimize=backend.strategy or "auto")[0])
     return np.einsum_path(*args, [names[label] for label in out], optimize="greedy")[0][1:]
 
 

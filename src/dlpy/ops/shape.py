@@ -4,6 +4,7 @@ stack. They move values, so backward moves the gradient back to where each value
 import functools
 import math
 import operator
+import warnings
 
 import numpy as np
 
@@ -357,6 +358,18 @@ def _list_is_tuple(index: list) -> bool:
         for i in index)
 
 
+def _warn_list_as_tuple() -> None:
+    """torch's deprecation warning for a list read as a tuple of indices (``_list_is_tuple``),
+    on x[seq] and x[seq] = v alike, at the line of the user's indexing."""
+    from dlpy._caller import user_stacklevel
+
+    warnings.warn(
+        "Using a non-tuple sequence for multidimensional indexing is deprecated and will be "
+        "changed in pytorch 2.9; use x[tuple(seq)] instead of x[seq]. In pytorch 2.9 this will "
+        "be interpreted as tensor index, x[torch.tensor(seq)], which will result either in an "
+        "error or a different result", UserWarning, stacklevel=user_stacklevel())
+
+
 def _plain_item(item):
     if isinstance(item, Tensor):
         array = item.data
@@ -420,6 +433,7 @@ def _plain_index(index):
     if type(index) is tuple:
         items = index
     elif type(index) is list and _list_is_tuple(index):
+        _warn_list_as_tuple()
         items = tuple(index)
     else:
         return _plain_item(index)

@@ -181,14 +181,10 @@ class Optimizer:
         def wrapper(*args, **kwargs):
             self = args[0]
             own = self.__dict__
-            for hook in [*_GLOBAL_STEP_PRE_HOOKS.values(),
-                         *own.get("_step_pre_hooks", {}).values()]:
-                result = hook(self, args, kwargs)
-                if result is not None:
-                    if not (isinstance(result, tuple) and len(result) == 2):
-                        raise RuntimeError(f"{func} must return None or a tuple of (new_args, "
-                                           f"new_kwargs), but got {result}.")
-                    args, kwargs = result
+            args, kwargs = _step_pre_hooks(
+                self, [*_GLOBAL_STEP_PRE_HOOKS.values(), *own.get("_step_pre_hooks", {}).values()],
+                args, kwargs, lambda result: f"{func} must return None or a tuple of (new_args, "
+                                             f"new_kwargs), but got {result}.")
             out = func(*args, **kwargs)
             for hook in [*own.get("_step_post_hooks", {}).values(),
                          *_GLOBAL_STEP_POST_HOOKS.values()]:
@@ -555,7 +551,14 @@ class Optimizer:
                     "gradients (nn.Embedding(sparse=True), sparse_linear(..., sparse=True)): "
                     "use Adam for the dense parameters"
                 )
-            self._update_array(data, grad, state, group, sparse, update, low_update)
+            dtype = data.dtype
+            if grad.dtype is dtype and dtype.kind == "f" and dtype.itemsize > 2:
+                # float32/float64: _update_array's common case here (its call per parameter
+                # costs on small models)
+                update(data, grad, state, group)
+                _bump(data)
+            else:
+                self._update_array(data, grad, state, group, sparse, update, low_update)
 
     def _update_array(self, data: np.ndarray, grad: Any, state: dict[str, np.ndarray],
                       group: dict[str, Any], sparse: bool, update=None,
@@ -860,14 +863,11 @@ class Optimizer:
         """step with the hooks: the global ones (register_optimizer_step_pre_hook) first, then
         this optimiser's; as torch's, a hook's ``args`` start with the optimiser."""
         self._opt_called = True  # (as the lr schedulers' wrapper of step, which this replaces)
-        args = (self, *args)
-        for hook in [*_GLOBAL_STEP_PRE_HOOKS.values(), *self._step_pre_hooks.values()]:
-            result = hook(self, args, kwargs)
-            if result is not None:
-                if not (isinstance(result, tuple) and len(result) == 2):
-                    raise RuntimeError(f"{type(self).__name__}.step: a step pre-hook must "
-                                       f"return None or (args, kwargs), got {result!r:.80}")
-                args, kwargs = result
+        args, kwargs = _step_pre_hooks(
+            self, [*_GLOBAL_STEP_PRE_HOOKS.values(), *self._step_pre_hooks.values()],
+            (self, *args), kwargs, lambda result: f"{type(self).__name__}.step: a step pre-hook "
+                                                  f"must return None or (args, kwargs), got "
+                                                  f"{result!r:.80}")
         self._in_hooked_step = True  # (the class's step wrapper then runs no hook again)
         try:
             out = type(self).step(*args, **kwargs)
@@ -1622,6 +1622,19 @@ def register_optimizer_step_pre_hook(hook):
 def register_optimizer_step_post_hook(hook):
     """``hook(optimizer, args, kwargs)`` after every optimiser's ``step``."""
     return add_hook(_GLOBAL_STEP_POST_HOOKS, hook, "register_optimizer_step_post_hook")
+
+
+def _step_pre_hooks(optimizer, hooks: list, args: tuple, kwargs: dict, message):
+    """Call each step pre-hook ``hook(optimizer, args, kwargs)`` in order; one may return new
+    ``(args, kwargs)`` for the hooks after it and the step (anything else but None: a
+    RuntimeError, ``message(result)``)."""
+    for hook in hooks:
+        result = hook(optimizer, args, kwargs)
+        if result is not None:
+            if not (isinstance(result, tuple) and len(result) == 2):
+                raise RuntimeError(message(result))
+            args, kwargs = result
+    return args, kwargs
 
 
 def _with_global_hooks(step):

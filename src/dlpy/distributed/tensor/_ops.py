@@ -6,7 +6,9 @@ placements; a Replicate operand is cut to a sharded one's piece, or made Partial
 Partial one for + and -), unary activations on Shard / Replicate, layer_norm over an
 unsharded last dimension (SequenceParallel), reshape keeping sharded dimensions whole, embedding
 (rowwise: Partial; colwise: Shard(-1)), cross_entropy (parallel/loss.py). Anything else is a
-NotImplementedError naming the op and the placements.
+NotImplementedError naming the op and the placements. Inside
+``experimental.implicit_replication()`` a plain Tensor operand counts as a Replicate DTensor on
+the other operand's mesh (torch refuses the mix otherwise).
 """
 
 from __future__ import annotations
@@ -34,6 +36,20 @@ def _unsupported(name: str, *operands: Any) -> NotImplementedError:
     return NotImplementedError(
         f"DTensor: operator {name!r} has no sharding rule in dlpy (operands: {layouts}); "
         "call .full_tensor() or .to_local() first, or redistribute")
+
+
+# experimental.implicit_replication() sets this while its block runs
+_implicit_replication = [False]
+
+
+def _replicated(value: Any, like: DTensor) -> Any:
+    """Inside implicit_replication: a plain Tensor ``value`` as a Replicate DTensor on
+    ``like``'s mesh (differentiable: its gradient comes back whole); anything else as it is."""
+    if (not _implicit_replication[0] or not isinstance(value, Tensor)
+            or isinstance(value, DTensor)):
+        return value
+    return DTensor.from_local(value, like.device_mesh,
+                              [Replicate()] * like.device_mesh.ndim)
 
 
 def _dtensors(name: str, *operands: Any) -> None:
@@ -71,6 +87,8 @@ def wrap(piece: Tensor, like: DTensor, placements: list[Placement],
 # ----------------------------------------------------------------- matmul and linear
 def matmul(a: DTensor, b: DTensor) -> DTensor:
     """a (..., m, k) @ b (k, n), or any shapes when every placement is Replicate."""
+    like = a if isinstance(a, DTensor) else b
+    a, b = _replicated(a, like), _replicated(b, like)
     _dtensors("matmul", a, b)
     if a.ndim < 1 or b.ndim < 1:
         raise ValueError(f"matmul: both operands need at least one dimension, got {a.shape} "
@@ -131,6 +149,9 @@ def transpose_2d(w: DTensor) -> DTensor:
 def linear(x: DTensor, weight: DTensor, bias: DTensor | None = None) -> DTensor:
     """x @ weight.T + bias: colwise (weight Shard(0)) gives Shard(-1), rowwise (weight
     Shard(1), x Shard(-1)) gives Partial."""
+    like = next((t for t in (x, weight, bias) if isinstance(t, DTensor)), None)
+    if like is not None:
+        x, weight, bias = (_replicated(t, like) for t in (x, weight, bias))
     _dtensors("linear", x, weight, *([bias] if bias is not None else []))
     out = matmul(x, transpose_2d(weight))
     return out if bias is None else binary("add", out, bias)
@@ -143,6 +164,7 @@ _LINEAR = ("add", "sub")
 def _as_dtensor(value: Any, like: DTensor, cast: bool = True) -> DTensor:
     """A number or array next to a DTensor: a Replicate constant on its mesh (of its dtype
     with ``cast``; a comparison keeps the number's own)."""
+    value = _replicated(value, like)
     if isinstance(value, DTensor):
         return value
     if isinstance(value, Tensor):
@@ -324,6 +346,9 @@ def embedding(ids: Any, weight: DTensor, padding_idx: int | None = None) -> DTen
 # ----------------------------------------------------------------- dispatch
 def dispatch(name: str, input: Any, *args, **kwargs):  # noqa: A002
     """What ``dlpy.functional``'s ``name`` does given a DTensor first argument."""
+    if _implicit_replication[0] and isinstance(input, DTensor):
+        args = tuple(_replicated(a, input) for a in args)
+        kwargs = {k: _replicated(v, input) for k, v in kwargs.items()}
     if name == "linear":
         return linear(input, *args, **kwargs)
     if name == "matmul":
