@@ -27,7 +27,9 @@ TORCH = json.loads((Path(__file__).parent / "fixtures" / "torch_semantics.json")
 @pytest.fixture(scope="module", autouse=True)
 def plain_callables_after():
     """A snippet's Tensor subclass (as_subclass) installs dlpy.overrides' dispatch; the rest of
-    the suite runs on the plain path (as tests/test_overrides.py leaves it)."""
+    the suite runs on the plain path (as tests/test_overrides.py leaves it), and the cases
+    start from it whatever ran before them in this process."""
+    overrides._uninstall()
     yield
     overrides._uninstall()
 
