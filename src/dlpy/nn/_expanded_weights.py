@@ -20,6 +20,8 @@ RNN's weights meet dlpy's fused recurrent ops, refused here as any unknown call.
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from dlpy import functional as F
@@ -54,7 +56,7 @@ class ExpandedWeight(Tensor):
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
-        rule = _RULES.get(func)
+        rule = _RULES.get(inspect.unwrap(func))
         if rule is None:
             raise RuntimeError("Expanded Weights encountered but cannot handle function "
                                f"{getattr(func, '__name__', func)}")
@@ -400,9 +402,10 @@ def _instance_norm(func, args, kwargs):
     return _run(_INSTANCE_NORM, output, on_backward, [weight, bias])
 
 
-# the dispatching functions (defining ExpandedWeight above turned dispatch on, so F's names
-# are the ones calls reach __torch_function__ with)
-_RULES = {F.linear: _linear, F.conv1d: _conv, F.conv2d: _conv, F.conv3d: _conv,
-          F.embedding: _embedding, F.layer_norm: _layer_norm, F.group_norm: _group_norm,
-          F.instance_norm: _instance_norm}
+# keyed by the functions inside their wrappers: the dispatching ones that calls reach
+# __torch_function__ with are made anew each time dispatch is installed
+_RULES = {inspect.unwrap(f): rule for f, rule in (
+    (F.linear, _linear), (F.conv1d, _conv), (F.conv2d, _conv), (F.conv3d, _conv),
+    (F.embedding, _embedding), (F.layer_norm, _layer_norm), (F.group_norm, _group_norm),
+    (F.instance_norm, _instance_norm))}
 ExpandedWeight.handled_functions = _RULES
