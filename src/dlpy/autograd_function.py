@@ -115,25 +115,28 @@ def _put_call_sites() -> None:
             setattr(_engine, f"_{site}", call)
 
 
-@contextlib.contextmanager
-def swap_call_sites(order: int, **wraps: Callable[[Callable], Callable]) -> Iterator[None]:
+class swap_call_sites:  # noqa: N801 - used as a function, like contextlib's
     """Within this block the call sites named (``op_call``, ``function_forward``,
     ``checked_grads``, ``checked_graph_grads``) run ``wrap(inner)``, a function that calls
     ``inner`` (the plain call, or a lower-order layer's). Layers nest by ``order`` (the
     profiler's timing 0, tracing 1: traced inputs reach the timed call), not by when they
     start; outside every block the plain functions are in place, so the engine's hot path is
-    untouched."""
-    unknown = set(wraps) - set(PLAIN_CALL_SITES)
-    if unknown:
-        raise ValueError(f"swap_call_sites: unknown call sites {sorted(unknown)}; the sites "
-                         f"are {list(PLAIN_CALL_SITES)}")
-    layer = (order, wraps)
-    _layers.append(layer)
-    _put_call_sites()
-    try:
-        yield
-    finally:
-        _layers.remove(next(x for x in _layers if x is layer))
+    untouched. (A class, not a generator: a block entered and never left keeps its layer even
+    when the object is collected, never restoring the sites at some later collection.)"""
+
+    def __init__(self, order: int, **wraps: Callable[[Callable], Callable]) -> None:
+        unknown = set(wraps) - set(PLAIN_CALL_SITES)
+        if unknown:
+            raise ValueError(f"swap_call_sites: unknown call sites {sorted(unknown)}; the "
+                             f"sites are {list(PLAIN_CALL_SITES)}")
+        self._layer = (order, wraps)
+
+    def __enter__(self) -> None:
+        _layers.append(self._layer)
+        _put_call_sites()
+
+    def __exit__(self, *exc_info) -> None:
+        _layers.remove(next(x for x in _layers if x is self._layer))
         _put_call_sites()
 
 

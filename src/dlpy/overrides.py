@@ -463,10 +463,17 @@ def _dispatching(function: Callable, module: str, qualname: str, operator: bool 
                 return _handle(func or public, overloaded, args, kwargs)
             return function(*args, **kwargs)
 
+    def set_inner(inner: Callable) -> None:
+        """Call ``inner`` in place of ``function`` from now on (dlpy.utils._python_dispatch
+        puts its wrapper inside: the public callable, which tables are keyed by, stays)."""
+        nonlocal function
+        function = public.__wrapped__ = inner
+
     public.__dict__.update(getattr(function, "__dict__", {}))  # its flags (_vmap_through)
     public.__name__, public.__qualname__, public.__module__ = (
         qualname.rpartition(".")[2], qualname, module)
     public.__doc__, public.__wrapped__ = function.__doc__, function
+    public._set_inner = set_inner
     return public
 
 
@@ -542,6 +549,9 @@ def _uninstall() -> None:
     global _installed
     while _swapped:
         owner, name, value = _swapped.pop()
+        public = vars(owner).get(name)
+        if getattr(public, "_set_inner", None) is not None:  # (its inner may have become
+            value = public.__wrapped__  # a dispatch-mode wrapper since: that stays)
         setattr(owner, name, value)
     _public.clear()
     _nowrap.clear()

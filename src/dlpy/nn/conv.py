@@ -5,6 +5,7 @@ Unflatten (feature maps <-> Linear)."""
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -183,8 +184,8 @@ class _ConvNd(Module):
             # F's current binding: the __torch_function__ dispatch swaps F.conv2d for a
             # dispatching one (an overriding argument, ExpandedWeight, then sees the call)
             current = getattr(F, self.function.__name__, None)
-            return current if getattr(current, "__wrapped__", None) is self.function \
-                else self.function
+            return current if current is not None and inspect.unwrap(current) is \
+                inspect.unwrap(self.function) else self.function
         functions = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d) \
             if self.transposed else (F.conv1d, F.conv2d, F.conv3d)
         return functions[len(self.kernel_size) - 1]

@@ -78,7 +78,7 @@ _dispatch_types: weakref.WeakSet = weakref.WeakSet()  # the __torch_dispatch__ s
 # alive (when the last is collected, the plain call sites come back)
 _live_types = [0]  # how many of them (the WeakSet may still hold one being collected)
 _swap = None  # the swap_call_sites block, while installed
-_patched: list = []  # (owner, name, plain, wrapper) of the swapped methods and functions
+_functions_wrapped: list = []  # [True] once the functions have their dispatching wrappers
 _quiet = [0]  # > 0 while an op's own value is computed: the ops it runs are below it (torch's
 # kernel runs no dispatch of its own), so none of them reaches the modes
 _rules: dict = {}  # ("ns::op", mode or subclass type) -> register_torch_dispatch's function
@@ -182,6 +182,8 @@ def _disable_current_modes() -> Iterator[list]:
         yield old
     finally:
         _mode_stack[:] = old + _mode_stack
+        if _mode_stack:  # (a dispatch subclass collected within may have uninstalled it)
+            _install()
 
 
 def is_traceable_wrapper_subclass(t) -> bool:
@@ -923,7 +925,7 @@ _FUNCTION_CALLS: dict[str, dict[str, Callable]] = {
 def _dispatching_function(plain: Callable, rule: Callable) -> Callable:
     @functools.wraps(plain)
     def call(*args, **kwargs):
-        if _quiet[0] or not _mode_stack and not (_dispatch_types and
+        if _quiet[0] or not _mode_stack and not (_live_types[0] and
                                                  _subclass_types(args, kwargs)):
             return plain(*args, **kwargs)
         try:
@@ -1291,7 +1293,7 @@ def _shown_function(plain: Callable, rule: Callable) -> Callable:
     its rule names, with the caller's arguments (see ``_recorded``)."""
     @functools.wraps(plain)
     def call(*args, **kwargs):
-        if _quiet[0] or not _mode_stack and not (_dispatch_types and
+        if _quiet[0] or not _mode_stack and not (_live_types[0] and
                                                  _subclass_types(args, kwargs)):
             return plain(*args, **kwargs)
         try:
@@ -1418,19 +1420,32 @@ def _composite_function(plain: Callable, rule: Callable) -> Callable:
 
 # ---------------------------------------------------------------------------- installing
 def _install() -> None:
-    """Swap in the dispatching ``Op.__call__`` and functions (once, until idle again)."""
+    """Swap in the dispatching ``Op.__call__`` (once, until idle again) and, the first time,
+    the dispatching functions."""
     global _swap
     if _swap is not None:
         return
-    import dlpy
     from dlpy.autograd_function import swap_call_sites
 
     _swap = swap_call_sites(3, op_call=_dispatching_call)
     _swap.__enter__()
     _aten_module._dispatcher = redispatch
+    if not _functions_wrapped:
+        _wrap_functions()
+
+
+def _wrap_functions() -> None:
+    """The functions that are no op (factories, composites, views computed in place) get
+    their dispatching wrappers, for good: they pass calls through while no mode is entered
+    and no dispatch subclass is given, and a function keeps one identity from then on (a
+    table keyed by ``dlpy.cat`` built inside a mode still finds it after, as torch's). Where
+    dlpy.overrides' public callable stands, the wrapper goes inside it (that one stays the
+    public name a ``__torch_function__`` handler is given)."""
+    import dlpy
     import dlpy.functional
     import dlpy.linalg
 
+    _functions_wrapped.append(True)
     owners = {"Tensor": Tensor, "dlpy": dlpy, "F": dlpy.functional, "linalg": dlpy.linalg}
     tables = ((_FUNCTION_CALLS, _dispatching_function), (_SHOWN_CALLS, _shown_function),
               (_COMPOSITES, _composite_function))
@@ -1439,24 +1454,23 @@ def _install() -> None:
         owner = owners[owner_name]
         for name, rule in rules.items():
             plain = getattr(owner, name, None)
+            public = plain if getattr(plain, "_set_inner", None) is not None else None
+            if public is not None:  # dlpy.overrides' public callable: the wrapper inside
+                plain = public.__wrapped__
             if plain is None or getattr(plain, "__dlpy_dispatching__", False):
                 continue
-            wrapper = wrap(plain, rule)
-            _patched.append((owner, name, owner.__dict__.get(name, plain) if owner is Tensor
-                             else plain, wrapper))
-            setattr(owner, name, wrapper)
+            if public is not None:
+                public._set_inner(wrap(plain, rule))
+            else:
+                setattr(owner, name, wrap(plain, rule))
 
 
 def _uninstall_if_idle() -> None:
-    """Put the plain call sites back once no mode is entered and no dispatch subclass is
+    """Put the plain ``Op.__call__`` back once no mode is entered and no dispatch subclass is
     defined (the engine's hot path is then as before)."""
     global _swap
     if _mode_stack or _live_types[0] or _swap is None or _inside[0]:
         return
-    while _patched:
-        owner, name, plain, wrapper = _patched.pop()
-        if vars(owner).get(name) is wrapper:  # (torch.overrides may have wrapped it since:
-            setattr(owner, name, plain)  # then it stays, passing calls through when idle)
     _aten_module._dispatcher = None
     swap, _swap = _swap, None
     swap.__exit__(None, None, None)
