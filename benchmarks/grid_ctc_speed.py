@@ -75,7 +75,7 @@ def ctc_case(torch, rng):
 
     def ours():
         xt = Tensor(logits, requires_grad=True)
-        F.ctc_loss(F.log_softmax(xt, axis=-1), targets, input_lengths,
+        F.ctc_loss(F.log_softmax(xt, dim=-1), targets, input_lengths,
                    target_lengths).backward()
         return (xt.grad,)
 

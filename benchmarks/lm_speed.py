@@ -52,7 +52,7 @@ def build_torch(torch, config, state):
             return nn.functional.linear(h, self.embed.weight, self.head_bias)
 
     model = TorchMaskedLM()
-    model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in state.items()})
+    model.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in state.items()})
     return model
 
 

@@ -154,7 +154,8 @@ def linear_speed(runs: int) -> None:
             t_float.load_state_dict({"weight": torch.from_numpy(w), "bias": torch.from_numpy(b)})
             t_q = torch.ao.nn.quantized.Linear(in_features, out_features)
             weight = torch.quantize_per_channel(
-                torch.from_numpy(w), torch.from_numpy(layer.weight_scales.astype(np.float64)),
+                torch.from_numpy(w),
+                torch.from_numpy(np.asarray(layer.weight_scales, dtype=np.float64)),
                 torch.zeros(out_features, dtype=torch.int64), 0, torch.qint8)
             t_q.set_weight_bias(weight, torch.from_numpy(b))
             t_q.scale, t_q.zero_point = float(layer.scale), int(layer.zero_point)

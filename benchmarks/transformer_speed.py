@@ -61,7 +61,8 @@ def main() -> None:
                                     rng=rng)
     reference = torch.nn.TransformerEncoderLayer(D_MODEL, NUM_HEADS, FEEDFORWARD, dropout=0.0,
                                                  batch_first=True)
-    reference.load_state_dict({k: torch.from_numpy(v) for k, v in layer.state_dict().items()})
+    reference.load_state_dict({k: torch.from_numpy(np.array(v))
+                               for k, v in layer.state_dict().items()})
     reference.train()
 
     for batch in args.batches:

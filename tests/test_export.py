@@ -64,9 +64,9 @@ def test_lifted_graph_module_is_a_pure_function_of_state_andinputs():
 def test_graph_signature_matches_torch_export(name):
     rng = seeded()
     if name == "mlp":
-        model, x = MLP(rng=rng), Tensor(rng.standard_normal((4, 784)))
+        model, x = MLP(rng=rng), Tensor(rng.standard_normal((4, 784), dtype=np.float32))
     else:
-        model, x = Mixed(rng).eval(), Tensor(rng.standard_normal((2, 1, 8, 8)))
+        model, x = Mixed(rng).eval(), Tensor(rng.standard_normal((2, 1, 8, 8), dtype=np.float32))
     signature = export(model, (x,)).graph_signature
     got = [[s.kind.name, s.arg.name, s.target, s.persistent] for s in signature.input_specs]
     assert got == SIGNATURES[name]["inputs"]
@@ -77,7 +77,7 @@ def test_graph_signature_matches_torch_export(name):
 def test_signature_views_and_state_dict():
     rng = seeded()
     model = Mixed(rng)
-    ep = export(model, (Tensor(rng.standard_normal((2, 1, 8, 8))),))
+    ep = export(model, (Tensor(rng.standard_normal((2, 1, 8, 8), dtype=np.float32)),))
     signature = ep.graph_signature
     assert signature.parameters[0] == "scale"
     assert signature.buffers == ["shift", "bn.running_mean", "bn.running_var",
@@ -110,14 +110,14 @@ def test_dynamic_dims_survive_save_and_load(tmp_path):
     rng = seeded()
     layer = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, rng=rng, batch_first=True)
     batch, seq = dlpy.export.dims("batch", "seq", max=32)
-    ep = export(layer, (Tensor(rng.standard_normal((2, 5, 16))),),
+    ep = export(layer, (Tensor(rng.standard_normal((2, 5, 16), dtype=np.float32)),),
                 dynamic_shapes=((batch, seq, None),))
     save(ep, tmp_path / "layer.pt2")
     m = load(tmp_path / "layer.pt2").module()
-    x = Tensor(rng.standard_normal((3, 9, 16)))
+    x = Tensor(rng.standard_normal((3, 9, 16), dtype=np.float32))
     np.testing.assert_array_equal(m(x).data, layer(x).data)
     with pytest.raises(ValueError, match=r"src.shape\[2\] == 16"):
-        m(Tensor(rng.standard_normal((3, 9, 8))))
+        m(Tensor(rng.standard_normal((3, 9, 8), dtype=np.float32)))
 
 
 def test_dims_shared_by_two_inputs_must_agree():
@@ -210,7 +210,7 @@ def test_run_decompositions_with_an_empty_table_is_the_identity():
 
 def test_gradcheck_through_a_loaded_program_in_float64(tmp_path):
     rng = seeded()
-    model = Mixed(rng).eval()
+    model = Mixed(rng).double().eval()
     save(export(model, (Tensor(rng.standard_normal((2, 1, 8, 8))),)), tmp_path / "m.pt2")
     loaded = load(tmp_path / "m.pt2").module()
     x = Tensor(rng.standard_normal((2, 1, 8, 8)), requires_grad=True)
@@ -235,7 +235,7 @@ def _archive(tmp_path):
     rng = seeded()
     model = Mixed(rng).eval()
     path = tmp_path / "m.pt2"
-    save(export(model, (Tensor(rng.standard_normal((2, 1, 8, 8))),)), path)
+    save(export(model, (Tensor(rng.standard_normal((2, 1, 8, 8), dtype=np.float32)),)), path)
     return model, path
 
 
@@ -301,7 +301,7 @@ def test_a_tampered_file_is_refused(tmp_path, edit, message):
 def test_stored_code_is_never_run(tmp_path):
     model, path = _archive(tmp_path)
     _rewrite(path, members={"archive/code.py": b"raise SystemExit('ran the stored code')"})
-    x = Tensor(seeded().standard_normal((2, 1, 8, 8)))
+    x = Tensor(seeded().standard_normal((2, 1, 8, 8), dtype=np.float32))
     np.testing.assert_array_equal(load(path).module()(x).data, model(x).data)
 
 

@@ -43,7 +43,7 @@ class Functional(nn.Module):
     def __init__(self, rng):
         super().__init__()
         self.conv = nn.Conv2d(1, 4, 3, padding=1, rng=rng)
-        self.scale = nn.Parameter(rng.standard_normal((4, 1, 1)))
+        self.scale = nn.Parameter(rng.standard_normal((4, 1, 1)).astype(np.float32))
         self.fc = nn.Linear(4 * 8 * 8, 5, rng=rng)
 
     def forward(self, x):

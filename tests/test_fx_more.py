@@ -46,7 +46,7 @@ def three_way(node) -> int:
 @pytest.mark.parametrize("name, callback", [("split", split_callback), ("split3", three_way)])
 def test_split_module_equals_torch_and_runs_the_same(name, callback):
     rng = np.random.default_rng(0)
-    model = Split(rng)
+    model = Split(rng).double()
     qualnames = {}
     gm = split_module(fx.symbolic_trace(model), model, callback, qualname_map=qualnames)
     assert {"base": _table(gm)} | {c: _table(s) for c, s in gm.named_children()} == TABLES[name]
@@ -167,11 +167,11 @@ def test_fuse_linear_batchnorm1d():
     model = nn.Sequential(nn.Linear(5, 6, rng=rng), nn.BatchNorm1d(6), nn.ReLU(),
                           nn.Linear(6, 3, rng=rng), nn.BatchNorm1d(3))
     model.train()
-    model(Tensor(rng.standard_normal((8, 5))))  # running statistics that are not the defaults
+    model(Tensor(rng.standard_normal((8, 5), dtype=np.float32)))  # non-default statistics
     model.eval()
     fused = fuse(model)
     assert [type(m).__name__ for m in fused.children()] == ["Linear", "ReLU", "Linear"]
-    x = Tensor(rng.standard_normal((4, 5)))
+    x = Tensor(rng.standard_normal((4, 5), dtype=np.float32))
     np.testing.assert_allclose(fused(x).data, model(x).data, rtol=1e-5, atol=1e-6)  # float32 layers
     again = fuse(fused, no_trace=True)
     np.testing.assert_allclose(again(x).data, model(x).data, rtol=1e-5, atol=1e-6)  # float32 layers

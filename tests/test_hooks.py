@@ -145,7 +145,7 @@ def test_global_module_hooks_run_before_each_modules_own_as_torchs():
                M.register_module_full_backward_hook(lambda m, gi, go: log.append("g back")),
                M.register_module_full_backward_pre_hook(lambda m, go: log.append("g backpre"))]
     try:
-        lin(Tensor(np.ones((1, 2)), requires_grad=True)).sum().backward()
+        lin(Tensor(np.ones((1, 2), np.float32), requires_grad=True)).sum().backward()
         nn.ReLU()(Tensor(np.ones(2)))  # every module: a second one, no hooks of its own
     finally:
         for handle in handles:
@@ -154,7 +154,7 @@ def test_global_module_hooks_run_before_each_modules_own_as_torchs():
     assert log == ["g pre", "own pre", ("g post", {}), "own post", "g backpre", "own backpre",
                    "g back", "own back", "g pre", ("g post", {})]
     log.clear()
-    lin(Tensor(np.ones((1, 2))))
+    lin(Tensor(np.ones((1, 2), np.float32)))
     assert log == ["own pre", "own post"]  # removed
 
 

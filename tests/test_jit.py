@@ -76,11 +76,11 @@ def test_script_a_module_and_an_encoder_layer():
     rng = seeded()
     model = Mixed(rng).eval()
     scripted = jit.script(model)
-    x = Tensor(rng.standard_normal((2, 1, 8, 8)))
+    x = Tensor(rng.standard_normal((2, 1, 8, 8), dtype=np.float32))
     np.testing.assert_array_equal(scripted(x).data, model(x).data)
     layer = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, rng=rng, batch_first=True)
     scripted = jit.script(layer)  # the optional masks are fixed to None
-    x = Tensor(rng.standard_normal((2, 5, 16)))
+    x = Tensor(rng.standard_normal((2, 5, 16), dtype=np.float32))
     np.testing.assert_array_equal(scripted(x).data, layer(x).data)
     with pytest.raises(ValueError, match="src_mask has been specialized to have value None"):
         scripted(x, src_mask=Tensor(np.zeros((5, 5))))
@@ -110,7 +110,7 @@ def test_data_dependent_control_flow_is_a_clear_error():
 
 def test_freeze_folds_parameters_into_constants(tmp_path):
     rng = seeded()
-    model = Mixed(rng).eval()
+    model = Mixed(rng).double().eval()
     frozen = jit.freeze(jit.script(model).eval())
     assert not frozen.graph.find_nodes(op="get_attr")
     assert list(frozen.parameters()) == [] and frozen.state_dict() == {}
@@ -127,7 +127,7 @@ def test_freeze_folds_parameters_into_constants(tmp_path):
 
 def test_freeze_keeps_preserved_attributes():
     rng = seeded()
-    model = Mixed(rng).eval()
+    model = Mixed(rng).double().eval()
     frozen = jit.freeze(jit.script(model).eval(), preserved_attrs=["scale"])
     assert [n.target for n in frozen.graph.find_nodes(op="get_attr")] == ["scale"]
     assert [name for name, _ in frozen.named_parameters()] == ["scale"]

@@ -409,3 +409,25 @@ def test_standard_gamma_draws_with_a_reparameterised_gradient():
     assert many.dtype == dlpy.float32 and abs(float(many.mean()) - 3.0) < 0.1
     with pytest.raises(NotImplementedError):
         dlpy._standard_gamma(Tensor(np.array([1, 2])))
+
+
+def test_float_of_a_tensor_requiring_grad_warns_once_as_torch(monkeypatch):
+    """torch 2.13 warns (once a process) for ``float(t)`` of a tensor requiring grad in grad
+    mode; ``item()``, ``int()``, a detached tensor and ``no_grad`` say nothing."""
+    import sys
+    import warnings
+
+    monkeypatch.setattr(sys.modules["dlpy.tensor"], "_scalar_warned", [])
+    t = dlpy.tensor(1.5, requires_grad=True)
+    with warnings.catch_warnings(record=True) as quiet:
+        warnings.simplefilter("always")
+        t.item(), int(t), float(t.detach())
+        with dlpy.no_grad():
+            float(t)
+    assert quiet == []
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        assert float(t * 2) == 3.0 and float(t) == 1.5
+    assert [str(w.message).split("\n")[0] for w in said] == [
+        "Converting a tensor with requires_grad=True to a scalar may lead to unexpected "
+        "behavior."]

@@ -51,6 +51,11 @@ def _params(dlpy):
 
 
 # ---------------------------------------------------------------------------- nn.functional
+@at_caller("UserWarning", "Converting a tensor with requires_grad=True to a scalar")
+def float_of_a_tensor_requiring_grad(dlpy, nn, F):
+    float(dlpy.ones((), requires_grad=True))
+
+
 @at_caller("UserWarning", "using a target size")
 def mse_loss_broadcasting(dlpy, nn, F):
     F.mse_loss(dlpy.ones(3, 1), dlpy.ones(3))

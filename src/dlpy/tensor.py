@@ -135,6 +135,22 @@ class enable_grad(_GradModeBlock):  # noqa: N801 - PyTorch's name
         _set_grad_mode(True)
 
 
+_scalar_warned: list[bool] = []  # float() of a tensor requiring grad warned (once a process)
+
+
+def _warn_scalar_of_grad() -> None:
+    """torch's warning for ``float(t)`` of a tensor that requires grad, in grad mode: once a
+    process (``TORCH_WARN_ONCE``); ``t.item()`` and ``int(t)`` say nothing, as torch's."""
+    import warnings
+
+    from dlpy._caller import user_stacklevel
+
+    _scalar_warned.append(True)
+    warnings.warn("Converting a tensor with requires_grad=True to a scalar may lead to unexpected "
+                  "behavior.\nConsider using tensor.detach() first.", UserWarning,
+                  stacklevel=user_stacklevel())
+
+
 def is_grad_enabled() -> bool:
     return _grad_mode[0]
 
@@ -1280,6 +1296,8 @@ class Tensor:
         return int(self._real_number("int"))
 
     def __float__(self) -> float:
+        if self.requires_grad and _grad_mode[0] and not _scalar_warned:
+            _warn_scalar_of_grad()
         return float(self._real_number("float"))
 
     def _real_number(self, name: str):

@@ -70,11 +70,12 @@ class _BatchDimError(ShapeError, IndexError):
 def addbmm(input, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """torch.addbmm: beta * input + alpha * sum_b batch1[b] @ batch2[b]."""
     from dlpy.node_names import named
-    from dlpy.ops.einsum import bmm
+    from dlpy.ops.einsum import bmm, refuse_other_self
 
     if isinstance(batch2, Tensor) and batch2.ndim < 3:  # torch: "Dimension out of range"
         raise _BatchDimError(f"addbmm: expected batch2 to be 3-D (b, m, p), got shape "
                              f"{tuple(batch2.shape)}")
+    refuse_other_self("addbmm", input, batch1, batch2)
     products = bmm(batch1, batch2)
     if _shared_low_precision(input, batch1, batch2) is not None and len(products) > 0:
         # float16/bfloat16: torch's loop of addmm_, one batch at a time, rounded after each
@@ -93,8 +94,9 @@ def addbmm(input, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
 def addmv(input, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """torch.addmv: beta * input + alpha * mat @ vec."""
     from dlpy.node_names import named
-    from dlpy.ops.einsum import mv
+    from dlpy.ops.einsum import mv, refuse_other_self
 
+    refuse_other_self("addmv", input, mat, vec)
     return named(_scaled_sum("addmv", input, mv(mat, vec), beta, alpha, blas=True),
                  "AddmvBackward0")
 

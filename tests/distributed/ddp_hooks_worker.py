@@ -11,8 +11,8 @@ from dlpy.tensor import Tensor
 
 distributed.init(required=True)
 rank, world = distributed.rank(), distributed.world_size()
-x = np.random.default_rng(5).standard_normal((8, 4))
-y = np.random.default_rng(6).standard_normal((8, 2))
+x = np.random.default_rng(5).standard_normal((8, 4)).astype(np.float32)
+y = np.random.default_rng(6).standard_normal((8, 2)).astype(np.float32)
 assert world == 2, world
 mine = slice(rank * 4, rank * 4 + 4)  # each rank half of the batch
 

@@ -188,7 +188,11 @@ def mixed_precision_policy():
     rank, size = dist.rank(), dist.world_size()
     policy = MixedPrecisionPolicy(param_dtype=np.float32, reduce_dtype=np.float64,
                                   output_dtype=np.float64)
-    model = sharded(mp_policy=policy)
+    inner = MixedPrecisionPolicy(param_dtype=np.float32, reduce_dtype=np.float64)  # (float32
+    model = Net()  # outputs between the units: torch's linear takes one dtype)
+    for block in model.blocks:
+        fully_shard(block, mp_policy=inner)
+    fully_shard(model, mp_policy=policy)
     opt = make_adam(model.parameters())
     out = model(Tensor(data(0)[0]))
     assert out.dtype == np.float64, out.dtype
@@ -196,7 +200,7 @@ def mixed_precision_policy():
     assert model.head.weight.dtype == np.float64 and model.head.weight.grad.dtype == np.float64
     one = Net()
     for block in one.blocks:
-        fully_shard(block, mesh=_own_mesh(), mp_policy=policy)
+        fully_shard(block, mesh=_own_mesh(), mp_policy=inner)
     fully_shard(one, mesh=_own_mesh(), mp_policy=policy)
     train(one, make_adam(one.parameters()), range(3))
     same_policy = difference(whole(model), whole(one))

@@ -286,7 +286,7 @@ def test_inputs_cast_at_the_root_and_optionally_every_unit():
 
         def forward(self, x, extra):
             seen.append((x.dtype, extra["y"].dtype, extra["n"].dtype))
-            return self.lin(x.astype(np.float32))
+            return self.lin(x.astype(self.lin.weight.dtype))
 
     for kwargs, want in (({}, (np.float16, np.float16)),
                          ({"cast_root_forward_inputs": False}, (np.float32, np.float64))):

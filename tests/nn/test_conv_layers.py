@@ -243,7 +243,7 @@ def test_reprs():
      r"Conv1d: expected input \(N, 3, L\) or unbatched \(3, L\), got \(1, 2, 8\)"),
     (lambda: nn.Conv1d(3, 2, 3)(Tensor(np.zeros((1, 3, 8, 8)))), ValueError,
      r"Conv1d: expected input \(N, 3, L\) or unbatched \(3, L\), got \(1, 3, 8, 8\)"),
-    (lambda: nn.Conv1d(1, 1, 5)(Tensor(np.zeros((1, 1, 4)))), ValueError,
+    (lambda: nn.Conv1d(1, 1, 5)(Tensor(np.zeros((1, 1, 4), np.float32))), ValueError,
      r"conv1d: kernel size 5 does not fit the input length 4 with padding 0"),
     (lambda: nn.Conv1d(-1, 2, 3), ValueError, r"Conv1d: in_channels and out_channels must be "
                                               r">= 0, got -1, 2"),
@@ -399,7 +399,7 @@ def test_padding_mode_pads_with_f_pad_then_convolves_without_padding():
 
 def test_padding_mode_gradients_reach_the_input():
     rng = np.random.default_rng(0)
-    x = Tensor(rng.standard_normal((1, 1, 4, 4)), requires_grad=True)
+    x = Tensor(rng.standard_normal((1, 1, 4, 4), dtype=np.float32), requires_grad=True)
     conv = nn.Conv2d(1, 1, 3, padding=1, padding_mode="circular", bias=False, rng=rng)
     conv.weight.data[...] = 1.0
     conv(x).sum().backward()

@@ -68,7 +68,7 @@ def test_convnd_positional_signature_round_trips_with_conv2d():
     assert mine.transposed is False and mine.output_padding == (0, 0)
     layer = nn.Conv2d(2, 3, 3, padding=1)
     layer.load_state_dict(mine.state_dict())
-    x = dlpy.tensor(np.random.default_rng(0).standard_normal((1, 2, 5, 5)))
+    x = dlpy.tensor(np.random.default_rng(0).standard_normal((1, 2, 5, 5), dtype=np.float32))
     np.testing.assert_allclose(layer(x).numpy(), mine(x).numpy())
 
 

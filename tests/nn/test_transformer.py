@@ -170,7 +170,7 @@ def test_multihead_attention_is_torchs_and_multi_head_attention_dlpys():
     dlpy_style = nn.MultiHeadAttention(8, 2, rng=np.random.default_rng(0))
     assert torch_style.batch_first is False and dlpy_style.batch_first is True
     rng = np.random.default_rng(1)
-    q, k = rng.standard_normal((3, 2, 8)), rng.standard_normal((4, 2, 8))  # (seq, batch, E)
+    q, k = (rng.standard_normal(s, dtype=np.float32) for s in ((3, 2, 8), (4, 2, 8)))  # (L, N, E)
     out, weights = torch_style(Tensor(q), Tensor(k), Tensor(k))
     assert out.shape == (3, 2, 8) and weights.shape == (2, 3, 4)
     expected, expected_weights = dlpy_style(Tensor(q.swapaxes(0, 1)), Tensor(k.swapaxes(0, 1)),

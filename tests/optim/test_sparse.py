@@ -164,7 +164,7 @@ def test_errors():
                                         "optim.SparseAdam"):
         Adam(emb.parameters()).step()
     dense = nn.Linear(2, 1)
-    F.sum(dense(Tensor(np.ones((1, 2))))).backward()
+    F.sum(dense(Tensor(np.ones((1, 2), np.float32)))).backward()
     with pytest.raises(TypeError, match="SparseAdam: parameter 0 has a dense gradient"):
         SparseAdam(dense.parameters()).step()
     with pytest.raises(ValueError, match=r"betas must lie in \[0, 1\)"):

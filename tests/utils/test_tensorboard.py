@@ -376,7 +376,7 @@ def test_missing_tensorboardx_names_the_extra(monkeypatch):
 def test_a_training_loop_logs_a_falling_loss(tmp_path):
     rng = np.random.default_rng(0)
     model = nn.Linear(3, 1, rng=rng)
-    x, target = Tensor(rng.standard_normal((16, 3))), Tensor(rng.standard_normal((16, 1)))
+    x, target = (Tensor(rng.standard_normal(s, dtype=np.float32)) for s in ((16, 3), (16, 1)))
     optimizer = dlpy.optim.SGD(model.parameters(), lr=0.1)
     with SummaryWriter(tmp_path) as writer:
         for step in range(20):

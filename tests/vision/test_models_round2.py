@@ -59,12 +59,13 @@ def build(name, **kwargs):
 
 def loaded(model, seed, arrays):
     """model in float64 with the fixture script's drawn values (torch's key order); the
-    computed Swin tables kept, V2's coordinate table torchvision's float32 one."""
+    computed Swin tables kept, V2's coordinate table torchvision's float32 one (widened, as
+    torch's double() widens that buffer)."""
     model.double()
     model.load_state_dict(deterministic_state(drawn(torch_order(model)), seed), strict=False)
     for module in model.modules():
         if isinstance(module, swin.ShiftedWindowAttentionV2):
-            module.relative_coords_table = arrays["swin_v2:coords_table"]
+            module.relative_coords_table = arrays["swin_v2:coords_table"].astype(np.float64)
     return model
 
 

@@ -182,7 +182,7 @@ def test_building_blocks_have_torchvisions_names():
     assert ops.Conv2dNormActivation(4, 8, 5, dilation=2, norm_layer=None)[0].padding == (4, 4)
     se = ops.SqueezeExcitation(8, 2)
     assert list(se.state_dict()) == ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
-    x = Tensor(np.random.default_rng(0).standard_normal((2, 8, 5, 5)))
+    x = Tensor(np.random.default_rng(0).standard_normal((2, 8, 5, 5), dtype=np.float32))
     scale = dlpy.functional.sigmoid(se.fc2(dlpy.functional.relu(se.fc1(
         x.mean(dim=(2, 3), keepdim=True)))))
     close(se(x).data, (scale * x).data)

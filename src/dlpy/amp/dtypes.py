@@ -88,6 +88,18 @@ def _torch_name(dtype: np.dtype) -> str:
     return _TORCH_NAMES.get(dtype.name, dtype.name)
 
 
+# the C++ names some of torch's messages give dtypes by ("expected m1 and m2 to have the same
+# dtype, but got: double != float")
+_C_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half",
+            "bfloat16": "c10::BFloat16", "complex64": "c10::complex<float>",
+            "complex128": "c10::complex<double>", "int64": "long int", "int32": "int",
+            "int16": "short int", "int8": "signed char", "uint8": "unsigned char", "bool": "bool"}
+
+
+def _c_name(dtype: np.dtype) -> str:
+    return _C_NAMES.get(dtype.name, dtype.name)
+
+
 def refuse_float8(kernel: str | None, *arrays: np.ndarray) -> None:
     """torch's refusals of arithmetic on float8 (a storage format there): float8 with another
     dtype is its RuntimeError (a 0-d array, a Python number's constant, is not promoted);
@@ -211,6 +223,9 @@ def _widened(op, forward, arrays, output: str):
     """``forward`` on float32 copies of the low-precision arrays, the output rounded; this op's
     backward (an instance attribute: saved state, which free() drops) then widens its
     grad_output."""
+    check = getattr(op, "check_dtypes", None)  # an op that takes one dtype (matmul, linear):
+    if check is not None:  # its refusal of two, before the widening makes them one
+        check(*arrays)
     out_dtype = arrays[0].dtype if output == "input" else np.result_type(*arrays)
     special = getattr(op, "forward_low_precision", None)  # an op that rounds where torch's
     if special is not None:  # composite kernel rounds (logsumexp): given the arrays as they are

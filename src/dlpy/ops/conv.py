@@ -17,7 +17,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
-from dlpy.amp.dtypes import float32_compute, is_low_precision
+from dlpy.amp.dtypes import _c_name, _torch_name, float32_compute, is_low_precision
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.layouts import laid_like, suggests_channels_last
 from dlpy.node_names import optional_edges
@@ -598,6 +598,17 @@ def _with_bias(y: np.ndarray, bias, nhwc: bool = False) -> np.ndarray:
     return np.add(y, bias, out=np.empty(y.shape, dtype=np.result_type(y, bias)))
 
 
+def _check_dtypes(x, weight, bias) -> None:
+    """torch's refusals of a convolution over two dtypes (it promotes none): the bias's
+    against the input's first, then the weight's."""
+    if bias is not None and bias.dtype != x.dtype:
+        raise RuntimeError(f"Input type ({_c_name(x.dtype)}) and bias type "
+                           f"({_c_name(bias.dtype)}) should be the same")
+    if weight.dtype != x.dtype:
+        raise RuntimeError(f"expected scalar type {_torch_name(x.dtype)} but found "
+                           f"{_torch_name(weight.dtype)}")
+
+
 @float32_compute  # float16/bfloat16 arrays: float32 products, rounded output
 class ConvNd(Op):
     """y[n, o, *t] = sum_{c, *i} w[o, c, *i] * x_pad[n, g(o) C/G + c, *(s t + d i)] + b[o],
@@ -619,7 +630,13 @@ class ConvNd(Op):
     def __init__(self, stride, padding, dilation, groups=1):
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
 
+    def check_dtypes(self, x, weight, bias=None):
+        """torch's refusal of two dtypes (float32_compute asks before widening)."""
+        _check_dtypes(x, weight, bias)
+
     def forward(self, x, weight, bias=None):
+        if x.dtype != weight.dtype or bias is not None and bias.dtype != x.dtype:
+            _check_dtypes(x, weight, bias)
         self.out_size = _output_size(self.name, x.shape[2:], weight.shape[2:], self.stride,
                                      self.padding, self.dilation)
         self.x, self.weight = x, weight
@@ -689,7 +706,19 @@ class ConvTransposeNd(Op):
         self.stride, self.padding, self.output_padding = stride, padding, output_padding
         self.dilation, self.groups = dilation, groups
 
+    def check_dtypes(self, x, weight, bias=None):
+        """torch's refusal of an input and a weight of two dtypes (float32_compute asks before
+        widening); a bias of another dtype is taken in the input's in 1-D and 2-D, as torch's
+        (its 3-D kernel refuses it)."""
+        _check_dtypes(x, weight, None)
+        if bias is not None and bias.dtype != x.dtype and len(self.stride) == 3:
+            _check_dtypes(x, bias, None)
+
     def forward(self, x, weight, bias=None):
+        if x.dtype != weight.dtype or bias is not None and bias.dtype != x.dtype:
+            self.check_dtypes(x, weight, bias)
+            if bias is not None:
+                bias = bias.astype(x.dtype, copy=False)
         n, _, *spatial = x.shape
         out_channels = weight.shape[1] * self.groups
         self.out_size = _transpose_output_size(self.name, spatial, weight.shape[2:], self.stride,

@@ -16,7 +16,7 @@ import numbers
 import numpy as np
 
 from dlpy.amp import state as _autocast
-from dlpy.amp.dtypes import float32_compute
+from dlpy.amp.dtypes import _c_name, _torch_name, float32_compute
 from dlpy.amp.state import KEEP, LOWER, autocast_policy
 from dlpy.node_names import named
 from dlpy.ops import ArgDtypeError, ArgError, check_dim
@@ -400,8 +400,14 @@ def einsum(equation, *operands) -> Tensor:
         # torch sums such products with bmm, which has no bool kernel
         raise NotImplementedError(f"einsum: {equation!r} sums products of bool tensors, which "
                                   f"torch does not implement")
-    if _autocast.active and _contracts(inputs, output):
-        operands = _autocast_operands(operands)
+    if _contracts(inputs, output):  # torch's bmm then: one dtype (after autocast's cast)
+        if _autocast.active:
+            operands = _autocast_operands(operands)
+        first = operands[0].dtype
+        other = next((x.dtype for x in operands if x.dtype != first), None)
+        if other is not None:
+            raise RuntimeError(f"expected scalar type {_torch_name(np.dtype(first))} but found "
+                               f"{_torch_name(np.dtype(other))}")
     return Einsum(equation, inputs, output)(*operands)
 
 
@@ -493,6 +499,8 @@ def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
     """torch.tensordot: dims an int n (a's last n axes with b's first n) or two lists of axes
     ``([1, 0], [0, 1])``; the result has a's free axes, then b's. An einsum."""
     a_shape, b_shape = _shape_of(a), _shape_of(b)
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype != b.dtype:
+        raise RuntimeError("both inputs should have same dtype")  # torch's (it promotes none)
     if isinstance(dims, Tensor):  # torch's: a 0-d count, or a (2, n) table of axes
         dims = dims.data.item() if dims.ndim == 0 else dims.data.tolist()
     if isinstance(dims, (int, np.integer)) and not isinstance(dims, bool):
@@ -589,6 +597,7 @@ def _scaled_sum(name: str, input, product: Tensor, beta, alpha, *,  # noqa: A002
 def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """torch.addmm: beta * input + alpha * (mat1 @ mat2), mat1 (n, m), mat2 (m, p), input
     broadcast to (n, p)."""
+    refuse_other_self("addmm", input, mat1, mat2)
     low = _shared_low_precision(input, mat1, mat2)
     if low is not None:  # float16/bfloat16: all in float32, rounded once, as torch's kernel
         input, mat1, mat2 = (cast(t, np.float32) for t in (input, mat1, mat2))
@@ -597,6 +606,25 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tens
                      "AddmmBackward0")
     return named(_scaled_sum("addmm", input, mm(mat1, mat2), beta, alpha, blas=True),
                  "AddmmBackward0")
+
+
+def refuse_other_self(name: str, input, a, b) -> None:  # noqa: A002 - PyTorch's names
+    """torch's refusal of an ``input`` (the added tensor) of a dtype other than the product's
+    (addmm, addbmm, addmv, baddbmm promote none); the product's own operands are mm's."""
+    if not (isinstance(input, Tensor) and isinstance(a, Tensor) and isinstance(b, Tensor)):
+        return
+    dtypes = input.data.dtype, a.data.dtype, b.data.dtype
+    if dtypes[0] == dtypes[2] and (name != "addmv" or dtypes[0] == dtypes[1]):
+        return
+    if name == "addmv":
+        raise RuntimeError("addmv input tensors must have the same dtype, but got "
+                           f"{_torch_name(dtypes[0])}, {_torch_name(dtypes[1])}, and "
+                           f"{_torch_name(dtypes[2])}")
+    if name == "baddbmm":
+        raise RuntimeError(f"Input dtypes must be the same, got: input {_c_name(dtypes[0])}, "
+                           f"batch1: {_c_name(dtypes[1])}, batch2: {_c_name(dtypes[2])}")
+    raise RuntimeError(f"self and mat2 must have the same dtype, but got "
+                       f"{_torch_name(dtypes[0])} and {_torch_name(dtypes[2])}")
 
 
 def _shared_low_precision(*values):
@@ -616,6 +644,7 @@ def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1,  # noqa: A
             alpha=1) -> Tensor:
     """torch.baddbmm: beta * input + alpha * bmm(batch1, batch2), input broadcast to
     (b, n, p)."""
+    refuse_other_self("baddbmm", input, batch1, batch2)
     low = _shared_low_precision(input, batch1, batch2)
     if low is not None:  # float16/bfloat16: all in float32, rounded once, as torch's kernel
         input, batch1, batch2 = (cast(t, np.float32) for t in (input, batch1, batch2))

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from dlpy.amp.dtypes import float32_compute, is_low_precision
+from dlpy.amp.dtypes import _c_name, _torch_name, float32_compute, is_low_precision
 from dlpy.ops import ArgDtypeError, ArgError
 from dlpy.ops.shape import squeeze, swapaxes, unsqueeze
 from dlpy.tensor import Op, ShapeError, Tensor, as_array
@@ -76,11 +76,16 @@ class MatMul(Op):
             else:
                 self.b = np.reshape(array, batch + b[-2:])
 
+    def check_dtypes(self, a, b):
+        """torch's refusal of two dtypes (float32_compute asks before widening)."""
+        if a.dtype != b.dtype:
+            _refuse_mixed(a, b)
+
     def forward(self, a, b):
         if a.dtype.kind == "b" and b.dtype.kind == "b":
             raise NotImplementedError("matmul: not implemented for bool tensors, as torch")
         if a.dtype != b.dtype:
-            a, b = _promoted(a, b)
+            _refuse_mixed(a, b)
         self.a_vector, self.b_vector = a.ndim == 1, b.ndim == 1
         self.a = a[None, :] if self.a_vector else a
         self.b = b[:, None] if self.b_vector else b
@@ -132,17 +137,6 @@ class MatMul(Op):
         return a_grad, b_grad
 
 
-def _promoted(a, b):
-    """Operands of two dtypes (dlpy promotes where torch refuses): an integer or bool one takes
-    the floating one's dtype, as torch's promotion (float32 @ int64 is float32, not numpy's
-    float64); otherwise numpy's rule, which is torch's there."""
-    if a.dtype.kind in "biu" and b.dtype.kind in "fc":
-        return a.astype(b.dtype), b
-    if b.dtype.kind in "biu" and a.dtype.kind in "fc":
-        return a, b.astype(a.dtype)
-    return a, b
-
-
 @float32_compute  # float16/bfloat16 arrays: float32 products, rounded output
 class Linear(Op):
     """y = x @ w^T + b with w (out, in) as in PyTorch; x (..., in) -> y (..., out).
@@ -183,8 +177,15 @@ class Linear(Op):
         y = np.matmul(x, weight.T)
         return y if bias is None else y + bias  # a real y cannot take a complex bias in place
 
+    def check_dtypes(self, x, weight, bias=None):
+        """torch's refusal of two dtypes (float32_compute asks before widening)."""
+        if x.dtype != weight.dtype or bias is not None and bias.dtype != weight.dtype:
+            _refuse_mixed_linear(x, weight, bias)
+
     def forward(self, x, weight, bias=None):
         self.x, self.weight = x, weight
+        if x.dtype != weight.dtype or bias is not None and bias.dtype != weight.dtype:
+            _refuse_mixed_linear(x, weight, bias)
         if x.dtype.kind == "b" and weight.dtype.kind == "b":
             raise NotImplementedError("linear: not implemented for bool tensors, as torch")
         if x.ndim == 2 and len(x) <= 64 and x.size * len(weight) > 4096:
@@ -278,6 +279,34 @@ def matmul(a, b):
             f"got {a_shape} @ {b_shape}"
         ) from None
     return MatMul()(a, b)
+
+
+def _refuse_mixed(a, b):
+    """torch's RuntimeError for a product of two dtypes (it promotes none: ``float64 @
+    float32``, ``int64 @ float32``), worded as the kernel the shapes reach says it: dot (two
+    vectors), addmv (a vector on the right), mm (a matrix on the right), bmm (a batch)."""
+    names = _torch_name(a.dtype), _torch_name(b.dtype)
+    if a.ndim == 1 and b.ndim == 1:
+        raise RuntimeError(f"dot : expected both vectors to have same dtype, but found "
+                           f"{names[0]} and {names[1]}")
+    if b.ndim == 1:
+        raise RuntimeError(f"addmv input tensors must have the same dtype, but got {names[1]}, "
+                           f"{names[0]}, and {names[1]}")
+    if b.ndim == 2:
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: "
+                           f"{_c_name(a.dtype)} != {_c_name(b.dtype)}")
+    raise RuntimeError(f"expected scalar type {names[0]} but found {names[1]}")
+
+
+def _refuse_mixed_linear(x, weight, bias):
+    """torch's RuntimeError for F.linear over two dtypes: the bias's against the weight's
+    (addmm's self), else the input's (mat1) against the weight's; without a bias, mm's."""
+    if bias is None:
+        _refuse_mixed(x, weight)
+    first = bias if bias.dtype != weight.dtype else x
+    raise RuntimeError(f"{'self' if first is bias else 'mat1'} and mat2 must have the same "
+                       f"dtype, but got {_torch_name(first.dtype)} and "
+                       f"{_torch_name(weight.dtype)}")
 
 
 def linear(x, weight, bias=None):
