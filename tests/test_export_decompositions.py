@@ -172,7 +172,8 @@ def test_a_root_that_is_a_leaf_layer_lowers_as_a_wrapped_one():
         assert lowered.graph_signature.input_specs == ep.graph_signature.input_specs
         np.testing.assert_allclose(lowered.module()(x).data, layer(x).data, rtol=1e-6,
                                    atol=1e-6)
-    training = export(nn.BatchNorm2d(3), (Tensor(np.ones((2, 3, 2, 2))),)).run_decompositions()
+    training = export(nn.BatchNorm2d(3), (Tensor(np.ones((2, 3, 2, 2), np.float32)),)
+                      ).run_decompositions()
     # it updates its buffers: new values, outputs of the functional program
     assert _functions(training) == {"add", "_native_batch_norm_legit_functional", "getitem"}
 

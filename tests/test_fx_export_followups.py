@@ -51,7 +51,7 @@ def test_buffer_mutation_outputs_are_updated_buffers():
     assert [s.kind for s in specs[:3]] == [OutputKind.BUFFER_MUTATION] * 3
     state = [getattr(m, n) for n in ("weight", "bias", "running_mean", "running_var",
                                      "num_batches_tracked")]
-    x = dlpy.tensor(np.arange(6.0).reshape(2, 3))
+    x = dlpy.tensor(np.arange(6.0, dtype=np.float32).reshape(2, 3))
     *buffers, out = ep.graph_module(*state, x)
     np.testing.assert_allclose(buffers[0].data, [0.15, 0.25, 0.35], rtol=1e-6)
     assert int(buffers[2].item()) == 1 and out.shape == (2, 3)

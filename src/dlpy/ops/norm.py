@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from dlpy.amp.dtypes import float32_compute, is_low_precision
+from dlpy.amp.dtypes import _torch_name, float32_compute, is_low_precision
 from dlpy.ops import ArgError, ArgIndexError, NoKernelError, real_number
 from dlpy.ops.pad import pad
 from dlpy.tensor import Op, ShapeError, Tensor, as_array, is_floating_dtype
@@ -136,11 +136,31 @@ def _check_float_input(name: str, x) -> None:
         raise NoKernelError(f"{name}: expected a floating point input, got {x.dtype} (as torch)")
 
 
+def check_mixed_dtypes(x, *params) -> None:
+    """torch's CPU rule for a normalisation's parameters (its mixed_type.h), given in torch's
+    order (weight, bias, running_mean, running_var; None for one not given): when the first
+    one has the input's dtype, every one must ("expected scalar type"); otherwise the input
+    must be float16/bfloat16 and every parameter float32 (its mixed-type kernels)."""
+    dtypes = [np.dtype(p.dtype) for p in params if p is not None]
+    x_dtype = np.dtype(x.dtype)
+    if not dtypes or all(d == x_dtype for d in dtypes):
+        return
+    if dtypes[0] == x_dtype:
+        other = next(d for d in dtypes if d != x_dtype)
+        raise RuntimeError(f"expected scalar type {_torch_name(x_dtype)} but found "
+                           f"{_torch_name(other)}")
+    if any(d != np.float32 for d in dtypes):
+        raise RuntimeError("mixed dtype (CPU): expect parameter to have scalar type of Float")
+    if not is_low_precision(x_dtype):
+        raise RuntimeError("mixed dtype (CPU): all inputs must share same datatype.")
+
+
 def layer_norm(x, weight=None, bias=None, eps=1e-5):
     """Normalise x over its last axis, then scale by weight and shift by bias (both (d,))."""
     if x.ndim == 0:
         raise ValueError("layer_norm: the input needs at least one axis to normalise, got ()")
     _check_float_input("layer_norm", x)
+    check_mixed_dtypes(x, weight, bias)
     d = x.shape[-1]
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None and p.shape != (d,):
@@ -458,6 +478,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     input, momentum, eps, mean_array, var_array = _checked_norm_inputs(
         "batch_norm", input, running_mean, running_var, weight, bias, momentum, eps,
         ArgIndexError if training else ArgError)  # torch's input.size(1), its running_mean
+    check_mixed_dtypes(input, weight, bias, mean_array, var_array)
     if not training:
         return _with_running_stats("batch_norm", "not training (training=False normalises "
                                    "with them)", input, weight, bias, eps, mean_array, var_array)
@@ -719,6 +740,7 @@ def group_norm_unchecked(x, num_groups: int, weight=None, bias=None, eps: float 
         raise ShapeError(f"group_norm: the {x.shape[1]} channels of input {x.shape} must be "
                          f"divisible by num_groups, got num_groups={num_groups}")
     _check_float_input("group_norm", x)
+    check_mixed_dtypes(x, weight, bias)
     eps = real_number("group_norm", "eps", eps)
     _check_affine("group_norm", x.shape, x.shape[1], weight, bias)
     args = [a for a in (x, weight, bias) if a is not None]
@@ -755,6 +777,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     """
     input, momentum, eps, mean_array, var_array = _checked_norm_inputs(
         "instance_norm", input, running_mean, running_var, weight, bias, momentum, eps)
+    check_mixed_dtypes(input, weight, bias)  # (torch's takes running statistics of any dtype)
     if not use_input_stats:  # (torch's node: a view of its batch_norm's)
         return _view_node(_with_running_stats("instance_norm", "use_input_stats=False", input,
                                               weight, bias, eps, mean_array, var_array))
