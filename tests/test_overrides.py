@@ -256,3 +256,15 @@ def test_vmap_rules_still_apply_once_dispatch_is_installed(logging):
     got = dlpy.func.vmap(lambda xi, yi: F.cross_entropy(xi[None], yi[None]))(x, y)
     want = [F.cross_entropy(x[i:i + 1], y[i:i + 1]).item() for i in range(5)]
     np.testing.assert_allclose(got.data, want, rtol=1e-12)
+
+
+def test_an_instance_made_after_uninstall_turns_dispatch_back_on(logging):
+    """A class defined while dispatch was on, then ``_uninstall`` (tests do it): an instance
+    made by ``as_subclass`` or ``_make_subclass`` (ExpandedWeight's way) dispatches again."""
+    L, _, log = logging
+    for make in (lambda t: t.as_subclass(L), lambda t: dlpy.Tensor._make_subclass(L, t)):
+        overrides._uninstall()
+        x = make(dlpy.tensor(VALUES))
+        log.clear()
+        dlpy.add(x, 1)
+        assert [func.__name__ for func, _ in log] == ["add"]

@@ -313,7 +313,11 @@ _SLOTS = tuple(name for name in Tensor.__slots__ if name != "__weakref__")
 
 
 def _retyped(tensor: Tensor, cls: type, keep_grad: bool = True) -> Tensor:
-    """A ``cls`` object on the same array and graph node as ``tensor`` (no __new__/__init__)."""
+    """A ``cls`` object on the same array and graph node as ``tensor`` (no __new__/__init__).
+    An overriding class made while dispatch is off (``_uninstall``, which tests call, after
+    the class was defined) turns it back on: its calls must reach its handler."""
+    if not _installed and _overrides(cls):
+        _install()
     out = object.__new__(cls)
     for name in _SLOTS:
         try:
