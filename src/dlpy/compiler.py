@@ -82,9 +82,9 @@ class OptimizedModule(Module):
         return self._orig_mod(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
-        if name == "_orig_mod":
-            return self.__dict__["_modules"]["_orig_mod"]
-        return getattr(self.__dict__["_orig_mod"], name)
+        # (a class with its own __getattr__ keeps its submodules in _modules only, as torch's)
+        model = self.__dict__["_modules"]["_orig_mod"]
+        return model if name == "_orig_mod" else getattr(model, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in self._own or hasattr(type(self), name) or name.startswith("__"):

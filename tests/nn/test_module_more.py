@@ -243,3 +243,60 @@ def test_to_empty_zeros_same_shape_dtype_same_objects():
     with pytest.raises(RuntimeError, match="Sequential.to_empty: device='cuda': dlpy runs on "
                                            "the CPU"):
         seq.to_empty(device="cuda")
+
+
+def test_getattr_as_torch_names_registered_entries_and_refuses_others():
+    # Python calls Module.__getattr__ only where the normal lookup fails; code written for
+    # torch may call it itself (gpytorch's settable hyperparameters: self.__getattr__(name))
+    layer = nn.Linear(2, 3)
+    layer.register_buffer("count", dlpy.zeros(1))
+    seq = nn.Sequential(layer)
+    assert layer.__getattr__("weight") is layer.weight
+    assert layer.__getattr__("count") is layer.count
+    assert seq.__getattr__("0") is layer
+    with pytest.raises(AttributeError, match="'Linear' object has no attribute 'nope'"):
+        layer.__getattr__("nope")
+    assert getattr(layer, "nope", 5) == 5 and not hasattr(layer, "nope")
+
+    class Settable(nn.Module):  # gpytorch's pattern: a property reading its raw parameter
+        def __init__(self):
+            super().__init__()
+            self.raw_scale = nn.Parameter(dlpy.zeros(1))
+
+        @property
+        def scale(self):
+            return self.__getattr__("raw_scale").exp()
+
+    np.testing.assert_allclose(Settable().scale.numpy(), [1.0])
+
+
+def test_a_class_property_keeps_its_name_over_a_registered_entry():
+    # torch keeps parameters in their table only: a property of the class (geoopt's
+    # PoincareBall.k over its base's parameter k) keeps the name, and its setter is not called
+    class Base(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.k = nn.Parameter(dlpy.ones(1))
+
+    class Shadowing(Base):
+        def __init__(self):
+            super().__init__()
+            self.scale = 3
+
+        @property
+        def k(self):  # no setter; no answer yet while Base registers k (else a KeyError)
+            return self.scale * 2
+
+    m = Shadowing()
+    assert m.k == 6 and "k" not in vars(m)
+    assert list(dict(m.named_parameters())) == ["k"]
+    del m.k
+    assert list(dict(m.named_parameters())) == [] and m.k == 6
+
+    class Named(nn.Module):  # a name the class answers already: torch's KeyError
+        def __init__(self):
+            super().__init__()
+            self.forward = nn.Parameter(dlpy.ones(1))
+
+    with pytest.raises(KeyError, match="attribute 'forward' already exists"):
+        Named()

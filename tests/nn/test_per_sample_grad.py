@@ -111,3 +111,55 @@ def test_parameters_restored_and_torch_paths():
         from torch.nn.utils._expanded_weights import ExpandedWeight as torch_ew
         from torch.nn.utils._per_sample_grad import call_for_per_sample_grads as torch_call
     assert torch_ew is ExpandedWeight and torch_call is call_for_per_sample_grads
+
+
+class _Last(nn.Module):
+    """A recurrent layer's output (batch first) and final state, squared and summed by the
+    reference's loss."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x):
+        out, state = self.layer(x)
+        h = state[0] if isinstance(state, tuple) else state
+        return dlpy.cat([out.reshape(x.shape[0], -1), h.transpose(0, 1).reshape(x.shape[0], -1)],
+                        1)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: nn.RNN(3, 4, nonlinearity="relu", batch_first=True),
+    lambda: nn.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True),
+    lambda: nn.LSTM(3, 4, proj_size=2, batch_first=True),
+    lambda: nn.GRU(3, 2, num_layers=2, bias=False, batch_first=True),
+])
+def test_recurrent_layers_grad_sample_matches_per_sample_backward(make):
+    # run one op a step, as torch's RNN decompositions: each step's linear adds its part
+    module = _filled(_Last(make()).double())
+    x = _x(3, 4, 3) * 0.5
+    expected = _per_sample_reference(module, x)
+    (call_for_per_sample_grads(module)(x) ** 2).sum().backward()
+    for p, e in zip(module.parameters(), expected):
+        assert p.grad is None
+        np.testing.assert_allclose(p.grad_sample.numpy(), e, rtol=1e-9, atol=1e-12)
+
+
+def test_packed_sequence_grad_sample_in_packed_order():
+    # a packed batch's per-sample gradients come longest first, as torch's
+    lstm = _filled(nn.LSTM(3, 2, batch_first=True).double())
+    x, lengths = _x(3, 4, 3) * 0.5, [2, 4, 3]
+    pack = nn.utils.rnn.pack_padded_sequence
+    packed = pack(x, dlpy.tensor(lengths), batch_first=True, enforce_sorted=False)
+    out, (h, _) = call_for_per_sample_grads(lstm, batch_size=3)(packed)
+    ((out.data ** 2).sum() + (h ** 2).sum()).backward()
+    samples = [p.grad_sample.numpy().copy() for p in lstm.parameters()]
+    for p in lstm.parameters():
+        p.grad_sample = None
+    for row, i in enumerate(np.argsort([-n for n in lengths], kind="stable")):
+        lstm.zero_grad()
+        one = pack(x[int(i):int(i) + 1, :lengths[i]], dlpy.tensor([lengths[i]]), batch_first=True)
+        out_i, (h_i, _) = lstm(one)
+        ((out_i.data ** 2).sum() + (h_i ** 2).sum()).backward()
+        for p, sample in zip(lstm.parameters(), samples):
+            np.testing.assert_allclose(sample[row], p.grad.numpy(), rtol=1e-9, atol=1e-12)

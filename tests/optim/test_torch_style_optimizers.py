@@ -133,3 +133,43 @@ def test_sparse_grad_data_is_itself():
     e = nn.Embedding(4, 2, sparse=True)
     e(dlpy.tensor([1, 2])).sum().backward()
     assert e.weight.grad.data is e.weight.grad and e.weight.grad.data.is_sparse
+
+
+class _LibraryBase(Optimizer):
+    """A library's own Optimizer subclass, written the torch way: ``__init__(params,
+    defaults)`` only, and a ``step`` its concrete optimisers must replace."""
+
+    def __init__(self, params, defaults):
+        super().__init__(params, defaults)
+
+    def step(self, closure=None):
+        raise NotImplementedError
+
+    def library_helper(self) -> str:
+        return "helper"
+
+
+class _SGDAndBase(dlpy.optim.SGD, _LibraryBase):
+    """Derived from SGD and from the library's base (pytorch-optimizer's DeMo): the base's
+    ``__init__`` stands between SGD's and Optimizer's in the method order."""
+
+    def __init__(self, params, lr=0.1, **kwargs):
+        super().__init__(params, lr=lr, momentum=0.5, foreach=False, **kwargs)
+
+    def step(self, closure=None):
+        return super().step(closure)  # SGD's step, as torch's SGD defines its own
+
+
+def test_a_class_of_sgd_and_another_base_takes_sgds_init_and_step():
+    w = nn.Parameter(dlpy.tensor([1.0, -2.0], dtype=dlpy.float64))
+    opt = _SGDAndBase([w], lr=0.25)
+    assert opt.library_helper() == "helper"
+    assert opt.param_groups[0]["foreach"] is False and opt.defaults["momentum"] == 0.5
+    for _ in range(2):
+        opt.zero_grad()
+        (w * w).sum().backward()
+        opt.step()
+    # SGD, momentum 0.5, g = 2 w: v1 = g0 = 2 w0, w1 = 0.5 w0; v2 = 0.5 v1 + g1 = 2 w0, w2 = 0
+    np.testing.assert_allclose(w.detach().numpy(), [0.0, 0.0], atol=1e-12)
+    with pytest.raises(TypeError, match=r"SGD.__init__\(\) got an unexpected keyword argument"):
+        _SGDAndBase([w], bogus=1)

@@ -14,8 +14,9 @@ times the batch size under ``loss_reduction="mean"``. torch's argument checks an
 are kept (batch sizes, inputs without a batch axis, mixed loss reductions, weights that need
 gradients but are not ExpandedWeights). Importing this module turns the ``__torch_function__``
 dispatch on (it defines an overriding subclass), so dlpy imports it only when asked.
-torch's RNN decompositions (nn.RNN/LSTM/GRU under ExpandedWeights) are not carried over: an
-RNN's weights meet dlpy's fused recurrent ops, refused here as any unknown call.
+nn.RNN/LSTM/GRU given ExpandedWeights run one op a step instead of their fused ops (nn/rnn.py,
+as torch's RNN decompositions): each step's ``F.linear`` comes here and adds its part of every
+sample's gradient (a packed batch's in its packed order, as torch's).
 """
 
 from __future__ import annotations

@@ -27,23 +27,18 @@ def _leaves(value, out: list) -> list:
     return out
 
 
-def _refuse_recurrent(module, args):
-    """A recurrent layer or cell called with ExpandedWeights: torch refuses the cells (its
-    message, the functional's name); its RNN/LSTM/GRU run through aten decompositions that
-    dlpy's fused recurrent ops do not have, refused too rather than giving no grad_sample."""
+def _refuse_cell(module, args):
+    """A recurrent cell called with ExpandedWeights: refused as torch refuses it (its message,
+    the functional's name). (RNN, LSTM and GRU run one op a step then, nn/rnn.py, as torch's
+    decompositions, each step's linear adding its part of the per-sample gradients.)"""
     from dlpy.nn._expanded_weights import ExpandedWeight
 
     if not any(isinstance(getattr(module, name, None), ExpandedWeight)
                for name in module._parameters):
         return None
-    kind = type(module).__name__
     mode = getattr(module, "nonlinearity", "tanh")
-    cells = {"LSTMCell": "lstm_cell", "GRUCell": "gru_cell"}
-    name = cells.get(kind) or (f"rnn_{mode}_cell" if kind == "RNNCell" else None)
-    if name is None:
-        raise RuntimeError(f"Expanded Weights: dlpy cannot compute per-sample gradients of "
-                           f"{kind} (torch runs it through its RNN decompositions); rewrite it "
-                           "with nn.Linear layers (opacus' DPLSTM, DPGRU, DPRNN)")
+    name = {"LSTMCell": "lstm_cell", "GRUCell": "gru_cell"}.get(type(module).__name__,
+                                                                f"rnn_{mode}_cell")
     raise RuntimeError(f"Expanded Weights encountered but cannot handle function {name}")
 
 
@@ -56,7 +51,7 @@ def call_for_per_sample_grads(module, *, batch_size=None, loss_reduction="sum",
     from dlpy.func import functional_call
     from dlpy.nn._expanded_weights import ExpandedWeight
     from dlpy.nn.module import Module
-    from dlpy.nn.rnn import RNNBase, RNNCellBase
+    from dlpy.nn.rnn import RNNCellBase
     from dlpy.tensor import Tensor
 
     def maybe_build_expanded_weight(og_tensor, size):
@@ -107,8 +102,8 @@ def call_for_per_sample_grads(module, *, batch_size=None, loss_reduction="sum",
             wrapper_batch_size = compute_batch_size(*args, **kwargs)
         params = {name: maybe_build_expanded_weight(value, wrapper_batch_size)
                   for (name, value) in module.named_parameters()}
-        handles = [m.register_forward_pre_hook(_refuse_recurrent) for m in module.modules()
-                   if isinstance(m, (RNNBase, RNNCellBase))]
+        handles = [m.register_forward_pre_hook(_refuse_cell) for m in module.modules()
+                   if isinstance(m, RNNCellBase)]
         try:
             return functional_call(module, params, args, kwargs)
         finally:

@@ -8,6 +8,7 @@ import inspect
 import json
 import os
 import warnings
+import weakref
 import zipfile
 import zlib
 from collections import OrderedDict
@@ -336,6 +337,93 @@ class _LazyHookDict:
         return module._hooks(self.name)
 
 
+class _Entries(dict):
+    """A module's table of parameters, buffers or submodules (``_parameters``, ``_buffers``,
+    ``_modules``). dlpy keeps each entry in the module's own dict as well, so that a plain
+    attribute lookup reads it (``_set_entry``); this table keeps that copy in step where code
+    written for torch changes the table itself, as torch's attribute lookup through the tables
+    would see it (``m._parameters["weight"] = p`` then ``m.weight is p``; ``del
+    m._modules[name]`` and the attribute is gone: learn2learn's MAML updates, pyro's
+    ``to_pyro_module_``). Copied and pickled as a plain dict (``Module.__setstate__`` makes a
+    table again)."""
+
+    __slots__ = ("_owner",)
+
+    def __init__(self, owner: Module, entries=()) -> None:
+        dict.__init__(self, entries)
+        self._owner = weakref.ref(owner)
+
+    def __reduce__(self):
+        return dict, (dict(self),)
+
+    def __setitem__(self, name, value) -> None:
+        dict.__setitem__(self, name, value)
+        owner = self._owner()
+        if owner is not None:
+            _set_entry(owner, name, value)
+
+    def __delitem__(self, name) -> None:
+        dict.__delitem__(self, name)
+        owner = self._owner()
+        if owner is not None:
+            owner.__dict__.pop(name, None)
+
+    def pop(self, name, *default):
+        if name in self:
+            owner = self._owner()
+            if owner is not None:
+                owner.__dict__.pop(name, None)
+        return dict.pop(self, name, *default)
+
+    def popitem(self):
+        name, value = dict.popitem(self)
+        owner = self._owner()
+        if owner is not None:
+            owner.__dict__.pop(name, None)
+        return name, value
+
+    def clear(self) -> None:
+        owner = self._owner()
+        if owner is not None:
+            for name in self:
+                owner.__dict__.pop(name, None)
+        dict.clear(self)
+
+    def setdefault(self, name, default=None):
+        if name not in self:
+            self[name] = default
+        return dict.__getitem__(self, name)
+
+    def update(self, *args, **kwargs) -> None:
+        for name, value in dict(*args, **kwargs).items():
+            self[name] = value
+
+    def __ior__(self, other):
+        self.update(other)
+        return self
+
+
+def _set_entry(module: Module, name: str, value: Any) -> None:
+    """The instance's own copy of a registered parameter, buffer or submodule (dlpy reads them
+    by a plain attribute lookup); none where the class defines a data descriptor of that name
+    (a property: it keeps the name, as in torch, whose entries live in their tables only, and
+    its setter is not called); none either where the class defines its own ``__getattr__``
+    (pyro's PyroModule): that class gets torch's lookup, its ``__getattr__`` sees every read."""
+    cls = type(module)
+    if cls.__getattr__ is not Module.__getattr__:
+        module.__dict__.pop(name, None)
+        return
+    for klass in cls.__mro__:
+        attribute = klass.__dict__.get(name)
+        if attribute is not None:
+            kind = type(attribute)
+            if hasattr(kind, "__set__") or hasattr(kind, "__delete__"):
+                module.__dict__.pop(name, None)
+                return
+            break
+    object.__setattr__(module, name, value)
+
+
 class Module:
     """Base class of layers and models.
 
@@ -370,9 +458,9 @@ class Module:
             _accept_device(cls)
 
     def __init__(self) -> None:
-        object.__setattr__(self, "_parameters", {})
-        object.__setattr__(self, "_modules", {})
-        object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_parameters", _Entries(self))
+        object.__setattr__(self, "_modules", _Entries(self))
+        object.__setattr__(self, "_buffers", _Entries(self))
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
@@ -393,6 +481,9 @@ class Module:
         """Unpickling (``copy.deepcopy``, ``dlpy.load`` of a whole module): the attributes as
         pickled; a module pickled while buffers were numpy arrays gets them as Tensors."""
         self.__dict__.update(state)
+        for table in ("_parameters", "_modules", "_buffers"):  # (pickled as plain dicts)
+            if type(state.get(table)) is dict:
+                self.__dict__[table] = _Entries(self, state[table])
         # a pickle from before an attribute existed gets its default, as torch's
         if "_non_persistent_buffers_set" in state:
             self.__dict__["_non_persistent"] = set(state["_non_persistent_buffers_set"])
@@ -404,6 +495,19 @@ class Module:
         for name, value in state.get("_buffers", {}).items():
             if isinstance(value, np.ndarray):
                 self._buffers[name] = self.__dict__[name] = Tensor(value)
+
+    def __getattr__(self, name: str) -> Any:
+        """torch's ``Module.__getattr__``, which Python calls only where the normal lookup
+        fails: the registered parameter, buffer or submodule of that name (dlpy keeps them in
+        the instance's dict as well, so a plain ``m.weight`` never comes here; code written
+        for torch may call ``self.__getattr__(name)`` itself, as gpytorch's settable
+        hyperparameters do), else torch's AttributeError."""
+        state = self.__dict__
+        for table in ("_parameters", "_buffers", "_modules"):
+            registry = state.get(table)
+            if registry is not None and name in registry:
+                return registry[name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:  # plain attributes may come first, as torch's
@@ -441,14 +545,14 @@ class Module:
         if value is None and (name in self._parameters or name in self._modules):
             # the name stays (in its place), as torch's: `(b): None` in repr
             (self._parameters if name in self._parameters else self._modules)[name] = None
-            object.__setattr__(self, name, None)
+            _set_entry(self, name, None)
             return
         if name in buffers and not isinstance(value, (Parameter, Module)):
             value = _as_buffer(value)
             if _global_buffer_registration_hooks:
                 value = _registered(_global_buffer_registration_hooks, self, name, value)
             buffers[name] = value  # assigning to a buffer replaces its array (as PyTorch)
-            object.__setattr__(self, name, value)
+            _set_entry(self, name, value)
             return
         # a parameter (module) replaced by another keeps its place in the order, as PyTorch
         kind = self._parameters if isinstance(value, Parameter) else \
@@ -461,17 +565,28 @@ class Module:
         for registry in (self._parameters, self._modules, buffers):
             if registry is not kind:
                 registry.pop(name, None)
+        if kind is self._parameters and name not in kind:
+            # torch's register_parameter: the name must not be the class's (a method, a
+            # property whose getter answers), once an attribute of the instance is gone
+            self.__dict__.pop(name, None)
+            if hasattr(self, name):
+                raise KeyError(f"attribute '{name}' already exists")
         if kind is not None:
             self._non_persistent.discard(name)
             kind[name] = value
+            _set_entry(self, name, value)
+            return
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
+        registered = name in self._parameters or name in self._modules \
+            or name in self.__dict__.get("_buffers", {})
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
         self.__dict__.get("_buffers", {}).pop(name, None)
         self._non_persistent.discard(name)
-        object.__delattr__(self, name)
+        if name in self.__dict__ or not registered:
+            object.__delattr__(self, name)
 
     def register_buffer(self, name: str, array: Any, persistent: bool = True) -> None:
         """A named array that belongs to the module but is not learnt (no gradient, not in
@@ -499,7 +614,7 @@ class Module:
             self._non_persistent.discard(name)
         else:
             self._non_persistent.add(name)
-        object.__setattr__(self, name, value)
+        _set_entry(self, name, value)
 
     def forward(self, *input) -> None:  # noqa: A002 - torch's signature
         """The forward of a Module that defines none (torch's ``_forward_unimplemented(self,
@@ -800,9 +915,9 @@ class Module:
             self._modules.pop(name, None)
             self.__dict__.get("_buffers", {}).pop(name, None)
             self._parameters[name] = None
-            object.__setattr__(self, name, None)
+            _set_entry(self, name, None)
             return
-        setattr(self, name, param)
+        Module.__setattr__(self, name, param)  # (not a subclass's __setattr__, as torch's)
 
     def add_module(self, name: str, module: Module | None) -> None:
         """``self.name = module`` with PyTorch's checks; ``register_module`` is the same."""
@@ -812,15 +927,15 @@ class Module:
         if module is None and _global_module_registration_hooks:
             module = _registered(_global_module_registration_hooks, self, name, None)
             if module is not None:
-                setattr(self, name, module)
+                Module.__setattr__(self, name, module)
                 return
         if module is None:  # registered without a module, as torch's: `(name): None`
             self._parameters.pop(name, None)
             self.__dict__.get("_buffers", {}).pop(name, None)
             self._modules[name] = None
-            object.__setattr__(self, name, None)
+            _set_entry(self, name, None)
             return
-        setattr(self, name, module)
+        Module.__setattr__(self, name, module)  # (not a subclass's __setattr__, as torch's)
 
     register_module = add_module
 

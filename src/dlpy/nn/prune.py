@@ -215,8 +215,7 @@ class BasePruningMethod(ABC):
         orig = module._parameters[self._tensor_name + "_orig"]
         orig.data = weight
         delattr(module, self._tensor_name + "_orig")
-        del module._buffers[self._tensor_name + "_mask"]
-        object.__delattr__(module, self._tensor_name + "_mask")
+        _drop(module, module._buffers, self._tensor_name + "_mask")
         setattr(module, self._tensor_name, orig)
 
 

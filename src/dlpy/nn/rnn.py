@@ -2,7 +2,9 @@
 their one-step cells RNNCell, LSTMCell, GRUCell. A layer projects the input of every step at
 once (linear), then runs each direction's whole sequence in one fused op (dlpy.ops.rnn), whose
 backward goes back through time in one numpy loop. Float16/bfloat16 weights (and autocast)
-run one op a step instead, rounding where torch's CPU cells round.
+run one op a step instead, rounding where torch's CPU cells round; so do layers given
+ExpandedWeights (per-sample gradients, ``call_for_per_sample_grads``), whose rules see each
+step's linear as torch's RNN decompositions give them.
 
 Parameters carry PyTorch's names and shapes (``weight_ih_l0`` (gates * hidden, input),
 ``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0``, ``weight_hr_l0`` (proj_size, hidden) with
@@ -18,6 +20,7 @@ padded batch, where a sequence past its end keeps its state.
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 
 import numpy as np
@@ -191,6 +194,22 @@ def _check_flag(name: str, flag: str, value) -> None:
         raise TypeError(f"{name}: {flag} must be True or False, got {value!r}")
 
 
+def _per_sample(module: Module) -> bool:
+    """Whether ``call_for_per_sample_grads`` gave the layer ExpandedWeights: it then runs one
+    op a step, as torch's RNN decompositions, so that each step's ``F.linear`` adds its part
+    of every sample's gradient (the fused ops know nothing of them)."""
+    expanded = sys.modules.get("dlpy.nn._expanded_weights")  # (importing it turns dispatch on)
+    return expanded is not None and any(
+        isinstance(p, expanded.ExpandedWeight) for p in module._parameters.values())
+
+
+def _linear_batch_first(x: Tensor, weight, bias) -> Tensor:
+    """linear(x, weight, bias) of a time-major x (L, N, H_in) taken batch first, the axis
+    ExpandedWeights read samples from (torch's decomposition marks them batch-second
+    instead), returned time-major."""
+    return F.swapaxes(F.linear(F.swapaxes(x, 0, 1), weight, bias), 0, 1)
+
+
 class RNNBase(Module):
     """The stack of layers (and directions) shared by RNN, LSTM and GRU (torch's ``RNNBase``,
     with its arguments in its order, then dlpy's keyword ``rng``): ``mode`` "RNN_TANH",
@@ -259,7 +278,7 @@ class RNNBase(Module):
 
     # ------------------------------------------------------------------ forward
     def _direction(self, x_proj: Tensor, h: Tensor, c: Tensor | None, layer: int, suffix: str,
-                   lengths):
+                   lengths, per_sample: bool = False):
         """(output (L, N, P), h_n, c_n or None) of one layer's direction from the input's
         projection x_proj (L, N, gates * H), in one fused op, or one op a step (as torch's
         CPU cells round) for float16/bfloat16 weights and, but for LSTM without projections,
@@ -277,17 +296,29 @@ class RNNBase(Module):
             w_hr is not None and _autocasting()) or (
                 c is not None and c.dtype != h.dtype and not _autocasting()) \
             if lstm else _stepwise(w_hh.dtype)
-        if lengths is None and native:
+        if (lengths is None and native) or per_sample:
             outputs = [None] * x_proj.shape[0]
+            # a packed batch's sequence keeps its state past its end (and its reverse
+            # direction starts at its own end); its outputs there are zeros, as padding
+            active = None if lengths is None else np.asarray(lengths.data)[:, None]
             for t in (reversed(range(len(outputs))) if reverse else range(len(outputs))):
                 if lstm:
-                    h, c = _lstm_step(x_proj[t], h, c, w_hh, b_hh)
-                    # (torch: matmul(h, w_hr.t()), a view cast afresh each step under autocast)
-                    h = h if w_hr is None else F.matmul(h, w_hr.t())
+                    h_t, c_t = _lstm_step(x_proj[t], h, c, w_hh, b_hh)
+                    # (torch's cells: matmul(h, w_hr.t()), a view cast afresh each step under
+                    # autocast; its decomposition for per-sample gradients: linear(h, w_hr))
+                    if w_hr is not None:
+                        h_t = F.linear(h_t, w_hr) if per_sample else F.matmul(h_t, w_hr.t())
                 else:
-                    h = _gru_step(x_proj[t], h, w_hh, b_hh) if self.mode == "GRU" else \
+                    h_t = _gru_step(x_proj[t], h, w_hh, b_hh) if self.mode == "GRU" else \
                         _rnn_step(x_proj[t], h, w_hh, b_hh, self.mode == "RNN_RELU")
-                outputs[t] = h
+                if active is None:
+                    h, c = h_t, (c_t if lstm else None)
+                    outputs[t] = h
+                else:
+                    mask = Tensor(t < active)
+                    h = F.where(mask, h_t, h)
+                    c = F.where(mask, c_t, c) if lstm else None
+                    outputs[t] = F.where(mask, h_t, Tensor(np.zeros((), h_t.dtype)))
             return F.stack(outputs, 0), h, c
         if lstm:
             return rnn_ops.lstm_sequence(x_proj, h, c, w_hh, b_hh, w_hr, reverse, lengths)
@@ -319,8 +350,20 @@ class RNNBase(Module):
         if not isinstance(x, PackedSequence):
             return self._run(x, hx)
         padded, lengths = pad_packed_sequence(x)  # (L, N, H_in) in the batch's own order
-        output, h_n, c_n = self._run(padded, hx, lengths)
-        return x.with_data(output[packed_index(x)]), h_n, c_n
+        order = x.sorted_indices
+        if order is None or not _per_sample(self):
+            output, h_n, c_n = self._run(padded, hx, lengths)
+            return x.with_data(output[packed_index(x)]), h_n, c_n
+        # per-sample gradients come in the packed (longest first) order, as torch's: the
+        # samples run in that order, the states and the output go back to the batch's own
+        order, back = order.data, x.unsorted_indices.data
+        if hx is not None:  # (a state of another shape is left to _run's checks)
+            hx = tuple(state if state is None or np.ndim(state) != 3
+                       or np.shape(state)[1] != len(order) else _as_tensor(state)[:, order]
+                       for state in hx)
+        output, h_n, c_n = self._run(padded[:, order], hx, lengths[order])
+        return (x.with_data(output[:, back][packed_index(x)]), h_n[:, back],
+                None if c_n is None else c_n[:, back])
 
     def _run(self, x, hx, lengths=None):
         """x (L, N, H_in) or batch-first / unbatched; hx None or (h0, c0-or-None).
@@ -366,6 +409,7 @@ class RNNBase(Module):
         is_lstm = self.mode == "LSTM"
         if _autocasting():
             self._check_autocast(x, h0, c0)
+        per_sample = _per_sample(self)
         zeros_h = Tensor(np.zeros((batch, self.output_size), dtype=x.dtype))
         zeros_c = Tensor(np.zeros((batch, self.hidden_size), dtype=x.dtype))
         h_finals, c_finals = [], []
@@ -378,10 +422,12 @@ class RNNBase(Module):
                 index = layer * directions + direction
                 w_ih = getattr(self, f"weight_ih_l{layer}{suffix}")
                 b_ih = getattr(self, f"bias_ih_l{layer}{suffix}", None)
-                x_proj = F.linear(layer_input, w_ih, b_ih)  # (L, N, gates * H), all steps at once
+                # (L, N, gates * H), all steps at once
+                x_proj = _linear_batch_first(layer_input, w_ih, b_ih) if per_sample \
+                    else F.linear(layer_input, w_ih, b_ih)
                 h = zeros_h if h0 is None else h0[index]
                 c = (zeros_c if c0 is None else c0[index]) if is_lstm else None
-                output, h, c = self._direction(x_proj, h, c, layer, suffix, lengths)
+                output, h, c = self._direction(x_proj, h, c, layer, suffix, lengths, per_sample)
                 outputs.append(output)  # (L, N, P)
                 h_finals.append(h)
                 c_finals.append(c)

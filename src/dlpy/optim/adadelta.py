@@ -36,7 +36,8 @@ class Adadelta(Optimizer):
         if foreach is not None:  # PyTorch's fifth positional argument (no effect here)
             flags["foreach"] = foreach
         super().__init__(params, {"lr": lr, "rho": rho, "eps": eps,
-                                  "weight_decay": weight_decay, "maximize": maximize}, **flags)
+                                  "weight_decay": weight_decay, "maximize": maximize}
+                         | self._checked_flags(flags))
 
     def _check_group(self, settings):
         settings = _checked("Adadelta", super()._check_group(settings),

@@ -48,8 +48,8 @@ class Adafactor(Optimizer):
                  eps: tuple[float | None, float] = (None, 1e-3), d: float = 1.0,
                  weight_decay: float = 0.0, *, maximize: bool = False, **flags: Any):
         super().__init__(params, {"lr": lr, "beta2_decay": beta2_decay, "eps": _pair_of(eps),
-                                  "d": d, "weight_decay": weight_decay, "maximize": maximize},
-                         **flags)
+                                  "d": d, "weight_decay": weight_decay, "maximize": maximize}
+                         | self._checked_flags(flags))
 
     def _check_group(self, settings):
         settings = _checked("Adafactor", super()._check_group(settings),

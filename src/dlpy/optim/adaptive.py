@@ -78,7 +78,8 @@ class RMSprop(Optimizer):
                  centered: bool = False, *, maximize: bool = False, **flags: Any):
         super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps,
                                   "weight_decay": weight_decay, "momentum": momentum,
-                                  "centered": centered, "maximize": maximize}, **flags)
+                                  "centered": centered, "maximize": maximize}
+                         | self._checked_flags(flags))
 
     def _check_group(self, settings):
         settings = _checked("RMSprop", super()._check_group(settings),
@@ -165,7 +166,7 @@ class Adagrad(Optimizer):
                  eps: float = 1e-10, *, maximize: bool = False, **flags: Any):
         super().__init__(params, {"lr": lr, "lr_decay": lr_decay, "weight_decay": weight_decay,
                                   "initial_accumulator_value": initial_accumulator_value,
-                                  "eps": eps, "maximize": maximize}, **flags)
+                                  "eps": eps, "maximize": maximize} | self._checked_flags(flags))
 
     def _check_group(self, settings):
         return _checked("Adagrad", super()._check_group(settings),
@@ -251,7 +252,8 @@ class Adamax(Optimizer):
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, *, maximize: bool = False, **flags: Any):
         super().__init__(params, {"lr": lr, "betas": _pair(betas), "eps": eps,
-                                  "weight_decay": weight_decay, "maximize": maximize}, **flags)
+                                  "weight_decay": weight_decay, "maximize": maximize}
+                         | self._checked_flags(flags))
 
     def _check_group(self, settings):
         settings = _check_betas_and_eps("Adamax", super()._check_group(settings))
@@ -310,7 +312,7 @@ class NAdam(Optimizer):
         super().__init__(params, {"lr": lr, "betas": _pair(betas), "eps": eps,
                                   "weight_decay": weight_decay, "momentum_decay": momentum_decay,
                                   "decoupled_weight_decay": decoupled_weight_decay,
-                                  "maximize": maximize}, **flags)
+                                  "maximize": maximize} | self._checked_flags(flags))
 
     def _check_group(self, settings):
         settings = _check_betas_and_eps("NAdam", super()._check_group(settings))
@@ -382,7 +384,7 @@ class RAdam(Optimizer):
         super().__init__(params, {"lr": lr, "betas": _pair(betas), "eps": eps,
                                   "weight_decay": weight_decay,
                                   "decoupled_weight_decay": decoupled_weight_decay,
-                                  "maximize": maximize}, **flags)
+                                  "maximize": maximize} | self._checked_flags(flags))
 
     def _check_group(self, settings):
         settings = _check_betas_and_eps("RAdam", super()._check_group(settings))
@@ -481,7 +483,8 @@ class Rprop(Optimizer):
                  step_sizes: tuple[float, float] = (1e-6, 50), *, maximize: bool = False,
                  **flags: Any):
         super().__init__(params, {"lr": lr, "etas": _pair(etas),
-                                  "step_sizes": _pair(step_sizes), "maximize": maximize}, **flags)
+                                  "step_sizes": _pair(step_sizes), "maximize": maximize}
+                         | self._checked_flags(flags))
 
     def _check_group(self, settings):
         settings = _check_flags("Rprop", super()._check_group(settings), "maximize")
@@ -547,7 +550,8 @@ class ASGD(Optimizer):
                  alpha: float = 0.75, t0: float = 1e6, weight_decay: float = 0, *,
                  maximize: bool = False, **flags: Any):
         super().__init__(params, {"lr": lr, "lambd": lambd, "alpha": alpha, "t0": t0,
-                                  "weight_decay": weight_decay, "maximize": maximize}, **flags)
+                                  "weight_decay": weight_decay, "maximize": maximize}
+                         | self._checked_flags(flags))
 
     def _check_group(self, settings):
         """``t0`` may be negative (torch takes any number: mu = 1 / max(1, t - t0) then averages

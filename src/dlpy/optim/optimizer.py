@@ -170,6 +170,12 @@ class Optimizer:
             if not any(c.__module__.startswith("dlpy.") for c in own) \
                     and cls._update is Optimizer._update:
                 cls._torch_style_state = True
+        elif cls.__module__.startswith("dlpy.optim"):
+            # each of torch's optimisers defines its own step: a class deriving from one
+            # (SGD) and from another Optimizer subclass reaches SGD's step before the other's
+            step = cls.step  # (Optimizer's own is wrapped after the classes of its module)
+            cls.step = step if getattr(step, "_global_hooks", False) \
+                else _with_global_hooks(step)
 
     @staticmethod
     def profile_hook_step(func):
@@ -217,9 +223,26 @@ class Optimizer:
         self._load_state_dict_pre_hooks: dict[int, Any] = {}
         self._load_state_dict_post_hooks: dict[int, Any] = {}
 
+    def _checked_flags(self, flags: dict[str, Any]) -> dict[str, Any]:
+        """The implementation switches a built-in optimiser's constructor was given, checked
+        (an unknown keyword is Python's TypeError): they go up to ``Optimizer.__init__`` inside
+        ``defaults``, as torch's, so that a class deriving from this one and from another
+        ``Optimizer`` subclass, whose ``__init__(params, defaults)`` comes between them in the
+        method order, gets two arguments only."""
+        owner = next((c for c in type(self).__mro__
+                      if "__init__" in c.__dict__ and c.__module__.startswith("dlpy.optim")),
+                     type(self))  # the built-in class whose signature took them, as Python
+        _check_torch_flags(owner.__name__, self.torch_flags, flags)
+        return flags
+
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], defaults: dict[str, Any],
                  **flags: Any):
         name = type(self).__name__
+        if any(flag in defaults for flag in self.torch_flags):  # given inside defaults
+            flags = {**{flag: defaults[flag] for flag in self.torch_flags if flag in defaults},
+                     **flags}
+            defaults = {key: value for key, value in defaults.items()
+                        if key not in self.torch_flags}
         _check_torch_flags(name, self.torch_flags, flags)
         # the switches' values, kept in every group as torch's (its state dict and repr show
         # them), with the settings this class fixes (Adam's decoupled_weight_decay)
@@ -1648,6 +1671,7 @@ def _with_global_hooks(step):
     hooked.__name__, hooked.__qualname__, hooked.__doc__ = \
         step.__name__, step.__qualname__, step.__doc__
     hooked.__wrapped__ = step
+    hooked._global_hooks = True
     return hooked
 
 
@@ -1877,7 +1901,7 @@ class SGD(Optimizer):
         # weight_decay and nesterov
         super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
                                   "weight_decay": weight_decay, "nesterov": nesterov,
-                                  "maximize": maximize}, **flags)
+                                  "maximize": maximize} | self._checked_flags(flags))
 
     def _check_group(self, settings):
         settings = super()._check_group(settings)
@@ -2002,7 +2026,7 @@ class Adam(Optimizer):
                     raise ArgError(f"Tensor betas[{i}] must be 1-element")
         super().__init__(params, {"lr": lr, "betas": _pair(betas), "eps": eps,
                                   "weight_decay": weight_decay, "amsgrad": amsgrad,
-                                  "maximize": maximize}, **flags)
+                                  "maximize": maximize} | self._checked_flags(flags))
 
     @property
     def torch_fixed(self) -> dict[str, Any]:
