@@ -244,3 +244,42 @@ def test_a_root_that_is_a_leaf_layer_traces_scripts_and_round_trips(name, tmp_pa
         assert list(frozen.parameters()) == [] and frozen.state_dict() == {}
         jit.save(frozen, tmp_path / "frozen.pt")
         np.testing.assert_array_equal(jit.load(tmp_path / "frozen.pt")(x).data, want)
+
+
+def test_scripted_function_calling_another_is_traced_through():
+    """A scripted function that calls another scripted function (linear_operator's CG
+    updates): the inner one is inlined, as TorchScript's call, and both give eager values."""
+    @jit.script
+    def inner(a: Tensor, b: Tensor) -> Tensor:
+        return a * b + 1
+
+    @jit.script
+    def outer(a: Tensor, b: Tensor) -> Tensor:
+        return inner(a, b) - a
+
+    a, b = dlpy.tensor([1.0, 2.0, 3.0]), dlpy.tensor([0.5, -1.0, 2.0])
+    assert np.allclose(outer(a, b).numpy(), (a * b + 1 - a).numpy())
+
+
+def test_script_of_a_function_with_scalar_arguments_or_value_branches_runs_it_eagerly():
+    """TorchScript compiles ``if keepdim is False`` and ``if torch.all(...)``; a symbolic
+    trace would take one branch silently (a Proxy is not False) or fail, so such a function
+    (geoopt's) becomes one call of the Python function: each call takes its own branch."""
+    def summed(x, keepdim: bool = False, dim: int = -1):
+        if keepdim is False:
+            return x.sum(dim=dim)
+        return x.sum(dim=dim, keepdim=True)
+
+    def clipped(x, k):
+        if dlpy.all(k == 0):
+            return x
+        return x * k
+
+    x = Tensor(np.arange(6.0).reshape(2, 3))
+    s, c = jit.script(summed), jit.script(clipped)
+    assert isinstance(s, jit.ScriptFunction) and isinstance(c, jit.ScriptFunction)
+    assert s(x).shape == (2,) and s(x, keepdim=True).shape == (2, 1)
+    assert s(x, True, 0).shape == (1, 3)
+    np.testing.assert_array_equal(c(x, Tensor(np.zeros(()))).data, x.data)
+    np.testing.assert_array_equal(c(x, Tensor(np.array(2.0))).data, 2 * x.data)
+    assert "summed" in s.code

@@ -268,3 +268,40 @@ def test_an_instance_made_after_uninstall_turns_dispatch_back_on(logging):
         log.clear()
         dlpy.add(x, 1)
         assert [func.__name__ for func, _ in log] == ["add"]
+
+
+def test_a_subclass_made_in_new_takes_its_own_arguments_and_pickles_through_its_reduce():
+    """torch's idiom (geoopt's ManifoldTensor): ``__new__`` takes keyword arguments of its
+    own and makes the instance with ``_make_subclass``, no ``__init__`` is defined (torch's
+    Tensor.__init__ ignores the arguments); ``__reduce_ex__`` wraps the base's (rebuild,
+    arguments) pair."""
+    import copy
+    import pickle
+
+    t = Tagged(dlpy.tensor(VALUES), tag="sphere", requires_grad=True)
+    assert type(t) is Tagged and t.tag == "sphere" and t.requires_grad
+    np.testing.assert_array_equal(t.data, VALUES)
+    for back in (pickle.loads(pickle.dumps(t)), copy.copy(t)):
+        assert type(back) is Tagged and back.tag == "sphere" and back.requires_grad
+        np.testing.assert_array_equal(back.data, VALUES)
+    plain = pickle.loads(pickle.dumps(dlpy.tensor(VALUES, requires_grad=True)))
+    assert type(plain) is dlpy.Tensor and plain.requires_grad and plain.grad is None
+
+
+class Tagged(dlpy.Tensor):
+    """A subclass in torch's idiom (geoopt's ManifoldTensor), at module level to pickle."""
+
+    __torch_function__ = overrides._disabled_torch_function_impl
+
+    def __new__(cls, data, *, tag="none", requires_grad=False):
+        instance = dlpy.Tensor._make_subclass(cls, data, requires_grad)
+        instance.tag = tag
+        return instance
+
+    def __reduce_ex__(self, proto):
+        build, args = super().__reduce_ex__(proto)
+        return _rebuild_tagged, (build, args, type(self), self.tag, self.requires_grad)
+
+
+def _rebuild_tagged(build, args, cls, tag, requires_grad):
+    return cls(build(*args), tag=tag, requires_grad=requires_grad)

@@ -111,8 +111,12 @@ def test_wrapper_subclass_round_trip_and_collection():
     x = Wrapped(dlpy.tensor([1.0, 2.0, 3.0]))
     y = (x * 2 + 1).sum()
     assert type(y) is Wrapped and float(y.elem.item()) == 15.0
-    assert not _plain_call_sites()  # a dispatch subclass is alive
-    del Wrapped, x, y
+    assert not _plain_call_sites()  # a dispatch subclass is alive: torch.ops.aten dispatches
+    # but the engine's hot path is the plain one: it hands the subclass's instances over
+    assert Op.__call__ is PLAIN_CALL_SITES["op_call"]
+    z = dlpy.exp(x)
+    assert type(z) is Wrapped and np.allclose(z.elem.numpy(), np.exp([1.0, 2.0, 3.0]))
+    del Wrapped, x, y, z
     gc.collect()
     assert _plain_call_sites()  # collected: the plain call sites are back
 

@@ -75,3 +75,11 @@ def test_leaf_spec_register_and_tensors():
     assert pytree.tree_map_(seen.append, tensors) is tensors and len(seen) == 3
     assert pytree.tree_all(lambda v: v is not None, tensors)
     assert pytree.tree_any(lambda v: isinstance(v, str), tensors)
+
+
+def test_size_is_a_node_that_unflattens_to_a_tuple():
+    # torch registers torch.Size as it starts: its ints are leaves, a plain tuple comes back
+    leaves, spec = pytree.tree_flatten([dlpy.Size([2, 3]), (dlpy.ones(1),)])
+    assert leaves[:2] == [2, 3] and len(leaves) == 3
+    back = pytree.tree_unflatten([4, 5, leaves[2]], spec)
+    assert back[0] == (4, 5) and type(back[0]) is tuple

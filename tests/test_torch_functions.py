@@ -111,6 +111,10 @@ def test_integer_and_bool_results_carry_no_gradient():
 def test_methods_are_the_functionals():
     x = Tensor(np.arange(12.0).reshape(3, 4))
     np.testing.assert_array_equal(x.narrow(1, 1, 2).data, x.data[:, 1:3])
+    # a one-value integral Tensor is an int length, as torch's; a float one is not
+    np.testing.assert_array_equal(x.narrow(1, 1, Tensor(np.array([2]))).data, x.data[:, 1:3])
+    with pytest.raises(TypeError, match="narrow: length must be an int"):
+        x.narrow(1, 1, Tensor(np.array(2.0)))
     np.testing.assert_array_equal(x.swapaxes(0, 1).data, x.data.T)
     np.testing.assert_array_equal(x.where(x > 5, -1.0).data, np.where(x.data > 5, x.data, -1))
     assert x.median().item() == 5.0 and x.quantile(0.5).item() == 5.5

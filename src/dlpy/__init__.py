@@ -730,6 +730,8 @@ _LAZY += ("accelerator", "backends", "compiler", "cuda", "mps")
 __all__ += ["accelerator", "backends", "compile", "compiler", "cuda", "mps", "vmap"]
 _LAZY += ("distributed",)  # torch.distributed after a bare `import torch` (imported on first use)
 _LAZY += ("_C",)  # torch._C.DisableTorchFunctionSubclass & co. (dlpy/_C.py)
+_LAZY += ("__config__",)  # torch.__config__.show() / parallel_info() (dlpy/__config__.py)
+_LAZY += ("_dynamo",)  # torch._dynamo (dlpy/_dynamo/): torch too imports it on first use
 
 
 def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend=None, mode=None,  # noqa: A001
@@ -762,11 +764,16 @@ def __getattr__(name: str):  # noqa: F811 - extends the lazy lookup above with t
 
 
 # torch.parse_schema / FunctionSchema / Argument (dlpy/aten.py), the device-generic
-# torch.Stream / Event (dlpy/accelerator.py), torch.Future (dlpy/futures.py)
+# torch.Stream / Event (dlpy/accelerator.py), torch.Future (dlpy/futures.py),
+# torch.PyTorchFileReader (dlpy/serialization.py), torch.ScriptModule (dlpy/jit.py)
 _LAZY_FROM = {"parse_schema": "dlpy.aten", "FunctionSchema": "dlpy.aten", "Future": "dlpy.futures",
               "Argument": "dlpy.aten", "Stream": "dlpy.accelerator", "Event": "dlpy.accelerator",
               "_assert": "dlpy.torch_functions", "_assert_async": "dlpy.torch_functions",
-              "_standard_gamma": "dlpy.torch_functions"}
+              "_standard_gamma": "dlpy.torch_functions",
+              "_segment_reduce": "dlpy.ops.segment",
+              "_convert_indices_from_coo_to_csr": "dlpy.sparse_tensor",
+              "_convert_indices_from_csr_to_coo": "dlpy.sparse_tensor",
+              "PyTorchFileReader": "dlpy.serialization", "ScriptModule": "dlpy.jit"}
 
 
 _dir_lazy = __dir__

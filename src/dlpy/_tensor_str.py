@@ -200,6 +200,14 @@ def _values_str(array: np.ndarray, indent: int) -> str:
     return _nest(cells, cut, indent, length)
 
 
+def _tensor_str(self, indent: int) -> str:
+    """torch._tensor_str._tensor_str: the bracketed values of tensor ``self`` alone (no
+    ``tensor(`` prefix, dtype or grad suffix), continuation rows ``indent + 1`` columns in;
+    ``[]`` for an empty tensor."""
+    array = np.asarray(self.data)
+    return "[]" if array.size == 0 else _values_str(array, indent)
+
+
 # ------------------------------------------------------------------ the whole repr
 # dlpy's classes that stand for torch's plain Tensor (a Parameter adds its header)
 _PLAIN = {("dlpy.tensor", "Tensor"), ("dlpy.ops.complex", "ComplexTensor"),

@@ -171,10 +171,11 @@ class _AliasLoader(importlib.abc.Loader):
         # parent's attribute of that name alone (dlpy.ao.quantization.fuse_modules stays the
         # function that shadows its module, as torch's)
         package = hasattr(target, "__path__")
-        prefix = f"{target.__name__}."
+        own_name = target.__spec__.name if target.__spec__ is not None else target.__name__
+        prefix = f"{own_name}."
         for key, submodule in list(sys.modules.items()):
             if key.startswith(prefix) and submodule is not None:
-                alias = name + key[len(target.__name__):]
+                alias = name + key[len(own_name):]
                 if package and (alias in sys.modules or dlpy_name(alias) != key):
                     continue
                 sys.modules[alias] = submodule
@@ -228,6 +229,10 @@ def install() -> None:
 
     _state["dlpy_version"] = dlpy.__version__
     dlpy.__version__ = dlpy.version.__version__
+    # and torch.__name__ is "torch", as libraries check (pyro's patches assert
+    # `target.split(".")[0] == torch.__name__`); dlpy's spec keeps its own name, and its
+    # submodules theirs
+    dlpy.__name__ = "torch"
     # torch's float arithmetic is silent on log(0), 0/0 and overflow (it gives inf/nan): so
     # are numpy's warnings while the aliases stand (np.seterr is per thread, restored after)
     numpy_errors = np.seterr(all="ignore")
@@ -257,6 +262,7 @@ def uninstall() -> None:
     sys.modules.update(_state["set_aside"])
     np.seterr(**_state["numpy_errors"])
     sys.modules["dlpy"].__version__ = _state.pop("dlpy_version")
+    sys.modules["dlpy"].__name__ = "dlpy"
     _state.update(finder=None, set_aside={}, numpy_errors=None)
 
 
@@ -424,9 +430,70 @@ def dtype_attribute(value, name: str):
     return getattr(value, name)
 
 
+DTYPE_TEXT = "__dlpy_dtype_text__"
+DTYPE_TEXT_OF = "__dlpy_dtype_text_of__"
+
+
+class _TorchDtypeName(str):
+    """A dtype's torch name ("torch.float64") where the text of a dtype is asked for: its
+    ``str``, ``format`` and ``repr`` are all that text, as torch.dtype's are."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str.__str__(self)
+
+
+def dtype_text(value, owner=None):
+    """``value`` as ``str()``, ``repr()``, ``print`` or an f-string would show it, where the
+    source looks like a dtype (``str(dtype)``, ``f"{x.dtype}"``): a dlpy dtype (numpy's, whose
+    text is "float64") becomes torch's name, "torch.float64", which libraries parse
+    (``str(dtype).split(".")[1]``), unless it is the dtype of a numpy array or scalar
+    (``owner``, for ``x.dtype``: ``str(array.dtype)`` stays numpy's "float64"); anything else
+    is returned as it is."""
+    if isinstance(value, np.dtype) and not isinstance(owner, (np.ndarray, np.generic)):
+        return _TorchDtypeName(f"torch.{value.name}")
+    return value
+
+
+def dtype_text_of(owner, name: str):
+    """``dtype_text(owner.<name>, owner)``, ``owner`` evaluated once (``x.dtype``)."""
+    return dtype_text(getattr(owner, name), owner)
+
+
 # the names the rewritten code calls, put in each rewritten module's globals
 HELPERS = {DATA_LOAD: tensor_data, DATA_STORE: data_target, TENSOR_NEW: tensor_new,
-           DTYPE_ATTRIBUTE: dtype_attribute}
+           DTYPE_ATTRIBUTE: dtype_attribute, DTYPE_TEXT: dtype_text,
+           DTYPE_TEXT_OF: dtype_text_of}
+
+# torch's dtype attributes (``torch.float16``), whose text a source may ask for
+_TORCH_DTYPE_NAMES = frozenset({
+    "float16", "float32", "float64", "bfloat16", "half", "float", "double", "complex64",
+    "complex128", "cfloat", "cdouble", "int8", "int16", "int32", "int64", "uint8", "uint16",
+    "uint32", "uint64", "short", "int", "long", "bool", "float8_e4m3fn", "float8_e5m2"})
+
+
+def _looks_like_dtype(node: ast.AST) -> bool:
+    """Whether an expression whose text is taken may be a dtype, by its name: ``dtype``,
+    ``x.dtype``, ``torch_dtype``, ``torch.get_default_dtype()``, ``torch.float16``."""
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Name):
+        return "dtype" in node.id.lower()
+    if isinstance(node, ast.Attribute):
+        return "dtype" in node.attr.lower() or (
+            node.attr in _TORCH_DTYPE_NAMES and isinstance(node.value, ast.Name)
+            and node.value.id == "torch")
+    return False
+
+
+def _dtype_text_call(node: ast.AST) -> ast.AST:
+    if isinstance(node, ast.Attribute) and "dtype" in node.attr.lower():  # x.dtype: x's kind
+        call = ast.Call(func=ast.Name(id=DTYPE_TEXT_OF, ctx=ast.Load()),
+                        args=[node.value, ast.Constant(node.attr)], keywords=[])
+    else:
+        call = ast.Call(func=ast.Name(id=DTYPE_TEXT, ctx=ast.Load()), args=[node], keywords=[])
+    return ast.copy_location(call, node)
 
 
 class DataAccess(ast.NodeTransformer):
@@ -436,7 +503,10 @@ class DataAccess(ast.NodeTransformer):
     (``tensor_new``: torch's legacy constructor when X.Tensor is dlpy's Tensor).
     ``X.is_floating_point`` / ``is_complex`` / ``is_signed`` read (not called: a Tensor's method
     call stays as it is) and ``X.to_real`` / ``X.to_complex`` -> ``__dlpy_dtype_attr__(X, name)``
-    (``dtype_attribute``: torch.dtype's attributes when X is a dtype)."""
+    (``dtype_attribute``: torch.dtype's attributes when X is a dtype). The text of what looks
+    like a dtype (``_looks_like_dtype``: ``str(dtype)``, ``repr(x.dtype)``, ``print(dtype)``,
+    ``f"{torch_dtype}"``) -> ``__dlpy_dtype_text__(X)`` inside (``dtype_text``: torch's name
+    for a dtype)."""
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
         func = node.func
@@ -448,6 +518,10 @@ class DataAccess(ast.NodeTransformer):
             return node
         self.generic_visit(node)
         func = node.func
+        if isinstance(func, ast.Name) and func.id in ("str", "repr", "print"):
+            node.args = [_dtype_text_call(arg) if _looks_like_dtype(arg) else arg
+                         for arg in node.args]
+            return node
         if not ((isinstance(func, ast.Attribute) and func.attr == "Tensor")
                 or (isinstance(func, ast.Name) and func.id == "Tensor")):
             return node
@@ -472,6 +546,12 @@ class DataAccess(ast.NodeTransformer):
         node.value = ast.copy_location(target, node.value)
         return node
 
+    def visit_FormattedValue(self, node: ast.FormattedValue) -> ast.AST:
+        self.generic_visit(node)
+        if _looks_like_dtype(node.value):
+            node.value = _dtype_text_call(node.value)
+        return node
+
     def visit_MatchValue(self, node: ast.MatchValue) -> ast.AST:
         return node  # a value pattern must stay a dotted name
 
@@ -493,9 +573,45 @@ class DataAccess(ast.NodeTransformer):
     visit_AsyncFunctionDef = visit_FunctionDef
 
 
+# a method ``def __torch_function__`` in a class body: the source may define a Tensor-like type
+# that is no Tensor (linear_operator's LinearOperator) and key tables by torch's functions
+_DEFINES_TORCH_FUNCTION = re.compile(rb"^[ \t]+def[ \t]+__torch_function__\b", re.M)
+
+
+def _dispatch_for(source: bytes | str) -> None:
+    """Before a module whose source defines ``__torch_function__`` runs: dlpy's
+    ``__torch_function__`` dispatch on (``overrides.enable_dispatch``), so its Tensor-like
+    types are dispatched to, as torch's always are, and the tables it keys by dlpy's functions
+    (``HANDLED[torch.matmul]``) hold the identities those functions keep after."""
+    data = source.encode() if isinstance(source, str) else source
+    if _DEFINES_TORCH_FUNCTION.search(data):
+        from dlpy import overrides
+
+        overrides.enable_dispatch()
+
+
+# what DataAccess may rewrite, matched in the source text (strings and comments too, so a
+# superset): an attribute ``.data`` / dtype attribute (whitespace, line continuations and
+# comments allowed after the dot, as Python's tokenizer does inside brackets) or a call of
+# ``Tensor``; a source without any compiles as it is (most of a big library's modules: parsing
+# and rewriting them is most of a cold import's time)
+_MAY_REWRITE = re.compile(
+    rb"\.(?:[ \t\r\n\f\\]|#[^\n]*\n)*"
+    rb"(?:data|is_floating_point|is_complex|is_signed|to_real|to_complex)\b"
+    rb"|\bTensor(?:[ \t\r\n\f\\)]|#[^\n]*\n)*\("
+    # the text of a dtype: str(...dtype...), an f-string's {...dtype...}, str(torch.float16)
+    rb"|\b(?:str|repr|print)\s*\([^)]*(?:(?i:dtype)|torch\.\w+)|\{[^{}]*(?i:dtype)[^{}]*\}")
+
+
 def program_code(source: bytes | str, path: str) -> types.CodeType:
     """``source`` compiled with ``X.data`` rewritten (``DataAccess``), at its own line numbers
-    (tracebacks show ``path``'s lines); ``from __future__`` imports of the source only."""
+    (tracebacks show ``path``'s lines); ``from __future__`` imports of the source only. A source
+    that defines ``__torch_function__`` turns dispatch on first (``_dispatch_for``). A source
+    with nothing to rewrite (``_MAY_REWRITE``) is compiled directly: the same code, faster."""
+    _dispatch_for(source)
+    data = source.encode() if isinstance(source, str) else source
+    if not _MAY_REWRITE.search(data):
+        return compile(source, path, "exec", dont_inherit=True)
     tree = compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
     tree = ast.fix_missing_locations(DataAccess().visit(tree))
     return compile(tree, path, "exec", dont_inherit=True)
@@ -634,6 +750,7 @@ def library_code(source: bytes, path: str) -> types.CodeType:
     """``program_code(source, path)`` through the on-disk cache of rewritten code (the module's
     docstring): an entry found and intact is loaded, else the source is compiled and its entry
     written (best effort: a cache that cannot be read or written only costs the compiling)."""
+    _dispatch_for(source)
     folder = _code_cache_folder()
     if folder is None:
         return program_code(source, path)

@@ -16,12 +16,12 @@ NO_CUDA = "dlpy runs on the CPU (numpy); there is no CUDA device"
 __all__ = [
     "Event", "Stream", "current_device", "current_stream", "device", "device_count",
     "empty_cache", "get_device_capability", "get_device_name", "get_device_properties",
-    "get_rng_state", "init", "ipc_collect", "is_available", "is_bf16_supported",
-    "is_initialized", "manual_seed", "manual_seed_all", "max_memory_allocated",
+    "get_rng_state", "get_rng_state_all", "init", "ipc_collect", "is_available",
+    "is_bf16_supported", "is_initialized", "manual_seed", "manual_seed_all", "max_memory_allocated",
     "max_memory_reserved", "mem_get_info", "memory_allocated", "memory_reserved",
     "memory_stats", "memory_summary", "reset_accumulated_memory_stats",
     "reset_max_memory_allocated", "reset_peak_memory_stats", "seed", "seed_all", "set_device",
-    "set_rng_state", "stream", "synchronize",
+    "set_rng_state", "set_rng_state_all", "stream", "synchronize",
 ]
 
 
@@ -156,6 +156,18 @@ def set_rng_state(new_state: Any, device: Any = "cuda") -> None:
     _no_device("set_rng_state")
 
 
+def get_rng_state_all() -> list:
+    """Every CUDA device's generator state: [] (no device), as torch's CPU build."""
+    return []
+
+
+def set_rng_state_all(new_states: Any) -> None:
+    """Sets each CUDA device's generator state from ``new_states``: with no device, nothing
+    (as torch's CPU build, which sets one per state given: none for ``get_rng_state_all()``)."""
+    for _ in new_states:
+        _no_device("set_rng_state_all")
+
+
 def current_stream(device: Any = None):
     _no_device("current_stream")
 
@@ -183,6 +195,37 @@ class device:  # noqa: N801 - torch's name
 
     def __init__(self, device: Any):
         _no_device("device")
+
+
+def default_stream(device: Any = None):
+    _no_device("default_stream")
+
+
+def is_current_stream_capturing() -> bool:
+    """Whether a CUDA graph is being captured: raises (no device), as torch's CPU build."""
+    _no_device("is_current_stream_capturing")
+
+
+class StreamContext:
+    """torch.cuda.StreamContext: raises (no device)."""
+
+    def __init__(self, stream: Any):
+        _no_device("StreamContext")
+
+
+class CUDAGraph:
+    """torch.cuda.CUDAGraph (a captured graph of CUDA work): raises (no device); the class
+    exists for annotations and isinstance checks."""
+
+    def __init__(self, *args, **kwargs):
+        _no_device("CUDAGraph")
+
+
+class graph:  # noqa: N801 - torch's name
+    """torch.cuda.graph(cuda_graph) capture context manager: raises (no device)."""
+
+    def __init__(self, cuda_graph: Any, *args, **kwargs):
+        _no_device("graph")
 
 
 # torch.cuda.amp, the deprecated CUDA spellings of torch.amp (dlpy/cuda_amp.py): disabled

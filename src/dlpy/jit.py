@@ -227,6 +227,17 @@ class _JitTracer(Tracer):
     proxy_buffer_attributes = True
     inplace_operators = True
 
+    def call_module(self, m, forward: Callable, args: tuple, kwargs: dict) -> Any:
+        """A compiled function that is not a submodule of what is compiled (a scripted
+        function calling another, linear_operator's CG updates): traced through, as
+        TorchScript inlines the call; any other module as Tracer.call_module."""
+        if _isinstance(m, ScriptFunction):
+            try:
+                self.path_of_module(m)
+            except NameError:
+                return forward(*args, **kwargs)
+        return super().call_module(m, forward, args, kwargs)
+
 
 def _symbolic(root: Module | Callable, what: str) -> GraphModule:
     """A symbolic trace of ``root`` with every argument a placeholder; if that fails, once
@@ -262,18 +273,54 @@ def _symbolic(root: Module | Callable, what: str) -> GraphModule:
     return GraphModule(tracer.root, graph, name)
 
 
+def _script_function(fn: types.FunctionType) -> GraphModule:
+    """jit.script of a function: its symbolic trace with every argument a placeholder, when
+    every argument is a Tensor (no default, no annotation but Tensor). One that takes other
+    values (``dim: int = -1``, ``keepdim: bool = False``: TorchScript specialises nothing on
+    them, and a Proxy in ``if keepdim is False`` would silently take one branch) or that cannot
+    be traced (Python control flow on a tensor's value: ``if torch.all(k == 0)``, which
+    TorchScript compiles) becomes a graph of one call of the Python function, with the
+    arguments it is given: it runs eagerly, giving what TorchScript's compiled code gives."""
+    params = list(inspect.signature(fn).parameters.values())
+    first: Exception | None = None
+    if all(p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+           and (p.annotation is p.empty or p.annotation is Tensor
+                or str(p.annotation).rpartition(".")[2] == "Tensor") for p in params):
+        try:
+            graph = (tracer := _JitTracer())._trace_forward(fn, None)
+            return GraphModule(tracer.root, graph, fn.__name__)
+        except Exception as error:  # noqa: BLE001 - anything a Proxy meets in user code
+            first = error
+    graph, positional, keyword = Graph(), [], {}
+    for p in params:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise TraceError(f"jit.script: {fn.__name__} cannot be compiled: *args and "
+                             f"**kwargs parameters are not supported") from first
+        node = graph.placeholder(p.name, default_value=inspect.Signature.empty
+                                 if p.default is p.empty else p.default)
+        if p.kind == p.KEYWORD_ONLY:
+            keyword[p.name] = node
+        else:
+            positional.append(node)
+    graph.output(graph.call_function(fn, tuple(positional), keyword))
+    return GraphModule(Module(), graph, fn.__name__)
+
+
 def script(obj: Any, optimize: Any = None, _frames_up: int = 0, _rcb: Any = None,
            example_inputs: Any = None) -> ScriptModule:
     """torch.jit.script on a dlpy module or function: a symbolic trace (no TorchScript
-    compiler). Arguments with defaults become placeholders with those defaults, or, when the
-    forward cannot take a placeholder for them, fixed to the default."""
+    compiler). A module's arguments with defaults become placeholders with those defaults,
+    or, when the forward cannot take a placeholder for them, fixed to the default; a function
+    that cannot be traced runs eagerly (``_script_function``)."""
     if _isinstance(obj, ScriptModule):
         return obj
+    if inspect.isclass(obj) and not issubclass(obj, Module):
+        return obj  # a TorchScript class (a dataclass, an enum): torch hands the class back
     if not (_isinstance(obj, Module) or _isinstance(obj, types.FunctionType)):
         raise TypeError(f"jit.script: expected a dlpy Module or a function, got "
                         f"{type(obj).__name__}")
     with _active("scripting"):
-        gm = _symbolic(obj, "script")
+        gm = _symbolic(obj, "script") if _isinstance(obj, Module) else _script_function(obj)
     if _isinstance(obj, Module):
         return _wrap(RecursiveScriptModule, gm, type(obj).__name__)
     return _wrap(ScriptFunction, gm, obj.__name__)
@@ -665,3 +712,23 @@ def last_executed_optimized_graph() -> None:
     """torch.jit.last_executed_optimized_graph: the graph the JIT last optimised; None (dlpy
     optimises none)."""
     return None
+
+
+# TorchScript's overload declarations: the signatures a function or method is declared with
+# (each a body of ``pass`` or ``...``) before its one implementation, by qualified name
+_overloaded_fns: dict[str, list[Callable]] = {}
+_overloaded_methods: dict[str, list[Callable]] = {}
+
+
+def _overload(func: Callable) -> Callable:
+    """torch.jit._overload: records ``func`` as one declared signature of the function the
+    next definition of its name implements, and returns it (eager Python calls that
+    implementation; TorchScript would pick a declaration by the argument types)."""
+    _overloaded_fns.setdefault(f"{func.__module__}.{func.__qualname__}", []).append(func)
+    return func
+
+
+def _overload_method(func: Callable) -> Callable:
+    """torch.jit._overload_method: ``_overload`` for a method of a class."""
+    _overloaded_methods.setdefault(f"{func.__module__}.{func.__qualname__}", []).append(func)
+    return func

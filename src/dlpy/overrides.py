@@ -356,9 +356,32 @@ def make_subclass(cls: type, data: Tensor, require_grad: bool = False) -> Tensor
     return out
 
 
+def _made_in_new(cls: type) -> Callable:
+    """The ``__init__`` of a user's Tensor subclass whose ``__new__`` makes its instances
+    (torch's idiom: ``return Tensor._make_subclass(cls, data, requires_grad)``) and that
+    defines no ``__init__``: an instance that ``__new__`` made is left as it is, whatever the
+    arguments (``ManifoldTensor(x, manifold=m)``), as torch.Tensor's ``__init__`` takes and
+    ignores them; one not yet made (a ``__new__`` that called the base's) is made by the next
+    ``__init__`` in the MRO, as before."""
+    slot = Tensor.__dict__["data"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        try:
+            slot.__get__(self, cls)
+        except AttributeError:
+            super(cls, self).__init__(*args, **kwargs)
+
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    return __init__
+
+
 def subclass_defined(cls: type) -> None:
     """``Tensor.__init_subclass__``: an overriding subclass installs dispatch. A class on
-    dlpy's own ``__dlpy_function__`` hook (DTensor) keeps to it and opts out here."""
+    dlpy's own ``__dlpy_function__`` hook (DTensor) keeps to it and opts out here. A user's
+    subclass that makes its instances in ``__new__`` gets ``_made_in_new``'s ``__init__``."""
+    if "__new__" in vars(cls) and "__init__" not in vars(cls) \
+            and cls.__module__.partition(".")[0] != "dlpy":
+        cls.__init__ = _made_in_new(cls)
     if "__torch_function__" not in vars(cls) and hasattr(cls, "__dlpy_function__"):
         cls.__torch_function__ = _disabled_torch_function_impl
     _overriding.pop(cls, None)

@@ -28,6 +28,7 @@ import struct
 import types
 import zipfile
 from collections import Counter, OrderedDict
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -40,6 +41,11 @@ from dlpy.tensor import Tensor
 __all__ = ["CheckpointError", "EmptyCheckpointError", "UnpicklingError", "add_safe_globals",
            "bfloat16_to_float32", "clear_safe_globals", "get_safe_globals", "load",
            "safe_globals", "save", "save_tree"]
+
+
+MAP_LOCATION = Callable[[Any, str], Any] | device | str | dict[str, str] | None
+"""``torch.serialization.MAP_LOCATION``: the type of ``load``'s ``map_location`` (annotations
+of libraries that wrap ``torch.load``)."""
 
 
 class UnpicklingError(pickle.UnpicklingError, ValueError):
@@ -771,7 +777,10 @@ class _Pickler:
         low = array.dtype.name if array.dtype.name in _LOW else None  # ml_dtypes': torch's bits
         if low is None and (array.dtype.kind not in "biufc" or np.dtype(
                 array.dtype.newbyteorder("=")) not in _STORAGE_NAMES):
-            raise TypeError(f"save: cannot write an array of dtype {array.dtype}")
+            # a numpy array of a dtype torch has no storage for (np.random.get_state()'s
+            # uint32 key): ``save`` pickles it as numpy does (as torch.save pickles arrays)
+            error = _NotATree if isinstance(obj, np.ndarray) else TypeError
+            raise error(f"save: cannot write an array of dtype {array.dtype}")
         parameter = isinstance(obj, Parameter)
         state = getattr(obj, "__dict__", None) if isinstance(obj, Tensor) else None
         if parameter:  # its attributes, as torch writes them: _rebuild_parameter_with_state
@@ -882,3 +891,38 @@ def _storage_of(array: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, tuple[i
         array = np.ascontiguousarray(array)
     contiguous = tuple(int(np.prod(array.shape[i + 1:])) for i in range(array.ndim))
     return array, array, 0, contiguous
+
+
+class PyTorchFileReader:
+    """``torch.PyTorchFileReader``: the records of a ``torch.save`` zip archive by name,
+    without the archive's top folder (``"data.pkl"``, ``"data/0"``, ``"version"``), as torch's
+    reader gives them to code that unpickles a checkpoint lazily. ``file`` is a path or a
+    binary file object."""
+
+    def __init__(self, file: str | os.PathLike | BinaryIO) -> None:
+        self._archive = zipfile.ZipFile(file)
+        names = self._archive.namelist()
+        self._prefix = names[0].split("/")[0] + "/" if names and "/" in names[0] else ""
+
+    def get_all_records(self) -> list[str]:
+        """Every record's name, the archive's top folder left out."""
+        n = len(self._prefix)
+        return [name[n:] for name in self._archive.namelist() if name.startswith(self._prefix)]
+
+    def has_record(self, name: str) -> bool:
+        """Whether the archive holds the record ``name``."""
+        return self._prefix + name in self._archive.NameToInfo
+
+    def get_record(self, name: str) -> bytes:
+        """The bytes of the record ``name`` (a RuntimeError where there is none, as torch's)."""
+        if not self.has_record(name):
+            raise CheckpointError(f"PyTorchFileReader: no record {name!r} in the archive")
+        return self._archive.read(self._prefix + name)
+
+    def get_record_offset(self, name: str) -> int:
+        """Where the record ``name``'s bytes start in the file (they are stored uncompressed)."""
+        info = self._archive.getinfo(self._prefix + name)
+        self._archive.fp.seek(info.header_offset + 26)
+        sizes = self._archive.fp.read(4)
+        return info.header_offset + 30 + int.from_bytes(sizes[:2], "little") + \
+            int.from_bytes(sizes[2:], "little")

@@ -458,6 +458,15 @@ class SparseTensor(OnCPU):
             raise SparseValueError(f"is_coalesced: expected a sparse_coo tensor, got {self.layout}")
         return self._coalesced
 
+    def _coalesced_(self, coalesced: bool) -> SparseTensor:
+        """torch's Tensor._coalesced_: marks a COO tensor as coalesced (or not) in place, without
+        checking its indices (the caller vouches for them); returns it."""
+        if self.layout is not sparse_coo:  # torch has no kernel for the compressed layouts
+            raise SparseNoKernelError(f"Could not run 'aten::_coalesced_' with a "
+                                      f"{self.layout} tensor")
+        self._coalesced = bool(coalesced)
+        return self
+
     # ------------------------------------------------------------- gradients
     @property
     def requires_grad(self) -> bool:
@@ -2309,3 +2318,35 @@ for _name in ("coalesce", "is_coalesced", "_nnz", "indices", "values", "_indices
     if not hasattr(Tensor, _name):
         setattr(Tensor, _name, _sparse_only(_name))
 del _name
+
+
+# ------------------------------------------------------------- index conversions
+def _index_vector(name: str, tensor, what: str) -> np.ndarray:
+    array = np.asarray(tensor.data if isinstance(tensor, Tensor) else tensor)
+    if array.dtype.kind not in "iu":
+        raise SparseNoKernelError(f'"{name}" not implemented for {what} of dtype {array.dtype}')
+    if array.ndim != 1:
+        raise SparseValueError(f"Input is supposed to be a vector, but got {array.ndim} "
+                               f"dimensional tensor.")
+    return array
+
+
+def _convert_indices_from_coo_to_csr(input, size: int, *,  # noqa: A002 - torch's name
+                                     out_int32: bool = False) -> Tensor:
+    """torch._convert_indices_from_coo_to_csr: the compressed row pointers (``size + 1`` of
+    them) of sorted COO row indices ``input``: ``out[i]`` counts the indices below ``i``.
+    int64, or int32 with ``out_int32``."""
+    rows = _index_vector("convert_indices_from_coo_to_csr_cpu", input, "input")
+    out = np.searchsorted(rows, np.arange(int(size) + 1), side="left")
+    return Tensor(out.astype(np.int32 if out_int32 else np.int64))
+
+
+def _convert_indices_from_csr_to_coo(crow_indices, col_indices, *, out_int32: bool = False,
+                                     transpose: bool = False) -> Tensor:
+    """torch._convert_indices_from_csr_to_coo: the (2, nnz) COO indices (rows, then columns;
+    columns first with ``transpose``) of compressed row pointers and column indices."""
+    crow = _index_vector("convert_indices_from_csr_to_coo_cpu", crow_indices, "crow_indices")
+    col = _index_vector("convert_indices_from_csr_to_coo_cpu", col_indices, "col_indices")
+    rows = np.repeat(np.arange(len(crow) - 1), np.diff(crow))
+    out = np.stack([col, rows] if transpose else [rows, col])
+    return Tensor(out.astype(np.int32 if out_int32 else np.int64))

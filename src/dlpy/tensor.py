@@ -9,6 +9,7 @@ order, asks each op for the gradients of its inputs and accumulates them, so a t
 from __future__ import annotations
 
 import copy
+import copyreg
 import functools
 import inspect
 import numbers
@@ -745,7 +746,12 @@ class Tensor:
 
     def __array__(self, dtype=None, copy=None):
         """``np.asarray(t)``: the values (as torch's for a CPU tensor); a copy when asked or when
-        ``dtype`` differs."""
+        ``dtype`` differs. A subclass with its own ``numpy()`` (a wrapper subclass keeping its
+        values elsewhere, as PyG's EdgeIndex) gives what that returns, as torch's __array__."""
+        if type(self).numpy is not Tensor.numpy:
+            array = self.numpy()
+            return array.astype(dtype if dtype is not None else array.dtype, copy=True) \
+                if copy else (array if dtype is None else array.astype(dtype, copy=False))
         if copy:
             return self.data.astype(dtype if dtype is not None else self.data.dtype, copy=True)
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
@@ -1235,7 +1241,9 @@ class Tensor:
         extra, slots = reduced[2]
         slots = {name: value for name, value in slots.items() if name not in _GRAPH_SLOTS}
         slots.update(_grad=None, op=None, _hooks=None, _tick=0)
-        return reduced[:2] + ((extra, slots),) + reduced[3:]
+        # a pair (rebuild, its arguments), as torch's, so a subclass's __reduce_ex__ may wrap
+        # it: ``build, args = super().__reduce_ex__(proto)`` (geoopt's ManifoldTensor)
+        return _rebuild_pickled, (reduced[0], reduced[1], extra, slots)
 
     def __deepcopy__(self, memo) -> Tensor:
         """copy.deepcopy of a leaf, as torch's: new memory (views copied with one ``memo``
@@ -1681,6 +1689,12 @@ class Tensor:
 
     def _is_view(self) -> bool:
         return self._base is not None
+
+    @property
+    def _cdata(self) -> int:
+        """An int naming this tensor object (torch's address of its C++ tensor): libraries
+        compare it to tell whether two references are the same tensor (pyro's ``module``)."""
+        return id(self)
 
     def _check_in_place(self, name: str) -> None:
         if (_inference_made[0] and not _inference_depth[0]
@@ -3196,6 +3210,24 @@ _marks: dict[int, tuple[int, int, object, tuple]] = {}
 _HISTORY = 16  # bumps remembered per buffer
 
 
+def _rebuild_pickled(make: Callable, args: tuple, extra: dict | None, slots: dict) -> Tensor:
+    """Tensor.__reduce_ex__'s rebuild: the object ``make(*args)`` gives with its attributes
+    and slots set, as pickle sets an object's state (through the class's ``__setstate__``
+    where it has one). For copyreg's ``__newobj__``, the class's own ``__new__`` is not called
+    (as torch's rebuild, which makes a Tensor and retypes it): a subclass's may want
+    arguments."""
+    new = object.__new__(args[0]) if make is copyreg.__newobj__ else make(*args)
+    setstate = getattr(new, "__setstate__", None)
+    if setstate is not None:
+        setstate((extra, slots))
+        return new
+    if extra:
+        new.__dict__.update(extra)
+    for name, value in slots.items():
+        setattr(new, name, value)
+    return new
+
+
 # the slots pickle and deepcopy leave out: the graph, the gradient, hooks and views
 _GRAPH_SLOTS = frozenset({"_grad", "op", "_hooks", "_tick", "_post_hooks", "_view_of",
                           "_views", "_no_grad_view"})
@@ -3936,6 +3968,10 @@ class Op:
             # subclasses ComplexTensor); a real Parameter goes on as a Tensor (_plain_kinds:
             # the set's test costs less than the two isinstance calls, for every parameter)
             if type(t) is not Tensor and type(t) not in _plain_kinds and _routed(t):
+                if _subclass_dispatch[0] is not None:  # (a __torch_dispatch__ class exists)
+                    answer = _subclass_dispatch[0](self, inputs)
+                    if answer is not NotImplemented:
+                        return answer
                 if isinstance(t, _PIECES):  # a DTensor: refused unless the op is its own
                     t._check_op(self)
                 else:
@@ -4954,12 +4990,18 @@ from dlpy.ops.complex import ComplexTensor  # noqa: E402
 _PIECES: tuple[type, ...] = ()
 _ROUTED: tuple[type, ...] = (ComplexTensor,)
 _plain_kinds: set[type] = set()  # Tensor subclasses Op.__call__ has taken as plain (Parameter)
+# utils/_python_dispatch's answer for an op given an input of a routed type, once a
+# __torch_dispatch__ subclass is defined: the op dispatched to it, or NotImplemented
+_subclass_dispatch: list = [None]
+_dispatch_kinds: weakref.WeakSet = weakref.WeakSet()  # the __torch_dispatch__ subclasses alive
 
 
 def _routed(t) -> bool:
     """Whether Op.__call__ routes input ``t`` (not a Tensor, or one of ``_ROUTED``); a Tensor
     subclass it takes as plain is remembered in ``_plain_kinds``."""
     if isinstance(t, Tensor) and not isinstance(t, _ROUTED):
+        if type(t) in _dispatch_kinds:
+            return True  # (a __torch_dispatch__ subclass: never taken as plain)
         _plain_kinds.add(type(t))
         return False
     return True

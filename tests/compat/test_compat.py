@@ -146,7 +146,7 @@ def test_run_gives_torch_tensor_its_legacy_constructor(tmp_path, capsys):
         "tuple(torch.Tensor().shape), tuple(Tensor(torch.Size([4, 1])).shape), "
         "Other.Tensor(2, 3))\n")
     compat.run([str(script)])
-    assert capsys.readouterr().out.split() == ["(2,", "3)", "(2,)", "float32", "(0,)", "(4,",
+    assert capsys.readouterr().out.split() == ["(2,", "3)", "(2,)", "torch.float32", "(0,)", "(4,",
                                                "1)", "(2,", "3)"]
     with compat.as_torch():  # outside run (no rewrite) dlpy's Tensor takes data
         import torch
@@ -157,7 +157,7 @@ def test_run_script_output(tmp_path, capsys):
     script = tmp_path / "show.py"
     script.write_text("import sys, torch\nprint(__name__, sys.argv, torch.__name__)\n")
     compat.run([str(script), "a", "--b"])
-    assert capsys.readouterr().out.strip() == f"__main__ {[str(script), 'a', '--b']} dlpy"
+    assert capsys.readouterr().out.strip() == f"__main__ {[str(script), 'a', '--b']} torch"
 
 
 def test_run_module(tmp_path, capsys, monkeypatch):
@@ -192,3 +192,46 @@ def test_cli_exit_codes(tmp_path):
     assert fails.returncode == 1 and "KeyError: 'boom'" in fails.stderr
     assert "bug in dlpy" not in fails.stderr  # the program's error, not dlpy's
     assert _cli("exits.py", cwd=tmp_path).returncode == 3
+
+
+def test_torch_module_is_named_torch_while_aliased():
+    # libraries check torch.__name__ (pyro's patches assert "torch"); dlpy's spec keeps its name
+    with compat.as_torch():
+        import torch
+
+        assert torch.__name__ == "torch" and torch.__spec__.name == "dlpy"
+        from torch import fft, nn
+
+        assert fft is dlpy.fft and nn is dlpy.nn
+        assert torch.nn.functional is dlpy.functional
+    assert dlpy.__name__ == "dlpy"
+
+
+def test_tracing_state_and_cdata():
+    assert dlpy._C._get_tracing_state() is None
+    seen = []
+
+    def f(x):
+        seen.append(dlpy._C._get_tracing_state() is not None)
+        return x * 2
+
+    dlpy.jit.trace(f, (dlpy.ones(2),))
+    assert seen and all(seen)
+    x = dlpy.ones(2)
+    assert x._cdata == x._cdata and x._cdata != x.detach()._cdata
+
+
+def test_run_shows_dtypes_by_torchs_names(tmp_path, capsys):
+    # a dtype's text where the source takes it (str, repr, print, f-strings) is torch's name,
+    # which libraries parse (str(dtype).split(".")[1]); a numpy array's dtype keeps numpy's
+    script = tmp_path / "dtypes.py"
+    script.write_text(
+        "import numpy as np, torch\ndtype = torch.float16\nx = torch.ones(2, dtype=torch.float64)\n"
+        "a = np.ones(2)\n"
+        "print(str(dtype), repr(x.dtype), f'{x.dtype}', f'{dtype!r}', str(torch.int64))\n"
+        "print(x.dtype, str(dtype).split('.')[1], str(a.dtype), f'{a.dtype}', str(3))\n")
+    compat.run([str(script)])
+    first, second = capsys.readouterr().out.splitlines()
+    assert first.split() == ["torch.float16", "torch.float64", "torch.float64", "torch.float16",
+                             "torch.int64"]
+    assert second.split() == ["torch.float64", "float16", "float64", "float64", "3"]

@@ -223,7 +223,7 @@ def test_complex_data_changes_not_tracked(tmp_path, capsys):
         """)
     compat.run([str(script)])
     version, dtype, text, order, grad = json.loads(capsys.readouterr().out)
-    assert (version, dtype, order, grad) == (0, "complex128", "refused", 0.0)
+    assert (version, dtype, order, grad) == (0, "torch.complex128", "refused", 0.0)
     assert text == "tensor([[0.+0.j, 0.+1.j]], dtype=torch.complex128)"
 
 

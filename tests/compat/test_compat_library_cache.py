@@ -84,3 +84,38 @@ def test_installed_library_imported_through_the_cache(cache, tmp_path, monkeypat
         assert not list(site.rglob("*.pyc"))
     finally:
         sys.modules.pop("fake_cachedlib", None)
+
+
+def test_a_library_defining_torch_function_is_dispatched_to(cache, tmp_path, monkeypatch):
+    """A library whose source defines ``__torch_function__`` on a type that is no Tensor, with
+    a table keyed by torch's functions built at import (linear_operator's LinearOperator):
+    dispatch is on before it runs, so ``torch.matmul(op, t)`` reaches its override."""
+    from dlpy import overrides
+
+    site = tmp_path / "lib" / "site-packages"
+    site.mkdir(parents=True)
+    (site / "fake_ducklib.py").write_bytes(
+        b"import torch\n"
+        b"HANDLED = {torch.matmul: 'matmul'}\n"
+        b"class Op:\n"
+        b"    def matmul(self, other):\n"
+        b"        return ('matmul', tuple(other.shape))\n"
+        b"    @classmethod\n"
+        b"    def __torch_function__(cls, func, types, args=(), kwargs=None):\n"
+        b"        if func not in HANDLED:\n"
+        b"            return NotImplemented\n"
+        b"        return getattr(args[0], HANDLED[func])(*args[1:])\n")
+    monkeypatch.syspath_prepend(str(site))
+    overrides._uninstall()
+    try:
+        for _ in range(2):  # compiled, then loaded from the cache
+            with compat.as_torch():
+                import fake_ducklib
+                import torch
+
+                assert torch.matmul(fake_ducklib.Op(), torch.ones(2, 3)) == ("matmul", (2, 3))
+            sys.modules.pop("fake_ducklib")
+            overrides._uninstall()
+    finally:
+        sys.modules.pop("fake_ducklib", None)
+        overrides._uninstall()

@@ -103,3 +103,72 @@ def test_dependent_constraint_without_kind_cannot_say_it():
     assert type(constraints.interval(0.0, 1.0)).__name__ == "_Interval"
     assert repr(constraints.half_open_interval(0.0, 1.0)) == \
         "HalfOpenInterval(lower_bound=0.0, upper_bound=1.0)"
+
+
+def test_constraint_written_for_torch_gets_tensors():
+    # a constraint class defined outside dlpy (a library's) keeps its check as written: the
+    # distributions' validation hands it a Tensor, composite constraints too
+    seen = []
+
+    class Sphere(constraints.Constraint):
+        event_dim = 1
+
+        def check(self, value):
+            seen.append(type(value))
+            return (value.norm(dim=-1) - 1).abs() < 1e-6
+
+    class OnSphere(Distribution):
+        arg_constraints = {}
+        support = Sphere()
+
+        def __init__(self, validate_args=None):
+            super().__init__((2,), (2,), validate_args=validate_args)
+
+    d = OnSphere(validate_args=True)
+    d._validate_sample(dlpy.tensor([[0.6, 0.8], [1.0, 0.0]]))
+    with pytest.raises(ValueError):
+        d._validate_sample(dlpy.tensor([[0.6, 0.9], [1.0, 0.0]]))
+    assert constraints.check_array(constraints.independent(Sphere(), 1),
+                                   np.array([[0.6, 0.8], [1.0, 0.0]])).tolist() is True
+    assert seen == [dlpy.Tensor] * 3
+    # dlpy's own checks take arrays as they are
+    assert constraints.check_array(constraints.positive, np.array([1.0, -1.0])).tolist() == \
+        [True, False]
+
+
+def test_check_patched_on_a_class_after_creation_gets_tensors():
+    # pyro replaces _CorrCholesky.check with a function written for torch tensors
+    cls = type(constraints.corr_cholesky)
+    old = cls.check
+
+    def patched(self, value):
+        assert isinstance(value, dlpy.Tensor)
+        return old(self, value)
+
+    cls.check = patched
+    try:
+        chol = np.linalg.cholesky(np.array([[1.0, 0.3], [0.3, 1.0]]))
+        assert bool(constraints.check_array(constraints.corr_cholesky, chol))
+    finally:
+        cls.check = old
+
+
+def test_sample_shape_takes_a_zero_dim_integer_tensor():
+    # torch.Size takes a 0-d integer tensor for an int (pyro's `sample((mask.sum(),))`)
+    d = Normal(dlpy.zeros(3), 1.0)
+    assert d.sample((dlpy.tensor(4), 2)).shape == (4, 2, 3)
+    with pytest.raises(ValueError):
+        d.sample((dlpy.tensor(1.5),))
+
+
+def test_lognormal_and_half_parameters_are_the_base_distributions():
+    from dlpy.distributions import HalfNormal, LogNormal
+
+    d = LogNormal(dlpy.tensor([0.5, 1.0]), 2.0)
+    assert d.loc is d.base_dist.loc and d.scale is d.base_dist.scale
+    e = d.expand((3, 2))
+    assert e.loc.shape == (3, 2) and e.scale.shape == (3, 2)
+    h = HalfNormal(dlpy.tensor([1.0, 2.0])).expand((2, 2))
+    assert h.scale.shape == (2, 2) and h.scale is h.base_dist.scale
+    with pytest.raises(ValueError):
+        LogNormal(0.0, -1.0, validate_args=True)

@@ -167,7 +167,9 @@ def test_kl_errors():
                                                   "Normal and q Cauchy"):
         D.kl_divergence(D.Normal(0.0, 1.0), D.Cauchy(0.0, 1.0))
     with pytest.raises(TypeError, match="register_kl: type_q must be a Distribution subclass"):
-        D.register_kl(D.Normal, int)
+        D.register_kl(D.Normal, "Cauchy")
+    D.register_kl(D.Normal, int)(lambda p, q: None)  # any class, as torch's (pyro's base)
+    D.kl._KL_REGISTRY.pop((D.Normal, int))
     with pytest.raises(NotImplementedError, match="q.total_count > p.total_count"):
         D.kl_divergence(D.Binomial(2, probs=0.5), D.Binomial(3, probs=0.5))
     p = D.Independent(D.Normal(Tensor(np.zeros((2, 2))), 1.0), 1)

@@ -36,8 +36,10 @@ def __getattr__(name: str):
         from dlpy.distributed.sampler import DistributedSampler
 
         return DistributedSampler
-    if name == "distributed":  # torch.utils.data.distributed.DistributedSampler, unimported
+    if name in ("distributed", "sampler", "dataloader"):
+        # torch.utils.data.distributed.DistributedSampler, torch.utils.data.sampler.Sampler,
+        # torch.utils.data.dataloader.DataLoader: submodules torch imports with the package
         import importlib
 
-        return importlib.import_module("dlpy.data.distributed")
+        return importlib.import_module(f"dlpy.data.{name}")
     raise AttributeError(f"module 'dlpy.data' has no attribute {name!r}")

@@ -400,6 +400,11 @@ class RandomSampler(Sampler):
         """torch's name of ``rng``."""
         return self.rng
 
+    @generator.setter
+    def generator(self, value) -> None:
+        # torch's attribute is plain: libraries replace the sampler's generator between epochs
+        self.rng = value
+
     @property
     def num_samples(self) -> int:
         return len(self.data_source) if self._num_samples is None else int(self._num_samples)

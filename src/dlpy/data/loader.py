@@ -30,7 +30,7 @@ from dlpy.data.dataset import (
     SequentialSampler,
     TensorDataset,
 )
-from dlpy.data.workers import WorkerIterator, get_context
+from dlpy.data.workers import WorkerIterator, _BaseDataLoaderIter, get_context
 from dlpy.random import get_rng
 from dlpy.tensor import Tensor, default_complex_dtype, default_dtype
 
@@ -327,7 +327,7 @@ def _index_batches(dataset, sampler, batch_sampler, batch_size: int | None,
         yield order[start:start + batch_size]
 
 
-class _LoaderIterator:
+class _LoaderIterator(_BaseDataLoaderIter):
     """An epoch's batches loaded in this process; ``len()`` is the loader's, as torch's."""
 
     def __init__(self, batches: Iterator, loader):
@@ -376,7 +376,8 @@ class DataLoader:
     worker id (the same under every start method), the base seed derived from ``rng``'s state
     without drawing from it. Workers pay
     off when ``__getitem__`` does real work (decoding, augmentation, text analysis); see
-    benchmarks/dataloader_workers.py. ``pin_memory`` is accepted and does nothing (CPU only).
+    benchmarks/dataloader_workers.py. ``pin_memory`` and ``pin_memory_device`` are accepted
+    and do nothing (CPU only).
     """
 
     def __init__(self, dataset, batch_size: int | None = 1, shuffle: bool = False,
@@ -387,7 +388,7 @@ class DataLoader:
                  prefetch_factor: int | None = None, persistent_workers: bool = False,
                  worker_init_fn: Callable[[int], Any] | None = None, timeout: float = 0,
                  multiprocessing_context=None, in_order: bool = True,
-                 pin_memory: bool = False):
+                 pin_memory: bool = False, pin_memory_device: str = ""):
         if generator is not None:
             if rng is not None:
                 raise ValueError("DataLoader: give rng or generator (the same thing), not both")
@@ -459,6 +460,7 @@ class DataLoader:
             else None
         self.worker_init_fn, self.timeout, self.in_order = worker_init_fn, timeout, in_order
         self.pin_memory = pin_memory  # nothing to pin: dlpy's arrays live in CPU memory
+        self.pin_memory_device = pin_memory_device  # (torch's pinning target; kept, unused)
         self._workers: WorkerIterator | None = None  # the persistent workers, once started
         self._seed_state: tuple[bytes, int] = (b"", 0)  # see _base_seed
         self._initialized = True

@@ -256,7 +256,12 @@ def _worker_loop(payload: tuple | bytes, sys_path: list[str], index_queue, resul
         result_queue.close()
 
 
-class WorkerIterator:
+class _BaseDataLoaderIter:
+    """torch.utils.data.dataloader._BaseDataLoaderIter: the base of a DataLoader pass's
+    iterators (``isinstance(it, _BaseDataLoaderIter)`` tells a loader's iterator from others)."""
+
+
+class WorkerIterator(_BaseDataLoaderIter):
     """The batches of one DataLoader pass from worker processes; with persistent workers the
     same processes serve every epoch (``reset``)."""
 

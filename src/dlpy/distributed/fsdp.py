@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import mmap
+import sys
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -1245,3 +1246,9 @@ def __getattr__(name: str) -> Any:
 
         return getattr(fsdp2, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# torch.distributed.fsdp.fully_sharded_data_parallel, where torch defines these classes
+# (``from torch.distributed.fsdp.fully_sharded_data_parallel import FullyShardedDataParallel``):
+# this module itself, registered under that name while the file stays a module
+sys.modules[f"{__name__}.fully_sharded_data_parallel"] = sys.modules[__name__]

@@ -34,6 +34,21 @@ def _bound(value) -> str:
     return np.array2string(array, precision=4, threshold=8, separator=", ")
 
 
+# the checks of dlpy's constraint classes, which take numpy arrays (Constraint.__init_subclass__)
+_ARRAY_CHECKS: set = set()
+
+
+def check_array(constraint: Constraint, array: np.ndarray) -> np.ndarray:
+    """``constraint.check`` of the numpy ``array``, as a bool array. dlpy's checks take the
+    array as it is; one written for torch's tensors (a constraint class defined outside dlpy,
+    or a check a library set on a class after its creation: pyro patches
+    ``_CorrCholesky.check``) gets a Tensor of it, as torch's validation gives it."""
+    if type(constraint).check in _ARRAY_CHECKS:
+        return np.asarray(constraint.check(array))
+    result = constraint.check(Tensor(array))
+    return np.asarray(result.data if isinstance(result, Tensor) else result)
+
+
 class Constraint:
     """A region of values: ``check(value)`` -> booleans of the shape without the ``event_dim``
     rightmost axes."""
@@ -42,11 +57,13 @@ class Constraint:
     event_dim = 0
 
     def __init_subclass__(cls, **kwargs):
-        # each check works on arrays (the distributions' validation passes .data); a Tensor
-        # given by a user gets a bool Tensor back, as PyTorch's
+        # each check of dlpy's works on arrays (the distributions' validation passes .data); a
+        # Tensor given by a user gets a bool Tensor back, as PyTorch's. A subclass defined
+        # outside dlpy (a library's, written for torch) keeps its check as written: it gets
+        # Tensors (check_array wraps an array for it)
         super().__init_subclass__(**kwargs)
         check = cls.__dict__.get("check")
-        if check is not None:
+        if check is not None and cls.__module__.startswith("dlpy."):
             def tensor_check(self, value, _check=check):
                 if isinstance(value, Tensor):
                     return Tensor(np.asarray(_check(self, value.data), dtype=bool))
@@ -55,6 +72,7 @@ class Constraint:
                     return bool(result)  # a Python number's check: a Python bool, as torch's
                 return result
             tensor_check.__doc__ = check.__doc__
+            _ARRAY_CHECKS.add(tensor_check)
             cls.check = tensor_check
 
     def check(self, value) -> np.ndarray:
@@ -138,7 +156,7 @@ class _IndependentConstraint(Constraint):
         return self.base.event_dim + self.reinterpreted_batch_ndims
 
     def check(self, value) -> np.ndarray:
-        result = self.base.check(value)
+        result = check_array(self.base, value)
         n = self.reinterpreted_batch_ndims
         if result.ndim < n:
             raise ValueError(f"expected a value with at least {self.event_dim} axes, got "
@@ -412,7 +430,7 @@ class _Cat(Constraint):
         value = _array(value)
         axis = _axis("cat", self.dim, value.ndim)
         bounds = np.cumsum([0] + self.lengths)
-        return np.concatenate([c.check(np.take(value, range(a, b), axis=axis))
+        return np.concatenate([check_array(c, np.take(value, range(a, b), axis=axis))
                                for c, a, b in zip(self.cseq, bounds, bounds[1:])], self.dim)
 
 
@@ -435,7 +453,7 @@ class _Stack(Constraint):
     def check(self, value) -> np.ndarray:
         value = _array(value)
         axis = _axis("stack", self.dim, value.ndim)
-        return np.stack([c.check(np.take(value, i, axis=axis))
+        return np.stack([check_array(c, np.take(value, i, axis=axis))
                          for i, c in zip(range(value.shape[axis]), self.cseq)], self.dim)
 
 
@@ -453,7 +471,8 @@ class MixtureSameFamilyConstraint(Constraint):
 
     def check(self, value) -> np.ndarray:
         value = _array(value)
-        return self.base_constraint.check(np.expand_dims(value, -1 - self.event_dim)).all(-1)
+        return check_array(self.base_constraint,
+                           np.expand_dims(value, -1 - self.event_dim)).all(-1)
 
     def __repr__(self) -> str:
         return f"MixtureSameFamilyConstraint({self.base_constraint!r})"

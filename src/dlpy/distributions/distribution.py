@@ -161,7 +161,7 @@ class Distribution:
                 continue
             value = getattr(self, name)
             data = value.data if isinstance(value, Tensor) else np.asarray(value)
-            valid = np.asarray(constraint.check(data))
+            valid = constraints.check_array(constraint, data)
             if not np.all(valid):
                 raise ValueError(
                     f"{type(self).__name__}: expected parameter {name} (shape "
@@ -343,7 +343,7 @@ class Distribution:
                           "validation. Please initialize the distribution with "
                           "`validate_args=False` to turn off validation.", stacklevel=3)
             return
-        valid = support.check(value.data)
+        valid = constraints.check_array(support, value.data)
         if not np.all(valid):
             raise ValueError(f"{name}: expected value (shape {_shape_text(shape)}) within the "
                              f"support {support!r} of {self!r}, but found invalid values"
@@ -375,10 +375,14 @@ def _first_invalid(values: np.ndarray, valid: np.ndarray, event_dim: int = 0) ->
 
 
 def _sample_shape(name: str, sample_shape) -> tuple[int, ...]:
-    """A shape given as a tuple or list of ints (or one int) -> tuple."""
+    """A shape given as a tuple or list of ints (or one int) -> tuple. A 0-d integer Tensor
+    stands for its int, as in torch.Size (pyro's ``sample((mask.sum(),))``)."""
     shape = sample_shape
     if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
         shape = (shape,)
+    if isinstance(shape, (tuple, list)) and any(isinstance(n, Tensor) for n in shape):
+        shape = [int(n.item()) if isinstance(n, Tensor) and n.ndim == 0 and n.dtype.kind in "iu"
+                 else n for n in shape]
     if not isinstance(shape, (tuple, list)) or not all(
             isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0
             for n in shape):

@@ -35,16 +35,25 @@ def _constant(like: Tensor, value: float) -> Tensor:
 
 
 class LogNormal(TransformedDistribution):
-    """exp(X) for X ~ Normal(loc, scale)."""
+    """exp(X) for X ~ Normal(loc, scale). ``loc`` and ``scale`` are the base Normal's, as
+    torch's properties (a subclass that builds the base itself, as pyro's, has them too)."""
 
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
     support = constraints.positive
     has_rsample = True
 
     def __init__(self, loc, scale, validate_args: bool | None = None):
-        self.loc, self.scale = broadcast_all("LogNormal", ("loc", "scale"), loc, scale)
-        super().__init__(Normal(self.loc, self.scale, validate_args=False), ExpTransform(),
+        loc, scale = broadcast_all("LogNormal", ("loc", "scale"), loc, scale)
+        super().__init__(Normal(loc, scale, validate_args=False), ExpTransform(),
                          validate_args=validate_args)
+
+    @property
+    def loc(self) -> Tensor:
+        return self.base_dist.loc
+
+    @property
+    def scale(self) -> Tensor:
+        return self.base_dist.scale
 
     @property
     def mean(self) -> Tensor:
@@ -65,7 +74,7 @@ class LogNormal(TransformedDistribution):
 
 class _Half(TransformedDistribution):
     """|X| for X of a symmetric location-0 family ``_base(0, scale)``: density twice the
-    base's on x >= 0."""
+    base's on x >= 0. ``scale`` is the base's, as torch's property."""
 
     arg_constraints = {"scale": constraints.positive}
     support = constraints.nonnegative
@@ -73,9 +82,13 @@ class _Half(TransformedDistribution):
     _base = Normal
 
     def __init__(self, scale, validate_args: bool | None = None):
-        (self.scale,) = broadcast_all(type(self).__name__, ("scale",), scale)
-        super().__init__(self._base(0.0, self.scale, validate_args=False), AbsTransform(),
+        (scale,) = broadcast_all(type(self).__name__, ("scale",), scale)
+        super().__init__(self._base(0.0, scale, validate_args=False), AbsTransform(),
                          validate_args=validate_args)
+
+    @property
+    def scale(self) -> Tensor:
+        return self.base_dist.scale
 
     @property
     def mode(self) -> Tensor:

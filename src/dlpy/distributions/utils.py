@@ -59,3 +59,11 @@ def probs_to_logits(probs: Tensor, is_binary: bool = False) -> Tensor:
 
 # (torch's private helper, for code that imports it)
 _ = _sum_rightmost
+
+
+def _standard_normal(shape, dtype, device) -> Tensor:
+    """torch's private helper (gpytorch imports it): a tensor of ``shape`` and ``dtype`` drawn
+    from the standard normal with the global generator (``device`` is the CPU)."""
+    from dlpy.creation import randn
+
+    return randn(tuple(shape), dtype=dtype, device=device)

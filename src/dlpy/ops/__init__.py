@@ -109,6 +109,14 @@ def check_dim(name: str, dim, ndim: int, scalar_ok: bool = False,
     return int(dim) % size
 
 
+def index_values(index) -> np.ndarray:
+    """The values of a Tensor an op reads as an argument (an index, a mask): its array, or, for
+    a subclass with its own ``numpy()`` (a ``__torch_dispatch__`` wrapper such as PyG's
+    ``Index`` / ``EdgeIndex``, whose own array is placeholder zeros), what that returns; torch
+    hands such an argument to the subclass's handler, which unwraps it to those values."""
+    return index.data if type(index).numpy is Tensor.numpy else np.asarray(index.numpy())
+
+
 def __getattr__(name: str):
     """``dlpy.ops.<namespace>``: the custom ops defined there (dlpy.library), as torch.ops;
     ``dlpy.ops.aten``: PyTorch's built-in ops by their ATen names (dlpy.aten)."""
@@ -122,4 +130,4 @@ def __getattr__(name: str):
 
 
 # after broadcasts_to: importing the engine imports the op families, which use it
-from dlpy.tensor import Op  # noqa: E402
+from dlpy.tensor import Op, Tensor  # noqa: E402

@@ -17,7 +17,7 @@ from dlpy.amp.dtypes import _torch_name as torch_dtype_name
 from dlpy.amp.dtypes import check_float8, is_low_precision
 from dlpy.amp.state import PROMOTE, autocast_policy
 from dlpy.node_names import named, rename
-from dlpy.ops import ArgDtypeError, ArgError, NoKernelError, check_dim
+from dlpy.ops import ArgDtypeError, ArgError, NoKernelError, check_dim, index_values
 from dlpy.ops.complex import refuse
 from dlpy.ops.rearrange import expand
 from dlpy.ops.shape import GetItem, reshape
@@ -58,7 +58,7 @@ def _shape_of(x) -> tuple[int, ...]:
 
 def _index_array(name: str, index, what: str = "index") -> np.ndarray:
     """A numpy array of integers from an array, a list, a number or a Tensor (no gradient)."""
-    array = np.asarray(index.data if isinstance(index, Tensor) else index)
+    array = np.asarray(index_values(index) if isinstance(index, Tensor) else index)
     if array.dtype.kind not in "iu":
         error = IndexKernelError if name == "repeat_interleave" else IndexDtypeError
         raise error(f"{name}: {what} must hold integers, got dtype {array.dtype}")

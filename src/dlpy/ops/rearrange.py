@@ -441,6 +441,9 @@ def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
             raise ArgDtypeError(f"narrow: start must be an 0-dim integral Tensor, got "
                                 f"{start!r}")  # (torch's RuntimeError)
         start = int(start.data)
+    if isinstance(length, Tensor) and length.dtype.kind in "iu" and length.numel() == 1:
+        length = int(length.data.reshape(()))  # an int argument takes a one-value integral
+        # Tensor, as torch's (its __index__): gpytorch's ``narrow(-1, 0, num_tasks)``
     for what, value in (("start", start), ("length", length)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise TypeError(f"narrow: {what} must be an int, got {value!r}")

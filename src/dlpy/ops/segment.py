@@ -15,6 +15,7 @@ from dlpy.tensor import Op, Tensor
 
 _REDUCE = {"sum": (np.add, 0.0), "mean": (np.add, 0.0), "max": (np.maximum, -np.inf),
            "min": (np.minimum, np.inf), "prod": (np.multiply, 1.0)}
+_NAMES = {"amax": "max", "amin": "min"}  # torch's other names of max and min
 
 
 class SegmentReduce(Op):
@@ -76,11 +77,13 @@ class SegmentReduce(Op):
 
 def segment_reduce(data, reduce: str, *, lengths=None, indices=None, offsets=None,
                    axis: int = 0, unsafe: bool = False, initial=None) -> Tensor:
-    """torch.segment_reduce: ``reduce`` ('sum', 'mean', 'max', 'min', 'prod') over the
-    consecutive segments of ``axis`` whose sizes are ``lengths`` (or ``offsets``, one more, the
-    starts and the end). lengths has shape data.shape[:axis] + (S,); the result
-    data.shape[:axis] + (S,) + data.shape[axis + 1:]. ``initial`` starts every segment."""
+    """torch.segment_reduce: ``reduce`` ('sum', 'mean', 'max' or 'amax', 'min' or 'amin',
+    'prod') over the consecutive segments of ``axis`` whose sizes are ``lengths`` (or
+    ``offsets``, one more, the starts and the end). lengths has shape data.shape[:axis] + (S,);
+    the result data.shape[:axis] + (S,) + data.shape[axis + 1:]. ``initial`` starts every
+    segment."""
     data = data if isinstance(data, Tensor) else Tensor(np.asarray(data))
+    reduce = _NAMES.get(reduce, reduce)
     if reduce not in _REDUCE:
         raise ValueError(f"segment_reduce: reduce must be one of {sorted(_REDUCE)}, got "
                          f"{reduce!r}")
@@ -110,3 +113,7 @@ def segment_reduce(data, reduce: str, *, lengths=None, indices=None, offsets=Non
                          f"to data.shape[axis] = {data.shape[axis]}, got {lengths.tolist()}")
     batched = lengths.reshape(math.prod(data.shape[:axis]), -1).astype(np.int64)
     return SegmentReduce(reduce, batched, axis, initial)(data)
+
+
+# torch._segment_reduce: the same function under its private name (PyG calls it)
+_segment_reduce = segment_reduce

@@ -11,7 +11,7 @@ import numpy as np
 from dlpy.amp.state import PROMOTE, autocast_policy
 from dlpy.layouts import suggested_format
 from dlpy.node_names import named
-from dlpy.ops import ArgError, DimError, RepeatedDimError, int_of
+from dlpy.ops import ArgError, DimError, RepeatedDimError, index_values, int_of
 from dlpy.slice_grad import SliceGrad
 from dlpy.tensor import Op, ShapeError, Tensor
 
@@ -372,7 +372,7 @@ def _warn_list_as_tuple() -> None:
 
 def _plain_item(item):
     if isinstance(item, Tensor):
-        array = item.data
+        array = index_values(item)
         if array.dtype not in _INDEX_DTYPES:
             raise IndexError("tensors used as indices must be long, int, byte or bool tensors, "
                              f"got {array.dtype}")

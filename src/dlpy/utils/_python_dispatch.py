@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 import weakref
 from collections.abc import Callable, Iterator
 
@@ -50,6 +51,8 @@ import numpy as np
 from dlpy import aten as _aten_module
 from dlpy.aten import OpOverload, aten
 from dlpy.tensor import Tensor, is_grad_enabled, no_grad, set_grad_enabled
+
+_tensor_module = sys.modules["dlpy.tensor"]  # (``dlpy.tensor`` the attribute is the factory)
 
 __all__ = ["TorchDispatchMode", "BaseTorchDispatchMode", "is_in_torch_dispatch_mode",
            "_get_current_dispatch_mode", "_get_current_dispatch_mode_stack",
@@ -74,8 +77,9 @@ class NoDispatchMappingError(NotImplementedError, TypeError):
 _mode_stack: list = []  # entered modes, innermost last
 _inside = [0]  # how many handlers are running (is_in_torch_dispatch_mode within one)
 _pending: list = []  # (func, args, kwargs, kernel): the op calls now being dispatched
-_dispatch_types: weakref.WeakSet = weakref.WeakSet()  # the __torch_dispatch__ subclasses
-# alive (when the last is collected, the plain call sites come back)
+# the __torch_dispatch__ subclasses alive (tensor.py's: the plain Op.__call__ routes their
+# instances here, _subclass_op_call)
+_dispatch_types: weakref.WeakSet = _tensor_module._dispatch_kinds
 _live_types = [0]  # how many of them (the WeakSet may still hold one being collected)
 _swap = None  # the swap_call_sites block, while installed
 _functions_wrapped: list = []  # [True] once the functions have their dispatching wrappers
@@ -581,37 +585,24 @@ _MAX = 9223372036854775807  # torch's end of an open slice
 
 def _getitem(op, inputs):
     """Indexing as torch applies it, item by item: ``select.int`` for an integer, ``slice.Tensor``
-    for a slice, ``unsqueeze`` for None, ``index.Tensor`` for one integer array; the last item
-    is the op's call, the ones before are dispatched on their own."""
+    for a slice, ``unsqueeze`` for None; integer or boolean arrays are gathered into one
+    ``index.Tensor`` call at the end (None for the dims before them that they leave alone, as
+    torch's list); the last call is the op's, the ones before are dispatched on their own."""
     if getattr(op, "node_name", None) is not None:
         return None
     index = op.index
     items = list(index) if isinstance(index, tuple) else [index]
     x = inputs[0]
     if any(isinstance(i, np.ndarray) for i in items):
-        if len(items) != 1 or items[0].dtype.kind not in "iu":
-            return None
-        return aten.index.Tensor, [x, [Tensor(items[0])]], {}
+        return _advanced_getitem(x, items)
     if any(i is Ellipsis for i in items):
         k = items.index(Ellipsis)
         fill = len(x.shape) - sum(i is not None for i in items if i is not Ellipsis)
         items = items[:k] + [slice(None)] * fill + items[k + 1:]
     steps, dim = [], 0
     for item in items:
-        if item is None:
-            steps.append((aten.unsqueeze.default, [dim]))
-            dim += 1
-        elif isinstance(item, (int, np.integer)) and not isinstance(item, bool):
-            steps.append((aten.select.int, [dim, int(item)]))
-        elif isinstance(item, slice):
-            if item != slice(None):
-                start = 0 if item.start is None else int(item.start)
-                stop = _MAX if item.stop is None else int(item.stop)
-                step = 1 if item.step is None else int(item.step)
-                steps.append((aten.slice.Tensor, [dim, start, stop] + ([step] if step != 1
-                                                                       else [])))
-            dim += 1
-        else:
+        dim = _basic_item(item, dim, steps)
+        if dim is None:
             return None
     if not steps:
         return aten.alias.default, [x], {}
@@ -619,6 +610,54 @@ def _getitem(op, inputs):
         x = _step(func, x, *rest)
     func, rest = steps[-1]
     return func, [x] + rest, {}
+
+
+def _basic_item(item, dim: int, steps: list) -> int | None:
+    """One None, integer or slice of an index, at ``dim``: its aten step appended to ``steps``
+    (none for a full slice); the dim of the next item, or None for an item of another kind."""
+    if item is None:
+        steps.append((aten.unsqueeze.default, [dim]))
+        return dim + 1
+    if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
+        steps.append((aten.select.int, [dim, int(item)]))
+        return dim
+    if not isinstance(item, slice):
+        return None
+    if item != slice(None):
+        start = 0 if item.start is None else int(item.start)
+        stop = _MAX if item.stop is None else int(item.stop)
+        step = 1 if item.step is None else int(item.step)
+        steps.append((aten.slice.Tensor, [dim, start, stop] + ([step] if step != 1 else [])))
+    return dim + 1
+
+
+def _advanced_getitem(x, items: list):
+    """``x[items]`` with integer or boolean arrays among the items, as torch's indexing applies
+    it: the integers, slices and Nones first (dispatched on their own), then one
+    ``index.Tensor`` with a list holding each array at its dim and None at the dims before it
+    that take no array. None (no mapping) for what that does not cover: a 0-d array, or a
+    boolean array of several dims followed by anything but full slices."""
+    consumed = [(i.ndim if isinstance(i, np.ndarray) and i.dtype == np.bool_ else
+                 0 if i is None or i is Ellipsis else 1) for i in items]
+    if any(i is Ellipsis for i in items):
+        k = items.index(Ellipsis)
+        items = items[:k] + [slice(None)] * (len(x.shape) - sum(consumed)) + items[k + 1:]
+    steps, listed, dim = [], [], 0
+    for n, item in enumerate(items):
+        if isinstance(item, np.ndarray):
+            if item.ndim == 0 or item.dtype.kind not in "iub" or (
+                    item.dtype == np.bool_ and item.ndim > 1
+                    and any(i != slice(None) for i in items[n + 1:])):
+                return None
+            listed += [None] * (dim - len(listed)) + [Tensor(item)]
+            dim += 1
+        else:
+            dim = _basic_item(item, dim, steps)
+            if dim is None:
+                return None
+    for func, rest in steps:
+        x = _step(func, x, *rest)
+    return aten.index.Tensor, [x, listed], {}
 
 
 def _cat(name: str) -> Callable:
@@ -720,6 +759,7 @@ _OP_CALLS: dict[str, Callable] = {
     "Softmax": _softmax("_softmax"), "LogSoftmax": _softmax("_log_softmax"),
     "Reshape": _reshape, "Transpose": _transpose, "GetItem": _getitem,
     "Concat": _cat("cat"), "Stack": _cat("stack"),
+    "Flip": lambda op, inputs: (aten.flip.default, [inputs[0], list(op.dims)], {}),
     "Identity": lambda op, inputs: (aten.clone.default, [inputs[0]], {}),
     "Relayout": _relayout, "Cast": _cast, "Expand": _expand, "Where": _where,
     "Clamp": _clamp, "MSELoss": _mse, "Attention": _attention,
@@ -1419,19 +1459,47 @@ def _composite_function(plain: Callable, rule: Callable) -> Callable:
 
 
 # ---------------------------------------------------------------------------- installing
-def _install() -> None:
-    """Swap in the dispatching ``Op.__call__`` (once, until idle again) and, the first time,
-    the dispatching functions."""
+def _install(modes: bool = True) -> None:
+    """The dispatching functions, the first time, and torch.ops.aten's dispatcher; with
+    ``modes`` (a mode entered) the dispatching ``Op.__call__`` swapped in too, until no mode is
+    left. A dispatch subclass alone swaps nothing: the plain ``Op.__call__`` hands an op given
+    one of its instances to ``_subclass_op_call`` (an input of a type it does not take as
+    plain), so the engine's hot path costs the same whatever classes a library defined."""
     global _swap
-    if _swap is not None:
+    _aten_module._dispatcher = redispatch
+    if not _functions_wrapped:
+        _wrap_functions()
+    if not modes or _swap is not None:
         return
     from dlpy.autograd_function import swap_call_sites
 
     _swap = swap_call_sites(3, op_call=_dispatching_call)
     _swap.__enter__()
-    _aten_module._dispatcher = redispatch
-    if not _functions_wrapped:
-        _wrap_functions()
+
+
+def _quiet_plain_call(op, *inputs):
+    """The plain ``Op.__call__`` computing an op's own value for a dispatch subclass's handler
+    (quietly: its instances among the inputs are not handed over again)."""
+    from dlpy.autograd_function import PLAIN_CALL_SITES
+
+    _quiet[0] += 1
+    try:
+        return PLAIN_CALL_SITES["op_call"](op, *inputs)
+    finally:
+        _quiet[0] -= 1
+
+
+def _subclass_op_call(op, inputs: tuple):
+    """The plain ``Op.__call__``'s answer for an op given an input it does not take as plain:
+    dispatched where one is an instance of a ``__torch_dispatch__`` subclass (no mode entered:
+    with one, the dispatching ``Op.__call__`` stands above and has done it), else
+    NotImplemented and the plain call goes on."""
+    if _quiet[0] or _mode_stack or not _subclass_types(inputs, {}):
+        return NotImplemented
+    return _subclass_call(op, *inputs)
+
+
+_subclass_call = _dispatching_call(_quiet_plain_call)
 
 
 def _wrap_functions() -> None:
@@ -1466,14 +1534,17 @@ def _wrap_functions() -> None:
 
 
 def _uninstall_if_idle() -> None:
-    """Put the plain ``Op.__call__`` back once no mode is entered and no dispatch subclass is
-    defined (the engine's hot path is then as before)."""
+    """Put the plain ``Op.__call__`` back once no mode is entered (the engine's hot path is
+    then as before), and torch.ops.aten's plain calls once no dispatch subclass is defined
+    either."""
     global _swap
-    if _mode_stack or _live_types[0] or _swap is None or _inside[0]:
+    if _mode_stack or _inside[0]:
         return
-    _aten_module._dispatcher = None
-    swap, _swap = _swap, None
-    swap.__exit__(None, None, None)
+    if not _live_types[0]:
+        _aten_module._dispatcher = None
+    if _swap is not None:
+        swap, _swap = _swap, None
+        swap.__exit__(None, None, None)
 
 
 def subclass_defined(cls: type) -> None:
@@ -1484,7 +1555,9 @@ def subclass_defined(cls: type) -> None:
     _dispatch_types.add(cls)
     _live_types[0] += 1
     weakref.finalize(cls, _class_collected).atexit = False
-    _install()
+    _tensor_module._subclass_dispatch[0] = _subclass_op_call
+    _tensor_module._plain_kinds.discard(cls)
+    _install(modes=False)
 
 
 def _class_collected() -> None:

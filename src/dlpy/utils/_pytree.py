@@ -26,6 +26,8 @@ import types
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
+from dlpy.size import Size as _Size
+
 __all__ = [
     "GetAttrKey", "LeafSpec", "MappingKey", "PyTree", "SequenceKey", "TreeSpec", "is_namedtuple",
     "is_namedtuple_class", "is_namedtuple_instance", "key_get", "keystr", "map_only",
@@ -237,6 +239,25 @@ def _tuple_flatten(t):
     return list(t), None
 
 
+# torch's private names of the builtin nodes' functions (libraries registering their own
+# dict-like nodes pass ``flatten_with_keys_fn=_dict_flatten_with_keys``: transformers' outputs)
+_list_flatten = _tuple_flatten
+_dict_flatten_with_keys = _dict_keys
+_list_flatten_with_keys = _tuple_flatten_with_keys = _sequence_keys(_tuple_flatten)
+
+
+def _dict_unflatten(values: Iterable, keys: list) -> dict:
+    return dict(zip(keys, values))
+
+
+def _list_unflatten(values: Iterable, context: Any) -> list:
+    return list(values)
+
+
+def _tuple_unflatten(values: Iterable, context: Any) -> tuple:
+    return tuple(values)
+
+
 def _deque_flatten(d):
     return list(d), d.maxlen
 
@@ -307,6 +328,11 @@ register_pytree_node(collections.deque, _deque_flatten,
                      lambda values, maxlen: collections.deque(values, maxlen=maxlen),
                      serialized_type_name="collections.deque",
                      flatten_with_keys_fn=_sequence_keys(_deque_flatten))
+# torch.Size is a node too (torch registers it as it starts): its ints are leaves, and it
+# comes back a plain tuple, as torch's (a Size holds only ints, a mapped tree may not)
+register_pytree_node(_Size, _tuple_flatten, lambda values, _: tuple(values),
+                     serialized_type_name="torch.Size",
+                     flatten_with_keys_fn=_sequence_keys(_tuple_flatten))
 
 _DICT_TYPES = frozenset({dict, collections.OrderedDict, collections.defaultdict})
 _BUILTIN_TYPES = frozenset({tuple, list, collections.namedtuple, collections.deque}) | _DICT_TYPES
@@ -326,6 +352,7 @@ def tree_is_leaf(tree: PyTree, is_leaf: Callable[[PyTree], bool] | None = None) 
 
 
 _is_leaf = tree_is_leaf
+_get_node_type = _node_type  # torch's private name (Lightning's pytree helpers call it)
 
 
 # ----------------------------------------------------------------- TreeSpec

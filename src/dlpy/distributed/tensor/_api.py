@@ -23,7 +23,13 @@ import numpy as np
 
 from dlpy.distributed import torch_api
 from dlpy.distributed.device_mesh import DeviceMesh, init_device_mesh
-from dlpy.distributed.tensor.placement_types import Partial, Placement, Replicate, Shard
+from dlpy.distributed.tensor.placement_types import (
+    Partial,
+    Placement,
+    Replicate,
+    Shard,
+    _StridedShard,
+)
 from dlpy.nn.module import Module, Parameter
 from dlpy.size import Size
 from dlpy.tensor import Op, Tensor, _comparable, as_array, register_piece_type
@@ -81,6 +87,9 @@ def _normalized(name: str, mesh: DeviceMesh, placements: Any, ndim: int
         if not isinstance(placement, Placement):
             raise TypeError(f"{name}: expected Shard, Replicate or Partial placements, got "
                             f"{placement!r}")
+        if isinstance(placement, _StridedShard):
+            raise NotImplementedError(f"{name}: dlpy's DTensor lays out Shard, Replicate and "
+                                      f"Partial only, not {placement!r}")
         if placement.is_shard():
             if not -ndim <= placement.dim < ndim:
                 raise IndexError(f"{name}: Shard(dim={placement.dim}): Dimension out of range "

@@ -40,6 +40,17 @@ class Shard(Placement):
     def __repr__(self) -> str:
         return f"Shard(dim={self.dim})"
 
+    @staticmethod
+    def local_shard_size_and_offset(curr_local_size: int, num_chunks: int, rank: int
+                                    ) -> tuple[int, int]:
+        """(size, offset) of piece ``rank`` of ``num_chunks`` torch.chunk pieces of
+        ``curr_local_size`` rows; an empty piece's offset is ``curr_local_size``."""
+        step = -(-curr_local_size // num_chunks)
+        start = min(step * rank, curr_local_size)
+        return min(curr_local_size, start + step) - start, start
+
+    _local_shard_size_and_offset = local_shard_size_and_offset
+
 
 class Replicate(Placement):
     """Every rank of the mesh dimension holds the whole tensor."""
@@ -79,3 +90,26 @@ class Partial(Placement):
 
     def __repr__(self) -> str:
         return f"Partial({self.reduce_op})"
+
+
+class _StridedShard(Shard):
+    """torch's Shard(dim) applied after ``split_factor`` pieces were cut along the same dim by
+    another mesh dimension (FSDP over tensor parallelism). dlpy's DTensor lays out only plain
+    Shard, Replicate and Partial: it refuses this placement (the class exists so that code
+    checking for it runs)."""
+
+    __slots__ = ("split_factor",)
+
+    def __init__(self, dim: int, split_factor: int = 1):
+        super().__init__(dim)
+        self.split_factor = split_factor
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, _StridedShard) and other.dim == self.dim
+                and other.split_factor == self.split_factor)
+
+    def __hash__(self) -> int:
+        return hash(("_StridedShard", self.dim, self.split_factor))
+
+    def __repr__(self) -> str:
+        return f"_StridedShard(dim={self.dim}, sf={self.split_factor})"
