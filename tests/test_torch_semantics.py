@@ -9,6 +9,7 @@ written for torch catches dlpy's)."""
 import json
 import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -128,6 +129,13 @@ def differs(key: str, got) -> str | None:
     return None if same(want, got) else f"{key}\n  torch: {want}\n  dlpy:  {got}"
 
 
+def _kept_warnings():
+    """The cases' warnings kept here (the filters as they are): pytest-xdist would send them to
+    the controlling process, which imports a warning category's module to rebuild it, and a
+    library's own category (gpytorch's) imports torch there, where only dlpy is installed."""
+    return warnings.catch_warnings(record=True)
+
+
 # the cases run in chunks (one pytest item per case cost more than the cases themselves); a
 # failure lists every case of its chunk that differs
 CHUNK = 100
@@ -139,7 +147,7 @@ SNIPPET_CHUNKS = [SNIPPET_NAMES[i:i + CHUNK] for i in range(0, len(SNIPPETS), CH
 @pytest.mark.parametrize("chunk", range(len(EXPRESSION_CHUNKS)))
 def test_as_torch(chunk):
     wrong = []
-    with compat.as_torch():
+    with compat.as_torch(), _kept_warnings():
         import torch
         import torch.nn.functional as F
 
@@ -158,7 +166,7 @@ def test_as_torch(chunk):
 @pytest.mark.parametrize("chunk", range(len(SNIPPET_CHUNKS)))
 def test_snippet_as_torch(chunk):
     wrong = []
-    with compat.as_torch():
+    with compat.as_torch(), _kept_warnings():
         import torch
         import torch.nn.functional as F
 

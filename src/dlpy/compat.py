@@ -70,9 +70,11 @@ import hashlib
 import importlib
 import importlib.abc
 import importlib.machinery
+import importlib.metadata
 import importlib.util
 import marshal
 import os
+import pathlib
 import re
 import runpy
 import sys
@@ -197,6 +199,31 @@ class _TorchFinder(importlib.abc.MetaPathFinder):
         if not _is_torch_name(fullname):
             return None
         return importlib.util.spec_from_loader(fullname, self.loader)
+
+    def find_distributions(self, context=None):
+        """``importlib.metadata``'s distributions this finder adds: "torch" (dlpy under the
+        aliases), so ``importlib.metadata.version("torch")``, which libraries read at import
+        (accelerate, transformers), gives torch's version as dlpy reports it, whether or not a
+        real torch is installed (its metadata comes after this one)."""
+        name = getattr(context, "name", None)
+        if name is not None and name.lower().replace("_", "-") != "torch":
+            return iter(())
+        return iter((_TorchDistribution(),))
+
+
+class _TorchDistribution(importlib.metadata.Distribution):
+    """The "torch" distribution's metadata while dlpy stands for it: its name and version."""
+
+    def read_text(self, filename):
+        if filename == "METADATA":
+            from dlpy import version
+
+            return (f"Metadata-Version: 2.1\nName: torch\nVersion: {version.__version__}\n"
+                    "Summary: dlpy standing for torch (dlpy.compat)\n")
+        return None
+
+    def locate_file(self, path):
+        return pathlib.Path(__file__).parent / path
 
 
 _state: dict = {"finder": None, "set_aside": {}, "depth": 0, "numpy_errors": None}
