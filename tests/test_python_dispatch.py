@@ -216,3 +216,36 @@ def test_public_callables_keep_one_identity_whichever_dispatch_came_first(order)
                          text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split("\n")[-2].startswith("['cat', 'mean', True, "), run.stdout
+
+
+def test_ops_given_an_index_subclass_record_the_gradient_of_the_other_inputs():
+    # torch's autograd sits above __torch_dispatch__: an op given a wrapper subclass that holds
+    # an index (PyG's Index) is recorded, so the gathered features get their gradient
+    class Held(Tensor):
+        @staticmethod
+        def __new__(cls, values):
+            return Tensor._make_wrapper_subclass(cls, values.shape, dtype=values.dtype)
+
+        def __init__(self, values):
+            self.values = values
+
+        def numpy(self):
+            return self.values.numpy()
+
+        __torch_function__ = dlpy._C._disabled_torch_function_impl
+
+        @classmethod
+        def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
+            def unwrap(e):
+                return e.values if isinstance(e, cls) else e
+
+            return func(*tree_map(unwrap, args), **tree_map(unwrap, kwargs or {}))
+
+    index = Held(dlpy.tensor([0, 2, 2, 1]))
+    v = dlpy.tensor(np.arange(6.0).reshape(3, 2), requires_grad=True)
+    picked = v.index_select(0, index)
+    summed = dlpy.zeros(3, 2, dtype=dlpy.float64).index_add(0, index, picked * 2)
+    (picked.sum() + (summed * dlpy.tensor([[1.0], [2.0], [3.0]])).sum()).backward()
+    np.testing.assert_allclose(picked.detach().numpy(), [[0, 1], [4, 5], [4, 5], [2, 3]])
+    # d/dv: each pick once (1) plus twice its row weight where it is added (rows 0, 2, 2, 1)
+    np.testing.assert_allclose(v.grad.numpy(), [[3, 3], [5, 5], [2 + 2 * 3 * 2] * 2])

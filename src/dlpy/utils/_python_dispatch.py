@@ -412,8 +412,10 @@ def _recorded(func, values: tuple, named: dict, compute: Callable, inputs, first
     and values they return replace it in the recorded result (its gradient the op's); the
     result's detach follows where torch's node saves it."""
     grad = is_grad_enabled()
-    if grad and not _subclass_types(inputs, {}) and any(
-            t.requires_grad for t in _tensors(inputs)):
+    # (a dispatch subclass among the inputs with values of its own, an index: recorded too,
+    # the function reading its values, as torch's autograd above the dispatch records it)
+    if grad and any(t.requires_grad for t in _tensors(inputs)) and (
+            not _subclass_types(inputs, {}) or _valued(tuple(_tensors(inputs))) is not None):
         _quiet[0] += 1
         try:
             full = compute()
@@ -825,10 +827,13 @@ def _dispatching_call(inner: Callable) -> Callable:
         kind = type(op).__name__
         whole = _OP_RESULTS.get(kind)
         recording = is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad
-                                              for t in inputs) and not _subclass_types(
-                                                  inputs, {})
+                                              for t in inputs)
+        valued = inputs
+        if recording and _subclass_types(inputs, {}):
+            valued = _valued(inputs)
+            recording = valued is not None
         if recording:
-            out = inner(op, *inputs)
+            out = inner(op, *valued)
             value = _plain(out)
             answer = whole(op, inputs, value) if whole else value
 
@@ -844,7 +849,9 @@ def _dispatching_call(inner: Callable) -> Callable:
                 (result[0] if isinstance(result, tuple) and whole else result)
         result = _as_result(func, result)
         if result is not value and result.data is not out.data:
-            out.data = result.data  # the handler's values, the op's gradient (as torch's)
+            # the handler's values, the op's gradient (as torch's)
+            out.data = np.asarray(result.numpy()) if type(result) in _dispatch_types and \
+                type(result).numpy is not Tensor.numpy else result.data
         if kind in _SAVES_RESULT:
             dispatch(aten.detach.default, (out,), {}, lambda: _plain(out), (Tensor,))
         return out
@@ -1475,6 +1482,22 @@ def _install(modes: bool = True) -> None:
 
     _swap = swap_call_sites(3, op_call=_dispatching_call)
     _swap.__enter__()
+
+
+def _valued(inputs: tuple) -> tuple | None:
+    """The op's inputs with each dispatch subclass instance that requires no gradient and has
+    its own ``numpy()`` (a wrapper keeping its values elsewhere: PyG's Index / EdgeIndex) as
+    a plain Tensor of those values: autograd records the op on them, as torch's autograd
+    above the dispatch records it, so a gradient reaches the other inputs (the features an
+    edge index gathers). None where one has no values to give (its gradient unknown)."""
+    valued = []
+    for t in inputs:
+        if type(t) in _dispatch_types:
+            if t.requires_grad or type(t).numpy is Tensor.numpy:
+                return None
+            t = Tensor(np.asarray(t.numpy()))
+        valued.append(t)
+    return tuple(valued)
 
 
 def _quiet_plain_call(op, *inputs):
