@@ -976,7 +976,7 @@ def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, 
         for owner, attr, kind, original, installed in reversed(swapped):
             current = owner.__dict__.get(attr, _MISSING)
             if kind is not None:
-                getattr(owner, kind)[attr] = original
+                dict.__setitem__(getattr(owner, kind), attr, original)
             if original is _MISSING:
                 owner.__dict__.pop(attr, None)
             else:
@@ -1071,8 +1071,8 @@ def _swap(name: str, module, key: str, value):
                 and not isinstance(original, Tensor):  # torch's TypeError
             raise TypeError(f"{name}: attribute {key!r} is a {type(original).__name__}, not a "
                             "Tensor")
-    if kind is not None:
-        getattr(owner, kind)[attr] = value
+    if kind is not None:  # (the table itself: the instance's copy is set here, as it was)
+        dict.__setitem__(getattr(owner, kind), attr, value)
     owner.__dict__[attr] = value
     return owner, attr, kind, original, value
 

@@ -403,6 +403,37 @@ class _Entries(dict):
         return self
 
 
+_NOTHING = object()
+
+
+def _class_attribute(cls: type, name: str) -> Any:
+    """``cls``'s own attribute ``name`` through its method order (not an instance's), or
+    _NOTHING; remembered per class, in the class (entries are registered on every module made
+    and every functional_call, and a class rarely gains attributes once it has instances)."""
+    cache = cls.__dict__.get("_dlpy_class_attributes")
+    if cache is None:
+        cache = {}
+        type.__setattr__(cls, "_dlpy_class_attributes", cache)
+    found = cache.get(name, None)
+    if found is None:
+        found = next((klass.__dict__[name] for klass in cls.__mro__ if name in klass.__dict__),
+                     _NOTHING)
+        cache[name] = found
+    return found
+
+
+def _answers(module: Module, name: str) -> bool:
+    """``hasattr(module, name)``, without a call of ``Module.__getattr__`` where only it could
+    answer (its tables, looked up here): registering a name asks this of every new entry."""
+    cls, state = type(module), module.__dict__
+    if name in state:
+        return True
+    if cls.__getattr__ is Module.__getattr__ and _class_attribute(cls, name) is _NOTHING:
+        return (name in state.get("_parameters", ()) or name in state.get("_buffers", ())
+                or name in state.get("_modules", ()))
+    return hasattr(module, name)
+
+
 def _set_entry(module: Module, name: str, value: Any) -> None:
     """The instance's own copy of a registered parameter, buffer or submodule (dlpy reads them
     by a plain attribute lookup); none where the class defines a data descriptor of that name
@@ -410,18 +441,12 @@ def _set_entry(module: Module, name: str, value: Any) -> None:
     its setter is not called); none either where the class defines its own ``__getattr__``
     (pyro's PyroModule): that class gets torch's lookup, its ``__getattr__`` sees every read."""
     cls = type(module)
-    if cls.__getattr__ is not Module.__getattr__:
+    attribute = _class_attribute(cls, name)
+    if cls.__getattr__ is not Module.__getattr__ or attribute is not _NOTHING and (
+            hasattr(type(attribute), "__set__") or hasattr(type(attribute), "__delete__")):
         module.__dict__.pop(name, None)
-        return
-    for klass in cls.__mro__:
-        attribute = klass.__dict__.get(name)
-        if attribute is not None:
-            kind = type(attribute)
-            if hasattr(kind, "__set__") or hasattr(kind, "__delete__"):
-                module.__dict__.pop(name, None)
-                return
-            break
-    object.__setattr__(module, name, value)
+    else:
+        module.__dict__[name] = value
 
 
 class Module:
@@ -544,15 +569,18 @@ class Module:
             value = _registered(_global_module_registration_hooks, self, name, None)
         if value is None and (name in self._parameters or name in self._modules):
             # the name stays (in its place), as torch's: `(b): None` in repr
-            (self._parameters if name in self._parameters else self._modules)[name] = None
-            _set_entry(self, name, None)
+            table = self._parameters if name in self._parameters else self._modules
+            table[name] = None
+            if type(table) is not _Entries:
+                _set_entry(self, name, None)
             return
         if name in buffers and not isinstance(value, (Parameter, Module)):
             value = _as_buffer(value)
             if _global_buffer_registration_hooks:
                 value = _registered(_global_buffer_registration_hooks, self, name, value)
             buffers[name] = value  # assigning to a buffer replaces its array (as PyTorch)
-            _set_entry(self, name, value)
+            if type(buffers) is not _Entries:
+                _set_entry(self, name, value)
             return
         # a parameter (module) replaced by another keeps its place in the order, as PyTorch
         kind = self._parameters if isinstance(value, Parameter) else \
@@ -563,18 +591,21 @@ class Module:
                                 if kind is self._parameters
                                 else _global_module_registration_hooks, self, name, value)
         for registry in (self._parameters, self._modules, buffers):
-            if registry is not kind:
-                registry.pop(name, None)
+            if registry is not kind and name in registry:
+                del registry[name]
         if kind is self._parameters and name not in kind:
             # torch's register_parameter: the name must not be the class's (a method, a
             # property whose getter answers), once an attribute of the instance is gone
-            self.__dict__.pop(name, None)
-            if hasattr(self, name):
+            self.__dict__.pop(name, None)  # (and the other tables have no such entry now)
+            cls = type(self)
+            if (_class_attribute(cls, name) is not _NOTHING
+                    or cls.__getattr__ is not Module.__getattr__) and hasattr(self, name):
                 raise KeyError(f"attribute '{name}' already exists")
         if kind is not None:
             self._non_persistent.discard(name)
             kind[name] = value
-            _set_entry(self, name, value)
+            if type(kind) is not _Entries:
+                _set_entry(self, name, value)
             return
         object.__setattr__(self, name, value)
 
@@ -601,7 +632,7 @@ class Module:
             raise KeyError("buffer name can't contain \".\"")
         if not name:
             raise KeyError("buffer name can't be empty string \"\"")
-        if hasattr(self, name) and name not in self._buffers:
+        if name not in self._buffers and _answers(self, name):
             raise KeyError(f"attribute '{name}' already exists")
         if array is not None and not _array_like(array):
             raise TypeError(f"cannot assign '{_type_name(array)}' object to buffer '{name}' "
@@ -614,7 +645,8 @@ class Module:
             self._non_persistent.discard(name)
         else:
             self._non_persistent.add(name)
-        _set_entry(self, name, value)
+        if type(self._buffers) is not _Entries:
+            _set_entry(self, name, value)
 
     def forward(self, *input) -> None:  # noqa: A002 - torch's signature
         """The forward of a Module that defines none (torch's ``_forward_unimplemented(self,
@@ -898,7 +930,7 @@ class Module:
             raise KeyError(f"{what} name can't contain \".\"{got}")
         if not name:
             raise KeyError(f"{what} name can't be empty string \"\"")
-        if name not in registry and hasattr(self, name):
+        if name not in registry and _answers(self, name):
             raise KeyError(f"attribute '{name}' already exists")
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
@@ -915,7 +947,8 @@ class Module:
             self._modules.pop(name, None)
             self.__dict__.get("_buffers", {}).pop(name, None)
             self._parameters[name] = None
-            _set_entry(self, name, None)
+            if type(self._parameters) is not _Entries:
+                _set_entry(self, name, None)
             return
         Module.__setattr__(self, name, param)  # (not a subclass's __setattr__, as torch's)
 
@@ -933,7 +966,8 @@ class Module:
             self._parameters.pop(name, None)
             self.__dict__.get("_buffers", {}).pop(name, None)
             self._modules[name] = None
-            _set_entry(self, name, None)
+            if type(self._modules) is not _Entries:
+                _set_entry(self, name, None)
             return
         Module.__setattr__(self, name, module)  # (not a subclass's __setattr__, as torch's)
 
