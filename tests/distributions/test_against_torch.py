@@ -63,7 +63,8 @@ def evaluate(d, method: str, record: dict, grads: set[str], properties) -> tuple
     value = None
     if method in VALUE_METHODS:
         raw = record["icdf_value"] if method == "icdf" else record["value"]
-        value = Tensor(raw, requires_grad="value" in grads) if raw.dtype.kind == "f" else raw
+        value = Tensor(raw, requires_grad="value" in grads) if raw.dtype.kind == "f" \
+            else Tensor(raw)
         out = getattr(d, method)(value)
     elif method in properties:
         out = getattr(d, method)

@@ -56,7 +56,7 @@ def test_expand_broadcasts_the_parameters_and_keeps_their_gradients():
     loc = Tensor(np.array([0.0, 1.0, 2.0]), requires_grad=True)
     d = D.Normal(loc, 1.0).expand((2, 3))
     assert d.batch_shape == (2, 3) and d.loc.shape == (2, 3)
-    d.log_prob(np.zeros((2, 3))).sum().backward()
+    d.log_prob(Tensor(np.zeros((2, 3)))).sum().backward()
     np.testing.assert_allclose(loc.grad, [0.0, -2.0, -4.0])  # -(x - loc) summed over 2 rows
 
     for d in (D.Categorical(logits=Tensor(np.zeros(4))),
@@ -77,6 +77,7 @@ def test_independent_normal_is_a_diagonal_multivariate_normal(rng):
     diagonal = D.Independent(D.Normal(Tensor(loc), Tensor(scale)), 1)
     mvn = D.MultivariateNormal(Tensor(loc), scale_tril=Tensor(scale[..., None] * np.eye(3)))
     x = rng.standard_normal((5, 2, 3))
+    x = Tensor(x)
     np.testing.assert_allclose(diagonal.log_prob(x).data, mvn.log_prob(x).data, rtol=1e-12)
     np.testing.assert_allclose(diagonal.entropy().data, mvn.entropy().data, rtol=1e-12)
     q = D.Independent(D.Normal(Tensor(loc[::-1].copy()), Tensor(scale[::-1].copy())), 1)
@@ -164,7 +165,8 @@ def test_cdf_and_icdf_are_inverse(rng):
         np.testing.assert_allclose(d.cdf(d.icdf(u)).data, u, rtol=1e-12)
     g = D.Gamma(f64(2.0), f64(3.0))  # cdf(x) = 1 - (1 + 3x) e^-3x for concentration 2
     x = np.array([0.1, 0.5, 2.0])
-    np.testing.assert_allclose(g.cdf(x).data, 1 - (1 + 3 * x) * np.exp(-3 * x), rtol=1e-13)
+    np.testing.assert_allclose(g.cdf(Tensor(x)).data, 1 - (1 + 3 * x) * np.exp(-3 * x),
+                               rtol=1e-13)
 
 
 def test_moments_modes_and_perplexity():
@@ -250,7 +252,7 @@ def test_log_prob_gradcheck_in_parameters_and_value(rng):
                      value)
     assert gradcheck(lambda s, v: D.Laplace(s, s).cdf(v) + D.Normal(v, s).icdf(0.3), scale, value)
     probs = Tensor(rng.uniform(0.1, 1, (2, 4)), requires_grad=True)
-    assert gradcheck(lambda p: D.Categorical(probs=p).log_prob(np.array([[0, 3], [2, 2]]))
+    assert gradcheck(lambda p: D.Categorical(probs=p).log_prob(Tensor(np.array([[0, 3], [2, 2]])))
                      + D.Categorical(probs=p).entropy(), probs)
 
 

@@ -83,7 +83,7 @@ def test_shapes_sampling_and_expand():
     assert e.batch_shape == (5,) and e.sample().shape == (5, 2)
     assert D.Dirichlet(Tensor(np.ones(2, np.float32))).rsample().dtype == np.float32
     # the uniform Dirichlet's density on the simplex is (K - 1)!
-    np.testing.assert_allclose(D.Dirichlet(np.ones(4)).log_prob(np.full(4, 0.25)).data,
+    np.testing.assert_allclose(D.Dirichlet(np.ones(4)).log_prob(Tensor(np.full(4, 0.25))).data,
                                np.log(6.0), rtol=1e-14)
 
 
@@ -93,9 +93,9 @@ def test_shapes_sampling_and_expand():
      r"IndependentConstraint\(GreaterThan\(lower_bound=0.0\), 1\)"),
     (lambda: D.Dirichlet(np.array(2.0)),
      r"Dirichlet: concentration must have at least one axis \(the categories\), got shape \(\)"),
-    (lambda: D.Dirichlet(np.ones(3)).log_prob(np.array([0.5, 0.6, 0.1])),
+    (lambda: D.Dirichlet(np.ones(3)).log_prob(Tensor(np.array([0.5, 0.6, 0.1]))),
      r"Dirichlet.log_prob: expected value \(shape \(3,\)\) within the support Simplex\(\)"),
-    (lambda: D.Dirichlet(np.ones(3)).log_prob(np.array([0.5, 0.5])),
+    (lambda: D.Dirichlet(np.ones(3)).log_prob(Tensor(np.array([0.5, 0.5]))),
      r"Dirichlet.log_prob: the rightmost axes of value \(2,\) must match event_shape \(3,\)"),
 ])
 def test_validation(make, message):

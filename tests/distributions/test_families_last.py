@@ -75,7 +75,7 @@ def test_generalized_pareto_support_and_errors():
     g = D.GeneralizedPareto(0.0, 1.0, -0.5)
     assert g.support.check(np.array([0.0, 1.9, 2.1])).tolist() == [True, True, False]
     with pytest.raises(ValueError, match="GeneralizedPareto.log_prob: expected value"):
-        g.log_prob(np.array(2.5))
+        g.log_prob(Tensor(np.array(2.5)))
     with pytest.raises(ValueError, match="GeneralizedPareto: expected parameter scale"):
         D.GeneralizedPareto(0.0, -1.0, 0.1)
     with pytest.raises(ValueError, match="InverseGamma: expected parameter rate"):

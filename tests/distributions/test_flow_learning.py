@@ -57,7 +57,7 @@ def test_mixture_of_normals_finds_both_modes():
         opt.zero_grad()
         mixture = D.MixtureSameFamily(D.Categorical(logits=logits),
                                       D.Normal(loc, log_scale.exp()))
-        (-mixture.log_prob(data).mean()).backward()
+        (-mixture.log_prob(Tensor(data)).mean()).backward()
         opt.step()
     weights = np.exp(logits.data) / np.exp(logits.data).sum()
     np.testing.assert_allclose(loc.data, [-2.0, 3.0], atol=0.1)

@@ -27,7 +27,8 @@ def test_maximum_likelihood_normal_recovers_the_sample_mean_and_std():
     data = rng.normal(2.0, 0.5, 2000)
     loc = Tensor(np.array(0.0), requires_grad=True)
     log_scale = Tensor(np.array(0.0), requires_grad=True)
-    _descend([loc, log_scale], lambda: -D.Normal(loc, log_scale.exp()).log_prob(data).mean(),
+    _descend([loc, log_scale],
+             lambda: -D.Normal(loc, log_scale.exp()).log_prob(Tensor(data)).mean(),
              steps=400, lr=0.1)
     np.testing.assert_allclose(loc.item(), data.mean(), rtol=1e-6)
     np.testing.assert_allclose(math.exp(log_scale.item()), data.std(), rtol=1e-6)  # the MLE
@@ -43,7 +44,7 @@ def test_maximum_likelihood_gamma_and_categorical():
 
     def nll():
         concentration = log_concentration.exp()
-        return -D.Gamma(concentration, concentration / log_mean.exp()).log_prob(data).mean()
+        return -D.Gamma(concentration, concentration / log_mean.exp()).log_prob(Tensor(data)).mean()
 
     _descend([log_concentration, log_mean], nll, steps=300, lr=0.5)
     concentration = math.exp(log_concentration.item())
@@ -58,7 +59,7 @@ def test_maximum_likelihood_gamma_and_categorical():
 
     labels = rng.choice(4, size=3000, p=[0.1, 0.2, 0.3, 0.4])
     logits = Tensor(np.zeros(4), requires_grad=True)
-    _descend([logits], lambda: -D.Categorical(logits=logits).log_prob(labels).mean(),
+    _descend([logits], lambda: -D.Categorical(logits=logits).log_prob(Tensor(labels)).mean(),
              steps=500, lr=1.0)
     np.testing.assert_allclose(F.softmax(logits, -1).data, np.bincount(labels) / len(labels),
                                atol=1e-4)
@@ -73,7 +74,7 @@ def test_reinforce_gradient_matches_the_true_gradient_in_expectation():
     policy = D.Categorical(logits=logits)
     n = 50_000
     actions = policy.sample((n,), generator=rng).data
-    surrogate = (reward[actions] * policy.log_prob(actions)).mean()
+    surrogate = (reward[actions] * policy.log_prob(Tensor(actions))).mean()
     surrogate.backward()
     p = F.softmax(logits, -1).data
     true = p * (reward - (p * reward).sum())
@@ -119,7 +120,8 @@ def test_tiny_vae_learns_a_line():
         q = D.Normal(stats[:, :1], stats[:, 1:].exp())
         latent = q.rsample(generator=rng)
         likelihood = D.Independent(D.Normal(decoder(latent), 0.1), 1)
-        return (-likelihood.log_prob(data) + D.kl_divergence(q, prior).sum(axis=-1)).mean()
+        return (-likelihood.log_prob(Tensor(data))
+                + D.kl_divergence(q, prior).sum(axis=-1)).mean()
 
     first = negative_elbo().item()
     for _ in range(600):

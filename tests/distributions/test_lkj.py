@@ -91,11 +91,11 @@ def test_expand_shapes_and_errors():
     assert d.batch_shape == (2,) and d.event_shape == (3, 3)
     e = d.expand((4, 2))
     assert e.sample((5,), generator=np.random.default_rng(0)).shape == (5, 4, 2, 3, 3)
-    assert e.log_prob(np.eye(3)).shape == (4, 2)
+    assert e.log_prob(Tensor(np.eye(3))).shape == (4, 2)
     assert not d.has_rsample and d.support is D.constraints.corr_cholesky
     with pytest.raises(ValueError, match="LKJCholesky: dim must be an int >= 2, got 1"):
         D.LKJCholesky(1)
     with pytest.raises(ValueError, match="LKJCholesky: expected parameter concentration"):
         D.LKJCholesky(3, -1.0)
     with pytest.raises(ValueError, match="LKJCholesky.log_prob: expected value .* support"):
-        d.log_prob(np.eye(3) * 2)
+        d.log_prob(Tensor(np.eye(3) * 2))

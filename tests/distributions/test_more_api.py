@@ -93,7 +93,7 @@ def test_expand_to_a_shape_that_does_not_broadcast_is_a_runtime_error_too():
 ])
 def test_values_outside_the_support(d, value, message):
     with pytest.raises(ValueError, match=message):
-        d.log_prob(value)
+        d.log_prob(value if isinstance(value, Tensor) else Tensor(np.asarray(value)))
 
 
 def test_validation_can_be_turned_off():
@@ -113,7 +113,7 @@ def test_shapes_of_transformed_distributions():
     assert affine.batch_shape == (3,) and affine.base_dist.batch_shape == (3,)
     reshape = D.TransformedDistribution(D.Independent(D.Normal(Tensor(np.zeros(6)), 1.0), 1),
                                         D.ReshapeTransform((6,), (2, 3)))
-    assert reshape.event_shape == (2, 3) and reshape.log_prob(np.zeros((2, 3))).shape == ()
+    assert reshape.event_shape == (2, 3) and reshape.log_prob(Tensor(np.zeros((2, 3)))).shape == ()
     assert D.LogisticNormal(0.0, 1.0).event_shape == (2,)
     with pytest.raises(TypeError, match="TransformedDistribution: transforms must be a "
                                         "Transform or a list of Transforms"):

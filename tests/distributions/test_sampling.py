@@ -81,7 +81,7 @@ def test_sample_shapes_and_no_graph():
 def test_float32_parameters_give_float32_samples():
     d = D.Normal(0.0, 1.0)  # numbers: float32, dlpy's default (as torch's)
     assert d.loc.dtype == np.float32 and d.sample((3,)).dtype == np.float32
-    assert d.log_prob(0.5).dtype == np.float32
+    assert d.log_prob(Tensor(np.array(0.5, np.float32))).dtype == np.float32
     g = D.Gamma(Tensor(np.ones(2, dtype=np.float32)), 2.0)
     assert g.rate.dtype == np.float32 and g.rsample((3,)).dtype == np.float32
     mixed = D.Normal(Tensor(np.zeros(2)), 1.0)  # a number takes the float64 tensor's dtype

@@ -67,13 +67,13 @@ def test_invalid_parameters(make, message):
 ])
 def test_values_outside_the_support(d, value, message):
     with pytest.raises(ValueError, match=message):
-        d.log_prob(value)
+        d.log_prob(value if isinstance(value, Tensor) else Tensor(np.asarray(value)))
 
 
 def test_cdf_is_checked_and_icdf_is_not():
     d = D.Exponential(1.0)
     with pytest.raises(ValueError, match=r"Exponential.cdf: expected value"):
-        d.cdf(-1.0)
+        d.cdf(Tensor(np.array(-1.0, np.float32)))
     with np.errstate(invalid="ignore"):  # log1p(-2)
         assert np.isnan(d.icdf(2.0).data)  # as PyTorch: icdf checks nothing
 
@@ -82,11 +82,11 @@ def test_value_shapes():
     d = D.Normal(Tensor(np.zeros((2, 3))), 1.0)
     with pytest.raises(ValueError, match=r"Normal.log_prob: value \(4,\) does not broadcast with "
                                          r"batch_shape \+ event_shape \(2, 3\)"):
-        d.log_prob(np.zeros(4))
+        d.log_prob(Tensor(np.zeros(4)))
     mvn = D.MultivariateNormal(f64(0.0, 0.0), scale_tril=Tensor(np.eye(2)))
     with pytest.raises(ValueError, match=r"rightmost axes of value \(3,\) must match event_shape "
                                          r"\(2,\)"):
-        mvn.log_prob(np.zeros(3))
+        mvn.log_prob(Tensor(np.zeros(3)))
 
 
 def test_validation_can_be_turned_off():
@@ -197,3 +197,19 @@ def test_constraint_reprs_and_checks():
     assert not constraints.is_dependent(constraints.real)
     with pytest.raises(ValueError, match="dependent constraint cannot be checked"):
         constraints.dependent.check(1.0)
+
+
+def test_values_must_be_tensors_while_validating():
+    # as torch's _validate_sample: log_prob/cdf of a number or an array is a ValueError while
+    # validation is on; with validate_args=False dlpy takes them (torch's ops take numbers)
+    for d, value in ((D.Normal(0.0, 1.0), 0.5), (D.Bernoulli(0.3), 1.0),
+                     (D.Categorical(f64(0.2, 0.8)), 1), (D.Dirichlet(np.ones(3)), np.ones(3) / 3)):
+        with pytest.raises(ValueError, match="The value argument to log_prob must be a Tensor"):
+            d.log_prob(value)
+    with pytest.raises(ValueError, match=r"Normal.cdf: The value argument to log_prob must be"):
+        D.Normal(0.0, 1.0).cdf(0.5)
+    quiet = D.Normal(0.0, 1.0, validate_args=False)
+    np.testing.assert_allclose(quiet.log_prob(0.5).data, -0.5 * np.log(2 * np.pi) - 0.125,
+                               rtol=1e-6)
+    np.testing.assert_allclose(D.Categorical(f64(0.2, 0.8), validate_args=False)
+                               .log_prob(np.array([1, 0])).data, np.log([0.8, 0.2]))

@@ -188,7 +188,7 @@ def test_shapes_expand_and_properties():
     np.testing.assert_allclose(e.mode.data[1, 0], (5.0 - 4) * 4 * np.eye(3))
     assert np.isnan(e.mode.data[0]).all()  # df <= p + 1: no mode
     assert d.support is D.constraints.positive_definite and d.has_rsample
-    assert e.log_prob(np.eye(3)).shape == (2, 4)
+    assert e.log_prob(Tensor(np.eye(3))).shape == (2, 4)
 
 
 def test_errors():
@@ -208,6 +208,6 @@ def test_errors():
         D.Wishart(2.5, covariance_matrix=np.eye(3))
     d = D.Wishart(3.0, covariance_matrix=np.eye(2))
     with pytest.raises(ValueError, match="Wishart.log_prob: expected value .* support"):
-        d.log_prob(np.array([[1.0, 0.0], [0.0, -1.0]]))
+        d.log_prob(Tensor(np.array([[1.0, 0.0], [0.0, -1.0]])))
     with pytest.raises(ValueError, match="max_try_correction must be an int >= 0, got -1"):
         d.rsample(max_try_correction=-1)

@@ -181,6 +181,8 @@ class Categorical(Distribution):
         return Tensor(np.minimum(indices, self._num_events - 1).astype(np.int64).reshape(shape))
 
     def _indices(self, value, method: str = "log_prob") -> np.ndarray:
+        if self._validate_args and not isinstance(value, Tensor):
+            self._validate_sample(value, method)  # (raises: a Tensor, as torch's)
         value = value.data if isinstance(value, Tensor) else np.asarray(value)
         if self._validate_args:
             self._validate_sample(Tensor(value), method)
@@ -263,7 +265,7 @@ class OneHotCategorical(_OverCategorical):
 
     def log_prob(self, value) -> Tensor:
         value = self._value(value)
-        return self._categorical.log_prob(np.argmax(value.data, axis=-1))
+        return self._categorical.log_prob(Tensor(np.argmax(value.data, axis=-1)))
 
     def entropy(self) -> Tensor:
         return self._categorical.entropy()

@@ -299,9 +299,11 @@ class Distribution:
 
     def _value(self, value, method: str = "log_prob") -> Tensor:
         """``value`` as a float Tensor of the parameters' dtype (Tensors keep theirs), checked
-        against the shapes and the support when validating. dlpy's families take numbers and
-        arrays here, where torch's ``_validate_sample`` (what a user's subclass calls) refuses
-        anything but a Tensor."""
+        against the shapes and the support when validating, where, as torch's, it must be a
+        Tensor (``_validate_sample``'s ValueError); numbers and arrays are taken with
+        ``validate_args=False``."""
+        if self._validate_args and not isinstance(value, Tensor):
+            self._validate_sample(value, method)  # (raises)
         value = _as_float_tensor(value, self._dtype())
         if self._validate_args:
             self._validate_sample(value, method)
