@@ -413,7 +413,10 @@ def _class_attribute(cls: type, name: str) -> Any:
     cache = cls.__dict__.get("_dlpy_class_attributes")
     if cache is None:
         cache = {}
-        type.__setattr__(cls, "_dlpy_class_attributes", cache)
+        try:
+            type.__setattr__(cls, "_dlpy_class_attributes", cache)
+        except (AttributeError, TypeError):  # (a metaclass that refuses: looked up each time)
+            pass
     found = cache.get(name, None)
     if found is None:
         found = next((klass.__dict__[name] for klass in cls.__mro__ if name in klass.__dict__),
