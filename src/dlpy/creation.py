@@ -850,3 +850,54 @@ def triu_indices(row: int, col: int, offset: int = 0, *, dtype=np.int64, device=
     """torch.triu_indices: (2, count) indices of the offset-th diagonal and above."""
     _place("triu_indices", device, pin_memory, layout)
     return _triangle_indices("triu_indices", row, col, offset, dtype, np.triu_indices)
+
+
+# ------------------------------------------------------------------------ the meta device
+def _on_meta(function, like: bool = False):
+    """``function`` (a creation function taking ``device=``) making a meta tensor when the
+    device given, or the default one when none is, is ``meta``: the tensor is made on the CPU
+    under a forked generator (torch's meta factories draw nothing), then keeps only its shape
+    and dtype (dlpy.meta). A ``*_like`` function follows its input's device when none is
+    given, and reads only its input's shape and dtype."""
+    import functools
+
+    from dlpy.device import wants_meta
+    from dlpy.meta import holds_meta as _meta_holds
+
+    @functools.wraps(function)
+    def make(*args, **kwargs):
+        where = kwargs.get("device")
+        if like:
+            source = args[0] if args else kwargs.get("input")
+            source_meta = _meta_holds(source)
+            if where is None and not source_meta:
+                return function(*args, **kwargs)
+            meta = source_meta if where is None else wants_meta(where)
+            if source_meta:  # read as a plain tensor of its shape and dtype
+                stand_in = Tensor(np.empty(source.data.shape, source.data.dtype))
+                args = (stand_in, *args[1:]) if args else args
+                if not args:
+                    kwargs["input"] = stand_in
+        else:
+            if not wants_meta(where):
+                return function(*args, **kwargs)
+            meta = True
+        if not meta:
+            return function(*args, **kwargs)
+        kwargs["device"] = None
+        from dlpy import meta as _meta
+        from dlpy.random import fork_rng
+
+        with fork_rng():
+            out = function(*args, **kwargs)
+        return _meta.metafy(out)
+
+    return make
+
+
+for _name in ("tensor", "zeros", "ones", "randn", "arange", "full", "empty", "eye", "linspace",
+              "rand", "randint", "randperm", "logspace", "tril_indices", "triu_indices"):
+    globals()[_name] = _on_meta(globals()[_name])
+for _name in ("zeros_like", "ones_like", "full_like", "rand_like", "randn_like", "empty_like"):
+    globals()[_name] = _on_meta(globals()[_name], like=True)
+del _name

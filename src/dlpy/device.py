@@ -102,8 +102,9 @@ class device:  # noqa: N801 - torch's name
 
     def __enter__(self) -> device:
         """``with dlpy.device("cpu"):`` (torch's default-device context): the default device
-        inside (``get_default_device()``); the CPU is dlpy's only one, any other raises."""
-        _DEFAULT.append(as_device(self, "device"))
+        inside (``get_default_device()``): the CPU, or ``meta`` (tensors and layers made
+        inside hold shapes and dtypes only); any other raises."""
+        _DEFAULT.append(as_device(self, "device", meta=True))
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -116,9 +117,24 @@ _DEFAULT = [CPU]  # set_default_device's device, then those of the open ``with d
 
 
 def set_default_device(device) -> None:
-    """torch.set_default_device: the device tensors are made on (None: the CPU); dlpy has
-    only the CPU, so any other raises ``RuntimeError``."""
-    _DEFAULT[0] = as_device(device, "set_default_device")
+    """torch.set_default_device: the device tensors are made on (None: the CPU), the CPU or
+    ``meta``; any other raises ``RuntimeError``."""
+    _DEFAULT[0] = as_device(device, "set_default_device", meta=True)
+
+
+def default_is_meta() -> bool:
+    """Whether tensors made without a ``device=`` go on the meta device (``with
+    device("meta")`` or ``set_default_device("meta")``)."""
+    return _DEFAULT[-1]._type == "meta"
+
+
+def wants_meta(where) -> bool:
+    """Whether a ``device=`` argument (None: the default device) asks for the meta device."""
+    if where is None:
+        return _DEFAULT[-1]._type == "meta"
+    if type(where) is str:
+        return where == "meta" or where.startswith("meta:")
+    return isinstance(where, device) and where._type == "meta"
 
 
 def get_default_device() -> device:
@@ -151,12 +167,15 @@ def _no_device_message(where: device) -> str:
     return NO_CUDA.replace("CUDA", where.type.upper())
 
 
-def as_device(value, name: str) -> device:
+def as_device(value, name: str, meta: bool = False) -> device:
     """``value`` (None, a string, an int or a device) as the device to make tensors on: the
-    CPU, or ``RuntimeError`` naming ``name`` and the device for any other."""
+    CPU (or, with ``meta``, the meta device), or ``RuntimeError`` naming ``name`` and the
+    device for any other."""
     if value is None:
         return CPU
     where = device(value)
+    if meta and where.type == "meta":
+        return where
     if where.type != "cpu":
         # torch's AssertionError for CUDA; torch makes meta tensors and refuses their data with
         # NotImplementedError (a RuntimeError too)
@@ -209,6 +228,9 @@ def meta_array(shape, dtype) -> MetaArray:
     """A ``MetaArray`` of ``shape`` and ``dtype`` (it takes one element of memory)."""
     dtype = np.dtype(dtype)
     fill = np.full((), np.nan if dtype.kind in "fc" else 0, dtype)
+    from dlpy import meta
+
+    meta.made(fill)  # (the meta layer of the engine's call sites, while one is alive)
     return np.broadcast_to(fill, tuple(shape)).view(MetaArray)
 
 
@@ -251,6 +273,17 @@ def _parse_to_arguments(name: str, args: tuple, kwargs: dict) -> dict:
             raise TypeError(f"{name}: {key} given twice (as an argument and a keyword)")
         given[key] = value
     return given
+
+
+def parse_to_device(name: str, args: tuple,
+                    kwargs: dict) -> tuple[np.dtype | None, bool, device | None]:
+    """``parse_to`` with the meta device taken, and the device asked for (None: not given)."""
+    given = _parse_to_arguments(name, args, kwargs)
+    where = given.get("device")
+    where = None if where is None else as_device(where, name, meta=True)
+    dtype = given.get("dtype")
+    return (None if dtype is None else _dtype(dtype, name)), bool(given.get("copy", False)), \
+        where
 
 
 def parse_to(name: str, args: tuple, kwargs: dict,

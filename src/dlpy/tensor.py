@@ -20,6 +20,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlpy import meta as _meta
+from dlpy.device import MetaArray as _MetaArray
 from dlpy.size import Size, _tuple_new
 from dlpy.slice_grad import SliceGrad
 from dlpy.sparse_grad import SparseGrad
@@ -951,10 +953,14 @@ class Tensor:
         """The values as an ndarray sharing this tensor's memory (``force=True`` too, as torch's
         ``t.detach().numpy()``). Unlike torch's, a tensor that requires grad gives its array
         too (dlpy's own code and tests read parameters so)."""
+        if type(self.data) is _MetaArray:
+            _meta.refuse_values(self, "numpy")
         return self.data
 
     def tolist(self):
         """The values as (nested) Python lists, or a number for a tensor with no axes."""
+        if type(self.data) is _MetaArray:
+            _meta.refuse_values(self, "tolist")
         return self.data.tolist()
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
@@ -982,6 +988,8 @@ class Tensor:
         return self
 
     def item(self) -> float:
+        if type(self.data) is _MetaArray:
+            _meta.refuse_values(self, "item")
         if self.data.size != 1:
             # torch's RuntimeError and message
             raise RuntimeError(f"a Tensor with {self.data.size} elements cannot be converted to "
@@ -1292,9 +1300,13 @@ class Tensor:
         ambiguous: ``RuntimeError``, as in PyTorch."""
         if self.data.size != 1:
             raise ambiguous_truth(self.data.size, self.shape)
+        if type(self.data) is _MetaArray:
+            _meta.refuse_values(self, "bool")
         return bool(self.data.reshape(()))
 
     def _number(self, name: str):
+        if type(self.data) is _MetaArray:
+            _meta.refuse_values(self, "item")
         if self.data.size != 1:  # torch's type and message (int, float, complex)
             raise ValueError(f"only one element tensors can be converted to Python scalars, "
                              f"got {name}() of shape {self.shape}")
@@ -1635,34 +1647,46 @@ class Tensor:
         """This tensor cast to other's dtype (itself when the dtype is the same, as torch's)."""
         return self if other.dtype == self.dtype else _arith.cast(self, other.dtype)
 
+    def _new_device(self, name: str, device, pin_memory, layout) -> str:
+        """Where ``new_*`` makes its tensor: ``device``, else this tensor's ("meta" or
+        "cpu", never the default device, as torch's)."""
+        from dlpy.device import MetaArray, wants_meta
+
+        meta = wants_meta(device) if device is not None else type(self.data) is MetaArray
+        _creation._place(name, None if meta else device, pin_memory, layout)
+        return "meta" if meta else "cpu"
+
     def new_zeros(self, *sizes, dtype=None, requires_grad: bool = False, device=None,
                   pin_memory: bool = False, layout=None, size=None) -> Tensor:
         """Zeros of this tensor's dtype (or ``dtype``), as torch's (``device``: the CPU)."""
-        _creation._place("new_zeros", device, pin_memory, layout)
+        where = self._new_device("new_zeros", device, pin_memory, layout)
         dtype = self.dtype if dtype is None else dtype
-        return _creation.zeros(*sizes, dtype=dtype, requires_grad=requires_grad, size=size)
+        return _creation.zeros(*sizes, dtype=dtype, requires_grad=requires_grad, size=size,
+                               device=where)
 
     def new_ones(self, *sizes, dtype=None, requires_grad: bool = False, device=None,
                  pin_memory: bool = False, layout=None, size=None) -> Tensor:
-        _creation._place("new_ones", device, pin_memory, layout)
+        where = self._new_device("new_ones", device, pin_memory, layout)
         dtype = self.dtype if dtype is None else dtype
-        return _creation.ones(*sizes, dtype=dtype, requires_grad=requires_grad, size=size)
+        return _creation.ones(*sizes, dtype=dtype, requires_grad=requires_grad, size=size,
+                              device=where)
 
     def new_full(self, size, fill_value, *, dtype=None, requires_grad: bool = False,
                  device=None, pin_memory: bool = False, layout=None) -> Tensor:
-        _creation._place("new_full", device, pin_memory, layout)
+        where = self._new_device("new_full", device, pin_memory, layout)
         if isinstance(size, (int, np.integer)):  # torch's: new_full((2,), v), not new_full(2, v)
             raise TypeError(f"new_full(): argument 'size' (position 1) must be tuple of ints, "
                             f"not {type(size).__name__}")
         return _creation.full(size, fill_value, dtype=self.dtype if dtype is None else dtype,
-                              requires_grad=requires_grad)
+                              requires_grad=requires_grad, device=where)
 
     def new_tensor(self, data, dtype=None, requires_grad: bool = False, *, device=None,
                    pin_memory: bool = False, layout=None) -> Tensor:
         """A copy of ``data`` of this tensor's dtype (or ``dtype``), converted as
         torch.tensor's (a tensor given warns, as torch's; the copy is detached)."""
-        _creation._place("new_tensor", device, pin_memory, layout)
-        return _creation.tensor(data, self.dtype if dtype is None else dtype, requires_grad)
+        where = self._new_device("new_tensor", device, pin_memory, layout)
+        return _creation.tensor(data, self.dtype if dtype is None else dtype, requires_grad,
+                                device=where)
 
     # ----------------------------------------------------------------- in place
     # PyTorch's rules. A tensor no recorded op produced changes its array in place (views and
@@ -1720,6 +1744,8 @@ class Tensor:
         ``reshape``: the result may change the shape (unsqueeze_, t_): self takes its array
         (a view of the same memory when nothing is recorded) instead of writing into it."""
         self._check_in_place(name)
+        if type(self.data) is _MetaArray or any(_meta.holds_meta(o) for o in operands):
+            return _meta.in_place(self, name, compute, operands, reshape)
         if _before_in_place is not None:  # allow_mutation_on_saved_tensors: keep the old values
             _before_in_place(self)
         base = getattr(self, "_view_of", None)
@@ -2001,6 +2027,8 @@ class Tensor:
         from dlpy.nn import init
 
         self._check_in_place("normal_")  # before drawing
+        if type(self.data) is _MetaArray:
+            return self
         values = init._normal(Tensor(np.empty(self.shape, self.dtype)), mean, std, generator,
                               "normal_")
         return self._in_place("normal_", _filled, values)
@@ -2010,6 +2038,8 @@ class Tensor:
         from dlpy.nn import init
 
         self._check_in_place("uniform_")
+        if type(self.data) is _MetaArray:
+            return self
         values = init._uniform(Tensor(np.empty(self.shape, self.dtype)), a, b, generator,
                                "uniform_")
         return self._in_place("uniform_", _filled, values)
@@ -2545,9 +2575,11 @@ class Tensor:
         keywords ``device, dtype, non_blocking, copy, memory_format``: self when nothing
         changes (a copy with ``copy=True``), else cast (gradients flow back). dlpy has one
         device, the CPU; any other raises ``RuntimeError``."""
-        from dlpy.device import parse_to
+        from dlpy.device import parse_to_device
 
-        dtype, copy = parse_to("to", args, kwargs)
+        dtype, copy, where = parse_to_device("to", args, kwargs)
+        if where is not None and (where._type == "meta") != (type(self.data) is _MetaArray):
+            return _meta.moved(self, where, dtype)
         if dtype is None or dtype == self.data.dtype:
             out = self.clone() if copy else self
         elif self.requires_grad and dtype.kind not in "fcV":  # torch's: no gradient (detached)
@@ -4536,6 +4568,10 @@ def _accumulate(node: Tensor, grad, fresh: bool) -> None:
     array of a plain dense ``.grad`` in place, else a new one. ``fresh``: nobody else holds
     ``grad``, so a first gradient keeps it without a copy."""
     if type(grad) is not np.ndarray and not isinstance(grad, SparseGrad):
+        if type(grad) is _MetaArray:  # a meta gradient (no values to add): a meta .grad
+            if node._grad is None or type(node._grad.data) is not _MetaArray:
+                node._grad = _grad_tensor(_meta.as_meta(grad))
+            return
         grad, fresh = np.array(grad), True  # a numpy scalar from an op: an array of its own
     if _grad_dtype_count:  # a grad_dtype set somewhere: the gradient cast to the leaf's
         wanted = _wanted_grad_dtype(node)

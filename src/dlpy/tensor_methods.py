@@ -397,7 +397,11 @@ def _is_nonzero(self) -> bool:
 
 
 def _cpu(self, memory_format=None):
-    """The tensor itself: dlpy has one device."""
+    """The tensor itself: dlpy's tensors are on the CPU (a meta tensor: torch's error)."""
+    if type(self.data) is _MetaArray:
+        from dlpy.meta import refuse_values
+
+        refuse_values(self, "copy")
     return self
 
 

@@ -17,7 +17,8 @@ import warnings
 import numpy as np
 
 from dlpy._caller import user_stacklevel
-from dlpy.random import get_rng
+from dlpy.meta import holds_meta
+from dlpy.random import fork_rng, get_rng
 from dlpy.tensor import Tensor, increment_version, is_floating_dtype
 
 __all__ = [
@@ -363,6 +364,12 @@ def _fills_arrays(init):
 
     @functools.wraps(init)
     def fill_array_or_tensor(tensor, *args, **kwargs):
+        if holds_meta(tensor):
+            # a meta tensor keeps having no values: the arguments are checked on a stand-in
+            # of its shape and dtype, drawing from a forked generator (torch's draw nothing)
+            with fork_rng():
+                init(Tensor(np.empty(tensor.data.shape, tensor.data.dtype)), *args, **kwargs)
+            return tensor
         if not isinstance(tensor, np.ndarray):
             return init(tensor, *args, **kwargs)
         shared = Tensor(tensor)

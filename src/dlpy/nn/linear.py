@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from dlpy import functional as F
+from dlpy._caller import user_stacklevel
 from dlpy.device import as_device
 from dlpy.nn.module import Module, Parameter
 from dlpy.ops import ArgAssertionError, ArgError, real_number
@@ -210,7 +211,7 @@ class Hardtanh(Module):
         for old, new in (("min_value", min_value), ("max_value", max_value)):
             if new is not None:
                 warnings.warn(f"keyword argument `{old}` is deprecated and renamed to "
-                              f"`{old[:3]}_val`", FutureWarning, stacklevel=2)
+                              f"`{old[:3]}_val`", FutureWarning, stacklevel=user_stacklevel())
         min_val = min_val if min_value is None else min_value
         max_val = max_val if max_value is None else max_value
         self.min_val = setting("Hardtanh", "min_val", min_val, finite=False)

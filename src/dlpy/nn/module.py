@@ -17,7 +17,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from dlpy.device import as_device
+from dlpy import meta as _meta_device
+from dlpy._caller import user_stacklevel
+from dlpy.device import MetaArray, as_device, meta_array, wants_meta
 from dlpy.io import atomic_write
 from dlpy.ops.complex import ComplexTensor
 from dlpy.overrides import _disabled_torch_function_impl
@@ -239,6 +241,11 @@ class Parameter(Tensor, metaclass=_ParameterMeta):
                                        f"dtype can require gradients, got {data.data.dtype}")
                 super().__init__(np.array(data.data, copy=True))
                 return
+            if type(data.data) is MetaArray:  # a meta tensor: a meta Parameter
+                meta_dtype = data.data.dtype if dtype is None else np.dtype(dtype)
+                super().__init__(meta_array(data.data.shape, meta_dtype),
+                                 requires_grad=requires_grad and meta_dtype.kind in "fcV")
+                return
             if (dtype is None or np.dtype(dtype) == data.data.dtype) \
                     and data.data.dtype.kind == "f" and type(data.data) is np.ndarray:
                 # a float Tensor's own memory, as torch's (Parameter(t) and t share it)
@@ -297,25 +304,41 @@ class Buffer(Tensor):
         self.persistent = bool(persistent)
 
 
-def _accept_device(cls: type) -> None:
-    """A dlpy layer whose constructor takes torch's ``dtype=`` takes its ``device=`` too (the
-    pair torch calls factory kwargs): the CPU, or torch's error for another device."""
+def _factory_kwargs(cls: type) -> None:
+    """torch's factory kwargs (``device=``, ``dtype=``) of a dlpy layer. One whose constructor
+    takes ``dtype=`` but not ``device=`` takes ``device=`` too: the CPU, or torch's error for
+    another device. One given ``device="meta"`` (or made where the default device is meta,
+    ``with dlpy.device("meta"):``) is built as usual, its draws from a scratch generator, and
+    its parameters and buffers become meta tensors as they are registered
+    (``dlpy.meta.building``)."""
     init = cls.__dict__["__init__"]
     try:
         parameters = inspect.signature(init).parameters
     except (TypeError, ValueError):
         return
-    if "dtype" not in parameters or "device" in parameters or any(
+    if "device" in parameters:
+        @functools.wraps(init)
+        def __init__(self, *args, **kwargs):
+            where = kwargs.get("device")
+            if (not wants_meta(where)) or _meta_device._building[0]:
+                return init(self, *args, **kwargs)
+            if where is not None:
+                kwargs["device"] = None
+            with _meta_device.building():
+                init(self, *args, **kwargs)
+    elif "dtype" in parameters and not any(
             p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        @functools.wraps(init)
+        def __init__(self, *args, device=None, **kwargs):
+            if wants_meta(device) and not _meta_device._building[0]:
+                with _meta_device.building():
+                    init(self, *args, **kwargs)
+                return
+            as_device(device, type(self).__name__)
+            init(self, *args, **kwargs)
+    else:
         return
-
-    @functools.wraps(init)
-    def __init__(self, *args, device=None, **kwargs):
-        as_device(device, type(self).__name__)
-        init(self, *args, **kwargs)
-
     cls.__init__ = __init__
-
 
 
 def _numeric(dtype: np.dtype) -> bool:
@@ -483,7 +506,7 @@ class Module:
                  and not cls.__module__.startswith("dlpy.")):  # as torch's (torchmetrics')
             Module._state_extras_used = True
         if cls.__module__.startswith("dlpy.") and "__init__" in cls.__dict__:
-            _accept_device(cls)
+            _factory_kwargs(cls)
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", _Entries(self))
@@ -579,6 +602,8 @@ class Module:
             return
         if name in buffers and not isinstance(value, (Parameter, Module)):
             value = _as_buffer(value)
+            if _meta_device._building[0]:  # a layer built on the meta device
+                value = _meta_device.registered(value)
             if _global_buffer_registration_hooks:
                 value = _registered(_global_buffer_registration_hooks, self, name, value)
             buffers[name] = value  # assigning to a buffer replaces its array (as PyTorch)
@@ -605,6 +630,8 @@ class Module:
                     or cls.__getattr__ is not Module.__getattr__) and hasattr(self, name):
                 raise KeyError(f"attribute '{name}' already exists")
         if kind is not None:
+            if _meta_device._building[0] and kind is self._parameters:  # built on the meta device
+                value = _meta_device.registered(value)
             self._non_persistent.discard(name)
             kind[name] = value
             if type(kind) is not _Entries:
@@ -641,6 +668,8 @@ class Module:
             raise TypeError(f"cannot assign '{_type_name(array)}' object to buffer '{name}' "
                             "(torch Tensor or None required)")
         value = _as_buffer(array)
+        if _meta_device._building[0]:  # a layer built on the meta device
+            value = _meta_device.registered(value)
         if _global_buffer_registration_hooks:  # None too, as torch's
             value = _registered(_global_buffer_registration_hooks, self, name, value)
         self._buffers[name] = value
@@ -1134,11 +1163,14 @@ class Module:
         device: ``to("cpu")`` does nothing, any other device raises ``RuntimeError``, except
         ``to("meta")``: every parameter and buffer keeps its shape and dtype and loses its
         values (a ``MetaArray``), torch's stateless base for ``func.functional_call``."""
-        from dlpy.device import is_meta_request, meta_array, parse_to
+        from dlpy.device import parse_to_device
 
         name = f"{type(self).__name__}.to"
-        dtype, _ = parse_to(name, args, kwargs, meta=True)
-        if is_meta_request(name, args, kwargs):
+        dtype, _, where = parse_to_device(name, args, kwargs)
+        if where is not None and where.type != "meta" and any(
+                type(t.data) is MetaArray for t in (*self.parameters(), *self.buffers())):
+            _meta_device.refuse_values(self, "module")  # torch's: to_empty() is the way off meta
+        if where is not None and where.type == "meta":
             for module in self.modules():
                 for p in module._parameters.values():
                     if p is not None:
@@ -1171,6 +1203,8 @@ class Module:
                     if overwrite:  # torch.__future__'s flag: a new Parameter takes its place
                         p = Parameter(Tensor(p.data.astype(dtype)), p.requires_grad)
                         setattr(module, key, p)
+                    elif type(p.data) is MetaArray:
+                        p.data = meta_array(p.data.shape, dtype)
                     else:
                         p.data = p.data.astype(dtype)
                     p.grad = grad
@@ -1288,21 +1322,28 @@ class Module:
 
     def to_empty(self, *, device=None, recurse: bool = True) -> Module:
         """Parameters and buffers become zeros of the same shape and dtype (torch leaves
-        uninitialised memory; dlpy has none), in place; ``device`` None or the CPU ("cpu",
-        "cpu:0", a dlpy.device), any other a ``RuntimeError``."""
-        from dlpy.device import as_device
+        uninitialised memory; dlpy has none), in place; ``device`` the CPU (None, "cpu",
+        "cpu:0", a dlpy.device) or ``meta`` (shapes and dtypes only), any other a
+        ``RuntimeError``. The way from the meta device to the CPU: ``to_empty(device="cpu")``,
+        then ``load_state_dict`` or ``reset_parameters``."""
+        from dlpy.device import as_device, meta_array
 
-        as_device(device, f"{type(self).__name__}.to_empty")
+        where = as_device(device, f"{type(self).__name__}.to_empty", meta=True)
+
+        def empty(array) -> np.ndarray:
+            return meta_array(array.shape, array.dtype) if where.type == "meta" \
+                else np.zeros(array.shape, array.dtype)
+
         for module in self.modules() if recurse else (self,):
             for p in module._parameters.values():
                 if p is None:
                     continue
-                p.data = np.zeros_like(p.data)
+                p.data = empty(p.data)
                 if p.grad is not None:
-                    p.grad = np.zeros_like(p.grad)
+                    p.grad = empty(p.grad.data)
             for name, buffer in module._buffers.items():
                 if buffer is not None:
-                    setattr(module, name, np.zeros_like(buffer))
+                    setattr(module, name, empty(buffer.data))
         return self
 
     def train(self, mode: bool = True) -> Module:
@@ -1512,6 +1553,15 @@ class Module:
             self._assign(name, param, given, value)
             return None
         array = param.data
+        if type(array) is MetaArray:  # torch's copy_ into a meta tensor: nothing
+            if type(value) is not MetaArray:
+                warnings.warn(f"for {key}: copying from a non-meta parameter in the checkpoint "
+                              "to a meta parameter in the current model, which is a no-op. "
+                              "(Did you mean to pass `assign=True` to assign items in the state "
+                              "dictionary to their corresponding key in the module instead of "
+                              "copying them in place?)", UserWarning,
+                              stacklevel=user_stacklevel())
+            return None
         if type(array) is np.ndarray and array.flags.writeable:
             array[...] = value  # in place, as torch's copy_: views of it see the values
             increment_version(param)
