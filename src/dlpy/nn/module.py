@@ -613,6 +613,15 @@ class Module:
         # a parameter (module) replaced by another keeps its place in the order, as PyTorch
         kind = self._parameters if isinstance(value, Parameter) else \
             self._modules if isinstance(value, Module) else None
+        if kind is self._parameters and not _registering[0] \
+                and type(self).register_parameter is not _PLAIN_REGISTER_PARAMETER:
+            # torch's __setattr__ registers a Parameter through self.register_parameter: a
+            # subclass's own, or a patched one (accelerate's init_empty_weights), takes effect
+            self.__dict__.pop(name, None)
+            for registry in (self._modules, buffers):
+                registry.pop(name, None)
+            self.register_parameter(name, value)
+            return
         if kind is not None and (_global_parameter_registration_hooks
                                  or _global_module_registration_hooks):
             value = _registered(_global_parameter_registration_hooks
@@ -982,7 +991,11 @@ class Module:
             if type(self._parameters) is not _Entries:
                 _set_entry(self, name, None)
             return
-        Module.__setattr__(self, name, param)  # (not a subclass's __setattr__, as torch's)
+        _registering[0] += 1  # (Module.__setattr__ then stores it, not calling this again)
+        try:
+            Module.__setattr__(self, name, param)  # (not a subclass's __setattr__, as torch's)
+        finally:
+            _registering[0] -= 1
 
     def add_module(self, name: str, module: Module | None) -> None:
         """``self.name = module`` with PyTorch's checks; ``register_module`` is the same."""
@@ -1695,6 +1708,12 @@ class Module:
     def extra_repr(self) -> str:
         """The settings repr shows in the parentheses (one line, or several)."""
         return ""
+
+
+# Module.register_parameter as defined above: Module.__setattr__ calls register_parameter only
+# where a class overrides it or it was patched (torch's __setattr__ always calls it)
+_PLAIN_REGISTER_PARAMETER = Module.register_parameter
+_registering = [0]  # depth of register_parameter's own Module.__setattr__ calls
 
 
 def _addindent(text: str, spaces: int) -> str:
