@@ -229,7 +229,7 @@ def test_module_to_meta_keeps_shapes_and_dtypes_as_torch():
     assert base[0].weight.shape == (4, 3) and base[0].weight.dtype == np.float32
     assert base[1].num_batches_tracked.dtype == np.int64  # buffers too, ints stay ints
     tracked = base[1].num_batches_tracked
-    assert tracked.is_meta and not tracked.data.flags.writeable
+    assert tracked.is_meta and not any(tracked.data.strides)  # one element for all
     assert models[0][0].weight.device == dlpy.device("cpu") and not models[0][0].weight.is_meta
     assert base[0].weight.data.strides == (0, 0)  # no storage of its own
     params, buffers = stack_module_state(models)

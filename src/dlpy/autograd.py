@@ -28,6 +28,8 @@ from typing import NamedTuple
 import numpy as np
 
 from dlpy._caller import user_stacklevel as _user_stacklevel
+from dlpy.device import meta_array
+from dlpy.meta import holds_meta
 from dlpy.sparse_grad import SparseGrad
 from dlpy.tensor import (
     AccumulateGrad,
@@ -182,6 +184,9 @@ def _root_grads(name: str, outputs: list[Tensor], grad_outputs, graph: bool = Fa
             grads.append(np.ones_like(out.data))
             continue
         _check_grad_output(name, g, out.dtype, i)
+        if isinstance(g, Tensor) and holds_meta(g) != holds_meta(out):  # torch's device check
+            raise RuntimeError(f"invalid gradient at index {i} - expected device {out.device} "
+                               f"but got {g.device}")
         array = np.asarray(g.data if isinstance(g, Tensor) else g, dtype=out.dtype)
         if array.shape != out.shape:
             raise AutogradError(f"{name}: grad_outputs[{i}] has shape {array.shape}, output {i} "
@@ -286,6 +291,9 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
         if engine._grad_dtype_count and t.op is None:  # a leaf's grad_dtype, as torch's
             dtype = engine._wanted_grad_dtype(t)
             dtype = g.dtype if dtype is None else dtype
+        if holds_meta(t):  # a meta input's gradient: a meta tensor (no values to copy)
+            results.append(Tensor(meta_array(t.shape, dtype)))
+            continue
         g = g.dense() if isinstance(g, SparseGrad) else np.array(g, dtype=dtype)
         results.append(sparse[i]._sparse_grad(g) if i in sparse else Tensor(g))
     return tuple(results)

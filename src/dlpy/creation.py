@@ -853,12 +853,14 @@ def triu_indices(row: int, col: int, offset: int = 0, *, dtype=np.int64, device=
 
 
 # ------------------------------------------------------------------------ the meta device
-def _on_meta(function, like: bool = False):
+def _on_meta(function, like: bool = False, default: bool = True):
     """``function`` (a creation function taking ``device=``) making a meta tensor when the
     device given, or the default one when none is, is ``meta``: the tensor is made on the CPU
     under a forked generator (torch's meta factories draw nothing), then keeps only its shape
-    and dtype (dlpy.meta). A ``*_like`` function follows its input's device when none is
-    given, and reads only its input's shape and dtype."""
+    and dtype (dlpy.meta); a ``generator=`` given is not drawn from either. A ``*_like``
+    function follows its input's device when none is given, and reads only its input's shape
+    and dtype. ``default=False``: the default device does not count (torch.normal of numbers,
+    which torch's default-device mode leaves on the CPU)."""
     import functools
 
     from dlpy.device import wants_meta
@@ -879,12 +881,14 @@ def _on_meta(function, like: bool = False):
                 if not args:
                     kwargs["input"] = stand_in
         else:
-            if not wants_meta(where):
+            if not wants_meta(where) if default or where is not None else True:
                 return function(*args, **kwargs)
             meta = True
         if not meta:
             return function(*args, **kwargs)
         kwargs["device"] = None
+        if kwargs.get("generator") is not None:
+            kwargs["generator"] = None  # (the forked default generator's draws instead)
         from dlpy import meta as _meta
         from dlpy.random import fork_rng
 

@@ -220,18 +220,22 @@ def _dtype(value, name: str) -> np.dtype:
 
 class MetaArray(np.ndarray):
     """The storage of a tensor on torch's ``meta`` device: a shape and a dtype, no memory (a
-    read-only zero-stride view of one NaN, or 0 for integers, so a value read by mistake
-    shows). A Tensor holding one says ``device == device("meta")`` and ``is_meta``."""
+    zero-stride view of one NaN, or 0 for integers, so a value read by mistake shows). A Tensor
+    holding one says ``device == device("meta")`` and ``is_meta``."""
 
 
 def meta_array(shape, dtype) -> MetaArray:
-    """A ``MetaArray`` of ``shape`` and ``dtype`` (it takes one element of memory)."""
+    """A ``MetaArray`` of ``shape`` and ``dtype``: every element is the same one (it takes one
+    element of memory; writing to it, as a layer's ``weight.data[...] = 0`` during its
+    construction on meta, changes that element only)."""
     dtype = np.dtype(dtype)
-    fill = np.full((), np.nan if dtype.kind in "fc" else 0, dtype)
+    fill = np.full((1,), np.nan if dtype.kind in "fc" else 0, dtype)
     from dlpy import meta
 
     meta.made(fill)  # (the meta layer of the engine's call sites, while one is alive)
-    return np.broadcast_to(fill, tuple(shape)).view(MetaArray)
+    shape = tuple(shape)
+    return np.lib.stride_tricks.as_strided(fill, shape, (0,) * len(shape),
+                                           writeable=True).view(MetaArray)
 
 
 def is_meta_request(name: str, args: tuple, kwargs: dict) -> bool:

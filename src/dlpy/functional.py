@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 
+from dlpy import meta as _meta
 from dlpy import tensor as _engine
 from dlpy._caller import user_stacklevel as _user_stacklevel
 from dlpy.amp.dtypes import is_low_precision
@@ -671,6 +672,7 @@ class _ShapeTypeError(_engine.ShapeError, TypeError):
     output_size): dlpy's ShapeError, and torch's TypeError (its argument parser refuses it)."""
 
 
+@_meta.follows
 def one_hot(input, num_classes: int = -1) -> Tensor:
     """Integer labels (...) -> an int64 tensor (..., num_classes) with a 1 at each label and no
     gradient, as torch's; num_classes -1: one more than the largest label."""

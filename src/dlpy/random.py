@@ -9,6 +9,7 @@ import contextlib
 import numpy as np
 
 _default = None  # a dlpy.Generator, made on first use: numpy.random costs import time
+_meta_draws: list = [None]  # dlpy.meta.shape_draws (the same list), set while building on meta
 
 
 def default_generator():
@@ -76,8 +77,11 @@ def thread_safe_generator():
 
 
 def get_rng(rng: np.random.Generator | None) -> np.random.Generator:
-    """``rng`` itself, or the default generator when it is None."""
-    return default_generator() if rng is None else rng
+    """``rng`` itself, or the default generator when it is None (while a layer is built on
+    the meta device, dlpy.meta's generator of meta arrays)."""
+    if rng is None:
+        return default_generator() if _meta_draws[0] is None else _meta_draws[0]
+    return rng
 
 
 def give_copies_own_rngs(original, copies) -> None:

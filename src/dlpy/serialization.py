@@ -33,7 +33,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from dlpy.device import device
+from dlpy.device import MetaArray, device
 from dlpy.io import atomic_write
 from dlpy.size import Size
 from dlpy.tensor import Tensor
@@ -137,9 +137,41 @@ class _Storage:
         return self
 
 
+class _MetaStorage:
+    """A storage loaded with ``map_location="meta"``: its element type and count, no data."""
+
+    def __init__(self, storage_type, numel: int):
+        self.storage_type, self.numel = storage_type, numel
+
+    def cpu(self):
+        return self
+
+
+def _is_meta_location(map_location) -> bool:
+    """Whether a ``map_location`` (or what its dict maps a storage's location to) is the meta
+    device: "meta" or a meta device."""
+    if isinstance(map_location, str):
+        return map_location == "meta"
+    return isinstance(map_location, device) and map_location.type == "meta"
+
+
 def _strided(storage: _Storage, storage_offset, size, stride, dtype=None) -> np.ndarray:
     """The view torch's ``_rebuild_tensor`` makes: ``size`` elements ``stride`` apart from
-    ``storage_offset``, checked to lie inside the storage."""
+    ``storage_offset``, checked to lie inside the storage (a meta storage: a meta array of
+    ``size``)."""
+    if isinstance(storage, _MetaStorage):
+        from dlpy.device import meta_array
+
+        if dtype is not None:  # (_rebuild_tensor_v3's: an untyped storage and a dtype)
+            element = _DTYPES.get(dtype.name, False)
+            if element is False:
+                raise ValueError(f"tensors of dtype torch.{dtype.name} are not supported")
+        else:  # a typed storage's (BFloat16Storage: None)
+            element = storage.storage_type.dtype or "bfloat16"
+        if isinstance(element, str):  # ml_dtypes' (float32 without it)
+            element = _dtype(_DType(element))
+            element = np.float32 if isinstance(element, _DType) else element
+        return meta_array(tuple(int(n) for n in size), element)
     elements = storage.array if dtype is None else _typed(storage, dtype)
     size, stride = tuple(int(n) for n in size), tuple(int(s) for s in stride)
     offset = int(storage_offset)
@@ -202,6 +234,15 @@ def _apply_metadata(array: np.ndarray, metadata) -> np.ndarray:
     if metadata and metadata.get("neg"):
         array = -array
     return array
+
+
+def _rebuild_meta_tensor_no_storage(dtype, size, stride, requires_grad):
+    """A meta tensor as torch writes one (no storage): its dtype and size."""
+    from dlpy.device import meta_array
+
+    if isinstance(dtype, _DType):
+        raise ValueError(f"tensors of dtype torch.{dtype.name} are not supported")
+    return _tensor(meta_array(tuple(int(n) for n in size), dtype), requires_grad)
 
 
 def _rebuild_parameter(data, requires_grad, backward_hooks, state=None):
@@ -269,6 +310,7 @@ def _allowed_globals() -> dict[str, Any]:
         "torch.Tensor": _TORCH_TENSOR, "torch._utils._rebuild_tensor": _rebuild_tensor,
         "torch._utils._rebuild_tensor_v2": _rebuild_tensor_v2,
         "torch._utils._rebuild_tensor_v3": _rebuild_tensor_v3,
+        "torch._utils._rebuild_meta_tensor_no_storage": _rebuild_meta_tensor_no_storage,
         "torch._utils._rebuild_parameter": _rebuild_parameter,
         "torch._utils._rebuild_parameter_with_state": _rebuild_parameter,
         "torch._tensor._rebuild_from_type_v2": _rebuild_from_type_v2,
@@ -347,7 +389,7 @@ class safe_globals:  # noqa: N801 - torch's name
 _ALLOWED = _allowed_globals()
 # globals torch's weights-only unpickler allows that dlpy cannot build
 _UNSUPPORTED = ("_rebuild_qtensor", "_rebuild_sparse_tensor", "_rebuild_nested_tensor",
-                "_rebuild_meta_tensor_no_storage", "_rebuild_wrapper_subclass",
+                "_rebuild_wrapper_subclass",
                 "_rebuild_device_tensor_from_numpy", "_rebuild_device_tensor_from_cpu_tensor")
 
 
@@ -380,7 +422,7 @@ class _Unpickler(pickle.Unpickler):
             return _SAFE_GLOBALS[key]
         if module == "torch._utils" and name in _UNSUPPORTED:
             raise UnpicklingError(f"the pickle needs {key}, a kind of tensor dlpy does not "
-                                  "load (quantized, sparse, nested, meta or device-only)")
+                                  "load (quantized, sparse, nested or device-only)")
         if not self.weights_only:  # the caller trusts the file: any global, as torch's
             return super().find_class(module, name)
         raise UnpicklingError(f"the pickle asks for the global {key}, which is not allowed "
@@ -395,6 +437,11 @@ class _Unpickler(pickle.Unpickler):
         _, storage_type, key, location, numel = saved_id
         key = str(key)
         if key not in self.storages:
+            where = self.map_location.get(location, location) \
+                if isinstance(self.map_location, dict) else self.map_location
+            if _is_meta_location(where):  # torch's: nothing read, a meta storage
+                self.storages[key] = _MetaStorage(storage_type, int(numel))
+                return self.storages[key]
             storage = self._read_storage(storage_type, key, int(numel))
             if callable(self.map_location):  # torch's map_location(storage, location)
                 try:
@@ -441,17 +488,18 @@ _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
 def load(f: str | os.PathLike | BinaryIO, map_location=None, weights_only: bool | None = True,
          *, mmap: bool | None = None, **pickle_load_args) -> Any:
-    """Read a file written by ``torch.save`` (torch >= 1.6) or ``dlpy.save``: tensors come back
-    as dlpy Tensors (Parameters as nn.Parameter, requires_grad kept), inside the saved dicts,
-    lists, tuples, numbers and strings. ``map_location`` is accepted (a string, a device or a
-    dict) and changes nothing: dlpy's arrays are in host memory. ``weights_only=True`` (torch's
-    default) builds only those; ``weights_only=False`` unpickles any object, as torch's (a
-    whole Module written by ``save``), which runs code the file names: only for a file you
-    trust. ``mmap=True`` (only for a file path, as torch's) reads the file as without it: the
-    tensors' values are in memory, not mapped. ``weights_only=None`` is True (torch's default);
-    ``pickle_load_args`` (``encoding=``) go to the unpickler. Errors name the file; a bad file
-    raises torch's class too (EOFError empty, UnpicklingError not a zip, RuntimeError a bad
-    zip), all ValueErrors."""
+    """Read a file written by ``torch.save`` (torch >= 1.6) or ``dlpy.save``: tensors come back as
+    dlpy Tensors (Parameters as nn.Parameter, requires_grad kept), inside the saved dicts,
+    lists, tuples, numbers and strings. ``map_location`` is accepted (a string, a device, a
+    dict or a function): the CPU changes nothing; the meta device ("meta", or a dict mapping a
+    storage's location to it) reads no values and gives meta tensors, as torch's.
+    ``weights_only=True`` (torch's default) builds only those; ``weights_only=False`` unpickles
+    any object, as torch's (a whole Module written by ``save``), which runs code the file
+    names: only for a file you trust. ``mmap=True`` (only for a file path, as torch's) reads
+    the file as without it: the tensors' values are in memory, not mapped.
+    ``weights_only=None`` is True (torch's default); ``pickle_load_args`` (``encoding=``) go to
+    the unpickler. Errors name the file; a bad file raises torch's class too (EOFError empty,
+    UnpicklingError not a zip, RuntimeError a bad zip), all ValueErrors."""
     name = _name(f)
     if weights_only is None:
         weights_only = True
@@ -790,6 +838,19 @@ class _Pickler:
         elif state:  # a tensor's: _rebuild_from_type_v2(_rebuild_tensor_v2, Tensor, args, state)
             self._global("torch._tensor", "_rebuild_from_type_v2")
             self.out += pickle.MARK
+        wrapped = state and not parameter
+        if type(array) is MetaArray:  # torch's: no storage, its dtype, size and strides
+            self._global("torch._utils", "_rebuild_meta_tensor_no_storage")
+            if wrapped:
+                self._global("torch", "Tensor")
+            self.out += pickle.MARK
+            self._global("torch", array.dtype.name)
+            strides = tuple(int(np.prod(array.shape[i + 1:])) for i in range(array.ndim))
+            for item in (tuple(array.shape), strides,
+                         isinstance(obj, Tensor) and obj.requires_grad and not parameter):
+                self._save(item)
+            self._close_tensor(obj, parameter, state, wrapped)
+            return
         owner, root, offset, stride = _storage_of(array)
         key, root, _ = self.storages.setdefault(id(owner), (str(len(self.storages)), root,
                                                             owner))
@@ -797,7 +858,6 @@ class _Pickler:
         # dtype, through _rebuild_tensor_v3
         untyped = low is not None and low != "bfloat16"
         self._global("torch._utils", "_rebuild_tensor_v3" if untyped else "_rebuild_tensor_v2")
-        wrapped = state and not parameter
         if wrapped:  # the function and the type are arguments; the call is the wrapper's
             self._global("torch", "Tensor")
         self.out += pickle.MARK + pickle.MARK
@@ -816,6 +876,11 @@ class _Pickler:
         self._empty_ordered_dict()
         if untyped:
             self._global("torch", low)
+        self._close_tensor(obj, parameter, state, wrapped)
+
+    def _close_tensor(self, obj, parameter: bool, state, wrapped: bool) -> None:
+        """The end of a tensor's rebuild call (its arguments' tuple open): the call, then the
+        wrapping call of a Parameter or of a tensor with Python attributes."""
         if wrapped:
             self.out += pickle.TUPLE
             self._save(dict(state))

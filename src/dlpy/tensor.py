@@ -750,6 +750,8 @@ class Tensor:
         """``np.asarray(t)``: the values (as torch's for a CPU tensor); a copy when asked or when
         ``dtype`` differs. A subclass with its own ``numpy()`` (a wrapper subclass keeping its
         values elsewhere, as PyG's EdgeIndex) gives what that returns, as torch's __array__."""
+        if type(self.data) is _MetaArray:
+            _meta.refuse_values(self, "numpy")
         if type(self).numpy is not Tensor.numpy:
             array = self.numpy()
             return array.astype(dtype if dtype is not None else array.dtype, copy=True) \
@@ -1101,6 +1103,10 @@ class Tensor:
                 np.ndarray else np.ones_like(data)
         else:
             _check_grad_output("backward", grad_output, self.dtype)
+            if isinstance(grad_output, Tensor) and (type(grad_output.data) is _MetaArray) != (
+                    type(self.data) is _MetaArray):  # torch's device check (the meta device)
+                raise RuntimeError(f"invalid gradient at index 0 - expected device "
+                                   f"{self.device} but got {grad_output.device}")
             grad_output = np.asarray(
                 grad_output.data if isinstance(grad_output, Tensor) else grad_output,
                 dtype=self.dtype,
@@ -1444,6 +1450,7 @@ class Tensor:
         """The index of the (first) smallest value, as ``argmax``."""
         return self._arg_extreme("argmin", np.argmin, axis, keepdims, dim, keepdim)
 
+    @_meta.follows  # (the indices come from numpy, not an Op)
     def _arg_extreme(self, name: str, find, axis, keepdims, dim, keepdim) -> Tensor:
         axis, keepdims = _reduce.resolve_axis(name, axis, dim, keepdims, keepdim)
         if axis is not None:
@@ -1644,7 +1651,10 @@ class Tensor:
         return self.reshape(np.shape(other.data if isinstance(other, Tensor) else other))
 
     def type_as(self, other):
-        """This tensor cast to other's dtype (itself when the dtype is the same, as torch's)."""
+        """This tensor cast to other's dtype (itself when the dtype is the same, as torch's),
+        on other's device when that is meta."""
+        if type(getattr(other, "data", None)) is _MetaArray and type(self.data) is not _MetaArray:
+            return self.to(device="meta", dtype=other.dtype)
         return self if other.dtype == self.dtype else _arith.cast(self, other.dtype)
 
     def _new_device(self, name: str, device, pin_memory, layout) -> str:
@@ -1745,7 +1755,7 @@ class Tensor:
         (a view of the same memory when nothing is recorded) instead of writing into it."""
         self._check_in_place(name)
         if type(self.data) is _MetaArray or any(_meta.holds_meta(o) for o in operands):
-            return _meta.in_place(self, name, compute, operands, reshape)
+            return _meta.in_place(self, name, compute, operands, reshape, cast)
         if _before_in_place is not None:  # allow_mutation_on_saved_tensors: keep the old values
             _before_in_place(self)
         base = getattr(self, "_view_of", None)
@@ -4855,7 +4865,7 @@ def _run_hooks(node: Tensor, hooks: dict, grad):
             keep = hook
             continue
         if not (graph or isinstance(grad, SparseGrad)) and shown is None:
-            shown = _grad_tensor(np.asarray(grad))
+            shown = _grad_tensor(_hook_array(grad))
         returned = result = hook(grad if graph or isinstance(grad, SparseGrad) else shown)
         if result is None:
             continue
@@ -4868,7 +4878,7 @@ def _run_hooks(node: Tensor, hooks: dict, grad):
         if graph:
             result = _graph_grad(result, node.data.dtype)
         elif not isinstance(result, SparseGrad):
-            result = np.asarray(result.data if isinstance(result, Tensor) else result)
+            result = _hook_array(result.data if isinstance(result, Tensor) else result)
             result = result.astype(node.data.dtype, copy=False)
         if tuple(result.shape) != node.shape:
             raise RuntimeError(f"register_hook: a hook returned a gradient of shape "
@@ -4878,8 +4888,13 @@ def _run_hooks(node: Tensor, hooks: dict, grad):
         shown = returned if isinstance(returned, Tensor) and returned.data is result else None
     if keep is not None:
         keep(grad if graph or isinstance(grad, SparseGrad)
-             else shown if shown is not None else _grad_tensor(np.asarray(grad)))
+             else shown if shown is not None else _grad_tensor(_hook_array(grad)))
     return grad
+
+
+def _hook_array(grad) -> np.ndarray:
+    """A gradient as the array a hook's Tensor holds: a meta gradient stays one."""
+    return grad if type(grad) is _MetaArray else np.asarray(grad)
 
 
 def _checked_grads(op: Op, grad_output: np.ndarray) -> list[np.ndarray | None]:
@@ -4942,6 +4957,10 @@ def _graph_grad(grad, dtype) -> Tensor:
     if not isinstance(grad, Tensor):
         if isinstance(grad, (SparseGrad, SliceGrad)):
             grad = grad.dense()
+        if type(grad) is _MetaArray:  # a meta gradient: a meta constant
+            from dlpy.device import meta_array
+
+            return Tensor(meta_array(grad.shape, dtype))
         return Tensor(np.asarray(grad, dtype=dtype))
     return grad if grad.data.dtype == dtype else _arith.cast(grad, dtype)
 

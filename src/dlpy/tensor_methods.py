@@ -286,6 +286,7 @@ def _type(self, dtype=None):
     if dtype is None:
         compat = sys.modules.get("dlpy.compat")
         prefix = "torch" if compat is not None and compat.is_installed() else "dlpy"
+        prefix += ".meta" if type(self.data) is _MetaArray else ""  # torch.meta.FloatTensor
         return f"{prefix}.{_TYPE_NAMES.get(self.dtype.name, self.dtype.name)}"
     dtype = getattr(dtype, "dtype_name", dtype)  # a legacy type (torch.DoubleTensor)
     if dtype is int or dtype is float or dtype is bool or dtype is complex:  # torch's takes none
@@ -316,9 +317,10 @@ def _is_signed(self) -> bool:
 
 
 def _is_contiguous(self, memory_format=None) -> bool:
-    """Whether the memory is row-major (or, given ``memory_format``, in its order)."""
+    """Whether the memory is row-major (or, given ``memory_format``, in its order; a meta
+    tensor is taken as laid out row-major, as ``stride`` says)."""
     if memory_format is None:
-        return bool(self.data.flags.c_contiguous)
+        return bool(self.data.flags.c_contiguous) or type(self.data) is _MetaArray
     from dlpy.layouts import is_in_format
     from dlpy.layouts import memory_format as format_type
 
@@ -329,9 +331,15 @@ def _is_contiguous(self, memory_format=None) -> bool:
 
 
 def _stride(self, dim: int | None = None):
-    """The steps between elements along each axis, in elements (numpy's strides / itemsize)."""
-    strides = [s // self.data.itemsize for s in self.data.strides]
+    """The steps between elements along each axis, in elements (numpy's strides / itemsize;
+    a meta tensor's, whose array is a zero-stride view, torch's row-major ones)."""
     shape = self.data.shape
+    if type(self.data) is _MetaArray:
+        from dlpy.meta import contiguous_strides
+
+        strides = list(contiguous_strides(shape))
+    else:
+        strides = [s // self.data.itemsize for s in self.data.strides]
     if self.data.size == 0 and not any(strides):  # numpy's zeros of a new empty array: torch's
         step = 1  # contiguous strides (a size-0 axis counting as 1)
         for axis in range(len(shape) - 1, -1, -1):
@@ -375,8 +383,11 @@ def _element_size(self) -> int:
 
 
 def _data_ptr(self) -> int:
-    """The address of the first element (0 for a tensor with no elements, as torch's)."""
-    return self.data.__array_interface__["data"][0] if self.data.size else 0
+    """The address of the first element (0 for a tensor with no elements or on the meta
+    device, as torch's)."""
+    if not self.data.size or type(self.data) is _MetaArray:
+        return 0
+    return self.data.__array_interface__["data"][0]
 
 
 def _is_set_to(self, other) -> bool:
@@ -420,11 +431,11 @@ def _get_device(self) -> int:
 
 def _new_empty(self, *sizes, dtype=None, requires_grad: bool = False, device=None,
                pin_memory: bool = False, layout=None, size=None) -> Tensor:
-    """Zeros of this tensor's dtype (torch leaves them uninitialised)."""
-    from dlpy.creation import _place
-
-    _place("new_empty", device, pin_memory, layout)
-    return self.new_zeros(*sizes, dtype=dtype, requires_grad=requires_grad, size=size)
+    """Zeros of this tensor's dtype (torch leaves them uninitialised), on ``device`` or this
+    tensor's (the CPU or meta)."""
+    where = self._new_device("new_empty", device, pin_memory, layout)
+    return self.new_zeros(*sizes, dtype=dtype, requires_grad=requires_grad, size=size,
+                          device=where)
 
 
 for _name, _function in (("is_floating_point", _is_floating_point), ("is_signed", _is_signed),
@@ -441,7 +452,8 @@ for _name, _function in (("is_floating_point", _is_floating_point), ("is_signed"
 
 for _name, _getter in (("itemsize", lambda self: self.data.itemsize),
                        ("nbytes", lambda self: self.data.nbytes),
-                       ("is_cpu", lambda self: True), ("is_cuda", lambda self: False),
+                       ("is_cpu", lambda self: type(self.data) is not _MetaArray),
+                       ("is_cuda", lambda self: False),
                        ("device", lambda self: _META if type(self.data) is _MetaArray else _CPU),
                        ("grad_fn", lambda self: self.op)):
     if not hasattr(Tensor, _name):
@@ -660,6 +672,11 @@ def _resize_(self, *sizes, size=None, memory_format=None) -> Tensor:
     shape = tuple(int(n) for n in shape)
     if shape == self.shape:
         return self
+    if type(self.data) is _MetaArray:  # a meta tensor: a meta array of the new shape
+        from dlpy.device import meta_array
+
+        self.data = meta_array(shape, self.dtype)
+        return self
     array, count = self.data, int(np.prod(shape))
     version = self._version
     storage = _storage_after(array)  # this tensor's first element to its memory's end
@@ -810,6 +827,8 @@ def _random_fill(name: str, draw):
 
     def method(self, *args, generator=None, **kwargs):
         self._check_in_place(name)  # before drawing
+        if type(self.data) is _MetaArray:  # torch draws nothing on meta: a scratch generator
+            generator = np.random.default_rng(0)
         values = np.asarray(draw(_rng(generator), self.shape, self.dtype, *args, **kwargs))
         return self._in_place(name, _filled, Tensor(values.astype(self.dtype)), cast="unsafe")
 

@@ -22,11 +22,13 @@ from dlpy.creation import (
     CreationError,
     _check_length,
     _laid_like,
+    _on_meta,
     _place,
     check_int_bounds,
     numpy_source,
     plain_dtype,
 )
+from dlpy.meta import holds_meta, metafy
 from dlpy.ops import ArgDtypeError, ArgError, ArgIndexError, NoKernelError, check_dim
 from dlpy.ops.einsum import _scaled_sum, _shared_low_precision  # beta * input + alpha * product
 from dlpy.ops.indexing import check_histogram_dtypes
@@ -656,7 +658,18 @@ def _warn_read_only(array: np.ndarray) -> None:
 def as_tensor(data, dtype=None, device=None) -> Tensor:
     """torch.as_tensor: a Tensor as is, or data converted (sharing a numpy array's memory when
     the dtype already fits, or a storage's: storage_elements); Python floats become the default
-    dtype, ints int64 (as torch)."""
+    dtype, ints int64 (as torch). On the meta device (``device="meta"``, or the default device
+    when none is given): a Tensor moved there (a meta one as is), other data converted and
+    keeping its shape and dtype only; a meta Tensor asked onto the CPU is torch's error."""
+    from dlpy.device import wants_meta
+
+    if wants_meta(device) or (device is None and holds_meta(data)):
+        if isinstance(data, Tensor):
+            return data.to(device="meta", dtype=None if dtype is None else
+                           plain_dtype(dtype, "as_tensor"))
+        return metafy(as_tensor(data, dtype, "cpu"))
+    if holds_meta(data):
+        data.to(device)  # torch's error for a meta tensor's values (the device checked)
     _place("as_tensor", device, False)
     dtype = plain_dtype(dtype, "as_tensor")
     if isinstance(data, Tensor):
@@ -1585,3 +1598,9 @@ def write_out(name: str, result, out, exact: bool | None = None, warn: bool = Tr
     with no_grad():
         out.copy_(result)
     return out
+
+
+# torch's meta device (dlpy.meta): normal and randint_like make meta tensors given
+# device="meta" (or where the default device is meta), drawing nothing
+normal = _on_meta(normal, default=False)
+randint_like = _on_meta(randint_like, like=True)

@@ -12,6 +12,7 @@ import weakref
 
 import numpy as np
 
+from dlpy import meta as _meta
 from dlpy.ops import ArgError
 from dlpy.ops.segment import segment_reduce  # noqa: F401 - exported (TOP_LEVEL)
 from dlpy.size import Size
@@ -386,6 +387,7 @@ def while_loop(cond_fn, body_fn, carried_inputs):
 
 
 # ----------------------------------------------------------------- indices
+@_meta.follows
 def nonzero_static(input, *, size: int, fill_value: int = -1) -> Tensor:  # noqa: A002
     """torch.nonzero_static: nonzero's (n, ndim) int64 indices cut or padded (with
     fill_value) to exactly ``size`` rows."""
@@ -678,3 +680,10 @@ TOP_LEVEL = [
     "UntypedStorage", "TypedStorage", "OutOfMemoryError", "get_device", "as_strided_copy",
     "view_as_real_copy", "view_as_complex_copy", "conj_physical_", "convolution",
 ]
+
+
+# torch's meta device (dlpy.meta): empty_strided(..., device="meta") is a meta tensor (its
+# strides are the row-major ones, as every meta tensor's)
+from dlpy.creation import _on_meta  # noqa: E402
+
+empty_strided = _on_meta(empty_strided)

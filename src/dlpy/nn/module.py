@@ -234,6 +234,8 @@ class Parameter(Tensor, metaclass=_ParameterMeta):
     def __init__(self, data=None, requires_grad: bool = True, dtype=None):
         if data is None:
             data = np.empty(0, dtype=default_dtype() if dtype is None else dtype)
+        if type(data) is MetaArray:  # a meta draw of a layer built on meta: a meta Parameter
+            data = Tensor(data)
         if isinstance(data, Tensor):
             if dtype is None and data.data.dtype.kind in "biu":  # torch's: kept, or refused
                 if requires_grad:
@@ -427,6 +429,8 @@ class _Entries(dict):
 
 
 _NOTHING = object()
+# the state-dict key suffix of get_extra_state's value (torch's name; loaders compare keys with it)
+_EXTRA_STATE_KEY_SUFFIX = "_extra_state"
 
 
 def _class_attribute(cls: type, name: str) -> Any:
@@ -1185,11 +1189,12 @@ class Module:
             _meta_device.refuse_values(self, "module")  # torch's: to_empty() is the way off meta
         if where is not None and where.type == "meta":
             for module in self.modules():
-                for p in module._parameters.values():
-                    if p is not None:
+                for key, p in list(module._parameters.items()):
+                    if p is not None:  # a new Parameter, as torch's (its tensor changes kind)
                         floating = dtype is not None and is_floating_dtype(p.data.dtype)
-                        p.data = meta_array(p.data.shape, dtype if floating else p.data.dtype)
-                        p.grad = None
+                        setattr(module, key, Parameter(Tensor(meta_array(
+                            p.data.shape, dtype if floating else p.data.dtype)),
+                            requires_grad=p.requires_grad))
                 for key, buffer in module._buffers.items():
                     if buffer is not None:
                         floating = dtype is not None and is_floating_dtype(buffer.dtype)
@@ -1319,7 +1324,10 @@ class Module:
         return self
 
     def cpu(self) -> Module:
-        """dlpy has one device: returns self."""
+        """dlpy's tensors are on the CPU: returns self (one with meta parameters or buffers:
+        torch's error, as ``to("cpu")``)."""
+        if any(type(t.data) is MetaArray for t in (*self.parameters(), *self.buffers())):
+            _meta_device.refuse_values(self, "module")
         return self
 
     def cuda(self, device=None) -> Module:
@@ -1437,7 +1445,7 @@ class Module:
             if buffer is not None and name not in self._non_persistent:
                 destination[prefix + name] = _state_value(buffer, keep_vars)
         if type(self).get_extra_state is not Module.get_extra_state:
-            destination[prefix + "_extra_state"] = self.get_extra_state()
+            destination[prefix + _EXTRA_STATE_KEY_SUFFIX] = self.get_extra_state()
 
     def _state_dict_hooked(self, destination: dict, prefix: str, keep_vars: bool) -> dict:
         """state_dict() once hooks, extra state or overrides exist, as torch's: this module's
@@ -1575,6 +1583,12 @@ class Module:
                               "copying them in place?)", UserWarning,
                               stacklevel=user_stacklevel())
             return None
+        if _meta_device.holds_meta(given):  # torch's copy_ out of a meta tensor, collected
+            line = (f'While copying the parameter named "{key}", whose dimensions in the model '
+                    f"are {_torch_size(param.shape)} and whose dimensions in the checkpoint are "
+                    f"{_torch_size(np.shape(value))}, an exception occurred : ('Cannot copy out "
+                    "of meta tensor; no data!',).")
+            return line, line
         if type(array) is np.ndarray and array.flags.writeable:
             array[...] = value  # in place, as torch's copy_: views of it see the values
             increment_version(param)
@@ -1625,7 +1639,7 @@ class Module:
             error = self._load_entry(name, key, param, state_dict[key], assign)
             if error is not None:
                 error_msgs.append(error)
-        extra_key = prefix + "_extra_state"
+        extra_key = prefix + _EXTRA_STATE_KEY_SUFFIX
         if type(self).set_extra_state is not Module.set_extra_state:
             if extra_key in state_dict:
                 self.set_extra_state(state_dict[extra_key])

@@ -410,8 +410,8 @@ class RNNBase(Module):
         if _autocasting():
             self._check_autocast(x, h0, c0)
         per_sample = _per_sample(self)
-        zeros_h = Tensor(np.zeros((batch, self.output_size), dtype=x.dtype))
-        zeros_c = Tensor(np.zeros((batch, self.hidden_size), dtype=x.dtype))
+        zeros_h = x.new_zeros((batch, self.output_size))  # (on x's device: the CPU or meta)
+        zeros_c = x.new_zeros((batch, self.hidden_size))
         h_finals, c_finals = [], []
         layer_input = x
         for layer in range(self.num_layers):

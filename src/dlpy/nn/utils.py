@@ -23,7 +23,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from dlpy.device import as_device
+from dlpy.device import MetaArray, as_device, meta_array
 from dlpy.nn import parametrizations, parametrize, prune
 from dlpy.nn.module import Module, Parameter
 from dlpy.optim.optimizer import NonFiniteNormError as _NonFiniteNormError
@@ -166,7 +166,8 @@ def _norm_arrays(tensors) -> list[np.ndarray]:
         if isinstance(t, SparseGrad):
             arrays.append(t.coalesce().values)
         elif isinstance(t, (Tensor, np.ndarray)):
-            arrays.append(np.asarray(t.data if isinstance(t, Tensor) else t))
+            data = t.data if isinstance(t, Tensor) else t
+            arrays.append(data if type(data) is MetaArray else np.asarray(data))
         else:
             raise TypeError(f"get_total_norm: expected Tensors or arrays, got "
                             f"{type(t).__name__}")
@@ -189,6 +190,8 @@ def _total(arrays: list[np.ndarray], norm_type: float, error_if_nonfinite: bool,
     if bad is not None:
         raise RuntimeError(f"get_total_norm: expected floating point or complex tensors, got "
                            f"{bad}")
+    if any(type(a) is MetaArray for a in arrays):  # meta gradients: a meta norm, unread
+        return Tensor(meta_array((), np.result_type(*arrays)))
     total = _total_norm(arrays, norm_type, "get_total_norm", pieces)
     if error_if_nonfinite and not math.isfinite(total):
         raise _NonFiniteNormError(

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlpy import meta as _meta
 from dlpy.amp.dtypes import _torch_name as torch_dtype_name
 from dlpy.amp.dtypes import check_float8, is_low_precision
 from dlpy.amp.state import PROMOTE, autocast_policy
@@ -464,6 +465,8 @@ def repeat_interleave(input: Tensor | None = None, repeats=None, dim: int | None
         if repeats is None:
             raise TypeError("repeat_interleave() missing required argument 'repeats'")
         input, repeats = repeats, None  # noqa: A001
+    if isinstance(repeats, Tensor) and _meta.holds_meta(input):  # torch reads the counts
+        _meta.refuse_values(input, "numpy")
     if repeats is None:
         counts = _index_array("repeat_interleave", input, "repeats")
         if counts.ndim != 1:
@@ -556,6 +559,7 @@ def _stable_overload(function):
 
 
 @_stable_overload
+@_meta.follows
 def sort(input: Tensor, dim: int = -1, descending: bool = False, *, stable: bool | None = None
          ) -> SortResult:
     """torch.sort: (values, indices) along dim; values carry the gradient (gather's), indices are
@@ -570,6 +574,7 @@ def sort(input: Tensor, dim: int = -1, descending: bool = False, *, stable: bool
 
 
 @_stable_overload
+@_meta.follows
 def argsort(input: Tensor, dim: int = -1, descending: bool = False, *,
             stable: bool = False) -> Tensor:
     """torch.argsort: the int64 positions that sort x along dim, a Tensor (no gradient);
@@ -606,6 +611,7 @@ def _tied_rows(data, ranked, order, dim, largest, sorted_):
     return np.moveaxis(out.reshape(shape), -1, dim)
 
 
+@_meta.follows
 def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True  # noqa: A002
          ) -> TopKResult:
     """torch.topk: the k largest (``largest=False``: smallest) values along dim and their int64
@@ -639,6 +645,7 @@ def _data(value) -> np.ndarray:
     return np.asarray(value.data if isinstance(value, Tensor) else value)
 
 
+@_meta.refuses("aten::nonzero")
 def nonzero(input, *, as_tuple: bool = False):
     """torch.nonzero: the indices of the non-zero elements, (count, ndim) int64 in row-major
     order; with as_tuple one 1-D index tensor per axis."""
@@ -662,6 +669,7 @@ def _mask_array(name: str, mask) -> np.ndarray:
     return mask
 
 
+@_meta.refuses("aten::masked_select")
 def masked_select(input: Tensor, mask) -> Tensor:
     """The elements of x where mask (broadcast with x) holds, as a 1-D tensor;  dx = g scattered
     back there."""

@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 
+from dlpy import meta as _meta
 from dlpy._caller import user_stacklevel
 from dlpy.amp.dtypes import check_float8
 from dlpy.layouts import iterator_layout
@@ -83,6 +84,8 @@ def where(condition, input=_ONLY_CONDITION, other=_ONLY_CONDITION):
     if input is _ONLY_CONDITION or other is _ONLY_CONDITION:
         raise TypeError("where: expected where(condition) or where(condition, input, other), "
                         "got one of input and other")
+    if _meta.live():
+        _meta.check_where(condition, input, other)
     condition = np.asarray(condition.data if isinstance(condition, Tensor) else condition)
     if condition.dtype != np.bool_:
         if condition.dtype != np.uint8:  # (torch still takes a uint8 mask, deprecated)
@@ -204,6 +207,8 @@ def _dropped(name, x, p, inplace, rng, draw):
         if not isinstance(x, Tensor):
             raise TypeError(f"{name}: inplace=True needs a Tensor, got {type(x).__name__}")
         return x._in_place(f"{name}_", lambda t: _dropped(name, t, p, False, rng, draw))
+    if p < 1 and _meta.holds_meta(x):  # torch draws nothing on meta: a scratch generator
+        return Dropout(draw(np.random.default_rng(0)))(x)
     return Dropout(draw(get_rng(rng)) if p < 1 else np.zeros((), np.float64))(x)
 
 

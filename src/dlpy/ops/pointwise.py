@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlpy import meta as _meta
 from dlpy._caller import user_stacklevel
 from dlpy.amp.dtypes import check_float8
 from dlpy.layouts import follows_inputs, laid_as_inputs, laid_result
@@ -1189,6 +1190,7 @@ def clip(input: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's
     return clamp(input, min, max)
 
 
+@_meta.follows
 def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A002
             equal_nan: bool = False) -> Tensor:
     """input == other, or |input - other| finite and <= atol + |rtol * other|, element-wise
@@ -1222,10 +1224,15 @@ def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A00
 
 def allclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A002
              equal_nan: bool = False) -> bool:
-    """Whether isclose holds everywhere: a Python bool."""
-    return bool(isclose(input, other, rtol, atol, equal_nan).data.all())
+    """Whether isclose holds everywhere: a Python bool (meta tensors: torch's error of a
+    value read)."""
+    close = isclose(input, other, rtol, atol, equal_nan)
+    if _meta.holds_meta(close):
+        _meta.refuse_values(close, "item")
+    return bool(close.data.all())
 
 
+@_meta.refuses("aten::equal")
 def equal(input, other) -> bool:  # noqa: A002 - PyTorch's names
     """Same shape and same values: a Python bool (nan is not equal to itself)."""
     if not isinstance(other, (Tensor, np.ndarray)):

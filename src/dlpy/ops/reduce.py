@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlpy import meta as _meta
 from dlpy._caller import user_stacklevel
 from dlpy.amp.dtypes import _torch_name, check_float8, float32_compute, refuse_bool, refuse_float8
 from dlpy.amp.state import FP32, autocast_policy
@@ -628,6 +629,7 @@ class MinResult(MaxResult):
     __slots__ = ()
 
 
+@_meta.follows
 def _extreme(name, op, x, axis, keepdims, dim, keepdim):
     """max or min. Given one int dim (positional, as PyTorch's x.max(1), dim= or its numpy
     alias axis=) or keepdim= / keepdims=, it is PyTorch's max(dim): (values, indices) along
@@ -926,6 +928,7 @@ def nanmean(input, dim=None, keepdim=False, *, dtype=None):
         return total / count.astype(total.dtype)
 
 
+@_meta.follows
 def count_nonzero(input, dim=None) -> Tensor:
     """The number of non-zero elements over dim (None: all), an int64 tensor."""
     data = np.asarray(input.data if isinstance(input, Tensor) else input)
@@ -1063,6 +1066,7 @@ class _EmptyKError(ArgError, IndexError):
     ArgError (ValueError, RuntimeError) as for any k out of range."""
 
 
+@_meta.follows
 def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
     """(values, indices) of the k-th smallest (k from 1) along dim, as torch.kthvalue."""
     _complex.refuse("kthvalue", input)
@@ -1102,6 +1106,7 @@ def _mode_with_nan(row) -> int:
     return best
 
 
+@_meta.follows
 def mode(input, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
     """(values, indices) of the most frequent value along dim (the smallest of equally frequent
     ones) and the last position where it occurs, as torch.mode on the CPU."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlpy import meta as _meta
 from dlpy.amp.dtypes import check_float8, refuse_bool
 from dlpy.node_names import named
 from dlpy.ops import (
@@ -59,6 +60,7 @@ def _refuse_complex(name: str, *arrays: np.ndarray) -> None:
                                 "(as torch)")
 
 
+@_meta.refuses("aten::_unique2")
 def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A002 - torch's name
            return_counts: bool = False, dim: int | None = None):
     """torch.unique: the distinct values (sorted; with dim the distinct slices along it, in
@@ -81,6 +83,7 @@ def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A0
                     inverse.reshape(-1), counts, return_inverse, return_counts)
 
 
+@_meta.refuses("aten::unique_consecutive")
 def unique_consecutive(input, return_inverse: bool = False, return_counts: bool = False,
                        dim: int | None = None):
     """torch.unique_consecutive: each run of equal values (slices along dim) kept once."""
@@ -107,6 +110,7 @@ def unique_consecutive(input, return_inverse: bool = False, return_counts: bool 
     return _results(values, inverse, counts, return_inverse, return_counts)
 
 
+@_meta.refuses("aten::bincount")
 def bincount(input, weights=None, minlength: int = 0) -> Tensor:
     """torch.bincount: how often each value 0..max(x) occurs in the 1-D non-negative int
     tensor x (the sum of the weights there, given weights), at least minlength bins."""
@@ -144,6 +148,10 @@ def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # 
     if low > high:
         raise ArgError(f"histc: max must be at least min, got min {low} and max {high}")
     check_float8("aminmax_cpu" if low == high else "linspace_cpu", data)  # torch's first kernel
+    if _meta.holds_meta(input):  # a meta tensor: its counts' shape and dtype
+        from dlpy.device import meta_array
+
+        return Tensor(meta_array((bins,), data.dtype))
     if low == high and data.size:
         low, high = float(data.min()), float(data.max())
     if not (np.isfinite(low) and np.isfinite(high)):
@@ -202,6 +210,7 @@ def _bisect(seq: np.ndarray, vals: np.ndarray, side: str, order) -> np.ndarray:
     return start.reshape(vals.shape)
 
 
+@_meta.follows
 def searchsorted(sorted_sequence, input, *, out_int32: bool = False, right: bool = False,
                  side: str | None = None, sorter=None) -> Tensor:
     """torch.searchsorted: for each value, the index in the sorted innermost rows where it
@@ -235,6 +244,7 @@ def searchsorted(sorted_sequence, input, *, out_int32: bool = False, right: bool
     return Tensor(np.asarray(out).astype(np.int32 if out_int32 else np.int64))
 
 
+@_meta.follows
 def bucketize(input, boundaries, *, out_int32: bool = False, right: bool = False) -> Tensor:
     """torch.bucketize: the bucket index of each x in the 1-D sorted boundaries
     (right=False: boundaries[i-1] < x <= boundaries[i])."""

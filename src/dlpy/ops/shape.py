@@ -100,7 +100,8 @@ class GetItem(Op):
     def forward(self, x):
         self.shape, self.dtype = x.shape, x.dtype
         out = x[self.index]
-        if type(out) is not np.ndarray:  # ints on every axis: a numpy scalar, a copy
+        if type(out) is not np.ndarray and not isinstance(out, np.ndarray):
+            # ints on every axis: a numpy scalar, a copy (a meta array's view is an ndarray)
             index = self.index if type(self.index) is tuple else (self.index,)
             return x[index + (Ellipsis,)]  # a 0-d view, as torch's (x[2] sees x[2] = 4)
         if not out.flags.c_contiguous and not _is_basic(self.index):
