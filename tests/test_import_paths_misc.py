@@ -31,6 +31,16 @@ def test_torch_paths_import_under_compat():
         assert Number.__args__ == (int, float, bool) and _size_2_t.__args__[0] is int
         assert issubclass(GradScaler, torch.amp.GradScaler) and InputKind.PARAMETER
         assert callable(torch.export.unflatten)  # the function, not its module
+        from torch.nn.modules.module import _EXTRA_STATE_KEY_SUFFIX
+
+        class Extra(torch.nn.Module):  # the suffix is that of get_extra_state's key
+            def get_extra_state(self):
+                return 1
+
+            def set_extra_state(self, state):
+                pass
+
+        assert list(Extra().state_dict()) == [_EXTRA_STATE_KEY_SUFFIX]
 
 
 def test_weak_id_key_dictionary_removal_during_iteration():

@@ -502,9 +502,14 @@ _TORCH_DTYPE_NAMES = frozenset({
 
 def _looks_like_dtype(node: ast.AST) -> bool:
     """Whether an expression whose text is taken may be a dtype, by its name: ``dtype``,
-    ``x.dtype``, ``torch_dtype``, ``torch.get_default_dtype()``, ``torch.float16``."""
+    ``x.dtype``, ``torch_dtype``, ``torch.get_default_dtype()``, ``torch.float16``,
+    ``config["dtype"]`` (a key naming a dtype)."""
     if isinstance(node, ast.Call):
         node = node.func
+    if isinstance(node, ast.Subscript):
+        key = node.slice
+        return isinstance(key, ast.Constant) and isinstance(key.value, str) \
+            and "dtype" in key.value.lower()
     if isinstance(node, ast.Name):
         return "dtype" in node.id.lower()
     if isinstance(node, ast.Attribute):
@@ -520,7 +525,7 @@ def _dtype_text_call(node: ast.AST) -> ast.AST:
                         args=[node.value, ast.Constant(node.attr)], keywords=[])
     else:
         call = ast.Call(func=ast.Name(id=DTYPE_TEXT, ctx=ast.Load()), args=[node], keywords=[])
-    return ast.copy_location(call, node)
+    return _located(call, node)
 
 
 class DataAccess(ast.NodeTransformer):
@@ -554,23 +559,23 @@ class DataAccess(ast.NodeTransformer):
             return node
         call = ast.Call(func=ast.Name(id=TENSOR_NEW, ctx=ast.Load()), args=[func, *node.args],
                         keywords=node.keywords)
-        return ast.copy_location(call, node)
+        return _located(call, node)
 
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
         self.generic_visit(node)
         if node.attr in DTYPE_ATTRIBUTES and isinstance(node.ctx, ast.Load):
             call = ast.Call(func=ast.Name(id=DTYPE_ATTRIBUTE, ctx=ast.Load()),
                             args=[node.value, ast.Constant(node.attr)], keywords=[])
-            return ast.copy_location(call, node)
+            return _located(call, node)
         if node.attr != "data" or isinstance(node.ctx, ast.Del):
             return node
         if isinstance(node.ctx, ast.Load):
             call = ast.Call(func=ast.Name(id=DATA_LOAD, ctx=ast.Load()), args=[node.value],
                             keywords=[])
-            return ast.copy_location(call, node)
+            return _located(call, node)
         target = ast.Call(func=ast.Name(id=DATA_STORE, ctx=ast.Load()), args=[node.value],
                           keywords=[])
-        node.value = ast.copy_location(target, node.value)
+        node.value = _located(target, node.value)
         return node
 
     def visit_FormattedValue(self, node: ast.FormattedValue) -> ast.AST:
@@ -626,22 +631,54 @@ _MAY_REWRITE = re.compile(
     rb"\.(?:[ \t\r\n\f\\]|#[^\n]*\n)*"
     rb"(?:data|is_floating_point|is_complex|is_signed|to_real|to_complex)\b"
     rb"|\bTensor(?:[ \t\r\n\f\\)]|#[^\n]*\n)*\("
-    # the text of a dtype: str(...dtype...), an f-string's {...dtype...}, str(torch.float16)
-    rb"|\b(?:str|repr|print)\s*\([^)]*(?:(?i:dtype)|torch\.\w+)|\{[^{}]*(?i:dtype)[^{}]*\}")
+    # the text of a dtype: str(...dtype...), str(torch.float16) (an f-string's {...dtype...}:
+    # _may_rewrite)
+    rb"|\b(?:str|repr|print)\s*\([^)]*(?:(?i:dtype)|torch\.\w+)")
+# a line that is one import statement (no `;`): its dotted names (`from timm.data import x`)
+# are module paths, never an attribute ``.data``
+_IMPORT_LINE = re.compile(
+    rb"^[ \t]*(?:from[ \t]+[\w.]+[ \t]+import|import[ \t]+[\w.])[^;\n]*$", re.M)
+# an f-string's replacement field naming a dtype on its literal's line (``f"{x.dtype}"``), a
+# dict literal's ``{'dtype': dtype}`` never; an f-string literal that may span lines
+# (triple-quoted, a backslash-newline inside), for which any {...dtype...} counts
+_F_FIELD_DTYPE = re.compile(rb"\b[rR]?[fF][rR]?[\"'][^\n]*?\{[^{}\n]*(?i:dtype)[^{}\n]*\}")
+_F_STRING_LINES = re.compile(rb"\b[rR]?[fF][rR]?(?:'''|\"\"\"|[\"'][^\n]*\\\r?\n)")
+_FIELD_DTYPE = re.compile(rb"\{[^{}]*(?i:dtype)[^{}]*\}")
+
+
+def _may_rewrite(data: bytes) -> bool:
+    """Whether ``DataAccess`` may change the module ``data`` is the source of (a superset,
+    matched in the text): ``_MAY_REWRITE`` outside import statements, or an f-string field
+    that names a dtype. Most of a big library's modules have nothing to rewrite (timm's
+    ``from timm.data import ...``, its ``{'device': device, 'dtype': dtype}`` keyword dicts):
+    they compile as they are, without the parse and rewrite that are most of a cold import."""
+    text = _IMPORT_LINE.sub(b"", data)
+    if _MAY_REWRITE.search(text) or _F_FIELD_DTYPE.search(text):
+        return True
+    return _F_STRING_LINES.search(text) is not None and _FIELD_DTYPE.search(text) is not None
+
+
+def _located(new: ast.AST, old: ast.AST) -> ast.AST:
+    """``new`` and the nodes made with it (those without a position yet) at ``old``'s
+    position: what ``ast.fix_missing_locations`` would do, without walking the whole tree."""
+    ast.copy_location(new, old)
+    for child in ast.iter_child_nodes(new):
+        if "lineno" in child._attributes and not hasattr(child, "lineno"):
+            _located(child, old)
+    return new
 
 
 def program_code(source: bytes | str, path: str) -> types.CodeType:
     """``source`` compiled with ``X.data`` rewritten (``DataAccess``), at its own line numbers
     (tracebacks show ``path``'s lines); ``from __future__`` imports of the source only. A source
     that defines ``__torch_function__`` turns dispatch on first (``_dispatch_for``). A source
-    with nothing to rewrite (``_MAY_REWRITE``) is compiled directly: the same code, faster."""
+    with nothing to rewrite (``_may_rewrite``) is compiled directly: the same code, faster."""
     _dispatch_for(source)
     data = source.encode() if isinstance(source, str) else source
-    if not _MAY_REWRITE.search(data):
+    if not _may_rewrite(data):
         return compile(source, path, "exec", dont_inherit=True)
     tree = compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
-    tree = ast.fix_missing_locations(DataAccess().visit(tree))
-    return compile(tree, path, "exec", dont_inherit=True)
+    return compile(DataAccess().visit(tree), path, "exec", dont_inherit=True)
 
 
 def _inside(path: str, folder: str) -> bool:

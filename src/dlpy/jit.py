@@ -22,6 +22,7 @@ import copy
 import functools
 import inspect
 import numbers
+import sys
 import types
 import typing
 import warnings
@@ -732,3 +733,17 @@ def _overload_method(func: Callable) -> Callable:
     """torch.jit._overload_method: ``_overload`` for a method of a class."""
     _overloaded_methods.setdefault(f"{func.__module__}.{func.__qualname__}", []).append(func)
     return func
+
+
+# torch.jit.annotations (``from torch.jit.annotations import List``): the typing names
+# TorchScript annotations are written with, registered as the submodule dlpy.jit.annotations
+# while this file stays a module
+annotations = types.ModuleType(f"{__name__}.annotations", "torch.jit.annotations: the typing "
+                               "names of TorchScript annotations (List, Tuple, Dict, ...).")
+annotations.__all__ = ["Any", "Dict", "List", "Optional", "Tuple", "Union"]
+for _name in annotations.__all__:
+    setattr(annotations, _name, getattr(typing, _name))
+annotations.Future = Future
+annotations.Module = Module
+annotations.NoneType = type(None)
+sys.modules[annotations.__name__] = annotations

@@ -235,3 +235,14 @@ def test_run_shows_dtypes_by_torchs_names(tmp_path, capsys):
     assert first.split() == ["torch.float16", "torch.float64", "torch.float64", "torch.float16",
                              "torch.int64"]
     assert second.split() == ["torch.float64", "float16", "float64", "float64", "3"]
+
+
+def test_run_shows_a_dtype_under_a_dtype_key_by_torchs_name(tmp_path, capsys):
+    # transformers' config: d["dtype"] = str(d["dtype"]).split(".")[1]; the value under
+    # another key keeps its text
+    script = tmp_path / "dtype_keys.py"
+    script.write_text(
+        "import torch\nd = {'dtype': torch.float64, 'torch_dtype': torch.int8, 'n': 3}\n"
+        "print(str(d['dtype']), str(d['torch_dtype']).split('.')[1], str(d['n']))\n")
+    compat.run([str(script)])
+    assert capsys.readouterr().out.split() == ["torch.float64", "int8", "3"]

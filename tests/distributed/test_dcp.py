@@ -23,6 +23,7 @@ from dlpy.distributed.checkpoint.state_dict import (
     get_model_state_dict,
     get_optimizer_state_dict,
     get_state_dict,
+    set_model_state_dict,
     set_state_dict,
 )
 from dlpy.distributed.fsdp import FullyShardedDataParallel as FSDP
@@ -201,6 +202,32 @@ def test_options_and_frozen_parameters():
         get_model_state_dict(model, options=StateDictOptions(broadcast_from_rank0=True))
     with pytest.raises(ValueError, match=r"\(flatten_optimizer_state_dict=True\) is not"):
         get_model_state_dict(model, options=StateDictOptions(flatten_optimizer_state_dict=True))
+
+
+def test_full_state_dict_load_into_meta_parameters():
+    """torch's full-state-dict load: a model with meta tensors takes the loaded tensors
+    (assign), keys the state dict lacks keep the model's own (none missing), and a model all
+    on meta needs a process group (torch takes its device)."""
+    import dlpy
+
+    full = StateDictOptions(full_state_dict=True, strict=False)
+    source = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    state = {k: v.clone() for k, v in source.state_dict().items() if k != "1.bias"}
+    with dlpy.device("meta"):
+        model = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    model[1].register_buffer("running_mean", dlpy.zeros(2))  # one tensor off meta
+    keys = set_model_state_dict(model, state, options=full)
+    assert keys.missing_keys == [] and keys.unexpected_keys == []
+    assert isinstance(model[0].weight, nn.Parameter) and not model[0].weight.is_meta
+    assert dlpy.equal(model[0].weight, source[0].weight)
+    assert model[1].bias.is_meta  # not in the state dict: the model's own, still meta
+    with dlpy.device("meta"):
+        empty = nn.Linear(3, 2)
+    with pytest.raises(ValueError, match="Default process group has not been initialized"):
+        set_model_state_dict(empty, dict(nn.Linear(3, 2).state_dict()), options=full)
+    plain = nn.Linear(3, 2)  # not full: load_state_dict's strict check as before
+    with pytest.raises(RuntimeError, match="Missing key"):
+        set_model_state_dict(plain, {"weight": dlpy.zeros(2, 3)})
 
 
 # ----------------------------------------------------------------- atomic, errors

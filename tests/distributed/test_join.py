@@ -83,3 +83,25 @@ def test_fully_sharded_data_parallel_module_path():
     from dlpy.distributed.fsdp.fully_sharded_data_parallel import FullyShardedDataParallel
 
     assert FullyShardedDataParallel is dist.fsdp.FullyShardedDataParallel
+
+
+def test_fsdp_wrap_module_path_and_policies():
+    """torch.distributed.fsdp.wrap (where torch keeps the auto-wrap policies) under
+    dlpy.compat: diffusers' training_utils imports transformer_auto_wrap_policy from it."""
+    import functools
+
+    from dlpy import compat, nn
+
+    with compat.as_torch():
+        from torch.distributed.fsdp.wrap import (
+            always_wrap_policy,
+            lambda_auto_wrap_policy,
+            transformer_auto_wrap_policy,
+        )
+    assert transformer_auto_wrap_policy is dist.fsdp.transformer_auto_wrap_policy
+    lin, seq = nn.Linear(2, 2), nn.Sequential(nn.Linear(2, 2))
+    assert always_wrap_policy(lin, False, 6)
+    pick = functools.partial(lambda_auto_wrap_policy, lambda_fn=lambda m: isinstance(m, nn.Linear))
+    assert pick(module=seq, recurse=True, nonwrapped_numel=6)
+    assert pick(module=lin, recurse=False, nonwrapped_numel=6)
+    assert not pick(module=seq, recurse=False, nonwrapped_numel=6)

@@ -379,3 +379,47 @@ def test_one_cycle_needs_momentum_to_cycle():
         lr_scheduler.OneCycleLR(Plain(), max_lr=1.0, total_steps=10)
     sched = lr_scheduler.OneCycleLR(Plain(), max_lr=1.0, total_steps=10, cycle_momentum=False)
     assert sched.get_last_lr() == [pytest.approx(0.04, rel=1e-12)]
+
+
+def _get_lr_by_hand(scheduler, optimizer, n=5):
+    """ignite's LRScheduler: get_lr() (as within a step), the lr set, last_epoch + 1, never
+    step(): the constructor's step is the only one."""
+    out = []
+    for _ in range(n):
+        scheduler._get_lr_called_within_step = True
+        lr = scheduler.get_lr()[0]
+        scheduler._get_lr_called_within_step = False
+        optimizer.param_groups[0]["lr"] = lr
+        out.append(lr)
+        scheduler.last_epoch += 1
+    return out
+
+
+@pytest.mark.parametrize("make, want", [
+    (lambda o: lr_scheduler.ExponentialLR(o, 0.5), [0.05, 0.025, 0.0125, 0.00625, 0.003125]),
+    (lambda o: lr_scheduler.MultiplicativeLR(o, lambda e: 0.5),
+     [0.05, 0.025, 0.0125, 0.00625, 0.003125]),
+    (lambda o: lr_scheduler.PolynomialLR(o, total_iters=4, power=2.0),
+     [0.064, 0.036, 0.016, 0.004, 0.0]),
+    # never stepped: the closed form from epoch 1 on, as PyTorch's
+    (lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=4),
+     [0.117157287525, 0.085355339059, 0.05, 0.014644660941, 0.0]),
+])
+def test_get_lr_at_epoch_zero_after_the_constructor(make, want):
+    # torch's values: only the constructor's step keeps the lr at last_epoch 0
+    opt = _opt()
+    np.testing.assert_allclose(_get_lr_by_hand(make(opt), opt), want, rtol=1e-9, atol=1e-15)
+
+
+def test_sequential_lr_steps_count_in_its_children():
+    opt = _opt()
+    first = lr_scheduler.LinearLR(opt, 0.5, total_iters=2)
+    second = lr_scheduler.CosineAnnealingLR(opt, T_max=3)
+    sequence = lr_scheduler.SequentialLR(opt, [first, second], milestones=[2])
+    lrs = []
+    for _ in range(6):
+        opt.step()
+        sequence.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    np.testing.assert_allclose(lrs, [0.075, 0.1, 0.075, 0.025, 0.0, 0.025], atol=1e-12)
+    assert (first._step_count, second._step_count) == (2, 5)  # torch's

@@ -191,6 +191,18 @@ def transformer_auto_wrap_policy(module: Module, recurse: bool, nonwrapped_numel
     return ModuleWrapPolicy(transformer_layer_cls)(module, recurse, nonwrapped_numel)
 
 
+def lambda_auto_wrap_policy(module: Module, recurse: bool, nonwrapped_numel: int,
+                            lambda_fn: Callable[[Module], bool]) -> bool:
+    """torch's: wrap the modules for which ``lambda_fn(module)`` is true (functools.partial
+    it)."""
+    return True if recurse else bool(lambda_fn(module))
+
+
+def always_wrap_policy(module: Module, recurse: bool, nonwrapped_numel: int) -> bool:
+    """torch's: wrap every module."""
+    return True
+
+
 # ----------------------------------------------------------------- memory accounting
 class _Memory:
     def __init__(self) -> None:
@@ -1252,3 +1264,6 @@ def __getattr__(name: str) -> Any:
 # (``from torch.distributed.fsdp.fully_sharded_data_parallel import FullyShardedDataParallel``):
 # this module itself, registered under that name while the file stays a module
 sys.modules[f"{__name__}.fully_sharded_data_parallel"] = sys.modules[__name__]
+# torch.distributed.fsdp.wrap, where torch keeps the auto-wrap policies
+# (``from torch.distributed.fsdp.wrap import transformer_auto_wrap_policy``): likewise
+sys.modules[f"{__name__}.wrap"] = sys.modules[__name__]

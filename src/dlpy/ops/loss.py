@@ -57,6 +57,11 @@ class SoftmaxCrossEntropy(Op):
     sum of the rows' w_label.
     """
 
+    # backward reads the softmax forward kept, the double backward the logits; never the loss
+    # itself (torch's log_softmax and nll_loss nodes save no result a program sees), so
+    # `loss += reg` before backward is allowed, as torch's (in-place checks, Op.saves)
+    saves = (0,)
+
     def __init__(self, labels, reduction, smoothing=0.0, ignore=None, weight=None):
         self.labels, self.reduction = labels, reduction
         self.smoothing, self.ignore, self.weight = smoothing, ignore, weight
@@ -225,6 +230,8 @@ class BCEWithLogits(Op):
     dx = (l sigmoid(x) - p t) * g. ``weight`` w multiplies both loss and gradient. Targets
     that need gradients come as a second input: dt = (-x + (p - 1) log(1 + exp(-x))) w g."""
 
+    saves = (0, 1)  # torch's node saves self and target, not the loss (in-place checks)
+
     def __init__(self, targets, reduction, weight=None, pos_weight=None, rounding=None):
         self.targets, self.reduction = targets, reduction
         self.weight, self.pos_weight = weight, pos_weight
@@ -376,7 +383,7 @@ class MSELoss(Op):
     dx = 2 (x - t) g (/ n),  dt = -dx. float16/bfloat16 as torch's CPU kernels: the sum
     accumulated in float32, and the gradient's steps (2/n) * d * g each rounded to the dtype."""
 
-    saves = ("inputs",)  # torch's node saves self and target
+    saves = (0, 1)  # torch's node saves self and target, not the loss (in-place checks)
 
     def __init__(self, reduction):
         self.reduction = reduction
@@ -464,6 +471,8 @@ class BinaryCrossEntropy(Op):
     """loss = -w (t log(x) + (1 - t) log(1 - x)) with each log at least -100 (PyTorch's clamp:
     x = 0 or 1 costs 100, never inf), averaged or summed. PyTorch's gradients:
     dx = w (x - t) / max(x (1 - x), 1e-12) * g,  dt = -w log(x / (1 - x)) * g  (/ n)."""
+
+    saves = (0, 1)  # torch's node saves self and target, not the loss (in-place checks)
 
     def __init__(self, reduction, weight=None):
         self.reduction, self.weight = reduction, weight

@@ -379,8 +379,12 @@ class CosineAnnealingLR(LRScheduler):
 
     def _chained_lr(self, lr: float, group: int) -> float:
         epoch, t_max, eta_min = self.last_epoch, self.T_max, self.eta_min
-        if epoch == 0 or self._is_initial:
+        if self._is_initial:
             return lr
+        if self._step_count == 1 and epoch > 0:
+            # never stepped since made (last_epoch set by hand, as ignite's LRScheduler
+            # does): the closed form, as PyTorch's
+            return self._lr(float(self.base_lrs[group]), group)
         if (epoch - 1 - t_max) % (2 * t_max) == 0:
             base = float(self.base_lrs[group])
             return lr + (base - eta_min) * (1 - math.cos(math.pi / t_max)) / 2
@@ -482,7 +486,9 @@ class ExponentialLR(LRScheduler):
         return base_lr * self.gamma ** self.last_epoch
 
     def _chained_lr(self, lr: float, group: int) -> float:
-        return lr if self.last_epoch == 0 or self._is_initial else lr * self.gamma
+        # (only the constructor's step keeps the lr: a get_lr() at last_epoch 0 after it, as
+        # ignite's LRScheduler makes, multiplies, as PyTorch's)
+        return lr if self._is_initial else lr * self.gamma
 
 
 class MultiStepLR(LRScheduler):
@@ -542,8 +548,8 @@ class PolynomialLR(LRScheduler):
 
     def _chained_lr(self, lr: float, group: int) -> float:
         epoch, total = self.last_epoch, self.total_iters
-        if epoch == 0 or self._is_initial or epoch > total:
-            return lr
+        if self._is_initial or epoch > total:  # (last_epoch 0 after the constructor:
+            return lr                             # the factor, as PyTorch's)
         return lr * ((1.0 - epoch / total) / (1.0 - (epoch - 1) / total)) ** self.power
 
 
@@ -841,6 +847,8 @@ class SequentialLR(LRScheduler):
     def _apply(self) -> None:
         child = self._current()
         child._restarting = child.last_epoch == 0  # from its base lr, as PyTorch's step(0)
+        if not child._restarting and not self._is_initial:
+            child._step_count += 1  # a step of the child's, as PyTorch's child.step()
         try:
             child._apply()
         finally:
@@ -968,7 +976,7 @@ class MultiplicativeLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def _chained_lr(self, lr: float, group: int) -> float:
-        if self.last_epoch <= 0 or self._is_initial:
+        if self._is_initial:  # (any other epoch multiplies, 0 too, as PyTorch's)
             return lr
         factor = self.lr_lambdas[group](self.last_epoch)
         return lr * _finite("MultiplicativeLR", f"lr_lambda({self.last_epoch})", factor)

@@ -460,8 +460,12 @@ class Optimizer:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the gradients: set to None (PyTorch's default) or, with
-        ``set_to_none=False``, fill them with zeros."""
-        for p in self.params:
+        ``set_to_none=False``, fill them with zeros. A subclass that skips ``__init__`` (timm's
+        Lookahead, which shares its base optimiser's ``param_groups``) zeroes its groups'."""
+        params = self.__dict__.get("params")
+        if params is None:
+            params = [p for group in self.param_groups for p in group["params"]]
+        for p in params:
             if set_to_none is True and type(p).zero_grad is _tensor_zero_grad:
                 p._grad = None  # (Tensor.zero_grad's, without a call per parameter)
             else:

@@ -1,5 +1,5 @@
 """torchvision.datasets that read local files: DatasetFolder / ImageFolder (a folder per
-class), FakeData, MNIST / FashionMNIST (IDX files, through dlpy.data.mnist's reader) and
+class), FakeData, MNIST / FashionMNIST / KMNIST (IDX files, through dlpy.data.mnist's reader) and
 CIFAR10 / CIFAR100 (the "python" pickle batches). Nothing is downloaded: ``download=True`` is
 an error that says where to put the files.
 
@@ -250,6 +250,12 @@ class FashionMNIST(MNIST):
                "Sneaker", "Bag", "Ankle boot"]
 
 
+class KMNIST(MNIST):
+    """MNIST's format in root/KMNIST/raw: Kuzushiji-MNIST, ten cursive Japanese characters."""
+
+    classes = ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]
+
+
 # ---------------------------------------------------------------------------------------------
 # CIFAR
 
@@ -323,6 +329,6 @@ class CIFAR100(CIFAR10):
 
 
 __all__ = ["CIFAR10", "CIFAR100", "DatasetFolder", "FakeData", "FashionMNIST",
-           "IMG_EXTENSIONS", "ImageFolder", "MNIST", "VisionDataset", "default_loader",
+           "IMG_EXTENSIONS", "ImageFolder", "KMNIST", "MNIST", "VisionDataset", "default_loader",
            "find_classes", "has_file_allowed_extension", "is_image_file", "make_dataset",
            "pil_loader"]

@@ -1031,6 +1031,37 @@ class MLP(nn.Sequential):
         super().__init__(*layers)
 
 
+class FrozenBatchNorm2d(nn.Module):
+    """BatchNorm2d with fixed statistics and affine parameters, all four buffers (weight,
+    bias, running_mean, running_var; no num_batches_tracked, which loading drops): x * scale +
+    shift with scale = weight / sqrt(running_var + eps), the same in training and eval mode."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        dtype = default_dtype()
+        self.register_buffer("weight", Tensor(np.ones(num_features, dtype)))
+        self.register_buffer("bias", Tensor(np.zeros(num_features, dtype)))
+        self.register_buffer("running_mean", Tensor(np.zeros(num_features, dtype)))
+        self.register_buffer("running_var", Tensor(np.ones(num_features, dtype)))
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        state_dict.pop(prefix + "num_batches_tracked", None)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+
+    def forward(self, x):
+        w, b = self.weight.reshape(1, -1, 1, 1), self.bias.reshape(1, -1, 1, 1)
+        rv = self.running_var.reshape(1, -1, 1, 1)
+        rm = self.running_mean.reshape(1, -1, 1, 1)
+        scale = w * (rv + self.eps).rsqrt()
+        return x * scale + (b - rm * scale)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.weight.shape[0]}, eps={self.eps})"
+
+
 class Permute(nn.Module):
     """x.permute(dims) as a layer."""
 
@@ -1086,7 +1117,8 @@ class FeaturePyramidNetwork(nn.Module):
 
 __all__ = [
     "MLP", "Conv2dNormActivation", "DeformConv2d", "DropBlock2d", "DropBlock3d",
-    "FeaturePyramidNetwork", "MultiScaleRoIAlign", "PSRoIAlign", "PSRoIPool", "Permute",
+    "FeaturePyramidNetwork", "FrozenBatchNorm2d", "MultiScaleRoIAlign", "PSRoIAlign",
+    "PSRoIPool", "Permute",
     "RoIAlign", "RoIPool", "SqueezeExcitation", "StochasticDepth", "batched_nms", "box_area",
     "box_convert", "box_iou", "clip_boxes_to_image", "complete_box_iou",
     "complete_box_iou_loss", "deform_conv2d", "distance_box_iou", "distance_box_iou_loss",
@@ -1094,3 +1126,15 @@ __all__ = [
     "masks_to_boxes", "nms", "ps_roi_align", "ps_roi_pool", "remove_small_boxes", "roi_align",
     "roi_pool", "sigmoid_focal_loss", "stochastic_depth",
 ]
+
+# torchvision.ops.misc (``from torchvision.ops.misc import FrozenBatchNorm2d``): the layers
+# above, registered as the submodule dlpy.vision.ops.misc while this file stays a module
+import sys as _sys  # noqa: E402
+
+misc = type(_sys)(f"{__name__}.misc", "torchvision.ops.misc: the building-block layers, as "
+                  "dlpy.vision.ops'.")
+misc.__all__ = ["Conv2dNormActivation", "FrozenBatchNorm2d", "MLP", "Permute",
+                "SqueezeExcitation"]
+for _name in misc.__all__:
+    setattr(misc, _name, globals()[_name])
+_sys.modules[misc.__name__] = misc

@@ -165,7 +165,36 @@ def set_model_state_dict(model: Module, model_state_dict: dict[str, Any], *,
         return IncompatibleKeys(sorted(own - set(model_state_dict)),
                                 sorted(set(model_state_dict) - own))
     strict = options.strict and not options.ignore_frozen_params
-    return _inner(model).load_state_dict(model_state_dict, strict=strict)
+    inner, assign = _inner(model), False
+    if options.full_state_dict:
+        model_state_dict, assign = _full_onto(inner, model_state_dict)
+    return inner.load_state_dict(model_state_dict, strict=strict, assign=assign)
+
+
+def _full_onto(model: Module, state: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """torch's full-state-dict load (``_load_model_state_dict``): the model's own entries fill
+    the keys ``state`` lacks (so none is missing), and a model with meta tensors is loaded
+    with ``assign=True`` (its meta parameters take the loaded tensors). The loaded tensors go
+    to the model's (one) non-meta device; a model whose tensors are all on meta has none, and
+    torch takes the default process group's, which needs ``init_process_group`` first."""
+    local = model.state_dict()
+    devices = {v.device.type for v in local.values() if isinstance(v, Tensor) and v.dim() > 0}
+    assign = "meta" in devices
+    devices.discard("meta")
+    if not devices:
+        from dlpy.distributed import torch_api
+
+        if not torch_api.is_initialized():
+            raise ValueError("Default process group has not been initialized, please make "
+                             "sure to call init_process_group.")
+    out = dict(state)
+    for key, value in local.items():
+        if key not in state:
+            out[key] = value
+        elif isinstance(state[key], Tensor) and not isinstance(state[key], DTensor) \
+                and state[key].dim() > 0 and not isinstance(value, DTensor):
+            out[key] = state[key].detach().to("cpu")
+    return out, assign
 
 
 # ----------------------------------------------------------------- the optimiser

@@ -1,0 +1,50 @@
+"""dlpy.compat's text filter of what the ``X.data`` rewrite may change (``_may_rewrite``): a
+module whose only matches are import statements' module paths (``from timm.data import x``)
+or dict literals with a "dtype" key compiles as it is; an f-string field naming a dtype, on
+one line or inside a multi-line f-string, is still rewritten; the rewritten code is the same
+as with ``ast.fix_missing_locations`` (``_located`` places the new nodes)."""
+
+import ast
+import marshal
+
+import pytest
+
+from dlpy import compat
+
+SKIPPED = [
+    b"from timm.data import resolve_data_config\nimport timm.data\nimport a.data as b, c\n",
+    b"dd = {'device': device, 'dtype': dtype}\nx = f(**{\"dtype\": dtype})\n",
+    b"from timm.data import (\n    a,\n    b,\n)\n",
+    b"s = f'{a}' + 'x'\nd = {'dtype': t}\n",  # an f-string without a dtype field on its line
+]
+REWRITTEN = [
+    b"import timm.data; y = x.data\n",  # not an import-only line
+    b"y = x.data  # from a.data import b\n",
+    b"s = f\"{t.dtype}\"\n",
+    b"s = rf'{a} and {x.dtype!r}'\n",
+    b"s = f'''\n{t.dtype}\n'''\n",
+    b"s = f'a \\\n{t.dtype}'\n",
+    b"print(torch.float16)\n",
+]
+
+
+@pytest.mark.parametrize("source", SKIPPED)
+def test_nothing_to_rewrite_compiles_directly(source):
+    assert not compat._may_rewrite(source)
+    assert marshal.dumps(compat.program_code(source, "m.py")) == marshal.dumps(
+        compile(source, "m.py", "exec", dont_inherit=True))
+
+
+@pytest.mark.parametrize("source", REWRITTEN)
+def test_rewrite_targets_still_rewritten(source):
+    assert compat._may_rewrite(source)
+    assert any(name.startswith("__dlpy_") for name in compat.program_code(source, "m.py").co_names)
+
+
+def test_located_nodes_match_fix_missing_locations():
+    source = (b"def f(x, d):\n    y = x.data\n    x.data = y\n    t = torch.Tensor(2, 3)\n"
+              b"    return str(d.dtype), f'{x.dtype}', d.is_floating_point, print(dtype)\n")
+    tree = compile(source, "m.py", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    expected = compile(ast.fix_missing_locations(compat.DataAccess().visit(tree)), "m.py",
+                       "exec", dont_inherit=True)
+    assert marshal.dumps(compat.program_code(source, "m.py")) == marshal.dumps(expected)
