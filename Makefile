@@ -4,17 +4,27 @@ BIN := $(VENV)/bin
 
 .PHONY: test demo install lint clean
 
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+# uv installs the same packages as pip, about 4x faster (compiling their .pyc files as pip does:
+# with PYTHONDONTWRITEBYTECODE set, every test process would otherwise compile its imports);
+# where uv cannot be installed or fails, pip does the install
+UV := $(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(PIP) --upgrade pip
+	-$(PIP) uv
 
 install: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	$(BIN)/python -m pip install --quiet --no-deps -r tests/requirements-torch-libraries.txt
+	@if [ -x $(BIN)/uv ] && $(UV) -e '.[dev]' \
+	        && $(UV) --no-deps -r tests/requirements-torch-libraries.txt; then :; else \
+	    echo "installing with pip"; \
+	    $(PIP) -e '.[dev]' \
+	        && $(PIP) --no-deps -r tests/requirements-torch-libraries.txt; fi
 
 test: install
 	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/python -m pytest -q -n auto
+	$(BIN)/python -m pytest -q -n auto --dist worksteal
 
 demo: install
 	$(BIN)/python -m dlpy.demo

@@ -10,12 +10,13 @@ import json
 import math
 import os
 import warnings
+from importlib import import_module
 from pathlib import Path
 
 import numpy as np
 import pytest
 from cases_common import distribution_defaults, encode_parts, error_record
-from cases_torch_semantics import EXPRS, SNIPPETS
+from cases_torch_semantics import _AREAS, EXPRS, SNIPPETS
 
 import dlpy
 from dlpy import compat, overrides
@@ -139,12 +140,49 @@ def _kept_warnings():
 # the cases run in chunks (one pytest item per case cost more than the cases themselves); a
 # failure lists every case of its chunk that differs
 CHUNK = 100
-EXPRESSION_CHUNKS = [EXPRS[i:i + CHUNK] for i in range(0, len(EXPRS), CHUNK)]
+
+
+def _library_area(area: str) -> bool:
+    """An area whose cases import libraries written for torch (compiled through dlpy.compat's
+    rewrite on their first import in a process: seconds each while its cache is cold)."""
+    return area.startswith("third_party_") or area == "programs_library_stack"
+
+
+def _chunks(cases: list, size: int) -> list:
+    return [cases[i:i + size] for i in range(0, len(cases), size)]
+
+
+# Scheduling: the cases of the library areas form chunks of their own, last in each list
+# (sorted by name, the snippets of third_party_* came all together near the run's end, up to
+# a minute on one pytest-xdist worker while the other stood idle), and tests/conftest.py runs
+# every such chunk last in this module, one after another, so that one worker imports (and
+# compiles) each library once, after every other case (a library's import changes torch's
+# state for the process: pyro registers KL pairs, zuko the distributions' defaults). They are
+# smaller chunks (the slowest were 10-14 s) so that the run's end never waits long on one.
+LIBRARY_CHUNK = 25
+_LIBRARY_EXPRESSIONS = {expression for area in _AREAS if _library_area(area)
+                        for expression in import_module(f"cases_semantics_{area}").EXPRS}
+_library_expressions = [e for e in EXPRS if e in _LIBRARY_EXPRESSIONS]
+EXPRESSION_CHUNKS = [*_chunks([e for e in EXPRS if e not in _LIBRARY_EXPRESSIONS], CHUNK),
+                     *_chunks(_library_expressions, LIBRARY_CHUNK)]
 SNIPPET_NAMES = sorted(SNIPPETS)
-SNIPPET_CHUNKS = [SNIPPET_NAMES[i:i + CHUNK] for i in range(0, len(SNIPPETS), CHUNK)]
+_library_snippets = [n for n in SNIPPET_NAMES if _library_area(n.partition(":")[0])]
+SNIPPET_CHUNKS = [*_chunks([n for n in SNIPPET_NAMES if not _library_area(n.partition(":")[0])],
+                           CHUNK),
+                  *_chunks(_library_snippets, LIBRARY_CHUNK)]
+assert sum(map(len, EXPRESSION_CHUNKS)) == len(EXPRS)  # every case in exactly one chunk
+assert sum(map(len, SNIPPET_CHUNKS)) == len(SNIPPETS)
 
 
-@pytest.mark.parametrize("chunk", range(len(EXPRESSION_CHUNKS)))
+def _chunk_params(chunks: list, library_cases: int) -> list:
+    """The chunks' indices, the library chunks (the last) marked: tests/conftest.py runs them
+    last in this module, together."""
+    first_library = len(chunks) - -(-library_cases // LIBRARY_CHUNK)
+    return [pytest.param(i, marks=[pytest.mark.imports_libraries] if i >= first_library else [])
+            for i in range(len(chunks))]
+
+
+@pytest.mark.parametrize("chunk", _chunk_params(EXPRESSION_CHUNKS, len(_library_expressions)))
 def test_as_torch(chunk):
     wrong = []
     with compat.as_torch(), _kept_warnings():
@@ -163,7 +201,7 @@ def test_as_torch(chunk):
     assert not wrong, f"{len(wrong)} differ from torch:\n" + "\n".join(wrong)
 
 
-@pytest.mark.parametrize("chunk", range(len(SNIPPET_CHUNKS)))
+@pytest.mark.parametrize("chunk", _chunk_params(SNIPPET_CHUNKS, len(_library_snippets)))
 def test_snippet_as_torch(chunk):
     wrong = []
     with compat.as_torch(), _kept_warnings():

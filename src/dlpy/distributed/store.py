@@ -840,7 +840,9 @@ class _Server:
 
 # multi_tenant masters of one port share its server: port -> server
 _TENANTS: dict[int, _Server] = {}
-_TENANTS_LOCK = threading.Lock()
+# reentrant: a garbage collection inside _serve (a server's thread starting) may run another
+# store's finalizer, _release, on the same thread, which takes it again
+_TENANTS_LOCK = threading.RLock()
 
 
 def _release(server: _Server, multi_tenant: bool) -> None:
