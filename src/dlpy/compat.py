@@ -201,25 +201,34 @@ class _TorchFinder(importlib.abc.MetaPathFinder):
         return importlib.util.spec_from_loader(fullname, self.loader)
 
     def find_distributions(self, context=None):
-        """``importlib.metadata``'s distributions this finder adds: "torch" (dlpy under the
-        aliases), so ``importlib.metadata.version("torch")``, which libraries read at import
-        (accelerate, transformers), gives torch's version as dlpy reports it, whether or not a
-        real torch is installed (its metadata comes after this one)."""
+        """``importlib.metadata``'s distributions this finder adds: "torch", "torchvision"
+        and "torchaudio" (dlpy under the aliases), so ``importlib.metadata.version("torch")``,
+        which libraries read at import (accelerate, transformers, diffusers), gives the version
+        dlpy reports, whether or not a real torch is installed (its metadata comes after
+        this one)."""
         name = getattr(context, "name", None)
-        if name is not None and name.lower().replace("_", "-") != "torch":
-            return iter(())
-        return iter((_TorchDistribution(),))
+        if name is None:
+            return iter(tuple(_TorchDistribution(top) for top in TOP_LEVEL))
+        name = name.lower().replace("_", "-")
+        return iter((_TorchDistribution(name),) if name in TOP_LEVEL else ())
 
 
 class _TorchDistribution(importlib.metadata.Distribution):
-    """The "torch" distribution's metadata while dlpy stands for it: its name and version."""
+    """The metadata of "torch" (torchvision, torchaudio) while dlpy stands for it: its name
+    and version."""
+
+    def __init__(self, name: str = "torch"):
+        self.distribution_name = name
 
     def read_text(self, filename):
         if filename == "METADATA":
             from dlpy import version
 
-            return (f"Metadata-Version: 2.1\nName: torch\nVersion: {version.__version__}\n"
-                    "Summary: dlpy standing for torch (dlpy.compat)\n")
+            number = {"torch": version.__version__, "torchvision": version.VISION_VERSION,
+                      "torchaudio": version.AUDIO_VERSION}[self.distribution_name]
+            return (f"Metadata-Version: 2.1\nName: {self.distribution_name}\n"
+                    f"Version: {number}\nSummary: dlpy standing for {self.distribution_name} "
+                    "(dlpy.compat)\n")
         return None
 
     def locate_file(self, path):
@@ -849,7 +858,17 @@ def library_code(source: bytes, path: str) -> types.CodeType:
 
 class _LibraryLoader(_ProgramLoader):
     """An installed library's module: rewritten as a program's (``_ProgramLoader``), its code
-    kept in the cache of rewritten code (``library_code``)."""
+    kept in the cache of rewritten code (``library_code``). A module with nothing to rewrite
+    (``_may_rewrite``: most of a big library's) is the plain compilation, so it is loaded as
+    Python loads it, from the ``.pyc`` its installer compiled where that is current."""
+
+    def get_code(self, fullname):
+        path = self.get_filename(fullname)
+        data = self.get_data(path)
+        if _may_rewrite(data):
+            return library_code(data, path)
+        _dispatch_for(data)
+        return importlib.machinery.SourceFileLoader.get_code(self, fullname)
 
     def source_to_code(self, data, path, *, _optimize=-1):
         return library_code(data, path)

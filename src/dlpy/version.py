@@ -12,6 +12,10 @@ __all__ = ["__version__", "cuda", "debug", "git_version", "hip", "rocm", "xpu"]
 
 TORCH_API = "2.13.0"  # the PyTorch release whose API and numbers dlpy is checked against
 __version__ = TorchVersion(f"{TORCH_API}+dlpy.{dlpy.__version__}")
+# torchvision's and torchaudio's releases made for that torch: dlpy.vision's and dlpy.audio's
+# ``__version__`` (``torchvision.__version__`` under dlpy.compat)
+VISION_VERSION = TorchVersion(f"0.28.0+dlpy.{dlpy.__version__}")
+AUDIO_VERSION = TorchVersion(f"{TORCH_API}+dlpy.{dlpy.__version__}")
 debug = False
 cuda: str | None = None
 git_version = "unknown"

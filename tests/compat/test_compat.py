@@ -246,3 +246,25 @@ def test_run_shows_a_dtype_under_a_dtype_key_by_torchs_name(tmp_path, capsys):
         "print(str(d['dtype']), str(d['torch_dtype']).split('.')[1], str(d['n']))\n")
     compat.run([str(script)])
     assert capsys.readouterr().out.split() == ["torch.float64", "int8", "3"]
+
+
+def test_distribution_metadata_of_the_aliased_packages():
+    # libraries read importlib.metadata at import (transformers' torchvision version gate,
+    # diffusers', accelerate's torch version), also where no real torch is installed
+    import importlib.metadata
+
+    import dlpy
+    from dlpy import version
+
+    with compat.as_torch():
+        import torchaudio
+        import torchvision
+
+        assert importlib.metadata.version("torch") == version.__version__
+        assert importlib.metadata.version("torchvision") == version.VISION_VERSION
+        assert importlib.metadata.version("torchaudio") == version.AUDIO_VERSION
+        assert torchvision.__version__ == version.VISION_VERSION >= "0.28"
+        assert torchaudio.__version__.startswith("2.13.0+dlpy.")
+        names = {d.metadata["Name"] for d in importlib.metadata.distributions()}
+        assert {"torch", "torchvision", "torchaudio"} <= names
+    assert version.VISION_VERSION.endswith(dlpy.__version__)

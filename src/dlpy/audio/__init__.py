@@ -5,5 +5,6 @@ the standard library's ``wave`` module."""
 
 from dlpy.audio import functional, transforms
 from dlpy.audio.io import AudioMetaData, info, load, save
+from dlpy.version import AUDIO_VERSION as __version__
 
-__all__ = ["AudioMetaData", "functional", "info", "load", "save", "transforms"]
+__all__ = ["AudioMetaData", "__version__", "functional", "info", "load", "save", "transforms"]
