@@ -129,3 +129,26 @@ def test_products_on_meta_take_their_shapes_without_running(monkeypatch):
     assert out.shape == (2, 4, 100, 8) and out.is_meta
     with pytest.raises(RuntimeError):  # shapes that do not fit: torch's error, as on the CPU
         dlpy.empty(4, 3, device="meta") @ dlpy.empty(5, 2, device="meta")
+
+
+def test_elementwise_ops_on_meta_compute_nothing_of_their_size():
+    x = dlpy.empty(64, 512, 4096, device="meta", requires_grad=True)  # 512 MiB of float32
+    norm = nn.LayerNorm(4096, device="meta")
+    tracemalloc.start()
+    try:
+        y = F.dropout(F.gelu(norm(x)) * 2.0 + x, 0.1, training=True).softmax(-1)
+        y.sum().backward()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 2**20, peak
+    assert y.shape == x.shape and y.is_meta and x.grad.is_meta and norm.weight.grad.is_meta
+    # broadcasting and promotion as on the CPU
+    a = dlpy.empty(4, 1, 5, dtype=dlpy.int64, device="meta")
+    b = dlpy.empty(3, 1, device="meta")
+    assert (a + b).shape == (4, 3, 5) and (a + b).dtype == np.float32
+    assert (a * 2).dtype == np.int64 and (a / 2).dtype == np.float32
+    assert dlpy.where(b > 0, b, a).shape == (4, 3, 5)
+    with pytest.raises(RuntimeError):
+        dlpy.empty(4, 3, device="meta") + dlpy.empty(5, device="meta")
+    assert dlpy.empty(6, 7, device="meta").narrow(1, 0, 5).shape == (6, 5)

@@ -221,7 +221,18 @@ def _dtype(value, name: str) -> np.dtype:
 class MetaArray(np.ndarray):
     """The storage of a tensor on torch's ``meta`` device: a shape and a dtype, no memory (a
     zero-stride view of one NaN, or 0 for integers, so a value read by mistake shows). A Tensor
-    holding one says ``device == device("meta")`` and ``is_meta``."""
+    holding one says ``device == device("meta")`` and ``is_meta``. Its copies (``copy()``,
+    ``copy.copy``, ``copy.deepcopy``: a deep-copied meta module) are new meta arrays, never
+    the full arrays numpy's copies would be."""
+
+    def copy(self, order="C") -> MetaArray:
+        return meta_array(self.shape, self.dtype)
+
+    def __copy__(self) -> MetaArray:
+        return meta_array(self.shape, self.dtype)
+
+    def __deepcopy__(self, memo) -> MetaArray:
+        return meta_array(self.shape, self.dtype)
 
 
 def meta_array(shape, dtype) -> MetaArray:

@@ -10,12 +10,14 @@ buffers become meta tensors as they are registered: nothing is drawn or allocate
 
 Ops on meta tensors run their forward on the meta arrays and keep only the result's shape and
 dtype, so shapes, dtypes and errors are those of the real computation; gradients are meta
-tensors too. The costly ones (products, linear layers, convolutions, attention) take their
-result's shape from their inputs' shapes instead, computing nothing (``_shape_rule``). In-place
-changes of a meta tensor (``uniform_``, ``copy_``, ``nn.init``) check their arguments and
-change nothing; reading values (``item``, ``tolist``, ``numpy``, ``bool``, ``to("cpu")``)
-raises torch's errors. A CPU tensor with dimensions given to an op beside a meta tensor is
-torch's device error (a 0-d one or a Python number is taken, as torch's).
+tensors too. Products, linear layers, convolutions and attention take their result's shape from
+rules on their inputs' shapes instead, element-wise ops from their forward on small stand-ins,
+and their gradients are meta arrays of their inputs' shapes: nothing of the tensors' size is
+computed (``_shape_rule``). In-place changes of a meta tensor (``uniform_``, ``copy_``,
+``nn.init``) check their arguments and change nothing; reading values (``item``, ``tolist``,
+``numpy``, ``bool``, ``to("cpu")``) raises torch's errors. A CPU tensor with dimensions given
+to an op beside a meta tensor is torch's device error (a 0-d one or a Python number is taken,
+as torch's).
 
 While no meta array is alive the engine's call sites are the plain ones: the first meta array
 puts the meta layer in (``dlpy.autograd_function.swap_call_sites``), and it leaves again once
@@ -24,6 +26,7 @@ every meta array is gone."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import sys
 import weakref
@@ -128,12 +131,13 @@ def _meta_op_call(inner):
             refusal = data_dependent("aten::nonzero (a boolean mask index)")
         if refusal is not None:
             raise NotImplementedError(refusal)
-        shape = _shape_rule(self, inputs)
+        shape = _shape_rule(self, inputs, inner)
         if shape is not None:  # a costly op: its result's shape and dtype alone
             from dlpy.device import meta_array
 
             result = meta_array(*shape)
             self.__dict__["forward"] = lambda *arrays: result
+            self.__dict__["_meta_shaped"] = True
             try:
                 out = inner(self, *inputs)
             finally:
@@ -226,13 +230,34 @@ def _rules() -> list:
             return (x.shape[0], weight.shape[0], *size)
 
         def attention(op, *arrays):
-            if op.packed or op.num_heads is not None or len(arrays) != 3:
+            # the result's shape; the weights (what the caller may return) as a meta array
+            from dlpy.device import meta_array
+
+            if op.with_lse:
+                return None
+            if op.packed:  # (batch, seq, 3 * width): q, k, v side by side
+                (qkv,) = arrays
+                if qkv.ndim != 3 or qkv.shape[-1] % 3 or (qkv.shape[-1] // 3) % op.num_heads:
+                    return None
+                batch, seq = qkv.shape[:2]
+                op.weights = meta_array((batch, op.num_heads, seq, seq), qkv.dtype)
+                return (batch, seq, qkv.shape[-1] // 3)
+            if len(arrays) != 3:
                 return None
             q, k, v = arrays
+            if op.num_heads is not None:  # (batch, seq, heads * dim)
+                heads = op.num_heads
+                if (q.ndim != 3 or k.ndim != 3 or v.ndim != 3 or q.shape[-1] != k.shape[-1]
+                        or q.shape[-1] % heads or v.shape[-1] % heads or k.shape[:2]
+                        != v.shape[:2] or q.shape[0] != k.shape[0]):
+                    return None
+                op.weights = meta_array((q.shape[0], heads, q.shape[1], k.shape[1]), q.dtype)
+                return q.shape[:2] + v.shape[-1:]
             if min(q.ndim, k.ndim, v.ndim) < 2 or q.shape[-1] != k.shape[-1] \
                     or k.shape[-2] != v.shape[-2]:
                 return None
             batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+            op.weights = meta_array(batch + (q.shape[-2], k.shape[-2]), q.dtype)
             return batch + (q.shape[-2], v.shape[-1])
 
         _RULES.extend([(MatMul, matmul), (Linear, linear), (ConvNd, conv),
@@ -240,23 +265,75 @@ def _rules() -> list:
     return _RULES
 
 
-def _ruled(op) -> bool:
-    return any(isinstance(op, cls) for cls, _ in _rules())
+_PRIMES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47)
+# the modules of the element-wise ops (activations, arithmetic, pointwise functions, softmax,
+# dropout and where, the normalisations): those the stand-ins may stand for
+_ELEMENTWISE_MODULES = frozenset(f"dlpy.ops.{name}" for name in (
+    "activation", "activation_inplace", "activation_more", "arithmetic", "pointwise",
+    "special", "special_more", "softmax", "mask", "complex", "norm"))
 
 
-def _shape_rule(op, inputs):
-    """(shape, dtype) of a costly op's result on meta inputs, or None (run its forward)."""
+# the modules whose ops' gradients on meta are meta arrays of their inputs' shapes without
+# running their backward (whose only errors are about what forward already checked)
+_SHAPED_GRADS = _ELEMENTWISE_MODULES | frozenset(f"dlpy.ops.{name}" for name in (
+    "reduce", "shape", "views", "rearrange", "matmul", "conv", "attention", "pad", "loss",
+    "cumulative"))
+
+
+def _elementwise(op, inputs, inner):
+    """(shape, dtype) of an element-wise op's result (its inputs' broadcast shape), found by
+    calling it (unrecorded, on a copy of the op) on small stand-ins of its meta inputs: each
+    size above 1 becomes its own prime, so a result of the stand-ins' broadcast shape is one of
+    the inputs' broadcast shape (a product or a reduction gives another shape, or refuses the
+    stand-ins: None, its own forward). Numbers and 0-d tensors are given as they are, so the
+    result's dtype follows torch's promotion as on the CPU."""
+    if type(op).__module__ not in _ELEMENTWISE_MODULES or any(
+            not isinstance(value, (bool, int, float, str, type(None), np.dtype, np.generic))
+            and not (type(value) is np.ndarray and value.ndim == 0)
+            for value in vars(op).values()):
+        return None  # (settings with arrays or tuples: indices, statistics, shapes)
+    shapes = [np.shape(t.data) if holds_meta(t) else () for t in inputs]
+    sizes = sorted({n for shape in shapes for n in shape if n > 1})
+    if not sizes or len(sizes) > len(_PRIMES):
+        return None
+    from dlpy.tensor import Tensor, no_grad
+
+    small = dict(zip(sizes, _PRIMES))
+    stand_ins = [Tensor(np.zeros(tuple(small.get(n, n) for n in t.data.shape), t.data.dtype))
+                 if holds_meta(t) else t for t in inputs]
+    try:
+        with no_grad(), np.errstate(all="ignore"):
+            out = inner(copy.copy(op), *stand_ins)
+        expected = np.broadcast_shapes(*(np.shape(getattr(t, "data", t)) for t in stand_ins))
+    except Exception:  # noqa: BLE001 - the op's own forward gives its own error
+        return None
+    data = getattr(out, "data", None)
+    if type(data) is not np.ndarray or data.shape != expected:
+        return None
+    return np.broadcast_shapes(*shapes), data.dtype
+
+
+def _shape_rule(op, inputs, inner):
+    """(shape, dtype) of an op's result on meta inputs from their shapes (a costly op's rule,
+    or an element-wise op's stand-ins), or None: its forward runs on the meta arrays."""
     if sys.modules["dlpy.tensor"]._pack_hooks is not None:  # (dlpy.tensor is also a function)
         return None
+    if not type(op).__module__.startswith("dlpy.ops."):
+        return None  # (an autograd.Function's, a hook's, a collective's: their own code)
     rule = next((rule for cls, rule in _rules() if isinstance(op, cls)), None)
     if rule is None:
-        return None
+        for t in inputs:  # meta tensors, numbers and 0-d CPU tensors
+            data = getattr(t, "data", t)
+            if not (type(data) is MetaArray or isinstance(data, (bool, int, float))
+                    or (type(data) is np.ndarray and data.ndim == 0)):
+                return None
+            if np.asarray(data).dtype.kind not in "biuf":
+                return None
+        return _elementwise(op, inputs, inner)
     arrays = [getattr(t, "data", None) for t in inputs]
-    if any(type(a) is not MetaArray for a in arrays):
-        return None  # (a number or a CPU operand: the op's own path and errors)
-    dtypes = {a.dtype for a in arrays}
-    if len(dtypes) != 1 or next(iter(dtypes)).kind != "f":
-        return None
+    if any(type(a) is not MetaArray for a in arrays) or len({a.dtype for a in arrays}) != 1 \
+            or arrays[0].dtype.kind != "f":
+        return None  # (a number or a CPU operand, two dtypes: the op's own path and errors)
     try:
         shape = rule(op, *arrays)
     except ValueError:  # (batch shapes that do not broadcast)
@@ -266,7 +343,9 @@ def _shape_rule(op, inputs):
 
 def _meta_grads(inner):
     def meta_checked(op, grad_output):
-        if type(grad_output) is MetaArray and _ruled(op):  # (its forward saved nothing)
+        if op.__dict__.get("_meta_shaped") or (type(grad_output) is MetaArray and
+                                                type(op).__module__ in _SHAPED_GRADS):
+            # (its forward ran on nothing, or on stand-ins: the gradients' shapes alone)
             from dlpy.device import meta_array
 
             return [meta_array(t.data.shape, t.data.dtype)

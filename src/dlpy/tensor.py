@@ -4822,7 +4822,13 @@ def _sum(existing, grad, owned: set[int]):
     Only an array in ``owned`` (one this pass allocated for a sum and nobody else holds) is
     added to in place; any other (an op's grad_output handed on as it is, a hook's or the
     user's array) is never written. Slices go into one such array, ``total[index] += values``,
-    so each costs O(slice), not a zero array of the whole tensor."""
+    so each costs O(slice), not a zero array of the whole tensor. Meta gradients sum to a meta
+    array of their broadcast shape (no values to add)."""
+    if type(existing) is _MetaArray or type(grad) is _MetaArray:
+        from dlpy.device import meta_array
+
+        return meta_array(np.broadcast_shapes(np.shape(existing), np.shape(grad)),
+                          np.result_type(existing.dtype, grad.dtype))
     if id(existing) not in owned:
         if type(existing) is not SliceGrad and type(grad) is not SliceGrad:
             total = existing + grad  # a new array (or, sparse + sparse, a SparseGrad)

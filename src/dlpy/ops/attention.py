@@ -4,6 +4,7 @@ arrays of a Transformer, so forward computes them in place and backward reuses t
 import numpy as np
 
 from dlpy.amp.dtypes import float32_compute
+from dlpy.device import MetaArray, meta_array
 from dlpy.ops import broadcasts_to
 from dlpy.ops.mask import where
 from dlpy.ops.matmul import matmul
@@ -341,6 +342,8 @@ def _keep(dropout_p, rng, scores_shape, x):
         return None
     if dropout_p == 1:
         return np.zeros(scores_shape, dtype=x.dtype)
+    if type(getattr(x, "data", None)) is MetaArray:  # torch draws nothing on meta
+        return meta_array(scores_shape, x.dtype)
     rng = get_rng(rng)
     dtype = x.dtype
     keep = rng.random(scores_shape, dtype=np.float32 if dtype == np.float32 else np.float64)

@@ -207,8 +207,8 @@ def _dropped(name, x, p, inplace, rng, draw):
         if not isinstance(x, Tensor):
             raise TypeError(f"{name}: inplace=True needs a Tensor, got {type(x).__name__}")
         return x._in_place(f"{name}_", lambda t: _dropped(name, t, p, False, rng, draw))
-    if p < 1 and _meta.holds_meta(x):  # torch draws nothing on meta: a scratch generator
-        return Dropout(draw(np.random.default_rng(0)))(x)
+    if p < 1 and _meta.holds_meta(x):  # torch draws nothing on meta: no mask (the result's
+        return Dropout(np.ones((), np.float64))(x)  # shape and dtype are x's)
     return Dropout(draw(get_rng(rng)) if p < 1 else np.zeros((), np.float64))(x)
 
 
