@@ -39,8 +39,9 @@ from dlpy.size import Size
 from dlpy.tensor import Tensor
 
 __all__ = ["CheckpointError", "EmptyCheckpointError", "UnpicklingError", "add_safe_globals",
-           "bfloat16_to_float32", "clear_safe_globals", "get_safe_globals", "load",
-           "safe_globals", "save", "save_tree"]
+           "bfloat16_to_float32", "clear_safe_globals", "get_default_mmap_options",
+           "get_safe_globals", "load", "safe_globals", "save", "save_tree",
+           "set_default_mmap_options"]
 
 
 MAP_LOCATION = Callable[[Any, str], Any] | device | str | dict[str, str] | None
@@ -405,10 +406,12 @@ class _Unpickler(pickle.Unpickler):
     """Builds only the allowed globals; storages are read from the archive on first use."""
 
     def __init__(self, file, archive: zipfile.ZipFile, prefix: str, big_endian: bool,
-                 weights_only: bool = True, map_location=None, encoding: str = "ASCII"):
+                 weights_only: bool = True, map_location=None, encoding: str = "ASCII",
+                 mapped: tuple[str, str] | None = None):
         super().__init__(file, encoding=encoding)
         self.archive, self.prefix, self.big_endian = archive, prefix, big_endian
         self.weights_only, self.map_location = weights_only, map_location
+        self.mapped = mapped  # (the file's path, numpy's memmap mode): storages mapped from it
         self.storages: dict[str, _Storage] = {}
 
     def find_class(self, module: str, name: str):
@@ -467,14 +470,99 @@ class _Unpickler(pickle.Unpickler):
             raise ValueError(f"storage {key} ({storage_type.name}) needs {numel} elements "
                              f"({numel * dtype.itemsize} bytes), {member!r} holds "
                              f"{info.file_size} bytes")
-        data = bytearray(self.archive.read(member))  # writable, as torch's tensors are
-        elements = np.frombuffer(data, dtype.newbyteorder(">") if self.big_endian else dtype,
-                                 count=numel)
+        size = numel * dtype.itemsize
+        if info.compress_type != zipfile.ZIP_STORED:  # (another tool's zip) read and inflated
+            data = bytearray(self.archive.read(member))[:size]
+        elif self.mapped and not self.big_endian and numel:
+            path, mode = self.mapped
+            elements = np.memmap(path, dtype, mode, offset=self._start(info), shape=(numel,))
+            return _Storage(elements if storage_type.dtype is not None
+                            else _low_precision(elements, "bfloat16"))
+        else:  # the bytes as they are, read into the array (no copy), no CRC-32 check (as
+            # torch's reader: a file changed through a shared mapping, or written without
+            # CRCs, loads)
+            handle = self.archive.fp
+            handle.seek(self._start(info))
+            if hasattr(handle, "readinto"):  # (the elements own their memory: views of
+                # them are found as views of one storage again when saved)
+                data = np.empty(numel, dtype.newbyteorder(">") if self.big_endian else dtype)
+                got = handle.readinto(data.view(np.uint8)) if size else 0
+            else:  # a file object of the caller's with read() only
+                data = bytearray(handle.read(size))
+                got = len(data)
+            if got != size:
+                raise ValueError(f"storage {key} ({member!r}) is cut: {got} of its {size} "
+                                 f"bytes are in the file")
+        if isinstance(data, np.ndarray):
+            elements = data
+        else:
+            elements = np.frombuffer(data, dtype.newbyteorder(">") if self.big_endian
+                                     else dtype, count=numel)
         if self.big_endian:
             elements = elements.astype(dtype)
         if storage_type.dtype is None:
             return _Storage(_low_precision(elements, "bfloat16"))
         return _Storage(elements)
+
+    def _start(self, info: zipfile.ZipInfo) -> int:
+        """Where a stored member's bytes start in the archive's file (after its local header,
+        whose name and extra field lengths may differ from the central directory's)."""
+        handle = self.archive.fp  # (the pickle's member reads through its own position)
+        handle.seek(info.header_offset)
+        header = handle.read(_LOCAL_HEADER.size)
+        if len(header) != _LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
+            raise ValueError(f"the local header of member {info.filename!r} is damaged")
+        *_, name_length, extra_length = _LOCAL_HEADER.unpack(header)
+        return info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+
+
+# a zip member's local header (PKZIP's APPNOTE 4.3.7): signature, versions, flags, method,
+# time, date, CRC-32, sizes, then the lengths of the name and the extra field that follow it
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
+
+_MMAP_MODES = {"private": "c", "shared": "r+"}
+
+
+def get_default_mmap_options() -> int:
+    """``torch.serialization.get_default_mmap_options``: how ``load(mmap=True)`` maps a file,
+    ``mmap.MAP_PRIVATE`` (the default: writes to the tensors stay in memory, the file never
+    changes) or ``mmap.MAP_SHARED`` (writes go to the file)."""
+    from dlpy.utils.serialization import config
+
+    return config.load.mmap_flags
+
+
+class set_default_mmap_options:  # noqa: N801 - torch's name
+    """``torch.serialization.set_default_mmap_options(flags)``: ``mmap.MAP_PRIVATE`` or
+    ``mmap.MAP_SHARED`` for ``load(mmap=True)``, set at once (a function) or for a ``with``
+    block (the previous setting back at its end), as torch's."""
+
+    def __init__(self, flags: int) -> None:
+        import mmap
+
+        from dlpy.utils.serialization import config
+
+        if flags not in (mmap.MAP_PRIVATE, mmap.MAP_SHARED):
+            raise ValueError("Invalid argument in function set_default_mmap_options, "
+                             f"expected mmap.MAP_PRIVATE or mmap.MAP_SHARED, but got {flags}")
+        self.prev = config.load.mmap_flags
+        config.load.mmap_flags = flags
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc_info) -> None:
+        from dlpy.utils.serialization import config
+
+        config.load.mmap_flags = self.prev
+
+
+def _mmap_mode() -> str:
+    """numpy's memmap mode for the mapping ``get_default_mmap_options`` names."""
+    import mmap
+
+    return _MMAP_MODES["shared" if get_default_mmap_options() == mmap.MAP_SHARED
+                       else "private"]
 
 
 def _name(f) -> str:
@@ -495,14 +583,24 @@ def load(f: str | os.PathLike | BinaryIO, map_location=None, weights_only: bool 
     storage's location to it) reads no values and gives meta tensors, as torch's.
     ``weights_only=True`` (torch's default) builds only those; ``weights_only=False`` unpickles
     any object, as torch's (a whole Module written by ``save``), which runs code the file
-    names: only for a file you trust. ``mmap=True`` (only for a file path, as torch's) reads
-    the file as without it: the tensors' values are in memory, not mapped.
+    names: only for a file you trust. ``mmap=True`` (only for a file path, as torch's) maps the
+    storages from the file instead of reading them (pages are read as the tensors are used:
+    loading a checkpoint bigger than memory, or only part of one, reads only what is used);
+    the mapping is private unless ``set_default_mmap_options(mmap.MAP_SHARED)`` (writes to the
+    tensors never reach the file, as torch's; storages are read without checking their CRC-32,
+    as torch reads them, so a file changed through a shared mapping loads); ``mmap=None`` is
+    ``torch.utils.serialization.config.load.mmap`` (False). A storage stored compressed (a zip
+    written by another tool) or big-endian is read into memory instead.
     ``weights_only=None`` is True (torch's default); ``pickle_load_args`` (``encoding=``) go to
     the unpickler. Errors name the file; a bad file raises torch's class too (EOFError empty,
     UnpicklingError not a zip, RuntimeError a bad zip), all ValueErrors."""
     name = _name(f)
     if weights_only is None:
         weights_only = True
+    if mmap is None:
+        from dlpy.utils.serialization import config
+
+        mmap = config.load.mmap
     if mmap and not isinstance(f, (str, os.PathLike)):
         raise ValueError("load: f must be a file path in order to use the mmap argument")
     if map_location is not None and not isinstance(map_location, (str, dict, device)) \
@@ -539,7 +637,8 @@ def load(f: str | os.PathLike | BinaryIO, map_location=None, weights_only: bool 
     with archive:
         try:
             return _load_archive(archive, weights_only, map_location,
-                                 pickle_load_args.get("encoding", "ASCII"))
+                                 pickle_load_args.get("encoding", "ASCII"),
+                                 (os.fspath(f), _mmap_mode()) if mmap else None)
         except _CallerError as err:
             raise err.error from None
         except UnpicklingError as err:
@@ -588,7 +687,8 @@ def _legacy_hint(f) -> str:
 
 
 def _load_archive(archive: zipfile.ZipFile, weights_only: bool = True,
-                  map_location=None, encoding: str = "ASCII") -> Any:
+                  map_location=None, encoding: str = "ASCII",
+                  mapped: tuple[str, str] | None = None) -> Any:
     names = archive.namelist()
     pickles = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1]
     if not pickles:
@@ -603,7 +703,7 @@ def _load_archive(archive: zipfile.ZipFile, weights_only: bool = True,
         raise ValueError(f"unknown byteorder {byteorder!r}")
     with archive.open(pickles[0]) as data:
         return _Unpickler(data, archive, prefix, byteorder == "big", weights_only,
-                          map_location, encoding).load()
+                          map_location, encoding, mapped).load()
 
 
 # ------------------------------------------------------------------------------------- save
@@ -657,10 +757,25 @@ def _write_records(pickler: _Pickler, f: str | os.PathLike | BinaryIO) -> None:
 
 
 def _write_zip(handle: BinaryIO, records: list[tuple[str, bytes]]) -> None:
+    """The records as stored (uncompressed) members ``archive/<name>``, each one's bytes
+    starting at a multiple of ``config.save.storage_alignment`` from the file's start (as
+    torch's writer: an extra field ``FB`` of padding in its local header), so that a storage
+    mapped by ``load(mmap=True)`` is aligned for its elements."""
+    from dlpy.utils.serialization import config
+
+    alignment = max(1, int(config.save.storage_alignment))
     with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
         for name, data in records:
             info = zipfile.ZipInfo(f"archive/{name}", date_time=(1980, 1, 1, 0, 0, 0))
+            # where the data would start with an empty padding field (zipfile adds a ZIP64
+            # field of 20 bytes of its own for a member of 2 GiB or more)
+            start = (archive.fp.tell() + _LOCAL_HEADER.size + len(info.filename.encode())
+                     + 4 + (20 if len(data) > zipfile.ZIP64_LIMIT else 0))
+            info.extra = _PADDING.pack(0x4246, -start % alignment) + b"Z" * (-start % alignment)
             archive.writestr(info, data)
+
+
+_PADDING = struct.Struct("<2H")  # an extra field's id ("FB": torch's padding) and its length
 
 
 class _NotATree(TypeError):
