@@ -1,7 +1,7 @@
 """The torch names libraries probe before taking a tracing-safe path (kornia's): torch.torch,
-torch._subclasses.fake_tensor (is_fake), torch.fx.experimental.proxy_tensor (get_proxy_mode),
-torch._C._are_functorch_transforms_active, torch._assert_async, and torch.complex32 (a dtype
-dlpy names but has no tensors of)."""
+torch._subclasses.fake_tensor (is_fake, true only of a FakeTensorMode's tensors),
+torch.fx.experimental.proxy_tensor (get_proxy_mode), torch._C._are_functorch_transforms_active,
+torch._assert_async, and torch.complex32 (a dtype dlpy names but has no tensors of)."""
 
 import copy
 import pickle
@@ -20,14 +20,12 @@ def test_torch_torch_is_the_module():
     assert dlpy.torch is dlpy and dlpy.torch.torch.Tensor is dlpy.Tensor
 
 
-def test_no_tensor_is_fake_and_no_proxy_mode():
+def test_only_a_fake_mode_s_tensors_are_fake_and_no_proxy_mode():
     assert is_fake(dlpy.ones(2)) is False and is_fake(3) is False
     assert get_proxy_mode() is None
     assert issubclass(FakeTensor, dlpy.Tensor)
-    with pytest.raises(NotImplementedError):
-        FakeTensor()
-    with pytest.raises(NotImplementedError):
-        FakeTensorMode()
+    fake = FakeTensorMode().from_tensor(dlpy.ones(2))  # (tests/test_fake_tensor.py: the mode)
+    assert is_fake(fake) and isinstance(fake, FakeTensor) and fake.shape == (2,)
 
 
 def test_functorch_transforms_active_inside_transforms_only():

@@ -101,6 +101,7 @@ __all__ += ["library"]
 
 # torch.distributions' namespace, imported on first use (dlpy/distributions/)
 _LAZY += ("distributions",)
+_LAZY += ("_subclasses",)  # torch._subclasses.fake_tensor (FakeTensorMode)
 __all__ += ["distributions"]
 
 # torch.func's transforms (grad, vmap, jacrev, functional_call), imported on first use

@@ -263,7 +263,9 @@ def tensor_repr(tensor) -> str:
     dtype = array.dtype
     suffixes = []
     if isinstance(array, MetaArray):
-        suffixes += ["device='meta'", f"size={tuple(array.shape)}"]
+        if tensor.device.type == "meta":  # (a FakeTensor's fake device may be the CPU)
+            suffixes.append("device='meta'")
+        suffixes.append(f"size={tuple(array.shape)}")
         if dtype != default_dtype():
             suffixes.append(f"dtype={_dtype_name(dtype)}")
         text = "..."

@@ -853,6 +853,52 @@ def triu_indices(row: int, col: int, offset: int = 0, *, dtype=np.int64, device=
 
 
 # ------------------------------------------------------------------------ the meta device
+def _shrunk(shape: tuple) -> tuple:
+    """``shape`` with every size above 1 made 1 (a 0 stays 0)."""
+    return tuple(min(n, 1) for n in shape)
+
+
+# where the size is in the factories' arguments: all the positional ones (ints, or one
+# sequence), the first, or the last (randint's (low, high, size))
+_SIZE_AT = {"zeros": "all", "ones": "all", "empty": "all", "rand": "all", "randn": "all",
+            "full": "first", "randint": "last"}
+
+
+def _small_request(name: str, args: tuple, kwargs: dict):
+    """A meta factory's call made small: (args, kwargs, shape) with the size asked for
+    (``shape``) replaced by ``_shrunk(shape)``, so the call checks every argument as given
+    (dtypes, negative sizes: torch's errors) and allocates nothing of the shape; None where the
+    size is not plain non-negative ints (the call as given)."""
+    where = _SIZE_AT.get(name)
+    if where is None:
+        return None
+
+    def plain(size):
+        if isinstance(size, (list, tuple)) and all(
+                isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0
+                for n in size):
+            return tuple(int(n) for n in size)
+        return None
+
+    if "size" in kwargs:
+        shape = plain(kwargs["size"])
+        return None if shape is None else (args, {**kwargs, "size": _shrunk(shape)}, shape)
+    if where == "all":
+        given = args[0] if len(args) == 1 and isinstance(args[0], (list, tuple)) else args
+        shape = plain(tuple(given)) if given else None
+        if shape is None:
+            return None
+        small = _shrunk(shape)
+        return ((small,) if given is not args else small), kwargs, shape
+    if not args:
+        return None
+    at = 0 if where == "first" else len(args) - 1
+    shape = plain(args[at])
+    if shape is None:
+        return None
+    return (*args[:at], _shrunk(shape), *args[at + 1:]), kwargs, shape
+
+
 def _on_meta(function, like: bool = False, default: bool = True):
     """``function`` (a creation function taking ``device=``) making a meta tensor when the
     device given, or the default one when none is, is ``meta``: the tensor is made on the CPU
@@ -875,8 +921,11 @@ def _on_meta(function, like: bool = False, default: bool = True):
             if where is None and not source_meta:
                 return function(*args, **kwargs)
             meta = source_meta if where is None else wants_meta(where)
-            if source_meta:  # read as a plain tensor of its shape and dtype
-                stand_in = Tensor(np.empty(source.data.shape, source.data.dtype))
+            shape = source.data.shape if source_meta and meta else None
+            if source_meta:  # read as a plain tensor of its dtype (and its shape: one of
+                # ones and zeros where the result is meta, which takes the shape itself)
+                stand_in = Tensor(np.empty(source.data.shape if shape is None
+                                           else _shrunk(shape), source.data.dtype))
                 args = (stand_in, *args[1:]) if args else args
                 if not args:
                     kwargs["input"] = stand_in
@@ -884,6 +933,10 @@ def _on_meta(function, like: bool = False, default: bool = True):
             if not wants_meta(where) if default or where is not None else True:
                 return function(*args, **kwargs)
             meta = True
+            shape = None
+            small = _small_request(function.__name__, args, kwargs)
+            if small is not None:
+                args, kwargs, shape = small
         if not meta:
             return function(*args, **kwargs)
         kwargs["device"] = None
@@ -894,6 +947,12 @@ def _on_meta(function, like: bool = False, default: bool = True):
 
         with fork_rng():
             out = function(*args, **kwargs)
+        if shape is not None:  # made small (its arguments checked as given): the asked shape
+            from dlpy.device import meta_array
+
+            out.data = meta_array(shape, out.data.dtype)
+        if like and source_meta and _meta._fake[0] is not None:  # (a FakeTensor's: fake)
+            _meta._fake[0].follow(_meta.metafy(out), (source,))
         return _meta.metafy(out)
 
     return make

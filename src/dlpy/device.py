@@ -113,6 +113,9 @@ class device:  # noqa: N801 - torch's name
 
 CPU = device("cpu")
 META = device("meta")
+# the default device inside a FakeTensorMode (dlpy._subclasses.fake_tensor): tensors made on the
+# meta device, whatever device= asks (torch's mode fakes them all); it reports the CPU
+FAKE = device("meta")
 _DEFAULT = [CPU]  # set_default_device's device, then those of the open ``with device(...)``
 
 
@@ -130,7 +133,7 @@ def default_is_meta() -> bool:
 
 def wants_meta(where) -> bool:
     """Whether a ``device=`` argument (None: the default device) asks for the meta device."""
-    if where is None:
+    if where is None or _DEFAULT[-1] is FAKE:  # (inside a FakeTensorMode: all fake)
         return _DEFAULT[-1]._type == "meta"
     if type(where) is str:
         return where == "meta" or where.startswith("meta:")
@@ -139,7 +142,8 @@ def wants_meta(where) -> bool:
 
 def get_default_device() -> device:
     """torch.get_default_device: ``dlpy.device("cpu")`` (or the CPU device set, e.g. cpu:0)."""
-    return _DEFAULT[-1]
+    where = _DEFAULT[-1]
+    return CPU if where is FAKE else where
 
 
 class OnCPU:

@@ -13,6 +13,7 @@ from dlpy import tensor as _engine
 from dlpy._caller import user_stacklevel as _user_stacklevel
 from dlpy.amp.dtypes import is_low_precision
 from dlpy.amp.state import FP32, LOWER, autocast_policy
+from dlpy.device import MetaArray, meta_array
 from dlpy.ops import ArgDtypeError, ArgError, DimError, NoKernelError
 from dlpy.ops import attention as _attention
 from dlpy.ops import complex as _complex
@@ -688,6 +689,10 @@ def one_hot(input, num_classes: int = -1) -> Tensor:
     if not_int or num_classes < -1:
         raise (_ShapeTypeError if not_int else _engine.ShapeError)(
             f"one_hot: num_classes must be -1 or a count >= 0, got {num_classes!r}")
+    if type(getattr(input, "data", None)) is MetaArray:  # no values to read: num_classes
+        if num_classes == -1:  # (the largest label, torch's value read)
+            raise RuntimeError("Tensor.item() cannot be called on meta tensors")
+        return Tensor(meta_array(data.shape + (num_classes,), np.int64))
     if data.size and data.min() < 0:
         raise _engine.ShapeError(f"one_hot: labels must be >= 0, got {data.min()}")
     if num_classes <= 0 and not data.size:  # torch's: 0 classes of empty labels is refused too

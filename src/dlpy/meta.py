@@ -11,13 +11,16 @@ buffers become meta tensors as they are registered: nothing is drawn or allocate
 Ops on meta tensors run their forward on the meta arrays and keep only the result's shape and
 dtype, so shapes, dtypes and errors are those of the real computation; gradients are meta
 tensors too. Products, linear layers, convolutions and attention take their result's shape from
-rules on their inputs' shapes instead, element-wise ops from their forward on small stand-ins,
-and their gradients are meta arrays of their inputs' shapes: nothing of the tensors' size is
-computed (``_shape_rule``). In-place changes of a meta tensor (``uniform_``, ``copy_``,
-``nn.init``) check their arguments and change nothing; reading values (``item``, ``tolist``,
-``numpy``, ``bool``, ``to("cpu")``) raises torch's errors. A CPU tensor with dimensions given
-to an op beside a meta tensor is torch's device error (a 0-d one or a Python number is taken,
-as torch's).
+rules on their inputs' shapes instead, and so do the ops that move or reduce elements
+(``_shape_rules``: concatenation, reductions, sorts' gathers, indexing, losses, pooling...);
+element-wise ops take it from their forward on small stand-ins; their gradients are meta arrays
+of their inputs' shapes: nothing of the tensors' size is computed (``_shape_rule``). Positions
+found from values (argmax, sort, topk: ``positions``) and comparisons (``compared``) are meta
+arrays of their shapes, made without reading the arrays. In-place changes of a meta tensor
+(``uniform_``, ``copy_``, ``nn.init``) check their arguments and change nothing; reading values
+(``item``, ``tolist``, ``numpy``, ``bool``, ``to("cpu")``) raises torch's errors. A CPU tensor
+with dimensions given to an op beside a meta tensor is torch's device error (a 0-d one or a
+Python number is taken, as torch's).
 
 While no meta array is alive the engine's call sites are the plain ones: the first meta array
 puts the meta layer in (``dlpy.autograd_function.swap_call_sites``), and it leaves again once
@@ -39,18 +42,31 @@ from dlpy.device import MetaArray
 _live: dict[int, weakref.ref] = {}
 _layer = [None]  # the swap_call_sites block while the meta layer is in
 _building = [0]  # depth of dlpy layers being built on the meta device
+# torch's FakeTensorMode (dlpy._subclasses.fake_tensor): its hooks object once a mode was made,
+# else None; the meta call site asks it about an op's inputs (real tensors refused, the mode
+# and device of fake results) and gives it the results to make FakeTensors of (``_faked``)
+_fake = [None]
+
+
+# the ids of the live fill arrays (and each one's by its weak reference's id): what tells a
+# plain view of a meta array (``np.asarray`` of one) from a CPU array
+_fill_ids: set[int] = set()
+_fills: dict[int, int] = {}
 
 
 def made(fill: np.ndarray) -> None:
     """A MetaArray over ``fill`` was made: note it, and put the meta layer in."""
     ref = weakref.ref(fill, _gone)
     _live[id(ref)] = ref
+    _fills[id(ref)] = id(fill)
+    _fill_ids.add(id(fill))
     if _layer[0] is None:
         _activate()
 
 
 def _gone(ref) -> None:
     _live.pop(id(ref), None)
+    _fill_ids.discard(_fills.pop(id(ref), None))
 
 
 def _activate() -> None:
@@ -69,6 +85,39 @@ def _maybe_deactivate() -> None:
 
 def is_meta_array(array) -> bool:
     return type(array) is MetaArray
+
+
+def compared(op, a, b):
+    """A comparison (numpy's ``op``) of a meta array: a meta bool array of the broadcast shape,
+    ``op`` run on one element of each (its TypeErrors as the full one's); None where neither
+    is a meta array (the comparison runs)."""
+    if type(a) is not MetaArray and type(b) is not MetaArray:
+        return None
+    shape = np.broadcast_shapes(np.shape(a), np.shape(b))  # (ValueError: the caller's)
+    one = [x.reshape(-1)[:1] if isinstance(x, np.ndarray) and x.ndim and x.size else x
+           for x in (a, b)]
+    op(*one)
+    from dlpy.device import meta_array
+
+    return meta_array(shape, np.bool_)
+
+
+def positions(data, axis, keepdims: bool = False, *, same: bool = False):
+    """What numpy's argmax/argmin (``same``: argsort's result of ``data``'s shape) would find
+    along ``axis`` (None: all) of a meta array: a meta int64 array of that shape, without the
+    pass over its one repeated value (and the copy numpy's arg-functions make of a
+    non-contiguous array); None for any other array, or an empty one (numpy's own errors)."""
+    if type(data) is not MetaArray or not data.size:
+        return None
+    from dlpy.device import meta_array
+
+    if same:
+        return meta_array(data.shape, np.int64)
+    if axis is None:
+        shape = (1,) * data.ndim if keepdims else ()
+    else:
+        shape = _reduced(data.shape, axis, keepdims)
+    return None if shape is None else meta_array(shape, np.int64)
 
 
 def as_meta(array: np.ndarray) -> MetaArray:
@@ -96,6 +145,8 @@ def metafy(value):
     elif isinstance(value, (tuple, list)):
         for item in value:
             metafy(item)
+    if _fake[0] is not None:  # (made inside a FakeTensorMode: a FakeTensor)
+        _fake[0].made(value, None)
     return value
 
 
@@ -120,38 +171,62 @@ def _meta_op_call(inner):
             if type(t) is not np.ndarray and type(getattr(t, "data", None)) is MetaArray:
                 break
         else:
+            if _fake[0] is not None and not self.inputs:  # (a FakeTensorMode: real inputs)
+                return _fake[0].real_call(inner, self, inputs)
             if not _live:
                 _maybe_deactivate()
             return inner(self, *inputs)
         if self.inputs:  # a recorded node called as torch's Node: its backward
             return inner(self, *inputs)
-        check_devices(inputs)
+        fake = None if _fake[0] is None else _fake[0].check(inputs)
+        if fake is None:
+            check_devices(inputs)
         refusal = getattr(self, "meta_refusal", None)
         if refusal is None and _masks(getattr(self, "index", None)):
             refusal = data_dependent("aten::nonzero (a boolean mask index)")
         if refusal is not None:
-            raise NotImplementedError(refusal)
-        shape = _shape_rule(self, inputs, inner)
-        if shape is not None:  # a costly op: its result's shape and dtype alone
-            from dlpy.device import meta_array
-
-            result = meta_array(*shape)
-            self.__dict__["forward"] = lambda *arrays: result
-            self.__dict__["_meta_shaped"] = True
-            try:
-                out = inner(self, *inputs)
-            finally:
-                self.__dict__.pop("forward", None)
-            return metafy(out)  # (Op.__call__'s np.asarray took the subclass off)
-        with np.errstate(all="ignore"):
-            out = inner(self, *inputs)
-        metafy(out)
-        base = getattr(out, "_view_of", None)
-        if base is not None and holds_meta(base):
-            _share_memory(out, base)
-        return out
+            raise _refused(refusal, fake)
+        if fake is not None:
+            return _faked(_fake[0].run(meta_call_body, inner, self, inputs), fake)
+        return meta_call_body(inner, self, inputs)
 
     return meta_call
+
+
+def meta_call_body(inner, self, inputs):
+    """An op on meta inputs (checked): its result's shape from a rule or its forward."""
+    shape = _shape_rule(self, inputs, inner)
+    if shape is not None:  # a costly op: its result's shape and dtype alone
+        from dlpy.device import meta_array
+
+        result = meta_array(*shape)
+        self.__dict__["forward"] = lambda *arrays: result
+        self.__dict__["_meta_shaped"] = True
+        try:
+            out = inner(self, *inputs)
+        finally:
+            self.__dict__.pop("forward", None)
+        return metafy(out)  # (Op.__call__'s np.asarray took the subclass off)
+    with np.errstate(all="ignore"):
+        out = inner(self, *inputs)
+    metafy(out)
+    base = getattr(out, "_view_of", None)
+    if base is not None and holds_meta(base):
+        _share_memory(out, base)
+    return out
+
+
+def _refused(message: str, fake):
+    """The error of an op whose result's shape depends on values: torch's NotImplementedError
+    on meta, FakeTensorMode's DynamicOutputShapeException on fake tensors."""
+    return NotImplementedError(message) if fake is None else _fake[0].refused(message)
+
+
+def _faked(out, fake):
+    """An op's results on fake inputs made FakeTensors (``fake``: the check's answer)."""
+    if fake is not None:
+        _fake[0].made(out, fake)
+    return out
 
 
 def check_where(condition, input, other) -> None:
@@ -261,8 +336,215 @@ def _rules() -> list:
             return batch + (q.shape[-2], v.shape[-1])
 
         _RULES.extend([(MatMul, matmul), (Linear, linear), (ConvNd, conv),
-                       (Attention, attention)])
+                       (Attention, attention), *_shape_rules()])
     return _RULES
+
+
+def _reduced(shape: tuple, axes, keepdims: bool) -> tuple | None:
+    """``shape`` reduced over ``axes`` (None: all; ints, negative from the end), the axes kept
+    as 1s with ``keepdims``; None for a 0-d or empty shape (the op's own forward: its errors
+    for an empty reduction)."""
+    if not shape or 0 in shape:
+        return None
+    if axes is None:
+        axes = range(len(shape))
+    elif isinstance(axes, (int, np.integer)):
+        axes = (axes,)
+    try:
+        gone = {range(len(shape))[int(a)] for a in axes}
+    except (IndexError, TypeError):
+        return None
+    return tuple(1 if i in gone else n for i, n in enumerate(shape)
+                 if keepdims or i not in gone)
+
+
+def _shape_rules() -> list:
+    """The shapes of the ops that move or reduce a meta tensor's elements (concatenations,
+    reductions, copies to another memory order, sorts' gathers, index selections, lookups,
+    normalisations, losses): each rule gives the result's shape from the inputs' shapes and
+    the op's settings (or None: the op's forward runs); the dtype is the inputs' one (the
+    rules are used for floating inputs of one dtype only)."""
+    from dlpy.layouts import Relayout
+    from dlpy.ops.conv import AvgPoolNd, MaxPoolNd
+    from dlpy.ops.cumulative import CumProd, CumSum, LogCumSumExp
+    from dlpy.ops.einsum import Einsum
+    from dlpy.ops.embedding import Embedding
+    from dlpy.ops.indexing import Gather, IndexSelect
+    from dlpy.ops.loss import MSELoss, SoftmaxCrossEntropy
+    from dlpy.ops.norm import BatchNorm, GroupNorm
+    from dlpy.ops.pad import Pad
+    from dlpy.ops.rearrange import Repeat, Roll, Triangle
+    from dlpy.ops.reduce import LogSumExp, Max, Norm, Sum, Var
+    from dlpy.ops.resample import Resample
+    from dlpy.ops.shape import Concat, GetItem, Stack
+
+    def concat(op, *arrays):
+        if any(a.ndim == 0 or a.size == 0 for a in arrays) or len(
+                {a.ndim for a in arrays}) != 1:
+            return None  # (0-d refusals, torch's legacy empty tensors: the forward's rules)
+        axis = range(arrays[0].ndim)[op.axis]
+        rest = {a.shape[:axis] + a.shape[axis + 1:] for a in arrays}
+        if len(rest) != 1:
+            return None
+        first = arrays[0].shape
+        return first[:axis] + (sum(a.shape[axis] for a in arrays),) + first[axis + 1:]
+
+    def stack(op, *arrays):
+        if len({a.shape for a in arrays}) != 1:
+            return None
+        first = arrays[0].shape
+        axis = range(len(first) + 1)[op.axis]
+        return first[:axis] + (len(arrays),) + first[axis:]
+
+    def reduction(op, x):
+        return _reduced(x.shape, op.axes, op.keepdims)
+
+    def same(op, x, *rest):
+        return x.shape if x.size else None
+
+    def normalised(op, x, *affine):
+        return x.shape if x.ndim >= 2 and x.size and all(
+            a.shape == (x.shape[1],) for a in affine) else None
+
+    def batch_norm(op, x, *affine):
+        shape = normalised(op, x, *affine)
+        if shape is None or getattr(op, "stats_dtype", None) is not None:
+            return None
+        if op.training:  # the batch's statistics, which batch_norm then folds into the
+            # running buffers: meta arrays of the channels
+            from dlpy.device import meta_array
+
+            op.batch_mean = op.batch_var = meta_array(x.shape[1:2], x.dtype)
+        elif not (_meta_like(op.running_mean) and _meta_like(op.running_var)):
+            return None  # (CPU buffers beside a meta input: the forward's devices)
+        return shape
+
+    def advanced_index(op, x):
+        index = op.index if type(op.index) is tuple else (op.index,)
+        if not any(isinstance(i, np.ndarray) and i.ndim for i in index):
+            return None  # (basic indexing: a view, which the forward makes for nothing)
+        # numpy's indexing of a stand-in whose elements take no bytes: the result's shape (and
+        # numpy's errors) with nothing allocated
+        nothing = np.lib.stride_tricks.as_strided(np.zeros(1, np.dtype([])), x.shape,
+                                                  (0,) * x.ndim)
+        return nothing[op.index].shape
+
+    def pool(op, x):
+        nd = len(op.kernel)
+        if x.ndim != nd + 2 or not x.size:
+            return None
+        from dlpy.ops.conv import _pool_output_size
+
+        size = _pool_output_size(op.name, x.shape[2:], op.kernel, op.stride, op.padding,
+                                 op.ceil_mode, getattr(op, "dilation", None))
+        op.x_shape, op.out_size = x.shape, size
+        return x.shape[:2] + size
+
+    def resample(op, x):  # (interpolate: one axis at a time, its (taps, out) indices)
+        if op.indices.ndim != 2 or not x.size:
+            return None
+        axis = range(x.ndim)[op.axis]
+        return x.shape[:axis] + (op.indices.shape[1],) + x.shape[axis + 1:]
+
+    # (an index may be a CPU tensor beside a meta input, as torch allows)
+    def gather(op, x):
+        index = op.index
+        if not isinstance(index, np.ndarray) or index.ndim != x.ndim or not x.size:
+            return None
+        return index.shape
+
+    def index_select(op, x):
+        index = op.index
+        if not isinstance(index, np.ndarray) or index.ndim > 1 or x.ndim == 0:
+            return None
+        dim = range(x.ndim)[op.dim]
+        return x.shape[:dim] + (index.size,) + x.shape[dim + 1:]
+
+    def repeat(op, x):
+        reps = tuple(int(r) for r in op.reps)
+        if len(reps) < x.ndim or min(reps, default=0) < 0:
+            return None
+        shape = (1,) * (len(reps) - x.ndim) + x.shape
+        return tuple(n * r for n, r in zip(shape, reps))
+
+    def embedding(op, weight):
+        ids = op.ids
+        if not isinstance(ids, np.ndarray) or weight.ndim != 2 or op.scale_grad_by_freq:
+            return None
+        return ids.shape + weight.shape[1:]
+
+    def cross_entropy(op, logits):
+        labels = op.labels  # (CPU labels beside meta logits: torch's device error, the op's)
+        if not _meta_like(labels) or logits.ndim < 1 or op.weight is not None \
+                or labels.shape not in (logits.shape[:-1], logits.shape):
+            return None  # (the op's classes are last: cross_entropy moved them there)
+        return logits.shape[:-1] if op.reduction == "none" else ()
+
+    def mse(op, x, y):
+        if x.shape != y.shape:
+            return None  # (torch's broadcast warning: the op's own forward)
+        return x.shape if op.reduction == "none" else ()
+
+    def pad(op, x):
+        widths = [tuple(int(w) for w in pair) for pair in op.widths]
+        if op.mode != "constant" or len(widths) != x.ndim:
+            return None  # (the other modes' limits on the widths: the op's own checks)
+        shape = tuple(n + before + after for n, (before, after) in zip(x.shape, widths))
+        return shape if min(shape, default=1) > 0 else None
+
+    def einsum(op, *arrays):
+        sizes: dict = {}
+        for array, labels in zip(arrays, op.input_labels):
+            if len(labels) != array.ndim:
+                return None
+            for label, n in zip(labels, array.shape):
+                known = sizes.setdefault(label, n)
+                if known != n:
+                    if 1 not in (known, n):
+                        return None  # (sizes that do not match: the op's own error)
+                    sizes[label] = max(known, n)
+        return tuple(sizes[label] for label in op.output_labels)
+
+    return [(Concat, concat), (Stack, stack), (Sum, reduction), (Max, reduction),
+            (LogSumExp, reduction), (Var, reduction), (Norm, reduction), (Relayout, same),
+            (Roll, same), (Triangle, same), (CumSum, same), (CumProd, same),
+            (LogCumSumExp, same), (Gather, gather), (IndexSelect, index_select),
+            (Repeat, repeat), (Embedding, embedding), (GroupNorm, normalised),
+            (BatchNorm, batch_norm), (GetItem, advanced_index), (MaxPoolNd, pool),
+            (AvgPoolNd, pool), (Resample, resample),
+            (SoftmaxCrossEntropy, cross_entropy), (MSELoss, mse),
+            (Pad, pad), (Einsum, einsum)]
+
+
+def _meta_like(array) -> bool:
+    """A meta array, or a plain view of one (every stride 0: ``np.asarray`` of a MetaArray;
+    a CPU tensor's array is never one unless it has one element or is a broadcast view, which
+    the ops' device checks take as CPU: the rules using this then leave it to the forward)."""
+    if type(array) is MetaArray:
+        return True
+    if type(array) is not np.ndarray or array.size <= 1 or any(array.strides):
+        return False
+    from dlpy.tensor import _buffer
+
+    return id(_buffer(array)) in _fill_ids
+
+
+def _where(op, inputs):
+    """(shape, dtype) of ``where(condition, a, b)`` (masked_fill) on meta: the broadcast shape
+    of a meta condition and the inputs (meta arrays or 0-d values), the dtype of numpy's
+    ``where`` on one element of each, as the forward's."""
+    condition = op.condition
+    arrays = [getattr(t, "data", t) for t in inputs]  # (a Python number: masked_fill's value)
+    if not _meta_like(condition) or len(arrays) != 2 or any(
+            not (type(a) is MetaArray or (isinstance(a, np.ndarray) and a.ndim == 0)
+                 or type(a) in (bool, int, float, complex)) for a in arrays):
+        return None
+    try:
+        shape = np.broadcast_shapes(condition.shape, *(np.shape(a) for a in arrays))
+    except ValueError:
+        return None
+    one = [a.reshape(-1)[:1] if isinstance(a, np.ndarray) and a.ndim else a for a in arrays]
+    return shape, np.where(np.ones(1, bool), *one).dtype
 
 
 _PRIMES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47)
@@ -318,8 +600,11 @@ def _shape_rule(op, inputs, inner):
     or an element-wise op's stand-ins), or None: its forward runs on the meta arrays."""
     if sys.modules["dlpy.tensor"]._pack_hooks is not None:  # (dlpy.tensor is also a function)
         return None
-    if not type(op).__module__.startswith("dlpy.ops."):
+    module = type(op).__module__
+    if not (module.startswith("dlpy.ops.") or module == "dlpy.layouts"):
         return None  # (an autograd.Function's, a hook's, a collective's: their own code)
+    if type(op).__name__ == "Where" and module == "dlpy.ops.mask":
+        return _where(op, inputs)
     rule = next((rule for cls, rule in _rules() if isinstance(op, cls)), None)
     if rule is None:
         for t in inputs:  # meta tensors, numbers and 0-d CPU tensors
@@ -336,8 +621,9 @@ def _shape_rule(op, inputs, inner):
         return None  # (a number or a CPU operand, two dtypes: the op's own path and errors)
     try:
         shape = rule(op, *arrays)
-    except ValueError:  # (batch shapes that do not broadcast)
-        return None
+    except (ValueError, TypeError, IndexError, AttributeError):
+        return None  # (batch shapes that do not broadcast, a dim out of range, an op subclass
+        # with other settings: the op's own forward and errors)
     return None if shape is None else (tuple(shape), arrays[0].dtype)
 
 
@@ -406,6 +692,8 @@ def follows(function):
         if _layer[0] is not None and (given_meta(args) or given_meta(kwargs.values())):
             given = {id(a) for a in (*args, *kwargs.values())}
             _metafy_new(out, given)
+            if _fake[0] is not None:  # (given a FakeTensor: its new tensors are fake)
+                _fake[0].follow(out, (*args, *kwargs.values()))
         return out
 
     return meta_follows
@@ -426,7 +714,8 @@ def refuses(name: str):
         @functools.wraps(function)
         def meta_refuses(*args, **kwargs):
             if _layer[0] is not None and (given_meta(args) or given_meta(kwargs.values())):
-                raise NotImplementedError(data_dependent(name))
+                raise _refused(data_dependent(name), None if _fake[0] is None else
+                               _fake[0].check((*args, *kwargs.values())))
             return function(*args, **kwargs)
 
         return meta_refuses
@@ -446,6 +735,8 @@ def contiguous_strides(shape) -> tuple:
 
 def refuse_values(tensor, what: str) -> None:
     """torch's errors for reading a meta tensor's values."""
+    if _fake[0] is not None:  # (a FakeTensor's are FakeTensorMode's)
+        _fake[0].refuse(tensor, what)
     if what in ("item", "bool"):
         raise RuntimeError("Tensor.item() cannot be called on meta tensors")
     if what == "numpy":
@@ -530,6 +821,8 @@ def registered(value):
         if type(value.data) is not MetaArray and isinstance(value.data, np.ndarray):
             value.data = as_meta(value.data)
             value._grad = None
+        if _fake[0] is not None:  # (a layer built inside a FakeTensorMode: FakeTensors)
+            _fake[0].made(value, None)
         return value
     if isinstance(value, np.ndarray):
         return as_meta(value)

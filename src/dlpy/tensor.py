@@ -1209,7 +1209,9 @@ class Tensor:
             dtype = _promotion.result_type(self, other)  # torch compares in the promoted dtype
             data, other_data = data.astype(dtype, copy=False), other_data.astype(dtype, copy=False)
         try:
-            result = op(data, other_data)
+            result = _meta.compared(op, data, other_data) if _meta.live() else None
+            if result is None:
+                result = op(data, other_data)
             if type(data) is np.ndarray and not data.flags.c_contiguous:  # torch's order
                 from dlpy.layouts import iterator_layout
 
@@ -1461,8 +1463,10 @@ class Tensor:
             if self.data.dtype.kind == "b":
                 raise ArgDtypeError(f"{name}: bool tensors are not supported, as torch's")
             _check_float8(f"{name}_cpu", self.data)
+        found = _meta.positions(self.data, axis, keepdims)
         try:
-            found = find(self.data, axis=axis, keepdims=keepdims)
+            if found is None:
+                found = find(self.data, axis=axis, keepdims=keepdims)
         except ValueError:  # an empty axis: torch's IndexError
             raise EmptyDimError(f"{name}: cannot take the {name} over an empty axis of shape "
                                 f"{self.shape}") from None

@@ -1,6 +1,8 @@
-"""torch._subclasses: the tensor subclasses torch's tracing uses (FakeTensor). dlpy runs every
-program eagerly on real arrays, so it has no fake tensors: ``is_fake`` is always False and
-``FakeTensor`` / ``FakeTensorMode`` exist for isinstance checks and imports only."""
+"""torch._subclasses: the tensor subclasses torch's tracing uses. ``FakeTensorMode`` and
+``FakeTensor`` (``dlpy._subclasses.fake_tensor``): tensors with a shape, a dtype and a (fake)
+device and no values, built on dlpy's meta device: factories and layers inside the mode make
+them, ops on them give them (shapes, dtypes, autograd, FLOP counts), value reads raise torch's
+errors."""
 
 from dlpy._subclasses.fake_tensor import FakeTensor, FakeTensorMode
 

@@ -1,35 +1,467 @@
-"""torch._subclasses.fake_tensor: libraries ask ``is_fake(x)`` to skip data-dependent code
-while torch traces with fake tensors. dlpy never traces with fake tensors, so no tensor is
-fake; the classes exist so that imports and isinstance checks work."""
+"""torch._subclasses.fake_tensor: ``FakeTensorMode``, tensors with a shape, a dtype and a device
+and no values, built on dlpy's meta device (``dlpy.meta``).
 
+    with FakeTensorMode() as mode:
+        model = nn.Sequential(nn.Linear(4096, 4096), nn.ReLU())   # allocates nothing
+        x = torch.randn(64, 4096)                                # FakeTensor(..., size=(64, 4096))
+        with FlopCounterMode(display=False) as counter:
+            model(x).sum().backward()                            # fake .grad of each weight
+    fake = mode.from_tensor(real)                                # cached: the same fake again
+
+A ``FakeTensor`` is a Tensor whose array is a meta array (``dlpy.device.MetaArray``), of the
+class ``FakeTensor``, with ``fake_mode`` (the mode that made it) and ``fake_device`` (the CPU,
+or ``meta`` for one made with ``device="meta"`` or moved there): ``t.device`` is its fake
+device, ``is_meta`` False, ``repr`` torch's ``FakeTensor(..., size=(2, 3))``. Inside the mode
+the default device is a fake one (``dlpy.device.FAKE``): every factory (``device="cpu"``
+too), ``*_like`` and layer built (its parameters: FakeTensors marked ``_is_param``, so
+``isinstance(p, nn.Parameter)``) makes fake tensors through the meta device's paths, and the
+meta layer's hooks (``dlpy.meta._fake``) make the results of ops on fake tensors FakeTensors,
+inside the mode or after it (as torch's, whose fake tensors re-enter their mode). Value reads
+(``item``, ``tolist``, ``bool``, ``float``) raise ``DataDependentOutputException``, ops whose
+result's shape depends on values (``nonzero``, ``unique``, ``masked_select``, a boolean mask
+index) ``DynamicOutputShapeException``, a real tensor given to an op beside a fake one (or one
+with dimensions inside the mode) torch's ``AssertionError`` unless ``allow_non_fake_inputs``
+(then the result is fake; a real leaf's ``.grad`` is a meta tensor, torch's a FakeTensor),
+tensors of two modes torch's "Mixing fake modes" ``AssertionError``. Differences: strides of
+non-contiguous views are the row-major ones (the meta device's), ``device="meta"`` inside the
+mode gives a fake CPU tensor (torch: a fake meta one), an optimizer's state is meta tensors.
+Nothing of this costs anything while no meta array lives: the hooks are called by the meta
+layer only."""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+
+import numpy as np
+
+from dlpy import meta as _meta
+from dlpy.device import _DEFAULT, CPU, FAKE, META, MetaArray, device, meta_array
 from dlpy.overrides import _disabled_torch_function_impl
 from dlpy.tensor import Tensor
 
-__all__ = ["FakeTensor", "FakeTensorMode", "UnsupportedFakeTensorException", "is_fake"]
-
-
-class FakeTensor(Tensor):
-    """torch's tensor without data (metadata only): dlpy makes none, it exists for
-    ``isinstance(x, FakeTensor)``."""
-
-    __torch_function__ = _disabled_torch_function_impl  # (defining it installs no dispatch)
-
-    def __new__(cls, *args, **kwargs):
-        raise NotImplementedError("dlpy has no fake tensors (it runs programs eagerly)")
-
-
-class FakeTensorMode:
-    """torch's mode that turns factory calls into fake tensors: dlpy has none to make."""
-
-    def __init__(self, *args, **kwargs):
-        raise NotImplementedError("dlpy has no fake tensors (it runs programs eagerly)")
+__all__ = ["DataDependentOutputException", "DynamicOutputShapeException", "FakeTensor",
+           "FakeTensorMode", "UnsupportedFakeTensorException", "UnsupportedOperatorException",
+           "is_fake", "unset_fake_temporarily"]
 
 
 class UnsupportedFakeTensorException(RuntimeError):
     """torch's error for an op fake tensors cannot run."""
 
 
+class DataDependentOutputException(RuntimeError):
+    """torch's error for reading a fake tensor's values (``item``, ``tolist``, ``bool``,
+    ``equal``): they are not there."""
+
+
+class DynamicOutputShapeException(NotImplementedError):
+    """torch's error (a RuntimeError) for an op whose result's shape depends on its input's
+    values (``nonzero``, ``unique``, ``masked_select``); a NotImplementedError too, dlpy's meta
+    device's error for them."""
+
+
+class UnsupportedOperatorException(RuntimeError):
+    """torch's error for an operator without a fake kernel."""
+
+
+_MIXED = ("Please convert all Tensors to FakeTensors first or instantiate FakeTensorMode with "
+          "'allow_non_fake_inputs'. Found in {}")
+
+# the modes entered, innermost last (None: unset_fake_temporarily)
+_modes: list = []
+_busy = [0]  # depth of ops on fake tensors running: their own inner calls are not checked
+
+
+def _active():
+    return _modes[-1] if _modes else None
+
+
+class FakeTensor(Tensor):
+    """torch's tensor without data: a shape, a dtype, ``fake_mode`` and ``fake_device`` (its
+    ``device``). Made by a ``FakeTensorMode`` (factories inside it, ``from_tensor``) and by
+    ops on fake tensors; ``FakeTensor(mode, elem, device)`` makes one of ``elem``'s shape and
+    dtype."""
+
+    __torch_function__ = _disabled_torch_function_impl  # (defining it installs no dispatch)
+    __slots__ = ()
+    _marked_parameter = True  # nn.Parameter(fake) is the fake marked _is_param, as torch's
+    fake_mode = None
+    fake_device = CPU
+
+    def __new__(cls, fake_mode=None, elem=None, device=None, *args, **kwargs):
+        return Tensor.__new__(cls)
+
+    def __init__(self, fake_mode=None, elem=None, device=None, *args, **kwargs):
+        data = getattr(elem, "data", elem)
+        super().__init__(meta_array(np.shape(data), np.asarray(data).dtype if data is not None
+                                    and type(data) is not MetaArray else
+                                    (np.float32 if data is None else data.dtype)))
+        _make_fake(self, fake_mode, CPU if device is None else _as_device(device))
+
+    # -------------------------------------------------------------- the fake device
+    @property
+    def device(self) -> device:
+        return self.fake_device
+
+    @property
+    def is_meta(self) -> bool:
+        return self.fake_device._type == "meta"
+
+    @property
+    def is_cpu(self) -> bool:
+        return self.fake_device._type == "cpu"
+
+    def get_device(self) -> int:
+        return -1
+
+    def __repr__(self) -> str:
+        text = super().__repr__()
+        if self.fake_device._type == "cpu":
+            text = text.replace("device='meta', ", "", 1)
+        return text
+
+    __str__ = __repr__
+
+    def to(self, *args, **kwargs):
+        """torch's ``to``: a cast keeps the fake device; ``to("meta")`` a fake copy on the
+        fake meta device, ``to("cpu")`` on the CPU one (self when nothing changes)."""
+        from dlpy.device import parse_to_device
+
+        dtype, copy, where = parse_to_device("to", args, kwargs)
+        if where is None:
+            return Tensor.to(self, *args, **kwargs)
+        where = _as_device(where)
+        if where == self.fake_device:
+            if dtype is not None and dtype != self.dtype:
+                return Tensor.to(self, dtype)
+            return self.clone() if copy else self
+        out = self.clone() if dtype is None or dtype == self.dtype else Tensor.to(self, dtype)
+        _make_fake(out, self.fake_mode, where)
+        out.__dict__["fake_device"] = where
+        return out
+
+    def cpu(self, memory_format=None):
+        return self.to("cpu")
+
+    def detach(self) -> Tensor:
+        out = Tensor.detach(self)
+        _make_fake(out, self.fake_mode, self.fake_device)
+        return out
+
+    @property
+    def grad(self):
+        grad = Tensor.grad.fget(self)
+        if grad is not None and type(grad) is Tensor and type(grad.data) is MetaArray:
+            _make_fake(grad, self.fake_mode, self.fake_device)
+        return grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        Tensor.grad.fset(self, value)
+
+    @grad.deleter
+    def grad(self) -> None:
+        Tensor.grad.fdel(self)
+
+    # -------------------------------------------------------------- no values to read
+    def item(self):
+        if self.data.size != 1:  # torch's check first
+            raise RuntimeError(f"a Tensor with {self.data.size} elements cannot be converted "
+                               "to Scalar")
+        _Hooks.refuse(self, "item")
+
+    def __getitem__(self, index):
+        _HOOKS.check((self, *(index if type(index) is tuple else (index,))))  # (real indices)
+        out = Tensor.__getitem__(self, index)
+        _all_made(out, self.fake_mode, self.fake_device, parameters=False)
+        return out
+
+    def state_dict_value(self):
+        """state_dict()'s value of a fake parameter or buffer: a fake too, as torch's."""
+        return self.detach()
+
+    def _in_place(self, name: str, compute, *operands, **options):
+        # the operands checked as an op's (a real tensor refused), the change itself run as
+        # one op (its inner ops see stand-ins of the operands: not checked)
+        _HOOKS.check((self, *operands))
+        _busy[0] += 1
+        try:
+            return Tensor._in_place(self, name, compute, *operands, **options)
+        finally:
+            _busy[0] -= 1
+
+
+def _as_device(where) -> device:
+    where = device(where)
+    return META if where.type == "meta" else CPU
+
+
+def _make_fake(t, mode, where, parameters: bool = True) -> None:
+    """``t`` (a Tensor or, with ``parameters``, a Parameter holding a meta array) made a
+    FakeTensor of ``mode``."""
+    kind = type(t)
+    if kind is FakeTensor:
+        return
+    if kind is not Tensor:
+        if not parameters:
+            return
+        from dlpy.nn.module import Parameter
+
+        if kind is not Parameter:
+            return
+        t._is_param = True
+    t.__class__ = FakeTensor
+    extra = t.__dict__
+    extra["fake_mode"] = mode
+    if where is not CPU:
+        extra["fake_device"] = where
+
+
+def _all_made(value, mode, where, parameters: bool = True) -> None:
+    if isinstance(value, Tensor):
+        if type(value.data) is MetaArray:
+            _make_fake(value, mode, where, parameters)
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            _all_made(item, mode, where, parameters)
+
+
+# Tensor methods that make their result outside an op (comparisons, any/all, new_*: numpy on
+# the meta array, or a Tensor of their own): on a FakeTensor, wrapped so that it is fake too
+_OWN = frozenset({"backward", "register_hook", "numpy", "tolist", "item", "to", "cpu", "detach",
+                  "_in_place", "retain_grad", "register_post_accumulate_grad_hook",
+                  "data_ptr", "untyped_storage", "storage", "dim", "size", "stride", "numel",
+                  "element_size", "nelement", "is_contiguous", "get_device", "type"})
+_DUNDERS = ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__invert__",
+            "__and__", "__or__", "__xor__", "__rand__", "__ror__", "__rxor__", "__getitem__")
+_wrapped = [False]
+
+
+def _following(function):
+    def method(self, *args, **kwargs):
+        out = function(self, *args, **kwargs)
+        if out is not NotImplemented and out is not None and out is not self:
+            _all_made(out, self.fake_mode, self.fake_device, parameters=False)
+        return out
+
+    method.__name__ = method.__qualname__ = function.__name__
+    method.__doc__ = function.__doc__
+    return method
+
+
+def _wrap_methods() -> None:
+    if _wrapped[0]:
+        return
+    _wrapped[0] = True
+    import inspect
+
+    for name, value in list(vars(Tensor).items()):
+        if name in FakeTensor.__dict__ or name in _OWN or not inspect.isfunction(value):
+            continue
+        if name.startswith("_") and name not in _DUNDERS:
+            continue
+        setattr(FakeTensor, name, _following(value))
+
+
+def _first_fake(values):
+    for value in values:
+        if type(value) is FakeTensor:
+            return value
+        if type(value) is tuple or type(value) is list:
+            found = _first_fake(value)
+            if found is not None:
+                return found
+    return None
+
+
+def _mixing_error(call: str):
+    return AssertionError(_MIXED.format(call))
+
+
+def _op_name(op) -> str:
+    return f"dlpy.{type(op).__name__}"
+
+
+class _Hooks:
+    """What the meta call site asks (``dlpy.meta._fake[0]``)."""
+
+    @staticmethod
+    def check(inputs):
+        """An op's inputs, one a meta array at least: None when none is fake (the meta
+        device's checks), else (mode, device) of its results; real tensors beside fake ones
+        (any, or a meta one: torch's non-fake tensors) raise unless the mode allows them,
+        fake tensors of two modes raise."""
+        if _busy[0]:
+            return None if _first_fake(inputs) is None else (None, CPU)
+        first = _first_fake(inputs)
+        mode = _active()
+        if first is None and mode is None:
+            return None
+        owner = first.fake_mode if first is not None else mode
+        if mode is not None and owner is not mode:
+            raise AssertionError(f"Mixing fake modes NYI x.fake_mode={owner!r} vs "
+                                 f"self={mode!r}")
+        where = first.fake_device if first is not None else CPU
+        allow = owner is not None and owner.allow_non_fake_inputs
+        for t in inputs:
+            for item in (t if type(t) in (tuple, list) else (t,)):
+                if isinstance(item, Tensor) and type(item) is not FakeTensor:
+                    if not allow:
+                        raise _mixing_error("an op given a FakeTensor and a real Tensor")
+                elif type(item) is FakeTensor and item.fake_mode is not owner:
+                    raise AssertionError(f"Mixing fake modes NYI x.fake_mode="
+                                         f"{item.fake_mode!r} vs self={owner!r}")
+        return owner, where
+
+    @staticmethod
+    def run(body, inner, op, inputs):
+        _busy[0] += 1
+        try:
+            return body(inner, op, inputs)
+        finally:
+            _busy[0] -= 1
+
+    @staticmethod
+    def real_call(inner, op, inputs):
+        """An op given no meta array while the meta layer is in: inside a FakeTensorMode a
+        real tensor with dimensions is torch's error (unless allowed), a 0-d one gives a fake
+        result; elsewhere the plain call."""
+        mode = _active()
+        if mode is None or _busy[0] or not any(isinstance(t, Tensor) for t in inputs):
+            if not _meta._live:
+                _meta._maybe_deactivate()
+            return inner(op, *inputs)
+        if not mode.allow_non_fake_inputs and any(
+                isinstance(t, Tensor) and t.data.ndim for t in inputs):
+            raise _mixing_error(f"{_op_name(op)} given real Tensors inside the mode")
+        _busy[0] += 1
+        try:
+            out = inner(op, *inputs)
+        finally:
+            _busy[0] -= 1
+        _meta.metafy(out)
+        return out
+
+    @staticmethod
+    def made(value, fake) -> None:
+        """Tensors made on the meta device (``fake`` None: while a mode is entered) or by an
+        op on fake tensors (``fake``: (mode, device))."""
+        if fake is None:
+            mode = _active()
+            if mode is None or _busy[0]:
+                return
+            fake = (mode, CPU)
+        _all_made(value, *fake)
+
+    @staticmethod
+    def follow(out, values) -> None:
+        """The tensors a function given a FakeTensor made outside an op (meta ones): fake."""
+        first = _first_fake(values)
+        if first is not None:
+            _all_made(out, first.fake_mode, first.fake_device, parameters=False)
+
+    @staticmethod
+    def refuse(tensor, what: str) -> None:
+        """A FakeTensor's values read (``what``: item, bool, tolist, numpy): torch's errors."""
+        if type(tensor) is not FakeTensor:
+            return
+        if what == "numpy":
+            raise RuntimeError(".numpy() is not supported for tensor subclasses.")
+        raise DataDependentOutputException(f"aten._local_scalar_dense.default ({what} of a "
+                                           "FakeTensor, which holds no values)")
+
+    @staticmethod
+    def refused(message: str):
+        return DynamicOutputShapeException(message)
+
+
+class FakeTensorMode:
+    """torch's FakeTensorMode: inside ``with FakeTensorMode():`` tensors and layers made are
+    FakeTensors (shapes and dtypes only: nothing allocated, nothing drawn); ``from_tensor``
+    gives a real tensor's fake (the same one each time). ``allow_non_fake_inputs=True`` lets
+    ops take real tensors (made fake). torch's other arguments are taken and change nothing."""
+
+    def __init__(self, *, allow_fallback_kernels: bool = True, allow_non_fake_inputs: bool = False,
+                 shape_env=None, static_shapes=None, export: bool = False, **kwargs) -> None:
+        self.allow_fallback_kernels = allow_fallback_kernels
+        self.allow_non_fake_inputs = allow_non_fake_inputs
+        self.shape_env = shape_env
+        self.static_shapes = shape_env is None if static_shapes is None else static_shapes
+        self.export = export
+        self._memo: dict[int, tuple] = {}
+        self._anchors: list = []
+        _wrap_methods()
+        _meta._fake[0] = _HOOKS
+
+    def __enter__(self) -> FakeTensorMode:
+        # a meta array held while inside: the meta layer (whose call site checks) stays in
+        self._anchors.append(meta_array((), np.float32))
+        _modes.append(self)
+        _DEFAULT.append(FAKE)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        _DEFAULT.pop()
+        _modes.pop()
+        self._anchors.pop()
+
+    def from_tensor(self, tensor, *, static_shapes=None, source=None, symbolic_context=None,
+                    trace: bool = True):
+        """``tensor``'s fake (its shape, dtype, requires_grad; a Parameter's is marked one, so
+        ``isinstance(fake, nn.Parameter)``), the same FakeTensor for the same tensor while it
+        lives; a fake tensor of this mode is itself."""
+        if type(tensor) is FakeTensor:
+            if tensor.fake_mode is not self:
+                raise AssertionError(f"Mixing fake modes NYI x.fake_mode={tensor.fake_mode!r} "
+                                     f"vs self={self!r}")
+            return tensor
+        if not isinstance(tensor, Tensor):
+            raise TypeError(f"from_tensor: expected a Tensor, got {type(tensor).__name__}")
+        key = id(tensor)
+        held = self._memo.get(key)
+        if held is not None and held[0]() is tensor:
+            return held[1]
+        fake = Tensor(meta_array(tensor.data.shape, tensor.data.dtype),
+                      requires_grad=tensor.requires_grad)
+        from dlpy.nn.module import Parameter
+
+        _make_fake(fake, self, META if type(tensor.data) is MetaArray else CPU)
+        if isinstance(tensor, Parameter):
+            fake._is_param = True
+        memo = self._memo
+        self._memo[key] = (weakref.ref(tensor, lambda _, key=key: memo.pop(key, None)), fake)
+        return fake
+
+    def is_our_fake(self, t) -> bool:
+        return type(t) is FakeTensor and t.fake_mode is self
+
+    @property
+    def avoid_device_init(self) -> bool:
+        return True
+
+
+_HOOKS = _Hooks()
+
+
+@contextlib.contextmanager
+def unset_fake_temporarily():
+    """torch's: inside, no FakeTensorMode is active (factories make real tensors); yields the
+    mode that was (or None)."""
+    mode = _active()
+    _modes.append(None)
+    _DEFAULT.append(CPU)
+    try:
+        yield mode
+    finally:
+        _DEFAULT.pop()
+        _modes.pop()
+
+
 def is_fake(x) -> bool:
-    """torch._subclasses.fake_tensor.is_fake: whether ``x`` is a fake tensor; always False
-    in dlpy, which has none."""
-    return isinstance(x, FakeTensor)
+    """torch._subclasses.fake_tensor.is_fake: whether ``x`` is a FakeTensor."""
+    return type(x) is FakeTensor
+
+
+def maybe_get_fake_mode(t):
+    """The FakeTensorMode of a fake tensor, else None."""
+    return t.fake_mode if type(t) is FakeTensor else None

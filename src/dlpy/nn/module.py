@@ -217,8 +217,9 @@ class Parameter(Tensor, metaclass=_ParameterMeta):
     def __new__(cls, data=None, requires_grad: bool = True, dtype=None):
         kind = type(data)
         if cls is Parameter and isinstance(data, Tensor) and not isinstance(
-                data, (Parameter, ComplexTensor)) and kind is not Tensor and \
-                kind.__module__.partition(".")[0] != "dlpy":  # (dlpy's own kinds: below)
+                data, (Parameter, ComplexTensor)) and kind is not Tensor and (
+                kind.__module__.partition(".")[0] != "dlpy"  # (dlpy's own kinds: below)
+                or getattr(kind, "_marked_parameter", False)):  # (a FakeTensor: marked too)
             marked = data.detach().requires_grad_(requires_grad)
             if type(marked) is not kind:  # torch's check and message
                 raise RuntimeError(

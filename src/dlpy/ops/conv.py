@@ -17,8 +17,10 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
+from dlpy import meta as _meta
 from dlpy.amp.dtypes import _c_name, _torch_name, float32_compute, is_low_precision
 from dlpy.amp.state import FP32, autocast_policy
+from dlpy.device import meta_array
 from dlpy.layouts import laid_like, suggests_channels_last
 from dlpy.node_names import optional_edges
 from dlpy.ops import (
@@ -1298,6 +1300,8 @@ def _max_pool(nd: int, x, kernel_size, stride, padding, dilation, ceil_mode,
     y = pool(x)
     if not return_indices:
         return y
+    if _meta.is_meta_array(y.data):  # (its shape rule ran no forward: no maxima to find)
+        return y, Tensor(meta_array(y.data.shape, np.int64))
     return y, Tensor(laid_like(pool.indices(), np.asarray(getattr(x, "data", x))))
 
 

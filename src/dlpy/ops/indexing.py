@@ -514,7 +514,10 @@ class TopKResult(NamedTuple):
 
 def _sort_order(data: np.ndarray, axis: int, descending: bool) -> np.ndarray:
     """Positions that sort data along axis, equal values in their original order (stable);
-    NaN last ascending and first descending, as torch.sort."""
+    NaN last ascending and first descending, as torch.sort. (A meta array's: meta positions.)"""
+    found = _meta.positions(data, axis, same=True)
+    if found is not None:
+        return found
     if not descending:
         return np.argsort(data, axis=axis, kind="stable")
     # a stable ascending sort of the reversed data, read backwards: descending, ties in order
@@ -537,6 +540,8 @@ def _sort_setup(name, x, dim, **flags):
             _check_flag(name, what, value)
     refuse(name, x)  # complex numbers have no order, as torch
     data = np.asarray(x.data if isinstance(x, Tensor) else x)
+    if _meta.is_meta_array(getattr(x, "data", None)):
+        data = _meta.as_meta(data)  # (positions of no values: _sort_order's)
     if data.itemsize == 1:  # float8: torch refuses
         check_float8("topk_cpu" if name == "topk" else "sorting_kernel_method_name", data)
     return shape, dim, data.reshape(shape or (1,))
@@ -568,7 +573,7 @@ def sort(input: Tensor, dim: int = -1, descending: bool = False, *, stable: bool
     shape, dim, data = _sort_setup("sort", input, dim, descending=descending, stable=stable)
     if not shape:
         return SortResult(reshape(input, ()), Tensor(np.zeros((), dtype=np.int64)))
-    order = _sort_order(data, dim, bool(descending)).astype(np.int64)
+    order = _sort_order(data, dim, bool(descending)).astype(np.int64, copy=False)
     node_name = "SortBackward0" if stable is None else "SortBackward1"  # torch's overloads
     return SortResult(Gather(dim, order, node_name)(input), Tensor(order))
 
@@ -585,7 +590,8 @@ def argsort(input: Tensor, dim: int = -1, descending: bool = False, *,
                         "a bool, got None")
     shape, dim, data = _sort_setup("argsort", input, dim, descending=descending,
                                    stable=stable)
-    return Tensor(_sort_order(data, dim, bool(descending)).astype(np.int64).reshape(shape))
+    return Tensor(_sort_order(data, dim, bool(descending)).astype(np.int64, copy=False)
+                  .reshape(shape))
 
 
 def _tied_rows(data, ranked, order, dim, largest, sorted_):
@@ -630,8 +636,13 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
     if not shape:  # a scalar is its own top value, for k 0 or 1 alike (as PyTorch)
         return TopKResult(reshape(input, ()), Tensor(np.zeros((), dtype=np.int64)))
     ranked = _sort_order(data, dim, bool(largest))
-    order = np.take(ranked, np.arange(k), axis=dim).astype(np.int64)
-    if k:
+    if _meta.is_meta_array(ranked):  # (no values: no ties to settle)
+        from dlpy.device import meta_array
+
+        order = meta_array(shape[:dim] + (k,) + shape[dim + 1:], np.int64)
+    else:
+        order = np.take(ranked, np.arange(k), axis=dim).astype(np.int64)
+    if k and not _meta.is_meta_array(order):
         order = _tied_rows(data, ranked, order, dim, bool(largest), bool(sorted))
     return TopKResult(Gather(dim, order, "TopkBackward0")(input), Tensor(order))
 

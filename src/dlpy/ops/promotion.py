@@ -114,7 +114,7 @@ def _plain(x) -> bool:
     rules are applied to here."""
     if isinstance(x, Tensor):
         dtype = x.data.dtype  # not complex, not float8 (torch refuses mixed float8 arithmetic)
-        return (type(x) is Tensor or type(x).__name__ in ("Parameter", "Buffer")) \
+        return (type(x) is Tensor or type(x).__name__ in ("Parameter", "Buffer", "FakeTensor")) \
             and dtype.kind != "c" and not (dtype.kind == "V" and dtype.itemsize == 1)
     return isinstance(x, (np.ndarray, *_NUMBERS)) and np.asarray(x).dtype.kind in "biuf"
 

@@ -664,7 +664,9 @@ def _extreme(name, op, x, axis, keepdims, dim, keepdim):
     (axis,) = axes
     data = x.data if isinstance(x, Tensor) else np.asarray(x)
     find = np.argmax if op is Max else np.argmin
-    indices = np.asarray(find(data, axis=axis, keepdims=keepdims), dtype=np.int64)
+    indices = _meta.positions(data, axis, keepdims)
+    if indices is None:
+        indices = np.asarray(find(data, axis=axis, keepdims=keepdims), dtype=np.int64)
     return result(_values_at(x, axis, indices, keepdims, node_name), Tensor(indices))
 
 

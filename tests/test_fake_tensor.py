@@ -1,0 +1,125 @@
+"""torch's FakeTensorMode on dlpy's meta device (dlpy._subclasses.fake_tensor): nothing
+allocated, FLOP counts equal to a real run's, nothing left behind after the mode."""
+
+import gc
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import dlpy
+from dlpy import meta, nn
+from dlpy._subclasses.fake_tensor import (
+    DataDependentOutputException,
+    DynamicOutputShapeException,
+    FakeTensor,
+    FakeTensorMode,
+    is_fake,
+    unset_fake_temporarily,
+)
+from dlpy.device import MetaArray
+from dlpy.utils.flop_counter import FlopCounterMode
+
+
+def test_a_large_model_built_and_run_under_the_mode_allocates_nothing():
+    tracemalloc.start()
+    try:
+        with FakeTensorMode():
+            # 4 x 16384^2 float32 weights: 4 GiB on the CPU
+            model = nn.Sequential(*(nn.Linear(16384, 16384) for _ in range(4)))
+            x = dlpy.empty(64, 16384)
+            out = model(x)
+            out.sum().backward()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 30 * 2**20, peak
+    assert is_fake(out) and out.shape == (64, 16384)
+    for p in model.parameters():
+        assert type(p) is FakeTensor and type(p.data) is MetaArray
+        assert isinstance(p, nn.Parameter) and is_fake(p.grad) and p.grad.shape == p.shape
+
+
+def _flops(model_fn, make_input):
+    dlpy.manual_seed(0)
+    model = model_fn()
+    x = make_input()
+    with FlopCounterMode(display=False) as counter:
+        model(x).sum().backward()
+    return counter.get_total_flops(), {k: dict(v) for k, v in counter.get_flop_counts().items()}
+
+
+@pytest.mark.parametrize("model_fn, shape", [
+    (lambda: nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 8)), (16, 32)),
+    (lambda: nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                           nn.Linear(8 * 8 * 8, 4)), (2, 3, 8, 8)),
+    (lambda: nn.TransformerEncoderLayer(16, 4, 32, batch_first=True, dropout=0.0), (2, 5, 16)),
+])
+def test_flop_counts_equal_those_of_a_real_run(model_fn, shape):
+    real = _flops(model_fn, lambda: dlpy.randn(*shape))
+    with FakeTensorMode():
+        fake = _flops(model_fn, lambda: dlpy.randn(*shape))
+    assert real == fake and real[0] > 0
+
+
+def test_the_mode_leaves_nothing_behind():
+    device_before = dlpy.get_default_device()
+    with FakeTensorMode() as mode:
+        x = dlpy.randn(2, 3)
+        assert x.fake_mode is mode and dlpy.get_default_device() == device_before
+        layer = nn.Linear(3, 4)
+    assert dlpy.get_default_device() == device_before
+    y = dlpy.ones(2, 3)
+    assert type(y) is dlpy.Tensor and type(y.data) is np.ndarray and y.sum().item() == 6.0
+    assert type(nn.Linear(3, 4).weight.data) is np.ndarray
+    # fake tensors keep working after the mode (as torch's), and real ops stay real
+    assert is_fake(layer(x)) and (y * 2).sum().item() == 12.0
+    # once every fake (meta) array is gone, the meta layer goes: the plain call sites again
+    del x, layer, mode
+    gc.collect()
+    dlpy.ones(2) + 1
+    assert not meta.live()
+
+
+def test_the_mode_is_left_after_an_error_inside_it():
+    with pytest.raises(DataDependentOutputException):
+        with FakeTensorMode():
+            dlpy.zeros(()).item()
+    assert not is_fake(dlpy.zeros(2))
+    with unset_fake_temporarily() as outer:
+        assert outer is None and not is_fake(dlpy.zeros(2))
+
+
+def test_values_and_data_dependent_ops_are_refused():
+    with FakeTensorMode():
+        x = dlpy.randn(4)
+        with pytest.raises(DynamicOutputShapeException):
+            x.nonzero()
+        with pytest.raises(DynamicOutputShapeException):
+            x[x > 0]
+        with pytest.raises(DataDependentOutputException):
+            x.sum().item()
+        with pytest.raises(RuntimeError, match="numpy"):
+            x.numpy()
+
+
+def test_real_tensors_beside_fake_ones():
+    real = dlpy.ones(3)
+    with FakeTensorMode():
+        fake = dlpy.zeros(3)
+        with pytest.raises(AssertionError, match="allow_non_fake_inputs"):
+            fake + real
+        with pytest.raises(AssertionError):
+            real * 2
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        assert is_fake(dlpy.zeros(3) + real) and is_fake(real * 2)
+
+
+def test_from_tensor_is_cached_and_keeps_parameters():
+    mode = FakeTensorMode()
+    p = nn.Parameter(dlpy.zeros(3, 2))
+    fake = mode.from_tensor(p)
+    assert mode.from_tensor(p) is fake and type(fake) is FakeTensor
+    assert isinstance(fake, nn.Parameter) and fake.requires_grad and fake.shape == (3, 2)
+    assert repr(fake) == "Parameter(FakeTensor(..., size=(3, 2), requires_grad=True))"
+    assert str(fake.device) == "cpu" and not fake.is_meta

@@ -1,0 +1,126 @@
+"""Ops on meta tensors whose result shapes come from rules (dlpy/meta.py ``_shape_rules``,
+``_where``, ``positions``, the factories' small calls): every result's shape and dtype, and its
+gradients' shapes, equal the CPU run's, and a big meta tensor costs no memory of its size."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import dlpy
+import dlpy.functional as F
+from dlpy.device import MetaArray
+
+
+def _cases():
+    long = dlpy.int64
+    return {
+        "cat": lambda x, y, i: dlpy.cat([x, y, x], 1),
+        "cat last": lambda x, y, i: dlpy.cat([x, y[..., :3]], -1),
+        "stack": lambda x, y, i: dlpy.stack([x, y], 2),
+        "sum dims keepdim": lambda x, y, i: x.sum((0, 2), keepdim=True),
+        "mean": lambda x, y, i: x.mean(-1),
+        "var": lambda x, y, i: x.var(1, correction=0),
+        "std keepdim": lambda x, y, i: x.std(0, keepdim=True),
+        "amax": lambda x, y, i: x.amax((1, 2)),
+        "max dim": lambda x, y, i: x.max(1),
+        "min dim keepdim": lambda x, y, i: x.min(-1, keepdim=True),
+        "argmax": lambda x, y, i: x.argmax(2),
+        "argmax all": lambda x, y, i: x.argmin(),
+        "norm": lambda x, y, i: x.norm(dim=(1, 2)),
+        "logsumexp": lambda x, y, i: x.logsumexp(1),
+        "sort": lambda x, y, i: x.sort(1, descending=True),
+        "argsort": lambda x, y, i: x.argsort(-1),
+        "topk": lambda x, y, i: x.topk(3, dim=1),
+        "cumsum": lambda x, y, i: x.cumsum(2),
+        "cumprod": lambda x, y, i: x.cumprod(0),
+        "contiguous": lambda x, y, i: x.transpose(1, 2).contiguous(),
+        "roll": lambda x, y, i: x.roll((1, -2), (1, 2)),
+        "tril": lambda x, y, i: x.tril(1),
+        "repeat": lambda x, y, i: x.repeat(2, 1, 1, 3),
+        "index_select": lambda x, y, i: x.index_select(1, i[0, :, 0]),
+        "gather": lambda x, y, i: x.gather(2, i),
+        "advanced index": lambda x, y, i: x[:, i[0, :, 0], None, 1:],
+        "masked_fill": lambda x, y, i: x.masked_fill(y > 0, -1.0),
+        "where": lambda x, y, i: dlpy.where(y > 0, x, 0.0),
+        "pad": lambda x, y, i: F.pad(x, (1, 2, 0, 3)),
+        "einsum": lambda x, y, i: dlpy.einsum("bsd,bsd->bs", x, y),
+        "einsum broadcast": lambda x, y, i: dlpy.einsum("bsd,xsd->bsx", x, y[:1]),
+        "embedding": lambda x, y, i: F.embedding(i, x[0]),
+        "one_hot": lambda x, y, i: F.one_hot(i, 11),
+        "cross_entropy": lambda x, y, i: F.cross_entropy(x[:, :, 0], i[:, 0, 0] * 0),
+        "cross_entropy none": lambda x, y, i: F.cross_entropy(
+            x, dlpy.zeros(x.shape[0], x.shape[2], dtype=long, device=x.device),
+            reduction="none"),
+        "mse": lambda x, y, i: F.mse_loss(x, y),
+        "mse none": lambda x, y, i: F.mse_loss(x, y, reduction="none"),
+        "batch_norm": lambda x, y, i: F.batch_norm(x, None, None, training=True),
+        "group_norm": lambda x, y, i: F.group_norm(x, 1),
+        "interpolate": lambda x, y, i: F.interpolate(x, scale_factor=2),
+        "interpolate linear": lambda x, y, i: F.interpolate(x, size=9, mode="linear",
+                                                             align_corners=True),
+        "max_pool": lambda x, y, i: F.max_pool1d(x, 2, ceil_mode=True),
+        "max_pool indices": lambda x, y, i: F.max_pool1d(x, 3, 2, 1, return_indices=True),
+        "avg_pool": lambda x, y, i: F.avg_pool1d(x, 3, 2, 1),
+    }
+
+
+def _inputs(device):
+    x = dlpy.arange(2 * 5 * 7, dtype=dlpy.float32).reshape(2, 5, 7).sin().to(device)
+    y = dlpy.arange(2 * 5 * 7, dtype=dlpy.float32).reshape(2, 5, 7).cos().to(device)
+    i = (dlpy.arange(2 * 5 * 4) % 5).reshape(2, 5, 4).to(device)
+    return x.requires_grad_(), y, i
+
+
+def _flat(result):
+    return list(result) if isinstance(result, tuple) else [result]
+
+
+@pytest.mark.parametrize("name", sorted(_cases()))
+def test_meta_results_and_gradients_have_the_cpu_shapes(name):
+    function = _cases()[name]
+    cpu, meta = _inputs("cpu"), _inputs("meta")
+    got, want = _flat(function(*meta)), _flat(function(*cpu))
+    assert [(g.shape, g.dtype) for g in got] == [(w.shape, w.dtype) for w in want]
+    assert all(type(g.data) is MetaArray for g in got)
+    if want[0].requires_grad:
+        want[0].sum().backward()
+        got[0].sum().backward()
+        assert meta[0].grad.shape == cpu[0].grad.shape
+        assert type(meta[0].grad.data) is MetaArray
+
+
+def test_big_meta_tensors_cost_nothing_of_their_size():
+    x = dlpy.empty(16, 1024, 4096, device="meta", requires_grad=True)  # 256 MiB of float32
+    y = dlpy.empty(16, 1024, 4096, device="meta")
+    labels = dlpy.zeros(16 * 1024, dtype=dlpy.int64, device="meta")
+    tracemalloc.start()
+    try:
+        made = [dlpy.zeros(16, 1024, 4096, device="meta", dtype=dlpy.bool),
+                dlpy.randn(4096, 4096, device="meta"), dlpy.empty_like(x)]
+        for function in list(_cases().values()) + [
+                lambda x, y, i: F.cross_entropy(x.view(-1, 4096), labels),
+                lambda x, y, i: x.topk(5, -1), lambda x, y, i: x.masked_fill(made[0], 0.0)]:
+            out = _flat(function(x, y, dlpy.zeros(16, 1024, 8, dtype=dlpy.int64,
+                                                  device="meta")))[0]
+            if out.requires_grad:
+                out.sum().backward()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20, peak  # a few index arrays, never a tensor's values
+    assert x.grad.shape == x.shape and type(x.grad.data) is MetaArray
+    assert made[1].shape == (4096, 4096) and made[2].shape == x.shape
+
+
+def test_factories_on_meta_check_their_arguments_as_given():
+    with pytest.raises(ValueError, match=r"\(2, -1\)"):
+        dlpy.empty(2, -1, device="meta")
+    with pytest.raises(TypeError, match="fill_value"):
+        dlpy.full((2, 2), "a", device="meta")
+    r = dlpy.randint(0, 5, (3, 4), device="meta")
+    assert (r.shape, r.dtype, r.device.type) == ((3, 4), np.int64, "meta")
+    z = dlpy.zeros_like(dlpy.empty(6, 7, device="meta"), dtype=dlpy.float64)
+    assert (z.shape, z.dtype) == ((6, 7), np.float64)
+    t = dlpy.randn(4, 5, device="meta", requires_grad=True)
+    assert t.requires_grad and t.shape == (4, 5)
