@@ -124,3 +124,39 @@ def test_factories_on_meta_check_their_arguments_as_given():
     assert (z.shape, z.dtype) == ((6, 7), np.float64)
     t = dlpy.randn(4, 5, device="meta", requires_grad=True)
     assert t.requires_grad and t.shape == (4, 5)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+def test_an_optimiser_steps_meta_parameters_without_their_size(name):
+    with dlpy.device("meta"):
+        layer = dlpy.nn.Linear(4096, 4096)  # 64 MiB of float32
+    kwargs = {"momentum": 0.9} if name in ("SGD", "RMSprop") else {}
+    optimiser = getattr(dlpy.optim, name)(layer.parameters(), lr=0.1, **kwargs)
+    layer(dlpy.empty(4, 4096, device="meta")).sum().backward()
+    tracemalloc.start()
+    try:
+        optimiser.step()
+        optimiser.step()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 2**20, peak  # element-wise numpy on meta arrays computes one element
+    state = optimiser.state[layer.weight]
+    arrays = [v for v in state.values() if isinstance(v, dlpy.Tensor) and v.ndim]
+    assert arrays and all(v.shape == (4096, 4096) and v.is_meta for v in arrays)
+    assert layer.weight.is_meta and type(layer.weight.data) is MetaArray
+
+
+def test_numpy_on_meta_arrays_keeps_promotion_errors_and_out():
+    from dlpy.device import meta_array
+
+    a, b = meta_array((3, 1), np.float32), meta_array((1, 4), np.float64)
+    assert (a + b).shape == (3, 4) and (a + b).dtype == np.float64
+    assert (a * 2).dtype == np.float32 and type(np.sqrt(a)) is MetaArray
+    with pytest.raises(ValueError):
+        a + meta_array((2, 4), np.float32)
+    out = meta_array((3, 4), np.float32)
+    assert np.add(a, 1.0, out=out) is out
+    assert type(np.zeros_like(b)) is MetaArray and np.full_like(a, 2, shape=(5,)).shape == (5,)
+    assert np.empty_like(a, dtype=np.int8).dtype == np.int8
+    assert type(a.sum()) is MetaArray  # (reductions: numpy's own, a meta array)

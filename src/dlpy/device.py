@@ -238,6 +238,88 @@ class MetaArray(np.ndarray):
     def __deepcopy__(self, memo) -> MetaArray:
         return meta_array(self.shape, self.dtype)
 
+    def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
+        """An element-wise ufunc given a meta array computes one element, not the broadcast
+        shape's all: its result is a meta array of that shape and of the one element's dtype
+        (numpy's promotion and errors), or, with ``out=`` a meta array, that array (its one
+        element written). Reductions, generalised ufuncs (matmul), several outputs, ``where=``
+        and real ``out=`` arrays are numpy's own computation."""
+        if method == "__call__" and ufunc.signature is None and ufunc.nout == 1 \
+                and "where" not in kwargs and (out is None or (
+                    len(out) == 1 and type(out[0]) is MetaArray)):
+            shape = np.broadcast_shapes(*(np.shape(x) for x in inputs))
+            target = None if out is None else out[0]
+            if target is None or np.broadcast_shapes(shape, target.shape) == target.shape:
+                one = [_one_element(x) for x in inputs]
+                value = ufunc(*one, **kwargs)
+                if target is None:
+                    return meta_array(shape, value.dtype)
+                if target.size:  # (all its elements are one)
+                    np.lib.stride_tricks.as_strided(target, (1,), (0,))[...] = \
+                        value.reshape(-1)[:1].astype(target.dtype, casting="unsafe")
+                return target
+        # numpy's computation on plain views, its results MetaArrays as numpy's own handling
+        # of a subclass would give (``out=`` arrays: themselves)
+        plain = tuple(x.view(np.ndarray) if type(x) is MetaArray else x for x in inputs)
+        if out is not None:
+            kwargs["out"] = tuple(x.view(np.ndarray) if type(x) is MetaArray else x
+                                  for x in out)
+        result = getattr(ufunc, method)(*plain, **kwargs)
+        if out is not None:
+            return out[0] if len(out) == 1 else out
+        if type(result) is tuple:
+            return tuple(r.view(MetaArray) if isinstance(r, np.ndarray) else r for r in result)
+        if isinstance(result, np.generic):  # (a whole reduction: a 0-d array, as numpy's own
+            return np.asarray(result).view(MetaArray)  # handling of a subclass gives)
+        return result.view(MetaArray) if isinstance(result, np.ndarray) else result
+
+    def __array_function__(self, func, types, args, kwargs):
+        """``np.zeros_like`` / ``ones_like`` / ``empty_like`` / ``full_like`` of a meta array
+        (an optimiser's state for a meta parameter) are meta arrays, never full ones."""
+        if func in _LIKE:
+            try:
+                bound = _LIKE[func].bind(*args, **kwargs)
+            except TypeError:
+                bound = None
+            a = None if bound is None else next(iter(bound.arguments.values()))
+            if type(a) is MetaArray and bound.arguments.get("subok", True) is not False:
+                shape = bound.arguments.get("shape")
+                dtype = bound.arguments.get("dtype")
+                return meta_array(a.shape if shape is None else
+                                  ((shape,) if isinstance(shape, int) else shape),
+                                  a.dtype if dtype is None else dtype)
+        return super().__array_function__(func, types, args, kwargs)
+
+
+def _one_element(x):
+    """A ufunc operand cut to one element (an array with dimensions; numbers and 0-d arrays as
+    they are, an empty array too), as a plain array."""
+    if isinstance(x, np.ndarray):
+        x = x.view(np.ndarray) if type(x) is MetaArray else x
+        return x.reshape(-1)[:1] if x.ndim and x.size else x
+    return x
+
+
+def _like_signatures() -> dict:
+    import inspect
+
+    def signature(function, fallback: str):
+        try:
+            return inspect.signature(function)
+        except (TypeError, ValueError):
+            namespace: dict = {}
+            exec(f"def f({fallback}): pass", namespace)  # noqa: S102 - a fixed signature
+            return inspect.signature(namespace["f"])
+
+    rest = "dtype=None, order='K', subok=True, shape=None, *, device=None"
+    return {np.zeros_like: signature(np.zeros_like, f"a, {rest}"),
+            np.ones_like: signature(np.ones_like, f"a, {rest}"),
+            np.empty_like: signature(np.empty_like, f"prototype, {rest}"),
+            np.full_like: signature(np.full_like, f"a, fill_value, {rest}")}
+
+
+_LIKE = _like_signatures()
+
 
 def meta_array(shape, dtype) -> MetaArray:
     """A ``MetaArray`` of ``shape`` and ``dtype``: every element is the same one (it takes one

@@ -1117,6 +1117,12 @@ def mode(input, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
     data = np.moveaxis(input.data if input.ndim else input.data.reshape(1), dim, -1)
     if not data.shape[-1]:
         raise EmptyDimError(f"mode: dim {dim} of shape {tuple(input.shape)} is empty")
+    if _meta.is_meta_array(data):  # no values to count: meta positions
+        from dlpy.device import meta_array
+
+        found = meta_array(data.shape[:-1] if input.ndim else (1,), np.int64)
+        indices = np.expand_dims(found, dim) if input.ndim else found
+        return _select("mode", input, dim, keepdim, indices, "ModeBackward0")
     rows = data.reshape(-1, data.shape[-1])
     found = np.empty(len(rows), dtype=np.int64)
     for r, row in enumerate(rows):
