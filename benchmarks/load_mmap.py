@@ -13,20 +13,11 @@ import argparse
 import os
 import tempfile
 import time
-import tracemalloc
 
 import numpy as np
+from timing import peak_traced
 
 import dlpy
-
-
-def peak_traced(function) -> int:
-    tracemalloc.start()
-    try:
-        function()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 def main() -> None:

@@ -10,21 +10,12 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import tracemalloc
 
 import numpy as np
+from timing import peak_traced
 
 import dlpy
 from dlpy.distributed import checkpoint as dcp
-
-
-def peak_extra(save) -> int:
-    tracemalloc.start()
-    try:
-        save()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 def main() -> None:
@@ -42,7 +33,7 @@ def main() -> None:
     }
     print(f"largest tensor: {big.nbytes / 1e6:.1f} MB")
     for name, save in runs.items():
-        extra = peak_extra(save)
+        extra = peak_traced(save)
         print(f"{name:10s} peak extra {extra / 1e6:6.1f} MB = {extra / big.nbytes:.2f}x the "
               "largest tensor")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+import tracemalloc
 
 
 def best_of(runs: int, *functions, clock=time.perf_counter) -> list[float]:
@@ -19,6 +20,17 @@ def best_of(runs: int, *functions, clock=time.perf_counter) -> list[float]:
             function()
             times[i] = min(times[i], clock() - start)
     return times
+
+
+def peak_traced(function) -> int:
+    """The peak memory in bytes that ``function()`` allocates (tracemalloc: numpy's and
+    Python's allocations; a file mapping's pages are not counted)."""
+    tracemalloc.start()
+    try:
+        function()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
 
 def print_against_torch(cases, runs: int, check, width: int) -> None:
