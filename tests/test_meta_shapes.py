@@ -41,6 +41,11 @@ def _cases():
         "index_select": lambda x, y, i: x.index_select(1, i[0, :, 0]),
         "gather": lambda x, y, i: x.gather(2, i),
         "advanced index": lambda x, y, i: x[:, i[0, :, 0], None, 1:],
+        "advanced index after an int": lambda x, y, i: x[0, :, i[0, :2, 0]],
+        "cummax": lambda x, y, i: x.cummax(1),
+        "where numbers": lambda x, y, i: dlpy.where(y > 0, 1.0, 0.0),
+        "cross_entropy weight": lambda x, y, i: F.cross_entropy(x[:, :, 0], i[:, 0, 0] * 0,
+                                                                weight=y[0, :, 0]),
         "masked_fill": lambda x, y, i: x.masked_fill(y > 0, -1.0),
         "where": lambda x, y, i: dlpy.where(y > 0, x, 0.0),
         "pad": lambda x, y, i: F.pad(x, (1, 2, 0, 3)),
@@ -160,3 +165,28 @@ def test_numpy_on_meta_arrays_keeps_promotion_errors_and_out():
     assert type(np.zeros_like(b)) is MetaArray and np.full_like(a, 2, shape=(5,)).shape == (5,)
     assert np.empty_like(a, dtype=np.int8).dtype == np.int8
     assert type(a.sum()) is MetaArray  # (reductions: numpy's own, a meta array)
+
+
+def test_meta_ops_refuse_cpu_tensors_with_dimensions_as_torch():
+    logits = dlpy.empty(4, 5, device="meta")
+    with pytest.raises(RuntimeError, match="expected device"):
+        F.cross_entropy(logits, dlpy.zeros(4, dtype=dlpy.int64))
+    with pytest.raises(RuntimeError, match="expected device"):
+        F.cross_entropy(dlpy.zeros(4, 5), dlpy.empty(4, dtype=dlpy.int64, device="meta"))
+    assert F.cross_entropy(dlpy.empty(5, device="meta"), dlpy.tensor(1)).is_meta
+    with pytest.raises(RuntimeError, match="same device"):
+        logits.masked_fill(dlpy.empty(4, 5, dtype=dlpy.bool, device="meta"), dlpy.tensor(1.0))
+
+
+def test_a_fake_parameters_optimiser_state_is_fake():
+    from dlpy._subclasses.fake_tensor import FakeTensor, FakeTensorMode
+
+    with FakeTensorMode():
+        layer = dlpy.nn.Linear(3, 2)
+        optimiser = dlpy.optim.Adam(layer.parameters())
+        layer(dlpy.randn(4, 3)).sum().backward()
+        optimiser.step()
+        state = optimiser.state[layer.weight]
+    for slot in ("exp_avg", "exp_avg_sq"):
+        assert type(state[slot]) is FakeTensor and state[slot].device.type == "cpu"
+        assert state[slot].shape == (2, 3)

@@ -229,6 +229,14 @@ def _faked(out, fake):
     return out
 
 
+def check_together(values) -> None:
+    """torch's device check of an op's tensor arguments read outside its inputs (a loss's
+    labels and class weights): beside a meta tensor, a CPU tensor with dimensions is refused
+    (a 0-d one is taken)."""
+    if any(holds_meta(v) for v in values):
+        check_devices(values)
+
+
 def check_where(condition, input, other) -> None:
     """torch.where's devices: a condition with dimensions on the CPU beside a meta value, or a
     meta condition beside a CPU value with dimensions, is torch's error."""
@@ -237,6 +245,22 @@ def check_where(condition, input, other) -> None:
         check_devices(values)
     elif any(holds_meta(v) for v in values):
         check_devices([condition])
+
+
+def where_values(condition, input, other):
+    """torch.where's values (after promotion: 0-d arrays or tensors of the result's dtype)
+    beside a meta condition when neither is a meta tensor (numbers, 0-d CPU tensors): the
+    first as a 0-d meta tensor (a recorded copy where it requires grad), so the op runs on the
+    meta device and its result is a meta tensor of the condition's shape, as torch's."""
+    if not holds_meta(condition) or holds_meta(input) or holds_meta(other):
+        return input, other
+    from dlpy.device import META, meta_array
+    from dlpy.tensor import Tensor
+
+    if isinstance(input, Tensor) and input.requires_grad:
+        return moved(input, META, None), other
+    dtype = input.data.dtype if isinstance(input, Tensor) else np.asarray(input).dtype
+    return Tensor(meta_array((), dtype)), other
 
 
 def _masks(index) -> bool:
@@ -475,7 +499,9 @@ def _shape_rules() -> list:
 
     def cross_entropy(op, logits):
         labels = op.labels  # (CPU labels beside meta logits: torch's device error, the op's)
-        if not _meta_like(labels) or logits.ndim < 1 or op.weight is not None \
+        weight = op.weight  # (one per class: checked by cross_entropy)
+        if not _meta_like(labels) or logits.ndim < 1 or (
+                weight is not None and not _meta_like(weight)) \
                 or labels.shape not in (logits.shape[:-1], logits.shape):
             return None  # (the op's classes are last: cross_entropy moved them there)
         return logits.shape[:-1] if op.reduction == "none" else ()
@@ -534,7 +560,9 @@ def _where(op, inputs):
     of a meta condition and the inputs (meta arrays or 0-d values), the dtype of numpy's
     ``where`` on one element of each, as the forward's."""
     condition = op.condition
-    arrays = [getattr(t, "data", t) for t in inputs]  # (a Python number: masked_fill's value)
+    # (a Python number: masked_fill's value; a 0-d array: a promoted number, whose own .data
+    # is a memoryview)
+    arrays = [t if isinstance(t, np.ndarray) else getattr(t, "data", t) for t in inputs]
     if not _meta_like(condition) or len(arrays) != 2 or any(
             not (type(a) is MetaArray or (isinstance(a, np.ndarray) and a.ndim == 0)
                  or type(a) in (bool, int, float, complex)) for a in arrays):
@@ -664,6 +692,14 @@ def given_meta(values) -> bool:
         elif holds_meta(value):
             return True
     return False
+
+
+def like_fakes(out, values):
+    """``out``'s meta tensors, made outside an op from ``values`` (an optimiser's state of its
+    parameter), FakeTensors where one of ``values`` is one (its mode and device)."""
+    if _fake[0] is not None:
+        _fake[0].follow(out, values)
+    return out
 
 
 def _metafy_new(value, given: set):

@@ -8,6 +8,7 @@ import operator
 
 import numpy as np
 
+from dlpy import meta as _meta
 from dlpy.amp.dtypes import float32_compute, is_low_precision
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops import ArgError, check_dim
@@ -395,6 +396,9 @@ def _running(name: str, x: Tensor, dim: int, better):
     node_name = f"{name.capitalize()}Backward0"  # torch's grad_fn: CummaxBackward0
     if x.ndim == 0:
         return result(GetItem((), node_name)(x), Tensor(np.zeros((), dtype=np.int64)))
+    found = _meta.positions(x.data, dim, same=True)
+    if found is not None:  # a meta tensor: positions of its shape, no pass over its values
+        return result(Gather(dim, found, node_name)(x), Tensor(found))
     data = np.moveaxis(x.data, dim, 0)
     indices = np.zeros(data.shape, dtype=np.int64)
     if data.shape[0]:
@@ -408,12 +412,14 @@ def _running(name: str, x: Tensor, dim: int, better):
     return result(Gather(dim, indices, node_name)(x), Tensor(indices))
 
 
+@_meta.follows
 def cummax(input: Tensor, dim: int):
     """torch.cummax: (values, indices) of the running maximum along dim; the gradient goes to
     the position of each running maximum."""
     return _running("cummax", input, dim, np.greater_equal)
 
 
+@_meta.follows
 def cummin(input: Tensor, dim: int):
     """torch.cummin: (values, indices) of the running minimum along dim."""
     return _running("cummin", input, dim, np.less_equal)

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 
+from dlpy import meta as _meta
 from dlpy._caller import user_stacklevel
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops import ArgDtypeError, ArgError, NoKernelError
@@ -643,8 +644,9 @@ def refuse_gradient(function, argument, value):
 
 def check_class_weight(name, weight, classes, dtype):
     """``weight=``: one finite number per class, as an array of ``dtype``."""
-    weight = np.asarray(weight.data if isinstance(weight, Tensor) else weight)
-    if weight.shape != (classes,) or not np.all(np.isfinite(weight)):
+    weight = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
+    if weight.shape != (classes,) or (  # (a meta weight has no values to check)
+            not _meta.is_meta_array(weight) and not np.all(np.isfinite(weight))):
         raise ShapeError(f"{name}: weight must be {classes} finite numbers (one "
                          f"per class), got shape {weight.shape}")
     return weight.astype(dtype)
@@ -674,6 +676,8 @@ def cross_entropy(logits, labels, reduction="mean", ignore_index=-100, label_smo
             ignore_index, (int, np.integer))):
         raise ValueError(f"{name}: ignore_index must be an integer, got {ignore_index!r}")
     check_floating(name, "logits", logits)
+    if _meta.live():  # a meta tensor beside a CPU one with dimensions: torch's device error
+        _meta.check_together((logits, labels, weight))
     target = labels
     if type(labels) is not np.ndarray:
         labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)

@@ -84,6 +84,7 @@ def where(condition, input=_ONLY_CONDITION, other=_ONLY_CONDITION):
     if input is _ONLY_CONDITION or other is _ONLY_CONDITION:
         raise TypeError("where: expected where(condition) or where(condition, input, other), "
                         "got one of input and other")
+    given = condition
     if _meta.live():
         _meta.check_where(condition, input, other)
     condition = np.asarray(condition.data if isinstance(condition, Tensor) else condition)
@@ -105,6 +106,8 @@ def where(condition, input=_ONLY_CONDITION, other=_ONLY_CONDITION):
             _check_fits("where", number, tensor.data.dtype)
     if _promotion.needs_promotion(input, other):  # torch's result dtype for the two values
         input, other = _promotion.promote(input, other)
+    if _meta.live():  # (a meta condition with numbers: a meta result)
+        input, other = _meta.where_values(given, input, other)
     return Where(condition)(input, other)
 
 
@@ -120,6 +123,9 @@ def masked_fill(input, mask, value):
     if isinstance(value, Tensor) and value.ndim:
         raise ArgError(f"masked_fill: only a 0-dimensional value tensor is supported, got "
                          f"shape {tuple(value.shape)}")
+    if isinstance(value, Tensor) and _meta.live() and isinstance(input, Tensor) and (
+            _meta.holds_meta(value) != _meta.holds_meta(input)):  # (even a 0-d one, as torch)
+        raise RuntimeError("Expected `value` to be on same device as `a`")
     if isinstance(input, Tensor) and input.data.itemsize == 1:  # float8: torch refuses
         check_float8("masked_fill", input.data)
     if isinstance(input, Tensor) and input.data.dtype.kind in "biuf":  # a complex value: real part

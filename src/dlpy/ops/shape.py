@@ -8,7 +8,9 @@ import warnings
 
 import numpy as np
 
+from dlpy import meta as _meta
 from dlpy.amp.state import PROMOTE, autocast_policy
+from dlpy.device import MetaArray
 from dlpy.layouts import suggested_format
 from dlpy.node_names import named
 from dlpy.ops import ArgError, DimError, RepeatedDimError, index_values, int_of
@@ -453,20 +455,20 @@ def _torch_order(index: tuple, ndim: int):
     arrays to what is left, so x[0, :, [1, 2]] keeps the indexed axis where the array stands
     (numpy counts the int as an index array and moves the axis to the front); None when
     numpy's placement is already torch's."""
-    if all(type(i) in (slice, np.ndarray) for i in index):
+    if all(type(i) is slice or isinstance(i, np.ndarray) for i in index):
         return None
-    used = sum(i.ndim if type(i) is np.ndarray and i.dtype == bool else
+    used = sum(i.ndim if isinstance(i, np.ndarray) and i.dtype == bool else
                0 if i is None or i is Ellipsis or type(i) is bool else 1 for i in index)
     basic, advanced = [], []
     for item in index:
         if item is Ellipsis:
             basic += [slice(None)] * (ndim - used)
             advanced += [slice(None)] * (ndim - used)
-        elif type(item) is bool or (type(item) is np.ndarray and item.ndim == 0
+        elif type(item) is bool or (isinstance(item, np.ndarray) and item.ndim == 0
                                     and item.dtype == bool):
             basic.append(None)  # torch: a new axis, indexed by [0] (True) or [] (False)
             advanced.append(np.zeros(1 if item else 0, dtype=np.int64))
-        elif type(item) is np.ndarray:
+        elif isinstance(item, np.ndarray):  # (a meta index tensor's: a MetaArray)
             basic += [slice(None)] * (item.ndim if item.dtype == bool else 1)
             advanced.append(item)
         else:  # an int (no axis left), a slice or None
@@ -479,7 +481,8 @@ def _torch_order(index: tuple, ndim: int):
 def getitem(x, index):
     index = _plain_index(index)
     try:
-        if type(index) is tuple and np.ndarray in map(type, index):
+        if type(index) is tuple and (np.ndarray in map(type, index) or (
+                _meta.live() and MetaArray in map(type, index))):  # (meta index tensors)
             split = _torch_order(index, len(_shape_of(x)))
             if split is not None:
                 basic, advanced = split

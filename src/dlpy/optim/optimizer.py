@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from dlpy import meta as _meta
 from dlpy._caller import user_stacklevel
 from dlpy.amp.dtypes import is_low_precision
 from dlpy.hooks import add_hook
@@ -677,6 +678,8 @@ class Optimizer:
         tensor = views.get((index, slot))
         if tensor is None or tensor.data is not array:
             tensor = views[(index, slot)] = Tensor(array)
+            if _meta.is_meta_array(array):  # a fake parameter's state is fake, as torch's
+                _meta.like_fakes(tensor, (self.params[index],))
         return tensor
 
     def _live_state(self, index: int) -> _LiveState:
