@@ -550,6 +550,14 @@ def _convolution(input, weight, bias, stride, padding, dilation, transposed, out
     return getattr(F, f"conv{n}d")(input, weight, bias, stride, padding, dilation, groups)
 
 
+def _convolution_backend(input, weight, bias, stride, padding, dilation, transposed,
+                         output_padding, groups, *backend_flags):
+    """``aten._convolution``: ``aten.convolution`` with the backend flags (benchmark,
+    deterministic, cudnn_enabled, allow_tf32) that change nothing on dlpy's one backend."""
+    return _convolution(input, weight, bias, stride, padding, dilation, transposed,
+                        output_padding, groups)
+
+
 def _creation(name: str) -> Callable:
     def create(*args, dtype=None, layout=None, device=None, pin_memory=None,
                memory_format=None, generator=None):
@@ -710,7 +718,8 @@ _IMPLS: dict[str, Callable] = {
     "elu.default": lambda self, alpha=1, scale=1, input_scale=1: _F().elu(
         self * input_scale, alpha) * scale if (scale, input_scale) != (1, 1)
     else _F().elu(self, alpha),
-    "convolution.default": _convolution, "conv1d.default": _f("conv1d"),
+    "convolution.default": _convolution, "_convolution.default": _convolution_backend,
+    "_convolution.deprecated": _convolution_backend, "conv1d.default": _f("conv1d"),
     "conv1d.padding": _f("conv1d"), "conv2d.default": _f("conv2d"),
     "conv2d.padding": _f("conv2d"), "linear.default": _f("linear"),
     "native_layer_norm.default": _native("native_layer_norm"),

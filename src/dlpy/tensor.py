@@ -2246,7 +2246,13 @@ class Tensor:
                 if type(index) is _OrderedIndex:
                     array[index.basic][index.advanced] = source
                     return
-                array[index] = source
+                try:
+                    array[index] = source
+                except ValueError:
+                    stripped = _strip_leading_ones(source)
+                    if stripped is source:
+                        raise
+                    array[index] = stripped  # torch drops a value's leading 1s: x[0] = t([5.])
             except (IndexError, TypeError, ValueError) as err:
                 kind = ShapeError if type(err) is ValueError else type(err)  # torch's RuntimeError
                 if type(err) is TypeError and np.iscomplexobj(source) and array.dtype.kind != "c":
@@ -3159,6 +3165,17 @@ class _OrderedIndex(NamedTuple):
 
     basic: tuple
     advanced: tuple
+
+
+def _strip_leading_ones(source):
+    """``source`` (an array) without its leading dimensions of size 1 (itself when it has
+    none): torch's copy into an indexed region drops them before broadcasting, so
+    ``x[0] = torch.tensor([5.0])`` writes one element where numpy refuses a sequence."""
+    shape = np.shape(source)
+    cut = 0
+    while cut < len(shape) and shape[cut] == 1:
+        cut += 1
+    return source.reshape(shape[cut:]) if cut and isinstance(source, np.ndarray) else source
 
 
 def _check_byte_mask_fill(index, value) -> None:

@@ -305,3 +305,18 @@ def test_selective_checkpoint_policies_change_no_value():
     for got, want in zip(grads(context_fn=functools.partial(
             create_selective_checkpoint_contexts, lambda ctx, op, *a, **k: "save")), plain):
         np.testing.assert_array_equal(got, want)
+
+
+def test_device_states_are_empty_on_cpu():
+    """torch's get_device_states / set_device_states (GradCache-style RNG replays call them):
+    dlpy's tensors live on the CPU, so there are no accelerator states to save or restore."""
+    from dlpy.utils.checkpoint import get_device_states, set_device_states
+
+    x = dlpy.ones(3, requires_grad=True)
+    devices, states = get_device_states(x, 2.0, None)
+    assert (devices, states) == ([], [])
+    set_device_states(devices, states)  # restoring nothing is fine
+    with pytest.raises(RuntimeError):
+        set_device_states([0], [object()])
+    with pytest.raises(ValueError):
+        set_device_states([0], [])

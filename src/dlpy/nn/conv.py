@@ -18,7 +18,6 @@ from dlpy.ops import ArgError, DimError
 from dlpy.ops.conv import (
     SPATIAL,
     ConvError,
-    _avg_pool,
     _check_transpose_settings,
     _dilation,
     _groups,
@@ -348,6 +347,13 @@ class ConvTranspose3d(_ConvTransposeNd):
     __init__ = _conv_transpose_init
 
 
+def _current(function):
+    """dlpy.functional's current binding of ``function``'s name: torch's pooling layers call
+    F.max_pool2d, F.adaptive_avg_pool2d... by attribute at each call, so a function a program
+    patches onto the module (a FLOP counter's wrapper) is the one they run."""
+    return getattr(F, function.__name__, function)
+
+
 class _MaxPoolNd(Module):
     """Max over kernel_size windows every stride (default kernel_size), as F.max_pool1d / 2d /
     3d, and with return_indices the int64 indices too. The arguments in PyTorch's order
@@ -372,8 +378,8 @@ class _MaxPoolNd(Module):
         self.return_indices, self.ceil_mode = bool(return_indices), bool(ceil_mode)
 
     def forward(self, input: Tensor):
-        return self.function(input, self.kernel_size, self.stride, self.padding, self.dilation,
-                             self.ceil_mode, self.return_indices)
+        return _current(self.function)(input, self.kernel_size, self.stride, self.padding,
+                                       self.dilation, self.ceil_mode, self.return_indices)
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -429,8 +435,13 @@ class _AvgPoolNd(Module):
     nd = 2
 
     def forward(self, input: Tensor) -> Tensor:
-        return _avg_pool(self.nd, input, self.kernel_size, self.stride, self.padding,
-                         self.ceil_mode, self.count_include_pad, self.divisor_override)
+        # F.avg_pool1d / 2d / 3d by name at each call, as torch's layers (avg_pool1d has no
+        # divisor_override)
+        args = (input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                self.count_include_pad)
+        if self.nd == 1:
+            return F.avg_pool1d(*args)
+        return getattr(F, f"avg_pool{self.nd}d")(*args, self.divisor_override)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -472,7 +483,7 @@ class _AdaptiveAvgPoolNd(Module):
         self.output_size = output_size
 
     def forward(self, input: Tensor) -> Tensor:
-        return self.function(input, self.output_size)
+        return _current(self.function)(input, self.output_size)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
@@ -510,7 +521,7 @@ class _AdaptiveMaxPoolNd(Module):
         self.output_size, self.return_indices = output_size, bool(return_indices)
 
     def forward(self, input: Tensor):
-        return self.function(input, self.output_size, self.return_indices)
+        return _current(self.function)(input, self.output_size, self.return_indices)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"

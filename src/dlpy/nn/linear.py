@@ -463,8 +463,7 @@ class ReLU6(Hardtanh):
     def __init__(self, inplace: bool = False):
         super().__init__(0.0, 6.0, inplace)
 
-    def forward(self, input):
-        return F.relu6(input, self.inplace)
+    # forward: Hardtanh's (F.hardtanh, as torch's layer: a patched F.relu6 does not see it)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""

@@ -180,10 +180,14 @@ class _Layer(Module):
 
     def _feedforward(self, x, last_dropout):
         # a name's function looked up now (dlpy.overrides may have wrapped F.relu, and fx
-        # records F's own), unless the activation was replaced since
+        # records F's own), unless the activation was replaced since; a function a program
+        # patched onto F (one that does not unwrap to F's own: a FLOP counter's) is not seen,
+        # as torch's layer holds F.relu from its construction
         activation, name = self.activation, self._activation_name
         if name is not None and inspect.unwrap(activation) is inspect.unwrap(_ACTIVATIONS[name]):
-            activation = getattr(F, name)
+            current = getattr(F, name)
+            if inspect.unwrap(current) is inspect.unwrap(_ACTIVATIONS[name]):
+                activation = current
         hidden = self.dropout(activation(self.linear1(x)))
         return last_dropout(self.linear2(hidden))
 

@@ -1249,6 +1249,10 @@ def _rpow(self, base):
 def _layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # noqa: A002
     if not isinstance(input, Tensor):
         return None
+    if (normalized_shape is None or isinstance(normalized_shape, Tensor)) and input.ndim:
+        # dlpy's own form layer_norm(x, weight, bias, eps) (nn.LayerNorm's): the last axis
+        return _layer_norm(input, [input.shape[-1]], normalized_shape, weight,
+                           1e-5 if bias is None else bias)
     shape = [int(normalized_shape)] if _is_int(normalized_shape) else [
         int(s) for s in normalized_shape]
     return aten.native_layer_norm.default, [input, shape, weight, bias, float(eps)], {}, True
@@ -1266,6 +1270,32 @@ def _conv(n: int) -> Callable:
         return aten.convolution.default, [input, weight, bias, listed(stride), listed(padding),
                                           listed(dilation), False, [0] * n, int(groups)], {}
     return call
+
+
+def _conv_transpose(n: int) -> Callable:
+    """F.conv_transpose{n}d as torch dispatches it: one ``aten.convolution`` (transposed)."""
+    def call(input, weight, bias=None, stride=1, padding=0, output_padding=0,  # noqa: A002
+             groups=1, dilation=1):
+        if not isinstance(input, Tensor) or not isinstance(weight, Tensor) or \
+                input.ndim != n + 2:
+            return None
+
+        def listed(v):
+            return [int(v)] * n if _is_int(v) else [int(x) for x in v]
+
+        return aten.convolution.default, [input, weight, bias, listed(stride), listed(padding),
+                                          listed(dilation), True, listed(output_padding),
+                                          int(groups)], {}
+    return call
+
+
+def _addmm(input, mat1, mat2, *, beta=1, alpha=1):  # noqa: A002
+    """torch.addmm / Tensor.addmm as one ``aten.addmm`` (not dlpy's mm then add)."""
+    if not all(isinstance(t, Tensor) for t in (input, mat1, mat2)) or mat1.ndim != 2 or \
+            mat2.ndim != 2:
+        return None
+    named = {name: value for name, value in (("beta", beta), ("alpha", alpha)) if value != 1}
+    return aten.addmm.default, [input, mat1, mat2], named
 
 
 _REDUCTION_CODES = {"none": 0, "mean": 1, "sum": 2}
@@ -1291,6 +1321,7 @@ _SHOWN_BOTH: dict[str, Callable] = {
     "var": _var_std("var"), "std": _var_std("std"), "norm": _norm,
     "masked_fill": _masked_fill, "gather": _gather, "scatter": _scatter,
     "index_select": _index_select, "clamp": _clamp_call, "clip": _clamp_call,
+    "addmm": _addmm,
 }
 
 # owner ("Tensor", "dlpy", "F": dlpy.functional, "linalg") -> name -> rule
@@ -1330,6 +1361,7 @@ _SHOWN_CALLS: dict[str, dict[str, Callable]] = {
         "softmax": _softmax_call("_softmax"), "log_softmax": _softmax_call("_log_softmax"),
         "layer_norm": _layer_norm, "conv1d": _conv(1), "conv2d": _conv(2),
         "conv3d": _conv(3), "nll_loss": _nll_loss, "embedding": _embedding,
+        **{f"conv_transpose{n}d": _conv_transpose(n) for n in (1, 2, 3)},
     },
     "linalg": {"vector_norm": _vector_norm},
 }

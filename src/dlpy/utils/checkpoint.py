@@ -34,8 +34,8 @@ from dlpy.tensor import Op, Tensor, _backpropagate, enable_grad, is_grad_enabled
 from dlpy.utils._pytree import tree_leaves, tree_structure, tree_unflatten
 
 __all__ = ["CheckpointError", "CheckpointPolicy", "SelectiveCheckpointContext", "checkpoint",
-           "checkpoint_sequential", "create_selective_checkpoint_contexts",
-           "set_checkpoint_early_stop"]
+           "checkpoint_sequential", "create_selective_checkpoint_contexts", "get_device_states",
+           "set_checkpoint_early_stop", "set_device_states"]
 
 
 class CheckpointError(RuntimeError):
@@ -446,3 +446,19 @@ def set_checkpoint_early_stop(enable: bool):
         yield
     finally:
         _early_stop = previous
+
+
+def get_device_states(*args) -> tuple[list[int], list]:
+    """The accelerator generator states of the devices the tensors among ``args`` live on,
+    as ``(device ids, states)``, as torch's (which checkpoint saves to replay dropout on a
+    GPU); dlpy's tensors live on the CPU, so both lists are empty."""
+    return [], []
+
+
+def set_device_states(devices, states, *, device_type=None) -> None:
+    """Restore accelerator generator states from ``get_device_states``, as torch's; dlpy has
+    no accelerator generators, so there is nothing to restore (``devices`` must be empty)."""
+    if len(devices) != len(states):
+        raise ValueError("set_device_states: devices and states differ in length")
+    if len(devices):
+        raise RuntimeError("set_device_states: dlpy has no accelerator devices")
