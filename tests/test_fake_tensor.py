@@ -13,6 +13,7 @@ from dlpy._subclasses.fake_tensor import (
     DataDependentOutputException,
     DynamicOutputShapeException,
     FakeTensor,
+    FakeTensorDeviceMismatchError,
     FakeTensorMode,
     is_fake,
     unset_fake_temporarily,
@@ -123,3 +124,43 @@ def test_from_tensor_is_cached_and_keeps_parameters():
     assert isinstance(fake, nn.Parameter) and fake.requires_grad and fake.shape == (3, 2)
     assert repr(fake) == "Parameter(FakeTensor(..., size=(3, 2), requires_grad=True))"
     assert str(fake.device) == "cpu" and not fake.is_meta
+
+
+def test_a_factory_asked_for_meta_inside_the_mode_makes_a_fake_meta_tensor():
+    with FakeTensorMode():
+        on_meta = dlpy.empty(3, 4, device="meta")
+        on_cpu = dlpy.empty(3, 4)
+        like = dlpy.zeros_like(on_meta)
+        results = [on_meta, like, on_meta * 2, on_meta.sum(0), on_meta @ on_meta.T,
+                   on_meta.new_zeros(2), on_meta.new_full((2,), 1.0)]
+        cpu_results = [on_cpu + 1, on_cpu.new_ones(2), on_cpu.new_empty(5),
+                       dlpy.zeros_like(on_meta, device="cpu")]
+    assert all(type(t) is FakeTensor and str(t.fake_device) == "meta" and t.is_meta
+               for t in results)
+    assert all(type(t) is FakeTensor and t.device.type == "cpu" and not t.is_meta
+               for t in cpu_results)
+
+
+def test_fakes_of_two_fake_devices_do_not_mix():
+    with FakeTensorMode():
+        on_meta, on_cpu = dlpy.empty(3, device="meta"), dlpy.empty(3)
+        with pytest.raises(FakeTensorDeviceMismatchError, match="cpu and meta"):
+            on_cpu + on_meta
+        with pytest.raises(RuntimeError, match="same device"):
+            dlpy.cat([on_meta, on_cpu])
+        # a 0-d CPU tensor gives way to the other device, as torch's
+        scaled = dlpy.tensor(2.0) * on_meta
+    assert str(scaled.fake_device) == "meta"
+
+
+def test_new_tensors_follow_their_fake_device_so_an_lstm_stays_on_the_fake_cpu():
+    with FakeTensorMode():
+        lstm = nn.LSTM(4, 5, batch_first=True)
+        x = dlpy.randn(2, 3, 4)
+        h0 = x.new_zeros(1, 2, 5)  # (a meta array: it was fake meta by the array's name)
+        out, (h, c) = lstm(x, (h0, h0))
+        plain, _ = lstm(x)
+    assert [str(t.fake_device) for t in (h0, out, h, c, plain)] == ["cpu"] * 5
+    assert out.shape == (2, 3, 5) and type(out) is FakeTensor
+    fake_meta = FakeTensorMode().from_tensor(dlpy.empty(2, device="meta"))
+    assert str(fake_meta.new_zeros(3).fake_device) == "meta"  # (outside the mode too)

@@ -86,6 +86,28 @@ def test_scrambled_points_are_balanced_and_seeded():
     assert repr(engine) == "SobolEngine(dimension=6, scramble=True, seed=7)"
 
 
+def test_seeded_scrambling_draws_torchs_bits():
+    """A seed gives torch's own scramble (its CPU mt19937 stream): the bits of
+    torch.randint(2, (24,), generator=torch.Generator().manual_seed(7)) and the points of
+    SobolEngine(3, scramble=True, seed=12345) / (2, seed=-3) as torch 2.13 gave them."""
+    from dlpy.quasirandom import torch_randint2
+
+    assert torch_randint2(7, 24).tolist() == [1, 0, 1, 0, 1, 1, 1, 1, 0, 1, 0, 1, 0, 1, 0, 0,
+                                              0, 0, 1, 0, 0, 0, 1, 1]
+    engine = SobolEngine(3, scramble=True, seed=12345)
+    np.testing.assert_array_equal(engine.draw(4, dtype=F64).data, [
+        [0.5902970433235168, 0.4354495704174042, 0.5664532780647278],
+        [0.07997307647019625, 0.9156703306362033, 0.19711631815880537],
+        [0.4338829107582569, 0.010296397842466831, 0.7996518360450864],
+        [0.9236809303984046, 0.5300603928044438, 0.4365363409742713]])
+    np.testing.assert_array_equal(engine.draw(2, dtype=F64).data, [
+        [0.8579437136650085, 0.15427498426288366, 0.0867023728787899],
+        [0.34678042959421873, 0.6344958497211337, 0.7081148382276297]])
+    np.testing.assert_array_equal(SobolEngine(2, scramble=True, seed=-3).draw(3, dtype=F64).data, [
+        [0.14196647703647614, 0.3023175001144409], [0.8969432692974806, 0.9862663941457868],
+        [0.7245437987148762, 0.10788259096443653]])
+
+
 def test_out_replaces_the_tensors_values():
     out = dlpy.zeros(1)
     assert SobolEngine(2).draw(3, out=out, dtype=F64) is out

@@ -477,3 +477,9 @@ def test_embedding_sparse_grad_indices_and_values_are_methods_too():
     grad = e.weight.grad.coalesce()
     assert grad.indices.tolist() == [1, 3] and grad.indices().tolist() == [[1, 3]]
     assert grad.values().tolist() == [[1.0, 1.0], [2.0, 2.0]] and grad.values.shape == (2, 2)
+
+
+def test_ndimension_and_nelement_are_dim_and_numel():
+    """torch's older names, which linear_operator's sparse products call."""
+    s = dlpy.sparse_coo_tensor(np.array([[0, 1], [2, 0]]), dlpy.tensor([1.0, 2.0]), (2, 3))
+    assert s.ndimension() == s.dim() == 2 and s.nelement() == s.numel() == 6

@@ -7,7 +7,8 @@ stays fast.
 
 import sys
 
-from dlpy import functional
+# _code_cache first: where Python keeps no .pyc files, it serves dlpy's modules compiled once
+from dlpy import _code_cache, functional  # noqa: F401
 from dlpy.creation import (
     arange,
     empty,
@@ -65,7 +66,7 @@ def __getattr__(name: str):
     if name in ("Generator", "default_generator"):  # numpy.random is imported on first use
         from dlpy import generator, random
 
-        return generator.Generator if name == "Generator" else random.default_generator()
+        return generator.Generator if name == "Generator" else random._default_generator()
     raise AttributeError(f"module 'dlpy' has no attribute {name!r}")
 
 

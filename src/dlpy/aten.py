@@ -677,6 +677,16 @@ def _batch_norm_functional(input, weight, bias, running_mean, running_var, train
     return out, save_mean, save_invstd, mean, var
 
 
+def _backward_kernel(name: str) -> Callable:
+    """An autograd backward kernel (``aten.threshold_backward``...): dlpy's numpy formula
+    (dlpy.utils._dispatch_backward, what a backward run inside a mode shows) on the values."""
+    def kernel(*args, **kwargs):
+        from dlpy.utils import _dispatch_backward
+
+        return _dispatch_backward.KERNELS[name](*args, **kwargs)
+    return kernel
+
+
 def _inplace_fill(self, value):
     return self.fill_(value)
 
@@ -749,6 +759,12 @@ _IMPLS: dict[str, Callable] = {
     "embedding.default": lambda weight, indices, padding_idx=-1, scale_grad_by_freq=False,
     sparse=False: _F().embedding(indices, weight, None if padding_idx == -1 else padding_idx),
     "dropout.default": _f("dropout"), "native_dropout.default": _native("native_dropout"),
+    **{f"{name}.default": _backward_kernel(name) for name in (
+        "threshold_backward", "sigmoid_backward", "tanh_backward", "gelu_backward",
+        "_softmax_backward_data", "_log_softmax_backward_data", "native_layer_norm_backward",
+        "embedding_dense_backward", "convolution_backward", "nll_loss_backward")},
+    "new_empty_strided.default": lambda self, size, stride, **kw: _creation("empty")(
+        size, **{"dtype": self.dtype, **{k: v for k, v in kw.items() if v is not None}}),
     "zeros.default": _creation("zeros"), "ones.default": _creation("ones"),
     "empty.memory_format": _creation("empty"), "full.default": _creation("full"),
     "arange.default": _creation("arange"), "arange.start": _creation("arange"),

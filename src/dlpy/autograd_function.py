@@ -92,6 +92,10 @@ def _run_forward(cls, ctx, args: tuple, kwargs: dict):
 PLAIN_CALL_SITES: dict[str, Callable] = {
     "op_call": Op.__call__, "function_forward": _run_forward,
     "checked_grads": _engine._checked_grads, "checked_graph_grads": _engine._checked_graph_grads,
+    # (the order of a pass, the sum of a tensor's two gradients, a leaf's accumulation:
+    # swapped while a TorchDispatchMode is entered, which is shown them)
+    "topological_order": _engine._topological_order, "sum": _engine._sum,
+    "accumulate": _engine._accumulate,
 }
 _function_forward = _run_forward  # what apply calls: the function_forward site
 _layers: list[tuple[int, dict[str, Callable]]] = []  # active swaps: (order, site -> wrap)

@@ -48,17 +48,18 @@ compiled with the same rewrite (``_LibraryFinder``; it stays loaded after, as an
 module imported under the aliases); other code they import is not rewritten. While they stand,
 numpy's floating-point warnings are off (torch gives inf and nan silently).
 
-A library's rewritten code is kept on disk (``library_code``), as Python keeps ``.pyc`` files
-but apart from them: ``<cache>/compat/<interpreter>/<key[:2]>/<key>`` under ``DLPY_CACHE_DIR``
-(else ``$XDG_CACHE_HOME/dlpy``, else ``~/.cache/dlpy``), the key a SHA-256 of the file's source
-bytes, its path, this module's own source (the rewrite) and the interpreter's bytecode magic and
-optimisation level: everything the compiled code depends on, so an entry is never stale (an edit
-of the library, of dlpy's rewrite, another Python, is another key). Parsing and rewriting a big
-library (torchmetrics: 300 files) takes seconds; loading its entries, tens of milliseconds.
-Entries are written whole (a temporary file, then a rename) and checked on reading (a digest of
-their bytes); a folder that cannot be written leaves them unwritten. It is dlpy's cache, not
-Python's ``__pycache__``: ``PYTHONDONTWRITEBYTECODE`` (set in many containers to keep ``.pyc``
-files out of source folders) does not turn it off; ``DLPY_COMPAT_CACHE=0`` does.
+A library's rewritten code is kept on disk (``library_code``; dlpy/_code_cache.py), as Python
+keeps ``.pyc`` files but apart from them: ``<cache>/compat/<interpreter>/<key[:2]>/<key>``
+under ``DLPY_CACHE_DIR`` (else ``$XDG_CACHE_HOME/dlpy``, else ``~/.cache/dlpy``), the key a
+SHA-256 of the file's source bytes, its path, this module's own source (the rewrite) and the
+interpreter's bytecode magic and optimisation level: everything the compiled code depends on,
+so an entry is never stale (an edit of the library, of dlpy's rewrite, another Python, is
+another key). Parsing and rewriting a big library (torchmetrics: 300 files) takes seconds;
+loading its entries, tens of milliseconds. Entries are written whole (a temporary file, then a
+rename) and checked on reading (a digest of their bytes); a folder that cannot be written
+leaves them unwritten. It is dlpy's cache, not Python's ``__pycache__``:
+``PYTHONDONTWRITEBYTECODE`` (set in many containers to keep ``.pyc`` files out of source
+folders) does not turn it off; ``DLPY_COMPAT_CACHE=0`` does.
 """
 
 from __future__ import annotations
@@ -70,9 +71,7 @@ import hashlib
 import importlib
 import importlib.abc
 import importlib.machinery
-import importlib.metadata
 import importlib.util
-import marshal
 import os
 import pathlib
 import re
@@ -84,6 +83,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from dlpy import _code_cache
 from dlpy.ops.complex import ComplexTensor
 from dlpy.overrides import _disabled_torch_function_impl
 from dlpy.tensor import Tensor, _buffer, _marks, no_grad
@@ -206,33 +206,42 @@ class _TorchFinder(importlib.abc.MetaPathFinder):
         which libraries read at import (accelerate, transformers, diffusers), gives the version
         dlpy reports, whether or not a real torch is installed (its metadata comes after
         this one)."""
+        distribution = _torch_distribution_type()
         name = getattr(context, "name", None)
         if name is None:
-            return iter(tuple(_TorchDistribution(top) for top in TOP_LEVEL))
+            return iter(tuple(distribution(top) for top in TOP_LEVEL))
         name = name.lower().replace("_", "-")
-        return iter((_TorchDistribution(name),) if name in TOP_LEVEL else ())
+        return iter((distribution(name),) if name in TOP_LEVEL else ())
 
 
-class _TorchDistribution(importlib.metadata.Distribution):
-    """The metadata of "torch" (torchvision, torchaudio) while dlpy stands for it: its name
-    and version."""
+@functools.cache
+def _torch_distribution_type() -> type:
+    """``_TorchDistribution``, defined on first use: importlib.metadata takes tens of
+    milliseconds to import, and only a program that has imported it asks for distributions."""
+    import importlib.metadata
 
-    def __init__(self, name: str = "torch"):
-        self.distribution_name = name
+    class _TorchDistribution(importlib.metadata.Distribution):
+        """The metadata of "torch" (torchvision, torchaudio) while dlpy stands for it: its
+        name and version."""
 
-    def read_text(self, filename):
-        if filename == "METADATA":
-            from dlpy import version
+        def __init__(self, name: str = "torch"):
+            self.distribution_name = name
 
-            number = {"torch": version.__version__, "torchvision": version.VISION_VERSION,
-                      "torchaudio": version.AUDIO_VERSION}[self.distribution_name]
-            return (f"Metadata-Version: 2.1\nName: {self.distribution_name}\n"
-                    f"Version: {number}\nSummary: dlpy standing for {self.distribution_name} "
-                    "(dlpy.compat)\n")
-        return None
+        def read_text(self, filename):
+            if filename == "METADATA":
+                from dlpy import version
 
-    def locate_file(self, path):
-        return pathlib.Path(__file__).parent / path
+                number = {"torch": version.__version__, "torchvision": version.VISION_VERSION,
+                          "torchaudio": version.AUDIO_VERSION}[self.distribution_name]
+                return (f"Metadata-Version: 2.1\nName: {self.distribution_name}\n"
+                        f"Version: {number}\nSummary: dlpy standing for "
+                        f"{self.distribution_name} (dlpy.compat)\n")
+            return None
+
+        def locate_file(self, path):
+            return pathlib.Path(__file__).parent / path
+
+    return _TorchDistribution
 
 
 _state: dict = {"finder": None, "set_aside": {}, "depth": 0, "numpy_errors": None}
@@ -620,12 +629,16 @@ _DEFINES_TORCH_FUNCTION = re.compile(rb"^[ \t]+def[ \t]+__torch_function__\b", r
 
 
 def _dispatch_for(source: bytes | str) -> None:
-    """Before a module whose source defines ``__torch_function__`` runs: dlpy's
-    ``__torch_function__`` dispatch on (``overrides.enable_dispatch``), so its Tensor-like
-    types are dispatched to, as torch's always are, and the tables it keys by dlpy's functions
-    (``HANDLED[torch.matmul]``) hold the identities those functions keep after."""
+    """Before a module whose source defines ``__torch_function__``, or makes fx Proxies on a
+    bare Graph (``GraphAppendingTracer``: torch's functions reach them through dispatch only;
+    opt_einsum_fx), runs: dlpy's ``__torch_function__`` dispatch on
+    (``overrides.enable_dispatch``), so its Tensor-like types are dispatched to, as torch's
+    always are, and the tables its package keys by dlpy's functions (``HANDLED[torch.matmul]``,
+    ``{torch.einsum}`` to read graph targets) hold the identities those functions keep after."""
     data = source.encode() if isinstance(source, str) else source
-    if _DEFINES_TORCH_FUNCTION.search(data):
+    # (a source never naming it is decided without the pattern's line-by-line search)
+    if b"GraphAppendingTracer" in data or b"__torch_function__" in data \
+            and _DEFINES_TORCH_FUNCTION.search(data):
         from dlpy import overrides
 
         overrides.enable_dispatch()
@@ -635,24 +648,61 @@ def _dispatch_for(source: bytes | str) -> None:
 # superset): an attribute ``.data`` / dtype attribute (whitespace, line continuations and
 # comments allowed after the dot, as Python's tokenizer does inside brackets) or a call of
 # ``Tensor``; a source without any compiles as it is (most of a big library's modules: parsing
-# and rewriting them is most of a cold import's time)
-_MAY_REWRITE = re.compile(
-    rb"\.(?:[ \t\r\n\f\\]|#[^\n]*\n)*"
-    rb"(?:data|is_floating_point|is_complex|is_signed|to_real|to_complex)\b"
-    rb"|\bTensor(?:[ \t\r\n\f\\)]|#[^\n]*\n)*\("
+# and rewriting them is most of a cold import's time). Each pattern starts with a literal (a
+# word boundary before it is a look-behind after it), which the regex engine finds fast: a
+# search of a whole library's sources is part of every import of it
+_MAY_REWRITE = (
+    re.compile(rb"\.(?:[ \t\r\n\f\\]|#[^\n]*\n)*"
+               rb"(?:data|is_floating_point|is_complex|is_signed|to_real|to_complex)\b"),
+    re.compile(rb"Tensor(?<!\wTensor)(?:[ \t\r\n\f\\)]|#[^\n]*\n)*\("),
     # the text of a dtype: str(...dtype...), str(torch.float16) (an f-string's {...dtype...}:
     # _may_rewrite)
-    rb"|\b(?:str|repr|print)\s*\([^)]*(?:(?i:dtype)|torch\.\w+)")
+    *(re.compile(word + rb"(?<!\w" + word + rb")\s*\([^)]*(?:(?i:dtype)|torch\.\w+)")
+      for word in (rb"str", rb"repr", rb"print")))
 # a line that is one import statement (no `;`): its dotted names (`from timm.data import x`)
 # are module paths, never an attribute ``.data``
 _IMPORT_LINE = re.compile(
     rb"^[ \t]*(?:from[ \t]+[\w.]+[ \t]+import|import[ \t]+[\w.])[^;\n]*$", re.M)
-# an f-string's replacement field naming a dtype on its literal's line (``f"{x.dtype}"``), a
+# an f-string's replacement field naming a dtype on its literal's line (``f"{x.dtype}"``: a
+# field on one line, ``_LINE_FIELD_DTYPE``, after an opening ``_F_OPENING`` on that line), a
 # dict literal's ``{'dtype': dtype}`` never; an f-string literal that may span lines
-# (triple-quoted, a backslash-newline inside), for which any {...dtype...} counts
-_F_FIELD_DTYPE = re.compile(rb"\b[rR]?[fF][rR]?[\"'][^\n]*?\{[^{}\n]*(?i:dtype)[^{}\n]*\}")
-_F_STRING_LINES = re.compile(rb"\b[rR]?[fF][rR]?(?:'''|\"\"\"|[\"'][^\n]*\\\r?\n)")
+# (triple-quoted, a backslash-newline inside: ``_F_STRING_LINES``), for which any
+# {...dtype...} counts
+_LINE_FIELD_DTYPE = re.compile(rb"\{[^{}\n]*(?i:dtype)[^{}\n]*\}")
+_F_OPENING = re.compile(rb"\b[rR]?[fF][rR]?[\"']")
+_F_PREFIX_END = re.compile(rb"\b[rR]?[fF][rR]?\Z")
+_TRIPLE_QUOTE_OR_CONTINUATION = re.compile(rb"'''|\"\"\"|\\\r?\n")
 _FIELD_DTYPE = re.compile(rb"\{[^{}]*(?i:dtype)[^{}]*\}")
+
+
+def _line_start(data: bytes, position: int) -> int:
+    return data.rfind(b"\n", 0, position) + 1
+
+
+def _outside_imports(pattern: re.Pattern, data: bytes) -> bool:
+    """Whether ``pattern`` matches ``data`` on a line that is no import statement's."""
+    return any(_IMPORT_LINE.match(data, _line_start(data, match.start())) is None
+               for match in pattern.finditer(data))
+
+
+def _f_field_dtype(data: bytes) -> bool:
+    """Whether a line has an f-string's field naming a dtype: a {...dtype...} after an opening
+    ``f"`` (``rf'``, ...) on its line."""
+    return any(_F_OPENING.search(data, _line_start(data, match.start()), match.start())
+               for match in _LINE_FIELD_DTYPE.finditer(data))
+
+
+def _f_string_lines(data: bytes) -> bool:
+    """Whether an f-string literal may span lines: an opening ``f`` (``rf``, ...) before three
+    quotes, or before one quote on a line that ends with a backslash."""
+    for match in _TRIPLE_QUOTE_OR_CONTINUATION.finditer(data):
+        at = match.start()
+        if data[at] == ord("\\"):
+            if _F_OPENING.search(data, _line_start(data, at), at):
+                return True
+        elif _F_PREFIX_END.search(data, max(0, at - 3), at):
+            return True
+    return False
 
 
 def _may_rewrite(data: bytes) -> bool:
@@ -661,10 +711,9 @@ def _may_rewrite(data: bytes) -> bool:
     that names a dtype. Most of a big library's modules have nothing to rewrite (timm's
     ``from timm.data import ...``, its ``{'device': device, 'dtype': dtype}`` keyword dicts):
     they compile as they are, without the parse and rewrite that are most of a cold import."""
-    text = _IMPORT_LINE.sub(b"", data)
-    if _MAY_REWRITE.search(text) or _F_FIELD_DTYPE.search(text):
+    if any(_outside_imports(pattern, data) for pattern in _MAY_REWRITE) or _f_field_dtype(data):
         return True
-    return _F_STRING_LINES.search(text) is not None and _FIELD_DTYPE.search(text) is not None
+    return _FIELD_DTYPE.search(data) is not None and _f_string_lines(data)
 
 
 def _located(new: ast.AST, old: ast.AST) -> ast.AST:
@@ -705,13 +754,30 @@ def _excluded_folders() -> list[str]:
     return [os.path.realpath(folder) for folder in folders if folder]
 
 
+def _real_path(path: str, real_folders: dict[str, str] | None = None) -> str:
+    """``os.path.realpath(path)``. Given ``real_folders`` (a finder's: folder -> its real path),
+    each folder is resolved once: realpath makes a system call per folder name of the path, for
+    every module imported; the file itself is still checked for a link."""
+    folder, name = os.path.split(path)
+    if real_folders is None or not os.path.isabs(folder) or os.path.islink(path):
+        return os.path.realpath(path)
+    real = real_folders.get(folder)
+    if real is None:
+        real = real_folders[folder] = os.path.realpath(folder)
+    return os.path.join(real, name)
+
+
 def is_program_file(path: str | None, folder: str, excluded: list[str] | None = None) -> bool:
     """Whether ``path`` is a ``.py`` file of the program in ``folder`` (subfolders included):
     not one of dlpy's, the standard library's or an installed package's (``excluded``:
     ``_excluded_folders()``, given when known)."""
     if not path or not path.endswith(".py"):
         return False
-    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return _is_program_path(os.path.realpath(path), os.path.realpath(folder), excluded)
+
+
+def _is_program_path(path: str, folder: str, excluded: list[str] | None) -> bool:
+    """``is_program_file`` of a ``.py`` file, ``path`` and ``folder`` with links resolved."""
     if not _inside(path, folder):
         return False
     parts = path.split(os.sep)
@@ -737,23 +803,61 @@ class _ProgramLoader(importlib.machinery.SourceFileLoader):
         super().exec_module(module)
 
 
-class _ProgramFinder(importlib.abc.MetaPathFinder):
+class _BeforePathFinder(importlib.abc.MetaPathFinder):
+    """A finder standing before the path finder: it finds what the path finder finds and
+    serves some of it with a loader of its own (``claim``). The path finder's search (a look
+    in each folder of the path) is made once per import, however many of these stand together
+    before it: each hands its result to the next one, and the one right before the path finder
+    returns a spec it did not claim itself (what the path finder, asked next, would return)."""
+
+    def __init__(self):
+        self.handed: tuple | None = None  # (fullname, path, target, spec) found by the one before
+        self.real_folders: dict[str, str] = {}  # _real_path's folders
+
+    def claim(self, fullname: str, spec) -> bool:
+        """Serve ``spec``'s module (its loader replaced): True; leave it as found: False."""
+        raise NotImplementedError
+
+    def find_spec(self, fullname, path=None, target=None):
+        handed, self.handed = self.handed, None
+        if (handed is not None and handed[0] == fullname and handed[1] is path
+                and handed[2] is target):
+            spec = handed[3]
+        else:
+            spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        if spec is not None and self.claim(fullname, spec):
+            return spec
+        meta_path = sys.meta_path
+        index = next((i for i, finder in enumerate(meta_path) if finder is self), None)
+        following = meta_path[index + 1] if index is not None and index + 1 < len(meta_path) \
+            else None
+        if following is importlib.machinery.PathFinder:
+            return spec
+        if isinstance(following, _BeforePathFinder):
+            following.handed = (fullname, path, target, spec)
+        return None
+
+
+class _ProgramFinder(_BeforePathFinder):
     """Finds what the path finder finds, and serves the program's files (``is_program_file``)
     with ``_ProgramLoader``; anything else is left to the finders after it."""
 
     def __init__(self, folder: str):
+        super().__init__()
         self.folder = os.path.realpath(folder)
         self.excluded = _excluded_folders()
         self.loaded: list[str] = []
 
-    def find_spec(self, fullname, path=None, target=None):
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
-        if (spec is None or type(spec.loader) is not importlib.machinery.SourceFileLoader
-                or not is_program_file(spec.origin, self.folder, self.excluded)):
-            return None
+    def claim(self, fullname: str, spec) -> bool:
+        origin = spec.origin
+        if (type(spec.loader) is not importlib.machinery.SourceFileLoader
+                or not origin or not origin.endswith(".py")
+                or not _is_program_path(_real_path(origin, self.real_folders), self.folder,
+                                        self.excluded)):
+            return False
         spec.loader = _ProgramLoader(fullname, spec.origin)
         self.loaded.append(fullname)
-        return spec
+        return True
 
 
 # a line of source importing torch (torchvision, torchaudio): `import torch.nn as nn`,
@@ -767,22 +871,35 @@ def is_torch_library_file(path: str | None, source: bytes | None = None) -> bool
     """Whether ``path`` is a ``.py`` file of an installed package (site-packages, dist-packages)
     written for torch: its source (``source``, else read) imports torch, torchvision or
     torchaudio. dlpy's own files never are (dlpy may be installed there too)."""
+    return _torch_library_source(path, source) is not None
+
+
+def _torch_library_source(path: str | None, source: bytes | None = None,
+                          real_folders: dict[str, str] | None = None) -> bytes | None:
+    """``path``'s source (``source``, else read) when it is a torch library's file
+    (``is_torch_library_file``), else None."""
     if not path or not path.endswith(".py"):
-        return False
-    real = os.path.realpath(path)
+        return None
+    real = _real_path(path, real_folders)
     parts = real.split(os.sep)
     if "site-packages" not in parts and "dist-packages" not in parts:
-        return False
+        return None
     if _inside(real, _dlpy_folder()):
-        return False
+        return None
     if source is None:
         try:
             with open(real, "rb") as file:
                 source = file.read()
         except OSError:
-            return False
-    # (a file naming none of them is decided without the pattern's line-by-line search)
-    return b"torch" in source and _IMPORTS_TORCH.search(source) is not None
+            return None
+    # only the lines naming torch are matched (the pattern's search tries every line)
+    at = source.find(b"torch")
+    while at != -1:
+        if _IMPORTS_TORCH.match(source, _line_start(source, at)):
+            return source
+        line_end = source.find(b"\n", at)
+        at = -1 if line_end == -1 else source.find(b"torch", line_end)
+    return None
 
 
 @functools.cache
@@ -795,12 +912,7 @@ def _code_cache_folder() -> str | None:
     """Where ``library_code`` keeps this interpreter's entries (None: the cache is off)."""
     if os.environ.get("DLPY_COMPAT_CACHE", "1") == "0":
         return None
-    root = os.environ.get("DLPY_CACHE_DIR")
-    if not root:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
-                                                                 ".cache")
-        root = os.path.join(base, "dlpy")
-    return os.path.join(root, "compat", sys.implementation.cache_tag or "python")
+    return _code_cache.cache_folder("compat")
 
 
 _rewrite_digest: list[bytes] = []  # the hash of this module's source, read once
@@ -811,12 +923,7 @@ def _code_key(source: bytes, path: str) -> str:
     if not _rewrite_digest:
         with open(__file__, "rb") as file:
             _rewrite_digest.append(hashlib.sha256(file.read()).digest())
-    digest = hashlib.sha256(importlib.util.MAGIC_NUMBER)
-    for part in (_rewrite_digest[0], str(sys.flags.optimize).encode(),
-                 os.fsencode(path), source):
-        digest.update(len(part).to_bytes(8, "little"))
-        digest.update(part)
-    return digest.hexdigest()
+    return _code_cache.code_key(_rewrite_digest[0], os.fsencode(path), source)
 
 
 def library_code(source: bytes, path: str) -> types.CodeType:
@@ -831,28 +938,11 @@ def library_code(source: bytes, path: str) -> types.CodeType:
         key = _code_key(source, path)
     except OSError:  # this module's source unreadable (a zip): no key that covers the rewrite
         return program_code(source, path)
-    entry = os.path.join(folder, key[:2], key)
-    try:
-        with open(entry, "rb") as file:
-            stored = file.read()
-        check, payload = stored[:32], stored[32:]
-        if hashlib.sha256(payload).digest() == check:
-            code = marshal.loads(payload)
-            if isinstance(code, types.CodeType) and code.co_filename == path:
-                return code
-    except (OSError, EOFError, ValueError, TypeError):
-        pass
-    code = program_code(source, path)
-    payload = marshal.dumps(code)
-    temporary = f"{entry}.{os.getpid()}.tmp"
-    try:
-        os.makedirs(os.path.dirname(entry), exist_ok=True)
-        with open(temporary, "wb") as file:
-            file.write(hashlib.sha256(payload).digest() + payload)
-        os.replace(temporary, entry)
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.remove(temporary)
+    entry = _code_cache.entry_path(folder, key)
+    code = _code_cache.read_entry(entry, path)
+    if code is None:
+        code = program_code(source, path)
+        _code_cache.write_entry(entry, code)
     return code
 
 
@@ -862,9 +952,15 @@ class _LibraryLoader(_ProgramLoader):
     (``_may_rewrite``: most of a big library's) is the plain compilation, so it is loaded as
     Python loads it, from the ``.pyc`` its installer compiled where that is current."""
 
+    def __init__(self, fullname: str, path: str, source: bytes | None = None):
+        super().__init__(fullname, path)
+        self.source = source  # as the finder read it, used once (not read twice)
+
     def get_code(self, fullname):
         path = self.get_filename(fullname)
-        data = self.get_data(path)
+        data, self.source = self.source, None
+        if data is None:
+            data = self.get_data(path)
         if _may_rewrite(data):
             return library_code(data, path)
         _dispatch_for(data)
@@ -874,19 +970,20 @@ class _LibraryLoader(_ProgramLoader):
         return library_code(data, path)
 
 
-class _LibraryFinder(importlib.abc.MetaPathFinder):
+class _LibraryFinder(_BeforePathFinder):
     """While the aliases stand (before the path finder): an installed library's module written
-    for torch (``is_torch_library_file``) is served by ``_ProgramLoader``, so its ``X.data``
+    for torch (``is_torch_library_file``) is served by ``_LibraryLoader``, so its ``X.data``
     reads and stores as torch's (a Tensor, never dlpy's numpy array); any other module is left
     to the finders after it."""
 
-    def find_spec(self, fullname, path=None, target=None):
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
-        if (spec is None or type(spec.loader) is not importlib.machinery.SourceFileLoader
-                or not is_torch_library_file(spec.origin)):
-            return None
-        spec.loader = _LibraryLoader(fullname, spec.origin)
-        return spec
+    def claim(self, fullname: str, spec) -> bool:
+        if type(spec.loader) is not importlib.machinery.SourceFileLoader:
+            return False
+        source = _torch_library_source(spec.origin, real_folders=self.real_folders)
+        if source is None:
+            return False
+        spec.loader = _LibraryLoader(fullname, spec.origin, source)
+        return True
 
 
 @contextlib.contextmanager

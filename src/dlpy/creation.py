@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from dlpy import random_streams
 from dlpy._caller import user_stacklevel
 from dlpy.device import as_device, check_pin_memory
 from dlpy.ops import ArgDtypeError, NoKernelError
@@ -667,7 +668,7 @@ def _uniform(name: str, shape, dtype, generator, rng) -> np.ndarray:
     if part is not None:
         pair = _uniform(name, (*shape, 2), part, generator, rng)
         return (pair[..., 0] + 1j * pair[..., 1]).astype(dtype)
-    values = _generator(name, generator, rng).random(shape).astype(dtype)
+    values = random_streams.uniform(_generator(name, generator, rng), tuple(shape), dtype)
     if dtype.kind == "f":
         np.minimum(values, np.nextafter(dtype.type(1), dtype.type(0)), out=values)
     return values
@@ -698,9 +699,12 @@ def _normal(name: str, shape, dtype, generator, rng) -> np.ndarray:
     (torch's)."""
     dtype = np.dtype(dtype)
     _check_float(name, dtype)
+    chosen = _generator(name, generator, rng)
     if dtype.kind != "c":
-        return _generator(name, generator, rng).standard_normal(shape).astype(dtype)
-    pair = _generator(name, generator, rng).standard_normal((*shape, 2)) * np.sqrt(0.5)
+        return random_streams.normal(chosen, tuple(shape), dtype)
+    # torch's: normal_ of the real view (*shape, 2) with std 1 / sqrt(2)
+    pair = random_streams.normal(chosen, (*shape, 2), _complex_parts(dtype), 0.0,
+                                 1.0 / math.sqrt(2.0))
     return (pair[..., 0] + 1j * pair[..., 1]).astype(dtype)
 
 
@@ -761,7 +765,8 @@ def randint(low=None, high=None, size=None, *, dtype=np.int64, requires_grad: bo
         raise CreationError(f"randint: low must be less than high, got [{low}, {high})")
     check_int_bounds("randint", low, high, np.dtype(dtype))
     size = _shape("randint", size if isinstance(size, (tuple, list)) else (size,))
-    values = _generator("randint", generator, rng).integers(low, high, size, dtype=np.int64)
+    values = random_streams.integers(_generator("randint", generator, rng), size, low, high,
+                                     np.dtype(dtype))
     return Tensor(values.astype(dtype, copy=False), requires_grad=requires_grad)
 
 
@@ -777,7 +782,7 @@ def randperm(n: int, *, dtype=np.int64, requires_grad: bool = False,
         raise _NotForBoolError(f'"randperm" not implemented for {dtype}')
     if (dtype.kind in "iu" and n - 1 > np.iinfo(dtype).max) or (dtype == np.float16 and n > 2049):
         raise CreationError(f"randperm: {dtype} cannot hold the values 0 .. {n - 1}")
-    values = _generator("randperm", generator, rng).permutation(n)
+    values = random_streams.randperm(_generator("randperm", generator, rng), n)
     return Tensor(values.astype(dtype), requires_grad=requires_grad)
 
 
@@ -899,6 +904,20 @@ def _small_request(name: str, args: tuple, kwargs: dict):
     return (*args[:at], _shrunk(shape), *args[at + 1:]), kwargs, shape
 
 
+def _meta_strides(shape, memory_format, source) -> tuple | None:
+    """The strides (None: row-major) of a meta factory's result of ``shape``: those of
+    ``memory_format``, or with none (preserve_format) those of a ``*_like`` function's meta
+    input of that shape, as torch's."""
+    from dlpy import meta as _meta
+    from dlpy.layouts import preserve_format
+
+    if memory_format is not None and memory_format is not preserve_format:
+        return _meta.format_strides(shape, memory_format)
+    if source is not None and _meta.holds_meta(source) and source.data.shape == tuple(shape):
+        return source.data.strides_in_elements
+    return None
+
+
 def _on_meta(function, like: bool = False, default: bool = True):
     """``function`` (a creation function taking ``device=``) making a meta tensor when the
     device given, or the default one when none is, is ``meta``: the tensor is made on the CPU
@@ -948,12 +967,19 @@ def _on_meta(function, like: bool = False, default: bool = True):
         with fork_rng():
             out = function(*args, **kwargs)
         if shape is not None:  # made small (its arguments checked as given): the asked shape
+            # (in the memory format asked for, or a meta input's order: torch's strides)
             from dlpy.device import meta_array
 
-            out.data = meta_array(shape, out.data.dtype)
-        if like and source_meta and _meta._fake[0] is not None:  # (a FakeTensor's: fake)
-            _meta._fake[0].follow(_meta.metafy(out), (source,))
-        return _meta.metafy(out)
+            out.data = meta_array(shape, out.data.dtype, _meta_strides(
+                shape, kwargs.get("memory_format"), source if like else None))
+        out = _meta.metafy(out)
+        if _meta._fake[0] is not None:  # (made fake, or a FakeTensor's: on the fake device
+            # asked for, else on its input's)
+            if like and source_meta:
+                _meta._fake[0].follow(out, (source,))
+                where = source.device if where is None else where
+            _meta._fake[0].placed(out, where)
+        return out
 
     return make
 

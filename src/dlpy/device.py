@@ -227,16 +227,20 @@ class MetaArray(np.ndarray):
     zero-stride view of one NaN, or 0 for integers, so a value read by mistake shows). A Tensor
     holding one says ``device == device("meta")`` and ``is_meta``. Its copies (``copy()``,
     ``copy.copy``, ``copy.deepcopy``: a deep-copied meta module) are new meta arrays, never
-    the full arrays numpy's copies would be."""
+    the full arrays numpy's copies would be. ``strides``: the strides in elements torch gives
+    the tensor (a channels-last one's, a transpose's), None for row-major ones (numpy's own are
+    all 0)."""
+
+    strides_in_elements = None
 
     def copy(self, order="C") -> MetaArray:
-        return meta_array(self.shape, self.dtype)
+        return meta_array(self.shape, self.dtype, self.strides_in_elements)  # (torch's clone)
 
     def __copy__(self) -> MetaArray:
-        return meta_array(self.shape, self.dtype)
+        return meta_array(self.shape, self.dtype, self.strides_in_elements)
 
     def __deepcopy__(self, memo) -> MetaArray:
-        return meta_array(self.shape, self.dtype)
+        return meta_array(self.shape, self.dtype, self.strides_in_elements)
 
     def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
         """An element-wise ufunc given a meta array computes one element, not the broadcast
@@ -258,6 +262,11 @@ class MetaArray(np.ndarray):
                     np.lib.stride_tricks.as_strided(target, (1,), (0,))[...] = \
                         value.reshape(-1)[:1].astype(target.dtype, casting="unsafe")
                 return target
+        if method == "reduce" and out is None and kwargs.get("where", True) is True \
+                and len(inputs) == 1:
+            reduced = _reduced_one(ufunc, inputs[0], kwargs)
+            if reduced is not None:
+                return reduced
         # numpy's computation on plain views, its results MetaArrays as numpy's own handling
         # of a subclass would give (``out=`` arrays: themselves)
         plain = tuple(x.view(np.ndarray) if type(x) is MetaArray else x for x in inputs)
@@ -291,6 +300,27 @@ class MetaArray(np.ndarray):
         return super().__array_function__(func, types, args, kwargs)
 
 
+def _reduced_one(ufunc, array, kwargs):
+    """A reduction (``min``, ``max``, ``sum``, ``any``...) of a non-empty meta array whose
+    elements are all one: the ufunc reduced over a one-element array of its number of axes
+    (numpy's dtype and errors), as a meta array of the reduced shape; None where numpy's own
+    pass is needed (an empty array or axis, a view with strides, unknown keywords)."""
+    kwargs = {k: v for k, v in kwargs.items() if k != "where"}  # (where=True: all of them)
+    if not array.size or any(array.strides) or set(kwargs) - {"axis", "dtype", "keepdims",
+                                                             "initial"}:
+        return None
+    from numpy.lib.array_utils import normalize_axis_tuple
+
+    axis = kwargs.get("axis", 0)  # (ufunc.reduce's default is the first axis)
+    axes = range(array.ndim) if axis is None else normalize_axis_tuple(axis, array.ndim)
+    one = np.ones((1,) * array.ndim, array.dtype)  # (numpy's AxisError above for a bad axis)
+    value = ufunc.reduce(one, **kwargs)
+    keep = kwargs.get("keepdims", False)
+    shape = tuple(1 if i in axes else n for i, n in enumerate(array.shape)
+                  if keep or i not in axes)
+    return meta_array(shape, np.asarray(value).dtype)
+
+
 def _one_element(x):
     """A ufunc operand cut to one element (an array with dimensions; numbers and 0-d arrays as
     they are, an empty array too), as a plain array."""
@@ -321,18 +351,22 @@ def _like_signatures() -> dict:
 _LIKE = _like_signatures()
 
 
-def meta_array(shape, dtype) -> MetaArray:
+def meta_array(shape, dtype, strides=None) -> MetaArray:
     """A ``MetaArray`` of ``shape`` and ``dtype``: every element is the same one (it takes one
     element of memory; writing to it, as a layer's ``weight.data[...] = 0`` during its
-    construction on meta, changes that element only)."""
+    construction on meta, changes that element only); ``strides`` (in elements; None:
+    row-major) are those its tensor reports."""
     dtype = np.dtype(dtype)
     fill = np.full((1,), np.nan if dtype.kind in "fc" else 0, dtype)
     from dlpy import meta
 
     meta.made(fill)  # (the meta layer of the engine's call sites, while one is alive)
     shape = tuple(shape)
-    return np.lib.stride_tricks.as_strided(fill, shape, (0,) * len(shape),
-                                           writeable=True).view(MetaArray)
+    array = np.lib.stride_tricks.as_strided(fill, shape, (0,) * len(shape),
+                                            writeable=True).view(MetaArray)
+    if strides is not None:
+        array.strides_in_elements = tuple(int(n) for n in strides)
+    return array
 
 
 def is_meta_request(name: str, args: tuple, kwargs: dict) -> bool:

@@ -746,9 +746,10 @@ def _check_randomness(name: str, randomness) -> None:
 
 
 def _generator_state():
-    """The default generator's state (None before its first use)."""
+    """The default generator's state as comparable bytes (torch's layout; None before its
+    first use)."""
     generator = _random._default
-    return None if generator is None else generator.bit_generator.state
+    return None if generator is None else generator.get_state().data.tobytes()
 
 
 def _normal_dim(name: str, what: str, dim: int, ndim: int) -> int:
@@ -810,7 +811,7 @@ def vmap(func: Callable, in_dims=0, out_dims=0, randomness: str = "error", *,
             raise ValueError(f"{name}: at least one input must be a Tensor mapped over (all "
                              "in_dims are None or no Tensor was given)")
         if randomness == "same":
-            _random.default_generator()  # made now, so that every sample starts from one state
+            _random._default_generator()  # made now, so that every sample starts from one state
         start = _generator_state()
         if _vectorize:
             try:
@@ -832,7 +833,7 @@ def vmap(func: Callable, in_dims=0, out_dims=0, randomness: str = "error", *,
             sliced = [leaf if dim is None else leaf[(slice(None),) * (dim % leaf.ndim) + (i,)]
                       for leaf, dim in zip(leaves, leaf_dims)]
             if randomness == "same" and start is not None:
-                _random._default.bit_generator.state = start
+                _rewind(start)
             before = _generator_state() if randomness == "error" else None
             keep = i < size - 1  # autograd.grad in func keeps the graph for the next sample
             _autograd._keep_graph[0] += keep
@@ -854,7 +855,7 @@ def _rewind(state) -> None:
     if state is None:
         _random._default = None
     else:
-        _random._default.bit_generator.state = state
+        _random._default.set_state(Tensor(np.frombuffer(state, np.uint8).copy()))
 
 
 def _moved(t: Tensor, source: int, destination: int) -> Tensor:

@@ -911,6 +911,10 @@ def _adaptive_avg_pool(nd: int, x: Tensor, output_size) -> Tensor:
             y = x.mean(dim=tuple(range(-nd, 0)), keepdim=True)
         return _torch_node(y, "SqueezeBackward1" if nd == 1 else "MeanBackward1")
     _check_adaptive_input(name, shape, nd)
+    if _meta.holds_meta(x):  # the pooled shape, no averaging matrices
+        return _torch_node(_meta.shaped((x,), shape[:-nd] + tuple(sizes), x.dtype),
+                           "SqueezeBackward1" if nd == 1 else "MeanBackward1"
+                           if all(n == 1 for n in sizes) else f"AdaptiveAvgPool{nd}DBackward0")
     finite = bool(np.isfinite(_data(x)).all())
     low = x.dtype if isinstance(x, Tensor) and is_low_precision(x.dtype) else None
     if low is not None:  # float16/bfloat16: float32 sums rounded once, as torch's
@@ -1645,6 +1649,13 @@ def embedding_bag(input, weight: Tensor, offsets=None, max_norm=None,  # noqa: A
             raise ValueError(f"{name}: per_sample_weights {np.shape(_data(per_sample_weights))}"
                              f" must have the input's shape {ids.shape}")
         per_sample_weights = reshape(_constant(per_sample_weights, weight.dtype), (ids.size,))
+    if _meta.live() and _meta.given_meta((input, weight, offsets, per_sample_weights)) and (
+            ids.ndim == 2 and offsets is None or ids.ndim == 1 and offsets is not None):
+        # (bags, dim) from the ids' and offsets' shapes: no ids or offsets read
+        bags = ids.shape[0] if ids.ndim == 2 else _data(offsets).size - bool(
+            include_last_offset and _data(offsets).size)
+        return _meta.shaped((weight, per_sample_weights), (bags, dim), weight.dtype,
+                            "EmbeddingBagBackward0")
     ids, indptr = _bags(name, ids, offsets, _flag(name, "include_last_offset",
                                                   include_last_offset))
     ids = ids.astype(np.int64)
@@ -1907,9 +1918,10 @@ __all__ += [
 
 # ---- the rest of torch.nn.functional: rrelu, feature alpha dropout, Gumbel softmax, LP pooling,
 # channel shuffle, pdist, the distance-function triplet loss and the multilabel margin loss
+from dlpy import random_streams  # noqa: E402
 from dlpy.node_names import named as _named  # noqa: E402
 from dlpy.node_names import rename as _rename  # noqa: E402
-from dlpy.ops.mask import _ALPHA_PRIME, Dropout, _check_floating  # noqa: E402
+from dlpy.ops.mask import Dropout, _check_floating  # noqa: E402
 from dlpy.random import get_rng  # noqa: E402
 
 
@@ -1928,7 +1940,14 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,  # noqa
         out = leaky_relu(input, (lower + upper) / 2)
     else:
         data = _data(input)
-        slopes = np.where(data > 0, 1.0, get_rng(rng).uniform(lower, upper, data.shape))
+        # torch's rrelu_with_noise: a float64 U(lower, upper) draw for each x <= 0, in order
+        dtype = data.dtype if data.dtype.kind == "f" else np.dtype(np.float64)
+        slopes = np.ones(data.shape, dtype)
+        negative = ~(data > 0)
+        bounds = (lower, upper) if dtype == np.float64 else \
+            (float(np.float32(lower)), float(np.float32(upper)))  # torch's opmath bounds
+        slopes[negative] = random_streams.uniform(get_rng(rng), (int(negative.sum()),),
+                                                  np.float64, *bounds)
         out = Dropout(slopes)(input)
     out.data = _engine.row_major(out.data)  # torch's rrelu_with_noise: a row-major result
     if out.op is not None:
@@ -1959,10 +1978,11 @@ def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
                                                                           rng=rng))
     if p == 1:
         return Dropout(np.zeros((), np.float64))(input)
-    keep = get_rng(rng).random(shape[:2] + (1,) * (len(shape) - 2)) >= p
-    a = 1.0 / np.sqrt((_ALPHA_PRIME * _ALPHA_PRIME * p + 1.0) * (1.0 - p))
-    shift = ((keep - 1.0) * (_ALPHA_PRIME * a) + _ALPHA_PRIME * a * p).astype(_float_dtype(input))
-    return Dropout(keep * a)(input) + shift
+    from dlpy.ops.mask import alpha_noise
+
+    noise, _, shift = alpha_noise(get_rng(rng), shape[:2] + (1,) * (len(shape) - 2), p,
+                                  _float_dtype(input))
+    return Dropout(noise)(input) + shift
 
 
 def gumbel_softmax(logits: Tensor, tau: float = 1, hard: bool = False, eps: float = 1e-10,
@@ -1986,7 +2006,9 @@ def gumbel_softmax(logits: Tensor, tau: float = 1, hard: bool = False, eps: floa
                             f"logits, got {_TORCH_DTYPE_NAMES.get(np.dtype(dtype).name, dtype)}")
     shape = np.shape(_data(logits))
     axis = _dim(name, dim, len(shape) or 1)
-    gumbels = -np.log(get_rng(rng).exponential(1.0, shape)).astype(_float_dtype(logits))
+    # torch's: -empty_like(logits).exponential_().log(), in the logits' dtype
+    noise = random_streams.exponential(get_rng(rng), shape, 1.0).astype(_float_dtype(logits))
+    gumbels = -np.log(noise)
     soft = softmax((logits + gumbels) / tau, axis)
     if not _flag(name, "hard", hard):
         return soft

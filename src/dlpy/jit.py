@@ -146,9 +146,15 @@ class ScriptModule(GraphModule):
         save(self, f, _extra_files)
 
     def __deepcopy__(self, memo):
-        cls = next(t for t in type(self).__mro__ if t.__qualname__.split(".")[-1]
-                   != "GraphModuleImpl")
-        return _wrap(cls, super().__deepcopy__(memo), type(self).__name__)
+        return _wrap(self._kind(), super().__deepcopy__(memo), type(self).__name__)
+
+    def __copy__(self):
+        return _wrap(self._kind(), super().__copy__(), type(self).__name__)
+
+    def _kind(self) -> type:
+        """TracedModule, RecursiveScriptModule...: the class below this one's own."""
+        return next(t for t in type(self).__mro__ if t.__qualname__.split(".")[-1]
+                    != "GraphModuleImpl")
 
     def __reduce__(self):
         raise TypeError(f"{type(self).__name__}: a ScriptModule is not pickled; use "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlpy.device import MetaArray
 from dlpy.size import _as_torch
 from dlpy.tensor import Op, Tensor
 
@@ -72,8 +73,19 @@ def _is_dense_in_order(array: np.ndarray, order) -> bool:
     return True
 
 
+def _meta_layout(array):
+    """A meta array's memory order as an array numpy can answer about (``meta.layout_view``:
+    its tensor's strides), any other array itself."""
+    if type(array) is MetaArray:
+        from dlpy.meta import layout_view
+
+        return layout_view(array)
+    return array
+
+
 def is_in_format(array: np.ndarray, fmt: memory_format) -> bool:
     """Whether ``array`` lies in memory as ``fmt`` says (torch's is_contiguous(fmt))."""
+    array = _meta_layout(array)
     if fmt in _ORDER:
         rank, order = _ORDER[fmt]
         return array.ndim == rank and array.transpose(order).flags.c_contiguous
@@ -95,6 +107,7 @@ def suggested_format(array: np.ndarray) -> memory_format | None:
     4-d (5-d) one whose strides run C, W, H, (D,) N from the innermost, else None (contiguous;
     an ambiguous one, as a contiguous (N, 1, 1, 1), too, as torch's; None for what is not an
     ndarray: vmap's batched stand-ins have no memory order)."""
+    array = _meta_layout(array)
     if type(array) is not np.ndarray or array.ndim not in _SUGGEST_ORDER:
         return None
     if array.flags.c_contiguous and 1 not in array.shape[1:]:  # (a size-1 axis: ambiguous)

@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlpy import meta as _meta
 from dlpy.amp.state import FP32, LOWER, autocast_policy
 from dlpy.node_names import named
 from dlpy.ops import check_dim
@@ -759,6 +760,8 @@ def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver: str | None = None) -> Lst
     from dlpy.ops.linalg import Pinv
     from dlpy.ops.shape import unsqueeze
 
+    if _meta.live() and _meta.given_meta((A, B)):  # torch has no meta kernel for it
+        raise NotImplementedError(_meta.no_kernel("aten::linalg_lstsq.out"))
     shape = _matrices("lstsq", A, square=False, complex_ok=True)
     b_shape = _shape_of(B)
     if driver is None:

@@ -10,11 +10,18 @@ buffers become meta tensors as they are registered: nothing is drawn or allocate
 
 Ops on meta tensors run their forward on the meta arrays and keep only the result's shape and
 dtype, so shapes, dtypes and errors are those of the real computation; gradients are meta
-tensors too. Products, linear layers, convolutions and attention take their result's shape from
-rules on their inputs' shapes instead, and so do the ops that move or reduce elements
-(``_shape_rules``: concatenation, reductions, sorts' gathers, indexing, losses, pooling...);
+tensors too. Products, linear layers, convolutions (transposed ones too) and attention take
+their result's shape from rules on their inputs' shapes instead, and so do the ops that move or
+reduce elements (``_shape_rules``: concatenation, reductions, sorts' gathers, indexing,
+scatters, fold / unfold, grid sampling, linalg's factorisations, losses, pooling...), the
+Fourier transforms their shape and complex or real dtype (``_typed_rules``), and functions
+that compute outside one op (take, index_put, masked_scatter, kthvalue, quantile,
+embedding_bag, ctc_loss, adaptive pooling) return a node of their result's shape (``shaped``);
 element-wise ops take it from their forward on small stand-ins; their gradients are meta arrays
-of their inputs' shapes: nothing of the tensors' size is computed (``_shape_rule``). Positions
+of their inputs' shapes: nothing of the tensors' size is computed (``_shape_rule``). A meta
+array carries the strides its tensor reports (``strides_in_elements``: a memory format's, a
+transpose's, those of a dense CPU array moved to meta; element-wise ops and pooling keep their
+first input's), other views report row-major ones. Positions
 found from values (argmax, sort, topk: ``positions``) and comparisons (``compared``) are meta
 arrays of their shapes, made without reading the arrays. In-place changes of a meta tensor
 (``uniform_``, ``copy_``, ``nn.init``) check their arguments and change nothing; reading values
@@ -31,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import math
 import sys
 import weakref
 
@@ -122,12 +130,55 @@ def positions(data, axis, keepdims: bool = False, *, same: bool = False):
 
 def as_meta(array: np.ndarray) -> MetaArray:
     """A MetaArray of ``array``'s shape and dtype: ``array`` itself when it is a zero-stride
-    MetaArray already (a view of one keeps its memory relation), else a new one."""
+    MetaArray already (a view of one keeps its memory relation), else a new one (with the
+    strides of a real array that is dense but not row-major: a channels-last one moved to
+    meta keeps them, as torch's)."""
     if type(array) is MetaArray and not any(array.strides):
         return array
     from dlpy.device import meta_array
 
-    return meta_array(array.shape, array.dtype)
+    strides = None
+    if type(array) is np.ndarray and array.size > 1 and not array.flags.c_contiguous and \
+            array.itemsize and all(n > 0 for n in array.strides) and \
+            sorted(array.strides)[0] == array.itemsize and \
+            math.prod(array.shape) * array.itemsize == _span(array):
+        strides = tuple(n // array.itemsize for n in array.strides)
+    return meta_array(array.shape, array.dtype, strides)
+
+
+def _span(array) -> int:
+    """The bytes from ``array``'s first element to past its last (positive strides)."""
+    return sum((n - 1) * step for n, step in zip(array.shape, array.strides)) + array.itemsize
+
+
+def strides_of(array) -> tuple:
+    """The strides in elements a meta array's tensor reports (torch's): those it was given
+    (a memory format's, a transpose's), else the row-major ones."""
+    given = getattr(array, "strides_in_elements", None)
+    return contiguous_strides(array.shape) if given is None else given
+
+
+def layout_view(array) -> np.ndarray:
+    """A stand-in for a meta array's memory order: a uint8 array of its shape whose strides
+    (in bytes) are its tensor's strides in elements, over one byte, never read (numpy's
+    ``flags`` and ``transpose`` of it answer what the memory-format checks ask)."""
+    return np.lib.stride_tricks.as_strided(np.zeros(1, np.uint8), array.shape,
+                                           strides_of(array), writeable=False)
+
+
+def format_strides(shape, fmt) -> tuple | None:
+    """The strides torch gives a fresh tensor of ``shape`` in memory format ``fmt``
+    (channels_last's (H W C, 1, W C, C) for (N, C, H, W)); None for the row-major ones."""
+    from dlpy.layouts import _ORDER
+
+    if fmt not in _ORDER or len(shape) != _ORDER[fmt][0]:
+        return None
+    order = _ORDER[fmt][1]  # the axes from the outermost in memory
+    steps = contiguous_strides([shape[a] for a in order])
+    strides = [0] * len(shape)
+    for axis, step in zip(order, steps):
+        strides[axis] = step
+    return tuple(strides)
 
 
 def metafy(value):
@@ -199,21 +250,66 @@ def meta_call_body(inner, self, inputs):
     if shape is not None:  # a costly op: its result's shape and dtype alone
         from dlpy.device import meta_array
 
-        result = meta_array(*shape)
+        result = meta_array(*shape, _result_strides(self, inputs, shape[0]))
         self.__dict__["forward"] = lambda *arrays: result
         self.__dict__["_meta_shaped"] = True
         try:
             out = inner(self, *inputs)
         finally:
             self.__dict__.pop("forward", None)
-        return metafy(out)  # (Op.__call__'s np.asarray took the subclass off)
+        metafy(out)  # (Op.__call__'s np.asarray took the subclass off)
+        if result.strides_in_elements is not None and type(getattr(out, "data", None)) \
+                is MetaArray:
+            out.data.strides_in_elements = result.strides_in_elements
+        return out
     with np.errstate(all="ignore"):
         out = inner(self, *inputs)
     metafy(out)
     base = getattr(out, "_view_of", None)
+    if base is None and type(getattr(out, "data", None)) is MetaArray \
+            and out.data.strides_in_elements is None:
+        out.data.strides_in_elements = _result_strides(self, inputs, out.data.shape)
     if base is not None and holds_meta(base):
         _share_memory(out, base)
+        if type(self).__name__ == "Transpose" and inputs and holds_meta(inputs[0]):
+            # (a transpose's strides: its input's permuted, as torch's)
+            given = strides_of(inputs[0].data)
+            out.data.strides_in_elements = tuple(given[a] for a in self.axes)
     return out
+
+
+def _result_strides(op, inputs, shape) -> tuple | None:
+    """The strides of a ruled op's meta result (None: row-major): a memory-format copy's
+    (``Relayout``) those of its format; an element-wise op's those of its first input of the
+    result's shape that is not row-major (torch's keeps a channels-last input's order)."""
+    fmt = getattr(op, "fmt", None)
+    if fmt is not None and type(op).__name__ == "Relayout":
+        return format_strides(shape, fmt)
+    if type(op).__module__ in _ELEMENTWISE_MODULES:
+        for t in inputs:  # (the first of the result's shape decides, as torch's)
+            data = getattr(t, "data", None)
+            if type(data) is MetaArray and data.shape == tuple(shape):
+                return data.strides_in_elements
+    if "Pool" in type(op).__name__ and inputs and holds_meta(inputs[0]):
+        from dlpy.layouts import suggested_format  # (pooling keeps a channels-last order)
+
+        return format_strides(shape, suggested_format(inputs[0].data))
+    return None
+
+
+def shaped(inputs, shape, dtype, name: str | None = None):
+    """The result of an op on meta tensors found from their shapes alone (``shape``, ``dtype``:
+    torch's meta kernel's), recorded as a node of ``inputs`` (the tensors it depends on; its
+    gradients are meta arrays of their shapes) named torch's ``name``: what functions that
+    compute outside one Op (the decompositions of linalg, kthvalue, take) return on meta."""
+    from dlpy.node_names import named
+    from dlpy.tensor import Tensor
+
+    tensors = [t for t in inputs if isinstance(t, Tensor)]  # (the call checks their devices)
+    if not any(holds_meta(t) for t in tensors):
+        return metafy(Tensor(_meta_array(shape, dtype)))
+    out = _shaped_op()(shape, dtype)(*tensors)
+    return named(out, name) if name else out
 
 
 def _refused(message: str, fake):
@@ -285,6 +381,36 @@ def _share_memory(view, base) -> None:
         shape = view.data.shape
         view.data = np.lib.stride_tricks.as_strided(
             owner, shape, (0,) * len(shape), writeable=owner.flags.writeable).view(MetaArray)
+
+
+def _meta_array(shape, dtype):
+    from dlpy.device import meta_array
+
+    return meta_array(tuple(int(n) for n in shape), dtype)
+
+
+@functools.cache
+def _shaped_op():
+    from dlpy.tensor import Op
+
+    class Shaped(Op):
+        """A meta result of ``shape`` and ``dtype`` (``shaped``); the gradients are meta
+        arrays of the inputs' shapes."""
+
+        complex_ok = True
+        saves = ()
+
+        def __init__(self, shape, dtype):
+            self.shape, self.dtype = tuple(int(n) for n in shape), np.dtype(dtype)
+            self._meta_shaped = True  # (_meta_grads: its inputs' shapes)
+
+        def forward(self, *arrays):
+            return _meta_array(self.shape, self.dtype)
+
+        def backward(self, grad_output):
+            return tuple(_meta_array(t.shape, t.dtype) for t in self.inputs)
+
+    return Shaped
 
 
 # ---------------------------------------------------------- shapes of the costly ops
@@ -389,11 +515,28 @@ def _shape_rules() -> list:
     the op's settings (or None: the op's forward runs); the dtype is the inputs' one (the
     rules are used for floating inputs of one dtype only)."""
     from dlpy.layouts import Relayout
-    from dlpy.ops.conv import AvgPoolNd, MaxPoolNd
+    from dlpy.ops.conv import AvgPoolNd, ConvTransposeNd, MaxPoolNd, _transpose_output_size
     from dlpy.ops.cumulative import CumProd, CumSum, LogCumSumExp
     from dlpy.ops.einsum import Einsum
     from dlpy.ops.embedding import Embedding
-    from dlpy.ops.indexing import Gather, IndexSelect
+    from dlpy.ops.fold import Fold, Unfold
+    from dlpy.ops.grid import AffineGrid, GridSample
+    from dlpy.ops.indexing import Gather, IndexSelect, Scatter, ScatterAdd, ScatterReduce
+    from dlpy.ops.linalg import (
+        QR,
+        SVD,
+        Cholesky,
+        Det,
+        DetSign,
+        Eigh,
+        Eigvalsh,
+        Inv,
+        LogAbsDet,
+        Pinv,
+        Solve,
+        Svdvals,
+        _svd_shapes,
+    )
     from dlpy.ops.loss import MSELoss, SoftmaxCrossEntropy
     from dlpy.ops.norm import BatchNorm, GroupNorm
     from dlpy.ops.pad import Pad
@@ -451,7 +594,9 @@ def _shape_rules() -> list:
         # numpy's errors) with nothing allocated
         nothing = np.lib.stride_tricks.as_strided(np.zeros(1, np.dtype([])), x.shape,
                                                   (0,) * x.ndim)
-        return nothing[op.index].shape
+        if not any(_meta_like(i) for i in index):
+            return nothing[op.index].shape
+        return _indexed_shape(nothing, index)
 
     def pool(op, x):
         nd = len(op.kernel)
@@ -531,6 +676,66 @@ def _shape_rules() -> list:
                     sizes[label] = max(known, n)
         return tuple(sizes[label] for label in op.output_labels)
 
+    def unfold(op, x):  # (N, C, H, W) -> (N, C kh kw, L)
+        if x.ndim != 4:
+            return None
+        return (x.shape[0], x.shape[1] * math.prod(op.kernel), math.prod(op.out_size))
+
+    def fold(op, x):  # (N, C kh kw, L) -> (N, C, *output_size)
+        if x.ndim != 3:
+            return None
+        return (x.shape[0], x.shape[1] // math.prod(op.kernel), *op.output_size)
+
+    def affine_grid(op, theta):
+        return (theta.shape[0], *op.spatial, len(op.spatial))
+
+    def grid_sample(op, x, grid):
+        if x.ndim != grid.ndim or x.shape[0] != grid.shape[0] or grid.shape[-1] != x.ndim - 2:
+            return None
+        return x.shape[:2] + grid.shape[1:-1]
+
+    def conv_transpose(op, x, weight, bias=None):
+        nd = len(op.stride)
+        if (x.ndim != nd + 2 or weight.ndim != nd + 2 or x.shape[1] != weight.shape[0]
+                or x.shape[1] % op.groups or (bias is not None and bias.shape != (
+                    weight.shape[1] * op.groups,))):
+            return None
+        size = _transpose_output_size(op.name, x.shape[2:], weight.shape[2:], op.stride,
+                                      op.padding, op.output_padding, op.dilation)
+        return (x.shape[0], weight.shape[1] * op.groups, *size)
+
+    # linalg's decompositions: the packed (batch, sizes...) of their factors (ops.linalg._pack)
+    def matrices(op, a):
+        return a.shape if a.ndim >= 2 else None
+
+    def determinant(op, a):
+        return a.shape[:-2] if a.ndim >= 2 else None
+
+    def solve(op, a, b):
+        if op.vector:
+            return np.broadcast_shapes(a.shape[:-2], b.shape[:-1]) + b.shape[-1:]
+        return np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + b.shape[-2:]
+
+    def packed(op, a):
+        m, n = a.shape[-2:]
+        if isinstance(op, QR):
+            k = m if op.mode == "complete" else min(m, n)
+            sizes = (m * k, k * n)
+        elif isinstance(op, Eigh):
+            sizes = (n, n * n)
+        else:  # (SVD)
+            sizes = [math.prod(s) for s in _svd_shapes(a.shape, op.full_matrices)]
+        return a.shape[:-2] + (sum(sizes),)
+
+    def eigenvalues(op, a):
+        return a.shape[:-1]
+
+    def singular_values(op, a):
+        return a.shape[:-2] + (min(a.shape[-2:]),)
+
+    def pseudo_inverse(op, a):
+        return a.shape[:-2] + a.shape[:-3:-1]
+
     return [(Concat, concat), (Stack, stack), (Sum, reduction), (Max, reduction),
             (LogSumExp, reduction), (Var, reduction), (Norm, reduction), (Relayout, same),
             (Roll, same), (Triangle, same), (CumSum, same), (CumProd, same),
@@ -539,7 +744,66 @@ def _shape_rules() -> list:
             (BatchNorm, batch_norm), (GetItem, advanced_index), (MaxPoolNd, pool),
             (AvgPoolNd, pool), (Resample, resample),
             (SoftmaxCrossEntropy, cross_entropy), (MSELoss, mse),
-            (Pad, pad), (Einsum, einsum)]
+            (Pad, pad), (Einsum, einsum), (Scatter, same), (ScatterAdd, same),
+            (ScatterReduce, same), (Unfold, unfold), (Fold, fold), (AffineGrid, affine_grid),
+            (GridSample, grid_sample), (ConvTransposeNd, conv_transpose),
+            (Inv, matrices), (Cholesky, matrices), (Det, determinant),
+            (LogAbsDet, determinant), (DetSign, determinant), (Solve, solve), (QR, packed),
+            (Eigh, packed), (SVD, packed), (Eigvalsh, eigenvalues), (Svdvals, singular_values),
+            (Pinv, pseudo_inverse)]
+
+
+_TYPED: list = []
+
+
+def _typed_rules() -> list:
+    """The rules of the ops whose result's dtype is not their input's (the discrete Fourier
+    transforms: complex from real and back), for meta inputs of any dtype: each gives
+    (shape, dtype) from the input's and the op's settings (the axes' lengths ``s``)."""
+    if not _TYPED:
+        from dlpy.ops.complex import complex_dtype, real_dtype
+        from dlpy.ops.spectral import FFT, IRFFT, RFFT, FFTShift
+
+        def resized(op, x) -> list:
+            shape = list(x.shape)
+            for axis, n in zip(op.axes, op.s):
+                shape[axis] = n
+            return shape
+
+        def fft(op, x):
+            return resized(op, x), complex_dtype(x.dtype)
+
+        def rfft(op, x):  # the n // 2 + 1 non-negative frequencies of the last axis
+            shape = resized(op, x)
+            shape[op.axes[-1]] = op.s[-1] // 2 + 1
+            return shape, complex_dtype(x.dtype)
+
+        def irfft(op, x):
+            return resized(op, x), real_dtype(x.dtype)
+
+        def shift(op, x):
+            return x.shape, x.dtype
+
+        _TYPED.extend([(FFT, fft), (RFFT, rfft), (IRFFT, irfft), (FFTShift, shift)])
+    return _TYPED
+
+
+def _indexed_shape(nothing, index: tuple) -> tuple:
+    """The shape of ``nothing[index]`` where index arrays are meta (zeros, as many as their
+    shapes say: numpy would read them all): indexed twice with small stand-ins, their sizes
+    above 1 made 1 and then 2, the axes that differ are those of the index arrays' broadcast
+    shape (numpy's placement of them), which then take its sizes."""
+    meta = [i for i in index if _meta_like(i)]
+    block = [n for n in np.broadcast_shapes(*(np.shape(i) for i in index
+                                              if isinstance(i, np.ndarray))) if n > 1]
+
+    def stand_in(size: int) -> tuple:
+        return tuple(np.zeros(tuple(min(n, size) for n in i.shape), i.dtype)
+                     if any(i is m for m in meta) else i for i in index)
+
+    ones, twos = nothing[stand_in(1)].shape, nothing[stand_in(2)].shape
+    sizes = iter(block)
+    return tuple(next(sizes) if a != b else a for a, b in zip(ones, twos))
 
 
 def _meta_like(array) -> bool:
@@ -633,6 +897,10 @@ def _shape_rule(op, inputs, inner):
         return None  # (an autograd.Function's, a hook's, a collective's: their own code)
     if type(op).__name__ == "Where" and module == "dlpy.ops.mask":
         return _where(op, inputs)
+    typed = next((rule for cls, rule in _typed_rules() if isinstance(op, cls)), None)
+    if typed is not None and all(type(getattr(t, "data", None)) is MetaArray for t in inputs):
+        shape, dtype = typed(op, *(t.data for t in inputs))
+        return tuple(shape), np.dtype(dtype)
     rule = next((rule for cls, rule in _rules() if isinstance(op, cls)), None)
     if rule is None:
         for t in inputs:  # meta tensors, numbers and 0-d CPU tensors
@@ -675,6 +943,12 @@ def _meta_grads(inner):
                 for g in grads]
 
     return meta_checked
+
+
+def valueless(array) -> bool:
+    """Whether ``array`` is a meta tensor's (a MetaArray, or a plain view of one): its values
+    are not to be read (range checks of an index are skipped, as torch's meta kernels do)."""
+    return _layer[0] is not None and _meta_like(array)
 
 
 def live() -> bool:
@@ -739,6 +1013,12 @@ def data_dependent(name: str) -> str:
     """torch's message for an op whose result's shape depends on values, given a meta tensor."""
     return (f"{name}: attempted to run this operator with Meta tensors: its result's shape "
             "depends on the values, which a meta tensor does not have")
+
+
+def no_kernel(name: str) -> str:
+    """torch's message for an op that has no meta kernel, given a meta tensor."""
+    return (f"{name}: attempted to run this operator with Meta tensors, but there was no fake "
+            "impl or Meta kernel registered.")
 
 
 def refuses(name: str):

@@ -447,6 +447,10 @@ _OPERATOR_FUNCS = {
     "__ifloordiv__": "floor_divide_", "__imod__": "remainder_",
 }
 _OPERATOR_NAMES = {"__pow__": "pow", "__ipow__": "pow_", "__rtruediv__": "__rdiv__"}
+# a function whose operands may come as one list (``einsum("ij,jk", [a, b])``): handlers are
+# given them spread out (``einsum("ij,jk", a, b)``), as torch.functional's einsum hands them
+# on; the number is where the operands start
+_SPREAD_OPERANDS = {"einsum": 1}
 _swapped: list[tuple[Any, str, Any]] = []  # (owner, name, plain value), to put back
 _public: dict[Any, list[Callable]] = {}  # namespace -> its dispatching callables
 _nowrap: set = set()
@@ -460,6 +464,7 @@ def _dispatching(function: Callable, module: str, qualname: str, operator: bool 
     ``ignored`` one (a factory) goes to the modes only. A binary operator's TypeError, or no
     answer, is NotImplemented (Python then tries the reflected operator), as torch's."""
     tensor, plain = Tensor, _PLAIN  # (closure cells: the fast path reads no module global)
+    spread = _SPREAD_OPERANDS.get(qualname)
     if operator:  # a binary operator: two arguments spelled out (about half the cost)
         def public(self, other):
             if type(self) is tensor and (type(other) is tensor or type(other) in plain) \
@@ -487,6 +492,9 @@ def _dispatching(function: Callable, module: str, qualname: str, operator: bool 
                     return function(*args)
             overloaded = _overloaded(args, kwargs)
             if overloaded or _modes and not _all_off:
+                if spread is not None and len(args) == spread + 1 \
+                        and type(args[spread]) in (list, tuple):
+                    args = (*args[:spread], *args[spread])
                 return _handle(func or public, overloaded, args, kwargs)
             return function(*args, **kwargs)
 

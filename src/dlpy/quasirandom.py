@@ -8,8 +8,12 @@ polynomials are the primitive ones in increasing order, and the table's maker ch
 recurrence rebuilds torch's state for every dimension. Points are generated in Gray-code order:
 point c+1 = point c XOR v[lowest zero bit of c]. Scrambling (``scramble=True``) is torch's: a
 random lower-triangular binary matrix per dimension applied to the direction numbers (a linear
-matrix scramble) and a random digital shift, drawn from numpy's PCG64 (dlpy.Generator), so
-scrambled points differ from torch's but keep the same balance properties."""
+matrix scramble) and a random digital shift. With a ``seed`` the bits are torch's own: its
+CPU generator is a Mersenne Twister seeded as numpy's legacy MT19937 (init_genrand of the
+seed's low 32 bits) and ``randint(2)`` keeps each 32-bit output's low bit, so seeded scrambled
+points equal torch's bit for bit (BoTorch's seeded samplers rely on it). Without a seed they
+come from the default generator (numpy's PCG64, dlpy.Generator): they differ from torch's but
+keep the same balance properties."""
 
 from __future__ import annotations
 
@@ -64,6 +68,15 @@ def scramble_direction_numbers(sobolstate: np.ndarray, ltm: np.ndarray) -> np.nd
     return new_bits @ weights
 
 
+def torch_randint2(seed: int, n: int) -> np.ndarray:
+    """The n values (int64, 0 or 1) that torch.randint(2, (n,)) draws from a CPU generator
+    seeded with ``seed``: its mt19937 (seeded with seed mod 2^32, as numpy's legacy seeding)
+    gives 32-bit outputs and randint keeps each one modulo 2."""
+    bit_generator = np.random.MT19937()
+    bit_generator._legacy_seeding(int(seed) % 2 ** 32)
+    return (bit_generator.random_raw(n) & 1).astype(np.int64)
+
+
 class SobolEngine:
     """torch.quasirandom.SobolEngine(dimension, scramble=False, seed=None): draw(n),
     draw_base2(m), fast_forward(n), reset(). Draws are (n, dimension) tensors in [0, 1) in the
@@ -91,17 +104,21 @@ class SobolEngine:
         self.num_generated = 0
 
     def _scramble(self) -> None:
-        from dlpy.random import get_rng
-
+        shape = (self.dimension, MAXBIT)
         if self.seed is None:
-            generator = get_rng(None)
-        else:
-            from dlpy.generator import Generator
+            from dlpy.random import get_rng
 
-            generator = Generator().manual_seed(self.seed)
-        shift_bits = generator.integers(0, 2, (self.dimension, MAXBIT))
+            generator = get_rng(None)
+            shift_bits = generator.integers(0, 2, shape)
+            ltm = generator.integers(0, 2, (*shape, MAXBIT))
+        else:  # torch's randint(2, ..., generator=Generator().manual_seed(seed)), in its order
+            from dlpy.generator import _check_seed
+
+            seed = _check_seed(self.seed, "Generator.manual_seed")  # torch's refusals
+            bits = torch_randint2(seed, self.dimension * MAXBIT * (1 + MAXBIT))
+            shift_bits = bits[:self.dimension * MAXBIT].reshape(shape)
+            ltm = bits[self.dimension * MAXBIT:].reshape(*shape, MAXBIT)
         self.shift = shift_bits @ (np.int64(1) << np.arange(MAXBIT))
-        ltm = generator.integers(0, 2, (self.dimension, MAXBIT, MAXBIT))
         self.sobolstate = scramble_direction_numbers(self.sobolstate, ltm)
 
     def _advance(self, n: int, start: int) -> np.ndarray:

@@ -1,6 +1,8 @@
 """One default random generator: what layers, dropout and DataLoader shuffling draw from when they
 are not given their own ``rng``. ``manual_seed(s)`` reseeds it in place (objects that already hold
-it see the new stream), so a seeded run is reproducible bit for bit."""
+it see the new stream), so a seeded run is reproducible bit for bit. It is torch's CPU generator
+(a dlpy.Generator: torch's Mersenne Twister, its transforms in dlpy.random_streams), so after
+``manual_seed(s)`` draws, initial weights and shuffles are torch's numbers."""
 
 from __future__ import annotations
 
@@ -12,9 +14,11 @@ _default = None  # a dlpy.Generator, made on first use: numpy.random costs impor
 _meta_draws: list = [None]  # dlpy.meta.shape_draws (the same list), set while building on meta
 
 
-def default_generator():
+def _default_generator():
     """The dlpy.Generator used where no ``rng`` is given (seeded from the OS until
-    manual_seed); ``dlpy.default_generator`` is this object (torch.default_generator)."""
+    manual_seed); ``dlpy.default_generator`` and ``dlpy.random.default_generator`` are this
+    object (torch.default_generator, torch.random.default_generator: libraries call its
+    ``initial_seed()``), made on first access."""
     global _default
     if _default is None:
         from dlpy.generator import Generator, os_seed
@@ -23,33 +27,39 @@ def default_generator():
     return _default
 
 
+def __getattr__(name: str):
+    if name == "default_generator":  # the object, as torch.random's (calling it returns itself)
+        return _default_generator()
+    raise AttributeError(f"module 'dlpy.random' has no attribute {name!r}")
+
+
 def manual_seed(seed: int):
     """Reseed the default generator (as ``torch.manual_seed``, which takes ``int(seed)``: a
     float is truncated, a negative int mapped to 2^64 + seed); returns it."""
-    return default_generator().manual_seed(int(seed))
+    return _default_generator().manual_seed(int(seed))
 
 
 def initial_seed() -> int:
     """The seed of the default generator (torch.initial_seed): manual_seed's, or the one drawn
     from the OS when it was made."""
-    return default_generator().initial_seed()
+    return _default_generator().initial_seed()
 
 
 def seed() -> int:
     """Reseed the default generator from the OS (torch.seed); returns the new seed."""
-    return default_generator().seed()
+    return _default_generator().seed()
 
 
-def get_rng_state() -> dict:
-    """A copy of the default generator's state (numpy's bit-generator state dict, where
-    torch.get_rng_state returns a ByteTensor); give it to set_rng_state to replay. The same as
-    ``dlpy.default_generator.get_state()``."""
-    return default_generator().get_state()
+def get_rng_state():
+    """A copy of the default generator's state: torch's uint8 tensor of 5056 bytes (a state
+    saved by torch restores here, and the other way); give it to set_rng_state to replay. The
+    same as ``dlpy.default_generator.get_state()``."""
+    return _default_generator().get_state()
 
 
-def set_rng_state(new_state: dict) -> None:
+def set_rng_state(new_state) -> None:
     """Restore the default generator to a state from get_rng_state (torch.set_rng_state)."""
-    default_generator().set_state(new_state, "set_rng_state")
+    _default_generator().set_state(new_state, "set_rng_state")
 
 
 @contextlib.contextmanager
@@ -80,7 +90,7 @@ def get_rng(rng: np.random.Generator | None) -> np.random.Generator:
     """``rng`` itself, or the default generator when it is None (while a layer is built on
     the meta device, dlpy.meta's generator of meta arrays)."""
     if rng is None:
-        return default_generator() if _meta_draws[0] is None else _meta_draws[0]
+        return _default_generator() if _meta_draws[0] is None else _meta_draws[0]
     return rng
 
 

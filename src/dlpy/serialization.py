@@ -38,11 +38,14 @@ from dlpy.io import atomic_write
 from dlpy.size import Size
 from dlpy.tensor import Tensor
 
-__all__ = ["CheckpointError", "EmptyCheckpointError", "UnpicklingError", "add_safe_globals",
-           "bfloat16_to_float32", "clear_safe_globals", "get_default_mmap_options",
-           "get_safe_globals", "load", "safe_globals", "save", "save_tree",
-           "set_default_mmap_options"]
+__all__ = ["DEFAULT_PROTOCOL", "CheckpointError", "EmptyCheckpointError", "UnpicklingError",
+           "add_safe_globals", "bfloat16_to_float32", "clear_safe_globals",
+           "get_default_mmap_options", "get_safe_globals", "load", "safe_globals", "save",
+           "save_tree", "set_default_mmap_options"]
 
+
+DEFAULT_PROTOCOL = 2
+"""``torch.serialization.DEFAULT_PROTOCOL``: the pickle protocol ``save`` writes by default."""
 
 MAP_LOCATION = Callable[[Any, str], Any] | device | str | dict[str, str] | None
 """``torch.serialization.MAP_LOCATION``: the type of ``load``'s ``map_location`` (annotations
@@ -708,7 +711,7 @@ def _load_archive(archive: zipfile.ZipFile, weights_only: bool = True,
 
 # ------------------------------------------------------------------------------------- save
 def save(obj: Any, f: str | os.PathLike | BinaryIO, pickle_module: Any = None,
-         pickle_protocol: int = 2) -> None:
+         pickle_protocol: int = DEFAULT_PROTOCOL) -> None:
     """``torch.save``: write ``obj`` in torch's zip format. A state dict (nested dicts, lists,
     tuples, sets of Tensors, numpy arrays, dtypes, Sizes, numbers, strings, bytes, None) is
     written with torch's own globals only, so ``torch.load(f, weights_only=True)`` reads it;

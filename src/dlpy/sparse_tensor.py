@@ -408,11 +408,15 @@ class SparseTensor(OnCPU):
     def dim(self) -> int:
         return len(self.shape)
 
+    ndimension = dim  # torch's older name (linear_operator's sparse products call it)
+
     def size(self, dim: int | None = None):
         return self.shape if dim is None else self.shape[dim]
 
     def numel(self) -> int:
         return int(np.prod(self.shape))
+
+    nelement = numel
 
     @property
     def is_sparse(self) -> bool:

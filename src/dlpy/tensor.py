@@ -1101,6 +1101,8 @@ class Tensor:
             # (a loss, 0-d: one C call; np.ones_like's Python wrapper makes two)
             grad_output = np.array(1, data.dtype) if data.ndim == 0 and type(data) is \
                 np.ndarray else np.ones_like(data)
+            if _implicit_seed is not None:  # a TorchDispatchMode is shown it (ones_like)
+                grad_output = _implicit_seed(self, grad_output)
         else:
             _check_grad_output("backward", grad_output, self.dtype)
             if isinstance(grad_output, Tensor) and (type(grad_output.data) is _MetaArray) != (
@@ -1670,20 +1672,28 @@ class Tensor:
         _creation._place(name, None if meta else device, pin_memory, layout)
         return "meta" if meta else "cpu"
 
+    def _new_placed(self, out: Tensor, device) -> Tensor:
+        """``out`` of ``new_*``: made fake (inside a FakeTensorMode), it goes on ``device``,
+        else on this tensor's device (a FakeTensor's fake device: a fake CPU tensor's
+        ``new_zeros`` is a fake CPU one though its array is a meta array)."""
+        if _meta._fake[0] is not None:
+            _meta._fake[0].placed(out, self.device if device is None else device)
+        return out
+
     def new_zeros(self, *sizes, dtype=None, requires_grad: bool = False, device=None,
                   pin_memory: bool = False, layout=None, size=None) -> Tensor:
         """Zeros of this tensor's dtype (or ``dtype``), as torch's (``device``: the CPU)."""
         where = self._new_device("new_zeros", device, pin_memory, layout)
         dtype = self.dtype if dtype is None else dtype
-        return _creation.zeros(*sizes, dtype=dtype, requires_grad=requires_grad, size=size,
-                               device=where)
+        return self._new_placed(_creation.zeros(*sizes, dtype=dtype, requires_grad=requires_grad,
+                                               size=size, device=where), device)
 
     def new_ones(self, *sizes, dtype=None, requires_grad: bool = False, device=None,
                  pin_memory: bool = False, layout=None, size=None) -> Tensor:
         where = self._new_device("new_ones", device, pin_memory, layout)
         dtype = self.dtype if dtype is None else dtype
-        return _creation.ones(*sizes, dtype=dtype, requires_grad=requires_grad, size=size,
-                              device=where)
+        return self._new_placed(_creation.ones(*sizes, dtype=dtype, requires_grad=requires_grad,
+                                               size=size, device=where), device)
 
     def new_full(self, size, fill_value, *, dtype=None, requires_grad: bool = False,
                  device=None, pin_memory: bool = False, layout=None) -> Tensor:
@@ -1691,16 +1701,17 @@ class Tensor:
         if isinstance(size, (int, np.integer)):  # torch's: new_full((2,), v), not new_full(2, v)
             raise TypeError(f"new_full(): argument 'size' (position 1) must be tuple of ints, "
                             f"not {type(size).__name__}")
-        return _creation.full(size, fill_value, dtype=self.dtype if dtype is None else dtype,
-                              requires_grad=requires_grad, device=where)
+        return self._new_placed(_creation.full(
+            size, fill_value, dtype=self.dtype if dtype is None else dtype,
+            requires_grad=requires_grad, device=where), device)
 
     def new_tensor(self, data, dtype=None, requires_grad: bool = False, *, device=None,
                    pin_memory: bool = False, layout=None) -> Tensor:
         """A copy of ``data`` of this tensor's dtype (or ``dtype``), converted as
         torch.tensor's (a tensor given warns, as torch's; the copy is detached)."""
         where = self._new_device("new_tensor", device, pin_memory, layout)
-        return _creation.tensor(data, self.dtype if dtype is None else dtype, requires_grad,
-                                device=where)
+        return self._new_placed(_creation.tensor(
+            data, self.dtype if dtype is None else dtype, requires_grad, device=where), device)
 
     # ----------------------------------------------------------------- in place
     # PyTorch's rules. A tensor no recorded op produced changes its array in place (views and
@@ -4317,6 +4328,11 @@ def sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 # the reverse passes running now, innermost last: [order, needed] of each (see _pass_order), for
 # torch.autograd.graph.register_multi_grad_hook (which tensors this pass will reach)
 _passes: list[list] = []
+
+
+# while a TorchDispatchMode is entered: (tensor, ones) -> the implicit gradient of a
+# one-element output, shown to the modes (dlpy.utils._dispatch_backward.seed)
+_implicit_seed = None
 
 
 def _backpropagate(roots: list[Tensor], root_grads: list[np.ndarray], retain_graph: bool,

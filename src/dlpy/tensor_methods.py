@@ -19,6 +19,7 @@ import weakref
 
 import numpy as np
 
+from dlpy import random_streams
 from dlpy.creation import check_int_bounds as _check_int_bounds
 from dlpy.creation import plain_dtype as _plain_dtype
 from dlpy.device import CPU as _CPU
@@ -318,9 +319,14 @@ def _is_signed(self) -> bool:
 
 def _is_contiguous(self, memory_format=None) -> bool:
     """Whether the memory is row-major (or, given ``memory_format``, in its order; a meta
-    tensor is taken as laid out row-major, as ``stride`` says)."""
-    if memory_format is None:
-        return bool(self.data.flags.c_contiguous) or type(self.data) is _MetaArray
+    tensor's as its ``stride`` says)."""
+    if type(self.data) is _MetaArray:  # (its strides: those its tensor reports)
+        from dlpy.meta import layout_view
+
+        if memory_format is None:
+            return bool(layout_view(self.data).flags.c_contiguous)
+    elif memory_format is None:
+        return bool(self.data.flags.c_contiguous)
     from dlpy.layouts import is_in_format
     from dlpy.layouts import memory_format as format_type
 
@@ -335,9 +341,9 @@ def _stride(self, dim: int | None = None):
     a meta tensor's, whose array is a zero-stride view, torch's row-major ones)."""
     shape = self.data.shape
     if type(self.data) is _MetaArray:
-        from dlpy.meta import contiguous_strides
+        from dlpy.meta import strides_of
 
-        strides = list(contiguous_strides(shape))
+        strides = list(strides_of(self.data))
     else:
         strides = [s // self.data.itemsize for s in self.data.strides]
     if self.data.size == 0 and not any(strides):  # numpy's zeros of a new empty array: torch's
@@ -433,9 +439,9 @@ def _new_empty(self, *sizes, dtype=None, requires_grad: bool = False, device=Non
                pin_memory: bool = False, layout=None, size=None) -> Tensor:
     """Zeros of this tensor's dtype (torch leaves them uninitialised), on ``device`` or this
     tensor's (the CPU or meta)."""
-    where = self._new_device("new_empty", device, pin_memory, layout)
+    self._new_device("new_empty", device, pin_memory, layout)  # (its arguments checked)
     return self.new_zeros(*sizes, dtype=dtype, requires_grad=requires_grad, size=size,
-                          device=where)
+                          device=device)
 
 
 for _name, _function in (("is_floating_point", _is_floating_point), ("is_signed", _is_signed),
@@ -857,7 +863,10 @@ _FLOAT_TOP = {2: 2 ** 11, 4: 2 ** 24, 8: 2 ** 53}
 def _bernoulli(rng, shape, dtype, p=0.5):
     p = _probability("bernoulli_", p)
     try:
-        return rng.random(shape) < p
+        if np.ndim(p) and np.broadcast_shapes(np.shape(p), shape) != tuple(shape):
+            raise ValueError(f"bernoulli_: p of shape {np.shape(p)} does not expand to the "
+                             f"tensor's {tuple(shape)}")
+        return random_streams.bernoulli(rng, tuple(shape), p)
     except ValueError as error:  # a p that does not broadcast: torch's RuntimeError
         raise ShapeError(str(error)) from None
 
@@ -891,17 +900,19 @@ def _random(rng, shape, dtype, low=None, high=None, *, to=None):
             top = int(np.iinfo(dtype).max)
         else:  # bfloat16 (kind V, 2 bytes): 8 bits of mantissa
             top = _FLOAT_TOP[dtype.itemsize] if dtype.kind == "f" else 2 ** 8
+        if random_streams.is_torch(rng):
+            return random_streams.random_full(rng, tuple(shape), dtype)
         return rng.integers(0, top, shape, endpoint=True, dtype=np.uint64 if top >= 2 ** 63
                             else np.int64)
     _check_int_bounds("random_", low, high, dtype)
-    return rng.integers(low, high, shape)
+    return random_streams.integers(rng, tuple(shape), low, high, dtype)
 
 
 def _exponential(rng, shape, dtype, lambd=1.0):
     _continuous("exponential_", dtype)
     if not lambd > 0:
         raise ArgError(f"exponential_: lambd must be positive, got {lambd}")
-    return rng.exponential(1.0 / lambd, shape)
+    return random_streams.exponential(rng, tuple(shape), lambd)
 
 
 def _geometric(rng, shape, dtype, p):
@@ -909,21 +920,21 @@ def _geometric(rng, shape, dtype, p):
         raise NoKernelError("geometric_: not implemented for bool tensors, as torch's")
     if not 0 < p < 1:  # torch refuses p = 1 too
         raise ArgError(f"geometric_: p must be in (0, 1), got {p}")
-    return rng.geometric(p, shape)
+    return random_streams.geometric(rng, tuple(shape), p)
 
 
 def _cauchy(rng, shape, dtype, median=0.0, sigma=1.0):
     _continuous("cauchy_", dtype)
     if not sigma > 0:
         raise ArgError(f"cauchy_: sigma must be positive, got {sigma}")
-    return median + sigma * rng.standard_cauchy(shape)
+    return random_streams.cauchy(rng, tuple(shape), median, sigma)
 
 
 def _log_normal(rng, shape, dtype, mean=1.0, std=2.0):
     _continuous("log_normal_", dtype, NoKernelError)
     if not std > 0:
         raise ArgError(f"log_normal_: std must be positive, got {std}")
-    return rng.lognormal(mean, std, shape)
+    return random_streams.log_normal(rng, tuple(shape), mean, std)
 
 
 for _name, _draw in (("bernoulli_", _bernoulli), ("random_", _random),

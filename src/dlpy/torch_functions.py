@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlpy import random_streams
 from dlpy._caller import user_stacklevel
 from dlpy.amp.dtypes import check_float8
 from dlpy.amp.state import FP32, LOWER, autocast_policy
@@ -447,9 +448,14 @@ def bernoulli(input, p=None, *, generator=None) -> Tensor:  # noqa: A002
         raise NoKernelError(f"bernoulli: expected floating-point probabilities, got {data.dtype}")
     else:
         probs = data
+    if holds_meta(input):  # (no probabilities to check or draw with)
+        return _meta_draws(data.shape, data.dtype)
     if not ((probs >= 0) & (probs <= 1)).all():  # NaN too, as torch's
         raise ArgError("bernoulli: probabilities must be in [0, 1]")
-    draws = _rng(generator).random(probs.shape) < probs
+    # torch's kernels: a float64 uniform for a number p (or float64 probabilities), a float32
+    # one for float32/16 probabilities
+    draws = random_streams.bernoulli(_rng(generator), probs.shape,
+                                     probs if p is None else np.float64(p))
     return Tensor(draws.astype(data.dtype))
 
 
@@ -462,11 +468,18 @@ def multinomial(input, num_samples: int, replacement: bool = False, *,  # noqa: 
     if _data(input).dtype.kind in "biu":
         raise ArgDtypeError(f"multinomial: expected floating-point weights, got "
                             f"{_data(input).dtype}, as torch's")
-    weights = _data(input).astype(np.float64)
+    weights = _data(input)
     if weights.ndim not in (1, 2):
         raise ArgError(f"multinomial: expected a 1-D or 2-D tensor, got shape {weights.shape}")
     if weights.shape[-1] == 0:
         raise ArgError("multinomial: the weights have no categories")
+    if holds_meta(input):  # (no weights to check or draw with)
+        if num_samples < 1 or not replacement and num_samples > weights.shape[-1]:
+            raise ArgError(f"multinomial: cannot draw {num_samples} samples "
+                           f"{'with' if replacement else 'without'} replacement from "
+                           f"{weights.shape[-1]} categories")
+        return _meta_draws(weights.shape[:-1] + (num_samples,), np.int64)
+    weights = weights.astype(np.float64)
     rows = weights.reshape(-1, weights.shape[-1])
     if (rows < 0).any() or not np.isfinite(rows).all():
         raise ArgError("multinomial: weights must be finite and non-negative")
@@ -478,10 +491,46 @@ def multinomial(input, num_samples: int, replacement: bool = False, *,  # noqa: 
         raise ArgError(f"multinomial: cannot draw {num_samples} samples without replacement "
                        f"from {rows.shape[-1]} categories")
     rng = _rng(generator)
+    if random_streams.is_torch(rng):
+        out = _multinomial_torch(rng, _data(input), num_samples, replacement)
+        return Tensor(out.reshape(weights.shape[:-1] + (num_samples,)))
     out = np.stack([_categories(rng, row, num_samples, replacement)
                     for row in rows]).astype(np.int64) if len(rows) \
         else np.zeros((0, num_samples), np.int64)  # no rows (a (0, n) input): torch's empty
     return Tensor(out.reshape(weights.shape[:-1] + (num_samples,)))
+
+
+def _meta_draws(shape, dtype) -> Tensor:
+    """Draws from meta tensors' parameters: a meta tensor of their shape and dtype (nothing
+    drawn, the generator left as it is, as torch's meta kernels)."""
+    from dlpy.device import meta_array
+
+    return metafy(Tensor(meta_array(shape, dtype)))
+
+
+def _multinomial_torch(rng, weights: np.ndarray, num_samples: int,
+                       replacement: bool) -> np.ndarray:
+    """torch's CPU multinomial: without replacement (or one sample), argmax / top-k of
+    weights / Exp(1) draws (in the weights' dtype); with replacement, per row, a float64
+    uniform a sample looked up in the normalised cumulative weights."""
+    rows = weights.reshape(-1, weights.shape[-1])
+    if not replacement or num_samples == 1:
+        noise = random_streams.exponential(rng, rows.shape, 1.0).astype(rows.dtype)
+        keys = (rows / noise).astype(np.float64)
+        if num_samples == 1:
+            return np.argmax(keys, axis=-1)[:, None].astype(np.int64)
+        # top-k, largest first (a stable sort on the negated keys: ties by index)
+        return np.argsort(-keys, axis=-1, kind="stable")[:, :num_samples].astype(np.int64)
+    work = np.float64 if rows.dtype == np.float64 else np.float32
+    out = np.empty((len(rows), num_samples), np.int64)
+    for i, row in enumerate(rows.astype(work)):
+        cumulative = np.cumsum(row, dtype=work)
+        total = cumulative[-1]
+        if total > 0:
+            cumulative = (cumulative / total).astype(work)
+        uniforms = random_streams.uniform(rng, (num_samples,), np.float64)
+        out[i] = np.minimum(np.searchsorted(cumulative, uniforms, side="left"), len(row) - 1)
+    return out
 
 
 def _categories(rng, row: np.ndarray, num_samples: int, replacement: bool) -> np.ndarray:
@@ -501,9 +550,11 @@ def poisson(input, generator=None) -> Tensor:  # noqa: A002
     rates = _data(input)
     if rates.dtype.kind not in "fV":
         raise NoKernelError(f"poisson: expected floating-point rates, got {rates.dtype}")
+    if holds_meta(input):  # (no rates to check or draw with)
+        return _meta_draws(rates.shape, rates.dtype)
     if (rates < 0).any():
         raise ArgError("poisson: the rates must be non-negative")
-    return Tensor(np.asarray(_rng(generator).poisson(rates)).astype(rates.dtype))
+    return Tensor(random_streams.poisson(_rng(generator), rates).astype(rates.dtype))
 
 
 def _standard_gamma(input, generator=None) -> Tensor:  # noqa: A002
@@ -548,17 +599,32 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
     except ValueError:
         raise ArgError(f"normal: the shapes of mean {mean_data.shape} and std "
                        f"{std_data.shape} do not broadcast") from None
-    if not (std_data >= 0).all():  # NaN too, as torch's
+    on_meta = builtins.any(holds_meta(t) for t in tensors)  # (no std to check or draw)
+    if not on_meta and not (std_data >= 0).all():  # NaN too, as torch's
         raise ArgError("normal: std must be non-negative")
     if dtype is None:  # a tensor mean's dtype, else a tensor std's (as torch's)
         dtype = tensors[0].dtype if tensors else get_default_dtype()
     if np.dtype(dtype).kind not in "fV":
         raise NoKernelError(f"normal: expected a floating-point result, got {np.dtype(dtype)}")
-    try:
-        draws = _rng(generator).standard_normal(shape) * std_data + mean_data
-    except ValueError as error:  # a negative size: torch's RuntimeError
-        raise ArgError(str(error)) from None
-    return Tensor(draws.astype(dtype))
+    if on_meta:
+        return _meta_draws(shape, dtype)
+    if builtins.any(n < 0 for n in shape):  # a negative size: torch's RuntimeError
+        raise ArgError(f"normal: negative dimension in size {shape}")
+    dtype = np.dtype(dtype)
+    rng = _rng(generator)
+    if not random_streams.is_torch(rng):
+        return Tensor((rng.standard_normal(shape) * std_data + mean_data).astype(dtype))
+    # torch's: normal_(mean, std) for numbers; else N(0, std) for a number std (N(0, 1) for a
+    # tensor one, then * std), then + mean, each step in the result's dtype
+    if size is not None:
+        return Tensor(random_streams.normal(rng, shape, dtype, float(mean_data),
+                                            float(std_data)))
+    if isinstance(std, Tensor):
+        draws = random_streams.normal(rng, shape, dtype)
+        draws = (draws * std_data.astype(dtype)).astype(dtype)
+    else:
+        draws = random_streams.normal(rng, shape, dtype, 0.0, float(std_data))
+    return Tensor((draws + mean_data.astype(dtype)).astype(dtype))
 
 
 def randint_like(input, low=0, high=None, *, dtype=None, generator=None,  # noqa: A002
@@ -574,7 +640,7 @@ def randint_like(input, low=0, high=None, *, dtype=None, generator=None,  # noqa
     if not low < high:
         raise ArgError(f"randint_like: low must be less than high, got [{low}, {high})")
     check_int_bounds("randint_like", low, high, dtype)
-    draws = _rng(generator).integers(low, high, data.shape)
+    draws = random_streams.integers(_rng(generator), data.shape, low, high, dtype)
     return Tensor(_laid_like("randint_like", draws.astype(dtype), data, memory_format),
                   requires_grad=requires_grad)
 
@@ -587,9 +653,17 @@ def is_tensor(obj) -> bool:
 def _assert(condition, message) -> None:
     """torch._assert: ``assert condition, message`` as a function (torch's traceable assert,
     as timm's PatchEmbed checks input sizes): an AssertionError with ``message`` when
-    ``condition`` is false (a one-element tensor by its truth; bool() refuses a larger one)."""
+    ``condition`` is false (a one-element tensor by its truth; bool() refuses a larger one).
+    A condition of a type with ``__torch_function__`` (an fx Proxy: the check recorded in its
+    graph) is handed to it, as torch's."""
+    if type(condition) is not bool and type(condition) is not Tensor:
+        from dlpy import overrides
+
+        if overrides.has_torch_function((condition,)):
+            return overrides.handle_torch_function(_assert, (condition,), condition, message)
     if not condition:
         raise AssertionError(message)
+    return None
 
 
 def _assert_async(tensor, assert_msg=None) -> None:

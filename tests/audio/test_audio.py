@@ -61,10 +61,10 @@ def test_griffinlim_random_phase_recovers_the_magnitude():
     t = np.arange(4000) / 8000
     wave = np.sin(2 * np.pi * 440 * t) * 0.5
     spec = T.Spectrogram(n_fft=128, hop_length=32)(Tensor(wave))
+    dlpy.manual_seed(0)  # (torch's stream: 30 iterations from it leave 0.108, 60 leave 0.077)
+    first = T.GriffinLim(n_fft=128, hop_length=32, n_iter=60, length=4000)(spec)
     dlpy.manual_seed(0)
-    first = T.GriffinLim(n_fft=128, hop_length=32, n_iter=30, length=4000)(spec)
-    dlpy.manual_seed(0)
-    again = T.GriffinLim(n_fft=128, hop_length=32, n_iter=30, length=4000)(spec)
+    again = T.GriffinLim(n_fft=128, hop_length=32, n_iter=60, length=4000)(spec)
     assert first.shape == (4000,) and np.array_equal(first.data, again.data)
     rebuilt = T.Spectrogram(n_fft=128, hop_length=32)(first).data
     error = np.linalg.norm(np.sqrt(rebuilt) - np.sqrt(spec.data)) / np.linalg.norm(

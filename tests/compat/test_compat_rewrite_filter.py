@@ -16,6 +16,10 @@ SKIPPED = [
     b"dd = {'device': device, 'dtype': dtype}\nx = f(**{\"dtype\": dtype})\n",
     b"from timm.data import (\n    a,\n    b,\n)\n",
     b"s = f'{a}' + 'x'\nd = {'dtype': t}\n",  # an f-string without a dtype field on its line
+    b"y = MyTensor(3)\nz = torch_Tensor (2)\n",  # another name's call, not Tensor's
+    b"d = {'dtype': t}\ns = '''\n{t.dtype}\n'''\n",  # a multi-line string, not an f-string
+    b"d = {'dtype': t}\ns = 'a' \\\n    'b'\n",  # a line continuation, no f-string on its line
+    b"def f(self, x):\n    return self.datum + x.database\n",
 ]
 REWRITTEN = [
     b"import timm.data; y = x.data\n",  # not an import-only line
@@ -25,6 +29,10 @@ REWRITTEN = [
     b"s = f'''\n{t.dtype}\n'''\n",
     b"s = f'a \\\n{t.dtype}'\n",
     b"print(torch.float16)\n",
+    b"t = nn.Tensor (2)\n",
+    b"s = repr(x.dtype)\n",
+    b"d = {'dtype': t}\ns = Rf\"\"\"\n{t.dtype}\"\"\"\n",
+    b"y = (x.  # a comment after the dot\n     data)\n",
 ]
 
 

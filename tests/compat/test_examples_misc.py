@@ -66,7 +66,9 @@ def test_reinforce_running_reward_rises(monkeypatch, capsys):
 
 
 def test_actor_critic_running_reward_rises(monkeypatch, capsys):
-    result = run_example("actor_critic.py", ["--episodes", 30, "--lr", 1e-2, "--seed", 543,
+    # 60 episodes: with torch's streams (dlpy's now) seed 543 rises 11.25 -> 16.8 in 30, as
+    # torch's own run, and to 33.1 in 60
+    result = run_example("actor_critic.py", ["--episodes", 60, "--lr", 1e-2, "--seed", 543,
                                              "--log-interval", 100], monkeypatch, capsys)
     assert result["running_reward_first"] < 12
     assert result["running_reward_last"] > result["running_reward_first"] + 10

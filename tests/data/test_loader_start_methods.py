@@ -76,7 +76,7 @@ def test_seeding_worker_init_fn_and_worker_info_as_under_fork(shared):
         expected = [random.Random(base + worker_id).random(),
                     np.random.RandomState(np.random.SeedSequence([base, worker_id])
                                           .generate_state(4)).random_sample(),
-                    np.random.Generator(np.random.PCG64(base + worker_id)).random()]
+                    dlpy.Generator().manual_seed(base + worker_id).random()]
         np.testing.assert_array_equal(first[worker == worker_id][0], expected)
     assert Probe.tag == -1 and dlpy.data.get_worker_info() is None
 

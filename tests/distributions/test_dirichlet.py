@@ -101,3 +101,21 @@ def test_shapes_sampling_and_expand():
 def test_validation(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_beta_holds_its_parameters_in_a_dirichlet():
+    """As torch's: Beta's concentrations are read from ``_dirichlet``, so code that sets the
+    Dirichlet's concentration (BoTorch's BetaPrior after a dtype change) changes the Beta; the
+    gradient reaches the concentrations given; expand keeps it in step."""
+    a = Tensor(np.array([2.0, 0.5]), requires_grad=True)
+    beta = D.Beta(a, Tensor(np.array([3.0, 1.5])))
+    assert isinstance(beta._dirichlet, D.Dirichlet)
+    np.testing.assert_array_equal(beta._dirichlet.concentration.data, [[2.0, 3.0], [0.5, 1.5]])
+    beta.log_prob(Tensor(np.array([0.3, 0.6]))).sum().backward()
+    assert a.grad is not None and a.grad.shape == (2,)
+    beta._dirichlet.concentration = Tensor(np.array([[4.0, 1.0], [1.0, 1.0]]))
+    np.testing.assert_array_equal(beta.concentration1.data, [4.0, 1.0])
+    np.testing.assert_array_equal(beta.mean.data, [0.8, 0.5])
+    wide = beta.expand((3, 2))
+    assert wide.batch_shape == (3, 2) and wide._dirichlet.batch_shape == (3, 2)
+    np.testing.assert_array_equal(wide.concentration0.data, [[1.0, 1.0]] * 3)

@@ -186,3 +186,11 @@ def test_moments_without_closed_forms_are_nan_or_inf_as_torch():
     assert np.isnan(D.Kumaraswamy(0.5, 2.0).mode.data)
     np.testing.assert_allclose(D.Kumaraswamy(f64(2.0), 3.0).mode.data, (1 / 5) ** 0.5,
                                rtol=1e-12)
+
+
+def test_multivariate_normal_module_exports_distribution():
+    """torch.distributions.multivariate_normal imports Distribution, and code imports it from
+    there (BoTorch's unified_skew_normal)."""
+    from dlpy.distributions.multivariate_normal import Distribution, MultivariateNormal
+
+    assert Distribution is D.Distribution and issubclass(MultivariateNormal, Distribution)

@@ -300,3 +300,42 @@ def test_a_class_property_keeps_its_name_over_a_registered_entry():
 
     with pytest.raises(KeyError, match="attribute 'forward' already exists"):
         Named()
+
+
+class CastsItsData(nn.Module):
+    """A module that converts extra state in ``_apply`` (as gpytorch's ExactGP casts its
+    training data) and redirects assignments to one buffer's name (as gpytorch's priors do)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(2, 1, rng=np.random.default_rng(0))
+        self.register_buffer("scale", dlpy.ones(2))
+        self.train_x = dlpy.ones(3, 2)
+        self.applied = 0
+
+    def _apply(self, fn):
+        self.applied += 1
+        self.train_x = fn(self.train_x)
+        return super()._apply(fn)
+
+    def __setattr__(self, name, value):
+        if name == "scale" and "scale" in self._buffers:
+            raise AssertionError("a conversion must not assign a buffer through __setattr__")
+        super().__setattr__(name, value)
+
+
+@pytest.mark.parametrize("convert", [lambda m: m.double(), lambda m: m.to(np.float64),
+                                     lambda m: m.to(dtype=np.float64)])
+def test_to_and_double_go_through_apply(convert):
+    """torch's to/double/float are _apply(convert): a subclass's _apply sees them, and buffers
+    are written to _buffers directly; parameters stay the same objects, gradients cast too."""
+    m = CastsItsData()
+    weight = m.lin.weight
+    m.lin.weight.grad = dlpy.ones(1, 2)
+    assert convert(m) is m
+    assert m.applied == 1 and m.train_x.dtype == np.float64
+    assert m.scale.dtype == np.float64 and m._buffers["scale"] is m.scale
+    assert m.lin.weight is weight and weight.dtype == np.float64
+    assert weight.grad.dtype == np.float64
+    m.float()
+    assert m.applied == 2 and m.train_x.dtype == np.float32 and m.scale.dtype == np.float32

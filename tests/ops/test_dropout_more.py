@@ -83,8 +83,8 @@ def test_draws_from_the_default_generator(fn, shape, mask_shape):
     after = dlpy.default_generator().random()
     dlpy.manual_seed(7)
     np.testing.assert_array_equal(fn(x, 0.5).data, first)
-    dlpy.manual_seed(7)
-    keep = dlpy.default_generator().random(mask_shape) >= 0.5  # exactly one draw per channel
+    dlpy.manual_seed(7)  # torch's: one Bernoulli(1 - p) draw per channel, then divided by 1 - p
+    keep = dlpy.empty(mask_shape, dtype=dlpy.float64).bernoulli_(0.5).numpy()
     np.testing.assert_array_equal(first, np.broadcast_to(keep / 0.5, shape))
     assert dlpy.default_generator().random() == after
 

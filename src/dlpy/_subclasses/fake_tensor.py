@@ -22,9 +22,12 @@ result's shape depends on values (``nonzero``, ``unique``, ``masked_select``, a 
 index) ``DynamicOutputShapeException``, a real tensor given to an op beside a fake one (or one
 with dimensions inside the mode) torch's ``AssertionError`` unless ``allow_non_fake_inputs``
 (then the result is fake; a real leaf's ``.grad`` is a meta tensor, torch's a FakeTensor),
-tensors of two modes torch's "Mixing fake modes" ``AssertionError``. Differences: strides of
-non-contiguous views are the row-major ones (the meta device's), ``device="meta"`` inside the
-mode gives a fake CPU tensor (torch: a fake meta one), an optimizer's state is meta tensors.
+tensors of two modes torch's "Mixing fake modes" ``AssertionError``. A factory given
+``device="meta"`` inside the mode makes a fake meta tensor, ops keep their inputs' fake device
+(a 0-d fake CPU tensor gives way to another), ``new_*`` follows its tensor's fake device, and
+fakes of two fake devices given to one op are torch's ``FakeTensorDeviceMismatchError``.
+Differences: strides of non-contiguous views are the row-major ones (the meta device's), an
+optimizer's state is meta tensors.
 Nothing of this costs anything while no meta array lives: the hooks are called by the meta
 layer only."""
 
@@ -41,8 +44,8 @@ from dlpy.overrides import _disabled_torch_function_impl
 from dlpy.tensor import Tensor
 
 __all__ = ["DataDependentOutputException", "DynamicOutputShapeException", "FakeTensor",
-           "FakeTensorMode", "UnsupportedFakeTensorException", "UnsupportedOperatorException",
-           "is_fake", "unset_fake_temporarily"]
+           "FakeTensorDeviceMismatchError", "FakeTensorMode", "UnsupportedFakeTensorException",
+           "UnsupportedOperatorException", "is_fake", "unset_fake_temporarily"]
 
 
 class UnsupportedFakeTensorException(RuntimeError):
@@ -62,6 +65,11 @@ class DynamicOutputShapeException(NotImplementedError):
 
 class UnsupportedOperatorException(RuntimeError):
     """torch's error for an operator without a fake kernel."""
+
+
+class FakeTensorDeviceMismatchError(RuntimeError):
+    """torch's error for an op given fake tensors of two fake devices (a CPU one with
+    dimensions beside a meta one)."""
 
 
 _MIXED = ("Please convert all Tensors to FakeTensors first or instantiate FakeTensorMode with "
@@ -274,6 +282,36 @@ def _first_fake(values):
     return None
 
 
+def _fakes(values):
+    for value in values:
+        if type(value) is FakeTensor:
+            yield value
+        elif type(value) is tuple or type(value) is list:
+            yield from _fakes(value)
+
+
+def _common_device(values) -> device:
+    """The fake device of an op's results, torch's rule: the fake inputs' one device, where a
+    0-d CPU one gives way to any other; two others are torch's
+    ``FakeTensorDeviceMismatchError``."""
+    common = scalar = None
+    for t in _fakes(values):
+        here, zero_dim = t.fake_device, t.fake_device is CPU and t.data.ndim == 0
+        if common is None:
+            common, scalar = here, zero_dim
+        elif here is common:
+            scalar = scalar and zero_dim
+        elif zero_dim:
+            continue  # (a CPU scalar beside a tensor of another device)
+        elif scalar:
+            common, scalar = here, zero_dim
+        else:
+            raise FakeTensorDeviceMismatchError(
+                f"Expected all tensors to be on the same device, but found at least two "
+                f"devices, {common} and {here}!")
+    return CPU if common is None else common
+
+
 def _mixing_error(call: str):
     return AssertionError(_MIXED.format(call))
 
@@ -292,7 +330,7 @@ class _Hooks:
         (any, or a meta one: torch's non-fake tensors) raise unless the mode allows them,
         fake tensors of two modes raise."""
         if _busy[0]:
-            return None if _first_fake(inputs) is None else (None, CPU)
+            return None if _first_fake(inputs) is None else (None, _common_device(inputs))
         first = _first_fake(inputs)
         mode = _active()
         if first is None and mode is None:
@@ -301,7 +339,7 @@ class _Hooks:
         if mode is not None and owner is not mode:
             raise AssertionError(f"Mixing fake modes NYI x.fake_mode={owner!r} vs "
                                  f"self={mode!r}")
-        where = first.fake_device if first is not None else CPU
+        where = _common_device(inputs)
         allow = owner is not None and owner.allow_non_fake_inputs
         for t in inputs:
             for item in (t if type(t) in (tuple, list) else (t,)):
@@ -352,6 +390,20 @@ class _Hooks:
                 return
             fake = (mode, CPU)
         _all_made(value, *fake)
+
+    @staticmethod
+    def placed(out, where) -> None:
+        """The FakeTensors in ``out``, made by a factory or ``new_*`` asked for ``where`` (a
+        device or its string; None: not asked), go on that fake device (``torch.empty(3,
+        device="meta")`` inside the mode: a fake meta tensor)."""
+        if where is None:
+            return
+        where = _as_device(where)
+        for t in _fakes(out if type(out) in (tuple, list) else (out,)):
+            if where is CPU:
+                t.__dict__.pop("fake_device", None)
+            else:
+                t.__dict__["fake_device"] = where
 
     @staticmethod
     def follow(out, values) -> None:

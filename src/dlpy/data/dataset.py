@@ -16,6 +16,7 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
+from dlpy import random_streams
 from dlpy.random import get_rng
 from dlpy.tensor import Tensor, as_array
 
@@ -341,7 +342,7 @@ def random_split(dataset, lengths: Sequence[int | float],
     if generator is not None and not callable(getattr(generator, "permutation", None)):
         raise TypeError(f"random_split: generator must be a Generator, got "
                         f"{type(generator).__name__}")
-    order = get_rng(generator).permutation(n).tolist()  # lists of indices, as torch's
+    order = random_streams.randperm(get_rng(generator), n).tolist()  # lists, as torch's
     ends = np.cumsum(lengths, dtype=np.int64).tolist()
     return [Subset(dataset, order[end - size:end]) for size, end in zip(lengths, ends)]
 
@@ -411,12 +412,17 @@ class RandomSampler(Sampler):
 
     def indices(self) -> np.ndarray:
         n, count, rng = len(self.data_source), self.num_samples, get_rng(self.rng)
-        if self._num_samples is None and not self.replacement:
-            return rng.permutation(n)
-        if self.replacement:
-            return rng.integers(0, n, size=count, dtype=np.int64)
-        parts = [rng.permutation(n) for _ in range(count // n)]
-        return np.concatenate([*parts, rng.permutation(n)[:count % n]])
+        if self.rng is None and random_streams.is_torch(rng):
+            # torch's: a generator of its own, seeded by a random_() of the default one
+            from dlpy.generator import Generator
+
+            rng = Generator().manual_seed(int(random_streams.random_full(rng, (), np.int64)))
+        if self.replacement:  # torch's randint chunks of 32 are one stream: draw them at once
+            return random_streams.integers(rng, (count,), 0, n)
+        # whole permutations, then the first count % n of one more (drawn even when that is
+        # none, as torch's)
+        parts = [random_streams.randperm(rng, n) for _ in range(count // n)]
+        return np.concatenate([*parts, random_streams.randperm(rng, n)[:count % n]])
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.indices().tolist())
@@ -434,13 +440,13 @@ class SubsetRandomSampler(Sampler):
 
     def _order(self) -> np.ndarray:
         indices = np.asarray(as_array(self.indices), dtype=np.int64).reshape(-1)
-        return indices[get_rng(self.generator).permutation(indices.size)]
+        return indices[random_streams.randperm(get_rng(self.generator), indices.size)]
 
     def __iter__(self) -> Iterator[int]:
         if isinstance(self.indices, (list, tuple, range)):
             return iter(self._order().tolist())
         # torch yields indices[i]: a Tensor's (or an array's) elements, as they are
-        positions = get_rng(self.generator).permutation(len(self.indices))
+        positions = random_streams.randperm(get_rng(self.generator), len(self.indices))
         return (self.indices[i] for i in positions.tolist())
 
     def __len__(self) -> int:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from dlpy import random_streams
 from dlpy.creation import tensor
 from dlpy.data.dataset import (
     BatchSampler,
@@ -229,13 +230,18 @@ def _python_number_dtype(value) -> np.dtype:
 
 def _stack_tensors(batch: Sequence, where: str) -> Tensor:
     """torch.stack of the batch: a new Tensor; dtypes promoted and autograd recorded (by
-    dlpy's stack) where needed, else one numpy stack."""
+    dlpy's stack) where needed, else one numpy stack; a batch of Tensor subclasses through
+    ``dlpy.stack``, whose ``__torch_function__`` may keep the subclass (torch's does)."""
     if not all(isinstance(t, Tensor) for t in batch):
         kinds = sorted({type(t).__name__ for t in batch})
         raise TypeError(f"DataLoader: cannot collate Tensors with items of other types "
                         f"{kinds}{where}; pass a collate_fn")
     arrays = [t.data for t in batch]
     _check_shapes(arrays, where)
+    if any(type(t) is not Tensor for t in batch):  # a subclass (MONAI's MetaTensor): torch's
+        import dlpy  # torch.stack, through the subclass's __torch_function__ (it keeps its kind)
+
+        return dlpy.stack(list(batch))
     dtype = arrays[0].dtype
     if any(t.requires_grad for t in batch) or any(a.dtype != dtype for a in arrays):
         from dlpy.functional import stack
@@ -554,6 +560,7 @@ class DataLoader:
 
     def __iter__(self) -> Iterator[Any]:
         if self.num_workers == 0:
+            self._base_seed()  # torch's iterator draws its base seed, workers or not
             return _LoaderIterator(self._batches_here(), self)
         batches = itertools.repeat(None) if self.is_iterable else self._index_batches()
         if self._workers is not None and not self._workers.closed:
@@ -586,7 +593,10 @@ class DataLoader:
         so that drawing it leaves the shuffling equal to num_workers=0's. It follows
         ``dlpy.manual_seed``; a state seen at the previous start (nothing drew from the
         generator, e.g. no shuffling) is counted, so every epoch gets a new seed."""
-        state = pickle.dumps(get_rng(self.rng).bit_generator.state)
+        rng = get_rng(self.rng)
+        if random_streams.is_torch(rng):  # torch's: a random_() of the loader's generator
+            return int(random_streams.random_full(rng, (), np.int64))
+        state = pickle.dumps(rng.bit_generator.state)
         seen, count = self._seed_state
         count = count + 1 if state == seen else 0
         self._seed_state = (state, count)

@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 import dlpy.functional as F
+from dlpy import random_streams
 from dlpy.distributions import constraints
 from dlpy.distributions.distribution import (
     LOG_SQRT_2PI,
@@ -63,7 +64,8 @@ class Normal(_LocationScale):
     def rsample(self, sample_shape=(), *, generator=None, rng=None) -> Tensor:
         """loc + eps * scale with eps ~ N(0, 1)."""
         shape = self._extended_shape(sample_shape)
-        eps = _noise(self._rng(generator, rng).standard_normal(shape), self.loc.dtype)
+        eps = _noise(random_streams.normal(self._rng(generator, rng), shape, self.loc.dtype),
+                     self.loc.dtype)
         return self.loc + eps * self.scale
 
     def log_prob(self, value) -> Tensor:
@@ -119,7 +121,8 @@ class Uniform(Distribution):
     def rsample(self, sample_shape=(), *, generator=None, rng=None) -> Tensor:
         """low + u * (high - low) with u ~ U[0, 1)."""
         shape = self._extended_shape(sample_shape)
-        u = _noise(self._rng(generator, rng).random(shape), self.low.dtype)
+        u = _noise(random_streams.uniform(self._rng(generator, rng), shape, self.low.dtype),
+                   self.low.dtype)
         return self.low + u * (self.high - self.low)
 
     def log_prob(self, value) -> Tensor:
@@ -156,7 +159,7 @@ class Laplace(_LocationScale):
         """loc - scale * sign(u) * log(1 - |u|) with u ~ U(eps - 1, 1), as PyTorch."""
         shape = self._extended_shape(sample_shape)
         eps = float(np.finfo(self.loc.dtype).eps)
-        u = self._rng(generator, rng).uniform(eps - 1, 1, shape)
+        u = random_streams.uniform(self._rng(generator, rng), shape, self.loc.dtype, eps - 1, 1)
         noise = _noise(-np.sign(u) * np.log1p(-np.abs(u)), self.loc.dtype)
         return self.loc + self.scale * noise
 
@@ -207,7 +210,7 @@ class Exponential(Distribution):
     def rsample(self, sample_shape=(), *, generator=None, rng=None) -> Tensor:
         """e / rate with e ~ Exponential(1)."""
         shape = self._extended_shape(sample_shape)
-        e = _noise(self._rng(generator, rng).standard_exponential(shape), self.rate.dtype)
+        e = _noise(random_streams.exponential(self._rng(generator, rng), shape), self.rate.dtype)
         return e / self.rate
 
     def log_prob(self, value) -> Tensor:
@@ -302,7 +305,9 @@ class Gamma(Distribution):
 
 class Beta(Distribution):
     """The beta distribution on [0, 1], density x^(a-1) (1-x)^(b-1) / B(a, b) with
-    a = ``concentration1``, b = ``concentration0``."""
+    a = ``concentration1``, b = ``concentration0``. As torch's, the two are held by a Dirichlet
+    over (a, b) (``_dirichlet``, whose ``concentration`` subclasses such as BoTorch's BetaPrior
+    set) and read from it."""
 
     arg_constraints = {"concentration1": constraints.positive,
                        "concentration0": constraints.positive}
@@ -310,9 +315,22 @@ class Beta(Distribution):
     has_rsample = True
 
     def __init__(self, concentration1, concentration0, validate_args: bool | None = None):
-        self.concentration1, self.concentration0 = broadcast_all(
+        concentration1, concentration0 = broadcast_all(
             "Beta", ("concentration1", "concentration0"), concentration1, concentration0)
-        super().__init__(self.concentration1.shape, validate_args=validate_args)
+        self._dirichlet = Dirichlet(F.stack([concentration1, concentration0], -1),
+                                    validate_args=validate_args)
+        super().__init__(concentration1.shape, validate_args=validate_args)
+
+    @property
+    def concentration1(self) -> Tensor:
+        return self._dirichlet.concentration[..., 0]
+
+    @property
+    def concentration0(self) -> Tensor:
+        return self._dirichlet.concentration[..., 1]
+
+    def _expand_extra(self, new: Distribution, batch_shape: tuple) -> None:
+        new._dirichlet = self._dirichlet.expand(batch_shape)
 
     @property
     def mean(self) -> Tensor:

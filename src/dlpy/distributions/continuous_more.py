@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 import dlpy.functional as F
+from dlpy import random_streams
 from dlpy.distributions import constraints
 from dlpy.distributions.continuous import Gamma, _LocationScale, _noise
 from dlpy.distributions.discrete import _Binary
@@ -44,7 +45,7 @@ class Cauchy(_LocationScale):
     def rsample(self, sample_shape=(), *, generator=None, rng=None) -> Tensor:
         """loc + eps * scale with eps ~ Cauchy(0, 1)."""
         shape = self._extended_shape(sample_shape)
-        eps = _noise(self._rng(generator, rng).standard_cauchy(shape), self.loc.dtype)
+        eps = _noise(random_streams.cauchy(self._rng(generator, rng), shape), self.loc.dtype)
         return self.loc + eps * self.scale
 
     def log_prob(self, value) -> Tensor:

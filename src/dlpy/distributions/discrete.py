@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 import dlpy.functional as F
+from dlpy import random_streams
 from dlpy.distributions import constraints
 from dlpy.distributions.distribution import (
     Distribution,
@@ -97,8 +98,10 @@ class Bernoulli(_Binary):
     def sample(self, sample_shape=(), *, generator=None, rng=None) -> Tensor:
         shape = self._extended_shape(sample_shape)
         probs = self.probs.data
-        u = self._rng(generator, rng).random(shape)
-        return Tensor((u < probs).astype(probs.dtype))
+        # torch's bernoulli of the expanded probabilities (a float32 uniform each for float32)
+        drawn = random_streams.bernoulli(self._rng(generator, rng), shape,
+                                         np.broadcast_to(probs, shape))
+        return Tensor(drawn.astype(probs.dtype))
 
     def log_prob(self, value) -> Tensor:
         """value * logits + log(sigmoid(-logits)) = -BCE-with-logits(logits, value)."""
@@ -175,7 +178,14 @@ class Categorical(Distribution):
         cdf = np.cumsum(probs, axis=-1)
         cdf /= cdf[:, -1:]  # exactly 1 at the end: every u in [0, 1) finds a class
         count = int(np.prod(shape[:len(shape) - len(self.batch_shape)], dtype=np.int64))
-        u = self._rng(generator, rng).random((count, len(probs), 1))
+        generator = self._rng(generator, rng)
+        if random_streams.is_torch(generator):  # torch's: multinomial(probs, count, True).T
+            from dlpy.torch_functions import _multinomial_torch
+
+            drawn = _multinomial_torch(generator, self.probs.data.reshape(len(probs), -1),
+                                       count, True)
+            return Tensor(drawn.T.reshape(shape))
+        u = generator.random((count, len(probs), 1))
         # the first class whose CDF exceeds u: classes of probability 0 are never chosen
         indices = (cdf <= u).sum(axis=-1)
         return Tensor(np.minimum(indices, self._num_events - 1).astype(np.int64).reshape(shape))
@@ -311,7 +321,7 @@ class Poisson(Distribution):
         if rate.dtype.kind != "f":
             raise NoKernelError(f"Poisson.sample: \"poisson_cpu\" not implemented for "
                                 f"{rate.dtype} rates (as torch's; give a float rate)")
-        counts = self._rng(generator, rng).poisson(np.broadcast_to(rate, shape))
+        counts = random_streams.poisson(self._rng(generator, rng), np.broadcast_to(rate, shape))
         return Tensor(counts.astype(rate.dtype))
 
     def log_prob(self, value) -> Tensor:

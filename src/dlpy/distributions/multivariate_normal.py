@@ -10,10 +10,12 @@ import math
 import numpy as np
 
 import dlpy.functional as F
+from dlpy import random_streams
 from dlpy.distributions import constraints
 from dlpy.distributions.distribution import (
     BroadcastError,
     CentredAtLoc,
+    Distribution,  # noqa: F401 - torch's module exports it (botorch imports it from there)
     _derived,
     _shape_text,
     as_tensors,
@@ -138,7 +140,7 @@ class MultivariateNormal(FromScaleTril, CentredAtLoc):
     def rsample(self, sample_shape=(), *, generator=None, rng=None) -> Tensor:
         """loc + L eps with eps ~ N(0, I)."""
         shape = self._extended_shape(sample_shape)
-        eps = self._rng(generator, rng).standard_normal(shape + (1,)).astype(self.loc.dtype)
+        eps = random_streams.normal(self._rng(generator, rng), shape + (1,), self.loc.dtype)
         return self.loc + F.squeeze(self._unbroadcasted_scale_tril @ Tensor(eps), -1)
 
     def _half_log_det(self) -> Tensor:

@@ -78,6 +78,26 @@ class Proxy:
     def keys(self):
         return self.tracer.keys(self)
 
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        """A dlpy function or Tensor method given a Proxy where no trace swapped in recording
+        call sites (a Proxy made on a bare Graph: ``GraphAppendingTracer``): recorded as a
+        ``call_method`` for a Tensor method, else a ``call_function`` of ``func``, as
+        torch.fx's."""
+        kwargs = kwargs or {}
+        tracers = []
+        map_aggregate((args, kwargs), lambda a: tracers.append(a.tracer) if isinstance(
+            a, Proxy) and all(a.tracer is not t for t in tracers) else a)
+        if len(tracers) > 1:
+            raise RuntimeError(f"Found multiple different tracers {tracers} while trying to "
+                               f"trace operations {func}")
+        # a Tensor method or property getter (overrides.is_tensor_method_or_property, read from
+        # how dispatch names them: its scan of Tensor's members costs a millisecond a call)
+        name = getattr(func, "__name__", None)
+        if name == "__get__" or getattr(func, "__qualname__", "").startswith("Tensor."):
+            return tracers[0].create_proxy("call_method", name, args, kwargs)
+        return tracers[0].create_proxy("call_function", func, args, kwargs)
+
     __hash__ = object.__hash__
 
 
@@ -620,12 +640,17 @@ def _stateless(module):
 
 
 class GraphAppendingTracer(Tracer):
-    """The tracer of a Proxy made on a bare Graph: nodes are appended to it."""
+    """The tracer of a Proxy made on a bare Graph: nodes are appended to it. No trace swaps
+    in recording call sites for it, so dlpy's functions reach its Proxies through
+    ``__torch_function__`` dispatch, turned on here (torch's Proxy always dispatches)."""
 
     def __init__(self, graph: Graph):
+        from dlpy.overrides import enable_dispatch
+
         super().__init__()
         self.graph = graph
         self._parameter_proxy_cache = {}
+        enable_dispatch()
 
 
 def _updated_in_place(node: Node, buffer: Node) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from dlpy.fx.node import OPCODES, Node, _callable_name, map_arg
+from dlpy.fx.node import OPCODES, Node, _callable_name, map_aggregate, map_arg
 from dlpy.ops import ArgAssertionError, ArgError, ArgTypeAssertionError
 
 _snake_case_sub = re.compile(r"(?<=[a-z])([A-Z])").sub
@@ -253,6 +253,14 @@ class Graph:
             val_map[node] = self.node_copy(node, lambda n: val_map[n])
         return None
 
+    def __reduce__(self):
+        """Pickled as a table of its nodes (op, name, target, args and kwargs naming the nodes
+        they take, type), rebuilt in order when loading: no recursion along the list of
+        nodes, and no owning module (a GraphModule given the graph sets itself)."""
+        table = [(n.op, n.name, n.target, map_arg(n.args, _NodeName.of),
+                  map_arg(n.kwargs, _NodeName.of), n.type) for n in self.nodes]
+        return _graph_from_table, (table, getattr(self, "_pytree_in", None))
+
     def __deepcopy__(self, memo=None) -> Graph:
         g = Graph()
         output = g.graph_copy(self, {})
@@ -482,3 +490,26 @@ def _importable_path(obj: Any) -> str | None:
     for atom in name.split("."):
         found = getattr(found, atom, None)
     return f"{module}.{name}" if found is obj else None
+
+
+class _NodeName(str):
+    """A node's name standing for the node in a pickled graph's table."""
+
+    @classmethod
+    def of(cls, node: Node) -> _NodeName:
+        return cls(node.name)
+
+
+def _graph_from_table(table: list[tuple], pytree_in: Any = None) -> Graph:
+    """The Graph ``Graph.__reduce__`` pickled as ``table``."""
+    graph, made = Graph(), {}
+
+    def node_of(value: Any) -> Any:
+        return made[value] if type(value) is _NodeName else value
+
+    for op, name, target, args, kwargs, type_expr in table:
+        made[name] = graph.create_node(op, target, map_aggregate(args, node_of),
+                                       map_aggregate(kwargs, node_of), name, type_expr)
+    if pytree_in is not None:
+        graph._pytree_in = pytree_in
+    return graph

@@ -219,6 +219,23 @@ class GraphModule(Module):
         for name in [name for name, _ in self.named_modules() if name not in used]:
             self.delete_submodule(name)
 
+    def __reduce__(self):
+        """Pickled as its attributes, the Graph among them (torch.fx pickles the generated
+        code and traces it again when loading); loading makes a GraphModule of a class of its
+        own again, named GraphModule as torch.fx's, and regenerates ``forward``."""
+        return _new_graph_module, (), self.__dict__.copy()
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self.graph = state["_graph"]
+
+    def __copy__(self) -> GraphModule:
+        """A GraphModule sharing this one's graph, submodules and attributes the graph uses
+        (torch.fx's)."""
+        copied = GraphModule(self, self._graph)
+        copied.meta = getattr(self, "meta", {})
+        return copied
+
     def __deepcopy__(self, memo):
         import copy
 
@@ -235,3 +252,10 @@ class GraphModule(Module):
         copied = GraphModule(root, copy.deepcopy(self._graph, memo))  # named as torch.fx's
         object.__setattr__(copied, "training", self.training)
         return copied
+
+
+def _new_graph_module() -> GraphModule:
+    """An empty GraphModule, its attributes set by unpickling (``__setstate__``)."""
+    module = GraphModule.__new__(GraphModule)
+    type(module).__name__ = type(module).__qualname__ = "GraphModule"
+    return module

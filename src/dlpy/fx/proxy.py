@@ -1,6 +1,7 @@
-"""torch.fx.proxy's names: ``Proxy``, ``Attribute`` and ``TraceError`` (``except
-torch.fx.proxy.TraceError``); they live in dlpy.fx._symbolic_trace."""
+"""torch.fx.proxy's names: ``Proxy``, ``Attribute``, ``TraceError`` (``except
+torch.fx.proxy.TraceError``) and ``GraphAppendingTracer`` (Proxies made on a bare Graph);
+they live in dlpy.fx._symbolic_trace."""
 
-from dlpy.fx._symbolic_trace import Attribute, Proxy, TraceError
+from dlpy.fx._symbolic_trace import Attribute, GraphAppendingTracer, Proxy, TraceError
 
-__all__ = ["Attribute", "Proxy", "TraceError"]
+__all__ = ["Attribute", "GraphAppendingTracer", "Proxy", "TraceError"]

@@ -25,6 +25,7 @@ from dlpy.ops.conv import (
     _padding,
 )
 from dlpy.random import get_rng
+from dlpy.random_streams import kaiming_bound, layer_uniform
 from dlpy.tensor import ShapeError, Tensor, parameter_dtype
 
 
@@ -167,9 +168,12 @@ class _ConvNd(Module):
         fan_in = second // self.groups * math.prod(self.kernel_size)
         bound = 1.0 / math.sqrt(fan_in) if fan_in else 0.0  # (0 for an empty weight)
         shape = (first, second // self.groups, *self.kernel_size)
-        self.weight = Parameter(rng.uniform(-bound, bound, shape), dtype=dtype)
-        self.register_parameter("bias", Parameter(rng.uniform(-bound, bound, out_channels),
-                                                  dtype=dtype) if bias else None)
+        # torch's order and bounds: kaiming_uniform_(a=sqrt(5)) for weight, then the bias
+        self.weight = Parameter(layer_uniform(rng, shape, dtype,
+                                              kaiming_bound(fan_in)), dtype=dtype)
+        self.register_parameter("bias", Parameter(
+            layer_uniform(rng, (out_channels,), dtype, bound),
+            dtype=dtype) if bias else None)
         run_reset_override(self)
 
     def reset_parameters(self) -> None:

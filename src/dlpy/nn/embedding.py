@@ -11,8 +11,15 @@ from dlpy.nn.module import Module, Parameter
 from dlpy.ops import ArgAssertionError, ArgError
 from dlpy.ops.embedding import _check_max_norm, _PaddingIdxError
 from dlpy.random import get_rng
+from dlpy.random_streams import normal
 from dlpy.tensor import Tensor, as_array, no_grad, parameter_dtype
 
+
+def _draw_dtype(dtype):
+    """The dtype torch's init.normal_ draws the table in (its weight's)."""
+    from dlpy.tensor import parameter_dtype
+
+    return np.dtype(parameter_dtype(dtype, "", has_parameters=False))
 
 class Embedding(Module):
     """ids (...) integers in [0, num_embeddings) -> (..., embedding_dim);
@@ -57,7 +64,8 @@ class Embedding(Module):
         self.padding_idx, self.max_norm, self.norm_type = padding_idx, max_norm, norm_type
         self.scale_grad_by_freq, self.sparse = bool(scale_grad_by_freq), bool(sparse)
         if _weight is None:
-            weight = get_rng(rng).standard_normal((num_embeddings, embedding_dim))
+            weight = normal(get_rng(rng), (num_embeddings, embedding_dim),
+                            _draw_dtype(dtype))
             if padding_idx is not None:
                 weight[padding_idx] = 0.0
         else:  # as given (its padding row too), as PyTorch's
@@ -158,7 +166,8 @@ class EmbeddingBag(Module):
         self.norm_type, self.mode, self.sparse = norm_type, mode, bool(sparse)
         self.include_last_offset, self.padding_idx = bool(include_last_offset), padding_idx
         if _weight is None:
-            weight = get_rng(rng).standard_normal((num_embeddings, embedding_dim))
+            weight = normal(get_rng(rng), (num_embeddings, embedding_dim),
+                            _draw_dtype(dtype))
             if padding_idx is not None:
                 weight[padding_idx] = 0.0
         else:

@@ -16,6 +16,7 @@ import warnings
 
 import numpy as np
 
+from dlpy import random_streams as streams
 from dlpy._caller import user_stacklevel
 from dlpy.meta import holds_meta
 from dlpy.random import fork_rng, get_rng
@@ -130,7 +131,7 @@ def _uniform(tensor: Tensor, a: float, b: float, generator, caller: str) -> Tens
     if not math.isfinite(b - a):  # torch's "to - from exceeds the dtype's range"
         raise _BoundsError(f"{caller}: b - a must be finite, got a={a}, b={b}")
     rng = _generator(generator, caller)
-    return _fill(tensor, rng.uniform(a, b, tensor.shape))
+    return _fill(tensor, streams.uniform(rng, tensor.shape, _draw_dtype(tensor), a, b))
 
 
 def _normal(tensor: Tensor, mean: float, std: float, generator, caller: str) -> Tensor:
@@ -138,7 +139,15 @@ def _normal(tensor: Tensor, mean: float, std: float, generator, caller: str) -> 
     if not std >= 0:
         raise _BoundsError(f"{caller}: std must be >= 0, got {std}")
     rng = _generator(generator, caller)
-    return _fill(tensor, rng.normal(mean, std, tensor.shape))
+    return _fill(tensor, streams.normal(rng, tensor.shape, _draw_dtype(tensor), mean, std))
+
+
+def _draw_dtype(tensor: Tensor) -> np.dtype:
+    """The dtype torch's uniform_/normal_ draw in: the tensor's (float32 for an integer or
+    complex one, which torch refuses elsewhere)."""
+    dtype = tensor.dtype
+    return dtype if dtype.kind == "f" or (dtype.kind == "V" and dtype.itemsize == 2) \
+        else np.dtype(np.float32)
 
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0,
@@ -174,6 +183,8 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
         return (1.0 + math.erf((x - mean) / (std * math.sqrt(2.0)))) / 2.0
 
     size = tensor.data.size
+    if streams.is_torch(rng):
+        return _fill(tensor, _trunc_normal_torch(rng, tensor, mean, std, a, b))
     if cdf(b) - cdf(a) > 0.3:
         values = rng.normal(mean, std, size)
         redraw = np.flatnonzero((values < a) | (values > b))
@@ -191,6 +202,41 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
             values[pending[accept]] = candidates[accept]
             pending = pending[~accept]
     return _fill(tensor, values.reshape(tensor.shape))
+
+
+def _trunc_normal_torch(rng, tensor: Tensor, mean: float, std: float, a: float, b: float):
+    """torch 2.13's trunc_normal_ draw for draw, in the tensor's dtype: normal_ redrawn whole
+    while values fall outside [a, b] (more than 30% of the mass inside), else U(a, b)
+    proposals accepted where log U(0, 1) <= -((x - mean) / std)^2 / 2 - log_peak."""
+    dtype = _draw_dtype(tensor)
+    shape, work = tensor.shape, dtype.type
+
+    def cdf(x: float) -> float:
+        return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
+
+    if cdf((b - mean) / std) - cdf((a - mean) / std) > 0.3:
+        low, high = work(a), work(b)  # the bounds in the tensor's dtype, as torch's
+        result = streams.normal(rng, shape, dtype, mean, std)
+        while True:
+            outside = (result < low) | (result > high)
+            if not outside.any():
+                return result
+            result = np.where(outside, streams.normal(rng, shape, dtype, mean, std), result)
+    log_peak = -0.5 * ((max(a, min(mean, b)) - mean) / std) ** 2
+
+    def log_pdf(x):  # torch's in-place chain, each step in the dtype
+        return (((x - work(mean)) / work(std)) ** 2 * work(-0.5) - work(log_peak)).astype(dtype)
+
+    def rejected(x):
+        return np.log(streams.uniform(rng, shape, dtype)) > log_pdf(x)
+
+    result = streams.uniform(rng, shape, dtype, a, b)
+    pending = rejected(result)
+    while pending.any():
+        candidates = streams.uniform(rng, shape, dtype, a, b)
+        result = np.where(pending, candidates, result)
+        pending = np.where(pending, rejected(candidates), pending)
+    return result
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
@@ -301,7 +347,8 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0,
     rng = _generator(generator, caller)
     rows = tensor.shape[0]
     cols = tensor.data.size // rows
-    flattened = rng.standard_normal((rows, cols))
+    flattened = streams.normal(rng, (rows, cols), _draw_dtype(tensor)) \
+        if streams.is_torch(rng) else rng.standard_normal((rows, cols))
     if rows < cols:
         flattened = flattened.T
     q, r = np.linalg.qr(flattened)
@@ -350,8 +397,13 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01,
         raise _BoundsError(f"{caller}: std must be >= 0, got {std}")
     rng = _generator(generator, caller)
     rows, cols = tensor.shape
-    values = rng.normal(0.0, std, (rows, cols))
     num_zeros = math.ceil(sparsity * rows)
+    if streams.is_torch(rng):  # torch's: normal_, then a randperm a column (the default
+        values = streams.normal(rng, (rows, cols), _draw_dtype(tensor), 0.0, std)  # generator)
+        for col in range(cols):
+            values[streams.randperm(get_rng(None), rows)[:num_zeros], col] = 0.0
+        return _fill(tensor, values)
+    values = rng.normal(0.0, std, (rows, cols))
     zero_rows = np.argsort(rng.random((rows, cols)), axis=0)[:num_zeros]  # a permutation each
     values[zero_rows, np.arange(cols)] = 0.0
     return _fill(tensor, values)

@@ -13,6 +13,7 @@ from dlpy.device import as_device
 from dlpy.nn.module import Module, Parameter
 from dlpy.ops import ArgAssertionError, ArgError, real_number
 from dlpy.random import get_rng
+from dlpy.random_streams import kaiming_bound, layer_uniform
 from dlpy.tensor import ShapeError, Tensor, parameter_dtype
 
 
@@ -37,16 +38,18 @@ class _InputTypeError(AttributeError, TypeError):
     TypeError of torch's ``F.linear`` (an argument that is not a Tensor)."""
 
 
-def reset_uniform(layer: Module, fan_in: int) -> None:
+def reset_uniform(layer: Module, fan_in: int, kaiming: bool = True) -> None:
     """PyTorch's reset_parameters of the linear, bilinear and convolution layers: weight and
     bias (where there is one) redrawn in place from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with the
-    default generator (bound 0 for fan_in 0)."""
+    default generator (bound 0 for fan_in 0); the weight's bound computed as torch's
+    kaiming_uniform_(a=sqrt(5)) computes it where ``kaiming`` (Linear, the convolutions)."""
     from dlpy.nn import init
 
     bound = 1.0 / math.sqrt(fan_in) if fan_in else 0.0
-    for param in (layer.weight, layer.bias):
-        if param is not None:
-            init.uniform_(param, -bound, bound)
+    for param, limit in ((layer.weight, kaiming_bound(fan_in) if kaiming else bound),
+                         (layer.bias, bound)):
+        if param is not None and param.data.size:
+            init.uniform_(param, -limit, limit)
 
 
 def run_reset_override(layer: Module) -> None:
@@ -76,9 +79,12 @@ class Linear(Module):
         self.in_features = size_setting("Linear", "in_features", in_features)
         self.out_features = size_setting("Linear", "out_features", out_features)
         bound = 1.0 / math.sqrt(in_features) if in_features else 0.0
-        weight = rng.uniform(-bound, bound, (out_features, in_features))
+        # torch's order and bounds: kaiming_uniform_(a=sqrt(5)) for weight, then the bias
+        weight = layer_uniform(rng, (out_features, in_features), dtype,
+                               kaiming_bound(in_features))
         self.weight = Parameter(weight, dtype=dtype)
-        self.register_parameter("bias", Parameter(rng.uniform(-bound, bound, out_features),
+        self.register_parameter("bias", Parameter(layer_uniform(rng, (out_features,), dtype,
+                                                                bound),
                                                   dtype=dtype) if bias else None)
         run_reset_override(self)
 
@@ -492,14 +498,15 @@ class Bilinear(Module):
         self.in2_features = size_setting("Bilinear", "in2_features", in2_features)
         self.out_features = size_setting("Bilinear", "out_features", out_features)
         bound = 1.0 / math.sqrt(in1_features) if in1_features else 0.0
-        weight = rng.uniform(-bound, bound, (out_features, in1_features, in2_features))
+        weight = layer_uniform(rng, (out_features, in1_features, in2_features), dtype, bound)
         self.weight = Parameter(weight, dtype=dtype)
-        self.register_parameter("bias", Parameter(rng.uniform(-bound, bound, out_features),
+        self.register_parameter("bias", Parameter(layer_uniform(rng, (out_features,), dtype,
+                                                                bound),
                                                   dtype=dtype) if bias else None)
 
     def reset_parameters(self) -> None:
         """weight and bias redrawn in place from U(-1/sqrt(in1), 1/sqrt(in1)), as PyTorch's."""
-        reset_uniform(self, self.in1_features)
+        reset_uniform(self, self.in1_features, kaiming=False)
 
     def forward(self, input1, input2):
         return F.bilinear(input1, input2, self.weight, self.bias)

@@ -1086,24 +1086,36 @@ class Module:
         return self
 
     def _apply(self, fn, recurse: bool = True) -> Module:
-        """torch's conversion hook (``to``/``double``/... are built on it there):
-        ``fn(tensor)`` gives each parameter its new values (the same Parameter object; its
-        gradient too) and each buffer its new tensor, children first unless
-        ``recurse=False``; returns self."""
+        """torch's conversion hook, which ``to``/``double``/``float``/... are built on:
+        ``fn(tensor)`` gives each parameter its new values (the same Parameter object, or a new
+        one under torch.__future__'s overwrite flag; its gradient is converted too, a sparse one
+        dropped) and each buffer its new tensor (written to ``_buffers``, as torch's, not through
+        ``__setattr__``), children first unless ``recurse=False``; returns self."""
+        from dlpy.future_flags import get_overwrite_module_params_on_conversion
         from dlpy.tensor import no_grad
 
         if recurse:
             for child in self.children():
                 child._apply(fn)
+        overwrite = get_overwrite_module_params_on_conversion()
         with no_grad():
-            for p in self._parameters.values():
-                if p is not None:
-                    p.data = as_array(fn(p))
-                    if isinstance(p._grad, Tensor):
-                        p.grad = Tensor(as_array(fn(p._grad)))
+            for key, p in list(self._parameters.items()):
+                if p is None:
+                    continue
+                applied = fn(p)
+                if applied is p:
+                    continue
+                grad = p._grad
+                if overwrite:  # a new Parameter takes its place
+                    p = Parameter(Tensor(as_array(applied)), p.requires_grad)
+                    self._parameters[key] = p
+                else:
+                    p.data = applied.data if isinstance(applied, Tensor) else as_array(applied)
+                if grad is not None:
+                    p.grad = Tensor(as_array(fn(grad))) if isinstance(grad, Tensor) else None
             for name, buffer in self._buffers.items():
                 if buffer is not None:
-                    setattr(self, name, fn(buffer))
+                    self._buffers[name] = fn(buffer)
         return self
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
@@ -1211,27 +1223,17 @@ class Module:
         if not is_floating_dtype(dtype):  # torch's words
             raise TypeError(f"nn.Module.to only accepts floating point or complex dtypes, but "
                             f"got desired dtype=torch.{dtype.name}")
-        from dlpy.future_flags import get_overwrite_module_params_on_conversion
 
-        overwrite = get_overwrite_module_params_on_conversion()
-        for module in self.modules():
-            for key, p in list(module._parameters.items()):
-                if p is not None and is_floating_dtype(p.data.dtype) and p.data.dtype != dtype:
-                    grad = p._grad  # cast along, as torch's (a sparse one is dropped)
-                    grad = Tensor(grad.data.astype(dtype)) if isinstance(grad, Tensor) else None
-                    if overwrite:  # torch.__future__'s flag: a new Parameter takes its place
-                        p = Parameter(Tensor(p.data.astype(dtype)), p.requires_grad)
-                        setattr(module, key, p)
-                    elif type(p.data) is MetaArray:
-                        p.data = meta_array(p.data.shape, dtype)
-                    else:
-                        p.data = p.data.astype(dtype)
-                    p.grad = grad
-            for name, buffer in module._buffers.items():
-                if (buffer is not None and is_floating_dtype(buffer.dtype)
-                        and buffer.dtype != dtype):
-                    setattr(module, name, buffer.astype(dtype))
-        return self
+        def convert(t):
+            if not isinstance(t, Tensor) or not is_floating_dtype(t.dtype) or t.dtype == dtype:
+                return t
+            if type(t.data) is MetaArray:
+                return Tensor(meta_array(t.data.shape, dtype))
+            return t.astype(dtype)  # (an UninitializedBuffer stays one)
+
+        # through _apply, as torch's: a subclass's _apply sees the conversion (gpytorch's ExactGP
+        # casts its training data there, BoTorch's BetaPrior refreshes its Dirichlet)
+        return self._apply(convert)
 
     def _to_complex(self, dtype: np.dtype) -> Module:
         """``to(complex dtype)``: every floating or complex parameter and buffer takes it (a

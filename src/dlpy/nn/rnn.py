@@ -36,6 +36,7 @@ from dlpy.ops import ArgError
 from dlpy.ops import rnn as rnn_ops
 from dlpy.ops.promotion import promote_types
 from dlpy.random import get_rng
+from dlpy.random_streams import layer_uniform
 from dlpy.tensor import Tensor, is_floating_dtype, parameter_dtype
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
@@ -85,7 +86,7 @@ def _add_parameters(module: Module, shapes: dict, suffix: str, hidden_size: int,
     bound = 1.0 / math.sqrt(hidden_size)
     for kind, shape in shapes.items():
         setattr(module, f"{kind}{suffix}",
-                Parameter(init_rng.uniform(-bound, bound, shape), dtype=dtype))
+                Parameter(layer_uniform(init_rng, shape, dtype, bound), dtype=dtype))
 
 
 def _reset_uniform(module: Module) -> None:

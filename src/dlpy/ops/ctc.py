@@ -12,6 +12,7 @@ import operator
 
 import numpy as np
 
+from dlpy import meta as _meta
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops import ArgDtypeError
 from dlpy.ops.loss import _mean_alias
@@ -167,6 +168,10 @@ def ctc_loss(log_probs: Tensor, targets, input_lengths, target_lengths, blank: i
         raise TypeError(f"{name}: input_lengths and target_lengths must both be tensors or both "
                         f"sequences of ints, as torch's, got {type(input_lengths).__name__} and "
                         f"{type(target_lengths).__name__}")
+    on_meta = _meta.live() and _meta.given_meta((log_probs, targets, input_lengths,
+                                                  target_lengths))
+    if on_meta and isinstance(input_lengths, Tensor):  # (torch's meta kernel takes lists)
+        raise NotImplementedError(_meta.no_kernel("aten::_ctc_loss.Tensor"))
     for what, lengths in (("input_lengths", input_lengths), ("target_lengths", target_lengths)):
         if not isinstance(lengths, (Tensor, np.ndarray)) and np.ndim(lengths) != 1:
             raise CTCTypeError(f"{name}: {what} must be a tensor or a sequence of ints, got "
@@ -193,6 +198,9 @@ def ctc_loss(log_probs: Tensor, targets, input_lengths, target_lengths, blank: i
                        f"{log_probs.shape}), got {input_lengths.tolist()}")
     if not 0 <= blank < classes:
         raise CTCError(f"{name}: blank must be a class index in [0, {classes}), got {blank!r}")
+    if on_meta:  # the losses' shape; no targets read
+        shape = (batch,) if reduction == "none" and not unbatched else ()
+        return _meta.shaped((log_probs, targets), shape, log_probs.dtype)
     longest = int(target_lengths.max(initial=0))
     if targets.ndim == 1:  # concatenated: split by the lengths
         if targets.size != target_lengths.sum():

@@ -429,7 +429,10 @@ def affine_grid(theta: Tensor, size, align_corners: bool | None = None) -> Tenso
     if not isinstance(theta, Tensor):
         theta = Tensor(np.asarray(theta))
     align_corners = _check_flag("affine_grid", "align_corners", align_corners)
-    size = tuple(size)
+    # one-element integer tensors count as ints, as in torch's int lists (MONAI's Spacing
+    # passes its output shape as tensors)
+    size = tuple(int(s.item()) if isinstance(s, Tensor) and s.numel() == 1
+                 and s.dtype.kind in "iu" else s for s in size)
     if len(size) not in (4, 5) or not all(isinstance(s, (int, np.integer)) and s > 0
                                           for s in size):
         # torch: another rank a NotImplementedError, a float a TypeError, 0 a ValueError

@@ -74,7 +74,7 @@ def _check_source(name: str, x, source) -> None:
 
 
 def _check_range(name: str, index: np.ndarray, size: int, dim: int) -> None:
-    if index.size and (index.min() < 0 or index.max() >= size):
+    if index.size and not _meta.valueless(index) and (index.min() < 0 or index.max() >= size):
         bad = index.min() if index.min() < 0 else index.max()
         error = (IndexShapeError if name in ("index_copy", "index_fill") else IndexRangeError
                  if name in ("index_select", "index_add", "index_reduce") else ArgError)
@@ -465,6 +465,15 @@ def repeat_interleave(input: Tensor | None = None, repeats=None, dim: int | None
         if repeats is None:
             raise TypeError("repeat_interleave() missing required argument 'repeats'")
         input, repeats = repeats, None  # noqa: A001
+    if _meta.holds_meta(repeats) and _meta.holds_meta(input):  # no counts to read
+        if output_size is None:
+            raise RuntimeError("cannot repeat_interleave a meta tensor without output_size")
+        from dlpy.device import meta_array
+
+        if dim is None:
+            input, dim = reshape(input, (-1,)), 0  # noqa: A001
+        return IndexSelect(check_dim("repeat_interleave", dim, input.ndim),
+                           meta_array((int(output_size),), np.int64))(input)
     if isinstance(repeats, Tensor) and _meta.holds_meta(input):  # torch reads the counts
         _meta.refuse_values(input, "numpy")
     if repeats is None:
@@ -705,9 +714,12 @@ def take(input: Tensor, index) -> Tensor:
                         f"{torch_dtype_name(index.dtype)}")
     index = _index_array("take", index)
     size = _data(input).size
-    if index.size and (index.min() < -size or index.max() >= size):
+    if index.size and not _meta.valueless(index) and (index.min() < -size
+                                                     or index.max() >= size):
         raise IndexError(f"take: index out of range for a tensor of {size} elements")
-    return GetItem(index % max(size, 1), "TakeBackward0")(reshape(input, (size,)))
+    if not _meta.valueless(index):  # (a meta index's positions are not read)
+        index = index % max(size, 1)
+    return GetItem(index, "TakeBackward0")(reshape(input, (size,)))
 
 
 def put(input: Tensor, index, source: Tensor, accumulate: bool = False) -> Tensor:
@@ -722,7 +734,8 @@ def put(input: Tensor, index, source: Tensor, accumulate: bool = False) -> Tenso
     if index.size != _data(source).size:
         raise IndexShapeError(f"put: index has {index.size} elements and source "
                          f"{_data(source).size}; they must match")
-    if index.size and (index.min() < -size or index.max() >= size):
+    if index.size and not _meta.valueless(index) and (index.min() < -size
+                                                     or index.max() >= size):
         raise IndexError(f"put: index out of range for a tensor of {size} elements")
     index = index % max(size, 1)
     flat, values = reshape(input, (size,)), reshape(source, (index.size,))
@@ -740,7 +753,8 @@ def _along(name: str, x, dim, index, shape):
     index = index.reshape(-1)
     size = x.shape[dim] if x.ndim else 1
     _check_range(name, index, size, dim)
-    index = index % max(size, 1)
+    if not _meta.valueless(index):  # (a meta index's positions are not read)
+        index = index % max(size, 1)
     where = [1] * len(shape)
     where[dim] = -1
     return dim, np.broadcast_to(index.reshape(where), shape)
@@ -826,6 +840,9 @@ def index_fill(input: Tensor, dim: int, index, value) -> Tensor:
     dim = check_dim("index_fill", dim, input.ndim, scalar_ok=True)
     if isinstance(index, Tensor) and index.dtype != np.int64:  # a float index too: IndexError
         raise IndexError("index_fill_(): Expected dtype int64 for index.")
+    if _meta.holds_meta(input) and isinstance(index, Tensor) and not index.is_meta:
+        raise RuntimeError("index_copy(): self, index and source expected to be in the same "
+                           "device, but got (self) meta, (index) cpu, and (source) meta")
     index = _index_array("index_fill", index)
     if index.dtype != np.int64:
         raise IndexError("index_fill_(): Expected dtype int64 for index.")
@@ -833,7 +850,8 @@ def index_fill(input: Tensor, dim: int, index, value) -> Tensor:
     if not input.ndim:
         return _named(reshape(index_fill(reshape(input, (1,)), 0, index, value), ()), name)
     size = input.shape[dim]
-    if index.size and (index.min() < -size or index.max() >= size):
+    if index.size and not _meta.valueless(index) and (index.min() < -size
+                                                     or index.max() >= size):
         bad = index.min() if index.min() < -size else index.max()
         raise IndexError(f"index_fill: index {bad} is out of bounds for dimension {dim} with "
                          f"size {size}")
@@ -871,6 +889,8 @@ def masked_scatter(input: Tensor, mask, source: Tensor) -> Tensor:
         input = expand(input, shape)
     mask = np.broadcast_to(mask, shape)
     _check_source("masked_scatter", input, source)
+    if _meta.given_meta((input, mask, source)) and _meta.live():  # (no values to count)
+        return _meta.shaped((input, source), shape, input.dtype, "MaskedScatterBackward0")
     count = int(mask.sum())
     if _data(source).size < count:
         raise ArgError(f"masked_scatter: source has {_data(source).size} elements, the mask "
@@ -1060,6 +1080,9 @@ def scatter_reduce(input: Tensor, dim: int, index, src, reduce: str, *,
                    include_self: bool = True) -> Tensor:
     """torch.scatter_reduce: x with each src[i, j] reduced into position index[i, j] of dim
     (dim 1 here) by ``reduce``: "sum", "prod", "mean", "amax" or "amin"."""
+    if reduce in ("max", "min") and _meta.live() and _meta.given_meta((input, index, src)):
+        # (torch's CPU kernel takes its older names, its meta kernel does not)
+        raise RuntimeError("reduce argument must be either sum, prod, mean, amax or amin.")
     reduce = {"max": "amax", "min": "amin"}.get(reduce, reduce)  # torch's older names
     if reduce not in _REDUCTIONS:
         raise ArgError(f"scatter_reduce: reduce must be one of {_REDUCTIONS}, got {reduce!r}")
@@ -1124,6 +1147,8 @@ def index_put(input: Tensor, indices, values, accumulate: bool = False) -> Tenso
                             "NoneType")
     index = tuple(np.asarray(i.data if isinstance(i, Tensor) else i) for i in indices)
     shape = _shape_of(input)
+    if _meta.live() and _meta.given_meta((input, values, *indices)):
+        return _meta_index_put(input, index, values, shape)
     try:
         positions = np.arange(int(np.prod(shape))).reshape(shape)[index]
     except (IndexError, TypeError, ValueError) as err:
@@ -1133,6 +1158,25 @@ def index_put(input: Tensor, indices, values, accumulate: bool = False) -> Tenso
                          f"index_put: values of shape {values.shape} do not broadcast to "
                          f"x[indices]'s shape {positions.shape}")
     return _named(put(input, positions, values, accumulate=accumulate), "IndexPutBackward0")
+
+
+def _meta_index_put(input: Tensor, index: tuple, values: Tensor, shape) -> Tensor:
+    """index_put on the meta device: input's shape, the indices' and values' shapes checked
+    (a stand-in of input's shape whose elements take no bytes, indexed), nothing read."""
+    if any(i.dtype == np.bool_ and _meta.valueless(i) for i in index):  # (what a mask
+        _meta.refuse_values(input, "numpy")  # selects depends on its values: torch's error)
+    nothing = np.lib.stride_tricks.as_strided(np.zeros(1, np.dtype([])), shape, (0,) * len(shape))
+    try:
+        selected = _meta._indexed_shape(nothing, index)
+    except (IndexError, TypeError, ValueError) as err:
+        raise IndexError(f"index_put: indices are invalid for shape {shape}: {err}") from None
+    _check_source("index_put", input, values)
+    try:
+        np.broadcast_shapes(tuple(values.shape), selected)
+    except ValueError:
+        raise ShapeError(f"index_put: values of shape {values.shape} do not broadcast to "
+                         f"x[indices]'s shape {selected}") from None
+    return _meta.shaped((input, values), shape, input.dtype, "IndexPutBackward0")
 
 
 def expanded_to(value: Tensor, shape: tuple[int, ...], message: str) -> Tensor:

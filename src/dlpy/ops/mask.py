@@ -1,11 +1,13 @@
 """Selecting by a constant boolean mask: where / masked fill, and the dropouts (element-wise,
 whole channels, alpha)."""
 
+import math
 import warnings
 
 import numpy as np
 
 from dlpy import meta as _meta
+from dlpy import random_streams
 from dlpy._caller import user_stacklevel
 from dlpy.amp.dtypes import check_float8
 from dlpy.layouts import iterator_layout
@@ -239,7 +241,23 @@ def dropout(input, p=0.5, training=True, inplace=False, *, rng=None):
     if 0 in shape:  # an empty input comes back as it is, as torch's
         return input
     return _dropped("dropout", input, p, inplace, rng,
-                    lambda generator: (generator.random(shape) >= p) / (1.0 - p))
+                    lambda generator: _scaled_keep(generator, shape, p, input))
+
+
+def _keep(generator, shape, p) -> np.ndarray:
+    """torch's dropout noise: ``bernoulli_(1 - p)`` (from a dlpy.Generator, torch's draws;
+    from another numpy Generator, numpy's), as booleans."""
+    if random_streams.is_torch(generator):
+        return random_streams.bernoulli(generator, tuple(shape), 1.0 - p)
+    return generator.random(shape) >= p
+
+
+def _scaled_keep(generator, shape, p, x) -> np.ndarray:
+    """The keep mask divided by 1 - p in x's floating dtype, as torch's ``noise.div_(1 - p)``
+    (float64 for another x, which the dropouts refuse)."""
+    dtype = as_array(x).dtype
+    dtype = dtype if dtype.kind == "f" else np.dtype(np.float64)
+    return (_keep(generator, shape, p).astype(dtype) / dtype.type(1.0 - p)).astype(dtype)
 
 
 def _channel_dropout(name, x, p, training, inplace, rng, batched=True):
@@ -260,7 +278,7 @@ def _channel_dropout(name, x, p, training, inplace, rng, batched=True):
                        f"(N, C, ...), got shape {shape}")
     mask_shape = (full[:2] + (1,) * (len(full) - 2))[len(full) - len(shape):]
     return _dropped(name, x, p, inplace, rng,
-                    lambda generator: (generator.random(mask_shape) >= p) / (1.0 - p))
+                    lambda generator: _scaled_keep(generator, mask_shape, p, x))
 
 
 def dropout1d(input, p=0.5, training=True, inplace=False, *, rng=None):
@@ -338,7 +356,16 @@ def alpha_dropout(input, p=0.5, training=False, inplace=False, *, rng=None):
     if not isinstance(input, Tensor):
         input = Tensor(input)
     shape = input.shape
-    keep = get_rng(rng).random(shape) >= p
-    a = 1.0 / np.sqrt((_ALPHA_PRIME * _ALPHA_PRIME * p + 1.0) * (1.0 - p))
-    shift = ((keep - 1.0) * (_ALPHA_PRIME * a) + _ALPHA_PRIME * a * p).astype(input.dtype)
-    return Dropout(keep * a)(input) + shift
+    noise, a, shift = alpha_noise(get_rng(rng), shape, p, input.dtype)
+    return Dropout(noise)(input) + shift
+
+
+def alpha_noise(generator, shape, p, dtype):
+    """torch's alpha-dropout noise in x's dtype: (keep * a, a, (keep - 1) * alpha' a +
+    alpha' a p), keep ~ Bernoulli(1 - p)."""
+    dtype = np.dtype(dtype) if np.dtype(dtype).kind == "f" else np.dtype(np.float64)
+    keep = _keep(generator, shape, p).astype(dtype)
+    a = 1.0 / math.sqrt((_ALPHA_PRIME * _ALPHA_PRIME * p + 1) * (1 - p))
+    shift = ((keep - dtype.type(1)) * dtype.type(_ALPHA_PRIME * a)).astype(dtype) \
+        + dtype.type(_ALPHA_PRIME * a * p)
+    return (keep * dtype.type(a)).astype(dtype), a, shift.astype(dtype)

@@ -1031,6 +1031,10 @@ def _median_dim(name, x, dim, keepdim, ignore_nan):
     _complex.refuse(name, x)  # no order (the values are gathered, which takes complex)
     dim = _dim_or_scalar(name, x, dim)
     data = x.data if x.ndim else x.data.reshape(1)
+    found = _meta.positions(data, dim, keepdims=True)  # (a meta x: no values to sort)
+    if found is not None:
+        return _select(name, x, dim, keepdim, found,
+                       "MedianBackward1" if name == "median" else "NanmedianBackward1")
     order = np.argsort(data, axis=dim, kind="stable")  # nan last
     nans = np.isnan(data)
     valid = data.shape[dim] - nans.sum(axis=dim, keepdims=True)
@@ -1157,7 +1161,8 @@ def _quantile(name, x, q, dim, keepdim, interpolation, ignore_nan):
     # torch's ranks q (n - 1) are computed in the input's dtype (float32 rounds 0.5000001 to 0.5)
     rank_dtype = x.dtype
     qs = np.asarray(q.data if isinstance(q, Tensor) else q, dtype=rank_dtype)
-    if qs.ndim > 1 or np.isnan(qs).any() or (qs < 0).any() or (qs > 1).any():
+    if qs.ndim > 1 or not _meta.valueless(qs) and (
+            np.isnan(qs).any() or (qs < 0).any() or (qs > 1).any()):
         raise ArgError(f"{name}: q must be a number or a 1-D sequence in [0, 1], got {q!r}")
     if dim is None:
         source, axis, kept = x.reshape(-1), 0, (1,) * x.ndim
@@ -1165,6 +1170,9 @@ def _quantile(name, x, q, dim, keepdim, interpolation, ignore_nan):
         axis = _dim_or_scalar(name, x, dim)
         source = x if x.ndim else x.reshape(1)
         kept = tuple(1 if i == axis else n for i, n in enumerate(source.shape))
+    if _meta.holds_meta(x):  # the quantiles' shape, nothing sorted
+        rest = kept if keepdim else tuple(n for i, n in enumerate(source.shape) if i != axis)
+        return _meta.shaped((x, q), qs.shape + rest, x.dtype)
     moved = source.sort(dim=axis).values  # nan last
     perm = [i for i in range(moved.ndim) if i != axis] + [axis]
     moved = moved.permute(*perm)  # (..., n)
@@ -1255,6 +1263,9 @@ def _quickselect(row: np.ndarray, k: int) -> int:
 def kthvalue_indices(data: np.ndarray, k: int, dim: int) -> np.ndarray:
     """The indices torch.kthvalue returns (kept axis of length 1): a stable sort's, except in
     rows where the k-th value is tied, which replay PyTorch's quickselect (``_quickselect``)."""
+    found = _meta.positions(data, dim, keepdims=True)  # (a meta x: no values to sort)
+    if found is not None:
+        return found
     order = np.argsort(data, axis=dim, kind="stable")
     found = np.take(order, [k - 1], axis=dim)
     moved = np.moveaxis(data, dim, -1)

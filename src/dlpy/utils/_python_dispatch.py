@@ -28,8 +28,24 @@ dispatching one (``swap_call_sites``) that maps each op and its settings to torc
 (``_OP_CALLS``), and a few public methods and factories that run no op (in-place methods,
 ``copy_``, ``detach``, ``item``, comparisons, ``ones``/``zeros``/...) are swapped too
 (``_FUNCTION_CALLS``); outside, nothing changes. An op dlpy has no mapping for runs without
-reaching the mode. dlpy's backward works on arrays, not ops: a backward run inside a mode
-reaches it with nothing (torch's shows the backward's aten ops).
+reaching the mode.
+
+A backward run while a mode is entered reaches it as torch's autograd shows it
+(``dlpy.utils._dispatch_backward``: the engine's call sites are swapped with the rest): the
+seed's ``ones_like``, each node's backward as the aten calls of torch 2.13's formula with the
+real gradients as arguments (``expand`` of a sum, ``div`` of a mean, ``threshold_backward``,
+``sigmoid_backward``, ``tanh_backward``, ``gelu_backward``, the ``detach`` of saved results,
+``t`` + ``mm`` of mm and linear (the weight's ``t`` after the leaves addmm feeds),
+``_softmax_backward_data``, ``_log_softmax_backward_data``, ``native_layer_norm_backward``,
+``convolution_backward``, ``embedding_dense_backward``, ``nll_loss_backward`` (dlpy's
+composite nll_loss is recorded as one node inside a mode), ``mul``/``div``/``neg``/``pow`` of
+element-wise ops, ``view``/``t``/``transpose`` of shape ops, a broadcast input's
+``sum.dim_IntList`` + ``view``), the ``add`` of a tensor used twice and the ``.grad``
+accumulation (``detach``, ``new_empty_strided`` + ``copy_``, ``add_``), in the order of torch's
+engine. The mode's return value is the gradient the pass goes on with (a mode that changes
+values changes the gradients, as torch's). The backward of an op without such a rule
+(batch_norm, pooling, attention, batched matmul, indexing, ...) runs as numpy, unseen by the
+mode; so does a ``__torch_dispatch__`` subclass's backward.
 
 Tensor subclasses: ``Tensor._make_wrapper_subclass(cls, size, ...)`` makes an instance holding
 no values of its own (zeros of its shape and dtype stand in) and an op given one goes to
@@ -42,6 +58,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import sys
 import weakref
 from collections.abc import Callable, Iterator
@@ -86,6 +103,7 @@ _functions_wrapped: list = []  # [True] once the functions have their dispatchin
 _quiet = [0]  # > 0 while an op's own value is computed: the ops it runs are below it (torch's
 # kernel runs no dispatch of its own), so none of them reaches the modes
 _rules: dict = {}  # ("ns::op", mode or subclass type) -> register_torch_dispatch's function
+_sequence = itertools.count()  # ops made while a mode is entered, in order
 
 
 class TorchDispatchMode:
@@ -813,6 +831,8 @@ def _dispatching_call(inner: Callable) -> Callable:
     ``dispatch``; a recorded one is computed (and recorded) first, its value the kernel's."""
 
     def call(op, *inputs):
+        if _mode_stack and not op.inputs:  # (its node's age: torch's engine runs the newest
+            op.__dict__["_sequence"] = next(_sequence)  # first; state, free() drops it)
         if _quiet[0] or not _mode_stack and not (_dispatch_types and
                                                  _subclass_types(inputs, {})):
             return inner(op, *inputs)
@@ -835,6 +855,8 @@ def _dispatching_call(inner: Callable) -> Callable:
         if recording:
             out = inner(op, *valued)
             value = _plain(out)
+            if kind in ("Mul", "Div") and not all(isinstance(t, Tensor) for t in inputs):
+                op.__dict__["_given"] = inputs  # (the number as given: its backward's)
             answer = whole(op, inputs, value) if whole else value
 
             def kernel():
@@ -1385,9 +1407,18 @@ def _shown_function(plain: Callable, rule: Callable) -> Callable:
         values, named = _normalized(func, list(values), named)
         if first:  # the overload's implementation gives its whole result
             impl_args = func._bind(values, named)
-            return _recorded(func, values, named, lambda: func._run(*impl_args), (args, kwargs),
-                             first=True)
-        return _recorded(func, values, named, lambda: plain(*args, **kwargs), (args, kwargs))
+            out = _recorded(func, values, named, lambda: func._run(*impl_args), (args, kwargs),
+                            first=True)
+            if type(out) is Tensor and out.op is not None:  # a composite torch runs as one
+                from dlpy.utils import _dispatch_backward  # op: one node (nll_loss's)
+
+                _dispatch_backward.as_one_node(out, func, values)
+        else:
+            out = _recorded(func, values, named, lambda: plain(*args, **kwargs), (args, kwargs))
+        if type(out) is Tensor and out.op is not None:  # (the call as shown: its
+            out.op.__dict__["_shown"] = values  # backward's, softmax's dim as given)
+            out.op.__dict__["_shown_func"] = func
+        return out
 
     call.__dlpy_dispatching__ = True
     return call
@@ -1511,9 +1542,12 @@ def _install(modes: bool = True) -> None:
     if not modes or _swap is not None:
         return
     from dlpy.autograd_function import swap_call_sites
+    from dlpy.utils import _dispatch_backward
 
-    _swap = swap_call_sites(3, op_call=_dispatching_call)
+    # (the engine's sites too: a backward is shown as torch's autograd shows it)
+    _swap = swap_call_sites(3, op_call=_dispatching_call, **_dispatch_backward.WRAPS)
     _swap.__enter__()
+    _tensor_module._implicit_seed = _dispatch_backward.seed
 
 
 def _valued(inputs: tuple) -> tuple | None:
@@ -1600,6 +1634,10 @@ def _uninstall_if_idle() -> None:
     if _swap is not None:
         swap, _swap = _swap, None
         swap.__exit__(None, None, None)
+        _tensor_module._implicit_seed = None
+        from dlpy.utils import _dispatch_backward
+
+        _dispatch_backward.reset()
 
 
 def subclass_defined(cls: type) -> None:

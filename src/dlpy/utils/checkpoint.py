@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from dlpy.autograd_function import record_outputs, split_grads, tracing
-from dlpy.random import default_generator
+from dlpy.random import _default_generator as default_generator
 from dlpy.tensor import Op, Tensor, _backpropagate, enable_grad, is_grad_enabled, no_grad
 from dlpy.utils._pytree import tree_leaves, tree_structure, tree_unflatten
 

@@ -13,8 +13,21 @@ from dlpy.nn.linear import NonDynamicallyQuantizableLinear
 from dlpy.nn.module import Module, Parameter
 from dlpy.ops import ArgAssertionError
 from dlpy.random import get_rng
+from dlpy.random_streams import layer_uniform, normal
 from dlpy.tensor import ShapeError, Tensor, as_array, parameter_dtype
 
+
+def _dtype(dtype):
+    from dlpy.tensor import parameter_dtype
+
+    return parameter_dtype(dtype, "", has_parameters=False)
+
+
+def _xavier(rng, shape: tuple, dtype):
+    """torch's xavier_uniform_ on a new (fan_out, fan_in) weight: its bound, its draws."""
+    fan_out, fan_in = shape
+    return layer_uniform(rng, shape, dtype, math.sqrt(3.0) * math.sqrt(2.0 / float(fan_in
+                                                                                 + fan_out)))
 
 class ShapeAssertionError(ShapeError, AssertionError):
     """A shape that does not fit where torch refuses with an ``assert`` (a key of another width
@@ -88,30 +101,32 @@ class MultiHeadAttention(Module):
         self.head_dim = d_model // num_heads
         self.rng = rng  # dropout's generator; None: the default one (dlpy.manual_seed)
         rng = get_rng(rng)
-        # PyTorch's initialisation: Xavier-uniform in_proj, zero biases, out_proj as a Linear
+        # PyTorch's initialisation, in its order: out_proj as a Linear (its bias then zeroed),
+        # then Xavier-uniform input projections, zero biases, Xavier-normal bias_k and bias_v
+        out_proj = NonDynamicallyQuantizableLinear(d_model, d_model, bias=bias, rng=rng,
+                                                   dtype=dtype)
         if self._qkv_same_embed_dim:
-            bound = math.sqrt(6.0 / (d_model + 3 * d_model))
-            self.in_proj_weight = Parameter(rng.uniform(-bound, bound, (3 * d_model, d_model)),
+            self.in_proj_weight = Parameter(_xavier(rng, (3 * d_model, d_model), dtype),
                                             dtype=dtype)
             for name in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
                 self.register_parameter(name, None)  # registered empty, as torch's
         else:
             for name, width in (("q", d_model), ("k", self.kdim), ("v", self.vdim)):
-                bound = math.sqrt(6.0 / (d_model + width))
                 setattr(self, f"{name}_proj_weight",
-                        Parameter(rng.uniform(-bound, bound, (d_model, width)), dtype=dtype))
+                        Parameter(_xavier(rng, (d_model, width), dtype), dtype=dtype))
             self.register_parameter("in_proj_weight", None)
         self.register_parameter("in_proj_bias", Parameter(np.zeros(3 * d_model), dtype=dtype)
                                 if bias else None)
-        self.out_proj = NonDynamicallyQuantizableLinear(d_model, d_model, bias=bias, rng=rng,
-                                                        dtype=dtype)
+        self.out_proj = out_proj
         if bias:
             self.out_proj.bias.data[...] = 0
         self.bias_k = self.bias_v = None
-        if add_bias_kv:  # Xavier-normal of a (1, 1, d_model) array: std sqrt(1 / d_model)
-            std = math.sqrt(1.0 / d_model)
-            self.bias_k = Parameter(rng.normal(0.0, std, (1, 1, d_model)), dtype=dtype)
-            self.bias_v = Parameter(rng.normal(0.0, std, (1, 1, d_model)), dtype=dtype)
+        if add_bias_kv:  # Xavier-normal of a (1, 1, d_model) array: fan_in = fan_out = d_model
+            std = math.sqrt(2.0 / float(d_model + d_model))
+            self.bias_k = Parameter(normal(rng, (1, 1, d_model), _dtype(dtype), 0.0, std),
+                                    dtype=dtype)
+            self.bias_v = Parameter(normal(rng, (1, 1, d_model), _dtype(dtype), 0.0, std),
+                                    dtype=dtype)
 
     def _reset_parameters(self) -> None:
         """PyTorch's: the input projections redrawn Xavier-uniform, the biases zero, bias_k and

@@ -1,0 +1,810 @@
+"""A backward run while a ``TorchDispatchMode`` is entered, shown to the modes as torch's
+autograd shows it: the seed's ``ones_like``, each node's backward as the aten ops torch 2.13's
+formula calls (``threshold_backward``, ``t`` + ``mm``, ``expand``...), the ``add`` of a tensor
+used twice and the ``.grad`` accumulation (``detach``, ``add_``, ``new_empty_strided`` +
+``copy_``), in the order of torch's engine (a leaf's accumulation first, else the newest
+node).
+
+The engine's call sites (``swap_call_sites``: the order of a pass, each op's gradients, the
+sum of two, a leaf's accumulation, the implicit seed) are swapped for these only while a mode
+is entered: outside, the engine runs as before. Each call is ``dispatch``\\ ed with the real
+gradients (Tensors on the engine's arrays) and a numpy kernel; what the modes return is the
+value the pass goes on with, so a mode that changes values changes the gradients, as torch's.
+An op without a rule here runs its own numpy backward, unseen by the modes."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import sys
+from collections.abc import Callable
+
+import numpy as np
+
+from dlpy.aten import aten
+from dlpy.tensor import Op, Tensor
+from dlpy.utils import _python_dispatch as _dispatch
+
+_engine = sys.modules["dlpy.tensor"]  # (``dlpy.tensor`` the attribute is the factory)
+
+# (arrays handed on by the rules in this pass: id -> [array, count], so a gradient given to
+# two inputs (an add's) is known shared, as torch's use_count; reset when a pass starts)
+_handed: dict[int, list] = {}
+# gradients of a Linear's weight whose ``t`` torch's TBackward runs later (after the leaves
+# its addmm feeds): id -> (the gradient, the Tensor of it transposed), shown when it is used
+_deferred: dict[int, tuple] = {}
+
+
+def reset() -> None:
+    """Forget the last pass's arrays (the last mode exited)."""
+    _handed.clear()
+    _deferred.clear()
+
+
+def _active() -> bool:
+    return bool(_dispatch._mode_stack) and not _dispatch._quiet[0] and not _dispatch._inside[0]
+
+
+def _tensor(array) -> Tensor:
+    """A Tensor on ``array`` without graph (what torch's engine holds)."""
+    t = Tensor.__new__(Tensor)
+    t.data, t._grad, t.name, t._hooks, t.op, t.requires_grad = (
+        np.asarray(array), None, None, None, None, False)
+    return t
+
+
+def _call(func, *args, kernel: Callable, **kwargs) -> Tensor:
+    """``func(*args, **kwargs)`` dispatched to the modes; ``kernel()`` its numpy value."""
+    values, named = _dispatch._normalized(func, list(args), kwargs)
+    # (a view of a tensor that requires grad requires it too, as torch's shows)
+    viewed = func.is_view and isinstance(args[0], Tensor) and args[0].requires_grad
+
+    def computed():
+        out = _tensor(kernel())
+        out.requires_grad = viewed
+        return out
+
+    result = _dispatch.dispatch(func, values, named, computed, (Tensor,))
+    if not isinstance(result, Tensor):
+        raise _dispatch.UnableToCastError(f"Unable to cast {result} to Tensor")
+    return result
+
+
+def _number(op, i: int):
+    """Input ``i`` of ``op``; a number the caller gave as that number, as torch's node keeps
+    it (the caller's own where the op was called inside a mode, ``_given``)."""
+    given = op.__dict__.get("_given")
+    if given is not None and not isinstance(given[i], Tensor):
+        return given[i]
+    value = op.inputs[i]
+    if isinstance(value, Tensor) and value.data.ndim == 0 and not value.requires_grad and \
+            value.op is None:
+        return value.data.item()
+    return value
+
+
+def _array(value):
+    return value.data if isinstance(value, Tensor) else np.asarray(value)
+
+
+# ---------------------------------------------------------------------------- shapes
+def _sum_to(grad: Tensor, shape: tuple) -> Tensor:
+    """torch's sum_to (the engine's, for a broadcast input): ``sum.dim_IntList`` keeping dims
+    over the broadcast ones, then ``view`` where leading dims go."""
+    shape = tuple(shape)
+    if tuple(grad.shape) == shape:
+        return grad
+    lead = grad.data.ndim - len(shape)
+    dims = list(range(lead)) + [lead + i for i, n in enumerate(shape)
+                                if n == 1 and grad.shape[lead + i] != 1]
+    if dims:
+        data = grad.data
+        grad = _call(aten.sum.dim_IntList, grad, dims, True,
+                     kernel=lambda: data.sum(axis=tuple(dims), keepdims=True))
+    if lead:
+        data = grad.data
+        grad = _call(aten.view.default, grad, list(shape), kernel=lambda: data.reshape(shape))
+    return grad
+
+
+def _expand(grad: Tensor, shape: tuple) -> Tensor:
+    data = grad.data
+    return _call(aten.expand.default, grad, list(shape),
+                 kernel=lambda: np.broadcast_to(data, shape))
+
+
+def _reduced_back(op, grad: Tensor) -> Tensor:
+    """sum's backward: the reduced dims put back (``unsqueeze``) and ``expand``\\ ed."""
+    if getattr(op, "dim_given", True) and not op.keepdims:
+        for axis in sorted(a % len(op.shape) for a in op.axes):
+            data = grad.data
+            grad = _call(aten.unsqueeze.default, grad, axis,
+                         kernel=lambda data=data, axis=axis: np.expand_dims(data, axis))
+    return _expand(grad, op.shape)
+
+
+def _transposed(grad: Tensor) -> Tensor:
+    data = grad.data
+    return _call(aten.t.default, grad, kernel=lambda: data.T)
+
+
+def _mm(a: Tensor, b: Tensor) -> Tensor:
+    x, y = a.data, b.data
+    return _call(aten.mm.default, a, b, kernel=lambda: x @ y)
+
+
+def _mul(a, b) -> Tensor:
+    x, y = _array(a), _array(b)
+    return _call(aten.mul.Tensor, a, b, kernel=lambda: x * y)
+
+
+def _detached(array) -> Tensor:
+    """A saved result unpacked: torch's ``detach`` of it, then the result as the node's
+    formula gets it (requiring grad: torch's unpacked output keeps its grad_fn)."""
+    saved = _tensor(array)
+    unpacked = _tensor(_call(aten.detach.default, saved, kernel=lambda: array).data)
+    unpacked.requires_grad = True
+    return unpacked
+
+
+def _column_major(x) -> bool:
+    """torch's test of a column-major operand: strides (1, rows) in elements."""
+    data = _array(x)
+    return data.ndim == 2 and data.strides[0] == data.itemsize and \
+        data.strides[1] == data.shape[0] * data.itemsize
+
+
+def _mm_grads(grad: Tensor, mat1, mat2, need1: bool, need2: bool, mat2_first: bool) -> tuple:
+    """mm's backward (mm_mat1_backward: grad @ mat2.t(), or (mat2 @ grad.t()).t() for a
+    column-major mat1; mm_mat2_backward: mat1.t() @ grad, or (grad.t() @ mat1).t() for a
+    column-major mat2), mm's mat2 first, addmm's mat1 first, as torch's nodes run them."""
+    def first():
+        if _column_major(mat1):
+            return _transposed(_mm(mat2, _transposed(grad)))
+        return _mm(grad, _transposed(mat2))
+
+    def second():
+        if _column_major(mat2):
+            return _transposed(_mm(_transposed(grad), mat1))
+        return _mm(_transposed(mat1), grad)
+
+    if mat2_first:
+        g2 = second() if need2 else None
+        return first() if need1 else None, g2
+    g1 = first() if need1 else None
+    return g1, second() if need2 else None
+
+
+# ---------------------------------------------------------------------------- one node
+class ShownCall(Op):
+    """A composite dlpy function torch runs as one op (``nll_loss_forward``), recorded while a
+    mode is entered as one node over the function's differentiable input: its backward is the
+    composite's own (a quiet pass over the graph it recorded, ``output``), which a backward in
+    a mode shows as torch's one backward call."""
+
+    def __init__(self, func, shown: tuple):
+        self.func, self.shown = func, shown
+
+    def backward(self, grad_output):
+        _dispatch._quiet[0] += 1  # (the composite's pieces are below the call: unseen)
+        try:
+            captured = _engine._backpropagate([self.output], [grad_output], True,
+                                              {id(t) for t in self.inputs})
+        finally:
+            _dispatch._quiet[0] -= 1
+        return tuple(captured.get(id(t)) for t in self.inputs)
+
+    def backward_graph(self, grad_output, output):
+        from dlpy.autograd import grad
+
+        return tuple(grad(self.output, list(self.inputs), grad_output, create_graph=True,
+                          allow_unused=True))
+
+
+# the composite functions recorded as one node (ShownCall) inside a mode: overload -> the
+# index of its differentiable input among the shown arguments, torch's node name
+_ONE_NODE = {"aten.nll_loss_forward.default": (0, "NllLossBackward0")}
+
+
+def as_one_node(out: Tensor, func, shown: tuple) -> None:
+    """``out`` of ``func`` (a composite, its graph recorded) made the output of one node over
+    its differentiable input, as torch's autograd records the call (a ShownCall)."""
+    found = _ONE_NODE.get(str(func))
+    if found is None or out.op is None:
+        return
+    index, name = found
+    source = shown[index]
+    if not isinstance(source, Tensor) or not source.requires_grad:
+        return
+    inner = Tensor.__new__(Tensor)  # the composite's result, keeping its graph
+    inner.data, inner._grad, inner.name, inner._hooks = out.data, None, None, None
+    inner.op, inner.requires_grad, inner._tick = out.op, True, out._tick
+    node = ShownCall(func, shown)
+    node.inputs = (source,)
+    node.output = inner  # (state: free() drops it)
+    out.op = node
+    from dlpy.node_names import named
+
+    named(out, name)
+
+
+def _one_node(op, grad):
+    if str(op.func) != "aten.nll_loss_forward.default":
+        return None
+    input, target, weight, reduction, ignore_index = (  # noqa: A001
+        list(op.shown) + [None, 1, -100][len(op.shown) - 2:])[:5]
+    ids = target.data.reshape(-1)
+    weights = np.ones(input.shape[-1], input.data.dtype) if weight is None else weight.data
+    valid = ids != ignore_index
+    total = _tensor(np.asarray(weights[ids[valid]].sum(), input.data.dtype))
+    return (_call(aten.nll_loss_backward.default, grad, input, target, weight, reduction,
+                  ignore_index, total, kernel=lambda: op.backward(grad.data)[0]),)
+
+
+# ---------------------------------------------------------------------------- rules
+# dlpy's op class -> rule(op, grad) -> one gradient Tensor (or None) per op input, computed
+# through dispatched aten calls in the order torch's backward formula makes them
+def _needs(op) -> list[bool]:
+    """Which inputs get a gradient: those that require one, and in a pass that captures
+    (autograd.grad, backward(inputs=)) only those on a path to a captured tensor, as torch's
+    node computes only the outputs its next edges need."""
+    passes = _engine._passes
+    needed = passes[-1][1] if passes else None
+    return [isinstance(t, Tensor) and t.requires_grad and (needed is None or id(t) in needed)
+            for t in op.inputs]
+
+
+def _relu(op, grad):
+    x = op.inputs[0].data
+    result = _detached(np.where(op.mask, x, np.zeros((), x.dtype)))
+    y, g = result.data, grad.data
+    return (_call(aten.threshold_backward.default, grad, result, 0,
+                  kernel=lambda: _threshold_grad(g, y, 0)),)
+
+
+def _saved_result(name: str, formula: Callable) -> Callable:
+    def rule(op, grad):
+        result = _detached(op.y)
+        y, g = result.data, grad.data
+        return (_call(getattr(aten, name).default, grad, result, kernel=lambda: formula(g, y)),)
+    return rule
+
+
+def _exp(op, grad):
+    return (_mul(grad, _detached(op.y)),)
+
+
+def _gelu(op, grad):
+    x, g = op.inputs[0], grad.data
+    data = x.data
+    return (_call(aten.gelu_backward.default, grad, x,
+                  kernel=lambda: _gelu_grad(g, data)),)
+
+
+def _gelu_grad(g, x):
+    from math import erf, pi, sqrt
+
+    cdf = 0.5 * (1 + np.vectorize(erf, otypes=[x.dtype])(x / sqrt(2.0)))
+    pdf = np.exp(-0.5 * x * x) / sqrt(2 * pi)
+    return (g * (cdf + x * pdf)).astype(x.dtype)
+
+
+def _softmax_rule(name: str, formula: Callable) -> Callable:
+    def rule(op, grad):
+        result = _detached(op.y)
+        y, g, axis = result.data, grad.data, op.axis
+        shown = op.__dict__.get("_shown")
+        dim = shown[1] if shown is not None and len(shown) > 1 else axis
+        return (_call(getattr(aten, name).default, grad, result, dim, y.dtype,
+                      kernel=lambda: formula(g, y, axis)),)
+    return rule
+
+
+def _sum(op, grad):
+    return (_reduced_back(op, grad),)
+
+
+def _mean(op, grad):
+    out = _reduced_back(op, grad)
+    data, count = out.data, op.count
+    return (_call(aten.div.Scalar, out, count, kernel=lambda: data / np.asarray(count,
+                                                                                 data.dtype)),)
+
+
+def _add(op, grad):
+    return tuple(grad if need else None for need in _needs(op))
+
+
+def _sub(op, grad):
+    need = _needs(op)
+    second = None
+    if need[1]:
+        data = grad.data
+        second = _call(aten.neg.default, grad, kernel=lambda: -data)
+    return grad if need[0] else None, second
+
+
+def _neg(op, grad):
+    data = grad.data
+    return (_call(aten.neg.default, grad, kernel=lambda: -data),)
+
+
+def _mul_rule(op, grad):
+    """other's gradient first, as torch's MulBackward0 computes them."""
+    need = _needs(op)
+    second = _mul(grad, _number(op, 0)) if need[1] else None
+    return _mul(grad, _number(op, 1)) if need[0] else None, second
+
+
+def _div(op, grad):
+    a, b = op.inputs
+    need = _needs(op)
+    other = _number(op, 1)
+    second = None
+    if need[1]:  # -grad * ((self / other) / other), first as torch's DivBackward0
+        x, y, g = a.data, b.data, grad.data
+        quotient = _call(aten.div.Tensor, a, b, kernel=lambda: x / y)
+        q = quotient.data
+        quotient = _call(aten.div.Tensor, quotient, b, kernel=lambda: q / y)
+        negated = _call(aten.neg.default, grad, kernel=lambda: -g)
+        second = _mul(negated, quotient)
+    first = None
+    if need[0]:
+        g, y = grad.data, _array(other)
+        first = _call(aten.div.Tensor, grad, other, kernel=lambda: g / y)
+    return first, second
+
+
+def _power(op, grad):
+    x = op.inputs[0]
+    exponent = float(op.exponent)  # (torch's pow_backward: a double)
+    if exponent == 0:
+        return None
+    data = x.data
+    lower = _call(aten.pow.Tensor_Scalar, x, exponent - 1,
+                  kernel=lambda: np.power(data, exponent - 1))
+    low = lower.data
+    scaled = _call(aten.mul.Scalar, lower, exponent, kernel=lambda: low * exponent)
+    return (_mul(grad, scaled),)
+
+
+def _matmul(op, grad):
+    a, b = op.inputs
+    if a.data.ndim != 2 or b.data.ndim != 2:
+        return None
+    need = _needs(op)
+    return _mm_grads(grad, a, b, need[0], need[1], True)
+
+
+def _linear(op, grad):
+    """torch's t + addmm (mm without bias): addmm's backward, the bias's sum_to, and the
+    weight's ``t`` (TBackward) deferred to where its gradient is used."""
+    x, weight, *rest = op.inputs
+    if x.data.ndim != 2:
+        return None
+    need = _needs(op)
+    wt = _tensor(weight.data.T)  # (the forward's t of the weight)
+    wt.requires_grad = weight.requires_grad
+    gx, gwt = _mm_grads(grad, x, wt, need[0], need[1], not rest)
+    gbias = grad if rest and need[2] else None  # (summed to its shape by the engine's step)
+    gw = None
+    if gwt is not None:
+        if _engine._passes[-1][1] is None:
+            # a plain pass: torch's TBackward runs after the leaves addmm feeds
+            gw = gwt.data.T
+            _deferred[id(gw)] = (gw, gwt)
+            gw = _tensor(gw)
+        else:
+            gw = _transposed(gwt)
+    return (gx, gw, gbias) if rest else (gx, gw)
+
+
+def _reshape(op, grad):
+    shape = tuple(op.inputs[0].shape)
+    data = grad.data
+    shown = op.__dict__.get("_shown_func")
+    inner = op.inputs[0].op
+    if shown is not None and not shown.is_view and inner is not None:
+        # dlpy's view of the op a function shown as one call ran (layer_norm's): that op's
+        # backward shows the call's, given its arguments; the view none
+        inner.__dict__["_shown"] = op.__dict__["_shown"]
+        inner.__dict__["_shown_func"] = shown
+        return (_tensor(data.reshape(shape)),)
+    if getattr(op, "node_name", None) not in (None, "ViewBackward0"):
+        return None
+    if data.size == 0 or np.shares_memory(data.reshape(shape), data):
+        return (_call(aten.view.default, grad, list(shape), kernel=lambda: data.reshape(shape)),)
+    from dlpy import contiguous_format
+
+    copy = _call(aten.clone.default, grad, memory_format=contiguous_format,
+                 kernel=lambda: np.ascontiguousarray(data))
+    copied = copy.data
+    return (_call(aten._unsafe_view.default, copy, list(shape),
+                  kernel=lambda: copied.reshape(shape)),)
+
+
+def _transpose(op, grad):
+    if getattr(op, "node_name", None) == "TBackward0":
+        return (_transposed(grad),)
+    axes = tuple(op.axes)
+    moved = [i for i, a in enumerate(axes) if a != i]
+    if len(moved) != 2:
+        return None
+    data = grad.data
+    return (_call(aten.transpose.int, grad, moved[0], moved[1],
+                  kernel=lambda: np.swapaxes(data, moved[0], moved[1])),)
+
+
+def _expand_rule(op, grad):
+    return (_sum_to(grad, op.inputs[0].shape),)
+
+
+def _call_many(func, *args, kernel: Callable, **kwargs) -> tuple:
+    """``_call`` of an overload returning several tensors (None where the mask leaves one
+    out, as torch's undefined outputs)."""
+    values, named = _dispatch._normalized(func, list(args), kwargs)
+    # (torch's kernels give contiguous gradients)
+    result = _dispatch.dispatch(func, values, named, lambda: tuple(
+        None if a is None else _tensor(np.ascontiguousarray(a)) for a in kernel()), (Tensor,))
+    return tuple(result)
+
+
+def _own_grads(op, grad: Tensor) -> tuple:
+    """The op's own numpy gradients (one per input), for a fused backward kernel."""
+    out = type(op).backward(op, grad.data)
+    return out if isinstance(out, tuple) else tuple(out)
+
+
+def _layer_norm(op, grad):
+    shown = op.__dict__.get("_shown")
+    if shown is None:
+        return None
+    x, shape, weight, bias = (list(shown) + [None, None])[:4]
+    if len(shape) != 1:
+        return None
+    need = _needs(op) + [False, False]
+    data = op.inputs[0].data
+    mean = _tensor(np.ascontiguousarray(data).mean(axis=-1, keepdims=True).astype(data.dtype))
+    rstd = _tensor(np.asarray(op.inv_std, data.dtype))
+    mask = [need[0], need[1] and weight is not None, need[2] and bias is not None]
+
+    def kernel():
+        own = list(_own_grads(op, grad)) + [None, None]
+        return tuple(own[i] if mask[i] else None for i in range(3))
+
+    found = _call_many(aten.native_layer_norm_backward.default, grad, op.inputs[0], shape, mean,
+                       rstd, weight, bias, mask, kernel=kernel)
+    return found[:len(op.inputs)]
+
+
+def _convolution(op, grad):
+    shown = op.__dict__.get("_shown")
+    if shown is None or len(shown) != 9 or shown[6]:
+        return None
+    x, weight, bias, stride, padding, dilation, transposed, output_padding, groups = shown
+    need = _needs(op) + [False]
+    mask = [need[0], need[1], bias is not None and need[2]]
+
+    def kernel():
+        own = list(_own_grads(op, grad)) + [None]
+        return tuple(own[i] if mask[i] else None for i in range(3))
+
+    found = _call_many(aten.convolution_backward.default, grad, x, weight,
+                       [0] if bias is None else list(bias.shape), stride, padding, dilation,
+                       transposed, output_padding, groups, mask, kernel=kernel)
+    return found[:len(op.inputs)]
+
+
+def _embedding(op, grad):
+    shown = op.__dict__.get("_shown")
+    if shown is None or op.sparse:
+        return None
+    weight, indices = shown[0], shown[1]
+    padding = shown[2] if len(shown) > 2 else -1
+    by_freq = bool(shown[3]) if len(shown) > 3 else False
+    return (_call(aten.embedding_dense_backward.default, grad, indices, weight.shape[0],
+                  padding, by_freq, kernel=lambda: _own_grads(op, grad)[0]),)
+
+
+def _softmax_grad(g, y, axis):
+    return y * (g - (g * y).sum(axis=axis, keepdims=True))
+
+
+def _log_softmax_grad(g, y, axis):
+    return g - np.exp(y) * g.sum(axis=axis, keepdims=True)
+
+
+def _threshold_grad(g, x, threshold):
+    return np.where(x <= threshold, np.zeros((), g.dtype), g)
+
+
+def _gelu_any(g, x, approximate="none"):
+    if approximate == "tanh":
+        inner = np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)
+        t = np.tanh(inner)
+        dinner = np.sqrt(2 / np.pi) * (1 + 3 * 0.044715 * x * x)
+        return (g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * dinner)).astype(x.dtype)
+    return _gelu_grad(g, x)
+
+
+def _on_arrays(formula: Callable) -> Callable:
+    """``formula`` on arrays as an aten kernel on Tensors."""
+    def kernel(*args, **kwargs):
+        return Tensor(np.asarray(formula(*[_array(a) if isinstance(a, Tensor) else a
+                                           for a in args], **kwargs)))
+    return kernel
+
+
+def _layer_norm_grads(g, x, normalized_shape, mean, rstd, weight, bias, output_mask):
+    """native_layer_norm_backward: (dx, dweight, dbias) over the trailing axes."""
+    axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
+    batch = tuple(range(x.ndim - len(normalized_shape)))
+    xhat = (x - mean) * rstd
+    h = g if weight is None else g * weight
+    dx = rstd * (h - h.mean(axis=axes, keepdims=True)
+                 - xhat * (h * xhat).mean(axis=axes, keepdims=True))
+    dw = (g * xhat).sum(axis=batch) if output_mask[1] and weight is not None else None
+    db = g.sum(axis=batch) if output_mask[2] and bias is not None else None
+    return (dx.astype(x.dtype) if output_mask[0] else None, dw, db)
+
+
+def _embedding_grad(g, indices, num_weights, padding_idx, scale_grad_by_freq):
+    """embedding_dense_backward: g's rows added at their indices (the padding row none)."""
+    ids = indices.reshape(-1)
+    rows = g.reshape(ids.size, -1)
+    if scale_grad_by_freq:
+        rows = rows / np.bincount(ids, minlength=num_weights)[ids][:, None].astype(g.dtype)
+    out = np.zeros((num_weights, rows.shape[1]), g.dtype)
+    np.add.at(out, ids, rows)
+    if padding_idx >= 0:
+        out[padding_idx] = 0
+    return out
+
+
+def _convolution_grads(grad_output, input, weight, bias_sizes, stride, padding,  # noqa: A002
+                       dilation, transposed, output_padding, groups, output_mask):
+    """convolution_backward: (dinput, dweight, dbias) of aten.convolution, by dlpy's own
+    convolution's backward."""
+    from dlpy.autograd import grad as autograd_grad
+    from dlpy.tensor import enable_grad
+
+    x = Tensor(np.asarray(input.data), requires_grad=True)
+    w = Tensor(np.asarray(weight.data), requires_grad=True)
+    with enable_grad():
+        out = aten.convolution.default(x, w, None, stride, padding, dilation, transposed,
+                                       output_padding, groups)
+        dx, dw = autograd_grad(out, [x, w], grad_output)
+    g = grad_output.data
+    db = g.sum(axis=tuple(d for d in range(g.ndim) if d != 1)) if output_mask[2] else None
+    return (Tensor(dx.data) if output_mask[0] else None,
+            Tensor(dw.data) if output_mask[1] else None, None if db is None else Tensor(db))
+
+
+def _nll_loss_grad(g, x, target, weight, reduction, ignore_index, total_weight):
+    """nll_loss_backward: -weight[t] * g at each row's target (over total_weight for the
+    mean), none at ignore_index."""
+    rows = x.reshape(-1, x.shape[-1]) if x.ndim else x
+    ids = np.asarray(target).reshape(-1)
+    weights = np.ones(rows.shape[-1], x.dtype) if weight is None else weight
+    valid = ids != ignore_index
+    scale = -weights[np.where(valid, ids, 0)] * valid
+    if reduction == 0:
+        scale = scale * np.asarray(g).reshape(-1)
+    else:
+        scale = scale * np.asarray(g).reshape(())
+        if reduction == 1:
+            scale = scale / np.asarray(total_weight)
+    out = np.zeros_like(rows)
+    out[np.arange(len(ids)), np.where(valid, ids, 0)] = scale
+    return out.reshape(x.shape).astype(x.dtype)
+
+
+# the backward overloads' values (dlpy.ops.aten's implementations of them)
+KERNELS: dict[str, Callable] = {
+    "nll_loss_backward": _on_arrays(_nll_loss_grad),
+    "native_layer_norm_backward": lambda *args: tuple(
+        None if a is None else Tensor(a) for a in _layer_norm_grads(
+            *[_array(a) if isinstance(a, Tensor) else a for a in args])),
+    "embedding_dense_backward": _on_arrays(_embedding_grad),
+    "convolution_backward": _convolution_grads,
+    "threshold_backward": _on_arrays(_threshold_grad),
+    "sigmoid_backward": _on_arrays(lambda g, y: g * (1 - y) * y),
+    "tanh_backward": _on_arrays(lambda g, y: g * (1 - y * y)),
+    "gelu_backward": _on_arrays(_gelu_any),
+    "_softmax_backward_data": _on_arrays(lambda g, y, dim, dtype: _softmax_grad(g, y, dim)),
+    "_log_softmax_backward_data": _on_arrays(
+        lambda g, y, dim, dtype: _log_softmax_grad(g, y, dim)),
+}
+
+RULES: dict[str, Callable] = {
+    "ReLU": _relu, "Exp": _exp, "GELU": _gelu,
+    "Sigmoid": _saved_result("sigmoid_backward", lambda g, y: g * (1 - y) * y),
+    "Tanh": _saved_result("tanh_backward", lambda g, y: g * (1 - y * y)),
+    "Softmax": _softmax_rule("_softmax_backward_data", _softmax_grad),
+    "LogSoftmax": _softmax_rule("_log_softmax_backward_data", _log_softmax_grad),
+    "Sum": _sum, "Mean": _mean, "Add": _add, "Sub": _sub, "Neg": _neg, "Mul": _mul_rule,
+    "Div": _div, "Power": _power, "MatMul": _matmul, "Linear": _linear,
+    "Reshape": _reshape, "Transpose": _transpose, "Expand": _expand_rule,
+    "LayerNorm": _layer_norm, "Conv1d": _convolution, "Conv2d": _convolution,
+    "Conv3d": _convolution, "Embedding": _embedding, "ShownCall": _one_node,
+}
+# the order torch's node lists its inputs' edges (its next_functions), where dlpy's differs:
+# linear's addmm(bias, x, weight.t())
+_EDGE_ORDER: dict[str, Callable] = {
+    "Linear": lambda op: (op.inputs[2], op.inputs[0], op.inputs[1]) if len(op.inputs) == 3
+    else op.inputs,
+}
+
+
+def _shown_deferred(grad):
+    """A deferred weight gradient reaching its use: its ``t`` shown now (the value the mode
+    gives is the gradient)."""
+    pending = _deferred.get(id(grad)) if _deferred else None
+    if pending is None or pending[0] is not grad:
+        return grad
+    del _deferred[id(grad)]
+    return _transposed(pending[1]).data
+
+
+# ---------------------------------------------------------------------------- call sites
+def checked_grads(inner: Callable) -> Callable:
+    def grads(op, grad_output):
+        if not _active():
+            return inner(op, grad_output)
+        grad_output = _shown_deferred(grad_output)
+        rule = RULES.get(type(op).__name__)
+        found = None if rule is None else rule(op, _tensor(grad_output))
+        if found is None:
+            return inner(op, grad_output)
+        given = [None if g is None else g.data for g in found]
+        # torch's engine then sums each broadcast input's gradient to its shape, in order
+        found = [g if g is None or not isinstance(t, Tensor) else _sum_to(g, t.shape)
+                 for g, t in zip(found, op.inputs)]
+        arrays = tuple(None if g is None else g.data for g in found)
+        for array in given:  # (one array the node gave two inputs: shared, as torch's)
+            if array is not None:
+                uses = sum(a is array for a in given)
+                entry = _handed.setdefault(id(array), [array, 0])
+                entry[1] = max(entry[1], uses)
+        backward = op.__dict__.get("backward")
+        op.backward = lambda _grad: arrays  # the checks of the plain site on these
+        try:
+            return inner(op, grad_output)
+        finally:
+            if backward is None:
+                del op.backward
+            else:
+                op.backward = backward
+    return grads
+
+
+def summed(inner: Callable) -> Callable:
+    """Two gradients of one tensor: torch's input buffer adds them (``add.Tensor``)."""
+    def add(existing, grad, owned):
+        if not _active() or type(existing) is not np.ndarray or type(grad) is not np.ndarray:
+            return inner(existing, grad, owned)
+        existing, grad = _shown_deferred(existing), _shown_deferred(grad)
+        total = _call(aten.add.Tensor, _tensor(existing), _tensor(grad),
+                      kernel=lambda: existing + grad)
+        return total.data
+    return add
+
+
+def accumulated(inner: Callable) -> Callable:
+    """A leaf's ``.grad``: torch's AccumulateGrad, a first gradient ``detach``\\ ed when it
+    can be stolen (dense, row-major, held by nobody else), else copied into a new tensor of
+    the leaf's strides (``new_empty_strided`` + ``copy_``); a later one ``add_``\\ ed."""
+    def accumulate(node, grad, fresh):
+        if not _active() or type(grad) is not np.ndarray:
+            return inner(node, grad, fresh)
+        grad = _shown_deferred(grad)
+        shown = _tensor(grad)
+        if node._grad is not None:
+            _call(aten.add_.Tensor, node._grad, shown,
+                  kernel=lambda: (inner(node, grad, fresh), node._grad.data)[1])
+            return None
+        handed = _handed.get(id(grad))
+        data = node.data
+        if _dense(grad) and (_same_layout(grad, data) or not _dense(data)) and (
+                handed is None or handed[1] < 2):  # torch's steal: no copy
+            value = _call(aten.detach.default, shown, kernel=lambda: grad).data
+        else:
+            from dlpy import device, strided
+
+            strides = [s // data.itemsize for s in data.strides]
+            empty = _call(aten.new_empty_strided.default, shown, list(data.shape), strides,
+                          dtype=data.dtype, layout=strided, device=device("cpu"),
+                          kernel=lambda: np.empty(data.shape, grad.dtype))
+            target = empty.data
+            value = _call(aten.copy_.default, empty, shown,
+                          kernel=lambda: (np.copyto(target, grad), target)[1]).data
+        return inner(node, np.asarray(value), True)
+    return accumulate
+
+
+def _dense(array: np.ndarray) -> bool:
+    return array.size <= 1 or _engine._dense_memory(array)
+
+
+def _same_layout(grad: np.ndarray, data: np.ndarray) -> bool:
+    """The same strides (those of size-1 dims, which numpy leaves free, aside)."""
+    return grad.shape == data.shape and all(
+        a == b for a, b, n in zip(grad.strides, data.strides, data.shape) if n != 1)
+
+
+def ordered(inner: Callable) -> Callable:
+    """The tensors of a pass in torch's engine order (reversed, as the pass walks them): of
+    the nodes whose gradients are complete, a leaf's accumulation first (in the order its
+    producers' edges list them), else the newest node (the latest in the plain order)."""
+    def order(roots):
+        plain = inner(roots)
+        passes = _engine._passes
+        if not _active() or not passes or passes[-1][0] is not None:
+            return plain  # (not a pass starting: another caller's)
+        _handed.clear()
+        _deferred.clear()
+        position = {id(n): i for i, n in enumerate(plain)}
+        waiting: dict[int, int] = {}
+        for node in plain:
+            if node.op is not None:
+                for parent in _edges(node.op):
+                    if id(parent) in position:
+                        waiting[id(parent)] = waiting.get(id(parent), 0) + 1
+        counter = itertools.count()
+        ready: list = []
+        for root in roots if isinstance(roots, list) else [roots]:
+            if id(root) in position and not waiting.get(id(root)):
+                heapq.heappush(ready, _rank(root, position, counter))
+        done: list = []
+        seen: set[int] = set()
+        while ready:
+            node = heapq.heappop(ready)[2]
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            done.append(node)
+            if node.op is None:
+                continue
+            for parent in _edges(node.op):
+                key = id(parent)
+                if key in position:
+                    waiting[key] -= 1
+                    if waiting[key] == 0:
+                        heapq.heappush(ready, _rank(parent, position, counter))
+        if len(done) != len(plain):  # (a root another root feeds, or the like): the plain one
+            return plain
+        done.reverse()
+        return done
+    return order
+
+
+def _edges(op) -> tuple:
+    pick = _EDGE_ORDER.get(type(op).__name__)
+    inputs = op.inputs if pick is None else pick(op)
+    return tuple(t for t in inputs if isinstance(t, Tensor) and t.requires_grad)
+
+
+def _rank(node, position: dict, counter) -> tuple:
+    # (a leaf before any node, leaves in the order they came; else the newest first: by the
+    # order ops were made while a mode was entered, else by the plain order)
+    op = node.op
+    if op is None:
+        return ((-1, next(counter), 0), next(counter), node)
+    sequence = op.__dict__.get("_sequence")
+    age = (1, sequence) if sequence is not None else (0, position[id(node)])
+    return ((0, -age[0], -age[1]), next(counter), node)
+
+
+def seed(tensor: Tensor, grad: np.ndarray) -> np.ndarray:
+    """The implicit gradient of a one-element output: torch's ``ones_like``."""
+    if not _active():
+        return grad
+    from dlpy import preserve_format
+
+    return np.asarray(_call(aten.ones_like.default, tensor, pin_memory=False,
+                            memory_format=preserve_format, kernel=lambda: grad).data,
+                      dtype=grad.dtype)
+
+
+WRAPS = {"checked_grads": checked_grads, "sum": summed, "accumulate": accumulated,
+         "topological_order": ordered}

@@ -1,0 +1,279 @@
+"""A backward run inside a TorchDispatchMode reaches the mode as torch's autograd shows it
+(dlpy.utils._dispatch_backward). The torch-recorded area ``torch_dispatch_backward`` compares
+the op lists with torch's; these tests pin the pieces: the seed, the order of torch's engine,
+the real gradients as arguments, the mode's values used as the gradients, the .grad
+accumulation, the engine's sites put back outside modes, and the new aten backward kernels."""
+
+import numpy as np
+import pytest
+
+import dlpy
+import dlpy.functional as F
+from dlpy.aten import aten
+from dlpy.autograd_function import PLAIN_CALL_SITES
+from dlpy.utils import _python_dispatch as pd
+
+engine = __import__("sys").modules["dlpy.tensor"]
+
+
+class Log(pd.TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.funcs = []
+        self.calls = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.funcs.append(str(func))
+        self.calls.append((func, args, kwargs or {}))
+        return func(*args, **(kwargs or {}))
+
+
+def _w(*shape, scale=0.37, grad=True):
+    n = int(np.prod(shape))
+    data = np.sin(np.arange(n, dtype=np.float32).reshape(shape) * scale + 0.1)
+    return dlpy.tensor(data, requires_grad=grad)
+
+
+def test_relu_mm_backward_as_torch():
+    """The brief's example, torch 2.13's list."""
+    x, w = dlpy.ones(2, 3, requires_grad=True), dlpy.ones(3, 4, requires_grad=True)
+    with Log() as m:
+        (x @ w).relu().sum().backward()
+    assert m.funcs == [
+        "aten.mm.default", "aten.relu.default", "aten.detach.default", "aten.sum.default",
+        "aten.ones_like.default", "aten.expand.default", "aten.detach.default",
+        "aten.threshold_backward.default", "aten.t.default", "aten.mm.default",
+        "aten.t.default", "aten.mm.default", "aten.detach.default", "aten.detach.default"]
+    np.testing.assert_allclose(x.grad.numpy(), np.full((2, 3), 4.0))
+    np.testing.assert_allclose(w.grad.numpy(), np.full((3, 4), 2.0))
+
+
+def test_engine_sites_plain_outside_modes():
+    x = _w(2, 3)
+    with Log():
+        assert engine._implicit_seed is not None
+        assert engine._checked_grads is not PLAIN_CALL_SITES["checked_grads"]
+    for site in ("checked_grads", "sum", "accumulate", "topological_order"):
+        assert getattr(engine, f"_{site}") is PLAIN_CALL_SITES[site]
+    assert engine._implicit_seed is None
+    with Log() as m:
+        y = x.exp().sum()
+    y.backward()  # outside: the mode sees nothing of it
+    assert m.funcs == ["aten.exp.default", "aten.detach.default", "aten.sum.default"]
+
+
+def test_handler_gets_real_gradients():
+    x, w = _w(3, 2), _w(2, 4, scale=0.5)
+    upstream = _w(3, 4, scale=0.9, grad=False)
+    seen = []
+
+    class Keep(pd.TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if func is aten.threshold_backward.default:
+                seen.append((args[0].numpy().copy(), args[1].numpy().copy(), args[2]))
+            return out
+
+    with Keep():
+        ((x @ w).relu() * upstream).sum().backward()
+    grad, result, threshold = seen[0]
+    np.testing.assert_allclose(grad, upstream.numpy())
+    np.testing.assert_allclose(result, np.maximum(x.detach().numpy() @ w.detach().numpy(), 0),
+                               rtol=1e-6)
+    assert threshold == 0
+
+
+def test_mode_values_become_gradients():
+    """A mode doubling every mm doubles the forward and each mm of the backward."""
+    class DoubleMM(pd.TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            return out * 2 if func is aten.mm.default else out
+
+    x, w = _w(3, 2), _w(2, 4, scale=0.5)
+    with DoubleMM():
+        (x @ w).relu().sum().backward()
+    a, b = x.detach().numpy(), w.detach().numpy()
+    mask = (2 * a @ b > 0).astype(np.float32)
+    np.testing.assert_allclose(x.grad.numpy(), 2 * mask @ b.T, rtol=1e-6)
+    np.testing.assert_allclose(w.grad.numpy(), 2 * a.T @ mask, rtol=1e-6)
+
+
+def test_leaf_accumulation_as_torch():
+    x = dlpy.ones(2, 3, requires_grad=True)
+    with Log() as m:
+        x.sum().backward()  # an expanded gradient: copied into a new tensor
+        x.sum().backward()  # a second one: added in place
+        (x * 2).sum().backward()
+    assert m.funcs[3:5] == ["aten.new_empty_strided.default", "aten.copy_.default"]
+    assert m.funcs[-1] == "aten.add_.Tensor"
+    y = dlpy.ones(2, 3, requires_grad=True)
+    with Log() as m:
+        (y * 3.0).sum().backward()  # a fresh dense gradient: stolen (detach)
+    assert m.funcs[-1] == "aten.detach.default"
+    np.testing.assert_allclose(x.grad.numpy(), np.full((2, 3), 4.0))
+
+
+def test_reused_tensor_gradients_added():
+    x = _w(2, 3)
+    with Log() as m:
+        (x * x).sum().backward()
+    assert m.funcs[-4:] == ["aten.mul.Tensor", "aten.mul.Tensor", "aten.add.Tensor",
+                            "aten.detach.default"]
+    np.testing.assert_allclose(x.grad.numpy(), 2 * x.detach().numpy(), rtol=1e-6)
+
+
+def test_autograd_grad_computes_only_what_is_asked():
+    x, w = _w(2, 3), _w(3, 4)
+    with Log() as m:
+        (gx,) = dlpy.autograd.grad((x @ w).sum(), x)
+    assert m.funcs[2:] == ["aten.ones_like.default", "aten.expand.default", "aten.t.default",
+                           "aten.mm.default"]
+    assert w.grad is None and x.grad is None
+    np.testing.assert_allclose(gx.numpy(), np.ones((2, 4)) @ w.detach().numpy().T, rtol=1e-6)
+
+
+def test_linear_weight_t_after_leaves():
+    """addmm's mat1 then mat2, the bias's sum_to, its leaf, x's, then TBackward's t."""
+    lin = dlpy.nn.Linear(3, 2)
+    x = _w(4, 3)
+    with Log() as m:
+        lin(x).sum().backward()
+    assert m.funcs[5:] == [
+        "aten.t.default", "aten.mm.default", "aten.t.default", "aten.mm.default",
+        "aten.t.default", "aten.sum.dim_IntList", "aten.view.default", "aten.detach.default",
+        "aten.detach.default", "aten.t.default", "aten.detach.default"]
+
+
+def test_numbers_and_dims_as_given():
+    x = _w(2, 3)
+    with Log() as m:
+        (F.log_softmax(x * 2, -1)).sum().backward()
+    calls = {str(f): a for f, a, _ in m.calls}
+    assert calls["aten._log_softmax_backward_data.default"][2] == -1
+    assert calls["aten.mul.Tensor"][1] == 2 and type(calls["aten.mul.Tensor"][1]) is int
+
+
+def test_op_without_rule_runs_unseen():
+    img = _w(1, 1, 4, 4)
+    with Log() as m:
+        F.max_pool2d(img, 2).sum().backward()
+    assert "aten.max_pool2d_with_indices_backward.default" not in m.funcs
+    expected = np.zeros((1, 1, 4, 4), np.float32)
+    data = img.detach().numpy()[0, 0]
+    for i in range(2):
+        for j in range(2):
+            block = data[2 * i:2 * i + 2, 2 * j:2 * j + 2]
+            k = np.unravel_index(np.argmax(block), (2, 2))
+            expected[0, 0, 2 * i + k[0], 2 * j + k[1]] = 1
+    np.testing.assert_allclose(img.grad.numpy(), expected)
+
+
+@pytest.mark.parametrize("name", ["threshold_backward", "sigmoid_backward", "tanh_backward",
+                                  "gelu_backward"])
+def test_elementwise_backward_kernels(name):
+    x = _w(3, 4, scale=0.8, grad=False)
+    g = _w(3, 4, scale=0.3, grad=False)
+    xs = x.numpy().astype(np.float64)
+    if name == "threshold_backward":
+        out = aten.threshold_backward.default(g, x, 0.2)
+        expected = np.where(xs <= 0.2, 0, g.numpy())
+    elif name == "gelu_backward":
+        out = aten.gelu_backward.default(g, x)
+        h = 1e-6  # central difference of x * Phi(x)
+        from math import erf
+        gelu = np.vectorize(lambda v: 0.5 * v * (1 + erf(v / np.sqrt(2))))
+        expected = g.numpy() * (gelu(xs + h) - gelu(xs - h)) / (2 * h)
+    else:
+        y = np.tanh(xs) if name == "tanh_backward" else 1 / (1 + np.exp(-xs))
+        out = getattr(aten, name).default(g, dlpy.tensor(y.astype(np.float32)))
+        expected = g.numpy() * (1 - y * y if name == "tanh_backward" else y * (1 - y))
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_fused_backward_kernels_match_autograd():
+    x = _w(4, 3, scale=1.3)
+    weight, bias = _w(3, scale=0.7), _w(3, scale=0.2)
+    g = _w(4, 3, scale=0.45, grad=False)
+    F.layer_norm(x, (3,), weight, bias).backward(g)
+    _, mean, rstd = aten.native_layer_norm.default(x.detach(), [3], None, None, 1e-5)
+    dx, dw, db = aten.native_layer_norm_backward.default(
+        g, x.detach(), [3], mean, rstd, weight.detach(), bias.detach(), [True, True, True])
+    for got, want in ((dx, x.grad), (dw, weight.grad), (db, bias.grad)):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-6)
+
+    img, kernel = _w(1, 2, 5, 5, scale=0.13), _w(3, 2, 3, 3, scale=0.3)
+    out = F.conv2d(img, kernel, padding=1, stride=2)
+    go = _w(*out.shape, scale=0.21, grad=False)
+    out.backward(go)
+    dimg, dk, dbias = aten.convolution_backward.default(
+        go, img.detach(), kernel.detach(), [3], [2, 2], [1, 1], [1, 1], False, [0, 0], 1,
+        [True, True, True])
+    np.testing.assert_allclose(dimg.numpy(), img.grad.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dk.numpy(), kernel.grad.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dbias.numpy(), go.numpy().sum(axis=(0, 2, 3)), rtol=1e-5)
+
+    rows = aten.embedding_dense_backward.default(g, dlpy.tensor([1, 3, 1, 0]), 5, 3, False)
+    expected = np.zeros((5, 3), np.float32)
+    np.add.at(expected, [1, 3, 1, 0], g.numpy())
+    expected[3] = 0
+    np.testing.assert_allclose(rows.numpy(), expected, rtol=1e-6)
+
+
+def test_conv_layer_norm_embedding_shown():
+    conv = dlpy.nn.Conv2d(1, 2, 3)
+    img = _w(1, 1, 5, 5)
+    ln = dlpy.nn.LayerNorm(3)
+    emb = dlpy.nn.Embedding(4, 3)
+    with Log() as m:
+        conv(img).sum().backward()
+        ln(_w(2, 3)).sum().backward()
+        emb(dlpy.tensor([0, 2])).sum().backward()
+    for name in ("aten.convolution_backward.default", "aten.native_layer_norm_backward.default",
+                 "aten.embedding_dense_backward.default"):
+        assert name in m.funcs
+
+
+def test_nll_loss_one_node_inside_a_mode():
+    """dlpy's composite nll_loss, recorded inside a mode as torch's one node: its backward is
+    nll_loss_backward, the gradient the composite's."""
+    x, target = _w(4, 3), dlpy.tensor([0, 2, 1, 2])
+    with Log() as m:
+        loss = F.cross_entropy(x, target)
+        assert loss.grad_fn.name() == "NllLossBackward0"
+        loss.backward()
+    assert m.funcs[3:] == ["aten.ones_like.default", "aten.nll_loss_backward.default",
+                           "aten.detach.default", "aten._log_softmax_backward_data.default",
+                           "aten.detach.default"]
+    z = x.detach().numpy().astype(np.float64)
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    p[np.arange(4), [0, 2, 1, 2]] -= 1
+    np.testing.assert_allclose(x.grad.numpy(), p / 4, rtol=1e-5, atol=1e-7)
+    total = {str(f): a for f, a, _ in m.calls}["aten.nll_loss_backward.default"][6]
+    assert float(total) == 4.0
+
+
+def test_nll_loss_backward_kernel():
+    logp = dlpy.log_softmax(_w(3, 4, grad=False), 1)
+    target = dlpy.tensor([3, 0, 1])
+    weight = dlpy.tensor([1.0, 2.0, 0.5, 3.0])
+    out = aten.nll_loss_backward.default(dlpy.tensor(2.0), logp, target, weight, 1, 0,
+                                         dlpy.tensor(3.5))
+    expected = np.zeros((3, 4), np.float32)
+    expected[0, 3] = -3.0 * 2 / 3.5
+    expected[2, 1] = -2.0 * 2 / 3.5  # (row 1's target is ignore_index 0)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-6)
+
+
+def test_newest_node_first():
+    """torch's engine runs the node made last first: sigmoid's backward before exp's although
+    the sum lists exp's branch second."""
+    x = _w(2, 3)
+    with Log() as m:
+        b = x.exp()
+        a = x.sigmoid()
+        (a + b).sum().backward()
+    assert m.funcs[8:] == ["aten.detach.default", "aten.sigmoid_backward.default",
+                           "aten.detach.default", "aten.mul.Tensor", "aten.add.Tensor",
+                           "aten.detach.default"]
