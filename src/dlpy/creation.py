@@ -625,6 +625,10 @@ def _fma(x, y, z, dtype) -> np.ndarray:
     """``x * y + z`` rounded once to float64 or float32 (a fused multiply-add), from float64
     operands: the product split exactly (Dekker), the sum kept as a float64 pair."""
     x, y, z = (np.asarray(v, np.float64) for v in (x, y, z))
+    if np.dtype(dtype) == np.float64 and y.ndim == 0 and (y == 1 or (z.ndim == 0 and z == 0)):
+        # one rounding already: x * 1 is exact (so x + z is the fused sum), and x * y + 0.0 is
+        # the rounded product (+ 0.0: a -0.0 product becomes +0.0, as the fused one's)
+        return x + z if y == 1 else x * y + 0.0
     product = x * y
     x_hi, x_lo = _halves(x)
     y_hi, y_lo = _halves(y)
