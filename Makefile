@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: test demo install lint clean
+.PHONY: test prepare pytest demo install lint clean
 
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 # uv installs the same packages as pip, about 4x faster (compiling their .pyc files as pip does:
@@ -24,9 +24,16 @@ install: $(BIN)/python
 
 # tests/precompile.py: dlpy's .pyc files and pytest's rewritten test modules, compiled once
 # on every core instead of in each pytest worker and each process a test starts
-test: install
+prepare: install
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/python tests/precompile.py
+
+# the tests alone, on a prepared checkout (.ci/run: `make prepare` while Debian's packages
+# install, then this)
+pytest:
+	$(BIN)/python -m pytest -q -n auto --dist worksteal
+
+test: prepare
 	$(BIN)/python -m pytest -q -n auto --dist worksteal
 
 demo: install
