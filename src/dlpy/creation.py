@@ -360,6 +360,32 @@ def _arange(start, end, step, dtype: np.dtype) -> np.ndarray:
     count = math.ceil((end - start) / step)
     wide = np.dtype(np.float32) if dtype.itemsize == 2 else np.dtype(np.float64)
     first, stride = np.float64(wide.type(start)), np.float64(wide.type(step))
+    if _exact_range(float(first), float(stride), count, dtype):
+        return (first + stride * np.arange(count, dtype=np.float64)).astype(dtype)
+    if count < 64 // dtype.itemsize:  # no vector loop: one fused multiply-add each
+        if wide == np.float64:
+            try:
+                return np.array(_fma_line(float(first), float(stride), count)).astype(dtype)
+            except OverflowError:  # (beyond float64: numpy's inf)
+                pass
+        return np.asarray(_fma(stride, np.arange(count), first, wide)).astype(dtype)
+    return _arange_kernel(first, stride, count, dtype)
+
+
+def _fma_line(first: float, stride: float, count: int) -> list[float]:
+    """``stride * i + first`` (i < count) each rounded once to float64, as _fma, for a few
+    values: the exact sum is an integer over a power of 2, and Python's int / int rounds
+    correctly. A zero sum is the plain one's (its product exact: a zero's sign as fused)."""
+    (top, scale), (first_top, first_scale) = stride.as_integer_ratio(), first.as_integer_ratio()
+    denominator = max(scale, first_scale)
+    top, first_top = top * (denominator // scale), first_top * (denominator // first_scale)
+    return [(top * i + first_top) / denominator if top * i + first_top else stride * i + first
+            for i in range(count)]
+
+
+def _arange_kernel(first: np.float64, stride: np.float64, count: int, dtype: np.dtype):
+    """_arange's values in general (``first`` and ``stride`` in its wide dtype)."""
+    wide = np.dtype(np.float32) if dtype.itemsize == 2 else np.dtype(np.float64)
     lanes = 32 // dtype.itemsize
     index = np.arange(count)
     vectored = index < count // (2 * lanes) * (2 * lanes)
@@ -368,6 +394,27 @@ def _arange(start, end, step, dtype: np.dtype) -> np.ndarray:
     base = np.where(vectored, np.asarray(base).astype(dtype).astype(np.float64), base)
     values = np.where(lane > 0, _fma(lane.astype(np.float64), stride, base, wide), base)
     return np.asarray(values, wide).astype(dtype)
+
+
+def _exact_range(first: float, stride: float, count: int, dtype: np.dtype) -> bool:
+    """Whether every ``first + stride * i`` (i < count) is exact in ``dtype`` (so in float64
+    and float32 too): first and stride multiples of 2^-q (q <= 24: no float16 subnormal is
+    finer), every value a multiple below 2^digits of it. Then each of _arange's fused
+    multiply-adds, its roundings to the dtype and plain float64 arithmetic all give the exact
+    value (the sign of a zero as well: the products are exact, so fused and plain sums
+    agree): arange(6.), arange(-3, 3, 0.5) take numpy's arange, bit for bit."""
+    if not (first.is_integer() or (first * 2.0 ** 24).is_integer()) or not (
+            stride.is_integer() or (stride * 2.0 ** 24).is_integer()):
+        return False
+    (first_top, first_scale), (stride_top, stride_scale) = (first.as_integer_ratio(),
+                                                            stride.as_integer_ratio())
+    scale = max(first_scale, stride_scale)  # 2^q
+    low = first_top * (scale // first_scale)
+    high = low + stride_top * (scale // stride_scale) * max(count - 1, 0)
+    return max(abs(low), abs(high)) < 2 ** _DIGITS.get(dtype.itemsize, 0)
+
+
+_DIGITS = {8: 53, 4: 24, 2: 8}  # significand bits (2 bytes: bfloat16's 8, float16 has 11)
 
 
 def _generator(name: str, generator, rng) -> np.random.Generator:
@@ -417,6 +464,15 @@ _FLOAT_MAX = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38,
               "float32": 3.4028234663852886e38}
 
 
+_FLOAT_MAX_OF: dict = {}  # dtype -> _FLOAT_MAX's value or None (dtype.name is slow)
+
+
+def _float_max(dtype: np.dtype):
+    if dtype not in _FLOAT_MAX_OF:
+        _FLOAT_MAX_OF[dtype] = _FLOAT_MAX.get(dtype.name)
+    return _FLOAT_MAX_OF[dtype]
+
+
 def _checked(name: str, value, dtype):
     """``value`` to fill ``dtype`` with (a negative int wrapped for an unsigned dtype), or
     torch's refusal of a fill value ``dtype`` cannot hold ("value cannot be converted to type
@@ -436,8 +492,8 @@ def _checked(name: str, value, dtype):
         low = info.min if dtype.kind == "i" or isinstance(value, (float, np.floating)) \
             else -int(info.max)  # -1 wraps to 255 in uint8, -1.0 is refused
         fits = fits and bool(np.isfinite(value)) and low <= value <= info.max
-    elif dtype.name in _FLOAT_MAX and np.isfinite(value):
-        fits = fits and abs(value) <= _FLOAT_MAX[dtype.name]
+    elif dtype.itemsize <= 4 and _float_max(dtype) and np.isfinite(value):
+        fits = fits and abs(value) <= _float_max(dtype)
     if not fits:
         raise RuntimeError(f"{name}: value {value} cannot be converted to type {dtype.name} "
                            "without overflow")
@@ -605,8 +661,8 @@ def _linspace(start: float, end: float, steps: int, dtype: np.dtype) -> np.ndarr
     if dtype.kind in "biu":  # the ends truncated, wrapped into the dtype (-2 is 254 in uint8)
         first, last = (float(np.array(int(v), np.int64).astype(dtype)) for v in (start, end))
         step = (last - first) / (steps - 1)
-        values = np.where(forward, _fma(step, count, first, np.float64),
-                          _fma(-step, count, last, np.float64))
+        values = _fma(np.where(forward, step, -step), count, np.where(forward, first, last),
+                      np.float64)
         return np.trunc(values).astype(np.int64)
     if dtype.itemsize == 2:  # float16, bfloat16: through float32, rounded after every step
         def rounded(value):
@@ -618,7 +674,11 @@ def _linspace(start: float, end: float, steps: int, dtype: np.dtype) -> np.ndarr
                         rounded(last - rounded(step * rounded(count))))
     first, last = dtype.type(start), dtype.type(end)
     step = dtype.type(dtype.type(last - first) / dtype.type(steps - 1))
-    return np.where(forward, _fma(step, count, first, dtype), _fma(-step, count, last, dtype))
+    # both halves in one call: step * count + first, then -step * count + last
+    scale, base = np.where(forward, step, -step), np.where(forward, first, last)
+    if dtype == np.float32 and steps <= 2 ** 24:  # float32 operands, exact float64 products
+        return random_streams._madd(scale, count, base)
+    return _fma(scale, count, base, dtype)
 
 
 def _fma(x, y, z, dtype) -> np.ndarray:
@@ -637,6 +697,8 @@ def _fma(x, y, z, dtype) -> np.ndarray:
     other = total - z
     rest = (z - (total - other)) + (product - other) + product_error
     result = total + rest
+    if not result.all():  # an exact zero: the plain sum's sign (-0 for -0 * y + -0, as fused)
+        result = np.where(result == 0, product + z, result)
     if np.dtype(dtype) == np.float64:
         return result
     left_out = (total - result) + rest
@@ -678,6 +740,9 @@ def _uniform(name: str, shape, dtype, generator, rng) -> np.ndarray:
     return values
 
 
+_INT_RANGE: dict = {}  # integer dtype -> (its min, its max)
+
+
 def check_int_bounds(name: str, low: int, high: int, dtype: np.dtype) -> None:
     """torch's refusal of integers [low, high) that an integer (or bool) dtype cannot hold,
     and of a complex dtype."""
@@ -686,7 +751,10 @@ def check_int_bounds(name: str, low: int, high: int, dtype: np.dtype) -> None:
                             f"dtype, got {dtype}")
     if dtype.kind not in "biu":
         return
-    info = (0, 1) if dtype.kind == "b" else (np.iinfo(dtype).min, np.iinfo(dtype).max)
+    info = _INT_RANGE.get(dtype)
+    if info is None:  # (np.iinfo costs microseconds a call)
+        info = _INT_RANGE[dtype] = (0, 1) if dtype.kind == "b" else (
+            int(np.iinfo(dtype).min), int(np.iinfo(dtype).max))
     if low < info[0]:
         raise CreationError(f"{name}: from ({low}) is out of bounds for {dtype}")
     if high - 1 > info[1]:

@@ -23,15 +23,20 @@ import numpy as np
 _TWO_PI = 2.0 * math.pi
 
 
+_ENGINE: list = []  # dlpy.generator.TorchMT19937, once imported (numpy.random costs import time)
+
+
 def is_torch(rng) -> bool:
     """Whether ``rng`` draws torch's streams (a dlpy.Generator)."""
-    from dlpy.generator import TorchMT19937
+    if not _ENGINE:
+        from dlpy.generator import TorchMT19937
 
-    return isinstance(getattr(rng, "bit_generator", None), TorchMT19937)
+        _ENGINE.append(TorchMT19937)
+    return isinstance(getattr(rng, "bit_generator", None), _ENGINE[0])
 
 
 def _size(shape) -> int:
-    return int(np.prod(shape, dtype=np.int64))
+    return int(math.prod(shape))  # (np.prod costs microseconds a call)
 
 
 def _float_kind(dtype) -> str:
@@ -46,8 +51,6 @@ def _float_kind(dtype) -> str:
     return "f"
 
 
-
-
 def _fma(x, y, z, dtype):
     from dlpy.creation import _fma as fused
 
@@ -60,9 +63,13 @@ def _unit(engine, count: int, kind: str) -> np.ndarray:
     if kind == "d":  # (below 2^53: int64 converts faster than uint64)
         bits = (engine.random64(count) & np.uint64(2 ** 53 - 1)).view(np.int64)
         return bits.astype(np.float64) * 2.0 ** -53
+    return _bits24(engine, count).astype(np.float32) * np.float32(2.0 ** -24)
+
+
+def _bits24(engine, count: int) -> np.ndarray:
+    """The 24 low bits of ``count`` random() outputs, as int32 (a float32 uniform's)."""
     # the low 32-bit words of the uint64 outputs (little-endian), masked, as int32
-    bits = (engine.random32(count).view(np.uint32)[::2] & np.uint32(2 ** 24 - 1)).view(np.int32)
-    return bits.astype(np.float32) * np.float32(2.0 ** -24)
+    return (engine.random32(count).view(np.uint32)[::2] & np.uint32(2 ** 24 - 1)).view(np.int32)
 
 
 def _numpys(values, dtype) -> np.ndarray:
@@ -84,6 +91,17 @@ def uniform(rng, shape, dtype=np.float64, low=0.0, high=1.0) -> np.ndarray:
     if not is_torch(rng):
         return _numpys(rng.uniform(low, high, shape), dtype)
     kind = _float_kind(dtype)
+    if kind != "d" and low == -high:
+        symmetric = _symmetric32(rng.bit_generator, _size(shape), dtype, high)
+        if symmetric is not None:
+            values = _cast(symmetric, dtype).reshape(shape)
+            return values if kind == "f" else _wrap_top(values, dtype, low, high)
+    return _uniform_fused(rng, shape, dtype, low, high)
+
+
+def _uniform_fused(rng, shape, dtype, low, high) -> np.ndarray:
+    """uniform's values in general: ``x * (high - low) + low`` fused, x the unit uniforms."""
+    kind = _float_kind(dtype)
     x = _unit(rng.bit_generator, _size(shape), kind).reshape(shape)
     if low == 0.0 and high == 1.0:
         values = _cast(x, dtype)
@@ -91,10 +109,25 @@ def uniform(rng, shape, dtype=np.float64, low=0.0, high=1.0) -> np.ndarray:
     if kind == "d":
         return _wrap_top(_fma(x, float(high) - float(low), float(low), np.float64), dtype, low,
                          high)
-    # the bounds in the tensor's dtype, the arithmetic in float32
-    low32, high32 = (np.float32(np.asarray(v, dtype)) for v in (low, high))
+    # the bounds and the arithmetic in float32, also for the half types (torch rounds only the
+    # result to float16 / bfloat16)
+    low32, high32 = np.float32(low), np.float32(high)
     values = _cast(_madd(x, np.float32(high32 - low32), low32), dtype)
     return _wrap_top(values, dtype, low, high)
+
+
+def _symmetric32(engine, count: int, dtype, bound) -> np.ndarray | None:
+    """uniform_(-bound, bound)'s float32 values (a layer's initial weights), faster: with
+    b = bound in float32, the fused ``x * (b - -b) + -b`` is b * (2x - 1) = b * 2^-23 * m,
+    m = k - 2^23 for the uniform's 24 bits k; that product of two 24-bit numbers is exact in
+    float64, so one rounding to float32 gives the fused result, which stays below b (no wrap
+    in float32: b (1 - 2^-23) is at least an ulp below a normal b). None where 2b overflows
+    float32, b is subnormal, or b <= 0 (a -0 the general path has not)."""
+    top = float(np.float32(bound))
+    if not 2.0 ** -126 <= top < 2.0 ** 127:
+        return None
+    scaled = (_bits24(engine, count) - np.int32(2 ** 23)).astype(np.float64)
+    return (scaled * (top * 2.0 ** -23)).astype(np.float32)
 
 
 def _wrap_top(values: np.ndarray, dtype, low, high) -> np.ndarray:
@@ -138,6 +171,13 @@ def normal_floats(rng, count: int, mean=0.0, std=1.0) -> np.ndarray:
 def _box_muller(engine, count: int, kind: str, mean, std) -> np.ndarray:
     """normal_distribution<T>: r = sqrt(-2 log1p(-u2)), theta = 2 pi u1, r cos(theta) std +
     mean, r sin(theta) kept for the next draw (T's own cache: 'd' float64, 'f' float32)."""
+    if kind == "d" and count <= _FEW:
+        return _box_muller_few(engine, count, float(mean), float(std))
+    return _box_muller_arrays(engine, count, kind, mean, std)
+
+
+def _box_muller_arrays(engine, count: int, kind: str, mean, std) -> np.ndarray:
+    """_box_muller's values in numpy arrays (any count)."""
     work = np.float64 if kind == "d" else np.float32
     cached = "next_double_normal" if kind == "d" else "next_float_normal"
     out = np.empty(count, work)
@@ -156,6 +196,38 @@ def _box_muller(engine, count: int, kind: str, mean, std) -> np.ndarray:
         if (count - start) % 2:
             setattr(engine, cached, float(both[-1]))
     return _fma(out, work(std), work(mean), work)
+
+
+_FEW = 32  # at most so many double normals: in Python floats (numpy's calls cost more)
+_MASK53 = 2 ** 53 - 1
+
+
+def _box_muller_few(engine, count: int, mean: float, std: float) -> np.ndarray:
+    """_box_muller's float64 draws, value by value: Python's math.log1p, sqrt, cos and sin are
+    the C library's, the functions torch's std:: calls (and numpy's float64 ones here), and
+    each uniform is an integer below 2^53 times 2^-53 (exact), so the values are the same."""
+    out = []
+    if count and engine.next_double_normal is not None:
+        out.append(engine.next_double_normal)
+        engine.next_double_normal = None
+    pairs = (count - len(out) + 1) // 2
+    if pairs:
+        words = engine.random_raw(4 * pairs).tolist()  # random64(): the high word first
+        for i in range(0, 4 * pairs, 4):
+            u1 = ((words[i] << 32 | words[i + 1]) & _MASK53) * 2.0 ** -53
+            u2 = ((words[i + 2] << 32 | words[i + 3]) & _MASK53) * 2.0 ** -53
+            radius = math.sqrt(-2.0 * math.log1p(-u2))
+            theta = _TWO_PI * u1
+            out.append(radius * math.cos(theta))
+            out.append(radius * math.sin(theta))
+        if len(out) > count:
+            engine.next_double_normal = out.pop()
+    # _fma(out, std, mean)'s own shortcuts (one rounding each), else the fused sum
+    if std == 1.0:
+        return np.array([value + mean for value in out], np.float64)
+    if mean == 0.0:
+        return np.array([value * std + 0.0 for value in out], np.float64)
+    return _fma(np.array(out, np.float64), std, mean, np.float64)
 
 
 def _uniform_blocks(engine, count: int, kind: str) -> np.ndarray:
@@ -210,7 +282,7 @@ def _madd(a, b, c):
     multiply and add into one fused multiply-add): the float32 product is exact in float64, so
     one float64 sum rounded to float32 is the fused result, except where that sum landed
     exactly on a float32 halfway point (a double rounding): those few are computed exactly."""
-    total = np.multiply(a, b, dtype=np.float64)
+    total = np.asarray(np.multiply(a, b, dtype=np.float64))  # (0-d: an array, for out=)
     np.add(total, c, out=total)
     out = total.astype(np.float32)
     bits = total.view(np.uint64)  # (total is not needed after this: reused in place)
