@@ -227,10 +227,8 @@ class Tracer:
     def __init__(self, autowrap_modules: tuple = (math,),
                  autowrap_functions: tuple[Callable, ...] = (),
                  param_shapes_constant: bool = False):
-        self._autowrap_function_ids = {
-            id(value) for module in autowrap_modules for name, value in vars(module).items()
-            if not name.startswith("_") and callable(value)
-        } | {id(f) for f in autowrap_functions}
+        self._autowrap_function_ids = set().union(*map(_autowrap_ids, autowrap_modules)) \
+            | {id(f) for f in autowrap_functions}
         self.param_shapes_constant = param_shapes_constant
         self.graph = Graph()
         self.root = None
@@ -779,7 +777,6 @@ _TENSOR_FIRST.update({"__truediv__": "div"}, **{f"__{n}__": f"__{n}__" for n in 
 _TENSOR_FIRST.update({f"__i{n}__": method for n, method in _INPLACE_METHODS.items()})
 _REFLECTABLE = {f"__{n.rstrip('_')}__" for n in BINARY_OPERATORS} - {"__getitem__"}
 _REFLECTABLE |= {f"__r{n[2:]}" for n in _REFLECTABLE}
-_TENSOR_METHODS: dict[str, tuple[Callable, Callable]] | None = None
 _NOT_SWAPPED = {"__init__", "__new__", "__getattribute__", "__getattr__", "__setattr__",
                 "__delattr__", "__repr__", "__str__", "__hash__", "__del__", "__init_subclass__",
                 "__subclasshook__", "__class_getitem__", "__reduce__", "__reduce_ex__",
@@ -790,22 +787,111 @@ _NOT_SWAPPED = {"__init__", "__new__", "__getattribute__", "__getattr__", "__set
                 "__exit__", "__dlpack__", "__dlpack_device__", "__torch_function__"}
 
 
-def _tensor_methods() -> dict[str, tuple[Callable, Callable]]:
-    global _TENSOR_METHODS
-    if _TENSOR_METHODS is None:
-        from dlpy.tensor import Tensor
+# ---------------------------------------------------------------------------- the tables
+# What a trace swaps in, namespace by namespace, is built once and built again only when that
+# namespace changed (a function added or replaced: dlpy.fx.wrap, dlpy.library's ops,
+# backend_registration's Tensor methods, a monkeypatch); a trace then swaps a whole table in
+# and out with dict.update instead of name by name.
+class _Snapshot:
+    """A namespace as a table was built from it: the same names, in the same order, bound to
+    the same values (``==``, identity first: a function, what the tables are made of, is equal
+    only to itself)."""
 
-        _TENSOR_METHODS = {
-            name: (value, _method_recording(name, value))
-            for name, value in vars(Tensor).items()
-            if isinstance(value, types.FunctionType) and name not in _NOT_SWAPPED
-        }
-    return _TENSOR_METHODS
+    __slots__ = ("names", "values")
+
+    def __init__(self, namespace: Any) -> None:
+        self.names, self.values = list(namespace), list(namespace.values())
+
+    def matches(self, namespace: Any) -> bool:
+        # list equality tries identity first, so an unchanged namespace calls no __eq__; a
+        # changed value whose == is not a bool (an array) counts as changed
+        try:
+            return len(namespace) == len(self.names) and list(namespace) == self.names \
+                and list(namespace.values()) == self.values
+        except Exception:
+            return False
+
+
+_MAX_TABLES = 256  # globals tables kept (exec'd code makes a new globals dict a call)
+_MODULE_TABLES: dict[int, tuple[_Snapshot, dict, dict]] = {}  # id(owner) -> (snapshot, new, old)
+_GLOBALS_TABLES: dict[int, tuple] = {}  # id(globals) -> (snapshot, len(_WRAPPERS), autowrap, ...)
+_AUTOWRAP_IDS: dict[int, tuple[_Snapshot, frozenset[int]]] = {}  # id(module) -> callables' ids
+
+
+def _remember(cache: dict, key: int, entry: Any) -> Any:
+    if len(cache) >= _MAX_TABLES:
+        cache.pop(next(iter(cache)))  # the oldest
+    cache[key] = entry
+    return entry
+
+
+def _module_table(module: types.ModuleType) -> tuple[dict, dict]:
+    """dlpy's or dlpy.functional's public functions: ({name: recording wrapper},
+    {name: function})."""
+    namespace = vars(module)
+    entry = _MODULE_TABLES.get(id(module))
+    if entry is None or not entry[0].matches(namespace):
+        originals = _public_functions(module)
+        for name, function in originals.items():
+            _QUALIFIED.setdefault(id(function), f"{module.__name__}.{name}")
+        entry = _remember(_MODULE_TABLES, id(module), (_Snapshot(namespace), {
+            name: _recording(function) for name, function in originals.items()}, originals))
+    return entry[1], entry[2]
+
+
+def _tensor_table() -> tuple[list[tuple[str, Callable]], list[tuple[str, Callable]]]:
+    """Tensor's methods: ([(name, recording wrapper)], [(name, method)])."""
+    from dlpy.tensor import Tensor
+
+    namespace = vars(Tensor)
+    entry = _MODULE_TABLES.get(id(Tensor))
+    if entry is None or not entry[0].matches(namespace):
+        originals = [(name, value) for name, value in namespace.items()
+                     if isinstance(value, types.FunctionType) and name not in _NOT_SWAPPED]
+        entry = _remember(_MODULE_TABLES, id(Tensor), (_Snapshot(namespace), [
+            (name, _method_recording(name, value)) for name, value in originals], originals))
+    return entry[1], entry[2]
+
+
+def _globals_table(namespace: dict, autowrap_ids: set[int]) -> tuple[dict, dict, list[str]]:
+    """A traced forward's globals: ({name: recording wrapper}, {name: function}) for those
+    that are dlpy's public functions (or already recorded: dlpy.fx.wrap'd) or in
+    ``autowrap_ids``, and the names bound to dicts (which may be tables of functions:
+    transformer.py's _ACTIVATIONS; their contents are read each trace)."""
+    entry = _GLOBALS_TABLES.get(id(namespace))
+    if entry is not None and entry[1] == len(_WRAPPERS) and entry[2] == autowrap_ids \
+            and entry[0].matches(namespace):
+        return entry[3]
+    originals = {name: value for name, value in namespace.items()
+                 if isinstance(value, types.FunctionType) and id(value) in _WRAPPERS
+                 or id(value) in autowrap_ids}
+    table = ({name: _recording(value) for name, value in originals.items()}, originals,
+             [name for name, value in namespace.items() if type(value) is dict])
+    # (_WRAPPERS only grows: the same length is the same functions recorded)
+    _remember(_GLOBALS_TABLES, id(namespace), (_Snapshot(namespace), len(_WRAPPERS),
+                                               frozenset(autowrap_ids), table))
+    return table
+
+
+def _autowrap_ids(module: Any) -> frozenset[int]:
+    """The ids of ``module``'s public callables (Tracer's ``autowrap_modules``: math)."""
+    namespace = vars(module)
+    entry = _AUTOWRAP_IDS.get(id(module))
+    if entry is None or not entry[0].matches(namespace):
+        entry = _remember(_AUTOWRAP_IDS, id(module), (_Snapshot(namespace), frozenset(
+            id(value) for name, value in namespace.items()
+            if not name.startswith("_") and callable(value))))
+    return entry[1]
 
 
 def _public_functions(module: types.ModuleType) -> dict[str, Callable]:
     return {name: value for name, value in vars(module).items()
             if not name.startswith("_") and isinstance(value, types.FunctionType)}
+
+
+def _set_attributes(owner: Any, items: list[tuple[str, Any]]) -> None:
+    for name, value in items:
+        setattr(owner, name, value)
 
 
 def _refuse_proxies(inner: Callable) -> Callable:
@@ -837,12 +923,21 @@ class _Patcher:
     def _set(self, owner: Any, name: str, value: Any, is_dict: bool = False) -> None:
         if is_dict or isinstance(owner, types.ModuleType):
             namespace = owner if is_dict else owner.__dict__
-            saved = self.saved.setdefault(id(namespace), (namespace, {}))[1]
-            saved.setdefault(name, namespace[name])
-            namespace[name] = value
+            self._swap(namespace, {name: value}, {name: namespace[name]})
         else:
             self.undo.append((owner, name, vars(owner).get(name, _MISSING)))
             setattr(owner, name, value)
+
+    def _swap(self, namespace: dict, new: dict, old: dict) -> None:
+        """``namespace.update(new)``; ``old``: what ``new`` replaces, put back on exit (the
+        first value swapped out of a name is the one put back)."""
+        saved = self.saved.setdefault(id(namespace), (namespace, {}))[1]
+        if saved:
+            for name, value in old.items():
+                saved.setdefault(name, value)
+        else:
+            saved.update(old)
+        namespace.update(new)
 
     def __enter__(self) -> _Patcher:
         import dlpy
@@ -853,30 +948,30 @@ class _Patcher:
         tracer = self.tracer
         try:
             for module in (dlpy, functional):
-                for name, function in _public_functions(module).items():
-                    _QUALIFIED.setdefault(id(function), f"{module.__name__}.{name}")
-                    self._set(module, name, _recording(function))
-            for name, (_, wrapper) in _tensor_methods().items():
-                self._set(Tensor, name, wrapper)
+                self._swap(vars(module), *_module_table(module))
+            wrappers, methods = _tensor_table()
+            self.undo.append(lambda: _set_attributes(Tensor, methods))
+            _set_attributes(Tensor, wrappers)
             # the traced forwards' own globals: ``from dlpy.functional import relu``, math,
             # dlpy.fx.wrap'd names
             globals_seen: set[int] = set()
             modules = tracer.root.modules() if tracer.root is not None else []
             for g in [self.fn_globals] + [getattr(type(m).forward, "__globals__", {})
                                           for m in modules]:
-                if id(g) in globals_seen:
+                if not g or id(g) in globals_seen:
                     continue
                 globals_seen.add(id(g))
-                for name, value in list(g.items()):
-                    if isinstance(value, types.FunctionType) and id(value) in _WRAPPERS \
-                            or id(value) in tracer._autowrap_function_ids:
-                        self._set(g, name, _recording(value), is_dict=True)
-                    elif type(value) is dict and any(id(v) in _WRAPPERS for v in value.values()
-                                                     if isinstance(v, types.FunctionType)):
+                new, old, dict_names = _globals_table(g, tracer._autowrap_function_ids)
+                if new:
+                    self._swap(g, new, old)
+                for name in dict_names:
+                    value = g[name]
+                    if type(value) is dict and any(id(v) in _WRAPPERS for v in value.values()
+                           if isinstance(v, types.FunctionType)):
                         # a table of functions (transformer.py's _ACTIVATIONS)
-                        self._set(g, name, {k: _WRAPPERS.get(id(v), v) if isinstance(
-                            v, types.FunctionType) else v for k, v in value.items()},
-                            is_dict=True)
+                        self._swap(g, {name: {k: _WRAPPERS.get(id(v), v) if isinstance(
+                            v, types.FunctionType) else v for k, v in value.items()}},
+                            {name: value})
             for g, name in _WRAPPED_NAMES:
                 if name in g:
                     self._set(g, name, _recording(g[name]), is_dict=True)
