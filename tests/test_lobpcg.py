@@ -68,8 +68,10 @@ def test_defaults_random_start_batches_and_preconditioner():
 @pytest.mark.parametrize("largest", [True, False])
 def test_gradcheck_eigenvalues_and_eigenvectors(largest):
     rng = np.random.default_rng(4)
-    a = spd(rng, 9)
-    start = rng.standard_normal((2, 9, 2))
+    # 7 x 7: still 11-15 iterations with the previous directions (m > 3 n), at 60% of 9 x 9's
+    # central differences
+    a = spd(rng, 7)
+    start = rng.standard_normal((2, 7, 2))
 
     def pairs(m):
         symmetric = (m + m.mT) * 0.5  # the gradient is for symmetric A
@@ -77,7 +79,7 @@ def test_gradcheck_eigenvalues_and_eigenvectors(largest):
                                       largest=largest)
         return (vectors * vectors).sum(-2) * 3 + values  # sign-free in the vectors
 
-    batch = np.stack([a, spd(rng, 9, 20.0)]) if largest else a  # batched, and one matrix
+    batch = np.stack([a, spd(rng, 7, 20.0)]) if largest else a  # batched, and one matrix
     if not largest:
         start = start[0]
     assert gradcheck(pairs, dlpy.tensor(batch, requires_grad=True), atol=1e-5)

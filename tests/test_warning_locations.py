@@ -442,18 +442,46 @@ def _run_cases(dispatch: bool) -> dict:
     return results
 
 
-_cache: dict = {}
+def _run(dispatch: bool) -> dict:
+    """_run_cases(dispatch) in a fresh interpreter."""
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": ""}
+    done = subprocess.run([sys.executable, HERE] + (["--dispatch"] if dispatch else []),
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _results(dispatch: bool) -> dict:
-    if dispatch not in _cache:
-        env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": ""}
-        done = subprocess.run([sys.executable, HERE] + (["--dispatch"] if dispatch else []),
-                              capture_output=True, text=True, env=env, timeout=600)
-        assert done.returncode == 0, done.stderr[-3000:]
-        _cache[dispatch] = json.loads(done.stdout.strip().splitlines()[-1])
-    return _cache[dispatch]
+@pytest.fixture(scope="session")
+def results(tmp_path_factory):
+    """results(dispatch) -> _run(dispatch)'s results, one interpreter per mode for the whole
+    run: under pytest-xdist the first worker to need them writes them to the run's temporary
+    folder (under a lock) and the other workers read them there (each interpreter costs
+    seconds: one per worker and mode doubled that with -n 2)."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): each worker runs its own
+        fcntl = None
+    shared = None
+    if fcntl is not None and os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = tmp_path_factory.getbasetemp().parent  # one folder for the run's workers
+    got = {}
+
+    def get(dispatch: bool) -> dict:
+        if dispatch in got:
+            return got[dispatch]
+        if shared is None:
+            got[dispatch] = _run(dispatch)
+            return got[dispatch]
+        path = shared / f"warning_locations_{'dispatch' if dispatch else 'plain'}.json"
+        with open(f"{path}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # another worker may be writing it
+            if not path.exists():
+                path.write_text(json.dumps(_run(dispatch)), encoding="utf-8")
+            got[dispatch] = json.loads(path.read_text(encoding="utf-8"))
+        return got[dispatch]
+
+    return get
 
 
 def _matching(result, category: str, match: str) -> list:
@@ -479,20 +507,20 @@ def test_enough_cases():
 
 @pytest.mark.parametrize("dispatch", MODES)
 @pytest.mark.parametrize("name", sorted(AT_CALLER))
-def test_warning_names_the_callers_line(name, dispatch):
+def test_warning_names_the_callers_line(name, dispatch, results):
     category, match, case = AT_CALLER[name]
-    for _, message, filename, lineno in _matching(_results(dispatch)[name], category, match):
+    for _, message, filename, lineno in _matching(results(dispatch)[name], category, match):
         assert (filename, lineno in _lines(case)) == (HERE, True), (message, filename, lineno)
 
 
 @pytest.mark.parametrize("dispatch", MODES)
 @pytest.mark.parametrize("name", sorted(INSIDE))
-def test_warning_names_dlpys_line_where_torch_names_its_own(name, dispatch):
+def test_warning_names_dlpys_line_where_torch_names_its_own(name, dispatch, results):
     import dlpy
 
     category, match, where, _ = INSIDE[name]
     expected = os.path.join(os.path.dirname(os.path.abspath(dlpy.__file__)), where)
-    for _, message, filename, lineno in _matching(_results(dispatch)[name], category, match):
+    for _, message, filename, lineno in _matching(results(dispatch)[name], category, match):
         assert filename == expected, (message, filename, lineno)
 
 

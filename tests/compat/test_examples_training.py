@@ -5,6 +5,7 @@ ddp_train.py under its three launchers (mpiexec, torchrun, torch.multiprocessing
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -47,27 +48,38 @@ def image_folder(tmp_path_factory):
     return root
 
 
-# after 8 steps the BatchNorm running statistics are far from the batches': the eval-mode
-# forward overflows float32 in a conv (torch 2.13 gives the same ~1e5 validation loss)
-@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
-                            "ignore:invalid value encountered:RuntimeWarning")
-def test_imagenet_style_learns_and_resumes_exactly(capsys, image_folder, tmp_path):
-    common = ["--data", str(image_folder), "--num-classes", "4", "-b", "8", "--image-size",
+def test_imagenet_style_learns_and_resumes_exactly(capsys, image_folder, tmp_path,
+                                                  monkeypatch):
+    common = ["--data", str(image_folder), "--num-classes", "4", "-b", "13", "--image-size",
               "16", "--lr", "0.003", "-p", "100"]
-    # three epochs of three steps: epoch to epoch the loss is noisy (BLAS threads alone move
-    # epoch 2 by 0.4), by the third it has fallen below 0.6x the first on every setting tried
+    # the checkpoint the first epoch saves, kept aside: the one a run of --epochs 1 would leave
+    # (the run has the same state after epoch 1 whatever --epochs says; a run of its own would
+    # cost another ResNet-18 and epoch)
+    first_checkpoint = tmp_path / "part" / "checkpoint.pth.tar"
+    save = dlpy.save
+
+    def save_and_keep_the_first(obj, f, *args, **kwargs):
+        save(obj, f, *args, **kwargs)
+        if not first_checkpoint.exists():
+            first_checkpoint.parent.mkdir()
+            shutil.copyfile(f, first_checkpoint)
+
+    monkeypatch.setattr(dlpy, "save", save_and_keep_the_first)
+    # three epochs of two steps (26 training images): epoch to epoch the loss is noisy (BLAS
+    # threads alone move epoch 2 by 0.4), by the third it has fallen below 0.6x the first: at
+    # most 0.56x over seeds 0-19 of the images and the model (0.34x here); batches of 8 (four
+    # steps an epoch) stayed above 0.6x on half of seeds 0-9
     full = run_in_process(capsys, "imagenet_style.py", *common, "--epochs", "3",
                           "--out", str(tmp_path / "full"))
+    monkeypatch.undo()
     assert full["arch"] == "resnet18" and len(full["epoch_losses"]) == 3
     assert full["epoch_losses"][2] < 0.6 * full["epoch_losses"][0], full
     assert (tmp_path / "full" / "checkpoint.pth.tar").exists()
     assert (tmp_path / "full" / "model_best.pth.tar").exists()
     # one epoch, then --resume to three: the same run as going straight through
-    run_in_process(capsys, "imagenet_style.py", *common, "--epochs", "1",
-                   "--out", str(tmp_path / "part"))
     resumed = run_in_process(capsys, "imagenet_style.py", *common, "--epochs", "3",
                              "--out", str(tmp_path / "part"), "--resume",
-                             str(tmp_path / "part" / "checkpoint.pth.tar"))
+                             str(first_checkpoint))
     assert resumed["start_epoch"] == 1
     assert resumed["epoch_losses"] == full["epoch_losses"][1:]
     assert resumed["param_checksum"] == full["param_checksum"]

@@ -356,8 +356,11 @@ def mismatches_are_errors_on_every_rank():
 def monitored_barrier():
     me = dist.get_rank()
     dist.monitored_barrier(timeout=datetime.timedelta(seconds=10))
+    # rank 1 comes late: only once rank 0's barrier has timed out without it (rank 0 says so on
+    # a communicator of this check's own, rather than rank 1 sleeping longer than that takes)
+    late = dist.group.WORLD.comm.Dup()
     if me == 1:
-        time.sleep(1.5)
+        late.recv(source=0)
         expect_error(RuntimeError, ["rank 1 was not released by rank 0"],
                      dist.monitored_barrier, timeout=datetime.timedelta(seconds=0.3))
     else:
@@ -366,8 +369,10 @@ def monitored_barrier():
                      dist.monitored_barrier, timeout=datetime.timedelta(seconds=0.3),
                      wait_all_ranks=True)
         assert time.monotonic() - start < 1.2
+        late.send("timed out", dest=1)
     dist.barrier()
     dist.monitored_barrier(timeout=datetime.timedelta(seconds=10))  # stale messages ignored
+    late.Free()
 
 
 @check
