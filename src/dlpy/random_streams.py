@@ -366,7 +366,7 @@ def _normal_fill_avx2(engine, count: int, mean, std) -> np.ndarray:
     return out
 
 
-_CHUNK = 2048  # blocks of 16 per step of the float32 normal transform
+_CHUNK = 8192  # blocks of 16 per step of the float32 normal transform (2048: 13% slower)
 
 
 def integers(rng, shape, low: int, high: int, dtype=np.int64) -> np.ndarray:
