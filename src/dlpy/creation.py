@@ -697,6 +697,9 @@ def _fma(x, y, z, dtype) -> np.ndarray:
     other = total - z
     rest = (z - (total - other)) + (product - other) + product_error
     result = total + rest
+    if np.isnan(result).any():  # an infinite operand (the split's inf - inf): the plain sum's
+        # value, as fused (inf + a finite product is inf; arange past float16's range is inf)
+        result = np.where(np.isnan(result), product + z, result)
     if not result.all():  # an exact zero: the plain sum's sign (-0 for -0 * y + -0, as fused)
         result = np.where(result == 0, product + z, result)
     if np.dtype(dtype) == np.float64:
