@@ -214,3 +214,18 @@ def test_values_must_be_tensors_while_validating():
                                rtol=1e-6)
     np.testing.assert_allclose(D.Categorical(f64(0.2, 0.8), validate_args=False)
                                .log_prob(np.array([1, 0])).data, np.log([0.8, 0.2]))
+
+
+@pytest.mark.parametrize("bad", [[], [0], [6], [2, 3], [0, 1, 2, 3, 4, 5, 6], [1, 5]])
+def test_positive_definite_marks_exactly_the_matrices_without_a_factor(bad):
+    # one batched factorisation, halved only where it fails: the same answer as one at a time
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(7, 3, 3))
+    stack = a @ np.swapaxes(a, -1, -2) + 0.1 * np.eye(3)
+    stack[bad] = np.diag([1.0, -2.0, 3.0])  # symmetric, not positive definite
+    expected = np.ones(7, dtype=bool)
+    expected[bad] = False
+    got = constraints.positive_definite.check(stack.reshape(7, 1, 3, 3))
+    assert got.shape == (7, 1)
+    np.testing.assert_array_equal(got[:, 0], expected)
+    assert constraints.positive_definite.check(np.zeros((0, 3, 3))).shape == (0,)

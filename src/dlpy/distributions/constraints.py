@@ -363,12 +363,25 @@ class _PositiveDefinite(_Symmetric):
         value = _array(value)
         flat = value.reshape((-1,) + value.shape[-2:])
         result = np.ones(len(flat), dtype=bool)
-        for i, matrix in enumerate(flat):
-            try:
-                np.linalg.cholesky(matrix)
-            except np.linalg.LinAlgError:
-                result[i] = False
+        _mark_unfactorable(flat, result, 0, len(flat))
         return result.reshape(value.shape[:-2])
+
+
+def _mark_unfactorable(flat: np.ndarray, result: np.ndarray, start: int, stop: int) -> None:
+    """Sets ``result[i]`` False for the matrices of ``flat[start:stop]`` that have no Cholesky
+    factor: one batched factorisation of the range, halved only where it fails (numpy refuses a
+    whole batch for one bad matrix), so a batch of good matrices costs one call."""
+    if start == stop:
+        return
+    try:
+        np.linalg.cholesky(flat[start:stop])
+    except np.linalg.LinAlgError:
+        if stop - start == 1:
+            result[start] = False
+            return
+        middle = (start + stop) // 2
+        _mark_unfactorable(flat, result, start, middle)
+        _mark_unfactorable(flat, result, middle, stop)
 
 
 class _Multinomial(Constraint):
