@@ -14,6 +14,7 @@ from dlpy import Tensor, jit, nn
 from dlpy.data.mnist_train import CNN, MLP
 from dlpy.export import SerializationError
 from dlpy.fx import Graph, TraceError
+from dlpy.ops.attention import MaskTypeError
 from dlpy.vision.models import resnet18
 
 # built once for the four cases below, each of which uses (and changes) only its own model
@@ -79,10 +80,14 @@ def test_script_a_module_and_an_encoder_layer():
     x = Tensor(rng.standard_normal((2, 1, 8, 8), dtype=np.float32))
     np.testing.assert_array_equal(scripted(x).data, model(x).data)
     layer = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, rng=rng, batch_first=True)
-    scripted = jit.script(layer)  # the optional masks are fixed to None
+    scripted = jit.script(layer)  # traced with the optional masks fixed to None
     x = Tensor(rng.standard_normal((2, 5, 16), dtype=np.float32))
     np.testing.assert_array_equal(scripted(x).data, layer(x).data)
-    with pytest.raises(ValueError, match="src_mask has been specialized to have value None"):
+    # a mask given: a graph traced for it, as the layer computes it (and refuses it)
+    mask = Tensor(np.triu(np.full((5, 5), -np.inf, np.float32), 1))
+    np.testing.assert_array_equal(scripted(x, src_mask=mask).data, layer(x, src_mask=mask).data)
+    assert not np.array_equal(scripted(x, src_mask=mask).data, layer(x).data)
+    with pytest.raises(MaskTypeError, match="expected a float mask"):
         scripted(x, src_mask=Tensor(np.zeros((5, 5))))
     assert jit.script(scripted) is scripted
 
@@ -284,3 +289,65 @@ def test_script_of_a_function_with_scalar_arguments_or_value_branches_runs_it_ea
     np.testing.assert_array_equal(c(x, Tensor(np.zeros(()))).data, x.data)
     np.testing.assert_array_equal(c(x, Tensor(np.array(2.0))).data, 2 * x.data)
     assert "summed" in s.code
+
+
+class OptionalMask(nn.Module):
+    """forward branches on whether ``mask`` is None; ``other`` is used only when it is."""
+
+    def __init__(self, rng):
+        super().__init__()
+        self.l = nn.Linear(2, 2, rng=rng)
+        self.other = nn.Linear(2, 2, rng=rng)
+
+    def forward(self, x, mask=None, scale: float = 1.0):
+        if mask is None:
+            return self.other(x) * scale
+        return self.l(x) * mask * scale
+
+
+def test_script_runs_the_graph_traced_for_the_calls_optional_arguments():
+    # the first trace had ``mask`` a placeholder (the "given" branch): a call with None used
+    # to run that graph and fail inside it (or compute the wrong branch)
+    rng = seeded()
+    model = OptionalMask(rng)
+    scripted = jit.script(model)
+    x, mask = Tensor(np.array([[1.0, -2.0]], np.float32)), Tensor(np.array([[1.0, 0.0]],
+                                                                           np.float32))
+    np.testing.assert_array_equal(scripted(x, mask).data, model(x, mask).data)
+    np.testing.assert_array_equal(scripted(x).data, model(x).data)
+    np.testing.assert_array_equal(scripted(x, None, 2.0).data, model(x, None, 2.0).data)
+    assert "other" not in scripted.code  # .code is the first graph's (mask given)
+    assert list(scripted.state_dict()) == list(model.state_dict())  # every weight kept
+    scripted.eval()
+    scripted(x)
+    assert model.training and not scripted.training  # the module's mode is left alone
+
+
+def test_a_loaded_script_refuses_a_call_its_graph_was_not_traced_for(tmp_path):
+    rng = seeded()
+    scripted = jit.script(OptionalMask(rng))
+    x, mask = Tensor(np.ones((1, 2), np.float32)), Tensor(np.ones((1, 2), np.float32))
+    jit.save(scripted, tmp_path / "m.pt")
+    loaded = jit.load(tmp_path / "m.pt")
+    np.testing.assert_array_equal(loaded(x, mask).data, scripted(x, mask).data)
+    with pytest.raises(TraceError, match=r"traced for other values of mask .*\(mask=None\)"):
+        loaded(x)
+    copied = jit.load(tmp_path / "m.pt")
+    assert copied(x, mask=mask).shape == (1, 2)
+
+
+def test_a_tampered_traced_given_list_is_refused(tmp_path):
+    import zipfile
+
+    scripted = jit.script(OptionalMask(seeded()))
+    jit.save(scripted, tmp_path / "m.pt")
+    with zipfile.ZipFile(tmp_path / "m.pt") as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    name = next(n for n in files if b'"traced_given"' in files[n])
+    files[name], count = re.subn(rb'("traced_given": \[\s*)"mask"', rb'\1"nope"', files[name])
+    assert count == 1
+    with zipfile.ZipFile(tmp_path / "bad.pt", "w") as z:
+        for n, data in files.items():
+            z.writestr(n, data)
+    with pytest.raises(SerializationError, match="bad traced_given"):
+        jit.load(tmp_path / "bad.pt")

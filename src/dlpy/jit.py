@@ -145,11 +145,20 @@ class ScriptModule(GraphModule):
     def save(self, f: Any, _extra_files: dict | None = None) -> None:
         save(self, f, _extra_files)
 
+    def recompile(self):
+        python_code = super().recompile()
+        if self.__dict__.get("_dlpy_variants") is not None:
+            _dispatch_variants(self)
+        return python_code
+
     def __deepcopy__(self, memo):
-        return _wrap(self._kind(), super().__deepcopy__(memo), type(self).__name__)
+        clone = super().__deepcopy__(memo)  # (first: the variants' module shares its copies)
+        return _wrap(self._kind(), clone, type(self).__name__,
+                     copy.deepcopy(self.__dict__.get("_dlpy_variants"), memo))
 
     def __copy__(self):
-        return _wrap(self._kind(), super().__copy__(), type(self).__name__)
+        return _wrap(self._kind(), super().__copy__(), type(self).__name__,
+                     self.__dict__.get("_dlpy_variants"))
 
     def _kind(self) -> type:
         """TracedModule, RecursiveScriptModule...: the class below this one's own."""
@@ -173,10 +182,176 @@ class ScriptFunction(ScriptModule):
     """A traced or scripted function (callable, with ``graph`` and ``code``)."""
 
 
-def _wrap(cls: type, gm: GraphModule, name: str) -> ScriptModule:
+def _wrap(cls: type, gm: GraphModule, name: str, variants: _Variants | None = None
+          ) -> ScriptModule:
     module = cls(gm, copy.deepcopy(gm.graph), name)
     object.__setattr__(module, "training", gm.training)
+    variants = variants or gm.__dict__.get("_dlpy_variants")
+    if variants is not None:
+        object.__setattr__(module, "_dlpy_variants", variants)
+        _dispatch_variants(module)
     return module
+
+
+class _Variants:
+    """The arguments a scripted module's graph was traced for, and the graphs for other calls.
+
+    dlpy has no TorchScript compiler: ``script`` traces forward once. An argument that may be
+    None (``mask: Optional[Tensor] = None``) was a placeholder there, so a branch such as
+    ``if mask is not None`` took its "given" side; a call with None must not run that graph.
+    Each call's pattern (which of these arguments are None) picks a graph traced for it, as
+    TorchScript's compiled branches would (``mode`` "presence"). When forward could only be
+    traced with its defaulted arguments fixed (``if flag:`` on a bool), other values of them
+    get graphs traced with those values (``mode`` "value"). Without the Python module (a
+    loaded or frozen copy), a call that needs another graph is refused, never run on the
+    wrong one."""
+
+    def __init__(self, original: Module | None, names: tuple, base: tuple, mode: str,
+                 signature: inspect.Signature):
+        self.original, self.names, self.base, self.mode = original, names, base, mode
+        self.signature = signature
+        self.forwards: dict = {}
+        params = list(signature.parameters.values())
+        positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY,
+                                                           p.POSITIONAL_OR_KEYWORD)]
+        # each name's (position or None, default): read from a call without binding it
+        self._where = [(positional.index(n) if n in positional else None,
+                        signature.parameters[n].default) for n in names]
+
+    def key(self, args: tuple, kwargs: dict) -> tuple | None:
+        """The call's pattern (None when it cannot be told: the base graph then decides)."""
+        values = []
+        for name, (position, default) in zip(self.names, self._where):
+            if position is not None and position < len(args):
+                values.append(args[position])
+            else:
+                values.append(kwargs.get(name, default))
+        if self.mode == "presence":
+            return tuple(v is None for v in values)
+        key = tuple(_value_key(v) for v in values)
+        return None if None in key else key  # (a list...: the base graph's guard answers)
+
+    def concrete(self, key: tuple) -> dict:
+        """The arguments fixed in the graph for ``key``."""
+        if self.mode == "presence":
+            return {n: None for n, absent in zip(self.names, key) if absent}
+        return {n: k[1] for n, k in zip(self.names, key) if k != ("tensor",)}
+
+    def forward_for(self, module: ScriptModule, key: tuple, name: str) -> Callable:
+        fn = self.forwards.get((key, module.training))
+        if fn is not None:
+            return fn
+        concrete = self.concrete(key)
+        if self.original is None:
+            shown = ", ".join(f"{n}={v!r}" for n, v in concrete.items()) or "those arguments"
+            raise TraceError(
+                f"{name}: this compiled module was traced for other values of "
+                f"{', '.join(self.names)} than the call's ({shown}), and it was loaded or "
+                f"frozen without its Python module, so no graph can be traced for them "
+                f"(dlpy has no TorchScript compiler). Script the Python module again")
+        from dlpy.export import restore_argument_names
+        from dlpy.fx.graph_module import _copy_attr, _exec_with_source
+
+        shared = {id(m) for m in module.modules()}
+        modes = {m: m.training for m in self.original.modules() if id(m) not in shared}
+        try:  # traced in the compiled module's mode (its own submodules follow it already)
+            for m in modes:
+                object.__setattr__(m, "training", module.training)
+            with _active("scripting"):
+                graph = (tracer := _JitTracer())._trace_forward(self.original, concrete)
+        finally:
+            for m, mode in modes.items():
+                object.__setattr__(m, "training", mode)
+        restore_argument_names(graph, set(concrete))
+        for node in graph.nodes:  # (a branch may use attributes the first graph did not)
+            if node.op in ("get_attr", "call_module"):
+                try:
+                    resolve(module, node.target)
+                except (AttributeError, KeyError, ValueError):
+                    _copy_attr(tracer.root, module, node.target)
+        python_code = graph.python_code(root_module="self")
+        _exec_with_source(python_code.src, python_code.globals)
+        fn = self.forwards[key, module.training] = python_code.globals["forward"]
+        return fn
+
+    def __deepcopy__(self, memo):
+        clone = _Variants(copy.deepcopy(self.original, memo), self.names, self.base, self.mode,
+                          self.signature)
+        return clone  # (the traced forwards are rebuilt on the copy's first calls)
+
+
+def _keep_every_attribute(module: ScriptModule, root: Module) -> None:
+    """The submodules, parameters and buffers of ``root`` that its graph does not use are the
+    compiled module's too, in ``root``'s order (TorchScript keeps them all: its state_dict is
+    the module's, and a branch traced later may use them)."""
+    for table in ("_modules", "_parameters", "_buffers"):
+        theirs, ours = getattr(root, table), getattr(module, table)
+        if list(ours) == list(theirs):
+            continue
+        for name, value in theirs.items():
+            if name not in ours:
+                if table == "_buffers":
+                    module.register_buffer(name, value,
+                                           persistent=name not in root._non_persistent)
+                else:
+                    setattr(module, name, value)
+        extra = [name for name in ours if name not in theirs]
+        for name in [*theirs, *extra]:  # (the graph's constants after them)
+            ours[name] = ours.pop(name)
+
+
+def _value_key(value: Any) -> tuple | None:
+    """An argument's part of a call's pattern in "value" mode (None: not a plain value)."""
+    if _isinstance(value, Tensor):
+        return ("tensor",)
+    if value is None or type(value) in (bool, int, float, str):
+        return (type(value).__name__, value)
+    return None
+
+
+def _dispatch_variants(module: ScriptModule) -> None:
+    """Puts the pattern check in front of ``module``'s generated forward (its class is its
+    own: GraphModule's)."""
+    base = type(module).forward
+
+    def forward(self, *args, **kwargs):
+        variants = self.__dict__.get("_dlpy_variants")
+        if variants is not None:
+            key = variants.key(args, kwargs)
+            if key is not None and key != variants.base:
+                return variants.forward_for(self, key, type(self).__name__)(
+                    self, *args, **kwargs)
+        return base(self, *args, **kwargs)
+
+    forward.__signature__ = inspect.signature(base)
+    type(module).forward = forward
+
+
+def _variants_of(root: Module, fixed: bool) -> _Variants | None:
+    """The _Variants of ``root``'s forward: the arguments that may be None (default None or
+    Optional) when it was traced with every argument a placeholder; every defaulted one when
+    the defaults were fixed. None when there are none."""
+    signature = inspect.signature(type(root).forward)
+    params = list(signature.parameters.values())[1:]  # (self)
+    signature = signature.replace(parameters=params)
+    if fixed:
+        names = tuple(p.name for p in params if p.default is not p.empty
+                      and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+        mode = "value"
+    else:
+        names = tuple(p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                      and (p.default is None or "Optional" in str(p.annotation)
+                           or "None" in str(p.annotation)))
+        mode = "presence"
+    if not names:
+        return None
+    if mode == "presence":
+        base = (False,) * len(names)
+    else:
+        base = tuple(_value_key(signature.parameters[n].default) for n in names)
+        if None in base:  # a default that is no plain value: its own guard answers
+            return None
+    return _Variants(root, names, base, mode, signature)
 
 
 # ---------------------------------------------------------------------------- trace / script
@@ -247,10 +422,15 @@ class _JitTracer(Tracer):
 
 
 def _symbolic(root: Module | Callable, what: str) -> GraphModule:
+    return _symbolic_how(root, what)[0]
+
+
+def _symbolic_how(root: Module | Callable, what: str) -> tuple[GraphModule, bool | None]:
     """A symbolic trace of ``root`` with every argument a placeholder; if that fails, once
     more with the arguments that have defaults fixed to them (optional masks); if that fails
     too and ``root`` is one of dlpy.nn's layers, the layer called as a leaf child is
-    (``Tracer.trace_leaf_root``: nn.Linear, nn.LSTM)."""
+    (``Tracer.trace_leaf_root``: nn.Linear, nn.LSTM). With it: whether the defaults were
+    fixed (None for a leaf)."""
     fn = type(root).forward if _isinstance(root, Module) else root
     name = type(root).__name__ if _isinstance(root, Module) else getattr(root, "__name__", "fn")
     leaf = Tracer().is_leaf_root(root)
@@ -268,16 +448,17 @@ def _symbolic(root: Module | Callable, what: str) -> GraphModule:
             from dlpy.export import restore_argument_names
 
             restore_argument_names(graph, set(defaults))
+            return GraphModule(tracer.root, graph, name), True
         except failures:
             if leaf:  # called as a leaf child is
                 graph = (tracer := _JitTracer()).trace_leaf_root(root)
-                return GraphModule(tracer.root, graph, name)
+                return GraphModule(tracer.root, graph, name), None
             raise TraceError(
                 f"jit.{what}: {name} cannot be compiled: {first}. dlpy has no TorchScript "
                 f"compiler; jit.{what} traces forward symbolically, so Python control flow on "
                 f"tensor values is not supported. Move the branch into a function marked "
                 f"dlpy.fx.wrap, or keep the module in eager mode") from first
-    return GraphModule(tracer.root, graph, name)
+    return GraphModule(tracer.root, graph, name), False
 
 
 def _script_function(fn: types.FunctionType) -> GraphModule:
@@ -327,9 +508,16 @@ def script(obj: Any, optimize: Any = None, _frames_up: int = 0, _rcb: Any = None
         raise TypeError(f"jit.script: expected a dlpy Module or a function, got "
                         f"{type(obj).__name__}")
     with _active("scripting"):
-        gm = _symbolic(obj, "script") if _isinstance(obj, Module) else _script_function(obj)
+        if _isinstance(obj, Module):
+            gm, fixed = _symbolic_how(obj, "script")
+        else:
+            gm = _script_function(obj)
     if _isinstance(obj, Module):
-        return _wrap(RecursiveScriptModule, gm, type(obj).__name__)
+        module = _wrap(RecursiveScriptModule, gm, type(obj).__name__,
+                       None if fixed is None else _variants_of(obj, fixed))
+        if fixed is not None:
+            _keep_every_attribute(module, obj)
+        return module
     return _wrap(ScriptFunction, gm, obj.__name__)
 
 
@@ -393,8 +581,11 @@ def save(m: ScriptModule, f: Any, _extra_files: dict | None = None) -> None:
                              f"dlpy.jit.trace), got {type(m).__name__}")
     inputs = [{"name": n.target, "kind": "any", "shape": [], "dtype": ""}
               for n in m.graph.nodes if n.op == "placeholder"]
-    write_archive(f, m, {"kind": "script_module", "inputs": inputs, "range_constraints": {}},
-                  _extra_files)
+    meta = {"kind": "script_module", "inputs": inputs, "range_constraints": {}}
+    variants = m.__dict__.get("_dlpy_variants")
+    if variants is not None and variants.mode == "presence":  # (fixed values have guards)
+        meta["traced_given"] = list(variants.names)  # loaded: other patterns refused
+    write_archive(f, m, meta, _extra_files)
 
 
 def load(f: Any, map_location: Any = None, _extra_files: dict | None = None
@@ -406,7 +597,24 @@ def load(f: Any, map_location: Any = None, _extra_files: dict | None = None
 
     gm, meta = read_archive(f, _extra_files)
     program_meta(gm, meta, str(getattr(f, "name", f)))
-    return _wrap(RecursiveScriptModule, gm, type(gm).__name__)
+    return _wrap(RecursiveScriptModule, gm, type(gm).__name__,
+                 _loaded_variants(gm, meta.get("traced_given"), str(getattr(f, "name", f))))
+
+
+def _loaded_variants(gm: GraphModule, names: Any, where: str) -> _Variants | None:
+    """The guard of a loaded module whose graph was traced with ``names`` given (not None)."""
+    if names is None:
+        return None
+    signature = inspect.signature(type(gm).forward)
+    params = list(signature.parameters.values())[1:]
+    if not (_isinstance(names, list) and names and all(
+            _isinstance(n, str) and n in {p.name for p in params} for n in names)):
+        from dlpy.export import SerializationError
+
+        raise SerializationError(f"load: {where}: bad traced_given {names!r} (not a program "
+                                 f"saved by dlpy, or tampered with)")
+    return _Variants(None, tuple(names), (False,) * len(names), "presence",
+                     signature.replace(parameters=params))
 
 
 # ---------------------------------------------------------------------------- freezing
@@ -476,6 +684,12 @@ def freeze(mod: ScriptModule, preserved_attrs: list[str] | None = None,
     frozen = RecursiveScriptModule(root, graph, type(mod).__name__)
     object.__setattr__(frozen, "training", False)
     object.__setattr__(frozen, "_dlpy_frozen", True)
+    variants = mod.__dict__.get("_dlpy_variants")
+    if variants is not None:  # other patterns: traced from a snapshot of the Python module
+        original = None if variants.original is None else copy.deepcopy(variants.original)
+        object.__setattr__(frozen, "_dlpy_variants", _Variants(
+            original, variants.names, variants.base, variants.mode, variants.signature))
+        _dispatch_variants(frozen)
     return frozen
 
 
