@@ -989,7 +989,7 @@ def _meta_strides(shape, memory_format, source) -> tuple | None:
     if memory_format is not None and memory_format is not preserve_format:
         return _meta.format_strides(shape, memory_format)
     if source is not None and _meta.holds_meta(source) and source.data.shape == tuple(shape):
-        return source.data.strides_in_elements
+        return _meta.preserved_strides(source.data)
     return None
 
 

@@ -232,15 +232,17 @@ class MetaArray(np.ndarray):
     all 0)."""
 
     strides_in_elements = None
+    offset_in_elements = 0  # (torch's storage_offset of a view)
+    storage_nbytes = None  # (a view's: its base's storage's; None: what it reaches)
 
     def copy(self, order="C") -> MetaArray:
-        return meta_array(self.shape, self.dtype, self.strides_in_elements)  # (torch's clone)
+        return _meta_copy(self)  # (torch's clone)
 
     def __copy__(self) -> MetaArray:
-        return meta_array(self.shape, self.dtype, self.strides_in_elements)
+        return _meta_copy(self)
 
     def __deepcopy__(self, memo) -> MetaArray:
-        return meta_array(self.shape, self.dtype, self.strides_in_elements)
+        return _meta_copy(self)
 
     def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
         """An element-wise ufunc given a meta array computes one element, not the broadcast
@@ -349,6 +351,14 @@ def _like_signatures() -> dict:
 
 
 _LIKE = _like_signatures()
+
+
+def _meta_copy(array: MetaArray) -> MetaArray:
+    """A new meta array like ``array``: its strides where it is dense, else dense ones in its
+    axes' order (torch's clone), its own storage."""
+    from dlpy.meta import preserved_strides
+
+    return meta_array(array.shape, array.dtype, preserved_strides(array))
 
 
 def meta_array(shape, dtype, strides=None) -> MetaArray:

@@ -19,9 +19,12 @@ that compute outside one op (take, index_put, masked_scatter, kthvalue, quantile
 embedding_bag, ctc_loss, adaptive pooling) return a node of their result's shape (``shaped``);
 element-wise ops take it from their forward on small stand-ins; their gradients are meta arrays
 of their inputs' shapes: nothing of the tensors' size is computed (``_shape_rule``). A meta
-array carries the strides its tensor reports (``strides_in_elements``: a memory format's, a
-transpose's, those of a dense CPU array moved to meta; element-wise ops and pooling keep their
-first input's), other views report row-major ones. Positions
+array carries the layout its tensor reports, as torch's: strides (``strides_in_elements``: a
+memory format's, empty_strided's, those of a dense CPU array moved to meta), storage offset
+and storage size; a view's come from its base's (``_lay_out_view``: torch's rule for view /
+reshape, the op's own forward on a one-byte stand-in for slices, transposes, expand, diagonal
+and unfold), element-wise results and clones are dense in their inputs' order (torch's
+TensorIterator), pooling keeps a channels-last order. Positions
 found from values (argmax, sort, topk: ``positions``) and comparisons (``compared``) are meta
 arrays of their shapes, made without reading the arrays. In-place changes of a meta tensor
 (``uniform_``, ``copy_``, ``nn.init``) check their arguments and change nothing; reading values
@@ -271,11 +274,196 @@ def meta_call_body(inner, self, inputs):
         out.data.strides_in_elements = _result_strides(self, inputs, out.data.shape)
     if base is not None and holds_meta(base):
         _share_memory(out, base)
-        if type(self).__name__ == "Transpose" and inputs and holds_meta(inputs[0]):
-            # (a transpose's strides: its input's permuted, as torch's)
-            given = strides_of(inputs[0].data)
-            out.data.strides_in_elements = tuple(given[a] for a in self.axes)
+        if inputs and holds_meta(inputs[0]):
+            _lay_out_view(self, inputs[0].data, out)
     return out
+
+
+# the view ops whose forward, given any strided array, returns a view of it (never a copy):
+# run on a stand-in with the source's strides, they give the view's strides and offset
+_STRIDED_VIEWS = frozenset({"Transpose", "GetItem", "Expand", "Diagonal", "SlidingWindows"})
+
+
+def _lay_out_view(op, source, out) -> None:
+    """``out`` (a meta tensor viewing ``source``'s storage, made by ``op``) given torch's
+    strides, storage offset and storage size: a reshape's from torch's rule (where none fits,
+    ``reshape`` copies: ``out`` gets storage of its own), as_strided's those asked for, the
+    other views' those the op's forward gives on a stand-in of ``source``'s strides (one byte
+    of memory, never read), as on the CPU; an op not known here: row-major ones."""
+    array = out.data
+    name = type(op).__name__
+    strides, offset = strides_of(source), source.offset_in_elements
+    if name == "Reshape":
+        found = view_strides(source.shape, strides, array.shape)
+        if found is None:  # (no view fits: torch's reshape copies)
+            from dlpy.device import meta_array
+
+            out.data = meta_array(array.shape, array.dtype)
+            return
+        strides = found
+    elif name == "AsStrided" and getattr(op, "index", 0) is None:
+        strides, offset = op.stride, op.offset
+    elif name in ("Real", "Imag") and source.dtype.kind == "c":  # (in units of the part)
+        strides = tuple(2 * n for n in strides)
+        offset = 2 * offset + (name == "Imag")
+    elif name in _STRIDED_VIEWS and array.ndim < 64:
+        fill = np.zeros(1, np.uint8)
+        stand_in = np.lib.stride_tricks.as_strided(fill, source.shape, strides,
+                                                   writeable=source.flags.writeable)
+        with np.errstate(all="ignore"):
+            result = copy.copy(op).forward(stand_in)
+        from dlpy.tensor import _buffer
+
+        if not isinstance(result, np.ndarray) or result.shape != array.shape \
+                or _buffer(result) is not fill:
+            return
+        strides = result.strides
+        offset += result.__array_interface__["data"][0] - fill.__array_interface__["data"][0]
+        if name == "GetItem":
+            strides = _new_axes(op.index, source.shape, strides_of(source), strides)
+    else:
+        return
+    array.strides_in_elements = torch_strides(array.shape, strides)
+    array.offset_in_elements = int(offset)
+    array.storage_nbytes = storage_nbytes(source)
+
+
+def _new_axes(index, shape, strides, found) -> tuple:
+    """``found`` (a basic index's strides) with each new axis's (None's) as torch's: its
+    indexing unsqueezes before the axes after it are sliced, so the step is that of the
+    source's next axis as it was (``x[None, 1:]`` of a (4, 6) tensor: 24, not 18)."""
+    items = index if type(index) is tuple else (index,)
+    if not any(item is None for item in items) or not all(
+            item is None or item is Ellipsis or type(item) is slice
+            or isinstance(item, (int, np.integer)) and not isinstance(item, bool)
+            for item in items):
+        return found
+    taken = sum(item is not None and item is not Ellipsis for item in items)
+    found, dim, at = list(found), 0, 0
+    for item in items:
+        if item is None:
+            found[at] = shape[dim] * strides[dim] if dim < len(shape) else 1
+            at += 1
+        elif item is Ellipsis:
+            dim += len(shape) - taken
+            at += len(shape) - taken
+        else:
+            dim += 1
+            at += type(item) is slice
+    return tuple(found)
+
+
+def retyped(source, array) -> None:
+    """``array``, ``source`` (a meta array) read as another dtype (``view(dtype)``), given
+    torch's strides, storage offset and storage: where the item sizes differ, the strides
+    but the last and the offset in units of the new dtype."""
+    old, new = source.itemsize, array.itemsize
+    strides, offset = strides_of(source), source.offset_in_elements
+    if old != new:
+        if not source.size:
+            return
+        strides = tuple(n * old // new for n in strides[:-1]) + (1,)
+        offset = offset * old // new
+    array.strides_in_elements = torch_strides(array.shape, strides)
+    array.offset_in_elements = offset
+    array.storage_nbytes = storage_nbytes(source)
+
+
+def torch_strides(shape, strides) -> tuple:
+    """``strides`` (in elements) as torch reports them: an empty tensor's all-zero ones its
+    row-major ones, a size-1 axis of stride 0 (numpy's new axis) unsqueeze's step."""
+    strides = [int(n) for n in strides]
+    if 0 in shape and not any(strides):
+        return contiguous_strides(shape)
+    for axis in range(len(shape) - 1, -1, -1):
+        if shape[axis] == 1 and strides[axis] == 0:
+            strides[axis] = shape[axis + 1] * strides[axis + 1] if axis + 1 < len(shape) else 1
+    return tuple(strides)
+
+
+def storage_nbytes(array) -> int:
+    """The bytes of the storage a meta array's tensor views (torch's
+    ``untyped_storage().nbytes()``): its own, else what its shape, strides and offset reach."""
+    given = getattr(array, "storage_nbytes", None)
+    if given is not None:
+        return given
+    if 0 in array.shape:
+        return 0
+    offset = getattr(array, "offset_in_elements", 0)
+    last = sum((n - 1) * step for n, step in zip(array.shape, strides_of(array)))
+    return (offset + last + 1) * array.itemsize
+
+
+def view_strides(shape, strides, new_shape) -> tuple | None:
+    """torch's strides of a view of ``new_shape`` over a tensor of ``shape`` and ``strides``
+    (ATen's computeStride: runs of axes that lie contiguously may be split or merged), None
+    where none fits (``view`` refuses it, ``reshape`` copies)."""
+    shape, new_shape = tuple(shape), tuple(new_shape)
+    if not shape:
+        return (1,) * len(new_shape)
+    numel = math.prod(shape)
+    if numel == 0 and shape == new_shape:
+        return tuple(strides)
+    new_strides = [0] * len(new_shape)
+    if numel == 0:
+        return contiguous_strides(new_shape)
+    view_d = len(new_shape) - 1
+    chunk_base = strides[-1]
+    tensor_numel = view_numel = 1
+    for tensor_d in range(len(shape) - 1, -1, -1):
+        tensor_numel *= shape[tensor_d]
+        if tensor_d == 0 or (shape[tensor_d - 1] != 1
+                             and strides[tensor_d - 1] != tensor_numel * chunk_base):
+            while view_d >= 0 and (view_numel < tensor_numel or new_shape[view_d] == 1):
+                new_strides[view_d] = view_numel * chunk_base
+                view_numel *= new_shape[view_d]
+                view_d -= 1
+            if view_numel != tensor_numel:
+                return None
+            if tensor_d > 0:
+                chunk_base = strides[tensor_d - 1]
+                tensor_numel = view_numel = 1
+    return tuple(new_strides) if view_d == -1 else None
+
+
+def dense_strides(shape, operands) -> tuple | None:
+    """The strides of a new dense tensor of ``shape`` whose axes lie in memory in the order of
+    ``operands``' strides (torch's TensorIterator / ``infer_dense_strides``: the axis of the
+    smaller stride inside, a stride 0 (a broadcast axis) deciding nothing, equal strides the
+    smaller axis inside); None where that is row-major. ``operands``: strides in elements, one
+    tuple per input, aligned to ``shape``'s last axes."""
+    ndim = len(shape)
+    rows = [(0,) * (ndim - len(s)) + tuple(s) for s in operands if len(s) <= ndim]
+    if ndim < 2 or not rows:
+        return None
+
+    def should_swap(dim0: int, dim1: int) -> int:
+        for row in rows:
+            stride0, stride1 = row[dim0], row[dim1]
+            if stride0 == 0 or stride1 == 0:
+                continue
+            if stride0 != stride1:
+                return 1 if stride0 > stride1 else -1
+            if shape[dim0] > shape[dim1]:
+                return 1
+        return 0
+
+    perm = list(range(ndim - 1, -1, -1))  # the innermost axis first
+    for i in range(1, ndim):
+        dim1 = i
+        for dim0 in range(i - 1, -1, -1):
+            comparison = should_swap(perm[dim0], perm[dim1])
+            if comparison > 0:
+                perm[dim0], perm[dim1] = perm[dim1], perm[dim0]
+                dim1 = dim0
+            elif comparison < 0:
+                break
+    strides, step = [0] * ndim, 1
+    for axis in perm:
+        strides[axis] = step
+        step *= max(shape[axis], 1)
+    strides = tuple(strides)
+    return None if strides == contiguous_strides(shape) else strides
 
 
 def _result_strides(op, inputs, shape) -> tuple | None:
@@ -286,15 +474,55 @@ def _result_strides(op, inputs, shape) -> tuple | None:
     if fmt is not None and type(op).__name__ == "Relayout":
         return format_strides(shape, fmt)
     if type(op).__module__ in _ELEMENTWISE_MODULES:
-        for t in inputs:  # (the first of the result's shape decides, as torch's)
-            data = getattr(t, "data", None)
-            if type(data) is MetaArray and data.shape == tuple(shape):
-                return data.strides_in_elements
+        return iterated_strides(inputs, shape)
     if "Pool" in type(op).__name__ and inputs and holds_meta(inputs[0]):
         from dlpy.layouts import suggested_format  # (pooling keeps a channels-last order)
 
         return format_strides(shape, suggested_format(inputs[0].data))
     return None
+
+
+def iterated_strides(inputs, shape) -> tuple | None:
+    """The strides of an element-wise op's result of ``shape`` (None: row-major): dense, its
+    axes in the order of its meta inputs' strides (torch's TensorIterator; a broadcast axis,
+    stride 0, decides nothing), row-major while every input is row-major."""
+    shape = tuple(shape)
+    operands, ordered = [], False
+    for t in inputs:
+        data = getattr(t, "data", None)
+        if type(data) is not MetaArray or data.ndim > len(shape):
+            continue
+        given = data.strides_in_elements
+        if given is None:
+            given = contiguous_strides(data.shape)
+        else:
+            ordered = True
+        lead = len(shape) - data.ndim
+        operands.append(tuple(0 if n == 1 and shape[lead + k] != 1 else step
+                              for k, (n, step) in enumerate(zip(data.shape, given))))
+    return dense_strides(shape, operands) if ordered else None
+
+
+def dense(shape, strides) -> bool:
+    """Whether a tensor of ``shape`` and ``strides`` covers its memory without gaps or
+    overlaps (torch's ``is_non_overlapping_and_dense``)."""
+    pairs = sorted((step, n) for n, step in zip(shape, strides) if n != 1)
+    expected = 1
+    for step, n in pairs:
+        if step != expected:
+            return False
+        expected *= n
+    return True
+
+
+def preserved_strides(array) -> tuple | None:
+    """The strides of a new tensor like a meta array's (torch's ``empty_like`` /
+    ``clone`` with preserve_format): its own where it is dense, else dense ones in its
+    axes' order (``infer_dense_strides``); None: row-major."""
+    given = array.strides_in_elements
+    if given is None or dense(array.shape, given):
+        return given
+    return dense_strides(array.shape, [given])
 
 
 def shaped(inputs, shape, dtype, name: str | None = None):

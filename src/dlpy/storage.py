@@ -264,11 +264,38 @@ class TypedStorage:
         return f"{values}[TypedStorage(dtype={self.dtype}, device=cpu) of size {self.size()}]"
 
 
+class MetaStorage(UntypedStorage):
+    """A meta tensor's storage: its size in bytes (torch's), no memory (the meta array's one
+    element stands for it; its address is 0, as torch's)."""
+
+    __slots__ = ("_nbytes",)
+
+    device = "meta"
+
+    def __init__(self, buffer, nbytes: int):
+        super().__init__(buffer)
+        self._nbytes = int(nbytes)
+
+    def nbytes(self) -> int:
+        return self._nbytes
+
+    size = nbytes
+    __len__ = nbytes
+
+    def data_ptr(self) -> int:
+        return 0
+
+
 def untyped_storage(tensor) -> UntypedStorage:
-    """The memory ``tensor`` views (a slice's is its base's)."""
+    """The memory ``tensor`` views (a slice's is its base's; a meta tensor's its size alone)."""
+    from dlpy.device import MetaArray
     from dlpy.tensor import _buffer
 
     buffer = _buffer(tensor.data)
+    if type(tensor.data) is MetaArray:
+        from dlpy.meta import storage_nbytes
+
+        return MetaStorage(buffer, storage_nbytes(tensor.data))
     return UntypedStorage(buffer if isinstance(buffer, np.ndarray) else np.asarray(buffer))
 
 

@@ -2589,9 +2589,11 @@ class Tensor:
         # torch's rule for the arrays whose layout torch shares: views (t(), permute, slices)
         # of contiguous memory. Others (numpy's results in another order, where torch's are
         # contiguous) are reshaped as they are
-        if not data.flags.c_contiguous and isinstance(data.base, np.ndarray) and \
-                data.base.flags.c_contiguous and data.size and \
-                not _reshapes_in_place(data, out.shape):
+        if (_meta.view_strides(data.shape, _meta.strides_of(data), out.shape) is None
+                if type(data) is _MetaArray else  # (a meta tensor's: torch's rule, exactly)
+                not data.flags.c_contiguous and isinstance(data.base, np.ndarray) and
+                data.base.flags.c_contiguous and data.size and
+                not _reshapes_in_place(data, out.shape)):
             raise RuntimeError(
                 "view size is not compatible with input tensor's size and stride (at least one "
                 "dimension spans across two contiguous subspaces). Use .reshape(...) instead.")
@@ -4533,6 +4535,9 @@ def _view_dtype(tensor: Tensor, dtype) -> Tensor:
     if out.size == 0 and old != new:  # zero strides: stride() reads a new tensor's
         out = np.lib.stride_tricks.as_strided(out, strides=(0,) * out.ndim,
                                               writeable=out.flags.writeable)
+    if type(tensor.data) is _MetaArray:  # (its strides, storage offset and storage: torch's)
+        out = out.view(_MetaArray)
+        _meta.retyped(tensor.data, out)
     return Tensor(out)
 
 

@@ -379,7 +379,10 @@ def _buffer_address(array: np.ndarray) -> int:
 
 
 def _storage_offset(self) -> int:
-    """Where this tensor's first element sits in the memory it shares, in elements."""
+    """Where this tensor's first element sits in the memory it shares, in elements (a meta
+    tensor's: the one its view was given)."""
+    if type(self.data) is _MetaArray:
+        return self.data.offset_in_elements
     return (self.data.__array_interface__["data"][0] - _buffer_address(self.data)) \
         // self.data.itemsize
 

@@ -246,6 +246,10 @@ def as_strided(input, size, stride, storage_offset: int | None = None) -> Tensor
     if len(size) != len(stride):
         raise ValueError(f"as_strided: size {size} and stride {stride} must have the same "
                          f"length")
+    from dlpy.ops.views import AsStrided
+
+    if _meta.holds_meta(input):  # the view's strides and offset, unchecked, as torch's
+        return AsStrided(None, tuple(size), tuple(stride), storage_offset)(input)
     index = np.full(size, storage_offset - first, dtype=np.int64)
     for axis, (n, step) in enumerate(zip(size, stride)):
         index += (np.arange(n, dtype=np.int64) * step).reshape((n,) + (1,) * (len(size)
@@ -271,8 +275,6 @@ def as_strided(input, size, stride, storage_offset: int | None = None) -> Tensor
     elif index.size and index.min() < 0:
         raise ValueError(f"as_strided: storage_offset {storage_offset} reaches memory before "
                          f"the tensor's first element (storage element {first})")
-    from dlpy.ops.views import AsStrided
-
     return AsStrided(index, tuple(size), tuple(stride), storage_offset - first)(input)
 
 
@@ -682,8 +684,23 @@ TOP_LEVEL = [
 ]
 
 
-# torch's meta device (dlpy.meta): empty_strided(..., device="meta") is a meta tensor (its
-# strides are the row-major ones, as every meta tensor's)
+# torch's meta device (dlpy.meta): empty_strided(..., device="meta") is a meta tensor with the
+# strides asked for (its arguments checked by a call of at most one element)
 from dlpy.creation import _on_meta  # noqa: E402
 
-empty_strided = _on_meta(empty_strided)
+_empty_strided_on_meta = _on_meta(empty_strided)
+
+
+def empty_strided(size, stride, **kwargs) -> Tensor:  # noqa: F811 - the meta device's wrapper
+    from dlpy.device import meta_array, wants_meta
+
+    if not wants_meta(kwargs.get("device")) or not isinstance(size, (tuple, list, Size)) \
+            or not all(isinstance(n, (int, np.integer)) and n >= 0 for n in size):
+        return _empty_strided_on_meta(size, stride, **kwargs)
+    out = _empty_strided_on_meta(tuple(min(int(n), 1) for n in size), stride, **kwargs)
+    shape = tuple(int(n) for n in size)
+    out.data = meta_array(shape, out.data.dtype, _sizes("empty_strided", "stride", stride))
+    return out
+
+
+empty_strided.__doc__ = _empty_strided_on_meta.__doc__

@@ -183,12 +183,15 @@ class AsStrided(Op):
     complex_ok = True
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
-    def __init__(self, index: np.ndarray, size: tuple, stride: tuple, offset: int):
+    def __init__(self, index: np.ndarray | None, size: tuple, stride: tuple, offset: int):
+        # (index None: a meta input's view, its strides and storage offset those given)
         self.index, self.size, self.stride, self.offset = index, size, stride, offset
-        self.overlaps = np.unique(index).size != index.size
+        self.overlaps = index is not None and np.unique(index).size != index.size
 
     def forward(self, x):
         self.shape = x.shape
+        if self.index is None:  # (a meta array's view: dlpy.meta gives it its strides)
+            return np.lib.stride_tricks.as_strided(x, self.size, (0,) * len(self.size))
         if not x.flags.c_contiguous:
             return x.reshape(-1)[self.index]
         return np.lib.stride_tricks.as_strided(
