@@ -155,18 +155,67 @@ def test_numbers_and_dims_as_given():
 
 
 def test_op_without_rule_runs_unseen():
-    img = _w(1, 1, 4, 4)
+    sig = _w(1, 1, 6)
     with Log() as m:
-        F.max_pool2d(img, 2).sum().backward()
-    assert "aten.max_pool2d_with_indices_backward.default" not in m.funcs
-    expected = np.zeros((1, 1, 4, 4), np.float32)
-    data = img.detach().numpy()[0, 0]
-    for i in range(2):
-        for j in range(2):
-            block = data[2 * i:2 * i + 2, 2 * j:2 * j + 2]
-            k = np.unravel_index(np.argmax(block), (2, 2))
-            expected[0, 0, 2 * i + k[0], 2 * j + k[1]] = 1
-    np.testing.assert_allclose(img.grad.numpy(), expected)
+        F.max_pool1d(sig, 2).sum().backward()
+    assert not any("pool" in f for f in m.funcs)
+    data = sig.detach().numpy()[0, 0].reshape(3, 2)
+    expected = np.zeros((3, 2), np.float32)
+    expected[np.arange(3), data.argmax(axis=1)] = 1
+    np.testing.assert_allclose(sig.grad.numpy(), expected.reshape(1, 1, 6))
+
+
+def _more_models():
+    """(the loss, its leaves) of the models with the second round of backward rules."""
+    bn = dlpy.nn.BatchNorm2d(2)
+    img = _w(2, 2, 4, 4, scale=0.7)
+    q, k, v = _w(1, 2, 3, 4, scale=0.3), _w(1, 2, 3, 4, scale=0.5), _w(1, 2, 3, 4)
+    a, b, c = _w(2, 3, 4), _w(2, 4, 5, scale=0.41), _w(4, 5, scale=0.2)
+    x, y = _w(4, 3), _w(2, 3, scale=0.61)
+    loss = ((F.avg_pool2d(F.max_pool2d(bn(img), 2, 1), 2) * 1.5).sum()
+            + (F.scaled_dot_product_attention(q, k, v) * q).sum()
+            + ((a @ b).tanh() @ c.t()).sum() + dlpy.bmm(a, b).exp().sum()
+            + (x[dlpy.tensor([0, 2, 0])] * x[1]).sum() + x[1:3].sigmoid().sum()
+            + dlpy.cat([x, y]).tanh().sum() + dlpy.stack([x, x * 2], 1).exp().sum())
+    return loss, [img, bn.weight, bn.bias, q, k, v, a, b, c, x, y]
+
+
+def test_more_rules_shown_with_unchanged_gradients():
+    """batch_norm, pooling, attention, bmm and matmul of batches, indexing, cat and stack:
+    their backward calls reach the mode, and the gradients are bit for bit those of a
+    backward without a mode."""
+    loss, leaves = _more_models()
+    loss.backward()
+    plain = [t.grad.numpy().copy() for t in leaves]
+    loss, leaves = _more_models()
+    with Log() as m:
+        loss.backward()
+    for name in ("native_batch_norm_backward", "max_pool2d_with_indices_backward",
+                 "avg_pool2d_backward", "_scaled_dot_product_flash_attention_for_cpu_backward",
+                 "bmm", "index_put", "select_backward", "slice_backward", "slice", "select"):
+        assert any(f.startswith(f"aten.{name}.") for f in m.funcs), name
+    for t, expected in zip(leaves, plain):
+        assert t.grad.numpy().tobytes() == expected.tobytes()
+
+
+def test_batch_norm_backward_doubled_by_a_mode():
+    class Double(pd.TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if func is aten.native_batch_norm_backward.default:
+                return tuple(None if o is None else o * 2 for o in out)
+            return out
+
+    bn = dlpy.nn.BatchNorm2d(2)
+    img = _w(2, 2, 3, 3, scale=0.7)
+    bn(img).tanh().sum().backward()
+    plain = [img.grad.numpy().copy(), bn.weight.grad.numpy().copy()]
+    img.grad = bn.weight.grad = None
+    loss = bn(img).tanh().sum()
+    with Double():
+        loss.backward()
+    np.testing.assert_array_equal(img.grad.numpy(), plain[0] * 2)
+    np.testing.assert_array_equal(bn.weight.grad.numpy(), plain[1] * 2)
 
 
 @pytest.mark.parametrize("name", ["threshold_backward", "sigmoid_backward", "tanh_backward",

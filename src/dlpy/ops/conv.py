@@ -1282,6 +1282,7 @@ def _unbatched_node(y: Tensor, nd: int, name: str) -> Tensor:
 def _max_pool(nd: int, x, kernel_size, stride, padding, dilation, ceil_mode,
               return_indices) -> Tensor | tuple[Tensor, Tensor]:
     op = _MAX_POOL_OPS[nd]
+    default_stride = stride is None or isinstance(stride, (tuple, list)) and not stride
     kernel, stride, padding = _pool_settings(op.name, kernel_size, stride, padding, nd)
     dilation = _dilation(dilation, op.name, nd, True)
     _check_pool_rank(op.name, _shape_of(x), SPATIAL[nd][0])
@@ -1297,6 +1298,8 @@ def _max_pool(nd: int, x, kernel_size, stride, padding, dilation, ceil_mode,
                               f"MaxPool{nd}DWithIndicesBackward0")
         return (out, Tensor(y[1].data[0])) if return_indices else out
     pool = op(kernel, stride, padding, dilation, bool(ceil_mode))
+    if default_stride:  # (torch's backward shows the stride as given: [])
+        pool.default_stride = True
     y = pool(x)
     if not return_indices:
         return y
@@ -1344,6 +1347,7 @@ _AVG_POOL_OPS = {1: AvgPool1d, 2: AvgPool2d, 3: AvgPool3d}
 def _avg_pool(nd: int, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override) -> Tensor:
     op = _AVG_POOL_OPS[nd]
+    default_stride = stride is None or isinstance(stride, (tuple, list)) and not stride
     kernel, stride, padding = _pool_settings(op.name, kernel_size, stride, padding, nd)
     not_int = isinstance(divisor_override, bool) or not isinstance(divisor_override,
                                                                    (int, np.integer))
@@ -1364,8 +1368,11 @@ def _avg_pool(nd: int, x, kernel_size, stride, padding, ceil_mode, count_include
                                                  ceil_mode, count_include_pad,
                                                  divisor_override), 0),
                                nd, f"AvgPool{nd}DBackward0")
-    return op(kernel, stride, padding, bool(ceil_mode), bool(count_include_pad),
-              None if divisor_override is None else int(divisor_override))(x)
+    pool = op(kernel, stride, padding, bool(ceil_mode), bool(count_include_pad),
+              None if divisor_override is None else int(divisor_override))
+    if default_stride:  # (torch's backward shows the stride as given: [])
+        pool.default_stride = True
+    return pool(x)
 
 
 def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,

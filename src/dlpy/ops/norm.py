@@ -491,6 +491,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                          f"got input of shape {input.shape}")
     op = BatchNorm(eps, True, weight is not None, bias is not None)
+    op.running = (mean_array, var_array)  # (the buffers a backward in a dispatch mode shows)
     if is_low_precision(input.dtype) and all(p is None or p.dtype == input.dtype for p in
                                          (weight, bias, mean_array, var_array)):
         op.stats_dtype = input.dtype

@@ -30,8 +30,9 @@ _engine = sys.modules["dlpy.tensor"]  # (``dlpy.tensor`` the attribute is the fa
 # (arrays handed on by the rules in this pass: id -> [array, count], so a gradient given to
 # two inputs (an add's) is known shared, as torch's use_count; reset when a pass starts)
 _handed: dict[int, list] = {}
-# gradients of a Linear's weight whose ``t`` torch's TBackward runs later (after the leaves
-# its addmm feeds): id -> (the gradient, the Tensor of it transposed), shown when it is used
+# gradients whose last call torch's engine runs later (a Linear weight's ``t``, TBackward
+# after the leaves its addmm feeds; a batched matmul input's ``view``): id -> (the gradient,
+# a function showing the call and giving its value), shown when the gradient is used
 _deferred: dict[int, tuple] = {}
 
 
@@ -371,9 +372,99 @@ def _power(op, grad):
 def _matmul(op, grad):
     a, b = op.inputs
     if a.data.ndim != 2 or b.data.ndim != 2:
-        return None
+        return _batched_matmul(op, grad)
     need = _needs(op)
     return _mm_grads(grad, a, b, need[0], need[1], True)
+
+
+def _flat(x: Tensor, shape: tuple) -> Tensor:
+    """x's values as the (folded) operand torch's matmul multiplies: a view of x."""
+    flat = _tensor(x.data.reshape(shape))
+    flat.requires_grad = x.requires_grad
+    return flat
+
+
+def _batch_kind(op) -> str | None:
+    """How torch multiplies op's operands: ``bmm`` (torch.bmm), ``batched`` (matmul of equal
+    batches: views + bmm), ``folded`` (a batch of matrices times a matrix: views + mm), else
+    None (broadcast batches, vectors: not shown)."""
+    a, b = (t.data for t in op.inputs)
+    if a.ndim < 3 or b.ndim < 2 or _column_major(b):
+        return None
+    if getattr(op, "node_name", None) == "BmmBackward0" or \
+            _renamed_as(op) == "BmmBackward0":
+        return "bmm"
+    if b.ndim == 2:
+        return "folded"
+    return "batched" if a.ndim == b.ndim and a.shape[:-2] == b.shape[:-2] else None
+
+
+def _renamed_as(op):
+    from dlpy.node_names import _renamed
+
+    return _renamed.get(op)
+
+
+def _batched_matmul(op, grad):
+    """bmm's backward (mat2's ``transpose`` + ``bmm`` first, then self's), in matmul of
+    batches between the ``view``\\ s torch's matmul folds the batch with (the inputs' views
+    shown where their gradients are used); a batch times a matrix as ``view`` + mm's
+    backward. The values are the op's own gradients."""
+    kind = _batch_kind(op)
+    if kind is None:
+        return None
+    a, b = op.inputs
+    need = _needs(op)
+    own: list = []
+    shown, out_shape = [grad], tuple(grad.shape)  # (the gradient as the view a mode gave
+    # it: the op's own backward of that)
+
+    def value(i, shape):
+        if not own:
+            own.extend(_own_grads(op, _tensor(shown[0].data.reshape(out_shape))))
+        return np.reshape(own[i], shape)
+
+    n, k, p = a.shape[-2], a.shape[-1], b.shape[-1]
+    if kind == "folded":
+        rows = a.data.size // max(k, 1)
+        g = grad.data
+        flat_grad = _call(aten.view.default, grad, [rows, p], kernel=lambda: g.reshape(rows, p))
+        shown[0] = flat_grad
+        a2 = _flat(a, (rows, k))
+        gb = ga = None
+        if need[1]:
+            gb = _call(aten.mm.default, _transposed(a2), flat_grad,
+                       kernel=lambda: value(1, (k, p)))
+        if need[0]:
+            ga = _call(aten.mm.default, flat_grad, _transposed(b),
+                       kernel=lambda: value(0, (rows, k)))
+            ga = _later(ga.data.reshape(a.shape), lambda ga=ga: _call(
+                aten.view.default, ga, list(a.shape), kernel=lambda: ga.data.reshape(a.shape)
+            ).data)
+        return ga, gb
+    batch = a.data.size // max(n * k, 1)
+    viewed = kind == "batched"
+    if viewed:
+        g = grad.data
+        grad = shown[0] = _call(aten.view.default, grad, [batch, n, p],
+                                kernel=lambda: g.reshape(batch, n, p))
+    a3, b3 = (_flat(a, (batch, n, k)), _flat(b, (batch, k, p))) if viewed else (a, b)
+    found = [None, None]
+    if need[1]:
+        found[1] = _call(aten.bmm.default, _call(
+            aten.transpose.int, a3, 1, 2, kernel=lambda: np.swapaxes(a3.data, 1, 2)), grad,
+            kernel=lambda: value(1, (batch, k, p)))
+    if need[0]:
+        found[0] = _call(aten.bmm.default, grad, _call(
+            aten.transpose.int, b3, 1, 2, kernel=lambda: np.swapaxes(b3.data, 1, 2)),
+            kernel=lambda: value(0, (batch, n, k)))
+    if viewed:
+        for i, x in enumerate((a, b)):
+            if found[i] is not None:
+                found[i] = _later(found[i].data.reshape(x.shape), lambda f=found[i], x=x: _call(
+                    aten.view.default, f, list(x.shape),
+                    kernel=lambda: f.data.reshape(x.shape)).data)
+    return tuple(found)
 
 
 def _linear(op, grad):
@@ -391,9 +482,7 @@ def _linear(op, grad):
     if gwt is not None:
         if _engine._passes[-1][1] is None:
             # a plain pass: torch's TBackward runs after the leaves addmm feeds
-            gw = gwt.data.T
-            _deferred[id(gw)] = (gw, gwt)
-            gw = _tensor(gw)
+            gw = _later(gwt.data.T, lambda gwt=gwt: _transposed(gwt).data)
         else:
             gw = _transposed(gwt)
     return (gx, gw, gbias) if rest else (gx, gw)
@@ -428,9 +517,13 @@ def _transpose(op, grad):
         return (_transposed(grad),)
     axes = tuple(op.axes)
     moved = [i for i, a in enumerate(axes) if a != i]
+    data = grad.data
+    if len(moved) > 2 and getattr(op, "node_name", None) in (None, "PermuteBackward0"):
+        back = [int(a) for a in np.argsort(axes)]
+        return (_call(aten.permute.default, grad, back,
+                      kernel=lambda: np.transpose(data, back)),)
     if len(moved) != 2:
         return None
-    data = grad.data
     return (_call(aten.transpose.int, grad, moved[0], moved[1],
                   kernel=lambda: np.swapaxes(data, moved[0], moved[1])),)
 
@@ -504,6 +597,186 @@ def _embedding(op, grad):
     by_freq = bool(shown[3]) if len(shown) > 3 else False
     return (_call(aten.embedding_dense_backward.default, grad, indices, weight.shape[0],
                   padding, by_freq, kernel=lambda: _own_grads(op, grad)[0]),)
+
+
+def _batch_norm(op, grad):
+    """native_batch_norm_backward(grad, input, weight, running_mean, running_var, save_mean,
+    save_invstd, train, eps, output_mask): training saves the batch's mean and 1 / std, eval
+    empty tensors (the running statistics are read)."""
+    x = op.inputs[0]
+    weight = op.inputs[1] if op.has_weight else None
+    dtype = x.data.dtype
+    if op.training:
+        running = op.__dict__.get("running")
+        if running is None:
+            return None  # (SyncBatchNorm and the like: not shown)
+        mean, var = (None, None) if running[0] is None else (_tensor(running[0]),
+                                                            _tensor(running[1]))
+        saved = (_tensor(np.asarray(op.batch_mean, dtype).reshape(-1)),
+                 _tensor(np.asarray(op.inv_std, dtype).reshape(-1)))
+    else:
+        mean, var = _tensor(op.running_mean), _tensor(op.running_var)
+        saved = (_tensor(np.empty(0, dtype)), _tensor(np.empty(0, dtype)))
+    need = _needs(op)
+    mask = [need[0], op.has_weight and need[1], op.has_bias and need[-1]]
+    places = [0] + [1] * op.has_weight + [2] * op.has_bias  # op input -> kernel output
+
+    def kernel():
+        own = _own_grads(op, grad)
+        out = [None, None, None]
+        for i, place in enumerate(places):
+            out[place] = own[i] if mask[place] else None
+        return tuple(out)
+
+    found = _call_many(aten.native_batch_norm_backward.default, grad, x, weight, mean, var,
+                       *saved, bool(op.training), float(op.eps), mask, kernel=kernel)
+    return tuple(found[place] for place in places)
+
+
+def _pool_stride(op) -> list:
+    return [] if op.__dict__.get("default_stride") else list(op.stride)
+
+
+def _max_pool(op, grad):
+    if len(op.kernel) != 2:
+        return None
+    indices = _tensor(op.indices())
+    return (_call_one(aten.max_pool2d_with_indices_backward.default, grad, op.inputs[0],
+                      list(op.kernel), _pool_stride(op), list(op.padding), list(op.dilation),
+                      bool(op.ceil_mode), indices, kernel=lambda: _own_grads(op, grad)[0]),)
+
+
+def _avg_pool(op, grad):
+    if len(op.kernel) != 2:
+        return None
+    return (_call_one(aten.avg_pool2d_backward.default, grad, op.inputs[0], list(op.kernel),
+                      _pool_stride(op), list(op.padding), bool(op.ceil_mode),
+                      bool(op.count_include_pad), op.divisor_override,
+                      kernel=lambda: _own_grads(op, grad)[0]),)
+
+
+def _call_one(func, *args, kernel: Callable, **kwargs) -> Tensor:
+    """``_call`` with a contiguous value (torch's kernels give contiguous gradients)."""
+    return _call(func, *args, kernel=lambda: np.ascontiguousarray(kernel()), **kwargs)
+
+
+def _causal(mask, rows: int, cols: int) -> bool:
+    """Whether an additive mask is is_causal's: -inf above the diagonal, 0 elsewhere."""
+    if mask is None or np.shape(mask)[-2:] != (rows, cols) or np.ndim(mask) != 2:
+        return False
+    above = np.triu(np.ones((rows, cols), bool), 1)
+    return bool(np.isneginf(mask[above]).all() and (mask[~above] == 0).all())
+
+
+def _attention(op, grad):
+    """_scaled_dot_product_flash_attention_for_cpu_backward(grad, q, k, v, out, logsumexp,
+    dropout_p, is_causal, attn_mask=, scale=) after the saved output's ``detach``; its
+    gradients laid out (batch, seq, heads, dim), as torch's kernel writes them."""
+    q, k, v = op.inputs if len(op.inputs) == 3 else (None, None, None)
+    if q is None or op.packed or op.num_heads is not None or op.keep is not None or \
+            any(t.data.ndim != 4 for t in (q, k, v)):
+        return None
+    rows, cols = q.shape[-2], k.shape[-2]
+    causal = _causal(op.mask, rows, cols)
+    if op.mask is not None and not causal:
+        return None
+    out = _detached(op.out)
+    scores = np.matmul(op.q, np.swapaxes(op.k, -1, -2))
+    if op.mask is not None:
+        scores = scores + op.mask
+    top = scores.max(axis=-1, keepdims=True)
+    lse = _tensor((np.log(np.exp(scores - top).sum(axis=-1)) + top[..., 0]).astype(np.float32))
+    scale = float(np.asarray(op.scale))
+    kwargs = {"attn_mask": None}
+    if scale != 1 / np.sqrt(q.shape[-1]):
+        kwargs["scale"] = scale
+
+    def kernel():
+        return tuple(np.swapaxes(np.ascontiguousarray(np.swapaxes(g, 1, 2)), 1, 2)
+                     for g in _own_grads(op, grad))
+
+    values, named = _dispatch._normalized(
+        aten._scaled_dot_product_flash_attention_for_cpu_backward.default,
+        [grad, q, k, v, out, lse, 0.0, causal], kwargs)
+    named = {"attn_mask": None, **named}  # (torch's formula passes it, the default)
+    result = _dispatch.dispatch(
+        aten._scaled_dot_product_flash_attention_for_cpu_backward.default, values, named,
+        lambda: tuple(_tensor(g) for g in kernel()), (Tensor,))
+    return tuple(result)
+
+
+def _index_put_grad(op, grad, index: np.ndarray):
+    """x[index] (one index tensor, or a mask): ``new_zeros`` of x's shape, then
+    ``index_put`` of the gradient there with accumulate=True."""
+    from dlpy import device, strided
+
+    shape, dtype = tuple(op.shape), grad.data.dtype
+    zeros = _call(aten.new_zeros.default, grad, list(shape), dtype=dtype, layout=strided,
+                  device=device("cpu"), kernel=lambda: np.zeros(shape, dtype))
+    return (_call(aten.index_put.default, zeros, [_tensor(index)], grad, True,
+                  kernel=lambda: _own_grads(op, grad)[0]),)
+
+
+def _getitem(op, grad):
+    """x[i] (select_backward), x[a:b] (slice_backward) on one axis, or x[index] of one
+    index tensor or mask (new_zeros + index_put)."""
+    if "node_name" in op.__dict__:  # (split, chunk, unbind: torch's one node of several)
+        return None
+    index = op.index
+    items = index if type(index) is tuple else (index,)
+    if len(items) == 1 and type(items[0]) is np.ndarray:
+        kind = items[0].dtype.kind
+        if kind in "iu" or kind == "b" and items[0].shape == tuple(op.shape):
+            return _index_put_grad(op, grad, items[0])
+        return None
+    moved = [i for i, item in enumerate(items) if not (type(item) is slice and
+                                                       item == slice(None))]
+    if len(moved) != 1:
+        return None
+    dim, item = moved[0], items[moved[0]]
+    shape, g = tuple(op.shape), grad.data
+    where = items[:dim + 1]
+
+    def placed():
+        out = np.zeros(shape, g.dtype)
+        out[where] = g
+        return out
+
+    if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
+        return (_call(aten.select_backward.default, grad, list(shape), dim, int(item),
+                      kernel=placed),)
+    if type(item) is not slice:
+        return None
+    start = 0 if item.start is None else int(item.start)
+    stop = sys.maxsize if item.stop is None else int(item.stop)
+    return (_call(aten.slice_backward.default, grad, list(shape), dim, start, stop,
+                  1 if item.step is None else int(item.step), kernel=placed),)
+
+
+def _joined(op, grad):
+    """cat's backward: a ``slice`` of the gradient per input; stack's a ``select``."""
+    axis, g = op.axis, grad.data
+    need = _needs(op)
+    own: list = []
+
+    def piece(i):
+        if not own:
+            own.extend(_own_grads(op, grad))
+        return own[i]
+
+    found = []
+    start = 0
+    for i, x in enumerate(op.inputs):
+        if type(op).__name__ == "Stack":
+            found.append(_call(aten.select.int, grad, axis, i, kernel=lambda i=i: piece(i))
+                         if need[i] else None)
+            continue
+        stop = start + x.shape[axis]
+        found.append(_call(aten.slice.Tensor, grad, axis, start, stop,
+                           kernel=lambda i=i: piece(i)) if need[i] else None)
+        start = stop
+    del g
+    return tuple(found)
 
 
 def _softmax_grad(g, y, axis):
@@ -627,11 +900,16 @@ RULES: dict[str, Callable] = {
     "Reshape": _reshape, "Transpose": _transpose, "Expand": _expand_rule,
     "LayerNorm": _layer_norm, "Conv1d": _convolution, "Conv2d": _convolution,
     "Conv3d": _convolution, "Embedding": _embedding, "ShownCall": _one_node,
+    "BatchNorm": _batch_norm, "MaxPool2d": _max_pool, "AvgPool2d": _avg_pool,
+    "Attention": _attention, "GetItem": _getitem, "Concat": _joined, "Stack": _joined,
 }
 # the order torch's node lists its inputs' edges (its next_functions), where dlpy's differs:
 # linear's addmm(bias, x, weight.t())
 _EDGE_ORDER: dict[str, Callable] = {
     "Linear": lambda op: (op.inputs[2], op.inputs[0], op.inputs[1]) if len(op.inputs) == 3
+    else op.inputs,
+    # matmul of batches: the views of its operands, b's the newer
+    "MatMul": lambda op: op.inputs[::-1] if _batch_kind(op) in ("batched", "folded")
     else op.inputs,
 }
 
@@ -643,7 +921,13 @@ def _shown_deferred(grad):
     if pending is None or pending[0] is not grad:
         return grad
     del _deferred[id(grad)]
-    return _transposed(pending[1]).data
+    return pending[1]()
+
+
+def _later(array, show: Callable) -> Tensor:
+    """``array`` handed on with its call (``show``) deferred to where it is used."""
+    _deferred[id(array)] = (array, show)
+    return _tensor(array)
 
 
 # ---------------------------------------------------------------------------- call sites
@@ -716,8 +1000,9 @@ def accumulated(inner: Callable) -> Callable:
                           dtype=data.dtype, layout=strided, device=device("cpu"),
                           kernel=lambda: np.empty(data.shape, grad.dtype))
             target = empty.data
-            value = _call(aten.copy_.default, empty, shown,
-                          kernel=lambda: (np.copyto(target, grad), target)[1]).data
+            _call(aten.copy_.default, empty, shown,
+                  kernel=lambda: (np.copyto(target, grad), target)[1])
+            value = target  # (torch's keeps the new tensor, copy_ wrote into it in place)
         return inner(node, np.asarray(value), True)
     return accumulate
 

@@ -39,13 +39,17 @@ real gradients as arguments (``expand`` of a sum, ``div`` of a mean, ``threshold
 ``_softmax_backward_data``, ``_log_softmax_backward_data``, ``native_layer_norm_backward``,
 ``convolution_backward``, ``embedding_dense_backward``, ``nll_loss_backward`` (dlpy's
 composite nll_loss is recorded as one node inside a mode), ``mul``/``div``/``neg``/``pow`` of
-element-wise ops, ``view``/``t``/``transpose`` of shape ops, a broadcast input's
-``sum.dim_IntList`` + ``view``), the ``add`` of a tensor used twice and the ``.grad``
-accumulation (``detach``, ``new_empty_strided`` + ``copy_``, ``add_``), in the order of torch's
-engine. The mode's return value is the gradient the pass goes on with (a mode that changes
-values changes the gradients, as torch's). The backward of an op without such a rule
-(batch_norm, pooling, attention, batched matmul, indexing, ...) runs as numpy, unseen by the
-mode; so does a ``__torch_dispatch__`` subclass's backward.
+element-wise ops, ``view``/``t``/``transpose``/``permute`` of shape ops, a broadcast input's
+``sum.dim_IntList`` + ``view``, ``native_batch_norm_backward``,
+``max_pool2d_with_indices_backward``, ``avg_pool2d_backward``,
+``_scaled_dot_product_flash_attention_for_cpu_backward``, ``bmm`` (matmul of batches between
+``view``\\ s), ``select_backward``/``slice_backward``/``new_zeros`` + ``index_put`` of
+indexing, ``slice``/``select`` of cat and stack), the ``add`` of a tensor used twice and the
+``.grad`` accumulation (``detach``, ``new_empty_strided`` + ``copy_``, ``add_``), in the order
+of torch's engine. The mode's return value is the gradient the pass goes on with (a mode that
+changes values changes the gradients, as torch's). The backward of an op without such a rule
+(1-d and 3-d and adaptive pooling, split, gather, ...) runs as numpy, unseen by the mode; so
+does a ``__torch_dispatch__`` subclass's backward.
 
 Tensor subclasses: ``Tensor._make_wrapper_subclass(cls, size, ...)`` makes an instance holding
 no values of its own (zeros of its shape and dtype stand in) and an op given one goes to
