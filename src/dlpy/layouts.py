@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlpy import meta as _meta
 from dlpy.device import MetaArray
 from dlpy.size import _as_torch
 from dlpy.tensor import Op, Tensor
@@ -191,27 +192,7 @@ def iterator_order(shape, operands) -> list | None:
         table.append([0] * offset + [0 if n == 1 and shape[offset + i] != 1 else abs(strides[i])
                                      for i, n in enumerate(array.shape)])
 
-    def should_swap(dim0: int, dim1: int) -> int:
-        for strides in table:
-            stride0, stride1 = strides[dim0], strides[dim1]
-            if stride0 == 0 or stride1 == 0:
-                continue
-            if stride0 != stride1:
-                return -1 if stride0 < stride1 else 1
-            if shape[dim0] > shape[dim1]:
-                return 1
-        return 0
-
-    perm = list(range(ndim - 1, -1, -1))  # innermost first
-    for i in range(1, ndim):
-        dim1 = i
-        for dim0 in range(i - 1, -1, -1):
-            comparison = should_swap(perm[dim0], perm[dim1])
-            if comparison > 0:
-                perm[dim0], perm[dim1] = perm[dim1], perm[dim0]
-                dim1 = dim0
-            elif comparison < 0:
-                break
+    perm = _meta.axis_sort(shape, table)
     order = perm[::-1]
     return None if order == list(range(ndim)) else order
 

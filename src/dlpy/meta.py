@@ -426,16 +426,13 @@ def view_strides(shape, strides, new_shape) -> tuple | None:
     return tuple(new_strides) if view_d == -1 else None
 
 
-def dense_strides(shape, operands) -> tuple | None:
-    """The strides of a new dense tensor of ``shape`` whose axes lie in memory in the order of
-    ``operands``' strides (torch's TensorIterator / ``infer_dense_strides``: the axis of the
-    smaller stride inside, a stride 0 (a broadcast axis) deciding nothing, equal strides the
-    smaller axis inside); None where that is row-major. ``operands``: strides in elements, one
-    tuple per input, aligned to ``shape``'s last axes."""
+def axis_sort(shape, rows) -> list:
+    """torch's one stride sort of the axes of ``shape`` (TensorIterator's reorder_dimensions,
+    infer_dense_strides), innermost first: ``rows`` of strides (one per operand, aligned to
+    ``shape``), the first row that tells two axes apart deciding, a stride 0 deciding nothing,
+    equal strides the smaller axis inside; an insertion sort whose swaps skip the undecided
+    axes between (torch's, not numpy's)."""
     ndim = len(shape)
-    rows = [(0,) * (ndim - len(s)) + tuple(s) for s in operands if len(s) <= ndim]
-    if ndim < 2 or not rows:
-        return None
 
     def should_swap(dim0: int, dim1: int) -> int:
         for row in rows:
@@ -458,6 +455,20 @@ def dense_strides(shape, operands) -> tuple | None:
                 dim1 = dim0
             elif comparison < 0:
                 break
+    return perm
+
+
+def dense_strides(shape, operands) -> tuple | None:
+    """The strides of a new dense tensor of ``shape`` whose axes lie in memory in the order of
+    ``operands``' strides (torch's TensorIterator / ``infer_dense_strides``: the axis of the
+    smaller stride inside, a stride 0 (a broadcast axis) deciding nothing, equal strides the
+    smaller axis inside); None where that is row-major. ``operands``: strides in elements, one
+    tuple per input, aligned to ``shape``'s last axes."""
+    ndim = len(shape)
+    rows = [(0,) * (ndim - len(s)) + tuple(s) for s in operands if len(s) <= ndim]
+    if ndim < 2 or not rows:
+        return None
+    perm = axis_sort(shape, rows)
     strides, step = [0] * ndim, 1
     for axis in perm:
         strides[axis] = step
