@@ -164,3 +164,39 @@ def test_new_tensors_follow_their_fake_device_so_an_lstm_stays_on_the_fake_cpu()
     assert out.shape == (2, 3, 5) and type(out) is FakeTensor
     fake_meta = FakeTensorMode().from_tensor(dlpy.empty(2, device="meta"))
     assert str(fake_meta.new_zeros(3).fake_device) == "meta"  # (outside the mode too)
+
+
+def test_fake_devices_follow_the_asked_device_and_refuse_to_mix():
+    with FakeTensorMode():
+        on_cuda = dlpy.empty(3, device="cuda")
+        assert str(on_cuda.device) == "cuda:0" and on_cuda.is_cuda
+        assert str((on_cuda * 2).device) == "cuda:0"
+        assert str((on_cuda + dlpy.tensor(1.0)).device) == "cuda:0"  # (a 0-d CPU one gives way)
+        layer = nn.Linear(2, 3, device="meta")
+        assert all(str(p.device) == "meta" and is_fake(p) for p in layer.parameters())
+        with pytest.raises(FakeTensorDeviceMismatchError, match="cuda:0 and cpu"):
+            on_cuda + dlpy.empty(3)
+        with pytest.raises(FakeTensorDeviceMismatchError, match="cpu and meta"):
+            layer(dlpy.empty(4, 2))
+        indexed = dlpy.empty(5, 3, device="meta")[dlpy.tensor([0, 1])]
+        assert str(indexed.device) == "meta" and indexed.shape == (2, 3)
+
+
+def test_from_tensor_keeps_strides_offset_and_storage():
+    mode = FakeTensorMode()
+    base = dlpy.randn(4, 3)
+    fake = mode.from_tensor(base[1:, 1:])
+    assert (fake.stride(), fake.storage_offset()) == ((3, 1), 4)
+    assert fake.untyped_storage().nbytes() == 48
+    assert mode.from_tensor(base.t()).stride() == (1, 3)
+
+
+def test_a_module_of_fake_parameters_refuses_conversion_and_a_real_leaf_gets_a_fake_grad():
+    with FakeTensorMode():
+        layer = nn.Linear(2, 3)
+        with pytest.raises(RuntimeError, match="Couldn't swap Linear.weight"):
+            layer.double()
+    x = dlpy.randn(2, 3, requires_grad=True)
+    with FakeTensorMode(allow_non_fake_inputs=True) as mode:
+        (x * 2).sum().backward()
+    assert is_fake(x.grad) and x.grad.fake_mode is mode and x.grad.shape == (2, 3)

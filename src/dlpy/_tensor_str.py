@@ -263,8 +263,8 @@ def tensor_repr(tensor) -> str:
     dtype = array.dtype
     suffixes = []
     if isinstance(array, MetaArray):
-        if tensor.device.type == "meta":  # (a FakeTensor's fake device may be the CPU)
-            suffixes.append("device='meta'")
+        if tensor.device.type != "cpu":  # (a FakeTensor's fake device: the CPU, or CUDA)
+            suffixes.append(f"device='{tensor.device}'")
         suffixes.append(f"size={tuple(array.shape)}")
         if dtype != default_dtype():
             suffixes.append(f"dtype={_dtype_name(dtype)}")

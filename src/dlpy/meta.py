@@ -53,6 +53,7 @@ from dlpy.device import MetaArray
 _live: dict[int, weakref.ref] = {}
 _layer = [None]  # the swap_call_sites block while the meta layer is in
 _building = [0]  # depth of dlpy layers being built on the meta device
+building_where: list = []  # the device= each of them was given (None: not given)
 # torch's FakeTensorMode (dlpy._subclasses.fake_tensor): its hooks object once a mode was made,
 # else None; the meta call site asks it about an op's inputs (real tensors refused, the mode
 # and device of fake results) and gives it the results to make FakeTensors of (``_faked``)
@@ -593,9 +594,21 @@ def where_values(condition, input, other):
     from dlpy.tensor import Tensor
 
     if isinstance(input, Tensor) and input.requires_grad:
-        return moved(input, META, None), other
-    dtype = input.data.dtype if isinstance(input, Tensor) else np.asarray(input).dtype
-    return Tensor(meta_array((), dtype)), other
+        input = moved(input, META, None)
+    else:
+        dtype = input.data.dtype if isinstance(input, Tensor) else np.asarray(input).dtype
+        input = Tensor(meta_array((), dtype))
+    if _fake[0] is not None:  # (a fake condition's: a fake)
+        _fake[0].follow(input, (condition,))
+    return input, other
+
+
+def following(values):
+    """A context in which the ops run take the fake device of the FakeTensors among
+    ``values`` (torch.where's condition, which is no input of its op, counts)."""
+    if _fake[0] is None:
+        return contextlib.nullcontext()
+    return _fake[0].following(values)
 
 
 def _masks(index) -> bool:
@@ -1341,16 +1354,18 @@ from dlpy.random import _meta_draws as shape_draws  # noqa: E402
 
 
 @contextlib.contextmanager
-def building():
+def building(where=None):
     """A dlpy layer being built on the meta device: its draws from the default generator are
     meta arrays of their shapes (``_ShapeDraws``; the default generator is left as it was, as
     torch's meta factories leave it), and its parameters and buffers become meta tensors as
-    they are registered."""
+    they are registered. ``where``: the ``device=`` the layer was given (inside a
+    FakeTensorMode, the fake device of its tensors; None: the mode's CPU)."""
     from dlpy.device import _DEFAULT, META
     from dlpy.random import fork_rng
 
     _building[0] += 1
     _DEFAULT.append(META)
+    building_where.append(where)
     kept = shape_draws[0]
     shape_draws[0] = _SHAPE_DRAWS
     try:
@@ -1361,6 +1376,7 @@ def building():
             yield
     finally:
         shape_draws[0] = kept
+        building_where.pop()
         _DEFAULT.pop()
         _building[0] -= 1
 

@@ -4623,6 +4623,8 @@ def _accumulate(node: Tensor, grad, fresh: bool) -> None:
         if type(grad) is _MetaArray:  # a meta gradient (no values to add): a meta .grad
             if node._grad is None or type(node._grad.data) is not _MetaArray:
                 node._grad = _grad_tensor(_meta.as_meta(grad))
+                if _meta._fake[0] is not None:  # (a real leaf's, inside a FakeTensorMode)
+                    _meta._fake[0].leaf_grad(node, node._grad)
             return
         grad, fresh = np.array(grad), True  # a numpy scalar from an op: an array of its own
     if _grad_dtype_count:  # a grad_dtype set somewhere: the gradient cast to the leaf's

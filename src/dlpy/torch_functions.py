@@ -741,7 +741,17 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
         if isinstance(data, Tensor):
             return data.to(device="meta", dtype=None if dtype is None else
                            plain_dtype(dtype, "as_tensor"))
-        return metafy(as_tensor(data, dtype, "cpu"))
+        from dlpy import meta as _meta
+        from dlpy.device import _DEFAULT, CPU
+
+        _DEFAULT.append(CPU)  # (inside a FakeTensorMode, where every device is fake: the
+        try:  # values read on the CPU)
+            out = metafy(as_tensor(data, dtype, "cpu"))
+        finally:
+            _DEFAULT.pop()
+        if _meta._fake[0] is not None:
+            _meta._fake[0].placed(out, device)
+        return out
     if holds_meta(data):
         data.to(device)  # torch's error for a meta tensor's values (the device checked)
     _place("as_tensor", device, False)

@@ -10,24 +10,27 @@ and no values, built on dlpy's meta device (``dlpy.meta``).
 
 A ``FakeTensor`` is a Tensor whose array is a meta array (``dlpy.device.MetaArray``), of the
 class ``FakeTensor``, with ``fake_mode`` (the mode that made it) and ``fake_device`` (the CPU,
-or ``meta`` for one made with ``device="meta"`` or moved there): ``t.device`` is its fake
-device, ``is_meta`` False, ``repr`` torch's ``FakeTensor(..., size=(2, 3))``. Inside the mode
-the default device is a fake one (``dlpy.device.FAKE``): every factory (``device="cpu"``
-too), ``*_like`` and layer built (its parameters: FakeTensors marked ``_is_param``, so
-``isinstance(p, nn.Parameter)``) makes fake tensors through the meta device's paths, and the
-meta layer's hooks (``dlpy.meta._fake``) make the results of ops on fake tensors FakeTensors,
-inside the mode or after it (as torch's, whose fake tensors re-enter their mode). Value reads
-(``item``, ``tolist``, ``bool``, ``float``) raise ``DataDependentOutputException``, ops whose
-result's shape depends on values (``nonzero``, ``unique``, ``masked_select``, a boolean mask
-index) ``DynamicOutputShapeException``, a real tensor given to an op beside a fake one (or one
-with dimensions inside the mode) torch's ``AssertionError`` unless ``allow_non_fake_inputs``
-(then the result is fake; a real leaf's ``.grad`` is a meta tensor, torch's a FakeTensor),
-tensors of two modes torch's "Mixing fake modes" ``AssertionError``. A factory given
-``device="meta"`` inside the mode makes a fake meta tensor, ops keep their inputs' fake device
-(a 0-d fake CPU tensor gives way to another), ``new_*`` follows its tensor's fake device, and
-fakes of two fake devices given to one op are torch's ``FakeTensorDeviceMismatchError``.
-Differences: strides of non-contiguous views are the row-major ones (the meta device's), an
-optimizer's state is meta tensors.
+``meta``, or a CUDA device: torch's fake CUDA tensors need no CUDA): ``t.device`` is its fake
+device, ``is_meta``/``is_cuda`` follow it, ``repr`` torch's ``FakeTensor(..., size=(2, 3))``.
+Inside the mode the default device is a fake one (``dlpy.device.FAKE``): every factory,
+``*_like`` and layer built (its parameters: FakeTensors marked ``_is_param``, so
+``isinstance(p, nn.Parameter)``) makes fake tensors through the meta device's paths, on the
+fake device asked for (``device="meta"``, ``"cuda"``; a layer's ``device=``), ``*_like`` and
+``new_*`` on their input's otherwise; the meta layer's hooks (``dlpy.meta._fake``) make the
+results of ops on fake tensors FakeTensors, inside the mode or after it (as torch's, whose fake
+tensors re-enter their mode), on their inputs' common fake device (torch's rule: a 0-d CPU one
+gives way; two others are torch's ``FakeTensorDeviceMismatchError``; indexing and ``copy_``
+follow their tensor). ``from_tensor`` keeps a tensor's strides, storage offset and storage
+size. Value reads (``item``, ``tolist``, ``bool``, ``float``) raise
+``DataDependentOutputException``, ops whose result's shape depends on values (``nonzero``,
+``unique``, ``masked_select``, a boolean mask index) ``DynamicOutputShapeException``, a real
+tensor given to an op beside a fake one (or one with dimensions inside the mode) torch's
+``AssertionError`` unless ``allow_non_fake_inputs`` (then the result is fake, on the devices of
+all the inputs, and a real leaf's ``.grad`` is a FakeTensor), tensors of two modes torch's
+"Mixing fake modes" ``AssertionError``; converting a module holding fake parameters
+(``double``, ``to``, ``cpu``) torch's "Couldn't swap" RuntimeError. Differences: torch gives
+``torch.tensor(data, device="meta")`` inside the mode as a real meta tensor (dlpy: a fake
+one), an optimizer's state is meta tensors.
 Nothing of this costs anything while no meta array lives: the hooks are called by the meta
 layer only."""
 
@@ -77,6 +80,9 @@ _MIXED = ("Please convert all Tensors to FakeTensors first or instantiate FakeTe
 
 # the modes entered, innermost last (None: unset_fake_temporarily)
 _modes: list = []
+# the fake device the ops running inside an op that follows its first input's device take
+# (indexing, copy_: torch's kernels that take tensors of other devices), innermost last
+_following_device: list = []
 _busy = [0]  # depth of ops on fake tensors running: their own inner calls are not checked
 
 
@@ -119,14 +125,15 @@ class FakeTensor(Tensor):
     def is_cpu(self) -> bool:
         return self.fake_device._type == "cpu"
 
-    def get_device(self) -> int:
-        return -1
+    @property
+    def is_cuda(self) -> bool:
+        return self.fake_device._type == "cuda"
 
-    def __repr__(self) -> str:
-        text = super().__repr__()
-        if self.fake_device._type == "cpu":
-            text = text.replace("device='meta', ", "", 1)
-        return text
+    def get_device(self) -> int:
+        return self.fake_device._index if self.fake_device._type == "cuda" else -1
+
+    def __repr__(self) -> str:  # (its fake device's: none shown for the CPU)
+        return super().__repr__()
 
     __str__ = __repr__
 
@@ -179,8 +186,13 @@ class FakeTensor(Tensor):
         _Hooks.refuse(self, "item")
 
     def __getitem__(self, index):
-        _HOOKS.check((self, *(index if type(index) is tuple else (index,))))  # (real indices)
-        out = Tensor.__getitem__(self, index)
+        # torch's index kernel: the result on this tensor's device, indices of any
+        _following_device.append(self.fake_device)
+        try:
+            _HOOKS.check((self, *(index if type(index) is tuple else (index,))))  # (real ones)
+            out = Tensor.__getitem__(self, index)
+        finally:
+            _following_device.pop()
         _all_made(out, self.fake_mode, self.fake_device, parameters=False)
         return out
 
@@ -191,17 +203,33 @@ class FakeTensor(Tensor):
     def _in_place(self, name: str, compute, *operands, **options):
         # the operands checked as an op's (a real tensor refused), the change itself run as
         # one op (its inner ops see stand-ins of the operands: not checked)
-        _HOOKS.check((self, *operands))
-        _busy[0] += 1
+        # torch's copy_ takes a source of any device, add_ one beside the meta device
+        follow = name == "copy_" or (name == "add_" and any(
+            where._type == "meta" for where, _ in _devices((self, *operands), real=False)))
+        if follow:
+            _following_device.append(self.fake_device)
         try:
-            return Tensor._in_place(self, name, compute, *operands, **options)
+            _HOOKS.check((self, *operands))
+            _busy[0] += 1
+            try:
+                return Tensor._in_place(self, name, compute, *operands, **options)
+            finally:
+                _busy[0] -= 1
         finally:
-            _busy[0] -= 1
+            if follow:
+                _following_device.pop()
 
 
 def _as_device(where) -> device:
+    """The fake device of a ``device=`` asked for inside the mode: meta (with its index, as
+    torch's), a CUDA one (its index, else 0: torch's fake CUDA tensors need no CUDA), else
+    the CPU."""
     where = device(where)
-    return META if where.type == "meta" else CPU
+    if where.type == "meta":
+        return META if where.index is None else where
+    if where.type == "cuda":
+        return device("cuda", 0) if where.index is None else where
+    return CPU
 
 
 def _make_fake(t, mode, where, parameters: bool = True) -> None:
@@ -290,16 +318,30 @@ def _fakes(values):
             yield from _fakes(value)
 
 
-def _common_device(values) -> device:
-    """The fake device of an op's results, torch's rule: the fake inputs' one device, where a
-    0-d CPU one gives way to any other; two others are torch's
-    ``FakeTensorDeviceMismatchError``."""
+def _devices(values, real: bool):
+    """(device, tensor) of the FakeTensors in ``values`` and, with ``real``, of its other
+    tensors (their own device: what torch's mode makes them before its device check)."""
+    for value in values:
+        if type(value) is FakeTensor:
+            yield value.fake_device, value
+        elif type(value) is tuple or type(value) is list:
+            yield from _devices(value, real)
+        elif real and isinstance(value, Tensor):
+            yield (META if type(value.data) is MetaArray else CPU), value
+
+
+def _common_device(values, real: bool = False) -> device:
+    """The fake device of an op's results, torch's rule: the fake inputs' one device (with
+    ``real``, the other tensors' too), where a 0-d CPU one gives way to any other; two others
+    are torch's ``FakeTensorDeviceMismatchError``."""
+    if _following_device:
+        return _following_device[-1]
     common = scalar = None
-    for t in _fakes(values):
-        here, zero_dim = t.fake_device, t.fake_device is CPU and t.data.ndim == 0
+    for here, t in _devices(values, real):
+        zero_dim = here._type == "cpu" and t.data.ndim == 0
         if common is None:
             common, scalar = here, zero_dim
-        elif here is common:
+        elif here == common:
             scalar = scalar and zero_dim
         elif zero_dim:
             continue  # (a CPU scalar beside a tensor of another device)
@@ -339,8 +381,8 @@ class _Hooks:
         if mode is not None and owner is not mode:
             raise AssertionError(f"Mixing fake modes NYI x.fake_mode={owner!r} vs "
                                  f"self={mode!r}")
-        where = _common_device(inputs)
         allow = owner is not None and owner.allow_non_fake_inputs
+        where = _common_device(inputs, real=allow)
         for t in inputs:
             for item in (t if type(t) in (tuple, list) else (t,)):
                 if isinstance(item, Tensor) and type(item) is not FakeTensor:
@@ -388,8 +430,18 @@ class _Hooks:
             mode = _active()
             if mode is None or _busy[0]:
                 return
-            fake = (mode, CPU)
+            where = _meta.building_where[-1] if _meta.building_where else None
+            fake = (mode, CPU if where is None else _as_device(where))
         _all_made(value, *fake)
+
+    @staticmethod
+    def leaf_grad(node, grad) -> None:
+        """The meta ``.grad`` backward gave a real leaf inside a FakeTensorMode (one allowing
+        real inputs): a FakeTensor on the leaf's device, as torch's."""
+        mode = _active()
+        if mode is not None and type(node) is not FakeTensor:
+            _make_fake(grad, mode, META if type(node.data) is MetaArray else CPU,
+                       parameters=False)
 
     @staticmethod
     def placed(out, where) -> None:
@@ -404,6 +456,20 @@ class _Hooks:
                 t.__dict__.pop("fake_device", None)
             else:
                 t.__dict__["fake_device"] = where
+
+    @staticmethod
+    @contextlib.contextmanager
+    def following(values):
+        """The ops run inside take the common fake device of ``values`` (torch's check of
+        them all: ``FakeTensorDeviceMismatchError``)."""
+        if _first_fake(values) is None:
+            yield
+            return
+        _following_device.append(_common_device(values))
+        try:
+            yield
+        finally:
+            _following_device.pop()
 
     @staticmethod
     def follow(out, values) -> None:
@@ -441,6 +507,7 @@ class FakeTensorMode:
         self.static_shapes = shape_env is None if static_shapes is None else static_shapes
         self.export = export
         self._memo: dict[int, tuple] = {}
+        self.fake_tensor_converter = FakeTensorConverter()
         self._anchors: list = []
         _wrap_methods()
         _meta._fake[0] = _HOOKS
@@ -473,8 +540,7 @@ class FakeTensorMode:
         held = self._memo.get(key)
         if held is not None and held[0]() is tensor:
             return held[1]
-        fake = Tensor(meta_array(tensor.data.shape, tensor.data.dtype),
-                      requires_grad=tensor.requires_grad)
+        fake = Tensor(_meta_view_of(tensor), requires_grad=tensor.requires_grad)
         from dlpy.nn.module import Parameter
 
         _make_fake(fake, self, META if type(tensor.data) is MetaArray else CPU)
@@ -490,6 +556,30 @@ class FakeTensorMode:
     @property
     def avoid_device_init(self) -> bool:
         return True
+
+
+def _meta_view_of(tensor) -> MetaArray:
+    """A meta array of ``tensor``'s shape and dtype reporting its strides, storage offset and
+    storage size (torch's fake of a view is a view of a fake storage of its base's size)."""
+    array = meta_array(tensor.data.shape, tensor.data.dtype, tensor.stride())
+    array.offset_in_elements = tensor.storage_offset()
+    array.storage_nbytes = tensor.untyped_storage().nbytes()
+    return array
+
+
+class FakeTensorConverter:
+    """torch's ``mode.fake_tensor_converter``: ``from_real_tensor(mode, t)`` is
+    ``mode.from_tensor(t)``."""
+
+    def from_real_tensor(self, fake_mode, t, make_constant: bool = False, shape_env=None, *,
+                         source=None, symbolic_context=None, trace: bool = True):
+        return fake_mode.from_tensor(t)
+
+    def from_meta_and_device(self, fake_mode, t, device):
+        """A fake of the meta tensor ``t``'s shape, dtype and strides on ``device``."""
+        fake = Tensor(_meta_view_of(t))
+        _make_fake(fake, fake_mode, _as_device(device))
+        return fake
 
 
 _HOOKS = _Hooks()

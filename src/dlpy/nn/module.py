@@ -327,14 +327,14 @@ def _factory_kwargs(cls: type) -> None:
                 return init(self, *args, **kwargs)
             if where is not None:
                 kwargs["device"] = None
-            with _meta_device.building():
+            with _meta_device.building(where):
                 init(self, *args, **kwargs)
     elif "dtype" in parameters and not any(
             p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         @functools.wraps(init)
         def __init__(self, *args, device=None, **kwargs):
             if wants_meta(device) and not _meta_device._building[0]:
-                with _meta_device.building():
+                with _meta_device.building(device):
                     init(self, *args, **kwargs)
                 return
             as_device(device, type(self).__name__)
@@ -342,6 +342,23 @@ def _factory_kwargs(cls: type) -> None:
     else:
         return
     cls.__init__ = __init__
+
+
+def _is_fake(t) -> bool:
+    """Whether ``t`` is a FakeTensor (one holds a meta array)."""
+    if not isinstance(t, Tensor) or type(t.data) is not MetaArray:
+        return False
+    from dlpy._subclasses.fake_tensor import FakeTensor
+
+    return isinstance(t, FakeTensor)
+
+
+def _refuse_fake_swap(module: Module, key: str, p) -> None:
+    """torch's error for a conversion (``to``, ``double``, ``cpu``, ``to_empty``) of a
+    module holding a FakeTensor parameter (one built inside a FakeTensorMode): its
+    Parameter cannot take the new tensor's place."""
+    if _is_fake(p):
+        raise RuntimeError(f"_apply(): Couldn't swap {type(module).__name__}.{key}")
 
 
 def _numeric(dtype: np.dtype) -> bool:
@@ -1105,12 +1122,18 @@ class Module:
                 applied = fn(p)
                 if applied is p:
                     continue
+                _refuse_fake_swap(self, key, p)
                 grad = p._grad
                 if overwrite:  # a new Parameter takes its place
                     p = Parameter(Tensor(as_array(applied)), p.requires_grad)
                     self._parameters[key] = p
                 else:
                     p.data = applied.data if isinstance(applied, Tensor) else as_array(applied)
+                    if _is_fake(applied):  # (a real one converted inside a FakeTensorMode
+                        # that allows real inputs: a fake, as torch's swapped Parameter)
+                        from dlpy._subclasses.fake_tensor import _make_fake
+
+                        _make_fake(p, applied.fake_mode, applied.fake_device)
                 if grad is not None:
                     p.grad = Tensor(as_array(fn(grad))) if isinstance(grad, Tensor) else None
             for name, buffer in self._buffers.items():
@@ -1203,6 +1226,7 @@ class Module:
         if where is not None and where.type == "meta":
             for module in self.modules():
                 for key, p in list(module._parameters.items()):
+                    _refuse_fake_swap(module, key, p)
                     if p is not None:  # a new Parameter, as torch's (its tensor changes kind)
                         floating = dtype is not None and is_floating_dtype(p.data.dtype)
                         setattr(module, key, Parameter(Tensor(meta_array(
@@ -1227,8 +1251,8 @@ class Module:
         def convert(t):
             if not isinstance(t, Tensor) or not is_floating_dtype(t.dtype) or t.dtype == dtype:
                 return t
-            if type(t.data) is MetaArray:
-                return Tensor(meta_array(t.data.shape, dtype))
+            if type(t.data) is MetaArray:  # (a FakeTensor buffer: a fake one)
+                return t.to(dtype) if _is_fake(t) else Tensor(meta_array(t.data.shape, dtype))
             return t.astype(dtype)  # (an UninitializedBuffer stays one)
 
         # through _apply, as torch's: a subclass's _apply sees the conversion (gpytorch's ExactGP
@@ -1328,7 +1352,11 @@ class Module:
 
     def cpu(self) -> Module:
         """dlpy's tensors are on the CPU: returns self (one with meta parameters or buffers:
-        torch's error, as ``to("cpu")``)."""
+        torch's error, as ``to("cpu")``; one with FakeTensor parameters: torch's error of a
+        parameter it cannot swap)."""
+        for module in self.modules():
+            for key, p in module._parameters.items():
+                _refuse_fake_swap(module, key, p)
         if any(type(t.data) is MetaArray for t in (*self.parameters(), *self.buffers())):
             _meta_device.refuse_values(self, "module")
         return self
@@ -1359,9 +1387,10 @@ class Module:
                 else np.zeros(array.shape, array.dtype)
 
         for module in self.modules() if recurse else (self,):
-            for p in module._parameters.values():
+            for key, p in module._parameters.items():
                 if p is None:
                     continue
+                _refuse_fake_swap(module, key, p)
                 p.data = empty(p.data)
                 if p.grad is not None:
                     p.grad = empty(p.grad.data)

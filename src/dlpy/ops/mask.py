@@ -110,6 +110,8 @@ def where(condition, input=_ONLY_CONDITION, other=_ONLY_CONDITION):
         input, other = _promotion.promote(input, other)
     if _meta.live():  # (a meta condition with numbers: a meta result)
         input, other = _meta.where_values(given, input, other)
+        with _meta.following((given, input, other)):  # (a fake condition's device counts)
+            return Where(condition)(input, other)
     return Where(condition)(input, other)
 
 
