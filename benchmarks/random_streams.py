@@ -37,9 +37,30 @@ def cases():
         layer = torch.nn.TransformerEncoderLayer(256, 4, 1024)
         return torch.nn.TransformerEncoder(layer, 12, enable_nested_tensor=False)
 
+    # ResNet-18's convolution weights, initialised as torchvision's ResNet does
+    convs = [(64, 3, 7, 7)] + [(64, 64, 3, 3)] * 4 + [
+        shape for width in (128, 256, 512)
+        for shape in [(width, width // 2, 3, 3)] + [(width, width, 3, 3)] * 3
+        + [(width, width // 2, 1, 1)]]
+    weights = [dlpy.empty(*shape) for shape in convs]
+    torch_weights = [torch.empty(*shape) for shape in convs]
+
+    def resnet18_init(generator=None):
+        for weight in weights:
+            nn.init.kaiming_normal_(weight, mode="fan_out", nonlinearity="relu",
+                                    generator=generator)
+
+    def torch_resnet18_init():
+        for weight in torch_weights:
+            torch.nn.init.kaiming_normal_(weight, mode="fan_out", nonlinearity="relu")
+
     return [
         ("randn(1_000_000)", lambda: dlpy.randn(1_000_000),
          lambda: dlpy.randn(1_000_000, generator=pcg), lambda: torch.randn(1_000_000)),
+        ("randn(100, 100)", lambda: dlpy.randn(100, 100),
+         lambda: dlpy.randn(100, 100, generator=pcg), lambda: torch.randn(100, 100)),
+        ("kaiming_normal_ ResNet-18 convs (11.2M)", resnet18_init, lambda: resnet18_init(pcg),
+         torch_resnet18_init),
         ("rand(1_000_000)", lambda: dlpy.rand(1_000_000),
          lambda: dlpy.rand(1_000_000, generator=pcg), lambda: torch.rand(1_000_000)),
         ("randn(1_000_000, float64)", lambda: dlpy.randn(1_000_000, dtype=dlpy.float64),

@@ -63,13 +63,25 @@ def _unit(engine, count: int, kind: str) -> np.ndarray:
     if kind == "d":  # (below 2^53: int64 converts faster than uint64)
         bits = (engine.random64(count) & np.uint64(2 ** 53 - 1)).view(np.int64)
         return bits.astype(np.float64) * 2.0 ** -53
-    return _bits24(engine, count).astype(np.float32) * np.float32(2.0 ** -24)
+    values = _bits24(engine, count).astype(np.float32)
+    values *= np.float32(2.0 ** -24)
+    return values
 
 
 def _bits24(engine, count: int) -> np.ndarray:
     """The 24 low bits of ``count`` random() outputs, as int32 (a float32 uniform's)."""
+    if count >= _MANY_WORDS:  # numpy's full-range uint32 integers are the engine's outputs as
+        # they come (one next_uint32 each, as random_raw's), in half random_raw's memory
+        words = np.random.Generator(engine).integers(0, 2 ** 32, count, dtype=np.uint32)
+        words &= np.uint32(2 ** 24 - 1)
+        return words.view(np.int32)
     # the low 32-bit words of the uint64 outputs (little-endian), masked, as int32
     return (engine.random32(count).view(np.uint32)[::2] & np.uint32(2 ** 24 - 1)).view(np.int32)
+
+
+_MANY_WORDS = 2 ** 16  # from so many outputs integers() is faster (half the temporaries'
+# memory: 1,000,000 float32 uniforms 8.0 -> 3.8 ms); below, random_raw (integers costs ~10 us
+# a call more)
 
 
 def _numpys(values, dtype) -> np.ndarray:
@@ -296,77 +308,159 @@ def _madd(a, b, c):
     return out
 
 
-def _log_avx2(x: np.ndarray) -> np.ndarray:
-    """log256_ps for positive float32 x."""
-    x = np.maximum(x, np.array(0x00800000, np.int32).view(np.float32))
-    bits = x.view(np.int32)
-    e = ((bits >> 23) - 0x7F).astype(np.float32) + _F(1)
-    x = ((bits & ~0x7F800000) | np.array(0.5, np.float32).view(np.int32)).view(np.float32)
-    mask = x < _SQRTHF
-    tmp = np.where(mask, x, _F(0))
-    x = x - _F(1)
-    e = e - np.where(mask, _F(1), _F(0))
-    x = x + tmp
+# The float32 normal transform's log and sincos: their only inputs are 1 - u and 2 pi u for
+# the 2^24 float32 uniforms u = k 2^-24, so each of avx_mathfun's fused multiply-adds is
+# written as cheaply as those inputs allow, always with its fused value:
+# - plain float32 arithmetic where the product is exact in float32 (fused: the rounded sum);
+# - one float64 sum fl64(a * b) + c, rounded to float32 (_fused32), where that sum is exact:
+#   a * b is (two 24-bit significands), and for a, b, c multiples of 2^p, 2^q, 2^r a sum
+#   below 2^(min(p + q, r) + 53) is a float64 too; one rounding of the exact value is fused;
+# - the same where the float64 sum may round: its rounding to float32 differs from the fused
+#   one only if it lands exactly on a float32 halfway point (a double rounding; _madd checks
+#   for it), and over all 2^24 inputs none of these steps does (tests/test_random_streams.py
+#   replays every input step by step through _madd's check).
+_SQRTHF_BITS = int(np.array(_SQRTHF).view(np.int32))
+
+
+def _fused32(a, b, c, work: np.ndarray) -> np.ndarray:
+    """fl32(a * b + c) from one float64 sum (``work``: a float64 buffer of the result's shape),
+    where the caller knows that sum has no double rounding (see above)."""
+    np.multiply(a, b, out=work, dtype=np.float64)
+    np.add(work, c, out=work)
+    return work.astype(np.float32)
+
+
+def _log_avx2(v: np.ndarray) -> np.ndarray:
+    """log256_ps for v = 1 - u, a float32 uniform u: v = m 2^-24 in [2^-24, 1] (contiguous;
+    normal, so the kernel's clamp to the smallest normal does nothing)."""
+    bits = v.view(np.int32)
+    mantissa = bits & 0x007FFFFF
+    mantissa |= 0x3F000000  # v's significand in [0.5, 1)
+    below = mantissa - _SQRTHF_BITS
+    below >>= 31  # -1 where the significand is below sqrt(1/2), else 0
+    e = bits >> 23
+    e += below
+    e = e.astype(np.float32)
+    e -= _F(126)  # the exponent + 1, less 1 where below
+    x = mantissa.view(np.float32) - _F(1)
+    x += (mantissa & below).view(np.float32)  # + the significand where below: exact
+    work = np.empty(x.shape)
+    # x is a multiple of 2^-24 in (-0.3, 0.42) and every y in [2^-4, 0.43] in magnitude (an
+    # ulp >= 2^-27): y x + p is a multiple of 2^-51 below 1, exact in float64
+    x_wide = x.astype(np.float64)
+    y = _fused32(x_wide, float(_LOG_P[0]), float(_LOG_P[1]), work)
+    for p in _LOG_P[2:]:
+        y = _fused32(y, x_wide, float(p), work)
     z = x * x
-    y = np.full_like(x, _LOG_P[0])
-    for p in _LOG_P[1:]:
-        y = _madd(y, x, p)
-    y = _madd(y * x, z, e * _LOG_Q1)  # GCC fuses this product, not e's
-    y = _madd(-z, _F(0.5), y)
-    return _madd(e, _LOG_Q2, x + y)
+    y *= x
+    y = _fused32(y, z, e * _LOG_Q1, work)  # GCC fuses this product, not e's; checked
+    y -= z * _F(0.5)  # -z / 2 exact (z >= 2^-48 or 0): the fused sum is the plain one
+    y += x
+    e *= _LOG_Q2  # exact: e has 5 bits, Q2 9
+    y += e
+    return y
 
 
 def _sincos_avx2(x: np.ndarray):
-    """sincos256_ps for non-negative float32 x: (sin, cos)."""
+    """sincos256_ps for x = 2 pi u, a float32 uniform u (x in [0, 2 pi)): (sin, cos)."""
     j = (x * _FOPI).astype(np.int32)  # truncation, as cvttps
-    j = (j + 1) & ~1
+    j += 1
+    j &= ~1  # 0, 2, 4, 6 or 8
     y = j.astype(np.float32)
-    sin_sign = ((j & 4) << 29).astype(np.int32)
-    poly = (j & 2) == 0
-    x = _madd(y, _DP[0], x)
-    x = _madd(y, _DP[1], x)
-    x = _madd(y, _DP[2], x)
-    cos_sign = ((~(j - 2) & 4) << 29).astype(np.int32)
+    swap_bit = j << 30  # j's bit 1 as the sign bit: where sin and cos swap polynomials
+    swap = swap_bit >> 31  # -1 there
+    sin_sign = j & 4
+    sin_sign <<= 29
+    # x - j pi / 4 in three parts. j has 2 bits, DP[0] (201 2^-8) 8 and DP[1] (2029 2^-23) 11:
+    # their products are exact in float32 and the sums too (j > 0 only for x >= 0.78, a
+    # multiple of 2^-24; each sum a multiple of 2^-24 below 1), so plain float32 arithmetic
+    # is fused. j DP[2] is a multiple of 2^-47 (exact in float64), and so is its sum with x,
+    # below 1: exact in float64, one rounding.
+    x = x + y * _DP[0]
+    x += y * _DP[1]
+    work = np.empty(x.shape)
+    x = _fused32(y, float(_DP[2]), x, work)
     z = x * x
-    c = _madd(np.full_like(z, _COSCOF[0]), z, _COSCOF[1])
-    c = _madd(c, z, _COSCOF[2])
-    c = _madd(c * z, z, -(z * _F(0.5)))
-    c = c + _F(1)
-    s = _madd(np.full_like(z, _SINCOF[0]), z, _SINCOF[1])
-    s = _madd(s, z, _SINCOF[2])
-    s = s * z
-    s = _madd(s, x, x)
-    sine = np.where(poly, s, c)
-    cosine = np.where(poly, c, s)
-    sine = (sine.view(np.int32) ^ sin_sign).view(np.float32)
-    cosine = (cosine.view(np.int32) ^ cos_sign).view(np.float32)
-    return sine, cosine
+    # the rest: checked (x and z also in float64, converted once for the float64 sums)
+    x_wide, z_wide = x.astype(np.float64), z.astype(np.float64)
+    c = _fused32(z_wide, float(_COSCOF[0]), float(_COSCOF[1]), work)
+    c = _fused32(c, z_wide, float(_COSCOF[2]), work)
+    c *= z
+    c = _fused32(c, z_wide, z_wide * -0.5, work)  # (-z / 2: exact)
+    c += _F(1)
+    s = _fused32(z_wide, float(_SINCOF[0]), float(_SINCOF[1]), work)
+    s = _fused32(s, z_wide, float(_SINCOF[2]), work)
+    s *= z
+    s = _fused32(s, x_wide, x_wide, work)
+    # sin = s, cos = c, swapped where j & 2, then the signs (cos's: sin's, flipped where
+    # swapped), in bits: no np.where (its branches cost 4x a pass on these random masks)
+    sine, cosine = s.view(np.int32), c.view(np.int32)
+    change = sine ^ cosine
+    change &= swap
+    change ^= sin_sign
+    sine ^= change
+    cosine ^= change
+    cosine ^= swap_bit
+    return s, c
+
+
+_ROW = np.dtype((np.void, 32))  # 8 float32s, half a block of 16, moved as one item
 
 
 def _normal_fill_avx2(engine, count: int, mean, std) -> np.ndarray:
     """normal_fill_AVX2 (float32 tensors of >= 16 values)."""
     blocks, tail = _uniform_blocks(engine, count, "f")
     mean, std = _F(mean), _F(std)
-
-    def fill(block):
-        radius = np.sqrt(_F(-2) * _log_avx2(_F(1) - block[:, :8]))
-        sine, cosine = _sincos_avx2(_F(_TWO_PI) * block[:, 8:])
-        first, second = radius * cosine, radius * sine
-        if (mean, std) != (0.0, 1.0):
-            first, second = _madd(first, std, mean), _madd(second, std, mean)
-        return np.concatenate([first, second], axis=1)
-
-    out = np.empty((len(blocks), 16), np.float32)
+    out = np.empty(count, np.float32)
+    rows = out[:blocks.size].reshape(-1, 16)
     for start in range(0, len(blocks), _CHUNK):  # chunks that stay in the cache
-        out[start:start + _CHUNK] = fill(blocks[start:start + _CHUNK])
-    out = out.reshape(-1)
+        _normal_blocks(blocks[start:start + _CHUNK], rows[start:start + _CHUNK], mean, std)
     if tail is not None:
-        out = np.concatenate([out, np.zeros(count - out.size, np.float32)])
-        out[count - 16:] = fill(tail.reshape(1, 16)).reshape(-1)
+        last = np.empty((1, 16), np.float32)
+        _normal_blocks(tail.reshape(1, 16), last, mean, std)
+        out[count - 16:] = last.reshape(-1)
     return out
 
 
-_CHUNK = 8192  # blocks of 16 per step of the float32 normal transform (2048: 13% slower)
+def _normal_blocks(block: np.ndarray, out: np.ndarray, mean, std) -> None:
+    """normal_fill_16 on each (contiguous) row of 16 uniforms of ``block``, into ``out``: the
+    first 8 give r cos(theta) std + mean, the last 8 r sin(theta) std + mean."""
+    halves = block.view(_ROW)  # (n, 2): the rows' first and last 8 (copied as items: fast)
+    radius = halves[:, 0].copy().view(np.float32)
+    np.subtract(_F(1), radius, out=radius)
+    radius = _log_avx2(radius)
+    radius *= _F(-2)
+    np.sqrt(radius, out=radius)
+    theta = halves[:, 1].copy().view(np.float32)
+    theta *= _F(_TWO_PI)
+    sine, cosine = _sincos_avx2(theta)
+    cosine *= radius
+    sine *= radius
+    _scale_shift(cosine, mean, std)
+    _scale_shift(sine, mean, std)
+    rows = out.view(_ROW)
+    rows[:, 0] = cosine.view(_ROW)
+    rows[:, 1] = sine.view(_ROW)
+
+
+def _scale_shift(values: np.ndarray, mean: np.float32, std: np.float32) -> None:
+    """values * std + mean fused, in place (none for 0, 1, as torch's kernel). std 1: the
+    product is exact, the fused value the rounded sum. mean 0: the rounded product, + mean
+    for a zero's sign; the same as fused unless the product rounds to zero, which needs
+    |values * std| < 2^-150: every nonzero |value| is >= 2^-40 (radius >= 2^-12, |cos|,
+    |sin| >= 2^-27 over all inputs), so |std| >= 2^-64 cannot."""
+    if std == 1:
+        if mean != 0:
+            values += mean
+    elif mean == 0 and 2.0 ** -64 <= abs(std) <= 2.0 ** 64:
+        values *= std
+        values += mean
+    else:
+        values[...] = _madd(values, std, mean)
+
+
+_CHUNK = 8192  # blocks of 16 per step of the float32 normal transform (4,096: the same within
+# the noise; 16,384: 2x slower, the temporaries out of the cache)
 
 
 def integers(rng, shape, low: int, high: int, dtype=np.int64) -> np.ndarray:
@@ -414,11 +508,61 @@ def randperm(rng, n: int) -> np.ndarray:
     if n < 2:
         return np.arange(n, dtype=np.int64)
     offsets = (rng.bit_generator.random32(n - 1) % np.arange(n, 1, -1, dtype=np.uint64))
-    targets = (offsets.astype(np.int64) + np.arange(n - 1)).tolist()
+    targets = offsets.astype(np.int64) + np.arange(n - 1)
+    if n > _FEW_SWAPS:
+        return _swapped(targets)
     values = list(range(n))
-    for i, j in enumerate(targets):  # each swap sees the previous ones: inherently serial
+    for i, j in enumerate(targets.tolist()):
         values[i], values[j] = values[j], values[i]
     return np.array(values, np.int64)
+
+
+_FEW_SWAPS = 1024  # up to so many values the swaps run in a Python loop (_swapped costs more)
+
+
+def _swapped(targets: np.ndarray) -> np.ndarray:
+    """0 .. n-1 after swapping position i with targets[i] (>= i) for i = 0, 1, .., n-2 in
+    turn, without a loop over the swaps. Position i is final after its swap (the later ones
+    touch only positions above i) and takes what position targets[i] held then: what the last
+    earlier swap with that target moved there (what that swap's position held before it), or
+    targets[i] itself. What position k held before its swap is likewise what position k' held
+    before its own, k' the last earlier swap with target k, or k: chains of earlier swaps,
+    resolved by pointer jumping (about 6 rounds for 60,000 values). Masks select by
+    arithmetic: np.where and boolean indexing cost several times more on random masks."""
+    count = len(targets)  # n - 1 swaps
+    steps = np.arange(count)
+    shift = count.bit_length()  # (target, step) as one int64: sorted, grouped by target
+    ordered = np.sort((targets << shift) | steps)  # (faster than an argsort)
+    grouped, order = ordered >> shift, ordered & ((1 << shift) - 1)
+    first = np.empty(count, np.int64)  # 1 where a swap is the first with its target
+    first[0] = 1
+    np.not_equal(grouped[1:], grouped[:-1], out=first[1:])
+    # where swap i reads its value in [held, targets]: the previous swap with its target, else
+    # targets[i] (at count + 1 + i)
+    earlier = np.empty(count, np.int64)
+    earlier[0] = 0
+    earlier[1:] = order[:-1]
+    source = np.empty(count, np.int64)
+    source[order] = earlier + first * (order + (count + 1) - earlier)
+    # position k: the last swap with target k before k's own, else k itself (its own value)
+    last = np.empty(count, np.int64)  # 1 where a swap is the last with its target
+    last[-1] = 1
+    last[:-1] = first[1:]
+    held = np.arange(count + 2)  # the one past the end takes the groups' other swaps (which
+    # of them is written last there does not matter)
+    held[count + 1 + last * (grouped - (count + 1))] = order
+    held = held[:count + 1]
+    own = np.flatnonzero(targets == steps)  # k's own swap is its group's last: the one before
+    held[own] = np.where(source[own] <= count, source[own], own)
+    while True:
+        jumped = held[held]
+        if np.array_equal(jumped, held):
+            break
+        held = jumped
+    out = np.empty(count + 1, np.int64)
+    out[:count] = np.concatenate([held, targets])[source]
+    out[count] = held[count]
+    return out
 
 
 def bernoulli(rng, shape, p) -> np.ndarray:
