@@ -795,6 +795,7 @@ SCHEMAS = [
     'aten::adaptive_avg_pool2d.out(Tensor self, SymInt[2] output_size, *, Tensor(a!) out) -> Tensor(a!)',
     'aten::_adaptive_avg_pool2d(Tensor self, SymInt[2] output_size) -> Tensor',
     'aten::_adaptive_avg_pool2d.out(Tensor self, SymInt[2] output_size, *, Tensor(a!) out) -> Tensor(a!)',
+    'aten::_adaptive_avg_pool2d_backward(Tensor grad_output, Tensor self) -> Tensor',
     'aten::pad(Tensor self, SymInt[] pad, str mode="constant", float? value=None) -> Tensor',
     'aten::constant_pad_nd(Tensor self, SymInt[] pad, Scalar value=0) -> Tensor',
     'aten::constant_pad_nd.out(Tensor self, SymInt[] pad, Scalar value=0, *, Tensor(a!) out) -> Tensor(a!)',

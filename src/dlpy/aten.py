@@ -762,7 +762,11 @@ _IMPLS: dict[str, Callable] = {
     **{f"{name}.default": _backward_kernel(name) for name in (
         "threshold_backward", "sigmoid_backward", "tanh_backward", "gelu_backward",
         "_softmax_backward_data", "_log_softmax_backward_data", "native_layer_norm_backward",
-        "embedding_dense_backward", "convolution_backward", "nll_loss_backward")},
+        "embedding_dense_backward", "convolution_backward", "nll_loss_backward",
+        "native_batch_norm_backward", "max_pool2d_with_indices_backward",
+        "avg_pool2d_backward", "_adaptive_avg_pool2d_backward", "select_backward",
+        "slice_backward", "_scaled_dot_product_flash_attention_for_cpu",
+        "_scaled_dot_product_flash_attention_for_cpu_backward")},
     "new_empty_strided.default": lambda self, size, stride, **kw: _creation("empty")(
         size, **{"dtype": self.dtype, **{k: v for k, v in kw.items() if v is not None}}),
     "zeros.default": _creation("zeros"), "ones.default": _creation("ones"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
@@ -179,6 +180,11 @@ class _BatchNorm(_NormBase):
         if momentum is None:  # the cumulative average over the batches seen, this one too
             momentum = 1.0 / (float(self.num_batches_tracked.data) + 1) if counting else 0.0
         pass_running = not self.training or self.track_running_stats
+        dispatch = sys.modules.get("dlpy.utils._python_dispatch")
+        if counting and dispatch is not None and dispatch._mode_stack:
+            # a TorchDispatchMode sees torch's order: the count's add_, then the batch norm
+            self.num_batches_tracked.add_(1)
+            counting = False
         y = F.batch_norm(input, self.running_mean if pass_running else None,
                          self.running_var if pass_running else None, self.weight, self.bias,
                          self.training or (self.running_mean is None and

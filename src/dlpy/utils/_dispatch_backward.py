@@ -668,6 +668,29 @@ def _causal(mask, rows: int, cols: int) -> bool:
     return bool(np.isneginf(mask[above]).all() and (mask[~above] == 0).all())
 
 
+def attention_arguments(op, q_shape, k_shape) -> tuple:
+    """(is_causal, kwargs) of torch's flash kernel for dlpy's Attention op: a causal mask as
+    is_causal, another as attn_mask (the additive mask), a scale not 1 / sqrt(dim) as
+    scale."""
+    causal = _causal(op.mask, q_shape[-2], k_shape[-2])
+    kwargs = {}
+    if op.mask is not None and not causal:
+        kwargs["attn_mask"] = _tensor(op.mask)
+    scale = float(np.asarray(op.scale))
+    if scale != 1 / np.sqrt(q_shape[-1]):
+        kwargs["scale"] = scale
+    return causal, kwargs
+
+
+def attention_logsumexp(op, q, k) -> np.ndarray:
+    """The flash kernel's second result: the log-sum-exp of each row of (masked) scores."""
+    scores = (q @ np.swapaxes(k, -1, -2)) * float(np.asarray(op.scale))
+    if op.mask is not None:
+        scores = scores + op.mask
+    top = scores.max(axis=-1, keepdims=True)
+    return (np.log(np.exp(scores - top).sum(axis=-1)) + top[..., 0]).astype(np.float32)
+
+
 def _attention(op, grad):
     """_scaled_dot_product_flash_attention_for_cpu_backward(grad, q, k, v, out, logsumexp,
     dropout_p, is_causal, attn_mask=, scale=) after the saved output's ``detach``; its
@@ -676,20 +699,14 @@ def _attention(op, grad):
     if q is None or op.packed or op.num_heads is not None or op.keep is not None or \
             any(t.data.ndim != 4 for t in (q, k, v)):
         return None
-    rows, cols = q.shape[-2], k.shape[-2]
-    causal = _causal(op.mask, rows, cols)
-    if op.mask is not None and not causal:
-        return None
+    causal, kwargs = attention_arguments(op, q.shape, k.shape)
     out = _detached(op.out)
     scores = np.matmul(op.q, np.swapaxes(op.k, -1, -2))
     if op.mask is not None:
         scores = scores + op.mask
     top = scores.max(axis=-1, keepdims=True)
     lse = _tensor((np.log(np.exp(scores - top).sum(axis=-1)) + top[..., 0]).astype(np.float32))
-    scale = float(np.asarray(op.scale))
-    kwargs = {"attn_mask": None}
-    if scale != 1 / np.sqrt(q.shape[-1]):
-        kwargs["scale"] = scale
+    kwargs = {"attn_mask": None, **kwargs}
 
     def kernel():
         return tuple(np.swapaxes(np.ascontiguousarray(np.swapaxes(g, 1, 2)), 1, 2)
@@ -872,8 +889,140 @@ def _nll_loss_grad(g, x, target, weight, reduction, ignore_index, total_weight):
     return out.reshape(x.shape).astype(x.dtype)
 
 
+def _adaptive_avg(x, size):
+    from dlpy import functional
+
+    return functional.adaptive_avg_pool2d(x, size)
+
+
+def _channel_shape(x) -> tuple:
+    return (1, -1) + (1,) * (x.ndim - 2)
+
+
+def _batch_norm_grads(g, x, weight, running_mean, running_var, save_mean, save_invstd, train,
+                      eps, output_mask):
+    """native_batch_norm_backward: (dx, dweight, dbias) per channel (axis 1), with the saved
+    batch statistics when training, else the running ones."""
+    axes, shape = tuple(d for d in range(x.ndim) if d != 1), _channel_shape(x)
+    if train:
+        mean, invstd = save_mean, save_invstd
+    else:
+        mean, invstd = running_mean, 1.0 / np.sqrt(running_var + eps)
+    mean, invstd = np.reshape(mean, shape), np.reshape(invstd, shape)
+    xhat = (x - mean) * invstd
+    scale = invstd if weight is None else invstd * np.reshape(weight, shape)
+    dx = None
+    if output_mask[0]:
+        dx = g * scale if not train else scale * (
+            g - g.mean(axis=axes, keepdims=True)
+            - xhat * (g * xhat).mean(axis=axes, keepdims=True))
+        dx = dx.astype(x.dtype)
+    dw = (g * xhat).sum(axis=axes).astype(x.dtype) if output_mask[1] else None
+    db = g.sum(axis=axes).astype(x.dtype) if output_mask[2] else None
+    return dx, dw, db
+
+
+def _max_pool_grad(g, x, kernel_size, stride, padding, dilation, ceil_mode, indices):
+    """max_pool2d_with_indices_backward: each gradient added at its window's maximum (the
+    index into its flattened plane)."""
+    n = int(np.prod(x.shape[:-2]))
+    planes = np.zeros((n, x.shape[-2] * x.shape[-1]), g.dtype)
+    np.add.at(planes, (np.arange(n)[:, None], np.asarray(indices).reshape(n, -1)),
+              g.reshape(n, -1))
+    return planes.reshape(x.shape)
+
+
+def _by_autograd(forward: Callable) -> Callable:
+    """A backward kernel given by dlpy's own forward (``forward(input, *settings)``) and its
+    gradient: (grad_output, input, *settings) -> the input's gradient."""
+    def kernel(grad_output, input, *settings):  # noqa: A002
+        from dlpy.autograd import grad as autograd_grad
+        from dlpy.tensor import enable_grad
+
+        x = Tensor(np.asarray(input.data), requires_grad=True)
+        with enable_grad():
+            out = forward(x, *settings)
+            (dx,) = autograd_grad(out, [x], Tensor(np.asarray(grad_output.data)))
+        return Tensor(np.ascontiguousarray(dx.data))
+    return kernel
+
+
+def _avg_pool_forward(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                      divisor_override):
+    from dlpy import functional
+
+    return functional.avg_pool2d(x, list(kernel_size), list(stride) or None, list(padding),
+                                 ceil_mode, count_include_pad, divisor_override)
+
+
+def _placed(kind: str) -> Callable:
+    """select_backward / slice_backward: zeros of input_sizes, the gradient where the select
+    (an index) or the slice (start, end, step) took it."""
+    def kernel(g, input_sizes, dim, *where):
+        out = np.zeros(tuple(input_sizes), g.dtype)
+        index = [slice(None)] * out.ndim
+        index[dim] = where[0] if kind == "select" else slice(*where)
+        out[tuple(index)] = g
+        return out
+    return kernel
+
+
+def _attention_scores(q, k, v, is_causal, attn_mask, scale):
+    """The flash kernel's scores (batch, heads, seq_q, seq_k), scaled and masked."""
+    scale = 1 / np.sqrt(q.shape[-1]) if scale is None else scale
+    scores = np.matmul(q, np.swapaxes(k, -1, -2)) * np.asarray(scale, q.dtype)
+    if is_causal:
+        rows, cols = scores.shape[-2:]
+        scores = np.where(np.tril(np.ones((rows, cols), bool)), scores, -np.inf)
+    if attn_mask is not None:
+        mask = np.asarray(attn_mask)
+        scores = np.where(mask, scores, -np.inf) if mask.dtype == np.bool_ else scores + mask
+    return scores.astype(q.dtype)
+
+
+def _flash_attention(query, key, value, dropout_p=0.0, is_causal=False, *, attn_mask=None,
+                     scale=None):
+    """_scaled_dot_product_flash_attention_for_cpu: (output, logsumexp of the scores)."""
+    q, k, v = (_array(t) for t in (query, key, value))
+    scores = _attention_scores(q, k, v, is_causal, None if attn_mask is None else
+                               _array(attn_mask), scale)
+    top = scores.max(axis=-1, keepdims=True)
+    weights = np.exp(scores - top)
+    total = weights.sum(axis=-1, keepdims=True)
+    out = np.matmul(weights / total, v).astype(q.dtype)
+    lse = (np.log(total) + top)[..., 0].astype(np.float32)
+    return Tensor(out), Tensor(lse)
+
+
+def _flash_attention_grads(grad_out, query, key, value, out, logsumexp, dropout_p, is_causal,
+                           *, attn_mask=None, scale=None):
+    """The flash kernel's backward: (dq, dk, dv) of softmax(scores) v."""
+    q, k, v, g = (_array(t) for t in (query, key, value, grad_out))
+    mask = None if attn_mask is None else _array(attn_mask)
+    scores = _attention_scores(q, k, v, is_causal, mask, scale)
+    p = np.exp(scores - np.asarray(_array(logsumexp), q.dtype)[..., None])
+    dv = np.matmul(np.swapaxes(p, -1, -2), g)
+    dp = np.matmul(g, np.swapaxes(v, -1, -2))
+    ds = p * (dp - (dp * p).sum(axis=-1, keepdims=True))
+    factor = np.asarray(1 / np.sqrt(q.shape[-1]) if scale is None else scale, q.dtype)
+    dq = np.matmul(ds, k) * factor
+    dk = np.matmul(np.swapaxes(ds, -1, -2), q) * factor
+    return tuple(Tensor(a.astype(q.dtype)) for a in (dq, dk, dv))
+
+
 # the backward overloads' values (dlpy.ops.aten's implementations of them)
 KERNELS: dict[str, Callable] = {
+    "native_batch_norm_backward": lambda *args: tuple(
+        None if a is None else Tensor(a) for a in _batch_norm_grads(
+            *[_array(a) if isinstance(a, Tensor) else a for a in args])),
+    "max_pool2d_with_indices_backward": _on_arrays(_max_pool_grad),
+    "avg_pool2d_backward": _by_autograd(_avg_pool_forward),
+    "_adaptive_avg_pool2d_backward": lambda g, x: _by_autograd(_adaptive_avg)(
+        g, x, tuple(g.shape[-2:])),
+    "select_backward": _on_arrays(_placed("select")),
+    "slice_backward": _on_arrays(_placed("slice")),
+    "_scaled_dot_product_flash_attention_for_cpu": _flash_attention,
+    "_scaled_dot_product_flash_attention_for_cpu_backward": _flash_attention_grads,
     "nll_loss_backward": _on_arrays(_nll_loss_grad),
     "native_layer_norm_backward": lambda *args: tuple(
         None if a is None else Tensor(a) for a in _layer_norm_grads(

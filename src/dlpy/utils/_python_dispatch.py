@@ -747,21 +747,72 @@ def _relayout(op, inputs):
 
 
 def _attention(op, inputs):
-    """Plain scaled dot-product attention (no mask, no dropout): torch's CPU kernel, whose
-    second result is the log-sum-exp of the scores."""
-    if op.mask is not None or op.packed or op.num_heads is not None or len(inputs) != 3 or \
+    """Scaled dot-product attention of 4-d q, k, v without dropout: torch's CPU kernel,
+    whose second result is the log-sum-exp of the scores; a causal mask as is_causal, another
+    as attn_mask (the additive mask torch's kernel is given), a scale not 1 / sqrt(dim) as
+    scale."""
+    if op.packed or op.num_heads is not None or len(inputs) != 3 or \
             any(_ndim(t) != 4 for t in inputs) or getattr(op, "keep", None) is not None:
         return None
-    return aten._scaled_dot_product_flash_attention_for_cpu.default, list(inputs), {}
+    from dlpy.utils._dispatch_backward import attention_arguments
+
+    causal, kwargs = attention_arguments(op, inputs[0].shape, inputs[1].shape)
+    return aten._scaled_dot_product_flash_attention_for_cpu.default, list(inputs) + (
+        [0.0, True] if causal else []), kwargs
 
 
 def _attention_result(op, inputs, out):
     """(output, logsumexp) as torch's kernel returns them."""
-    q, k = inputs[0].data, inputs[1].data
-    scores = (q @ np.swapaxes(k, -1, -2)) * float(np.asarray(op.scale))
-    top = scores.max(axis=-1, keepdims=True)
-    lse = (np.log(np.exp(scores - top).sum(axis=-1)) + top[..., 0]).astype(np.float32)
-    return (out, Tensor(lse))
+    from dlpy.utils._dispatch_backward import attention_logsumexp
+
+    return (out, Tensor(attention_logsumexp(op, inputs[0].data, inputs[1].data)))
+
+
+def _pool_indices(op, out: Tensor) -> Tensor:
+    """max_pool2d_with_indices' second result: the maxima's indices (meta for a meta out)."""
+    from dlpy import meta as _meta
+    from dlpy.device import meta_array
+
+    if _meta.is_meta_array(out.data):
+        return Tensor(meta_array(out.data.shape, np.int64))
+    return Tensor(op.indices())
+
+
+def _listed(values) -> list:
+    return [int(v) for v in values]
+
+
+def _trimmed(values: list, defaults: list) -> list:
+    """``values`` without the trailing ones that are torch's defaults (``defaults``: of the
+    last positions; ``int[2] padding=0`` is [0, 0], which the schema's comparison misses)."""
+    values, head = list(values), len(values) - len(defaults)
+    while len(values) > head:
+        default = defaults[len(values) - head - 1]
+        if type(values[-1]) is not type(default) or values[-1] != default:
+            break
+        values.pop()
+    return values
+
+
+def _max_pool(op, inputs):
+    """max_pool2d: torch's max_pool2d_with_indices (its indices the second result)."""
+    if len(op.kernel) != 2 or _ndim(inputs[0]) != 4:
+        return None
+    stride = [] if op.__dict__.get("default_stride") else _listed(op.stride)
+    values = _trimmed([inputs[0], _listed(op.kernel), stride, _listed(op.padding),
+                       _listed(op.dilation), bool(op.ceil_mode)],
+                      [[], [0, 0], [1, 1], False])
+    return aten.max_pool2d_with_indices.default, values, {}
+
+
+def _avg_pool(op, inputs):
+    if len(op.kernel) != 2 or _ndim(inputs[0]) != 4:
+        return None
+    stride = [] if op.__dict__.get("default_stride") else _listed(op.stride)
+    values = _trimmed([inputs[0], _listed(op.kernel), stride, _listed(op.padding),
+                       bool(op.ceil_mode), bool(op.count_include_pad), op.divisor_override],
+                      [[], [0, 0], False, True, None])
+    return aten.avg_pool2d.default, values, {}
 
 
 # dlpy's op class -> its aten call: (overload, positional values, kwargs) or None where dlpy
@@ -787,9 +838,13 @@ _OP_CALLS: dict[str, Callable] = {
     "Identity": lambda op, inputs: (aten.clone.default, [inputs[0]], {}),
     "Relayout": _relayout, "Cast": _cast, "Expand": _expand, "Where": _where,
     "Clamp": _clamp, "MSELoss": _mse, "Attention": _attention,
+    "MaxPool2d": _max_pool, "AvgPool2d": _avg_pool,
 }
 # ops whose torch kernel returns more than the op's tensor: the full result from dlpy's
-_OP_RESULTS: dict[str, Callable] = {"Attention": _attention_result}
+_OP_RESULTS: dict[str, Callable] = {
+    "Attention": _attention_result,
+    "MaxPool2d": lambda op, inputs, out: (out, _pool_indices(op, out)),
+}
 # torch's autograd saves these ops' results for backward, detaching them (aten.detach)
 _SAVES_RESULT = frozenset({"ReLU", "Sigmoid", "Tanh", "Exp", "Sqrt", "Expm1", "Softmax",
                            "LogSoftmax", "Max", "Min", "Pow", "Attention"})
@@ -1509,11 +1564,43 @@ def _matmul_nd(plain, self, other):
     # handler's change to one shows in the result, and the product is computed once)
 
 
+def _batch_norm(plain, input, running_mean=None, running_var=None, weight=None,  # noqa: A002
+                bias=None, training=False, momentum=0.1, eps=1e-5):
+    """torch's batch_norm on CPU: an empty uint8 reserve, then native_batch_norm (out, the
+    batch's mean and 1 / std when training, else two empty tensors)."""
+    from dlpy import device as device_type
+    from dlpy import strided
+
+    given = (input, running_mean, running_var, weight, bias)
+    if not isinstance(input, Tensor) or input.ndim < 2 or input.dtype.kind != "f" or not all(
+            t is None or isinstance(t, Tensor) and _dispatch_type(t) is None for t in given):
+        return NotImplemented
+    _step(aten.empty.memory_format, [0], dtype=np.dtype(np.uint8), layout=strided,
+          device=device_type("cpu"))
+    values = [input, weight, bias, running_mean, running_var, bool(training), float(momentum),
+              float(eps)]
+
+    def compute():
+        out = plain(input, running_mean, running_var, weight, bias, training, momentum, eps)
+        op, dtype = out.op, input.dtype
+        if training and hasattr(op, "batch_mean") and hasattr(op, "inv_std"):
+            saved = (np.asarray(op.batch_mean, dtype).reshape(-1),
+                     np.asarray(op.inv_std, dtype).reshape(-1))
+        else:  # (evaluation's empty tensors; a meta input's statistics are none either)
+            size = input.shape[1] if training else 0
+            empty = np.zeros(size, dtype if running_mean is None else running_mean.dtype)
+            saved = (empty, empty.copy())
+        return (out, Tensor(saved[0]), Tensor(saved[1]))
+
+    return _recorded(aten.native_batch_norm.default, tuple(values), {}, compute,
+                     (input, weight, bias), first=True)
+
+
 _COMPOSITES: dict[str, dict[str, Callable]] = {
     "Tensor": {"__rtruediv__": _rtruediv, "__rdiv__": _rtruediv, "__matmul__": _matmul_nd,
                "matmul": _matmul_nd},
     "dlpy": {"where": _where, "matmul": _matmul_nd},
-    "F": {"cross_entropy": _cross_entropy},
+    "F": {"cross_entropy": _cross_entropy, "batch_norm": _batch_norm},
 }
 
 
