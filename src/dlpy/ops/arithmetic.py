@@ -694,13 +694,28 @@ def mul(input, other):  # noqa: A002 - torch's names
     if _promotion.needs_promotion(a, b):
         half = _promotion.opmath_scalar(a, b)
         if half is not None:  # float16/bfloat16 with a number: float32, rounded once
-            return _number_first(HalfScalarMul(half[0])(*half[1]), input)
+            out = HalfScalarMul(half[0])(*half[1])
+            _keep_number(out, input, other)
+            return _number_first(out, input)
         a, b = _promotion.promote(a, b)
     try:
         out = Mul()(a, b)
     except ValueError as err:
         raise _broadcast_error("mul", a, b) or err from None
+    _keep_number(out, input, other)
     return _number_first(out, input)
+
+
+_PYTHON_NUMBERS = (int, float, bool, complex)
+
+
+def _keep_number(out, input, other) -> None:  # noqa: A002
+    """A Python number operand of a recorded mul or div, kept as given: a backward run inside
+    a TorchDispatchMode shows it as torch's node keeps it (``mul.Tensor(grad, 2)``, not the
+    wrapped tensor's ``2.0``)."""
+    if (type(other) in _PYTHON_NUMBERS or type(input) in _PYTHON_NUMBERS) and \
+            out.op is not None:
+        out.op.__dict__["_given"] = (input, other)
 
 
 _NUMBER = (int, float, complex, np.number)
@@ -729,14 +744,18 @@ def div(input, other, *, rounding_mode=None):  # noqa: A002 - torch's names
             isinstance(a, Tensor) and a.data.dtype.kind in "biu"):
         half = _promotion.opmath_scalar(a, b)
         if half is not None:  # float16/bfloat16 with a number: float32, rounded once
-            return HalfScalarDiv(half[0])(*half[1])
+            out = HalfScalarDiv(half[0])(*half[1])
+            _keep_number(out, input, other)
+            return out
         dtype = _promotion.result_type(a, b)
         a, b = _promotion.promote(a, b, dtype=np.dtype(default_dtype()) if
                                   _promotion.category(dtype) < 2 else dtype)
     try:
-        return Div()(a, b)
+        out = Div()(a, b)
     except ValueError as err:
         raise _broadcast_error("div", a, b) or err from None
+    _keep_number(out, input, other)
+    return out
 
 
 def neg(input):

@@ -337,6 +337,32 @@ def _mul_rule(op, grad):
     return _mul(grad, _number(op, 1)) if need[0] else None, second
 
 
+def _half_scalar(quotient: bool):
+    """The rule of a float16/bfloat16 tensor times (or over) a number (HalfScalarMul /
+    HalfScalarDiv): torch's ``mul.Tensor(grad, number)`` / ``div.Tensor(grad, number)``, its
+    kernel in float32 rounded once to the gradient's dtype. A number that needs a gradient (a
+    0-d tensor that requires one) or a number over the tensor: the plain backward, unseen."""
+
+    def rule(op, grad):
+        need = _needs(op)
+        side = 0 if need[0] else 1  # (the tensor's; mul takes the number on either side)
+        other = 1 - side
+        if need[other] or not need[side] or (quotient and side) or \
+                not isinstance(op.inputs[other], Tensor) or op.inputs[other].data.ndim:
+            return None
+        number = _number(op, other)
+        g, scalar = grad.data, np.float32(_array(op.inputs[other]))
+        if quotient:
+            out = _call(aten.div.Tensor, grad, number,
+                        kernel=lambda: (g.astype(np.float32) / scalar).astype(g.dtype))
+        else:
+            out = _call(aten.mul.Tensor, grad, number,
+                        kernel=lambda: (g.astype(np.float32) * scalar).astype(g.dtype))
+        return (out, None) if side == 0 else (None, out)
+
+    return rule
+
+
 def _div(op, grad):
     a, b = op.inputs
     need = _needs(op)
@@ -1045,7 +1071,8 @@ RULES: dict[str, Callable] = {
     "Softmax": _softmax_rule("_softmax_backward_data", _softmax_grad),
     "LogSoftmax": _softmax_rule("_log_softmax_backward_data", _log_softmax_grad),
     "Sum": _sum, "Mean": _mean, "Add": _add, "Sub": _sub, "Neg": _neg, "Mul": _mul_rule,
-    "Div": _div, "Power": _power, "MatMul": _matmul, "Linear": _linear,
+    "Div": _div, "HalfScalarMul": _half_scalar(False), "HalfScalarDiv": _half_scalar(True),
+    "Power": _power, "MatMul": _matmul, "Linear": _linear,
     "Reshape": _reshape, "Transpose": _transpose, "Expand": _expand_rule,
     "LayerNorm": _layer_norm, "Conv1d": _convolution, "Conv2d": _convolution,
     "Conv3d": _convolution, "Embedding": _embedding, "ShownCall": _one_node,
