@@ -416,6 +416,9 @@ def _shifted(*names: str):
 
 def _reshape(op, level, inputs):
     op.new_shape = (_sizes[level - 1],) + tuple(op.new_shape)
+    rule = op.strides_rule  # (unsqueeze's new axis, squeeze's kept axes: after the batch's)
+    if rule is not None:
+        op.strides_rule = rule + 1 if type(rule) is int else (0,) + tuple(a + 1 for a in rule)
     return wrap(op(inputs[0].value), level)
 
 

@@ -3136,8 +3136,14 @@ def _writes_itself(array: np.ndarray, index, value: np.ndarray) -> bool:
     except (IndexError, TypeError, ValueError):
         return False
     return (type(target) is np.ndarray and target.shape == value.shape
-            and target.strides == value.strides and target.dtype == value.dtype
+            and _same_steps(target, value) and target.dtype == value.dtype
             and target.__array_interface__["data"][0] == value.__array_interface__["data"][0])
+
+
+def _same_steps(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two arrays of one shape step alike through memory (a size-1 axis, which steps
+    nowhere, may have any stride: numpy's 0 for a new axis, torch's unsqueeze stride)."""
+    return all(x == y for n, x, y in zip(a.shape, a.strides, b.strides) if n != 1)
 
 
 def _check_partial_overlap(name: str, out: np.ndarray, src: np.ndarray,
@@ -3158,7 +3164,8 @@ def _check_partial_overlap(name: str, out: np.ndarray, src: np.ndarray,
 
     if not (dense(out) and dense(src)):
         return
-    if full_ok and bounds(out) == bounds(src) and out.strides == src.strides:
+    if full_ok and bounds(out) == bounds(src) and out.shape == src.shape \
+            and _same_steps(out, src):
         return
     raise RuntimeError(f"{name}: unsupported operation: some elements of the input tensor and "
                        "the written-to tensor refer to a single memory location; clone() the "

@@ -333,7 +333,29 @@ def _is_contiguous(self, memory_format=None) -> bool:
     if not isinstance(memory_format, format_type):
         raise TypeError(f"is_contiguous: memory_format must be a dlpy.memory_format, got "
                         f"{memory_format!r}")
+    if self.data.size == 0 and type(self.data) is not _MetaArray:
+        return _empty_in_format(self, memory_format)
     return is_in_format(self.data, memory_format)  # (another rank: False, as torch's)
+
+
+def _empty_in_format(self, memory_format) -> bool:
+    """torch's is_contiguous(memory_format) of an empty tensor: its strides (not numpy's zeros)
+    checked from the innermost axis of the format out, size-1 axes skipped, a size-0 axis
+    making every stride outside it 0."""
+    from dlpy.layouts import _ORDER
+
+    if memory_format not in _ORDER:
+        return True  # (contiguous_format / preserve_format: numel 0 is contiguous)
+    rank, order = _ORDER[memory_format]
+    if self.data.ndim != rank:
+        return False
+    shape, strides, expected = self.data.shape, self.stride(), 1
+    for axis in reversed(order):
+        if shape[axis] != 1:
+            if strides[axis] != expected:
+                return False
+            expected *= shape[axis]
+    return True
 
 
 def _stride(self, dim: int | None = None):

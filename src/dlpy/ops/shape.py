@@ -11,11 +11,11 @@ import numpy as np
 from dlpy import meta as _meta
 from dlpy.amp.state import PROMOTE, autocast_policy
 from dlpy.device import MetaArray
-from dlpy.layouts import suggested_format
+from dlpy.layouts import suggested_format, torch_strides
 from dlpy.node_names import named
 from dlpy.ops import ArgError, DimError, RepeatedDimError, index_values, int_of
 from dlpy.slice_grad import SliceGrad
-from dlpy.tensor import Op, ShapeError, Tensor
+from dlpy.tensor import Op, ShapeError, Tensor, _row_major
 
 
 class Reshape(Op):
@@ -27,20 +27,86 @@ class Reshape(Op):
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
     node_name = "ViewBackward0"  # torch's grad_fn name (unsqueeze/squeeze give theirs)
 
-    def __init__(self, shape, node_name: str | None = None):
+    # the strides of a view, as torch's: None, computeStride's (view / reshape); an int,
+    # unsqueeze's new axis there; a tuple, squeeze's axes of x kept (with their strides)
+    strides_rule = None
+
+    def __init__(self, shape, node_name: str | None = None, strides_rule=None):
         self.new_shape = shape
         if node_name is not None:
             self.node_name = node_name
+        if strides_rule is not None:
+            self.strides_rule = strides_rule
 
     def forward(self, x):
         self.shape = x.shape
-        return x.reshape(self.new_shape)
+        out = x.reshape(self.new_shape)
+        if type(out) is np.ndarray and out.size and not (
+                x.flags.c_contiguous and (1 not in x.shape or _row_major(x))):
+            # numpy's strides of size-1 axes may not be torch's (those of a view of an array
+            # with row-major strides, a size-1 axis's too, are)
+            out = _torch_view(x, out, self.strides_rule)
+        return out
 
     def backward(self, grad_output):
         return (grad_output.reshape(self.shape),)
 
     def backward_graph(self, grad_output, output):
         return (grad_output.reshape(self.inputs[0].shape),)
+
+
+def _torch_view(x: np.ndarray, out: np.ndarray, rule) -> np.ndarray:
+    """``out``, numpy's reshape of ``x``, with torch's strides where it is a view: unsqueeze's
+    (x's, and for the new axis the size times the stride of the axis after it, 1 at the end),
+    squeeze's (those of the axes kept), else ATen's computeStride's (which numpy's rule matches
+    but for size-1 axes)."""
+    if out.base is not (x if x.base is None else x.base):  # a copy: row-major, as torch's
+        return out
+    shape = x.shape
+    if type(rule) is tuple and out.shape == tuple(shape[axis] for axis in rule):
+        strides = tuple(x.strides[axis] for axis in rule)
+        return out if out.strides == strides else restrided(out, strides)
+    if type(rule) is int and out.shape == shape[:rule] + (1,) + shape[rule:]:
+        if rule < x.ndim and 1 not in shape:  # numpy's reshape gives such a new axis
+            return out  # unsqueeze's stride
+        strides = x.strides[:rule] + (
+            shape[rule] * x.strides[rule] if rule < x.ndim else x.itemsize,
+        ) + x.strides[rule:]
+        return out if out.strides == strides else restrided(out, strides)
+    strides = _meta.view_strides(x.shape, torch_strides(x), out.shape)
+    if strides is None:
+        return out
+    strides = tuple(s * x.itemsize for s in strides)
+    if strides == out.strides or any(size != 1 and new != old for size, new, old in zip(
+            out.shape, strides, out.strides)):  # (another axis's: numpy's view kept)
+        return out
+    return restrided(out, strides)
+
+
+def restrided(array: np.ndarray, strides: tuple) -> np.ndarray:
+    """``array`` with other ``strides`` (in bytes) for its size-1 axes, which read nothing else,
+    over the same memory and writable as it is (torch's strides where numpy's differ)."""
+    from dlpy.tensor import _buffer
+
+    flags = array.flags
+    if flags.c_contiguous or flags.f_contiguous:  # its own memory as the buffer: no address
+        owner, offset = array, 0
+    else:  # the memory's owner's, from the first element's address (np.ndarray's: fast)
+        owner = _buffer(array)
+        offset = (array.__array_interface__["data"][0]
+                  - owner.__array_interface__["data"][0]
+                  if type(owner) is np.ndarray and owner.flags.c_contiguous else None)
+    if offset is not None:
+        try:
+            out = np.ndarray(array.shape, array.dtype, owner, offset, strides)
+        except (TypeError, ValueError, BufferError):  # (a buffer numpy will not lend)
+            pass
+        else:
+            if not flags.writeable:
+                out.flags.writeable = False
+            return out
+    return np.lib.stride_tricks.as_strided(array, strides=strides,
+                                           writeable=array.flags.writeable)
 
 
 class Transpose(Op):
@@ -101,7 +167,11 @@ class GetItem(Op):
 
     def forward(self, x):
         self.shape, self.dtype = x.shape, x.dtype
-        out = x[self.index]
+        if (self.index is None or type(self.index) is tuple and _NONE_TYPE in map(
+                type, self.index)) and type(x) is np.ndarray and x.size:
+            out = _with_new_axes(x, self.index)
+        else:
+            out = x[self.index]
         if type(out) is not np.ndarray and not isinstance(out, np.ndarray):
             # ints on every axis: a numpy scalar, a copy (a meta array's view is an ndarray)
             index = self.index if type(self.index) is tuple else (self.index,)
@@ -122,6 +192,70 @@ class GetItem(Op):
     def backward_graph(self, grad_output, output):
         grad = IndexAdd(self.index, self.inputs[0].shape)(grad_output)
         return (named(grad, _index_grad_name(self.index)),)
+
+
+def _with_new_axes(x: np.ndarray, index) -> np.ndarray:
+    """``x[index]`` for an index with ``None`` and torch's stride for each new axis: torch
+    unsqueezes as it reads the index, so the stride is the size times the stride of the axis of
+    ``x`` the new axis goes before, unsliced (1 at the end), where numpy's is 0. An ``x`` with
+    row-major strides (a size-1 axis's too) is reshaped with the new axes first, which gives
+    them those strides at numpy's speed."""
+    row_major = x.flags.c_contiguous and (1 not in x.shape or _row_major(x))
+    if index is None:
+        return x.reshape((1,) + x.shape) if row_major else _restrided_new_axes(x, (None,))
+    if not row_major:
+        return _restrided_new_axes(x, index)
+    sizes, shape, dim, sliced = x.shape, [], 0, False
+    for item in index:
+        if item is None:
+            shape.append(1)
+        elif item is Ellipsis:
+            span = x.ndim - sum(1 for i in index if i is not None and i is not Ellipsis)
+            if span < 0:
+                return x[index]  # (numpy's IndexError)
+            shape += sizes[dim:dim + span]
+            dim += span
+        else:
+            kind = type(item)
+            if kind is not slice and kind is not int and (
+                    kind is bool or not isinstance(item, np.integer)) or dim == len(sizes):
+                return x[index]  # (a bool, an index array: numpy's strides; numpy's errors)
+            shape.append(sizes[dim])
+            dim += 1
+            if not sliced and item != _ALL:
+                sliced = True
+    out = x.reshape(shape + list(sizes[dim:]) if dim < len(sizes) else shape)
+    return out[tuple(_ALL if item is None else item for item in index)] if sliced else out
+
+
+_ALL = slice(None)
+_NONE_TYPE = type(None)
+
+
+def _restrided_new_axes(x: np.ndarray, index: tuple) -> np.ndarray:
+    """``_with_new_axes`` for any ``x``: numpy's ``x[index]`` with the new axes' strides set."""
+    out = x[index]
+    if not out.size or not _is_basic(index) or bool in map(type, index):
+        return out
+    span = x.ndim - sum(1 for item in index if item is not None and item is not Ellipsis)
+    strides, waiting = list(out.strides), []
+    axis = dim = 0  # the output's axis, x's
+    for item in index:
+        if item is None:
+            waiting.append(axis)
+            axis += 1
+            continue
+        step = span if item is Ellipsis else 1
+        if step and waiting:
+            for new in waiting:
+                strides[new] = x.shape[dim] * x.strides[dim]
+            waiting = []
+        dim += step
+        axis += step if item is Ellipsis or type(item) is slice else 0
+    for new in waiting:
+        strides[new] = x.shape[dim] * x.strides[dim] if dim < x.ndim else x.itemsize
+    strides = tuple(strides)
+    return out if strides == out.strides else restrided(out, strides)
 
 
 def _index_grad_name(index) -> str:
@@ -300,7 +434,7 @@ def unsqueeze(input, dim):
     """x with a new axis of length 1 at position dim (-ndim - 1 <= dim <= ndim), as PyTorch."""
     shape = _shape_of(input)
     dim = _axis("unsqueeze", dim, len(shape) + 1, shape)
-    return Reshape(shape[:dim] + (1,) + shape[dim:], "UnsqueezeBackward0")(input)
+    return Reshape(shape[:dim] + (1,) + shape[dim:], "UnsqueezeBackward0", dim)(input)
 
 
 def squeeze(input, dim=None):
@@ -318,7 +452,8 @@ def squeeze(input, dim=None):
     drop = {a for a in axes if a < len(shape) and shape[a] == 1}
     # torch's overloads: squeeze(), squeeze(int), squeeze(tuple)
     name = f"SqueezeBackward{0 if dim is None else 2 if isinstance(dim, (tuple, list)) else 1}"
-    return Reshape(tuple(n for i, n in enumerate(shape) if i not in drop), name)(input)
+    kept = tuple(i for i in range(len(shape)) if i not in drop)
+    return Reshape(tuple(shape[i] for i in kept), name, kept)(input)
 
 
 def flatten(input, start_dim=0, end_dim=-1):
