@@ -155,10 +155,24 @@ def test_numbers_and_dims_as_given():
 
 
 def test_op_without_rule_runs_unseen():
+    vol = _w(1, 1, 1, 1, 6)
+    with Log() as m:
+        F.max_pool3d(vol, (1, 1, 2)).sum().backward()
+    assert not any("pool" in f for f in m.funcs)
+    data = vol.detach().numpy().reshape(3, 2)
+    expected = np.zeros((3, 2), np.float32)
+    expected[np.arange(3), data.argmax(axis=1)] = 1
+    np.testing.assert_allclose(vol.grad.numpy(), expected.reshape(1, 1, 1, 1, 6))
+
+
+def test_pool1d_shown_as_torch_composite():
     sig = _w(1, 1, 6)
     with Log() as m:
         F.max_pool1d(sig, 2).sum().backward()
-    assert not any("pool" in f for f in m.funcs)
+    assert [f for f in m.funcs if "pool" in f or "squeeze" in f] == [
+        "aten.unsqueeze.default", "aten.max_pool2d_with_indices.default", "aten.squeeze.dim",
+        "aten.squeeze.dim", "aten.unsqueeze.default",
+        "aten.max_pool2d_with_indices_backward.default", "aten.squeeze.dim"]
     data = sig.detach().numpy()[0, 0].reshape(3, 2)
     expected = np.zeros((3, 2), np.float32)
     expected[np.arange(3), data.argmax(axis=1)] = 1

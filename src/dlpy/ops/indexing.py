@@ -300,8 +300,12 @@ def gather(input: Tensor, dim: int, index, *, sparse_grad: bool = False) -> Tens
         # a 0-d x or index counts as 1-D, as torch's
         dim, flat = _check_index("gather", reshape(input, (-1,)), dim, index.reshape(-1))
         return reshape(Gather(dim, flat, sparse=sparse_grad)(reshape(input, (-1,))), index.shape)
+    given = dim
     dim, index = _check_index("gather", input, dim, index)
-    return Gather(dim, index, sparse=bool(sparse_grad))(input)
+    op = Gather(dim, index, sparse=bool(sparse_grad))
+    if given != dim:  # (torch's backward shows dim as given: TorchDispatchMode)
+        op.given_dim = given
+    return op(input)
 
 
 def take_along_dim(input: Tensor, indices, dim: int | None = None) -> Tensor:
@@ -356,9 +360,12 @@ def index_select(input: Tensor, dim: int, index) -> Tensor:
                            f"{index.size}")
         _check_range("index_select", index, 1, dim)
         return reshape(IndexSelect(0, index.reshape(-1))(reshape(input, (1,))), ())
-    dim = check_dim("index_select", dim, len(shape))
+    given, dim = dim, check_dim("index_select", dim, len(shape))
     _check_range("index_select", index, shape[dim], dim)
-    return IndexSelect(dim, index.reshape(-1))(input)
+    op = IndexSelect(dim, index.reshape(-1))
+    if given != dim:  # (torch's backward shows dim as given: TorchDispatchMode)
+        op.given_dim = given
+    return op(input)
 
 
 def scatter_add(input: Tensor, dim: int, index, src) -> Tensor:

@@ -525,7 +525,18 @@ def _reshape(op, grad):
         inner.__dict__["_shown"] = op.__dict__["_shown"]
         inner.__dict__["_shown_func"] = shown
         return (_tensor(data.reshape(shape)),)
-    if getattr(op, "node_name", None) not in (None, "ViewBackward0"):
+    name = getattr(op, "node_name", None)
+    if name == "UnsqueezeBackward0":  # (grad.squeeze(dim))
+        return (_call(aten.squeeze.dim, grad, op.__dict__.get("given_dim", op.strides_rule),
+                      kernel=lambda: data.reshape(shape)),)
+    if name in ("SqueezeBackward0", "SqueezeBackward1", "SqueezeBackward2"):
+        # unsqueeze_to: an unsqueeze at each size-1 axis the squeeze dropped, in order
+        for axis in (a for a in range(len(shape)) if a not in op.strides_rule):
+            data = grad.data
+            grad = _call(aten.unsqueeze.default, grad, axis,
+                         kernel=lambda data=data, axis=axis: np.expand_dims(data, axis))
+        return (grad,)
+    if name not in (None, "ViewBackward0"):
         return None
     if data.size == 0 or np.shares_memory(data.reshape(shape), data):
         return (_call(aten.view.default, grad, list(shape), kernel=lambda: data.reshape(shape)),)
@@ -659,11 +670,57 @@ def _batch_norm(op, grad):
     return tuple(found[place] for place in places)
 
 
+def _index_select(op, grad):
+    """index_select_backward: ``new_zeros`` of x's shape, then ``index_add`` of the gradient
+    at the indices along dim (as given)."""
+    from dlpy import device, strided
+
+    shape, dtype = tuple(op.shape), grad.data.dtype
+    zeros = _call(aten.new_zeros.default, grad, list(shape), dtype=dtype, layout=strided,
+                  device=device("cpu"), kernel=lambda: np.zeros(shape, dtype))
+    return (_call(aten.index_add.default, zeros, op.__dict__.get("given_dim", op.dim),
+                  _tensor(op.index), grad, kernel=lambda: _own_grads(op, grad)[0]),)
+
+
+def _gather(op, grad):
+    """gather_backward: ``new_zeros`` of x's shape, then ``scatter_add`` of the gradient at
+    the index along dim (as given)."""
+    if op.sparse or "node_name" in op.__dict__:
+        return None
+    shape = tuple(op.shape)
+    zeros = _call(aten.new_zeros.default, grad, list(shape),
+                  kernel=lambda: np.zeros(shape, grad.data.dtype))
+    return (_call(aten.scatter_add.default, zeros, op.__dict__.get("given_dim", op.dim),
+                  _tensor(op.index), grad, kernel=lambda: _own_grads(op, grad)[0]),)
+
+
 def _pool_stride(op) -> list:
     return [] if op.__dict__.get("default_stride") else list(op.stride)
 
 
+def _pool1d(op, grad, func, settings: list, extra: tuple = ()):
+    """A 1-d pool's backward as torch's composite shows it: the gradient ``unsqueeze``\\ d
+    (its length axis a width), the 2-d kernel's backward on the input viewed so, the result
+    ``squeeze``\\ d back (its unsqueeze's given dim, -2)."""
+    x = op.inputs[0]
+    if x.data.ndim != 3:
+        return None  # (an unbatched one: dlpy's batch of one, not torch's squeeze)
+    data = grad.data
+    wide = _call(aten.unsqueeze.default, grad, 2, kernel=lambda: np.expand_dims(data, 2))
+    x4 = _flat(x, x.shape[:2] + (1, x.shape[2]))
+    value = wide.data
+    out = _call_one(func, wide, x4, *settings, *extra, kernel=lambda: np.expand_dims(
+        _own_grads(op, _tensor(value.reshape(data.shape)))[0], 2))
+    found = out.data
+    return (_call(aten.squeeze.dim, out, -2, kernel=lambda: found.reshape(x.shape)),)
+
+
 def _max_pool(op, grad):
+    if len(op.kernel) == 1:
+        indices = _tensor(np.expand_dims(op.indices(), 2))
+        return _pool1d(op, grad, aten.max_pool2d_with_indices_backward.default,
+                       [[1, op.kernel[0]], [1, op.stride[0]], [0, op.padding[0]],
+                        [1, op.dilation[0]], bool(op.ceil_mode)], (indices,))
     if len(op.kernel) != 2:
         return None
     indices = _tensor(op.indices())
@@ -673,6 +730,10 @@ def _max_pool(op, grad):
 
 
 def _avg_pool(op, grad):
+    if len(op.kernel) == 1:
+        return _pool1d(op, grad, aten.avg_pool2d_backward.default,
+                       [[1, op.kernel[0]], [1, op.stride[0]], [0, op.padding[0]],
+                        bool(op.ceil_mode), bool(op.count_include_pad), None])
     if len(op.kernel) != 2:
         return None
     return (_call_one(aten.avg_pool2d_backward.default, grad, op.inputs[0], list(op.kernel),
@@ -1077,6 +1138,8 @@ RULES: dict[str, Callable] = {
     "LayerNorm": _layer_norm, "Conv1d": _convolution, "Conv2d": _convolution,
     "Conv3d": _convolution, "Embedding": _embedding, "ShownCall": _one_node,
     "BatchNorm": _batch_norm, "MaxPool2d": _max_pool, "AvgPool2d": _avg_pool,
+    "MaxPool1d": _max_pool, "AvgPool1d": _avg_pool, "IndexSelect": _index_select,
+    "Gather": _gather,
     "Attention": _attention, "GetItem": _getitem, "Concat": _joined, "Stack": _joined,
 }
 # the order torch's node lists its inputs' edges (its next_functions), where dlpy's differs:

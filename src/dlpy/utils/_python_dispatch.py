@@ -1596,11 +1596,86 @@ def _batch_norm(plain, input, running_mean=None, running_var=None, weight=None, 
                      (input, weight, bias), first=True)
 
 
+def _one_int(value):
+    """A 1-d pool's setting (an int, or a sequence of one) as an int, else None."""
+    if type(value) in (tuple, list) and len(value) == 1:
+        value = value[0]
+    return int(value) if isinstance(value, (int, np.integer)) and not isinstance(
+        value, bool) else None
+
+
+def _pool1d(plain, shown, input, settings: list) -> Tensor:  # noqa: A002
+    """torch's 1-d pool of a batch (N, C, L): ``unsqueeze`` at -2, the 2-d pool (kernel
+    ``shown(wide, *settings)``, each setting [1, s] or [0, p]), the results ``squeeze``\\ d
+    at -2."""
+    if not isinstance(input, Tensor) or type(input) is not Tensor or input.ndim != 3 or \
+            input.dtype.kind != "f" or None in settings:
+        return NotImplemented
+    wide = _step(aten.unsqueeze.default, input, -2)
+    if wide.op is not None:  # (its backward's squeeze shows the dim as given)
+        wide.op.__dict__["given_dim"] = -2
+    out = shown(wide, *settings)
+    if isinstance(out, tuple):
+        return tuple(_step(aten.squeeze.dim, t, -2) for t in out)
+    return _step(aten.squeeze.dim, out, -2)
+
+
+def _max_pool1d(plain, input, kernel_size, stride=None, padding=0, dilation=1,  # noqa: A002
+                ceil_mode=False, return_indices=False):
+    """max_pool1d (torch's max_pool1d_with_indices): max_pool2d_with_indices between an
+    unsqueeze and two squeezes (the indices' too)."""
+    from dlpy import functional
+
+    stride = kernel_size if stride is None or type(stride) in (tuple, list) and not stride \
+        else stride
+    settings = [_one_int(v) for v in (kernel_size, stride, padding, dilation)]
+    out = _pool1d(plain, lambda wide, k, s, p, d: functional.max_pool2d(
+        wide, (1, k), (1, s), (0, p), (1, d), bool(ceil_mode), return_indices=True),
+        input, settings)
+    if out is NotImplemented or return_indices:
+        return out
+    return out[0]
+
+
+def _avg_pool1d(plain, input, kernel_size, stride=None, padding=0,  # noqa: A002
+                ceil_mode=False, count_include_pad=True):
+    """avg_pool1d: avg_pool2d between an unsqueeze and a squeeze."""
+    from dlpy import functional
+
+    stride = kernel_size if stride is None or type(stride) in (tuple, list) and not stride \
+        else stride
+    settings = [_one_int(v) for v in (kernel_size, stride, padding)]
+    return _pool1d(plain, lambda wide, k, s, p: functional.avg_pool2d(
+        wide, (1, k), (1, s), (0, p), bool(ceil_mode), bool(count_include_pad)),
+        input, settings)
+
+
+def _sdpa(plain, query, key, value, attn_mask=None, *args, **kwargs):
+    """scaled_dot_product_attention with a boolean attn_mask (True: attend): torch's
+    conversion to an additive one first (two ``scalar_tensor``\\ s, -inf then 0, and a
+    ``where``), then the kernel given that mask."""
+    from dlpy import device as device_type
+    from dlpy import strided
+
+    if not isinstance(attn_mask, Tensor) or type(attn_mask) is not Tensor or \
+            attn_mask.dtype != np.bool_ or not isinstance(query, Tensor) or \
+            query.dtype.kind != "f" or kwargs.get("mask") is not None:
+        return NotImplemented
+    cpu = device_type("cpu")
+    low = _step(aten.scalar_tensor.default, -np.inf, dtype=query.dtype, device=cpu)
+    zero = _step(aten.scalar_tensor.default, 0.0, dtype=query.dtype, layout=strided,
+                 device=cpu)
+    additive = _step(aten.where.self, attn_mask, zero, low)
+    return plain(query, key, value, additive, *args, **kwargs)
+
+
 _COMPOSITES: dict[str, dict[str, Callable]] = {
     "Tensor": {"__rtruediv__": _rtruediv, "__rdiv__": _rtruediv, "__matmul__": _matmul_nd,
                "matmul": _matmul_nd},
     "dlpy": {"where": _where, "matmul": _matmul_nd},
-    "F": {"cross_entropy": _cross_entropy, "batch_norm": _batch_norm},
+    "F": {"cross_entropy": _cross_entropy, "batch_norm": _batch_norm,
+          "max_pool1d": _max_pool1d, "avg_pool1d": _avg_pool1d,
+          "scaled_dot_product_attention": _sdpa},
 }
 
 
