@@ -179,6 +179,126 @@ def test_pool1d_shown_as_torch_composite():
     np.testing.assert_allclose(sig.grad.numpy(), expected.reshape(1, 1, 6))
 
 
+def test_unsqueeze_backward_shows_dim_as_given():
+    x = _w(4, 3)
+    for dim, shown in ((-1, -1), (-3, -3), (1, 1)):
+        with Log() as m:
+            x.unsqueeze(dim).exp().sum().backward()
+        squeezes = [a for f, a, _ in m.calls if str(f) == "aten.squeeze.dim"]
+        assert [a[1] for a in squeezes] == [shown]
+    np.testing.assert_allclose(x.grad.numpy(), 3 * np.exp(x.detach().numpy()), rtol=1e-6)
+
+
+class Double(pd.TorchDispatchMode):
+    """Doubles the result of one overload."""
+
+    def __init__(self, name):
+        super().__init__()
+        self.name = name
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        return out * 2 if str(func) == self.name else out
+
+
+def _grads(loss_of, leaves, mode=None):
+    for t in leaves:
+        t.grad = None
+    loss = loss_of()
+    if mode is None:
+        loss.backward()
+    else:
+        with mode:
+            loss.backward()
+    return [t.grad.numpy().copy() for t in leaves]
+
+
+def test_linear_of_a_batch_folded_as_torch():
+    """view of the gradient, addmm's backward, the bias's sum, the weight's t, x's view back
+    last; the gradients bit for bit a plain backward's, x's doubled with its view."""
+    lin = dlpy.nn.Linear(3, 5)
+    a = _w(2, 4, 3)
+    leaves = [a, lin.weight, lin.bias]
+    plain = _grads(lambda: lin(a).exp().sum(), leaves)
+    for t in leaves:
+        t.grad = None
+    with Log() as m:
+        lin(a).exp().sum().backward()
+    assert m.funcs[-13:] == [
+        "aten.view.default", "aten.t.default", "aten.mm.default", "aten.t.default",
+        "aten.mm.default", "aten.t.default", "aten.sum.dim_IntList", "aten.view.default",
+        "aten.detach.default", "aten.t.default", "aten.detach.default", "aten.view.default",
+        "aten.detach.default"]
+    for got, want in zip([t.grad.numpy() for t in leaves], plain):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+    doubled = _grads(lambda: lin(a).exp().sum(), leaves, Double("aten.view.default"))
+    # (the gradient's view doubled for all, x's view back and the bias's sum's view again)
+    for got, want, times in zip(doubled, plain, (4, 2, 4)):
+        np.testing.assert_allclose(got, times * want, rtol=1e-6)
+
+
+def test_matmul_by_a_batch_of_one_squeezed_and_folded():
+    a, b = _w(2, 4, 3), _w(1, 3, 5, scale=0.41)
+    plain = _grads(lambda: (a @ b).tanh().sum(), [a, b])
+    a.grad = b.grad = None
+    with Log() as m:
+        (a @ b).tanh().sum().backward()
+    assert m.funcs[-9:] == [
+        "aten.view.default", "aten.t.default", "aten.mm.default", "aten.t.default",
+        "aten.mm.default", "aten.view.default", "aten.detach.default",
+        "aten.unsqueeze.default", "aten.detach.default"]
+    for got, want in zip([a.grad.numpy(), b.grad.numpy()], plain):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+    with Log() as m:
+        (a @ b).sum()
+    assert m.funcs[:4] == ["aten.squeeze.dim", "aten.view.default", "aten.mm.default",
+                           "aten._unsafe_view.default"]
+    doubled = _grads(lambda: (a @ b).tanh().sum(), [a, b], Double("aten.unsqueeze.default"))
+    np.testing.assert_allclose(doubled[1], 2 * plain[1], rtol=1e-6)
+    np.testing.assert_allclose(doubled[0], plain[0], rtol=1e-6)
+
+
+def test_adaptive_avg_pool_one_backward_call():
+    """dlpy's averaging products shown as torch's one node: _adaptive_avg_pool2d_backward
+    (a 1-d pool's between unsqueeze and squeeze), a global pool's expand + div.Scalar."""
+    img, seq = _w(2, 3, 5, 7), _w(2, 3, 7, scale=0.7)
+    cases = [(lambda: F.adaptive_avg_pool2d(img, (2, 3)).exp().sum(), img,
+              ["aten._adaptive_avg_pool2d_backward.default"]),
+             (lambda: F.adaptive_avg_pool2d(img, 1).exp().sum(), img,
+              ["aten.expand.default", "aten.div.Scalar"]),
+             (lambda: F.adaptive_avg_pool1d(seq, 3).exp().sum(), seq,
+              ["aten.unsqueeze.default", "aten._adaptive_avg_pool2d_backward.default",
+               "aten.squeeze.dim"])]
+    for loss_of, x, shown in cases:
+        (plain,) = _grads(loss_of, [x])
+        x.grad, loss = None, loss_of()
+        with Log() as m:
+            loss.backward()
+        assert m.funcs[4:-1] == shown  # (after ones_like, expand, exp's detach and mul)
+        np.testing.assert_allclose(x.grad.numpy(), plain, rtol=1e-6, atol=1e-7)
+        (doubled,) = _grads(loss_of, [x], Double(shown[-2 if len(shown) == 3 else -1]))
+        np.testing.assert_allclose(doubled, 2 * plain, rtol=1e-6, atol=1e-7)
+
+
+def test_adaptive_max_pool_one_backward_call():
+    """dlpy's gather of the maxima shown as adaptive_max_pool2d_backward (the indices given),
+    a 1-d pool's between unsqueeze and squeeze; its gradient the plain one, or doubled."""
+    seq = _w(2, 3, 7, scale=0.7)
+    (plain,) = _grads(lambda: F.adaptive_max_pool1d(seq, 3).exp().sum(), [seq])
+    seq.grad, loss = None, F.adaptive_max_pool1d(seq, 3).exp().sum()
+    with Log() as m:
+        loss.backward()
+    assert m.funcs[4:-1] == ["aten.unsqueeze.default",
+                             "aten.adaptive_max_pool2d_backward.default", "aten.squeeze.dim"]
+    _, indices = F.adaptive_max_pool1d(seq, 3, return_indices=True)
+    shown = m.calls[5][1][2]
+    np.testing.assert_array_equal(shown.numpy(), indices.numpy()[:, :, None, :])
+    np.testing.assert_array_equal(seq.grad.numpy(), plain)
+    (doubled,) = _grads(lambda: F.adaptive_max_pool1d(seq, 3).exp().sum(), [seq],
+                        Double("aten.adaptive_max_pool2d_backward.default"))
+    np.testing.assert_allclose(doubled, 2 * plain, rtol=1e-6)
+
+
 def _more_models():
     """(the loss, its leaves) of the models with the second round of backward rules."""
     bn = dlpy.nn.BatchNorm2d(2)

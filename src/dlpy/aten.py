@@ -764,7 +764,8 @@ _IMPLS: dict[str, Callable] = {
         "_softmax_backward_data", "_log_softmax_backward_data", "native_layer_norm_backward",
         "embedding_dense_backward", "convolution_backward", "nll_loss_backward",
         "native_batch_norm_backward", "max_pool2d_with_indices_backward",
-        "avg_pool2d_backward", "_adaptive_avg_pool2d_backward", "select_backward",
+        "avg_pool2d_backward", "_adaptive_avg_pool2d_backward",
+        "adaptive_max_pool2d_backward", "select_backward",
         "slice_backward", "_scaled_dot_product_flash_attention_for_cpu",
         "_scaled_dot_product_flash_attention_for_cpu_backward")},
     "new_empty_strided.default": lambda self, size, stride, **kw: _creation("empty")(
@@ -827,6 +828,8 @@ _IMPLS: dict[str, Callable] = {
     "avg_pool2d.default": _f("avg_pool2d"),
     "adaptive_avg_pool2d.default": _f("adaptive_avg_pool2d"),
     "_adaptive_avg_pool2d.default": _f("adaptive_avg_pool2d"),
+    "adaptive_max_pool2d.default": lambda self, output_size: _F().adaptive_max_pool2d(
+        self, output_size, return_indices=True),
     "constant_pad_nd.default": lambda self, pad, value=0: _F().pad(self, list(pad),
                                                                   value=value),
     "pad.default": lambda self, pad, mode="constant", value=None: _F().pad(

@@ -944,8 +944,11 @@ def _adaptive_avg_pool(nd: int, x: Tensor, output_size) -> Tensor:
         y = y.to(low)
     y = identity(y) if y is x else _in_format_of(y, x) if nd == 2 else y  # (3-d: contiguous)
     # torch's node: its 1-d pool's squeeze, its mean for a global pool, else the pool's
-    return _torch_node(y, "SqueezeBackward1" if nd == 1 else "MeanBackward1"
-                       if all(n == 1 for n in sizes) else f"AdaptiveAvgPool{nd}DBackward0")
+    y = _torch_node(y, "SqueezeBackward1" if nd == 1 else "MeanBackward1"
+                    if all(n == 1 for n in sizes) else f"AdaptiveAvgPool{nd}DBackward0")
+    if y.op is not None:  # (the pool's steps shown as torch's one backward: TorchDispatchMode)
+        y.op.adaptive_pool = (nd, x, tuple(sizes))
+    return y
 
 
 def _torch_node(y: Tensor, name: str) -> Tensor:
@@ -1029,6 +1032,8 @@ def _adaptive_max_pool(nd: int, x: Tensor, output_size,
     if nd == 2:  # torch's 3-d pool gives contiguous results, even for a channels-last-3d x
         y = _in_format_of(y, x)
     _torch_node(y, "SqueezeBackward1" if nd == 1 else f"AdaptiveMaxPool{nd}DBackward0")
+    if y.op is not None:  # (the gather shown as torch's one backward: TorchDispatchMode)
+        y.op.adaptive_pool = (nd, x, tuple(sizes), indices)
     if not return_indices:
         return y
     from dlpy.layouts import laid_like

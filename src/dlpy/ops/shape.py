@@ -433,8 +433,11 @@ def permute(input, dims):
 def unsqueeze(input, dim):
     """x with a new axis of length 1 at position dim (-ndim - 1 <= dim <= ndim), as PyTorch."""
     shape = _shape_of(input)
-    dim = _axis("unsqueeze", dim, len(shape) + 1, shape)
-    return Reshape(shape[:dim] + (1,) + shape[dim:], "UnsqueezeBackward0", dim)(input)
+    given, dim = dim, _axis("unsqueeze", dim, len(shape) + 1, shape)
+    op = Reshape(shape[:dim] + (1,) + shape[dim:], "UnsqueezeBackward0", dim)
+    if given != dim:  # (torch's backward shows dim as given: TorchDispatchMode)
+        op.given_dim = int(given)
+    return op(input)
 
 
 def squeeze(input, dim=None):

@@ -422,6 +422,11 @@ def _batch_kind(op) -> str | None:
         return "bmm"
     if b.ndim == 2:
         return "folded"
+    if a.ndim == 3 and b.ndim == 3 and b.shape[0] == 1 != a.shape[0]:
+        # torch's squeeze of b's batch, then folded; but for an x that needs a gradient by a
+        # b that needs none (outside a mode) b expanded to x's batch, then bmm
+        x, other = op.inputs
+        return "expanded" if x.requires_grad and not other.requires_grad else "squeezed"
     return "batched" if a.ndim == b.ndim and a.shape[:-2] == b.shape[:-2] else None
 
 
@@ -448,33 +453,40 @@ def _batched_matmul(op, grad):
     def value(i, shape):
         if not own:
             own.extend(_own_grads(op, _tensor(shown[0].data.reshape(out_shape))))
-        return np.reshape(own[i], shape)
+        found = own[i]
+        if found.size != np.prod(shape):  # (b's gradient over a's batch: squeezed's)
+            found = found.sum(axis=0)
+        return np.reshape(found, shape)
 
     n, k, p = a.shape[-2], a.shape[-1], b.shape[-1]
-    if kind == "folded":
+    if kind in ("folded", "squeezed"):
         rows = a.data.size // max(k, 1)
         g = grad.data
         flat_grad = _call(aten.view.default, grad, [rows, p], kernel=lambda: g.reshape(rows, p))
         shown[0] = flat_grad
-        a2 = _flat(a, (rows, k))
+        a2, b2 = _flat(a, (rows, k)), b if kind == "folded" else _flat(b, (k, p))
         gb = ga = None
         if need[1]:
             gb = _call(aten.mm.default, _transposed(a2), flat_grad,
                        kernel=lambda: value(1, (k, p)))
+            if kind == "squeezed":
+                gb = _later(gb.data.reshape(b.shape), lambda gb=gb: _call(
+                    aten.unsqueeze.default, gb, 0, kernel=lambda: gb.data[None]).data)
         if need[0]:
-            ga = _call(aten.mm.default, flat_grad, _transposed(b),
+            ga = _call(aten.mm.default, flat_grad, _transposed(b2),
                        kernel=lambda: value(0, (rows, k)))
             ga = _later(ga.data.reshape(a.shape), lambda ga=ga: _call(
                 aten.view.default, ga, list(a.shape), kernel=lambda: ga.data.reshape(a.shape)
             ).data)
         return ga, gb
     batch = a.data.size // max(n * k, 1)
-    viewed = kind == "batched"
+    viewed = kind in ("batched", "expanded")
     if viewed:
         g = grad.data
         grad = shown[0] = _call(aten.view.default, grad, [batch, n, p],
                                 kernel=lambda: g.reshape(batch, n, p))
-    a3, b3 = (_flat(a, (batch, n, k)), _flat(b, (batch, k, p))) if viewed else (a, b)
+    a3, b3 = (_flat(a, (batch, n, k)), _flat(b, (batch, k, p)) if kind == "batched" else
+              _tensor(np.broadcast_to(b.data, (batch, k, p)))) if viewed else (a, b)
     found = [None, None]
     if need[1]:
         found[1] = _call(aten.bmm.default, _call(
@@ -497,12 +509,21 @@ def _linear(op, grad):
     """torch's t + addmm (mm without bias): addmm's backward, the bias's sum_to, and the
     weight's ``t`` (TBackward) deferred to where its gradient is used."""
     x, weight, *rest = op.inputs
-    if x.data.ndim != 2:
+    batched = x.data.ndim > 2
+    if x.data.ndim < 2 or batched and not x.data.flags.c_contiguous:
         return None
     need = _needs(op)
     wt = _tensor(weight.data.T)  # (the forward's t of the weight)
     wt.requires_grad = weight.requires_grad
+    if batched:  # (torch's view of x as rows before, of the gradient's rows back after)
+        rows, g = (x.data.size // max(x.shape[-1], 1), wt.shape[1]), grad.data
+        grad = _call(aten.view.default, grad, list(rows), kernel=lambda: g.reshape(rows))
+        x = _flat(x, (rows[0], x.shape[-1]))
     gx, gwt = _mm_grads(grad, x, wt, need[0], need[1], not rest)
+    if batched and gx is not None:
+        shape = tuple(op.inputs[0].shape)
+        gx = _later(gx.data.reshape(shape), lambda gx=gx: _call(
+            aten.view.default, gx, list(shape), kernel=lambda: gx.data.reshape(shape)).data)
     gbias = grad if rest and need[2] else None  # (summed to its shape by the engine's step)
     gw = None
     if gwt is not None:
@@ -713,6 +734,77 @@ def _pool1d(op, grad, func, settings: list, extra: tuple = ()):
         _own_grads(op, _tensor(value.reshape(data.shape)))[0], 2))
     found = out.data
     return (_call(aten.squeeze.dim, out, -2, kernel=lambda: found.reshape(x.shape)),)
+
+
+def _adaptive_pool(op, grad):
+    """adaptive_avg_pool1d / 2d (dlpy's averaging products, op the last) as torch's one node:
+    a global pool's mean backward (``expand`` + ``div.Scalar``), else
+    ``_adaptive_avg_pool2d_backward``; adaptive_max_pool1d / 2d (dlpy's gather)
+    ``adaptive_max_pool2d_backward``; a 1-d pool's between torch's ``unsqueeze`` and
+    ``squeeze``. The value reaches x through the pool's nodes (``_hand_on``)."""
+    nd, x, sizes, *indices = op.__dict__["adaptive_pool"]
+    shape = tuple(x.shape)
+    target = None if nd > 2 or len(shape) != nd + 2 or x.data.dtype.kind != "f" else \
+        _hand_on(op, x)
+    if target is None:
+        return None
+    wide = shape[:2] + (1,) * (2 - nd) + shape[2:]  # (N, C, H, W): a 1-d pool's H is 1
+    if nd == 1:
+        data = grad.data
+        grad = _call(aten.unsqueeze.default, grad, 2, kernel=lambda: np.expand_dims(data, 2))
+    if indices:  # a max pool's (the maxima's places in each plane)
+        index = _tensor(indices[0].reshape(grad.data.shape))
+        g = grad.data
+        grad = _call_one(aten.adaptive_max_pool2d_backward.default, grad, _flat(x, wide), index,
+                         kernel=lambda: _max_pool_grad(g, np.empty(wide, g.dtype), None, None,
+                                                       None, None, None, index.data))
+    elif all(n == 1 for n in sizes):
+        grad = _expand(grad, wide)
+        data, count = grad.data, int(np.prod(wide[2:]))
+        grad = _call(aten.div.Scalar, grad, count,
+                     kernel=lambda: data / np.asarray(count, data.dtype))
+    else:
+        from dlpy.functional import _averaging_matrix
+
+        g = grad.data
+
+        def kernel():  # (A_h^T g A_w)
+            rows, cols = (_averaging_matrix(n, o, np.float32 if g.dtype.itemsize < 4 else
+                                            g.dtype) for n, o in zip(wide[2:], g.shape[2:]))
+            return (rows.T @ g.astype(rows.dtype) @ cols).astype(g.dtype)
+        grad = _call_one(aten._adaptive_avg_pool2d_backward.default, grad, _flat(x, wide),
+                         kernel=kernel)
+    if nd == 1:
+        data = grad.data
+        grad = _call(aten.squeeze.dim, grad, -2, kernel=lambda: data.reshape(shape))
+    target[...] = grad.data.reshape(shape)
+    return _handed_grads(op)
+
+
+def _hand_on(op, x: Tensor):
+    """Mark op and the nodes between it and x (each with one input needing a gradient) to
+    hand on a gradient: zeros, x's where x is the input (returned, to be filled); None (and
+    nothing marked) if a node has another input that needs one."""
+    node, marked = op, []
+    while True:
+        needed = [t for t in node.inputs if isinstance(t, Tensor) and t.requires_grad]
+        if len(needed) != 1 or needed[0] is not x and needed[0].op is None:
+            for done in marked:
+                del done.__dict__["_handed_on"]
+            return None
+        source = needed[0]
+        array = np.zeros(source.shape, source.data.dtype)
+        node.__dict__["_handed_on"] = (source, array)
+        marked.append(node)
+        if source is x:
+            return array
+        node = source.op
+
+
+def _handed_grads(op) -> tuple:
+    """The gradients a node marked by ``_hand_on`` gives its inputs."""
+    source, array = op.__dict__.pop("_handed_on")
+    return tuple(_tensor(array) if t is source else None for t in op.inputs)
 
 
 def _max_pool(op, grad):
@@ -1104,6 +1196,8 @@ KERNELS: dict[str, Callable] = {
             *[_array(a) if isinstance(a, Tensor) else a for a in args])),
     "max_pool2d_with_indices_backward": _on_arrays(_max_pool_grad),
     "avg_pool2d_backward": _by_autograd(_avg_pool_forward),
+    "adaptive_max_pool2d_backward": lambda g, x, indices: Tensor(_max_pool_grad(
+        _array(g), _array(x), None, None, None, None, None, _array(indices))),
     "_adaptive_avg_pool2d_backward": lambda g, x: _by_autograd(_adaptive_avg)(
         g, x, tuple(g.shape[-2:])),
     "select_backward": _on_arrays(_placed("select")),
@@ -1145,12 +1239,18 @@ RULES: dict[str, Callable] = {
 # the order torch's node lists its inputs' edges (its next_functions), where dlpy's differs:
 # linear's addmm(bias, x, weight.t())
 _EDGE_ORDER: dict[str, Callable] = {
-    "Linear": lambda op: (op.inputs[2], op.inputs[0], op.inputs[1]) if len(op.inputs) == 3
-    else op.inputs,
+    # (of a batch, x's view is made before the weight's t: the newer t first)
+    "Linear": lambda op: op.inputs if len(op.inputs) != 3 else (
+        op.inputs[2], op.inputs[1], op.inputs[0]) if op.inputs[0].data.ndim > 2 else (
+        op.inputs[2], op.inputs[0], op.inputs[1]),
     # matmul of batches: the views of its operands, b's the newer
     "MatMul": lambda op: op.inputs[::-1] if _batch_kind(op) in ("batched", "folded")
     else op.inputs,
 }
+
+
+def _handed_rule(op, grad):
+    return _handed_grads(op)
 
 
 def _shown_deferred(grad):
@@ -1175,7 +1275,9 @@ def checked_grads(inner: Callable) -> Callable:
         if not _active():
             return inner(op, grad_output)
         grad_output = _shown_deferred(grad_output)
-        rule = RULES.get(type(op).__name__)
+        attributes = op.__dict__
+        rule = _adaptive_pool if "adaptive_pool" in attributes else _handed_rule if \
+            "_handed_on" in attributes else RULES.get(type(op).__name__)
         found = None if rule is None else rule(op, _tensor(grad_output))
         if found is None:
             return inner(op, grad_output)

@@ -48,7 +48,7 @@ indexing, ``slice``/``select`` of cat and stack), the ``add`` of a tensor used t
 ``.grad`` accumulation (``detach``, ``new_empty_strided`` + ``copy_``, ``add_``), in the order
 of torch's engine. The mode's return value is the gradient the pass goes on with (a mode that
 changes values changes the gradients, as torch's). The backward of an op without such a rule
-(1-d and 3-d and adaptive pooling, split, gather, ...) runs as numpy, unseen by the mode; so
+(3-d pooling, split, ...) runs as numpy, unseen by the mode; so
 does a ``__torch_dispatch__`` subclass's backward.
 
 Tensor subclasses: ``Tensor._make_wrapper_subclass(cls, size, ...)`` makes an instance holding
@@ -549,10 +549,22 @@ def _linear(op, inputs):
     if bias is None:  # torch's matmul of x by the weight's transpose
         wt = _step(aten.t.default, weight)
         out = _step(aten.mm.default, _step(aten.view.default, x, rows), wt)
+        op.__dict__["_folded"] = out  # (its values the result's: _linear_result)
         return aten._unsafe_view.default, [out, out_shape], {}
     flat = _step(aten.view.default, x, rows)
     out = _step(aten.addmm.default, bias, flat, _step(aten.t.default, weight))
+    op.__dict__["_folded"] = out
     return aten.view.default, [out, out_shape], {}
+
+
+def _linear_result(op, inputs, out):
+    """A batch's linear: the values of the product a mode gave (its view), as torch's."""
+    folded = op.__dict__.pop("_folded", None)
+    if folded is None or folded.data is out.data:
+        return out
+    value = _plain(folded)
+    value.data = folded.data.reshape(out.data.shape)
+    return value
 
 
 def _reduction(name: str, dim_overload: str) -> Callable:
@@ -844,6 +856,7 @@ _OP_CALLS: dict[str, Callable] = {
 _OP_RESULTS: dict[str, Callable] = {
     "Attention": _attention_result,
     "MaxPool2d": lambda op, inputs, out: (out, _pool_indices(op, out)),
+    "Linear": _linear_result,
 }
 # torch's autograd saves these ops' results for backward, detaching them (aten.detach)
 _SAVES_RESULT = frozenset({"ReLU", "Sigmoid", "Tanh", "Exp", "Sqrt", "Expm1", "Softmax",
@@ -1549,6 +1562,8 @@ def _matmul_nd(plain, self, other):
     if m != other.shape[-2]:
         return NotImplemented
     records = is_grad_enabled() and (self.requires_grad or other.requires_grad)
+    if self.ndim == 3 and other.ndim == 3 and other.shape[0] == 1 != self.shape[0]:
+        other = _step(aten.squeeze.dim, other, 0)  # (torch's: a batch times a matrix)
     if other.ndim == 2 and (records or _viewable(self)):
         rows = _reshaped(self, [int(np.prod(self.shape[:-1])), m])
         out = _step(aten.mm.default, rows, other)
@@ -1612,8 +1627,6 @@ def _pool1d(plain, shown, input, settings: list) -> Tensor:  # noqa: A002
             input.dtype.kind != "f" or None in settings:
         return NotImplemented
     wide = _step(aten.unsqueeze.default, input, -2)
-    if wide.op is not None:  # (its backward's squeeze shows the dim as given)
-        wide.op.__dict__["given_dim"] = -2
     out = shown(wide, *settings)
     if isinstance(out, tuple):
         return tuple(_step(aten.squeeze.dim, t, -2) for t in out)
@@ -1650,6 +1663,51 @@ def _avg_pool1d(plain, input, kernel_size, stride=None, padding=0,  # noqa: A002
         input, settings)
 
 
+def _adaptive_sizes(nd: int, input, output_size) -> list | None:  # noqa: A002
+    """An adaptive pool's output sizes, for a floating batch torch pools as 2-d, else None."""
+    sizes = [_one_int(output_size)] * nd if nd == 1 or _one_int(output_size) is not None \
+        else [_one_int(v) for v in output_size] if type(output_size) in (tuple, list) and \
+        len(output_size) == 2 else [None]
+    if not isinstance(input, Tensor) or type(input) is not Tensor or input.ndim != nd + 2 or \
+            input.dtype.kind != "f" or None in sizes or 0 in input.shape:
+        return None
+    return [1] * (2 - nd) + sizes
+
+
+def _adaptive_avg_pool(nd: int) -> Callable:
+    """adaptive_avg_pool1d / 2d of a batch: torch's ``mean.dim`` over the plane for an
+    output of ones, else ``_adaptive_avg_pool2d``; a 1-d pool's between an ``unsqueeze`` at
+    -2 and a ``squeeze.dim`` at -2."""
+    def pool(plain, input, output_size):  # noqa: A002
+        sizes = _adaptive_sizes(nd, input, output_size)
+        if sizes is None:
+            return NotImplemented
+        wide = _step(aten.unsqueeze.default, input, -2) if nd == 1 else input
+        if all(n == 1 for n in sizes):
+            out = _step(aten.mean.dim, wide, [-1, -2], True)
+        else:
+            out = _step(aten._adaptive_avg_pool2d.default, wide, sizes)
+        return _step(aten.squeeze.dim, out, -2) if nd == 1 else out
+    return pool
+
+
+def _adaptive_max_pool(nd: int) -> Callable:
+    """adaptive_max_pool1d / 2d of a batch: torch's ``adaptive_max_pool2d`` (values and
+    indices); a 1-d pool's between an ``unsqueeze`` at -2 and two ``squeeze.dim`` at -2 (the
+    indices' first)."""
+    def pool(plain, input, output_size, return_indices=False):  # noqa: A002
+        sizes = _adaptive_sizes(nd, input, output_size)
+        if sizes is None:
+            return NotImplemented
+        wide = _step(aten.unsqueeze.default, input, -2) if nd == 1 else input
+        out, indices = _step(aten.adaptive_max_pool2d.default, wide, sizes)
+        if nd == 1:
+            indices = _step(aten.squeeze.dim, indices, -2)
+            out = _step(aten.squeeze.dim, out, -2)
+        return (out, indices) if return_indices else out
+    return pool
+
+
 def _sdpa(plain, query, key, value, attn_mask=None, *args, **kwargs):
     """scaled_dot_product_attention with a boolean attn_mask (True: attend): torch's
     conversion to an additive one first (two ``scalar_tensor``\\ s, -inf then 0, and a
@@ -1675,6 +1733,10 @@ _COMPOSITES: dict[str, dict[str, Callable]] = {
     "dlpy": {"where": _where, "matmul": _matmul_nd},
     "F": {"cross_entropy": _cross_entropy, "batch_norm": _batch_norm,
           "max_pool1d": _max_pool1d, "avg_pool1d": _avg_pool1d,
+          "adaptive_avg_pool1d": _adaptive_avg_pool(1),
+          "adaptive_avg_pool2d": _adaptive_avg_pool(2),
+          "adaptive_max_pool1d": _adaptive_max_pool(1),
+          "adaptive_max_pool2d": _adaptive_max_pool(2),
           "scaled_dot_product_attention": _sdpa},
 }
 
