@@ -1,9 +1,14 @@
 """dlpy.jit: trace, script, freeze, save/load (dlpy.export's safe format), the decorators and
 is_tracing/is_scripting."""
 
+import copy
 import functools
 import io
+import json
+import os
 import re
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +21,8 @@ from dlpy.export import SerializationError
 from dlpy.fx import Graph, TraceError
 from dlpy.ops.attention import MaskTypeError
 from dlpy.vision.models import resnet18
+
+SRC = Path(__file__).resolve().parents[1] / "src"
 
 # built once for the four cases below, each of which uses (and changes) only its own model
 shared_models = functools.cache(models)
@@ -323,17 +330,214 @@ def test_script_runs_the_graph_traced_for_the_calls_optional_arguments():
     assert model.training and not scripted.training  # the module's mode is left alone
 
 
-def test_a_loaded_script_refuses_a_call_its_graph_was_not_traced_for(tmp_path):
-    rng = seeded()
-    scripted = jit.script(OptionalMask(rng))
-    x, mask = Tensor(np.ones((1, 2), np.float32)), Tensor(np.ones((1, 2), np.float32))
+class TwoOptionals(nn.Module):
+    """Two optional tensors, each a branch; ``b``'s uses a layer only that branch reads."""
+
+    def __init__(self, rng):
+        super().__init__()
+        self.l = nn.Linear(2, 3, rng=rng)
+        self.scale = nn.Linear(3, 3, rng=rng)
+
+    def forward(self, x, a: Tensor | None = None, b: Tensor | None = None):
+        y = self.l(x)
+        if a is not None:
+            y = y + a
+        if b is not None:
+            y = self.scale(y) * b
+        return y
+
+
+def archive_document(path) -> dict:
+    with zipfile.ZipFile(path) as z:
+        return json.loads(z.read("archive/graph.json"))
+
+
+def test_jit_save_stores_a_graph_for_every_pattern_of_the_optional_arguments(tmp_path):
+    model = TwoOptionals(seeded())
+    scripted = jit.script(model)
     jit.save(scripted, tmp_path / "m.pt")
+    document = archive_document(tmp_path / "m.pt")
+    patterns = document["meta"]["patterns"]
+    assert patterns["mode"] == "presence" and patterns["names"] == ["a", "b"]
+    assert patterns["base"] == [False, False] and patterns["limit"] is None
+    assert sorted(map(tuple, (key for key, _ in patterns["graphs"]))) == [
+        (False, True), (True, False), (True, True)]  # the base pattern is the main graph's
+    assert sorted(document["graphs"]) == ["pattern_0", "pattern_1", "pattern_2"]
+    assert document["meta"]["traced_given"] == ["a", "b"]  # what older dlpy reads
+    assert "scale.weight" in document["attributes"] or "scale" in document["modules"]
     loaded = jit.load(tmp_path / "m.pt")
-    np.testing.assert_array_equal(loaded(x, mask).data, scripted(x, mask).data)
-    with pytest.raises(TraceError, match=r"traced for other values of mask .*\(mask=None\)"):
+    assert list(loaded.state_dict()) == list(model.state_dict())
+    x = Tensor(np.array([[1.0, -2.0], [0.5, 3.0]], np.float32))
+    a, b = Tensor(np.array([1.0, 2.0, 3.0], np.float32)), Tensor(np.array([2.0, 0.5, -1.0],
+                                                                          np.float32))
+    for args, kwargs in [((x,), {}), ((x, a), {}), ((x, None, b), {}), ((x, a, b), {}),
+                         ((x,), {"b": b}), ((x,), {"a": None, "b": None})]:
+        np.testing.assert_array_equal(loaded(*args, **kwargs).data,
+                                      model(*args, **kwargs).data)
+    for copied in (copy.deepcopy(loaded), copy.copy(loaded), jit.freeze(loaded.eval())):
+        np.testing.assert_array_equal(copied(x, None, b).data, model(x, None, b).data)
+    jit.save(loaded, tmp_path / "again.pt")  # a loaded module saves its graphs again
+    np.testing.assert_array_equal(jit.load(tmp_path / "again.pt")(x, b=b).data,
+                                  model(x, b=b).data)
+    # ``other`` is read only by the graph of mask=None: loaded and copies hold it too
+    masked = OptionalMask(seeded())
+    jit.save(jit.script(masked), tmp_path / "mask.pt")
+    loaded = jit.load(tmp_path / "mask.pt")
+    for copied in (loaded, copy.deepcopy(loaded), copy.copy(loaded)):
+        assert sorted(copied.state_dict()) == sorted(masked.state_dict())
+        np.testing.assert_array_equal(copied(x).data, masked(x).data)
+
+
+def test_a_saved_script_runs_every_pattern_in_a_fresh_process(tmp_path):
+    import subprocess
+    import sys
+
+    model = TwoOptionals(seeded())
+    jit.save(jit.script(model), tmp_path / "m.pt")
+    x = np.array([[1.0, -2.0]], np.float32)
+    a, b = np.array([1.0, 2.0, 3.0], np.float32), np.array([2.0, 0.5, -1.0], np.float32)
+    expected = [model(Tensor(x), *(None if t is None else Tensor(t) for t in args)).data
+                for args in [(None, None), (a, None), (None, b), (a, b)]]
+    code = ("import sys, numpy as np\nfrom dlpy import Tensor, jit\n"
+            f"m = jit.load({str(tmp_path / 'm.pt')!r})\n"
+            f"x, a, b = Tensor(np.array({x.tolist()}, np.float32)), "
+            f"Tensor(np.array({a.tolist()}, np.float32)), "
+            f"Tensor(np.array({b.tolist()}, np.float32))\n"
+            "for args in [(None, None), (a, None), (None, b), (a, b)]:\n"
+            "    print(m(x, *args).data.tolist())\n")
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "PYTHONPATH": str(SRC)})
+    assert ran.returncode == 0, ran.stderr
+    got = [np.array(json.loads(line), np.float32) for line in ran.stdout.splitlines()]
+    assert len(got) == 4
+    for g, e in zip(got, expected):
+        np.testing.assert_array_equal(g, e)
+
+
+def test_an_archive_with_one_graph_from_an_older_dlpy_still_loads(tmp_path):
+    from dlpy.export._serialize import write_archive
+
+    model = OptionalMask(seeded())
+    scripted = jit.script(model)
+    # what jit.save wrote before it stored every pattern: the base graph and traced_given
+    inputs = [{"name": n.target, "kind": "any", "shape": [], "dtype": ""}
+              for n in scripted.graph.nodes if n.op == "placeholder"]
+    write_archive(tmp_path / "old.pt", scripted, {"kind": "script_module", "inputs": inputs,
+                                                  "range_constraints": {},
+                                                  "traced_given": ["mask"]})
+    assert "graphs" not in archive_document(tmp_path / "old.pt")
+    loaded = jit.load(tmp_path / "old.pt")
+    x, mask = Tensor(np.ones((1, 2), np.float32)), Tensor(np.ones((1, 2), np.float32))
+    np.testing.assert_array_equal(loaded(x, mask).data, model(x, mask).data)
+    np.testing.assert_array_equal(loaded(x, mask=mask, scale=2.0).data,
+                                  model(x, mask, 2.0).data)
+    with pytest.raises(TraceError, match=r"\(mask=None\).*archive holds one graph"):
         loaded(x)
-    copied = jit.load(tmp_path / "m.pt")
-    assert copied(x, mask=mask).shape == (1, 2)
+
+
+class SevenOptionals(nn.Module):
+    def forward(self, x, a: Tensor | None = None, b: Tensor | None = None,
+                c: Tensor | None = None, d: Tensor | None = None,
+                e: Tensor | None = None, f: Tensor | None = None,
+                g: Tensor | None = None):
+        for t in (a, b, c, d, e, f, g):
+            if t is not None:
+                x = x + t
+        return x
+
+
+def test_past_six_optional_arguments_only_the_scripted_pattern_is_saved(tmp_path):
+    scripted = jit.script(SevenOptionals())
+    jit.save(scripted, tmp_path / "m.pt")
+    patterns = archive_document(tmp_path / "m.pt")["meta"]["patterns"]
+    assert patterns["graphs"] == [] and "at most 6" in patterns["limit"]
+    loaded = jit.load(tmp_path / "m.pt")
+    x = Tensor(np.ones(2, np.float32))
+    assert loaded(x, *[x] * 7).data.tolist() == [8.0, 8.0]
+    assert scripted(x).data.tolist() == [1.0, 1.0]  # (the Python module traces any pattern)
+    with pytest.raises(TraceError, match=r"\(c=None\).*at most 6 optional or bool arguments, "
+                                         r"and forward has 7 \(a, b, c, d, e, f, g\)"):
+        loaded(x, x, x, None, x, x, x, x)
+
+
+class FlagScale(nn.Module):
+    """``if flag`` needs flag fixed; ``k`` stays an argument."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(np.array([1.5, -0.5], np.float32))
+
+    def forward(self, x, flag: bool = True, k: int = 2):
+        return x * self.w * k if flag else x - k
+
+
+class FlagHow(FlagScale):
+    """A branch on a str: the trace with ``how`` an argument fails, so it is fixed too."""
+
+    def forward(self, x, flag: bool = True, how: str = "add"):
+        y = x * self.w if flag else x - 1
+        return y + 1 if how == "add" else y
+
+
+def test_a_saved_script_runs_both_values_of_its_bool_arguments(tmp_path):
+    model = FlagScale()
+    scripted = jit.script(model)
+    jit.save(scripted, tmp_path / "m.pt")
+    patterns = archive_document(tmp_path / "m.pt")["meta"]["patterns"]
+    assert patterns["mode"] == "value" and patterns["names"] == ["flag"]  # (k an argument)
+    assert patterns["base"] == [["bool", True]]
+    assert [key for key, _ in patterns["graphs"]] == [[["bool", False]]]
+    loaded = jit.load(tmp_path / "m.pt")
+    x = Tensor(np.array([1.0, 2.0], np.float32))
+    for args in [(), (False,), (True, 5), (False, -1)]:
+        np.testing.assert_array_equal(loaded(x, *args).data, model(x, *args).data)
+
+
+def test_a_fixed_str_argument_stays_fixed_in_the_saved_script(tmp_path):
+    model = FlagHow()
+    scripted = jit.script(model)
+    jit.save(scripted, tmp_path / "m.pt")
+    patterns = archive_document(tmp_path / "m.pt")["meta"]["patterns"]
+    assert patterns["names"] == ["flag", "how"]
+    assert patterns["base"] == [["bool", True], ["str", "add"]]
+    assert [key for key, _ in patterns["graphs"]] == [[["bool", False], ["str", "add"]]]
+    loaded = jit.load(tmp_path / "m.pt")
+    x = Tensor(np.array([1.0, 2.0], np.float32))
+    for args in [(), (False,), (True, "add")]:
+        np.testing.assert_array_equal(loaded(x, *args).data, model(x, *args).data)
+    with pytest.raises(TraceError, match=r"\(how='mul'\).*fixed to its default 'add'"):
+        loaded(x, False, how="mul")
+    np.testing.assert_array_equal(scripted(x, False, "mul").data, model(x, False, "mul").data)
+
+
+def test_a_tampered_pattern_table_or_pattern_graph_is_refused(tmp_path):
+    jit.save(jit.script(TwoOptionals(seeded())), tmp_path / "m.pt")
+    with zipfile.ZipFile(tmp_path / "m.pt") as z:
+        files = {n: z.read(n) for n in z.namelist()}
+
+    def tampered(change) -> str:
+        document = json.loads(files["archive/graph.json"])
+        change(document)
+        with zipfile.ZipFile(tmp_path / "bad.pt", "w") as z:
+            for n, data in files.items():
+                z.writestr(n, json.dumps(document) if n == "archive/graph.json" else data)
+        return str(tmp_path / "bad.pt")
+
+    def point_at_a_missing_graph(d):
+        d["meta"]["patterns"]["graphs"][0][1] = "nowhere"
+
+    def call_os_system(d):
+        next(n for n in d["graphs"]["pattern_0"]
+             if n["op"] == "call_function")["target"] = "os.system"
+
+    def other_names(d):
+        d["meta"]["patterns"]["names"] = ["b", "a"]
+
+    for change, message in [(point_at_a_missing_graph, "bad patterns"),
+                            (call_os_system, "'os.system', which is not one of the dlpy"),
+                            (other_names, "do not match traced_given")]:
+        with pytest.raises(SerializationError, match=message):
+            jit.load(tampered(change))
 
 
 def test_a_tampered_traced_given_list_is_refused(tmp_path):

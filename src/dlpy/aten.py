@@ -50,6 +50,19 @@ _SCALAR_TYPES = {name: code for code, names in enumerate((
     ("float16", "half"), ("float32", "float"), ("float64", "double"), ("complex32", "chalf"),
     ("complex64", "cfloat"), ("complex128", "cdouble"), ("bool",), ("qint8",), ("quint8",),
     ("qint32",), ("bfloat16",))) for name in names}
+_SCALAR_TYPE_NAMES = {code: name for name, code in reversed(_SCALAR_TYPES.items())}
+
+
+def _scalar_type(code: int):
+    """The dtype of torch's ScalarType number ``code`` (6: float32)."""
+    import dlpy
+
+    dtype = getattr(dlpy, _SCALAR_TYPE_NAMES[code], None)
+    if dtype is None:
+        raise ArgError(f"dlpy has no dtype {_SCALAR_TYPE_NAMES[code]} (ScalarType {code})")
+    return dtype
+
+
 _ENUM_DEFAULTS = {"int": {"Mean": 1}, "Layout": {"strided": 0},
                   "MemoryFormat": {"contiguous_format": 0}, "ScalarType": _SCALAR_TYPES}
 _NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
@@ -478,9 +491,9 @@ def _fits_base(base: str, value: Any, numbers_as_tensors: bool) -> bool:
         return isinstance(value, (bool, np.bool_)) or _is_int(value)
     if base == "str":
         return isinstance(value, str)
-    if base == "ScalarType":
+    if base == "ScalarType":  # a dtype, or its number (a schema's default: dtype=4)
         import dlpy
-        return isinstance(value, dlpy.dtype)
+        return isinstance(value, dlpy.dtype) or (_is_int(value) and value in _SCALAR_TYPE_NAMES)
     return True  # Device, Layout, MemoryFormat, Generator, Any, t, Dict...
 
 
@@ -624,6 +637,11 @@ def _var_std(name: str, kind: str) -> Callable:
     return reduce
 
 
+def _var_mean(self, dim=None, *, correction=None, keepdim=False):
+    return tuple(_dlpy().var_mean(self, _dims(dim), correction=1 if correction is None else
+                                  correction, keepdim=keepdim))
+
+
 def _method(name: str) -> Callable:
     return lambda self, *args: getattr(self, name)(*args)
 
@@ -685,6 +703,10 @@ def _backward_kernel(name: str) -> Callable:
 
         return _dispatch_backward.KERNELS[name](*args, **kwargs)
     return kernel
+
+
+def _empty_strided(size, stride, dtype=None, layout=None, device=None, pin_memory=None):
+    return _dlpy().empty_strided(size, stride, **({} if dtype is None else {"dtype": dtype}))
 
 
 def _inplace_fill(self, value):
@@ -775,8 +797,7 @@ _IMPLS: dict[str, Callable] = {
     "arange.default": _creation("arange"), "arange.start": _creation("arange"),
     "arange.start_step": _creation("arange"), "rand.default": _creation("rand"),
     "randn.default": _creation("randn"), "eye.default": _creation("eye"),
-    "eye.m": _creation("eye"), "empty_strided.default": lambda size, stride, **kw:
-    _creation("empty")(size, **kw),
+    "eye.m": _creation("eye"), "empty_strided.default": _empty_strided,
     "scalar_tensor.default": lambda s, dtype=None, **kw: _dlpy().tensor(
         s, dtype=_dlpy().get_default_dtype() if dtype is None else dtype),
     "zeros_like.default": _like("zeros_like"), "ones_like.default": _like("ones_like"),
@@ -794,7 +815,7 @@ _IMPLS: dict[str, Callable] = {
     "copy_.default": lambda self, src, non_blocking=False: self.copy_(src),
     # functional copy_: a new tensor of self's shape and dtype holding src (broadcast)
     "copy.default": lambda self, src, non_blocking=False: self.clone().copy_(src),
-    "clone.default": lambda self, memory_format=None: self.clone(),
+    "clone.default": lambda self, memory_format=None: self.clone(memory_format=memory_format),
     "detach.default": lambda self: self.detach(), "_to_copy.default": _to_copy,
     "to.dtype": _to("dtype"), "to.other": _to("other"), "to.device": _to("device"),
     "to.dtype_layout": _to("dtype_layout"),
@@ -814,7 +835,7 @@ _IMPLS: dict[str, Callable] = {
     "linalg_vector_norm.default": lambda self, ord=2, dim=None, keepdim=False, dtype=None:
     _dlpy().linalg.vector_norm(self, ord, _dims(dim), keepdim, dtype=dtype),
     "sort.default": _tuple(_d("sort")), "sort.stable": _tuple(_sort_stable),
-    "topk.default": _tuple(_d("topk")), "var_mean.correction": None,
+    "topk.default": _tuple(_d("topk")), "var_mean.correction": _var_mean,
     "expand_as.default": _method("expand_as"), "view_as.default": _method("view_as"),
     "sym_size.int": lambda self, dim: self.shape[dim], "sym_numel.default": _method("numel"),
     "numel.default": _method("numel"), "dim.default": _method("dim"),
@@ -845,6 +866,211 @@ _IMPLS: dict[str, Callable] = {
     "diagonal.default": _d("diagonal"), "movedim.int": _d("movedim"),
     "movedim.intlist": _d("movedim"), "tile.default": _d("tile"),
 }
+
+
+# ---------------------------------------------------------------------------- the core ATen
+# opset's other members (torch.Tag.core), as torch's export and decompositions emit them
+_PAD_MODES = {"reflection": "reflect", "replication": "replicate"}
+_GRID_MODES = ("bilinear", "nearest", "bicubic")
+_GRID_PADDING = ("zeros", "border", "reflection")
+
+
+def _pad_kernel(kind: str) -> Callable:
+    """reflection_pad{1,2,3}d / replication_pad{1,2,3}d: F.pad in that mode."""
+    return lambda self, padding: _F().pad(self, list(padding), _PAD_MODES[kind])
+
+
+def _upsample(mode: str, align: bool) -> Callable:
+    """upsample_<mode>.vec (input, output_size, [align_corners], scale_factors): F.interpolate
+    with the size, or else the scale factors (used as given for the coordinates, as torch's
+    kernels are)."""
+    def upsample(input, output_size, *args):  # noqa: A002
+        align_corners, scales = (args[0], args[1]) if align else (None, args[0])
+        if (output_size is None) == (scales is None):
+            raise ArgError("Must specify exactly one of output_size and scale_factors")
+        return _F().interpolate(input, size=None if output_size is None else list(output_size),
+                                scale_factor=None if scales is None else list(scales),
+                                mode=mode, align_corners=align_corners)
+    return upsample
+
+
+def _upsample_sized(mode: str, align: bool) -> Callable:
+    """upsample_<mode>.default (input, output_size, [align_corners], scales...): the output
+    size given, the coordinates from the scale factors where given (torch's kernels)."""
+    def upsample(input, output_size, *args):  # noqa: A002
+        align_corners, scales = (args[0], args[1:]) if align else (None, args)
+        dims = len(output_size)
+        scales = tuple(scales) + (None,) * (dims - len(scales))
+        return _F()._interpolate_to(input, tuple(int(n) for n in output_size), scales, mode,
+                                    align_corners, False)
+    return upsample
+
+
+def _log_sigmoid_forward(self):
+    """aten.log_sigmoid_forward: (log sigmoid(x), the buffer torch's CPU kernel keeps for
+    backward, exp(-|x|))."""
+    return _F().logsigmoid(self), _dlpy().exp(-self.detach().abs())
+
+
+def _fft_r2c(self, dim, normalization, onesided):
+    """aten._fft_r2c: the real-to-complex FFT over ``dim`` (normalization 0: none, 1: by
+    1/sqrt(n), 2: by 1/n), the last dim halved when ``onesided``."""
+    fft, norm = _dlpy().fft, ("backward", "ortho", "forward")[normalization]
+    if onesided:
+        return fft.rfftn(self, dim=list(dim), norm=norm)
+    return fft.fftn(self, dim=list(dim), norm=norm)
+
+
+def _fft_c2r(self, dim, normalization, last_dim_size):
+    """aten._fft_c2r: the inverse of a onesided r2c, the last of ``dim`` restored to
+    ``last_dim_size``; normalization as _fft_r2c's, applied to the inverse (0: none)."""
+    dim = [d % self.ndim for d in dim]
+    sizes = [self.shape[d] for d in dim[:-1]] + [last_dim_size]
+    norm = ("forward", "ortho", "backward")[normalization]
+    return _dlpy().fft.irfftn(self, s=sizes, dim=dim, norm=norm)
+
+
+def _native_group_norm_backward(grad_out, input, mean, rstd, weight, N, C, HxW, group,  # noqa: A002, N803
+                                output_mask):
+    """aten.native_group_norm_backward: (grad_input, grad_weight, grad_bias) of group norm
+    from the forward's saved ``mean`` and ``rstd`` (N, group), each None where
+    ``output_mask`` says so, as torch's kernel: with xhat = (x - mean) rstd and g = dy w,
+    dx = rstd (g - mean(g) - xhat mean(g xhat)) over each group."""
+    dy = np.asarray(grad_out.data, dtype=np.float64).reshape(N, C, HxW)
+    x = np.asarray(input.data, dtype=np.float64).reshape(N, group, -1)
+    mu = np.asarray(mean.data, dtype=np.float64).reshape(N, group, 1)
+    r = np.asarray(rstd.data, dtype=np.float64).reshape(N, group, 1)
+    xhat = ((x - mu) * r).reshape(N, C, HxW)
+    w = np.ones(C) if weight is None else np.asarray(weight.data, dtype=np.float64)
+    g = (dy * w[:, None]).reshape(N, group, -1)
+    xg = xhat.reshape(N, group, -1)
+    dx = r * (g - g.mean(axis=-1, keepdims=True) - xg * (g * xg).mean(axis=-1, keepdims=True))
+    dtype = input.dtype
+    results = (Tensor(dx.reshape(input.shape).astype(dtype)),
+               Tensor((dy * xhat).sum(axis=(0, 2)).astype(dtype)),
+               Tensor(dy.sum(axis=(0, 2)).astype(dtype)))
+    return tuple(t if keep else None for t, keep in zip(results, output_mask))
+
+
+def _native_batch_norm_legit(input, weight, bias, running_mean, running_var, training,  # noqa: A002
+                             momentum, eps):
+    """aten._native_batch_norm_legit: native_batch_norm, the running statistics updated in
+    place when training."""
+    return _native_functions().native_batch_norm(input, weight, bias, running_mean,
+                                                 running_var, training, momentum, eps)
+
+
+def _cdist_forward(x1, x2, p, compute_mode):
+    mode = {None: "use_mm_for_euclid_dist_if_necessary", 0: "use_mm_for_euclid_dist_if_necessary",
+            1: "use_mm_for_euclid_dist", 2: "donot_use_mm_for_euclid_dist"}[compute_mode]
+    return _dlpy().cdist(x1, x2, p, compute_mode=mode)
+
+
+def _embedding_bag(weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False,
+                   per_sample_weights=None, include_last_offset=False, padding_idx=-1):
+    return _native_functions().embedding_bag(
+        weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights,
+        include_last_offset, None if padding_idx == -1 else padding_idx)
+
+
+def _max_pool_with_indices(name: str) -> Callable:
+    def pool(self, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):
+        return tuple(getattr(_F(), name)(self, list(kernel_size), list(stride) or None,
+                                         padding, dilation, ceil_mode, return_indices=True))
+    return pool
+
+
+def _avg_pool(name: str) -> Callable:
+    def pool(self, kernel_size, stride=(), padding=0, ceil_mode=False, count_include_pad=True,
+             divisor_override=None):
+        kw = {} if divisor_override is None else {"divisor_override": divisor_override}
+        return getattr(_F(), name)(self, list(kernel_size), list(stride) or None, padding,
+                                   ceil_mode, count_include_pad, **kw)
+    return pool
+
+
+def _sym_is_contiguous(self, memory_format=0):
+    """aten.sym_is_contiguous: the schema's MemoryFormat, torch's enum number or object."""
+    if isinstance(memory_format, int):
+        dlpy = _dlpy()
+        memory_format = (dlpy.contiguous_format, dlpy.preserve_format, dlpy.channels_last,
+                         dlpy.channels_last_3d)[memory_format]
+    return self.is_contiguous(memory_format=memory_format)
+
+
+_IMPLS.update({
+    "_adaptive_avg_pool3d.default": _f("adaptive_avg_pool3d"),
+    "adaptive_avg_pool1d.default": _f("adaptive_avg_pool1d"),
+    "avg_pool1d.default": lambda self, kernel_size, stride=(), padding=0, ceil_mode=False,
+    count_include_pad=True: _F().avg_pool1d(self, list(kernel_size), list(stride) or None,
+                                            padding, ceil_mode, count_include_pad),
+    "avg_pool3d.default": _avg_pool("avg_pool3d"),
+    "max_pool3d_with_indices.default": _max_pool_with_indices("max_pool3d"),
+    "_cdist_forward.default": _cdist_forward,
+    "_pdist_forward.default": lambda self, p=2.0: _F().pdist(self, p),
+    "_embedding_bag.default": _embedding_bag,
+    "_fft_r2c.default": _fft_r2c, "_fft_c2r.default": _fft_c2r,
+    "_native_batch_norm_legit.default": _native_batch_norm_legit,
+    "native_group_norm_backward.default": _native_group_norm_backward,
+    "col2im.default": lambda self, output_size, kernel_size, dilation, padding, stride:
+    _F().fold(self, list(output_size), list(kernel_size), list(dilation), list(padding),
+              list(stride)),
+    "grid_sampler_2d.default": lambda input, grid, interpolation_mode, padding_mode,
+    align_corners: _F().grid_sample(input, grid, _GRID_MODES[interpolation_mode],
+                                    _GRID_PADDING[padding_mode], align_corners),
+    **{f"{kind}_pad{n}d.default": _pad_kernel(kind) for kind in ("reflection", "replication")
+       for n in (1, 2, 3)},
+    **{f"upsample_{mode}.default": _upsample_sized(kind, align) for mode, kind, align in (
+        ("nearest1d", "nearest", False), ("nearest2d", "nearest", False),
+        ("nearest3d", "nearest", False), ("linear1d", "linear", True),
+        ("bilinear2d", "bilinear", True), ("bicubic2d", "bicubic", True),
+        ("trilinear3d", "trilinear", True))},
+    "index.Tensor_hacked_twin": _index, "lift_fresh.default": lambda self: self,
+    "sym_size.default": lambda self: list(self.shape),
+    "sym_stride.default": lambda self: list(self.stride()),
+    "_reshape_alias.default": lambda self, size, stride: self.as_strided(list(size),
+                                                                         list(stride)),
+    "log_sigmoid_forward.default": _log_sigmoid_forward,
+    "upsample_nearest1d.vec": _upsample("nearest", False),
+    "upsample_nearest2d.vec": _upsample("nearest", False),
+    "upsample_nearest3d.vec": _upsample("nearest", False),
+    "upsample_linear1d.vec": _upsample("linear", True),
+    "upsample_bilinear2d.vec": _upsample("bilinear", True),
+    "upsample_bicubic2d.vec": _upsample("bicubic", True),
+    "upsample_trilinear3d.vec": _upsample("trilinear", True),
+    "sym_stride.int": lambda self, dim: self.stride(dim),
+    "sym_storage_offset.default": _method("storage_offset"),
+    "sym_is_contiguous.default": _sym_is_contiguous,
+})
+
+
+# torch's grad_fn name for a call of these overloads, where it is not that of dlpy's function
+# for the same call (Scalar overloads, the kernels decompositions name)
+_NODE_NAMES = {
+    "add.Scalar": "AddBackward1", "sub.Scalar": "SubBackward1", "mul.Scalar": "MulBackward1",
+    "div.Scalar": "DivBackward1", "div.Tensor_mode": "DivBackward2",
+    "div.Scalar_mode": "DivBackward3", "sum.dim_IntList": "SumBackward1",
+    "alias.default": "AliasBackward0", "_unsafe_view.default": "UnsafeViewBackward0",
+    "unsafe_split.Tensor": "UnsafeSplitBackward0", "_reshape_alias.default":
+    "ReshapeAliasBackward0", "log_sigmoid_forward.default": "LogSigmoidBackward0",
+    "_native_batch_norm_legit.default": "NativeBatchNormLegitBackward0",
+    "_native_batch_norm_legit.no_stats": "NativeBatchNormLegitBackward1",
+    "_native_batch_norm_legit_functional.default": "NativeBatchNormLegitBackward0",
+    "_native_batch_norm_legit_no_training.default": "NativeBatchNormLegitNoTrainingBackward0",
+}
+
+
+def _named(result, name: str, args: list) -> None:
+    """Name the node of ``result`` (a list's pieces each; a tuple's first) torch's ``name``,
+    unless it is one of the arguments (whose node another call made)."""
+    from dlpy.node_names import named
+
+    pieces = result if isinstance(result, list) else \
+        result[:1] if isinstance(result, tuple) else (result,)
+    for out in pieces:
+        if isinstance(out, Tensor) and not any(out is a for a in args):
+            named(out, name)
+
 
 # overloads named for their scalar forms (``aten.add.int(int a, int b) -> int``): TorchScript's
 _SCALAR_OVERLOADS = {"int", "float", "complex", "bool", "str", "t", "enum", "device", "any",
@@ -986,6 +1212,8 @@ class OpOverload:
             return int(value.item())
         if arg.base in ("float", "Scalar") and isinstance(value, Tensor):
             return value.item()
+        if arg.base == "ScalarType" and _is_int(value):
+            return _scalar_type(int(value))
         return value
 
     # ---------------------------------------------------------------- calling
@@ -1030,6 +1258,9 @@ class OpOverload:
                       if not _same(v, schema.by_name[k].default_value)}
             args = required
         result = impl(*args, **kwargs)
+        node = _NODE_NAMES.get(self.__name__)
+        if node is not None:  # torch's node for this overload (AddBackward1 for add.Scalar)
+            _named(result, node, args)
         returns = self._schema.returns
         if len(returns) > 1 and isinstance(result, tuple) and type(result) is not tuple:
             result = tuple(result)  # torch's ops return plain tuples, not named ones

@@ -1454,6 +1454,15 @@ def interpolate(input: Tensor, size=None, scale_factor=None,  # noqa: A002
         factors = tuple(_real_number(name, "scale_factor", f) for f in factors)
         sizes = tuple(int(n * f) for n, f in zip(shape[2:], factors))  # truncated, as PyTorch
         scales = (None,) * dims if recompute_scale_factor or mode == "area" else factors
+    return _interpolate_to(input, sizes, scales, mode, align_corners, antialias)
+
+
+def _interpolate_to(input: Tensor, sizes: tuple, scales: tuple, mode: str,  # noqa: A002
+                    align_corners, antialias: bool) -> Tensor:
+    """interpolate's work once the output ``sizes`` and the ``scales`` the coordinates use
+    (None: in / out) are known; aten's upsample kernels give both."""
+    name = "interpolate"
+    shape, dims = _conv._shape_of(input), len(sizes)
     if np.min(sizes) < 1 or np.min(shape[2:]) < 1:
         raise _engine.ShapeError(
             f"{name}: input and output sizes must be > 0, got input {shape[2:]} "
@@ -1478,8 +1487,7 @@ def interpolate(input: Tensor, size=None, scale_factor=None,  # noqa: A002
                                   f"inputs (as PyTorch), got {dtype}")
     if low_precision and mode == "bilinear":
         # float16 / bfloat16 bilinear: every axis in float32, rounded once, as torch's kernel
-        out = interpolate(input.float(), size, scale_factor, mode, align_corners,
-                          recompute_scale_factor, antialias)
+        out = _interpolate_to(input.float(), sizes, scales, mode, align_corners, antialias)
         # torch's one kernel: the cast back is its UpsampleBilinear2DBackward0 node
         return _named_as(out.to(dtype=dtype), out)
     kind = {"bilinear": "linear", "trilinear": "linear", "bicubic": "cubic"}.get(mode, mode)

@@ -21,6 +21,7 @@ import contextlib
 import copy
 import functools
 import inspect
+import itertools
 import numbers
 import sys
 import types
@@ -190,7 +191,12 @@ def _wrap(cls: type, gm: GraphModule, name: str, variants: _Variants | None = No
     if variants is not None:
         object.__setattr__(module, "_dlpy_variants", variants)
         _dispatch_variants(module)
+        for graph in variants.saved.values():  # (every weight of a loaded one: torch's)
+            _install_attributes(module, graph, variants.root)
     return module
+
+
+_MAX_PATTERN_ARGUMENTS = 6  # jit.save stores every pattern of at most this many arguments
 
 
 class _Variants:
@@ -202,15 +208,21 @@ class _Variants:
     Each call's pattern (which of these arguments are None) picks a graph traced for it, as
     TorchScript's compiled branches would (``mode`` "presence"). When forward could only be
     traced with its defaulted arguments fixed (``if flag:`` on a bool), other values of them
-    get graphs traced with those values (``mode`` "value"). Without the Python module (a
-    loaded or frozen copy), a call that needs another graph is refused, never run on the
-    wrong one."""
+    get graphs traced with those values (``mode`` "value"). ``jit.save`` traces and stores
+    every pattern (``patterns``), which a loaded module runs from ``saved``; a call that needs
+    a graph neither saved nor traceable (no Python module) is refused, never run on the wrong
+    one."""
 
     def __init__(self, original: Module | None, names: tuple, base: tuple, mode: str,
-                 signature: inspect.Signature):
+                 signature: inspect.Signature, saved: dict | None = None,
+                 root: Module | None = None, notes: dict | None = None):
         self.original, self.names, self.base, self.mode = original, names, base, mode
         self.signature = signature
-        self.forwards: dict = {}
+        self.saved: dict = dict(saved or {})  # key -> Graph, read from an archive
+        self.root = root  # holds the attributes of the saved graphs
+        self.notes: dict = dict(notes or {})  # key or "limit" -> why the archive has no graph
+        self.traced: dict = {}  # (key, training) -> Graph traced from ``original``
+        self.forwards: dict = {}  # id(graph) -> its generated forward
         params = list(signature.parameters.values())
         positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY,
                                                            p.POSITIONAL_OR_KEYWORD)]
@@ -237,47 +249,160 @@ class _Variants:
             return {n: None for n, absent in zip(self.names, key) if absent}
         return {n: k[1] for n, k in zip(self.names, key) if k != ("tensor",)}
 
-    def forward_for(self, module: ScriptModule, key: tuple, name: str) -> Callable:
-        fn = self.forwards.get((key, module.training))
-        if fn is not None:
-            return fn
-        concrete = self.concrete(key)
-        if self.original is None:
-            shown = ", ".join(f"{n}={v!r}" for n, v in concrete.items()) or "those arguments"
-            raise TraceError(
-                f"{name}: this compiled module was traced for other values of "
-                f"{', '.join(self.names)} than the call's ({shown}), and it was loaded or "
-                f"frozen without its Python module, so no graph can be traced for them "
-                f"(dlpy has no TorchScript compiler). Script the Python module again")
-        from dlpy.export import restore_argument_names
-        from dlpy.fx.graph_module import _copy_attr, _exec_with_source
+    def patterns(self) -> list[tuple] | None:
+        """Every pattern jit.save stores a graph for, the base first: each optional argument
+        None or given ("presence"); each bool argument both values and each None default
+        None or a tensor ("value"; other values stay fixed). None past the cap."""
+        if self.mode == "presence":
+            choices = [(False, True)] * len(self.names)
+        else:
+            choices = [(b, ("bool", not b[1])) if b[0] == "bool" else (b, ("tensor",))
+                       if b == ("NoneType", None) else (b,) for b in self.base]
+        if sum(len(c) > 1 for c in choices) > _MAX_PATTERN_ARGUMENTS:
+            return None
+        return list(itertools.product(*choices))
 
+    def forward_for(self, module: ScriptModule, key: tuple, name: str) -> Callable:
+        graph = self.graph_for(module, key, name)
+        installed = module.__dict__.setdefault("_dlpy_installed", set())
+        if id(graph) not in installed:  # (a branch may use attributes the first graph did not)
+            _install_attributes(module, graph, self.root if graph is self.saved.get(key)
+                                else self.original)
+            installed.add(id(graph))
+        fn = self.forwards.get(id(graph))
+        if fn is None:
+            from dlpy.fx.graph_module import _exec_with_source
+
+            python_code = graph.python_code(root_module="self")
+            _exec_with_source(python_code.src, python_code.globals)
+            fn = self.forwards[id(graph)] = python_code.globals["forward"]
+        return fn
+
+    def graph_for(self, module: ScriptModule, key: tuple, name: str) -> Graph:
+        """The graph for ``key``: saved, or traced from the Python module in ``module``'s
+        mode."""
+        graph = self.saved.get(key, self.traced.get((key, module.training)))
+        if graph is not None:
+            return graph
+        if self.original is None:
+            raise TraceError(self._missing(key, name))
+        from dlpy.export import restore_argument_names
+
+        concrete = self.concrete(key)
         shared = {id(m) for m in module.modules()}
         modes = {m: m.training for m in self.original.modules() if id(m) not in shared}
         try:  # traced in the compiled module's mode (its own submodules follow it already)
             for m in modes:
                 object.__setattr__(m, "training", module.training)
             with _active("scripting"):
-                graph = (tracer := _JitTracer())._trace_forward(self.original, concrete)
+                graph = _JitTracer()._trace_forward(self.original, concrete)
         finally:
             for m, mode in modes.items():
                 object.__setattr__(m, "training", mode)
         restore_argument_names(graph, set(concrete))
-        for node in graph.nodes:  # (a branch may use attributes the first graph did not)
-            if node.op in ("get_attr", "call_module"):
-                try:
-                    resolve(module, node.target)
-                except (AttributeError, KeyError, ValueError):
-                    _copy_attr(tracer.root, module, node.target)
-        python_code = graph.python_code(root_module="self")
-        _exec_with_source(python_code.src, python_code.globals)
-        fn = self.forwards[key, module.training] = python_code.globals["forward"]
-        return fn
+        self.traced[key, module.training] = graph
+        return graph
+
+    def _missing(self, key: tuple, name: str) -> str:
+        """Why a module without its Python module cannot run a call of pattern ``key``."""
+        if self.mode == "presence":
+            values = [None if absent else "a tensor" for absent in key]
+        else:
+            values = ["a tensor" if k == ("tensor",) else k[1] for k in key]
+        known = [set(k[i] for k in (self.base, *self.saved)) for i in range(len(key))]
+        unknown = [i for i, k in enumerate(key) if k not in known[i]] \
+            or [i for i, k in enumerate(key) if k != self.base[i]]
+        shown = ", ".join(f"{self.names[i]}={values[i]!r}".replace("'a tensor'", "a tensor")
+                          for i in unknown)
+        why = self.notes.get(key) or self.notes.get("limit")
+        if why is None and self.mode == "value" and self.base[unknown[0]][0] != "bool" \
+                and self.base[unknown[0]] != ("NoneType", None):
+            default = self.base[unknown[0]][1]
+            why = (f"{self.names[unknown[0]]} was fixed to its default {default!r} when the "
+                   f"module was scripted (forward could not be traced with it an argument); "
+                   f"jit.save stores graphs for both values of a bool argument and for an "
+                   f"Optional one None or given, not for other values")
+        why = why or ("the archive holds one graph (it was saved before jit.save stored a "
+                      "graph for each pattern)" if not self.saved else "no graph was saved "
+                      "for it")
+        return (f"{name}: this compiled module was traced for other values of "
+                f"{', '.join(self.names)} than the call's ({shown}), and it was loaded or "
+                f"frozen without its Python module: {why}. dlpy has no TorchScript "
+                f"compiler; script the Python module again")
+
+    def to_archive(self, module: ScriptModule) -> tuple[dict, dict[str, Graph]]:
+        """The meta entry and the graphs that jit.save stores: one graph for each pattern
+        but the base (whose graph is the module's own); a pattern that cannot be traced is
+        noted with the reason, for the loaded module's error."""
+        patterns, graphs, notes = self.patterns(), {}, []
+        entry = {"mode": self.mode, "names": list(self.names), "base": _key_json(self.base),
+                 "graphs": [], "notes": notes, "limit": None}
+        if patterns is None:
+            varying = [n for n, k in zip(self.names, self.base) if self.mode == "presence"
+                       or k[0] == "bool" or k == ("NoneType", None)]
+            entry["limit"] = (f"jit.save stores a graph for every pattern of at most "
+                              f"{_MAX_PATTERN_ARGUMENTS} optional or bool arguments, and "
+                              f"forward has {len(varying)} ({', '.join(varying)}), so only "
+                              f"the graph of the pattern it was scripted for was saved")
+        for key in (patterns or [self.base])[1:]:
+            try:
+                graph = self.graph_for(module, key, type(module).__name__)
+                _install_attributes(module, graph, self.root if graph is self.saved.get(key)
+                                    else self.original)
+            except Exception as error:  # noqa: BLE001 - anything user code raises on a Proxy
+                notes.append([_key_json(key), f"that pattern could not be traced when it was "
+                                              f"saved ({type(error).__name__}: {error})"])
+                continue
+            graphs[f"pattern_{len(graphs)}"] = graph
+            entry["graphs"].append([_key_json(key), f"pattern_{len(graphs) - 1}"])
+        return entry, graphs
+
+    def copy(self, memo: dict | None = None) -> _Variants:
+        """A copy whose Python module and saved graphs' attributes are copies (sharing
+        ``memo`` with a module's deep copy); the traced forwards are rebuilt on its calls."""
+        return _Variants(copy.deepcopy(self.original, memo), self.names, self.base, self.mode,
+                         self.signature, self.saved, copy.deepcopy(self.root, memo),
+                         self.notes)
 
     def __deepcopy__(self, memo):
-        clone = _Variants(copy.deepcopy(self.original, memo), self.names, self.base, self.mode,
-                          self.signature)
-        return clone  # (the traced forwards are rebuilt on the copy's first calls)
+        return self.copy(memo)
+
+
+def _install_attributes(module: Module, graph: Graph, source: Module | None) -> None:
+    """The submodules and tensors ``graph`` reads that ``module`` lacks, put there from
+    ``source`` (the same objects)."""
+    from dlpy.fx.graph_module import _copy_attr
+
+    for node in graph.nodes:
+        if node.op in ("get_attr", "call_module"):
+            try:
+                resolve(module, node.target)
+            except (AttributeError, KeyError, ValueError):
+                _copy_attr(source, module, node.target)
+
+
+def _key_json(key: tuple) -> list:
+    """A pattern as JSON: bools ("presence") or [type, value] / ["tensor"] ("value")."""
+    return [k if _isinstance(k, bool) else list(k) for k in key]
+
+
+def _key_from_json(raw: Any, mode: str, size: int) -> tuple | None:
+    """The pattern ``_key_json`` wrote, or None when ``raw`` is not one."""
+    if not (_isinstance(raw, list) and len(raw) == size):
+        return None
+    if mode == "presence":
+        return tuple(raw) if all(type(k) is bool for k in raw) else None
+    key = []
+    for k in raw:
+        if k == ["tensor"]:
+            key.append(("tensor",))
+        elif _isinstance(k, list) and len(k) == 2 and k[0] in ("bool", "int", "float", "str",
+                                                                "NoneType") \
+                and type(k[1]).__name__ == k[0]:
+            key.append(tuple(k))
+        else:
+            return None
+    return tuple(key)
 
 
 def _keep_every_attribute(module: ScriptModule, root: Module) -> None:
@@ -327,16 +452,15 @@ def _dispatch_variants(module: ScriptModule) -> None:
     type(module).forward = forward
 
 
-def _variants_of(root: Module, fixed: bool) -> _Variants | None:
+def _variants_of(root: Module, fixed: tuple) -> _Variants | None:
     """The _Variants of ``root``'s forward: the arguments that may be None (default None or
-    Optional) when it was traced with every argument a placeholder; every defaulted one when
-    the defaults were fixed. None when there are none."""
+    Optional) when it was traced with every argument a placeholder; the ``fixed`` ones when
+    some were fixed to their defaults. None when there are none."""
     signature = inspect.signature(type(root).forward)
     params = list(signature.parameters.values())[1:]  # (self)
     signature = signature.replace(parameters=params)
     if fixed:
-        names = tuple(p.name for p in params if p.default is not p.empty
-                      and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+        names = tuple(p.name for p in params if p.name in fixed)
         mode = "value"
     else:
         names = tuple(p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
@@ -425,12 +549,12 @@ def _symbolic(root: Module | Callable, what: str) -> GraphModule:
     return _symbolic_how(root, what)[0]
 
 
-def _symbolic_how(root: Module | Callable, what: str) -> tuple[GraphModule, bool | None]:
+def _symbolic_how(root: Module | Callable, what: str) -> tuple[GraphModule, tuple | None]:
     """A symbolic trace of ``root`` with every argument a placeholder; if that fails, once
-    more with the arguments that have defaults fixed to them (optional masks); if that fails
-    too and ``root`` is one of dlpy.nn's layers, the layer called as a leaf child is
-    (``Tracer.trace_leaf_root``: nn.Linear, nn.LSTM). With it: whether the defaults were
-    fixed (None for a leaf)."""
+    more with the arguments whose defaults are bools or None fixed to them (``if flag:``,
+    optional masks), then with every defaulted one fixed; if that fails too and ``root`` is one
+    of dlpy.nn's layers, the layer called as a leaf child is (``Tracer.trace_leaf_root``:
+    nn.Linear, nn.LSTM). With it: the names of the arguments fixed (None for a leaf)."""
     fn = type(root).forward if _isinstance(root, Module) else root
     name = type(root).__name__ if _isinstance(root, Module) else getattr(root, "__name__", "fn")
     leaf = Tracer().is_leaf_root(root)
@@ -441,24 +565,27 @@ def _symbolic_how(root: Module | Callable, what: str) -> tuple[GraphModule, bool
     except failures as first:
         params = list(inspect.signature(fn).parameters.values())
         defaults = {p.name: p.default for p in params if p.default is not p.empty}
-        try:
-            if not defaults:
-                raise first
-            graph = (tracer := _JitTracer())._trace_forward(root, defaults)
+        # (an int, float or str left a placeholder is as general as in the first trace)
+        branching = {n: v for n, v in defaults.items() if v is None or _isinstance(v, bool)}
+        attempts = [branching] if branching and branching != defaults else []
+        for fixed in attempts + ([defaults] if defaults else []):
+            try:
+                graph = (tracer := _JitTracer())._trace_forward(root, fixed)
+            except failures:
+                continue
             from dlpy.export import restore_argument_names
 
-            restore_argument_names(graph, set(defaults))
-            return GraphModule(tracer.root, graph, name), True
-        except failures:
-            if leaf:  # called as a leaf child is
-                graph = (tracer := _JitTracer()).trace_leaf_root(root)
-                return GraphModule(tracer.root, graph, name), None
-            raise TraceError(
-                f"jit.{what}: {name} cannot be compiled: {first}. dlpy has no TorchScript "
-                f"compiler; jit.{what} traces forward symbolically, so Python control flow on "
-                f"tensor values is not supported. Move the branch into a function marked "
-                f"dlpy.fx.wrap, or keep the module in eager mode") from first
-    return GraphModule(tracer.root, graph, name), False
+            restore_argument_names(graph, set(fixed))
+            return GraphModule(tracer.root, graph, name), tuple(fixed)
+        if leaf:  # called as a leaf child is
+            graph = (tracer := _JitTracer()).trace_leaf_root(root)
+            return GraphModule(tracer.root, graph, name), None
+        raise TraceError(
+            f"jit.{what}: {name} cannot be compiled: {first}. dlpy has no TorchScript "
+            f"compiler; jit.{what} traces forward symbolically, so Python control flow on "
+            f"tensor values is not supported. Move the branch into a function marked "
+            f"dlpy.fx.wrap, or keep the module in eager mode") from first
+    return GraphModule(tracer.root, graph, name), ()
 
 
 def _script_function(fn: types.FunctionType) -> GraphModule:
@@ -582,10 +709,12 @@ def save(m: ScriptModule, f: Any, _extra_files: dict | None = None) -> None:
     inputs = [{"name": n.target, "kind": "any", "shape": [], "dtype": ""}
               for n in m.graph.nodes if n.op == "placeholder"]
     meta = {"kind": "script_module", "inputs": inputs, "range_constraints": {}}
-    variants = m.__dict__.get("_dlpy_variants")
-    if variants is not None and variants.mode == "presence":  # (fixed values have guards)
-        meta["traced_given"] = list(variants.names)  # loaded: other patterns refused
-    write_archive(f, m, meta, _extra_files)
+    variants, graphs = m.__dict__.get("_dlpy_variants"), None
+    if variants is not None:  # a graph for each pattern of the optional (or bool) arguments
+        if variants.mode == "presence":
+            meta["traced_given"] = list(variants.names)  # (what older dlpy reads: the base's)
+        meta["patterns"], graphs = variants.to_archive(m)
+    write_archive(f, m, meta, _extra_files, graphs)
 
 
 def load(f: Any, map_location: Any = None, _extra_files: dict | None = None
@@ -595,26 +724,80 @@ def load(f: Any, map_location: Any = None, _extra_files: dict | None = None
     names are filled with the bytes saved under them."""
     from dlpy.export import program_meta
 
-    gm, meta = read_archive(f, _extra_files)
-    program_meta(gm, meta, str(getattr(f, "name", f)))
-    return _wrap(RecursiveScriptModule, gm, type(gm).__name__,
-                 _loaded_variants(gm, meta.get("traced_given"), str(getattr(f, "name", f))))
+    graphs: dict = {}
+    gm, meta = read_archive(f, _extra_files, graphs)
+    where = str(getattr(f, "name", f))
+    program_meta(gm, meta, where)
+    # (an archive of a dlpy that stored one graph has traced_given alone)
+    variants = _loaded_variants(gm, meta.get("traced_given"), where)
+    if "patterns" in meta:
+        variants = _archive_variants(gm, meta["patterns"], graphs, where, variants)
+    return _wrap(RecursiveScriptModule, gm, type(gm).__name__, variants)
+
+
+def _forward_signature(gm: GraphModule) -> inspect.Signature:
+    signature = inspect.signature(type(gm).forward)
+    return signature.replace(parameters=list(signature.parameters.values())[1:])
 
 
 def _loaded_variants(gm: GraphModule, names: Any, where: str) -> _Variants | None:
     """The guard of a loaded module whose graph was traced with ``names`` given (not None)."""
     if names is None:
         return None
-    signature = inspect.signature(type(gm).forward)
-    params = list(signature.parameters.values())[1:]
+    signature = _forward_signature(gm)
     if not (_isinstance(names, list) and names and all(
-            _isinstance(n, str) and n in {p.name for p in params} for n in names)):
+            _isinstance(n, str) and n in signature.parameters for n in names)):
         from dlpy.export import SerializationError
 
         raise SerializationError(f"load: {where}: bad traced_given {names!r} (not a program "
                                  f"saved by dlpy, or tampered with)")
-    return _Variants(None, tuple(names), (False,) * len(names), "presence",
-                     signature.replace(parameters=params))
+    return _Variants(None, tuple(names), (False,) * len(names), "presence", signature)
+
+
+def _archive_variants(gm: GraphModule, entry: Any, graphs: dict, where: str,
+                      given: _Variants | None) -> _Variants:
+    """The _Variants of a loaded module from the meta entry ``_Variants.to_archive`` wrote
+    and the graphs read beside it, every part checked (``given``: from the traced_given
+    entry written beside a "presence" one)."""
+    from dlpy.export import SerializationError
+
+    def fail(what: str):
+        raise SerializationError(f"load: {where}: bad patterns ({what}) (not a program saved "
+                                 f"by dlpy, or tampered with)")
+
+    signature = _forward_signature(gm)
+    if not _isinstance(entry, dict) or entry.get("mode") not in ("presence", "value"):
+        fail("not a table with a mode")
+    mode, names = entry["mode"], entry.get("names")
+    if not (_isinstance(names, list) and names and all(
+            _isinstance(n, str) and n in signature.parameters for n in names)):
+        fail(f"names {names!r:.80}")
+    if (given is None) != (mode == "value") or given is not None and given.names != tuple(names):
+        fail("they do not match traced_given")
+    base = _key_from_json(entry.get("base"), mode, len(names))
+    if base is None or (mode == "presence" and any(base)):
+        fail(f"base pattern {entry.get('base')!r:.80}")
+    saved, notes = {}, {}
+    for table in ("graphs", "notes"):
+        if not _isinstance(entry.get(table), list):
+            fail(f"{table} is not a list")
+        for item in entry[table]:
+            key = _key_from_json(item[0], mode, len(names)) if _isinstance(item, list) \
+                and len(item) == 2 and _isinstance(item[1], str) else None
+            if key is None or table == "graphs" and item[1] not in graphs:
+                fail(f"{table} entry {item!r:.80}")
+            if table == "graphs":
+                saved[key] = graphs[item[1]]
+            else:
+                notes[key] = item[1]
+    if entry.get("limit") is not None:
+        if not _isinstance(entry["limit"], str):
+            fail("limit is not a string")
+        notes["limit"] = entry["limit"]
+    root = Module()  # the saved graphs' attributes, for the module and its copies
+    for graph in saved.values():
+        _install_attributes(root, graph, gm)
+    return _Variants(None, tuple(names), base, mode, signature, saved, root, notes)
 
 
 # ---------------------------------------------------------------------------- freezing
@@ -686,9 +869,7 @@ def freeze(mod: ScriptModule, preserved_attrs: list[str] | None = None,
     object.__setattr__(frozen, "_dlpy_frozen", True)
     variants = mod.__dict__.get("_dlpy_variants")
     if variants is not None:  # other patterns: traced from a snapshot of the Python module
-        original = None if variants.original is None else copy.deepcopy(variants.original)
-        object.__setattr__(frozen, "_dlpy_variants", _Variants(
-            original, variants.names, variants.base, variants.mode, variants.signature))
+        object.__setattr__(frozen, "_dlpy_variants", variants.copy())  # (or the saved ones)
         _dispatch_variants(frozen)
     return frozen
 

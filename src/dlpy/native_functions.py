@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from dlpy import functional as F
+from dlpy.node_names import edges
+from dlpy.node_names import named as _named
 from dlpy.ops import ArgDtypeError, ArgError, ArgIndexError, NoKernelError
 from dlpy.ops import rnn as rnn_ops
 from dlpy.tensor import Tensor, is_grad_enabled
@@ -75,7 +77,11 @@ def native_group_norm(input: Tensor, weight, bias, N: int, C: int, HxW: int,  # 
     if group <= 0 or C % group:
         raise ArgError("Expected number of channels in input to be divisible by num_groups, "
                        f"but got input of shape {list(input.shape)} and num_groups={group}")
-    out = F.group_norm(input.reshape(N, C, HxW), group, weight, bias, eps).reshape(input.shape)
+    if tuple(input.shape[:2]) == (N, C):  # one node, torch's NativeGroupNormBackward0
+        out = F.group_norm(input, group, weight, bias, eps)
+    else:
+        out = F.group_norm(input.reshape(N, C, HxW), group, weight, bias, eps).reshape(
+            input.shape)
     x = _array(input).astype(_acc(input.dtype)).reshape(N, group, -1)
     mean = x.mean(axis=-1)
     rstd = 1.0 / np.sqrt(x.var(axis=-1) + eps)
@@ -205,7 +211,8 @@ def native_dropout(input: Tensor, p: float, train: bool | None):  # noqa: A002
     mask / (1 - p) (0 when p = 1); train=False: a copy of input and an all-True mask."""
     shape = tuple(input.shape)
     if train is False:
-        return input.clone(), Tensor(np.ones(shape, dtype=np.bool_))
+        return (_named(input.clone(), "NativeDropoutBackward0"),
+                Tensor(np.ones(shape, dtype=np.bool_)))
     _check_p(p, f"bernoulli_ expects p to be in [0, 1], but got p={1 - p}")
     if p == 0:
         keep = np.ones(shape, dtype=np.bool_)
@@ -215,7 +222,8 @@ def native_dropout(input: Tensor, p: float, train: bool | None):  # noqa: A002
         from dlpy.random import get_rng
         keep = get_rng(None).random(shape) >= p
     scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
-    return input * Tensor((keep * scale).astype(input.dtype)), Tensor(keep)
+    out = input * Tensor((keep * scale).astype(input.dtype))
+    return edges(_named(out, "NativeDropoutBackward0"), (0,)), Tensor(keep)
 
 
 def feature_dropout(input: Tensor, p: float, train: bool) -> Tensor:  # noqa: A002

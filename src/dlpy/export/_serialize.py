@@ -2,6 +2,7 @@
 
     archive/version               "1"
     archive/graph.json            the node table, the leaf modules' settings, the input specs
+                                  (and, from jit.save, a scripted module's other graphs)
     archive/code.py               the generated forward, for reading only (never executed)
     archive/weights.safetensors   every tensor: parameters, buffers, constants
 
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from dlpy.fx.graph import BINARY_OPERATORS, UNARY_OPERATORS, Graph
-from dlpy.fx.graph_module import GraphModule
+from dlpy.fx.graph_module import GraphModule, _copy_attr
 from dlpy.fx.node import Node
 from dlpy.nn.module import Module, Parameter
 from dlpy.tensor import Tensor
@@ -395,12 +396,29 @@ def _owner(root: Module, target: str) -> tuple[Module, str]:
     return owner, field
 
 
-def encode_program(gm: GraphModule, meta: dict) -> tuple[dict, dict[str, Any]]:
+def encode_program(gm: GraphModule, meta: dict, graphs: dict[str, Graph] | None = None
+                   ) -> tuple[dict, dict[str, Any]]:
     """The JSON document and the tensors of an (unlifted) GraphModule; ``meta`` is stored as
-    given (input specs, range constraints: plain JSON)."""
+    given (input specs, range constraints: plain JSON). ``graphs``: more graphs over ``gm``'s
+    attributes (name -> Graph), stored beside its own, sharing its tables and weights."""
     enc = _Encoder()
-    nodes, modules, attributes = [], {}, {}
-    for node in gm.graph.nodes:
+    modules: dict[str, Any] = {}
+    attributes: dict[str, Any] = {}
+    nodes = _encode_nodes(enc, gm, gm.graph, modules, attributes)
+    document = {"format": "dlpy.export", "version": FORMAT_VERSION,
+                "class_name": type(gm).__name__, "training": bool(gm.training),
+                "nodes": nodes, "modules": modules, "attributes": attributes, "meta": meta}
+    if graphs:
+        document["graphs"] = {name: _encode_nodes(enc, gm, graph, modules, attributes)
+                              for name, graph in graphs.items()}
+    return document, enc.tensors
+
+
+def _encode_nodes(enc: _Encoder, gm: GraphModule, graph: Graph, modules: dict,
+                  attributes: dict) -> list:
+    """``graph``'s node table; the modules and attributes it uses go to the two tables."""
+    nodes = []
+    for node in graph.nodes:
         where = f"node {node.name!r}"
         target = node.target
         if node.op == "call_function":
@@ -427,15 +445,14 @@ def encode_program(gm: GraphModule, meta: dict) -> tuple[dict, dict[str, Any]]:
         nodes.append({"name": node.name, "op": node.op, "target": target,
                       "args": enc.value(node.args, where),
                       "kwargs": enc.value(node.kwargs, where)})
-    document = {"format": "dlpy.export", "version": FORMAT_VERSION,
-                "class_name": type(gm).__name__, "training": bool(gm.training),
-                "nodes": nodes, "modules": modules, "attributes": attributes, "meta": meta}
-    return document, enc.tensors
+    return nodes
 
 
-def decode_program(document: Any, tensors: dict[str, Tensor], name: str
-                   ) -> tuple[GraphModule, dict]:
-    """The GraphModule a document describes, every part checked (see the module docstring)."""
+def decode_program(document: Any, tensors: dict[str, Tensor], name: str,
+                   graphs: dict | None = None) -> tuple[GraphModule, dict]:
+    """The GraphModule a document describes, every part checked (see the module docstring).
+    The document's other graphs are checked too; ``graphs``, when given, is filled with them
+    (name -> Graph), their modules and attributes installed on the GraphModule."""
     def fail(message: str):
         raise SerializationError(f"load: {name}: {message} (not a program saved by dlpy, or "
                                  f"tampered with)")
@@ -485,10 +502,35 @@ def decode_program(document: Any, tensors: dict[str, Tensor], name: str
                                bool(spec.get("tensor", True)))
             install(target, value, spec["kind"], spec)
 
+    allowed = tensor_methods(), tensor_attributes()  # (once for every graph)
+    graph = _decode_graph(dec, document["nodes"], document, name, fail, allowed)
+    others = document.get("graphs", {})
+    if not isinstance(others, dict) or not all(_is_identifier(n) for n in others):
+        fail("graph.json's 'graphs' is not a table of named graphs")
+    others = {n: _decode_graph(dec, records, document, name, fail, allowed)
+              for n, records in others.items()}
+    gm = GraphModule(root, graph, document.get("class_name") if _is_identifier(
+        document.get("class_name")) else "GraphModule")
+    if graphs is not None:
+        for other in others.values():
+            for node in other.nodes:
+                if node.op in ("get_attr", "call_module"):
+                    _copy_attr(root, gm, node.target)
+        graphs.update(others)
+    return gm, document["meta"]
+
+
+def _decode_graph(dec: _Decoder, records: Any, document: dict, name: str, fail,
+                  allowed: tuple[set[str], set[str]]) -> Graph:
+    """The Graph of one node table, every node checked (see the module docstring) against
+    ``allowed``: Tensor's method and attribute names a graph may use."""
+    if not isinstance(records, list):
+        fail("a node table is not a list")
     graph = Graph()
-    methods, attribute_names = tensor_methods(), tensor_attributes()
+    dec.nodes = {}  # (each graph its own names)
+    methods, attribute_names = allowed
     outputs = 0
-    for i, record in enumerate(document["nodes"]):
+    for i, record in enumerate(records):
         if not isinstance(record, dict) or set(record) != {"name", "op", "target", "args",
                                                            "kwargs"}:
             fail(f"node {i}: malformed record")
@@ -542,9 +584,7 @@ def decode_program(document: Any, tensors: dict[str, Tensor], name: str
         dec.nodes[node_name] = node
     if outputs != 1:
         fail(f"the graph has {outputs} output nodes, expected 1")
-    gm = GraphModule(root, graph, document.get("class_name") if _is_identifier(
-        document.get("class_name")) else "GraphModule")
-    return gm, document["meta"]
+    return graph
 
 
 # ---------------------------------------------------------------------------- files
@@ -556,16 +596,18 @@ def _extra_name(name: Any) -> str:
 
 
 def write_archive(f: Any, gm: GraphModule, meta: dict,
-                  extra_files: dict[str, str | bytes] | None = None) -> None:
+                  extra_files: dict[str, str | bytes] | None = None,
+                  graphs: dict[str, Graph] | None = None) -> None:
     """Save ``gm`` and ``meta`` to ``f`` (a path, written atomically, or a binary file), with
-    ``extra_files`` (name -> str or bytes) beside them."""
+    ``extra_files`` (name -> str or bytes) beside them and ``graphs``, more graphs over
+    ``gm``'s attributes (see ``encode_program``)."""
     import io
     import os
 
     from dlpy.io import atomic_write
     from dlpy.utils import safetensors
 
-    document, tensors = encode_program(gm, meta)
+    document, tensors = encode_program(gm, meta, graphs)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         archive.writestr("archive/version", FORMAT_VERSION)
@@ -586,9 +628,11 @@ def write_archive(f: Any, gm: GraphModule, meta: dict,
         raise TypeError(f"save: f must be a path or a binary file, got {type(f).__name__}")
 
 
-def read_archive(f: Any, extra_files: dict | None = None) -> tuple[GraphModule, dict]:
+def read_archive(f: Any, extra_files: dict | None = None, graphs: dict | None = None
+                 ) -> tuple[GraphModule, dict]:
     """The GraphModule and meta saved by ``write_archive``, checked; each name of
-    ``extra_files`` gets the bytes saved under it (KeyError-free: '' when absent)."""
+    ``extra_files`` gets the bytes saved under it (KeyError-free: '' when absent), and
+    ``graphs`` the other graphs saved beside it (see ``decode_program``)."""
     import io
     import os
 
@@ -629,7 +673,7 @@ def read_archive(f: Any, extra_files: dict | None = None) -> tuple[GraphModule, 
     except (ValueError, TypeError) as error:
         raise SerializationError(f"load: {name}: bad weights ({error})") from error
     try:
-        return decode_program(document, tensors, name)
+        return decode_program(document, tensors, name, graphs)
     except SerializationError:
         raise
     except (AttributeError, TypeError, KeyError, IndexError, ValueError,

@@ -991,12 +991,15 @@ def select(input: Tensor, dim: int, index: int) -> Tensor:
 def _scatter_into(name: str, x: Tensor, src, index) -> Tensor:
     """x with x[index] = src (src of exactly x[index]'s shape): the gradient of x is zero
     there, src's is the gradient at those positions."""
+    from dlpy.node_names import named
     from dlpy.tensor import _put
 
     target = np.empty(_shape_of(x), dtype=bool)[index].shape
     if _shape_of(src) != target:
         raise ShapeError(f"{name}: src must have shape {target}, got {_shape_of(src)}")
-    return _put(x, src, index)
+    # torch's node: SelectScatterBackward0 ... (one kernel), not an in-place write's CopySlices
+    kind = "".join(part.capitalize() for part in name.split("_"))
+    return named(_put(x, src, index), f"{kind}Backward0")
 
 
 def select_scatter(input: Tensor, src, dim: int, index: int) -> Tensor:
