@@ -789,7 +789,7 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, attn_mask=None
     return _attention.attention(q, k, v, combined,
                                 dropout_p=dropout_p if training is not False else 0.0,
                                 rng=rng, return_weights=return_weights, scale=scale,
-                                enable_gqa=enable_gqa)
+                                enable_gqa=enable_gqa, causal=bool(is_causal) and len(masks) == 1)
 
 
 def _fused_kernel_takes(q, k, v, dropout_p, enable_gqa) -> bool:

@@ -248,7 +248,7 @@ def additive_mask(mask, dtype):
 
 
 def attention(q, k, v, mask=None, num_heads=None, dropout_p=0.0, rng=None, return_weights=False,
-              *, scale=None, enable_gqa=False):
+              *, scale=None, enable_gqa=False, causal=None):
     """softmax(q k^T / sqrt(dim) + mask) v through the fused Attention op.
 
     q (..., seq_q, dim), k (..., seq_k, dim), v (..., seq_k, dim_v); or, with ``num_heads``,
@@ -257,7 +257,8 @@ def attention(q, k, v, mask=None, num_heads=None, dropout_p=0.0, rng=None, retur
     ``dropout_p`` (drawn from ``rng``) is applied to the weights. ``scale`` replaces
     1 / sqrt(dim); ``enable_gqa``: q (..., Hq, seq_q, dim) against k, v with Hkv heads, Hq a
     multiple of Hkv (``group_heads``). Returns the output, or (output, weights) with the weights
-    as a numpy array.
+    as a numpy array. ``causal``: whether the mask is sdpa's is_causal alone (a
+    TorchDispatchMode is shown is_causal as the caller gave it).
     """
     shapes = [np.shape(as_array(x)) for x in (q, k, v)]
     if enable_gqa and num_heads is None:
@@ -289,6 +290,8 @@ def attention(q, k, v, mask=None, num_heads=None, dropout_p=0.0, rng=None, retur
     op = Attention(1.0 / np.sqrt(head_dim) if scale is None else scale,
                    _checked_mask(mask, q, scores_shape), num_heads,
                    keep=_keep(dropout_p, rng, scores_shape, q))
+    if causal is not None:
+        op.causal = causal
     out = op(q, k, v)
     return (out, op.weights) if return_weights else out
 

@@ -483,9 +483,13 @@ def swapaxes(input, axis0, axis1):
         for a in (axis0, axis1):
             _axis("swapaxes", a, 1, shape)
         return Transpose((), "TransposeBackward0")(input)
+    given = (axis0, axis1)
     axis0, axis1 = (_axis("swapaxes", a, len(shape), shape) for a in (axis0, axis1))
     axes[axis0], axes[axis1] = axes[axis1], axes[axis0]
-    return Transpose(tuple(axes), "TransposeBackward0")(input)
+    op = Transpose(tuple(axes), "TransposeBackward0")
+    if axis0 != axis1 and given != (min(axis0, axis1), max(axis0, axis1)):
+        op.given_dims = (int(given[0]), int(given[1]))  # (as torch's TorchDispatchMode shows)
+    return op(input)
 
 
 _INDEX_DTYPES = frozenset(np.dtype(d) for d in (np.int64, np.int32, np.uint8, np.bool_))

@@ -582,7 +582,8 @@ def _transpose(op, grad):
                       kernel=lambda: np.transpose(data, back)),)
     if len(moved) != 2:
         return None
-    return (_call(aten.transpose.int, grad, moved[0], moved[1],
+    dims = op.__dict__.get("given_dims") or moved  # (torch's TransposeBackward0: as given)
+    return (_call(aten.transpose.int, grad, dims[0], dims[1],
                   kernel=lambda: np.swapaxes(data, moved[0], moved[1])),)
 
 
@@ -672,6 +673,9 @@ def _batch_norm(op, grad):
                                                             _tensor(running[1]))
         saved = (_tensor(np.asarray(op.batch_mean, dtype).reshape(-1)),
                  _tensor(np.asarray(op.inv_std, dtype).reshape(-1)))
+        changed = op.__dict__.get("_mode_results")
+        if changed is not None:  # (a mode's statistics: torch's node saved those)
+            saved = (_tensor(changed[1].data), _tensor(changed[2].data))
     else:
         mean, var = _tensor(op.running_mean), _tensor(op.running_var)
         saved = (_tensor(np.empty(0, dtype)), _tensor(np.empty(0, dtype)))
@@ -680,6 +684,10 @@ def _batch_norm(op, grad):
     places = [0] + [1] * op.has_weight + [2] * op.has_bias  # op input -> kernel output
 
     def kernel():
+        if "_mode_results" in op.__dict__:
+            return _batch_norm_grads(grad.data, x.data, None if weight is None else weight.data,
+                                     None, None, saved[0].data, saved[1].data, True,
+                                     float(op.eps), mask)
         own = _own_grads(op, grad)
         out = [None, None, None]
         for i, place in enumerate(places):
@@ -744,14 +752,16 @@ def _adaptive_pool(op, grad):
     ``squeeze``. The value reaches x through the pool's nodes (``_hand_on``)."""
     nd, x, sizes, *indices = op.__dict__["adaptive_pool"]
     shape = tuple(x.shape)
-    target = None if nd > 2 or len(shape) != nd + 2 or x.data.dtype.kind != "f" else \
-        _hand_on(op, x)
+    target = None if nd > 2 or len(shape) not in (nd + 1, nd + 2) or \
+        x.data.dtype.kind != "f" else _hand_on(op, x)
     if target is None:
         return None
-    wide = shape[:2] + (1,) * (2 - nd) + shape[2:]  # (N, C, H, W): a 1-d pool's H is 1
+    plane = len(shape) - nd  # (N, C, H, W) or unbatched (C, H, W): a 1-d pool's H is 1
+    wide = shape[:plane] + (1,) * (2 - nd) + shape[plane:]
     if nd == 1:
         data = grad.data
-        grad = _call(aten.unsqueeze.default, grad, 2, kernel=lambda: np.expand_dims(data, 2))
+        grad = _call(aten.unsqueeze.default, grad, plane,
+                     kernel=lambda: np.expand_dims(data, plane))
     if indices:  # a max pool's (the maxima's places in each plane)
         index = _tensor(indices[0].reshape(grad.data.shape))
         g = grad.data
@@ -760,7 +770,7 @@ def _adaptive_pool(op, grad):
                                                        None, None, None, index.data))
     elif all(n == 1 for n in sizes):
         grad = _expand(grad, wide)
-        data, count = grad.data, int(np.prod(wide[2:]))
+        data, count = grad.data, int(np.prod(wide[-2:]))
         grad = _call(aten.div.Scalar, grad, count,
                      kernel=lambda: data / np.asarray(count, data.dtype))
     else:
@@ -770,7 +780,7 @@ def _adaptive_pool(op, grad):
 
         def kernel():  # (A_h^T g A_w)
             rows, cols = (_averaging_matrix(n, o, np.float32 if g.dtype.itemsize < 4 else
-                                            g.dtype) for n, o in zip(wide[2:], g.shape[2:]))
+                                            g.dtype) for n, o in zip(wide[-2:], g.shape[-2:]))
             return (rows.T @ g.astype(rows.dtype) @ cols).astype(g.dtype)
         grad = _call_one(aten._adaptive_avg_pool2d_backward.default, grad, _flat(x, wide),
                          kernel=kernel)
@@ -815,10 +825,20 @@ def _max_pool(op, grad):
                         [1, op.dilation[0]], bool(op.ceil_mode)], (indices,))
     if len(op.kernel) != 2:
         return None
-    indices = _tensor(op.indices())
-    return (_call_one(aten.max_pool2d_with_indices_backward.default, grad, op.inputs[0],
+    changed = op.__dict__.get("_mode_results")
+    own = op.indices()
+    if changed is not None and np.array_equal(changed[1].data, own):
+        changed = None  # (the output alone changed: the backward reads no output)
+    indices = _tensor(own if changed is None else changed[1].data)
+    x = op.inputs[0]
+
+    def kernel():
+        if changed is not None:  # (a mode's indices: torch's node saved those)
+            return _max_pool_grad(grad.data, x.data, None, None, None, None, None, indices.data)
+        return _own_grads(op, grad)[0]
+    return (_call_one(aten.max_pool2d_with_indices_backward.default, grad, x,
                       list(op.kernel), _pool_stride(op), list(op.padding), list(op.dilation),
-                      bool(op.ceil_mode), indices, kernel=lambda: _own_grads(op, grad)[0]),)
+                      bool(op.ceil_mode), indices, kernel=kernel),)
 
 
 def _avg_pool(op, grad):
@@ -851,7 +871,9 @@ def attention_arguments(op, q_shape, k_shape) -> tuple:
     """(is_causal, kwargs) of torch's flash kernel for dlpy's Attention op: a causal mask as
     is_causal, another as attn_mask (the additive mask), a scale not 1 / sqrt(dim) as
     scale."""
-    causal = _causal(op.mask, q_shape[-2], k_shape[-2])
+    causal = op.__dict__.get("causal")  # (sdpa's is_causal as given; else the mask read)
+    if causal is None:
+        causal = _causal(op.mask, q_shape[-2], k_shape[-2])
     kwargs = {}
     if op.mask is not None and not causal:
         kwargs["attn_mask"] = _tensor(op.mask)
@@ -879,17 +901,26 @@ def _attention(op, grad):
             any(t.data.ndim != 4 for t in (q, k, v)):
         return None
     causal, kwargs = attention_arguments(op, q.shape, k.shape)
-    out = _detached(op.out)
-    scores = np.matmul(op.q, np.swapaxes(op.k, -1, -2))
-    if op.mask is not None:
-        scores = scores + op.mask
-    top = scores.max(axis=-1, keepdims=True)
-    lse = _tensor((np.log(np.exp(scores - top).sum(axis=-1)) + top[..., 0]).astype(np.float32))
+    changed = op.__dict__.get("_mode_results")  # (a mode's output and logsumexp: torch's
+    # node saved those, its kernel reads them)
+    out = _detached(op.out if changed is None else changed[0].data)
+    if changed is None:
+        scores = np.matmul(op.q, np.swapaxes(op.k, -1, -2))
+        if op.mask is not None:
+            scores = scores + op.mask
+        top = scores.max(axis=-1, keepdims=True)
+        lse = _tensor((np.log(np.exp(scores - top).sum(axis=-1)) + top[..., 0]).astype(
+            np.float32))
+    else:
+        lse = _tensor(changed[1].data)
     kwargs = {"attn_mask": None, **kwargs}
 
     def kernel():
+        grads = _own_grads(op, grad) if changed is None else _saved_attention_grads(
+            grad.data, q.data, k.data, v.data, out.data, lse.data, op.mask,
+            float(np.asarray(op.scale)))
         return tuple(np.swapaxes(np.ascontiguousarray(np.swapaxes(g, 1, 2)), 1, 2)
-                     for g in _own_grads(op, grad))
+                     for g in grads)
 
     values, named = _dispatch._normalized(
         aten._scaled_dot_product_flash_attention_for_cpu_backward.default,
@@ -1171,6 +1202,20 @@ def _flash_attention(query, key, value, dropout_p=0.0, is_causal=False, *, attn_
     out = np.matmul(weights / total, v).astype(q.dtype)
     lse = (np.log(total) + top)[..., 0].astype(np.float32)
     return Tensor(out), Tensor(lse)
+
+
+def _saved_attention_grads(g, q, k, v, out, logsumexp, mask, scale: float) -> tuple:
+    """The flash kernel's backward from its saved output and logsumexp (as a mode gave them):
+    p = exp(scores - logsumexp), dS = p (g v^T - rowsum(g * out))."""
+    scores = np.matmul(q, np.swapaxes(k, -1, -2)) * np.asarray(scale, q.dtype)
+    if mask is not None:
+        scores = scores + mask
+    p = np.exp(scores - np.asarray(logsumexp, q.dtype)[..., None])
+    dv = np.matmul(np.swapaxes(p, -1, -2), g)
+    ds = p * (np.matmul(g, np.swapaxes(v, -1, -2)) - (g * out).sum(axis=-1, keepdims=True))
+    factor = np.asarray(scale, q.dtype)
+    dq, dk = np.matmul(ds, k) * factor, np.matmul(np.swapaxes(ds, -1, -2), q) * factor
+    return tuple(a.astype(q.dtype) for a in (dq, dk, dv))
 
 
 def _flash_attention_grads(grad_out, query, key, value, out, logsumexp, dropout_p, is_causal,

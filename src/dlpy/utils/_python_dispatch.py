@@ -426,13 +426,15 @@ def _take_values(out, result, first: bool) -> None:
                 o.data = r.data
 
 
-def _recorded(func, values: tuple, named: dict, compute: Callable, inputs, first: bool = False):
+def _recorded(func, values: tuple, named: dict, compute: Callable, inputs, first: bool = False,
+              given: list | None = None):
     """Dispatch ``func(*values, **named)`` whose value ``compute()`` gives (quietly: the ops it
     runs are below it) in the overload's form; the caller gets the function's form (the first
     tensor where ``first``). When autograd records (a tensor among ``inputs`` requires grad),
     the value is computed, and recorded, before the handlers run: they see it without graph,
     and values they return replace it in the recorded result (its gradient the op's); the
-    result's detach follows where torch's node saves it."""
+    result's detach follows where torch's node saves it. ``given`` (a list) gets what the
+    handlers returned, each of its tensors."""
     grad = is_grad_enabled()
     # (a dispatch subclass among the inputs with values of its own, an index: recorded too,
     # the function reading its values, as torch's autograd above the dispatch records it)
@@ -447,6 +449,8 @@ def _recorded(func, values: tuple, named: dict, compute: Callable, inputs, first
         result = dispatch(func, values, named, lambda: value)
         if result is not value:
             _take_values(full, result, first)
+        if given is not None:
+            given[:] = list(result) if isinstance(result, (tuple, list)) else [result]
         out = full[0] if first else full
         if str(func) in _SAVES_RESULT_FUNCS:
             saved = out if isinstance(out, Tensor) else out[0]
@@ -610,7 +614,7 @@ def _transpose(op, inputs):
         return aten.t.default, [x], {}
     if named == "PermuteBackward0":
         return aten.permute.default, [x, list(axes)], {}
-    moved = [i for i, a in enumerate(axes) if a != i]
+    moved = op.__dict__.get("given_dims") or [i for i, a in enumerate(axes) if a != i]
     if len(moved) == 2:
         return aten.transpose.int, [x, moved[0], moved[1]], {}
     return aten.permute.default, [x, list(axes)], {}
@@ -941,6 +945,10 @@ def _dispatching_call(inner: Callable) -> Callable:
         if not recording:
             return _as_result(func, result) if not _subclass_types(inputs, {}) else \
                 (result[0] if isinstance(result, tuple) and whole else result)
+        if whole and isinstance(result, tuple) and isinstance(answer, tuple) and any(
+                isinstance(r, Tensor) and r.data is not a.data for r, a in zip(result, answer)):
+            op.__dict__["_mode_results"] = result  # (the saved results a mode changed: the
+            # backward reads them, as torch's node does; state, free() drops it)
         result = _as_result(func, result)
         if result is not value and result.data is not out.data:
             # the handler's values, the op's gradient (as torch's)
@@ -1555,8 +1563,9 @@ def _matmul_nd(plain, self, other):
     """torch's matmul with a batch: an N-d tensor by a matrix folded into one mm (when
     autograd records or the batch views as rows), else both operands expanded to the
     broadcast batch, viewed as 3-d, one bmm; the result ``_unsafe_view``ed to its shape."""
-    if not (isinstance(self, Tensor) and isinstance(other, Tensor)) or self.ndim < 3 or \
-            other.ndim < 2 or type(self) is not Tensor or type(other) is not Tensor:
+    if not (isinstance(self, Tensor) and isinstance(other, Tensor)) or self.ndim < 2 or \
+            other.ndim < 2 or self.ndim == other.ndim == 2 or type(self) is not Tensor or \
+            type(other) is not Tensor:
         return NotImplemented
     n, m, p = self.shape[-2], self.shape[-1], other.shape[-1]
     if m != other.shape[-2]:
@@ -1564,6 +1573,12 @@ def _matmul_nd(plain, self, other):
     records = is_grad_enabled() and (self.requires_grad or other.requires_grad)
     if self.ndim == 3 and other.ndim == 3 and other.shape[0] == 1 != self.shape[0]:
         other = _step(aten.squeeze.dim, other, 0)  # (torch's: a batch times a matrix)
+    elif self.ndim == 3 and other.ndim == 3 and self.shape[0] == 1 != other.shape[0]:
+        self = _step(aten.squeeze.dim, self, 0)  # (a matrix times a batch)
+    if other.ndim > self.ndim:
+        _step(aten.transpose.int, other, -2, -1)  # (torch's should_fold looks at other^T)
+    if self.ndim == 2:
+        return _matrix_by_batch(self, other)
     if other.ndim == 2 and (records or _viewable(self)):
         rows = _reshaped(self, [int(np.prod(self.shape[:-1])), m])
         out = _step(aten.mm.default, rows, other)
@@ -1577,6 +1592,42 @@ def _matmul_nd(plain, self, other):
         shape = batch + [n, p]
     return _step(aten._unsafe_view.default, out, shape)  # (the steps' values and graph: a
     # handler's change to one shows in the result, and the product is computed once)
+
+
+def _strided_linear(plain, input, weight, bias=None):  # noqa: A002
+    """linear of a batch that views as no matrix (a transposed batch): torch's matmul by the
+    weight's ``t`` (the batch copied to rows: ``clone`` + ``_unsafe_view``), then ``add``."""
+    if not isinstance(input, Tensor) or type(input) is not Tensor or input.ndim < 3 or \
+            _viewable(input) or not isinstance(weight, Tensor) or weight.ndim != 2 or \
+            input.dtype.kind != "f" or not (bias is None or isinstance(bias, Tensor)):
+        return NotImplemented
+    out = _matmul_nd(None, input, _step(aten.t.default, weight))
+    if out is NotImplemented or bias is None:
+        return out
+    return _step(aten.add.Tensor, out, bias)
+
+
+def _matrix_by_batch(self: Tensor, other: Tensor) -> Tensor:
+    """torch's matmul of a matrix (n, m) by a batch (..., m, p): folded as (other^T @ self^T)^T
+    (``transpose`` + ``t``, the batch's rows one mm, ``_unsafe_view``, ``transpose`` back and
+    ``clone``) when self requires grad, else both expanded to the batch and one bmm."""
+    from dlpy import contiguous_format
+
+    n, m, p = self.shape[0], self.shape[1], other.shape[-1]
+    batch = list(other.shape[:-2])
+    if not self.requires_grad:
+        size = int(np.prod(batch))
+        left = _reshaped(_step(aten.expand.default, self, batch + [n, m]), [size, n, m])
+        right = _reshaped(_step(aten.expand.default, other, batch + [m, p]), [size, m, p])
+        return _step(aten._unsafe_view.default, _step(aten.bmm.default, left, right),
+                     batch + [n, p])
+    flipped = _step(aten.transpose.int, other, -2, -1)  # (..., p, m)
+    self_t = _step(aten.t.default, self)
+    rows = _reshaped(flipped, [int(np.prod(batch + [p])), m])
+    out = _step(aten.mm.default, rows, self_t)
+    out = _step(aten._unsafe_view.default, out, batch + [p, n])
+    return _step(aten.clone.default, _step(aten.transpose.int, out, -2, -1),
+                 memory_format=contiguous_format)
 
 
 def _batch_norm(plain, input, running_mean=None, running_var=None, weight=None,  # noqa: A002
@@ -1595,6 +1646,8 @@ def _batch_norm(plain, input, running_mean=None, running_var=None, weight=None, 
     values = [input, weight, bias, running_mean, running_var, bool(training), float(momentum),
               float(eps)]
 
+    made = []
+
     def compute():
         out = plain(input, running_mean, running_var, weight, bias, training, momentum, eps)
         op, dtype = out.op, input.dtype
@@ -1605,10 +1658,18 @@ def _batch_norm(plain, input, running_mean=None, running_var=None, weight=None, 
             size = input.shape[1] if training else 0
             empty = np.zeros(size, dtype if running_mean is None else running_mean.dtype)
             saved = (empty, empty.copy())
-        return (out, Tensor(saved[0]), Tensor(saved[1]))
+        made.append((out, Tensor(saved[0]), Tensor(saved[1])))
+        return made[-1]
 
-    return _recorded(aten.native_batch_norm.default, tuple(values), {}, compute,
-                     (input, weight, bias), first=True)
+    full = []
+    result = _recorded(aten.native_batch_norm.default, tuple(values), {}, compute,
+                       (input, weight, bias), first=True, given=full)
+    if made and len(full) == 3 and result.op is not None and all(
+            isinstance(t, Tensor) for t in full[1:]) and (
+            full[1].data is not made[0][1].data or full[2].data is not made[0][2].data):
+        # a mode's statistics: the backward reads them, as torch's node does
+        result.op.__dict__["_mode_results"] = tuple(full)
+    return result
 
 
 def _one_int(value):
@@ -1668,8 +1729,9 @@ def _adaptive_sizes(nd: int, input, output_size) -> list | None:  # noqa: A002
     sizes = [_one_int(output_size)] * nd if nd == 1 or _one_int(output_size) is not None \
         else [_one_int(v) for v in output_size] if type(output_size) in (tuple, list) and \
         len(output_size) == 2 else [None]
-    if not isinstance(input, Tensor) or type(input) is not Tensor or input.ndim != nd + 2 or \
-            input.dtype.kind != "f" or None in sizes or 0 in input.shape:
+    if not isinstance(input, Tensor) or type(input) is not Tensor or input.ndim not in (
+            nd + 1, nd + 2) or input.dtype.kind != "f" or None in sizes or 0 in input.shape[
+            -nd:] or 0 in input.shape and sizes != [1, 1]:  # (an empty batch: its mean only)
         return None
     return [1] * (2 - nd) + sizes
 
@@ -1731,7 +1793,7 @@ _COMPOSITES: dict[str, dict[str, Callable]] = {
     "Tensor": {"__rtruediv__": _rtruediv, "__rdiv__": _rtruediv, "__matmul__": _matmul_nd,
                "matmul": _matmul_nd},
     "dlpy": {"where": _where, "matmul": _matmul_nd},
-    "F": {"cross_entropy": _cross_entropy, "batch_norm": _batch_norm,
+    "F": {"cross_entropy": _cross_entropy, "batch_norm": _batch_norm, "linear": _strided_linear,
           "max_pool1d": _max_pool1d, "avg_pool1d": _avg_pool1d,
           "adaptive_avg_pool1d": _adaptive_avg_pool(1),
           "adaptive_avg_pool2d": _adaptive_avg_pool(2),
