@@ -1023,4 +1023,8 @@ SCHEMAS = [
     'aten::replication_pad1d.out(Tensor self, SymInt[2] padding, *, Tensor(a!) out) -> Tensor(a!)',
     'aten::max_pool1d(Tensor self, int[1] kernel_size, int[1] stride=[], int[1] padding=[0], int[1] dilation=[1], bool ceil_mode=False) -> Tensor',
     'aten::adaptive_max_pool1d(Tensor self, int[1] output_size) -> (Tensor, Tensor)',
+    'aten::adaptive_max_pool3d(Tensor self, int[3] output_size) -> (Tensor, Tensor)',
+    'aten::adaptive_max_pool3d.out(Tensor self, int[3] output_size, *, Tensor(a!) out, Tensor(b!) indices) -> (Tensor(a!), Tensor(b!))',
+    'aten::adaptive_avg_pool3d(Tensor self, SymInt[3] output_size) -> Tensor',
+    'aten::adaptive_avg_pool3d.out(Tensor self, SymInt[3] output_size, *, Tensor(a!) out) -> Tensor(a!)',
 ]

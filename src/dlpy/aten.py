@@ -1001,6 +1001,9 @@ def _sym_is_contiguous(self, memory_format=0):
 _IMPLS.update({
     "_adaptive_avg_pool3d.default": _f("adaptive_avg_pool3d"),
     "adaptive_avg_pool1d.default": _f("adaptive_avg_pool1d"),
+    "adaptive_avg_pool3d.default": _f("adaptive_avg_pool3d"),
+    "adaptive_max_pool3d.default": lambda self, output_size: tuple(_F().adaptive_max_pool3d(
+        self, list(output_size), return_indices=True)),
     "avg_pool1d.default": lambda self, kernel_size, stride=(), padding=0, ceil_mode=False,
     count_include_pad=True: _F().avg_pool1d(self, list(kernel_size), list(stride) or None,
                                             padding, ceil_mode, count_include_pad),
