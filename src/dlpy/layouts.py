@@ -140,6 +140,16 @@ def laid_out(array: np.ndarray, fmt: memory_format) -> np.ndarray:
     if fmt is preserve_format:
         return array
     order = _ORDER[fmt][1] if fmt in _ORDER else tuple(range(array.ndim))
+    if not array.size and fmt in _ORDER and array.ndim == len(order) \
+            and type(array) is np.ndarray:  # torch's strides: the sizes' products, 0 outside
+        from dlpy.ops.shape import empty_view  # a size-0 axis (numpy's: all 0)
+
+        strides, step = [0] * array.ndim, 1
+        for axis in reversed(order):
+            strides[axis] = step
+            step *= array.shape[axis]
+        fresh = np.empty(array.shape, array.dtype)
+        return empty_view(fresh, fresh, strides)
     if (fmt not in _ORDER or array.ndim == len(order)) and _is_dense_in_order(array, order):
         return array
     if fmt in _ORDER:
@@ -390,8 +400,8 @@ def to_format(x: Tensor, fmt, name: str = "to") -> Tensor:
     if name == "to" and x.ndim in _SUGGEST_ORDER:
         if (suggested_format(x.data) or contiguous_format) is fmt:
             return x
-    elif is_in_format(x.data, fmt):
-        return x
+    elif is_in_format(x.data, fmt) if x.data.size else x.is_contiguous(memory_format=fmt):
+        return x  # (an empty tensor: as its strides say, not numpy's flags)
     return Relayout(fmt)(x)
 
 

@@ -368,11 +368,13 @@ def _stride(self, dim: int | None = None):
         strides = list(strides_of(self.data))
     else:
         strides = [s // self.data.itemsize for s in self.data.strides]
-    if self.data.size == 0 and not any(strides):  # numpy's zeros of a new empty array: torch's
-        step = 1  # contiguous strides (a size-0 axis counting as 1)
-        for axis in range(len(shape) - 1, -1, -1):
-            strides[axis] = step
-            step *= max(shape[axis], 1)
+    if self.data.size == 0:  # an empty view has torch's strides (shape.py's empty_view)
+        if not any(strides):  # numpy's zeros of a new empty array: torch's contiguous strides
+            step = 1  # (a size-0 axis counting as 1)
+            for axis in range(len(shape) - 1, -1, -1):
+                strides[axis] = step
+                step *= max(shape[axis], 1)
+        return tuple(strides) if dim is None else _stride_of(strides, dim, self.data.ndim)
     for axis in range(len(shape) - 1, -1, -1):
         if shape[axis] == 1 and strides[axis] == 0:  # numpy's for x[None] / a new expand axis;
             strides[axis] = (shape[axis + 1] * strides[axis + 1]  # torch's: unsqueeze's rule
@@ -380,12 +382,16 @@ def _stride(self, dim: int | None = None):
     strides = tuple(strides)
     if dim is None:
         return strides
+    return _stride_of(strides, dim, self.data.ndim)
+
+
+def _stride_of(strides, dim, ndim: int) -> int:
     try:
         return strides[dim]
     except (IndexError, TypeError):
         from dlpy.tensor import _dim_error
 
-        raise _dim_error("stride", dim, self.data.ndim) from None
+        raise _dim_error("stride", dim, ndim) from None
 
 
 def _buffer_address(array: np.ndarray) -> int:

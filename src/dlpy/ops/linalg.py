@@ -232,6 +232,19 @@ def _diagonal_index(n_rows: int, n_cols: int, offset: int):
     return start - min(offset, 0), start + max(offset, 0)
 
 
+def _empty_diagonal(x: np.ndarray, out: np.ndarray, offset: int, dim1: int, dim2: int):
+    """``out``, the diagonal of an empty ``x``, with torch's strides (the other axes', then the
+    sum of the two) and storage offset (the offset's step, none for an empty diagonal)."""
+    from dlpy.ops.shape import empty_strides, empty_view
+
+    strides = empty_strides(x)
+    dim1, dim2 = dim1 % x.ndim, dim2 % x.ndim
+    start = 0 if not out.shape[-1] else (
+        offset * strides[dim2] if offset >= 0 else -offset * strides[dim1])
+    kept = [n for axis, n in enumerate(strides) if axis != dim1 and axis != dim2]
+    return empty_view(x, out, kept + [strides[dim1] + strides[dim2]], start)
+
+
 class Diagonal(Op):
     """y = the offset-th diagonal of the (dim1, dim2) matrices, as a last axis;  dx = zeros with
     g written back onto that diagonal."""
@@ -246,6 +259,8 @@ class Diagonal(Op):
     def forward(self, x):
         self.shape = x.shape
         out = np.diagonal(x, self.offset, self.dim1, self.dim2)
+        if self.view and not x.size and type(x) is np.ndarray:
+            return _empty_diagonal(x, out, self.offset, self.dim1, self.dim2)
         if self.view and x.flags.writeable:  # torch.diagonal: a view, writes reach x
             out.flags.writeable = True
             return out

@@ -70,6 +70,8 @@ class Expand(Op):
 
     def forward(self, x):
         self.shape = x.shape
+        if not x.size and type(x) is np.ndarray:  # torch's strides (inferExpandGeometry)
+            return _empty_expand(x, self.new_shape)
         if np.prod(self.new_shape) == x.size:  # only new leading axes of length 1: writable
             return x.reshape(self.new_shape)
         return np.broadcast_to(x, self.new_shape)
@@ -79,6 +81,23 @@ class Expand(Op):
 
     def backward_graph(self, grad_output, output):
         return (sum_to_shape(grad_output, self.inputs[0].shape),)
+
+
+def _empty_expand(x: np.ndarray, shape) -> np.ndarray:
+    """``x`` (empty) expanded to ``shape`` with torch's strides: x's where the size stays, 0
+    where it grows, a new leading axis of size 1 stepping over the axes inside it."""
+    from dlpy.ops.shape import empty_strides, empty_view
+
+    strides, lead = empty_strides(x), len(shape) - x.ndim
+    new = [0] * len(shape)
+    for axis in range(len(shape) - 1, -1, -1):
+        if axis >= lead:
+            size, stride = x.shape[axis - lead], strides[axis - lead]
+        else:
+            size = 1
+            stride = shape[axis + 1] * new[axis + 1] if axis + 1 < len(shape) else 1
+        new[axis] = stride if size == shape[axis] else 0
+    return empty_view(x, np.broadcast_to(x, shape), new)
 
 
 class Repeat(Op):
@@ -869,6 +888,14 @@ class SlidingWindows(Op):
 
     def forward(self, x):
         self.shape = x.shape
+        if not x.size and type(x) is np.ndarray:  # torch's strides: the windows' step, then
+            from dlpy.ops.shape import empty_strides, empty_view  # the axis's own
+
+            dim, strides = self.dim, empty_strides(x)
+            shape = list(x.shape)
+            shape[dim] = (shape[dim] - self.size) // self.step + 1
+            return empty_view(x, np.empty(shape + [self.size], x.dtype), strides[:dim] + [
+                strides[dim] * self.step] + strides[dim + 1:] + [strides[dim]])
         windows = np.lib.stride_tricks.sliding_window_view(
             x, self.size, axis=self.dim,
             writeable=x.flags.writeable and (self.step >= self.size or x.shape[self.dim] == 0))

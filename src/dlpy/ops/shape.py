@@ -41,11 +41,12 @@ class Reshape(Op):
     def forward(self, x):
         self.shape = x.shape
         out = x.reshape(self.new_shape)
-        if type(out) is np.ndarray and out.size and not (
-                x.flags.c_contiguous and (1 not in x.shape or _row_major(x))):
+        if type(out) is np.ndarray and not (
+                x.flags.c_contiguous and (1 not in x.shape or _row_major(x)) and out.size):
             # numpy's strides of size-1 axes may not be torch's (those of a view of an array
             # with row-major strides, a size-1 axis's too, are)
-            out = _torch_view(x, out, self.strides_rule)
+            out = _torch_view(x, out, self.strides_rule) if out.size else \
+                _empty_reshape(x, out, self.strides_rule)
         return out
 
     def backward(self, grad_output):
@@ -69,6 +70,10 @@ def _torch_view(x: np.ndarray, out: np.ndarray, rule) -> np.ndarray:
     if type(rule) is int and out.shape == shape[:rule] + (1,) + shape[rule:]:
         if rule < x.ndim and 1 not in shape:  # numpy's reshape gives such a new axis
             return out  # unsqueeze's stride
+        if rule == x.ndim:
+            last = with_last_ones(x)
+            if last is not None:
+                return last
         strides = x.strides[:rule] + (
             shape[rule] * x.strides[rule] if rule < x.ndim else x.itemsize,
         ) + x.strides[rule:]
@@ -83,6 +88,26 @@ def _torch_view(x: np.ndarray, out: np.ndarray, rule) -> np.ndarray:
     return restrided(out, strides)
 
 
+_ONES_DTYPES: dict = {}  # (dtype, k) -> a dtype of a (1,) * k subarray of it
+
+
+def _empty_reshape(x: np.ndarray, out: np.ndarray, rule) -> np.ndarray:
+    """``_torch_view`` for an empty ``x``: unsqueeze's rule (the new axis's stride the size
+    times the stride of the axis after it: 0 before a size-0 axis), squeeze's kept strides,
+    else computeStride's (row-major for a new shape)."""
+    if type(x) is not np.ndarray:
+        return out
+    shape, strides = x.shape, empty_strides(x)
+    if type(rule) is tuple and out.shape == tuple(shape[axis] for axis in rule):
+        new = [strides[axis] for axis in rule]
+    elif type(rule) is int and out.shape == shape[:rule] + (1,) + shape[rule:]:
+        new = strides[:rule] + [shape[rule] * strides[rule] if rule < x.ndim else 1] \
+            + strides[rule:]
+    else:
+        new = _meta.view_strides(shape, strides, out.shape)
+    return out if new is None else empty_view(x, out, new)
+
+
 def restrided(array: np.ndarray, strides: tuple) -> np.ndarray:
     """``array`` with other ``strides`` (in bytes) for its size-1 axes, which read nothing else,
     over the same memory and writable as it is (torch's strides where numpy's differ)."""
@@ -92,6 +117,9 @@ def restrided(array: np.ndarray, strides: tuple) -> np.ndarray:
     if flags.c_contiguous or flags.f_contiguous:  # its own memory as the buffer: no address
         owner, offset = array, 0
     else:  # the memory's owner's, from the first element's address (np.ndarray's: fast)
+        out = _new_last_axes(array, strides)
+        if out is not None:
+            return out
         owner = _buffer(array)
         offset = (array.__array_interface__["data"][0]
                   - owner.__array_interface__["data"][0]
@@ -109,6 +137,107 @@ def restrided(array: np.ndarray, strides: tuple) -> np.ndarray:
                                            writeable=array.flags.writeable)
 
 
+def _new_last_axes(array: np.ndarray, strides: tuple) -> np.ndarray | None:
+    """``restrided`` by numpy's own views, where they give ``strides``: the array with its
+    size-1 axes dropped, reshaped to put back those before a longer axis (numpy's reshape gives
+    such an axis unsqueeze's stride, the size times the stride of the axis after it), and
+    ``with_last_ones`` for the last ones, of a step of one element (x[..., None], x[:, None] of
+    a strided tensor); None where the strides come out otherwise."""
+    ndim, size, ones = array.ndim, array.itemsize, 0
+    shape = array.shape
+    while ones < ndim and strides[ndim - 1 - ones] == size and shape[ndim - 1 - ones] == 1:
+        ones += 1
+    if not ones and 1 not in shape:
+        return None
+    kept = ndim - ones
+    if 1 in shape[:kept]:
+        core = array[tuple(0 if n == 1 else _ALL for n in shape[:kept]) + (0,) * ones]
+        core = core.reshape(shape[:kept])
+    else:
+        core = array[(Ellipsis,) + (0,) * ones] if ones else array
+    if core.strides != strides[:kept]:
+        return None
+    return with_last_ones(core, ones) if ones else core
+
+
+def with_last_ones(array: np.ndarray, ones: int = 1) -> np.ndarray | None:
+    """``array`` with ``ones`` new last axes of size 1 and torch's stride for them, one element
+    (unsqueeze(-1)): a view of it as a dtype of a (1, ..., 1) subarray, which numpy lays out as
+    axes of the item's size, its other strides kept (no address to read: a fraction of the cost
+    of building an array over its memory). None for a dtype numpy will not nest."""
+    key = (array.dtype, ones)
+    dtype = _ONES_DTYPES.get(key)
+    if dtype is None:
+        try:
+            dtype = _ONES_DTYPES[key] = np.dtype((array.dtype, (1,) * ones))
+        except (TypeError, ValueError):
+            return None
+    try:
+        return array.view(dtype)
+    except (TypeError, ValueError):
+        return None
+
+
+# ----------------------------------------------------------------- views of empty tensors
+# numpy gives an empty array all-zero strides and drops a slice's start where the slice is
+# empty; torch keeps the strides and storage offset a non-empty tensor of that shape would
+# have. A view op on an empty array gives its result torch's with ``empty_view``: an array
+# over the same memory at torch's offset with torch's strides (no element is ever read).
+
+class _Interface:
+    """An object numpy reads an array from (``__array_interface__``), keeping ``base``."""
+
+    def __init__(self, interface: dict, base):
+        self.__array_interface__, self.base = interface, base
+
+
+def empty_strides(x: np.ndarray) -> list:
+    """The strides (in elements) torch gives an empty ``x``: numpy's all-zero ones (a new
+    array's) row-major, a size-0 axis counting as 1; else its own (an ``empty_view``'s)."""
+    strides = [n // (x.itemsize or 1) for n in x.strides]
+    return strides if any(strides) else list(_meta.contiguous_strides(x.shape))
+
+
+def empty_view(x: np.ndarray, out: np.ndarray, strides, offset: int = 0) -> np.ndarray:
+    """``out`` (numpy's empty view of ``x``) with ``strides`` and a storage ``offset`` from
+    x's first element (in elements), as torch's view: over x's memory, never read."""
+    size = x.itemsize
+    if not size or type(out) is not np.ndarray:
+        return out
+    interface = x.__array_interface__  # (a new dict each time)
+    interface["data"] = (interface["data"][0] + offset * size, not x.flags.writeable)
+    interface["shape"], interface["strides"] = out.shape, tuple(n * size for n in strides)
+    array = np.asarray(_Interface(interface, x))
+    return array if array.dtype == x.dtype else array.view(x.dtype)
+
+
+def _empty_index(x: np.ndarray, out: np.ndarray, index) -> np.ndarray:
+    """``empty_view`` for ``x[index]`` (a basic index) as torch reads it, left to right: an int
+    or a slice's start moves the offset (an empty slice's too), a slice's step multiplies the
+    stride, a new axis (None) steps over the unsliced axis after it."""
+    items = index if type(index) is tuple else (index,)
+    strides, sizes = empty_strides(x), x.shape
+    new, offset, dim = [], 0, 0
+    span = x.ndim - sum(1 for item in items if item is not None and item is not Ellipsis)
+    for item in items:
+        if item is None:
+            new.append(sizes[dim] * strides[dim] if dim < x.ndim else 1)
+        elif item is Ellipsis:
+            new += strides[dim:dim + span]
+            dim += span
+        elif type(item) is slice:
+            start, _, step = item.indices(sizes[dim])
+            if step < 0:
+                return out
+            offset += start * strides[dim]
+            new.append(strides[dim] * step)
+            dim += 1
+        else:
+            offset += (int(item) % sizes[dim] if sizes[dim] else 0) * strides[dim]
+            dim += 1
+    return empty_view(x, out, new + strides[dim:], offset)
+
+
 class Transpose(Op):
     """y = x with axes permuted;  dx = g permuted back by the inverse permutation."""
 
@@ -122,6 +251,9 @@ class Transpose(Op):
         self.node_name = node_name  # None: from the axes (node_names.py)
 
     def forward(self, x):
+        if not x.size and type(x) is np.ndarray:
+            strides = empty_strides(x)
+            return empty_view(x, np.transpose(x, self.axes), [strides[a] for a in self.axes])
         return np.transpose(x, self.axes)
 
     def backward(self, grad_output):
@@ -176,6 +308,9 @@ class GetItem(Op):
             # ints on every axis: a numpy scalar, a copy (a meta array's view is an ndarray)
             index = self.index if type(self.index) is tuple else (self.index,)
             return x[index + (Ellipsis,)]  # a 0-d view, as torch's (x[2] sees x[2] = 4)
+        if not out.size and type(x) is np.ndarray and _is_basic(self.index) and bool not in map(
+                type, self.index if type(self.index) is tuple else (self.index,)):
+            return _empty_index(x, out, self.index)
         if not out.flags.c_contiguous and not _is_basic(self.index):
             # numpy lays some advanced-index results out transposed; torch's are contiguous
             # (so .view() works on them)
