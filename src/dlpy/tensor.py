@@ -2058,9 +2058,18 @@ class Tensor:
                               "normal_")
         return self._in_place("normal_", _filled, values)
 
-    def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
-        """Values from U(a, b), in place, drawn as ``dlpy.nn.init.uniform_`` draws them."""
+    def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator=None, **bounds) -> Tensor:
+        """Values from U(a, b), in place, drawn as ``dlpy.nn.init.uniform_`` draws them; the
+        bounds may be given by torch's names, ``uniform_(to=2.0)`` (``from`` through
+        ``**{"from": ...}``, a Python keyword)."""
         from dlpy.nn import init
+
+        if bounds:
+            unknown = set(bounds) - {"from", "to"}
+            if unknown:
+                raise TypeError(f"uniform_() got an unexpected keyword argument "
+                                f"'{sorted(unknown)[0]}'")
+            a, b = bounds.get("from", a), bounds.get("to", b)
 
         self._check_in_place("uniform_")
         if type(self.data) is _MetaArray:

@@ -63,6 +63,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
+import math
 import sys
 import weakref
 from collections.abc import Callable, Iterator
@@ -1039,6 +1040,226 @@ def _like(name: str) -> Callable:
     return call
 
 
+def _cpu_kwargs(dtype, generator=None, device=True) -> dict:
+    """A factory's keywords as torch's dispatcher shows them: dtype and generator where given,
+    then (for a factory not made from another tensor) the device and pin_memory."""
+    from dlpy import device as device_type
+
+    kwargs = {} if dtype is None else {"dtype": dtype}
+    if generator is not None:
+        kwargs["generator"] = generator
+    if device:
+        kwargs["device"] = device_type("cpu")
+    kwargs["pin_memory"] = False
+    return kwargs
+
+
+def _plain_sizes(size) -> list | None:
+    """A size given as ints or one sequence of ints, as a list (None: anything else)."""
+    if len(size) == 1 and isinstance(size[0], (list, tuple)):
+        size = tuple(size[0])
+    return [int(n) for n in size] if all(_is_int(n) for n in size) else None
+
+
+def _spaced(name: str) -> Callable:
+    def call(start, end, steps, *args, dtype=None, base=None, **rest):
+        if rest or any(isinstance(v, Tensor) for v in (start, end, steps)) or len(args) > 1:
+            return None
+        base = args[0] if args else base
+        extra = [] if base is None else [float(base)]  # logspace's base
+        return getattr(aten, name).default, (start, end, steps, *extra), _cpu_kwargs(dtype)
+    return call
+
+
+def _randint(*args, size=None, dtype=None, generator=None, **rest):
+    if size is not None:
+        args = (*args, size)
+    if rest or not 2 <= len(args) <= 3 or not isinstance(args[-1], (list, tuple)) or \
+            not all(_is_int(v) for v in args[:-1]):
+        return None
+    overload = ("low" if len(args) == 3 else "default") if generator is None else \
+        ("low_generator" if len(args) == 3 else "generator")
+    return getattr(aten.randint, overload), (*args[:-1], [int(n) for n in args[-1]]), \
+        _cpu_kwargs(dtype, generator)
+
+
+def _drawn(name: str) -> Callable:
+    """rand/randn with a generator: their ``.generator`` overloads."""
+    plain = _factory(name)
+
+    def call(*size, generator=None, dtype=None, **rest):
+        if generator is None:
+            return plain(*size, dtype=dtype, **rest)
+        sizes = _plain_sizes(size)
+        if sizes is None or {k for k, v in rest.items() if v} - {"requires_grad"}:
+            return None
+        return getattr(aten, name).generator, (sizes,), _cpu_kwargs(dtype, generator)
+    return call
+
+
+def _randperm(n, *, dtype=None, generator=None, **rest):
+    if rest or generator is not None or not _is_int(n):
+        return None
+    return aten.randperm.default, (n,), _cpu_kwargs(dtype)
+
+
+def _normal(mean, std=1.0, size=None, *, generator=None, dtype=None, **rest):
+    if rest:
+        return None
+    kwargs = {} if generator is None else {"generator": generator}
+    if isinstance(mean, Tensor) and isinstance(std, Tensor):
+        return aten.normal.Tensor_Tensor, (mean, std), kwargs
+    if isinstance(mean, Tensor):
+        return aten.normal.Tensor_float, (mean, float(std)), kwargs
+    if isinstance(std, Tensor):
+        return aten.normal.float_Tensor, (float(mean), std), kwargs
+    if size is None:
+        return None
+    return aten.normal.float_float, (float(mean), float(std), [int(n) for n in size]), \
+        _cpu_kwargs(dtype, generator)
+
+
+def _indices(name: str) -> Callable:
+    def call(row, col, offset=0, *, dtype=None, **rest):
+        if rest or not all(_is_int(v) for v in (row, col, offset)):
+            return None
+        return getattr(aten, name).default, (row, col, offset), _cpu_kwargs(dtype)
+    return call
+
+
+def _empty_strided(size, stride, *, dtype=None, **rest):
+    if {k for k, v in rest.items() if v} - {"requires_grad"}:
+        return None
+    return aten.empty_strided.default, ([int(n) for n in size], [int(n) for n in stride]), \
+        _cpu_kwargs(dtype)
+
+
+def _scalar_tensor(s, *, dtype=None, **rest):
+    if rest or isinstance(s, Tensor):
+        return None
+    return aten.scalar_tensor.default, (s,), _cpu_kwargs(dtype)
+
+
+def _full_like(input, fill_value, *, dtype=None, **rest):  # noqa: A002
+    if not isinstance(input, Tensor) or rest:
+        return None
+    return aten.full_like.default, (input, fill_value), _cpu_kwargs(dtype, device=False)
+
+
+def _randint_like(input, *args, dtype=None, **rest):  # noqa: A002
+    if not isinstance(input, Tensor) or rest or not 1 <= len(args) <= 2:
+        return None
+    overload = aten.randint_like.default if len(args) == 1 else aten.randint_like.low_dtype
+    return overload, (input, *args), _cpu_kwargs(dtype, device=False)
+
+
+def _new(name: str) -> Callable:
+    """t.new_zeros / new_ones / new_empty (size), new_full (size, fill_value)."""
+    def call(self, *size, dtype=None, **rest):
+        if not isinstance(self, Tensor) or rest:
+            return None
+        fill = ()
+        if name == "new_full":
+            if len(size) != 2:
+                return None
+            size, fill = (size[0],), (size[1],)
+        sizes = _plain_sizes(size)
+        if sizes is None:
+            return None
+        return getattr(aten, name).default, (self, sizes, *fill), _cpu_kwargs(dtype,
+                                                                              device=False)
+    return call
+
+
+def _random_fill(name: str, *floats: str) -> Callable:
+    """uniform_ / normal_ / exponential_ / cauchy_ / log_normal_ / geometric_ (self, the
+    distribution's numbers as floats, generator=)."""
+    def call(self, *args, generator=None, **named):
+        if not isinstance(self, Tensor) or len(args) > len(floats) or set(named) - set(floats):
+            return None
+        given = [i for i, key in enumerate(floats) if i < len(args) or key in named]
+        schema = getattr(aten, name).default._schema.positional[1:]
+        values = [args[i] if i < len(args) else named.get(key, schema[i].default_value)
+                  for i, key in enumerate(floats[:given[-1] + 1 if given else 0])]
+        return getattr(aten, name).default, (self, *(float(v) for v in values)), \
+            {} if generator is None else {"generator": generator}
+    return call
+
+
+def _init_fill(name: str, bounds: Callable) -> Callable:
+    """nn.init.<name>(tensor, ...): torch's in-place kernel ``name`` with the numbers
+    ``bounds(tensor, *args, **kwargs)`` gives (None: the function's own call)."""
+    def call(tensor, *args, generator=None, **kwargs):
+        if not isinstance(tensor, Tensor) or 0 in tensor.shape:
+            return None
+        numbers = bounds(tensor, *args, **kwargs)
+        if numbers is None:
+            return None
+        return getattr(aten, name).default, (tensor, *(float(v) for v in numbers)), \
+            {} if generator is None else {"generator": generator}
+    return call
+
+
+def _kaiming(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", *, uniform):
+    from dlpy.nn import init
+
+    caller = f"init.kaiming_{'uniform' if uniform else 'normal'}_"
+    std = init.calculate_gain(nonlinearity, a) / math.sqrt(
+        init._calculate_correct_fan(tensor, mode, caller))
+    return (-math.sqrt(3.0) * std, math.sqrt(3.0) * std) if uniform else (0.0, std)
+
+
+def _xavier(tensor, gain=1.0, *, uniform):
+    from dlpy.nn import init
+
+    fan_in, fan_out = init._calculate_fan_in_and_fan_out(tensor, "init.xavier")
+    if fan_in + fan_out == 0:
+        return None
+    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    return (-math.sqrt(3.0) * std, math.sqrt(3.0) * std) if uniform else (0.0, std)
+
+
+def _init_constant(tensor, val):
+    if not isinstance(tensor, Tensor):
+        return None
+    return aten.fill_.Scalar, (tensor, val), {}
+
+
+# nn.init's functions: the in-place kernels torch's run (uniform_ with the bounds computed)
+_INIT_CALLS = {
+    "uniform_": _init_fill("uniform_", lambda t, a=0.0, b=1.0: (a, b)),
+    "normal_": _init_fill("normal_", lambda t, mean=0.0, std=1.0: (mean, std)),
+    "kaiming_uniform_": _init_fill("uniform_", functools.partial(_kaiming, uniform=True)),
+    "kaiming_normal_": _init_fill("normal_", functools.partial(_kaiming, uniform=False)),
+    "xavier_uniform_": _init_fill("uniform_", functools.partial(_xavier, uniform=True)),
+    "xavier_normal_": _init_fill("normal_", functools.partial(_xavier, uniform=False)),
+    "zeros_": lambda tensor: (aten.zero_.default, (tensor,), {}) if isinstance(
+        tensor, Tensor) else None,
+    "ones_": lambda tensor: _init_constant(tensor, 1.0),
+    "constant_": _init_constant,
+}
+
+
+def _bernoulli_(self, p=0.5, *, generator=None):
+    if not isinstance(self, Tensor):
+        return None
+    kwargs = {} if generator is None else {"generator": generator}
+    if isinstance(p, Tensor):
+        return aten.bernoulli_.Tensor, (self, p), kwargs
+    return aten.bernoulli_.float, (self, float(p)), kwargs
+
+
+def _random_(self, *args, generator=None, **named):
+    if not isinstance(self, Tensor) or named or not all(_is_int(v) or v is None for v in args):
+        return None
+    kwargs = {} if generator is None else {"generator": generator}
+    if not args:
+        return aten.random_.default, (self,), kwargs
+    if len(args) == 1:
+        return aten.random_.to, (self, args[0]), kwargs
+    return getattr(aten.random_, "from"), (self, *args), kwargs
+
+
 def _fill(self, value):
     if not isinstance(self, Tensor):
         return None
@@ -1055,19 +1276,36 @@ _FUNCTION_CALLS: dict[str, dict[str, Callable]] = {
         "copy_": lambda self, src, non_blocking=False: (aten.copy_.default, (self, src), {}),
         "zero_": lambda self: (aten.zero_.default, (self,), {}),
         "fill_": _fill,
+        **{name: _new(name) for name in ("new_zeros", "new_ones", "new_empty", "new_full")},
+        "new_tensor": lambda self, data, *args, **kwargs: (
+            None if isinstance(data, Tensor) else (aten.lift_fresh.default, (), {})),
+        "uniform_": _random_fill("uniform_", "from", "to"),
+        "normal_": _random_fill("normal_", "mean", "std"),
+        "exponential_": _random_fill("exponential_", "lambd"),
+        "cauchy_": _random_fill("cauchy_", "median", "sigma"),
+        "log_normal_": _random_fill("log_normal_", "mean", "std"),
+        "geometric_": _random_fill("geometric_", "p"),
+        "bernoulli_": _bernoulli_, "random_": _random_,
         "detach": lambda self: (aten.detach.default, (self,), {}),
         "item": lambda self: (aten._local_scalar_dense.default, (self,), {}),
         **{f"__{name}__": _compare(name) for name in ("gt", "lt", "ge", "le")},
         **{name: _compare(name) for name in ("gt", "lt", "ge", "le")},
     },
     "dlpy": {
-        **{name: _factory(name) for name in ("ones", "zeros", "randn", "rand")},
+        **{name: _factory(name) for name in ("ones", "zeros")},
+        "randn": _drawn("randn"), "rand": _drawn("rand"), "randint": _randint,
+        "randperm": _randperm, "normal": _normal, "linspace": _spaced("linspace"),
+        "logspace": _spaced("logspace"), "tril_indices": _indices("tril_indices"),
+        "triu_indices": _indices("triu_indices"), "empty_strided": _empty_strided,
+        "scalar_tensor": _scalar_tensor, "full_like": _full_like,
+        "randint_like": _randint_like,
         "empty": _factory("empty", "memory_format"), "eye": _eye,
         "full": _full, "arange": _arange, "tensor": lambda data, *args, **kwargs: (
             None if isinstance(data, Tensor) else (aten.lift_fresh.default, (), {})),
         **{name: _like(name) for name in ("ones_like", "zeros_like", "empty_like",
                                            "randn_like", "rand_like")},
     },
+    "init": _INIT_CALLS,
 }
 
 
@@ -1893,7 +2131,10 @@ def _wrap_functions() -> None:
     import dlpy.linalg
 
     _functions_wrapped.append(True)
-    owners = {"Tensor": Tensor, "dlpy": dlpy, "F": dlpy.functional, "linalg": dlpy.linalg}
+    import dlpy.nn.init
+
+    owners = {"Tensor": Tensor, "dlpy": dlpy, "F": dlpy.functional, "linalg": dlpy.linalg,
+              "init": dlpy.nn.init}
     tables = ((_FUNCTION_CALLS, _dispatching_function), (_SHOWN_CALLS, _shown_function),
               (_COMPOSITES, _composite_function))
     for (owner_name, rules), wrap in ((item, wrap) for table, wrap in tables
