@@ -6,6 +6,7 @@ torch's ``device=``, ``pin_memory=`` and ``layout=``: the CPU, the only device, 
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -1039,21 +1040,28 @@ def _on_meta(function, like: bool = False, default: bool = True):
         from dlpy import meta as _meta
         from dlpy.random import fork_rng
 
-        with fork_rng():
-            out = function(*args, **kwargs)
-        if shape is not None:  # made small (its arguments checked as given): the asked shape
-            # (in the memory format asked for, or a meta input's order: torch's strides)
-            from dlpy.device import meta_array
+        if _meta._fake[0] is not None and function.__name__ == "tensor":  # (Python data on
+            # device="meta" inside a FakeTensorMode: a real meta tensor, as torch's)
+            real = _meta._fake[0].real_meta(where, args[0] if args else kwargs.get("data"))
+        else:
+            real = contextlib.nullcontext()
+        with real:
+            with fork_rng():
+                out = function(*args, **kwargs)
+            if shape is not None:  # made small (its arguments checked as given): the asked
+                # shape (in the memory format asked for, or a meta input's order: torch's
+                # strides)
+                from dlpy.device import meta_array
 
-            out.data = meta_array(shape, out.data.dtype, _meta_strides(
-                shape, kwargs.get("memory_format"), source if like else None))
-        out = _meta.metafy(out)
-        if _meta._fake[0] is not None:  # (made fake, or a FakeTensor's: on the fake device
-            # asked for, else on its input's)
-            if like and source_meta:
-                _meta._fake[0].follow(out, (source,))
-                where = source.device if where is None else where
-            _meta._fake[0].placed(out, where)
+                out.data = meta_array(shape, out.data.dtype, _meta_strides(
+                    shape, kwargs.get("memory_format"), source if like else None))
+            out = _meta.metafy(out)
+            if _meta._fake[0] is not None:  # (made fake, or a FakeTensor's: on the fake
+                # device asked for, else on its input's)
+                if like and source_meta:
+                    _meta._fake[0].follow(out, (source,))
+                    where = source.device if where is None else where
+                _meta._fake[0].placed(out, where)
         return out
 
     return make

@@ -1322,6 +1322,8 @@ class _ShapeDraws:
     other than those numpy's layers call draws from a scratch generator."""
 
     def uniform(self, low=0.0, high=1.0, size=None):
+        if _fake[0] is not None:  # (torch's uniform_ on a FakeTensorMode's CUDA device fails)
+            _fake[0].uniform_drawn()
         return self._drawn(size, low, high)
 
     def normal(self, loc=0.0, scale=1.0, size=None):

@@ -858,14 +858,32 @@ def _rng(generator):
     return get_rng(generator)
 
 
+def _filled_first(x: Tensor, value: Tensor, *others) -> Tensor:
+    return _filled(x, value)
+
+
+def _meta_tensor(value) -> bool:
+    return isinstance(value, Tensor) and type(value.data) is _MetaArray
+
+
 def _random_fill(name: str, draw):
     """A method filling self with draw(rng, shape, dtype, *args), in place (PyTorch's random_
     family); ``generator`` a numpy Generator (default: dlpy's)."""
 
     def method(self, *args, generator=None, **kwargs):
         self._check_in_place(name)  # before drawing
-        if type(self.data) is _MetaArray:  # torch draws nothing on meta: a scratch generator
-            generator = np.random.default_rng(0)
+        if type(self.data) is _MetaArray:
+            # torch draws nothing on meta: the arguments checked by a scratch generator's draw
+            # of one value (of the shape where a tensor p, bernoulli_'s, is given: a meta one
+            # read as 1/2s), the tensors given operands of the change (their devices checked)
+            tensors = [a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)]
+            args = tuple(np.full(a.shape, 0.5) if _meta_tensor(a) else a for a in args)
+            kwargs = {k: np.full(a.shape, 0.5) if _meta_tensor(a) else a
+                      for k, a in kwargs.items()}
+            values = np.asarray(draw(np.random.default_rng(0), self.shape if tensors else (),
+                                     self.dtype, *args, **kwargs))
+            return self._in_place(name, _filled_first, Tensor(values.astype(self.dtype)),
+                                  *tensors, cast="unsafe")
         values = np.asarray(draw(_rng(generator), self.shape, self.dtype, *args, **kwargs))
         return self._in_place(name, _filled, Tensor(values.astype(self.dtype)), cast="unsafe")
 

@@ -8,6 +8,7 @@ torch.embedding, torch.kl_div, ...). ``dlpy/__init__.py`` exports them at the to
 from __future__ import annotations
 
 import builtins
+import contextlib
 import math
 import numbers
 import warnings
@@ -449,7 +450,7 @@ def bernoulli(input, p=None, *, generator=None) -> Tensor:  # noqa: A002
     else:
         probs = data
     if holds_meta(input):  # (no probabilities to check or draw with)
-        return _meta_draws(data.shape, data.dtype)
+        return _meta_draws(data.shape, data.dtype, input)
     if not ((probs >= 0) & (probs <= 1)).all():  # NaN too, as torch's
         raise ArgError("bernoulli: probabilities must be in [0, 1]")
     # torch's kernels: a float64 uniform for a number p (or float64 probabilities), a float32
@@ -478,7 +479,7 @@ def multinomial(input, num_samples: int, replacement: bool = False, *,  # noqa: 
             raise ArgError(f"multinomial: cannot draw {num_samples} samples "
                            f"{'with' if replacement else 'without'} replacement from "
                            f"{weights.shape[-1]} categories")
-        return _meta_draws(weights.shape[:-1] + (num_samples,), np.int64)
+        return _meta_draws(weights.shape[:-1] + (num_samples,), np.int64, input)
     weights = weights.astype(np.float64)
     rows = weights.reshape(-1, weights.shape[-1])
     if (rows < 0).any() or not np.isfinite(rows).all():
@@ -500,12 +501,17 @@ def multinomial(input, num_samples: int, replacement: bool = False, *,  # noqa: 
     return Tensor(out.reshape(weights.shape[:-1] + (num_samples,)))
 
 
-def _meta_draws(shape, dtype) -> Tensor:
-    """Draws from meta tensors' parameters: a meta tensor of their shape and dtype (nothing
-    drawn, the generator left as it is, as torch's meta kernels)."""
+def _meta_draws(shape, dtype, *sources) -> Tensor:
+    """Draws from meta tensors' parameters (``sources``): a meta tensor of their shape and
+    dtype (nothing drawn, the generator left as it is, as torch's meta kernels); a FakeTensor's
+    give a fake on its fake device."""
+    from dlpy import meta as _meta
     from dlpy.device import meta_array
 
-    return metafy(Tensor(meta_array(shape, dtype)))
+    out = metafy(Tensor(meta_array(shape, dtype)))
+    if _meta._fake[0] is not None:
+        _meta._fake[0].drawn(out, sources)
+    return out
 
 
 def _multinomial_torch(rng, weights: np.ndarray, num_samples: int,
@@ -551,7 +557,7 @@ def poisson(input, generator=None) -> Tensor:  # noqa: A002
     if rates.dtype.kind not in "fV":
         raise NoKernelError(f"poisson: expected floating-point rates, got {rates.dtype}")
     if holds_meta(input):  # (no rates to check or draw with)
-        return _meta_draws(rates.shape, rates.dtype)
+        return _meta_draws(rates.shape, rates.dtype, input)
     if (rates < 0).any():
         raise ArgError("poisson: the rates must be non-negative")
     return Tensor(random_streams.poisson(_rng(generator), rates).astype(rates.dtype))
@@ -607,7 +613,7 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
     if np.dtype(dtype).kind not in "fV":
         raise NoKernelError(f"normal: expected a floating-point result, got {np.dtype(dtype)}")
     if on_meta:
-        return _meta_draws(shape, dtype)
+        return _meta_draws(shape, dtype, *tensors)
     if builtins.any(n < 0 for n in shape):  # a negative size: torch's RuntimeError
         raise ArgError(f"normal: negative dimension in size {shape}")
     dtype = np.dtype(dtype)
@@ -716,6 +722,10 @@ def from_numpy(ndarray: np.ndarray, /) -> Tensor:
     if not isinstance(ndarray, np.ndarray):
         raise TypeError(f"from_numpy: expected a numpy array, got {type(ndarray).__name__}")
     _warn_read_only(numpy_source(ndarray))
+    from dlpy.device import _DEFAULT, FAKE
+
+    if _DEFAULT[-1] is FAKE:  # (inside a FakeTensorMode: a fake of its shape and strides)
+        return _on_meta_from_data(lambda: Tensor(ndarray), ndarray, None)
     return Tensor(ndarray)
 
 
@@ -741,17 +751,7 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
         if isinstance(data, Tensor):
             return data.to(device="meta", dtype=None if dtype is None else
                            plain_dtype(dtype, "as_tensor"))
-        from dlpy import meta as _meta
-        from dlpy.device import _DEFAULT, CPU
-
-        _DEFAULT.append(CPU)  # (inside a FakeTensorMode, where every device is fake: the
-        try:  # values read on the CPU)
-            out = metafy(as_tensor(data, dtype, "cpu"))
-        finally:
-            _DEFAULT.pop()
-        if _meta._fake[0] is not None:
-            _meta._fake[0].placed(out, device)
-        return out
+        return _on_meta_from_data(lambda: as_tensor(data, dtype, "cpu"), data, device)
     if holds_meta(data):
         data.to(device)  # torch's error for a meta tensor's values (the device checked)
     _place("as_tensor", device, False)
@@ -770,12 +770,38 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     return Tensor(_numbers("as_tensor", python_array(data, dtype)))
 
 
+def _on_meta_from_data(make, data, where) -> Tensor:
+    """``make()``'s CPU tensor of ``data`` (read on the CPU even inside a FakeTensorMode,
+    where every device is fake) turned into a meta tensor: a FakeTensor inside the mode on the
+    fake device asked for, but a real meta tensor for Python data on ``device="meta"``, as
+    torch's."""
+    from dlpy import meta as _meta
+    from dlpy.device import _DEFAULT, CPU
+
+    fake = _meta._fake[0]
+    with fake.real_meta(where, data) if fake is not None else contextlib.nullcontext():
+        _DEFAULT.append(CPU)
+        try:
+            out = metafy(make())
+        finally:
+            _DEFAULT.pop()
+        if fake is not None:
+            fake.placed(out, where)
+    return out
+
+
 def asarray(obj, *, dtype=None, device=None, copy=None,
             requires_grad: bool | None = None) -> Tensor:
     """torch.asarray: as_tensor, with copy=True forcing a copy and copy=False refusing one (a
     cast, a Python sequence). A Tensor comes back itself when nothing changes; a copy or cast
     of it is recorded (``requires_grad`` unspecified: as the Tensor's, torch 2.13's). A storage
-    gives its memory read as ``dtype`` (dlpy.storage.storage_elements), shared unless copied."""
+    gives its memory read as ``dtype`` (dlpy.storage.storage_elements), shared unless copied.
+    Numbers, lists and numpy arrays go to the meta device as ``as_tensor``'s."""
+    from dlpy.device import wants_meta
+
+    if wants_meta(device) and not isinstance(obj, Tensor) and not is_storage(obj):
+        return _on_meta_from_data(lambda: asarray(obj, dtype=dtype, device="cpu", copy=copy,
+                                                  requires_grad=requires_grad), obj, device)
     _place("asarray", device, False)
     dtype = plain_dtype(dtype, "asarray")
     if isinstance(obj, Tensor):
@@ -1684,7 +1710,8 @@ def write_out(name: str, result, out, exact: bool | None = None, warn: bool = Tr
     return out
 
 
-# torch's meta device (dlpy.meta): normal and randint_like make meta tensors given
-# device="meta" (or where the default device is meta), drawing nothing
+# torch's meta device (dlpy.meta): normal, randint_like and scalar_tensor make meta tensors
+# given device="meta" (or where the default device is meta), drawing nothing
 normal = _on_meta(normal, default=False)
 randint_like = _on_meta(randint_like, like=True)
+scalar_tensor = _on_meta(scalar_tensor)

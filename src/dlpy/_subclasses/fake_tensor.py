@@ -28,9 +28,14 @@ tensor given to an op beside a fake one (or one with dimensions inside the mode)
 ``AssertionError`` unless ``allow_non_fake_inputs`` (then the result is fake, on the devices of
 all the inputs, and a real leaf's ``.grad`` is a FakeTensor), tensors of two modes torch's
 "Mixing fake modes" ``AssertionError``; converting a module holding fake parameters
-(``double``, ``to``, ``cpu``) torch's "Couldn't swap" RuntimeError. Differences: torch gives
-``torch.tensor(data, device="meta")`` inside the mode as a real meta tensor (dlpy: a fake
-one), an optimizer's state is meta tensors.
+(``double``, ``to``, ``cpu``) torch's "Couldn't swap" RuntimeError. ``torch.tensor`` /
+``as_tensor`` / ``asarray`` of Python data on ``device="meta"`` inside the mode are real meta
+tensors, as torch's; in-place fills (``fill_``, ``zero_``, the random ones) take their own
+values; ``uniform_`` / ``copy_`` into a fake CUDA tensor, and layers drawing uniform initial
+values built on ``"cuda"``, are torch's CPU-only "not linked with support for cuda" error.
+Differences: an optimizer's state is meta tensors; torch's "Couldn't swap" comes from weak
+references its caches hold (which parameter it names depends on the ops that ran: dlpy
+always names the first).
 Nothing of this costs anything while no meta array lives: the hooks are called by the meta
 layer only."""
 
@@ -75,6 +80,7 @@ class FakeTensorDeviceMismatchError(RuntimeError):
     dimensions beside a meta one)."""
 
 
+_NO_CUDA = "PyTorch is not linked with support for cuda devices"
 _MIXED = ("Please convert all Tensors to FakeTensors first or instantiate FakeTensorMode with "
           "'allow_non_fake_inputs'. Found in {}")
 
@@ -84,6 +90,10 @@ _modes: list = []
 # (indexing, copy_: torch's kernels that take tensors of other devices), innermost last
 _following_device: list = []
 _busy = [0]  # depth of ops on fake tensors running: their own inner calls are not checked
+_own_value = [0]  # fill_ of a number running: its 0-d tensor is its own
+# in-place fills whose first operand is their own values (drawn, or zeros)
+_OWN_VALUES = frozenset({"zero_", "normal_", "uniform_", "bernoulli_", "random_",
+                         "exponential_", "geometric_", "cauchy_", "log_normal_"})
 
 
 def _active():
@@ -200,16 +210,39 @@ class FakeTensor(Tensor):
         """state_dict()'s value of a fake parameter or buffer: a fake too, as torch's."""
         return self.detach()
 
+    def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
+        if self.fake_device._type == "cuda":  # (torch's CUDA kernel: its CPU-only build's error)
+            raise RuntimeError(_NO_CUDA)
+        return Tensor.uniform_(self, a, b, generator=generator)
+
+    def fill_(self, value) -> Tensor:
+        if isinstance(value, Tensor):  # (a real one refused, as torch's)
+            return Tensor.fill_(self, value)
+        _own_value[0] += 1  # (the number's 0-d tensor: fill_'s own)
+        try:
+            return Tensor.fill_(self, value)
+        finally:
+            _own_value[0] -= 1
+
     def _in_place(self, name: str, compute, *operands, **options):
         # the operands checked as an op's (a real tensor refused), the change itself run as
-        # one op (its inner ops see stand-ins of the operands: not checked)
+        # one op (its inner ops see stand-ins of the operands: not checked); the values a
+        # fill draws or makes itself are its own, not checked
+        if self.fake_device._type == "cuda" and name in ("uniform_", "copy_"):
+            # torch's fake CUDA tensors run these through CUDA kernels: its CPU-only build's
+            # error (nn.Linear, nn.Conv2d, nn.LSTM, nn.init.*_uniform_ built on "cuda")
+            raise RuntimeError(_NO_CUDA)
+        if name in _OWN_VALUES or (name == "fill_" and _own_value[0]):
+            checked = (self, *operands[1:])
+        else:
+            checked = (self, *operands)
         # torch's copy_ takes a source of any device, add_ one beside the meta device
         follow = name == "copy_" or (name == "add_" and any(
             where._type == "meta" for where, _ in _devices((self, *operands), real=False)))
         if follow:
             _following_device.append(self.fake_device)
         try:
-            _HOOKS.check((self, *operands))
+            _HOOKS.check(checked)
             _busy[0] += 1
             try:
                 return Tensor._in_place(self, name, compute, *operands, **options)
@@ -458,6 +491,42 @@ class _Hooks:
                 t.__dict__["fake_device"] = where
 
     @staticmethod
+    def uniform_drawn() -> None:
+        """A layer built inside the mode draws from U(a, b): on a fake CUDA device torch's
+        ``uniform_`` runs a CUDA kernel (nn.Linear, nn.Conv2d, nn.LSTM, nn.MultiheadAttention
+        built with ``device="cuda"``: its CPU-only build's RuntimeError)."""
+        if _active() is None or _busy[0] or not _meta.building_where:
+            return
+        where = _meta.building_where[-1]
+        if where is not None and _as_device(where)._type == "cuda":
+            raise RuntimeError(_NO_CUDA)
+
+    @staticmethod
+    def drawn(out, sources) -> None:
+        """A draw from FakeTensors' parameters (bernoulli's probabilities, multinomial's
+        weights, poisson's rates, normal's mean and std): a fake on their fake device."""
+        first = _first_fake(sources)
+        if first is None:
+            return
+        where = _common_device(sources)
+        _all_made(out, first.fake_mode, where, parameters=False)
+        _HOOKS.placed(out, where)
+
+    @staticmethod
+    def real_meta(where, data):
+        """A context for ``torch.tensor`` / ``as_tensor`` / ``asarray`` of ``data`` asked
+        for ``where``: inside the mode, Python data (not a tensor, not a numpy array) on
+        ``device="meta"`` (no index) is made a real meta tensor, as torch's (whose shortcut
+        for the meta device runs below the mode); otherwise nothing changes."""
+        if _active() is None or _busy[0] or where is None or isinstance(
+                data, (Tensor, np.ndarray)) or hasattr(data, "nbytes"):  # (or a storage)
+            return contextlib.nullcontext()
+        where = device(where)
+        if where.type != "meta" or where.index is not None:
+            return contextlib.nullcontext()
+        return _unfaked()
+
+    @staticmethod
     @contextlib.contextmanager
     def following(values):
         """The ops run inside take the common fake device of ``values`` (torch's check of
@@ -583,6 +652,16 @@ class FakeTensorConverter:
 
 
 _HOOKS = _Hooks()
+
+
+@contextlib.contextmanager
+def _unfaked():
+    """No FakeTensorMode active inside (the default device kept)."""
+    _modes.append(None)
+    try:
+        yield
+    finally:
+        _modes.pop()
 
 
 @contextlib.contextmanager

@@ -409,6 +409,12 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01,
     return _fill(tensor, values)
 
 
+# the inits torch fills through uniform_ or copy_ (a fake CUDA tensor's: its CPU-only build's
+# RuntimeError)
+_CUDA_KERNELS = frozenset({"uniform_", "trunc_normal_", "xavier_uniform_", "kaiming_uniform_",
+                           "orthogonal_", "sparse_", "dirac_"})
+
+
 def _fills_arrays(init):
     """Let ``init`` take a parameter's ``.data`` too (torch's ``nn.init.normal_(m.weight.data,
     0.0, 0.02)``; dlpy's ``.data`` is the numpy array): filled in place through a Tensor that
@@ -417,6 +423,9 @@ def _fills_arrays(init):
     @functools.wraps(init)
     def fill_array_or_tensor(tensor, *args, **kwargs):
         if holds_meta(tensor):
+            if getattr(tensor, "is_cuda", False) and init.__name__ in _CUDA_KERNELS:
+                # a FakeTensorMode's CUDA tensor: torch runs uniform_ / copy_ on CUDA there
+                raise RuntimeError("PyTorch is not linked with support for cuda devices")
             # a meta tensor keeps having no values: the arguments are checked on a stand-in
             # of its shape and dtype, drawing from a forked generator (torch's draw nothing)
             with fork_rng():

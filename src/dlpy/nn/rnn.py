@@ -28,7 +28,7 @@ import numpy as np
 from dlpy import functional as F
 from dlpy.amp import state as amp_state
 from dlpy.amp.dtypes import is_low_precision
-from dlpy.device import as_device
+from dlpy.device import MetaArray, as_device
 from dlpy.nn.linear import run_reset_override
 from dlpy.nn.module import Module, Parameter
 from dlpy.nn.utils_rnn import PackedSequence, packed_index, pad_packed_sequence
@@ -434,11 +434,16 @@ class RNNBase(Module):
                 c_finals.append(c)
             layer_input = outputs[0] if directions == 1 else F.concat(outputs, -1)
         output = layer_input  # (L, N, directions * P)
+        if is_lstm and directions == 1 and type(output.data) is MetaArray:
+            # (a view of the [h | c] states: on the meta device and under a FakeTensorMode a
+            # fresh tensor's strides, torch's; the CPU's stay as they were)
+            output = output.contiguous()
         h_n = F.stack(h_finals, 0)
         c_n = F.stack(c_finals, 0) if is_lstm else None
         if not batched:
-            output, h_n = output[:, 0], h_n[:, 0]
-            c_n = c_n[:, 0] if is_lstm else None
+            # (squeeze, as torch's: the outputs' grad_fn is SqueezeBackward1)
+            output, h_n = F.squeeze(output, 1), F.squeeze(h_n, 1)
+            c_n = F.squeeze(c_n, 1) if is_lstm else None
         elif self.batch_first and lengths is None:
             output = F.swapaxes(output, 0, 1)
         return output, h_n, c_n
@@ -689,10 +694,10 @@ class RNNCell(_CellBase):
         if _stepwise(self.weight_hh.dtype):
             h = _rnn_step(x_proj, h, self.weight_hh, getattr(self, "bias_hh", None),
                           self.nonlinearity == "relu")
-            return h if batched else h[0]
+            return h if batched else F.squeeze(h, 0)
         h = rnn_ops.rnn_cell(x_proj, h, self.weight_hh, getattr(self, "bias_hh", None),
                              self.nonlinearity)
-        return h if batched else h[0]
+        return h if batched else F.squeeze(h, 0)
 
     def extra_repr(self) -> str:
         text = super().extra_repr()  # the name unquoted, as torch's
@@ -731,9 +736,9 @@ class LSTMCell(_CellBase):
         if _stepwise(self.weight_hh.dtype) or c.dtype != self.weight_hh.dtype:
             # (a c of another dtype is multiplied in: torch's native cell promotes)
             h, c = _lstm_step(x_proj, h, c, self.weight_hh, getattr(self, "bias_hh", None))
-            return (h, c) if batched else (h[0], c[0])
+            return (h, c) if batched else (F.squeeze(h, 0), F.squeeze(c, 0))
         h, c = rnn_ops.lstm_cell(x_proj, h, c, self.weight_hh, getattr(self, "bias_hh", None))
-        return (h, c) if batched else (h[0], c[0])
+        return (h, c) if batched else (F.squeeze(h, 0), F.squeeze(c, 0))
 
 
 class GRUCell(_CellBase):
@@ -753,6 +758,6 @@ class GRUCell(_CellBase):
         h = self._state(hx, "hx", x_proj.shape[0], batched, _as_tensor(input).dtype)
         if _stepwise(self.weight_hh.dtype):
             h = _gru_step(x_proj, h, self.weight_hh, getattr(self, "bias_hh", None))
-            return h if batched else h[0]
+            return h if batched else F.squeeze(h, 0)
         h = rnn_ops.gru_cell(x_proj, h, self.weight_hh, getattr(self, "bias_hh", None))
-        return h if batched else h[0]
+        return h if batched else F.squeeze(h, 0)
