@@ -1284,6 +1284,8 @@ def multi_margin_loss(input: Tensor, target, p: int = 1, margin: float = 1.0,  #
     if labels.dtype.kind not in "iu":
         raise ArgDtypeError(f"{name}: target must be integer class indices, got {labels.dtype}")
     _check_margin_kernel("multi_margin_loss_cpu_kernel", input, labels)
+    if not shape:  # a 0-d input: one sample of one class, as torch's
+        shape = (1,)
     if len(shape) not in (1, 2) or shape[-1] == 0:
         raise ArgError(f"{name}: expected scores (N, C) or (C,), got {shape}")
     rows, classes = (1, shape[0]) if len(shape) == 1 else shape

@@ -666,8 +666,8 @@ def vander(x: Tensor, *, N: int | None = None) -> Tensor:  # noqa: N803
     from dlpy.ops.rearrange import vander as _vander
 
     shape = _shape_of(x)
-    if not shape:
-        raise LinAlgArgError("vander: expected x with at least 1 axis, got shape ()")
+    if not shape:  # torch's: a 0-d x is read as (1,)
+        x, shape = reshape(_tensor(x), (1,)), (1,)
     dtype = _dtype_of(x)
     if dtype.kind not in "fciu" or dtype == np.float16:  # bool, float16, bfloat16
         raise LinAlgDtypeError(f"vander: expected a floating point, complex or integer tensor, got "
@@ -677,8 +677,10 @@ def vander(x: Tensor, *, N: int | None = None) -> Tensor:  # noqa: N803
     count = shape[-1] if N is None else N
     if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count <= 1:
         raise LinAlgArgError(f"vander: N must be an int greater than 1, got {N!r}")
-    return reshape(_vander(reshape(_tensor(x), (-1,)), int(count), increasing=True),
-                   tuple(shape) + (int(count),))
+    from dlpy.node_names import named  # (torch's last node: a cat of ones and the powers)
+
+    return named(reshape(_vander(reshape(_tensor(x), (-1,)), int(count), increasing=True),
+                         tuple(shape) + (int(count),)), "CatBackward0")
 
 
 # ------------------------------------------------------------------ tensor inverse and solve

@@ -303,6 +303,8 @@ def gradient(input: Tensor, *, spacing=1, dim=None, edge_order: int = 1) -> tupl
     if len(set(dims)) != len(dims):
         raise ArgError(f"dim {next(d for d in dims if dims.count(d) > 1)} appears multiple times "
                        "in the list of dims")
+    if spacing is None:  # (torch's default, given by name)
+        spacing = 1
     if isinstance(spacing, Tensor):
         if spacing.ndim:  # torch takes a number or a list of them, not one coordinate tensor
             raise TypeError("gradient(): spacing must be a number or a list of numbers or of "
@@ -1270,8 +1272,9 @@ def hash_tensor(input, dim=None, *, keepdim: bool = False, mode: int = 0) -> Ten
     if not dims and bits.size == 0:
         raise ArgError("hash_tensor: Expected reduction dim to be specified for input.numel() "
                        "== 0. Specify the reduction dim with the 'dim' argument.")
-    axes = tuple(sorted({check_dim("hash_tensor", d, bits.ndim) for d in dims})) if dims else (
-        tuple(builtins.range(bits.ndim)))
+    axes = tuple(sorted({check_dim("hash_tensor", d, bits.ndim, scalar_ok=True) for d in dims})) \
+        if dims else tuple(builtins.range(bits.ndim))
+    axes = axes if bits.ndim else ()  # (a 0-d tensor's dim 0 or -1: itself, as torch's)
     for axis in axes:
         if bits.shape[axis] == 0:
             raise ArgIndexError(f"hash_tensor: Expected reduction dim {axis} to have non-zero "
@@ -1432,22 +1435,30 @@ def _from_method(name: str):
     return function
 
 
-def _copied(value):
+def _copied(value, name: str | None = None):
+    """A copy of the view ``value`` (or of each view in a tuple), its node named as torch's
+    *_copy kernels name theirs: the view's node name + "_copy" (ViewBackward0_copy), or
+    ``name`` + "_copy"."""
     if isinstance(value, (tuple, list)):
-        return tuple(v.clone() for v in value)
-    return value.clone()
+        return tuple(_copied(v, name) for v in value)
+    from dlpy.node_names import named
+
+    node, copy = value.grad_fn, value.clone()
+    if copy.grad_fn is not None and (node is not None or name is not None):
+        named(copy, f"{name or node.name()}_copy")
+    return copy
 
 
 def _copy_function(base: str):
     def function(input, *args, **kwargs):  # noqa: A002
         x = _tensor(input)
         if base == "alias":
-            return x.clone()
+            return _copied(x, "AliasBackward0")
         if base == "transpose":  # torch's (dim0, dim1): a swap, not numpy's permutation
-            return x.swapdims(*args, **kwargs).clone()
+            return _copied(x.swapdims(*args, **kwargs))
         if base == "slice":  # torch.slice_copy(input, dim=0, start=None, end=None, step=1)
             dim, start, end, step = (list(args) + [0, None, None, 1][len(args):])[:4]
-            return x[(slice(None),) * dim + (slice(start, end, step),)].clone()
+            return _copied(x[(slice(None),) * dim + (slice(start, end, step),)])
         return _copied(getattr(x, base)(*args, **kwargs))
 
     name = f"{base}_copy"

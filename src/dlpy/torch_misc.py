@@ -512,8 +512,10 @@ def _new_empty_strided(self, size, stride, *, dtype=None, device=None,
 
 
 def _complex_cast(dtype):
-    def cast(self) -> Tensor:
-        return self.to(dtype)
+    def cast(self, memory_format=None) -> Tensor:
+        if memory_format is None:
+            return self.to(dtype)
+        return self.to(dtype, memory_format=memory_format)
 
     return cast
 
@@ -611,21 +613,25 @@ def get_device(input) -> int:  # noqa: A002
 
 def as_strided_copy(input, size, stride, storage_offset: int | None = None) -> Tensor:  # noqa: A002
     """torch.as_strided_copy: as_strided, copied."""
-    return as_strided(input, size, stride, storage_offset).clone()
+    from dlpy.torch_functions import _copied
+
+    return _copied(as_strided(input, size, stride, storage_offset))
 
 
 def view_as_real_copy(input) -> Tensor:  # noqa: A002
     """torch.view_as_real_copy: view_as_real, copied."""
     from dlpy.ops.complex import view_as_real
+    from dlpy.torch_functions import _copied
 
-    return view_as_real(input).clone()
+    return _copied(view_as_real(input))
 
 
 def view_as_complex_copy(input) -> Tensor:  # noqa: A002
     """torch.view_as_complex_copy: view_as_complex, copied."""
     from dlpy.ops.complex import view_as_complex
+    from dlpy.torch_functions import _copied
 
-    return view_as_complex(input).clone()
+    return _copied(view_as_complex(input))
 
 
 def conj_physical_(input) -> Tensor:  # noqa: A002

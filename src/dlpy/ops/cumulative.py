@@ -263,7 +263,7 @@ def prod(input: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype=
 
 def diff(input: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:
     """torch.diff: x[1:] - x[:-1] along dim, n times; ``prepend``/``append`` (tensors of x's
-    number of dims) are joined on first; n == 0 gives x itself (without them, as torch).
+    number of dims) are joined on first; n == 0 gives a copy of x (without them, as torch).
     Composed from slices and sub, so backward is theirs."""
     if isinstance(n, (bool, np.bool_)) or not hasattr(type(n), "__index__"):
         raise _DiffTypeError(f"diff: n must be an int >= 0, got {n!r}")
@@ -280,8 +280,10 @@ def diff(input: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) ->
                                  f"{type(extra).__name__}")
         if extra is not None and len(_shape_of(extra)) != len(shape):
             raise ArgError("diff expects prepend or append to be the same dimension as input")
-    if n == 0:
-        return input
+    if n == 0:  # (torch's copy: a tensor of its own, node CopyBackwards)
+        from dlpy.node_names import named
+
+        return named(input.clone(), "torch::autograd::CopyBackwards")
     if prepend is not None or append is not None:
         parts = [p for p in (prepend, input, append) if p is not None]
         input = concat(parts, axis=dim)

@@ -349,8 +349,10 @@ def diag(input: Tensor, diagonal: int = 0) -> Tensor:  # noqa: A002 - PyTorch's 
     offset = _offset("diag", diagonal)
     if len(shape) == 1:
         return DiagEmbed(offset, 0, 1)(input)
-    if len(shape) == 2:
-        return Diagonal(offset, 0, 1)(input)
+    if len(shape) == 2:  # (torch's diagonal_copy: a tensor of its own)
+        from dlpy.node_names import named
+
+        return named(Diagonal(offset, 0, 1)(input), "DiagonalBackward0_copy")
     raise LinAlgArgError(f"diag: expected a 1-D or 2-D tensor, got shape {shape}")
 
 

@@ -668,8 +668,8 @@ def cartesian_prod(*tensors) -> Tensor:
     if len({as_array(t).dtype for t in tensors}) > 1:
         raise ArgDtypeError("cartesian_prod: expected tensors of one dtype (meshgrid's rule), got "
                         f"{[str(as_array(t).dtype) for t in tensors]}")
-    if len(tensors) == 1:
-        return _tensor(tensors[0]) * 1
+    if len(tensors) == 1:  # (the same tensor, as torch's)
+        return _tensor(tensors[0])
     return stack([g.reshape(-1) for g in meshgrid(*tensors, indexing="ij")], 1)
 
 
