@@ -1117,7 +1117,8 @@ def margin_ranking_loss(input1: Tensor, input2: Tensor, target, margin: float = 
                        f"got shapes {', '.join(map(str, shapes))}")
     _broadcast_shape(name, "input1, input2 and target", input1, input2, target)
     target = _constant(target, _float_dtype(input1))
-    return _reduce(name, clamp(-target * (input1 - input2) + margin, min=0.0), reduction)
+    # clamp_min, torch's (its node ClampMinBackward0 for reduction "none")
+    return _reduce(name, (-target * (input1 - input2) + margin).clamp_min(0.0), reduction)
 
 
 @autocast_policy(FP32)

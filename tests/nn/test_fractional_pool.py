@@ -79,6 +79,19 @@ def test_nan_wins_its_window_and_the_last_nan_is_taken():
     assert y.data[0, 0, 0, 1] == 0 and indices.data[0, 0, 0, 1] == 2  # the first maximum
 
 
+def test_extra_sample_rows_are_left_unused():
+    # torch takes _random_samples with more rows than the batch (an unbatched input has 1) and
+    # uses the first N
+    x = dlpy.randn(2, 3, 8, 8)
+    samples = np.random.default_rng(0).random((4, 3, 2))
+    more = F.fractional_max_pool2d(x, 2, 4, _random_samples=samples)
+    exact = F.fractional_max_pool2d(x, 2, 4, _random_samples=samples[:2])
+    assert np.array_equal(more.data, exact.data)
+    single = F.fractional_max_pool3d(dlpy.randn(3, 6, 6, 6), 2, 3,
+                                     _random_samples=np.full((2, 3, 3), 0.5))
+    assert single.shape == (3, 3, 3, 3)
+
+
 def test_samples_are_drawn_from_the_generator():
     x = dlpy.randn(2, 3, 13, 13)  # alpha = 11 / 5: the starts depend on the samples
     a = F.fractional_max_pool2d(x, 2, output_ratio=0.5, rng=np.random.default_rng(5))
@@ -155,7 +168,10 @@ def test_layers(ref):
      r"fractional_max_pool3d: expected x \(N, C, D, H, W\) or unbatched"),
     (lambda: F.fractional_max_pool2d(dlpy.randn(2, 3, 8, 8), 2, 4,
                                      _random_samples=np.zeros((2, 3, 3))), ValueError,
-     r"_random_samples must have shape \(N, C, 2\) = \(2, 3, 2\), got \(2, 3, 3\)"),
+     r"_random_samples must have shape \(at least N, C, 2\) = \(2, 3, 2\), got \(2, 3, 3\)"),
+    (lambda: F.fractional_max_pool3d(dlpy.randn(2, 3, 8, 8, 8), 2, 4,
+                                     _random_samples=np.zeros((1, 3, 3))), ValueError,
+     r"_random_samples must have shape \(at least N, C, 3\) = \(2, 3, 3\), got \(1, 3, 3\)"),
     (lambda: F.fractional_max_pool2d(dlpy.randn(1, 1, 8, 8), 2, 4,
                                      _random_samples=np.ones((1, 1, 2))), ValueError,
      r"_random_samples must lie in \[0, 1\)"),

@@ -4,6 +4,7 @@ smooth_l1_loss, huber_loss and kl_div (composites)."""
 import numpy as np
 import pytest
 
+import dlpy
 import dlpy.functional as F
 from dlpy import Tensor, nn
 from dlpy.testing import gradcheck
@@ -73,6 +74,27 @@ def test_cross_entropy_gradcheck(shape, reduction, rng):
     assert gradcheck(lambda x: F.cross_entropy(x, labels, reduction), logits)
     probabilities = np.moveaxis(rng.dirichlet(np.ones(shape[axis]), rest), -1, axis)
     assert gradcheck(lambda x: F.cross_entropy(x, probabilities, reduction), logits)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.3])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_gradcheck_with_targets_that_do_not_sum_to_one(smoothing, reduction, rng):
+    # d logits = softmax * sum(t) - t, torch's, whatever the targets sum to (the fused backward
+    # once took sum(t) = 1); its double backward equals the composed path's (taken when the
+    # targets require grad: log_softmax and products)
+    logits = Tensor(rng.standard_normal((4, 3)), requires_grad=True)
+    targets = rng.uniform(0.0, 1.0, (4, 3))
+    assert gradcheck(lambda x: F.cross_entropy(x, targets, reduction,
+                                               label_smoothing=smoothing), logits)
+    second = []
+    for target in (targets, Tensor(targets, requires_grad=True)):  # fused, composed
+        loss = F.cross_entropy(logits, target, reduction, label_smoothing=smoothing)
+        weights = np.linspace(-1.0, 1.0, loss.data.size).reshape(loss.shape)
+        (grad,) = dlpy.autograd.grad((loss * weights).sum(), logits, create_graph=True)
+        (grad_grad,) = dlpy.autograd.grad((grad * np.arange(12.0).reshape(4, 3)).sum(), logits)
+        second.append((grad.data, grad_grad.data))
+    np.testing.assert_allclose(second[0][0], second[1][0], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(second[0][1], second[1][1], rtol=1e-10, atol=1e-14)
 
 
 @pytest.mark.parametrize("shape", [(), (3,), (2, 1), (2, 3, 1, 2)])

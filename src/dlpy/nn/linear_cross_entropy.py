@@ -53,7 +53,7 @@ class LinearCrossEntropyLoss(_WeightedLoss):
             options=self.options)
 
     def extra_repr(self) -> str:
-        extra = f"num_classes={self.num_classes}, " + super().extra_repr()
-        if self.out_features:
-            extra += f", out_features={self.out_features}"
-        return extra
+        return (f"in_features={self.linear.in_features}, num_classes={self.num_classes}, "
+                f"out_features={self.out_features}, bias={self.linear.bias is not None}, "
+                f"reduction={self.reduction}, ignore_index={self.ignore_index}, "
+                f"label_smoothing={self.label_smoothing}, options={self.options}")

@@ -14,8 +14,10 @@ import numpy as np
 
 from dlpy import meta as _meta
 from dlpy.amp.state import FP32, autocast_policy
+from dlpy.node_names import named
 from dlpy.ops import ArgDtypeError
 from dlpy.ops.loss import _mean_alias
+from dlpy.ops.shape import squeeze
 from dlpy.tensor import Op, Tensor
 
 NEG_INF = -np.inf
@@ -219,8 +221,10 @@ def ctc_loss(log_probs: Tensor, targets, input_lengths, target_lengths, blank: i
                          f"{sorted(set(used.tolist()))}")
     losses = CTC(targets, input_lengths, target_lengths, blank,
                  bool(zero_infinity))(log_probs)
+    if zero_infinity:  # torch's infinite losses zeroed by a where after its kernel
+        named(losses, "WhereBackward0")
     if reduction == "none":
-        return losses.reshape(()) if unbatched else losses
+        return squeeze(losses, 0) if unbatched else losses  # torch's squeeze
     if reduction == "sum":
         return losses.sum()
     per_label = np.maximum(target_lengths, 1).astype(log_probs.dtype)

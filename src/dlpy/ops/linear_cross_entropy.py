@@ -10,9 +10,11 @@ import warnings
 
 import numpy as np
 
+from dlpy.node_names import named
 from dlpy.ops.loss import check_class_labels, check_class_weight
 from dlpy.ops.loss import cross_entropy as _cross_entropy
 from dlpy.ops.matmul import linear as _linear
+from dlpy.ops.shape import squeeze
 from dlpy.tensor import Op, Tensor, is_grad_enabled
 
 _POLICIES = ("auto", "accurate", "balanced", "compact")
@@ -277,7 +279,12 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None,  # n
     needs = tuple(is_grad_enabled() and getattr(t, "requires_grad", False) for t in operands)
     loss = LinearCrossEntropy(labels, row_weight, reduction, chunk, acc_dtype, policy,
                               options.allow_retain_graph, (needs + (False,))[:3])(*operands)
-    return loss.reshape(batches) if reduction == "none" else loss
+    # torch's nodes: its custom op's generated backward, then a squeeze for an unbatched input
+    named(loss, "GeneratedBackwardFor_torch_nn__linear_cross_entropy_batch_chunked_"
+                f"{'no_reduction_' if reduction == 'none' else ''}defaultBackward")
+    if x.ndim == 1:
+        return squeeze(loss, 0)
+    return loss.reshape(batches) if reduction == "none" and x.ndim == 3 else loss
 
 
 def _reference(x, linear_weight, labels, linear_bias, weight, reduction, ignore_index,

@@ -53,7 +53,7 @@ class SoftmaxCrossEntropy(Op):
     Targets t are class indices (one-hot implied) or probabilities. Classes on the last axis.
     With label smoothing e over C classes, t = (1 - e) t + e / C. Rows whose label is
     ``ignore`` (a boolean mask, or None) count nothing and leave the mean's denominator.
-    d logits = (softmax(logits) - t) * g / n: the O(N) fused gradient. Class weights w (as
+    d logits = (softmax(logits) sum(t) - t) * g / n: the O(N) fused gradient. Class weights w (as
     PyTorch's ``weight=``) scale class c's terms by w_c; with labels the mean divides by the
     sum of the rows' w_label.
     """
@@ -161,13 +161,17 @@ class SoftmaxCrossEntropy(Op):
             grad.reshape(-1)[self.flat] -= 1 - e
             if e:
                 grad -= e / grad.shape[-1]
-        elif e:
-            grad -= (1 - e) * self.labels + e / grad.shape[-1]
-        else:
-            grad -= self.labels
+        else:  # probabilities t: d logits = p sum(t) - t (sum(t) need not be 1)
+            targets = self._soft_targets()
+            grad *= targets.sum(axis=-1, keepdims=True)
+            grad -= targets
         if self.ignore is not None:
             grad[self.ignore] = 0
         return (self._scale(grad, grad_output),)
+
+    def _soft_targets(self):
+        e = self.smoothing
+        return (1 - e) * self.labels + e / self.labels.shape[-1] if e else self.labels
 
     def backward_graph(self, grad_output, output):
         # d logits = (a p - b) g: affine in p = softmax(logits), a and b constants of each row.
@@ -176,8 +180,10 @@ class SoftmaxCrossEntropy(Op):
         (logits,) = self.inputs
         unit = self.backward(np.ones_like(grad_output.data))[0]  # G, the mean's 1/n included
         e, classes = self.smoothing, logits.shape[-1]
-        if self.weight is None:
+        if self.weight is None and self.labels.dtype.kind in "iu":
             a = np.ones(unit.shape[:-1] + (1,), dtype=unit.dtype)
+        elif self.weight is None:
+            a = self._soft_targets().sum(axis=-1, keepdims=True)
         elif self.labels.dtype.kind in "iu":
             a = (1 - e) * self.row_weight[..., None] + e / classes * self.weight.sum()
         else:
@@ -738,7 +744,15 @@ def _soft_cross_entropy(logits, target, reduction, smoothing, weight):
         terms = terms * weight.astype(logits.dtype)
     elif weight is not None:
         terms = terms * check_class_weight("cross_entropy", weight, classes, logits.dtype)
-    losses = -terms.sum(-1)
+    # torch's composite's order, so its last node (grad_fn) is torch's: the negation of the
+    # sum over classes, of the whole sum, or the whole sum's negation over the rows' count
     if reduction == "none":
-        return losses
-    return losses.mean() if reduction == "mean" else losses.sum()
+        return -terms.sum(-1)
+    if reduction == "sum":
+        return -terms.sum()
+    rows = terms.data.size // classes if classes else 0
+    if not rows:  # an empty batch's mean: nan, as torch's (its sum filled with nan, negated)
+        return -(terms.sum() * float("nan"))
+    from dlpy.node_names import named
+
+    return named(-terms.sum() / rows, "DivBackward1")  # torch's division by a number

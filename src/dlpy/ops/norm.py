@@ -479,12 +479,18 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         "batch_norm", input, running_mean, running_var, weight, bias, momentum, eps,
         ArgIndexError if training else ArgError)  # torch's input.size(1), its running_mean
     check_mixed_dtypes(input, weight, bias, mean_array, var_array)
+    if training and not eps > 0:
+        raise ValueError(f"batch_norm: eps must be positive when training, got {eps}, as "
+                         f"torch")
+    if input.data.size == 0:
+        # torch's empty input: a clone (not a view, so the graph goes on), times weight[0],
+        # plus bias[0]; the running statistics are neither needed nor updated
+        out = input.clone()
+        out = out if weight is None else out * weight[0]
+        return out if bias is None else out + bias[0]
     if not training:
         return _with_running_stats("batch_norm", "not training (training=False normalises "
                                    "with them)", input, weight, bias, eps, mean_array, var_array)
-    if not eps > 0:
-        raise ValueError(f"batch_norm: eps must be positive when training, got {eps}, as "
-                         f"torch")
     channels = input.shape[1]
     count = input.data.size // channels if channels else 0  # values per channel
     if count == 1:

@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from dlpy.amp.state import FP32, autocast_policy
+from dlpy.node_names import named
 from dlpy.ops.conv import SPATIAL, _check_pool_rank, _ntuple, _shape_of
 from dlpy.ops.shape import getitem, reshape
 from dlpy.random import get_rng
@@ -89,10 +90,11 @@ def _fractional_max_pool(nd: int, input, kernel_size, output_size, output_ratio,
     else:
         samples = np.asarray(_random_samples.data if isinstance(_random_samples, Tensor)
                              else _random_samples)
-        if samples.shape != expected:
-            raise ShapeError(f"{name}: _random_samples must have shape (N, C, {nd}) = "
-                             f"{expected}, got {samples.shape}")
-        samples = samples.astype(input.dtype)
+        # as torch's: at least N rows (the first N are used), C channels, nd samples each
+        if samples.ndim != 3 or samples.shape[0] < batch or samples.shape[1:] != expected[1:]:
+            raise ShapeError(f"{name}: _random_samples must have shape (at least N, C, {nd}) "
+                             f"= {expected}, got {samples.shape}")
+        samples = samples[:batch].astype(input.dtype)
         if not ((samples >= 0) & (samples < 1)).all():
             raise ValueError(f"{name}: _random_samples must lie in [0, 1), got values from "
                              f"{samples.min()} to {samples.max()}")
@@ -115,7 +117,7 @@ def _fractional_max_pool(nd: int, input, kernel_size, output_size, output_ratio,
     rows = np.arange(batch).reshape(-1, 1, 1), np.arange(channels).reshape(1, -1, 1)
     y = getitem(reshape(input, (batch, channels, -1)), (*rows, indices))
     out_shape = (batch, channels, *sizes) if batched else (channels, *sizes)
-    y = reshape(y, out_shape)
+    y = named(reshape(y, out_shape), f"FractionalMaxPool{nd}DBackward0")  # torch's node
     return (y, Tensor(indices.reshape(out_shape))) if return_indices else y
 
 

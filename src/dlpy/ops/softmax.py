@@ -97,9 +97,11 @@ def _axis(name, x, axis):
 
 def _over(op, name, x, axis):
     axis = _axis(name, x, axis)
-    if axis is None:  # a 0-d x: over its one element
+    if axis is None:  # a 0-d x: over its one element; its node torch's (not the reshape's)
+        from dlpy.node_names import named
+
         x = x if isinstance(x, Tensor) else Tensor(x)
-        return op(0)(x.reshape(1)).reshape(())
+        return named(op(0)(x.reshape(1)).reshape(()), f"{op.__name__}Backward0")
     if np.shape(x.data if isinstance(x, Tensor) else x)[axis] == 0:  # empty: as it is, as torch
         return identity(x)
     return op(axis)(x)
