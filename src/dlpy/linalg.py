@@ -1034,7 +1034,8 @@ def cholesky_inverse(L: Tensor, upper: bool = False) -> Tensor:  # noqa: N803
 
         info = np.where(zero.any(-1), zero.argmax(-1) + 1, 0).astype(np.int32)
         raise LinAlgError(linalg_error_text("cholesky_inverse", info))
-    return CholeskySolve(bool(upper))(np.eye(shape[-1], dtype=_dtype_of(L)), L)
+    return named(CholeskySolve(bool(upper))(np.eye(shape[-1], dtype=_dtype_of(L)), L),
+                 "CholeskyInverseBackward0")
 
 
 class TriangularSolveResult(NamedTuple):
@@ -1063,7 +1064,8 @@ def triangular_solve(b: Tensor, A: Tensor, upper: bool = True, transpose: bool =
                                     unitriangular=unitriangular)
     else:
         solution = solve_triangular(A, b, upper=upper, unitriangular=unitriangular)
-    return TriangularSolveResult(solution, _tensor(A).clone())
+    return TriangularSolveResult(named(solution, "TriangularSolveBackward0"),
+                                 _tensor(A).clone())
 
 
 # ------------------------------------------------------------------ LDL^T

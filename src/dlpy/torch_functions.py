@@ -427,9 +427,10 @@ def qr(input: Tensor, some: bool = True):  # noqa: A002
 def cholesky(input: Tensor, upper: bool = False) -> Tensor:  # noqa: A002
     """torch.cholesky (the old API): linalg.cholesky."""
     from dlpy import linalg
+    from dlpy.node_names import named
 
     try:
-        return linalg.cholesky(input, upper=upper)
+        return named(linalg.cholesky(input, upper=upper), "CholeskyBackward0")
     except linalg.LinAlgError as error:  # torch's text names "cholesky" here
         raise linalg.LinAlgError(str(error).replace("linalg.cholesky:", "cholesky:", 1)) from None
 

@@ -1448,7 +1448,9 @@ def ldexp(input, other) -> Tensor:  # noqa: A002 - torch's names
         other = other.astype(np.float32)
     if not x_float and x.dtype.kind != "c":
         x = x.astype(other.dtype)
-    return x * exp2(other)
+    from dlpy.node_names import named
+
+    return named(x * exp2(other), "LdexpBackward0")  # (torch's one kernel)
 
 
 def _is_float(dtype) -> bool:
@@ -1471,7 +1473,10 @@ def frexp(input) -> FrexpResult:
         raise ArgDtypeError(f"frexp: expected a float tensor, got {data.dtype}")
     mantissa, exponent = np.frexp(data)
     if isinstance(input, Tensor) and input.requires_grad:  # d mantissa = g / 2^exponent
-        mantissa = input * Tensor(np.exp2(-exponent.astype(np.float64)).astype(data.dtype))
+        from dlpy.node_names import named
+
+        mantissa = named(input * Tensor(np.exp2(-exponent.astype(np.float64)).astype(
+            data.dtype)), "FrexpBackward0")
     else:
         mantissa = Tensor(mantissa)
     return FrexpResult(mantissa, Tensor(exponent.astype(np.int32)))
