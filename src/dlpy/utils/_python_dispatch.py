@@ -28,7 +28,9 @@ dispatching one (``swap_call_sites``) that maps each op and its settings to torc
 (``_OP_CALLS``), and a few public methods and factories that run no op (in-place methods,
 ``copy_``, ``detach``, ``item``, comparisons, ``ones``/``zeros``/...) are swapped too
 (``_FUNCTION_CALLS``); outside, nothing changes. An op dlpy has no mapping for runs without
-reaching the mode.
+reaching the mode. A layer built while a mode is entered shows torch's construction kernels
+(``empty``, then ``uniform_`` / ``fill_`` / ``zero_``...: ``dlpy.utils._dispatch_module_init``,
+whose ``__init__``\\ s are swapped in with the rest).
 
 A backward run while a mode is entered reaches it as torch's autograd shows it
 (``dlpy.utils._dispatch_backward``: the engine's call sites are swapped with the rest): the
@@ -2070,12 +2072,13 @@ def _install(modes: bool = True) -> None:
     if not modes or _swap is not None:
         return
     from dlpy.autograd_function import swap_call_sites
-    from dlpy.utils import _dispatch_backward
+    from dlpy.utils import _dispatch_backward, _dispatch_module_init
 
     # (the engine's sites too: a backward is shown as torch's autograd shows it)
     _swap = swap_call_sites(3, op_call=_dispatching_call, **_dispatch_backward.WRAPS)
     _swap.__enter__()
     _tensor_module._implicit_seed = _dispatch_backward.seed
+    _dispatch_module_init.install()  # layers built show torch's construction kernels
 
 
 def _valued(inputs: tuple) -> tuple | None:
@@ -2166,9 +2169,10 @@ def _uninstall_if_idle() -> None:
         swap, _swap = _swap, None
         swap.__exit__(None, None, None)
         _tensor_module._implicit_seed = None
-        from dlpy.utils import _dispatch_backward
+        from dlpy.utils import _dispatch_backward, _dispatch_module_init
 
         _dispatch_backward.reset()
+        _dispatch_module_init.uninstall()
 
 
 def subclass_defined(cls: type) -> None:
