@@ -11,7 +11,7 @@ from dlpy.utils import _dispatch_module_init as module_init
 from dlpy.utils import _python_dispatch as pd
 
 
-class Log(pd.TorchDispatchMode):
+class Log(pd.TorchDispatchMode):  # (--import-mode=importlib: no test module imports another)
     def __init__(self):
         super().__init__()
         self.funcs = []
