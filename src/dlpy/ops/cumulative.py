@@ -216,8 +216,10 @@ def _exclusive_cumprod_graph(a: Tensor, axis: int) -> Tensor:
 def _along(name: str, op, x, dim) -> Tensor:
     shape = _shape_of(x)
     dim = check_dim(name, dim, len(shape), scalar_ok=True)
-    if not shape:  # a scalar: its own running sum or product
-        return reshape(op(dim)(reshape(x, (1,))), ())
+    if not shape:  # a scalar: its own running sum or product (torch's one node, CumsumBackward0)
+        from dlpy.node_names import class_name, named
+
+        return named(reshape(op(dim)(reshape(x, (1,))), ()), class_name(op.__name__))
     return op(dim)(x)
 
 
@@ -366,8 +368,10 @@ def logcumsumexp(input: Tensor, dim: int) -> Tensor:
 
         raise NotImplementedError(f'"logcumsumexp_out_cpu" not implemented for '
                                   f"'{_torch_name(input.dtype)}'")
-    if input.ndim == 0:
-        return input * 1
+    if input.ndim == 0:  # (torch's node: LogcumsumexpBackward0)
+        from dlpy.node_names import named
+
+        return named(input * 1, "LogcumsumexpBackward0")
     if input.dtype.kind != "c":
         return LogCumSumExp(dim)(input)
     if is_low_precision(input.dtype):  # float32 throughout, rounded once, as torch's CPU kernel

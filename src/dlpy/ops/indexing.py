@@ -359,7 +359,10 @@ def index_select(input: Tensor, dim: int, index) -> Tensor:
             raise ArgError(f"index_select: an index into a scalar must have one value, got "
                            f"{index.size}")
         _check_range("index_select", index, 1, dim)
-        return reshape(IndexSelect(0, index.reshape(-1))(reshape(input, (1,))), ())
+        from dlpy.node_names import named  # (torch's one node, IndexSelectBackward0)
+
+        return named(reshape(IndexSelect(0, index.reshape(-1))(reshape(input, (1,))), ()),
+                     "IndexSelectBackward0")
     given, dim = dim, check_dim("index_select", dim, len(shape))
     _check_range("index_select", index, shape[dim], dim)
     op = IndexSelect(dim, index.reshape(-1))
@@ -650,7 +653,12 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
         raise ArgError(f"topk: k ({k}) must lie in [0, {size}], the size of dim {dim} of x "
                          f"{shape}")
     if not shape:  # a scalar is its own top value, for k 0 or 1 alike (as PyTorch)
-        return TopKResult(reshape(input, ()), Tensor(np.zeros((), dtype=np.int64)))
+        values = reshape(input, ())
+        if values is not input:  # (torch's node: TopkBackward0)
+            from dlpy.node_names import named
+
+            named(values, "TopkBackward0")
+        return TopKResult(values, Tensor(np.zeros((), dtype=np.int64)))
     ranked = _sort_order(data, dim, bool(largest))
     if _meta.is_meta_array(ranked):  # (no values: no ties to settle)
         from dlpy.device import meta_array
