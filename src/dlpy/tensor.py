@@ -1141,7 +1141,12 @@ class Tensor:
             return _sparse_reflected(error, other, "__rsub__", self)
 
     def __rsub__(self, other):
-        return _arith.sub(other, self)
+        out = _arith.sub(other, self)
+        if isinstance(other, Tensor):  # (an explicit x.__rsub__(y): torch's rsub node)
+            from dlpy.node_names import named
+
+            named(out, "RsubBackward0")
+        return out
 
     def __mul__(self, other):
         try:
