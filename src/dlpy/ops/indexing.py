@@ -401,10 +401,16 @@ def _named(out: Tensor, name: str) -> Tensor:
 def _scalar_scatter(fn, input, dim, index, src, **kwargs):
     """scatter/scatter_add of a 0-d x: read as one element (torch's), the result 0-d again."""
     check_dim(fn.__name__, dim, 1)
+    from dlpy.node_names import named, torch_name
+
     if isinstance(src, Tensor):
         src = reshape(src, (-1,))
-    return reshape(fn(reshape(input, (1,)), 0, _index_array(fn.__name__, index).reshape(-1),
-                      src, **kwargs), ())
+    inner = fn(reshape(input, (1,)), 0, _index_array(fn.__name__, index).reshape(-1), src,
+               **kwargs)
+    out = reshape(inner, ())
+    if inner.op is not None:  # torch's one node (ScatterBackward0, ScatterAddBackward0...)
+        named(out, torch_name(inner.op))
+    return out
 
 
 def scatter(input: Tensor, dim: int, index, src=None, *, value=None, reduce=None) -> Tensor:

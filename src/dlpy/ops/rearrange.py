@@ -954,8 +954,10 @@ def sliding_windows(x: Tensor, dim: int, size: int, step: int) -> Tensor:
                          f"{dim})")
     if step < 1:
         raise ShapeError(f"unfold: step must be positive, got {step}")
-    if not shape:
-        return x.reshape(1)[:size]
+    if not shape:  # (torch's node: UnfoldBackward0)
+        from dlpy.node_names import named
+
+        return named(x.reshape(1)[:size], "UnfoldBackward0")
     return SlidingWindows(dim, int(size), int(step))(x)
 
 

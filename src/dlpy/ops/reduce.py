@@ -1199,7 +1199,12 @@ def _quantile(name, x, q, dim, keepdim, interpolation, ignore_nan):
     out = out.squeeze(-1)  # (Q, ...)
     if keepdim:
         out = out.reshape((shape[0],) + kept)
-    return out.squeeze(0) if qs.ndim == 0 else out
+    out = out.squeeze(0) if qs.ndim == 0 else out
+    if not x.ndim and not keepdim:  # (torch's last node for a 0-d x: SqueezeBackward4)
+        from dlpy.node_names import named
+
+        named(out, "SqueezeBackward4")
+    return out
 
 
 @autocast_policy(FP32)
