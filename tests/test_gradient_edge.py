@@ -66,8 +66,20 @@ def test_hand_made_edge_found_in_the_graph():
 def test_edge_output_nr_beyond_one_output_is_refused():
     x = _leaf([1.0])
     y = x * 2
-    with pytest.raises(RuntimeError, match="one output each"):
+    with pytest.raises(RuntimeError, match=r"output_nr 1 of MulBackward0: a node of one output"):
         autograd.grad(y.sum(), GradientEdge(y.grad_fn, 1))
+    a, b = _leaf([1.0, 2.0]).split(1)
+    with pytest.raises(RuntimeError, match=r"output_nr 2 of SplitBackward0, a node of 2 outputs"):
+        autograd.grad((a * b).sum(), GradientEdge(a.grad_fn, 2))
+
+
+def test_edge_of_a_later_output_of_a_split_gives_that_pieces_gradient():
+    x = _leaf([1.0, 2.0, 3.0])
+    a, b, c = x.split(1)
+    edge = get_gradient_edge(c)
+    assert edge.node is a.grad_fn and edge.output_nr == 2
+    (g,) = autograd.grad((b * c * 5).sum(), edge)
+    np.testing.assert_allclose(g.data, 5 * b.data)
 
 
 def test_backward_op_edge_keeps_no_grad_anywhere():

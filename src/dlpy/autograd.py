@@ -30,6 +30,7 @@ import numpy as np
 from dlpy._caller import user_stacklevel as _user_stacklevel
 from dlpy.device import meta_array
 from dlpy.meta import holds_meta
+from dlpy.ops.multi_output import layout_of, node_of
 from dlpy.sparse_grad import SparseGrad
 from dlpy.tensor import (
     AccumulateGrad,
@@ -745,9 +746,10 @@ def register_multi_grad_hook(tensors, fn, *, mode: str = "all") -> _MultiHandle:
 
 class GradientEdge(NamedTuple):
     """torch.autograd.graph.GradientEdge: where a gradient enters the graph, ``node`` (a
-    ``grad_fn``, or a leaf's AccumulateGrad) and ``output_nr``, which of its outputs (0: dlpy's
-    nodes have one output each). As ``inputs`` of grad/backward: the gradient with respect to
-    that output (of a tensor one no longer holds, too); as ``outputs``: a pass starting there.
+    ``grad_fn``, or a leaf's AccumulateGrad) and ``output_nr``, which of its outputs (0 but
+    for the nodes of several outputs, split's, eigh's, ...: dlpy.ops.multi_output). As
+    ``inputs`` of grad/backward: the gradient with respect to that output (of a tensor one no
+    longer holds, too); as ``outputs``: a pass starting there.
     ``ownership_token``: torch's field for Python-made nodes, None here."""
 
     node: object
@@ -764,13 +766,17 @@ def get_gradient_edge(tensor: Tensor) -> GradientEdge:
     if not tensor.requires_grad:
         raise RuntimeError("It is not possible to get the gradient edge for a Tensor that does "
                            "not require gradients")
-    node = _grad_node(tensor)
+    node, number = _grad_node(tensor), 0
     if node is tensor.op:
+        node, number = node_of(node)  # (a node of several outputs: ops/multi_output.py)
         try:  # a cycle op <-> tensor, collected with the graph; free() drops it
-            node.__dict__["_edge_output"] = tensor
+            if node is tensor.op:
+                node.__dict__["_edge_output"] = tensor
+            else:
+                node.__dict__.setdefault("_edge_outputs", {})[number] = tensor
         except AttributeError:  # (a node without a __dict__: found by searching the graph)
             pass
-    return GradientEdge(node, tensor.output_nr)
+    return GradientEdge(node, number)
 
 
 def _edge_tensor(edge: GradientEdge, graph: list[Tensor] | None = None) -> Tensor | None:
@@ -784,9 +790,16 @@ def _edge_tensor(edge: GradientEdge, graph: list[Tensor] | None = None) -> Tenso
     if not isinstance(node, Op):
         raise _NotATensorError(f"GradientEdge: node must be a grad_fn, got "
                                f"{type(node).__name__}")
+    layout = layout_of(node)
+    if layout is not None:  # a node of several outputs: the output's tensor
+        if not 0 <= edge.output_nr < len(layout):
+            raise AutogradError(f"GradientEdge: output_nr {edge.output_nr} of {node.name()}, "
+                                f"a node of {len(layout)} outputs")
+        tensor = getattr(node, "__dict__", {}).get("_edge_outputs", {}).get(edge.output_nr)
+        return tensor if tensor is not None else layout.outputs[edge.output_nr]()
     if edge.output_nr != 0:
-        raise AutogradError(f"GradientEdge: output_nr {edge.output_nr} of {node.name()}: dlpy's "
-                            "nodes have one output each (output_nr 0)")
+        raise AutogradError(f"GradientEdge: output_nr {edge.output_nr} of {node.name()}: a "
+                            "node of one output (output_nr 0)")
     tensor = getattr(node, "__dict__", {}).get("_edge_output")
     while tensor is not None and tensor.op is not node:  # changed in place since: the value
         tensor = _stand_ins.get(tensor.op) if tensor.op is not None else None  # node made

@@ -48,12 +48,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import math
 from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from dlpy.ops import ArgTypeAssertionError
 from dlpy.ops.arithmetic import cast
+from dlpy.ops.multi_output import group
 from dlpy.ops.shape import concat
 from dlpy.slice_grad import SliceGrad
 from dlpy.tensor import (
@@ -251,6 +253,9 @@ def record_outputs(op: Op, inputs: tuple[Tensor, ...], arrays: list[np.ndarray]
         op.layout.append((start, a.shape, a.dtype))
         outputs.append(OutputOf(op, k, start, a.shape, a.dtype, packed.size)(hidden))
         start += a.size
+    # the outputs show op as their grad_fn, each with its output_nr, as torch's
+    group(hidden, outputs, [((slice(s, s + math.prod(shape)),), shape)
+                            for s, shape, _ in op.layout])
     return outputs
 
 

@@ -35,6 +35,7 @@ from dlpy.ops import (
     indexing,
     loss,
     mask,
+    multi_output,
     norm,
     pad,
     pointwise,
@@ -99,7 +100,7 @@ def _total(terms: list, out) -> Tensor:
        conv.AvgPool1d, conv.AvgPool2d, conv.AvgPool3d, conv.MaxUnpool1d, conv.MaxUnpool2d,
        conv.MaxUnpool3d, mask.Dropout, indexing.Gather, indexing.IndexSelect,
        embedding.Embedding, cumulative.CumSum, fold.Fold, fold.Unfold,
-       arithmetic.Neg)
+       arithmetic.Neg, multi_output.Outputs)
 def _linear(op, settings, inputs, tangents, out):
     """A linear op of one differentiable input: the same op on the tangent."""
     return fresh(op, settings)(tangents[0])

@@ -42,6 +42,7 @@ from dlpy.ops import (
     fold,
     indexing,
     mask,
+    multi_output,
     norm,
     pad,
     pointwise,
@@ -736,7 +737,7 @@ _RULES.update({
     cumulative.CumSum: _shifted("dim"), cumulative.CumProd: _shifted("dim"),
     cumulative.Prod: _shifted("dim"), Concat: _shifted("axis"), Stack: _shifted("axis"),
     Reshape: _reshape, Transpose: _transpose, GetItem: _getitem, IndexAdd: _getitem,
-    rearrange.Expand: _expand,
+    rearrange.Expand: _expand, multi_output.Outputs: _elementwise,
     norm.LayerNorm: _layer_norm, norm.BatchNorm: _batch_norm, attention.Attention: _attention,
     # flex_attention's softmax-times-v: its mask broadcasts from the right, its matmul over
     # leading axes (its lse under vmap comes from ops: flex_attention._row_statistics)

@@ -19,6 +19,7 @@ from dlpy.ops import attention as _attention
 from dlpy.ops import complex as _complex
 from dlpy.ops import conv as _conv
 from dlpy.ops import loss as _loss
+from dlpy.ops import multi_output as _multi_output
 from dlpy.ops import real_number as _real_number
 from dlpy.ops import rearrange as _rearrange
 from dlpy.ops import resample as _resample
@@ -278,22 +279,30 @@ def _pieces(x, sizes: list[int], dim: int, node_name: str = "SplitBackward0",
     ``node_name``: torch's grad_fn name of the pieces; ``unsafe``: torch's unsafe_split, whose
     pieces may be changed in place while recording."""
     before = (slice(None),) * dim
-    pieces, start = [], 0
+    indexes, start = [], 0
     for size in sizes:
-        pieces.append(getitem(x, before + (slice(start, start + size),)))
+        indexes.append(before + (slice(start, start + size),))
         start += size
-    return _multiple_views(pieces, node_name.removesuffix("Backward0"), node_name, unsafe)
+    return _multiple_views(x, indexes, node_name.removesuffix("Backward0"), node_name, unsafe)
 
 
-def _multiple_views(pieces: list[Tensor], kind: str, node_name: str | None = None,
+def _multiple_views(x, indexes: list, kind: str, node_name: str,
                     unsafe: bool = False) -> tuple[Tensor, ...]:
-    """The views of a function that returns several, which torch refuses to change in place
-    while recording (each would need the others' gradients re-made)."""
+    """The views ``x[index]`` of a function that returns several: the outputs 0, 1, ... of
+    one node named ``node_name`` (dlpy.ops.multi_output), which torch refuses to change in
+    place while recording (each would need the others' gradients re-made)."""
+    node = x
+    if isinstance(x, Tensor) and x.requires_grad and _engine.is_grad_enabled():
+        node = _multi_output.Outputs(node_name)(x)
+    pieces = [getitem(node, index) for index in indexes]
     for i, piece in enumerate(pieces):
-        if piece.op is not None and node_name is not None:
+        if piece.op is not None:
             piece.op.node_name = node_name
-        if piece.op is not None and not unsafe:
-            piece.op.refuses_in_place = f"Output {i} of {kind} " + _engine._MULTI_VIEW
+            if not unsafe:
+                piece.op.refuses_in_place = f"Output {i} of {kind} " + _engine._MULTI_VIEW
+    if node is not x:
+        _multi_output.group(node, pieces, [(index, p.data.shape)
+                                           for index, p in zip(indexes, pieces)])
     return tuple(pieces)
 
 
@@ -339,8 +348,8 @@ def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
     """torch.unbind: the slices along ``dim``, each without that axis."""
     dim = _split_axis("unbind", input, dim)
     before = (slice(None),) * dim
-    return _multiple_views([getitem(input, before + (i,)) for i in range(input.shape[dim])],
-                           "Unbind", "UnbindBackward0")
+    return _multiple_views(input, [before + (i,) for i in range(input.shape[dim])], "Unbind",
+                           "UnbindBackward0")
 
 
 def _reduce(name: str, losses: Tensor, reduction: str) -> Tensor:

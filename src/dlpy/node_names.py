@@ -21,10 +21,12 @@ def rename(op, name: str) -> None:
 
 def named(out, name: str):
     """``out`` with its recorded node, if any, named torch's ``name`` (a composite's last node:
-    addmm's add is torch's AddmmBackward0)."""
+    addmm's add is torch's AddmmBackward0; the node of several outputs whose output it is)."""
     op = getattr(out, "op", None)
     if op is not None:
-        _renamed[op] = name
+        from dlpy.ops.multi_output import node_of
+
+        _renamed[node_of(op)[0]] = name
     return out
 
 def rename_scalar_overload(out, name: str, first, second):
@@ -319,5 +321,6 @@ _SPECIAL = {"Pad": _pad, "MatMul": _matmul, "Linear": _linear, "Transpose": _tra
             "ViewOfBase": lambda op: "AsStridedBackward0",
             "SlopeGrad": lambda op: op.node_name, "FFT": _fft,
             "Resample": lambda op: op.node_name,
+            "Outputs": lambda op: op.node_name,  # split's, unbind's (ops/multi_output.py)
             "SoftmaxCrossEntropy": _cross_entropy,
             "GridSample": lambda op: f"GridSampler{np.ndim(op.inputs[0].data) - 2}DBackward0"}

@@ -3813,6 +3813,18 @@ def _grad_node(tensor: Tensor):
     return node
 
 
+def _grad_edge(tensor: Tensor) -> tuple:
+    """(the node, which of its outputs) a gradient for ``tensor`` goes to: its op's, or the
+    node of several outputs whose output it is (dlpy.ops.multi_output); an AccumulateGrad, or
+    None, and 0."""
+    node = _grad_node(tensor)
+    if node is not None and node is tensor.op:
+        from dlpy.ops.multi_output import node_of
+
+        return node_of(node)
+    return node, 0
+
+
 # id(leaf) -> its AccumulateGrad while someone holds that node (which holds the leaf, so the
 # id stays the leaf's)
 _accumulate_nodes: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
@@ -3853,21 +3865,38 @@ def _run_post_hooks(tensor: Tensor) -> None:
 def _hooked_grads(op: Op, grad_output, backward, extra: tuple) -> list:
     """``backward(op, grad_output, *extra)`` with the op's node pre-hooks before and hooks
     after."""
+    from dlpy.ops.multi_output import layout_of
+
     state = _node_state[op]
     graph = isinstance(grad_output, Tensor)  # a create_graph pass: gradients are Tensors
-    output = (grad_output,)
+    layout = layout_of(op)  # a node of several outputs: hooks see one gradient per output
+    output = (grad_output,) if layout is None else layout.unpack(grad_output, received=True)
     for hook in list(state.pre_hooks.values()):
         result = hook(_shown(output))
         if result is not None:
-            output = _hook_grads(op, "register_prehook", result, (grad_output,), graph)
+            output = _hook_grads(op, "register_prehook", result,
+                                 (grad_output,) if layout is None else output, graph)
+    if layout is None:
+        grad_output = output[0]
+    else:
+        grad_output = None if all(g is None for g in output) else layout.pack(output)
     # a pre-hook that returned (None,): the node has no gradient to pass on, as torch's
-    grads = (backward(op, output[0], *extra) if output[0] is not None
+    grads = (backward(op, grad_output, *extra) if grad_output is not None
              else (None,) * len(op.inputs))
     for hook in list(state.hooks.values()):
         result = hook(_shown(grads), _shown(output))
         if result is not None:
             grads = _hook_grads(op, "register_hook", result, op.inputs, graph, grads)
     return list(grads)
+
+
+def _note_output(op: Op) -> None:
+    """While node hooks exist: note that the output whose view ``op`` is (of a node of several
+    outputs, ops/multi_output.py) got a gradient in this pass, so that the node's hooks see
+    None for the others, as torch's."""
+    from dlpy.ops.multi_output import note_gradient
+
+    note_gradient(op)
 
 
 def _shown(grads) -> tuple:
@@ -4170,7 +4199,7 @@ class Op:
         inputs, order = self.inputs, edge_order(self)
         if order is not None:
             inputs = tuple(None if i is None else inputs[i] for i in order)
-        edges = tuple((None if t is None else _grad_node(t), 0) for t in inputs)
+        edges = tuple((None, 0) if t is None else _grad_edge(t) for t in inputs)
         held = tuple(n for n, _ in edges if type(n) is AccumulateGrad)
         if held:
             _held_accumulate_nodes[self] = held
@@ -4204,8 +4233,18 @@ def _call_node(op: Op, grad_outputs: tuple):
     saved tensors must still be there (RuntimeError after a backward freed them);
     saved_tensors_hooks' packed ones are unpacked. In grad mode the gradients record a graph
     where ``grad`` or an input requires grad, as torch's (``_graph_node_call``)."""
-    if len(grad_outputs) != 1:
-        raise TypeError(f"expected 1 arguments, got {len(grad_outputs)} instead")
+    from dlpy.ops.multi_output import layout_of
+
+    layout = layout_of(op)
+    if len(grad_outputs) != (1 if layout is None else len(layout)):
+        raise TypeError(f"expected {1 if layout is None else len(layout)} arguments, got "
+                        f"{len(grad_outputs)} instead")
+    if layout is not None:  # one gradient per output: the gradient of the node's result
+        for i, g in enumerate(grad_outputs):
+            if g is not None and not isinstance(g, Tensor):
+                raise TypeError(f"argument {i} is not a Variable")
+        grad_outputs = (None if all(g is None for g in grad_outputs) else
+                        _as_grad_tensor(layout.pack(grad_outputs)),)
     grad = grad_outputs[0]
     count = len(op.inputs)
     if grad is None:
@@ -4228,6 +4267,11 @@ def _call_node(op: Op, grad_outputs: tuple):
         if graph is not None:
             return graph
     return _node_call_results(op, grads, count, _plain_node_grad)
+
+
+def _as_grad_tensor(packed) -> Tensor:
+    """A packed gradient (ops/multi_output.Layout.pack) as a Tensor."""
+    return packed if isinstance(packed, Tensor) else Tensor(packed)
 
 
 def _plain_node_grad(g, tensor: Tensor) -> Tensor:
@@ -4452,6 +4496,8 @@ def _backpropagate_pass(roots: list[Tensor], root_grads: list[np.ndarray], retai
             _unpack_saved(op)
         if type(grad) is not np.ndarray and isinstance(grad, SparseGrad):
             grad = grad.dense()  # sparse gradients stay sparse only in leaves
+        if node_hooks:
+            _note_output(op)
         if node_hooks and op in _node_state:
             parent_grads = _hooked_grads(
                 op, grad, _unpacked_grads if packed and "_packed" in op.__dict__
@@ -4867,6 +4913,8 @@ def _backpropagate_graph_pass(roots: list[Tensor], root_grads: list[Tensor], cap
                 _check_versions(node, op, scheduled)
             if _packed_count and "_packed" in op.__dict__:
                 _unpack_saved(op)
+            if _node_hook_count:
+                _note_output(op)
             if _node_hook_count and op in _node_state:
                 parent_grads = _hooked_grads(op, grad, _checked_graph_grads, (node,))
             else:

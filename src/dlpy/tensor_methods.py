@@ -27,6 +27,7 @@ from dlpy.device import META as _META
 from dlpy.device import MetaArray as _MetaArray
 from dlpy.ops import ArgDtypeError, ArgError, NoKernelError, int_of
 from dlpy.ops import arithmetic as _arith
+from dlpy.ops import multi_output as _multi_output
 from dlpy.storage import TypedStorage, UntypedStorage  # noqa: F401 - torch's names
 from dlpy.storage import typed_storage as _typed_storage
 from dlpy.storage import untyped_storage as _untyped_storage
@@ -492,7 +493,7 @@ for _name, _getter in (("itemsize", lambda self: self.data.itemsize),
                        ("is_cpu", lambda self: type(self.data) is not _MetaArray),
                        ("is_cuda", lambda self: False),
                        ("device", lambda self: _META if type(self.data) is _MetaArray else _CPU),
-                       ("grad_fn", lambda self: self.op)):
+                       ("grad_fn", lambda self: _multi_output.node_of(self.op)[0])):
     if not hasattr(Tensor, _name):
         setattr(Tensor, _name, property(_getter))
 # torch's layout and device flags a dense CPU tensor answers False (nested tensors are

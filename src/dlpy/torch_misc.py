@@ -14,6 +14,7 @@ import numpy as np
 
 from dlpy import meta as _meta
 from dlpy.ops import ArgError
+from dlpy.ops import multi_output as _multi_output
 from dlpy.ops.segment import segment_reduce  # noqa: F401 - exported (TOP_LEVEL)
 from dlpy.size import Size
 from dlpy.storage import TypedStorage, UntypedStorage  # noqa: F401 - exported (TOP_LEVEL)
@@ -671,7 +672,8 @@ TENSOR_METHODS = {
     "is_inference": is_inference, "__dlpack__": _dlpack, "__dlpack_device__": _dlpack_device,
     "dim_order": _dim_order, "new_empty_strided": _new_empty_strided,
     "cfloat": _complex_cast(np.complex64), "cdouble": _complex_cast(np.complex128),
-    "output_nr": property(lambda self: 0),  # dlpy's ops have one output each
+    # which output of its node (dlpy.ops.multi_output: split's pieces, eigh's two, ...)
+    "output_nr": property(lambda self: _multi_output.node_of(self.op)[1]),
 }
 
 TOP_LEVEL = [

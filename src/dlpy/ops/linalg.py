@@ -217,6 +217,22 @@ def _split(packed: Tensor, shapes) -> tuple[Tensor, ...]:
     return tuple(out)
 
 
+def _outputs(packed: Tensor, outputs: tuple) -> tuple:
+    """``outputs`` (``_split(packed, ...)``'s pieces, in order, perhaps their real parts)
+    as the outputs 0, 1, ... of packed's node, as torch's LinalgEighBackward0 and the like
+    (ops/multi_output.py)."""
+    from dlpy.ops.multi_output import group
+
+    if packed.op is not None:
+        batch, parts, start = packed.shape[:-1], [], 0
+        for t in outputs:
+            size = math.prod(t.shape[len(batch):])
+            parts.append(((Ellipsis, slice(start, start + size)), tuple(t.shape)))
+            start += size
+        group(packed, outputs, parts)
+    return outputs
+
+
 def _flag(name: str, setting: str, value) -> bool:
     """value, a bool setting of the op ``name``; anything else is a TypeError."""
     if not isinstance(value, (bool, np.bool_)):
@@ -834,7 +850,7 @@ def qr(A: Tensor, mode: str = "reduced") -> QRResult:  # noqa: N803
     q, r = _split(packed, [(m, k), (k, n)])
     if mode == "r":  # R alone; its backward raises, as torch's. Q: empty, in the graph
         return QRResult(getitem(packed.reshape(-1), slice(0, 0)), r)
-    return QRResult(q, r)
+    return QRResult(*_outputs(packed, (q, r)))
 
 
 class EighResult(NamedTuple):
@@ -926,10 +942,11 @@ def eigh(A: Tensor, UPLO: str = "L") -> EighResult:  # noqa: N803
 
     shape = _matrices("eigh", A, complex_ok=True)
     n = shape[-1]
-    values, vectors = _split(Eigh(_uplo("eigh", UPLO))(A), [(n,), (n, n)])
+    packed = Eigh(_uplo("eigh", UPLO))(A)
+    values, vectors = _split(packed, [(n,), (n, n)])
     if _dtype_of(A).kind == "c":  # packed beside the complex vectors: real again
-        return EighResult(real(mark(values)), mark(vectors))
-    return EighResult(values, vectors)
+        return EighResult(*_outputs(packed, (real(mark(values)), mark(vectors))))
+    return EighResult(*_outputs(packed, (values, vectors)))
 
 
 class Eigvalsh(Op):
@@ -1105,10 +1122,11 @@ def svd(A: Tensor, full_matrices: bool = True, *, driver: str | None = None) -> 
     m, n = shape[-2:]
     k = min(m, n)
     u_cols, vh_rows = (m, n) if full_matrices else (k, k)
-    u, s, vh = _split(SVD(full_matrices)(A), [(m, u_cols), (k,), (vh_rows, n)])
+    packed = SVD(full_matrices)(A)
+    u, s, vh = _split(packed, [(m, u_cols), (k,), (vh_rows, n)])
     if _dtype_of(A).kind == "c":  # packed beside the complex vectors: real again
-        return SVDResult(mark(u), real(mark(s)), mark(vh))
-    return SVDResult(u, s, vh)
+        return SVDResult(*_outputs(packed, (mark(u), real(mark(s)), mark(vh))))
+    return SVDResult(*_outputs(packed, (u, s, vh)))
 
 
 class Svdvals(Op):

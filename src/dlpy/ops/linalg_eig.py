@@ -22,6 +22,7 @@ from dlpy.ops.linalg import (
     _lapack,
     _mT,
     _nonzero,
+    _outputs,
     _pack,
     _shape_of,
     _split,
@@ -167,7 +168,7 @@ def eig(A: Tensor) -> EigResult:  # noqa: N803 - PyTorch's names
     (complex64 for float32/complex64 A, else complex128), as numpy.linalg.eig gives them."""
     n = _square("eig", A)[-1]
     packed = mark(Eig()(A))
-    return EigResult(*(mark(t) for t in _split(packed, [(n,), (n, n)])))
+    return EigResult(*_outputs(packed, tuple(mark(t) for t in _split(packed, [(n,), (n, n)]))))
 
 
 @autocast_policy(FP32)
