@@ -122,9 +122,14 @@ def matrix_power(A: Tensor, n: int) -> Tensor:  # noqa: N803 - PyTorch's names
         raise LinAlgArgError(f"matrix_power: expected square matrices (..., n, n), got shape "
                              f"{shape}")
     n = _int_arg("linalg_matrix_power", "n", n)
-    if n == 0:  # the identity, joined to A by a where that sends it no gradient
+    if n == 0:  # the identity, joined to A by a where that sends it no gradient (torch's
+        # copy_ of the identity into a clone of A: its node CopyBackwards)
+        from dlpy.node_names import named
+
         eye = np.broadcast_to(np.eye(shape[-1], dtype=_dtype_of(A)), shape)  # A's dtype, int too
-        return where(np.zeros(shape, dtype=bool), A, eye)
+        return named(where(np.zeros(shape, dtype=bool), A, eye), "torch::autograd::CopyBackwards")
+    if n == 1:  # a copy, as torch's (never A itself)
+        return A.clone() if isinstance(A, Tensor) else Tensor(np.array(A))
     base = inv(A) if n < 0 else A
     result = None
     n = abs(int(n))
@@ -184,6 +189,8 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *,  #
         values = svdvals(permute(A, others + [rows, cols]))
         if ord == "nuc":
             reduced = _sum(values, axis=-1)
+            if not keepdim:  # already the other axes, in order: torch's one sum
+                return reduced
         else:
             empty = ord == 2 and _shape_of(values)[-1] == 0  # no singular values: 0, as torch's
             reduced = _sum(values, axis=-1) if empty else (amax if ord == 2 else amin)(values,

@@ -1163,8 +1163,8 @@ class Tensor:
         return _arith.div(self, other)
 
     def __rtruediv__(self, other):
-        if isinstance(other, (int, float, complex)):  # torch's rdiv: reciprocal() * other
-            return _arith.mul(self.reciprocal(), other)  # (1 / 0j is nan + nanj)
+        if isinstance(other, (int, float, complex, Tensor)):  # torch's rdiv: reciprocal() *
+            return _arith.mul(self.reciprocal(), other)  # other (1 / 0j is nan + nanj)
         return _arith.div(other, self)
 
     def __rdiv__(self, other):  # torch's Python 2 name of __rtruediv__
@@ -2045,11 +2045,13 @@ class Tensor:
             from dlpy.creation import _checked  # a finite value beyond the dtype's range:
 
             _checked("fill_", value, self.dtype)  # torch's refusal, not inf or a wrap
-        return self._in_place("fill_", _filled, self._source("fill_", "value", value),
-                              cast="unsafe")
+        out = self._in_place("fill_", _filled, self._source("fill_", "value", value),
+                             cast="unsafe")
+        return _fill_named(out, "FillBackward3" if isinstance(value, Tensor) else "FillBackward2")
 
     def zero_(self) -> Tensor:
-        return self._in_place("zero_", _filled, Tensor(np.zeros((), self.dtype)))
+        return _fill_named(self._in_place("zero_", _filled, Tensor(np.zeros((), self.dtype))),
+                           "ZeroBackward0")
 
     def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
         """Values from N(mean, std^2), in place, drawn as ``dlpy.nn.init.normal_`` draws them
@@ -3184,6 +3186,17 @@ def _check_partial_overlap(name: str, out: np.ndarray, src: np.ndarray,
     raise RuntimeError(f"{name}: unsupported operation: some elements of the input tensor and "
                        "the written-to tensor refer to a single memory location; clone() the "
                        "tensor before performing the operation")
+
+
+def _fill_named(out: Tensor, name: str) -> Tensor:
+    """``out`` of fill_/zero_, its node torch's ``name`` where it is the fill itself (a view's
+    is torch's AsStridedBackward0 over CopySlices, as it is)."""
+    op = out.op
+    if op is not None and type(op).__name__ == "Where":
+        from dlpy.node_names import rename
+
+        rename(op, name)
+    return out
 
 
 def _filled(x: Tensor, value: Tensor) -> Tensor:

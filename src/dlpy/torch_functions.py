@@ -246,11 +246,13 @@ def trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor:
     y = _tensor(y)
     dim = _spacing_dim("trapezoid", y, dim, dx)
     pairs = _along(y, dim, 1, None) + _along(y, dim, None, -1)
+    from dlpy.node_names import named  # torch's kernel scales by a Scalar: Mul/DivBackward1
+
     if x is None:
-        return pairs.sum(dim) * ((1.0 if dx is None else dx) / 2)
+        return named(pairs.sum(dim) * ((1.0 if dx is None else dx) / 2), "MulBackward1")
     if dx is not None:
         raise TypeError("trapezoid: give x or dx, not both")
-    return (pairs * _steps("trapezoid", y, x, dim)).sum(dim) / 2
+    return named((pairs * _steps("trapezoid", y, x, dim)).sum(dim) / 2, "DivBackward1")
 
 
 trapz = trapezoid
@@ -1477,7 +1479,12 @@ for _name in COPY_FUNCTIONS:
 
 def fill(input: Tensor, value) -> Tensor:  # noqa: A002
     """torch.fill: a copy of input filled with value (in input's dtype)."""
-    return _tensor(input).clone().fill_(value)
+    from dlpy.node_names import named  # torch's out-of-place fill: FillBackward0 / 1
+
+    out = _tensor(input).clone().fill_(value)
+    if out.grad_fn is not None and out.grad_fn.name().startswith("FillBackward"):
+        named(out, "FillBackward1" if isinstance(value, Tensor) else "FillBackward0")
+    return out
 
 
 def _functional_in_place(name: str):

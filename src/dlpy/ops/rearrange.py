@@ -1001,8 +1001,10 @@ def sum_to_size(x: Tensor, *size) -> Tensor:
     extra = len(shape) - len(size)
     axes = tuple(range(extra)) + tuple(extra + i for i, n in enumerate(size)
                                        if n == 1 and shape[extra + i] != 1)
-    out = _sum(x, axes, True) if axes else x
-    return out.reshape(size)
+    if not axes:  # the same size: x itself, as torch's
+        return x
+    out = _sum(x, axes, True)  # torch's sum(dims, keepdim=True), then a view of it where x
+    return out.reshape(size) if extra else out  # had leading axes
 
 
 def select(input: Tensor, dim: int, index: int) -> Tensor:
