@@ -274,26 +274,34 @@ def _split_axis(name: str, x, dim) -> int:
 
 
 def _pieces(x, sizes: list[int], dim: int, node_name: str = "SplitBackward0",
-            unsafe: bool = False) -> tuple[Tensor, ...]:
+            unsafe: bool = False, split_size: int | None = None) -> tuple[Tensor, ...]:
     """Consecutive slices of ``sizes`` along ``dim``: each piece's gradient is a slice;
     ``node_name``: torch's grad_fn name of the pieces; ``unsafe``: torch's unsafe_split, whose
-    pieces may be changed in place while recording."""
+    pieces may be changed in place while recording; ``split_size``: split's argument (else
+    the sizes were given), what torch's node saved."""
     before = (slice(None),) * dim
     indexes, start = [], 0
     for size in sizes:
         indexes.append(before + (slice(start, start + size),))
         start += size
-    return _multiple_views(x, indexes, node_name.removesuffix("Backward0"), node_name, unsafe)
+    saved = {"_saved_dim": dim, "_saved_self_sym_sizes": tuple(np.shape(getattr(x, "data", x)))}
+    if split_size is None:
+        saved["_saved_split_sizes"] = tuple(sizes)
+    else:
+        saved["_saved_split_size"] = split_size
+    return _multiple_views(x, indexes, node_name.removesuffix("Backward0"), node_name, unsafe,
+                           saved)
 
 
 def _multiple_views(x, indexes: list, kind: str, node_name: str,
-                    unsafe: bool = False) -> tuple[Tensor, ...]:
+                    unsafe: bool = False, saved: dict | None = None) -> tuple[Tensor, ...]:
     """The views ``x[index]`` of a function that returns several: the outputs 0, 1, ... of
-    one node named ``node_name`` (dlpy.ops.multi_output), which torch refuses to change in
-    place while recording (each would need the others' gradients re-made)."""
+    one node named ``node_name`` (dlpy.ops.multi_output; ``saved``: its grad_fn._saved_*),
+    which torch refuses to change in place while recording (each would need the others'
+    gradients re-made)."""
     node = x
     if isinstance(x, Tensor) and x.requires_grad and _engine.is_grad_enabled():
-        node = _multi_output.Outputs(node_name)(x)
+        node = _multi_output.Outputs(node_name, saved)(x)
     pieces = [getitem(node, index) for index in indexes]
     for i, piece in enumerate(pieces):
         if piece.op is not None:
@@ -326,9 +334,10 @@ def split(tensor: Tensor, split_size_or_sections, dim: int = 0, *,
                          f"{dim} has length {length} (shape {tensor.shape})")
     name = "UnsafeSplitBackward0" if _unsafe else "SplitBackward0"
     if length == 0:
-        return _pieces(tensor, [0], dim, name, _unsafe)  # one empty piece, as torch
+        return _pieces(tensor, [0], dim, name, _unsafe, size)  # one empty piece, as torch
     last = length % size or size  # the last piece is smaller where size does not divide
-    return _pieces(tensor, [size] * (-(-length // size) - 1) + [last], dim, name, _unsafe)
+    return _pieces(tensor, [size] * (-(-length // size) - 1) + [last], dim, name, _unsafe,
+                   size)
 
 
 def chunk(input: Tensor, chunks: int, dim: int = 0, *,
@@ -349,7 +358,7 @@ def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
     dim = _split_axis("unbind", input, dim)
     before = (slice(None),) * dim
     return _multiple_views(input, [before + (i,) for i in range(input.shape[dim])], "Unbind",
-                           "UnbindBackward0")
+                           "UnbindBackward0", saved={"_saved_dim": dim})
 
 
 def _reduce(name: str, losses: Tensor, reduction: str) -> Tensor:

@@ -58,8 +58,21 @@ def _dims(op):
     return tuple(op.axes)
 
 
+def _setting(name: str):
+    """a setting torch's node of several outputs saved (split's dim and sizes), kept in the
+    node's ``saved`` dict: an AttributeError where this node has none of that name"""
+    def read(op):
+        saved = getattr(op, "saved", {})
+        if name not in saved:
+            raise AttributeError(f"'{op.name()}' object has no attribute '{name}'")
+        return saved[name]
+    return read
+
+
 # op class -> {attribute: (reader, whether it is a tensor: freed with the graph)}
 _SAVED = {
+    "Outputs": {name: (_setting(name), False) for name in (
+        "_saved_dim", "_saved_self_sym_sizes", "_saved_split_size", "_saved_split_sizes")},
     "Mul": {"_saved_self": (_input(0, 1), True), "_saved_other": (_input(1, 0), True)},
     "Div": {"_saved_self": (_input(0, 1), True), "_saved_other": (_input(1), True)},
     "Power": {"_saved_self": (_input(0), True),

@@ -34,8 +34,14 @@ class Outputs(Op):
     saves = ()
     saves_tensors = False  # sizes only, as torch's: a second backward through it works
 
-    def __init__(self, node_name: str):
+    def __init__(self, node_name: str, saved: dict | None = None):
         self.node_name = node_name
+        self.saved = saved or {}  # what torch's node saved: grad_fn._saved_dim, ...
+
+    def __dir__(self):
+        """The node's attributes, of the ``_saved_*`` ones those it has (as torch's)."""
+        return [name for name in super().__dir__()
+                if not name.startswith("_saved_") or name in self.saved]
 
     def forward(self, x):
         return x[...]
