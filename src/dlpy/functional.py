@@ -162,6 +162,7 @@ from dlpy.ops.reduce import (  # noqa: A004
     sum_of_squares,
     var,
 )
+from dlpy.ops.shape import GetItem as _GetItem
 from dlpy.ops.shape import (
     concat,
     flatten,
@@ -302,7 +303,7 @@ def _multiple_views(x, indexes: list, kind: str, node_name: str,
     node = x
     if isinstance(x, Tensor) and x.requires_grad and _engine.is_grad_enabled():
         node = _multi_output.Outputs(node_name, saved)(x)
-    pieces = [getitem(node, index) for index in indexes]
+    pieces = [_GetItem(index)(node) for index in indexes]  # (plain slices and ints already)
     for i, piece in enumerate(pieces):
         if piece.op is not None:
             piece.op.node_name = node_name
