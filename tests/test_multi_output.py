@@ -8,7 +8,7 @@ import pytest
 
 import dlpy
 from dlpy import autograd
-from dlpy.autograd_gradcheck import gradcheck
+from dlpy.autograd_gradcheck import gradcheck, gradgradcheck
 from dlpy.ops import multi_output
 
 
@@ -127,3 +127,30 @@ def test_split_gradients_pass_gradcheck():
         return a * c + (b ** 2).sum() + x.unbind(0)[3]
 
     assert gradcheck(f, (leaf([0.3, -1.2, 2.0, 0.7]),))
+
+
+def test_changing_an_output_in_place_names_the_outputs_not_the_packed_array():
+    s = leaf([[2.0, 1.0], [1.0, 3.0]])
+    w, v = dlpy.linalg.eigh(s)
+    w.add_(1)
+    with pytest.raises(RuntimeError, match=r"an output \(LinalgEighBackward0\) of Eigh "
+                                           r"\(shapes \(2,\), \(2, 2\)\) was modified in place"):
+        (w * 2).sum().backward()
+
+
+@pytest.mark.parametrize("name", ["var_mean", "std_mean", "aminmax", "slogdet"])
+def test_outputs_of_ops_of_their_own_join_one_node_with_their_gradients(name):
+    def f(x):
+        if name == "var_mean":
+            return dlpy.var_mean(x, 0)
+        if name == "std_mean":
+            return dlpy.std_mean(x, 1, keepdim=True)
+        if name == "aminmax":
+            return tuple(dlpy.aminmax(x, dim=0))
+        return tuple(dlpy.linalg.slogdet(x))
+
+    x = leaf([[2.0, 1.0, 0.5], [1.0, 3.0, -1.0], [0.5, -0.7, 4.0]])
+    outs = f(x)
+    assert outs[0].grad_fn is outs[1].grad_fn and [o.output_nr for o in outs] == [0, 1]
+    assert gradcheck(lambda t: tuple(o * (i + 1) for i, o in enumerate(f(t))), (x,))
+    assert gradgradcheck(lambda t: tuple(o * (i + 1) for i, o in enumerate(f(t))), (x,))

@@ -322,5 +322,6 @@ _SPECIAL = {"Pad": _pad, "MatMul": _matmul, "Linear": _linear, "Transpose": _tra
             "SlopeGrad": lambda op: op.node_name, "FFT": _fft,
             "Resample": lambda op: op.node_name,
             "Outputs": lambda op: op.node_name,  # split's, unbind's (ops/multi_output.py)
+            "Joint": lambda op: op.node_name,  # var_mean's, aminmax's, slogdet's
             "SoftmaxCrossEntropy": _cross_entropy,
             "GridSample": lambda op: f"GridSampler{np.ndim(op.inputs[0].data) - 2}DBackward0"}

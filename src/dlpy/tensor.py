@@ -3483,8 +3483,16 @@ def _version_at(tensor: Tensor, tick: int) -> int:
 
 
 def _modified_error(what: str, op: Op, tensor: Tensor, tick: int) -> RuntimeError:
+    shape = f"shape {tensor.shape}"
+    if what == "the output":  # a node of several outputs: theirs, not the array holding them
+        from dlpy.ops.multi_output import layout_of
+
+        layout = layout_of(op)
+        if layout is not None:
+            what = f"an output ({op.name()})"
+            shape = "shapes " + ", ".join(str(part[1]) for part in layout.parts)
     return RuntimeError(
-        f"backward: {what} of {op.describe()} (shape {tensor.shape}) was modified in place "
+        f"backward: {what} of {op.describe()} ({shape}) was modified in place "
         f"after {op.describe()} used it (it is at version {tensor._version}; expected version "
         f"{_version_at(tensor, tick)} instead): one of the "
         "variables needed for gradient computation has been modified by an inplace operation, "

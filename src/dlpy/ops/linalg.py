@@ -571,8 +571,10 @@ def slogdet(A: Tensor) -> SlogdetResult:  # noqa: N803
     if _dtype_of(A).kind == "c":  # the sign det / |det| is complex and has a gradient
         return SlogdetResult(mark(DetSign()(A)), LogAbsDet()(A))
     if isinstance(A, Tensor) and (A.requires_grad or A.is_meta):  # recorded, as torch's (a
-        # zero gradient); a meta A's sign is a meta tensor of its shape
-        return SlogdetResult(DetSign()(A), LogAbsDet()(A))
+        # zero gradient), one node for both; a meta A's sign is a meta tensor of its shape
+        from dlpy.ops.multi_output import join
+
+        return SlogdetResult(*join("LinalgSlogdetBackward0", (DetSign()(A), LogAbsDet()(A))))
     sign = numpy_linalg(np.linalg.slogdet, A.data if isinstance(A, Tensor) else np.asarray(A))[0]
     return SlogdetResult(Tensor(np.asarray(sign)), LogAbsDet()(A))
 

@@ -13,6 +13,9 @@ its outputs' gradients, so its hooks run once, as torch's, and get one gradient 
 
 from __future__ import annotations
 
+import copy
+import math
+import sys
 import weakref
 
 import numpy as np
@@ -126,6 +129,129 @@ class Pack(Op):
 
     def backward_graph(self, grad_output, output):
         return self.layout.unpack(grad_output)
+
+
+class Joint(Op):
+    """The node of a function whose outputs dlpy computes by ops of their own on the same
+    inputs (var_mean: Var and Mean; aminmax; slogdet): ``parts``, those ops, recorded
+    once; the node's result packs their outputs (flat, one after another), its backward is
+    the sum of theirs, each at its output's slice of the gradient; it saves what they save."""
+
+    def __init__(self, node_name: str, parts: list):
+        self.node_name = node_name
+        self.parts = parts
+        self.saves = tuple(dict.fromkeys(what for part in parts for what in part.saves))
+        self.saves_tensors = any(part.saves_tensors for part in parts)
+
+    def forward(self, *arrays):  # (a node call in grad mode recomputes the result so)
+        outs = [np.asarray(copy.copy(part).forward(*arrays)) for part in self.parts]
+        return np.concatenate([o.reshape(-1) for o in outs])
+
+    def _slices(self):
+        start = 0
+        for part in self.parts:
+            size = math.prod(part.out_shape)
+            yield part, slice(start, start + size)
+            start += size
+
+    def backward(self, grad_output):
+        total = [None] * len(self.inputs)
+        for part, where in self._slices():
+            grad = grad_output[where].reshape(part.out_shape).astype(part.out_dtype, copy=False)
+            for i, g in enumerate(_as_tuple(part.backward(grad))):
+                if g is not None:
+                    g = g.dense() if hasattr(g, "dense") else g
+                    total[i] = g if total[i] is None else total[i] + g
+        return tuple(total)
+
+    def backward_graph(self, grad_output, output):
+        from dlpy.ops.shape import getitem, reshape
+
+        total = [None] * len(self.inputs)
+        for part, where in self._slices():
+            grad = reshape(getitem(grad_output, where), part.out_shape)
+            for i, g in enumerate(_as_tuple(part.backward_graph(
+                    grad, reshape(getitem(output, where), part.out_shape)))):
+                if g is not None:
+                    total[i] = g if total[i] is None else total[i] + g
+        return tuple(total)
+
+    def free(self) -> None:
+        for part in self.parts:
+            part.free()
+        super().free()
+
+
+class Piece(Op):
+    """Output ``where`` (a slice) of a Joint's packed result, reshaped: a copy of its own, as
+    torch's outputs are (changed in place, it is rebased as any tensor, not a view)."""
+
+    saves = ()
+    saves_tensors = False
+
+    def __init__(self, where: slice, shape: tuple, dtype):
+        self.where, self.shape, self.dtype = where, shape, dtype
+
+    def forward(self, packed):
+        self.size = packed.shape[0]
+        return packed[self.where].reshape(self.shape).astype(self.dtype)
+
+    def backward(self, grad_output):
+        from dlpy.slice_grad import SliceGrad
+
+        values = np.reshape(grad_output, -1)
+        return (SliceGrad(self.where, values, (self.size,), values.dtype),)
+
+    def backward_graph(self, grad_output, output):
+        from dlpy.ops.pad import pad
+
+        flat = grad_output.reshape(-1)
+        return (pad(flat, (self.where.start, self.size - self.where.stop)),)
+
+
+def _as_tuple(grads) -> tuple:
+    return grads if isinstance(grads, tuple) else tuple(grads) if isinstance(grads, list) \
+        else (grads,)
+
+
+def join(node_name: str, outputs) -> tuple:
+    """``outputs`` (Tensors each made by one recorded op from the same inputs, as var_mean's
+    var and mean) as the outputs 0, 1, ... of one node named ``node_name`` (a ``Joint`` of
+    their ops, which keep what their forward saved; nothing runs again), as torch's node of
+    several outputs. Outputs not made so (nothing recorded; complex ones) come back as they
+    are."""
+    from dlpy.ops.shape import GetItem, reshape
+
+    engine = sys.modules["dlpy.tensor"]  # (the module: dlpy.tensor the attribute is a function)
+
+    ops = [getattr(out, "op", None) for out in outputs]
+    if None in ops or any(out.data.dtype.kind == "c" or type(out.data) is not np.ndarray
+                          for out in outputs):  # (complex ones; meta ones hold no values)
+        return tuple(outputs)
+    inputs = ops[0].inputs
+    if any(len(op.inputs) != len(inputs) or any(a is not b for a, b in zip(op.inputs, inputs))
+           for op in ops[1:]):
+        return tuple(outputs)
+    dtype = np.result_type(*[out.data.dtype for out in outputs])
+    for op, out in zip(ops, outputs):
+        op.out_shape, op.out_dtype = tuple(out.data.shape), out.data.dtype
+    node = Joint(node_name, ops)
+    node.inputs = inputs
+    if "_created_at" in ops[0].__dict__:  # (anomaly mode)
+        node._created_at = ops[0]._created_at
+    result = Tensor(np.concatenate([out.data.reshape(-1).astype(dtype, copy=False)
+                                    for out in outputs]))
+    result.op, result.requires_grad, result._tick = node, True, engine._clock
+    pieces, parts = [], []
+    for op, where in node._slices():
+        if "output" in op.saves and op.out_dtype == dtype:  # its backward reads it: a view, so
+            piece = reshape(GetItem((where,))(result), op.out_shape)  # a change in place is
+        else:  # caught, as torch's; else a copy of its own, changed in place as any tensor
+            piece = Piece(where, op.out_shape, op.out_dtype)(result)
+        pieces.append(piece)
+        parts.append(((where,), op.out_shape))
+    group(result, pieces, parts)
+    return tuple(pieces)
 
 
 def group(result: Tensor, outputs, parts) -> None:

@@ -942,30 +942,32 @@ def var_mean(input, dim=None, *legacy, correction=None, unbiased=None, keepdim=N
     """(var, mean) over dim, as torch.var_mean."""
     dim, unbiased, keepdim = _legacy_moments("var_mean", dim, legacy, unbiased, keepdim)
     keepdim = bool(keepdim)
-    from dlpy.node_names import named  # (torch's one node for both; dlpy's two, named so)
+    from dlpy.ops.multi_output import join  # torch's one node for both
 
-    return (named(_moment("var_mean", input, None, (), None, correction, unbiased, dim,
-                          keepdim), "VarMeanBackward0"),
-            named(mean(input, dim=dim, keepdim=keepdim), "VarMeanBackward0"))
+    return join("VarMeanBackward0", (_moment("var_mean", input, None, (), None, correction,
+                                             unbiased, dim, keepdim),
+                                     mean(input, dim=dim, keepdim=keepdim)))
 
 
 def std_mean(input, dim=None, *legacy, correction=None, unbiased=None, keepdim=None):
     """(std, mean) over dim, as torch.std_mean."""
     dim, unbiased, keepdim = _legacy_moments("std_mean", dim, legacy, unbiased, keepdim)
     keepdim = bool(keepdim)
-    from dlpy.node_names import named
+    from dlpy.ops.multi_output import join
 
-    return (named(_moment("std_mean", input, None, (), None, correction, unbiased, dim,
-                          keepdim), "StdMeanBackward0"),
-            named(mean(input, dim=dim, keepdim=keepdim), "StdMeanBackward0"))
+    return join("StdMeanBackward0", (_moment("std_mean", input, None, (), None, correction,
+                                             unbiased, dim, keepdim),
+                                     mean(input, dim=dim, keepdim=keepdim)))
 
 
 def aminmax(input, *, dim=None, keepdim=False) -> MinMax:
     """(amin, amax) over dim (None: everything), as torch.aminmax."""
     if isinstance(dim, (tuple, list)):
         raise TypeError(f"aminmax(): argument 'dim' must be int, not {type(dim).__name__}")
-    return MinMax(named(amin(input, dim=dim, keepdim=keepdim), "AminmaxBackward0"),
-                  named(amax(input, dim=dim, keepdim=keepdim), "AminmaxBackward0"))
+    from dlpy.ops.multi_output import join
+
+    return MinMax(*join("AminmaxBackward0", (amin(input, dim=dim, keepdim=keepdim),
+                                             amax(input, dim=dim, keepdim=keepdim))))
 
 
 def _lower_median(x, axis, keepdims):
