@@ -22,8 +22,9 @@ install: $(BIN)/python
 	    $(PIP) -e '.[dev]' \
 	        && $(PIP) --no-deps -r tests/requirements-torch-libraries.txt; fi
 
-# tests/precompile.py: dlpy's .pyc files and pytest's rewritten test modules, compiled once
-# on every core instead of in each pytest worker and each process a test starts
+# tests/precompile.py: dlpy's .pyc files, pytest's rewritten test modules and the semantics
+# cases' code, compiled once on every core instead of in each pytest worker and each process
+# a test starts
 prepare: install
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/python tests/precompile.py

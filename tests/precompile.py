@@ -8,7 +8,9 @@ itself (``make test`` runs this before pytest):
   test module (its rewrite of 400 test modules costs each pytest worker about 10 s, and it
   writes nothing where ``PYTHONDONTWRITEBYTECODE`` is set). This uses pytest's own rewrite
   (private functions of ``_pytest.assertion.rewrite``); a pytest without them is reported and
-  leaves the rewriting to the workers, as before.
+  leaves the rewriting to the workers, as before;
+- the torch-semantics cases' code (tests/fixtures/semantics_codes.py: 105,000 snippets and
+  expressions, about 23 s of CPU that each run's workers spent compiling them).
 
 Usage: ``python tests/precompile.py`` (from anywhere). Entries are written whole (pytest's and
 compileall's atomic writes), so two runs at once are safe; a current ``.pyc`` is left as is.
@@ -73,6 +75,11 @@ def main() -> int:
               "worker rewrites them", file=sys.stderr)
     else:
         print(f"precompile: {written} of {len(modules)} test modules rewritten for pytest")
+    sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
+    from cases_torch_semantics import EXPRS, SNIPPETS
+    from semantics_codes import write
+
+    print(f"precompile: {write(SNIPPETS, EXPRS, workers)} semantics cases compiled")
     return 0 if ok else 1
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from cases_common import distribution_defaults, encode_parts, error_record
 from cases_torch_semantics import _AREAS, EXPRS, SNIPPETS
+from semantics_codes import Codes
 
 import dlpy
 from dlpy import compat, overrides
@@ -24,6 +25,8 @@ from dlpy import compat, overrides
 # each case starts from the distributions' defaults, as the recorder's (cases_common)
 reset_distributions = distribution_defaults(dlpy.distributions.Distribution)
 TORCH = json.loads((Path(__file__).parent / "fixtures" / "torch_semantics.json").read_text())
+# the cases' code, compiled once by tests/precompile.py (compiled here where that is stale)
+CODES = Codes(SNIPPETS, EXPRS)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -210,8 +213,8 @@ def test_as_torch(chunk):
         for expression in EXPRESSION_CHUNKS[chunk]:
             reset_distributions()
             try:
-                got = encode(eval(expression, {"torch": torch, "nn": torch.nn, "F": F,
-                                               "np": np}))
+                got = encode(eval(CODES.code(f"expr:{expression}", expression, "eval"),
+                                  {"torch": torch, "nn": torch.nn, "F": F, "np": np}))
             except Exception as error:  # noqa: BLE001 - compared with torch's refusal
                 got = {**error_record(error), "message": str(error)[:200]}
             wrong.append(differs(expression, got))
@@ -233,7 +236,7 @@ def test_snippet_as_torch(chunk):
             reset_distributions()  # (zuko's import changes them for the process)
             scope = {"torch": torch, "nn": torch.nn, "F": F, "np": np}
             try:
-                exec(SNIPPETS[name], scope)
+                exec(CODES.code(f"snippet:{name}", SNIPPETS[name], "exec"), scope)
                 got = encode(scope["r"])
             except Exception as error:  # noqa: BLE001 - compared with torch's refusal
                 got = {**error_record(error), "message": str(error)[:200]}
