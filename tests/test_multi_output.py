@@ -154,3 +154,18 @@ def test_outputs_of_ops_of_their_own_join_one_node_with_their_gradients(name):
     assert outs[0].grad_fn is outs[1].grad_fn and [o.output_nr for o in outs] == [0, 1]
     assert gradcheck(lambda t: tuple(o * (i + 1) for i, o in enumerate(f(t))), (x,))
     assert gradgradcheck(lambda t: tuple(o * (i + 1) for i, o in enumerate(f(t))), (x,))
+
+
+def test_joined_ops_packed_by_saved_tensors_hooks_stay_apart_and_right():
+    x = leaf(np.arange(6.0).reshape(3, 2) / 7)
+
+    def f(t):
+        a, b = (t * 2).chunk(2, -1)
+        v, m = dlpy.var_mean(a, 0, keepdim=True)
+        return (a - m) / (v + 1).sqrt() * b.sigmoid()
+
+    (g,) = autograd.grad(f(x).sum(), x)
+    with autograd.graph.saved_tensors_hooks(lambda t: t * 1, lambda t: t):
+        y = f(x)
+    (h,) = autograd.grad(y.sum(), x)
+    np.testing.assert_allclose(h.data, g.data, rtol=1e-12)

@@ -218,8 +218,8 @@ def join(node_name: str, outputs) -> tuple:
     """``outputs`` (Tensors each made by one recorded op from the same inputs, as var_mean's
     var and mean) as the outputs 0, 1, ... of one node named ``node_name`` (a ``Joint`` of
     their ops, which keep what their forward saved; nothing runs again), as torch's node of
-    several outputs. Outputs not made so (nothing recorded; complex ones) come back as they
-    are."""
+    several outputs. Outputs not made so (nothing recorded; complex ones; ops packed by
+    saved_tensors_hooks) come back on nodes of their own, each named ``node_name``."""
     from dlpy.ops.shape import GetItem, reshape
 
     engine = sys.modules["dlpy.tensor"]  # (the module: dlpy.tensor the attribute is a function)
@@ -227,11 +227,13 @@ def join(node_name: str, outputs) -> tuple:
     ops = [getattr(out, "op", None) for out in outputs]
     if None in ops or any(out.data.dtype.kind == "c" or type(out.data) is not np.ndarray
                           for out in outputs):  # (complex ones; meta ones hold no values)
-        return tuple(outputs)
+        return _named_apart(node_name, outputs)
     inputs = ops[0].inputs
     if any(len(op.inputs) != len(inputs) or any(a is not b for a, b in zip(op.inputs, inputs))
-           for op in ops[1:]):
-        return tuple(outputs)
+           for op in ops[1:]) or any("_packed" in op.__dict__ for op in ops):
+        # (packed by saved_tensors_hooks: their inputs are stand-ins the engine gives back op
+        # by op)
+        return _named_apart(node_name, outputs)
     dtype = np.result_type(*[out.data.dtype for out in outputs])
     for op, out in zip(ops, outputs):
         op.out_shape, op.out_dtype = tuple(out.data.shape), out.data.dtype
@@ -252,6 +254,13 @@ def join(node_name: str, outputs) -> tuple:
         parts.append(((where,), op.out_shape))
     group(result, pieces, parts)
     return tuple(pieces)
+
+
+def _named_apart(node_name: str, outputs) -> tuple:
+    """``outputs`` left on nodes of their own, each named ``node_name`` as torch's shared one."""
+    from dlpy.node_names import named
+
+    return tuple(named(out, node_name) for out in outputs)
 
 
 def group(result: Tensor, outputs, parts) -> None:
