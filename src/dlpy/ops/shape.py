@@ -279,6 +279,13 @@ class GetItem(Op):
         if node_name is not None:
             self.node_name = node_name
 
+    def free(self) -> None:
+        """A basic index saves no tensor (torch's SliceBackward0/SelectBackward0 keep sizes
+        only): kept as it is, so a second backward through it works, as torch's; an advanced
+        one's index tensors are freed with the graph."""
+        if not _is_basic(self.index):
+            super().free()
+
     def pack_order(self, inputs):
         """torch's IndexBackward0 saves the index tensors (ints or a bool mask), one per
         advanced item, packed by saved_tensors_hooks; a basic index saves none."""
