@@ -249,7 +249,10 @@ def trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor:
     from dlpy.node_names import named  # torch's kernel scales by a Scalar: Mul/DivBackward1
 
     if x is None:
-        return named(pairs.sum(dim) * ((1.0 if dx is None else dx) / 2), "MulBackward1")
+        out = named(pairs.sum(dim) * ((1.0 if dx is None else dx) / 2), "MulBackward1")
+        if out.op is not None:  # a Scalar's product saves no tensor: not freed, as torch's
+            out.op.saves_tensors = False
+        return out
     if dx is not None:
         raise TypeError("trapezoid: give x or dx, not both")
     return named((pairs * _steps("trapezoid", y, x, dim)).sum(dim) / 2, "DivBackward1")

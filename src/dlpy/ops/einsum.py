@@ -154,6 +154,9 @@ class Einsum(Op):
         # torch's bmm decomposition saves): the result may be changed in place (y += bias)
         self.saves = tuple((i, k) for i in range(len(inputs)) for k in range(len(inputs))
                            if k != i)
+        # one operand: linear, its gradient needs no values (torch's permute/sum: a second
+        # backward works)
+        self.saves_tensors = len(inputs) > 1
 
     def forward(self, *operands):
         if len({x.dtype for x in operands}) > 1:

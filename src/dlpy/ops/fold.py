@@ -41,6 +41,8 @@ class Unfold(Op):
     Linear with 0/1 coefficients: complex values go through as they are."""
 
     complex_ok = True
+    saves = ()  # sizes only, as torch's Im2ColBackward0: a second backward works
+    saves_tensors = False
 
     def __init__(self, kernel, dilation, padding, stride, out_size):
         self.kernel, self.dilation, self.padding = kernel, dilation, padding
@@ -64,6 +66,8 @@ class Fold(Op):
     into its block (overlaps sum);  dx = the blocks of g as columns (im2col)."""
 
     complex_ok = True
+    saves = ()  # sizes only, as torch's Col2ImBackward0
+    saves_tensors = False
 
     def __init__(self, output_size, kernel, dilation, padding, stride, out_size):
         self.output_size, self.kernel, self.dilation = output_size, kernel, dilation

@@ -514,7 +514,10 @@ def repeat_interleave(input: Tensor | None = None, repeats=None, dim: int | None
     if output_size is not None and output_size != index.size:
         raise RuntimeError(f"repeat_interleave: output_size {output_size} does not match the "
                            f"repeats' total {index.size}")
-    return IndexSelect(dim, index)(input)
+    out = IndexSelect(dim, index)(input)
+    if isinstance(repeats, (int, np.integer)) and out.op is not None:  # torch's int overload
+        out.op.saves_tensors = False  # (an expand and a view) saves no tensor: not freed
+    return out
 
 
 class SortResult(NamedTuple):

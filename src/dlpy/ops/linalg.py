@@ -307,6 +307,8 @@ class DiagEmbed(Op):
     new axis pair;  dx = that diagonal of g (Diagonal's adjoint)."""
 
     complex_ok = True
+    saves = ()
+    saves_tensors = False  # settings only, as torch's: a second backward works
 
     def __init__(self, offset: int, dim1: int, dim2: int):
         self.offset, self.dim1, self.dim2 = offset, dim1, dim2

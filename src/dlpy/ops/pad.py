@@ -38,6 +38,12 @@ class Pad(Op):
         self.widths, self.mode, self.value = widths, mode, value
         self.dims = dims  # the (before, after) pairs given: torch's ReflectionPad{dims}D node
 
+    def free(self) -> None:
+        """A constant pad keeps only its widths, as torch's ConstantPadNdBackward0: not freed,
+        so a second backward through it works; the other modes' nodes save their input."""
+        if self.mode != "constant":
+            super().free()
+
     def forward(self, x):
         self.x_shape = x.shape
         if self.mode == "constant":

@@ -41,6 +41,8 @@ class Resample(Op):
     """
 
     node_name = "ResampleBackward0"  # F.interpolate sets torch's (UpsampleBilinear2DBackward0)
+    saves = ()  # its taps and sizes only, as torch's upsample nodes: a second backward works
+    saves_tensors = False
 
     def __init__(self, axis: int, indices: np.ndarray, weights: np.ndarray | None):
         self.axis, self.indices, self.weights = axis, indices, weights

@@ -182,6 +182,7 @@ class AsStrided(Op):
 
     complex_ok = True
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
+    saves_tensors = False  # sizes only, as torch's: a second backward works
 
     def __init__(self, index: np.ndarray | None, size: tuple, stride: tuple, offset: int):
         # (index None: a meta input's view, its strides and storage offset those given)
