@@ -72,6 +72,7 @@ class CumSum(Op):
     contiguous_output = True  # torch's result is contiguous whatever x's strides
 
     saves_tensors = False  # torch saves only sizes: a second backward works
+    saves = ()  # backward reads no input or output: either may change in place, as torch's
 
     float8_kernel = "cumsum_out_cpu"  # torch's refusal of float8 (amp/dtypes.py)
     complex_ok = True

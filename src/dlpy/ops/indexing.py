@@ -109,6 +109,9 @@ class Gather(Op):
         self.dim, self.index, self.sparse = dim, index, sparse
         if node_name is not None:
             self.node_name = node_name
+            # sort, topk, max(dim), kthvalue...: torch's node saves the indices, not x, so x
+            # may change in place after it (gather's saves x)
+            self.saves = ()
 
     def forward(self, x):
         self.shape = x.shape

@@ -266,6 +266,7 @@ class Diagonal(Op):
     g written back onto that diagonal."""
 
     saves_tensors = False  # torch saves only sizes: a second backward works
+    saves = ()  # (nor reads them: either may change in place, as torch's)
 
     complex_ok = True
 

@@ -84,6 +84,7 @@ class _OfInput(Op):
 
     complex_ok = "holomorphic"
     function = None
+    saves = (0,)  # backward reads x, never y: y may change in place, as torch's
 
     def forward(self, x):
         self.x = x
@@ -180,6 +181,8 @@ class Atan2(Op):
     """z = atan2(y, x), the angle of the point (x, y);  dy = g x / r^2, dx = -g y / r^2 with
     r^2 = x^2 + y^2, and 0 where r^2 is 0 (as PyTorch)."""
 
+    saves = (0, 1)  # backward reads y and x, never the result (as torch's)
+
     def forward(self, y, x):
         self.y, self.x = y, x
         return np.arctan2(y, x)
@@ -214,6 +217,8 @@ def _half_density(x: np.ndarray, grad_output: np.ndarray, scale: float) -> np.nd
 class Erf(Op):
     """y = erf(x) (float32: tanh(x P(x^2)) in float64; otherwise in float64 by Cody's rational
     approximations);  dx = g * 2 / sqrt(pi) * exp(-x^2)."""
+
+    saves = (0,)  # backward reads x, never the result (as torch's)
 
     def forward(self, x):
         self.x = x
@@ -275,6 +280,7 @@ class Log1p(Op):
     """y = log(1 + x), accurate for small x;  dx = g / (1 + x)."""
 
     complex_ok = "holomorphic"
+    saves = (0,)  # backward reads x, never the result (as torch's)
 
     def forward(self, x):
         self.x = x
@@ -292,6 +298,7 @@ class Expm1(Op):
     """y = exp(x) - 1, accurate for small x;  dx = g * (y + 1)."""
 
     complex_ok = "holomorphic"
+    saves = ("output",)  # backward reads the result, never x (as torch's)
 
     def forward(self, x):
         self.y = np.expm1(x)
@@ -338,6 +345,9 @@ _STEP_KERNELS = {"sign": "sign_cpu", "floor": "floor_vml_cpu", "ceil": "ceil_vml
 class Step(Op):
     """y = a piecewise-constant function of x (sign, floor, ceil, round);  dx = 0 everywhere, as
     PyTorch (the jumps have no gradient either)."""
+
+    saves = ()  # a zero gradient: reads nothing, saves nothing (as torch's)
+    saves_tensors = False
 
     def __init__(self, function, decimals: int = 0):
         self.function, self.decimals = function, decimals

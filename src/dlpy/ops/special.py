@@ -423,6 +423,8 @@ class Xlogy(Op):
     dx = xlogy(g, y), but 0 where x == 0 and y <= 0 (PyTorch's choice where z is not
     differentiable), dy = g * x / y."""
 
+    saves = (0, 1)  # backward reads x and y, never z (as torch's)
+
     def forward(self, x, y):
         self.x, self.y = x, y
         with np.errstate(divide="ignore", invalid="ignore"):
