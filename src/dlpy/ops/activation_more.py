@@ -251,6 +251,8 @@ class LogSigmoid(Op):
     """y = log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), exact for large |x|;
     dx = g * sigmoid(-x)."""
 
+    saves = (0,)  # backward reads x (and its own buffer), never y (as torch's)
+
     buffer = None  # float16/bfloat16: exp(-|x|) in x's dtype, torch's saved buffer
 
     def forward(self, x):
@@ -278,6 +280,8 @@ class LogSigmoid(Op):
 class GLU(Op):
     """x split in halves a, b along ``axis``: y = a * sigmoid(b);
     da = g * sigmoid(b), db = g * a * sigmoid(b) * (1 - sigmoid(b))."""
+
+    saves = (0,)  # backward reads x's halves, never y (as torch's)
 
     def __init__(self, axis):
         self.axis = axis
@@ -369,6 +373,8 @@ class Tanhshrink(Op):
 class Shrink(Op):
     """|x| <= lambd gives 0 and no gradient (at +-lambd too, as PyTorch), elsewhere
     softshrink: y = x - sign(x) lambd, hardshrink: y = x; dx = g there."""
+
+    saves = (0,)  # backward reads its mask (x's), never y (as torch's)
 
     def __init__(self, lambd, soft):
         self.lambd, self.soft = lambd, soft

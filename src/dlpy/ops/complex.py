@@ -233,6 +233,8 @@ class Angle(Op):
     """y = atan2(Im z, Re z);  dz = g i z / |z|^2 (0 at z = 0). A real x gives 0 or pi, with
     a zero gradient, as PyTorch's."""
 
+    saves = (0,)  # backward reads z, never the result (as torch's)
+
     complex_ok = True
 
     def forward(self, z):
@@ -283,6 +285,8 @@ class Polar(Op):
     """z = r (cos t + i sin t);  dr = Re(conj(g) sgn(z)), dt = Re(conj(g) i z), torch's
     formula: sgn(z) is e^{it} where r > 0, so dr is 0 where r = 0 and flips its sign where
     r < 0 (torch's polar_backward)."""
+
+    saves = ("output",)  # backward reads the result, never r or theta (as torch's)
 
     def forward(self, r, t):
         self.z = (r * (np.cos(t) + 1j * np.sin(t))).astype(

@@ -1020,6 +1020,8 @@ class AvgPoolNd(Op):
     divisor_override: a product of one count per axis. Summed over the kernel's strided views.
     """
 
+    saves = (0,)  # torch's node saves x (dlpy's backward reads only sizes): y may change
+
     name = "avg_pool"
 
     def __init__(self, kernel_size, stride, padding, ceil_mode, count_include_pad,

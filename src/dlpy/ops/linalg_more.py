@@ -309,6 +309,8 @@ class MatrixExp(Op):
     """y = exp(A);  dA = the top-right block of exp([[A^H, g], [0, A^H]]) (the Frechet
     derivative at A^H applied to g: torch's linalg_matrix_exp_differential)."""
 
+    saves = (0,)  # backward reads A, never exp(A) (as torch's)
+
     complex_ok = True
 
     def forward(self, a):

@@ -62,6 +62,8 @@ class Cos(Op):
 class Tan(Op):
     """y = tan(x);  dx = g * (1 + y^2)."""
 
+    saves = ("output",)  # backward reads the result, never x (as torch's)
+
     complex_ok = "holomorphic"
 
     def forward(self, x):
@@ -249,6 +251,8 @@ class Erfc(Op):
     """y = erfc(x) = 1 - erf(x), computed in float64 to about 1e-15 relative (so its upper tail
     is not the 0 of 1 - erf);  dx = -g * 2 / sqrt(pi) * exp(-x^2)."""
 
+    saves = (0,)  # backward reads x, never the result (as torch's)
+
     def forward(self, x):
         self.x = x
         if x.dtype == np.float32:
@@ -314,6 +318,8 @@ class Expm1(Op):
 @follows_inputs
 class Exp2(Op):
     """y = 2^x (exact at integers, unlike exp(x log 2) in float32);  dx = g * y * log(2)."""
+
+    saves = ("output",)  # backward reads the result, never x (as torch's)
 
     complex_ok = "holomorphic"
 
@@ -598,6 +604,8 @@ class Modulo(Op):
     Python's % and torch's div(rounding_mode="floor"), exact where floor(a / b) is not);
     da = g, db = -g * q, as PyTorch."""
 
+    saves = ((0, 1), (1, 1))  # the quotient, for the divisor's gradient only (as torch's)
+
     def __init__(self, function, quotient):
         self.function, self.quotient_of = function, quotient
 
@@ -849,6 +857,8 @@ class Logit(Op):
     dx = g / (x (1 - x)), 0 where the clamp cut x, nan outside [0, 1] without a clamp (torch's
     logit_backward)."""
 
+    saves = (0,)  # backward reads x, never the result (as torch's)
+
     def __init__(self, eps: float | None):
         self.eps = eps
 
@@ -896,6 +906,8 @@ def logit(input: Tensor, eps: float | None = None) -> Tensor:
 class Sinc(Op):
     """y = sin(pi x) / (pi x), 1 at x = 0;  dx = g (pi x cos(pi x) - sin(pi x)) / (x x pi), 0
     where x x pi is 0, in torch's order of operations (its float32 rounding near 0)."""
+
+    saves = (0,)  # backward reads x, never the result (as torch's)
 
     def forward(self, x):
         self.x = x
@@ -1640,6 +1652,8 @@ def _bessel_i1(x: np.ndarray) -> np.ndarray:
 @follows_inputs
 class I0(Op):
     """y = I0(x), the modified Bessel function of order 0;  dx = g * I1(x)."""
+
+    saves = (0,)  # backward reads x, never the result (as torch's)
 
     def forward(self, x):
         self.x = x

@@ -378,6 +378,8 @@ def gammainc_grad_a_array(a, x) -> np.ndarray:
 class Lgamma(Op):
     """y = log |Gamma(x)|;  dx = g * digamma(x)."""
 
+    saves = (0,)  # backward reads x, never the result (as torch's)
+
     def forward(self, x):
         self.x = x
         return lgamma_array(x).astype(_out_dtype(x), copy=False)
@@ -392,6 +394,8 @@ class Lgamma(Op):
 @follows_inputs
 class Digamma(Op):
     """y = psi(x) = d/dx lgamma(x);  dx = g * trigamma(x)."""
+
+    saves = (0,)  # backward reads x, never the result (as torch's)
 
     def forward(self, x):
         self.x = x
