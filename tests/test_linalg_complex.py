@@ -91,8 +91,9 @@ def test_gradcheck(rng, name, fn, shapes):
 def _first_derivative(fn, weights):
     """z -> dL/dz of the real loss L = sum(Re(fn(z) * weights)), recorded (create_graph)."""
     def gradient(z):
-        if not z.requires_grad:  # gradcheck's perturbed evaluations: the value is enough
-            z = dlpy.tensor(z.numpy(), requires_grad=True)
+        if not z.requires_grad or (z.is_leaf and z._is_view()):  # gradcheck's perturbed
+            z = dlpy.tensor(z.numpy(), requires_grad=True)  # evaluations (a view made under
+        # no_grad of one that requires grad requires grad too, with no node): the value
         with dlpy.enable_grad():
             return grad((fn(z) * weights).real.sum(), z, create_graph=True)[0]
     return gradient

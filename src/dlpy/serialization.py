@@ -36,7 +36,7 @@ import numpy as np
 from dlpy.device import MetaArray, device
 from dlpy.io import atomic_write
 from dlpy.size import Size
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, _without_gradless
 
 __all__ = ["DEFAULT_PROTOCOL", "CheckpointError", "EmptyCheckpointError", "UnpicklingError",
            "add_safe_globals", "bfloat16_to_float32", "clear_safe_globals",
@@ -948,7 +948,8 @@ class _Pickler:
             error = _NotATree if isinstance(obj, np.ndarray) else TypeError
             raise error(f"save: cannot write an array of dtype {array.dtype}")
         parameter = isinstance(obj, Parameter)
-        state = getattr(obj, "__dict__", None) if isinstance(obj, Tensor) else None
+        state = _without_gradless(getattr(obj, "__dict__", None)) if isinstance(
+            obj, Tensor) else None  # (a view made under no_grad loads as a leaf of its own)
         if parameter:  # its attributes, as torch writes them: _rebuild_parameter_with_state
             self._global("torch._utils", "_rebuild_parameter_with_state" if state
                          else "_rebuild_parameter")

@@ -745,6 +745,10 @@ class Tensor:
     __slots__ = ("data", "_grad", "requires_grad", "op", "name", "_hooks", "_tick", "_post_hooks",
                  "_view_of", "_views", "_inference", "_no_grad_view", "__weakref__", "__dict__")
     __array_priority__ = 1000  # torch's; numpy defers to __array_ufunc__ below either way
+    # True (in the instance's __dict__) on a view made under no_grad (or inference_mode) of a
+    # tensor that requires grad: torch's such view requires grad (its base does) but is a leaf
+    # with no AccumulateGrad: ops on it record, no gradient reaches it or its base
+    _gradless = False
 
     def __array__(self, dtype=None, copy=None):
         """``np.asarray(t)``: the values (as torch's for a CPU tensor); a copy when asked or when
@@ -986,6 +990,12 @@ class Tensor:
                 f"requires_grad_: only Tensors of floating point and complex dtype can require "
                 f"gradients, got {self.data.dtype}"
             )
+        if self._gradless or getattr(self, "_no_grad_view", 0) is True:
+            base = getattr(self, "_view_of", None)  # torch's view made under no_grad: it
+            if not requires_grad and base is not None and base.requires_grad:  # requires
+                self._gradless = True  # grad while its base does, with no node of its own
+                return self
+            self.__dict__.pop("_gradless", None)  # with requires_grad_(): a node, a .grad
         self.requires_grad = bool(requires_grad)
         return self
 
@@ -1262,6 +1272,7 @@ class Tensor:
         comes back a leaf), the gradient, the hooks nor the views."""
         reduced = object.__reduce_ex__(self, 2)
         extra, slots = reduced[2]
+        extra = _without_gradless(extra)  # (a copy is a leaf of its own, as torch's)
         slots = {name: value for name, value in slots.items() if name not in _GRAPH_SLOTS}
         slots.update(_grad=None, op=None, _hooks=None, _tick=0)
         # a pair (rebuild, its arguments), as torch's, so a subclass's __reduce_ex__ may wrap
@@ -1284,6 +1295,7 @@ class Tensor:
         new = reduced[1][0].__new__(reduced[1][0])
         memo[id(self)] = new
         extra, slots = reduced[2]
+        extra = _without_gradless(extra)
         base, copied, data = self._base, None, None
         if base is not None and base.op is None:  # the view of a copy of its base
             copied = copy.deepcopy(base, memo)
@@ -1298,9 +1310,7 @@ class Tensor:
         if extra:
             for name, value in extra.items():
                 setattr(new, name, copy.deepcopy(value, memo))
-        if copied is not None and _buffer(data) is _buffer(copied.data):
-            _note_view(new, (copied,), data)
-        return new
+        return new  # (sharing the copy's memory, not a view of it for autograd: torch's)
 
     def __contains__(self, element) -> bool:
         """``element in t``: whether some value equals ``element`` (a number or a Tensor that
@@ -1587,7 +1597,7 @@ class Tensor:
     def rsqrt(self):
         from dlpy.node_names import named
 
-        return named(_arith.power(self, -0.5), "RsqrtBackward0")
+        return named(_arith.rsqrt(self), "RsqrtBackward0")
 
     def masked_fill(self, mask, value):
         """self with ``value`` wherever ``mask`` (broadcast to self's shape) is True."""
@@ -1615,6 +1625,9 @@ class Tensor:
         """A copy whose gradient flows back to this tensor (an identity op); its memory in
         this tensor's order (``preserve_format``, torch's default), or ``memory_format``'s."""
         out = _arith.identity(self)
+        if out._gradless:  # (made under no_grad as a view, now a copy: no view, no grad)
+            del out.__dict__["_gradless"]
+            out.requires_grad = False
         if type(self.data) is not np.ndarray or _dense_memory(self.data):  # (vmap's stand-ins)
             out.data = self.data.copy(order="K")  # a copy: fill_ on one leaves the other alone
             if type(self.data) is np.ndarray and out.data.strides != self.data.strides \
@@ -1758,6 +1771,9 @@ class Tensor:
                 "allowed.You can make a clone to get a normal tensor before doing inplace "
                 "update.See https://github.com/pytorch/rfcs/pull/17 for more details.")
         if self.requires_grad and self.op is None and _grad_enabled:
+            if getattr(self, "_no_grad_view", 0) is True:  # (one made under no_grad: torch's)
+                raise RuntimeError(f"{name}: A view was created in no_grad mode and "
+                                   f"{_NO_GRAD_VIEW}")
             raise RuntimeError(f"{name}: a leaf tensor that requires grad can be changed in "
                                "place only under dlpy.no_grad(), as in PyTorch (its gradient "
                                "would be that of a value it no longer holds); torch: a leaf "
@@ -2249,6 +2265,12 @@ class Tensor:
             _check_not_batched("setitem", source)  # a batched value into an unbatched tensor
         advanced = type(index) is np.ndarray or (type(index) is tuple
                                                  and np.ndarray in map(type, index))
+        if (_grad_enabled and not advanced and getattr(self, "_no_grad_view", 0) and (
+                self.requires_grad or getattr(value, "requires_grad", False))):
+            view = _index_view_name(index, self.data.shape)  # torch writes into self[index]:
+            if view is not None:  # a view of this view made under no_grad
+                raise RuntimeError(f"setitem: Output 0 of {view} is a view of a view which was "
+                                   f"created in no_grad mode and {_NO_GRAD_VIEW}")
         if self.requires_grad and self.op is None and _grad_enabled and not advanced:
             viewed = self.data[index]  # torch writes through a view unless the index is trivial
             if viewed.shape != self.shape or viewed.strides != self.data.strides:
@@ -3028,7 +3050,7 @@ def _check_view_in_place(name: str, view: Tensor, base: Tensor, recording: bool)
     (or of a view of one) and, while recording, of a view of a piece of a function that returns
     several views (split, unbind, chunk)."""
     made = getattr(view, "_no_grad_view", 0)
-    if made and (recording or base.requires_grad):
+    if made and (recording or _root_base(base).requires_grad):
         if made is True:
             raise RuntimeError(f"{name}: A view was created in no_grad mode and {_NO_GRAD_VIEW}")
         raise RuntimeError(f"{name}: Output 0 of {_view_name(view, made)} is a view of a view "
@@ -3041,6 +3063,37 @@ def _check_view_in_place(name: str, view: Tensor, base: Tensor, recording: bool)
         refusal = getattr(t.op, "refuses_in_place", None) if t.op is not None else None
         if refusal is not None and refusal.startswith("Output"):
             raise RuntimeError(f"{name}: Output 0 of {_view_name(view)} {_MULTI_VIEW}")
+
+
+def _root_base(t: Tensor) -> Tensor:
+    """The first tensor of ``t``'s chain of views (itself if none): torch's ``_base``, which a
+    leaf that is itself a view has too (dlpy's ``_view_of`` stops at a leaf that requires
+    grad)."""
+    buffer = _buffer(t.data)
+    while (base := getattr(t, "_view_of", None)) is not None and _buffer(base.data) is buffer:
+        t = base
+    return t
+
+
+def _index_view_name(index, shape: tuple[int, ...]) -> str | None:
+    """The name of torch's last view function that a basic ``index`` applies (Select for an
+    int, Slice for a slice that is not the whole axis, Unsqueeze for None), or None where the
+    index is the whole tensor (torch's indexing then gives the tensor itself)."""
+    items = index if type(index) is tuple else (index,)
+    taking = sum(1 for i in items if i is not None and i is not Ellipsis)
+    dim, name = 0, None
+    for item in items:
+        if item is Ellipsis:
+            dim += len(shape) - taking
+        elif item is None:
+            name = "Unsqueeze"
+        elif isinstance(item, slice):
+            if dim < len(shape) and item.indices(shape[dim]) != (0, shape[dim], 1):
+                name = "Slice"
+            dim += 1
+        else:
+            name, dim = "Select", dim + 1
+    return name
 
 
 def _view_name(view: Tensor, op=None) -> str:
@@ -3061,11 +3114,14 @@ def _note_view(out: Tensor, inputs, data: np.ndarray, op=None) -> None:
         if _buffer(t.data) is buffer:
             base = getattr(t, "_view_of", None)
             if base is None or _buffer(base.data) is not buffer or (
-                    t.requires_grad and t.op is None):  # a leaf that requires grad is a base
-                base = t
+                    t.requires_grad and t.op is None and not t._gradless):  # a leaf that
+                base = t  # requires grad is a base
             out._view_of = base
             if not _grad_enabled:  # torch refuses changing it in place with grad mode on
                 out._no_grad_view = True
+                if (data.dtype.kind in "fc" or data.dtype.name == "bfloat16") and \
+                        _root_base(t).requires_grad:  # requires grad as its base (torch's:
+                    out._gradless = True  # the first of the chain), a leaf without a node
             elif getattr(t, "_no_grad_view", 0):  # (its function's name for the error)
                 out._no_grad_view = op or 2
             if _inference_made[0] and getattr(base, "_inference", False):
@@ -3320,6 +3376,14 @@ _marks: dict[int, tuple[int, int, object, tuple]] = {}
 _HISTORY = 16  # bumps remembered per buffer
 
 
+def _without_gradless(extra: dict | None) -> dict | None:
+    """A tensor's own attributes but ``_gradless``: its copy requires grad as a leaf of its
+    own (with a node and a .grad), as torch's copy of a view made under no_grad."""
+    if extra and "_gradless" in extra:
+        extra = {name: value for name, value in extra.items() if name != "_gradless"}
+    return extra
+
+
 def _rebuild_pickled(make: Callable, args: tuple, extra: dict | None, slots: dict) -> Tensor:
     """Tensor.__reduce_ex__'s rebuild: the object ``make(*args)`` gives with its attributes
     and slots set, as pickle sets an object's state (through the class's ``__setstate__``
@@ -3423,7 +3487,7 @@ class _Scheduled:
         return id(tensor) in self.ids
 
 
-def _check_versions(node: Tensor, op: Op, scheduled: _Scheduled) -> None:
+def _check_versions(node: Tensor, op: Op, scheduled: _Scheduled, graph: bool = False) -> None:
     """Refuse op's backward when an array it reads (``op.saves``: inputs', its output's) was
     changed in place after op recorded node, its output, as torch refuses (called only once
     something has changed). An input that changed but is not read is fine; one rebased since
@@ -3432,6 +3496,8 @@ def _check_versions(node: Tensor, op: Op, scheduled: _Scheduled) -> None:
     In an allow_mutation_on_saved_tensors block, a read of a changed array gets the copy taken
     before the change instead (``_mutation_watch.restore``)."""
     tick, inputs, saves = node._tick, op.inputs, op.saves
+    if graph and op.graph_saves:  # (create_graph: backward_graph reads these too)
+        saves = saves + op.graph_saves
     watch = _mutation_watch  # None unless an allow_mutation_on_saved_tensors block was opened
     allowed = watch is not None and watch.admits(node, op)
     rewired = None
@@ -3828,6 +3894,8 @@ def _grad_node(tensor: Tensor):
         return None
     if tensor.op is not None:
         return tensor.op
+    if tensor._gradless:  # a view made under no_grad: torch's edge to it is None
+        return None
     node = _accumulate_nodes.get(id(tensor))  # one per leaf while it is held, as torch's
     if node is None:
         node = _accumulate_nodes[id(tensor)] = AccumulateGrad(tensor)
@@ -4055,6 +4123,10 @@ class Op:
     # when input j requires grad" (mul's other operand, as torch saves it); "inputs" is all of
     # them. The default reads everything; an op that reads nothing declares ().
     saves: tuple = ("inputs", "output")
+    # what backward_graph (create_graph) reads besides ``saves`` (an op whose backward reads
+    # only arrays of its own, as torch's node its saved tensors, while its backward_graph
+    # recomputes from an input), checked in create_graph passes only
+    graph_saves: tuple = ()
     # False where torch's node saves no tensor, only sizes (sum, add, views, cat): free() then
     # keeps the op, and a second backward through it works as torch's
     saves_tensors = True
@@ -4159,7 +4231,7 @@ class Op:
                 _pack_saved(self, out)
         else:
             out.op = None
-            out.requires_grad = False
+            out.requires_grad = out._gradless  # (a view under no_grad of one requiring grad)
             if _inference_depth[0]:
                 _mark_inference(out)
         return out
@@ -4931,7 +5003,7 @@ def _backpropagate_graph_pass(roots: list[Tensor], root_grads: list[Tensor], cap
                 raise _freed_error(op)
             if node._tick < _clock:  # something changed in place since op recorded node
                 scheduled = scheduled or _Scheduled(order)
-                _check_versions(node, op, scheduled)
+                _check_versions(node, op, scheduled, True)
             if _packed_count and "_packed" in op.__dict__:
                 _unpack_saved(op)
             if _node_hook_count:
@@ -5149,7 +5221,8 @@ def _topological_order(roots: Tensor | list[Tensor]) -> list[Tensor]:
                     visited.add(key)
                     op = parent.op
                     if op is None:  # a leaf has no inputs to wait for: it follows at once
-                        order.append(parent)
+                        if not parent._gradless:  # (no node: no gradient goes there)
+                            order.append(parent)
                         continue
                     stack.append((parent, iter(op.inputs)))
                     break

@@ -42,6 +42,8 @@ class PReLU(Op):
     dx = g if x > 0 else weight * g (weight at 0, as PyTorch); dweight = sum(g * x where x <= 0).
     """
 
+    saves = (0, 1)  # read by backward (in-place checks, Op.saves): not the output
+
     def forward(self, x, weight):
         # (C,) on axis 1 of x (N, C, *); a single weight broadcasts as it is
         shape = (1, -1) + (1,) * (x.ndim - 2) if weight.size > 1 else ()
@@ -345,6 +347,14 @@ class Tanhshrink(Op):
     """y = x - tanh(x);  dx = g * tanh(x)^2 (no cancellation near 0)."""
 
     low = None  # float16/bfloat16: x's dtype
+    # backward reads tanh(x), kept: x and y may change in place after (torch's composite
+    # saves tanh's result); backward_graph recomputes it from x
+    saves = ()
+    graph_saves = (0,)
+
+    def pack_order(self, inputs):
+        """torch's composite packs (saved_tensors_hooks) tanh's result."""
+        return ["t"]
 
     def forward(self, x):
         self.t = np.tanh(x)

@@ -426,6 +426,34 @@ class Reciprocal(Power):
         return (-(grad_output * (y * y)).astype(y.dtype, copy=False),)
 
 
+class Rsqrt(Power):
+    """y = x ** -0.5 for a float32/float64 x (Power at p = -0.5), whose backward reads its
+    result as torch's RsqrtBackward0: dx = -g * y ** 3 / 2 (x may change in place after)."""
+
+    saves = ("output",)  # read by backward (in-place checks, Op.saves)
+
+    def __init__(self):
+        super().__init__(-0.5)
+
+    def forward(self, x):
+        self.y = integer_power(x, -0.5)
+        return self.y
+
+    def backward(self, grad_output):
+        y = self.y
+        return ((grad_output * (y * y * y)) * y.dtype.type(-0.5),)
+
+    def backward_graph(self, grad_output, output):
+        return (grad_output * (output * output * output) * -0.5,)
+
+
+def rsqrt(x):
+    """1 / sqrt(x): Rsqrt for a float32/float64 tensor, else x ** -0.5."""
+    if isinstance(x, Tensor) and x.data.dtype.kind == "f" and x.data.itemsize >= 4:
+        return Rsqrt()(x)
+    return power(x, -0.5)
+
+
 def reciprocal(x):
     """1 / x: Reciprocal for a float32/float64 tensor, else x ** -1."""
     if isinstance(x, Tensor) and x.data.dtype.kind == "f" and x.data.itemsize >= 4:

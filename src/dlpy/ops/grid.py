@@ -100,7 +100,12 @@ class GridSample(Op):
     costs more than the gathers).
     """
 
-    saves = ("inputs",)
+    saves = (0, 1)  # read by backward (in-place checks, Op.saves): not the output
+
+    def pack_order(self, inputs):
+        """torch's GridSampler2DBackward0 packs (saved_tensors_hooks) the grid, then the
+        input."""
+        return [1, 0]
 
     def __init__(self, mode: str, padding_mode: str, align_corners: bool):
         self.mode, self.padding_mode, self.align_corners = mode, padding_mode, align_corners

@@ -412,6 +412,7 @@ class Inv(Op):
     """y = A^-1;  dA = -y^H g y^H."""
 
     complex_ok = True
+    saves = ("output",)  # read by backward (in-place checks, Op.saves): A may change after
 
     def forward(self, a):
         self.y = _factorise("linalg.inv", np.linalg.inv, a)
@@ -513,6 +514,7 @@ class Solve(Op):
     ``vector``: B and X are (..., n)."""
 
     complex_ok = True
+    saves = (0, "output")  # read by backward (in-place checks, Op.saves): B may change after
 
     def __init__(self, vector: bool):
         self.vector = vector
@@ -1138,6 +1140,14 @@ class Svdvals(Op):
     """S, the singular values (descending);  dA = U diag(g) Vh (fine for repeated ones)."""
 
     complex_ok = True
+    # backward reads U and Vh, kept (torch's node saves them and S): A may change in place
+    # after; backward_graph recomputes them from A
+    saves = ("output",)
+    graph_saves = (0,)
+
+    def pack_order(self, inputs):
+        """torch's node packs (saved_tensors_hooks) S, U and Vh."""
+        return ["output", "u", "vh"]
 
     def forward(self, a):
         self.u, s, self.vh = numpy_linalg(np.linalg.svd, a, full_matrices=False)

@@ -59,9 +59,11 @@ class SoftmaxCrossEntropy(Op):
     """
 
     # backward reads the softmax forward kept, the double backward the logits; never the loss
-    # itself (torch's log_softmax and nll_loss nodes save no result a program sees), so
-    # `loss += reg` before backward is allowed, as torch's (in-place checks, Op.saves)
-    saves = (0,)
+    # itself nor the logits (torch's log_softmax and nll_loss nodes save the log-probabilities,
+    # which a program does not see), so `loss += reg` or a change of the logits in place before
+    # backward is allowed, as torch's (in-place checks, Op.saves)
+    saves = ()
+    graph_saves = (0,)
 
     def __init__(self, labels, reduction, smoothing=0.0, ignore=None, weight=None):
         self.labels, self.reduction = labels, reduction

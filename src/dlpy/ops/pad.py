@@ -33,9 +33,12 @@ class Pad(Op):
     """
 
     complex_ok = True
+    saves = (0,)  # reflect / replicate: x, as torch's nodes (backward reads only sizes)
 
     def __init__(self, widths, mode: str, value: float, dims: int = 1):
         self.widths, self.mode, self.value = widths, mode, value
+        if mode in ("constant", "circular"):  # (torch's ConstantPadNdBackward0 and its
+            self.saves = ()  # circular pad's slices and cat save no tensor)
         self.dims = dims  # the (before, after) pairs given: torch's ReflectionPad{dims}D node
 
     def free(self) -> None:

@@ -1688,6 +1688,8 @@ def polygamma_array(n: int, x) -> np.ndarray:
 class Polygamma(Op):
     """y = psi^(n)(x);  dx = g * psi^(n+1)(x)."""
 
+    saves = (0,)  # read by backward (in-place checks, Op.saves)
+
     def __init__(self, n: int):
         self.n = n
 

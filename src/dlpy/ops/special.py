@@ -458,19 +458,27 @@ class Xlogy(Op):
 
 @follows_inputs
 class Erfinv(Op):
-    """y = erfinv(x), the inverse of erf on (-1, 1);  dx = g * sqrt(pi) / 2 * exp(y^2)."""
+    """y = erfinv(x), the inverse of erf on (-1, 1);  dx = g * sqrt(pi) / 2 * exp(y^2), y
+    computed again from x, as torch's ErfinvBackward0 (it saves x: y may change in place)."""
+
+    saves = (0,)  # read by backward (in-place checks, Op.saves)
 
     def forward(self, x):
+        self.x = x
+        return self._erfinv(x)
+
+    @staticmethod
+    def _erfinv(x):
         kernel = erfinv_float32_array if x.dtype in (np.float32, np.float16) else erfinv_array
-        self.y = kernel(x).astype(_out_dtype(x), copy=False)
-        return self.y
+        return kernel(x).astype(_out_dtype(x), copy=False)
 
     def backward(self, grad_output):
-        y = self.y.astype(np.float64)
+        y = self._erfinv(self.x).astype(np.float64)
         return (grad_output * (math.sqrt(math.pi) / 2) * np.exp(y * y),)
 
     def backward_graph(self, grad_output, output):
-        return (grad_output * (math.sqrt(math.pi) / 2) * (output * output).exp(),)
+        y = Erfinv()(self.inputs[0])
+        return (grad_output * (math.sqrt(math.pi) / 2) * (y * y).exp(),)
 
 
 @follows_inputs(numpy_order=False)

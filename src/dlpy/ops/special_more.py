@@ -535,6 +535,8 @@ class LogNdtr(_Unary):
 class Entr(Op):
     """y = -x log x (0 at 0, -inf below);  dx = -g * (1 + log x)."""
 
+    saves = (0,)  # read by backward (in-place checks, Op.saves)
+
     def forward(self, x):
         self.x = x
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -551,6 +553,8 @@ class Entr(Op):
 class Xlog1py(Op):
     """z = x * log1p(y), 0 where x == 0 unless y is nan (torch.special.xlog1py);
     dx = xlog1py(g, y), 0 where x == 0 and y <= -1;  dy = g * x / (1 + y)."""
+
+    saves = (0, 1)  # read by backward (in-place checks, Op.saves)
 
     def forward(self, x, y):
         self.x, self.y = x, y
