@@ -1951,10 +1951,14 @@ class Tensor:
                 f"{base.dtype}); dlpy cannot record an in-place change through such a view. "
                 "Use clone() first")
         shape, dtype = self.shape, self.dtype
+        made = []
 
         def through(old_base, *operands):
             source = old_base if pairs is None else _complex.view_as_real(old_base)
-            value = compute(source.reshape(-1)[where], *operands)
+            old = source.reshape(-1)[where]
+            value = compute(old, *operands)
+            if value.op is not None and any(t is old for t in value.op.inputs):
+                made.append(value)  # an op of the view's old values: its result is the view
             if value.shape != shape:
                 raise _in_place_shape_error(name, shape, value.shape)
             if value.dtype != dtype:
@@ -1967,6 +1971,11 @@ class Tensor:
 
         into = base.data if base.data.flags.writeable else None
         base._rebase(name, through, operands, "unsafe", True)
+        if made and made[0].shape == shape and _buffer(self.data) is _buffer(base.data):
+            # torch's node of the change saved the view itself where it saves its result
+            # (exp_, sigmoid_...): a later change of the base's memory makes its backward
+            # refuse, as torch's; its backward reads the values it kept
+            made[0]._version_of = (self.data, _clock)
         if type(self.op) is not _views.ViewOfBase or self.op.inputs[0] is not base:
             stand_in = base._remake_view(self)  # not among base's views (_note_view): re-made
             if stand_in is not None and stand_in.requires_grad:
@@ -2015,8 +2024,11 @@ class Tensor:
         stand_in._grad, stand_in.requires_grad = None, view.requires_grad
         stand_in.op, stand_in.name, stand_in._hooks = view.op, view.name, view._hooks
         stand_in._tick = getattr(view, "_tick", 0) if view.op is not None else 0
+        stale = _stale_view(view, recorded=True)  # (read before view.op changes)
         op = _views.ViewOfBase(self.data, view.data)  # recorded by hand: view keeps its array
         op.inputs = (self, stand_in)
+        if stale is not None:  # torch's: its node cannot be re-made; using it is refused
+            op.stale, op.refuses_in_place = stale
         view.op, view.requires_grad, view._hooks, view._tick = op, True, None, _clock
         _stand_ins[op] = stand_in
         _bump(stand_in.data)  # the view's old value changed: ops that read it refuse, as torch's
@@ -3065,6 +3077,47 @@ def _check_view_in_place(name: str, view: Tensor, base: Tensor, recording: bool)
             raise RuntimeError(f"{name}: Output 0 of {_view_name(view)} {_MULTI_VIEW}")
 
 
+_STALE_MULTI = (
+    "is a view and its base or another view of its base has been modified inplace. This view "
+    "is the output of a function that returns multiple views. Such functions do not allow the "
+    "output views to be modified inplace. You should replace the inplace operation by an "
+    "out-of-place one.")
+_STALE_NO_GRAD = (
+    "A view was created in no_grad mode and its base or another view of its base has been "
+    "modified inplace with grad mode enabled. Given that this use case is ambiguous and "
+    "error-prone, it is forbidden. You can clarify your code by moving both the view and the "
+    "inplace either both inside the no_grad block (if you don't want the inplace to be "
+    "tracked) or both outside (if you want the inplace to be tracked).")
+
+
+def _stale_view(view: Tensor, recorded: bool) -> tuple[str, str] | None:
+    """torch's (use, in-place) errors for ``view`` once its base (or another view of it)
+    changed in place, where torch cannot re-make its node: a piece of split/unbind/chunk or a
+    view of one, or (a change ``recorded``, with grad mode on) a view made under no_grad that
+    requires grad; None for any other view."""
+    if recorded and getattr(view, "_no_grad_view", 0) and view.requires_grad:
+        return _STALE_NO_GRAD, "A view was created in no_grad mode and " + _NO_GRAD_VIEW
+    buffer, t = _buffer(view.data), view
+    while t.op is not None:
+        refusal = getattr(t.op, "refuses_in_place", None)
+        if refusal is not None and refusal.startswith("Output"):
+            head = refusal[:refusal.index(" is a view")] if t is view else \
+                f"Output 0 of {_view_name(view)}"
+            return f"{head} {_STALE_MULTI}", f"{head} {_MULTI_VIEW}"
+        inputs = t.op.inputs
+        if not inputs or _buffer(inputs[0].data) is not buffer:
+            return None
+        t = inputs[0]
+    return None
+
+
+def _stale_gradless(view: Tensor) -> bool:
+    """Whether a view made under no_grad of a tensor that requires grad (``_gradless``) has
+    seen its memory change in place since: torch refuses to use it for a gradient then."""
+    entry = _marks.get(id(_buffer(view.data)))
+    return (entry[0] if entry else 0) != view.__dict__.get("_made_version", 0)
+
+
 def _root_base(t: Tensor) -> Tensor:
     """The first tensor of ``t``'s chain of views (itself if none): torch's ``_base``, which a
     leaf that is itself a view has too (dlpy's ``_view_of`` stops at a leaf that requires
@@ -3122,6 +3175,8 @@ def _note_view(out: Tensor, inputs, data: np.ndarray, op=None) -> None:
                 if (data.dtype.kind in "fc" or data.dtype.name == "bfloat16") and \
                         _root_base(t).requires_grad:  # requires grad as its base (torch's:
                     out._gradless = True  # the first of the chain), a leaf without a node
+                    entry = _marks.get(id(buffer))  # (its memory's version now: a later
+                    out._made_version = entry[0] if entry else 0  # change makes it stale)
             elif getattr(t, "_no_grad_view", 0):  # (its function's name for the error)
                 out._no_grad_view = op or 2
             if _inference_made[0] and getattr(base, "_inference", False):
@@ -3508,6 +3563,10 @@ def _check_versions(node: Tensor, op: Op, scheduled: _Scheduled, graph: bool = F
             if entry is None or entry[1] <= tick:
                 continue
         old = _stand_in(tensor, tick) if rebased else None
+        if not rebased and _buffer(node.data) is _buffer(tensor.data):  # a view of it
+            stale = _stale_view(node, recorded=False)
+            if stale is not None:  # (its base changed under no_grad: torch's version check)
+                raise RuntimeError(stale[0])
         if (_reads(saves, i, inputs) and not (allowed and watch.restore(op, tick))) or (
                 rebased and (old is None or (old.requires_grad and old not in scheduled))):
             # read, or rebased with no stand-in on the pass: refuse, never guess
@@ -3522,6 +3581,11 @@ def _check_versions(node: Tensor, op: Op, scheduled: _Scheduled, graph: bool = F
         if entry is not None and entry[1] > tick and not (
                 allowed and watch.restore(op, tick)):
             raise _modified_error("the output", op, node, tick)
+        alias = node.__dict__.get("_version_of")  # (the view an in-place change wrote it to)
+        if alias is not None:
+            entry = _marks.get(id(_buffer(alias[0])))
+            if entry is not None and entry[1] > alias[1]:
+                raise _modified_error("the output", op, Tensor(alias[0]), alias[1])
 
 
 def _reads(saves: tuple, what, inputs) -> bool:
@@ -5223,6 +5287,8 @@ def _topological_order(roots: Tensor | list[Tensor]) -> list[Tensor]:
                     if op is None:  # a leaf has no inputs to wait for: it follows at once
                         if not parent._gradless:  # (no node: no gradient goes there)
                             order.append(parent)
+                        elif _stale_gradless(parent):
+                            raise RuntimeError(_STALE_NO_GRAD)
                         continue
                     stack.append((parent, iter(op.inputs)))
                     break

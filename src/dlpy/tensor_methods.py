@@ -488,12 +488,27 @@ for _name, _function in (("is_floating_point", _is_floating_point), ("is_signed"
                          ("dense_dim", lambda self: self.data.ndim)):
     _attach(_name, _method(_name, _function, _function.__doc__ or f"torch.Tensor.{_name}()."))
 
+def _fresh_op(tensor):
+    """tensor.op, or torch's error where its node cannot be re-made after its base changed in
+    place (ops/views.py's ViewOfBase.stale)."""
+    op = tensor.op
+    stale = getattr(op, "stale", None)
+    if stale is not None:
+        raise RuntimeError(stale)
+    if op is None and tensor._gradless:
+        from dlpy.tensor import _STALE_NO_GRAD, _stale_gradless
+
+        if _stale_gradless(tensor):
+            raise RuntimeError(_STALE_NO_GRAD)
+    return op
+
+
 for _name, _getter in (("itemsize", lambda self: self.data.itemsize),
                        ("nbytes", lambda self: self.data.nbytes),
                        ("is_cpu", lambda self: type(self.data) is not _MetaArray),
                        ("is_cuda", lambda self: False),
                        ("device", lambda self: _META if type(self.data) is _MetaArray else _CPU),
-                       ("grad_fn", lambda self: _multi_output.node_of(self.op)[0])):
+                       ("grad_fn", lambda self: _multi_output.node_of(_fresh_op(self))[0])):
     if not hasattr(Tensor, _name):
         setattr(Tensor, _name, property(_getter))
 # torch's layout and device flags a dense CPU tensor answers False (nested tensors are

@@ -139,6 +139,9 @@ class ViewOfBase(Op):
     complex_ok = True
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
     node_name = "AsStridedBackward0"
+    # torch's error for a view whose grad_fn cannot be re-made (a piece of split/unbind/chunk
+    # or a view of one, a view made under no_grad): raised by backward and grad_fn
+    stale = None
 
     def __init__(self, base: np.ndarray, view: np.ndarray):
         self.base, self.view = base, view  # the arrays: their memory gives the positions
@@ -159,6 +162,8 @@ class ViewOfBase(Op):
         return base.reshape(-1)[self.positions]
 
     def backward(self, grad_output):
+        if self.stale is not None:
+            raise RuntimeError(self.stale)
         shape = self.base.shape
         grad = np.zeros(int(np.prod(shape)), dtype=grad_output.dtype)
         if self.repeats:
@@ -170,6 +175,8 @@ class ViewOfBase(Op):
     def backward_graph(self, grad_output, output):
         from dlpy.ops.shape import IndexAdd
 
+        if self.stale is not None:
+            raise RuntimeError(self.stale)
         shape = self.base.shape
         flat = IndexAdd(self.positions, (int(np.prod(shape)),))(grad_output)
         return flat.reshape(shape), None
