@@ -2029,7 +2029,12 @@ class Tensor:
         op.inputs = (self, stand_in)
         if stale is not None:  # torch's: its node cannot be re-made; using it is refused
             op.stale, op.refuses_in_place = stale
-        view.op, view.requires_grad, view._hooks, view._tick = op, True, None, _clock
+        kept = None  # retain_grad's hook follows the new value, the others stay, as torch's
+        if view._hooks:
+            kept = {k: h for k, h in view._hooks.items() if getattr(h, "retains_grad", False)}
+            if kept:
+                stand_in._hooks = {k: h for k, h in view._hooks.items() if k not in kept} or None
+        view.op, view.requires_grad, view._hooks, view._tick = op, True, kept or None, _clock
         _stand_ins[op] = stand_in
         _bump(stand_in.data)  # the view's old value changed: ops that read it refuse, as torch's
         return stand_in
@@ -3568,8 +3573,11 @@ def _check_versions(node: Tensor, op: Op, scheduled: _Scheduled, graph: bool = F
             if stale is not None:  # (its base changed under no_grad: torch's version check)
                 raise RuntimeError(stale[0])
         if (_reads(saves, i, inputs) and not (allowed and watch.restore(op, tick))) or (
-                rebased and (old is None or (old.requires_grad and old not in scheduled))):
-            # read, or rebased with no stand-in on the pass: refuse, never guess
+                rebased and (old is None or (old.requires_grad and old not in scheduled
+                                             and not _selective_pass()))):
+            # read, or rebased with no stand-in on the pass: refuse, never guess (a pass
+            # toward some tensors only, autograd.grad's, leaves out what leads to none of
+            # them: the stand-in's gradient is not needed there)
             raise _modified_error(f"input {i}", op, tensor, tick)
         if rebased:
             rewired = list(inputs) if rewired is None else rewired
@@ -3586,6 +3594,12 @@ def _check_versions(node: Tensor, op: Op, scheduled: _Scheduled, graph: bool = F
             entry = _marks.get(id(_buffer(alias[0])))
             if entry is not None and entry[1] > alias[1]:
                 raise _modified_error("the output", op, Tensor(alias[0]), alias[1])
+
+
+def _selective_pass() -> bool:
+    """Whether the reverse pass running is toward some tensors only (autograd.grad, backward
+    with inputs=): its order holds only the tensors with a path to them."""
+    return bool(_passes) and _passes[-1][1] is not None
 
 
 def _reads(saves: tuple, what, inputs) -> bool:
@@ -4700,8 +4714,18 @@ def _pass_order(roots: list[Tensor], capture: set[int] | None
         return order, None
     needed = set(capture)
     for node in order:
-        if node.op is not None and any(id(p) in needed for p in node.op.inputs):
-            needed.add(id(node))
+        op = node.op
+        if op is None:
+            continue
+        tick = node._tick
+        for p in op.inputs:
+            key = id(p)
+            if getattr(p, "_tick", 0) > tick:  # changed in place after op read it: op's edge
+                old = _stand_in(p, tick)  # leads to its old value, as torch's (not to p)
+                key = key if old is None else id(old)
+            if key in needed:
+                needed.add(id(node))
+                break
     return [node for node in order if id(node) in needed], needed
 
 
