@@ -1212,6 +1212,9 @@ class Tensor:
     # identity (torch's): tensors are dict keys and set members. ``in``, list.index, remove and
     # count call ==, so the engine finds a tensor in a list with ``is`` or id(), never with them.
     def _compare(self, other, op, float8_kernel: str | None = None) -> Tensor:
+        if type(other) is complex and op is not np.equal and op is not np.not_equal:
+            raise NoKernelError(f"{op.__name__}: complex numbers have no order; compare .real, "
+                                ".imag or .abs()")  # (torch: not implemented for ComplexFloat)
         other_data = other.data if isinstance(other, Tensor) else other
         if float8_kernel is not None and (self.data.itemsize == 1 or getattr(
                 other_data, "itemsize", 0) == 1):  # float8 ordered: torch refuses
@@ -5325,7 +5328,7 @@ def _topological_order(roots: Tensor | list[Tensor]) -> list[Tensor]:
 # The op modules import Op and Tensor from here, so they are imported last.
 from dlpy import creation as _creation  # noqa: E402
 from dlpy import overrides as _overrides  # noqa: E402  (before a subclass is defined)
-from dlpy.ops import ArgDtypeError, ArgError, EmptyDimError  # noqa: E402
+from dlpy.ops import ArgDtypeError, ArgError, EmptyDimError, NoKernelError  # noqa: E402
 from dlpy.ops import activation as _activation  # noqa: E402
 from dlpy.ops import arithmetic as _arith  # noqa: E402
 from dlpy.ops import check_dim as _check_dim  # noqa: E402

@@ -62,7 +62,15 @@ def _own_method(value, name: str) -> bool:
 
 
 def _tensor(value) -> Tensor:
-    return value if isinstance(value, Tensor) else Tensor(np.asarray(value))
+    """value as a Tensor: a Python number as torch.tensor makes it (a float in the default
+    dtype, a complex in its complex one), an array as it is."""
+    if isinstance(value, Tensor):
+        return value
+    if type(value) in (bool, int, float, complex):
+        from dlpy.creation import tensor
+
+        return tensor(value)
+    return Tensor(np.asarray(value))
 
 
 # ----------------------------------------------------------------- matrix products

@@ -654,7 +654,12 @@ def _scaled(name: str, a, b, alpha):
         alpha = bool(alpha)
     elif isinstance(alpha, (bool, np.bool_)):
         raise RuntimeError(f"{name}: Boolean alpha only supported for Boolean results.")
-    return mul(b, alpha) if isinstance(b, Tensor) else np.multiply(b, alpha)
+    if isinstance(b, Tensor):  # scaled in the result's dtype, as torch's kernel (an uint8 250
+        result = _promotion.result_type(a, b)  # times 2 is 500 in an int16 sum, not 244)
+        if b.data.dtype != result and kind != "b":
+            b = cast(b, result)
+        return mul(b, alpha)
+    return np.multiply(b, alpha)
 
 
 def add(input, other, *, alpha=1):  # noqa: A002 - torch's names
@@ -692,6 +697,8 @@ def sub(input, other, *, alpha=1):  # noqa: A002 - torch's names
     """input - alpha * other (torch.sub), broadcast; bool operands refused."""
     a, b = input, other
     if alpha != 1 or alpha is True:
+        if _is_bool(a) or _is_bool(b):
+            raise RuntimeError(_BOOL_SUB)
         if _promotion.opmath_scalar(a, b) is not None and isinstance(a, Tensor):
             # float16/bfloat16 + a number or a 0-d float tensor: one node, as torch's (b rounded)
             b = cast(b, a.data.dtype) if isinstance(b, Tensor) else Tensor(
@@ -797,11 +804,18 @@ def power(x, exponent):
             if not isinstance(x, _complex.ComplexTensor):
                 if isinstance(x, Tensor) and x.data.dtype.kind in "biu":
                     x = _promotion.floating(x)  # an integer base: the default complex dtype
-                x = cast(x, _complex.complex_dtype(getattr(x, "dtype", np.float64)))
+                dtype = np.dtype(getattr(x, "dtype", np.float64))
+                x = cast(x, np.complex64 if dtype.itemsize == 2 else _complex.complex_dtype(
+                    dtype))  # (float16/bfloat16: torch's complex32 / ComplexFloat; dlpy has
+                # no complex32)
             return Power(complex(exponent))(x)
         raise TypeError(f"power: the exponent must be a number, got {type(exponent).__name__}")
     if isinstance(x, Tensor) and x.data.dtype.kind in "biu":  # torch's integer powers
-        if isinstance(exponent, (int, np.integer)) and not isinstance(exponent, bool):
+        if isinstance(exponent, (bool, np.bool_)):  # x ** True is x, x ** False ones, of x's
+            if x.data.dtype.kind == "b":  # dtype (bool too), as torch's
+                return cast(Power(int(exponent))(cast(x, np.int64)), np.bool_)
+            return Power(int(exponent))(x)
+        if isinstance(exponent, (int, np.integer)):
             if exponent < 0:
                 raise ArgError("power: integers to negative integer powers are not allowed")
             if x.data.dtype.kind == "b":

@@ -668,9 +668,10 @@ def _tensor_other(name: str, b) -> None:
 
 
 def _no_bools(name: str, a, b) -> None:
-    """torch has no bool kernel for remainder, fmod and pow of two bool tensors."""
-    if _data(a).dtype.kind == "b" and _data(b).dtype.kind == "b" and isinstance(
-            a, Tensor) and isinstance(b, Tensor):
+    """torch has no bool kernel for remainder, fmod and pow: refused where the result would be
+    bool (two bool tensors, or one with a Python bool)."""
+    if (isinstance(a, Tensor) or isinstance(b, Tensor)) and _data(a).dtype.kind == "b" and \
+            _data(b).dtype.kind == "b":
         raise NotImplementedError(f"{name}: not implemented for bool tensors, as torch")
 
 
@@ -1135,12 +1136,21 @@ def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *more, value=1) -> 
             value = int(real_number("addcmul", "value", value))
     else:
         value = _complex.number("addcmul", "value", value)
+    from dlpy.ops.arithmetic import cast
+
     low = _same_low_precision(input, tensor1, tensor2)
+    result = _promotion.result_type(input, tensor1, tensor2)  # torch's: value takes no part
+    if low is None and result.itemsize == 2 and result.kind in "fV" and all(
+            isinstance(t, Tensor) for t in (input, tensor1, tensor2)):
+        low = result  # (float16/bfloat16 with integer tensors: their dtype, as torch's)
     if low is not None:  # float16/bfloat16: computed in float32 and rounded once, as torch's
-        from dlpy.ops.arithmetic import cast
         wide = [cast(t, np.float32) for t in (input, tensor1, tensor2)]
         return _torch_node(cast(addcmul(*wide, value=value), low), "AddcmulBackward0")
-    return _torch_node(input + value * (tensor1 * tensor2), "AddcmulBackward0")
+    out = input + value * (tensor1 * tensor2)
+    if isinstance(out, Tensor) and out.data.dtype != result and result.kind in "fc" and all(
+            isinstance(t, Tensor) for t in (input, tensor1, tensor2)):
+        out = cast(out, result)  # (a float value times integer tensors is the default dtype)
+    return _torch_node(out, "AddcmulBackward0")
 
 
 def _same_low_precision(*tensors):

@@ -1033,6 +1033,12 @@ def _median_dim(name, x, dim, keepdim, ignore_nan):
     _complex.refuse(name, x)  # no order (the values are gathered, which takes complex)
     dim = _dim_or_scalar(name, x, dim)
     data = x.data if x.ndim else x.data.reshape(1)
+    if data.shape[dim] == 0 and data.size == 0 and x.ndim:
+        if any(n == 0 for i, n in enumerate(data.shape) if i != dim % data.ndim):
+            pass  # (nothing to reduce and nothing to give: empty results, as torch's)
+        else:
+            raise _EmptyKError(f"{name}(): Expected reduction dim {dim % data.ndim} to have "
+                               "non-zero size.")
     found = _meta.positions(data, dim, keepdims=True)  # (a meta x: no values to sort)
     if found is not None:
         return _select(name, x, dim, keepdim, found,
@@ -1053,8 +1059,12 @@ def median(input, dim=None, keepdim=False):
     (values, indices) of the lower median along it (nan and its index where a row has one)."""
     refuse_bool("median_cpu" if dim is None else "median_out", input.data)
     if dim is None:
-        if input.data.size == 0 and input.data.dtype.kind == "f":  # nan, as torch's
+        if input.data.size == 0 and input.data.dtype.kind in "fV":  # nan, as torch's
             return Tensor(np.array(np.nan, dtype=input.data.dtype))
+        if input.data.size == 0 and input.data.dtype.kind in "iu":  # torch's nan made an
+            dtype = input.data.dtype  # integer: the lowest int32/int64, else 0
+            low = np.iinfo(dtype).min if dtype.kind == "i" and dtype.itemsize >= 4 else 0
+            return Tensor(np.array(low, dtype=dtype))
         return Median(tuple(range(input.ndim)), False)(input)
     return _median_dim("median", input, dim, keepdim, ignore_nan=False)
 
