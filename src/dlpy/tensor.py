@@ -2272,6 +2272,7 @@ class Tensor:
                                        f"{self.dtype} without overflow")
             value = value.real
         _check_byte_mask_fill(index, value)
+        _shape.check_ellipses("setitem", index, self.data.ndim)
         index = _shape._plain_index(index)
         if type(value) in (int, float) and self.data.dtype.kind in "iu":
             from dlpy.creation import _checked  # torch's: -1 wraps into uint8, 300 into int8

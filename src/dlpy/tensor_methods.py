@@ -198,7 +198,10 @@ def _positive(self):
 
 
 def _narrow_copy(self, dim: int, start: int, length: int):
-    return self.narrow(dim, start, length).clone()
+    """self.narrow(...) as a row-major tensor of its own (torch's narrow_copy)."""
+    from dlpy.layouts import contiguous_format
+
+    return self.narrow(dim, start, length).clone(memory_format=contiguous_format)
 
 
 def _adjoint(self):

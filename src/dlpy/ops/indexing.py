@@ -517,10 +517,17 @@ def repeat_interleave(input: Tensor | None = None, repeats=None, dim: int | None
     if output_size is not None and output_size != index.size:
         raise RuntimeError(f"repeat_interleave: output_size {output_size} does not match the "
                            f"repeats' total {index.size}")
-    out = IndexSelect(dim, index)(input)
-    if isinstance(repeats, (int, np.integer)) and out.op is not None:  # torch's int overload
-        out.op.saves_tensors = False  # (an expand and a view) saves no tensor: not freed
-    return out
+    if isinstance(repeats, (int, np.integer)) and not isinstance(repeats, bool) and \
+            type(input.data) is np.ndarray:
+        # torch's int overload: x.unsqueeze(dim + 1).expand(...).clone().view(...), so the
+        # result is a view of the expanded copy (ViewBackward0 over CloneBackward0), as torch's
+        from dlpy.layouts import contiguous_format
+
+        n = int(repeats)
+        grown = input.unsqueeze(dim + 1).expand(*shape[:dim + 1], n, *shape[dim + 1:])
+        return grown.clone(memory_format=contiguous_format).view(
+            *shape[:dim], shape[dim] * n, *shape[dim + 1:])
+    return IndexSelect(dim, index)(input)
 
 
 class SortResult(NamedTuple):

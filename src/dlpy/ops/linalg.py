@@ -281,6 +281,8 @@ class Diagonal(Op):
         if self.view and x.flags.writeable:  # torch.diagonal: a view, writes reach x
             out.flags.writeable = True
             return out
+        if self.view:  # of a read-only (expanded, unfolded) x: a read-only view, as its others
+            return out
         return out.copy()
 
     def backward(self, grad_output):

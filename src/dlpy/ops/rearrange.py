@@ -16,7 +16,7 @@ from dlpy.ops import (
     check_dim,
     int_of,
 )
-from dlpy.tensor import Op, ShapeError, Tensor, as_array, row_major, sum_to_shape
+from dlpy.tensor import Op, ShapeError, Tensor, _dense_memory, as_array, row_major, sum_to_shape
 
 
 class DimArgError(DimError, RuntimeError):
@@ -143,8 +143,17 @@ class Flip(Op):
         self.dims = dims
 
     def forward(self, x):
-        # a new tensor in x's memory order (torch's empty_like), not a reversed view
-        return np.flip(x, self.dims).copy(order="K")
+        # a new tensor in x's memory order (torch's empty_like), not a reversed view: x's
+        # strides where x is dense, else dense in the order of x's strides (an expanded x:
+        # row-major), as torch's
+        flipped = np.flip(x, self.dims)
+        if type(x) is not np.ndarray or _dense_memory(x):
+            return flipped.copy(order="K")
+        from dlpy.layouts import dense_like
+
+        out = dense_like(x)
+        out[...] = flipped
+        return out
 
     def backward(self, grad_output):
         # a new array in g's memory order, as torch's flip: never a reversed view (a hook or a
@@ -423,6 +432,7 @@ def rot90(input: Tensor, k: int = 1, dims=(0, 1)) -> Tensor:
         perm = list(range(input.ndim))
         perm[dims[0]], perm[dims[1]] = perm[dims[1]], perm[dims[0]]
         out = flip(input, [dims[1] if k == 1 else dims[0]]).permute(*perm)
+        out._view_of = None  # (torch transposes its flipped copy in place: no view of it)
     if out.op is not None:  # torch's one node: Rot90Backward0
         from dlpy.node_names import rename
 

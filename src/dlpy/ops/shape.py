@@ -715,8 +715,9 @@ def _slice_bound(bound):
 def _plain_index(index):
     """A torch index as numpy's: tensors and lists become arrays (a list holding a sequence, a
     slice or a tensor is a tuple of indices), a 0-d integer tensor an int, a uint8 tensor a
-    mask; other index dtypes are refused, and of several Ellipses only the first counts, as
-    torch's."""
+    mask; other index dtypes are refused, and of several Ellipses only the first counts (an
+    index whose second one would expand past the last axis is refused first:
+    check_ellipses)."""
     if type(index) is tuple:
         items = index
     elif type(index) is list and _list_is_tuple(index):
@@ -762,7 +763,26 @@ def _torch_order(index: tuple, ndim: int):
     return tuple(basic), tuple(advanced)
 
 
+def check_ellipses(name: str, index, ndim: int) -> None:
+    """torch expands each Ellipsis of an index to every axis the other items leave: an item
+    that takes an axis after a second one is out of range there (torch's IndexError); with
+    one Ellipsis, or nothing to expand, or only full slices after it, it is numpy's."""
+    if type(index) is not tuple or sum(1 for i in index if i is Ellipsis) < 2:
+        return
+    taking = sum(1 for i in index if i is not None and i is not Ellipsis and type(i) is not bool)
+    if taking >= ndim:
+        return
+    second = [k for k, i in enumerate(index) if i is Ellipsis][1]
+    if any(i is not Ellipsis and type(i) is not bool and not (
+            type(i) is slice and i == slice(None)) for i in index[second + 1:]):
+        # (torch passes over a full slice there; a None there unsqueezes past the end)
+        raise IndexError(f"{name}: index {index!r} has an item after its second Ellipsis "
+                         f"which (as torch expands each Ellipsis to the {ndim - taking} axes "
+                         "left) falls past the last axis")
+
+
 def getitem(x, index):
+    check_ellipses("getitem", index, len(_shape_of(x)))
     index = _plain_index(index)
     try:
         if type(index) is tuple and (np.ndarray in map(type, index) or (
