@@ -65,6 +65,34 @@ class SoftmaxCrossEntropy(Op):
     saves = ()
     graph_saves = (0,)
 
+    def pack_order(self, inputs):
+        """torch's cross_entropy (log_softmax, then nll_loss) packs (saved_tensors_hooks) the
+        log-probabilities twice, the targets, the class weights if given and the total weight:
+        for class-index targets of (N, C) or (C,) logits without label smoothing (else
+        nothing is packed)."""
+        if self.labels.dtype.kind not in "iu" or self.smoothing or inputs[0].ndim > 2:
+            return None
+        return (["log_probs", "log_probs", "target"]
+                + (["weight"] if self.weight is not None else []) + ["total_weight"])
+
+    def saved_array(self, what):
+        """The log-probabilities, the targets as given (ignore_index where ignored), the
+        weights, or nll_loss's total weight (0 for reduction "none")."""
+        if what == "log_probs":
+            with np.errstate(divide="ignore"):
+                return np.log(self.probs)
+        if what == "target":
+            if self.ignore is None:
+                return self.labels
+            return np.where(self.ignore, self.__dict__.get("ignore_index", -100), self.labels)
+        if what == "total_weight":
+            dtype = self.probs.dtype
+            if self.reduction == "none":
+                return np.zeros((), dtype=dtype)
+            total = self.count if self.weight is None else self.row_weight.sum()
+            return np.asarray(total, dtype=dtype)
+        return getattr(self, what)
+
     def __init__(self, labels, reduction, smoothing=0.0, ignore=None, weight=None):
         self.labels, self.reduction = labels, reduction
         self.smoothing, self.ignore, self.weight = smoothing, ignore, weight
@@ -719,7 +747,10 @@ def cross_entropy(logits, labels, reduction="mean", ignore_index=-100, label_smo
         labels = labels.astype(logits.dtype, copy=False)
     if weight is not None:
         weight = check_class_weight(name, weight, shape[-1], logits.dtype)
-    return SoftmaxCrossEntropy(labels, reduction, smoothing, ignore, weight)(logits)
+    op = SoftmaxCrossEntropy(labels, reduction, smoothing, ignore, weight)
+    if ignore is not None:
+        op.ignore_index = ignore_index  # (what saved_tensors_hooks see of the targets)
+    return op(logits)
 
 
 def _forward_ad_active():
