@@ -53,7 +53,7 @@ def test_engine_sites_plain_outside_modes():
     with Log():
         assert engine._implicit_seed is not None
         assert engine._checked_grads is not PLAIN_CALL_SITES["checked_grads"]
-    for site in ("checked_grads", "sum", "accumulate", "topological_order"):
+    for site in ("checked_grads", "sum", "accumulate", "schedule"):
         assert getattr(engine, f"_{site}") is PLAIN_CALL_SITES[site]
     assert engine._implicit_seed is None
     with Log() as m:

@@ -96,7 +96,7 @@ PLAIN_CALL_SITES: dict[str, Callable] = {
     "checked_grads": _engine._checked_grads, "checked_graph_grads": _engine._checked_graph_grads,
     # (the order of a pass, the sum of a tensor's two gradients, a leaf's accumulation:
     # swapped while a TorchDispatchMode is entered, which is shown them)
-    "topological_order": _engine._topological_order, "sum": _engine._sum,
+    "schedule": _engine._schedule, "sum": _engine._sum,
     "accumulate": _engine._accumulate,
 }
 _function_forward = _run_forward  # what apply calls: the function_forward site
@@ -237,7 +237,7 @@ def record_outputs(op: Op, inputs: tuple[Tensor, ...], arrays: list[np.ndarray]
     one output is the op's own; several are packed into one flat array (in their common
     dtype) and read back by one ``OutputOf`` each. Sets ``op.inputs``, ``op.layout`` (where
     each output lies in the packed array, None for one output) and ``op.reached``."""
-    op.inputs = inputs
+    op.inputs, op._seq = inputs, next(_engine._sequence)
     if _engine._detect_anomaly:
         op._created_at = _engine._caller()
     op.reached = set()

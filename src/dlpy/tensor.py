@@ -11,7 +11,9 @@ from __future__ import annotations
 import copy
 import copyreg
 import functools
+import heapq as _heapq
 import inspect
+import itertools
 import numbers
 import weakref
 from collections.abc import Callable, Iterator
@@ -2029,7 +2031,7 @@ class Tensor:
         stand_in._tick = getattr(view, "_tick", 0) if view.op is not None else 0
         stale = _stale_view(view, recorded=True)  # (read before view.op changes)
         op = _views.ViewOfBase(self.data, view.data)  # recorded by hand: view keeps its array
-        op.inputs = (self, stand_in)
+        op.inputs, op._seq = (self, stand_in), next(_sequence)
         if stale is not None:  # torch's: its node cannot be re-made; using it is refused
             op.stale, op.refuses_in_place = stale
         kept = None  # retain_grad's hook follows the new value, the others stay, as torch's
@@ -3434,6 +3436,9 @@ def _put(x: Tensor, value, index, into: np.ndarray | None = None,
 # until something changes in place. Writes users make with numpy (``t.data[...] = v``) are not
 # seen.
 _clock = 0  # in-place changes so far
+# nodes recorded so far: an op's ``_seq`` is its number, torch's sequence_nr (a reverse pass runs
+# the ready node recorded last first, see _schedule)
+_sequence = itertools.count(1)
 # id(buffer) -> (version, tick, weak reference, the last bumps as (tick, version) pairs: what
 # the version was when an op recorded, for the refusal's message)
 _marks: dict[int, tuple[int, int, object, tuple]] = {}
@@ -4213,6 +4218,7 @@ class Op:
     # keeps the op, and a second backward through it works as torch's
     saves_tensors = True
     _num_settings = 0  # the first entries of __dict__ that __init__ set, itself included
+    _seq = 0  # when it was recorded (Op.__call__ numbers it: torch's sequence_nr)
     # saved_tensors_hooks: None, or a method ``pack_order(inputs) -> list`` giving what
     # torch's node saves, in its order, where ``saves`` does not tell it (see _saved_order);
     # and the attributes forward made from a packed value that ``use_unpacked`` makes again
@@ -4306,6 +4312,7 @@ class Op:
             if _inference_made[0] and self.saves_tensors:
                 _check_not_inference(inputs)
             self.inputs = inputs
+            self._seq = next(_sequence)
             out._tick = _clock
             out.op = self
             out.requires_grad = True
@@ -4618,8 +4625,11 @@ def _backpropagate_pass(roots: list[Tensor], root_grads: list[np.ndarray], retai
         grads[id(root)] = grad if existing is None else existing + grad
         shared.add(id(grad))
     # (a plain backward needs only the order: _pass_order's call saved)
-    order, needed = (_topological_order(roots), None) if capture is None else \
-        _pass_order(roots, capture)
+    if capture is None:
+        order, needed = _schedule(roots), None
+    else:
+        needed = _pass_order(roots, capture)[1]
+        order = _schedule(roots, needed)
     _passes[-1][:] = order, needed
     captured: dict[int, np.ndarray] = {}
     post_hooks = _post_hook_count > 0  # checked once per pass: nothing per leaf until used
@@ -5080,7 +5090,8 @@ def _backpropagate_graph_pass(roots: list[Tensor], root_grads: list[Tensor], cap
         for root, grad in zip(roots, root_grads):
             existing = grads.get(id(root))
             grads[id(root)] = grad if existing is None else existing + grad
-        order, needed = _pass_order(roots, capture)
+        needed = _pass_order(roots, capture)[1]
+        order = _schedule(roots, needed)
         _passes[-1][:] = order, needed
         scheduled = None
         for node in reversed(order):
@@ -5292,6 +5303,197 @@ def _checked_graph_grads(op: Op, grad_output: Tensor, output: Tensor) -> list[Te
                 raise _shape_error(op, "backward_graph", i, grad, data) from None
         checked.append(grad)
     return checked
+
+
+# a leaf's key in the ready queue (keys are -Op._seq): its AccumulateGrad runs as soon as it is
+# ready, as torch's (sequence number UINT64_MAX)
+_LEAF_KEY = -float("inf")
+
+
+def _schedule(roots: list[Tensor], needed: set[int] | None = None) -> list[Tensor]:
+    """The tensors a reverse pass runs, in torch's engine order, last first (each after its
+    inputs, as ``_topological_order``'s). torch runs a node once every node using it has run,
+    and of the nodes ready, the one recorded last (the highest ``Op._seq``), a leaf's
+    AccumulateGrad at once. Edges to an input changed in place after the op read it lead to
+    the value it read (``_stand_in``), as ``_check_versions`` rewires them. ``needed``: the ids
+    the pass is limited to (``_pass_order``'s), else every tensor reached that needs a
+    gradient. Several roots hang off one root node, as torch's GraphRoot.
+
+    Leaves ready together run in the order of torch's ready queue (a C++
+    ``std::priority_queue``: ``_heap_push``/``_heap_pop``) where that can be seen (a leaf
+    with hooks, or hooks on AccumulateGrad nodes); else in the order their edges came."""
+    if _graph_stand_ins:  # saved_tensors_hooks' stand-ins give way to the live tensors
+        _restore_graph_inputs()
+    clock = _clock
+    deps: dict[int, int] = {}  # id -> the edges into it not run yet
+    rewired = None  # id -> the edges of a node whose inputs changed in place after its op
+    exact = _node_hook_count > 0
+    stack = []
+    for root in roots:
+        if id(root) not in deps and (needed is None or id(root) in needed):
+            deps[id(root)] = 0
+            stack.append(root)
+    get = deps.get
+    while stack:
+        node = stack.pop()
+        op = node.op
+        if op is None:
+            if node._gradless:
+                if _stale_gradless(node):
+                    raise RuntimeError(_STALE_NO_GRAD)
+            elif getattr(node, "_hooks", None) or getattr(node, "_post_hooks", None):
+                exact = True
+            continue
+        inputs = op.inputs
+        if node._tick < clock:  # perhaps an input changed in place after op read it
+            inputs = _edges(node, inputs)
+            if rewired is None:
+                rewired = {}
+            rewired[id(node)] = inputs
+        for parent in inputs:
+            if parent.requires_grad:
+                key = id(parent)
+                count = get(key)
+                if count is not None:
+                    deps[key] = count + 1
+                elif needed is None or key in needed:
+                    deps[key] = 1
+                    stack.append(parent)
+    ran: list[Tensor] = []
+    heap: list = []
+    push, pop = (_heap_push, _heap_pop) if exact else (_heapq.heappush, _heapq.heappop)
+    made = 0  # (pushes so far: keeps heapq's tuples from comparing tensors)
+    ready = [roots[0]] if len(roots) == 1 and id(roots[0]) in deps else []
+    if len(roots) > 1:  # the root node's edges, one per root
+        for root in roots:
+            if id(root) in deps:
+                deps[id(root)] += 1
+        for root in roots:
+            key = id(root)
+            if key in deps:
+                deps[key] -= 1
+                if not deps[key]:
+                    ready.append(root)
+    for parent in ready:  # (the roots)
+        op = parent.op
+        if op is not None:
+            made += 1
+            push(heap, (-op._seq, made, parent))
+        elif not parent._gradless:
+            push(heap, (_LEAF_KEY, 0, parent))
+    follow = None  # the one node made ready by the last one run, kept off an empty heap
+    if exact:  # (where leaves' order shows: the order torch's nodes list their edges in)
+        from dlpy.utils._dispatch_backward import _EDGE_ORDER as edge_order
+    while True:
+        if follow is not None:
+            node, follow = follow, None
+        elif heap:
+            node = pop(heap)[2]
+        else:
+            break
+        ran.append(node)
+        op = node.op
+        if op is None:
+            continue
+        if rewired is not None and id(node) in rewired:
+            inputs = rewired[id(node)]
+        elif exact and type(op).__name__ in edge_order:
+            inputs = edge_order[type(op).__name__](op)
+        else:
+            inputs = op.inputs
+        for parent in inputs:
+            if parent.requires_grad:
+                key = id(parent)
+                count = get(key)
+                if count is None:
+                    continue
+                if count != 1:
+                    deps[key] = count - 1
+                    continue
+                op = parent.op
+                if op is not None:
+                    if follow is None and not heap:
+                        follow = parent  # (alone: it runs next)
+                        continue
+                    if follow is not None:  # (not alone after all: both go on the heap)
+                        made += 1
+                        push(heap, (-follow.op._seq, made, follow))
+                        follow = None
+                    made += 1
+                    push(heap, (-op._seq, made, parent))
+                elif parent._gradless:
+                    pass
+                elif exact:
+                    if follow is not None:
+                        made += 1
+                        push(heap, (-follow.op._seq, made, follow))
+                        follow = None
+                    push(heap, (_LEAF_KEY, 0, parent))
+                else:  # (its place among other leaves ready with it is not seen)
+                    ran.append(parent)
+    ran.reverse()
+    return ran
+
+
+def _edges(node: Tensor, inputs: tuple) -> list[Tensor]:
+    """The inputs of ``node``'s op, each input changed in place after the op read it replaced
+    by the tensor holding the value it read (where one is known)."""
+    tick, out = node._tick, []
+    for parent in inputs:
+        if getattr(parent, "_tick", 0) > tick:
+            old = _stand_in(parent, tick)
+            if old is not None:
+                parent = old
+        out.append(parent)
+    return out
+
+
+def _heap_push(heap: list, item: tuple) -> None:
+    """libstdc++'s ``std::push_heap`` of ``item`` (a tuple: its key first; the smallest key
+    comes out first) comparing keys only."""
+    pos = len(heap)
+    heap.append(None)
+    key = item[0]
+    while pos:
+        parent = (pos - 1) >> 1
+        if heap[parent][0] > key:
+            heap[pos] = heap[parent]
+            pos = parent
+        else:
+            break
+    heap[pos] = item
+
+
+def _heap_pop(heap: list) -> tuple:
+    """libstdc++'s ``std::pop_heap`` then ``pop_back``, comparing keys only: the hole at the
+    top goes down to a leaf by the smaller child (the right one of equals), then the last item
+    goes up from there."""
+    last = heap.pop()
+    size = len(heap)
+    if not size:
+        return last
+    top = heap[0]
+    hole = child = 0
+    while child < (size - 1) // 2:
+        child = 2 * (child + 1)
+        if heap[child][0] > heap[child - 1][0]:
+            child -= 1
+        heap[hole] = heap[child]
+        hole = child
+    if not size & 1 and child == (size - 2) // 2:
+        child = 2 * (child + 1)
+        heap[hole] = heap[child - 1]
+        hole = child - 1
+    key = last[0]
+    while hole:
+        parent = (hole - 1) >> 1
+        if heap[parent][0] > key:
+            heap[hole] = heap[parent]
+            hole = parent
+        else:
+            break
+    heap[hole] = last
+    return top
 
 
 def _topological_order(roots: Tensor | list[Tensor]) -> list[Tensor]:

@@ -238,7 +238,7 @@ def join(node_name: str, outputs) -> tuple:
     for op, out in zip(ops, outputs):
         op.out_shape, op.out_dtype = tuple(out.data.shape), out.data.dtype
     node = Joint(node_name, ops)
-    node.inputs = inputs
+    node.inputs, node._seq = inputs, ops[0]._seq  # (torch's one node: the first op's number)
     if "_created_at" in ops[0].__dict__:  # (anomaly mode)
         node._created_at = ops[0]._created_at
     result = Tensor(np.concatenate([out.data.reshape(-1).astype(dtype, copy=False)

@@ -1406,9 +1406,9 @@ def _same_layout(grad: np.ndarray, data: np.ndarray) -> bool:
 def ordered(inner: Callable) -> Callable:
     """The tensors of a pass in torch's engine order (reversed, as the pass walks them): of
     the nodes whose gradients are complete, a leaf's accumulation first (in the order its
-    producers' edges list them), else the newest node (the latest in the plain order)."""
-    def order(roots):
-        plain = inner(roots)
+    producers' edges list them, ``_EDGE_ORDER``), else the newest node (``Op._seq``)."""
+    def order(roots, needed=None):
+        plain = inner(roots, needed)
         passes = _engine._passes
         if not _active() or not passes or passes[-1][0] is not None:
             return plain  # (not a pass starting: another caller's)
@@ -1425,7 +1425,7 @@ def ordered(inner: Callable) -> Callable:
         ready: list = []
         for root in roots if isinstance(roots, list) else [roots]:
             if id(root) in position and not waiting.get(id(root)):
-                heapq.heappush(ready, _rank(root, position, counter))
+                heapq.heappush(ready, _rank(root, counter))
         done: list = []
         seen: set[int] = set()
         while ready:
@@ -1441,7 +1441,7 @@ def ordered(inner: Callable) -> Callable:
                 if key in position:
                     waiting[key] -= 1
                     if waiting[key] == 0:
-                        heapq.heappush(ready, _rank(parent, position, counter))
+                        heapq.heappush(ready, _rank(parent, counter))
         if len(done) != len(plain):  # (a root another root feeds, or the like): the plain one
             return plain
         done.reverse()
@@ -1455,15 +1455,12 @@ def _edges(op) -> tuple:
     return tuple(t for t in inputs if isinstance(t, Tensor) and t.requires_grad)
 
 
-def _rank(node, position: dict, counter) -> tuple:
-    # (a leaf before any node, leaves in the order they came; else the newest first: by the
-    # order ops were made while a mode was entered, else by the plain order)
+def _rank(node, counter) -> tuple:
+    # (a leaf before any node, leaves in the order they came; else the newest first)
     op = node.op
     if op is None:
         return ((-1, next(counter), 0), next(counter), node)
-    sequence = op.__dict__.get("_sequence")
-    age = (1, sequence) if sequence is not None else (0, position[id(node)])
-    return ((0, -age[0], -age[1]), next(counter), node)
+    return ((0, -1, -op._seq), next(counter), node)
 
 
 def seed(tensor: Tensor, grad: np.ndarray) -> np.ndarray:
@@ -1478,4 +1475,4 @@ def seed(tensor: Tensor, grad: np.ndarray) -> np.ndarray:
 
 
 WRAPS = {"checked_grads": checked_grads, "sum": summed, "accumulate": accumulated,
-         "topological_order": ordered}
+         "schedule": ordered}

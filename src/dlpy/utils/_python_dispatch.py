@@ -64,7 +64,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import math
 import sys
 import weakref
@@ -110,7 +109,6 @@ _functions_wrapped: list = []  # [True] once the functions have their dispatchin
 _quiet = [0]  # > 0 while an op's own value is computed: the ops it runs are below it (torch's
 # kernel runs no dispatch of its own), so none of them reaches the modes
 _rules: dict = {}  # ("ns::op", mode or subclass type) -> register_torch_dispatch's function
-_sequence = itertools.count()  # ops made while a mode is entered, in order
 
 
 class TorchDispatchMode:
@@ -910,8 +908,6 @@ def _dispatching_call(inner: Callable) -> Callable:
     ``dispatch``; a recorded one is computed (and recorded) first, its value the kernel's."""
 
     def call(op, *inputs):
-        if _mode_stack and not op.inputs:  # (its node's age: torch's engine runs the newest
-            op.__dict__["_sequence"] = next(_sequence)  # first; state, free() drops it)
         if _quiet[0] or not _mode_stack and not (_dispatch_types and
                                                  _subclass_types(inputs, {})):
             return inner(op, *inputs)
