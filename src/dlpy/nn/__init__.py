@@ -258,7 +258,7 @@ __all__ += ["DataParallel"]
 
 def __getattr__(name: str):
     """torch.nn.DataParallel and torch.nn.parallel, loaded on first use (nn.parallel imports
-    dlpy.distributed, which imports this package)."""
+    dlpy.distributed, which imports this package); torch.nn.functional (dlpy.functional)."""
     if name == "DataParallel":
         from dlpy.nn.parallel.data_parallel import DataParallel
 
@@ -267,4 +267,8 @@ def __getattr__(name: str):
         import dlpy.nn.parallel as parallel
 
         return parallel
+    if name == "functional":  # torch.nn.functional, as torch's nn imports it: dlpy.functional
+        import dlpy.nn.functional as functional
+
+        return functional
     raise AttributeError(f"module 'dlpy.nn' has no attribute {name!r}")

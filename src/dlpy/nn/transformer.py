@@ -473,17 +473,16 @@ class Transformer(Module):
         num_heads = 8 if num_heads is None else num_heads
         batch_first = check_batch_first("Transformer", batch_first)
         activation = _activation_name("Transformer", activation)
-        rng = get_rng(rng)
         layer = dict(d_model=d_model, num_heads=num_heads, dim_feedforward=dim_feedforward,
                      dropout=dropout, activation=activation, norm_first=norm_first,
                      layer_norm_eps=layer_norm_eps, bias=bias, rng=rng, dtype=dtype,
-                     batch_first=batch_first)
+                     batch_first=batch_first)  # (rng None: the default generator's one stream)
+        rng = get_rng(rng)
+        # as torch's: one layer of each kind drawn, then copied (the copies draw nothing)
         self.encoder = custom_encoder if custom_encoder is not None else \
-            TransformerEncoder(layer, num_encoder_layers, norm=True)
+            TransformerEncoder(TransformerEncoderLayer(**layer), num_encoder_layers, norm=True)
         self.decoder = custom_decoder if custom_decoder is not None else \
-            TransformerDecoder(layer, num_decoder_layers, norm=True)
-        if custom_encoder is None:  # torch's encoder warns about its fast path here
-            self.encoder._refuse_nested_tensor(self.encoder.layers[0], warn=True)
+            TransformerDecoder(TransformerDecoderLayer(**layer), num_decoder_layers, norm=True)
         for p in self.parameters():
             if p.ndim > 1:
                 init.xavier_uniform_(p, generator=rng)

@@ -177,14 +177,18 @@ class MultiHeadAttention(Module):
                 f"{self.kdim}) and value (batch, seq_k, {self.vdim}), got {query.shape}, "
                 f"{key.shape}, {value.shape}"
             )
-        if is_causal and attn_mask is None:  # True above the diagonal: the future is hidden
+        # torch hands is_causal on to SDPA (a top-left causal mask over every key, an added
+        # bias_k or zero key included, in place of attn_mask) without padding mask or weights
+        causal = bool(is_causal) and key_padding_mask is None and not need_weights
+        if is_causal and attn_mask is None and not causal:  # True above the diagonal
             attn_mask = np.triu(np.ones((query.shape[1], key.shape[1]), dtype=bool), 1)
         out, weights = attend(
             query, key, value, self.num_heads, self.in_proj_weight, self.in_proj_bias,
             q_proj_weight=self.q_proj_weight, k_proj_weight=self.k_proj_weight,
             v_proj_weight=self.v_proj_weight, bias_k=self.bias_k, bias_v=self.bias_v,
             add_zero_attn=self.add_zero_attn, key_padding_mask=key_padding_mask,
-            attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0, rng=self.rng,
+            attn_mask=None if causal else attn_mask, causal=causal,
+            dropout_p=self.dropout if self.training else 0.0, rng=self.rng,
             owner="MultiHeadAttention", nan_masked_rows=need_weights)
         # out_proj's parameters through F.linear, as torch's (its module is never called: its
         # hooks do not run, torchinfo and module trackers do not see it run)
