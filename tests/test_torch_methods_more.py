@@ -297,7 +297,7 @@ def test_bad_input_is_refused_clearly():
         x.sum_to_size(3, 3)
     with pytest.raises(ValueError, match=r"unflatten: sizes \(2, 2\) do not multiply to"):
         x.unflatten(1, (2, 2))
-    with pytest.raises(TypeError, match=r"gcd: expected integer tensors, got float64"):
+    with pytest.raises(TypeError, match=r"gcd: expected integer or bool tensors, got float64"):
         F.gcd(x, x)
     with pytest.raises(ValueError, match=r"polygamma: n must be a non-negative int, got -1"):
         F.polygamma(-1, x)

@@ -441,9 +441,10 @@ def is_narrow_float(dtype) -> bool:
 def narrow_float(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """``array`` as float16 or bfloat16 the way torch converts: through float32 (its Half and
     BFloat16 are made from a float, so a float64 or int64 value near a tie rounds twice)."""
-    if array.dtype.kind in "iu" or (array.dtype.kind == "f" and array.dtype.itemsize > 4):
-        array = array.astype(np.float32)
-    return array.astype(dtype)
+    with np.errstate(over="ignore"):  # (past the dtype's range: inf, as torch's, silently)
+        if array.dtype.kind in "iu" or (array.dtype.kind == "f" and array.dtype.itemsize > 4):
+            array = array.astype(np.float32)
+        return array.astype(dtype)
 
 
 def _to_array(data, dtype=None) -> np.ndarray:
@@ -1214,7 +1215,8 @@ class Tensor:
     # identity (torch's): tensors are dict keys and set members. ``in``, list.index, remove and
     # count call ==, so the engine finds a tensor in a list with ``is`` or id(), never with them.
     def _compare(self, other, op, float8_kernel: str | None = None) -> Tensor:
-        if type(other) is complex and op is not np.equal and op is not np.not_equal:
+        if (type(other) is complex or isinstance(other, Tensor) and other.data.dtype.kind == "c"
+                ) and op is not np.equal and op is not np.not_equal:
             raise NoKernelError(f"{op.__name__}: complex numbers have no order; compare .real, "
                                 ".imag or .abs()")  # (torch: not implemented for ComplexFloat)
         other_data = other.data if isinstance(other, Tensor) else other
@@ -2183,7 +2185,8 @@ class Tensor:
 
     def masked_fill_(self, mask, value) -> Tensor:
         """``value`` wherever ``mask`` (broadcast to self's shape) is True, in place."""
-        return self._in_place("masked_fill_", Tensor.masked_fill, mask, value)
+        return self._in_place("masked_fill_", Tensor.masked_fill, mask,
+                              _gradless_into(self, value))
 
     def index_fill_(self, dim: int, index, value) -> Tensor:
         """``value`` at positions ``index`` (ints) along axis ``dim``, in place."""
@@ -2213,7 +2216,7 @@ class Tensor:
                 rename(out.op, name)
             return out
 
-        return self._in_place("index_fill_", fill, mask, value)
+        return self._in_place("index_fill_", fill, mask, _gradless_into(self, value))
 
     def addcmul_(self, tensor1, tensor2, *more, value=1) -> Tensor:
         """self += value * tensor1 * tensor2, in place (torch's deprecated ``addcmul_(value,
@@ -2320,7 +2323,7 @@ class Tensor:
                     return
                 try:
                     array[index] = source
-                except ValueError:
+                except (ValueError, TypeError):  # (ml_dtypes' bfloat16: a TypeError)
                     stripped = _strip_leading_ones(source)
                     if stripped is source:
                         raise
@@ -3023,13 +3026,18 @@ def _rounded_div(x, other, rounding_mode):
     step = _pointwise.Step(np.trunc if rounding_mode == "trunc" else np.floor)
     from dlpy.node_names import rename
 
-    rename(step, "DivBackward2")  # torch's node for a rounding div (kept after backward)
-    if dtype.itemsize == 2 and _promotion.opmath_scalar(x, other) is not None:
-        # a float16/bfloat16 tensor by a number: torch truncates the float32 quotient
-        quotient = _arith.div(*(_arith.cast(v, np.float32) if isinstance(v, Tensor) else v
-                                for v in (x, other)))
-        return _arith.cast(step(quotient), dtype)
-    return step(_arith.div(x, other))
+    with no_grad():  # (the values apart: torch's node gives zeros to both, never 0 / 0)
+        if dtype.itemsize == 2 and _promotion.opmath_scalar(x, other) is not None:
+            # a float16/bfloat16 tensor by a number: torch truncates the float32 quotient
+            quotient = _arith.div(*(_arith.cast(v, np.float32) if isinstance(v, Tensor) else v
+                                    for v in (x, other)))
+            values = _arith.cast(step(quotient), dtype)
+        else:
+            values = step(_arith.div(x, other))
+    out = _pointwise.Rounded(values.data)(*[v for v in (x, other) if isinstance(v, Tensor)])
+    if out.op is not None:
+        rename(out.op, "DivBackward2")  # torch's node for a rounding div (kept after backward)
+    return out
 
 
 def _mark_inference(out: Tensor) -> None:
@@ -3414,6 +3422,8 @@ def _put(x: Tensor, value, index, into: np.ndarray | None = None,
     if not isinstance(value, Tensor):
         value = Tensor(np.asarray(value, dtype=x.dtype))
     elif value.dtype != x.dtype:
+        if value.requires_grad and not (is_floating_dtype(x.dtype) or x.dtype.kind == "c"):
+            value = value.detach()  # (an integer result has no gradient: torch's cast)
         value = _arith.cast(value, x.dtype)
     extra = value.ndim - len(positions.shape)
     if extra > 0 and all(n == 1 for n in value.shape[:extra]):  # torch drops leading ones
@@ -4765,6 +4775,16 @@ def _backward_into(name: str, roots: list[Tensor], root_grads: list, retain_grap
             _run_post_hooks(t)
 
 
+def _gradless_into(x: Tensor, value):
+    """``value`` detached where it is a tensor that requires grad written in place into an
+    integer or bool ``x`` (torch's masked_fill_/index_fill_ write it: no gradient goes to it;
+    the out-of-place forms refuse, "Autograd not support dtype")."""
+    if isinstance(value, Tensor) and value.requires_grad and not (
+            is_floating_dtype(x.dtype) or x.dtype.kind == "c"):
+        return value.detach()
+    return value
+
+
 def _reshapes_in_place(array: np.ndarray, shape: tuple[int, ...]) -> bool:
     """Whether numpy can give ``array`` the ``shape`` without a copy (PyTorch's view rule)."""
     try:
@@ -5251,7 +5271,8 @@ def _checked_grads(op: Op, grad_output: np.ndarray) -> list[np.ndarray | None]:
         if grad.dtype is not data.dtype and grad.dtype != data.dtype:
             if grad.dtype.kind == "c" and data.dtype.kind != "c":
                 grad = grad.real  # a real input of a complex result: dL/dx is the real part
-            grad = grad.astype(data.dtype)
+            with np.errstate(over="ignore"):  # (float64 past float32's range: inf, silently)
+                grad = grad.astype(data.dtype)
         checked.append(grad)
     return checked
 

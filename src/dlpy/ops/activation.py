@@ -10,7 +10,7 @@ from dlpy.ops import ArgDtypeError, ArgError, NoKernelError, real_number
 from dlpy.ops import promotion as _promotion
 from dlpy.ops.arithmetic import slope_grad
 from dlpy.ops.mask import where
-from dlpy.tensor import Op, Tensor, is_grad_enabled
+from dlpy.tensor import Op, Tensor, is_floating_dtype, is_grad_enabled
 
 # W. J. Cody, "Rational Chebyshev approximations for the error function", Math. Comp. 23 (1969),
 # with the coefficients of his SPECFUN routine CALERF (netlib specfun/erf): erf on |x| <= 0.46875,
@@ -822,7 +822,13 @@ def clamp(input, min=None, max=None):  # noqa: A002 - PyTorch's names
                             f"{type(min).__name__} and {type(max).__name__}, as torch")
     if any(isinstance(b, (Tensor, np.ndarray)) and (isinstance(b, Tensor) or np.ndim(b))
            or isinstance(b, float) and b != b for b in (min, max)):  # (a nan bound: nan)
-        return _clamp_by_tensors(input, min, max)
+        numbers = not any(isinstance(b, (Tensor, np.ndarray)) for b in (min, max))
+        out = _clamp_by_tensors(input, min, max)
+        if numbers and out.op is not None:  # (torch's node of clamp(Tensor, Scalar, Scalar))
+            from dlpy.node_names import rename
+
+            rename(out.op, "ClampBackward1")
+        return out
     # a bool bound counts as an integer, as torch's
     low = None if min is None else real_number(
         "clamp", "min", int(min) if isinstance(min, (bool, np.bool_)) else min, finite=False)
@@ -877,7 +883,10 @@ def _clamp_by_tensors(x, min, max):  # noqa: A002 - PyTorch's names
     except ValueError:
         raise ArgError(f"clamp: the input and the bounds of shapes {shapes} cannot be "
                        "broadcast together") from None
-    operands = _promotion.promote(*operands, dtype=_promotion.result_type(*operands))
+    dtype = _promotion.result_type(*operands)
+    if dtype.kind == "b" and min is not None and max is not None:  # (one bound: torch's
+        raise NotImplementedError("\"clamp_cpu\" not implemented for 'Bool', as torch")  # max)
+    operands = _promotion.promote(*operands, dtype=dtype)
     out = operands[0]
     rest = iter(operands[1:])
     low = None if min is None else next(rest)
@@ -885,7 +894,7 @@ def _clamp_by_tensors(x, min, max):  # noqa: A002 - PyTorch's names
     x, xv = out, _values(out)
     lv = None if low is None else _values(low)
     hv = None if high is None else _values(high)
-    floating = xv.dtype.kind in "fc"
+    floating = xv.dtype.kind in "fc" or is_floating_dtype(xv.dtype)
     # the values: a nan x or bound gives nan, max wins over a larger min (as torch's kernel)
     value = xv
     if low is not None:

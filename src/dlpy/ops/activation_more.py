@@ -536,8 +536,15 @@ def threshold(input, threshold, value, inplace=False):  # noqa: A002 - PyTorch's
 
         return threshold_(input, threshold, value)
     floating_only("threshold", input, "b")
-    return Threshold(_threshold_setting("threshold", threshold),
-                     _threshold_setting("value", value))(input)
+    threshold = _threshold_setting("threshold", threshold)
+    value = _threshold_setting("value", value)
+    dtype = getattr(getattr(input, "data", None), "dtype", None)
+    if dtype is not None and dtype.kind in "iu":  # torch converts both to x's dtype, checked
+        from dlpy.ops.mask import _check_fits
+
+        for number in (threshold, value):
+            _check_fits("threshold", number, dtype)
+    return Threshold(threshold, value)(input)
 
 
 def tanhshrink(input):

@@ -10,7 +10,15 @@ from dlpy.layouts import follows_inputs
 from dlpy.ops import ArgError, norm
 from dlpy.ops import complex as _complex
 from dlpy.ops import promotion as _promotion
-from dlpy.tensor import Op, ShapeError, Tensor, as_array, default_dtype, narrow_float
+from dlpy.tensor import (
+    Op,
+    ShapeError,
+    Tensor,
+    as_array,
+    default_dtype,
+    is_floating_dtype,
+    narrow_float,
+)
 
 
 class Identity(Op):
@@ -427,8 +435,10 @@ class Reciprocal(Power):
 
 
 class Rsqrt(Power):
-    """y = x ** -0.5 for a float32/float64 x (Power at p = -0.5), whose backward reads its
-    result as torch's RsqrtBackward0: dx = -g * y ** 3 / 2 (x may change in place after)."""
+    """y = 1 / sqrt(x) for a float32/float64 x (Power at p = -0.5), as torch's kernel bit for
+    bit (numpy's x ** -0.5 is 1 ulp off for about a quarter of floats; it also gave 0 at -inf
+    and inf at -0.0, torch nan and -inf); backward reads its result as torch's
+    RsqrtBackward0: dx = -g * y ** 3 / 2 (x may change in place after)."""
 
     saves = ("output",)  # read by backward (in-place checks, Op.saves)
 
@@ -436,12 +446,29 @@ class Rsqrt(Power):
         super().__init__(-0.5)
 
     def forward(self, x):
-        self.y = integer_power(x, -0.5)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if x.itemsize == 2:  # float16/bfloat16: in float32, rounded once (torch's
+                # vectorized loop, 32 elements a step); the last n % 32 (torch's scalar loop)
+                # with the square root rounded to the dtype first
+                wide = x.astype(np.float32)
+                y = np.float32(1) / np.sqrt(wide)
+                tail = x.size % 32
+                if tail:
+                    flat = y.reshape(-1)  # (y's own row-major array: the order torch walks)
+                    root = np.sqrt(wide.reshape(-1)[-tail:]).astype(x.dtype)
+                    flat[-tail:] = np.float32(1) / root.astype(np.float32)
+                    y = flat.reshape(x.shape)
+                self.y = y.astype(x.dtype)
+            else:
+                self.y = x.dtype.type(1) / np.sqrt(x)
         return self.y
 
     def backward(self, grad_output):
         y = self.y
-        return ((grad_output * (y * y * y)) * y.dtype.type(-0.5),)
+        with np.errstate(over="ignore", invalid="ignore"):
+            cube = (y.astype(np.float32) ** 3).astype(y.dtype) if y.dtype == np.float16 \
+                else y * y * y  # (torch's pow(3): float16's in float32, bfloat16's by steps)
+            return ((grad_output * cube) * y.dtype.type(-0.5),)
 
     def backward_graph(self, grad_output, output):
         return (grad_output * (output * output * output) * -0.5,)
@@ -449,8 +476,10 @@ class Rsqrt(Power):
 
 def rsqrt(x):
     """1 / sqrt(x): Rsqrt for a float32/float64 tensor, else x ** -0.5."""
-    if isinstance(x, Tensor) and x.data.dtype.kind == "f" and x.data.itemsize >= 4:
+    if isinstance(x, Tensor) and is_floating_dtype(x.data.dtype) and x.data.itemsize >= 2:
         return Rsqrt()(x)
+    if isinstance(x, Tensor) and x.data.dtype.kind in "biu":  # in the default float dtype
+        return Rsqrt()(cast(x, default_dtype()))
     return power(x, -0.5)
 
 
@@ -773,8 +802,11 @@ def div(input, other, *, rounding_mode=None):  # noqa: A002 - torch's names
     if rounding_mode is not None:
         from dlpy.tensor import _rounded_div
 
-        return _rounded_div(a if isinstance(a, Tensor) else Tensor(np.asarray(a)), b,
-                            rounding_mode)
+        if not isinstance(a, Tensor):  # a Python number first: a wrapped number, in the
+            dtype = _promotion.result_type(a, b)  # result's dtype (-5 // an int8 is int8)
+            a = Tensor(_promotion.promote(a, dtype=dtype)[0]) if _promotion._plain(a) \
+                else Tensor(np.asarray(a))
+        return _rounded_div(a, b, rounding_mode)
     if _promotion.needs_promotion(a, b) or (  # true division: integers give the default float
             isinstance(a, Tensor) and a.data.dtype.kind in "biu"):
         half = _promotion.opmath_scalar(a, b)

@@ -35,7 +35,7 @@ from dlpy.ops.arithmetic import slope_grad
 from dlpy.ops.norm import _channel_sums
 from dlpy.ops.pad import pad
 from dlpy.ops.shape import IndexAdd, squeeze, unsqueeze
-from dlpy.tensor import Op, Tensor
+from dlpy.tensor import Op, Tensor, is_floating_dtype
 
 # the spatial axes and the kernel's, by number of spatial axes, for the error messages
 SPATIAL = {1: ("L", "k"), 2: ("H, W", "kh, kw"), 3: ("D, H, W", "kd, kh, kw")}
@@ -885,7 +885,7 @@ class MaxPoolNd(Op):
         axes = list(enumerate(zip(self.stride, self.dilation, self.padding, self.out_size,
                                   self.x_shape[2:])))
         taken = np.zeros(self.y.shape, dtype=bool)  # windows whose maximum is already found
-        nan = np.isnan(self.y) if self.y.dtype.kind == "f" else None
+        nan = np.isnan(self.y) if is_floating_dtype(self.y.dtype) else None
         if nan is not None and nan.any():  # a NaN window: its last NaN, as torch's kernel
             last = np.full(self.y.shape, -1)
             for k, view in enumerate(self._views(self.padded)):  # (padding is -inf)
@@ -1365,6 +1365,10 @@ def _avg_pool(nd: int, x, kernel_size, stride, padding, ceil_mode, count_include
                             f"torch's")
     if nd == 3 and dtype.itemsize == 2 and dtype.kind in "fV":  # (bfloat16: kind V)
         raise NoKernelError(f"{op.name}: torch's CPU kernel takes no {dtype} x (float32 does)")
+    if nd == 3 and any(n < k for n, k in zip(_shape_of(x)[-3:], kernel)):
+        t, h, w = _shape_of(x)[-3:]  # (torch's avg_pool3d checks the input before padding)
+        raise ConvError(f"{op.name}: input image (T: {t} H: {h} W: {w}) smaller than kernel "
+                        f"size (kT: {kernel[0]} kH: {kernel[1]} kW: {kernel[2]})")
     if len(_shape_of(x)) == nd + 1:  # unbatched (C, *spatial): a batch of one, as PyTorch
         return _unbatched_node(squeeze(_avg_pool(nd, unsqueeze(x, 0), kernel, stride, padding,
                                                  ceil_mode, count_include_pad,

@@ -21,10 +21,10 @@ from dlpy.node_names import named, rename
 from dlpy.ops import ArgDtypeError, ArgError, NoKernelError, check_dim, index_values
 from dlpy.ops.complex import refuse
 from dlpy.ops.rearrange import expand
-from dlpy.ops.shape import GetItem, reshape
+from dlpy.ops.shape import _INDEX_DTYPES, GetItem, reshape
 from dlpy.return_types import structseq_repr
 from dlpy.sparse_grad import SparseGrad
-from dlpy.tensor import Op, ShapeError, Tensor, as_array
+from dlpy.tensor import Op, ShapeError, Tensor, as_array, is_floating_dtype
 
 
 class IndexDtypeError(TypeError, RuntimeError):
@@ -452,6 +452,13 @@ def scatter(input: Tensor, dim: int, index, src=None, *, value=None, reduce=None
                 raise TypeError(f"scatter: a complex value {value!r} needs a complex x, got "
                                 f"{np.asarray(getattr(input, 'data', input)).dtype}")
             return _named(Scatter(dim, index, complex(value))(input), "ScatterBackward1")
+        dtype = as_array(input).dtype
+        if dtype.kind in "biu":  # torch's checked conversion: -2 wraps into uint8, 300 refused
+            from dlpy.ops.mask import _check_fits
+
+            _check_fits("scatter", value, dtype)
+            return _named(Scatter(dim, index, np.array(value).astype(dtype)[()])(input),
+                          "ScatterBackward1")
         return _named(Scatter(dim, index, float(value))(input), "ScatterBackward1")
     dim, index = _check_index("scatter", input, dim, index, _shape_of(src))
     _check_source("scatter", input, src)
@@ -640,7 +647,7 @@ def _tied_rows(data, ranked, order, dim, largest, sorted_):
         data, ranked = np.moveaxis(data, dim, -1), np.moveaxis(ranked, dim, -1)
     top = np.take_along_axis(data, ranked[..., :k + 1], axis=-1)
     same = top[..., 1:] == top[..., :-1]
-    if top.dtype.kind == "f" and np.isnan(top).any():  # nan ties nan
+    if is_floating_dtype(top.dtype) and np.isnan(top).any():  # nan ties nan
         same |= np.isnan(top[..., 1:]) & np.isnan(top[..., :-1])
     if not same.any():
         return order
@@ -896,8 +903,9 @@ def index_fill(input: Tensor, dim: int, index, value) -> Tensor:
         if value.ndim:
             raise ArgError(f"index_fill: only a 0-dimensional value tensor is supported, got "
                              f"shape {tuple(value.shape)}")
-        if value.requires_grad:  # the value gets the sum of g over the filled positions,
-            # each counted once however often the index repeats it (torch's)
+        if value.requires_grad and (is_floating_dtype(input.dtype) or input.dtype.kind == "c"):
+            # the value gets the sum of g over the filled positions, each counted once however
+            # often the index repeats it (torch's; an integer x has no gradient)
             index = np.unique(index)
             shape[dim] = index.size
             dim, full = _along("index_fill", input, dim, index, tuple(shape))
@@ -936,14 +944,18 @@ def masked_scatter(input: Tensor, mask, source: Tensor) -> Tensor:
                   "MaskedScatterBackward0")
 
 
-def check_histogram_dtypes(name: str, data: np.ndarray, weight) -> np.ndarray | None:
-    """torch's histogram/histogramdd take float32 or float64 input only (float16 is its
-    NotImplementedError) and a weight of the input's dtype; returns weight's array."""
+def check_histogram_dtypes(name: str, data: np.ndarray, weight, halves: bool = False
+                           ) -> np.ndarray | None:
+    """torch's histogram/histogramdd take float input and a weight of the input's dtype;
+    returns weight's array. float16/bfloat16 only where ``halves`` (histogram with its range
+    or edges given, or no values: torch's kernel that finds the range from the data has none
+    for them, its NotImplementedError)."""
     if data.dtype not in (np.float32, np.float64):
         if data.dtype.kind != "f" and data.dtype.name != "bfloat16":
             raise NoKernelError(f"{name}: expected a float tensor, got {data.dtype}")
-        raise NotImplementedError(f'"histogramdd" not implemented for '
-                                  f"{torch_dtype_name(data.dtype)!r}")
+        if not (halves and data.dtype.itemsize == 2):
+            raise NotImplementedError(f'"histogramdd" not implemented for '
+                                      f"{torch_dtype_name(data.dtype)!r}")
     if weight is None:
         return None
     weight = _data(weight)
@@ -969,7 +981,8 @@ def histogram(input, bins=100, *, range=None, weight=None,  # noqa: A002 - PyTor
     and the bin widths."""
     data = _data(input)
     tracked = [t for t in (input, weight, bins) if isinstance(t, Tensor) and t.requires_grad]
-    weight = check_histogram_dtypes("histogram", data, weight)
+    halves = not isinstance(bins, (int, np.integer)) or range is not None or not data.size
+    weight = check_histogram_dtypes("histogram", data, weight, halves)
     if weight is not None:
         if weight.shape != data.shape:
             raise ShapeError(f"histogram: weight must have the input's shape {data.shape}, "
@@ -988,7 +1001,9 @@ def histogram(input, bins=100, *, range=None, weight=None,  # noqa: A002 - PyTor
             raise ArgError(f"histogram: range [{low}, {high}] is not finite")
         if low == high:
             low, high = low - 0.5, high + 0.5
-        edges = np.linspace(low, high, int(bins) + 1).astype(data.dtype)
+        from dlpy.creation import _linspace  # (torch's edges: its linspace, bit for bit)
+
+        edges = _linspace(low, high, int(bins) + 1, data.dtype).astype(data.dtype)
     else:
         edges = _data(bins)
         if edges.dtype != data.dtype:
@@ -997,8 +1012,11 @@ def histogram(input, bins=100, *, range=None, weight=None,  # noqa: A002 - PyTor
         if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) < 0):
             raise ArgError("histogram: bins must be an int or a 1-D increasing tensor of at "
                            f"least 2 edges, got {edges.tolist()}")
-    hist, _ = np.histogram(data.ravel(), edges, weights=weight, density=density)
-    hist = hist.astype(data.dtype)
+    hist = np.histogram(data.ravel(), edges, weights=weight)[0].astype(data.dtype)
+    if density:  # torch's: divided by the total, then by each bin's width, in x's dtype
+        with np.errstate(divide="ignore", invalid="ignore"):
+            hist = (hist / data.dtype.type(hist.astype(np.float64).sum())
+                    / np.diff(edges)).astype(data.dtype)
     if tracked:  # torch's outputs stay in the graph, and backward through them raises
         return HistogramResult(*(named(_NoDerivative("histogram", v)(*tracked), "NotImplemented")
                                  for v in (hist, edges)))
@@ -1065,7 +1083,7 @@ class ScatterReduce(Op):
         count = count + (touched & self.include_self)
         if self.reduce == "mean":
             divided = np.maximum(count, 1)
-            y = (y / divided if y.dtype.kind == "f" else y // divided).astype(x.dtype)
+            y = (y / divided if is_floating_dtype(y.dtype) else y // divided).astype(x.dtype)
         self.x, self.src, self.y, self.touched, self.count = x, src, y, touched, count
         return y
 
@@ -1120,6 +1138,7 @@ def scatter_reduce(input: Tensor, dim: int, index, src, reduce: str, *,
     reduce = {"max": "amax", "min": "amin"}.get(reduce, reduce)  # torch's older names
     if reduce not in _REDUCTIONS:
         raise ArgError(f"scatter_reduce: reduce must be one of {_REDUCTIONS}, got {reduce!r}")
+    _check_scatter_index(index)
     if not _shape_of(input) and isinstance(input, Tensor):
         return _scalar_scatter(scatter_reduce, input, dim, index, src, reduce=reduce,
                                include_self=include_self)
@@ -1144,6 +1163,9 @@ def index_reduce(input: Tensor, dim: int, index, source, reduce: str, *,
     if reduce not in ("prod", "mean", "amax", "amin"):
         raise ArgError(f"index_reduce: reduce must be 'prod', 'mean', 'amax' or 'amin', got "
                        f"{reduce!r}")
+    if isinstance(index, Tensor) and index.dtype not in (np.int64, np.int32):
+        raise IndexDtypeError(f"index_reduce_(): Expected dtype int32/int64 for index but got: "
+                              f"{torch_dtype_name(index.dtype)}")
     dtype = as_array(input).dtype
     if dtype.kind in "bc" and (not include_self or np.ndim(as_array(input)) <= 1 or (
             reduce == "mean" if dtype.kind == "b" else reduce in ("amax", "amin"))):
@@ -1179,19 +1201,40 @@ def index_put(input: Tensor, indices, values, accumulate: bool = False) -> Tenso
         if i is None:
             raise IndexNoneError(f"index_put: expected Tensor as element {k} of indices, but got "
                             "NoneType")
-    index = tuple(np.asarray(i.data if isinstance(i, Tensor) else i) for i in indices)
+    index = tuple(_put_index(i) for i in indices)
     shape = _shape_of(input)
     if _meta.live() and _meta.given_meta((input, values, *indices)):
         return _meta_index_put(input, index, values, shape)
+    mask_fill = (len(index) == 1 and index[0].dtype in (np.bool_, np.uint8) and not accumulate
+                 and values.numel() == 1)  # torch's masked_fill_ with values.item()
+    if mask_fill and index[0].dtype == np.uint8:
+        raise ArgDtypeError("index_put: masked_fill_ only supports boolean masks, but got mask "
+                            "with dtype unsigned char (a uint8 index alone, values of one "
+                            "element)")
+    index = tuple(i.astype(bool) if i.dtype == np.uint8 else i for i in index)  # byte masks
     try:
         positions = np.arange(int(np.prod(shape))).reshape(shape)[index]
     except (IndexError, TypeError, ValueError) as err:
         raise IndexError(f"index_put: indices are invalid for shape {shape}: {err}") from None
+    if mask_fill and values.dtype != input.dtype:  # (a scalar: cast, no dtype check)
+        from dlpy.ops.arithmetic import cast
+
+        values = cast(values, input.dtype)
     _check_source("index_put", input, values)
     values = expanded_to(values, positions.shape,
                          f"index_put: values of shape {values.shape} do not broadcast to "
                          f"x[indices]'s shape {positions.shape}")
     return _named(put(input, positions, values, accumulate=accumulate), "IndexPutBackward0")
+
+
+def _put_index(item) -> np.ndarray:
+    """An index of index_put as an array; a tensor of another dtype than torch's index dtypes
+    (int64, int32, uint8 and bool) is torch's IndexError."""
+    array = np.asarray(item.data if isinstance(item, Tensor) else item)
+    if isinstance(item, Tensor) and array.dtype not in _INDEX_DTYPES:
+        raise IndexError(f"index_put: tensors used as indices must be long, int, byte or bool "
+                         f"tensors, got {torch_dtype_name(array.dtype)}")
+    return array
 
 
 def _meta_index_put(input: Tensor, index: tuple, values: Tensor, shape) -> Tensor:

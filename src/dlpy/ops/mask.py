@@ -9,6 +9,7 @@ import numpy as np
 from dlpy import meta as _meta
 from dlpy import random_streams
 from dlpy._caller import user_stacklevel
+from dlpy.amp.dtypes import _torch_name as torch_dtype_name
 from dlpy.amp.dtypes import check_float8
 from dlpy.layouts import iterator_layout
 from dlpy.node_names import edges, rename
@@ -143,6 +144,15 @@ def masked_fill(input, mask, value):
         _check_fits("masked_fill", value, input.data.dtype)
     if isinstance(input, Tensor) and isinstance(value, Tensor) and value.dtype != input.dtype:
         from dlpy.ops.arithmetic import cast  # the result keeps x's dtype, as torch's
+
+        if value.requires_grad and not (is_floating_dtype(input.data.dtype)
+                                        or input.data.dtype.kind == "c"):
+            raise ArgError(f"masked_fill: Autograd not support dtype: "
+                           f"{torch_dtype_name(input.data.dtype)} (a value that requires grad "
+                           "written into an integer tensor; masked_fill_ writes it)")
+
+        if value.data.dtype.kind in "biuf" or is_floating_dtype(value.data.dtype):
+            _check_fits("masked_fill", value.data.item(), input.data.dtype)  # (torch's item())
 
         value = cast(value, input.dtype)
     if (mask.dtype if isinstance(mask, Tensor) else np.asarray(mask).dtype) != np.bool_:

@@ -19,7 +19,17 @@ from dlpy.ops import promotion as _promotion
 from dlpy.ops.activation import _erf, _erf_float32, _erfc, _erfc_float32
 from dlpy.ops.mask import where
 from dlpy.return_types import structseq_repr
-from dlpy.tensor import IntegerDivisionError, Op, ShapeError, Tensor, row_major
+from dlpy.tensor import (
+    IntegerDivisionError,
+    Op,
+    ShapeError,
+    Tensor,
+    default_dtype,
+    is_floating_dtype,
+    is_narrow_float,
+    narrow_float,
+    row_major,
+)
 
 
 @follows_inputs
@@ -140,15 +150,16 @@ class Asinh(_OfInput):
 
 
 class Acosh(_OfInput):
-    """y = acosh(x);  dx = g / sqrt(x^2 - 1) (as PyTorch: (x - 1)(x + 1) under the root; for
-    complex x sqrt(x - 1) sqrt(x + 1), the principal branch's derivative, as torch's)."""
+    """y = acosh(x);  dx = g / sqrt(x^2 - 1) (as PyTorch: x * x - 1 under the root, bit for
+    bit, inf at -1 and 1; for complex x sqrt(x - 1) sqrt(x + 1), the principal branch's
+    derivative, as torch's)."""
 
     function = staticmethod(np.arccosh)
 
     def derivative(self, x):
         if (x.data if isinstance(x, Tensor) else x).dtype.kind == "c":
             return 1 / (_sqrt(x - 1) * _sqrt(x + 1))
-        return 1 / _sqrt((x - 1) * (x + 1))
+        return 1 / _sqrt(x * x - 1)
 
 
 class Atanh(_OfInput):
@@ -348,6 +359,26 @@ _STEP_KERNELS = {"sign": "sign_cpu", "floor": "floor_vml_cpu", "ceil": "ceil_vml
 
 
 @follows_inputs
+class Rounded(Op):
+    """y = values computed apart (div with a rounding_mode) from its inputs; every input's
+    gradient 0, as torch's DivBackward2."""
+
+    saves = ()
+    saves_tensors = False
+
+    def __init__(self, values: np.ndarray):
+        self.values = values
+
+    def forward(self, *arrays):
+        return self.values
+
+    def backward(self, grad_output):
+        return tuple(np.zeros_like(grad_output) for _ in self.inputs)
+
+    def backward_graph(self, grad_output, output):
+        return tuple(grad_output * 0 for _ in self.inputs)
+
+
 class Step(Op):
     """y = a piecewise-constant function of x (sign, floor, ceil, round);  dx = 0 everywhere, as
     PyTorch (the jumps have no gradient either)."""
@@ -1033,6 +1064,122 @@ def heaviside(input: Tensor, values) -> Tensor:  # noqa: A002 - torch's name
     return Tensor(out)
 
 
+def _real_lerp(*operands) -> bool:
+    """Whether lerp's operands are plain float32/float64 tensors (the ops below; complex ones
+    go through the composite of dlpy ops)."""
+    return all(type(t) is Tensor and t.data.dtype in (np.float32, np.float64)
+               for t in operands)
+
+
+def _lerp_values(s, e, w):
+    """torch's kernel, its fused multiply-adds (one rounding each): start + w (end - start)
+    where |w| < 0.5, else end - (end - start)(1 - w) (from the nearer end); float32 through
+    float64 (the products are exact there, the sum rounded to odd then to float32: once, in
+    effect), float64 by ``_fma64``."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        small = np.abs(w) < 0.5
+        diff = e - s
+        rest = s.dtype.type(1) - w  # (1 - w, rounded in the dtype)
+        if s.dtype == np.float32:
+            d = diff.astype(np.float64)
+            product = np.where(small, np.asarray(w, np.float64) * d,
+                               -d * np.asarray(rest, np.float64))
+            total, error = _two_sum(product, np.where(small, s, e).astype(np.float64))
+            return _to_odd(total, error).astype(np.float32)
+        return np.where(small, _fma64(w, diff, s), _fma64(-diff, rest, e))
+
+
+def _two_sum(a, b):
+    """a + b rounded, and what the rounding lost (Knuth: exact where nothing overflows)."""
+    total = a + b
+    back = total - a
+    return total, (a - (total - back)) + (b - back)
+
+
+def _to_odd(value, residual):
+    """``value`` rounded to odd where ``residual`` (what it lacks) is not 0: the next float64
+    toward it when value's last bit is even, so rounding it again to fewer bits is rounding
+    the exact value once."""
+    with np.errstate(invalid="ignore"):
+        even = (np.asarray(value, np.float64).view(np.int64) & 1) == 0
+        nudge = (residual != 0) & even & np.isfinite(value) & np.isfinite(residual)
+    if not nudge.any():
+        return value
+    return np.where(nudge, np.nextafter(value, np.where(residual > 0, np.inf, -np.inf)), value)
+
+
+def _fma(a, b, c):
+    """a * b + c rounded once, in the dtype of float32 or float64 arrays (``_fma64``; float32
+    through float64, where the product is exact, rounded to odd, then to float32)."""
+    if np.result_type(a, b, c) == np.float64:
+        return _fma64(a, b, c)
+    with np.errstate(over="ignore", invalid="ignore"):
+        total, error = _two_sum(a.astype(np.float64) * b.astype(np.float64),
+                                np.asarray(c, np.float64))
+        return _to_odd(total, error).astype(np.float32)
+
+
+def _fma64(a, b, c):
+    """a * b + c for float64 arrays with one rounding (Dekker's exact product, Knuth's exact
+    sums, the errors' sum rounded to odd); where that overflows, a * b + c."""
+    a, b, c = np.broadcast_arrays(*(np.asarray(v, np.float64) for v in (a, b, c)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        product = a * b
+        split = 134217729.0  # 2 ** 27 + 1
+        t = split * a
+        a_hi = t - (t - a)
+        t = split * b
+        b_hi = t - (t - b)
+        a_lo, b_lo = a - a_hi, b - b_hi
+        lost = ((a_hi * b_hi - product) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+        total, error = _two_sum(product, c)
+        error, rest = _two_sum(lost, error)
+        out = np.where(error == 0, total, total + _to_odd(error, rest))  # (a zero keeps its
+        exact = np.isfinite(out) & np.isfinite(error)  # sign)
+    return np.where(exact, out, total)
+
+
+class Lerp(Op):
+    """y = lerp(start, end, weight) of float32/float64 tensors (torch's LerpBackward1):
+    dstart = g (1 - w), dend = g w, dweight = g (end - start)."""
+
+    saves = (2, (0, 2), (1, 2))  # weight; start and end where weight needs a gradient
+
+    def forward(self, s, e, w):
+        return _lerp_values(s, e, w)
+
+    def backward(self, grad_output):
+        s, e, w = (t.data for t in self.inputs)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return (grad_output * (1 - w), grad_output * w,
+                    grad_output * (e - s) if self.inputs[2].requires_grad else None)
+
+    def backward_graph(self, grad_output, output):
+        s, e, w = self.inputs
+        return grad_output * (1 - w), grad_output * w, grad_output * (e - s)
+
+
+class LerpScalar(Op):
+    """y = lerp(start, end, w) with a number w (torch's LerpBackward0): dstart = g (1 - w),
+    dend = g w."""
+
+    saves = ()
+
+    def __init__(self, weight: float):
+        self.weight = weight
+
+    def forward(self, s, e):
+        return _lerp_values(s, e, s.dtype.type(self.weight))
+
+    def backward(self, grad_output):
+        w = self.weight
+        with np.errstate(over="ignore", invalid="ignore"):
+            return grad_output * (1 - w), grad_output * w
+
+    def backward_graph(self, grad_output, output):
+        return grad_output * (1 - self.weight), grad_output * self.weight
+
+
 def lerp(input: Tensor, end: Tensor, weight) -> Tensor:
     """start + weight * (end - start), computed from the nearer end as PyTorch (weight < 0.5
     from start, else from end), broadcast."""
@@ -1051,15 +1198,22 @@ def lerp(input: Tensor, end: Tensor, weight) -> Tensor:
         return _torch_node(cast(lerp(cast(input, np.float32), cast(end, np.float32) if isinstance(
             end, Tensor) else end, cast(weight, np.float32) if isinstance(weight, Tensor)
             else weight), low), f"LerpBackward{int(isinstance(weight, Tensor))}")
-    diff = end - input
     if not isinstance(weight, Tensor):
         w = float(weight) if isinstance(weight, (float, np.floating)) and weight != weight \
             else _complex.number("lerp", "weight", weight, finite=False)  # nan: nan, as torch
         if isinstance(w, complex) and input.data.dtype.kind != "c":
             raise RuntimeError("lerp: a complex weight cannot be converted to the real dtype "
                                f"{input.dtype}, as torch")
+        if _real_lerp(input, end):
+            return _torch_node(laid_result(LerpScalar(w)(input, end), input, end),
+                               "LerpBackward0")
+        diff = end - input
         out = input + w * diff if abs(w) < 0.5 else end - diff * (1 - w)
         return _torch_node(laid_result(out, input, end), "LerpBackward0")  # (start's order)
+    if _real_lerp(input, end, weight):
+        return _torch_node(laid_result(Lerp()(input, end, weight), input, end, weight),
+                           "LerpBackward1")
+    diff = end - input
     small = np.abs(weight.data) < 0.5
     out = where(small, input + weight * diff, end - diff * (1 - weight))
     return _torch_node(laid_result(out, input, end, weight), "LerpBackward1")
@@ -1134,12 +1288,16 @@ def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *more, value=1) -> 
         # integers stay integers: torch truncates a float value (0.5 -> 0)
         if isinstance(value, (float, np.floating)):
             value = int(real_number("addcmul", "value", value))
-    else:
-        value = _complex.number("addcmul", "value", value)
+    else:  # (checked; an int stays an int: torch's Scalar, int times an int tensor)
+        checked = _complex.number("addcmul", "value", value)
+        value = int(value) if isinstance(value, (int, np.integer)) else checked
     from dlpy.ops.arithmetic import cast
 
-    low = _same_low_precision(input, tensor1, tensor2)
     result = _promotion.result_type(input, tensor1, tensor2)  # torch's: value takes no part
+    if _plain_real(input, tensor1, tensor2) and not isinstance(value, complex):
+        return _torch_node(laid_result(Addc(value, False, result)(input, tensor1, tensor2),
+                                       input, tensor1, tensor2), "AddcmulBackward0")
+    low = _same_low_precision(input, tensor1, tensor2)
     if low is None and result.itemsize == 2 and result.kind in "fV" and all(
             isinstance(t, Tensor) for t in (input, tensor1, tensor2)):
         low = result  # (float16/bfloat16 with integer tensors: their dtype, as torch's)
@@ -1151,6 +1309,83 @@ def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *more, value=1) -> 
             isinstance(t, Tensor) for t in (input, tensor1, tensor2)):
         out = cast(out, result)  # (a float value times integer tensors is the default dtype)
     return _torch_node(out, "AddcmulBackward0")
+
+
+def _plain_real(*operands) -> bool:
+    """Plain Tensors (not complex, not subclasses routed elsewhere) of real dtypes."""
+    return all(type(t) is Tensor and (t.data.dtype.kind in "biuf" or is_floating_dtype(
+        t.data.dtype)) and t.data.dtype.itemsize > 1 or type(t) is Tensor and
+        t.data.dtype.kind in "bu" for t in operands)
+
+
+def _scaled(array: np.ndarray, value, divide: bool = False) -> np.ndarray:
+    """``array * value`` (``value / array`` with ``divide``) as torch computes a tensor with a
+    Python number: in the tensor's dtype, an integer one made the default float dtype by a
+    float number or by division."""
+    if array.dtype.kind in "biu" and (divide or isinstance(value, float)):
+        array = array.astype(default_dtype())
+    elif array.dtype.kind == "b":
+        array = array.astype(np.int64)
+    elif is_narrow_float(array.dtype):  # (float16/bfloat16: computed in float32, rounded
+        # once; torch's mul takes the number as a float, its division as one of the dtype)
+        if divide:
+            value = float(array.dtype.type(value))
+        return _scaled(array.astype(np.float32), value, divide).astype(array.dtype)
+    with np.errstate(all="ignore"):
+        return (array.dtype.type(value) / array) if divide else array * array.dtype.type(value)
+
+
+class Addc(Op):
+    """y = x + value * t1 * t2 (``divide``: x + value * t1 / t2), as torch's kernel: every
+    tensor in the result dtype (float16/bfloat16: float32, rounded once), (value * t1) then
+    times (or over) t2, then plus x; backward as torch's formulas, each factor in its tensor's
+    own dtype: dt1 = g (t2 value) (addcdiv: g (value / t2)), dt2 = g (t1 value) (addcdiv:
+    -g (value t1) / (t2 t2))."""
+
+    def __init__(self, value, divide: bool, result: np.dtype):
+        self.value, self.divide, self.result = value, divide, np.dtype(result)
+        self.saves = ((2, 1), (1, 2), (2, 2)) if divide else ((2, 1), (1, 2))
+
+    def forward(self, x, t1, t2):
+        result = self.result
+        wide = np.dtype(np.float32) if is_narrow_float(result) else result
+        value = self.value
+        if wide.kind in "iu":
+            value = int(value)  # (torch truncates a float value for integer tensors)
+        elif wide.kind == "b":
+            value = bool(value)
+        x, t1, t2 = (a.astype(wide, copy=False) for a in (x, t1, t2))
+        with np.errstate(all="ignore"):
+            if wide.kind == "b":
+                out = x | (t1 & value & t2)
+            elif self.divide:
+                out = x + t1 * wide.type(value) / t2
+            elif wide.kind == "f":  # (torch's kernel fuses the last multiply and add)
+                out = _fma(t1 * wide.type(value), t2, x)
+            else:
+                out = x + t1 * wide.type(value) * t2
+        return out.astype(result, copy=False)
+
+    def backward(self, grad_output):
+        _, t1, t2 = (t.data for t in self.inputs)
+        value = self.value
+        need1, need2 = self.inputs[1].requires_grad, self.inputs[2].requires_grad
+        with np.errstate(all="ignore"):
+            if self.divide:
+                g1 = grad_output * _scaled(t2, value, divide=True) if need1 else None
+                g2 = -grad_output * (_scaled(t1, value) / (t2 * t2)) if need2 else None
+            else:
+                g1 = grad_output * _scaled(t2, value) if need1 else None
+                g2 = grad_output * _scaled(t1, value) if need2 else None
+        return grad_output, g1, g2
+
+    def backward_graph(self, grad_output, output):
+        _, t1, t2 = self.inputs
+        value = self.value
+        if self.divide:
+            return grad_output, grad_output * (value / t2), \
+                -grad_output * (value * t1 / (t2 * t2))
+        return grad_output, grad_output * (t2 * value), grad_output * (t1 * value)
 
 
 def _same_low_precision(*tensors):
@@ -1167,11 +1402,17 @@ def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *more, value=1) -> 
     """x + value * tensor1 / tensor2, out of place (``value`` a number or a 0-d Tensor; torch's
     deprecated ``addcdiv(x, value, tensor1, tensor2)`` too)."""
     (tensor1, tensor2), value = number_first("addcdiv", (tensor1, tensor2), more, value)
-    value = _complex.number("addcdiv", "value", scalar_argument("addcdiv", "value", value))
+    value = scalar_argument("addcdiv", "value", value)
+    checked = _complex.number("addcdiv", "value", value)  # (an int stays an int, as above)
+    value = int(value) if isinstance(value, (int, np.integer)) else checked
     if _data(tensor1).dtype.kind in "biu" and _data(tensor2).dtype.kind in "biu":
         raise RuntimeError("addcdiv: integer tensor1 and tensor2 are refused, as torch's "
                            "(which no longer divides them as integers); use "
                            "input + value * torch.true_divide(tensor1, tensor2)")
+    if _plain_real(input, tensor1, tensor2) and not isinstance(value, complex):
+        result = _promotion.result_type(input, tensor1, tensor2)
+        return _torch_node(laid_result(Addc(value, True, result)(input, tensor1, tensor2),
+                                       input, tensor1, tensor2), "AddcdivBackward0")
     low = _same_low_precision(input, tensor1, tensor2)
     if low is not None:  # float16/bfloat16: computed in float32 and rounded once, as torch's
         from dlpy.ops.arithmetic import cast
@@ -1278,6 +1519,12 @@ def _logical(name, function, *values) -> Tensor:
         _tensor_other(name, values[1])
         _check_broadcast(name, *values)
     arrays = [_data(v) for v in values]
+    if len(arrays) == 2 and arrays[0].dtype != arrays[1].dtype and all(
+            isinstance(v, Tensor) for v in values):  # torch's: both in their common dtype
+        common = _promotion.result_type(*values)  # first (1e-310 is 0 in float32)
+        with np.errstate(all="ignore"):
+            arrays = [a if a.dtype == common else narrow_float(a, common)
+                      if is_narrow_float(common) else a.astype(common) for a in arrays]
     return Tensor(laid_as_inputs(function(*arrays), *arrays))
 
 
@@ -1455,9 +1702,11 @@ def lcm(input, other) -> Tensor:  # noqa: A002 - torch's names
 def _integer_pair(name: str, a, b) -> list[np.ndarray]:
     """The two integer arrays in torch's result dtype (a 0-d int64 tensor with an int8 one
     gives int8, its value wrapped)."""
-    x, y = _integers(name, a, b)
+    x, y = _integers(name, a, b, bools=True)  # (a bool with an integer: promoted)
+    dtype = _promotion.result_type(a, b) if x.dtype != y.dtype else x.dtype
+    if dtype.kind == "b":
+        raise NotImplementedError(f'"{name}_cpu" not implemented for \'Bool\', as torch')
     if x.dtype != y.dtype:
-        dtype = _promotion.result_type(a, b)
         x, y = x.astype(dtype, copy=False), y.astype(dtype, copy=False)
     return [x, y]
 
@@ -1469,15 +1718,16 @@ def ldexp(input, other) -> Tensor:  # noqa: A002 - torch's names
     _check_broadcast("ldexp", x, other)
     x = _as_tensor(x)
     x_float, other_float = _is_float(x.dtype), _is_float(other.dtype)
-    if x_float and not other_float:  # torch's exact kernel, in x's dtype (no bool exponent)
+    if x_float and not other_float and other.dtype.kind != "c":  # torch's exact kernel, in
+        # x's dtype (no bool exponent)
         if other.dtype.kind == "b":
             raise NotImplementedError('"ldexp_cpu_exp" not implemented for \'Bool\', as torch')
         return _torch_node((x * exp2(other.astype(np.float64))).astype(x.dtype),
                            "LdexpBackward0")
     if x.dtype.kind == "c" and other.dtype == np.float16:  # torch's pow(2, other) in complex32
         raise NotImplementedError('"pow" not implemented for \'ComplexHalf\', as torch')
-    if not other_float:  # x * pow(2.0, other): 2 ** an integer in the default float dtype
-        other = other.astype(np.float32)
+    if not other_float and other.dtype.kind != "c":  # x * pow(2.0, other): 2 ** an integer
+        other = other.astype(np.float32)  # in the default float dtype (a complex one as it is)
     if not x_float and x.dtype.kind != "c":
         x = x.astype(other.dtype)
     from dlpy.node_names import named
@@ -1501,9 +1751,13 @@ def frexp(input) -> FrexpResult:
     """torch.frexp: (mantissa in (-1, -0.5] or [0.5, 1), int32 exponent) with x = mantissa *
     2 ** exponent (no gradient, as PyTorch)."""
     data = _data(input)
-    if data.dtype.kind != "f":
+    if not is_floating_dtype(data.dtype):
         raise ArgDtypeError(f"frexp: expected a float tensor, got {data.dtype}")
-    mantissa, exponent = np.frexp(data)
+    if data.dtype.kind != "f":  # bfloat16: exact in float32, its mantissa exact in bfloat16
+        mantissa, exponent = np.frexp(data.astype(np.float32))
+        mantissa = mantissa.astype(data.dtype)
+    else:
+        mantissa, exponent = np.frexp(data)
     if isinstance(input, Tensor) and input.requires_grad:  # d mantissa = g / 2^exponent
         from dlpy.node_names import named
 
@@ -1737,8 +1991,13 @@ def mvlgamma(input: Tensor, p: int) -> Tensor:
     if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 1:
         raise ArgError(f"mvlgamma: p must be a positive int, got {p!r}")
     input = _as_tensor(input)  # (torch 2.13 no longer checks x > (p - 1) / 2: inf or nan there)
-    offsets = -np.arange(p, dtype=input.dtype) / 2
-    out = lgamma(input.unsqueeze(-1) + offsets).sum(-1) + p * (p - 1) / 4 * math.log(math.pi)
+    if input.data.dtype.kind == "b":
+        raise ArgError("mvlgamma: The input tensor may not be a boolean tensor.")
+    dtype = input.data.dtype if input.data.dtype.kind not in "iu" else default_dtype()
+    # torch's: arange(-(p - 1) / 2, 1/2, 1/2) in x's float dtype (+0.0 last), plus x, summed
+    offsets = (np.arange(p, dtype=np.float64) * 0.5 - (p - 1) * 0.5).astype(dtype)
+    out = lgamma(Tensor(offsets) + input.unsqueeze(-1)).sum(-1) \
+        + p * (p - 1) / 4 * math.log(math.pi)
     if out.op is not None:  # torch's own node for the composite
         from dlpy.node_names import rename
 

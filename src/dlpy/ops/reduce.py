@@ -28,7 +28,7 @@ from dlpy.ops.mask import where
 from dlpy.ops.rearrange import expand
 from dlpy.ops.shape import GetItem
 from dlpy.return_types import structseq_repr, subtype
-from dlpy.tensor import Op, Tensor, is_grad_enabled, row_major
+from dlpy.tensor import Op, Tensor, is_floating_dtype, is_grad_enabled, row_major
 
 
 def _normalize_axis(name, axis, ndim):
@@ -254,7 +254,7 @@ class Max(Op):
             refuse_float8(self.float8_kernel, x)
         y = self.reduce(x, axis=self.axes, keepdims=True)
         self.mask = x == y
-        if self.nan_share and x.dtype.kind == "f" and np.isnan(y).any():
+        if self.nan_share and is_floating_dtype(x.dtype) and np.isnan(y).any():
             self.mask = np.isnan(x)
         return y if self.keepdims else np.squeeze(y, axis=self.axes)
 
@@ -975,7 +975,8 @@ def _lower_median(x, axis, keepdims):
     flat = np.moveaxis(x, axis, tuple(range(-len(axis), 0))).reshape(
         *[n for i, n in enumerate(x.shape) if i not in axis], -1)
     y = np.sort(flat, axis=-1)[..., (flat.shape[-1] - 1) // 2]  # nan sorts last
-    y = np.where(np.isnan(flat).any(axis=-1), np.nan, y).astype(x.dtype)
+    if is_floating_dtype(x.dtype) or x.dtype.kind == "c":  # (integers: no nan, and float64
+        y = np.where(np.isnan(flat).any(axis=-1), np.nan, y).astype(x.dtype)  # would round)
     return y.reshape([1 if i in axis else n for i, n in enumerate(x.shape)])
 
 

@@ -20,7 +20,7 @@ from dlpy.ops import (
     real_number,
 )
 from dlpy.ops.indexing import _NoFormula
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, is_floating_dtype
 
 
 def _data(value) -> np.ndarray:
@@ -158,8 +158,14 @@ def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # 
         raise ArgError(f"histc: range of [{low}, {high}] is not finite")
     if low == high:
         low, high = low - 1, high + 1
-    kept = data[(data >= low) & (data <= high)].astype(np.float64)
-    index = ((kept - low) * bins / (high - low)).astype(np.int64)
+    # torch's kernel: the outer edges of its linspace in x's dtype, each x's bin by
+    # (x - left) * bins / (right - left) in x's dtype (float16/bfloat16 rounded at each step)
+    from dlpy.creation import _linspace
+
+    edges = _linspace(low, high, 2, data.dtype).astype(data.dtype)
+    left, right = edges[0], edges[1]
+    kept = data[(data >= left) & (data <= right)]
+    index = ((kept - left) * data.dtype.type(bins) / (right - left)).astype(np.int64)
     index[index == bins] -= 1
     return Tensor(np.bincount(index, minlength=bins).astype(data.dtype))  # bfloat16 too
 
@@ -222,7 +228,7 @@ def searchsorted(sorted_sequence, input, *, out_int32: bool = False, right: bool
     if seq.dtype == np.bool_ and vals.dtype == np.bool_:
         refuse_bool("searchsorted_out_cpu", seq)
     order = None if sorter is None else _sorter("searchsorted", _data(sorter), seq.shape)
-    if seq.dtype.kind == "f" and np.isnan(seq).any():
+    if is_floating_dtype(seq.dtype) and np.isnan(seq).any():
         out = _bisect(seq, vals, side, order)
     elif seq.ndim <= 1:
         try:

@@ -91,7 +91,11 @@ def lgamma_array(x) -> np.ndarray:
     if negative.any():
         reflected = values[negative]
         sin = np.abs(np.sin(np.pi * (reflected - np.round(reflected))))
-        logs[negative] = np.log(np.pi / sin) - logs[negative]
+        with np.errstate(over="ignore", divide="ignore"):  # (pi / sin overflows where x is
+            # within 1e-300 of an integer n: there pi / |sin(pi x)| = 1 / |x - n|)
+            log_ratio = np.where(sin < 1e-300, -np.log(np.abs(reflected - np.round(reflected))),
+                                 np.log(np.pi / sin))
+        logs[negative] = log_ratio - logs[negative]
     return logs if every else np.where(regular, logs, np.where(np.isnan(x), np.nan, np.inf))
 
 
@@ -185,7 +189,7 @@ def trigamma_array(x) -> np.ndarray:
     xf = np.where(finite, x, 1.0)
     reflect = xf < 0.5
     z, total = _shifted(np.where(reflect, 1 - xf, xf), 2)
-    r = 1 / np.minimum(z, 1e150) ** 2
+    r = np.where(z < 1e150, 1 / np.minimum(z, 1e150) ** 2, 0.0)  # (past 1e150: 1 / z alone)
     psi1 = 1 / z + 0.5 * r + r / z * _series(r, _TRIGAMMA_SERIES) + total
     if reflect.any():  # (sin is slow: only where needed)
         reflected = xf[reflect]
@@ -550,7 +554,7 @@ def gammainc_operands(name: str, a, x) -> list:
                             f"Tensor, not {type(v).__name__}")
     _check_broadcast(name, a, x)
     dtype = result_type(a, x)
-    if dtype.kind != "f":
+    if dtype.kind != "f" and dtype.name != "bfloat16":
         raise NotImplementedError(f"{name}: not implemented for {dtype} tensors (torch has no "
                                   "integer kernel); pass floating-point tensors")
     return promote(a, x, dtype=dtype)
