@@ -18,7 +18,7 @@ from dlpy.amp.dtypes import _torch_name as torch_dtype_name
 from dlpy.amp.dtypes import check_float8, is_low_precision
 from dlpy.amp.state import PROMOTE, autocast_policy
 from dlpy.node_names import named, rename
-from dlpy.ops import ArgDtypeError, ArgError, NoKernelError, check_dim, index_values
+from dlpy.ops import ArgDtypeError, ArgError, DimError, NoKernelError, check_dim, index_values
 from dlpy.ops.complex import refuse
 from dlpy.ops.rearrange import expand
 from dlpy.ops.shape import _INDEX_DTYPES, GetItem, reshape
@@ -511,7 +511,8 @@ def repeat_interleave(input: Tensor | None = None, repeats=None, dim: int | None
         input, dim = reshape(input, (-1,)), 0
     shape = _shape_of(input)
     if not shape:
-        raise ValueError("repeat_interleave: x must have at least one axis, got shape ()")
+        raise DimError("repeat_interleave: x must have at least one axis, got shape () (dim "
+                       f"{dim} is out of range)")  # (torch's IndexError too)
     dim = check_dim("repeat_interleave", dim, len(shape))
     counts = _index_array("repeat_interleave", repeats, "repeats")
     if counts.ndim > 1 or counts.ndim == 1 and counts.size not in (1, shape[dim]):

@@ -1069,6 +1069,6 @@ def diagonal_scatter(input: Tensor, src, offset: int = 0, dim1: int = 0, dim2: i
     dim1 = check_dim("diagonal_scatter", dim1, len(shape))
     dim2 = check_dim("diagonal_scatter", dim2, len(shape))
     if dim1 == dim2:
-        raise ValueError(f"diagonal_scatter: dim1 and dim2 must differ, got {dim1} twice")
+        raise ArgError(f"diagonal_scatter: dim1 and dim2 must differ, got {dim1} twice")
     positions = np.diagonal(np.arange(int(np.prod(shape))).reshape(shape), offset, dim1, dim2)
     return _scatter_into("diagonal_scatter", input, src, np.unravel_index(positions, shape))
