@@ -5472,17 +5472,22 @@ def _edges(node: Tensor, inputs: tuple) -> list[Tensor]:
 def _heap_push(heap: list, item: tuple) -> None:
     """libstdc++'s ``std::push_heap`` of ``item`` (a tuple: its key first; the smallest key
     comes out first) comparing keys only."""
-    pos = len(heap)
     heap.append(None)
+    _sift_up(heap, len(heap) - 1, item)
+
+
+def _sift_up(heap: list, hole: int, item: tuple) -> None:
+    """``item`` put at ``hole``, moved up past every parent with a larger key (libstdc++'s
+    ``__push_heap``: an equal key stops it)."""
     key = item[0]
-    while pos:
-        parent = (pos - 1) >> 1
+    while hole:
+        parent = (hole - 1) >> 1
         if heap[parent][0] > key:
-            heap[pos] = heap[parent]
-            pos = parent
+            heap[hole] = heap[parent]
+            hole = parent
         else:
             break
-    heap[pos] = item
+    heap[hole] = item
 
 
 def _heap_pop(heap: list) -> tuple:
@@ -5505,15 +5510,7 @@ def _heap_pop(heap: list) -> tuple:
         child = 2 * (child + 1)
         heap[hole] = heap[child - 1]
         hole = child - 1
-    key = last[0]
-    while hole:
-        parent = (hole - 1) >> 1
-        if heap[parent][0] > key:
-            heap[hole] = heap[parent]
-            hole = parent
-        else:
-            break
-    heap[hole] = last
+    _sift_up(heap, hole, last)
     return top
 
 
