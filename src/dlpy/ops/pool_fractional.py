@@ -57,7 +57,8 @@ def window_starts(sample: np.ndarray, size: int, out: int, kernel: int) -> np.nd
         i = np.arange(out - 1).astype(sample.dtype)
         scaled = (i + sample[..., None]) * alpha
         starts[..., :-1] = scaled.astype(np.int64) - (sample * alpha).astype(np.int64)[..., None]
-    starts[..., -1] = size - kernel
+    if out:  # (an empty output has no windows)
+        starts[..., -1] = size - kernel
     return starts
 
 
@@ -78,8 +79,8 @@ def _fractional_max_pool(nd: int, input, kernel_size, output_size, output_ratio,
     batch, channels, spatial = (shape[0] if batched else 1), shape[-nd - 1], shape[-nd:]
     sizes = _output_size(name, nd, spatial, output_size, output_ratio)
     for axis, (n, k, o) in enumerate(zip(spatial, kernel, sizes)):
-        if o < 1:
-            raise ValueError(f"{name}: output_size must be positive, got {sizes}")
+        if o < 0:  # (0: an empty result, as torch's)
+            raise ValueError(f"{name}: output_size must not be negative, got {sizes}")
         if o + k - 1 > n - (nd == 3):  # torch's 3-d check is strict, its 2-d one not
             raise ShapeError(f"{name}: kernel_size {k} with output size {o} is too large for "
                              f"input size {n} (axis {axis} of {tuple(spatial)}): need output "
