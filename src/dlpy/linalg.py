@@ -49,6 +49,7 @@ from dlpy.ops.linalg import (
     det,
     eigh,
     eigvalsh,
+    finite_svd,
     inv,
     numpy_linalg,
     pinv,
@@ -852,7 +853,7 @@ def _gelsy(a: np.ndarray, rcond: float) -> tuple[np.ndarray, np.ndarray]:
         if diagonal.size and diagonal[0] > 0:
             rank = 1
             while rank < diagonal.size:
-                values = np.linalg.svd(r_part[:rank + 1, :rank + 1], compute_uv=False)
+                values = finite_svd(r_part[:rank + 1, :rank + 1], compute_uv=False)
                 if values[-1] < rcond * values[0]:
                     break
                 rank += 1

@@ -358,7 +358,9 @@ def _channel_norms(t: np.ndarray, n, dim: int) -> np.ndarray:
                                   f"dim, the tensor has {t.ndim - 1}")
         if n == "fro":
             return np.sqrt((moved * moved).sum(axis=(1, 2)))
-        return np.linalg.svd(np.moveaxis(t, dim, 0), compute_uv=False).sum(axis=-1)
+        from dlpy.ops.linalg import finite_svd
+
+        return finite_svd(np.moveaxis(t, dim, 0), compute_uv=False).sum(axis=-1)
     if n is None or n == "fro":
         n = 2
     elif isinstance(n, str) or isinstance(n, bool) or not isinstance(n, numbers.Real):

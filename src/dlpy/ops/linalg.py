@@ -57,13 +57,39 @@ class LinAlgArgTypeError(LinAlgArgError, TypeError):
 
 def numpy_linalg(function, *args, **kwargs):
     """function(*args, **kwargs), a numpy.linalg routine; its TypeError for a dtype it has no
-    routine for ("array type float16 is unsupported in linalg") as a LinAlgKernelError."""
+    routine for ("array type float16 is unsupported in linalg") as a LinAlgKernelError. An SVD
+    goes through ``finite_svd``."""
+    if function is np.linalg.svd:
+        function = finite_svd
     try:
         return function(*args, **kwargs)
     except TypeError as err:
         if "unsupported in linalg" not in str(err):
             raise
         raise LinAlgKernelError(str(err)) from None
+
+
+def finite_svd(a, full_matrices: bool = True, compute_uv: bool = True, hermitian: bool = False):
+    """np.linalg.svd, except for a matrix holding infinities or nans, where OpenBLAS's gesdd
+    can loop forever (a 3 x 3 with one inf): a nan, torch's LinAlgError ("the algorithm failed
+    to converge because the input matrix contained non-finite values"); infinities alone,
+    nan factors and values of the shapes asked (what torch's LAPACK gives)."""
+    a = np.asarray(a)
+    if a.size == 0 or np.isfinite(a).all():
+        return np.linalg.svd(a, full_matrices=full_matrices, compute_uv=compute_uv,
+                             hermitian=hermitian)
+    if np.isnan(a).any():
+        raise LinAlgError("linalg.svd: The algorithm failed to converge because the input "
+                          "matrix contained non-finite values.")
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    real = np.finfo(a.dtype).dtype if a.dtype.kind == "c" else a.dtype
+    values = np.full(a.shape[:-2] + (k,), np.nan, real)
+    if not compute_uv:
+        return values
+    rows, cols = (m, n) if full_matrices else (k, k)
+    return (np.full(a.shape[:-2] + (m, rows), np.nan, a.dtype), values,
+            np.full(a.shape[:-2] + (cols, n), np.nan, a.dtype))
 
 
 def _mT(x: np.ndarray) -> np.ndarray:
@@ -432,6 +458,13 @@ class Inv(Op):
 def _cofactor(a: np.ndarray) -> np.ndarray:
     """conj(det(A) A^-T) (det(A) A^-T for real A), also for a singular A: with A = U S V^H,
     conj(det(U) det(V^H)) U diag(prod of the other singular values) V^H, with no division."""
+    if not np.isfinite(a).all():  # (an SVD there gives nan or fails: det(A) A^-T directly)
+        with np.errstate(all="ignore"):
+            try:
+                inverse = np.linalg.inv(a)
+            except np.linalg.LinAlgError:
+                inverse = np.full(a.shape, np.nan, a.dtype)
+            return _conj(np.linalg.det(a)[..., None, None] * _mT(inverse))
     u, s, vh = np.linalg.svd(a)
     ones = np.ones_like(s[..., :1])
     before = np.cumprod(np.concatenate([ones, s[..., :-1]], -1), -1)  # s_0 ... s_(i-1)
