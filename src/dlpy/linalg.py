@@ -1220,11 +1220,12 @@ def pca_lowrank(A: Tensor, q: int | None = None, center: bool = True, niter: int
 @autocast_policy(FP32)
 def old_lu(A: Tensor, pivot: bool = True, get_infos: bool = False):  # noqa: N803
     """torch.lu / Tensor.lu (deprecated there for linalg.lu_factor): (LU, pivots), and info
-    third with ``get_infos`` (then a singular matrix raises nothing)."""
+    third with ``get_infos``; a singular matrix raises nothing either way (torch's
+    _lu_with_info checks no U's zero, unlike lu_factor)."""
     from dlpy.ops.linalg import _flag
 
-    lu_data, pivots, info = lu_factor_ex(A, pivot=pivot,
-                                         check_errors=not _flag("lu", "get_infos", get_infos))
+    _flag("lu", "get_infos", get_infos)
+    lu_data, pivots, info = lu_factor_ex(A, pivot=pivot, check_errors=False)
     return (lu_data, pivots, info) if get_infos else (lu_data, pivots)
 
 

@@ -423,7 +423,7 @@ def svd(input: Tensor, some: bool = True, compute_uv: bool = True) -> SVDResult:
         return SVDResult(Tensor(np.zeros((*batch, m, m), dtype=x.dtype)), s,
                          Tensor(np.zeros((*batch, n, n), dtype=x.dtype)))
     u, s, vh = linalg.svd(input, full_matrices=not some)
-    return SVDResult(u, s, vh.mT)
+    return SVDResult(u, s, vh.mH)  # V (the conjugate transpose of Vh for complex input)
 
 
 _qr_result = subtype(QRResult, "qr")  # the old API's names: torch.return_types.qr

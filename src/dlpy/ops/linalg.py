@@ -70,26 +70,38 @@ def numpy_linalg(function, *args, **kwargs):
 
 
 def finite_svd(a, full_matrices: bool = True, compute_uv: bool = True, hermitian: bool = False):
-    """np.linalg.svd, except for a matrix holding infinities or nans, where OpenBLAS's gesdd
-    can loop forever (a 3 x 3 with one inf): a nan, torch's LinAlgError ("the algorithm failed
-    to converge because the input matrix contained non-finite values"); infinities alone,
-    nan factors and values of the shapes asked (what torch's LAPACK gives)."""
+    """np.linalg.svd, except for matrices holding infinities or nans, where OpenBLAS's gesdd
+    can loop forever (a 3 x 3 with one inf): a matrix with a nan is torch's LinAlgError ("the
+    algorithm failed to converge because the input matrix contained non-finite values"), one
+    with infinities alone gets nan factors and values (what torch's LAPACK gives); the other
+    matrices of a batch their own SVD."""
     a = np.asarray(a)
     if a.size == 0 or np.isfinite(a).all():
         return np.linalg.svd(a, full_matrices=full_matrices, compute_uv=compute_uv,
                              hermitian=hermitian)
-    if np.isnan(a).any():
-        raise LinAlgError("linalg.svd: The algorithm failed to converge because the input "
-                          "matrix contained non-finite values.")
     m, n = a.shape[-2:]
+    batch = a.shape[:-2]
+    bad = ~np.isfinite(a).reshape(batch + (-1,)).all(-1)
+    nans = np.isnan(a).reshape(batch + (-1,)).any(-1)
+    if nans.any():
+        where = f"(Batch element {int(np.flatnonzero(nans.reshape(-1))[0])}): " if batch else ""
+        raise LinAlgError(f"linalg.svd: {where}The algorithm failed to converge because the "
+                          "input matrix contained non-finite values.")
     k = min(m, n)
-    real = np.finfo(a.dtype).dtype if a.dtype.kind == "c" else a.dtype
-    values = np.full(a.shape[:-2] + (k,), np.nan, real)
-    if not compute_uv:
-        return values
     rows, cols = (m, n) if full_matrices else (k, k)
-    return (np.full(a.shape[:-2] + (m, rows), np.nan, a.dtype), values,
-            np.full(a.shape[:-2] + (cols, n), np.nan, a.dtype))
+    real = np.finfo(a.dtype).dtype if a.dtype.kind == "c" else a.dtype
+    values = np.full(batch + (k,), np.nan, real)
+    u = np.full(batch + (m, rows), np.nan, a.dtype)
+    vh = np.full(batch + (cols, n), np.nan, a.dtype)
+    good = ~bad
+    if good.any():  # (the finite matrices of a batch: their own SVD)
+        done = np.linalg.svd(a[good], full_matrices=full_matrices, compute_uv=compute_uv,
+                             hermitian=hermitian)
+        if compute_uv:
+            u[good], values[good], vh[good] = done
+        else:
+            values[good] = done
+    return (u, values, vh) if compute_uv else values
 
 
 def _mT(x: np.ndarray) -> np.ndarray:
@@ -199,7 +211,13 @@ def _factorise(api: str, function, a: np.ndarray, *args):
     """function(a, *args) (numpy's inv, solve or cholesky), its LinAlgError turned into torch's
     for ``api``, with LAPACK's info of a (getrf's; potrf's for cholesky) found afresh."""
     try:
-        return numpy_linalg(function, a, *args)
+        result = numpy_linalg(function, a, *args)
+        if "cholesky" in api and a.size and np.isnan(result).any():  # a nan pivot: LAPACK's
+            diagonal = np.isnan(np.diagonal(result, 0, -2, -1))  # potrf stops there (info j)
+            info = np.where(diagonal.any(-1), diagonal.argmax(-1) + 1, 0).astype(np.int32)
+            if info.any():
+                raise LinAlgError(linalg_error_text(api, info))
+        return result
     except np.linalg.LinAlgError:
         from dlpy.ops.linalg_more import cholesky_info, lu_factor_numpy
 
