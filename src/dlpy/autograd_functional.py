@@ -335,6 +335,12 @@ def vjp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool
     inputs_tuple, inputs = _as_tuple(name, "inputs", inputs)
     leaves = _leaves(name, inputs, create_graph)
     outputs_tuple, outputs = _call(name, func, leaves)
+    if strict:  # torch's check: every output computed from the inputs
+        for i, out in enumerate(outputs):
+            if not out.requires_grad:
+                raise AutogradError(f"{name}: output {i} of the function does not require "
+                                    "gradients; with strict=True every output must be "
+                                    "computed in a differentiable manner from the inputs")
     vs = _vectors(name, v, outputs, outputs_tuple, "func returns", create_graph)
     totals = _grad(outputs, vs, leaves, create_graph)
     if strict:

@@ -256,6 +256,17 @@ def carry(source: Tensor, target: Tensor, convert=None) -> Tensor:
     return target
 
 
+def _carried_down(source: Tensor, target: Tensor) -> Tensor:
+    """``carry`` of a tensor and of what it wraps: a vmap's batched tensor keeps the lower
+    levels' tangents on its physical value (jacfwd(jacfwd(f)) lost them: zeros)."""
+    carry(source, target)
+    inner, into = getattr(source, "value", None), getattr(target, "value", None)
+    if type(source).__name__ == "BatchedTensor" and isinstance(inner, Tensor) \
+            and isinstance(into, Tensor):
+        _carried_down(inner, into)
+    return target
+
+
 def _following(tensor: Tensor, compute, operands: tuple):
     """The in-place hook (``Tensor._in_place``): ``compute`` that also gives ``tensor`` the
     tangents of its new value (the op's JVP, as torch's forward AD; zeros where only the old
@@ -341,7 +352,8 @@ def _call(inner, op: Op, inputs: tuple, level: int):
         if tangent.dtype != out.dtype:
             tangent = cast(tangent, out.dtype)
         if tangent.requires_grad and not _any_requires_grad(inputs, tangents):
-            tangent = carry(tangent, tangent.detach())  # it hung on a rule's stand-in leaves
+            tangent = _carried_down(tangent, tangent.detach())  # it hung on a rule's stand-in
+            # leaves
     finally:
         _visible = saved
     _set_tangent(out, tangent, level)

@@ -238,8 +238,8 @@ class _Level:
         with inference_mode(False):  # fresh leaves, not inference tensors (as torch.func's)
             self.leaves = list(_leaves(name, tuple(inputs), self.outer))
         if _forward.active():  # a grad inside a jvp: the leaves carry the tangents on
-            for t, leaf in zip(raw, self.leaves):
-                _forward.carry(t, leaf, _batching.to_physical if self.batched else None)
+            for t, leaf in zip(inputs if self.batched else raw, self.leaves):
+                _forward.carry(t, leaf)  # (batched: the physical inputs hold the tangents)
         self.own = {id(t) for t in self.leaves if t.op is None}
         given = ([_carried(_batching.from_physical, t) for t in self.leaves] if self.batched
                  else self.leaves)

@@ -161,6 +161,11 @@ class BatchedTensor(Tensor):
     def detach(self) -> Tensor:
         return wrap(self.value.detach(), self.level)
 
+    def _check_in_place(self, name: str) -> None:
+        """Whether the batched value may change in place: a wrapper has no op of its own (an
+        intermediate's wrapper is no leaf), so its value answers."""
+        self.value._check_in_place(name)
+
     def item(self):
         _unbatchable("item()")
 

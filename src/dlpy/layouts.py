@@ -370,6 +370,7 @@ class Relayout(Op):
     """y = x in another memory order (a copy);  dx = g."""
 
     saves_tensors = False  # torch saves only sizes: a second backward works
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
     complex_ok = True  # values move: linear with real coefficients
 

@@ -190,9 +190,23 @@ def test_a_nan_lr_in_one_group_stops_the_step():
     opt.param_groups[1]["lr"] = float("nan")
     a.grad = b.grad = np.ones(2, dtype=np.float32)
     with pytest.raises(ValueError,
-                       match=r"lr must be finite and >= 0, got nan \(parameter group 1"):
+                       match=r"lr must be finite, got nan \(parameter group 1"):
         opt.step()
     np.testing.assert_array_equal(a.data, [0, 0])  # nothing moved
+
+
+def test_a_negative_lr_set_by_a_schedule_steps_as_torch():
+    """LinearLR down to end_factor 0 leaves lr = -1.48e-17 (rounding): torch's step takes it
+    (only its constructor refuses a negative lr), and so does dlpy's: training goes on."""
+    a = Parameter(np.ones(1, dtype=np.float32))
+    opt = SGD([a], lr=1.0)
+    schedule = lr_scheduler.LinearLR(opt, start_factor=1 / 3, end_factor=0.0, total_iters=5)
+    for _ in range(7):
+        a.grad = np.ones(1, dtype=np.float32)
+        opt.step()
+        schedule.step()
+    assert opt.param_groups[0]["lr"] == -1.480297366166875e-17  # torch 2.13's value
+    assert a.data.tolist() == [-6.705522537231445e-08]  # torch 2.13's after 7 steps
 
 
 def test_state_get_as_a_dict():

@@ -623,8 +623,10 @@ class ELU(Op):
         return (np.where(x > 0, grad_output, grad_output * self.alpha * np.exp(np.minimum(x, 0))),)
 
     def backward_graph(self, grad_output, output):
-        # alpha exp(x) = y + alpha where x <= 0: no exp of a large x to overflow
-        return (grad_output * where(self.inputs[0].data > 0, 1.0, output + self.alpha),)
+        # alpha exp(x) = y + alpha where x < 0: no exp of a large x to overflow; at x = 0
+        x = self.inputs[0].data  # the slope alpha without a second derivative (torch's x < 0)
+        return (grad_output * where(x > 0, 1.0, where(x == 0, float(self.alpha),
+                                                       output + self.alpha)),)
 
 
 @follows_inputs

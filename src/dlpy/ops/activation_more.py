@@ -105,7 +105,9 @@ class ScaledELU(Op):
     def backward_graph(self, grad_output, output):
         # scale alpha exp(input_scale x) = y + scale alpha where x <= 0: no exp to overflow
         negative = (output + self.scale * self.alpha) * self.input_scale
-        return (grad_output * where(self.x > 0, self.scale, negative),)
+        x = self.x  # at x = 0 the slope scale alpha input_scale, and no second derivative
+        at_zero = self.scale * self.alpha * self.input_scale  # (torch's x < 0 there)
+        return (grad_output * where(x > 0, self.scale, where(x == 0, at_zero, negative)),)
 
 
 @follows_inputs

@@ -164,9 +164,15 @@ class Adagrad(Optimizer):
     def __init__(self, params: Params, lr: float = 1e-2, lr_decay: float = 0,
                  weight_decay: float = 0, initial_accumulator_value: float = 0,
                  eps: float = 1e-10, *, maximize: bool = False, **flags: Any):
-        super().__init__(params, {"lr": lr, "lr_decay": lr_decay, "weight_decay": weight_decay,
-                                  "initial_accumulator_value": initial_accumulator_value,
-                                  "eps": eps, "maximize": maximize} | self._checked_flags(flags))
+        self.__dict__["_constructing"] = True  # (the eager state: the constructor's groups)
+        try:
+            super().__init__(params, {"lr": lr, "lr_decay": lr_decay,
+                                      "weight_decay": weight_decay,
+                                      "initial_accumulator_value": initial_accumulator_value,
+                                      "eps": eps, "maximize": maximize}
+                             | self._checked_flags(flags))
+        finally:
+            self.__dict__.pop("_constructing", None)
 
     def _check_group(self, settings):
         return _checked("Adagrad", super()._check_group(settings),
@@ -183,6 +189,8 @@ class Adagrad(Optimizer):
                 "(which ignores a group's own); pass it to the constructor"
             )
         super().add_param_group(group)
+        if not self.__dict__.get("_constructing"):  # a group added later: its state comes at
+            return  # its first step with a gradient, as torch 2.13's
         # torch's Adagrad makes the state (step 0, the filled sum) when it takes the parameters
         added = self.param_groups[-1]
         for i in range(len(self.params) - len(added["params"]), len(self.params)):
@@ -516,6 +524,7 @@ class Rprop(Optimizer):
             g = _effective_grad(p, g, s, 0.0, maximize)
             np.multiply(g, prev, out=d)  # the factor: torch's sign(g * prev) mapped in order
             np.sign(d, out=d)
+            np.nan_to_num(d, copy=False, nan=0.0)  # (torch's sign of nan is 0)
             np.greater(d, 0, out=mask)
             np.copyto(d, etaplus, where=mask)
             np.less(d, 0, out=mask)
@@ -528,6 +537,7 @@ class Rprop(Optimizer):
             np.copyto(prev, g)
             np.copyto(prev, 0.0, where=mask)
             np.sign(prev, out=d)
+            np.nan_to_num(d, copy=False, nan=0.0)  # a nan gradient moves nothing
             d *= step_size
             p -= d
 

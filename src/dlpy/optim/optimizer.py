@@ -511,9 +511,10 @@ class Optimizer:
                                       **{k: _as_numbers(v) for k, v in group.items()
                                          if k not in ("params", "lr") and _has_tensor(v)}}
             if not plain and (isinstance(lr, bool) or not isinstance(lr, (int, float, np.number))) \
-                    or not math.isfinite(lr) or lr < 0:
-                where = f" (parameter group {g})" if len(self.param_groups) > 1 else ""
-                raise ValueError(f"{name}.step: lr must be finite and >= 0, got {lr}{where}")
+                    or not math.isfinite(lr):  # (a negative one is torch's constructor's error
+                where = f" (parameter group {g})" if len(self.param_groups) > 1 else ""  # only:
+                raise ValueError(f"{name}.step: lr must be finite, got {lr}{where}")  # LinearLR
+                # to end_factor 0 leaves -1.5e-17, which torch's step takes)
             if differentiable:
                 _check_differentiable(name, group)
         self.step_count += 1
@@ -1902,10 +1903,9 @@ class SGD(Optimizer):
     torch_step = False  # PyTorch's SGD keeps its momentum buffer only
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3,
-                 momentum: float = 0, weight_decay: float = 0, nesterov: bool = False,
-                 *, maximize: bool = False, dampening: float = 0, **flags: Any):
-        # dampening is keyword-only: PyTorch's place (4th) would shift dlpy's positional
-        # weight_decay and nesterov
+                 momentum: float = 0, dampening: float = 0, weight_decay: float = 0,
+                 nesterov: bool = False, *, maximize: bool = False, **flags: Any):
+        # (torch's positional order: lr, momentum, dampening, weight_decay, nesterov)
         super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
                                   "weight_decay": weight_decay, "nesterov": nesterov,
                                   "maximize": maximize} | self._checked_flags(flags))
