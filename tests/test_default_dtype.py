@@ -86,14 +86,59 @@ def test_a_small_mlp_trains_in_float64(float64_default):
     assert loss.item() < 1e-3
 
 
-def test_only_float32_and_float64_can_be_the_default():
-    for bad in (np.int32, np.float16, "complex64"):
-        with pytest.raises(TypeError, match=r"set_default_dtype: only float32 and float64 can "
-                                            r"be the default dtype, got (int32|float16|"
-                                            r"complex64)"):
+def test_only_floating_dtypes_can_be_the_default():
+    for bad in (np.int32, "complex64", np.bool_):
+        with pytest.raises(TypeError, match=r"set_default_dtype: only floating-point types are "
+                                            r"supported as the default type, got (int32|"
+                                            r"complex64|bool)"):
             dlpy.set_default_dtype(bad)
     with pytest.raises(TypeError, match=r"got 'no such dtype'"):
         dlpy.set_default_dtype("no such dtype")
     with pytest.raises(TypeError, match=r"got None"):
         dlpy.set_default_dtype(None)
     assert dlpy.get_default_dtype() == F32
+
+
+# torch 2.13 under set_default_dtype(float16) / (bfloat16), after torch.manual_seed(0)
+HALF_DEFAULTS = {
+    "float16": {"floats": [1.5, 0.0999755859375, float("inf")],
+                "arange": [0.0, 0.0999755859375, 0.199951171875, 0.300048828125, 0.39990234375,
+                           0.5, 0.60009765625, 0.7001953125, 0.7998046875, 0.89990234375],
+                "randn": [1.2646484375, -0.6875, 0.160400390625],
+                "rand": [0.2939453125, 0.5185546875, 0.69775390625],
+                "div": [0.333251953125, 0.66650390625], "sqrt": [1.4140625]},
+    "bfloat16": {"floats": [1.5, 0.10009765625, 99840.0],
+                 "arange": [0.0, 0.10009765625, 0.2001953125, 0.30078125, 0.400390625, 0.5,
+                            0.6015625, 0.69921875, 0.80078125, 0.8984375],
+                 "randn": [1.265625, -0.6875, 0.16015625],
+                 "rand": [0.29296875, 0.51953125, 0.69921875],
+                 "div": [0.333984375, 0.66796875], "sqrt": [1.4140625]},
+}
+
+
+@pytest.mark.parametrize("name", sorted(HALF_DEFAULTS))
+def test_a_half_default_dtype_as_torch(name):
+    """float16 and bfloat16 defaults, as torch 2.13 takes them: Python floats (through float32),
+    factories, draws, layers' parameters and int division follow them."""
+    want, dtype = HALF_DEFAULTS[name], np.dtype(getattr(dlpy, name))
+    dlpy.set_default_dtype(dtype)
+    try:
+        def values(t):
+            assert t.dtype == dtype
+            return t.float().tolist()
+
+        assert dlpy.get_default_dtype() == dtype
+        assert values(dlpy.tensor([1.5, 0.1, 1e5])) == want["floats"]
+        assert dlpy.tensor([1, 2]).dtype == np.int64
+        assert values(dlpy.arange(0, 1, 0.1)) == want["arange"]
+        dlpy.manual_seed(0)
+        assert dlpy.nn.Linear(2, 2).weight.dtype == dtype  # (its draws come first, as recorded)
+        assert values(dlpy.randn(3)) == want["randn"]
+        assert values(dlpy.rand(3)) == want["rand"]
+        assert values(dlpy.tensor([1, 2]) / 3) == want["div"]
+        assert values(dlpy.sqrt(dlpy.tensor([2]))) == want["sqrt"]
+        assert values(dlpy.linspace(0, 1, 5)) == [0.0, 0.25, 0.5, 0.75, 1.0]
+        assert dlpy.tensor([1, 2]).float().dtype == np.float32  # .float() is float32 still
+    finally:
+        dlpy.set_default_dtype(F32)
+    assert dlpy.tensor([0.5]).dtype == F32

@@ -25,6 +25,7 @@ from dlpy.tensor import (
     is_narrow_float,
     narrow_float,
     python_array,
+    real_part_for,
 )
 
 
@@ -118,6 +119,9 @@ def _check_length(name: str, count: float, itemsize: int = 8) -> None:
                             f"[{int(count)}]")
 
 
+_SIZED = frozenset(("zeros", "ones", "empty", "rand", "randn"))  # f(*size) with no size
+
+
 def _shape(name: str, shape, size=None) -> tuple[int, ...]:
     """The sizes given as ``f(2, 3)``, ``f((2, 3))``, ``f([2, 3])`` or ``f(size=(2, 3))``
     (ints, or one-value integer tensors, as torch's)."""
@@ -128,6 +132,8 @@ def _shape(name: str, shape, size=None) -> tuple[int, ...]:
             raise TypeError(f"{name}: size must be a tuple of ints, got "
                             f"{type(size).__name__}")
         shape = (size,)
+    elif shape == () and name in _SIZED:  # zeros(): torch's TypeError (zeros(()) is 0-d)
+        raise TypeError(f'{name}() missing 1 required positional arguments: "size"')
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in shape):
@@ -207,6 +213,7 @@ def tensor(data, dtype=None, requires_grad: bool = False, *,
         if isinstance(data, (UntypedStorage, TypedStorage)):  # its memory as dtype: torch
             return Tensor(storage_elements(data, dtype), requires_grad=requires_grad)  # shares it
     if isinstance(data, np.ndarray):
+        data = real_part_for(data, dtype)
         array = narrow_float(data, np.dtype(dtype)) if dtype is not None and is_narrow_float(
             dtype) else np.array(data, dtype=dtype, copy=True)
     else:
@@ -310,6 +317,10 @@ def arange(start=None, end=None, step=1, *, dtype=None, requires_grad: bool = Fa
             raise TypeError(f"arange(): the bounds and step must be numbers or 0-d tensors, got "
                             f"a tensor of shape {tuple(value.shape)}")
     start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
+    if dtype is not None and np.dtype(plain_dtype(dtype, "arange")).kind in "cb":
+        # torch has no bool or complex arange, of any length (its dispatch comes first)
+        raise NoKernelError(f"arange: not implemented for {np.dtype(dtype)}, as torch's "
+                            f"(\"arange_cpu\" not implemented for its dtype)")
     if not all(math.isfinite(v) for v in (start, end, step) if not isinstance(v, complex)):
         raise CreationError(f"arange: unsupported range: {start} -> {end}")
     if step == 0:
@@ -326,9 +337,6 @@ def arange(start=None, end=None, step=1, *, dtype=None, requires_grad: bool = Fa
     if dtype is None:
         ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
         dtype = np.int64 if ints else default_dtype()
-    elif np.dtype(dtype).kind in "cb":  # torch has no bool or complex arange, of any length
-        raise NoKernelError(f"arange: not implemented for {np.dtype(dtype)}, as torch's "
-                            f"(\"arange_cpu\" not implemented for its dtype)")
     elif np.dtype(dtype).kind in "iu":
         # as torch: the length from the numbers as given, the values from start and step
         # truncated to integers, counted in int64 and wrapped into the dtype
@@ -474,14 +482,27 @@ def _float_max(dtype: np.dtype):
     return _FLOAT_MAX_OF[dtype]
 
 
-def _checked(name: str, value, dtype):
+def _checked(name: str, value, dtype, numel: int | None = None):
     """``value`` to fill ``dtype`` with (a negative int wrapped for an unsigned dtype), or
     torch's refusal of a fill value ``dtype`` cannot hold ("value cannot be converted to type
     ... without overflow"): a finite float beyond the float dtype's max, an integer out of range
     (a negative one down to -max for an unsigned dtype, which wraps), a complex number with an
-    imaginary part to a real dtype."""
+    imaginary part to a real dtype; a Python int beyond [-2 ** 63, 2 ** 64) whatever the
+    dtype (torch's OverflowError, reading it as a Scalar). ``numel`` 1 and a float16 or
+    bfloat16 dtype: torch's one-element fill (scalar_fill) converts unchecked, to inf."""
+    if type(value) is int and not -2 ** 63 <= value < 2 ** 64:
+        raise OverflowError(f"{name}: int too big to convert" if value > 0 else
+                            f"{name}: can't convert negative int to unsigned")
     dtype = np.dtype(dtype)
+    if dtype == np.complex64 and isinstance(value, (int, float, complex)) and not isinstance(
+            value, bool):  # each finite part within float32's range, as torch's check
+        parts = (value.real, value.imag) if isinstance(value, complex) else (value,)
+        if any(math.isfinite(v) and abs(v) > _FLOAT_MAX["float32"] for v in parts):
+            raise RuntimeError(f"{name}: value {value} cannot be converted to type "
+                               "complex<float> without overflow")
     if isinstance(value, (bool, np.bool_)) or dtype.kind in "cb":
+        return value
+    if numel == 1 and dtype.itemsize == 2 and dtype.kind != "i":  # float16, bfloat16
         return value
     if isinstance(value, (complex, np.complexfloating)):
         fits = value.imag == 0
@@ -543,8 +564,20 @@ def full(size, fill_value, *, dtype=None, requires_grad: bool = False, device=No
     size = _shape("full", size if isinstance(size, (tuple, list)) else (size,))
     value = _fill_value("full", fill_value)
     dtype = _fill_dtype(value) if dtype is None else plain_dtype(dtype, "full")
-    value = _checked("full", value, dtype)
-    return Tensor(np.full(size, value, dtype=dtype), requires_grad=requires_grad)
+    value = _checked("full", value, dtype, math.prod(size))
+    with np.errstate(over="ignore"):  # (a one-element float16 fill of 1e5: inf, as torch's)
+        return Tensor(np.full(size, _narrowed(value, dtype), dtype=dtype),
+                      requires_grad=requires_grad)
+
+
+def _narrowed(value, dtype: np.dtype):
+    """A fill value for float16/bfloat16 through float32, as torch's Half and BFloat16 are made
+    (a float64 just below a tie rounds twice); anything else as it is."""
+    dtype = np.dtype(dtype)
+    if dtype.itemsize == 2 and dtype.kind in "fV" and isinstance(value, (float, int)) \
+            and not isinstance(value, bool):
+        return narrow_float(np.asarray(value, np.float64), dtype)
+    return value
 
 
 def full_like(input, fill_value, dtype=None, requires_grad: bool = False, *, device=None,
@@ -554,8 +587,9 @@ def full_like(input, fill_value, dtype=None, requires_grad: bool = False, *, dev
     data = _data(input, "full_like")
     value = _fill_value("full_like", fill_value)
     dtype = data.dtype if dtype is None else plain_dtype(dtype, "full_like")
-    value = _checked("full_like", value, dtype)
-    values = np.full(data.shape, value, dtype=dtype)
+    value = _checked("full_like", value, dtype, data.size)
+    with np.errstate(over="ignore"):
+        values = np.full(data.shape, _narrowed(value, dtype), dtype=dtype)
     return Tensor(_laid_like("full_like", values, data, memory_format),
                   requires_grad=requires_grad)
 
@@ -608,14 +642,9 @@ def linspace(start, end, steps: int, *, dtype=None, requires_grad: bool = False,
     _place("linspace", device, pin_memory, layout)
     steps = _count("linspace", "steps", steps)
     _scalar_ends("linspace", start, end)
-    if any(isinstance(v, (complex, np.complexfloating)) or (
-            isinstance(v, Tensor) and v.dtype.kind == "c") for v in (start, end)):
-        dtype = default_complex_dtype() if dtype is None else np.dtype(dtype)
-        if dtype.kind != "c":
-            raise RuntimeError(f"linspace: complex ends can't be safely cast to {dtype}")
-    dtype = np.dtype(default_dtype(dtype))
+    dtype = _complex_ends_dtype("linspace", start, end, dtype)
     _not_bool("linspace", dtype)
-    _ends_fit("linspace", start, end, dtype)
+    _ends_fit("linspace", start, end, dtype, steps)
     part = _complex_parts(dtype)
     if part is not None:  # the real and imaginary parts each as a real linspace
         start, end = complex(start), complex(end)
@@ -633,13 +662,40 @@ def _scalar_ends(name: str, start, end) -> None:
                                 f"got {what} with {value.ndim} dimension(s).")
 
 
-def _ends_fit(name: str, start, end, dtype: np.dtype) -> None:
+def _real_base_power(base: float, exponent: complex) -> complex:
+    """libstdc++'s std::pow(double, complex<double>): polar(base ** re, im * log(base)) for a
+    positive base, the complex power otherwise."""
+    if base > 0:
+        with np.errstate(all="ignore"):
+            radius, angle = np.power(base, exponent.real), exponent.imag * np.log(base)
+            return complex(radius * np.cos(angle), radius * np.sin(angle))
+    with np.errstate(all="ignore"):
+        return complex(np.power(complex(base), exponent))
+
+
+def _complex_ends_dtype(name: str, start, end, dtype) -> np.dtype:
+    """linspace's / logspace's dtype: the default complex dtype for a complex end (a real
+    ``dtype`` is torch's refusal), else ``dtype`` or the default dtype."""
+    if any(isinstance(v, (complex, np.complexfloating)) or (
+            isinstance(v, Tensor) and v.dtype.kind == "c") for v in (start, end)):
+        dtype = default_complex_dtype() if dtype is None else np.dtype(dtype)
+        if dtype.kind != "c":
+            raise RuntimeError(f"{name}: complex ends can't be safely cast to {dtype}")
+    return np.dtype(default_dtype(dtype))
+
+
+def _end_value(value):
+    return value.item() if isinstance(value, Tensor) else value
+
+
+def _ends_fit(name: str, start, end, dtype: np.dtype, steps: int) -> None:
     """torch's check that linspace's / logspace's real ends convert to ``dtype`` ("value cannot
     be converted to type ... without overflow"): a float end out of an integer dtype's range
     (or not finite), an int end past it (a negative one down to -max for an unsigned dtype,
-    which wraps), a finite end past a float dtype's max."""
-    for value in (start, end):
-        value = value.item() if isinstance(value, Tensor) else value
+    which wraps), a finite end past a float dtype's max. Only the ends torch converts: none
+    for 0 steps, the start for 1."""
+    for value in (start, end)[:min(steps, 2)]:
+        value = _end_value(value)
         if not isinstance(value, (complex, np.complexfloating)):
             _checked(name, value, dtype)
 
@@ -878,11 +934,22 @@ def logspace(start, end, steps: int, base: float = 10.0, *, dtype=None,
     _place("logspace", device, pin_memory, layout)
     steps = _count("logspace", "steps", steps)
     _scalar_ends("logspace", start, end)
-    dtype = np.dtype(default_dtype(dtype))
+    dtype = _complex_ends_dtype("logspace", start, end, dtype)
     _not_bool("logspace", dtype)
-    _ends_fit("logspace", start, end, dtype)
-    if dtype.kind == "c" or isinstance(start, complex) or isinstance(end, complex):
-        values = np.power(complex(base), np.linspace(complex(start), complex(end), steps))
+    _ends_fit("logspace", start, end, dtype, steps)
+    if dtype.kind == "c":
+        kind = dtype.type
+        if steps == 1:  # torch's fill with std::pow(double base, complex<double> start)
+            values = np.full(1, _real_base_power(float(base), complex(_end_value(start))))
+        else:  # in the dtype's precision, the powers as exp(y log(base)) (glibc's cpow)
+            first, last = kind(complex(_end_value(start))), kind(complex(_end_value(end)))
+            step = (last - first) / kind(max(steps - 1, 1))
+            index = np.arange(steps)
+            exponents = np.where(index < steps // 2, first + step * index.astype(kind),
+                                 last - step * (steps - 1 - index).astype(kind))
+            with np.errstate(all="ignore"):  # (numpy's power is exact at integer powers)
+                values = (np.exp(exponents * np.log(kind(base))) if base > 0
+                          else np.power(kind(base), exponents))
     elif steps <= 1:
         values = np.power(float(base), np.full(steps, float(start)))
     else:

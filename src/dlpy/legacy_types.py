@@ -60,7 +60,7 @@ class _LegacyTensor(metaclass=_LegacyTensorType):
         from dlpy.torch_misc import Size
 
         if isinstance(data, Size):
-            return creation.zeros(*data, dtype=dtype, device=device)
+            return creation.zeros(tuple(data), dtype=dtype, device=device)
         if isinstance(data, Tensor):
             if data.dtype.name != cls.dtype_name:
                 raise TypeError(f"{name}: expected a tensor of dtype {cls.dtype_name} "

@@ -36,7 +36,7 @@ import numpy as np
 from dlpy.device import MetaArray, device
 from dlpy.io import atomic_write
 from dlpy.size import Size
-from dlpy.tensor import Tensor, _without_gradless
+from dlpy.tensor import Tensor, _without_gradless, is_floating_dtype
 
 __all__ = ["DEFAULT_PROTOCOL", "CheckpointError", "EmptyCheckpointError", "UnpicklingError",
            "add_safe_globals", "bfloat16_to_float32", "clear_safe_globals",
@@ -209,9 +209,14 @@ def _typed(storage: _Storage, dtype: _DType) -> np.ndarray:
     return raw[: raw.size // item * item].view(np_dtype)
 
 
+def _differentiable(dtype: np.dtype) -> bool:
+    """A dtype that can require grad: floating (bfloat16 too: numpy's kind "V") or complex."""
+    return is_floating_dtype(dtype) or dtype.kind == "c"
+
+
 def _tensor(array: np.ndarray, requires_grad: bool = False) -> Tensor:
     tensor = Tensor(array)
-    tensor.requires_grad = bool(requires_grad) and array.dtype.kind in "fc"
+    tensor.requires_grad = bool(requires_grad) and _differentiable(array.dtype)
     return tensor
 
 
@@ -259,7 +264,7 @@ def _rebuild_parameter(data, requires_grad, backward_hooks, state=None):
     parameter = cls.__new__(cls)
     Tensor.__init__(parameter, data.data)
     # an integer Parameter (requires_grad=False, as torch's only kind of one) stays a Parameter
-    parameter.requires_grad = bool(requires_grad) and data.dtype.kind in "fc"
+    parameter.requires_grad = bool(requires_grad) and _differentiable(data.dtype)
     _set_state(parameter, state)
     return parameter
 

@@ -156,6 +156,13 @@ def _warn_scalar_of_grad() -> None:
                   stacklevel=user_stacklevel())
 
 
+def _warn_always() -> bool:
+    """torch.set_warn_always's flag: warnings torch gives once a process come every time."""
+    from dlpy import torch_misc
+
+    return torch_misc._warn_always
+
+
 def is_grad_enabled() -> bool:
     return _grad_mode[0]
 
@@ -423,7 +430,8 @@ def _set_default_dtype(dtype: np.dtype) -> None:
     """dlpy.set_default_dtype's effect (it checks ``dtype``, float32 or float64)."""
     global _default_dtype, _default_complex
     _default_dtype = dtype
-    _default_complex = np.dtype(np.complex64 if dtype == np.float32 else np.complex128)
+    # (torch pairs complex32 with float16 and bfloat16: numpy has none, complex64 stands in)
+    _default_complex = np.dtype(np.complex128 if dtype == np.float64 else np.complex64)
 
 
 def is_floating_dtype(dtype: np.dtype) -> bool:
@@ -458,25 +466,49 @@ def _to_array(data, dtype=None) -> np.ndarray:
         raise TypeError(f"Tensor: invalid data type '{type(data).__name__}': expected numbers, "
                         f"got {data!r:.40}")
     if dtype is None and array.dtype.kind in "fiub" and array.dtype != np.bool_:
-        array = array.astype(_default_dtype)
+        array = narrow_float(array, _default_dtype) if _default_dtype.itemsize == 2 else \
+            array.astype(_default_dtype)
     elif dtype is None and array.dtype == np.complex128:
         array = array.astype(_default_complex)  # complex64 pairs with float32, as in PyTorch
     return array
+
+
+def real_part_for(data, dtype):
+    """A complex numpy array read as a real ``dtype``: its real part, with torch's warning
+    (not numpy's ComplexWarning); anything else as it is."""
+    if (type(data) is np.ndarray and data.dtype.kind == "c" and dtype is not None
+            and np.dtype(dtype).kind not in "cb"):
+        from dlpy.ops.arithmetic import warn_discarding_imaginary
+
+        warn_discarding_imaginary()
+        return data.real
+    return data
 
 
 def python_array(data, dtype=None) -> np.ndarray:
     """torch.tensor's dtypes for Python data (numpy arrays and scalars keep theirs): bools
     bool, ints int64, floats the default dtype, complex numbers its complex pair; a mix the
     widest of them."""
+    if data is None:  # (numpy would read it as nan for a float dtype)
+        raise NoneItemError("tensor: must be real number, not NoneType")
+    if isinstance(data, (str, bytes)):  # (numpy would parse it for a numeric dtype)
+        raise _creation._TextError(f"tensor: expected numbers (bool, int, float or complex), "
+                                   f"got invalid data type {type(data).__name__!r}")
     if isinstance(data, (list, tuple)) and data and _may_hold_others(data):
         leaves = _leaf_types(data, set())
+        if str in leaves or bytes in leaves:
+            raise _creation._TextError("tensor: expected numbers (bool, int, float or "
+                                       "complex), got a list holding text")
         if type(None) in leaves:  # (numpy would read None as nan for a float dtype)
             raise NoneItemError("tensor: a list holds None; expected numbers (bool, int, float "
                                 "or complex)")
         if not leaves <= _PYTHON_NUMBERS:  # numpy scalars, arrays or tensors among them
             data, dtype = _numbers_of(data, leaves, dtype)
+    data = real_part_for(data, dtype)
     if dtype is not None and is_narrow_float(dtype):
         return narrow_float(np.asarray(data), np.dtype(dtype))
+    if isinstance(data, np.generic) and dtype is not None and data.dtype.kind in "iuf":
+        data = data.item()  # torch reads a numpy number as the Python one: its range checked
     if type(data) is float and dtype is not None and np.dtype(dtype).kind in "iu":
         limits = np.iinfo(dtype)  # torch's check of a float for an integer dtype; nan fails
         if not float(limits.min) <= data <= float(limits.max):
@@ -487,22 +519,40 @@ def python_array(data, dtype=None) -> np.ndarray:
     if isinstance(data, (list, tuple)) and dtype is not None and np.dtype(dtype).kind in "iu":
         _check_float_items(data, np.dtype(dtype))
     try:
-        array = np.asarray(data, dtype=dtype)
+        if dtype is not None and np.dtype(dtype).kind in "fc":
+            with np.errstate(over="ignore"):  # 1e300 as float32 is inf, silently as torch's
+                array = np.asarray(data, dtype=dtype)
+        else:
+            array = np.asarray(data, dtype=dtype)
     except OverflowError as error:  # an int past the dtype's range: torch's RuntimeError
         array = _wrapped_unsigned(data, dtype)
         if array is None:
-            raise ValueOverflowError(str(error)) from None
+            if str(error).startswith("Python int too large"):
+                # beyond int64 (uint64 for an uint64 dtype): torch fails to read it as a long
+                if np.dtype(dtype) == np.uint64:
+                    raise ValueOverflowError("int too big to convert") from None
+                raise LongOverflowError("Overflow when unpacking long long: a Python int "
+                                        "beyond int64") from None
+            raise ValueOverflowError(f"value cannot be converted to type {np.dtype(dtype)} "
+                                     f"without overflow ({error})") from None
     except ValueError as error:  # a string that is no number: torch's TypeError
+        if "inhomogeneous" in str(error):  # nested lists that are not rectangular
+            raise _creation._RaggedError(f"tensor: nested lists must be rectangular, "
+                                         f"{_creation._ragged(data)}") from None
         if not str(error).startswith(("could not convert string", "invalid literal")):
             raise
         raise _creation._TextError(str(error)) from None
     if dtype is None and not isinstance(data, (np.ndarray, np.generic)):
         if array.dtype.kind in "uO":
             array = _big_ints(array)
+        elif array.dtype == np.float64 and array.size and isinstance(data, (list, tuple)) and (
+                array.max() >= 2.0 ** 63 or array.min() < -2.0 ** 63):
+            _no_long_overflow(data)  # [2 ** 64 - 1, 1] reads as floats: ints all, torch refuses
         if array.dtype in (np.float64, np.complex128) or (
                 array.dtype.kind == "i" and array.dtype != np.int64):
-            if array.dtype == np.float64:
-                array = array.astype(_default_dtype)
+            if array.dtype == np.float64:  # (float16/bfloat16 through float32, as torch's)
+                array = narrow_float(array, _default_dtype) if _default_dtype.itemsize == 2 \
+                    else array.astype(_default_dtype)
             elif array.dtype == np.complex128:
                 array = array.astype(_default_complex)
             else:
@@ -556,6 +606,18 @@ class ValueOverflowError(RuntimeError, OverflowError):
     """A value past an integer dtype's range: torch's RuntimeError (an OverflowError too)."""
 
 
+class LongOverflowError(ValueError, OverflowError):
+    """A Python int beyond int64 read for an integer tensor: torch's ValueError ("Overflow
+    when unpacking long long"), an OverflowError too."""
+
+
+def _no_long_overflow(data) -> None:
+    """Nested lists numpy read as float64 holding values past int64: when every leaf is an int
+    or a bool, numpy promoted ints beyond int64 (uint64 beside int64): torch's refusal."""
+    if _leaf_types(data, set()) <= {int, bool}:
+        raise LongOverflowError("Overflow when unpacking long long: a Python int beyond int64")
+
+
 class IntegerDivisionError(ZeroDivisionError, RuntimeError):
     """An integer division or remainder by zero: a ZeroDivisionError, and torch's
     RuntimeError ("ZeroDivisionError")."""
@@ -567,7 +629,8 @@ def _big_ints(array: np.ndarray) -> np.ndarray:
     values = array.ravel().tolist()
     if array.dtype == np.uint64 or all(type(v) in (int, bool) for v in values):
         if any(not -2 ** 63 <= v < 2 ** 63 for v in values):
-            raise ValueError("Overflow when unpacking long long: a Python int beyond int64")
+            raise LongOverflowError("Overflow when unpacking long long: a Python int beyond "
+                                    "int64")
         return array
     if any(isinstance(v, complex) for v in values):
         return array.astype(np.complex128)
@@ -634,11 +697,13 @@ def _numbers_of(data, leaves: set, dtype):
         if kind in "iubf":
             # torch reads each tensor as an index (an integer dtype) or a real number (a
             # float dtype): a floating (complex) tensor is its TypeError (RuntimeError)
-            narrower = "fc" if kind in "iub" else "c"
-            if any(item.data.dtype.kind in narrower for item in _instance_tensors(data, [])):
+            narrower = "fcV" if kind in "iub" else "c"  # (V: bfloat16, a float)
+            if any(item.data.dtype.kind in narrower and not (  # a complex one without an
+                    kind == "f" and not np.any(item.data.imag))  # imaginary part reads as real
+                   for item in _instance_tensors(data, [])):
                 raise ArgDtypeError(f"tensor: a {'floating' if kind in 'iub' else 'complex'} "
                                     f"tensor in the data can't be read as {np.dtype(dtype)}")
-        data = _tensors_as_numbers(data)
+        data = _tensors_as_numbers(data, np.dtype(dtype).kind not in "cV")
     return data, dtype
 
 
@@ -672,8 +737,9 @@ class _ElementCountError(TypeError, ValueError):
     as numpy's)."""
 
 
-def _tensors_as_numbers(data):
-    """Nested lists with each tensor replaced by its one value (numpy scalar)."""
+def _tensors_as_numbers(data, real: bool = False):
+    """Nested lists with each tensor replaced by its one value (numpy scalar; its real part
+    for ``real`` data)."""
     out = []
     for item in data:
         if isinstance(item, Tensor):
@@ -681,8 +747,10 @@ def _tensors_as_numbers(data):
                 raise _ElementCountError("only one element tensors can be converted to Python "
                                          "scalars")
             item = item.data.reshape(())[()]
+            if real and item.dtype.kind == "c":
+                item = item.real
         elif isinstance(item, (list, tuple)):
-            item = _tensors_as_numbers(item)
+            item = _tensors_as_numbers(item, real)
         out.append(item)
     return out
 
@@ -1345,10 +1413,14 @@ class Tensor:
         return self.data.reshape(()).item()
 
     def __int__(self) -> int:
-        return int(self._real_number("int"))
+        value = self._real_number("int")
+        if type(value) is float and value - value != 0 and self.data.dtype.kind == "c":
+            raise RuntimeError("int(): value cannot be converted to type int64_t without "
+                               "overflow")  # torch's for complex; Python's ValueError for real
+        return int(value)
 
     def __float__(self) -> float:
-        if self.requires_grad and _grad_mode[0] and not _scalar_warned:
+        if self.requires_grad and _grad_mode[0] and (not _scalar_warned or _warn_always()):
             _warn_scalar_of_grad()
         return float(self._real_number("float"))
 
@@ -1362,6 +1434,8 @@ class Tensor:
         return value
 
     def __complex__(self) -> complex:
+        if self.requires_grad and _grad_mode[0] and (not _scalar_warned or _warn_always()):
+            _warn_scalar_of_grad()
         return complex(self._number("complex"))
 
     def __index__(self) -> int:
@@ -2081,12 +2155,13 @@ class Tensor:
                                f"with {value.ndim} dimensions")
         if not isinstance(value, Tensor) and (self.dtype.name in ("float16", "bfloat16",
                                                                   "float32")
-                                              or self.dtype.kind in "iu"):
+                                              or self.dtype.kind in "iu" or type(value) is int):
             from dlpy.creation import _checked  # a finite value beyond the dtype's range:
 
-            _checked("fill_", value, self.dtype)  # torch's refusal, not inf or a wrap
-        out = self._in_place("fill_", _filled, self._source("fill_", "value", value),
-                             cast="unsafe")
+            _checked("fill_", value, self.dtype, self.data.size)  # torch's refusal, not inf
+        with np.errstate(over="ignore"):  # (one float16 element: 1e5 is inf, as torch's)
+            out = self._in_place("fill_", _filled, self._source("fill_", "value", value),
+                                 cast="unsafe")
         return _fill_named(out, "FillBackward3" if isinstance(value, Tensor) else "FillBackward2")
 
     def zero_(self) -> Tensor:
@@ -2279,10 +2354,19 @@ class Tensor:
         _check_byte_mask_fill(index, value)
         _shape.check_ellipses("setitem", index, self.data.ndim)
         index = _shape._plain_index(index)
-        if type(value) in (int, float) and self.data.dtype.kind in "iu":
-            from dlpy.creation import _checked  # torch's: -1 wraps into uint8, 300 into int8
+        if type(value) in (int, float):
+            if type(value) is int and not -2 ** 63 <= value < 2 ** 63:
+                raise LongOverflowError("setitem: Overflow when unpacking long long: a Python "
+                                        "int beyond int64")
+            dtype = self.data.dtype
+            if dtype.kind in "iu" or dtype == np.float32:
+                from dlpy.creation import _checked  # torch's: -1 wraps into uint8, 300 into
 
-            value = _checked("setitem", value, self.data.dtype)  # is refused
+                value = _checked("setitem", value, dtype)  # int8 is refused, 1e39 in float32
+            elif dtype.itemsize == 2 and dtype.kind != "i" and type(value) is float \
+                    and abs(value) > 65504.0:  # float16/bfloat16: inf past the range, unchecked
+                with np.errstate(over="ignore"):  # as torch's (no numpy warning)
+                    value = np.asarray(value, dtype)
         if index is False:
             return  # torch's: nothing is written (nor checked against the value's shape)
         source = value.data if isinstance(value, Tensor) else value
@@ -3116,8 +3200,9 @@ def _stale_view(view: Tensor, recorded: bool) -> tuple[str, str] | None:
     requires grad; None for any other view."""
     if recorded and getattr(view, "_no_grad_view", 0) and view.requires_grad:
         return _STALE_NO_GRAD, "A view was created in no_grad mode and " + _NO_GRAD_VIEW
-    buffer, t = _buffer(view.data), view
-    while t.op is not None:
+    buffer, t, seen = _buffer(view.data), view, set()
+    while t.op is not None and id(t.op) not in seen:  # (x.copy_(x.t().t()) makes a cycle)
+        seen.add(id(t.op))
         refusal = getattr(t.op, "refuses_in_place", None)
         if refusal is not None and refusal.startswith("Output"):
             head = refusal[:refusal.index(" is a view")] if t is view else \

@@ -281,7 +281,11 @@ _TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "
                "bfloat16": "BFloat16Tensor",
                "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
                "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor",
-               "complex64": "ComplexFloatTensor", "complex128": "ComplexDoubleTensor"}
+               "complex64": "ComplexFloatTensor", "complex128": "ComplexDoubleTensor",
+               "uint16": "UInt16Tensor", "uint32": "UInt32Tensor", "uint64": "UInt64Tensor",
+               "float8_e4m3fn": "Float8_e4m3fnTensor", "float8_e5m2": "Float8_e5m2Tensor",
+               "float8_e4m3fnuz": "Float8_e4m3fnuzTensor",
+               "float8_e5m2fnuz": "Float8_e5m2fnuzTensor"}
 
 
 def _type(self, dtype=None):

@@ -45,6 +45,7 @@ from dlpy.tensor import (
     is_narrow_float,
     narrow_float,
     python_array,
+    real_part_for,
 )
 
 _range = builtins.range  # before ``range`` below shadows it
@@ -776,6 +777,7 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
         return data if dtype is None or data.dtype == np.dtype(dtype) else data.astype(dtype)
     if isinstance(data, np.ndarray):
         _warn_read_only(numpy_source(data))  # even when a cast copies it, as torch's
+        data = real_part_for(data, dtype)
         if dtype is not None and data.dtype != np.dtype(dtype) and is_narrow_float(dtype):
             return Tensor(narrow_float(data, np.dtype(dtype)))  # through float32, as torch
         return Tensor(data if dtype is None else data.astype(dtype, copy=False))
@@ -832,6 +834,8 @@ def asarray(obj, *, dtype=None, device=None, copy=None,
         obj, copy = obj.data, True  # a new leaf (a copy, as torch's)
     elif isinstance(obj, np.ndarray):
         numpy_source(obj)
+        if not copy and (dtype is None or obj.dtype == np.dtype(dtype)):
+            _warn_read_only(obj)  # its memory shared, as torch's
     if copy is False:
         if not isinstance(obj, np.ndarray):
             raise ValueError("asarray: can't alias arbitrary sequence into a tensor (copy=False)")
@@ -843,6 +847,9 @@ def asarray(obj, *, dtype=None, device=None, copy=None,
 
         obj = storage_elements(obj, dtype)
     if isinstance(obj, np.ndarray):
+        obj = real_part_for(obj, dtype)
+        if dtype is not None and obj.dtype != np.dtype(dtype) and is_narrow_float(dtype):
+            obj, copy = narrow_float(obj, np.dtype(dtype)), False  # through float32, as torch
         array = np.array(obj, dtype=dtype, copy=True) if copy else obj.astype(
             dtype if dtype is not None else obj.dtype, copy=False)
     else:
@@ -868,11 +875,11 @@ def scalar_tensor(s, dtype=None, requires_grad: bool = False, *, device=None,
     if not isinstance(s, (numbers.Number, np.generic)) and not (
             isinstance(s, Tensor) and s.ndim == 0):
         raise TypeError(f"scalar_tensor(): argument 's' must be Number, not {type(s).__name__}")
-    try:
-        value = np.asarray(s, dtype=default_dtype(dtype))
-    except TypeError as error:  # a complex number for a real dtype: torch's RuntimeError
-        raise ArgDtypeError(str(error)) from None
-    return Tensor(value, requires_grad=requires_grad)
+    from dlpy.creation import full  # a fill of no dimensions: its checks and conversions
+
+    value = s.item() if isinstance(s, Tensor) else s
+    return full((), value.item() if isinstance(value, np.generic) else value,
+                dtype=default_dtype(dtype), requires_grad=requires_grad)
 
 
 def range(start=0, end=None, step=1, dtype=None, requires_grad: bool = False, *,  # noqa: A001
@@ -887,7 +894,9 @@ def range(start=0, end=None, step=1, dtype=None, requires_grad: bool = False, *,
                   stacklevel=user_stacklevel())
     dtype = default_dtype(dtype)
     if end is None:
-        start, end = 0, start
+        raise TypeError("range() missing 1 required positional arguments: \"end\"")
+    if np.dtype(dtype).kind in "iu":  # torch casts the bounds and the step to the dtype first
+        start, end, step = (_int_bound(v) for v in (start, end, step))
     if step == 0:
         raise CreationError("range: step must be nonzero")
     if not (math.isfinite(start) and math.isfinite(end)):
@@ -900,6 +909,13 @@ def range(start=0, end=None, step=1, dtype=None, requires_grad: bool = False, *,
                   requires_grad=requires_grad)
 
 
+def _int_bound(value):
+    """A bound or step of torch.range with an integer dtype, truncated as torch's cast (a
+    non-finite one is left for range's own check)."""
+    value = value.item() if isinstance(value, Tensor) else value
+    return int(value) if math.isfinite(value) else value
+
+
 def get_default_dtype() -> np.dtype:
     """torch.get_default_dtype: what Python floats, the float creation functions and layers'
     parameters become (float32 unless ``set_default_dtype``)."""
@@ -907,17 +923,19 @@ def get_default_dtype() -> np.dtype:
 
 
 def set_default_dtype(d) -> None:
-    """torch.set_default_dtype: float32 or float64 (a numpy dtype or its name) becomes what
-    Python floats, creation functions (tensor, zeros, randn, arange of floats, ...) and layers
-    made from now on use; complex values take the complex dtype that pairs with it."""
+    """torch.set_default_dtype: float32, float64, float16 or bfloat16 (a numpy dtype or its
+    name) becomes what Python floats, creation functions (tensor, zeros, randn, arange of
+    floats, ...) and layers made from now on use; complex values take the complex dtype that
+    pairs with it (complex64 for float16 and bfloat16, where torch has complex32)."""
     try:
         dtype = None if d is None else np.dtype(d)  # np.dtype(None) would be float64
     except TypeError:
         dtype = None
-    if dtype is None or dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+    if dtype is None or not (dtype in (np.dtype(np.float32), np.dtype(np.float64))
+                             or is_narrow_float(dtype)):
         got = repr(d) if dtype is None else dtype
-        raise TypeError(f"set_default_dtype: only float32 and float64 can be the default dtype, "
-                        f"got {got}")
+        raise TypeError(f"set_default_dtype: only floating-point types are supported as the "
+                        f"default type, got {got}")
     _set_default_dtype(dtype)
 
 

@@ -591,8 +591,8 @@ def mask_along_axis_iid(specgrams, mask_param: int, mask_value, axis: int,
     if mask_param < 1:
         return x
     dtype = _real_dtype(x)
-    value = dlpy.rand(*x.shape[:dim - 2], dtype=dtype).data * mask_param
-    start = dlpy.rand(*x.shape[:dim - 2], dtype=dtype).data * (size - value)
+    value = dlpy.rand(tuple(x.shape[:dim - 2]), dtype=dtype).data * mask_param
+    start = dlpy.rand(tuple(x.shape[:dim - 2]), dtype=dtype).data * (size - value)
     begin = start.astype(np.int64)[..., None, None]
     end = begin + value.astype(np.int64)[..., None, None]
     positions = np.arange(size)

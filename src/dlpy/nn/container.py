@@ -108,6 +108,19 @@ def _renumber(container: Module, modules: list[Module]) -> None:
         container.add_module(str(i), module)
 
 
+def _shift_in(container: Module, index: int, module: Module) -> None:
+    """torch's insertion: the entries "len" down to "index + 1" each take the one named one
+    less, then "index" is ``module``: children with other names keep them (an insertion at the
+    end adds "len"; before a child not named by its position, torch's KeyError)."""
+    modules = container._modules
+    for i in range(len(modules), index, -1):
+        if str(i - 1) not in modules:
+            raise KeyError(f"{type(container).__name__}.insert: no child named '{i - 1}' to "
+                           "move up (torch's insert shifts the children named by position)")
+        modules[str(i)] = modules[str(i - 1)]
+    modules[str(index)] = module
+
+
 def _position(container: Module, index: Any) -> int:
     """An int index (negative counts from the end) as a position in [0, len), else IndexError."""
     size = len(container)
@@ -175,12 +188,7 @@ class ModuleList(Module):
         if index < 0:  # torch's loop reads the entry "-1"
             raise KeyError(f"{type(self).__name__}.insert: index {index}: torch's "
                            "ModuleList.insert takes 0 to len(modules)")
-        modules = list(self._modules.values())
-        if index > len(modules):
-            self.add_module(str(index), module)
-            return
-        modules.insert(index, module)
-        _renumber(self, modules)
+        _shift_in(self, index, module)
 
     def pop(self, index: int | slice) -> Module | ModuleList:
         """Remove and return the module at ``index`` (a ModuleList of them for a slice)."""
@@ -291,10 +299,8 @@ class Sequential(Module):
 
     def insert(self, index: int, module: Module) -> Sequential:
         """Put ``module`` before position ``index`` (-len to len); the entries renumbered."""
-        modules = list(self._modules.values())
-        modules.insert(_insert_position(self, index),  # (torch's Sequential.insert asserts)
-                       _check_module(self, module, False, ArgTypeAssertionError))
-        _renumber(self, modules)
+        _check_module(self, module, False, ArgTypeAssertionError)  # (torch asserts it first)
+        _shift_in(self, _insert_position(self, index), module)
         return self
 
     def pop(self, index: int | slice) -> Module | Sequential:
@@ -315,7 +321,7 @@ class Sequential(Module):
         return self.extend(self._other(other, "+="))
 
     def _times(self, count: Any) -> int:
-        if isinstance(count, bool) or not isinstance(count, int):
+        if not isinstance(count, int):  # (a bool is an int, as torch's check takes it)
             raise TypeError(f"Sequential: * takes an int, got {type(count).__name__}")
         if count <= 0:
             raise ValueError(f"Sequential: * needs a positive count, got {count}")

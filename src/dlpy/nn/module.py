@@ -7,6 +7,7 @@ import functools
 import inspect
 import json
 import os
+import types
 import warnings
 import weakref
 import zipfile
@@ -482,6 +483,9 @@ def _answers(module: Module, name: str) -> bool:
     return hasattr(module, name)
 
 
+_METHODS = (types.FunctionType, staticmethod, classmethod)
+
+
 def _set_entry(module: Module, name: str, value: Any) -> None:
     """The instance's own copy of a registered parameter, buffer or submodule (dlpy reads them
     by a plain attribute lookup); none where the class defines a data descriptor of that name
@@ -491,7 +495,8 @@ def _set_entry(module: Module, name: str, value: Any) -> None:
     cls = type(module)
     attribute = _class_attribute(cls, name)
     if cls.__getattr__ is not Module.__getattr__ or attribute is not _NOTHING and (
-            hasattr(type(attribute), "__set__") or hasattr(type(attribute), "__delete__")):
+            hasattr(type(attribute), "__set__") or hasattr(type(attribute), "__delete__")
+            or isinstance(attribute, _METHODS)):  # a method keeps its name, as torch's lookup
         module.__dict__.pop(name, None)
     else:
         module.__dict__[name] = value
@@ -606,11 +611,8 @@ class Module:
                     return  # a traced forward's buffer update: recorded by its tracer
                 raise TypeError(f"cannot assign '{_type_name(value)}' as buffer '{name}' "
                                 "(torch.nn.Buffer, torch.Tensor or None expected)")
-        if isinstance(value, Buffer):  # nn.Buffer: registered as one
-            self.__dict__.pop(name, None)
-            self._parameters.pop(name, None)
-            self._modules.pop(name, None)
-            buffers.pop(name, None)
+        if isinstance(value, Buffer):  # nn.Buffer: registered as one, by register_buffer's
+            # rules (torch's): an attribute of that name refused, a buffer's place kept
             self.register_buffer(name, value.data, persistent=value.persistent)
             return
         if value is None and name in self._modules and _global_module_registration_hooks:
@@ -652,6 +654,8 @@ class Module:
         for registry in (self._parameters, self._modules, buffers):
             if registry is not kind and name in registry:
                 del registry[name]
+        if kind is self._parameters and (not name or "." in name):  # register_parameter's
+            self._check_name(name, "parameter", kind)  # checks (a module's name has none)
         if kind is self._parameters and name not in kind:
             # torch's register_parameter: the name must not be the class's (a method, a
             # property whose getter answers), once an attribute of the instance is gone
@@ -1020,10 +1024,11 @@ class Module:
             _registering[0] -= 1
 
     def add_module(self, name: str, module: Module | None) -> None:
-        """``self.name = module`` with PyTorch's checks; ``register_module`` is the same."""
-        self._check_name(name, "module", self._modules)
+        """``self.name = module`` with PyTorch's checks (the value's type first);
+        ``register_module`` is the same."""
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{_type_name(module)} is not a Module subclass")
+        self._check_name(name, "module", self._modules)
         if module is None and _global_module_registration_hooks:
             module = _registered(_global_module_registration_hooks, self, name, None)
             if module is not None:
@@ -1494,13 +1499,17 @@ class Module:
             if module is not None:
                 module.state_dict(destination=destination, prefix=f"{prefix}{name}.",
                                   keep_vars=keep_vars)
-        for hook in list(self.__dict__.get("_state_dict_post_hooks", {}).values()):
-            if hook(self, destination, prefix, local_metadata) is not None:
-                raise RuntimeError("state_dict post-hook must return None")
-        for hook in list(self.__dict__.get("_state_dict_hooks", {}).values()):
-            result = hook(self, destination, prefix, local_metadata)  # the older form
-            if result is not None:
-                destination = result
+        public = self.__dict__.get("_state_dict_post_hooks") or {}
+        older = self.__dict__.get("_state_dict_hooks") or {}
+        if public or older:  # both kinds in the order registered (torch keeps one dict)
+            for key in sorted([*public, *older]):
+                if key in public:
+                    if public[key](self, destination, prefix, local_metadata) is not None:
+                        raise RuntimeError("state_dict post-hook must return None")
+                elif key in older:
+                    result = older[key](self, destination, prefix, local_metadata)
+                    if result is not None:  # the older form may replace the dict
+                        destination = result
         return destination
 
     def _buffer_owner(self, name: str) -> tuple[Module, str]:
@@ -1596,6 +1605,8 @@ class Module:
         value = _as_numpy(given)
         if param.ndim == 0 and np.shape(value) == (1,):  # torch's 0.3-era layout
             value = value.reshape(())
+            if isinstance(given, Tensor):  # (its element, as torch's input_param[0])
+                given = given[0]
         if np.shape(value) != param.shape:
             return (f"size mismatch for {key}: copying a param with shape "
                     f"{_torch_size(np.shape(value))} from checkpoint, the shape in current model "
@@ -1603,6 +1614,14 @@ class Module:
                     f"load_state_dict: shape mismatch for {key}: the model has "
                     f"{tuple(param.shape)}, the state has {np.shape(value)}")
         if assign:
+            if isinstance(param, Parameter) and param.requires_grad and not (
+                    is_floating_dtype(value.dtype) or value.dtype.kind == "c"):
+                line = (f'While copying the parameter named "{key}", whose dimensions in the '
+                        f"model are {_torch_size(param.shape)} and whose dimensions in the "
+                        f"checkpoint are {_torch_size(np.shape(value))}, an exception occurred "
+                        ": ('Only Tensors of floating point and complex dtype can require "
+                        "gradients',).")
+                return line, line
             self._assign(name, param, given, value)
             return None
         array = param.data

@@ -857,6 +857,25 @@ def power(x, exponent):
     return Power(float(exponent))(x)
 
 
+_imaginary_warned: list[bool] = []
+
+
+def warn_discarding_imaginary() -> None:
+    """torch's UserWarning on a cast from complex to real, once a process (TORCH_WARN_ONCE;
+    every time after ``set_warn_always(True)``)."""
+    from dlpy import torch_misc
+
+    if _imaginary_warned and not torch_misc._warn_always:
+        return
+    _imaginary_warned.append(True)
+    import warnings
+
+    from dlpy._caller import user_stacklevel
+
+    warnings.warn("Casting complex values to real discards the imaginary part", UserWarning,
+                  stacklevel=user_stacklevel())
+
+
 def cast(x, dtype):
     """x converted to ``dtype`` (a numpy dtype or its name); differentiable between floats."""
     try:
@@ -870,7 +889,8 @@ def cast(x, dtype):
     if dtype.kind == "c":
         return _complex.mark(Cast(dtype)(x))
     if isinstance(x, _complex.ComplexTensor) and dtype.kind != "b":  # to a real dtype: the
-        x = _complex.real(x)  # real part, as PyTorch's (to bool: nonzero in either part)
+        warn_discarding_imaginary()  # real part, as PyTorch's (to bool: nonzero in either part)
+        x = _complex.real(x)
     if dtype.itemsize == 2 and dtype.kind in "fV":  # float16/bfloat16: too large values become
         with np.errstate(over="ignore"):  # inf silently, as torch's (GradScaler's overflows)
             return Cast(dtype)(x)

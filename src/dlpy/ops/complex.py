@@ -289,9 +289,11 @@ class Polar(Op):
     saves = ("output",)  # backward reads the result, never r or theta (as torch's)
 
     def forward(self, r, t):
-        self.z = (r * (np.cos(t) + 1j * np.sin(t))).astype(
-            complex_dtype(np.result_type(r, t)), copy=False)
-        return self.z
+        real, imag = r * np.cos(t), r * np.sin(t)  # each part on its own, as torch's: r < 0
+        z = np.empty(real.shape, complex_dtype(np.result_type(r, t)))  # at t = 0 gives -0.0i
+        z.real, z.imag = real, imag
+        self.z = z
+        return z
 
     def backward(self, grad_output):
         size = np.abs(self.z)

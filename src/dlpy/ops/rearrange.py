@@ -635,9 +635,25 @@ def block_diag(*tensors) -> Tensor:
     return named(concat(rows, 0), "BlockDiagBackward0")
 
 
-def meshgrid(*tensors, indexing: str = "ij") -> tuple[Tensor, ...]:
+_meshgrid_warned: list[bool] = []
+
+
+def meshgrid(*tensors, indexing: str | None = None) -> tuple[Tensor, ...]:
     """Grids of 1-D tensors: with "ij" the i-th output varies along axis i, with "xy" the first
-    two axes swap (numpy's default)."""
+    two axes swap (numpy's default). No ``indexing``: "ij", with torch's warning (once a
+    process) that it will be required."""
+    if indexing is None:
+        indexing = "ij"
+        from dlpy import torch_misc
+
+        if not _meshgrid_warned or torch_misc._warn_always:
+            import warnings
+
+            from dlpy._caller import user_stacklevel
+
+            _meshgrid_warned.append(True)
+            warnings.warn("torch.meshgrid: in an upcoming release, it will be required to pass "
+                          "the indexing argument.", UserWarning, stacklevel=user_stacklevel())
     if indexing not in ("ij", "xy"):
         raise ArgError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
     if len(tensors) == 1 and isinstance(tensors[0], (tuple, list)):

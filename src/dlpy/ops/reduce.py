@@ -215,6 +215,13 @@ class Sum(Op):
         return (expand(_keep(self, grad_output), self.inputs[0].shape),)
 
 
+def _two_over(dof) -> np.float64:
+    """2 / (N - correction) of var's gradient: inf (or -inf) at no degrees of freedom, as
+    torch's (a nan gradient then; a Python ZeroDivisionError before)."""
+    with np.errstate(divide="ignore"):
+        return np.float64(2.0) / np.float64(dof)
+
+
 class Mean(Sum):
     """y = mean of x over axes;  dx = g / n broadcast back."""
 
@@ -223,6 +230,8 @@ class Mean(Sum):
     def forward(self, x):
         self.count = int(np.prod([x.shape[a] for a in self.axes]))
         self.shape = x.shape
+        if not self.count:  # nan, silently as torch's (numpy warns "Mean of empty slice")
+            return np.sum(x, axis=self.axes, keepdims=self.keepdims) * np.nan
         return np.mean(x, axis=self.axes, keepdims=self.keepdims)
 
     def backward(self, grad_output):
@@ -386,12 +395,12 @@ class Var(Op):
                 if self.root:  # rounded to x's dtype
                     grad_output = np.where(self.y == 0, 0, _rounded(
                         grad_output / _rounded(self.y * 2, self.low), self.low))
-                scale = _rounded(grad_output * np.float32(2 / float(self.dof)), self.low)
+                scale = _rounded(grad_output * np.float32(_two_over(self.dof)), self.low)
                 return (self.deviation * scale,)
             if self.root:  # d std = d var / (2 std), and 0 where std = 0, as PyTorch
                 scale = np.where(self.y == 0, 0, grad_output / (self.y * self.dof))
             else:
-                scale = grad_output * (2 / self.dof)
+                scale = grad_output * _two_over(self.dof)
             return (self.deviation * scale,)
 
     def backward_graph(self, grad_output, output):
@@ -399,7 +408,7 @@ class Var(Op):
         grad_output, output = _keep(self, grad_output), _keep(self, output)
         deviation = x - x.mean(axis=self.axes, keepdims=True)
         if not self.root:
-            return (deviation * (grad_output * (2 / self.dof)),)
+            return (deviation * (grad_output * _two_over(self.dof)),)
         zero = output.data == 0  # a constant: no gradient where std = 0, as backward
         safe = where(zero, 1.0, output)
         return (deviation * where(zero, 0.0, grad_output / (safe * self.dof)),)
@@ -448,7 +457,7 @@ class ComplexVar(Var):
             if self.every_axis and self.dof <= 0:
                 grad = grad_output * np.where(self.deviation == 0, np.nan, np.inf)
                 return (grad.astype(self.deviation.dtype),)
-            return (grad_output * (2 / self.dof) * self.deviation,)
+            return (grad_output * _two_over(self.dof) * self.deviation,)
 
 
 class ComplexStd(ComplexVar):

@@ -30,6 +30,7 @@ class Reshape(Op):
     # the strides of a view, as torch's: None, computeStride's (view / reshape); an int,
     # unsqueeze's new axis there; a tuple, squeeze's axes of x kept (with their strides)
     strides_rule = None
+    by_reshape = False  # made by reshape/flatten: torch's node says what reshape did
 
     def __init__(self, shape, node_name: str | None = None, strides_rule=None):
         self.new_shape = shape
@@ -47,6 +48,8 @@ class Reshape(Op):
             # with row-major strides, a size-1 axis's too, are)
             out = _torch_view(x, out, self.strides_rule) if out.size else \
                 _empty_reshape(x, out, self.strides_rule)
+        if self.by_reshape and not x.flags.c_contiguous:  # torch's reshape of a view
+            self.node_name = "ReshapeAliasBackward0"  # it can view again: _reshape_alias
         return out
 
     def backward(self, grad_output):
@@ -534,7 +537,23 @@ def reshape(input, shape):
         or (-1 in shape and (known == 0 or size % known))
     ):
         raise ReshapeError(f"reshape: cannot reshape {old} ({size} values) into {shape}")
-    return Reshape(shape)(input)
+    return _reshaped(input, shape)
+
+
+def _reshaped(input, shape):
+    """reshape's / flatten's op, as torch's reshape: a view where the strides allow one (an
+    alias of a non-contiguous x: ReshapeAliasBackward0), else a copy (UnsafeViewBackward0;
+    torch's node has a CloneBackward0 before it, which dlpy's one node stands for)."""
+    op = Reshape(shape)
+    data = input.data if isinstance(input, Tensor) else None
+    if type(data) is np.ndarray and not data.flags.c_contiguous and data.size:
+        try:
+            data.reshape(shape, copy=False)
+        except ValueError:  # no view: torch's _unsafe_view of a contiguous clone, one node
+            op.node_name = "UnsafeViewBackward0"  # here (its result owns its memory; the
+            return op(input)  # dispatch layer shows clone and _unsafe_view)
+    op.by_reshape = True
+    return op(input)
 
 
 class ReshapeError(RuntimeError, ValueError):
@@ -615,7 +634,7 @@ def flatten(input, start_dim=0, end_dim=-1):
         return Reshape((1,))(input)
     if start == end and isinstance(input, Tensor):  # nothing to merge: x itself, as torch's
         return input
-    return Reshape(shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:])(input)
+    return _reshaped(input, shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:])
 
 
 def swapaxes(input, axis0, axis1):

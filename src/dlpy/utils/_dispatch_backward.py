@@ -557,8 +557,8 @@ def _reshape(op, grad):
             grad = _call(aten.unsqueeze.default, grad, axis,
                          kernel=lambda data=data, axis=axis: np.expand_dims(data, axis))
         return (grad,)
-    if name not in (None, "ViewBackward0"):
-        return None
+    if name not in (None, "ViewBackward0", "UnsafeViewBackward0", "ReshapeAliasBackward0"):
+        return None  # (reshape's names: a view, an alias of a view, a copy)
     if data.size == 0 or np.shares_memory(data.reshape(shape), data):
         return (_call(aten.view.default, grad, list(shape), kernel=lambda: data.reshape(shape)),)
     from dlpy import contiguous_format

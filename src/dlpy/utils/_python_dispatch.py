@@ -598,8 +598,8 @@ def _reshape(op, inputs):
         dim = next((i for i, (a, b) in enumerate(zip(x.shape, list(op.new_shape) + [None]))
                     if a != b), len(x.shape) - 1)
         return aten.squeeze.dim, [x, dim], {}
-    if named not in (None, "ViewBackward0"):
-        return None
+    if named not in (None, "ViewBackward0", "UnsafeViewBackward0", "ReshapeAliasBackward0"):
+        return None  # (reshape's names: a view, an alias of a view, a copy)
     if not _viewable(x):  # torch's reshape of what no view can show: a copy, viewed
         from dlpy import contiguous_format
 
