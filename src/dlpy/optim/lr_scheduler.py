@@ -700,7 +700,7 @@ class OneCycleLR(_CyclicMomentum):
             raise ValueError(f"{owner}: max_lr must be >= 0, got {max_lr!r}")
         # a first phase of no steps divides by zero at step 0, as torch's (an empty later
         # phase is never reached, or only at step total_steps, where torch's divides too)
-        if self._schedule_phases[0][0] == 0.0:
+        if self._schedule_phases[0]["end_step"] == 0.0:
             raise ValueError(f"{owner}: pct_start={pct_start} leaves a phase of no steps in "
                              f"total_steps={self.total_steps}")
         self._momentum_settings(owner, optimizer, cycle_momentum, base_momentum, max_momentum,
@@ -723,31 +723,42 @@ class OneCycleLR(_CyclicMomentum):
                 group["min_lr"] = group["initial_lr"] / final_div_factor
         super().__init__(optimizer, last_epoch)
 
-    def _make_phases(self, pct: float, three_phase: bool) -> list[tuple[float, str, str]]:
-        """(last step, from, to) of each phase: PyTorch's end steps, as floats as there."""
+    def _make_phases(self, pct: float, three_phase: bool) -> list[dict[str, Any]]:
+        """torch's phases (its state dict's ``_schedule_phases``, so a torch checkpoint
+        resumes): each phase's last step (a float, as there) and the group keys its lr and
+        momentum go from and to."""
         total = self.total_steps
+
+        def phase(end, start_lr, end_lr, start_momentum, end_momentum):
+            return {"end_step": end, "start_lr": start_lr, "end_lr": end_lr,
+                    "start_momentum": start_momentum, "end_momentum": end_momentum}
+
         if three_phase:
-            return [(float(pct * total) - 1, "initial", "max"),
-                    (float(2 * pct * total) - 2, "max", "initial"),
-                    (total - 1, "initial", "min")]
-        return [(float(pct * total) - 1, "initial", "max"), (total - 1, "max", "min")]
+            return [phase(float(pct * total) - 1, "initial_lr", "max_lr", "max_momentum",
+                          "base_momentum"),
+                    phase(float(2 * pct * total) - 2, "max_lr", "initial_lr", "base_momentum",
+                          "max_momentum"),
+                    phase(total - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum")]
+        return [phase(float(pct * total) - 1, "initial_lr", "max_lr", "max_momentum",
+                      "base_momentum"),
+                phase(total - 1, "max_lr", "min_lr", "base_momentum", "max_momentum")]
 
     def _check_steps(self, step: int) -> None:
         if step > self.total_steps:
             raise ValueError(f"OneCycleLR: tried to step {step} times; total_steps is "
                              f"{self.total_steps}")
 
-    def _position(self) -> tuple[float, str, str]:
-        """(fraction of the current phase done, its start, its end) at ``last_epoch``."""
+    def _position(self) -> tuple[float, dict]:
+        """(fraction of the current phase done, the phase) at ``last_epoch``."""
         step = self.last_epoch
         self._check_steps(step)
-        phases = self._schedule_phases
+        phases = [_phase(p) for p in self._schedule_phases]
         # the first phase not over yet; the last one also takes step total_steps
-        i = next((i for i, (end, _, _) in enumerate(phases[:-1]) if step <= end),
+        i = next((i for i, p in enumerate(phases[:-1]) if step <= p["end_step"]),
                  len(phases) - 1)
-        start = phases[i - 1][0] if i else 0.0
-        end, low, high = phases[i]
-        return (step - start) / (end - start), low, high
+        start = phases[i - 1]["end_step"] if i else 0.0
+        end = phases[i]["end_step"]
+        return (step - start) / (end - start), phases[i]
 
     def _anneal(self, start: float, end: float, fraction: float) -> float:
         if self._anneal_func_type == "cos":
@@ -755,24 +766,36 @@ class OneCycleLR(_CyclicMomentum):
         return (end - start) * fraction + start
 
     def _lr(self, base_lr: float, group: int) -> float:
-        fraction, low, high = self._position()
+        fraction, phase = self._position()
         g = self.optimizer.param_groups[group]
-        lrs = {"initial": g["initial_lr"], "max": g["max_lr"], "min": g["min_lr"]}
-        return self._anneal(lrs[low], lrs[high], fraction)
+        return self._anneal(g[phase["start_lr"]], g[phase["end_lr"]], fraction)
 
     def _momentum_bounds(self, g: int, group: dict) -> tuple[float, float]:
         return group["max_momentum"], group["base_momentum"]
 
-    def _momentum(self, top: float, bottom: float, fraction: float, low: str,
-                  high: str) -> float:
+    def _momentum(self, top: float, bottom: float, fraction: float, phase: dict) -> float:
         # momentum runs against the lr: high while the lr is low
-        momentums = {"initial": top, "max": bottom, "min": top}
-        return self._anneal(momentums[low], momentums[high], fraction)
+        momentums = {"max_momentum": top, "base_momentum": bottom}
+        return self._anneal(momentums[phase["start_momentum"]],
+                            momentums[phase["end_momentum"]], fraction)
 
     def step(self, epoch: int | None = None) -> None:
         # checked before counting, so the state stays usable
         self._check_steps(self.last_epoch + 1 if epoch is None else epoch)
         super().step(epoch)
+
+
+_PHASE_KEYS = {"initial": ("initial_lr", "max_momentum"), "max": ("max_lr", "base_momentum"),
+               "min": ("min_lr", "max_momentum")}
+
+
+def _phase(phase) -> dict:
+    """A OneCycleLR phase as torch's dict; an older dlpy state's (end, from, to) tuple too."""
+    if isinstance(phase, dict):
+        return phase
+    end, low, high = phase
+    return {"end_step": end, "start_lr": _PHASE_KEYS[low][0], "end_lr": _PHASE_KEYS[high][0],
+            "start_momentum": _PHASE_KEYS[low][1], "end_momentum": _PHASE_KEYS[high][1]}
 
 
 def _children(owner: str, schedulers: Sequence[LRScheduler], optimizer,
