@@ -23,7 +23,8 @@ def test_backward_accumulates_only_into_inputs():
     assert x.grad.tolist() == [2.0, 2.0] and a.grad is None and b.grad is None
     y.backward(inputs=[a])  # a leaf; accumulates as .grad does
     assert a.grad.tolist() == [6.0, 8.0] and b.grad is None
-    assert x.grad.tolist() == [2.0, 2.0]  # untouched by the second pass
+    # x retains its gradient since it was an input (as torch's): the second pass adds to it
+    assert x.retains_grad and x.grad.tolist() == [4.0, 4.0]
     a.grad = np.array([1.0, 1.0])
     ((a * b).sum()).backward(inputs=(a, b))  # summed with what was there
     assert a.grad.tolist() == [4.0, 5.0] and b.grad.tolist() == [1.0, 2.0]

@@ -144,7 +144,9 @@ def test_spectral_loss_decreases_with_an_optimiser():
     (lambda x: dlpy.fft.fftn(x, s=(2, 2), dim=(0,)), ValueError,
      r"fftn: s \(2, 2\) and dim \(0,\) must have the same length"),
     (lambda x: dlpy.fft.fft(np.array(["a", "b"])), TypeError,
-     "fft: expected a float or complex tensor, got <U1"),
+     r"fft_fft\(\): argument 'input' \(position 1\) must be Tensor, not ndarray"),
+    (lambda x: dlpy.fft.fftshift([1.0, 2.0]), TypeError, "must be Tensor, not list"),
+    (lambda x: dlpy.fft.fft2(x, dim=None), TypeError, "argument 'dim' must be tuple of ints"),
     (lambda x: dlpy.fft.fftfreq(-1), ValueError, "fftfreq: n must be a non-negative int"),
     (lambda x: dlpy.fft.rfftfreq(4, dtype=np.int64), TypeError, "rfftfreq: dtype must be a"),
 ])

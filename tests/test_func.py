@@ -421,7 +421,9 @@ def test_functional_call_buffers_strict_and_several_dicts():
                           kwargs={})
     np.testing.assert_allclose(out.data, 2.0 * x.data / np.sqrt(1 + 1e-5) + [1.0, 0.0])
     from dlpy.nn.utils.stateless import functional_call as stateless_call
-    assert stateless_call is functional_call
+    with pytest.warns(FutureWarning, match="stateless.functional_call` is deprecated"):
+        again = stateless_call(model, {"weight": t([2.0, 2.0]), "bias": t([1.0, 0.0])}, (x,))
+    np.testing.assert_array_equal(again.data, out.data)  # torch.func's, with torch's warning
 
 
 def test_functional_call_installs_the_given_buffer_tensor_itself():

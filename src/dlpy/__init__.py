@@ -198,9 +198,16 @@ _TOP_LEVEL = """
 
 
 def _out_dtype(name, args, kwargs, out):
-    """torch's sum, prod, cumsum and cumprod with out= and no dtype= compute in out's dtype
-    (x cast to it first: torch.sum(floats, out=int64_tensor) sums the truncated values)."""
-    if name not in ("sum", "prod", "cumsum", "cumprod") or not isinstance(out, Tensor):
+    """torch's sum, nansum, prod, cumsum and cumprod with out= and no dtype= compute in out's
+    dtype (x cast to it first: torch.sum(floats, out=int64_tensor) sums the truncated values);
+    nansum/nanmean of floats into integers or bools: torch has no such kernel."""
+    if name in ("nansum", "nanmean") and isinstance(out, Tensor) and out.dtype.kind in "biu" \
+            and args and isinstance(args[0], Tensor) and args[0].dtype.kind not in "biu":
+        from dlpy.amp.dtypes import _torch_name
+        from dlpy.ops import NoKernelError
+
+        raise NoKernelError(f'"nansum_cpu" not implemented for \'{_torch_name(out.dtype)}\'')
+    if name not in ("sum", "nansum", "prod", "cumsum", "cumprod") or not isinstance(out, Tensor):
         return
     if kwargs.get("dtype") is not None:
         import numpy
@@ -299,8 +306,6 @@ def _dtype_third(function):
 
 
 softmax = _no_out(_dtype_third(functional.softmax))
-# torch's random draws take out= too (the draws written into it)
-rand, randn, randint, randperm = (_no_out(f) for f in (rand, randn, randint, randperm))
 
 
 def _exact_out(function):
@@ -349,6 +354,8 @@ def _creation_out(function):
 
 zeros, ones, full, arange, linspace, empty, eye = (
     _creation_out(f) for f in (zeros, ones, full, arange, linspace, empty, eye))
+# torch's random draws take out= too: drawn in out's dtype, as its creation functions
+rand, randn, randint, randperm = (_creation_out(f) for f in (rand, randn, randint, randperm))
 log_softmax = _no_out(_dtype_third(functional.log_softmax))
 
 # the rest of torch's top-level functions: more of dlpy.functional's (element-wise, scatter and

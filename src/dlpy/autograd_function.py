@@ -191,10 +191,13 @@ class OutputOf(Op):
     complex packed array holds the real outputs as its real parts."""
 
     complex_ok = True  # slices and casts: linear with real coefficients
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
-    def __init__(self, owner: Op, index: int, start: int, shape: tuple, dtype, size: int):
+    def __init__(self, owner: Op, index: int, start: int, shape: tuple, dtype, size: int,
+                 own: np.ndarray | None = None):
         self.owner, self.index, self.start = owner, index, start
         self.out_shape, self.out_dtype, self.size = shape, np.dtype(dtype), size
+        self.own = own  # memory of the output's own (in forward's layout), else a view
 
     def forward(self, packed):
         self.packed_dtype = packed.dtype
@@ -202,15 +205,23 @@ class OutputOf(Op):
         part = packed[self.start:stop].reshape(self.out_shape)
         if packed.dtype.kind == "c" and self.out_dtype.kind != "c":
             part = part.real
+        if self.own is not None:
+            out, self.own = self.own, None
+            out[...] = part
+            return out
         return part.astype(self.out_dtype, copy=False)
 
     def backward(self, grad_output):
+        if self.owner.freed:  # a second backward through the owner: torch's error, not ours
+            raise _engine._freed_error(self.owner)
         self.owner.reached.add(self.index)
         values = grad_output.reshape(-1).astype(self.packed_dtype, copy=False)
         index = slice(self.start, self.start + values.size)
         return (SliceGrad(index, values, (self.size,), self.packed_dtype),)
 
     def backward_graph(self, grad_output, output):
+        if self.owner.freed:
+            raise _engine._freed_error(self.owner)
         self.owner.reached.add(self.index)
         values = grad_output.reshape(-1)
         if values.dtype != self.packed_dtype:
@@ -231,11 +242,14 @@ class OutputOf(Op):
         """Nothing to drop (it keeps a dtype): a second backward is the owner's to refuse."""
 
 
-def record_outputs(op: Op, inputs: tuple[Tensor, ...], arrays: list[np.ndarray]
-                   ) -> list[Tensor]:
+def record_outputs(op: Op, inputs: tuple[Tensor, ...], arrays: list[np.ndarray],
+                   viewed: frozenset = frozenset()) -> list[Tensor]:
     """Make ``op`` (already holding its settings and saved state) the producer of ``arrays``:
     one output is the op's own; several are packed into one flat array (in their common
-    dtype) and read back by one ``OutputOf`` each. Sets ``op.inputs``, ``op.layout`` (where
+    dtype) and read back by one ``OutputOf`` each: a view of it for the outputs numbered in
+    ``viewed`` (those backward reads: a change in place bumps the op's output, which its
+    backward refuses, as torch's), else memory of its own in the layout forward gave it (a
+    change in place is recorded as any tensor's). Sets ``op.inputs``, ``op.layout`` (where
     each output lies in the packed array, None for one output) and ``op.reached``."""
     op.inputs, op._seq = inputs, next(_engine._sequence)
     if _engine._detect_anomaly:
@@ -251,7 +265,8 @@ def record_outputs(op: Op, inputs: tuple[Tensor, ...], arrays: list[np.ndarray]
     op.layout, outputs, start = [], [], 0
     for k, a in enumerate(arrays):
         op.layout.append((start, a.shape, a.dtype))
-        outputs.append(OutputOf(op, k, start, a.shape, a.dtype, packed.size)(hidden))
+        own = None if k in viewed else np.empty_like(a)
+        outputs.append(OutputOf(op, k, start, a.shape, a.dtype, packed.size, own)(hidden))
         start += a.size
     # the outputs show op as their grad_fn, each with its output_nr, as torch's
     group(hidden, outputs, [((slice(s, s + math.prod(shape)),), shape)
@@ -418,6 +433,7 @@ class FunctionCtx:
         if packed is not None and packed[0] is self._saved:  # (not create_graph's stand-ins)
             return tuple(None if t is None else _unpacked(packed[1](p))
                          for t, p in zip(packed[0], packed[2]))
+        _check_saved_versions("FunctionCtx", self)  # (torch's check when unpacked)
         return self._saved
 
     def mark_non_differentiable(self, *tensors) -> None:
@@ -616,7 +632,8 @@ def _check_saved_versions(name: str, ctx: FunctionCtx) -> None:
             raise RuntimeError(f"{name}.saved_tensors: saved tensor {i} was modified by an "
                                "inplace operation after the Function saved it: one of the "
                                "variables needed for gradient computation has been modified "
-                               "by an inplace operation")
+                               f"by an inplace operation: it is at version {t._version}; "
+                               f"expected version {_engine._version_at(t, tick)} instead")
 
 
 class _DelayedError(Op):
@@ -786,16 +803,15 @@ class Function(FunctionCtx):
             # under create_graph backward sees the recorded outputs
             op.saved_outputs = {i: chosen.index(k) for i, t in enumerate(ctx._saved or ())
                                 for k in chosen if t is returned[k]}
-            # what backward reads, for the in-place check: the saved inputs and outputs only
-            # (torch checks the saved tensors' versions, not the others')
-            saved = ctx._saved or ()
-            op.saves = tuple(i for i, t in enumerate(tensors) if id(t) not in ctx._dirty
-                             and any(t is s for s in saved)) \
-                + (("output",) if op.saved_outputs else ())
+            # what backward reads, for the in-place check: the saved outputs (the saved
+            # inputs are checked when backward reads ctx.saved_tensors, as torch's: a backward
+            # that never reads them runs)
+            op.saves = ("output",) if op.saved_outputs else ()
             if ctx.__dict__.get("_packed") is not None:
                 op.saves = ()  # packed by saved_tensors_hooks: torch checks no version
             for k, out in zip(chosen, record_outputs(op, inputs,
-                                                     [outputs[k].data for k in chosen])):
+                                                     [outputs[k].data for k in chosen],
+                                                     frozenset(op.saved_outputs.values()))):
                 plain[k] = out
 
         if record and dirty:

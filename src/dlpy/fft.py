@@ -42,8 +42,22 @@ class _ComplexDtypeError(ArgDtypeError, NotImplementedError):
 _SWAP = {"backward": "forward", "ortho": "ortho", "forward": "backward"}
 
 
+def _tensor(name: str, x) -> Tensor:
+    if not isinstance(x, Tensor):  # (a list, a number, an array: torch's TypeError)
+        raise TypeError(f"fft_{name}(): argument 'input' (position 1) must be Tensor, not "
+                        f"{type(x).__name__}")
+    return x
+
+
+def _two(name: str, dim):
+    """A 2-D transform's dim: None is torch's TypeError (an int is taken as one dim)."""
+    if dim is None:
+        raise TypeError(f"fft_{name}(): argument 'dim' must be tuple of ints, not NoneType")
+    return dim
+
+
 def _input(name: str, x, real: bool = False) -> Tensor:
-    x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+    x = _tensor(name, x)
     kind = x.data.dtype.kind
     if kind in "iub":  # integers become the default float dtype, as torch's
         return cast(x, default_dtype())
@@ -185,22 +199,22 @@ def ihfft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -
 # ----------------------------------------------------------------- two and n axes
 @autocast_policy(FP32)
 def fft2(input, s=None, dim=(-2, -1), norm: str | None = None) -> Tensor:  # noqa: A002
-    return _c2c("fft2", input, s, dim, norm, inverse=False)
+    return _c2c("fft2", input, s, _two("fft2", dim), norm, inverse=False)
 
 
 @autocast_policy(FP32)
 def ifft2(input, s=None, dim=(-2, -1), norm: str | None = None) -> Tensor:  # noqa: A002
-    return _c2c("ifft2", input, s, dim, norm, inverse=True)
+    return _c2c("ifft2", input, s, _two("ifft2", dim), norm, inverse=True)
 
 
 @autocast_policy(FP32)
 def rfft2(input, s=None, dim=(-2, -1), norm: str | None = None) -> Tensor:  # noqa: A002
-    return _r2c("rfft2", input, s, dim, norm)
+    return _r2c("rfft2", input, s, _two("rfft2", dim), norm)
 
 
 @autocast_policy(FP32)
 def irfft2(input, s=None, dim=(-2, -1), norm: str | None = None) -> Tensor:  # noqa: A002
-    return _c2r("irfft2", input, s, dim, norm)
+    return _c2r("irfft2", input, s, _two("irfft2", dim), norm)
 
 
 @autocast_policy(FP32)
@@ -227,12 +241,12 @@ def irfftn(input, s=None, dim=None, norm: str | None = None) -> Tensor:  # noqa:
 
 def hfft2(input, s=None, dim=(-2, -1), norm: str | None = None) -> Tensor:  # noqa: A002
     """hfft over two axes: the real DFT of a Hermitian signal, the last axis one-sided."""
-    return _hermitian("hfft2", input, s, dim, norm)
+    return _hermitian("hfft2", input, s, _two("hfft2", dim), norm)
 
 
 def ihfft2(input, s=None, dim=(-2, -1), norm: str | None = None) -> Tensor:  # noqa: A002
     """The inverse of hfft2: the conjugate of rfft2, scaled as an inverse transform."""
-    return _inverse_hermitian("ihfft2", input, s, dim, norm)
+    return _inverse_hermitian("ihfft2", input, s, _two("ihfft2", dim), norm)
 
 
 def hfftn(input, s=None, dim=None, norm: str | None = None) -> Tensor:  # noqa: A002
@@ -305,7 +319,7 @@ def rfftfreq(n: int, d: float = 1.0, *, dtype=None, layout=None, device=None,
 
 
 def _shift(name: str, x, dim, inverse: bool) -> Tensor:
-    x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+    x = _tensor(name, x)
     if dim is None:
         dims = tuple(range(x.ndim))
         if not dims:  # a 0-d tensor: no axis to shift, as torch's (numpy's roll would fail)

@@ -2015,8 +2015,11 @@ def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
         return Dropout(np.zeros((), np.float64))(input)
     from dlpy.ops.mask import alpha_noise
 
+    dtype = getattr(input, "dtype", None)  # a float16/bfloat16 input's own (torch's noise)
     noise, _, shift = alpha_noise(get_rng(rng), shape[:2] + (1,) * (len(shape) - 2), p,
-                                  _float_dtype(input))
+                                  dtype if dtype is not None and (
+                                      dtype.kind == "f" or dtype.name == "bfloat16")
+                                  else _float_dtype(input))
     return Dropout(noise)(input) + shift
 
 

@@ -465,13 +465,12 @@ _CHUNK = 8192  # blocks of 16 per step of the float32 normal transform (4,096: t
 
 def integers(rng, shape, low: int, high: int, dtype=np.int64) -> np.ndarray:
     """torch's random_(low, high) / randint: ``random() % (high - low) + low`` (random64 for a
-    range of 2^32 or more, into int64 and float tensors)."""
+    range of 2^28 or more, any dtype: torch's uniform_int_from_to_distribution)."""
     if not is_torch(rng):
         return _numpys(rng.integers(low, high, shape), dtype)
     count, span = _size(shape), int(high) - int(low)
     dtype = np.dtype(dtype)
-    wide = span >= 2 ** 32 and (dtype in (np.int64, np.float64, np.float32)
-                                or (dtype.kind == "V" and dtype.itemsize == 2))
+    wide = span >= 2 ** 28
     raw = rng.bit_generator.random64(count) if wide else rng.bit_generator.random32(count)
     if span < 2 ** 32 and not wide:  # 32-bit arithmetic (the low words): the same, faster
         values = (raw.view(np.uint32)[::2] % np.uint32(span)).astype(np.int64) + np.int64(low)

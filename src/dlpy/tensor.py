@@ -1878,6 +1878,8 @@ class Tensor:
         base = getattr(self, "_view_of", None)
         if base is not None and _buffer(base.data) is not _buffer(self.data):
             base = None  # (its base took another array)
+        if reshape:  # new metadata over the same memory: nothing is written
+            return self._in_place_reshape(name, compute, operands, base)
         # expand()ed (or overlapping windows): torch refuses all but filling with one value,
         # unrecorded
         expanded = (base is not None and not self.data.flags.writeable
@@ -1904,14 +1906,8 @@ class Tensor:
             tracked = _dual_in_place(self, compute, operands)
             if tracked is not None:
                 compute, write = tracked, None
-        if base is not None and _grad_enabled:
-            _check_view_in_place(name, self, base, recording)
+        self._check_changeable(name, base, recording)
         if recording:
-            refusal = getattr(self.op, "refuses_in_place", None)
-            if refusal is not None:
-                if refusal.startswith("Output"):
-                    raise RuntimeError(f"{name}: {refusal}")
-                raise RuntimeError(f"{name}: this output of {self.op.describe()} {refusal}")
             if base is not None and not reshape and self.data.flags.writeable:
                 self._rebase_view(name, base, compute, operands, cast)
             else:
@@ -1942,6 +1938,37 @@ class Tensor:
         _bump(self.data)
         return self
 
+    def _check_changeable(self, name: str, base, recording: bool) -> None:
+        """torch's refusals of an in-place change of this tensor (a view of ``base``, or None):
+        views made under no_grad or of pieces of split/unbind, and while recording, outputs
+        whose op refuses it (torch's messages)."""
+        if base is not None and _grad_enabled:
+            _check_view_in_place(name, self, base, recording)
+        if recording:
+            refusal = getattr(self.op, "refuses_in_place", None)
+            if refusal is not None:
+                if refusal.startswith("Output"):
+                    raise RuntimeError(f"{name}: {refusal}")
+                raise RuntimeError(f"{name}: this output of {self.op.describe()} {refusal}")
+
+    def _in_place_reshape(self, name: str, compute, operands, base) -> Tensor:
+        """``_in_place`` of a shape op (squeeze_, t_, as_strided_...): self takes new sizes and
+        strides over the same memory, as torch's; its views keep sharing it, the version goes
+        up (ops that saved self refuse their backward, as torch's), and a view stays a view of
+        its base (recorded as the view op of its old value)."""
+        if _dual_in_place is not None:  # forward-mode AD: the tangent takes the new shape
+            tracked = _dual_in_place(self, compute, operands)
+            if tracked is not None:
+                compute = tracked
+        recording = _grad_enabled and self.requires_grad
+        self._check_changeable(name, base, recording)
+        if recording:
+            self._rebase(name, compute, operands, "unsafe", True, reshape=True)
+            return self
+        self.data = compute(self, *operands).data
+        _bump(self.data)
+        return self
+
     def _rebase(self, name: str, compute, operands, cast: str, view_ok: bool,
                 reshape: bool = False) -> Tensor:
         """``_in_place`` while recording: self takes compute(stand-in, *operands)'s value and
@@ -1951,8 +1978,8 @@ class Tensor:
         torch's; views made by recorded ops are re-made from self (_remake_views)."""
         op = self.op
         if op is not None and not view_ok:
-            buffer = _buffer(self.data)
-            if any(_buffer(t.data) is buffer for t in op.inputs):
+            buffer, own = _buffer(self.data), _stand_ins.get(op)  # (own: self before a t_())
+            if any(_buffer(t.data) is buffer and t is not own for t in op.inputs):
                 raise RuntimeError(
                     f"{name}: this tensor is a view of the input of {op.describe()}; dlpy cannot "
                     "change both in place while recording, as PyTorch does. Use clone() first, "
@@ -1998,6 +2025,8 @@ class Tensor:
             if data is not self.data:
                 self.data[...] = data
             data = self.data
+        elif reshape and _buffer(data) is buffer:  # a shape op: the same memory, a new view
+            data = data.view() if data is old.data else data
         elif data.base is not None or data is old.data or (
                 value.op is not None and any(data is t.data for t in value.op.inputs)):
             data = data.copy()  # an array of its own: marking it must mark no other's
@@ -2196,8 +2225,14 @@ class Tensor:
         self._check_in_place("uniform_")
         if type(self.data) is _MetaArray:
             return self
-        values = init._uniform(Tensor(np.empty(self.shape, self.dtype)), a, b, generator,
+        from dlpy.tensor_methods import _memory_order
+
+        perm = _memory_order(self.data)  # drawn in memory order, as torch's kernel walks it
+        shape = self.shape if perm is None else tuple(self.shape[i] for i in perm)
+        values = init._uniform(Tensor(np.empty(shape, self.dtype)), a, b, generator,
                                "uniform_")
+        if perm is not None:
+            values = Tensor(values.data.transpose(np.argsort(perm)))
         return self._in_place("uniform_", _filled, values)
 
     def add_(self, other, *more, alpha=1) -> Tensor:
@@ -2739,8 +2774,7 @@ class Tensor:
         # contiguous) are reshaped as they are
         if (_meta.view_strides(data.shape, _meta.strides_of(data), out.shape) is None
                 if type(data) is _MetaArray else  # (a meta tensor's: torch's rule, exactly)
-                not data.flags.c_contiguous and isinstance(data.base, np.ndarray) and
-                data.base.flags.c_contiguous and data.size and
+                not data.flags.c_contiguous and data.size and _views_contiguous(data) and
                 not _reshapes_in_place(data, out.shape)):
             raise RuntimeError(
                 "view size is not compatible with input tensor's size and stride (at least one "
@@ -3667,17 +3701,21 @@ def _check_versions(node: Tensor, op: Op, scheduled: _Scheduled, graph: bool = F
     rewired = None
     for i, tensor in enumerate(inputs):
         rebased = getattr(tensor, "_tick", 0) > tick
-        if not rebased:
-            entry = _marks.get(id(_buffer(tensor.data)))
-            if entry is None or entry[1] <= tick:
-                continue
+        entry = _marks.get(id(_buffer(tensor.data)))
+        changed = entry is not None and entry[1] > tick  # (not by a detach_(): same values)
+        if not rebased and not changed:
+            continue
         old = _stand_in(tensor, tick) if rebased else None
+        if rebased and not changed and _reads(saves, i, inputs):  # detach_()ed after op saved it
+            raise RuntimeError(
+                "Trying to use a saved tensor that has been detached in-place, i.e. with "
+                ".detach_(). This is not supported, please use out-of-place `.detach()` instead")
         if not rebased and _buffer(node.data) is _buffer(tensor.data):  # a view of it
             stale = _stale_view(node, recorded=False)
             if stale is not None:  # (its base changed under no_grad: torch's version check)
                 raise RuntimeError(stale[0])
-        if (_reads(saves, i, inputs) and not (allowed and watch.restore(op, tick))) or (
-                rebased and (old is None or (old.requires_grad and old not in scheduled
+        if (changed and _reads(saves, i, inputs) and not (allowed and watch.restore(op, tick))
+                ) or (rebased and (old is None or (old.requires_grad and old not in scheduled
                                              and not _selective_pass()))):
             # read, or rebased with no stand-in on the pass: refuse, never guess (a pass
             # toward some tensors only, autograd.grad's, leaves out what leads to none of
@@ -3757,10 +3795,27 @@ def _stand_in(tensor: Tensor, tick: int) -> Tensor | None:
     """The tensor holding what ``tensor`` was at ``tick``, following its rebases back (None when
     one is not known)."""
     while getattr(tensor, "_tick", 0) > tick:
-        tensor = _stand_ins.get(tensor.op) if tensor.op is not None else None
+        tensor = _stand_ins.get(tensor.op) if tensor.op is not None else getattr(
+            tensor, "_detached_from", None)  # (a detach_()ed tensor's old history)
         if tensor is None:
             return None
     return tensor
+
+
+def _detach_in_place(tensor: Tensor) -> None:
+    """``tensor.detach_()``: it becomes a leaf that needs no gradient; ops recorded from it
+    before keep its history (a stand-in holding its old op, as ``_rebase``'s), as torch's."""
+    global _clock
+    if tensor.op is not None:
+        old = Tensor.__new__(Tensor)
+        old.data, old._grad, old.requires_grad = tensor.data, None, tensor.requires_grad
+        old.op, old.name, old._hooks, old._tick = tensor.op, tensor.name, tensor._hooks, \
+            tensor._tick
+        _complex.mark(old)
+        _clock += 1
+        tensor._tick = _clock
+        tensor._detached_from = old
+    tensor.op, tensor.requires_grad = None, False
 
 
 # ----------------------------------------------------------------- hooks on the reverse pass
@@ -3911,8 +3966,10 @@ def pack_one(op: Op, what, tensor: Tensor, pack, unpack, arrays: list | None = N
     names = []
     if type(what) is int or what == "output":
         for name, value in list(op.__dict__.items())[op._num_settings:]:
-            if value is array:
-                names.append((name, None))
+            if value is array or (what == "output" and isinstance(value, np.generic)
+                                  and array.ndim == 0 and value.dtype == array.dtype
+                                  and (value == array or value != value)):
+                names.append((name, None))  # (a 0-d output: forward kept numpy's scalar)
             elif (type(value) is np.ndarray and _reshaped_view(value, array)
                   and not any(value is a for a in arrays)):
                 names.append((name, value.shape))
@@ -4804,7 +4861,8 @@ def _capture(node: Tensor, grad, capture: set[int], needed: set[int], captured: 
     op runs on (toward another captured tensor). As torch's engine, a captured tensor whose op
     runs on is captured before its hooks (they run with the op), any other after them."""
     op = node.op
-    onward = op is not None and any(id(p) in needed for p in op.inputs)
+    onward = op is not None and any(id(p) in needed for p in (
+        _edges(node, op.inputs) if node._tick < _clock else op.inputs))
     if onward and id(node) in capture:
         captured[id(node)] = grad
     if node._hooks:
@@ -4846,6 +4904,9 @@ def _backward_into(name: str, roots: list[Tensor], root_grads: list, retain_grap
     an op's output, as torch's)."""
     global _selective_passes
     targets = _targets(name, inputs)
+    for t in targets:  # a non-leaf input keeps its gradient from now on, as torch's
+        if t.op is not None and id(t) not in discard and not t.retains_grad:
+            t.retain_grad()
     _selective_passes += 1
     try:
         captured = _backpropagate(roots, root_grads, retain_graph, {id(t) for t in targets})
@@ -4868,6 +4929,13 @@ def _gradless_into(x: Tensor, value):
             is_floating_dtype(x.dtype) or x.dtype.kind == "c"):
         return value.detach()
     return value
+
+
+def _views_contiguous(array: np.ndarray) -> bool:
+    """Whether ``array`` is a view (through any chain: unfold's windows, then movedim) of
+    memory held by a row-major array: a layout torch shares, so torch's view rule applies."""
+    owner = _buffer(array)
+    return owner is not array and isinstance(owner, np.ndarray) and owner.flags.c_contiguous
 
 
 def _reshapes_in_place(array: np.ndarray, shape: tuple[int, ...]) -> bool:
@@ -5601,16 +5669,24 @@ def _heap_pop(heap: list) -> tuple:
 
 def _topological_order(roots: Tensor | list[Tensor]) -> list[Tensor]:
     """Tensors that need gradients, each after all of its inputs: a depth-first search with an
-    explicit stack of (node, iterator over its inputs), so no recursion limit."""
+    explicit stack of (node, iterator over its inputs), so no recursion limit. An input changed
+    in place after the op read it is followed to the value it read (``_edges``), as the pass
+    routes its gradient: its new value may come after the node (``x3 = x2.exp();
+    x2.copy_(x3)``)."""
     if _graph_stand_ins:  # saved_tensors_hooks' stand-ins give way to the live tensors
         _restore_graph_inputs()
     order: list[Tensor] = []
     visited: set[int] = set()
+    clock = _clock
+
+    def inputs_of(node, op):
+        return _edges(node, op.inputs) if node._tick < clock else op.inputs
+
     for root in roots if isinstance(roots, list) else [roots]:
         if id(root) in visited:
             continue
         visited.add(id(root))
-        stack = [(root, iter(root.op.inputs if root.op is not None else ()))]
+        stack = [(root, iter(inputs_of(root, root.op) if root.op is not None else ()))]
         while stack:
             node, parents = stack[-1]
             for parent in parents:
@@ -5623,7 +5699,7 @@ def _topological_order(roots: Tensor | list[Tensor]) -> list[Tensor]:
                         elif _stale_gradless(parent):
                             raise RuntimeError(_STALE_NO_GRAD)
                         continue
-                    stack.append((parent, iter(op.inputs)))
+                    stack.append((parent, iter(inputs_of(parent, op))))
                     break
             else:  # every input is done: the node can follow them
                 stack.pop()

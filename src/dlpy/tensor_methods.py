@@ -627,11 +627,41 @@ def _no_in_place_derivative(out, op: str):
 _SCANS = ("cumsum", "cumprod")  # torch: not implemented in place for bool
 
 
+# torch's nodes of the in-place shape ops (squeeze_ by its overload: none, a dim, dims)
+_SHAPE_NODES = {"unsqueeze": "UnsqueezeBackward1", "t": "TBackward1",
+                "swapdims": "TransposeBackward1", "swapaxes": "TransposeBackward1",
+                "as_strided": "AsStridedBackward1"}
+
+
+def _shape_twin(name: str, base: str):
+    """squeeze_, t_, transpose_...: new sizes and strides over the same memory (views of the
+    tensor keep sharing it), recorded as torch's in-place view nodes."""
+    from dlpy.node_names import rename
+
+    def compute(x, *args, **kwargs):
+        out = getattr(x, base)(*args, **kwargs)
+        if out.op is not None:
+            node = _SHAPE_NODES.get(base)
+            if node is None:  # squeeze
+                dims = args[0] if args else kwargs.get("dim")
+                node = ("SqueezeBackward3" if dims is None else "SqueezeBackward5"
+                        if isinstance(dims, (tuple, list)) else "SqueezeBackward4")
+            rename(out.op, node)
+        return out
+
+    return _method(name, lambda self, *args, **kwargs: self._in_place(
+        name, lambda x, *a: compute(x, *a, **kwargs), *args, reshape=True),
+        f"self.{base}(...) in place: new sizes and strides over the same memory; returns self "
+        f"(as torch's Tensor.{name}).")
+
+
 def _twin(base: str, cast: str = "same_kind", reshape: bool = False):
     name = base + "_"
     if base == "transpose":  # torch's transpose_(dim0, dim1) swaps two axes (dlpy's
         base = "swapdims"  # Tensor.transpose(*axes) is numpy's permutation)
     refused = _NO_DERIVATIVE.get(base)
+    if reshape:
+        return _shape_twin(name, base)
 
     def compute(x, *args, **kwargs):
         out = getattr(x, base)(*args, **kwargs)
@@ -698,7 +728,9 @@ def _detach_(self) -> Tensor:
     view cannot be (its base would still record it), as torch's."""
     if self._is_view():
         raise RuntimeError("detach_: can't detach views in-place; use detach() instead")
-    self.op, self.requires_grad = None, False
+    from dlpy.tensor import _detach_in_place
+
+    _detach_in_place(self)
     return self
 
 
@@ -907,10 +939,41 @@ def _random_fill(name: str, draw):
                                      self.dtype, *args, **kwargs))
             return self._in_place(name, _filled_first, Tensor(values.astype(self.dtype)),
                                   *tensors, cast="unsafe")
-        values = np.asarray(draw(_rng(generator), self.shape, self.dtype, *args, **kwargs))
+        perm = _memory_order(self.data)
+        if perm is None:
+            values = np.asarray(draw(_rng(generator), self.shape, self.dtype, *args, **kwargs))
+        else:  # drawn in memory order (torch's kernels walk the memory), put back in place
+            shape = tuple(self.shape[i] for i in perm)
+            args = tuple(_permuted(a, self.shape, perm) for a in args)
+            kwargs = {k: _permuted(a, self.shape, perm) for k, a in kwargs.items()}
+            values = np.asarray(draw(_rng(generator), shape, self.dtype, *args, **kwargs))
+            values = values.transpose(np.argsort(perm))
         return self._in_place(name, _filled, Tensor(values.astype(self.dtype)), cast="unsafe")
 
     return _method(name, method, f"Values drawn in place, as torch.Tensor.{name}.")
+
+
+def _memory_order(array) -> list[int] | None:
+    """The axes of ``array`` from the largest stride to the smallest (torch's TensorIterator
+    order of a non-contiguous tensor), or None where that is their own order."""
+    if type(array) is not np.ndarray or array.ndim < 2 or array.flags.c_contiguous:
+        return None
+    axes = [i for i in range(array.ndim) if array.shape[i] != 1]
+    ordered = sorted(axes, key=lambda i: -abs(array.strides[i]))  # (stable: ties in order)
+    if ordered == axes:
+        return None
+    moved = iter(ordered)
+    return [i if array.shape[i] == 1 else next(moved) for i in range(array.ndim)]
+
+
+def _permuted(value, shape, perm):
+    """A draw's tensor argument (bernoulli_'s p) broadcast to the tensor's shape, its axes in
+    ``perm``'s order."""
+    if isinstance(value, Tensor):
+        return Tensor(np.broadcast_to(value.data, shape).transpose(perm))
+    if isinstance(value, np.ndarray) and value.ndim:
+        return np.broadcast_to(value, shape).transpose(perm)
+    return value
 
 
 def _probability(name: str, p):
@@ -943,9 +1006,15 @@ def _bernoulli(rng, shape, dtype, p=0.5):
         raise ShapeError(str(error)) from None
 
 
-def _random(rng, shape, dtype, low=None, high=None, *, to=None):
+_UNTIL_TOP = object()  # random_(from)'s missing `to` (random_(from, None) is another call)
+
+
+def _random(rng, shape, dtype, low=None, high=_UNTIL_TOP, *, to=None):
     """random_(to) or random_(from, to): ints in [from, to); random_() 0 .. the dtype's largest
-    integer (for floats the mantissa's range, 2^24 for float32, as torch's), inclusive."""
+    integer (for floats the mantissa's range, 2^24 for float32, as torch's), inclusive;
+    random_(from, None): from .. that largest integer, inclusive."""
+    from_to_top = high is None and low is not None  # torch's random_(from, to=None)
+    high = None if high is _UNTIL_TOP else high
     if dtype.kind == "c":
         raise NoKernelError(f"random_: not implemented for {dtype}, as torch's")
     bounds = []
@@ -959,6 +1028,12 @@ def _random(rng, shape, dtype, low=None, high=None, *, to=None):
             raise ArgError(f"random_: {bound} does not fit an int64")
         bounds.append(bound)
     low, high = bounds
+    if from_to_top:
+        high = _FLOAT_TOP[dtype.itemsize] if dtype.kind == "f" else 2 ** 8 \
+            if dtype.kind == "V" else int(np.iinfo(dtype).max)  # (inclusive)
+        if not low <= high:
+            raise ArgError(f"random_: expected from <= to, got from={low} > to={high}")
+        return random_streams.integers(rng, tuple(shape), low, high + 1, dtype)
     if high is None and low is not None:
         low, high = 0, low
     elif low is None:  # random_(to=...)

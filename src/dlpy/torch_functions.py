@@ -1665,7 +1665,7 @@ EXACT_OUT = frozenset("""
     abs absolute neg negative floor ceil round trunc fix sign sgn frac bitwise_not nan_to_num
     clamp clip where amax amin argmax argmin nonzero mm matmul bmm mv dot index_select gather
     addmm addmv baddbmm addbmm
-    masked_select take inverse norm""".split())
+    masked_select take inverse norm logcumsumexp quantile nanquantile""".split())
 
 
 # torch's functions with no out= (dlpy's wrapper gives every top-level function one)

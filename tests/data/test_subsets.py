@@ -106,11 +106,15 @@ def test_subset_random_and_weighted_samplers():
     once = list(WeightedRandomSampler([1.0, 1.0, 0.0, 5.0], 3, replacement=False))
     assert sorted(once) == [0, 1, 3]
     # the weights' values are checked when drawing, as torch's (torch.multinomial's errors)
-    too_many = WeightedRandomSampler([1.0, 0.0, 2.0], 3, replacement=False)
-    with pytest.raises(RuntimeError, match="cannot draw 3 indices without replacement from 2"):
-        list(too_many)
-    with pytest.raises(RuntimeError, match="weights must be finite, >= 0"):
+    # torch.multinomial's draws and checks: past the indices of weight > 0 come the others
+    too_many = list(WeightedRandomSampler([1.0, 0.0, 2.0], 3, replacement=False))
+    assert sorted(too_many) == [0, 1, 2] and too_many[-1] == 1
+    with pytest.raises(RuntimeError, match="weights must be finite and non-negative"):
         list(WeightedRandomSampler([1.0, -1.0], 2))
+    numpy_drawn = WeightedRandomSampler([1.0, 0.0, 2.0], 3, replacement=False,
+                                        generator=np.random.default_rng(0))
+    with pytest.raises(RuntimeError, match="cannot draw 3 indices without replacement from 2"):
+        list(numpy_drawn)
     loader = DataLoader(Squares(4), batch_size=2, sampler=SubsetRandomSampler([1, 2]))
     assert sorted(np.concatenate(list(loader)).tolist()) == [1.0, 4.0]
 

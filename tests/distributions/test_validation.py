@@ -147,8 +147,10 @@ def test_construction_errors():
 def test_method_errors():
     d = D.Normal(f64(0.0, 1.0), 1.0)
     with pytest.raises(ValueError, match=r"Normal: expected a shape \(a tuple of non-negative "
-                                         r"ints\), got -1"):
-        d.sample(-1)
+                                         r"ints\), got \(-1,\)"):
+        d.sample((-1,))
+    with pytest.raises(TypeError, match="'int' object is not iterable"):  # torch.Size(2)
+        d.sample(2)
     with pytest.raises(ValueError, match=r"Normal.expand: batch_shape \(2,\) does not broadcast to "
                                          r"\(3,\)"):
         d.expand((3,))

@@ -418,6 +418,9 @@ class RandomSampler(Sampler):
 
             rng = Generator().manual_seed(int(random_streams.random_full(rng, (), np.int64)))
         if self.replacement:  # torch's randint chunks of 32 are one stream: draw them at once
+            if n == 0:  # (torch's randint(high=0) refuses, after its seed is drawn)
+                raise RuntimeError("RandomSampler: random_ expects 'from' to be less than 'to', "
+                                   "but got from=0 >= to=0 (an empty dataset)")
             return random_streams.integers(rng, (count,), 0, n)
         # whole permutations, then the first count % n of one more (drawn even when that is
         # none, as torch's)
@@ -475,6 +478,11 @@ class WeightedRandomSampler(Sampler):
         self.replacement, self.generator = replacement, generator
 
     def indices(self) -> np.ndarray:
+        if random_streams.is_torch(get_rng(self.generator)):  # torch's: torch.multinomial
+            from dlpy.torch_functions import multinomial  # (its checks of the weights too)
+
+            return multinomial(self.weights, self.num_samples, self.replacement,
+                               generator=self.generator).data
         # the weights' values are checked here, when drawing (as torch.multinomial's)
         weights = np.asarray(self.weights.data, dtype=np.float64)
         if weights.size == 0 or not np.all(np.isfinite(weights)) or np.any(weights < 0) \

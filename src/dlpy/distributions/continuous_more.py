@@ -330,7 +330,8 @@ class ContinuousBernoulli(_Binary):
     def rsample(self, sample_shape=(), *, generator=None, rng=None) -> Tensor:
         """icdf(u) with u ~ U[0, 1)."""
         shape = self._extended_shape(sample_shape)
-        return self.icdf(_noise(self._rng(generator, rng).random(shape), self._dtype()))
+        return self.icdf(_noise(random_streams.uniform(self._rng(generator, rng), shape,
+                                                    self._dtype()), self._dtype()))
 
     def sample(self, sample_shape=(), *, generator=None, rng=None) -> Tensor:
         with no_grad():

@@ -182,7 +182,7 @@ class Categorical(Distribution):
         if random_streams.is_torch(generator):  # torch's: multinomial(probs, count, True).T
             from dlpy.torch_functions import _multinomial_torch
 
-            drawn = _multinomial_torch(generator, self.probs.data.reshape(len(probs), -1),
+            drawn = _multinomial_torch(generator, self.probs.data.reshape(probs.shape),
                                        count, True)
             return Tensor(drawn.T.reshape(shape))
         u = generator.random((count, len(probs), 1))

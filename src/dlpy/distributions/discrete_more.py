@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 import dlpy.functional as F
+from dlpy import random_streams
 from dlpy.distributions import constraints
 from dlpy.distributions.continuous import Gamma
 from dlpy.distributions.discrete import Binomial, _Binary, _OverCategorical
@@ -56,7 +57,8 @@ class Geometric(_Binary):
         """floor(log(u) / log(1 - p)) with u ~ U(tiny, 1)."""
         shape = self._extended_shape(sample_shape)
         probs = self.probs.data
-        u = self._rng(generator, rng).uniform(float(np.finfo(probs.dtype).tiny), 1, shape)
+        u = random_streams.uniform(self._rng(generator, rng), shape, probs.dtype,
+                                   float(np.finfo(probs.dtype).tiny), 1.0)
         with np.errstate(divide="ignore"):
             return Tensor(np.floor(np.log(u) / np.log1p(-probs)).astype(probs.dtype))
 
@@ -108,7 +110,7 @@ class NegativeBinomial(_Binary):
         generator = self._rng(generator, rng)
         gamma = Gamma(self.total_count, self.logits.exp() ** -1, validate_args=False)
         rate = gamma.sample(sample_shape, generator=generator).data
-        return Tensor(generator.poisson(rate).astype(rate.dtype))
+        return Tensor(np.asarray(generator.poisson(rate)).astype(rate.dtype))
 
     def log_prob(self, value) -> Tensor:
         value = self._value(value)

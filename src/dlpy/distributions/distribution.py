@@ -377,11 +377,13 @@ def _first_invalid(values: np.ndarray, valid: np.ndarray, event_dim: int = 0) ->
 
 
 def _sample_shape(name: str, sample_shape) -> tuple[int, ...]:
-    """A shape given as a tuple or list of ints (or one int) -> tuple. A 0-d integer Tensor
-    stands for its int, as in torch.Size (pyro's ``sample((mask.sum(),))``)."""
+    """A shape given as a tuple or list of ints -> tuple (one int is torch.Size's TypeError,
+    as torch's). A 0-d integer Tensor stands for its int, as in torch.Size (pyro's
+    ``sample((mask.sum(),))``)."""
     shape = sample_shape
     if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
-        shape = (shape,)
+        raise TypeError(f"{name}: the shape must be a tuple or list of ints (torch.Size), got "
+                        f"the int {shape}: 'int' object is not iterable")
     if isinstance(shape, (tuple, list)) and any(isinstance(n, Tensor) for n in shape):
         shape = [int(n.item()) if isinstance(n, Tensor) and n.ndim == 0 and n.dtype.kind in "iu"
                  else n for n in shape]

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 import dlpy.functional as F
+from dlpy import random_streams
 from dlpy.distributions import constraints
 from dlpy.distributions.distribution import (
     CentredAtLoc,
@@ -129,9 +130,9 @@ class LowRankMultivariateNormal(CentredAtLoc):
         shape = self._extended_shape(sample_shape)
         generator = self._rng(generator, rng)
         dtype = self.loc.dtype
-        eps_w = Tensor(generator.standard_normal(shape[:-1] + self.cov_factor.shape[-1:])
-                       .astype(dtype))
-        eps_d = Tensor(generator.standard_normal(shape).astype(dtype))
+        eps_w = Tensor(random_streams.normal(generator, shape[:-1] + self.cov_factor.shape[-1:],
+                                             dtype))  # (torch's _standard_normal, W's first)
+        eps_d = Tensor(random_streams.normal(generator, shape, dtype))
         return (self.loc + _mv(self._unbroadcasted_cov_factor, eps_w)
                 + self._unbroadcasted_cov_diag.sqrt() * eps_d)
 

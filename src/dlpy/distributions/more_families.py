@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 import dlpy.functional as F
+from dlpy import random_streams
 from dlpy.distributions import constraints
 from dlpy.distributions.continuous import Gamma, _noise
 from dlpy.distributions.discrete import OneHotCategorical
@@ -101,7 +102,8 @@ class GeneralizedPareto(Distribution):
     def rsample(self, sample_shape=(), *, generator=None, rng=None) -> Tensor:
         """icdf(u) with u ~ U[0, 1)."""
         shape = self._extended_shape(sample_shape)
-        return self.icdf(_noise(self._rng(generator, rng).random(shape), self.loc.dtype))
+        return self.icdf(_noise(random_streams.uniform(self._rng(generator, rng), shape,
+                                                    self.loc.dtype), self.loc.dtype))
 
     def log_prob(self, value) -> Tensor:
         z = (self._value(value) - self.loc) / self.scale

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 import dlpy.functional as F
+from dlpy import random_streams
 from dlpy.distributions import constraints
 from dlpy.distributions.continuous import _noise
 from dlpy.distributions.discrete import _Binary, _OverCategorical
@@ -45,7 +46,8 @@ class LogitRelaxedBernoulli(_Binary):
     def rsample(self, sample_shape=(), *, generator=None, rng=None) -> Tensor:
         shape = self._extended_shape(sample_shape)
         probs = clamp_probs(F.expand(self.probs, shape))
-        uniforms = clamp_probs(_noise(self._rng(generator, rng).random(shape), probs.dtype))
+        uniforms = clamp_probs(_noise(random_streams.uniform(self._rng(generator, rng), shape,
+                                                             probs.dtype), probs.dtype))
         return (uniforms.log() - F.log1p(-uniforms) + probs.log() - F.log1p(-probs)) \
             / self.temperature
 
@@ -102,7 +104,8 @@ class ExpRelaxedCategorical(_OverCategorical):
 
     def rsample(self, sample_shape=(), *, generator=None, rng=None) -> Tensor:
         shape = self._extended_shape(sample_shape)
-        uniforms = clamp_probs(_noise(self._rng(generator, rng).random(shape), self._dtype()))
+        uniforms = clamp_probs(_noise(random_streams.uniform(self._rng(generator, rng), shape,
+                                                             self._dtype()), self._dtype()))
         gumbels = -(-uniforms.log()).log()
         scores = (self.logits + gumbels) / self.temperature
         return scores - F.logsumexp(scores, axis=-1, keepdims=True)

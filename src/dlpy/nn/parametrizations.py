@@ -21,6 +21,7 @@ from enum import Enum
 import numpy as np
 
 import dlpy.functional as F
+from dlpy import random_streams
 from dlpy.nn.module import Module
 from dlpy.nn.parametrize import register_parametrization
 from dlpy.random import get_rng
@@ -193,9 +194,9 @@ class _SpectralNorm(Module):
             h, w = weight_mat.shape
             rng = get_rng(rng)
             dtype = weight_mat.dtype
-            self.register_buffer("_u", _normalize(rng.standard_normal(h).astype(dtype),
-                                                  self.eps))
-            self.register_buffer("_v", _normalize(rng.standard_normal(w).astype(dtype),
+            self.register_buffer("_u", _normalize(random_streams.normal(rng, (h,), dtype),
+                                                  self.eps))  # (torch's normal_, u then v)
+            self.register_buffer("_v", _normalize(random_streams.normal(rng, (w,), dtype),
                                                   self.eps))
             _power_method(weight_mat, self._u.data, self._v.data, 15, self.eps)  # a start
 
@@ -330,8 +331,9 @@ class _Orthogonal(Module):
         if n == k:
             base = data.copy() if _is_orthogonal(data) else _make_orthogonal(data)
         else:
-            extra = get_rng(self.rng).standard_normal(data.shape[:-2] + (n, n - k))
-            base = _make_orthogonal(np.concatenate([data, extra.astype(data.dtype)], axis=-1))
+            extra = random_streams.normal(get_rng(self.rng), data.shape[:-2] + (n, n - k),
+                                          data.dtype)  # (torch's randn)
+            base = _make_orthogonal(np.concatenate([data, extra], axis=-1))
         self.base = base.astype(data.dtype, copy=False)
         minus_identity = np.zeros(q.shape, dtype=q.dtype)
         np.einsum("...ii->...i", minus_identity[..., :min(n, k), :min(n, k)])[...] = -1.0

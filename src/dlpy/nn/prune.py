@@ -22,6 +22,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from dlpy import random_streams
 from dlpy.random import get_rng
 from dlpy.tensor import Tensor
 
@@ -295,7 +296,12 @@ class RandomUnstructured(BasePruningMethod):
         k = _how_many("RandomUnstructured", self.amount, t.size)
         mask = default_mask.copy()
         if k:
-            mask.reshape(-1)[get_rng(self.rng).permutation(t.size)[:k]] = 0
+            rng = get_rng(self.rng)
+            if random_streams.is_torch(rng):  # torch's: the k largest of rand_like(t)
+                prob = Tensor(random_streams.uniform(rng, t.shape, t.dtype).reshape(-1))
+                mask.reshape(-1)[prob.topk(k).indices.data] = 0
+            else:
+                mask.reshape(-1)[rng.permutation(t.size)[:k]] = 0
         return mask
 
     @classmethod
@@ -389,7 +395,13 @@ class RandomStructured(BasePruningMethod):
         channels, k = _channels_to_prune("RandomStructured", t, self.amount, self.dim)
         if k == 0:
             return default_mask
-        keep = np.sort(get_rng(self.rng).permutation(channels)[k:])
+        rng = get_rng(self.rng)
+        if random_streams.is_torch(rng):  # torch's: rand(channels) above its k-th value
+            prob = random_streams.uniform(rng, (channels,), np.float32)
+            threshold = Tensor(prob).kthvalue(k).values.data
+            keep = np.flatnonzero(prob > threshold)
+        else:
+            keep = np.sort(rng.permutation(channels)[k:])
         return _channel_mask(t, self.dim, keep) * default_mask
 
     @classmethod

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from dlpy import random_streams
 from dlpy.device import MetaArray, as_device, meta_array
 from dlpy.nn import parametrizations, parametrize, prune
 from dlpy.nn.module import Module, Parameter
@@ -192,6 +193,12 @@ def _total(arrays: list[np.ndarray], norm_type: float, error_if_nonfinite: bool,
                            f"{bad}")
     if any(type(a) is MetaArray for a in arrays):  # meta gradients: a meta norm, unread
         return Tensor(meta_array((), np.result_type(*arrays)))
+    order = norm_type if isinstance(norm_type, (int, float, np.number)) else 0.0
+    if order < 0 or math.isinf(order):
+        if any(a.size == 0 for a in arrays):  # torch's vector_norm of an empty gradient
+            raise RuntimeError(
+                f"linalg.vector_norm cannot compute the {float(order)} norm on an empty "
+                "tensor because the operation does not have an identity")
     total = _total_norm(arrays, norm_type, "get_total_norm", pieces)
     if error_if_nonfinite and not math.isfinite(total):
         raise _NonFiniteNormError(
@@ -369,8 +376,8 @@ def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int 
         dim % weight.ndim, float(eps))
     h, w = parametrizations._weight_matrix(weight.data, hook.dim).shape
     rng = get_rng(rng)
-    u, v = (parametrizations._normalize(rng.standard_normal(size).astype(weight.dtype),
-                                        hook.eps) for size in (h, w))
+    u, v = (parametrizations._normalize(random_streams.normal(rng, (size,), weight.dtype),
+                                        hook.eps) for size in (h, w))  # (torch's normal_)
     delattr(module, name)
     module.register_parameter(f"{name}_orig", weight)
     setattr(module, name, Tensor(weight.data))  # until the first forward, as torch's
@@ -539,9 +546,21 @@ for _name, _module in (("rnn", rnn), ("parametrize", parametrize),
 # does not pay for it.
 def _stateless_getattr(name: str):
     if name == "functional_call":
+        import functools
+
         from dlpy.func import functional_call
 
-        return functional_call
+        @functools.wraps(functional_call)
+        def deprecated(*args, **kwargs):  # torch's FutureWarning, each call
+            import warnings
+
+            warnings.warn("`torch.nn.utils.stateless.functional_call` is deprecated as of "
+                          "PyTorch 2.0 and will be removed in a future version of PyTorch. "
+                          "Please use `torch.func.functional_call` instead which is a drop-in "
+                          "replacement.", FutureWarning, stacklevel=2)
+            return functional_call(*args, **kwargs)
+
+        return deprecated
     raise AttributeError(f"module 'dlpy.nn.utils.stateless' has no attribute {name!r}")
 
 

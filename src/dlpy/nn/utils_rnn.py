@@ -270,7 +270,9 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
     index = np.full((steps_total, batch), data.shape[0], dtype=np.int64)  # the padding row
     index[steps, positions] = np.arange(data.shape[0])
     padding = Tensor(np.full((1,) + data.shape[1:], padding_value, dtype=data.dtype))
-    padded = F.concat([data, padding], 0)[index.T if batch_first else index]
+    padded = F.concat([data, padding], 0)[index]
+    if batch_first:  # (torch's transposed view of the time-major result)
+        padded = padded.transpose(0, 1)
     lengths = _sorted_lengths(sequence)
     if sequence.unsorted_indices is not None:
         lengths = lengths[sequence.unsorted_indices.data]

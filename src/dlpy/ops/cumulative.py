@@ -219,8 +219,9 @@ def _along(name: str, op, x, dim) -> Tensor:
     dim = check_dim(name, dim, len(shape), scalar_ok=True)
     if not shape:  # a scalar: its own running sum or product (torch's one node, CumsumBackward0)
         from dlpy.node_names import class_name, named
+        from dlpy.ops.shape import own_reshape
 
-        return named(reshape(op(dim)(reshape(x, (1,))), ()), class_name(op.__name__))
+        return named(own_reshape(op(dim)(reshape(x, (1,))), ()), class_name(op.__name__))
     return op(dim)(x)
 
 
@@ -260,7 +261,7 @@ def prod(input: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype=
     if dim is None:
         return in_dtype(Prod(None, bool(keepdim))(input), dtype)
     if not shape:
-        return in_dtype(reshape(Prod(0, False)(reshape(input, (1,))), ()), dtype)
+        return in_dtype(Prod(0, False)(reshape(input, (1,))), dtype)
     return in_dtype(Prod(dim, bool(keepdim))(input), dtype)
 
 
@@ -360,6 +361,7 @@ def logcumsumexp(input: Tensor, dim: int) -> Tensor:
     """log(cumsum(exp(x))) along dim without overflow; real floats by the LogCumSumExp op
     (integers as float32), complex ones as one stable logsumexp over an (n, n) lower triangle
     (O(n^2) memory along dim); float16 and bfloat16 computed in float32 and rounded once."""
+    from dlpy.node_names import named
     from dlpy.ops.reduce import logsumexp
 
     _tensor_input("logcumsumexp", input)
@@ -369,10 +371,11 @@ def logcumsumexp(input: Tensor, dim: int) -> Tensor:
 
         raise NotImplementedError(f'"logcumsumexp_out_cpu" not implemented for '
                                   f"'{_torch_name(input.dtype)}'")
-    if input.ndim == 0:  # (torch's node: LogcumsumexpBackward0)
-        from dlpy.node_names import named
+    if input.ndim == 0:  # over its one element (torch's node, LogcumsumexpBackward0, saves
+        from dlpy.ops.shape import own_reshape  # the result: a change of it refuses backward)
 
-        return named(input * 1, "LogcumsumexpBackward0")
+        return named(own_reshape(logcumsumexp(reshape(input, (1,)), 0), ()),
+                     "LogcumsumexpBackward0")
     if input.dtype.kind != "c":
         return LogCumSumExp(dim)(input)
     if is_low_precision(input.dtype):  # float32 throughout, rounded once, as torch's CPU kernel
@@ -385,7 +388,11 @@ def logcumsumexp(input: Tensor, dim: int) -> Tensor:
     later = np.triu(np.ones((n, n), dtype=bool), 1)  # [j, i]: i > j is left out
     pairs = moved.unsqueeze(-2).expand(moved.shape[:-1] + (n, n))  # (..., j, i)
     y = logsumexp(pairs.masked_fill(later, -np.inf), dim=-1)  # (..., n)
-    return y.permute(*np.argsort(perm))
+    # the first element is x's own, as torch's scan starts (not log(exp(x)): its imaginary
+    # part unwrapped); contiguous, as torch's
+    y = getitem(y, (Ellipsis, slice(1, None))).permute(*np.argsort(perm))
+    first = getitem(input, (slice(None),) * dim + (slice(0, 1),))
+    return named(concat([first, y], dim), "LogcumsumexpBackward0")
 
 
 def _running(name: str, x: Tensor, dim: int, better):
@@ -394,15 +401,18 @@ def _running(name: str, x: Tensor, dim: int, better):
     from dlpy.ops.complex import refuse
     from dlpy.ops.indexing import Gather
     from dlpy.ops.reduce import VALUES_INDICES
-    from dlpy.ops.shape import GetItem
 
     _tensor_input(name, x)
     refuse(name, x)  # complex numbers have no order, as torch
     result = VALUES_INDICES[name]
     dim = check_dim(name, dim, x.ndim, scalar_ok=True)
     node_name = f"{name.capitalize()}Backward0"  # torch's grad_fn: CummaxBackward0
-    if x.ndim == 0:
-        return result(GetItem((), node_name)(x), Tensor(np.zeros((), dtype=np.int64)))
+    if x.ndim == 0:  # its own value, in new memory (not a view of x), as torch's
+        from dlpy.node_names import named
+        from dlpy.ops.shape import own_reshape
+
+        return result(named(own_reshape(reshape(x, (1,)), ()), node_name),
+                      Tensor(np.zeros((), dtype=np.int64)))
     found = _meta.positions(x.data, dim, same=True)
     if found is not None:  # a meta tensor: positions of its shape, no pass over its values
         return result(Gather(dim, found, node_name)(x), Tensor(found))
@@ -415,8 +425,10 @@ def _running(name: str, x: Tensor, dim: int, better):
         take = np.isnan(value) | (~np.isnan(best) & better(value, best))
         best, at = np.where(take, value, best), np.where(take, i, at)
         indices[i] = at
-    indices = np.moveaxis(indices, 0, dim)
-    return result(Gather(dim, indices, node_name)(x), Tensor(indices))
+    indices = np.ascontiguousarray(np.moveaxis(indices, 0, dim))  # (torch's are contiguous)
+    op = Gather(dim, indices, node_name)
+    op.saves = (0,)  # torch's node saves x: changing it in place refuses backward
+    return result(op(x), Tensor(indices))
 
 
 @_meta.follows

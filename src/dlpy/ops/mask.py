@@ -375,7 +375,9 @@ def alpha_dropout(input, p=0.5, training=False, inplace=False, *, rng=None):
 def alpha_noise(generator, shape, p, dtype):
     """torch's alpha-dropout noise in x's dtype: (keep * a, a, (keep - 1) * alpha' a +
     alpha' a p), keep ~ Bernoulli(1 - p)."""
-    dtype = np.dtype(dtype) if np.dtype(dtype).kind == "f" else np.dtype(np.float64)
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f" and dtype.name != "bfloat16":  # (x's dtype: bfloat16 too, as torch's)
+        dtype = np.dtype(np.float64)
     keep = _keep(generator, shape, p).astype(dtype)
     a = 1.0 / math.sqrt((_ALPHA_PRIME * _ALPHA_PRIME * p + 1) * (1 - p))
     shift = ((keep - dtype.type(1)) * dtype.type(_ALPHA_PRIME * a)).astype(dtype) \

@@ -142,11 +142,11 @@ class Flip(Op):
     def __init__(self, dims: tuple[int, ...]):
         self.dims = dims
 
-    def forward(self, x):
+    def forward(self, x, dims=None):
         # a new tensor in x's memory order (torch's empty_like), not a reversed view: x's
         # strides where x is dense, else dense in the order of x's strides (an expanded x:
         # row-major), as torch's
-        flipped = np.flip(x, self.dims)
+        flipped = np.flip(x, self.dims if dims is None else dims)
         if type(x) is not np.ndarray or _dense_memory(x):
             return flipped.copy(order="K")
         from dlpy.layouts import dense_like
@@ -257,6 +257,33 @@ def repeat(x: Tensor, *sizes) -> Tensor:
     if any(n < 0 for n in sizes):
         raise ArgError(f"repeat: sizes must be >= 0, got {sizes}")
     return Repeat(sizes)(x)
+
+
+class Rot90(Op):
+    """y = x rotated k quarter turns in the plane of dims (torch's one node, Rot90Backward0: a
+    new tensor, never a view: k = 0 a clone, 2 a flip, odd k a flip transposed, in torch's
+    memory order); dx = g rotated back."""
+
+    saves_tensors = False
+    complex_ok = True
+    saves = ()
+
+    def __init__(self, k: int, dims: tuple[int, int]):
+        self.k, self.dims = k, dims
+
+    def forward(self, x):
+        k, (a, b) = self.k, self.dims
+        if k == 0:  # torch's clone(memory_format=contiguous)
+            return x.copy()
+        if k == 2:
+            return Flip.forward(self, x, (a, b))
+        return np.swapaxes(Flip.forward(self, x, (b if k == 1 else a,)), a, b)
+
+    def backward(self, grad_output):
+        return (Rot90((-self.k) % 4, self.dims).forward(grad_output),)
+
+    def backward_graph(self, grad_output, output):
+        return (Rot90((-self.k) % 4, self.dims)(grad_output),)
 
 
 def flip(input: Tensor, dims) -> Tensor:
@@ -423,21 +450,7 @@ def rot90(input: Tensor, k: int = 1, dims=(0, 1)) -> Tensor:
     if len(dims) != 2 or input.ndim < 2:
         raise ArgError(f"rot90: expected two different dims of a tensor with 2+ axes, got "
                          f"dims {dims} for {input.ndim} axes")
-    k %= 4
-    if k == 0:
-        out = input * 1
-    elif k == 2:
-        out = flip(input, dims)
-    else:
-        perm = list(range(input.ndim))
-        perm[dims[0]], perm[dims[1]] = perm[dims[1]], perm[dims[0]]
-        out = flip(input, [dims[1] if k == 1 else dims[0]]).permute(*perm)
-        out._view_of = None  # (torch transposes its flipped copy in place: no view of it)
-    if out.op is not None:  # torch's one node: Rot90Backward0
-        from dlpy.node_names import rename
-
-        rename(out.op, "Rot90Backward0")
-    return out
+    return Rot90(k % 4, tuple(dims))(input)
 
 
 def fliplr(input: Tensor) -> Tensor:

@@ -173,8 +173,9 @@ def norm_input(name, x, dtype):
 
 def _rounded(array, low):
     """A float32 array rounded to float16/bfloat16 ``low`` and back: torch's rounding of each
-    step of a low-precision formula."""
-    return array.astype(low).astype(np.float32)
+    step of a low-precision formula (past its range: inf, silently)."""
+    with np.errstate(over="ignore"):
+        return array.astype(low).astype(np.float32)
 
 
 def _keep(op, tensor):
@@ -362,6 +363,7 @@ class Var(Op):
     root = False
 
     low = None  # float16/bfloat16 x: backward rounds each step to it, as torch's formula
+    welford = False  # var_mean/std_mean: torch's Welford kernel (a float64 mean) always
 
     def __init__(self, axes, keepdims, correction):
         self.axes, self.keepdims, self.correction = axes, keepdims, correction
@@ -370,10 +372,24 @@ class Var(Op):
         dof = math.prod(x.shape[a] for a in self.axes) - self.correction
         self.dof = x.dtype.type(dof if dof > 0 else 0)  # max(0, dof): this module shadows max
         self.deviation = x - x.mean(axis=self.axes, keepdims=True)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            y = np.square(self.deviation).sum(axis=self.axes, keepdims=True) / self.dof
+        # torch's CPU kernels accumulate float32 in float64 (a variance past float32's range
+        # still gives a finite std), the result rounded once: about a float32 mean where one
+        # value comes out (std_var_all), else a float64 one (Welford's; var_mean's always)
+        wide = x.dtype == np.float32 and type(x) is np.ndarray
+        if wide:
+            center = x.mean(axis=self.axes, keepdims=True)
+            if self.welford or center.size > 1:
+                center = x.mean(axis=self.axes, keepdims=True, dtype=np.float64)
+            deviation = x.astype(np.float64) - center
+        else:
+            deviation = self.deviation
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            y = np.square(deviation).sum(axis=self.axes, keepdims=True) / (
+                np.float64(self.dof) if wide else self.dof)
             if self.root:
                 y = np.sqrt(y)
+            if wide:
+                y = y.astype(np.float32)
         self.y = y
         return y if self.keepdims else np.squeeze(y, axis=self.axes)
 
@@ -385,7 +401,8 @@ class Var(Op):
         self.y = _rounded(self.y, self.low)
         self.deviation = _rounded(wide - _rounded(wide.mean(axis=self.axes, keepdims=True),
                                                   self.low), self.low)
-        return y.astype(self.low)
+        with np.errstate(over="ignore"):
+            return y.astype(self.low)
 
     def backward(self, grad_output):
         if not self.keepdims:
@@ -820,7 +837,9 @@ def _moment(name, input, axis, legacy, keepdims, correction, unbiased, dim, keep
                                                   axis is None or not shape)
         return named(op(input), "StdBackward0" if root else "VarBackward0")
     _floating_only(name.split("_")[0], input)
-    return (Std if root else Var)(axes, keepdims, correction)(input)
+    op = (Std if root else Var)(axes, keepdims, correction)
+    op.welford = name.endswith("_mean")
+    return op(input)
 
 
 def std(input, axis=None, *legacy, keepdims=None, correction=None, unbiased=None, dim=None,
@@ -1191,7 +1210,8 @@ def _quantile(name, x, q, dim, keepdim, interpolation, ignore_nan):
     else:
         axis = _dim_or_scalar(name, x, dim)
         source = x if x.ndim else x.reshape(1)
-        kept = tuple(1 if i == axis else n for i, n in enumerate(source.shape))
+        kept = tuple(1 if i == axis else n for i, n in enumerate(source.shape)) if x.ndim \
+            else ()  # (a 0-d x keeps its no axes)
     if _meta.holds_meta(x):  # the quantiles' shape, nothing sorted
         rest = kept if keepdim else tuple(n for i, n in enumerate(source.shape) if i != axis)
         return _meta.shaped((x, q), qs.shape + rest, x.dtype)

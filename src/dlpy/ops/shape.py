@@ -556,6 +556,26 @@ def _reshaped(input, shape):
     return op(input)
 
 
+class OwnReshape(Reshape):
+    """y = x with a new shape, in new memory: the last step of an op computed at another shape
+    (a 0-d input's softmax or cumsum over its one element), whose result is no view in torch."""
+
+    def forward(self, x):
+        self.shape = x.shape
+        return x.reshape(self.new_shape).copy()
+
+
+def own_reshape(inner: Tensor, shape) -> Tensor:
+    """``inner`` (an op's fresh output) reshaped into new memory (OwnReshape); an in-place
+    change of the result counts as one of inner for the ops that saved it (softmax's output:
+    torch's node saved the result itself)."""
+    import importlib
+
+    out = OwnReshape(shape)(inner)
+    inner._version_of = (out.data, importlib.import_module("dlpy.tensor")._clock)
+    return out
+
+
 class ReshapeError(RuntimeError, ValueError):
     """A shape reshape / view cannot give: torch's RuntimeError (a ValueError as dlpy's was)."""
 

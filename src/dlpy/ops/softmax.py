@@ -101,7 +101,9 @@ def _over(op, name, x, axis):
         from dlpy.node_names import named
 
         x = x if isinstance(x, Tensor) else Tensor(x)
-        return named(op(0)(x.reshape(1)).reshape(()), f"{op.__name__}Backward0")
+        from dlpy.ops.shape import own_reshape
+
+        return named(own_reshape(op(0)(x.reshape(1)), ()), f"{op.__name__}Backward0")
     if np.shape(x.data if isinstance(x, Tensor) else x)[axis] == 0:  # empty: as it is, as torch
         return identity(x)
     return op(axis)(x)

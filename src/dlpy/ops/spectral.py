@@ -139,6 +139,11 @@ class IRFFT(LinearOp):
         self.in_shape, self.axes, self.s, self.norm = in_shape, axes, s, norm
 
     def apply(self, x):
+        if x.size == 0:  # (numpy's irfftn of an empty input returns uninitialised memory)
+            shape = list(x.shape)
+            for axis, n in zip(self.axes, self.s):
+                shape[axis] = n
+            return np.zeros(shape, real_dtype(x.dtype))
         return np.fft.irfftn(x, self.s, self.axes, self.norm).astype(real_dtype(x.dtype),
                                                                     copy=False)
 
@@ -157,8 +162,9 @@ class FFTShift(LinearOp):
     def __init__(self, axes, inverse: bool):
         self.axes, self.inverse = axes, inverse
 
-    def apply(self, x):
-        return (np.fft.ifftshift if self.inverse else np.fft.fftshift)(x, self.axes)
+    def apply(self, x):  # (a contiguous result, as torch's)
+        return np.ascontiguousarray((np.fft.ifftshift if self.inverse else np.fft.fftshift)(
+            x, self.axes))
 
     def adjoint(self, g):
         return (np.fft.fftshift if self.inverse else np.fft.ifftshift)(g, self.axes)
