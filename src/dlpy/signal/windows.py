@@ -1,9 +1,11 @@
 """torch.signal.windows: the window functions, with torch's arguments (``sym``, ``dtype``,
 ``requires_grad``) and formulas.
 
-Each is computed in float64 on torch's grid (its linspace: the first half counted from
-``start``, the second back from ``end``) and cast to ``dtype`` (float32 or float64; None: the
-default dtype). ``sym=False`` gives the periodic window (for spectral analysis)."""
+Each is computed as torch's: its linspace grid and its formula in ``dtype`` (float32 or
+float64; None: the default dtype), so float32 windows round as torch's (a blackman window's
+ends are -1.49e-08 there, not 0); with ``requires_grad`` the grid (and general_cosine's
+coefficients) are the leaves, the window computed from them. ``sym=False`` gives the periodic
+window (for spectral analysis)."""
 
 from __future__ import annotations
 
@@ -15,17 +17,6 @@ from dlpy.tensor import Tensor, default_dtype
 
 __all__ = ["bartlett", "blackman", "cosine", "exponential", "gaussian", "general_cosine",
            "general_hamming", "hamming", "hann", "kaiser", "nuttall"]
-
-
-def _grid(start: float, end: float, steps: int) -> np.ndarray:
-    """torch.linspace's values: the first half start + i * step, the rest end - (n-1-i) * step
-    (numpy's linspace rounds differently in the last bits)."""
-    if steps == 1:
-        return np.array([start], np.float64)
-    step = (end - start) / (steps - 1)
-    i = np.arange(steps, dtype=np.float64)
-    half = steps // 2
-    return np.where(i < half, start + i * step, end - (steps - 1 - i) * step)
 
 
 class _LengthTypeError(ValueError, TypeError):
@@ -56,59 +47,83 @@ def _denominator(M: int, sym: bool) -> int:
     return M - 1 if sym else M
 
 
+def _empty(dtype, requires_grad: bool) -> Tensor:
+    return _window(np.empty(0), dtype, requires_grad)
+
+
+def _ones(M: int, dtype, requires_grad: bool) -> Tensor:
+    return _window(np.ones(M), dtype, requires_grad)
+
+
+def _lin(start, end, M: int, dtype, requires_grad: bool) -> Tensor:
+    """torch's grid: linspace in the window's dtype (its values, and the leaf a gradient
+    reaches where requires_grad)."""
+    import dlpy
+
+    return dlpy.linspace(start, end, M, dtype=dtype, requires_grad=requires_grad)
+
+
 def exponential(M: int, *, center: float | None = None, tau: float = 1.0, sym: bool = True,
                 dtype=None, requires_grad: bool = False) -> Tensor:
     """exp(-|n - center| / tau); center defaults to the middle of the window."""
+    import dlpy
+
     dtype = _check("exponential", M, dtype)
     if tau <= 0:
         raise ValueError(f"exponential: tau must be positive, got {tau}")
     if sym and center is not None:
         raise ValueError(f"exponential: center must be None for symmetric windows, got {center}")
     if M == 0:
-        return _window(np.empty(0), dtype, requires_grad)
+        return _empty(dtype, requires_grad)
     if center is None:
         center = (M if not sym and M > 1 else M - 1) / 2.0
-    k = _grid(-center / tau, (-center + (M - 1)) / tau, M)
-    return _window(np.exp(-np.abs(k)), dtype, requires_grad)
+    constant = 1 / tau
+    k = _lin(-center * constant, (-center + (M - 1)) * constant, M, dtype, requires_grad)
+    return dlpy.exp(-dlpy.abs(k))
 
 
 def cosine(M: int, *, sym: bool = True, dtype=None, requires_grad: bool = False) -> Tensor:
     """sin(pi * (n + 1/2) / M) (the sine window)."""
+    import dlpy
+
     dtype = _check("cosine", M, dtype)
     if M == 0:
-        return _window(np.empty(0), dtype, requires_grad)
+        return _empty(dtype, requires_grad)
     constant = math.pi / (M + 1 if not sym and M > 1 else M)
-    return _window(np.sin(_grid(0.5 * constant, (0.5 + (M - 1)) * constant, M)), dtype,
-                   requires_grad)
+    return dlpy.sin(_lin(0.5 * constant, (0.5 + (M - 1)) * constant, M, dtype, requires_grad))
 
 
 def gaussian(M: int, *, std: float = 1.0, sym: bool = True, dtype=None,
              requires_grad: bool = False) -> Tensor:
     """exp(-(n - (M - 1)/2)^2 / (2 std^2))."""
+    import dlpy
+
     dtype = _check("gaussian", M, dtype)
     if std <= 0:
         raise ValueError(f"gaussian: std must be positive, got {std}")
     if M == 0:
-        return _window(np.empty(0), dtype, requires_grad)
+        return _empty(dtype, requires_grad)
     start = -(M if not sym and M > 1 else M - 1) / 2.0
     constant = 1 / (std * math.sqrt(2))
-    k = _grid(start * constant, (start + (M - 1)) * constant, M)
-    return _window(np.exp(-(k ** 2)), dtype, requires_grad)
+    k = _lin(start * constant, (start + (M - 1)) * constant, M, dtype, requires_grad)
+    return dlpy.exp(-(k ** 2))
 
 
 def kaiser(M: int, *, beta: float = 12.0, sym: bool = True, dtype=None,
            requires_grad: bool = False) -> Tensor:
     """I0(beta * sqrt(1 - (2n/(M-1) - 1)^2)) / I0(beta)."""
+    import dlpy
+
     dtype = _check("kaiser", M, dtype)
     if beta < 0:
         raise ValueError(f"kaiser: beta must be non-negative, got {beta}")
     if M <= 1:
-        return _window(np.ones(M), dtype, requires_grad)
-    beta = float(np.asarray(beta, dtype))  # torch makes beta a tensor of dtype first
-    constant = 2.0 * beta / _denominator(M, sym)
-    k = _grid(-beta, min(beta, -beta + (M - 1) * constant), M)
-    return _window(np.i0(np.sqrt(np.maximum(beta * beta - k ** 2, 0.0))) / np.i0(beta), dtype,
-                   requires_grad)
+        return _ones(M, dtype, requires_grad)
+    beta = dlpy.tensor(beta, dtype=dtype)  # torch makes beta a tensor of dtype first
+    start = -beta
+    end = dlpy.minimum(beta, start + (M - 1) * (2.0 * beta / _denominator(M, sym)))
+    k = _lin(start, end, M, dtype, requires_grad)
+    return dlpy.i0(dlpy.sqrt(beta * beta - dlpy.pow(k, 2))) / dlpy.i0(beta)
 
 
 def general_cosine(M: int, *, a, sym: bool = True, dtype=None,
@@ -118,19 +133,22 @@ def general_cosine(M: int, *, a, sym: bool = True, dtype=None,
 
 
 def _general_cosine(name: str, M: int, a, sym: bool, dtype, requires_grad: bool) -> Tensor:
+    import dlpy
+
     dtype = _check(name, M, dtype)
     if M <= 1:
-        return _window(np.ones(M), dtype, requires_grad)
+        return _ones(M, dtype, requires_grad)
     if isinstance(a, (str, bytes)) or not hasattr(a, "__iter__"):
         raise TypeError(f"{name}: coefficients a must be a list or tuple, got "
                         f"{type(a).__name__}")
     a = [float(w) for w in a]
     if not a:
         raise ValueError(f"{name}: coefficients a cannot be empty")
-    k = _grid(0.0, (M - 1) * 2 * math.pi / _denominator(M, sym), M)
-    a_i = np.array([(-1) ** i * w for i, w in enumerate(a)])[:, None]  # (len(a), 1)
-    i = np.arange(len(a), dtype=np.float64)[:, None]
-    return _window((a_i * np.cos(i * k)).sum(0), dtype, requires_grad)
+    k = _lin(0, (M - 1) * (2 * math.pi / _denominator(M, sym)), M, dtype, requires_grad)
+    a_i = dlpy.tensor([(-1) ** i * w for i, w in enumerate(a)], dtype=dtype,
+                      requires_grad=requires_grad)
+    i = dlpy.arange(len(a), dtype=dtype, requires_grad=requires_grad)
+    return (a_i.unsqueeze(-1) * dlpy.cos(i.unsqueeze(-1) * k)).sum(0)
 
 
 def general_hamming(M: int, *, alpha: float = 0.54, sym: bool = True, dtype=None,
@@ -163,8 +181,10 @@ def nuttall(M: int, *, sym: bool = True, dtype=None, requires_grad: bool = False
 
 def bartlett(M: int, *, sym: bool = True, dtype=None, requires_grad: bool = False) -> Tensor:
     """1 - |2n/(M - 1) - 1| (the triangular window with zero ends)."""
+    import dlpy
+
     dtype = _check("bartlett", M, dtype)
     if M <= 1:
-        return _window(np.ones(M), dtype, requires_grad)
-    k = _grid(-1.0, -1.0 + (M - 1) * 2 / _denominator(M, sym), M)
-    return _window(1 - np.abs(k), dtype, requires_grad)
+        return _ones(M, dtype, requires_grad)
+    return 1 - dlpy.abs(_lin(-1, -1 + (M - 1) * (2 / _denominator(M, sym)), M, dtype,
+                             requires_grad))
