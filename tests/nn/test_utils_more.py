@@ -270,6 +270,9 @@ def test_skip_init_draws_nothing_and_keeps_the_callers_rng():
     assert plain.rng is None  # the default generator at call time
     nn.init.normal_(layer.weight, generator=generator)  # the custom initialisation after
     assert np.all(layer.weight.data != 0.0)
+    # a module that draws nothing (no rng) is built and zeroed, as torch's skip_init takes it
+    norm = utils.skip_init(nn.BatchNorm1d, 3)
+    assert [t.data.tolist() for t in (norm.weight, norm.bias, norm.running_var)] == [[0.0] * 3] * 3
 
 
 # ----------------------------------------------------------------------------- errors
@@ -312,7 +315,7 @@ def test_fusion_and_skip_init_errors():
         utils.fuse_linear_bn_eval(linear, untracked)
     with pytest.raises(TypeError, match="skip_init: expected a Module class, got 3"):
         utils.skip_init(3)
-    with pytest.raises(ValueError, match="skip_init: ReLU takes no 'rng' argument"):
+    with pytest.raises(ValueError, match="Module must support a 'device' arg"):
         utils.skip_init(nn.ReLU)
 
 

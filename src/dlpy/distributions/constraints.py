@@ -23,6 +23,16 @@ def _array(value) -> np.ndarray:
     return value.data if isinstance(value, Tensor) else np.asarray(value)
 
 
+def _against(bound, value: np.ndarray) -> np.ndarray:
+    """A bound compared with ``value``: a Python number in a floating value's dtype, as torch
+    compares a tensor with a scalar (greater_than(0.1) of float32 0.1 is False there)."""
+    if isinstance(bound, (int, float)) and not isinstance(bound, bool) and (
+            value.dtype.kind == "f" or value.dtype.name == "bfloat16"):
+        with np.errstate(over="ignore"):
+            return np.asarray(bound, value.dtype)
+    return _array(bound)
+
+
 def _bound(value) -> str:
     if isinstance(value, (int, float)):  # a number as given: 0, not 0.0 (PyTorch's repr)
         return repr(value)
@@ -202,7 +212,8 @@ class _GreaterThan(Constraint):
         self.lower_bound = lower_bound
 
     def check(self, value) -> np.ndarray:
-        return _array(self.lower_bound) < _array(value)
+        value = _array(value)
+        return _against(self.lower_bound, value) < value
 
     def __repr__(self) -> str:
         return f"GreaterThan(lower_bound={_bound(self.lower_bound)})"
@@ -212,7 +223,8 @@ class _GreaterThanEq(_GreaterThan):
     """[lower_bound, inf)."""
 
     def check(self, value) -> np.ndarray:
-        return _array(self.lower_bound) <= _array(value)
+        value = _array(value)
+        return _against(self.lower_bound, value) <= value
 
     def __repr__(self) -> str:
         return f"GreaterThanEq(lower_bound={_bound(self.lower_bound)})"
@@ -225,7 +237,8 @@ class _LessThan(Constraint):
         self.upper_bound = upper_bound
 
     def check(self, value) -> np.ndarray:
-        return _array(value) < _array(self.upper_bound)
+        value = _array(value)
+        return value < _against(self.upper_bound, value)
 
     def __repr__(self) -> str:
         return f"LessThan(upper_bound={_bound(self.upper_bound)})"
@@ -239,7 +252,8 @@ class _Interval(Constraint):
 
     def check(self, value) -> np.ndarray:
         value = _array(value)
-        return (_array(self.lower_bound) <= value) & (value <= _array(self.upper_bound))
+        return (_against(self.lower_bound, value) <= value) & (
+            value <= _against(self.upper_bound, value))
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__.lstrip('_')}(lower_bound="
@@ -251,7 +265,8 @@ class _HalfOpenInterval(_Interval):
 
     def check(self, value) -> np.ndarray:
         value = _array(value)
-        return (_array(self.lower_bound) <= value) & (value < _array(self.upper_bound))
+        return (_against(self.lower_bound, value) <= value) & (
+            value < _against(self.upper_bound, value))
 
 
 class _IntegerInterval(_Interval):

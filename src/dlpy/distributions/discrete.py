@@ -70,6 +70,12 @@ class _Binary(Distribution):
         return self.batch_shape
 
 
+def _bce_with_logits(logits: Tensor, target) -> Tensor:
+    """torch's binary_cross_entropy_with_logits(logits, target, reduction="none"):
+    (1 - target) * logits - log_sigmoid(logits), in that order (its rounding)."""
+    return (1 - target) * logits - F.logsigmoid(logits)
+
+
 class Bernoulli(_Binary):
     """1 with probability ``probs`` (or sigmoid(``logits``)), else 0."""
 
@@ -104,14 +110,11 @@ class Bernoulli(_Binary):
         return Tensor(drawn.astype(probs.dtype))
 
     def log_prob(self, value) -> Tensor:
-        """value * logits + log(sigmoid(-logits)) = -BCE-with-logits(logits, value)."""
-        value = self._value(value)
-        logits = self.logits
-        return value * logits + F.logsigmoid(-logits)
+        """-BCE-with-logits(logits, value), in torch's kernel's order."""
+        return -_bce_with_logits(self.logits, self._value(value))
 
     def entropy(self) -> Tensor:
-        logits = self.logits
-        return -(self.probs * logits) - F.logsigmoid(-logits)
+        return _bce_with_logits(self.logits, self.probs)
 
     def enumerate_support(self, expand: bool = True) -> Tensor:
         return _enumerate(np.arange(2, dtype=self._dtype()), self.batch_shape, (), expand)

@@ -74,8 +74,9 @@ class Geometric(_Binary):
 
     def entropy(self) -> Tensor:
         """BCE-with-logits(logits, probs) / probs."""
-        logits, probs = self.logits, self.probs
-        return (F.softplus(logits) - logits * probs) / probs
+        from dlpy.distributions.discrete import _bce_with_logits
+
+        return _bce_with_logits(self.logits, self.probs) / self.probs
 
 
 class NegativeBinomial(_Binary):

@@ -502,16 +502,28 @@ class _SkipInitValueError(RuntimeError, ValueError):
 
 def skip_init(module_cls: type, *args, **kwargs) -> Module:
     """``module_cls(*args, **kwargs)`` without drawing its initial values (they are zeros here;
-    torch's are whatever memory held): the class must take ``rng`` (dlpy's counterpart of
-    torch's ``device`` requirement), which is given a generator that draws nothing; an
-    ``rng`` passed here is what the module keeps (for dropout, ...)."""
+    torch's are whatever memory held): a class that takes ``rng`` is given a generator that
+    draws nothing (an ``rng`` passed here is what the module keeps, for dropout, ...); one
+    that draws nothing (LayerNorm, BatchNorm: no ``rng``) is built and its parameters and
+    buffers zeroed."""
     if not (isinstance(module_cls, type) and issubclass(module_cls, Module)):
         raise _SkipInitTypeError(f"skip_init: expected a Module class, got {module_cls!r}")
-    if "rng" not in inspect.signature(module_cls).parameters:
-        raise _SkipInitValueError(f"skip_init: {module_cls.__name__} takes no 'rng' argument, "
-                                  "so its initialisation cannot be skipped")
     if "device" not in inspect.signature(module_cls).parameters:
         as_device(kwargs.pop("device", None), "skip_init")  # torch's required kwarg; the CPU
+    parameters = inspect.signature(module_cls).parameters
+    if "rng" not in parameters:
+        if not {"device", "dtype"} & set(parameters) and not any(
+                p.kind is p.VAR_KEYWORD for p in parameters.values()):  # (ReLU: torch's has
+            raise _SkipInitValueError(  # no device argument either)
+                f"skip_init: {module_cls.__name__} takes no 'rng' or 'device' argument: Module "
+                "must support a 'device' arg to skip initialization")
+        from dlpy.tensor import no_grad
+
+        module = module_cls(*args, **kwargs)
+        with no_grad():
+            for tensor in (*module.parameters(), *module.buffers()):
+                tensor.zero_()
+        return module
     final_rng = kwargs.pop("rng", None)
     placeholder = _NoInitGenerator(np.random.PCG64(0))
     module = module_cls(*args, rng=placeholder, **kwargs)
