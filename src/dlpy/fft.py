@@ -131,7 +131,8 @@ def _one(name: str, n, dim):
 def _c2c(name, x, s, dim, norm, inverse, all_dims=True):
     x = _input(name, x)
     dims, sizes = _plan(name, x, s, dim, all_dims, none_ok=True)
-    if not dims:  # fftn of a 0-d tensor, or dim=(): the input as complex
+    if not dims:  # fftn of a 0-d tensor, or dim=(): the input as complex (norm still checked)
+        _norm(name, norm)
         return mark(cast(x, complex_dtype(x.dtype)))
     return mark(FFT(x.shape, dims, sizes, _norm(name, norm), inverse)(x))
 

@@ -502,6 +502,13 @@ def istft(input, n_fft: int, hop_length: int | None = None, win_length: int | No
         raise ArgError("istft: the overlap-added squared window falls below 1e-11 (the NOLA "
                        "condition fails): choose a window and hop_length whose frames overlap")
     y = y / envelope
-    if end > full:  # a length past the frames: zeros, as torch
+    if end > full:  # a length past the frames: zeros, with torch's warning
+        import warnings
+
+        from dlpy._caller import user_stacklevel
+
+        warnings.warn("The length of signal is shorter than the length parameter. Result is "
+                      "being padded with zeros in the tail. Please check your center and "
+                      "hop_length settings.", UserWarning, stacklevel=user_stacklevel())
         y = _pad_last(y, 0, end - full, "constant")
     return y
