@@ -313,7 +313,7 @@ def test_composes_with_checkpoint(clock):
         return Tick(clock, 10, 1, label="Inner")(Tick(clock, 20, 2, label="Outer")(h))
 
     with profile() as prof:
-        y = checkpoint(block, x, use_reentrant=False)
+        y = checkpoint(block, x, use_reentrant=True)  # (one op, recomputed in its backward)
         assert Op.__call__ is not PLAIN_CALL  # the checkpoint's tracing ended: timed again
         y.sum().backward()
     assert_unswapped()
@@ -333,7 +333,7 @@ def test_composes_with_checkpoint(clock):
         return out
 
     x.grad = None
-    checkpoint(profiled_block, x, use_reentrant=False).sum().backward()
+    checkpoint(profiled_block, x, use_reentrant=True).sum().backward()
     assert_unswapped()
     np.testing.assert_array_equal(x.grad, np.full(3, 2.0))
 
@@ -373,7 +373,7 @@ def test_autograd_function_forward_is_one_event_with_its_ops_nested(clock):
     # inside a checkpoint the Function is recomputed in backward: two events again
     x.grad = None
     with profile() as prof:
-        checkpoint(lambda h: Twice.apply(h, "c"), x, use_reentrant=False).sum().backward()
+        checkpoint(lambda h: Twice.apply(h, "c"), x, use_reentrant=True).sum().backward()
     assert rows(prof)["Twice"].count == 2
     np.testing.assert_array_equal(x.grad, np.full(3, 4.0))
 

@@ -133,3 +133,28 @@ def test_div_reads_its_operands_not_its_output():
         y.add_(1)  # torch's DivBackward0 saved self and other: no refusal
     z.sum().backward()
     np.testing.assert_allclose(w.grad.data, -x.data / w.data ** 2)
+
+
+@pytest.mark.parametrize("need_weights", [False, True])
+def test_fused_multi_head_attention_reads_what_unpack_gives(need_weights):
+    """The fused attention op holds q, k, v and its output as per-head views (axes moved,
+    not a reshape): through the hooks its backward reads them rebuilt from what unpack gives
+    (the gradients were wrong when the views were refilled as plain reshapes)."""
+    from dlpy import nn
+
+    mha = nn.MultiheadAttention(8, 2, dtype=np.float64, batch_first=True,
+                                rng=np.random.default_rng(3))
+    x0 = np.random.default_rng(2).standard_normal((2, 5, 8))
+    mask = np.triu(np.ones((5, 5), dtype=bool), 1)
+    grads = []
+    for scale in (None, 1.0, 2.0):
+        x = dlpy.tensor(x0, requires_grad=True)
+        if scale is None:
+            y = mha(x, x, x, attn_mask=mask, need_weights=need_weights)[0]
+        else:
+            with af.saved_tensors_hooks(lambda t: t, lambda t, s=scale: t * s):
+                y = mha(x, x, x, attn_mask=mask, need_weights=need_weights)[0]
+        (y * y).sum().backward()
+        grads.append(x.grad.numpy())
+    np.testing.assert_array_equal(grads[0], grads[1])  # identity hooks: the same gradient
+    assert not np.allclose(grads[0], grads[2])  # doubled saved values do change it

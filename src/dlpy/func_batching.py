@@ -507,7 +507,9 @@ def _batch_norm(op, level, inputs):
     """Eval mode (running statistics): the samples folded into N. Training mode normalises
     over each sample's own batch: once per sample."""
     x, *affine = inputs
-    if op.training:  # batch_norm reads the statistics back to update the running ones
+    if op.training and op.__dict__.get("update") is not None:  # running statistics to update
+        _RunningStatistics(x.shape[1:2], x.dtype)._values()  # (refused, as torch.func's)
+    if op.training:
         out = _loop(op, level, inputs)
         op.batch_mean = op.batch_var = _RunningStatistics(x.shape[1:2], x.dtype)
         return out

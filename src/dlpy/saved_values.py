@@ -129,8 +129,14 @@ def saved_value(op, name: str):
         raise RuntimeError(_FREED)
     if is_tensor:
         packed = _packed_entry(op, read)
-        if packed is not None:  # what unpack gave, as a tensor of its own (torch's)
-            return _alias(packed.unpacked())
+        if packed is not None:  # what unpack gave, as a tensor of its own with the saved
+            tensor = _alias(packed.unpacked())  # one's history (torch's SavedVariable)
+            what = packed.what
+            if what == "output":
+                tensor.op, tensor.requires_grad = op, True
+            elif type(what) is int and what < len(op.inputs) and op.inputs[what].requires_grad:
+                tensor.op, tensor.requires_grad = op.inputs[what].op, True
+            return tensor
     return read(op)
 
 

@@ -2404,6 +2404,12 @@ class Tensor:
                     value = np.asarray(value, dtype)
         if index is False:
             return  # torch's: nothing is written (nor checked against the value's shape)
+        if type(index) is tuple and bool in map(type, index) and not any(
+                isinstance(i, np.ndarray) for i in index) and not _views.repeats_elements(
+                    self.data):  # torch: a bool is a new axis (None), False taking none of it
+            if any(i is False for i in index):
+                return
+            index = tuple(None if type(i) is bool else i for i in index)
         source = value.data if isinstance(value, Tensor) else value
         if type(source) is not np.ndarray and isinstance(value, Tensor) and \
                 isinstance(self.data, np.ndarray):
@@ -2469,9 +2475,14 @@ class Tensor:
                 _check_partial_overlap("setitem", region, source, full_ok=not advanced)
         if not advanced and not self.data.flags.writeable and _views.repeats_elements(self.data):
             region = self[index]  # x.expand(3, 4)[0] = v: torch writes the region when its
-            if not _views.repeats_elements(region.data):  # own elements are distinct
+            # own elements are distinct (a region that is no view of x, as a Python bool in
+            # the index makes it, is written by index_put below, not into that copy)
+            if not _views.repeats_elements(region.data) and np.shares_memory(
+                    region.data, self.data):
                 region[...] = value
                 return
+            if _has_bool(index):  # torch reads the bool as an index tensor: index_put
+                advanced = True
         base = getattr(self, "_view_of", None)
         if (advanced and base is not None and not self.data.flags.writeable
                 and base.data.flags.writeable and _buffer(base.data) is _buffer(self.data)
@@ -3392,6 +3403,11 @@ def _region(array: np.ndarray, index) -> np.ndarray:
     return array[index if Ellipsis in index else index + (Ellipsis,)]
 
 
+def _has_bool(index) -> bool:
+    """Whether an index holds a Python bool (torch: an index tensor, [0] or [])."""
+    return type(index) is bool or (type(index) is tuple and bool in map(type, index))
+
+
 def _writes_itself(array: np.ndarray, index, value: np.ndarray) -> bool:
     """Whether ``array[index] = value`` writes value over its own memory (a basic index)."""
     if value.base is None or _buffer(value) is not _buffer(array) or not _shape._is_basic(index):
@@ -3887,6 +3903,8 @@ def _pack_saved(op: Op, out: Tensor) -> None:
         for entry in packed:  # what backward reads comes from unpack now
             for name, _ in entry.names:
                 state.pop(name, None)
+            if type(entry.what) is str and entry.what != "output":
+                state.pop(entry.what, None)  # (a key of the op's: _unpack_saved sets it again)
         for name in op.unpacked_rebuilds:
             state.pop(name, None)
         state["_packed"] = packed
@@ -3979,9 +3997,14 @@ def pack_one(op: Op, what, tensor: Tensor, pack, unpack, arrays: list | None = N
 
 def _reshaped_view(value: np.ndarray, array: np.ndarray) -> bool:
     """Whether ``value`` (no saved array itself) is ``array`` at another shape, a view of all
-    of it (matmul's vector as a row)."""
-    return (value.base is not None and value.size == array.size and value.shape != array.shape
-            and (value.base is array or value.base is array.base is not None))
+    of it in its order (matmul's vector as a row; not a view that also moves axes, as
+    attention's heads, which ``np.reshape`` of the unpacked array would not give back)."""
+    if not (value.base is not None and value.size == array.size and value.shape != array.shape
+            and (value.base is array or value.base is array.base is not None)):
+        return False
+    again = np.reshape(array, value.shape)
+    return again.__array_interface__["data"][0] == value.__array_interface__["data"][0] and \
+        all(a == b for a, b, n in zip(again.strides, value.strides, value.shape) if n > 1)
 
 
 class _Packed:
@@ -4485,6 +4508,10 @@ class Op:
             return
         state = self.__dict__
         inputs = state["inputs"]
+        if "_packed" in state:  # stand-ins given unpacked values (_unpack_saved): theirs go
+            for t in inputs:  # (the pass's schedule holds them till it ends)
+                if "_stands_in" in t.__dict__ and t.data.strides != (0,) * t.data.ndim:
+                    t.data = np.broadcast_to(np.zeros((), dtype=t.data.dtype), t.data.shape)
         if self._num_settings:
             for key in list(state)[self._num_settings:]:
                 del state[key]
@@ -4729,6 +4756,8 @@ def sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 # the reverse passes running now, innermost last: [order, needed] of each (see _pass_order), for
 # torch.autograd.graph.register_multi_grad_hook (which tensors this pass will reach)
 _passes: list[list] = []
+_pass_keys: list[int] = []  # a number of its own for each pass running (innermost last)
+_pass_numbers = itertools.count(1)
 
 
 # while a TorchDispatchMode is entered: (tensor, ones) -> the implicit gradient of a
@@ -4744,6 +4773,7 @@ def _backpropagate(roots: list[Tensor], root_grads: list[np.ndarray], retain_gra
     Functions' backward see ``is_grad_enabled()`` False in a plain backward (so a
     post-accumulate hook may update its leaf in place) and record nothing."""
     _passes.append([None, None])
+    _pass_keys.append(next(_pass_numbers))
     mode = _grad_mode[0]
     if mode and not create_graph:
         _set_grad_mode(False)
@@ -4751,6 +4781,7 @@ def _backpropagate(roots: list[Tensor], root_grads: list[np.ndarray], retain_gra
         return _backpropagate_pass(roots, root_grads, retain_graph, capture, create_graph)
     finally:
         _passes.pop()
+        _pass_keys.pop()
         if mode and not create_graph:
             _set_grad_mode(mode)
 
@@ -5240,10 +5271,12 @@ def _backpropagate_graph(roots: list[Tensor], root_grads: list[Tensor], capture:
                          ) -> dict[int, Tensor]:
     """See _backpropagate_graph_pass; this one notes the pass in _passes while it runs."""
     _passes.append([None, None])
+    _pass_keys.append(next(_pass_numbers))
     try:
         return _backpropagate_graph_pass(roots, root_grads, capture)
     finally:
         _passes.pop()
+        _pass_keys.pop()
 
 
 def _backpropagate_graph_pass(roots: list[Tensor], root_grads: list[Tensor], capture: set[int]

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlpy import nn
+from dlpy import Tensor, nn
 
 from .reference import check_steps_as_torch, load_grouped
 
@@ -211,5 +211,19 @@ def test_one_value_per_channel_is_an_error_when_training(module, shape):
                                          r"training, got input of shape \(1, 3"):
         module(np.ones(shape, dtype=np.float32))
     if module.track_running_stats:
-        assert int(module.num_batches_tracked) == 0  # the refused batch is not counted
+        assert int(module.num_batches_tracked) == 1  # the refused batch is counted (torch's)
         assert module.eval()(np.ones(shape, dtype=np.float32)).shape == shape  # eval: fine
+
+
+def test_the_batch_count_goes_up_before_the_batch_norm_as_torchs():
+    """torch's _BatchNorm.forward counts the batch (add_) before calling batch_norm: a batch
+    batch_norm refuses is counted, and with momentum=None the batch's own weight is
+    1 / count including it."""
+    bn = nn.BatchNorm1d(2, momentum=None)
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        bn(Tensor(np.ones((1, 2), dtype=np.float32)))
+    assert int(bn.num_batches_tracked.data) == 1
+    bn(Tensor(np.array([[1.0, 2.0], [3.0, 6.0]], dtype=np.float32)))
+    assert int(bn.num_batches_tracked.data) == 2
+    # momentum 1/2: halfway from 0 to the batch mean (2, 4)
+    np.testing.assert_allclose(bn.running_mean.numpy(), [1.0, 2.0])

@@ -11,7 +11,7 @@ import dlpy
 import dlpy.functional as F
 from dlpy import Tensor, graph, nn
 from dlpy.autograd import Function, grad
-from dlpy.utils.checkpoint import checkpoint, checkpoint_sequential
+from dlpy.utils.checkpoint import CheckpointError, checkpoint, checkpoint_sequential
 
 
 def mlp(seed=0, depth=4, width=16, p=0.2):
@@ -121,16 +121,45 @@ def test_autograd_grad_parameters_and_tensors_from_outside():
         np.testing.assert_allclose(a.data, b.data, rtol=1e-14, atol=1e-15)
 
 
-def test_only_the_inputs_are_kept():
-    model = mlp(depth=6)
+def test_non_reentrant_keeps_no_activation_and_recomputes_once_per_pass():
+    """use_reentrant=False records the real graph (its nodes, torch's names) but what its
+    ops saved is gone until backward recomputes it: the block's intermediate tensors are
+    freed after the forward, and the function runs once per backward pass."""
+    import weakref
+
+    model = mlp(depth=3, p=0.0)
     x = Tensor(X0, requires_grad=True)
-    y = checkpoint(model, x, use_reentrant=False)
+    kept, calls = [], []
+
+    def block(u):
+        calls.append(1)
+        h = model[0](u)
+        kept.append(weakref.ref(h))
+        return model[1:](h)
+
+    y = checkpoint(block, x, use_reentrant=False)
+    gc.collect()
+    assert len(calls) == 1 and y.grad_fn.name() == "GeluBackward0"
+    assert kept[0]() is None  # nothing held the first layer's output
+    plain = model(x)
+    (y * y).sum().backward(retain_graph=True)
+    assert len(calls) == 2
+    first = x.grad.numpy().copy()
+    x.grad = None
+    (plain * plain).sum().backward()
+    np.testing.assert_array_equal(first, x.grad)
+    x.grad = None
+    (y * y).sum().backward()  # a second pass recomputes again
+    assert len(calls) == 3
+    np.testing.assert_array_equal(first, x.grad)
+    # with use_reentrant=True the forward ran under no_grad: one op, the inputs x and the
+    # 6 parameters, nothing computed inside
+    y = checkpoint(model, x, use_reentrant=True)
     op = y.op
     assert type(op).__name__ == "Checkpoint" and op.describe() == "Checkpoint(Sequential)"
-    # the inputs: x and the 12 parameters, nothing computed inside
-    assert op.inputs[0] is x and len(op.inputs) == 13
+    assert op.inputs[0] is x and len(op.inputs) == 7
     assert all(t.op is None for t in op.inputs)
-    assert graph.validate(y.sum()) == {"tensors": 15, "ops": 2, "parameters": 13}
+    assert graph.validate(y.sum()) == {"tensors": 9, "ops": 2, "parameters": 7}
 
 
 def test_several_outputs_keywords_and_non_tensor_outputs():
@@ -231,13 +260,24 @@ def test_errors():
     assert dlpy.Op.__call__ is autograd_function.PLAIN_CALL_SITES["op_call"]  # tracing is off
     calls = []
 
-    def changing(u):
+    def changing(u):  # saves a tensor of another shape when recomputed
         calls.append(1)
-        return u[: len(calls)] * 2
+        return u[: len(calls)].exp()
 
     y = checkpoint(changing, x, use_reentrant=False)
-    with pytest.raises(RuntimeError, match=r"recomputing changing gave output 0 of shape "
-                                           r"\(2, 16\) float64, the forward \(1, 16\) float64"):
+    with pytest.raises(CheckpointError, match=r"(?s)Recomputed values for the following tensors "
+                       r"have different metadata.*tensor at position 0.*\[1, 16\].*\[2, 16\]"):
+        y.sum().backward()
+    calls.clear()
+    y = checkpoint(lambda u: u.exp().exp() if not calls.append(1) and len(calls) == 1
+                   else u.exp(), x, use_reentrant=False)  # saves 2 tensors, then 1
+    with pytest.raises(CheckpointError, match="A different number of tensors was saved"):
+        y.sum().backward()
+    calls.clear()
+    w = x * 1
+    y = checkpoint(lambda u: u.exp(), w, use_reentrant=False)
+    w.mul_(2)  # an argument changed in place before backward
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.sum().backward()
     with pytest.raises(ValueError, match=r"segments must be an int from 1 to the number of "
                                          r"functions \(12\), got 13"):

@@ -169,33 +169,29 @@ class _BatchNorm(_NormBase):
 
     def forward(self, input):
         input = self._checked_input(input)
-        if input.shape[1] != self.num_features and (self.affine or self.track_running_stats):
-            raise ShapeError(f"{type(self).__name__}: expected {self.num_features} channels on "
-                             f"axis 1, got an input of shape {input.shape}")
         # PyTorch's rules: the buffers are updated only while training with
         # track_running_stats; eval mode without them normalises with the batch's statistics
         counting = self.training and self.track_running_stats and \
             self.num_batches_tracked is not None
+        if counting:  # before the batch norm, as torch's (a batch it refuses is counted too)
+            dispatch = sys.modules.get("dlpy.utils._python_dispatch")
+            if dispatch is not None and dispatch._mode_stack:
+                self.num_batches_tracked.add_(1)  # what a TorchDispatchMode sees
+            else:  # in place on the array (a Tensor's += costs ~10x more here); its version
+                self.num_batches_tracked.data += 1  # goes up as torch's add_'s
+                _bump(self.num_batches_tracked.data)
         momentum = self.momentum
         if momentum is None:  # the cumulative average over the batches seen, this one too
-            momentum = 1.0 / (float(self.num_batches_tracked.data) + 1) if counting else 0.0
+            momentum = 1.0 / float(self.num_batches_tracked.data) if counting else 0.0
+        if input.shape[1] != self.num_features and (self.affine or self.track_running_stats):
+            raise ShapeError(f"{type(self).__name__}: expected {self.num_features} channels on "
+                             f"axis 1, got an input of shape {input.shape}")
         pass_running = not self.training or self.track_running_stats
-        dispatch = sys.modules.get("dlpy.utils._python_dispatch")
-        if counting and dispatch is not None and dispatch._mode_stack:
-            # a TorchDispatchMode sees torch's order: the count's add_, then the batch norm
-            self.num_batches_tracked.add_(1)
-            counting = False
-        y = F.batch_norm(input, self.running_mean if pass_running else None,
+        return F.batch_norm(input, self.running_mean if pass_running else None,
                          self.running_var if pass_running else None, self.weight, self.bias,
                          self.training or (self.running_mean is None and
                                            self.running_var is None),
                          momentum, self.eps)
-        if counting:
-            # after batch_norm accepted the batch; in place (torch's add_), on the array: a
-            # Tensor's += costs ~10x more here; its version goes up as torch's
-            self.num_batches_tracked.data += 1
-            _bump(self.num_batches_tracked.data)
-        return y
 
 
 class BatchNorm1d(_BatchNorm):

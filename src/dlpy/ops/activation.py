@@ -440,6 +440,7 @@ class GELU(Op):
 
     float8_kernel = "GeluKernelImpl"  # torch's refusal of float8 (amp/dtypes.py)
     saves = (0,)  # read by backward (in-place checks, Op.saves)
+    unpacked_rebuilds = ("z", "cdf")  # (saved_tensors_hooks: made again from the unpacked x)
 
     def forward(self, x):
         self.x = x
@@ -450,6 +451,10 @@ class GELU(Op):
         erf = _erf(x / math.sqrt(2.0))  # float64 whatever x's dtype, as math.erf was
         self.cdf = (0.5 * (1.0 + erf)).astype(x.dtype, copy=False)
         return np.multiply(x, self.cdf, out=np.empty_like(x))  # (in x's memory order)
+
+    def use_unpacked(self, what, array):
+        if what == 0:  # forward's z (float32) or cdf again, from what unpack gave
+            self.forward(array)
 
     def backward(self, grad_output):
         x = self.x

@@ -123,6 +123,21 @@ class Attention(Op):
         np.matmul(p, v, out=self.out)
         return out
 
+    def use_unpacked(self, what, array):
+        # what saved_tensors_hooks' unpack gave for an input or the output, as forward's views
+        if what == "output":
+            self.out = array if self.num_heads is None else _heads(array, self.num_heads)
+            return
+        if self.packed:
+            q, self.k, self.v = self._views([array])
+        else:
+            view = array if self.num_heads is None else _heads(array, self.num_heads)
+            if what:
+                setattr(self, "kv"[what - 1], view)
+                return
+            q = view
+        self.q = q * q.dtype.type(self.scale)
+
     def backward(self, grad_output):
         if self.num_heads is None:  # (..., seq, dim): plain results; the engine undoes broadcasting
             g = grad_output

@@ -63,6 +63,11 @@ class Dropout(Op):
     def __init__(self, scale):
         self.scale = scale
 
+    def pack_order(self, inputs):
+        # saved_tensors_hooks: torch's CPU dropout is input * noise, whose MulBackward0 saves
+        # the scaled noise (a checkpoint's recomputation gives it back: its mask is used)
+        return ["scale"]
+
     def forward(self, x):
         self.scale = self.scale.astype(x.dtype, copy=False)
         return x * self.scale
@@ -189,7 +194,7 @@ def _check_fits(name, value, dtype):
     """torch's check that a Python number fits the dtype it is written into: integers within
     the type's range (unsigned ones down to -max, which wraps), floats finite beyond its max
     (inf and nan fit)."""
-    if dtype.kind == "b" or isinstance(value, (bool, np.bool_)):
+    if dtype.kind in "bc" or isinstance(value, (bool, np.bool_)):  # (complex: any fits)
         return
     if is_floating_dtype(dtype):
         largest = float(np.finfo(dtype).max) if dtype.kind == "f" else 3.3895313892515355e38
@@ -267,9 +272,26 @@ def _keep(generator, shape, p) -> np.ndarray:
 def _scaled_keep(generator, shape, p, x) -> np.ndarray:
     """The keep mask divided by 1 - p in x's floating dtype, as torch's ``noise.div_(1 - p)``
     (float64 for another x, which the dropouts refuse)."""
-    dtype = as_array(x).dtype
-    dtype = dtype if dtype.kind == "f" else np.dtype(np.float64)
-    return (_keep(generator, shape, p).astype(dtype) / dtype.type(1.0 - p)).astype(dtype)
+    array = as_array(x)
+    dtype = array.dtype if array.dtype.kind == "f" else np.dtype(np.float64)
+    perm = _like_order(array)
+    if perm is None:
+        keep = _keep(generator, shape, p)
+    else:  # torch's noise is empty_like(x): x's layout, drawn in its memory order
+        keep = _keep(generator, tuple(shape[i] for i in perm), p).transpose(np.argsort(perm))
+    return (keep.astype(dtype) / dtype.type(1.0 - p)).astype(dtype)
+
+
+def _like_order(array) -> list[int] | None:
+    """The axes of a dense, non-overlapping ``array`` in memory order (largest stride first),
+    where that is not their order: the layout torch's ``empty_like`` keeps (any other array
+    gets a contiguous one: None)."""
+    from dlpy.tensor_methods import _memory_order
+
+    perm = _memory_order(array)
+    if perm is None or not array.transpose(perm).flags.c_contiguous:
+        return None
+    return perm
 
 
 def _channel_dropout(name, x, p, training, inplace, rng, batched=True):

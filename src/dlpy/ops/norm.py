@@ -212,7 +212,9 @@ class BatchNorm(Op):
             mean = _channel_sums(x) / count
             centered = _channel_affine(x, None, -mean)
             var = _channel_dots(centered, centered) / count
-            self.batch_mean, self.batch_var = mean, var  # batch_norm updates the buffers
+            self.batch_mean, self.batch_var = mean, var
+            if self.__dict__.get("update") is not None:  # batch_norm's running statistics
+                self._update_running(count)
             if self.stats_dtype is not None:  # torch keeps the mean in x's float16/bfloat16
                 mean = mean.astype(self.stats_dtype).astype(x.dtype)
                 centered = _channel_affine(x, None, -mean)
@@ -231,6 +233,24 @@ class BatchNorm(Op):
         self.x, self.centered, self.scale, self.weight = x, None, scale, weight
         self.inv_std = inv_std.reshape(shape)
         return _channel_affine(x, scale, shift)
+
+    def _update_running(self, count: int) -> None:
+        """running_mean / running_var (``self.update``: the buffers' arrays and the momentum)
+        moved toward the batch's mean and unbiased variance, in place, within forward as
+        torch's kernel (a checkpoint's recomputation that stops once the op saved its tensors
+        has updated them). An empty batch leaves them, as torch's."""
+        mean_array, var_array, momentum = self.update
+        if not count or not self.batch_mean.size:
+            return
+        unbiased_var = self.batch_var * (count / (count - 1))
+        # float16/bfloat16 buffers: updated in float32, rounded once (numpy would round
+        # (1 - momentum) * buffer in their dtype first)
+        # (1 - momentum) in that dtype too, as torch's kernel
+        wide = np.dtype(np.float32 if is_low_precision(mean_array.dtype) else mean_array.dtype)
+        momentum = wide.type(momentum)
+        rest = wide.type(1) - momentum
+        mean_array[...] = momentum * self.batch_mean + rest * mean_array.astype(wide, copy=False)
+        var_array[...] = momentum * unbiased_var + rest * var_array.astype(wide, copy=False)
 
     def _normalise(self, centered, var, weight, bias):
         """y = centered * (weight / sqrt(var + eps)) + bias; centered (x - mean) is kept for
@@ -501,17 +521,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if is_low_precision(input.dtype) and all(p is None or p.dtype == input.dtype for p in
                                          (weight, bias, mean_array, var_array)):
         op.stats_dtype = input.dtype
-    y = _optional_edges(op(*[a for a in (input, weight, bias) if a is not None]), weight, bias)
     if mean_array is not None and count > 0:  # an empty batch leaves them (as PyTorch)
-        unbiased_var = op.batch_var * (count / (count - 1))
-        # float16/bfloat16 buffers: updated in float32, rounded once (numpy would round
-        # (1 - momentum) * buffer in their dtype first)
-        wide = np.float32 if is_low_precision(mean_array.dtype) else mean_array.dtype
-        mean_array[...] = momentum * op.batch_mean + (1.0 - momentum) * \
-            mean_array.astype(wide, copy=False)
-        var_array[...] = momentum * unbiased_var + (1.0 - momentum) * \
-            var_array.astype(wide, copy=False)
-    return y
+        op.update = (mean_array, var_array, momentum)  # (updated within forward)
+    return _optional_edges(op(*[a for a in (input, weight, bias) if a is not None]), weight, bias)
 
 
 class SyncBatchNorm(BatchNorm):

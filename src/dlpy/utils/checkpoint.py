@@ -1,20 +1,27 @@
 """Activation checkpointing, as ``torch.utils.checkpoint``: trade compute for memory.
 
     from dlpy.utils.checkpoint import checkpoint, checkpoint_sequential
-    h = checkpoint(block, x)                       # block's activations are not kept
-    y = checkpoint_sequential(model, 4, x)         # a Sequential in 4 segments
+    h = checkpoint(block, x, use_reentrant=False)  # block's activations are not kept
+    y = checkpoint_sequential(model, 4, x, use_reentrant=False)  # a Sequential in 4 segments
 
-``checkpoint(function, *args)`` runs ``function`` under ``no_grad``, so none of its
-intermediate arrays are kept, and records one op whose inputs are every tensor needing a
-gradient that the function's ops read: its arguments, the parameters it uses, any other
-tensor it reads from outside. Backward runs ``function`` again with gradients on, the random
-generators set back to their state before the forward (so dropout draws the same masks), and
-differentiates that copy, cut at those inputs. The gradients equal the ones without
-checkpointing, and the op works with ``backward``, ``dlpy.autograd.grad``, hooks and
-``retain_graph`` as any other. What the ops read is seen by tracing (``dlpy.autograd_function
-.tracing``) while the function runs. Under ``autograd.grad(create_graph=True)`` the recomputation
-reads the inputs themselves and is differentiated with create_graph, so the gradients can be
-differentiated again.
+``use_reentrant=False`` (torch's recommended variant) runs ``function`` as it is, recording
+its graph with its real nodes, inside a ``saved_tensors_hooks`` block whose pack hook keeps
+nothing of what an op saves for backward (a placeholder, and the tensor's shape and dtype).
+The first time backward (or ``grad_fn._saved_*``) unpacks one, ``function`` runs again with
+gradients on and the random generators set back to their state before the forward (so
+dropout draws the same masks), and what its ops save is kept for the placeholders, in order;
+with early stop (the default) the recomputation stops once every placeholder still alive has
+its tensor. Each backward pass recomputes once. ``determinism_check="default"`` compares the
+recomputed tensors' shapes and dtypes with the forward's (``CheckpointError``).
+
+``use_reentrant=True`` (torch's CheckpointFunction) runs ``function`` under ``no_grad``, so
+none of its intermediate arrays are kept, and records one op whose inputs are every tensor
+needing a gradient that the function's ops read: its arguments, the parameters it uses, any
+other tensor it reads from outside (seen by tracing, ``dlpy.autograd_function.tracing``).
+Backward runs ``function`` again with gradients on and differentiates that copy, cut at those
+inputs. Under ``autograd.grad(create_graph=True)`` the recomputation reads the inputs
+themselves and is differentiated with create_graph, so the gradients can be differentiated
+again.
 """
 
 from __future__ import annotations
@@ -24,14 +31,14 @@ import enum
 import functools
 import sys
 import warnings
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from dlpy.autograd_function import record_outputs, split_grads, tracing
+from dlpy.autograd_function import record_outputs, saved_tensors_hooks, split_grads, tracing
 from dlpy.random import _default_generator as default_generator
 from dlpy.tensor import Op, Tensor, _backpropagate, enable_grad, is_grad_enabled, no_grad
-from dlpy.utils._pytree import tree_leaves, tree_structure, tree_unflatten
 
 __all__ = ["CheckpointError", "CheckpointPolicy", "SelectiveCheckpointContext", "checkpoint",
            "checkpoint_sequential", "create_selective_checkpoint_contexts", "get_device_states",
@@ -44,25 +51,29 @@ class CheckpointError(RuntimeError):
 
 
 class Checkpoint(Op):
-    """``function(*args, **kwargs)`` recomputed in backward; inputs: the tensors it read that
-    need gradients."""
+    """torch's use_reentrant=True checkpoint (CheckpointFunction): ``function(*args)``
+    recomputed in backward; inputs: the tensors it read that need gradients. Refused by
+    autograd.grad and backward(inputs=...), as torch's."""
 
-    def __init__(self, function: Callable, args: tuple, kwargs: dict, rng_states: list,
-                 outputs: list[tuple], check: bool, sources: list[Tensor],
-                 recompute_context=None):
-        self.function, self.args, self.kwargs = function, args, kwargs
+    def __init__(self, function: Callable, args: tuple, rng_states: list,
+                 outputs: list[tuple], sources: list[Tensor], recompute_context=None):
+        self.function, self.args = function, args
         self.recompute_context = recompute_context  # context_fn's second context manager
         # per input, the tensor the function's code holds (the input itself, unless an outer
         # checkpoint's recomputation stood in for it): what to cut at when recomputing
         self.sources = sources
         self.rng_states = rng_states  # (generator, its state before the forward)
         self.outputs = outputs  # (position, shape, dtype) of each recorded output
-        self.check = check
+
+    def name(self) -> str:
+        return "CheckpointFunctionBackward"
 
     def describe(self) -> str:
         return f"Checkpoint({_name(self.function)})"
 
     def backward(self, grad_output):
+        if _engine._selective_passes:
+            raise RuntimeError(_NOT_VALID)
         stand_ins = {id(t): Tensor(t.data, requires_grad=True) for t in self.inputs}
         for t, source in zip(self.inputs, self.sources):
             stand_ins[id(source)] = stand_ins[id(t)]
@@ -77,6 +88,8 @@ class Checkpoint(Op):
         # recomputed from the inputs themselves (no stand-ins), and differentiated with
         # create_graph: the gradients' graph reaches the inputs, so it can be differentiated
         # again (a gradient penalty through a checkpointed block)
+        if _engine._selective_passes:
+            raise RuntimeError(_NOT_VALID)
         inputs = {id(source): t for t, source in zip(self.inputs, self.sources)}
         roots, root_grads = self._recompute(inputs, split_grads(self, grad_output))
         if not roots:
@@ -102,23 +115,17 @@ class Checkpoint(Op):
                 generator.bit_generator.state = state
             context = self.recompute_context or contextlib.nullcontext()
             with enable_grad(), tracing(cut), context:
-                result = self.function(*self.args, **self.kwargs)
+                result = self.function(*self.args)
         finally:
             for generator, state in now:
                 generator.bit_generator.state = state
-        outputs = _outputs(result, not isinstance(self, ReentrantCheckpoint))
+        outputs = _outputs(result)
         roots, root_grads = [], []
-        for (position, shape, dtype), grad in zip(self.outputs, grads):
+        for (position, _, _), grad in zip(self.outputs, grads):
             out = outputs[position] if position < len(outputs) else None
             if not isinstance(out, Tensor):
                 raise RuntimeError(f"checkpoint: the recomputed {_name(self.function)} "
                                    f"returned no tensor at output {position}")
-            if self.check and (out.shape != shape or out.dtype != dtype):
-                raise CheckpointError(
-                    f"checkpoint: recomputing {_name(self.function)} gave output {position} "
-                    f"of shape {out.shape} {out.dtype}, the forward {shape} {dtype}; the "
-                    "function must do the same thing both times"
-                )
             out = stand_ins.get(id(out), out)
             if grad is not None and out.requires_grad:
                 roots.append(out)
@@ -134,37 +141,15 @@ _NOT_VALID = ("Checkpointing is not compatible with .grad() or when an `inputs` 
 _engine = sys.modules["dlpy.tensor"]  # (dlpy.tensor the attribute is the function)
 
 
-class ReentrantCheckpoint(Checkpoint):
-    """torch's use_reentrant=True checkpoint (CheckpointFunction): the same recomputation,
-    refused by autograd.grad and backward(inputs=...), as torch's."""
-
-    def name(self) -> str:
-        return "CheckpointFunctionBackward"
-
-    def backward(self, grad_output):
-        if _engine._selective_passes:
-            raise RuntimeError(_NOT_VALID)
-        return super().backward(grad_output)
-
-    def backward_graph(self, grad_output, output):
-        if _engine._selective_passes:
-            raise RuntimeError(_NOT_VALID)
-        return super().backward_graph(grad_output, output)
-
-
 def _name(function) -> str:
     if isinstance(function, functools.partial):
         function = function.func
     return getattr(function, "__name__", type(function).__name__)
 
 
-def _outputs(result, nested: bool = False) -> list:
+def _outputs(result) -> list:
     """The outputs that may carry gradients: a Tensor, or the items of a tuple or list, or the
-    values of a dict (other results, a number or None, pass through unrecorded, as torch's);
-    ``nested`` (use_reentrant=False, whose outputs are whatever the function returns): every
-    leaf of the result's pytree, at any depth."""
-    if nested:
-        return tree_leaves(result)
+    values of a dict (other results, a number or None, pass through unrecorded, as torch's)."""
     if isinstance(result, Tensor):
         return [result]
     if isinstance(result, (tuple, list)):
@@ -193,7 +178,7 @@ def _generators(function, modules: Iterable) -> list[np.random.Generator]:
 
 def _checkpoint(function: Callable, args: tuple, kwargs: dict, use_reentrant: bool,
                 preserve_rng_state: bool, determinism_check: str, modules: Sequence = (),
-                context_fn: Callable | None = None):
+                context_fn: Callable | None = None, early_stop: bool = True):
     if not callable(function):
         raise TypeError(f"checkpoint: function must be callable, got "
                         f"{type(function).__name__}")
@@ -206,9 +191,12 @@ def _checkpoint(function: Callable, args: tuple, kwargs: dict, use_reentrant: bo
     if not use_reentrant and determinism_check not in ("default", "none"):
         raise ValueError(f"checkpoint: determinism_check should be one of ['default', 'none'], "
                          f"but got {determinism_check!r}")
+    if not use_reentrant:
+        return _checkpoint_hooks(function, args, kwargs, preserve_rng_state, determinism_check,
+                                 modules, context_fn, early_stop)
     if not is_grad_enabled():  # nothing would be recorded anyway
         return function(*args, **kwargs)
-    if use_reentrant and not any(isinstance(a, Tensor) and a.requires_grad for a in args):
+    if not any(isinstance(a, Tensor) and a.requires_grad for a in args):
         # torch's CheckpointFunction: only the arguments connect the outputs to the graph
         warnings.warn("None of the inputs have requires_grad=True. Gradients will be None",
                       UserWarning, stacklevel=2)  # checkpoint's line, as torch's
@@ -229,27 +217,184 @@ def _checkpoint(function: Callable, args: tuple, kwargs: dict, use_reentrant: bo
 
     with no_grad(), tracing(note), forward_context or contextlib.nullcontext():
         result = function(*args, **kwargs)
-    outputs = _outputs(result, not use_reentrant)
+    outputs = _outputs(result)
     note(tuple(outputs), tuple(outputs))  # an input returned as it is
     chosen = [k for k, o in enumerate(outputs) if isinstance(o, Tensor) and o.dtype.kind == "f"]
     if not read or not chosen:
         return result
-    kind = ReentrantCheckpoint if use_reentrant else Checkpoint
-    op = kind(function, args, kwargs, rng_states,
-              [(k, outputs[k].shape, outputs[k].dtype) for k in chosen],
-              determinism_check == "default" and not use_reentrant,
-              [r for _, r in read.values()], recompute_context)
+    op = Checkpoint(function, args, rng_states,
+                    [(k, outputs[k].shape, outputs[k].dtype) for k in chosen],
+                    [r for _, r in read.values()], recompute_context)
     recorded = record_outputs(op, tuple(t for t, _ in read.values()),
                               [outputs[k].data for k in chosen])
     for k, out in zip(chosen, recorded):
         outputs[k] = out
-    if not use_reentrant:
-        return tree_unflatten(outputs, tree_structure(result))
     if isinstance(result, Tensor):
         return outputs[0]
     if isinstance(result, dict):
         return type(result)(zip(result.keys(), outputs))
     return type(result)(outputs)
+
+
+class _StopRecomputation(Exception):
+    """Raised by the recomputation's pack hook once every placeholder has its tensor."""
+
+
+class _Holder:
+    """What the forward's pack hook gives an op for a tensor it saved: by backward pass, the
+    key of that tensor among the recomputed ones (None once unpacked)."""
+
+    __slots__ = ("handles", "__weakref__")
+
+    def __init__(self):
+        self.handles: dict = {}
+
+
+_DIFFERENT_COUNT = ("torch.utils.checkpoint: A different number of tensors was saved during the "
+                    "original forward and recomputation.\nNumber of tensors saved during "
+                    "forward: {}\nNumber of tensors saved during recomputation: {}.")
+
+
+class _Frame:
+    """One non-reentrant checkpoint call: the placeholders its forward gave (weakly: a graph
+    freed by backward drops them), their shapes and dtypes, and by backward pass what the
+    recomputation saved for them."""
+
+    def __init__(self, function: Callable, args: tuple, kwargs: dict, rng_states: list,
+                 early_stop: bool, check: bool, recompute_context):
+        self.function, self.args, self.kwargs = function, args, kwargs
+        # the tensor arguments and their versions: a change in place before backward is
+        # torch's error (its frame saves them for backward)
+        self.versions = [(a, a._version) for a in args if isinstance(a, Tensor)]
+        self.rng_states = rng_states
+        self.early_stop, self.check = early_stop, check
+        self.recompute_context = recompute_context
+        self.holders: list = []  # weak references to the forward's placeholders
+        self.metadata: list = []
+        self.recomputed: dict = {}  # pass key -> {holder slot: tensor}
+        self.counts: dict = {}  # pass key -> tensors saved by its recomputation so far
+        self.forward_completed = False
+        self.ignore_mismatch = False
+
+    def pack(self, tensor: Tensor) -> _Holder:
+        holder = _Holder()
+        self.holders.append(weakref.ref(holder))
+        self.metadata.append((tuple(tensor.shape), tensor.dtype) if self.check else None)
+        return holder
+
+    def unpack(self, holder: _Holder) -> Tensor:
+        passes = _engine._pass_keys
+        # (grad_fn._saved_* read outside backward: recomputed each time)
+        key = passes[-1] if passes else object()
+        if key not in self.recomputed:
+            self._recompute(key)
+        slot = holder.handles.get(key)
+        if slot is None:
+            raise CheckpointError(
+                "torch.utils.checkpoint: Unpack is being triggered for a tensor that was already "
+                "unpacked once. If you are calling ctx.saved_tensors in backward, make sure to do "
+                "so only once. Otherwise please open an issue with details on your use case.")
+        holder.handles[key] = None
+        return self.recomputed[key].pop(slot)
+
+    def _recompute(self, key) -> None:
+        for tensor, version in self.versions:
+            if tensor._version != version:
+                raise RuntimeError(
+                    f"checkpoint: an argument of {_name(self.function)} (shape {tensor.shape}) "
+                    f"was modified in place after the forward (it is at version "
+                    f"{tensor._version}; expected version {version} instead): one of the "
+                    "variables needed for gradient computation has been modified by an inplace "
+                    "operation")
+        self.recomputed[key] = {}
+        self.counts[key] = 0
+        now = [(g, g.bit_generator.state) for g, _ in self.rng_states]
+        try:
+            for generator, state in self.rng_states:
+                generator.bit_generator.state = state
+            context = self.recompute_context or contextlib.nullcontext()
+            with saved_tensors_hooks(functools.partial(self._save, key), _same), \
+                    enable_grad(), context:
+                self.function(*self.args, **self.kwargs)
+        except _StopRecomputation:
+            pass
+        finally:
+            for generator, state in now:
+                generator.bit_generator.state = state
+        # the recomputed graph is gone: forget the stand-ins its ops held their inputs by
+        # (each holds its producer, whose packed values are the recomputed tensors)
+        _engine._prune_graph_stand_ins()
+        self._check_recomputed(key)
+
+    def _save(self, key, tensor: Tensor) -> Tensor:
+        """The recomputation's pack hook: the tensor for the forward's placeholder of the same
+        position."""
+        if tensor.requires_grad:
+            tensor = tensor.detach()
+        index = self.counts[key]
+        self.counts[key] = index + 1
+        if index >= len(self.holders):
+            if not self.forward_completed:  # (backward within the checkpointed function)
+                self.ignore_mismatch = True
+                return tensor
+            raise CheckpointError("torch.utils.checkpoint: trying to save more tensors during "
+                                  "recomputation than during the original forward pass.")
+        holder = self.holders[index]()
+        if holder is not None:
+            holder.handles[key] = index
+            self.recomputed[key][index] = tensor
+        if self.early_stop and index + 1 == len(self.holders):
+            raise _StopRecomputation
+        return tensor
+
+    def _check_recomputed(self, key) -> None:
+        if self.ignore_mismatch:
+            return
+        if len(self.holders) != self.counts[key]:
+            raise CheckpointError(_DIFFERENT_COUNT.format(len(self.holders), self.counts[key]))
+        different = []
+        for index, ref in enumerate(self.holders):
+            if ref() is None or not self.check:
+                continue
+            tensor = self.recomputed[key][index]
+            now = (tuple(tensor.shape), tensor.dtype)
+            if now != self.metadata[index]:
+                different.append(f"tensor at position {index}:\nsaved metadata: "
+                                 f"{_shown(self.metadata[index])}\nrecomputed metadata: "
+                                 f"{_shown(now)}\n")
+        if different:
+            raise CheckpointError(
+                "torch.utils.checkpoint: Recomputed values for the following tensors have "
+                "different metadata than during the forward pass.\n" + "".join(different))
+
+
+def _same(tensor):
+    return tensor
+
+
+def _shown(metadata: tuple) -> str:
+    shape, dtype = metadata
+    return (f"{{'shape': torch.Size({list(shape)}), 'dtype': {dtype}, "
+            f"'device': device(type='cpu')}}")
+
+
+def _checkpoint_hooks(function: Callable, args: tuple, kwargs: dict, preserve_rng_state: bool,
+                      determinism_check: str, modules: Sequence, context_fn, early_stop: bool):
+    """torch's non-reentrant checkpoint: ``function`` runs as it is, in a saved_tensors_hooks
+    block that keeps placeholders for what its ops save; unpacking one recomputes (_Frame)."""
+    forward_context, recompute_context = (context_fn() if context_fn is not None
+                                          else (None, None))
+    if not is_grad_enabled():  # nothing is saved: no hooks, no recomputation
+        return function(*args, **kwargs)
+    generators = _generators(function, modules) if preserve_rng_state else []
+    frame = _Frame(function, args, kwargs, [(g, g.bit_generator.state) for g in generators],
+                   early_stop if _early_stop is None else _early_stop,
+                   determinism_check == "default", recompute_context)
+    with saved_tensors_hooks(frame.pack, frame.unpack), \
+            forward_context or contextlib.nullcontext():
+        result = function(*args, **kwargs)
+    frame.forward_completed = True
+    return result
 
 
 def _default_reentrant(name: str, use_reentrant) -> bool:
@@ -270,25 +415,29 @@ def checkpoint(function: Callable, *args, use_reentrant: bool | None = None,
                early_stop: bool = True, **kwargs):
     """``function(*args, **kwargs)`` without keeping its activations: recomputed in backward.
 
-    The outputs (a Tensor, or a tuple / list holding Tensors) carry gradients to every tensor
-    the function read that needs one: the arguments, a module's parameters, tensors from
-    outside. ``preserve_rng_state``: the recomputation draws the same random numbers from
+    ``use_reentrant=False`` (recommended): ``function`` runs with its real graph, keeping a
+    placeholder for each tensor its ops save; backward recomputes them (once per backward
+    pass, stopping early unless ``early_stop=False``). Outputs are what ``function`` returns,
+    at any depth, with their own grad_fn. ``determinism_check="default"``: the recomputed
+    tensors must have the forward's shapes and dtypes (CheckpointError). ``context_fn``:
+    called once, its two context managers wrap the forward and the recomputation.
+
+    ``use_reentrant=True`` (torch's CheckpointFunction; the default when not passed, with
+    torch's warning): the forward runs under no_grad and one op carries gradients to every
+    tensor the function read that needs one (the arguments, a module's parameters, tensors
+    from outside); the outputs need gradients only when an argument does (else a warning and
+    no graph); no keyword arguments; autograd.grad / backward(inputs=) refuse it.
+
+    Both: ``preserve_rng_state`` makes the recomputation draw the same random numbers from
     dlpy's default generator and from the ``rng`` of ``function``'s modules (when it is a
-    Module or a method of one). ``determinism_check="default"`` checks that the recomputed
-    outputs have the forward's shapes and dtypes. ``use_reentrant``: not passed, True with
-    torch's warning. True follows torch's CheckpointFunction: the outputs need gradients only
-    when an argument does (else a warning and no graph), no keyword arguments, and
-    autograd.grad / backward(inputs=) refuse it; both recompute the same way. ``context_fn``
-    (use_reentrant=False): called once, its two context managers wrap the forward and the
-    recomputation. ``early_stop`` and ``debug`` change nothing (the function is always
-    recomputed whole).
+    Module or a method of one). ``debug`` changes nothing.
     """
     use_reentrant = _default_reentrant("", use_reentrant)
     if use_reentrant and (context_fn is not None or debug):
         raise ValueError("checkpoint: Passing `context_fn` or `debug` is only supported when "
                          "use_reentrant=False.")
     return _checkpoint(function, args, kwargs, use_reentrant, preserve_rng_state,
-                       determinism_check, context_fn=context_fn)
+                       determinism_check, context_fn=context_fn, early_stop=early_stop)
 
 
 class SegmentsTypeError(ValueError, TypeError):
@@ -432,14 +581,14 @@ def create_selective_checkpoint_contexts(policy_fn_or_list, allow_cache_entry_mu
     return _PolicyMode(policy_fn), contextlib.nullcontext()
 
 
-_early_stop = True  # set_checkpoint_early_stop's switch
+_early_stop = None  # set_checkpoint_early_stop's switch (None: each call's early_stop)
 
 
 @contextlib.contextmanager
 def set_checkpoint_early_stop(enable: bool):
-    """Within the block, non-reentrant checkpoints stop their recomputation as soon as the
-    tensors backward needs are computed (True, the default) or run it whole (False), as
-    torch's; dlpy always recomputes the whole function, so only the switch is kept."""
+    """Within the block, non-reentrant checkpoints stop their recomputation as soon as every
+    tensor backward needs is recomputed (True) or run the function whole (False), whatever
+    their ``early_stop`` argument says, as torch's."""
     global _early_stop
     previous, _early_stop = _early_stop, bool(enable)
     try:
