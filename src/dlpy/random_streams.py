@@ -681,3 +681,225 @@ def _poisson_one(rate: float, uniform) -> float:
             count += 1
         else:
             return float(count)
+
+
+class _Draws:
+    """torch's uniform_real_distribution<double> and normal_distribution<double> read value
+    by value off one engine, as a C++ kernel interleaves them: uniforms drawn ahead in
+    batches (the engine rewound to what was used by ``done``), normals by Box-Muller pairs
+    with the sine cached in the generator (torch's next_double_normal_sample)."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.start = np.random.MT19937.state.__get__(engine)
+        self.pool: list = []
+        self.used = 0
+        self.cached = engine.next_double_normal
+
+    def uniform(self) -> float:
+        if self.used == len(self.pool):
+            self.pool.extend(_unit(self.engine, max(64, len(self.pool)), "d").tolist())
+        self.used += 1
+        return self.pool[self.used - 1]
+
+    def normal(self) -> float:
+        if self.cached is not None:
+            value, self.cached = self.cached, None
+            return value
+        u1, u2 = self.uniform(), self.uniform()
+        radius = math.sqrt(-2.0 * math.log1p(-u2))
+        theta = _TWO_PI * u1
+        self.cached = radius * math.sin(theta)
+        return radius * math.cos(theta)
+
+    def done(self) -> None:
+        engine = self.engine
+        np.random.MT19937.state.__set__(engine, {**self.start,
+                                                 "bit_generator": type(engine).__name__})
+        if self.used:
+            engine.random_raw(2 * self.used)
+        engine.next_double_normal = self.cached
+
+
+_THIRD32 = float(np.float32(1.0) / np.float32(3.0))  # torch's 1.0f / 3.0f
+_C0331 = float(np.float32(0.0331))  # its 0.0331f
+
+
+def _log(x: float) -> float:
+    """C's log: -inf at 0, nan below."""
+    if x > 0:
+        return math.log(x)
+    return -math.inf if x == 0 else math.nan
+
+
+def _gamma_one(alpha: float, single: bool, draws: _Draws) -> float:
+    """ATen's sample_gamma (Marsaglia and Tsang, alpha < 1 boosted): ``alpha`` a float32
+    (``single``: its float arithmetic where torch's is) or float64, double accumulation."""
+    scale = 1.0
+    if alpha < 1.0:
+        if alpha == 0.0:
+            return 0.0
+        exponent = float(np.float32(1.0) / np.float32(alpha)) if single else 1.0 / alpha
+        scale *= math.pow(1.0 - draws.uniform(), exponent)
+        alpha = float(np.float32(alpha) + np.float32(1.0)) if single else alpha + 1.0
+    d = float(np.float32(alpha) - np.float32(_THIRD32)) if single else alpha - _THIRD32
+    nine = 9.0 * d
+    c = 1.0 / math.sqrt(nine) if nine >= 0 else math.nan
+    while True:
+        while True:
+            x = draws.normal()
+            y = 1.0 + c * x
+            if not y <= 0:
+                break
+        v = y * y * y
+        u = 1.0 - draws.uniform()
+        xx = x * x
+        if u < 1.0 - _C0331 * xx * xx:
+            return scale * d * v
+        if _log(u) < 0.5 * xx + d * (1.0 - v + _log(v)):
+            return scale * d * v
+
+
+def standard_gamma(rng, alphas: np.ndarray) -> np.ndarray:
+    """Gamma(alpha, 1) draws in alphas' float dtype, as torch's CPU _standard_gamma: ATen's
+    sample_gamma value by value from a dlpy Generator's torch streams, clamped below at the
+    dtype's smallest normal number (another numpy Generator: numpy's standard_gamma)."""
+    alphas = np.asarray(alphas)
+    dtype = alphas.dtype
+    tiny = float(np.finfo(dtype).tiny)
+    if not is_torch(rng):
+        return np.maximum(rng.standard_gamma(alphas.astype(np.float64)), tiny).astype(dtype)
+    draws = _Draws(rng.bit_generator)
+    single = dtype == np.float32
+    out = np.empty(alphas.shape, dtype)
+    flat = out.reshape(-1)
+    try:
+        for i, alpha in enumerate(alphas.reshape(-1).tolist()):
+            value = _gamma_one(alpha, single, draws)
+            flat[i] = value  # (rounded to the dtype, then clamped: torch's max(min, (T) x))
+            if not tiny < flat[i]:
+                flat[i] = tiny
+    finally:
+        draws.done()
+    return out
+
+
+def dirichlet_gammas(rng, alphas: np.ndarray) -> np.ndarray:
+    """The float64 gammas of torch's CPU _sample_dirichlet: sample_gamma in double for each
+    alpha (as a double), at least the smallest normal double (another numpy Generator:
+    numpy's standard_gamma). The row's normalisation is the caller's."""
+    alphas = np.asarray(alphas, np.float64)
+    tiny = float(np.finfo(np.float64).tiny)
+    if not is_torch(rng):
+        return np.maximum(rng.standard_gamma(alphas), tiny)
+    draws = _Draws(rng.bit_generator)
+    gammas = np.empty(alphas.shape, np.float64)
+    flat = gammas.reshape(-1)
+    try:
+        for i, alpha in enumerate(alphas.reshape(-1).tolist()):
+            value = _gamma_one(alpha, False, draws)
+            flat[i] = value if tiny < value else tiny
+    finally:
+        draws.done()
+    return gammas
+
+
+_STIRLING_TAIL = (0.0810614667953272, 0.0413406959554092, 0.0276779256849983,
+                  0.02079067210376509, 0.0166446911898211, 0.0138761288230707,
+                  0.0118967099458917, 0.0104112652619720, 0.00925546218271273,
+                  0.00833056343336287)
+
+
+def _stirling_tail(k: float) -> float:
+    if k < len(_STIRLING_TAIL):
+        return _STIRLING_TAIL[int(k)]
+    square = (k + 1) * (k + 1)
+    return (1.0 / 12 - (1.0 / 360 - 1.0 / 1260 / square) / square) / (k + 1)
+
+
+def _binomial_inversion(count: float, prob: float, f, draws: _Draws) -> float:
+    logprob = math.log1p(-prob) if f is float else float(np.log1p(np.float32(-prob)))
+    total, successes = 0.0, 0.0
+    while True:
+        with np.errstate(divide="ignore", invalid="ignore"):  # (C's inf and nan)
+            ratio = float(np.float64(_log(draws.uniform())) / logprob)
+        geom = math.ceil(ratio) if math.isfinite(ratio) else ratio
+        total += geom
+        if total > count:
+            return successes
+        successes += 1
+
+
+def _btrs(count: float, prob: float, f, draws: _Draws) -> float:
+    """ATen's btrs (Hormann's transformed rejection), its float arithmetic (``f`` rounds to
+    float32 for a float32 draw) where torch's is."""
+    stddev = f(math.sqrt(f(f(count * prob) * f(1 - prob))))
+    b = 1.15 + 2.53 * stddev
+    a = -0.0873 + 0.0248 * b + 0.01 * prob
+    c = f(count * prob) + 0.5
+    v_r = 0.92 - 4.2 / b
+    r = f(prob / f(1 - prob))
+    alpha = (2.83 + 5.1 / b) * stddev
+    m = math.floor(f(f(count + 1) * prob))
+    while True:
+        u = draws.uniform() - 0.5
+        v = draws.uniform()
+        us = 0.5 - abs(u)
+        if us == 0:  # (C's k of -inf: refused)
+            continue
+        k = f(math.floor((2 * a / us + b) * u + c))
+        if k < 0 or k > count:
+            continue
+        if us >= 0.07 and v <= v_r:
+            return k
+        v = _log(v * alpha / (a / (us * us) + b))
+        left = f(f(count - k) + 1)
+        upper = ((m + 0.5) * _log((m + 1) / (r * (count - m + 1)))
+                 + f(count + 1) * _log((count - m + 1) / left)
+                 + (k + 0.5) * _log(r * left / f(k + 1))
+                 + _stirling_tail(m) + _stirling_tail(count - m)
+                 - _stirling_tail(k) - _stirling_tail(f(count - k)))
+        if v <= upper:
+            return k
+
+
+def _binomial_one(count: float, prob: float, f, draws: _Draws) -> float:
+    if count <= 0.0 or prob <= 0.0:
+        return 0.0
+    if prob >= 1.0:
+        return count
+    if prob <= 0.5:
+        if f(count * prob) >= 10.0:
+            return _btrs(count, prob, f, draws)
+        return _binomial_inversion(count, prob, f, draws)
+    if prob > 0.5:
+        q = f(1.0 - prob)
+        if f(count * q) >= 10.0:
+            return f(count - _btrs(count, q, f, draws))
+        return f(count - _binomial_inversion(count, q, f, draws))
+    return math.nan
+
+
+def _to_float32(value: float) -> float:
+    return float(np.float32(value))
+
+
+def binomial(rng, counts: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """torch.binomial on the CPU: ATen's sample_binomial value by value (BTRS where
+    count * min(p, 1 - p) >= 10, else inversion; double uniforms, the float arithmetic of a
+    float32 draw), in the counts' dtype (another numpy Generator: numpy's binomial)."""
+    counts, probs = np.broadcast_arrays(np.asarray(counts), np.asarray(probs))
+    dtype = counts.dtype
+    if not is_torch(rng):
+        return rng.binomial(counts.astype(np.int64), probs).astype(dtype)
+    f = _to_float32 if dtype == np.float32 else float
+    draws = _Draws(rng.bit_generator)
+    out = np.empty(counts.shape, dtype)
+    flat = out.reshape(-1)
+    try:
+        for i, (count, prob) in enumerate(zip(counts.reshape(-1).tolist(),
+                                              probs.reshape(-1).tolist())):
+            flat[i] = _binomial_one(count, prob, f, draws)
+    finally:
+        draws.done()
+    return out

@@ -234,15 +234,22 @@ class _StandardGamma(Op):
     dx/dalpha = -(dF/dalpha) / (dF/dx), with dF/dalpha by a central difference (about 1e-8
     relative) and dF/dx the density."""
 
-    def __init__(self, shape: tuple, rng: np.random.Generator):
+    def __init__(self, shape: tuple, rng: np.random.Generator, wide: bool = False):
         self.shape, self.rng = shape, rng
+        self.wide = wide  # float64 draws whatever alpha's dtype (torch's Dirichlet's gammas)
 
     def forward(self, alpha):
-        alpha64 = np.broadcast_to(alpha, self.shape).astype(np.float64)
-        x = self.rng.standard_gamma(alpha64)
-        x = np.maximum(x, np.finfo(alpha.dtype).tiny)  # PyTorch's clamp: never exactly 0
-        self.x, self.alpha = x, alpha64
-        return x.astype(alpha.dtype)
+        # torch's CPU sampler (random_streams.standard_gamma), never exactly 0
+        alpha = np.broadcast_to(alpha, self.shape)
+        if self.wide:
+            x = random_streams.dirichlet_gammas(self.rng, alpha)
+        elif alpha.dtype in (np.float32, np.float64):
+            x = random_streams.standard_gamma(self.rng, alpha)
+        else:  # (float16 / bfloat16: drawn in float64, rounded and clamped)
+            x = random_streams.standard_gamma(self.rng, alpha.astype(np.float64))
+            x = np.maximum(x.astype(alpha.dtype), np.finfo(alpha.dtype).tiny)
+        self.x, self.alpha = x.astype(np.float64), alpha.astype(np.float64)
+        return x
 
     def backward(self, grad_output):
         x, alpha = self.x, self.alpha
@@ -254,6 +261,17 @@ class _StandardGamma(Op):
 
 def _standard_gamma(alpha: Tensor, shape: tuple, rng: np.random.Generator) -> Tensor:
     return _StandardGamma(shape, rng)(alpha)
+
+
+def _sample_dirichlet(alpha: Tensor, shape: tuple, rng: np.random.Generator) -> Tensor:
+    """torch's _sample_dirichlet: float64 gammas over the last axis normalised by their
+    float64 sum, in alpha's dtype within [smallest normal, 1 - ulp]; differentiable through
+    the gammas' implicit reparameterisation."""
+    gammas = _StandardGamma(shape, rng, wide=True)(alpha)
+    ratio = (gammas / gammas.sum(axis=-1, keepdims=True)).to(alpha.dtype)
+    dtype = np.dtype(alpha.dtype)
+    return F.clamp(ratio, min=float(np.finfo(dtype).tiny),
+                   max=float(np.nextafter(dtype.type(1), dtype.type(0))))
 
 
 class Gamma(Distribution):
@@ -355,13 +373,10 @@ class Beta(Distribution):
         return self.concentration1 * self.concentration0 / (total**2 * (total + 1))
 
     def rsample(self, sample_shape=(), *, generator=None, rng=None) -> Tensor:
-        """X / (X + Y) with X ~ Gamma(concentration1), Y ~ Gamma(concentration0): both
-        differentiable (implicit reparameterisation), so the ratio is too."""
-        shape = self._extended_shape(sample_shape)
-        generator = self._rng(generator, rng)
-        x = _standard_gamma(self.concentration1, shape, generator)
-        y = _standard_gamma(self.concentration0, shape, generator)
-        return x / (x + y)
+        """The first coordinate of a Dirichlet(concentration1, concentration0) draw, as
+        torch's: X / (X + Y) with X ~ Gamma(concentration1), Y ~ Gamma(concentration0), drawn
+        in turn per sample; differentiable (implicit reparameterisation)."""
+        return self._dirichlet.rsample(sample_shape, generator=generator, rng=rng)[..., 0]
 
     def log_prob(self, value) -> Tensor:
         value = self._value(value)
@@ -422,8 +437,7 @@ class Dirichlet(Distribution):
         Gamma draws' implicit reparameterisation (so the gradient is an unbiased estimate of the
         same expectation as PyTorch's, not its per-sample value)."""
         shape = self._extended_shape(sample_shape)
-        gammas = _standard_gamma(self.concentration, shape, self._rng(generator, rng))
-        return gammas / gammas.sum(axis=-1, keepdims=True)
+        return _sample_dirichlet(self.concentration, shape, self._rng(generator, rng))
 
     def log_prob(self, value) -> Tensor:
         value = self._value(value)

@@ -119,9 +119,9 @@ class StudentT(Distribution):
         reparameterised in df)."""
         shape = self._extended_shape(sample_shape)
         generator = self._rng(generator, rng)
-        x = _noise(generator.standard_normal(shape), self.df.dtype)
+        x = _noise(random_streams.normal(generator, shape, self.df.dtype), self.df.dtype)
         z = self._chi2.rsample(sample_shape, generator=generator)
-        return self.loc + self.scale * (x / (z / self.df).sqrt())
+        return self.loc + self.scale * (x * (z / self.df).rsqrt())
 
     def log_prob(self, value) -> Tensor:
         value = self._value(value)
@@ -251,11 +251,12 @@ class VonMises(CentredAtLoc):
         done = np.zeros(shape, dtype=bool)
         with np.errstate(divide="ignore", invalid="ignore"):
             while not done.all():
-                u1, u2, u3 = generator.random((3,) + shape)
+                # torch.rand in float64; as torch's, a later acceptance overwrites an earlier
+                u1, u2, u3 = random_streams.uniform(generator, (3,) + shape, np.float64)
                 z = np.cos(math.pi * u1)
                 f = (1 + proposal_r * z) / (proposal_r + z)
                 c = kappa * (proposal_r - f)
-                accept = ~done & ((c * (2 - c) - u2 > 0) | (np.log(c / u2) + 1 - c >= 0))
+                accept = (c * (2 - c) - u2 > 0) | (np.log(c / u2) + 1 - c >= 0)
                 x = np.where(accept, np.sign(u3 - 0.5) * np.arccos(f), x)
                 done |= accept
         x = (x + math.pi + loc) % (2 * math.pi) - math.pi

@@ -366,9 +366,9 @@ class Binomial(_Binary):
 
     def sample(self, sample_shape=(), *, generator=None, rng=None) -> Tensor:
         shape = self._extended_shape(sample_shape)
-        n = np.broadcast_to(self.total_count.data, shape).astype(np.int64)
+        n = np.broadcast_to(self.total_count.data, shape)
         p = np.broadcast_to(self.probs.data, shape)
-        return Tensor(self._rng(generator, rng).binomial(n, p).astype(self._dtype()))
+        return Tensor(random_streams.binomial(self._rng(generator, rng), n, p))
 
     def log_prob(self, value) -> Tensor:
         """log C(n, k) + k logits - n log(1 + exp(logits))."""

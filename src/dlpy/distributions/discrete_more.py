@@ -107,11 +107,11 @@ class NegativeBinomial(_Binary):
         return self.mean / F.sigmoid(-self.logits)
 
     def sample(self, sample_shape=(), *, generator=None, rng=None) -> Tensor:
-        """Poisson(rate) with rate ~ Gamma(total_count, exp(-logits))."""
+        """Poisson(rate) with rate ~ Gamma(total_count, exp(-logits)), as torch's."""
         generator = self._rng(generator, rng)
-        gamma = Gamma(self.total_count, self.logits.exp() ** -1, validate_args=False)
+        gamma = Gamma(self.total_count, (-self.logits).exp(), validate_args=False)
         rate = gamma.sample(sample_shape, generator=generator).data
-        return Tensor(np.asarray(generator.poisson(rate)).astype(rate.dtype))
+        return Tensor(random_streams.poisson(generator, rate).astype(rate.dtype))
 
     def log_prob(self, value) -> Tensor:
         value = self._value(value)

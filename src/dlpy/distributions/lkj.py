@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 import dlpy.functional as F
+from dlpy import random_streams
 from dlpy.distributions import constraints
 from dlpy.distributions.continuous import Beta
 from dlpy.distributions.distribution import Distribution, broadcast_all
@@ -68,7 +69,7 @@ class LKJCholesky(Distribution):
         shape = self._extended_shape(sample_shape)
         y = self._beta().sample(shape[:len(shape) - 2 - len(self.batch_shape)],
                                 generator=generator).data
-        normal = generator.standard_normal(shape).astype(y.dtype)
+        normal = random_streams.normal(generator, shape, y.dtype)  # torch.randn's draws
         return Tensor(onion(y, normal))
 
     def log_prob(self, value) -> Tensor:

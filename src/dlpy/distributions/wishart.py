@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 
 import dlpy.functional as F
+from dlpy import random_streams
 from dlpy.distributions import constraints
 from dlpy.distributions.continuous import _standard_gamma
 from dlpy.distributions.distribution import (
@@ -124,7 +125,7 @@ class Wishart(FromScaleTril, ExponentialFamily):
         root = F.clamp(chi2.sqrt(), min=eps)
         rows, cols = np.tril_indices(p, -1)
         lower = np.zeros(shape + (p, p), dtype=self.df.dtype)
-        lower[..., rows, cols] = rng.standard_normal(shape + (len(rows),))
+        lower[..., rows, cols] = random_streams.normal(rng, shape + (len(rows),), lower.dtype)
         chol = self._unbroadcasted_scale_tril @ (F.diag_embed(root) + Tensor(lower))
         return chol @ F.swapaxes(chol, -2, -1)
 
@@ -137,7 +138,9 @@ class Wishart(FromScaleTril, ExponentialFamily):
                 max_try_correction: int | None = None) -> Tensor:
         """Bartlett samples (shape sample_shape + batch_shape + (p, p)); a draw with a singular
         matrix (possible when p - 1 < df < p) warns and is drawn again, at most
-        ``max_try_correction`` (default 10) times; it may stay singular."""
+        ``max_try_correction`` (default 10) times; it may stay singular. (torch 2.13's check is
+        not negated: it warns and draws again every sample that is fine, and keeps singular
+        ones; dlpy does what its comment says, so its draws differ from torch's.)"""
         if max_try_correction is None:
             max_try_correction = 10
         if isinstance(max_try_correction, bool) or not isinstance(
