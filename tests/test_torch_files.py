@@ -147,8 +147,10 @@ def test_save_to_a_file_object_and_reject_what_it_cannot_write(tmp_path):
     with pytest.raises(ValueError, match=r"save: the object contains itself"):
         serialization.save_tree(cycle, tmp_path / "bad.pt")
     assert not (tmp_path / "bad.pt").exists()
-    with pytest.raises(ValueError, match=r"pickle_protocol=1"):
-        dlpy.save({}, tmp_path / "bad.pt", pickle_protocol=1)
+    with pytest.raises(ValueError, match=r"pickle_protocol=9"):
+        dlpy.save({}, tmp_path / "bad.pt", pickle_protocol=9)
+    dlpy.save({"a": 1}, tmp_path / "p1.pt", pickle_protocol=1)  # (written as 2, as torch reads)
+    assert dlpy.load(tmp_path / "p1.pt") == {"a": 1}
     # as torch's: a list that holds itself is pickled (and loads, weights_only too)
     dlpy.save(cycle, tmp_path / "cycle.pt")
     back = dlpy.load(tmp_path / "cycle.pt")
@@ -334,12 +336,86 @@ def test_big_endian_archive_is_converted(tmp_path, expected):
     np.testing.assert_array_equal(state["scale"].data, expected["mlp.pt/scale"])
 
 
-def test_legacy_format_is_a_clear_error(tmp_path):
+# torch.save({"a": tensor([1.5, -2.0]), "i": tensor([[1, 2], [3, 4]]).t(), "n": 3}, f,
+#            _use_new_zipfile_serialization=False) by torch 2.13: the legacy (torch < 1.6) format
+LEGACY = bytes.fromhex(
+    "80028a0a6cfc9c46f9206aa850192e80024de9032e80027d710028581000000070726f746f636f6c5f766572"
+    "73696f6e71014de903580d0000006c6974746c655f656e6469616e710288580a000000747970655f73697a65"
+    "7371037d710428580500000073686f727471054b025803000000696e7471064b0458040000006c6f6e677107"
+    "4b0475752e80027d710028580100000061710163746f7263682e5f7574696c730a5f72656275696c645f7465"
+    "6e736f725f76320a71022828580700000073746f72616765710363746f7263680a466c6f617453746f726167"
+    "650a7104580e00000039343033313334383739313736307105580300000063707571064b024e747107514b00"
+    "4b028571084b018571098963636f6c6c656374696f6e730a4f726465726564446963740a710a2952710b7471"
+    "0c52710d580100000069710e68022828680363746f7263680a4c6f6e6753746f726167650a710f580e000000"
+    "3934303331333438373931393034711068064b044e747111514b004b024b028671124b014b0286711389680a"
+    "2952711474711552711658010000006e71174b03752e80025d710028580e0000003934303331333438373931"
+    "3736307101580e00000039343033313334383739313930347102652e02000000000000000000c03f000000c0"
+    "04000000000000000100000000000000020000000000000003000000000000000400000000000000"
+)
+
+
+def test_legacy_format_reads_and_writes(tmp_path):
+    """torch's legacy format (pickles, then the storages' bytes): torch's file loads, with
+    its layout (a transposed view) and weights_only as for the zip format; dlpy writes it
+    with _use_new_zipfile_serialization=False and reads it back, views sharing storage."""
+    for f in (io.BytesIO(LEGACY), tmp_path / "torch_legacy.pt"):
+        if isinstance(f, Path):
+            f.write_bytes(LEGACY)
+        state = dlpy.load(f)
+        np.testing.assert_array_equal(state["a"].numpy(), np.array([1.5, -2.0], np.float32))
+        assert state["i"].tolist() == [[1, 3], [2, 4]] and state["i"].stride() == (1, 2)
+        assert state["n"] == 3
+    with pytest.raises(ValueError, match="mmap can only be used with files saved with"):
+        dlpy.load(tmp_path / "torch_legacy.pt", mmap=True)
+    x = dlpy.arange(12.0).reshape(3, 4)
+    obj = {"t": x.t(), "row": x[1], "p": nn.Parameter(dlpy.ones(2)), "n": [1, "two"]}
+    dlpy.save(obj, tmp_path / "dlpy_legacy.pt", _use_new_zipfile_serialization=False)
+    assert not zipfile.is_zipfile(tmp_path / "dlpy_legacy.pt")
+    back = dlpy.load(tmp_path / "dlpy_legacy.pt")
+    assert back["t"].tolist() == x.t().tolist() and back["t"].stride() == (1, 4)
+    assert back["row"].storage_offset() == 4 and back["n"] == [1, "two"]
+    back["row"][0] = 100.0  # one storage, as saved
+    assert back["t"][0, 1].item() == 100.0
+    assert isinstance(back["p"], nn.Parameter)
+
+
+def test_a_cut_legacy_file_is_a_clear_error(tmp_path):
     path = tmp_path / "old.pt"
     magic = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)
     path.write_bytes(magic + pickle.dumps(1001, protocol=2))
-    with pytest.raises(ValueError, match=r"old\.pt: .*torch < 1\.6's legacy format"):
+    with pytest.raises(ValueError, match=r"old\.pt: a legacy \(torch < 1\.6\) checkpoint that is "
+                                         r"cut or corrupted"):
         dlpy.load(path)
+    path.write_bytes(LEGACY[:-9])  # the last storage's bytes cut
+    with pytest.raises(ValueError, match="storage .* is cut"):
+        dlpy.load(path)
+
+
+def test_unsigned_wide_dtypes_complex_objects_and_unsafe_globals(tmp_path):
+    """uint16/32/64 tensors are written untyped with their dtype (as torch's float8); a
+    complex tensor or number next to an object is written as torch's (no dlpy global: torch
+    reads the file); get_unsafe_globals_in_checkpoint lists what weights_only refuses."""
+    import fractions
+
+    for dtype in (dlpy.uint16, dlpy.uint32, dlpy.uint64):
+        x = dlpy.tensor([[0, 1, 2], [3, 4, 65535]]).to(dtype).t()
+        dlpy.save({"x": x}, tmp_path / "u.pt")
+        back = dlpy.load(tmp_path / "u.pt")["x"]
+        assert back.dtype == dtype and back.tolist() == x.tolist() and back.stride() == (1, 3)
+    obj = {"c": dlpy.tensor([1 + 1j, -2.5j]), "z": 2 - 1j, "f": fractions.Fraction(1, 3)}
+    dlpy.save(obj, tmp_path / "obj.pt")
+    with zipfile.ZipFile(tmp_path / "obj.pt") as archive:
+        pkl = archive.read([n for n in archive.namelist() if n.endswith("data.pkl")][0])
+    assert b"dlpy" not in pkl and b"numpy" not in pkl
+    assert serialization.get_unsafe_globals_in_checkpoint(tmp_path / "obj.pt") == [
+        "fractions.Fraction"]
+    back = dlpy.load(tmp_path / "obj.pt", weights_only=False)
+    assert back["c"].tolist() == [1 + 1j, -2.5j] and back["z"] == 2 - 1j
+    dlpy.save({"c": dlpy.tensor([1j]), "z": 1j}, tmp_path / "plain.pt")
+    assert serialization.get_unsafe_globals_in_checkpoint(tmp_path / "plain.pt") == []
+    assert dlpy.load(tmp_path / "plain.pt")["z"] == 1j  # (weights_only allows complex)
+    with pytest.raises(ValueError, match="zip checkpoints"):
+        serialization.get_unsafe_globals_in_checkpoint(io.BytesIO(LEGACY))
 
 
 def test_missing_file():

@@ -152,7 +152,7 @@ def test_bad_input_is_refused_clearly():
         F.bitwise_and(x, x)
     with pytest.raises(TypeError, match=r"masked_select: mask must be a bool tensor"):
         F.masked_select(x, x)
-    with pytest.raises(ValueError, match=r"cross: dim 1 must have size 3"):
+    with pytest.raises(ValueError, match=r"cross: inputs dimension 1 must have length 3"):
         F.cross(x[:, :2], x[:, :2], dim=1)
     with pytest.raises(ValueError, match=r"cross: no axis of size 3"):
         F.cross(x[:, :2], x[:, :2])

@@ -210,7 +210,7 @@ def from_numpy_read_only(dlpy, nn, F):
     dlpy.from_numpy(array)
 
 
-@at_caller("UserWarning", "an output with one or more elements was resized")
+@at_caller("UserWarning", "An output with one or more elements was resized")
 def out_resized(dlpy, nn, F):
     dlpy.add(dlpy.ones(3), dlpy.ones(3), out=dlpy.ones(5))
 

@@ -554,11 +554,15 @@ def load(f, map_location=None, weights_only=True, *, mmap=None,
                  **pickle_load_args)
 
 
-def save(obj, f, pickle_module=None, pickle_protocol: int = 2) -> None:
-    """torch.save: write ``obj`` in torch's zip format; see dlpy.serialization.save."""
+def save(obj, f, pickle_module=None, pickle_protocol: int = 2,
+         _use_new_zipfile_serialization: bool = True,
+         _disable_byteorder_record: bool = False) -> None:
+    """torch.save: write ``obj`` in torch's zip format (or its legacy one); see
+    dlpy.serialization.save."""
     from dlpy.serialization import save as _save
 
-    _save(obj, f, pickle_module, pickle_protocol)
+    _save(obj, f, pickle_module, pickle_protocol, _use_new_zipfile_serialization,
+          _disable_byteorder_record)
 
 
 __all__ += ["load", "save"]
@@ -779,6 +783,7 @@ _LAZY_FROM = {"parse_schema": "dlpy.aten", "FunctionSchema": "dlpy.aten", "Futur
               "Argument": "dlpy.aten", "Stream": "dlpy.accelerator", "Event": "dlpy.accelerator",
               "_assert": "dlpy.torch_functions", "_assert_async": "dlpy.torch_functions",
               "_standard_gamma": "dlpy.torch_functions",
+              "_sample_dirichlet": "dlpy.torch_functions",
               "_segment_reduce": "dlpy.ops.segment",
               "_convert_indices_from_coo_to_csr": "dlpy.sparse_tensor",
               "_convert_indices_from_csr_to_coo": "dlpy.sparse_tensor",

@@ -662,6 +662,8 @@ def cross(input: Tensor, other: Tensor, *, dim: int = -1) -> Tensor:  # noqa: A0
     the other axes broadcast (both with the same number of axes, as torch)."""
     from dlpy.ops.rearrange import cross as _cross
 
+    if dim is None or isinstance(dim, bool):  # (torch.cross's None default is not linalg's)
+        raise TypeError(f"linalg.cross: dim must be an int, got {dim!r}")
     if len(_shape_of(input)) != len(_shape_of(other)):
         raise LinAlgArgError(f"cross: input and other must have the same number of axes, got "
                              f"shapes {_shape_of(input)} and {_shape_of(other)}")

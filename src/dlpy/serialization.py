@@ -24,6 +24,7 @@ import errno
 import io
 import os
 import pickle
+import pickletools
 import struct
 import types
 import zipfile
@@ -39,6 +40,7 @@ from dlpy.size import Size
 from dlpy.tensor import Tensor, _without_gradless, is_floating_dtype
 
 __all__ = ["DEFAULT_PROTOCOL", "CheckpointError", "EmptyCheckpointError", "UnpicklingError",
+           "get_unsafe_globals_in_checkpoint",
            "add_safe_globals", "bfloat16_to_float32", "clear_safe_globals",
            "get_default_mmap_options", "get_safe_globals", "load", "safe_globals", "save",
            "save_tree", "set_default_mmap_options"]
@@ -94,6 +96,8 @@ _DTYPES = {
 }
 _STORAGE_NAMES = {np.dtype(v): k for k, v in _STORAGE_DTYPES.items()
                   if v is not None and k != "UntypedStorage"}
+# unsigned types torch has no typed storage for: written untyped with their dtype
+_WIDE_UINTS = {np.dtype(np.uint16), np.dtype(np.uint32), np.dtype(np.uint64)}
 # ml_dtypes' types: the raw element type their bits are stored as
 _LOW = {"bfloat16": np.uint16, "float8_e4m3fn": np.uint8, "float8_e5m2": np.uint8}
 
@@ -361,6 +365,37 @@ def _global_name(entry) -> tuple[Any, str]:
     return entry, f"{module}.{name}"
 
 
+def get_unsafe_globals_in_checkpoint(f: str | os.PathLike | BinaryIO) -> list[str]:
+    """The globals ("module.name") a checkpoint's pickle names that ``load(weights_only=True)``
+    would refuse (not torch's own, not added by ``add_safe_globals``), as torch's: what to pass
+    to ``add_safe_globals`` for a file you trust. Read without unpickling anything."""
+    try:
+        archive = zipfile.ZipFile(f)
+    except zipfile.BadZipFile:
+        raise ValueError(f"{_name(f)}: get_unsafe_globals_in_checkpoint reads zip checkpoints "
+                         "(torch >= 1.6's format) only") from None
+    with archive:
+        pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
+        if not pickles:
+            raise ValueError(f"{_name(f)}: the archive has no member '<name>/data.pkl'")
+        data = archive.read(pickles[0])
+    names, strings = [], []
+    for opcode, argument, _ in pickletools.genops(data):
+        if opcode.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
+            strings.append(argument)
+        elif opcode.name == "GLOBAL":
+            names.append(argument.replace(" ", "."))
+        elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+            names.append(f"{strings[-2]}.{strings[-1]}")
+    unsafe = []
+    for name in dict.fromkeys(names):
+        module, _, attribute = name.rpartition(".")
+        key = f"{'builtins' if module == '__builtin__' else module}.{attribute}"
+        if key not in _ALLOWED and key not in _SAFE_GLOBALS and key not in unsafe:
+            unsafe.append(key)
+    return unsafe
+
+
 def add_safe_globals(safe_globals: list) -> None:
     """``torch.serialization.add_safe_globals``: classes and functions (or ``(object,
     "module.name")`` pairs) that ``load(f, weights_only=True)`` may build, as torch's."""
@@ -584,7 +619,8 @@ _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
 def load(f: str | os.PathLike | BinaryIO, map_location=None, weights_only: bool | None = True,
          *, mmap: bool | None = None, **pickle_load_args) -> Any:
-    """Read a file written by ``torch.save`` (torch >= 1.6) or ``dlpy.save``: tensors come back as
+    """Read a file written by ``torch.save`` (its zip format, or the legacy one of torch < 1.6
+    and ``_use_new_zipfile_serialization=False``) or ``dlpy.save``: tensors come back as
     dlpy Tensors (Parameters as nn.Parameter, requires_grad kept), inside the saved dicts,
     lists, tuples, numbers and strings. ``map_location`` is accepted (a string, a device, a
     dict or a function): the CPU changes nothing; the meta device ("meta", or a dict mapping a
@@ -628,10 +664,30 @@ def load(f: str | os.PathLike | BinaryIO, map_location=None, weights_only: bool 
         f.seek(start)
     if isinstance(f, (str, os.PathLike)) and os.path.isdir(f):
         raise IsADirectoryError(errno.EISDIR, f"{name}: a folder, not a file")
+    position = f.tell() if not isinstance(f, (str, os.PathLike)) and getattr(
+        f, "seekable", lambda: False)() else None
     try:
         archive = zipfile.ZipFile(f)
     except zipfile.BadZipFile as err:
         # torch reads a file that does not start as a zip as a legacy pickle
+        if position is not None:
+            f.seek(position)
+        if _is_legacy(f):
+            if mmap:
+                raise _MmapLegacyError(
+                    f"{name}: mmap can only be used with files saved with "
+                    "`torch.save(_use_new_zipfile_serialization=True)`, please torch.save "
+                    "your checkpoint with this option in order to use mmap.") from None
+            try:
+                return _load_legacy(f, weights_only, map_location,
+                                    pickle_load_args.get("encoding", "ASCII"))
+            except _CallerError as error:
+                raise error.error from None
+            except UnpicklingError as error:
+                raise UnpicklingError(f"{name}: {error}") from None
+            except (ValueError, EOFError, struct.error) as error:
+                raise CheckpointError(f"{name}: a legacy (torch < 1.6) checkpoint that is cut "
+                                      f"or corrupted ({error})") from None
         head = _head(f)
         # (torch's legacy reader unpickles a magic number first: a pickle (protocol 2 and
         # later start with PROTO, 0x80) is read and refused with RuntimeError, anything else
@@ -640,7 +696,8 @@ def load(f: str | os.PathLike | BinaryIO, map_location=None, weights_only: bool 
         error = CheckpointError if head.startswith(b"PK\x03\x04") else \
             (_LegacyCheckpointError if legacy else UnpicklingError) if head else \
             EmptyCheckpointError
-        raise error(f"{name}: not a readable PyTorch zip checkpoint, {_legacy_hint(f)}"
+        raise error(f"{name}: not a readable PyTorch zip checkpoint, the file is cut or "
+                    f"corrupted or not a checkpoint "
                     f"({type(err).__name__}: {err})") from None
     with archive:
         try:
@@ -675,23 +732,103 @@ def _head(f) -> bytes:
         return b""
 
 
-def _legacy_hint(f) -> str:
-    """Why a file is not a zip: torch < 1.6's format (a pickle), or something cut."""
+class _MmapLegacyError(ValueError, RuntimeError):
+    """load(mmap=True) of a legacy file: torch's RuntimeError."""
+
+
+_LEGACY_PROTOCOL = 1001
+
+
+def _is_legacy(f) -> bool:
+    """Whether the file starts with the pickle of torch's legacy magic number (rewound)."""
     try:
         if isinstance(f, (str, os.PathLike)):
             with open(f, "rb") as handle:
                 head = handle.read(16)
         else:
-            f.seek(0)
+            start = f.tell()
             head = f.read(16)
-    except OSError:
-        return ""
-    if head[:2] == b"\x80\x02" and len(head) >= 13 and head[2] == 0x8A:
-        magic = int.from_bytes(head[4:4 + head[3]], "little")
-        if magic == _LEGACY_MAGIC:
-            return ("it is torch < 1.6's legacy format, which dlpy does not read: re-save it "
-                    "with torch >= 1.6's torch.save ")
-    return "the file is cut or corrupted or not a checkpoint "
+            f.seek(start)
+    except (OSError, ValueError):
+        return False
+    return (head[:2] == b"\x80\x02" and len(head) >= 13 and head[2] == 0x8A
+            and int.from_bytes(head[4:4 + head[3]], "little") == _LEGACY_MAGIC)
+
+
+class _LegacyUnpickler(_Unpickler):
+    """The object pickle of a legacy file: its storage ids are (..., numel, view); each
+    storage's bytes follow the pickle, so storages are made empty and filled afterwards."""
+
+    def __init__(self, file, weights_only: bool, map_location, encoding: str):
+        super().__init__(file, None, "", False, weights_only, map_location, encoding)
+        self.pending: dict[str, np.ndarray] = {}
+        self.views: dict[str, _Storage] = {}
+
+    def persistent_load(self, saved_id):
+        if not (isinstance(saved_id, tuple) and len(saved_id) == 6):
+            raise UnpicklingError(f"unknown persistent id {saved_id!r:.80}")
+        *root_id, view = saved_id
+        root = super().persistent_load(tuple(root_id))
+        if view is None or isinstance(root, _MetaStorage):
+            return root
+        view_key, offset, size = view
+        if str(view_key) not in self.views:
+            self.views[str(view_key)] = _Storage(root.array[int(offset):int(offset) + int(size)])
+        return self.views[str(view_key)]
+
+    def _read_storage(self, storage_type: _StorageType, key: str, numel: int) -> _Storage:
+        dtype = np.dtype(np.uint16 if storage_type.dtype is None else storage_type.dtype)
+        data = np.zeros(numel, dtype)
+        self.pending[key] = data
+        if storage_type.dtype is None:
+            return _Storage(_low_precision(data, "bfloat16"))
+        return _Storage(data)
+
+
+def _load_legacy(f, weights_only: bool, map_location, encoding: str) -> Any:
+    """torch's legacy (torch < 1.6) format: magic number, protocol version and system info
+    pickles, the object's pickle, the storage keys' pickle, then each storage's element count
+    (int64) and bytes."""
+    if isinstance(f, (str, os.PathLike)):
+        with open(f, "rb") as handle:
+            return _load_legacy(handle, weights_only, map_location, encoding)
+
+    def small():
+        return _Unpickler(f, None, "", False, True).load()
+
+    if small() != _LEGACY_MAGIC:
+        raise ValueError("invalid magic number; corrupt file?")
+    if small() != _LEGACY_PROTOCOL:
+        raise ValueError("invalid protocol version")
+    info = small()
+    if isinstance(info, dict) and not info.get("little_endian", True):
+        raise ValueError("a big-endian legacy checkpoint, which dlpy does not read")
+    unpickler = _LegacyUnpickler(f, weights_only, map_location, encoding)
+    result = unpickler.load()
+    keys = small()
+    for key in keys:
+        (count,) = struct.unpack("<q", f.read(8))
+        data = unpickler.pending.get(str(key))
+        size = count * (data.itemsize if data is not None else 0)
+        if data is None:  # (a meta storage, or one no tensor used: skipped)
+            f.seek(count * _storage_itemsize(unpickler, str(key)), os.SEEK_CUR)
+            continue
+        if count != data.size:
+            raise ValueError(f"storage {key} holds {count} elements, its tensors "
+                             f"{data.size}")
+        raw = f.read(size)
+        if len(raw) != size:
+            raise ValueError(f"storage {key} is cut: {len(raw)} of its {size} bytes")
+        data.view(np.uint8)[:] = np.frombuffer(raw, np.uint8)
+    return result
+
+
+def _storage_itemsize(unpickler: _LegacyUnpickler, key: str) -> int:
+    storage = unpickler.storages.get(key)
+    if isinstance(storage, _MetaStorage):
+        dtype = storage.storage_type.dtype
+        return np.dtype(np.uint16 if dtype is None else dtype).itemsize
+    return 1
 
 
 def _load_archive(archive: zipfile.ZipFile, weights_only: bool = True,
@@ -716,7 +853,8 @@ def _load_archive(archive: zipfile.ZipFile, weights_only: bool = True,
 
 # ------------------------------------------------------------------------------------- save
 def save(obj: Any, f: str | os.PathLike | BinaryIO, pickle_module: Any = None,
-         pickle_protocol: int = DEFAULT_PROTOCOL) -> None:
+         pickle_protocol: int = DEFAULT_PROTOCOL, _use_new_zipfile_serialization: bool = True,
+         _disable_byteorder_record: bool = False) -> None:
     """``torch.save``: write ``obj`` in torch's zip format. A state dict (nested dicts, lists,
     tuples, sets of Tensors, numpy arrays, dtypes, Sizes, numbers, strings, bytes, None) is
     written with torch's own globals only, so ``torch.load(f, weights_only=True)`` reads it;
@@ -724,10 +862,14 @@ def save(obj: Any, f: str | os.PathLike | BinaryIO, pickle_module: Any = None,
     pickled as torch pickles it, its Tensors as torch's tensors over storages in the
     archive, and needs ``load(f, weights_only=False)``. Tensors that view one numpy array
     share one storage, as torch's views; a path is written atomically.
-    ``pickle_module``/``pickle_protocol``: only Python's pickle, protocol 2 (torch's default)."""
-    if pickle_module not in (None, pickle) or pickle_protocol not in (2, 3, 4, 5):
+    ``pickle_module``/``pickle_protocol``: only Python's pickle; every protocol is written as
+    2 (torch's default, which loads the same). ``_use_new_zipfile_serialization=False``: torch's
+    legacy (torch < 1.6) format, a sequence of pickles and the storages' bytes, as torch
+    writes it (``_disable_byteorder_record``: the zip's byteorder record left out)."""
+    if pickle_module not in (None, pickle) or isinstance(pickle_protocol, bool) or \
+            pickle_protocol not in range(pickle.HIGHEST_PROTOCOL + 1):
         raise ValueError(f"save: dlpy writes with Python's pickle, protocol 2 (torch's "
-                         f"defaults; 3 to 5 are written as 2, which loads the same), got "
+                         f"default; the others are written as 2, which loads the same), got "
                          f"pickle_module={pickle_module!r}, pickle_protocol={pickle_protocol!r}")
     if isinstance(f, (str, os.PathLike)):
         parent = os.path.dirname(os.path.abspath(f))
@@ -736,12 +878,42 @@ def save(obj: Any, f: str | os.PathLike | BinaryIO, pickle_module: Any = None,
         if os.path.isdir(f):
             raise RuntimeError(f"save: {os.fspath(f)} is a folder, not a file")
     pickler = _Pickler()
+    pickler.legacy = not _use_new_zipfile_serialization
     try:
         pickler.dump(obj)
     except (_NotATree, _Cycle):  # an object, or a container that holds itself: pickled
         pickler = _Pickler()  # the storages written so far are dropped with the first one
+        pickler.legacy = not _use_new_zipfile_serialization
         _ObjectPickler(pickler).dump(obj)
-    _write_records(pickler, f)
+    if pickler.legacy:
+        _write_legacy(pickler, f)
+    else:
+        _write_records(pickler, f, not _disable_byteorder_record)
+
+
+def _write_legacy(pickler: _Pickler, f: str | os.PathLike | BinaryIO) -> None:
+    """torch's legacy format: pickles of the magic number, the protocol version (1001) and
+    the system's sizes, the object's pickle, a pickle of the storage keys, then each storage
+    as its element count (int64) and its little-endian bytes."""
+    def small(value) -> bytes:
+        return pickle.dumps(value, protocol=2)
+
+    chunks = [small(_LEGACY_MAGIC), small(_LEGACY_PROTOCOL),
+              small({"protocol_version": _LEGACY_PROTOCOL, "little_endian": True,
+                     "type_sizes": {"short": 2, "int": 4, "long": 4}}),
+              bytes(pickler.out)]
+    stored = list(pickler.storage_bytes())
+    chunks.append(small([key for key, _ in stored]))
+    for (_, data), (_, root, _) in zip(stored, pickler.storages.values()):
+        chunks.append(struct.pack("<q", root.size))
+        chunks.append(bytes(data))
+    if isinstance(f, (str, os.PathLike)):
+        with atomic_write(f) as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+    else:
+        for chunk in chunks:
+            f.write(chunk)
 
 
 def save_tree(obj: Any, f: str | os.PathLike | BinaryIO) -> None:
@@ -753,8 +925,10 @@ def save_tree(obj: Any, f: str | os.PathLike | BinaryIO) -> None:
     _write_records(pickler, f)
 
 
-def _write_records(pickler: _Pickler, f: str | os.PathLike | BinaryIO) -> None:
-    records = [("data.pkl", bytes(pickler.out)), ("byteorder", b"little")]
+def _write_records(pickler: _Pickler, f: str | os.PathLike | BinaryIO,
+                   byteorder: bool = True) -> None:
+    records = [("data.pkl", bytes(pickler.out))] + ([("byteorder", b"little")] if byteorder
+                                                    else [])
     records += [(f"data/{key}", data) for key, data in pickler.storage_bytes()]
     records.append(("version", b"3\n"))
     if isinstance(f, (str, os.PathLike)):
@@ -809,6 +983,7 @@ class _Pickler:
         # which keeps its own memo, writes the tensors)
         self.memo: dict[int, tuple[int, Any]] = {}
         self.use_memo = True
+        self.legacy = False  # torch's legacy format: storage ids end with a view (None)
 
     def storage_bytes(self):
         """(key, the storage's little-endian bytes): a view of a contiguous little-endian
@@ -863,6 +1038,10 @@ class _Pickler:
                 out += pickle.LONG1 + bytes([len(encoded)]) + encoded
         elif isinstance(obj, (float, np.floating)):
             out += pickle.BINFLOAT + struct.pack(">d", float(obj))
+        elif isinstance(obj, (complex, np.complexfloating)):  # as torch's pickle writes one
+            self._global("builtins", "complex")
+            self._save((obj.real, obj.imag))
+            out += pickle.REDUCE
         elif isinstance(obj, str):
             encoded = obj.encode("utf-8", "surrogatepass")
             out += pickle.BINUNICODE + struct.pack("<I", len(encoded)) + encoded
@@ -946,6 +1125,10 @@ class _Pickler:
 
         array = obj.data if isinstance(obj, Tensor) else obj
         low = array.dtype.name if array.dtype.name in _LOW else None  # ml_dtypes': torch's bits
+        if isinstance(obj, Tensor) and array.dtype.newbyteorder("=") in _WIDE_UINTS:
+            # a uint16/32/64 tensor: no typed storage, written untyped with its dtype (as
+            # float8's); a numpy array of them is pickled as numpy's
+            low = np.dtype(array.dtype.newbyteorder("=")).name
         if low is None and (array.dtype.kind not in "biufc" or np.dtype(
                 array.dtype.newbyteorder("=")) not in _STORAGE_NAMES):
             # a numpy array of a dtype torch has no storage for (np.random.get_state()'s
@@ -991,7 +1174,8 @@ class _Pickler:
         else:
             self._global("torch", "BFloat16Storage" if low else
                          _STORAGE_NAMES[np.dtype(root.dtype.newbyteorder("="))])
-        for item in (key, "cpu", root.size):
+        numel = root.size * root.itemsize if untyped else root.size  # (untyped: bytes)
+        for item in (key, "cpu", numel) + ((None,) if self.legacy else ()):
             self._save(item)
         self.out += pickle.TUPLE + pickle.BINPERSID
         for item in (offset, tuple(array.shape), stride,
@@ -1039,8 +1223,11 @@ class _ObjectPickler(pickle._Pickler):
 
     def save(self, obj: Any, save_persistent_id: bool = True) -> None:
         from dlpy.nn import Parameter
+        from dlpy.nn.module import ComplexParameter
+        from dlpy.ops.complex import ComplexTensor
 
-        if (type(obj) in (Tensor, Parameter, device, Size) or isinstance(obj, np.dtype)
+        if (type(obj) in (Tensor, Parameter, ComplexTensor, ComplexParameter, device, Size)
+                or isinstance(obj, np.dtype)
                 and obj.name in _DTYPES) and id(obj) not in self.memo:
             self.tensors.out = bytearray()
             self.tensors._save(obj)  # the graph behind a recorded tensor is not saved, as torch

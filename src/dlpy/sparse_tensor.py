@@ -408,6 +408,18 @@ class SparseTensor(OnCPU):
     def dim(self) -> int:
         return len(self.shape)
 
+    def is_floating_point(self) -> bool:
+        from dlpy.tensor import is_floating_dtype
+
+        return is_floating_dtype(self.dtype)
+
+    def is_complex(self) -> bool:
+        return self.dtype.kind == "c"
+
+    def is_signed(self) -> bool:
+        return self.dtype.kind in "ifc" or self.dtype.kind == "V" or self.dtype.name in (
+            "bfloat16", "float8_e4m3fn", "float8_e5m2")
+
     ndimension = dim  # torch's older name (linear_operator's sparse products call it)
 
     def size(self, dim: int | None = None):

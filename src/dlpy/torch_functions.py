@@ -134,6 +134,9 @@ def chain_matmul(*matrices) -> Tensor:
     """torch.chain_matmul: the product of 2-D matrices, left to right (one: its copy)."""
     from dlpy.linalg import multi_dot
 
+    warnings.warn("torch.chain_matmul is deprecated and will be removed in a future PyTorch "
+                  "release. Use torch.linalg.multi_dot instead, which accepts a list of two or "
+                  "more tensors rather than multiple parameters.", UserWarning, stacklevel=2)
     if not matrices:
         raise ArgError("chain_matmul: expected one or more matrices")
     for i, m in enumerate(matrices):
@@ -593,6 +596,18 @@ def _standard_gamma(input, generator=None) -> Tensor:  # noqa: A002
     return draw(alpha, alpha.shape, _rng(generator))
 
 
+def _sample_dirichlet(input, generator=None) -> Tensor:  # noqa: A002
+    """torch._sample_dirichlet: a Dirichlet(input) draw over the last axis (float64 gammas
+    normalised, in input's dtype), as torch's CPU kernel; differentiable in input."""
+    from dlpy.distributions.continuous import _sample_dirichlet as draw
+
+    alpha = input if isinstance(input, Tensor) else Tensor(_data(input))
+    if alpha.data.dtype.kind != "f":
+        raise NoKernelError(f"_sample_dirichlet: expected floating-point concentrations, got "
+                            f"{alpha.data.dtype}")
+    return draw(alpha, alpha.shape, _rng(generator))
+
+
 class _BinomialDtypeError(TypeError, ValueError):
     """binomial of an integer count or prob: a TypeError, and torch's ValueError."""
 
@@ -603,7 +618,12 @@ def binomial(count, prob, generator=None) -> Tensor:
     if count.dtype.kind != "f" or prob.dtype.kind != "f":
         raise _BinomialDtypeError(f"binomial: expected floating-point count and prob, got "
                                   f"{count.dtype} and {prob.dtype}")
-    return Tensor(_rng(generator).binomial(count.astype(np.int64), prob).astype(prob.dtype))
+    try:
+        count, prob = np.broadcast_arrays(count, prob)
+    except ValueError:
+        raise ShapeError(f"binomial: count {count.shape} and prob {prob.shape} cannot be "
+                         "broadcast together") from None
+    return Tensor(random_streams.binomial(_rng(generator), count, prob.astype(count.dtype)))
 
 
 def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
@@ -1746,10 +1766,13 @@ def write_out(name: str, result, out, exact: bool | None = None, warn: bool = Tr
         if out.data.size and warn:
             import warnings
 
-            warnings.warn(f"{name}: an output with one or more elements was resized since it "
-                          f"had shape {list(out.shape)}, which does not match the required "
-                          f"output shape {list(result.shape)}", UserWarning,
-                          stacklevel=user_stacklevel())
+            warnings.warn(f"An output with one or more elements was resized since it had "
+                          f"shape {list(out.shape)}, which does not match the required output "
+                          f"shape {list(result.shape)}. This behavior is deprecated, and in a "
+                          "future PyTorch release outputs will not be resized unless they have "
+                          "zero elements. You can explicitly reuse an out tensor t by resizing "
+                          "it, inplace, to zero elements with t.resize_(0).", UserWarning,
+                          stacklevel=user_stacklevel())  # (torch's words)
         out.data = np.empty(result.shape, dtype=out.dtype)
     if differentiable:
         return out.copy_(result)

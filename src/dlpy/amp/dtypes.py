@@ -234,7 +234,9 @@ def _widened(op, forward, arrays, output: str):
         y = forward(op, *[a.astype(FLOAT32) if a.dtype.itemsize <= 2 and a.dtype.kind in "fV"
                           else a for a in arrays])  # float16, bfloat16, float8
     backward, this = type(op).backward, weakref.ref(op)  # (no reference cycle through op)
-    op.backward = lambda grad_output: backward(this(), grad_output.astype(FLOAT32, copy=False))
+    op.backward = lambda grad_output: backward(this(), grad_output.astype(
+        grad_output.dtype if grad_output.dtype.kind == "c" else FLOAT32, copy=False))  # (a
+    # complex product of a half operand: its gradient stays complex)
     if y.dtype == out_dtype:
         return y
     rounded = y.astype(out_dtype)

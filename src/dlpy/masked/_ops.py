@@ -248,7 +248,9 @@ def _variance(name, input, dim, unbiased, correction, keepdim, dtype, mask, root
         centre = F.sum(_filled(data, mask, 0.0), dim=dims, keepdim=True) / count
         deviation = _filled(data - centre, mask, 0.0)
         divisor = np.maximum(count - correction, 0.0)
-        out = F.sum(deviation * deviation, dim=dims, keepdim=True) / divisor
+        square = deviation * (deviation.conj() if np.dtype(deviation.dtype).kind == "c"
+                              else deviation)
+        out = F.sum(square, dim=dims, keepdim=True) / divisor
     if not keepdim:
         out = F.squeeze(out, dims) if dims else out
     if root:
@@ -299,8 +301,11 @@ def softmin(input, dim, *, dtype=None, mask=None):
 def normalize(input, ord, dim, *, eps=1e-12, dtype=None, mask=None):  # noqa: A002
     """torch.masked.normalize: input / max(norm of the kept elements, eps) along dim
     (masked-out ones 0)."""
-    def scaled(x, axis):
-        return x / F.clamp(F.norm(x, ord, dim=axis, keepdim=True), min=eps)
+    data, full_mask, _ = _operands("normalize", input, mask, dtype)
+
+    def scaled(x, axis):  # the norm of the kept elements (ord -inf: masked-out ones are inf)
+        kept = x if ord != -np.inf else _filled(data, full_mask, np.inf)
+        return x / F.clamp(F.norm(kept, ord, dim=axis, keepdim=True), min=eps)
 
     return _along("normalize", scaled, 0.0, input, dim, dtype, mask)
 

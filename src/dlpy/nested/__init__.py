@@ -54,9 +54,9 @@ def _check_layout(name: str, layout) -> None:
                        f"{layout!r} (dlpy.strided, the default, or dlpy.nested.jagged)")
 
 
-def _strided_components(name: str, tensor_list) -> list:
+def _strided_components(name: str, tensor_list, dtype=None) -> list:
     """The components of a strided nested tensor: tensors (or nested lists of numbers) of one
-    number of dims, in the first one's dtype (torch casts the others to it)."""
+    number of dims, in ``dtype`` (None: the first one's; torch casts the others to it)."""
     if not isinstance(tensor_list, (list, tuple)):
         raise TypeError(f"{name}: Only lists (List[Tensor] and List[List...[Scalar]]) are "
                         f"accepted in nested_tensor, got {type(tensor_list).__name__}")
@@ -66,8 +66,10 @@ def _strided_components(name: str, tensor_list) -> list:
             raise ArgError(f"{name}: All Tensors given to nested_tensor must have the same "
                            f"dimension. Found dimension {c.ndim} for Tensor at index {i} and "
                            f"dimension {components[0].ndim} for Tensor at index 0.")
-    return [c if c.dtype == components[0].dtype else c.to(components[0].dtype)
-            for c in components]
+    if not components:
+        return components
+    target = components[0].dtype if dtype is None else dtype
+    return [c if c.dtype == target else c.to(target) for c in components]
 
 
 def _strided(components, dtype, ndim: int | None = None) -> StridedNestedTensor:
@@ -125,7 +127,7 @@ def nested_tensor(tensor_list, *, dtype=None, layout=None, device=None, requires
     as_device(device, "nested_tensor")
     check_pin_memory(pin_memory, "nested_tensor")
     if layout is not jagged:
-        components = _strided_components("nested_tensor", tensor_list)
+        components = _strided_components("nested_tensor", tensor_list, dtype)
         out = _strided([Tensor(np.array(c.data)) for c in components], dtype)
         return out.requires_grad_() if requires_grad else out
     if isinstance(tensor_list, (list, tuple)):
@@ -159,7 +161,7 @@ def as_nested_tensor(ts, dtype=None, device=None, layout=None) -> NestedTensor:
         if not isinstance(ts, (list, tuple)) or not all(isinstance(t, Tensor) for t in ts):
             raise TypeError("as_nested_tensor(): Expected first argument to be a tensor or a "
                             "list / tuple of tensors")
-        components = _strided_components("as_nested_tensor", ts)
+        components = _strided_components("as_nested_tensor", ts, dtype)
         if not any(c.requires_grad for c in components):
             return _strided([c.detach() for c in components], dtype)
         # one copy of all the components (as torch's buffer): a gradient that reaches one

@@ -577,9 +577,20 @@ def _scaled_sum(name: str, input, product: Tensor, beta, alpha, *,  # noqa: A002
     except ValueError:
         raise ShapeError(f"{name}: input of shape {tuple(shape)} does not broadcast to the "
                          f"product's shape {tuple(product.shape)}") from None
-    kind = product.dtype.kind  # (a bool product, addr's: the scalars as bools, as torch)
-    number = bool if kind == "b" else int if kind in "iu" else complex if complex_product \
+    # the scalars in the result's kind (a bool product, addr's: as bools; addr of a float
+    # input and bool or int vectors: as floats), as torch converts them to its dtype
+    from dlpy.ops.promotion import promote_types
+
+    result = promote_types(input.data.dtype, product.dtype) if isinstance(input, Tensor) \
+        else product.dtype  # (addr: the input's dtype counts, a 0-d one too, as torch's)
+    kind = result.kind
+    number = bool if kind == "b" else int if kind in "iu" else complex if kind == "c" \
         else float
+    for what, value in (("beta", beta), ("alpha", alpha)):
+        if kind in "iu" and isinstance(value, (float, np.floating)) and np.isfinite(value) \
+                and not np.iinfo(result).min <= int(value) <= np.iinfo(result).max:
+            raise ArgError(f"{name}: {what} {value} cannot be converted to type "
+                           f"{np.dtype(result).name} without overflow")  # (torch's)
     alpha, beta = number(alpha), number(beta)
     if alpha == 0 and blas:  # a zero value and gradient, whatever the product holds
         from dlpy.ops.mask import where
@@ -592,8 +603,9 @@ def _scaled_sum(name: str, input, product: Tensor, beta, alpha, *,  # noqa: A002
             from dlpy.ops.mask import where
 
             product = add(product, where(np.zeros(shape, dtype=bool), input, 0))
-        return product
-    return add(input if beta == 1 else mul(input, beta), product)
+        return product if product.dtype == result else product.to(result)  # (input's dtype
+    summed = add(input if beta == 1 else mul(input, beta), product)  # counts, as torch's)
+    return summed if summed.dtype == result else summed.to(result)
 
 
 @autocast_policy(LOWER)

@@ -3,8 +3,12 @@ triu. Backward sends each gradient back to where its value came from (summing co
 
 from __future__ import annotations
 
+import sys
+import warnings
+
 import numpy as np
 
+from dlpy._caller import user_stacklevel
 from dlpy.amp.state import FP32, KEEP, autocast_policy
 from dlpy.layouts import suggested_format
 from dlpy.ops import (
@@ -733,6 +737,10 @@ def combinations(input: Tensor, r: int = 2, with_replacement: bool = False) -> T
     return stack([input[index[:, j]] for j in range(r)], 1)  # StackBackward0, as torch's
 
 
+_cross_warned = False  # torch warns once a process (set_warn_always: every time)
+_engine = sys.modules["dlpy.tensor"]  # (the module; dlpy.tensor the attribute is a function)
+
+
 def cross(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor:
     """The 3-D cross product along dim (None: the first axis of size 3), broadcast."""
     from dlpy.ops.shape import stack
@@ -745,15 +753,25 @@ def cross(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor:
                             f"{input.dtype} and {other.dtype}")
     if isinstance(input, Tensor) and input.dtype == np.bool_:  # torch's kernel has none
         raise NoKernelError("cross: \"cross\" not implemented for 'Bool'")
-    input, other = broadcast_tensors(input, other)
-    if dim is None:
-        sizes = [i for i, n in enumerate(input.shape) if n == 3]
+    if dim is None:  # torch.cross's deprecated default: input's own first axis of size 3
+        global _cross_warned
+        if not _cross_warned or _engine._warn_always():
+            _cross_warned = True
+            warnings.warn("Using torch.cross without specifying the dim arg is deprecated.\n"
+                          "Please either pass the dim explicitly or simply use "
+                          "torch.linalg.cross.\nThe default value of dim will change to agree "
+                          "with that of linalg.cross in a future release.", UserWarning,
+                          stacklevel=user_stacklevel())
+        sizes = [i for i, n in enumerate(_shape_of(input)) if n == 3]
         if not sizes:
-            raise ShapeError(f"cross: no axis of size 3 in shape {input.shape}")
+            raise ShapeError(f"cross: no axis of size 3 in shape {_shape_of(input)}")
         dim = sizes[0]
-    dim = check_dim("cross", dim, input.ndim)
-    if input.shape[dim] != 3:
-        raise ShapeError(f"cross: dim {dim} must have size 3, got shape {input.shape}")
+    dim = check_dim("cross", dim, len(_shape_of(input)))
+    sizes = (_shape_of(input)[dim], _shape_of(other)[dim])
+    if sizes != (3, 3):  # (the cross axis is not broadcast, as torch's)
+        raise ShapeError(f"linalg.cross: inputs dimension {dim} must have length 3. Got "
+                         f"{sizes[0]} and {sizes[1]}")
+    input, other = broadcast_tensors(input, other)
 
     def part(t, i):
         return t[(slice(None),) * dim + (i,)]

@@ -825,7 +825,10 @@ def getitem(x, index):
     index = _plain_index(index)
     try:
         if type(index) is tuple and (np.ndarray in map(type, index) or (
-                _meta.live() and MetaArray in map(type, index))):  # (meta index tensors)
+                _meta.live() and MetaArray in map(type, index)) or (  # (meta index tensors)
+                bool in map(type, index) and any(  # a Python bool beside an int: numpy
+                    isinstance(i, (int, np.integer)) and type(i) is not bool  # would move
+                    for i in index))):  # its axis to the front (it takes the int as an array)
             split = _torch_order(index, len(_shape_of(x)))
             if split is not None:
                 basic, advanced = split
