@@ -2405,10 +2405,8 @@ class Tensor:
         if index is False:
             return  # torch's: nothing is written (nor checked against the value's shape)
         if type(index) is tuple and bool in map(type, index) and not any(
-                isinstance(i, np.ndarray) for i in index) and not _views.repeats_elements(
-                    self.data):  # torch: a bool is a new axis (None), False taking none of it
-            if any(i is False for i in index):
-                return
+                isinstance(i, np.ndarray) or i is False for i in index) and \
+                not _views.repeats_elements(self.data):  # torch: True is a new axis (None)
             index = tuple(None if type(i) is bool else i for i in index)
         source = value.data if isinstance(value, Tensor) else value
         if type(source) is not np.ndarray and isinstance(value, Tensor) and \

@@ -699,6 +699,9 @@ def _warn_list_as_tuple() -> None:
 def _plain_item(item):
     if isinstance(item, Tensor):
         array = index_values(item)
+        if array.ndim == 0 and (array.dtype.kind == "i" or array.dtype.kind == "u"
+                                and array.dtype.itemsize > 1) and type(array) is np.ndarray:
+            return int(array)  # torch selects with a 0-d integer index of any width
         if array.dtype not in _INDEX_DTYPES:
             raise IndexError("tensors used as indices must be long, int, byte or bool tensors, "
                              f"got {array.dtype}")
