@@ -19,7 +19,7 @@ from dlpy.amp import state as _autocast
 from dlpy.amp.dtypes import _c_name, _torch_name, float32_compute
 from dlpy.amp.state import KEEP, LOWER, autocast_policy
 from dlpy.node_names import named
-from dlpy.ops import ArgDtypeError, ArgError, check_dim
+from dlpy.ops import ArgDtypeError, ArgError, NoKernelError, check_dim
 from dlpy.ops.arithmetic import add, cast, mul
 from dlpy.ops.matmul import matmul
 from dlpy.ops.shape import reshape
@@ -504,6 +504,8 @@ def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
     a_shape, b_shape = _shape_of(a), _shape_of(b)
     if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype != b.dtype:
         raise RuntimeError("both inputs should have same dtype")  # torch's (it promotes none)
+    if isinstance(a, Tensor) and a.dtype == np.bool_:  # torch's mm has no bool kernel
+        raise NoKernelError("tensordot: \"addmm_impl_cpu_\" not implemented for 'Bool'")
     if isinstance(dims, Tensor):  # torch's: a 0-d count, or a (2, n) table of axes
         dims = dims.data.item() if dims.ndim == 0 else dims.data.tolist()
     if isinstance(dims, (int, np.integer)) and not isinstance(dims, bool):

@@ -847,7 +847,11 @@ def index_add(input: Tensor, dim: int, index, source: Tensor, *, alpha=1) -> Ten
                               f"{index.dtype}")
     _source_shape("index_add", input, dim, index, source)
     _check_source("index_add", input, source)
-    if isinstance(alpha, float) and input.dtype.kind in "iu":  # torch takes alpha in x's dtype
+    if input.dtype == np.bool_ and alpha != 1:  # torch takes alpha in x's dtype: a bool
+        if not bool(alpha):  # (True for any nonzero alpha, as torch's cast)
+            source = source * False
+        alpha = 1
+    elif isinstance(alpha, float) and input.dtype.kind in "iu":  # torch takes alpha in x's dtype
         alpha = int(alpha)
     elif alpha != 1 and input.dtype.itemsize == 2 and input.dtype.kind not in "iu":
         alpha = float(np.asarray(alpha, input.dtype))  # float16/bfloat16: rounded as torch's
