@@ -2470,7 +2470,13 @@ class Tensor:
                 and np.may_share_memory(source, self.data)):
             region = self.data if advanced else _region(self.data, index)
             if region.size and np.may_share_memory(source, region):
-                _check_partial_overlap("setitem", region, source, full_ok=not advanced)
+                if not advanced and _spreads(source.shape, region.shape):
+                    # torch's copy_ broadcasts the source first, which is then no dense
+                    # tensor: its overlap check does not refuse (x[:] = x[0]); as it reads
+                    # before it writes, the source is copied
+                    source = source.copy()
+                else:
+                    _check_partial_overlap("setitem", region, source, full_ok=not advanced)
         if not advanced and not self.data.flags.writeable and _views.repeats_elements(self.data):
             region = self[index]  # x.expand(3, 4)[0] = v: torch writes the region when its
             # own elements are distinct (a region that is no view of x, as a Python bool in
@@ -3399,6 +3405,14 @@ def _region(array: np.ndarray, index) -> np.ndarray:
     """``array[index]`` for a basic index, as an array (a 0-d one for ints on every axis)."""
     index = index if type(index) is tuple else (index,)
     return array[index if Ellipsis in index else index + (Ellipsis,)]
+
+
+def _spreads(source: tuple, target: tuple) -> bool:
+    """Whether broadcasting a value of shape ``source`` to ``target`` repeats its elements
+    (an axis of size 1, or a missing one, over an axis of more)."""
+    padded = (1,) * (len(target) - len(source)) + tuple(source)
+    return len(padded) == len(target) and any(s == 1 and t > 1
+                                              for s, t in zip(padded, target))
 
 
 def _has_bool(index) -> bool:
