@@ -521,6 +521,16 @@ def nll_loss(input: Tensor, target, weight=None, size_average=None,
     return _node(out, "NllLoss2DBackward0") if ndim == 4 or reduction != "none" else out
 
 
+def _fresh(out: Tensor, input: Tensor) -> Tensor:  # noqa: A002
+    """``out`` (a reshape of ``input``, maybe a view of it) as a new tensor in the memory
+    format ``input`` suggests, as torch's shuffle kernels write it (never aliasing input)."""
+    from dlpy.layouts import channels_last, contiguous_format, suggested_format
+
+    fmt = suggested_format(getattr(input, "data", None))
+    return out.clone(memory_format=channels_last if fmt is channels_last and out.ndim == 4
+                     else contiguous_format)
+
+
 def _node(out, name: str):
     """``out`` with its node named torch's ``name`` (the op that makes torch's output: its
     losses' and shuffles' own kernels, where dlpy's is a composite)."""
@@ -622,7 +632,11 @@ def _kl_div(input: Tensor, target, reduction: str, log_target: bool) -> Tensor: 
 
 def _dim(name: str, dim, ndim: int) -> int:
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
-        raise TypeError(f"{name}: dim must be an int, got {dim!r}")
+        from dlpy.ops import int_of
+
+        if int_of(dim) is None:  # (a 0-d integer tensor is taken, as torch's)
+            raise TypeError(f"{name}: dim must be an int, got {dim!r}")
+        dim = int_of(dim)
     if not -ndim <= dim < ndim:
         raise DimError(f"{name}: dim {dim} is out of range for a tensor with {ndim} axes")
     return int(dim) % ndim
@@ -1578,7 +1592,8 @@ def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:  # noqa: A002
     n = len(lead)
     y = reshape(input, (*lead, c // (r * r), r, r, h, w))
     y = permute(y, (*range(n), n, n + 3, n + 1, n + 4, n + 2))  # (..., C, H, r, W, r)
-    return _node(reshape(y, (*lead, c // (r * r), h * r, w * r)), "PixelShuffleBackward0")
+    return _node(_fresh(reshape(y, (*lead, c // (r * r), h * r, w * r)), input),
+                 "PixelShuffleBackward0")
 
 
 def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:  # noqa: A002
@@ -1594,7 +1609,8 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:  # noqa: A0
     n = len(lead)
     y = reshape(input, (*lead, c, h // r, r, w // r, r))
     y = permute(y, (*range(n), n, n + 2, n + 4, n + 1, n + 3))  # (..., C, r, r, H, W)
-    return _node(reshape(y, (*lead, c * r * r, h // r, w // r)), "PixelUnshuffleBackward0")
+    return _node(_fresh(reshape(y, (*lead, c * r * r, h // r, w // r)), input),
+                 "PixelUnshuffleBackward0")
 
 
 EMBEDDING_BAG_MODES = ("sum", "mean", "max")
@@ -2115,7 +2131,7 @@ def channel_shuffle(input: Tensor, groups: int) -> Tensor:  # noqa: A002
                        f"({groups})")
     n, c, *rest = shape
     y = swapaxes(reshape(input, (n, groups, c // groups, *rest)), 1, 2)
-    return _node(reshape(y, shape), "ChannelShuffleBackward0")
+    return _node(_fresh(reshape(y, shape), input), "ChannelShuffleBackward0")
 
 
 def pdist(input: Tensor, p: float = 2.0) -> Tensor:  # noqa: A002

@@ -288,6 +288,17 @@ def laid_result(out: Tensor, *operands) -> Tensor:
     return out
 
 
+def cloned_layout(out: Tensor, like: Tensor) -> Tensor:
+    """``out``, the fresh result of an op torch computes as ``like.clone()`` changed in place
+    (index_put, put, index_fill, select/slice/diagonal_scatter), with its array laid out as
+    that clone's (preserve_format: like's strides where it is dense, else its memory order)."""
+    array = getattr(like, "data", None)
+    if type(array) is np.ndarray and not array.flags.c_contiguous \
+            and type(out.data) is np.ndarray and out.data.shape == array.shape:
+        out.data = iterator_layout(out.data, array)
+    return out
+
+
 def row_major_array(array: np.ndarray) -> np.ndarray:
     """``array`` with a new row-major array's strides (size-1 axes' too): itself or a copy."""
     from dlpy.tensor import row_major

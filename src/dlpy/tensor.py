@@ -1862,14 +1862,18 @@ class Tensor:
                                "operation.")
 
     def _in_place(self, name: str, compute, *operands, cast: str = "same_kind",
-                  view_ok: bool = False, write=None, reshape: bool = False) -> Tensor:
+                  view_ok: bool = False, write=None, reshape: bool = False,
+                  written=None) -> Tensor:
         """self <- compute(self, *operands), a Tensor computed by dlpy's ops, in place; returns
         self. The result keeps self's shape and is cast to its dtype (numpy's ``cast`` rule).
         ``write(array)``, when given, writes the new values straight into self's array when
         nothing is recorded (an O(slice) setitem). ``view_ok``: rebase a tensor whose array is
         a view of its op's input (``x[i] += 1``: Python writes it back with setitem).
         ``reshape``: the result may change the shape (unsqueeze_, t_): self takes its array
-        (a view of the same memory when nothing is recorded) instead of writing into it."""
+        (a view of the same memory when nothing is recorded) instead of writing into it.
+        ``written()``, for the ops torch lets write into an expanded tensor with a deprecation
+        warning (index_put_, masked_fill_, index_fill_): a bool array of self's shape, the
+        elements the op writes."""
         self._check_in_place(name)
         if type(self.data) is _MetaArray or any(_meta.holds_meta(o) for o in operands):
             return _meta.in_place(self, name, compute, operands, reshape, cast)
@@ -1896,7 +1900,7 @@ class Tensor:
                     self.data = alias
         recording = _grad_enabled and (self.requires_grad or any(
             isinstance(o, Tensor) and o.requires_grad for o in operands))
-        if expanded and (recording or name not in ("fill_", "zero_")):
+        if expanded and (recording or (name not in ("fill_", "zero_") and written is None)):
             raise RuntimeError(
                 f"{name}: unsupported operation: more than one element of the written-to tensor "
                 "refers to a single memory location (an expanded tensor, or overlapping windows "
@@ -1913,12 +1917,23 @@ class Tensor:
             else:
                 self._rebase(name, compute, operands, cast, view_ok, reshape)
             return self
+        if expanded and written is not None:  # torch's deprecated writes: warned, then each
+            _warn_expanded(name)  # written element lands in the base's memory
+            array = compute(self, *operands).data
+            _check_store(name, array.dtype, self.dtype, cast)
+            _write_expanded(base, self.data, array, written(),
+                            accumulate=getattr(written, "accumulate", False))
+            return self
         if expanded:  # filled through its base's memory
             base.data.flat[_views.positions(base.data, self.data)] = compute(
                 self, *operands).data
             _bump(base.data)
             return self
         if not self.data.flags.writeable:  # a read-only array: the tensor gets one of its own
+            if base is not None and self.data.size == 0:  # (an empty view of an expanded
+                compute(self, *operands)  # tensor: checked, nothing written, the version
+                _bump(base.data)  # counted, as torch's)
+                return self
             if base is not None and base.data.flags.writeable:  # (never a view's silent copy)
                 raise RuntimeError(f"{name}: cannot write through this view into its base's "
                                    "memory; clone() the tensor before changing it")
@@ -1934,7 +1949,13 @@ class Tensor:
             if array.shape != self.shape:
                 raise _in_place_shape_error(name, self.shape, array.shape)
             _check_store(name, array.dtype, self.dtype, cast)
-            self.data[...] = array
+            if array.dtype.kind == "c" and self.data.dtype.kind not in "cb":  # (copy_, fill_)
+                from dlpy.ops.arithmetic import warn_discarding_imaginary
+
+                if array.size:  # torch's warning, not numpy's ComplexWarning
+                    warn_discarding_imaginary()
+                array = array.real
+            self.data[...] = _storable(array, self.data.dtype)
         _bump(self.data)
         return self
 
@@ -2182,6 +2203,11 @@ class Tensor:
         if isinstance(value, Tensor) and value.ndim:
             raise RuntimeError(f"fill_: only supports 0-dimension value tensor but got tensor "
                                f"with {value.ndim} dimensions")
+        if isinstance(value, complex) and self.data.dtype.kind not in "cb":
+            if value.imag != 0:  # torch's checked conversion of the number
+                raise InPlaceCastError(f"fill_: value {value} cannot be converted to type "
+                                       f"{self.dtype} without overflow")
+            value = value.real
         if not isinstance(value, Tensor) and (self.dtype.name in ("float16", "bfloat16",
                                                                   "float32")
                                               or self.dtype.kind in "iu" or type(value) is int):
@@ -2296,7 +2322,9 @@ class Tensor:
     def masked_fill_(self, mask, value) -> Tensor:
         """``value`` wherever ``mask`` (broadcast to self's shape) is True, in place."""
         return self._in_place("masked_fill_", Tensor.masked_fill, mask,
-                              _gradless_into(self, value))
+                              _gradless_into(self, value), written=lambda: np.broadcast_to(
+                                  np.asarray(mask.data if isinstance(mask, Tensor) else mask,
+                                             dtype=bool), self.shape))
 
     def index_fill_(self, dim: int, index, value) -> Tensor:
         """``value`` at positions ``index`` (ints) along axis ``dim``, in place."""
@@ -2326,7 +2354,8 @@ class Tensor:
                 rename(out.op, name)
             return out
 
-        return self._in_place("index_fill_", fill, mask, _gradless_into(self, value))
+        return self._in_place("index_fill_", fill, mask, _gradless_into(self, value),
+                              written=lambda: np.broadcast_to(mask, self.shape))
 
     def addcmul_(self, tensor1, tensor2, *more, value=1) -> Tensor:
         """self += value * tensor1 * tensor2, in place (torch's deprecated ``addcmul_(value,
@@ -2386,9 +2415,11 @@ class Tensor:
                 raise InPlaceCastError(f"setitem: value cannot be converted to type "
                                        f"{self.dtype} without overflow")
             value = value.real
-        _check_byte_mask_fill(index, value)
+        _check_byte_mask_fill(index, value, self.shape)
         _shape.check_ellipses("setitem", index, self.data.ndim)
         index = _shape._plain_index(index)
+        _shape.check_index_count(index, self.data.ndim)
+        _shape.check_masks(index, self.shape)
         if type(value) in (int, float):
             if type(value) is int and not -2 ** 63 <= value < 2 ** 63:
                 raise LongOverflowError("setitem: Overflow when unpacking long long: a Python "
@@ -2398,17 +2429,27 @@ class Tensor:
                 from dlpy.creation import _checked  # torch's: -1 wraps into uint8, 300 into
 
                 value = _checked("setitem", value, dtype)  # int8 is refused, 1e39 in float32
+            elif dtype == np.complex64 and type(value) is float:  # (its parts are float32)
+                from dlpy.creation import _checked
+
+                _checked("setitem", value, np.dtype(np.float32))
             elif dtype.itemsize == 2 and dtype.kind != "i" and type(value) is float \
                     and abs(value) > 65504.0:  # float16/bfloat16: inf past the range, unchecked
                 with np.errstate(over="ignore"):  # as torch's (no numpy warning)
                     value = np.asarray(value, dtype)
         if index is False:
             return  # torch's: nothing is written (nor checked against the value's shape)
+        if index is True:  # torch's: x[None] = value (a copy into x, expanded ones refused)
+            index = None
         if type(index) is tuple and bool in map(type, index) and not any(
                 isinstance(i, np.ndarray) or i is False for i in index) and \
                 not _views.repeats_elements(self.data):  # torch: True is a new axis (None)
             index = tuple(None if type(i) is bool else i for i in index)
         source = value.data if isinstance(value, Tensor) else value
+        if type(source) is np.ndarray:
+            source = _storable(source, self.data.dtype)
+            if source.dtype.kind == "c" and self.data.dtype.kind not in "cb":
+                source = _real_source(source, index, self.shape)
         if type(source) is not np.ndarray and isinstance(value, Tensor) and \
                 isinstance(self.data, np.ndarray):
             _check_not_batched("setitem", source)  # a batched value into an unbatched tensor
@@ -2481,9 +2522,11 @@ class Tensor:
             region = self[index]  # x.expand(3, 4)[0] = v: torch writes the region when its
             # own elements are distinct (a region that is no view of x, as a Python bool in
             # the index makes it, is written by index_put below, not into that copy)
-            if not _views.repeats_elements(region.data) and np.shares_memory(
-                    region.data, self.data):
+            if region.data.size == 0 or (not _views.repeats_elements(region.data)
+                                         and np.shares_memory(region.data, self.data)):
                 region[...] = value
+                if _buffer(region.data) is not _buffer(self.data):  # (an empty copy: the
+                    _bump(self.data)  # write counts as torch's)
                 return
             if _has_bool(index):  # torch reads the bool as an index tensor: index_put
                 advanced = True
@@ -3373,23 +3416,71 @@ def _redirect_all(value: Tensor, stand_ins: dict, since) -> None:
                 stack.append(t)
 
 
+def _storable(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``array`` as numpy may assign it into an array of ``dtype``: a bfloat16 one into an
+    integer one through float32 (ml_dtypes' direct cast gives 0 out of range; torch's wraps,
+    as its cast does: 300 into int8 is 44)."""
+    if array.dtype.kind == "V" and array.dtype.itemsize == 2 and dtype.kind in "iu":
+        return array.astype(np.float32)
+    return array
+
+
+def _real_source(source: np.ndarray, index, shape: tuple) -> np.ndarray:
+    """A complex value's real part, to be written at ``index`` into a real tensor of
+    ``shape``: with torch's warning where its setitem copies it (a value of the region's shape
+    or one that broadcasts to it, not a 0-d value filling a region of axes; nothing written,
+    nothing said), never numpy's ComplexWarning."""
+    from dlpy.ops.arithmetic import warn_discarding_imaginary
+
+    try:
+        region = np.broadcast_to(np.empty((), bool), shape)[index].shape
+    except (IndexError, TypeError, ValueError):  # (the write's own error follows)
+        region = None
+    if region is not None and 0 not in region and (source.ndim or region == ()):
+        warn_discarding_imaginary()
+    return source.real
+
+
+def _warn_expanded(name: str, stacklevel: int = 4) -> None:
+    """torch's deprecation warning of index_put_ / masked_fill_ / index_fill_ writing into an
+    expanded tensor (one whose elements share memory)."""
+    import warnings
+
+    example = "tensor[indices] = tensor" if name == "index_put_" else "tensor[mask] = scalar"
+    warnings.warn(f"Use of {name} on expanded tensors is deprecated. Please clone() the tensor "
+                  "before performing this operation. This also applies to advanced indexing "
+                  f"e.g. {example}", UserWarning, stacklevel=stacklevel)
+
+
+def _write_expanded(base: Tensor, array: np.ndarray, values: np.ndarray, written: np.ndarray,
+                    accumulate: bool = False) -> None:
+    """The elements ``written`` of ``values`` (the new values of ``array``, a view of base's
+    memory whose elements share it) into base's memory: where several share one place, the
+    last written wins, or with ``accumulate`` each adds its change (torch's order)."""
+    places = _views.positions(base.data, array)[written]
+    if accumulate:
+        flat = base.data.reshape(-1)  # (a view: base's memory is its own, contiguous)
+        np.add.at(flat, places, (values - array)[written])
+    else:
+        base.data.flat[places] = values[written]
+    _bump(base.data)
+
+
 def _index_put_expanded(tensor: Tensor, base: Tensor, index, write, source) -> None:
     """``tensor[index] = value`` with an index array or mask into an expanded tensor (one whose
     elements share memory), unrecorded: as torch's (deprecated, with its warning), each element
     written lands in the base's memory; where several share one place, the last written wins."""
-    import warnings
-
     if type(index) is _OrderedIndex:
         basic = index.basic
     else:
         basic = tuple(slice(None) if type(i) is np.ndarray else i
                       for i in (index if type(index) is tuple else (index,)))
     if _views.repeats_elements(tensor.data[basic]):  # (e[0, [1, 2]]: e[0] is index_put's)
-        fill = np.size(source) == 1 and _is_mask(index)
-        warnings.warn(f"Use of {'masked_fill_' if fill else 'index_put_'} on expanded tensors "
-                      "is deprecated. Please clone() the tensor before performing this "
-                      "operation. This also applies to advanced indexing e.g. tensor[indices] "
-                      "= tensor", UserWarning, stacklevel=3)
+        _warn_expanded("index_put_")
+        mask = _is_mask(index)  # (torch's index_put_ then fills, with a mask of 1+ axes)
+        if np.size(source) == 1 and mask and np.ndim(index[0] if type(index) is tuple
+                                                      else index):
+            _warn_expanded("masked_fill_")
     values = tensor.data.copy()
     write(values)  # the values as the index writes them, then only those written go back
     written = np.zeros(tensor.shape, dtype=bool)
@@ -3502,15 +3593,23 @@ def _strip_leading_ones(source):
     return source.reshape(shape[cut:]) if cut and isinstance(source, np.ndarray) else source
 
 
-def _check_byte_mask_fill(index, value) -> None:
+def _check_byte_mask_fill(index, value, shape: tuple) -> None:
     """torch's refusal of x[byte_mask] = one value (masked_fill_ takes bool masks only): a
     uint8 tensor the only index tensor (besides ints, slices, None, Ellipsis), the value a
-    number or a one-element tensor."""
+    number or a one-element tensor; a mask of another shape than its axes is left to the
+    index's IndexError."""
     items = index if type(index) is tuple else (index,)
     tensors = [i for i in items if isinstance(i, (Tensor, list)) and np.ndim(
-        i.data if isinstance(i, Tensor) else 1)]
+        i.data if isinstance(i, Tensor) else i)]
     if (len(tensors) == 1 and isinstance(tensors[0], Tensor) and tensors[0].data.dtype == np.uint8
             and np.size(value.data if isinstance(value, Tensor) else value) == 1):
+        mask = tensors[0]
+        plain = tuple(np.asarray(i.data, dtype=bool) if i is mask else i for i in items)
+        try:
+            _shape.check_index_count(plain, len(shape))
+            _shape.check_masks(plain, shape)
+        except IndexError:
+            return
         raise RuntimeError("setitem: masked_fill_ only supports boolean masks, but got mask with "
                            "dtype unsigned char")
 

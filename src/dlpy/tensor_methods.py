@@ -655,6 +655,22 @@ def _shape_twin(name: str, base: str):
         f"(as torch's Tensor.{name}).")
 
 
+def _put_written(self, indices=None, values=None, accumulate=False):
+    """index_put_'s written elements, for a write into an expanded tensor (``_in_place``), and
+    whether it accumulates."""
+    if indices is None or not isinstance(indices, (tuple, list)):
+        return None  # (index_put's own error)
+
+    def written():
+        items = tuple(np.asarray(i.data if isinstance(i, Tensor) else i) for i in indices)
+        mask = np.zeros(self.shape, dtype=bool)
+        mask[tuple(i.astype(bool) if i.dtype == np.uint8 else i for i in items)] = True
+        return mask
+
+    written.accumulate = accumulate is True
+    return written
+
+
 def _twin(base: str, cast: str = "same_kind", reshape: bool = False):
     name = base + "_"
     if base == "transpose":  # torch's transpose_(dim0, dim1) swaps two axes (dlpy's
@@ -676,8 +692,9 @@ def _twin(base: str, cast: str = "same_kind", reshape: bool = False):
             if refused is not None:
                 return self._in_place(name, lambda x, *a: compute(x, *a, **kwargs), *args,
                                       cast=cast, reshape=reshape)
+            written = _put_written(self, *args, **kwargs) if base == "index_put" else None
             return self._in_place(name, lambda x, *a: getattr(x, base)(*a, **kwargs), *args,
-                                  cast=cast, reshape=reshape)
+                                  cast=cast, reshape=reshape, written=written)
         except InPlaceCastError as error:
             if base not in _SCANS or self.dtype != np.bool_:
                 raise

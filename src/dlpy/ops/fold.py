@@ -50,7 +50,10 @@ class Unfold(Op):
 
     def forward(self, x):
         self.x_shape = x.shape
-        return _im2col(x, self.kernel, self.dilation, self.padding, self.stride, self.out_size)
+        out = _im2col(x, self.kernel, self.dilation, self.padding, self.stride, self.out_size)
+        if not out.flags.c_contiguous or np.may_share_memory(out, x):  # (a window view: torch's
+            out = np.array(out, order="C")  # im2col always writes a new contiguous tensor)
+        return out
 
     def backward(self, grad_output):
         return (_col2im(grad_output, self.x_shape, self.kernel, self.dilation, self.padding,

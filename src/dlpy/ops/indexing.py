@@ -17,8 +17,17 @@ from dlpy import meta as _meta
 from dlpy.amp.dtypes import _torch_name as torch_dtype_name
 from dlpy.amp.dtypes import check_float8, is_low_precision
 from dlpy.amp.state import PROMOTE, autocast_policy
+from dlpy.layouts import cloned_layout
 from dlpy.node_names import named, rename
-from dlpy.ops import ArgDtypeError, ArgError, DimError, NoKernelError, check_dim, index_values
+from dlpy.ops import (
+    ArgDtypeError,
+    ArgError,
+    DimError,
+    NoKernelError,
+    check_dim,
+    index_values,
+    int_of,
+)
 from dlpy.ops.complex import refuse
 from dlpy.ops.rearrange import expand
 from dlpy.ops.shape import _INDEX_DTYPES, GetItem, reshape
@@ -64,6 +73,14 @@ def _index_array(name: str, index, what: str = "index") -> np.ndarray:
         error = IndexKernelError if name == "repeat_interleave" else IndexDtypeError
         raise error(f"{name}: {what} must hold integers, got dtype {array.dtype}")
     return array
+
+
+def _vector_index(name: str, index) -> None:
+    """torch's IndexError for an index tensor of more than one axis (checked before its
+    dtype)."""
+    if isinstance(index, Tensor) and index.ndim > 1:
+        raise IndexShapeError(f"{name}(): Index is supposed to be a vector (of at most one "
+                              f"axis), got shape {tuple(index.shape)}")
 
 
 def _check_source(name: str, x, source) -> None:
@@ -351,6 +368,7 @@ def take_along_dim(input: Tensor, indices, dim: int | None = None) -> Tensor:
 def index_select(input: Tensor, dim: int, index) -> Tensor:
     """torch.index_select: x at the positions index (1-D, or a single number) along dim."""
     shape = _shape_of(input)
+    _vector_index("index_select", index)
     if isinstance(index, Tensor) and index.dtype not in (np.int64, np.int32):
         raise IndexDtypeError("index_select(): Expected dtype int32 or int64 for index")
     index = _index_array("index_select", index)
@@ -674,7 +692,9 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
     if data.dtype == np.bool_:
         raise RuntimeError("topk does not support bool dtypes on CPU")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"topk: k must be an int, got {k!r}")
+        if int_of(k) is None:  # (a 0-d integer tensor is taken, as torch's)
+            raise TypeError(f"topk: k must be an int, got {k!r}")
+        k = int_of(k)
     size = shape[dim] if shape else 1
     if not 0 <= k <= size:
         raise ArgError(f"topk: k ({k}) must lie in [0, {size}], the size of dim {dim} of x "
@@ -783,7 +803,7 @@ def put(input: Tensor, index, source: Tensor, accumulate: bool = False) -> Tenso
     flat, values = reshape(input, (size,)), reshape(source, (index.size,))
     out = (_scatter_add(flat, 0, index, values, wide=False) if accumulate  # index_put's adds
            else scatter(flat, 0, index, values))
-    return _named(reshape(out, input.shape), "PutBackward0")
+    return cloned_layout(_named(reshape(out, input.shape), "PutBackward0"), input)
 
 
 def _along(name: str, x, dim, index, shape):
@@ -842,6 +862,7 @@ def index_add(input: Tensor, dim: int, index, source: Tensor, *, alpha=1) -> Ten
         return _scalar_index_op(index_add, "index_add", input, dim, index, source,
                                 "IndexAddBackward0", alpha=alpha)
     dim = check_dim("index_add", dim, input.ndim)
+    _vector_index("index_add", index)
     if isinstance(index, Tensor) and index.dtype not in (np.int64, np.int32):
         raise IndexDtypeError(f"index_add_(): Expected dtype int32/int64 for index, got "
                               f"{index.dtype}")
@@ -864,6 +885,7 @@ def index_add(input: Tensor, dim: int, index, source: Tensor, *, alpha=1) -> Ten
 def index_copy(input: Tensor, dim: int, index, source: Tensor) -> Tensor:
     """torch.index_copy (out of place): x with source[..., i, ...] written at index[i] of dim;
     a 0-d x is read as one element."""
+    _vector_index("index_copy", index)
     if not input.ndim:
         if isinstance(index, Tensor) and index.dtype != np.int64:
             raise IndexDtypeError(f"index_copy_(): Expected a long tensor for index, got "
@@ -883,6 +905,13 @@ def index_fill(input: Tensor, dim: int, index, value) -> Tensor:
     """torch.index_fill (out of place): input with the slices index[i] of dim set to value; index
     int64, negative positions counted from the end (unlike index_add/index_copy), a 0-d x read
     as one element (the first argument is torch's ``input``)."""
+    if isinstance(value, Tensor) and value.ndim:  # (checked first, as torch's)
+        raise ArgError(f"index_fill: only a 0-dimensional value tensor is supported, got "
+                       f"shape {tuple(value.shape)}")
+    if isinstance(value, complex) and isinstance(input, Tensor) and input.data.dtype.kind != "c":
+        from dlpy.ops.mask import _real_value
+
+        value = _real_value("index_fill", value, input.data.dtype)
     dim = check_dim("index_fill", dim, input.ndim, scalar_ok=True)
     if isinstance(index, Tensor) and index.dtype != np.int64:  # a float index too: IndexError
         raise IndexError("index_fill_(): Expected dtype int64 for index.")
@@ -915,12 +944,17 @@ def index_fill(input: Tensor, dim: int, index, value) -> Tensor:
             shape[dim] = index.size
             dim, full = _along("index_fill", input, dim, index, tuple(shape))
             value = value if value.dtype == input.dtype else value.to(input.dtype)
-            return _named(scatter(input, dim, full, expand(value, tuple(shape))), name)
+            return cloned_layout(_named(scatter(input, dim, full, expand(value, tuple(shape))),
+                                        name), input)
         value = value.item()
     dim, full = _along("index_fill", input, dim, index, tuple(shape))
+    if type(value) in (int, float):  # torch's checked conversion of the number
+        from dlpy.ops.mask import _check_fits
+
+        _check_fits("index_fill", value, input.data.dtype)
     if isinstance(value, (bool, np.bool_)):  # torch's True / False: 1 / 0 of x's dtype
         value = int(value)
-    return _named(scatter(input, dim, full, value=value), name)
+    return cloned_layout(_named(scatter(input, dim, full, value=value), name), input)
 
 
 def masked_scatter(input: Tensor, mask, source: Tensor) -> Tensor:
@@ -1216,11 +1250,21 @@ def index_put(input: Tensor, indices, values, accumulate: bool = False) -> Tenso
         raise ArgDtypeError("index_put: masked_fill_ only supports boolean masks, but got mask "
                             "with dtype unsigned char (a uint8 index alone, values of one "
                             "element)")
+    if any(i.dtype == np.uint8 for i in index):
+        from dlpy.ops.shape import warn_byte_index
+
+        warn_byte_index()
     index = tuple(i.astype(bool) if i.dtype == np.uint8 else i for i in index)  # byte masks
+    if not mask_fill:  # (the dtypes before the positions, as torch's)
+        _check_source("index_put", input, values)
     try:
         positions = np.arange(int(np.prod(shape))).reshape(shape)[index]
     except (IndexError, TypeError, ValueError) as err:
         raise IndexError(f"index_put: indices are invalid for shape {shape}: {err}") from None
+    if mask_fill and values.data.dtype.kind == "c" and input.data.dtype.kind not in "cb" \
+            and values.data.size == 1 and complex(values.data.reshape(())).imag != 0:
+        raise RuntimeError(f"index_put: value {complex(values.data.reshape(()))} cannot be "
+                           f"converted to {input.dtype} without overflow (torch's masked_fill_)")
     if mask_fill and values.dtype != input.dtype:  # (a scalar: cast, no dtype check)
         from dlpy.ops.arithmetic import cast
 

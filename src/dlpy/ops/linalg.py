@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from dlpy.amp.state import FP32, autocast_policy
-from dlpy.ops import DimError, check_dim
+from dlpy.ops import DimError, check_dim, int_of
 from dlpy.ops.shape import getitem, reshape
 from dlpy.return_types import structseq_repr
 from dlpy.tensor import Op, Tensor
@@ -376,7 +376,9 @@ class DiagEmbed(Op):
 
 def _offset(name: str, offset) -> int:
     if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)):
-        raise TypeError(f"{name}: offset must be an int, got {offset!r}")
+        if int_of(offset) is None:  # (a 0-d integer tensor is taken, as torch's)
+            raise TypeError(f"{name}: offset must be an int, got {offset!r}")
+        offset = int_of(offset)
     return int(offset)
 
 

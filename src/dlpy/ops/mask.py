@@ -138,7 +138,8 @@ def masked_fill(input, mask, value):
         raise RuntimeError("Expected `value` to be on same device as `a`")
     if isinstance(input, Tensor) and input.data.itemsize == 1:  # float8: torch refuses
         check_float8("masked_fill", input.data)
-    if isinstance(input, Tensor) and input.data.dtype.kind in "biuf":  # a complex value: real part
+    if isinstance(input, Tensor) and (input.data.dtype.kind in "biuf" or is_floating_dtype(
+            input.data.dtype)):  # a complex value: its real part (bfloat16 too)
         value = _real_value("masked_fill", value, input.data.dtype)
     if isinstance(input, Tensor) and isinstance(value, (bool, int, float, np.number)) \
             and input.data.dtype.kind in "biu":  # the value in x's dtype, as torch's

@@ -1277,10 +1277,20 @@ def number_first(name: str, operands: tuple, more: tuple, value, what: str = "va
     return (*operands[1:], *more), operands[0]
 
 
+def _tensor_operands(name: str, *operands) -> None:
+    """torch's TypeError for a number where its signature takes a tensor (addcmul(x, t, 2.0):
+    no such overload)."""
+    for k, t in enumerate(operands, 1):
+        if isinstance(t, (bool, int, float, complex, np.number)):
+            raise TypeError(f"{name}(): argument 'tensor{k}' must be Tensor, not "
+                            f"{type(t).__name__}")
+
+
 def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *more, value=1) -> Tensor:
     """x + value * tensor1 * tensor2, out of place (``value`` a number or a 0-d Tensor; torch's
     deprecated ``addcmul(x, value, tensor1, tensor2)`` too)."""
     (tensor1, tensor2), value = number_first("addcmul", (tensor1, tensor2), more, value)
+    _tensor_operands("addcmul", tensor1, tensor2)
     value = scalar_argument("addcmul", "value", value)
     if all(_data(t).dtype.kind in "biu" for t in (input, tensor1, tensor2)):
         if all(_data(t).dtype.kind == "b" for t in (input, tensor1, tensor2)):
@@ -1402,6 +1412,7 @@ def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *more, value=1) -> 
     """x + value * tensor1 / tensor2, out of place (``value`` a number or a 0-d Tensor; torch's
     deprecated ``addcdiv(x, value, tensor1, tensor2)`` too)."""
     (tensor1, tensor2), value = number_first("addcdiv", (tensor1, tensor2), more, value)
+    _tensor_operands("addcdiv", tensor1, tensor2)
     value = scalar_argument("addcdiv", "value", value)
     checked = _complex.number("addcdiv", "value", value)  # (an int stays an int, as above)
     value = int(value) if isinstance(value, (int, np.integer)) else checked

@@ -10,7 +10,7 @@ import numpy as np
 
 from dlpy._caller import user_stacklevel
 from dlpy.amp.state import FP32, KEEP, autocast_policy
-from dlpy.layouts import suggested_format
+from dlpy.layouts import cloned_layout, suggested_format
 from dlpy.ops import (
     ArgDtypeError,
     ArgError,
@@ -480,8 +480,6 @@ def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
     """x[..., start:start + length, ...] along dim (start may be negative), as torch.narrow."""
     if input.ndim == 0:
         raise ShapeError("narrow: cannot be applied to a tensor with no axes")
-    dim = check_dim("narrow", dim, input.ndim)
-    size = input.shape[dim]
     if isinstance(start, Tensor):  # torch's narrow(Tensor start) overload
         if start.ndim or start.dtype.kind not in "iu":
             raise ArgDtypeError(f"narrow: start must be an 0-dim integral Tensor, got "
@@ -493,6 +491,10 @@ def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
     for what, value in (("start", start), ("length", length)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise TypeError(f"narrow: {what} must be an int, got {value!r}")
+    if length < 0:  # (checked before the dim, as torch's)
+        raise ArgError(f"narrow: length must be non-negative, got {length}")
+    dim = check_dim("narrow", dim, input.ndim)
+    size = input.shape[dim]
     begin = start + size if start < 0 else start
     if not 0 <= begin <= size:  # torch's IndexError ("start out of range")
         raise DimError(f"narrow: start {start} is out of range for dim {dim} of size {size}")
@@ -1069,7 +1071,9 @@ def select(input: Tensor, dim: int, index: int) -> Tensor:
     shape = _shape_of(input)
     dim = check_dim("select", dim, len(shape))
     if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-        raise TypeError(f"select: index must be an int, got {index!r}")
+        if int_of(index) is None:  # (a 0-d integer tensor is taken, as torch's)
+            raise TypeError(f"select: index must be an int, got {index!r}")
+        index = int_of(index)
     if not -shape[dim] <= index < shape[dim]:
         raise IndexError(f"select: index {index} is out of range for dim {dim} of size "
                          f"{shape[dim]}")
@@ -1087,7 +1091,7 @@ def _scatter_into(name: str, x: Tensor, src, index) -> Tensor:
         raise ShapeError(f"{name}: src must have shape {target}, got {_shape_of(src)}")
     # torch's node: SelectScatterBackward0 ... (one kernel), not an in-place write's CopySlices
     kind = "".join(part.capitalize() for part in name.split("_"))
-    return named(_put(x, src, index), f"{kind}Backward0")
+    return cloned_layout(named(_put(x, src, index), f"{kind}Backward0"), x)
 
 
 def select_scatter(input: Tensor, src, dim: int, index: int) -> Tensor:

@@ -15,7 +15,7 @@ from dlpy.layouts import suggested_format, torch_strides
 from dlpy.node_names import named
 from dlpy.ops import ArgError, DimError, RepeatedDimError, index_values, int_of
 from dlpy.slice_grad import SliceGrad
-from dlpy.tensor import Op, ShapeError, Tensor, _row_major
+from dlpy.tensor import Op, ShapeError, Tensor, _row_major, row_major
 
 
 class Reshape(Op):
@@ -321,10 +321,8 @@ class GetItem(Op):
         if not out.size and type(x) is np.ndarray and _is_basic(self.index) and bool not in map(
                 type, self.index if type(self.index) is tuple else (self.index,)):
             return _empty_index(x, out, self.index)
-        if not out.flags.c_contiguous and not _is_basic(self.index):
-            # numpy lays some advanced-index results out transposed; torch's are contiguous
-            # (so .view() works on them)
-            out = np.ascontiguousarray(out)
+        if not _is_basic(self.index) and type(out) is np.ndarray:
+            out = _index_layout(x, self.index, out)
         return out
 
     def backward(self, grad_output):
@@ -337,6 +335,67 @@ class GetItem(Op):
     def backward_graph(self, grad_output, output):
         grad = IndexAdd(self.index, self.inputs[0].shape)(grad_output)
         return (named(grad, _index_grad_name(self.index)),)
+
+
+def _index_layout(x: np.ndarray, index, out: np.ndarray) -> np.ndarray:
+    """``out = x[index]`` (an advanced index: arrays, masks, slices, Ellipsis) laid out as
+    torch's index kernel lays it: one TensorIterator over x restrided (the indexed axes
+    replaced by the index's, stride 0) and the index tensors (stride 0 outside their axes), so
+    the axes x keeps follow x's memory order (x3.permute(0, 2, 1)[[1, 0]]: (12, 1, 4)); numpy's
+    own order where every operand is row-major (torch's there too)."""
+    items = list(index) if type(index) is tuple else [index]
+    arrays = [i for i in items if type(i) is np.ndarray]
+    if out.ndim < 2 or not out.size or (x.flags.c_contiguous
+                                        and all(a.flags.c_contiguous for a in arrays)):
+        return row_major(out)
+    at = next((k for k, i in enumerate(items) if i is Ellipsis), None)
+    if at is not None:
+        used = sum(i.ndim if type(i) is np.ndarray and i.dtype == bool else 1
+                   for i in items if i is not Ellipsis)
+        items[at:at + 1] = [slice(None)] * (x.ndim - used)
+    items += [slice(None)] * (x.ndim - sum(i.ndim if type(i) is np.ndarray and i.dtype == bool
+                                           else 1 for i in items))
+    view = x[tuple(i if type(i) is slice else slice(None) for i in items
+                   for _ in range(i.ndim if type(i) is np.ndarray and i.dtype == bool else 1))]
+    strides = torch_strides(view)
+    kept, indexers, axis = [], [], 0  # kept: (axis of x); indexers: (axis, index array)
+    for item in items:
+        if type(item) is np.ndarray and item.dtype == bool:
+            for column in np.nonzero(item):  # torch's nonzero(): a (k, ndim) matrix's columns
+                indexers.append((axis, np.lib.stride_tricks.as_strided(
+                    column, strides=(column.itemsize * item.ndim,))))
+                axis += 1
+        elif type(item) is np.ndarray:
+            indexers.append((axis, item))
+            axis += 1
+        else:
+            kept.append(axis)
+            axis += 1
+    if not indexers:
+        return row_major(out)
+    at = [a for a, _ in indexers]
+    shape = np.broadcast_shapes(*(i.shape for _, i in indexers))
+    adjacent = at == list(range(at[0], at[0] + len(at)))
+    before = [a for a in kept if adjacent and a < at[0]]
+    after = [a for a in kept if a not in before]
+    dims = len(before) + len(shape) + len(after)
+    if dims != out.ndim:  # (a shape this reading does not cover: numpy's, row-major)
+        return row_major(out)
+    rows = [[strides[a] for a in before] + [0] * len(shape) + [strides[a] for a in after]]
+    for _, array in indexers:
+        own = torch_strides(array) if array.ndim else []
+        lead = len(shape) - array.ndim
+        row = [0] * lead + [0 if n == 1 and shape[lead + k] != 1 else own[k]
+                            for k, n in enumerate(array.shape)]
+        rows.append([0] * len(before) + row + [0] * len(after))
+    order = _meta.axis_sort(out.shape, rows)[::-1]
+    if order == list(range(out.ndim)):
+        return row_major(out)
+    from dlpy.layouts import empty_in_order
+
+    laid = empty_in_order(out.shape, order, out.dtype)
+    laid[...] = out
+    return laid
 
 
 def _with_new_axes(x: np.ndarray, index) -> np.ndarray:
@@ -706,6 +765,7 @@ def _plain_item(item):
             raise IndexError("tensors used as indices must be long, int, byte or bool tensors, "
                              f"got {array.dtype}")
         if array.dtype == np.uint8:  # torch's legacy byte mask
+            warn_byte_index()
             return array.astype(bool)
         if array.ndim == 0 and array.dtype.kind == "i":  # torch selects with a 0-d index
             return int(array)
@@ -752,6 +812,48 @@ def _slice_bound(bound):
             pass
     raise TypeError(f"slice indices must be integers or None or have an __index__ method, got "
                     f"{bound!r}")
+
+
+def warn_byte_index() -> None:
+    """torch's warning of an index tensor of dtype uint8 (a mask, deprecated)."""
+    from dlpy._caller import user_stacklevel
+
+    warnings.warn("indexing with dtype torch.uint8 is now deprecated, please use a dtype "
+                  "torch.bool instead.", UserWarning, stacklevel=user_stacklevel())
+
+
+def check_index_count(index, ndim: int) -> None:
+    """torch's IndexError for an index that takes more axes than the tensor has (before any
+    check of the value written)."""
+    items = index if type(index) is tuple else (index,)
+    used = sum(i.ndim if type(i) is np.ndarray and i.dtype == bool else
+               0 if i is None or i is Ellipsis or type(i) is bool else 1 for i in items)
+    if used > ndim:
+        raise IndexError(f"too many indices for tensor of dimension {ndim}")
+
+
+def check_masks(index, shape: tuple) -> None:
+    """torch's IndexError for a mask whose shape is not that of the axes it indexes (numpy
+    takes an empty mask over any axis as an empty integer index)."""
+    items = index if type(index) is tuple else (index,)
+    if not any(type(i) is np.ndarray and i.dtype == bool and i.ndim for i in items):
+        return
+    used = sum(i.ndim if type(i) is np.ndarray and i.dtype == bool else
+               0 if i is None or i is Ellipsis or type(i) is bool else 1 for i in items)
+    axis = 0
+    for item in items:
+        if item is Ellipsis:
+            axis += max(len(shape) - used, 0)
+        elif type(item) is np.ndarray and item.dtype == bool and item.ndim:
+            for k, size in enumerate(item.shape):
+                if axis + k < len(shape) and size != shape[axis + k]:
+                    raise IndexError(f"The shape of the mask {list(item.shape)} at index {k} "
+                                     "does not match the shape of the indexed tensor "
+                                     f"{list(shape)} at index {axis + k}")
+            axis += item.ndim
+        elif not (item is None or type(item) is bool or (type(item) is np.ndarray
+                                                         and item.dtype == bool)):
+            axis += 1
 
 
 def _plain_index(index):
@@ -826,6 +928,7 @@ def check_ellipses(name: str, index, ndim: int) -> None:
 def getitem(x, index):
     check_ellipses("getitem", index, len(_shape_of(x)))
     index = _plain_index(index)
+    check_masks(index, _shape_of(x))
     try:
         if type(index) is tuple and (np.ndarray in map(type, index) or (
                 _meta.live() and MetaArray in map(type, index)) or (  # (meta index tensors)

@@ -3,6 +3,7 @@
 import numpy as np
 
 from dlpy.amp.dtypes import float32_compute
+from dlpy.ops import int_of
 from dlpy.ops.arithmetic import identity
 from dlpy.tensor import Op, Tensor
 
@@ -84,7 +85,9 @@ def _axis(name, x, axis):
     data = x.data if isinstance(x, Tensor) else np.asarray(x)
     shape = data.shape
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-        raise TypeError(f"{name}: axis must be an int, got {axis!r}")
+        if int_of(axis) is None:  # (a 0-d integer tensor is taken, as torch's)
+            raise TypeError(f"{name}: axis must be an int, got {axis!r}")
+        axis = int_of(axis)
     if data.dtype.kind in "biu":
         raise _DtypeError(f"{name}: expected a floating-point input, got {data.dtype} (pass "
                           f"dtype= to cast it first, as torch's)")
