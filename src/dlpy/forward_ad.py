@@ -55,6 +55,7 @@ from dlpy.tensor import (
     _backpropagate_graph,
     _checked_graph_grads,
     enable_grad,
+    is_floating_dtype,
 )
 
 _engine = importlib.import_module("dlpy.tensor")  # the module (dlpy.tensor is the function)
@@ -198,7 +199,7 @@ def make_dual(tensor: Tensor, tangent: Tensor, *, level: int | None = None) -> T
         if not isinstance(value, Tensor):
             raise _NotATensorError(f"{name}: expected the {what} to be a dlpy Tensor, got "
                                    f"{type(value).__name__}")
-        if value.dtype.kind != "f":
+        if not is_floating_dtype(value.dtype):
             raise ValueError(f"{name}: expected the {what} to be floating point, got "
                              f"{value.dtype}")
     if tangent.shape != tensor.shape:
@@ -275,7 +276,7 @@ def _following(tensor: Tensor, compute, operands: tuple):
     is left as it was (torch writes into it). A view's change reaches its base's tangent (the
     base's with the view's elements replaced, as the values); the base's other views keep
     theirs (torch's see the change)."""
-    if not _visible or tensor.dtype.kind != "f":
+    if not _visible or not is_floating_dtype(tensor.dtype):
         return None
     levels = [level for level in range(1, _visible + 1) if any(
         isinstance(x, Tensor) and tangent_of(x, level) is not None for x in (tensor, *operands))]
@@ -331,7 +332,7 @@ def _call(inner, op: Op, inputs: tuple, level: int):
         return _call(inner, op, inputs, level - 1) if level > 1 else inner(op, *inputs)
     settings = settings_of(op)  # before the call: vmap's rules change an op's axes
     out = _call(inner, op, inputs, level - 1) if level > 1 else inner(op, *inputs)
-    if not isinstance(out, Tensor) or out.dtype.kind != "f":
+    if not isinstance(out, Tensor) or not is_floating_dtype(out.dtype):
         return out  # integer or complex results carry no tangent
     from dlpy.forward_ad_rules import RULES
 
@@ -482,7 +483,7 @@ def _function_call(inner, cls, ctx, args: tuple, kwargs: dict):
         finally:
             _visible = saved
         for r, o, t in zip(returned, outputs, out_tangents):
-            if t is not None and isinstance(o, Tensor) and o.dtype.kind == "f" \
+            if t is not None and isinstance(o, Tensor) and is_floating_dtype(o.dtype) \
                     and id(r) not in ctx._non_differentiable:
                 if t.requires_grad and not _any_requires_grad(args, tangents):
                     t = carry(t, t.detach())  # it hung on the zero leaves u
@@ -528,7 +529,7 @@ def _function_double_vjp(cls, ctx, args: tuple, tangents: list, outputs: list) -
         raise NotImplementedError(f"forward_ad: {name} has no jvp and its backward is "
                                   "once_differentiable; define jvp(ctx, *tangents)")
     us = [Tensor(np.zeros(o.shape, o.dtype), requires_grad=True)
-          if isinstance(o, Tensor) and o.dtype.kind == "f" else None for o in outputs]
+          if isinstance(o, Tensor) and is_floating_dtype(o.dtype) else None for o in outputs]
     with enable_grad():
         grads = cls.backward(ctx, *[u if u is not None or not isinstance(o, Tensor)
                                     else zeros_like(o) for u, o in zip(us, outputs)])

@@ -441,11 +441,13 @@ def _piecewise_loss(name: str, prediction: Tensor, target, reduction: str, cut: 
         diff = prediction.to(compute) - (target.to(compute) if isinstance(target, Tensor)
                                          else target)
     magnitude = abs(diff)
-    quadratic = diff * diff * (0.5 * quadratic_scale)
+    small = magnitude.data < cut
+    near = diff if small.all() else where(small, diff, 0.0)  # (an infinite d far out: its
+    quadratic = near * near * (0.5 * quadratic_scale)  # unused square's gradient 0, not nan)
     linear = magnitude - 0.5 * cut
     if linear_scale != 1:
         linear = linear * linear_scale
-    losses = where(magnitude.data < cut, quadratic, linear)
+    losses = where(small, quadratic, linear)
     return losses if losses.dtype == result_dtype else losses.to(result_dtype)
 
 
@@ -618,6 +620,8 @@ def _kl_div(input: Tensor, target, reduction: str, log_target: bool) -> Tensor: 
         raise ValueError(f"kl_div: reduction must be mean, batchmean, sum or none, got "
                          f"{reduction!r}")
     _broadcast_shape("kl_div", "input and target", input, target)
+    if any(isinstance(t, Tensor) and t.data.dtype.kind in "biu" for t in (input, target)):
+        raise RuntimeError("kl_div: Integral inputs not supported.")
     if not isinstance(target, Tensor):
         target = Tensor(np.asarray(target, dtype=input.dtype))
     if log_target:
@@ -1390,7 +1394,7 @@ def gaussian_nll_loss(input: Tensor, target, var, full: bool = False,  # noqa: A
         raise TypeError(f"{name}: var must be a float or a Tensor, got "
                         f"{type(var).__name__}")
     var_shape, var_data = np.shape(_data(var)), _data(var)
-    if var_data.size and var_data.min() < 0:
+    if var_data.size and (var_data < 0).any():  # (a nan beside hides nothing)
         raise ValueError(f"{name}: var has negative entries (it must be >= 0), the smallest "
                          f"is {var_data.min()}")
     if var_shape != shape:

@@ -1884,6 +1884,12 @@ class Tensor:
             base = None  # (its base took another array)
         if reshape:  # new metadata over the same memory: nothing is written
             return self._in_place_reshape(name, compute, operands, base)
+        if name not in _OVERLAP_OK and type(self.data) is np.ndarray:
+            for operand in operands:  # torch's refusal of an input that partly overlaps self
+                array = getattr(operand, "data", None)  # (buf[:-1].add_(buf[1:]))
+                if type(array) is np.ndarray and array.size and np.may_share_memory(
+                        array, self.data):
+                    _check_partial_overlap(name, self.data, array)
         # expand()ed (or overlapping windows): torch refuses all but filling with one value,
         # unrecorded
         expanded = (base is not None and not self.data.flags.writeable
@@ -3530,6 +3536,10 @@ def _same_steps(a: np.ndarray, b: np.ndarray) -> bool:
     return all(x == y for n, x, y in zip(a.shape, a.strides, b.strides) if n != 1)
 
 
+# in-place ops that read an overlapping source as it was (copy_ and setitem copy it first)
+_OVERLAP_OK = frozenset({"copy_", "setitem", "fill_", "zero_", "set_"})
+
+
 def _check_partial_overlap(name: str, out: np.ndarray, src: np.ndarray,
                            full_ok: bool = True) -> None:
     """torch's refusal to write to memory an input partly shares (dense arrays over the same
@@ -3599,8 +3609,7 @@ def _check_byte_mask_fill(index, value, shape: tuple) -> None:
     number or a one-element tensor; a mask of another shape than its axes is left to the
     index's IndexError."""
     items = index if type(index) is tuple else (index,)
-    tensors = [i for i in items if isinstance(i, (Tensor, list)) and np.ndim(
-        i.data if isinstance(i, Tensor) else i)]
+    tensors = [i for i in items if isinstance(i, list) or isinstance(i, Tensor) and i.ndim]
     if (len(tensors) == 1 and isinstance(tensors[0], Tensor) and tensors[0].data.dtype == np.uint8
             and np.size(value.data if isinstance(value, Tensor) else value) == 1):
         mask = tensors[0]
@@ -5212,8 +5221,9 @@ def _accumulate(node: Tensor, grad, fresh: bool) -> None:
     if existing is None:
         if type(grad) is np.ndarray:
             data = node.data
-            if type(data) is np.ndarray and not data.flags.c_contiguous \
-                    and grad.shape == data.shape:
+            if type(data) is np.ndarray and grad.shape == data.shape and not (
+                    data.flags.c_contiguous and grad.flags.c_contiguous):  # (a row-major
+                # leaf's gradient row-major too: torch's layout contract)
                 grad, fresh = _leaf_layout(node.data, grad, fresh)
                 if not fresh:  # a copy in the layout chosen (ndarray.copy is row-major)
                     grad, fresh = grad.copy(order="K"), True

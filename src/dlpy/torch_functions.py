@@ -1472,6 +1472,11 @@ COPY_FUNCTIONS = """
 _TENSOR_INPUT = set("eq ge gt le lt ne greater greater_equal less less_equal not_equal".split())
 
 
+# torch.<name>(number, tensor): the tensor's reflected operator with the number
+_REFLECTED = {"multiply": "__rmul__", "subtract": "__rsub__", "divide": "__rtruediv__",
+              "true_divide": "__rtruediv__"}
+
+
 def _from_method(name: str):
     def function(input, *args, **kwargs):  # noqa: A002
         if not isinstance(input, Tensor):
@@ -1480,6 +1485,12 @@ def _from_method(name: str):
             if name in _TENSOR_INPUT:
                 raise TypeError(f"{name}(): argument 'input' must be a Tensor, not "
                                 f"{type(input).__name__}, as torch")
+            reflected = _REFLECTED.get(name)
+            if (reflected is not None and type(input) in (bool, int, float, complex)
+                    and len(args) == 1 and isinstance(args[0], Tensor) and not kwargs):
+                # a number first: torch's wrapped number, a scalar in the promotion (not a
+                # default-dtype tensor: multiply(0.1, float64) is exact, bfloat16 stays)
+                return getattr(args[0], reflected)(input)
         return getattr(_tensor(input), name)(*args, **kwargs)
 
     function.__name__ = function.__qualname__ = name

@@ -174,6 +174,7 @@ class Conj(Op):
     """y = conj(z);  dz = conj(g)."""
 
     complex_ok = True
+    saves = ()  # backward reads neither z nor y (torch's node saves nothing)
 
     def forward(self, z):
         return np.conj(z)
@@ -202,6 +203,7 @@ class Real(Op):
     """y = Re(z);  dz = g (a real gradient: the imaginary part gets none)."""
 
     complex_ok = True
+    saves = ()  # backward reads neither z nor y (torch's node saves nothing)
 
     def forward(self, z):
         return _part_strides(z, z.real)  # a view, as torch's: writing to it writes z
@@ -217,6 +219,7 @@ class Imag(Op):
     """y = Im(z);  dz = i g."""
 
     complex_ok = True
+    saves = ()  # backward reads neither z nor y (torch's node saves nothing)
 
     def forward(self, z):
         return _part_strides(z, z.imag)  # a view, as torch's: writing to it writes z

@@ -283,10 +283,16 @@ class _Buffer:
         return e, fresh
 
 
+def _finite(array: np.ndarray) -> bool:
+    """Whether every value is finite: the banded products multiply each value by the zeros off
+    its windows, which an inf or nan would turn into nan (torch's sums see its windows only)."""
+    return bool(np.isfinite(array).all())
+
+
 def forward(x: np.ndarray, weight: np.ndarray, stride, padding, dilation, out_size,
             groups: int) -> np.ndarray:
     """y (N, O, *out_size) from x (N, C, *spatial) and weight (O, C/G, *kernel)."""
-    if conv_banded.applies(x.shape, weight.shape, groups, out_size, stride):
+    if conv_banded.applies(x.shape, weight.shape, groups, out_size, stride) and _finite(x):
         return conv_banded.forward(x, weight, stride, padding, dilation, out_size)
     n, c, *spatial = x.shape
     out_channels, width = weight.shape[0], c // groups
@@ -346,7 +352,8 @@ def backward(x: np.ndarray, weight: np.ndarray, grad_output: np.ndarray, stride,
              dilation, groups: int, need_x: bool, need_weight: bool):
     """(dx (N, C, *spatial) or None, dw (O, C/G, *kernel) or None) from g (N, O, *out_size):
     x is read only for dw (for dx alone its shape and dtype are enough)."""
-    if conv_banded.applies(x.shape, weight.shape, groups, grad_output.shape[2:], stride):
+    if conv_banded.applies(x.shape, weight.shape, groups, grad_output.shape[2:], stride) \
+            and _finite(grad_output) and (not need_weight or _finite(x)):
         return conv_banded.backward(x, weight, grad_output, stride, padding, dilation, need_x,
                                     need_weight)
     n, c, *spatial = x.shape

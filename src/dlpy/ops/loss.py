@@ -734,7 +734,7 @@ def cross_entropy(logits, labels, reduction="mean", ignore_index=-100, label_smo
             f"got {labels.shape}"
         )
     else:
-        if ignore_index != -100:
+        if ignore_index >= 0:  # (torch refuses a class index only: -1 and the like pass)
             raise ArgError(f"{name}: ignore_index is not supported for probability targets "
                            f"(floating point), got ignore_index={ignore_index}")
         dtype = np.result_type(logits.dtype, labels.dtype, *(

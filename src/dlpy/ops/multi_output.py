@@ -225,6 +225,9 @@ def join(node_name: str, outputs) -> tuple:
     engine = sys.modules["dlpy.tensor"]  # (the module: dlpy.tensor the attribute is a function)
 
     ops = [getattr(out, "op", None) for out in outputs]
+    forward_ad = sys.modules.get("dlpy.forward_ad")
+    if forward_ad is not None and forward_ad.active():  # each output keeps its own op and
+        return _named_apart(node_name, outputs)  # tangent (one node would carry neither)
     if None in ops or any(out.data.dtype.kind == "c" or type(out.data) is not np.ndarray
                           for out in outputs):  # (complex ones; meta ones hold no values)
         return _named_apart(node_name, outputs)

@@ -961,8 +961,10 @@ class Sinc(Op):
         x = self.inputs[0]  # as torch's: an unmasked 0 / 0 at x = 0 (nan second derivative)
         squared, px = x * x * math.pi, x * math.pi
         with np.errstate(divide="ignore", invalid="ignore"):
-            out = grad_output * (px * cos(px) - sin(px)) / squared
-        return (where(_data(squared) == 0, 0.0, out),)
+            factor = (px * cos(px) - sin(px)) / squared
+        # (the factor masked, not the product: linear in g, so forward-mode's tangent at 0 is
+        # 0 as torch's, not g's derivative times nan)
+        return (grad_output * where(_data(squared) == 0, 0.0, factor),)
 
 
 def sinc(input: Tensor) -> Tensor:
@@ -1191,6 +1193,11 @@ def lerp(input: Tensor, end: Tensor, weight) -> Tensor:
                 what == "end" or other.ndim) and type(input) in (Tensor, _complex.ComplexTensor):
             raise RuntimeError(f"lerp: expected {what} of dtype {input.dtype} (start's), got "
                                f"{other.dtype}, as torch")
+    if isinstance(weight, Tensor) and weight.ndim == 0 and weight.dtype != input.dtype \
+            and weight.data.dtype.kind in "biu":  # a 0-d integer weight: its value in start's
+        from dlpy.ops.arithmetic import cast  # dtype, as torch's (not 1 - w wrapped in uint8)
+
+        weight = cast(weight, input.data.dtype)
     if input.data.dtype.itemsize == 2 and input.data.dtype.kind in "fV":  # float16/bfloat16:
         from dlpy.ops.arithmetic import cast
 
@@ -1314,6 +1321,8 @@ def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *more, value=1) -> 
     if low is not None:  # float16/bfloat16: computed in float32 and rounded once, as torch's
         wide = [cast(t, np.float32) for t in (input, tensor1, tensor2)]
         return _torch_node(cast(addcmul(*wide, value=value), low), "AddcmulBackward0")
+    if result.kind == "c":  # every operand in the result's dtype first, as torch's kernel
+        input, tensor1, tensor2 = _in_dtype(result, input, tensor1, tensor2)
     out = input + value * (tensor1 * tensor2)
     if isinstance(out, Tensor) and out.data.dtype != result and result.kind in "fc" and all(
             isinstance(t, Tensor) for t in (input, tensor1, tensor2)):
@@ -1323,9 +1332,9 @@ def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *more, value=1) -> 
 
 def _plain_real(*operands) -> bool:
     """Plain Tensors (not complex, not subclasses routed elsewhere) of real dtypes."""
-    return all(type(t) is Tensor and (t.data.dtype.kind in "biuf" or is_floating_dtype(
-        t.data.dtype)) and t.data.dtype.itemsize > 1 or type(t) is Tensor and
-        t.data.dtype.kind in "bu" for t in operands)
+    return all(type(t) is Tensor and ((t.data.dtype.kind == "f" or is_floating_dtype(
+        t.data.dtype)) and t.data.dtype.itemsize > 1 or t.data.dtype.kind in "biu")
+        for t in operands)  # (integers of any width; no float8)
 
 
 def _scaled(array: np.ndarray, value, divide: bool = False) -> np.ndarray:
@@ -1360,8 +1369,8 @@ class Addc(Op):
         result = self.result
         wide = np.dtype(np.float32) if is_narrow_float(result) else result
         value = self.value
-        if wide.kind in "iu":
-            value = int(value)  # (torch truncates a float value for integer tensors)
+        if wide.kind in "iu":  # (torch truncates a float value for integer tensors, and
+            value = np.asarray(int(value)).astype(wide)  # wraps it: -1 into uint8 is 255)
         elif wide.kind == "b":
             value = bool(value)
         x, t1, t2 = (a.astype(wide, copy=False) for a in (x, t1, t2))
@@ -1373,7 +1382,7 @@ class Addc(Op):
             elif wide.kind == "f":  # (torch's kernel fuses the last multiply and add)
                 out = _fma(t1 * wide.type(value), t2, x)
             else:
-                out = x + t1 * wide.type(value) * t2
+                out = x + t1 * value * t2
         return out.astype(result, copy=False)
 
     def backward(self, grad_output):
@@ -1429,7 +1438,18 @@ def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *more, value=1) -> 
         from dlpy.ops.arithmetic import cast
         wide = [cast(t, np.float32) for t in (input, tensor1, tensor2)]
         return _torch_node(cast(addcdiv(*wide, value=value), low), "AddcdivBackward0")
+    result = _promotion.result_type(input, tensor1, tensor2)
+    if result.kind == "c":  # every operand in the result's dtype first, as torch's kernel
+        input, tensor1, tensor2 = _in_dtype(result, input, tensor1, tensor2)
     return _torch_node(input + value * (tensor1 / tensor2), "AddcdivBackward0")
+
+
+def _in_dtype(dtype, *operands):
+    """Each tensor operand cast to ``dtype`` (where it is another)."""
+    from dlpy.ops.arithmetic import cast
+
+    return tuple(cast(t, dtype) if isinstance(t, Tensor) and t.data.dtype != dtype else t
+                 for t in operands)
 
 
 def nan_to_num(input: Tensor, nan: float = 0.0, posinf: float | None = None,
@@ -1446,7 +1466,8 @@ def nan_to_num(input: Tensor, nan: float = 0.0, posinf: float | None = None,
                                 nan_to_num(_complex.imag(input), nan, posinf, neginf))
     if data.dtype.kind != "f" and data.dtype.name not in ("bfloat16", "float8_e4m3fn",
                                                           "float8_e5m2"):
-        return input if isinstance(input, Tensor) else Tensor(data)
+        # (nothing to replace: a new tensor all the same, as torch's, never input itself)
+        return input.clone() if isinstance(input, Tensor) else Tensor(data)
     info = np.finfo(data.dtype)  # (ml_dtypes registers bfloat16's)
     fill = np.where(np.isnan(data), nan, np.where(data > 0,
                                                   info.max if posinf is None else posinf,

@@ -276,9 +276,12 @@ class GetItem(Op):
     complex_ok = True
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
     node_name = None  # torch's grad_fn name where an op is built on it (max(dim): MaxBackward0)
+    torch_layout = False  # an advanced index's result laid out as torch's x[index] (getitem)
 
-    def __init__(self, index, node_name: str | None = None):
+    def __init__(self, index, node_name: str | None = None, torch_layout: bool = False):
         self.index = index
+        if torch_layout:
+            self.torch_layout = True
         if node_name is not None:
             self.node_name = node_name
 
@@ -322,7 +325,10 @@ class GetItem(Op):
                 type, self.index if type(self.index) is tuple else (self.index,)):
             return _empty_index(x, out, self.index)
         if not _is_basic(self.index) and type(out) is np.ndarray:
-            out = _index_layout(x, self.index, out)
+            if self.torch_layout:  # (a user's x[index]: torch's index kernel's layout)
+                out = _index_layout(x, self.index, out)
+            elif not out.flags.c_contiguous:  # numpy lays some advanced-index results out
+                out = np.ascontiguousarray(out)  # transposed; the ops built on it, row-major
         return out
 
     def backward(self, grad_output):
@@ -939,8 +945,8 @@ def getitem(x, index):
             if split is not None:
                 basic, advanced = split
                 y = GetItem(basic)(x) if any(i != slice(None) for i in basic) else x
-                return GetItem(advanced)(y)
-        return GetItem(index)(x)
+                return GetItem(advanced, torch_layout=True)(y)
+        return GetItem(index, torch_layout=True)(x)
     except (IndexError, TypeError, ValueError) as err:
         # numpy's ValueError (a slice step of 0) is torch's ValueError too
         raise (_IndexValueError if isinstance(err, ValueError) else IndexError)(
