@@ -128,7 +128,7 @@ def enter_dual_level() -> int:
                            "torch); exit the active level first, or nest dlpy.func.jvp")
     level = _push()
     _public.append(level)
-    return level
+    return level - 1  # (torch's numbers start at 0; dlpy's own, the ops' count, at 1)
 
 
 def exit_dual_level(*, level: int | None = None) -> None:
@@ -136,9 +136,9 @@ def exit_dual_level(*, level: int | None = None) -> None:
     it is dropped."""
     if not _public:
         raise RuntimeError("exit_dual_level: no dual level is active (enter_dual_level first)")
-    if level is not None and level != _public[-1]:
+    if level is not None and level != _public[-1] - 1:
         raise ValueError(f"exit_dual_level: level {level!r} is not the active level "
-                         f"{_public[-1]}")
+                         f"{_public[-1] - 1}")
     _pop(_public.pop())
 
 
@@ -163,11 +163,12 @@ def _which(name: str, level: int | None) -> int:
             raise RuntimeError(f"{name}: no dual level is active; make dual tensors inside "
                                "`with forward_ad.dual_level():` (or after enter_dual_level())")
         return len(_tables)
-    if isinstance(level, bool) or not isinstance(level, (int, np.integer)) \
-            or not 1 <= level <= len(_tables):
-        raise ValueError(f"{name}: level must be an active level (1 to {len(_tables)}), got "
-                         f"{level!r}")
-    return int(level)
+    if isinstance(level, bool) or not isinstance(level, (int, np.integer)):
+        raise TypeError(f"{name}: level must be an int, got {level!r}")
+    if not 0 <= level < len(_tables):  # (torch's numbers, from 0: the ops' from 1)
+        raise RuntimeError(f"{name}: level must be an active level (0 to {len(_tables) - 1}), "
+                           f"got {level!r}")
+    return int(level) + 1
 
 
 # ----------------------------------------------------------------------------- dual tensors

@@ -528,6 +528,8 @@ def _fresh(out: Tensor, input: Tensor) -> Tensor:  # noqa: A002
     format ``input`` suggests, as torch's shuffle kernels write it (never aliasing input)."""
     from dlpy.layouts import channels_last, contiguous_format, suggested_format
 
+    if type(getattr(out, "data", None)) is not np.ndarray:  # (meta, vmap's stand-ins)
+        return out
     fmt = suggested_format(getattr(input, "data", None))
     return out.clone(memory_format=channels_last if fmt is channels_last and out.ndim == 4
                      else contiguous_format)

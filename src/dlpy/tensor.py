@@ -1725,7 +1725,8 @@ class Tensor:
             from dlpy.layouts import _checked, laid_out
 
             fmt = _checked("clone", memory_format, self.ndim)
-            out.data = laid_out(out.data, fmt)
+            if type(out.data) is np.ndarray:  # (a meta array or vmap's stand-in keeps its
+                out.data = laid_out(out.data, fmt)  # kind: laid_out makes an ndarray)
         return out
 
     def contiguous(self, memory_format=None):

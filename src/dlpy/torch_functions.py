@@ -1275,8 +1275,10 @@ def is_signed(input) -> bool:  # noqa: A002
 
 
 def rsub(input, other, *, alpha=1) -> Tensor:  # noqa: A002
-    """torch.rsub: other - alpha * input."""
-    out = other - (_tensor(input) if alpha == 1 else _tensor(input) * alpha)
+    """torch.rsub: other - alpha * input (sub's checks of alpha and of bools, as torch's)."""
+    from dlpy.ops.arithmetic import sub
+
+    out = sub(other, _tensor(input), alpha=alpha)
     if isinstance(other, Tensor) and alpha == 1:  # torch's rsub(Tensor, Tensor) node
         from dlpy.node_names import named
 
@@ -1486,7 +1488,7 @@ def _from_method(name: str):
                 raise TypeError(f"{name}(): argument 'input' must be a Tensor, not "
                                 f"{type(input).__name__}, as torch")
             reflected = _REFLECTED.get(name)
-            if (reflected is not None and type(input) in (bool, int, float, complex)
+            if (reflected is not None and type(input) in (bool, int, float)
                     and len(args) == 1 and isinstance(args[0], Tensor) and not kwargs):
                 # a number first: torch's wrapped number, a scalar in the promotion (not a
                 # default-dtype tensor: multiply(0.1, float64) is exact, bfloat16 stays)

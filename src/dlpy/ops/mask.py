@@ -99,6 +99,11 @@ def where(condition, input=_ONLY_CONDITION, other=_ONLY_CONDITION):
     if condition.dtype != np.bool_:
         if condition.dtype != np.uint8:  # (torch still takes a uint8 mask, deprecated)
             raise ArgDtypeError(f"where: condition must be boolean, got {condition.dtype}")
+        from dlpy._caller import user_stacklevel
+
+        warnings.warn("where received a uint8 condition tensor. This behavior is deprecated and "
+                      "will be removed in a future version of PyTorch. Use a boolean condition "
+                      "instead.", UserWarning, stacklevel=user_stacklevel())
         condition = condition.astype(np.bool_)
     for value in (input, other):
         if value is None or isinstance(value, str):
