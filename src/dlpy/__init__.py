@@ -223,11 +223,12 @@ def _no_out(function):
     def with_out(*args, out=None, **kwargs):
         if out is None:
             return function(*args, **kwargs)
-        from dlpy.torch_functions import check_out_inputs, write_out
+        from dlpy.torch_functions import check_out_inputs, exact_out, write_out
 
         check_out_inputs(function.__name__, args, out)
         _out_dtype(function.__name__, args, kwargs, out)
-        return write_out(function.__name__, function(*args, **kwargs), out)
+        return write_out(function.__name__, function(*args, **kwargs), out,
+                         exact=exact_out(function.__name__, args, kwargs, out))
 
     with_out.__name__ = with_out.__qualname__ = function.__name__
     with_out.__doc__, with_out.__wrapped__ = function.__doc__, function
@@ -248,9 +249,10 @@ def _no_out_elementwise(function):
                 return getattr(input, name)(*args, **kwargs)
         if out is None:
             return function(input, *args, **kwargs)
-        from dlpy.torch_functions import write_out
+        from dlpy.torch_functions import exact_out, write_out
 
-        return write_out(name, function(input, *args, **kwargs), out)
+        return write_out(name, function(input, *args, **kwargs), out,
+                         exact=exact_out(name, (input, *args), kwargs, out))
 
     with_out.__name__ = with_out.__qualname__ = name
     with_out.__doc__, with_out.__wrapped__ = function.__doc__, function
@@ -274,11 +276,12 @@ def _no_out_nested(function):
             return type(input).__dlpy_function__(name, input, *args, **kwargs)
         if out is None:
             return function(input, *args, **kwargs)
-        from dlpy.torch_functions import check_out_inputs, write_out
+        from dlpy.torch_functions import check_out_inputs, exact_out, write_out
 
         check_out_inputs(name, (input, *args), out)
         _out_dtype(name, (input,), kwargs, out)
-        return write_out(name, function(input, *args, **kwargs), out)
+        return write_out(name, function(input, *args, **kwargs), out,
+                         exact=exact_out(name, (input, *args), kwargs, out))
 
     with_out.__name__ = with_out.__qualname__ = name
     with_out.__doc__, with_out.__wrapped__ = function.__doc__, function

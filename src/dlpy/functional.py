@@ -225,17 +225,17 @@ def _refuse_inference(input, target) -> None:  # noqa: A002 - PyTorch's name
 def _warn_target_size(name: str, input, target) -> None:  # noqa: A002 - PyTorch's name
     """torch's regression losses broadcast a target of another shape, with this warning."""
     target_shape = np.shape(as_array(target))
-    if tuple(input.shape) != target_shape:
+    if tuple(input.shape) != target_shape:  # (warned first, then refused, as torch's)
+        warnings.warn(f"{name}: using a target size ({target_shape}) that is different to the "
+                      f"input size ({tuple(input.shape)}). This will likely lead to incorrect "
+                      f"results due to broadcasting. Please ensure they have the same size.",
+                      UserWarning, stacklevel=_user_stacklevel(("functional.py", "ops")))
         try:
             np.broadcast_shapes(tuple(input.shape), target_shape)
         except ValueError:
             raise _engine.ShapeError(f"{name}: target of shape {target_shape} does not "
                                      f"broadcast with the input's shape {tuple(input.shape)}"
                                      ) from None
-        warnings.warn(f"{name}: using a target size ({target_shape}) that is different to the "
-                      f"input size ({tuple(input.shape)}). This will likely lead to incorrect "
-                      f"results due to broadcasting. Please ensure they have the same size.",
-                      UserWarning, stacklevel=_user_stacklevel(("functional.py", "ops")))
 
 
 def _loss_weight(name: str, losses: Tensor, input, weight, reduction: str,  # noqa: A002

@@ -1725,8 +1725,8 @@ class Tensor:
             from dlpy.layouts import _checked, laid_out
 
             fmt = _checked("clone", memory_format, self.ndim)
-            if type(out.data) is np.ndarray:  # (a meta array or vmap's stand-in keeps its
-                out.data = laid_out(out.data, fmt)  # kind: laid_out makes an ndarray)
+            if type(out.data) in (np.ndarray, _MetaArray):  # (vmap's stand-ins keep theirs)
+                out.data = laid_out(out.data, fmt)
         return out
 
     def contiguous(self, memory_format=None):

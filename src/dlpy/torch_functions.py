@@ -1698,7 +1698,20 @@ EXACT_OUT = frozenset("""
     abs absolute neg negative floor ceil round trunc fix sign sgn frac bitwise_not nan_to_num
     clamp clip where amax amin argmax argmin nonzero mm matmul bmm mv dot index_select gather
     addmm addmv baddbmm addbmm
-    masked_select take inverse norm logcumsumexp quantile nanquantile""".split())
+    masked_select take inverse norm logcumsumexp quantile nanquantile conj_physical clamp_min
+    clamp_max float_power heaviside""".split())
+
+
+def exact_out(name: str, args: tuple, kwargs: dict, out=None) -> bool | None:
+    """Whether torch's out= of this call wants the result's very dtype, where that depends on
+    the arguments (None: EXACT_OUT's rule): clamp with a tensor bound and abs of a complex
+    tensor cast into any out (TensorIterator's kernels), with numbers they do not."""
+    if name in ("clamp", "clip"):
+        bounds = (*args[1:], kwargs.get("min"), kwargs.get("max"))
+        return not builtins.any(isinstance(b, Tensor) for b in bounds)
+    if name in ("abs", "absolute") and args and isinstance(args[0], Tensor):  # (into a
+        return args[0].data.dtype.kind != "c" or getattr(out, "is_complex", bool)()  # real out)
+    return None
 
 
 # torch's functions with no out= (dlpy's wrapper gives every top-level function one)

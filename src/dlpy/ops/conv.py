@@ -62,6 +62,27 @@ class _PoolRankError(ConvError, IndexError):
     its other pools raise a RuntimeError, which ConvError is)."""
 
 
+_same_copy_warned: list[bool] = []
+
+
+def _warn_same_copy() -> None:
+    """torch's warning of padding='same' with an odd total (an even kernel at an odd
+    dilation: the input is padded by a copy), once a process (TORCH_WARN_ONCE; every time after
+    ``set_warn_always(True)``)."""
+    from dlpy import torch_misc
+
+    if _same_copy_warned and not torch_misc._warn_always:
+        return
+    _same_copy_warned.append(True)
+    import warnings
+
+    from dlpy._caller import user_stacklevel
+
+    warnings.warn("Using padding='same' with even kernel lengths and odd dilation may require a "
+                  "zero-padded copy of the input be created", UserWarning,
+                  stacklevel=user_stacklevel())
+
+
 def _ntuple(value, n: int, name: str, one: bool = False) -> tuple[int, ...]:
     """An int (repeated n times) or n ints as a tuple (one: a single int in a tuple or list
     repeated too, as torch's functional convolutions and pools take it); anything else (bools
@@ -1197,6 +1218,7 @@ def _conv(nd: int, x, weight, bias, stride, padding, dilation, groups) -> Tensor
         totals = [d * (k - 1) for k, d in zip(w_shape[2:], dilation)]
         padding = tuple(t // 2 for t in totals)
         if any(t % 2 for t in totals):
+            _warn_same_copy()
             x = pad(x, tuple(w for t in reversed(totals) for w in (0, t % 2)))
     inputs = (x, weight) if bias is None else (x, weight, bias)
     return optional_edges(op(stride, padding, dilation, groups)(*inputs), op, True, True,

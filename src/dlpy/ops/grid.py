@@ -452,6 +452,15 @@ def affine_grid(theta: Tensor, size, align_corners: bool | None = None) -> Tenso
         # torch: a batch that does not fit a RuntimeError, the rest a ValueError
         raise ArgError(f"affine_grid: expected theta of shape {(size[0], k, k + 1)} "
                        f"(N, {k}, {k + 1}) for size {size}, got {theta.shape}")
+    if align_corners and min(size[2:]) == 1:
+        import warnings
+
+        from dlpy._caller import user_stacklevel
+
+        warnings.warn("Since version 1.3.0, affine_grid behavior has changed for unit-size grids "
+                      "when align_corners=True. This is not an intended use case of affine_grid. "
+                      "See the documentation of affine_grid for details.", UserWarning,
+                      stacklevel=user_stacklevel())
     return AffineGrid(tuple(int(s) for s in size[2:]), align_corners)(theta)
 
 
