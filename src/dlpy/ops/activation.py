@@ -816,10 +816,11 @@ def clamp(input, min=None, max=None):  # noqa: A002 - PyTorch's names
 
     refuse("clamp", input)  # before reading the bounds: a complex one is no error of its own
     for bound in (min, max):  # torch's maximum/minimum have no complex kernel
-        if isinstance(bound, Tensor) and bound.data.dtype.kind == "c":
+        if isinstance(bound, (complex, np.complexfloating)) or (
+                isinstance(bound, Tensor) and bound.data.dtype.kind == "c"):
             from dlpy.ops import NoKernelError
 
-            raise NoKernelError(f"clamp: a {bound.data.dtype} bound is not supported (complex "
+            raise NoKernelError(f"clamp: a complex bound ({bound!r}) is not supported (complex "
                                 "numbers have no order), as torch")
     if (isinstance(min, Tensor) and max is not None and not isinstance(max, Tensor)
             or isinstance(max, Tensor) and min is not None and not isinstance(min, Tensor)):

@@ -1284,6 +1284,17 @@ def number_first(name: str, operands: tuple, more: tuple, value, what: str = "va
     return (*operands[1:], *more), operands[0]
 
 
+def _check_broadcast_all(name: str, *operands) -> None:
+    """torch's RuntimeError for operands whose shapes do not broadcast together (numpy's
+    ValueError otherwise)."""
+    shapes = [np.shape(v.data if isinstance(v, Tensor) else v) for v in operands]
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ShapeError(f"{name}: shapes {', '.join(map(str, shapes))} cannot be broadcast "
+                         "together") from None
+
+
 def _tensor_operands(name: str, *operands) -> None:
     """torch's TypeError for a number where its signature takes a tensor (addcmul(x, t, 2.0):
     no such overload)."""
@@ -1298,6 +1309,7 @@ def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *more, value=1) -> 
     deprecated ``addcmul(x, value, tensor1, tensor2)`` too)."""
     (tensor1, tensor2), value = number_first("addcmul", (tensor1, tensor2), more, value)
     _tensor_operands("addcmul", tensor1, tensor2)
+    _check_broadcast_all("addcmul", input, tensor1, tensor2)
     value = scalar_argument("addcmul", "value", value)
     if all(_data(t).dtype.kind in "biu" for t in (input, tensor1, tensor2)):
         if all(_data(t).dtype.kind == "b" for t in (input, tensor1, tensor2)):
@@ -1422,6 +1434,7 @@ def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *more, value=1) -> 
     deprecated ``addcdiv(x, value, tensor1, tensor2)`` too)."""
     (tensor1, tensor2), value = number_first("addcdiv", (tensor1, tensor2), more, value)
     _tensor_operands("addcdiv", tensor1, tensor2)
+    _check_broadcast_all("addcdiv", input, tensor1, tensor2)
     value = scalar_argument("addcdiv", "value", value)
     checked = _complex.number("addcdiv", "value", value)  # (an int stays an int, as above)
     value = int(value) if isinstance(value, (int, np.integer)) else checked
