@@ -47,6 +47,23 @@ def test_a_wrong_gradient_names_the_input_the_error_and_where(rng):
         gradcheck(lambda b: _Cube(bug=True)(F.reshape(b, (1, 4)) * np.ones((3, 1))), x)
 
 
+def test_random_directions_pass_right_gradients_and_find_one_wrong_element(rng):
+    """directions=k (torch's fast_mode): a right gradient passes, real and complex; one wrong
+    element of twelve is found along the first direction, and the input is named."""
+    x = Tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    assert gradcheck(lambda x: _Cube()(x), x, directions=3)
+    z = Tensor(rng.standard_normal(5) + 1j * rng.standard_normal(5), requires_grad=True)
+    assert gradcheck(lambda z: (z * z.conj() * z).sum(), z, directions=3)
+    with pytest.raises(GradcheckError, match=r"gradient of input 1 \(shape \(3, 4\)\) is wrong "
+                                             r"along random direction 0: backward gives"):
+        gradcheck(lambda w, y: w.sum() + _Cube(bug=True)(y), Tensor(np.ones(2),
+                  requires_grad=True), x, directions=3)
+    before = x.data.copy()
+    with pytest.raises(GradcheckError):
+        gradcheck(lambda y: _Cube(bug=True)(y), x, directions=1)
+    np.testing.assert_array_equal(x.data, before)  # the perturbations undone
+
+
 def test_inputs_and_grads_are_left_as_they_were(rng):
     data = rng.standard_normal(3)
     x = Tensor(data.copy(), requires_grad=True)
