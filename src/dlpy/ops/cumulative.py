@@ -152,7 +152,10 @@ class CumProd(Op):
         inner = CumProd(dim)
         skipping = inner(where(first, 1.0, x))  # y'
         x_z = where(first, x, 0.0).sum(dim, keepdims=True)
-        (rest,) = inner.backward_graph(grad_output * where(zeros_so_far > 0, x_z, 1.0), skipping)
+        # CumProd's own backward_graph, not the complex form inner takes for complex x: this
+        # one runs inside that form already (conjugating again undid it for complex x)
+        (rest,) = CumProd.backward_graph(inner, grad_output * where(zeros_so_far > 0, x_z, 1.0),
+                                         skipping)
         return (where(first, _reverse_cumsum_graph(grad_output * skipping, dim), rest),)
 
 
@@ -227,7 +230,10 @@ def _along(name: str, op, x, dim) -> Tensor:
 
 def _scan_input(name: str, input, dtype):
     input, dtype = accumulate_input(name, input, dtype)
-    if dtype == np.bool_:  # torch's kernels have no bool accumulator
+    shape = _shape_of(input)
+    # torch's kernels have no bool accumulator; a 0-d or an empty x runs none (a copy, or
+    # nothing to scan), so there bool is torch's result
+    if dtype == np.bool_ and shape and 0 not in shape:
         raise NotImplementedError(f'"{name}_out_cpu" not implemented for \'Bool\'')
     return input, dtype
 
