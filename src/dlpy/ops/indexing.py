@@ -17,7 +17,7 @@ from dlpy import meta as _meta
 from dlpy.amp.dtypes import _torch_name as torch_dtype_name
 from dlpy.amp.dtypes import check_float8, is_low_precision
 from dlpy.amp.state import PROMOTE, autocast_policy
-from dlpy.layouts import cloned_layout
+from dlpy.layouts import cloned_layout, iterator_layout
 from dlpy.node_names import named, rename
 from dlpy.ops import (
     ArgDtypeError,
@@ -637,9 +637,21 @@ def sort(input: Tensor, dim: int = -1, descending: bool = False, *, stable: bool
     shape, dim, data = _sort_setup("sort", input, dim, descending=descending, stable=stable)
     if not shape:
         return SortResult(reshape(input, ()), Tensor(np.zeros((), dtype=np.int64)))
-    order = _sort_order(data, dim, bool(descending)).astype(np.int64, copy=False)
+    order = _sorted_layout(_sort_order(data, dim, bool(descending)).astype(np.int64, copy=False),
+                           data)
     node_name = "SortBackward0" if stable is None else "SortBackward1"  # torch's overloads
-    return SortResult(Gather(dim, order, node_name)(input), Tensor(order))
+    values = Gather(dim, order, node_name)(input)
+    values.data = _sorted_layout(values.data, data)
+    return SortResult(values, Tensor(order))
+
+
+def _sorted_layout(result: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """``result`` (sort's values or indices) laid out as torch's sort allocates both: with x's
+    strides where x is dense, else dense in the order of x's strides (a transposed x gives
+    transposed results)."""
+    if type(result) is not np.ndarray or type(data) is not np.ndarray:
+        return result  # (a meta array: no memory)
+    return iterator_layout(result, data)
 
 
 @_stable_overload
@@ -654,8 +666,8 @@ def argsort(input: Tensor, dim: int = -1, descending: bool = False, *,
                         "a bool, got None")
     shape, dim, data = _sort_setup("argsort", input, dim, descending=descending,
                                    stable=stable)
-    return Tensor(_sort_order(data, dim, bool(descending)).astype(np.int64, copy=False)
-                  .reshape(shape))
+    order = _sort_order(data, dim, bool(descending)).astype(np.int64, copy=False)
+    return Tensor(_sorted_layout(order, data).reshape(shape))  # (sort's indices)
 
 
 def _tied_rows(data, ranked, order, dim, largest, sorted_):
@@ -714,7 +726,9 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
     else:
         order = np.take(ranked, np.arange(k), axis=dim).astype(np.int64)
     if k and not _meta.is_meta_array(order):
-        order = _tied_rows(data, ranked, order, dim, bool(largest), bool(sorted))
+        # (row-major as torch's results, whichever axes the tied rows were settled along)
+        order = np.ascontiguousarray(_tied_rows(data, ranked, order, dim, bool(largest),
+                                                bool(sorted)))
     return TopKResult(Gather(dim, order, "TopkBackward0")(input), Tensor(order))
 
 
