@@ -353,8 +353,11 @@ class LogSumExp(Op):
 
 @float32_compute  # float16/bfloat16 arrays: computed in float32, output rounded
 class Var(Op):
-    """y = sum((x - mean)^2) / max(0, n - correction) over axes;  dx = 2 (x - mean) g / that.
-    n - correction <= 0 gives inf (or nan when every deviation is 0), as PyTorch."""
+    """y = sum((x - mean)^2) / max(0, n - correction) over axes;  dx = 2 (x - mean) g /
+    (n - correction). n - correction <= 0 gives inf (or nan when every deviation is 0), as
+    PyTorch; its gradient divides by n - correction unclamped (negative where correction > n),
+    and over every axis (``every_axis``: no dim given) is g times nan where x is the mean, inf
+    elsewhere, as torch's var_backward."""
 
     contiguous_output = True  # torch's result is contiguous whatever x's strides
 
@@ -364,6 +367,7 @@ class Var(Op):
 
     low = None  # float16/bfloat16 x: backward rounds each step to it, as torch's formula
     welford = False  # var_mean/std_mean: torch's Welford kernel (a float64 mean) always
+    every_axis = False  # no dim given: torch's var_backward has its own form at dof <= 0
 
     def __init__(self, axes, keepdims, correction):
         self.axes, self.keepdims, self.correction = axes, keepdims, correction
@@ -371,6 +375,7 @@ class Var(Op):
     def forward(self, x):
         dof = math.prod(x.shape[a] for a in self.axes) - self.correction
         self.dof = x.dtype.type(dof if dof > 0 else 0)  # max(0, dof): this module shadows max
+        self.grad_dof = dof  # backward's divisor: unclamped, as torch's var_backward
         self.deviation = x - x.mean(axis=self.axes, keepdims=True)
         # torch's CPU kernels accumulate float32 in float64 (a variance past float32's range
         # still gives a finite std), the result rounded once: about a float32 mean where one
@@ -404,31 +409,50 @@ class Var(Op):
         with np.errstate(over="ignore"):
             return y.astype(self.low)
 
+    def _no_dof(self) -> np.ndarray | None:
+        """torch's var_backward factor over every axis at n - correction <= 0 (nan where x is
+        the mean, inf elsewhere, not 2 (x - mean) / (n - correction)); None otherwise."""
+        if not (self.every_axis and self.grad_dof <= 0):
+            return None
+        return np.where(self.deviation == 0, np.nan, np.inf).astype(self.deviation.dtype)
+
     def backward(self, grad_output):
         if not self.keepdims:
             grad_output = np.expand_dims(grad_output, self.axes)
         with np.errstate(divide="ignore", invalid="ignore"):
+            no_dof = self._no_dof()
+            if no_dof is not None:  # std: var's of g / (2 std), 0 there (std is inf or nan)
+                if self.root:
+                    grad_output = np.where(self.y == 0, 0, grad_output / (self.y * 2))
+                return ((grad_output * no_dof).astype(self.deviation.dtype),)
             if self.low is not None:  # torch's var_backward(g / (2 std)) for std, each step
                 if self.root:  # rounded to x's dtype
                     grad_output = np.where(self.y == 0, 0, _rounded(
                         grad_output / _rounded(self.y * 2, self.low), self.low))
-                scale = _rounded(grad_output * np.float32(_two_over(self.dof)), self.low)
+                scale = _rounded(grad_output * np.float32(_two_over(self.grad_dof)), self.low)
                 return (self.deviation * scale,)
             if self.root:  # d std = d var / (2 std), and 0 where std = 0, as PyTorch
-                scale = np.where(self.y == 0, 0, grad_output / (self.y * self.dof))
+                scale = np.where(self.y == 0, 0, grad_output / (self.y * self.grad_dof))
             else:
-                scale = grad_output * _two_over(self.dof)
+                scale = grad_output * _two_over(self.grad_dof)
             return (self.deviation * scale,)
 
     def backward_graph(self, grad_output, output):
         (x,) = self.inputs
         grad_output, output = _keep(self, grad_output), _keep(self, output)
         deviation = x - x.mean(axis=self.axes, keepdims=True)
+        no_dof = self._no_dof()
+        if no_dof is not None:  # a constant factor: no gradient through it, as torch's where
+            if self.root:
+                zero = output.data == 0
+                grad_output = where(zero, 0.0, grad_output / (where(zero, 1.0, output) * 2))
+            grad = grad_output * Tensor(no_dof.real)  # (real: inf * (inf + 0j) has a nan)
+            return (grad.to(no_dof.dtype) if no_dof.dtype.kind == "c" else grad,)
         if not self.root:
-            return (deviation * (grad_output * _two_over(self.dof)),)
+            return (deviation * (grad_output * _two_over(self.grad_dof)),)
         zero = output.data == 0  # a constant: no gradient where std = 0, as backward
         safe = where(zero, 1.0, output)
-        return (deviation * where(zero, 0.0, grad_output / (safe * self.dof)),)
+        return (deviation * where(zero, 0.0, grad_output / (safe * self.grad_dof)),)
 
 
 class Std(Var):
@@ -456,6 +480,7 @@ class ComplexVar(Var):
         count = math.prod(z.shape[a] for a in self.axes)
         dof = count - self.correction
         self.dof = z.real.dtype.type(dof if dof > 0 else 0)
+        self.grad_dof = dof  # backward's divisor: unclamped, as torch's var_backward
         with np.errstate(divide="ignore", invalid="ignore"):  # (an empty z: nan, no warning)
             self.deviation = z - z.sum(axis=self.axes, keepdims=True) / z.real.dtype.type(count)
             y = (np.square(self.deviation.real).sum(axis=self.axes, keepdims=True) / self.dof
@@ -471,10 +496,10 @@ class ComplexVar(Var):
         with np.errstate(divide="ignore", invalid="ignore"):
             if self.root:  # torch's std_backward: var's of g / (2 std), 0 where std = 0
                 grad_output = np.where(self.y == 0, 0, grad_output / (self.y * 2))
-            if self.every_axis and self.dof <= 0:
+            if self.every_axis and self.grad_dof <= 0:
                 grad = grad_output * np.where(self.deviation == 0, np.nan, np.inf)
                 return (grad.astype(self.deviation.dtype),)
-            return (grad_output * _two_over(self.dof) * self.deviation,)
+            return (grad_output * _two_over(self.grad_dof) * self.deviation,)
 
 
 class ComplexStd(ComplexVar):
@@ -839,6 +864,7 @@ def _moment(name, input, axis, legacy, keepdims, correction, unbiased, dim, keep
     _floating_only(name.split("_")[0], input)
     op = (Std if root else Var)(axes, keepdims, correction)
     op.welford = name.endswith("_mean")
+    op.every_axis = axis is None or not shape
     return op(input)
 
 
