@@ -388,6 +388,17 @@ class Var(Op):
             deviation = x.astype(np.float64) - center
         else:
             deviation = self.deviation
+            count = dof + self.correction
+            if type(x) is np.ndarray and x.dtype == np.float64 and x.size > 0 and (
+                    self.welford or x.size > count):
+                # torch's Welford kernel (every var/std with a dim, var_mean's always) gives a
+                # row of equal values exactly 0 (the two-pass mean's rounding gave 1e-17, and
+                # std a gradient where torch's is 0): deviations from each row's first value,
+                # their mean taken out (backward keeps the two-pass deviations, as torch's)
+                first = x[tuple(slice(0, 1) if a in self.axes else slice(None)
+                                for a in range(x.ndim))]
+                shifted = x - first
+                deviation = shifted - shifted.mean(axis=self.axes, keepdims=True)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             y = np.square(deviation).sum(axis=self.axes, keepdims=True) / (
                 np.float64(self.dof) if wide else self.dof)
