@@ -20,6 +20,7 @@ from dlpy.ops import (
     real_number,
 )
 from dlpy.ops.indexing import _NoFormula
+from dlpy.ops.promotion import result_type
 from dlpy.tensor import Tensor, is_floating_dtype
 
 
@@ -228,6 +229,12 @@ def searchsorted(sorted_sequence, input, *, out_int32: bool = False, right: bool
     if seq.dtype == np.bool_ and vals.dtype == np.bool_:
         refuse_bool("searchsorted_out_cpu", seq)
     order = None if sorter is None else _sorter("searchsorted", _data(sorter), seq.shape)
+    common = result_type(sorted_sequence, input)
+    if (seq.dtype != common or vals.dtype != common) and type(seq) is np.ndarray \
+            and type(vals) is np.ndarray:
+        # torch compares in the two's result type, a number or a 0-d tensor taking the
+        # sequence's: -1 against uint8 boundaries is 255, 2.0004 against float16 ones 2.0
+        seq, vals = seq.astype(common), vals.astype(common)
     if is_floating_dtype(seq.dtype) and np.isnan(seq).any():
         out = _bisect(seq, vals, side, order)
     elif seq.ndim <= 1:
@@ -257,4 +264,4 @@ def bucketize(input, boundaries, *, out_int32: bool = False, right: bool = False
     bounds = _data(boundaries)
     if bounds.ndim != 1:
         raise ArgError(f"bucketize: boundaries must be 1-D, got shape {bounds.shape}")
-    return searchsorted(bounds, input, out_int32=out_int32, right=right)
+    return searchsorted(boundaries, input, out_int32=out_int32, right=right)
