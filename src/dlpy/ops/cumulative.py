@@ -322,6 +322,9 @@ class LogCumSumExp(Op):
         self.dim = dim
 
     low = None  # float16/bfloat16 x: backward rounds each step to it, as torch's
+    # a 0-d x's (run on its one element): torch's logcumsumexp_backward passes a 0-d gradient
+    # through as it is (no formula: no rounding in float16, and linear, as a copy's)
+    scalar = False
 
     def forward(self, x):
         self.x = x
@@ -334,6 +337,8 @@ class LogCumSumExp(Op):
         return self.y
 
     def backward(self, grad_output):
+        if self.scalar:
+            return (grad_output,)
         x, y, dim, low = self.x, self.y, self.dim, self.low
         lowest = np.finfo(low or grad_output.dtype).min
 
@@ -351,6 +356,8 @@ class LogCumSumExp(Op):
         return ((positive - negative).astype(grad_output.dtype, copy=False),)
 
     def backward_graph(self, grad_output, output):
+        if self.scalar:
+            return (grad_output,)
         x, dim = self.inputs[0], self.dim
         lowest = float(np.finfo(grad_output.dtype).min)
         log_abs = log(_abs(grad_output))
@@ -380,8 +387,12 @@ def logcumsumexp(input: Tensor, dim: int) -> Tensor:
     if input.ndim == 0:  # over its one element (torch's node, LogcumsumexpBackward0, saves
         from dlpy.ops.shape import own_reshape  # the result: a change of it refuses backward)
 
-        return named(own_reshape(logcumsumexp(reshape(input, (1,)), 0), ()),
-                     "LogcumsumexpBackward0")
+        one = reshape(input, (1,))
+        if input.dtype.kind == "c":
+            return named(own_reshape(logcumsumexp(one, 0), ()), "LogcumsumexpBackward0")
+        op = LogCumSumExp(0)
+        op.scalar = True
+        return named(own_reshape(op(one), ()), "LogcumsumexpBackward0")
     if input.dtype.kind != "c":
         return LogCumSumExp(dim)(input)
     if is_low_precision(input.dtype):  # float32 throughout, rounded once, as torch's CPU kernel
