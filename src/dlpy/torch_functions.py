@@ -234,9 +234,12 @@ def renorm(input: Tensor, p, dim: int, maxnorm) -> Tensor:  # noqa: A002
     axes = tuple(i for i in _range(x.ndim) if i != dim)
     norms = x.norm(p, axes, True)
     factor = (maxnorm / (norms + 1e-7)).where(norms.data > maxnorm, 1.0)
+    from dlpy.layouts import row_major_array
     from dlpy.node_names import named  # torch's one kernel (a composite here)
 
-    return named(x * factor, "RenormBackward0")
+    out = x * factor
+    out.data = row_major_array(out.data)  # torch's kernel's result is contiguous, whatever x's
+    return named(out, "RenormBackward0")
 
 
 # ----------------------------------------------------------------- integration and gradients

@@ -1091,7 +1091,8 @@ def _select(name, x, dim, keepdim, indices, node_name) -> ValuesIndices:
         return result(GetItem((), node_name)(x), Tensor(np.zeros((), dtype=np.int64)))
     if not keepdim:
         indices = np.squeeze(indices, dim)
-    indices = indices.astype(np.int64)
+    # row-major as torch's (an argsort along a transposed x's axis came transposed)
+    indices = indices.astype(np.int64, order="C")
     return result(_values_at(x, dim, indices, keepdim, node_name), Tensor(indices))
 
 
@@ -1257,28 +1258,34 @@ def _quantile(name, x, q, dim, keepdim, interpolation, ignore_nan):
     moved = moved.permute(*perm)  # (..., n)
     n = moved.shape[-1]
     nans = np.isnan(moved.data)
-    qs_col = qs.reshape((-1,) + (1,) * moved.ndim)  # (Q, 1, ..., 1)
+    # the quantiles along a last axis, as torch's (..., Q) result, moved first at the end: q's
+    # axis is the innermost in memory
+    qs_row = qs.reshape((1,) * (moved.ndim - 1) + (-1,))  # (1, ..., 1, Q)
     if ignore_nan:
-        ranks = qs_col * (n - nans.sum(axis=-1, keepdims=True) - 1).astype(rank_dtype)
+        ranks = qs_row * (n - nans.sum(axis=-1, keepdims=True) - 1).astype(rank_dtype)
         ranks = np.maximum(ranks, 0)
     else:
-        ranks = np.where(nans.any(axis=-1, keepdims=True), n - 1, qs_col * qs.dtype.type(n - 1))
+        ranks = np.where(nans.any(axis=-1, keepdims=True), n - 1, qs_row * qs.dtype.type(n - 1))
     rounded = {"lower": np.floor, "higher": np.ceil, "nearest": np.round}.get(interpolation)
     if rounded is not None:
         ranks = rounded(ranks)
-    shape = qs_col.shape[:1] + moved.shape[:-1] + (1,)
-    ranks = np.broadcast_to(ranks, shape)
+    shape = moved.shape[:-1] + qs_row.shape[-1:]  # (..., Q)
+    # row-major, as torch's (a nan count along a permuted x's axis came in its layout)
+    ranks = np.ascontiguousarray(np.broadcast_to(ranks, shape))
     below_index = ranks.astype(np.int64)
-    full = moved.unsqueeze(0).expand((shape[0],) + moved.shape)
-    out = full.gather(-1, below_index)
+    out = moved.gather(-1, below_index)
     if interpolation in ("linear", "midpoint"):
-        above = full.gather(-1, np.ceil(ranks).astype(np.int64))
+        above = moved.gather(-1, np.ceil(ranks).astype(np.int64))
         weights = np.full(shape, 0.5) if interpolation == "midpoint" else ranks - below_index
         out = lerp(out, above, Tensor(weights.astype(x.dtype)))
-    out = out.squeeze(-1)  # (Q, ...)
+    if qs.ndim == 0:
+        out = out.squeeze(-1)  # (...)
+    else:
+        out = out.unsqueeze(0).transpose(0, -1).squeeze(-1)  # (Q, ...), as torch's
     if keepdim:
-        out = out.reshape((shape[0],) + kept)
-    out = out.squeeze(0) if qs.ndim == 0 else out
+        lead = () if qs.ndim == 0 else (shape[-1],)
+        out = out.reshape(lead + kept) if dim is None or not x.ndim else \
+            out.unsqueeze(len(lead) + axis)
     if not x.ndim and not keepdim:  # (torch's last node for a 0-d x: SqueezeBackward4)
         from dlpy.node_names import named
 
