@@ -1106,6 +1106,7 @@ def _median_dim(name, x, dim, keepdim, ignore_nan):
         else:
             raise _EmptyKError(f"{name}(): Expected reduction dim {dim % data.ndim} to have "
                                "non-zero size.")
+    refuse_bool("median_out", data)  # (after the dim's checks, as torch's kernel)
     found = _meta.positions(data, dim, keepdims=True)  # (a meta x: no values to sort)
     if found is not None:
         return _select(name, x, dim, keepdim, found,
@@ -1124,10 +1125,10 @@ def _median_dim(name, x, dim, keepdim, ignore_nan):
 def median(input, dim=None, keepdim=False):
     """torch.median: with no dim the lower median of everything (nan if any is nan); with dim
     (values, indices) of the lower median along it (nan and its index where a row has one)."""
-    refuse_bool("median_cpu" if dim is None else "median_out", input.data)
     if dim is None:
-        if input.data.size == 0 and input.data.dtype.kind in "fV":  # nan, as torch's
-            return Tensor(np.array(np.nan, dtype=input.data.dtype))
+        if input.data.size == 0 and input.data.dtype.kind in "fVb":  # nan, as torch's (True
+            return Tensor(np.array(np.nan, dtype=input.data.dtype))  # for bool: no kernel runs)
+        refuse_bool("median_cpu", input.data)
         if input.data.size == 0 and input.data.dtype.kind in "iu":  # torch's nan made an
             dtype = input.data.dtype  # integer: the lowest int32/int64, else 0
             low = np.iinfo(dtype).min if dtype.kind == "i" and dtype.itemsize >= 4 else 0
@@ -1138,7 +1139,6 @@ def median(input, dim=None, keepdim=False):
 
 def nanmedian(input, dim=None, keepdim=False):
     """torch.nanmedian: median ignoring nan (nan where a row is all nan)."""
-    refuse_bool("median_cpu" if dim is None else "median_out", input.data)
     if dim is None:
         if input.data.size == 0 or not _floating_or_complex(input.data.dtype):
             return median(input)
@@ -1161,9 +1161,10 @@ def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndic
         raise (_EmptyKError if size == 0 else ArgError)(
             f"kthvalue: k must be an int in [1, {size}], got {k!r}")
     data = input.data if input.ndim else input.data.reshape(1)
-    if data.itemsize == 1:  # float8 and bool: torch refuses
+    if data.itemsize == 1:  # float8 and bool: torch refuses (a 0-d x runs no kernel)
         check_float8("kthvalue_cpu", data)
-        refuse_bool("kthvalue_cpu", data)
+        if input.ndim:
+            refuse_bool("kthvalue_cpu", data)
     return _select("kthvalue", input, dim, keepdim, kthvalue_indices(data, k, dim),
                    "KthvalueBackward0")
 
