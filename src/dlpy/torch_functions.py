@@ -260,16 +260,20 @@ def trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor:
     shape) or a constant spacing dx (default 1)."""
     y = _tensor(y)
     dim = _spacing_dim("trapezoid", y, dim, dx)
-    pairs = _along(y, dim, 1, None) + _along(y, dim, None, -1)
+    if x is not None and dx is not None:
+        raise TypeError("trapezoid: give x or dx, not both")
+    if y.shape[dim] == 0:  # torch's zeros_like_except: y's dtype (int64 stays), no graph
+        return y.new_zeros(y.shape[:dim] + y.shape[dim + 1:])
     from dlpy.node_names import named  # torch's kernel scales by a Scalar: Mul/DivBackward1
 
     if x is None:
-        out = named(pairs.sum(dim) * ((1.0 if dx is None else dx) / 2), "MulBackward1")
+        # torch's formula, (sum - (first + last) / 2) dx: one point gives 0 (nan if infinite)
+        ends = (y.select(dim, 0) + y.select(dim, -1)) * 0.5
+        out = named((y.sum(dim) - ends) * (1.0 if dx is None else dx), "MulBackward1")
         if out.op is not None:  # a Scalar's product saves no tensor: not freed, as torch's
             out.op.saves_tensors = False
         return out
-    if dx is not None:
-        raise TypeError("trapezoid: give x or dx, not both")
+    pairs = _along(y, dim, 1, None) + _along(y, dim, None, -1)
     return named((pairs * _steps("trapezoid", y, x, dim)).sum(dim) / 2, "DivBackward1")
 
 
