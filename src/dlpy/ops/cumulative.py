@@ -124,6 +124,8 @@ class CumProd(Op):
 
     def backward(self, grad_output):
         x, y, dim, low = self.x, self.y, self.dim, self.low
+        if x.size <= 1:  # torch's cumprod_backward passes g through: no formula (linear)
+            return (grad_output,)
         zero = x == 0
         if not zero.any():
             if low is not None:  # torch's g * y and its reverse cumsum, each rounded to x's dtype
@@ -142,6 +144,8 @@ class CumProd(Op):
 
     def backward_graph(self, grad_output, output):
         x, dim, zero = self.inputs[0], self.dim, self.x == 0
+        if self.x.size <= 1:  # (as backward)
+            return (grad_output,)
         if not zero.any():
             return (_reverse_cumsum_graph(grad_output * output, dim) / x,)
         # x' = x with each row's first zero x_z set to 1: y = y' times x_z from z on, so
@@ -170,6 +174,9 @@ class Prod(Op):
 
     complex_ok = "holomorphic"
 
+    # a 0-d x's (run on its one element): torch's prod_backward passes g through as it is
+    scalar = False
+
     def __init__(self, dim: int | None, keepdim: bool):
         self.dim, self.keepdim = dim, keepdim
 
@@ -182,6 +189,8 @@ class Prod(Op):
 
     def backward(self, grad_output):
         x, y = self.x, self.y
+        if self.scalar or x.ndim == 0:
+            return (grad_output.reshape(x.shape),)
         grad_output = grad_output.reshape(y.shape)
         if not (x == 0).any():
             return (grad_output * (y / x),)
@@ -195,6 +204,8 @@ class Prod(Op):
 
     def backward_graph(self, grad_output, output):
         x, keep = self.inputs[0], self.y.shape
+        if self.scalar or x.ndim == 0:  # (as backward)
+            return (grad_output.reshape(x.shape),)
         grad_output = grad_output.reshape(keep)
         if not (self.x == 0).any():
             return (grad_output * (output.reshape(keep) / x),)
@@ -267,7 +278,9 @@ def prod(input: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype=
     if dim is None:
         return in_dtype(Prod(None, bool(keepdim))(input), dtype)
     if not shape:
-        return in_dtype(Prod(0, False)(reshape(input, (1,))), dtype)
+        op = Prod(0, False)
+        op.scalar = True
+        return in_dtype(op(reshape(input, (1,))), dtype)
     return in_dtype(Prod(dim, bool(keepdim))(input), dtype)
 
 
