@@ -207,6 +207,21 @@ def _out_dtype(name, args, kwargs, out):
         from dlpy.ops import NoKernelError
 
         raise NoKernelError(f'"nansum_cpu" not implemented for \'{_torch_name(out.dtype)}\'')
+    if name == "mean" and isinstance(out, Tensor) and kwargs.get("dtype") is None and args \
+            and isinstance(args[0], Tensor) and not args[0].requires_grad:
+        import numpy
+
+        from dlpy.amp.dtypes import is_low_precision
+
+        # torch's mean.out of floats sums in out's dtype (float32 for a float16/bfloat16
+        # out), x cast to it first: a complex x into a real out keeps its real part (integer
+        # x, or an integer out, refused as before)
+        if args[0].dtype.kind in "fc" or is_low_precision(args[0].dtype):
+            if is_low_precision(out.dtype):
+                kwargs["dtype"] = numpy.dtype(numpy.float32)
+            elif out.dtype.kind in "fc":
+                kwargs["dtype"] = out.dtype
+        return
     if name not in ("sum", "nansum", "prod", "cumsum", "cumprod") or not isinstance(out, Tensor):
         return
     if kwargs.get("dtype") is not None:
