@@ -1127,7 +1127,7 @@ def median(input, dim=None, keepdim=False):
     (values, indices) of the lower median along it (nan and its index where a row has one)."""
     if dim is None:
         if input.data.size == 0 and input.data.dtype.kind in "fVb":  # nan, as torch's (True
-            return Tensor(np.array(np.nan, dtype=input.data.dtype))  # for bool: no kernel runs)
+            return _empty_median(input, "MedianBackward0")  # for bool: no kernel runs)
         refuse_bool("median_cpu", input.data)
         if input.data.size == 0 and input.data.dtype.kind in "iu":  # torch's nan made an
             dtype = input.data.dtype  # integer: the lowest int32/int64, else 0
@@ -1137,9 +1137,19 @@ def median(input, dim=None, keepdim=False):
     return _median_dim("median", input, dim, keepdim, ignore_nan=False)
 
 
+def _empty_median(input, node_name):
+    """The median of no values: nan (True for bool), a node of x's graph when x requires grad
+    (an empty gradient), as torch's."""
+    if not (input.requires_grad and is_grad_enabled()):
+        return Tensor(np.array(np.nan, dtype=input.data.dtype))
+    return named(input.sum() + float("nan"), node_name)
+
+
 def nanmedian(input, dim=None, keepdim=False):
     """torch.nanmedian: median ignoring nan (nan where a row is all nan)."""
     if dim is None:
+        if input.data.size == 0 and input.data.dtype.kind in "fV":
+            return _empty_median(input, "NanmedianBackward0")
         if input.data.size == 0 or not _floating_or_complex(input.data.dtype):
             return median(input)
         return NanMedian(tuple(range(input.ndim)), False)(input)
