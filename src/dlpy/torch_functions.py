@@ -270,8 +270,9 @@ def trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor:
         # torch's formula, (sum - (first + last) / 2) dx: one point gives 0 (nan if infinite)
         ends = (y.select(dim, 0) + y.select(dim, -1)) * 0.5
         out = named((y.sum(dim) - ends) * (1.0 if dx is None else dx), "MulBackward1")
-        if out.op is not None:  # a Scalar's product saves no tensor: not freed, as torch's
-            out.op.saves_tensors = False
+        for product in (ends, out):  # a Scalar's product saves no tensor: not freed, as torch's
+            if product.op is not None:
+                product.op.saves_tensors = False
         return out
     pairs = _along(y, dim, 1, None) + _along(y, dim, None, -1)
     return named((pairs * _steps("trapezoid", y, x, dim)).sum(dim) / 2, "DivBackward1")
