@@ -1058,6 +1058,9 @@ def histogram(input, bins=100, *, range=None, weight=None,  # noqa: A002 - PyTor
 
         edges = _linspace(low, high, int(bins) + 1, data.dtype).astype(data.dtype)
     else:
+        if range is not None:  # torch's overload of edges has no range: its parser's TypeError
+            raise TypeError("histogram() received an invalid combination of arguments: range= "
+                            "goes with an int bins, not a tensor of edges")
         edges = _data(bins)
         if edges.dtype != data.dtype:
             raise ArgDtypeError(f"histogram: bins must have the input's dtype {data.dtype}, "
