@@ -124,8 +124,8 @@ class CumProd(Op):
 
     def backward(self, grad_output):
         x, y, dim, low = self.x, self.y, self.dim, self.low
-        if x.size <= 1:  # torch's cumprod_backward passes g through: no formula (linear)
-            return (grad_output,)
+        if x.ndim == 0 or x.shape[dim] <= 1:  # torch's cumprod_backward passes g through
+            return (grad_output,)  # along a dim of one value: no formula (linear)
         zero = x == 0
         if not zero.any():
             if low is not None:  # torch's g * y and its reverse cumsum, each rounded to x's dtype
@@ -144,7 +144,7 @@ class CumProd(Op):
 
     def backward_graph(self, grad_output, output):
         x, dim, zero = self.inputs[0], self.dim, self.x == 0
-        if self.x.size <= 1:  # (as backward)
+        if self.x.ndim == 0 or self.x.shape[dim] <= 1:  # (as backward)
             return (grad_output,)
         if not zero.any():
             return (_reverse_cumsum_graph(grad_output * output, dim) / x,)
