@@ -895,10 +895,12 @@ def _swap_last(x: Tensor) -> Tensor:
 
 def _apply_reflectors(name: str, A: Tensor, tau: Tensor, C: Tensor, left: bool,  # noqa: N803
                       transpose: bool) -> Tensor:
-    """Q C, Q^T C, C Q or C Q^T with Q = H_1 ... H_k from (A, tau) as geqrf's."""
+    """Q C, Q^H C, C Q or C Q^H with Q = H_1 ... H_k from (A, tau) as geqrf's."""
     from dlpy.ops.shape import getitem
 
     k = tau.shape[-1]
+    if transpose and tau.dtype.kind == "c":  # H_i^H = I - conj(tau_i) v_i v_i^H
+        tau = conj(tau)
     order = range(k) if left == transpose else range(k - 1, -1, -1)
     for i in order:
         C = _reflect(C, _reflector(A, i), getitem(tau, (Ellipsis, i)), left)  # noqa: N806
@@ -952,13 +954,17 @@ def ormqr(input: Tensor, tau: Tensor, other: Tensor, left: bool = True,  # noqa:
     multiplies. Differentiable in all three."""
     from dlpy.ops.linalg import _flag
 
-    A, tau = _householder_inputs("ormqr", input, tau)  # noqa: N806
+    A, tau = _householder_inputs("ormqr", input, tau, complex_ok=True)  # noqa: N806
     left, transpose = _flag("ormqr", "left", left), _flag("ormqr", "transpose", transpose)
     c_shape = _shape_of(other)
     side = c_shape[-2 if left else -1] if len(c_shape) >= 2 else None
     if side != A.shape[-2]:
         raise LinAlgArgError(f"ormqr: other {c_shape} does not fit input {A.shape} (its "
                              f"{'rows' if left else 'columns'} must number {A.shape[-2]})")
+    if tau.shape[-1] != min(side, A.shape[-1]):  # torch's check: every reflector of geqrf's
+        raise LinAlgArgError(f"ormqr: tau.shape[-1] must be equal to min(other.shape["
+                             f"{-2 if left else -1}], input.shape[-1]), got tau {tau.shape} for "
+                             f"input {A.shape} and other {c_shape}")
     return _apply_reflectors("ormqr", A, tau, _tensor(other), left, transpose)
 
 
@@ -980,7 +986,7 @@ def geqrf(input: Tensor) -> GeqrfResult:  # noqa: A002
     backward through them raises NotImplementedError)."""
     from dlpy.ops.linalg_more import geqrf_numpy
 
-    _matrices("geqrf", input, square=False)
+    _matrices("geqrf", input, square=False, complex_ok=True)
     a, tau = geqrf_numpy(input.data if isinstance(input, Tensor) else np.asarray(input))
     if isinstance(input, Tensor) and input.requires_grad:  # in the graph, as torch's
         return GeqrfResult(named(_NoFormula("geqrf", a)(input), "GeqrfBackward0"),
@@ -1069,7 +1075,7 @@ def triangular_solve(b: Tensor, A: Tensor, upper: bool = True, transpose: bool =
     upper = _flag("triangular_solve", "upper", upper)
     same_dtype("triangular_solve", "b", b, "A", A)
     if _flag("triangular_solve", "transpose", transpose):
-        _matrices("triangular_solve", A)
+        _matrices("triangular_solve", A, complex_ok=True)
         solution = solve_triangular(swapaxes(A, -1, -2), b, upper=not upper,
                                     unitriangular=unitriangular)
     else:

@@ -337,8 +337,9 @@ class MatrixExp(Op):
 # ------------------------------------------------------------------ Householder QR
 def geqrf_numpy(a: np.ndarray):
     """(a, tau) as LAPACK's geqrf: R on and above the diagonal of a (..., m, n), the Householder
-    vectors v_j (v_j[j] = 1, not stored) below it, Q = H_1 ... H_k with H_j = I - tau_j v_j v_j^T
-    (LAPACK's larfg signs: R's diagonal is -sign(a_jj) |x|; tau_j = 0 where x below is zero)."""
+    vectors v_j (v_j[j] = 1, not stored) below it, Q = H_1 ... H_k with H_j = I - tau_j v_j v_j^H
+    (LAPACK's larfg: R's diagonal is the real -sign(Re a_jj) |(a_jj, x)|, -0.0 counting as
+    positive as in torch's MKL; tau_j = 0 where x below is zero and a_jj is real)."""
     m, n = a.shape[-2:]
     k = min(m, n)
     out = a.reshape((math.prod(a.shape[:-2]), m, n)).copy()
@@ -346,14 +347,15 @@ def geqrf_numpy(a: np.ndarray):
     for j in range(k):
         alpha = out[:, j, j].copy()
         below = np.linalg.norm(out[:, j + 1:, j], axis=1)
-        reflect = below != 0
-        beta = np.where(reflect, -np.copysign(np.hypot(alpha, below), alpha), alpha)
+        reflect = (below != 0) | (alpha.imag != 0)
+        size = np.hypot(np.abs(alpha), below)
+        beta = np.where(reflect, np.where(alpha.real >= 0, -size, size), alpha)
         tau[:, j] = np.where(reflect, (beta - alpha) / np.where(reflect, beta, 1), 0)
         out[:, j + 1:, j] /= np.where(reflect, alpha - beta, 1)[:, None]
         out[:, j, j] = beta
         v = np.concatenate([np.ones((out.shape[0], 1), a.dtype), out[:, j + 1:, j]], 1)
-        w = np.einsum("bi,bij->bj", v, out[:, j:, j + 1:])
-        out[:, j:, j + 1:] -= tau[:, j, None, None] * v[:, :, None] * w[:, None, :]
+        w = np.einsum("bi,bij->bj", v.conj(), out[:, j:, j + 1:])  # H_j^H applied: v^H A
+        out[:, j:, j + 1:] -= tau[:, j, None, None].conj() * v[:, :, None] * w[:, None, :]
     return out.reshape(a.shape), tau.reshape(a.shape[:-2] + (k,))
 
 
