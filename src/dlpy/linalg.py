@@ -557,7 +557,7 @@ def lu_unpack(LU_data: Tensor, LU_pivots, unpack_data: bool = True,  # noqa: N80
     (the strict lower and the upper triangle). A part not unpacked is an empty tensor."""
     from dlpy.ops.linalg import _flag
 
-    shape = _matrices("lu_unpack", LU_data, square=False, complex_ok=True)
+    shape = _matrices("lu_unpack", LU_data, square=False, complex_ok=True, half_ok=True)
     pivots = _pivots("lu_unpack", LU_pivots, shape[:-2], min(shape[-2:]), int32=True)
     return _unpack(_tensor(LU_data), pivots, _flag("lu_unpack", "unpack_data", unpack_data),
                    _flag("lu_unpack", "unpack_pivots", unpack_pivots))

@@ -144,9 +144,11 @@ def _check_right_side(name: str, B, batches: tuple, operands: str) -> None:  # n
                                "complex one)")
 
 
-def _matrices(name: str, x, square: bool = True, complex_ok: bool = False) -> tuple[int, ...]:
+def _matrices(name: str, x, square: bool = True, complex_ok: bool = False,
+              half_ok: bool = False) -> tuple[int, ...]:
     """Check x is a float (``complex_ok``: or complex) (batch of) matrix (..., m, n), square if
-    asked; its shape."""
+    asked; its shape. float16 only with ``half_ok``: torch's LAPACK-backed kernels have none
+    (NotImplementedError), even where dlpy's own code (substitution, Householder) could run."""
     shape = _shape_of(x)
     if len(shape) < 2:
         raise LinAlgArgError(f"{name}: expected a matrix or a batch of them (..., m, n), got shape "
@@ -156,6 +158,8 @@ def _matrices(name: str, x, square: bool = True, complex_ok: bool = False) -> tu
     dtype = _dtype_of(x)
     if dtype.kind != "f" and not (complex_ok and dtype.kind == "c"):
         raise LinAlgKernelError(f"{name}: expected a floating point tensor, got {dtype}")
+    if dtype == np.float16 and not half_ok:
+        raise LinAlgKernelError(f"{name}: not implemented for 'Half'")
     return shape
 
 

@@ -18,6 +18,7 @@ from dlpy.ops.complex import complex_dtype, conj, mark, real
 from dlpy.ops.linalg import (
     LinAlgArgError,
     LinAlgDtypeError,
+    LinAlgKernelError,
     Solve,
     _lapack,
     _mT,
@@ -146,6 +147,8 @@ def _square(name: str, A) -> tuple[int, ...]:  # noqa: N803
     if len(shape) < 2 or shape[-1] != shape[-2]:
         raise LinAlgArgError(f"{name}: expected square matrices (..., n, n), got shape {shape}")
     dtype = np.asarray(A.data if isinstance(A, Tensor) else A).dtype
+    if dtype == np.float16 or dtype.kind not in "fcbiu":  # float16, bfloat16: no kernel
+        raise LinAlgKernelError(f"{name}: not implemented for {dtype}")
     if dtype.kind not in "fc":
         raise LinAlgDtypeError(f"{name}: expected a floating point or complex tensor, got "
                                f"{dtype}")
