@@ -642,13 +642,19 @@ def cond(A: Tensor, p=None) -> Tensor:  # noqa: N803
     from dlpy.ops.shape import getitem
 
     shape = _matrices("cond", A, square=False, complex_ok=True)
-    if p is None or (not isinstance(p, (str, bool)) and p in (2, -2)):
+    spectral = p is None or (not isinstance(p, (str, bool)) and p in (2, -2))
+    if not spectral and (isinstance(p, bool) or p not in ("fro", "nuc", 1, -1, float("inf"),
+                                                          float("-inf"))):
+        raise LinAlgArgError(f"cond: p must be None, 'fro', 'nuc', 1, -1, 2, -2, inf or -inf, got "
+                             f"{p!r}")
+    if isinstance(p, str) and shape[-1] != shape[-2]:  # (torch checks these first)
+        raise LinAlgArgError(f"cond: p={p!r} needs square matrices (..., n, n), got shape {shape}")
+    if 0 in shape:  # torch's 0 for every empty matrix (NumPy's cond leaves them undefined),
+        return _constant(np.zeros(shape[:-2], np.finfo(_dtype_of(A)).dtype))  # even 1 x 0
+    if spectral:
         values = svdvals(A)
         largest, smallest = getitem(values, (Ellipsis, 0)), getitem(values, (Ellipsis, -1))
         return largest / smallest if p != -2 else smallest / largest
-    if isinstance(p, bool) or p not in ("fro", "nuc", 1, -1, float("inf"), float("-inf")):
-        raise LinAlgArgError(f"cond: p must be None, 'fro', 'nuc', 1, -1, 2, -2, inf or -inf, got "
-                             f"{p!r}")
     if shape[-1] != shape[-2]:
         raise LinAlgArgError(f"cond: p={p!r} needs square matrices (..., n, n), got shape {shape}")
     inverse, info = inv_ex(A)
