@@ -169,10 +169,12 @@ def test_errors(rng):
         LA.cholesky(-(z @ z.mH))
     with pytest.raises(TypeError, match="solve: expected a floating point B, got int64"):
         LA.solve(z, dlpy.tensor(np.ones((3, 1), np.int64)))
-    # the factorisations not written for complex matrices still refuse them, naming themselves
-    with pytest.raises(TypeError, match="ldl_factor_ex: expected a floating point tensor, got "
-                                        "complex128"):
-        LA.ldl_factor(z)
+    # complex LDL: symmetric (sytrf) and Hermitian (hetrf) factorisations solve their systems
+    b = complex_normal(rng, 3, 2, requires_grad=False)
+    for hermitian, a in ((False, z + z.mT), (True, z + z.mH)):
+        ld, pivots = LA.ldl_factor(a, hermitian=hermitian)
+        x = LA.ldl_solve(ld, pivots, b, hermitian=hermitian)
+        np.testing.assert_allclose((a @ x).numpy(), b.numpy(), atol=1e-12)
     # complex Householder QR (zgeqrf's reflectors, H^H = I - conj(tau) v v^H): Q R = A, Q^H A = R
     a, tau = LA.geqrf(z)
     r = np.triu(a.numpy())

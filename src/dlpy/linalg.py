@@ -1119,7 +1119,8 @@ def _zero_block(i: int) -> str:
 def ldl_factor_ex(A: Tensor, *, hermitian: bool = False,  # noqa: N803
                   check_errors: bool = False) -> LDLFactorExResult:
     """torch.linalg.ldl_factor_ex: A = P L D L^T P^T for symmetric A (..., n, n) read from its
-    lower triangle, by Bunch-Kaufman pivoting as LAPACK's sytrf: LD holds L below the diagonal
+    lower triangle (``hermitian``, complex A: A = P L D L^H P^T, LAPACK's hetrf, A's diagonal
+    read as real), by Bunch-Kaufman pivoting as LAPACK's sytrf: LD holds L below the diagonal
     and the 1x1 / 2x2 blocks of D; pivots (..., n) int32 (LAPACK's: negative for a 2x2 block);
     info (...) int32, the first i (1-based) with D[i, i] exactly zero. No gradient (as torch:
     LD stays in the graph of an A that requires grad, and backward through it raises).
@@ -1127,9 +1128,10 @@ def ldl_factor_ex(A: Tensor, *, hermitian: bool = False,  # noqa: N803
     from dlpy.ops.linalg import _flag
     from dlpy.ops.linalg_more import ldl_factor_numpy, raise_info
 
-    _matrices("ldl_factor_ex", A)
-    _flag("ldl_factor_ex", "hermitian", hermitian)  # real matrices: the same factorisation
-    ld, pivots, info = ldl_factor_numpy(A.data if isinstance(A, Tensor) else np.asarray(A))
+    _matrices("ldl_factor_ex", A, complex_ok=True)
+    hermitian = _flag("ldl_factor_ex", "hermitian", hermitian)  # real: the same factorisation
+    ld, pivots, info = ldl_factor_numpy(A.data if isinstance(A, Tensor) else np.asarray(A),
+                                        hermitian)
     if _check_errors("ldl_factor_ex", check_errors):
         raise_info("ldl_factor_ex", info, _zero_block)
     if isinstance(A, Tensor) and A.requires_grad:
@@ -1154,8 +1156,8 @@ def ldl_solve(LD: Tensor, pivots, B: Tensor, *, hermitian: bool = False) -> Tens
     from dlpy.ops.linalg import _flag
     from dlpy.ops.linalg_more import LDLSolve
 
-    shape = _matrices("ldl_solve", LD)
-    _flag("ldl_solve", "hermitian", hermitian)
+    shape = _matrices("ldl_solve", LD, complex_ok=True)
+    hermitian = _flag("ldl_solve", "hermitian", hermitian)
     n = shape[-1]
     array = _pivots("ldl_solve", pivots, shape[:-2], n)
     b_shape = _shape_of(B)
@@ -1166,7 +1168,7 @@ def ldl_solve(LD: Tensor, pivots, B: Tensor, *, hermitian: bool = False) -> Tens
         raise LinAlgDtypeError(f"Expected b and A to have the same dtype, but found b of type "
                                f"{_dtype_of(B)} and A of type {_dtype_of(LD)} instead.")
     ld = LD.data if isinstance(LD, Tensor) else np.asarray(LD)
-    return LDLSolve(ld, array)(B)
+    return LDLSolve(ld, array, hermitian)(B)
 
 
 # ------------------------------------------------------------------ randomised low-rank SVD

@@ -363,47 +363,62 @@ def geqrf_numpy(a: np.ndarray):
 _BUNCH_KAUFMAN = (1 + math.sqrt(17)) / 8
 
 
-def _ldl_step_kind(a: np.ndarray, k: int):
+def _size(x: np.ndarray) -> np.ndarray:
+    """LAPACK's magnitude for pivoting: |x|, and |Re x| + |Im x| (CABS1) for complex x."""
+    return np.abs(x.real) + np.abs(x.imag) if x.dtype.kind == "c" else np.abs(x)
+
+
+def _ldl_step_kind(a: np.ndarray, k: int, hermitian: bool):
     """sytf2's pivot choice at column k of each (full, symmetric) matrix of a (n, n, count), the
-    batch last: (swap row, 2x2 block?, zero column?) per matrix, LAPACK's Bunch-Kaufman tests."""
+    batch last: (swap row, 2x2 block?, zero column?) per matrix, LAPACK's Bunch-Kaufman tests
+    (hetf2's with ``hermitian``: the diagonal's real part)."""
     n, count = a.shape[1:]
     every = np.arange(count)
-    diagonal = np.abs(a[k, k])
+    on_diagonal = (lambda x: np.abs(x.real)) if hermitian else _size
+    diagonal = on_diagonal(a[k, k])
     if k + 1 < n:
-        largest = k + 1 + np.argmax(np.abs(a[k + 1:, k]), axis=0)
-        column = np.abs(a[largest, k, every])
+        largest = k + 1 + np.argmax(_size(a[k + 1:, k]), axis=0)
+        column = _size(a[largest, k, every])
     else:
-        largest, column = np.full(count, k), np.zeros(count, a.dtype)
+        largest, column = np.full(count, k), np.zeros(count, diagonal.dtype)
     biggest = np.where(column > diagonal, column, diagonal)
     zero = (biggest == 0) | np.isnan(biggest)
-    row = np.abs(a[largest, k:, every])  # the largest off-diagonal of row (and column) largest
+    row = _size(a[largest, k:, every])  # the largest off-diagonal of row (and column) largest
     row[every, largest - k] = 0
     row = row.max(axis=1)
     keep = zero | (diagonal >= _BUNCH_KAUFMAN * column) \
         | (diagonal * row >= _BUNCH_KAUFMAN * column * column)
-    one_by_one = keep | (np.abs(a[largest, largest, every]) >= _BUNCH_KAUFMAN * row)
+    one_by_one = keep | (on_diagonal(a[largest, largest, every]) >= _BUNCH_KAUFMAN * row)
     return np.where(keep, k, largest), ~one_by_one, zero
 
 
-def ldl_factor_numpy(a: np.ndarray):
-    """(LD, pivots, info) of symmetric (..., n, n) from their lower triangles, as LAPACK's sytf2
-    ('L'): 1x1 and 2x2 pivots (pivots[k] = -p on both columns of a 2x2 block), 1-based; info
-    the first k (1-based) with a zero column. Vectorised over the batch, kept last (n, n, count)
+def ldl_factor_numpy(a: np.ndarray, hermitian: bool = False):
+    """(LD, pivots, info) of symmetric (``hermitian``: Hermitian, its diagonal read as real)
+    (..., n, n) from their lower triangles, as LAPACK's sytf2 / hetf2 ('L'): 1x1 and 2x2 pivots
+    (pivots[k] = -p on both columns of a 2x2 block), 1-based; info the first k (1-based) with a
+    zero column. Vectorised over the batch, kept last (n, n, count)
     so that every step is a contiguous ufunc over the batch: column by column, each matrix
     either starts a block at column k or has k as the second column of a 2x2 block (it waits);
     the 1x1 update runs on every matrix, the others' x zeroed (A22 -= 0), the rarer 2x2 updates
     and the swaps only on the matrices that take them. The matrices are kept whole and exactly
-    symmetric, so a swap is of two rows, then the same two columns, of the trailing block."""
+    symmetric (Hermitian), so a swap is of two rows, then the same two columns, of the trailing
+    block (hetf2's conjugations of the entries between them come with it)."""
     shape, n = a.shape, a.shape[-1]
-    lower = np.tril(a.reshape((math.prod(a.shape[:-2]), n, n)))
-    a = np.ascontiguousarray((lower + np.swapaxes(np.tril(lower, -1), -1, -2)).transpose(1, 2, 0))
+    hermitian = hermitian and a.dtype.kind == "c"
+    mirror = np.conj if hermitian else (lambda x: x)
+    lower = np.tril(a.reshape((math.prod(a.shape[:-2]), n, n)), -1)
+    full = lower + mirror(np.swapaxes(lower, -1, -2))
+    every = np.arange(n)
+    diagonal = a.reshape(lower.shape)[:, every, every]
+    full[:, every, every] = diagonal.real if hermitian else diagonal
+    a = np.ascontiguousarray(full.transpose(1, 2, 0))
     count = a.shape[-1]
     pivots = np.zeros((count, n), np.int32)
     info = np.zeros(count, np.int32)
     waiting = np.zeros(count, bool)  # column k is the second of a 2x2 block
     for k in range(n):
         active = ~waiting
-        swap, two, zero = _ldl_step_kind(a, k)  # (a waiting matrix's are ignored)
+        swap, two, zero = _ldl_step_kind(a, k, hermitian)  # (a waiting matrix's are ignored)
         two &= active
         info[active & zero & (info == 0)] = k + 1
         kk = k + two
@@ -417,11 +432,11 @@ def ldl_factor_numpy(a: np.ndarray):
             a[k:, first, moved] = a[k:, second, moved]
             a[k:, second, moved] = kept
         single = active & ~two & (a[k, k] != 0)
-        if k + 1 < n and single.any():  # A22 -= x x^T / d, x /= d
+        if k + 1 < n and single.any():  # A22 -= x x^T / d (x x^H), x /= d
             x = a[k + 1:, k]  # (rows, count)
             d = np.where(single, a[k, k], 1)
             masked = np.where(single, x, 0)
-            update = masked[:, None] * masked[None]
+            update = masked[:, None] * mirror(masked)[None]
             update /= d
             a[k + 1:, k + 1:] -= update
             x /= d
@@ -429,13 +444,22 @@ def ldl_factor_numpy(a: np.ndarray):
         if len(double):  # (rows, matrices) with the 2x2 block's matrices last
             first, second = a[k + 2:, k][:, double], a[k + 2:, k + 1][:, double]
             d21 = a[k + 1, k, double]
-            d11, d22 = a[k + 1, k + 1, double] / d21, a[k, k, double] / d21
-            t = 1.0 / (d11 * d22 - 1.0)
-            d21 = t / d21
-            wk = d21 * (d11 * first - second)
-            wk1 = d21 * (d22 * second - first)
-            update = np.moveaxis(first[:, None] * wk[None] + second[:, None] * wk1[None], -1, 0)
-            update = np.tril(update) + np.swapaxes(np.tril(update, -1), -1, -2)
+            if hermitian:  # hetf2's: the block's diagonal real, scaled by |d21|
+                size = np.abs(d21)
+                d11, d22 = a[k + 1, k + 1, double].real / size, a[k, k, double].real / size
+                t = 1.0 / (d11 * d22 - 1.0)
+                d21, scale = d21 / size, t / size
+                wk = scale * (d11 * first - d21 * second)
+                wk1 = scale * (d22 * second - np.conj(d21) * first)
+            else:
+                d11, d22 = a[k + 1, k + 1, double] / d21, a[k, k, double] / d21
+                t = 1.0 / (d11 * d22 - 1.0)
+                d21 = t / d21
+                wk = d21 * (d11 * first - second)
+                wk1 = d21 * (d22 * second - first)
+            update = np.moveaxis(first[:, None] * mirror(wk)[None]
+                                 + second[:, None] * mirror(wk1)[None], -1, 0)
+            update = np.tril(update) + mirror(np.swapaxes(np.tril(update, -1), -1, -2))
             a[k + 2:, k + 2:, double] -= np.moveaxis(update, 0, -1)
             a[k + 2:, k, double] = wk
             a[k + 2:, k + 1, double] = wk1
@@ -447,10 +471,12 @@ def ldl_factor_numpy(a: np.ndarray):
     return ld.reshape(shape), pivots.reshape(shape[:-1]), info.reshape(shape[:-2])
 
 
-def _ldl_solve_one(ld: np.ndarray, pivots: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """X with A X = B from one sytrf factorisation (LAPACK's sytrs, 'L')."""
+def _ldl_solve_one(ld: np.ndarray, pivots: np.ndarray, b: np.ndarray,
+                   hermitian: bool) -> np.ndarray:
+    """X with A X = B from one sytrf (hetrf) factorisation (LAPACK's sytrs / hetrs, 'L')."""
     n = ld.shape[0]
     b = b.copy()
+    mirror = np.conj if hermitian else (lambda x: x)
     k = 0
     while k < n:  # L D y = P^T b
         if pivots[k] > 0:
@@ -464,52 +490,67 @@ def _ldl_solve_one(ld: np.ndarray, pivots: np.ndarray, b: np.ndarray) -> np.ndar
             b[[k + 1, p]] = b[[p, k + 1]]
             b[k + 2:] -= np.outer(ld[k + 2:, k], b[k]) + np.outer(ld[k + 2:, k + 1], b[k + 1])
             off = ld[k + 1, k]
-            first, second = ld[k, k] / off, ld[k + 1, k + 1] / off
+            first, second = ld[k, k] / mirror(off), ld[k + 1, k + 1] / off
             denominator = first * second - 1
-            top, bottom = b[k] / off, b[k + 1] / off
+            top, bottom = b[k] / mirror(off), b[k + 1] / off
             b[k], b[k + 1] = (second * top - bottom) / denominator, \
                 (first * bottom - top) / denominator
             k += 2
     k = n - 1
     while k >= 0:  # L^T x = y, then the rows swapped back
         if pivots[k] > 0:
-            b[k] -= ld[k + 1:, k] @ b[k + 1:]
+            b[k] -= mirror(ld[k + 1:, k]) @ b[k + 1:]
             p = pivots[k] - 1
             b[[k, p]] = b[[p, k]]
             k -= 1
         else:
-            b[k] -= ld[k + 1:, k] @ b[k + 1:]
-            b[k - 1] -= ld[k + 1:, k - 1] @ b[k + 1:]
+            b[k] -= mirror(ld[k + 1:, k]) @ b[k + 1:]
+            b[k - 1] -= mirror(ld[k + 1:, k - 1]) @ b[k + 1:]
             p = -pivots[k] - 1
             b[[k, p]] = b[[p, k]]
             k -= 2
     return b
 
 
-def ldl_solve_numpy(ld: np.ndarray, pivots: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """X of (..., n, k) from a batch of sytrf factorisations, batch axes broadcast."""
+def ldl_solve_numpy(ld: np.ndarray, pivots: np.ndarray, b: np.ndarray,
+                    hermitian: bool = False) -> np.ndarray:
+    """X of (..., n, k) from a batch of sytrf (``hermitian``: hetrf) factorisations, batch axes
+    broadcast."""
+    hermitian = hermitian and ld.dtype.kind == "c"
     n = ld.shape[-1]
     batch = np.broadcast_shapes(ld.shape[:-2], b.shape[:-2])
     ld = np.broadcast_to(ld, batch + (n, n)).reshape((-1, n, n))
     pivots = np.broadcast_to(pivots, batch + (n,)).reshape((-1, n))
     flat = np.broadcast_to(b, batch + b.shape[-2:]).reshape((-1,) + b.shape[-2:])
-    x = [_ldl_solve_one(*parts) for parts in zip(ld, pivots, flat)]
+    x = [_ldl_solve_one(*parts, hermitian) for parts in zip(ld, pivots, flat)]
     x = np.stack(x) if x else np.zeros(flat.shape, np.result_type(ld, b))
     return x.reshape(batch + b.shape[-2:])
 
 
 class LDLSolve(Op):
-    """X = A^-1 B from a sytrf factorisation (LD, pivots: settings, not inputs), batch axes
-    broadcast;  dB = A^-1 g (A is symmetric)."""
+    """X = A^-1 B from a sytrf / hetrf factorisation (LD, pivots: settings, not inputs), batch
+    axes broadcast;  dB = A^-H g: A^-1 g for a real symmetric or Hermitian A, conj(A^-1 conj(g))
+    for a complex symmetric one (A^T = A)."""
 
-    def __init__(self, ld: np.ndarray, pivots: np.ndarray):
+    complex_ok = True
+
+    def __init__(self, ld: np.ndarray, pivots: np.ndarray, hermitian: bool = False):
         self.ld, self.pivots = ld, pivots
+        self.transposed = ld.dtype.kind == "c" and not hermitian  # A^-H = conj(A^-1)
+        self.hermitian = hermitian
 
     def forward(self, b):
-        return ldl_solve_numpy(self.ld, self.pivots, b)
+        return ldl_solve_numpy(self.ld, self.pivots, b, self.hermitian)
 
     def backward(self, grad_output):
-        return (ldl_solve_numpy(self.ld, self.pivots, grad_output),)
+        if self.transposed:
+            return (np.conj(ldl_solve_numpy(self.ld, self.pivots, np.conj(grad_output))),)
+        return (ldl_solve_numpy(self.ld, self.pivots, grad_output, self.hermitian),)
 
     def backward_graph(self, grad_output, output):
-        return (LDLSolve(self.ld, self.pivots)(grad_output),)
+        from dlpy.ops.complex import conj
+
+        solve = LDLSolve(self.ld, self.pivots, self.hermitian)
+        if self.transposed:
+            return (conj(solve(conj(grad_output))),)
+        return (solve(grad_output),)
