@@ -104,6 +104,12 @@ def finite_svd(a, full_matrices: bool = True, compute_uv: bool = True, hermitian
     return (u, values, vh) if compute_uv else values
 
 
+def lapack_layout(x: np.ndarray) -> np.ndarray:
+    """x laid out as torch's LAPACK results are: each matrix column-major (LAPACK's Fortran
+    order), the batch row-major (strides (..., m * n, 1, m)); the values are x's."""
+    return np.swapaxes(np.ascontiguousarray(np.swapaxes(x, -1, -2)), -1, -2)
+
+
 def _mT(x: np.ndarray) -> np.ndarray:
     return np.swapaxes(x, -1, -2)
 
@@ -467,7 +473,7 @@ class Inv(Op):
     saves = ("output",)  # read by backward (in-place checks, Op.saves): A may change after
 
     def forward(self, a):
-        self.y = _factorise("linalg.inv", np.linalg.inv, a)
+        self.y = lapack_layout(_factorise("linalg.inv", np.linalg.inv, a))
         return self.y
 
     def backward(self, grad_output):
@@ -583,7 +589,7 @@ class Solve(Op):
             b = b[..., None]
         self.a = a
         self.x = _factorise("torch.linalg.solve", np.linalg.solve, a, b)
-        return self.x[..., 0] if self.vector else self.x
+        return self.x[..., 0] if self.vector else lapack_layout(self.x)
 
     def backward(self, grad_output):
         g = grad_output[..., None] if self.vector else grad_output
@@ -701,12 +707,14 @@ def _substitute(a: np.ndarray, b: np.ndarray, upper: bool, unitriangular: bool) 
 class SolveTriangular(Op):
     """X = T^-1 B with T the upper (``upper``) or lower triangle of A (..., n, n), unit diagonal
     if ``unitriangular``, and B (..., n, k), batch axes broadcast;  dB = T^-H g,
-    dA = -(dB X^H) on T's triangle (off the diagonal if ``unitriangular``)."""
+    dA = -(dB X^H) on T's triangle (off the diagonal if ``unitriangular``). X is laid out as
+    torch's (``lapack_layout``), or row-major if not ``column_major``."""
 
     complex_ok = True
 
-    def __init__(self, upper: bool, unitriangular: bool):
+    def __init__(self, upper: bool, unitriangular: bool, column_major: bool = True):
         self.upper, self.unitriangular = upper, unitriangular
+        self.column_major = column_major
 
     def forward(self, a, b):
         if not self.unitriangular and not np.diagonal(a, 0, -2, -1).all():
@@ -716,6 +724,8 @@ class SolveTriangular(Op):
                               f"diagonal{where}")
         self.a = a
         self.x = _substitute(a, b, self.upper, self.unitriangular)
+        if self.column_major:
+            self.x = lapack_layout(self.x)
         return self.x
 
     def backward(self, grad_output):
@@ -768,8 +778,8 @@ def solve_triangular(A: Tensor, B: Tensor, *, upper: bool, left: bool = True,  #
             and (B.dtype.kind != "c" or A.dtype.kind == "c")):
         B = B.to(A.dtype)  # noqa: N806 - torch solves in A's dtype
     if not left:  # X T = B is T^T X^T = B^T, T^T the other kind of triangle
-        op = SolveTriangular(not upper, unitriangular)
-        return swapaxes(op(swapaxes(A, -1, -2), swapaxes(B, -1, -2)), -1, -2)
+        op = SolveTriangular(not upper, unitriangular, column_major=False)  # X^T row-major:
+        return swapaxes(op(swapaxes(A, -1, -2), swapaxes(B, -1, -2)), -1, -2)  # X as torch's
     return SolveTriangular(upper, unitriangular)(A, B)
 
 
@@ -793,7 +803,7 @@ class Cholesky(Op):
 
     def forward(self, a):
         self.l = _factorise("linalg.cholesky", np.linalg.cholesky, _mH(a) if self.upper else a)
-        return _mH(self.l) if self.upper else self.l
+        return lapack_layout(_mH(self.l) if self.upper else self.l)
 
     def backward(self, grad_output):
         if self.upper:

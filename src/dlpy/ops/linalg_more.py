@@ -20,6 +20,7 @@ from dlpy.ops.linalg import (
     _mT,
     _substitute,
     _swap_h,
+    lapack_layout,
     linalg_error_text,
 )
 from dlpy.ops.rearrange import Triangle
@@ -218,7 +219,7 @@ class CholeskySolve(Op):
 
     def forward(self, b, l):
         self.l = l
-        self.x = cholesky_solve_numpy(b, l, self.upper)
+        self.x = lapack_layout(cholesky_solve_numpy(b, l, self.upper))
         return self.x
 
     def backward(self, grad_output):
