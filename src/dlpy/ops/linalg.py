@@ -589,7 +589,10 @@ class Solve(Op):
             b = b[..., None]
         self.a = a
         self.x = _factorise("torch.linalg.solve", np.linalg.solve, a, b)
-        return self.x[..., 0] if self.vector else lapack_layout(self.x)
+        if self.vector and self.x.ndim == 2:  # a single vector
+            return self.x[..., 0]
+        # (a batch of vectors comes out as torch's: column-major in its last two axes)
+        return lapack_layout(self.x[..., 0] if self.vector else self.x)
 
     def backward(self, grad_output):
         g = grad_output[..., None] if self.vector else grad_output
