@@ -1086,8 +1086,10 @@ def triangular_solve(b: Tensor, A: Tensor, upper: bool = True, transpose: bool =
                                     unitriangular=unitriangular)
     else:
         solution = solve_triangular(A, b, upper=upper, unitriangular=unitriangular)
+    # the coefficient's copy is LAPACK's working one: column-major, as torch's
+    coefficient = swapaxes(swapaxes(_tensor(A), -1, -2).contiguous(), -1, -2)
     return TriangularSolveResult(named(solution, "TriangularSolveBackward0"),
-                                 _tensor(A).clone())
+                                 named(coefficient, "TriangularSolveBackward0"))
 
 
 # ------------------------------------------------------------------ LDL^T
