@@ -1015,6 +1015,9 @@ class _Unreached(Op):
     def backward(self, grad_output):
         return (None,) * len(self.inputs)
 
+    def backward_graph(self, grad_output, output):  # (create_graph=True: still none)
+        return (None,) * len(self.inputs)
+
 
 # ------------------------------------------------------------------ with a Cholesky factor
 def _factor(name: str, L, upper) -> tuple[int, ...]:  # noqa: N803

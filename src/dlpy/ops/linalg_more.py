@@ -520,9 +520,10 @@ def ldl_solve_numpy(ld: np.ndarray, pivots: np.ndarray, b: np.ndarray,
     hermitian = hermitian and ld.dtype.kind == "c"
     n = ld.shape[-1]
     batch = np.broadcast_shapes(ld.shape[:-2], b.shape[:-2])
-    ld = np.broadcast_to(ld, batch + (n, n)).reshape((-1, n, n))
-    pivots = np.broadcast_to(pivots, batch + (n,)).reshape((-1, n))
-    flat = np.broadcast_to(b, batch + b.shape[-2:]).reshape((-1,) + b.shape[-2:])
+    count = math.prod(batch)  # (not -1: a reshape of 0 x 0 matrices cannot infer it)
+    ld = np.broadcast_to(ld, batch + (n, n)).reshape((count, n, n))
+    pivots = np.broadcast_to(pivots, batch + (n,)).reshape((count, n))
+    flat = np.broadcast_to(b, batch + b.shape[-2:]).reshape((count,) + b.shape[-2:])
     x = [_ldl_solve_one(*parts, hermitian) for parts in zip(ld, pivots, flat)]
     x = np.stack(x) if x else np.zeros(flat.shape, np.result_type(ld, b))
     return x.reshape(batch + b.shape[-2:])
