@@ -820,6 +820,8 @@ def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver: str | None = None) -> Lst
         if (rank < min(m, n)).any():  # its values, the truncated pinv's gradient
             exact = inverse @ (b.data if isinstance(b, Tensor) else np.asarray(b))
             solution = solution + _constant((exact - solution.data).astype(solution.dtype))
+    if driver == "gelsy" and not vector and b_shape[-1] == 0:  # LAPACK's gelsy returns at
+        rank = np.zeros_like(rank)  # once when MIN(M, N, NRHS) = 0: rank 0, as torch's
     empty = _constant(np.zeros((0,), np.finfo(dtype).dtype))  # real, as the values
     residuals = empty
     if m > n and driver != "gelsy" and (driver == "gels" or (rank == n).all()):
