@@ -118,7 +118,14 @@ def addr(input, vec1: Tensor, vec2: Tensor, *, beta=1, alpha=1) -> Tensor:  # no
     """torch.addr: beta * input + alpha * outer(vec1, vec2)."""
     from dlpy.node_names import named
     from dlpy.ops.einsum import outer
+    from dlpy.ops.promotion import promote_types
 
+    if all(isinstance(x, Tensor) for x in (input, vec1, vec2)):
+        # torch's addr is one elementwise kernel over the three (input expanded), promoted
+        # together: the product is taken in the result's dtype (complex64 vectors into a
+        # complex128 input were multiplied in complex64)
+        dtype = promote_types(promote_types(input.dtype, vec1.dtype), vec2.dtype)
+        vec1, vec2 = (v if v.dtype == dtype else v.to(dtype) for v in (vec1, vec2))
     product = outer(vec1, vec2)
     kind = np.result_type(_data(input), product.data).kind
     for what, value in (("beta", beta), ("alpha", alpha)):  # torch's check_addr_scalar
