@@ -21,7 +21,7 @@ from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops import DimError, check_dim, int_of
 from dlpy.ops.shape import getitem, reshape
 from dlpy.return_types import structseq_repr
-from dlpy.tensor import Op, Tensor
+from dlpy.tensor import Op, Tensor, is_grad_enabled
 
 
 class LinAlgError(ValueError, RuntimeError):
@@ -1302,6 +1302,11 @@ def pinv(A: Tensor, rcond=None, hermitian: bool = False, *, atol=None,  # noqa: 
     hermitian = _flag("pinv", "hermitian", hermitian)
     # hermitian: torch's checks are eigh's ("linalg.eigh: A must be batches of square matrices")
     _matrices("eigh" if hermitian else "pinv", A, square=hermitian, complex_ok=True)
+    for name, value in (("atol", atol), ("rtol", rtol)):  # settings, not inputs (as torch)
+        if isinstance(value, Tensor) and value.requires_grad and is_grad_enabled():
+            raise LinAlgArgError(f"The function 'linalg_pinv' is not differentiable with "
+                                 f"respect to argument '{name}'. This input cannot have "
+                                 f"requires_grad True.")
     return Pinv(*tolerances("pinv", A, atol, rtol), hermitian)(A)
 
 
