@@ -223,6 +223,14 @@ class SparseGrad:
         self.values *= scalar
         return self
 
+    def zero_(self) -> SparseGrad:
+        """No rows left, in place (the same object), as torch's zero_ of a sparse tensor: what
+        ``zero_grad(set_to_none=False)`` leaves of a sparse gradient."""
+        self.indices = self.indices[:0]
+        self.values = self.values[:0]
+        self.coalesced = True
+        return self
+
     def __repr__(self) -> str:
         return (f"SparseGrad(shape={self.shape}, {self.indices.size} rows"
                 f"{', coalesced' if self.coalesced else ''}, dtype={self.dtype})")

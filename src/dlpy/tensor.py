@@ -1088,18 +1088,23 @@ class Tensor:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the gradient: None (PyTorch's default), or with ``set_to_none=False`` fill it
-        with zeros in place (a sparse gradient becomes None either way)."""
+        with zeros in place (a sparse gradient keeps no rows, as torch's)."""
         grad = self._grad
-        if set_to_none or not isinstance(grad, Tensor):
+        if set_to_none or grad is None:
             self._grad = None
+        elif not isinstance(grad, Tensor):
+            grad.zero_()
         else:  # the same tensor, a graph (create_graph) cut off, zeroed in place, as torch's
             if grad.op is not None:
                 grad.op = None
                 if not grad.data.flags.writeable:  # a broadcast view: memory of its own
                     grad.data = np.zeros(grad.data.shape, grad.data.dtype)
             grad.requires_grad = False
-            grad.data[...] = 0
-            _bump(grad.data)  # torch's zero_(): a new version
+            if grad.data.flags.writeable:
+                grad.data[...] = 0
+                _bump(grad.data)  # torch's zero_(): a new version
+            else:  # an expanded gradient (p.grad = g.expand(...)): zero_ writes through it
+                grad.zero_()
 
     def register_hook(self, hook):
         """Call ``hook(grad)`` with the gradient of this tensor each time backward computes it
