@@ -242,9 +242,6 @@ def _one():
     (lambda: Adagrad(_one(), lr_decay=-1), "Adagrad: lr_decay must be a finite number >= 0"),
     (lambda: Adagrad(_one(), initial_accumulator_value=-0.1),
      "Adagrad: initial_accumulator_value must be a finite number >= 0, got -0.1"),
-    (lambda: Adagrad([{"params": _one(), "initial_accumulator_value": 1.0}]),
-     r"parameter group 0 sets initial_accumulator_value=1.0, but every group starts from the "
-     r"constructor's \(0\)"),
     (lambda: Adagrad(_one(), weight_decay=float("inf")), "Adagrad: weight_decay must be a fin"),
     (lambda: Adamax(_one(), betas=(0.9, 1.0)), r"Adamax: betas must lie in \[0, 1\)"),
     (lambda: Adamax(_one(), betas=0.9), "Adamax: betas must be a pair of numbers, got 0.9"),
@@ -262,3 +259,13 @@ def _one():
 def test_bad_arguments(make, message):
     with pytest.raises((ValueError, TypeError), match=message):
         make()
+
+
+def test_adagrad_group_initial_accumulator_value_is_kept_unused():
+    # torch takes a group's own value and keeps it in the group, but every sum starts from the
+    # constructor's
+    opt = Adagrad([{"params": _one(), "initial_accumulator_value": 1.0}],
+                  initial_accumulator_value=0.5)
+    assert opt.param_groups[0]["initial_accumulator_value"] == 1.0
+    np.testing.assert_array_equal(opt.state[opt.param_groups[0]["params"][0]]["sum"].numpy(),
+                                  [0.5, 0.5])

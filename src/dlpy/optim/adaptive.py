@@ -151,8 +151,8 @@ class RMSprop(Optimizer):
 
 class Adagrad(Optimizer):
     """sum += g^2;  p -= lr / (1 + (t - 1) lr_decay) * g / (sqrt(sum) + eps), with ``sum``
-    starting at the constructor's ``initial_accumulator_value`` for every group (PyTorch reads
-    no group's own: a group that gives a different one is an error here).
+    starting at the constructor's ``initial_accumulator_value`` for every group (a group's own
+    is kept in the group, unused, as PyTorch's).
 
     A sparse gradient (``nn.Embedding(sparse=True)``) updates only its rows' sums and values,
     as PyTorch's (then weight_decay must be 0)."""
@@ -180,14 +180,8 @@ class Adagrad(Optimizer):
                         ("maximize",))
 
     def add_param_group(self, group: dict[str, Any]) -> None:
-        value = group.get("initial_accumulator_value") if isinstance(group, dict) else None
-        if value is not None and value != self._defaults["initial_accumulator_value"]:
-            raise ValueError(
-                f"Adagrad: parameter group {len(self.param_groups)} sets "
-                f"initial_accumulator_value={value!r}, but every group starts from the "
-                f"constructor's ({self._defaults['initial_accumulator_value']!r}), as PyTorch's "
-                "(which ignores a group's own); pass it to the constructor"
-            )
+        # a group's own initial_accumulator_value is kept in the group but not used: every
+        # group's sums start from the constructor's, as torch's (which ignores the group's)
         super().add_param_group(group)
         if not self.__dict__.get("_constructing"):  # a group added later: its state comes at
             return  # its first step with a gradient, as torch 2.13's
