@@ -152,7 +152,7 @@ def test_state_dict_hooks():
 @pytest.mark.parametrize("name, flags", [
     ("SGD", {"foreach": None, "fused": False, "differentiable": False}),
     ("Adam", {"foreach": False, "fused": True, "capturable": False, "differentiable": False}),
-    ("AdamW", {"foreach": False, "capturable": True}),
+    ("AdamW", {"foreach": False, "capturable": False}),
     ("RMSprop", {"foreach": None, "capturable": False}),
     ("Adagrad", {"fused": None, "foreach": None}),
     ("Adamax", {"capturable": False}), ("NAdam", {"foreach": True}), ("RAdam", {"foreach": True}),
@@ -168,6 +168,24 @@ def test_torch_implementation_switches_are_accepted_and_change_nothing(name, fla
             opt.step()
         runs.append(p.data.copy())
     np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_capturable_and_foreach_differentiable_steps_are_torch_assertions():
+    # capturable=True is for CUDA graphs: torch's step asserts the parameters are on a GPU,
+    # after making the group's state (kept after the error)
+    p = nn.Parameter(np.ones(2))
+    opt = optim.AdamW([p], capturable=True)
+    p.grad = dlpy.tensor(np.ones(2))
+    with pytest.raises(AssertionError, match="If capturable=True, params and state_steps must "
+                                             "be on supported devices"):
+        opt.step()
+    assert sorted(opt.state[p]) == ["exp_avg", "exp_avg_sq", "step"]
+    np.testing.assert_array_equal(p.data, [1.0, 1.0])
+    # foreach=True with differentiable=True: torch's for-each step asserts it is not recorded
+    opt = optim.NAdam([p], foreach=True, differentiable=True)
+    with pytest.raises(AssertionError, match="_foreach ops don't support autograd"):
+        opt.step()
+    assert float(opt.state[p]["step"]) == 0.0
 
 
 def test_torch_switches_errors():

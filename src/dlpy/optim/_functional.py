@@ -130,7 +130,7 @@ def _check_in_place(params: list) -> None:
 
 def _check_flags(name: str, params: list, *, fused: bool = False, differentiable: bool = False,
                  capturable: bool = False, grad_scale: Any = None, found_inf: Any = None,
-                 title: str = "") -> None:
+                 title: str = "", foreach: bool = False) -> None:
     """torch's checks of the implementation switches, in its order."""
     if fused:
         if not params:
@@ -147,6 +147,8 @@ def _check_flags(name: str, params: list, *, fused: bool = False, differentiable
         raise GradScaleError("Expected grad_scale and found_inf to be None")
     if capturable and params:
         what = _CAPTURABLE.get(name, "params and state_steps")
+        if foreach and name == "nadam":  # (torch's for-each NAdam words it with a comma)
+            what = "params, mu_products, and state_steps"
         devices = _DEVICES.replace(", 'xla'", "") if name == "adadelta" else _DEVICES
         raise CapturableError(f"If capturable=True, {what} must be on supported devices: "
                               f"{devices}.")
@@ -353,7 +355,7 @@ def nadam(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor],
     are 0-d tensors multiplied in place."""
     _check_steps(state_steps)
     _check_steps(mu_products, "mu_products")
-    _check_flags("nadam", params, capturable=capturable)
+    _check_flags("nadam", params, capturable=capturable, foreach=bool(foreach))
     _check_in_place(params)
     _run(NAdam, params, grads, {"exp_avg": exp_avgs, "exp_avg_sq": exp_avg_sqs,
                                 "mu_product": mu_products}, state_steps,

@@ -516,6 +516,10 @@ class Optimizer:
                 raise ValueError(f"{name}.step: lr must be finite, got {lr}{where}")  # LinearLR
                 # to end_factor 0 leaves -1.5e-17, which torch's step takes)
             if differentiable:
+                if group.get("foreach") and self.foreach_asserts_differentiable \
+                        and any(p._grad is not None for p in group["params"]):
+                    self._make_group_states(g)  # (torch's for-each step: after them)
+                    raise _ForeachAutogradError("_foreach ops don't support autograd")
                 _check_differentiable(name, group)
         self.step_count += 1
         # (plain indexing: ParamStates' own __getitem__ costs; list() would call its __len__)
@@ -568,6 +572,8 @@ class Optimizer:
                 if missing:  # a setting turned on after the first step (RMSprop's momentum or
                     # centered, Adam's amsgrad): its buffer was never made, torch's KeyError
                     raise _StateKeyError(missing[0])
+            if group.get("capturable") and "capturable" in self.torch_flags:
+                self._refuse_capturable(i)
             if sparse and not accepts_sparse:
                 raise SparseGradError(
                     f"{name}: parameter {i} has a sparse gradient (an op with sparse=True); "
@@ -588,6 +594,34 @@ class Optimizer:
                 _bump(data)
             else:
                 self._update_array(data, grad, state, group, sparse, update, low_update)
+
+    def _make_group_states(self, g: int) -> None:
+        """The states of group ``g``'s parameters with a gradient, made as a step makes them:
+        torch's step makes a group's states before its checks of the implementation switches
+        (capturable, foreach with differentiable), so they stay after its error."""
+        states = list.copy(self.state)
+        group = self.param_groups[g]
+        first = sum(len(other["params"]) for other in self.param_groups[:g])
+        for i, p in enumerate(group["params"], first):
+            if p._grad is not None and not states[i] and self._slots(group):
+                states[i].update(self._fresh_state(p.data, group))
+                self._state_made(i)
+
+    def _refuse_capturable(self, index: int) -> None:
+        """``capturable=True`` (CUDA graphs) on CPU parameters: torch's AssertionError, raised
+        after the states of the group of parameter ``index`` are made, the groups before it
+        stepped."""
+        from dlpy.optim._functional import _check_flags
+
+        g, first = 0, 0
+        while index >= first + len(self.param_groups[g]["params"]):
+            first += len(self.param_groups[g]["params"])
+            g += 1
+        self._make_group_states(g)
+        group = self.param_groups[g]
+        foreach = "foreach" in self.torch_flags and group.get("foreach")
+        _check_flags(type(self).__name__.lower(), group["params"], capturable=True,
+                     foreach=bool(foreach))
 
     def _update_array(self, data: np.ndarray, grad: Any, state: dict[str, np.ndarray],
                       group: dict[str, Any], sparse: bool, update=None,
@@ -615,6 +649,9 @@ class Optimizer:
         # changed in place by numpy: an op recorded before refuses its backward, as torch's
         _bump(data)
 
+    # whether torch's for-each step asserts differentiable=False (an AssertionError after the
+    # group's states are made; SGD's fails on the in-place update instead)
+    foreach_asserts_differentiable = True
     # whether PyTorch's step takes a "step" set to a plain number (ASGD's: counted locally)
     torch_number_step = False
     # PyTorch's message when its step finds a "step" that is not a Tensor
@@ -1613,6 +1650,11 @@ def _check_differentiable(owner: str, group: dict[str, Any]) -> None:
                                       "supported: dlpy's steps are not recorded")
 
 
+class _ForeachAutogradError(AssertionError):
+    """differentiable=True with foreach=True: torch's for-each step asserts it is not
+    recorded by the autograd."""
+
+
 class _NumberStepError(RuntimeError):
     """torch's step on a state whose ``step`` is a plain number (RuntimeError)."""
 
@@ -1899,6 +1941,7 @@ class SGD(Optimizer):
     accepts_sparse = True
     added_settings = {"maximize": False, "dampening": 0.0}
     torch_flags = ("foreach", "differentiable", "fused")
+    foreach_asserts_differentiable = False
     torch_load_flags = {"fused": False}
     torch_step = False  # PyTorch's SGD keeps its momentum buffer only
 
