@@ -202,7 +202,9 @@ class LRScheduler:
             return
         warnings.warn(_EPOCH_DEPRECATION, UserWarning, stacklevel=2)
         self.last_epoch = epoch
-        if type(self)._lr is LRScheduler._lr:  # no closed form (MultiplicativeLR)
+        # no closed form (MultiplicativeLR), or none that torch's step(epoch) takes (CyclicLR,
+        # OneCycleLR: their get_lr, which also sets the momenta)
+        if type(self)._lr is LRScheduler._lr or isinstance(self, _CyclicMomentum):
             self._apply()
             return
         groups = self._check_group_count(len(self.base_lrs))
@@ -864,6 +866,11 @@ class SequentialLR(LRScheduler):
         child.last_epoch = self.last_epoch - (self._milestones[index - 1] if index else 0)
         return child
 
+    def step(self) -> None:
+        """Advance one epoch (torch's SequentialLR.step takes no epoch: step(5) is its
+        TypeError)."""
+        super().step()
+
     def get_lr(self) -> list[float]:
         return self._current().get_lr()
 
@@ -1060,6 +1067,11 @@ class CyclicLR(_CyclicMomentum):
             else "iterations" if mode == "exp_range" else "cycle"
         self._momentum_settings(owner, optimizer, cycle_momentum, base_momentum, max_momentum,
                                 groups)
+        if self.cycle_momentum and last_epoch == -1:  # torch's group keys (its schedule
+            # reads the scheduler's lists, as here)
+            for group, top, bottom in zip(optimizer.param_groups, self.max_momentums,
+                                          self.base_momentums):
+                group["max_momentum"], group["base_momentum"] = top, bottom
         if last_epoch == -1:
             for group, lr in zip(optimizer.param_groups, base_lrs):
                 _set_lr(group, lr)
