@@ -42,7 +42,7 @@ from dlpy.optim.optimizer import (
     _sqrt_plus,
 )
 from dlpy.sparse_grad import SparseGrad
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, default_dtype
 
 Params = Iterable[Tensor] | Iterable[dict]
 
@@ -594,8 +594,11 @@ class ASGD(Optimizer):
                 ax += d
             else:
                 np.copyto(ax, p)
-        _number_slot(state["eta"], "copy_")[...] = lr / ((1 + lambd * lr * step) ** alpha)
-        state["mu"][...] = 1 / max(1, step - t0)
+        # torch copies in torch.as_tensor of Python numbers: rounded to the default dtype
+        # (float32) even where the slots are float64 (a state loaded for float64 parameters)
+        _number_slot(state["eta"], "copy_")[...] = _as_tensor(lr / ((1 + lambd * lr * step)
+                                                                    ** alpha))
+        state["mu"][...] = _as_tensor(1 / max(1, step - t0))
 
     def _update_low_precision(self, param, grad, state, group):
         """torch's single-tensor ASGD on a float16/bfloat16 parameter; its eta and mu are
@@ -611,8 +614,13 @@ class ASGD(Optimizer):
         ax[...] = ax + _round(_round(p - ax, dtype) * _F32(mu), dtype) if mu != 1.0 else param
         lr, alpha = group["lr"], group["alpha"]
         _number_slot(state["eta"], "copy_")[...] = \
-            lr / ((1 + group["lambd"] * lr * step) ** alpha)
-        state["mu"][...] = 1 / max(1, step - group["t0"])
+            _as_tensor(lr / ((1 + group["lambd"] * lr * step) ** alpha))
+        state["mu"][...] = _as_tensor(1 / max(1, step - group["t0"]))
+
+
+def _as_tensor(value: float) -> np.ndarray:
+    """A Python number as torch.as_tensor makes it: of the default dtype."""
+    return np.asarray(value, dtype=default_dtype())
 
 
 def _times(state: dict[str, Any], slot: str, factor: float) -> float:
