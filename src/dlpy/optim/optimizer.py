@@ -999,7 +999,10 @@ class Optimizer:
             params = group.pop("params")
             for key, value in own.items():  # switches, fixed settings, the user's keys
                 if key not in ("params", "param_names"):
-                    if _has_tensor(value):  # a Tensor lr...: the group's own, as torch's
+                    # a Tensor lr..., an int or a pair holding one (weight_decay=0,
+                    # step_sizes=(1e-6, 50)): the group's own, as torch's (the flat arrays'
+                    # numbers are floats)
+                    if _has_tensor(value) or _holds_int(value):
                         group[key] = value
                     else:
                         group.setdefault(key, value)
@@ -1095,9 +1098,10 @@ class Optimizer:
                           and k != "params"}}
                       for group in state["param_groups"]]
             orders = [list(group) for group in state["param_groups"]]
-            # a saved Tensor lr (betas...): a copy of it, as torch's (it deep-copies the groups)
+            # a saved Tensor lr (betas...): a copy of it, as torch's (it deep-copies the
+            # groups); an int (weight_decay=0) stays one
             extras = [{**extra, **{k: copy.deepcopy(v) for k, v in group.items()
-                                   if k != "params" and _has_tensor(v)}}
+                                   if k != "params" and (_has_tensor(v) or _holds_int(v))}}
                       for extra, group in zip(extras, state["param_groups"])]
             state = flat
         if not self._torch_style_state:
@@ -1761,6 +1765,13 @@ def _check_hyper(owner: str, **values: float) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
                 or not math.isfinite(value) or value < 0:
             raise ValueError(f"{owner}: {name} must be a finite number >= 0, got {value!r}")
+
+
+def _holds_int(value: Any) -> bool:
+    """A Python int (not a bool), or a pair holding one: a setting torch keeps as given."""
+    if type(value) is tuple:
+        return any(type(v) is int for v in value)
+    return type(value) is int
 
 
 def _has_tensor(value: Any) -> bool:
