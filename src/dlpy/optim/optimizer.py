@@ -2197,6 +2197,12 @@ class SparseAdam(Optimizer):
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  maximize: bool = False):
+        # torch's SparseAdam wants its lr and eps above 0 (the other optimisers take 0)
+        for name, value in (("lr", lr), ("eps", eps)):
+            number = _as_numbers(value) if _has_tensor(value) else value
+            if isinstance(number, (int, float, np.number)) and not isinstance(number, bool) \
+                    and not number > 0:
+                raise ValueError(f"SparseAdam: {name} must be > 0, got {value!r}")
         super().__init__(params, {"lr": lr, "betas": _pair(betas), "eps": eps,
                                   "maximize": maximize})
 
