@@ -174,6 +174,11 @@ def _dot(a: np.ndarray, b: np.ndarray):
     return np.dot(a, b)
 
 
+def _real_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype of a complex dtype's parts (a real dtype itself)."""
+    return np.empty(0, dtype).real.dtype
+
+
 def _axpy(x: np.ndarray, alpha, y: np.ndarray) -> None:
     """x += alpha * y, in place."""
     if _low(x):
@@ -356,12 +361,10 @@ class LBFGS(Optimizer):
                                   "history_size": history_size,
                                   "line_search_fn": line_search_fn})
         self._params = self.param_groups[0]["params"]
-        dtypes = {p.data.dtype for p in self._params}
-        if len(dtypes) != 1:
-            raise TypeError(f"LBFGS: the parameters must share one dtype (they form one flat "
-                            f"vector), got {sorted(str(d) for d in dtypes)}")
-        # a complex parameter is its (real, imaginary) pairs in the flat vectors
-        self._dtype = np.empty(0, self._params[0].data.dtype).real.dtype
+        # a complex parameter is its (real, imaginary) pairs in the flat vectors; parameters
+        # of several dtypes join in their promoted one, as torch's torch.cat of the views
+        self._dtype = np.result_type(*(_real_dtype(p.data.dtype) for p in self._params)) \
+            if self._params else np.dtype(np.float32)
         self._numel = sum(p.data.size * (2 if p.data.dtype.kind == "c" else 1)
                           for p in self._params)
 
@@ -377,7 +380,8 @@ class LBFGS(Optimizer):
         _check_hyper(name, tolerance_grad=settings["tolerance_grad"],
                      tolerance_change=settings["tolerance_change"])
         line_search_fn = settings["line_search_fn"]
-        if line_search_fn not in (None, "strong_wolfe"):
+        # another name is torch's error at the step, where a line search would start
+        if line_search_fn is not None and not isinstance(line_search_fn, str):
             raise ArgError(f"LBFGS: line_search_fn must be None or 'strong_wolfe', got "
                            f"{line_search_fn!r}")
         return {**settings, "max_iter": _count(name, "max_iter", settings["max_iter"]),
@@ -393,12 +397,12 @@ class LBFGS(Optimizer):
         for p in self._params:
             grad, dtype = p.grad, p.data.dtype
             if grad is None:
-                views.append(np.zeros(p.data.size, dtype).view(self._dtype))
+                view = np.zeros(p.data.size, dtype)
             else:
                 grad = grad.dense() if isinstance(grad, SparseGrad) else grad.data
-                views.append(np.ascontiguousarray(grad, dtype=dtype).reshape(-1)
-                             .view(self._dtype))
-        return np.concatenate(views)
+                view = np.ascontiguousarray(grad, dtype=dtype).reshape(-1)
+            views.append(view.view(_real_dtype(dtype)))
+        return np.concatenate(views, dtype=self._dtype)
 
     def _add_grad(self, step_size, update: np.ndarray) -> None:
         """p += step_size * update (the slice of the flat ``update`` that is p's), in place."""
@@ -406,8 +410,8 @@ class LBFGS(Optimizer):
         for p in self._params:
             size = p.data.size * (2 if p.data.dtype.kind == "c" else 1)
             part = update[offset:offset + size]
-            if p.data.dtype.kind == "c":
-                part = part.view(p.data.dtype)  # (real, imaginary) pairs as complex numbers
+            if p.data.dtype.kind == "c":  # (real, imaginary) pairs as complex numbers
+                part = part.astype(_real_dtype(p.data.dtype), copy=False).view(p.data.dtype)
             _axpy(p.data, step_size, part.reshape(p.data.shape))
             increment_version(p)
             offset += size
@@ -536,6 +540,8 @@ class LBFGS(Optimizer):
 
             ls_func_evals = 0
             if line_search_fn is not None:
+                if line_search_fn != "strong_wolfe":
+                    raise RuntimeError("only 'strong_wolfe' is supported")
                 x_init = self._clone_param()
 
                 def obj_func(x, t, d):
