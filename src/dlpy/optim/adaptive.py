@@ -480,6 +480,7 @@ class Rprop(Optimizer):
     PyTorch). State: ``prev`` (the last gradient used), ``step_size``."""
 
     torch_flags = ("capturable", "differentiable", "foreach")
+    grad_layout_slots = ("step_size",)
 
     def __init__(self, params: Params, lr: float = 1e-2, etas: tuple[float, float] = (0.5, 1.2),
                  step_sizes: tuple[float, float] = (1e-6, 50), *, maximize: bool = False,

@@ -103,6 +103,7 @@ class Muon(Optimizer):
     are made here when a group is added. State: ``momentum_buffer``."""
 
     torch_step = False  # PyTorch's state: the momentum buffer only
+    grad_layout_slots = ("momentum_buffer",)
 
     def __init__(self, params: Params, lr: float = 1e-3, weight_decay: float = 0.1,
                  momentum: float = 0.95, nesterov: bool = True,

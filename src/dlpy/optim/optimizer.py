@@ -560,6 +560,8 @@ class Optimizer:
             if slots:
                 if not state:
                     state.update(self._fresh_state(data, group))
+                    if self.grad_layout_slots and not sparse and data.dtype.kind != "c":
+                        self._lay_like_grad(state, grad, data, group)
                     self._state_made(i)
                 elif state[slots[0]].dtype != data.dtype:  # (the first slot: an array)
                     # the parameter changed dtype (module.to(np.float64)) after some steps:
@@ -622,6 +624,25 @@ class Optimizer:
         foreach = "foreach" in self.torch_flags and group.get("foreach")
         _check_flags(type(self).__name__.lower(), group["params"], capturable=True,
                      foreach=bool(foreach))
+
+    # the slots torch makes from the gradient (zeros_like(grad), full_like(grad), a clone of
+    # it), laid out as it is, not as the parameter; with ``weight_decay`` SGD's buffer is a
+    # clone of grad.add(param), laid out over both
+    grad_layout_slots: tuple[str, ...] = ()
+
+    def _lay_like_grad(self, state: dict[str, Any], grad: np.ndarray, data: np.ndarray,
+                       group: dict[str, Any]) -> None:
+        """A fresh state's ``grad_layout_slots`` in the memory order torch gives them."""
+        from dlpy.layouts import iterator_layout
+
+        operands = (grad, data) if group.get("weight_decay") and "weight_decay" in \
+            self.grad_layout_slots_over_param else (grad,)
+        for slot in self.grad_layout_slots:
+            value = state.get(slot)
+            if type(value) is np.ndarray and value.ndim >= 2:
+                state[slot] = iterator_layout(value, *operands)
+
+    grad_layout_slots_over_param: tuple[str, ...] = ()
 
     def _update_array(self, data: np.ndarray, grad: Any, state: dict[str, np.ndarray],
                       group: dict[str, Any], sparse: bool, update=None,
@@ -1953,6 +1974,8 @@ class SGD(Optimizer):
     added_settings = {"maximize": False, "dampening": 0.0}
     torch_flags = ("foreach", "differentiable", "fused")
     foreach_asserts_differentiable = False
+    grad_layout_slots = ("momentum_buffer",)
+    grad_layout_slots_over_param = ("weight_decay",)
     torch_load_flags = {"fused": False}
     torch_step = False  # PyTorch's SGD keeps its momentum buffer only
 
