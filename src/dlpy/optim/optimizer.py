@@ -798,8 +798,9 @@ class Optimizer:
                 if slot in self.scalar_slots:
                     # torch's load casts it to a floating parameter's dtype (NAdam's
                     # mu_product, ASGD's eta and mu): the given Tensor where it is of it
-                    dtype = self.params[index].data.dtype
-                    dtype = dtype if dtype.kind == "f" else array.dtype
+                    dtype = self.params[index].data.dtype  # (bfloat16 is floating too)
+                    dtype = dtype if dtype.kind == "f" or is_low_precision(dtype) \
+                        else array.dtype
                     raw[slot] = np.array(array.reshape(()), dtype=dtype)
                     keep = array.dtype == dtype and array.ndim == 0
                 elif slot == "step":
