@@ -38,7 +38,7 @@ class Adafactor(Optimizer):
     ``eps = (eps1, eps2)``: eps1 None is the parameter dtype's machine epsilon (in a saved
     state it is stored as NaN). State: ``row_var``, ``col_var`` or ``variance``."""
 
-    accepts_complex = False  # as torch's
+    accepts_complex = "step"  # refused by the step, as torch's
 
     torch_flags = ("foreach",)
     number_step_message = "`state_steps` argument must contain a list of singleton tensors"

@@ -104,6 +104,7 @@ class Muon(Optimizer):
 
     torch_step = False  # PyTorch's state: the momentum buffer only
     grad_layout_slots = ("momentum_buffer",)
+    accepts_complex = "step"  # refused by the step, as torch's
 
     def __init__(self, params: Params, lr: float = 1e-3, weight_decay: float = 0.1,
                  momentum: float = 0.95, nesterov: bool = True,
@@ -127,9 +128,6 @@ class Muon(Optimizer):
                         f"Muon: parameter {i}{where} has shape {tuple(p.shape)}; Muon takes 2-d "
                         "parameters only (weight matrices): give biases, embeddings and other "
                         "parameters to another optimiser such as AdamW")
-                if isinstance(p, Tensor) and p.dtype.kind == "c":
-                    raise ValueError(f"Muon: parameter {i}{where} is complex ({p.dtype}); Muon "
-                                     "does not support complex parameters, as PyTorch's")
         super().add_param_group(group)
 
     def _check_group(self, settings):

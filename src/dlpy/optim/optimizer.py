@@ -139,7 +139,9 @@ class Optimizer:
 
     accepts_sparse = False
     accepts_dense = True
-    accepts_complex = True  # updates complex parameters as torch: on view_as_real pairs
+    # updates complex parameters as torch: on view_as_real pairs (False: refused when given,
+    # "step": refused by the step, as torch's Adafactor and Muon)
+    accepts_complex: bool | str = True
     scratch_arrays = 2
     block_bytes = 1 << 20  # per array: a block's few arrays stay in the L2/L3 cache
     scalar_slots: dict[str, type] = {}
@@ -358,10 +360,12 @@ class Optimizer:
                                  "an optimiser updates leaves such as parameters")
             if id(p) in seen:
                 raise ValueError(f"{name}: {label} appears in more than one parameter group")
-            if not self.accepts_complex and p.data.dtype.kind == "c":
-                raise TypeError(f"{name}: {label} is complex ({p.dtype}); {name} does not "
-                                "support complex parameters (as torch's): use Adam or SGD, or "
-                                "optimise view_as_real parameters")
+            if self.accepts_complex is False and p.data.dtype.kind == "c":
+                # (SparseAdam's; Adafactor's and Muon's refuse it at the step, as torch's)
+                raise _ComplexParamValueError(
+                    f"{name}: {label} is complex ({p.dtype}); {name} does not support complex "
+                    "parameters (as torch's): use Adam or SGD, or optimise view_as_real "
+                    "parameters")
         if len({id(p) for p in params}) != len(params):
             # torch's warning; the parameter is kept at each place, as torch's (a step updates
             # it once per place; dlpy's state is per place, torch's shared)
@@ -526,6 +530,9 @@ class Optimizer:
         states = list.copy(self.state)
         # a step set to a plain number (state["step"] = 5): torch's step refuses the group
         refused = self._number_step_group(states) if self.__dict__.get("_number_steps") else None
+        # a complex parameter with a gradient where torch's step refuses it (Adafactor, Muon):
+        # its group's error, after the groups before it stepped
+        complex_group = self._complex_group() if self.accepts_complex == "step" else None
         # the per-parameter work below is the step's overhead on small models: attributes read
         # once, the slots once per group (unless a subclass makes them depend on the shape)
         by_group = type(self)._param_slots is Optimizer._param_slots
@@ -539,6 +546,8 @@ class Optimizer:
                 continue
             if refused is not None and group is refused:
                 self._refuse_number_step(states, group)
+            if complex_group is not None and group is complex_group:
+                self._refuse_complex(i)
             if numeric:
                 group = numeric.get(id(group), group)
             data = p.data
@@ -597,6 +606,33 @@ class Optimizer:
             else:
                 self._update_array(data, grad, state, group, sparse, update, low_update)
 
+    def _complex_group(self) -> dict[str, Any] | None:
+        """The first group with a complex parameter that has a gradient (None: none)."""
+        for group in self.param_groups:
+            if any(p._grad is not None and p.data.dtype.kind == "c" for p in group["params"]):
+                return group
+        return None
+
+    def _refuse_complex(self, index: int) -> None:
+        """torch's RuntimeError of a step on a complex parameter (Adafactor's, Muon's): its
+        group's parameters before it with a gradient get their state first, as torch's
+        _init_group makes them."""
+        name = type(self).__name__
+        first = 0
+        for group in self.param_groups:
+            if index < first + len(group["params"]):
+                break
+            first += len(group["params"])
+        states = list.copy(self.state)
+        for i, p in enumerate(group["params"], first):
+            if p._grad is None:
+                continue
+            if p.data.dtype.kind == "c":
+                raise _ComplexParamError(f"{name} does not support complex parameters")
+            if not states[i] and self._param_slots(p.data.ndim, group):
+                states[i].update(self._fresh_state(p.data, group))
+                self._state_made(i)
+
     def _make_group_states(self, g: int) -> None:
         """The states of group ``g``'s parameters with a gradient, made as a step makes them:
         torch's step makes a group's states before its checks of the implementation switches
@@ -605,7 +641,8 @@ class Optimizer:
         group = self.param_groups[g]
         first = sum(len(other["params"]) for other in self.param_groups[:g])
         for i, p in enumerate(group["params"], first):
-            if p._grad is not None and not states[i] and self._slots(group):
+            if p._grad is not None and not states[i] \
+                    and self._param_slots(p.data.ndim, group):
                 states[i].update(self._fresh_state(p.data, group))
                 self._state_made(i)
 
@@ -1674,6 +1711,14 @@ def _check_differentiable(owner: str, group: dict[str, Any]) -> None:
             raise UnsupportedArgError(f"{owner}: differentiable=True with a gradient that "
                                       "requires grad (a step recorded by the autograd) is not "
                                       "supported: dlpy's steps are not recorded")
+
+
+class _ComplexParamValueError(TypeError, ValueError):
+    """A complex parameter given to SparseAdam: torch's ValueError (TypeError as dlpy's was)."""
+
+
+class _ComplexParamError(RuntimeError):
+    """A step on a complex parameter where torch's refuses it (Adafactor, Muon)."""
 
 
 class _ForeachAutogradError(AssertionError):
