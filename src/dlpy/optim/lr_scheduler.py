@@ -872,7 +872,9 @@ class SequentialLR(LRScheduler):
         super().step()
 
     def get_lr(self) -> list[float]:
-        return self._current().get_lr()
+        """None here, as torch's (its base class's NotImplementedError): ``get_last_lr()``
+        gives the lrs the last step set."""
+        raise NotImplementedError
 
     def _apply(self) -> None:
         child = self._current()
@@ -990,8 +992,9 @@ class ReduceLROnPlateau(LRScheduler):
                 _set_lr(group, new)
 
     def get_lr(self) -> list[float]:
-        """Each group's lr as the last step left it."""
-        return list(self._last_lr)
+        """None here, as torch's (its base class's NotImplementedError): ``get_last_lr()``
+        gives the lrs the last step set."""
+        raise NotImplementedError
 
 class MultiplicativeLR(LRScheduler):
     """lr = the group's lr * lr_lambda(epoch) at every step after the first (the lr keeps
@@ -1153,8 +1156,9 @@ class ChainedScheduler(LRScheduler):
         self._last_lr = _group_lrs(self.optimizer.param_groups)
 
     def get_lr(self) -> list[float]:
-        """Each group's lr as the last step left it."""
-        return list(self._last_lr)
+        """None here, as torch's (its base class's NotImplementedError): ``get_last_lr()``
+        gives the lrs the last step set."""
+        raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
         """``_last_lr`` and ``_schedulers``: each child's ``state_dict``."""
