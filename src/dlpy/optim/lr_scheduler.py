@@ -302,9 +302,11 @@ def _positive_number(owner: str, name: str, value) -> float:
 
 
 def _finite(owner: str, name: str, value) -> float:
+    """``value``, a finite number: an int stays one (torch keeps the arguments as given, its
+    state_dict shows min_lr=0 as 0)."""
     if not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueError(f"{owner}: {name} must be a finite number, got {value!r}")
-    return float(value)
+    return value if type(value) is int else float(value)
 
 
 def _in_range(owner: str, name: str, value, low: float, high: float,
@@ -913,7 +915,7 @@ class ReduceLROnPlateau(LRScheduler):
 
     def __init__(self, optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
                  threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
-                 min_lr: float | Sequence[float] = 0.0, eps: float = 1e-8):
+                 min_lr: float | Sequence[float] = 0, eps: float = 1e-8):
         owner = "ReduceLROnPlateau"
         groups = _param_groups(owner, optimizer)
         if mode not in ("min", "max"):
