@@ -694,7 +694,8 @@ class Optimizer:
         dtype = data.dtype
         if grad.dtype != dtype:
             grad = grad.astype(dtype)
-        if dtype.kind == "c":  # as torch: each complex number a pair of reals
+        if dtype.kind == "c" and not sparse:  # as torch: each complex number a pair of reals
+            # (a sparse gradient's rows are complex numbers in torch's sparse kernels too)
             update(_as_real(data), _as_real(grad),
                    {key: _as_real(value) for key, value in state.items()}, group)
         elif not sparse and dtype.itemsize == 2 and low_update is not None \
