@@ -252,7 +252,9 @@ class Optimizer:
         self._torch_extras = {**{flag: flags.get(flag, _TORCH_FLAG_DEFAULTS[flag])
                                  for flag in self.torch_flags}, **self.torch_fixed}
         self._init_hooks()
+        self._defaults = dict(defaults)
         if isinstance(params, (Tensor, dict)):
+            self._check_group(dict(defaults))  # torch's constructor checks the settings first
             raise TypeError(f"{name}: params must be an iterable of Tensors or of parameter "
                             f"groups (dicts), got one {type(params).__name__}; wrap it in a list")
         self._defaults = dict(defaults)
@@ -267,6 +269,7 @@ class Optimizer:
         self.step_count = 0
         entries = list(params)
         if not entries:
+            self._check_group(dict(defaults))
             raise ValueError(f"{name}: got an empty parameter list")
         kinds = {isinstance(entry, dict) for entry in entries}
         if kinds == {True, False}:
