@@ -246,7 +246,8 @@ def test_one_cycle_epochs_times_steps_and_the_end():
     lr = opt.lr
     with pytest.raises(ValueError, match="tried to step 13 times; total_steps is 12"):
         by_total.step()
-    assert by_total.last_epoch == 12 and opt.lr == lr  # still usable
+    # the refused step is counted, as torch's (its lr stays): each later step is refused too
+    assert by_total.last_epoch == 13 and opt.lr == lr
 
 
 def test_plateau_takes_tensors_and_arrays():

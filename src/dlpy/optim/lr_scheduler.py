@@ -669,7 +669,8 @@ class OneCycleLR(_CyclicMomentum):
     (``three_phase``: back to the start over as many steps, then down to that minimum), by
     ``anneal_strategy`` "cos" or "linear". ``cycle_momentum`` (on by default, as PyTorch's)
     anneals each group's momentum (SGD) or beta1 (Adam, AdamW) the other way, between
-    max_momentum and base_momentum. Stepping past ``total_steps`` is a ValueError.
+    max_momentum and base_momentum. Stepping past ``total_steps`` is a ValueError (the step
+    counted, as torch's: each later step is refused too).
     ``base_lrs`` are max_lr / div_factor."""
 
     def __init__(self, optimizer, max_lr: float | Sequence[float], total_steps: int | None = None,
@@ -782,11 +783,6 @@ class OneCycleLR(_CyclicMomentum):
         momentums = {"max_momentum": top, "base_momentum": bottom}
         return self._anneal(momentums[phase["start_momentum"]],
                             momentums[phase["end_momentum"]], fraction)
-
-    def step(self, epoch: int | None = None) -> None:
-        # checked before counting, so the state stays usable
-        self._check_steps(self.last_epoch + 1 if epoch is None else epoch)
-        super().step(epoch)
 
 
 _PHASE_KEYS = {"initial": ("initial_lr", "max_momentum"), "max": ("max_lr", "base_momentum"),
