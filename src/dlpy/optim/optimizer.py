@@ -1183,6 +1183,11 @@ class Optimizer:
                 ordered.update(group)
                 group.clear()
                 group.update(ordered)
+        if "differentiable" not in self.torch_flags and not self._torch_style_state:
+            # torch's load_state_dict runs __setstate__, which gives every optimiser's defaults
+            # a "differentiable" (False): groups added later carry it
+            self._torch_extras = {**getattr(self, "_torch_extras", {}), "differentiable": False}
+            self._public_defaults = None
         for hook in list(self._load_state_dict_post_hooks.values()):
             hook(self)
 
