@@ -358,7 +358,10 @@ class Optimizer:
             label = f"parameter {i}" + (f" of group {index}" if index else "")
             if not isinstance(p, Tensor):
                 raise TypeError(f"{name}: {label} must be a Tensor, got {type(p).__name__}")
-            if not p.is_leaf:  # a frozen leaf is fine: it has no gradient, step skips it
+            # a frozen leaf is fine: it has no gradient, step skips it; a non-leaf that
+            # retains its grad, or any with differentiable=True, torch takes too
+            if not p.is_leaf and not getattr(p, "retains_grad", False) \
+                    and not getattr(self, "_torch_extras", {}).get("differentiable"):
                 raise ValueError(f"{name}: {label} is not a leaf tensor (the result of an op); "
                                  "an optimiser updates leaves such as parameters")
             if id(p) in seen:
@@ -1707,12 +1710,17 @@ def _complex_state(state: dict[str, np.ndarray], shape: tuple[int, ...]) -> dict
 def _check_differentiable(owner: str, group: dict[str, Any]) -> None:
     """An optimiser made with ``differentiable=True``: torch's step runs with the autograd
     on, so its in-place update of a parameter that requires grad fails (RuntimeError); on
-    parameters that do not, it is the plain step, unless a gradient requires grad (torch
-    records the step in the graph, which dlpy's numpy steps cannot)."""
+    parameters that do not, it is the plain step, unless a gradient requires grad or the
+    parameter is not a leaf (torch records the step in the graph, which dlpy's numpy steps
+    cannot)."""
     for p in group["params"]:
         grad = p._grad
         if grad is None:
             continue
+        if p.requires_grad and not p.is_leaf:  # torch records the update in the graph
+            raise UnsupportedArgError(f"{owner}: differentiable=True on a parameter that is "
+                                      "not a leaf (a step recorded by the autograd) is not "
+                                      "supported: dlpy's steps are not recorded")
         if p.requires_grad:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
                                "operation.")
