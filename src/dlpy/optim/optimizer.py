@@ -254,7 +254,7 @@ class Optimizer:
         self._init_hooks()
         self._defaults = dict(defaults)
         if isinstance(params, (Tensor, dict)):
-            self._check_group(dict(defaults))  # torch's constructor checks the settings first
+            self._check_defaults(defaults)  # torch's constructor checks the settings first
             raise TypeError(f"{name}: params must be an iterable of Tensors or of parameter "
                             f"groups (dicts), got one {type(params).__name__}; wrap it in a list")
         self._defaults = dict(defaults)
@@ -269,7 +269,7 @@ class Optimizer:
         self.step_count = 0
         entries = list(params)
         if not entries:
-            self._check_group(dict(defaults))
+            self._check_defaults(defaults)
             raise ValueError(f"{name}: got an empty parameter list")
         kinds = {isinstance(entry, dict) for entry in entries}
         if kinds == {True, False}:
@@ -401,6 +401,11 @@ class Optimizer:
                                   **settings, **extras})
         self.params.extend(params)
         self.state.extend({} for _ in params)
+
+    def _check_defaults(self, defaults: dict[str, Any]) -> None:
+        """The constructor's settings checked as a group's (one-element Tensors as numbers)."""
+        self._check_group({k: _as_numbers(v) if _has_tensor(v) else v
+                           for k, v in defaults.items()})
 
     def _check_group(self, settings: dict[str, Any]) -> dict[str, Any]:
         """Validate and normalise one group's settings (subclasses add theirs); a user's
