@@ -203,6 +203,9 @@ def _abs_sum(a: np.ndarray):
 
 
 def _max_abs(a: np.ndarray):
+    if not a.size:  # parameters with no elements: torch's max() of an empty tensor refuses
+        raise RuntimeError("max(): Expected reduction dim to be specified for input.numel() "
+                           "== 0. Specify the reduction dim with the 'dim' argument.")
     if _low(a):
         return _Low(np.max(np.abs(a.astype(_F32))), a.dtype)
     return np.max(np.abs(a))
