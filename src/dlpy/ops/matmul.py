@@ -231,9 +231,11 @@ class Linear(Op):
 
     def backward_graph(self, grad_output, output):
         x, weight = self.inputs[:2]
-        g2 = grad_output.reshape((-1, grad_output.shape[-1]))  # (rows, out)
+        # exact row counts (as _rows): -1 is ambiguous where an axis is empty
+        g2 = grad_output.reshape((math.prod(grad_output.shape[:-1]), grad_output.shape[-1]))
         x_grad = grad_output @ weight if x.requires_grad else None
-        w_grad = g2.T @ x.reshape((-1, x.shape[-1])) if weight.requires_grad else None
+        w_grad = g2.T @ x.reshape((math.prod(x.shape[:-1]), x.shape[-1])) \
+            if weight.requires_grad else None
         return (x_grad, w_grad, grad_output)[:len(self.inputs)]  # the engine sums b's
 
 
