@@ -192,8 +192,11 @@ class MultiHeadAttention(Module):
             owner="MultiHeadAttention", nan_masked_rows=need_weights)
         # out_proj's parameters through F.linear, as torch's (its module is never called: its
         # hooks do not run, torchinfo and module trackers do not see it run)
-        out = to_batch_first(F.linear(out, self.out_proj.weight, self.out_proj.bias),
-                             self.batch_first)
+        # torch's kernel projects (seq, batch, embed) rows: its output is laid out so, and a
+        # batch_first output is a transposed view of it
+        out = F.linear(out.transpose(0, 1).contiguous(), self.out_proj.weight,
+                       self.out_proj.bias)
+        out = out.transpose(0, 1) if self.batch_first else out
         if not need_weights:
             return out
         return out, as_tensor(weights.mean(1) if average_attn_weights else weights)
