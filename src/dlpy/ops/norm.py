@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from dlpy.amp.dtypes import _torch_name, float32_compute, is_low_precision
+from dlpy.layouts import contiguous_format, laid_out, suggested_format
 from dlpy.ops import ArgError, ArgIndexError, NoKernelError, real_number
 from dlpy.ops.pad import pad
 from dlpy.tensor import Op, ShapeError, Tensor, as_array, is_floating_dtype
@@ -221,7 +222,7 @@ class BatchNorm(Op):
                 if self.stats_dtype.name == "bfloat16":  # and the sum of squares, / count
                     low = self.stats_dtype.type  # in bfloat16 (float16's stays float32)
                     var = ((var * count).astype(low) / low(count)).astype(x.dtype)
-            return self._normalise(centered, var, weight, bias)
+            return _torch_layout(self._normalise(centered, var, weight, bias), x)
         # eval: y = x * scale + shift per channel, one pass and one array (as torch folds it),
         # scale = weight / sqrt(var + eps), shift = bias - mean * scale; backward recomputes
         # xhat from x when the weight needs its gradient
@@ -232,7 +233,7 @@ class BatchNorm(Op):
             shift += bias
         self.x, self.centered, self.scale, self.weight = x, None, scale, weight
         self.inv_std = inv_std.reshape(shape)
-        return _channel_affine(x, scale, shift)
+        return _torch_layout(_channel_affine(x, scale, shift), x)
 
     def _update_running(self, count: int) -> None:
         """running_mean / running_var (``self.update``: the buffers' arrays and the momentum)
@@ -318,6 +319,14 @@ class BatchNorm(Op):
 
     def describe(self) -> str:
         return f"BatchNorm ({'batch' if self.training else 'running'} statistics)"
+
+
+def _torch_layout(y: np.ndarray, x: np.ndarray, suggested: bool = True) -> np.ndarray:
+    """y laid out as torch's batch and group norm kernels lay their output: in the memory
+    format x suggests (channels-last for a channels-last 4-d or 5-d x), else contiguous
+    whatever x's strides (numpy's ufuncs would keep a transposed x's order); contiguous
+    always without ``suggested`` (instance_norm's)."""
+    return laid_out(y, suggested and suggested_format(x) or contiguous_format)
 
 
 def _channel_view(x: np.ndarray) -> np.ndarray:
@@ -614,6 +623,7 @@ class GroupNorm(Op):
     """
 
     stats_dtype = None  # instance_norm's float16/bfloat16 rounding (BatchNorm.stats_dtype)
+    suggested_layout = True  # the output in x's suggested format (instance_norm: contiguous)
 
     def __init__(self, num_groups, eps, has_weight, has_bias):
         self.num_groups, self.eps = num_groups, eps
@@ -641,7 +651,7 @@ class GroupNorm(Op):
         y *= (self._per_channel(self.inv_std) * self.weight)[..., None]
         if self.has_bias:
             y += affine[-1][:, None]
-        return y.reshape(x.shape)
+        return _torch_layout(y.reshape(x.shape), x, self.suggested_layout)
 
     def backward(self, grad_output):
         n, channels, spatial, count = self._sizes(grad_output.shape)
@@ -669,13 +679,14 @@ class GroupNorm(Op):
         # layer norm's formula over each group, with dlpy ops, xhat and 1/std recomputed from x
         x, groups = self.inputs[0], self.num_groups
         n, channels, spatial, _ = self._sizes(x.shape)
-        grouped = x.reshape(n, groups, -1)  # (N, G, M)
+        width = channels // groups * spatial  # (exact: -1 is ambiguous in an empty batch)
+        grouped = x.reshape(n, groups, width)  # (N, G, M)
         centered = grouped - grouped.mean(-1, keepdims=True)
         inv_std = ((centered * centered).mean(-1, keepdims=True) + self.eps) ** -0.5
         xhat = (centered * inv_std).reshape(n, channels, spatial)
         g = grad_output.reshape(n, channels, spatial)
         h = g * self.inputs[1].reshape(channels, 1) if self.has_weight else g
-        h, xhat_g = h.reshape(n, groups, -1), xhat.reshape(n, groups, -1)
+        h, xhat_g = h.reshape(n, groups, width), xhat.reshape(n, groups, width)
         x_grad = (h - h.mean(-1, keepdims=True)
                   - xhat_g * (h * xhat_g).mean(-1, keepdims=True)) * inv_std
         grads = [x_grad.reshape(x.shape)]
@@ -801,18 +812,29 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         return _view_node(_with_running_stats("instance_norm", "use_input_stats=False", input,
                                               weight, bias, eps, mean_array, var_array))
     count = int(np.prod(input.shape[2:]))  # values per instance
+    if input.shape[0] == 0 and (weight is not None or bias is not None):
+        # torch's repeats weight and bias once per sample, none for an empty batch, and its
+        # kernel then reads their element 0
+        raise IndexError("instance_norm: select(): index 0 out of range for tensor of size [0] "
+                         "at dimension 0 (weight and bias repeated for an empty batch)")
     if count == 1:
         raise ValueError(f"instance_norm: expected more than 1 spatial element when using the "
                          f"input's statistics, got input of shape {input.shape}")
     op = GroupNorm(input.shape[1], eps, weight is not None, bias is not None)
+    op.suggested_layout = False  # torch's instance_norm output: contiguous, channels-last x too
     if is_low_precision(input.dtype) and all(p is None or p.dtype == input.dtype for p in
                                          (weight, bias, mean_array, var_array)):
         op.stats_dtype = input.dtype  # torch's instance_norm is its batch_norm: its rounding
     y = _view_node(op(*[a for a in (input, weight, bias) if a is not None]))
-    if mean_array is not None and input.shape[0] > 0 and count > 0:
-        unbiased_var = op.var * (count / (count - 1))  # (N, C)
-        mean_array[...] = momentum * op.mean.mean(axis=0) + (1.0 - momentum) * mean_array
-        var_array[...] = momentum * unbiased_var.mean(axis=0) + (1.0 - momentum) * var_array
+    if mean_array is not None and (count > 0 or input.shape[0] == 0):
+        # an empty batch's means are nan, as torch's, and make the statistics nan even with
+        # momentum 0 (0 * nan); empty instances of a batch leave them
+        channels = input.shape[1]
+        batch_mean, batch_var = (np.full(channels, np.nan), np.full(channels, np.nan)) \
+            if input.shape[0] == 0 else \
+            (op.mean.mean(axis=0), (op.var * (count / (count - 1))).mean(axis=0))  # unbiased
+        mean_array[...] = momentum * batch_mean + (1.0 - momentum) * mean_array
+        var_array[...] = momentum * batch_var + (1.0 - momentum) * var_array
     return y
 
 
@@ -838,7 +860,7 @@ class RMSNorm(Op):
         self.inv_rms = 1.0 / np.sqrt(mean_square + np.asarray(self.eps, dtype=x.dtype))
         self.xhat = x * self.inv_rms
         self.weight = weight
-        return self.xhat if weight is None else self.xhat * weight
+        return _torch_layout(self.xhat if weight is None else self.xhat * weight, x)
 
     def backward(self, grad_output):
         xhat, weight = self.xhat, self.weight
