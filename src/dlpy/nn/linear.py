@@ -482,6 +482,13 @@ class Softmin(_SoftmaxDim):
         return F.softmin(input, self._dim(input))
 
 
+def _check_in1_features(in1_features: int) -> None:
+    """torch's Bilinear.reset_parameters refuses in1_features 0 (its bound, 1 / sqrt(in1),
+    would divide by it), at construction too."""
+    if in1_features <= 0:
+        raise ValueError(f"in1_features must be > 0, but got (in1_features={in1_features})")
+
+
 class Bilinear(Module):
     """y = x1^T weight[o] x2 + bias[o] for each output o: x1 (..., in1_features), x2 (...,
     in2_features) -> (..., out_features); weight (out_features, in1_features, in2_features).
@@ -497,7 +504,8 @@ class Bilinear(Module):
         self.in1_features = size_setting("Bilinear", "in1_features", in1_features)
         self.in2_features = size_setting("Bilinear", "in2_features", in2_features)
         self.out_features = size_setting("Bilinear", "out_features", out_features)
-        bound = 1.0 / math.sqrt(in1_features) if in1_features else 0.0
+        _check_in1_features(self.in1_features)
+        bound = 1.0 / math.sqrt(in1_features)
         weight = layer_uniform(rng, (out_features, in1_features, in2_features), dtype, bound)
         self.weight = Parameter(weight, dtype=dtype)
         self.register_parameter("bias", Parameter(layer_uniform(rng, (out_features,), dtype,
@@ -506,6 +514,7 @@ class Bilinear(Module):
 
     def reset_parameters(self) -> None:
         """weight and bias redrawn in place from U(-1/sqrt(in1), 1/sqrt(in1)), as PyTorch's."""
+        _check_in1_features(self.in1_features)
         reset_uniform(self, self.in1_features, kaiming=False)
 
     def forward(self, input1, input2):
