@@ -1634,6 +1634,9 @@ def _bags(name: str, ids: np.ndarray, offsets, include_last_offset: bool):
     if ids.ndim == 2:
         if offsets is not None:
             raise ValueError(f"{name}: 2-D input is one bag a row and takes no offsets")
+        if ids.shape[1] == 0:  # torch makes the offsets arange(0, numel, step=n): no step 0
+            raise RuntimeError(f"{name}: step must be nonzero (2-D input of shape {ids.shape}: "
+                               f"torch's bag offsets, arange with step input.size(1))")
         return ids.reshape(-1), np.arange(ids.shape[0] + 1) * ids.shape[1]
     if ids.ndim != 1:
         raise ValueError(f"{name}: input must be 1-D (with offsets) or 2-D, got shape "
