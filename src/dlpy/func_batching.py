@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from dlpy.autograd_function import swap_call_sites
+from dlpy.layouts import Relayout, contiguous_format
 from dlpy.ops import (
     activation,
     activation_more,
@@ -79,6 +80,21 @@ def _unbatchable(what: str):
                       "(a batched tensor that escaped its vmap cannot be used)")
 
 
+class _NoOrder:
+    """The flags of a per-sample value (_Shape): in no memory order; any other flag (whether
+    it is writeable, ...) is the values' and raises Unbatchable, as _Shape's attributes."""
+
+    c_contiguous = f_contiguous = False
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        _unbatchable(f"ndarray.flags.{name}")
+
+
+_NO_ORDER = _NoOrder()
+
+
 class _Shape:
     """What ``.data`` of a BatchedTensor is: the per-sample shape and dtype (the Python code of
     the ops reads them); any use of the values raises ``Unbatchable``."""
@@ -92,6 +108,9 @@ class _Shape:
     size = property(lambda self: int(np.prod(self.shape, dtype=np.int64)))
     itemsize = property(lambda self: self.dtype.itemsize)
     nbytes = property(lambda self: self.size * self.dtype.itemsize)
+    # a per-sample value has no memory order of its own: contiguous() copies it (Relayout's
+    # rule, a C-order copy of the batch) rather than handing the function to the loop
+    flags = property(lambda self: _NO_ORDER)
 
     def __len__(self) -> int:
         if not self.shape:
@@ -397,6 +416,12 @@ def _elementwise(op, level, inputs):
         value, batched = _value(t, level)
         values.append(_aligned(value, t.shape, rank) if batched else value)
     return wrap(op(*values), level)
+
+
+def _relayout(op, level, inputs):
+    """contiguous(): a C-order copy of the batched array, sample by sample the same; another
+    memory format orders the sample's own axes (channels-last), so the loop."""
+    return (_elementwise if op.fmt is contiguous_format else _loop)(op, level, inputs)
 
 
 def _shifted(*names: str):
@@ -754,7 +779,7 @@ _RULES.update({
     indexing.IndexSelect: _shifted("dim"), indexing.Gather: _index_setting,
     indexing.Scatter: _index_setting, indexing.ScatterAdd: _index_setting, pad.Pad: _pad,
     activation_more.PReLU: _prelu, norm.GroupNorm: _group_norm, norm.RMSNorm: _rms_norm,
-    rnn._Recurrence: _recurrence, einsum.Einsum: _einsum,
+    rnn._Recurrence: _recurrence, einsum.Einsum: _einsum, Relayout: _relayout,
     fold.Unfold: _columns(lambda op: len(op.kernel)), fold.Fold: _columns(lambda op: 1),
 })
 _resolved: dict[type, Callable] = {}

@@ -34,6 +34,7 @@ import numpy as np
 
 from dlpy.ao.quantization import fake_quantize
 from dlpy.graph import _walk
+from dlpy.layouts import Relayout
 from dlpy.ops import (
     UnsupportedArgError,
     activation,
@@ -366,6 +367,7 @@ for _op_class, _op_type in [
     (arithmetic.Log, "Log"), (arithmetic.Sqrt, "Sqrt"), (arithmetic.Abs, "Abs"),
     (arithmetic.Identity, "Identity"), (matmul.MatMul, "MatMul"), (activation.ReLU, "Relu"),
     (activation.Sigmoid, "Sigmoid"), (activation.Tanh, "Tanh"),
+    (Relayout, "Identity"),  # (a copy in another memory order: ONNX has no memory order)
 ]:
     _simple(_op_class, _op_type)
 

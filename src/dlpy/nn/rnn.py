@@ -28,7 +28,7 @@ import numpy as np
 from dlpy import functional as F
 from dlpy.amp import state as amp_state
 from dlpy.amp.dtypes import is_low_precision
-from dlpy.device import MetaArray, as_device
+from dlpy.device import as_device
 from dlpy.nn.linear import run_reset_override
 from dlpy.nn.module import Module, Parameter
 from dlpy.nn.utils_rnn import PackedSequence, packed_index, pad_packed_sequence
@@ -434,9 +434,8 @@ class RNNBase(Module):
                 c_finals.append(c)
             layer_input = outputs[0] if directions == 1 else F.concat(outputs, -1)
         output = layer_input  # (L, N, directions * P)
-        if is_lstm and directions == 1 and type(output.data) is MetaArray:
-            # (a view of the [h | c] states: on the meta device and under a FakeTensorMode a
-            # fresh tensor's strides, torch's; the CPU's stay as they were)
+        if is_lstm and directions == 1:
+            # (a view of the [h | c] states: torch's output is a fresh tensor, contiguous)
             output = output.contiguous()
         h_n = F.stack(h_finals, 0)
         c_n = F.stack(c_finals, 0) if is_lstm else None

@@ -538,7 +538,8 @@ def lstm_cell(x_proj, h_prev, c_prev, w_hh, b_hh=None):
     inputs = _inputs("lstm_cell", 4, x_proj, (h_prev, c_prev), w_hh, b_hh)
     state = LSTMCell(bias=b_hh is not None)(*inputs)  # (N, 2H)
     hidden = w_hh.shape[1]
-    return state[:, :hidden], state[:, hidden:]
+    # (torch's h and c are fresh tensors, not views of one array: contiguous)
+    return state[:, :hidden].contiguous(), state[:, hidden:].contiguous()
 
 
 def gru_cell(x_proj, h_prev, w_hh, b_hh=None):
