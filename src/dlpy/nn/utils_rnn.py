@@ -270,9 +270,12 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
     index = np.full((steps_total, batch), data.shape[0], dtype=np.int64)  # the padding row
     index[steps, positions] = np.arange(data.shape[0])
     padding = Tensor(np.full((1,) + data.shape[1:], padding_value, dtype=data.dtype))
-    padded = F.concat([data, padding], 0)[index]
-    if batch_first:  # (torch's transposed view of the time-major result)
-        padded = padded.transpose(0, 1)
+    padded = F.concat([data, padding], 0)
+    if batch_first and sequence.unsorted_indices is not None:
+        # (torch's index_select of the batch: a new (B, T, *) tensor)
+        padded = padded[np.ascontiguousarray(index.T)]
+    else:  # (batch_first: torch's transposed view of the time-major result)
+        padded = padded[index].transpose(0, 1) if batch_first else padded[index]
     lengths = _sorted_lengths(sequence)
     if sequence.unsorted_indices is not None:
         lengths = lengths[sequence.unsorted_indices.data]
