@@ -183,7 +183,8 @@ class _BatchNorm(_NormBase):
         momentum = self.momentum
         if momentum is None:  # the cumulative average over the batches seen, this one too
             momentum = 1.0 / float(self.num_batches_tracked.data) if counting else 0.0
-        if input.shape[1] != self.num_features and (self.affine or self.track_running_stats):
+        if input.shape[1] != self.num_features and (self.affine or self.track_running_stats) \
+                and input.data.size:  # (torch's kernel finds it; an empty input never gets there)
             raise ShapeError(f"{type(self).__name__}: expected {self.num_features} channels on "
                              f"axis 1, got an input of shape {input.shape}")
         pass_running = not self.training or self.track_running_stats

@@ -433,9 +433,10 @@ def _channel_combination(g: np.ndarray, a: np.ndarray, x: np.ndarray, b: np.ndar
     return out
 
 
-def _running_array(name: str, value, channels: int, x_shape,
+def _running_array(name: str, value, channels: int | None, x_shape,
                    op_name: str) -> np.ndarray | None:
-    """A running statistic as the numpy array batch_norm updates in place (a Tensor's .data)."""
+    """A running statistic as the numpy array batch_norm updates in place (a Tensor's .data),
+    of ``channels`` values (None: any)."""
     if value is None:
         return None
     array = value.data if isinstance(value, Tensor) else value
@@ -444,7 +445,7 @@ def _running_array(name: str, value, channels: int, x_shape,
             type(array).__name__
         raise TypeError(f"{op_name}: {name} must be a floating point numpy array or Tensor "
                         f"(it is updated in place), got {what}")
-    if array.shape != (channels,):
+    if channels is not None and array.shape != (channels,):
         raise ShapeError(f"{op_name}: {name} must have shape ({channels},) for input "
                          f"{x_shape}, got {array.shape}")
     return array
@@ -458,11 +459,13 @@ def _check_affine(name: str, x_shape, channels: int, weight, bias) -> None:
 
 
 def _checked_norm_inputs(name: str, x, running_mean, running_var, weight, bias, momentum,
-                         eps, few_axes=ValueError):
+                         eps, few_axes=ValueError, empty_unsized: bool = False):
     """batch_norm's and instance_norm's checks: x a float Tensor (N, C, *), momentum and eps
     numbers, weight and bias (C,) or None, the running statistics both given or neither.
     Returns x, momentum, eps and the running statistics as the arrays updated in place.
-    ``few_axes``: the error class for an x of fewer than 2 axes."""
+    ``few_axes``: the error class for an x of fewer than 2 axes. ``empty_unsized``: an empty
+    x's weight, bias and statistics may have any size (torch's batch_norm returns its clone
+    before reading them)."""
     if not isinstance(x, Tensor):
         x = Tensor(x)
     if x.ndim < 2:
@@ -472,8 +475,9 @@ def _checked_norm_inputs(name: str, x, running_mean, running_var, weight, bias, 
         raise NoKernelError(f"{name}: expected a floating point input, got {x.dtype}")
     momentum = real_number(name, "momentum", momentum)
     eps = real_number(name, "eps", eps)
-    channels = x.shape[1]
-    _check_affine(name, x.shape, channels, weight, bias)
+    channels = None if empty_unsized and x.data.size == 0 else x.shape[1]
+    if channels is not None:
+        _check_affine(name, x.shape, channels, weight, bias)
     mean_array = _running_array("running_mean", running_mean, channels, x.shape, name)
     var_array = _running_array("running_var", running_var, channels, x.shape, name)
     if (mean_array is None) != (var_array is None):  # torch's RuntimeError when they are used
@@ -506,7 +510,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     """
     input, momentum, eps, mean_array, var_array = _checked_norm_inputs(
         "batch_norm", input, running_mean, running_var, weight, bias, momentum, eps,
-        ArgIndexError if training else ArgError)  # torch's input.size(1), its running_mean
+        ArgIndexError if training else ArgError,  # torch's input.size(1), its running_mean
+        empty_unsized=True)
     check_mixed_dtypes(input, weight, bias, mean_array, var_array)
     if training and not eps > 0:
         raise ValueError(f"batch_norm: eps must be positive when training, got {eps}, as "
@@ -942,6 +947,8 @@ def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.7
     if input.ndim < 3:
         raise ValueError(f"local_response_norm: expected input (N, C, *) with at least 3 axes, "
                          f"got {input.shape}")
+    if input.data.size == 0:  # torch returns an empty input before its other checks and kernels
+        return input
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
         # torch's average pool's RuntimeError for a window < 1
         raise ArgError(f"local_response_norm: size must be a positive int, got {size!r}")
@@ -953,8 +960,6 @@ def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.7
                                                       is_low_precision(dtype)):
         raise NoKernelError(f"local_response_norm: torch's CPU kernel takes no {dtype} input of "
                             f"{input.ndim} axes")
-    if input.data.size == 0:
-        return input
     channels = input.shape[1]
     widths = (0, 0) * (input.ndim - 2) + (size // 2, (size - 1) // 2)  # last axis first
     squares = input * input  # rounded to x's dtype, as torch's
