@@ -1702,9 +1702,6 @@ def embedding_bag(input, weight: Tensor, offsets=None, max_norm=None,  # noqa: A
             raise ArgDtypeError(f"{name}: per_sample_weights must have the weight's dtype "
                             f"{weight.dtype}, got {per_sample_weights.dtype} (as torch; an "
                             f"array is converted)")
-        if mode != "sum":
-            raise NotImplementedError(f"{name}: per_sample_weights needs mode 'sum', got "
-                                      f"{mode!r}")
         if np.shape(_data(per_sample_weights)) != ids.shape:
             raise ValueError(f"{name}: per_sample_weights {np.shape(_data(per_sample_weights))}"
                              f" must have the input's shape {ids.shape}")
@@ -1719,14 +1716,18 @@ def embedding_bag(input, weight: Tensor, offsets=None, max_norm=None,  # noqa: A
     ids, indptr = _bags(name, ids, offsets, _flag(name, "include_last_offset",
                                                   include_last_offset))
     ids = ids.astype(np.int64)
+    # torch's Python checks, in its order, before its kernel reads the ids
+    scale_grad_by_freq = _flag(name, "scale_grad_by_freq", scale_grad_by_freq)
+    if scale_grad_by_freq and mode == "max":  # torch refuses at the call, a gradient needed
+        raise ValueError("max mode does not support scaling the gradient by the frequency")
+    if per_sample_weights is not None and mode != "sum":
+        raise NotImplementedError(f"{name}: per_sample_weights needs mode 'sum', got {mode!r}")
     if ids.size and (ids.min() < 0 or ids.max() >= count):
         raise _BagIdRangeError(f"{name}: ids must lie in [0, {count}), got values from "
                                f"{ids.min()} to {ids.max()}")
     if max_norm is not None:  # every looked-up row (padding's too) renormalised, as torch's
         renorm_rows(weight, ids, max_norm, norm_type)
-    if _flag(name, "scale_grad_by_freq", scale_grad_by_freq):
-        if mode == "max":  # torch refuses at the call, a gradient needed or not
-            raise ValueError("max mode does not support scaling the gradient by the frequency")
+    if scale_grad_by_freq:
         weight = frequency_scaled(name, weight, ids, sparse)
     if padding_idx is not None:
         if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)) \

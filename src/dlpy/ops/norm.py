@@ -813,18 +813,18 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     input, momentum, eps, mean_array, var_array = _checked_norm_inputs(
         "instance_norm", input, running_mean, running_var, weight, bias, momentum, eps)
     check_mixed_dtypes(input, weight, bias)  # (torch's takes running statistics of any dtype)
-    if not use_input_stats:  # (torch's node: a view of its batch_norm's)
-        return _view_node(_with_running_stats("instance_norm", "use_input_stats=False", input,
-                                              weight, bias, eps, mean_array, var_array))
     count = int(np.prod(input.shape[2:]))  # values per instance
+    if use_input_stats and count == 1:
+        raise ValueError(f"instance_norm: expected more than 1 spatial element when using the "
+                         f"input's statistics, got input of shape {input.shape}")
     if input.shape[0] == 0 and (weight is not None or bias is not None):
         # torch's repeats weight and bias once per sample, none for an empty batch, and its
         # kernel then reads their element 0
         raise IndexError("instance_norm: select(): index 0 out of range for tensor of size [0] "
                          "at dimension 0 (weight and bias repeated for an empty batch)")
-    if count == 1:
-        raise ValueError(f"instance_norm: expected more than 1 spatial element when using the "
-                         f"input's statistics, got input of shape {input.shape}")
+    if not use_input_stats:  # (torch's node: a view of its batch_norm's)
+        return _view_node(_with_running_stats("instance_norm", "use_input_stats=False", input,
+                                              weight, bias, eps, mean_array, var_array))
     op = GroupNorm(input.shape[1], eps, weight is not None, bias is not None)
     op.suggested_layout = False  # torch's instance_norm output: contiguous, channels-last x too
     if is_low_precision(input.dtype) and all(p is None or p.dtype == input.dtype for p in
