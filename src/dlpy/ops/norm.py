@@ -7,7 +7,14 @@ import math
 import numpy as np
 
 from dlpy.amp.dtypes import _torch_name, float32_compute, is_low_precision
-from dlpy.layouts import contiguous_format, laid_out, suggested_format
+from dlpy.layouts import (
+    channels_last,
+    channels_last_3d,
+    contiguous_format,
+    is_in_format,
+    laid_out,
+    suggested_format,
+)
 from dlpy.ops import ArgError, ArgIndexError, NoKernelError, real_number
 from dlpy.ops.pad import pad
 from dlpy.tensor import Op, ShapeError, Tensor, as_array, is_floating_dtype
@@ -222,7 +229,7 @@ class BatchNorm(Op):
                 if self.stats_dtype.name == "bfloat16":  # and the sum of squares, / count
                     low = self.stats_dtype.type  # in bfloat16 (float16's stays float32)
                     var = ((var * count).astype(low) / low(count)).astype(x.dtype)
-            return _torch_layout(self._normalise(centered, var, weight, bias), x)
+            return _torch_layout(self._normalise(centered, var, weight, bias), x, "batch_norm")
         # eval: y = x * scale + shift per channel, one pass and one array (as torch folds it),
         # scale = weight / sqrt(var + eps), shift = bias - mean * scale; backward recomputes
         # xhat from x when the weight needs its gradient
@@ -233,7 +240,7 @@ class BatchNorm(Op):
             shift += bias
         self.x, self.centered, self.scale, self.weight = x, None, scale, weight
         self.inv_std = inv_std.reshape(shape)
-        return _torch_layout(_channel_affine(x, scale, shift), x)
+        return _torch_layout(_channel_affine(x, scale, shift), x, "batch_norm")
 
     def _update_running(self, count: int) -> None:
         """running_mean / running_var (``self.update``: the buffers' arrays and the momentum)
@@ -321,12 +328,23 @@ class BatchNorm(Op):
         return f"BatchNorm ({'batch' if self.training else 'running'} statistics)"
 
 
-def _torch_layout(y: np.ndarray, x: np.ndarray, suggested: bool = True) -> np.ndarray:
-    """y laid out as torch's batch and group norm kernels lay their output: in the memory
-    format x suggests (channels-last for a channels-last 4-d or 5-d x), else contiguous
-    whatever x's strides (numpy's ufuncs would keep a transposed x's order); contiguous
-    always without ``suggested`` (instance_norm's)."""
-    return laid_out(y, suggested and suggested_format(x) or contiguous_format)
+def _torch_layout(y: np.ndarray, x: np.ndarray, rule: str = "suggested") -> np.ndarray:
+    """y laid out as torch's norm kernels lay their output (numpy's ufuncs would keep a
+    transposed x's order): in the memory format x suggests (channels-last for a channels-last
+    4-d or 5-d x), else contiguous (rule "suggested": group and RMS norm); batch norm
+    ("batch_norm") first takes a contiguous x's format, then channels-last for an x
+    contiguous in it (size-1 axes' strides ignored: a (1, C, 1, W) NHWC permute, which
+    suggests neither); "contiguous": always contiguous (instance_norm's)."""
+    fmt = contiguous_format
+    if rule == "batch_norm" and not is_in_format(x, contiguous_format) \
+            and x.ndim in _CHANNELS_LAST and is_in_format(x, _CHANNELS_LAST[x.ndim]):
+        fmt = _CHANNELS_LAST[x.ndim]
+    elif rule != "contiguous":
+        fmt = suggested_format(x) or contiguous_format
+    return laid_out(y, fmt)
+
+
+_CHANNELS_LAST = {4: channels_last, 5: channels_last_3d}
 
 
 def _channel_view(x: np.ndarray) -> np.ndarray:
@@ -628,7 +646,7 @@ class GroupNorm(Op):
     """
 
     stats_dtype = None  # instance_norm's float16/bfloat16 rounding (BatchNorm.stats_dtype)
-    suggested_layout = True  # the output in x's suggested format (instance_norm: contiguous)
+    layout = "suggested"  # the output in x's suggested format (instance_norm: "contiguous")
 
     def __init__(self, num_groups, eps, has_weight, has_bias):
         self.num_groups, self.eps = num_groups, eps
@@ -656,7 +674,7 @@ class GroupNorm(Op):
         y *= (self._per_channel(self.inv_std) * self.weight)[..., None]
         if self.has_bias:
             y += affine[-1][:, None]
-        return _torch_layout(y.reshape(x.shape), x, self.suggested_layout)
+        return _torch_layout(y.reshape(x.shape), x, self.layout)
 
     def backward(self, grad_output):
         n, channels, spatial, count = self._sizes(grad_output.shape)
@@ -826,7 +844,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         return _view_node(_with_running_stats("instance_norm", "use_input_stats=False", input,
                                               weight, bias, eps, mean_array, var_array))
     op = GroupNorm(input.shape[1], eps, weight is not None, bias is not None)
-    op.suggested_layout = False  # torch's instance_norm output: contiguous, channels-last x too
+    op.layout = "contiguous"  # torch's instance_norm output, a channels-last x's too
     if is_low_precision(input.dtype) and all(p is None or p.dtype == input.dtype for p in
                                          (weight, bias, mean_array, var_array)):
         op.stats_dtype = input.dtype  # torch's instance_norm is its batch_norm: its rounding
