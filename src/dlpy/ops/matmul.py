@@ -400,7 +400,8 @@ class _BilinearLowPrecision(Op):
         self.low = x1.dtype
         self.x1, self.x2, self.w = (a.astype(np.float32) for a in (x1, x2, w))
         self.t = self._round(np.einsum("ni,kij->nkj", self.x1, self.w))  # (n, out, in2)
-        return np.einsum("nkj,nj->nk", self.t, self.x2).astype(self.low)
+        # (C order: einsum's default follows a transposed x1's, torch's output is contiguous)
+        return np.einsum("nkj,nj->nk", self.t, self.x2, order="C").astype(self.low)
 
     def _round(self, a):
         return a.astype(self.low).astype(np.float32)
