@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from dlpy.amp.dtypes import float32_compute
+from dlpy.layouts import iterator_layout
 from dlpy.ops import ArgError, ArgIndexError
 from dlpy.ops.arithmetic import identity
 from dlpy.ops.mask import where
@@ -545,7 +546,16 @@ def lstm_cell(x_proj, h_prev, c_prev, w_hh, b_hh=None):
 def gru_cell(x_proj, h_prev, w_hh, b_hh=None):
     """h (N, H) after one GRU step from x_proj (N, 3H)."""
     inputs = _inputs("gru_cell", 3, x_proj, (h_prev,), w_hh, b_hh)
-    return GRUCell(bias=b_hh is not None)(*inputs)
+    h = GRUCell(bias=b_hh is not None)(*inputs)
+    # torch's gru_cell ends in (h_prev - new_gate) * z + new_gate: element-wise ops its
+    # TensorIterator lays out after h_prev (a transposed h_prev: a transposed h) and the new
+    # gate (a column block of the (N, 3H) gates)
+    previous = getattr(h_prev, "data", h_prev)
+    if type(previous) is np.ndarray and previous.ndim == 2 and not previous.flags.c_contiguous \
+            and type(h.data) is np.ndarray:
+        gate = np.empty((previous.shape[0], 3 * previous.shape[1]), h.data.dtype)
+        h.data = iterator_layout(h.data, previous, gate[:, 2 * previous.shape[1]:])
+    return h
 
 
 def rnn_cell(x_proj, h_prev, w_hh, b_hh=None, nonlinearity: str = "tanh"):
