@@ -1627,17 +1627,17 @@ class _BagIdRangeError(IdRangeError, RuntimeError):
     is an IndexError), and a ValueError as dlpy's other bad-argument errors are."""
 
 
-def _bags(name: str, ids: np.ndarray, offsets, include_last_offset: bool):
-    """(flat ids, indptr): bag b holds ids[indptr[b]:indptr[b + 1]], from 2-D ids (one bag a
-    row) or 1-D ids with PyTorch's offsets (the bags' starts, or with include_last_offset the
-    starts and the end)."""
+def _check_bag_layout(name: str, ids: np.ndarray, offsets) -> None:
+    """torch's Python checks of embedding_bag's ids and offsets (their shapes, before its
+    mode checks; the offsets' values are its kernel's, later): 2-D ids (one bag a row) without
+    offsets, or 1-D ids with 1-D integer offsets."""
     if ids.ndim == 2:
         if offsets is not None:
             raise ValueError(f"{name}: 2-D input is one bag a row and takes no offsets")
         if ids.shape[1] == 0:  # torch makes the offsets arange(0, numel, step=n): no step 0
             raise RuntimeError(f"{name}: step must be nonzero (2-D input of shape {ids.shape}: "
                                f"torch's bag offsets, arange with step input.size(1))")
-        return ids.reshape(-1), np.arange(ids.shape[0] + 1) * ids.shape[1]
+        return
     if ids.ndim != 1:
         raise ValueError(f"{name}: input must be 1-D (with offsets) or 2-D, got shape "
                          f"{ids.shape}")
@@ -1647,6 +1647,15 @@ def _bags(name: str, ids: np.ndarray, offsets, include_last_offset: bool):
     if starts.ndim != 1 or starts.dtype.kind not in "iub":  # (bool: promoted with the ids)
         raise ValueError(f"{name}: offsets must be a 1-D array of integers, got shape "
                          f"{starts.shape} of {starts.dtype}")
+
+
+def _bags(name: str, ids: np.ndarray, offsets, include_last_offset: bool):
+    """(flat ids, indptr): bag b holds ids[indptr[b]:indptr[b + 1]], from 2-D ids (one bag a
+    row) or 1-D ids with PyTorch's offsets (the bags' starts, or with include_last_offset the
+    starts and the end); their layout checked first (_check_bag_layout)."""
+    if ids.ndim == 2:
+        return ids.reshape(-1), np.arange(ids.shape[0] + 1) * ids.shape[1]
+    starts = _data(offsets)
     if include_last_offset and starts.size == 0:
         raise ValueError(f"{name}: include_last_offset needs at least one offset")
     if starts.size == 0 or (include_last_offset and starts.size == 1):  # no bags: (0, D)
@@ -1713,15 +1722,16 @@ def embedding_bag(input, weight: Tensor, offsets=None, max_norm=None,  # noqa: A
             include_last_offset and _data(offsets).size)
         return _meta.shaped((weight, per_sample_weights), (bags, dim), weight.dtype,
                             "EmbeddingBagBackward0")
-    ids, indptr = _bags(name, ids, offsets, _flag(name, "include_last_offset",
-                                                  include_last_offset))
-    ids = ids.astype(np.int64)
-    # torch's Python checks, in its order, before its kernel reads the ids
+    # torch's Python checks, in its order, before its kernel reads the offsets and the ids
+    _check_bag_layout(name, ids, offsets)
     scale_grad_by_freq = _flag(name, "scale_grad_by_freq", scale_grad_by_freq)
     if scale_grad_by_freq and mode == "max":  # torch refuses at the call, a gradient needed
         raise ValueError("max mode does not support scaling the gradient by the frequency")
     if per_sample_weights is not None and mode != "sum":
         raise NotImplementedError(f"{name}: per_sample_weights needs mode 'sum', got {mode!r}")
+    ids, indptr = _bags(name, ids, offsets, _flag(name, "include_last_offset",
+                                                  include_last_offset))
+    ids = ids.astype(np.int64)
     if ids.size and (ids.min() < 0 or ids.max() >= count):
         raise _BagIdRangeError(f"{name}: ids must lie in [0, {count}), got values from "
                                f"{ids.min()} to {ids.max()}")
