@@ -197,6 +197,9 @@ class BatchNorm(Op):
     # training on float16/bfloat16 x without float32 parameters or running statistics: x's
     # dtype, in which torch's kernel stores the batch's mean and 1 / std (its rounding)
     stats_dtype = None
+    # the output's memory format (_torch_layout); instance_norm's: "contiguous" (torch's makes
+    # its input contiguous first)
+    layout = "batch_norm"
 
     def __init__(self, eps, training, has_weight, has_bias, running_mean=None,
                  running_var=None):
@@ -229,7 +232,7 @@ class BatchNorm(Op):
                 if self.stats_dtype.name == "bfloat16":  # and the sum of squares, / count
                     low = self.stats_dtype.type  # in bfloat16 (float16's stays float32)
                     var = ((var * count).astype(low) / low(count)).astype(x.dtype)
-            return _torch_layout(self._normalise(centered, var, weight, bias), x, "batch_norm")
+            return _torch_layout(self._normalise(centered, var, weight, bias), x, self.layout)
         # eval: y = x * scale + shift per channel, one pass and one array (as torch folds it),
         # scale = weight / sqrt(var + eps), shift = bias - mean * scale; backward recomputes
         # xhat from x when the weight needs its gradient
@@ -240,7 +243,7 @@ class BatchNorm(Op):
             shift += bias
         self.x, self.centered, self.scale, self.weight = x, None, scale, weight
         self.inv_std = inv_std.reshape(shape)
-        return _torch_layout(_channel_affine(x, scale, shift), x, "batch_norm")
+        return _torch_layout(_channel_affine(x, scale, shift), x, self.layout)
 
     def _update_running(self, count: int) -> None:
         """running_mean / running_var (``self.update``: the buffers' arrays and the momentum)
@@ -514,6 +517,8 @@ def _with_running_stats(name: str, when: str, x, weight, bias, eps, mean_array, 
     dtype = np.float32 if low else x.dtype
     op = BatchNorm(eps, False, weight is not None, bias is not None,
                    mean_array.astype(dtype), var_array.astype(dtype))
+    if name == "instance_norm":
+        op.layout = "contiguous"
     return _optional_edges(op(*[a for a in (x, weight, bias) if a is not None]), weight, bias)
 
 
