@@ -64,6 +64,9 @@ class Checkpoint(Op):
         self.sources = sources
         self.rng_states = rng_states  # (generator, its state before the forward)
         self.outputs = outputs  # (position, shape, dtype) of each recorded output
+        # what backward reads: its inputs (torch's CheckpointFunction saves them), never its
+        # outputs, which may change in place before backward, as torch's
+        self.saves = tuple(range(len(sources)))
 
     def name(self) -> str:
         return "CheckpointFunctionBackward"
@@ -219,7 +222,9 @@ def _checkpoint(function: Callable, args: tuple, kwargs: dict, use_reentrant: bo
         result = function(*args, **kwargs)
     outputs = _outputs(result)
     note(tuple(outputs), tuple(outputs))  # an input returned as it is
-    chosen = [k for k, o in enumerate(outputs) if isinstance(o, Tensor) and o.dtype.kind == "f"]
+    # the outputs of a differentiable dtype (complex and bfloat16 ones too, as torch's)
+    chosen = [k for k, o in enumerate(outputs) if isinstance(o, Tensor)
+              and (o.dtype.kind in "fc" or o.dtype.name == "bfloat16")]
     if not read or not chosen:
         return result
     op = Checkpoint(function, args, rng_states,
