@@ -33,6 +33,7 @@ from dlpy.meta import holds_meta
 from dlpy.ops.multi_output import layout_of, node_of
 from dlpy.sparse_grad import SparseGrad
 from dlpy.tensor import (
+    _GRADLESS_ROOT,
     AccumulateGrad,
     AutogradError,
     Op,
@@ -174,6 +175,8 @@ def _root_grads(name: str, outputs: list[Tensor], grad_outputs, graph: bool = Fa
                 f"{name}: output {i} does not require gradients (no input had "
                 "requires_grad=True or it was computed under no_grad())"
             )
+        if out._gradless:
+            raise AutogradError(_GRADLESS_ROOT.format(f"{name}: output {i}"))
         if g is None:
             if out.data.size != 1:
                 raise AutogradError(f"{name}: output {i} has shape {out.shape}; give its "

@@ -171,6 +171,9 @@ _inference_depth = [0]  # open inference_mode blocks (is_inference_mode_enabled)
 # whether an inference tensor (made in an inference_mode block, Tensor._inference) was ever
 # made: until then the checks on inference tensors cost one test of this flag
 _inference_made = [False]
+# whether a view's node was ever made stale (ops/views.py's ViewOfBase.stale): until then
+# recording ops skip the check of their inputs for one
+_stale_made = [False]
 _transform_depth = [0]  # dlpy.func grad/vjp/jacrev/... calls running their function now
 
 
@@ -1084,6 +1087,8 @@ class Tensor:
         out = Tensor(self.data)
         if _inference_made[0] and getattr(self, "_inference", False):
             out._inference = "detached"  # torch's: it changes in place and counts versions
+        elif _inference_depth[0]:
+            out._inference = False  # a view of a normal tensor's memory is normal, as torch's
         return out
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -1177,6 +1182,8 @@ class Tensor:
                 "backward: this tensor does not require gradients (no input had requires_grad=True"
                 " or it was computed under no_grad())"
             )
+        if self._gradless:  # a view made under no_grad: torch's edge to it is None
+            raise AutogradError(_GRADLESS_ROOT.format("backward: this tensor"))
         if grad_output is None:
             if self.data.size != 1:
                 raise AutogradError(
@@ -1732,6 +1739,9 @@ class Tensor:
             fmt = _checked("clone", memory_format, self.ndim)
             if type(out.data) in (np.ndarray, _MetaArray):  # (vmap's stand-ins keep theirs)
                 out.data = laid_out(out.data, fmt)
+        if _inference_depth[0]:  # memory of its own: an inference tensor, as torch's
+            out._inference = True  # (the identity op saw a view of this tensor's memory)
+            _inference_made[0] = True
         return out
 
     def contiguous(self, memory_format=None):
@@ -2172,6 +2182,7 @@ class Tensor:
         op.inputs, op._seq = (self, stand_in), next(_sequence)
         if stale is not None:  # torch's: its node cannot be re-made; using it is refused
             op.stale, op.refuses_in_place = stale
+            _stale_made[0] = True
         kept = None  # retain_grad's hook follows the new value, the others stay, as torch's
         if view._hooks:
             kept = {k: h for k, h in view._hooks.items() if getattr(h, "retains_grad", False)}
@@ -3237,11 +3248,22 @@ def _mark_inference(out: Tensor) -> None:
         _inference_made[0] = True
 
 
-def _check_not_inference(inputs) -> None:
-    """An op recording while an input is an inference tensor: refused as torch's (it would save
-    it for backward; ops that save none, ``saves_tensors`` False, are let through)."""
+def _check_not_stale(inputs) -> None:
+    """An op recording a view whose node cannot be re-made since its base changed in place (a
+    piece of split/unbind/chunk: ops/views.py's ViewOfBase.stale): refused, as torch's (it
+    reads the view's grad_fn, which refuses)."""
     for t in inputs:
-        if getattr(t, "_inference", False):
+        stale = getattr(t.op, "stale", None)
+        if stale is not None:
+            raise RuntimeError(stale)
+
+
+def _check_not_inference(inputs, saves: tuple = ("inputs",)) -> None:
+    """An op recording while an input is an inference tensor: refused as torch's (it would save
+    it for backward; ops that save none, ``saves_tensors`` False, are let through, and inputs
+    that ``saves``, the op's Op.saves, does not read: where's values, as torch's)."""
+    for i, t in enumerate(inputs):
+        if getattr(t, "_inference", False) and _reads(saves, i, inputs):
             raise RuntimeError(
                 "Inference tensors cannot be saved for backward. Please do not use Tensors "
                 "created in inference mode in computation tracked by autograd. To work around "
@@ -3714,6 +3736,13 @@ _sequence = itertools.count(1)
 # the version was when an op recorded, for the refusal's message)
 _marks: dict[int, tuple[int, int, object, tuple]] = {}
 _HISTORY = 16  # bumps remembered per buffer
+
+
+# a view made under no_grad of a tensor that requires grad, as a root of backward or grad:
+# it requires grad but has no node and no gradient accumulator of its own (torch's refusal)
+_GRADLESS_ROOT = ("{} was made as a view under no_grad (it requires grad through its base, "
+                  "with no node of its own): element 0 of tensors does not require grad and "
+                  "does not have a grad_fn")
 
 
 def _without_gradless(extra: dict | None) -> dict | None:
@@ -4378,9 +4407,11 @@ def _note_output(op: Op) -> None:
 
 def _shown(grads) -> tuple:
     """Gradients as hooks get them, as torch's: Tensors (an array wrapped, not copied; a
-    SparseGrad, a Tensor or None as it is)."""
+    SliceGrad, a basic index's gradient, made dense; a SparseGrad, a Tensor or None as it
+    is)."""
     return tuple(g if g is None or isinstance(g, (Tensor, SparseGrad))
-                 else _grad_tensor(np.asarray(g)) for g in grads)
+                 else _grad_tensor(g.dense() if type(g) is SliceGrad else np.asarray(g))
+                 for g in grads)
 
 
 def _hook_grads(op: Op, name: str, result, like, graph: bool, given=None) -> tuple:
@@ -4611,7 +4642,9 @@ class Op:
             self._created_at = _caller()
         if record and _grad_enabled:
             if _inference_made[0] and self.saves_tensors:
-                _check_not_inference(inputs)
+                _check_not_inference(inputs, self.saves)
+            if _stale_made[0]:
+                _check_not_stale(inputs)
             self.inputs = inputs
             self._seq = next(_sequence)
             out._tick = _clock
