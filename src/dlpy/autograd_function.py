@@ -787,7 +787,12 @@ class Function(FunctionCtx):
                  if id(o) in ctx._dirty else Tensor(o.data) if isinstance(o, Tensor) and (
                      o.requires_grad or record or any(o is a for a in tensors)) else o
                  for o, d in zip(outputs, differentiable)]
+        changed = dirty
         dirty = [t for t in dirty if any(t is r and d for r, d in zip(returned, differentiable))]
+        for t in changed:  # torch bumps each dirty input's version once more after forward:
+            # here where no rebase (below) does, and before refusing a leaf that requires grad
+            if not (record and any(t is d for d in dirty)) or (t.requires_grad and t.op is None):
+                _engine._bump(t.data)
 
         def record_op(inputs: tuple) -> None:
             """Record the call as one op of ``inputs`` (the tensors, dirty ones replaced by
