@@ -2219,7 +2219,11 @@ class Tensor:
         if src.requires_grad and self.data.dtype.kind not in "fc" \
                 and self.data.dtype.name != "bfloat16":
             src = src.detach()  # an int/bool tensor cannot require grad: torch's copy is plain
-        return self._in_place("copy_", _filled, src, cast="unsafe")
+        elif src.requires_grad and src.data.dtype != self.data.dtype and \
+                is_floating_dtype(src.data.dtype) and is_floating_dtype(self.data.dtype):
+            src = src.to(self.dtype)  # cast first: the copy is the last node (CopyBackwards)
+        return _fill_named(self._in_place("copy_", _filled, src, cast="unsafe"),
+                           "torch::autograd::CopyBackwards")
 
     def fill_(self, value) -> Tensor:
         """Every value set to ``value`` (a number, or a 0-d Tensor), in place."""
@@ -3595,7 +3599,7 @@ def _check_partial_overlap(name: str, out: np.ndarray, src: np.ndarray,
 
 
 def _fill_named(out: Tensor, name: str) -> Tensor:
-    """``out`` of fill_/zero_, its node torch's ``name`` where it is the fill itself (a view's
+    """``out`` of fill_/zero_/copy_, its node torch's ``name`` where it is the fill itself (a view's
     is torch's AsStridedBackward0 over CopySlices, as it is)."""
     op = out.op
     if op is not None and type(op).__name__ == "Where":
