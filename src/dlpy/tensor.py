@@ -171,6 +171,9 @@ _inference_depth = [0]  # open inference_mode blocks (is_inference_mode_enabled)
 # whether an inference tensor (made in an inference_mode block, Tensor._inference) was ever
 # made: until then the checks on inference tensors cost one test of this flag
 _inference_made = [False]
+# whether a view was ever made under no_grad of a tensor that requires grad (``_gradless``):
+# until then recording ops skip the check of their inputs for a stale one
+_gradless_made = [False]
 # whether a view's node was ever made stale (ops/views.py's ViewOfBase.stale): until then
 # recording ops skip the check of their inputs for one
 _stale_made = [False]
@@ -1068,6 +1071,7 @@ class Tensor:
             base = getattr(self, "_view_of", None)  # torch's view made under no_grad: it
             if not requires_grad and base is not None and base.requires_grad:  # requires
                 self._gradless = True  # grad while its base does, with no node of its own
+                _gradless_made[0] = True
                 return self
             self.__dict__.pop("_gradless", None)  # with requires_grad_(): a node, a .grad
         self.requires_grad = bool(requires_grad)
@@ -3260,6 +3264,8 @@ def _check_not_stale(inputs) -> None:
         stale = getattr(t.op, "stale", None)
         if stale is not None:
             raise RuntimeError(stale)
+        if t._gradless and _stale_gradless(t):  # (a view made under no_grad: the same once
+            raise RuntimeError(_STALE_NO_GRAD)  # its memory changed; not at backward)
 
 
 def _check_not_inference(inputs, saves: tuple = ("inputs",)) -> None:
@@ -3409,6 +3415,7 @@ def _note_view(out: Tensor, inputs, data: np.ndarray, op=None) -> None:
                 if (data.dtype.kind in "fc" or data.dtype.name == "bfloat16") and \
                         _root_base(t).requires_grad:  # requires grad as its base (torch's:
                     out._gradless = True  # the first of the chain), a leaf without a node
+                    _gradless_made[0] = True
                     entry = _marks.get(id(buffer))  # (its memory's version now: a later
                     out._made_version = entry[0] if entry else 0  # change makes it stale)
             elif getattr(t, "_no_grad_view", 0):  # (its function's name for the error)
@@ -4647,7 +4654,7 @@ class Op:
         if record and _grad_enabled:
             if _inference_made[0] and self.saves_tensors:
                 _check_not_inference(inputs, self.saves)
-            if _stale_made[0]:
+            if _stale_made[0] or _gradless_made[0]:
                 _check_not_stale(inputs)
             self.inputs = inputs
             self._seq = next(_sequence)
@@ -5709,10 +5716,10 @@ def _schedule(roots: list[Tensor], needed: set[int] | None = None) -> list[Tenso
         node = stack.pop()
         op = node.op
         if op is None:
-            if node._gradless:
-                if _stale_gradless(node):
-                    raise RuntimeError(_STALE_NO_GRAD)
-            elif getattr(node, "_hooks", None) or getattr(node, "_post_hooks", None):
+            # (a view made under no_grad has no node: nothing to check, an op that read it
+            # after its memory changed was refused, as torch's: _check_not_stale)
+            if not node._gradless and (getattr(node, "_hooks", None)
+                                       or getattr(node, "_post_hooks", None)):
                 exact = True
             continue
         inputs = op.inputs
@@ -5893,8 +5900,6 @@ def _topological_order(roots: Tensor | list[Tensor]) -> list[Tensor]:
                     if op is None:  # a leaf has no inputs to wait for: it follows at once
                         if not parent._gradless:  # (no node: no gradient goes there)
                             order.append(parent)
-                        elif _stale_gradless(parent):
-                            raise RuntimeError(_STALE_NO_GRAD)
                         continue
                     stack.append((parent, iter(inputs_of(parent, op))))
                     break
