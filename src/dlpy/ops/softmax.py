@@ -108,9 +108,10 @@ def _over(op, name, x, axis):
 
         return named(own_reshape(op(0)(x.reshape(1)), ()), f"{op.__name__}Backward0")
     if np.shape(x.data if isinstance(x, Tensor) else x)[axis] == 0:  # empty: as it is, as torch
-        from dlpy.node_names import named  # (under torch's node name)
+        from dlpy.node_names import named  # (a copy, under torch's node name)
 
-        return named(identity(x), f"{op.__name__}Backward0")
+        return named(x.clone() if isinstance(x, Tensor) else identity(x),
+                     f"{op.__name__}Backward0")
     return op(axis)(x)
 
 
