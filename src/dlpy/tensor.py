@@ -1864,9 +1864,14 @@ class Tensor:
         compare it to tell whether two references are the same tensor (pyro's ``module``)."""
         return id(self)
 
+    def _outside_inference_mode(self) -> bool:
+        """Whether this is an inference tensor and no inference_mode block is open: torch
+        refuses changing it in place."""
+        return (_inference_made[0] and not _inference_depth[0]
+                and getattr(self, "_inference", False) is True)
+
     def _check_in_place(self, name: str) -> None:
-        if (_inference_made[0] and not _inference_depth[0]
-                and getattr(self, "_inference", False) is True):
+        if self._outside_inference_mode():
             raise RuntimeError(
                 f"{name}: Inplace update to inference tensor outside InferenceMode is not "
                 "allowed.You can make a clone to get a normal tensor before doing inplace "
@@ -1894,6 +1899,10 @@ class Tensor:
         ``written()``, for the ops torch lets write into an expanded tensor with a deprecation
         warning (index_put_, masked_fill_, index_fill_): a bool array of self's shape, the
         elements the op writes."""
+        if self._outside_inference_mode():  # torch's kernel writes, then the version counter
+            with inference_mode():  # it bumps refuses the inference tensor: written, refused
+                self._in_place(name, compute, *operands, cast=cast, view_ok=view_ok,
+                               write=write, reshape=reshape, written=written)
         self._check_in_place(name)
         if type(self.data) is _MetaArray or any(_meta.holds_meta(o) for o in operands):
             return _meta.in_place(self, name, compute, operands, reshape, cast)
