@@ -3628,7 +3628,7 @@ def _fill_named(out: Tensor, name: str) -> Tensor:
 def _filled(x: Tensor, value: Tensor) -> Tensor:
     """value broadcast to x's shape: recorded with a zero gradient for x (torch's fill_ and
     copy_), so a tensor that required grad still does."""
-    return _mask.where(np.True_, value, x)
+    return _mask.fill_where(value, x)
 
 
 class _OrderedIndex(NamedTuple):

@@ -85,6 +85,17 @@ _ONLY_CONDITION = object()
 def where(condition, input=_ONLY_CONDITION, other=_ONLY_CONDITION):
     """a where condition holds, b elsewhere (broadcast); ``where(condition)`` alone is
     ``nonzero(condition, as_tuple=True)``, as torch.where."""
+    return _where(condition, input, other)
+
+
+def fill_where(value, x):
+    """value broadcast to x's shape, recorded as where(True, value, x): fill_, zero_ and copy_,
+    whose torch nodes (FillBackward2, ZeroBackward0, CopyBackwards) save no tensor (a second
+    backward runs, saved_tensors_hooks pack nothing)."""
+    return _where(np.True_, value, x, saves_condition=False)
+
+
+def _where(condition, input, other, saves_condition: bool = True):  # noqa: A002
     if input is _ONLY_CONDITION and other is _ONLY_CONDITION:
         from dlpy.ops.indexing import nonzero
 
@@ -122,8 +133,15 @@ def where(condition, input=_ONLY_CONDITION, other=_ONLY_CONDITION):
     if _meta.live():  # (a meta condition with numbers: a meta result)
         input, other = _meta.where_values(given, input, other)
         with _meta.following((given, input, other)):  # (a fake condition's device counts)
-            return Where(condition)(input, other)
-    return Where(condition)(input, other)
+            return _where_op(condition, saves_condition)(input, other)
+    return _where_op(condition, saves_condition)(input, other)
+
+
+def _where_op(condition, saves_condition: bool) -> Where:
+    op = Where(condition)
+    if not saves_condition:
+        op.saves_tensors = False  # (an instance setting: Where's node saves the condition)
+    return op
 
 
 def masked_fill(input, mask, value):
