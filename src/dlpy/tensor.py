@@ -2208,6 +2208,9 @@ class Tensor:
 
     def _source(self, name: str, what: str, value) -> Tensor:
         """``value`` (a Tensor, array or number) as a Tensor that broadcasts to self's shape."""
+        if value is None or isinstance(value, str):  # (numpy's object array else)
+            raise TypeError(f"{name}(): argument '{what}' must be Tensor, not "
+                            f"{type(value).__name__}")
         if not isinstance(value, Tensor):
             value = Tensor(np.asarray(value))
         try:

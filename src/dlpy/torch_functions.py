@@ -1499,7 +1499,8 @@ def _from_method(name: str):
         if not isinstance(input, Tensor):
             if _own_method(input, name):
                 return getattr(input, name)(*args, **kwargs)  # a MaskedTensor, a SparseTensor
-            if name in _TENSOR_INPUT:
+            if name in _TENSOR_INPUT or input is None or isinstance(input, str):
+                # (None and text are no array-like: numpy would make an object array)
                 raise TypeError(f"{name}(): argument 'input' must be a Tensor, not "
                                 f"{type(input).__name__}, as torch")
             reflected = _REFLECTED.get(name)

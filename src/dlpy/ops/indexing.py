@@ -132,7 +132,10 @@ class Gather(Op):
 
     def forward(self, x):
         self.shape = x.shape
-        return x[_positions(self.index, self.dim)]
+        # row-major whatever the index's layout (numpy's fancy indexing follows a transposed
+        # index's), as torch's gather writes a new contiguous tensor
+        out = x[_positions(self.index, self.dim)]
+        return out if out.flags.c_contiguous else out.copy(order="C")
 
     def backward(self, grad_output):
         where = _positions(self.index, self.dim)
