@@ -2227,6 +2227,12 @@ class Tensor:
         torch's Tensor.copy_ names it ``other``) broadcast to its shape and cast to its dtype,
         in place (the gradient reaches it, as torch's, unless this tensor's dtype cannot hold
         one). ``non_blocking``: accepted (CPU only)."""
+        if other is self and not self.requires_grad and type(self.data) is np.ndarray \
+                and not getattr(self, "_inference", False):
+            # torch's copy_ skips a tensor copied onto itself (an expanded one too, which a
+            # copy would refuse); the in-place call still counts a version
+            _bump(self.data)
+            return self
         src = self._source("copy_", "src", other)
         if isinstance(self.data, np.ndarray) and not isinstance(src.data, np.ndarray):
             _check_not_batched("copy_", src.data)  # a batched src into an unbatched tensor
