@@ -229,3 +229,20 @@ def test_sum_of_squares_gradcheck_float32_and_errors(rng):
     with pytest.raises(ValueError, match=r"weight of shape \(3, 1\) does not broadcast to x's "
                                          r"shape \(4, 3\)"):
         F.sum_of_squares(y, np.ones((3, 1)))
+
+
+@pytest.mark.parametrize("name", ["var", "std", "var_mean", "std_mean"])
+def test_an_empty_variance_warns_only_about_its_degrees_of_freedom(name):
+    """torch's var/std of nothing: nan and its UserWarning, never numpy's "Mean of empty
+    slice" RuntimeWarning (the mean taken out is nan silently)."""
+    import warnings
+
+    import dlpy
+
+    for x, dim in ((dlpy.zeros(0), None), (dlpy.zeros(2, 0), 1)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = getattr(dlpy, name)(x, dim)
+        first = out[0] if isinstance(out, tuple) else out
+        assert np.isnan(first.data).all()
+        assert [w.category for w in caught] == [UserWarning], [str(w.message) for w in caught]

@@ -351,6 +351,17 @@ class LogSumExp(Op):
         return (_keep(self, grad_output) * (x - _keep(self, output)).exp(),)
 
 
+def _kept_mean(x, axes, dtype=None):
+    """``x.mean(axis=axes, keepdims=True, dtype=dtype)``; over an empty slice nan without
+    numpy's "Mean of empty slice" RuntimeWarning (torch's var/std of nothing warns only about
+    the degrees of freedom)."""
+    if x.size or type(x) is not np.ndarray:  # (meta and vmap's stand-ins: their own mean)
+        return x.mean(axis=axes, keepdims=True, dtype=dtype)
+    total = x.sum(axis=axes, keepdims=True, dtype=dtype)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / total.dtype.type(math.prod(x.shape[a] for a in axes))
+
+
 @float32_compute  # float16/bfloat16 arrays: computed in float32, output rounded
 class Var(Op):
     """y = sum((x - mean)^2) / max(0, n - correction) over axes;  dx = 2 (x - mean) g /
@@ -376,15 +387,15 @@ class Var(Op):
         dof = math.prod(x.shape[a] for a in self.axes) - self.correction
         self.dof = x.dtype.type(dof if dof > 0 else 0)  # max(0, dof): this module shadows max
         self.grad_dof = dof  # backward's divisor: unclamped, as torch's var_backward
-        self.deviation = x - x.mean(axis=self.axes, keepdims=True)
+        self.deviation = x - _kept_mean(x, self.axes)
         # torch's CPU kernels accumulate float32 in float64 (a variance past float32's range
         # still gives a finite std), the result rounded once: about a float32 mean where one
         # value comes out (std_var_all), else a float64 one (Welford's; var_mean's always)
         wide = x.dtype == np.float32 and type(x) is np.ndarray
         if wide:
-            center = x.mean(axis=self.axes, keepdims=True)
+            center = _kept_mean(x, self.axes)
             if self.welford or center.size > 1:
-                center = x.mean(axis=self.axes, keepdims=True, dtype=np.float64)
+                center = _kept_mean(x, self.axes, np.float64)
             deviation = x.astype(np.float64) - center
         else:
             deviation = self.deviation
