@@ -2455,6 +2455,9 @@ def _softmax_args(name, x, dim, dtype, axis, stacklevel):
     """F.softmax/log_softmax/softmin's axis: ``dim`` (torch's name) or ``axis`` (dlpy's), not
     both; neither is torch's deprecated implicit choice, with its warning: axis 0 of a 0-, 1-
     or 3-d input, else axis 1. ``dtype`` casts the input first, as torch's."""
+    if x is None or isinstance(x, str):  # (numpy would make a 0-d object array of it)
+        raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not "
+                        f"{type(x).__name__}")
     if axis is not None:
         if dim is not None:
             raise TypeError(f"{name}: give dim or axis, not both (dim={dim}, axis={axis})")

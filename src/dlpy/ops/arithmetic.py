@@ -358,7 +358,8 @@ def complex_scalar_power(x: np.ndarray, p) -> np.ndarray:
     """x ** p for a complex x and a Python number p, as PyTorch's CPU kernel: 0.5, -0.5 and -1
     by sqrt, 1 / sqrt and 1 / x (inf + nan j at 0, where numpy's power gives nan + nan j); 2, 3
     and -2 by x * x, x * x * x and 1 / (x * x) (numpy's power rounds complex64 differently);
-    other complex p with torch's values at 0 (ops/complex.py's power); numpy's power else."""
+    any other p but 0 with torch's values at 0 (ops/complex.py's power: exp(p log 0), inf + nan j
+    for -1.6), numpy's power elsewhere."""
     with np.errstate(divide="ignore", invalid="ignore"):
         if p == 0.5:
             return np.sqrt(x)
@@ -372,7 +373,7 @@ def complex_scalar_power(x: np.ndarray, p) -> np.ndarray:
             return x * x * x
         if p == -2:
             return 1 / (x * x)
-        if type(p) is complex and p != 0:
+        if p != 0:  # (numpy's power gives nan + nan j at 0 for -1.6, +0 for 1.5)
             return _complex.power(x, p)
         return x**p
 

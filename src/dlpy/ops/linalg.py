@@ -517,11 +517,49 @@ class Det(Op):
         return (np.asarray(grad_output)[..., None, None] * _cofactor(self.a),)
 
     def backward_graph(self, grad_output, output):
-        # g conj(det(A)) A^-H: an invertible A only (a singular one is inv's LinAlgError here)
+        # torch's linalg_det_backward: g conj(det(A)) A^-H where |det(A)| >= eps of the dtype,
+        # the SVD's cofactors (_singular_det_grad) where it is smaller, the two joined per matrix
+        from dlpy.ops.indexing import index_put
+
+        a = self.inputs[0]
+        singular = np.abs(output.data) < np.finfo(a.data.dtype).eps
+        if singular.all():
+            return (_singular_det_grad(grad_output, a),)
+        if singular.any():
+            mask = Tensor(singular)
+            grads = self._nonsingular(grad_output[~mask], output[~mask], a[~mask])
+            return (index_put(grads.new_zeros(a.shape).index_put((~mask,), grads), (mask,),
+                              _singular_det_grad(grad_output[mask], a[mask])),)
+        return (self._nonsingular(grad_output, output, a),)
+
+    @staticmethod
+    def _nonsingular(grad_output, output, a):
         from dlpy.ops.complex import conj
 
         scale = (grad_output * conj(output)).reshape(output.shape + (1, 1))
-        return (scale * _swap_h(Inv()(self.inputs[0])),)
+        return scale * _swap_h(Inv()(a))
+
+
+def _singular_det_grad(grad_output: Tensor, a: Tensor) -> Tensor:
+    """det's gradient g conj(cofactor(A)) recorded through an SVD A = U S V^H, as torch's for
+    an A whose |det| is below eps: alpha = conj(det(U) det(V^H)), (U * D) V^H with D_i = g alpha
+    prod_(j != i) S_j (torch's prod_safe_zeros_backward: exclusive products from both ends, no
+    division, so a zero singular value is no nan)."""
+    from dlpy.ops.complex import conj
+    from dlpy.ops.cumulative import cumprod
+    from dlpy.ops.rearrange import flip
+    from dlpy.ops.shape import concat
+
+    u, s, vh = svd(a)
+    alpha = conj(Det()(u) * Det()(vh))
+    scale = (grad_output * alpha).unsqueeze(-1)
+    if s.shape[-1] == 0:
+        return u @ vh
+    ones = s.new_ones(s.shape[:-1] + (1,))
+    before = cumprod(concat([ones, s[..., :-1]], -1), -1)
+    after = flip(cumprod(concat([ones, flip(s[..., 1:], (-1,))], -1), -1), (-1,))
+    d = scale * conj(before * after)
+    return (u * d.unsqueeze(-2)) @ vh
 
 
 class LogAbsDet(Op):

@@ -88,7 +88,7 @@ def _axis(name, x, axis):
         if int_of(axis) is None:  # (a 0-d integer tensor is taken, as torch's)
             raise TypeError(f"{name}: axis must be an int, got {axis!r}")
         axis = int_of(axis)
-    if data.dtype.kind in "biu":
+    if data.dtype.kind in "biu" and data.size:  # (an empty one is returned first, as torch's)
         raise _DtypeError(f"{name}: expected a floating-point input, got {data.dtype} (pass "
                           f"dtype= to cast it first, as torch's)")
     if not shape and axis in (0, -1):
@@ -107,7 +107,9 @@ def _over(op, name, x, axis):
         from dlpy.ops.shape import own_reshape
 
         return named(own_reshape(op(0)(x.reshape(1)), ()), f"{op.__name__}Backward0")
-    if np.shape(x.data if isinstance(x, Tensor) else x)[axis] == 0:  # empty: as it is, as torch
+    data = x.data if isinstance(x, Tensor) else np.asarray(x)
+    if data.shape[axis] == 0 or data.size == 0 and data.dtype.kind in "biu":
+        # empty: as it is, as torch (an integer one too, before its kernel's dtype check)
         from dlpy.node_names import named  # (a copy, under torch's node name)
 
         return named(x.clone() if isinstance(x, Tensor) else identity(x),
