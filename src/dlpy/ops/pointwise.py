@@ -1972,6 +1972,11 @@ class I0(Op):
     def backward(self, grad_output):
         return (grad_output * _bessel_i1(self.x),)
 
+    def backward_graph(self, grad_output, output):
+        from dlpy.ops.special_more import i1
+
+        return (grad_output * i1(self.inputs[0]),)
+
 
 def i0(input: Tensor) -> Tensor:
     """torch.i0: the modified Bessel function of the first kind of order 0."""

@@ -438,6 +438,9 @@ class Erfcx(_Unary):
         with np.errstate(invalid="ignore"):  # (inf * 0 at x < -26.7: nan, as torch)
             return (grad_output * (2 * self.x * self.y - 2 * _INV_SQRT_PI),)
 
+    def backward_graph(self, grad_output, output):
+        return ((2.0 * self.inputs[0] * output - 2 * _INV_SQRT_PI) * grad_output,)
+
 
 def _i0e_half(x: np.ndarray) -> np.ndarray:
     """i0e in float16 / bfloat16 arithmetic (coefficients rounded too), as torch's kernel for
@@ -466,6 +469,12 @@ class I0e(_Unary):
     def backward(self, grad_output):
         return (grad_output * (i1e_array(self.x) - np.sign(self.x) * self.y),)
 
+    def backward_graph(self, grad_output, output):
+        from dlpy.ops.pointwise import sgn
+
+        x = self.inputs[0]
+        return (grad_output * (i1e(x) - sgn(x) * output),)
+
 
 class I1(_Unary):
     """y = I1(x);  dx = g * (I0(x) - y / x), 1/2 at x = 0 and nan (torch's i1_backward)."""
@@ -477,6 +486,14 @@ class I1(_Unary):
         with np.errstate(divide="ignore", invalid="ignore"):
             slope = np.where(~(np.abs(x) > 0), 0.5, i0_array(x) - self.y / x)  # nan: 1/2 too
         return (grad_output * slope,)
+
+    def backward_graph(self, grad_output, output):
+        # torch's i1_backward: x replaced by eps where |x| <= eps (the where keeps the
+        # second derivative finite there), the slope 1/2 at those points
+        from dlpy.ops.pointwise import i0
+
+        x, safe, not_tiny = _safe_input(self.inputs[0])
+        return (grad_output * _where(not_tiny, i0(safe) - output * safe.reciprocal(), 0.5),)
 
 
 class I1e(_Unary):
@@ -490,6 +507,27 @@ class I1e(_Unary):
             slope = np.where(~(np.abs(x) > 0), 0.5,  # (nan: 1/2 too, as torch's |x| > eps test)
                              i0e_array(x) - self.y * (np.sign(x) + 1 / x))
         return (grad_output * slope,)
+
+    def backward_graph(self, grad_output, output):
+        # torch's i1e_backward, as I1's
+        from dlpy.ops.pointwise import sgn
+
+        x, safe, not_tiny = _safe_input(self.inputs[0])
+        slope = i0e(safe) - output * (sgn(safe) + safe.reciprocal())
+        return (grad_output * _where(not_tiny, slope, 0.5),)
+
+
+def _safe_input(x: Tensor):
+    """torch's i1/i1e_backward guard: (x, x with eps where |x| <= eps, |x| > eps)."""
+    eps = float(np.finfo(x.data.dtype).eps)
+    not_tiny = Tensor(np.abs(x.data) > eps)
+    return x, _where(not_tiny, x, eps), not_tiny
+
+
+def _where(condition, a, b):
+    from dlpy.ops.mask import where
+
+    return where(condition, a, b)
 
 
 class Ndtr(_Unary):
@@ -511,6 +549,10 @@ class Ndtr(_Unary):
     def backward(self, grad_output):
         return (grad_output * np.exp(-0.5 * self.x * self.x) / _SQRT_2PI,)
 
+    def backward_graph(self, grad_output, output):
+        x = self.inputs[0]
+        return (grad_output * (-0.5 * x * x).exp() / _SQRT_2PI,)
+
 
 class Ndtri(_Unary):
     """y = Phi^-1(x);  dx = g * sqrt(2 pi) exp(y^2 / 2)."""
@@ -521,6 +563,9 @@ class Ndtri(_Unary):
         with np.errstate(invalid="ignore", over="ignore"):  # (inf at 0 and 1, as torch)
             return (grad_output * _SQRT_2PI * np.exp(0.5 * self.y * self.y),)
 
+    def backward_graph(self, grad_output, output):
+        return (grad_output * _SQRT_2PI * (output.square() / 2).exp(),)
+
 
 class LogNdtr(_Unary):
     """y = log Phi(x);  dx = g * exp(-(y + x^2 / 2)) / sqrt(2 pi)."""
@@ -529,6 +574,10 @@ class LogNdtr(_Unary):
 
     def backward(self, grad_output):
         return (grad_output / _SQRT_2PI * np.exp(-(self.y + 0.5 * self.x * self.x)),)
+
+    def backward_graph(self, grad_output, output):
+        x = self.inputs[0]
+        return (grad_output / _SQRT_2PI * (-(output + x ** 2 / 2)).exp(),)
 
 
 @follows_inputs
@@ -547,6 +596,9 @@ class Entr(Op):
     def backward(self, grad_output):
         with np.errstate(divide="ignore", invalid="ignore"):
             return (-grad_output * (1 + np.log(self.x)),)
+
+    def backward_graph(self, grad_output, output):
+        return (grad_output * (-(1 + self.inputs[0].log())),)
 
 
 @follows_inputs
@@ -577,6 +629,17 @@ class Xlog1py(Op):
                 y_grad = grad_output * x / (1 + y)
         return x_grad, y_grad
 
+    def backward_graph(self, grad_output, output):
+        # torch's: dx = xlog1py(g, y) with 0 where x == 0 and y <= -1, dy = g x / (y + 1)
+        x, y = self.inputs
+        x_grad = y_grad = None
+        if x.requires_grad:
+            x_grad = xlog1py(grad_output, y).masked_fill(
+                Tensor((x.data == 0) & (y.data <= -1)), 0.0)
+        if y.requires_grad:
+            y_grad = grad_output * x / (y + 1)
+        return x_grad, y_grad
+
 
 @follows_inputs(numpy_order=False)
 class Gammaincc(Op):
@@ -596,6 +659,15 @@ class Gammaincc(Op):
             density = np.exp((a - 1) * np.log(x) - x - lgamma_array(a))
             return None, -grad_output * density
 
+    def backward_graph(self, grad_output, output):
+        from dlpy.ops.special import lgamma
+
+        a, x = self.inputs
+        if a.requires_grad:
+            raise NotImplementedError("gammaincc: the gradient with respect to the first "
+                                      "argument (a) is not implemented (nor in PyTorch)")
+        return None, -grad_output * ((a - 1) * x.log() - x - lgamma(a)).exp()
+
 
 @follows_inputs(numpy_order=False)
 class Zeta(Op):
@@ -612,6 +684,13 @@ class Zeta(Op):
                                       "(x) is not implemented (nor in PyTorch)")
         x = np.asarray(self.x, np.float64)
         return None, -grad_output * x * zeta_array(x + 1, self.q)
+
+    def backward_graph(self, grad_output, output):
+        x, q = self.inputs
+        if x.requires_grad:
+            raise NotImplementedError("zeta: the derivative with respect to the first argument "
+                                      "(x) is not implemented (nor in PyTorch)")
+        return None, grad_output * -x * zeta(x + 1.0, q)
 
 
 # ------------------------------------------------------------------------------ public functions
