@@ -638,22 +638,33 @@ def _check_saved_versions(name: str, ctx: FunctionCtx) -> None:
 
 class _DelayedError(Op):
     """A gradient from a ``once_differentiable`` backward under create_graph: the value passes
-    (input 0), and differentiating it (through the Function's inputs, the others) raises."""
+    (input 0), and differentiating it (through the Function's inputs, the others) raises
+    ``error``."""
 
-    def __init__(self, message: str):
-        self.message = message
+    def __init__(self, message: str, error: type[Exception] = RuntimeError):
+        self.message, self.error = message, error
 
     def forward(self, grad, *inputs):
         return grad
 
     def backward(self, grad_output):
-        raise RuntimeError(self.message)
+        raise self.error(self.message)
 
     def backward_graph(self, grad_output, output):
-        raise RuntimeError(self.message)
+        raise self.error(self.message)
 
     def describe(self) -> str:
         return "DelayedError"
+
+
+def once_differentiable_grads(op: Op, grad_output: Tensor, message: str,
+                              error: type[Exception] = RuntimeError) -> tuple:
+    """``op.backward_graph`` for an op whose gradient torch computes under create_graph but
+    cannot differentiate (its backward kernel has no derivative): op.backward's values, each
+    raising ``error(message)`` when differentiated."""
+    grads = op.backward(grad_output.data)
+    return tuple(None if g is None else _DelayedError(message, error)(
+        Tensor(np.asarray(g)), grad_output, *op.inputs) for g in grads)
 
 
 def _checked_gradient(name: str, i: int, tensor: Tensor, grad) -> np.ndarray:

@@ -258,6 +258,16 @@ class _StandardGamma(Op):
             dx = -gammainc_grad_a_array(alpha, x) * np.exp(-log_density)
         return (grad_output * np.where(np.isfinite(dx), dx, 0.0),)
 
+    def backward_graph(self, grad_output, output):
+        # torch's grad * _standard_gamma_grad(alpha, x): the product recorded, the slope a
+        # node whose own derivative is torch's NotImplementedError
+        from dlpy.autograd_function import _DelayedError
+
+        slope = self.backward(np.ones(output.shape))[0].astype(grad_output.dtype)
+        slope = _DelayedError("the derivative for '_standard_gamma_grad' is not implemented.",
+                              NotImplementedError)(Tensor(slope), *self.inputs)
+        return (grad_output * slope,)
+
 
 def _standard_gamma(alpha: Tensor, shape: tuple, rng: np.random.Generator) -> Tensor:
     return _StandardGamma(shape, rng)(alpha)

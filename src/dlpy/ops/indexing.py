@@ -1183,6 +1183,61 @@ class ScatterReduce(Op):
             src_grad = full
         return x_grad, src_grad
 
+    def backward_graph(self, grad_output, output):
+        # torch's scatter_reduce_backward recorded: sum, mean, amax and amin are linear in g
+        # (their masks and counts constants); prod's gradients are products of x and src
+        where, g = _positions(self.index, self.dim), grad_output
+        x, src = self.inputs
+        region = src if src.shape == self.index.shape else src[_leading(self.index.shape)]
+        touched, own = self.touched, self.touched & self.include_self
+        if self.reduce == "sum":
+            x_grad, src_grad = g, g[where]
+        elif self.reduce == "mean":
+            count = Tensor(np.maximum(self.count, 1).astype(g.dtype))
+            x_grad, src_grad = g / count, g[where] / count[where]
+        elif self.reduce in ("amax", "amin"):
+            src_wins = self.src == self.y[where]
+            wins = np.zeros(self.y.shape, dtype=np.int64)
+            np.add.at(wins, where, src_wins)
+            wins = wins + (touched & (self.x == self.y))
+            share = g / Tensor(np.maximum(wins, 1).astype(g.dtype))
+            x_grad = share * Tensor(np.where(touched, self.x == self.y, True))
+            src_grad = share[where] * Tensor(src_wins)
+        else:
+            x_grad, src_grad = self._prod_grads(g, output, x, region, where)
+        x_grad = x_grad.masked_fill(Tensor(touched & ~own), 0.0)
+        if src_grad.shape != src.shape:  # src beyond index's extent: zeros, as backward
+            from dlpy.functional import pad
+
+            widths = [(0, n - m) for n, m in zip(src.shape, src_grad.shape)]
+            src_grad = pad(src_grad, tuple(w for pair in reversed(widths) for w in pair))
+        return x_grad, src_grad
+
+    def _prod_grads(self, g, output, x, src, where):
+        """torch's prod gradients: zeros of x and src masked to 1 so the products of the others
+        stay exact; differentiating src's gradient where two zeros of src meet is its error."""
+        from dlpy.autograd_function import _DelayedError
+        from dlpy.ops.mask import where as select
+
+        dim, index = self.dim, Tensor(self.index)
+        masked_x = x.masked_fill(Tensor(x.data == 0), 1)
+        x_grad = g * scatter_reduce(masked_x, dim, index, src, "prod",
+                                    include_self=self.include_self) / masked_x
+        src_zero = src.data == 0
+        zeros = np.zeros(self.y.shape, dtype=np.int64)
+        np.add.at(zeros, where, src_zero)
+        single = src_zero & (zeros[where] == 1)
+        masked_src = src.masked_fill(Tensor(single), 1)
+        single_grad = (g * scatter_reduce(x, dim, index, masked_src, "prod",
+                                          include_self=self.include_self))[where]
+        src_grad = select(Tensor(single), single_grad,
+                          (g * output)[where] / src.masked_fill(Tensor(src_zero), 1))
+        if (zeros > 1).any():
+            src_grad = _DelayedError("scatter_reduce(): Double backward is unsupported for src "
+                                     "when >1 zeros in src are scattered to the same position "
+                                     "in self")(src_grad)
+        return x_grad, src_grad
+
     def describe(self) -> str:
         return f"ScatterReduce({self.reduce!r}, dim={self.dim})"
 

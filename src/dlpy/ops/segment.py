@@ -74,6 +74,12 @@ class SegmentReduce(Op):
                          np.where(zero & (zeros[ids] == 1), g * others[ids], 0.0))
         return (g.astype(flat.dtype, copy=False).reshape(self.shape),)
 
+    def backward_graph(self, grad_output, output):
+        from dlpy.autograd_function import once_differentiable_grads
+
+        return once_differentiable_grads(
+            self, grad_output, "derivative for aten::_segment_reduce_backward is not implemented")
+
 
 def segment_reduce(data, reduce: str, *, lengths=None, indices=None, offsets=None,
                    axis: int = 0, unsafe: bool = False, initial=None) -> Tensor:

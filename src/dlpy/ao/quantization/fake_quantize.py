@@ -136,6 +136,10 @@ class FakeQuantizePerTensor(Op):
     def backward(self, grad_output):
         return (grad_output * self.mask,)
 
+    def backward_graph(self, grad_output, output):
+        # torch's fake_quantize_*_cachemask_backward: grad * mask, recorded
+        return (grad_output * Tensor(self.mask),)
+
 
 class FakeQuantizePerChannel(FakeQuantizePerTensor):
     """fake_quant with scales[c], zero_points[c] along ``axis``; the same straight-through
@@ -250,6 +254,13 @@ class FakeQuantizeLearnable(Op):
         return (grad_output * inside,
                 np.sum(grad_output * grad_scale * factor).reshape(self.scale.shape),
                 np.sum(grad_output * grad_zero_point * factor).reshape(self.zero_point.shape))
+
+    def backward_graph(self, grad_output, output):
+        from dlpy.autograd_function import once_differentiable_grads
+
+        return once_differentiable_grads(
+            self, grad_output, "derivative for "
+            "aten::_fake_quantize_learnable_per_tensor_affine_backward is not implemented")
 
 
 def _fake_quantize_learnable_per_tensor_affine(x: Tensor, scale: Tensor, zero_point: Tensor,
@@ -497,6 +508,10 @@ class FakeQuantizeMasked(Op):
 
     def backward(self, grad_output):
         return (grad_output * self.mask,)
+
+    def backward_graph(self, grad_output, output):
+        # torch's fake_quantize_*_cachemask_backward: grad * mask, recorded
+        return (grad_output * Tensor(self.mask),)
 
 
 def _switch(name: str, label: str, position: int, flag) -> bool:
