@@ -658,7 +658,7 @@ class _DelayedError(Op):
 
 
 def once_differentiable_grads(op: Op, grad_output: Tensor, message: str,
-                              error: type[Exception] = RuntimeError) -> tuple:
+                              error: type[Exception] = NotImplementedError) -> tuple:
     """``op.backward_graph`` for an op whose gradient torch computes under create_graph but
     cannot differentiate (its backward kernel has no derivative): op.backward's values, each
     raising ``error(message)`` when differentiated."""

@@ -331,6 +331,10 @@ def _call(inner, op: Op, inputs: tuple, level: int):
             tangents[i] = entry[1]
     if tangents is None:
         return _call(inner, op, inputs, level - 1) if level > 1 else inner(op, *inputs)
+    unsupported = getattr(op, "forward_ad_unsupported", None)
+    if unsupported is not None:  # torch's kernels without a forward derivative
+        raise NotImplementedError(f"Trying to use forward AD with {unsupported} that does not "
+                                  "support it because it has not been implemented yet.")
     settings = settings_of(op)  # before the call: vmap's rules change an op's axes
     out = _call(inner, op, inputs, level - 1) if level > 1 else inner(op, *inputs)
     if not isinstance(out, Tensor) or not is_floating_dtype(out.dtype):

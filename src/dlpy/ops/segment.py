@@ -25,6 +25,7 @@ class SegmentReduce(Op):
     elsewhere). Tied maxima share g only when g > 0, as torch's kernel does."""
 
     saves = ("inputs", "output")
+    forward_ad_unsupported = "segment_reduce"  # (torch's name in its refusal)
 
     def __init__(self, reduce: str, lengths: np.ndarray, axis: int, initial):
         self.reduce, self.lengths, self.axis, self.initial = reduce, lengths, axis, initial

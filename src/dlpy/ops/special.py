@@ -490,6 +490,8 @@ class Gammainc(Op):
     """z = P(a, x), the regularized lower incomplete gamma function;
     dx = g * x^(a-1) e^-x / Gamma(a). The gradient of a is not implemented (as PyTorch)."""
 
+    forward_ad_unsupported = "igamma"  # (torch's name in its refusal)
+
     def forward(self, a, x):
         self.a, self.x = a, x
         return gammainc_array(a, x).astype(np.result_type(a, x), copy=False)

@@ -646,6 +646,8 @@ class Gammaincc(Op):
     """z = Q(a, x) = 1 - P(a, x);  dx = -g * x^(a-1) e^-x / Gamma(a). The gradient of a is not
     implemented (as PyTorch)."""
 
+    forward_ad_unsupported = "igammac"  # (torch's name in its refusal)
+
     def forward(self, a, x):
         self.a, self.x = a, x
         return gammaincc_array(a, x).astype(_result_dtype(a, x), copy=False)
@@ -673,6 +675,8 @@ class Gammaincc(Op):
 class Zeta(Op):
     """z = zeta(x, q), the Hurwitz zeta function;  dq = -g * x * zeta(x + 1, q). The gradient
     of x is not implemented (as PyTorch): backward raises."""
+
+    forward_ad_unsupported = "special_zeta"  # (torch's name in its refusal)
 
     def forward(self, x, q):
         self.x, self.q = x, q

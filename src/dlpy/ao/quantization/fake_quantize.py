@@ -123,6 +123,7 @@ class FakeQuantizePerTensor(Op):
 
     saves = ()
     float32_out = True
+    forward_ad_unsupported = "fake_quantize_per_tensor_affine_cachemask"  # (torch's refusal)
 
     def __init__(self, scale: float, zero_point: int, quant_min: int, quant_max: int):
         self.scale, self.zero_point = scale, zero_point
@@ -146,6 +147,7 @@ class FakeQuantizePerChannel(FakeQuantizePerTensor):
     gradient."""
 
     float32_out = False
+    forward_ad_unsupported = "fake_quantize_per_channel_affine_cachemask"  # (torch's refusal)
 
     def __init__(self, scales, zero_points, axis: int, quant_min: int, quant_max: int,
                  ndim: int):
@@ -222,6 +224,7 @@ class FakeQuantizeLearnable(Op):
     zero_point (one-element tensors), torch's _fake_quantize_learnable_per_tensor_affine."""
 
     saves = (0, 1, 2)
+    forward_ad_unsupported = "_fake_quantize_learnable_per_tensor_affine"  # (torch's refusal)
 
     def __init__(self, quant_min: int, quant_max: int, grad_factor: float):
         self.quant_min, self.quant_max, self.grad_factor = quant_min, quant_max, grad_factor
