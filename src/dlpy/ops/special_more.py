@@ -24,6 +24,7 @@ from dlpy.ops.pointwise import _check_broadcast
 from dlpy.ops.promotion import floating, promote_floating, result_type
 from dlpy.ops.special import (
     _gammaincc_fraction,
+    _gammaincc_series,
     gammainc_array,
     gammainc_operands,
     lgamma_array,
@@ -403,10 +404,18 @@ def zeta_array(x, q):
 @_elementwise
 def gammaincc_array(a, x):
     """Q(a, x) = 1 - P(a, x), the regularized upper incomplete gamma function."""
+    a, x = np.broadcast_arrays(np.asarray(a, np.float64), np.asarray(x, np.float64))
     out = 1 - gammainc_array(a, x)
-    fraction = (x >= a + 1) & np.isfinite(x) & (a > 0) & np.isfinite(a)
+    regular = np.isfinite(x) & (a > 0) & np.isfinite(a)
+    fraction = (x >= a + 1) & regular
     if fraction.any():
         out[fraction] = _gammaincc_fraction(a[fraction], x[fraction])
+    # torch's regions for Q's own series (no 1 - P: a small a makes P near 1)
+    with np.errstate(divide="ignore"):
+        small = regular & (x > 0) & np.where(
+            x <= 0.5, -0.4 / np.log(np.where(x < 1, x, 0.5)) >= a, (x <= 1.1) & (x * 1.1 >= a))
+    if small.any():
+        out[small] = _gammaincc_series(a[small], x[small])
     # PyTorch's values on the edges: Q(0, x > 0) = 0, Q(a, 0) = 1, Q(inf, x) = 1, Q(a, inf) = 0
     out = np.where(np.isinf(x) & (a > 0), 0.0, out)
     out = np.where(np.isinf(a) & (x >= 0), np.where(np.isinf(x), np.nan, 1.0), out)
