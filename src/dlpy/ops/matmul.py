@@ -426,6 +426,20 @@ class _BilinearLowPrecision(Op):
             grads[2] = r(np.einsum("nki,nj->kij", buf, x2))
         return tuple(None if a is None else a.astype(self.low) for a in grads)
 
+    def backward_graph(self, grad_output, output):
+        # the same contractions recorded (their derivatives), with backward's values (torch's
+        # _trilinear_backward roundings)
+        from dlpy.ops.arithmetic import Valued
+        from dlpy.ops.einsum import einsum
+
+        x1, x2, w = self.inputs
+        formulas = (lambda: einsum("nk,kij,nj->ni", grad_output, w, x2),
+                    lambda: einsum("nk,kij,ni->nj", grad_output, w, x1),
+                    lambda: einsum("nk,ni,nj->kij", grad_output, x1, x2))
+        exact = self.backward(grad_output.data)
+        return tuple(None if value is None else Valued(value)(formula())
+                     for value, formula in zip(exact, formulas))
+
 
 class BilinearMatMul(MatMul):
     """bilinear's products: MatMul that autocast leaves alone (torch's bilinear is on none of
