@@ -797,7 +797,8 @@ def take(input: Tensor, index) -> Tensor:
                                                      or index.max() >= size):
         raise IndexError(f"take: index out of range for a tensor of {size} elements")
     if not _meta.valueless(index):  # (a meta index's positions are not read)
-        index = index % max(size, 1)
+        # (kept an array: a 0-d index's numpy int would make x[index] a view of x)
+        index = np.asarray(index % max(size, 1))
     return GetItem(index, "TakeBackward0")(reshape(input, (size,)))
 
 

@@ -319,6 +319,10 @@ class GetItem(Op):
             out = x[self.index]
         if type(out) is not np.ndarray and not isinstance(out, np.ndarray):
             # ints on every axis: a numpy scalar, a copy (a meta array's view is an ndarray)
+            if not (self.torch_layout or _is_basic(self.index)):
+                # a 0-d index array an op built (torch.take's): torch's result is a new tensor
+                # (only a user's x[t] reads a 0-d t as an int, a view)
+                return np.array(out)
             index = self.index if type(self.index) is tuple else (self.index,)
             return x[index + (Ellipsis,)]  # a 0-d view, as torch's (x[2] sees x[2] = 4)
         if not out.size and type(x) is np.ndarray and _is_basic(self.index) and bool not in map(
