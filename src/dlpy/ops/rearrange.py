@@ -363,8 +363,10 @@ def movedim(input: Tensor, source, destination) -> Tensor:
     if len(source) != len(destination):
         raise ArgError(f"movedim: source {source} and destination {destination} must have "
                          "the same length")
-    if input.ndim == 0:
-        return input * 1
+    if input.ndim == 0:  # torch's alias: a view (AliasBackward0), not a copy
+        from dlpy.ops.shape import GetItem
+
+        return GetItem(())(input)
     perm: list = [None] * input.ndim
     for s, d in zip(source, destination):
         perm[d] = s
