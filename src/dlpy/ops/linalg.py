@@ -375,7 +375,8 @@ class DiagEmbed(Op):
         y = np.zeros(x.shape[:-1] + (n, n), dtype=x.dtype)
         rows, cols = _diagonal_index(n, n, self.offset)
         y[..., rows, cols] = x
-        return np.moveaxis(y, (-2, -1), (self.dim1, self.dim2))
+        # row-major whatever dim1 and dim2: torch writes into zeros of the result's shape
+        return np.ascontiguousarray(np.moveaxis(y, (-2, -1), (self.dim1, self.dim2)))
 
     def backward(self, grad_output):
         return (np.diagonal(grad_output, self.offset, self.dim1, self.dim2),)
