@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from dlpy.amp.state import FP32, autocast_policy
-from dlpy.ops import DimError, check_dim, int_of
+from dlpy.ops import check_dim, int_of
 from dlpy.ops.shape import getitem, reshape
 from dlpy.return_types import structseq_repr
 from dlpy.tensor import Op, Tensor, is_grad_enabled
@@ -404,9 +404,9 @@ def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Te
     """torch.diagonal: the offset-th diagonal (above the main one for offset > 0) of the
     matrices on axes (dim1, dim2), as a new last axis; the other axes stay in order."""
     shape = _shape_of(input)
-    if len(shape) < 2:
-        raise DimError(f"diagonal: expected at least 2 axes, got shape {shape}")
-    dim1, dim2 = _two_dims("diagonal", dim1, dim2, len(shape))
+    # torch wraps the dims first (a 0-d tensor's as a 1-D one's): with fewer than 2 axes either
+    # a dim is out of range (IndexError) or the two are the same axis (RuntimeError)
+    dim1, dim2 = _two_dims("diagonal", dim1, dim2, max(len(shape), 1))
     return Diagonal(_offset("diagonal", offset), dim1, dim2, view=True)(input)
 
 
