@@ -627,11 +627,12 @@ def block_diag(*tensors) -> Tensor:
     from dlpy.node_names import named
     from dlpy.ops.shape import concat
 
-    blocks = []
+    blocks, given = [], []
     for t in tensors:
         if isinstance(t, (list, tuple)):  # torch: tensors as separate arguments
             raise TypeError(f"block_diag: expected Tensors, got {type(t).__name__}")
         t = _tensor(t)
+        given.append(t)
         if t.ndim > 2:
             raise ShapeError(f"block_diag: expected tensors with at most 2 axes, got shape "
                              f"{t.shape}")
@@ -640,11 +641,12 @@ def block_diag(*tensors) -> Tensor:
         from dlpy.tensor import default_dtype
 
         return Tensor(np.zeros((1, 0), default_dtype(None)))
-    from functools import reduce
 
-    from dlpy.ops.promotion import promote_types
+    from dlpy.ops.promotion import result_type
 
-    dtype = reduce(promote_types, [b.data.dtype for b in blocks])  # int64, float32: float32
+    # torch.result_type of the tensors as given: a 0-d one is of lower priority (complex64
+    # with a 0-d float64: complex64)
+    dtype = result_type(*given)
     width = int(np.sum([b.shape[1] for b in blocks]))
     rows, left = [], 0
     for b in blocks:
