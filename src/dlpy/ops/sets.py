@@ -104,7 +104,10 @@ def unique_consecutive(input, return_inverse: bool = False, return_counts: bool 
         starts = np.ones(moved.shape[0], dtype=bool)
         if moved.shape[0] > 1:
             starts[1:] = (moved[1:] != moved[:-1]).reshape(moved.shape[0] - 1, -1).any(axis=1)
-        values, shape = np.moveaxis(moved[starts], 0, dim), (moved.shape[0],)
+        # laid out as torch's: the slices kept, row-major with dim first, moved back (numpy's
+        # x[mask] may follow x's memory order instead)
+        values = np.moveaxis(np.ascontiguousarray(moved[starts]), 0, dim)
+        shape = (moved.shape[0],)
     inverse = (np.cumsum(starts) - 1).reshape(shape)
     counts = np.diff(np.append(np.flatnonzero(starts), starts.size))
     values = _values(values, input, "unique_consecutive", "UniqueConsecutiveBackward0")
