@@ -413,7 +413,9 @@ def broadcast_tensors(*tensors) -> tuple[Tensor, ...]:
             raise TypeError(f"broadcast_tensors: expected Tensor as element {i}, got "
                             f"{type(t).__name__}")
     shape = broadcast_shapes(*[_shape_of(t) for t in tensors])
-    return tuple(expand(_tensor(t), shape) for t in tensors)
+    # a tensor of that shape already is returned itself, as torch's (no view, no node)
+    return tuple(t if isinstance(t, Tensor) and tuple(t.shape) == tuple(shape)
+                 else expand(_tensor(t), shape) for t in tensors)
 
 
 def _atleast(name: str, tensors, ndim: int):
