@@ -740,8 +740,7 @@ def combinations(input: Tensor, r: int = 2, with_replacement: bool = False) -> T
     pick = itertools.combinations_with_replacement if with_replacement else \
         itertools.combinations
     index = np.array(list(pick(range(input.shape[0]), r)), dtype=np.int64).reshape(-1, r)
-    if index.size == 0:
-        return Tensor(np.zeros((0, r), dtype=input.dtype))
+    # (no combination, r > n: still the stack of empty picks, in the graph as torch's)
     return stack([input[index[:, j]] for j in range(r)], 1)  # StackBackward0, as torch's
 
 
