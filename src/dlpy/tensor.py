@@ -1780,7 +1780,7 @@ class Tensor:
         on other's device when that is meta."""
         if type(getattr(other, "data", None)) is _MetaArray and type(self.data) is not _MetaArray:
             return self.to(device="meta", dtype=other.dtype)
-        return self if other.dtype == self.dtype else _arith.cast(self, other.dtype)
+        return self.to(other.dtype)  # (torch's: to an integer dtype, no gradient)
 
     def _new_device(self, name: str, device, pin_memory, layout) -> str:
         """Where ``new_*`` makes its tensor: ``device``, else this tensor's ("meta" or
