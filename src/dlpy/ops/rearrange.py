@@ -1037,7 +1037,8 @@ def tile(input: Tensor, dims) -> Tensor:
 def unflatten(input: Tensor, dim: int, sizes) -> Tensor:
     """torch.unflatten: axis dim split into ``sizes`` (one entry may be -1)."""
     shape = _shape_of(input)
-    dim = check_dim("unflatten", dim, len(shape))
+    # (a 0-d tensor's dim: torch's RuntimeError, "unflatten got an unexpected error")
+    dim = check_dim("unflatten", dim, len(shape), error=DimArgError if not shape else DimError)
     sizes = _sizes("unflatten", (sizes,) if isinstance(sizes, (int, np.integer)) else
                    tuple(sizes))
     known = int(np.prod([n for n in sizes if n != -1]))

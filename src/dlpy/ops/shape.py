@@ -963,8 +963,9 @@ def _check_join(name, xs, axis, same_axis):
         raise ShapeError(f"{name}: needs at least one tensor")
     shapes = [_shape_of(x) for x in xs]
     ndim = len(shapes[0])
-    if same_axis and ndim == 0:
-        raise ShapeError(f"{name}: tensors with no axes cannot be joined, got {shapes}")
+    if same_axis and () in shapes:  # (checked before the dim, at any position, as torch's)
+        raise ShapeError(f"{name}: zero-dimensional tensor (at position {shapes.index(())}) "
+                         f"cannot be concatenated, got {shapes}")
     axis = _axis(name, axis, ndim + (0 if same_axis else 1), shapes[0])
     for s in shapes:
         other = [n for i, n in enumerate(s) if not (same_axis and i == axis)]
@@ -991,8 +992,8 @@ def _legacy_empties(xs: list, axis) -> list:
     reshaped here to the others' shape with 0 along ``axis`` (its gradient stays empty)."""
     shapes = [_shape_of(x) for x in xs]
     others = [s for s in shapes if s != (0,)]
-    if len(others) == len(shapes) or not others or len(others[0]) == 1:
-        return xs
+    if len(others) == len(shapes) or not others or len(others[0]) < 2:
+        return xs  # (beside a 0-d tensor: torch's error for it, _check_join's)
     target = list(others[0])
     if isinstance(axis, (int, np.integer)):
         target[_axis("concat", axis, len(target), others[0])] = 0
