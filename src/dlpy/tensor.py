@@ -3233,7 +3233,7 @@ def _rounded_div(x, other, rounding_mode):
             raise NotImplementedError(f"div: rounding_mode={rounding_mode!r} is not "
                                       "implemented for bool tensors, as torch")
         a, b = (np.asarray(as_array(v), dtype=dtype) for v in (x, other))
-        if not b.all():
+        if not b.all() and np.broadcast(a, b).size:  # (no element to divide: no error)
             raise IntegerDivisionError("div: integer division by zero (as torch)")
         with np.errstate(over="ignore"):
             quotient = np.floor_divide(a, b)

@@ -645,7 +645,8 @@ class Modulo(Op):
             self.quotient = self.quotient_of(a, b)
         else:
             self.quotient = None
-            if b.dtype.kind in "iu" and not b.all():  # torch raises (numpy would give 0)
+            # torch raises (numpy would give 0); with no element to divide, nothing is
+            if b.dtype.kind in "iu" and not b.all() and np.broadcast(a, b).size:
                 raise IntegerDivisionError(f"{self.describe().lower()}: integer division by zero")
         return self.function(a, b)
 
