@@ -502,13 +502,14 @@ def _checked(name: str, value, dtype, numel: int | None = None):
                                "complex<float> without overflow")
     if isinstance(value, (bool, np.bool_)) or dtype.kind in "cb":
         return value
-    if numel == 1 and dtype.itemsize == 2 and dtype.kind != "i":  # float16, bfloat16
-        return value
+    given = value
     if isinstance(value, (complex, np.complexfloating)):
         fits = value.imag == 0
         value = value.real
     else:
         fits = True
+    if numel == 1 and dtype.itemsize == 2 and dtype.kind != "i" and fits:  # float16, bfloat16
+        return value  # (an imaginary part is refused all the same)
     if dtype.kind in "iu":
         info = np.iinfo(dtype)
         low = info.min if dtype.kind == "i" or isinstance(value, (float, np.floating)) \
@@ -517,7 +518,7 @@ def _checked(name: str, value, dtype, numel: int | None = None):
     elif dtype.itemsize <= 4 and _float_max(dtype) and np.isfinite(value):
         fits = fits and abs(value) <= _float_max(dtype)
     if not fits:
-        raise RuntimeError(f"{name}: value {value} cannot be converted to type {dtype.name} "
+        raise RuntimeError(f"{name}: value {given} cannot be converted to type {dtype.name} "
                            "without overflow")
     if dtype.kind == "u" and value < 0:
         return np.array(int(value), dtype=np.int64).astype(dtype)  # wraps, as torch's
