@@ -491,6 +491,13 @@ def real_part_for(data, dtype):
     return data
 
 
+def _holds_complex(data) -> bool:
+    """Whether data is or holds (in nested lists) a Python complex number."""
+    if type(data) is complex:
+        return True
+    return isinstance(data, (list, tuple)) and any(_holds_complex(item) for item in data)
+
+
 def python_array(data, dtype=None) -> np.ndarray:
     """torch.tensor's dtypes for Python data (numpy arrays and scalars keep theirs): bools
     bool, ints int64, floats the default dtype, complex numbers its complex pair; a mix the
@@ -510,6 +517,10 @@ def python_array(data, dtype=None) -> np.ndarray:
                                 "or complex)")
         if not leaves <= _PYTHON_NUMBERS:  # numpy scalars, arrays or tensors among them
             data, dtype = _numbers_of(data, leaves, dtype)
+    if dtype is not None and is_narrow_float(dtype) and _holds_complex(data):
+        # a Python complex number read as a real float: torch's TypeError (as numpy's for
+        # float32; numpy would take its real part for float16 with a ComplexWarning)
+        raise TypeError("tensor: must be real number, not complex")
     data = real_part_for(data, dtype)
     if dtype is not None and is_narrow_float(dtype):
         return narrow_float(np.asarray(data), np.dtype(dtype))
