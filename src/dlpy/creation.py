@@ -644,7 +644,7 @@ def linspace(start, end, steps: int, *, dtype=None, requires_grad: bool = False,
     steps = _count("linspace", "steps", steps)
     _scalar_ends("linspace", start, end)
     dtype = _complex_ends_dtype("linspace", start, end, dtype)
-    _not_bool("linspace", dtype)
+    _not_bool("linspace", dtype, steps)
     _ends_fit("linspace", start, end, dtype, steps)
     part = _complex_parts(dtype)
     if part is not None:  # the real and imaginary parts each as a real linspace
@@ -701,8 +701,9 @@ def _ends_fit(name: str, start, end, dtype: np.dtype, steps: int) -> None:
             _checked(name, value, dtype)
 
 
-def _not_bool(name: str, dtype: np.dtype) -> None:
-    if dtype.kind == "b":
+def _not_bool(name: str, dtype: np.dtype, steps: int) -> None:
+    """torch's kernel has no bool version; 0 or 1 steps never reach it (a fill of start)."""
+    if dtype.kind == "b" and steps > 1:
         raise NoKernelError(f'"{name}_cpu" not implemented for \'Bool\'')
 
 
@@ -936,7 +937,7 @@ def logspace(start, end, steps: int, base: float = 10.0, *, dtype=None,
     steps = _count("logspace", "steps", steps)
     _scalar_ends("logspace", start, end)
     dtype = _complex_ends_dtype("logspace", start, end, dtype)
-    _not_bool("logspace", dtype)
+    _not_bool("logspace", dtype, steps)
     _ends_fit("logspace", start, end, dtype, steps)
     if dtype.kind == "c":
         kind = dtype.type
