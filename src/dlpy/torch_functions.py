@@ -1517,14 +1517,16 @@ def _from_method(name: str):
 
 
 def _copied(value, name: str | None = None):
-    """A copy of the view ``value`` (or of each view in a tuple), its node named as torch's
-    *_copy kernels name theirs: the view's node name + "_copy" (ViewBackward0_copy), or
-    ``name`` + "_copy"."""
+    """A row-major copy of the view ``value`` (or of each view in a tuple), as torch's *_copy
+    kernels write theirs (transpose_copy of a (4, 3) tensor: strides (4, 1), not the view's
+    (1, 3)), its node named as they name theirs: the view's node name + "_copy"
+    (ViewBackward0_copy), or ``name`` + "_copy"."""
     if isinstance(value, (tuple, list)):
         return tuple(_copied(v, name) for v in value)
+    from dlpy.layouts import contiguous_format
     from dlpy.node_names import named
 
-    node, copy = value.grad_fn, value.clone()
+    node, copy = value.grad_fn, value.clone(memory_format=contiguous_format)
     if copy.grad_fn is not None and (node is not None or name is not None):
         named(copy, f"{name or node.name()}_copy")
     return copy
