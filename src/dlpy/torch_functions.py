@@ -932,6 +932,10 @@ def range(start=0, end=None, step=1, dtype=None, requires_grad: bool = False, *,
         raise TypeError("range() missing 1 required positional arguments: \"end\"")
     if np.dtype(dtype).kind in "iu":  # torch casts the bounds and the step to the dtype first
         start, end, step = (_int_bound(v) for v in (start, end, step))
+    elif is_narrow_float(dtype):  # float16/bfloat16: torch counts in float32 (their
+        # accumulate type): range(0.3, 1.3, 0.1) has 10 values there, 11 in float64
+        start, end, step = (np.float32(v.item() if isinstance(v, Tensor) else v)
+                            for v in (start, end, step))
     if step == 0:
         raise CreationError("range: step must be nonzero")
     if not (math.isfinite(start) and math.isfinite(end)):
@@ -939,9 +943,13 @@ def range(start=0, end=None, step=1, dtype=None, requires_grad: bool = False, *,
     if (end < start) if step > 0 else (end > start):
         raise CreationError("range: upper bound and lower bound inconsistent with step sign")
     _check_length("range", (end - start) / step + 1)
-    count = int(math.floor((end - start) / step)) + 1
-    return Tensor((start + np.arange(max(count, 0)) * step).astype(dtype),
-                  requires_grad=requires_grad)
+    # torch's count, truncated, with its + 1 in the same arithmetic (float32's 7.9999995 + 1
+    # is 9.0); the values start + i * step in it too (float16/bfloat16: float32), rounded
+    narrow = is_narrow_float(dtype)
+    count = int((end - start) / step + (np.float32(1) if narrow else 1))
+    index = np.arange(max(count, 0), dtype=np.float32 if narrow else None)
+    with np.errstate(over="ignore"):  # (past float16's range: inf, silently as torch's)
+        return Tensor((start + index * step).astype(dtype), requires_grad=requires_grad)
 
 
 def _int_bound(value):
