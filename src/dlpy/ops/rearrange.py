@@ -119,7 +119,9 @@ class Repeat(Op):
     def forward(self, x):
         self.shape = x.shape
         y = np.tile(x, self.reps)  # (all-1 reps copy x's layout: made row-major; a 0-d result
-        return y if y.flags.c_contiguous else np.ascontiguousarray(y)  # stays 0-d)
+        if not y.size:  # stays 0-d); numpy's empty tile is a reshape of x (a view): torch's
+            return y.copy()  # is a tensor of its own
+        return y if y.flags.c_contiguous else np.ascontiguousarray(y)
 
     def backward(self, grad_output):
         shape = (1,) * (len(self.reps) - len(self.shape)) + self.shape
