@@ -930,12 +930,14 @@ def range(start=0, end=None, step=1, dtype=None, requires_grad: bool = False, *,
     dtype = default_dtype(dtype)
     if end is None:
         raise TypeError("range() missing 1 required positional arguments: \"end\"")
+    # a 0-d tensor bound or step is read as its number (a float32 one's value, widened), as
+    # torch's Scalar: the count and the values in the accumulate type, not the tensor's dtype
+    start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
     if np.dtype(dtype).kind in "iu":  # torch casts the bounds and the step to the dtype first
         start, end, step = (_int_bound(v) for v in (start, end, step))
     elif is_narrow_float(dtype):  # float16/bfloat16: torch counts in float32 (their
         # accumulate type): range(0.3, 1.3, 0.1) has 10 values there, 11 in float64
-        start, end, step = (np.float32(v.item() if isinstance(v, Tensor) else v)
-                            for v in (start, end, step))
+        start, end, step = (np.float32(v) for v in (start, end, step))
     if step == 0:
         raise CreationError("range: step must be nonzero")
     if not (math.isfinite(start) and math.isfinite(end)):
@@ -955,7 +957,6 @@ def range(start=0, end=None, step=1, dtype=None, requires_grad: bool = False, *,
 def _int_bound(value):
     """A bound or step of torch.range with an integer dtype, truncated as torch's cast (a
     non-finite one is left for range's own check)."""
-    value = value.item() if isinstance(value, Tensor) else value
     return int(value) if math.isfinite(value) else value
 
 
