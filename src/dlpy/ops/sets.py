@@ -47,7 +47,11 @@ def _results(values, inverse, counts, return_inverse, return_counts):
 
 
 def _check_empty_slices(data: np.ndarray, dim: int) -> None:
-    """torch's unique(dim=...) refuses slices of no elements along a non-empty dim."""
+    """torch's unique(dim=...) refuses more than one axis of size 0, then slices of no
+    elements along a non-empty dim."""
+    if data.shape.count(0) > 1:
+        raise ArgError(f"unique: more than one axis of size 0 in shape {data.shape}, so unique "
+                       "cannot be applied, as torch's")
     if data.size == 0 and data.shape[dim] != 0:
         raise ArgError(f"unique: there are 0 sized dimensions in shape {data.shape} other "
                        f"than dim {dim}, so unique cannot be applied, as torch's")
