@@ -24,7 +24,7 @@ import functools
 import numpy as np
 
 from dlpy.amp.state import FP32, autocast_policy
-from dlpy.layouts import follows_inputs
+from dlpy.layouts import follows_inputs, laid_as_inputs
 from dlpy.ops import ArgDtypeError, ArgError, NoKernelError
 from dlpy.overrides import _disabled_torch_function_impl
 from dlpy.tensor import Op, Tensor, _note_view
@@ -274,7 +274,9 @@ class Complex(Op):
         dtype = complex_dtype(np.result_type(real, imag))
         out = np.empty(np.broadcast_shapes(real.shape, imag.shape), dtype)
         out.real, out.imag = real, imag
-        return out
+        # (laid out as torch's TensorIterator over the parts: a transposed imag, a transposed
+        # result)
+        return laid_as_inputs(out, real, imag)
 
     def backward(self, grad_output):
         return grad_output.real, grad_output.imag
@@ -295,7 +297,7 @@ class Polar(Op):
         real, imag = r * np.cos(t), r * np.sin(t)  # each part on its own, as torch's: r < 0
         z = np.empty(real.shape, complex_dtype(np.result_type(r, t)))  # at t = 0 gives -0.0i
         z.real, z.imag = real, imag
-        self.z = z
+        self.z = z = laid_as_inputs(z, r, t)  # (torch's TensorIterator layout, as complex's)
         return z
 
     def backward(self, grad_output):
