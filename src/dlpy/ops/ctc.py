@@ -91,10 +91,12 @@ class CTC(Op):
         return losses.astype(log_probs.dtype)
 
     def backward_graph(self, grad_output, output):
-        raise NotImplementedError(
-            "autograd.grad(create_graph=True): CTC (ctc_loss) has first-order gradients only, "
-            "as PyTorch's (its double backward raises 'derivative for "
-            "aten::_ctc_loss_backward is not implemented')")
+        # torch's gradient is a node with no derivative of its own: create_graph gives it (in
+        # the graph), and only a gradient through it raises
+        from dlpy.ops.indexing import _NoDerivative
+
+        (grad,) = self.backward(grad_output.data)
+        return (_NoDerivative("_ctc_loss_backward", grad)(grad_output, self.inputs[0]),)
 
     def backward(self, grad_output):
         log_probs, emit, skip, labels = self.log_probs, self.emit, self.skip, self.labels
