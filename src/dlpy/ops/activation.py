@@ -650,8 +650,8 @@ class Softplus(Op):
         z = x * self.beta
         self.z = z
         soft = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
-        if self.beta == 0:  # log(2) / 0: inf, as torch's (no numpy warning)
-            soft[...] = np.inf
+        if self.beta == 0:  # log(2) / 0: inf, as torch's (no numpy warning; numpy's 0-d
+            soft = np.full_like(z, np.inf)  # result is a scalar: no soft[...] = inf)
         else:
             soft /= self.beta
         return np.where(z > self.threshold, x, soft)
