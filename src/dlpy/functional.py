@@ -1407,10 +1407,8 @@ def gaussian_nll_loss(input: Tensor, target, var, full: bool = False,  # noqa: A
             raise ValueError(f"{name}: var must have the input's shape {shape}, that without "
                              f"its last axis, or one axis of size 1 where the input's is larger, "
                              f"got {var_shape}")
-    target_shape = np.shape(_data(target))
-    if _broadcast_shape(name, "input and target", input, target) != shape:
-        raise ValueError(f"{name}: target {target_shape} must broadcast to the input's shape "
-                         f"{shape}")
+    # target broadcasts with input, either way (the losses take the broadcast shape), as torch's
+    _broadcast_shape(name, "input and target", input, target)
     var = _constant(var, dtype)
     clamped = np.maximum(var.data, eps)
     # max(var, eps) with the gradient of var itself: (var - var) is exactly 0
