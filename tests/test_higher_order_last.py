@@ -134,7 +134,7 @@ def test_sparse_linear_transpose_is_the_adjoint():
                                ROWS.to_dense().T @ g, rtol=1e-14)
 
 
-def test_digamma_third_derivative_and_ctc_raise_naming_the_op():
+def test_digamma_third_derivative_and_ctc_second_raise_naming_the_op():
     x = Tensor(np.array([0.5, 1.5]), requires_grad=True)
     (g,) = grad(F.digamma(x).sum(), x, create_graph=True)  # psi'(x), a Trigamma op
     with pytest.raises(NotImplementedError, match="Trigamma has no differentiable backward"):
@@ -146,9 +146,13 @@ def test_digamma_third_derivative_and_ctc_raise_naming_the_op():
     loss = F.ctc_loss(log_probs, np.array([[1, 2]]), [4], [2])
     (first,) = grad(loss, log_probs, retain_graph=True)  # first order works
     assert first.shape == (4, 1, 3)
-    with pytest.raises(NotImplementedError, match="CTC .* first-order gradients only, as "
-                                                  "PyTorch's"):
-        grad(loss * 1.0, log_probs, create_graph=True)
+    # as torch's: create_graph gives the gradient in the graph, a gradient of it raises
+    (second,) = grad(loss * 1.0, log_probs, create_graph=True)
+    np.testing.assert_array_equal(second.data, first.data)
+    assert second.requires_grad
+    with pytest.raises(RuntimeError, match="derivative for aten::_ctc_loss_backward is not "
+                                           "implemented"):
+        grad(second.sum(), log_probs)
 
 
 def test_gammainc_first_argument_still_refused_under_create_graph():
