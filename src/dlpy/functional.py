@@ -1276,20 +1276,21 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor,
 def multilabel_soft_margin_loss(input: Tensor, target, weight=None,  # noqa: A002
                                 size_average=None, reduce=None,
                                 reduction: str = "mean") -> Tensor:
-    """The binary cross-entropy of logits x against 0/1 labels (or probabilities) y of x's
-    shape, times ``weight`` (broadcast to x), averaged over the classes (the last axis):
-    (N, C) -> (N,), then reduced, as PyTorch's. Labels that require grad get one."""
+    """The binary cross-entropy of logits x against 0/1 labels (or probabilities) y, times
+    ``weight``, averaged over the classes (x's last axis): (N, C) -> (N,), then reduced, as
+    PyTorch's. y and weight broadcast with x. Labels that require grad get one."""
     name = "multilabel_soft_margin_loss"
     weight, reduction = _weight_or_reduction(weight, reduction)
     reduction = _legacy_reduction(size_average, reduce, reduction, alias=False)
     _check_reduction(name, reduction)
-    shape, target_shape = np.shape(_data(input)), np.shape(_data(target))
-    if len(shape) < 1 or target_shape != shape:
-        raise ArgError(f"{name}: expected input (..., classes) and target of its shape, got "
-                       f"{shape} and {target_shape}")
-    if isinstance(target, Tensor) and target.dtype.kind in "iu":  # torch's formula takes them
-        target = target.astype(_float_dtype(input))
-    losses = binary_cross_entropy_with_logits(input, target, reduction="none")
+    shape = np.shape(_data(input))
+    if len(shape) < 1:
+        raise ArgError(f"{name}: expected input (..., classes), got {shape}")
+    if not isinstance(target, Tensor):  # (an array: dlpy's, as labels of the input's dtype)
+        target = Tensor(np.asarray(target, dtype=_float_dtype(input)))
+    # torch's composite op by op: its dtypes (an integer target takes the input's, a bool one
+    # is refused by 1 - target), its roundings in float16/bfloat16
+    losses = neg(target * logsigmoid(input) + (1 - target) * logsigmoid(neg(input)))
     if weight is not None:  # a factor of the composite (differentiable), as torch's
         weight = weight if isinstance(weight, Tensor) else Tensor(np.asarray(weight))
         losses = losses * weight

@@ -305,9 +305,8 @@ ERRORS = [
     (ValueError, r"triplet_margin_loss: anchor, positive and negative must have the same number "
                  r"of axes",
      lambda: F.triplet_margin_loss(X, Tensor(np.ones(3)), X)),
-    (ValueError, r"multilabel_soft_margin_loss: expected input \(\.\.\., classes\) and target of "
-                 r"its shape",
-     lambda: F.multilabel_soft_margin_loss(X, np.ones(3))),
+    (ValueError, r"multilabel_soft_margin_loss: expected input \(\.\.\., classes\), got \(\)",
+     lambda: F.multilabel_soft_margin_loss(Tensor(np.ones(())), np.ones(()))),
     (ValueError, r"multi_margin_loss: p must be 1 or 2, got 3",
      lambda: F.multi_margin_loss(X, [0, 1], p=3)),
     (ValueError, r"multi_margin_loss: labels must lie in \[0, 3\), got values from 1 to 3",
