@@ -45,8 +45,8 @@ class PReLU(Op):
     saves = (0, 1)  # read by backward (in-place checks, Op.saves): not the output
 
     def forward(self, x, weight):
-        # (C,) on axis 1 of x (N, C, *); a single weight broadcasts as it is
-        shape = (1, -1) + (1,) * (x.ndim - 2) if weight.size > 1 else ()
+        # (C,) on axis 1 of x (N, C, *) (no weights for C = 0); a single one broadcasts as it is
+        shape = (1, -1) + (1,) * (x.ndim - 2) if weight.size != 1 else ()
         self.x, self.weight, self.weight_shape = x, weight.reshape(shape), weight.shape
         self.positive = x > 0
         return np.where(self.positive, x, self.weight * x)
@@ -57,18 +57,26 @@ class PReLU(Op):
         w_terms = np.where(positive, 0, grad_output * x)
         # float16/bfloat16 terms summed in float32, rounded once, as torch's sum (not in order)
         wide = np.float32 if is_low_precision(w_terms.dtype) else None
-        if weight.size > 1:
+        if weight.size != 1:
             w_grad = w_terms.sum(axis=(0, *range(2, x.ndim)), dtype=wide)
         else:
             w_grad = np.reshape(w_terms.sum(dtype=wide), self.weight_shape)
         return x_grad, w_grad.astype(w_terms.dtype, copy=False)
 
     def backward_graph(self, grad_output, output):
+        # torch's double backward (_prelu_kernel_backward's) takes x = 0 as positive: there the
+        # gradient keeps its value (weight * g, and 0 for the weight) but has no derivative by
+        # the weight nor by x; a constant weight's x gradient is tied to x (zero derivative)
         x, weight = self.inputs
-        axes = (0, *range(2, x.ndim)) if weight.data.size > 1 else None
-        x_grad = where(self.positive, grad_output, weight.reshape(self.weight.shape)
-                       * grad_output)
-        w_grad = where(self.positive, 0.0, grad_output * x).sum(axes).reshape(self.weight_shape)
+        axes = (0, *range(2, x.ndim)) if weight.data.size != 1 else None
+        negative = self.x < 0
+        if weight.requires_grad:
+            slope = where(negative, weight.reshape(self.weight.shape), self.weight)
+            x_grad = where(self.positive, grad_output, slope * grad_output)
+        else:
+            slope = np.where(self.positive, 1, self.weight).astype(self.x.dtype, copy=False)
+            x_grad = slope_grad(grad_output, slope, x)
+        w_grad = where(negative, grad_output * x, 0.0).sum(axes).reshape(self.weight_shape)
         return x_grad, w_grad
 
 
