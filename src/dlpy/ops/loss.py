@@ -481,6 +481,23 @@ class SmoothL1LowPrecision(Op):
         return (grad.astype(x.dtype) if self.inputs[0].requires_grad else None,
                 (-grad).astype(x.dtype) if self.inputs[1].requires_grad else None)
 
+    def backward_graph(self, grad_output, output):
+        # backward's values (float32, rounded once), differentiable as torch's double backward:
+        # n g / beta where |x - t| < beta, 0 elsewhere (and the slope by g)
+        from dlpy.ops.mask import where
+
+        x = self.inputs[0]
+        t = self.inputs[1] if len(self.inputs) == 2 else Tensor(self.target)
+        d = x - t
+        small = np.abs(self.x.astype(np.float32) - self.target.astype(np.float32)) < self.beta
+        slope = where(small, d * (1 / self.beta), np.sign(d.data).astype(d.data.dtype))
+        norm = 1 / self.x.size if self.reduction == "mean" else 1
+        composite = slope * grad_output * norm
+        values = self.backward(grad_output.data)
+        # (composite - its value) is exactly 0: the values stay backward's
+        return tuple(None if v is None else (c - c.detach()) + Tensor(v)
+                     for c, v in zip((composite, -composite), values))
+
 
 class SoftMarginLowPrecision(Op):
     """float16/bfloat16 soft margin loss log(1 + exp(-y x)) in torch's kernel steps, each
@@ -502,6 +519,15 @@ class SoftMarginLowPrecision(Op):
         grad = (t * z).astype(x.dtype) * x.dtype.type(-norm)  # -1/n rounded too, as torch's
         grad = (grad / (z + 1)).astype(x.dtype)
         return ((grad * grad_output).astype(x.dtype),)
+
+    def backward_graph(self, grad_output, output):
+        # backward's values (torch's rounded steps), differentiable as torch's double backward:
+        # -y sigmoid(-y x) g (/ n) composed, whose derivative is y^2 z / (1 + z)^2 g (/ n)
+        x, y = self.inputs[0], self.target
+        norm = 1 / self.x.size if self.reduction == "mean" else 1
+        composite = (x * -y).sigmoid() * (-y * norm) * grad_output
+        (value,) = self.backward(grad_output.data)
+        return ((composite - composite.detach()) + Tensor(value),)  # (the difference is 0)
 
 
 class BinaryCrossEntropy(Op):
