@@ -385,6 +385,24 @@ def _no_integer_kernel(kernel: str, input, target) -> None:  # noqa: A002
                             f"'{_torch_name(np.result_type(input.data, target.data))}'")
 
 
+def _broadcast_dtypes(input, target, kernel: bool = True):  # noqa: A002
+    """input and target cast to torch.promote_types of their dtypes: torch's F.mse_loss,
+    l1_loss and smooth_l1_loss broadcast_tensors them first, so a 0-d one ranks as a
+    dimensioned one (a float64 () input with a bfloat16 (2,) target: float64), and a
+    ``kernel``'s TensorIterator takes a bool operand (l1_loss's composite subtraction refuses
+    it, as the plain operands do)."""
+    if not (isinstance(input, Tensor) and isinstance(target, Tensor)) or \
+            input.data.dtype == target.data.dtype:
+        return input, target
+    bools = input.data.dtype == np.bool_ or target.data.dtype == np.bool_
+    if bools and not kernel or not bools and (input.ndim == 0) == (target.ndim == 0):
+        return input, target  # (promotion as the plain operands')
+    from dlpy.ops.promotion import promote_types
+
+    dtype = promote_types(input.data.dtype, target.data.dtype)
+    return input.to(dtype), target.to(dtype)
+
+
 @autocast_policy(FP32)
 def mse_loss(input: Tensor, target, size_average=None, reduce=None,  # noqa: A002
              reduction: str = "mean", weight=None) -> Tensor:
@@ -396,6 +414,7 @@ def mse_loss(input: Tensor, target, size_average=None, reduce=None,  # noqa: A00
     _warn_target_size("mse_loss", input, target)
     _refuse_inference(input, target)
     _complex.refuse("mse_loss", input, target)  # as torch's (l1_loss takes them)
+    input, target = _broadcast_dtypes(input, target)
     if (weight is None and isinstance(input, Tensor) and isinstance(target, Tensor)
             and (input.data.dtype in _MSE_FUSED or is_low_precision(input.data.dtype))
             and target.data.dtype == input.data.dtype
@@ -415,6 +434,7 @@ def l1_loss(input: Tensor, target, size_average=None, reduce=None,  # noqa: A002
     mse_loss's."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _warn_target_size("l1_loss", input, target)
+    input, target = _broadcast_dtypes(input, target, kernel=False)
     losses = abs(input - target)
     if weight is not None:
         return _loss_weight("l1_loss", losses, input, weight, reduction, True)
@@ -461,6 +481,7 @@ def smooth_l1_loss(input: Tensor, target, size_average=None, reduce=None,  # noq
     beta = _real_number("smooth_l1_loss", "beta", beta)
     if beta < 0:
         raise ArgError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+    input, target = _broadcast_dtypes(input, target)
     if beta == 0:
         _check_reduction("smooth_l1_loss", reduction)
         _warn_target_size("smooth_l1_loss", input, target)
