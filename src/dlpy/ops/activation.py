@@ -599,6 +599,8 @@ class LeakyReLU(Op):
         return (np.where(self.mask, grad_output, _times_slope(grad_output, self.negative_slope)),)
 
     def backward_graph(self, grad_output, output):
+        if self.result is not None:  # (create_graph too, as torch's)
+            refuse_negative_in_place_slope("leakyReLu", self.negative_slope)
         slope = np.where(self.mask, 1.0, self.negative_slope)
         return (slope_grad(grad_output, slope, self.inputs[0], "LeakyReluBackwardBackward0"),)
 
@@ -628,6 +630,8 @@ class ELU(Op):
         return (np.where(x > 0, grad_output, grad_output * self.alpha * np.exp(np.minimum(x, 0))),)
 
     def backward_graph(self, grad_output, output):
+        if self.result is not None:  # (create_graph too, as torch's)
+            refuse_negative_in_place_slope("elu", self.alpha)
         # alpha exp(x) = y + alpha where x < 0: no exp of a large x to overflow; at x = 0
         x = self.inputs[0].data  # the slope alpha without a second derivative (torch's x < 0)
         return (grad_output * where(x > 0, 1.0, where(x == 0, float(self.alpha),

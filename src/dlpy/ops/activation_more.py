@@ -111,6 +111,8 @@ class ScaledELU(Op):
         return (np.where(x > 0, self.scale * grad_output, slope * grad_output),)
 
     def backward_graph(self, grad_output, output):
+        if self.result is not None:  # (create_graph too, as torch's)
+            refuse_negative_in_place_slope("elu", self.alpha)
         # scale alpha exp(input_scale x) = y + scale alpha where x <= 0: no exp to overflow
         negative = (output + self.scale * self.alpha) * self.input_scale
         x = self.x  # at x = 0 the slope scale alpha input_scale, and no second derivative
