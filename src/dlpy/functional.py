@@ -1319,9 +1319,10 @@ def multilabel_soft_margin_loss(input: Tensor, target, weight=None,  # noqa: A00
 
 
 def _check_margin_kernel(kernel, input, labels):
-    """torch's margin-loss CPU kernels take float32 / float64 scores and int64 labels only."""
+    """torch's margin-loss CPU kernels take float32 / float64 scores and int64 labels only
+    (scores of another dtype are refused once the kernel runs: not for an empty input)."""
     dtype = np.dtype(_data(input).dtype)
-    if dtype.name in ("float16", "bfloat16"):
+    if dtype.name not in ("float32", "float64") and np.size(_data(input)):
         raise NotImplementedError(f'"{kernel}" not implemented for '
                                   f"'{_TORCH_DTYPE_NAMES[dtype.name]}', as torch's")
     if labels.dtype != np.int64:
