@@ -765,9 +765,13 @@ def cross_entropy(logits, labels, reduction="mean", ignore_index=-100, label_smo
                            f"(floating point), got ignore_index={ignore_index}")
         dtype = np.result_type(logits.dtype, labels.dtype, *(
             [] if weight is None else [np.asarray(getattr(weight, "data", weight)).dtype]))
-        if dtype.kind == "f" and dtype.itemsize > logits.dtype.itemsize:  # torch promotes
-            logits = logits.astype(dtype)
-        if isinstance(target, Tensor) and (target.requires_grad or _forward_ad_active()) or (
+        # a wider target or weight: torch's log_softmax in the logits' dtype, then promoted by
+        # the products (float16 logits' log-probabilities rounded to float16 first)
+        wider = dtype.kind == "f" and dtype.itemsize > logits.dtype.itemsize
+        # (and a narrower target's smoothing in its own dtype)
+        wider = wider or smoothing and labels.dtype != logits.dtype
+        if wider or isinstance(target, Tensor) and (
+                target.requires_grad or _forward_ad_active()) or (
                 isinstance(weight, Tensor) and weight.requires_grad):
             return _soft_cross_entropy(logits, target, reduction, smoothing, weight)
         labels = labels.astype(logits.dtype, copy=False)
@@ -793,16 +797,21 @@ def _soft_cross_entropy(logits, target, reduction, smoothing, weight):
     classes = logits.shape[-1]
     if not isinstance(target, Tensor):
         target = Tensor(np.asarray(target))
-    if target.dtype != logits.dtype:
-        target = target.astype(logits.dtype)
+    # torch's composite: the smoothing in the target's dtype, log_softmax in the logits', and
+    # the products promoted (a wider target or weight widens the loss)
     if smoothing:
         target = target * (1 - smoothing) + smoothing / classes
     terms = target * log_softmax(logits, -1)
+    if weight is not None:
+        from dlpy.ops.promotion import promote_types
+
+        given = np.asarray(getattr(weight, "data", weight)).dtype
+        dtype = promote_types(logits.dtype, given) if given.kind == "f" else logits.dtype
     if isinstance(weight, Tensor) and weight.requires_grad:  # a differentiable weight, as torch's
-        check_class_weight("cross_entropy", weight, classes, logits.dtype)
-        terms = terms * weight.astype(logits.dtype)
+        check_class_weight("cross_entropy", weight, classes, dtype)
+        terms = terms * weight.astype(dtype)
     elif weight is not None:
-        terms = terms * check_class_weight("cross_entropy", weight, classes, logits.dtype)
+        terms = terms * Tensor(check_class_weight("cross_entropy", weight, classes, dtype))
     # torch's composite's order, so its last node (grad_fn) is torch's: the negation of the
     # sum over classes, of the whole sum, or the whole sum's negation over the rows' count
     if reduction == "none":
