@@ -598,6 +598,11 @@ def binary_cross_entropy(input, target, weight=None, size_average=None,  # noqa:
     if isinstance(input, Tensor) and isinstance(target, Tensor) and target.dtype != input.dtype:
         raise ArgDtypeError(f"{name}: target must have the input's dtype {input.dtype}, got "
                             f"{target.dtype}")  # as torch's
+    if isinstance(input, Tensor) and input.dtype.kind in "biu":  # before the values, as torch's
+        from dlpy.tensor import _TORCH_DTYPE_NAMES
+
+        raise NoKernelError(f'"{name}" not implemented for '
+                            f"'{_TORCH_DTYPE_NAMES.get(input.dtype.name, input.dtype.name)}'")
     for what, value in (("input", input), ("target", target)):
         data = np.asarray(value.data if isinstance(value, Tensor) else value)
         if data.size and not np.all((data >= 0) & (data <= 1)):
@@ -704,6 +709,15 @@ def refuse_gradient(function, argument, value):
                            f"argument '{argument}'. This input cannot have requires_grad True.")
 
 
+def check_weight_size(name, weight, classes):
+    """torch's first check of a class weight: its size, before the labels' range."""
+    size = np.size(getattr(weight, "data", weight)) if weight is not None else classes
+    if size != classes:
+        raise ShapeError(f"{name}: weight tensor should be defined either for all {classes} "
+                         f"classes or no classes but got weight tensor of shape: "
+                         f"{list(np.shape(getattr(weight, 'data', weight)))}")
+
+
 def check_class_weight(name, weight, classes, dtype):
     """``weight=``: one finite number per class, as an array of ``dtype``."""
     weight = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
@@ -750,6 +764,7 @@ def cross_entropy(logits, labels, reduction="mean", ignore_index=-100, label_smo
         raise ArgError(f"{name}: logits need a class axis (..., classes), got {shape}")
     if labels.dtype.kind in "biu":
         check_label_dtype(name, target, labels.dtype)
+        check_weight_size(name, weight, shape[-1])  # (before the labels, as torch's)
         labels, ignore = check_class_labels(name, shape, labels, ignore_index)
         if weight is not None:
             check_weight_dtype(name, weight, logits.dtype)
