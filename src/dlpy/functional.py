@@ -1212,6 +1212,12 @@ def soft_margin_loss(input: Tensor, target, size_average=None, reduce=None,  # n
     if _broadcast_shape(name, "input and target", input, target) != np.shape(_data(input)):
         raise ArgError(f"{name}: target of shape {np.shape(_data(target))} must broadcast to "
                        f"the input's shape {np.shape(_data(input))}")
+    if isinstance(input, Tensor) and input.data.dtype.kind in "biu":
+        from dlpy.tensor import InPlaceCastError
+
+        # torch's kernel writes the float losses into a result of the input's dtype
+        raise InPlaceCastError(f"{name}: result type Float can't be cast to the desired output "
+                               f"type {_TORCH_DTYPE_NAMES[input.data.dtype.name]}")
     if isinstance(target, Tensor) and target.requires_grad and is_grad_enabled():
         raise RuntimeError(f"{name}: not differentiable with respect to argument 'target': it "
                            f"cannot have requires_grad True (detach it), as torch's")
@@ -1420,6 +1426,12 @@ def gaussian_nll_loss(input: Tensor, target, var, full: bool = False,  # noqa: A
         raise TypeError(f"{name}: var must be a float or a Tensor, got "
                         f"{type(var).__name__}")
     var_shape, var_data = np.shape(_data(var)), _data(var)
+    if isinstance(var, Tensor) and var_data.dtype.kind in "biu":
+        from dlpy.tensor import InPlaceCastError
+
+        # torch clamps a copy of var in place to eps: a float bound into var's dtype
+        raise InPlaceCastError(f"{name}: result type Float can't be cast to the desired output "
+                               f"type {_TORCH_DTYPE_NAMES[var_data.dtype.name]}")
     if var_data.size and (var_data < 0).any():  # (a nan beside hides nothing)
         raise ValueError(f"{name}: var has negative entries (it must be >= 0), the smallest "
                          f"is {var_data.min()}")
