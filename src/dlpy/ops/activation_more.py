@@ -76,8 +76,11 @@ class PReLU(Op):
         else:
             slope = np.where(self.positive, 1, self.weight).astype(self.x.dtype, copy=False)
             x_grad = slope_grad(grad_output, slope, x)
-        w_grad = where(negative, grad_output * x, 0.0).sum(axes).reshape(self.weight_shape)
-        return x_grad, w_grad
+        if x.requires_grad:
+            w_terms = where(negative, grad_output * x, 0.0)
+        else:  # tied to the weight, as torch's node takes it (a zero derivative)
+            w_terms = slope_grad(grad_output, np.where(negative, self.x, 0), weight)
+        return x_grad, w_terms.sum(axes).reshape(self.weight_shape)
 
 
 @follows_inputs
