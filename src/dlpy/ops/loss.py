@@ -246,7 +246,8 @@ def _weighted_reduce(losses, weight, reduction, dtype):
         return losses
     if losses.dtype.itemsize == 2:  # float16/bfloat16: accumulated in float32, as torch's
         losses = losses.astype(np.float32)
-    loss = losses.sum() / (losses.size if reduction == "mean" else 1)
+    with np.errstate(invalid="ignore"):  # an empty mean: nan, as torch's (no numpy warning)
+        loss = losses.sum() / (losses.size if reduction == "mean" else 1)
     return np.asarray(loss, dtype=dtype)
 
 
@@ -472,7 +473,8 @@ class SmoothL1LowPrecision(Op):
     def backward(self, grad_output):
         x = self.x
         d = x.astype(np.float32) - self.target.astype(np.float32)
-        norm = np.float32(1 / x.size if self.reduction == "mean" else 1)
+        # (an empty input's gradient is empty: no 1 / 0)
+        norm = np.float32(1 / max(x.size, 1) if self.reduction == "mean" else 1)
         g = np.asarray(grad_output).astype(np.float32)
         grad = np.where(d <= -self.beta, -norm * g, np.where(
             d >= self.beta, norm * g, norm * d * g / np.float32(self.beta)))
@@ -491,7 +493,7 @@ class SmoothL1LowPrecision(Op):
         d = x - t
         small = np.abs(self.x.astype(np.float32) - self.target.astype(np.float32)) < self.beta
         slope = where(small, d * (1 / self.beta), np.sign(d.data).astype(d.data.dtype))
-        norm = 1 / self.x.size if self.reduction == "mean" else 1
+        norm = 1 / max(self.x.size, 1) if self.reduction == "mean" else 1
         composite = slope * grad_output * norm
         values = self.backward(grad_output.data)
         # (composite - its value) is exactly 0: the values stay backward's
@@ -514,7 +516,7 @@ class SoftMarginLowPrecision(Op):
 
     def backward(self, grad_output):
         x, t = self.x, self.target
-        norm = 1 / x.size if self.reduction == "mean" else 1.0
+        norm = 1 / max(x.size, 1) if self.reduction == "mean" else 1.0  # (empty: no 1 / 0)
         z = np.exp(-t * x)
         grad = (t * z).astype(x.dtype) * x.dtype.type(-norm)  # -1/n rounded too, as torch's
         grad = (grad / (z + 1)).astype(x.dtype)
@@ -524,7 +526,7 @@ class SoftMarginLowPrecision(Op):
         # backward's values (torch's rounded steps), differentiable as torch's double backward:
         # -y sigmoid(-y x) g (/ n) composed, whose derivative is y^2 z / (1 + z)^2 g (/ n)
         x, y = self.inputs[0], self.target
-        norm = 1 / self.x.size if self.reduction == "mean" else 1
+        norm = 1 / max(self.x.size, 1) if self.reduction == "mean" else 1
         composite = (x * -y).sigmoid() * (-y * norm) * grad_output
         (value,) = self.backward(grad_output.data)
         return ((composite - composite.detach()) + Tensor(value),)  # (the difference is 0)
