@@ -1426,15 +1426,15 @@ def gaussian_nll_loss(input: Tensor, target, var, full: bool = False,  # noqa: A
         raise TypeError(f"{name}: var must be a float or a Tensor, got "
                         f"{type(var).__name__}")
     var_shape, var_data = np.shape(_data(var)), _data(var)
+    if var_data.size and (var_data < 0).any():  # (a nan beside hides nothing)
+        raise ValueError(f"{name}: var has negative entries (it must be >= 0), the smallest "
+                         f"is {var_data.min()}")
     if isinstance(var, Tensor) and var_data.dtype.kind in "biu":
         from dlpy.tensor import InPlaceCastError
 
         # torch clamps a copy of var in place to eps: a float bound into var's dtype
         raise InPlaceCastError(f"{name}: result type Float can't be cast to the desired output "
                                f"type {_TORCH_DTYPE_NAMES[var_data.dtype.name]}")
-    if var_data.size and (var_data < 0).any():  # (a nan beside hides nothing)
-        raise ValueError(f"{name}: var has negative entries (it must be >= 0), the smallest "
-                         f"is {var_data.min()}")
     if var_shape != shape:
         mismatched = [v for n, v in zip(shape, var_shape) if n != v]
         if var_shape == shape[:-1]:  # one variance per vector: along a new last axis
