@@ -586,7 +586,8 @@ def _nll_loss(log_probs: Tensor, labels, reduction: str = "mean", ignore_index: 
         _loss.check_weight_dtype("nll_loss", weight, log_probs.dtype)
         _loss.refuse_gradient("nll_loss_forward", "weight", weight)
     shape = log_probs.shape
-    _loss.check_weight_size("nll_loss", weight, shape[-1])  # (before the labels, as torch's)
+    if shape:  # (a 0-d input: the labels' check refuses it first, as torch's)
+        _loss.check_weight_size("nll_loss", weight, shape[-1])  # (before the labels' range)
     labels, ignore = _loss.check_class_labels("nll_loss", shape, labels, ignore_index)
     flat_labels = labels.reshape(-1)
     rows = reshape(log_probs, (flat_labels.size, shape[-1]))
