@@ -477,11 +477,12 @@ def smooth_l1_loss(input: Tensor, target, size_average=None, reduce=None,  # noq
     """0.5 d^2 / beta where |d| < beta, else |d| - beta / 2 (d = input - target), averaged
     (or summed, or per element); beta = 0 is the L1 loss, as PyTorch."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
-    _no_integer_kernel("smooth_l1_cpu", input, target)
     beta = _real_number("smooth_l1_loss", "beta", beta)
     if beta < 0:
         raise ArgError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
     input, target = _broadcast_dtypes(input, target)
+    if beta != 0:  # (beta = 0 is torch's l1_loss composite, which takes integers)
+        _no_integer_kernel("smooth_l1_cpu", input, target)
     if beta == 0:
         _check_reduction("smooth_l1_loss", reduction)
         _warn_target_size("smooth_l1_loss", input, target)
@@ -1406,7 +1407,9 @@ def poisson_nll_loss(input: Tensor, target, log_input: bool = True,  # noqa: A00
         # nan (0 * inf through the mask)
         with np.errstate(divide="ignore", invalid="ignore"):
             stirling = counts * log(counts) - counts + 0.5 * log(2 * np.pi * counts)
-        losses = losses + where(counts.data > 1, stirling, 0.0)
+        term = where(counts.data > 1, stirling, 0.0)
+        # torch adds it in place: the losses keep their dtype (bfloat16 with int64 counts)
+        losses = losses + (term if term.dtype == losses.dtype else term.to(losses.dtype))
     return _reduce(name, losses, reduction)
 
 
