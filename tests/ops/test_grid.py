@@ -7,6 +7,7 @@ import itertools
 
 import numpy as np
 import pytest
+from second_order import check_second_order
 
 import dlpy.functional as F
 from dlpy import Tensor
@@ -94,6 +95,17 @@ def test_grid_sample_3d_gradcheck(mode, padding_mode):
     x = Tensor(rng.standard_normal((1, 2, 2, 3, 4)), requires_grad=True)
     grid = Tensor(rng.uniform(-1.3, 1.3, (1, 2, 2, 2, 3)), requires_grad=True)
     assert gradcheck(sample(mode, padding_mode, padding_mode == "border"), x, grid)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest", "bicubic"])
+@pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
+def test_grid_sample_second_order(mode, padding_mode):
+    # create_graph gradients (the image's and the grid's) are differentiable again, as torch's
+    check_second_order(sample(mode, padding_mode, padding_mode == "border"), (2, 2, 3, 4),
+                       (2, 3, 2, 2), seed=5)
+    if mode != "bicubic":
+        check_second_order(sample(mode, padding_mode, padding_mode == "zeros"), (1, 2, 2, 3, 3),
+                           (1, 2, 1, 2, 3), seed=6)
 
 
 @pytest.mark.parametrize("size", [(2, 1, 3, 4), (1, 2, 2, 3, 4)])

@@ -9,6 +9,7 @@ or reflection padding).
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 
@@ -16,7 +17,9 @@ from dlpy._caller import user_stacklevel
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.creation import _linspace as _torch_linspace
 from dlpy.ops import ArgDtypeError, ArgError, UnsupportedArgError
+from dlpy.ops.arithmetic import slope_grad
 from dlpy.ops.resample import Resample, _cubic
+from dlpy.ops.shape import IndexAdd, stack
 from dlpy.tensor import Op, ShapeError, Tensor, is_floating_dtype
 
 MODES = ("bilinear", "nearest", "bicubic")
@@ -59,7 +62,8 @@ class AffineGrid(Op):
         return grid.reshape((theta.shape[0],) + self.spatial + (len(self.spatial),))
 
     def backward(self, grad_output):
-        g = grad_output.reshape(grad_output.shape[0], -1, grad_output.shape[-1])  # (N, P, k)
+        # (N, P, k); P not -1: numpy cannot infer it for an empty batch
+        g = grad_output.reshape(grad_output.shape[0], self.base.shape[0], grad_output.shape[-1])
         if g.dtype.kind == "V":  # bfloat16
             return (np.matmul(g.astype(np.float32).transpose(0, 2, 1),
                               self.base.astype(np.float32)).astype(g.dtype),)
@@ -67,7 +71,7 @@ class AffineGrid(Op):
 
     def backward_graph(self, grad_output, output):
         # linear in theta: g^T base with dlpy ops (base a constant)
-        g = grad_output.reshape(grad_output.shape[0], -1, grad_output.shape[-1])
+        g = grad_output.reshape(grad_output.shape[0], self.base.shape[0], grad_output.shape[-1])
         return (g.transpose(0, 2, 1) @ Tensor(self.base),)
 
 
@@ -183,6 +187,82 @@ class GridSample(Op):
                     grad_grid[a] += factor
             grad_grid = np.moveaxis(grad_grid, 0, -1).reshape(self.out_shape + (len(axes),))
         return grad_x, grad_grid
+
+    def backward_graph(self, grad_output, output):
+        # backward's formulas with dlpy ops, for create_graph: dx = A(grid)^T g, each tap's
+        # weighted g added at the input position it read; d grid = sum over the taps of
+        # (g . x[tap]) times the weights' derivatives. Each axis' fraction is written as
+        # slope * coordinate + constant (the padding's clipping and reflection held fixed, as
+        # PyTorch's double backward) so that the weights' own derivatives enter
+        x, grid = self.inputs
+        channels, points, k = self.x_shape[1], self.base.size, len(self.axes)
+        g = grad_output.permute((1, 0, *range(2, grad_output.ndim))).reshape((channels, points))
+        fractions = [None] * k if self.mode == "nearest" else [
+            grid[..., a].reshape((points,)) * Tensor(slope)
+            + Tensor(axis.fraction - axis.coordinate * slope)
+            for a, (axis, slope) in enumerate(zip(self.axes, self._slopes()))]
+        weights = [_tap_weights(self.mode, f) for f in fractions]
+        sources, valid = self._sources()
+        length = math.prod(self.x_shape[:1] + self.x_shape[2:])  # x flattened, (N, *spatial)
+        x_flat = x.permute((1, 0, *range(2, x.ndim))).reshape((channels, length)) \
+            if grid.requires_grad and self.mode != "nearest" else None
+        grad_x = grad_grid = None
+        axis_grads = [None] * k
+        for combo, (rows, _) in zip(self._combos(), self._taps(weights=False)):
+            at, mask = sources[rows], Tensor(valid[rows].astype(self.axes[0].dtype))
+            factors = [w[j] for w, j in zip(weights, combo) if w is not None]
+            weight = mask
+            for factor in factors:
+                weight = weight * factor
+            if x.requires_grad:
+                part = IndexAdd((slice(None), at), (channels, length))(g * weight)
+                grad_x = part if grad_x is None else grad_x + part
+            if grid.requires_grad and self.mode != "nearest":
+                along = (g * x_flat[:, at]).sum(0) * mask  # g . x[tap], (P,)
+                for a in range(k):  # a's factor replaced by its derivative
+                    term = along * _tap_slopes(self.mode, fractions[a])[combo[a]]
+                    for b, (w, j) in enumerate(zip(weights, combo)):
+                        if b != a:
+                            term = term * w[j]
+                    axis_grads[a] = term if axis_grads[a] is None else axis_grads[a] + term
+        if grad_x is not None:
+            grad_x = grad_x.reshape(self.x_shape[1::-1] + self.x_shape[2:]).permute(
+                (1, 0, *range(2, len(self.x_shape))))
+            if self.mode == "nearest":  # tied to the grid, as torch's: its gradient zero
+                grad_x = slope_grad(grad_x, np.True_, grid)
+        if grid.requires_grad:
+            if self.mode == "nearest":  # nearest's: zero (tied to the grid, as torch's)
+                grad_grid = slope_grad(Tensor(np.zeros(self.out_shape + (k,),
+                                                       dtype=self.axes[0].dtype)), np.True_, grid)
+            else:
+                slopes = [Tensor(slope) for slope in self._slopes()]
+                grad_grid = stack([d * s for d, s in zip(axis_grads, slopes)], -1).reshape(
+                    self.out_shape + (k,))
+        return grad_x, grad_grid
+
+    def _slopes(self) -> list[np.ndarray]:
+        return [axis.slope() for axis in self.axes]
+
+    def _sources(self) -> tuple[np.ndarray, np.ndarray]:
+        """(sources, valid): for each row of the padded input (_padded's), the input position
+        it reads as an index into x's flattened (N, *spatial), and whether it reads one (else
+        a zero of the padding, its source 0)."""
+        spatial = self.x_shape[2:]
+        lookups = [axis.lookup for axis in self.axes[::-1]]  # (D, H, W order)
+        index = np.arange(self.x_shape[0]).reshape((-1,) + (1,) * len(spatial)) * math.prod(
+            spatial)
+        valid = np.ones((1,) * (len(spatial) + 1), dtype=bool)
+        stride = 1
+        for axis in range(len(spatial) - 1, -1, -1):
+            shape = [1] * (len(spatial) + 1)
+            shape[axis + 1] = -1
+            lookup = lookups[axis].reshape(shape)
+            inside = lookup < spatial[axis]
+            index = index + np.where(inside, lookup, 0) * stride
+            valid = valid & inside
+            stride *= spatial[axis]
+        index, valid = np.broadcast_arrays(index, valid)
+        return index.reshape(-1), valid.reshape(-1)
 
     def _combos(self) -> list[tuple[int, ...]]:
         """Every combination of the axes' taps (W's first)."""
@@ -342,15 +422,20 @@ class _Axis:
         PyTorch skips the taps outside)."""
         return {"nearest": 1, "bilinear": 2, "bicubic": 3}[self.mode]
 
-    def derivatives(self) -> list[np.ndarray]:
-        """d weights / d coordinate, (P,) a tap: the slope d source / d coordinate, 0 where
-        zeros padding clipped the source, times the padding's (0 clipped, -1 reflected)."""
+    def slope(self) -> np.ndarray:
+        """d source / d coordinate (P,): 0 where zeros padding clipped the source, times the
+        padding's (0 clipped, -1 reflected)."""
         slope = np.full(self.coordinate.shape, self._scale(), dtype=self.coordinate.dtype)
         source = self._source()
         if self.padding_mode == "zeros":
             slope *= (source >= -self._reach()) & (source <= self.size - 1 + self._reach())
         elif self.mode != "bicubic":
             slope = _pad(source, self.size, self.padding_mode, self.align_corners, slope)[1]
+        return slope
+
+    def derivatives(self) -> list[np.ndarray]:
+        """d weights / d coordinate, (P,) a tap: the weights' derivatives times the slope."""
+        slope = self.slope()
         if self.mode == "bilinear":
             return [-slope, slope]
         near, far = _cubic_slopes(self.fraction)
@@ -370,6 +455,31 @@ class _Axis:
         folded = Resample(axis, self.lookup[None], None)
         folded.x_shape = shape
         return np.take(folded.backward(grad)[0], np.arange(self.size), axis=axis)
+
+
+def _tap_weights(mode: str, fraction):
+    """An axis' tap weights at ``fraction`` (a Tensor): None for nearest's one tap of 1."""
+    if mode == "nearest":
+        return None
+    if mode == "bilinear":
+        return [1 - fraction, fraction]
+    a = -0.75  # PyTorch's cubic convolution (resample's _cubic)
+
+    def near(x):
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    return [far(fraction + 1), near(fraction), near(1 - fraction), far(2 - fraction)]
+
+
+def _tap_slopes(mode: str, fraction):
+    """d weight / d fraction of each tap (a Tensor, or a number for bilinear's)."""
+    if mode == "bilinear":
+        return [-1.0, 1.0]
+    near, far = _cubic_slopes(fraction)
+    return [far(fraction + 1), near(fraction), -near(1 - fraction), -far(2 - fraction)]
 
 
 def _cubic_slopes(t):
@@ -438,11 +548,9 @@ def affine_grid(theta: Tensor, size, align_corners: bool | None = None) -> Tenso
     # passes its output shape as tensors)
     size = tuple(int(s.item()) if isinstance(s, Tensor) and s.numel() == 1
                  and s.dtype.kind in "iu" else s for s in size)
-    if len(size) not in (4, 5) or not all(isinstance(s, (int, np.integer)) and s > 0
-                                          for s in size):
-        # torch: another rank a NotImplementedError, a float a TypeError, 0 a ValueError
-        error = UnsupportedArgError if len(size) not in (4, 5) else _SizeTypeError if not all(
-            isinstance(s, (int, np.integer)) for s in size) else ValueError
+    if len(size) not in (4, 5) or not all(isinstance(s, (int, np.integer)) for s in size):
+        # torch: another rank a NotImplementedError, a float a TypeError
+        error = UnsupportedArgError if len(size) not in (4, 5) else _SizeTypeError
         raise error(f"affine_grid: size must be (N, C, H, W) or (N, C, D, H, W) of positive "
                     f"ints, as torch, got {size}")
     k = len(size) - 2
@@ -461,6 +569,9 @@ def affine_grid(theta: Tensor, size, align_corners: bool | None = None) -> Tenso
                       "when align_corners=True. This is not an intended use case of affine_grid. "
                       "See the documentation of affine_grid for details.", UserWarning,
                       stacklevel=user_stacklevel())
+    elif min(size) <= 0:  # (torch's check: skipped where it warned, those sizes go on)
+        raise ValueError(f"affine_grid: size must be (N, C, H, W) or (N, C, D, H, W) of "
+                         f"positive ints, as torch, got {size}")
     return AffineGrid(tuple(int(s) for s in size[2:]), align_corners)(theta)
 
 
