@@ -499,8 +499,11 @@ def conv_forward(path: str, x: np.ndarray, weight: np.ndarray, stride, padding, 
     """ConvNd's y (N, O, *out_size) without bias by path (possibly a transposed view), and the
     im2col matrix where the path made one, channels-last's padded x (N, *spatial, C) (its
     weight gradient reads them; conv_backward's cols)."""
-    if x.shape[0] == 0:  # an empty batch: an empty y, as PyTorch (the kernels need samples)
-        return np.zeros((0, weight.shape[0], *out_size), dtype=np.result_type(x, weight)), None
+    if x.size == 0 or weight.size == 0:
+        # an empty batch (or no channels, as the backward's convolutions of an empty batch's
+        # gradient have): sums of nothing, zeros, as PyTorch (the kernels need samples)
+        return np.zeros((x.shape[0], weight.shape[0], *out_size),
+                        dtype=np.result_type(x, weight)), None
     if path == "depthwise":
         return conv_depthwise.forward(x, weight, stride, padding, dilation, out_size,
                                       groups), None
@@ -533,7 +536,7 @@ def conv_backward(path: str, x: np.ndarray, weight: np.ndarray, grad_output: np.
                   padding, dilation, groups: int, need_x: bool, need_weight: bool, cols=None):
     """ConvNd's (dx or None, dw or None) from g (N, O, *out_size) by path; x is read only for
     dw (for dx alone an array of its shape and dtype will do); cols: conv_forward's."""
-    if x.shape[0] == 0:  # an empty batch: an empty dx and a zero dw, as PyTorch
+    if x.size == 0 or grad_output.size == 0:  # an empty batch: zero dx and dw, as PyTorch
         return (np.zeros(x.shape, dtype=grad_output.dtype) if need_x else None,
                 np.zeros(weight.shape, dtype=grad_output.dtype) if need_weight else None)
     if path == "depthwise":
@@ -947,9 +950,10 @@ class MaxPoolNd(Op):
     def backward_graph(self, grad_output, output):
         # g added at each window's first maximum: constant positions, so a recorded IndexAdd
         n, c, *spatial = self.x_shape
-        flat = self.indices().reshape(n, c, -1)
+        windows = math.prod(self.y.shape[2:])  # (not -1: numpy cannot infer it for an empty batch)
+        flat = self.indices().reshape(n, c, windows)
         planes = IndexAdd(_plane_index(flat), (n, c, math.prod(spatial)))(
-            grad_output.reshape((n, c, -1)))
+            grad_output.reshape((n, c, windows)))
         # tied to x, as torch's max_pool backward: a gradient of it reaches x, as zeros
         return (slope_grad(planes.reshape(self.x_shape), np.True_, self.inputs[0]),)
 
