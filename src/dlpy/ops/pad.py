@@ -197,14 +197,22 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
         _check_non_constant(mode, shape, len(pad), input)
     pairs = [(int(pad[i]), int(pad[i + 1])) for i in range(0, len(pad), 2)][::-1]
     widths = ((0, 0),) * (len(shape) - len(pairs)) + tuple(pairs)
+    if mode in ("reflect", "replicate"):
+        # torch's kernels refuse an output with every padded axis empty, and one of negative
+        # size; one empty padded axis among longer ones gives an empty result
+        sizes = [n + before + after for (before, after), n in zip(pairs, shape[-len(pairs):])]
+        if max(sizes) < 1 or min(sizes) < 0:
+            i = int(np.argmin(sizes))
+            axis = len(shape) - len(pairs) + i
+            also = " (nor of the other padded axes)" if len(sizes) > 1 and max(sizes) < 1 else ""
+            raise PadError(f"pad: {pairs[i]} leaves nothing of axis {axis} (size {shape[axis]}) "
+                           f"of x {shape}{also}")
     for axis, ((before, after), n) in enumerate(zip(widths, shape)):
         if (before, after) == (0, 0):
             continue
         where = f"axis {axis} (size {n}) of x {shape}"
         if mode == "constant" and n - max(-before, 0) - max(-after, 0) < 0:
             raise PadError(f"pad: cannot crop {(before, after)} from {where}")
-        if mode in ("reflect", "replicate") and n + before + after < 1:
-            raise PadError(f"pad: {(before, after)} leaves nothing of {where}")
         if mode == "reflect" and max(before, after) >= n:
             raise PadError(f"pad: reflect needs widths below the size, got {(before, after)} "
                            f"for {where}")
