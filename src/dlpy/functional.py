@@ -1543,7 +1543,8 @@ def _interpolate_to(input: Tensor, sizes: tuple, scales: tuple, mode: str,  # no
     (None: in / out) are known; aten's upsample kernels give both."""
     name = "interpolate"
     shape, dims = _conv._shape_of(input), len(sizes)
-    if np.min(sizes) < 1 or np.min(shape[2:]) < 1:
+    # (area is adaptive pooling, whose checks take an empty output)
+    if mode != "area" and (np.min(sizes) < 1 or np.min(shape[2:]) < 1):
         raise _engine.ShapeError(
             f"{name}: input and output sizes must be > 0, got input {shape[2:]} "
             f"and output {sizes}")
