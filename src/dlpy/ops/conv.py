@@ -21,7 +21,14 @@ from dlpy import meta as _meta
 from dlpy.amp.dtypes import _c_name, _torch_name, float32_compute, is_low_precision
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.device import meta_array
-from dlpy.layouts import laid_like, suggests_channels_last
+from dlpy.layouts import (
+    channels_last,
+    contiguous_format,
+    laid_like,
+    laid_out,
+    suggests_channels_last,
+    to_format,
+)
 from dlpy.node_names import optional_edges
 from dlpy.ops import (
     ArgDtypeError,
@@ -624,6 +631,26 @@ def _with_bias(y: np.ndarray, bias, nhwc: bool = False) -> np.ndarray:
     return np.add(y, bias, out=np.empty(y.shape, dtype=np.result_type(y, bias)))
 
 
+def _grads_format(x: np.ndarray, weight: np.ndarray):
+    """The format of a convolution's input and weight gradients, as torch's backward gives
+    them: channels-last where its output was (a 4-d channels-last x or weight), else
+    contiguous (the kernels' own are often transposed views)."""
+    return channels_last if suggests_channels_last(x) or suggests_channels_last(weight) \
+        else contiguous_format
+
+
+def _laid_grads(grads, x: np.ndarray, weight: np.ndarray) -> tuple:
+    """(dx, dw) arrays (or None) in the format torch's convolution backward gives them."""
+    fmt = _grads_format(x, weight)
+    return tuple(None if g is None else laid_out(g, fmt) for g in grads)
+
+
+def _laid_grad_tensors(grads, x: Tensor, weight: Tensor) -> tuple:
+    """_laid_grads for create_graph's recorded gradients (a recorded copy where needed)."""
+    fmt = _grads_format(x.data, weight.data)
+    return tuple(None if g is None else to_format(g, fmt, "contiguous") for g in grads)
+
+
 def _check_dtypes(x, weight, bias) -> None:
     """torch's refusals of a convolution over two dtypes (it promotes none): the bias's
     against the input's first, then the weight's."""
@@ -674,8 +701,9 @@ class ConvNd(Op):
 
     def backward(self, grad_output):
         need = self.inputs[0].requires_grad, self.inputs[1].requires_grad
-        grads = conv_backward(self.path, self.x, self.weight, grad_output, self.stride,
-                              self.padding, self.dilation, self.groups, *need, self.cols)
+        grads = _laid_grads(conv_backward(self.path, self.x, self.weight, grad_output,
+                                          self.stride, self.padding, self.dilation, self.groups,
+                                          *need, self.cols), self.x, self.weight)
         if len(self.inputs) == 2:
             return grads
         return (*grads, _bias_grad(grad_output) if self.inputs[2].requires_grad else None)
@@ -694,6 +722,7 @@ class ConvNd(Op):
         if weight.requires_grad:
             w_grad = _conv_weight_grad(x, grad_output, kernel, self.stride, self.padding,
                                        self.dilation, self.groups)
+        x_grad, w_grad = _laid_grad_tensors((x_grad, w_grad), x, weight)
         return (x_grad, w_grad, _bias_grad(grad_output))[:len(self.inputs)]
 
 
@@ -774,6 +803,7 @@ class ConvTransposeNd(Op):
             w_grad = conv_backward(self.path, grad_output, self.weight, self.x, self.stride,
                                    self.padding, self.dilation, self.groups, False, True,
                                    cols)[1]
+        x_grad, w_grad = _laid_grads((x_grad, w_grad), self.x, self.weight)
         if len(self.inputs) == 2:
             return x_grad, w_grad
         return x_grad, w_grad, _bias_grad(grad_output) if self.inputs[2].requires_grad else None
@@ -792,6 +822,7 @@ class ConvTransposeNd(Op):
         if weight.requires_grad:
             w_grad = _conv_weight_grad(grad_output, x, kernel, self.stride, self.padding,
                                        self.dilation, self.groups)
+        x_grad, w_grad = _laid_grad_tensors((x_grad, w_grad), x, weight)
         return (x_grad, w_grad, _bias_grad(grad_output))[:len(self.inputs)]
 
 
@@ -945,7 +976,8 @@ class MaxPoolNd(Op):
         grad = np.zeros(self._padded_shape(), dtype=grad_output.dtype)
         for (_, first), grad_view in zip(self._first_maxima(), self._views(grad)):
             grad_view += grad_output * first
-        return (_pool_crop(grad, self.padding, self.x_shape),)
+        # channels-last (channels_last_3d) for such an x, as torch's
+        return (laid_like(_pool_crop(grad, self.padding, self.x_shape), self.inputs[0].data),)
 
     def backward_graph(self, grad_output, output):
         # g added at each window's first maximum: constant positions, so a recorded IndexAdd
@@ -1094,11 +1126,17 @@ class AvgPoolNd(Op):
         return laid_like(y, x) if x.ndim == 4 else y
 
     def backward(self, grad_output):
+        grad = self.spread(grad_output)
+        # channels-last for a channels-last x, as torch's (whose 3-d pool's is contiguous)
+        return (laid_like(grad, self.inputs[0].data) if grad.ndim == 4 else grad,)
+
+    def spread(self, grad_output: np.ndarray) -> np.ndarray:
+        """g / d added back to every window: the input's gradient (N, C, *spatial)."""
         grad = np.zeros(self._padded_shape(), dtype=grad_output.dtype)
         share = grad_output / self.divisor
         for grad_view in _pool_views(grad, self.kernel, self.stride, self.out_size):
             grad_view += share
-        return (_pool_crop(grad, self.padding, self.x_shape),)
+        return _pool_crop(grad, self.padding, self.x_shape)
 
     def backward_graph(self, grad_output, output):
         return (AvgPoolBackward(type(self), self._settings(), self.x_shape)(grad_output),)
@@ -1120,7 +1158,7 @@ class AvgPoolBackward(Op):
         return pool
 
     def forward(self, grad_output):
-        return np.ascontiguousarray(self._pool(grad_output.dtype).backward(grad_output)[0])
+        return np.ascontiguousarray(self._pool(grad_output.dtype).spread(grad_output))
 
     def backward(self, grad_output):
         return (self._pool(grad_output.dtype).forward(grad_output),)
