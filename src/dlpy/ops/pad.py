@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from dlpy.amp.state import FP32, autocast_policy
-from dlpy.layouts import channels_last, laid_out, suggests_channels_last
+from dlpy.layouts import laid_like, laid_out, suggested_format
 from dlpy.node_names import named
 from dlpy.ops import int_of
 from dlpy.tensor import Op, Tensor
@@ -62,14 +62,24 @@ class Pad(Op):
             y = x
             for axis, index in _index_maps(self.widths, self.mode, x.shape):
                 y = np.take(y, index, axis=axis)
-        if self.mode != "circular" and suggests_channels_last(x):
-            return laid_out(y, channels_last)  # as torch's (its circular pad by cat: not)
+        fmt = suggested_format(x)
+        if self.mode != "circular" and fmt is not None and (x.ndim == 4 or self.mode != "constant"):
+            # as torch's: channels-last (reflect and replicate: channels_last_3d too); its
+            # circular pad by cat: not
+            return laid_out(y, fmt)
         return y
 
     def backward(self, grad_output):
+        grad = self.scatter(grad_output)
+        if self.mode not in ("constant", "circular"):  # laid out as x, as torch's
+            grad = laid_like(grad, self.inputs[0].data)
+        return (grad,)
+
+    def scatter(self, grad_output: np.ndarray) -> np.ndarray:
+        """g scattered back onto x's shape: the input's gradient."""
         if self.mode == "constant":
             grown, cut = _split(self.widths)
-            return (np.pad(grad_output[_inner(grad_output.shape, grown)], cut or 0),)
+            return np.pad(grad_output[_inner(grad_output.shape, grown)], cut or 0)
         grad = grad_output
         for axis, index in reversed(_index_maps(self.widths, self.mode, self.x_shape)):
             n, before = self.x_shape[axis], self.widths[axis][0]
@@ -84,7 +94,7 @@ class Pad(Op):
             for j in (*range(lo), *range(hi, len(index))):
                 summed[at + (index[j],)] += grad[at + (j,)]
             grad = summed
-        return (grad,)
+        return grad
 
     def backward_graph(self, grad_output, output):
         if self.mode == "constant":
@@ -119,7 +129,7 @@ class PadGrad(Op):
 
     def forward(self, grad, x):
         self.zeros_dtype = x.dtype
-        return self.pad.backward(grad)[0]
+        return self.pad.scatter(grad)
 
     def backward(self, grad_output):
         grad = np.ascontiguousarray(Pad.forward(self.pad, grad_output))
