@@ -2162,6 +2162,9 @@ def _lp_pool(nd: int, input: Tensor, norm_type: float, kernel_size, stride,  # n
 def lp_pool1d(input: Tensor, norm_type: float, kernel_size, stride=None,  # noqa: A002
               ceil_mode: bool = False) -> Tensor:
     """The p-norm of each window of x (N, C, L): (sum x^p)^(1 / p), as torch's F.lp_pool1d."""
+    if isinstance(kernel_size, (tuple, list)):
+        # torch's scales the window means by kernel_size: a sequence is its mul()'s TypeError
+        raise TypeError(f"lp_pool1d: kernel_size must be an int, got {kernel_size!r}")
     return _lp_pool(1, input, norm_type, kernel_size, stride, ceil_mode)
 
 

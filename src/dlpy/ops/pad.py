@@ -63,9 +63,8 @@ class Pad(Op):
             for axis, index in _index_maps(self.widths, self.mode, x.shape):
                 y = np.take(y, index, axis=axis)
         fmt = suggested_format(x)
-        if self.mode != "circular" and fmt is not None and (x.ndim == 4 or self.mode != "constant"):
-            # as torch's: channels-last (reflect and replicate: channels_last_3d too); its
-            # circular pad by cat: not
+        if self.mode != "circular" and fmt is not None:
+            # as torch's: channels-last or channels_last_3d (its circular pad by cat: not)
             return laid_out(y, fmt)
         return y
 
