@@ -64,10 +64,11 @@ class AffineGrid(Op):
     def backward(self, grad_output):
         # (N, P, k); P not -1: numpy cannot infer it for an empty batch
         g = grad_output.reshape(grad_output.shape[0], self.base.shape[0], grad_output.shape[-1])
+        # base^T g (N, k + 1, k) transposed, as torch's (a (N, k, k + 1) view of it)
         if g.dtype.kind == "V":  # bfloat16
-            return (np.matmul(g.astype(np.float32).transpose(0, 2, 1),
-                              self.base.astype(np.float32)).astype(g.dtype),)
-        return (np.matmul(g.transpose(0, 2, 1), self.base),)
+            return (np.matmul(self.base.T.astype(np.float32),
+                              g.astype(np.float32)).astype(g.dtype).transpose(0, 2, 1),)
+        return (np.matmul(self.base.T, g).transpose(0, 2, 1),)
 
     def backward_graph(self, grad_output, output):
         # linear in theta: g^T base with dlpy ops (base a constant)
@@ -185,7 +186,8 @@ class GridSample(Op):
                     factor = _product(axes, combo, slopes, a, factor)
                     factor *= along
                     grad_grid[a] += factor
-            grad_grid = np.moveaxis(grad_grid, 0, -1).reshape(self.out_shape + (len(axes),))
+            grad_grid = np.ascontiguousarray(  # (contiguous, as torch's)
+                np.moveaxis(grad_grid, 0, -1)).reshape(self.out_shape + (len(axes),))
         return grad_x, grad_grid
 
     def backward_graph(self, grad_output, output):
@@ -305,7 +307,7 @@ class GridSample(Op):
                                                         for axis in self.axes[::-1]))
         for a, axis in enumerate(self.axes):  # fold the padding back
             grad = axis.fold(grad, grad.ndim - 1 - a)
-        return np.moveaxis(grad, 0, 1)
+        return np.ascontiguousarray(np.moveaxis(grad, 0, 1))  # (contiguous, as torch's)
 
 
 def _product(axes, combo, slopes=None, replaced: int = -1, out: np.ndarray | None = None):
