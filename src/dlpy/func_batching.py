@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from dlpy import forward_ad as _forward_ad
 from dlpy.autograd_function import swap_call_sites
 from dlpy.layouts import Relayout, contiguous_format
 from dlpy.ops import (
@@ -1057,13 +1058,37 @@ def _swap_functions(on: bool) -> None:
             _table[:] = _homes()  # first use, or a function was replaced since
         for module, name, plain in _table:
             if plain not in _swapped:
-                _swapped[plain] = _FUNCTIONS[name](plain)
+                _swapped[plain] = _tangents_kept(_FUNCTIONS[name](plain))
             _plain_functions.append((module, name, plain))
             setattr(module, name, _swapped[plain])
     else:
         while _plain_functions:
             module, name, plain = _plain_functions.pop()
             setattr(module, name, plain)
+
+
+def _tangents_kept(rule: Callable) -> Callable:
+    """A function's rule runs on the physical values: a forward-AD tangent that only the batched
+    tensor carries (a jvp inside the vmap: the dual was made of the batched tensor) would be
+    lost there (vmap(jvp(where(x > 0, x, 0.1 * x))) gave zero tangents), so vmap then calls the
+    function once per sample, where the ops carry the tangents."""
+    def rule_or_samples(*args, **kwargs):
+        if _forward_ad.active():
+            for value in (*args, *kwargs.values()):
+                if type(value) is BatchedTensor and _tangent_on_wrapper(value):
+                    raise Unbatchable(f"vmap: {rule.__name__} of a batched tensor carrying a "
+                                      "forward-AD tangent runs once per sample")
+        return rule(*args, **kwargs)
+
+    rule_or_samples.__name__ = rule.__name__
+    return rule_or_samples
+
+
+def _tangent_on_wrapper(t: BatchedTensor) -> bool:
+    """Whether a level's tangent is t's but not its physical value's."""
+    return any(_forward_ad.tangent_of(t, level) is not None
+               and _forward_ad.tangent_of(t.value, level) is None
+               for level in range(1, _forward_ad._visible + 1))
 
 
 def _homes() -> list[tuple[object, str, Callable]]:
