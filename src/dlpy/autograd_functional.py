@@ -29,6 +29,7 @@ from dlpy.tensor import (
     AutogradError,
     Tensor,
     _backpropagate,
+    _check_grad_output,
     _graph_grad,
     enable_grad,
     is_floating_dtype,
@@ -129,6 +130,8 @@ def _vectors(name: str, v, refs: tuple[Tensor, ...], refs_tuple: bool, what: str
         if len(refs) != 1 or refs[0].data.size != 1:
             raise AutogradError(f"{name}: v can be left out only when {what} a single "
                                 f"one-element Tensor, got shapes {[tuple(r.shape) for r in refs]}")
+        _implicit_seed(refs[0])  # the ones are a gradient (of the output, or of a first
+        # backward's result of the input's dtype): torch refuses them for a complex one
         return (np.ones_like(refs[0].data),)
     if isinstance(v, list):
         raise TypeError(f"{name}: v must be a Tensor or a tuple of Tensors, got a list")
@@ -138,6 +141,8 @@ def _vectors(name: str, v, refs: tuple[Tensor, ...], refs_tuple: bool, what: str
                             f"{'outputs' if 'returns' in what else 'inputs'}")
     out = []
     for i, (x, r) in enumerate(zip(vs, refs)):
+        if "returns" in what and isinstance(x, (Tensor, np.ndarray)):  # an output's gradient:
+            _check_grad_output(name, x, r.dtype, i)  # complex exactly when the output is
         array = np.asarray(x.data if isinstance(x, Tensor) else x, dtype=r.dtype)
         if array.shape != r.shape:
             kind = "output" if "returns" in what else "input"

@@ -35,12 +35,13 @@ from dlpy import forward_ad as _forward
 from dlpy import func_batching as _batching
 from dlpy import random as _random
 from dlpy.autograd import grad as _autograd_grad
-from dlpy.autograd_functional import _leaves
+from dlpy.autograd_functional import _implicit_seed, _leaves
 from dlpy.ops import ArgDtypeError, ArgError
 from dlpy.ops.rearrange import expand
 from dlpy.ops.shape import Transpose, stack
 from dlpy.tensor import (
     Tensor,
+    _check_grad_output,
     _topological_order,
     enable_grad,
     inference_mode,
@@ -369,10 +370,13 @@ def _cotangents(name: str, what: str, given, outputs: list[Tensor], spec) -> lis
             if o.data.size != 1:
                 raise RuntimeError(f"{name}: cotangents[{i}] is None, which stands for ones "
                                    f"only for a one-element output, got shape {o.shape}")
+            _implicit_seed(o)
             c = np.ones(o.shape, dtype=o.dtype)
         elif what == "cotangents" and not isinstance(c, (Tensor, np.ndarray)):  # a TypeError
             raise ArgDtypeError(f"{name}: cotangents[{i}] must be a Tensor or None, got "
                                 f"{type(c).__name__}")
+        elif what == "cotangents":  # complex exactly when the output is (cast, it lost a part)
+            _check_grad_output(name, c, o.dtype, i)
         array = np.asarray(c.data if isinstance(c, Tensor) else c, dtype=o.dtype)
         if array.shape != o.shape:
             kind = "primal" if what == "tangents" else "output"
@@ -422,6 +426,7 @@ def _grad_transform(name: str, func: Callable, argnums, has_aux: bool, with_valu
             raise RuntimeError(f"{name}: the function must return a scalar (one element), got "
                              f"shape {level.sample_shape(out)}; it must be a 0-d Tensor, as "
                              "torch.func's (for other outputs use vjp or jacrev)")
+        _implicit_seed(out)  # ones as the gradient of a complex output: torch refuses them
         grads = level.vjp([out], [np.ones_like(out.data)])
         gradient = level.results(level.by_argument(grads, is_tuple))
         value = level.results((out, level.aux) if has_aux else out)
