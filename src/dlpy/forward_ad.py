@@ -211,7 +211,27 @@ def make_dual(tensor: Tensor, tangent: Tensor, *, level: int | None = None) -> T
     if tangent_of(tensor, level) is not None:
         raise RuntimeError(f"{name}: the primal already has a tangent at level {level}; "
                            "unpack_dual it first (as torch refuses it)")
-    return _attached(tensor, tangent, level)
+    return _attached(tensor, _laid_out_as(tensor, tangent), level)
+
+
+def _laid_out_as(primal: Tensor, tangent: Tensor) -> Tensor:
+    """torch's tangent layout: one with other strides than the primal's is copied into a new
+    one strided as the primal (a transposed primal gets a transposed tangent, a contiguous one
+    a contiguous copy of a transposed or expanded tangent); an expanded primal's elements
+    share memory, which the copy refuses (torch's RuntimeError)."""
+    p, t = primal.data, tangent.data
+    if all(n <= 1 or a == b for n, a, b in zip(p.shape, p.strides, t.strides)):
+        return tangent
+    if any(n > 1 and stride == 0 for n, stride in zip(p.shape, p.strides)):
+        raise RuntimeError("make_dual: unsupported operation: more than one element of the "
+                           "written-to tensor refers to a single memory location (the "
+                           "primal is expanded and its tangent is laid out otherwise). Please "
+                           "clone() the tensor before performing the operation.")
+    steps = [abs(stride) // p.itemsize for stride in p.strides]
+    count = 1 + sum((n - 1) * step for n, step in zip(p.shape, steps))
+    laid = np.lib.stride_tricks.as_strided(np.zeros(count, p.dtype), p.shape,
+                                           [step * p.itemsize for step in steps])
+    return Tensor(laid).copy_(tangent)  # (recorded: a tangent requiring gradients stays so)
 
 
 def _attached(tensor: Tensor, tangent: Tensor, level: int) -> Tensor:
