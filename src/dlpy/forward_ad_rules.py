@@ -304,7 +304,26 @@ def _loss_axes(op, settings, out):
 
 
 RULES.update({cls: _gradient_dot(_reduced_axes) for cls in (
-    reduce.Max, reduce.Min, reduce.LogSumExp, reduce.Var, reduce.Std, reduce.Norm)})
+    reduce.LogSumExp, reduce.Var, reduce.Std, reduce.Norm)})
+
+
+@_rule(reduce.Max, reduce.Min)
+def _extremum(op, settings, inputs, tangents, out):
+    """The tangent at the positions reaching the max (min), shared among ties as the gradient:
+    picked by where, not weighted by the gradient's zeros (an infinite tangent at another
+    position gave nan; torch's amax gives the max's own)."""
+    if batched(inputs):
+        return double_vjp(op, settings, inputs, tangents, out)
+    axes, keepdims = settings["axes"], settings["keepdims"]
+    reached = op.mask  # (forward's, at x's shape)
+    count = reached.sum(axis=axes, keepdims=keepdims)
+    if settings.get("nan_share"):  # torch.max(x), all of it: torch's multiplies by the mask
+        picked = tangents[0] * reached
+    else:
+        picked = mask.where(reached, tangents[0], 0.0)
+    total = picked.sum() if axes is None and not keepdims else picked.sum(
+        axes if axes is not None else tuple(range(reached.ndim)), keepdims=keepdims)
+    return total / count
 RULES.update({cls: _gradient_dot(_loss_axes) for cls in (
     loss.SoftmaxCrossEntropy, loss.BCEWithLogits, loss.BinaryCrossEntropy, loss.MSELoss)})
 RULES[reduce.SumOfSquares] = _gradient_dot(lambda op, settings, out: (None, False))
