@@ -211,10 +211,10 @@ def make_dual(tensor: Tensor, tangent: Tensor, *, level: int | None = None) -> T
     if tangent_of(tensor, level) is not None:
         raise RuntimeError(f"{name}: the primal already has a tangent at level {level}; "
                            "unpack_dual it first (as torch refuses it)")
-    return _attached(tensor, _laid_out_as(tensor, tangent), level)
+    return _attached(tensor, _laid_out_as(name, tensor, tangent), level)
 
 
-def _laid_out_as(primal: Tensor, tangent: Tensor) -> Tensor:
+def _laid_out_as(name: str, primal: Tensor, tangent: Tensor) -> Tensor:
     """torch's tangent layout: one with other strides than the primal's is copied into a new
     one strided as the primal (a transposed primal gets a transposed tangent, a contiguous one
     a contiguous copy of a transposed or expanded tangent); an expanded primal's elements
@@ -223,7 +223,7 @@ def _laid_out_as(primal: Tensor, tangent: Tensor) -> Tensor:
     if all(n <= 1 or a == b for n, a, b in zip(p.shape, p.strides, t.strides)):
         return tangent
     if any(n > 1 and stride == 0 for n, stride in zip(p.shape, p.strides)):
-        raise RuntimeError("make_dual: unsupported operation: more than one element of the "
+        raise RuntimeError(f"{name}: unsupported operation: more than one element of the "
                            "written-to tensor refers to a single memory location (the "
                            "primal is expanded and its tangent is laid out otherwise). Please "
                            "clone() the tensor before performing the operation.")

@@ -480,7 +480,9 @@ def jvp(func: Callable, primals: tuple, tangents: tuple, *, strict: bool = False
     given = _tangent_leaves(name, tuple(tangents), flat, spec)
     try:
         with _forward._level() as level:
-            duals = [_forward._attached(p, t, level) for p, t in zip(flat, given)]
+            duals = [_forward._attached(p, t if _forward.batched((p, t)) else
+                                        _forward._laid_out_as(name, p, t), level)  # as make_dual's
+                     for p, t in zip(flat, given)]
             result = func(*_unflatten(spec, duals))
             aux = None
             if has_aux:
