@@ -539,24 +539,35 @@ def _jvp_by_vjp(func: Callable, primals: tuple, tangents: tuple, has_aux: bool):
 
 
 def _linearized(name: str, func: Callable, primals: tuple, has_aux: bool,
-                retain_graph: bool):
+                retain_graph: bool, passing: bool = False):
     """func called once at ``primals`` and its J^T u recorded (u leaves at 0); returns the
     level and ``jvp_fn(tangents)``: J tangents (tangents a tuple shaped as primals), the
-    gradient of that record with respect to u. ``retain_graph`` lets jvp_fn run again."""
+    gradient of that record with respect to u. ``retain_graph`` lets jvp_fn run again.
+    ``passing``: the output's leaves that are not Tensors (numbers, None) are refused no more
+    but passed through to the products, as torch's linearize."""
     level = _Level(name, func, primals, {}, tuple(range(len(primals))), has_aux)
     primal_spec = _flatten(primals)[1]
-    outputs, spec = _output_leaves(level)
+    if passing:
+        leaves, spec = _flatten(level.output)
+        outputs = [leaf for leaf in leaves if isinstance(leaf, Tensor)]
+    else:
+        outputs, spec = _output_leaves(level)
+        leaves = outputs
     us = [Tensor(np.zeros_like(o.data), requires_grad=True) for o in outputs]
-    vector_jacobian = level.vjp(outputs, us, create_graph=True)  # J^T u, recorded
+    vector_jacobian = level.vjp(outputs, us, create_graph=True) if outputs else [
+        None] * len(level.leaves)  # J^T u, recorded
 
     def jvp_fn(tangents: tuple):
         given = _cotangents(name, "tangents", tangents, level.leaves, primal_spec)
-        roots = [(g, v) for g, v in zip(vector_jacobian, given) if g.requires_grad]
+        roots = [(g, v) for g, v in zip(vector_jacobian, given)
+                 if g is not None and g.requires_grad]
         tracked = level.tracked or _any_tracked(given)
-        products = level.vjp([g for g, _ in roots], [v for _, v in roots], wrt=us,
-                             create_graph=tracked, retain_graph=retain_graph)
-        return level.results(_unflatten(spec, products), extra_own={id(u) for u in us},
-                             tracked=tracked)
+        products = iter(level.vjp([g for g, _ in roots], [v for _, v in roots], wrt=us,
+                                  create_graph=tracked, retain_graph=retain_graph)
+                        if us else [])
+        return level.results(_unflatten(spec, [next(products) if isinstance(leaf, Tensor)
+                                               else leaf for leaf in leaves]),
+                             extra_own={id(u) for u in us}, tracked=tracked)
 
     return level, jvp_fn
 
@@ -565,7 +576,8 @@ def linearize(func: Callable, *primals) -> tuple[Any, Callable]:
     """``(func(*primals), jvp_fn)``, as ``torch.func.linearize``: ``jvp_fn(*tangents)``
     (tangents shaped as the primals) returns J tangents at ``primals``. func runs once; each
     jvp_fn call is one backward pass through the recorded J^T u (jvp's double-vjp trick)."""
-    level, product = _linearized("linearize", func, primals, False, retain_graph=True)
+    level, product = _linearized("linearize", func, primals, False, retain_graph=True,
+                                 passing=True)
 
     def jvp_fn(*tangents):
         return product(tangents)
