@@ -732,7 +732,21 @@ def _loop(op, level, inputs):
     """No rule (or a case the rule does not cover): the op once per sample, stacked."""
     name = type(op).__name__
     stats["op_loops"][name] = stats["op_loops"].get(name, 0) + 1
+    if not _sizes[level - 1]:
+        return wrap(_none_stacked(copy.copy(op)(*_zero_sample(level, inputs))), level)
     return wrap(_stack([copy.copy(op)(*sliced) for sliced in _samples(level, inputs)]), level)
+
+
+def _zero_sample(level, values):
+    """A vmap over no sample has none to loop over: ``values`` with the batched ones replaced
+    by zeros of one sample's shape, whose result gives the shape and dtype of none."""
+    return [Tensor(np.zeros(v.shape, v.dtype)) if type(v) is BatchedTensor and v.level == level
+            else v for v in values]
+
+
+def _none_stacked(sample: Tensor) -> Tensor:
+    """No sample stacked: (0,) + the sample's shape (torch's result of an empty batch)."""
+    return GetItem(slice(0, 0))(Stack(0)(sample))
 
 
 def _samples(level, values):
@@ -1025,6 +1039,8 @@ def _embedding(plain: Callable) -> Callable:
 
 def _function_loop(function: Callable, level: int, args: tuple, kwargs: dict):
     stats["op_loops"][function.__name__] = stats["op_loops"].get(function.__name__, 0) + 1
+    if not _sizes[level - 1]:
+        return wrap(_none_stacked(function(*_zero_sample(level, args), **kwargs)), level)
     return wrap(_stack([function(*sliced, **kwargs) for sliced in _samples(level, args)]),
                  level)
 
