@@ -111,6 +111,7 @@ def _samples(rng):
          + dlpy.prod(a, 1) + dlpy.cumprod(a, 0)[-1] + dlpy.cumsum(a, 1)[:, 0], [(3, 3)]),
         (lambda a: dlpy.functional.sum_of_squares(a).reshape(1).expand(3), [(3, 3)]),
         (lambda a: ops.multi_output.Outputs("SplitBackward0")(a)[1] * 2, [(3, 3)]),
+        (lambda a: dlpy.diagonal(a, 1) * 3 + dlpy.diagonal(a.t(), -1), [(3, 3)]),
         (lambda a: dlpy.logcumsumexp(a, 1) + dlpy.logcumsumexp(a * 40, 0) / 40, [(3, 3)]),
         (lambda a, b: (dlpy.cat([a, b], 0)[1:4].t().reshape(3, 3).flip(0).roll(1, 0)
                        .repeat(1, 2)[:, :3] + dlpy.stack([a, b], 0).sum(0)

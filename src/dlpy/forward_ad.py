@@ -220,7 +220,7 @@ def _laid_out_as(name: str, primal: Tensor, tangent: Tensor) -> Tensor:
     a contiguous copy of a transposed or expanded tangent); an expanded primal's elements
     share memory, which the copy refuses (torch's RuntimeError)."""
     p, t = primal.data, tangent.data
-    if all(n <= 1 or a == b for n, a, b in zip(p.shape, p.strides, t.strides)):
+    if not p.size or all(n <= 1 or a == b for n, a, b in zip(p.shape, p.strides, t.strides)):
         return tangent
     if any(n > 1 and stride == 0 for n, stride in zip(p.shape, p.strides)):
         raise RuntimeError(f"{name}: unsupported operation: more than one element of the "

@@ -46,6 +46,7 @@ from dlpy.ops import (
     special,
     special_more,
 )
+from dlpy.ops.linalg import Diagonal
 from dlpy.ops.matmul import Linear, MatMul
 from dlpy.ops.rearrange import expand
 from dlpy.tensor import Tensor, _checked_graph_grads, enable_grad
@@ -100,9 +101,11 @@ def _total(terms: list, out) -> Tensor:
        conv.AvgPool1d, conv.AvgPool2d, conv.AvgPool3d, conv.MaxUnpool1d, conv.MaxUnpool2d,
        conv.MaxUnpool3d, mask.Dropout, indexing.Gather, indexing.IndexSelect,
        embedding.Embedding, cumulative.CumSum, fold.Fold, fold.Unfold,
-       arithmetic.Neg, multi_output.Outputs)
+       arithmetic.Neg, multi_output.Outputs, Diagonal)
 def _linear(op, settings, inputs, tangents, out):
-    """A linear op of one differentiable input: the same op on the tangent."""
+    """A linear op of one differentiable input: the same op on the tangent (a selection picks
+    the tangent's elements: the double-vjp's zeros times a nan or infinite one elsewhere gave
+    nan)."""
     return fresh(op, settings)(tangents[0])
 
 
