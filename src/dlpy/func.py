@@ -847,6 +847,12 @@ def vmap(func: Callable, in_dims=0, out_dims=0, randomness: str = "error", *,
                                        "with randomness='error'; pass randomness='different' "
                                        "or 'same'")
                 _rewind(start)  # "different": each sample draws on, as the loop does
+        if not size:  # no sample: one of zeros gives the outputs' structure, shapes and dtypes
+            zeros = [leaf if dim is None else Tensor(np.zeros(
+                leaf.shape[:dim % leaf.ndim] + leaf.shape[dim % leaf.ndim + 1:], leaf.data.dtype))
+                for leaf, dim in zip(leaves, leaf_dims)]
+            out = func(*_unflatten(spec, zeros), **kwargs)
+            return _stack_samples(name, [_flatten(out)], out_dims, none=True)
         samples = []
         for i in range(size):
             sliced = [leaf if dim is None else leaf[(slice(None),) * (dim % leaf.ndim) + (i,)]
@@ -922,10 +928,9 @@ def _unmapped(name: str, j: int, x, dim, level: int, size: int) -> Tensor:
     return expand(x.reshape(x.shape[:dim] + (1,) + x.shape[dim:]), shape)
 
 
-def _stack_samples(name: str, samples: list, out_dims):
-    if not samples:  # nothing to learn the outputs' structure and shapes from
-        raise RuntimeError(f"{name}: func could not be vectorised (it reads a batched value) "
-                           "and the mapped dimension has size 0")
+def _stack_samples(name: str, samples: list, out_dims, none: bool = False):
+    """The samples' outputs stacked along out_dims; ``none``: the one sample stands for no
+    sample (an empty batch), the outputs are empty along out_dims."""
     first, spec = samples[0]
     if any(s != spec for _, s in samples[1:]):
         raise RuntimeError(f"{name}: func returned outputs of different structures for "
@@ -949,7 +954,8 @@ def _stack_samples(name: str, samples: list, out_dims):
             raise RuntimeError(f"{name}: output {j} has different shapes for different "
                                f"samples: {sorted(shapes)} (data-dependent: torch refuses it)")
         dim = _normal_dim(name, "out_dim", dim, column[0].ndim + 1)
-        stacked.append(stack(column, axis=dim))
+        stacked.append(stack(column, axis=dim)[(slice(None),) * dim + (slice(0, 0),)] if none
+                       else stack(column, axis=dim))
     return _unflatten(spec, stacked)
 
 
