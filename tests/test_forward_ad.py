@@ -492,7 +492,7 @@ def test_errors_as_torch():
         mixed = fwAD.make_dual(x, Tensor(np.ones(2, dtype=np.float32)))  # torch accepts it
         assert fwAD.unpack_dual(mixed).tangent.dtype == np.float64
         with pytest.raises(ValueError, match="make_dual: expected the primal to be floating "
-                                             "point, got int64"):
+                                             "point or complex, got int64"):
             fwAD.make_dual(Tensor(np.arange(2)), x)
         with pytest.raises(TypeError, match="make_dual: expected the tangent to be a dlpy "
                                             "Tensor, got ndarray"):

@@ -71,6 +71,11 @@ _swap: contextlib.AbstractContextManager | None = None
 stats: dict[str, dict[str, int]] = {"rules": {}, "fallbacks": {}}
 
 
+def _differentiable(dtype) -> bool:
+    """Floating point or complex: the dtypes that carry tangents, as torch's."""
+    return is_floating_dtype(dtype) or dtype.kind == "c"
+
+
 class _NotATensorError(TypeError, AttributeError):
     """A primal or tangent that is not a Tensor: a TypeError, and torch's AttributeError (it
     calls ``is_floating_point()`` on it)."""
@@ -191,18 +196,22 @@ def _set_tangent(t: Tensor, tangent: Tensor, level: int) -> None:
 
 
 def make_dual(tensor: Tensor, tangent: Tensor, *, level: int | None = None) -> Tensor:
-    """A view of ``tensor`` carrying ``tangent`` (same shape, floating, cast to the primal's
-    dtype) at ``level`` (the innermost active one by default), as torch's. Differentiable:
-    gradients reach ``tensor`` when it requires them."""
+    """A view of ``tensor`` carrying ``tangent`` (same shape, floating or complex, cast to the
+    primal's dtype) at ``level`` (the innermost active one by default), as torch's.
+    Differentiable: gradients reach ``tensor`` when it requires them."""
     name = "make_dual"
     level = _which(name, level)
     for what, value in (("primal", tensor), ("tangent", tangent)):
         if not isinstance(value, Tensor):
             raise _NotATensorError(f"{name}: expected the {what} to be a dlpy Tensor, got "
                                    f"{type(value).__name__}")
-        if not is_floating_dtype(value.dtype):
-            raise ValueError(f"{name}: expected the {what} to be floating point, got "
-                             f"{value.dtype}")
+        if not _differentiable(value.dtype):
+            raise ValueError(f"{name}: expected the {what} to be floating point or complex, "
+                             f"got {value.dtype}")
+    if tangent.dtype.kind == "c" and tensor.dtype.kind != "c":  # (torch keeps it complex; the
+        # cast to the primal's dtype below would drop its imaginary part)
+        raise ValueError(f"{name}: a complex tangent for a real primal is not supported, got "
+                         f"{tangent.dtype} for {tensor.dtype}")
     if tangent.shape != tensor.shape:
         raise ArgError(f"{name}: the tangent must have the primal's shape {tensor.shape}, "
                        f"got {tangent.shape}")
@@ -297,7 +306,7 @@ def _following(tensor: Tensor, compute, operands: tuple):
     is left as it was (torch writes into it). A view's change reaches its base's tangent (the
     base's with the view's elements replaced, as the values); the base's other views keep
     theirs (torch's see the change)."""
-    if not _visible or not is_floating_dtype(tensor.dtype):
+    if not _visible or not _differentiable(tensor.dtype):
         return None
     levels = [level for level in range(1, _visible + 1) if any(
         isinstance(x, Tensor) and tangent_of(x, level) is not None for x in (tensor, *operands))]
@@ -357,8 +366,8 @@ def _call(inner, op: Op, inputs: tuple, level: int):
                                   "support it because it has not been implemented yet.")
     settings = settings_of(op)  # before the call: vmap's rules change an op's axes
     out = _call(inner, op, inputs, level - 1) if level > 1 else inner(op, *inputs)
-    if not isinstance(out, Tensor) or not is_floating_dtype(out.dtype):
-        return out  # integer or complex results carry no tangent
+    if not isinstance(out, Tensor) or not _differentiable(out.dtype):
+        return out  # integer results carry no tangent
     from dlpy.forward_ad_rules import RULES
 
     rule = RULES.get(type(op), double_vjp)
@@ -508,7 +517,7 @@ def _function_call(inner, cls, ctx, args: tuple, kwargs: dict):
         finally:
             _visible = saved
         for r, o, t in zip(returned, outputs, out_tangents):
-            if t is not None and isinstance(o, Tensor) and is_floating_dtype(o.dtype) \
+            if t is not None and isinstance(o, Tensor) and _differentiable(o.dtype) \
                     and id(r) not in ctx._non_differentiable:
                 if t.requires_grad and not _any_requires_grad(args, tangents):
                     t = carry(t, t.detach())  # it hung on the zero leaves u
@@ -554,7 +563,7 @@ def _function_double_vjp(cls, ctx, args: tuple, tangents: list, outputs: list) -
         raise NotImplementedError(f"forward_ad: {name} has no jvp and its backward is "
                                   "once_differentiable; define jvp(ctx, *tangents)")
     us = [Tensor(np.zeros(o.shape, o.dtype), requires_grad=True)
-          if isinstance(o, Tensor) and is_floating_dtype(o.dtype) else None for o in outputs]
+          if isinstance(o, Tensor) and _differentiable(o.dtype) else None for o in outputs]
     with enable_grad():
         grads = cls.backward(ctx, *[u if u is not None or not isinstance(o, Tensor)
                                     else zeros_like(o) for u, o in zip(us, outputs)])

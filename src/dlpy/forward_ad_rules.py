@@ -179,7 +179,7 @@ def _convolution(op, settings, inputs, tangents, out):
 
 # ----------------------------------------------------------------------------- element-wise
 _POINTWISE = (
-    arithmetic.Abs, arithmetic.Exp, arithmetic.Log, arithmetic.Sqrt, arithmetic.Power,
+    arithmetic.Exp, arithmetic.Log, arithmetic.Sqrt, arithmetic.Power,
     pointwise.Sin, pointwise.Cos, pointwise.Tan, pointwise.Asin, pointwise.Acos, pointwise.Atan,
     pointwise.Asinh, pointwise.Acosh, pointwise.Atanh, pointwise.Sinh, pointwise.Cosh,
     pointwise.Erf, pointwise.Log1p, pointwise.Expm1, pointwise.Exp2, pointwise.Step,
@@ -204,6 +204,18 @@ def _pointwise(op, settings, inputs, tangents, out):
         run = fresh(op, settings)
         return from_physical(_graph_grads(run, (x,), [t], t, run(x))[0])
     return _graph_grads(op, inputs, tangents, t, out)[0]
+
+
+@_rule(arithmetic.Abs)
+def _abs(op, settings, inputs, tangents, out):
+    """|z| of a complex z is not holomorphic: d|z| = Re(conj(sgn z) t) (the pointwise rule's
+    sgn(z) t turned the tangent's phase the other way); a real x's is the pointwise rule's."""
+    x = inputs[0]
+    if x.dtype.kind != "c":
+        return _pointwise(op, settings, inputs, tangents, out)
+    from dlpy.ops.complex import sgn
+
+    return (sgn(x).conj() * tangents[0]).real
 
 
 def _special_slope(op, x, y):
@@ -283,7 +295,11 @@ def _gradient_dot(axes_of):
         terms = []
         for g, t in zip(grads, tangents):
             if t is not None and g is not None:
-                product = g * t
+                # a complex input's gradient is conjugate (torch's convention): conj(g) t, its
+                # real part for a real output (a norm, a loss of |z|)
+                product = g.conj() * t if g.dtype.kind == "c" else g * t
+                if product.dtype.kind == "c" and out.dtype.kind != "c":
+                    product = product.real
                 if axes is None:
                     terms.append(product.sum().reshape(out.shape))
                 elif axes:

@@ -512,16 +512,18 @@ def _tangent_leaves(name: str, tangents: tuple, primals: list[Tensor], spec) -> 
                          f"{_describe(tangents)}")
     out = []
     for i, (t, p) in enumerate(zip(leaves, primals)):
-        if not is_floating_dtype(p.dtype):
+        if not _forward._differentiable(p.dtype):
             raise ValueError(f"{name}: primals[{i}] has dtype {p.dtype}; only floating point "
-                             "primals have tangents")  # torch's class: ValueError
+                             "or complex primals have tangents")  # torch's class: ValueError
         if not isinstance(t, Tensor):
             t = Tensor(np.asarray(t, dtype=p.dtype))
         if t.shape != p.shape:  # torch's class: RuntimeError
             raise RuntimeError(f"{name}: tangents[{i}] has shape {t.shape}, the primal "
                              f"{p.shape}")
         if t.dtype != p.dtype:
-            if not is_floating_dtype(t.dtype):
+            # (a complex tangent of a real primal: the cast would drop its imaginary part)
+            if not _forward._differentiable(t.dtype) or (t.dtype.kind == "c"
+                                                         and p.dtype.kind != "c"):
                 raise ValueError(f"{name}: tangents[{i}] has dtype {t.dtype}, the primal "
                                  f"{p.dtype}")
             t = t.to(p.dtype) if hasattr(t, "to") else Tensor(t.data.astype(p.dtype))
