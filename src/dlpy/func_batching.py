@@ -1084,26 +1084,26 @@ def _swap_functions(on: bool) -> None:
 
 
 def _tangents_kept(rule: Callable) -> Callable:
-    """A function's rule runs on the physical values: a forward-AD tangent that only the batched
-    tensor carries (a jvp inside the vmap: the dual was made of the batched tensor) would be
-    lost there (vmap(jvp(where(x > 0, x, 0.1 * x))) gave zero tangents), so vmap then calls the
-    function once per sample, where the ops carry the tangents."""
+    """A function's rule runs on the physical values and wraps its result: a forward-AD tangent
+    of a jvp inside the vmap lives on the batched tensors (or an unbatched dual beside them)
+    and the wrapper made of the result has none (vmap(jvp(where(x > 0, x, 0.1 * x))) gave zero
+    tangents), so with a tangent among batched arguments vmap calls the function once per
+    sample, where the ops carry the tangents."""
     def rule_or_samples(*args, **kwargs):
         if _forward_ad.active():
-            for value in (*args, *kwargs.values()):
-                if type(value) is BatchedTensor and _tangent_on_wrapper(value):
-                    raise Unbatchable(f"vmap: {rule.__name__} of a batched tensor carrying a "
-                                      "forward-AD tangent runs once per sample")
+            values = (*args, *kwargs.values())
+            if any(type(v) is BatchedTensor for v in values) and any(
+                    isinstance(v, Tensor) and _has_tangent(v) for v in values):
+                raise Unbatchable(f"vmap: {rule.__name__} of a batched tensor carrying a "
+                                  "forward-AD tangent runs once per sample")
         return rule(*args, **kwargs)
 
     rule_or_samples.__name__ = rule.__name__
     return rule_or_samples
 
 
-def _tangent_on_wrapper(t: BatchedTensor) -> bool:
-    """Whether a level's tangent is t's but not its physical value's."""
+def _has_tangent(t: Tensor) -> bool:
     return any(_forward_ad.tangent_of(t, level) is not None
-               and _forward_ad.tangent_of(t.value, level) is None
                for level in range(1, _forward_ad._visible + 1))
 
 
