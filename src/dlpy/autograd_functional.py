@@ -259,8 +259,8 @@ def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = 
                           for g, leaf in zip(stacked, leaves))
             blocks.append(block if inputs_tuple else block[0])
             continue
-        if out.data.size:
-            _implicit_seed(out)
+        if out.data.size and not vectorize:  # (torch's vectorized rows are vjps of given
+            _implicit_seed(out)  # one-hot vectors: a complex output is no refusal there)
         rows: list[list[Tensor]] = [[] for _ in leaves]
         used = [False] * len(leaves)
         seed = np.zeros(out.data.size, dtype=out.dtype)
