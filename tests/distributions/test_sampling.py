@@ -152,7 +152,8 @@ def _inverse_cdf(a: np.ndarray, u: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def test_gamma_rsample_implicit_gradient_per_sample():
-    # dx/da at fixed u = P(a, x): the derivative of the inverse CDF, by finite differences
+    # dx/da at fixed u = P(a, x): the derivative of the inverse CDF, by finite differences;
+    # dlpy's is torch's closed-form approximation of it, good to about 1e-4 relative
     rng = np.random.default_rng(2)
     a = Tensor(np.array([0.2, 0.7, 1.0, 2.5, 9.0, 40.0] * 3), requires_grad=True)
     x = D.Gamma(a, 1.0).rsample(generator=rng)
@@ -160,7 +161,7 @@ def test_gamma_rsample_implicit_gradient_per_sample():
     u = gammainc_array(a.data, x.data)
     h = 1e-5 * a.data
     numeric = (_inverse_cdf(a.data + h, u, x.data) - _inverse_cdf(a.data - h, u, x.data)) / (2 * h)
-    np.testing.assert_allclose(a.grad, numeric, rtol=1e-5)
+    np.testing.assert_allclose(a.grad, numeric, rtol=2e-4)
 
 
 def _within_standard_errors(per_sample: np.ndarray, expected: float) -> None:

@@ -17,13 +17,12 @@ from dlpy.distributions.distribution import (
     Distribution,
     broadcast_all,
 )
+from dlpy.distributions.reparam_grads import dirichlet_grad, standard_gamma_grad
 from dlpy.ops.special import (
     digamma,
     erfinv,
     gammainc,
-    gammainc_grad_a_array,
     lgamma,
-    lgamma_array,
     xlogy,
 )
 from dlpy.tensor import Op, Tensor
@@ -230,33 +229,25 @@ class Exponential(Distribution):
 
 class _StandardGamma(Op):
     """x ~ Gamma(alpha, 1) drawn in forward; dx/dalpha by implicit reparameterisation
-    (Figurnov et al. 2018): x = F^-1(u; alpha) for the CDF F, so
-    dx/dalpha = -(dF/dalpha) / (dF/dx), with dF/dalpha by a central difference (about 1e-8
-    relative) and dF/dx the density."""
+    (Figurnov et al. 2018), -(dF/dalpha) / (dF/dx) for the CDF F, in torch's approximation
+    (reparam_grads.standard_gamma_grad) so that the gradient of a draw is torch's."""
 
-    def __init__(self, shape: tuple, rng: np.random.Generator, wide: bool = False):
+    def __init__(self, shape: tuple, rng: np.random.Generator):
         self.shape, self.rng = shape, rng
-        self.wide = wide  # float64 draws whatever alpha's dtype (torch's Dirichlet's gammas)
 
     def forward(self, alpha):
         # torch's CPU sampler (random_streams.standard_gamma), never exactly 0
         alpha = np.broadcast_to(alpha, self.shape)
-        if self.wide:
-            x = random_streams.dirichlet_gammas(self.rng, alpha)
-        elif alpha.dtype in (np.float32, np.float64):
+        if alpha.dtype in (np.float32, np.float64):
             x = random_streams.standard_gamma(self.rng, alpha)
         else:  # (float16 / bfloat16: drawn in float64, rounded and clamped)
             x = random_streams.standard_gamma(self.rng, alpha.astype(np.float64))
             x = np.maximum(x.astype(alpha.dtype), np.finfo(alpha.dtype).tiny)
-        self.x, self.alpha = x.astype(np.float64), alpha.astype(np.float64)
+        self.x, self.alpha = x, alpha
         return x
 
     def backward(self, grad_output):
-        x, alpha = self.x, self.alpha
-        log_density = (alpha - 1) * np.log(x) - x - lgamma_array(alpha)
-        with np.errstate(over="ignore", invalid="ignore"):
-            dx = -gammainc_grad_a_array(alpha, x) * np.exp(-log_density)
-        return (grad_output * np.where(np.isfinite(dx), dx, 0.0),)
+        return (grad_output * standard_gamma_grad(self.alpha, self.x),)
 
     def backward_graph(self, grad_output, output):
         # torch's grad * _standard_gamma_grad(alpha, x): the product recorded, the slope a
@@ -273,15 +264,33 @@ def _standard_gamma(alpha: Tensor, shape: tuple, rng: np.random.Generator) -> Te
     return _StandardGamma(shape, rng)(alpha)
 
 
+class _SampleDirichlet(Op):
+    """torch's _sample_dirichlet: float64 gammas over the last axis normalised by their float64
+    sum, in alpha's dtype within [smallest normal, 1 - ulp]. The gradient is torch's: each
+    coordinate's reparameterised gradient as a Beta(alpha, total - alpha) draw
+    (reparam_grads.dirichlet_grad), then through the normalisation."""
+
+    def __init__(self, shape: tuple, rng: np.random.Generator):
+        self.shape, self.rng = shape, rng
+
+    def forward(self, alpha):
+        alpha = np.broadcast_to(alpha, self.shape)
+        gammas = random_streams.dirichlet_gammas(self.rng, alpha)
+        dtype = alpha.dtype
+        x = (gammas / gammas.sum(axis=-1, keepdims=True)).astype(dtype)
+        x = np.clip(x, np.finfo(dtype).tiny, np.nextafter(dtype.type(1), dtype.type(0)))
+        self.x, self.alpha = x, alpha
+        return x
+
+    def backward(self, grad_output):
+        x, alpha = self.x, self.alpha
+        total = np.broadcast_to(alpha.sum(axis=-1, keepdims=True), alpha.shape)
+        grad = dirichlet_grad(x, alpha, total)
+        return (grad * (grad_output - (x * grad_output).sum(axis=-1, keepdims=True)),)
+
+
 def _sample_dirichlet(alpha: Tensor, shape: tuple, rng: np.random.Generator) -> Tensor:
-    """torch's _sample_dirichlet: float64 gammas over the last axis normalised by their
-    float64 sum, in alpha's dtype within [smallest normal, 1 - ulp]; differentiable through
-    the gammas' implicit reparameterisation."""
-    gammas = _StandardGamma(shape, rng, wide=True)(alpha)
-    ratio = (gammas / gammas.sum(axis=-1, keepdims=True)).to(alpha.dtype)
-    dtype = np.dtype(alpha.dtype)
-    return F.clamp(ratio, min=float(np.finfo(dtype).tiny),
-                   max=float(np.nextafter(dtype.type(1), dtype.type(0))))
+    return _SampleDirichlet(shape, rng)(alpha)
 
 
 class Gamma(Distribution):
@@ -443,9 +452,8 @@ class Dirichlet(Distribution):
         return a * (total - a) / (total**2 * (total + 1))
 
     def rsample(self, sample_shape=(), *, generator=None, rng=None) -> Tensor:
-        """G / sum(G) with G_k ~ Gamma(a_k, 1): differentiable in the concentration through the
-        Gamma draws' implicit reparameterisation (so the gradient is an unbiased estimate of the
-        same expectation as PyTorch's, not its per-sample value)."""
+        """G / sum(G) with G_k ~ Gamma(a_k, 1), differentiable in the concentration with
+        torch's per-sample reparameterised gradient."""
         shape = self._extended_shape(sample_shape)
         return _sample_dirichlet(self.concentration, shape, self._rng(generator, rng))
 
