@@ -19,7 +19,7 @@ import dlpy.functional as F
 from dlpy.creation import _generator
 from dlpy.distributions import constraints
 from dlpy.size import Size
-from dlpy.tensor import Tensor, default_dtype, enable_grad, no_grad
+from dlpy.tensor import Tensor, default_dtype, enable_grad, is_floating_dtype, no_grad
 
 __all__ = ["Distribution", "as_tensors", "broadcast_all"]
 
@@ -398,10 +398,10 @@ def _sample_shape(name: str, sample_shape) -> tuple[int, ...]:
 def _as_float_tensor(value, dtype) -> Tensor:
     """A Tensor (its float dtype kept, an integer one cast to ``dtype``), or an array, list or
     number made a constant Tensor (float arrays keep their dtype, the rest take ``dtype``)."""
-    if isinstance(value, Tensor):
-        return value if value.dtype.kind == "f" else Tensor(value.data.astype(dtype))
+    if isinstance(value, Tensor):  # (bfloat16 too: a float dtype numpy calls kind "V")
+        return value if is_floating_dtype(value.dtype) else Tensor(value.data.astype(dtype))
     array = np.asarray(value)
-    if array.dtype.kind != "f" or not isinstance(value, np.ndarray):
+    if not is_floating_dtype(array.dtype) or not isinstance(value, np.ndarray):
         array = array.astype(dtype)
     return Tensor(array)
 
@@ -413,7 +413,7 @@ def as_tensors(name: str, names: tuple[str, ...], *values) -> tuple[Tensor, ...]
     dtype = None
     for v in values:
         data = v.data if isinstance(v, Tensor) else v
-        if isinstance(data, np.ndarray) and data.dtype.kind == "f":
+        if isinstance(data, np.ndarray) and is_floating_dtype(data.dtype):
             dtype = data.dtype
             break
     dtype = default_dtype() if dtype is None else dtype
