@@ -60,6 +60,15 @@ class Normal(_LocationScale):
     def variance(self) -> Tensor:
         return self.scale**2
 
+    def sample(self, sample_shape=(), *, generator=None, rng=None) -> Tensor:
+        """torch.normal(loc, scale): rsample's draws, but in loc's dtype (the noise times scale,
+        then plus loc, each rounded to it), where rsample's result has the promoted dtype."""
+        shape = self._extended_shape(sample_shape)
+        dtype = self.loc.dtype
+        eps = random_streams.normal(self._rng(generator, rng), shape, dtype)
+        scaled = (eps * self.scale.data).astype(dtype)
+        return Tensor((scaled + self.loc.data).astype(dtype))
+
     def rsample(self, sample_shape=(), *, generator=None, rng=None) -> Tensor:
         """loc + eps * scale with eps ~ N(0, 1)."""
         shape = self._extended_shape(sample_shape)
@@ -325,7 +334,9 @@ class Gamma(Distribution):
         return x / self.rate
 
     def log_prob(self, value) -> Tensor:
+        # torch's takes the value in rate's dtype (a float64 value gives a float32 result)
         value = self._value(value)
+        value = value.to(self.rate.dtype) if value.dtype != self.rate.dtype else value
         return (xlogy(self.concentration, self.rate) + xlogy(self.concentration - 1, value)
                 - self.rate * value - lgamma(self.concentration))
 

@@ -20,7 +20,7 @@ from dlpy.distributions.distribution import (
 )
 from dlpy.ops import NoKernelError
 from dlpy.ops.special import lgamma, xlogy
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, is_floating_dtype
 
 __all__ = ["Bernoulli", "Binomial", "Categorical", "OneHotCategorical", "Poisson"]
 
@@ -72,8 +72,13 @@ class _Binary(Distribution):
 
 def _bce_with_logits(logits: Tensor, target) -> Tensor:
     """torch's binary_cross_entropy_with_logits(logits, target, reduction="none"):
-    (1 - target) * logits - log_sigmoid(logits), in that order (its rounding)."""
-    return (1 - target) * logits - F.logsigmoid(logits)
+    (1 - target) * logits - log_sigmoid(logits), in that order (its rounding), each step in
+    target's dtype (torch's kernel multiplies and subtracts in place into 1 - target: float64
+    logits with a float32 target give float32)."""
+    if not isinstance(target, Tensor) or target.dtype == logits.dtype:
+        return (1 - target) * logits - F.logsigmoid(logits)
+    dtype = target.dtype
+    return (((1 - target) * logits).to(dtype) - F.logsigmoid(logits)).to(dtype)
 
 
 class Bernoulli(_Binary):
@@ -321,7 +326,7 @@ class Poisson(Distribution):
     def sample(self, sample_shape=(), *, generator=None, rng=None) -> Tensor:
         shape = self._extended_shape(sample_shape)
         rate = self.rate.data
-        if rate.dtype.kind != "f":
+        if not is_floating_dtype(rate.dtype):
             raise NoKernelError(f"Poisson.sample: \"poisson_cpu\" not implemented for "
                                 f"{rate.dtype} rates (as torch's; give a float rate)")
         counts = random_streams.poisson(self._rng(generator, rng), np.broadcast_to(rate, shape))

@@ -66,6 +66,8 @@ class Geometric(_Binary):
         value = self._value(value)
         probs = self.probs
         shape = np.broadcast_shapes(value.shape, probs.shape)
+        # torch broadcasts the value first: a 0-d float64 value then promotes float32 probs
+        value = F.expand(value, shape) if value.shape != shape else value
         # p = 1 and k = 0: 0 * log(0) is 0 (certain success at once)
         certain = np.broadcast_to((probs.data == 1) & (value.data == 0), shape)
         clipped = masked_set(F.expand(probs, shape) if probs.shape != shape else probs,

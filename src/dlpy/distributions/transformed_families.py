@@ -134,6 +134,12 @@ class HalfCauchy(_Half):
     def variance(self) -> Tensor:
         return self.base_dist.variance
 
+    def log_prob(self, value) -> Tensor:
+        # torch's HalfCauchy (not HalfNormal) takes the value in scale's dtype first
+        value = self._value(value)
+        return super().log_prob(value.to(self.scale.dtype) if value.dtype != self.scale.dtype
+                                else value)
+
 
 class Gumbel(TransformedDistribution):
     """The Gumbel (type-I extreme value) distribution: loc - scale log(-log U), U uniform."""
