@@ -32,12 +32,11 @@ def _one_of(name: str, probs, logits) -> None:
 
 def _enumerate(values: np.ndarray, batch_shape: tuple, event_shape: tuple,
                expand: bool) -> Tensor:
-    """values (n, *event) -> (n, 1, ..., 1, *event) or, expanded, (n, *batch, *event)."""
+    """values (n, *event) -> (n, 1, ..., 1, *event) or, expanded, (n, *batch, *event): a
+    view with stride 0 along the batch axes, as torch's expand."""
     n = values.shape[0]
-    values = values.reshape((n,) + (1,) * len(batch_shape) + event_shape)
-    if expand:
-        values = np.array(np.broadcast_to(values, (n,) + batch_shape + event_shape))
-    return Tensor(values)
+    values = Tensor(values.reshape((n,) + (1,) * len(batch_shape) + event_shape))
+    return values.expand((n,) + tuple(batch_shape) + tuple(event_shape)) if expand else values
 
 
 class _Binary(Distribution):
