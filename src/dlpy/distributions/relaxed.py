@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 import dlpy.functional as F
 from dlpy import random_streams
 from dlpy.distributions import constraints
@@ -24,10 +22,8 @@ __all__ = ["ExpRelaxedCategorical", "LogitRelaxedBernoulli", "RelaxedBernoulli",
 
 
 def _temperature(name: str, temperature) -> Tensor:
+    # not checked, as torch's (no constraint on it): a temperature <= 0 gives nan or inf
     (temperature,) = as_tensors(name, ("temperature",), temperature)
-    if not np.all(temperature.data > 0):
-        raise ValueError(f"{name}: temperature must be positive, got "
-                         f"{np.array2string(temperature.data, threshold=8)}")
     return temperature
 
 
@@ -65,8 +61,13 @@ class _Relaxed(TransformedDistribution):
     _base: type[Distribution]
     _transform: type
 
+    _base_validates = False  # whether validate_args reaches the base (else its default)
+
     def __init__(self, temperature, probs=None, logits=None, validate_args: bool | None = None):
-        base = self._base(temperature, probs, logits, validate_args=validate_args)
+        # torch's RelaxedBernoulli builds its base without validate_args: the base checks
+        # probs / logits even with validate_args=False (RelaxedOneHotCategorical passes it on)
+        base = self._base(temperature, probs, logits,
+                          validate_args=validate_args if self._base_validates else None)
         super().__init__(base, self._transform(), validate_args=validate_args)
 
     @property
@@ -126,3 +127,4 @@ class RelaxedOneHotCategorical(_Relaxed):
     arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
     support = constraints.simplex
     _base, _transform = ExpRelaxedCategorical, ExpTransform
+    _base_validates = True
