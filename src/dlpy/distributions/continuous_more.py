@@ -11,12 +11,13 @@ import dlpy.functional as F
 from dlpy import random_streams
 from dlpy.distributions import constraints
 from dlpy.distributions.continuous import Gamma, _LocationScale, _noise
-from dlpy.distributions.discrete import _Binary
+from dlpy.distributions.discrete import _bce_with_logits, _Binary
 from dlpy.distributions.distribution import (
     CentredAtLoc,
     Distribution,
     _derived,
     broadcast_all,
+    broadcast_pair,
     clamp_probs,
     masked_set,
 )
@@ -342,9 +343,9 @@ class ContinuousBernoulli(_Binary):
             return self.rsample(sample_shape, generator=generator, rng=rng)
 
     def log_prob(self, value) -> Tensor:
-        value = self._value(value)
-        logits = self.logits
-        return value * logits + F.logsigmoid(-logits) + self._cont_bern_log_norm()
+        # -BCE-with-logits of the broadcast pair, as torch's (its dtype and rounding)
+        logits, value = broadcast_pair(self.logits, self._value(value))
+        return -_bce_with_logits(logits, value) + self._cont_bern_log_norm()
 
     def cdf(self, value) -> Tensor:
         value = self._value(value, "cdf")

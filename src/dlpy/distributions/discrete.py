@@ -16,6 +16,7 @@ from dlpy.distributions.distribution import (
     _derived,
     _shape_text,
     broadcast_all,
+    broadcast_pair,
     probs_to_logits,
 )
 from dlpy.ops import NoKernelError
@@ -115,7 +116,7 @@ class Bernoulli(_Binary):
 
     def log_prob(self, value) -> Tensor:
         """-BCE-with-logits(logits, value), in torch's kernel's order."""
-        return -_bce_with_logits(self.logits, self._value(value))
+        return -_bce_with_logits(*broadcast_pair(self.logits, self._value(value)))
 
     def entropy(self) -> Tensor:
         return _bce_with_logits(self.logits, self.probs)
@@ -334,8 +335,8 @@ class Poisson(Distribution):
         return Tensor(counts.astype(rate.dtype))
 
     def log_prob(self, value) -> Tensor:
-        value = self._value(value)
-        return xlogy(value, self.rate) - self.rate - lgamma(value + 1)
+        rate, value = broadcast_pair(self.rate, self._value(value))
+        return xlogy(value, rate) - rate - lgamma(value + 1)
 
 
 class Binomial(_Binary):

@@ -440,6 +440,15 @@ def broadcast_all(name: str, names: tuple[str, ...], *values) -> tuple[Tensor, .
     return tuple(t if t.shape == shape else F.expand(t, shape) for t in tensors)
 
 
+def broadcast_pair(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """a and b expanded to their broadcast shape, as torch's broadcast_all(param, value) in
+    some families' log_prob: then neither is 0-d, so a 0-d float64 value promotes float32
+    parameters (and a 0-d float64 parameter a float32 value)."""
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    return (a if a.shape == shape else F.expand(a, shape),
+            b if b.shape == shape else F.expand(b, shape))
+
+
 def sum_rightmost(value: Tensor, dims: int) -> Tensor:
     """Sum the ``dims`` rightmost axes (none for 0; all of them when ``dims`` exceeds the
     number of axes, as torch's reshape-then-sum)."""

@@ -12,7 +12,12 @@ from dlpy import random_streams
 from dlpy.distributions import constraints
 from dlpy.distributions.continuous import _noise
 from dlpy.distributions.discrete import _Binary, _OverCategorical
-from dlpy.distributions.distribution import Distribution, as_tensors, clamp_probs
+from dlpy.distributions.distribution import (
+    Distribution,
+    as_tensors,
+    broadcast_pair,
+    clamp_probs,
+)
 from dlpy.distributions.transformed_distribution import TransformedDistribution
 from dlpy.distributions.transforms import ExpTransform, SigmoidTransform
 from dlpy.tensor import Tensor
@@ -48,8 +53,8 @@ class LogitRelaxedBernoulli(_Binary):
             / self.temperature
 
     def log_prob(self, value) -> Tensor:
-        value = self._value(value)
-        diff = self.logits - value * self.temperature
+        logits, value = broadcast_pair(self.logits, self._value(value))
+        diff = logits - value * self.temperature
         return self.temperature.log() + diff - 2 * F.log1p(diff.exp())
 
 
