@@ -123,6 +123,8 @@ class TransformedDistribution(Distribution):
         value = self._unchecked(value)
         for transform in reversed(self.transforms):
             value = transform.inv(value)
+        if self._validate_args:  # torch's checks the base's value (Pareto's below scale)
+            self.base_dist._validate_sample(value, "cdf")
         return self._monotonize_cdf(self.base_dist.cdf(value))
 
     def icdf(self, value) -> Tensor:
