@@ -25,6 +25,7 @@ from dlpy.distributions.distribution import (
 )
 from dlpy.ops import ArgAssertionError, ArgError, ArgTypeAssertionError
 from dlpy.ops.linalg import cholesky
+from dlpy.size import Size
 from dlpy.tensor import Tensor, default_dtype
 
 __all__ = [
@@ -53,9 +54,11 @@ def _shape_of(value) -> tuple:
     return tuple(value.shape) if isinstance(value, (Tensor, np.ndarray)) else ()
 
 
-def _broadcast(name: str, shape, *values) -> tuple[int, ...]:
+def _broadcast(name: str, shape, *values) -> Size:
+    """shape broadcast with the parameters' shapes: a Size, as torch.broadcast_shapes gives
+    (AffineTransform's and PowerTransform's forward_shape / inverse_shape)."""
     try:
-        return tuple(np.broadcast_shapes(tuple(shape), *(_shape_of(v) for v in values)))
+        return Size(np.broadcast_shapes(tuple(shape), *(_shape_of(v) for v in values)))
     except ValueError:
         raise BroadcastError(f"{name}: shape {_shape_text(shape)} does not broadcast with the "
                              f"parameters' {', '.join(_shape_text(_shape_of(v)) for v in values)}"
@@ -149,11 +152,11 @@ class Transform:
         raise NotImplementedError(f"{type(self).__name__} does not implement "
                                   "log_abs_det_jacobian")
 
-    def forward_shape(self, shape) -> tuple[int, ...]:
-        return tuple(shape)
+    def forward_shape(self, shape):
+        return shape  # as given (a tuple stays a tuple, a Size a Size), as torch's
 
-    def inverse_shape(self, shape) -> tuple[int, ...]:
-        return tuple(shape)
+    def inverse_shape(self, shape):
+        return shape
 
     def __repr__(self) -> str:
         return type(self).__name__ + "()"
@@ -303,15 +306,15 @@ class ComposeTransform(Transform):
             event_dim += part.codomain.event_dim - part.domain.event_dim
         return total
 
-    def forward_shape(self, shape) -> tuple[int, ...]:
+    def forward_shape(self, shape):
         for part in self.parts:
             shape = part.forward_shape(shape)
-        return tuple(shape)
+        return shape
 
-    def inverse_shape(self, shape) -> tuple[int, ...]:
+    def inverse_shape(self, shape):
         for part in reversed(self.parts):
             shape = part.inverse_shape(shape)
-        return tuple(shape)
+        return shape
 
     def __repr__(self) -> str:
         parts = ",\n    ".join(repr(p) for p in self.parts)
