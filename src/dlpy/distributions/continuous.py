@@ -331,7 +331,12 @@ class Gamma(Distribution):
         reparameterisation for the concentration)."""
         shape = self._extended_shape(sample_shape)
         x = _standard_gamma(self.concentration, shape, self._rng(generator, rng))
-        return x / self.rate
+        # divided by rate expanded to the sample's shape, as torch's: a 0-d float64 rate then
+        # promotes float32 draws; results below the smallest normal number are raised to it
+        # outside the graph (torch's value.detach().clamp_)
+        value = x / (self.rate if self.rate.shape == shape else F.expand(self.rate, shape))
+        np.maximum(value.data, np.finfo(value.dtype).tiny, out=value.data)
+        return value
 
     def log_prob(self, value) -> Tensor:
         # torch's takes the value in rate's dtype (a float64 value gives a float32 result)
