@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from dlpy.ops import ArgAssertionError, ArgError, ArgTypeAssertionError
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, is_floating_dtype
 
 __all__ = [
     "Constraint", "MixtureSameFamilyConstraint", "boolean", "cat", "corr_cholesky", "dependent",
@@ -306,8 +306,15 @@ class _LowerTriangular(Constraint):
     event_dim = 2
 
     def check(self, value) -> np.ndarray:
-        value = _array(value)
+        value = _matrices(_array(value))
         return (np.tril(value) == value).all((-2, -1))
+
+
+def _matrices(value: np.ndarray) -> np.ndarray:
+    """value, which must have at least 2 axes (torch's tril refuses fewer: RuntimeError)."""
+    if value.ndim < 2:
+        raise ArgError("tril: input tensor must have at least 2 dimensions")
+    return value
 
 
 class _LowerCholesky(Constraint):
@@ -316,12 +323,9 @@ class _LowerCholesky(Constraint):
     event_dim = 2
 
     def check(self, value) -> np.ndarray:
-        value = _array(value)
-        try:
-            lower = (np.tril(value) == value).all((-2, -1))
-            return lower & (np.diagonal(value, axis1=-2, axis2=-1) > 0).all(-1)
-        except ValueError as err:  # numpy's on fewer than 2 axes: torch's RuntimeError
-            raise ArgError(str(err)) from None
+        value = _matrices(_array(value))
+        lower = (np.tril(value) == value).all((-2, -1))
+        return lower & (np.diagonal(value, axis1=-2, axis2=-1) > 0).all(-1)
 
 
 class _CorrCholesky(Constraint):
@@ -332,8 +336,12 @@ class _CorrCholesky(Constraint):
 
     def check(self, value) -> np.ndarray:
         value = _array(value)
-        tol = np.finfo(value.dtype).eps * value.shape[-1] * 10 if value.dtype.kind == "f" \
-            else 0.0
+        if not is_floating_dtype(value.dtype):  # torch's finfo of the dtype, first
+            raise TypeError("torch.finfo() requires a floating point input type. Use "
+                            "torch.iinfo to handle 'torch.finfo'")
+        if value.ndim == 0:  # (torch's value.size(-1))
+            raise IndexError("Dimension specified as -1 but tensor has no dimensions")
+        tol = np.finfo(value.dtype).eps * value.shape[-1] * 10
         unit_rows = (np.abs(np.linalg.norm(value, axis=-1) - 1.0) <= tol).all(-1)
         return _LowerCholesky().check(value) & unit_rows
 
@@ -458,6 +466,10 @@ class _Cat(Constraint):
         value = _array(value)
         axis = _axis("cat", self.dim, value.ndim)
         bounds = np.cumsum([0] + self.lengths)
+        for a, b in zip(bounds, bounds[1:]):  # torch narrows block by block
+            if b > value.shape[axis]:
+                raise ArgError(f"start ({a}) + length ({b - a}) exceeds dimension size "
+                               f"({value.shape[axis]}).")
         return np.concatenate([check_array(c, np.take(value, range(a, b), axis=axis))
                                for c, a, b in zip(self.cseq, bounds, bounds[1:])], self.dim)
 
@@ -481,6 +493,8 @@ class _Stack(Constraint):
     def check(self, value) -> np.ndarray:
         value = _array(value)
         axis = _axis("stack", self.dim, value.ndim)
+        if value.shape[axis] == 0:  # torch.stack of no slices
+            raise ArgError("stack expects a non-empty TensorList")
         return np.stack([check_array(c, np.take(value, i, axis=axis))
                          for i, c in zip(range(value.shape[axis]), self.cseq)], self.dim)
 
