@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from dlpy.ops import ArgAssertionError, ArgError, ArgTypeAssertionError
-from dlpy.tensor import Tensor, is_floating_dtype
+from dlpy.tensor import Tensor, is_floating_dtype, is_narrow_float
 
 __all__ = [
     "Constraint", "MixtureSameFamilyConstraint", "boolean", "cat", "corr_cholesky", "dependent",
@@ -299,7 +299,11 @@ class _Simplex(Constraint):
 
     def check(self, value) -> np.ndarray:
         value = _array(value)
-        return (value >= 0).all(-1) & (np.abs(value.sum(-1) - 1) < 1e-6)
+        if is_narrow_float(value.dtype):  # torch sums float16 / bfloat16 in float32, then
+            total = value.astype(np.float32).sum(-1).astype(value.dtype)  # rounds once
+        else:
+            total = value.sum(-1)
+        return (value >= 0).all(-1) & (np.abs(total - 1) < 1e-6)
 
 
 class _LowerTriangular(Constraint):
@@ -430,9 +434,9 @@ def _constraints(name: str, cseq) -> list:
 
 
 def _axis(name: str, dim: int, ndim: int) -> int:
-    if not -ndim <= dim < ndim:
-        raise ValueError(f"constraints.{name}: dim {dim} out of range for a value with {ndim} "
-                         "axes")
+    if not -ndim <= dim < ndim:  # torch's assert
+        raise ArgAssertionError(f"constraints.{name}: dim {dim} out of range for a value with "
+                                f"{ndim} axes")
     return dim % ndim
 
 
