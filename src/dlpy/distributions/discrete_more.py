@@ -93,7 +93,8 @@ class NegativeBinomial(_Binary):
     def __init__(self, total_count, probs=None, logits=None, validate_args: bool | None = None):
         param = self._probs_or_logits(probs, logits, total_count=total_count)
         if self.total_count.dtype != param.dtype:
-            self.total_count = Tensor(self.total_count.data.astype(param.dtype))
+            # torch's type_as: differentiable, so a float32 total_count keeps its gradient
+            self.total_count = self.total_count.to(param.dtype)
         super().__init__(param.shape, validate_args=validate_args)
 
     @property
