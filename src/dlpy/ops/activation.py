@@ -8,7 +8,7 @@ from dlpy.amp.dtypes import check_float8, float32_compute
 from dlpy.layouts import follows_inputs, iterator_layout, laid_as_inputs
 from dlpy.ops import ArgDtypeError, ArgError, NoKernelError, real_number
 from dlpy.ops import promotion as _promotion
-from dlpy.ops.arithmetic import slope_grad
+from dlpy.ops.arithmetic import dropped_as_zeros, slope_grad
 from dlpy.ops.mask import where
 from dlpy.tensor import Op, Tensor, is_floating_dtype, is_grad_enabled
 
@@ -229,7 +229,7 @@ class ReLU(Op):
         return iterator_layout(np.maximum(x, 0), x)  # torch's order (an expanded x's too)
 
     def backward(self, grad_output):
-        return (grad_output * self.mask,)
+        return (dropped_as_zeros(grad_output * self.mask, self.mask),)
 
     def use_unpacked(self, what, array):
         """saved_tensors_hooks: torch's node saves the result and passes the gradient where
@@ -713,7 +713,8 @@ class Clamp(Op):
 
     def backward(self, grad_output):
         mask = self._mask()
-        return (grad_output.copy() if mask is None else grad_output * mask,)
+        return (grad_output.copy() if mask is None else
+                dropped_as_zeros(grad_output * mask, mask),)
 
     def backward_graph(self, grad_output, output):
         mask = self._mask()

@@ -19,7 +19,7 @@ from dlpy.ops.activation import (
     hardtanh_bounds,
     refuse_negative_in_place_slope,
 )
-from dlpy.ops.arithmetic import neg, slope_grad
+from dlpy.ops.arithmetic import dropped_as_zeros, neg, slope_grad
 from dlpy.ops.mask import where
 from dlpy.ops.shape import concat
 from dlpy.ops.softmax import softmax
@@ -208,7 +208,7 @@ class Hardswish(Op):
 
         grad = np.empty_like(x)
         _in_blocks(kernel, x, grad_output, grad)
-        return (grad,)
+        return (dropped_as_zeros(grad, ~(x <= -3)),)  # (the kernel's 0 * g below -3)
 
     def backward_graph(self, grad_output, output):
         x = self.inputs[0]
@@ -244,7 +244,8 @@ class Hardsigmoid(Op):
     def backward(self, grad_output):
         x, grad_output = self.x, np.asarray(grad_output)
         if grad_output.shape != x.shape or grad_output.dtype.kind != "f":
-            return (grad_output * self._inside() / 6,)
+            inside = self._inside()
+            return (dropped_as_zeros(grad_output * inside / 6, inside),)
         three, six = x.dtype.type(3), grad_output.dtype.type(6)
         scratch = np.empty(min(x.size, _BLOCK), bool)
 
@@ -257,7 +258,7 @@ class Hardsigmoid(Op):
 
         grad = np.empty_like(grad_output)
         _in_blocks(kernel, x, grad_output, grad)
-        return (grad,)
+        return (dropped_as_zeros(grad, self._inside()),)
 
     def backward_graph(self, grad_output, output):
         return (grad_output * (self._inside() / 6),)  # a constant

@@ -526,6 +526,16 @@ class SlopeGrad(Op):
                 Tensor(np.zeros_like(x.data)))
 
 
+def dropped_as_zeros(product: np.ndarray, keep) -> np.ndarray:
+    """``product`` = g * keep (a bool mask; a multiply is ~10x faster than np.where with a
+    scattered mask) with torch's zeros where keep is False: its kernels select (where,
+    masked_fill, threshold_backward), so an inf or nan g there gives 0, not g * 0 = nan. Only
+    a product holding a non-finite value is redone."""
+    if product.dtype.kind in "fc" and not np.isfinite(product).all():
+        return np.where(keep, product, product.dtype.type(0))
+    return product
+
+
 def slope_grad(grad_output, slope, x, node_name: str = "MulBackward0"):
     """grad_output * slope, tied to x (SlopeGrad, named ``node_name`` as torch's node) where
     x needs a gradient."""

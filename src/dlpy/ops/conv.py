@@ -974,8 +974,14 @@ class MaxPoolNd(Op):
 
     def backward(self, grad_output):
         grad = np.zeros(self._padded_shape(), dtype=grad_output.dtype)
+        # an inf or nan g reaches its window's maximum only, as torch's scatter (g * first
+        # would put nan everywhere else; np.add's where= is the slow path, for those only)
+        finite = grad_output.dtype.kind not in "fc" or np.isfinite(grad_output).all()
         for (_, first), grad_view in zip(self._first_maxima(), self._views(grad)):
-            grad_view += grad_output * first
+            if finite:
+                grad_view += grad_output * first
+            else:
+                np.add(grad_view, grad_output, out=grad_view, where=first)
         # channels-last (channels_last_3d) for such an x, as torch's
         return (laid_like(_pool_crop(grad, self.padding, self.x_shape), self.inputs[0].data),)
 

@@ -182,7 +182,7 @@ class SoftmaxCrossEntropy(Op):
 
     def backward(self, grad_output):
         if self.weight is not None:
-            return (self._scale(self._weighted_grad(), grad_output),)
+            return (self._ignored_zero(self._scale(self._weighted_grad(), grad_output)),)
         grad = self.probs.copy()  # a second backward (retain_graph) needs probs intact
         e = self.smoothing
         if self.labels.dtype.kind in "iu":
@@ -197,7 +197,14 @@ class SoftmaxCrossEntropy(Op):
             grad -= targets
         if self.ignore is not None:
             grad[self.ignore] = 0
-        return (self._scale(grad, grad_output),)
+        return (self._ignored_zero(self._scale(grad, grad_output)),)
+
+    def _ignored_zero(self, grad):
+        """The ignored rows 0 after scaling too: an inf or nan g leaves them alone, as torch's
+        nll_loss_backward, which never writes them (0 * inf would be nan)."""
+        if self.ignore is not None and grad.dtype.kind in "fc" and not np.isfinite(grad).all():
+            grad[self.ignore] = 0
+        return grad
 
     def _soft_targets(self):
         e = self.smoothing

@@ -23,7 +23,7 @@ from dlpy.ops import (
     real_number,
 )
 from dlpy.ops import complex as _complex
-from dlpy.ops.arithmetic import cast, slope_grad
+from dlpy.ops.arithmetic import cast, dropped_as_zeros, slope_grad
 from dlpy.ops.mask import where
 from dlpy.ops.rearrange import expand
 from dlpy.ops.shape import GetItem
@@ -272,7 +272,12 @@ class Max(Op):
         if not self.keepdims:
             grad_output = np.expand_dims(grad_output, self.axes)
         count = self.mask.sum(axis=self.axes, keepdims=True)
-        return (grad_output * self.mask / count,)
+        grad = grad_output * self.mask / count
+        if self.nan_share or isinstance(self, Median):
+            # torch.max(x), min(x), median(x): evenly_distribute_backward fills g / count in
+            # at the extremes (zeros elsewhere, an inf g too); amax/amin multiply by the mask
+            return (dropped_as_zeros(grad, self.mask),)
+        return (grad,)
 
     def backward_graph(self, grad_output, output):
         # a constant share, as PyTorch: the max's second derivative is 0 almost everywhere
