@@ -722,7 +722,10 @@ class Clamp(Op):
             return (grad_output,)
         if self.open_bounds:  # hardtanh: tied to x, as torch's hardtanh_backward
             return (slope_grad(grad_output, mask, self.inputs[0], "HardtanhBackwardBackward0"),)
-        return (grad_output * mask,)  # clamp: a constant, as torch's
+        from dlpy.ops.mask import where
+
+        # clamp: torch's where(mask, g, 0) (WhereBackward0; an inf g dropped gives 0)
+        return (where(Tensor(mask), grad_output, 0.0),)
 
 
 def refuse_negative_in_place_slope(name: str, slope: float) -> None:

@@ -514,11 +514,16 @@ class SlopeGrad(Op):
 
     def forward(self, grad, x):
         self.zeros_shape, self.zeros_dtype = x.shape, x.dtype
-        return np.multiply(grad, self.slope).astype(grad.dtype, copy=False)
+        return self._times(grad)
+
+    def _times(self, grad):
+        product = np.multiply(grad, self.slope).astype(grad.dtype, copy=False)
+        if getattr(self.slope, "dtype", None) == np.bool_:  # a mask: torch's selection
+            return dropped_as_zeros(product, self.slope)
+        return product
 
     def backward(self, grad_output):
-        grad = np.multiply(grad_output, self.slope).astype(grad_output.dtype, copy=False)
-        return grad, np.zeros(self.zeros_shape, self.zeros_dtype)
+        return self._times(grad_output), np.zeros(self.zeros_shape, self.zeros_dtype)
 
     def backward_graph(self, grad_output, output):
         grad, x = self.inputs
