@@ -203,6 +203,22 @@ def _chunk_params(chunks: list, library_cases: int) -> list:
             for i in range(len(chunks))]
 
 
+_BACKEND_FLAGS: dict = {}  # torch.backends settings as the first case of a process found them
+
+
+def reset_backend_flags(torch) -> None:
+    """The process-wide settings a case may change (the default dtype; opt_einsum's decides
+    einsum's contraction order, so its rounding) put back as the recorder had them, so that
+    one case that leaves them changed cannot change later cases' values (a float64 default
+    left behind changed peft's and vector_quantize's results in one CI run's order)."""
+    opt = torch.backends.opt_einsum
+    if not _BACKEND_FLAGS:
+        _BACKEND_FLAGS.update(enabled=opt.enabled, strategy=opt.strategy)
+    opt.enabled, opt.strategy = _BACKEND_FLAGS["enabled"], _BACKEND_FLAGS["strategy"]
+    if torch.get_default_dtype() != torch.float32:  # (a case that left float64 behind)
+        torch.set_default_dtype(torch.float32)
+
+
 @pytest.mark.parametrize("chunk", _chunk_params(EXPRESSION_CHUNKS, len(_library_expressions)))
 def test_as_torch(chunk):
     wrong = []
@@ -212,6 +228,7 @@ def test_as_torch(chunk):
 
         for expression in EXPRESSION_CHUNKS[chunk]:
             reset_distributions()
+            reset_backend_flags(torch)
             try:
                 got = encode(eval(CODES.code(f"expr:{expression}", expression, "eval"),
                                   {"torch": torch, "nn": torch.nn, "F": F, "np": np}))
@@ -234,6 +251,7 @@ def test_snippet_as_torch(chunk):
             torch.autograd.set_detect_anomaly(False)  # as the recorder: modes from defaults
             torch.set_grad_enabled(True)
             reset_distributions()  # (zuko's import changes them for the process)
+            reset_backend_flags(torch)
             scope = {"torch": torch, "nn": torch.nn, "F": F, "np": np}
             try:
                 exec(CODES.code(f"snippet:{name}", SNIPPETS[name], "exec"), scope)
