@@ -1635,6 +1635,8 @@ def fmax(input, other) -> Tensor:  # noqa: A002 - PyTorch's names
     _check_broadcast("fmax", a, b)
     a, b = _as_tensor(a, _as_tensor(b)), _as_tensor(b, _as_tensor(a))
     _complex.refuse("fmax", a, b)
+    if _promotion.needs_promotion(a, b):  # compared in the result dtype, as torch: a uint8
+        a, b = _promotion.promote(a, b)  # tensor's fmax with a 0-d int -4 sees 252
     larger = laid_as_inputs((a.data >= b.data) | np.isnan(b.data), a.data, b.data)
     return _torch_node(where(larger, a, b), "FmaxBackward0")  # (in torch's order: a's first)
 
@@ -1645,6 +1647,8 @@ def fmin(input, other) -> Tensor:  # noqa: A002 - PyTorch's names
     _check_broadcast("fmin", a, b)
     a, b = _as_tensor(a, _as_tensor(b)), _as_tensor(b, _as_tensor(a))
     _complex.refuse("fmin", a, b)
+    if _promotion.needs_promotion(a, b):  # compared in the result dtype, as torch: a uint8
+        a, b = _promotion.promote(a, b)  # tensor's fmax with a 0-d int -4 sees 252
     smaller = laid_as_inputs((a.data <= b.data) | np.isnan(b.data), a.data, b.data)
     return _torch_node(where(smaller, a, b), "FminBackward0")
 
