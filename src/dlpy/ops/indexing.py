@@ -30,7 +30,7 @@ from dlpy.ops import (
 )
 from dlpy.ops.complex import refuse
 from dlpy.ops.rearrange import expand
-from dlpy.ops.shape import _INDEX_DTYPES, GetItem, reshape
+from dlpy.ops.shape import _INDEX_DTYPES, GetItem, reshape, scalar_copy
 from dlpy.return_types import structseq_repr
 from dlpy.sparse_grad import SparseGrad
 from dlpy.tensor import Op, ShapeError, Tensor, as_array, is_floating_dtype
@@ -639,7 +639,8 @@ def sort(input: Tensor, dim: int = -1, descending: bool = False, *, stable: bool
     NaN sorts as the largest value."""
     shape, dim, data = _sort_setup("sort", input, dim, descending=descending, stable=stable)
     if not shape:
-        return SortResult(reshape(input, ()), Tensor(np.zeros((), dtype=np.int64)))
+        node_name = "SortBackward0" if stable is None else "SortBackward1"  # torch's overloads
+        return SortResult(scalar_copy(input, node_name), Tensor(np.zeros((), dtype=np.int64)))
     order = _sorted_layout(_sort_order(data, dim, bool(descending)).astype(np.int64, copy=False),
                            data)
     node_name = "SortBackward0" if stable is None else "SortBackward1"  # torch's overloads
@@ -715,12 +716,7 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
         raise ArgError(f"topk: k ({k}) must lie in [0, {size}], the size of dim {dim} of x "
                          f"{shape}")
     if not shape:  # a scalar is its own top value, for k 0 or 1 alike (as PyTorch)
-        values = reshape(input, ())
-        if values is not input:  # (torch's node: TopkBackward0)
-            from dlpy.node_names import named
-
-            named(values, "TopkBackward0")
-        return TopKResult(values, Tensor(np.zeros((), dtype=np.int64)))
+        return TopKResult(scalar_copy(input, "TopkBackward0"), Tensor(np.zeros((), dtype=np.int64)))
     ranked = _sort_order(data, dim, bool(largest))
     if _meta.is_meta_array(ranked):  # (no values: no ties to settle)
         from dlpy.device import meta_array

@@ -26,7 +26,7 @@ from dlpy.ops import complex as _complex
 from dlpy.ops.arithmetic import cast, dropped_as_zeros, slope_grad
 from dlpy.ops.mask import where
 from dlpy.ops.rearrange import expand
-from dlpy.ops.shape import GetItem
+from dlpy.ops.shape import GetItem, scalar_copy
 from dlpy.return_types import structseq_repr, subtype
 from dlpy.tensor import Op, Tensor, is_floating_dtype, is_grad_enabled, row_major
 
@@ -738,7 +738,7 @@ def _extreme(name, op, x, axis, keepdims, dim, keepdim):
     node_name = "MaxBackward0" if op is Max else "MinBackward0"  # torch's grad_fn
     _complex.refuse(name, x)  # complex numbers have no order
     if not shape:  # a scalar's one pseudo-axis: itself, at index 0
-        return result(GetItem((), node_name)(x), Tensor(np.zeros((), dtype=np.int64)))
+        return result(scalar_copy(x, node_name), Tensor(np.zeros((), dtype=np.int64)))
     (axis,) = axes
     data = x.data if isinstance(x, Tensor) else np.asarray(x)
     find = np.argmax if op is Max else np.argmin
@@ -1104,7 +1104,7 @@ def _select(name, x, dim, keepdim, indices, node_name) -> ValuesIndices:
     through a node torch's name (KthvalueBackward0, ...)."""
     result = VALUES_INDICES[name]
     if x.ndim == 0:
-        return result(GetItem((), node_name)(x), Tensor(np.zeros((), dtype=np.int64)))
+        return result(scalar_copy(x, node_name), Tensor(np.zeros((), dtype=np.int64)))
     if not keepdim:
         indices = np.squeeze(indices, dim)
     # row-major as torch's (an argsort along a transposed x's axis came transposed)

@@ -588,6 +588,15 @@ def _axis(name, axis, ndim, shape):
     return int(axis) % ndim
 
 
+
+def scalar_copy(x, node_name: str):
+    """A 0-d x as a new tensor, in memory of its own, whose gradient flows to x through a node
+    of torch's name: the values that sort, topk, max(dim), ... give for a 0-d x (torch's are
+    new tensors: changing one leaves x alone)."""
+    out = GetItem((), node_name)(x)
+    out.data = out.data.copy()
+    return out
+
 def reshape(input, shape):
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     if not all(isinstance(n, (int, np.integer)) for n in shape):
