@@ -1740,13 +1740,45 @@ def _integers(name: str, *values, bools: bool = False) -> list[np.ndarray]:
 def gcd(input, other) -> Tensor:  # noqa: A002 - torch's names
     """torch.gcd: the greatest common divisor, element-wise (integers; no gradient)."""
     _tensor_other("gcd", other)
-    return Tensor(np.gcd(*_integer_pair("gcd", input, other)))
+    a, b = _integer_pair("gcd", input, other)
+    return Tensor(laid_as_inputs(_gcd(a, b), a, b))
 
 
 def lcm(input, other) -> Tensor:  # noqa: A002 - torch's names
-    """torch.lcm: the least common multiple, element-wise (integers; no gradient)."""
+    """torch.lcm: the least common multiple, element-wise (integers; no gradient): torch's
+    |a / gcd * b| in C's arithmetic (int for the narrower types, else the dtype), wrapping where
+    it overflows (numpy's |a| / gcd * |b| wraps to another value)."""
     _tensor_other("lcm", other)
-    return Tensor(np.lcm(*_integer_pair("lcm", input, other)))
+    a, b = x, y = _integer_pair("lcm", input, other)
+    g = _gcd(a, b)
+    wide = np.promote_types(g.dtype, np.int32) if g.dtype.itemsize < 4 else g.dtype
+    a, b, divisor = a.astype(wide), b.astype(wide), np.where(g == 0, 1, g).astype(wide)
+    with np.errstate(over="ignore"):
+        quotient = np.floor_divide(a, divisor)  # C's division truncates: floor one too low
+        quotient += (np.remainder(a, divisor) != 0) & ((a < 0) != (divisor < 0))
+        out = np.where(g == 0, 0, np.abs(quotient * b)).astype(g.dtype)
+    return Tensor(laid_as_inputs(out, x, y))
+
+
+def _gcd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """gcd as torch's kernel: Euclid's on |a| and |b| in the integer dtype, where the smallest
+    value is its own |.|, so with it the result can be negative (gcd(-2**31, -6) in int32 is
+    -2, numpy's 2): those few elements replayed with C's remainder."""
+    out = np.gcd(a, b)
+    if out.dtype.kind != "i" or not out.size:
+        return out
+    low = np.iinfo(out.dtype).min
+    odd = (a == low) | (b == low)
+    if odd.any():
+        out = np.array(out, copy=True)
+        pairs = np.broadcast_arrays(a, b)
+        for at in zip(*np.nonzero(np.broadcast_to(odd, out.shape))):
+            x, y = (int(abs(int(p[at]))) for p in pairs)
+            x, y = (low if v == -low else v for v in (x, y))
+            while x != 0:  # b % a with the dividend's sign, as C's
+                x, y = (abs(y) % abs(x)) * (1 if y >= 0 else -1), x
+            out[at] = y
+    return out
 
 
 def _integer_pair(name: str, a, b) -> list[np.ndarray]:
