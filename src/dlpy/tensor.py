@@ -3243,6 +3243,7 @@ def _rounded_div(x, other, rounding_mode):
         if dtype.kind == "b":
             raise NotImplementedError(f"div: rounding_mode={rounding_mode!r} is not "
                                       "implemented for bool tensors, as torch")
+        _pointwise._check_broadcast("div", x, other)  # torch's RuntimeError, not numpy's
         a, b = (np.asarray(as_array(v), dtype=dtype) for v in (x, other))
         if not b.all() and np.broadcast(a, b).size:  # (no element to divide: no error)
             raise IntegerDivisionError("div: integer division by zero (as torch)")
