@@ -836,6 +836,9 @@ def clamp(input, min=None, max=None):  # noqa: A002 - PyTorch's names
         if bound.ndim or bound.requires_grad:  # (torch's parser reads a 0-d one as a number)
             raise TypeError("clamp: expected both bounds Tensors or both numbers, got "
                             f"{type(min).__name__} and {type(max).__name__}, as torch")
+        # both numbers then: the dtype is x's (a uint8 x with a 0-d int64 bound stays uint8),
+        # a bound x's dtype cannot hold an overflow
+        min, max = (b.item() if isinstance(b, Tensor) else b for b in (min, max))
     if any(isinstance(b, (Tensor, np.ndarray)) and (isinstance(b, Tensor) or np.ndim(b))
            or isinstance(b, float) and b != b for b in (min, max)):  # (a nan bound: nan)
         numbers = not any(isinstance(b, (Tensor, np.ndarray)) for b in (min, max))
