@@ -1666,7 +1666,7 @@ class Pow(Op):
         self.a, self.b = a, b
         if b.dtype.kind == "i" and a.dtype.kind in "iu" and (b < 0).any():
             # torch's integer powers: a ** -n is 1 / a ** n truncated (1, +-1 for a == -1, else 0)
-            z = np.power(a, np.abs(b))
+            z = np.power(a, np.maximum(b, 0))  # (not |b|: the smallest int's is negative)
             reciprocal = np.where(a == 1, 1, np.where(a == -1, np.where(b % 2 == 0, 1, -1), 0))
             self.z = np.where(b < 0, reciprocal, z).astype(z.dtype)
             return self.z
