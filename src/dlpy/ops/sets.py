@@ -258,9 +258,10 @@ def searchsorted(sorted_sequence, input, *, out_int32: bool = False, right: bool
         rows = seq.reshape(count, seq.shape[-1])
         vrows = vals.reshape(count, vals.shape[-1])
         orows = None if order is None else order.reshape(rows.shape)
-        out = np.stack([np.searchsorted(r, v, side=side,
-                                        sorter=None if orows is None else orows[i])
-                        for i, (r, v) in enumerate(zip(rows, vrows))]).reshape(vals.shape)
+        out = np.zeros(vrows.shape, np.int64)  # (no rows: an empty result, as torch's)
+        for i, (r, v) in enumerate(zip(rows, vrows)):
+            out[i] = np.searchsorted(r, v, side=side, sorter=None if orows is None else orows[i])
+        out = out.reshape(vals.shape)
     return Tensor(np.asarray(out).astype(np.int32 if out_int32 else np.int64))
 
 
