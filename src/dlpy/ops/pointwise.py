@@ -1312,6 +1312,8 @@ def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *more, value=1) -> 
     _tensor_operands("addcmul", tensor1, tensor2)
     _check_broadcast_all("addcmul", input, tensor1, tensor2)
     value = scalar_argument("addcmul", "value", value)
+    if isinstance(value, (bool, np.bool_)):  # torch's Scalar of a bool: the integer 1 or 0
+        value = int(value)
     if all(_data(t).dtype.kind in "biu" for t in (input, tensor1, tensor2)):
         if all(_data(t).dtype.kind == "b" for t in (input, tensor1, tensor2)):
             raise NotImplementedError("addcmul: not implemented for bool tensors, as torch")
@@ -1437,6 +1439,8 @@ def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *more, value=1) -> 
     _tensor_operands("addcdiv", tensor1, tensor2)
     _check_broadcast_all("addcdiv", input, tensor1, tensor2)
     value = scalar_argument("addcdiv", "value", value)
+    if isinstance(value, (bool, np.bool_)):  # torch's Scalar of a bool: the integer 1 or 0
+        value = int(value)
     checked = _complex.number("addcdiv", "value", value)  # (an int stays an int, as above)
     value = int(value) if isinstance(value, (int, np.integer)) else checked
     if _data(tensor1).dtype.kind in "biu" and _data(tensor2).dtype.kind in "biu":
