@@ -1057,14 +1057,7 @@ def isin(elements=None, test_elements=None, *, assume_unique: bool = False, inve
     elements = _overload_keyword("isin", "elements", elements, "element", element)
     test_elements = _overload_keyword("isin", "test_elements", test_elements, "test_element",
                                       test_element)
-    if not builtins.any(isinstance(v, (bool, np.bool_)) for v in (elements, test_elements)):
-        from dlpy.ops import promotion as _promotion
-
-        # compared in torch's promoted dtype, a number or 0-d tensor wrapping into it (300 in
-        # a uint8 tensor's isin is 44, -1 is 255)
-        dtype = _promotion.result_type(elements, test_elements)
-        elements, test_elements = (_data(v).astype(dtype, copy=False)
-                                   for v in (elements, test_elements))
+    given, given_test = elements, test_elements
     elements, test_elements = _data(elements), _data(test_elements)
     if elements.itemsize == 1 or test_elements.itemsize == 1:  # float8, bool: torch refuses
         if np.bool_ in (elements.dtype, test_elements.dtype):
@@ -1073,6 +1066,12 @@ def isin(elements=None, test_elements=None, *, assume_unique: bool = False, inve
     for array in (elements, test_elements):
         if array.dtype.kind == "c":  # torch has no complex kernel
             raise RuntimeError(f"Unsupported input type encountered for isin(): {array.dtype}")
+    from dlpy.ops import promotion as _promotion
+
+    # compared in torch's promoted dtype, a number or 0-d tensor wrapping into it (300 in a
+    # uint8 tensor's isin is 44, -1 is 255)
+    dtype = _promotion.result_type(given, given_test)
+    elements, test_elements = (a.astype(dtype, copy=False) for a in (elements, test_elements))
     return Tensor(np.isin(elements, test_elements, assume_unique=assume_unique, invert=invert))
 
 
