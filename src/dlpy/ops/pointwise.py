@@ -1776,7 +1776,7 @@ def _gcd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if odd.any():
         out = np.array(out, copy=True)
         pairs = np.broadcast_arrays(a, b)
-        for at in zip(*np.nonzero(np.broadcast_to(odd, out.shape))):
+        for at in map(tuple, np.argwhere(np.broadcast_to(odd, out.shape))):  # (0-d too)
             x, y = (int(abs(int(p[at]))) for p in pairs)
             x, y = (low if v == -low else v for v in (x, y))
             while x != 0:  # b % a with the dividend's sign, as C's
