@@ -440,10 +440,10 @@ def trace(input: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
     from dlpy.ops.reduce import sum as _sum
 
     shape = _shape_of(input)
+    if getattr(input, "dtype", None) == np.bool_:  # torch's dtype check comes first
+        raise NotImplementedError("trace: not implemented for bool tensors, as torch")
     if len(shape) != 2:
         raise LinAlgArgError(f"trace: expected a 2-D tensor, got shape {shape}")
-    if getattr(input, "dtype", None) == np.bool_:
-        raise NotImplementedError("trace: not implemented for bool tensors, as torch")
     out = _sum(Diagonal(0, 0, 1)(input))
     if out.op is not None:  # torch's one node: TraceBackward0
         from dlpy.node_names import rename
