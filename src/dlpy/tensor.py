@@ -3238,12 +3238,12 @@ def _rounded_div(x, other, rounding_mode):
                             f"{type(rounding_mode).__name__}")
         raise ArgError(f"div: rounding_mode must be None, 'trunc' or 'floor', got "
                        f"{rounding_mode!r}")
+    _pointwise._check_broadcast("div", x, other)  # torch's RuntimeError, not numpy's
     dtype = _promotion.result_type(x, other)
     if dtype.kind in "biu":  # integers: exact integer division in torch's result dtype
         if dtype.kind == "b":
             raise NotImplementedError(f"div: rounding_mode={rounding_mode!r} is not "
                                       "implemented for bool tensors, as torch")
-        _pointwise._check_broadcast("div", x, other)  # torch's RuntimeError, not numpy's
         a, b = (np.asarray(as_array(v), dtype=dtype) for v in (x, other))
         if not b.all() and np.broadcast(a, b).size:  # (no element to divide: no error)
             raise IntegerDivisionError("div: integer division by zero (as torch)")
