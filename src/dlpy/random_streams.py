@@ -152,14 +152,16 @@ def _wrap_top(values: np.ndarray, dtype, low, high) -> np.ndarray:
     return values
 
 
-def normal(rng, shape, dtype=np.float64, mean=0.0, std=1.0) -> np.ndarray:
-    """torch's normal_(mean, std) (randn: 0, 1)."""
+def normal(rng, shape, dtype=np.float64, mean=0.0, std=1.0, contiguous=True) -> np.ndarray:
+    """torch's normal_(mean, std) (randn: 0, 1). ``contiguous``: whether the tensor filled
+    is; torch's batched fills of 16 or more values take only a contiguous one, a strided one
+    gets the one-at-a-time draws of any size."""
     if not is_torch(rng):
         values = rng.normal(mean, std, shape) if (mean, std) != (0.0, 1.0) else \
             rng.standard_normal(shape)
         return _numpys(values, dtype)
     count = _size(shape)
-    if count >= 16:
+    if count >= 16 and contiguous:
         kind = _float_kind(dtype)
         if kind == "f":
             return _normal_fill_avx2(rng.bit_generator, count, mean, std).reshape(shape)

@@ -2292,7 +2292,7 @@ class Tensor:
         if type(self.data) is _MetaArray:
             return self
         values = init._normal(Tensor(np.empty(self.shape, self.dtype)), mean, std, generator,
-                              "normal_")
+                              "normal_", layout=self.data)
         return self._in_place("normal_", _filled, values)
 
     def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator=None, **bounds) -> Tensor:
@@ -2311,14 +2311,8 @@ class Tensor:
         self._check_in_place("uniform_")
         if type(self.data) is _MetaArray:
             return self
-        from dlpy.tensor_methods import _memory_order
-
-        perm = _memory_order(self.data)  # drawn in memory order, as torch's kernel walks it
-        shape = self.shape if perm is None else tuple(self.shape[i] for i in perm)
-        values = init._uniform(Tensor(np.empty(shape, self.dtype)), a, b, generator,
-                               "uniform_")
-        if perm is not None:
-            values = Tensor(values.data.transpose(np.argsort(perm)))
+        # drawn in the memory order of self, as torch's kernel walks it
+        values = init._uniform(Tensor(np.empty_like(self.data)), a, b, generator, "uniform_")
         return self._in_place("uniform_", _filled, values)
 
     def add_(self, other, *more, alpha=1) -> Tensor:

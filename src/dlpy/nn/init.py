@@ -84,11 +84,13 @@ def _check_mode(mode: str, caller: str) -> str:
     return lowered
 
 
-def _check_tensor(tensor: Tensor, caller: str, random: bool = False) -> None:
+def _check_tensor(tensor: Tensor, caller: str, random: bool = False,
+                  complex_ok: bool = False) -> None:
     if not isinstance(tensor, Tensor):
         raise TypeError(f"{caller}: expected a dlpy Tensor or Parameter, got "
                         f"{type(tensor).__name__}")
-    if random and not is_floating_dtype(tensor.data.dtype):
+    if random and not is_floating_dtype(tensor.data.dtype) \
+            and not (complex_ok and tensor.data.dtype.kind == "c"):
         raise _NotFloatError(f"{caller}: random values need a floating-point tensor, got "
                              f"{tensor.data.dtype}")
 
@@ -125,27 +127,56 @@ def _fill(tensor: Tensor, values) -> Tensor:
 
 
 def _uniform(tensor: Tensor, a: float, b: float, generator, caller: str) -> Tensor:
-    _check_tensor(tensor, caller, random=True)
+    _check_tensor(tensor, caller, random=True, complex_ok=True)
     if not a <= b:  # also refuses NaN
         raise _BoundsError(f"{caller}: expected a <= b, got a={a}, b={b}")
     if not math.isfinite(b - a):  # torch's "to - from exceeds the dtype's range"
         raise _BoundsError(f"{caller}: b - a must be finite, got a={a}, b={b}")
     rng = _generator(generator, caller)
-    return _fill(tensor, streams.uniform(rng, tensor.shape, _draw_dtype(tensor), a, b))
+    return _fill(tensor, _in_memory_order(
+        tensor.data, lambda shape, _: streams.uniform(rng, shape, _draw_dtype(tensor), a, b)))
 
 
-def _normal(tensor: Tensor, mean: float, std: float, generator, caller: str) -> Tensor:
-    _check_tensor(tensor, caller, random=True)
+def _normal(tensor: Tensor, mean: float, std: float, generator, caller: str,
+            layout: np.ndarray | None = None) -> Tensor:
+    """``layout``: the array whose memory the draws walk (Tensor.normal_ fills a new tensor
+    for its own); the tensor's by default."""
+    _check_tensor(tensor, caller, random=True, complex_ok=True)
     if not std >= 0:
         raise _BoundsError(f"{caller}: std must be >= 0, got {std}")
     rng = _generator(generator, caller)
-    return _fill(tensor, streams.normal(rng, tensor.shape, _draw_dtype(tensor), mean, std))
+    if tensor.data.dtype.kind == "c":  # torch's real and imaginary parts: std / sqrt(2) each
+        std = std / math.sqrt(2)
+    return _fill(tensor, _in_memory_order(
+        tensor.data if layout is None else layout,
+        lambda shape, contiguous: streams.normal(rng, shape, _draw_dtype(tensor), mean, std,
+                                                 contiguous)))
+
+
+def _in_memory_order(array, draw) -> np.ndarray:
+    """``draw(shape, contiguous)``'s values laid out as torch's kernels write them into
+    ``array``: in the order of its memory (a transposed tensor's first row is not the first
+    values drawn), and whether it is contiguous (normal_'s batched draws)."""
+    from dlpy.tensor_methods import _memory_order
+
+    pairs = array.dtype.kind == "c"  # torch's view_as_real: (real, imag), the innermost axis
+
+    def drawn(shape, contiguous):
+        values = draw((*shape, 2) if pairs else shape, contiguous)
+        return values[..., 0] + 1j * values[..., 1] if pairs else values
+
+    perm = _memory_order(array)
+    if perm is None:
+        return drawn(array.shape, type(array) is not np.ndarray or array.flags.c_contiguous)
+    return drawn(tuple(array.shape[i] for i in perm), False).transpose(np.argsort(perm))
 
 
 def _draw_dtype(tensor: Tensor) -> np.dtype:
-    """The dtype torch's uniform_/normal_ draw in: the tensor's (float32 for an integer or
-    complex one, which torch refuses elsewhere)."""
+    """The dtype torch's uniform_/normal_ draw in: the tensor's (a complex one's real
+    counterpart; float32 for an integer one, which torch refuses elsewhere)."""
     dtype = tensor.dtype
+    if dtype.kind == "c":
+        return np.dtype(np.float64 if dtype == np.complex128 else np.float32)
     return dtype if dtype.kind == "f" or (dtype.kind == "V" and dtype.itemsize == 2) \
         else np.dtype(np.float32)
 
@@ -208,27 +239,46 @@ def _trunc_normal_torch(rng, tensor: Tensor, mean: float, std: float, a: float, 
     """torch 2.13's trunc_normal_ draw for draw, in the tensor's dtype: normal_ redrawn whole
     while values fall outside [a, b] (more than 30% of the mass inside), else U(a, b)
     proposals accepted where log U(0, 1) <= -((x - mean) / std)^2 / 2 - log_peak."""
-    dtype = _draw_dtype(tensor)
-    shape, work = tensor.shape, dtype.type
+    from dlpy.tensor_methods import _memory_order
 
+    dtype, work = _draw_dtype(tensor), _draw_dtype(tensor).type
+    # every draw walks the tensor's memory (its first row is not the first values of a
+    # transposed one): drawn in that order, the axes put back at the end
+    perm = _memory_order(tensor.data)
+    shape = tensor.shape if perm is None else tuple(tensor.shape[i] for i in perm)
+    if perm is not None:
+        return _trunc_normal_drawn(rng, dtype, work, shape, mean, std, a, b, False,
+                                   tensor.data.transpose(perm).flags.c_contiguous
+                                   ).transpose(np.argsort(perm))
+    contiguous = type(tensor.data) is not np.ndarray or tensor.data.flags.c_contiguous
+    return _trunc_normal_drawn(rng, dtype, work, shape, mean, std, a, b, contiguous, False)
+
+
+def _trunc_normal_drawn(rng, dtype, work, shape, mean: float, std: float, a: float, b: float,
+                        contiguous: bool, dense: bool) -> np.ndarray:
+    """_trunc_normal_torch's values in memory order. ``contiguous``: the tensor is (normal_'s
+    batched draws); ``dense``: it is a permutation of a contiguous one, so the redraws'
+    empty_like keeps its strides (else they are contiguous)."""
     def cdf(x: float) -> float:
         return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
 
     if cdf((b - mean) / std) - cdf((a - mean) / std) > 0.3:
         low, high = work(a), work(b)  # the bounds in the tensor's dtype, as torch's
-        result = streams.normal(rng, shape, dtype, mean, std)
+        result = streams.normal(rng, shape, dtype, mean, std, contiguous)
         while True:
             outside = (result < low) | (result > high)
             if not outside.any():
                 return result
-            result = np.where(outside, streams.normal(rng, shape, dtype, mean, std), result)
+            result = np.where(outside, streams.normal(rng, shape, dtype, mean, std,
+                                                      contiguous or not dense), result)
     log_peak = -0.5 * ((max(a, min(mean, b)) - mean) / std) ** 2
 
     def log_pdf(x):  # torch's in-place chain, each step in the dtype
         return (((x - work(mean)) / work(std)) ** 2 * work(-0.5) - work(log_peak)).astype(dtype)
 
     def rejected(x):
-        return np.log(streams.uniform(rng, shape, dtype)) > log_pdf(x)
+        with np.errstate(divide="ignore"):  # a uniform 0 (float16): -inf, as torch's log_
+            return np.log(streams.uniform(rng, shape, dtype)) > log_pdf(x)
 
     result = streams.uniform(rng, shape, dtype, a, b)
     pending = rejected(result)
@@ -349,6 +399,9 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0,
     cols = tensor.data.size // rows
     flattened = streams.normal(rng, (rows, cols), _draw_dtype(tensor)) \
         if streams.is_torch(rng) else rng.standard_normal((rows, cols))
+    if tensor.data.dtype.itemsize == 2:  # drawn first, as torch's, then its QR has no kernel
+        raise _NotFloatError(f'{caller}: "geqrf_cpu" not implemented for '
+                             f"'{'Half' if tensor.data.dtype == np.float16 else 'BFloat16'}'")
     if rows < cols:
         flattened = flattened.T
     q, r = np.linalg.qr(flattened)
