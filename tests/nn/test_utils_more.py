@@ -246,9 +246,11 @@ def test_norm_errors():
         utils.get_total_norm([p.grad], norm_type=float("nan"))
     with pytest.raises(TypeError, match="get_total_norm: expected Tensors or arrays, got str"):
         utils.get_total_norm(["grad"])
-    with pytest.raises(ValueError, match="clip_grads_with_norm_: max_norm must be >= 0, got "
-                                         "-1.0"):
-        utils.clip_grads_with_norm_([p], -1.0, 1.0)
+    # a negative max_norm is torch's too: a negative coefficient (gradients flipped)
+    q = Tensor(np.zeros(2), requires_grad=True)
+    q.grad = np.array([3.0, -4.0])
+    utils.clip_grads_with_norm_([q], -1.0, Tensor(np.float32(5.0)))
+    np.testing.assert_allclose(q.grad, [-0.6, 0.8], rtol=1e-6)
 
 
 # ----------------------------------------------------------------------------- skip_init

@@ -204,7 +204,9 @@ def _total(arrays: list[np.ndarray], norm_type: float, error_if_nonfinite: bool,
         raise _NonFiniteNormError(
             f"get_total_norm: the total norm of order {float(norm_type)} is {total} (a tensor "
             "holds NaN or inf); pass error_if_nonfinite=False to get it anyway")
-    dtypes = [*arrays, *(p.grad.data for p in pieces)]
+    # the dtype of the tensors' norms: a complex tensor's is its real counterpart
+    dtypes = [np.abs(np.zeros((), d.dtype)).dtype if d.dtype.kind == "c" else d
+              for d in (*arrays, *(p.grad.data for p in pieces))]
     dtype = np.result_type(*dtypes) if dtypes else np.dtype(np.float32)
     return Tensor(np.asarray(total, dtype=dtype if is_floating_dtype(dtype) else np.float32))
 
@@ -215,9 +217,7 @@ def clip_grads_with_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float
     torch.nn.utils.clip_grads_with_norm_ (the second half of clip_grad_norm_, for a norm
     computed beforehand, e.g. with get_total_norm over several groups)."""
     max_tensor = isinstance(max_norm, Tensor)
-    max_norm = float(max_norm)
-    if not max_norm >= 0:
-        raise ValueError(f"clip_grads_with_norm_: max_norm must be >= 0, got {max_norm}")
+    max_norm = float(max_norm)  # negative or NaN too: torch's coefficient, unchecked
     total = np.asarray(total_norm.data if isinstance(total_norm, Tensor) else total_norm,
                        dtype=None if isinstance(total_norm, Tensor) else np.float64)
     if not is_floating_dtype(total.dtype):

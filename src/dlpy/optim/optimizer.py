@@ -2375,8 +2375,9 @@ def norm_power(arrays: list[np.ndarray], norm_type: float) -> float:
     if norm_type == 2.0:  # float16 / bfloat16 summed in float32, as torch's (no overflow)
         return sum(float(np.vdot(g, g).real) if g.dtype.itemsize > 2 else
                    float(np.vdot(*(g.astype(np.float32),) * 2)) for g in arrays)
+    # |g| before the cast to float64: a complex gradient's modulus, not its real part
     with np.errstate(divide="ignore"):  # a negative order: |0|^p is inf, as torch's
-        return sum(float(np.sum(np.abs(g.astype(np.float64)) ** norm_type)) for g in arrays)
+        return sum(float(np.sum(np.abs(g).astype(np.float64) ** norm_type)) for g in arrays)
 
 
 def split_pieces(params: Iterable[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
