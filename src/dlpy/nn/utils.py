@@ -199,14 +199,21 @@ def _total(arrays: list[np.ndarray], norm_type: float, error_if_nonfinite: bool,
             raise RuntimeError(
                 f"linalg.vector_norm cannot compute the {float(order)} norm on an empty "
                 "tensor because the operation does not have an identity")
-    total = _total_norm(arrays, norm_type, "get_total_norm", pieces)
+    # the dtype of each tensor's norm: a complex tensor's is its real counterpart
+    dtypes = [np.abs(np.zeros((), a.dtype)).dtype for a in arrays]
+    if len(set(dtypes)) > 1 and not pieces and order != 0:
+        # torch's norm of each tensor, rounded to its dtype, then the norm of those norms: a
+        # float16 gradient's norm is a float16 one beside float32 gradients
+        norms = [float(np.asarray(_total_norm([a], norm_type, "get_total_norm"), d))
+                 for a, d in zip(arrays, dtypes)]
+        total = _total_norm([np.array(norms)], norm_type, "get_total_norm")
+    else:
+        total = _total_norm(arrays, norm_type, "get_total_norm", pieces)
     if error_if_nonfinite and not math.isfinite(total):
         raise _NonFiniteNormError(
             f"get_total_norm: the total norm of order {float(norm_type)} is {total} (a tensor "
             "holds NaN or inf); pass error_if_nonfinite=False to get it anyway")
-    # the dtype of the tensors' norms: a complex tensor's is its real counterpart
-    dtypes = [np.abs(np.zeros((), d.dtype)).dtype if d.dtype.kind == "c" else d
-              for d in (*arrays, *(p.grad.data for p in pieces))]
+    dtypes = [*dtypes, *(p.grad.data for p in pieces)]
     dtype = np.result_type(*dtypes) if dtypes else np.dtype(np.float32)
     return Tensor(np.asarray(total, dtype=dtype if is_floating_dtype(dtype) else np.float32))
 

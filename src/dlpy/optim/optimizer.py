@@ -2368,10 +2368,12 @@ def grad_arrays(params: Iterable[Tensor]) -> list[np.ndarray]:
 def norm_power(arrays: list[np.ndarray], norm_type: float) -> float:
     """The sum of |g|^norm_type over the arrays (``inf``: the largest |g|; 0 for none): the
     part of a total norm that adds up over pieces."""
+    # np.max / np.min of each array, then of those: a NaN in any is the answer (Python's
+    # max / min keep or drop a NaN by its place)
     if norm_type == math.inf:
-        return max((float(np.max(np.abs(g))) for g in arrays if g.size), default=0.0)
+        return float(np.max([np.max(np.abs(g)) for g in arrays if g.size], initial=0.0))
     if norm_type == -math.inf:
-        return min((float(np.min(np.abs(g))) for g in arrays if g.size), default=math.inf)
+        return float(np.min([np.min(np.abs(g)) for g in arrays if g.size], initial=math.inf))
     if norm_type == 2.0:  # float16 / bfloat16 summed in float32, as torch's (no overflow)
         return sum(float(np.vdot(g, g).real) if g.dtype.itemsize > 2 else
                    float(np.vdot(*(g.astype(np.float32),) * 2)) for g in arrays)
