@@ -452,7 +452,9 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01,
     rows, cols = tensor.shape
     num_zeros = math.ceil(sparsity * rows)
     if streams.is_torch(rng):  # torch's: normal_, then a randperm a column (the default
-        values = streams.normal(rng, (rows, cols), _draw_dtype(tensor), 0.0, std)  # generator)
+        values = _in_memory_order(  # (generator), the normal_ walking the tensor's memory
+            tensor.data, lambda shape, contiguous: streams.normal(
+                rng, shape, _draw_dtype(tensor), 0.0, std, contiguous)).copy()
         for col in range(cols):
             values[streams.randperm(get_rng(None), rows)[:num_zeros], col] = 0.0
         return _fill(tensor, values)

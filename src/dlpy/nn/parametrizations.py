@@ -254,7 +254,9 @@ def _make_orthogonal(a: np.ndarray) -> np.ndarray:
     """The Q of A = QR (A tall, batched) with diag(R) >= 0 (a zero there gives a zero
     column, as torch's)."""
     q, r = np.linalg.qr(a)
-    return q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
+    q = q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
+    # each matrix column-major, as torch's householder_product (LAPACK) writes it
+    return np.swapaxes(np.ascontiguousarray(np.swapaxes(q, -1, -2)), -1, -2)
 
 
 class _Orthogonal(Module):
