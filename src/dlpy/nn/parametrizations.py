@@ -244,15 +244,17 @@ _ORTHOGONAL_MAPS = tuple(_OrthMaps.__members__)
 
 
 def _is_orthogonal(q: np.ndarray) -> bool:
-    """Q^T Q = I (every matrix of the batch) within torch's tolerance, 10 n eps."""
+    """Q^H Q = I (every matrix of the batch) within torch's tolerance, 10 n eps."""
     n, k = q.shape[-2:]
     eps = 10.0 * n * np.finfo(q.dtype).eps
-    return bool(np.allclose(np.swapaxes(q, -1, -2) @ q, np.eye(k), rtol=1e-5, atol=eps))
+    with np.errstate(over="ignore", invalid="ignore"):  # huge values: not orthogonal, quietly
+        return bool(np.allclose(np.swapaxes(q, -1, -2).conj() @ q, np.eye(k), rtol=1e-5,
+                                atol=eps))
 
 
 def _make_orthogonal(a: np.ndarray) -> np.ndarray:
     """The Q of A = QR (A tall, batched) with diag(R) >= 0 (a zero there gives a zero
-    column, as torch's)."""
+    column, as torch's; a complex one's columns times sgn of R's diagonal, z / |z|)."""
     q, r = np.linalg.qr(a)
     q = q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
     # each matrix column-major, as torch's householder_product (LAPACK) writes it
@@ -288,7 +290,7 @@ class _Orthogonal(Module):
             x = x.tril()
             if n != k:
                 x = F.cat([x, Tensor(np.zeros(x.shape[:-2] + (n, n - k), x.dtype))], dim=-1)
-            a = x - x.mT
+            a = x - x.mH  # skew-symmetric (skew-Hermitian for a complex X)
             if self.orthogonal_map is _OrthMaps.matrix_exp:
                 q = matrix_exp(a)
             else:
@@ -333,8 +335,14 @@ class _Orthogonal(Module):
         if n == k:
             base = data.copy() if _is_orthogonal(data) else _make_orthogonal(data)
         else:
-            extra = random_streams.normal(get_rng(self.rng), data.shape[:-2] + (n, n - k),
-                                          data.dtype)  # (torch's randn)
+            shape = data.shape[:-2] + (n, n - k)
+            if data.dtype.kind == "c":  # torch's complex randn: its real view's draws
+                from dlpy.nn.init import _normal
+
+                extra = _normal(Tensor(np.empty(shape, data.dtype)), 0.0, 1.0, self.rng,
+                                "orthogonal").data
+            else:
+                extra = random_streams.normal(get_rng(self.rng), shape, data.dtype)  # (randn)
             base = _make_orthogonal(np.concatenate([data, extra], axis=-1))
         self.base = base.astype(data.dtype, copy=False)
         minus_identity = np.zeros(q.shape, dtype=q.dtype)
@@ -359,17 +367,20 @@ def orthogonal(module: Module, name: str = "weight", orthogonal_map: str | None 
     if weight.ndim < 2:
         raise ValueError(f"orthogonal: expected a matrix or a batch of matrices, got a tensor "
                          f"of shape {weight.shape}")
-    if weight.data.dtype.kind != "f":
-        raise TypeError(f"orthogonal: expected a real floating-point weight, got "
+    if weight.data.dtype.kind not in "fc":
+        raise TypeError(f"orthogonal: expected a floating-point or complex weight, got "
                         f"{weight.data.dtype}")
     if orthogonal_map is None:
-        orthogonal_map = "matrix_exp" if weight.shape[-2] == weight.shape[-1] else "householder"
+        orthogonal_map = "matrix_exp" if weight.shape[-2] == weight.shape[-1] \
+            or weight.data.dtype.kind == "c" else "householder"
     if not isinstance(orthogonal_map, str):  # torch's getattr(_OrthMaps, map)
         raise TypeError(f"orthogonal: orthogonal_map must be a string, got "
                         f"{type(orthogonal_map).__name__}")
     if orthogonal_map not in _ORTHOGONAL_MAPS:
         raise ValueError(f"orthogonal: orthogonal_map must be one of "
                          f"{', '.join(_ORTHOGONAL_MAPS)}, got {orthogonal_map!r}")
+    if orthogonal_map == "householder" and weight.data.dtype.kind == "c":
+        raise ValueError("The householder parametrization does not support complex tensors.")
     parametrization = _Orthogonal(weight, orthogonal_map, use_trivialization=use_trivialization,
                                   rng=rng)
     return register_parametrization(module, name, parametrization, unsafe=True)

@@ -234,7 +234,8 @@ def clip_grads_with_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float
     # times the number), clamped to 1; each gradient multiplied by it in its compute dtype
     dtype = total.dtype
     compute = np.float32 if dtype.itemsize <= 2 else dtype.type
-    with np.errstate(divide="ignore"):
+    # (a float16 reciprocal of a zero norm's 1e-6 is inf, as torch's, without a warning)
+    with np.errstate(divide="ignore", over="ignore"):
         shifted = (total.astype(compute) + compute(1e-6)).astype(dtype)
         if max_tensor:
             coefficient = (compute(max_norm) / shifted.astype(compute)).astype(dtype)
