@@ -193,7 +193,10 @@ def _total(arrays: list[np.ndarray], norm_type: float, error_if_nonfinite: bool,
                            f"{bad}")
     if any(type(a) is MetaArray for a in arrays):  # meta gradients: a meta norm, unread
         return Tensor(meta_array((), np.result_type(*arrays)))
-    order = norm_type if isinstance(norm_type, (int, float, np.number)) else 0.0
+    try:
+        order = float(norm_type)  # 'inf' too, as torch's
+    except (TypeError, ValueError):
+        order = 0.0  # (refused by _total_norm)
     if order < 0 or math.isinf(order):
         if any(a.size == 0 for a in arrays):  # torch's vector_norm of an empty gradient
             raise RuntimeError(
@@ -201,7 +204,11 @@ def _total(arrays: list[np.ndarray], norm_type: float, error_if_nonfinite: bool,
                 "tensor because the operation does not have an identity")
     # the dtype of each tensor's norm: a complex tensor's is its real counterpart
     dtypes = [np.abs(np.zeros((), a.dtype)).dtype for a in arrays]
-    if len(set(dtypes)) > 1 and not pieces and order != 0:
+    if len(arrays) == 1 and arrays[0].size == 1 and not pieces and order != 0:
+        # torch's norm of one value is its modulus, never squared (a float32 1e30 is finite)
+        total = float(np.abs(arrays[0].astype(np.complex128 if arrays[0].dtype.kind == "c"
+                                              else np.float64)).reshape(()))
+    elif len(set(dtypes)) > 1 and not pieces and order != 0:
         # torch's norm of each tensor, rounded to its dtype, then the norm of those norms: a
         # float16 gradient's norm is a float16 one beside float32 gradients
         norms = [float(np.asarray(_total_norm([a], norm_type, "get_total_norm"), d))

@@ -2374,9 +2374,11 @@ def norm_power(arrays: list[np.ndarray], norm_type: float) -> float:
         return float(np.max([np.max(np.abs(g)) for g in arrays if g.size], initial=0.0))
     if norm_type == -math.inf:
         return float(np.min([np.min(np.abs(g)) for g in arrays if g.size], initial=math.inf))
-    if norm_type == 2.0:  # float16 / bfloat16 summed in float32, as torch's (no overflow)
-        return sum(float(np.vdot(g, g).real) if g.dtype.itemsize > 2 else
-                   float(np.vdot(*(g.astype(np.float32),) * 2)) for g in arrays)
+    if norm_type == 2.0:  # float16 / bfloat16 summed in float32, as torch's (no overflow);
+        # a complex array's parts apart (conj(g) g of an inf part is NaN)
+        parts = [p for g in arrays for p in ((g.real, g.imag) if g.dtype.kind == "c" else (g,))]
+        return sum(float(np.vdot(g, g)) if g.dtype.itemsize > 2 else
+                   float(np.vdot(*(g.astype(np.float32),) * 2)) for g in parts)
     # |g| before the cast to float64: a complex gradient's modulus, not its real part
     with np.errstate(divide="ignore"):  # a negative order: |0|^p is inf, as torch's
         return sum(float(np.sum(np.abs(g).astype(np.float64) ** norm_type)) for g in arrays)
