@@ -114,6 +114,13 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float,
         if isinstance(grad, SparseGrad):
             np.clip(grad.values, -clip_value, clip_value, out=grad.values)
         elif grad is not None:
+            # torch's clamp by a float: no kernel for complex values, and no cast of the
+            # float result into an integer gradient
+            if grad.data.dtype.kind == "c":
+                raise NotImplementedError("clamp is not supported for complex types")
+            if grad.data.dtype.kind in "biu":
+                raise RuntimeError(f"result type Float can't be cast to the desired output "
+                                   f"type {grad.data.dtype}")
             np.clip(grad.data, -clip_value, clip_value, out=grad.data)
 
 
