@@ -628,6 +628,10 @@ def layer_uniform(rng, shape, dtype, bound: float) -> np.ndarray:
         dtype = parameter_dtype(None, "", has_parameters=False)
     if not _size(shape):
         return np.zeros(shape, dtype)
+    if np.dtype(dtype).kind == "c":  # torch's uniform_ of a complex tensor: its view_as_real's
+        real = np.float64 if np.dtype(dtype) == np.complex128 else np.float32
+        pairs = uniform(rng, (*shape, 2), real, -bound, bound)
+        return (pairs[..., 0] + 1j * pairs[..., 1]).astype(dtype)
     return uniform(rng, tuple(shape), dtype, -bound, bound)
 
 
