@@ -299,6 +299,11 @@ class _NoAttributeError(ValueError, AttributeError):
     """weight_norm of a missing name: torch's getattr raises AttributeError."""
 
 
+class _NoneParameterError(ValueError, TypeError):
+    """weight_norm of a parameter registered as None: torch's norm_except_dim(None) is a
+    TypeError."""
+
+
 class _NoKeyError(ValueError, KeyError):
     """spectral_norm of a missing name: torch's module._parameters[name] raises KeyError."""
 
@@ -311,6 +316,9 @@ def _parameter(owner: str, module: Module, name: str) -> Parameter:
     weight = module._parameters.get(name) if isinstance(module, Module) else None
     if not isinstance(weight, Parameter):
         error = _NoKeyError if owner == "spectral_norm" else _NoAttributeError
+        if owner == "weight_norm" and weight is None and name in getattr(module, "_parameters",
+                                                                          {}):
+            error = _NoneParameterError  # a parameter set to None (bias=False)
         raise error(f"{owner}: {type(module).__name__} has no parameter {name!r}")
     return weight
 
