@@ -209,8 +209,8 @@ _BACKEND_FLAGS: dict = {}  # torch.backends settings as the first case of a proc
 def reset_backend_flags(torch) -> None:
     """The process-wide settings a case may change (the default dtype; opt_einsum's decides
     einsum's contraction order, so its rounding) put back as the recorder had them, so that
-    one case that leaves them changed cannot change later cases' values (a float64 default
-    left behind changed peft's and vector_quantize's results in one CI run's order)."""
+    one case that leaves them changed cannot change later cases' values (einsum_more's
+    set_flags case left opt_einsum off for the rest of its process)."""
     opt = torch.backends.opt_einsum
     if not _BACKEND_FLAGS:
         _BACKEND_FLAGS.update(enabled=opt.enabled, strategy=opt.strategy)
