@@ -546,6 +546,15 @@ def conv_backward(path: str, x: np.ndarray, weight: np.ndarray, grad_output: np.
     if x.size == 0 or grad_output.size == 0:  # an empty batch: zero dx and dw, as PyTorch
         return (np.zeros(x.shape, dtype=grad_output.dtype) if need_x else None,
                 np.zeros(weight.shape, dtype=grad_output.dtype) if need_weight else None)
+    if need_x and path != "im2col" and not np.isfinite(weight).all():
+        # torch's input gradient adds each window's products w^T g back (col2im): an inf or
+        # nan weight reaches the positions its windows read only, where the other paths'
+        # products (a flipped kernel over padded g, Winograd's transforms) multiply it by
+        # zeros and spread nan (ConvTransposeNd's output is this gradient)
+        return (conv_backward("im2col", x, weight, grad_output, stride, padding, dilation,
+                              groups, True, False)[0],
+                conv_backward(path, x, weight, grad_output, stride, padding, dilation, groups,
+                              False, True, cols)[1] if need_weight else None)
     if path == "depthwise":
         return conv_depthwise.backward(x, weight, grad_output, stride, padding, dilation, groups,
                                        need_x, need_weight)
