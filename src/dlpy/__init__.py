@@ -6,6 +6,7 @@ stays fast.
 """
 
 import sys
+import warnings
 
 # _code_cache first: where Python keeps no .pyc files, it serves dlpy's modules compiled once
 from dlpy import _code_cache, functional  # noqa: F401
@@ -42,6 +43,15 @@ from dlpy.tensor import (
     set_grad_enabled,
     sum_to_shape,
 )
+
+# torch's float arithmetic is silent where it gives inf or nan (1 / 0, log(0), 0 / 0, past the
+# dtype's range): numpy's floating-point warnings raised in dlpy's own modules are not passed
+# on. The filter matches warnings attributed to dlpy's modules only, so a program's own numpy
+# arithmetic warns as before (and np.seterr, global to the thread, is left alone). Like any
+# filter it goes with a warnings.catch_warnings() block that the first import of dlpy ran in.
+warnings.filterwarnings(
+    "ignore", r"(divide by zero|overflow|underflow|invalid value) encountered in|Mean of empty "
+    r"slice|Degrees of freedom <= 0", RuntimeWarning, r"dlpy(\.|$)")
 
 __version__ = "0.1.0"
 _LAZY = ("autograd", "data", "graph", "io", "nn", "optim", "testing", "text", "utils")

@@ -182,7 +182,7 @@ class Prod(Op):
 
     def forward(self, x):
         self.x = x
-        self.y = np.prod(x, axis=self.dim, keepdims=True)
+        self.y = np.multiply.reduce(x, axis=self.dim, keepdims=True)  # (the ufunc's: dlpy's frame)
         if self.keepdim:
             return self.y
         return self.y.reshape(()) if self.dim is None else np.squeeze(self.y, self.dim)

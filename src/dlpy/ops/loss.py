@@ -439,8 +439,11 @@ class MSELoss(Op):
         if losses.dtype.itemsize == 2:
             return _weighted_reduce(losses, None, self.reduction, losses.dtype)
         if self.reduction == "mean":
-            return np.mean(losses)
-        return np.sum(losses) if self.reduction == "sum" else losses
+            if not losses.size:  # nan, silently as torch's (numpy warns "Mean of empty slice")
+                return np.asarray(np.nan, dtype=losses.dtype)
+            with np.errstate(over="ignore", invalid="ignore"):  # (inf, silently as torch's)
+                return np.mean(losses)
+        return np.add.reduce(losses, axis=None) if self.reduction == "sum" else losses
 
     def _scale(self, grad_output, n):
         scale = grad_output * 2

@@ -2008,7 +2008,8 @@ class I0(Op):
     def forward(self, x):
         self.x = x
         dtype = x.dtype if x.dtype.kind == "f" or x.dtype.name == "bfloat16" else np.float32
-        return np.i0(np.asarray(x, np.float64)).astype(dtype)
+        with np.errstate(over="ignore", invalid="ignore"):  # (i0(inf) = inf, silently)
+            return np.i0(np.asarray(x, np.float64)).astype(dtype)
 
     def backward(self, grad_output):
         return (grad_output * _bessel_i1(self.x),)
