@@ -1579,9 +1579,10 @@ def _interpolate_to(input: Tensor, sizes: tuple, scales: tuple, mode: str,  # no
     y = input.float() if rounded_weights else input
     axes = list(enumerate(zip(shape[2:], sizes, scales), start=2))
     for axis, (n, out, scale) in reversed(axes) if antialias else axes:  # (PyTorch's orders)
+        skip = None
         if antialias:
-            indices, weights = _resample.antialias_taps(kind, n, out, scale, align_corners,
-                                                        dtype)
+            indices, weights, skip = _resample.antialias_taps(kind, n, out, scale,
+                                                              align_corners, dtype)
         else:
             # PyTorch's 2-D nearest kernel copies (or halves the index) when out is n (or 2 n);
             # its 1-D and 3-D ones do not
@@ -1592,7 +1593,7 @@ def _interpolate_to(input: Tensor, sizes: tuple, scales: tuple, mode: str,  # no
                 weights = weights.astype(dtype).astype(np.float32)
                 if kind == "linear":
                     weights[0] = (np.float32(1) - weights[1]).astype(dtype)
-        y = _resample.resample(y, axis, indices, weights)
+        y = _resample.resample(y, axis, indices, weights, skip)
     if y.op is not None:  # torch's node: UpsampleBilinear2DBackward0, ...
         y.op.node_name = _UPSAMPLE_NODES[mode].format(dims) + ("Aa" if antialias else "") \
             + "Backward0"

@@ -45,9 +45,12 @@ def test_every_fixture_case_is_tested(fixture_cases):
 @pytest.mark.parametrize("mode", ["linear", "cubic"])
 @pytest.mark.parametrize("size, out", [(9, 4), (23, 3), (4, 7), (10, 9), (5, 1)])
 def test_taps_sum_to_one_within_the_axis(mode, size, out):
-    indices, weights = antialias_taps(mode, size, out, None, False, np.float64)
+    indices, weights, skip = antialias_taps(mode, size, out, None, False, np.float64)
     assert indices.shape == weights.shape and indices.min() >= 0 and indices.max() < size
     np.testing.assert_allclose(weights.sum(axis=0), np.ones(out), rtol=1e-12)
+    # the taps past an output's window weigh nothing, and are the skipped ones
+    if skip is not None:
+        assert skip.shape == weights.shape and (weights[skip] == 0).all()
     half = 1 if mode == "linear" else 2
     assert indices.shape[0] == 2 * int(np.ceil(half * max(size / out, 1.0))) + 1
 

@@ -44,8 +44,13 @@ class Resample(Op):
     saves = ()  # its taps and sizes only, as torch's upsample nodes: a second backward works
     saves_tensors = False
 
-    def __init__(self, axis: int, indices: np.ndarray, weights: np.ndarray | None):
+    def __init__(self, axis: int, indices: np.ndarray, weights: np.ndarray | None,
+                 skip: np.ndarray | None = None):
         self.axis, self.indices, self.weights = axis, indices, weights
+        # (taps, out) True at taps an output does not have (antialiasing's, past its window,
+        # weight 0): their products are dropped, where 0 * inf would be nan (torch's kernel
+        # loops over an output's own taps only)
+        self.skip = skip
 
     def forward(self, x):
         self.x_shape = x.shape
@@ -68,6 +73,8 @@ class Resample(Op):
                 np.take(x, index, axis=self.axis, out=term, mode="wrap")
             if self.weights is not None:
                 term *= self._along(self.weights[k], x.ndim)
+            if self.skip is not None:
+                np.copyto(term, 0, where=self._along(self.skip[k], x.ndim))
             if term is not y:
                 y += term
         return y
@@ -93,6 +100,8 @@ class Resample(Op):
             part = grad_output
             if self.weights is not None:
                 part = grad_output * self._along(self.weights[k], grad_output.ndim)
+            if self.skip is not None:
+                np.copyto(part, 0, where=self._along(self.skip[k], grad_output.ndim))
             order = np.argsort(index, kind="stable")  # the identity for interpolation's taps
             index = index[order]
             if np.any(order != np.arange(order.size)):
@@ -105,8 +114,8 @@ class Resample(Op):
         return (grad,)
 
     def backward_graph(self, grad_output, output):
-        return (ResampleBackward(self.axis, self.indices, self.weights,
-                                 self.x_shape)(grad_output),)
+        return (ResampleBackward(self.axis, self.indices, self.weights, self.x_shape,
+                                 self.skip)(grad_output),)
 
     def _repeats(self) -> int:
         """k where A repeats each input k times in order (nearest upsampling by an integer
@@ -166,11 +175,13 @@ class ResampleBackward(Op):
     the resampling's adjoint, so its own gradient is the resampling of the output's gradient
     (and its backward_graph a Resample)."""
 
-    def __init__(self, axis: int, indices: np.ndarray, weights: np.ndarray | None, x_shape):
+    def __init__(self, axis: int, indices: np.ndarray, weights: np.ndarray | None, x_shape,
+                 skip: np.ndarray | None = None):
         self.axis, self.indices, self.weights, self.x_shape = axis, indices, weights, x_shape
+        self.skip = skip
 
     def _resample(self) -> Resample:
-        resample = Resample(self.axis, self.indices, self.weights)
+        resample = Resample(self.axis, self.indices, self.weights, self.skip)
         resample.x_shape = self.x_shape
         return resample
 
@@ -181,7 +192,7 @@ class ResampleBackward(Op):
         return (self._resample().forward(grad_output),)
 
     def backward_graph(self, grad_output, output):
-        return (Resample(self.axis, self.indices, self.weights)(grad_output),)
+        return (Resample(self.axis, self.indices, self.weights, self.skip)(grad_output),)
 
 
 def _times(block: np.ndarray, array: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -194,14 +205,16 @@ def _times(block: np.ndarray, array: np.ndarray, out: np.ndarray | None = None) 
     return np.matmul(block, array, out=out)
 
 
-def resample(x: Tensor, axis: int, indices: np.ndarray, weights: np.ndarray | None) -> Tensor:
+def resample(x: Tensor, axis: int, indices: np.ndarray, weights: np.ndarray | None,
+             skip: np.ndarray | None = None) -> Tensor:
     """x resampled along ``axis`` (non-negative): indices (taps, out) into that axis, weights
-    (taps, out) in x's dtype or None for one unweighted tap (nearest)."""
+    (taps, out) in x's dtype or None for one unweighted tap (nearest); skip (taps, out): True
+    at the taps an output does not have (their products dropped)."""
     size = x.shape[axis]
     if indices.size and (indices.min() < 0 or indices.max() >= size):  # (the gathers wrap)
         raise ValueError(f"resample: indices must be in [0, {size}) along axis {axis}, got "
                          f"{indices.min()} to {indices.max()}")
-    return Resample(axis, indices, weights)(x)
+    return Resample(axis, indices, weights, skip)(x)
 
 
 def _scale(size: int, out: int, scale, align_corners: bool, opmath):
@@ -283,16 +296,17 @@ def _keys_cubic(x: np.ndarray, opmath) -> np.ndarray:
 
 
 def antialias_taps(mode: str, size: int, out: int, scale, align_corners: bool,
-                   dtype) -> tuple[np.ndarray, np.ndarray | None]:
-    """(indices, weights) (taps, out) of PyTorch's antialiased linear or cubic resampling
+                   dtype) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(indices, weights, skip) (taps, out) of PyTorch's antialiased linear or cubic resampling
     (_upsample_bilinear2d_aa, PIL's rule): output i reads the inputs within ``support`` of its
     centre c = s (i + 0.5), support 1 (linear) or 2 (cubic) widened to s times that when
     downsampling (s > 1), weighted by the filter at (j - c + 0.5) / max(s, 1) and normalised to
-    sum 1; taps = 2 ceil(support) + 1, those past an output's range weigh 0. In the input's
-    precision with PyTorch's float32 roundings. out == size: a copy (PyTorch skips the axis)."""
+    sum 1; taps = 2 ceil(support) + 1, those past an output's range weigh 0 and are skipped
+    (True in ``skip``). In the input's precision with PyTorch's float32 roundings. out ==
+    size: a copy (PyTorch skips the axis)."""
     i = np.arange(out)
     if out == size:
-        return i[None], None
+        return i[None], None, None
     opmath = np.float64 if np.dtype(dtype) == np.float64 else np.float32
     s = _scale(size, out, scale, align_corners, opmath)
     half = 1.0 if mode == "linear" else 2.0
@@ -307,13 +321,14 @@ def antialias_taps(mode: str, size: int, out: int, scale, align_corners: bool,
     x = offset.astype(opmath)
     weights = np.maximum(opmath(1) - np.abs(x), opmath(0)) if mode == "linear" \
         else _keys_cubic(x, opmath)
-    weights = np.where(j < count, weights, opmath(0))
+    skip = j >= count
+    weights = np.where(skip, opmath(0), weights)
     total = weights[0].copy()
     for row in weights[1:]:  # summed in order, as the kernel's loop
         total += row
     weights = weights / np.where(total != 0, total, opmath(1))
     indices = np.minimum(j + first, size - 1)
-    return indices, weights.astype(dtype)
+    return indices, weights.astype(dtype), skip if skip.any() else None
 
 
 # ----------------------------------------------------------------- uint8 images (no gradient)
