@@ -9,7 +9,7 @@ from dlpy._caller import user_stacklevel
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops import ArgDtypeError, ArgError, NoKernelError
 from dlpy.ops.activation import softplus
-from dlpy.ops.pointwise import log1p, maximum
+from dlpy.ops.pointwise import logit
 from dlpy.tensor import Op, ShapeError, Tensor, is_grad_enabled
 
 
@@ -566,28 +566,73 @@ class BinaryCrossEntropy(Op):
         if self.weight is not None:
             scale = scale * self.weight
         x_grad = t_grad = None
-        if self.inputs[0].requires_grad:  # torch's order (float16/bfloat16 round each step):
-            x_grad = grad_output * (x - t) / np.maximum((1 - x) * x, _BCE_EPSILON)
-            if self.weight is not None:  # then the weight, then the mean's 1/n
-                x_grad = x_grad * self.weight
-            if self.reduction == "mean":
-                x_grad = x_grad / x.size
+        if self.inputs[0].requires_grad:
+            x_grad = _bce_input_grad(grad_output, x, t, self.weight, self.reduction)
         if self.inputs[1].requires_grad:
             with np.errstate(divide="ignore"):
                 t_grad = -(np.log(x) - np.log1p(-x)) * scale
         return x_grad, t_grad
 
     def backward_graph(self, grad_output, output):
+        # torch's: the input gradient is a node of its own (binary_cross_entropy_backward, its
+        # derivatives torch's closed forms, below), the target's -logit(x) g (w) (/ n) of ops
         x, t = self.inputs
-        scale = grad_output / x.data.size if self.reduction == "mean" else grad_output
-        if self.weight is not None:
-            scale = scale * self.weight
         x_grad = t_grad = None
         if x.requires_grad:
-            x_grad = (x - t) / maximum((1 - x) * x, _BCE_EPSILON) * scale
+            x_grad = BinaryCrossEntropyBackward(self.reduction, self.weight)(grad_output, x, t)
         if t.requires_grad:
-            t_grad = (log1p(-x) - x.log()) * scale
+            t_grad = -logit(x) * grad_output
+            if self.weight is not None:
+                t_grad = t_grad * self.weight
+            if self.reduction == "mean":
+                t_grad = t_grad / x.data.size
         return x_grad, t_grad
+
+
+def _bce_input_grad(grad_output, x, t, weight, reduction):
+    """binary_cross_entropy's input gradient g (x - t) / max((1 - x) x, 1e-12) (w) (/ n), in
+    torch's order (float16/bfloat16 round each step)."""
+    x_grad = grad_output * (x - t) / np.maximum((1 - x) * x, _BCE_EPSILON)
+    if weight is not None:  # then the weight, then the mean's 1/n
+        x_grad = x_grad * weight
+    if reduction == "mean":
+        x_grad = x_grad / x.size
+    return x_grad
+
+
+class BinaryCrossEntropyBackward(Op):
+    """binary_cross_entropy's input gradient as an op of (g, x, t), for create_graph, with
+    torch's closed-form derivatives (eps = 1e-12 added where the first derivative clamps):
+    d/dx = (x^2 - 2 x t + t) / ((x + eps)^2 (1 - x + eps)^2) gg g,
+    d/dt = -gg g / max((1 - x) x, eps),  d/dg = (x - t) / ((x + eps) (1 - x + eps)) gg,
+    each times w and / n as the loss (at x = 0 or 1 the clamped first derivative's
+    derivatives are these, ~1e24 t, not the clamp's)."""
+
+    saves = ("inputs",)
+
+    def __init__(self, reduction, weight=None):
+        self.reduction, self.weight = reduction, weight
+
+    def forward(self, g, x, t):
+        self.g, self.x, self.t = g, x, t
+        return _bce_input_grad(g, x, t, self.weight, self.reduction)
+
+    def _scaled(self, value):
+        if self.weight is not None:
+            value = value * self.weight
+        return value / self.x.size if self.reduction == "mean" else value
+
+    def backward(self, grad_output):
+        g, x, t, eps = self.g, self.x, self.t, 1e-12
+        need = [i.requires_grad for i in self.inputs]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            g_grad = self._scaled((x - t) / ((x + eps) * (1 - x + eps)) * grad_output) \
+                if need[0] else None
+            x_grad = self._scaled((x * x - 2 * x * t + t) / ((x + eps) ** 2 * (1 - x + eps) ** 2)
+                                  * (grad_output * g)) if need[1] else None
+            t_grad = self._scaled(-grad_output * g / np.maximum((1 - x) * x, 1e-12)) \
+                if need[2] else None
+        return g_grad, x_grad, t_grad
 
 
 @autocast_policy(FP32)
