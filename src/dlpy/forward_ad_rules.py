@@ -306,9 +306,24 @@ def _gradient_dot(axes_of):
                     terms.append(product.sum(axes, keepdims=keepdims))
                 else:
                     terms.append(product)
-        return _total(terms, out)
+        total = _total(terms, out)
+        if _normalized_over_nothing(op, settings, inputs[0], axes):
+            # torch's tangent divides by the sum it normalises by (the count, the sum of
+            # exponentials, 2 std): 0 / 0 over no elements, nan as the value
+            total = total + float("nan")
+        return total
 
     return rule
+
+
+def _normalized_over_nothing(op, settings, x, axes) -> bool:
+    """Whether ``op`` normalises each group by a quantity of its elements (a mean-reduced
+    loss, std, logsumexp) and the groups are empty."""
+    if not (isinstance(op, (reduce.Std, reduce.LogSumExp))
+            or settings.get("reduction") == "mean"):
+        return False
+    shape = x.shape
+    return not int(np.prod(shape if axes is None else [shape[a] for a in axes]))
 
 
 def _reduced_axes(op, settings, out):
