@@ -4922,6 +4922,15 @@ def _as_tensors(inputs) -> tuple[tuple[Tensor, ...], bool | None]:
     return tuple(tensors), None if complex_seen else record
 
 
+def _sum_axes(grad, axes: tuple, keepdims: bool):
+    """An array's sum by the ufunc's own reduce (an overflow's warning then comes from dlpy's
+    frame, which dlpy/__init__.py's filter drops, not from numpy's wrapper); a Tensor's by
+    its recorded sum."""
+    if type(grad) is np.ndarray:
+        return np.add.reduce(grad, axis=axes, keepdims=keepdims)
+    return grad.sum(axis=axes, keepdims=keepdims)
+
+
 def sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Undo numpy broadcasting: sum ``grad`` down to ``shape``. The one place this happens: for
     a numpy array, and for a Tensor (create_graph), where the sums are recorded ops."""
@@ -4936,12 +4945,13 @@ def sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         axes = tuple(range(extra)) + tuple(extra + i for i, n in enumerate(shape)
                                            if n == 1 and grad.shape[extra + i] != 1)
         if all(n == 1 for i, n in enumerate(shape) if grad.shape[extra + i] != n):
-            return grad.sum(axis=axes, dtype=np.float32).astype(grad.dtype).reshape(shape)
+            return np.add.reduce(grad, axis=axes, dtype=np.float32).astype(grad.dtype).reshape(
+                shape)
     if extra:
-        grad = grad.sum(axis=tuple(range(extra)))
+        grad = _sum_axes(grad, tuple(range(extra)), False)
     axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
     if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
+        grad = _sum_axes(grad, axes, True)
     if grad.shape != shape:
         raise ValueError(f"sum_to_shape: cannot reduce a gradient of shape {grad.shape} to {shape}")
     return grad

@@ -434,8 +434,9 @@ class Var(Op):
         self.low, wide = x.dtype, x.astype(np.float32)
         y = self.forward(wide)
         self.y = _rounded(self.y, self.low)
-        self.deviation = _rounded(wide - _rounded(wide.mean(axis=self.axes, keepdims=True),
-                                                  self.low), self.low)
+        with np.errstate(invalid="ignore"):  # (no elements: nan, silently as torch's)
+            mean = wide.mean(axis=self.axes, keepdims=True)
+        self.deviation = _rounded(wide - _rounded(mean, self.low), self.low)
         with np.errstate(over="ignore"):
             return y.astype(self.low)
 
