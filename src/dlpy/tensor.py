@@ -2651,6 +2651,8 @@ class Tensor:
         accepted and changes nothing."""
         if size is not None:
             sizes = (size, *sizes)
+        if not sizes:  # (as torch's parser: no sizes is no shape of ())
+            raise TypeError('expand() missing 1 required positional arguments: "size"')
         return _rearrange.expand(self, *sizes)
 
     def repeat(self, *sizes, repeats=None):
@@ -2833,6 +2835,8 @@ class Tensor:
         ``shape``)."""
         if shape is not None:
             sizes = (shape, *sizes)
+        if not sizes:  # (as torch's parser: the shape () is given as reshape(()))
+            raise TypeError('reshape() missing 1 required positional arguments: "shape"')
         if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
             sizes = tuple(sizes[0])
         return _shape.reshape(self, sizes)
@@ -2879,6 +2883,9 @@ class Tensor:
             shape = (size, *shape)
         if len(shape) == 1 and isinstance(shape[0], (type, np.dtype)):
             return _view_dtype(self, shape[0])
+        if not shape:
+            raise TypeError("view() received an invalid combination of arguments - got (), "
+                            "expected (dtype) or (*size)")
         out = self.reshape(*shape)
         data = self.data
         # torch's rule for the arrays whose layout torch shares: views (t(), permute, slices)

@@ -159,7 +159,9 @@ def chain_matmul(*matrices) -> Tensor:
 def dist(input: Tensor, other, p=2) -> Tensor:  # noqa: A002
     """torch.dist: the p-norm of input - other (broadcast), over every element."""
     from dlpy.node_names import named
+    from dlpy.ops.pointwise import _tensors
 
+    _tensors("dist", input, other)
     return named((_tensor(input) - other).norm(p), "DistBackward0")
 
 
@@ -1308,7 +1310,9 @@ def is_signed(input) -> bool:  # noqa: A002
 def rsub(input, other, *, alpha=1) -> Tensor:  # noqa: A002
     """torch.rsub: other - alpha * input (sub's checks of alpha and of bools, as torch's)."""
     from dlpy.ops.arithmetic import sub
+    from dlpy.ops.pointwise import _tensors
 
+    _tensors("rsub", input, None)
     out = sub(other, _tensor(input), alpha=alpha)
     if isinstance(other, Tensor) and alpha == 1:  # torch's rsub(Tensor, Tensor) node
         from dlpy.node_names import named
@@ -1501,8 +1505,10 @@ COPY_FUNCTIONS = """
 """.split()
 
 
-# torch's comparisons take no number as their input (torch.eq(2, t) is a TypeError)
-_TENSOR_INPUT = set("eq ge gt le lt ne greater greater_equal less less_equal not_equal".split())
+# torch's comparisons and clamps take no number as their input (torch.eq(2, t) is a
+# TypeError)
+_TENSOR_INPUT = set("eq ge gt le lt ne greater greater_equal less less_equal not_equal "
+                    "clamp_min clamp_max".split())
 
 
 # torch.<name>(number, tensor): the tensor's reflected operator with the number

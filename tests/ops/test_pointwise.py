@@ -88,12 +88,16 @@ def test_hypot_second_order_and_overflow(rng):
     np.testing.assert_allclose(big.data, [np.float32(1.4142135e30), np.inf])  # no overflow
 
 
-def test_maximum_of_a_tensor_and_a_number_and_nan():
+def test_maximum_of_a_tensor_and_zeros_and_nan():
     x = Tensor(np.array([-1.0, 0.0, 2.0, np.nan]), requires_grad=True)
-    y = F.maximum(x, 0.0)  # relu with half the gradient at 0, as torch.maximum(x, zeros)
+    y = F.maximum(x, Tensor(np.zeros(4)))  # relu with half the gradient at 0
     np.testing.assert_array_equal(y.data, [0.0, 0.0, 2.0, np.nan])
     y.backward(np.ones(4))
     np.testing.assert_array_equal(x.grad, [0.0, 0.5, 1.0, 1.0])  # nan: torch passes it all
+    # torch.maximum has no Scalar overload: a number for either operand is refused
+    for a, b in ((x, 0.0), (0, x), (x, True)):
+        with pytest.raises(TypeError, match="must be Tensor"):
+            F.maximum(a, b)
 
 
 def test_float32_stays_float32(rng):
@@ -103,7 +107,7 @@ def test_float32_stays_float32(rng):
         assert y.dtype == np.float32, name
         y.sum().backward()
         assert x.grad.dtype == np.float32
-    assert F.maximum(x, 0.5).dtype == np.float32
+    assert F.maximum(x, Tensor(np.float64(0.5))).dtype == np.float32  # (a 0-d float64: x's)
     # integers give the default float dtype, as torch's (numpy's would be float64)
     for name in ["erf", "sin", "log1p", "exp2", "sqrt", "exp"]:
         assert getattr(F, name)(Tensor(np.arange(3))).dtype == np.float32, name

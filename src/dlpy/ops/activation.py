@@ -818,6 +818,9 @@ def softplus(input, beta=1.0, threshold=20.0):
 def clamp(input, min=None, max=None):  # noqa: A002 - PyTorch's names
     """x limited to [min, max] (either may be None); the gradient passes where
     min <= x <= max, bounds included, as torch.clamp."""
+    from dlpy.ops.pointwise import _tensors
+
+    _tensors("clamp", input, None)
     if min is None and max is None:
         raise ArgError("clamp: at least one of min and max must be given")
     from dlpy.ops.complex import refuse

@@ -472,6 +472,9 @@ def mv(input: Tensor, vec: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
 @autocast_policy(KEEP)  # off torch's CPU autocast list
 def dot(input: Tensor, tensor: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
     """torch.dot: the inner product of two 1-D tensors of one length -> a scalar."""
+    from dlpy.ops.pointwise import _tensors
+
+    _tensors("dot", input, tensor)
     return vector_dot("dot", input, "tensor", tensor)
 
 
@@ -486,6 +489,9 @@ def vector_dot(name: str, input: Tensor, other_name: str, other: Tensor) -> Tens
 
 def outer(input: Tensor, vec2: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
     """torch.outer: (n,) and (m,) -> (n, m), y[i, j] = input[i] * vec2[j]."""
+    from dlpy.ops.pointwise import _tensors
+
+    _tensors("outer", input, vec2)
     a = _check_ndim("outer", "input", input, 1)
     b = _check_ndim("outer", "vec2", vec2, 1)
     return mul(reshape(input, (a[0], 1)), reshape(vec2, (1, b[0])))

@@ -768,6 +768,9 @@ def _mask_array(name: str, mask) -> np.ndarray:
 def masked_select(input: Tensor, mask) -> Tensor:
     """The elements of x where mask (broadcast with x) holds, as a 1-D tensor;  dx = g scattered
     back there."""
+    from dlpy.ops.pointwise import _tensors
+
+    _tensors("masked_select", input, mask)
     mask = _mask_array("masked_select", mask)
     try:
         shape = np.broadcast_shapes(input.shape, mask.shape)
@@ -784,6 +787,9 @@ def masked_select(input: Tensor, mask) -> Tensor:
 def take(input: Tensor, index) -> Tensor:
     """torch.take: x flattened, read at ``index`` (int64, any shape; negative counts from the
     end)."""
+    from dlpy.ops.pointwise import _tensors
+
+    _tensors("take", input, index)
     if isinstance(index, Tensor) and index.dtype != np.int64:
         raise IndexDtypeError(f"take(): Expected a long tensor for index, but got "
                         f"{torch_dtype_name(index.dtype)}")

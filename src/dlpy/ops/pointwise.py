@@ -518,7 +518,7 @@ def atan2(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - torch's names
     """torch.atan2(input=y, other=x): the angle of (x, y) in (-pi, pi], broadcast."""
     y, x = input, other
     _check_broadcast("atan2", y, x)
-    _tensor_other("atan2", x)
+    _tensors("atan2", y, x)
     y, x = _promotion.promote_floating(y, x)  # integers give the default float, as torch's
     return Atan2()(y, x)
 
@@ -594,6 +594,7 @@ def round(input: Tensor, *, decimals: int | None = None) -> Tensor:  # noqa: A00
 def maximum(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
     """torch.maximum: the larger of a and b element-wise (broadcast); ties share the gradient."""
     a, b = input, other
+    _tensors("maximum", a, b)
     _check_broadcast("maximum", a, b)
     if _promotion.needs_promotion(a, b):
         a, b = _promotion.promote(a, b)
@@ -603,6 +604,7 @@ def maximum(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - PyTorch's n
 def minimum(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
     """torch.minimum: the smaller of a and b element-wise (broadcast); ties share the gradient."""
     a, b = input, other
+    _tensors("minimum", a, b)
     _check_broadcast("minimum", a, b)
     if _promotion.needs_promotion(a, b):
         a, b = _promotion.promote(a, b)
@@ -698,6 +700,16 @@ def _tensor_other(name: str, b) -> None:
     if not isinstance(b, Tensor):
         raise TypeError(f"{name}: expected a Tensor as the other operand, got "
                         f"{type(b).__name__}, as torch")
+
+
+def _tensors(name: str, a, b) -> None:
+    """torch's refusal of a Python number for either operand of ops whose two arguments are
+    Tensors (no Scalar overload: torch.maximum(t, 2), torch.atan2(2, t)); dlpy's own arrays
+    pass."""
+    for label, value in (("input", a), ("other", b)):
+        if isinstance(value, (bool, int, float, complex, np.number, np.bool_)):
+            raise TypeError(f"{name}(): argument '{label}' must be Tensor, not "
+                            f"{type(value).__name__}, as torch")
 
 
 def _no_bools(name: str, a, b) -> None:
@@ -814,7 +826,7 @@ class Hypot(Op):
 def hypot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - torch's names
     """sqrt(a^2 + b^2), broadcast."""
     a, b = input, other
-    _tensor_other("hypot", b)
+    _tensors("hypot", a, b)
     _check_broadcast("hypot", a, b)
     _no_integers("hypot", a, b)
     if _promotion.needs_promotion(a, b):
@@ -862,7 +874,7 @@ class LogAddExp(Op):
 
 
 def _logaddexp(name: str, a, b, base: float | None) -> Tensor:
-    _tensor_other(name, b)
+    _tensors(name, a, b)
     _check_broadcast(name, a, b)
     _no_integers(name, a, b)
     if _promotion.needs_promotion(a, b):
@@ -1050,7 +1062,7 @@ def heaviside(input: Tensor, values) -> Tensor:  # noqa: A002 - torch's name
     where an input requires grad the result does too, and backward through it raises torch's
     RuntimeError."""
     x = input
-    _tensor_other("heaviside", values)
+    _tensors("heaviside", x, values)
     _complex.refuse("heaviside", x, values)
     _check_broadcast("heaviside", x, values)
     tracked = [t for t in (x, values) if isinstance(t, Tensor) and t.requires_grad]
@@ -1520,7 +1532,7 @@ def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A00
     """input == other, or |input - other| finite and <= atol + |rtol * other|, element-wise
     (torch's formula: an infinite tolerance still keeps inf apart from a finite number); a bool
     tensor, no gradient. Integers and bools are compared as float32, as torch's."""
-    _tensor_other("isclose", other)
+    _tensors("isclose", input, other)
     _check_broadcast("isclose", input, other)
     a, b = _data(input), _data(other)
     if a.dtype != b.dtype:
@@ -1559,6 +1571,7 @@ def allclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A0
 @_meta.refuses("aten::equal")
 def equal(input, other) -> bool:  # noqa: A002 - PyTorch's names
     """Same shape and same values: a Python bool (nan is not equal to itself)."""
+    _tensors("equal", input, other)
     if not isinstance(other, (Tensor, np.ndarray)):
         _tensor_other("equal", other)
     a, b = _data(input), _data(other)
@@ -1567,7 +1580,7 @@ def equal(input, other) -> bool:  # noqa: A002 - PyTorch's names
 
 def _logical(name, function, *values) -> Tensor:
     if len(values) == 2:
-        _tensor_other(name, values[1])
+        _tensors(name, *values)
         _check_broadcast(name, *values)
     arrays = [_data(v) for v in values]
     if len(arrays) == 2 and arrays[0].dtype != arrays[1].dtype and all(
@@ -1637,6 +1650,7 @@ def fmax(input, other) -> Tensor:  # noqa: A002 - PyTorch's names
     """torch.fmax: the larger of a and b, ignoring a nan (nan only where both are);  the
     gradient goes to a where a >= b or b is nan, to b elsewhere (torch's rule: ties to a)."""
     a, b = input, other
+    _tensors("fmax", a, b)
     _check_broadcast("fmax", a, b)
     a, b = _as_tensor(a, _as_tensor(b)), _as_tensor(b, _as_tensor(a))
     _complex.refuse("fmax", a, b)
@@ -1649,6 +1663,7 @@ def fmax(input, other) -> Tensor:  # noqa: A002 - PyTorch's names
 def fmin(input, other) -> Tensor:  # noqa: A002 - PyTorch's names
     """torch.fmin: the smaller of a and b, ignoring a nan; ties' gradient to a."""
     a, b = input, other
+    _tensors("fmin", a, b)
     _check_broadcast("fmin", a, b)
     a, b = _as_tensor(a, _as_tensor(b)), _as_tensor(b, _as_tensor(a))
     _complex.refuse("fmin", a, b)
@@ -1744,7 +1759,7 @@ def _integers(name: str, *values, bools: bool = False) -> list[np.ndarray]:
 
 def gcd(input, other) -> Tensor:  # noqa: A002 - torch's names
     """torch.gcd: the greatest common divisor, element-wise (integers; no gradient)."""
-    _tensor_other("gcd", other)
+    _tensors("gcd", input, other)
     a, b = _integer_pair("gcd", input, other)
     return Tensor(laid_as_inputs(_gcd(a, b), a, b))
 
@@ -1753,7 +1768,7 @@ def lcm(input, other) -> Tensor:  # noqa: A002 - torch's names
     """torch.lcm: the least common multiple, element-wise (integers; no gradient): torch's
     |a / gcd * b| in C's arithmetic (int for the narrower types, else the dtype), wrapping where
     it overflows (numpy's |a| / gcd * |b| wraps to another value)."""
-    _tensor_other("lcm", other)
+    _tensors("lcm", input, other)
     a, b = x, y = _integer_pair("lcm", input, other)
     g = _gcd(a, b)
     wide = np.promote_types(g.dtype, np.int32) if g.dtype.itemsize < 4 else g.dtype
@@ -1801,7 +1816,7 @@ def _integer_pair(name: str, a, b) -> list[np.ndarray]:
 def ldexp(input, other) -> Tensor:  # noqa: A002 - torch's names
     """torch.ldexp: x * 2 ** other (a float result), broadcast; differentiable in both."""
     x = input
-    _tensor_other("ldexp", other)
+    _tensors("ldexp", x, other)
     _check_broadcast("ldexp", x, other)
     x = _as_tensor(x)
     x_float, other_float = _is_float(x.dtype), _is_float(other.dtype)
@@ -1873,7 +1888,7 @@ class Nextafter(Op):
 
 def nextafter(input, other) -> Tensor:  # noqa: A002 - torch's names
     """torch.nextafter: the next float after input toward other, broadcast."""
-    _tensor_other("nextafter", other)
+    _tensors("nextafter", input, other)
     _check_broadcast("nextafter", input, other)
     a, b = _data(input), _data(other)
     if not any(d.kind == "f" or d.name == "bfloat16" for d in (a.dtype, b.dtype)):

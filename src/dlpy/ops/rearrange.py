@@ -752,6 +752,9 @@ _engine = sys.modules["dlpy.tensor"]  # (the module; dlpy.tensor the attribute i
 
 def cross(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor:
     """The 3-D cross product along dim (None: the first axis of size 3), broadcast."""
+    from dlpy.ops.pointwise import _tensors
+
+    _tensors("cross", input, other)
     from dlpy.ops.shape import stack
 
     if len(_shape_of(input)) != len(_shape_of(other)):
@@ -854,6 +857,9 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0,
     p-norm (p >= 0) of each difference (gradient 0 where two rows are equal). ``compute_mode``
     is checked and otherwise ignored: the differences are always taken directly (torch's
     exact mode, "donot_use_mm_for_euclid_dist")."""
+    from dlpy.ops.pointwise import _tensors
+
+    _tensors("cdist", x1, x2)
     if compute_mode not in ("use_mm_for_euclid_dist_if_necessary", "use_mm_for_euclid_dist",
                             "donot_use_mm_for_euclid_dist"):
         raise ValueError(f"cdist: {compute_mode!r} is not a valid value for compute_mode")
@@ -915,6 +921,9 @@ def diagflat(input: Tensor, offset: int = 0) -> Tensor:
 def inner(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
     """torch.inner: the sum over the last axes of both, a's free axes then b's (a product when
     either is a scalar)."""
+    from dlpy.ops.pointwise import _tensors
+
+    _tensors("inner", input, other)
     from dlpy.ops.arithmetic import mul
     from dlpy.ops.einsum import tensordot
 
@@ -930,6 +939,9 @@ def inner(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - PyTorch's nam
 def vdot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
     """torch.vdot: sum(conj(input) * other) of two 1-D tensors of one length (a real input is
     its own conjugate)."""
+    from dlpy.ops.pointwise import _tensors
+
+    _tensors("vdot", input, other)
     from dlpy.node_names import named
     from dlpy.ops.complex import conj
     from dlpy.ops.einsum import vector_dot
