@@ -518,7 +518,8 @@ def atan2(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - torch's names
     """torch.atan2(input=y, other=x): the angle of (x, y) in (-pi, pi], broadcast."""
     y, x = input, other
     _check_broadcast("atan2", y, x)
-    _tensors("atan2", y, x)
+    _tensors("atan2", y, None)
+    _tensor_other("atan2", x)
     y, x = _promotion.promote_floating(y, x)  # integers give the default float, as torch's
     return Atan2()(y, x)
 
@@ -826,7 +827,8 @@ class Hypot(Op):
 def hypot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - torch's names
     """sqrt(a^2 + b^2), broadcast."""
     a, b = input, other
-    _tensors("hypot", a, b)
+    _tensors("hypot", a, None)
+    _tensor_other("hypot", b)
     _check_broadcast("hypot", a, b)
     _no_integers("hypot", a, b)
     if _promotion.needs_promotion(a, b):
@@ -874,7 +876,8 @@ class LogAddExp(Op):
 
 
 def _logaddexp(name: str, a, b, base: float | None) -> Tensor:
-    _tensors(name, a, b)
+    _tensors(name, a, None)
+    _tensor_other(name, b)
     _check_broadcast(name, a, b)
     _no_integers(name, a, b)
     if _promotion.needs_promotion(a, b):
@@ -1062,7 +1065,8 @@ def heaviside(input: Tensor, values) -> Tensor:  # noqa: A002 - torch's name
     where an input requires grad the result does too, and backward through it raises torch's
     RuntimeError."""
     x = input
-    _tensors("heaviside", x, values)
+    _tensors("heaviside", x, None)
+    _tensor_other("heaviside", values)
     _complex.refuse("heaviside", x, values)
     _check_broadcast("heaviside", x, values)
     tracked = [t for t in (x, values) if isinstance(t, Tensor) and t.requires_grad]
@@ -1532,7 +1536,8 @@ def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A00
     """input == other, or |input - other| finite and <= atol + |rtol * other|, element-wise
     (torch's formula: an infinite tolerance still keeps inf apart from a finite number); a bool
     tensor, no gradient. Integers and bools are compared as float32, as torch's."""
-    _tensors("isclose", input, other)
+    _tensors("isclose", input, None)
+    _tensor_other("isclose", other)
     _check_broadcast("isclose", input, other)
     a, b = _data(input), _data(other)
     if a.dtype != b.dtype:
@@ -1580,7 +1585,8 @@ def equal(input, other) -> bool:  # noqa: A002 - PyTorch's names
 
 def _logical(name, function, *values) -> Tensor:
     if len(values) == 2:
-        _tensors(name, *values)
+        _tensors(name, values[0], None)
+        _tensor_other(name, values[1])
         _check_broadcast(name, *values)
     arrays = [_data(v) for v in values]
     if len(arrays) == 2 and arrays[0].dtype != arrays[1].dtype and all(
@@ -1759,7 +1765,8 @@ def _integers(name: str, *values, bools: bool = False) -> list[np.ndarray]:
 
 def gcd(input, other) -> Tensor:  # noqa: A002 - torch's names
     """torch.gcd: the greatest common divisor, element-wise (integers; no gradient)."""
-    _tensors("gcd", input, other)
+    _tensors("gcd", input, None)
+    _tensor_other("gcd", other)
     a, b = _integer_pair("gcd", input, other)
     return Tensor(laid_as_inputs(_gcd(a, b), a, b))
 
@@ -1768,7 +1775,8 @@ def lcm(input, other) -> Tensor:  # noqa: A002 - torch's names
     """torch.lcm: the least common multiple, element-wise (integers; no gradient): torch's
     |a / gcd * b| in C's arithmetic (int for the narrower types, else the dtype), wrapping where
     it overflows (numpy's |a| / gcd * |b| wraps to another value)."""
-    _tensors("lcm", input, other)
+    _tensors("lcm", input, None)
+    _tensor_other("lcm", other)
     a, b = x, y = _integer_pair("lcm", input, other)
     g = _gcd(a, b)
     wide = np.promote_types(g.dtype, np.int32) if g.dtype.itemsize < 4 else g.dtype
@@ -1816,7 +1824,8 @@ def _integer_pair(name: str, a, b) -> list[np.ndarray]:
 def ldexp(input, other) -> Tensor:  # noqa: A002 - torch's names
     """torch.ldexp: x * 2 ** other (a float result), broadcast; differentiable in both."""
     x = input
-    _tensors("ldexp", x, other)
+    _tensors("ldexp", x, None)
+    _tensor_other("ldexp", other)
     _check_broadcast("ldexp", x, other)
     x = _as_tensor(x)
     x_float, other_float = _is_float(x.dtype), _is_float(other.dtype)
@@ -1888,7 +1897,8 @@ class Nextafter(Op):
 
 def nextafter(input, other) -> Tensor:  # noqa: A002 - torch's names
     """torch.nextafter: the next float after input toward other, broadcast."""
-    _tensors("nextafter", input, other)
+    _tensors("nextafter", input, None)
+    _tensor_other("nextafter", other)
     _check_broadcast("nextafter", input, other)
     a, b = _data(input), _data(other)
     if not any(d.kind == "f" or d.name == "bfloat16" for d in (a.dtype, b.dtype)):
@@ -2024,8 +2034,11 @@ class I0(Op):
     def forward(self, x):
         self.x = x
         dtype = x.dtype if x.dtype.kind == "f" or x.dtype.name == "bfloat16" else np.float32
+        from dlpy.ops.special_more import past_float32_exp
+
         with np.errstate(over="ignore", invalid="ignore"):  # (i0(inf) = inf, silently)
-            return np.i0(np.asarray(x, np.float64)).astype(dtype)
+            y = np.i0(np.asarray(x, np.float64))
+        return past_float32_exp(x, y, odd=False).astype(dtype)
 
     def backward(self, grad_output):
         return (grad_output * _bessel_i1(self.x),)

@@ -123,6 +123,32 @@ def i1_array(x):
     return np.exp(np.abs(x)) * i1e_array(x)
 
 
+def past_float32_exp(x, y: np.ndarray, odd: bool) -> np.ndarray:
+    """torch's I0 and I1 of a float32 input (float16, bfloat16 and integers computed in float32
+    too) are exp(|x|) times a series in float32: +-inf from |x| = 88.73 on, where exp(|x|)
+    overflows, though the float64 value ``y`` still fits float32 up to |x| = 91 (at inf
+    itself inf / sqrt(inf), y's nan)."""
+    x = np.asarray(x)
+    if x.dtype == np.float64 or x.dtype.kind == "c":
+        return y
+    with np.errstate(over="ignore", invalid="ignore"):
+        wide = np.abs(x.astype(np.float32))
+        over = np.isinf(np.exp(wide)) & np.isfinite(wide)
+    if not over.any():
+        return y
+    return np.where(over, np.copysign(np.inf, x) if odd else np.inf, y)
+
+
+def i0_torch(x):
+    """I0(x) with torch's float32 overflow (past_float32_exp)."""
+    return past_float32_exp(x, i0_array(x), odd=False)
+
+
+def i1_torch(x):
+    """I1(x) with torch's float32 overflow (past_float32_exp)."""
+    return past_float32_exp(x, i1_array(x), odd=True)
+
+
 @_elementwise
 def k0_array(x):
     """K0(x), the modified Bessel function of the second kind, x > 0; inf at 0, nan below."""
@@ -488,7 +514,7 @@ class I0e(_Unary):
 class I1(_Unary):
     """y = I1(x);  dx = g * (I0(x) - y / x), 1/2 at x = 0 and nan (torch's i1_backward)."""
 
-    kernel = staticmethod(i1_array)
+    kernel = staticmethod(i1_torch)
 
     def backward(self, grad_output):
         x = self.x
@@ -806,12 +832,12 @@ def bessel_y1(x) -> Tensor:
 
 def modified_bessel_i0(x) -> Tensor:
     """torch.special.modified_bessel_i0: I0(x). Not differentiable (as in PyTorch)."""
-    return _constant("modified_bessel_i0", i0_array, x)
+    return _constant("modified_bessel_i0", i0_torch, x)
 
 
 def modified_bessel_i1(x) -> Tensor:
     """torch.special.modified_bessel_i1: I1(x). Not differentiable (as in PyTorch)."""
-    return _constant("modified_bessel_i1", i1_array, x)
+    return _constant("modified_bessel_i1", i1_torch, x)
 
 
 def modified_bessel_k0(x) -> Tensor:
