@@ -1749,13 +1749,22 @@ def exact_out(name: str, args: tuple, kwargs: dict, out=None) -> bool | None:
     if name in ("clamp", "clip"):
         bounds = (*args[1:], kwargs.get("min"), kwargs.get("max"))
         return not builtins.any(isinstance(b, Tensor) for b in bounds)
-    if name in ("abs", "absolute") and args and isinstance(args[0], Tensor):  # (into a
-        return args[0].data.dtype.kind != "c" or getattr(out, "is_complex", bool)()  # real out)
+    if name in ("abs", "absolute") and args and isinstance(args[0], Tensor):
+        if args[0].data.dtype.kind != "c":
+            return True
+        if isinstance(out, Tensor) and out.data.dtype.kind == "c":
+            # torch's complex kernel writes |z| + 0j into a complex out of the input's very
+            # dtype (complex128 into complex64's abs: its "Found dtype ... but expected ...")
+            if out.dtype != args[0].dtype:
+                raise RuntimeError(f"{name}: Found dtype {out.dtype} but expected "
+                                   f"{args[0].dtype}")
+        return False  # a real out: any cast
     return None
 
 
 # torch's functions with no out= (dlpy's wrapper gives every top-level function one)
-NO_OUT = frozenset({"det", "logdet", "count_nonzero"})
+NO_OUT = frozenset({"det", "logdet", "count_nonzero", "isnan", "isinf", "isfinite", "isreal",
+                    "isclose", "positive"})
 # ... whose out= may share no memory with an input (torch refuses even a full alias there)
 NO_OVERLAP = frozenset({"cat", "concat", "concatenate", "stack", "index_select", "gather",
                         "masked_select", "take"})
