@@ -234,6 +234,11 @@ def _out_dtype(name, args, kwargs, out):
         return
     if name not in ("sum", "nansum", "prod", "cumsum", "cumprod") or not isinstance(out, Tensor):
         return
+    if name in ("sum", "prod") and len(args) < 2 and "dim" not in kwargs:
+        # torch's sum(input, *, dtype) and prod(input, *, dtype) have no out=; only the forms
+        # with a dim do
+        raise TypeError(f"{name}() received an invalid combination of arguments: out= needs a "
+                        "dim")
     if kwargs.get("dtype") is not None:
         import numpy
 
@@ -304,7 +309,7 @@ def _no_out_nested(function):
         from dlpy.torch_functions import check_out_inputs, exact_out, write_out
 
         check_out_inputs(name, (input, *args), out)
-        _out_dtype(name, (input,), kwargs, out)
+        _out_dtype(name, (input, *args), kwargs, out)
         return write_out(name, function(input, *args, **kwargs), out,
                          exact=exact_out(name, (input, *args), kwargs, out))
 
