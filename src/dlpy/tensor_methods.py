@@ -608,6 +608,7 @@ def _no_in_place_derivative(out, op: str):
 
     class NoDerivative(Op):
         saves = ()
+        complex_ok = True  # (atanh_ of a complex tensor: its values, then torch's refusal)
 
         def forward(self, x):
             return x.copy()
@@ -693,8 +694,14 @@ def _twin(base: str, cast: str = "same_kind", reshape: bool = False):
                 return self._in_place(name, lambda x, *a: compute(x, *a, **kwargs), *args,
                                       cast=cast, reshape=reshape)
             written = _put_written(self, *args, **kwargs) if base == "index_put" else None
-            return self._in_place(name, lambda x, *a: getattr(x, base)(*a, **kwargs), *args,
-                                  cast=cast, reshape=reshape, written=written)
+            from dlpy.ops.pointwise import replace_non_finite
+
+            # (nan_to_num_: torch's in-place form has the complex derivative its out-of-place
+            # form refuses)
+            return self._in_place(name, lambda x, *a: (
+                replace_non_finite(x, *a, **kwargs) if base == "nan_to_num"
+                else getattr(x, base)(*a, **kwargs)), *args, cast=cast, reshape=reshape,
+                written=written)
         except InPlaceCastError as error:
             if base not in _SCANS or self.dtype != np.bool_:
                 raise

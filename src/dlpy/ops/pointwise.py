@@ -26,6 +26,7 @@ from dlpy.tensor import (
     Tensor,
     default_dtype,
     is_floating_dtype,
+    is_grad_enabled,
     is_narrow_float,
     narrow_float,
     row_major,
@@ -1492,23 +1493,43 @@ def nan_to_num(input: Tensor, nan: float = 0.0, posinf: float | None = None,
     """nan -> nan, +inf -> posinf, -inf -> neginf (default: 0, and the dtype's largest and
     smallest finite numbers);  dx = g where x is finite, 0 elsewhere, as PyTorch. Each
     replacement is a real number (a bool, a 0-d tensor) or None, else torch's TypeError."""
+    if (isinstance(input, Tensor) and input.data.dtype.kind == "c" and input.requires_grad
+            and is_grad_enabled()):  # (torch's in-place nan_to_num_ has the derivative)
+        raise RuntimeError("nan_to_num does not support automatic differentiation for outputs "
+                           "with complex dtype.")
+    return replace_non_finite(input, nan, posinf, neginf)
+
+
+def replace_non_finite(input: Tensor, nan: float = 0.0, posinf: float | None = None,
+                       neginf: float | None = None) -> Tensor:
+    """nan_to_num's values and gradient (nan_to_num_ calls it for complex tensors too)."""
     nan, posinf, neginf = (_replacement(what, value) for what, value in (
         ("nan", nan), ("posinf", posinf), ("neginf", neginf)))
     nan = 0.0 if nan is None else nan
     data = _data(input)
-    if data.dtype.kind == "c":  # each part on its own, as torch's
-        return _complex.complex(nan_to_num(_complex.real(input), nan, posinf, neginf),
-                                nan_to_num(_complex.imag(input), nan, posinf, neginf))
+    if data.dtype.kind == "c":
+        # each part replaced on its own, as torch's; the gradient passes where the whole
+        # number is finite (torch's grad * isfinite(z): nothing through -800 - inf j's real part)
+        fill = np.empty_like(data)
+        fill.real = _filled(data.real, nan, posinf, neginf)
+        fill.imag = _filled(data.imag, nan, posinf, neginf)
+        finite = laid_as_inputs(np.isfinite(data), data)
+        return _torch_node(where(finite, input, fill), "NanToNumBackward0")
     if data.dtype.kind != "f" and data.dtype.name not in ("bfloat16", "float8_e4m3fn",
                                                           "float8_e5m2"):
         # (nothing to replace: a new tensor all the same, as torch's, never input itself)
         return input.clone() if isinstance(input, Tensor) else Tensor(data)
-    info = np.finfo(data.dtype)  # (ml_dtypes registers bfloat16's)
-    fill = np.where(np.isnan(data), nan, np.where(data > 0,
-                                                  info.max if posinf is None else posinf,
-                                                  info.min if neginf is None else neginf))
+    fill = _filled(data, nan, posinf, neginf)
     finite = laid_as_inputs(np.isfinite(data), data)  # (where's order: the mask's, as x's)
-    return _torch_node(where(finite, input, fill.astype(data.dtype)), "NanToNumBackward0")
+    return _torch_node(where(finite, input, fill), "NanToNumBackward0")
+
+
+def _filled(data: np.ndarray, nan: float, posinf: float | None, neginf: float | None):
+    """Real ``data`` with its non-finite elements replaced as nan_to_num's."""
+    info = np.finfo(data.dtype)  # (ml_dtypes registers bfloat16's)
+    return np.where(np.isfinite(data), data, np.where(np.isnan(data), nan, np.where(
+        data > 0, info.max if posinf is None else posinf,
+        info.min if neginf is None else neginf))).astype(data.dtype)
 
 
 def _replacement(what: str, value) -> float | None:
