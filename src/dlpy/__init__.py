@@ -234,7 +234,7 @@ def _out_dtype(name, args, kwargs, out):
         return
     if name not in ("sum", "nansum", "prod", "cumsum", "cumprod") or not isinstance(out, Tensor):
         return
-    if name in ("sum", "prod") and len(args) < 2 and "dim" not in kwargs:
+    if name in ("sum", "prod") and len(args) < 2 and "dim" not in kwargs and "axis" not in kwargs:
         # torch's sum(input, *, dtype) and prod(input, *, dtype) have no out=; only the forms
         # with a dim do
         raise TypeError(f"{name}() received an invalid combination of arguments: out= needs a "

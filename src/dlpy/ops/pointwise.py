@@ -1344,6 +1344,7 @@ def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *more, value=1) -> 
     from dlpy.ops.arithmetic import cast
 
     result = _promotion.result_type(input, tensor1, tensor2)  # torch's: value takes no part
+    value = _value_in("addcmul", value, result)
     if _plain_real(input, tensor1, tensor2) and not isinstance(value, complex):
         return _torch_node(laid_result(Addc(value, False, result)(input, tensor1, tensor2),
                                        input, tensor1, tensor2), "AddcmulBackward0")
@@ -1361,6 +1362,18 @@ def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *more, value=1) -> 
             isinstance(t, Tensor) for t in (input, tensor1, tensor2)):
         out = cast(out, result)  # (a float value times integer tensors is the default dtype)
     return _torch_node(out, "AddcmulBackward0")
+
+
+def _value_in(name: str, value, result: np.dtype):
+    """addcmul/addcdiv's ``value`` as torch converts it to a real result's dtype: a complex
+    number with an imaginary part is refused (dlpy dropped it, or made the result complex), one
+    without is its real part."""
+    if not isinstance(value, complex) or result.kind == "c":
+        return value
+    if value.imag != 0:
+        raise RuntimeError(f"{name}: value cannot be converted to type {result.name} without "
+                           "overflow")
+    return value.real
 
 
 def _plain_real(*operands) -> bool:
@@ -1461,6 +1474,7 @@ def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *more, value=1) -> 
         value = int(value)
     checked = _complex.number("addcdiv", "value", value)  # (an int stays an int, as above)
     value = int(value) if isinstance(value, (int, np.integer)) else checked
+    value = _value_in("addcdiv", value, _promotion.result_type(input, tensor1, tensor2))
     if _data(tensor1).dtype.kind in "biu" and _data(tensor2).dtype.kind in "biu":
         raise RuntimeError("addcdiv: integer tensor1 and tensor2 are refused, as torch's "
                            "(which no longer divides them as integers); use "
