@@ -291,6 +291,20 @@ class Erfc(Op):
         return (grad_output * (-2 / math.sqrt(math.pi)) * (-x * x).exp(),)
 
 
+def _complex_log1p(z: np.ndarray) -> np.ndarray:
+    """log(1 + z) for complex z as torch's: log|1 + z| = 0.5 log1p(x (2 + x) + y^2) where
+    |z| < 0.5 (numpy's log(1 + z) loses a small real part: log1p(1e-10 + 0j) was 0 in complex64),
+    x itself where that underflows; arg(1 + z) = atan2(y, 1 + x)."""
+    x, y = z.real, z.imag
+    with np.errstate(all="ignore"):
+        r = x * (2 + x) + y * y
+        near = np.where(r == 0, x, 0.5 * np.log1p(r))
+        out = np.empty_like(z)
+        out.real = np.where(np.abs(z) < 0.5, near, np.log(np.hypot(x + 1, y)))
+        out.imag = np.arctan2(y, x + 1)
+    return out
+
+
 @follows_inputs
 class Log1p(Op):
     """y = log(1 + x), accurate for small x;  dx = g / (1 + x)."""
@@ -300,7 +314,7 @@ class Log1p(Op):
 
     def forward(self, x):
         self.x = x
-        return np.log1p(x)
+        return _complex_log1p(x) if x.dtype.kind == "c" else np.log1p(x)
 
     def backward(self, grad_output):
         return (grad_output / (1 + self.x),)
