@@ -713,6 +713,9 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     dtype = next((v.dtype for v in (x1, x2) if isinstance(v, Tensor)), None)
     x1, x2 = (v if isinstance(v, Tensor) else Tensor(v, dtype=dtype) for v in (x1, x2))
     kinds = x1.dtype.kind + x2.dtype.kind
+    if "c" in kinds:  # torch's: "expected common dtype to be floating point"
+        raise ArgDtypeError(f"cosine_similarity: expected real floating-point vectors, got "
+                            f"{x1.dtype} and {x2.dtype}")
     if x1.dtype != x2.dtype and kinds.strip("biu") and kinds.strip("fcV"):
         # an integer vector with a floating one: computed in the floating dtype, as torch
         floating = x1.dtype if x1.dtype.kind in "fcV" else x2.dtype
@@ -2208,6 +2211,8 @@ def pdist(input: Tensor, p: float = 2.0) -> Tensor:  # noqa: A002
     if len(shape) != 2:
         raise ArgError(f"{name}: expected x (N, M), got {shape}")
     dtype = np.dtype(input.dtype if isinstance(input, Tensor) else np.asarray(input).dtype)
+    if dtype.kind == "c":  # (torch's: floating-point dtypes only)
+        raise ArgDtypeError(f"{name}: only supports floating-point dtypes, got {dtype}")
     if dtype.kind in "fV" and dtype.itemsize <= 2:  # float16, bfloat16, float8
         raise NotImplementedError(f"{name}: not implemented for {dtype}, as torch")
     first, second = np.triu_indices(shape[0], k=1)

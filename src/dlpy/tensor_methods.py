@@ -1008,9 +1008,10 @@ def _probability(name: str, p):
 
 
 def _continuous(name: str, dtype: np.dtype, error=ArgDtypeError) -> None:
-    """torch draws continuous distributions into floating-point tensors only (its
-    RuntimeError, or NotImplementedError where it has no kernel: ``error``)."""
-    if dtype.kind not in "fcV":
+    """torch draws continuous distributions into real floating-point tensors only (its
+    RuntimeError, or NotImplementedError where it has no kernel: ``error``; normal_ and
+    uniform_ take complex ones, these do not)."""
+    if dtype.kind not in "fV":
         raise error(f"{name}: a continuous distribution needs a floating-point tensor, got "
                     f"{dtype}")
 
@@ -1020,6 +1021,8 @@ _FLOAT_TOP = {2: 2 ** 11, 4: 2 ** 24, 8: 2 ** 53}
 
 
 def _bernoulli(rng, shape, dtype, p=0.5):
+    if dtype.kind == "c":
+        raise NoKernelError(f"bernoulli_: not implemented for {dtype}, as torch's")
     p = _probability("bernoulli_", p)
     try:
         if np.ndim(p) and np.broadcast_shapes(np.shape(p), shape) != tuple(shape):
@@ -1087,8 +1090,8 @@ def _exponential(rng, shape, dtype, lambd=1.0):
 
 
 def _geometric(rng, shape, dtype, p):
-    if dtype.kind == "b":
-        raise NoKernelError("geometric_: not implemented for bool tensors, as torch's")
+    if dtype.kind in "bc":
+        raise NoKernelError(f"geometric_: not implemented for {dtype} tensors, as torch's")
     if not 0 < p < 1:  # torch refuses p = 1 too
         raise ArgError(f"geometric_: p must be in (0, 1), got {p}")
     return random_streams.geometric(rng, tuple(shape), p)

@@ -503,7 +503,7 @@ def multinomial(input, num_samples: int, replacement: bool = False, *,  # noqa: 
     non-negative) weights input (1-D or 2-D), int64; without replacement each at most once."""
     if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)):
         raise TypeError(f"multinomial: num_samples must be an int, got {num_samples!r}")
-    if _data(input).dtype.kind in "biu":
+    if _data(input).dtype.kind in "biuc":
         raise ArgDtypeError(f"multinomial: expected floating-point weights, got "
                             f"{_data(input).dtype}, as torch's")
     weights = _data(input)

@@ -871,6 +871,8 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0,
     if x1.dtype != x2.dtype:
         raise ArgDtypeError(f"cdist: expected x1 and x2 of one dtype, got {x1.dtype} and "
                             f"{x2.dtype}, as torch")
+    if x1.dtype.kind == "c":  # (torch's: floating-point dtypes only)
+        raise ArgDtypeError(f"cdist only supports floating-point dtypes, X1 got: {x1.dtype}")
     if x1.dtype.kind in "fV" and x1.dtype.itemsize <= 2:  # float16, bfloat16, float8
         raise NotImplementedError(f"cdist: not implemented for {x1.dtype}, as torch (outside "
                                   f"autocast, which computes it in float32)")
