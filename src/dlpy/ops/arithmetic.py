@@ -367,12 +367,14 @@ def _half_pow_factor(x, p, power):
 
 
 def complex_scalar_power(x: np.ndarray, p) -> np.ndarray:
-    """x ** p for a complex x and a Python number p, as PyTorch's CPU kernel: 0.5, -0.5 and -1
-    by sqrt, 1 / sqrt and 1 / x (inf + nan j at 0, where numpy's power gives nan + nan j); 2, 3
-    and -2 by x * x, x * x * x and 1 / (x * x) (numpy's power rounds complex64 differently);
-    any other p but 0 with torch's values at 0 (ops/complex.py's power: exp(p log 0), inf + nan j
-    for -1.6), numpy's power elsewhere."""
+    """x ** p for a complex x and a Python number p, as PyTorch's CPU kernel: 1 a copy; 0.5,
+    -0.5 and -1 by sqrt, 1 / sqrt and 1 / x (inf + nan j at 0, where numpy's power gives nan +
+    nan j); 2, 3 and -2 by x * x, x * x * x and 1 / (x * x) (numpy's power rounds complex64
+    differently); any other p but 0 by ops/complex.py's power (torch's exp(p log x) at a zero,
+    infinite or nan x: inf + nan j at 0 for -1.6)."""
     with np.errstate(divide="ignore", invalid="ignore"):
+        if p == 1:  # x itself, as torch's (exp(log x) would turn inf + 1j into inf + nan j)
+            return x.copy()
         if p == 0.5:
             return np.sqrt(x)
         if p == -0.5:

@@ -152,14 +152,19 @@ def number(name: str, what: str, value, finite: bool = True) -> float | complex:
 
 
 def power(a: np.ndarray, b) -> np.ndarray:
-    """a ** b for complex arrays with torch's values at a zero base: exp(b log 0) with C99's
-    special values (0 ** 0j is nan, 0 ** (-1 + 1j) inf + nan j, as torch's tensor ** tensor);
-    numpy's power everywhere else."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    """a ** b for complex arrays as torch's exp(b log a), with C99's special values, where numpy's
+    power differs from it: at a zero base (0 ** 0j is nan, 0 ** (-1 + 1j) inf + nan j), an
+    infinite or nan base (torch's inf ** 4 is inf + nan j, (inf + 1j) ** 0j nan; numpy's
+    repeated products give nan + nan j, 1) and a result that overflows (numpy's nan + nan j for
+    1e300 (1 + 1j) ** 4, torch's -inf + inf j); numpy's power elsewhere (its rounding within
+    an ulp of torch's)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out = np.power(a, b)
-        zero = a == 0
-        if zero.any():
-            out = np.where(zero, np.exp(b * np.log(np.zeros((), out.dtype))), out)
+        odd = (a == 0) | ~np.isfinite(a) | ~np.isfinite(out)
+        if odd.any():
+            # (b complex first, as torch's kernel: a real b times log(inf) has no nan part)
+            exponent = np.asarray(b).astype(out.dtype)
+            out = np.where(odd, np.exp(exponent * np.log(a.astype(out.dtype))), out)
     return out
 
 
