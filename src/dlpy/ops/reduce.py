@@ -555,6 +555,8 @@ class Norm(Op):
 
     low = None  # float16/bfloat16 x: backward rounds as torch's (p = 2)
 
+    complex_ok = True  # (p = 2 only: norm() takes the other norms of |x|)
+
     def __init__(self, p, axes, keepdims):
         self.p, self.axes, self.keepdims = p, axes, keepdims
 
@@ -569,11 +571,12 @@ class Norm(Op):
         elif p == 1:
             y = magnitude.sum(axis=axes, keepdims=True)
         elif p == 2:
-            y = np.sqrt(np.square(x).sum(axis=axes, keepdims=True))
+            squares = np.square(x) if x.dtype.kind != "c" else np.square(magnitude)
+            y = np.sqrt(squares.sum(axis=axes, keepdims=True))
         else:
             with np.errstate(divide="ignore"):  # p < 0: 0^p = inf, and the norm 0
                 y = (magnitude ** p).sum(axis=axes, keepdims=True) ** (1 / p)
-        self.x, self.y = x, y.astype(x.dtype, copy=False)
+        self.x, self.y = x, y.astype(x.real.dtype, copy=False)
         return self.y if self.keepdims else np.squeeze(self.y, axis=axes)
 
     def forward_low_precision(self, x):
@@ -931,7 +934,9 @@ def norm(input, p=2, axis=None, keepdims=None, *, dim=None, keepdim=None, dtype=
                                                      else input):
         from dlpy.ops.arithmetic import abs as _abs
 
-        input = _abs(input)  # complex: the norm of the magnitudes, real (as torch's)
+        if p != 2:  # the norm of the magnitudes, real (as torch's); the 2-norm's gradient is
+            input = _abs(input)  # g x / y of x itself, as torch's (through |x| the second
+            # derivative lost its 1 / y where some x is 0: sgn's derivative there is 0)
     return Norm(p, axes, keepdims)(input)
 
 
