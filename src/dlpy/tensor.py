@@ -1100,6 +1100,10 @@ class Tensor:
     def detach(self) -> Tensor:
         """The same data, cut from the graph (an inference tensor's is one too, as torch's)."""
         out = Tensor(self.data)
+        if not self.data.flags.writeable:  # (an expanded view's read-only array: in-place
+            owner = _memory_owner(self)  # changes of out go through its base's memory, or
+            if owner is not self:  # are refused, as the view's; out is no view for _base)
+                out._memory_of = owner
         if _inference_made[0] and getattr(self, "_inference", False):
             out._inference = "detached"  # torch's: it changes in place and counts versions
         elif _inference_depth[0]:
@@ -1930,18 +1934,23 @@ class Tensor:
                 if type(array) is np.ndarray and array.size and np.may_share_memory(
                         array, self.data):
                     _check_partial_overlap(name, self.data, array)
+        # the tensor whose memory a read-only array reads, written through below: the base,
+        # or what a detach() of an expanded view was taken from (torch's shares the storage)
+        memory = base
+        if not self.data.flags.writeable and _memory_owner(self if base is None else base) is not self:
+            memory = _memory_owner(self if base is None else base)
         # expand()ed (or overlapping windows): torch refuses all but filling with one value,
         # unrecorded
-        expanded = (base is not None and not self.data.flags.writeable
-                    and base.data.flags.writeable and _views.repeats_elements(self.data))
-        if base is not None and not expanded and not self.data.flags.writeable \
-                and base.data.flags.writeable:
+        expanded = (memory is not None and not self.data.flags.writeable
+                    and memory.data.flags.writeable and _views.repeats_elements(self.data))
+        if memory is not None and not expanded and not self.data.flags.writeable \
+                and memory.data.flags.writeable:
             # a view of an expanded or unfolded tensor whose own elements are distinct
             # (``e[0]`` of ``b.expand(3, 4)``): written through to its base's memory, as torch's
             try:
                 self.data.flags.writeable = True
             except ValueError:  # (a window of unfold: numpy keeps it read-only)
-                alias = _writable_alias(self.data, _buffer(base.data))
+                alias = _writable_alias(self.data, _buffer(memory.data))
                 if alias is not None:
                     self.data = alias
         recording = _grad_enabled and (self.requires_grad or any(
@@ -1967,20 +1976,20 @@ class Tensor:
             _warn_expanded(name)  # written element lands in the base's memory
             array = compute(self, *operands).data
             _check_store(name, array.dtype, self.dtype, cast)
-            _write_expanded(base, self.data, array, written(),
+            _write_expanded(memory, self.data, array, written(),
                             accumulate=getattr(written, "accumulate", False))
             return self
         if expanded:  # filled through its base's memory
-            base.data.flat[_views.positions(base.data, self.data)] = compute(
+            memory.data.flat[_views.positions(memory.data, self.data)] = compute(
                 self, *operands).data
-            _bump(base.data)
+            _bump(memory.data)
             return self
         if not self.data.flags.writeable:  # a read-only array: the tensor gets one of its own
-            if base is not None and self.data.size == 0:  # (an empty view of an expanded
+            if memory is not None and self.data.size == 0:  # (an empty view of an expanded
                 compute(self, *operands)  # tensor: checked, nothing written, the version
-                _bump(base.data)  # counted, as torch's)
+                _bump(memory.data)  # counted, as torch's)
                 return self
-            if base is not None and base.data.flags.writeable:  # (never a view's silent copy)
+            if memory is not None and memory.data.flags.writeable:  # (never a view's copy)
                 raise RuntimeError(f"{name}: cannot write through this view into its base's "
                                    "memory; clone() the tensor before changing it")
             self.data = self.data.copy()
@@ -2585,12 +2594,15 @@ class Tensor:
             if _has_bool(index):  # torch reads the bool as an index tensor: index_put
                 advanced = True
         base = getattr(self, "_view_of", None)
-        if (advanced and base is not None and not self.data.flags.writeable
-                and base.data.flags.writeable and _buffer(base.data) is _buffer(self.data)
+        memory = base
+        if not self.data.flags.writeable and _memory_owner(self if base is None else base) is not self:
+            memory = _memory_owner(self if base is None else base)
+        if (advanced and memory is not None and not self.data.flags.writeable
+                and memory.data.flags.writeable and _buffer(memory.data) is _buffer(self.data)
                 and not (_grad_enabled and (self.requires_grad or getattr(
                     value, "requires_grad", False)))
                 and _views.repeats_elements(self.data)):
-            _index_put_expanded(self, base, index, write, source)
+            _index_put_expanded(self, memory, index, write, source)
             return
         if self.data.flags.writeable and (base is None or _buffer(base.data)
                                           is not _buffer(self.data)):
@@ -3831,6 +3843,18 @@ def _view_like(array: np.ndarray, base: np.ndarray, copied: np.ndarray) -> np.nd
                           strides=array.strides)
     except (TypeError, ValueError, BufferError):
         return None
+
+
+def _memory_owner(tensor: Tensor) -> Tensor:
+    """The tensor whose memory ``tensor``'s array reads: the first of its chain of views,
+    through detach()es of read-only views (``_memory_of``: torch's detach() shares the
+    storage), or ``tensor`` itself."""
+    buffer = _buffer(tensor.data)
+    tensor = _root_base(tensor)
+    while (owner := tensor.__dict__.get("_memory_of")) is not None and \
+            _buffer(owner.data) is buffer:
+        tensor = _root_base(owner)
+    return tensor
 
 
 def _writable_alias(array: np.ndarray, owner) -> np.ndarray | None:
