@@ -3548,7 +3548,10 @@ def _write_expanded(base: Tensor, array: np.ndarray, values: np.ndarray, written
     places = _views.positions(base.data, array)[written]
     if accumulate:
         flat = base.data.reshape(-1)  # (a view: base's memory is its own, contiguous)
-        np.add.at(flat, places, (values - array)[written])
+        if flat.dtype == np.bool_:  # (a bool sum is an or: the new values hold each change)
+            np.logical_or.at(flat, places, values[written])
+        else:
+            np.add.at(flat, places, (values - array)[written])
     else:
         base.data.flat[places] = values[written]
     _bump(base.data)
