@@ -903,7 +903,8 @@ def _torch_order(index: tuple, ndim: int):
     arrays to what is left, so x[0, :, [1, 2]] keeps the indexed axis where the array stands
     (numpy counts the int as an index array and moves the axis to the front); None when
     numpy's placement is already torch's."""
-    if all(type(i) is slice or isinstance(i, np.ndarray) for i in index):
+    if all(type(i) is slice or isinstance(i, np.ndarray) and (i.ndim or i.dtype != bool)
+           for i in index):  # (numpy refuses a 0-d bool array beside another index array)
         return None
     used = sum(i.ndim if isinstance(i, np.ndarray) and i.dtype == bool else
                0 if i is None or i is Ellipsis or type(i) is bool else 1 for i in index)
