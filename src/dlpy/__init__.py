@@ -279,8 +279,9 @@ def _no_out_elementwise(function):
                 return getattr(input, name)(*args, **kwargs)
         if out is None:
             return function(input, *args, **kwargs)
-        from dlpy.torch_functions import exact_out, write_out
+        from dlpy.torch_functions import check_out_inputs, exact_out, write_out
 
+        check_out_inputs(name, (input, *args), out)
         return write_out(name, function(input, *args, **kwargs), out,
                          exact=exact_out(name, (input, *args), kwargs, out))
 

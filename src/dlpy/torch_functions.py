@@ -1764,7 +1764,25 @@ def exact_out(name: str, args: tuple, kwargs: dict, out=None) -> bool | None:
 
 # torch's functions with no out= (dlpy's wrapper gives every top-level function one)
 NO_OUT = frozenset({"det", "logdet", "count_nonzero", "isnan", "isinf", "isfinite", "isreal",
-                    "isclose", "positive"})
+                    "isclose", "positive", "index_fill", "masked_fill", "masked_scatter", "put",
+                    "index_put", "flip", "roll"})
+# ... whose out= may not partly share memory with an input (torch's TensorIterator: the same
+# memory with the same strides is fine, out=x; with others, out=x.t(), refused)
+NO_PARTIAL_OVERLAP = frozenset("""
+    abs absolute acos arccos acosh arccosh asin arcsin asinh arcsinh atan arctan atanh arctanh
+    bitwise_not ceil clamp clip cos cosh deg2rad digamma erf erfc erfinv exp exp2 expm1 fix
+    floor frac lgamma log log10 log1p log2 logit i0 nan_to_num neg negative rad2deg reciprocal
+    round rsqrt sigmoid sign sgn sin sinc sinh sqrt square tan tanh trunc logical_not
+    add sub subtract mul multiply div divide true_divide floor_divide remainder fmod atan2
+    arctan2 pow float_power maximum minimum fmax fmin copysign hypot nextafter xlogy ldexp
+    logaddexp logaddexp2 heaviside bitwise_and bitwise_or bitwise_xor bitwise_left_shift
+    bitwise_right_shift logical_and logical_or logical_xor eq ne lt le gt ge greater
+    greater_equal less less_equal not_equal gcd lcm where lerp addcmul addcdiv
+    cumsum cumprod""".split())
+# ... whose out= may share no memory with the index or source, and only all of the input's
+# (torch's index_add & co copy the input into a new out first: out=x is fine, out=x.t() not)
+NO_SOURCE_OVERLAP = frozenset({"index_add", "index_copy", "scatter", "scatter_add",
+                               "scatter_reduce"})
 # ... whose out= may share no memory with an input (torch refuses even a full alias there)
 NO_OVERLAP = frozenset({"cat", "concat", "concatenate", "stack", "index_select", "gather",
                         "masked_select", "take"})
@@ -1779,13 +1797,31 @@ def check_out_inputs(name: str, inputs, out) -> None:
             isinstance(x, Tensor) for x in inputs):
         raise TypeError("where(): with out=, input and other must be Tensors, got "
                         f"{type(inputs[1]).__name__} and {type(inputs[2]).__name__}")
-    if name in NO_OVERLAP and isinstance(out, Tensor):
-        flat = [x for a in inputs for x in (a if isinstance(a, (list, tuple)) else (a,))]
+    if not isinstance(out, Tensor):
+        return
+    if name in NO_SOURCE_OVERLAP and inputs and isinstance(inputs[0], Tensor) and \
+            inputs[0].data.size and out.shape == inputs[0].shape and \
+            np.may_share_memory(inputs[0].data, out.data):  # (another shape: resized first)
+        from dlpy.tensor import _check_partial_overlap
+
+        _check_partial_overlap(name, out.data, inputs[0].data)
+    if name in NO_OVERLAP or name in NO_SOURCE_OVERLAP:
+        flat = [x for a in inputs[name in NO_SOURCE_OVERLAP:]
+                for x in (a if isinstance(a, (list, tuple)) else (a,))]
         if builtins.any(isinstance(x, Tensor) and np.shares_memory(x.data, out.data) for x in flat):
             raise RuntimeError(f"{name}: unsupported operation: some elements of the input "
                                "tensor and the written-to tensor refer to a single memory "
                                "location. Please clone() the tensor before performing the "
                                "operation.")
+    elif name in NO_PARTIAL_OVERLAP:
+        from dlpy.tensor import _check_partial_overlap
+
+        for x in inputs:
+            if isinstance(x, Tensor) and x.data.size and out.data.size and \
+                    np.may_share_memory(x.data, out.data) and not (
+                        name in ("cumsum", "cumprod") and out.shape != x.shape):
+                # (cumsum's out of another shape: torch checks once it is resized)
+                _check_partial_overlap(name, out.data, x.data)
 
 
 # torch's cat family refuses an out= its inputs cannot cast to with a TypeError
@@ -1848,7 +1884,9 @@ def write_out(name: str, result, out, exact: bool | None = None, warn: bool = Tr
                           "zero elements. You can explicitly reuse an out tensor t by resizing "
                           "it, inplace, to zero elements with t.resize_(0).", UserWarning,
                           stacklevel=user_stacklevel())  # (torch's words)
-        out.data = np.empty(result.shape, dtype=out.dtype)
+        # torch's resized out takes the layout its kernel gives a new result (a transposed
+        # input's for a pointwise op), which dlpy's result has
+        out.data = np.empty_like(result.data, dtype=out.dtype)
     if differentiable:
         return out.copy_(result)
     with no_grad():
