@@ -1936,9 +1936,7 @@ class Tensor:
                     _check_partial_overlap(name, self.data, array)
         # the tensor whose memory a read-only array reads, written through below: the base,
         # or what a detach() of an expanded view was taken from (torch's shares the storage)
-        memory = base
-        if not self.data.flags.writeable and _memory_owner(self if base is None else base) is not self:
-            memory = _memory_owner(self if base is None else base)
+        memory = _written_memory(self, base)
         # expand()ed (or overlapping windows): torch refuses all but filling with one value,
         # unrecorded
         expanded = (memory is not None and not self.data.flags.writeable
@@ -2594,9 +2592,7 @@ class Tensor:
             if _has_bool(index):  # torch reads the bool as an index tensor: index_put
                 advanced = True
         base = getattr(self, "_view_of", None)
-        memory = base
-        if not self.data.flags.writeable and _memory_owner(self if base is None else base) is not self:
-            memory = _memory_owner(self if base is None else base)
+        memory = _written_memory(self, base)
         if (advanced and memory is not None and not self.data.flags.writeable
                 and memory.data.flags.writeable and _buffer(memory.data) is _buffer(self.data)
                 and not (_grad_enabled and (self.requires_grad or getattr(
@@ -3858,6 +3854,16 @@ def _memory_owner(tensor: Tensor) -> Tensor:
             _buffer(owner.data) is buffer:
         tensor = _root_base(owner)
     return tensor
+
+
+def _written_memory(tensor: Tensor, base: Tensor | None) -> Tensor | None:
+    """The tensor whose memory an in-place change of ``tensor`` (a view of ``base``, or None)
+    writes through, where its own array is read-only (an expanded view, or a detach() of one):
+    ``base`` or what it, or tensor, was detach()ed from; None where that is tensor itself."""
+    if tensor.data.flags.writeable:
+        return base
+    owner = _memory_owner(tensor if base is None else base)
+    return None if owner is tensor else owner
 
 
 def _writable_alias(array: np.ndarray, owner) -> np.ndarray | None:
