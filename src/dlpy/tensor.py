@@ -1100,9 +1100,11 @@ class Tensor:
     def detach(self) -> Tensor:
         """The same data, cut from the graph (an inference tensor's is one too, as torch's)."""
         out = Tensor(self.data)
-        if not self.data.flags.writeable:  # (an expanded view's read-only array: in-place
-            owner = _memory_owner(self)  # changes of out go through its base's memory, or
-            if owner is not self:  # are refused, as the view's; out is no view for _base)
+        if type(self.data) is np.ndarray and not self.data.flags.writeable:
+            # an expanded view's read-only array: in-place changes of out go through its base's
+            # memory, or are refused, as the view's (out is no view for _base)
+            owner = _memory_owner(self)
+            if owner is not self:
                 out._memory_of = owner
         if _inference_made[0] and getattr(self, "_inference", False):
             out._inference = "detached"  # torch's: it changes in place and counts versions
@@ -1954,11 +1956,7 @@ class Tensor:
         recording = _grad_enabled and (self.requires_grad or any(
             isinstance(o, Tensor) and o.requires_grad for o in operands))
         if expanded and (recording or (name not in ("fill_", "zero_") and written is None)):
-            raise RuntimeError(
-                f"{name}: unsupported operation: more than one element of the written-to tensor "
-                "refers to a single memory location (an expanded tensor, or overlapping windows "
-                "of unfold/as_strided, which torch changes once per window and dlpy refuses). "
-                "Please clone() the tensor before performing the operation")
+            raise _internal_overlap_error(name)
         if _dual_in_place is not None:  # forward-mode AD: the tangent follows the new value
             tracked = _dual_in_place(self, compute, operands)
             if tracked is not None:
@@ -2036,6 +2034,8 @@ class Tensor:
                 compute = tracked
         recording = _grad_enabled and self.requires_grad
         self._check_changeable(name, base, recording)
+        if recording and base is not None and base.requires_grad and base.op is None:
+            raise RuntimeError(f"{name}: " + _VIEW_OF_LEAF)  # (new metadata too, as torch's)
         if recording:
             self._rebase(name, compute, operands, "unsafe", True, reshape=True)
             return self
@@ -2281,6 +2281,9 @@ class Tensor:
             from dlpy.creation import _checked  # a finite value beyond the dtype's range:
 
             _checked("fill_", value, self.dtype, self.data.size)  # torch's refusal, not inf
+        if isinstance(value, Tensor) and not self.data.flags.writeable and \
+                _views.repeats_elements(self.data):  # (torch fills with a number only: a
+            raise _internal_overlap_error("fill_")  # tensor's is copy_'s, which refuses)
         with np.errstate(over="ignore"):  # (one float16 element: 1e5 is inf, as torch's)
             out = self._in_place("fill_", _filled, self._source("fill_", "value", value),
                                  cast="unsafe")
@@ -3854,6 +3857,15 @@ def _memory_owner(tensor: Tensor) -> Tensor:
             _buffer(owner.data) is buffer:
         tensor = _root_base(owner)
     return tensor
+
+
+def _internal_overlap_error(name: str) -> RuntimeError:
+    """torch's refusal to write into a tensor whose elements share memory."""
+    return RuntimeError(
+        f"{name}: unsupported operation: more than one element of the written-to tensor "
+        "refers to a single memory location (an expanded tensor, or overlapping windows "
+        "of unfold/as_strided, which torch changes once per window and dlpy refuses). "
+        "Please clone() the tensor before performing the operation")
 
 
 def _written_memory(tensor: Tensor, base: Tensor | None) -> Tensor | None:
