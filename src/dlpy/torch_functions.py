@@ -1739,7 +1739,8 @@ EXACT_OUT = frozenset("""
     clamp clip where amax amin argmax argmin nonzero mm matmul bmm mv dot index_select gather
     addmm addmv baddbmm addbmm
     masked_select take inverse norm logcumsumexp quantile nanquantile conj_physical clamp_min
-    clamp_max float_power heaviside""".split())
+    clamp_max float_power heaviside
+    index_add index_copy scatter scatter_add scatter_reduce""".split())
 
 
 def exact_out(name: str, args: tuple, kwargs: dict, out=None) -> bool | None:
