@@ -948,6 +948,8 @@ def check_ellipses(name: str, index, ndim: int) -> None:
 def getitem(x, index):
     check_ellipses("getitem", index, len(_shape_of(x)))
     index = _plain_index(index)
+    if type(index) is np.ndarray and index.ndim == 0 and index.dtype == bool:
+        index = (index,)  # (torch's order below: a new axis indexed by [0] or [])
     check_masks(index, _shape_of(x))
     try:
         if type(index) is tuple and (np.ndarray in map(type, index) or (
