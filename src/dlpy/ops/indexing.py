@@ -1133,6 +1133,8 @@ class ScatterReduce(Op):
         if x.dtype.kind != "f" and self.reduce in ("amax", "amin"):
             info = np.iinfo(x.dtype) if x.dtype.kind in "iu" else None
             start = (info.min if self.reduce == "amax" else info.max) if info else start
+            if x.dtype == np.bool_:  # (-inf as a bool is True: amax's start is False)
+                start = self.reduce == "amin"
         y = x.copy() if self.include_self else np.where(touched, np.asarray(start, x.dtype), x)
         ufunc = {"sum": np.add, "mean": np.add, "prod": np.multiply, "amax": np.maximum,
                  "amin": np.minimum}[self.reduce]
