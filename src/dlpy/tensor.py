@@ -3712,9 +3712,11 @@ def _check_byte_mask_fill(index, value, shape: tuple) -> None:
 
 
 def _is_mask(index) -> bool:
-    """Whether ``index`` is one boolean mask (torch's setitem with it and a 0-d value fills)."""
+    """Whether ``index`` has one boolean mask as its only index array (ints, slices, None and
+    Ellipsis besides): torch's setitem with it and a one-element value fills (any dtype)."""
     items = index if type(index) is tuple else (index,)
-    return len(items) == 1 and type(items[0]) is np.ndarray and items[0].dtype == bool
+    arrays = [i for i in items if type(i) is np.ndarray]
+    return len(arrays) == 1 and arrays[0].dtype == bool
 
 
 def _index_put(index, shape: tuple) -> bool:
