@@ -1972,8 +1972,10 @@ class Tensor:
             _warn_expanded(name)  # written element lands in the base's memory
             array = compute(self, *operands).data
             _check_store(name, array.dtype, self.dtype, cast)
-            _write_expanded(memory, self.data, array, written(),
-                            accumulate=getattr(written, "accumulate", False))
+            changes = None
+            if getattr(written, "accumulate", False):  # each element's sum of what is put
+                changes = compute(Tensor(np.zeros(self.shape, self.data.dtype)), *operands).data
+            _write_expanded(memory, self.data, array, written(), changes)
             return self
         if expanded:  # filled through its base's memory
             memory.data.flat[_views.positions(memory.data, self.data)] = compute(
@@ -3544,17 +3546,18 @@ def _warn_expanded(name: str, stacklevel: int = 4) -> None:
 
 
 def _write_expanded(base: Tensor, array: np.ndarray, values: np.ndarray, written: np.ndarray,
-                    accumulate: bool = False) -> None:
+                    changes: np.ndarray | None = None) -> None:
     """The elements ``written`` of ``values`` (the new values of ``array``, a view of base's
     memory whose elements share it) into base's memory: where several share one place, the
-    last written wins, or with ``accumulate`` each adds its change (torch's order)."""
+    last written wins, or (accumulating) each adds its element of ``changes`` (what was put
+    there, summed: values - array would lose an inf), in torch's order."""
     places = _views.positions(base.data, array)[written]
-    if accumulate:
+    if changes is not None:
         flat = base.data.reshape(-1)  # (a view: base's memory is its own, contiguous)
-        if flat.dtype == np.bool_:  # (a bool sum is an or: the new values hold each change)
-            np.logical_or.at(flat, places, values[written])
+        if flat.dtype == np.bool_:  # (a bool sum is an or)
+            np.logical_or.at(flat, places, changes[written])
         else:
-            np.add.at(flat, places, (values - array)[written])
+            np.add.at(flat, places, changes[written])
     else:
         base.data.flat[places] = values[written]
     _bump(base.data)
