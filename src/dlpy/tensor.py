@@ -2397,16 +2397,16 @@ class Tensor:
         from dlpy.ops import check_dim
 
         dim = check_dim("index_fill_", dim, self.ndim, scalar_ok=True)
-        if self.data.dtype.kind != "c" and (isinstance(value, complex) or isinstance(
-                value, Tensor) and value.data.dtype.kind == "c"):  # (whatever its imaginary
-            raise RuntimeError("index_fill_(): Converting complex Scalar to non-complex type "
-                               "is not supported")  # part, before the index: torch's)
         index = np.asarray(index.data if isinstance(index, Tensor) else index)
         if index.dtype.kind not in "iu" or index.ndim > 1:
             raise TypeError(f"index_fill_: index must be integers in at most one axis, got "
                             f"{index.dtype} of shape {index.shape}")
         if index.dtype != np.int64:
             raise IndexError("index_fill_(): Expected dtype int64 for index.")
+        if self.data.dtype.kind != "c" and (isinstance(value, complex) or isinstance(
+                value, Tensor) and value.data.dtype.kind == "c"):  # (whatever its imaginary
+            raise RuntimeError("index_fill_(): Converting complex Scalar to non-complex type "
+                               "is not supported")  # part, before the bounds: torch's)
         size = self.shape[dim] if self.ndim else 1
         if index.size and not (-size <= index.min() and index.max() < size):
             raise IndexError(f"index_fill_: index out of range for axis {dim} of length {size},"

@@ -1806,7 +1806,8 @@ def check_out_inputs(name: str, inputs, out) -> None:
         from dlpy.tensor import _check_partial_overlap
 
         _check_partial_overlap(name, out.data, inputs[0].data)
-    if name in NO_OVERLAP or name in NO_SOURCE_OVERLAP:
+    if name in NO_OVERLAP or name in NO_SOURCE_OVERLAP and not (inputs and out is inputs[0]):
+        # (index_add(x, ..., out=x) is torch's index_add_, which does not check its source)
         flat = [x for a in inputs[name in NO_SOURCE_OVERLAP:]
                 for x in (a if isinstance(a, (list, tuple)) else (a,))]
         if builtins.any(isinstance(x, Tensor) and np.shares_memory(x.data, out.data) for x in flat):

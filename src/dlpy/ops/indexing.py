@@ -928,10 +928,6 @@ def index_fill(input: Tensor, dim: int, index, value) -> Tensor:
     if isinstance(value, Tensor) and value.ndim:  # (checked first, as torch's)
         raise ArgError(f"index_fill: only a 0-dimensional value tensor is supported, got "
                        f"shape {tuple(value.shape)}")
-    if isinstance(value, complex) and isinstance(input, Tensor) and input.data.dtype.kind != "c":
-        from dlpy.ops.mask import _real_value
-
-        value = _real_value("index_fill", value, input.data.dtype)
     dim = check_dim("index_fill", dim, input.ndim, scalar_ok=True)
     if isinstance(index, Tensor) and index.dtype != np.int64:  # a float index too: IndexError
         raise IndexError("index_fill_(): Expected dtype int64 for index.")
@@ -941,6 +937,10 @@ def index_fill(input: Tensor, dim: int, index, value) -> Tensor:
     index = _index_array("index_fill", index)
     if index.dtype != np.int64:
         raise IndexError("index_fill_(): Expected dtype int64 for index.")
+    if isinstance(input, Tensor) and input.data.dtype.kind != "c" and (isinstance(
+            value, complex) or isinstance(value, Tensor) and value.data.dtype.kind == "c"):
+        raise RuntimeError("index_fill_(): Converting complex Scalar to non-complex type is "
+                           "not supported")  # (whatever its imaginary part: torch's)
     name = f"IndexFillBackward{int(isinstance(value, Tensor))}"  # a number's, a tensor's
     if not input.ndim:
         return _named(reshape(index_fill(reshape(input, (1,)), 0, index, value), ()), name)
