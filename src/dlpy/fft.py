@@ -128,23 +128,32 @@ def _one(name: str, n, dim):
     return None if n is None else (n,)
 
 
-def _c2c(name, x, s, dim, norm, inverse, all_dims=True):
+def _c2c(name, x, s, dim, norm, inverse, all_dims=True, one_axis=False):
+    given = _tensor(name, x)
     x = _input(name, x)
     dims, sizes = _plan(name, x, s, dim, all_dims, none_ok=True)
     if not dims:  # fftn of a 0-d tensor, or dim=(): the input as complex (norm still checked)
         _norm(name, norm)
         return mark(cast(x, complex_dtype(x.dtype)))
-    return mark(FFT(x.shape, dims, sizes, _norm(name, norm), inverse)(x))
+    # a real input's one-axis transform is torch's r2c, which converts only integers
+    order = _c2c_order(given, dims, sizes, convert=not given.is_complex() and not (
+        one_axis and given.is_floating_point()))
+    return mark(FFT(x.shape, dims, sizes, _norm(name, norm), inverse, order)(x))
 
 
-def _r2c(name, x, s, dim, norm, all_dims=True):
+def _r2c(name, x, s, dim, norm, all_dims=True, hermitian=False):
+    given = _tensor(name, x)
     x = _input(name, x, real=True)
     dims, sizes = _plan(name, x, s, dim, all_dims)
-    return mark(RFFT(x.shape, dims, sizes, _norm(name, norm))(x))
+    order = _r2c_order(given, dims, sizes, two_steps=hermitian and len(dims) > 1)
+    return mark(RFFT(x.shape, dims, sizes, _norm(name, norm), order)(x))
 
 
-def _c2r(name, x, s, dim, norm, all_dims=True):
+def _c2r(name, x, s, dim, norm, all_dims=True, hermitian=False):
+    given = _tensor(name, x)
     x = _input(name, x)
+    if hermitian:  # hfft: irfft of the conjugate
+        x = conj(x)
     # the last axis holds n // 2 + 1 bins of a signal of even length n, when s does not say
     # (s None, or -1 for the last axis)
     if s is None:
@@ -156,19 +165,152 @@ def _c2r(name, x, s, dim, norm, all_dims=True):
         s = list(s[:-1]) + [2 * (x.shape[dims[-1]] - 1)]
         dim = dims
     dims, sizes = _plan(name, x, s, dim, all_dims)
-    return IRFFT(x.shape, dims, sizes, _norm(name, norm))(x)
+    order = _c2r_order(given, dims, sizes, hermitian)
+    return IRFFT(x.shape, dims, sizes, _norm(name, norm), order)(x)
+
+
+# ----------------------------------------------------------------- torch's result layout
+# torch's (MKL) transforms write their result in a memory order of their own, which shows in
+# its strides: the axes not transformed first, by the input's stride (largest first), then the
+# transformed ones (_exec_fft); a multi-axis transform sorts its axes by stride too, and
+# irfftn / hfftn / ihfftn are two transforms in a row. The functions below follow those steps
+# on the input's strides and give the result's axis order, outermost first.
+def _contiguous(shape) -> list:
+    strides, step = [0] * len(shape), 1
+    for axis in range(len(shape) - 1, -1, -1):
+        strides[axis] = step
+        step *= max(shape[axis], 1)
+    return strides
+
+
+def _dense(shape, strides) -> bool:
+    """torch's is_non_overlapping_and_dense: the elements fill a block of memory once."""
+    expected = 1
+    for axis in sorted((a for a in range(len(shape)) if shape[a] != 1), key=lambda a: strides[a]):
+        if strides[axis] != expected:
+            return False
+        expected *= shape[axis]
+    return True
+
+
+def _converted(shape, strides) -> list:
+    """The strides of x.to(dtype): kept when dense, else contiguous."""
+    return list(strides) if _dense(shape, strides) else _contiguous(shape)
+
+
+def _like(shape, strides) -> list:
+    """The strides of empty_like(x) (a resolved conjugate): kept when dense, else dense ones
+    in x's axis order (torch's infer_dense_strides, an insertion sort that leaves an axis of
+    stride 0 where it is)."""
+    if _dense(shape, strides):
+        return list(strides)
+
+    def order(a, b):  # 1: swap (b is the outer one); -1: in place; 0: ambiguous, look on
+        if strides[a] == 0 or strides[b] == 0:
+            return 0
+        if strides[a] != strides[b]:
+            return 1 if strides[a] > strides[b] else -1
+        return 1 if shape[a] > shape[b] else 0
+
+    perm = list(range(len(shape) - 1, -1, -1))  # innermost first
+    for i in range(1, len(perm)):
+        right = i
+        for left in range(i - 1, -1, -1):
+            swap = order(perm[left], perm[right])
+            if swap > 0:
+                perm[left], perm[right] = perm[right], perm[left]
+                right = left
+            elif swap < 0:
+                break
+    out, step = [0] * len(shape), 1
+    for axis in perm:
+        out[axis] = step
+        step *= shape[axis] if shape[axis] > 1 else 1
+    return out
+
+
+def _resized(shape, strides, dims, sizes):
+    """(shape, strides) after the cut (a view) or zero-padding (a contiguous copy) to sizes."""
+    shape, padded = list(shape), False
+    for axis, n in zip(dims, sizes):
+        padded = padded or shape[axis] < n
+        shape[axis] = n
+    return shape, _contiguous(shape) if padded else list(strides)
+
+
+def _exec_order(strides, dims) -> list:
+    """_exec_fft's order: the batch axes moved first by std::partition (which swaps from
+    both ends), stably sorted by stride, largest first; then dims as given."""
+    order, first, last = list(range(len(strides))), 0, len(strides)
+    while True:
+        while first != last and order[first] not in dims:
+            first += 1
+        if first == last:
+            break
+        last -= 1
+        while first != last and order[last] in dims:
+            last -= 1
+        if first == last:
+            break
+        order[first], order[last] = order[last], order[first]
+        first += 1
+    return sorted(order[:first], key=lambda a: -strides[a]) + list(dims)
+
+
+def _order_strides(order, shape) -> list:
+    inner = _contiguous([shape[a] for a in order])
+    strides = [0] * len(shape)
+    for axis, stride in zip(order, inner):
+        strides[axis] = stride
+    return strides
+
+
+def _by_stride(strides, dims) -> list:
+    return sorted(dims, key=lambda a: -strides[a])
+
+
+def _c2c_order(x: Tensor, dims, sizes, convert: bool) -> list:
+    shape, strides = list(x.shape), list(x.stride())
+    if convert:
+        strides = _converted(shape, strides)
+    shape, strides = _resized(shape, strides, dims, sizes)
+    return _exec_order(strides, _by_stride(strides, dims))
+
+
+def _r2c_order(x: Tensor, dims, sizes, two_steps: bool) -> list:
+    shape, strides = list(x.shape), list(x.stride())
+    if not x.is_floating_point():
+        strides = _converted(shape, strides)
+    shape, strides = _resized(shape, strides, dims, sizes)
+    shape[dims[-1]] = shape[dims[-1]] // 2 + 1
+    if two_steps:  # ihfftn: rfft over the last axis, then a complex transform of the others
+        strides = _order_strides(_exec_order(strides, [dims[-1]]), shape)
+        return _exec_order(strides, _by_stride(strides, dims[:-1]))
+    return _exec_order(strides, _by_stride(strides, dims[:-1]) + [dims[-1]])
+
+
+def _c2r_order(x: Tensor, dims, sizes, hermitian: bool) -> list:
+    shape, strides = list(x.shape), list(x.stride())
+    if not x.is_complex():
+        strides = _converted(shape, strides)
+    shape, strides = _resized(shape, strides, dims, list(sizes[:-1]) + [sizes[-1] // 2 + 1])
+    if len(dims) > 1:  # a complex transform of the other axes first
+        strides = _order_strides(_exec_order(strides, _by_stride(strides, dims[:-1])), shape)
+    if hermitian:  # the conjugate is resolved into a copy
+        strides = _like(shape, strides)
+    return _exec_order(strides, [dims[-1]])
 
 
 # ----------------------------------------------------------------- one axis
 @autocast_policy(FP32)
 def fft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
     """The DFT along ``dim``, the input cut or zero-padded to ``n``."""
-    return _c2c("fft", input, _one("fft", n, dim), dim, norm, inverse=False)
+    return _c2c("fft", input, _one("fft", n, dim), dim, norm, inverse=False, one_axis=True)
 
 
 @autocast_policy(FP32)
 def ifft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
-    return _c2c("ifft", input, _one("ifft", n, dim), dim, norm, inverse=True)
+    return _c2c("ifft", input, _one("ifft", n, dim), dim, norm, inverse=True, one_axis=True)
 
 
 @autocast_policy(FP32)
@@ -187,14 +329,15 @@ def irfft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -
 def hfft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
     """The real DFT of a Hermitian-symmetric signal given by its first half (irfft of the
     conjugate, scaled as a forward transform)."""
-    return _c2r("hfft", conj(_input("hfft", input)), _one("hfft", n, dim), dim,
-                _SWAP[_norm("hfft", norm)])
+    return _c2r("hfft", input, _one("hfft", n, dim), dim, _SWAP[_norm("hfft", norm)],
+                hermitian=True)
 
 
 @autocast_policy(FP32)
 def ihfft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
     """The inverse of hfft: the conjugate of rfft, scaled as an inverse transform."""
-    return conj(_r2c("ihfft", input, _one("ihfft", n, dim), dim, _SWAP[_norm("ihfft", norm)]))
+    return conj(_r2c("ihfft", input, _one("ihfft", n, dim), dim, _SWAP[_norm("ihfft", norm)],
+                     hermitian=True))
 
 
 # ----------------------------------------------------------------- two and n axes
@@ -262,12 +405,12 @@ def ihfftn(input, s=None, dim=None, norm: str | None = None) -> Tensor:  # noqa:
 
 def _hermitian(name, x, s, dim, norm):
     # fftn of a Hermitian X is real: N conj(ifftn(conj X)) = irfftn of conj(x), norms swapped
-    return _c2r(name, conj(_input(name, x)), s, dim, _SWAP[_norm(name, norm)])
+    return _c2r(name, x, s, dim, _SWAP[_norm(name, norm)], hermitian=True)
 
 
 def _inverse_hermitian(name, x, s, dim, norm):
     # ifftn of a real x = conj(fftn(x)) / N: rfftn's half, conjugated, norms swapped
-    return conj(_r2c(name, x, s, dim, _SWAP[_norm(name, norm)]))
+    return conj(_r2c(name, x, s, dim, _SWAP[_norm(name, norm)], hermitian=True))
 
 
 # ----------------------------------------------------------------- frequencies and shifts

@@ -40,6 +40,16 @@ def _resize(a: np.ndarray, axes, sizes) -> np.ndarray:
     return a
 
 
+def laid_out(a: np.ndarray, order) -> np.ndarray:
+    """a copied into memory laid out axis by axis in ``order`` (outermost first), as torch's
+    transform writes its result (fft.py's torch_order); a as it is when order is None."""
+    if order is None or a.ndim < 2:
+        return a
+    out = np.empty([a.shape[axis] for axis in order], a.dtype).transpose(np.argsort(order))
+    out[...] = a
+    return out
+
+
 class LinearOp(Op):
     """y = A x for a fixed linear map: subclasses give ``apply`` (A) and ``adjoint`` (A^H),
     computed from settings only (so a freed op can still apply them)."""
@@ -90,13 +100,14 @@ class FFT(LinearOp):
     first: numpy.fft.fftn / ifftn;  dx = the opposite transform of g with the same scale,
     cut or padded back to x's shape."""
 
-    def __init__(self, in_shape, axes, s, norm: str, inverse: bool):
+    def __init__(self, in_shape, axes, s, norm: str, inverse: bool, order=None):
         self.in_shape, self.axes, self.s, self.norm, self.inverse = in_shape, axes, s, norm, inverse
+        self.order = order
 
     def apply(self, x):
         transform = np.fft.ifftn if self.inverse else np.fft.fftn
-        return transform(x, self.s, self.axes, self.norm).astype(complex_dtype(x.dtype),
-                                                                  copy=False)
+        return laid_out(transform(x, self.s, self.axes, self.norm).astype(
+            complex_dtype(x.dtype), copy=False), self.order)
 
     def adjoint(self, g):
         transform = np.fft.fftn if self.inverse else np.fft.ifftn
@@ -109,12 +120,12 @@ class RFFT(LinearOp):
     last of them kept: numpy.fft.rfftn;  dx = Re(inverse transform of g zero-padded to the full
     length), as PyTorch's: each kept bin counts once (no Hermitian doubling)."""
 
-    def __init__(self, in_shape, axes, s, norm: str):
-        self.in_shape, self.axes, self.s, self.norm = in_shape, axes, s, norm
+    def __init__(self, in_shape, axes, s, norm: str, order=None):
+        self.in_shape, self.axes, self.s, self.norm, self.order = in_shape, axes, s, norm, order
 
     def apply(self, x):
-        return np.fft.rfftn(x, self.s, self.axes, self.norm).astype(complex_dtype(x.dtype),
-                                                                   copy=False)
+        return laid_out(np.fft.rfftn(x, self.s, self.axes, self.norm).astype(
+            complex_dtype(x.dtype), copy=False), self.order)
 
     def adjoint(self, g):
         # Re(inverse DFT of g with zeros for the negative frequencies) is a real inverse DFT
@@ -135,17 +146,17 @@ class IRFFT(LinearOp):
     dx = rfftn(g) with bins 1 .. n - (n // 2 + 1) of the last axis doubled (each stands for
     itself and its mirror), as PyTorch's, then cut or padded to x's shape."""
 
-    def __init__(self, in_shape, axes, s, norm: str):
-        self.in_shape, self.axes, self.s, self.norm = in_shape, axes, s, norm
+    def __init__(self, in_shape, axes, s, norm: str, order=None):
+        self.in_shape, self.axes, self.s, self.norm, self.order = in_shape, axes, s, norm, order
 
     def apply(self, x):
         if x.size == 0:  # (numpy's irfftn of an empty input returns uninitialised memory)
             shape = list(x.shape)
             for axis, n in zip(self.axes, self.s):
                 shape[axis] = n
-            return np.zeros(shape, real_dtype(x.dtype))
-        return np.fft.irfftn(x, self.s, self.axes, self.norm).astype(real_dtype(x.dtype),
-                                                                    copy=False)
+            return laid_out(np.zeros(shape, real_dtype(x.dtype)), self.order)
+        return laid_out(np.fft.irfftn(x, self.s, self.axes, self.norm).astype(
+            real_dtype(x.dtype), copy=False), self.order)
 
     def adjoint(self, g):
         grad = np.fft.rfftn(g, self.s, self.axes, _DUAL[self.norm])
