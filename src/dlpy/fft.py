@@ -498,8 +498,7 @@ def _with_out(function):
         result = function(*args, **kwargs)
         # a transform's out= has its result's kind: complex, or real (irfft, hfft)
         complex_result = result.dtype.kind == "c"
-        if isinstance(out, Tensor) and not function.__name__.endswith("freq") and \
-                complex_result != (out.dtype.kind == "c"):
+        if isinstance(out, Tensor) and complex_result != (out.dtype.kind == "c"):
             raise ArgDtypeError(f"{function.__name__} expects a "
                                 f"{'complex' if complex_result else 'floating point'} output "
                                 f"tensor, but got {out.dtype}")
@@ -510,6 +509,16 @@ def _with_out(function):
     return with_out
 
 
+def _frequencies_out(function):
+    """fftfreq / rfftfreq's out=: torch's creation functions' (the values made in out's dtype,
+    a dtype given that is not it an error, requires_grad=True asked of out)."""
+    from dlpy import _creation_out
+
+    return _creation_out(function)
+
+
 for _name in __all__:
-    if not _name.endswith("shift"):  # torch's fftshift / ifftshift have no out=
+    if _name.endswith("freq"):
+        globals()[_name] = _frequencies_out(globals()[_name])
+    elif not _name.endswith("shift"):  # torch's fftshift / ifftshift have no out=
         globals()[_name] = _with_out(globals()[_name])
