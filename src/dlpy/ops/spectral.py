@@ -16,8 +16,10 @@ from dlpy._caller import user_stacklevel
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.device import as_device
 from dlpy.ops import ArgDtypeError, ArgError, DimError, NoKernelError
+from dlpy.ops.arithmetic import cast
 from dlpy.ops.complex import complex, complex_dtype, imag, mark, real, real_dtype, view_as_real
 from dlpy.ops.pad import pad
+from dlpy.ops.promotion import promote_types
 from dlpy.ops.shape import getitem, swapaxes
 from dlpy.tensor import Op, Tensor, default_dtype
 
@@ -229,11 +231,12 @@ def _window(name: str, window_length, periodic: bool, dtype, requires_grad: bool
     if not isinstance(periodic, bool):
         raise TypeError(f"{name}: periodic must be True or False, got {periodic!r}")
     dtype = np.dtype(default_dtype(dtype))
-    if dtype.kind != "f" and dtype.name != "bfloat16":
-        # torch: a complex dtype has no kernel (NotImplementedError), others a RuntimeError
+    length = int(window_length)
+    if dtype.kind != "f" and dtype.name != "bfloat16" and (dtype.kind != "c" or length > 1):
+        # torch: a complex dtype has no kernel (NotImplementedError; a window of length 0 or
+        # 1 needs none: empty, or ones), others a RuntimeError
         raise (NoKernelError if dtype.kind == "c" else ArgDtypeError)(
             f"{name}: dtype must be a float dtype, got {dtype}")
-    length = int(window_length)
     if length <= 1:
         array = np.ones(length, dtype)
     else:
@@ -405,14 +408,22 @@ def stft(input, n_fft: int, hop_length: int | None = None, win_length: int | Non
     if align_to_window is not None and not isinstance(align_to_window, (bool, np.bool_)):
         raise TypeError(f"stft(): argument 'align_to_window' must be bool or None, not "
                         f"{type(align_to_window).__name__}")
+    if center and pad_mode not in ("constant", "reflect", "replicate", "circular"):
+        # torch's Python stft pads (F.pad checks the mode) before anything else is checked
+        raise PadModeError(f"stft: pad_mode must be 'constant', 'reflect', 'replicate' or "
+                           f"'circular', got {pad_mode!r}")
     x = _as_tensor(input)
-    if x.data.dtype == np.float16 or x.data.dtype.name == "bfloat16":  # as torch's CPU FFTs
-        raise ArgDtypeError(f"stft: {x.data.dtype.name} is not supported, convert to float32 "
-                            "first")
-    if x.data.dtype.kind not in "fc" or x.ndim not in (1, 2):
+    if (x.data.dtype.kind not in "fc" and x.data.dtype.name != "bfloat16") or x.ndim not in (1, 2):
         raise ArgError(f"stft: expected a float or complex 1-D (length) or 2-D (batch, "
                        f"length) tensor, got {x.dtype} of shape {x.shape}")
     hop, window = _stft_settings("stft", n_fft, hop_length, win_length, window, x.dtype)
+    # the frames are transformed after the window multiplies them: in the dtype both promote
+    # to, so a float16 / bfloat16 signal with a float32 window is a float32 transform
+    work = promote_types(x.data.dtype, window.data.dtype)
+    if work == np.float16 or work.name == "bfloat16":  # as torch's CPU FFTs
+        raise ArgDtypeError(f"stft: {work.name} is not supported, convert to float32 first")
+    if work != x.data.dtype:
+        x = cast(x, work)
     is_complex = x.data.dtype.kind == "c" or window.data.dtype.kind == "c"
     if return_complex is None and not is_complex:
         raise ArgError("stft: return_complex must be given for a real input and window: "
@@ -427,9 +438,6 @@ def stft(input, n_fft: int, hop_length: int | None = None, win_length: int | Non
         raise ArgError("stft: onesided=True needs a real input and window; pass "
                        "onesided=False for complex ones")
     if center:
-        if pad_mode not in ("constant", "reflect", "replicate", "circular"):
-            raise PadModeError(f"stft: pad_mode must be 'constant', 'reflect', 'replicate' or "
-                               f"'circular', got {pad_mode!r}")
         x = _pad_last(x, n_fft // 2, n_fft // 2, pad_mode)
     length = x.shape[-1]
     if not 0 < n_fft <= length:
