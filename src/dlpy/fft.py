@@ -61,12 +61,20 @@ def _input(name: str, x, real: bool = False) -> Tensor:
     kind = x.data.dtype.kind
     if kind in "iub":  # integers become the default float dtype, as torch's
         return cast(x, default_dtype())
-    if kind not in "fc":
+    if kind not in "fc" and x.data.dtype.name != "bfloat16":
         raise ArgDtypeError(f"{name}: expected a float or complex tensor, got {x.dtype}")
-    if x.data.dtype == np.float16:  # as torch's CPU FFTs
-        raise ArgDtypeError(f"{name}: float16 is not supported, convert to float32 first")
     if real and kind == "c":
         raise ArgDtypeError(f"{name}: expects a real input tensor, got {x.dtype}")
+    return x
+
+
+def _kernel(name: str, x: Tensor) -> Tensor:
+    """x, if torch's CPU transforms take its dtype: float16 and bfloat16 are refused (by a
+    one-axis transform before its dim and n, by the others after their dims and sizes, and
+    before the norm)."""
+    if x.data.dtype == np.float16 or x.data.dtype.name == "bfloat16":
+        raise ArgDtypeError(f"{name}: {x.data.dtype.name} is not supported, convert to float32 "
+                            "first")
     return x
 
 
@@ -119,10 +127,16 @@ def _plan(name: str, x: Tensor, s, dim, all_dims: bool, none_ok: bool = False):
     return tuple(dims), tuple(int(n) for n in sizes)
 
 
-def _one(name: str, n, dim):
-    # a one-axis transform takes n literally: -1 ("keep the length") is for s only, as in torch
+def _one(name: str, x, n, dim, real: bool = False):
+    # as torch's one-axis transforms: a complex input to rfft / ihfft refused first, then dim,
+    # then n, taken literally: -1 ("keep the length") is for s only
+    x = _tensor(name, x)
+    if real and x.is_complex():
+        raise ArgDtypeError(f"{name}: expects a real input tensor, got {x.dtype}")
+    _kernel(name, x)
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
         raise TypeError(f"{name}: dim must be an int, got {type(dim).__name__}")
+    check_dim(name, dim, x.ndim)
     if isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n < 1:
         raise ArgError(f"{name}: invalid number of data points {n} (n must be >= 1)")
     return None if n is None else (n,)
@@ -138,15 +152,18 @@ def _c2c(name, x, s, dim, norm, inverse, all_dims=True, one_axis=False):
     # a real input's one-axis transform is torch's r2c, which converts only integers
     order = _c2c_order(given, dims, sizes, convert=not given.is_complex() and not (
         one_axis and given.is_floating_point()))
+    x = _kernel(name, x)
     return mark(FFT(x.shape, dims, sizes, _norm(name, norm), inverse, order)(x))
 
 
 def _r2c(name, x, s, dim, norm, all_dims=True, hermitian=False):
     given = _tensor(name, x)
-    x = _input(name, x, real=True)
+    x = _input(name, x)
     dims, sizes = _plan(name, x, s, dim, all_dims)
+    x = _input(name, x, real=True)  # (torch's rfftn checks the axes first)
     order = _r2c_order(given, dims, sizes, two_steps=hermitian and len(dims) > 1)
-    return mark(RFFT(x.shape, dims, sizes, _norm(name, norm), order)(x))
+    x, norm = _kernel(name, x), _norm(name, norm)
+    return mark(RFFT(x.shape, dims, sizes, _SWAP[norm] if hermitian else norm, order)(x))
 
 
 def _c2r(name, x, s, dim, norm, all_dims=True, hermitian=False):
@@ -166,7 +183,8 @@ def _c2r(name, x, s, dim, norm, all_dims=True, hermitian=False):
         dim = dims
     dims, sizes = _plan(name, x, s, dim, all_dims)
     order = _c2r_order(given, dims, sizes, hermitian)
-    return IRFFT(x.shape, dims, sizes, _norm(name, norm), order)(x)
+    x, norm = _kernel(name, x), _norm(name, norm)
+    return IRFFT(x.shape, dims, sizes, _SWAP[norm] if hermitian else norm, order)(x)
 
 
 # ----------------------------------------------------------------- torch's result layout
@@ -305,38 +323,37 @@ def _c2r_order(x: Tensor, dims, sizes, hermitian: bool) -> list:
 @autocast_policy(FP32)
 def fft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
     """The DFT along ``dim``, the input cut or zero-padded to ``n``."""
-    return _c2c("fft", input, _one("fft", n, dim), dim, norm, inverse=False, one_axis=True)
+    return _c2c("fft", input, _one("fft", input, n, dim), dim, norm, inverse=False, one_axis=True)
 
 
 @autocast_policy(FP32)
 def ifft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
-    return _c2c("ifft", input, _one("ifft", n, dim), dim, norm, inverse=True, one_axis=True)
+    return _c2c("ifft", input, _one("ifft", input, n, dim), dim, norm, inverse=True, one_axis=True)
 
 
 @autocast_policy(FP32)
 def rfft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
     """The DFT of a real input along ``dim``: the n // 2 + 1 non-negative frequencies."""
-    return _r2c("rfft", input, _one("rfft", n, dim), dim, norm)
+    return _r2c("rfft", input, _one("rfft", input, n, dim, real=True), dim, norm)
 
 
 @autocast_policy(FP32)
 def irfft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
     """The real signal of length n (default 2 * (bins - 1)) whose rfft is ``input``."""
-    return _c2r("irfft", input, _one("irfft", n, dim), dim, norm)
+    return _c2r("irfft", input, _one("irfft", input, n, dim), dim, norm)
 
 
 @autocast_policy(FP32)
 def hfft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
     """The real DFT of a Hermitian-symmetric signal given by its first half (irfft of the
     conjugate, scaled as a forward transform)."""
-    return _c2r("hfft", input, _one("hfft", n, dim), dim, _SWAP[_norm("hfft", norm)],
-                hermitian=True)
+    return _c2r("hfft", input, _one("hfft", input, n, dim), dim, norm, hermitian=True)
 
 
 @autocast_policy(FP32)
 def ihfft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
     """The inverse of hfft: the conjugate of rfft, scaled as an inverse transform."""
-    return conj(_r2c("ihfft", input, _one("ihfft", n, dim), dim, _SWAP[_norm("ihfft", norm)],
+    return conj(_r2c("ihfft", input, _one("ihfft", input, n, dim, real=True), dim, norm,
                      hermitian=True))
 
 
@@ -405,12 +422,12 @@ def ihfftn(input, s=None, dim=None, norm: str | None = None) -> Tensor:  # noqa:
 
 def _hermitian(name, x, s, dim, norm):
     # fftn of a Hermitian X is real: N conj(ifftn(conj X)) = irfftn of conj(x), norms swapped
-    return _c2r(name, x, s, dim, _SWAP[_norm(name, norm)], hermitian=True)
+    return _c2r(name, x, s, dim, norm, hermitian=True)
 
 
 def _inverse_hermitian(name, x, s, dim, norm):
     # ifftn of a real x = conj(fftn(x)) / N: rfftn's half, conjugated, norms swapped
-    return conj(_r2c(name, x, s, dim, _SWAP[_norm(name, norm)], hermitian=True))
+    return conj(_r2c(name, x, s, dim, norm, hermitian=True))
 
 
 # ----------------------------------------------------------------- frequencies and shifts
@@ -495,14 +512,14 @@ def _with_out(function):
             return function(*args, **kwargs)
         from dlpy.torch_functions import write_out
 
-        result = function(*args, **kwargs)
-        # a transform's out= has its result's kind: complex, or real (irfft, hfft)
-        complex_result = result.dtype.kind == "c"
+        # a transform's out= has its result's kind: complex, or real (irfft, hfft), checked
+        # before the input, as torch's
+        complex_result = not function.__name__.startswith(("irfft", "hfft"))
         if isinstance(out, Tensor) and complex_result != (out.dtype.kind == "c"):
             raise ArgDtypeError(f"{function.__name__} expects a "
                                 f"{'complex' if complex_result else 'floating point'} output "
                                 f"tensor, but got {out.dtype}")
-        return write_out(f"fft.{function.__name__}", result, out, exact=False)
+        return write_out(f"fft.{function.__name__}", function(*args, **kwargs), out, exact=False)
 
     with_out.__name__ = with_out.__qualname__ = function.__name__
     with_out.__doc__, with_out.__wrapped__ = function.__doc__, function
