@@ -513,6 +513,8 @@ def istft(input, n_fft: int, hop_length: int | None = None, win_length: int | No
     envelope = Apply(Frames(full, n_fft, hop), adjoint=True)(squares)  # (full,)
     start = n_fft // 2 if center else 0
     end = start + length if length is not None else full - (n_fft // 2 if center else 0)
+    if length is None and center and n_fft == 1:  # torch slices to -(n_fft // 2), which is 0
+        end = 0  # for n_fft 1: an empty output, refused below as torch refuses it
     y, envelope = getitem(y, (Ellipsis, slice(start, end))), getitem(envelope, slice(start, end))
     if not envelope.data.size:  # torch's NOLA check reduces the envelope: none is an error
         raise ArgError("istft: the output is empty (length 0 or no frames); ask for at least "

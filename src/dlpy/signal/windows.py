@@ -141,9 +141,9 @@ def _general_cosine(name: str, M: int, a, sym: bool, dtype, requires_grad: bool)
     if isinstance(a, (str, bytes)) or not hasattr(a, "__iter__"):
         raise TypeError(f"{name}: coefficients a must be a list or tuple, got "
                         f"{type(a).__name__}")
-    a = [float(w) for w in a]
-    if not a:
+    if not a:  # (as torch's, a tensor's truth value: ambiguous for more than one element)
         raise ValueError(f"{name}: coefficients a cannot be empty")
+    a = [float(w) for w in a]
     k = _lin(0, (M - 1) * (2 * math.pi / _denominator(M, sym)), M, dtype, requires_grad)
     a_i = dlpy.tensor([(-1) ** i * w for i, w in enumerate(a)], dtype=dtype,
                       requires_grad=requires_grad)
