@@ -73,8 +73,8 @@ def _kernel(name: str, x: Tensor) -> Tensor:
     one-axis transform before its dim and n, by the others after their dims and sizes, and
     before the norm)."""
     if x.data.dtype == np.float16 or x.data.dtype.name == "bfloat16":
-        raise ArgDtypeError(f"{name}: {x.data.dtype.name} is not supported, convert to float32 "
-                            "first")
+        raise ArgDtypeError(f"{name}: expected a float or complex tensor of a dtype the CPU "
+                            f"transforms take, got {x.data.dtype.name}: convert to float32 first")
     return x
 
 
