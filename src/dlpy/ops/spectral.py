@@ -45,8 +45,8 @@ def _resize(a: np.ndarray, axes, sizes) -> np.ndarray:
 def laid_out(a: np.ndarray, order) -> np.ndarray:
     """a copied into memory laid out axis by axis in ``order`` (outermost first), as torch's
     transform writes its result (fft.py's torch_order); a as it is when order is None."""
-    if order is None or a.ndim < 2:
-        return a
+    if order is None or a.ndim < 2 or (a.flags.c_contiguous and list(order) == list(range(a.ndim))):
+        return a  # (already so: no copy)
     out = np.empty([a.shape[axis] for axis in order], a.dtype).transpose(np.argsort(order))
     out[...] = a
     return out
