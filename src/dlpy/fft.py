@@ -146,6 +146,7 @@ def _c2c(name, x, s, dim, norm, inverse, all_dims=True, one_axis=False):
     given = _tensor(name, x)
     x = _input(name, x)
     dims, sizes = _plan(name, x, s, dim, all_dims, none_ok=True)
+    x = _kernel(name, x)
     if not dims:  # fftn of a 0-d tensor, or dim=(): the input as complex (norm still checked)
         _norm(name, norm)
         return mark(cast(x, complex_dtype(x.dtype)))
@@ -158,9 +159,9 @@ def _c2c(name, x, s, dim, norm, inverse, all_dims=True, one_axis=False):
 
 def _r2c(name, x, s, dim, norm, all_dims=True, hermitian=False):
     given = _tensor(name, x)
-    x = _input(name, x)
+    x = _input(name, x, real=not hermitian)  # (ihfftn checks its axes first, rfftn not)
     dims, sizes = _plan(name, x, s, dim, all_dims)
-    x = _input(name, x, real=True)  # (torch's rfftn checks the axes first)
+    x = _input(name, x, real=True)
     order = _r2c_order(given, dims, sizes, two_steps=hermitian and len(dims) > 1)
     x, norm = _kernel(name, x), _norm(name, norm)
     return mark(RFFT(x.shape, dims, sizes, _SWAP[norm] if hermitian else norm, order)(x))
@@ -513,13 +514,22 @@ def _with_out(function):
         from dlpy.torch_functions import write_out
 
         # a transform's out= has its result's kind: complex, or real (irfft, hfft), checked
-        # before the input, as torch's
-        complex_result = not function.__name__.startswith(("irfft", "hfft"))
-        if isinstance(out, Tensor) and complex_result != (out.dtype.kind == "c"):
-            raise ArgDtypeError(f"{function.__name__} expects a "
-                                f"{'complex' if complex_result else 'floating point'} output "
-                                f"tensor, but got {out.dtype}")
-        return write_out(f"fft.{function.__name__}", function(*args, **kwargs), out, exact=False)
+        # as torch's: by a one-axis transform before its input, by the others last
+        name = function.__name__
+        complex_result = not name.startswith(("irfft", "hfft"))
+
+        def check_kind():
+            if isinstance(out, Tensor) and complex_result != (out.dtype.kind == "c"):
+                raise ArgDtypeError(f"{name} expects a "
+                                    f"{'complex' if complex_result else 'floating point'} "
+                                    f"output tensor, but got {out.dtype}")
+        one_axis = not name.endswith(("2", "n"))
+        if one_axis:
+            check_kind()
+        result = function(*args, **kwargs)
+        if not one_axis:
+            check_kind()
+        return write_out(f"fft.{name}", result, out, exact=False)
 
     with_out.__name__ = with_out.__qualname__ = function.__name__
     with_out.__doc__, with_out.__wrapped__ = function.__doc__, function
