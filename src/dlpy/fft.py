@@ -514,8 +514,10 @@ def _with_out(function):
         from dlpy.torch_functions import write_out
 
         # a transform's out= has its result's kind: complex, or real (irfft, hfft), checked
-        # as torch's: by a one-axis transform before its input, by the others last
+        # as torch's: by a one-axis real-to-complex or complex-to-real transform (fft / ifft
+        # of a real input too) before its input, by the others last
         name = function.__name__
+        given = args[0] if args else kwargs.get("input")
         complex_result = not name.startswith(("irfft", "hfft"))
 
         def check_kind():
@@ -523,7 +525,8 @@ def _with_out(function):
                 raise ArgDtypeError(f"{name} expects a "
                                     f"{'complex' if complex_result else 'floating point'} "
                                     f"output tensor, but got {out.dtype}")
-        one_axis = not name.endswith(("2", "n"))
+        one_axis = name in ("rfft", "irfft", "hfft", "ihfft") or (
+            name in ("fft", "ifft") and isinstance(given, Tensor) and not given.is_complex())
         if one_axis:
             check_kind()
         result = function(*args, **kwargs)
