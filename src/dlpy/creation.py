@@ -805,14 +805,25 @@ def _uniform(name: str, shape, dtype, generator, rng) -> np.ndarray:
 _INT_RANGE: dict = {}  # integer dtype -> (its min, its max)
 
 
-def check_int_bounds(name: str, low: int, high: int, dtype: np.dtype) -> None:
+# the integers a floating dtype holds exactly: up to 2^digits; torch's name of the dtype
+_FLOAT_DIGITS = {"float16": (11, "c10::Half"), "bfloat16": (8, "c10::BFloat16"),
+                 "float32": (24, "float"), "float64": (53, "double")}
+
+
+def check_int_bounds(name: str, low: int, high: int, dtype: np.dtype) -> tuple[int, int]:
     """torch's refusal of integers [low, high) that an integer (or bool) dtype cannot hold,
-    and of a complex dtype."""
+    and of a complex dtype. Returns the bounds drawn between: for a floating dtype torch's
+    update_from / update_to move a bound the dtype rounds outward (to - 1 rounding up to
+    ``to`` or beyond) inward by a step of the dtype at it, so every draw rounds into
+    [low, high); it warns of bounds beyond 2^digits and refuses those beyond the dtype's range
+    (float16's 65504)."""
     if dtype.kind == "c":
         raise CreationError(f"{name}: random integers need an integral, floating-point or bool "
                             f"dtype, got {dtype}")
+    if dtype.name in _FLOAT_DIGITS:
+        return _float_bounds(name, low, high, dtype)
     if dtype.kind not in "biu":
-        return
+        return low, high
     info = _INT_RANGE.get(dtype)
     if info is None:  # (np.iinfo costs microseconds a call)
         info = _INT_RANGE[dtype] = (0, 1) if dtype.kind == "b" else (
@@ -821,6 +832,37 @@ def check_int_bounds(name: str, low: int, high: int, dtype: np.dtype) -> None:
         raise CreationError(f"{name}: from ({low}) is out of bounds for {dtype}")
     if high - 1 > info[1]:
         raise CreationError(f"{name}: to - 1 ({high - 1}) is out of bounds for {dtype}")
+    return low, high
+
+
+def _float_bounds(name: str, low: int, high: int, dtype: np.dtype) -> tuple[int, int]:
+    """check_int_bounds' for a floating dtype (torch's update_from, update_to and
+    check_from_to_in_range)."""
+    digits, torch_name = _FLOAT_DIGITS[dtype.name]
+    with np.errstate(over="ignore"):
+        from_plus_1 = np.array(low + 1, np.float64).astype(dtype).astype(np.float64)
+        if np.isfinite(from_plus_1) and int(from_plus_1) < low:
+            low = int(from_plus_1) + (1 << (abs(low + 1).bit_length() - 1 - digits + 1))
+        to_minus_1 = np.array(high - 1, np.float64).astype(dtype).astype(np.float64)
+        if np.isfinite(to_minus_1) and int(to_minus_1) >= high:
+            high = int(to_minus_1) - (1 << (abs(high - 1).bit_length() - 1 - digits + 1))
+    if not low < high:
+        raise CreationError(f"{name}: expects 'from' casted to dtype to be less than 'to' "
+                            f"casted to dtype, but got from={low} >= to={high}")
+    largest = float(np.finfo(dtype).max) if dtype.kind == "f" else 3.3895313892515355e38
+    for what, value in (("from", low), ("to - 1", high - 1)):
+        if not -largest <= value <= largest:
+            raise CreationError(f"{name}: {what} is out of bounds for {torch_name}")
+    for what, value in (("from", low), ("to - 1", high - 1)):
+        if abs(value) > 2 ** digits:
+            import warnings
+
+            warnings.warn(f"{what} is out of bounds [-(2^{digits}), 2^{digits}]. Due to "
+                          f"precision limitations {torch_name} can support discrete uniform "
+                          "distribution only within this range. This warning will become an "
+                          "error in version 1.7 release, please fix the code in advance",
+                          UserWarning, stacklevel=user_stacklevel())
+    return low, high
 
 
 def _check_float(name: str, dtype: np.dtype) -> None:
@@ -897,7 +939,7 @@ def randint(low=None, high=None, size=None, *, dtype=np.int64, requires_grad: bo
             raise TypeError(f"randint: {what} must be an int, got {value!r}")
     if not low < high:
         raise CreationError(f"randint: low must be less than high, got [{low}, {high})")
-    check_int_bounds("randint", low, high, np.dtype(dtype))
+    low, high = check_int_bounds("randint", low, high, np.dtype(dtype))
     size = _shape("randint", size if isinstance(size, (tuple, list)) else (size,))
     values = random_streams.integers(_generator("randint", generator, rng), size, low, high,
                                      np.dtype(dtype))

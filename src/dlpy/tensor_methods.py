@@ -1057,7 +1057,10 @@ def _random(rng, shape, dtype, low=None, high=_UNTIL_TOP, *, to=None):
     low, high = bounds
     if from_to_top:
         high = _FLOAT_TOP[dtype.itemsize] if dtype.kind == "f" else 2 ** 8 \
-            if dtype.kind == "V" else int(np.iinfo(dtype).max)  # (inclusive)
+            if dtype.kind == "V" else 1 if dtype.kind == "b" else int(np.iinfo(dtype).max)
+        # (inclusive)
+        if dtype.kind in "biu" and not low <= high:  # torch's check_from_to_in_range
+            raise ArgError(f"random_: from is out of bounds for {dtype}")
         if not low <= high:
             raise ArgError(f"random_: expected from <= to, got from={low} > to={high}")
         return random_streams.integers(rng, tuple(shape), low, high + 1, dtype)
@@ -1078,7 +1081,7 @@ def _random(rng, shape, dtype, low=None, high=_UNTIL_TOP, *, to=None):
             return random_streams.random_full(rng, tuple(shape), dtype)
         return rng.integers(0, top, shape, endpoint=True, dtype=np.uint64 if top >= 2 ** 63
                             else np.int64)
-    _check_int_bounds("random_", low, high, dtype)
+    low, high = _check_int_bounds("random_", low, high, dtype)
     return random_streams.integers(rng, tuple(shape), low, high, dtype)
 
 
