@@ -388,8 +388,51 @@ def _creation_out(function):
 
 zeros, ones, full, arange, linspace, empty, eye = (
     _creation_out(f) for f in (zeros, ones, full, arange, linspace, empty, eye))
+
+
+def _drawn_out(function, fill=None):
+    """torch.rand / randn / randint(..., out=o): _creation_out's, but an ``o`` of the size
+    asked for that is not contiguous keeps its strides and takes the draws in its memory
+    order, as torch's resize_ and in-place fill of ``o`` (randn's normal_ draws a strided one
+    value by value). ``fill(o, generator)``: that in-place fill (rand, randn: the size parsed
+    as theirs); else (randint's integers, which do not depend on the layout) the draws made
+    row-major, then laid in ``o``'s memory order."""
+    plain = _creation_out(function)
+
+    def with_out(*args, out=None, **kwargs):
+        import numpy as np
+
+        if not isinstance(out, Tensor) or type(out.data) is not np.ndarray \
+                or out.data.flags.c_contiguous or kwargs.get("dtype", out.dtype) != out.dtype:
+            return plain(*args, out=out, **kwargs)
+        from dlpy.creation import _shape
+        from dlpy.tensor_methods import _memory_order
+        from dlpy.torch_functions import write_out
+
+        if fill is not None:
+            if _shape(function.__name__, args, kwargs.get("size")) != out.shape:
+                return plain(*args, out=out, **kwargs)  # resized: contiguous
+            with no_grad():
+                fill(out, kwargs.get("generator"))
+            return out.requires_grad_(True) if kwargs.get("requires_grad") else out
+        requires_grad = kwargs.pop("requires_grad", False)
+        result = function(*args, **dict(kwargs, dtype=out.dtype))
+        perm = _memory_order(out.data)
+        if result.shape == out.shape and perm is not None:
+            result = Tensor(result.data.reshape([out.shape[i] for i in perm]).transpose(
+                np.argsort(perm)))
+        write_out(function.__name__, result, out, warn=False)
+        return out.requires_grad_(True) if requires_grad else out
+
+    with_out.__name__ = with_out.__qualname__ = function.__name__
+    with_out.__doc__, with_out.__wrapped__ = function.__doc__, function
+    return with_out
+
+
 # torch's random draws take out= too: drawn in out's dtype, as its creation functions
-rand, randn, randint, randperm = (_creation_out(f) for f in (rand, randn, randint, randperm))
+rand = _drawn_out(rand, lambda out, generator: out.uniform_(generator=generator))
+randn = _drawn_out(randn, lambda out, generator: out.normal_(generator=generator))
+randint, randperm = _drawn_out(randint), _creation_out(randperm)
 log_softmax = _no_out(_dtype_third(functional.log_softmax))
 
 # the rest of torch's top-level functions: more of dlpy.functional's (element-wise, scatter and
@@ -413,6 +456,41 @@ for _name in _torch_functions.TOP_LEVEL:
     globals()[_name] = _no_out(getattr(_torch_functions, _name))
 __all__ += [n for n in _TOP_LEVEL_MORE if n not in __all__]  # (concat: torch_functions' now)
 del _name
+
+
+def _normal_out(plain):
+    """torch.normal(mean, std, out=o) into an ``o`` of the result's shape that is not
+    contiguous: torch's normal_out, ``o.normal_(0, std)`` (a tensor std: ``normal_(0, 1)``,
+    then ``mul_(std)``) then ``add_(mean)``, so the draws follow o's memory order and
+    normal_'s one-at-a-time draws of a strided tensor; else _no_out's (o written over)."""
+    def with_out(mean, std=1.0, size=None, *, out=None, generator=None, **kwargs):
+        import builtins
+
+        import numpy as np
+
+        shapes = [np.shape(a.data) for a in (mean, std) if isinstance(a, Tensor)]
+        if not isinstance(out, Tensor) or type(out.data) is not np.ndarray \
+                or out.data.flags.c_contiguous or kwargs or is_grad_enabled() and builtins.any(
+                    isinstance(a, Tensor) and a.requires_grad for a in (mean, std, out)) \
+                or (tuple(size) if size is not None and not shapes else
+                    np.broadcast_shapes(*shapes) if shapes and size is None else None) \
+                != out.shape or isinstance(std, Tensor) and not (std.data >= 0).all() \
+                or not isinstance(std, Tensor) and not std >= 0:
+            return plain(mean, std, size, out=out, generator=generator, **kwargs)
+        with no_grad():
+            if isinstance(mean, Tensor) or isinstance(std, Tensor):
+                out.normal_(0.0, 1.0 if isinstance(std, Tensor) else std, generator=generator)
+                if isinstance(std, Tensor):
+                    out.mul_(std)
+                return out.add_(mean)
+            return out.normal_(mean, std, generator=generator)
+
+    with_out.__name__ = with_out.__qualname__ = "normal"
+    with_out.__doc__, with_out.__wrapped__ = plain.__doc__, plain
+    return with_out
+
+
+globals()["normal"] = _normal_out(globals()["normal"])  # torch.normal's out= (_no_out's above)
 # the default generator's state: torch.random's functions, kept in dlpy.random
 from dlpy.random import get_rng_state, initial_seed, seed, set_rng_state  # noqa: E402, F401
 

@@ -95,6 +95,22 @@ def _laid_like(name: str, values: np.ndarray, like: np.ndarray, memory_format) -
     return laid_out(values, fmt)
 
 
+def _drawn_like(name: str, draw, like: np.ndarray, dtype, memory_format) -> np.ndarray:
+    """A new array laid out as ``_laid_like`` lays ``like``'s, filled by ``draw(shape,
+    contiguous)`` (values for ``shape`` in row-major order) in its memory order: torch's
+    ``*_like`` draws walk the new tensor's memory, and its normal_ batches only a contiguous
+    one (nn.init's _in_memory_order for a new array; a complex draw makes its own pairs)."""
+    from dlpy.tensor_methods import _memory_order
+
+    out = _laid_like(name, np.empty(like.shape, dtype), like, memory_format)
+    perm = _memory_order(out)
+    if perm is None:
+        out[...] = draw(out.shape, out.flags.c_contiguous)
+    else:
+        out.transpose(perm)[...] = draw(tuple(out.shape[i] for i in perm), False)
+    return out
+
+
 class CreationError(RuntimeError, ValueError):
     """A size, count or bound a factory refuses: torch's RuntimeError (a ValueError too)."""
 
@@ -870,17 +886,17 @@ def _check_float(name: str, dtype: np.dtype) -> None:
         raise _NotForBoolError(f"{name}: expected a floating-point or complex dtype, got {dtype}")
 
 
-def _normal(name: str, shape, dtype, generator, rng) -> np.ndarray:
+def _normal(name: str, shape, dtype, generator, rng, contiguous: bool = True) -> np.ndarray:
     """Standard normal values; a complex dtype's parts each N(0, 1/2), so E|z|^2 = 1
-    (torch's)."""
+    (torch's). ``contiguous``: whether the tensor filled is (random_streams.normal's)."""
     dtype = np.dtype(dtype)
     _check_float(name, dtype)
     chosen = _generator(name, generator, rng)
     if dtype.kind != "c":
-        return random_streams.normal(chosen, tuple(shape), dtype)
+        return random_streams.normal(chosen, tuple(shape), dtype, contiguous=contiguous)
     # torch's: normal_ of the real view (*shape, 2) with std 1 / sqrt(2)
     pair = random_streams.normal(chosen, (*shape, 2), _complex_parts(dtype), 0.0,
-                                 1.0 / math.sqrt(2.0))
+                                 1.0 / math.sqrt(2.0), contiguous=contiguous)
     return (pair[..., 0] + 1j * pair[..., 1]).astype(dtype)
 
 
@@ -900,10 +916,10 @@ def rand_like(input, dtype=None, requires_grad: bool = False,
               device=None, pin_memory: bool = False, *, memory_format=None, layout=None) -> Tensor:
     _place("rand_like", device, pin_memory, layout)
     data = _data(input, "rand_like")
-    values = _uniform("rand_like", data.shape, data.dtype if dtype is None else dtype,
-                      generator, rng)
-    return Tensor(_laid_like("rand_like", values, data, memory_format),
-                  requires_grad=requires_grad)
+    dtype = data.dtype if dtype is None else np.dtype(dtype)
+    values = _drawn_like("rand_like", lambda shape, contiguous: _uniform(
+        "rand_like", shape, dtype, generator, rng), data, dtype, memory_format)
+    return Tensor(values, requires_grad=requires_grad)
 
 
 def randn_like(input, dtype=None, requires_grad: bool = False,
@@ -912,10 +928,10 @@ def randn_like(input, dtype=None, requires_grad: bool = False,
                device=None, pin_memory: bool = False, *, memory_format=None, layout=None) -> Tensor:
     _place("randn_like", device, pin_memory, layout)
     data = _data(input, "randn_like")
-    values = _normal("randn_like", data.shape, data.dtype if dtype is None else dtype,
-                     generator, rng)
-    return Tensor(_laid_like("randn_like", values, data, memory_format),
-                  requires_grad=requires_grad)
+    dtype = data.dtype if dtype is None else np.dtype(dtype)
+    values = _drawn_like("randn_like", lambda shape, contiguous: _normal(
+        "randn_like", shape, dtype, generator, rng, contiguous), data, dtype, memory_format)
+    return Tensor(values, requires_grad=requires_grad)
 
 
 def randint(low=None, high=None, size=None, *, dtype=np.int64, requires_grad: bool = False,

@@ -23,7 +23,7 @@ from dlpy.amp.state import FP32, LOWER, autocast_policy
 from dlpy.creation import (
     CreationError,
     _check_length,
-    _laid_like,
+    _drawn_like,
     _on_meta,
     _place,
     check_int_bounds,
@@ -558,7 +558,9 @@ def _multinomial_torch(rng, weights: np.ndarray, num_samples: int,
     uniform a sample looked up in the normalised cumulative weights."""
     rows = weights.reshape(-1, weights.shape[-1])
     if not replacement or num_samples == 1:
-        noise = random_streams.exponential(rng, rows.shape, 1.0).astype(rows.dtype)
+        # torch's exponential_ of empty_like(weights): drawn in the weights' memory order
+        noise = _drawn_like("multinomial", lambda shape, contiguous: random_streams.exponential(
+            rng, shape, 1.0), weights, weights.dtype, None).reshape(rows.shape)
         keys = (rows / noise).astype(np.float64)
         if num_samples == 1:
             return np.argmax(keys, axis=-1)[:, None].astype(np.int64)
@@ -699,10 +701,10 @@ def randint_like(input, low=0, high=None, *, dtype=None, generator=None,  # noqa
     dtype = data.dtype if dtype is None else np.dtype(dtype)
     if not low < high:
         raise ArgError(f"randint_like: low must be less than high, got [{low}, {high})")
-    check_int_bounds("randint_like", low, high, dtype)
-    draws = random_streams.integers(_rng(generator), data.shape, low, high, dtype)
-    return Tensor(_laid_like("randint_like", draws.astype(dtype), data, memory_format),
-                  requires_grad=requires_grad)
+    low, high = check_int_bounds("randint_like", low, high, dtype)
+    values = _drawn_like("randint_like", lambda shape, contiguous: random_streams.integers(
+        _rng(generator), shape, low, high, dtype), data, dtype, memory_format)
+    return Tensor(values, requires_grad=requires_grad)
 
 
 # ----------------------------------------------------------------- tensors and dtypes
