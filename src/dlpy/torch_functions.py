@@ -476,9 +476,39 @@ def _rng(generator):
     return get_rng(generator)
 
 
+def _drawn(values: np.ndarray, node: str, *sources) -> Tensor:
+    """Draws with the tensors ``sources`` as parameters: where one requires grad, so does the
+    result, with a zero gradient for each (torch's ``node``: NormalBackward3,
+    BernoulliBackward0, PoissonBackward0)."""
+    from dlpy.node_names import rename
+    from dlpy.ops.pointwise import Rounded
+    from dlpy.tensor import is_grad_enabled
+
+    tensors = [s for s in sources if isinstance(s, Tensor)]
+    if not (is_grad_enabled() and builtins.any(t.requires_grad for t in tensors)):
+        return Tensor(values)
+    out = Rounded(values)(*tensors)
+    rename(out.op, node)
+    return out
+
+
+def _no_derivative(name: str, out: Tensor, *sources) -> Tensor:
+    """``out``, a draw torch has no derivative for (bernoulli(x, p), binomial,
+    _sample_dirichlet): where a source requires grad, so does the result, through torch's
+    NotImplemented node, whose backward raises."""
+    from dlpy.node_names import named
+    from dlpy.ops.indexing import _NoDerivative
+    from dlpy.tensor import is_grad_enabled
+
+    tracked = [s for s in sources if isinstance(s, Tensor) and s.requires_grad]
+    if not (tracked and is_grad_enabled()):
+        return out
+    return named(_NoDerivative(name, out.data)(*tracked), "torch::autograd::NotImplemented")
+
+
 def bernoulli(input, p=None, *, generator=None) -> Tensor:  # noqa: A002
     """torch.bernoulli: 1 with probability input (or the number p), else 0, in input's dtype
-    (no gradient)."""
+    (a zero gradient for input's probabilities; none for the number p's draws)."""
     data = _data(input)
     if p is not None:  # a number: the draws take input's shape and dtype (an int one too)
         probs = np.full(data.shape, p)
@@ -494,7 +524,9 @@ def bernoulli(input, p=None, *, generator=None) -> Tensor:  # noqa: A002
     # one for float32/16 probabilities
     draws = random_streams.bernoulli(_rng(generator), probs.shape,
                                      probs if p is None else np.float64(p))
-    return Tensor(draws.astype(data.dtype))
+    if p is not None:
+        return _no_derivative("bernoulli", Tensor(draws.astype(data.dtype)), input)
+    return _drawn(draws.astype(data.dtype), "BernoulliBackward0", input)
 
 
 def multinomial(input, num_samples: int, replacement: bool = False, *,  # noqa: A002
@@ -597,9 +629,10 @@ def poisson(input, generator=None) -> Tensor:  # noqa: A002
         raise NoKernelError(f"poisson: expected floating-point rates, got {rates.dtype}")
     if holds_meta(input):  # (no rates to check or draw with)
         return _meta_draws(rates.shape, rates.dtype, input)
-    if (rates < 0).any():
+    if not (rates >= 0).all():  # NaN too, as torch's
         raise ArgError("poisson: the rates must be non-negative")
-    return Tensor(random_streams.poisson(_rng(generator), rates).astype(rates.dtype))
+    return _drawn(random_streams.poisson(_rng(generator), rates).astype(rates.dtype),
+                  "PoissonBackward0", input)
 
 
 def _standard_gamma(input, generator=None) -> Tensor:  # noqa: A002
@@ -621,10 +654,11 @@ def _sample_dirichlet(input, generator=None) -> Tensor:  # noqa: A002
     from dlpy.distributions.continuous import _sample_dirichlet as draw
 
     alpha = input if isinstance(input, Tensor) else Tensor(_data(input))
-    if alpha.data.dtype.kind != "f":
-        raise NoKernelError(f"_sample_dirichlet: expected floating-point concentrations, got "
-                            f"{alpha.data.dtype}")
-    return draw(alpha, alpha.shape, _rng(generator))
+    if alpha.data.dtype not in (np.float32, np.float64):  # (no half-type kernel: torch's)
+        raise NoKernelError(f"_sample_dirichlet: \"dirichlet\" not implemented for "
+                            f"{alpha.data.dtype} concentrations, as torch's")
+    return _no_derivative("_sample_dirichlet", draw(alpha.detach(), alpha.shape,
+                                                    _rng(generator)), input)
 
 
 class _BinomialDtypeError(TypeError, ValueError):
@@ -633,16 +667,22 @@ class _BinomialDtypeError(TypeError, ValueError):
 
 def binomial(count, prob, generator=None) -> Tensor:
     """torch.binomial: a Binomial(count, prob) draw per element, in prob's dtype."""
+    sources = (count, prob)
     count, prob = _data(count), _data(prob)
-    if count.dtype.kind != "f" or prob.dtype.kind != "f":
+    if count.dtype.kind in "biuc" or prob.dtype.kind in "biuc":
         raise _BinomialDtypeError(f"binomial: expected floating-point count and prob, got "
                                   f"{count.dtype} and {prob.dtype}")
+    if count.dtype != prob.dtype:  # torch's TensorIterator: prob in count's dtype exactly
+        raise RuntimeError(f"binomial: Found dtype {prob.dtype} but expected {count.dtype}")
+    if count.dtype not in (np.float32, np.float64):  # no half-type kernel, as torch's
+        raise NoKernelError(f"binomial: \"binomial_cpu\" not implemented for {count.dtype}")
     try:
         count, prob = np.broadcast_arrays(count, prob)
     except ValueError:
         raise ShapeError(f"binomial: count {count.shape} and prob {prob.shape} cannot be "
                          "broadcast together") from None
-    return Tensor(random_streams.binomial(_rng(generator), count, prob.astype(count.dtype)))
+    return _no_derivative("binomial", Tensor(random_streams.binomial(
+        _rng(generator), count, prob.astype(count.dtype))), *sources)
 
 
 def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
@@ -686,7 +726,9 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
         draws = (draws * std_data.astype(dtype)).astype(dtype)
     else:
         draws = random_streams.normal(rng, shape, dtype, 0.0, float(std_data))
-    return Tensor((draws + mean_data.astype(dtype)).astype(dtype))
+    # torch's nodes: NormalBackward1 (a tensor mean), 2 (a tensor std), 3 (both)
+    node = f"NormalBackward{isinstance(mean, Tensor) + 2 * isinstance(std, Tensor)}"
+    return _drawn((draws + mean_data.astype(dtype)).astype(dtype), node, mean, std)
 
 
 def randint_like(input, low=0, high=None, *, dtype=None, generator=None,  # noqa: A002
