@@ -1903,6 +1903,16 @@ class Tensor:
                                "Variable that requires grad is being used in an in-place "
                                "operation.")
 
+    def _check_distinct(self, name: str) -> None:
+        """_in_place's refusal of an expand()ed tensor (or overlapping windows), for the random
+        fills to check before they draw: torch's TensorIterator refuses it before its kernel
+        runs, the generator untouched."""
+        base = getattr(self, "_view_of", None)
+        if base is not None and type(self.data) is np.ndarray \
+                and _buffer(base.data) is _buffer(self.data) and not self.data.flags.writeable \
+                and base.data.flags.writeable and _views.repeats_elements(self.data):
+            raise _internal_overlap_error(name)
+
     def _in_place(self, name: str, compute, *operands, cast: str = "same_kind",
                   view_ok: bool = False, write=None, reshape: bool = False,
                   written=None) -> Tensor:
@@ -2301,6 +2311,7 @@ class Tensor:
         from dlpy.nn import init
 
         self._check_in_place("normal_")  # before drawing
+        self._check_distinct("normal_")
         if type(self.data) is _MetaArray:
             return self
         values = init._normal(Tensor(np.empty(self.shape, self.dtype)), mean, std, generator,
@@ -2320,7 +2331,8 @@ class Tensor:
                                 f"'{sorted(unknown)[0]}'")
             a, b = bounds.get("from", a), bounds.get("to", b)
 
-        self._check_in_place("uniform_")
+        self._check_in_place("uniform_")  # before drawing
+        self._check_distinct("uniform_")
         if type(self.data) is _MetaArray:
             return self
         # drawn in the memory order of self, as torch's kernel walks it

@@ -951,6 +951,7 @@ def _random_fill(name: str, draw):
 
     def method(self, *args, generator=None, **kwargs):
         self._check_in_place(name)  # before drawing
+        self._check_distinct(name)
         if type(self.data) is _MetaArray:
             # torch draws nothing on meta: the arguments checked by a scratch generator's draw
             # of one value (of the shape where a tensor p, bernoulli_'s, is given: a meta one

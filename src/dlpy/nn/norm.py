@@ -287,8 +287,8 @@ def _dropout(module: Module, function, x):
     """``function(x, p, training, rng=rng)``; with ``inplace`` while training, x changed in place
     and returned (torch's ``inplace=True``)."""
     if module.inplace and module.training and module.p and isinstance(x, Tensor):
-        return x._in_place(f"{type(module).__name__.lower()}_",
-                           lambda t: function(t, module.p, True, rng=module.rng))
+        return function(x, module.p, True, True, rng=module.rng)  # (the function's in-place
+        # path: its draws made before an expanded x is refused, as torch's)
     return function(x, module.p, module.training, rng=module.rng)
 
 

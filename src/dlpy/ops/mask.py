@@ -252,13 +252,15 @@ def _dropped(name, x, p, inplace, rng, draw):
     in place with ``inplace`` (the input changed and returned, as torch's)."""
     if p < 1:
         _check_floating(name, x)
-    if inplace:
-        if not isinstance(x, Tensor):
-            raise TypeError(f"{name}: inplace=True needs a Tensor, got {type(x).__name__}")
-        return x._in_place(f"{name}_", lambda t: _dropped(name, t, p, False, rng, draw))
+    if inplace and not isinstance(x, Tensor):
+        raise TypeError(f"{name}: inplace=True needs a Tensor, got {type(x).__name__}")
     if p < 1 and _meta.holds_meta(x):  # torch draws nothing on meta: no mask (the result's
-        return Dropout(np.ones((), np.float64))(x)  # shape and dtype are x's)
-    return Dropout(draw(get_rng(rng)) if p < 1 else np.zeros((), np.float64))(x)
+        mask = np.ones((), np.float64)  # shape and dtype are x's)
+    else:  # drawn first: torch's noise is, before its in-place multiply refuses an expanded x
+        mask = draw(get_rng(rng)) if p < 1 else np.zeros((), np.float64)
+    if inplace:
+        return x._in_place(f"{name}_", lambda t: Dropout(mask)(t))
+    return Dropout(mask)(x)
 
 
 def _check_floating(name, x):
