@@ -109,9 +109,11 @@ def test_bad_arguments():
     with pytest.raises(TypeError, match="Generator.set_state: expected a state from "
                                         "get_rng_state"):
         dlpy.Generator().set_state(b"\x00")
-    with pytest.raises(ValueError, match="Generator.set_state: expected either a "
-                                         "THGeneratorState of size 5048"):
+    with pytest.raises(ValueError, match="Generator.set_state: expected a "
+                                         "CPUGeneratorImplState of size 5056"):
         dlpy.Generator().set_state(dlpy.zeros(4, dtype=dlpy.uint8))
+    with pytest.raises(RuntimeError, match="found the input RNG state size to be 5048"):
+        dlpy.Generator().set_state(dlpy.get_rng_state()[:-8])  # torch's legacy size: no more
     with pytest.raises(TypeError, match="Generator.set_state: expected a torch.ByteTensor"):
         dlpy.Generator().set_state(dlpy.zeros(5056))
     with pytest.raises(ValueError, match="RandomSampler: give rng or generator"):

@@ -18,7 +18,6 @@ from dlpy.device import CPU, as_device
 # torch's default seed (c10::default_rng_seed_val): a fresh Generator() starts from it
 DEFAULT_SEED = 67280421310721
 STATE_SIZE = 5056  # bytes of torch's CPUGeneratorImplState
-_LEGACY_SIZE = 5048  # its THGeneratorState part (the engine and the double normal)
 _MT_N = 624
 
 
@@ -140,9 +139,8 @@ class Generator(np.random.Generator):
         if data.dtype != np.uint8:  # torch's TypeError
             raise TypeError(f"{caller}: expected a torch.ByteTensor, but got a tensor of "
                             f"{data.dtype}")
-        if data.size not in (STATE_SIZE, _LEGACY_SIZE):
-            raise ArgError(f"{caller}: expected either a THGeneratorState of size "
-                           f"{_LEGACY_SIZE} or a CPUGeneratorImplState of size {STATE_SIZE} "
+        if data.size != STATE_SIZE:  # (torch 2.13 no longer takes the legacy 5048 bytes)
+            raise ArgError(f"{caller}: expected a CPUGeneratorImplState of size {STATE_SIZE} "
                            f"but found the input RNG state size to be {data.size}")
         self._initial_seed = load_state_bytes(self.bit_generator, data.reshape(-1))
         return self
@@ -215,8 +213,7 @@ def state_bytes(engine: TorchMT19937, initial_seed: int) -> np.ndarray:
 
 
 def load_state_bytes(engine: TorchMT19937, data: np.ndarray) -> int:
-    """Set the engine from torch's layout (5056 bytes, or the legacy 5048); returns the
-    initial seed it holds."""
+    """Set the engine from torch's layout (5056 bytes); returns the initial seed it holds."""
     raw = data.tobytes()
     seed = int(np.frombuffer(raw[0:8], "<u8")[0])
     next_ = int(np.frombuffer(raw[16:24], "<u8")[0])

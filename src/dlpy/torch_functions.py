@@ -642,9 +642,10 @@ def _standard_gamma(input, generator=None) -> Tensor:  # noqa: A002
     from dlpy.distributions.continuous import _standard_gamma as draw
 
     alpha = input if isinstance(input, Tensor) else Tensor(_data(input))
-    if alpha.data.dtype.kind != "f":
-        raise NoKernelError(f"_standard_gamma: expected floating-point concentrations, got "
-                            f"{alpha.data.dtype}")
+    if alpha.data.dtype not in (np.float32, np.float64):  # torch's kernels: none for the
+        # half types either
+        raise NoKernelError(f"_standard_gamma: \"gamma_cpu\" not implemented for "
+                            f"{alpha.data.dtype} concentrations, as torch's")
     return draw(alpha, alpha.shape, _rng(generator))
 
 
@@ -1912,9 +1913,11 @@ def write_out(name: str, result, out, exact: bool | None = None, warn: bool = Tr
         raise RuntimeError(f"{name}: expected out tensor to have dtype {result.dtype}, but got "
                            f"{out.dtype} instead")
     kind = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
-    if kind.get(result.dtype.kind, 2) > kind.get(out.dtype.kind, 2) and name not in ("all", "any"):
-        # (all/any: a uint8 result goes into a bool out too, as torch's; a random draw into
-        # integers: torch has no kernel, its NotImplementedError)
+    if kind.get(result.dtype.kind, 2) > kind.get(out.dtype.kind, 2) and name not in (
+            "all", "any", "bernoulli"):
+        # (all/any: a uint8 result goes into a bool out too, as torch's; bernoulli's 0s and
+        # 1s into any dtype, torch's bernoulli_ of out; another random draw into integers:
+        # torch has no kernel, its NotImplementedError)
         error = TypeError if name in _JOIN_OUT else NoKernelError if name in (
             "rand", "randn", "normal") else RuntimeError
         raise error(f"{name}: result type {result.dtype} can't be cast to the desired "

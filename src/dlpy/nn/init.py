@@ -132,6 +132,19 @@ def _uniform(tensor: Tensor, a: float, b: float, generator, caller: str) -> Tens
         raise _BoundsError(f"{caller}: expected a <= b, got a={a}, b={b}")
     if not math.isfinite(b - a):  # torch's "to - from exceeds the dtype's range"
         raise _BoundsError(f"{caller}: b - a must be finite, got a={a}, b={b}")
+    from dlpy.creation import _FLOAT_DIGITS
+
+    if tensor.data.dtype.name in _FLOAT_DIGITS:  # torch's check_uniform_bounds: the bounds
+        # and their difference within the dtype's range (float16's 65504)
+        largest = 3.3895313892515355e38 if tensor.data.dtype.name == "bfloat16" else \
+            float(np.finfo(tensor.data.dtype).max)
+        torch_name = _FLOAT_DIGITS[tensor.data.dtype.name][1]
+        for what, value in (("from", a), ("to", b)):
+            if not -largest <= value <= largest:
+                raise _BoundsError(f"{caller}: {what} is out of bounds for {torch_name}")
+        if b - a > largest:
+            raise _BoundsError(f"{caller}: expects to - from <= the largest {torch_name}, but "
+                               f"found to={b} and from={a}")
     rng = _generator(generator, caller)
     return _fill(tensor, _in_memory_order(
         tensor.data, lambda shape, _: streams.uniform(rng, shape, _draw_dtype(tensor), a, b)))
