@@ -2085,13 +2085,13 @@ def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
         raise ArgError(f"{name}: expected x (N, C, ...) with at least 2 axes, got {shape}")
     if p < 1:
         _check_floating(name, input)
-    if inplace:  # the input changed in place and returned, as PyTorch's
-        if not isinstance(input, Tensor):
-            raise TypeError(f"{name}: inplace=True needs a Tensor, got {type(input).__name__}")
-        return input._in_place(f"{name}_", lambda t: feature_alpha_dropout(t, p, training,
-                                                                          rng=rng))
+    if inplace and not isinstance(input, Tensor):
+        raise TypeError(f"{name}: inplace=True needs a Tensor, got {type(input).__name__}")
     if p == 1:
-        return Dropout(np.zeros((), np.float64))(input)
+        mask = np.zeros((), np.float64)
+        if inplace:  # the input changed in place and returned, as PyTorch's
+            return input._in_place(f"{name}_", lambda t: Dropout(mask)(t))
+        return Dropout(mask)(input)
     from dlpy.ops.mask import alpha_noise
 
     dtype = getattr(input, "dtype", None)  # a float16/bfloat16 input's own (torch's noise)
@@ -2099,6 +2099,9 @@ def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
                                   dtype if dtype is not None and (
                                       dtype.kind == "f" or dtype.name == "bfloat16")
                                   else _float_dtype(input))
+    if inplace:  # (drawn first: torch's noise is, before its in-place multiply refuses an
+        # expanded x)
+        return input._in_place(f"{name}_", lambda t: Dropout(noise)(t) + shift)
     return Dropout(noise)(input) + shift
 
 

@@ -524,16 +524,21 @@ class Dropout3d(_ChannelDropout):
 
 class AlphaDropout(_ChannelDropout):
     """Alpha dropout for SELU networks while training (keeps a zero-mean, unit-variance input's
-    mean and variance); identity in eval mode."""
+    mean and variance); identity in eval mode. ``inplace`` is kept but not used: torch's
+    forward never passes it (a new tensor, the input unchanged)."""
 
     function = staticmethod(F.alpha_dropout)
+
+    def forward(self, input):
+        return self.function(input, self.p, self.training, rng=self.rng)
 
 
 class FeatureAlphaDropout(_ChannelDropout):
     """Alpha dropout of whole channels (N, C, ...) while training; identity in eval mode
-    (``F.feature_alpha_dropout``)."""
+    (``F.feature_alpha_dropout``; ``inplace`` unused, as torch's)."""
 
     function = staticmethod(F.feature_alpha_dropout)
+    forward = AlphaDropout.forward
 
 
 def cross_map_window(channels: int, size: int) -> np.ndarray:

@@ -409,24 +409,35 @@ def alpha_dropout(input, p=0.5, training=False, inplace=False, *, rng=None):
         if not isinstance(input, Tensor):
             raise TypeError(f"alpha_dropout: inplace=True needs a Tensor, got "
                             f"{type(input).__name__}")
-        return input._in_place("alpha_dropout_",
-                               lambda t: alpha_dropout(t, p, True, False, rng=rng))
+        if p == 1 or _meta.holds_meta(input):
+            return input._in_place("alpha_dropout_",
+                                   lambda t: alpha_dropout(t, p, True, False, rng=rng))
+        # drawn first: torch's noise is, before its in-place multiply refuses an expanded x
+        noise, _, shift = alpha_noise(get_rng(rng), input.shape, p, input.dtype,
+                                      like=input.data)
+        return input._in_place("alpha_dropout_", lambda t: Dropout(noise)(t) + shift)
     if p == 1:
         return Dropout(np.zeros((), np.float64))(input)
     if not isinstance(input, Tensor):
         input = Tensor(input)
     shape = input.shape
-    noise, a, shift = alpha_noise(get_rng(rng), shape, p, input.dtype)
+    noise, a, shift = alpha_noise(get_rng(rng), shape, p, input.dtype, like=input.data)
     return Dropout(noise)(input) + shift
 
 
-def alpha_noise(generator, shape, p, dtype):
+def alpha_noise(generator, shape, p, dtype, like=None):
     """torch's alpha-dropout noise in x's dtype: (keep * a, a, (keep - 1) * alpha' a +
-    alpha' a p), keep ~ Bernoulli(1 - p)."""
+    alpha' a p), keep ~ Bernoulli(1 - p). ``like``: x, whose layout torch's noise
+    (empty_like(x)) has: drawn in its memory order, so the noise and the result keep it."""
     dtype = np.dtype(dtype)
     if dtype.kind != "f" and dtype.name != "bfloat16":  # (x's dtype: bfloat16 too, as torch's)
         dtype = np.dtype(np.float64)
-    keep = _keep(generator, shape, p).astype(dtype)
+    perm = None if like is None else _like_order(like)
+    if perm is None:
+        keep = _keep(generator, shape, p).astype(dtype)
+    else:
+        keep = _keep(generator, tuple(shape[i] for i in perm), p).astype(dtype).transpose(
+            np.argsort(perm))
     a = 1.0 / math.sqrt((_ALPHA_PRIME * _ALPHA_PRIME * p + 1) * (1 - p))
     shift = ((keep - dtype.type(1)) * dtype.type(_ALPHA_PRIME * a)).astype(dtype) \
         + dtype.type(_ALPHA_PRIME * a * p)
