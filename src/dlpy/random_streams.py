@@ -578,6 +578,14 @@ def bernoulli(rng, shape, p) -> np.ndarray:
     return u < (p if kind == "d" else p.astype(np.float32))
 
 
+def draws_before(valid: np.ndarray) -> int:
+    """How many elements torch's kernels draw for before they reach the first invalid
+    parameter (``valid`` False, in the order they walk: row-major here) and refuse it
+    (bernoulli's p, poisson's rate are checked value by value); the size when all are valid."""
+    flat = np.asarray(valid).reshape(-1)
+    return int(flat.argmin()) if flat.size and not flat.all() else flat.size
+
+
 def exponential(rng, shape, lambd=1.0) -> np.ndarray:
     """torch's exponential_(lambd): ``-1 / lambd * log1p(-u)``, u a float64 uniform."""
     if not is_torch(rng):

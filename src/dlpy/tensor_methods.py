@@ -1024,6 +1024,14 @@ _FLOAT_TOP = {2: 2 ** 11, 4: 2 ** 24, 8: 2 ** 53}
 def _bernoulli(rng, shape, dtype, p=0.5):
     if dtype.kind == "c":
         raise NoKernelError(f"bernoulli_: not implemented for {dtype}, as torch's")
+    if np.ndim(getattr(p, "data", p)):  # a tensor p: torch checks each value as it draws,
+        # those before the first invalid one drawn (the generator advanced)
+        probs = np.asarray(getattr(p, "data", p))
+        if np.broadcast_shapes(probs.shape, shape) == tuple(shape):
+            probs = np.broadcast_to(probs, shape)
+            count = random_streams.draws_before((probs >= 0) & (probs <= 1))
+            if count < probs.size and random_streams.is_torch(rng):
+                random_streams.bernoulli(rng, (count,), probs.reshape(-1)[:count])
     p = _probability("bernoulli_", p)
     try:
         if np.ndim(p) and np.broadcast_shapes(np.shape(p), shape) != tuple(shape):

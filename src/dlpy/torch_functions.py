@@ -481,13 +481,13 @@ def _drawn(values: np.ndarray, node: str, *sources) -> Tensor:
     result, with a zero gradient for each (torch's ``node``: NormalBackward3,
     BernoulliBackward0, PoissonBackward0)."""
     from dlpy.node_names import rename
-    from dlpy.ops.pointwise import Rounded
+    from dlpy.ops.pointwise import Drawn
     from dlpy.tensor import is_grad_enabled
 
     tensors = [s for s in sources if isinstance(s, Tensor)]
     if not (is_grad_enabled() and builtins.any(t.requires_grad for t in tensors)):
         return Tensor(values)
-    out = Rounded(values)(*tensors)
+    out = Drawn(values)(*tensors)
     rename(out.op, node)
     return out
 
@@ -511,6 +511,8 @@ def bernoulli(input, p=None, *, generator=None) -> Tensor:  # noqa: A002
     (a zero gradient for input's probabilities; none for the number p's draws)."""
     data = _data(input)
     if p is not None:  # a number: the draws take input's shape and dtype (an int one too)
+        if not 0 <= p <= 1:  # (checked first, an empty input too: torch's bernoulli_(p))
+            raise ArgError(f"bernoulli: expects p to be in [0, 1], but got p={p}")
         probs = np.full(data.shape, p)
     elif data.dtype.kind not in "fV":
         raise NoKernelError(f"bernoulli: expected floating-point probabilities, got {data.dtype}")
@@ -518,7 +520,12 @@ def bernoulli(input, p=None, *, generator=None) -> Tensor:  # noqa: A002
         probs = data
     if holds_meta(input):  # (no probabilities to check or draw with)
         return _meta_draws(data.shape, data.dtype, input)
-    if not ((probs >= 0) & (probs <= 1)).all():  # NaN too, as torch's
+    valid = (probs >= 0) & (probs <= 1)  # NaN refused too, as torch's
+    if not valid.all():  # (torch draws for the values before the first invalid one)
+        count = random_streams.draws_before(valid)
+        rng = _rng(generator)
+        if p is None and random_streams.is_torch(rng):
+            random_streams.bernoulli(rng, (count,), probs.reshape(-1)[:count])
         raise ArgError("bernoulli: probabilities must be in [0, 1]")
     # torch's kernels: a float64 uniform for a number p (or float64 probabilities), a float32
     # one for float32/16 probabilities
@@ -629,7 +636,10 @@ def poisson(input, generator=None) -> Tensor:  # noqa: A002
         raise NoKernelError(f"poisson: expected floating-point rates, got {rates.dtype}")
     if holds_meta(input):  # (no rates to check or draw with)
         return _meta_draws(rates.shape, rates.dtype, input)
-    if not (rates >= 0).all():  # NaN too, as torch's
+    if not (rates >= 0).all():  # NaN too, as torch's, which draws for the rates before the
+        # first invalid one
+        count = random_streams.draws_before(rates >= 0)
+        random_streams.poisson(_rng(generator), rates.reshape(-1)[:count])
         raise ArgError("poisson: the rates must be non-negative")
     return _drawn(random_streams.poisson(_rng(generator), rates).astype(rates.dtype),
                   "PoissonBackward0", input)

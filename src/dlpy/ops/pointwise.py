@@ -394,6 +394,28 @@ class Rounded(Op):
         return tuple(grad_output * 0 for _ in self.inputs)
 
 
+class Drawn(Op):
+    """y = random draws with the inputs as parameters (torch.normal's mean and std, bernoulli's
+    probabilities, poisson's rates); every input's gradient 0, as torch's NormalBackward,
+    BernoulliBackward0 and PoissonBackward0. The draws keep their own (row-major) layout,
+    whatever the inputs' (torch's results are new contiguous tensors)."""
+
+    saves = ()
+    saves_tensors = False
+
+    def __init__(self, values: np.ndarray):
+        self.values = values
+
+    def forward(self, *arrays):
+        return self.values
+
+    def backward(self, grad_output):
+        return tuple(np.zeros_like(grad_output) for _ in self.inputs)
+
+    def backward_graph(self, grad_output, output):
+        return tuple(grad_output * 0 for _ in self.inputs)
+
+
 class Step(Op):
     """y = a piecewise-constant function of x (sign, floor, ceil, round);  dx = 0 everywhere, as
     PyTorch (the jumps have no gradient either)."""
