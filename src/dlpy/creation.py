@@ -890,6 +890,8 @@ def _normal(name: str, shape, dtype, generator, rng, contiguous: bool = True) ->
     """Standard normal values; a complex dtype's parts each N(0, 1/2), so E|z|^2 = 1
     (torch's). ``contiguous``: whether the tensor filled is (random_streams.normal's)."""
     dtype = np.dtype(dtype)
+    if math.prod(shape) == 0 and dtype.kind in "biu":  # torch's normal_ returns before its
+        return np.empty(tuple(shape), dtype)  # kernel's dtype check for an empty tensor
     _check_float(name, dtype)
     chosen = _generator(name, generator, rng)
     if dtype.kind != "c":
