@@ -295,12 +295,14 @@ def _keep(generator, shape, p) -> np.ndarray:
     return generator.random(shape) >= p
 
 
-def _scaled_keep(generator, shape, p, x) -> np.ndarray:
+def _scaled_keep(generator, shape, p, x, like_x: bool = True) -> np.ndarray:
     """The keep mask divided by 1 - p in x's floating dtype, as torch's ``noise.div_(1 - p)``
-    (float64 for another x, which the dropouts refuse)."""
+    (float64 for another x, which the dropouts refuse). ``like_x``: the noise is
+    empty_like(x) (dropout's), drawn in x's memory order; else a new contiguous tensor (the
+    feature dropouts' at::empty of (N, C, 1, ...)), drawn row-major."""
     array = as_array(x)
     dtype = array.dtype if array.dtype.kind == "f" else np.dtype(np.float64)
-    perm = _like_order(array)
+    perm = _like_order(array) if like_x else None
     if perm is None:
         keep = _keep(generator, shape, p)
     else:  # torch's noise is empty_like(x): x's layout, drawn in its memory order
@@ -338,7 +340,7 @@ def _channel_dropout(name, x, p, training, inplace, rng, batched=True):
                        f"(N, C, ...), got shape {shape}")
     mask_shape = (full[:2] + (1,) * (len(full) - 2))[len(full) - len(shape):]
     return _dropped(name, x, p, inplace, rng,
-                    lambda generator: _scaled_keep(generator, mask_shape, p, x))
+                    lambda generator: _scaled_keep(generator, mask_shape, p, x, like_x=False))
 
 
 def dropout1d(input, p=0.5, training=True, inplace=False, *, rng=None):
