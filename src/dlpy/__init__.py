@@ -491,6 +491,28 @@ def _normal_out(plain):
 
 
 globals()["normal"] = _normal_out(globals()["normal"])  # torch.normal's out= (_no_out's above)
+
+
+def _bernoulli_out(plain):
+    """torch.bernoulli(p, out=o) into an ``o`` of p's shape that is not contiguous: torch's
+    ``o.bernoulli_(p)``, the draws in o's memory order; else _no_out's."""
+    def with_out(input, *args, out=None, generator=None, **kwargs):  # noqa: A002
+        import numpy as np
+
+        if args or kwargs or not isinstance(out, Tensor) or not isinstance(input, Tensor) \
+                or type(out.data) is not np.ndarray or out.data.flags.c_contiguous \
+                or out.shape != input.shape or is_grad_enabled() and (
+                    out.requires_grad or input.requires_grad):
+            return plain(input, *args, out=out, generator=generator, **kwargs)
+        with no_grad():
+            return out.bernoulli_(input, generator=generator)
+
+    with_out.__name__ = with_out.__qualname__ = "bernoulli"
+    with_out.__doc__, with_out.__wrapped__ = plain.__doc__, plain
+    return with_out
+
+
+globals()["bernoulli"] = _bernoulli_out(globals()["bernoulli"])
 # the default generator's state: torch.random's functions, kept in dlpy.random
 from dlpy.random import get_rng_state, initial_seed, seed, set_rng_state  # noqa: E402, F401
 
