@@ -1027,7 +1027,11 @@ def _bernoulli(rng, shape, dtype, p=0.5):
     if np.ndim(getattr(p, "data", p)):  # a tensor p: torch checks each value as it draws,
         # those before the first invalid one drawn (the generator advanced)
         probs = np.asarray(getattr(p, "data", p))
-        if np.broadcast_shapes(probs.shape, shape) == tuple(shape):
+        try:
+            fits = np.broadcast_shapes(probs.shape, shape) == tuple(shape)
+        except ValueError:  # (refused below, torch's RuntimeError)
+            fits = False
+        if fits:
             probs = np.broadcast_to(probs, shape)
             count = random_streams.draws_before((probs >= 0) & (probs <= 1))
             if count < probs.size and random_streams.is_torch(rng):
