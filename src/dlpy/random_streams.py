@@ -678,7 +678,10 @@ def _poisson_one(rate: float, uniform) -> float:
             u = uniform() - 0.5
             v = uniform()
             us = 0.5 - abs(u)
-            k = math.floor((2 * a / us + b) * u + rate + 0.43)
+            value = (2 * a / us + b) * u + rate + 0.43
+            # torch's (int64_t) of an infinite rate's inf or NaN: x86's INT64_MIN, returned
+            # when accepted outright, else rejected as negative (the pairs drawn go on)
+            k = math.floor(value) if math.isfinite(value) else -2 ** 63
             if us >= 0.07 and v <= vr:
                 return float(k)
             if k < 0 or (us < 0.013 and v > us):
