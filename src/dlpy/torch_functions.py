@@ -603,8 +603,19 @@ def _multinomial_torch(rng, weights: np.ndarray, num_samples: int,
         keys = (rows / noise).astype(np.float64)
         if num_samples == 1:
             return np.argmax(keys, axis=-1)[:, None].astype(np.int64)
-        # top-k, largest first (a stable sort on the negated keys: ties by index)
-        return np.argsort(-keys, axis=-1, kind="stable")[:, :num_samples].astype(np.int64)
+        # top-k, largest first; where keys tie (zero weights' are all 0), torch.topk's choice
+        # and order among them, libstdc++'s nth_element and sort replayed
+        order = np.argsort(-keys, axis=-1, kind="stable")[:, :num_samples].astype(np.int64)
+        ranked = np.take_along_axis(keys, order, axis=-1)
+        ties = (ranked[:, 1:] == ranked[:, :-1]).any(axis=-1)
+        if num_samples < keys.shape[-1]:  # a tie at the cut: which of them is taken
+            ties |= ranked[:, -1] == np.sort(keys, axis=-1)[:, -num_samples - 1]
+        if ties.any():
+            from dlpy.ops.topk_ties import topk_positions
+
+            for i in np.flatnonzero(ties):
+                order[i] = topk_positions(keys[i].tolist(), num_samples, True, True)
+        return order
     work = np.float64 if rows.dtype == np.float64 else np.float32
     out = np.empty((len(rows), num_samples), np.int64)
     for i, row in enumerate(rows.astype(work)):
