@@ -558,6 +558,13 @@ def multinomial(input, num_samples: int, replacement: bool = False, *,  # noqa: 
         return _meta_draws(weights.shape[:-1] + (num_samples,), np.int64, input)
     weights = weights.astype(np.float64)
     rows = weights.reshape(-1, weights.shape[-1])
+    valid = ((rows >= 0) & np.isfinite(rows)).all(-1) & (rows.sum(-1) > 0)
+    if not valid.all():
+        rng = _rng(generator)
+        if replacement and num_samples > 1 and random_streams.is_torch(rng):
+            # torch's kernel checks row by row, drawing each valid row's samples first
+            for _ in builtins.range(random_streams.draws_before(valid)):
+                random_streams.uniform(rng, (num_samples,), np.float64)
     if (rows < 0).any() or not np.isfinite(rows).all():
         raise ArgError("multinomial: weights must be finite and non-negative")
     if (rows.sum(-1) <= 0).any():
