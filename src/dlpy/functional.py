@@ -2099,6 +2099,9 @@ def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
                                   dtype if dtype is not None and (
                                       dtype.kind == "f" or dtype.name == "bfloat16")
                                   else _float_dtype(input))
+    from dlpy.ops.mask import laid_like_x
+
+    noise, shift = laid_like_x(noise, _data(input)), laid_like_x(shift, _data(input))
     if inplace:  # (drawn first: torch's noise is, before its in-place multiply refuses an
         # expanded x)
         return input._in_place(f"{name}_", lambda t: Dropout(noise)(t) + shift)

@@ -1072,7 +1072,8 @@ def _random(rng, shape, dtype, low=None, high=_UNTIL_TOP, *, to=None):
         high = _FLOAT_TOP[dtype.itemsize] if dtype.kind == "f" else 2 ** 8 \
             if dtype.kind == "V" else 1 if dtype.kind == "b" else int(np.iinfo(dtype).max)
         # (inclusive)
-        if dtype.kind in "biu" and not low <= high:  # torch's check_from_to_in_range
+        if dtype.kind in "biu" and not (0 if dtype.kind == "b" else int(np.iinfo(dtype).min)) \
+                <= low <= high:  # torch's check_from_to_in_range
             raise ArgError(f"random_: from is out of bounds for {dtype}")
         if not low <= high:
             raise ArgError(f"random_: expected from <= to, got from={low} > to={high}")

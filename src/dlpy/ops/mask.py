@@ -302,12 +302,27 @@ def _scaled_keep(generator, shape, p, x, like_x: bool = True) -> np.ndarray:
     feature dropouts' at::empty of (N, C, 1, ...)), drawn row-major."""
     array = as_array(x)
     dtype = array.dtype if array.dtype.kind == "f" else np.dtype(np.float64)
-    perm = _like_order(array) if like_x else None
+    if not like_x:
+        return laid_like_x((_keep(generator, tuple(shape), p).astype(dtype)
+                            / dtype.type(1.0 - p)).astype(dtype), array)
+    perm = _like_order(array)
     if perm is None:
         keep = _keep(generator, shape, p)
     else:  # torch's noise is empty_like(x): x's layout, drawn in its memory order
         keep = _keep(generator, tuple(shape[i] for i in perm), p).transpose(np.argsort(perm))
     return (keep.astype(dtype) / dtype.type(1.0 - p)).astype(dtype)
+
+
+def laid_like_x(noise: np.ndarray, array) -> np.ndarray:
+    """A row-major noise of x's very shape (a feature dropout's (N, C) or (N, C, 1, ...) when
+    the rest is 1s) laid out as x, its values kept: torch's x * noise keeps x's layout where the
+    operands' disagree (numpy's product would be row-major)."""
+    if noise.shape != np.shape(array) or type(array) is not np.ndarray \
+            or array.flags.c_contiguous:
+        return noise
+    laid = np.empty_like(array, dtype=noise.dtype)
+    laid[...] = noise
+    return laid
 
 
 def _like_order(array) -> list[int] | None:
