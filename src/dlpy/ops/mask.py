@@ -317,12 +317,10 @@ def laid_like_x(noise: np.ndarray, array) -> np.ndarray:
     """A row-major noise of x's very shape (a feature dropout's (N, C) or (N, C, 1, ...) when
     the rest is 1s) laid out as x, its values kept: torch's x * noise keeps x's layout where the
     operands' disagree (numpy's product would be row-major)."""
-    if noise.shape != np.shape(array) or type(array) is not np.ndarray \
-            or array.flags.c_contiguous:
+    perm = _like_order(array) if noise.shape == np.shape(array) else None
+    if perm is None:  # (an expanded or sliced x: torch's result is row-major too)
         return noise
-    laid = np.empty_like(array, dtype=noise.dtype)
-    laid[...] = noise
-    return laid
+    return np.ascontiguousarray(noise.transpose(perm)).transpose(np.argsort(perm))
 
 
 def _like_order(array) -> list[int] | None:
