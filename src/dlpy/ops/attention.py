@@ -109,7 +109,9 @@ class Attention(Op):
         p = np.matmul(self.q, k.swapaxes(-1, -2))  # (..., seq_q, seq_k), softmax'd in place
         if self.mask is not None:
             p += self.mask
-        self.lse, self.max_scores = _softmax_rows(p, self.mask is not None, self.with_lse)
+        # safe with or without a mask: a row whose every score is -inf (infinite q or k) gets
+        # zero weights too, as torch's
+        self.lse, self.max_scores = _softmax_rows(p, True, self.with_lse)
         self.p = p
         if self.keep is not None:
             p = p * self.keep
@@ -282,11 +284,14 @@ def attention(q, k, v, mask=None, num_heads=None, dropout_p=0.0, rng=None, retur
             mask = additive_mask(mask, q.dtype)
         out = attention(*group_heads(q, k, v, mask), dropout_p=dropout_p, rng=rng,
                         return_weights=return_weights, scale=scale)
+
+        def merge(x):  # (..., Hkv, Hq / Hkv, L, .) -> (..., Hq, L, .); not -1: x may be empty
+            return x.reshape(*x.shape[:-4], x.shape[-4] * x.shape[-3], *x.shape[-2:])
+
         if not return_weights:
-            return out.reshape(*out.shape[:-4], -1, *out.shape[-2:])
+            return merge(out)
         out, weights = out
-        return (out.reshape(*out.shape[:-4], -1, *out.shape[-2:]),
-                weights.reshape(*weights.shape[:-4], -1, *weights.shape[-2:]))
+        return merge(out), merge(weights)
     if num_heads is None:
         ok = all(len(s) >= 2 for s in shapes) and shapes[0][-1] == shapes[1][-1] \
             and shapes[1][-2] == shapes[2][-2] and _broadcastable(*(s[:-2] for s in shapes))
@@ -308,7 +313,8 @@ def attention(q, k, v, mask=None, num_heads=None, dropout_p=0.0, rng=None, retur
     if causal is not None:
         op.causal = causal
     out = op(q, k, v)
-    return (out, op.weights) if return_weights else out
+    # the weights in the inputs' dtype (float16/bfloat16 ones are computed in float32)
+    return (out, op.weights.astype(out.dtype, copy=False)) if return_weights else out
 
 
 def packed_attention(qkv, num_heads, mask=None, dropout_p=0.0, rng=None, return_weights=False):
@@ -323,7 +329,7 @@ def packed_attention(qkv, num_heads, mask=None, dropout_p=0.0, rng=None, return_
     op = Attention(1.0 / np.sqrt(head_dim), _checked_mask(mask, qkv, scores_shape), num_heads,
                    packed=True, keep=_keep(dropout_p, rng, scores_shape, qkv))
     out = op(qkv)
-    return (out, op.weights) if return_weights else out
+    return (out, op.weights.astype(out.dtype, copy=False)) if return_weights else out
 
 
 def _broadcastable(*shapes):
