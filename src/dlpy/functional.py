@@ -893,6 +893,8 @@ def _attention_with_bias(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, mask, dr
         k, v = (repeat_interleave(t, group, dim=-3) for t in (k, v))
     if scale is None:
         scale = 1.0 / np.sqrt(q.shape[-1])
+    # the bias in q's dtype (a float32 one of float16 q too): the output keeps q's dtype
+    bias = bias if bias.dtype == q.dtype else bias.to(q.dtype)
     scores = matmul(q, swapaxes(k, -1, -2)) * scale + bias
     return _attention.ScoresAttention(mask)(scores, v)
 

@@ -301,8 +301,10 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
         key_padding_mask=key_padding_mask, attn_mask=attn_mask, static_k=static_k,
         static_v=static_v, causal=causal, dropout_p=dropout_p if training else 0.0, rng=rng,
         nan_masked_rows=need_weights)
-    out = F.linear(out, out_proj_weight, out_proj_bias)
-    out = F.swapaxes(out, 0, 1) if batched else F.reshape(out, out.shape[1:])
+    # torch's kernel projects (seq, batch, embed) rows: its output is laid out so, not as a
+    # transposed view of a batch-first one
+    out = F.linear(F.swapaxes(out, 0, 1).contiguous() if batched else F.reshape(out, out.shape[1:]),
+                   out_proj_weight, out_proj_bias)
     if not need_weights:
         return out, None
     if average_attn_weights:
