@@ -21,6 +21,7 @@ from dlpy.nn.linear import GELU, Linear, ReLU
 from dlpy.nn.module import Module
 from dlpy.nn.norm import Dropout, LayerNorm
 from dlpy.ops import ArgError
+from dlpy.ops.attention import additive_mask
 from dlpy.random import get_rng, give_copies_own_rngs
 from dlpy.tensor import (
     ShapeError,
@@ -69,13 +70,32 @@ def _layer_norm(d_model: int, eps: float, bias: bool, dtype) -> LayerNorm:
     return LayerNorm(d_model, eps=eps, bias=bias, dtype=dtype)
 
 
-def _causal_mask(attn_mask, is_causal, x, memory, batch_first: bool):
+def _causal_mask(attn_mask, is_causal, x, memory, batch_first: bool, attention=None):
     """dlpy's convenience (torch's MultiheadAttention refuses is_causal without a mask): a layer
-    given *_is_causal and no mask gets the causal one, True above the diagonal."""
+    given *_is_causal and no mask gets the causal one, True above the diagonal; not where
+    ``attention`` (self-attention on x) takes torch's fast path, which reads no is_causal."""
     if not is_causal or attn_mask is not None:
         return attn_mask
+    if attention is not None and attention._fast_path(x, x, x):
+        return None
     axis = 1 if batch_first and x.ndim == 3 else 0
     return np.triu(np.ones((x.shape[axis], memory.shape[axis]), dtype=bool), 1)
+
+
+def _fused_masks(attn_mask, key_padding_mask, src, num_heads: int):
+    """torch's fused encoder layer's masks: attn_mask ((seq, seq) or (batch * heads, seq, seq))
+    and key_padding_mask ((batch, seq)) added as floats (True: -inf), then read as booleans,
+    nonzero = not allowed. Returns (attn_mask, key_padding_mask) as boolean arrays."""
+    as_bool = [None if m is None else additive_mask(as_array(m), np.float64) != 0
+               for m in (attn_mask, key_padding_mask)]
+    if attn_mask is None or key_padding_mask is None:
+        return tuple(as_bool)
+    batch, seq = src.shape[0], src.shape[1]
+    added = additive_mask(as_array(attn_mask), np.float64)
+    added = added.reshape(batch, num_heads, seq, seq) if added.ndim == 3 else added
+    added = added + additive_mask(as_array(key_padding_mask), np.float64)[:, None, None, :]
+    merged = np.broadcast_to(added != 0, (batch, num_heads, seq, seq))
+    return merged.reshape(batch * num_heads, seq, seq), None
 
 
 def _detect_is_causal_mask(mask, is_causal, seq_len: int) -> bool:
@@ -208,6 +228,12 @@ class TransformerEncoderLayer(_Layer):
         positions still get outputs; real positions never see them."""
         key_padding_mask, attn_mask = src_key_padding_mask, src_mask
         x = src  # (seq, d_model) unbatched: self_attn takes it as it is
+        if self._fast_path(src):
+            # torch's fused layer (_transformer_encoder_layer_fwd) reads no is_causal, and its
+            # masks merged (added as floats) as a boolean mask: nonzero is not allowed
+            attn_mask, key_padding_mask = _fused_masks(attn_mask, key_padding_mask, src,
+                                                       self.num_heads)
+            is_causal = False
         if self.norm_first:
             x = x + self._attention(self.norm1(x), key_padding_mask, attn_mask, is_causal)
             x = x + self._feedforward(self.norm2(x), self.dropout2)
@@ -216,8 +242,29 @@ class TransformerEncoderLayer(_Layer):
             x = self.norm2(x + self._feedforward(x, self.dropout2))
         return x
 
+    def _fast_path(self, src) -> bool:
+        """Whether torch's forward takes its fused inference path: batched src in eval mode,
+        batch_first, biases, a relu or gelu activation, one eps for both norms, an even
+        number of heads, no hooks, nothing that wants a gradient."""
+        from dlpy.amp.state import is_autocast_enabled
+        from dlpy.backends import mha
+
+        attention = self.self_attn
+        tensors = (src, attention.in_proj_weight, attention.in_proj_bias,
+                   attention.out_proj.weight, attention.out_proj.bias, self.norm1.weight,
+                   self.norm1.bias, self.norm2.weight, self.norm2.bias, self.linear1.weight,
+                   self.linear1.bias, self.linear2.weight, self.linear2.bias)
+        return (mha.get_fastpath_enabled() and src.ndim == 3 and not self.training
+                and self.batch_first and attention.in_proj_bias is not None
+                and attention._qkv_same_embed_dim and bool(self.activation_relu_or_gelu)
+                and self.norm1.eps == self.norm2.eps and self.num_heads % 2 == 0
+                and not is_autocast_enabled("cpu")
+                and not any(m._forward_hooks or m._forward_pre_hooks for m in self.modules())
+                and not (is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad
+                                                   for t in tensors)))
+
     def _attention(self, x, key_padding_mask, attn_mask, is_causal):
-        attn_mask = _causal_mask(attn_mask, is_causal, x, x, self.batch_first)
+        attn_mask = _causal_mask(attn_mask, is_causal, x, x, self.batch_first, self.self_attn)
         out, _ = self.self_attn(x, x, x, key_padding_mask=key_padding_mask,
                                 attn_mask=attn_mask, need_weights=False, is_causal=is_causal)
         return self.dropout1(out)
@@ -262,7 +309,7 @@ class TransformerDecoderLayer(_Layer):
         return x
 
     def _self_block(self, x, attn_mask, key_padding_mask, is_causal):
-        attn_mask = _causal_mask(attn_mask, is_causal, x, x, self.batch_first)
+        attn_mask = _causal_mask(attn_mask, is_causal, x, x, self.batch_first, self.self_attn)
         out, _ = self.self_attn(x, x, x, key_padding_mask=key_padding_mask,
                                 attn_mask=attn_mask, need_weights=False,
                                 is_causal=bool(is_causal))

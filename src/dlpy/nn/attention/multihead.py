@@ -8,13 +8,14 @@ import math
 import numpy as np
 
 from dlpy import functional as F
+from dlpy.amp.state import is_autocast_enabled
 from dlpy.nn.attention.functional import AssertedShapeError, as_tensor, attend
 from dlpy.nn.linear import NonDynamicallyQuantizableLinear
 from dlpy.nn.module import Module, Parameter
 from dlpy.ops import ArgAssertionError
 from dlpy.random import get_rng
 from dlpy.random_streams import layer_uniform, normal
-from dlpy.tensor import ShapeError, Tensor, as_array, parameter_dtype
+from dlpy.tensor import ShapeError, Tensor, as_array, is_grad_enabled, parameter_dtype
 
 
 def _dtype(dtype):
@@ -148,6 +149,12 @@ class MultiHeadAttention(Module):
     def forward(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask=None,
                 attn_mask=None, need_weights: bool = False, average_attn_weights: bool = True,
                 is_causal: bool = False):
+        return self._forward(query, key, value, key_padding_mask, attn_mask, need_weights,
+                             average_attn_weights, is_causal)
+
+    def _forward(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask=None,
+                 attn_mask=None, need_weights: bool = False, average_attn_weights: bool = True,
+                 is_causal: bool = False, fast: bool = False):
         """key_padding_mask (batch, seq_k): True marks padding to ignore. attn_mask (seq_q, seq_k)
         or (batch * num_heads, seq_q, seq_k): True = not allowed (or float, added to the scores).
         is_causal: query i sees keys 0..i only; without attn_mask it makes that mask, with one it
@@ -156,7 +163,8 @@ class MultiHeadAttention(Module):
         Returns the output, or (output, weights) with need_weights: weights (batch, seq_q, seq_k)
         averaged over heads, or (batch, num_heads, seq_q, seq_k) without averaging (while
         recording a Tensor with a gradient, as torch's; a float attn_mask Tensor that requires
-        grad gets one too)."""
+        grad gets one too). ``fast``: torch's inference fast path computes it (see
+        MultiheadAttention._fast_path)."""
         if not self.batch_first:  # (seq, batch, feature) in and out; self-attention's one
             given = (query, key)   # tensor transposed once
             query = to_batch_first(query, False)
@@ -179,7 +187,7 @@ class MultiHeadAttention(Module):
             )
         # torch hands is_causal on to SDPA (a top-left causal mask over every key, an added
         # bias_k or zero key included, in place of attn_mask) without padding mask or weights
-        causal = bool(is_causal) and key_padding_mask is None and not need_weights
+        causal = bool(is_causal) and key_padding_mask is None and not need_weights and not fast
         if is_causal and attn_mask is None and not causal:  # True above the diagonal
             attn_mask = np.triu(np.ones((query.shape[1], key.shape[1]), dtype=bool), 1)
         out, weights = attend(
@@ -189,14 +197,17 @@ class MultiHeadAttention(Module):
             add_zero_attn=self.add_zero_attn, key_padding_mask=key_padding_mask,
             attn_mask=None if causal else attn_mask, causal=causal,
             dropout_p=self.dropout if self.training else 0.0, rng=self.rng,
-            owner="MultiHeadAttention", nan_masked_rows=need_weights)
+            owner="MultiHeadAttention", nan_masked_rows=need_weights or fast)
         # out_proj's parameters through F.linear, as torch's (its module is never called: its
         # hooks do not run, torchinfo and module trackers do not see it run)
-        # torch's kernel projects (seq, batch, embed) rows: its output is laid out so, and a
-        # batch_first output is a transposed view of it
-        out = F.linear(out.transpose(0, 1).contiguous(), self.out_proj.weight,
-                       self.out_proj.bias)
-        out = out.transpose(0, 1) if self.batch_first else out
+        if fast:  # torch's fast path projects the batch-first rows as they are
+            out = F.linear(out, self.out_proj.weight, self.out_proj.bias)
+        else:
+            # torch's kernel projects (seq, batch, embed) rows: its output is laid out so, and
+            # a batch_first output is a transposed view of it
+            out = F.linear(out.transpose(0, 1).contiguous(), self.out_proj.weight,
+                           self.out_proj.bias)
+            out = out.transpose(0, 1) if self.batch_first else out
         if not need_weights:
             return out
         return out, as_tensor(weights.mean(1) if average_attn_weights else weights)
@@ -240,6 +251,7 @@ class MultiheadAttention(MultiHeadAttention):
         if getattr(query, "ndim", 3) not in (2, 3):  # torch's assert
             raise AssertedShapeError(f"MultiheadAttention: query should be unbatched 2-D or "
                                      f"batched 3-D, got shape {tuple(query.shape)}")
+        fast = self._fast_path(query, key, value)
         unbatched = query.ndim == 2
         if unbatched:  # a batch of one, taken off the results
             if key.ndim != 2 or value.ndim != 2:
@@ -256,19 +268,42 @@ class MultiheadAttention(MultiHeadAttention):
             if key_padding_mask is not None:
                 key_padding_mask = key_padding_mask.unsqueeze(0) \
                     if isinstance(key_padding_mask, Tensor) else as_array(key_padding_mask)[None]
+        if fast:  # torch's fast path does not read is_causal: attn_mask is used as given
+            is_causal = False
         if is_causal and attn_mask is None:
             raise ShapeError("MultiheadAttention: is_causal needs attn_mask (the causal mask), "
                              "as torch's")
         if is_causal and key_padding_mask is None and not need_weights:
             attn_mask = None  # torch hands the hint on to SDPA: the causal mask, not attn_mask
-        out = super().forward(query, key, value, key_padding_mask=key_padding_mask,
-                              attn_mask=attn_mask, need_weights=need_weights,
-                              average_attn_weights=average_attn_weights, is_causal=is_causal)
+        out = self._forward(query, key, value, key_padding_mask=key_padding_mask,
+                            attn_mask=attn_mask, need_weights=need_weights,
+                            average_attn_weights=average_attn_weights, is_causal=is_causal,
+                            fast=fast)
         out, weights = out if need_weights else (out, None)
         if unbatched:
             out = out.squeeze(axis)
             weights = None if weights is None else weights.squeeze(0)
         return out, weights
+
+    def _fast_path(self, query, key, value) -> bool:
+        """Whether torch's forward takes its inference fast path (_native_multi_head_attention):
+        batched self-attention (query, key and value one tensor) in eval mode, batch_first, an
+        even number of heads, a packed in-projection with bias of the query's dtype, no bias_k
+        or zero attention, nothing that wants a gradient. Its results are not the general
+        path's: a query whose every key is masked gets NaN (without need_weights too),
+        is_causal is not read, and the output is laid out batch-first."""
+        from dlpy.backends import mha
+
+        tensors = (query, key, value, self.in_proj_weight, self.in_proj_bias,
+                   self.out_proj.weight, self.out_proj.bias)
+        return (mha.get_fastpath_enabled() and getattr(query, "ndim", 0) == 3
+                and query is key and key is value and self.in_proj_weight is not None
+                and self.in_proj_bias is not None and query.dtype == self.in_proj_weight.dtype
+                and not self.training and self.num_heads % 2 == 0 and self.batch_first
+                and self.bias_k is None and not self.add_zero_attn
+                and not is_autocast_enabled("cpu")
+                and not (is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad
+                                                   for t in tensors)))
 
     def merge_masks(self, attn_mask, key_padding_mask, query):
         """torch's: the masks as one (batch, num_heads, seq, seq) mask (attn_mask (seq, seq) or
