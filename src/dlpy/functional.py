@@ -806,8 +806,18 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, attn_mask=None
     if scale is not None and not isinstance(scale, (int, float, np.number)):
         raise TypeError(f"scaled_dot_product_attention(): argument 'scale' must be float, not "
                         f"{type(scale).__name__}")
-    if is_causal and attn_mask is not None and not _takes_mask_and_causal(q, k, v, dropout_p,
-                                                                          enable_gqa):
+    # torch's CPU dispatch: an attn_mask that requires grad (in any grad mode) goes to the math
+    # fallback; an empty output or no keys is returned before any kernel is chosen
+    mask_grad = isinstance(attn_mask, Tensor) and attn_mask.requires_grad
+    empty = 0 in (*q.shape[:-1], *v.shape[:-2], v.shape[-1], k.shape[-2])
+    if attn_mask is not None and not mask_grad \
+            and np.ndim(attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask) < 2 \
+            and _fused_kernel_takes(q, k, v, dropout_p, enable_gqa):
+        # torch's fused CPU kernel reads the mask's rows; its math fallback broadcasts
+        raise IndexError(f"scaled_dot_product_attention: attn_mask must have at least 2 "
+                         f"axes (..., L, S), got shape {np.shape(as_array(attn_mask))}")
+    if is_causal and attn_mask is not None and not empty \
+            and (mask_grad or not _takes_mask_and_causal(q, k, v, dropout_p, enable_gqa)):
         raise _engine.ShapeError("scaled_dot_product_attention: an explicit attn_mask should not "
                                  "be set when is_causal=True, as torch's")
     if enable_gqa and np.ndim(k) >= 3 and np.ndim(v) >= 3 and k.shape[-3] != v.shape[-3]:
@@ -821,11 +831,6 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, attn_mask=None
         masks.append(_attention.additive_mask(mask, q.dtype))
     learned_bias = None  # a float attn_mask that wants a gradient (a learned position bias)
     if attn_mask is not None:
-        if np.ndim(attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask) < 2 \
-                and _fused_kernel_takes(q, k, v, dropout_p, enable_gqa):
-            # torch's fused CPU kernel reads the mask's rows; its math fallback broadcasts
-            raise IndexError(f"scaled_dot_product_attention: attn_mask must have at least 2 "
-                             f"axes (..., L, S), got shape {np.shape(as_array(attn_mask))}")
         mask_dtype = getattr(attn_mask, "dtype", None)
         if mask_dtype is not None and is_floating_dtype(mask_dtype) \
                 and mask_dtype not in (np.float32, q.dtype):
