@@ -292,8 +292,13 @@ class TransformerDecoderLayer(_Layer):
         memory_key_padding_mask (batch, seq_s): True marks padding. *_is_causal: without a mask,
         make the causal one; with a mask, a hint (the mask is used as given), as PyTorch."""
         x = tgt  # unbatched (seq, d_model) ones too: the attention layers take them as they are
-        self._check(x, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
-                    memory_key_padding_mask)
+        # a mask with the *_is_causal hint and no padding mask is not read (torch's attention
+        # hands is_causal on to SDPA in its place): its shape is not checked either
+        self._check(x, memory,
+                    None if tgt_is_causal and tgt_key_padding_mask is None
+                    and not self.self_attn._fast_path(x, x, x) else tgt_mask,
+                    None if memory_is_causal and memory_key_padding_mask is None
+                    else memory_mask, tgt_key_padding_mask, memory_key_padding_mask)
         if self.norm_first:
             x = x + self._self_block(self.norm1(x), tgt_mask, tgt_key_padding_mask,
                                      tgt_is_causal)
