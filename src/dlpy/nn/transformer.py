@@ -70,13 +70,14 @@ def _layer_norm(d_model: int, eps: float, bias: bool, dtype) -> LayerNorm:
     return LayerNorm(d_model, eps=eps, bias=bias, dtype=dtype)
 
 
-def _causal_mask(attn_mask, is_causal, x, memory, batch_first: bool, attention=None):
+def _causal_mask(attn_mask, is_causal, x, memory, batch_first: bool, attention=None,
+                 key_padding_mask=None):
     """dlpy's convenience (torch's MultiheadAttention refuses is_causal without a mask): a layer
     given *_is_causal and no mask gets the causal one, True above the diagonal; not where
     ``attention`` (self-attention on x) takes torch's fast path, which reads no is_causal."""
     if not is_causal or attn_mask is not None:
         return attn_mask
-    if attention is not None and attention._fast_path(x, x, x):
+    if attention is not None and attention._fast_path(x, x, x, None, key_padding_mask):
         return None
     axis = 1 if batch_first and x.ndim == 3 else 0
     return np.triu(np.ones((x.shape[axis], memory.shape[axis]), dtype=bool), 1)
@@ -264,7 +265,8 @@ class TransformerEncoderLayer(_Layer):
                                                    for t in tensors)))
 
     def _attention(self, x, key_padding_mask, attn_mask, is_causal):
-        attn_mask = _causal_mask(attn_mask, is_causal, x, x, self.batch_first, self.self_attn)
+        attn_mask = _causal_mask(attn_mask, is_causal, x, x, self.batch_first, self.self_attn,
+                                 key_padding_mask)
         out, _ = self.self_attn(x, x, x, key_padding_mask=key_padding_mask,
                                 attn_mask=attn_mask, need_weights=False, is_causal=is_causal)
         return self.dropout1(out)
@@ -296,7 +298,7 @@ class TransformerDecoderLayer(_Layer):
         # hands is_causal on to SDPA in its place): its shape is not checked either
         self._check(x, memory,
                     None if tgt_is_causal and tgt_key_padding_mask is None
-                    and not self.self_attn._fast_path(x, x, x) else tgt_mask,
+                    and not self.self_attn._fast_path(x, x, x, tgt_mask) else tgt_mask,
                     None if memory_is_causal and memory_key_padding_mask is None
                     else memory_mask, tgt_key_padding_mask, memory_key_padding_mask)
         if self.norm_first:
@@ -314,7 +316,8 @@ class TransformerDecoderLayer(_Layer):
         return x
 
     def _self_block(self, x, attn_mask, key_padding_mask, is_causal):
-        attn_mask = _causal_mask(attn_mask, is_causal, x, x, self.batch_first, self.self_attn)
+        attn_mask = _causal_mask(attn_mask, is_causal, x, x, self.batch_first, self.self_attn,
+                                 key_padding_mask)
         out, _ = self.self_attn(x, x, x, key_padding_mask=key_padding_mask,
                                 attn_mask=attn_mask, need_weights=False,
                                 is_causal=bool(is_causal))

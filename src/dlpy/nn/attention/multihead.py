@@ -15,7 +15,14 @@ from dlpy.nn.module import Module, Parameter
 from dlpy.ops import ArgAssertionError
 from dlpy.random import get_rng
 from dlpy.random_streams import layer_uniform, normal
-from dlpy.tensor import ShapeError, Tensor, as_array, is_grad_enabled, parameter_dtype
+from dlpy.tensor import (
+    ShapeError,
+    Tensor,
+    as_array,
+    is_floating_dtype,
+    is_grad_enabled,
+    parameter_dtype,
+)
 
 
 def _dtype(dtype):
@@ -251,7 +258,7 @@ class MultiheadAttention(MultiHeadAttention):
         if getattr(query, "ndim", 3) not in (2, 3):  # torch's assert
             raise AssertedShapeError(f"MultiheadAttention: query should be unbatched 2-D or "
                                      f"batched 3-D, got shape {tuple(query.shape)}")
-        fast = self._fast_path(query, key, value)
+        fast = self._fast_path(query, key, value, attn_mask, key_padding_mask)
         unbatched = query.ndim == 2
         if unbatched:  # a batch of one, taken off the results
             if key.ndim != 2 or value.ndim != 2:
@@ -285,18 +292,20 @@ class MultiheadAttention(MultiHeadAttention):
             weights = None if weights is None else weights.squeeze(0)
         return out, weights
 
-    def _fast_path(self, query, key, value) -> bool:
+    def _fast_path(self, query, key, value, attn_mask=None, key_padding_mask=None) -> bool:
         """Whether torch's forward takes its inference fast path (_native_multi_head_attention):
         batched self-attention (query, key and value one tensor) in eval mode, batch_first, an
         even number of heads, a packed in-projection with bias of the query's dtype, no bias_k
-        or zero attention, nothing that wants a gradient. Its results are not the general
-        path's: a query whose every key is masked gets NaN (without need_weights too),
-        is_causal is not read, and the output is laid out batch-first."""
+        or zero attention, no float mask, nothing that wants a gradient. Its results are not
+        the general path's: a query whose every key is masked gets NaN (without need_weights
+        too), is_causal is not read, and the output is laid out batch-first."""
         from dlpy.backends import mha
 
         tensors = (query, key, value, self.in_proj_weight, self.in_proj_bias,
                    self.out_proj.weight, self.out_proj.bias)
-        return (mha.get_fastpath_enabled() and getattr(query, "ndim", 0) == 3
+        float_mask = any(mask is not None and is_floating_dtype(np.asarray(as_array(mask)).dtype)
+                         for mask in (attn_mask, key_padding_mask))
+        return (mha.get_fastpath_enabled() and not float_mask and getattr(query, "ndim", 0) == 3
                 and query is key and key is value and self.in_proj_weight is not None
                 and self.in_proj_bias is not None and query.dtype == self.in_proj_weight.dtype
                 and not self.training and self.num_heads % 2 == 0 and self.batch_first
