@@ -809,7 +809,8 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, attn_mask=None
     # torch's CPU dispatch: an attn_mask that requires grad (in any grad mode) goes to the math
     # fallback; an empty output or no keys is returned before any kernel is chosen
     mask_grad = isinstance(attn_mask, Tensor) and attn_mask.requires_grad
-    empty = 0 in (*q.shape[:-1], *v.shape[:-2], v.shape[-1], k.shape[-2])
+    empty = np.ndim(q) >= 2 and np.ndim(k) >= 2 and np.ndim(v) >= 2 \
+        and 0 in (*q.shape[:-1], *v.shape[:-2], v.shape[-1], k.shape[-2])
     if attn_mask is not None and not mask_grad \
             and np.ndim(attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask) < 2 \
             and _fused_kernel_takes(q, k, v, dropout_p, enable_gqa):
