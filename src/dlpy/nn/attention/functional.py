@@ -8,6 +8,7 @@ zero attention, the masks and the fused attention, batch-first. MultiheadAttenti
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import numpy as np
@@ -22,6 +23,7 @@ from dlpy.ops.attention import (
     attention,
     packed_attention,
 )
+from dlpy.ops.promotion import promote_types
 from dlpy.tensor import ShapeError, Tensor, is_floating_dtype, is_grad_enabled
 
 NAME = "multi_head_attention_forward"
@@ -55,15 +57,18 @@ def attend(query, key, value, num_heads, in_proj_weight, in_proj_bias, *, q_proj
     weights are a Tensor with a gradient (torch's need_weights path; the fused op otherwise); a
     float attn_mask Tensor that requires grad gets its gradient.
     """
-    for given in (key_padding_mask, attn_mask):
-        if isinstance(given, Tensor) and given.dtype != query.dtype \
-                and is_floating_dtype(given.dtype) and is_floating_dtype(query.dtype) \
-                and not (given.dtype == np.float32 and not nan_masked_rows) \
-                and not is_autocast_enabled("cpu"):
-            # torch's: the weights path adds the mask to the scores (baddbmm), SDPA takes
-            # float32 or the query's dtype
+    given = [mask.dtype for mask in (key_padding_mask, attn_mask) if isinstance(mask, Tensor)
+             and (mask.dtype == np.bool_ or is_floating_dtype(mask.dtype))]
+    if any(map(is_floating_dtype, given)) and is_floating_dtype(query.dtype) \
+            and not is_autocast_enabled("cpu"):
+        # torch adds the masks before using them (a boolean one as the query's dtype): their
+        # sum's dtype is checked: the weights path adds it to the scores (baddbmm), SDPA takes
+        # float32 or the query's dtype
+        merged = functools.reduce(promote_types, [query.dtype if dtype == np.bool_ else dtype
+                                                  for dtype in given])
+        if merged != query.dtype and not (merged == np.float32 and not nan_masked_rows):
             raise MaskTypeError(f"{owner}: expected a float mask of the query's dtype "
-                                f"{query.dtype}, got {given.dtype}")
+                                f"{query.dtype}, got {merged}")
     out, weights, mask = _attend(query, key, value, num_heads, in_proj_weight, in_proj_bias,
                                  q_proj_weight, k_proj_weight, v_proj_weight, bias_k, bias_v,
                                  add_zero_attn, key_padding_mask, attn_mask, static_k, static_v,
