@@ -76,7 +76,7 @@ def attend(query, key, value, num_heads, in_proj_weight, in_proj_bias, *, q_proj
                                  nan_masked_rows and is_grad_enabled() and not _exporting())
     if isinstance(weights, Tensor):  # softmax made NaN rows itself
         return out, weights
-    if nan_masked_rows and mask is not None:
+    if nan_masked_rows and mask is not None and mask.shape[-1]:  # (no keys: no row masked)
         dead = np.isneginf(mask).all(axis=-1)  # broadcastable to (batch, heads, seq_q)
         if dead.any():
             dead = np.broadcast_to(dead, weights.shape[:-1])
