@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 
 import numpy as np
 
 from dlpy import functional as F
+from dlpy._caller import user_stacklevel
 from dlpy.amp.state import is_autocast_enabled
 from dlpy.ops.attention import (
     MaskTypeError,
@@ -254,6 +256,7 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     need_weights). While recording, the weights carry a gradient, as torch's. ``rng``:
     dropout's generator (dlpy's).
     """
+    warn_mismatched_masks(key_padding_mask, attn_mask)
     if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
         raise AssertedShapeError(f"{NAME}: expected query, key and value all (seq, batch, "
                                  f"feature) or all unbatched (seq, feature), got {query.shape}, "
@@ -316,6 +319,17 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
         weights = weights.mean(1)
     weights = as_tensor(weights)
     return out, weights if batched else weights[0]
+
+
+def warn_mismatched_masks(key_padding_mask, attn_mask, names=("key_padding_mask",
+                                                            "attn_mask")) -> None:
+    """torch's _canonical_mask: a padding mask of another dtype than the attention mask (a
+    boolean one with a float one, float32 with float64) is deprecated, a UserWarning."""
+    dtypes = [getattr(mask, "dtype", None) for mask in (key_padding_mask, attn_mask)]
+    # (not None in dtypes: numpy takes None for float64, so float64 == None)
+    if all(dtype is not None for dtype in dtypes) and dtypes[0] != dtypes[1]:
+        warnings.warn(f"Support for mismatched {names[0]} and {names[1]} is deprecated. Use same "
+                      f"type for both instead.", stacklevel=user_stacklevel())
 
 
 def _exporting() -> bool:

@@ -9,7 +9,12 @@ import numpy as np
 
 from dlpy import functional as F
 from dlpy.amp.state import is_autocast_enabled
-from dlpy.nn.attention.functional import AssertedShapeError, as_tensor, attend
+from dlpy.nn.attention.functional import (
+    AssertedShapeError,
+    as_tensor,
+    attend,
+    warn_mismatched_masks,
+)
 from dlpy.nn.linear import NonDynamicallyQuantizableLinear
 from dlpy.nn.module import Module, Parameter
 from dlpy.ops import ArgAssertionError
@@ -255,6 +260,7 @@ class MultiheadAttention(MultiHeadAttention):
                 is_causal: bool = False):
         """As torch's; an unbatched call takes query (seq_q, embed_dim), key and value
         (seq_k, kdim / vdim), key_padding_mask (seq_k,) and gives unbatched results."""
+        warn_mismatched_masks(key_padding_mask, attn_mask)
         if getattr(query, "ndim", 3) not in (2, 3):  # torch's assert
             raise AssertedShapeError(f"MultiheadAttention: query should be unbatched 2-D or "
                                      f"batched 3-D, got shape {tuple(query.shape)}")
