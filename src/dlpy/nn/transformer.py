@@ -14,7 +14,7 @@ from dlpy._caller import user_stacklevel
 from dlpy.device import as_device
 from dlpy.nn import init
 from dlpy.nn.attention import MultiheadAttention, check_batch_first, pick
-from dlpy.nn.attention.functional import AssertedShapeError
+from dlpy.nn.attention.functional import AssertedShapeError, warn_mismatched_masks
 from dlpy.nn.attention.multihead import ShapeAssertionError
 from dlpy.nn.container import ModuleList
 from dlpy.nn.linear import GELU, Linear, ReLU
@@ -81,6 +81,14 @@ def _causal_mask(attn_mask, is_causal, x, memory, batch_first: bool, attention=N
         return None
     axis = 1 if batch_first and x.ndim == 3 else 0
     return np.triu(np.ones((x.shape[axis], memory.shape[axis]), dtype=bool), 1)
+
+
+def _float_mask(mask, dtype):
+    """torch's _canonical_mask: a boolean mask as an additive one of ``dtype`` (True: -inf), a
+    float one as given."""
+    if mask is None or np.asarray(as_array(mask)).dtype != np.bool_:
+        return mask
+    return Tensor(additive_mask(as_array(mask), dtype))
 
 
 def _fused_masks(attn_mask, key_padding_mask, src, num_heads: int):
@@ -228,6 +236,11 @@ class TransformerEncoderLayer(_Layer):
         added to the scores); src_key_padding_mask (batch, seq): True marks padding. Padded
         positions still get outputs; real positions never see them."""
         key_padding_mask, attn_mask = src_key_padding_mask, src_mask
+        warn_mismatched_masks(key_padding_mask, attn_mask, ("src_key_padding_mask", "src_mask"))
+        # torch's layer makes its boolean masks float before using them: its self_attn sees
+        # float masks (which keep MultiheadAttention off its own fast path)
+        key_padding_mask, attn_mask = (_float_mask(mask, src.dtype)
+                                       for mask in (key_padding_mask, attn_mask))
         x = src  # (seq, d_model) unbatched: self_attn takes it as it is
         if self._fast_path(src):
             # torch's fused layer (_transformer_encoder_layer_fwd) reads no is_causal, and its
@@ -449,6 +462,7 @@ class TransformerEncoder(_Stack):
         seq). Each layer is called as torch's calls it (src_mask=, is_causal=,
         src_key_padding_mask= keywords)."""
         x, key_padding_mask, attn_mask = src, src_key_padding_mask, mask
+        warn_mismatched_masks(key_padding_mask, attn_mask, ("src_key_padding_mask", "mask"))
         keep = self._nested_keep(x, key_padding_mask, attn_mask)
         is_causal = _detect_is_causal_mask(attn_mask, is_causal,
                                            _seq_len(x, self.layers[0].batch_first))
