@@ -463,6 +463,9 @@ class TransformerEncoder(_Stack):
         src_key_padding_mask= keywords)."""
         x, key_padding_mask, attn_mask = src, src_key_padding_mask, mask
         warn_mismatched_masks(key_padding_mask, attn_mask, ("src_key_padding_mask", "mask"))
+        # float, as torch's encoder makes them (its layers see float masks: no second warning)
+        key_padding_mask, attn_mask = (_float_mask(m, src.dtype)
+                                       for m in (key_padding_mask, attn_mask))
         keep = self._nested_keep(x, key_padding_mask, attn_mask)
         is_causal = _detect_is_causal_mask(attn_mask, is_causal,
                                            _seq_len(x, self.layers[0].batch_first))
