@@ -86,8 +86,8 @@ def _causal_mask(attn_mask, is_causal, x, memory, batch_first: bool, attention=N
 def _float_mask(mask, dtype):
     """torch's _canonical_mask: a boolean mask as an additive one of ``dtype`` (True: -inf), a
     float one as given."""
-    if mask is None or np.asarray(as_array(mask)).dtype != np.bool_:
-        return mask
+    if not isinstance(mask, (Tensor, np.ndarray)) or mask.dtype != np.bool_:
+        return mask  # (None, a float mask, or an fx Proxy: as given)
     return Tensor(additive_mask(as_array(mask), dtype))
 
 
@@ -268,7 +268,8 @@ class TransformerEncoderLayer(_Layer):
                    attention.out_proj.weight, attention.out_proj.bias, self.norm1.weight,
                    self.norm1.bias, self.norm2.weight, self.norm2.bias, self.linear1.weight,
                    self.linear1.bias, self.linear2.weight, self.linear2.bias)
-        return (mha.get_fastpath_enabled() and src.ndim == 3 and not self.training
+        return (isinstance(src, Tensor) and not self.training and mha.get_fastpath_enabled()
+                and src.ndim == 3
                 and self.batch_first and attention.in_proj_bias is not None
                 and attention._qkv_same_embed_dim and bool(self.activation_relu_or_gelu)
                 and self.norm1.eps == self.norm2.eps and self.num_heads % 2 == 0

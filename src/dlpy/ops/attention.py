@@ -313,8 +313,7 @@ def attention(q, k, v, mask=None, num_heads=None, dropout_p=0.0, rng=None, retur
     if causal is not None:
         op.causal = causal
     out = op(q, k, v)
-    # the weights in the inputs' dtype (float16/bfloat16 ones are computed in float32)
-    return (out, op.weights.astype(out.dtype, copy=False)) if return_weights else out
+    return (out, _weights(op, out)) if return_weights else out
 
 
 def packed_attention(qkv, num_heads, mask=None, dropout_p=0.0, rng=None, return_weights=False):
@@ -329,7 +328,14 @@ def packed_attention(qkv, num_heads, mask=None, dropout_p=0.0, rng=None, return_
     op = Attention(1.0 / np.sqrt(head_dim), _checked_mask(mask, qkv, scores_shape), num_heads,
                    packed=True, keep=_keep(dropout_p, rng, scores_shape, qkv))
     out = op(qkv)
-    return (out, op.weights.astype(out.dtype, copy=False)) if return_weights else out
+    return (out, _weights(op, out)) if return_weights else out
+
+
+def _weights(op, out):
+    """The op's weights in the output's dtype (float16/bfloat16 inputs are computed in float32);
+    under vmap a batched stand-in, as it is (its values are not read here)."""
+    weights = op.weights
+    return weights.astype(out.dtype, copy=False) if type(weights) is np.ndarray else weights
 
 
 def _broadcastable(*shapes):

@@ -325,6 +325,8 @@ def warn_mismatched_masks(key_padding_mask, attn_mask, names=("key_padding_mask"
                                                             "attn_mask")) -> None:
     """torch's _canonical_mask: a padding mask of another dtype than the attention mask (a
     boolean one with a float one, float32 with float64) is deprecated, a UserWarning."""
+    if key_padding_mask is None or attn_mask is None:  # (no getattr: an fx Proxy records it)
+        return
     dtypes = [getattr(mask, "dtype", None) for mask in (key_padding_mask, attn_mask)]
     # (not None in dtypes: numpy takes None for float64, so float64 == None)
     if all(dtype is not None for dtype in dtypes) and dtypes[0] != dtypes[1]:

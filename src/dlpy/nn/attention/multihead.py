@@ -309,12 +309,13 @@ class MultiheadAttention(MultiHeadAttention):
 
         tensors = (query, key, value, self.in_proj_weight, self.in_proj_bias,
                    self.out_proj.weight, self.out_proj.bias)
-        float_mask = any(mask is not None and is_floating_dtype(np.asarray(as_array(mask)).dtype)
+        float_mask = any(isinstance(mask, (Tensor, np.ndarray)) and is_floating_dtype(mask.dtype)
                          for mask in (attn_mask, key_padding_mask))
-        return (mha.get_fastpath_enabled() and not float_mask and getattr(query, "ndim", 0) == 3
+        return (isinstance(query, Tensor) and not self.training and mha.get_fastpath_enabled()
+                and not float_mask and query.ndim == 3
                 and query is key and key is value and self.in_proj_weight is not None
                 and self.in_proj_bias is not None and query.dtype == self.in_proj_weight.dtype
-                and not self.training and self.num_heads % 2 == 0 and self.batch_first
+                and self.num_heads % 2 == 0 and self.batch_first
                 and self.bias_k is None and not self.add_zero_attn
                 and not is_autocast_enabled("cpu")
                 and not (is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad
