@@ -28,6 +28,7 @@ from dlpy.tensor import (
     Tensor,
     as_array,
     default_dtype,
+    is_floating_dtype,
     is_grad_enabled,
     parameter_dtype,
 )
@@ -80,7 +81,12 @@ def _causal_mask(attn_mask, is_causal, x, memory, batch_first: bool, attention=N
     if attention is not None and attention._fast_path(x, x, x, None, key_padding_mask):
         return None
     axis = 1 if batch_first and x.ndim == 3 else 0
-    return np.triu(np.ones((x.shape[axis], memory.shape[axis]), dtype=bool), 1)
+    causal = np.triu(np.ones((x.shape[axis], memory.shape[axis]), dtype=bool), 1)
+    # of a float padding mask's dtype (a mask of its own making is no "mismatched" mask)
+    padding_dtype = getattr(key_padding_mask, "dtype", None)
+    if padding_dtype is not None and is_floating_dtype(padding_dtype):
+        return additive_mask(causal, padding_dtype)
+    return causal
 
 
 def _float_mask(mask, dtype):
