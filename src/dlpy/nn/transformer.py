@@ -78,7 +78,7 @@ def _causal_mask(attn_mask, is_causal, x, memory, batch_first: bool, attention=N
     ``attention`` (self-attention on x) takes torch's fast path, which reads no is_causal."""
     if not is_causal or attn_mask is not None:
         return attn_mask
-    if attention is not None and attention._fast_path(x, x, x, None, key_padding_mask):
+    if _self_attention_fast_path(attention, x, None, key_padding_mask):
         return None
     axis = 1 if batch_first and x.ndim == 3 else 0
     causal = np.triu(np.ones((x.shape[axis], memory.shape[axis]), dtype=bool), 1)
@@ -87,6 +87,13 @@ def _causal_mask(attn_mask, is_causal, x, memory, batch_first: bool, attention=N
     if padding_dtype is not None and is_floating_dtype(padding_dtype):
         return additive_mask(causal, padding_dtype)
     return causal
+
+
+def _self_attention_fast_path(attention, x, attn_mask, key_padding_mask) -> bool:
+    """Whether ``attention`` (a layer's self_attn) takes torch's fast path on x; not when it is
+    wrapped (FSDP's wrapper, which forwards no attributes) or replaced."""
+    return isinstance(attention, MultiheadAttention) \
+        and attention._fast_path(x, x, x, attn_mask, key_padding_mask)
 
 
 def _float_mask(mask, dtype):
@@ -270,6 +277,8 @@ class TransformerEncoderLayer(_Layer):
         from dlpy.backends import mha
 
         attention = self.self_attn
+        if not isinstance(attention, MultiheadAttention):  # wrapped (FSDP) or replaced
+            return False
         tensors = (src, attention.in_proj_weight, attention.in_proj_bias,
                    attention.out_proj.weight, attention.out_proj.bias, self.norm1.weight,
                    self.norm1.bias, self.norm2.weight, self.norm2.bias, self.linear1.weight,
@@ -318,7 +327,8 @@ class TransformerDecoderLayer(_Layer):
         # hands is_causal on to SDPA in its place): its shape is not checked either
         self._check(x, memory,
                     None if tgt_is_causal and tgt_key_padding_mask is None
-                    and not self.self_attn._fast_path(x, x, x, tgt_mask) else tgt_mask,
+                    and not _self_attention_fast_path(self.self_attn, x, tgt_mask, None)
+                    else tgt_mask,
                     None if memory_is_causal and memory_key_padding_mask is None
                     else memory_mask, tgt_key_padding_mask, memory_key_padding_mask)
         if self.norm_first:
