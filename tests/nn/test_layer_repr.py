@@ -139,8 +139,7 @@ def test_scale_grad_by_freq_with_sparse_gradients_is_refused_as_torch():
 
 
 @pytest.mark.parametrize("make", [lambda: nn.Dropout(0.5, inplace=True),
-                                  lambda: nn.Dropout1d(0.5, inplace=True),
-                                  lambda: nn.AlphaDropout(0.5, inplace=True)])
+                                  lambda: nn.Dropout1d(0.5, inplace=True)])
 def test_dropout_inplace_changes_the_input_while_training(make):
     layer = make()
     x = Tensor(np.ones((4, 6, 5), np.float32))
@@ -149,6 +148,14 @@ def test_dropout_inplace_changes_the_input_while_training(make):
     layer.eval()
     z = Tensor(np.ones((4, 6, 5), np.float32))
     assert layer(z) is z and np.all(z.data == 1.0)
+
+
+@pytest.mark.parametrize("make", [nn.AlphaDropout, nn.FeatureAlphaDropout])
+def test_alpha_dropouts_ignore_inplace_as_torchs_forward(make):
+    # torch's AlphaDropout.forward calls F.alpha_dropout(input, p, training): no inplace
+    x = Tensor(np.ones((4, 6, 5), np.float32))
+    y = make(0.5, inplace=True)(x)
+    assert y is not x and np.all(x.data == 1.0) and not np.all(y.data == 1.0)
 
 
 def test_pools_keep_their_settings_as_given():

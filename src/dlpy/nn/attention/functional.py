@@ -328,8 +328,9 @@ def warn_mismatched_masks(key_padding_mask, attn_mask, names=("key_padding_mask"
     if key_padding_mask is None or attn_mask is None:  # (no getattr: an fx Proxy records it)
         return
     dtypes = [getattr(mask, "dtype", None) for mask in (key_padding_mask, attn_mask)]
-    # (not None in dtypes: numpy takes None for float64, so float64 == None)
-    if all(dtype is not None for dtype in dtypes) and dtypes[0] != dtypes[1]:
+    # (dtypes only: numpy takes None for float64, so float64 == None, and a traced mask's
+    # (fx, jit.script) dtype is a Proxy, which a comparison would branch on)
+    if all(isinstance(dtype, np.dtype) for dtype in dtypes) and dtypes[0] != dtypes[1]:
         warnings.warn(f"Support for mismatched {names[0]} and {names[1]} is deprecated. Use same "
                       f"type for both instead.", stacklevel=user_stacklevel())
 
