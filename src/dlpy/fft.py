@@ -223,26 +223,10 @@ def _like(shape, strides) -> list:
     stride 0 where it is)."""
     if _dense(shape, strides):
         return list(strides)
+    from dlpy.meta import axis_sort
 
-    def order(a, b):  # 1: swap (b is the outer one); -1: in place; 0: ambiguous, look on
-        if strides[a] == 0 or strides[b] == 0:
-            return 0
-        if strides[a] != strides[b]:
-            return 1 if strides[a] > strides[b] else -1
-        return 1 if shape[a] > shape[b] else 0
-
-    perm = list(range(len(shape) - 1, -1, -1))  # innermost first
-    for i in range(1, len(perm)):
-        right = i
-        for left in range(i - 1, -1, -1):
-            swap = order(perm[left], perm[right])
-            if swap > 0:
-                perm[left], perm[right] = perm[right], perm[left]
-                right = left
-            elif swap < 0:
-                break
     out, step = [0] * len(shape), 1
-    for axis in perm:
+    for axis in axis_sort(shape, [strides]):  # innermost first
         out[axis] = step
         step *= shape[axis] if shape[axis] > 1 else 1
     return out

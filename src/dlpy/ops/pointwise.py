@@ -373,10 +373,8 @@ _STEP_KERNELS = {"sign": "sign_cpu", "floor": "floor_vml_cpu", "ceil": "ceil_vml
                  "round": "round_vml_cpu", "trunc": "trunc_vml_cpu"}
 
 
-@follows_inputs
-class Rounded(Op):
-    """y = values computed apart (div with a rounding_mode) from its inputs; every input's
-    gradient 0, as torch's DivBackward2."""
+class _GivenValues(Op):
+    """y = values computed apart from the inputs; every input's gradient 0."""
 
     saves = ()
     saves_tensors = False
@@ -394,26 +392,17 @@ class Rounded(Op):
         return tuple(grad_output * 0 for _ in self.inputs)
 
 
-class Drawn(Op):
+@follows_inputs
+class Rounded(_GivenValues):
+    """y = values computed apart (div with a rounding_mode) from its inputs; every input's
+    gradient 0, as torch's DivBackward2."""
+
+
+class Drawn(_GivenValues):
     """y = random draws with the inputs as parameters (torch.normal's mean and std, bernoulli's
     probabilities, poisson's rates); every input's gradient 0, as torch's NormalBackward,
     BernoulliBackward0 and PoissonBackward0. The draws keep their own (row-major) layout,
     whatever the inputs' (torch's results are new contiguous tensors)."""
-
-    saves = ()
-    saves_tensors = False
-
-    def __init__(self, values: np.ndarray):
-        self.values = values
-
-    def forward(self, *arrays):
-        return self.values
-
-    def backward(self, grad_output):
-        return tuple(np.zeros_like(grad_output) for _ in self.inputs)
-
-    def backward_graph(self, grad_output, output):
-        return tuple(grad_output * 0 for _ in self.inputs)
 
 
 class Step(Op):
