@@ -36,9 +36,10 @@ def __getattr__(name: str):
         from dlpy.distributed.sampler import DistributedSampler
 
         return DistributedSampler
-    if name in ("distributed", "sampler", "dataloader"):
+    if name in ("distributed", "sampler", "dataloader", "_utils", "datapipes"):
         # torch.utils.data.distributed.DistributedSampler, torch.utils.data.sampler.Sampler,
-        # torch.utils.data.dataloader.DataLoader: submodules torch imports with the package
+        # torch.utils.data.dataloader.DataLoader, torch.utils.data._utils.collate.default_collate:
+        # submodules torch imports with the package
         import importlib
 
         return importlib.import_module(f"dlpy.data.{name}")
