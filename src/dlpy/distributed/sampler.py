@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from dlpy import random_streams
 from dlpy.data.dataset import Sampler
 from dlpy.distributed import group
 
@@ -14,8 +15,8 @@ from dlpy.distributed import group
 class DistributedSampler(Sampler):
     """The indices of this rank's shard of ``dataset`` (a length, or anything with ``len()``).
 
-    Every epoch all ranks draw the same permutation from ``seed + epoch`` (call ``set_epoch``
-    before each epoch), and rank r takes positions r, r + N, r + 2N, ... of it. So the shards are
+    Every epoch all ranks draw the same permutation from ``seed + epoch`` (torch's randperm,
+    so torch's order; call ``set_epoch`` before each epoch), and rank r takes positions r, r + N, r + 2N, ... of it. So the shards are
     disjoint, and batch k of every rank together is exactly batch k of one process that reads
     the same permutation with an N times larger batch.
 
@@ -72,7 +73,12 @@ class DistributedSampler(Sampler):
     def indices(self) -> np.ndarray:
         """This epoch's indices for this rank, as an int64 array."""
         if self.shuffle:
-            order = np.random.default_rng(self.seed + self.epoch).permutation(self.total)
+            # torch's: randperm from a Generator of its own seeded with seed + epoch (so a
+            # program's order, on any number of ranks, is the one torch gives)
+            from dlpy.generator import Generator
+
+            rng = Generator().manual_seed(self.seed + self.epoch)
+            order = random_streams.randperm(rng, self.total)
         else:
             order = np.arange(self.total)
         size = self.total_size
