@@ -69,17 +69,15 @@ class Dataset(Generic[T_co]):
         return ConcatDataset([self, other])
 
 
-class IterableDataset(Dataset[T_co]):
-    """Base class of iterable-style datasets (a stream of items): override ``__iter__``;
+class IterableDataset(Dataset[T_co], Iterable[T_co]):
+    """Base class of iterable-style datasets (a stream of items): override ``__iter__``
+    (abstract, as torch's: a subclass without it cannot be instantiated, a TypeError);
     ``a + b`` is ``ChainDataset([a, b])``.
 
     The DataLoader batches the stream in its own order (no sampler or shuffle). With
     ``num_workers > 0`` every worker iterates its own copy: shard the stream with
     ``get_worker_info()`` (as in PyTorch), or each item comes once per worker.
     """
-
-    def __iter__(self) -> Iterator:
-        raise NotImplementedError(f"{type(self).__name__} must implement __iter__")
 
     def __len__(self) -> int:
         # a TypeError, as len() of an object without __len__: list(stream) takes it for "no
