@@ -296,8 +296,7 @@ class ConcatDataset(Dataset):
         n = len(self)
         if isinstance(index, Tensor):
             index = operator.index(index)  # a 0-d integer Tensor, as torch's
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) \
-                or not -n <= index < n:
+        if not isinstance(index, (int, np.integer)) or not -n <= index < n:  # (True is 1)
             # (torch's: a TypeError for a non-integer, a ValueError below -n, an IndexError at
             # n and above)
             if not isinstance(index, (int, np.integer)):
