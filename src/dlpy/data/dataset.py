@@ -317,8 +317,9 @@ def random_split(dataset, lengths: Sequence[int | float],
     The permutation comes from ``generator`` (None: the default generator)."""
     n = len(dataset)
     lengths = [x.item() if isinstance(x, Tensor) else x for x in lengths]
-    if lengths and all(isinstance(x, float) for x in lengths) and math.isclose(sum(lengths), 1) \
-            and sum(lengths) <= 1:
+    # as torch's: lengths summing to 1 are fractions, integers too ([0, 1] is all of the
+    # dataset in the second split, [1] all of it, whatever its length)
+    if lengths and math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
         if any(not 0 <= x <= 1 for x in lengths):
             raise ValueError(f"random_split: fractions must lie in [0, 1], got {lengths}")
         sizes = [int(math.floor(n * x)) for x in lengths]
@@ -329,10 +330,10 @@ def random_split(dataset, lengths: Sequence[int | float],
                 warnings.warn(f"Length of split at index {i} is 0. This might result in an "
                               "empty dataset.", stacklevel=2)
         lengths = sizes
-    if any(isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < 0
-           for x in lengths) or sum(lengths) != n:
-        integers = all(not isinstance(x, bool) and isinstance(x, (int, np.integer))
-                       for x in lengths)
+    # (bools are integers, as torch takes them: [True, True] is [1, 1])
+    if any(not isinstance(x, (int, np.integer)) or x < 0 for x in lengths) \
+            or sum(lengths) != n:
+        integers = all(isinstance(x, (int, np.integer)) for x in lengths)
         raise (ValueError if integers else _LengthsTypeError)(
             f"random_split: lengths must be integers >= 0 summing to the dataset's {n} items, "
             f"or fractions summing to 1; got {lengths}")
