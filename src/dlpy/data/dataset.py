@@ -408,25 +408,38 @@ class RandomSampler(Sampler):
     def num_samples(self) -> int:
         return len(self.data_source) if self._num_samples is None else int(self._num_samples)
 
-    def indices(self) -> np.ndarray:
+    def _draws(self) -> Iterator[np.ndarray]:
+        """The epoch's indices in torch's draws, each drawn when reached: randint chunks of 32
+        with replacement, else whole permutations, then the first count % n of one more (drawn
+        even when that is none, as torch's)."""
         n, count, rng = len(self.data_source), self.num_samples, get_rng(self.rng)
         if self.rng is None and random_streams.is_torch(rng):
             # torch's: a generator of its own, seeded by a random_() of the default one
             from dlpy.generator import Generator
 
             rng = Generator().manual_seed(int(random_streams.random_full(rng, (), np.int64)))
-        if self.replacement:  # torch's randint chunks of 32 are one stream: draw them at once
+        if self.replacement:
             if n == 0:  # (torch's randint(high=0) refuses, after its seed is drawn)
                 raise RuntimeError("RandomSampler: random_ expects 'from' to be less than 'to', "
                                    "but got from=0 >= to=0 (an empty dataset)")
-            return random_streams.integers(rng, (count,), 0, n)
-        # whole permutations, then the first count % n of one more (drawn even when that is
-        # none, as torch's)
-        parts = [random_streams.randperm(rng, n) for _ in range(count // n)]
-        return np.concatenate([*parts, random_streams.randperm(rng, n)[:count % n]])
+            if not random_streams.is_torch(rng):  # (a numpy Generator: one draw)
+                yield random_streams.integers(rng, (count,), 0, n)
+                return
+            for _ in range(count // 32):
+                yield random_streams.integers(rng, (32,), 0, n)
+            yield random_streams.integers(rng, (count % 32,), 0, n)
+            return
+        for _ in range(count // n):
+            yield random_streams.randperm(rng, n)
+        yield random_streams.randperm(rng, n)[:count % n]
+
+    def indices(self) -> np.ndarray:
+        return np.concatenate(list(self._draws()))
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self.indices().tolist())
+        # a generator, as torch's: nothing is drawn before the first index is asked for
+        for draw in self._draws():
+            yield from draw.tolist()
 
     def __len__(self) -> int:
         return self.num_samples
@@ -444,11 +457,13 @@ class SubsetRandomSampler(Sampler):
         return indices[random_streams.randperm(get_rng(self.generator), indices.size)]
 
     def __iter__(self) -> Iterator[int]:
+        # a generator, as torch's: the permutation is drawn when the first index is asked for
         if isinstance(self.indices, (list, tuple, range)):
-            return iter(self._order().tolist())
+            yield from self._order().tolist()
+            return
         # torch yields indices[i]: a Tensor's (or an array's) elements, as they are
         positions = random_streams.randperm(get_rng(self.generator), len(self.indices))
-        return (self.indices[i] for i in positions.tolist())
+        yield from (self.indices[i] for i in positions.tolist())
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -495,7 +510,7 @@ class WeightedRandomSampler(Sampler):
                                               replace=self.replacement, p=weights / weights.sum())
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self.indices().tolist())
+        yield from self.indices().tolist()  # (drawn at the first index, as torch's generator)
 
     def __len__(self) -> int:
         return self.num_samples
