@@ -232,6 +232,9 @@ def _stack_tensors(batch: Sequence, where: str) -> Tensor:
     """torch.stack of the batch: a new Tensor; dtypes promoted and autograd recorded (by
     dlpy's stack) where needed, else one numpy stack; a batch of Tensor subclasses through
     ``dlpy.stack``, whose ``__torch_function__`` may keep the subclass (torch's does)."""
+    if isinstance(batch, Tensor):  # (a Tensor item given as the batch: batch_size=None)
+        raise TypeError(f"stack(): argument 'tensors' must be a tuple or list of Tensors, not "
+                        f"Tensor{where}")
     if not all(isinstance(t, Tensor) for t in batch):
         kinds = sorted({type(t).__name__ for t in batch})
         raise TypeError(f"DataLoader: cannot collate Tensors with items of other types "
