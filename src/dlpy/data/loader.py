@@ -323,7 +323,9 @@ def _index_batches(dataset, sampler, batch_sampler, batch_size: int | None,
     if batch_size is None:
         yield from (int(index) for index in sampler)
         return
-    if type(sampler) is SequentialSampler:
+    if type(sampler) is SequentialSampler and len(sampler) <= len(dataset):
+        # (a longer sampler's indices past the dataset are an IndexError, as torch's: an
+        # index array below, not a slice that would stop at the end)
         n = len(sampler)  # (its data source's length, not necessarily the dataset's)
         stop = n - n % batch_size if drop_last else n
         for start in range(0, stop, batch_size):
