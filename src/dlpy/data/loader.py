@@ -408,7 +408,10 @@ class DataLoader:
         if self.is_iterable:
             for name, value in (("shuffle", shuffle), ("sampler", sampler),
                                 ("batch_sampler", batch_sampler)):
-                if value is not None and value is not False:
+                # (torch's: shuffle "not in {False, None}", so 0 passes; the samplers "is not
+                # None")
+                unset = value in {False, None} if name == "shuffle" else value is None
+                if not unset:
                     raise ValueError(f"DataLoader: an IterableDataset decides its own order; "
                                      f"expected unspecified {name} option, got {name}={value!r}")
         if batch_sampler is not None:
