@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from dlpy.data.loader import DataLoader, default_collate, default_convert
-from dlpy.data.loader import _LoaderIterator as _SingleProcessDataLoaderIter  # noqa: F401
+from dlpy.data.loader import _SingleProcessDataLoaderIter  # noqa: F401
 from dlpy.data.workers import WorkerIterator as _MultiProcessingDataLoaderIter  # noqa: F401
 from dlpy.data.workers import _BaseDataLoaderIter, get_worker_info  # noqa: F401
 

@@ -8,6 +8,7 @@ import functools
 import hashlib
 import itertools
 import pickle
+import warnings
 from collections.abc import (
     Callable,
     Iterable,
@@ -338,17 +339,29 @@ def _index_batches(dataset, sampler, batch_sampler, batch_size: int | None,
         yield order[start:start + batch_size]
 
 
-class _LoaderIterator(_BaseDataLoaderIter):
+class _SingleProcessDataLoaderIter(_BaseDataLoaderIter):
     """An epoch's batches loaded in this process; ``len()`` is the loader's, as torch's."""
 
     def __init__(self, batches: Iterator, loader):
         self.batches, self.loader = batches, loader
+        self._num_yielded = 0
+        # (the length an IterableDataset reported to len(loader) before this epoch, as torch's)
+        self._IterableDataset_len_called = loader._IterableDataset_len_called \
+            if loader.is_iterable else None
 
-    def __iter__(self) -> _LoaderIterator:
+    def __iter__(self) -> _SingleProcessDataLoaderIter:
         return self
 
     def __next__(self):
-        return next(self.batches)
+        batch = next(self.batches)
+        self._num_yielded += 1
+        if self._IterableDataset_len_called is not None \
+                and self._num_yielded > self._IterableDataset_len_called:
+            # torch's warning (its count is of batches, its length the dataset's, as here)
+            warnings.warn(f"Length of IterableDataset {self.loader.dataset} was reported to be "
+                          f"{self._IterableDataset_len_called}(when accessing len(dataloader)), "
+                          f"but {self._num_yielded} samples have been fetched. ", stacklevel=2)
+        return batch
 
     def __len__(self) -> int:
         return len(self.loader)
@@ -480,6 +493,7 @@ class DataLoader:
         self._initialized = True
 
     _initialized = False
+    _IterableDataset_len_called: int | None = None  # see num_samples
     _FIXED = frozenset(("batch_size", "batch_sampler", "sampler", "drop_last", "dataset",
                         "persistent_workers"))
 
@@ -533,10 +547,13 @@ class DataLoader:
         if not self.is_iterable:
             return len(self.sampler)  # (a TypeError for a sampler without a length, as torch's)
         try:
-            return len(self.dataset)
+            length = len(self.dataset)
         except (TypeError, NotImplementedError):
             raise TypeError(f"DataLoader: the {type(self.dataset).__name__} has no __len__, so "
                             "the loader has no length") from None
+        # torch's name: an iterator started after this warns when it yields more batches
+        self._IterableDataset_len_called = length
+        return length
 
     @property
     def batch_sampler(self):
@@ -569,7 +586,7 @@ class DataLoader:
     def __iter__(self) -> Iterator[Any]:
         if self.num_workers == 0:
             self._base_seed()  # torch's iterator draws its base seed, workers or not
-            return _LoaderIterator(self._batches_here(), self)
+            return _SingleProcessDataLoaderIter(self._batches_here(), self)
         batches = itertools.repeat(None) if self.is_iterable else self._index_batches()
         if self._workers is not None and not self._workers.closed:
             self._workers.reset(batches)  # persistent workers: a new epoch, the same processes
