@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -53,18 +54,20 @@ class DistributedSampler(Sampler):
         if total < 0:
             raise ValueError(f"DistributedSampler: the dataset size must be >= 0, got {total}")
         self.dataset, self.total = dataset, total
-        self.num_replicas, self.rank = int(num_replicas), int(rank)
-        self.shuffle, self.seed, self.drop_last = shuffle, int(seed), drop_last
+        # kept as given, as torch's: a float seed (or epoch) is manual_seed's error when the
+        # permutation is drawn, a float num_replicas slicing's
+        self.num_replicas, self.rank = num_replicas, rank
+        self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
         self.epoch = 0
-        if drop_last:
-            self.num_samples = total // self.num_replicas
+        if drop_last and total % num_replicas:
+            self.num_samples = math.ceil((total - num_replicas) / num_replicas)
         else:
-            self.num_samples = -(-total // self.num_replicas)
+            self.num_samples = math.ceil(total / num_replicas)
         self.total_size = self.num_samples * self.num_replicas  # after padding or dropping
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch's permutation (the same on every rank): call before each epoch."""
-        self.epoch = int(epoch)
+        self.epoch = epoch
 
     def __len__(self) -> int:
         """The number of indices this rank gets per epoch (the same on every rank)."""
