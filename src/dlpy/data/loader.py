@@ -106,8 +106,9 @@ def collate_tensor_fn(batch, *, collate_fn_map=None, where: str = ""):
 
 @_names_field
 def collate_numpy_array_fn(batch, *, collate_fn_map=None, where: str = ""):
-    """Numpy arrays (and numpy scalars) stacked into a Tensor of their dtype; arrays of
-    strings or objects into one numpy array."""
+    """Numpy arrays (and numpy scalars) stacked into a Tensor of their dtype, laid out as
+    torch.stack lays out their tensors (row-major); arrays of strings or objects into one
+    numpy array."""
     stacked = _stack(batch, where)
     return stacked if stacked.dtype.kind in "OSUV" else Tensor(stacked)
 
@@ -214,8 +215,10 @@ def _stack(values: Sequence, where: str) -> np.ndarray:
         from dlpy.ops.promotion import promote_types
 
         dtype = functools.reduce(promote_types, (a.dtype for a in arrays))
-        return np.stack(arrays).astype(dtype, copy=False)
-    return np.stack(arrays)
+        arrays = [a.astype(dtype, copy=False) for a in arrays]
+    from dlpy.ops.shape import Stack
+
+    return Stack(0).forward(*arrays)  # (torch's layout, not a transposed item's)
 
 
 _PYTHON_NUMBERS = (bool, int, float, complex)
