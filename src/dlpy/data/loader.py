@@ -335,11 +335,27 @@ def _index_batches(dataset, sampler, batch_sampler, batch_size: int | None,
         for start in range(0, stop, batch_size):
             yield slice(start, min(start + batch_size, n))
         return
-    order = sampler.indices() if type(sampler) is RandomSampler \
-        else np.fromiter(sampler, dtype=np.int64)
-    stop = len(order) - len(order) % batch_size if drop_last else len(order)
-    for start in range(0, stop, batch_size):
-        yield order[start:start + batch_size]
+    # the sampler's indices taken as the batches need them, as torch's BatchSampler does: a
+    # partial epoch draws no more than it reads, and an endless sampler works
+    pending = np.empty(0, dtype=np.int64)
+    for chunk in _index_chunks(sampler, batch_size):
+        pending = np.concatenate([pending, chunk]) if pending.size else chunk
+        while len(pending) >= batch_size:
+            yield pending[:batch_size]
+            pending = pending[batch_size:]
+    if pending.size and not drop_last:
+        yield pending
+
+
+def _index_chunks(sampler, batch_size: int) -> Iterator[np.ndarray]:
+    """A sampler's indices in arrays: a RandomSampler's draws one by one (torch's randint
+    chunks or permutations, each drawn when reached), any other's batch_size at a time."""
+    if type(sampler) is RandomSampler:
+        yield from sampler._draws()
+        return
+    indices = iter(sampler)
+    while (chunk := np.fromiter(itertools.islice(indices, batch_size), dtype=np.int64)).size:
+        yield chunk
 
 
 class _SingleProcessDataLoaderIter(_BaseDataLoaderIter):
