@@ -77,6 +77,12 @@ def collate(batch: Sequence, *, collate_fn_map: dict | None = None, where: str =
             key: collate([item[key] for item in batch], collate_fn_map=collate_fn_map,
                          where=f"{where}[{key!r}]")
             for key in first})
+    if isinstance(first, tuple) and hasattr(first, "_fields"):
+        # a named tuple field by field, as torch's: zip(*batch), so longer items are cut to
+        # the shortest (no check of their sizes, unlike other sequences)
+        return type(first)(*(collate(samples, collate_fn_map=collate_fn_map,
+                                     where=f"{where}.{name}")
+                             for name, samples in zip(first._fields, zip(*batch))))
     if isinstance(first, Sequence) and not isinstance(first, (str, bytes)):
         sizes = {len(item) for item in batch}
         if len(sizes) != 1:
@@ -85,8 +91,8 @@ def collate(batch: Sequence, *, collate_fn_map: dict | None = None, where: str =
                              "the same number")
         fields = [collate(samples, collate_fn_map=collate_fn_map, where=f"{where}[{i}]")
                   for i, samples in enumerate(zip(*batch))]
-        if isinstance(first, tuple):  # a list, as torch's; a named tuple keeps its type
-            return type(first)(*fields) if hasattr(first, "_fields") else fields
+        if isinstance(first, tuple):  # a list, as torch's
+            return fields
         return _like_sequence(first, fields)
     raise TypeError(f"DataLoader: cannot collate items of type {type(first).__name__}{where}; "
                     "pass a collate_fn")
