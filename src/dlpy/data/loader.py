@@ -84,11 +84,14 @@ def collate(batch: Sequence, *, collate_fn_map: dict | None = None, where: str =
                                      where=f"{where}.{name}")
                              for name, samples in zip(first._fields, zip(*batch))))
     if isinstance(first, Sequence) and not isinstance(first, (str, bytes)):
-        sizes = {len(item) for item in batch}
-        if len(sizes) != 1:
-            raise CollateError(f"DataLoader: the items of a batch have {sorted(sizes)} fields"
-                             f"{' in field ' + where if where else ''}; every item must have "
-                             "the same number")
+        # item by item up to the first of another size, as torch's all(): a later item
+        # without a length is not reached
+        size = len(first)
+        other = next((item for item in batch if len(item) != size), None)
+        if other is not None:
+            raise CollateError(f"DataLoader: the items of a batch have {size} and {len(other)} "
+                               f"fields{' in field ' + where if where else ''}; every item must "
+                               "have the same number")
         fields = [collate(samples, collate_fn_map=collate_fn_map, where=f"{where}[{i}]")
                   for i, samples in enumerate(zip(*batch))]
         if isinstance(first, tuple):  # a list, as torch's
