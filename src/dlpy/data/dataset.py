@@ -296,7 +296,7 @@ class ConcatDataset(Dataset):
         n = len(self)
         if isinstance(index, Tensor):
             index = operator.index(index)  # a 0-d integer Tensor, as torch's
-        if not isinstance(index, (int, np.integer)) or not -n <= index < n:  # (True is 1)
+        if not isinstance(index, (int, np.integer)) or not -n <= index < n:  # (True too)
             # (torch's: a TypeError for a non-integer, a ValueError below -n, an IndexError at
             # n and above)
             if not isinstance(index, (int, np.integer)):
@@ -304,10 +304,12 @@ class ConcatDataset(Dataset):
             else:
                 error = _IndexValueError if index < -n else IndexError
             raise error(f"ConcatDataset: index {index!r} out of range for {n} items")
-        index = int(index) % n
+        if index < 0:
+            index += n
         which = bisect.bisect_right(self.cumulative_sizes, index)
-        offset = self.cumulative_sizes[which - 1] if which else 0
-        return self.datasets[which][index - offset]
+        if which == 0:  # the index as given, as torch's (True indexes the first dataset with
+            return self.datasets[0][index]  # True: a TensorDataset's item gets a new axis)
+        return self.datasets[which][index - self.cumulative_sizes[which - 1]]
 
 
 def random_split(dataset, lengths: Sequence[int | float],
