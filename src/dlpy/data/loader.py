@@ -119,7 +119,14 @@ def collate_numpy_array_fn(batch, *, collate_fn_map=None, where: str = ""):
     torch.stack lays out their tensors (row-major); arrays of strings or objects into one
     numpy array."""
     stacked = _stack(batch, where)
-    return stacked if stacked.dtype.kind in "OSUV" else Tensor(stacked)
+    if stacked.dtype.kind not in "OSUV":
+        return Tensor(stacked)
+    if any(np.asarray(item).dtype.kind not in "OSUV" for item in batch):
+        # numbers beside text: numpy would make them text too; torch refuses (TypeError)
+        dtypes = sorted({str(np.asarray(item).dtype) for item in batch})
+        raise TypeError(f"DataLoader: cannot collate numbers with text{where} (numpy dtypes "
+                        f"{dtypes}); pass a collate_fn")
+    return stacked
 
 
 def collate_float_fn(batch, *, collate_fn_map=None):
