@@ -6,8 +6,12 @@ default_collate``): dlpy.data.loader's, and the typing aliases libraries annotat
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from dlpy.data.loader import DataLoader, default_collate, default_convert
-from dlpy.data.loader import _SingleProcessDataLoaderIter  # noqa: F401
+from dlpy.data.loader import (
+    DataLoader,
+    _SingleProcessDataLoaderIter,  # noqa: F401
+    default_collate,
+    default_convert,
+)
 from dlpy.data.workers import WorkerIterator as _MultiProcessingDataLoaderIter  # noqa: F401
 from dlpy.data.workers import _BaseDataLoaderIter, get_worker_info  # noqa: F401
 

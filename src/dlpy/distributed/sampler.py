@@ -17,9 +17,10 @@ class DistributedSampler(Sampler):
     """The indices of this rank's shard of ``dataset`` (a length, or anything with ``len()``).
 
     Every epoch all ranks draw the same permutation from ``seed + epoch`` (torch's randperm,
-    so torch's order; call ``set_epoch`` before each epoch), and rank r takes positions r, r + N, r + 2N, ... of it. So the shards are
-    disjoint, and batch k of every rank together is exactly batch k of one process that reads
-    the same permutation with an N times larger batch.
+    so torch's order; call ``set_epoch`` before each epoch), and rank r takes positions r,
+    r + N, r + 2N, ... of it. So the shards are disjoint, and batch k of every rank together
+    is exactly batch k of one process that reads the same permutation with an N times larger
+    batch.
 
     N ranks must all take the same number of steps, so when N does not divide the dataset:
     by default the permutation is padded with its own first indices up to a multiple of N (at
