@@ -129,10 +129,10 @@ class StackDataset(Dataset):
             names = [f"#{i}" for i in range(len(args))] if args else list(kwargs)
             raise ValueError(f"StackDataset: the datasets must have one length, got "
                              f"{dict(zip(names, sizes))}")
-        self.length = sizes[0]
+        self._length = sizes[0]  # (torch's attribute)
 
     def __len__(self) -> int:
-        return self.length
+        return self._length
 
     def __getitem__(self, index):
         if isinstance(self.datasets, dict):
