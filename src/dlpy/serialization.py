@@ -740,19 +740,24 @@ _LEGACY_PROTOCOL = 1001
 
 
 def _is_legacy(f) -> bool:
-    """Whether the file starts with the pickle of torch's legacy magic number (rewound)."""
+    """Whether the file starts with the pickle of torch's legacy magic number (rewound): in
+    whatever protocol ``save(pickle_protocol=)`` wrote it (1's text, 2 and 3's LONG1, 4 and
+    5's framed one), so unpickled, with no globals, rather than matched byte by byte."""
     try:
         if isinstance(f, (str, os.PathLike)):
             with open(f, "rb") as handle:
-                head = handle.read(16)
+                head = handle.read(64)
         else:
             start = f.tell()
-            head = f.read(16)
+            head = f.read(64)
             f.seek(start)
     except (OSError, ValueError):
         return False
-    return (head[:2] == b"\x80\x02" and len(head) >= 13 and head[2] == 0x8A
-            and int.from_bytes(head[4:4 + head[3]], "little") == _LEGACY_MAGIC)
+    try:
+        magic = _Unpickler(io.BytesIO(head), None, "", False, True).load()
+    except Exception:  # noqa: BLE001 - anything else (a zip, a pickle of another object, cut)
+        return False
+    return type(magic) is int and magic == _LEGACY_MAGIC
 
 
 class _LegacyUnpickler(_Unpickler):
