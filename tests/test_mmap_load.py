@@ -16,7 +16,8 @@ from dlpy.utils.serialization import config
 def _mapped(tensor) -> bool:
     array = tensor.data
     while array is not None and not isinstance(array, np.memmap):
-        array = getattr(array, "base", None)
+        # (a mapped storage is seen through a memoryview of the mapping)
+        array = array.obj if isinstance(array, memoryview) else getattr(array, "base", None)
     return array is not None
 
 

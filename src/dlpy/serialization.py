@@ -518,7 +518,11 @@ class _Unpickler(pickle.Unpickler):
             data = bytearray(self.archive.read(member))[:size]
         elif self.mapped and not self.big_endian and numel:
             path, mode = self.mapped
-            elements = np.memmap(path, dtype, mode, offset=self._start(info), shape=(numel,))
+            mapped = np.memmap(path, dtype, mode, offset=self._start(info), shape=(numel,))
+            # seen through a buffer of exactly the storage's bytes: numpy's mapping starts at
+            # a page boundary before them, which the tensors' storage (its nbytes, their
+            # storage_offset) would otherwise count from, as torch's never does
+            elements = np.frombuffer(memoryview(mapped), dtype)
             return _Storage(elements if storage_type.dtype is not None
                             else _low_precision(elements, "bfloat16"))
         else:  # the bytes as they are, read into the array (no copy), no CRC-32 check (as
