@@ -163,6 +163,19 @@ def _is_meta_location(map_location) -> bool:
     return isinstance(map_location, device) and map_location.type == "meta"
 
 
+def _is_cuda_location(where) -> bool:
+    """Whether a storage's location (or what ``map_location`` puts it on) is a CUDA device,
+    which dlpy, as torch without CUDA, has none of."""
+    if isinstance(where, device):
+        return where.type == "cuda"
+    return isinstance(where, str) and where.split(":")[0] == "cuda"
+
+
+_NO_CUDA = ("Attempting to deserialize object on a CUDA device but torch.cuda.is_available() is "
+            "False. If you are running on a CPU-only machine, please use torch.load with "
+            "map_location=torch.device('cpu') to map your storages to the CPU.")
+
+
 def _strided(storage: _Storage, storage_offset, size, stride, dtype=None) -> np.ndarray:
     """The view torch's ``_rebuild_tensor`` makes: ``size`` elements ``stride`` apart from
     ``storage_offset``, checked to lie inside the storage (a meta storage: a meta array of
@@ -179,7 +192,13 @@ def _strided(storage: _Storage, storage_offset, size, stride, dtype=None) -> np.
         if isinstance(element, str):  # ml_dtypes' (float32 without it)
             element = _dtype(_DType(element))
             element = np.float32 if isinstance(element, _DType) else element
-        return meta_array(tuple(int(n) for n in size), element)
+        # the view torch makes of a meta storage: the saved strides and offset, the storage's
+        # bytes (a typed storage counts elements, an untyped one bytes: UntypedStorage's uint8)
+        array = meta_array(tuple(int(n) for n in size), element, tuple(int(s) for s in stride))
+        array.offset_in_elements = int(storage_offset)
+        array.storage_nbytes = storage.numel * np.dtype(
+            storage.storage_type.dtype or np.uint16).itemsize
+        return array
     elements = storage.array if dtype is None else _typed(storage, dtype)
     size, stride = tuple(int(n) for n in size), tuple(int(s) for s in stride)
     offset = int(storage_offset)
@@ -488,6 +507,8 @@ class _Unpickler(pickle.Unpickler):
             if _is_meta_location(where):  # torch's: nothing read, a meta storage
                 self.storages[key] = _MetaStorage(storage_type, int(numel))
                 return self.storages[key]
+            if not callable(where) and _is_cuda_location(location if where is None else where):
+                raise _CallerError(RuntimeError(_NO_CUDA))
             storage = self._read_storage(storage_type, key, int(numel))
             if callable(self.map_location):  # torch's map_location(storage, location)
                 try:
