@@ -934,8 +934,8 @@ def _write_legacy(pickler: _Pickler, f: str | os.PathLike | BinaryIO) -> None:
               bytes(pickler.out)]
     stored = list(pickler.storage_bytes())
     chunks.append(small([key for key, _ in stored]))
-    for (_, data), (_, root, _) in zip(stored, pickler.storages.values()):
-        chunks.append(struct.pack("<q", root.size))
+    for key, data in stored:  # (an untyped storage's size is in bytes, as torch writes it)
+        chunks.append(struct.pack("<q", pickler.numels[key]))
         chunks.append(bytes(data))
     if isinstance(f, (str, os.PathLike)):
         with atomic_write(f) as handle:
@@ -990,6 +990,11 @@ def _write_zip(handle: BinaryIO, records: list[tuple[str, bytes]]) -> None:
 _PADDING = struct.Struct("<2H")  # an extra field's id ("FB": torch's padding) and its length
 
 
+class _MixedStorageError(ValueError, RuntimeError):
+    """Tensors viewing one memory as different dtypes (torch's RuntimeError: a storage is
+    saved with one element type)."""
+
+
 class _NotATree(TypeError):
     """``_Pickler`` met an object that is no tensor, number, string or container of them."""
 
@@ -1014,6 +1019,7 @@ class _Pickler:
         self.memo: dict[int, tuple[int, Any]] = {}
         self.use_memo = True
         self.legacy = False  # torch's legacy format: storage ids end with a view (None)
+        self.numels: dict[str, int] = {}  # storage key -> its size as its id says it
 
     def storage_bytes(self):
         """(key, the storage's little-endian bytes): a view of a contiguous little-endian
@@ -1189,6 +1195,10 @@ class _Pickler:
             self._close_tensor(obj, parameter, state, wrapped)
             return
         owner, root, offset, stride = _storage_of(array)
+        saved = self.storages.get(id(owner))
+        if saved is not None and saved[1].dtype != root.dtype:  # one storage, one element type
+            raise _MixedStorageError("Cannot save multiple tensors or storages that view the "
+                                     "same data as different types")
         key, root, _ = self.storages.setdefault(id(owner), (str(len(self.storages)), root,
                                                             owner))
         # float8 has no legacy storage class: torch writes an untyped (byte) storage and the
@@ -1205,6 +1215,7 @@ class _Pickler:
             self._global("torch", "BFloat16Storage" if low else
                          _STORAGE_NAMES[np.dtype(root.dtype.newbyteorder("="))])
         numel = root.size * root.itemsize if untyped else root.size  # (untyped: bytes)
+        self.numels[key] = numel  # (the legacy format writes it again before the bytes)
         for item in (key, "cpu", numel) + ((None,) if self.legacy else ()):
             self._save(item)
         self.out += pickle.TUPLE + pickle.BINPERSID
@@ -1286,12 +1297,14 @@ def _storage_of(array: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, tuple[i
     while isinstance(owner.base, np.ndarray):
         owner = owner.base
     item = array.itemsize
-    if owner is not array and owner.itemsize == item and owner.flags.c_contiguous \
-            and (owner.dtype == array.dtype or array.dtype.kind == "V" or owner.dtype.kind == "V")\
+    # (a view of another dtype, x.view(torch.uint8), shares the owner's bytes seen as its own
+    # elements, as torch's storage is untyped)
+    if owner is not array and owner.flags.c_contiguous and owner.nbytes % item == 0 \
             and all(s >= 0 and s % item == 0 for s in array.strides):
         start = array.__array_interface__["data"][0] - owner.__array_interface__["data"][0]
-        if start % item == 0 and 0 <= start // item < max(owner.size, 1):
-            root = owner if owner.dtype == array.dtype else owner.view(array.dtype)
+        if start % item == 0 and 0 <= start // item < max(owner.nbytes // item, 1):
+            root = owner if owner.dtype == array.dtype else \
+                owner.reshape(-1).view(np.uint8).view(array.dtype)
             return owner, root, start // item, tuple(s // item for s in array.strides)
     if not array.flags.c_contiguous:
         array = np.ascontiguousarray(array)
