@@ -670,8 +670,6 @@ def load(f: str | os.PathLike | BinaryIO, map_location=None, weights_only: bool 
         from dlpy.utils.serialization import config
 
         mmap = config.load.mmap
-    if mmap and not isinstance(f, (str, os.PathLike)):
-        raise ValueError("load: f must be a file path in order to use the mmap argument")
     if map_location is not None and not isinstance(map_location, (str, dict, device)) \
             and not callable(map_location):
         raise TypeError(f"load: map_location must be None, a device (string), a dict or a "
@@ -695,14 +693,14 @@ def load(f: str | os.PathLike | BinaryIO, map_location=None, weights_only: bool 
         archive = zipfile.ZipFile(f)
     except zipfile.BadZipFile as err:
         # torch reads a file that does not start as a zip as a legacy pickle
+        if mmap and not _head(f).startswith(b"PK\x03\x04"):  # (torch: no zip, no mmap)
+            raise _MmapLegacyError(
+                f"{name}: mmap can only be used with files saved with "
+                "`torch.save(_use_new_zipfile_serialization=True)`, please torch.save "
+                "your checkpoint with this option in order to use mmap.") from None
         if position is not None:
             f.seek(position)
         if _is_legacy(f):
-            if mmap:
-                raise _MmapLegacyError(
-                    f"{name}: mmap can only be used with files saved with "
-                    "`torch.save(_use_new_zipfile_serialization=True)`, please torch.save "
-                    "your checkpoint with this option in order to use mmap.") from None
             try:
                 return _load_legacy(f, weights_only, map_location,
                                     pickle_load_args.get("encoding", "ASCII"))
@@ -725,6 +723,8 @@ def load(f: str | os.PathLike | BinaryIO, map_location=None, weights_only: bool 
                     f"corrupted or not a checkpoint "
                     f"({type(err).__name__}: {err})") from None
     with archive:
+        if mmap and not isinstance(f, (str, os.PathLike)):  # (a zip's storages map from a path)
+            raise ValueError("load: f must be a file path in order to use the mmap argument")
         try:
             return _load_archive(archive, weights_only, map_location,
                                  pickle_load_args.get("encoding", "ASCII"),
@@ -758,7 +758,7 @@ def _head(f) -> bytes:
 
 
 class _MmapLegacyError(ValueError, RuntimeError):
-    """load(mmap=True) of a legacy file: torch's RuntimeError."""
+    """load(mmap=True) of a file that is no zip (a legacy one): torch's RuntimeError."""
 
 
 _LEGACY_PROTOCOL = 1001
