@@ -1294,8 +1294,13 @@ def _storage_of(array: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, tuple[i
     strides in elements; an array that is no plain view of one is its own storage (a copy if
     it is not contiguous)."""
     owner = array
-    while isinstance(owner.base, np.ndarray):
-        owner = owner.base
+    while True:
+        base = owner.base
+        if not isinstance(base, np.ndarray):  # as_strided's views hold an object over theirs
+            base = getattr(base, "base", None)
+        if not isinstance(base, np.ndarray):
+            break
+        owner = base
     item = array.itemsize
     # (a view of another dtype, x.view(torch.uint8), shares the owner's bytes seen as its own
     # elements, as torch's storage is untyped)
