@@ -795,6 +795,11 @@ class _LegacyUnpickler(_Unpickler):
         self.views: dict[str, _Storage] = {}
 
     def persistent_load(self, saved_id):
+        if isinstance(saved_id, tuple) and len(saved_id) == 4 and saved_id[0] == "module":
+            # a whole Module's class, with its source file and source (torch checks these
+            # against the class's own and warns on a change; dlpy's classes have other
+            # source): the class, as torch returns it
+            return saved_id[1]
         if not (isinstance(saved_id, tuple) and len(saved_id) == 6):
             raise UnpicklingError(f"unknown persistent id {saved_id!r:.80}")
         *root_id, view = saved_id
