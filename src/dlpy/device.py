@@ -372,8 +372,11 @@ def meta_array(shape, dtype, strides=None) -> MetaArray:
 
     meta.made(fill)  # (the meta layer of the engine's call sites, while one is alive)
     shape = tuple(shape)
-    array = np.lib.stride_tricks.as_strided(fill, shape, (0,) * len(shape),
-                                            writeable=True).view(MetaArray)
+    # (a user-defined dtype, as ml_dtypes' float8_e5m2, has an array interface numpy cannot
+    # read back: strided as raw bytes of its size, then seen as itself)
+    raw = fill.view(np.dtype((np.void, dtype.itemsize))) if dtype.isbuiltin == 2 else fill
+    array = np.lib.stride_tricks.as_strided(raw, shape, (0,) * len(shape),
+                                            writeable=True).view(dtype).view(MetaArray)
     if strides is not None:
         array.strides_in_elements = tuple(int(n) for n in strides)
     return array
