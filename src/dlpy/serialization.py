@@ -370,8 +370,9 @@ def _dtype(standin: _DType) -> np.dtype | _DType:
 
 
 # torch.serialization.add_safe_globals: "module.qualname" -> the object load(weights_only=True)
-# may also build
+# may also build, and the entries as they were given (a set, as torch's: get_safe_globals)
 _SAFE_GLOBALS: dict[str, Any] = {}
+_SAFE_ENTRIES: dict[Any, None] = {}
 
 
 def _global_name(entry) -> tuple[Any, str]:
@@ -421,16 +422,19 @@ def add_safe_globals(safe_globals: list) -> None:
     for entry in safe_globals:
         obj, name = _global_name(entry)
         _SAFE_GLOBALS[name] = obj
+        _SAFE_ENTRIES[entry] = None
 
 
 def clear_safe_globals() -> None:
     """``torch.serialization.clear_safe_globals``: forget every ``add_safe_globals`` entry."""
     _SAFE_GLOBALS.clear()
+    _SAFE_ENTRIES.clear()
 
 
 def get_safe_globals() -> list:
-    """``torch.serialization.get_safe_globals``: what ``add_safe_globals`` allowed."""
-    return list(_SAFE_GLOBALS.values())
+    """``torch.serialization.get_safe_globals``: what ``add_safe_globals`` allowed, each entry
+    as it was given (an ``(object, "module.name")`` pair stays one), as torch's."""
+    return list(_SAFE_ENTRIES)
 
 
 class safe_globals:  # noqa: N801 - torch's name
@@ -438,15 +442,18 @@ class safe_globals:  # noqa: N801 - torch's name
     only."""
 
     def __init__(self, safe_globals: list):
+        self.given = list(safe_globals)
         self.entries = dict(_global_name(entry)[::-1] for entry in safe_globals)
 
     def __enter__(self) -> None:
-        self.saved = dict(_SAFE_GLOBALS)
+        self.saved = dict(_SAFE_GLOBALS), dict(_SAFE_ENTRIES)
         _SAFE_GLOBALS.update(self.entries)
+        _SAFE_ENTRIES.update(dict.fromkeys(self.given))
 
     def __exit__(self, *exc) -> None:
-        _SAFE_GLOBALS.clear()
-        _SAFE_GLOBALS.update(self.saved)
+        for table, saved in zip((_SAFE_GLOBALS, _SAFE_ENTRIES), self.saved):
+            table.clear()
+            table.update(saved)
 
 
 _ALLOWED = _allowed_globals()
