@@ -873,9 +873,51 @@ def _storage_itemsize(unpickler: _LegacyUnpickler, key: str) -> int:
     return 1
 
 
+# the end of a zip's central directory (PKZIP's APPNOTE 4.3.16): signature, this disk's number,
+# the disk where the directory starts, its entries on this disk and in all, its size and offset,
+# the comment's length; and ZIP64's locator of its own end record (4.3.15): signature, that
+# record's disk, its offset, the number of disks
+_END = struct.Struct("<4s4H2LH")
+_END64_LOCATOR = struct.Struct("<4sLQL")
+# ZIP64's end record (4.3.14): signature, its size, versions, the disks and counts as above
+_END64 = struct.Struct("<4sQ2H2L4Q")
+
+
+def _check_archive(archive: zipfile.ZipFile) -> None:
+    """What torch's zip reader (miniz) checks and Python's zipfile lets pass: one disk, as
+    many directory entries on it as in all, members that end inside the file (a flipped byte
+    in the directory's sizes or disk numbers is a corrupted checkpoint, not a file)."""
+    handle = archive.fp
+    handle.seek(0, os.SEEK_END)
+    size = handle.tell()
+    handle.seek(max(0, size - (1 << 16) - _END.size))
+    tail = handle.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at >= 0 and at + _END.size <= len(tail):
+        _, disk, start_disk, here, total, *_ = _END.unpack_from(tail, at)
+        locator = at - _END64_LOCATOR.size
+        if locator >= 0 and tail[locator:locator + 4] == b"PK\x06\x07":
+            # (a ZIP64 archive, as torch writes: its own end record counts, not the other)
+            _, _, end64_at, disks = _END64_LOCATOR.unpack_from(tail, locator)
+            handle.seek(min(end64_at, size))  # (zipfile finds it by its size, miniz by this)
+            end64 = handle.read(_END64.size)
+            if disks != 1 or len(end64) != _END64.size \
+                    or end64[:4] != b"PK\x06\x06":
+                raise ValueError("the zip archive's ZIP64 end record is damaged (corrupted)")
+            _, _, _, _, disk, start_disk, here, total, _, _ = _END64.unpack(end64)
+        if disk != 0 or start_disk != 0 or here != total:
+            raise ValueError("the zip archive spans several disks (corrupted)")
+    for info in archive.infolist():
+        if info.header_offset + info.compress_size > size:
+            raise ValueError(f"member {info.filename!r}: its directory entry is damaged "
+                             f"({info.compress_size} bytes at {info.header_offset}, past the "
+                             f"end of the file)")
+
+
 def _load_archive(archive: zipfile.ZipFile, weights_only: bool = True,
                   map_location=None, encoding: str = "ASCII",
                   mapped: tuple[str, str] | None = None) -> Any:
+    _check_archive(archive)
     names = archive.namelist()
     pickles = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1]
     if not pickles:
