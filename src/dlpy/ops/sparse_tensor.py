@@ -23,11 +23,15 @@ class SparseCooTensorWithDimsAndTensors(Op):
     d values = g; the sparse tensor is then no leaf and has this as its grad_fn, as torch's."""
 
     saves = ()
+    complex_ok = True  # the identity: complex values' gradient passes unchanged, as torch's
 
     def forward(self, values):
         return values
 
     def backward(self, grad_output):
+        return (grad_output,)
+
+    def backward_graph(self, grad_output, output):
         return (grad_output,)
 
 
@@ -40,6 +44,7 @@ class Coalesce(Op):
     d values[i] = g[run of i]. values (nnz, *dense) -> (runs, *dense)."""
 
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
+    complex_ok = True  # sums with real coefficients: the gradient gathers g, complex or not
 
     def __init__(self, order: np.ndarray, starts: np.ndarray):
         self.order, self.starts = order, starts
@@ -49,12 +54,18 @@ class Coalesce(Op):
         rows = values.reshape(values.shape[0], int(np.prod(values.shape[1:])))  # (N, K)
         return sum_runs(rows, lengths, self.order).reshape((lengths.size,) + values.shape[1:])
 
-    def backward(self, grad_output):
+    def _run(self) -> np.ndarray:  # the run of each entry
         first = np.zeros(self.order.size, dtype=np.int64)
         first[self.starts] = 1
-        run = np.empty(self.order.size, dtype=np.int64)  # the run of each entry
+        run = np.empty(self.order.size, dtype=np.int64)
         run[self.order] = np.cumsum(first) - 1
-        return (grad_output[run],)
+        return run
+
+    def backward(self, grad_output):
+        return (grad_output[self._run()],)
+
+    def backward_graph(self, grad_output, output):
+        return (grad_output[self._run()],)
 
 
 class SparseSoftmax(Op):
