@@ -214,8 +214,9 @@ def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None,
         raise SparseValueError(f"{name}: is_coalesced=True but the indices are not sorted and "
                                "distinct; call .coalesce() instead")
     del check_invariants  # COO's invariants are all checked above, always
+    # torch's: 0 or 1 entry is coalesced, unless is_coalesced=False says otherwise
     return SparseTensor(sparse_coo, values, tuple(size), indices=indices,
-                        coalesced=bool(is_coalesced) or nnz <= 1)  # torch's: 0 or 1 entry is
+                        coalesced=nnz <= 1 if is_coalesced is None else bool(is_coalesced))
 
 
 def sparse_csr_tensor(crow_indices, col_indices, values, size=None, *, dtype=None,
@@ -1070,14 +1071,17 @@ class SparseTensor(OnCPU):
         sparse_dim = self.sparse_dim()
         if dim >= sparse_dim:
             where = (slice(None),) * (dim - sparse_dim + 1) + (index,)
+            # torch's select makes a new tensor of the kept indices, which is coalesced (as
+            # any new one) when it has fewer than 2 entries, whatever this one is
             return SparseTensor(sparse_coo, GetItem(where)(self._v), shape, indices=self._ind,
-                                coalesced=self._coalesced)
+                                coalesced=self.nnz <= 1)
         picks = np.nonzero(self._ind[dim] == index)[0]
         values = GetItem(picks)(self._v)
         if sparse_dim == 1:  # no sparse dim left: the (summed) dense slice
             return values.sum(axis=0)
         return SparseTensor(sparse_coo, values, shape,
-                            indices=np.delete(self._ind[:, picks], dim, axis=0))
+                            indices=np.delete(self._ind[:, picks], dim, axis=0),
+                            coalesced=picks.size <= 1)
 
     def __getitem__(self, key):
         """``s[i]``: select(0, i); torch has no other indexing of sparse tensors."""
@@ -1138,8 +1142,10 @@ class SparseTensor(OnCPU):
             indices, shape = self._ind.copy(), list(self.shape)
             indices[[dim0, dim1]] = indices[[dim1, dim0]]
             shape[dim0], shape[dim1] = shape[dim1], shape[dim0]
+            # torch's keeps the flag of a copy it did not touch (no entry to swap)
+            untouched = dim0 == dim1 or self.nnz == 0
             return SparseTensor(sparse_coo, self._v, tuple(shape), indices=indices,
-                                coalesced=dim0 == dim1 and self._coalesced)
+                                coalesced=untouched and self._coalesced)
         if dim0 >= sparse_dim and dim1 >= sparse_dim:
             axes = list(range(self._v.ndim))
             a, b = dim0 - sparse_dim + 1, dim1 - sparse_dim + 1
@@ -1880,8 +1886,9 @@ def index_select(input, dim: int, index) -> SparseTensor:
     sparse_dim = input.sparse_dim()
     if dim >= sparse_dim:
         values = GetItem((slice(None),) * (dim - sparse_dim + 1) + (index,))(input._v)
+        # a new tensor of the same indices, coalesced as torch's new ones are: below 2 entries
         return SparseTensor(sparse_coo, values, tuple(shape), indices=input._ind,
-                            coalesced=input._coalesced)
+                            coalesced=input.nnz <= 1)
     order = np.argsort(input._ind[dim], kind="stable")
     ordered = input._ind[dim][order]
     low = np.searchsorted(ordered, index, "left")
@@ -1961,11 +1968,11 @@ def _row_products(s: SparseTensor, dense: Tensor):
 def hspmm(mat1, mat2) -> SparseTensor:
     """torch.hspmm: COO (m, k) @ dense (k, n) as a hybrid COO tensor (one sparse dim, the
     rows of mat1 that hold entries; one dense dim, their product rows); not coalesced, as
-    torch's (unless empty)."""
+    torch's (unless it has fewer than 2 rows)."""
     s, dense = _coo_mm_args("hspmm", mat1, mat2)
     rows, values = _row_products(s, dense)
     return SparseTensor(sparse_coo, values, (s.shape[0], dense.shape[1]),
-                        indices=rows[None].astype(np.int64), coalesced=rows.size == 0)
+                        indices=rows[None].astype(np.int64), coalesced=rows.size <= 1)
 
 
 hsmm = hspmm
