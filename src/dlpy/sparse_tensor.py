@@ -657,8 +657,12 @@ class SparseTensor(OnCPU):
         index, values = self._entries()
         return IndexAdd(tuple(index), self.shape)(values)
 
-    def to_sparse(self, layout: Layout | None = None, blocksize=None, dense_dim=None
-                  ) -> SparseTensor:
+    def to_sparse(self, layout: Layout | None = None, blocksize=None, dense_dim=None, *,
+                  sparse_dim=None) -> SparseTensor:
+        if isinstance(layout, (int, np.integer)) and not isinstance(layout, bool):
+            layout, sparse_dim = None, layout  # to_sparse(sparse_dim)
+        if sparse_dim is not None:
+            return self._to_sparse_dim(int(sparse_dim))
         self._no_dense_dim("to_sparse", layout or sparse_coo, dense_dim)
         if layout is None or layout is sparse_coo:
             return self.to_sparse_coo()
@@ -669,6 +673,20 @@ class SparseTensor(OnCPU):
                 else self.to_sparse_bsc(blocksize)
         raise SparseValueError(f"to_sparse: layout must be dlpy.sparse_coo, sparse_csr, sparse_csc "
                                f"(or sparse_bsr / sparse_bsc with a blocksize), got {layout!r}")
+
+    def _to_sparse_dim(self, sparse_dim: int) -> SparseTensor:
+        """to_sparse(sparse_dim), which torch takes only for the sparse_dim COO has already
+        (itself) or a compressed tensor's 2 (to COO)."""
+        if self.layout is sparse_coo:
+            if sparse_dim != self.sparse_dim():
+                raise RuntimeError("to_sparse: conversion from Sparse to Sparse with sparse_dim "
+                                   "argument !=self.sparse_dim() is not supported, as torch")
+            return self
+        if sparse_dim != 2:
+            raise RuntimeError(f"sparse_compressed_to_sparse: conversion from "
+                               f"{self.layout.name} to Sparse with sparse_dim argument !=2 is "
+                               "not supported, as torch")
+        return self.to_sparse_coo()
 
     def to_sparse_coo(self) -> SparseTensor:
         if self.layout is sparse_coo:
