@@ -863,6 +863,41 @@ class SparseTensor(OnCPU):
         values = self._v.conj()
         return self if values is self._v else self._with_values(values)
 
+    def conj_physical(self) -> SparseTensor:
+        """The conjugated values (a copy; a real tensor's values as they are), as torch's."""
+        return _unary(self, lambda v: v.conj_physical())
+
+    def is_conj(self) -> bool:
+        return False  # torch's sparse conj() conjugates the values: no lazy conj bit
+
+    def positive(self) -> SparseTensor:
+        """Itself (``+x``), as torch's; a bool tensor is refused."""
+        if self.dtype == np.bool_:
+            raise SparseTypeError("The `+` operator, on a bool tensor is not supported.")
+        return self
+
+    @property
+    def real(self) -> SparseTensor:
+        """The real parts of the values (a real tensor itself), as torch's; torch has no
+        view_as_real of a compressed tensor."""
+        if not self.is_complex():
+            return self
+        if self.layout is not sparse_coo:
+            raise SparseNoKernelError(f"Could not run 'aten::view_as_real' with arguments "
+                                      f"from a {self.layout.name} tensor")
+        return self._with_values(self._v.real)
+
+    @property
+    def imag(self) -> SparseTensor:
+        """The imaginary parts of the values of a complex COO tensor, as torch's."""
+        if not self.is_complex():
+            raise SparseTypeError("imag is not implemented for tensors with non-complex "
+                                  "dtypes.")
+        if self.layout is not sparse_coo:
+            raise SparseNoKernelError(f"Could not run 'aten::view_as_real' with arguments "
+                                      f"from a {self.layout.name} tensor")
+        return self._with_values(self._v.imag)
+
     def new_zeros(self, *size, dtype=None, device=None, requires_grad: bool = False,
                   **kwargs) -> SparseTensor:
         """An all-zero COO tensor of ``size`` (no entries, every dim sparse), this dtype."""
@@ -1040,6 +1075,10 @@ class SparseTensor(OnCPU):
     max = _no_kernel("max")
     # not zero-preserving, or a view torch's sparse tensors cannot be: no SparseCPU kernel
     angle = _no_kernel("angle")
+    sigmoid, cosh, acos = _no_kernel("sigmoid"), _no_kernel("cosh"), _no_kernel("acos")
+    reciprocal, rsqrt, exp2 = _no_kernel("reciprocal"), _no_kernel("rsqrt"), _no_kernel("exp2")
+    bitwise_not, logical_not = _no_kernel("bitwise_not"), _no_kernel("logical_not.out")
+    isfinite = _no_kernel("ne.Scalar")  # (torch's isfinite is x == x & x.abs() != inf)
 
     def _dense_only(name: str):
         def method(self, *args, **kwargs):
@@ -1362,7 +1401,7 @@ class SparseTensor(OnCPU):
 # coalesced tensor (a repeated index's entries summed first, as f of the sum)
 UNARY = """abs asin asinh atan atanh ceil deg2rad erf erfinv expm1 floor frac log1p nan_to_num
     rad2deg relu round sgn sign signbit sin sinh sqrt square tan tanh trunc isnan isinf isposinf
-    isneginf""".split()
+    isneginf absolute arcsin arcsinh arctan arctanh fix""".split()
 # the in-place forms torch has (of a coalesced tensor only): f_ of the values
 UNARY_IN_PLACE = [name for name in UNARY if name not in ("square", "signbit") and name[:2] != "is"]
 
@@ -2314,6 +2353,51 @@ TOP_LEVEL_SPARSE = {
     **{name: getattr(SparseTensor, name) for name in ("sgn", "signbit", "nan_to_num",
                                                       "deg2rad", "rad2deg")},
 }
+
+def _filled_like(name: str, fill, keep_pattern: bool):
+    """torch.<name>_like of a sparse tensor: a sparse tensor of its layout, shape and dims
+    holding ``fill``: COO with no entries (``fill`` 0 only: torch has no fill_ of a COO
+    tensor), a compressed one with no entries or, ``keep_pattern``, its pattern refilled
+    (empty_like's values, uninitialized in torch, are zeros here); ``layout=strided`` dense."""
+    def function(input, fill_value=None, *, dtype=None, layout=None, device=None,
+                 requires_grad: bool = False, memory_format=None, pin_memory=None):
+        value = fill if fill_value is None else fill_value
+        dtype = input.dtype if dtype is None else np.dtype(dtype)
+        as_device(device, name)
+        if layout is strided:
+            return Tensor(np.full(tuple(input.shape), value, dtype=dtype),
+                          requires_grad=requires_grad)
+        if input.layout is sparse_coo:
+            if value != 0:
+                raise SparseNoKernelError("Could not run 'aten::fill_.Scalar' with arguments "
+                                          "from the 'SparseCPU' backend")
+            values = Tensor(np.zeros((0,) + tuple(input._v.shape[1:]), dtype=dtype),
+                            requires_grad=requires_grad)
+            return SparseTensor(sparse_coo, values, input.shape,
+                                indices=input._ind[:, :0], coalesced=True)
+        if keep_pattern or value != 0:
+            values = Tensor(np.full(input._v.shape, value, dtype=dtype),
+                            requires_grad=requires_grad)
+            return SparseTensor(input.layout, values, input.shape, crow=input._crow,
+                                col=input._col)
+        nb = input._crow.ndim - 1
+        values = Tensor(np.zeros(input._v.shape[:nb] + (0,) + input._v.shape[nb + 1:],
+                                 dtype=dtype), requires_grad=requires_grad)
+        return SparseTensor(input.layout, values, input.shape, crow=np.zeros_like(input._crow),
+                            col=input._col[..., :0])
+
+    function.__name__ = function.__qualname__ = name
+    return function
+
+
+TOP_LEVEL_SPARSE.update({
+    name: getattr(SparseTensor, name)
+    for name in ("isposinf", "isneginf", "positive", "conj_physical", "absolute", "arcsin",
+                 "arcsinh", "arctan", "arctanh", "fix")})
+TOP_LEVEL_SPARSE.update(zeros_like=_filled_like("zeros_like", 0, False),
+                        empty_like=_filled_like("empty_like", 0, True),
+                        ones_like=_filled_like("ones_like", 1, True),
+                        full_like=_filled_like("full_like", None, True))
 
 # torch's functions of sparse tensors only (dlpy.<name>)
 SPARSE_FUNCTIONS = {
