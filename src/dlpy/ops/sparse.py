@@ -215,6 +215,10 @@ class SparseLinear(Op):
     float16 / bfloat16 weights, as torch's bags: the rows summed in float32 and rounded once,
     the weight's gradient summed in their dtype entry by entry (add_rows)."""
 
+    # bilinear in weight and values: complex ones (torch's sparse @ dense of complex tensors)
+    # take the conjugate form of these gradients (ops/complex.py)
+    complex_ok = "holomorphic"
+
     def __init__(self, rows: SparseRows, sparse: bool = False):
         self.rows, self.sparse = rows, sparse
 
@@ -281,9 +285,11 @@ class SparseLinear(Op):
         grad = np.zeros(self.shape, dtype=grad_output.dtype)
         if rows.indices.size == 0:
             return grad
-        if self.shape[1] <= 16 and grad_output.dtype.itemsize > 2:
+        if self.shape[1] <= 16 and grad_output.dtype.itemsize > 2 \
+                and grad_output.dtype.kind != "c":
             # few columns: one bincount per column (O(nnz), no sort); 16-bit floats by
             # add_rows, each entry's product rounded and added in their dtype, as torch's
+            # (and complex ones, which bincount does not weigh)
             values = values.astype(np.float64)
             for k in range(self.shape[1]):
                 grad[:, k] = np.bincount(rows.indices, values * grad_output[row_of, k],
