@@ -1914,10 +1914,14 @@ def sampled_addmm(input, mat1, mat2, *, beta=1.0, alpha=1.0) -> SparseTensor:
             or (mat1.shape[0], mat2.shape[1]) != input.shape:
         raise SparseValueError(f"{name}: expected mat1 (m, k) @ mat2 (k, n) with input (m, n), got "
                                f"{tuple(mat1.shape)} @ {tuple(mat2.shape)} and {input.shape}")
+    if input.dtype not in (np.float32, np.float64) and not input.is_complex():
+        raise SparseTypeError(f"sparse_sampled_addmm: Expected self to be a floating-point or "
+                              f"complex tensor, but got {input.dtype}, as torch")
     rows, cols = input._coo()
     sampled = (GetItem(rows)(mat1) * GetItem(cols)(mat2.T)).sum(axis=-1)  # (nnz,)
     sampled = sampled if alpha == 1 else sampled * alpha
-    values = sampled if beta == 0 else (input._v if beta == 1 else input._v * beta) + sampled
+    # beta * input even for beta=0 (its nan and inf stay nan), as torch's
+    values = (input._v if beta == 1 else input._v * beta) + sampled
     # int64 indices whatever the input's, as torch's
     return SparseTensor(sparse_csr, values, input.shape, crow=input._crow.astype(np.int64),
                         col=input._col.astype(np.int64))
