@@ -1876,7 +1876,14 @@ def _segments(name: str, input: SparseTensor, dim: int):
 def _softmax(name: str, input, dim: int, dtype, log: bool):
     if not isinstance(input, SparseTensor):
         raise SparseTypeError(f"{name}: expected a sparse tensor, got {type(input).__name__}")
+    if input.layout is not sparse_coo:  # torch has no kernel of the compressed layouts
+        raise SparseNoKernelError(f"Could not run 'aten::_sparse_{name.split('.')[-1]}' with "
+                                  f"arguments from a {input.layout.name} tensor")
     dim = _dim(name, dim, input.ndim)
+    computed = input.dtype if dtype is None else np.dtype(dtype)
+    if computed not in (np.float32, np.float64):  # nor of 16-bit floats, integers, bool
+        raise SparseNoKernelError(f'"{name.split(".")[-1]}" not implemented for {computed}, as '
+                                  "torch; pass dtype=torch.float32 (or float64)")
     if dim >= input.sparse_dim():  # over a dense dim: the values' own softmax
         from dlpy.ops.softmax import log_softmax as dense_log_softmax
         from dlpy.ops.softmax import softmax as dense_softmax
@@ -1887,8 +1894,7 @@ def _softmax(name: str, input, dim: int, dtype, log: bool):
         return s._with_values((dense_log_softmax if log else dense_softmax)(values, axis))
     s, segments, count = _segments(name, input, dim)
     values = s._v if dtype is None else s._v.astype(dtype)
-    out = s._with_values(_ops.SparseSoftmax(segments, count, log)(values))
-    return out.to_sparse_csr() if input.layout is sparse_csr else out
+    return s._with_values(_ops.SparseSoftmax(segments, count, log)(values))
 
 
 def softmax(input, dim: int, dtype=None) -> SparseTensor:
