@@ -1218,6 +1218,24 @@ class SparseTensor(OnCPU):
     def mT(self) -> SparseTensor:  # noqa: N802 - torch's name
         return self.transpose(-2, -1)
 
+    @property
+    def mH(self) -> SparseTensor:  # noqa: N802 - torch's name
+        return self.transpose(-2, -1).conj()
+
+    H = mH  # (of a matrix, as torch's)
+
+    def adjoint(self) -> SparseTensor:
+        return self.mH
+
+    @property
+    def T(self) -> SparseTensor:  # noqa: N802 - torch's name
+        """The dims reversed (a permute, COO only: torch has no as_strided of the compressed
+        layouts)."""
+        if self.layout is not sparse_coo:
+            raise SparseNoKernelError(f"Could not run 'aten::as_strided' with arguments from a "
+                                      f"{self.layout.name} tensor")
+        return self.permute(*reversed(range(self.ndim)))
+
     def clone(self) -> SparseTensor:
         """A copy of the values (a recorded op), the pattern kept."""
         return self._with_values(self._v.clone())
