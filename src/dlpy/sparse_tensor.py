@@ -1546,6 +1546,7 @@ def add(input, other, *, alpha=1):
             if input.dtype != other.dtype:
                 raise RuntimeError(f"add: expected operands of one dtype, got {input.dtype} and "
                                    f"{other.dtype}, as torch")
+            _float_kernel("add_out_sparse_csr_impl_mkl", input.dtype)
             if input._crow.ndim == 2 and input is not other:  # torch: x + x only
                 raise RuntimeError(f"add: batched {input.layout.name} + {other.layout.name} of "
                                    "two distinct tensors fails, as torch (a shape error)")
@@ -1553,9 +1554,9 @@ def add(input, other, *, alpha=1):
         b_values = b._v if alpha == 1 else b._v * alpha
         indices = np.concatenate([a._ind, b._ind], axis=1)
         joined = SparseTensor(sparse_coo, concat([a._v, b_values], 0), a.shape, indices=indices)
-        if np.result_type(a.dtype, b.dtype) == np.float16 and input.layout is sparse_coo:
-            # torch has no float16 COO kernel
-            raise SparseNoKernelError('"cadd_sparse" not implemented for \'Half\'')
+        if np.result_type(a.dtype, b.dtype) in (np.float16, np.bool_) \
+                and input.layout is sparse_coo:  # torch has no float16 or bool COO kernel
+            _float_kernel("cadd_sparse", np.result_type(a.dtype, b.dtype))
         if input.layout is sparse_coo and not (input._coalesced and other._coalesced):
             return _merge_add(input, other, alpha)
         out = _layout_of(input, other, joined.coalesce())
@@ -1628,6 +1629,8 @@ def mul(input, other):
     if not isinstance(input, SparseTensor):
         input, other = other, input
     if isinstance(other, SparseTensor):
+        if np.result_type(input.dtype, other.dtype) == np.bool_:  # no bool kernel, as torch
+            raise SparseNoKernelError('"mul_out_sparse" not implemented for \'Bool\'')
         a, b = _coalesced_pair("mul", input, other)
         sizes = a.shape[:a.sparse_dim()]
         if _known_coalesced(input) and _known_coalesced(other):
@@ -1679,14 +1682,26 @@ def _check_mm(name: str, s: SparseTensor, d: Tensor) -> None:
                               "torch refuses")
 
 
+_TORCH_TYPE_NAMES = {"bool": "Bool", "uint8": "Byte", "int8": "Char", "int16": "Short",
+                     "int32": "Int", "int64": "Long", "float16": "Half", "bfloat16": "BFloat16"}
+
+
+def _float_kernel(kernel: str, dtype) -> None:
+    """torch's kernels of the compressed layouts (MKL's), and of sparse @ sparse, take float32,
+    float64 and complex values only: NotImplementedError for the others, as torch's."""
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64) and dtype.kind != "c":
+        raise SparseNoKernelError(f'"{kernel}" not implemented for '
+                                  f"'{_TORCH_TYPE_NAMES.get(dtype.name, dtype.name)}'")
+
+
 def _sparse_dense(name: str, s: SparseTensor, d) -> Tensor:
     d = _as_dense(name, d)
     _check_mm(name, s, d)
-    if s.layout is not sparse_coo and np.dtype(s.dtype).name in ("float16", "bfloat16"):
-        kernel = "addmv" if d.ndim == 1 else "addmm"  # torch's CSR / CSC kernel (MKL's)
-        kind = "Half" if np.dtype(s.dtype).name == "float16" else "BFloat16"
-        raise SparseNoKernelError(f'"{kernel}_out_sparse_csr_impl_mkl" not implemented for '
-                                  f"'{kind}'")
+    if s.layout is not sparse_coo:  # torch's CSR / CSC kernel (MKL's)
+        _float_kernel(f"{'addmv' if d.ndim == 1 else 'addmm'}_out_sparse_csr_impl_mkl", s.dtype)
+    elif s.dtype == np.bool_:
+        raise SparseNoKernelError('"addmm_sparse_dense" not implemented for \'Bool\'')
     if s.layout is sparse_csr:
         crow, col = s._crow, s._col
     else:
@@ -1702,10 +1717,20 @@ def matmul(mat1, mat2):
     dense @ sparse are dense; sparse @ sparse is sparse (COO). Gradients: the sparse
     operand's values and the dense operand's array."""
     if isinstance(mat1, SparseTensor) and isinstance(mat2, SparseTensor):
+        # torch's CPU kernels: COO @ COO (COO) and CSR / CSC @ CSR / CSC (CSR); no mix of the
+        # two, no block layout
+        first, second = mat1.layout, mat2.layout
+        if first in _BLOCKED:
+            raise RuntimeError(f"zeros_sparse_compressed expected sparse compressed (non-block) "
+                               f"tensor layout but got {first.name}, as torch")
+        if (first is sparse_coo) != (second is sparse_coo) or second in _BLOCKED:
+            raise RuntimeError(f"addmm: computation on CPU is not implemented for {first.name} "
+                               f"+ {first.name} @ {second.name}, as torch")
+        _float_kernel("sparse_matmul" if first is sparse_coo
+                      else "addmm_out_sparse_csr_impl_mkl_sparse", mat1.dtype)
         # the product of the dense right side, its nonzeros kept (torch: the structural ones)
         out = _sparse_dense("sparse.mm", mat1, mat2.to_dense()).to_sparse()
-        both_csr = mat1.layout is sparse_csr and mat2.layout is sparse_csr
-        return out.to_sparse_csr() if both_csr else out  # CSR @ CSR is CSR, as torch's
+        return out if first is sparse_coo else out.to_sparse_csr()
     if isinstance(mat1, SparseTensor):
         if mat1.layout is sparse_bsc:  # torch has no CPU kernel of BSC @ dense
             raise RuntimeError("addmm: computation on CPU is not implemented for Strided + "
