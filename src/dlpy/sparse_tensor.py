@@ -593,7 +593,7 @@ class SparseTensor(OnCPU):
         return Tensor(self._ind)
 
     def _indices(self) -> Tensor:
-        self._need("_indices")
+        self._no_kernel_unless_coo("_indices")
         return Tensor(self._ind)
 
     def values(self) -> Tensor:
@@ -604,7 +604,15 @@ class SparseTensor(OnCPU):
         return self._v
 
     def _values(self) -> Tensor:
+        self._no_kernel_unless_coo("_values")
         return self._v
+
+    def _no_kernel_unless_coo(self, name: str) -> None:
+        """torch's NotImplementedError of an op that has a COO kernel only (no SparseCsrCPU
+        one), where its own layout checks raise RuntimeError."""
+        if self.layout is not sparse_coo:
+            raise SparseNoKernelError(f"Could not run 'aten::{name}' with arguments from a "
+                                      f"{self.layout.name} tensor (COO only), as torch")
 
     def crow_indices(self) -> Tensor:
         self._need("crow_indices", _BY_ROW)
@@ -964,7 +972,13 @@ class SparseTensor(OnCPU):
 
     def zero_(self) -> SparseTensor:
         """No entries left (shape, sparse and dense dims kept), coalesced, as torch's."""
-        self._need("zero_")
+        if self.layout is not sparse_coo:  # a compressed tensor: zero rows (batches kept)
+            nb = self._crow.ndim - 1
+            values = Tensor(np.zeros(self._v.shape[:nb] + (0,) + self._v.shape[nb + 1:],
+                                     dtype=self.dtype))
+            return self._become(SparseTensor(self.layout, values, self.shape,
+                                             crow=np.zeros_like(self._crow),
+                                             col=self._col[..., :0]), "zero_")
         values = Tensor(np.zeros((0,) + tuple(self._v.shape[1:]), dtype=self.dtype))
         values.requires_grad_(self.requires_grad)
         return self._become(SparseTensor(sparse_coo, values, self.shape,
@@ -986,10 +1000,17 @@ class SparseTensor(OnCPU):
         return self
 
     def t_(self) -> SparseTensor:
+        self._in_place_transpose()
         return self._become(self.t(), "t_")
 
     def transpose_(self, dim0: int, dim1: int) -> SparseTensor:
+        self._in_place_transpose()
         return self._become(self.transpose(dim0, dim1), "transpose_")
+
+    def _in_place_transpose(self) -> None:
+        if self.layout is not sparse_coo:  # (it would change the layout)
+            raise RuntimeError(f"transpose_: in-place transposition is not supported for "
+                               f"{self.layout.name} layout, as torch")
 
     def neg_(self) -> SparseTensor:
         self._v.neg_()
@@ -1149,7 +1170,7 @@ class SparseTensor(OnCPU):
 
     def permute(self, *dims) -> SparseTensor:
         """The sparse dims permuted among themselves and the dense dims among themselves."""
-        self._need("permute")
+        self._no_kernel_unless_coo("as_strided")
         dims = dims[0] if len(dims) == 1 and not isinstance(dims[0], (int, np.integer)) else dims
         if len(dims) != self.ndim:
             raise SparseValueError(f"permute: expected {self.ndim} dims, got {len(dims)}")
@@ -1167,12 +1188,18 @@ class SparseTensor(OnCPU):
                             coalesced=identity and self._coalesced)
 
     def __floordiv__(self, other) -> SparseTensor:
+        self._no_kernel_unless_coo("div.Scalar_mode")
         if isinstance(other, SparseTensor) or np.ndim(_scalar_of(other)) != 0:
             raise SparseTypeError("floor_divide: a sparse tensor can be divided by a number "
                                   "(or a 0-d tensor) only")
         return _unary(self, lambda v: v // _scalar_of(other))
 
     floor_divide = __floordiv__
+
+    def __rtruediv__(self, other):
+        """number / sparse: torch has no sparse reciprocal (it would be dense)."""
+        raise SparseNoKernelError(f"Could not run 'aten::reciprocal' with arguments from a "
+                                  f"{self.layout.name} tensor, as torch")
 
     # ------------------------------------------------------------- shape ops
     def transpose(self, dim0: int, dim1: int) -> SparseTensor:
@@ -1980,8 +2007,9 @@ def index_select(input, dim: int, index) -> SparseTensor:
     """torch.index_select of a COO tensor: the slices ``index`` of ``dim``, in that order
     (coalesced when at most one entry is left, as torch's)."""
     name = "index_select"
-    if not isinstance(input, SparseTensor) or input.layout is not sparse_coo:
+    if not isinstance(input, SparseTensor):
         raise SparseTypeError(f"{name}: expected a sparse_coo tensor")
+    input._no_kernel_unless_coo(name)
     dim = _dim(name, dim, input.ndim)
     if isinstance(index, Tensor) and index.dtype != np.int64:  # as torch's, int32 too
         raise SparseIndexTypeError("index_select() argument index must be 1-D strided "
