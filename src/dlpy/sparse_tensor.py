@@ -1740,9 +1740,22 @@ def _sparse_dense(name: str, s: SparseTensor, d) -> Tensor:
 
 
 def matmul(mat1, mat2):
-    """torch.matmul (and sparse.mm) with a sparse operand: sparse (m, k) @ dense (k, n) and
-    dense @ sparse are dense; sparse @ sparse is sparse (COO). Gradients: the sparse
-    operand's values and the dense operand's array."""
+    """torch.matmul (torch.mm, @, mv, addmm) with a sparse operand: sparse (m, k) @ dense
+    (k, n) and dense @ sparse are dense; sparse @ sparse is sparse (COO). Gradients: the
+    sparse operand's values and the dense operand's array; and, as torch's, whose gradient
+    of the sparse operand is dense (torch.sparse.mm's is sparse, masked), the whole of it
+    for a sparse operand converted from a dense tensor requiring grad."""
+    out = _matmul(mat1, mat2)
+    source1, source2 = _dense_source(mat1), _dense_source(mat2)
+    if (source1 is None and source2 is None) or not isinstance(out, Tensor):
+        return out
+    # the product's value, with the gradients of the dense sources' product (equal values)
+    return _ops.SparseOperandMatMul(out.data)(mat1 if source1 is None else source1,
+                                              mat2 if source2 is None else source2)
+
+
+def _matmul(mat1, mat2):
+    """torch.sparse.mm's product (the sparse operand's gradient masked to its entries)."""
     if isinstance(mat1, SparseTensor) and isinstance(mat2, SparseTensor):
         # torch's CPU kernels: COO @ COO (COO) and CSR / CSC @ CSR / CSC (CSR); no mix of the
         # two, no block layout
@@ -1800,6 +1813,14 @@ def mm(mat1, mat2, reduce=None):
     return _mm_reduce(mat1, mat2, _MM_REDUCTIONS[reduce])
 
 
+def sparse_mm(mat1, mat2, reduce=None):
+    """torch.sparse.mm: ``mm``, the sparse operand's gradient sparse (its entries only) even
+    for one converted from a dense tensor requiring grad, as torch's."""
+    if reduce is None and isinstance(mat1, SparseTensor) and _dense_source(mat1) is not None:
+        mat1 = mat1._with_values(mat1._v)  # (the same tensor, without the dense path)
+    return mm(mat1, mat2, reduce)
+
+
 def _mm_reduce(s, d, reduce: str) -> Tensor:
     """sparse.mm's reduction kernel: "sum" the product; otherwise each stored (i, k, v) gives
     the row v * d[k] (nnz, n), reduced into out[i] by index_reduce (a row with none keeps its
@@ -1850,10 +1871,10 @@ def mv(input, vec) -> Tensor:
     return matmul(input, vec)
 
 
-def addmm(mat, mat1, mat2, *, beta=1.0, alpha=1.0) -> Tensor:
-    """torch.sparse.addmm / torch.addmm: beta * mat + alpha * (mat1 @ mat2), mat1 sparse;
-    beta = 0 ignores mat's values (nan too) but gives it a zero gradient, as torch's."""
-    product = mm(mat1, mat2)
+def addmm(mat, mat1, mat2, *, beta=1.0, alpha=1.0, _mm=None) -> Tensor:
+    """torch.addmm: beta * mat + alpha * (mat1 @ mat2), mat1 sparse; beta = 0 ignores mat's
+    values (nan too) but gives it a zero gradient, as torch's."""
+    product = (_mm or mm)(mat1, mat2)
     product = product if alpha == 1 else product * alpha
     mat = _as_dense("addmm", mat)
     if beta == 0:
@@ -1863,6 +1884,11 @@ def addmm(mat, mat1, mat2, *, beta=1.0, alpha=1.0) -> Tensor:
             product = product + where(np.zeros(mat.shape, dtype=bool), mat, 0)
         return product
     return (mat if beta == 1 else mat * beta) + product
+
+
+def sparse_addmm(mat, mat1, mat2, *, beta=1.0, alpha=1.0) -> Tensor:
+    """torch.sparse.addmm: ``addmm`` through sparse.mm (mat1's gradient sparse)."""
+    return addmm(mat, mat1, mat2, beta=beta, alpha=alpha, _mm=sparse_mm)
 
 
 def sum(input, dim=None, dtype=None):  # noqa: A001 - torch.sparse.sum's name
@@ -2179,9 +2205,11 @@ def smm(input, mat2) -> SparseTensor:  # noqa: A002 - torch's names
 
 
 def dsmm(input, mat2) -> Tensor:  # noqa: A002 - torch's names
-    """torch.dsmm: COO (m, k) @ dense (k, n), dense."""
-    s, dense = _coo_mm_args("dsmm", input, mat2, kind="sspaddmm")
-    return _sparse_dense("dsmm", s, dense)
+    """torch.dsmm: sparse (m, k) @ dense (k, n), dense: torch.mm's product and gradients
+    (a compressed input too)."""
+    if not isinstance(input, SparseTensor) or input.layout is sparse_coo:
+        _coo_mm_args("dsmm", input, mat2, kind="sspaddmm")  # (torch's checks)
+    return mm(input, mat2)
 
 
 def spdiags(diagonals, offsets, shape, layout: Layout | None = None) -> SparseTensor:
@@ -2299,8 +2327,23 @@ def to_sparse_coo(x: Tensor, sparse_dim: int | None = None) -> SparseTensor:
     if sparse_dim < x.ndim:
         nonzero = nonzero.any(axis=tuple(range(sparse_dim, x.ndim)))
     where = np.nonzero(nonzero)  # row-major: sorted and distinct
-    return SparseTensor(sparse_coo, GetItem(where)(x), x.shape,
-                        indices=np.stack(where).astype(np.int64), coalesced=True)
+    return _made_from(x, SparseTensor(sparse_coo, GetItem(where)(x), x.shape,
+                                      indices=np.stack(where).astype(np.int64), coalesced=True))
+
+
+def _made_from(x: Tensor, out: SparseTensor) -> SparseTensor:
+    """out, remembering the dense x it was converted from when x requires gradients: torch's
+    to_sparse backward is the gradient's to_dense, so a dense gradient of out (torch.mm's
+    of its sparse operand, unlike torch.sparse.mm's sparse one) reaches x whole; dlpy's
+    values-only graph keeps that path to x here (see _dense_source)."""
+    if x.requires_grad:
+        out._dense_of = x
+    return out
+
+
+def _dense_source(x) -> Tensor | None:
+    """The dense tensor the sparse x was converted from (to_sparse*), if it requires grad."""
+    return getattr(x, "_dense_of", None) if isinstance(x, SparseTensor) else None
 
 
 def _blocksize(name: str, blocksize):
@@ -2353,8 +2396,8 @@ def to_sparse_compressed(x: Tensor, layout: Layout, blocksize=None, dense_dim=No
     if nonzero.ndim > nb + 2:
         nonzero = nonzero.any(axis=tuple(range(nb + 2, nonzero.ndim)))
     where = np.nonzero(nonzero)
-    return _from_coo(layout, np.stack(where).reshape(nb + 2, -1), GetItem(where)(grid),
-                     x.shape, nb, block)
+    return _made_from(x, _from_coo(layout, np.stack(where).reshape(nb + 2, -1),
+                                   GetItem(where)(grid), x.shape, nb, block))
 
 
 def to_sparse_csr(x: Tensor, dense_dim=None) -> SparseTensor:

@@ -5,7 +5,9 @@ values to values (or to a dense result) and its gradient is the values' gradient
 - Coalesce: the entries of each repeated index summed (values sorted by index);
 - SparseSoftmax: softmax / log_softmax over the entries that share a segment (a row);
 - sparse_dense_mm: S (m, k) @ D (k, n) through SparseLinear (ops/sparse.py), whose backward
-  gives both the values' and D's gradients.
+  gives both the values' and D's gradients;
+- SparseOperandMatMul: that product's value with dense gradients (torch.mm's, not
+  torch.sparse.mm's) for an operand converted from a dense tensor.
 Everything else (to_dense, S * D, transposes, sums) is composed from GetItem / IndexAdd and
 the arithmetic ops in dlpy/sparse_tensor.py.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlpy.ops.matmul import MatMul
 from dlpy.ops.sparse import SparseLinear, SparseRows, sum_runs
 from dlpy.tensor import Op, Tensor
 
@@ -96,6 +99,21 @@ class SparseSoftmax(Op):
         if self.log:
             return (grad_output - np.exp(self.y) * self._sum(grad_output),)
         return (self.y * (grad_output - self._sum(grad_output * self.y)),)
+
+
+class SparseOperandMatMul(MatMul):
+    """y = a @ b as the sparse kernel computed it (``out``: a missing entry makes no product,
+    so an inf of the dense operand times it stays out of y), with MatMul's gradients of the
+    dense a and b: torch.mm's gradient of a sparse operand is dense and whole (not masked to
+    its entries, as torch.sparse.mm's), and it reaches the dense tensor the operand was
+    converted from."""
+
+    def __init__(self, out: np.ndarray):
+        self.out = out
+
+    def forward(self, a, b):
+        super().forward(a, b)  # (keeps what backward reads; its product is not used)
+        return self.out
 
 
 def sparse_dense_mm(crow: np.ndarray, col: np.ndarray, values: Tensor, num_columns: int,

@@ -5,15 +5,15 @@ use."""
 
 from dlpy.sparse_tensor import (  # noqa: F401 - the namespace
     SparseTensor,
-    addmm,
     check_sparse_tensor_invariants,
     log_softmax,
-    mm,
     sampled_addmm,
     softmax,
     spdiags,
     sum,
 )
+from dlpy.sparse_tensor import sparse_addmm as addmm  # (the sparse operand's gradient sparse)
+from dlpy.sparse_tensor import sparse_mm as mm
 from dlpy.tensor import Tensor
 
 __all__ = ["SparseTensor", "addmm", "check_sparse_tensor_invariants", "log_softmax", "mm",
