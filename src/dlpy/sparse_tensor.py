@@ -1383,11 +1383,17 @@ class SparseTensor(OnCPU):
         return out
 
     def pow(self, exponent) -> SparseTensor:
+        """The stored values to a number's power (a negative one too: zero stays zero, as
+        torch's); 0 is refused (the result would be dense), a tensor exponent too."""
         _no_compressed("pow", self)
-        if not np.isscalar(exponent) or exponent <= 0:
-            raise SparseValueError(f"pow: a sparse tensor takes a positive number as exponent "
-                                   f"(zero "
-                                   f"stays zero), got {exponent!r}")
+        if isinstance(exponent, (Tensor, SparseTensor)):
+            raise SparseNoKernelError("Could not run 'aten::pow.Tensor_Tensor' with arguments "
+                                      "from the 'SparseCPU' backend, as torch")
+        if not np.isscalar(exponent) or isinstance(exponent, str):
+            raise SparseTypeError(f"pow: the exponent must be a number, got {exponent!r}")
+        if exponent == 0:
+            raise SparseValueError("pow: cannot raise to zeroth power on sparse tensor; it would "
+                                   "make the result tensor dense")
         return _unary(self, lambda v: v ** exponent)
 
     __pow__ = pow
@@ -2250,7 +2256,7 @@ def spdiags(diagonals, offsets, shape, layout: Layout | None = None) -> SparseTe
     picks = tuple(np.concatenate(which, axis=1)) if which else (np.zeros(0, np.int64),) * 2
     out = SparseTensor(sparse_coo, GetItem(picks)(diagonals), shape,
                        indices=np.stack([rows, cols]).astype(np.int64),
-                       coalesced=rows.size == 0)
+                       coalesced=rows.size <= 1)
     return out if layout in (None, sparse_coo) else out.to_sparse(layout)
 
 
