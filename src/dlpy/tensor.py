@@ -2344,16 +2344,26 @@ class Tensor:
         torch's deprecated ``add_(alpha, other)`` too."""
         if more:
             (other,), alpha = _pointwise.number_first("add_", (other,), more, alpha, "alpha")
-        return self._in_place("add_", lambda x, o: x.add(o, alpha=alpha), other)
+        return self._in_place_dense("add_", lambda x, o: x.add(o, alpha=alpha), other)
 
     def sub_(self, other, *more, alpha=1) -> Tensor:
         """self -= alpha * other, in place (torch's deprecated ``sub_(alpha, other)`` too)."""
         if more:
             (other,), alpha = _pointwise.number_first("sub_", (other,), more, alpha, "alpha")
-        return self._in_place("sub_", lambda x, o: x.sub(o, alpha=alpha), other)
+        return self._in_place_dense("sub_", lambda x, o: x.sub(o, alpha=alpha), other)
 
     def mul_(self, other) -> Tensor:
-        return self._in_place("mul_", Tensor.mul, other)
+        return self._in_place_dense("mul_", Tensor.mul, other)
+
+    def _in_place_dense(self, name: str, function, other) -> Tensor:
+        """_in_place, and a sparse other (which the dense op refuses before writing) taken as
+        its dense tensor: torch's dense.add_/sub_/mul_(sparse) write the dense result."""
+        try:
+            return self._in_place(name, function, other)
+        except SparseOperandError as error:
+            if error.tensor is not other:
+                raise
+            return self._in_place(name, function, other.to_dense())
 
     def div_(self, other, *, rounding_mode: str | None = None) -> Tensor:
         return self._in_place("div_", lambda x, o: x.div(o, rounding_mode=rounding_mode), other)
