@@ -136,7 +136,7 @@ def _values_tensor(name: str, values, dtype, requires_grad: bool) -> Tensor:
 
         return tensor(values, dtype=dtype, requires_grad=requires_grad)
     if dtype is not None and np.dtype(dtype) != values.dtype:
-        values = values.astype(dtype)
+        values = values.to(dtype)  # (to an integer or bool dtype: out of the graph, as torch's)
     if requires_grad and not values.requires_grad:
         if values.op is not None:
             raise SparseValueError(f"{name}: requires_grad=True needs leaf values")
@@ -1195,6 +1195,11 @@ class SparseTensor(OnCPU):
         return _unary(self, lambda v: v // _scalar_of(other))
 
     floor_divide = __floordiv__
+
+    def __rpow__(self, other):
+        """number ** sparse: no sparse kernel (it would be dense), as torch."""
+        raise SparseNoKernelError(f"Could not run 'aten::pow.Scalar' with arguments from a "
+                                  f"{self.layout.name} tensor, as torch")
 
     def __rtruediv__(self, other):
         """number / sparse: torch has no sparse reciprocal (it would be dense)."""
@@ -2524,6 +2529,8 @@ TOP_LEVEL_SPARSE.update({
     name: getattr(SparseTensor, name)
     for name in ("isposinf", "isneginf", "positive", "conj_physical", "absolute", "arcsin",
                  "arcsinh", "arctan", "arctanh", "fix")})
+TOP_LEVEL_SPARSE.update(permute=lambda input, dims: input.permute(dims),
+                        real=lambda input: input.real, imag=lambda input: input.imag)
 TOP_LEVEL_SPARSE.update(zeros_like=_filled_like("zeros_like", 0, False),
                         empty_like=_filled_like("empty_like", 0, True),
                         ones_like=_filled_like("ones_like", 1, True),
