@@ -2484,8 +2484,13 @@ _softmax, _log_softmax, _cross_entropy = softmax, log_softmax, cross_entropy
 
 
 def relu(input, inplace=False):
-    if type(input) is not Tensor and _takes_call(input):
-        return type(input).__dlpy_function__("relu", input, inplace)
+    if type(input) is not Tensor:
+        if _takes_call(input):
+            return type(input).__dlpy_function__("relu", input, inplace)
+        from dlpy.sparse_tensor import SparseTensor
+
+        if isinstance(input, SparseTensor):  # torch's: the relu of the stored values
+            return input.relu_() if inplace else input.relu()
     return _relu(input, inplace)
 
 
