@@ -782,7 +782,8 @@ class SparseTensor(OnCPU):
         return self._to_blocked(sparse_bsc, blocksize, dense_dim)
 
     def astype(self, dtype) -> SparseTensor:
-        return self._with_values(self._v.astype(dtype))
+        # Tensor.to's cast: to an integer or bool dtype out of the graph, as torch's
+        return self._with_values(self._v.to(dtype))
 
     def to(self, *args, **kwargs) -> SparseTensor:
         """``values().to(...)`` with Tensor.to's overloads (dtype, device, other tensor,
@@ -1100,6 +1101,12 @@ class SparseTensor(OnCPU):
     reciprocal, rsqrt, exp2 = _no_kernel("reciprocal"), _no_kernel("rsqrt"), _no_kernel("exp2")
     bitwise_not, logical_not = _no_kernel("bitwise_not"), _no_kernel("logical_not.out")
     isfinite = _no_kernel("ne.Scalar")  # (torch's isfinite is x == x & x.abs() != inf)
+    exp_, cos_, log_, sigmoid_ = (_no_kernel("exp_"), _no_kernel("cos_"), _no_kernel("log_"),
+                                  _no_kernel("sigmoid_"))
+    cosh_, acos_, exp2_, rsqrt_ = (_no_kernel("cosh_"), _no_kernel("acos_"), _no_kernel("exp2_"),
+                                   _no_kernel("rsqrt_"))
+    reciprocal_, bitwise_not_ = _no_kernel("reciprocal_"), _no_kernel("bitwise_not_")
+    logical_not_ = _no_kernel("logical_not_")
 
     def _dense_only(name: str):
         def method(self, *args, **kwargs):
