@@ -577,14 +577,16 @@ class SparseTensor(OnCPU):
         element of a compressed tensor, a block's elements row by row, in its order."""
         nb = self._crow.ndim - 1
         index = self._coo()
-        values = self._v.reshape((-1,) + tuple(self._v.shape[nb + 1:]))
+        # (the entries of every batch: counted, not -1, which a dense dim of size 0 leaves open)
+        entries = int(np.prod(self._v.shape[:nb + 1]))
+        values = self._v.reshape((entries,) + tuple(self._v.shape[nb + 1:]))
         if self.layout in _BLOCKED:
             r, c = self._v.shape[nb + 1:nb + 3]
             within_r, within_c = np.divmod(np.arange(r * c), c)
             index = np.concatenate([np.repeat(index[:nb], r * c, axis=1),
                                     (index[nb][:, None] * r + within_r).reshape(1, -1),
                                     (index[nb + 1][:, None] * c + within_c).reshape(1, -1)])
-            values = values.reshape((-1,) + tuple(self._v.shape[nb + 3:]))
+            values = values.reshape((entries * r * c,) + tuple(self._v.shape[nb + 3:]))
         return index, values
 
     def indices(self) -> Tensor:
@@ -1228,7 +1230,8 @@ class SparseTensor(OnCPU):
                 raise SparseValueError(f"transpose: of a {self.layout.name} tensor only the last "
                                        f"two "
                                        f"dims can be swapped, got {dim0} and {dim1}")
-            values = self._v.transpose(1, 2) if self.layout in _BLOCKED else self._v
+            nb = self._crow.ndim - 1  # (a block's two dims follow the batch dims and nnz)
+            values = self._v.transpose(nb + 1, nb + 2) if self.layout in _BLOCKED else self._v
             other = {sparse_csr: sparse_csc, sparse_csc: sparse_csr, sparse_bsr: sparse_bsc,
                      sparse_bsc: sparse_bsr}[self.layout]
             shape = self.shape[:-2] + (self.shape[-1], self.shape[-2])
