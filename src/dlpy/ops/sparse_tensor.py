@@ -100,6 +100,17 @@ class SparseSoftmax(Op):
             return (grad_output - np.exp(self.y) * self._sum(grad_output),)
         return (self.y * (grad_output - self._sum(grad_output * self.y)),)
 
+    def backward_graph(self, grad_output, output):
+        from dlpy.ops.shape import GetItem, IndexAdd
+
+        def segment_sum(x):  # _sum of Tensors, recorded
+            total = IndexAdd((self.segments,), (self.num_segments,) + tuple(x.shape[1:]))(x)
+            return GetItem(self.segments)(total)
+
+        if self.log:
+            return (grad_output - output.exp() * segment_sum(grad_output),)
+        return (output * (grad_output - segment_sum(grad_output * output)),)
+
 
 class SparseOperandMatMul(MatMul):
     """y = a @ b as the sparse kernel computed it (``out``: a missing entry makes no product,
