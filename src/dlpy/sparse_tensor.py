@@ -1387,6 +1387,8 @@ class SparseTensor(OnCPU):
                                "tensors with keepdim=False is unsupported, as torch")
         if self.layout is not sparse_coo:
             return _compressed_sum(self, dim, dtype)
+        if dtype is None and self.dtype.kind in "biu":  # Tensor.sum's: integers sum in int64
+            dtype = np.int64  # (torch.sparse.sum over dims keeps the dtype)
         out = sum(self, dim, dtype=dtype)
         if not keepdim or dim is None:
             return out
