@@ -1083,6 +1083,11 @@ class SparseTensor(OnCPU):
         raise SparseValueError("reshape is not implemented for sparse tensors, as torch")
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1):
+        """Itself when nothing is merged (one dim, or start_dim == end_dim), as torch's;
+        any other flatten is a reshape, which torch has not for sparse tensors."""
+        if self.layout is sparse_coo and (self.ndim <= 1 or _dim("flatten", start_dim, self.ndim)
+                                          == _dim("flatten", end_dim, self.ndim)):
+            return self
         raise SparseValueError("flatten: reshape is not implemented for sparse tensors, as torch")
 
     def tolist(self):
@@ -2542,6 +2547,8 @@ TOP_LEVEL_SPARSE.update({
     for name in ("isposinf", "isneginf", "positive", "conj_physical", "absolute", "arcsin",
                  "arcsinh", "arctan", "arctanh", "fix")})
 TOP_LEVEL_SPARSE.update(permute=lambda input, dims: input.permute(dims),
+                        flatten=lambda input, start_dim=0, end_dim=-1:
+                        input.flatten(start_dim, end_dim),
                         real=lambda input: input.real, imag=lambda input: input.imag)
 TOP_LEVEL_SPARSE.update(zeros_like=_filled_like("zeros_like", 0, False),
                         empty_like=_filled_like("empty_like", 0, True),
