@@ -1601,7 +1601,8 @@ def add(input, other, *, alpha=1):
             if input.dtype != other.dtype:
                 raise RuntimeError(f"add: expected operands of one dtype, got {input.dtype} and "
                                    f"{other.dtype}, as torch")
-            _float_kernel("add_out_sparse_csr_impl_mkl", input.dtype)
+            if input is not other:  # (torch's x + x takes another path, any dtype)
+                _float_kernel("add_out_sparse_csr_impl_mkl", input.dtype)
             if input._crow.ndim == 2 and input is not other:  # torch: x + x only
                 raise RuntimeError(f"add: batched {input.layout.name} + {other.layout.name} of "
                                    "two distinct tensors fails, as torch (a shape error)")
