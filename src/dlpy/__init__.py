@@ -249,8 +249,20 @@ def _out_dtype(name, args, kwargs, out):
         kwargs["dtype"] = out.dtype
 
 
+def _quantized(args) -> bool:
+    """Whether the first operand (or the first in a list of them) is a QTensor, which takes
+    torch's functions of quantized tensors (torch.cat, torch.transpose, ...) itself."""
+    first = args[0] if args else None
+    if type(first) in (list, tuple) and first:
+        first = first[0]
+    return getattr(type(first), "_is_quantized_tensor", False)
+
+
 def _no_out(function):
     def with_out(*args, out=None, **kwargs):
+        if args and type(args[0]) is not Tensor and _quantized(args):
+            return type(args[0][0] if type(args[0]) in (list, tuple) else args[0]) \
+                .__dlpy_function__(function.__name__, *args, **kwargs)
         if out is None:
             return function(*args, **kwargs)
         from dlpy.torch_functions import check_out_inputs, exact_out, write_out

@@ -128,13 +128,21 @@ def check_scale(name: str, scale) -> np.ndarray:
     return scale.astype(np.float32)
 
 
-def quantize_array(x: np.ndarray, scale, zero_point, qmin: int, qmax: int) -> np.ndarray:
+def quantize_array(x: np.ndarray, scale, zero_point, qmin: int, qmax: int,
+                   fused: bool = False) -> np.ndarray:
     """int64 q = clamp(rint(zero_point + x * float32(1 / scale)), qmin, qmax), fbgemm's arithmetic
-    (float32 for a float32 input); ``scale``/``zero_point`` broadcast against ``x``."""
+    (float32 for a float32 input); ``scale``/``zero_point`` broadcast against ``x``. ``fused``:
+    the product and the sum rounded once (a fused multiply-add), as fbgemm's per-tensor kernel
+    for quint8 / qint8 (0.1535 / 0.001 - 108 is 45.499996 there, not 45.5, so 45)."""
     scale = np.asarray(scale, dtype=np.float32)
     inverse = np.float32(1.0) / scale
     zero = np.asarray(zero_point).astype(np.float32)
-    q = np.rint(zero + x.astype(np.float32) * inverse)
+    if fused:  # float32 * float32 is exact in double, and so is adding an 8-bit zero point
+        with np.errstate(invalid="ignore"):
+            exact = zero.astype(np.float64) + x.astype(np.float64) * inverse.astype(np.float64)
+        q = np.rint(exact.astype(np.float32))
+    else:
+        q = np.rint(zero + x.astype(np.float32) * inverse)
     # clamped in double: float32 cannot hold qint32's bounds (2 ** 31 - 1 would round up)
     return np.clip(q.astype(np.float64), qmin, qmax).astype(np.int64)
 
@@ -209,6 +217,7 @@ class QTensor:
     """
 
     __slots__ = ("_int", "dtype", "_scale", "_zero_point", "_axis", "_qscheme")
+    _is_quantized_tensor = True  # (dlpy's top-level functions hand it to __dlpy_function__)
 
     def __init__(self, int_array: np.ndarray, dtype: QDtype, scale, zero_point,
                  axis: int | None = None, qscheme: QScheme | None = None):
@@ -249,7 +258,7 @@ class QTensor:
         quint2x4 as torch stores them: the values in order packed into uint8 bytes, two or
         four to a byte, the first in the low bits (one dimension)."""
         if self.dtype not in SUB_BYTE:
-            return Tensor(self._int.copy())
+            return Tensor(np.array(self._int, order="C"))  # row-major, as torch's (of a view too)
         bits = self.dtype.bits
         per_byte = 8 // bits
         flat = self._int.reshape(-1).astype(np.uint16)
@@ -307,46 +316,211 @@ class QTensor:
 
     def dequantize(self) -> Tensor:
         scale, zero_point = self.qparams()
-        return Tensor(dequantize_array(self._int, scale, zero_point))
+        # row-major, as torch's (numpy keeps a transposed operand's order)
+        return Tensor(np.asarray(dequantize_array(self._int, scale, zero_point), order="C"))
 
     def with_ints(self, int_array: np.ndarray) -> QTensor:
         """Same dtype and per-tensor qparams, other integers (a reshape, a ReLU)."""
         self._per_tensor("QTensor.with_ints")
         return QTensor(int_array, self.dtype, self._scale, self._zero_point)
 
-    def reshape(self, *shape) -> QTensor:
-        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        try:
-            ints = self._int.reshape(shape)
-        except ValueError:
-            raise ArgError(f"shape '{list(shape)}' is invalid for input of size "
-                           f"{self._int.size}") from None
-        return self.with_ints(ints)
+    # ------------------------------------------------------------ layout: torch's strided views
+    # The integers are a numpy view of the tensor they came from, so that stride(),
+    # storage_offset() and is_contiguous() are a plain Tensor's over them. A view of a
+    # per-channel tensor keeps its channels' scales on the axis they moved to; one that takes a
+    # single channel (select, an integer index) is quantized per tensor with its qparams.
+    def _ints(self) -> Tensor:
+        return Tensor(self._int)
 
-    view = reshape
+    def stride(self, dim: int | None = None):
+        return self._ints().stride() if dim is None else self._ints().stride(dim)
+
+    def storage_offset(self) -> int:
+        return self._ints().storage_offset()
+
+    def is_contiguous(self, memory_format=None) -> bool:
+        if memory_format is None:
+            return self._ints().is_contiguous()
+        return self._ints().is_contiguous(memory_format=memory_format)
+
+    def _view(self, ints, axis: int | None = None, channels=None) -> QTensor:
+        """A QTensor over ``ints`` (a Tensor or an array viewing these) with this one's dtype
+        and qparams; per channel, its channels on ``axis``, ``channels`` an index into them
+        (an int: the one channel, per tensor)."""
+        ints = ints.data if isinstance(ints, Tensor) else ints
+        if self._axis is None:
+            return QTensor(ints, self.dtype, self._scale, self._zero_point,
+                           qscheme=self._qscheme)
+        scale, zero_point = self._scale, self._zero_point
+        if channels is not None:
+            scale, zero_point = scale[channels], zero_point[channels]
+        if np.size(scale) == 1 and channels is not None:  # (a slice of one channel too)
+            return QTensor(ints, self.dtype, scale.item(), zero_point.item())
+        return QTensor(ints, self.dtype, scale, zero_point, axis=self._axis if axis is None
+                       else axis, qscheme=self._qscheme)
+
+    def _uniform(self) -> None:
+        """torch reorders strides (a transpose, a permute, an expand) of per-tensor quantized
+        tensors only."""
+        if self._axis is not None:
+            raise ArgError("Setting strides is possible only on uniformly quantized tensor")
+
+    def reshape(self, *shape) -> QTensor:
+        return self._view(self._ints().reshape(*shape))
+
+    def view(self, *shape) -> QTensor:
+        return self._view(self._ints().view(*shape))
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> QTensor:
-        end = end_dim % self.ndim + 1
-        shape = self.shape[:start_dim] + (-1,) + self.shape[end:]
-        return self.reshape(shape)
+        return self._view(self._ints().flatten(start_dim, end_dim))
+
+    def transpose(self, dim0: int, dim1: int) -> QTensor:
+        ints = self._ints().transpose(dim0, dim1)
+        if ints.data.strides != self._int.strides:
+            self._uniform()
+        return self._view(ints)
+
+    def permute(self, *dims) -> QTensor:
+        ints = self._ints().permute(*dims)
+        if ints.data.strides != self._int.strides:
+            self._uniform()
+        return self._view(ints)
+
+    def t(self) -> QTensor:
+        ints = self._ints().t()
+        if ints.data.strides != self._int.strides:
+            self._uniform()
+        return self._view(ints)
+
+    def expand(self, *sizes) -> QTensor:
+        ints = self._ints().expand(*sizes)
+        if ints.data.strides != self._int.strides:
+            self._uniform()
+        return self._view(ints)
+
+    def select(self, dim: int, index: int) -> QTensor:
+        ints = self._ints().select(dim, index)
+        if self._axis is None:
+            return self._view(ints)
+        dim = dim % self.ndim
+        if dim == self._axis:
+            return self._view(ints, channels=int(index) % self.shape[dim])
+        return self._view(ints, self._axis - (dim < self._axis))
+
+    def narrow(self, dim: int, start: int, length: int) -> QTensor:
+        ints = self._ints().narrow(dim, start, length)
+        if self._axis is None or dim % self.ndim != self._axis:
+            return self._view(ints)
+        start = int(start) % max(self.shape[self._axis], 1)
+        return self._view(ints, channels=slice(start, start + int(length)))
+
+    def __getitem__(self, index) -> QTensor:
+        ints = self._ints()[index]
+        if self._axis is None:
+            return self._view(ints)
+        # follow the channel axis through the index's items (basic indexing only)
+        items = index if isinstance(index, tuple) else (index,)
+        if any(item is Ellipsis for item in items):
+            at = next(i for i, item in enumerate(items) if item is Ellipsis)
+            used = sum(item is not None and item is not Ellipsis for item in items)
+            items = items[:at] + (slice(None),) * (self.ndim - used) + items[at + 1:]
+        dim = out = 0
+        for item in items:
+            if item is None:
+                out += 1
+                continue
+            if not isinstance(item, (int, np.integer, slice)) or isinstance(item, bool):
+                raise ArgError("self.qscheme() == c10::kPerTensorAffine || self.qscheme() == "
+                               "c10::kPerTensorSymmetric: a per-channel quantized tensor "
+                               "takes integers and slices as indices")
+            if dim == self._axis:
+                if isinstance(item, slice):
+                    return self._view(ints, out, channels=item)
+                return self._view(ints, channels=int(item))
+            dim += 1
+            out += isinstance(item, slice)
+        return self._view(ints, out + self._axis - dim)
+
+    def squeeze(self, dim=None) -> QTensor:
+        ints = self._ints().squeeze() if dim is None else self._ints().squeeze(dim)
+        if self._axis is None:
+            return self._view(ints)
+        dims = range(self.ndim) if dim is None else (
+            [d % max(self.ndim, 1) for d in (dim if isinstance(dim, (tuple, list)) else (dim,))])
+        dropped = [d for d in dims if d < self.ndim and self.shape[d] == 1]
+        if self._axis in dropped:
+            raise ArgError("Squeeze is only possible on non-axis dimension for Per-Channel "
+                           "Quantized Tensors.")
+        return self._view(ints, self._axis - sum(d < self._axis for d in dropped))
+
+    def unsqueeze(self, dim: int) -> QTensor:
+        ints = self._ints().unsqueeze(dim)
+        if self._axis is None:
+            return self._view(ints)
+        return self._view(ints, self._axis + (dim % (self.ndim + 1) <= self._axis))
+
+    def detach(self) -> QTensor:
+        return self._view(self._int)
+
+    def clone(self, memory_format=None) -> QTensor:
+        """A row-major copy (torch's quantized clone)."""
+        return self._view(np.array(self._int, order="C"))
+
+    def contiguous(self, memory_format=None) -> QTensor:
+        return self if self.is_contiguous() else self.clone()
 
     def relu(self) -> QTensor:
         """max(x, 0) on the integers: max(q, zero_point), qparams kept (as torch's)."""
-        self._per_tensor("relu")
+        if self._axis is not None:
+            raise ArgError("Expected quantizer->qscheme() == kPerTensorAffine to be true, but "
+                           "got false.")
         if self.dtype in SUB_BYTE:
             raise QuantizedOpError(f'"qrelu" not implemented for {self.dtype.name}')
-        return self.with_ints(np.maximum(self._int, self._zero_point))
+        return self.with_ints(np.asarray(np.maximum(self._int, self._zero_point), order="C"))
+
+    # ------------------------------------------------------------ comparisons
+    def __eq__(self, other) -> Tensor:
+        """Element-wise, on the dequantized values (torch's eq of quantized tensors)."""
+        return self.dequantize() == (other.dequantize() if isinstance(other, QTensor) else other)
+
+    def __ne__(self, other) -> Tensor:
+        return self.dequantize() != (other.dequantize() if isinstance(other, QTensor) else other)
+
+    __hash__ = object.__hash__
+
+    def _quantizer(self) -> tuple:
+        if self._axis is None:
+            return self.dtype, self._qscheme, self._scale, self._zero_point
+        return (self.dtype, self._qscheme, self._axis, tuple(self._scale.tolist()),
+                tuple(self._zero_point.tolist()))
+
+    def equal(self, other) -> bool:
+        """torch.equal: the same shape, dtype, qscheme and qparams, and the same integers."""
+        if not isinstance(other, QTensor) or self.shape != other.shape or \
+                self._quantizer() != other._quantizer():
+            return False
+        return bool(np.array_equal(self.contiguous()._int, other.contiguous()._int))
+
+    _FUNCTIONS = frozenset("""clone detach equal flatten narrow permute relu reshape select
+        squeeze t transpose unsqueeze view""".split())
 
     @classmethod
     def __dlpy_function__(cls, name: str, input, *args, **kwargs):
-        """dlpy.functional's calls on a QTensor: F.relu (in place too), else refused."""
-        if name != "relu":
+        """dlpy's functions on a QTensor: the methods above, cat/stack (first operand a list of
+        QTensors), eq/ne, F.relu (in place too); anything else refused."""
+        if name in ("cat", "concat", "stack"):
+            return concatenate(name, input, *args, **kwargs)
+        if name in ("eq", "ne"):
+            return input == args[0] if name == "eq" else input != args[0]
+        if name not in cls._FUNCTIONS:
             raise TypeError(f"{name}: not supported on a quantized tensor; dequantize() first")
-        out = input.relu()
-        if args[:1] == (True,) or kwargs.get("inplace"):
-            input._int[...] = out._int
-            return input
-        return out
+        if name == "relu":
+            out = input.relu()
+            if args[:1] == (True,) or kwargs.get("inplace"):
+                input._int[...] = out._int
+                return input
+            return out
+        return getattr(input, name)(*args, **kwargs)
 
     def _no_arithmetic(self, *args):
         raise QuantizedOpError("QTensor: quantized tensors have no arithmetic operators; use "
@@ -365,6 +539,41 @@ class QTensor:
                        f"axis={self._axis}")
         return (f"QTensor({self.dequantize().data}, size={self.shape}, dtype={self.dtype!r}, "
                 f"qscheme={self._qscheme!r}, {qparams})")
+
+
+def concatenate(name: str, tensors, dim: int = 0) -> QTensor:
+    """torch.cat / torch.stack of per-tensor quantized tensors: the dequantized values joined
+    and quantized again with the first one's qparams (a warning when the others differ)."""
+    import warnings
+
+    from dlpy import functional
+
+    tensors = list(tensors)
+    if not tensors or not all(isinstance(t, QTensor) for t in tensors):
+        raise QuantizedDtypeError("Could not run 'aten::qscheme' with arguments from the 'CPU' "
+                                  f"backend: {name} of quantized and plain tensors")
+    first = tensors[0]
+    if first._axis is not None:
+        raise ArgError("Only per-tensor quantization is supported in 'cat'!")
+    if name == "stack":
+        tensors = [t.unsqueeze(dim) for t in tensors]  # (then joined on that new axis)
+    for i, t in enumerate(tensors):
+        if t.ndim == 0:
+            raise ArgError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
+    if any(t._quantizer()[2:] != first._quantizer()[2:] for t in tensors):
+        warnings.warn("All inputs of this cat operator must share the same quantization "
+                      "parameters. Otherwise large numerical inaccuracies may occur.",
+                      UserWarning, stacklevel=3)
+    for t in tensors:
+        if t.dtype is not first.dtype:
+            raise ArgError("All dtypes must be the same.")
+        if t._qscheme != first._qscheme:
+            raise ArgError("Quantization schemes must be the same.")
+    values = functional.cat([t.dequantize() for t in tensors], dim).data
+    dtype = first.dtype
+    q = quantize_array(values, np.float32(first._scale), first._zero_point, dtype.qmin,
+                       dtype.qmax, fused=dtype in (quint8, qint8))
+    return QTensor(q, dtype, first._scale, first._zero_point)
 
 
 def _check_number(name: str, label: str, value, kinds: tuple[type, ...]) -> None:
@@ -405,7 +614,9 @@ def quantize_per_tensor(input, scale: float, zero_point: int, dtype):
     if not low <= zero_point <= high:  # storage's range for the packed dtypes
         raise ArgError(f"quantize_per_tensor: zero_point must be in [{low}, "
                          f"{high}] for {dtype.name}, got {zero_point}")
-    q = quantize_array(data, scale_array.reshape(()), zero_point, dtype.qmin, dtype.qmax)
+    q = quantize_array(data, scale_array.reshape(()), zero_point, dtype.qmin, dtype.qmax,
+                       fused=dtype in (quint8, qint8))
+    q = np.asarray(q, order="C")  # row-major, as torch's (of a transposed input too)
     return QTensor(q, dtype, np.asarray(_array(scale), np.float64).reshape(()), zero_point)
 
 
@@ -460,6 +671,7 @@ def quantize_per_channel(input, scales, zero_points, axis: int, dtype) -> QTenso
     shape = _channel_shape(data.ndim, axis)
     q = quantize_array(data, scales.reshape(shape), zero_points.reshape(shape), dtype.qmin,
                        dtype.qmax)
+    q = np.asarray(q, order="C")  # row-major, as torch's (of a transposed input too)
     return QTensor(q, dtype, scales, zero_points, axis=axis)
 
 
