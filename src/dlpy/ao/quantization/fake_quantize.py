@@ -243,9 +243,14 @@ class FakeQuantizeLearnable(Op):
         return y
 
     def backward(self, grad_output):
+        if not self.quant_min <= 0 <= self.quant_max:  # (torch's backward checks it only)
+            raise ArgError("`quant_min` should be less than or equal to `quant_max`, and the "
+                           "quantization range should include 0.")
         x, scale = self.x, F32(self.scale.reshape(-1)[0])
         zero_point = self._zero_point(self.zero_point, False)
-        q = np.rint(x * (F32(1.0) / scale)) + zero_point
+        # the zero point added before rounding here (the forward adds it after): at a tie
+        # the two differ, torch's backward kernel is this one
+        q = np.rint(F32(zero_point) + x * (F32(1.0) / scale))
         below, above = q < self.quant_min, q > self.quant_max
         inside = ~(below | above)
         fake = (q - zero_point) * float(scale)
@@ -277,6 +282,8 @@ def _fake_quantize_learnable_per_tensor_affine(x: Tensor, scale: Tensor, zero_po
         if not isinstance(value, Tensor) or value.data.size != 1:
             raise TypeError(f"{name}: {label} must be a one-element Tensor, got "
                             f"{type(value).__name__}")
+        if value.ndim == 0:  # torch reads scale[0] and zero_point[0]
+            raise ArgIndexError("select() cannot be applied to a 0-dim tensor.")
     check_scale(name, scale.data)
     return FakeQuantizeLearnable(quant_min, quant_max, float(grad_factor))(x, scale, zero_point)
 
@@ -297,9 +304,10 @@ class FakeQuantize(Module):
                 raise RangeAssertionError(f"FakeQuantize: expected quant_min <= quant_max, got "
                                           f"[{quant_min}, {quant_max}]")
             dtype = observer_kwargs.get("dtype", quint8)
-            if quant_min < dtype.qmin or quant_max > dtype.qmax:
-                raise ArgAssertionError(f"FakeQuantize: [{quant_min}, {quant_max}] is outside "
-                                        f"{dtype.name}'s range")
+            if quant_min < dtype.qmin:  # (torch's messages)
+                raise ArgAssertionError("quant_min out of bound")
+            if quant_max > dtype.qmax:
+                raise ArgAssertionError("quant_max out of bound")
             observer_kwargs.update(quant_min=quant_min, quant_max=quant_max)
         self.activation_post_process = observer(is_dynamic=is_dynamic, **observer_kwargs)
         post = self.activation_post_process
@@ -364,6 +372,14 @@ class FusedMovingAvgObsFakeQuantize(FakeQuantize):
     averages, but forward picks its qparams with fbgemm's ChooseQuantizationParams (symmetric
     schemes keep zero exact), as torch's fused kernel; ``calculate_qparams`` (what ``convert``
     reads) is still the observer's formula, as torch."""
+
+    def __init__(self, observer=MovingAverageMinMaxObserver, quant_min: int = 0,
+                 quant_max: int = 255, **observer_kwargs):
+        # torch's defaults are quint8's range (so a qint8 one must give its own), its
+        # switches int64 (FakeQuantize's are uint8)
+        super().__init__(observer, quant_min, quant_max, **observer_kwargs)
+        self.fake_quant_enabled = Tensor(np.array([1], np.int64))
+        self.observer_enabled = Tensor(np.array([1], np.int64))
 
     def _forward_qparams(self) -> tuple[np.ndarray, np.ndarray]:
         post = self.activation_post_process
