@@ -52,6 +52,7 @@ from dlpy.ao.quantization.observer import (
 from dlpy.ao.quantization.qconfig import (
     QConfig,
     default_dynamic_qconfig,
+    default_per_channel_qconfig,
     default_qat_qconfig,
     default_qconfig,
     get_default_qat_qconfig,
@@ -86,7 +87,8 @@ __all__ = [
     "convert", "default_dynamic_qconfig", "default_dynamic_quant_observer", "default_fake_quant",
     "default_fused_act_fake_quant", "default_fused_per_channel_wt_fake_quant",
     "default_fused_wt_fake_quant", "default_histogram_observer", "default_observer",
-    "default_per_channel_weight_fake_quant", "default_per_channel_weight_observer",
+    "default_per_channel_qconfig", "default_per_channel_weight_fake_quant",
+    "default_per_channel_weight_observer",
     "default_qat_qconfig", "default_qconfig", "default_weight_fake_quant",
     "default_weight_observer", "dequantize", "disable_fake_quant", "disable_observer",
     "enable_fake_quant", "enable_observer", "fake_quantize_per_channel_affine",

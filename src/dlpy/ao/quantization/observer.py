@@ -196,11 +196,13 @@ def _is_qscheme(qscheme, allowed) -> bool:
     return isinstance(qscheme, QScheme) and qscheme in allowed
 
 
-def _observed(x) -> np.ndarray:
+def _observed(x, keep_double: bool = False) -> np.ndarray:
+    """x's values as float32 (float64 ones kept with ``keep_double``)."""
     if isinstance(x, QTensor):  # torch: RuntimeError
         raise ArgDtypeError("observer: expected a float tensor, got a quantized one; "
                             "dequantize() first")
-    return np.asarray(x.data if isinstance(x, Tensor) else x).astype(F32)
+    data = np.asarray(x.data if isinstance(x, Tensor) else x)
+    return data if keep_double and data.dtype == np.float64 else data.astype(F32)
 
 
 def _check_symmetric_range(observer) -> None:
@@ -212,8 +214,9 @@ def _check_symmetric_range(observer) -> None:
 
 
 def _check_channels(name: str, new: np.ndarray, old: np.ndarray) -> None:
-    """Per-channel statistics of another length than those kept (torch: RuntimeError)."""
-    if new.shape != old.shape:
+    """Per-channel statistics of another length than those kept: one broadcasts against
+    several (torch's min / arithmetic of the two), other lengths are torch's RuntimeError."""
+    if new.shape != old.shape and new.size != 1 and old.size != 1:
         raise ArgError(f"{name}: the size of tensor a ({new.size}) must match the size of "
                        f"tensor b ({old.size}) at non-singleton dimension 0")
 
@@ -342,11 +345,13 @@ class MovingAveragePerChannelMinMaxObserver(PerChannelMinMaxObserver):
 
 
 def histc(x: np.ndarray, bins: int, low, high) -> np.ndarray:
-    """torch.histc in float32: bin = floor((x - low) * bins / (high - low)), x == high in the
-    last bin, values outside [low, high] dropped."""
-    low, high = F32(low), F32(high)
+    """torch.histc in x's precision (float32, double for float64 values): bin =
+    floor((x - low) * bins / (high - low)), x == high in the last bin, values outside
+    [low, high] dropped."""
+    work = np.float64 if x.dtype == np.float64 else F32
+    low, high = work(low), work(high)
     if low == high:  # torch widens an empty range by 1 on each side
-        low, high = low - F32(1), high + F32(1)
+        low, high = low - work(1), high + work(1)
     inside = x[(x >= low) & (x <= high)]
     position = ((inside - low) * F32(bins) / (high - low)).astype(np.int64)
     np.clip(position, 0, bins - 1, out=position)
@@ -375,7 +380,7 @@ class HistogramObserver(UniformQuantizationObserverBase):
         self.upsample_rate = 16
 
     def forward(self, x_orig):
-        data = _observed(x_orig).reshape(-1)
+        data = _observed(x_orig, keep_double=True).reshape(-1)  # (torch.histc of doubles)
         kind = np.dtype(x_orig.dtype).kind if isinstance(x_orig, Tensor) else "f"
         if data.size and kind not in "fV":  # torch.histc: floating point only (V: bfloat16)
             raise NoKernelError(f"HistogramObserver: histc is not implemented for "
