@@ -186,11 +186,12 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bo
 
 def _requantize_sums(x: QTensor, sums: np.ndarray, counts: np.ndarray, divisors: np.ndarray,
                      scale: float, zero_point: int) -> QTensor:
-    """fbgemm's requantize_from_int: zero_point + rint(float32(sum - in_zp * count) *
-    float32(in_scale / out_scale / divisor))."""
+    """rint(zero_point + float32(sum - in_zp * count) * float32(in_scale / out_scale /
+    divisor)): torch's quantized average pools add the zero point before rounding (a mean at
+    a tie, -1.5 steps, rounds to -1 there, not -2)."""
     multiplier = F32(x.q_scale()) / F32(scale) / divisors.astype(F32)
     shifted = (sums - x.q_zero_point() * counts).astype(F32)
-    q = np.clip(np.rint(shifted * multiplier) + zero_point, x.dtype.qmin, x.dtype.qmax)
+    q = np.clip(np.rint(F32(zero_point) + shifted * multiplier), x.dtype.qmin, x.dtype.qmax)
     return QTensor(q.astype(x.dtype.storage), x.dtype, scale, zero_point)
 
 
