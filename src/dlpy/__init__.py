@@ -814,7 +814,8 @@ from dlpy.ao.qtensor import (  # noqa: E402
 )
 
 _LAZY += ("ao",)
-__all__ += ["_fake_quantize_learnable_per_tensor_affine", "_fused_moving_avg_obs_fq_helper",
+__all__ += ["_fake_quantize_learnable_per_channel_affine",
+            "_fake_quantize_learnable_per_tensor_affine", "_fused_moving_avg_obs_fq_helper",
             "choose_qparams_optimized", "fused_moving_avg_obs_fake_quant", "ao", "dequantize",
             "fake_quantize_per_channel_affine", "fake_quantize_per_tensor_affine",
             "per_channel_affine", "per_channel_symmetric", "per_tensor_affine",
@@ -880,6 +881,17 @@ def _fake_quantize_learnable_per_tensor_affine(x, scale, zero_point, quant_min: 
     from dlpy.ao.quantization import _fake_quantize_learnable_per_tensor_affine as _function
 
     return _function(x, scale, zero_point, quant_min, quant_max, grad_factor)
+
+
+def _fake_quantize_learnable_per_channel_affine(x, scale, zero_point, axis: int,
+                                                quant_min: int, quant_max: int,
+                                                grad_factor: float = 1.0):
+    """torch._fake_quantize_learnable_per_channel_affine (LSQ): see dlpy.ao.quantization."""
+    from dlpy.ao.quantization.fake_quantize import (
+        _fake_quantize_learnable_per_channel_affine as _function,
+    )
+
+    return _function(x, scale, zero_point, axis, quant_min, quant_max, grad_factor)
 
 # torch.cuda, torch.backends, torch.mps, torch.accelerator (a CPU-only torch's answers: no
 # device, settable flags) and torch.compiler (dlpy/cuda.py, backends/, mps.py, accelerator.py,

@@ -38,7 +38,7 @@ from dlpy.ao.quantization.observer import (
     _store,
 )
 from dlpy.nn.module import Module
-from dlpy.ops import ArgAssertionError, ArgError, ArgIndexError, NoKernelError
+from dlpy.ops import ArgAssertionError, ArgDtypeError, ArgError, ArgIndexError, NoKernelError
 from dlpy.return_types import structseq_repr
 from dlpy.tensor import Op, Tensor, is_grad_enabled
 
@@ -286,6 +286,87 @@ def _fake_quantize_learnable_per_tensor_affine(x: Tensor, scale: Tensor, zero_po
             raise ArgIndexError("select() cannot be applied to a 0-dim tensor.")
     check_scale(name, scale.data)
     return FakeQuantizeLearnable(quant_min, quant_max, float(grad_factor))(x, scale, zero_point)
+
+
+class FakeQuantizeLearnablePerChannel(Op):
+    """LSQ per channel along ``axis``: y = fake_quant(x; scale[c], round(zero_point[c])) with
+    gradients for x, scale and zero_point (one per channel), as torch's
+    _fake_quantize_learnable_per_channel_affine."""
+
+    saves = (0, 1, 2)
+    forward_ad_unsupported = "_fake_quantize_learnable_per_channel_affine"
+
+    def __init__(self, axis: int, quant_min: int, quant_max: int, grad_factor: float):
+        self.axis, self.quant_min, self.quant_max = axis, quant_min, quant_max
+        self.grad_factor = grad_factor
+
+    def _channels(self, values: np.ndarray, ndim: int) -> np.ndarray:
+        shape = [1] * ndim
+        shape[self.axis] = -1
+        return values.reshape(shape)
+
+    def _zero_points(self, zero_point: np.ndarray) -> np.ndarray:
+        # torch rounds half to even and clamps, in the forward and the backward alike
+        return np.clip(np.rint(zero_point.astype(F32)), self.quant_min, self.quant_max)
+
+    def forward(self, x, scale, zero_point):
+        self.x, self.scale, self.zero_point = x, scale, zero_point
+        zero_points = self._channels(self._zero_points(zero_point).astype(np.int64), x.ndim)
+        y, _ = fake_quantize_array(x, self._channels(scale.astype(F32), x.ndim), zero_points,
+                                   self.quant_min, self.quant_max, float32_out=False)
+        return y
+
+    def backward(self, grad_output):
+        if self.x.dtype in (np.float64, np.float16):  # torch's backward kernel: float32 only
+            raise ArgDtypeError("Expected dY.scalar_type() == ScalarType::Float to be true, "
+                                "but got false.")
+        x, ndim = self.x.astype(F32), self.x.ndim
+        scale = self._channels(self.scale.astype(F32), ndim)
+        zero_point = self._channels(self._zero_points(self.zero_point), ndim)
+        inverse = F32(1.0) / scale
+        # torch's backward kernel adds the zero point before rounding (the forward after)
+        q = np.rint(zero_point + x * inverse)
+        below, above = q < self.quant_min, q > self.quant_max
+        inside = ~(below | above)
+        fake = (np.clip(q, self.quant_min, self.quant_max) - zero_point) * scale
+        factor = F32(self.grad_factor)
+        grad = grad_output.astype(F32)
+        grad_scale = np.where(inside, grad * (fake - x) * inverse,
+                              grad * np.where(below, self.quant_min - zero_point,
+                                              self.quant_max - zero_point)) * factor
+        grad_zero_point = np.where(inside, F32(0), -grad * scale * factor)
+        others = tuple(d for d in range(ndim) if d != self.axis)
+        return (grad_output * inside,
+                grad_scale.sum(axis=others).reshape(self.scale.shape),
+                grad_zero_point.sum(axis=others).reshape(self.zero_point.shape))
+
+
+def _fake_quantize_learnable_per_channel_affine(x: Tensor, scale: Tensor, zero_point: Tensor,
+                                                axis: int, quant_min: int, quant_max: int,
+                                                grad_factor: float = 1.0) -> Tensor:
+    """torch._fake_quantize_learnable_per_channel_affine (LSQ per channel): scale and
+    zero_point are 1-D tensors of x.shape[axis] channels that receive gradients."""
+    name = "_fake_quantize_learnable_per_channel_affine"
+    _check_arguments(name, x, quant_min, quant_max)
+    _check_range(name, quant_min, quant_max)
+    for label, value in (("scale", scale), ("zero_point", zero_point)):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"{name}(): argument '{label}' must be Tensor, not "
+                            f"{type(value).__name__}")
+        if value.ndim != 1:
+            raise ArgError(f"{name}: {label.replace('_', ' ')} should be a 1-D tensor")
+    ndim = len(x.shape)
+    if not 0 <= axis < ndim:
+        raise (ArgIndexError if axis >= ndim else ArgError)(
+            f"{name}: axis must be in [0, {ndim - 1}] for an input of shape "
+            f"{tuple(x.shape)}, got {axis}")
+    if scale.data.size != x.shape[axis] or zero_point.data.size != x.shape[axis]:
+        raise ArgError(f"{name}: expected {x.shape[axis]} scales and zero points (axis "
+                       f"{axis} of {tuple(x.shape)}), got {scale.data.size} and "
+                       f"{zero_point.data.size}")
+    check_scale(name, scale.data)
+    return FakeQuantizeLearnablePerChannel(int(axis), quant_min, quant_max,
+                                           float(grad_factor))(x, scale, zero_point)
 
 
 class FakeQuantize(Module):
