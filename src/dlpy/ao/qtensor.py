@@ -93,8 +93,12 @@ per_tensor_affine = str.__new__(QScheme, "per_tensor_affine")
 per_tensor_symmetric = str.__new__(QScheme, "per_tensor_symmetric")
 per_channel_affine = str.__new__(QScheme, "per_channel_affine")
 per_channel_symmetric = str.__new__(QScheme, "per_channel_symmetric")
+# float32 scales and zero points, x = (q - zero_point) * scale in float32 (quantize_per_channel
+# with float zero points)
+per_channel_affine_float_qparams = str.__new__(QScheme, "per_channel_affine_float_qparams")
 qscheme = QScheme
-QSCHEMES = (per_tensor_affine, per_tensor_symmetric, per_channel_affine, per_channel_symmetric)
+QSCHEMES = (per_tensor_affine, per_tensor_symmetric, per_channel_affine, per_channel_symmetric,
+            per_channel_affine_float_qparams)
 
 
 def check_qdtype(name: str, dtype, error: type[TypeError] = ArgDtypeError) -> QDtype:
@@ -194,7 +198,10 @@ def choose_qparams(low, high, qmin: int = 0, qmax: int = 255, preserve_sparsity:
 
 def dequantize_array(q: np.ndarray, scale, zero_point) -> np.ndarray:
     """float32 x = (q - zero_point) * scale (in double for per-channel float64 scales, as
-    torch)."""
+    torch; in float32 for float zero points)."""
+    if np.asarray(zero_point).dtype.kind == "f":
+        return (q.astype(np.float32) - np.asarray(zero_point, np.float32)) * \
+            np.asarray(scale, np.float32)
     shifted = q.astype(np.int64) - np.asarray(zero_point, dtype=np.int64)
     scale = np.asarray(scale)
     if scale.dtype != np.float64:
@@ -226,6 +233,9 @@ class QTensor:
         self._axis = axis
         if axis is None:
             self._scale, self._zero_point = float(scale), int(zero_point)  # double, as torch
+        elif qscheme is per_channel_affine_float_qparams:  # float32 both, as torch
+            self._scale = np.asarray(scale, dtype=np.float32).reshape(-1)
+            self._zero_point = np.asarray(zero_point, dtype=np.float32).reshape(-1)
         else:
             self._scale = np.asarray(scale, dtype=np.float64).reshape(-1)  # double, as torch
             self._zero_point = np.asarray(zero_point, dtype=np.int64).reshape(-1)
@@ -464,6 +474,9 @@ class QTensor:
 
     def clone(self, memory_format=None) -> QTensor:
         """A row-major copy (torch's quantized clone)."""
+        if self._qscheme is per_channel_affine_float_qparams:
+            raise ArgError("clone for quantized Tensor only works for PerTensorAffine and "
+                           "PerChannelAffine qscheme right now")
         return self._view(np.array(self._int, order="C"))
 
     def contiguous(self, memory_format=None) -> QTensor:
@@ -657,6 +670,8 @@ def quantize_per_channel(input, scales, zero_points, axis: int, dtype) -> QTenso
         raise ArgError(f"quantize_per_channel: axis must be in [0, {data.ndim - 1}] "
                        f"for an input of shape {data.shape}, got {axis}")
     axis = int(axis)
+    if isinstance(zero_points, Tensor) and np.dtype(zero_points.dtype).kind == "f":
+        return _quantize_float_qparams(data, scales, zero_points, axis, dtype)
     scales = np.asarray(_array(scales), np.float64).reshape(-1)
     check_scale("quantize_per_channel", scales)
     zero_points = np.asarray(_array(zero_points)).astype(np.int64).reshape(-1)
@@ -673,6 +688,27 @@ def quantize_per_channel(input, scales, zero_points, axis: int, dtype) -> QTenso
                        dtype.qmax)
     q = np.asarray(q, order="C")  # row-major, as torch's (of a transposed input too)
     return QTensor(q, dtype, scales, zero_points, axis=axis)
+
+
+def _quantize_float_qparams(data: np.ndarray, scales, zero_points, axis: int,
+                            dtype: QDtype) -> QTensor:
+    """quantize_per_channel with float zero points: torch's per_channel_affine_float_qparams,
+    q = clamp(rint(x * float32(1 / scale) + zero_point)) in float32 (a zero scale's inverse
+    taken as 1), the zero points kept as floats."""
+    scales = np.asarray(_array(scales), np.float32).reshape(-1)
+    zero_points = np.asarray(_array(zero_points), np.float32).reshape(-1)
+    channels = data.shape[axis]
+    if scales.size != channels or zero_points.size != channels:
+        raise ArgError(f"quantize_per_channel: expected {channels} scales and zero points "
+                       f"(axis {axis} of {data.shape}), got {scales.size} and "
+                       f"{zero_points.size}")
+    shape = _channel_shape(data.ndim, axis)
+    with np.errstate(divide="ignore"):
+        inverse = np.where(scales == 0, np.float32(1), np.float32(1) / scales).astype(np.float32)
+    q = np.rint(data * inverse.reshape(shape) + zero_points.reshape(shape))
+    q = np.clip(q.astype(np.float64), dtype.qmin, dtype.qmax).astype(np.int64)
+    return QTensor(np.asarray(q, order="C"), dtype, scales, zero_points, axis=axis,
+                   qscheme=per_channel_affine_float_qparams)
 
 
 def dequantize(tensor) -> Tensor:
