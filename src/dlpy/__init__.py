@@ -249,20 +249,22 @@ def _out_dtype(name, args, kwargs, out):
         kwargs["dtype"] = out.dtype
 
 
-def _quantized(args) -> bool:
-    """Whether the first operand (or the first in a list of them) is a QTensor, which takes
-    torch's functions of quantized tensors (torch.cat, torch.transpose, ...) itself."""
-    first = args[0] if args else None
+def _quantized(args, name: str):
+    """The QTensor class when the first operand (or the first in a list of them) is one and
+    it takes torch's ``name`` itself (torch.cat, torch.transpose, ...), else None."""
+    first = args[0]
     if type(first) in (list, tuple) and first:
         first = first[0]
-    return getattr(type(first), "_is_quantized_tensor", False)
+    kind = type(first)
+    return kind if name in getattr(kind, "_FUNCTIONS", ()) and \
+        getattr(kind, "_is_quantized_tensor", False) else None
 
 
 def _no_out(function):
     def with_out(*args, out=None, **kwargs):
-        if args and type(args[0]) is not Tensor and _quantized(args):
-            return type(args[0][0] if type(args[0]) in (list, tuple) else args[0]) \
-                .__dlpy_function__(function.__name__, *args, **kwargs)
+        if args and type(args[0]) is not Tensor and _quantized(args, function.__name__):
+            return _quantized(args, function.__name__).__dlpy_function__(
+                function.__name__, *args, **kwargs)
         if out is None:
             return function(*args, **kwargs)
         from dlpy.torch_functions import check_out_inputs, exact_out, write_out

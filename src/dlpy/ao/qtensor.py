@@ -514,8 +514,8 @@ class QTensor:
             return False
         return bool(np.array_equal(self.contiguous()._int, other.contiguous()._int))
 
-    _FUNCTIONS = frozenset("""clone detach equal flatten narrow permute relu reshape select
-        squeeze t transpose unsqueeze view""".split())
+    _FUNCTIONS = frozenset("""cat clone concat detach eq equal flatten narrow ne permute relu
+        reshape select squeeze stack t transpose unsqueeze view""".split())
 
     @classmethod
     def __dlpy_function__(cls, name: str, input, *args, **kwargs):
