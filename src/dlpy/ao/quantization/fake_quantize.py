@@ -96,6 +96,16 @@ def _check_zero_point(name: str, zero_point, quant_min: int, quant_max: int) -> 
                        f"{np.asarray(zero_point).tolist()}")
 
 
+def _clamped(q: np.ndarray, quant_min: int, quant_max: int, per_tensor: bool) -> np.ndarray:
+    """q clamped to [quant_min, quant_max] as torch's kernels do it: the per-tensor one in
+    float (a nan goes to quant_min, +-inf to the ends), the per-channel ones after a cast to
+    int64 (x86: nan, inf and values past int64 become its minimum, so quant_min)."""
+    if per_tensor:
+        return np.fmin(np.fmax(q, quant_min), quant_max)
+    with np.errstate(invalid="ignore"):
+        return np.clip(np.where(np.abs(q) < 2.0 ** 63, q, quant_min), quant_min, quant_max)
+
+
 def fake_quantize_array(x: np.ndarray, scale, zero_point, quant_min: int, quant_max: int,
                         float32_out: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(y, mask): torch's fake-quantize arithmetic (x's precision for x / scale; y rounded to
@@ -108,12 +118,13 @@ def fake_quantize_array(x: np.ndarray, scale, zero_point, quant_min: int, quant_
         zero_point = np.asarray(zero_point, F32).astype(work)
         q = np.rint(x.astype(work, copy=False) * (F32(1.0) / scale).astype(work) + zero_point)
         mask = (q >= quant_min) & (q <= quant_max)
-        y = (np.clip(q, quant_min, quant_max).astype(work) - zero_point) * scale.astype(work)
+        y = (_clamped(q, quant_min, quant_max, False).astype(work) - zero_point) * \
+            scale.astype(work)
         return y.astype(x.dtype, copy=False), mask
     else:
         q = np.rint(x * (F32(1.0) / scale)) + np.asarray(zero_point, np.int64)
     mask = (q >= quant_min) & (q <= quant_max)
-    shifted = np.clip(q, quant_min, quant_max) - zero_point
+    shifted = _clamped(q, quant_min, quant_max, float32_out) - zero_point
     y = shifted.astype(F32) * scale if float32_out else shifted * scale.astype(np.float64)
     return y.astype(x.dtype, copy=False), mask
 
@@ -317,6 +328,8 @@ class FakeQuantizeLearnablePerChannel(Op):
         return y
 
     def backward(self, grad_output):
+        if not self.quant_min <= 0 <= self.quant_max:  # (torch's backward checks it only)
+            raise ArgError("Expecting `quant_min` <= 0 and `quant_max` >= 0")
         if self.x.dtype in (np.float64, np.float16):  # torch's backward kernel: float32 only
             raise ArgDtypeError("Expected dY.scalar_type() == ScalarType::Float to be true, "
                                 "but got false.")
