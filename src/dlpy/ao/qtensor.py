@@ -133,11 +133,13 @@ def check_scale(name: str, scale) -> np.ndarray:
 
 
 def quantize_array(x: np.ndarray, scale, zero_point, qmin: int, qmax: int,
-                   fused: bool = False) -> np.ndarray:
+                   fused: bool = False, nan_to: int = 0, int64_cast: bool = False) -> np.ndarray:
     """int64 q = clamp(rint(zero_point + x * float32(1 / scale)), qmin, qmax), fbgemm's arithmetic
     (float32 for a float32 input); ``scale``/``zero_point`` broadcast against ``x``. ``fused``:
     the product and the sum rounded once (a fused multiply-add), as fbgemm's per-tensor kernel
-    for quint8 / qint8 (0.1535 / 0.001 - 108 is 45.499996 there, not 45.5, so 45)."""
+    for quint8 / qint8 (0.1535 / 0.001 - 108 is 45.499996 there, not 45.5, so 45). Where x is
+    nan torch's kernels give what x86's conversions make of it: ``nan_to``; ``int64_cast``:
+    a kernel that casts to int64 before clamping, so nan, inf and values past int64 are qmin."""
     scale = np.asarray(scale, dtype=np.float32)
     inverse = np.float32(1.0) / scale
     zero = np.asarray(zero_point).astype(np.float32)
@@ -148,7 +150,12 @@ def quantize_array(x: np.ndarray, scale, zero_point, qmin: int, qmax: int,
     else:
         q = np.rint(zero + x.astype(np.float32) * inverse)
     # clamped in double: float32 cannot hold qint32's bounds (2 ** 31 - 1 would round up)
-    return np.clip(q.astype(np.float64), qmin, qmax).astype(np.int64)
+    q = np.clip(q.astype(np.float64), qmin, qmax)
+    with np.errstate(invalid="ignore"):
+        if int64_cast:
+            q = np.where(np.abs(np.rint(zero + x.astype(np.float32) * inverse)) < 2.0 ** 63, q,
+                         qmin)
+        return np.where(np.isnan(q), nan_to, q).astype(np.int64)
 
 
 SMALL_SCALE = 6.1e-5  # fbgemm's smallest scale (float16's smallest normal number)
@@ -576,7 +583,7 @@ def concatenate(name: str, tensors, dim: int = 0) -> QTensor:
     if any(t._quantizer()[2:] != first._quantizer()[2:] for t in tensors):
         warnings.warn("All inputs of this cat operator must share the same quantization "
                       "parameters. Otherwise large numerical inaccuracies may occur.",
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=4)  # (the caller of torch.cat)
     for t in tensors:
         if t.dtype is not first.dtype:
             raise ArgError("All dtypes must be the same.")
@@ -627,8 +634,11 @@ def quantize_per_tensor(input, scale: float, zero_point: int, dtype):
     if not low <= zero_point <= high:  # storage's range for the packed dtypes
         raise ArgError(f"quantize_per_tensor: zero_point must be in [{low}, "
                          f"{high}] for {dtype.name}, got {zero_point}")
+    # nan: qmax from fbgemm's 8-bit kernel, qmin from qint32's; quint4x2's casts to int64
+    eight_bit = dtype in (quint8, qint8)
     q = quantize_array(data, scale_array.reshape(()), zero_point, dtype.qmin, dtype.qmax,
-                       fused=dtype in (quint8, qint8))
+                       fused=eight_bit, nan_to=dtype.qmax if eight_bit else dtype.qmin,
+                       int64_cast=dtype in SUB_BYTE)
     q = np.asarray(q, order="C")  # row-major, as torch's (of a transposed input too)
     return QTensor(q, dtype, np.asarray(_array(scale), np.float64).reshape(()), zero_point)
 
@@ -685,7 +695,7 @@ def quantize_per_channel(input, scales, zero_points, axis: int, dtype) -> QTenso
                          f"{dtype.qmax}] for {dtype.name}, got {zero_points.tolist()}")
     shape = _channel_shape(data.ndim, axis)
     q = quantize_array(data, scales.reshape(shape), zero_points.reshape(shape), dtype.qmin,
-                       dtype.qmax)
+                       dtype.qmax, nan_to=dtype.qmin if dtype is qint32 else 0)  # (torch's nan)
     q = np.asarray(q, order="C")  # row-major, as torch's (of a transposed input too)
     return QTensor(q, dtype, scales, zero_points, axis=axis)
 
