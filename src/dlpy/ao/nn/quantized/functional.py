@@ -76,8 +76,7 @@ def hardswish(x, scale: float | None = None, zero_point: int | None = None) -> Q
     return quantize_vec(y, *_out_qparams(x, scale, zero_point), x.dtype, divide=True)
 
 
-def elu(x, scale: float | None = None, zero_point: int | None = None,
-        alpha: float = 1.0) -> QTensor:
+def elu(x, scale: float, zero_point: int, alpha: float = 1.0) -> QTensor:
     """y = x for x > 0, alpha (exp(x) - 1) otherwise, requantized."""
     x = check_qtensor("elu", x)
     v = dequantize_fused(x)
