@@ -532,6 +532,10 @@ class QTensor:
             return concatenate(name, input, *args, **kwargs)
         if name in ("eq", "ne"):
             return input == args[0] if name == "eq" else input != args[0]
+        if name == "sigmoid":  # torch.sigmoid: fixed output qparams (1/256, the lowest q at 0)
+            from dlpy.ao.nn.quantized.functional import sigmoid
+
+            return sigmoid(input, 1.0 / 256, -128 if input.dtype is qint8 else 0)
         if name not in cls._FUNCTIONS:
             raise TypeError(f"{name}: not supported on a quantized tensor; dequantize() first")
         if name == "relu":

@@ -589,7 +589,12 @@ def hardshrink(input, lambd=0.5):
 
 def relu6(input, inplace=False):
     """min(max(x, 0), 6), hardtanh(x, 0, 6): no gradient at 0 and 6, as PyTorch; in place with
-    ``inplace=True`` (as torch's: ``hardtanh_(x, 0, 6)``)."""
+    ``inplace=True`` (as torch's: ``hardtanh_(x, 0, 6)``); a quantized x: the quantized
+    relu6."""
+    if getattr(type(input), "_is_quantized_tensor", False):
+        from dlpy.ao.nn.quantized.functional import relu6 as quantized_relu6
+
+        return quantized_relu6(input, inplace)
     if inplace:
         from dlpy.ops.activation_inplace import hardtanh_
 

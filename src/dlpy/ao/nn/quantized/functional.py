@@ -16,8 +16,9 @@ from dlpy.tensor import Tensor, as_array
 
 F32 = np.float32
 
-__all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "elu", "hardswish", "leaky_relu",
-           "max_pool2d", "relu6", "sigmoid"]
+__all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "celu", "clamp", "elu",
+           "hardsigmoid", "hardswish", "hardtanh", "leaky_relu", "max_pool1d", "max_pool2d",
+           "relu6", "sigmoid", "threshold"]
 
 
 class _NotQuantizedError(TypeError, ValueError):
@@ -82,6 +83,51 @@ def elu(x, scale: float, zero_point: int, alpha: float = 1.0) -> QTensor:
     v = dequantize_fused(x)
     y = np.where(v > 0, v, (np.exp(v) - F32(1)) * F32(alpha))
     return quantize_vec(y, *_out_qparams(x, scale, zero_point), x.dtype)
+
+
+def celu(x, scale: float, zero_point: int, alpha: float = 1.0) -> QTensor:
+    """y = max(0, x) + min(0, alpha (exp(x / alpha) - 1)), requantized."""
+    x = check_qtensor("celu", x)
+    v = dequantize_fused(x)
+    y = np.where(v > 0, v, (np.exp(v / F32(alpha)) - F32(1)) * F32(alpha))
+    return quantize_vec(y, float(scale), int(zero_point), x.dtype)
+
+
+def clamp(input, min_, max_) -> QTensor:  # noqa: A002 - torch's names
+    """The integers clamped to the quantized bounds (rint(bound / scale) + zero_point), the
+    qparams kept (torch's quantized clamp)."""
+    x = check_qtensor("clamp", input)
+    low, high = (int(quantize_vec(np.array(b, F32), x.q_scale(), x.q_zero_point(), x.dtype)._int)
+                 for b in (min_, max_))
+    return x.with_ints(np.minimum(np.maximum(x._int, low), high).astype(x.dtype.storage))
+
+
+def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0,  # noqa: A002
+             inplace: bool = False) -> QTensor:
+    """torch's quantized hardtanh: the quantized clamp (in place: into ``input``)."""
+    out = clamp(input, min_val, max_val)
+    if inplace:
+        input._int[...] = out._int
+        return input
+    return out
+
+
+def threshold(input, threshold: float, value: float) -> QTensor:  # noqa: A002
+    """y = value where x <= threshold, else x, on the dequantized values, requantized to the
+    input's qparams."""
+    x = check_qtensor("threshold", input)
+    v = dequantize_fused(x)
+    y = np.where(v <= F32(threshold), F32(value), v)
+    return quantize_vec(y, x.q_scale(), x.q_zero_point(), x.dtype)
+
+
+def hardsigmoid(input, inplace: bool = False) -> QTensor:  # noqa: A002
+    """relu6(x + 3) / 6 requantized to torch's fixed output qparams: scale 1/256 and zero
+    point 0 (quint8) or -128 (qint8)."""
+    x = check_qtensor("hardsigmoid", input)
+    v = dequantize_fused(x)
+    y = np.minimum(np.maximum(v + F32(3), F32(0)), F32(6)) / F32(6)
+    return quantize_vec(y, 1.0 / 256, -128 if x.dtype.name == "qint8" else 0, x.dtype)
 
 
 def leaky_relu(x, negative_slope: float = 0.01, inplace: bool = False,
@@ -181,6 +227,32 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bo
     windows = _windows(x._int.astype(np.int64), kernel, stride, padding, dilation, out,
                        np.iinfo(np.int64).min)
     return x.with_ints(windows.max(axis=(-2, -1)).astype(x.dtype.storage))
+
+
+def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False) -> QTensor:
+    """max_pool2d over (N, C, 1, L) windows of one row."""
+    if isinstance(x, Tensor):
+        from dlpy import functional as F
+
+        return F.max_pool1d(x, kernel_size, stride, padding, dilation, ceil_mode=ceil_mode,
+                            return_indices=return_indices)
+    x = check_qtensor("max_pool1d", x)
+    if x.ndim not in (2, 3):
+        raise ValueError(f"max_pool1d: expected an input (C, L) or (N, C, L), got "
+                         f"{tuple(x.shape)}")
+
+    def one(value, name):
+        value = value[0] if isinstance(value, (tuple, list)) and len(value) == 1 else value
+        if isinstance(value, (tuple, list)):
+            raise ValueError(f"max_pool1d: {name} must be one int, got {value!r}")
+        return (1, value)
+
+    stride = None if stride is None or stride == [] else one(stride, "stride")
+    out = max_pool2d(x.unsqueeze(-2), one(kernel_size, "kernel_size"), stride,
+                     (0, one(padding, "padding")[1]), one(dilation, "dilation"), ceil_mode,
+                     return_indices)
+    return out.squeeze(-2)
 
 
 def _requantize_sums(x: QTensor, sums: np.ndarray, counts: np.ndarray, divisors: np.ndarray,
