@@ -393,26 +393,24 @@ class QTensor:
 
     def transpose(self, dim0: int, dim1: int) -> QTensor:
         ints = self._ints().transpose(dim0, dim1)
-        if ints.data.strides != self._int.strides:
+        if dim0 % max(self.ndim, 1) != dim1 % max(self.ndim, 1):  # (one dim: itself)
             self._uniform()
         return self._view(ints)
 
     def permute(self, *dims) -> QTensor:
         ints = self._ints().permute(*dims)
-        if ints.data.strides != self._int.strides:
-            self._uniform()
+        self._uniform()  # (the identity too)
         return self._view(ints)
 
     def t(self) -> QTensor:
         ints = self._ints().t()
-        if ints.data.strides != self._int.strides:
+        if self.ndim == 2:
             self._uniform()
         return self._view(ints)
 
     def expand(self, *sizes) -> QTensor:
         ints = self._ints().expand(*sizes)
-        if ints.data.strides != self._int.strides:
-            self._uniform()
+        self._uniform()
         return self._view(ints)
 
     def select(self, dim: int, index: int) -> QTensor:

@@ -199,6 +199,7 @@ def fake_quantize_per_channel_affine(x: Tensor, scale, zero_point, axis: int, qu
     _check_arguments(name, x, quant_min, quant_max)
     if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
         raise TypeError(f"{name}(): argument 'axis' must be int, not {type(axis).__name__}")
+    _check_qparam_dtypes(scale, zero_point)  # (torch's first check)
     for label, value in (("scale", scale), ("zero_point", zero_point)):
         if isinstance(value, (int, float, np.number)):  # torch: Tensors (dlpy: sequences too)
             raise TypeError(f"{name}(): argument '{label}' must be Tensor, not "
@@ -216,7 +217,6 @@ def fake_quantize_per_channel_affine(x: Tensor, scale, zero_point, axis: int, qu
             f"{name}: axis must be in [0, {ndim - 1}] for an input of shape "
             f"{tuple(x.shape)}, got {axis}")
     _check_float(name, x)
-    _check_qparam_dtypes(scale, zero_point)
     scale = check_scale(name, scale).reshape(-1)
     float_zero_point = isinstance(zero_point, Tensor) and np.dtype(zero_point.dtype).kind == "f"
     zero_point = np.asarray(_array(zero_point)).reshape(-1)
