@@ -216,6 +216,21 @@ def dequantize_array(q: np.ndarray, scale, zero_point) -> np.ndarray:
     return (shifted * scale).astype(np.float32)
 
 
+def channels_last(values: np.ndarray) -> np.ndarray:
+    """values (N, C, ...) laid out with the channels innermost (N, ..., C in memory)."""
+    order = (0, *range(2, values.ndim), 1)
+    return np.ascontiguousarray(values.transpose(order)).transpose(np.argsort(order))
+
+
+def suggested_layout(like: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """values (of like's shape) laid out as torch's suggest_memory_format of ``like``:
+    channels-last for a 4-d / 5-d array whose channels are innermost, else row-major."""
+    if like.ndim in (4, 5) and like.shape[1] > 1 and like.strides[1] == like.itemsize and \
+            not like.flags.c_contiguous:
+        return channels_last(values)
+    return np.asarray(values, order="C")
+
+
 def _channel_shape(ndim: int, axis: int) -> tuple[int, ...]:
     shape = [1] * ndim
     shape[axis] = -1
@@ -275,7 +290,8 @@ class QTensor:
         quint2x4 as torch stores them: the values in order packed into uint8 bytes, two or
         four to a byte, the first in the low bits (one dimension)."""
         if self.dtype not in SUB_BYTE:
-            return Tensor(np.array(self._int, order="C"))  # row-major, as torch's (of a view too)
+            # (a copy, as torch's: row-major, or channels-last kept)
+            return Tensor(np.array(suggested_layout(self._int, self._int), copy=True))
         bits = self.dtype.bits
         per_byte = 8 // bits
         flat = self._int.reshape(-1).astype(np.uint16)
@@ -333,8 +349,9 @@ class QTensor:
 
     def dequantize(self) -> Tensor:
         scale, zero_point = self.qparams()
-        # row-major, as torch's (numpy keeps a transposed operand's order)
-        return Tensor(np.asarray(dequantize_array(self._int, scale, zero_point), order="C"))
+        # torch's suggested layout (numpy keeps any transposed operand's order)
+        return Tensor(suggested_layout(self._int, dequantize_array(self._int, scale,
+                                                                   zero_point)))
 
     def with_ints(self, int_array: np.ndarray) -> QTensor:
         """Same dtype and per-tensor qparams, other integers (a reshape, a ReLU)."""
@@ -494,7 +511,8 @@ class QTensor:
                            "got false.")
         if self.dtype in SUB_BYTE:
             raise QuantizedOpError(f'"qrelu" not implemented for {self.dtype.name}')
-        return self.with_ints(np.asarray(np.maximum(self._int, self._zero_point), order="C"))
+        return self.with_ints(suggested_layout(self._int, np.maximum(self._int,
+                                                                     self._zero_point)))
 
     # ------------------------------------------------------------ comparisons
     def __eq__(self, other) -> Tensor:
@@ -641,7 +659,7 @@ def quantize_per_tensor(input, scale: float, zero_point: int, dtype):
     q = quantize_array(data, scale_array.reshape(()), zero_point, dtype.qmin, dtype.qmax,
                        fused=eight_bit, nan_to=dtype.qmax if eight_bit else dtype.qmin,
                        int64_cast=dtype in SUB_BYTE)
-    q = np.asarray(q, order="C")  # row-major, as torch's (of a transposed input too)
+    q = suggested_layout(data, q)  # (row-major for a transposed input, as torch's)
     return QTensor(q, dtype, np.asarray(_array(scale), np.float64).reshape(()), zero_point)
 
 
@@ -698,7 +716,7 @@ def quantize_per_channel(input, scales, zero_points, axis: int, dtype) -> QTenso
     shape = _channel_shape(data.ndim, axis)
     q = quantize_array(data, scales.reshape(shape), zero_points.reshape(shape), dtype.qmin,
                        dtype.qmax, nan_to=dtype.qmin if dtype is qint32 else 0)  # (torch's nan)
-    q = np.asarray(q, order="C")  # row-major, as torch's (of a transposed input too)
+    q = suggested_layout(data, q)  # (row-major for a transposed input, as torch's)
     return QTensor(q, dtype, scales, zero_points, axis=axis)
 
 

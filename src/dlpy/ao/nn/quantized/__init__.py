@@ -22,6 +22,7 @@ from dlpy import functional as F
 from dlpy import nn
 from dlpy.ao.qtensor import (
     QTensor,
+    channels_last,
     dequantize_array,
     qint8,
     quantize_array,
@@ -249,10 +250,12 @@ class _ConvNd(_WeightedQuantized):
                              f"{spatial}), got {x.shape}")
         shifted = x._int.astype(np.float64) - x.q_zero_point()  # exact small integers
         acc = self._sums(shifted)
-        return requantize(acc.astype(np.int32), x, self.weight_scales.data,
-                          _values(self.packed_bias), float(self.scale), int(self.zero_point),
-                          self.relu,
-                          (1, -1) + (1,) * self.dims)
+        out = requantize(acc.astype(np.int32), x, self.weight_scales.data,
+                         _values(self.packed_bias), float(self.scale), int(self.zero_point),
+                         self.relu,
+                         (1, -1) + (1,) * self.dims)
+        out._int = channels_last(out._int)  # fbgemm writes channels-last (NHWC) outputs
+        return out
 
 
 class Conv1d(_ConvNd):
