@@ -29,7 +29,7 @@ from dlpy.ao.qtensor import (
     quantize_per_tensor,
     quint8,
 )
-from dlpy.tensor import Tensor, no_grad
+from dlpy.tensor import Tensor, as_array, no_grad
 
 F32 = np.float32
 
@@ -94,8 +94,25 @@ class _WeightedQuantized(nn.Module):
         self.register_buffer("weight_scales", np.ones(channels, F32))
         self.register_buffer("weight_zero_points", np.zeros(channels, np.int64))
         self.register_buffer("packed_bias", np.zeros(weight_shape[0], F32) if bias else None)
-        self.register_buffer("scale", np.array(1.0, F32))
-        self.register_buffer("zero_point", np.array(0, np.int64))
+        # the output's qparams: a Python float and int, as torch's (state_dict: 0-d tensors)
+        self.scale, self.zero_point = 1.0, 0
+
+    def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        destination[prefix + "scale"] = Tensor(np.array(self.scale, F32))
+        destination[prefix + "zero_point"] = Tensor(np.array(self.zero_point, np.int64))
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, local_metadata: dict,
+                              strict: bool, missing_keys: list, unexpected_keys: list,
+                              error_msgs: list) -> None:
+        for name, kind in (("scale", float), ("zero_point", int)):
+            key = prefix + name
+            if key in state_dict:  # (taken out, as torch's, so that it is not unexpected)
+                setattr(self, name, kind(np.asarray(as_array(state_dict.pop(key)))))
+            elif strict:
+                missing_keys.append(key)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
+                                      missing_keys, unexpected_keys, error_msgs)
 
     def weight(self) -> QTensor:
         """The quantized weight, as torch's ``layer.weight()``."""
@@ -146,8 +163,7 @@ class _WeightedQuantized(nn.Module):
         layer = cls._like(float_layer, per_channel=weight._axis is not None)
         layer.set_weight_bias(weight, float_layer.bias)
         scale, zero_point = activation._qparams()
-        layer.scale = np.array(scale[0], F32)
-        layer.zero_point = np.array(zero_point[0], np.int64)
+        layer.scale, layer.zero_point = float(scale[0]), int(zero_point[0])
         return layer
 
     def extra_repr(self) -> str:
