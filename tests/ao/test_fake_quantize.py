@@ -60,7 +60,8 @@ def test_learnable_equals_torch(case):
 def test_learnable_gradcheck_outside_the_range():
     # every x below / above the range: y = (qmin - z) * s or (qmax - z) * s, whose derivative
     # w.r.t. s is exactly LSQ's gradient (inside the range LSQ's is straight-through)
-    x = dlpy.tensor(np.array([-9.0, -7.5, 8.0, 12.0]))
+    # (x float32: torch's backward refuses float64 values)
+    x = dlpy.tensor(np.array([-9.0, -7.5, 8.0, 12.0], np.float32))
     s = dlpy.tensor(np.array([0.05]), requires_grad=True)
     z = dlpy.tensor(np.array([3.0]))
     # (float32 scale and output, as torch: a wide step and a loose tolerance; a wrong formula,

@@ -254,6 +254,9 @@ class FakeQuantizeLearnable(Op):
         return y
 
     def backward(self, grad_output):
+        if self.x.dtype in (np.float64, np.float16):  # torch's backward kernel: float32 only
+            raise ArgDtypeError("Expected dY_.scalar_type() == ScalarType::Float to be true, "
+                                "but got false.")
         if not self.quant_min <= 0 <= self.quant_max:  # (torch's backward checks it only)
             raise ArgError("`quant_min` should be less than or equal to `quant_max`, and the "
                            "quantization range should include 0.")
@@ -474,6 +477,11 @@ class FusedMovingAvgObsFakeQuantize(FakeQuantize):
         super().__init__(observer, quant_min, quant_max, **observer_kwargs)
         self.fake_quant_enabled = Tensor(np.array([1], np.int64))
         self.observer_enabled = Tensor(np.array([1], np.int64))
+
+    def forward(self, X: Tensor) -> Tensor:
+        if X.numel() == 0:  # torch's fused kernel returns an empty input as it is, unobserved
+            return X.clone()
+        return super().forward(X)
 
     def _forward_qparams(self) -> tuple[np.ndarray, np.ndarray]:
         post = self.activation_post_process
