@@ -96,6 +96,9 @@ class _WeightedQuantized(nn.Module):
         self.register_buffer("packed_bias", np.zeros(weight_shape[0], F32) if bias else None)
         # the output's qparams: a Python float and int, as torch's (state_dict: 0-d tensors)
         self.scale, self.zero_point = 1.0, 0
+        # a one-channel weight quantized per channel stays so; the bias is given back as it
+        # came (a float layer's Parameter: requires_grad), as torch's packed parameters
+        self._per_channel_weight, self._bias_requires_grad = False, False
 
     def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
         super()._save_to_state_dict(destination, prefix, keep_vars)
@@ -117,20 +120,27 @@ class _WeightedQuantized(nn.Module):
     def weight(self) -> QTensor:
         """The quantized weight, as torch's ``layer.weight()``."""
         weight, scales = self.packed_weight.data, self.weight_scales.data
+        if weight.ndim > 2:  # a convolution's: channels-last, as fbgemm packs it
+            weight = channels_last(weight)
         zero_points = self.weight_zero_points.data
-        if scales.size == 1:
+        if scales.size == 1 and not getattr(self, "_per_channel_weight", False):
             return QTensor(weight, qint8, scales[0], zero_points[0])
         return QTensor(weight, qint8, scales, zero_points, axis=0)
 
     def bias(self) -> Tensor | None:
-        return None if self.packed_bias is None else Tensor(self.packed_bias.data.copy())
+        if self.packed_bias is None:
+            return None
+        return Tensor(self.packed_bias.data.copy(),
+                      requires_grad=getattr(self, "_bias_requires_grad", False))
 
     def set_weight_bias(self, weight: QTensor, bias) -> None:
         if weight.dtype is not qint8:
             raise TypeError(f"{type(self).__name__}: the weight must be qint8, got "
                             f"{weight.dtype!r}")
-        self.packed_weight = weight._int.astype(np.int8)
+        self.packed_weight = np.asarray(weight._int, np.int8, order="C")
         per_channel = weight._axis is not None
+        self._per_channel_weight = per_channel
+        self._bias_requires_grad = bool(getattr(bias, "requires_grad", False))
         self.weight_scales = np.asarray(weight._scale, F32).reshape(-1)
         self.weight_zero_points = np.asarray(weight._zero_point, np.int64).reshape(-1)
         if per_channel and weight._axis != 0:
