@@ -121,10 +121,14 @@ def fake_quantize_array(x: np.ndarray, scale, zero_point, quant_min: int, quant_
         y = (_clamped(q, quant_min, quant_max, False).astype(work) - zero_point) * \
             scale.astype(work)
         return y.astype(x.dtype, copy=False), mask
-    else:
-        q = np.rint(x * (F32(1.0) / scale)) + np.asarray(zero_point, np.int64)
+    else:  # the zero point added in x's precision (float32 for a float32 / half x: a large
+        # one loses its last bits there, as in torch's kernels)
+        work = np.float64 if x.dtype == np.float64 else F32
+        q = np.rint(x * (F32(1.0) / scale)).astype(work) + np.asarray(zero_point).astype(work)
     mask = (q >= quant_min) & (q <= quant_max)
-    shifted = _clamped(q, quant_min, quant_max, float32_out) - zero_point
+    # (q - zero_point exactly, as torch's int64 arithmetic)
+    shifted = _clamped(q, quant_min, quant_max, float32_out).astype(np.float64) - \
+        np.asarray(zero_point, np.int64)
     y = shifted.astype(F32) * scale if float32_out else shifted * scale.astype(np.float64)
     return y.astype(x.dtype, copy=False), mask
 
@@ -180,13 +184,15 @@ def fake_quantize_per_tensor_affine(x: Tensor, scale, zero_point, quant_min: int
                   (int, float) if isinstance(scale, Tensor) else (int,))
     _check_no_grad(name, scale, zero_point)
     _check_range(name, quant_min, quant_max)
+    tensor_qparams = isinstance(scale, Tensor)
     scale = check_scale(name, scale).reshape(-1)
     zero_point = np.asarray(_array(zero_point)).reshape(-1)
     if scale.size != 1 or zero_point.size != 1:
         raise ArgError(f"{name}: expected one scale and zero point, got {scale.size} and "
                          f"{zero_point.size}")
     zero_point = int(zero_point[0])
-    _check_zero_point(name, zero_point, quant_min, quant_max)
+    if not tensor_qparams:  # (torch's overload of Tensor qparams does not check)
+        _check_zero_point(name, zero_point, quant_min, quant_max)
     _check_float(name, x)
     return FakeQuantizePerTensor(scale[0], zero_point, quant_min, quant_max)(x)
 
