@@ -17,8 +17,9 @@ from dlpy.tensor import Tensor, as_array
 F32 = np.float32
 
 __all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "celu", "clamp", "elu",
-           "hardsigmoid", "hardswish", "hardtanh", "leaky_relu", "max_pool1d", "max_pool2d",
-           "relu6", "sigmoid", "threshold"]
+           "hardsigmoid", "hardswish", "hardtanh", "interpolate", "leaky_relu", "max_pool1d",
+           "max_pool2d", "relu6", "sigmoid", "threshold", "upsample", "upsample_bilinear",
+           "upsample_nearest"]
 
 
 class _NotQuantizedError(TypeError, ValueError):
@@ -253,6 +254,39 @@ def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bo
                      (0, one(padding, "padding")[1]), one(dilation, "dilation"), ceil_mode,
                      return_indices)
     return out.squeeze(-2)
+
+
+def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",  # noqa: A002
+                align_corners=None) -> QTensor:
+    """Resampled integers, the qparams kept: nearest copies them, bilinear interpolates them
+    in float32 and rounds half to even (torch's quantized kernels)."""
+    from dlpy import functional as F
+
+    x = check_qtensor("interpolate", input)
+    if mode not in ("bilinear", "nearest"):  # torch: no quantized kernel
+        from dlpy.ops import NoKernelError
+
+        raise NoKernelError(f"Could not run 'aten::upsample_{mode}' with arguments from the "
+                            f"'QuantizedCPU' backend")
+    ints = Tensor(x._int.astype(F32))
+    out = F.interpolate(ints, size, scale_factor, mode, align_corners).data
+    q = np.clip(np.rint(out), x.dtype.qmin, x.dtype.qmax)
+    return x.with_ints(np.asarray(q, order="C").astype(x.dtype.storage))
+
+
+def upsample(input, size=None, scale_factor=None, mode: str = "nearest",  # noqa: A002
+             align_corners=None) -> QTensor:
+    """interpolate under its older name."""
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_bilinear(input, size=None, scale_factor=None) -> QTensor:  # noqa: A002
+    """Bilinear with align_corners=True, as torch's."""
+    return interpolate(input, size, scale_factor, "bilinear", True)
+
+
+def upsample_nearest(input, size=None, scale_factor=None) -> QTensor:  # noqa: A002
+    return interpolate(input, size, scale_factor, "nearest")
 
 
 def _requantize_sums(x: QTensor, sums: np.ndarray, counts: np.ndarray, divisors: np.ndarray,
