@@ -219,7 +219,11 @@ def dequantize_array(q: np.ndarray, scale, zero_point) -> np.ndarray:
 def channels_last(values: np.ndarray) -> np.ndarray:
     """values (N, C, ...) laid out with the channels innermost (N, ..., C in memory)."""
     order = (0, *range(2, values.ndim), 1)
-    return np.ascontiguousarray(values.transpose(order)).transpose(np.argsort(order))
+    # (np.empty: torch's strides for size-1 axes too, which ascontiguousarray leaves at 1)
+    out = np.empty(tuple(values.shape[a] for a in order), values.dtype)
+    out = out.transpose(np.argsort(order))
+    out[...] = values
+    return out
 
 
 def suggested_layout(like: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -656,9 +660,14 @@ def quantize_per_tensor(input, scale: float, zero_point: int, dtype):
                          f"{high}] for {dtype.name}, got {zero_point}")
     # nan: qmax from fbgemm's 8-bit kernel, qmin from qint32's; quint4x2's casts to int64
     eight_bit = dtype in (quint8, qint8)
-    q = quantize_array(data, scale_array.reshape(()), zero_point, dtype.qmin, dtype.qmax,
-                       fused=eight_bit, nan_to=dtype.qmax if eight_bit else dtype.qmin,
-                       int64_cast=dtype in SUB_BYTE)
+    if dtype in SUB_BYTE:  # torch's quantize_val: rint(x / scale) cast to int64 (nan, inf and
+        # values past int64 its minimum), then the zero point added and the result clamped
+        q = quantize_array(data, scale_array.reshape(()), 0, -2.0 ** 63, 2.0 ** 63,
+                           int64_cast=True)
+        q = np.clip(q + zero_point, dtype.qmin, dtype.qmax)
+    else:
+        q = quantize_array(data, scale_array.reshape(()), zero_point, dtype.qmin, dtype.qmax,
+                           fused=eight_bit, nan_to=dtype.qmax if eight_bit else dtype.qmin)
     q = suggested_layout(data, q)  # (row-major for a transposed input, as torch's)
     return QTensor(q, dtype, np.asarray(_array(scale), np.float64).reshape(()), zero_point)
 

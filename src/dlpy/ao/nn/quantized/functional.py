@@ -98,7 +98,10 @@ def clamp(input, min_, max_) -> QTensor:  # noqa: A002 - torch's names
     """The integers clamped to the quantized bounds (rint(bound / scale) + zero_point), the
     qparams kept (torch's quantized clamp)."""
     x = check_qtensor("clamp", input)
-    low, high = (int(quantize_vec(np.array(b, F32), x.q_scale(), x.q_zero_point(), x.dtype)._int)
+    # the bounds quantized with the zero point added before rounding (-1 at scale 2 and zero
+    # point 127 is 126, as torch's)
+    low, high = (int(quantize_array(np.array(b, F32), x.q_scale(), x.q_zero_point(),
+                                    x.dtype.qmin, x.dtype.qmax, fused=True))
                  for b in (min_, max_))
     return x.with_ints(np.minimum(np.maximum(x._int, low), high).astype(x.dtype.storage))
 
@@ -117,7 +120,9 @@ def threshold(input, threshold: float, value: float) -> QTensor:  # noqa: A002
     """y = value where x <= threshold, else x, on the dequantized values, requantized to the
     input's qparams."""
     x = check_qtensor("threshold", input)
-    v = dequantize_fused(x)
+    # (q - zero_point) * scale exactly: the zero point itself is 0, not the fused form's
+    # rounding residue (which exceeds a threshold of 0)
+    v = (x._int.astype(np.int64) - x.q_zero_point()).astype(F32) * F32(x.q_scale())
     y = np.where(v <= F32(threshold), F32(value), v)
     return quantize_vec(y, x.q_scale(), x.q_zero_point(), x.dtype)
 
