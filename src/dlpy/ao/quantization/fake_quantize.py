@@ -116,11 +116,15 @@ def fake_quantize_array(x: np.ndarray, scale, zero_point, quant_min: int, quant_
         # in x's precision (float32 for a float32 / half x)
         work = np.float64 if x.dtype == np.float64 else F32
         zero_point = np.asarray(zero_point, F32).astype(work)
-        q = np.rint(x.astype(work, copy=False) * (F32(1.0) / scale).astype(work) + zero_point)
+        # (lrintf: the sum rounded to float32 first, a float64 x's too)
+        q = np.rint((x.astype(work, copy=False) * (F32(1.0) / scale).astype(work) +
+                     zero_point).astype(F32)).astype(np.float64)
         mask = (q >= quant_min) & (q <= quant_max)
-        y = (_clamped(q, quant_min, quant_max, False).astype(work) - zero_point) * \
-            scale.astype(work)
-        return y.astype(x.dtype, copy=False), mask
+        # (q - zero_point) * scale in double, as torch's (lrintf's long and the float zero
+        # point meet in double: qmax 2 ** 31 - 1 less zero point 2 ** 31 is -1, not 0)
+        y = (_clamped(q, quant_min, quant_max, False) -
+             zero_point.astype(np.float64)) * scale.astype(np.float64)
+        return y.astype(x.dtype), mask
     else:  # the zero point added in x's precision (float32 for a float32 / half x: a large
         # one loses its last bits there, as in torch's kernels)
         work = np.float64 if x.dtype == np.float64 else F32
