@@ -26,7 +26,6 @@ from dlpy.ao.qtensor import (
     per_tensor_affine,
     per_tensor_symmetric,
     qint8,
-    qint32,
     quint8,
 )
 from dlpy.nn.module import Module
@@ -80,10 +79,8 @@ def calculate_qmin_qmax(quant_min, quant_max, dtype: QDtype, reduce_range: bool
             raise ArgAssertionError(f"observer: [{quant_min}, {quant_max}] is wider than "
                                     f"{dtype.name}'s range")
         return (quant_min // 2, quant_max // 2) if reduce_range else (quant_min, quant_max)
-    if dtype is qint32:
-        return dtype.qmin, dtype.qmax
-    if reduce_range:
-        return dtype.qmin // 2, dtype.qmax // 2
+    if reduce_range and dtype.name in ("quint8", "qint8"):  # (torch halves 8-bit ranges only:
+        return dtype.qmin // 2, dtype.qmax // 2  # qint32, quint4x2 keep theirs)
     return dtype.qmin, dtype.qmax
 
 
