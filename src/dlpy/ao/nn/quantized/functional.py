@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from dlpy.ao.qtensor import QTensor, quantize_array, quint8
+from dlpy.ops import ArgError
 from dlpy.tensor import Tensor, as_array
 
 F32 = np.float32
@@ -203,6 +204,8 @@ def _check_pool_input(name: str, x) -> QTensor:
 def _windows(ints: np.ndarray, kernel, stride, padding, dilation, out, fill) -> np.ndarray:
     """(..., out_h, out_w, k_h, k_w) windows of the (..., H, W) integers padded with ``fill``."""
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    if out[0] <= 0 or out[1] <= 0:  # no window (a kernel wider than the input): empty
+        return np.zeros(ints.shape[:-2] + (max(out[0], 0), max(out[1], 0), kh, kw), ints.dtype)
     need_h = (out[0] - 1) * sh + dh * (kh - 1) + 1
     need_w = (out[1] - 1) * sw + dw * (kw - 1) + 1
     h, w = ints.shape[-2:]
@@ -230,6 +233,10 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bo
     padding, dilation = _pair(padding, "max_pool2d"), _pair(dilation, "max_pool2d")
     out = tuple(_out_size(n, k, s, p, d, ceil_mode) for n, k, s, p, d in
                 zip(x.shape[-2:], kernel, stride, padding, dilation))
+    if min(out) <= 0:  # torch's check (its average pool has none: an empty output)
+        sizes = "x".join(str(n) for n in x.shape[-3:])
+        raise ArgError(f"Given input size: ({sizes}). Calculated output size: "
+                       f"({x.shape[-3]}x{out[0]}x{out[1]}). Output size is too small.")
     windows = _windows(x._int.astype(np.int64), kernel, stride, padding, dilation, out,
                        np.iinfo(np.int64).min)
     return x.with_ints(windows.max(axis=(-2, -1)).astype(x.dtype.storage))
