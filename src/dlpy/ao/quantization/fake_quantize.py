@@ -301,13 +301,13 @@ def _fake_quantize_learnable_per_tensor_affine(x: Tensor, scale: Tensor, zero_po
     """torch._fake_quantize_learnable_per_tensor_affine (LSQ): scale and zero_point are
     one-element tensors that receive gradients."""
     name = "_fake_quantize_learnable_per_tensor_affine"
-    _check_range(name, quant_min, quant_max)
     for label, value in (("scale", scale), ("zero_point", zero_point)):
         if not isinstance(value, Tensor) or value.data.size != 1:
             raise TypeError(f"{name}: {label} must be a one-element Tensor, got "
                             f"{type(value).__name__}")
-        if value.ndim == 0:  # torch reads scale[0] and zero_point[0]
+        if value.ndim == 0:  # torch reads scale[0] and zero_point[0] (before any check)
             raise ArgIndexError("select() cannot be applied to a 0-dim tensor.")
+    _check_range(name, quant_min, quant_max)
     check_scale(name, scale.data)
     return FakeQuantizeLearnable(quant_min, quant_max, float(grad_factor))(x, scale, zero_point)
 
