@@ -266,6 +266,15 @@ class _ExportTracer(Tracer):
         self.leaf_names: dict[str, tuple[str, tuple]] = {}  # placeholder -> (argument, path)
         self.var_keyword = var_keyword  # the name of forward's ``**kwargs``, if any
 
+    def specialize(self, name: str, value: Any, default: Any) -> Any:
+        """An argument fixed by concrete_args: one placeholder ``name_1`` checked by
+        ``_assert_specialized`` (dropped, or its placeholder renamed, once traced)."""
+        node = self.graph.placeholder(f"{name}_1", default_value=default)
+        self.create_node("call_function", _assert_specialized,
+                         (node, value, f"{name} has been specialized to have value "
+                                       f"{value!r} but got another value"), {})
+        return value
+
     def var_argument(self, parameter: inspect.Parameter) -> Any:
         """``*args`` (a tuple) and ``**kwargs`` (a dict) are structured inputs: one
         placeholder per leaf (``args_0``, ``args_1``; a keyword's own name)."""
@@ -289,6 +298,30 @@ class _ExportTracer(Tracer):
                 node, value, f"Guard failed: {target}{pytree.keystr(path)} == {value!r}"), {})
             leaves.append(value)
         return pytree.tree_unflatten(leaves, spec)
+
+
+def _keep_state_kinds(gm: GraphModule, root: Module, constants: list[str]) -> None:
+    """GraphModule makes every tensor it copies from ``root`` a persistent buffer (torch.fx's);
+    the exported program keeps ``root``'s kinds: a non-persistent buffer stays one, a plain
+    tensor attribute is a constant, and a tensor the forward made (the tracer's
+    ``_tensor_constant0``) a constant named ``lifted_tensor_0`` (torch.export's)."""
+    lifted = 0
+    for node in gm.graph.nodes:
+        if node.op != "get_attr":
+            continue
+        *prefix, field = node.target.split(".")
+        owner = root.get_submodule(".".join(prefix))
+        copied = gm.get_submodule(".".join(prefix))
+        if field not in copied._buffers or field in owner._buffers:
+            if field in owner._non_persistent:
+                copied._non_persistent.add(field)
+            continue
+        value = copied._buffers.pop(field)
+        if not prefix and field in constants:
+            field = node.target = f"lifted_tensor_{lifted}"
+            lifted += 1
+        object.__setattr__(copied, field, value)
+    gm.recompile()
 
 
 class _ArgsTypeError(TypeError, RuntimeError):
@@ -392,6 +425,7 @@ def _export(mod: Module, args: tuple, kwargs: dict | None, dynamic_shapes: Any,
     specialised = {name: name for name in specialised.values()}
     # tracer.root: mod, or for a mod that is a leaf layer the holder of its state
     gm = GraphModule(tracer.root, graph, type(mod).__name__)
+    _keep_state_kinds(gm, tracer.root, tracer._tensor_constants)
 
     user_inputs, ranges, ordered = [], {}, []
     for node in graph.nodes:

@@ -19,6 +19,7 @@ import math
 import operator
 import sys
 import types
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -328,6 +329,7 @@ class Tracer:
                 name = f"_tensor_constant{i}"
                 object.__setattr__(self.root, name, a)
                 self.tensor_attrs[id(a)] = name
+                self._tensor_constants.append(name)
             return self.create_node("get_attr", self.tensor_attrs[id(a)], (), {})
         if isinstance(a, Module):
             raise NotImplementedError(f"argument of type: {type(a).__name__} (a module can "
@@ -443,12 +445,7 @@ class Tracer:
                 arg = self._container_placeholders(p.name, concrete_args[p.name], default)
                 trees.append(concrete_args[p.name])
             elif p.name in concrete_args:
-                value = concrete_args[p.name]
-                node = self.graph.placeholder(f"{p.name}_1", default_value=default)
-                self.create_node("call_function", _assert_specialized,
-                                 (node, value, f"{p.name} has been specialized to have value "
-                                               f"{value!r} but got another value"), {})
-                arg = value
+                arg = self.specialize(p.name, concrete_args[p.name], default)
             else:
                 arg = self.create_proxy("placeholder", p.name,
                                         () if default is inspect.Signature.empty else (default,),
@@ -466,6 +463,20 @@ class Tracer:
             self.graph._pytree_in = ([p.name for p in params], pytree.tree_structure(
                 tuple(trees), is_leaf=lambda v: isinstance(v, PHBase) or v is _LEAF))
         return functools.partial(root_fn, **keyword), positional
+
+    def specialize(self, name: str, value: Any, default: Any) -> Any:
+        """``concrete_args[name] = value`` (no fx.PH in it): a placeholder ``name_1`` checked
+        as torch.fx checks it (``eq`` and ``_assert`` nodes, ``_assert_is_none``); ``value``
+        is what forward gets. A container stays one placeholder checked whole."""
+        from dlpy.utils import _pytree as pytree
+
+        if pytree.tree_is_leaf(value):
+            return self._container_placeholders(name, value, default)
+        node = self.graph.placeholder(f"{name}_1", default_value=default)
+        self.create_node("call_function", _assert_specialized,
+                         (node, value, f"{name} has been specialized to have value "
+                                       f"{value!r} but got another value"), {})
+        return value
 
     def _container_placeholders(self, name: str, value: Any, default: Any) -> Any:
         """``concrete_args[name]`` a container holding fx.PH (torch.fx's): each leaf is a
@@ -495,6 +506,11 @@ class Tracer:
                 self.create_proxy("call_function", _assert, (eq, message), {})
             elif leaf is None:
                 self.create_proxy("call_function", _assert_is_none, (out, message), {})
+            else:
+                warnings.warn(f"Was not able to add assertion to guarantee correct input {name} "
+                              f"to specialized function. It is up to the user to make sure that "
+                              f"your inputs match the inputs you specialized the function with.",
+                              stacklevel=4)
             return leaf
 
         return pytree.tree_map(replace, value, is_leaf=lambda v: isinstance(v, PHBase))
@@ -529,11 +545,13 @@ class Tracer:
 
         self.graph = Graph()
         self.tensor_attrs, self._paths, self._parameter_proxy_cache = {}, None, {}
+        self._tensor_constants = []
         self.submodule_paths = None
         if isinstance(root, Module):
             self.root = root
             fn = type(root).forward
             is_module = True
+            self._collect_tensor_attrs(root, "")
         elif callable(root):
             self.root = Module()
             fn = root
@@ -556,11 +574,25 @@ class Tracer:
         except Exception:
             self._assigned = None
             if is_module:
-                for name in self.tensor_attrs.values():  # constants it kept on the root
+                for name in self._tensor_constants:  # constants it kept on the root
                     root.__dict__.pop(name, None)
             raise
         self.graph.owning_module = None
         return self.graph
+
+    def _collect_tensor_attrs(self, module, prefix: str) -> None:
+        """Tensors kept as plain attributes of ``module`` and its children (neither parameters
+        nor buffers), by their paths: a forward using one reads it with a ``get_attr`` of that
+        path (torch.fx's ``collect_tensor_attrs``), not a ``_tensor_constant`` copy."""
+        from dlpy.tensor import Tensor
+
+        for name, value in vars(module).items():
+            if isinstance(value, Tensor):
+                self.tensor_attrs[id(value)] = prefix + name
+        for name, child in module.named_children():
+            self._collect_tensor_attrs(child, f"{prefix}{name}.")
+
+    _tensor_constants: list[str] = []
 
     def trace_leaf_root(self, layer, concrete_args: dict[str, Any] | None = None) -> Graph:
         """The Graph of a root that is itself a leaf layer (``symbolic_trace(nn.Linear(2,

@@ -41,13 +41,16 @@ def _copy_attr(from_module: Module, to_module: Module, target: str) -> None:
 
 
 def _assign(to_module: Module, field: str, value: Any, owner: Module | None = None) -> None:
-    buffers = getattr(owner, "_buffers", {}) if owner is not None else {}
-    if field in buffers:
-        to_module.register_buffer(field, value,
-                                  persistent=field not in owner._non_persistent)
-    elif isinstance(value, Module) or owner is None or field in owner._parameters:
+    from dlpy.nn.module import Parameter
+    from dlpy.tensor import Tensor
+
+    if isinstance(value, Tensor) and not isinstance(value, Parameter):
+        # a buffer, a tensor attribute or a constant the tracer kept (_tensor_constant0):
+        # a buffer of the GraphModule, persistent whatever it was (torch.fx's _copy_attr)
+        to_module.register_buffer(field, value)
+    elif isinstance(value, (Module, Tensor)) or owner is None or field in owner._parameters:
         setattr(to_module, field, value)
-    else:  # a constant tensor the tracer kept (_tensor_constant0)
+    else:  # a constant array the tracer kept
         object.__setattr__(to_module, field, value)
 
 
