@@ -197,12 +197,16 @@ class Graph:
         return self._inserting(n.prepend)
 
     def inserting_after(self, n: Node | None = None):
-        """``with graph.inserting_after(n):`` new nodes go just after ``n``, in creation order
-        (None: at the end)."""
+        """``with graph.inserting_after(n):`` each new node goes just after ``n`` (None: at
+        the end), so two made in a row end up in reverse order, as torch.fx's ``n.append``."""
         if n is None:
             return self.inserting_before(self._root)
         if n is not self._root:
             self._check_owned(n, "inserting_after", ArgAssertionError)
+        return self._inserting(n.append)
+
+    def _inserting_after_in_order(self, n: Node):
+        """New nodes go after ``n`` in creation order (a copied subgraph, kept topological)."""
         anchor = [n]
 
         def insert(node: Node) -> None:
@@ -277,15 +281,15 @@ class Graph:
         names: set[str] = set()
         for node in self.nodes:
             if node.graph is not self:
-                raise RuntimeError(f"Node {node} does not belong to this Graph")
+                raise RuntimeError(f"Node '{node}' does not belong to this Graph!")
             if node.name in names:
                 raise RuntimeError(f"Node redefined name {node.name}!")
             names.add(node.name)
             for arg in node._input_nodes:
-                if arg not in seen:
+                if arg not in seen:  # torch.fx's message ends with the graph
                     raise RuntimeError(f"Argument '{arg}' of Node '{node}' was used before "
                                        f"it has been defined! Please check that Nodes in the "
-                                       f"graph are topologically ordered")
+                                       f"graph are topologically ordered\n{self}")
                 if node not in arg.users:
                     raise RuntimeError(f"Node {arg} does not list {node} among its users")
             seen.add(node)
@@ -295,7 +299,7 @@ class Graph:
                     if not hasattr(obj, atom):
                         where = ".".join(node.target.split(".")[:i])
                         raise RuntimeError(f"Node {node} target {node.target} references "
-                                           f"nonexistent attribute {atom} of {where or 'root'}")
+                                           f"nonexistent attribute {atom} of {where}")
                     obj = getattr(obj, atom)
         outputs = [n for n in self.nodes if n.op == "output"]
         if len(outputs) > 1:
@@ -304,7 +308,9 @@ class Graph:
     def eliminate_dead_code(self, is_impure_node: Callable[[Node], bool] | None = None) -> bool:
         """Erase nodes whose value nobody uses, except impure ones (``Node.is_impure``, or
         ``is_impure_node`` when given: placeholders and the output always stay); returns
-        whether anything changed."""
+        whether anything changed. The graph is linted first (torch.fx's: nodes out of order
+        are an error, not code to keep)."""
+        self.lint()
         changed = False
         for node in reversed(self.nodes):
             impure = is_impure_node(node) if is_impure_node else node.is_impure()
@@ -481,6 +487,10 @@ def _importable_path(obj: Any) -> str | None:
         return path
     if getattr(type(obj), "_is_custom_op", False):  # dlpy.library's op: dlpy.ops.ns.name.default
         return obj._path
+    for public in ("dlpy", "dlpy.functional"):  # torch.neg, not where it is defined
+        short = getattr(obj, "__name__", None)
+        if short and public in sys.modules and getattr(sys.modules[public], short, None) is obj:
+            return f"{public}.{short}"
     module, name = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
     if module == "_operator":
         module = "operator"

@@ -168,18 +168,18 @@ class Node:
 
     def is_impure(self) -> bool:
         """Whether dead-code elimination must keep this node though nothing reads it:
-        placeholders, the output, checks and writes (``_assert_specialized``,
-        ``operator.setitem``), in-place methods (``add_``), modules marked ``_is_impure``."""
+        placeholders, the output, checks and writes (``_assert_specialized``, ``torch._assert``,
+        ``operator.setitem``), modules marked ``_is_impure``. A call_method is never impure,
+        in-place ones (``x.add_(1)``) included: torch.fx's."""
         import operator
 
         from dlpy.fx._symbolic_trace import _assert_specialized
+        from dlpy.torch_functions import _assert
 
         if self.op in ("placeholder", "output"):
             return True
         if self.op == "call_function":
-            return self.target in (_assert_specialized, operator.setitem)
-        if self.op == "call_method":
-            return self.target.endswith("_") and not self.target.endswith("__")
+            return self.target in (_assert_specialized, _assert, operator.setitem)
         if self.op == "call_module" and self.graph.owning_module is not None:
             module = self.graph.owning_module
             for atom in self.target.split("."):

@@ -238,7 +238,7 @@ def _replace(graph: Graph, match: InternalMatch, replacement_graph: Graph,
         context = graph.inserting_before(first_user)
     else:
         last = [n for n in graph.nodes if n in set(returning)][-1]
-        context = graph.inserting_after(last)
+        context = graph._inserting_after_in_order(last)
     with context:
         result = graph.graph_copy(replacement_graph, val_map)
     outputs = list(result) if isinstance(result, (tuple, list)) else [result]
