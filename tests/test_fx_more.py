@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import dlpy
 import dlpy.functional as F
 from dlpy import Tensor, fx, nn
 from dlpy.fx.experimental.optimization import fuse
@@ -71,17 +72,17 @@ def test_split_module_refuses_a_cycle_of_partitions():
 
 def test_multi_output_pattern_equals_torch():
     def model(x, w):
-        a = F.relu(x + w)
-        s = F.sigmoid(a)
+        a = dlpy.relu(x + w)
+        s = dlpy.sigmoid(a)
         return a * 2 + s
 
     def pattern(x, w):
-        a = F.relu(x + w)
-        return a, F.sigmoid(a)
+        a = dlpy.relu(x + w)
+        return a, dlpy.sigmoid(a)
 
     def replacement(x, w):
-        a = F.tanh(x - w)
-        return a, F.exp(a)
+        a = dlpy.tanh(x - w)
+        return a, dlpy.exp(a)
 
     gm = fx.symbolic_trace(model)
     matches = fx.replace_pattern(gm, pattern, replacement)
@@ -89,8 +90,8 @@ def test_multi_output_pattern_equals_torch():
     assert _table(gm) == want["graph"]
     assert [m.anchor.name for m in matches] == want["matches"]
     x, w = Tensor([0.5, -1.0, 2.0]), Tensor([0.25, 0.25, -0.5])
-    a = F.tanh(x - w)
-    np.testing.assert_allclose(gm(x, w).data, (a * 2 + F.exp(a)).data, rtol=1e-6)
+    a = dlpy.tanh(x - w)
+    np.testing.assert_allclose(gm(x, w).data, (a * 2 + dlpy.exp(a)).data, rtol=1e-6)
 
 
 def test_multi_output_pattern_skips_a_match_whose_inner_value_escapes():
@@ -114,13 +115,14 @@ def test_multi_output_pattern_skips_a_match_whose_inner_value_escapes():
 
 
 def literal_model(x):
-    return F.relu(x + 1.0) * F.relu(x + 3.0) + F.relu(x * 2.0)
+    return dlpy.relu(x + 1.0) * dlpy.relu(x + 3.0) + dlpy.relu(x * 2.0)
 
 
 @pytest.mark.parametrize("name, ignore", [("literals_exact", False), ("literals_ignored", True)])
 def test_ignore_literals_equals_torch(name, ignore):
     gm = fx.symbolic_trace(literal_model)
-    replaced = replace_pattern_with_filters(gm, lambda x: F.relu(x + 1.0), lambda x: F.sigmoid(x),
+    replaced = replace_pattern_with_filters(gm, lambda x: dlpy.relu(x + 1.0),
+                                            lambda x: dlpy.sigmoid(x),
                                             ignore_literals=ignore)
     want = TABLES[name]
     assert all(isinstance(r, ReplacedPatterns) for r in replaced)
@@ -130,18 +132,18 @@ def test_ignore_literals_equals_torch(name, ignore):
 
 
 def relu(x):
-    return F.relu(x)
+    return dlpy.relu(x)
 
 
 def test_match_filter_equals_torch_and_replacement_callback():
     def model(x, y):
-        return F.relu(x) + F.relu(F.relu(y) * 2.0)
+        return dlpy.relu(x) + dlpy.relu(dlpy.relu(y) * 2.0)
 
     def input_is_placeholder(match, original_graph, pattern_graph):
         return all(n.op == "placeholder" for n in match.placeholder_nodes)
 
     gm = fx.symbolic_trace(model)
-    replaced = replace_pattern_with_filters(gm, relu, lambda x: F.tanh(x),
+    replaced = replace_pattern_with_filters(gm, relu, lambda x: dlpy.tanh(x),
                                             [input_is_placeholder])
     assert _table(gm) == TABLES["filtered"]["graph"]
     assert [r.anchor.name for r in replaced] == TABLES["filtered"]["matches"]
@@ -151,12 +153,12 @@ def test_match_filter_equals_torch_and_replacement_callback():
 
     def callback(match, original_graph, pattern_graph):  # sigmoid for the first, exp after
         seen.append(match.returning_nodes[0].name)
-        return fx.symbolic_trace(lambda x: F.sigmoid(x) if len(seen) == 1 else F.exp(x)).graph
+        return fx.symbolic_trace(lambda x: dlpy.sigmoid(x) if len(seen) == 1 else dlpy.exp(x)).graph
 
     replace_pattern_with_filters(gm, relu, replacement_callback=callback)
     assert seen == ["relu", "relu_1", "relu_2"]
     x, y = Tensor([0.5, -1.0]), Tensor([1.5, -0.5])
-    want = F.sigmoid(x) + F.exp(F.exp(y) * 2.0)
+    want = dlpy.sigmoid(x) + dlpy.exp(dlpy.exp(y) * 2.0)
     np.testing.assert_allclose(gm(x, y).data, want.data, rtol=1e-6)
     with pytest.raises(ValueError, match="give a replacement or a replacement_callback"):
         replace_pattern_with_filters(gm, relu)
@@ -211,7 +213,7 @@ def test_a_replacement_module_brings_its_layers_and_parameters():
         def forward(self, x):
             return self.proj(x) * self.gain
 
-    gm = fx.symbolic_trace(lambda x: F.relu(x) + 1.0)
+    gm = fx.symbolic_trace(lambda x: dlpy.relu(x) + 1.0)
     replacement = Scaled()
     fx.replace_pattern(gm, relu, replacement)
     assert gm.proj is replacement.proj and gm.gain is replacement.gain

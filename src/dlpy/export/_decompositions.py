@@ -36,8 +36,11 @@ def linear(x, weight, bias=None):
     return out if bias is None else out + bias
 
 
-def layer_norm(x, weight=None, bias=None, eps=1e-5):
-    """(x - mean) / sqrt(var + eps) over the last axis (biased var), then * weight + bias."""
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """(x - mean) / sqrt(var + eps) over the last axis (biased var), then * weight + bias;
+    over several axes (``normalized_shape`` of more than one size) kept as it is."""
+    if len(normalized_shape) != 1:
+        return NotImplemented
     centred = x - F.mean(x, -1, True)
     variance = F.mean(centred * centred, -1, True)
     out = centred / F.sqrt(variance + eps)
@@ -116,9 +119,7 @@ def _linear_layer(module, x):
 
 
 def _layer_norm_layer(module, x):
-    if len(module.normalized_shape) != 1:  # over several axes: kept as the layer
-        return NotImplemented
-    return layer_norm(x, module.weight, module.bias, module.eps)
+    return layer_norm(x, module.normalized_shape, module.weight, module.bias, module.eps)
 
 
 def _gelu_layer(module, x):
@@ -160,6 +161,16 @@ def primitive_decompositions() -> dict[Any, Callable]:
         nn.BatchNorm2d: _batch_norm_2d_layer, nn.Dropout: _dropout_layer, nn.ReLU: _relu_layer,
         nn.Tanh: _tanh_layer, nn.Sigmoid: _sigmoid_layer, nn.Flatten: _flatten_layer,
     }
+
+
+def _as_given(node, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """A dlpy.functional call's arguments without the defaults the tracer recorded (torch.fx's
+    form of the call): a decomposition gets ``F.relu(x)``'s ``x`` alone, not ``inplace``."""
+    from dlpy.fx._functional_forms import functional_name, given_call
+    from dlpy.fx._symbolic_trace import _ORIGINALS
+
+    name = functional_name(_ORIGINALS.get(id(node.target), node.target))
+    return (args, kwargs) if name is None else given_call(name, args, kwargs)
 
 
 def _lookup(table: dict, node, root) -> Callable | None:
@@ -274,7 +285,8 @@ def decompose(gm, table: dict[Any, Callable], max_rounds: int = 8):
                     if result is not NotImplemented:
                         _keep_state(tracer, list(targets.values()))
                 elif decomposition is not None:
-                    result = decomposition(*args, **kwargs)
+                    given_args, given_kwargs = _as_given(node, args, kwargs)
+                    result = decomposition(*given_args, **given_kwargs)
                 if result is not NotImplemented:  # a decomposition may decline: kept
                     decomposed += 1
                 elif node.op == "placeholder":

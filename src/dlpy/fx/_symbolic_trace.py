@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from dlpy.autograd_function import swap_call_sites
+from dlpy.fx._functional_forms import functional_name, recorded_call
 from dlpy.fx.graph import BINARY_OPERATORS, UNARY_OPERATORS, Graph
 from dlpy.fx.node import Node, map_aggregate
 
@@ -748,6 +749,7 @@ def _assert_specialized(value: Any, expected: Any, message: str) -> None:
 
 
 # ---------------------------------------------------------------------------- patching
+_METHODS_OF_FUNCTIONAL = ("tanh", "sigmoid")  # torch's F.tanh(x) is x.tanh()
 _WRAPPERS: dict[int, Callable] = {}  # id(function) -> its recording wrapper (made once)
 _ORIGINALS: dict[int, Callable] = {}  # id(wrapper) -> function
 _QUALIFIED: dict[int, str] = {}  # id(function) -> "dlpy.functional.relu" (where it was found)
@@ -761,14 +763,24 @@ def qualified_name(obj: Any) -> str | None:
 
 
 def _recording(function: Callable) -> Callable:
-    """``function``, recorded as a call_function node when an argument is a Proxy."""
+    """``function``, recorded as a call_function node when an argument is a Proxy (one of
+    dlpy.functional's with the arguments torch.fx records for torch's, see
+    _functional_forms; F.tanh and F.sigmoid as the call_method nodes of torch's
+    ``input.tanh()``)."""
     wrapper = _WRAPPERS.get(id(function))
     if wrapper is None:
+        name = functional_name(function)
+        functional = name is not None
+
         @functools.wraps(function)
         def wrapper(*args, **kwargs):
             proxy = _find_proxy(args, kwargs)
             if proxy is None:
                 return function(*args, **kwargs)
+            if functional and name in _METHODS_OF_FUNCTIONAL and len(args) == 1 and not kwargs:
+                return proxy.tracer.create_proxy("call_method", name, args, {})
+            if functional:
+                args, kwargs = recorded_call(name, args, kwargs)
             return proxy.tracer.create_proxy("call_function", function, args, kwargs)
 
         _WRAPPERS[id(function)], _ORIGINALS[id(wrapper)] = wrapper, function

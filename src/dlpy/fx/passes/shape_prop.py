@@ -27,10 +27,18 @@ class TensorMetadata(NamedTuple):
 
 
 def _extract_tensor_metadata(result: Tensor | np.ndarray) -> TensorMetadata:
-    array = result.data if isinstance(result, Tensor) else result
-    stride = tuple(s // array.itemsize for s in array.strides) if array.itemsize else ()
-    return TensorMetadata(tuple(array.shape), array.dtype,
-                          bool(getattr(result, "requires_grad", False)), stride, None, False, {})
+    if not isinstance(result, Tensor):
+        stride = tuple(s // result.itemsize for s in result.strides) if result.itemsize else ()
+        return TensorMetadata(tuple(result.shape), result.dtype, False, stride, None, False, {})
+    from dlpy import channels_last, channels_last_3d, contiguous_format
+
+    memory_format = None  # the first format the tensor is contiguous in (torch.fx's)
+    for query in (contiguous_format, channels_last, channels_last_3d):
+        if result.is_contiguous(memory_format=query):
+            memory_format = query
+            break
+    return TensorMetadata(result.shape, result.dtype, result.requires_grad, result.stride(),
+                          memory_format, False, {})
 
 
 class ShapeProp(Interpreter):
