@@ -5,6 +5,7 @@ the machinery of modules' backward hooks (``BackwardHookCall``)."""
 from __future__ import annotations
 
 import itertools
+import warnings
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
@@ -289,6 +290,12 @@ class BackwardHookCall:
                 grad_output = _replacement(result, grad_output, "register_full_backward_pre_hook")
         self.grad_output = _shown(grad_output)  # hooks get Tensors, as torch's
         if not self.gated_inputs:  # no input needs a gradient: the hooks hear of it now
+            # torch warns here whatever hooks there are (pre-hooks alone too)
+            warnings.warn("Full backward hook is firing when gradients are computed with respect "
+                          "to module outputs since no inputs require gradients. See "
+                          "https://docs.pytorch.org/docs/main/generated/torch.nn.Module.html"
+                          "#torch.nn.Module.register_full_backward_hook for more details.",
+                          UserWarning, stacklevel=2)
             for hook in self.hooks:
                 result = hook(self.module, (None,) * self.num_inputs, self.grad_output)
                 if result is not None and not (isinstance(result, tuple)
