@@ -1319,40 +1319,27 @@ class Module:
         return self.to(bfloat16)
 
     def type(self, dtype) -> Module:
-        """Cast every parameter and every buffer, integer ones too (as torch's ``type``), to
-        ``dtype`` (a dtype, its name, or a legacy type name such as "torch.DoubleTensor"), in
-        place; complex parameters are left as they are. A non-floating ``dtype`` is refused
-        while a parameter requires grad, in torch's words; otherwise it casts them all."""
-        from dlpy.tensor_methods import _TYPE_NAMES
+        """Cast every parameter and every buffer, integer and complex ones too, to ``dtype``
+        (a dtype, its name, or a legacy type name such as "torch.DoubleTensor"), in place, as
+        torch's ``_apply(lambda t: t.type(dtype))``: a complex ``dtype`` makes them all complex
+        (without ``to``'s warning), a real one drops complex values' imaginary parts, gradients
+        are cast alike. A non-floating ``dtype`` is refused while a parameter requires grad,
+        in torch's words."""
+        from dlpy.tensor_methods import _type
 
-        target = getattr(dtype, "dtype_name", dtype)  # a legacy type (torch.DoubleTensor)
-        if isinstance(target, str) and target.split(".")[-1] in _TYPE_NAMES.values():
-            target = next(k for k, v in _TYPE_NAMES.items() if v == target.split(".")[-1])
-        try:
-            target = np.dtype(target)
-        except TypeError:
-            target = None
-        if target is None or target.kind == "c":
-            raise TypeError(f"{type(self).__name__}.type: expected a floating or integer "
-                            f"dtype, got {dtype!r}")
-        if not is_floating_dtype(target):
-            if any(p.requires_grad for p in self.parameters()):
-                raise RuntimeError("data set to a tensor that requires gradients must be "
-                                   "floating point or complex dtype")
-            for module in self.modules():
-                for p in module._parameters.values():
-                    if p is not None and p.data.dtype.kind != "c":
-                        p.data = p.data.astype(target)
-                        p.grad = None
-                for name, buffer in module._buffers.items():
-                    if buffer is not None and buffer.dtype.kind != "c":
-                        setattr(module, name, buffer.astype(target))
-            return self
-        self.to(target)
-        for module in self.modules():
-            for name, buffer in module._buffers.items():
-                if buffer is not None and buffer.dtype.kind in "biu":
-                    setattr(module, name, buffer.astype(target))
+        probe = _type(Tensor(np.zeros((0,), np.float32)), dtype)  # torch's errors of a bad name
+        target = probe.dtype
+        if not is_floating_dtype(target) and target.kind != "c" and any(
+                p.requires_grad for p in self.parameters()):
+            raise RuntimeError("data set to a tensor that requires gradients must be "
+                               "floating point or complex dtype")
+        self._apply(lambda t: _type(t, target))
+        for p in self.parameters():
+            # a Parameter's class follows its values: complex ones are ComplexParameters
+            if p.data.dtype.kind == "c" and type(p) is Parameter:
+                p.__class__ = ComplexParameter
+            elif p.data.dtype.kind != "c" and type(p) is ComplexParameter:
+                p.__class__ = Parameter
         return self
 
     def cpu(self) -> Module:
