@@ -587,6 +587,15 @@ class Module:
                 return registry[name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
+    def __dir__(self) -> list[str]:
+        """torch's: the class's and the instance's attributes with the registered names,
+        sorted, without those no attribute syntax reaches (a child named "0" of a ModuleDict
+        or a Sequential built from an OrderedDict: names starting with a digit)."""
+        keys = {*dir(type(self)), *self.__dict__}
+        for table in ("_parameters", "_buffers", "_modules"):
+            keys.update(self.__dict__.get(table) or ())
+        return sorted(key for key in keys if not key[:1].isdigit())
+
     def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:  # plain attributes may come first, as torch's
             kind = "parameters" if isinstance(value, Parameter) else "module" \
