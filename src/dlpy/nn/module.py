@@ -1369,8 +1369,18 @@ class Module:
         raise _AssertedError(f"{type(self).__name__}.cuda: {NO_CUDA}")
 
     def share_memory(self) -> Module:
-        """A no-op returning self: dlpy's arrays live in this process (torch moves them to
-        shared memory for multiprocessing)."""
+        """Marks every parameter, gradient and buffer shared (``is_shared()``), as torch's
+        ``_apply(lambda t: t.share_memory_())``; returns self. dlpy's arrays live in this
+        process: nothing moves (torch moves them to shared memory for multiprocessing)."""
+        for module in self.modules():
+            for p in module._parameters.values():
+                if p is not None:
+                    p.share_memory_()
+                    if p.grad is not None:
+                        p.grad.share_memory_()
+            for buffer in module._buffers.values():
+                if buffer is not None:
+                    buffer.share_memory_()
         return self
 
     def to_empty(self, *, device=None, recurse: bool = True) -> Module:
