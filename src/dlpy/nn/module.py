@@ -14,7 +14,7 @@ import zipfile
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -523,6 +523,11 @@ class Module:
     # the version ``state_dict()`` records in ``_metadata`` for this module's entries, which a
     # ``_load_from_state_dict`` override may read to convert an older layout (torch's)
     _version: int = 1
+    # torch's class attributes that code reads: pickled modules' old flag, whether __init__
+    # passes its extra arguments to super(), and the type of state_dict's destination
+    dump_patches: bool = False
+    call_super_init: bool = False
+    T_destination = TypeVar("T_destination", bound=dict[str, Any])
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -1363,10 +1368,31 @@ class Module:
         return self
 
     def cuda(self, device=None) -> Module:
-        """Raises RuntimeError: dlpy has no CUDA device (use ``to("cpu")`` or nothing)."""
+        """Raises RuntimeError: dlpy has no CUDA device (use ``to("cpu")`` or nothing); a
+        module without parameters or buffers has nothing to move and is returned, as torch's."""
         from dlpy.cuda import NO_CUDA
 
-        raise _AssertedError(f"{type(self).__name__}.cuda: {NO_CUDA}")
+        return self._move_to_device(_AssertedError(f"{type(self).__name__}.cuda: {NO_CUDA}"))
+
+    def xpu(self, device=None) -> Module:
+        """torch's error of a build without XPU, or self for a module with no tensors."""
+        return self._move_to_device(_AssertedError("Torch not compiled with XPU enabled"))
+
+    def ipu(self, device=None) -> Module:
+        """torch's error of a build without IPU, or self for a module with no tensors."""
+        return self._move_to_device(
+            RuntimeError("PyTorch is not linked with support for ipu devices"))
+
+    def mtia(self, device=None) -> Module:
+        """torch's error of a build without MTIA, or self for a module with no tensors."""
+        return self._move_to_device(_AssertedError("Torch not compiled with MTIA enabled"))
+
+    def _move_to_device(self, error: Exception) -> Module:
+        # torch's _apply(lambda t: t.cuda()): the error comes from the first tensor moved, so a
+        # module holding none (ReLU, Dropout, a Sequential of them) is returned as it is
+        if next(self.parameters(), None) is not None or next(self.buffers(), None) is not None:
+            raise error
+        return self
 
     def share_memory(self) -> Module:
         """Marks every parameter, gradient and buffer shared (``is_shared()``), as torch's
