@@ -211,8 +211,11 @@ def _strided(storage: _Storage, storage_offset, size, stride, dtype=None) -> np.
         if last >= elements.size:
             raise ValueError(f"a tensor of size {size}, stride {stride}, offset {offset} needs "
                              f"{last + 1} elements, its storage holds {elements.size}")
-    else:
-        return np.zeros(size, elements.dtype)
+    else:  # no elements: the saved strides and offset still, as torch's (over no memory)
+        item = elements.itemsize
+        return np.ndarray(size, elements.dtype, buffer=elements,
+                          offset=min(offset, elements.size) * item,
+                          strides=tuple(s * item for s in stride))
     item = elements.itemsize  # a view whose .base is the storage: dlpy.save shares it again
     return np.ndarray(size, elements.dtype, buffer=elements, offset=offset * item,
                       strides=tuple(s * item for s in stride))
@@ -1361,7 +1364,9 @@ def _storage_of(array: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, tuple[i
     if owner is not array and owner.flags.c_contiguous and owner.nbytes % item == 0 \
             and all(s >= 0 and s % item == 0 for s in array.strides):
         start = array.__array_interface__["data"][0] - owner.__array_interface__["data"][0]
-        if start % item == 0 and 0 <= start // item < max(owner.nbytes // item, 1):
+        # (an empty view may start at its base's end: x[3:] of 3 rows)
+        if start % item == 0 and 0 <= start // item < max(owner.nbytes // item, 1) + (
+                array.size == 0):
             root = owner if owner.dtype == array.dtype else \
                 owner.reshape(-1).view(np.uint8).view(array.dtype)
             return owner, root, start // item, tuple(s // item for s in array.strides)
