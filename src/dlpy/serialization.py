@@ -701,6 +701,11 @@ def load(f: str | os.PathLike | BinaryIO, map_location=None, weights_only: bool 
         f, "seekable", lambda: False)() else None
     try:
         archive = zipfile.ZipFile(f)
+        if not _head(f, position).startswith(b"PK\x03\x04"):
+            # (zipfile finds a zip after other bytes, as a self-extracting archive; torch's
+            # reader wants one from the file's start, and reads the rest as a legacy pickle)
+            archive.close()
+            raise zipfile.BadZipFile("the file does not start with a zip member")
     except zipfile.BadZipFile as err:
         # torch reads a file that does not start as a zip as a legacy pickle
         if mmap and not _head(f).startswith(b"PK\x03\x04"):  # (torch: no zip, no mmap)
@@ -755,13 +760,14 @@ def load(f: str | os.PathLike | BinaryIO, map_location=None, weights_only: bool 
                                   f"or corrupted ({type(err).__name__}: {err})") from None
 
 
-def _head(f) -> bytes:
-    """The first 4 bytes of a file (b"" where they cannot be read)."""
+def _head(f, position: int | None = 0) -> bytes:
+    """The first 4 bytes of a file (from ``position`` of a file object, its start where
+    None; b"" where they cannot be read)."""
     try:
         if isinstance(f, (str, os.PathLike)):
             with open(f, "rb") as handle:
                 return handle.read(4)
-        f.seek(0)
+        f.seek(position or 0)
         return f.read(4)
     except (OSError, ValueError):
         return b""
