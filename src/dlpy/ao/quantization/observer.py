@@ -162,7 +162,7 @@ class UniformQuantizationObserverBase(ObserverBase):
         if self.qscheme in (per_tensor_symmetric, per_channel_symmetric):
             max_pos = np.maximum(-min_neg, max_pos)
             scale = np.maximum(max_pos / F32((quant_max - quant_min) / 2), eps)
-            if self.dtype.qmin == 0:  # quint8: the middle of the range
+            if self.dtype.name == "quint8":  # the middle of the range (quint8 only, as torch)
                 middle = (quant_min + quant_max) // 2 if self.has_customized_qrange else 128
                 zero_point[...] = middle
         else:

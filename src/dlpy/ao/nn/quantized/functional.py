@@ -125,7 +125,10 @@ def threshold(input, threshold: float, value: float) -> QTensor:  # noqa: A002
     # rounding residue (which exceeds a threshold of 0)
     v = (x._int.astype(np.int64) - x.q_zero_point()).astype(F32) * F32(x.q_scale())
     y = np.where(v <= F32(threshold), F32(value), v)
-    return quantize_vec(y, x.q_scale(), x.q_zero_point(), x.dtype)
+    # (requantized with the zero point added before rounding: -1 at scale 2 and zero point -1
+    # is -2, as torch's)
+    q = quantize_array(y, x.q_scale(), x.q_zero_point(), x.dtype.qmin, x.dtype.qmax, fused=True)
+    return x.with_ints(q.astype(x.dtype.storage))
 
 
 def hardsigmoid(input, inplace: bool = False) -> QTensor:  # noqa: A002
