@@ -54,6 +54,19 @@ class Interpreter:
                 return self.env[node]
         return None
 
+    def boxed_run(self, args_list: list[Any]) -> Any:
+        """``run`` with the inputs in a list, one a placeholder, which it empties (the
+        "boxed" calling convention: the caller holds no reference to them afterwards)."""
+        placeholders = [n for n in self.graph.nodes if n.op == "placeholder"]
+        if len(args_list) != len(placeholders):
+            detail = "extra arguments" if len(args_list) > len(placeholders) \
+                else "missing arguments"
+            raise RuntimeError(f"Interpreter.boxed_run expected {len(placeholders)} arguments "
+                               f"for placeholders but received {len(args_list)} ({detail})")
+        env = dict(zip(placeholders, args_list))
+        args_list.clear()
+        return self.run(initial_env=env)
+
     def run_node(self, n: Node) -> Any:
         args, kwargs = self.fetch_args_kwargs_from_env(n)
         return getattr(self, n.op)(n.target, args, kwargs)
