@@ -115,6 +115,7 @@ FORMS: dict[str, tuple] = {
     "nll_loss": ("input", "target", ("weight", None), ("size_average", None),
         ("ignore_index", -100), ("reduce", None), ("reduction", "mean"),),
     "normalize": ("input", ("p", 2.0), ("dim", 1), ("eps", 1e-12), ("out", None),),
+    "pad": ("input", "pad", ("mode", "constant"), ("value", None),),
     "poisson_nll_loss": ("input", "target", ("log_input", True), ("full", False),
         ("size_average", None), ("eps", 1e-08), ("reduce", None), ("reduction", "mean"),),
     "relu": ("input", ("inplace", False),),
