@@ -72,17 +72,22 @@ def split_module(m: GraphModule, root_m: Module, split_callback: Callable[[Node]
     for partition in order:
         graph = Graph()
         local: dict[Node, Node] = {}
+        targets: dict[str, Module] = {}  # a submodule's layers under flat names (seq_0)
         for value in partition.inputs:
             local[value] = graph.placeholder(value.name)
         for node in partition.nodes:
             local[node] = graph.node_copy(node, local.__getitem__)
-            if node.op == "call_module" and qualname_map is not None:
-                qualname_map[f"submod_{partition.name}.{node.target}"] = node.target
+            if node.op == "call_module":
+                flat = node.target.replace(".", "_")  # torch's: self.md_b, not self.md.b
+                local[node].target = flat
+                targets[flat] = m.get_submodule(node.target)
+                if qualname_map is not None:
+                    qualname_map[f"submod_{partition.name}.{flat}"] = node.target
         outputs = list(partition.outputs)
         graph.output(local[outputs[0]] if len(outputs) == 1 else
                      tuple(local[v] for v in outputs))  # () for a partition nobody reads
         module_name = f"submod_{partition.name}"
-        modules[module_name] = GraphModule(root_m, graph)
+        modules[module_name] = GraphModule(targets, graph)
         call = base.call_module(module_name, tuple(env[v] for v in partition.inputs))
         if len(outputs) == 1:
             env[outputs[0]] = call
@@ -119,7 +124,5 @@ def _topological(partitions: dict[str, _Partition]) -> list[_Partition]:
             if waiting[reader] == 0:
                 queue.append(reader)
     if len(order) != len(partitions):
-        stuck = [name for name, count in waiting.items() if count > 0]
-        raise ValueError(f"split_module: the partitions {stuck} depend on each other in a "
-                         f"cycle; give split_callback partitions whose values flow one way")
+        raise RuntimeError("cycle exists between partitions!")  # torch's error
     return order
