@@ -1267,16 +1267,38 @@ class Module:
             raise TypeError(f"nn.Module.to only accepts floating point or complex dtypes, but "
                             f"got desired dtype=torch.{dtype.name}")
 
+        # complex tensors too, as torch's to() (which float()/double()/... do not cast)
+        return self._cast_floating(dtype, complex_too=True)
+
+    def _cast_floating(self, dtype: np.dtype, complex_too: bool) -> Module:
+        """Every floating parameter and buffer (and complex one, where ``complex_too``) cast
+        to the real ``dtype`` in place, gradients along; returns self."""
+        from dlpy.ops.arithmetic import cast
+
         def convert(t):
-            if not isinstance(t, Tensor) or not is_floating_dtype(t.dtype) or t.dtype == dtype:
+            if not isinstance(t, Tensor) or t.dtype == dtype or not (
+                    is_floating_dtype(t.dtype) or complex_too and t.dtype.kind == "c"):
                 return t
             if type(t.data) is MetaArray:  # (a FakeTensor buffer: a fake one)
                 return t.to(dtype) if _is_fake(t) else Tensor(meta_array(t.data.shape, dtype))
+            if t.dtype.kind == "c":  # the real part, with torch's warning
+                return cast(t, dtype)
             return t.astype(dtype)  # (an UninitializedBuffer stays one)
 
         # through _apply, as torch's: a subclass's _apply sees the conversion (gpytorch's ExactGP
         # casts its training data there, BoTorch's BetaPrior refreshes its Dirichlet)
-        return self._apply(convert)
+        self._apply(convert)
+        if complex_too:
+            self._parameter_classes()
+        return self
+
+    def _parameter_classes(self) -> None:
+        # a Parameter's class follows its values: complex ones are ComplexParameters
+        for p in self.parameters():
+            if p.data.dtype.kind == "c" and type(p) is Parameter:
+                p.__class__ = ComplexParameter
+            elif p.data.dtype.kind != "c" and type(p) is ComplexParameter:
+                p.__class__ = Parameter
 
     def _to_complex(self, dtype: np.dtype) -> Module:
         """``to(complex dtype)``: every floating or complex parameter and buffer takes it (a
@@ -1315,22 +1337,26 @@ class Module:
                     buffer.data = laid_out(buffer.data, _checked("to", fmt, buffer.ndim))
 
     def float(self) -> Module:
-        """``to(np.float32)``."""
-        return self.to(np.float32)
+        """``to(np.float32)`` of the floating tensors (complex ones stay, as torch's)."""
+        return self._to_floating(np.float32)
 
     def double(self) -> Module:
-        """``to(np.float64)``."""
-        return self.to(np.float64)
+        """``to(np.float64)`` of the floating tensors (complex ones stay, as torch's)."""
+        return self._to_floating(np.float64)
 
     def half(self) -> Module:
-        """``to(np.float16)``: float16 parameters and floating buffers."""
-        return self.to(np.float16)
+        """``to(np.float16)``: float16 parameters and floating buffers (complex ones stay)."""
+        return self._to_floating(np.float16)
 
     def bfloat16(self) -> Module:
-        """``to(dlpy.bfloat16)``: bfloat16 parameters and floating buffers (needs ml_dtypes)."""
+        """``to(dlpy.bfloat16)``: bfloat16 parameters and floating buffers (needs ml_dtypes;
+        complex ones stay)."""
         from dlpy.amp.dtypes import bfloat16
 
-        return self.to(bfloat16)
+        return self._to_floating(np.dtype(bfloat16))
+
+    def _to_floating(self, dtype: np.dtype) -> Module:
+        return self._cast_floating(dtype, complex_too=False)
 
     def type(self, dtype) -> Module:
         """Cast every parameter and every buffer, integer and complex ones too, to ``dtype``
@@ -1348,12 +1374,7 @@ class Module:
             raise RuntimeError("data set to a tensor that requires gradients must be "
                                "floating point or complex dtype")
         self._apply(lambda t: _type(t, target))
-        for p in self.parameters():
-            # a Parameter's class follows its values: complex ones are ComplexParameters
-            if p.data.dtype.kind == "c" and type(p) is Parameter:
-                p.__class__ = ComplexParameter
-            elif p.data.dtype.kind != "c" and type(p) is ComplexParameter:
-                p.__class__ = Parameter
+        self._parameter_classes()
         return self
 
     def cpu(self) -> Module:
@@ -1672,6 +1693,11 @@ class Module:
                     f"{_torch_size(np.shape(value))}, an exception occurred : ('Cannot copy out "
                     "of meta tensor; no data!',).")
             return line, line
+        if np.iscomplexobj(value) and array.dtype.kind != "c":
+            from dlpy.ops.arithmetic import warn_discarding_imaginary
+
+            warn_discarding_imaginary()  # torch's copy_ of complex values into a real tensor
+            value = np.real(value)
         if type(array) is np.ndarray and array.flags.writeable:
             array[...] = value  # in place, as torch's copy_: views of it see the values
             increment_version(param)
