@@ -1025,7 +1025,7 @@ class SparseTensor(OnCPU):
         """self *= other (a number, a 0-d tensor, or a sparse tensor)."""
         if not isinstance(other, SparseTensor) and np.ndim(_scalar_of(other)) == 0:
             self._v.mul_(other)
-            self._coalesced = self._nnz() == 0  # torch's scalar mul_ clears the flag
+            self._coalesced = self._nnz() <= 1  # torch's scalar mul_ clears the flag (of 2+)
             return self
         return self._in_place_of("mul_", mul(self, other))
 
@@ -1152,7 +1152,10 @@ class SparseTensor(OnCPU):
         """The slice ``index`` of dim: sparse while a sparse dim is left (COO; CSR gives
         COO), else dense, as torch's."""
         if self.layout is not sparse_coo:
-            return self.to_sparse_coo().select(dim, index)
+            out = self.to_sparse_coo().select(dim, index)
+            if isinstance(out, SparseTensor):  # torch's kernel flags its sorted result
+                out._coalesced = _sorted_distinct(_keys(out._ind, out.shape[:out._ind.shape[0]]))
+            return out
         dim = _dim("select", dim, self.ndim)
         size = self.shape[dim]
         if not -size <= index < size:
