@@ -132,9 +132,10 @@ def test_a_complex_linear_model_fits_with_adam():
     np.testing.assert_allclose(b.data, [0.5 - 1j, 0.5 - 1j], atol=1e-2)
 
 
-def test_module_casts_leave_complex_parameters_alone():
-    """Module.double()/float()/to(dtype) cast the real parameters only (as torch's float() and
-    double()): a complex parameter keeps its dtype and its imaginary part."""
+def test_float_and_double_leave_complex_parameters_alone_and_to_casts_them():
+    """Module.double()/float() cast the real parameters only (as torch's): a complex parameter
+    keeps its dtype and its imaginary part; to(real dtype) casts it too (torch's to() casts
+    every floating or complex tensor: its real part, with torch's warning)."""
     from dlpy import nn
 
     model = nn.Linear(2, 2)
@@ -143,5 +144,13 @@ def test_module_casts_leave_complex_parameters_alone():
     assert model.weight.dtype == np.float64
     assert model.z.dtype == np.complex64
     np.testing.assert_array_equal(model.z.data, [1 + 2j, 3j])
-    model.to(np.float32)
+    model.float()
     assert model.weight.dtype == np.float32 and model.z.dtype == np.complex64
+    with pytest.warns(UserWarning, match="discards the imaginary part"):
+        dlpy.set_warn_always(True)
+        try:
+            model.to(np.float64)
+        finally:
+            dlpy.set_warn_always(False)
+    assert model.weight.dtype == np.float64 and model.z.dtype == np.float64
+    np.testing.assert_array_equal(model.z.data, [1, 0])

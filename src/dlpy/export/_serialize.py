@@ -68,7 +68,13 @@ def allowed_functions() -> dict[str, Any]:
         import dlpy
         from dlpy import functional
         from dlpy.func import functional_call
-        from dlpy.fx._symbolic_trace import _ORIGINALS, _assert_specialized, _assign_buffer
+        from dlpy.fx._symbolic_trace import (
+            _ORIGINALS,
+            _assert_is_none,
+            _assert_specialized,
+            _assign_buffer,
+        )
+        from dlpy.torch_functions import _assert
 
         table: dict[str, Any] = {}
         for module in (functional, dlpy):
@@ -86,6 +92,10 @@ def allowed_functions() -> dict[str, Any]:
         table["builtins.getattr"] = builtins.getattr
         table["dlpy.func.functional_call"] = functional_call
         table["dlpy.fx._symbolic_trace._assert_specialized"] = _assert_specialized
+        # (the checks symbolic_trace records for concrete_args, as torch.fx's: eq + _assert,
+        # _assert_is_none for a None)
+        table["dlpy._assert"] = _assert
+        table["dlpy.fx._symbolic_trace._assert_is_none"] = _assert_is_none
         table["dlpy.fx._symbolic_trace._assign_buffer"] = _assign_buffer  # (buffer updates)
         for name, value in table.items():
             _NAME_OF.setdefault(id(value), name)

@@ -895,9 +895,10 @@ def warn_discarding_imaginary() -> None:
     every time after ``set_warn_always(True)``)."""
     from dlpy import torch_misc
 
-    if _imaginary_warned and not torch_misc._warn_always:
-        return
-    _imaginary_warned.append(True)
+    if not torch_misc._warn_always:  # (a warning under warn_always leaves the once to come)
+        if _imaginary_warned:
+            return
+        _imaginary_warned.append(True)
     import warnings
 
     from dlpy._caller import user_stacklevel
