@@ -281,7 +281,8 @@ def install() -> None:
     # torch's float arithmetic is silent on log(0), 0/0 and overflow (it gives inf/nan): so
     # are numpy's warnings while the aliases stand (np.seterr is per thread, restored after)
     numpy_errors = np.seterr(all="ignore")
-    _state.update(finder=finder, set_aside=set_aside, numpy_errors=numpy_errors)
+    _state.update(finder=finder, set_aside=set_aside, numpy_errors=numpy_errors,
+                  cells=_rewrite_cells())
 
 
 def uninstall() -> None:
@@ -308,6 +309,10 @@ def uninstall() -> None:
     np.seterr(**_state["numpy_errors"])
     sys.modules["dlpy"].__version__ = _state.pop("dlpy_version")
     sys.modules["dlpy"].__name__ = "dlpy"
+    shell, cells = _state.pop("cells", None) or (None, None)
+    if cells is not None:
+        with contextlib.suppress(ValueError):
+            shell.ast_transformers.remove(cells)
     _state.update(finder=None, set_aside={}, numpy_errors=None)
 
 
@@ -724,6 +729,35 @@ def _located(new: ast.AST, old: ast.AST) -> ast.AST:
         if "lineno" in child._attributes and not hasattr(child, "lineno"):
             _located(child, old)
     return new
+
+
+class _CellRewrite(ast.NodeTransformer):
+    """An IPython shell's cells rewritten as a program file's code (``DataAccess``), while the
+    aliases stand: a notebook's ``torch.float32.is_floating_point``, ``str(x.dtype)`` and
+    ``x.data = v`` act as in a script. A cell's last expression that looks like a dtype
+    (``torch.float32``, ``x.dtype``) shows torch's name, as the shell's displayhook reprs it."""
+
+    def visit_Module(self, node: ast.Module) -> ast.Module:
+        node = DataAccess().visit(node)
+        last = node.body[-1] if node.body else None
+        if isinstance(last, ast.Expr) and _looks_like_dtype(last.value):
+            last.value = _dtype_text_call(last.value)
+        return node
+
+
+def _rewrite_cells() -> tuple | None:
+    """(shell, transformer) when install() runs inside IPython (a notebook, the ipython
+    console): its cells are compiled with the rewrite from now on, its namespace given the
+    helpers the rewritten code calls; None elsewhere (a cell's code never passes through the
+    import system, where program files and libraries are rewritten)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or not isinstance(getattr(shell, "ast_transformers", None), list):
+        return None
+    cells = _CellRewrite()
+    shell.ast_transformers.append(cells)
+    shell.user_ns.update(HELPERS)
+    return shell, cells
 
 
 def program_code(source: bytes | str, path: str) -> types.CodeType:

@@ -82,3 +82,44 @@ def test_program_reads_dtype_attributes(tmp_path, capsys):
     compat.run([str(script)])
     assert json.loads(capsys.readouterr().out) == [True, True, True, True, False, "complex128",
                                                    "float32"]
+
+
+# an IPython shell's cells, with the aliases installed inside it (a notebook's first cell):
+# each cell's code is rewritten as a program file's, and the last expression that looks like a
+# dtype shows torch's name; after the aliases go, cells are compiled as they are
+NOTEBOOK = textwrap.dedent('''
+    import json
+    from IPython.core.interactiveshell import InteractiveShell
+    shell = InteractiveShell.instance()
+    def cell(source):
+        result = shell.run_cell(source)  # (its displayhook gives result.result)
+        assert result.error_in_exec is None and result.error_before_exec is None, source
+        return result.result
+    cell("from dlpy import compat\\nalias = compat.as_torch()\\nalias.__enter__()\\nimport torch")
+    out = {"flags": cell("(torch.float32.is_floating_point, torch.int8.is_signed, "
+                         "torch.float64.to_complex() == torch.complex128)"),
+           "texts": cell("(str(torch.float32), f'{torch.zeros(2).dtype}', repr(torch.int64))"),
+           "shown": repr(cell("torch.float16")),
+           "data": cell("x = torch.ones(2, requires_grad=True)\\nx.data = torch.zeros(2)\\n"
+                        "x.data.add_(3)\\nx.tolist()"),
+           "transformers": len(shell.ast_transformers)}
+    cell("alias.__exit__(None, None, None)")
+    out["after"] = [len(shell.ast_transformers), repr(cell("import numpy\\nnumpy.dtype('int8')"))]
+    print(json.dumps(out))
+''')
+
+
+def test_notebook_cells_are_rewritten_while_the_aliases_stand():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    run = subprocess.run([sys.executable, "-c", NOTEBOOK], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out == {"flags": [True, True, True],
+                   "texts": ["torch.float32", "torch.float32", "torch.int64"],
+                   "shown": "torch.float16", "data": [3.0, 3.0], "transformers": 1,
+                   "after": [0, "dtype('int8')"]}
