@@ -1,6 +1,7 @@
 """dlpy.load / dlpy.save: torch.save's zip checkpoints without torch (fixtures made by
 tests/fixtures/make_torch_files_fixtures.py, which also loads dlpy.save's files in torch)."""
 
+import copy
 import io
 import pickle
 import zipfile
@@ -486,3 +487,61 @@ def test_storage_offset_of_a_loaded_slice():
     dlpy.save(dlpy.arange(6.0)[2:], buffer)
     buffer.seek(0)
     assert dlpy.load(buffer).storage_offset() == 2
+
+
+def test_torch_pickled_tensors_storage_and_module_load_under_compat(expected):
+    # Python's pickle of torch objects names torch's functions (torch.storage._load_from_bytes
+    # holds each storage as a legacy save): they load under dlpy.compat, strides and all
+    from dlpy import compat
+
+    with compat.as_torch():
+        obj = pickle.loads((FIXTURES / "pickled.pkl").read_bytes())
+    tensors = dict(tensors_in("pickled.pkl", obj["tensors"], dlpy.Tensor))
+    keys = [k for k in expected if k.startswith("pickled.pkl/") and ":" not in k]
+    assert sorted(tensors) == sorted(keys) and len(keys) == 14
+    for key in keys:
+        got = tensors[key].data
+        got = got.astype(np.float32) if got.dtype.name == "bfloat16" else got
+        np.testing.assert_array_equal(got, expected[key], err_msg=key)
+        assert got.dtype == expected[key].dtype, key
+        if got.size > 1:
+            item = tensors[key].data.itemsize
+            assert tuple(s // item for s in tensors[key].data.strides) == \
+                tuple(expected[f"{key}:stride"]), key
+        assert tensors[key].requires_grad == bool(expected[f"{key}:requires_grad"]), key
+    assert isinstance(obj["tensors"]["weight"], nn.Parameter)
+    storage = obj["storage"]
+    assert isinstance(storage, dlpy.storage.TypedStorage) and storage.dtype == np.int32
+    assert storage.tolist() == [0, 1, 2]
+    out = obj["model"](dlpy.ones(2, 3))
+    np.testing.assert_allclose(out.data, expected["pickled.pkl:model_out"], rtol=1e-6)
+
+
+def test_a_saved_storage_loads_as_a_typed_storage_shared_with_its_tensors(expected):
+    loaded = dlpy.load(FIXTURES / "storage.pt")
+    typed, tail = loaded["typed"], loaded["tail"]
+    assert type(typed) is dlpy.storage.TypedStorage and typed.dtype == np.float64
+    assert typed.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    np.testing.assert_array_equal(tail.data, expected["storage.pt/tail"])
+    typed[3] = 30.0  # the tensor views the storage, as torch's
+    assert tail.data[0, 1] == 30.0
+    raw = loaded["bytes"]  # torch's untyped storage loads as bytes (torch: TypedStorage uint8)
+    assert raw.dtype == np.uint8 and raw.tolist() == [1, 0, 2, 0]
+
+
+def test_storages_save_as_torch_saves_them_and_pickle(tmp_path):
+    x = dlpy.arange(4.0)
+    for legacy in (False, True):
+        path = tmp_path / f"s{legacy}.pt"
+        dlpy.save([x[1:].storage(), x], path, _use_new_zipfile_serialization=not legacy)
+        storage, y = dlpy.load(path)
+        assert storage.tolist() == [0.0, 1.0, 2.0, 3.0] and storage.dtype == np.float32
+        storage[2] = 7.0  # one storage with the tensor over it
+        assert y.tolist() == [0.0, 1.0, 7.0, 3.0]
+    with pytest.raises(RuntimeError, match="view the same data as different types"):
+        dlpy.save([x.untyped_storage(), x], tmp_path / "mixed.pt")
+    again = pickle.loads(pickle.dumps(x.storage()))
+    assert type(again) is dlpy.storage.TypedStorage and again.tolist() == [0.0, 1.0, 2.0, 3.0]
+    copied = copy.deepcopy(x.storage())
+    copied[0] = 5.0
+    assert x.tolist() == [0.0, 1.0, 2.0, 3.0] and copied.tolist()[0] == 5.0

@@ -37,6 +37,7 @@ import numpy as np
 from dlpy.device import MetaArray, device
 from dlpy.io import atomic_write
 from dlpy.size import Size
+from dlpy.storage import TypedStorage, UntypedStorage
 from dlpy.tensor import Tensor, _without_gradless, is_floating_dtype
 
 __all__ = ["DEFAULT_PROTOCOL", "CheckpointError", "EmptyCheckpointError", "UnpicklingError",
@@ -134,15 +135,11 @@ class _DType:
         return f"torch.{self.name}"
 
 
-class _Storage:
-    """One storage: its elements as a 1-D numpy array (bfloat16 as ml_dtypes', or float32).
-    What a callable ``map_location(storage, location)`` is given (``cpu()``: itself)."""
-
-    def __init__(self, array: np.ndarray):
-        self.array = array
-
-    def cpu(self) -> _Storage:
-        return self
+def _storage(array: np.ndarray) -> TypedStorage:
+    """A loaded storage: a TypedStorage over ``array``'s memory (its elements, 1-D; bfloat16
+    as ml_dtypes', or float32), as torch's load gives one: what a callable
+    ``map_location(storage, location)`` is given and what a saved storage loads as."""
+    return TypedStorage(UntypedStorage(array), array.dtype)
 
 
 class _MetaStorage:
@@ -176,7 +173,7 @@ _NO_CUDA = ("Attempting to deserialize object on a CUDA device but torch.cuda.is
             "map_location=torch.device('cpu') to map your storages to the CPU.")
 
 
-def _strided(storage: _Storage, storage_offset, size, stride, dtype=None) -> np.ndarray:
+def _strided(storage: TypedStorage, storage_offset, size, stride, dtype=None) -> np.ndarray:
     """The view torch's ``_rebuild_tensor`` makes: ``size`` elements ``stride`` apart from
     ``storage_offset``, checked to lie inside the storage (a meta storage: a meta array of
     ``size``)."""
@@ -199,7 +196,7 @@ def _strided(storage: _Storage, storage_offset, size, stride, dtype=None) -> np.
         array.storage_nbytes = storage.numel * np.dtype(
             storage.storage_type.dtype or np.uint16).itemsize
         return array
-    elements = storage.array if dtype is None else _typed(storage, dtype)
+    elements = storage._elements() if dtype is None else _typed(storage, dtype)
     size, stride = tuple(int(n) for n in size), tuple(int(s) for s in stride)
     offset = int(storage_offset)
     if len(size) != len(stride) or any(n < 0 for n in size) or any(s < 0 for s in stride) \
@@ -221,12 +218,12 @@ def _strided(storage: _Storage, storage_offset, size, stride, dtype=None) -> np.
                       strides=tuple(s * item for s in stride))
 
 
-def _typed(storage: _Storage, dtype: _DType) -> np.ndarray:
+def _typed(storage: TypedStorage, dtype: _DType) -> np.ndarray:
     """An untyped (byte) storage seen as ``dtype``'s elements (``_rebuild_tensor_v3``)."""
     np_dtype = _DTYPES.get(dtype.name, False)
     if np_dtype is False:
         raise ValueError(f"tensors of dtype torch.{dtype.name} are not supported")
-    raw = storage.array
+    raw = storage._elements()
     if isinstance(np_dtype, str):
         element = _LOW[np_dtype]
         item = np.dtype(element).itemsize
@@ -484,7 +481,7 @@ class _Unpickler(pickle.Unpickler):
         self.archive, self.prefix, self.big_endian = archive, prefix, big_endian
         self.weights_only, self.map_location = weights_only, map_location
         self.mapped = mapped  # (the file's path, numpy's memmap mode): storages mapped from it
-        self.storages: dict[str, _Storage] = {}
+        self.storages: dict[str, TypedStorage] = {}
 
     def find_class(self, module: str, name: str):
         if module == "__builtin__":  # protocol 2 written with Python 2's module names
@@ -525,7 +522,7 @@ class _Unpickler(pickle.Unpickler):
                     mapped = self.map_location(storage, location)
                 except Exception as err:  # the caller's own error, passed on unchanged
                     raise _CallerError(err) from err
-                if mapped is not None and not isinstance(mapped, _Storage):
+                if mapped is not None and not isinstance(mapped, TypedStorage):
                     raise _CallerError(TypeError(
                         f"load: map_location returned a {type(mapped).__name__}, expected "
                         "the storage it was given (or None)"))
@@ -533,7 +530,7 @@ class _Unpickler(pickle.Unpickler):
             self.storages[key] = storage
         return self.storages[key]
 
-    def _read_storage(self, storage_type: _StorageType, key: str, numel: int) -> _Storage:
+    def _read_storage(self, storage_type: _StorageType, key: str, numel: int) -> TypedStorage:
         member = f"{self.prefix}/data/{key}"
         dtype = np.dtype(np.uint16 if storage_type.dtype is None else storage_type.dtype)
         try:
@@ -554,7 +551,7 @@ class _Unpickler(pickle.Unpickler):
             # a page boundary before them, which the tensors' storage (its nbytes, their
             # storage_offset) would otherwise count from, as torch's never does
             elements = np.frombuffer(memoryview(mapped), dtype)
-            return _Storage(elements if storage_type.dtype is not None
+            return _storage(elements if storage_type.dtype is not None
                             else _low_precision(elements, "bfloat16"))
         else:  # the bytes as they are, read into the array (no copy), no CRC-32 check (as
             # torch's reader: a file changed through a shared mapping, or written without
@@ -579,8 +576,8 @@ class _Unpickler(pickle.Unpickler):
         if self.big_endian:
             elements = elements.astype(dtype)
         if storage_type.dtype is None:
-            return _Storage(_low_precision(elements, "bfloat16"))
-        return _Storage(elements)
+            return _storage(_low_precision(elements, "bfloat16"))
+        return _storage(elements)
 
     def _start(self, info: zipfile.ZipInfo) -> int:
         """Where a stored member's bytes start in the archive's file (after its local header,
@@ -808,7 +805,7 @@ class _LegacyUnpickler(_Unpickler):
     def __init__(self, file, weights_only: bool, map_location, encoding: str):
         super().__init__(file, None, "", False, weights_only, map_location, encoding)
         self.pending: dict[str, np.ndarray] = {}
-        self.views: dict[str, _Storage] = {}
+        self.views: dict[str, TypedStorage] = {}
 
     def persistent_load(self, saved_id):
         if isinstance(saved_id, tuple) and len(saved_id) == 4 and saved_id[0] == "module":
@@ -824,16 +821,17 @@ class _LegacyUnpickler(_Unpickler):
             return root
         view_key, offset, size = view
         if str(view_key) not in self.views:
-            self.views[str(view_key)] = _Storage(root.array[int(offset):int(offset) + int(size)])
+            self.views[str(view_key)] = _storage(
+                root._elements()[int(offset):int(offset) + int(size)])
         return self.views[str(view_key)]
 
-    def _read_storage(self, storage_type: _StorageType, key: str, numel: int) -> _Storage:
+    def _read_storage(self, storage_type: _StorageType, key: str, numel: int) -> TypedStorage:
         dtype = np.dtype(np.uint16 if storage_type.dtype is None else storage_type.dtype)
         data = np.zeros(numel, dtype)
         self.pending[key] = data
         if storage_type.dtype is None:
-            return _Storage(_low_precision(data, "bfloat16"))
-        return _Storage(data)
+            return _storage(_low_precision(data, "bfloat16"))
+        return _storage(data)
 
 
 def _load_legacy(f, weights_only: bool, map_location, encoding: str) -> Any:
@@ -1152,6 +1150,10 @@ class _Pickler:
             if not self._memo_get(obj):
                 self._tensor(obj)
                 self._memo_put(obj)
+        elif isinstance(obj, (TypedStorage, UntypedStorage)):
+            if not self._memo_get(obj):
+                self._storage_id(obj)
+                self._memo_put(obj)
         elif isinstance(obj, np.dtype) or (isinstance(obj, type) and issubclass(obj, np.generic)):
             name = np.dtype(obj).name  # a dtype (dlpy.float16, t.dtype): torch's global
             if name not in _DTYPES:
@@ -1290,6 +1292,38 @@ class _Pickler:
             self._global("torch", low)
         self._close_tensor(obj, parameter, state, wrapped)
 
+    def _storage_id(self, storage) -> None:
+        """A storage (``x.storage()``, ``x.untyped_storage()``) as torch saves one: its
+        persistent id alone, one storage with the tensors that view the same memory (a typed
+        storage's class names its dtype; an untyped one counts bytes)."""
+        untyped = isinstance(storage, UntypedStorage)
+        elements = storage._bytes() if untyped else storage._elements()
+        low = elements.dtype.name if elements.dtype.name in _LOW else None
+        if untyped:
+            name = ("torch.storage", "UntypedStorage")
+        elif low == "bfloat16":
+            name = ("torch", "BFloat16Storage")
+        elif np.dtype(elements.dtype.newbyteorder("=")) in _STORAGE_NAMES:
+            name = ("torch", _STORAGE_NAMES[np.dtype(elements.dtype.newbyteorder("="))])
+        else:  # (float8, uint16/32/64: torch has no typed storage class for them either)
+            raise TypeError(f"save: cannot write a TypedStorage of dtype {elements.dtype}")
+        owner, root, offset, _ = _storage_of(elements)
+        if offset or root.size != elements.size:  # part of a larger array: its own storage
+            owner = root = np.ascontiguousarray(elements)
+        saved = self.storages.get(id(owner))
+        if saved is not None and saved[1].dtype != root.dtype:  # one storage, one element type
+            raise _MixedStorageError("Cannot save multiple tensors or storages that view the "
+                                     "same data as different types")
+        key, root, _ = self.storages.setdefault(id(owner), (str(len(self.storages)), root,
+                                                            owner))
+        self.numels[key] = root.size
+        self.out += pickle.MARK
+        self._save("storage")
+        self._global(*name)
+        for item in (key, "cpu", root.size) + ((None,) if self.legacy else ()):
+            self._save(item)
+        self.out += pickle.TUPLE + pickle.BINPERSID
+
     def _close_tensor(self, obj, parameter: bool, state, wrapped: bool) -> None:
         """The end of a tensor's rebuild call (its arguments' tuple open): the call, then the
         wrapping call of a Parameter or of a tensor with Python attributes."""
@@ -1330,7 +1364,8 @@ class _ObjectPickler(pickle._Pickler):
         from dlpy.nn.module import ComplexParameter
         from dlpy.ops.complex import ComplexTensor
 
-        if (type(obj) in (Tensor, Parameter, ComplexTensor, ComplexParameter, device, Size)
+        if (type(obj) in (Tensor, Parameter, ComplexTensor, ComplexParameter, device, Size,
+                          TypedStorage, UntypedStorage)
                 or isinstance(obj, np.dtype)
                 and obj.name in _DTYPES) and id(obj) not in self.memo:
             self.tensors.out = bytearray()

@@ -4,6 +4,8 @@ owns the memory (the end of the tensor's ``.base`` chain); writes through them s
 tensor over that memory."""
 from __future__ import annotations
 
+import copy
+import io
 import os
 
 import numpy as np
@@ -220,6 +222,21 @@ class TypedStorage:
         self._untyped.resize_(int(size) * self.dtype.itemsize)
         return self
 
+    def cpu(self) -> TypedStorage:
+        return self
+
+    def __reduce__(self):
+        # as torch pickles one: the bytes of its legacy-format save, loaded again by
+        # ``_load_from_bytes`` (a pickle of torch's loads here too, under dlpy.compat)
+        from dlpy.serialization import save
+
+        buffer = io.BytesIO()
+        save(self, buffer, _use_new_zipfile_serialization=False)
+        return _load_from_bytes, (buffer.getvalue(),)
+
+    def __deepcopy__(self, memo) -> TypedStorage:
+        return TypedStorage(copy.deepcopy(self._untyped, memo), self.dtype)
+
     def _to(self, dtype) -> TypedStorage:
         values = self._elements().astype(dtype)
         return TypedStorage(UntypedStorage(values.view(np.uint8)), values.dtype)
@@ -284,6 +301,14 @@ class MetaStorage(UntypedStorage):
 
     def data_ptr(self) -> int:
         return 0
+
+
+def _load_from_bytes(b: bytes) -> TypedStorage:
+    """torch.storage._load_from_bytes: the storage a pickled storage holds (the bytes of a
+    legacy-format ``save``), as ``pickle.loads`` of a torch tensor or storage calls it."""
+    from dlpy.serialization import load
+
+    return load(io.BytesIO(b), weights_only=False)
 
 
 def untyped_storage(tensor) -> UntypedStorage:
