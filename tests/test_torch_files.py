@@ -545,3 +545,55 @@ def test_storages_save_as_torch_saves_them_and_pickle(tmp_path):
     copied = copy.deepcopy(x.storage())
     copied[0] = 5.0
     assert x.tolist() == [0.0, 1.0, 2.0, 3.0] and copied.tolist()[0] == 5.0
+
+
+def test_torch_quantized_state_dicts_load_into_dlpys_quantized_layers(expected):
+    # torch's layout: a Linear's (weight, bias) under _packed_params, a conv's QTensor weight
+    from dlpy.ao import qtensor
+    from dlpy.ao.nn import quantized as nnq
+
+    saved = dlpy.load(FIXTURES / "quantized.pt")  # weights_only: qtensors, qint8, qschemes
+    packed = saved["linear"]["_packed_params._packed_params"]
+    assert isinstance(packed[0], qtensor.QTensor) and packed[0].dtype is qtensor.qint8
+    assert saved["linear"]["_packed_params.dtype"] is qtensor.qint8
+    assert saved["conv"]["weight"].qscheme() is qtensor.per_channel_affine
+    linear, conv = nnq.Linear(3, 2, per_channel=True), nnq.Conv2d(2, 3, 2)
+    assert str(linear.load_state_dict(saved["linear"])) == "<All keys matched successfully>"
+    conv.load_state_dict(saved["conv"])
+    assert linear.weight().qscheme() is qtensor.per_tensor_affine  # as the file's
+    assert (linear.scale, linear.zero_point) == (pytest.approx(0.02), 70)
+    np.testing.assert_array_equal(linear(saved["x"]).int_repr().data,
+                                  expected["quantized.pt:linear_out"])
+    np.testing.assert_array_equal(conv(saved["image"]).int_repr().data,
+                                  expected["quantized.pt:conv_out"])
+    with pytest.raises(ValueError, match="size mismatch"):
+        nnq.Linear(4, 2).load_state_dict(dict(saved["linear"]))
+    with pytest.raises(ValueError, match="bias"):
+        nnq.Linear(3, 2, bias_=False).load_state_dict(dict(saved["linear"]))
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+def test_quantized_tensors_round_trip_through_save(tmp_path, legacy):
+    from dlpy.ao import qtensor
+
+    x = dlpy.tensor([[0.5, -1.0], [2.0, 0.75]])
+    tensors = {
+        "pt": qtensor.quantize_per_tensor(x, 0.25, 3, qtensor.quint8),
+        "pc": qtensor.quantize_per_channel(x, dlpy.tensor([0.25, 0.5], dtype=dlpy.float64),
+                                           dlpy.tensor([0, 1]), 1, qtensor.qint8),
+        "i32": qtensor.quantize_per_tensor(x, 0.5, -2, qtensor.qint32),
+        "dtype": qtensor.quint8, "scheme": qtensor.per_channel_affine}
+    path = tmp_path / "q.pt"
+    dlpy.save(tensors, path, _use_new_zipfile_serialization=not legacy)
+    back = dlpy.load(path)
+    for key in ("pt", "pc", "i32"):
+        assert back[key].dtype is tensors[key].dtype and back[key].qscheme() is \
+            tensors[key].qscheme()
+        np.testing.assert_array_equal(back[key].int_repr().data, tensors[key].int_repr().data)
+        np.testing.assert_array_equal(back[key].dequantize().data,
+                                      tensors[key].dequantize().data)
+    assert back["pc"].q_per_channel_axis() == 1
+    assert back["dtype"] is qtensor.quint8 and back["scheme"] is qtensor.per_channel_affine
+    packed = qtensor.quantize_per_tensor(x, 0.5, 0, qtensor.quint4x2)
+    with pytest.raises(TypeError, match="quint4x2"):
+        dlpy.save({"q": packed}, tmp_path / "q4.pt")

@@ -34,11 +34,13 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from dlpy.ao import qtensor as _qtensor_module
+from dlpy.ao.qtensor import QDtype, QScheme, QTensor
 from dlpy.device import MetaArray, device
 from dlpy.io import atomic_write
 from dlpy.size import Size
 from dlpy.storage import TypedStorage, UntypedStorage
-from dlpy.tensor import Tensor, _without_gradless, is_floating_dtype
+from dlpy.tensor import Tensor, _without_gradless, as_array, is_floating_dtype
 
 __all__ = ["DEFAULT_PROTOCOL", "CheckpointError", "EmptyCheckpointError", "UnpicklingError",
            "get_unsafe_globals_in_checkpoint",
@@ -86,7 +88,10 @@ _STORAGE_DTYPES = {
     "ShortStorage": np.int16, "CharStorage": np.int8, "ByteStorage": np.uint8,
     "BoolStorage": np.bool_, "ComplexFloatStorage": np.complex64,
     "ComplexDoubleStorage": np.complex128, "UntypedStorage": np.uint8,
+    # a quantized tensor's integers (_rebuild_qtensor's storage)
+    "QInt8Storage": np.int8, "QUInt8Storage": np.uint8, "QInt32Storage": np.int32,
 }
+_QSTORAGE_NAMES = {"qint8": "QInt8Storage", "quint8": "QUInt8Storage", "qint32": "QInt32Storage"}
 # torch's dtype names -> numpy's (a string: ml_dtypes' type of that name, see _LOW)
 _DTYPES = {
     "float64": np.float64, "float32": np.float32, "float16": np.float16, "bfloat16": "bfloat16",
@@ -96,7 +101,7 @@ _DTYPES = {
     "bool": np.bool_, "complex64": np.complex64, "complex128": np.complex128,
 }
 _STORAGE_NAMES = {np.dtype(v): k for k, v in _STORAGE_DTYPES.items()
-                  if v is not None and k != "UntypedStorage"}
+                  if v is not None and k != "UntypedStorage" and not k.startswith("Q")}
 # unsigned types torch has no typed storage for: written untyped with their dtype
 _WIDE_UINTS = {np.dtype(np.uint16), np.dtype(np.uint32), np.dtype(np.uint64)}
 # ml_dtypes' types: the raw element type their bits are stored as
@@ -268,6 +273,30 @@ def _apply_metadata(array: np.ndarray, metadata) -> np.ndarray:
     return array
 
 
+def _rebuild_qtensor(storage, storage_offset, size, stride, quantizer_params, requires_grad,
+                     backward_hooks):
+    """A quantized tensor as torch pickles one: its integers over a QInt8/QUInt8/QInt32
+    storage and ``(qscheme, scale, zero_point)`` or ``(qscheme, scales, zero_points, axis)``."""
+    qtensor = _qtensor_module
+    array = _strided(storage, storage_offset, size, stride)
+    dtype = {np.dtype(np.int8): qtensor.qint8, np.dtype(np.uint8): qtensor.quint8,
+             np.dtype(np.int32): qtensor.qint32}.get(array.dtype)
+    if dtype is None or not isinstance(quantizer_params, tuple) or not quantizer_params:
+        raise ValueError(f"_rebuild_qtensor: integers of dtype {array.dtype} with quantizer "
+                         f"{quantizer_params!r:.80} are no quantized tensor dlpy reads")
+    scheme, *params = quantizer_params
+    if scheme is qtensor.per_tensor_affine and len(params) == 2:
+        return qtensor.QTensor(array, dtype, params[0], params[1])
+    if scheme in (qtensor.per_channel_affine, qtensor.per_channel_affine_float_qparams) \
+            and len(params) == 3:
+        scales, zero_points, axis = (as_array(p) if isinstance(p, Tensor) else p for p in params)
+        return qtensor.QTensor(array, dtype, scales, zero_points, axis=int(axis),
+                               qscheme=scheme)
+    raise ValueError(f"_rebuild_qtensor: quantizer {scheme!r} with {len(params)} parameters "
+                     "is not one dlpy reads (per_tensor_affine, per_channel_affine, "
+                     "per_channel_affine_float_qparams)")
+
+
 def _rebuild_meta_tensor_no_storage(dtype, size, stride, requires_grad):
     """A meta tensor as torch writes one (no storage): its dtype and size."""
     from dlpy.device import meta_array
@@ -351,6 +380,11 @@ def _allowed_globals() -> dict[str, Any]:
     }
     for name in _STORAGE_DTYPES:
         allowed[f"torch.{name}"] = _StorageType(name)
+    allowed["torch._utils._rebuild_qtensor"] = _rebuild_qtensor
+    for name in ("qint8", "quint8", "qint32", "quint4x2", "per_tensor_affine",
+                 "per_tensor_symmetric", "per_channel_affine", "per_channel_symmetric",
+                 "per_channel_affine_float_qparams"):  # quantized dtypes and schemes
+        allowed[f"torch.{name}"] = getattr(_qtensor_module, name)
     allowed["torch.storage.UntypedStorage"] = allowed["torch.UntypedStorage"]  # torch >= 2.x
     for name, np_dtype in _DTYPES.items():  # ml_dtypes' types: resolved on use (_dtype)
         allowed[f"torch.{name}"] = _DType(name) if isinstance(np_dtype, str) \
@@ -1139,6 +1173,12 @@ class _Pickler:
             self._global("builtins", "complex")
             self._save((obj.real, obj.imag))
             out += pickle.REDUCE
+        elif isinstance(obj, (QDtype, QScheme)):  # torch.qint8, torch.per_tensor_affine
+            self._global("torch", str(obj) if isinstance(obj, QScheme) else obj.name)
+        elif isinstance(obj, QTensor):
+            if not self._memo_get(obj):
+                self._qtensor(obj)
+                self._memo_put(obj)
         elif isinstance(obj, str):
             encoded = obj.encode("utf-8", "surrogatepass")
             out += pickle.BINUNICODE + struct.pack("<I", len(encoded)) + encoded
@@ -1260,30 +1300,21 @@ class _Pickler:
             self._close_tensor(obj, parameter, state, wrapped)
             return
         owner, root, offset, stride = _storage_of(array)
-        saved = self.storages.get(id(owner))
-        if saved is not None and saved[1].dtype != root.dtype:  # one storage, one element type
-            raise _MixedStorageError("Cannot save multiple tensors or storages that view the "
-                                     "same data as different types")
-        key, root, _ = self.storages.setdefault(id(owner), (str(len(self.storages)), root,
-                                                            owner))
+        key, root = self._storage_key(owner, root)
         # float8 has no legacy storage class: torch writes an untyped (byte) storage and the
         # dtype, through _rebuild_tensor_v3
         untyped = low is not None and low != "bfloat16"
         self._global("torch._utils", "_rebuild_tensor_v3" if untyped else "_rebuild_tensor_v2")
         if wrapped:  # the function and the type are arguments; the call is the wrapper's
             self._global("torch", "Tensor")
-        self.out += pickle.MARK + pickle.MARK
-        self._save("storage")
+        self.out += pickle.MARK
         if untyped:
-            self._global("torch.storage", "UntypedStorage")
+            storage_class = ("torch.storage", "UntypedStorage")
         else:
-            self._global("torch", "BFloat16Storage" if low else
-                         _STORAGE_NAMES[np.dtype(root.dtype.newbyteorder("="))])
+            storage_class = ("torch", "BFloat16Storage" if low else
+                             _STORAGE_NAMES[np.dtype(root.dtype.newbyteorder("="))])
         numel = root.size * root.itemsize if untyped else root.size  # (untyped: bytes)
-        self.numels[key] = numel  # (the legacy format writes it again before the bytes)
-        for item in (key, "cpu", numel) + ((None,) if self.legacy else ()):
-            self._save(item)
-        self.out += pickle.TUPLE + pickle.BINPERSID
+        self._persistent_id(storage_class, key, numel)
         for item in (offset, tuple(array.shape), stride,
                      isinstance(obj, Tensor) and obj.requires_grad and not parameter):
             self._save(item)
@@ -1310,19 +1341,58 @@ class _Pickler:
         owner, root, offset, _ = _storage_of(elements)
         if offset or root.size != elements.size:  # part of a larger array: its own storage
             owner = root = np.ascontiguousarray(elements)
+        key, root = self._storage_key(owner, root)
+        self._persistent_id(name, key, root.size)
+
+    def _storage_key(self, owner: np.ndarray, root: np.ndarray) -> tuple[str, np.ndarray]:
+        """The key of the storage ``owner`` (an array's memory, ``root`` its elements as this
+        tensor's dtype): one key for everything over the same memory, of one element type."""
         saved = self.storages.get(id(owner))
         if saved is not None and saved[1].dtype != root.dtype:  # one storage, one element type
             raise _MixedStorageError("Cannot save multiple tensors or storages that view the "
                                      "same data as different types")
         key, root, _ = self.storages.setdefault(id(owner), (str(len(self.storages)), root,
                                                             owner))
-        self.numels[key] = root.size
+        return key, root
+
+    def _persistent_id(self, storage_class: tuple[str, str], key: str, numel: int) -> None:
+        """A storage's persistent id, as torch writes it: ('storage', its class, key, 'cpu',
+        its size[, None in the legacy format])."""
+        self.numels[key] = numel  # (the legacy format writes it again before the bytes)
         self.out += pickle.MARK
         self._save("storage")
-        self._global(*name)
-        for item in (key, "cpu", root.size) + ((None,) if self.legacy else ()):
+        self._global(*storage_class)
+        for item in (key, "cpu", numel) + ((None,) if self.legacy else ()):
             self._save(item)
         self.out += pickle.TUPLE + pickle.BINPERSID
+
+    def _qtensor(self, q: QTensor) -> None:
+        """A quantized tensor as torch pickles one: ``_rebuild_qtensor`` over a QInt8 /
+        QUInt8 / QInt32 storage of its integers and its quantizer's parameters."""
+        storage_class = _QSTORAGE_NAMES.get(q.dtype.name)
+        if storage_class is None:
+            raise TypeError(f"save: cannot write a quantized tensor of dtype {q.dtype.name} "
+                            "(qint8, quint8 and qint32 only)")
+        owner, root, offset, stride = _storage_of(q._int)
+        key, root = self._storage_key(owner, root)
+        self._global("torch._utils", "_rebuild_qtensor")
+        self.out += pickle.MARK
+        self._persistent_id(("torch", storage_class), key, root.size)
+        for item in (offset, tuple(q._int.shape), stride):
+            self._save(item)
+        self.out += pickle.MARK
+        self._save(q._qscheme)
+        if q._axis is None:
+            self._save(float(q._scale))
+            self._save(int(q._zero_point))
+        else:  # torch's: the scales and zero points as tensors (float64 / int64), the axis
+            self._save(Tensor(np.asarray(q._scale)))
+            self._save(Tensor(np.asarray(q._zero_point)))
+            self._save(int(q._axis))
+        self.out += pickle.TUPLE
+        self._save(False)
+        self._empty_ordered_dict()
+        self.out += pickle.TUPLE + pickle.REDUCE
 
     def _close_tensor(self, obj, parameter: bool, state, wrapped: bool) -> None:
         """The end of a tensor's rebuild call (its arguments' tuple open): the call, then the
@@ -1365,7 +1435,7 @@ class _ObjectPickler(pickle._Pickler):
         from dlpy.ops.complex import ComplexTensor
 
         if (type(obj) in (Tensor, Parameter, ComplexTensor, ComplexParameter, device, Size,
-                          TypedStorage, UntypedStorage)
+                          TypedStorage, UntypedStorage, QTensor, QDtype, QScheme)
                 or isinstance(obj, np.dtype)
                 and obj.name in _DTYPES) and id(obj) not in self.memo:
             self.tensors.out = bytearray()

@@ -114,8 +114,45 @@ class _WeightedQuantized(nn.Module):
                 setattr(self, name, kind(np.asarray(as_array(state_dict.pop(key)))))
             elif strict:
                 missing_keys.append(key)
+        self._load_torch_layout(state_dict, prefix)
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
                                       missing_keys, unexpected_keys, error_msgs)
+
+    def _load_torch_layout(self, state_dict: dict, prefix: str) -> None:
+        """A torch state dict's weight and bias (a quantized Linear's
+        ``_packed_params._packed_params`` pair with its ``_packed_params.dtype``, a quantized
+        convolution's QTensor ``weight`` and float ``bias``) set through ``set_weight_bias``
+        and put in ``state_dict`` under this layer's own names, so ``load_state_dict`` takes
+        either layout (dlpy's own is plain arrays, for .npz checkpoints)."""
+        packed = state_dict.get(prefix + "_packed_params._packed_params")
+        if packed is not None:
+            if not (isinstance(packed, tuple) and len(packed) == 2):
+                raise ValueError(f"{prefix}_packed_params._packed_params: expected the pair "
+                                 f"(weight, bias), got {type(packed).__name__}")
+            weight, bias = packed
+            keys = ("_packed_params._packed_params", "_packed_params.dtype")
+        elif isinstance(state_dict.get(prefix + "weight"), QTensor):
+            weight, bias = state_dict[prefix + "weight"], state_dict.get(prefix + "bias")
+            keys = ("weight", "bias")
+        else:
+            return
+        if not isinstance(weight, QTensor):
+            raise TypeError(f"{prefix}weight: expected a quantized tensor (torch's layout), "
+                            f"got {type(weight).__name__}")
+        if (bias is None) != (self.packed_bias is None):
+            raise ValueError(f"{prefix}bias: the state dict has {'no' if bias is None else 'a'} "
+                             f"bias, {type(self).__name__} was made with"
+                             f"{'' if bias is None else 'out'} one")
+        expected = tuple(self.packed_weight.shape)
+        if tuple(weight.shape) != expected:
+            raise ValueError(f"{prefix}weight: size mismatch, the state dict's is "
+                             f"{tuple(weight.shape)}, this layer's {expected}")
+        for key in keys:
+            state_dict.pop(prefix + key, None)
+        self.set_weight_bias(weight, bias)
+        for name in ("packed_weight", "weight_scales", "weight_zero_points", "packed_bias"):
+            if getattr(self, name) is not None:
+                state_dict[prefix + name] = getattr(self, name)
 
     def weight(self) -> QTensor:
         """The quantized weight, as torch's ``layer.weight()``."""
