@@ -65,8 +65,10 @@ folders) does not turn it off; ``DLPY_COMPAT_CACHE=0`` does.
 from __future__ import annotations
 
 import ast
+import bisect
 import contextlib
 import functools
+import gc
 import hashlib
 import importlib
 import importlib.abc
@@ -563,6 +565,22 @@ class DataAccess(ast.NodeTransformer):
     ``f"{torch_dtype}"``) -> ``__dlpy_dtype_text__(X)`` inside (``dtype_text``: torch's name
     for a dtype)."""
 
+    def __init__(self, lines: list[int] | None = None):
+        # the source's lines that may hold something to rewrite (``_candidate_lines``, sorted):
+        # a statement spanning none of them is left as it is, unvisited (None: visit all)
+        self.lines = lines
+
+    def visit(self, node: ast.AST) -> ast.AST:
+        lines = self.lines
+        if lines is not None and isinstance(node, ast.stmt):
+            start = node.lineno
+            for decorator in getattr(node, "decorator_list", ()):  # (above the def line)
+                start = min(start, decorator.lineno)
+            at = bisect.bisect_left(lines, start)
+            if at == len(lines) or lines[at] > node.end_lineno:
+                return node
+        return super().visit(node)
+
     def visit_Call(self, node: ast.Call) -> ast.AST:
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr in DTYPE_FLAGS:
@@ -680,6 +698,40 @@ _TRIPLE_QUOTE_OR_CONTINUATION = re.compile(rb"'''|\"\"\"|\\\r?\n")
 _FIELD_DTYPE = re.compile(rb"\{[^{}]*(?i:dtype)[^{}]*\}")
 
 
+# a line where DataAccess may change something (a superset of _MAY_REWRITE's matches, line by
+# line): the attribute and function names it rewrites, a Tensor call, the word str/repr/print
+# (a dtype in its call's arguments may be on a later line, which names it), anything naming a
+# dtype, an f-string field naming torch's (``{torch.float16}``)
+_CANDIDATE = re.compile(rb"\b(?:data|is_floating_point|is_complex|is_signed|to_real|to_complex|"
+                        rb"Tensor|str|repr|print)\b|(?i:dtype)|\{[^{}\n]*torch\.\w")
+
+
+def _candidate_lines(data: bytes) -> list[int]:
+    """The (1-based, sorted) numbers of ``data``'s lines that ``_CANDIDATE`` matches."""
+    lines, line, counted = [], 1, 0
+    for match in _CANDIDATE.finditer(data):
+        line += data.count(b"\n", counted, match.start())
+        counted = match.start()
+        if not lines or lines[-1] != line:
+            lines.append(line)
+    return lines
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off (where it was on) while a module is parsed and
+    compiled: its AST's hundreds of thousands of new objects would start collections that
+    find nothing (an AST holds no cycles; it is freed by reference counts), about a third of
+    the parse's time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _line_start(data: bytes, position: int) -> int:
     return data.rfind(b"\n", 0, position) + 1
 
@@ -769,8 +821,10 @@ def program_code(source: bytes | str, path: str) -> types.CodeType:
     data = source.encode() if isinstance(source, str) else source
     if not _may_rewrite(data):
         return compile(source, path, "exec", dont_inherit=True)
-    tree = compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
-    return compile(DataAccess().visit(tree), path, "exec", dont_inherit=True)
+    with _gc_paused():
+        tree = compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+        tree = DataAccess(_candidate_lines(data)).visit(tree)
+        return compile(tree, path, "exec", dont_inherit=True)
 
 
 def _inside(path: str, folder: str) -> bool:

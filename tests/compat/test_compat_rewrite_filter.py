@@ -56,3 +56,43 @@ def test_located_nodes_match_fix_missing_locations():
     expected = compile(ast.fix_missing_locations(compat.DataAccess().visit(tree)), "m.py",
                        "exec", dont_inherit=True)
     assert marshal.dumps(compat.program_code(source, "m.py")) == marshal.dumps(expected)
+
+
+PRUNED = (  # statements with candidates among many without, each rewrite kind
+    b"import torch\n\n\ndef plain(a, b):\n    return a + b\n\n\n"
+    b"@register(lambda t: t.data)\ndef decorated(x):\n    return x * 2\n\n\n"
+    b"class M:\n    def one(self):\n        return 1\n\n"
+    b"    def two(self, x):\n        if x:\n            print(\n                x.dtype)\n"
+    b"        return self.one()\n\n"
+    b"    def three(self, x):\n        s = f'{torch.float16} {x}'\n        return s\n\n\n"
+    b"def tail(x):\n    y = (x.  # a comment after the dot\n         data)\n"
+    b"    return torch.Tensor(\n        2)\n\n\nCONSTANT = [plain(i, i) for i in range(3)]\n")
+
+
+def test_statements_without_candidate_lines_are_not_visited_and_the_code_is_the_same():
+    # the pruned rewrite (statements spanning no candidate line left unvisited) gives the
+    # same code as visiting every node; the candidate lines are the rewrites' lines
+    lines = compat._candidate_lines(PRUNED)
+    text = PRUNED.split(b"\n")
+    assert [text[n - 1].strip() for n in lines] == [
+        b"@register(lambda t: t.data)", b"print(", b"x.dtype)",
+        b"s = f'{torch.float16} {x}'", b"data)", b"return torch.Tensor("]
+    tree = compile(PRUNED, "m.py", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    full = compile(ast.fix_missing_locations(compat.DataAccess().visit(tree)), "m.py", "exec",
+                   dont_inherit=True)
+    assert marshal.dumps(compat.program_code(PRUNED, "m.py")) == marshal.dumps(full)
+    visited = []
+
+    class Counting(compat.DataAccess):
+        def generic_visit(self, node):
+            visited.append(type(node).__name__)
+            return super().generic_visit(node)
+
+    tree = compile(PRUNED, "m.py", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    Counting(lines).visit(tree)
+    names = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
+    assert names == {"plain", "decorated", "one", "two", "three", "tail"}
+    # visited: the decorator (above its def line), the f-string, tail's return; skipped: the
+    # statements on no candidate line (a + b, x * 2, the list comprehension, the other returns)
+    assert "Lambda" in visited and "JoinedStr" in visited and visited.count("Return") == 1
+    assert "BinOp" not in visited and "ListComp" not in visited
