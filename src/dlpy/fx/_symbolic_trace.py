@@ -202,6 +202,32 @@ class PHWithMeta(PHBase):
         self.ph_key = ph_key
 
 
+def _without_star_parameters(fn: Callable, positional: list, keyword: dict,
+                             starred: dict[str, Any], is_module: bool) -> tuple[Callable, list]:
+    """``fn`` (whose code has ``*args`` / ``**kwargs``) as a function taking every parameter
+    as a plain positional one, in its code's order (the positional ones, the keyword-only
+    ones, then the starred ones), and the arguments to call it with: the starred parameters
+    get their placeholders' Proxies whole, as torch.fx's patched root function does (so
+    ``args[0]`` is a getitem node and ``torch.cat(args)`` one call)."""
+    fn = inspect.unwrap(fn)
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        raise TraceError(f"symbolic_trace: cannot trace the *args / **kwargs of "
+                         f"{getattr(fn, '__qualname__', fn)!r}, which has no Python code")
+    values = dict(keyword, **starred)
+    names = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount
+                             + len(starred)]
+    first = 1 if is_module else 0  # (self: passed by the caller)
+    plain = iter(positional)
+    arguments = [values[name] if name in values else next(plain) for name in names[first:]]
+    patched = code.replace(co_argcount=len(names), co_posonlyargcount=0, co_kwonlyargcount=0,
+                           co_flags=code.co_flags & ~(inspect.CO_VARARGS
+                                                      | inspect.CO_VARKEYWORDS))
+    function = types.FunctionType(patched, fn.__globals__, fn.__name__, None, fn.__closure__)
+    function.__qualname__ = fn.__qualname__
+    return function, arguments
+
+
 def _contains_placeholder(value: Any) -> bool:
     found = []
     map_aggregate(value, lambda v: found.append(v) if isinstance(v, PHBase) else v)
@@ -422,12 +448,24 @@ class Tracer:
         if unknown:
             raise ValueError(f"symbolic_trace: concrete_args names {sorted(unknown)}, which "
                              f"are not parameters of {root_fn.__qualname__}")
+        if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params) \
+                and type(self).var_argument is Tracer.var_argument:
+            # torch.fx's order for a forward with *args / **kwargs: its code's (the
+            # keyword-only parameters before *args, taken positionally: the traced forward's
+            # signature is (x, scale=2.0, *args, **kwargs))
+            kinds = inspect.Parameter
+            order = (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY,
+                     kinds.VAR_POSITIONAL, kinds.VAR_KEYWORD)
+            params = sorted(params, key=lambda q: order.index(q.kind))
         positional, keyword = [], {}
         trees: list[Any] = []  # each parameter's structure (a container of PH: its leaves)
+        starred: dict[str, Any] = {}  # *args / **kwargs -> a placeholder's Proxy (torch.fx's)
         for p in params:
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
                 value = self.var_argument(p)
-                if p.kind == p.VAR_POSITIONAL:
+                if isinstance(value, Proxy):
+                    starred[p.name] = value
+                elif p.kind == p.VAR_POSITIONAL:
                     positional.extend(value)
                 else:
                     keyword.update(value)
@@ -463,6 +501,8 @@ class Tracer:
 
             self.graph._pytree_in = ([p.name for p in params], pytree.tree_structure(
                 tuple(trees), is_leaf=lambda v: isinstance(v, PHBase) or v is _LEAF))
+        if starred:
+            return _without_star_parameters(root_fn, positional, keyword, starred, is_module)
         return functools.partial(root_fn, **keyword), positional
 
     def specialize(self, name: str, value: Any, default: Any) -> Any:
@@ -517,10 +557,12 @@ class Tracer:
         return pytree.tree_map(replace, value, is_leaf=lambda v: isinstance(v, PHBase))
 
     def var_argument(self, parameter: inspect.Parameter) -> Any:
-        """The value of a ``*args`` (a tuple) or ``**kwargs`` (a dict) parameter of the traced
-        forward: not supported by symbolic_trace (dlpy.export's tracer gives its leaves)."""
-        raise NotImplementedError(f"symbolic_trace: *args and **kwargs parameters "
-                                  f"({parameter}) are not supported")
+        """What a ``*args`` / ``**kwargs`` parameter of the traced forward is given: one
+        placeholder ``*args`` (node ``_args``) whose Proxy is the tuple (the dict) whole, as
+        torch.fx's; a tracer may give a tuple (a dict) of values instead, spread into the call
+        (dlpy.export's: one placeholder per leaf)."""
+        star = "*" if parameter.kind == parameter.VAR_POSITIONAL else "**"
+        return self.create_proxy("placeholder", star + parameter.name, (), {})
 
     def trace(self, root, concrete_args: dict[str, Any] | None = None) -> Graph:
         """The Graph of ``root`` (a Module, or a function) called on Proxies. A root that is

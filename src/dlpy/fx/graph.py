@@ -413,7 +413,8 @@ class _CodeGen:
 
     def generate(self) -> PythonCode:
         nodes = list(self.graph.nodes)
-        self.taken = {n.name for n in nodes} | {n.target for n in nodes if n.op == "placeholder"}
+        self.taken = {n.name for n in nodes} | {n.target.lstrip("*") for n in nodes
+                                                if n.op == "placeholder"}
         # each value freed after its last use, the values one node frees in the order of its
         # arguments (torch.fx's: nodes walked backwards, a value's first sighting its last use)
         seen: set[Node] = set()
@@ -428,8 +429,8 @@ class _CodeGen:
             if node.op == "placeholder":
                 default = f" = {self.arg(node.args[0])}" if node.args else ""
                 signature.append(f"{node.target}{default}")
-                if node.name != node.target:
-                    body.append(f"{node.name} = {node.target}")
+                if node.name != node.target:  # (*args: `_args = args`)
+                    body.append(f"{node.name} = {node.target.lstrip('*')}")
                 continue
             if node.op == "output":
                 body.append(f"return {self.arg(node.args[0])}")

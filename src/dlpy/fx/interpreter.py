@@ -72,6 +72,8 @@ class Interpreter:
         return getattr(self, n.op)(n.target, args, kwargs)
 
     def placeholder(self, target: str, args: tuple, kwargs: dict) -> Any:
+        if target.startswith("*"):  # a *args parameter: the rest of the arguments, as torch's
+            return list(self.args_iter)
         try:
             return next(self.args_iter)
         except StopIteration:

@@ -115,6 +115,7 @@ class _WeightedQuantized(nn.Module):
             elif strict:
                 missing_keys.append(key)
         self._load_torch_layout(state_dict, prefix)
+        self._match_weight_scheme(state_dict, prefix)
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
                                       missing_keys, unexpected_keys, error_msgs)
 
@@ -153,6 +154,19 @@ class _WeightedQuantized(nn.Module):
         for name in ("packed_weight", "weight_scales", "weight_zero_points", "packed_bias"):
             if getattr(self, name) is not None:
                 state_dict[prefix + name] = getattr(self, name)
+
+    def _match_weight_scheme(self, state_dict: dict, prefix: str) -> None:
+        """A state dict whose weight is quantized per tensor (one scale) loaded into a layer
+        made per channel, or the other way: the layer takes the state's scheme (as torch's
+        layers take the state's weight whole) instead of refusing the scales' size."""
+        scales = state_dict.get(prefix + "weight_scales")
+        if scales is None:
+            return
+        count = int(np.size(as_array(scales)))
+        if count != self.weight_scales.numel() and count in (1, self.packed_weight.shape[0]):
+            self.weight_scales = np.ones(count, F32)
+            self.weight_zero_points = np.zeros(count, np.int64)
+            self._per_channel_weight = False  # (a one-channel weight: per tensor)
 
     def weight(self) -> QTensor:
         """The quantized weight, as torch's ``layer.weight()``."""
