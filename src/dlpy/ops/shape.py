@@ -397,7 +397,13 @@ def _index_layout(x: np.ndarray, index, out: np.ndarray) -> np.ndarray:
         lead = len(shape) - array.ndim
         row = [0] * lead + [0 if n == 1 and shape[lead + k] != 1 else own[k]
                             for k, n in enumerate(array.shape)]
-        rows.append([0] * len(before) + row + [0] * len(after))
+        # torch reshapes the (broadcast) index to size 1 on x's other axes: a view whose
+        # leading size-1 axes step over its first axis, its trailing ones step as its last
+        # (0-d: contiguous); they decide the order where the result's axis is size 1 too
+        first, last = (row[0] * shape[0], row[-1]) if shape else (1, 1)
+        rows.append([first if out.shape[k] == 1 else 0 for k in range(len(before))] + row
+                    + [last if out.shape[k] == 1 else 0
+                       for k in range(len(before) + len(shape), dims)])
     order = _meta.axis_sort(out.shape, rows)[::-1]
     if order == list(range(out.ndim)):
         return row_major(out)
