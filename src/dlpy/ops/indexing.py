@@ -333,8 +333,9 @@ def gather(input: Tensor, dim: int, index, *, sparse_grad: bool = False) -> Tens
 
 def take_along_dim(input: Tensor, indices, dim: int | None = None) -> Tensor:
     """torch.take_along_dim: ``gather`` with x and indices broadcast on every axis but dim;
-    dim None reads the flattened x at the flattened indices (a 1-D result). Negative indices
-    count from the end with a dim and are an error without one, as PyTorch's."""
+    dim None reads the flattened x at the flattened indices (a 1-D result). With a dim the
+    indices are taken modulo its size (-1 the last, size the first), without one an index
+    out of [0, numel) is an error, as PyTorch 2.13's."""
     indices = _index_array("take_along_dim", indices, "indices")
     if indices.dtype != np.int64 and (dim is not None or indices.dtype != np.int32):
         # torch's: int32 only without a dim (the flattened read)
@@ -348,10 +349,6 @@ def take_along_dim(input: Tensor, indices, dim: int | None = None) -> Tensor:
         raise ShapeError(f"take_along_dim: x and indices need the same number of axes, got "
                          f"{shape} and {indices.shape}")
     dim = check_dim("take_along_dim", dim, len(shape))
-    if indices.size and indices.min() < 0:
-        # -size..-1 count from the end, as torch's; others stay, for the error to name them
-        indices = np.where((indices < 0) & (indices >= -shape[dim]), indices + shape[dim],
-                           indices)
     others = [tuple(1 if d == dim else n for d, n in enumerate(s))
               for s in (shape, indices.shape)]
     try:
@@ -364,6 +361,13 @@ def take_along_dim(input: Tensor, indices, dim: int | None = None) -> Tensor:
         input = expand(input, *x_shape)
     indices = np.broadcast_to(indices, tuple(common[:dim] + [indices.shape[dim]] +
                                              common[dim + 1:]))
+    if indices.size:
+        # torch 2.13 takes the indices modulo the size of dim (torch.remainder's sign): -1 is
+        # the last, and one past the end wraps to the first rather than raising
+        if not shape[dim]:
+            raise ArgError(f"take_along_dim: indices into dim {dim} of size 0 (taken modulo "
+                           f"the size: ZeroDivisionError)")
+        indices = np.mod(indices, shape[dim])
     dim, indices = _check_index("take_along_dim", input, dim, indices)
     return Gather(dim, indices)(input)
 
