@@ -752,7 +752,10 @@ def nonzero(input, *, as_tuple: bool = False):
     if data.itemsize == 1:  # float8: torch refuses
         check_float8("nonzero_count_cpu", data)
     if as_tuple:
-        return tuple(Tensor(i.astype(np.int64)) for i in np.nonzero(np.atleast_1d(data)))
+        # torch's: the columns of nonzero()'s (count, ndim) result, whose memory is one
+        # (ndim, count) block: each a view of it (storage offsets 0, count, 2 * count, ...)
+        rows = np.array(np.nonzero(np.atleast_1d(data)), dtype=np.int64)
+        return tuple(Tensor(row) for row in rows)
     return Tensor(np.argwhere(data).astype(np.int64))
 
 
