@@ -299,6 +299,32 @@ def cloned_layout(out: Tensor, like: Tensor) -> Tensor:
     return out
 
 
+def storage_cloned_layout(out: Tensor, like: Tensor) -> Tensor:
+    """``out``, the fresh result of an op torch computes on ``clone_preserve_strides(like)``
+    (select/slice/diagonal_scatter): a copy of like's whole memory seen at like's strides
+    and storage offset (x[:, ::2]'s: (2 * n, 2), offset kept). Where like's elements share
+    memory a plain clone's layout (``cloned_layout``): torch's for an expanded axis; for
+    overlapping windows (unfold's) torch writes src into the shared places, dlpy keeps the
+    values right."""
+    from dlpy import storage as _storage
+    from dlpy.ops.views import repeats_elements
+
+    array = getattr(like, "data", None)
+    if type(array) is not np.ndarray or type(out.data) is not np.ndarray \
+            or out.data.shape != array.shape or not array.size or repeats_elements(array):
+        return cloned_layout(out, like)
+    memory = _storage.untyped_storage(like)
+    if array.flags.c_contiguous and array.nbytes == memory.nbytes():
+        return out  # (like is its whole memory, row-major: the plain result)
+    strides = [step // array.itemsize for step in array.strides]
+    copy = _storage.UntypedStorage(memory._bytes().copy())
+    laid = _storage.view_storage(copy, array.dtype, like.storage_offset(), array.shape,
+                                 strides)
+    laid[...] = out.data
+    out.data = laid
+    return out
+
+
 def row_major_array(array: np.ndarray) -> np.ndarray:
     """``array`` with a new row-major array's strides (size-1 axes' too): itself or a copy."""
     from dlpy.tensor import row_major

@@ -137,6 +137,18 @@ def refuse(name: str, *values) -> None:
                             "(as torch); take .real, .imag, .abs() or view_as_real() first")
 
 
+def refuse_complex_grad(name: str, dtype, *inputs) -> None:
+    """torch's RuntimeError for an op whose derivative is real-only (scatter_reduce,
+    index_reduce, select_scatter, slice_scatter out of place), asked for a complex result
+    while an input requires grad and grad mode is on; its in-place form takes it."""
+    from dlpy.tensor import is_grad_enabled
+
+    if np.dtype(dtype).kind == "c" and is_grad_enabled() and any(
+            isinstance(t, Tensor) and t.requires_grad for t in inputs):
+        raise RuntimeError(f"{name} does not support automatic differentiation for outputs "
+                           "with complex dtype.")
+
+
 def number(name: str, what: str, value, finite: bool = True) -> float | complex:
     """A setting that may be a real or a complex number (lerp's weight, addcmul's value), as
     ``ops.real_number`` checks a real one; a complex one comes back as a Python complex."""

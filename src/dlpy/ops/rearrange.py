@@ -10,7 +10,7 @@ import numpy as np
 
 from dlpy._caller import user_stacklevel
 from dlpy.amp.state import FP32, KEEP, autocast_policy
-from dlpy.layouts import cloned_layout, suggested_format
+from dlpy.layouts import storage_cloned_layout, suggested_format
 from dlpy.ops import (
     ArgDtypeError,
     ArgError,
@@ -1106,6 +1106,7 @@ def _scatter_into(name: str, x: Tensor, src, index) -> Tensor:
     """x with x[index] = src (src of exactly x[index]'s shape): the gradient of x is zero
     there, src's is the gradient at those positions."""
     from dlpy.node_names import named
+    from dlpy.ops.complex import refuse_complex_grad
     from dlpy.tensor import _put
 
     target = np.empty(_shape_of(x), dtype=bool)[index].shape
@@ -1113,7 +1114,10 @@ def _scatter_into(name: str, x: Tensor, src, index) -> Tensor:
         raise ShapeError(f"{name}: src must have shape {target}, got {_shape_of(src)}")
     # torch's node: SelectScatterBackward0 ... (one kernel), not an in-place write's CopySlices
     kind = "".join(part.capitalize() for part in name.split("_"))
-    return cloned_layout(named(_put(x, src, index), f"{kind}Backward0"), x)
+    out = storage_cloned_layout(named(_put(x, src, index), f"{kind}Backward0"), x)
+    if name != "diagonal_scatter":  # (torch's derivatives of the other two are real-only)
+        refuse_complex_grad(name, out.dtype, x, src)
+    return out
 
 
 def select_scatter(input: Tensor, src, dim: int, index: int) -> Tensor:
