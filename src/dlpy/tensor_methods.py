@@ -672,6 +672,21 @@ def _put_written(self, indices=None, values=None, accumulate=False):
     return written
 
 
+def _in_place_form(module: str, function: str):
+    def form():
+        import importlib
+
+        return getattr(importlib.import_module(module), function)
+    return form
+
+
+# the functions computing an in-place twin where the out-of-place one refuses a complex
+# gradient (imported when first called: the ops import this module's Tensor)
+_IN_PLACE_FORMS = {"nan_to_num": _in_place_form("dlpy.ops.pointwise", "replace_non_finite"),
+                   "scatter_reduce": _in_place_form("dlpy.ops.indexing", "reduced_into"),
+                   "index_reduce": _in_place_form("dlpy.ops.indexing", "index_reduced")}
+
+
 def _twin(base: str, cast: str = "same_kind", reshape: bool = False):
     name = base + "_"
     if base == "transpose":  # torch's transpose_(dim0, dim1) swaps two axes (dlpy's
@@ -694,12 +709,11 @@ def _twin(base: str, cast: str = "same_kind", reshape: bool = False):
                 return self._in_place(name, lambda x, *a: compute(x, *a, **kwargs), *args,
                                       cast=cast, reshape=reshape)
             written = _put_written(self, *args, **kwargs) if base == "index_put" else None
-            from dlpy.ops.pointwise import replace_non_finite
-
-            # (nan_to_num_: torch's in-place form has the complex derivative its out-of-place
-            # form refuses)
+            # (nan_to_num_, scatter_reduce_, index_reduce_: torch's in-place forms have the
+            # complex derivative their out-of-place forms refuse)
+            form = _IN_PLACE_FORMS.get(base)
             return self._in_place(name, lambda x, *a: (
-                replace_non_finite(x, *a, **kwargs) if base == "nan_to_num"
+                form()(x, *a, **kwargs) if form is not None
                 else getattr(x, base)(*a, **kwargs)), *args, cast=cast, reshape=reshape,
                 written=written)
         except InPlaceCastError as error:

@@ -28,7 +28,7 @@ from dlpy.ops import (
     index_values,
     int_of,
 )
-from dlpy.ops.complex import refuse
+from dlpy.ops.complex import refuse, refuse_complex_grad
 from dlpy.ops.rearrange import expand
 from dlpy.ops.shape import _INDEX_DTYPES, GetItem, reshape, scalar_copy
 from dlpy.return_types import structseq_repr
@@ -464,18 +464,17 @@ def scatter(input: Tensor, dim: int, index, src=None, *, value=None, reduce=None
         if value is not None:
             if not isinstance(value, numbers):  # a bool is a number to torch (True -> 1)
                 raise TypeError(f"scatter: value must be a number, got {value!r}")
+            value = _real_value("scatter", value, as_array(input).dtype)
             src = np.full(np.shape(as_array(index)), value, dtype=as_array(input).dtype)
         if reduce == "add":
             return scatter_add(input, dim, index, src)
-        return scatter_reduce(input, dim, index, src, "prod")
+        return reduced_into(input, dim, index, src, "prod")
     if value is not None:
         if not isinstance(value, numbers):
             raise TypeError(f"scatter: value must be a number, got {value!r}")
         dim, index = _check_index("scatter", input, dim, index)
+        value = _real_value("scatter", value, as_array(input).dtype)
         if isinstance(value, (complex, np.complexfloating)):
-            if as_array(input).dtype.kind != "c":
-                raise TypeError(f"scatter: a complex value {value!r} needs a complex x, got "
-                                f"{np.asarray(getattr(input, 'data', input)).dtype}")
             return _named(Scatter(dim, index, complex(value))(input), "ScatterBackward1")
         dtype = as_array(input).dtype
         if dtype.kind in "biu":  # torch's checked conversion: -2 wraps into uint8, 300 refused
@@ -489,6 +488,17 @@ def scatter(input: Tensor, dim: int, index, src=None, *, value=None, reduce=None
     _check_source("scatter", input, src)
     _check_complex_src("scatter", input, src)
     return Scatter(dim, index)(input, src)
+
+
+def _real_value(name: str, value, dtype: np.dtype):
+    """A complex scalar written into a tensor of real ``dtype`` as torch's checked conversion
+    takes it: its real part when the imaginary part is 0, else the overflow error."""
+    if not isinstance(value, (complex, np.complexfloating)) or dtype.kind == "c":
+        return value
+    if value.imag != 0:
+        raise ArgError(f"{name}: value {value!r} cannot be converted to type {dtype} "
+                       "without overflow")
+    return value.real
 
 
 def _check_scatter_index(index) -> None:
@@ -1126,7 +1136,10 @@ class ScatterReduce(Op):
     """y = x with src[i, j] combined into y[i, index[i, j]] (dim 1) by ``reduce`` (sum, prod,
     mean, amax, amin), x's own value taking part where ``include_self``, as
     torch.scatter_reduce. Gradients as PyTorch's: sum passes g; mean g / count; amax/amin
-    share g equally among the values equal to the result; prod g * (product of the others)."""
+    share g equally among the values equal to the result; prod g * (product of the others).
+    Complex x: sum, prod and mean (torch's kernels; scatter_reduce refuses amax / amin)."""
+
+    complex_ok = "holomorphic"  # (sum and mean are linear, prod's derivative is analytic)
 
     def __init__(self, dim: int, index: np.ndarray, reduce: str, include_self: bool):
         self.dim, self.index, self.reduce, self.include_self = dim, index, reduce, include_self
@@ -1154,7 +1167,8 @@ class ScatterReduce(Op):
         count = count + (touched & self.include_self)
         if self.reduce == "mean":
             divided = np.maximum(count, 1)
-            y = (y / divided if is_floating_dtype(y.dtype) else y // divided).astype(x.dtype)
+            y = (y / divided if is_floating_dtype(y.dtype) or y.dtype.kind == "c"
+                 else y // divided).astype(x.dtype)
         self.x, self.src, self.y, self.touched, self.count = x, src, y, touched, count
         return y
 
@@ -1233,14 +1247,14 @@ class ScatterReduce(Op):
 
         dim, index = self.dim, Tensor(self.index)
         masked_x = x.masked_fill(Tensor(x.data == 0), 1)
-        x_grad = g * scatter_reduce(masked_x, dim, index, src, "prod",
+        x_grad = g * reduced_into(masked_x, dim, index, src, "prod",
                                     include_self=self.include_self) / masked_x
         src_zero = src.data == 0
         zeros = np.zeros(self.y.shape, dtype=np.int64)
         np.add.at(zeros, where, src_zero)
         single = src_zero & (zeros[where] == 1)
         masked_src = src.masked_fill(Tensor(single), 1)
-        single_grad = (g * scatter_reduce(x, dim, index, masked_src, "prod",
+        single_grad = (g * reduced_into(x, dim, index, masked_src, "prod",
                                           include_self=self.include_self))[where]
         src_grad = select(Tensor(single), single_grad,
                           (g * output)[where] / src.masked_fill(Tensor(src_zero), 1))
@@ -1257,7 +1271,16 @@ class ScatterReduce(Op):
 def scatter_reduce(input: Tensor, dim: int, index, src, reduce: str, *,
                    include_self: bool = True) -> Tensor:
     """torch.scatter_reduce: x with each src[i, j] reduced into position index[i, j] of dim
-    (dim 1 here) by ``reduce``: "sum", "prod", "mean", "amax" or "amin"."""
+    (dim 1 here) by ``reduce``: "sum", "prod", "mean", "amax" or "amin" (a complex x: no
+    gradient, as torch's; its scatter_reduce_ has one)."""
+    out = reduced_into(input, dim, index, src, reduce, include_self=include_self)
+    refuse_complex_grad("scatter_reduce", out.dtype, input, src)  # (after the kernel's checks)
+    return out
+
+
+def reduced_into(input: Tensor, dim: int, index, src, reduce: str, *,
+                 include_self: bool = True) -> Tensor:
+    """scatter_reduce's values and gradient (scatter_reduce_ and index_reduce call it)."""
     if reduce in ("max", "min") and _meta.live() and _meta.given_meta((input, index, src)):
         # (torch's CPU kernel takes its older names, its meta kernel does not)
         raise RuntimeError("reduce argument must be either sum, prod, mean, amax or amin.")
@@ -1266,7 +1289,7 @@ def scatter_reduce(input: Tensor, dim: int, index, src, reduce: str, *,
         raise ArgError(f"scatter_reduce: reduce must be one of {_REDUCTIONS}, got {reduce!r}")
     _check_scatter_index(index)
     if not _shape_of(input) and isinstance(input, Tensor):
-        return _scalar_scatter(scatter_reduce, input, dim, index, src, reduce=reduce,
+        return _scalar_scatter(reduced_into, input, dim, index, src, reduce=reduce,
                                include_self=include_self)
     dim, index = _check_index("scatter_reduce", input, dim, index, _shape_of(src))
     if not isinstance(input, Tensor):
@@ -1276,6 +1299,11 @@ def scatter_reduce(input: Tensor, dim: int, index, src, reduce: str, *,
     if src.dtype != input.dtype:
         raise ArgDtypeError(f"scatter_reduce: src must have x's dtype {input.dtype}, got "
                             f"{src.dtype}")
+    if reduce in ("amax", "amin") and input.dtype.kind == "c" \
+            or reduce == "mean" and input.dtype == np.bool_:  # (complex has no order; torch's
+        # mean kernel has no bool form)
+        raise NoKernelError(f'"scatter_gather_tensor_cpu_reduce_{reduce}" not implemented for '
+                            f"{torch_dtype_name(input.dtype)!r}")
     return ScatterReduce(dim, index, reduce, bool(include_self))(input, src)
 
 
@@ -1284,8 +1312,16 @@ def index_reduce(input: Tensor, dim: int, index, source, reduce: str, *,
     """torch.index_reduce: x with source[..., i, ...] reduced into position index[i] of dim by
     ``reduce``: "prod", "mean", "amax" or "amin"; a 0-d x is read as one element. bool and
     complex x have torch's kernels only with include_self on 2 or more axes (bool: not mean;
-    complex: not amax/amin, and dlpy's scatter_reduce refuses complex): elsewhere torch's
-    NotImplementedError."""
+    complex: not amax/amin): elsewhere torch's NotImplementedError; a complex result needing
+    a gradient is torch's RuntimeError (index_reduce_ has one)."""
+    out = index_reduced(input, dim, index, source, reduce, include_self=include_self)
+    refuse_complex_grad("index_reduce", out.dtype, input, source)  # (after the kernel's checks)
+    return out
+
+
+def index_reduced(input: Tensor, dim: int, index, source, reduce: str, *,
+                  include_self: bool = True) -> Tensor:
+    """index_reduce's values and gradient (index_reduce_ calls it: a complex x's too)."""
     if reduce not in ("prod", "mean", "amax", "amin"):
         raise ArgError(f"index_reduce: reduce must be 'prod', 'mean', 'amax' or 'amin', got "
                        f"{reduce!r}")
@@ -1298,14 +1334,14 @@ def index_reduce(input: Tensor, dim: int, index, source, reduce: str, *,
         raise NoKernelError(f'"index_reduce" not implemented for {torch_dtype_name(dtype)!r} '
                             f"(reduce={reduce!r}, include_self={bool(include_self)})")
     if not input.ndim:
-        return _scalar_index_op(index_reduce, "index_reduce", input, dim, index, source,
+        return _scalar_index_op(index_reduced, "index_reduce", input, dim, index, source,
                                 "IndexReduceBackward0", reduce=reduce,
                                 include_self=include_self)
     dim = check_dim("index_reduce", dim, input.ndim)
     _source_shape("index_reduce", input, dim, index, source)
     dim, full = _along("index_reduce", input, dim, index, _data(source).shape)
-    return _named(scatter_reduce(input, dim, np.ascontiguousarray(full), source, reduce,
-                                 include_self=include_self), "IndexReduceBackward0")
+    return _named(reduced_into(input, dim, np.ascontiguousarray(full), source, reduce,
+                               include_self=include_self), "IndexReduceBackward0")
 
 
 def index_put(input: Tensor, indices, values, accumulate: bool = False) -> Tensor:
