@@ -2614,6 +2614,12 @@ class Tensor:
             region = self[index]  # x.expand(3, 4)[0] = v: torch writes the region when its
             # own elements are distinct (a region that is no view of x, as a Python bool in
             # the index makes it, is written by index_put below, not into that copy)
+            if region.data.size == 0 and _views.repeats_elements(region.data):
+                # nothing to write: the value's checks on a stand-in (an empty region of an
+                # expanded axis repeats elements too; writing into it came back here)
+                Tensor(np.empty(region.shape, self.data.dtype))[...] = value
+                _bump(self.data)
+                return
             if region.data.size == 0 or (not _views.repeats_elements(region.data)
                                          and np.shares_memory(region.data, self.data)):
                 region[...] = value
