@@ -1331,15 +1331,24 @@ def index_reduced(input: Tensor, dim: int, index, source, reduce: str, *,
     dtype = as_array(input).dtype
     if dtype.kind in "bc" and (not include_self or np.ndim(as_array(input)) <= 1 or (
             reduce == "mean" if dtype.kind == "b" else reduce in ("amax", "amin"))):
-        raise NoKernelError(f'"index_reduce" not implemented for {torch_dtype_name(dtype)!r} '
-                            f"(reduce={reduce!r}, include_self={bool(include_self)})")
+        error = NoKernelError(f'"index_reduce" not implemented for {torch_dtype_name(dtype)!r} '
+                              f"(reduce={reduce!r}, include_self={bool(include_self)})")
+    else:
+        error = None
     if not input.ndim:
+        if error is not None:
+            raise error
         return _scalar_index_op(index_reduced, "index_reduce", input, dim, index, source,
                                 "IndexReduceBackward0", reduce=reduce,
                                 include_self=include_self)
     dim = check_dim("index_reduce", dim, input.ndim)
     _source_shape("index_reduce", input, dim, index, source)
+    if error is not None and (not include_self or input.ndim == 1):
+        raise error  # (torch's missing kernel: after the dim and shape checks; before the
+        # index range check without self or on one axis, after it else)
     dim, full = _along("index_reduce", input, dim, index, _data(source).shape)
+    if error is not None:
+        raise error
     return _named(reduced_into(input, dim, np.ascontiguousarray(full), source, reduce,
                                include_self=include_self), "IndexReduceBackward0")
 
