@@ -930,6 +930,14 @@ def index_copy(input: Tensor, dim: int, index, source: Tensor) -> Tensor:
         return _scalar_index_op(index_copy, "index_copy", input, dim, index, source,
                                 "IndexCopyBackward0")
     dim = check_dim("index_copy", dim, input.ndim)
+    count, source_ndim = _index_array("index_copy", index).size, np.ndim(_data(source))
+    if source_ndim == 0 and count != 1:  # (torch's IndexErrors, checked before the dtypes)
+        raise IndexShapeError(f"index_copy_(): When source is scalar, index should have one "
+                              f"element (got {count})")
+    if source_ndim not in (0, input.ndim):
+        raise IndexShapeError(f"index_copy_(): When source and destination are not scalars, "
+                              f"their dimensionality must match, got {source_ndim} and "
+                              f"{input.ndim}")
     if isinstance(index, Tensor) and index.dtype != np.int64:
         raise IndexDtypeError(f"index_copy_(): Expected a long tensor for index, got {index.dtype}")
     _source_shape("index_copy", input, dim, index, source)
