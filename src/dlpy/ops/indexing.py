@@ -1395,7 +1395,8 @@ def index_put(input: Tensor, indices, values, accumulate: bool = False) -> Tenso
 
         warn_byte_index()
     index = tuple(i.astype(bool) if i.dtype == np.uint8 else i for i in index)  # byte masks
-    if not mask_fill:  # (the dtypes before the positions, as torch's)
+    if not mask_fill:  # (the dtypes before the positions, as torch's, but after the shapes)
+        _check_index_structure(index, shape)
         _check_source("index_put", input, values)
     try:
         positions = np.arange(int(np.prod(shape))).reshape(shape)[index]
@@ -1414,6 +1415,34 @@ def index_put(input: Tensor, indices, values, accumulate: bool = False) -> Tenso
                          f"index_put: values of shape {values.shape} do not broadcast to "
                          f"x[indices]'s shape {positions.shape}")
     return _named(put(input, positions, values, accumulate=accumulate), "IndexPutBackward0")
+
+
+def _check_index_structure(index: tuple, shape) -> None:
+    """torch's IndexErrors of index_put that come before its dtype check: more indices than
+    axes, a mask of another shape than the axes it covers, index tensors that do not
+    broadcast together, an index into an axis of size 0 (the positions' bounds come after)."""
+    covered = sum(i.ndim if i.dtype == np.bool_ else 1 for i in index)
+    if covered > len(shape):
+        raise IndexError(f"index_put: too many indices for tensor of dimension {len(shape)} "
+                         f"(got {covered})")
+    axis, shapes = 0, []
+    for item in index:
+        if item.dtype == np.bool_:
+            if item.shape != tuple(shape[axis:axis + item.ndim]):
+                raise IndexError(f"index_put: the shape of the mask {list(item.shape)} does not "
+                                 f"match the shape of the indexed tensor {list(shape)}")
+            shapes.append((int(np.count_nonzero(item)),))
+            axis += item.ndim
+            continue
+        if item.size and shape[axis] == 0:
+            raise IndexError("index_put: index is out of bounds for dimension with size 0")
+        shapes.append(item.shape)
+        axis += 1
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise IndexError(f"index_put: shape mismatch: indexing tensors could not be broadcast "
+                         f"together with shapes {[list(s) for s in shapes]}") from None
 
 
 def _put_index(item) -> np.ndarray:
