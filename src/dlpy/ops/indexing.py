@@ -336,11 +336,17 @@ def take_along_dim(input: Tensor, indices, dim: int | None = None) -> Tensor:
     dim None reads the flattened x at the flattened indices (a 1-D result). With a dim the
     indices are taken modulo its size (-1 the last, size the first), without one an index
     out of [0, numel) is an error, as PyTorch 2.13's."""
+    given = indices
     indices = _index_array("take_along_dim", indices, "indices")
     if indices.dtype != np.int64 and (dim is not None or indices.dtype != np.int32):
         # torch's: int32 only without a dim (the flattened read)
         raise IndexDtypeError(f"take_along_dim: indices must be int64 (Long), got {indices.dtype}")
     if dim is None:
+        # torch flattens both with view(-1): memory a view cannot flatten (x.t()) is its
+        # RuntimeError, for x and for the indices
+        for tensor in (input, given):
+            if isinstance(tensor, Tensor):
+                tensor.view(-1)
         input, indices = reshape(input, (-1,)), indices.reshape(-1)
         dim, indices = _check_index("take_along_dim", input, 0, indices)
         return Gather(dim, indices)(input)
