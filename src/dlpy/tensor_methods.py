@@ -198,10 +198,15 @@ def _positive(self):
 
 
 def _narrow_copy(self, dim: int, start: int, length: int):
-    """self.narrow(...) as a row-major tensor of its own (torch's narrow_copy)."""
+    """self.narrow(...) as a row-major tensor of its own (torch's narrow_copy, which checks
+    start's range before a negative length, where narrow checks the length first)."""
     from dlpy.layouts import contiguous_format
+    from dlpy.node_names import named
 
-    return self.narrow(dim, start, length).clone(memory_format=contiguous_format)
+    if type(length) is int and length < 0 and type(start) is int and self.ndim:
+        self.narrow(dim, start, 0)  # (its dim and start errors)
+    out = self.narrow(dim, start, length).clone(memory_format=contiguous_format)
+    return named(out, "NarrowCopyBackward0") if out.grad_fn is not None else out
 
 
 def _adjoint(self):

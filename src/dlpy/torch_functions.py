@@ -1634,6 +1634,8 @@ def _copy_function(base: str):
             return _copied(x, "AliasBackward0")
         if base == "transpose":  # torch's (dim0, dim1): a swap, not numpy's permutation
             return _copied(x.swapdims(*args, **kwargs))
+        if base == "narrow":  # (Tensor.narrow_copy: torch's own checks and node)
+            return x.narrow_copy(*args, **kwargs)
         if base == "slice":  # torch.slice_copy(input, dim=0, start=None, end=None, step=1)
             dim, start, end, step = (list(args) + [0, None, None, 1][len(args):])[:4]
             return _copied(x[(slice(None),) * dim + (slice(start, end, step),)])
