@@ -2529,9 +2529,11 @@ class Tensor:
                     and abs(value) > 65504.0:  # float16/bfloat16: inf past the range, unchecked
                 with np.errstate(over="ignore"):  # as torch's (no numpy warning)
                     value = np.asarray(value, dtype)
-        if _has_bool(index) and isinstance(value, Tensor) and value.dtype != self.dtype:
-            # torch reads a Python bool as an index tensor: index_put_, whose dtypes must
-            # match even where nothing is written (x[False] = t) or one value fills
+        if type(index) is tuple and _has_bool(index) and isinstance(value, Tensor) \
+                and value.dtype != self.dtype:
+            # torch reads a Python bool in a tuple as an index tensor: index_put_, whose
+            # dtypes must match even where nothing is written (x[False,] = t) or one value
+            # fills (a bare x[True] = t is a copy, x[False] = t nothing)
             raise RuntimeError(f"setitem: Index put requires the source and destination dtypes "
                                f"match, got {self.dtype} for the destination and {value.dtype} "
                                "for the source")
