@@ -3736,7 +3736,8 @@ def _check_byte_mask_fill(index, value, shape: tuple) -> None:
     number or a one-element tensor; a mask of another shape than its axes is left to the
     index's IndexError."""
     items = index if type(index) is tuple else (index,)
-    tensors = [i for i in items if isinstance(i, list) or isinstance(i, Tensor) and i.ndim]
+    tensors = [i for i in items if isinstance(i, list) or isinstance(i, Tensor) and i.ndim
+               or type(i) is bool]  # (a Python bool is an index tensor too: index_put_)
     if (len(tensors) == 1 and isinstance(tensors[0], Tensor) and tensors[0].data.dtype == np.uint8
             and np.size(value.data if isinstance(value, Tensor) else value) == 1):
         mask = tensors[0]
