@@ -890,6 +890,9 @@ def _scalar_index_op(fn, name: str, input: Tensor, dim, index, source, node: str
         raise IndexRangeError(f"{name}: into a 0-d tensor the index must have one element, got "
                               f"{flat.size}")
     count = np.size(_data(source))
+    if name == "index_copy" and _data(source).ndim == 1 and count != 1:  # (torch's IndexError)
+        raise IndexShapeError(f"index_copy_(): Number of indices (1) should be equal to "
+                              f"source.size(dim) ({count})")
     if _data(source).ndim > (name == "index_copy") or count != 1:
         raise ArgError(f"{name}: source must be 0-d for a 0-d x, got shape "
                        f"{tuple(np.shape(_data(source)))}")
@@ -929,6 +932,14 @@ def index_copy(input: Tensor, dim: int, index, source: Tensor) -> Tensor:
     """torch.index_copy (out of place): x with source[..., i, ...] written at index[i] of dim;
     a 0-d x is read as one element."""
     _vector_index("index_copy", index)
+    count, source_ndim = _index_array("index_copy", index).size, np.ndim(_data(source))
+    if source_ndim == 0 and count != 1:  # (torch's IndexErrors, checked before the dtypes)
+        raise IndexShapeError(f"index_copy_(): When source is scalar, index should have one "
+                              f"element (got {count})")
+    if source_ndim not in (0, input.ndim) and input.ndim:
+        raise IndexShapeError(f"index_copy_(): When source and destination are not scalars, "
+                              f"their dimensionality must match, got {source_ndim} and "
+                              f"{input.ndim}")
     if not input.ndim:
         if isinstance(index, Tensor) and index.dtype != np.int64:
             raise IndexDtypeError(f"index_copy_(): Expected a long tensor for index, got "
@@ -936,14 +947,6 @@ def index_copy(input: Tensor, dim: int, index, source: Tensor) -> Tensor:
         return _scalar_index_op(index_copy, "index_copy", input, dim, index, source,
                                 "IndexCopyBackward0")
     dim = check_dim("index_copy", dim, input.ndim)
-    count, source_ndim = _index_array("index_copy", index).size, np.ndim(_data(source))
-    if source_ndim == 0 and count != 1:  # (torch's IndexErrors, checked before the dtypes)
-        raise IndexShapeError(f"index_copy_(): When source is scalar, index should have one "
-                              f"element (got {count})")
-    if source_ndim not in (0, input.ndim):
-        raise IndexShapeError(f"index_copy_(): When source and destination are not scalars, "
-                              f"their dimensionality must match, got {source_ndim} and "
-                              f"{input.ndim}")
     if isinstance(index, Tensor) and index.dtype != np.int64:
         raise IndexDtypeError(f"index_copy_(): Expected a long tensor for index, got {index.dtype}")
     _source_shape("index_copy", input, dim, index, source)
