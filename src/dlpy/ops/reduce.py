@@ -1125,12 +1125,9 @@ def _median_dim(name, x, dim, keepdim, ignore_nan):
     _complex.refuse(name, x)  # no order (the values are gathered, which takes complex)
     dim = _dim_or_scalar(name, x, dim)
     data = x.data if x.ndim else x.data.reshape(1)
-    if data.shape[dim] == 0 and data.size == 0 and x.ndim:
-        if any(n == 0 for i, n in enumerate(data.shape) if i != dim % data.ndim):
-            pass  # (nothing to reduce and nothing to give: empty results, as torch's)
-        else:
-            raise _EmptyKError(f"{name}(): Expected reduction dim {dim % data.ndim} to have "
-                               "non-zero size.")
+    if data.shape[dim] == 0 and x.ndim:  # (also where another axis is empty, as torch's)
+        raise _EmptyKError(f"{name}(): Expected reduction dim {dim % data.ndim} to have "
+                           "non-zero size.")
     refuse_bool("median_out", data)  # (after the dim's checks, as torch's kernel)
     found = _meta.positions(data, dim, keepdims=True)  # (a meta x: no values to sort)
     if found is not None:
