@@ -82,10 +82,56 @@ def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A0
                         inverse.reshape(data.shape), counts, return_inverse, return_counts)
     dim = check_dim("unique", dim, data.ndim)
     _check_empty_slices(data, dim)
-    values, inverse, counts = np.unique(data, return_inverse=True, return_counts=True,
-                                        axis=dim)
+    values, inverse, counts = _unique_slices(data, dim)
     return _results(_values(values, input, "unique_dim", "UniqueDimBackward0"),
-                    inverse.reshape(-1), counts, return_inverse, return_counts)
+                    inverse, counts, return_inverse, return_counts)
+
+
+def _slices_order(rows: np.ndarray) -> np.ndarray:
+    """The order torch's unique(dim=...) sorts the flattened slices ``rows`` (n, m) in: a
+    std::sort by lexicographic `<`. Without nan that is the lexicographic order (equal rows
+    merge, whichever comes first); with nan, which no `<` orders, libstdc++'s insertion sort
+    of up to 16 rows is replayed (exact there; more rows: nan last, an order of its own)."""
+    n = rows.shape[0]
+    if n > 16 or rows.dtype.kind != "f" or not np.isnan(rows).any():
+        return np.lexsort(rows.T[::-1]) if rows.shape[1] else np.arange(n)
+
+    def less(a, b):
+        for left, right in zip(rows[a], rows[b]):
+            if left < right:
+                return True
+            if left > right:
+                return False
+        return False
+
+    order = []
+    for i in range(n):
+        j = len(order)
+        if order and less(i, order[0]):
+            j = 0
+        else:
+            while j and less(i, order[j - 1]):
+                j -= 1
+        order.insert(j, i)
+    return np.array(order, dtype=np.int64)
+
+
+def _unique_slices(data: np.ndarray, dim: int):
+    """(values, inverse, counts) of torch's unique(dim=...): the slices along dim sorted
+    (_slices_order), each kept where it differs from the last kept one by `==` (so -0.0 equals
+    0.0 and a slice holding nan is always distinct, as torch's at::equal)."""
+    moved = np.moveaxis(data, dim, 0)
+    rows = np.ascontiguousarray(moved).reshape(moved.shape[0], int(np.prod(moved.shape[1:])))
+    order = _slices_order(rows)
+    inverse = np.empty(len(order), dtype=np.int64)
+    keep = []
+    for i in order:
+        if not keep or not (rows[i] == rows[keep[-1]]).all():
+            keep.append(i)
+        inverse[i] = len(keep) - 1
+    counts = np.bincount(inverse, minlength=len(keep))
+    values = np.moveaxis(np.ascontiguousarray(moved[np.array(keep, dtype=np.int64)]), 0, dim)
+    return values, inverse, counts
 
 
 @_meta.refuses("aten::unique_consecutive")
