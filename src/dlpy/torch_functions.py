@@ -1814,7 +1814,7 @@ EXACT_OUT = frozenset("""
     clamp clip where amax amin argmax argmin nonzero mm matmul bmm mv dot index_select gather
     addmm addmv baddbmm addbmm
     masked_select take inverse norm logcumsumexp quantile nanquantile conj_physical clamp_min
-    clamp_max float_power heaviside
+    clamp_max float_power heaviside msort histc searchsorted bucketize
     index_add index_copy scatter scatter_add scatter_reduce""".split())
 
 
@@ -1873,6 +1873,10 @@ def check_out_inputs(name: str, inputs, out) -> None:
             isinstance(x, Tensor) for x in inputs):
         raise TypeError("where(): with out=, input and other must be Tensors, got "
                         f"{type(inputs[1]).__name__} and {type(inputs[2]).__name__}")
+    if name == "bucketize" and inputs and not isinstance(inputs[0], Tensor):
+        # (torch's bucketize of a number is another overload, which has no out=)
+        raise TypeError(f"bucketize() received an invalid combination of arguments: a "
+                        f"{type(inputs[0]).__name__} input takes no out=")
     if not isinstance(out, Tensor):
         return
     if name in NO_SOURCE_OVERLAP and inputs and isinstance(inputs[0], Tensor) and \

@@ -279,8 +279,8 @@ def searchsorted(sorted_sequence, input, *, out_int32: bool = False, right: bool
     side = _side("searchsorted", right, side)
     seq, vals = _data(sorted_sequence), _data(input)
     _refuse_complex("searchsorted", seq, vals)
-    if seq.dtype == np.bool_ and vals.dtype == np.bool_:
-        refuse_bool("searchsorted_out_cpu", seq)
+    if seq.dtype == np.bool_ and vals.dtype == np.bool_ and vals.size:
+        refuse_bool("searchsorted_out_cpu", seq)  # (no values: no kernel runs, as torch's)
     order = None if sorter is None else _sorter("searchsorted", _data(sorter), seq.shape)
     common = result_type(sorted_sequence, input)
     if (seq.dtype != common or vals.dtype != common) and type(seq) is np.ndarray \
