@@ -1905,6 +1905,9 @@ def check_out_inputs(name: str, inputs, out) -> None:
                 _check_partial_overlap(name, out.data, x.data)
 
 
+# torch's composites that copy their result into out=, which then records the copy (its
+# gradient flows: CopyBackwards), as write_out's ``differentiable``
+DIFFERENTIABLE_OUT = frozenset({"quantile", "nanquantile"})
 # torch's cat family refuses an out= its inputs cannot cast to with a TypeError
 _JOIN_OUT = frozenset({"cat", "concat", "concatenate", "stack", "hstack", "vstack", "row_stack",
                        "dstack", "column_stack"})
@@ -1935,6 +1938,7 @@ def write_out(name: str, result, out, exact: bool | None = None, warn: bool = Tr
         raise TypeError(f"{name}: out= must be a Tensor, got {type(out).__name__}")
     from dlpy.tensor import is_grad_enabled, no_grad
 
+    differentiable = differentiable or name in DIFFERENTIABLE_OUT
     if is_grad_enabled() and (out.requires_grad or result.requires_grad and not differentiable):
         raise RuntimeError(f"{name}(): functions with out=... arguments don't support automatic "
                            "differentiation, but one of the arguments requires grad.")
