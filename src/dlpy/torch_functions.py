@@ -1163,9 +1163,10 @@ def unravel_index(indices, shape) -> tuple[Tensor, ...]:
                                                                      shape))
 
 
-def histogramdd(input, bins=10, *, range=None, weight=None, density: bool = False):  # noqa: A002
+def histogramdd(input, bins, *, range=None, weight=None, density: bool = False):  # noqa: A002
     """torch.histogramdd: counts of input's rows (N, D) in a D-dimensional grid of bins (an
-    int, D ints, or D edge tensors); (hist, bin_edges), no gradient."""
+    int, D ints, or D edge tensors: no default, as torch's overloads); (hist, bin_edges), no
+    gradient."""
     data = _data(input)
     weight = check_histogram_dtypes("histogramdd", data, weight)
     points = data.reshape(-1, data.shape[-1])
