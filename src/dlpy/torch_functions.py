@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import math
 import numbers
 import warnings
@@ -1124,6 +1125,26 @@ def _overload_keyword(function: str, name: str, value, other_name: str, other):
     return other
 
 
+def _tensor_keywords(*names):
+    """torch's overloads name a number's place otherwise (isin's ``element``/``test_element``):
+    a number given by the tensor's keyword (``elements=2``) matches none of them, a
+    TypeError, while given positionally it picks the number's overload."""
+    def decorate(function):
+        @functools.wraps(function)
+        def call(*args, **kwargs):
+            for name in names:
+                if name in kwargs and not isinstance(kwargs[name], Tensor):
+                    raise TypeError(f"{function.__name__}() received an invalid combination "
+                                    f"of arguments: {name}= must be a Tensor, got "
+                                    f"{type(kwargs[name]).__name__}")
+            return function(*args, **kwargs)
+
+        return call
+
+    return decorate
+
+
+@_tensor_keywords("elements", "test_elements")
 def isin(elements=None, test_elements=None, *, assume_unique: bool = False, invert: bool = False,
          element=None, test_element=None) -> Tensor:
     """torch.isin: whether each element occurs in test_elements (a bool tensor). A number in
@@ -1132,6 +1153,9 @@ def isin(elements=None, test_elements=None, *, assume_unique: bool = False, inve
     elements = _overload_keyword("isin", "elements", elements, "element", element)
     test_elements = _overload_keyword("isin", "test_elements", test_elements, "test_element",
                                       test_element)
+    if not isinstance(elements, Tensor) and not isinstance(test_elements, Tensor):
+        raise TypeError("isin() received an invalid combination of arguments: one of elements "
+                        "and test_elements must be a Tensor, got two numbers")
     given, given_test = elements, test_elements
     elements, test_elements = _data(elements), _data(test_elements)
     if elements.itemsize == 1 or test_elements.itemsize == 1:  # float8, bool: torch refuses
