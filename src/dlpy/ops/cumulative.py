@@ -433,7 +433,8 @@ def _running(name: str, x: Tensor, dim: int, better):
     from dlpy.ops.reduce import VALUES_INDICES
 
     _tensor_input(name, x)
-    refuse(name, x)  # complex numbers have no order, as torch
+    if x.ndim and x.numel():  # complex numbers have no order, as torch (whose 0-d or empty x
+        refuse(name, x)  # runs no kernel: its value, or nothing)
     result = VALUES_INDICES[name]
     dim = check_dim(name, dim, x.ndim, scalar_ok=True)
     node_name = f"{name.capitalize()}Backward0"  # torch's grad_fn: CummaxBackward0

@@ -1122,12 +1122,14 @@ def _select(name, x, dim, keepdim, indices, node_name) -> ValuesIndices:
 
 
 def _median_dim(name, x, dim, keepdim, ignore_nan):
-    _complex.refuse(name, x)  # no order (the values are gathered, which takes complex)
     dim = _dim_or_scalar(name, x, dim)
     data = x.data if x.ndim else x.data.reshape(1)
     if data.shape[dim] == 0 and x.ndim:  # (also where another axis is empty, as torch's)
         raise _EmptyKError(f"{name}(): Expected reduction dim {dim % data.ndim} to have "
                            "non-zero size.")
+    # no order (the values are gathered, which takes complex); after the dim's checks, as
+    # torch's kernel
+    _complex.refuse(name, x)
     refuse_bool("median_out", data)  # (after the dim's checks, as torch's kernel)
     found = _meta.positions(data, dim, keepdims=True)  # (a meta x: no values to sort)
     if found is not None:
@@ -1186,12 +1188,13 @@ class _EmptyKError(ArgError, IndexError):
 @_meta.follows
 def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
     """(values, indices) of the k-th smallest (k from 1) along dim, as torch.kthvalue."""
-    _complex.refuse("kthvalue", input)
     dim = _dim_or_scalar("kthvalue", input, dim)
     size = input.shape[dim] if input.ndim else 1
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= size:
         raise (_EmptyKError if size == 0 else ArgError)(
             f"kthvalue: k must be an int in [1, {size}], got {k!r}")
+    if input.ndim:  # complex numbers have no order; a 0-d x runs no kernel (its value), as
+        _complex.refuse("kthvalue", input)  # torch's
     data = input.data if input.ndim else input.data.reshape(1)
     if data.itemsize == 1:  # float8 and bool: torch refuses (a 0-d x runs no kernel)
         check_float8("kthvalue_cpu", data)
@@ -1228,11 +1231,12 @@ def _mode_with_nan(row) -> int:
 def mode(input, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
     """(values, indices) of the most frequent value along dim (the smallest of equally frequent
     ones) and the last position where it occurs, as torch.mode on the CPU."""
-    _complex.refuse("mode", input)
     dim = _dim_or_scalar("mode", input, dim)
     data = np.moveaxis(input.data if input.ndim else input.data.reshape(1), dim, -1)
     if not data.shape[-1]:
         raise EmptyDimError(f"mode: dim {dim} of shape {tuple(input.shape)} is empty")
+    if input.ndim and data.size:  # complex numbers have no order; a 0-d or empty x runs no
+        _complex.refuse("mode", input)  # kernel, as torch's
     if _meta.is_meta_array(data):  # no values to count: meta positions
         from dlpy.device import meta_array
 
