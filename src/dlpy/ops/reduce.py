@@ -1204,23 +1204,18 @@ def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndic
                    "KthvalueBackward0")
 
 
-def _mode_with_nan(row) -> int:
-    """Index torch's CPU mode gives for a row holding nan: it std::sorts (value, index) pairs
-    by `<`, under which nan is equivalent to everything, then takes the first longest run of
-    `==` values. libstdc++ sorts up to 16 elements by this insertion sort (exact there)."""
-    order = []
-    for i in range(len(row)):
-        if order and row[i] < row[order[0]]:
-            order.insert(0, i)
-            continue
-        j = len(order)
-        while j and row[i] < row[order[j - 1]]:
-            j -= 1
-        order.insert(j, i)
+def _mode_sorted(row) -> int:
+    """Index torch's CPU mode gives for a row: it std::sorts (value, index) pairs by `<` (nan
+    equivalent to everything), then takes the first longest run of `==` values and the index
+    at its end (replayed: std_sort.py)."""
+    from dlpy.ops.std_sort import std_sort_order
+
+    values = row.tolist()
+    order = std_sort_order(len(values), lambda i, j: values[i] < values[j])
     best, best_count, count = order[0], 0, 0
     for k, i in enumerate(order):
         count += 1
-        if k == len(order) - 1 or not row[i] == row[order[k + 1]]:
+        if k == len(order) - 1 or not values[i] == values[order[k + 1]]:
             if count > best_count:
                 best, best_count = i, count
             count = 0
@@ -1230,7 +1225,8 @@ def _mode_with_nan(row) -> int:
 @_meta.follows
 def mode(input, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
     """(values, indices) of the most frequent value along dim (the smallest of equally frequent
-    ones) and the last position where it occurs, as torch.mode on the CPU."""
+    ones) and the position torch's CPU mode gives (the last where it occurs, in up to 16
+    values)."""
     dim = _dim_or_scalar("mode", input, dim)
     data = np.moveaxis(input.data if input.ndim else input.data.reshape(1), dim, -1)
     if not data.shape[-1]:
@@ -1246,8 +1242,10 @@ def mode(input, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
     rows = data.reshape(-1, data.shape[-1])
     found = np.empty(len(rows), dtype=np.int64)
     for r, row in enumerate(rows):
-        if _floating_or_complex(row.dtype) and np.isnan(row).any():
-            found[r] = _mode_with_nan(row)
+        if len(row) > 16 or _floating_or_complex(row.dtype) and np.isnan(row).any():
+            # (up to 16 values std::sort is a stable insertion sort: without nan, the last
+            # position of the mode, found below)
+            found[r] = _mode_sorted(row)
             continue
         values, counts = np.unique(row, return_counts=True)
         best = values[np.argmax(counts)]

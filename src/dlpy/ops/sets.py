@@ -90,30 +90,24 @@ def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A0
 def _slices_order(rows: np.ndarray) -> np.ndarray:
     """The order torch's unique(dim=...) sorts the flattened slices ``rows`` (n, m) in: a
     std::sort by lexicographic `<`. Without nan that is the lexicographic order (equal rows
-    merge, whichever comes first); with nan, which no `<` orders, libstdc++'s insertion sort
-    of up to 16 rows is replayed (exact there; more rows: nan last, an order of its own)."""
+    merge, whichever comes first); with nan, which no `<` orders, libstdc++'s sort is replayed
+    (std_sort.py)."""
     n = rows.shape[0]
-    if n > 16 or rows.dtype.kind != "f" or not np.isnan(rows).any():
+    if rows.dtype.kind != "f" or not np.isnan(rows).any():
         return np.lexsort(rows.T[::-1]) if rows.shape[1] else np.arange(n)
+    from dlpy.ops.std_sort import std_sort_order
+
+    values = rows.tolist()
 
     def less(a, b):
-        for left, right in zip(rows[a], rows[b]):
+        for left, right in zip(values[a], values[b]):
             if left < right:
                 return True
             if left > right:
                 return False
         return False
 
-    order = []
-    for i in range(n):
-        j = len(order)
-        if order and less(i, order[0]):
-            j = 0
-        else:
-            while j and less(i, order[j - 1]):
-                j -= 1
-        order.insert(j, i)
-    return np.array(order, dtype=np.int64)
+    return np.array(std_sort_order(n, less), dtype=np.int64)
 
 
 def _unique_slices(data: np.ndarray, dim: int):
