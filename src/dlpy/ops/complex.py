@@ -149,6 +149,13 @@ def refuse_complex_grad(name: str, dtype, *inputs) -> None:
                            "with complex dtype.")
 
 
+def refuse_grad(name: str, x) -> None:
+    """torch's RuntimeError for a function with no complex formula (cummax, mode...) whose
+    complex result would be tracked: one that ran no kernel (a 0-d or empty x) still checks."""
+    if isinstance(x, ComplexTensor):
+        refuse_complex_grad(name, x.dtype, x)
+
+
 def number(name: str, what: str, value, finite: bool = True) -> float | complex:
     """A setting that may be a real or a complex number (lerp's weight, addcmul's value), as
     ``ops.real_number`` checks a real one; a complex one comes back as a Python complex."""

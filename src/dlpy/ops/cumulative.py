@@ -428,13 +428,15 @@ def logcumsumexp(input: Tensor, dim: int) -> Tensor:
 def _running(name: str, x: Tensor, dim: int, better):
     """(values, indices) of the running max (better: >=) or min (<=) along dim; a tie or a nan
     moves the index to the later position, as PyTorch."""
-    from dlpy.ops.complex import refuse
+    from dlpy.ops.complex import refuse, refuse_grad
     from dlpy.ops.indexing import Gather
     from dlpy.ops.reduce import VALUES_INDICES
 
     _tensor_input(name, x)
     if x.ndim and x.numel():  # complex numbers have no order, as torch (whose 0-d or empty x
-        refuse(name, x)  # runs no kernel: its value, or nothing)
+        refuse(name, x)  # runs no kernel: its value, or nothing, untracked)
+    else:
+        refuse_grad(name, x)
     result = VALUES_INDICES[name]
     dim = check_dim(name, dim, x.ndim, scalar_ok=True)
     node_name = f"{name.capitalize()}Backward0"  # torch's grad_fn: CummaxBackward0

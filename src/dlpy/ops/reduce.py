@@ -1193,8 +1193,9 @@ def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndic
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= size:
         raise (_EmptyKError if size == 0 else ArgError)(
             f"kthvalue: k must be an int in [1, {size}], got {k!r}")
-    if input.ndim:  # complex numbers have no order; a 0-d x runs no kernel (its value), as
-        _complex.refuse("kthvalue", input)  # torch's
+    if input.ndim:  # complex numbers have no order; a 0-d x runs no kernel (its value,
+        _complex.refuse("kthvalue", input)  # untracked), as torch's
+    _complex.refuse_grad("kthvalue", input)
     data = input.data if input.ndim else input.data.reshape(1)
     if data.itemsize == 1:  # float8 and bool: torch refuses (a 0-d x runs no kernel)
         check_float8("kthvalue_cpu", data)
@@ -1232,7 +1233,8 @@ def mode(input, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
     if not data.shape[-1]:
         raise EmptyDimError(f"mode: dim {dim} of shape {tuple(input.shape)} is empty")
     if input.ndim and data.size:  # complex numbers have no order; a 0-d or empty x runs no
-        _complex.refuse("mode", input)  # kernel, as torch's
+        _complex.refuse("mode", input)  # kernel (untracked), as torch's
+    _complex.refuse_grad("mode", input)
     if _meta.is_meta_array(data):  # no values to count: meta positions
         from dlpy.device import meta_array
 
