@@ -595,13 +595,19 @@ def _axis(name, axis, ndim, shape):
 
 
 
+class _ScalarCopy(GetItem):
+    """x[()] in memory of its own: no view of x (so under no_grad no tensor requiring grad
+    with x, as a view of x would)."""
+
+    def forward(self, x):
+        return super().forward(x).copy()
+
+
 def scalar_copy(x, node_name: str):
     """A 0-d x as a new tensor, in memory of its own, whose gradient flows to x through a node
     of torch's name: the values that sort, topk, max(dim), ... give for a 0-d x (torch's are
-    new tensors: changing one leaves x alone)."""
-    out = GetItem((), node_name)(x)
-    out.data = out.data.copy()
-    return out
+    new tensors: changing one leaves x alone, and under no_grad none requires grad)."""
+    return _ScalarCopy((), node_name)(x)
 
 def reshape(input, shape):
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
