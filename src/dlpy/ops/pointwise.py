@@ -953,20 +953,23 @@ class Logit(Op):
         x = self.x
         with np.errstate(divide="ignore", invalid="ignore"):
             grad = grad_output / (x * (1 - x))
-        cut, value = self._cut(x)
+        cut, value = self._cut(x, self.eps is not None and self.eps >= 0)
         return (np.where(cut, value, grad).astype(grad.dtype, copy=False),)
 
-    def _cut(self, x):
-        """Where the gradient is not g / (x (1 - x)), and its value there: 0 where the clamp
-        cut x, nan outside [0, 1] without a clamp."""
-        if self.eps is not None and self.eps >= 0:
+    def _cut(self, x, clamped):
+        """Where the gradient is not g / (x (1 - x)), and its value there: 0 outside
+        [eps, 1 - eps] when ``clamped``, else nan outside [0, 1]."""
+        if clamped:
             low, high = self._bounds(x)
             return (x < low) | (x > high), 0.0
         return (x < 0) | (x > 1), np.nan
 
     def backward_graph(self, grad_output, output):
         x = self.inputs[0]
-        cut, value = self._cut(x.data)
+        # torch's differentiable logit_backward tests eps is None, not eps < 0 as its kernel
+        # does: under create_graph, eps = -0.1 gives 0 beyond [-0.1, 1.1] and g / (x (1 - x))
+        # at x = -0.05 (the kernel: nan outside [0, 1]; the forward's log is nan there anyway)
+        cut, value = self._cut(x.data, self.eps is not None)
         return (where(cut, value, grad_output / (x * (1 - x))),)
 
 
