@@ -405,6 +405,7 @@ class Drawn(_GivenValues):
     whatever the inputs' (torch's results are new contiguous tensors)."""
 
 
+@follows_inputs  # (numpy's copy of an expanded integer array is in no order torch's is)
 class Step(Op):
     """y = a piecewise-constant function of x (sign, floor, ceil, round);  dx = 0 everywhere, as
     PyTorch (the jumps have no gradient either)."""
