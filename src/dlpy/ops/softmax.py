@@ -88,13 +88,13 @@ def _axis(name, x, axis):
         if int_of(axis) is None:  # (a 0-d integer tensor is taken, as torch's)
             raise TypeError(f"{name}: axis must be an int, got {axis!r}")
         axis = int_of(axis)
+    if not -max(len(shape), 1) <= axis < max(len(shape), 1):  # (torch's dim check first)
+        raise _DimError(f"{name}: axis {axis} is out of range for shape {shape}")
     if data.dtype.kind in "biu" and data.size:  # (an empty one is returned first, as torch's)
         raise _DtypeError(f"{name}: expected a floating-point input, got {data.dtype} (pass "
                           f"dtype= to cast it first, as torch's)")
-    if not shape and axis in (0, -1):
+    if not shape:
         return None
-    if not -len(shape) <= axis < len(shape):
-        raise _DimError(f"{name}: axis {axis} is out of range for shape {shape}")
     return int(axis) % len(shape)
 
 
