@@ -355,12 +355,18 @@ def gammainc_array(a, x) -> np.ndarray:
     P(0, x) = 1 for x > 0 and P(inf, x) = 0 for finite x >= 0, as torch)."""
     a, x = np.broadcast_arrays(_float64(a), _float64(x))
     out = np.full(a.shape, np.nan)
-    out[(a == 0) & (x > 0)] = 1.0
-    out[(a == np.inf) & (x >= 0) & (x < np.inf)] = 0.0
-    valid = (a > 0) & (x >= 0) & np.isfinite(a)
-    out[valid & (x == 0)] = 0.0
-    out[valid & (x == np.inf)] = 1.0
-    regular = valid & (x > 0) & np.isfinite(x)
+    # torch's boundary values, tested in its order (calc_igamma), so that a nan meets them
+    # too: nan where x < 0 or a < 0; P(0, x) = 1 for x > 0; P(a, 0) = 0 (a = nan too);
+    # P(inf, x) = 0 (x = nan too) but nan at x = inf; P(a, inf) = 1 (a = nan too)
+    left = ~((x < 0) | (a < 0))
+    out[left & (a == 0) & (x > 0)] = 1.0
+    left &= a != 0
+    out[left & (x == 0)] = 0.0
+    left &= x != 0
+    out[left & (a == np.inf) & (x != np.inf)] = 0.0
+    left &= a != np.inf
+    out[left & (x == np.inf)] = 1.0
+    regular = left & (x < np.inf) & (a < np.inf)  # (a > 0, x > 0, neither nan)
     series = regular & (x < a + 1)
     if series.any():
         out[series] = _gammainc_series(a[series], x[series])

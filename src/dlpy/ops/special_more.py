@@ -442,12 +442,9 @@ def gammaincc_array(a, x):
             x <= 0.5, -0.4 / np.log(np.where(x < 1, x, 0.5)) >= a, (x <= 1.1) & (x * 1.1 >= a))
     if small.any():
         out[small] = _gammaincc_series(a[small], x[small])
-    # PyTorch's values on the edges: Q(0, x > 0) = 0, Q(a, 0) = 1, Q(inf, x) = 1, Q(a, inf) = 0
-    out = np.where(np.isinf(x) & (a > 0), 0.0, out)
-    out = np.where(np.isinf(a) & (x >= 0), np.where(np.isinf(x), np.nan, 1.0), out)
-    out = np.where((x == 0) & (a > 0), 1.0, out)
-    out = np.where(a == 0, np.where(x > 0, 0.0, np.nan), out)
-    return np.where((x < 0) | (a < 0), np.nan, out)
+    # (PyTorch's values on the edges, Q(0, x > 0) = 0, Q(a, 0) = 1, Q(inf, x) = 1,
+    # Q(a, inf) = 0, are 1 - P's there, in the same order of tests)
+    return out
 
 
 # ------------------------------------------------------------------------- ops with gradients
