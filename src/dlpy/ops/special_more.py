@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from dlpy.layouts import follows_inputs
+from dlpy.layouts import follows_inputs, laid_as_inputs
 from dlpy.node_names import rename_scalar_overload
 from dlpy.ops import NoKernelError
 from dlpy.ops.activation import _erf, _erfc
@@ -634,6 +634,7 @@ class Entr(Op):
 
 
 @follows_inputs
+@follows_inputs(numpy_order=False)  # (a broadcast row-major x need not give torch's order)
 class Xlog1py(Op):
     """z = x * log1p(y), 0 where x == 0 unless y is nan (torch.special.xlog1py);
     dx = xlog1py(g, y), 0 where x == 0 and y <= -1;  dy = g * x / (1 + y)."""
@@ -804,7 +805,9 @@ def _constant(name: str, kernel, *inputs) -> Tensor:
         _check_broadcast(name, *inputs)
     _refuse_dtype(name, *inputs)
     arrays = [_data(v) for v in inputs]
-    return Tensor(kernel(*arrays).astype(_result_dtype(*arrays), copy=False))
+    # (the kernel flattens: laid out again as torch's TensorIterator lays a transposed input's)
+    out = kernel(*arrays).astype(_result_dtype(*arrays), copy=False)
+    return Tensor(laid_as_inputs(out, *arrays))
 
 
 def bessel_j0(x) -> Tensor:
@@ -926,7 +929,9 @@ def _polynomial(name: str, kernel, x, n) -> Tensor:
     dtype = dtype if dtype.kind == "f" else np.dtype(default_dtype())
     x64, degrees = np.broadcast_arrays(np.asarray(x_data, np.float64), degrees)
     with np.errstate(all="ignore"):
-        return Tensor(kernel(x64, degrees).astype(dtype, copy=False))
+        out = kernel(x64, degrees).astype(dtype, copy=False)
+    # (in row-major order from the recurrence: laid out as torch's TensorIterator over x, n)
+    return Tensor(laid_as_inputs(out, x_data, _data(n)))
 
 
 def chebyshev_polynomial_t(x, n) -> Tensor:
