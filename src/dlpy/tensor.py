@@ -1324,7 +1324,8 @@ class Tensor:
         if float8_kernel is not None and (self.data.itemsize == 1 or getattr(
                 other_data, "itemsize", 0) == 1):  # float8 ordered: torch refuses
             _check_float8(float8_kernel, self.data, np.asarray(other_data))
-        data = self.data
+        data = array = self.data  # (array, other_array: the uncast operands lay the result out)
+        other_array = other_data
         if type(other) is int and data.dtype.kind in "iu":  # torch's: in self's dtype, wrapped
             other_data = _wrapped_int(other, data.dtype)  # (uint8 > -1 is uint8 > 255)
         elif isinstance(other_data, np.ndarray) and isinstance(other, Tensor) and \
@@ -1337,10 +1338,10 @@ class Tensor:
             result = _meta.compared(op, data, other_data) if _meta.live() else None
             if result is None:
                 result = op(data, other_data)
-            if type(data) is np.ndarray and not data.flags.c_contiguous:  # torch's order
-                from dlpy.layouts import iterator_layout
+            if type(array) is np.ndarray and not array.flags.c_contiguous:  # torch's order,
+                from dlpy.layouts import iterator_layout  # after the operands as they came
 
-                result = iterator_layout(result, data, other_data)
+                result = iterator_layout(result, array, other_array)
             return Tensor(result)
         except TypeError:
             if getattr(type(other), "__array_ufunc__", False) is None or \

@@ -1652,14 +1652,15 @@ def _logical(name, function, *values) -> Tensor:
         _tensors(name, values[0], None)
         _tensor_other(name, values[1])
         _check_broadcast(name, *values)
-    arrays = [_data(v) for v in values]
+    arrays = given = [_data(v) for v in values]
     if len(arrays) == 2 and arrays[0].dtype != arrays[1].dtype and all(
             isinstance(v, Tensor) for v in values):  # torch's: both in their common dtype
         common = _promotion.result_type(*values)  # first (1e-310 is 0 in float32)
         with np.errstate(all="ignore"):
             arrays = [a if a.dtype == common else narrow_float(a, common)
                       if is_narrow_float(common) else a.astype(common) for a in arrays]
-    return Tensor(laid_as_inputs(function(*arrays), *arrays))
+    # laid out after the operands as given (a cast copy of an expanded one has lost its order)
+    return Tensor(laid_as_inputs(function(*arrays), *given))
 
 
 def logical_and(input, other) -> Tensor:  # noqa: A002 - PyTorch's names
@@ -1679,14 +1680,14 @@ def logical_not(input) -> Tensor:  # noqa: A002
 
 
 def _bitwise(name, function, *values) -> Tensor:
-    arrays = _integers(name, *values, bools=True)
+    arrays = given = _integers(name, *values, bools=True)
     if len(arrays) == 2 and arrays[0].dtype != arrays[1].dtype:  # torch's result dtype
         dtype = _promotion.result_type(*values)  # (int8 & 3: int8)
         arrays = [v.astype(dtype, copy=False) for v in arrays]
     if function in (np.left_shift, np.right_shift) and arrays[0].dtype.kind == "b" \
             and arrays[1].dtype.kind == "b":  # torch has no bool shift kernel
         raise NotImplementedError(f"{name}: not implemented for bool tensors, as torch")
-    return Tensor(laid_as_inputs(function(*arrays), *arrays))
+    return Tensor(laid_as_inputs(function(*arrays), *given))  # (as _logical's)
 
 
 def bitwise_and(input, other) -> Tensor:  # noqa: A002 - PyTorch's names
