@@ -379,9 +379,12 @@ def _exact_out(function):
 polar, complex = _exact_out(polar), _exact_out(complex)  # noqa: A001 - torch.complex takes out=
 
 
-def _creation_out(function):
+def _creation_out(function, ranged: bool = False):
     """torch.zeros(..., out=o) and the other creation functions: made in ``o``'s dtype (a
-    ``dtype`` that is not it is an error) and written into ``o``."""
+    ``dtype`` that is not it is an error) and written into ``o``. ``ranged`` (arange, range,
+    linspace, logspace): as torch's kernels, which resize ``o`` only when its number of
+    elements is not the count, an ``o`` of as many elements keeps its shape and strides and
+    takes the values in its row-major order (arange(4, out=zeros(2, 2)) is [[0, 1], [2, 3]])."""
     def with_out(*args, out=None, **kwargs):
         if out is None:
             return function(*args, **kwargs)
@@ -392,7 +395,11 @@ def _creation_out(function):
             raise RuntimeError(f"{function.__name__}: dtype {dtype} does not match dtype of out "
                                f"parameter ({out.dtype})")
         requires_grad = kwargs.pop("requires_grad", False)
-        write_out(function.__name__, function(*args, dtype=out.dtype, **kwargs), out, warn=False)
+        result = function(*args, dtype=out.dtype, **kwargs)
+        if ranged and isinstance(out, Tensor) and out.ndim != 1 \
+                and out.data.size == result.data.size:
+            result = result.reshape(out.shape)
+        write_out(function.__name__, result, out, warn=False)
         return out.requires_grad_(True) if requires_grad else out
 
     with_out.__name__ = with_out.__qualname__ = function.__name__
@@ -400,8 +407,8 @@ def _creation_out(function):
     return with_out
 
 
-zeros, ones, full, arange, linspace, empty, eye = (
-    _creation_out(f) for f in (zeros, ones, full, arange, linspace, empty, eye))
+zeros, ones, full, empty, eye = (_creation_out(f) for f in (zeros, ones, full, empty, eye))
+arange, linspace, logspace = (_creation_out(f, ranged=True) for f in (arange, linspace, logspace))
 
 
 def _drawn_out(function, fill=None):
@@ -468,6 +475,7 @@ for _name in _TOP_LEVEL_MORE:
 _TOP_LEVEL_MORE += [n for n in _torch_functions.TOP_LEVEL if n not in _TOP_LEVEL_MORE]
 for _name in _torch_functions.TOP_LEVEL:
     globals()[_name] = _no_out(getattr(_torch_functions, _name))
+globals()["range"] = _creation_out(_torch_functions.range, ranged=True)  # (arange's out=)
 __all__ += [n for n in _TOP_LEVEL_MORE if n not in __all__]  # (concat: torch_functions' now)
 del _name
 
