@@ -480,14 +480,16 @@ def _to_array(data, dtype=None) -> np.ndarray:
 
 
 def real_part_for(data, dtype):
-    """A complex numpy array read as a real ``dtype``: its real part, with torch's warning
-    (not numpy's ComplexWarning); anything else as it is."""
+    """A complex numpy array read as a real ``dtype``: a copy of its real part, with torch's
+    warning (not numpy's ComplexWarning); anything else as it is. A copy, not numpy's view
+    ``.real``: as_tensor(complex64 array, dtype=float32) is a cast, new memory in torch, where
+    the view, already float32, would have been taken as it is (sharing the array's memory)."""
     if (type(data) is np.ndarray and data.dtype.kind == "c" and dtype is not None
             and np.dtype(dtype).kind not in "cb"):
         from dlpy.ops.arithmetic import warn_discarding_imaginary
 
         warn_discarding_imaginary()
-        return data.real
+        return data.real.copy()
     return data
 
 
