@@ -91,7 +91,13 @@ def where(condition, input=_ONLY_CONDITION, other=_ONLY_CONDITION):
 def fill_where(value, x):
     """value broadcast to x's shape, recorded as where(True, value, x): fill_, zero_ and copy_,
     whose torch nodes (FillBackward2, ZeroBackward0, CopyBackwards) save no tensor (a second
-    backward runs, saved_tensors_hooks pack nothing)."""
+    backward runs, saved_tensors_hooks pack nothing). Integers into an uint16/uint32/uint64 x
+    (or out of one) are cast to x's dtype first: torch's copy_ casts, where the promotion of
+    where's two values would refuse the pair (an out= of uint16 takes any integer result)."""
+    if isinstance(value, Tensor) and isinstance(x, Tensor) and value.data.dtype != x.data.dtype \
+            and value.data.dtype.kind in "biu" and x.data.dtype.kind in "biu" and any(
+                d.kind == "u" and d.itemsize > 1 for d in (value.data.dtype, x.data.dtype)):
+        value = Tensor(value.data.astype(x.data.dtype))  # (integers: no gradient to keep)
     return _where(np.True_, value, x, saves_condition=False)
 
 
