@@ -1922,6 +1922,10 @@ def check_out_inputs(name: str, inputs, out) -> None:
     elif name in NO_PARTIAL_OVERLAP:
         from dlpy.tensor import _check_partial_overlap
 
+        if name not in ("cumsum", "cumprod", "float_power") and builtins.any(
+                x is out for x in inputs):  # (float_power: a composite, on casts of its inputs)
+            _check_read_write_out(name, inputs, out)
+
         for x in inputs:
             if isinstance(x, Tensor) and x.data.size and out.data.size and \
                     np.may_share_memory(x.data, out.data) and not (
@@ -1933,6 +1937,21 @@ def check_out_inputs(name: str, inputs, out) -> None:
 # torch's composites that copy their result into out=, which then records the copy (its
 # gradient flows: CopyBackwards), as write_out's ``differentiable``
 DIFFERENTIABLE_OUT = frozenset({"quantile", "nanquantile"})
+
+
+def _check_read_write_out(name: str, inputs, out) -> None:
+    """An element-wise op's out= that is one of its inputs (torch.add(x, y, out=x)) is read as
+    well as written: torch's TensorIterator resizes no such out, so the inputs' broadcast shape
+    must be its own (torch's RuntimeError; resized, with a warning, when it is no input)."""
+    try:
+        shape = np.broadcast_shapes(*(x.shape for x in inputs if isinstance(x, Tensor)))
+    except ValueError:
+        return  # (shapes that do not broadcast: the op's own error)
+    if shape != out.shape:
+        raise RuntimeError(f"{name}: output with shape {list(out.shape)} doesn't match the "
+                           f"broadcast shape {list(shape)}")
+
+
 # torch's cat family refuses an out= its inputs cannot cast to with a TypeError
 _JOIN_OUT = frozenset({"cat", "concat", "concatenate", "stack", "hstack", "vstack", "row_stack",
                        "dstack", "column_stack"})
