@@ -1773,7 +1773,13 @@ class Tensor:
         ``dlpy.channels_last``, ...), else a recorded copy that is, as torch's."""
         if memory_format is None and self.data.flags.c_contiguous:
             return self
-        from dlpy.layouts import contiguous_format, to_format
+        from dlpy.layouts import contiguous_format, preserve_format, to_format
+
+        if memory_format is preserve_format and not self.is_contiguous():
+            # torch's: itself when row-major (is_contiguous(preserve_format) is the plain
+            # test), else its refusal to copy
+            raise RuntimeError("preserve memory format is unsupported by the contiguous "
+                               "operator")
 
         return to_format(self, contiguous_format if memory_format is None else memory_format,
                          "contiguous")
