@@ -1233,6 +1233,9 @@ class LerpScalar(Op):
 def lerp(input: Tensor, end: Tensor, weight) -> Tensor:
     """start + weight * (end - start), computed from the nearer end as PyTorch (weight < 0.5
     from start, else from end), broadcast."""
+    if not isinstance(end, Tensor):  # torch's signatures take only a Tensor end
+        raise TypeError(f"lerp(): argument 'end' (position 2) must be Tensor, not "
+                        f"{type(end).__name__}")
     _check_broadcast("lerp", input, end)
     _check_broadcast("lerp", input, weight)
     _no_integers("lerp", input)
