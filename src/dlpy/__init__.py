@@ -379,12 +379,14 @@ def _exact_out(function):
 polar, complex = _exact_out(polar), _exact_out(complex)  # noqa: A001 - torch.complex takes out=
 
 
-def _creation_out(function, ranged: bool = False):
+def _creation_out(function, ranged: bool = False, warn_count: bool = False):
     """torch.zeros(..., out=o) and the other creation functions: made in ``o``'s dtype (a
     ``dtype`` that is not it is an error) and written into ``o``. ``ranged`` (arange, range,
     linspace, logspace): as torch's kernels, which resize ``o`` only when its number of
     elements is not the count, an ``o`` of as many elements keeps its shape and strides and
-    takes the values in its row-major order (arange(4, out=zeros(2, 2)) is [[0, 1], [2, 3]])."""
+    takes the values in its row-major order (arange(4, out=zeros(2, 2)) is [[0, 1], [2, 3]]).
+    ``warn_count`` (arange): an ``o`` holding another number of elements is resized with
+    torch's warning about the count."""
     def with_out(*args, out=None, **kwargs):
         if out is None:
             return function(*args, **kwargs)
@@ -399,6 +401,18 @@ def _creation_out(function, ranged: bool = False):
         if ranged and isinstance(out, Tensor) and out.ndim != 1 \
                 and out.data.size == result.data.size:
             result = result.reshape(out.shape)
+        elif warn_count and isinstance(out, Tensor) and out.data.size \
+                and out.data.size != result.data.size:
+            import warnings
+
+            from dlpy._caller import user_stacklevel
+
+            warnings.warn(f"The number of elements in the out tensor of shape {list(out.shape)} is "
+                          f"{out.data.size} which does not match the computed number of elements "
+                          f"{result.data.size}. Note that this may occur as a result of rounding "
+                          f"error. The out tensor will be resized to a tensor of shape "
+                          f"({result.data.size},).", UserWarning,
+                          stacklevel=user_stacklevel())  # (torch's words)
         write_out(function.__name__, result, out, warn=False)
         return out.requires_grad_(True) if requires_grad else out
 
@@ -408,7 +422,8 @@ def _creation_out(function, ranged: bool = False):
 
 
 zeros, ones, full, empty, eye = (_creation_out(f) for f in (zeros, ones, full, empty, eye))
-arange, linspace, logspace = (_creation_out(f, ranged=True) for f in (arange, linspace, logspace))
+linspace, logspace = (_creation_out(f, ranged=True) for f in (linspace, logspace))
+arange = _creation_out(arange, ranged=True, warn_count=True)
 
 
 def _drawn_out(function, fill=None):
