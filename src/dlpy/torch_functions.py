@@ -945,9 +945,14 @@ def asarray(obj, *, dtype=None, device=None, copy=None,
         obj, copy = obj.data, True  # a new leaf (a copy, as torch's)
     elif isinstance(obj, np.ndarray):
         numpy_source(obj)
-        if not copy and (dtype is None or obj.dtype == np.dtype(dtype)):
+        if not obj.ndim:  # torch reads a 0-d array as a numpy scalar: a copy, copy=False or not
+            obj, copy = obj[()], True
+        elif not copy and (dtype is None or obj.dtype == np.dtype(dtype)):
             _warn_read_only(obj)  # its memory shared, as torch's
     if copy is False:
+        if isinstance(obj, np.generic):  # torch's RuntimeError (a ValueError too)
+            raise _AliasError("asarray: can't alias NumPy scalars. Either remove copy=False or "
+                              "transform it in a ndarray")
         if not isinstance(obj, np.ndarray):
             raise ValueError("asarray: can't alias arbitrary sequence into a tensor (copy=False)")
         if dtype is not None and obj.dtype != np.dtype(dtype):
@@ -966,6 +971,11 @@ def asarray(obj, *, dtype=None, device=None, copy=None,
     else:
         array = _numbers("asarray", python_array(obj, dtype))
     return Tensor(array, requires_grad=bool(requires_grad))
+
+
+class _AliasError(RuntimeError, ValueError):
+    """asarray(numpy scalar, copy=False): torch's RuntimeError (a ValueError, as the refusal to
+    alias other data)."""
 
 
 def _numbers(name: str, array: np.ndarray) -> np.ndarray:
