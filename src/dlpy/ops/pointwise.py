@@ -1949,18 +1949,21 @@ def frexp(input) -> FrexpResult:
 
 @follows_inputs
 class Nextafter(Op):
-    """z = the next float after a toward b;  da = g, db = 0 (torch's gradient)."""
+    """z = the next float after a toward b;  da = g where a != b, else 0 (z is b itself
+    there), db = 0 (torch's gradient)."""
 
     saves = ()
 
     def forward(self, a, b):
+        self.moved = np.not_equal(a, b)  # (broadcast: the output's shape)
         return np.nextafter(a, b)
 
     def backward(self, grad_output):
-        return grad_output, np.zeros_like(grad_output)
+        return np.where(self.moved, grad_output, 0).astype(grad_output.dtype, copy=False), \
+            np.zeros_like(grad_output)
 
     def backward_graph(self, grad_output, output):
-        return grad_output, grad_output * 0
+        return grad_output * Tensor(self.moved.astype(grad_output.dtype)), grad_output * 0
 
 
 def nextafter(input, other) -> Tensor:  # noqa: A002 - torch's names
