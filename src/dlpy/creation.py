@@ -230,8 +230,10 @@ def tensor(data, dtype=None, requires_grad: bool = False, *,
             return Tensor(storage_elements(data, dtype), requires_grad=requires_grad)  # shares it
     if isinstance(data, np.ndarray):
         data = real_part_for(data, dtype)
+        from dlpy.layouts import copied
+
         array = narrow_float(data, np.dtype(dtype)) if dtype is not None and is_narrow_float(
-            dtype) else np.array(data, dtype=dtype, copy=True)
+            dtype) and data.dtype != np.dtype(dtype) else copied(data, dtype)
     else:
         try:
             array = python_array(data, dtype)

@@ -225,6 +225,18 @@ def dense_like(array: np.ndarray, dtype=None) -> np.ndarray:
                           array.dtype if dtype is None else dtype)
 
 
+def copied(array: np.ndarray, dtype=None) -> np.ndarray:
+    """A copy of ``array`` (in ``dtype``, None: its own) laid out as torch's copy of a tensor
+    (``to(dtype, copy=True)``: preserve_format): numpy's order 'K' is torch's, except for an
+    expanded array, whose stride-0 axes numpy puts innermost and torch where row-major order
+    has them (``dense_like``): torch.tensor(x.expand(2, 4)) is row-major."""
+    if not any(stride == 0 and size > 1 for stride, size in zip(array.strides, array.shape)):
+        return np.array(array, dtype=dtype, copy=True)
+    out = dense_like(array, dtype)
+    out[...] = array
+    return out
+
+
 def with_strides(array: np.ndarray, strides) -> np.ndarray:
     """A copy of ``array`` with exactly ``strides`` (in elements, non-negative, dense: a size-1
     axis's arbitrary stride kept, as torch's empty_strided)."""

@@ -891,7 +891,11 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
         data = real_part_for(data, dtype)
         if dtype is not None and data.dtype != np.dtype(dtype) and is_narrow_float(dtype):
             return Tensor(narrow_float(data, np.dtype(dtype)))  # through float32, as torch
-        return Tensor(data if dtype is None else data.astype(dtype, copy=False))
+        if dtype is None or data.dtype == np.dtype(dtype):
+            return Tensor(data)  # its memory shared
+        from dlpy.layouts import copied
+
+        return Tensor(copied(data, dtype))
     if is_storage(data):  # its memory as dtype, shared
         from dlpy.storage import storage_elements
 
@@ -945,8 +949,8 @@ def asarray(obj, *, dtype=None, device=None, copy=None,
         obj, copy = obj.data, True  # a new leaf (a copy, as torch's)
     elif isinstance(obj, np.ndarray):
         numpy_source(obj)
-        if not obj.ndim:  # torch reads a 0-d array as a numpy scalar: a copy, copy=False or not
-            obj, copy = obj[()], True
+        if not obj.ndim and (dtype is None or obj.dtype == np.dtype(dtype)):
+            copy = True  # torch reads a 0-d array as a numpy scalar: copied, copy=False or not
         elif not copy and (dtype is None or obj.dtype == np.dtype(dtype)):
             _warn_read_only(obj)  # its memory shared, as torch's
     if copy is False:
@@ -966,8 +970,10 @@ def asarray(obj, *, dtype=None, device=None, copy=None,
         obj = real_part_for(obj, dtype)
         if dtype is not None and obj.dtype != np.dtype(dtype) and is_narrow_float(dtype):
             obj, copy = narrow_float(obj, np.dtype(dtype)), False  # through float32, as torch
-        array = np.array(obj, dtype=dtype, copy=True) if copy else obj.astype(
-            dtype if dtype is not None else obj.dtype, copy=False)
+        from dlpy.layouts import copied
+
+        array = copied(obj, dtype) if copy or (dtype is not None and obj.dtype != np.dtype(
+            dtype)) else obj
     else:
         array = _numbers("asarray", python_array(obj, dtype))
     return Tensor(array, requires_grad=bool(requires_grad))
