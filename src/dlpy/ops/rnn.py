@@ -434,7 +434,9 @@ class RNNSequence(_Recurrence):
 
     def _step_backward(self, t, grad_new, grad_pre, grad_prev):
         h = self.states[t]
-        np.multiply(grad_new, 1 - h * h if self.nonlinearity == "tanh" else h > 0, out=grad_pre)
+        # relu: the gradient passes where not h <= 0, a nan too (torch's threshold_backward)
+        np.multiply(grad_new, 1 - h * h if self.nonlinearity == "tanh" else ~(h <= 0),
+                    out=grad_pre)
         np.matmul(grad_pre, self.w_hh, out=grad_prev)
         return grad_pre
 
