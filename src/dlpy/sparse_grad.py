@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlpy.size import Size
+
 
 def _sequential_sums(values: np.ndarray, order: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Each run's rows of a 2-byte float ``values`` added one after another in float32, every
@@ -79,7 +81,7 @@ class SparseGrad:
     def __init__(self, indices, values, shape, coalesced: bool = False):
         self.indices = np.asarray(indices, dtype=np.int64).reshape(-1)
         self.values = np.asarray(values)
-        self.shape = tuple(int(s) for s in shape)
+        self.shape = Size(int(s) for s in shape)  # a torch.Size, as a sparse tensor's
         if not self.shape or self.values.shape != (self.indices.size,) + self.shape[1:]:
             raise ValueError(f"SparseGrad: values of shape {self.values.shape} do not fit "
                              f"{self.indices.size} rows of an array of shape {self.shape}")
@@ -114,9 +116,7 @@ class SparseGrad:
         return len(self.shape)
 
     def size(self, dim: int | None = None):
-        from dlpy.size import Size
-
-        return Size(self.shape) if dim is None else self.shape[dim]
+        return self.shape if dim is None else self.shape[dim]
 
     def sparse_dim(self) -> int:
         return 1
