@@ -42,7 +42,9 @@ class Embedding(Op):
 
     def forward(self, weight):
         self.shape = weight.shape
-        return weight[self.ids]
+        # (C-ordered ids: numpy's gather may follow a transposed index's layout, torch's
+        # result is contiguous)
+        return weight[np.asarray(self.ids, order="C")]  # (0-d ids stay 0-d)
 
     def _frequency_scale(self, ids, dtype) -> np.ndarray:
         """(ids.size, 1): 1 / the count of each id among all the ids (padding's too)."""
