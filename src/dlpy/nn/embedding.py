@@ -12,7 +12,7 @@ from dlpy.ops import ArgAssertionError, ArgError
 from dlpy.ops.embedding import _check_max_norm, _PaddingIdxError
 from dlpy.random import get_rng
 from dlpy.random_streams import normal
-from dlpy.tensor import Tensor, as_array, no_grad, parameter_dtype
+from dlpy.tensor import Tensor, as_array, is_floating_dtype, no_grad, parameter_dtype
 
 
 def _draw_dtype(dtype):
@@ -191,7 +191,7 @@ class EmbeddingBag(Module):
         """An EmbeddingBag holding a copy of ``embeddings`` (num_embeddings, embedding_dim) in
         its dtype, frozen by default, as PyTorch's; draws nothing from the default generator."""
         weight = np.array(as_array(embeddings))
-        if weight.ndim != 2 or weight.dtype.kind != "f":
+        if weight.ndim != 2 or not is_floating_dtype(weight.dtype):  # (bfloat16's kind is "V")
             raise _PaddingIdxError(f"EmbeddingBag.from_pretrained: expected a 2-D float array, got "
                              f"shape {weight.shape} of {weight.dtype}")
         layer = cls(*weight.shape, max_norm, norm_type, scale_grad_by_freq, mode, sparse,
