@@ -102,7 +102,7 @@ def test_gradcheck_two_steps(cls):
     # an unknown nonlinearity is refused at the call, as torch's
     (lambda: nn.RNNCell(3, 4, nonlinearity="gelu")(Tensor(np.zeros((2, 3)))), RuntimeError,
      "RNNCell: unknown nonlinearity 'gelu'"),
-    (lambda: nn.GRUCell(3, 0), ValueError, "GRUCell: hidden_size must be >= 1, got 0"),
+    (lambda: nn.GRUCell(3, -1), ValueError, "GRUCell: hidden_size must be >= 0, got -1"),
     (lambda: nn.LSTMCell(3.0, 4), TypeError, "LSTMCell: input_size must be an int, got float"),
     (lambda: nn.LSTMCell(3, 4, bias=1), TypeError, "LSTMCell: bias must be True or False"),
 ])

@@ -82,8 +82,8 @@ def _as_tensor(x) -> Tensor:
 def _add_parameters(module: Module, shapes: dict, suffix: str, hidden_size: int, init_rng,
                     dtype) -> None:
     """Parameters <kind><suffix> of shapes {kind: shape}, drawn in that order (PyTorch's), each
-    U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
-    bound = 1.0 / math.sqrt(hidden_size)
+    U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)) (0 for a cell of hidden_size 0, as torch's)."""
+    bound = 1.0 / math.sqrt(hidden_size) if hidden_size else 0.0
     for kind, shape in shapes.items():
         setattr(module, f"{kind}{suffix}",
                 Parameter(layer_uniform(init_rng, shape, dtype, bound), dtype=dtype))
@@ -602,8 +602,9 @@ class RNNCellBase(Module):
         super().__init__()
         name = type(self).__name__
         as_device(device, name)  # the CPU only
-        self.input_size = _positive_int(name, "input_size", input_size)
-        self.hidden_size = _positive_int(name, "hidden_size", hidden_size)
+        # (torch's cells take zero sizes, where its layers refuse them)
+        self.input_size = _positive_int(name, "input_size", input_size, minimum=0)
+        self.hidden_size = _positive_int(name, "hidden_size", hidden_size, minimum=0)
         _check_flag(name, "bias", bias)
         self.bias = bias
         gate_size = _positive_int(name, "num_chunks", num_chunks) * self.hidden_size

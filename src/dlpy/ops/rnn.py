@@ -349,7 +349,8 @@ class LSTMSequence(_Recurrence):
             grad_w += grad_x[rest].reshape(-1, gates).T @ h_steps[previous].reshape(-1, width)
         grads = [grad_x, np.ascontiguousarray(grad_h.T), np.ascontiguousarray(grad_c.T), grad_w]
         if self.bias:
-            grads.append(grad_x.reshape(-1, gates).sum(axis=0))
+            # (the rows counted out: -1 cannot be inferred for a cell of hidden_size 0)
+            grads.append(grad_x.reshape(seq_len * batch, gates).sum(axis=0))
         if w_hr is not None:  # h = W_hr (o tanh c): sum over steps of grad h^T (o tanh c)
             grads.append(grad_proj.reshape(-1, width).T
                          @ out_gate.transpose(0, 2, 1).reshape(-1, hidden))
@@ -471,7 +472,7 @@ def _inputs(name: str, gates: int, x_proj, states, w_hh, b_hh=None, w_hr=None,
             lengths=None) -> list:
     """The op's inputs [x_proj, *states, w_hh, (b_hh), (w_hr)], their shapes checked."""
     w_shape = tuple(np.shape(w_hh))
-    if len(w_shape) != 2 or w_shape[0] == 0 or w_shape[0] % gates:
+    if len(w_shape) != 2 or w_shape[0] % gates:  # (hidden_size 0: a cell's, as torch's)
         raise ValueError(f"{name}: expected w_hh of shape ({gates} * hidden_size, size of h), "
                          f"got {w_shape}")
     hidden, width = w_shape[0] // gates, w_shape[1]
