@@ -228,6 +228,18 @@ class RNNBase(Module):
         name = type(self).__name__
         as_device(device, name)  # the CPU only
         self.mode = mode
+        # torch's order: dropout (its check and warning), the flags, then the sizes
+        float(dropout)  # (torch's first use: its TypeError for None, a list)
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
+                or not 0 <= dropout <= 1:
+            raise ValueError(f"{name}: dropout must be a number in [0, 1], got {dropout!r}")
+        if dropout > 0 and num_layers == 1:  # torch's warning, word for word
+            warnings.warn("dropout option adds dropout after all but last recurrent layer, so "
+                          "non-zero dropout expects num_layers greater than 1, but got "
+                          f"dropout={dropout} and num_layers={num_layers}", stacklevel=3)
+        for flag, value in (("bias", bias), ("batch_first", batch_first),
+                            ("bidirectional", bidirectional)):
+            _check_flag(name, flag, value)
         self.input_size = _positive_int(name, "input_size", input_size)
         self.hidden_size = _positive_int(name, "hidden_size", hidden_size)
         self.num_layers = _positive_int(name, "num_layers", num_layers)
@@ -236,17 +248,6 @@ class RNNBase(Module):
             raise ValueError(f"{name}: proj_size must be smaller than hidden_size "
                              f"({self.hidden_size}), got {self.proj_size}")
         self.output_size = self.proj_size or self.hidden_size  # the size of h
-        for flag, value in (("bias", bias), ("batch_first", batch_first),
-                            ("bidirectional", bidirectional)):
-            _check_flag(name, flag, value)
-        float(dropout)  # (torch's first use: its TypeError for None, a list)
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
-                or not 0 <= dropout <= 1:
-            raise ValueError(f"{name}: dropout must be a number in [0, 1], got {dropout!r}")
-        if dropout > 0 and self.num_layers == 1:  # torch's warning, word for word
-            warnings.warn("dropout option adds dropout after all but last recurrent layer, so "
-                          "non-zero dropout expects num_layers greater than 1, but got "
-                          f"dropout={dropout} and num_layers={num_layers}", stacklevel=3)
         self.bias, self.batch_first, self.bidirectional = bias, batch_first, bidirectional
         self.dropout = float(dropout)
         self.rng = rng  # None: the default generator, drawn at call time (dropout)
