@@ -67,6 +67,12 @@ class _CellStateItemError(_HiddenCountError, _StateTypeError):
     and a _StateTypeError, the classes raised before)."""
 
 
+class _TensorStateError(TypeError, ValueError):
+    """An LSTMCell's hx given as one Tensor: the TypeError of torch's lstm_cell, and the
+    ValueError its forward raises first where the Tensor's rows (hx[0], hx[1]) are not 1-D
+    or 2-D."""
+
+
 def _positive_int(name: str, what: str, value, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name}: {what} must be an int, got {type(value).__name__}")
@@ -101,7 +107,8 @@ def _reset_uniform(module: Module) -> None:
 
 def _check_dtype(name: str, what: str, t: Tensor, dtype, error=RNNError) -> None:
     """Raise ``error`` unless ``t`` has the weights' dtype (torch's rule: no silent promotion;
-    its class: ValueError for a layer's input, RuntimeError for states and a cell's input)."""
+    its class: mostly ValueError for a layer's input, RuntimeError for states and a cell's
+    input)."""
     if t.dtype != dtype:
         raise error(f"{name}: {what} dtype ({np.dtype(t.dtype).name}) does not match the "
                          f"weights' dtype ({np.dtype(dtype).name}): convert the {what} "
@@ -381,7 +388,9 @@ class RNNBase(Module):
             raise RNNError(f"{name}: expected input.shape[-1] == input_size == "
                              f"{self.input_size}, got shape {x.shape}")
         if not _autocasting():  # (torch's input check is off under autocast)
-            _check_dtype(name, "input", x, self.weight_ih_l0.dtype, ValueError)
+            # (torch's ValueError, and the RuntimeError of its matmul for a packed LSTM input,
+            # which skips the check)
+            _check_dtype(name, "input", x, self.weight_ih_l0.dtype)
         batched = x.ndim == 3
         if not batched:
             x = F.unsqueeze(x, 1)  # (L, 1, H_in)
@@ -726,8 +735,8 @@ class LSTMCell(_CellBase):
                         f"('{type(state).__name__}' object has no attribute 'dim')")
         if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
             # (torch's lstm_cell: a RuntimeError for a tuple of another length, a TypeError for
-            # a Tensor)
-            raise (_HiddenCountError if isinstance(hx, (tuple, list)) else TypeError)(
+            # a Tensor, or the ValueError of its dim check on the Tensor's rows)
+            raise (_HiddenCountError if isinstance(hx, (tuple, list)) else _TensorStateError)(
                 f"LSTMCell: hx must be a tuple (h, c), got {type(hx).__name__}")
         x_proj, batched = self._project(input)
         h, c = (None, None) if hx is None else hx
