@@ -33,6 +33,11 @@ class _SequenceArgError(RuntimeError, ValueError):
     base), a ValueError to dlpy."""
 
 
+class _SequenceIndexError(_SequenceArgError, IndexError):
+    """More lengths than sequences, unsorted: a _SequenceArgError, and the IndexError of
+    torch's ``index_select`` of the batch in the sorted order."""
+
+
 class _ShortInputError(ValueError, IndexError):
     """pack_padded_sequence of an input of fewer than 2 axes: a ValueError, and the IndexError
     of torch's ``input.size(1)``."""
@@ -225,14 +230,22 @@ def pack_padded_sequence(input: Tensor, lengths, batch_first: bool = False,  # n
         raise _ShortInputError(f"{name}: expected input of at least 2 dimensions (T, B, *), got "
                                f"shape {input.shape}")
     steps_axis, batch_axis = (1, 0) if batch_first else (0, 1)
-    if len(lengths) != input.shape[batch_axis]:
+    batch = input.shape[batch_axis]
+    if not enforce_sorted and len(lengths) > batch:
+        # torch's index_select of the batch by the sorted order fails first (its IndexError)
+        raise _SequenceIndexError(f"{name}: {len(lengths)} lengths for a batch of {batch} "
+                                  f"(input shape {input.shape}, batch_first={batch_first})")
+    if input.numel() == 0:
+        raise _SequenceArgError(f"{name}: cannot pack empty tensors (input shape {input.shape}), "
+                                "as torch's")
+    if len(lengths) != batch:
         raise _SequenceArgError(f"{name}: {len(lengths)} lengths for a batch of "
-                         f"{input.shape[batch_axis]} (input shape {input.shape}, "
+                         f"{batch} (input shape {input.shape}, "
                          f"batch_first={batch_first})")
     if len(lengths) == 0 or lengths.min() <= 0:
         raise _SequenceArgError(f"{name}: every length must be > 0, got {lengths.tolist()}")
     if lengths.max() > input.shape[steps_axis]:
-        raise ValueError(f"{name}: a length of {lengths.max()} is longer than the input's "
+        raise _SequenceArgError(f"{name}: a length of {lengths.max()} is longer than the input's "
                          f"{input.shape[steps_axis]} steps")
     if enforce_sorted:
         if np.any(np.diff(lengths) > 0):
@@ -246,7 +259,8 @@ def pack_padded_sequence(input: Tensor, lengths, batch_first: bool = False,  # n
     batch_sizes = (lengths[None, :] > np.arange(int(lengths[0]))[:, None]).sum(axis=1)
     steps, batch = _packed_positions(batch_sizes, sorted_indices)
     data = input[(batch, steps) if batch_first else (steps, batch)]
-    return PackedSequence(data, batch_sizes, sorted_indices)
+    # (numpy's gather keeps a strided input's trailing layout; torch's data is a fresh cat)
+    return PackedSequence(data.contiguous(), batch_sizes, sorted_indices)
 
 
 def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
