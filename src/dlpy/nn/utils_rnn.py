@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from dlpy import functional as F
-from dlpy.tensor import Tensor, is_grad_enabled
+from dlpy.tensor import Tensor
 
 __all__ = ["PackedSequence", "invert_permutation", "pack_padded_sequence", "pack_sequence",
            "pad_packed_sequence", "pad_sequence", "unpack_sequence", "unpad_sequence"]
@@ -322,21 +322,20 @@ def pad_sequence(sequences: Sequence[Tensor], batch_first: bool = False,
     dtype = sequences[0].dtype  # torch's: the first sequence's, the others are cast to it
     sequences = [s if s.dtype == dtype else s.to(dtype) for s in sequences]
     padding = Tensor(np.full((1,) + trailing, padding_value, dtype=dtype))
-    return F.concat([*sequences, padding], 0)[index.T if batch_first else index]
+    # (a C-ordered index: numpy's gather keeps the index's layout, torch's result is contiguous)
+    index = np.ascontiguousarray(index.T) if batch_first else index
+    return F.concat([*sequences, padding], 0)[index]
 
 
 def unpad_sequence(padded_sequences: Tensor, lengths, batch_first: bool = False
                    ) -> list[Tensor]:
     """The sequences of a padded batch (padded on the right), each cut to its length. Time
     first (``batch_first=False``), the batch is transposed in place first, as torch's (the
-    caller's tensor is left batch first), except a recorded view, which dlpy cannot reshape
-    in place (it is transposed out of place: the caller's view is left as it was)."""
+    caller's tensor is left batch first; a leaf that requires grad, or a view of one, is
+    refused, as torch's in-place rule)."""
     lengths = _int_array("unpad_sequence", "lengths", lengths)
     if not batch_first:
-        if padded_sequences._is_view() and padded_sequences.requires_grad and is_grad_enabled():
-            padded_sequences = padded_sequences.swapdims(0, 1)
-        else:
-            padded_sequences.transpose_(0, 1)
+        padded_sequences.transpose_(0, 1)
     if len(lengths) != padded_sequences.shape[0]:
         raise ValueError(f"unpad_sequence: {len(lengths)} lengths for a batch of "
                          f"{padded_sequences.shape[0]}")
