@@ -195,14 +195,16 @@ class GradScaler:
             if not found:
                 raise AssertionError("GradScaler.update: no inf checks were recorded before "
                                      "update(); call scaler.step(optimizer) first")
-            scale = np.float32(self._scale)
+            # the float32 scale times the factor (a double in torch's kernel) in float64,
+            # rounded once: 58982.4 * 0.9 gives 53084.16015625, not 53084.15625
+            scale = np.float64(np.float32(self._scale))
             if sum(found):
-                self._scale = np.array(scale * np.float32(self._backoff_factor), np.float32)
+                self._scale = np.array(scale * float(self._backoff_factor), np.float32)
                 self._growth_tracker = 0
             else:
                 successful = self._growth_tracker + 1
                 if successful == self._growth_interval:
-                    grown = np.float32(scale * np.float32(self._growth_factor))
+                    grown = np.float32(scale * float(self._growth_factor))
                     if np.isfinite(grown):
                         self._scale = np.array(grown, dtype=np.float32)
                     self._growth_tracker = 0
