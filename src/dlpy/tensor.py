@@ -4197,6 +4197,8 @@ def _pack_saved(op: Op, out: Tensor) -> None:
                 tensor = Tensor(op.saved_array(what))
             packed.append(pack_one(op, what, tensor, pack, unpack, arrays))
         state = op.__dict__
+        if state.pop("_widened", None) is not None:  # unpacked low-precision arrays widen
+            state["_widened_unpack"] = True
         for entry in packed:  # what backward reads comes from unpack now
             for name, _ in entry.names:
                 state.pop(name, None)
@@ -4280,6 +4282,8 @@ def pack_one(op: Op, what, tensor: Tensor, pack, unpack, arrays: list | None = N
         arrays = [t.data for t in op.inputs] + [array]
     names = []
     if type(what) is int or what == "output":
+        # a float16/bfloat16 op's forward saved float32 copies (amp.dtypes' float32_compute)
+        array = op.__dict__.get("_widened", {}).get(what, array)
         for name, value in list(op.__dict__.items())[op._num_settings:]:
             if value is array or (what == "output" and isinstance(value, np.generic)
                                   and array.ndim == 0 and value.dtype == array.dtype
@@ -4333,8 +4337,11 @@ def _unpack_saved(op: Op) -> None:
     inputs = op.inputs
     for name in op.unpacked_rebuilds:  # None where nothing unpacked gives it (not read)
         state.setdefault(name, None)
+    widen = "_widened_unpack" in state
     for entry in state["_packed"]:
         array = entry.unpacked().data
+        if widen and array.dtype.itemsize == 2 and array.dtype.kind in "fV":
+            array = array.astype(np.float32)  # as forward saved it (float32_compute)
         what = entry.what
         try:
             for name, shape in entry.names:

@@ -12,6 +12,7 @@ GEMMs (numpy's own float16 matmul has no BLAS, and its bfloat16 matmul returns f
 from __future__ import annotations
 
 import functools
+import sys
 import warnings
 import weakref
 
@@ -231,8 +232,13 @@ def _widened(op, forward, arrays, output: str):
     if special is not None:  # composite kernel rounds (logsumexp): given the arrays as they are
         y = special(*arrays)
     else:
-        y = forward(op, *[a.astype(FLOAT32) if a.dtype.itemsize <= 2 and a.dtype.kind in "fV"
-                          else a for a in arrays])  # float16, bfloat16, float8
+        widened = [a.astype(FLOAT32) if a.dtype.itemsize <= 2 and a.dtype.kind in "fV"
+                   else a for a in arrays]  # float16, bfloat16, float8
+        y = forward(op, *widened)
+        if sys.modules["dlpy.tensor"]._pack_hooks is not None:  # (dlpy.tensor: a function too)
+            # saved_tensors_hooks pack the inputs as they are: the engine's _pack_saved finds
+            # the float32 copies of them that the op saved here
+            op._widened = {i: w for i, (w, a) in enumerate(zip(widened, arrays)) if w is not a}
     backward, this = type(op).backward, weakref.ref(op)  # (no reference cycle through op)
     op.backward = lambda grad_output: backward(this(), grad_output.astype(
         grad_output.dtype if grad_output.dtype.kind == "c" else FLOAT32, copy=False))  # (a
@@ -242,4 +248,6 @@ def _widened(op, forward, arrays, output: str):
     rounded = y.astype(out_dtype)
     if op.__dict__.get("y") is y:  # an op that saves its output (sigmoid, tanh, softmax):
         op.y = rounded.astype(FLOAT32)  # backward reads the rounded one, as torch's
+        if "_widened" in op.__dict__:
+            op._widened["output"] = op.y
     return rounded
