@@ -151,14 +151,13 @@ def _name(function) -> str:
 
 
 def _outputs(result) -> list:
-    """The outputs that may carry gradients: a Tensor, or the items of a tuple or list, or the
-    values of a dict (other results, a number or None, pass through unrecorded, as torch's)."""
+    """The outputs that may carry gradients: a Tensor, or the items of a tuple, as those of
+    torch's autograd.Function (other results, a list or a dict of tensors too, pass through
+    unrecorded: their tensors get no gradient, as torch's)."""
     if isinstance(result, Tensor):
         return [result]
-    if isinstance(result, (tuple, list)):
+    if isinstance(result, tuple):
         return list(result)
-    if isinstance(result, dict):
-        return list(result.values())
     return []
 
 
@@ -236,9 +235,7 @@ def _checkpoint(function: Callable, args: tuple, kwargs: dict, use_reentrant: bo
         outputs[k] = out
     if isinstance(result, Tensor):
         return outputs[0]
-    if isinstance(result, dict):
-        return type(result)(zip(result.keys(), outputs))
-    return type(result)(outputs)
+    return tuple(outputs)  # (a named tuple too, as torch's Function.apply)
 
 
 class _StopRecomputation(Exception):
