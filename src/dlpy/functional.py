@@ -12,7 +12,7 @@ from dlpy import meta as _meta
 from dlpy import tensor as _engine
 from dlpy._caller import user_stacklevel as _user_stacklevel
 from dlpy.amp.dtypes import is_low_precision
-from dlpy.amp.state import FP32, LOWER, autocast_policy
+from dlpy.amp.state import FP32, KEEP, LOWER, autocast_policy
 from dlpy.device import MetaArray, meta_array
 from dlpy.ops import ArgDtypeError, ArgError, DimError, NoKernelError
 from dlpy.ops import attention as _attention
@@ -1041,12 +1041,15 @@ def _in_format_of(y: Tensor, x) -> Tensor:
     return y if fmt is None or y.ndim != x.ndim else to_format(y, fmt)
 
 
+# off torch's CPU autocast list: the products with averaging matrices are no matmul of torch's
+@autocast_policy(KEEP)
 def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
     """x (N, C, L) or unbatched (C, L) -> (..., output_size): the means over PyTorch's adaptive
     windows along L (as adaptive_avg_pool2d's columns), one product with an averaging matrix."""
     return _adaptive_avg_pool(1, input, output_size)
 
 
+@autocast_policy(KEEP)  # (as adaptive_avg_pool1d)
 def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     """x (N, C, H, W) or unbatched (C, H, W) -> (..., out_h, out_w), each output the mean of x
     over rows floor(i H / out_h) to ceil((i + 1) H / out_h) (exclusive) and the like columns, as

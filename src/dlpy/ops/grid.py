@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from dlpy._caller import user_stacklevel
-from dlpy.amp.state import FP32, autocast_policy
+from dlpy.amp.state import FP32, LOWER, autocast_policy
 from dlpy.creation import _linspace as _torch_linspace
 from dlpy.ops import ArgDtypeError, ArgError, UnsupportedArgError
 from dlpy.ops.arithmetic import slope_grad
@@ -538,6 +538,7 @@ def _check_flag(name: str, what: str, value) -> bool:
     return bool(value)
 
 
+@autocast_policy(LOWER)  # torch's composite multiplies with bmm, on the list: in low precision
 def affine_grid(theta: Tensor, size, align_corners: bool | None = None) -> Tensor:
     """F.affine_grid: the sampling grid (N, H, W, 2) of affine matrices theta (N, 2, 3) for an
     output of size (N, C, H, W), or (N, D, H, W, 3) of theta (N, 3, 4) for (N, C, D, H, W):
