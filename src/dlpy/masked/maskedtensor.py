@@ -88,8 +88,12 @@ class MaskedTensor(ArithmeticOperators, OnCPU):
 
     __array_ufunc__ = None  # ndarray (op) MaskedTensor defers to the reflected method
 
-    def __init__(self, data: Tensor, mask: np.ndarray):
-        # trusted arguments: the checked constructors and the ops make these
+    def __init__(self, data: Tensor, mask, requires_grad: bool = False):
+        if not isinstance(mask, np.ndarray):  # torch.masked.MaskedTensor(data, mask), public:
+            # masked_tensor's (data copied into a new leaf, mask checked)
+            checked = masked_tensor(data, mask, requires_grad)
+            data, mask = checked._data, checked._mask
+        # else trusted arguments: the checked constructors and the ops make these
         self._data, self._mask = data, mask
 
     # ------------------------------------------------------------- what it is
@@ -181,6 +185,7 @@ class MaskedTensor(ArithmeticOperators, OnCPU):
         keywords ``non_blocking``, ``copy``), the mask kept: self when nothing changes, as
         torch's; gradients flow back through a cast."""
         data = self._data.to(*args, **kwargs)
+        _check_dtype(data.dtype)  # (to bfloat16: torch's TypeError)
         return self if data is self._data else MaskedTensor(data, self._mask)
 
     def __bool__(self) -> bool:
@@ -493,6 +498,15 @@ _UNARY = attach_elementwise(MaskedTensor, lambda self, data: MaskedTensor(data, 
                             lambda self: self._data)
 
 
+# the data dtypes torch's MaskedTensor takes (others, bfloat16 among them, a TypeError)
+_DTYPES = ("float16", "float32", "float64", "bool", "int8", "int16", "int32", "int64")
+
+
+def _check_dtype(dtype) -> None:
+    if np.dtype(dtype).name not in _DTYPES:
+        raise TypeError(f"torch.{np.dtype(dtype).name} is not supported in MaskedTensor.")
+
+
 def _mask_array(name: str, mask, shape) -> np.ndarray:
     if not isinstance(mask, (Tensor, np.ndarray)):
         raise TypeError(f"{name}: mask must be a Tensor, not {type(mask).__name__}")
@@ -511,6 +525,7 @@ def masked_tensor(data, mask, requires_grad: bool = False) -> MaskedTensor:
     if not isinstance(data, (Tensor, np.ndarray)):
         raise TypeError(f"masked_tensor: data must be a Tensor, not {type(data).__name__}")
     array = np.array(data.data if isinstance(data, Tensor) else data)
+    _check_dtype(array.dtype)
     mask = _mask_array("masked_tensor", mask, array.shape)
     return MaskedTensor(Tensor(array, requires_grad=requires_grad), mask)
 
@@ -520,6 +535,7 @@ def as_masked_tensor(data, mask) -> MaskedTensor:
     if not isinstance(data, (Tensor, np.ndarray)):
         raise TypeError(f"as_masked_tensor: data must be a Tensor, not {type(data).__name__}")
     data = data if isinstance(data, Tensor) else Tensor(data)
+    _check_dtype(data.dtype)
     return MaskedTensor(data, _mask_array("as_masked_tensor", mask, data.shape))
 
 
