@@ -13,6 +13,7 @@ import functools
 import numpy as np
 
 from dlpy import functional as F
+from dlpy.amp.dtypes import is_low_precision
 from dlpy.ops import ArgError, DimError
 from dlpy.tensor import Tensor
 
@@ -209,7 +210,7 @@ def _count(mask: np.ndarray, dims, keepdim: bool) -> np.ndarray:
 def mean(input, dim=None, *, keepdim=False, dtype=None, mask=None):
     """torch.masked.mean: sum / count of the kept elements (nan where none is kept)."""
     data, mask, masked = _operands("mean", input, mask, dtype)
-    if data.dtype.kind not in "fc":
+    if data.dtype.kind not in "fc" and not is_low_precision(data.dtype):  # (bfloat16: "V")
         raise ValueError(f"mean(): Could not infer output dtype. {'Optional' if dtype else 'Input'}"
                          f" dtype must be either a floating point or complex dtype. Got: "
                          f"{data.dtype}")
@@ -339,7 +340,7 @@ def median(input, dim=-1, *, keepdim=False, dtype=None, mask=None):
     kept; an integer input, computed in float32, must keep one in every slice)."""
     out_dtype = dtype if dtype is not None else _data_dtype(input)
     data, mask, masked = _operands("median", input, mask, None)
-    is_float = data.dtype.kind == "f"
+    is_float = data.dtype.kind == "f" or is_low_precision(data.dtype)  # (bfloat16: "V")
     if not is_float:
         data = data.to(np.float32)
     axis = _dim_one("median", dim, data.ndim)

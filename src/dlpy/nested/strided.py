@@ -31,6 +31,7 @@ import operator
 import numpy as np
 
 from dlpy import functional as F
+from dlpy.amp.dtypes import is_low_precision
 from dlpy.device import OnCPU
 from dlpy.masked.maskedtensor import ArithmeticOperators, OperandError
 from dlpy.ops import ArgError, DimError
@@ -129,7 +130,8 @@ class StridedNestedTensor(ArithmeticOperators, OnCPU):
         return np.dtype(self._dtype).itemsize
 
     def is_floating_point(self) -> bool:
-        return np.dtype(self._dtype).kind == "f"
+        return np.dtype(self._dtype).kind == "f" or is_low_precision(self._dtype)  # (bfloat16:
+        # numpy's kind "V")
 
     def is_complex(self) -> bool:
         return np.dtype(self._dtype).kind == "c"
