@@ -16,6 +16,7 @@ import operator
 import numpy as np
 
 from dlpy import functional as F
+from dlpy.amp.dtypes import bfloat16_type
 from dlpy.creation import full
 from dlpy.device import OnCPU
 from dlpy.masked.maskedtensor import ArithmeticOperators, OperandError, attach_elementwise
@@ -197,6 +198,37 @@ class NestedTensor(ArithmeticOperators, OnCPU):
     def half(self) -> NestedTensor:
         return self.to(np.float16)
 
+    def bfloat16(self) -> NestedTensor:
+        return self.to(bfloat16_type())
+
+    def long(self) -> NestedTensor:
+        return self.to(np.int64)
+
+    def int(self) -> NestedTensor:  # noqa: A003 - torch's name
+        return self.to(np.int32)
+
+    def short(self) -> NestedTensor:
+        return self.to(np.int16)
+
+    def bool(self) -> NestedTensor:  # noqa: A003 - torch's name
+        return self.to(np.bool_)
+
+    def type(self, dtype) -> NestedTensor:  # noqa: A003 - torch's name
+        """``to(dtype)`` (torch's nt.type(dtype))."""
+        return self.to(dtype)
+
+    def is_floating_point(self) -> bool:
+        return self._values.is_floating_point()
+
+    def is_complex(self) -> bool:
+        return self._values.is_complex()
+
+    def element_size(self) -> int:
+        return self._values.element_size()
+
+    def nelement(self) -> int:
+        return self.numel()
+
     # ------------------------------------------------------------- helpers
     def _like(self, values: Tensor, ragged_idx: int | None = None) -> NestedTensor:
         """The same structure with other values (rows unchanged)."""
@@ -293,6 +325,16 @@ class NestedTensor(ArithmeticOperators, OnCPU):
 
     def __neg__(self):
         return self._like(-self._values)
+
+    def masked_fill(self, mask, value) -> NestedTensor:
+        """value where ``mask`` (a nested tensor of bools of this structure, or a dense one
+        that broadcasts as ``+``'s operand) is True."""
+        if isinstance(mask, NestedTensor):
+            self._same_structure("masked_fill", mask)
+            mask = mask._values
+        else:
+            mask = self._dense_operand("masked_fill", mask)
+        return self._like(F.masked_fill(self._values, mask, value))
 
     def _inplace(self, name: str, other) -> NestedTensor:
         """values.<name>(other) in place: other a nested tensor of this structure, a number or
@@ -600,8 +642,15 @@ class NestedTensor(ArithmeticOperators, OnCPU):
             return input._like(F.dropout(input._values, *args, **kwargs))
         if name == "unbind":
             return input.unbind(*args, **kwargs)
+        if name == "where" and len(args) == 2:  # the condition nested: x and y too, or numbers
+            for other in args:
+                if isinstance(other, NestedTensor):
+                    input._same_structure("where", other)
+            return input._like(F.where(input._values, *[
+                a._values if isinstance(a, NestedTensor) else a for a in args]))
         if name in ("linear", "softmax", "log_softmax", "layer_norm", "matmul", "add", "sub",
-                    "mul", "div", "sum", "mean", "bmm") + _ELEMENTWISE:
+                    "mul", "div", "sum", "mean", "bmm", "masked_fill") + _ELEMENTWISE \
+                + _VALUES_ELEMENTWISE:
             if name in ("softmax", "log_softmax") and "axis" in kwargs:
                 kwargs["dim"] = kwargs.pop("axis")
             return getattr(input, name)(*args, **kwargs)
@@ -611,6 +660,22 @@ class NestedTensor(ArithmeticOperators, OnCPU):
 
 _ELEMENTWISE = attach_elementwise(NestedTensor, lambda self, values: self._like(values),
                                   lambda self: self._values)
+# the other element-wise methods of torch's jagged layout: the values' own, the structure kept
+_VALUES_ELEMENTWISE = ("neg", "square", "reciprocal", "rsqrt", "erf", "round", "frac", "isnan",
+                       "isinf", "isfinite", "logical_not", "nan_to_num", "clamp")
+
+
+def _values_method(name: str):
+    def method(self, *args, **kwargs):
+        return self._like(getattr(self._values, name)(*args, **kwargs))
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"Tensor.{name} of the values, element by element."
+    return method
+
+
+for _name in _VALUES_ELEMENTWISE:
+    setattr(NestedTensor, _name, _values_method(_name))
 
 
 def to_padded_tensor(input: NestedTensor, padding: float, output_size=None) -> Tensor:
