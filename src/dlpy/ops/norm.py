@@ -95,8 +95,9 @@ class LayerNorm(Op):
         wide = x.astype(np.float32)
         y = self.forward(wide, *(p.astype(np.float32) if p.dtype.itemsize <= 2 else p
                                  for p in params))
-        if params and params[0].dtype == np.float32:  # mixed: float32 statistics kept
-            return y
+        if params and params[0].dtype == np.float32:  # mixed: float32 statistics kept, and
+            self.param_grad_dtype = x.dtype  # torch's kernel gives the weight's and bias's
+            return y  # gradients in x's dtype (the engine then widens them to float32)
         mean = wide.mean(axis=-1, keepdims=True).astype(x.dtype).astype(np.float32)
         self.inv_std = self.inv_std.astype(x.dtype).astype(np.float32)
         self.xhat = (wide - mean) * self.inv_std
@@ -125,6 +126,9 @@ class LayerNorm(Op):
         x_grad -= np.multiply(xhat, hx_mean[..., None], out=g_xhat)
         x_grad *= self.inv_std
         grads[0] = x_grad
+        low = self.__dict__.get("param_grad_dtype")
+        if low is not None:  # (a float16/bfloat16 x with float32 weight: rounded, as torch's)
+            grads[1:] = [g.astype(low).astype(g.dtype) for g in grads[1:]]
         return tuple(grads)
 
     def backward_graph(self, grad_output, output):
