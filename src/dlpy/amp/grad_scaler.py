@@ -116,12 +116,15 @@ class GradScaler:
                                      "them for the ops)")
                 if found_inf is None:
                     found_inf = 0.0
-                if not np.isfinite(values.astype(np.float32, copy=False)).all():
+                # in float32 (float64 for a float64 gradient: torch's CPU kernel's opmath type,
+                # where 1e42 / 65536 is finite) and rounded to the gradient's dtype
+                wide = values.astype(np.float64 if values.dtype == np.float64 else np.float32,
+                                     copy=False)
+                if not np.isfinite(wide).all():
                     found_inf = 1.0
                 if inv_scale != 1.0:
-                    # in float32 and rounded to the gradient's dtype, as torch's CPU kernel
-                    unscaled = (values.astype(np.float32, copy=False) * inv_scale).astype(
-                        values.dtype, copy=False)
+                    unscaled = (wide * inv_scale.astype(wide.dtype)).astype(values.dtype,
+                                                                            copy=False)
                     if isinstance(grad, SparseGrad):
                         grad.values = unscaled
                     else:
