@@ -398,12 +398,14 @@ def einsum(equation, *operands) -> Tensor:
     for k, x in enumerate(operands):
         if not isinstance(x, Tensor):  # as torch: no lists, numbers or arrays
             raise TypeError(f"einsum: expected Tensor as operand {k}, got {type(x).__name__}")
-    inputs, output = _parse(equation, [_shape_of(x) for x in operands])
-    if all(getattr(x, "dtype", None) == np.bool_ for x in operands) and _contracts(inputs, output):
+    shapes = [_shape_of(x) for x in operands]
+    inputs, output = _parse(equation, shapes)
+    contracts = _contracts(inputs, output, shapes)
+    if all(getattr(x, "dtype", None) == np.bool_ for x in operands) and contracts:
         # torch sums such products with bmm, which has no bool kernel
         raise NotImplementedError(f"einsum: {equation!r} sums products of bool tensors, which "
                                   f"torch does not implement")
-    if _contracts(inputs, output):  # torch's bmm then: one dtype (after autocast's cast)
+    if contracts:  # torch's bmm then: one dtype (after autocast's cast)
         if _autocast.active:
             operands = _autocast_operands(operands)
         first = operands[0].dtype
@@ -414,14 +416,16 @@ def einsum(equation, *operands) -> Tensor:
     return Einsum(equation, inputs, output)(*operands)
 
 
-def _contracts(inputs: list[list[int]], output: list[int]) -> bool:
-    """Whether a label is summed between two operands: torch's einsum then runs a bmm, which
-    autocast casts ('ij,j->i' is, 'i,i->i' and 'ij->i' are not)."""
+def _contracts(inputs: list[list[int]], output: list[int], shapes: list) -> bool:
+    """Whether a label is summed between two operands, of a size other than 1 in both: torch's
+    einsum then runs a bmm, which autocast casts ('ij,j->i' is, 'i,i->i' and 'ij->i' are not,
+    nor 'ij,jk->ik' with j of size 1: torch multiplies then)."""
     seen: set[int] = set()
-    for labels in inputs:
-        if any(label in seen and label not in output for label in set(labels)):
+    for labels, shape in zip(inputs, shapes):
+        sized = {label for label, n in zip(labels, shape) if n != 1}
+        if any(label in seen and label not in output for label in sized):
             return True
-        seen.update(labels)
+        seen.update(sized)
     return False
 
 
