@@ -146,8 +146,9 @@ class MaskedTensor(ArithmeticOperators, OnCPU):
         return Tensor(self._mask.copy())
 
     def to_tensor(self, value) -> Tensor:
-        """A Tensor: the data where the mask is True, value elsewhere."""
-        return F.where(self._mask, self._data, value)
+        """A Tensor: the data where the mask is True, value elsewhere (torch's masked_fill: the
+        data's dtype kept, a bool one too)."""
+        return F.masked_fill(self._data, ~self._mask, value)
 
     # ------------------------------------------------------------- gradients
     @property
