@@ -247,6 +247,11 @@ def nested_tensor_from_jagged(values, offsets=None, lengths=None, jagged_dim=Non
     return NestedTensor(values, offsets, lens, ragged_idx)
 
 
+class _NarrowOperandError(TypeError, RuntimeError):
+    """narrow's jagged layout of no dense tensor: a TypeError, and torch's RuntimeError (of
+    a nested tensor: it has no sizes)."""
+
+
 def narrow(tensor, dim: int, start, length, layout=None) -> NestedTensor:
     """torch.nested.narrow: of a dense (B, n, *inner) tensor, sequence i = tensor[i,
     start[i] : start[i] + length[i]] (start and length ints or (B,) tensors) as a jagged view
@@ -260,7 +265,8 @@ def narrow(tensor, dim: int, start, length, layout=None) -> NestedTensor:
                            "NT impl")
         return as_nested_tensor(tensor).narrow(dim, start, length)
     if not isinstance(tensor, Tensor) or tensor.ndim < 2:
-        raise TypeError("narrow: expected a dense tensor of at least 2 dims (B, n, ...)")
+        raise _NarrowOperandError("narrow: expected a dense tensor of at least 2 dims (B, n, "
+                                  "...)")
     if dim != 1:
         raise NotImplementedError(f"narrow: only dim 1 can be narrowed into a jagged tensor, "
                                   f"got {dim}")

@@ -262,6 +262,15 @@ class NestedTensor(ArithmeticOperators, OnCPU):
                            f"{self.shape} and {other.shape} with lengths "
                            f"{self._lens().tolist()} and {other._lens().tolist()}")
 
+    def _same_ragged_dim(self, name: str, other: NestedTensor) -> None:
+        """_same_structure, and the same ragged dim as torch's nested ints tell it: one made
+        from this tensor (its offsets themselves), not one built apart with equal lengths
+        (torch's RuntimeError: a dimension j1 does not broadcast to j2)."""
+        self._same_structure(name, other)
+        if other._offsets is not self._offsets:
+            raise ArgError(f"{name}: nested tensors built apart have different ragged dims "
+                           f"(torch's j1 and j2), even of equal lengths {self._lens().tolist()}")
+
     def _rows(self) -> tuple[np.ndarray, np.ndarray]:
         """(row of values, position in its sequence) of every element, sequence by sequence."""
         lens = self._lens()
@@ -330,7 +339,7 @@ class NestedTensor(ArithmeticOperators, OnCPU):
         """value where ``mask`` (a nested tensor of bools of this structure, or a dense one
         that broadcasts as ``+``'s operand) is True."""
         if isinstance(mask, NestedTensor):
-            self._same_structure("masked_fill", mask)
+            self._same_ragged_dim("masked_fill", mask)
             mask = mask._values
         else:
             mask = self._dense_operand("masked_fill", mask)
@@ -645,7 +654,7 @@ class NestedTensor(ArithmeticOperators, OnCPU):
         if name == "where" and len(args) == 2:  # the condition nested: x and y too, or numbers
             for other in args:
                 if isinstance(other, NestedTensor):
-                    input._same_structure("where", other)
+                    input._same_ragged_dim("where", other)
             return input._like(F.where(input._values, *[
                 a._values if isinstance(a, NestedTensor) else a for a in args]))
         if name in ("linear", "softmax", "log_softmax", "layer_norm", "matmul", "add", "sub",

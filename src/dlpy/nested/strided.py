@@ -211,6 +211,10 @@ class StridedNestedTensor(ArithmeticOperators, OnCPU):
     def half(self) -> StridedNestedTensor:
         return self.to(np.float16)
 
+    def type(self, dtype) -> StridedNestedTensor:  # noqa: A003 - torch's name
+        """``to(dtype)`` (torch's nt.type(dtype))."""
+        return self.to(dtype)
+
     def int(self) -> StridedNestedTensor:  # noqa: A003 - torch's name
         return self.to(np.int32)
 
