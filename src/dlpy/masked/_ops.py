@@ -265,9 +265,25 @@ def norm(input, ord=2.0, dim=None, *, keepdim=False, dtype=None, mask=None):  # 
     ones are 0; inf for ord -inf)."""
     if isinstance(ord, bool) or not isinstance(ord, (int, float, np.number)):
         raise TypeError(f"masked.norm: ord must be a number, not {type(ord).__name__}")
+    _check_vector_norm("norm", input, dtype)
     identity = np.inf if ord == -np.inf else 0.0
     return _reduce("norm", lambda x, d, k: F.norm(x, ord, dim=d, keepdim=k), identity, input,
                    dim, keepdim, dtype, mask)
+
+
+def _check_vector_norm(name: str, input, dtype) -> None:
+    """torch's linalg.vector_norm checks of the input before dtype converts it: floating or
+    complex, and a dtype it converts to without narrowing (float32 to float16 is refused)."""
+    if not isinstance(input, Tensor):
+        return
+    have = np.dtype(input.dtype)
+    if have.kind not in "fc" and not is_low_precision(have):
+        raise ArgError(f"masked.{name}: linalg.vector_norm expects a floating point or complex "
+                       f"input, got {have}")
+    if dtype is not None and np.promote_types(have, np.dtype(dtype)) != np.dtype(dtype):
+        raise ArgError(f"masked.{name}: linalg.vector_norm: the dtype of the input ({have}) "
+                       f"should be convertible without narrowing to the specified dtype "
+                       f"({np.dtype(dtype)})")
 
 
 def _along(name: str, function, identity, input, dim, dtype, mask):
@@ -302,6 +318,7 @@ def softmin(input, dim, *, dtype=None, mask=None):
 def normalize(input, ord, dim, *, eps=1e-12, dtype=None, mask=None):  # noqa: A002
     """torch.masked.normalize: input / max(norm of the kept elements, eps) along dim
     (masked-out ones 0)."""
+    _check_vector_norm("normalize", input, dtype)
     data, full_mask, _ = _operands("normalize", input, mask, dtype)
 
     def scaled(x, axis):  # the norm of the kept elements (ord -inf: masked-out ones are inf)
