@@ -334,8 +334,8 @@ def _no_out_nested(function):
 
 
 _NESTED_FIRST = {"add", "sub", "mul", "div", "sum", "mean", "bmm", "unbind", "maximum",
-                 "minimum", "prod", "amax", "amin", "logsumexp", "var", "std", "norm", "where",
-                 "neg", "masked_fill", "nan_to_num", "clamp", "isnan", "isinf", "isfinite",
+                 "minimum", "prod", "amax", "amin", "logsumexp", "var", "std", "norm", "neg",
+                 "masked_fill", "nan_to_num", "clamp", "isnan", "isinf", "isfinite",
                  "logical_not", "reciprocal", "rsqrt"}
 for _name in _TOP_LEVEL:
     _function = getattr(functional, _name)

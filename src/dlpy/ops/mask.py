@@ -85,6 +85,9 @@ _ONLY_CONDITION = object()
 def where(condition, input=_ONLY_CONDITION, other=_ONLY_CONDITION):
     """a where condition holds, b elsewhere (broadcast); ``where(condition)`` alone is
     ``nonzero(condition, as_tuple=True)``, as torch.where."""
+    if type(condition) is not Tensor and getattr(type(condition), "is_nested", False) is True:
+        # a nested condition (nt > 0): the nested tensor's where, as torch's
+        return type(condition).__dlpy_function__("where", condition, input, other)
     return _where(condition, input, other)
 
 
