@@ -68,7 +68,6 @@ import ast
 import bisect
 import contextlib
 import functools
-import gc
 import hashlib
 import importlib
 import importlib.abc
@@ -86,6 +85,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from dlpy import _code_cache
+from dlpy.io import no_gc
 from dlpy.ops.complex import ComplexTensor
 from dlpy.overrides import _disabled_torch_function_impl
 from dlpy.tensor import Tensor, _buffer, _marks, no_grad
@@ -717,21 +717,6 @@ def _candidate_lines(data: bytes) -> list[int]:
     return lines
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """The cyclic garbage collector off (where it was on) while a module is parsed and
-    compiled: its AST's hundreds of thousands of new objects would start collections that
-    find nothing (an AST holds no cycles; it is freed by reference counts), about a third of
-    the parse's time."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _line_start(data: bytes, position: int) -> int:
     return data.rfind(b"\n", 0, position) + 1
 
@@ -821,7 +806,7 @@ def program_code(source: bytes | str, path: str) -> types.CodeType:
     data = source.encode() if isinstance(source, str) else source
     if not _may_rewrite(data):
         return compile(source, path, "exec", dont_inherit=True)
-    with _gc_paused():
+    with no_gc():  # (an AST holds no cycles: its objects go by reference counts)
         tree = compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
         tree = DataAccess(_candidate_lines(data)).visit(tree)
         return compile(tree, path, "exec", dont_inherit=True)
