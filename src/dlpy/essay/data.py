@@ -41,10 +41,11 @@ from typing import Any
 
 import numpy as np
 
+from dlpy.io import no_gc
 from dlpy.progress import progress
 from dlpy.text.analysis import SENTENCE_MARKER, Analyzer, Sentence, split_marked
 from dlpy.text.batch import BatchReport, Job, analyze_many
-from dlpy.text.cache import no_gc, sha256_bytes
+from dlpy.text.cache import sha256_bytes
 
 CATEGORIES = ("글짓기", "대안제시", "설명글", "주장", "찬성반대")
 MAX_SCORE = 30.0

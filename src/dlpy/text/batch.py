@@ -22,10 +22,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from dlpy.io import no_gc
 from dlpy.progress import progress
 
 from .analysis import ANALYZERS, Analyzer, Sentence, get_analyzer
-from .cache import AnalysisCache, Fields, intern_tokens, no_gc
+from .cache import AnalysisCache, Fields, intern_tokens
 
 _MEMO_SIZE = 512  # analyses of repeated texts (the prompts) kept per worker
 
