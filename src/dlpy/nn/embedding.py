@@ -21,6 +21,17 @@ def _draw_dtype(dtype):
 
     return np.dtype(parameter_dtype(dtype, "", has_parameters=False))
 
+class _EmptyTablePaddingError(ArgAssertionError, IndexError):
+    """padding_idx 0 of a table of no rows: torch checks only a positive padding_idx and fails
+    zeroing row 0 (an IndexError); an ArgAssertionError, as dlpy's other padding_idx errors."""
+
+
+def _padding_error(num_embeddings: int, padding_idx, error):
+    """The class of a padding_idx outside the table: ``error``, or for padding_idx 0 of an
+    empty table torch's IndexError too."""
+    return _EmptyTablePaddingError if num_embeddings == 0 and padding_idx == 0 else error
+
+
 class Embedding(Module):
     """ids (...) integers in [0, num_embeddings) -> (..., embedding_dim);
     weight (num_embeddings, embedding_dim) initialised N(0, 1) as in PyTorch.
@@ -54,7 +65,7 @@ class Embedding(Module):
             )
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ArgAssertionError(
+                raise _padding_error(num_embeddings, padding_idx, ArgAssertionError)(
                     f"Embedding: padding_idx must lie in [-{num_embeddings}, {num_embeddings}),"
                     f" got {padding_idx}"
                 )
@@ -158,8 +169,9 @@ class EmbeddingBag(Module):
             raise ValueError(f"{name}: mode must be sum, mean or max, got {mode!r}")
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
-                raise _PaddingIdxError(f"{name}: padding_idx must lie in [-{num_embeddings}, "
-                                       f"{num_embeddings}), got {padding_idx}")
+                raise _padding_error(num_embeddings, padding_idx, _PaddingIdxError)(
+                    f"{name}: padding_idx must lie in [-{num_embeddings}, {num_embeddings}), "
+                    f"got {padding_idx}")
             padding_idx %= num_embeddings
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.max_norm, self.scale_grad_by_freq = max_norm, bool(scale_grad_by_freq)
