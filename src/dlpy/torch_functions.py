@@ -2032,8 +2032,12 @@ def write_out(name: str, result, out, exact: bool | None = None, warn: bool = Tr
                           "it, inplace, to zero elements with t.resize_(0).", UserWarning,
                           stacklevel=user_stacklevel())  # (torch's words)
         # torch's resized out takes the layout its kernel gives a new result (a transposed
-        # input's for a pointwise op), which dlpy's result has
-        out.data = np.empty_like(result.data, dtype=out.dtype)
+        # input's for a pointwise op), which dlpy's result has; a composite's (quantile's) is
+        # resized row-major before the copy
+        if name in DIFFERENTIABLE_OUT and type(result.data) is np.ndarray:
+            out.data = np.empty(result.shape, dtype=out.dtype)
+        else:
+            out.data = np.empty_like(result.data, dtype=out.dtype)
     if differentiable:
         return out.copy_(result)
     with no_grad():
