@@ -1209,6 +1209,9 @@ def histogramdd(input, bins, *, range=None, weight=None, density: bool = False):
     gradient."""
     data = _data(input)
     weight = check_histogram_dtypes("histogramdd", data, weight)
+    if weight is not None and weight.shape != data.shape[:-1]:  # (torch's: not just as many)
+        raise ArgError(f"histogramdd: weight must have the input's shape without its last "
+                       f"axis {data.shape[:-1]}, got {weight.shape}")
     points = data.reshape(-1, data.shape[-1])
     dims = points.shape[1]
     if isinstance(bins, (list, tuple)) and len(bins) != dims:
