@@ -108,8 +108,9 @@ def _over(op, name, x, axis):
 
         return named(own_reshape(op(0)(x.reshape(1)), ()), f"{op.__name__}Backward0")
     data = x.data if isinstance(x, Tensor) else np.asarray(x)
-    if data.shape[axis] == 0 or data.size == 0 and data.dtype.kind in "biu":
-        # empty: as it is, as torch (an integer one too, before its kernel's dtype check)
+    if data.shape[axis] == 0 or data.size == 0 and data.dtype.kind in "biuc":
+        # empty: as it is, as torch (an integer or complex one too, before its kernel's
+        # dtype check)
         from dlpy.node_names import named  # (a copy, under torch's node name)
 
         return named(x.clone() if isinstance(x, Tensor) else identity(x),
