@@ -969,8 +969,13 @@ class Logit(Op):
         x = self.inputs[0]
         # torch's differentiable logit_backward tests eps is None, not eps < 0 as its kernel
         # does: under create_graph, eps = -0.1 gives 0 beyond [-0.1, 1.1] and g / (x (1 - x))
-        # at x = -0.05 (the kernel: nan outside [0, 1]; the forward's log is nan there anyway)
-        cut, value = self._cut(x.data, self.eps is not None)
+        # at x = -0.05 (the kernel: nan outside [0, 1]; the forward's log is nan there anyway);
+        # it keeps g / (x (1 - x)) where lo <= x <= hi, so a nan x gets 0 too
+        if self.eps is None:
+            cut, value = self._cut(x.data, False)
+        else:
+            low, high = self._bounds(x.data)
+            cut, value = ~((x.data >= low) & (x.data <= high)), 0.0
         return (where(cut, value, grad_output / (x * (1 - x))),)
 
 
