@@ -1022,6 +1022,9 @@ def range(start=0, end=None, step=1, dtype=None, requires_grad: bool = False, *,
     dtype = default_dtype(dtype)
     if end is None:
         raise TypeError("range() missing 1 required positional arguments: \"end\"")
+    if np.dtype(dtype).kind in "cb":  # torch has no bool or complex range kernel (checked first)
+        raise NoKernelError(f"range: not implemented for {np.dtype(dtype)}, as torch's "
+                            f"(\"range_cpu\" not implemented for its dtype)")
     # a 0-d tensor bound or step is read as its number (a float32 one's value, widened), as
     # torch's Scalar: the count and the values in the accumulate type, not the tensor's dtype
     start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
