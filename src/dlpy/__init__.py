@@ -424,7 +424,8 @@ def _creation_out(function, ranged: bool = False, warn_count: bool = False):
 
 
 zeros, ones, full, empty, eye = (_creation_out(f) for f in (zeros, ones, full, empty, eye))
-linspace, logspace = (_creation_out(f, ranged=True) for f in (linspace, logspace))
+linspace = _creation_out(linspace, ranged=True)
+logspace = _creation_out(globals()["logspace"], ranged=True)  # (set by the _TOP_LEVEL loop)
 arange = _creation_out(arange, ranged=True, warn_count=True)
 
 
