@@ -307,7 +307,8 @@ def _cross_entropy(op) -> str:
 
 
 _SPECIAL = {"Pad": _pad, "MatMul": _matmul, "Linear": _linear, "Transpose": _transpose,
-            "Reshape": _reshape, "GetItem": _getitem, "Triangle": _described,
+            "Reshape": _reshape, "GetItem": _getitem, "_ScalarCopy": _getitem,
+            "Triangle": _described,
             "Modulo": _described, "Sum": _reduction, "Mean": _reduction, "Max": _reduction,
             "Min": _reduction, "Pow": _pow, "Sub": _sub, "Step": _step,
             "Prod": lambda op: f"ProdBackward{0 if op.dim is None else 1}",

@@ -609,6 +609,7 @@ def scalar_copy(x, node_name: str):
     new tensors: changing one leaves x alone, and under no_grad none requires grad)."""
     return _ScalarCopy((), node_name)(x)
 
+
 def reshape(input, shape):
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     if not all(isinstance(n, (int, np.integer)) for n in shape):
