@@ -67,6 +67,11 @@ class _CellStateItemError(_HiddenCountError, _StateTypeError):
     and a _StateTypeError, the classes raised before)."""
 
 
+class _InputDtypeError(ValueError, RuntimeError):
+    """A layer's input of another dtype than its weights: torch's ValueError (its class
+    first), a RuntimeError as dlpy's other input errors."""
+
+
 class _TensorStateError(TypeError, ValueError):
     """An LSTMCell's hx given as one Tensor: the TypeError of torch's lstm_cell, and the
     ValueError its forward raises first where the Tensor's rows (hx[0], hx[1]) are not 1-D
@@ -388,9 +393,11 @@ class RNNBase(Module):
             raise RNNError(f"{name}: expected input.shape[-1] == input_size == "
                              f"{self.input_size}, got shape {x.shape}")
         if not _autocasting():  # (torch's input check is off under autocast)
-            # (torch's ValueError, and the RuntimeError of its matmul for a packed LSTM input,
-            # which skips the check)
-            _check_dtype(name, "input", x, self.weight_ih_l0.dtype)
+            # torch's ValueError; a packed LSTM input skips the check and fails in its matmul
+            # (RuntimeError)
+            packed_lstm = lengths is not None and self.mode == "LSTM"
+            _check_dtype(name, "input", x, self.weight_ih_l0.dtype,
+                         RNNError if packed_lstm else _InputDtypeError)
         batched = x.ndim == 3
         if not batched:
             x = F.unsqueeze(x, 1)  # (L, 1, H_in)
