@@ -29,6 +29,41 @@ class IndexTypeError(TypeError, IndexError):
     """A MaskedTensor used as an index: a TypeError, and torch's IndexError."""
 
 
+class CastMethods:
+    """torch's cast methods of a MaskedTensor or a (strided or jagged) NestedTensor:
+    ``x.float()``, ``x.long()``, ``x.type(dtype)``..., each the class's ``to(dtype)``."""
+
+    def double(self):
+        return self.to(np.float64)
+
+    def float(self):  # noqa: A003 - torch's name
+        return self.to(np.float32)
+
+    def half(self):
+        return self.to(np.float16)
+
+    def bfloat16(self):
+        from dlpy.amp.dtypes import bfloat16_type
+
+        return self.to(bfloat16_type())
+
+    def long(self):
+        return self.to(np.int64)
+
+    def int(self):  # noqa: A003 - torch's name
+        return self.to(np.int32)
+
+    def short(self):
+        return self.to(np.int16)
+
+    def bool(self):  # noqa: A003 - torch's name
+        return self.to(np.bool_)
+
+    def type(self, dtype):  # noqa: A003 - torch's name
+        """``to(dtype)`` (torch's x.type(dtype))."""
+        return self.to(dtype)
+
+
 class ArithmeticOperators:
     """+ - * / ** (and the reflected + - * /) and add/sub/mul/div/pow of a MaskedTensor or a
     NestedTensor, each through the class's ``_binary(name, function, other, reflected)``."""
@@ -79,7 +114,7 @@ class ArithmeticOperators:
     __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
 
 
-class MaskedTensor(ArithmeticOperators, OnCPU):
+class MaskedTensor(CastMethods, ArithmeticOperators, OnCPU):
     """A Tensor ``get_data()`` and a boolean ``get_mask()``; made by ``masked_tensor`` or
     ``as_masked_tensor``. The gradient of a leaf, ``.grad``, is a MaskedTensor with the same
     mask (its masked-out elements 0), as torch's."""
@@ -261,25 +296,7 @@ class MaskedTensor(ArithmeticOperators, OnCPU):
 
     eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
 
-    # torch's casts: get_data() cast, the mask kept (to(dtype) above)
-    def float(self) -> MaskedTensor:
-        return self.to(np.float32)
-
-    def double(self) -> MaskedTensor:
-        return self.to(np.float64)
-
-    def half(self) -> MaskedTensor:
-        return self.to(np.float16)
-
-    def int(self) -> MaskedTensor:
-        return self.to(np.int32)
-
-    def long(self) -> MaskedTensor:
-        return self.to(np.int64)
-
-    def bool(self) -> MaskedTensor:
-        return self.to(np.bool_)
-
+    # torch's casts (CastMethods): get_data() cast, the mask kept (to(dtype) above)
     def type_as(self, other) -> MaskedTensor:
         return self.to(other.dtype)
 

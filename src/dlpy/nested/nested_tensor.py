@@ -16,16 +16,20 @@ import operator
 import numpy as np
 
 from dlpy import functional as F
-from dlpy.amp.dtypes import bfloat16_type
 from dlpy.creation import full
 from dlpy.device import OnCPU
-from dlpy.masked.maskedtensor import ArithmeticOperators, OperandError, attach_elementwise
+from dlpy.masked.maskedtensor import (
+    ArithmeticOperators,
+    CastMethods,
+    OperandError,
+    attach_elementwise,
+)
 from dlpy.ops import ArgDtypeError, ArgError, DimError, NoKernelError, UnsupportedArgError
 from dlpy.sparse_tensor import jagged  # torch.jagged: the only nested layout dlpy has
 from dlpy.tensor import Tensor, _comparable, ambiguous_truth, as_array
 
 
-class NestedTensor(ArithmeticOperators, OnCPU):
+class NestedTensor(CastMethods, ArithmeticOperators, OnCPU):
     """A jagged nested tensor (see the module's docstring); made by dlpy.nested's
     ``nested_tensor``, ``as_nested_tensor``, ``nested_tensor_from_jagged`` or ``narrow``."""
 
@@ -188,34 +192,6 @@ class NestedTensor(ArithmeticOperators, OnCPU):
         return self._like(~self._values)
 
     __hash__ = object.__hash__
-
-    def double(self) -> NestedTensor:
-        return self.to(np.float64)
-
-    def float(self) -> NestedTensor:  # noqa: A003 - torch's name
-        return self.to(np.float32)
-
-    def half(self) -> NestedTensor:
-        return self.to(np.float16)
-
-    def bfloat16(self) -> NestedTensor:
-        return self.to(bfloat16_type())
-
-    def long(self) -> NestedTensor:
-        return self.to(np.int64)
-
-    def int(self) -> NestedTensor:  # noqa: A003 - torch's name
-        return self.to(np.int32)
-
-    def short(self) -> NestedTensor:
-        return self.to(np.int16)
-
-    def bool(self) -> NestedTensor:  # noqa: A003 - torch's name
-        return self.to(np.bool_)
-
-    def type(self, dtype) -> NestedTensor:  # noqa: A003 - torch's name
-        """``to(dtype)`` (torch's nt.type(dtype))."""
-        return self.to(dtype)
 
     def is_floating_point(self) -> bool:
         return self._values.is_floating_point()

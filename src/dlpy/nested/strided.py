@@ -33,7 +33,7 @@ import numpy as np
 from dlpy import functional as F
 from dlpy.amp.dtypes import is_low_precision
 from dlpy.device import OnCPU
-from dlpy.masked.maskedtensor import ArithmeticOperators, OperandError
+from dlpy.masked.maskedtensor import ArithmeticOperators, CastMethods, OperandError
 from dlpy.ops import ArgError, DimError
 from dlpy.sparse_tensor import strided
 from dlpy.tensor import Tensor, _comparable
@@ -64,7 +64,7 @@ UNSUPPORTED = ("acos", "asin", "atan", "ceil", "cosh", "exp", "expm1", "floor", 
                "min", "amax", "amin", "prod", "permute", "flatten", "t", "unflatten")
 
 
-class StridedNestedTensor(ArithmeticOperators, OnCPU):
+class StridedNestedTensor(CastMethods, ArithmeticOperators, OnCPU):
     """A strided nested tensor (see the module's docstring); made by dlpy.nested's
     ``nested_tensor`` / ``as_nested_tensor`` (layout None or dlpy.strided) and its ops."""
 
@@ -201,25 +201,6 @@ class StridedNestedTensor(ArithmeticOperators, OnCPU):
             return self
         self._need_contiguous("to")
         return self._like(components)
-
-    def double(self) -> StridedNestedTensor:
-        return self.to(np.float64)
-
-    def float(self) -> StridedNestedTensor:  # noqa: A003 - torch's name
-        return self.to(np.float32)
-
-    def half(self) -> StridedNestedTensor:
-        return self.to(np.float16)
-
-    def type(self, dtype) -> StridedNestedTensor:  # noqa: A003 - torch's name
-        """``to(dtype)`` (torch's nt.type(dtype))."""
-        return self.to(dtype)
-
-    def int(self) -> StridedNestedTensor:  # noqa: A003 - torch's name
-        return self.to(np.int32)
-
-    def long(self) -> StridedNestedTensor:
-        return self.to(np.int64)
 
     def __array__(self, dtype=None, copy=None):
         raise StridedOperandError(self, "a strided nested tensor")
