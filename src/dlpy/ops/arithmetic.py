@@ -241,11 +241,9 @@ class Div(Op):
         if not self.inputs[1].requires_grad:
             b_grad = None
         else:
-            y = self.quotient()
-            if y.itemsize == 2:  # float16/bfloat16: torch's order of roundings, -g * (y / b)
-                b_grad = -grad_output * (y / self.b)
-            else:
-                b_grad = -a_grad * y
+            # torch's order of roundings, -g * (y / b): -(g / b) * y overflows or underflows
+            # where it does not (g / b past float max while y / b is small)
+            b_grad = -(grad_output * (self.quotient() / self.b))
         return a_grad if self.inputs[0].requires_grad else None, b_grad
 
     def quotient(self) -> np.ndarray:
@@ -253,8 +251,9 @@ class Div(Op):
         return self.a / self.b
 
     def backward_graph(self, grad_output, output):
-        a_grad = grad_output / self.inputs[1]
-        return a_grad, -a_grad * output if self.inputs[1].requires_grad else None
+        b = self.inputs[1]
+        return (grad_output / b,
+                -grad_output * (output / b) if b.requires_grad else None)  # as backward's
 
 
 class HalfScalarMul(Mul):
