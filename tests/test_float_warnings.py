@@ -5,7 +5,12 @@ numpy's warnings (dlpy/__init__.py's filter matches dlpy's modules only)."""
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
+
+import numpy as np
+
+import dlpy
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -41,3 +46,20 @@ def test_dlpy_computes_inf_and_nan_silently_where_numpy_warns():
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "numpy: divide by zero encountered in log\n", done.stdout
+
+
+def test_backward_passes_stay_silent_where_every_warning_is_shown():
+    # warnings.simplefilter("always") (the usual way to assert that nothing warns) overrides
+    # dlpy's module filter: the backward passes themselves keep numpy's floating-point
+    # warnings off (sqrt's gradient at 0 divides by zero), while the program's own numpy warns
+    x = dlpy.tensor([0.0, 4.0], requires_grad=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        x.sqrt().sum().backward()
+        g, = dlpy.autograd.grad(x.sqrt().sum(), x, create_graph=True)
+        g.sum().backward()
+        assert not caught
+        np.divide(np.ones(1), 0)
+    assert [type(w.message) for w in caught] == [RuntimeWarning]
+    # 1 / (2 sqrt(x)) accumulated with -1 / (4 x^1.5): inf - inf at 0, as torch's
+    assert np.isnan(x.grad.numpy()[0]) and x.grad.numpy()[1] == 0.25 - 1 / 32

@@ -5089,14 +5089,20 @@ def _backpropagate(roots: list[Tensor], root_grads: list[np.ndarray], retain_gra
     """See _backpropagate_pass; this one notes the pass in _passes while it runs. Grad mode
     is ``create_graph`` during the pass, as torch's engine sets it: hooks and custom
     Functions' backward see ``is_grad_enabled()`` False in a plain backward (so a
-    post-accumulate hook may update its leaf in place) and record nothing."""
+    post-accumulate hook may update its leaf in place) and record nothing.
+
+    numpy's floating-point warnings are off for the pass (hooks and custom Functions'
+    backward included): torch's engine is silent where a gradient formula meets inf - inf or
+    0 * inf, and dlpy's module filter (dlpy/__init__.py) is overridden by a program's
+    ``warnings.simplefilter("always")``, the usual way to assert that nothing warns."""
     _passes.append([None, None])
     _pass_keys.append(next(_pass_numbers))
     mode = _grad_mode[0]
     if mode and not create_graph:
         _set_grad_mode(False)
     try:
-        return _backpropagate_pass(roots, root_grads, retain_graph, capture, create_graph)
+        with np.errstate(all="ignore"):
+            return _backpropagate_pass(roots, root_grads, retain_graph, capture, create_graph)
     finally:
         _passes.pop()
         _pass_keys.pop()
@@ -5588,11 +5594,13 @@ def _freed_error(op: Op) -> RuntimeError:
 
 def _backpropagate_graph(roots: list[Tensor], root_grads: list[Tensor], capture: set[int]
                          ) -> dict[int, Tensor]:
-    """See _backpropagate_graph_pass; this one notes the pass in _passes while it runs."""
+    """See _backpropagate_graph_pass; this one notes the pass in _passes while it runs (with
+    numpy's floating-point warnings off, as _backpropagate)."""
     _passes.append([None, None])
     _pass_keys.append(next(_pass_numbers))
     try:
-        return _backpropagate_graph_pass(roots, root_grads, capture)
+        with np.errstate(all="ignore"):
+            return _backpropagate_graph_pass(roots, root_grads, capture)
     finally:
         _passes.pop()
         _pass_keys.pop()

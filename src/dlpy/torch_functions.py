@@ -1243,9 +1243,10 @@ def histogramdd(input, bins, *, range=None, weight=None, density: bool = False):
                   for low, high in ranges]
         bins = [_linspace(low, high, n + 1) for (low, high), n in zip(ranges, counts)]
     ranges = None if range is None else list(zip(range[::2], range[1::2]))
-    hist, edges = np.histogramdd(points, bins=bins, range=ranges,
-                                 weights=None if weight is None else weight.reshape(-1),
-                                 density=density)
+    with np.errstate(divide="ignore", invalid="ignore"):  # density of nothing: 0 / 0, silently
+        hist, edges = np.histogramdd(points, bins=bins, range=ranges,
+                                     weights=None if weight is None else weight.reshape(-1),
+                                     density=density)
     return HistogramddResult(Tensor(hist.astype(data.dtype)),
                              tuple(Tensor(e.astype(data.dtype)) for e in edges))
 
