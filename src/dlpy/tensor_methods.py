@@ -685,11 +685,38 @@ def _in_place_form(module: str, function: str):
     return form
 
 
+# torch's node names of the in-place comparisons (GeBackward0: a number other; 1: a tensor)
+_COMPARISON_NODES = {"eq": "Eq", "ne": "Ne", "not_equal": "Ne", "gt": "Gt", "greater": "Gt",
+                     "ge": "Ge", "greater_equal": "Ge", "lt": "Lt", "less": "Lt", "le": "Le",
+                     "less_equal": "Le"}
+
+
+def _compared(base: str):
+    """x.ge_(other) and co.: the comparison, recorded with a zero gradient for x and a tensor
+    other where either requires grad and x is a float tensor (torch's in-place comparisons are
+    differentiable, as its out-of-place ones are not: x stays in the graph)."""
+    def compare(x, other, **kwargs):
+        out = getattr(x, base)(other, **kwargs)
+        inputs = [t for t in (x, other) if isinstance(t, Tensor)]
+        if not (_is_grad_enabled() and is_floating_dtype(x.dtype)
+                and any(t.requires_grad for t in inputs)):
+            return out
+        from dlpy.node_names import rename
+        from dlpy.ops.pointwise import Compared
+
+        result = Compared(out.data.astype(x.dtype))(*inputs)
+        rename(result.op, f"{_COMPARISON_NODES[base]}Backward{int(isinstance(other, Tensor))}")
+        return result
+
+    return lambda: compare
+
+
 # the functions computing an in-place twin where the out-of-place one refuses a complex
-# gradient (imported when first called: the ops import this module's Tensor)
+# gradient (imported when first called: the ops import this module's Tensor), or has none
 _IN_PLACE_FORMS = {"nan_to_num": _in_place_form("dlpy.ops.pointwise", "replace_non_finite"),
                    "scatter_reduce": _in_place_form("dlpy.ops.indexing", "reduced_into"),
-                   "index_reduce": _in_place_form("dlpy.ops.indexing", "index_reduced")}
+                   "index_reduce": _in_place_form("dlpy.ops.indexing", "index_reduced"),
+                   **{base: _compared(base) for base in _COMPARISON_NODES}}
 
 
 def _twin(base: str, cast: str = "same_kind", reshape: bool = False):

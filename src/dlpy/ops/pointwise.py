@@ -398,6 +398,15 @@ class Rounded(_GivenValues):
     gradient 0, as torch's DivBackward2."""
 
 
+class Compared(_GivenValues):
+    """x.ge_(other) and the other in-place comparisons of a float tensor: the comparison's 0 and
+    1 in x's dtype; every input's gradient 0, as torch's GeBackward0 (a number other) and
+    GeBackward1 (a tensor other). Torch's out-of-place comparisons have no gradient at all."""
+
+    def backward_graph(self, grad_output, output):
+        return tuple(Tensor(np.zeros_like(grad_output.data)) for _ in self.inputs)  # (constant)
+
+
 class Drawn(_GivenValues):
     """y = random draws with the inputs as parameters (torch.normal's mean and std, bernoulli's
     probabilities, poisson's rates); every input's gradient 0, as torch's NormalBackward,
